@@ -1,0 +1,87 @@
+"""In-memory wiring: store, fake provider, manual clock, recording alerts and notifier.
+
+Used by the demo, the benchmarks and the harness; a service can use it in
+its own tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import attrs
+
+from paycore.config import Config
+from paycore.records import OutboxMessage
+from paycore.service import PaymentService
+
+from .fake_provider import FakeProvider
+from .memory_store import MemoryStore
+
+#: 2026-01-01T00:00:00Z, a fixed start so runs replay exactly.
+EPOCH_MS = 1_767_225_600_000
+
+
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start_ms: int = EPOCH_MS) -> None:
+        self._now = start_ms
+        self._lock = threading.Lock()
+
+    def now(self) -> int:
+        return self._now
+
+    def advance(self, ms: int) -> None:
+        if ms < 0:
+            raise ValueError("time does not go backwards")
+        with self._lock:
+            self._now += ms
+
+
+@attrs.frozen
+class AlertRecord:
+    kind: str
+    message: str
+    fields: dict[str, Any]
+
+
+class RecordingAlerts:
+    def __init__(self) -> None:
+        self.raised: list[AlertRecord] = []
+
+    def alert(self, kind: str, message: str, **fields: Any) -> None:
+        self.raised.append(AlertRecord(kind, message, fields))
+
+
+class RecordingNotifier:
+    """Delivers by recording; deduplicates by message id as a real mail API does by key."""
+
+    def __init__(self) -> None:
+        self.delivered: dict[str, OutboxMessage] = {}
+        self.attempts = 0
+
+    def send(self, message: OutboxMessage) -> None:
+        self.attempts += 1
+        self.delivered.setdefault(message.id, message)
+
+
+@attrs.define
+class Wiring:
+    service: PaymentService
+    store: MemoryStore
+    provider: FakeProvider
+    clock: ManualClock
+    alerts: RecordingAlerts
+    notifier: RecordingNotifier
+
+
+def in_memory(config: Config | None = None, worker_id: str = "worker-1") -> Wiring:
+    """Build a PaymentService on in-memory adapters."""
+    clock = ManualClock()
+    store = MemoryStore()
+    provider = FakeProvider(clock)
+    alerts = RecordingAlerts()
+    notifier = RecordingNotifier()
+    service = PaymentService(store, provider, clock, alerts, notifier, config, worker_id)
+    return Wiring(service, store, provider, clock, alerts, notifier)

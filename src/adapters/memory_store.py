@@ -1,0 +1,300 @@
+"""An in-memory :class:`paycore.ports.Store`: the reference adapter for tests and the harness.
+
+Semantics (every adapter's contract is ``tests/contract/store_contract.py``):
+
+* One global ``RLock`` is held for a whole transaction: serializable, one writer
+  at a time. Opening a transaction while this thread has one open is a
+  ``RuntimeError``.
+* Writes and sequence increments are buffered in the transaction and applied
+  all at once when the block ends normally. Leaving by an exception discards
+  them, sequence values included: a failed transaction leaves the store
+  byte-for-byte as it was (see :meth:`MemoryStore.fingerprint`). Sequence
+  values are therefore never reused by *committed* data, but a value handed
+  out by a rolled-back transaction may be handed out again.
+* An ``IntegrityError`` rolls the transaction back (as in PostgreSQL): later
+  calls on it raise again, and leaving the block normally raises instead of
+  committing.
+* ``faults`` lets a fault-injection layer fail a commit before it happens
+  (nothing committed) or after it happened (everything committed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from enum import Enum
+from typing import Any, NoReturn, Protocol, TypeVar, cast
+
+import attrs
+
+from paycore.errors import IntegrityError
+from paycore.ports import Snapshot
+from paycore.schema import TABLES, Table
+
+T = TypeVar("T")
+Fields = tuple[str, ...]
+
+
+class StoreFaults(Protocol):
+    def before_commit(self) -> None:
+        """Called before a commit applies; may raise ``OperationalError`` (nothing committed)."""
+
+    def after_commit(self) -> None:
+        """Called after a commit applied; may raise ``CommitUnknown`` (everything committed)."""
+
+
+class _Index:
+    """Hash indexes of some rows of one table: find-field buckets and unique owners."""
+
+    def __init__(self, table: Table[Any]) -> None:
+        singles = (u[0] for u in table.unique if len(u) == 1)
+        self.fields = tuple(dict.fromkeys((*table.indexes, *singles)))  # what find may use
+        self.table = table
+        self.buckets: dict[str, dict[Any, dict[str, None]]] = {f: {} for f in self.fields}
+        self.owners: dict[Fields, dict[tuple[Any, ...], str]] = {u: {} for u in table.unique}
+
+    def add(self, key: str, record: Any) -> None:
+        for f in self.fields:
+            self.buckets[f].setdefault(getattr(record, f), {})[key] = None
+        for fields, values in self.table.unique_values(record):
+            self.owners[fields][values] = key
+
+    def remove(self, key: str, record: Any) -> None:
+        for f in self.fields:
+            bucket = self.buckets[f].get(getattr(record, f), {})
+            bucket.pop(key, None)
+        for fields, values in self.table.unique_values(record):
+            if self.owners[fields].get(values) == key:
+                del self.owners[fields][values]
+
+
+class _TableState:
+    def __init__(self, table: Table[Any]) -> None:
+        self.rows: dict[str, Any] = {}  # insertion order; an update keeps the row's place
+        self.pos: dict[str, int] = {}
+        self.index = _Index(table)
+
+
+class MemoryTransaction:
+    """A :class:`paycore.ports.Transaction` over a :class:`MemoryStore`."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self.writes: dict[str, dict[str, Any]] = {}  # table name -> key -> record
+        self.index: dict[str, _Index] = {}  # over this transaction's writes only
+        self.pos: dict[str, dict[str, int]] = {}  # positions of rows new in this transaction
+        self.seqs: dict[str, int] = {}
+        self.failed: IntegrityError | None = None
+        self.closed = False
+
+    def _check(self) -> None:
+        if self.closed:
+            raise RuntimeError("this transaction is over; open a new one")
+        if self.failed is not None:
+            raise IntegrityError(
+                f"transaction rolled back: {self.failed.message}", **self.failed.fields
+            )
+
+    def _fail(self, message: str, table: Table[Any], constraint: Fields, **fields: Any) -> NoReturn:
+        self.failed = IntegrityError(message, table=table.name, constraint=constraint, **fields)
+        raise self.failed
+
+    def _committed(self, table: Table[Any]) -> _TableState:
+        return self._store._tables.get(table.name) or _TableState(table)
+
+    def get(self, table: Table[T], key: str) -> T | None:
+        self._check()
+        writes = self.writes.get(table.name, {})
+        row = writes[key] if key in writes else self._committed(table).rows.get(key)
+        return cast("T | None", row)
+
+    def insert(self, table: Table[T], record: T) -> None:
+        self._check()
+        key = self._typed(table, record)
+        if self.get(table, key) is not None:
+            self._fail(
+                f"{table.name}: a row with {table.key}={key!r} already exists",
+                table,
+                (table.key,),
+                key=key,
+            )
+        self._write(table, key, record)
+
+    def update(self, table: Table[T], record: T) -> None:
+        self._check()
+        key = self._typed(table, record)
+        if not hasattr(record, "version"):
+            raise ValueError(f"{table.name} rows have no version; they cannot be updated")
+        stored = self.get(table, key)
+        if stored is None:
+            self._fail(
+                f"{table.name}: no row with {table.key}={key!r} to update",
+                table,
+                (table.key,),
+                key=key,
+            )
+        version, expected = cast(Any, record).version, cast(Any, stored).version + 1
+        if version != expected:
+            self._fail(
+                f"{table.name}: stale write to {key!r}: version {version}, expected "
+                f"{expected}; re-read the row and retry",
+                table,
+                ("version",),
+                key=key,
+                version=version,
+                expected=expected,
+            )
+        self._write(table, key, record)
+
+    def _typed(self, table: Table[T], record: T) -> str:
+        if not isinstance(record, table.type):
+            raise TypeError(f"{table.name} holds {table.type.__name__}, not {type(record)}")
+        return table.key_of(record)
+
+    def _write(self, table: Table[Any], key: str, record: Any) -> None:
+        committed = self._committed(table)
+        writes = self.writes.setdefault(table.name, {})
+        index = self.index.setdefault(table.name, _Index(table))
+        for fields, values in table.unique_values(record):
+            owner = index.owners[fields].get(values)
+            if owner is None:
+                owner = committed.index.owners[fields].get(values)
+                owner = None if owner in writes else owner  # moved away in this transaction
+            if owner is not None and owner != key:
+                shown = ", ".join(f"{f}={v!r}" for f, v in zip(fields, values, strict=True))
+                self._fail(
+                    f"{table.name}: unique ({', '.join(fields)}) violated: {shown} "
+                    f"already used by {owner!r}",
+                    table,
+                    fields,
+                    key=key,
+                    other=owner,
+                )
+        if key in writes:
+            index.remove(key, writes[key])
+        elif key not in committed.rows:
+            new = self.pos.setdefault(table.name, {})
+            new[key] = len(committed.pos) + len(new)
+        writes[key] = record
+        index.add(key, record)
+
+    def find(self, table: Table[T], field: str, value: object) -> list[T]:
+        self._check()
+        if field == table.key:
+            row = self.get(table, str(value))
+            return [row] if row is not None and getattr(row, field) == value else []
+        committed = self._committed(table)
+        if field not in committed.index.fields:
+            raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
+        writes = self.writes.get(table.name, {})
+        keys = [k for k in committed.index.buckets[field].get(value, {}) if k not in writes]
+        if table.name in self.index:
+            keys.extend(self.index[table.name].buckets[field].get(value, {}))
+        new = self.pos.get(table.name, {})
+        keys.sort(key=lambda k: committed.pos[k] if k in committed.pos else new[k])
+        return [cast(T, writes[k] if k in writes else committed.rows[k]) for k in keys]
+
+    def scan(self, table: Table[T]) -> Iterator[T]:
+        self._check()
+        writes = self.writes.get(table.name, {})
+        rows = self._committed(table).rows
+        out = [writes.get(key, row) for key, row in rows.items()]
+        out.extend(row for key, row in writes.items() if key not in rows)
+        return iter(cast(list[T], out))  # eager: later writes do not change this scan
+
+    def next_seq(self, name: str) -> int:
+        self._check()
+        self.seqs[name] = self.seqs.get(name, self._store._seqs.get(name, 0)) + 1
+        return self.seqs[name]
+
+
+class MemoryStore:
+    """A :class:`paycore.ports.Store` in a dict, with hash indexes and fault hooks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._owner: int | None = None  # thread holding the open transaction
+        self._tables: dict[str, _TableState] = {t.name: _TableState(t) for t in TABLES}
+        self._seqs: dict[str, int] = {}
+        self.faults: StoreFaults | None = None
+        self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0}
+
+    @contextmanager
+    def transaction(self) -> Iterator[MemoryTransaction]:
+        if self._owner == threading.get_ident():
+            raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
+        with self._lock:
+            self._owner = threading.get_ident()
+            tx = MemoryTransaction(self)
+            try:
+                try:
+                    yield tx
+                    if tx.failed is not None:
+                        tx._check()  # raises: an IntegrityError rolled the transaction back
+                    if self.faults is not None:
+                        self.faults.before_commit()
+                except BaseException:
+                    self.stats["rollbacks"] += 1
+                    raise
+                self._apply(tx)
+                self.stats["commits"] += 1
+                if self.faults is not None:
+                    self.faults.after_commit()
+            finally:
+                tx.closed = True
+                self._owner = None
+
+    def _apply(self, tx: MemoryTransaction) -> None:
+        """Make a transaction's writes visible; raises nothing, so it is all-or-nothing."""
+        for name, writes in tx.writes.items():
+            state = self._tables.get(name) or _TableState(tx.index[name].table)
+            self._tables[name] = state
+            for key in writes:
+                if key in state.rows:
+                    state.index.remove(key, state.rows[key])
+            for key, record in writes.items():
+                state.pos.setdefault(key, len(state.pos))
+                state.rows[key] = record
+                state.index.add(key, record)
+        self._seqs.update(tx.seqs)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot({name: dict(s.rows) for name, s in self._tables.items()})
+
+    def fingerprint(self) -> str:
+        """SHA-256 of all content: tables by name, rows in insertion order, sequences by name."""
+        digest = hashlib.sha256()
+        with self._lock:
+            for name in sorted(self._tables):
+                for key, row in self._tables[name].rows.items():
+                    digest.update(_dump(["row", name, key, row]))
+            for name in sorted(self._seqs):
+                digest.update(_dump(["seq", name, self._seqs[name]]))
+        return digest.hexdigest()
+
+
+def _canon(value: Any) -> Any:
+    if attrs.has(type(value)):
+        fields = attrs.fields(type(value))
+        return [
+            type(value).__qualname__,
+            [[f.name, _canon(getattr(value, f.name))] for f in fields],
+        ]
+    if isinstance(value, Enum):
+        return ["enum", type(value).__qualname__, _canon(value.value)]
+    if isinstance(value, Mapping):
+        items = [[_canon(k), _canon(v)] for k, v in value.items()]
+        return ["map", sorted(items, key=lambda kv: json.dumps(kv[0], sort_keys=True))]
+    if isinstance(value, list | tuple):
+        return [_canon(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return ["repr", type(value).__qualname__, repr(value)]
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(_canon(value), separators=(",", ":")).encode() + b"\n"

@@ -1,0 +1,32 @@
+"""Tunable limits and durations. All times are milliseconds."""
+
+from __future__ import annotations
+
+import attrs
+
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+
+
+@attrs.frozen
+class Config:
+    #: How long a checkout's stock stays held before the janitor may end its payment.
+    reservation_ttl_ms: int = 15 * MINUTE
+    #: How long a checkout session id stays usable (replays after that are refused).
+    checkout_session_ttl_ms: int = 24 * HOUR
+    #: The provider forgets idempotency keys after this long.
+    provider_key_retention_ms: int = 24 * HOUR
+    #: Retries of one step before the flow compensates or is dead-lettered.
+    max_attempts: int = 6
+    backoff_base_ms: int = 1_000
+    backoff_cap_ms: int = 10 * MINUTE
+    #: A worker's claim on a flow; after it lapses another worker may take over.
+    lease_ms: int = 30_000
+    #: Safety bound on steps taken by one synchronous call.
+    max_steps_per_run: int = 64
+    max_lines: int = 100
+    max_quantity: int = 10_000
+    #: How far back the reconciler looks at the provider's intents.
+    reconcile_window_ms: int = 48 * HOUR
+    #: Jobs handle at most this many items per run, so one run stays bounded.
+    job_batch: int = 500

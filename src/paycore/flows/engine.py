@@ -1,0 +1,341 @@
+"""The flow engine: operations as resumable step machines.
+
+A flow is a durable record (:class:`paycore.records.Flow`) whose ``step``
+names its recovery point. A step is exactly one of:
+
+- :class:`Local`: one atomic store transaction; the flow's next recovery
+  point is written in the same transaction as the step's effects;
+- :class:`Remote`: one provider call with a deterministic idempotency key.
+  Its outcome is held in memory only until the next step records it in a
+  transaction. A crash in between loses the outcome, not the effect: the
+  resumed flow repeats the call with the same key (or first asks the
+  provider), so no effect ever happens twice.
+
+Production runs a flow to completion in one call (:meth:`Engine.run`); the
+harness advances flows one step at a time (:meth:`Engine.step`) and chooses
+the interleaving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from paycore import schema as s
+from paycore.config import Config
+from paycore.errors import (
+    FlowPending,
+    LeaseLost,
+    OperationalError,
+    PaycoreError,
+    ProviderError,
+)
+from paycore.machines import FLOW
+from paycore.ports import Alerts, Clock, PaymentProvider, Store
+from paycore.records import Flow
+from paycore.status import FlowStatus
+from paycore.unit import Unit
+
+
+@attrs.frozen
+class Outcome:
+    """What a provider call returned, or the provider error it raised."""
+
+    value: Any = None
+    error: ProviderError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@attrs.frozen
+class Advance:
+    """What a step decided. Exactly one of ``to``, ``done``, ``failed``, ``retry`` is usual."""
+
+    to: str | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    done: Mapping[str, Any] | None = None
+    failed: PaycoreError | None = None
+    retry: str | None = None
+
+
+@attrs.frozen
+class Local:
+    fn: Callable[[Unit, Flow], Advance]
+
+
+@attrs.frozen
+class Remote:
+    call_name: str
+    call: Callable[[PaymentProvider], Any]
+    apply: Callable[[Unit, Flow, Outcome], Advance]
+
+
+Effect = Local | Remote
+StepFn = Callable[[Flow], Effect]
+
+
+@attrs.frozen
+class FlowDef:
+    """A kind of flow: its steps, and the step that compensates when forward gives up."""
+
+    kind: str
+    steps: Mapping[str, StepFn]
+    give_up: str | None = None
+
+
+@attrs.frozen
+class StepReport:
+    """One executed step, for timelines."""
+
+    flow_id: str
+    kind: str
+    step: str
+    effect: str  # "tx", "call:<name>", "apply:<name>"
+    result: str
+
+
+def key(flow: Flow, step: str) -> str:
+    """The idempotency key of a provider call: flow, step and key generation.
+
+    The generation changes only after the provider confirmed that the
+    previous attempt had no effect (Stripe replays even saved 5xx answers).
+    """
+    return f"{flow.id}:{step}:{flow.data.get('keygen', 0)}"
+
+
+class Engine:
+    """Executes flow steps against a store and a provider."""
+
+    def __init__(
+        self,
+        store: Store,
+        provider: PaymentProvider,
+        clock: Clock,
+        alerts: Alerts,
+        config: Config,
+        defs: Mapping[str, FlowDef],
+        worker_id: str = "worker-1",
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.clock = clock
+        self.alerts = alerts
+        self.config = config
+        self.defs = dict(defs)
+        self.worker_id = worker_id
+        self._inflight: dict[str, tuple[int, Remote, Outcome]] = {}
+
+    # --- transactions -----------------------------------------------------------
+
+    def transact(self, fn: Callable[[Unit], Any], flow_id: str | None = None) -> Any:
+        with self.store.transaction() as tx:
+            return fn(Unit(tx, self.clock.now(), flow_id))
+
+    def load(self, flow_id: str) -> Flow | None:
+        with self.store.transaction() as tx:
+            return tx.get(s.FLOWS, flow_id)
+
+    def new_flow(self, u: Unit, flow_id: str, kind: str, step: str, **params: Any) -> Flow:
+        """Create a flow claimed by this worker (it will run it now)."""
+        return create_flow(
+            u,
+            flow_id,
+            kind,
+            step,
+            owner=self.worker_id,
+            lease_until=u.now + self.config.lease_ms,
+            **params,
+        )
+
+    # --- stepping ---------------------------------------------------------------
+
+    def has_inflight(self, flow_id: str) -> bool:
+        return flow_id in self._inflight
+
+    def forget_inflight(self) -> None:
+        """A crash: every outcome held in memory is lost; durable state stays."""
+        self._inflight.clear()
+
+    def step(self, flow_id: str) -> StepReport:
+        """Execute exactly one step of an active flow."""
+        pending = self._inflight.pop(flow_id, None)
+        if pending is not None:
+            version, remote, outcome = pending
+            return self._commit_step(
+                flow_id,
+                f"apply:{remote.call_name}",
+                lambda u, f: remote.apply(u, f, outcome),
+                expect_version=version,
+            )
+        flow = self.load(flow_id)
+        if flow is None or flow.status is not FlowStatus.ACTIVE:
+            return StepReport(flow_id, "?" if flow is None else flow.kind, "-", "none", "inactive")
+        effect = self.defs[flow.kind].steps[flow.step](flow)
+        if isinstance(effect, Local):
+            return self._commit_step(flow_id, "tx", effect.fn, expect_version=flow.version)
+        try:
+            outcome = Outcome(value=effect.call(self.provider))
+            summary = "ok"
+        except ProviderError as exc:
+            outcome = Outcome(error=exc)
+            summary = exc.code
+        self._inflight[flow_id] = (flow.version, effect, outcome)
+        return StepReport(flow_id, flow.kind, flow.step, f"call:{effect.call_name}", summary)
+
+    def _commit_step(
+        self,
+        flow_id: str,
+        effect: str,
+        fn: Callable[[Unit, Flow], Advance],
+        *,
+        expect_version: int,
+    ) -> StepReport:
+        step_name = "?"
+        kind = "?"
+
+        def body(u: Unit) -> str:
+            nonlocal step_name, kind
+            flow = u.get(s.FLOWS, flow_id)
+            if flow is None or flow.version != expect_version:
+                raise LeaseLost(
+                    f"flow {flow_id} moved on under this worker; dropping its step",
+                    flow_id=flow_id,
+                )
+            step_name, kind = flow.step, flow.kind
+            if flow.status is not FlowStatus.ACTIVE:
+                return "inactive"
+            try:
+                adv = fn(u, flow)
+            except OperationalError:
+                raise
+            except PaycoreError as exc:
+                # A bug or an unexpected state: never swallow it; retry, then dead-letter.
+                adv = Advance(retry=f"{exc.code}: {exc.message}")
+            return self._advance(u, flow, adv)
+
+        try:
+            result = self.transact(body, flow_id)
+        except LeaseLost:
+            return StepReport(flow_id, kind, step_name, effect, "lease_lost")
+        return StepReport(flow_id, kind, step_name, effect, result)
+
+    def _advance(self, u: Unit, flow: Flow, adv: Advance) -> str:
+        data = {**flow.data, **adv.data}
+        lease = {"lease_owner": self.worker_id, "lease_until": u.now + self.config.lease_ms}
+        if adv.done is not None:
+            u.move(s.FLOWS, flow, FLOW, "finish", data=data, result=adv.done, **lease)
+            return "succeeded"
+        if adv.failed is not None:
+            err = adv.failed
+            result = {"error": err.code, "message": err.message, **_plain(err.fields)}
+            u.move(s.FLOWS, flow, FLOW, "abort", data=data, result=result, **lease)
+            return f"failed:{err.code}"
+        if adv.retry is not None:
+            attempts = flow.attempts + 1
+            if attempts >= self.config.max_attempts:
+                return self._give_up(u, flow, data, adv.retry)
+            u.save(
+                s.FLOWS,
+                flow,
+                data=data,
+                attempts=attempts,
+                last_error=adv.retry,
+                next_run_at=u.now + self.backoff(flow.id, attempts),
+                **lease,
+            )
+            return f"retry:{adv.retry}"
+        step = adv.to if adv.to is not None else flow.step
+        u.save(s.FLOWS, flow, step=step, data=data, attempts=0, next_run_at=u.now, **lease)
+        return f"-> {step}"
+
+    def _give_up(self, u: Unit, flow: Flow, data: dict[str, Any], why: str) -> str:
+        fdef = self.defs[flow.kind]
+        if fdef.give_up is not None and not data.get("compensating"):
+            data["compensating"] = True
+            u.save(
+                s.FLOWS,
+                flow,
+                step=fdef.give_up,
+                data=data,
+                attempts=0,
+                last_error=why,
+                next_run_at=u.now,
+            )
+            return f"-> {fdef.give_up} (compensating)"
+        u.move(s.FLOWS, flow, FLOW, "dead_letter", data=data, last_error=why)
+        self.alerts.alert(
+            "flow_dead_lettered",
+            f"flow {flow.id} ({flow.kind}) gave up at step {flow.step}: {why}",
+            flow_id=flow.id,
+            flow_kind=flow.kind,
+        )
+        return "dead"
+
+    def backoff(self, flow_id: str, attempts: int) -> int:
+        """Exponential backoff with deterministic jitter (so runs replay exactly)."""
+        base = self.config.backoff_base_ms * (1 << min(attempts - 1, 10))
+        jitter = int(hashlib.sha256(f"{flow_id}:{attempts}".encode()).hexdigest()[:4], 16)
+        return min(base + jitter % max(base // 4, 1), self.config.backoff_cap_ms)
+
+    # --- running to completion --------------------------------------------------
+
+    def run(self, flow_id: str) -> Flow:
+        """Step a flow until it ends; raise FlowPending if it must wait for a retry.
+
+        Raises:
+            FlowPending: the flow is durable and the recovery worker will finish it.
+            OperationalError: the store failed; nothing of the failed step was kept.
+        """
+        last_error: str | None = None
+        for _ in range(self.config.max_steps_per_run):
+            self.step(flow_id)
+            flow = self.load(flow_id)
+            if flow is None:
+                raise LeaseLost(f"flow {flow_id} vanished", flow_id=flow_id)
+            if flow.status is not FlowStatus.ACTIVE:
+                return flow
+            last_error = flow.last_error
+            if flow.next_run_at > self.clock.now() and not self.has_inflight(flow_id):
+                break
+        raise FlowPending(
+            f"operation {flow_id} is recorded but not finished ({last_error}); "
+            "the recovery worker will finish it: poll its status or retry the call",
+            flow_id=flow_id,
+        )
+
+
+def create_flow(
+    u: Unit,
+    flow_id: str,
+    kind: str,
+    step: str,
+    *,
+    owner: str | None = None,
+    lease_until: int = 0,
+    **params: Any,
+) -> Flow:
+    """Record a new flow in the caller's transaction.
+
+    A flow created with no owner (for example an automatic refund started by
+    another flow) is free for any worker to run at once.
+    """
+    flow = Flow(
+        id=flow_id,
+        kind=kind,
+        step=step,
+        created_at=u.now,
+        params=params,
+        next_run_at=u.now,
+        lease_owner=owner,
+        lease_until=lease_until,
+    )
+    return u.create(s.FLOWS, flow, FLOW)
+
+
+def _plain(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if isinstance(v, str | int | bool) or v is None}

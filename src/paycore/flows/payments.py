@@ -1,0 +1,269 @@
+"""confirm_payment and cancel_payment: serialized on the payment, resumable, shared effects.
+
+Both claim the payment (``Payment.lock_owner``) in their first transaction,
+so a confirm and a cancel of one payment never overlap (S9). Both record the
+provider's answer through :func:`paycore.flows.sync.apply_intent`, the same
+code the webhook uses, so stock is committed or released once (S10, S17).
+A cancel releases stock in the same transaction that records the provider's
+cancellation: there is no later, separate release to fail (S5, S7).
+"""
+
+from __future__ import annotations
+
+from paycore import schema as s
+from paycore.errors import (
+    PaymentBusy,
+    PaymentNotCancelable,
+    PaymentNotConfirmable,
+    PaymentNotFound,
+    ProviderCardDeclined,
+    ProviderError,
+    ProviderIdempotencyInUse,
+    ProviderRateLimited,
+)
+from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow, key
+from paycore.flows.sync import CANCELABLE, apply_intent
+from paycore.records import Flow, Payment
+from paycore.status import FlowStatus, PaymentStatus
+from paycore.unit import Unit
+
+P = PaymentStatus
+
+
+def load_payment(u: Unit, payment_id: object) -> Payment:
+    if not isinstance(payment_id, str) or not payment_id:
+        raise PaymentNotFound(f"payment id must be a non-empty string, got {payment_id!r}")
+    return u.require(
+        s.PAYMENTS,
+        payment_id,
+        lambda: PaymentNotFound(f"no payment {payment_id}", payment_id=payment_id),
+    )
+
+
+def _claim(u: Unit, payment: Payment, flow_id: str, **changes: object) -> Payment:
+    holder = payment.lock_owner
+    if holder is not None:
+        flow = u.get(s.FLOWS, holder)
+        if flow is not None and flow.status is FlowStatus.ACTIVE:
+            raise PaymentBusy(
+                f"payment {payment.id} is busy with {holder.split(':')[0]}; retry shortly",
+                payment_id=payment.id,
+            )
+    return u.save(s.PAYMENTS, payment, lock_owner=flow_id, **changes)
+
+
+def _release(u: Unit, flow: Flow) -> Payment:
+    payment = u.get(s.PAYMENTS, flow.params["payment_id"])
+    assert payment is not None
+    if payment.lock_owner == flow.id:
+        payment = u.save(s.PAYMENTS, payment, lock_owner=None)
+    return payment
+
+
+def _status(payment: Payment, **extra: object) -> dict[str, object]:
+    return {"payment_id": payment.id, "status": payment.status.value, **extra}
+
+
+# --- confirm ----------------------------------------------------------------------
+
+
+def begin_confirm(
+    u: Unit,
+    payment_id: str,
+    payment_method: str | None,
+    return_url: str | None,
+    owner: str,
+    lease_until: int,
+) -> str | None:
+    """Claim the payment for a confirmation. None when it already succeeded (S10)."""
+    payment = load_payment(u, payment_id)
+    if payment.status is P.SUCCEEDED:
+        return None
+    if payment.status in (P.CANCELED, P.FAILED):
+        raise PaymentNotConfirmable(
+            f"payment {payment_id} is {payment.status.value} and can never be confirmed; "
+            "start a new checkout",
+            payment_id=payment_id,
+            status=payment.status.value,
+        )
+    if payment.status is P.CREATING:
+        raise PaymentBusy(
+            f"payment {payment_id} is still being created; retry shortly", payment_id=payment_id
+        )
+    attempt = payment.confirm_attempts + 1
+    flow_id = f"confirm:{payment_id}:{attempt}"
+    _claim(u, payment, flow_id, confirm_attempts=attempt)
+    create_flow(
+        u,
+        flow_id,
+        "confirm",
+        "call",
+        owner=owner,
+        lease_until=lease_until,
+        payment_id=payment_id,
+        intent_id=payment.provider_intent_id,
+        payment_method=payment_method,
+        return_url=return_url,
+    )
+    return flow_id
+
+
+def _confirm_call(flow: Flow) -> Remote:
+    prm = flow.params
+    k = key(flow, "confirm")
+    return Remote(
+        "confirm_intent",
+        lambda p: p.confirm_intent(
+            prm["intent_id"],
+            payment_method=prm["payment_method"],
+            return_url=prm["return_url"],
+            idempotency_key=k,
+        ),
+        _after_confirm,
+    )
+
+
+def _after_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    err = out.error
+    if err is None:
+        apply_intent(u, _release(u, flow), out.value)
+        payment = _release(u, flow)
+        return Advance(done=_status(payment, next_action_url=out.value.next_action_url))
+    if isinstance(err, ProviderCardDeclined):
+        apply_intent(u, _release(u, flow), err.fields["intent"])
+        return Advance(done=_status(_release(u, flow), declined=err.message))
+    if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
+        return Advance(retry=err.code)
+    # Ambiguous, or refused because the intent moved on (a webhook, a cancel): ask.
+    return Advance(to="sync", data={"last_error": err.code})
+
+
+def _sync(flow: Flow) -> Remote:
+    intent_id = flow.params["intent_id"]
+    return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_sync_confirm)
+
+
+def _after_sync_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    if out.error is not None:
+        return Advance(retry=out.error.code)
+    payment = apply_intent(u, _release(u, flow), out.value)
+    return Advance(done=_status(payment, next_action_url=out.value.next_action_url))
+
+
+def _unlock_and_fail(flow: Flow) -> Remote:
+    # Forward gave up: free the payment; webhooks and the reconciler will sync it.
+    intent_id = flow.params["intent_id"]
+    return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_give_up)
+
+
+def _after_give_up(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    payment = _release(u, flow)
+    if out.ok:
+        payment = apply_intent(u, payment, out.value)
+    return Advance(
+        failed=ProviderError(
+            f"the provider did not answer for payment {payment.id}; its status will be "
+            "synchronized by webhooks and the reconciler",
+            payment_id=payment.id,
+        )
+    )
+
+
+CONFIRM = FlowDef(
+    "confirm",
+    {"call": _confirm_call, "sync": _sync, "give_up": _unlock_and_fail},
+    give_up="give_up",
+)
+
+
+# --- cancel -----------------------------------------------------------------------
+
+
+def begin_cancel(
+    u: Unit, payment_id: str, owner: str | None, lease_until: int, reason: str = "requested"
+) -> str | None:
+    """Claim the payment for cancellation. None when there is nothing left to cancel."""
+    payment = load_payment(u, payment_id)
+    if payment.status in (P.CANCELED, P.FAILED):
+        return None
+    if payment.status is P.SUCCEEDED:
+        raise PaymentNotCancelable(
+            f"payment {payment_id} succeeded; refund it instead of canceling",
+            payment_id=payment_id,
+        )
+    if payment.status is P.CREATING:
+        raise PaymentBusy(
+            f"payment {payment_id} is still being created; retry shortly", payment_id=payment_id
+        )
+    flow_id = f"cancel:{payment_id}:{payment.version}"
+    _claim(u, payment, flow_id)
+    create_flow(
+        u,
+        flow_id,
+        "cancel",
+        "call",
+        owner=owner,
+        lease_until=lease_until,
+        payment_id=payment_id,
+        intent_id=payment.provider_intent_id,
+        reason=reason,
+    )
+    return flow_id
+
+
+def _release_as(flow: Flow) -> str:
+    return "expire" if flow.params.get("reason") == "expired" else "release"
+
+
+def _cancel_call(flow: Flow) -> Remote:
+    intent_id = flow.params["intent_id"]
+    k = key(flow, "cancel")
+    return Remote(
+        "cancel_intent", lambda p: p.cancel_intent(intent_id, idempotency_key=k), _after_cancel
+    )
+
+
+def _after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    err = out.error
+    if err is None:
+        payment = apply_intent(u, _release(u, flow), out.value, release_as=_release_as(flow))
+        return Advance(done=_status(payment))
+    if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
+        return Advance(retry=err.code)
+    return Advance(to="sync", data={"last_error": err.code})
+
+
+def _cancel_sync(flow: Flow) -> Remote:
+    intent_id = flow.params["intent_id"]
+    return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_cancel_sync)
+
+
+def _after_cancel_sync(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    if out.error is not None:
+        return Advance(retry=out.error.code)
+    view = out.value
+    payment = u.get(s.PAYMENTS, flow.params["payment_id"])
+    assert payment is not None
+    if view.status in CANCELABLE:
+        # The cancel did not happen (its answer was lost before it ran): try again
+        # with a new key, since the old one may replay a saved server error.
+        apply_intent(u, payment, view)
+        return Advance(to="call", data={"keygen": flow.data.get("keygen", 0) + 1})
+    payment = apply_intent(u, _release(u, flow), view, release_as=_release_as(flow))
+    if payment.status is P.CANCELED:
+        return Advance(done=_status(payment))
+    return Advance(
+        failed=PaymentNotCancelable(
+            f"payment {payment.id} is {payment.status.value} at the provider and cannot be "
+            "canceled" + ("; refund it instead" if payment.status is P.SUCCEEDED else " now"),
+            payment_id=payment.id,
+            status=payment.status.value,
+        )
+    )
+
+
+CANCEL = FlowDef(
+    "cancel",
+    {"call": _cancel_call, "sync": _cancel_sync, "give_up": _unlock_and_fail},
+    give_up="give_up",
+)

@@ -1,0 +1,84 @@
+"""handle_webhook: an inbox keyed by event id, then the provider's current truth.
+
+Deliveries are at least once and in any order. The first transaction records
+the event id in the inbox (a duplicate is a no-op). The flow then fetches the
+object's *current* state from the provider instead of trusting the event's
+payload, so a late or reordered event can only ever apply the newest status;
+:func:`paycore.flows.sync.apply_intent` never moves a terminal status.
+"""
+
+from __future__ import annotations
+
+from paycore import schema as s
+from paycore.errors import InvalidInput
+from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow
+from paycore.flows.sync import apply_intent, apply_refund
+from paycore.ports import ProviderEvent
+from paycore.records import Flow, InboxEntry
+from paycore.unit import Unit
+
+KINDS = frozenset({"payment_intent", "refund"})
+
+
+def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -> str | None:
+    """Take the event into the inbox. None for a duplicate delivery."""
+    if not isinstance(event, ProviderEvent) or not event.id or event.object_kind not in KINDS:
+        raise InvalidInput(
+            "handle_webhook takes a verified ProviderEvent about an intent or refund"
+        )
+    if u.get(s.INBOX, event.id) is not None:
+        return None
+    flow_id = f"webhook:{event.id}"
+    u.tx.insert(
+        s.INBOX,
+        InboxEntry(event.id, event.type, event.object_id, u.now, flow_id),
+    )
+    create_flow(
+        u,
+        flow_id,
+        "webhook",
+        "fetch",
+        owner=owner,
+        lease_until=lease_until,
+        event_id=event.id,
+        object_kind=event.object_kind,
+        object_id=event.object_id,
+    )
+    return flow_id
+
+
+def _fetch(flow: Flow) -> Remote:
+    oid = flow.params["object_id"]
+    if flow.params["object_kind"] == "refund":
+        return Remote("retrieve_refund", lambda p: p.retrieve_refund(oid), _after_refund)
+    return Remote("retrieve_intent", lambda p: p.retrieve_intent(oid), _after_intent)
+
+
+def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    if out.error is not None:
+        return Advance(retry=out.error.code)
+    matches = u.find(s.PAYMENTS, "provider_intent_id", out.value.id)
+    if not matches:
+        pid = out.value.metadata.get("payment_id")
+        payment = u.get(s.PAYMENTS, pid) if pid else None
+        if payment is None or payment.provider_intent_id is not None:
+            # Not ours, or a duplicate intent: the reconciler cancels or refunds orphans.
+            return Advance(done={"matched": False})
+        matches = [payment]
+    payment = apply_intent(u, matches[0], out.value)
+    return Advance(done={"matched": True, "status": payment.status.value})
+
+
+def _after_refund(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    if out.error is not None:
+        return Advance(retry=out.error.code)
+    view = out.value
+    found = u.find(s.REFUNDS, "provider_refund_id", view.id)
+    refund = found[0] if found else u.get(s.REFUNDS, view.metadata.get("refund_id", ""))
+    if refund is None:
+        return Advance(done={"matched": False})
+    refund = apply_refund(u, refund, view)
+    return Advance(done={"matched": True, "status": refund.status.value})
+
+
+DEF = FlowDef("webhook", {"fetch": _fetch})

@@ -1,0 +1,113 @@
+"""Money: an integer amount in minor units and an ISO 4217 currency code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from paycore.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
+
+#: Currencies paycore accepts, with their number of minor-unit digits.
+CURRENCIES: dict[str, int] = {
+    "AUD": 2,
+    "BRL": 2,
+    "CAD": 2,
+    "CHF": 2,
+    "CZK": 2,
+    "DKK": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HKD": 2,
+    "HUF": 2,
+    "INR": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "MXN": 2,
+    "NOK": 2,
+    "NZD": 2,
+    "PLN": 2,
+    "SEK": 2,
+    "SGD": 2,
+    "USD": 2,
+    "ZAR": 2,
+}
+
+#: Largest amount one payment may carry (the provider's 8-digit limit).
+MAX_AMOUNT = 99_999_999
+
+
+def check_currency(code: object) -> str:
+    if not isinstance(code, str) or code.upper() != code or code not in CURRENCIES:
+        raise UnknownCurrency(
+            f"unknown currency {code!r}: use an upper-case ISO 4217 code, one of "
+            f"{', '.join(sorted(CURRENCIES))}",
+            currency=repr(code),
+        )
+    return code
+
+
+def check_minor_units(amount: object, *, allow_zero: bool = False) -> int:
+    """Return ``amount`` if it is a valid integer number of minor units."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount(
+            f"amount must be an integer number of minor units (cents), got "
+            f"{type(amount).__name__} {amount!r}",
+            amount=repr(amount),
+        )
+    low = 0 if allow_zero else 1
+    if amount < low:
+        raise InvalidAmount(
+            f"amount must be at least {low} minor units, got {amount}", amount=amount
+        )
+    if amount > MAX_AMOUNT:
+        raise InvalidAmount(
+            f"amount {amount} exceeds the maximum of {MAX_AMOUNT} minor units", amount=amount
+        )
+    return amount
+
+
+def _check_amount(_inst: Any, _attr: Any, value: int) -> None:
+    check_minor_units(value, allow_zero=True)
+
+
+def _check_currency(_inst: Any, _attr: Any, value: str) -> None:
+    check_currency(value)
+
+
+@attrs.frozen(order=False)
+class Money:
+    """An amount of money; never a float.
+
+    >>> Money(1250, "EUR") + Money(250, "EUR")
+    Money(amount=1500, currency='EUR')
+    """
+
+    amount: int = attrs.field(validator=_check_amount)
+    currency: str = attrs.field(validator=_check_currency)
+
+    def _same(self, other: Money) -> None:
+        if self.currency != other.currency:
+            raise CurrencyMismatch(
+                f"cannot combine {self.currency} with {other.currency}",
+                left=self.currency,
+                right=other.currency,
+            )
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def times(self, quantity: int) -> Money:
+        return Money(self.amount * quantity, self.currency)
+
+    def __str__(self) -> str:
+        digits = CURRENCIES[self.currency]
+        if digits == 0:
+            return f"{self.amount} {self.currency}"
+        whole, frac = divmod(self.amount, 10**digits)
+        return f"{whole}.{frac:0{digits}d} {self.currency}"

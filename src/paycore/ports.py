@@ -1,0 +1,181 @@
+"""Ports: what paycore needs from the world, as small protocols.
+
+Adapters implement these; fakes for tests implement the same protocols and
+raise the same errors. No vendor type crosses a port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+import attrs
+
+from paycore.money import Money
+from paycore.records import OutboxMessage
+from paycore.schema import Table
+
+T = TypeVar("T")
+
+
+# --- store ------------------------------------------------------------------
+
+
+class Transaction(Protocol):
+    """One atomic unit of work. Leaving the ``with`` block by an exception rolls back."""
+
+    def get(self, table: Table[T], key: str) -> T | None: ...
+
+    def insert(self, table: Table[T], record: T) -> None:
+        """Add a row. Raises IntegrityError on a duplicate key or unique value."""
+
+    def update(self, table: Table[T], record: T) -> None:
+        """Replace a row; ``record.version`` must be the stored version plus one."""
+
+    def find(self, table: Table[T], field: str, value: object) -> list[T]:
+        """Rows whose indexed ``field`` equals ``value``, in insertion order."""
+
+    def scan(self, table: Table[T]) -> Iterator[T]:
+        """Every row, in insertion order (for small tables and jobs)."""
+
+    def next_seq(self, name: str) -> int:
+        """The next value of a named sequence (gaps allowed, never reused)."""
+
+
+@attrs.frozen
+class Snapshot:
+    """A consistent, immutable view of every table at one instant."""
+
+    tables: Mapping[str, Mapping[str, Any]]
+
+    def rows(self, table: Table[T]) -> list[T]:
+        return list(self.tables.get(table.name, {}).values())
+
+    def get(self, table: Table[T], key: str) -> T | None:
+        return self.tables.get(table.name, {}).get(key)
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """Begin a unit of work; it commits when the block ends without error."""
+
+    def snapshot(self) -> Snapshot: ...
+
+
+# --- payment provider --------------------------------------------------------
+
+
+@attrs.frozen
+class IntentView:
+    """A provider payment intent as paycore sees it (Stripe's statuses)."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    amount_received: int
+    created: int
+    metadata: Mapping[str, str] = attrs.field(factory=dict)
+    client_secret: str | None = attrs.field(default=None, repr=False)
+    last_error_code: str | None = None
+    next_action_url: str | None = None
+
+
+@attrs.frozen
+class RefundView:
+    id: str
+    intent_id: str
+    amount: int
+    status: str
+    metadata: Mapping[str, str] = attrs.field(factory=dict)
+    failure_reason: str | None = None
+
+
+@attrs.frozen
+class CreateIntent:
+    amount: Money
+    account: str
+    metadata: Mapping[str, str]
+    description: str = ""
+
+
+@attrs.frozen
+class ProviderEvent:
+    """A provider notification, after the adapter verified its signature."""
+
+    id: str
+    type: str
+    created: int
+    object_kind: str  # "payment_intent" or "refund"
+    object_id: str
+    status: str | None = None
+
+
+class PaymentProvider(Protocol):
+    """Every call either returns a view or raises a :class:`paycore.errors.ProviderError`.
+
+    Mutating calls take an idempotency key: the same key with the same
+    parameters returns the first result; different parameters is an error.
+    A declined confirmation raises ``ProviderCardDeclined`` whose
+    ``fields["intent"]`` is the intent after the decline.
+    """
+
+    def create_intent(self, req: CreateIntent, *, idempotency_key: str) -> IntentView: ...
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        payment_method: str | None,
+        return_url: str | None,
+        idempotency_key: str,
+    ) -> IntentView: ...
+
+    def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> IntentView: ...
+
+    def capture_intent(self, intent_id: str, *, idempotency_key: str) -> IntentView: ...
+
+    def retrieve_intent(self, intent_id: str) -> IntentView: ...
+
+    def search_intents(self, *, metadata_key: str, value: str) -> list[IntentView]: ...
+
+    def list_intents(
+        self, *, created_after: int, limit: int, starting_after: str | None = None
+    ) -> list[IntentView]:
+        """Intents created at or after ``created_after`` (ms), oldest first, one page."""
+
+    def create_refund(
+        self,
+        intent_id: str,
+        *,
+        amount: int,
+        reason: str | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundView: ...
+
+    def retrieve_refund(self, refund_id: str) -> RefundView: ...
+
+    def list_refunds(self, intent_id: str) -> list[RefundView]: ...
+
+    def can_charge(self, account: str) -> bool:
+        """Whether the seller's provider account can take charges right now."""
+
+
+# --- clock, alerts, notifications -------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> int:
+        """Milliseconds since the Unix epoch."""
+
+
+class Alerts(Protocol):
+    def alert(self, kind: str, message: str, **fields: Any) -> None:
+        """Tell an operator something needs a human (dead letters, orphans)."""
+
+
+class Notifier(Protocol):
+    def send(self, message: OutboxMessage) -> None:
+        """Deliver one notification; ``message.id`` is its deduplication key."""

@@ -1,0 +1,217 @@
+"""Domain records. All are immutable ``attrs`` classes; a change is a new version.
+
+Times are integers: milliseconds since the Unix epoch, from the injected clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from paycore.money import Money
+from paycore.status import (
+    FlowStatus,
+    OrderStatus,
+    PaymentStatus,
+    RefundStatus,
+    ReservationStatus,
+)
+
+
+def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen
+class Seller:
+    id: str
+    name: str
+    provider_account: str
+    charges_enabled: bool = True
+    version: int = 0
+
+
+@attrs.frozen
+class Product:
+    id: str
+    seller_id: str
+    sku: str
+    name: str
+    price: Money
+    deleted: bool = False
+    version: int = 0
+
+
+@attrs.frozen
+class Stock:
+    """Per-SKU counters. ``available = on_hand - held - committed``, never negative."""
+
+    sku: str
+    on_hand: int = 0
+    held: int = 0
+    committed: int = 0
+    version: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.held - self.committed
+
+
+@attrs.frozen
+class StockMovement:
+    """Append-only ledger of every change to a SKU's on-hand count."""
+
+    seq: int
+    sku: str
+    delta: int
+    reason: str
+    at: int
+
+
+@attrs.frozen
+class OrderLine:
+    """A snapshot taken at reservation time: later catalog changes never reach it (S12)."""
+
+    product_id: str
+    sku: str
+    seller_id: str
+    name: str
+    unit_price: Money
+    quantity: int
+
+    @property
+    def total(self) -> Money:
+        return self.unit_price.times(self.quantity)
+
+
+@attrs.frozen
+class Order:
+    id: str
+    checkout_session_id: str
+    seller_id: str
+    lines: tuple[OrderLine, ...]
+    total: Money
+    cart_fingerprint: str
+    payment_id: str
+    created_at: int
+    expires_at: int
+    status: OrderStatus = OrderStatus.PENDING
+    version: int = 0
+
+
+@attrs.frozen
+class Reservation:
+    id: str
+    order_id: str
+    sku: str
+    quantity: int
+    expires_at: int
+    status: ReservationStatus = ReservationStatus.HELD
+    version: int = 0
+
+
+@attrs.frozen
+class Payment:
+    id: str
+    order_id: str
+    checkout_session_id: str
+    seller_account: str
+    amount: Money
+    created_at: int
+    status: PaymentStatus = PaymentStatus.CREATING
+    provider_intent_id: str | None = None
+    provider_status: str | None = None
+    client_secret: str | None = attrs.field(default=None, repr=False)
+    amount_received: int = 0
+    amount_refunded: int = 0
+    lock_owner: str | None = None
+    confirm_attempts: int = 0
+    last_error: str | None = None
+    version: int = 0
+
+
+@attrs.frozen
+class Refund:
+    id: str
+    payment_id: str
+    order_id: str
+    amount: Money
+    reason: str | None
+    idempotency_key: str
+    created_at: int
+    automatic: bool = False
+    status: RefundStatus = RefundStatus.PENDING
+    provider_refund_id: str | None = None
+    version: int = 0
+
+
+@attrs.frozen
+class Flow:
+    """A running operation's durable recovery point."""
+
+    id: str
+    kind: str
+    step: str
+    created_at: int
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
+    status: FlowStatus = FlowStatus.ACTIVE
+    attempts: int = 0
+    next_run_at: int = 0
+    lease_owner: str | None = None
+    lease_until: int = 0
+    last_error: str | None = None
+    result: Mapping[str, Any] | None = None
+    version: int = 0
+
+
+@attrs.frozen
+class AuditEntry:
+    seq: int
+    at: int
+    aggregate: str
+    aggregate_id: str
+    from_status: str | None
+    to_status: str
+    trigger: str
+    flow_id: str | None
+
+
+@attrs.frozen
+class OutboxMessage:
+    """A notification to send after commit; one per (order, kind), ever."""
+
+    id: str
+    order_id: str
+    kind: str
+    created_at: int
+    payload: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
+    sent: bool = False
+    attempts: int = 0
+    version: int = 0
+
+
+@attrs.frozen
+class InboxEntry:
+    """A provider event already taken in; a second delivery is a no-op."""
+
+    event_id: str
+    type: str
+    object_id: str
+    received_at: int
+    flow_id: str
+
+
+@attrs.frozen
+class OrphanCase:
+    """A provider intent with no local payment to match, and what was done about it."""
+
+    provider_intent_id: str
+    found_at: int
+    provider_status: str
+    action: str
+    amount: int
+    checkout_session_id: str | None = None
+    version: int = 0

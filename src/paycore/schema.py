@@ -1,0 +1,82 @@
+"""The tables paycore keeps, their keys and their constraints.
+
+Every store adapter enforces exactly these: the primary key, each unique
+constraint (a ``None`` in any of its fields exempts the row, as in SQL) and
+lookups by each indexed field. The constraints carry correctness: one order
+per checkout session (S8), one payment per provider intent, one inbox row per
+provider event, one refund per (payment, idempotency key), one outbox message
+per (order, kind).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from paycore import records as r
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Table(Generic[T]):
+    name: str
+    type: type[T]
+    key: str
+    unique: tuple[tuple[str, ...], ...] = ()
+    indexes: tuple[str, ...] = ()
+
+    def key_of(self, record: T) -> str:
+        return str(getattr(record, self.key))
+
+    def unique_values(self, record: T) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
+        out = []
+        for fields in self.unique:
+            values = tuple(getattr(record, f) for f in fields)
+            if None not in values:
+                out.append((fields, values))
+        return out
+
+
+SELLERS = Table("sellers", r.Seller, "id")
+PRODUCTS = Table("products", r.Product, "id", indexes=("seller_id",))
+STOCK = Table("stock", r.Stock, "sku")
+STOCK_MOVEMENTS = Table("stock_movements", r.StockMovement, "seq", indexes=("sku",))
+ORDERS = Table("orders", r.Order, "id", unique=(("checkout_session_id",),), indexes=("status",))
+RESERVATIONS = Table("reservations", r.Reservation, "id", indexes=("order_id",))
+PAYMENTS = Table(
+    "payments",
+    r.Payment,
+    "id",
+    unique=(("provider_intent_id",), ("order_id",)),
+    indexes=("status",),
+)
+REFUNDS = Table(
+    "refunds",
+    r.Refund,
+    "id",
+    unique=(("payment_id", "idempotency_key"), ("provider_refund_id",)),
+    indexes=("payment_id", "status"),
+)
+FLOWS = Table("flows", r.Flow, "id", indexes=("status",))
+AUDIT = Table("audit", r.AuditEntry, "seq", indexes=("aggregate_id",))
+OUTBOX = Table("outbox", r.OutboxMessage, "id", indexes=("sent",))
+INBOX = Table("inbox", r.InboxEntry, "event_id")
+ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id")
+
+TABLES: tuple[Table[Any], ...] = (
+    SELLERS,
+    PRODUCTS,
+    STOCK,
+    STOCK_MOVEMENTS,
+    ORDERS,
+    RESERVATIONS,
+    PAYMENTS,
+    REFUNDS,
+    FLOWS,
+    AUDIT,
+    OUTBOX,
+    INBOX,
+    ORPHANS,
+)

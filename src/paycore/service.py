@@ -1,0 +1,377 @@
+"""PaymentService: the operations a service embeds, wired to its adapters.
+
+Every operation runs its flow to completion in the calling thread. It
+returns only once its local state is durable (S16); when the provider or the
+store fails part-way it raises, and what was recorded is finished or
+compensated by :meth:`PaymentService.run_recovery`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from paycore import jobs
+from paycore import schema as s
+from paycore.config import Config
+from paycore.errors import (
+    FlowPending,
+    InvalidInput,
+    PaycoreError,
+    ProductNotFound,
+    SellerNotFound,
+)
+from paycore.flows import checkout, orphans, payments, refunds, webhooks
+from paycore.flows.engine import Engine, FlowDef
+from paycore.machines import REFUND
+from paycore.money import Money, check_minor_units
+from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, ProviderEvent, Store
+from paycore.records import Flow, Order, Payment, Product, Refund, Seller
+from paycore.status import FlowStatus
+from paycore.unit import Unit
+
+FLOW_DEFS: dict[str, FlowDef] = {
+    d.kind: d
+    for d in (
+        checkout.DEF,
+        payments.CONFIRM,
+        payments.CANCEL,
+        refunds.DEF,
+        webhooks.DEF,
+        orphans.DEF,
+    )
+}
+
+
+@attrs.frozen
+class CheckoutResult:
+    order_id: str
+    payment_id: str
+    status: str
+    client_secret: str | None = attrs.field(repr=False)
+    replayed: bool = False
+
+
+@attrs.frozen
+class PaymentResult:
+    payment_id: str
+    status: str
+    requires_action: bool = False
+    next_action_url: str | None = None
+    declined: str | None = None
+
+
+@attrs.frozen
+class RefundResult:
+    refund_id: str
+    payment_id: str
+    amount: int
+    status: str
+
+
+@attrs.frozen
+class JobReport:
+    janitor_started: int = 0
+    recovered: int = 0
+    still_pending: int = 0
+    orphans_started: int = 0
+    refunds_synced: int = 0
+    notifications_sent: int = 0
+
+
+class PaymentService:
+    """Checkout payments over a store and a provider.
+
+    Example::
+
+        svc = PaymentService(store, provider, clock, alerts, notifier)
+        res = svc.create_payment_intent("cs_0123456789abcdef", [CartItem("p1", 2)])
+        svc.confirm_payment(res.payment_id, payment_method="pm_card_visa")
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        provider: PaymentProvider,
+        clock: Clock,
+        alerts: Alerts,
+        notifier: Notifier,
+        config: Config | None = None,
+        worker_id: str = "worker-1",
+    ) -> None:
+        self.config = config or Config()
+        self.notifier = notifier
+        self.engine = Engine(store, provider, clock, alerts, self.config, FLOW_DEFS, worker_id)
+
+    # --- catalog ----------------------------------------------------------------------
+
+    def add_seller(
+        self, seller_id: str, name: str, provider_account: str, *, charges_enabled: bool = True
+    ) -> Seller:
+        seller = Seller(seller_id, name, provider_account, charges_enabled)
+        self._tx(lambda u: u.create(s.SELLERS, seller))
+        return seller
+
+    def set_charges_enabled(self, seller_id: str, enabled: bool) -> None:
+        def body(u: Unit) -> None:
+            seller = u.require(
+                s.SELLERS,
+                seller_id,
+                lambda: SellerNotFound(f"no seller {seller_id}", seller_id=seller_id),
+            )
+            u.save(s.SELLERS, seller, charges_enabled=enabled)
+
+        self._tx(body)
+
+    def add_product(
+        self, product_id: str, seller_id: str, sku: str, name: str, price: Money
+    ) -> Product:
+        check_minor_units(price.amount)
+        product = Product(product_id, seller_id, sku, name, price)
+
+        def body(u: Unit) -> None:
+            u.require(
+                s.SELLERS,
+                seller_id,
+                lambda: SellerNotFound(f"no seller {seller_id}", seller_id=seller_id),
+            )
+            u.create(s.PRODUCTS, product)
+
+        self._tx(body)
+        return product
+
+    def delete_product(self, product_id: str) -> None:
+        """Soft delete: open orders keep their snapshot of the product (S12)."""
+
+        def body(u: Unit) -> None:
+            product = u.require(
+                s.PRODUCTS,
+                product_id,
+                lambda: ProductNotFound(f"no product {product_id}", product_id=product_id),
+            )
+            if not product.deleted:
+                u.save(s.PRODUCTS, product, deleted=True)
+
+        self._tx(body)
+
+    def restock(self, sku: str, quantity: int) -> None:
+        """Add ``quantity`` units of ``sku`` to the shelf."""
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise InvalidInput(f"restock quantity must be a whole number >= 1, got {quantity!r}")
+        self._tx(lambda u: u.change_stock(sku, on_hand=quantity, reason="restock"))
+
+    def adjust_stock(self, sku: str, delta: int, reason: str) -> None:
+        """Correct the on-hand count (a count, a breakage); never below held + committed."""
+        if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+            raise InvalidInput(f"stock adjustment must be a non-zero whole number, got {delta!r}")
+        self._tx(lambda u: u.change_stock(sku, on_hand=delta, reason=f"adjust: {reason}"))
+
+    # --- operations -------------------------------------------------------------------
+
+    def create_payment_intent(
+        self, checkout_session_id: str, items: Sequence[checkout.CartItem | Mapping[str, Any]]
+    ) -> CheckoutResult:
+        """Create (or return, for the same cart) the order and payment of a checkout.
+
+        Args:
+            checkout_session_id: 16-128 characters, one per checkout; the idempotency key.
+            items: ``CartItem(product_id, quantity)`` for products of one seller.
+
+        Raises:
+            InvalidInput: malformed session id, empty cart, bad quantity (nothing changed).
+            CheckoutError: unknown or deleted product, seller cannot charge, out of
+                stock, session reused for another cart or expired (nothing changed).
+            ProviderError, FlowPending: the provider failed; recovery finishes or
+                compensates the recorded checkout.
+        """
+        session = checkout.check_session_id(checkout_session_id)
+        cart = checkout.normalize_cart(items, self.config)
+        eng = self.engine
+        fid = self._tx(lambda u: checkout.begin(u, self.config, session, cart, eng.worker_id))
+        flow = self._finish(fid)
+        replayed = flow.created_at != self.engine.clock.now() or flow.attempts > 0
+        payment = self._payment_of_flow(flow)
+        return CheckoutResult(
+            payment.order_id, payment.id, payment.status.value, payment.client_secret, replayed
+        )
+
+    def confirm_payment(
+        self,
+        payment_id: str,
+        payment_method: str | None = None,
+        return_url: str | None = None,
+    ) -> PaymentResult:
+        """Confirm a payment at the provider; on success the order is paid at once (S17).
+
+        Raises:
+            PaymentNotFound, PaymentNotConfirmable, PaymentBusy: nothing changed.
+            FlowPending: the provider's answer is unknown yet; recovery will sync it.
+        """
+        fid = self._tx(
+            lambda u: payments.begin_confirm(
+                u, payment_id, payment_method, return_url, *self._lease(u)
+            )
+        )
+        if fid is not None:
+            self._finish(fid)
+        return self._payment_result(payment_id)
+
+    def cancel_payment(self, payment_id: str) -> PaymentResult:
+        """Cancel at the provider first, then release stock and cancel the order (S5).
+
+        Raises:
+            PaymentNotFound, PaymentBusy: nothing changed.
+            PaymentNotCancelable: it succeeded (refund it) or is processing.
+        """
+        fid = self._tx(lambda u: payments.begin_cancel(u, payment_id, *self._lease(u)))
+        if fid is not None:
+            self._finish(fid)
+        return self._payment_result(payment_id)
+
+    def create_refund(
+        self,
+        payment_id: str,
+        amount: int | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RefundResult:
+        """Refund part or all of what is still refundable (S6, S13).
+
+        Args:
+            amount: minor units; None refunds everything still refundable.
+            reason: "duplicate", "fraudulent", "requested_by_customer" or None.
+            idempotency_key: the same key returns the same refund; pass one to retry safely.
+
+        Raises:
+            InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey: nothing changed.
+            PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable,
+            IdempotencyKeyReused: nothing changed.
+        """
+        key = refunds.check_refund_args(amount, reason, idempotency_key)
+        refund = self._tx(lambda u: refunds.begin_refund(u, payment_id, amount, reason, key))
+        flow = self.engine.load(f"refund:{refund.id}")
+        if flow is not None and flow.status is FlowStatus.ACTIVE:
+            self._finish(flow.id)
+        refund = self._tx(lambda u: u.get(s.REFUNDS, refund.id))
+        return RefundResult(refund.id, refund.payment_id, refund.amount.amount, refund.status.value)
+
+    def handle_webhook(self, event: ProviderEvent) -> str:
+        """Take one verified provider event. Returns "processed" or "duplicate"."""
+        fid = self._tx(lambda u: webhooks.begin_webhook(u, event, *self._lease(u)))
+        if fid is None:
+            return "duplicate"
+        self._finish(fid)
+        return "processed"
+
+    # --- jobs ------------------------------------------------------------------------
+
+    def run_janitor(self) -> int:
+        started = jobs.janitor(self.engine)
+        for fid in started:
+            self._finish_quietly(fid)
+        return len(started)
+
+    def run_recovery(self) -> tuple[int, int]:
+        """Resume every due flow. Returns (finished, still pending)."""
+        done = pending = 0
+        for fid in jobs.due_flows(self.engine):
+            if self._finish_quietly(fid):
+                done += 1
+            else:
+                pending += 1
+        return done, pending
+
+    def run_reconciler(self) -> tuple[int, int]:
+        """Returns (orphan flows started, pending refunds synced)."""
+        started = jobs.reconcile(self.engine)
+        for fid in started:
+            self._finish_quietly(fid)
+        return len(started), jobs.sync_pending_refunds(self.engine)
+
+    def dispatch_notifications(self) -> int:
+        return jobs.dispatch_outbox(self.engine, self.notifier)
+
+    def run_jobs(self) -> JobReport:
+        """One round of every background job, in a sensible order."""
+        janitor = self.run_janitor()
+        orphans_started, synced = self.run_reconciler()
+        recovered, pending = self.run_recovery()
+        sent = self.dispatch_notifications()
+        return JobReport(janitor, recovered, pending, orphans_started, synced, sent)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def payment(self, payment_id: str) -> Payment:
+        return self._tx(lambda u: payments.load_payment(u, payment_id))  # type: ignore[no-any-return]
+
+    def order(self, order_id: str) -> Order | None:
+        return self._tx(lambda u: u.get(s.ORDERS, order_id))  # type: ignore[no-any-return]
+
+    def refunds_of(self, payment_id: str) -> list[Refund]:
+        return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", payment_id))  # type: ignore[no-any-return]
+
+    # --- internals --------------------------------------------------------------------
+
+    def _tx(self, fn: Any) -> Any:
+        return self.engine.transact(fn)
+
+    def _lease(self, u: Unit) -> tuple[str, int]:
+        return self.engine.worker_id, u.now + self.config.lease_ms
+
+    def _finish(self, flow_id: str) -> Flow:
+        """Run a flow to its end; raise the business error it ended with, if any."""
+        flow = self.engine.load(flow_id)
+        assert flow is not None
+        if flow.status is FlowStatus.ACTIVE:
+            flow = self.engine.run(flow_id)
+        if flow.status is FlowStatus.FAILED:
+            raise _error_of(flow)
+        if flow.status is FlowStatus.DEAD:
+            raise FlowPending(
+                f"operation {flow_id} needs an operator: {flow.last_error}", flow_id=flow_id
+            )
+        self.dispatch_notifications()
+        return flow
+
+    def _finish_quietly(self, flow_id: str) -> bool:
+        try:
+            self._finish(flow_id)
+        except PaycoreError:
+            return False
+        return True
+
+    def _payment_of_flow(self, flow: Flow) -> Payment:
+        return self.payment(flow.params["payment_id"])
+
+    def _payment_result(self, payment_id: str) -> PaymentResult:
+        p = self.payment(payment_id)
+        return PaymentResult(
+            p.id,
+            p.status.value,
+            requires_action=p.status.value == "requires_action",
+            declined=p.last_error if p.status.value == "open" else None,
+        )
+
+
+def _error_of(flow: Flow) -> PaycoreError:
+    from paycore import errors
+
+    result = dict(flow.result or {})
+    code = result.pop("error", "flow_error")
+    message = result.pop("message", f"operation {flow.id} failed")
+    for name in errors.__dict__.values():
+        if isinstance(name, type) and issubclass(name, PaycoreError) and name.code == code:
+            return name(message, flow_id=flow.id, **result)
+    return PaycoreError(message, flow_id=flow.id, **result)
+
+
+__all__ = [
+    "REFUND",
+    "CheckoutResult",
+    "JobReport",
+    "PaymentResult",
+    "PaymentService",
+    "RefundResult",
+]

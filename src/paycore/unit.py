@@ -1,0 +1,144 @@
+"""A unit of work with the domain's rules: legal transitions, audit, versions.
+
+Every status change in paycore goes through :meth:`Unit.move`, which asks
+the aggregate's state machine, writes the new version and appends the audit
+entry in the same transaction (A2). Stock counters change only here too.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from paycore import schema as s
+from paycore.errors import PaycoreError, StockBelowReserved
+from paycore.machines import StateMachine
+from paycore.ports import Transaction
+from paycore.records import AuditEntry, OutboxMessage, Stock, StockMovement
+from paycore.schema import Table
+
+T = TypeVar("T")
+
+
+class Unit:
+    """Domain operations over one store transaction."""
+
+    def __init__(self, tx: Transaction, now: int, flow_id: str | None = None) -> None:
+        self.tx = tx
+        self.now = now
+        self.flow_id = flow_id
+
+    # --- plain access ---------------------------------------------------------
+
+    def get(self, table: Table[T], key: str) -> T | None:
+        return self.tx.get(table, key)
+
+    def require(self, table: Table[T], key: str, missing: Callable[[], PaycoreError]) -> T:
+        row = self.tx.get(table, key)
+        if row is None:
+            raise missing()
+        return row
+
+    def find(self, table: Table[T], field: str, value: object) -> list[T]:
+        return self.tx.find(table, field, value)
+
+    def save(self, table: Table[T], record: T, **changes: Any) -> T:
+        """Write a change that is not a status change (version bumped)."""
+        new = attrs.evolve(record, version=record.version + 1, **changes)  # type: ignore[attr-defined, misc]
+        self.tx.update(table, new)
+        return new
+
+    # --- aggregates -------------------------------------------------------------
+
+    def create(self, table: Table[T], record: T, machine: StateMachine[Any] | None = None) -> T:
+        self.tx.insert(table, record)
+        if machine is not None:
+            self._audit(machine.aggregate, table.key_of(record), None, record.status, "create")  # type: ignore[attr-defined]
+        return record
+
+    def move(
+        self, table: Table[T], record: T, machine: StateMachine[Any], trigger: str, **changes: Any
+    ) -> T:
+        """Apply ``trigger`` if the record's machine allows it, else raise IllegalTransition."""
+        old = record.status  # type: ignore[attr-defined]
+        new_status = machine.next(old, trigger)
+        new = self.save(table, record, status=new_status, **changes)
+        self._audit(machine.aggregate, table.key_of(record), old, new_status, trigger)
+        return new
+
+    def _audit(
+        self, aggregate: str, key: str, old: enum.Enum | None, new: enum.Enum, trigger: str
+    ) -> None:
+        self.tx.insert(
+            s.AUDIT,
+            AuditEntry(
+                seq=self.tx.next_seq("audit"),
+                at=self.now,
+                aggregate=aggregate,
+                aggregate_id=key,
+                from_status=None if old is None else str(old.value),
+                to_status=str(new.value),
+                trigger=trigger,
+                flow_id=self.flow_id,
+            ),
+        )
+
+    # --- outbox -----------------------------------------------------------------
+
+    def notify(self, order_id: str, kind: str, **payload: Any) -> None:
+        """Queue one notification per (order, kind), ever; sent after commit."""
+        key = f"{order_id}:{kind}"
+        if self.tx.get(s.OUTBOX, key) is None:
+            self.tx.insert(
+                s.OUTBOX,
+                OutboxMessage(
+                    id=key, order_id=order_id, kind=kind, created_at=self.now, payload=payload
+                ),
+            )
+
+    # --- stock ------------------------------------------------------------------
+
+    def stock(self, sku: str) -> Stock:
+        row = self.tx.get(s.STOCK, sku)
+        return row if row is not None else Stock(sku=sku)
+
+    def change_stock(
+        self, sku: str, *, on_hand: int = 0, held: int = 0, committed: int = 0, reason: str = ""
+    ) -> Stock:
+        existing = self.tx.get(s.STOCK, sku)
+        cur = existing if existing is not None else Stock(sku=sku)
+        new = Stock(
+            sku=sku,
+            on_hand=cur.on_hand + on_hand,
+            held=cur.held + held,
+            committed=cur.committed + committed,
+            version=cur.version + 1,
+        )
+        if new.held < 0 or new.committed < 0 or new.available < 0:
+            raise StockBelowReserved(
+                f"stock for {sku} cannot go below what is held and committed "
+                f"(on hand {new.on_hand}, held {new.held}, committed {new.committed})",
+                sku=sku,
+                on_hand=new.on_hand,
+                held=new.held,
+                committed=new.committed,
+            )
+        if existing is None:
+            self.tx.insert(s.STOCK, new)
+        else:
+            self.tx.update(s.STOCK, new)
+        if on_hand:
+            self.tx.insert(
+                s.STOCK_MOVEMENTS,
+                StockMovement(
+                    seq=self.tx.next_seq("stock"),
+                    sku=sku,
+                    delta=on_hand,
+                    reason=reason,
+                    at=self.now,
+                ),
+            )
+        return new

@@ -1,0 +1,1 @@
+"""Contract tests every store adapter must pass."""

@@ -1,0 +1,332 @@
+"""The contract every :class:`paycore.ports.Store` adapter keeps.
+
+Subclass :class:`StoreContract` in a ``Test*`` class and implement ``make_store``.
+The store must also take a ``faults`` attribute (see
+``paycore_adapters.memory_store.StoreFaults``) for the commit-failure tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+from paycore import records as r
+from paycore.errors import CommitUnknown, IntegrityError, OperationalError
+from paycore.money import Money
+from paycore.ports import Store
+from paycore.schema import ORDERS, PAYMENTS, REFUNDS, SELLERS
+from paycore.status import OrderStatus
+
+
+def order(id: str, session: str | None = None, **kw: Any) -> r.Order:
+    return r.Order(
+        id=id,
+        checkout_session_id=session or f"cs_{id}",
+        seller_id="s1",
+        lines=(),
+        total=Money(1000, "EUR"),
+        cart_fingerprint="fp",
+        payment_id=f"pay_{id}",
+        created_at=1,
+        expires_at=2,
+        **kw,
+    )
+
+
+def payment(id: str, intent: str | None = None, order_id: str | None = None) -> r.Payment:
+    return r.Payment(
+        id=id,
+        order_id=order_id or f"ord_{id}",
+        checkout_session_id=f"cs_{id}",
+        seller_account="acct_1",
+        amount=Money(1000, "EUR"),
+        created_at=1,
+        provider_intent_id=intent,
+    )
+
+
+def refund(id: str, payment_id: str, key: str, provider_id: str | None = None) -> r.Refund:
+    return r.Refund(
+        id=id,
+        payment_id=payment_id,
+        order_id="o1",
+        amount=Money(100, "EUR"),
+        reason=None,
+        idempotency_key=key,
+        created_at=1,
+        provider_refund_id=provider_id,
+    )
+
+
+class _Faults:
+    def __init__(self, before: Exception | None = None, after: Exception | None = None) -> None:
+        self.before, self.after = before, after
+
+    def before_commit(self) -> None:
+        if self.before is not None:
+            raise self.before
+
+    def after_commit(self) -> None:
+        if self.after is not None:
+            raise self.after
+
+
+class StoreContract:
+    """Abstract: not collected (no ``Test`` prefix); adapters subclass it."""
+
+    def make_store(self) -> Store:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def store(self) -> Store:
+        return self.make_store()
+
+    @staticmethod
+    def state(store: Store) -> object:
+        fingerprint = getattr(store, "fingerprint", None)
+        return fingerprint() if fingerprint is not None else store.snapshot()
+
+    def test_insert_get_roundtrip(self, store: Store) -> None:
+        """An inserted row reads back equal, inside and after its transaction."""
+        o = order("o1")
+        with store.transaction() as tx:
+            tx.insert(ORDERS, o)
+            assert tx.get(ORDERS, "o1") == o
+            assert tx.get(ORDERS, "missing") is None
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o1") == o
+        assert store.snapshot().get(ORDERS, "o1") == o
+
+    def test_rollback_on_exception_leaves_nothing(self, store: Store) -> None:
+        """An exception in the block discards every write: the store is as it was."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+        before = self.state(store)
+        with pytest.raises(KeyError), store.transaction() as tx:
+            tx.insert(ORDERS, order("o2"))
+            tx.update(ORDERS, attrs.evolve(order("o1"), status=OrderStatus.PAID, version=1))
+            tx.insert(PAYMENTS, payment("p1", "pi_1"))
+            tx.next_seq("audit")
+            raise KeyError("boom")
+        assert self.state(store) == before
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o2") is None
+            assert tx.get(ORDERS, "o1") == order("o1")
+            assert tx.find(PAYMENTS, "provider_intent_id", "pi_1") == []
+
+    def test_duplicate_key_raises(self, store: Store) -> None:
+        """A second row with the same key is an IntegrityError, committed or not."""
+        with store.transaction() as tx:
+            tx.insert(SELLERS, r.Seller("s1", "Shop", "acct_1"))
+        with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+            tx.insert(SELLERS, r.Seller("s1", "Other", "acct_2"))
+        assert err.value.fields["table"] == "sellers"
+        assert err.value.fields["constraint"] == ("id",)
+        with pytest.raises(IntegrityError), store.transaction() as tx:
+            tx.insert(SELLERS, r.Seller("s2", "Shop", "acct_1"))
+            tx.insert(SELLERS, r.Seller("s2", "Shop", "acct_1"))
+
+    def test_single_field_unique_raises(self, store: Store) -> None:
+        """A second order for one checkout session is an IntegrityError naming the constraint."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1", "cs_1"))
+        with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+            tx.insert(ORDERS, order("o2", "cs_1"))
+        assert err.value.fields["table"] == "orders"
+        assert err.value.fields["constraint"] == ("checkout_session_id",)
+        assert "orders" in str(err.value) and "checkout_session_id" in str(err.value)
+
+    def test_unique_within_one_transaction(self, store: Store) -> None:
+        """Uniqueness also holds between two uncommitted writes of one transaction."""
+        with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+            tx.insert(PAYMENTS, payment("p1", "pi_1"))
+            tx.insert(PAYMENTS, payment("p2", "pi_1"))
+        assert err.value.fields["constraint"] == ("provider_intent_id",)
+        with store.transaction() as tx:
+            assert list(tx.scan(PAYMENTS)) == []
+
+    def test_composite_unique_raises(self, store: Store) -> None:
+        """(payment_id, idempotency_key) is unique together, not field by field."""
+        with store.transaction() as tx:
+            tx.insert(REFUNDS, refund("re1", "p1", "k1"))
+            tx.insert(REFUNDS, refund("re2", "p1", "k2"))
+            tx.insert(REFUNDS, refund("re3", "p2", "k1"))
+        with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+            tx.insert(REFUNDS, refund("re4", "p2", "k1"))
+        assert err.value.fields["table"] == "refunds"
+        assert err.value.fields["constraint"] == ("payment_id", "idempotency_key")
+
+    def test_none_exempts_unique(self, store: Store) -> None:
+        """Rows with None in a unique field do not collide, as in SQL."""
+        with store.transaction() as tx:
+            tx.insert(PAYMENTS, payment("p1", None))
+            tx.insert(PAYMENTS, payment("p2", None))
+            tx.insert(REFUNDS, refund("re1", "p1", "k1", None))
+            tx.insert(REFUNDS, refund("re2", "p1", "k2", None))
+        with store.transaction() as tx:
+            tx.insert(PAYMENTS, payment("p3", None))
+            assert len(list(tx.scan(PAYMENTS))) == 3
+
+    def test_update_checks_version(self, store: Store) -> None:
+        """An update must carry the stored version plus one; a stale write is rejected."""
+        o = order("o1")
+        with store.transaction() as tx:
+            tx.insert(ORDERS, o)
+        paid = attrs.evolve(o, status=OrderStatus.PAID, version=1)
+        with store.transaction() as tx:
+            tx.update(ORDERS, paid)
+        for stale in (attrs.evolve(o, status=OrderStatus.CANCELED, version=1),
+                      attrs.evolve(o, version=0), attrs.evolve(o, version=3)):
+            with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+                tx.update(ORDERS, stale)
+            assert err.value.fields["table"] == "orders"
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o1") == paid
+
+    def test_update_missing_row_raises(self, store: Store) -> None:
+        """Updating a row that does not exist is an IntegrityError."""
+        with pytest.raises(IntegrityError), store.transaction() as tx:
+            tx.update(ORDERS, order("o1", version=1))
+
+    def test_update_twice_in_one_transaction(self, store: Store) -> None:
+        """Versions chain inside a transaction: each update builds on the last own write."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+            tx.update(ORDERS, order("o1", version=1))
+            tx.update(ORDERS, order("o1", status=OrderStatus.PAID, version=2))
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o1") == order("o1", status=OrderStatus.PAID, version=2)
+
+    def test_update_checks_unique(self, store: Store) -> None:
+        """An update may not take a unique value another row holds, but may keep its own."""
+        with store.transaction() as tx:
+            tx.insert(PAYMENTS, payment("p1", "pi_1"))
+            tx.insert(PAYMENTS, payment("p2"))
+        with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+            tx.update(PAYMENTS, attrs.evolve(payment("p2"), provider_intent_id="pi_1", version=1))
+        assert err.value.fields["constraint"] == ("provider_intent_id",)
+        with store.transaction() as tx:
+            tx.update(PAYMENTS, attrs.evolve(payment("p1", "pi_1"), version=1))
+            # p1 gives up pi_1 in this transaction, so p2 may take it
+            tx.update(PAYMENTS, attrs.evolve(payment("p1", "pi_9"), version=2))
+            tx.update(PAYMENTS, attrs.evolve(payment("p2", "pi_1"), version=1))
+        with store.transaction() as tx:
+            assert tx.find(PAYMENTS, "provider_intent_id", "pi_1")[0].id == "p2"
+            assert tx.find(PAYMENTS, "provider_intent_id", "pi_9")[0].id == "p1"
+
+    def test_integrity_error_rolls_back_transaction(self, store: Store) -> None:
+        """After an IntegrityError the transaction is rolled back even if the caller goes on."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1", "cs_1"))
+        before = self.state(store)
+        with pytest.raises(IntegrityError), store.transaction() as tx:
+            tx.insert(ORDERS, order("o2"))
+            with pytest.raises(IntegrityError):
+                tx.insert(ORDERS, order("o3", "cs_1"))
+        assert self.state(store) == before
+
+    def test_find_sees_own_writes_only_matching(self, store: Store) -> None:
+        """find returns matching rows, committed and own uncommitted, with current values."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+            tx.insert(ORDERS, order("o2", status=OrderStatus.PAID))
+            tx.insert(ORDERS, order("o3"))
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o4"))
+            tx.insert(ORDERS, order("o5", status=OrderStatus.CANCELED))
+            tx.update(ORDERS, order("o1", status=OrderStatus.PAID, version=1))
+            pending = tx.find(ORDERS, "status", OrderStatus.PENDING)
+            assert [o.id for o in pending] == ["o3", "o4"]
+            paid = tx.find(ORDERS, "status", OrderStatus.PAID)
+            assert paid == [order("o1", status=OrderStatus.PAID, version=1),
+                            order("o2", status=OrderStatus.PAID)]
+            assert tx.find(ORDERS, "status", OrderStatus.REFUNDED) == []
+        with store.transaction() as tx:
+            assert [o.id for o in tx.find(ORDERS, "status", OrderStatus.PAID)] == ["o1", "o2"]
+
+    def test_find_by_unique_field_and_key(self, store: Store) -> None:
+        """Single-field unique constraints and the key can be searched too."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1", "cs_1"))
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o2", "cs_2"))
+            assert [o.id for o in tx.find(ORDERS, "checkout_session_id", "cs_1")] == ["o1"]
+            assert [o.id for o in tx.find(ORDERS, "checkout_session_id", "cs_2")] == ["o2"]
+            assert [o.id for o in tx.find(ORDERS, "id", "o2")] == ["o2"]
+            assert tx.find(ORDERS, "id", "nope") == []
+
+    def test_find_unindexed_field_raises(self, store: Store) -> None:
+        """Searching a field that is neither indexed, unique nor the key is a ValueError."""
+        with pytest.raises(ValueError), store.transaction() as tx:
+            tx.find(ORDERS, "seller_id", "s1")
+
+    def test_scan_insertion_order(self, store: Store) -> None:
+        """scan yields rows in insertion order; an updated row keeps its place."""
+        with store.transaction() as tx:
+            for i in (3, 1, 2):
+                tx.insert(ORDERS, order(f"o{i}"))
+        with store.transaction() as tx:
+            tx.update(ORDERS, order("o3", status=OrderStatus.PAID, version=1))
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o0"))
+            tx.update(ORDERS, order("o1", status=OrderStatus.PAID, version=1))
+            rows = list(tx.scan(ORDERS))
+            assert [o.id for o in rows] == ["o3", "o1", "o2", "o0"]
+            assert [o.status for o in rows] == ["paid", "paid", "pending", "pending"]
+        assert [o.id for o in store.snapshot().rows(ORDERS)] == ["o3", "o1", "o2", "o0"]
+
+    def test_snapshot_unaffected_by_later_commits(self, store: Store) -> None:
+        """A snapshot is a copy: later commits do not show through it."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+        snap = store.snapshot()
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o2"))
+            tx.update(ORDERS, order("o1", status=OrderStatus.PAID, version=1))
+        assert snap.rows(ORDERS) == [order("o1")]
+        assert snap.get(ORDERS, "o2") is None
+        assert len(store.snapshot().rows(ORDERS)) == 2
+
+    def test_next_seq_increments(self, store: Store) -> None:
+        """Each named sequence counts 1, 2, 3... on its own, across transactions."""
+        with store.transaction() as tx:
+            assert [tx.next_seq("audit"), tx.next_seq("audit")] == [1, 2]
+            assert tx.next_seq("stock") == 1
+        with store.transaction() as tx:
+            assert tx.next_seq("audit") == 3
+            assert tx.next_seq("stock") == 2
+
+    def test_nested_transaction_raises(self, store: Store) -> None:
+        """Opening a transaction inside another in the same thread is a RuntimeError."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+            with pytest.raises(RuntimeError), store.transaction():
+                pass
+        assert store.snapshot().get(ORDERS, "o1") == order("o1")
+
+    def test_before_commit_failure_leaves_nothing(self, store: Store) -> None:
+        """An OperationalError before the commit applies leaves the store as it was."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+        before = self.state(store)
+        store.faults = _Faults(before=OperationalError("disk full"))  # type: ignore[attr-defined]
+        with pytest.raises(OperationalError), store.transaction() as tx:
+            tx.insert(ORDERS, order("o2"))
+            tx.insert(PAYMENTS, payment("p1", "pi_1"))
+        assert self.state(store) == before
+        store.faults = None  # type: ignore[attr-defined]
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o2"))
+
+    def test_after_commit_unknown_leaves_everything(self, store: Store) -> None:
+        """A CommitUnknown after the commit applied: the caller sees an error, the data is in."""
+        store.faults = _Faults(after=CommitUnknown("connection lost"))  # type: ignore[attr-defined]
+        with pytest.raises(CommitUnknown), store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+            tx.insert(PAYMENTS, payment("p1", "pi_1"))
+        store.faults = None  # type: ignore[attr-defined]
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o1") == order("o1")
+            assert [p.id for p in tx.find(PAYMENTS, "provider_intent_id", "pi_1")] == ["p1"]

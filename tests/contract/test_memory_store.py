@@ -1,0 +1,100 @@
+"""MemoryStore against the store contract, plus what only the memory store promises."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, cast
+
+import pytest
+from paycore_adapters.memory_store import MemoryStore
+
+from paycore import records as r
+from paycore.errors import IntegrityError
+from paycore.ports import Store
+from paycore.schema import AUDIT, ORDERS
+
+from .store_contract import StoreContract, order
+
+
+class TestMemoryStore(StoreContract):
+    def make_store(self) -> Store:
+        return MemoryStore()
+
+    def test_stats_count_commits_and_rollbacks(self) -> None:
+        """stats counts commits and rollbacks, including integrity failures."""
+        store = MemoryStore()
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+        with pytest.raises(ZeroDivisionError), store.transaction():
+            _ = 1 / 0
+        with pytest.raises(IntegrityError), store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+        assert store.stats == {"commits": 1, "rollbacks": 2}
+
+    def test_fingerprint_tracks_content(self) -> None:
+        """The fingerprint changes with every commit and never with reads."""
+        store = MemoryStore()
+        empty = store.fingerprint()
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+        one = store.fingerprint()
+        assert one != empty
+        with store.transaction() as tx:
+            list(tx.scan(ORDERS))
+            tx.find(ORDERS, "status", "pending")
+        assert store.fingerprint() == one
+        with store.transaction() as tx:
+            tx.next_seq("audit")
+        assert store.fingerprint() != one
+        assert len(one) == 64
+
+    def test_sequences_roll_back(self) -> None:
+        """A rolled-back transaction's sequence values are handed out again."""
+        store = MemoryStore()
+        with pytest.raises(KeyError), store.transaction() as tx:
+            assert tx.next_seq("audit") == 1
+            raise KeyError
+        with store.transaction() as tx:
+            assert tx.next_seq("audit") == 1
+
+    def test_one_writer_at_a_time(self) -> None:
+        """A second thread's transaction waits until the first one ends."""
+        store = MemoryStore()
+        seen: list[r.Order | None] = []
+        started = threading.Event()
+
+        def other() -> None:
+            started.set()
+            with store.transaction() as tx:
+                seen.append(tx.get(ORDERS, "o1"))
+
+        with store.transaction() as tx:
+            thread = threading.Thread(target=other)
+            thread.start()
+            started.wait()
+            time.sleep(0.05)
+            assert seen == []
+            tx.insert(ORDERS, order("o1"))
+        thread.join(timeout=5)
+        assert seen == [order("o1")]
+
+    def test_transaction_unusable_after_block(self) -> None:
+        """Using a transaction object after its block ended is a RuntimeError."""
+        store = MemoryStore()
+        with store.transaction() as tx:
+            pass
+        with pytest.raises(RuntimeError):
+            tx.get(ORDERS, "o1")
+
+    def test_programming_errors(self) -> None:
+        """Wrong record type and updating a versionless table are programming errors."""
+        store = MemoryStore()
+        with pytest.raises(TypeError), store.transaction() as tx:
+            tx.insert(ORDERS, cast(Any, r.Seller("s1", "Shop", "acct")))
+        entry = r.AuditEntry(1, 1, "order", "o1", None, "pending", "create", None)
+        with store.transaction() as tx:
+            tx.insert(AUDIT, entry)
+        with pytest.raises(ValueError), store.transaction() as tx:
+            tx.update(AUDIT, entry)
+        assert store.stats == {"commits": 1, "rollbacks": 2}

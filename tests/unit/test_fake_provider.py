@@ -1,0 +1,580 @@
+"""Unit tests for the in-memory fake of Stripe (paycore_adapters.fake_provider)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from paycore.errors import (
+    ProviderCardDeclined,
+    ProviderError,
+    ProviderIdempotencyMismatch,
+    ProviderInvalidRequest,
+    ProviderNotFound,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+from paycore.money import Money
+from paycore.ports import CreateIntent, IntentView, PaymentProvider
+from paycore_adapters.fake_provider import IDEMPOTENCY_TTL_MS, FakeProvider
+
+T0 = 1_700_000_000_000
+
+
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: int = T0) -> None:
+        self.t = now
+
+    def now(self) -> int:
+        return self.t
+
+    def advance(self, ms: int) -> None:
+        self.t += ms
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def fp(clock: ManualClock) -> FakeProvider:
+    provider = FakeProvider(clock)
+    provider.set_account("acct_1", can_charge=True)
+    return provider
+
+
+def req(amount: int = 1000, order: str = "ord_1", account: str = "acct_1") -> CreateIntent:
+    return CreateIntent(Money(amount, "EUR"), account, {"order_id": order})
+
+
+def paid(fp: FakeProvider, amount: int = 1000, order: str = "ord_1") -> IntentView:
+    pi = fp.create_intent(req(amount, order), idempotency_key=f"create-{order}")
+    return fp.confirm_intent(
+        pi.id, payment_method="pm_card_visa", return_url=None, idempotency_key=f"confirm-{order}"
+    )
+
+
+def confirm(fp: FakeProvider, intent_id: str, method: str | None, key: str) -> IntentView:
+    return fp.confirm_intent(intent_id, payment_method=method, return_url=None, idempotency_key=key)
+
+
+# --- intents -------------------------------------------------------------------
+
+
+def test_fake_satisfies_the_port(clock: ManualClock) -> None:
+    """FakeProvider type-checks as a PaymentProvider and starts with no accounts."""
+    provider: PaymentProvider = FakeProvider(clock)
+    assert provider.can_charge("acct_unknown") is False
+
+
+def test_create_intent_starts_requiring_payment_method(fp: FakeProvider) -> None:
+    """A new intent carries deterministic ids, the request's money and metadata, and the clock."""
+    pi = fp.create_intent(req(1250), idempotency_key="k1")
+    assert pi.id == "pi_000001"
+    assert pi.client_secret == "pi_000001_secret_1"
+    assert (pi.status, pi.amount, pi.currency, pi.amount_received) == (
+        "requires_payment_method",
+        1250,
+        "EUR",
+        0,
+    )
+    assert pi.metadata == {"order_id": "ord_1"}
+    assert pi.created == T0
+    assert fp.create_intent(req(order="ord_2"), idempotency_key="k2").id == "pi_000002"
+
+
+def test_create_intent_refused_for_account_that_cannot_charge(fp: FakeProvider) -> None:
+    """Accounts that cannot charge, or are unknown, get ProviderInvalidRequest."""
+    fp.set_account("acct_2", can_charge=False)
+    assert fp.can_charge("acct_1") and not fp.can_charge("acct_2")
+    for account in ("acct_2", "acct_nobody"):
+        with pytest.raises(ProviderInvalidRequest):
+            fp.create_intent(req(account=account), idempotency_key=f"k-{account}")
+    assert fp.intents() == []
+
+
+def test_zero_amount_intent_is_refused(fp: FakeProvider) -> None:
+    """Stripe charges at least one minor unit; Money allows zero, the provider does not."""
+    with pytest.raises(ProviderInvalidRequest):
+        fp.create_intent(req(0), idempotency_key="k")
+
+
+def test_visa_succeeds_with_amount_received(fp: FakeProvider) -> None:
+    """pm_card_visa confirms straight to succeeded and receives the full amount."""
+    pi = paid(fp, 1500)
+    assert (pi.status, pi.amount_received, pi.last_error_code) == ("succeeded", 1500, None)
+    assert fp.retrieve_intent(pi.id) == pi
+
+
+def test_decline_raises_with_intent_after_decline(fp: FakeProvider) -> None:
+    """A decline raises ProviderCardDeclined carrying the intent as it is after the decline."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    with pytest.raises(ProviderCardDeclined) as caught:
+        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
+    after = caught.value.fields["intent"]
+    assert isinstance(after, IntentView)
+    assert (after.status, after.last_error_code) == ("requires_payment_method", "card_declined")
+    assert fp.retrieve_intent(pi.id) == after
+    assert caught.value.outcome == "needs_action"
+
+
+def test_declined_method_is_detached_and_new_method_succeeds(fp: FakeProvider) -> None:
+    """A decline detaches the method; a new method succeeds and clears the error."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    with pytest.raises(ProviderCardDeclined):
+        confirm(fp, pi.id, "pm_card_chargeDeclined", "k1")
+    with pytest.raises(ProviderInvalidRequest, match="missing a payment method"):
+        confirm(fp, pi.id, None, "k2")
+    ok = confirm(fp, pi.id, "pm_card_visa", "k3")
+    assert (ok.status, ok.last_error_code) == ("succeeded", None)
+
+
+def test_three_d_secure_requires_action_then_completes(fp: FakeProvider) -> None:
+    """A 3DS card needs action (with a URL); completing the action succeeds the intent."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    acting = confirm(fp, pi.id, "pm_card_threeDSecure2Required", "k")
+    assert acting.status == "requires_action"
+    assert acting.next_action_url and pi.id in acting.next_action_url
+    done = fp.complete_action(pi.id)
+    assert (done.status, done.amount_received, done.next_action_url) == ("succeeded", 1000, None)
+
+
+def test_failed_authentication_returns_to_requires_payment_method(fp: FakeProvider) -> None:
+    """Failing 3DS sends the intent back to requires_payment_method with authentication_failure."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    confirm(fp, pi.id, "pm_card_threeDSecure2Required", "k")
+    failed = fp.complete_action(pi.id, success=False)
+    assert (failed.status, failed.last_error_code) == (
+        "requires_payment_method",
+        "authentication_failure",
+    )
+    with pytest.raises(ProviderInvalidRequest):
+        fp.complete_action(pi.id)
+
+
+def test_reconfirm_from_requires_action_uses_attached_method(fp: FakeProvider) -> None:
+    """Confirming again from requires_action without a method reuses the attached one."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    first = confirm(fp, pi.id, "pm_card_threeDSecure2Required", "k1")
+    again = confirm(fp, pi.id, None, "k2")
+    assert again.status == "requires_action"
+    assert again.next_action_url != first.next_action_url
+
+
+@pytest.mark.parametrize(
+    ("success", "status", "code"),
+    [(True, "succeeded", None), (False, "requires_payment_method", "card_declined")],
+)
+def test_processing_settles(fp: FakeProvider, success: bool, status: str, code: str | None) -> None:
+    """pm_card_processing leaves the intent processing until settle decides it."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    assert confirm(fp, pi.id, "pm_card_processing", "k").status == "processing"
+    with pytest.raises(ProviderInvalidRequest, match="status of processing"):
+        confirm(fp, pi.id, "pm_card_visa", "k2")
+    settled = fp.settle(pi.id, success=success)
+    assert (settled.status, settled.last_error_code) == (status, code)
+
+
+def test_confirm_refused_after_success(fp: FakeProvider) -> None:
+    """Confirming a succeeded intent is refused with Stripe's wording."""
+    pi = paid(fp)
+    with pytest.raises(ProviderInvalidRequest) as caught:
+        confirm(fp, pi.id, "pm_card_visa", "again")
+    assert caught.value.message == (
+        "You cannot confirm this PaymentIntent because it has a status of succeeded."
+    )
+    assert caught.value.fields["status"] == "succeeded"
+
+
+def test_confirm_without_any_payment_method_refused(fp: FakeProvider) -> None:
+    """A fresh intent cannot be confirmed without a payment method."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    with pytest.raises(ProviderInvalidRequest, match="missing a payment method"):
+        confirm(fp, pi.id, None, "k")
+
+
+def test_customer_confirm_never_raises_for_decline(fp: FakeProvider) -> None:
+    """The browser-side confirm returns the declined view instead of raising."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    view = fp.customer_confirm(pi.id, "pm_card_chargeDeclined")
+    assert (view.status, view.last_error_code) == ("requires_payment_method", "card_declined")
+    assert fp.customer_confirm(pi.id, "pm_card_visa").status == "succeeded"
+    with pytest.raises(ProviderInvalidRequest):
+        fp.customer_confirm(pi.id, "pm_card_visa")
+    assert "confirm_intent" not in fp.calls
+
+
+def test_unknown_ids_are_not_found(fp: FakeProvider) -> None:
+    """Retrieving or acting on an unknown id raises ProviderNotFound."""
+    with pytest.raises(ProviderNotFound):
+        fp.retrieve_intent("pi_missing")
+    with pytest.raises(ProviderNotFound):
+        fp.retrieve_refund("re_missing")
+    with pytest.raises(ProviderNotFound):
+        fp.cancel_intent("pi_missing", idempotency_key="k")
+
+
+# --- cancel and capture ----------------------------------------------------------
+
+
+def test_cancel_allowed_from_open_states(fp: FakeProvider) -> None:
+    """Intents requiring a payment method or action can be canceled."""
+    a = fp.create_intent(req(order="a"), idempotency_key="ca")
+    b = fp.create_intent(req(order="b"), idempotency_key="cb")
+    confirm(fp, b.id, "pm_card_threeDSecure2Required", "kb")
+    for pi in (a, b):
+        view = fp.cancel_intent(pi.id, idempotency_key=f"cancel-{pi.id}")
+        assert (view.status, view.next_action_url) == ("canceled", None)
+
+
+@pytest.mark.parametrize("method", ["pm_card_processing", "pm_card_visa", None])
+def test_cancel_refused_from_processing_succeeded_canceled(
+    fp: FakeProvider, method: str | None
+) -> None:
+    """Processing, succeeded and canceled intents cannot be canceled."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    if method is None:
+        fp.cancel_intent(pi.id, idempotency_key="first-cancel")
+    else:
+        confirm(fp, pi.id, method, "k")
+    status = fp.retrieve_intent(pi.id).status
+    with pytest.raises(ProviderInvalidRequest) as caught:
+        fp.cancel_intent(pi.id, idempotency_key="cancel")
+    assert caught.value.message == (
+        f"You cannot cancel this PaymentIntent because it has a status of {status}."
+    )
+
+
+def test_capture_only_from_requires_capture(fp: FakeProvider) -> None:
+    """Automatic capture means capture is always refused here."""
+    pi = paid(fp)
+    with pytest.raises(ProviderInvalidRequest, match="status of succeeded"):
+        fp.capture_intent(pi.id, idempotency_key="cap")
+
+
+# --- idempotency -------------------------------------------------------------------
+
+
+def test_replay_returns_first_view_not_current_state(fp: FakeProvider) -> None:
+    """Same key and parameters replays the very first view object, even after changes."""
+    first = fp.create_intent(req(), idempotency_key="k")
+    paid_view = confirm(fp, first.id, "pm_card_visa", "conf")
+    assert fp.create_intent(req(), idempotency_key="k") is first
+    assert confirm(fp, first.id, "pm_card_visa", "conf") is paid_view
+    assert len(fp.intents()) == 1
+    assert fp.retrieve_intent(first.id).status == "succeeded"
+
+
+def test_replayed_decline_has_same_class_message_fields(fp: FakeProvider) -> None:
+    """A saved decline replays as the same error without declining again."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    with pytest.raises(ProviderCardDeclined) as first:
+        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
+    events = len(fp.all_events)
+    with pytest.raises(ProviderCardDeclined) as again:
+        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
+    assert again.value is not first.value
+    assert (again.value.message, again.value.fields) == (first.value.message, first.value.fields)
+    assert len(fp.all_events) == events
+
+
+def test_state_errors_are_saved(fp: FakeProvider) -> None:
+    """An error raised during execution replays even after the state that caused it is gone."""
+    fp.set_account("acct_2", can_charge=False)
+    with pytest.raises(ProviderInvalidRequest):
+        fp.create_intent(req(account="acct_2"), idempotency_key="k")
+    fp.set_account("acct_2", can_charge=True)
+    with pytest.raises(ProviderInvalidRequest, match="cannot take charges"):
+        fp.create_intent(req(account="acct_2"), idempotency_key="k")
+    assert fp.intents() == []
+
+
+def test_same_key_different_parameters_mismatch(fp: FakeProvider) -> None:
+    """Reusing a key with other parameters raises a mismatch and changes nothing."""
+    fp.create_intent(req(1000), idempotency_key="k")
+    with pytest.raises(ProviderIdempotencyMismatch, match="same parameters"):
+        fp.create_intent(req(2000), idempotency_key="k")
+    with pytest.raises(ProviderIdempotencyMismatch):
+        fp.create_intent(
+            CreateIntent(Money(1000, "EUR"), "acct_1", {"order_id": "other"}), idempotency_key="k"
+        )
+    assert len(fp.intents()) == 1
+
+
+def test_same_key_different_endpoint_mismatch(fp: FakeProvider) -> None:
+    """Reusing a key on another endpoint raises ProviderIdempotencyMismatch."""
+    pi = fp.create_intent(req(), idempotency_key="k")
+    with pytest.raises(ProviderIdempotencyMismatch, match="same endpoint") as caught:
+        fp.cancel_intent(pi.id, idempotency_key="k")
+    assert caught.value.fields["first_endpoint"] == "create_intent"
+    assert fp.retrieve_intent(pi.id).status == "requires_payment_method"
+
+
+def test_keys_expire_after_24_hours(fp: FakeProvider, clock: ManualClock) -> None:
+    """A key replays until 24 h have passed, then a reuse executes anew."""
+    first = fp.create_intent(req(), idempotency_key="k")
+    clock.advance(IDEMPOTENCY_TTL_MS - 1)
+    assert fp.create_intent(req(), idempotency_key="k") is first
+    clock.advance(1)
+    fresh = fp.create_intent(req(), idempotency_key="k")
+    assert fresh.id != first.id
+    assert fp.create_intent(req(2000), idempotency_key="k2").amount == 2000
+    clock.advance(IDEMPOTENCY_TTL_MS)
+    assert fp.create_intent(req(3000), idempotency_key="k").amount == 3000
+
+
+def test_validation_errors_are_not_saved(fp: FakeProvider) -> None:
+    """Errors from parameter validation leave the key free for a corrected request."""
+    pi = paid(fp)
+    with pytest.raises(ProviderInvalidRequest, match="No such PaymentMethod"):
+        confirm(fp, pi.id, "pm_card_bogus", "conf")
+    with pytest.raises(ProviderInvalidRequest, match="positive"):
+        fp.create_refund(pi.id, amount=0, reason=None, metadata={}, idempotency_key="ref")
+    with pytest.raises(ProviderInvalidRequest, match="reason"):
+        fp.create_refund(pi.id, amount=1, reason="bored", metadata={}, idempotency_key="ref")
+    with pytest.raises(ProviderNotFound):
+        fp.create_refund("pi_nope", amount=1, reason=None, metadata={}, idempotency_key="ref")
+    rf = fp.create_refund(pi.id, amount=100, reason=None, metadata={}, idempotency_key="ref")
+    assert rf.status == "succeeded"
+    fresh = fp.create_intent(req(order="o2"), idempotency_key="c2")
+    assert confirm(fp, fresh.id, "pm_card_visa", "conf").status == "succeeded"
+
+
+# --- refunds ---------------------------------------------------------------------------
+
+
+def test_refunds_limited_to_remaining(fp: FakeProvider) -> None:
+    """Refunds may add up to the amount received and no more."""
+    pi = paid(fp, 1000)
+    meta = {"r": "1"}
+    r1 = fp.create_refund(
+        pi.id, amount=600, reason="duplicate", metadata=meta, idempotency_key="r1"
+    )
+    assert (r1.id, r1.status, r1.amount, r1.intent_id) == ("re_000001", "succeeded", 600, pi.id)
+    assert r1.metadata == {"r": "1"}
+    with pytest.raises(ProviderInvalidRequest) as caught:
+        fp.create_refund(pi.id, amount=401, reason=None, metadata={}, idempotency_key="r2")
+    assert "greater than unrefunded amount (400)" in caught.value.message
+    assert caught.value.fields == {"amount": 401, "remaining": 400}
+    r3 = fp.create_refund(pi.id, amount=400, reason=None, metadata={}, idempotency_key="r3")
+    assert fp.list_refunds(pi.id) == [r1, r3]
+    assert fp.retrieve_refund(r3.id) == r3
+
+
+def test_pending_refunds_count_against_remaining(fp: FakeProvider) -> None:
+    """Pending refunds hold their amount; a failed one frees it again."""
+    fp.refunds_settle_immediately = False
+    pi = paid(fp, 1000)
+    pending = fp.create_refund(pi.id, amount=700, reason=None, metadata={}, idempotency_key="r1")
+    assert pending.status == "pending"
+    with pytest.raises(ProviderInvalidRequest, match=r"unrefunded amount \(300\)"):
+        fp.create_refund(pi.id, amount=301, reason=None, metadata={}, idempotency_key="r2")
+    failed = fp.settle_refund(pending.id, success=False)
+    assert (failed.status, failed.failure_reason) == ("failed", "declined")
+    again = fp.create_refund(pi.id, amount=1000, reason=None, metadata={}, idempotency_key="r3")
+    assert fp.settle_refund(again.id).status == "succeeded"
+    with pytest.raises(ProviderInvalidRequest):
+        fp.settle_refund(again.id)
+    assert [r.status for r in fp.refunds()] == ["failed", "succeeded"]
+
+
+def test_refund_requires_succeeded_intent(fp: FakeProvider) -> None:
+    """An intent without a successful charge cannot be refunded."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    with pytest.raises(ProviderInvalidRequest, match="does not have a successful charge"):
+        fp.create_refund(pi.id, amount=1, reason=None, metadata={}, idempotency_key="r")
+
+
+# --- search and list -------------------------------------------------------------------
+
+
+def test_search_intents_exact_match_newest_first(fp: FakeProvider, clock: ManualClock) -> None:
+    """Search matches metadata exactly and returns the newest intent first."""
+    a = fp.create_intent(req(order="ord_1"), idempotency_key="a")
+    clock.advance(10)
+    fp.create_intent(req(order="ord_10"), idempotency_key="b")
+    clock.advance(10)
+    c = fp.create_intent(req(5, order="ord_1"), idempotency_key="c")
+    assert [i.id for i in fp.search_intents(metadata_key="order_id", value="ord_1")] == [c.id, a.id]
+    assert fp.search_intents(metadata_key="cart", value="ord_1") == []
+
+
+def test_list_intents_pages_oldest_first(fp: FakeProvider, clock: ManualClock) -> None:
+    """Listing filters by creation time and pages after a cursor, oldest first."""
+    ids = []
+    for n in range(5):
+        ids.append(fp.create_intent(req(order=f"o{n}"), idempotency_key=f"k{n}").id)
+        if n % 2:
+            clock.advance(100)  # two intents share each millisecond
+    page1 = fp.list_intents(created_after=T0, limit=2)
+    page2 = fp.list_intents(created_after=T0, limit=2, starting_after=page1[-1].id)
+    page3 = fp.list_intents(created_after=T0, limit=2, starting_after=page2[-1].id)
+    assert [i.id for i in page1 + page2 + page3] == ids
+    assert [i.id for i in fp.list_intents(created_after=T0 + 100, limit=10)] == ids[2:]
+    assert fp.list_intents(created_after=T0, limit=10, starting_after=ids[-1]) == []
+    with pytest.raises(ProviderInvalidRequest):
+        fp.list_intents(created_after=T0, limit=0)
+    with pytest.raises(ProviderNotFound):
+        fp.list_intents(created_after=T0, limit=2, starting_after="pi_missing")
+
+
+# --- events and ledger --------------------------------------------------------------------
+
+
+def test_events_emitted_for_lifecycle(fp: FakeProvider, clock: ManualClock) -> None:
+    """Every intent status change and refund change emits one event, taken once."""
+    fp.refunds_settle_immediately = False
+    pi = fp.create_intent(req(), idempotency_key="c")
+    with pytest.raises(ProviderCardDeclined):
+        confirm(fp, pi.id, "pm_card_chargeDeclined", "k1")
+    confirm(fp, pi.id, "pm_card_threeDSecure2Required", "k2")
+    clock.advance(5)
+    fp.complete_action(pi.id)
+    rf = fp.create_refund(pi.id, amount=10, reason=None, metadata={}, idempotency_key="r1")
+    fp.settle_refund(rf.id)
+    rf2 = fp.create_refund(pi.id, amount=10, reason=None, metadata={}, idempotency_key="r2")
+    fp.settle_refund(rf2.id, success=False)
+    events = fp.take_events()
+    assert [(e.type, e.status) for e in events] == [
+        ("payment_intent.created", "requires_payment_method"),
+        ("payment_intent.payment_failed", "requires_payment_method"),
+        ("payment_intent.requires_action", "requires_action"),
+        ("payment_intent.succeeded", "succeeded"),
+        ("refund.created", "pending"),
+        ("refund.updated", "succeeded"),
+        ("refund.created", "pending"),
+        ("refund.failed", "failed"),
+    ]
+    assert [e.id for e in events[:2]] == ["evt_000001", "evt_000002"]
+    assert {e.object_kind for e in events[:4]} == {"payment_intent"}
+    assert {e.object_id for e in events[4:6]} == {rf.id}
+    assert events[0].created == T0 and events[3].created == T0 + 5
+    assert fp.take_events() == []
+    assert fp.all_events == events
+
+
+def test_processing_and_cancel_events(fp: FakeProvider) -> None:
+    """Processing and cancellation also emit their events."""
+    a = fp.create_intent(req(order="a"), idempotency_key="a")
+    confirm(fp, a.id, "pm_card_processing", "ka")
+    fp.settle(a.id, success=False)
+    fp.cancel_intent(a.id, idempotency_key="cancel")
+    assert [e.type for e in fp.take_events()] == [
+        "payment_intent.created",
+        "payment_intent.processing",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+    ]
+
+
+def test_ledger_shows_current_state(fp: FakeProvider) -> None:
+    """intents() and refunds() show every object as it is now."""
+    pi = paid(fp)
+    rf = fp.create_refund(pi.id, amount=5, reason="duplicate", metadata={}, idempotency_key="r")
+    assert fp.intents() == [fp.retrieve_intent(pi.id)]
+    assert fp.intents()[0].status == "succeeded"
+    assert fp.refunds() == [rf]
+
+
+# --- fault hook, call counts, threads ---------------------------------------------------
+
+
+def test_fault_before_means_nothing_happened(fp: FakeProvider) -> None:
+    """A fault raised before the call leaves no intent and no saved key behind."""
+    seen: list[tuple[str, str, str | None]] = []
+
+    def fault(name: str, phase: str, key: str | None) -> None:
+        seen.append((name, phase, key))
+        if phase == "before" and len(seen) == 1:
+            raise ProviderRateLimited("slow down")
+
+    fp.fault = fault
+    with pytest.raises(ProviderRateLimited):
+        fp.create_intent(req(1000), idempotency_key="k")
+    assert fp.intents() == [] and fp.all_events == []
+    assert fp.create_intent(req(2000), idempotency_key="k").amount == 2000
+    assert seen == [
+        ("create_intent", "before", "k"),
+        ("create_intent", "before", "k"),
+        ("create_intent", "after", "k"),
+    ]
+    assert fp.calls["create_intent"] == 2
+
+
+def test_fault_after_applies_effect_and_retry_replays(fp: FakeProvider) -> None:
+    """A fault raised after the call keeps the effect; a retry with the key replays it."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    lose = {"confirm_intent"}
+
+    def fault(name: str, phase: str, key: str | None) -> None:
+        if phase == "after" and name in lose:
+            lose.discard(name)
+            raise ProviderUnavailable("connection reset")
+
+    fp.fault = fault
+    with pytest.raises(ProviderUnavailable):
+        confirm(fp, pi.id, "pm_card_visa", "k")
+    current = fp.retrieve_intent(pi.id)
+    assert current.status == "succeeded"
+    replay = confirm(fp, pi.id, "pm_card_visa", "k")
+    assert replay == current
+    assert [e.type for e in fp.all_events].count("payment_intent.succeeded") == 1
+
+
+def test_fault_after_a_decline_keeps_the_saved_decline(fp: FakeProvider) -> None:
+    """A lost decline response still leaves the decline saved for the retry."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+
+    def fault(name: str, phase: str, key: str | None) -> None:
+        if phase == "after" and name == "confirm_intent" and fp.calls[name] == 1:
+            raise ProviderUnavailable("lost")
+
+    fp.fault = fault
+    with pytest.raises(ProviderUnavailable):
+        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
+    with pytest.raises(ProviderCardDeclined):
+        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
+
+
+def test_fault_hook_sees_reads_without_key(fp: FakeProvider) -> None:
+    """Read calls go through the hook with key None and are counted."""
+    seen: list[tuple[str, str, str | None]] = []
+    fp.fault = lambda name, phase, key: seen.append((name, phase, key))
+    pi = paid(fp)
+    fp.retrieve_intent(pi.id)
+    fp.search_intents(metadata_key="order_id", value="ord_1")
+    fp.list_intents(created_after=0, limit=1)
+    fp.list_refunds(pi.id)
+    fp.can_charge("acct_1")
+    reads = [s for s in seen if s[2] is None]
+    names = ["retrieve_intent", "search_intents", "list_intents", "list_refunds", "can_charge"]
+    assert reads == [(n, p, None) for n in names for p in ("before", "after")]
+    assert fp.calls["retrieve_intent"] == 1 and fp.calls["confirm_intent"] == 1
+
+    def refuse(name: str, phase: str, key: str | None) -> None:
+        raise ProviderUnavailable("down")
+
+    fp.fault = refuse
+    with pytest.raises(ProviderError):
+        fp.retrieve_intent(pi.id)
+
+
+def test_concurrent_calls_with_one_key_create_one_intent(fp: FakeProvider) -> None:
+    """Threads racing on one key share one intent; distinct keys get distinct ids."""
+    results: list[IntentView] = []
+
+    def worker(n: int) -> None:
+        results.append(fp.create_intent(req(), idempotency_key="shared"))
+        results.append(fp.create_intent(req(order=f"o{n}"), idempotency_key=f"own-{n}"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.id for r in results}) == 9
+    assert len(fp.intents()) == 9
