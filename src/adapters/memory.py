@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from paycore.config import Config
+from paycore.invariants import Kind, Ledger, Violation, check
 from paycore.records import OutboxMessage
 from paycore.service import PaymentService
 
@@ -74,6 +75,14 @@ class Wiring:
     clock: ManualClock
     alerts: RecordingAlerts
     notifier: RecordingNotifier
+
+    def ledger(self) -> Ledger:
+        """The provider's books and the time, for invariant checks."""
+        return Ledger(self.provider.intents(), self.provider.refunds(), self.clock.now())
+
+    def violations(self, *kinds: Kind) -> list[Violation]:
+        """Every violated invariant of the given kinds (default: all)."""
+        return check(self.store.snapshot(), self.ledger(), kinds or ("safety", "convergence"))
 
 
 def in_memory(config: Config | None = None, worker_id: str = "worker-1") -> Wiring:

@@ -1,0 +1,606 @@
+"""The invariants: named, documented, pure checks over the store and the provider's ledger.
+
+Each invariant has a stable id, a one-sentence statement, and a kind:
+
+- ``safety``: must hold after every step, whatever the interleaving, faults or crashes;
+- ``convergence``: must hold once the system is quiet (faults off, webhooks
+  delivered, jobs run to a fixpoint).
+
+Each check takes a :class:`paycore.ports.Snapshot` of the store and a
+:class:`Ledger` of the provider and returns its violations (empty when it
+holds). ``docs/invariants.md`` is generated from :data:`INVARIANTS`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from paycore import schema as s
+from paycore.machines import MACHINES
+from paycore.ports import IntentView, RefundView, Snapshot
+from paycore.records import Payment
+from paycore.status import (
+    FlowStatus,
+    OrderStatus,
+    PaymentStatus,
+    RefundStatus,
+    ReservationStatus,
+)
+
+Kind = Literal["safety", "convergence"]
+LIVE_REFUND = {"pending", "succeeded"}
+CANCELABLE = {
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "requires_capture",
+}
+PROVIDER_TO_LOCAL = {
+    "requires_payment_method": PaymentStatus.OPEN,
+    "requires_confirmation": PaymentStatus.OPEN,
+    "requires_action": PaymentStatus.REQUIRES_ACTION,
+    "processing": PaymentStatus.PROCESSING,
+    "requires_capture": PaymentStatus.PROCESSING,
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "canceled": PaymentStatus.CANCELED,
+}
+
+
+@attrs.frozen
+class Ledger:
+    """The provider's side of the books, as the invariants see it."""
+
+    intents: Sequence[IntentView] = ()
+    refunds: Sequence[RefundView] = ()
+    #: When the snapshot was taken (ms); time-bound invariants need it.
+    now: int | None = None
+
+    def refunded(self, intent_id: str, statuses: Iterable[str] = LIVE_REFUND) -> int:
+        wanted = set(statuses)
+        return sum(
+            r.amount for r in self.refunds if r.intent_id == intent_id and r.status in wanted
+        )
+
+
+@attrs.frozen
+class Violation:
+    invariant: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.invariant}] {self.subject}: {self.detail}"
+
+
+Check = Callable[[Snapshot, Ledger], list[Violation]]
+
+
+@attrs.frozen
+class Invariant:
+    id: str
+    statement: str
+    kind: Kind
+    findings: tuple[str, ...]
+    check: Check
+
+
+INVARIANTS: list[Invariant] = []
+
+
+def invariant(id: str, statement: str, kind: Kind, findings: str = "") -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        INVARIANTS.append(Invariant(id, statement, kind, tuple(findings.split()), fn))
+        return fn
+
+    return register
+
+
+def check(
+    snapshot: Snapshot, ledger: Ledger, kinds: Iterable[Kind] = ("safety",)
+) -> list[Violation]:
+    """Every violation of every invariant of the given kinds."""
+    wanted = set(kinds)
+    out: list[Violation] = []
+    for inv in INVARIANTS:
+        if inv.kind in wanted:
+            out.extend(inv.check(snapshot, ledger))
+    return out
+
+
+def _payments_by_intent(snap: Snapshot) -> dict[str, Payment]:
+    return {p.provider_intent_id: p for p in snap.rows(s.PAYMENTS) if p.provider_intent_id}
+
+
+# --- stock -------------------------------------------------------------------------
+
+
+@invariant(
+    "stock-conserved",
+    "For every SKU, the held and committed counters equal the sums of its held and committed "
+    "reservations, and on-hand equals the sum of its stock movements.",
+    "safety",
+    "S4 S5 S7 S10",
+)
+def stock_conserved(snap: Snapshot, _: Ledger) -> list[Violation]:
+    held: Counter[str] = Counter()
+    committed: Counter[str] = Counter()
+    moved: Counter[str] = Counter()
+    for r in snap.rows(s.RESERVATIONS):
+        if r.status is ReservationStatus.HELD:
+            held[r.sku] += r.quantity
+        elif r.status is ReservationStatus.COMMITTED:
+            committed[r.sku] += r.quantity
+    for m in snap.rows(s.STOCK_MOVEMENTS):
+        moved[m.sku] += m.delta
+    out = []
+    skus = {st.sku for st in snap.rows(s.STOCK)} | set(held) | set(committed) | set(moved)
+    for sku in sorted(skus):
+        st = snap.get(s.STOCK, sku)
+        got = (st.on_hand, st.held, st.committed) if st else (0, 0, 0)
+        want = (moved[sku], held[sku], committed[sku])
+        if got != want:
+            out.append(
+                Violation(
+                    "stock-conserved",
+                    sku,
+                    f"(on hand, held, committed) is {got} but the reservations and movements "
+                    f"say {want}",
+                )
+            )
+    return out
+
+
+@invariant(
+    "no-oversell",
+    "For every SKU, held plus committed stock never exceeds the stock on hand.",
+    "safety",
+    "S4 S8 S14",
+)
+def no_oversell(snap: Snapshot, _: Ledger) -> list[Violation]:
+    return [
+        Violation(
+            "no-oversell",
+            st.sku,
+            f"held {st.held} + committed {st.committed} > on hand {st.on_hand}",
+        )
+        for st in snap.rows(s.STOCK)
+        if st.held + st.committed > st.on_hand
+    ]
+
+
+@invariant(
+    "hold-tied-to-payment",
+    "A reservation is held only while its payment can still succeed, and committed only "
+    "when its payment succeeded.",
+    "safety",
+    "S5 S7 S14 S17 S18",
+)
+def hold_tied_to_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
+    live = {
+        PaymentStatus.CREATING,
+        PaymentStatus.OPEN,
+        PaymentStatus.REQUIRES_ACTION,
+        PaymentStatus.PROCESSING,
+    }
+    out = []
+    for r in snap.rows(s.RESERVATIONS):
+        order = snap.get(s.ORDERS, r.order_id)
+        payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
+        if payment is None:
+            out.append(
+                Violation("hold-tied-to-payment", r.id, "reservation without order or payment")
+            )
+            continue
+        if r.status is ReservationStatus.HELD and payment.status not in live:
+            out.append(
+                Violation(
+                    "hold-tied-to-payment", r.id, f"held while payment is {payment.status.value}"
+                )
+            )
+        if (
+            r.status is ReservationStatus.COMMITTED
+            and payment.status is not PaymentStatus.SUCCEEDED
+        ):
+            out.append(
+                Violation(
+                    "hold-tied-to-payment",
+                    r.id,
+                    f"committed while payment is {payment.status.value}",
+                )
+            )
+    return out
+
+
+# --- orders, sessions, intents -------------------------------------------------------
+
+
+@invariant(
+    "one-order-per-session",
+    "A checkout session has at most one order, and an order has exactly one payment.",
+    "safety",
+    "S8 S15",
+)
+def one_order_per_session(snap: Snapshot, _: Ledger) -> list[Violation]:
+    per_session = Counter(o.checkout_session_id for o in snap.rows(s.ORDERS))
+    out = [
+        Violation("one-order-per-session", sid, f"{n} orders")
+        for sid, n in sorted(per_session.items())
+        if n > 1
+    ]
+    for o in snap.rows(s.ORDERS):
+        p = snap.get(s.PAYMENTS, o.payment_id)
+        if p is None or p.order_id != o.id:
+            out.append(Violation("one-order-per-session", o.id, "order without its payment"))
+    return out
+
+
+def _live(ledger: Ledger, v: IntentView) -> bool:
+    """Can this intent still take money, or does it keep money it took?"""
+    if v.status in CANCELABLE or v.status == "processing":
+        return True
+    return v.status == "succeeded" and v.amount_received > ledger.refunded(v.id)
+
+
+@invariant(
+    "one-live-intent-per-session",
+    "At the provider, a checkout session has at most one intent that can take or keeps money.",
+    "safety",
+    "S1 S8",
+)
+def one_live_intent(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    per: defaultdict[str, list[str]] = defaultdict(list)
+    for v in ledger.intents:
+        sid = v.metadata.get("checkout_session_id")
+        if sid and _live(ledger, v):
+            per[sid].append(v.id)
+    return [
+        Violation("one-live-intent-per-session", sid, f"live intents {', '.join(ids)}")
+        for sid, ids in sorted(per.items())
+        if len(ids) > 1
+    ]
+
+
+@invariant(
+    "no-double-charge",
+    "For every order, the money captured at the provider net of refunds never exceeds the "
+    "order's total.",
+    "safety",
+    "S8 S9 S10",
+)
+def no_double_charge(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    net: Counter[str] = Counter()
+    for v in ledger.intents:
+        oid = v.metadata.get("order_id")
+        if oid:
+            net[oid] += v.amount_received - ledger.refunded(v.id, {"succeeded"})
+    out = []
+    for oid, amount in sorted(net.items()):
+        order = snap.get(s.ORDERS, oid)
+        total = order.total.amount if order else 0
+        if amount > total:
+            out.append(
+                Violation("no-double-charge", oid, f"net captured {amount} > order total {total}")
+            )
+    return out
+
+
+@invariant(
+    "no-orphaned-charge",
+    "Every provider intent that holds or took money (net of refunds) belongs to a local payment "
+    "that records it, and to that payment's order.",
+    "safety",
+    "S1 S3 S13 S16",
+)
+def no_orphaned_charge(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    owned = _payments_by_intent(snap)
+    out = []
+    for v in ledger.intents:
+        holds = v.status in ("processing", "requires_capture") or (
+            v.status == "succeeded" and v.amount_received > ledger.refunded(v.id, {"succeeded"})
+        )
+        if holds and (v.id not in owned or snap.get(s.ORDERS, owned[v.id].order_id) is None):
+            out.append(Violation("no-orphaned-charge", v.id, f"{v.status} with no local payment"))
+    return out
+
+
+@invariant(
+    "closed-order-not-chargeable",
+    "A canceled order has no provider intent that can still be charged or that kept money.",
+    "safety",
+    "S3 S5 S18",
+)
+def closed_order_not_chargeable(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    out = []
+    for v in ledger.intents:
+        order = snap.get(s.ORDERS, v.metadata.get("order_id", ""))
+        if order is not None and order.status is OrderStatus.CANCELED and _live(ledger, v):
+            out.append(
+                Violation("closed-order-not-chargeable", order.id, f"intent {v.id} is {v.status}")
+            )
+    return out
+
+
+@invariant(
+    "order-matches-payment",
+    "An order is paid, refunded or out of stock only if its payment succeeded, and canceled "
+    "only if its payment was canceled or never created.",
+    "safety",
+    "S5 S9 S17",
+)
+def order_matches_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
+    succeeded = {
+        OrderStatus.PAID,
+        OrderStatus.PARTIALLY_REFUNDED,
+        OrderStatus.REFUNDED,
+        OrderStatus.OUT_OF_STOCK,
+    }
+    out = []
+    for o in snap.rows(s.ORDERS):
+        p = snap.get(s.PAYMENTS, o.payment_id)
+        if p is None:
+            continue
+        if o.status in succeeded and p.status is not PaymentStatus.SUCCEEDED:
+            out.append(
+                Violation(
+                    "order-matches-payment", o.id, f"{o.status.value} but payment {p.status.value}"
+                )
+            )
+        if o.status is OrderStatus.CANCELED and p.status not in (
+            PaymentStatus.CANCELED,
+            PaymentStatus.FAILED,
+        ):
+            out.append(
+                Violation("order-matches-payment", o.id, f"canceled but payment {p.status.value}")
+            )
+        if p.status is PaymentStatus.SUCCEEDED and o.status is OrderStatus.PENDING:
+            out.append(
+                Violation("order-matches-payment", o.id, "payment succeeded but order pending")
+            )
+    return out
+
+
+# --- refunds -----------------------------------------------------------------------
+
+
+@invariant(
+    "refunds-within-captured",
+    "For every payment, pending plus succeeded refunds never exceed the amount captured, "
+    "locally and at the provider.",
+    "safety",
+    "S6 S13",
+)
+def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    local: Counter[str] = Counter()
+    for r in snap.rows(s.REFUNDS):
+        if r.status in (RefundStatus.PENDING, RefundStatus.SUCCEEDED):
+            local[r.payment_id] += r.amount.amount
+    out = []
+    for pid, amount in sorted(local.items()):
+        p = snap.get(s.PAYMENTS, pid)
+        captured = p.amount_received if p else 0
+        if amount > captured:
+            out.append(
+                Violation(
+                    "refunds-within-captured", pid, f"local refunds {amount} > captured {captured}"
+                )
+            )
+    for v in ledger.intents:
+        amount = ledger.refunded(v.id)
+        if amount > v.amount_received:
+            out.append(
+                Violation(
+                    "refunds-within-captured",
+                    v.id,
+                    f"provider refunds {amount} > captured {v.amount_received}",
+                )
+            )
+    return out
+
+
+# --- exactly once ----------------------------------------------------------------
+
+
+@invariant(
+    "effects-once",
+    "Each reservation is committed at most once, and each order gets at most one paid "
+    "notification, queued exactly when the order was paid.",
+    "safety",
+    "S10 S17",
+)
+def effects_once(snap: Snapshot, _: Ledger) -> list[Violation]:
+    commits = Counter(
+        a.aggregate_id
+        for a in snap.rows(s.AUDIT)
+        if a.aggregate == "reservation" and a.trigger == "commit"
+    )
+    out = [
+        Violation("effects-once", rid, f"committed {n} times")
+        for rid, n in sorted(commits.items())
+        if n > 1
+    ]
+    paid_msgs = Counter(m.order_id for m in snap.rows(s.OUTBOX) if m.kind == "order_paid")
+    for o in snap.rows(s.ORDERS):
+        was_paid = o.status in (
+            OrderStatus.PAID,
+            OrderStatus.PARTIALLY_REFUNDED,
+            OrderStatus.REFUNDED,
+        )
+        if paid_msgs[o.id] != int(was_paid):
+            out.append(
+                Violation(
+                    "effects-once",
+                    o.id,
+                    f"{paid_msgs[o.id]} paid notifications for a {o.status.value} order",
+                )
+            )
+    return out
+
+
+# --- state machines and audit ------------------------------------------------------
+
+
+@invariant(
+    "legal-transitions",
+    "Every recorded status change is a transition its aggregate's state machine allows.",
+    "safety",
+    "S9",
+)
+def legal_transitions(snap: Snapshot, _: Ledger) -> list[Violation]:
+    out = []
+    for a in snap.rows(s.AUDIT):
+        m = MACHINES[a.aggregate]
+        if a.from_status is None:
+            ok = a.trigger == "create" and a.to_status == m.initial.value
+        else:
+            src = m.states(a.from_status)
+            ok = m.allows(src, a.trigger) and m.next(src, a.trigger).value == a.to_status
+        if not ok:
+            out.append(
+                Violation(
+                    "legal-transitions",
+                    f"{a.aggregate} {a.aggregate_id}",
+                    f"{a.from_status} -{a.trigger}-> {a.to_status} is not in the machine",
+                )
+            )
+    return out
+
+
+_AUDITED: dict[str, s.Table[Any]] = {
+    "order": s.ORDERS,
+    "payment": s.PAYMENTS,
+    "reservation": s.RESERVATIONS,
+    "refund": s.REFUNDS,
+    "flow": s.FLOWS,
+}
+
+
+@invariant(
+    "audit-replays",
+    "Replaying each aggregate's audit entries from its creation yields its current status.",
+    "safety",
+    "S2 S5",
+)
+def audit_replays(snap: Snapshot, _: Ledger) -> list[Violation]:
+    last: dict[tuple[str, str], str | None] = {}
+    out = []
+    for a in sorted(snap.rows(s.AUDIT), key=lambda e: e.seq):
+        k = (a.aggregate, a.aggregate_id)
+        if last.get(k) != a.from_status:
+            out.append(
+                Violation(
+                    "audit-replays",
+                    f"{a.aggregate} {a.aggregate_id}",
+                    f"entry {a.seq} starts from {a.from_status}, last was {last.get(k)}",
+                )
+            )
+        last[k] = a.to_status
+    for aggregate, table in _AUDITED.items():
+        for row in snap.rows(table):
+            key = table.key_of(row)
+            replayed = last.get((aggregate, key))
+            if replayed != row.status.value:
+                out.append(
+                    Violation(
+                        "audit-replays",
+                        f"{aggregate} {key}",
+                        f"audit replays to {replayed}, record says {row.status.value}",
+                    )
+                )
+    return out
+
+
+# --- convergence -------------------------------------------------------------------
+
+
+@invariant(
+    "statuses-agree",
+    "When quiet, every payment and refund has the status its provider object has.",
+    "convergence",
+    "S5 S17 T3",
+)
+def statuses_agree(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    out = []
+    intents = {v.id: v for v in ledger.intents}
+    for p in snap.rows(s.PAYMENTS):
+        v = intents.get(p.provider_intent_id or "")
+        if v is not None and PROVIDER_TO_LOCAL[v.status] is not p.status:
+            out.append(
+                Violation("statuses-agree", p.id, f"local {p.status.value}, provider {v.status}")
+            )
+    refunds = {r.id: r for r in ledger.refunds}
+    for r in snap.rows(s.REFUNDS):
+        pv = refunds.get(r.provider_refund_id or "")
+        if r.status is RefundStatus.PENDING and pv is None:
+            out.append(
+                Violation("statuses-agree", r.id, "refund still pending with no provider refund")
+            )
+        elif pv is not None and pv.status != r.status.value:
+            out.append(
+                Violation("statuses-agree", r.id, f"local {r.status.value}, provider {pv.status}")
+            )
+    return out
+
+
+@invariant(
+    "no-orphaned-intent",
+    "When quiet, every provider intent that is not canceled belongs to a local payment that "
+    "records it.",
+    "convergence",
+    "S1 S3 S16 T3",
+)
+def no_orphaned_intent(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    owned = _payments_by_intent(snap)
+    out = []
+    for v in ledger.intents:
+        if not _live(ledger, v):
+            continue
+        if v.id not in owned:
+            out.append(
+                Violation("no-orphaned-intent", v.id, f"{v.status} and no payment records it")
+            )
+    return out
+
+
+@invariant(
+    "no-stale-hold",
+    "When quiet, no stock is held past its reservation's expiry unless its payment is "
+    "still processing.",
+    "convergence",
+    "S14 S18",
+)
+def no_stale_hold(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    out = []
+    for r in snap.rows(s.RESERVATIONS):
+        if r.status is not ReservationStatus.HELD:
+            continue
+        order = snap.get(s.ORDERS, r.order_id)
+        payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
+        if payment is not None and payment.status is PaymentStatus.PROCESSING:
+            continue
+        if ledger.now is not None and r.expires_at <= ledger.now:
+            out.append(
+                Violation(
+                    "no-stale-hold",
+                    r.id,
+                    f"held past expiry, payment {payment.status.value if payment else '?'}",
+                )
+            )
+    return out
+
+
+@invariant(
+    "flows-finished",
+    "When quiet, no flow is left unfinished and none was dead-lettered.",
+    "convergence",
+    "S5 S7",
+)
+def flows_finished(snap: Snapshot, _: Ledger) -> list[Violation]:
+    return [
+        Violation("flows-finished", f.id, f"{f.status.value} at step {f.step}: {f.last_error}")
+        for f in snap.rows(s.FLOWS)
+        if f.status in (FlowStatus.ACTIVE, FlowStatus.DEAD)
+    ]
