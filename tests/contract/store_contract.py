@@ -177,8 +177,11 @@ class StoreContract:
         paid = attrs.evolve(o, status=OrderStatus.PAID, version=1)
         with store.transaction() as tx:
             tx.update(ORDERS, paid)
-        for stale in (attrs.evolve(o, status=OrderStatus.CANCELED, version=1),
-                      attrs.evolve(o, version=0), attrs.evolve(o, version=3)):
+        for stale in (
+            attrs.evolve(o, status=OrderStatus.CANCELED, version=1),
+            attrs.evolve(o, version=0),
+            attrs.evolve(o, version=3),
+        ):
             with pytest.raises(IntegrityError) as err, store.transaction() as tx:
                 tx.update(ORDERS, stale)
             assert err.value.fields["table"] == "orders"
@@ -240,8 +243,10 @@ class StoreContract:
             pending = tx.find(ORDERS, "status", OrderStatus.PENDING)
             assert [o.id for o in pending] == ["o3", "o4"]
             paid = tx.find(ORDERS, "status", OrderStatus.PAID)
-            assert paid == [order("o1", status=OrderStatus.PAID, version=1),
-                            order("o2", status=OrderStatus.PAID)]
+            assert paid == [
+                order("o1", status=OrderStatus.PAID, version=1),
+                order("o2", status=OrderStatus.PAID),
+            ]
             assert tx.find(ORDERS, "status", OrderStatus.REFUNDED) == []
         with store.transaction() as tx:
             assert [o.id for o in tx.find(ORDERS, "status", OrderStatus.PAID)] == ["o1", "o2"]

@@ -7,12 +7,12 @@ import time
 from typing import Any, cast
 
 import pytest
-from paycore_adapters.memory_store import MemoryStore
 
 from paycore import records as r
 from paycore.errors import IntegrityError
 from paycore.ports import Store
 from paycore.schema import AUDIT, ORDERS
+from paycore_adapters.memory_store import MemoryStore
 
 from .store_contract import StoreContract, order
 

@@ -1,0 +1,99 @@
+"""Shared fixtures: a small shop on the in-memory wiring, and step-level drivers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from paycore import schema as s
+from paycore.flows import checkout, payments
+from paycore.flows.checkout import CartItem
+from paycore.money import Money
+from paycore.records import Flow
+from paycore.status import FlowStatus
+from paycore_adapters.memory import Wiring, in_memory
+
+SESSION = "cs_test_0000000001"
+SESSION_2 = "cs_test_0000000002"
+
+
+def make_shop(stock: int = 5) -> Wiring:
+    """One seller (acct_1) with a mug (p_mug, SKU-MUG, 12.50 EUR) and a tee (p_tee)."""
+    w = in_memory()
+    w.provider.set_account("acct_1", can_charge=True)
+    w.service.add_seller("s1", "Mug Shop", "acct_1")
+    w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
+    w.service.add_product("p_tee", "s1", "SKU-TEE", "Tee", Money(2000, "EUR"))
+    w.service.restock("SKU-MUG", stock)
+    w.service.restock("SKU-TEE", stock)
+    return w
+
+
+@pytest.fixture
+def shop() -> Iterator[Wiring]:
+    w = make_shop()
+    yield w
+    # Every test ends with the safety invariants holding.
+    bad = w.violations("safety")
+    assert not bad, "\n".join(map(str, bad))
+
+
+# --- step-level drivers (the harness's scheduler does this with Hypothesis) -------
+
+
+def begin_checkout(w: Wiring, session: str = SESSION, qty: int = 1, product: str = "p_mug") -> str:
+    """Run only the first step of create_payment_intent; return the flow id."""
+    cart = checkout.normalize_cart([CartItem(product, qty)], w.service.config)
+    eng = w.service.engine
+    return eng.transact(lambda u: checkout.begin(u, w.service.config, session, cart, eng.worker_id))  # type: ignore[no-any-return]
+
+
+def begin_confirm(w: Wiring, payment_id: str, pm: str = "pm_card_visa") -> str | None:
+    eng = w.service.engine
+    return eng.transact(  # type: ignore[no-any-return]
+        lambda u: payments.begin_confirm(u, payment_id, pm, None, eng.worker_id, u.now + 30_000)
+    )
+
+
+def begin_cancel(w: Wiring, payment_id: str) -> str | None:
+    eng = w.service.engine
+    return eng.transact(  # type: ignore[no-any-return]
+        lambda u: payments.begin_cancel(u, payment_id, eng.worker_id, u.now + 30_000)
+    )
+
+
+def step(w: Wiring, flow_id: str, n: int = 1) -> None:
+    for _ in range(n):
+        w.service.engine.step(flow_id)
+
+
+def run(w: Wiring, flow_id: str) -> Flow:
+    """Step until the flow ends (bounded)."""
+    for _ in range(100):
+        flow = flow_of(w, flow_id)
+        if flow.status is not FlowStatus.ACTIVE and not w.service.engine.has_inflight(flow_id):
+            return flow
+        w.service.engine.step(flow_id)
+    raise AssertionError(f"flow {flow_id} did not end")
+
+
+def flow_of(w: Wiring, flow_id: str) -> Flow:
+    flow = w.store.snapshot().get(s.FLOWS, flow_id)
+    assert flow is not None
+    return flow
+
+
+def deliver_webhooks(w: Wiring) -> list[str]:
+    return [w.service.handle_webhook(ev) for ev in w.provider.take_events()]
+
+
+def quiesce(w: Wiring, rounds: int = 5) -> None:
+    """Faults off: deliver webhooks and run every job until nothing changes."""
+    w.provider.fault = None
+    w.store.faults = None
+    for _ in range(rounds):
+        deliver_webhooks(w)
+        w.clock.advance(w.service.config.backoff_cap_ms + w.service.config.lease_ms)
+        w.service.run_jobs()
+    deliver_webhooks(w)
