@@ -25,11 +25,10 @@ from paycore.errors import (
 )
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
 from paycore.flows.engine import Engine, FlowDef
-from paycore.machines import REFUND
 from paycore.money import Money, check_minor_units
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, ProviderEvent, Store
 from paycore.records import Flow, Order, Payment, Product, Refund, Seller
-from paycore.status import FlowStatus
+from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
 
 FLOW_DEFS: dict[str, FlowDef] = {
@@ -188,11 +187,14 @@ class PaymentService:
         """
         session = checkout.check_session_id(checkout_session_id)
         cart = checkout.normalize_cart(items, self.config)
-        eng = self.engine
-        fid = self._tx(lambda u: checkout.begin(u, self.config, session, cart, eng.worker_id))
-        flow = self._finish(fid)
-        replayed = flow.created_at != self.engine.clock.now() or flow.attempts > 0
-        payment = self._payment_of_flow(flow)
+        owner = self.engine.worker_id
+
+        def body(u: Unit) -> tuple[str, bool]:
+            replay = bool(u.find(s.ORDERS, "checkout_session_id", session))
+            return checkout.begin(u, self.config, session, cart, owner), replay
+
+        fid, replayed = self._tx(body)
+        payment = self._payment_of_flow(self._finish(fid))
         return CheckoutResult(
             payment.order_id, payment.id, payment.status.value, payment.client_secret, replayed
         )
@@ -214,9 +216,10 @@ class PaymentService:
                 u, payment_id, payment_method, return_url, *self._lease(u)
             )
         )
+        url = None
         if fid is not None:
-            self._finish(fid)
-        return self._payment_result(payment_id)
+            url = (self._finish(fid).result or {}).get("next_action_url")
+        return self._payment_result(payment_id, url)
 
     def cancel_payment(self, payment_id: str) -> PaymentResult:
         """Cancel at the provider first, then release stock and cancel the order (S5).
@@ -345,13 +348,14 @@ class PaymentService:
     def _payment_of_flow(self, flow: Flow) -> Payment:
         return self.payment(flow.params["payment_id"])
 
-    def _payment_result(self, payment_id: str) -> PaymentResult:
+    def _payment_result(self, payment_id: str, next_action_url: str | None = None) -> PaymentResult:
         p = self.payment(payment_id)
         return PaymentResult(
             p.id,
             p.status.value,
-            requires_action=p.status.value == "requires_action",
-            declined=p.last_error if p.status.value == "open" else None,
+            requires_action=p.status is PaymentStatus.REQUIRES_ACTION,
+            next_action_url=next_action_url if p.status is PaymentStatus.REQUIRES_ACTION else None,
+            declined=p.last_error if p.status is PaymentStatus.OPEN else None,
         )
 
 
@@ -368,7 +372,6 @@ def _error_of(flow: Flow) -> PaycoreError:
 
 
 __all__ = [
-    "REFUND",
     "CheckoutResult",
     "JobReport",
     "PaymentResult",

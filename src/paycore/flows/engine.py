@@ -19,6 +19,7 @@ the interleaving.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -129,6 +130,8 @@ class Engine:
         self.defs = dict(defs)
         self.worker_id = worker_id
         self._inflight: dict[str, tuple[int, Remote, Outcome]] = {}
+        self._flow_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     # --- transactions -----------------------------------------------------------
 
@@ -291,6 +294,19 @@ class Engine:
             FlowPending: the flow is durable and the recovery worker will finish it.
             OperationalError: the store failed; nothing of the failed step was kept.
         """
+        # Two threads of this process asking for the same flow (a double-clicked
+        # checkout) take turns: the second finds the first one's result.
+        with self._locks_guard:
+            lock = self._flow_locks.setdefault(flow_id, threading.Lock())
+        try:
+            with lock:
+                return self._run(flow_id)
+        finally:
+            with self._locks_guard:
+                if not lock.locked():
+                    self._flow_locks.pop(flow_id, None)
+
+    def _run(self, flow_id: str) -> Flow:
         last_error: str | None = None
         for _ in range(self.config.max_steps_per_run):
             self.step(flow_id)

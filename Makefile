@@ -1,0 +1,39 @@
+# paycore: two targets do all the set-up on a fresh machine.
+#   make demo   runs paycore's main job (a scripted shop day, ending with every invariant)
+#   make test   runs the whole suite: ruff, mypy --strict on src/, pytest
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint typecheck unit docs bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/paycore demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict src/paycore src/adapters
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest
+
+test: lint typecheck unit
+
+docs: $(STAMP)
+	$(VENV)/bin/python -m paycore.docgen
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/core_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

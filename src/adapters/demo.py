@@ -1,0 +1,228 @@
+"""`paycore demo`: a scripted shop day on the in-memory wiring, ending with every invariant.
+
+The day: two concurrent duplicate checkouts, a card payment, a 3-D Secure
+payment, a decline then a retry, a cancel, a partial then a full refund, a
+duplicate and a late webhook, and an abandoned checkout the janitor cleans up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from paycore.config import MINUTE
+from paycore.errors import PaycoreError
+from paycore.flows.checkout import CartItem
+from paycore.invariants import INVARIANTS, Ledger
+from paycore.money import Money
+from paycore.service import CheckoutResult
+
+from .memory import EPOCH_MS, Wiring, in_memory
+
+
+class Timeline:
+    def __init__(self, w: Wiring, out: TextIO) -> None:
+        self.w = w
+        self.out = out
+
+    def say(self, who: str, what: str, result: object = "") -> None:
+        t = (self.w.clock.now() - EPOCH_MS) // 1000
+        stamp = f"{9 + t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+        arrow = f"  -> {result}" if result != "" else ""
+        self.out.write(f"{stamp}  {who:<10} {what}{arrow}\n")
+
+    def section(self, title: str) -> None:
+        self.out.write(f"\n== {title}\n")
+
+    def attempt(self, who: str, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            result = fn()
+        except PaycoreError as exc:
+            self.say(who, what, f"{type(exc).__name__} [{exc.code}]: {exc.message}")
+            return None
+        self.say(who, what, _short(result))
+        return result
+
+
+def _short(result: object) -> str:
+    if isinstance(result, CheckoutResult):
+        return f"order {result.order_id}, payment {result.payment_id} ({result.status})"
+    return str(result)
+
+
+def _deliver(tl: Timeline, w: Wiring, *, hold_back: str = "") -> list[Any]:
+    """Deliver pending webhooks; events of type ``hold_back`` are delayed (returned)."""
+    delayed, delivered = [], []
+    for ev in w.provider.take_events():
+        if ev.type == hold_back:
+            delayed.append(ev)
+            continue
+        delivered.append(ev)
+        tl.say("stripe", f"webhook {ev.type} ({ev.id})", w.service.handle_webhook(ev))
+    return delayed + delivered
+
+
+def shop_day(out: TextIO) -> int:
+    """Run the day; return the number of violated invariants."""
+    w = in_memory()
+    svc, tl = w.service, Timeline(w, out)
+    w.provider.set_account("acct_ceramics", can_charge=True)
+    svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
+    svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))
+    svc.add_product("vase", "ceramics", "VASE-TALL", "Tall vase", Money(6400, "EUR"))
+    svc.restock("MUG-BLUE", 6)
+    svc.restock("VASE-TALL", 2)
+    tl.section("Opening: 6 blue mugs at 18.00 EUR, 2 tall vases at 64.00 EUR")
+
+    tl.section("Ana double-clicks 'Pay': two concurrent requests, one checkout session")
+    results: list[CheckoutResult | None] = [None, None]
+    barrier = threading.Barrier(2)
+
+    def click(i: int) -> None:
+        barrier.wait()
+        results[i] = svc.create_payment_intent("cs_ana_00000000001", [CartItem("mug", 2)])
+
+    threads = [threading.Thread(target=click, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for i, r in enumerate(results):
+        tl.say("ana", f"request {i + 1}: create_payment_intent(2 mugs)", _short(r))
+    ana = results[0]
+    assert ana is not None
+    tl.say("paycore", "intents at the provider for Ana's session",
+           len(w.provider.search_intents(metadata_key="checkout_session_id",
+                                         value="cs_ana_00000000001")))  # fmt: skip
+    tl.attempt(
+        "ana", "confirm with a card", lambda: svc.confirm_payment(ana.payment_id, "pm_card_visa")
+    )
+    seen = _deliver(tl, w, hold_back="payment_intent.created")
+    late = seen[0]
+    succeeded = [e for e in seen if e.type == "payment_intent.succeeded"]
+    if succeeded:
+        tl.say(
+            "stripe",
+            f"webhook {succeeded[0].type} delivered again",
+            svc.handle_webhook(succeeded[0]),
+        )
+
+    tl.section("Ben pays a vase with 3-D Secure")
+    ben = tl.attempt(
+        "ben",
+        "create_payment_intent(1 vase)",
+        lambda: svc.create_payment_intent("cs_ben_00000000001", [CartItem("vase", 1)]),
+    )
+    tl.attempt(
+        "ben",
+        "confirm with a 3-D Secure card",
+        lambda: svc.confirm_payment(
+            ben.payment_id,
+            "pm_card_threeDSecure2Required",
+            return_url="https://shop.example/return",
+        ),
+    )
+    w.clock.advance(40_000)
+    intent = svc.payment(ben.payment_id).provider_intent_id
+    assert intent is not None
+    w.provider.complete_action(intent)
+    tl.say("ben", "authenticates with his bank")
+    _deliver(tl, w)
+    tl.say("paycore", "Ben's order", svc.order(ben.order_id).status.value)  # type: ignore[union-attr]
+
+    tl.section("Cleo's card is declined, she retries with another")
+    cleo = tl.attempt(
+        "cleo",
+        "create_payment_intent(1 mug)",
+        lambda: svc.create_payment_intent("cs_cleo_0000000001", [CartItem("mug", 1)]),
+    )
+    tl.attempt(
+        "cleo",
+        "confirm with a card that is declined",
+        lambda: svc.confirm_payment(cleo.payment_id, "pm_card_chargeDeclined"),
+    )
+    tl.attempt(
+        "cleo",
+        "confirm with another card",
+        lambda: svc.confirm_payment(cleo.payment_id, "pm_card_visa"),
+    )
+    _deliver(tl, w)
+
+    tl.section("Dan changes his mind")
+    dan = tl.attempt(
+        "dan",
+        "create_payment_intent(1 vase)",
+        lambda: svc.create_payment_intent("cs_dan_00000000001", [CartItem("vase", 1)]),
+    )
+    tl.attempt("dan", "cancel_payment", lambda: svc.cancel_payment(dan.payment_id))
+    tl.attempt(
+        "dan",
+        "confirm after canceling",
+        lambda: svc.confirm_payment(dan.payment_id, "pm_card_visa"),
+    )
+    _deliver(tl, w)
+
+    tl.section("Ana returns one mug, then the other")
+    tl.attempt(
+        "support",
+        "refund 18.00 EUR (key ana-r1)",
+        lambda: svc.create_refund(ana.payment_id, 1800, "requested_by_customer", "ana-r1"),
+    )
+    tl.attempt(
+        "support",
+        "same request retried (key ana-r1)",
+        lambda: svc.create_refund(ana.payment_id, 1800, "requested_by_customer", "ana-r1"),
+    )
+    tl.attempt(
+        "support",
+        "refund 50.00 EUR (too much)",
+        lambda: svc.create_refund(ana.payment_id, 5000, None, "ana-r2"),
+    )
+    tl.attempt(
+        "support",
+        "refund the rest",
+        lambda: svc.create_refund(ana.payment_id, None, None, "ana-r3"),
+    )
+    tl.say("paycore", "Ana's order", svc.order(ana.order_id).status.value)  # type: ignore[union-attr]
+    _deliver(tl, w)
+    tl.say("stripe", f"late webhook {late.type} ({late.id}) for Ana, delayed since morning",
+           svc.handle_webhook(late))  # fmt: skip
+    tl.say(
+        "paycore", "Ana's payment after the late webhook", svc.payment(ana.payment_id).status.value
+    )
+
+    tl.section("Eve abandons her checkout")
+    eve = tl.attempt(
+        "eve",
+        "create_payment_intent(3 mugs)",
+        lambda: svc.create_payment_intent("cs_eve_00000000001", [CartItem("mug", 3)]),
+    )
+    w.clock.advance(20 * MINUTE)
+    tl.say("clock", "20 minutes later (reservations last 15)")
+    tl.attempt("janitor", "run_janitor", svc.run_janitor)
+    tl.say(
+        "paycore",
+        "Eve's payment / order",
+        f"{svc.payment(eve.payment_id).status.value} / {svc.order(eve.order_id).status.value}",
+    )  # type: ignore[union-attr]
+    _deliver(tl, w)
+    tl.attempt("jobs", "reconciler, recovery, outbox", svc.run_jobs)
+
+    tl.section("Closing: stock and invariants")
+    snap = w.store.snapshot()
+    for st in sorted(snap.tables["stock"].values(), key=lambda x: x.sku):
+        tl.say("stock", f"{st.sku}: on hand {st.on_hand}, held {st.held}, committed {st.committed}, "
+                        f"available {st.available}")  # fmt: skip
+    tl.say("notify", f"{len(w.notifier.delivered)} notifications sent",
+           ", ".join(sorted(w.notifier.delivered)))  # fmt: skip
+    ledger = Ledger(w.provider.intents(), w.provider.refunds(), w.clock.now())
+    failed = 0
+    for inv in INVARIANTS:
+        bad = inv.check(snap, ledger)
+        failed += bool(bad)
+        out.write(f"  {'FAIL' if bad else 'ok  '}  {inv.id:<30} {inv.kind}\n")
+        for v in bad:
+            out.write(f"        {v}\n")
+    out.write(f"\n{len(INVARIANTS) - failed} of {len(INVARIANTS)} invariants hold.\n")
+    return failed

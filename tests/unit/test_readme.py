@@ -1,0 +1,45 @@
+"""The README's embedding example runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import paycore
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_embedding_example_runs() -> None:
+    """The python block in 'Embedding the core' executes and its assertion holds."""
+    text = README.read_text()
+    section = text.split("## Embedding the core", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None, "README lost its embedding example"
+    lines = code.group(1).strip().splitlines()
+    assert len(lines) <= 20, f"the example should stay within 20 lines, has {len(lines)}"
+    namespace: dict[str, object] = {}
+    exec(compile(code.group(1), str(README), "exec"), namespace)
+    assert namespace["refund"].status == "succeeded"  # type: ignore[attr-defined]
+
+
+def test_public_api_all_is_exact() -> None:
+    """paycore.__all__ names exactly the public names, each importable."""
+    for name in paycore.__all__:
+        assert hasattr(paycore, name), name
+    public = {n for n in vars(paycore) if not n.startswith("_")} - {
+        "config",
+        "errors",
+        "flows",
+        "invariants",
+        "money",
+        "ports",
+        "service",
+        "status",
+        "machines",
+        "records",
+        "schema",
+        "unit",
+        "jobs",
+    }
+    assert public <= set(paycore.__all__) | {"annotations"}, public - set(paycore.__all__)
