@@ -92,9 +92,15 @@ def shop_day(out: TextIO) -> int:
         tl.say("ana", f"request {i + 1}: create_payment_intent(2 mugs)", _short(r))
     ana = results[0]
     assert ana is not None
-    tl.say("paycore", "intents at the provider for Ana's session",
-           len(w.provider.search_intents(metadata_key="checkout_session_id",
-                                         value="cs_ana_00000000001")))  # fmt: skip
+    tl.say(
+        "paycore",
+        "intents at the provider for Ana's session",
+        len(
+            w.provider.search_intents(
+                metadata_key="checkout_session_id", value="cs_ana_00000000001"
+            )
+        ),
+    )
     tl.attempt(
         "ana", "confirm with a card", lambda: svc.confirm_payment(ana.payment_id, "pm_card_visa")
     )
@@ -186,8 +192,11 @@ def shop_day(out: TextIO) -> int:
     )
     tl.say("paycore", "Ana's order", svc.order(ana.order_id).status.value)  # type: ignore[union-attr]
     _deliver(tl, w)
-    tl.say("stripe", f"late webhook {late.type} ({late.id}) for Ana, delayed since morning",
-           svc.handle_webhook(late))  # fmt: skip
+    tl.say(
+        "stripe",
+        f"late webhook {late.type} ({late.id}) for Ana, delayed since morning",
+        svc.handle_webhook(late),
+    )
     tl.say(
         "paycore", "Ana's payment after the late webhook", svc.payment(ana.payment_id).status.value
     )
@@ -212,10 +221,16 @@ def shop_day(out: TextIO) -> int:
     tl.section("Closing: stock and invariants")
     snap = w.store.snapshot()
     for st in sorted(snap.tables["stock"].values(), key=lambda x: x.sku):
-        tl.say("stock", f"{st.sku}: on hand {st.on_hand}, held {st.held}, committed {st.committed}, "
-                        f"available {st.available}")  # fmt: skip
-    tl.say("notify", f"{len(w.notifier.delivered)} notifications sent",
-           ", ".join(sorted(w.notifier.delivered)))  # fmt: skip
+        tl.say(
+            "stock",
+            f"{st.sku}: on hand {st.on_hand}, held {st.held}, committed {st.committed}, "
+            f"available {st.available}",
+        )
+    tl.say(
+        "notify",
+        f"{len(w.notifier.delivered)} notifications sent",
+        ", ".join(sorted(w.notifier.delivered)),
+    )
     ledger = Ledger(w.provider.intents(), w.provider.refunds(), w.clock.now())
     failed = 0
     for inv in INVARIANTS:
