@@ -51,6 +51,11 @@ def _short(result: object) -> str:
     return str(result)
 
 
+def _order_status(w: Wiring, order_id: str) -> str:
+    order = w.service.order(order_id)
+    return "missing" if order is None else order.status.value
+
+
 def _deliver(tl: Timeline, w: Wiring, *, hold_back: str = "") -> list[Any]:
     """Deliver pending webhooks; events of type ``hold_back`` are delayed (returned)."""
     delayed, delivered = [], []
@@ -135,7 +140,7 @@ def shop_day(out: TextIO) -> int:
     w.provider.complete_action(intent)
     tl.say("ben", "authenticates with his bank")
     _deliver(tl, w)
-    tl.say("paycore", "Ben's order", svc.order(ben.order_id).status.value)  # type: ignore[union-attr]
+    tl.say("paycore", "Ben's order", _order_status(w, ben.order_id))
 
     tl.section("Cleo's card is declined, she retries with another")
     cleo = tl.attempt(
@@ -190,7 +195,7 @@ def shop_day(out: TextIO) -> int:
         "refund the rest",
         lambda: svc.create_refund(ana.payment_id, None, None, "ana-r3"),
     )
-    tl.say("paycore", "Ana's order", svc.order(ana.order_id).status.value)  # type: ignore[union-attr]
+    tl.say("paycore", "Ana's order", _order_status(w, ana.order_id))
     _deliver(tl, w)
     tl.say(
         "stripe",
@@ -213,8 +218,8 @@ def shop_day(out: TextIO) -> int:
     tl.say(
         "paycore",
         "Eve's payment / order",
-        f"{svc.payment(eve.payment_id).status.value} / {svc.order(eve.order_id).status.value}",
-    )  # type: ignore[union-attr]
+        f"{svc.payment(eve.payment_id).status.value} / {_order_status(w, eve.order_id)}",
+    )
     _deliver(tl, w)
     tl.attempt("jobs", "reconciler, recovery, outbox", svc.run_jobs)
 
