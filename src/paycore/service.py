@@ -13,19 +13,16 @@ from typing import Any
 
 import attrs
 
-from paycore import jobs
+from paycore import catalog, jobs
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
     FlowPending,
-    InvalidInput,
     PaycoreError,
-    ProductNotFound,
-    SellerNotFound,
 )
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
 from paycore.flows.engine import Engine, FlowDef
-from paycore.money import Money, check_minor_units
+from paycore.money import Money
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, ProviderEvent, Store
 from paycore.records import Flow, Order, Payment, Product, Refund, Seller
 from paycore.status import FlowStatus, PaymentStatus
@@ -109,63 +106,32 @@ class PaymentService:
     def add_seller(
         self, seller_id: str, name: str, provider_account: str, *, charges_enabled: bool = True
     ) -> Seller:
-        seller = Seller(seller_id, name, provider_account, charges_enabled)
-        self._tx(lambda u: u.create(s.SELLERS, seller))
-        return seller
+        """Register a seller and the provider account that takes its payments."""
+        return self._tx(  # type: ignore[no-any-return]
+            lambda u: catalog.add_seller(u, seller_id, name, provider_account, charges_enabled)
+        )
 
     def set_charges_enabled(self, seller_id: str, enabled: bool) -> None:
-        def body(u: Unit) -> None:
-            seller = u.require(
-                s.SELLERS,
-                seller_id,
-                lambda: SellerNotFound(f"no seller {seller_id}", seller_id=seller_id),
-            )
-            u.save(s.SELLERS, seller, charges_enabled=enabled)
-
-        self._tx(body)
+        self._tx(lambda u: catalog.set_charges_enabled(u, seller_id, enabled))
 
     def add_product(
         self, product_id: str, seller_id: str, sku: str, name: str, price: Money
     ) -> Product:
-        check_minor_units(price.amount)
-        product = Product(product_id, seller_id, sku, name, price)
-
-        def body(u: Unit) -> None:
-            u.require(
-                s.SELLERS,
-                seller_id,
-                lambda: SellerNotFound(f"no seller {seller_id}", seller_id=seller_id),
-            )
-            u.create(s.PRODUCTS, product)
-
-        self._tx(body)
-        return product
+        return self._tx(  # type: ignore[no-any-return]
+            lambda u: catalog.add_product(u, product_id, seller_id, sku, name, price)
+        )
 
     def delete_product(self, product_id: str) -> None:
         """Soft delete: open orders keep their snapshot of the product (S12)."""
-
-        def body(u: Unit) -> None:
-            product = u.require(
-                s.PRODUCTS,
-                product_id,
-                lambda: ProductNotFound(f"no product {product_id}", product_id=product_id),
-            )
-            if not product.deleted:
-                u.save(s.PRODUCTS, product, deleted=True)
-
-        self._tx(body)
+        self._tx(lambda u: catalog.delete_product(u, product_id))
 
     def restock(self, sku: str, quantity: int) -> None:
         """Add ``quantity`` units of ``sku`` to the shelf."""
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-            raise InvalidInput(f"restock quantity must be a whole number >= 1, got {quantity!r}")
-        self._tx(lambda u: u.change_stock(sku, on_hand=quantity, reason="restock"))
+        self._tx(lambda u: catalog.restock(u, sku, quantity))
 
     def adjust_stock(self, sku: str, delta: int, reason: str) -> None:
         """Correct the on-hand count (a count, a breakage); never below held + committed."""
-        if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
-            raise InvalidInput(f"stock adjustment must be a non-zero whole number, got {delta!r}")
-        self._tx(lambda u: u.change_stock(sku, on_hand=delta, reason=f"adjust: {reason}"))
+        self._tx(lambda u: catalog.adjust_stock(u, sku, delta, reason))
 
     # --- operations -------------------------------------------------------------------
 
@@ -211,6 +177,9 @@ class PaymentService:
             PaymentNotFound, PaymentNotConfirmable, PaymentBusy: nothing changed.
             FlowPending: the provider's answer is unknown yet; recovery will sync it.
         """
+        for field, value in (("payment_method", payment_method), ("return_url", return_url)):
+            if value is not None:
+                catalog.text(field, value)
         fid = self._tx(
             lambda u: payments.begin_confirm(
                 u, payment_id, payment_method, return_url, *self._lease(u)

@@ -58,7 +58,7 @@ class CartItem:
 
 def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
     """Validate a cart and merge repeated products. Raises InvalidInput subclasses."""
-    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
         raise InvalidInput("items must be a list of CartItem(product_id, quantity)")
     merged: dict[str, int] = {}
     for item in items:
@@ -140,7 +140,9 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
     for line in lines:
         if line.unit_price.currency != currency:
             raise CurrencyMismatch(
-                "every product in one checkout must be priced in the same currency",
+                f"every product in one checkout must be priced in one currency: "
+                f"{line.product_id} is in {line.unit_price.currency}, not {currency}; "
+                "split the cart by currency",
                 product_id=line.product_id,
             )
     amount = sum(line.unit_price.amount * line.quantity for line in lines)
@@ -220,7 +222,8 @@ def _snapshot_lines(u: Unit, cart: Sequence[CartItem]) -> list[OrderLine]:
         product = u.get(s.PRODUCTS, item.product_id)
         if product is None:
             raise ProductNotFound(
-                f"product {item.product_id} does not exist", product_id=item.product_id
+                f"product {item.product_id} does not exist; remove it from the cart",
+                product_id=item.product_id,
             )
         if product.deleted:
             raise ProductUnavailable(

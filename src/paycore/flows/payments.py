@@ -19,6 +19,7 @@ from paycore.errors import (
     ProviderCardDeclined,
     ProviderError,
     ProviderIdempotencyInUse,
+    ProviderInvalidRequest,
     ProviderRateLimited,
 )
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow, key
@@ -32,11 +33,17 @@ P = PaymentStatus
 
 def load_payment(u: Unit, payment_id: object) -> Payment:
     if not isinstance(payment_id, str) or not payment_id:
-        raise PaymentNotFound(f"payment id must be a non-empty string, got {payment_id!r}")
+        raise PaymentNotFound(
+            f"payment id must be a non-empty string, got {payment_id!r}; use the payment_id "
+            "that create_payment_intent returned"
+        )
     return u.require(
         s.PAYMENTS,
         payment_id,
-        lambda: PaymentNotFound(f"no payment {payment_id}", payment_id=payment_id),
+        lambda: PaymentNotFound(
+            f"no payment {payment_id}: use the payment_id that create_payment_intent returned",
+            payment_id=payment_id,
+        ),
     )
 
 
@@ -134,6 +141,10 @@ def _after_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
         return Advance(done=_status(_release(u, flow), declined=err.message))
     if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
         return Advance(retry=err.code)
+    if isinstance(err, ProviderInvalidRequest) and err.fields.get("param"):
+        # The request itself was wrong (an unknown payment method): nothing happened.
+        _release(u, flow)
+        return Advance(failed=err)
     # Ambiguous, or refused because the intent moved on (a webhook, a cancel): ask.
     return Advance(to="sync", data={"last_error": err.code})
 

@@ -22,9 +22,16 @@ KINDS = frozenset({"payment_intent", "refund"})
 
 def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -> str | None:
     """Take the event into the inbox. None for a duplicate delivery."""
-    if not isinstance(event, ProviderEvent) or not event.id or event.object_kind not in KINDS:
+    if not isinstance(event, ProviderEvent) or not event.id:
         raise InvalidInput(
-            "handle_webhook takes a verified ProviderEvent about an intent or refund"
+            f"handle_webhook takes a verified ProviderEvent with an id, got "
+            f"{type(event).__name__}: verify the signature and convert the event first"
+        )
+    if event.object_kind not in KINDS:
+        raise InvalidInput(
+            f"event {event.id} has object_kind {event.object_kind!r}; paycore takes only "
+            f"{' and '.join(sorted(KINDS))} events: do not forward the others",
+            event_id=event.id,
         )
     if u.get(s.INBOX, event.id) is not None:
         return None

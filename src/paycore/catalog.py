@@ -1,0 +1,107 @@
+"""Catalog data the flows need: sellers, products (soft-deleted), stock per SKU.
+
+Every function validates its arguments before it touches the store, so bad
+input raises a typed error and changes nothing.
+"""
+
+from __future__ import annotations
+
+from paycore import schema as s
+from paycore.errors import InvalidInput, InvalidQuantity, ProductNotFound, SellerNotFound
+from paycore.money import Money, check_minor_units
+from paycore.records import Product, Seller
+from paycore.unit import Unit
+
+MAX_STOCK = 1_000_000_000
+
+
+def text(field: str, value: object) -> str:
+    """A non-empty string argument, or InvalidInput naming the field."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field} must be a non-empty string, got {value!r}", field=field)
+    return value
+
+
+def whole(field: str, value: object, *, allow_negative: bool = False) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or value == 0 or (not allow_negative and value < 0) or abs(value) > MAX_STOCK:  # type: ignore[operator, arg-type]
+        sign = "a non-zero" if allow_negative else "a positive"
+        raise InvalidQuantity(
+            f"{field} must be {sign} whole number of units up to {MAX_STOCK}, got {value!r}",
+            field=field,
+        )
+    return value  # type: ignore[return-value]
+
+
+def seller_of(u: Unit, seller_id: str) -> Seller:
+    return u.require(
+        s.SELLERS,
+        seller_id,
+        lambda: SellerNotFound(
+            f"no seller {seller_id}: add it with add_seller first", seller_id=seller_id
+        ),
+    )
+
+
+def add_seller(
+    u: Unit, seller_id: object, name: object, account: object, enabled: object
+) -> Seller:
+    if not isinstance(enabled, bool):
+        raise InvalidInput(f"charges_enabled must be True or False, got {enabled!r}")
+    seller = Seller(
+        text("seller_id", seller_id), text("name", name), text("provider_account", account), enabled
+    )
+    u.create(s.SELLERS, seller)
+    return seller
+
+
+def set_charges_enabled(u: Unit, seller_id: str, enabled: object) -> None:
+    if not isinstance(enabled, bool):
+        raise InvalidInput(f"charges_enabled must be True or False, got {enabled!r}")
+    seller = seller_of(u, seller_id)
+    if seller.charges_enabled is not enabled:
+        u.save(s.SELLERS, seller, charges_enabled=enabled)
+
+
+def add_product(
+    u: Unit, product_id: object, seller_id: object, sku: object, name: object, price: object
+) -> Product:
+    if not isinstance(price, Money):
+        raise InvalidInput(
+            f"price must be a Money (integer minor units and a currency), got {price!r}"
+        )
+    check_minor_units(price.amount)
+    product = Product(
+        text("product_id", product_id),
+        text("seller_id", seller_id),
+        text("sku", sku),
+        text("name", name),
+        price,
+    )
+    seller_of(u, product.seller_id)
+    if u.get(s.PRODUCTS, product.id) is not None:
+        raise InvalidInput(
+            f"product {product.id} already exists; use another id", product_id=product.id
+        )
+    u.create(s.PRODUCTS, product)
+    return product
+
+
+def delete_product(u: Unit, product_id: str) -> None:
+    product = u.require(
+        s.PRODUCTS,
+        product_id,
+        lambda: ProductNotFound(f"no product {product_id}: check the id", product_id=product_id),
+    )
+    if not product.deleted:
+        u.save(s.PRODUCTS, product, deleted=True)
+
+
+def restock(u: Unit, sku: object, quantity: object) -> None:
+    n = whole("restock quantity", quantity)
+    u.change_stock(text("sku", sku), on_hand=n, reason="restock")
+
+
+def adjust_stock(u: Unit, sku: object, delta: object, reason: object) -> None:
+    n = whole("stock adjustment", delta, allow_negative=True)
+    u.change_stock(text("sku", sku), on_hand=n, reason=f"adjust: {text('reason', reason)}")
