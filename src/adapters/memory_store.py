@@ -24,7 +24,6 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from enum import Enum
 from typing import Any, NoReturn, Protocol, TypeVar, cast
 
@@ -157,7 +156,9 @@ class MemoryTransaction:
     def _write(self, table: Table[Any], key: str, record: Any) -> None:
         committed = self._committed(table)
         writes = self.writes.setdefault(table.name, {})
-        index = self.index.setdefault(table.name, _Index(table))
+        index = self.index.get(table.name)
+        if index is None:
+            index = self.index[table.name] = _Index(table)
         for fields, values in table.unique_values(record):
             owner = index.owners[fields].get(values)
             if owner is None:
@@ -211,6 +212,49 @@ class MemoryTransaction:
         return self.seqs[name]
 
 
+class _Scope:
+    """The ``with`` block of one transaction (a class, not a generator: it is hot)."""
+
+    __slots__ = ("store", "tx")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> MemoryTransaction:
+        store = self.store
+        me = threading.get_ident()
+        if store._owner == me:
+            raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
+        store._lock.acquire()
+        store._owner = me
+        self.tx = MemoryTransaction(store)
+        return self.tx
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        store, tx = self.store, self.tx
+        try:
+            if exc_type is not None:
+                store.stats["rollbacks"] += 1
+                return
+            try:
+                if tx.failed is not None:
+                    tx._check()  # raises: an IntegrityError rolled the transaction back
+                if store.faults is not None:
+                    store.faults.before_commit()
+            except BaseException:
+                store.stats["rollbacks"] += 1
+                raise
+            if tx.writes or tx.seqs:
+                store._apply(tx)
+            store.stats["commits"] += 1
+            if store.faults is not None:
+                store.faults.after_commit()
+        finally:
+            tx.closed = True
+            store._owner = None
+            store._lock.release()
+
+
 class MemoryStore:
     """A :class:`paycore.ports.Store` in a dict, with hash indexes and fault hooks."""
 
@@ -222,30 +266,8 @@ class MemoryStore:
         self.faults: StoreFaults | None = None
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0}
 
-    @contextmanager
-    def transaction(self) -> Iterator[MemoryTransaction]:
-        if self._owner == threading.get_ident():
-            raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
-        with self._lock:
-            self._owner = threading.get_ident()
-            tx = MemoryTransaction(self)
-            try:
-                try:
-                    yield tx
-                    if tx.failed is not None:
-                        tx._check()  # raises: an IntegrityError rolled the transaction back
-                    if self.faults is not None:
-                        self.faults.before_commit()
-                except BaseException:
-                    self.stats["rollbacks"] += 1
-                    raise
-                self._apply(tx)
-                self.stats["commits"] += 1
-                if self.faults is not None:
-                    self.faults.after_commit()
-            finally:
-                tx.closed = True
-                self._owner = None
+    def transaction(self) -> _Scope:
+        return _Scope(self)
 
     def _apply(self, tx: MemoryTransaction) -> None:
         """Make a transaction's writes visible; raises nothing, so it is all-or-nothing."""

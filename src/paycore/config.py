@@ -17,7 +17,7 @@ class Config:
     #: The provider forgets idempotency keys after this long.
     provider_key_retention_ms: int = 24 * HOUR
     #: Retries of one step before the flow compensates or is dead-lettered.
-    max_attempts: int = 6
+    max_attempts: int = 8
     backoff_base_ms: int = 1_000
     backoff_cap_ms: int = 10 * MINUTE
     #: A worker's claim on a flow; after it lapses another worker may take over.

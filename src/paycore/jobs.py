@@ -128,11 +128,13 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
     )
     fid = f"orphan:{view.id}"
     create_flow(u, fid, "orphan", "look", intent_id=view.id)
-    engine.alerts.alert(
-        "orphan_intent",
-        f"provider intent {view.id} ({view.status}) has no local payment; "
-        "it will be canceled or refunded",
-        intent_id=view.id,
+    u.on_commit.append(
+        lambda: engine.alerts.alert(
+            "orphan_intent",
+            f"provider intent {view.id} ({view.status}) has no local payment; "
+            "it will be canceled or refunded",
+            intent_id=view.id,
+        )
     )
     return fid
 
@@ -160,6 +162,7 @@ def _sync_refund(u: Unit, *, refund_id: str, view: RefundView) -> bool:
 
 def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
     """Send queued notifications, after their transaction committed. Returns how many."""
+    engine.outbox_pending = False
     queued = engine.transact(lambda u: u.find(s.OUTBOX, "sent", False))
     sent = 0
     for msg in queued[: engine.config.job_batch]:

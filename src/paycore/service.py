@@ -304,7 +304,8 @@ class PaymentService:
             raise FlowPending(
                 f"operation {flow_id} needs an operator: {flow.last_error}", flow_id=flow_id
             )
-        self.dispatch_notifications()
+        if self.engine.outbox_pending:
+            self.dispatch_notifications()
         return flow
 
     def _finish_quietly(self, flow_id: str) -> bool:

@@ -30,6 +30,10 @@ class Unit:
         self.tx = tx
         self.now = now
         self.flow_id = flow_id
+        #: Run after the transaction committed (alerts, waking the outbox); never before.
+        self.on_commit: list[Callable[[], None]] = []
+        #: Set when this transaction queued a notification.
+        self.queued_notification = False
 
     # --- plain access ---------------------------------------------------------
 
@@ -92,6 +96,7 @@ class Unit:
         """Queue one notification per (order, kind), ever; sent after commit."""
         key = f"{order_id}:{kind}"
         if self.tx.get(s.OUTBOX, key) is None:
+            self.queued_notification = True
             self.tx.insert(
                 s.OUTBOX,
                 OutboxMessage(

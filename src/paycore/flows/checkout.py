@@ -88,7 +88,7 @@ def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
 
 
 def check_session_id(session_id: object) -> str:
-    if not isinstance(session_id, str) or not SESSION_RE.match(session_id):
+    if not isinstance(session_id, str) or not SESSION_RE.fullmatch(session_id):
         raise InvalidCheckoutSession(
             "checkout_session_id must be 16 to 128 characters of letters, digits, '_' or '-'; "
             "generate one random id per checkout",
@@ -322,8 +322,13 @@ def _after_find(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if found:
         return _adopt(u, flow, found[0])
     # The provider has no such intent: the earlier attempt had no effect, so a new
-    # key generation is safe (the old key may replay a saved 5xx forever).
-    return Advance(to="create", data={"keygen": flow.data.get("keygen", 0) + 1})
+    # key generation is safe (the old key may replay a saved 5xx forever). It counts
+    # as a retry, so a provider that keeps failing ends in compensation.
+    return Advance(
+        to="create",
+        retry="no intent found after an unanswered create",
+        data={"keygen": flow.data.get("keygen", 0) + 1},
+    )
 
 
 def _abort(flow: Flow) -> Remote:
@@ -399,4 +404,5 @@ DEF = FlowDef(
         "cancel_found": _cancel_found,
     },
     give_up="abort",
+    ask_first={"create": "find"},
 )

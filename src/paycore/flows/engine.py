@@ -87,6 +87,9 @@ class FlowDef:
     kind: str
     steps: Mapping[str, StepFn]
     give_up: str | None = None
+    #: Provider steps whose key may have been forgotten by the provider when the
+    #: flow resumes late, and the step that asks the provider first instead.
+    ask_first: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -98,6 +101,8 @@ class StepReport:
     step: str
     effect: str  # "tx", "call:<name>", "apply:<name>"
     result: str
+    #: The flow's durable record after the step (unchanged by a provider call).
+    flow: Flow | None = None
 
 
 def key(flow: Flow, step: str) -> str:
@@ -131,13 +136,21 @@ class Engine:
         self.worker_id = worker_id
         self._inflight: dict[str, tuple[int, Remote, Outcome]] = {}
         self._flow_locks: dict[str, threading.Lock] = {}
+        #: A transaction of this engine queued a notification not yet dispatched.
+        self.outbox_pending = False
         self._locks_guard = threading.Lock()
 
     # --- transactions -----------------------------------------------------------
 
     def transact(self, fn: Callable[[Unit], Any], flow_id: str | None = None) -> Any:
         with self.store.transaction() as tx:
-            return fn(Unit(tx, self.clock.now(), flow_id))
+            u = Unit(tx, self.clock.now(), flow_id)
+            result = fn(u)
+        if u.queued_notification:
+            self.outbox_pending = True
+        for callback in u.on_commit:
+            callback()
+        return result
 
     def load(self, flow_id: str) -> Flow | None:
         with self.store.transaction() as tx:
@@ -177,8 +190,15 @@ class Engine:
             )
         flow = self.load(flow_id)
         if flow is None or flow.status is not FlowStatus.ACTIVE:
-            return StepReport(flow_id, "?" if flow is None else flow.kind, "-", "none", "inactive")
-        effect = self.defs[flow.kind].steps[flow.step](flow)
+            kind = "?" if flow is None else flow.kind
+            return StepReport(flow_id, kind, "-", "none", "inactive", flow)
+        fdef = self.defs[flow.kind]
+        if flow.step in fdef.ask_first and self._key_may_be_forgotten(flow):
+            ask = fdef.ask_first[flow.step]
+            return self._commit_step(
+                flow_id, "tx", lambda u, f: Advance(to=ask), expect_version=flow.version
+            )
+        effect = fdef.steps[flow.step](flow)
         if isinstance(effect, Local):
             return self._commit_step(flow_id, "tx", effect.fn, expect_version=flow.version)
         try:
@@ -188,7 +208,7 @@ class Engine:
             outcome = Outcome(error=exc)
             summary = exc.code
         self._inflight[flow_id] = (flow.version, effect, outcome)
-        return StepReport(flow_id, flow.kind, flow.step, f"call:{effect.call_name}", summary)
+        return StepReport(flow_id, flow.kind, flow.step, f"call:{effect.call_name}", summary, flow)
 
     def _commit_step(
         self,
@@ -200,16 +220,17 @@ class Engine:
     ) -> StepReport:
         step_name = "?"
         kind = "?"
+        after: Flow | None = None
 
         def body(u: Unit) -> str:
-            nonlocal step_name, kind
+            nonlocal step_name, kind, after
             flow = u.get(s.FLOWS, flow_id)
             if flow is None or flow.version != expect_version:
                 raise LeaseLost(
                     f"flow {flow_id} moved on under this worker; dropping its step",
                     flow_id=flow_id,
                 )
-            step_name, kind = flow.step, flow.kind
+            step_name, kind, after = flow.step, flow.kind, flow
             if flow.status is not FlowStatus.ACTIVE:
                 return "inactive"
             try:
@@ -219,13 +240,15 @@ class Engine:
             except PaycoreError as exc:
                 # A bug or an unexpected state: never swallow it; retry, then dead-letter.
                 adv = Advance(retry=f"{exc.code}: {exc.message}")
-            return self._advance(u, flow, adv)
+            result = self._advance(u, flow, adv)
+            after = u.get(s.FLOWS, flow_id)
+            return result
 
         try:
             result = self.transact(body, flow_id)
         except LeaseLost:
             return StepReport(flow_id, kind, step_name, effect, "lease_lost")
-        return StepReport(flow_id, kind, step_name, effect, result)
+        return StepReport(flow_id, kind, step_name, effect, result, after)
 
     def _advance(self, u: Unit, flow: Flow, adv: Advance) -> str:
         data = {**flow.data, **adv.data}
@@ -237,29 +260,45 @@ class Engine:
             err = adv.failed
             result = {"error": err.code, "message": err.message, **_plain(err.fields)}
             u.move(s.FLOWS, flow, FLOW, "abort", data=data, result=result, **lease)
+            if data.get("compensating"):
+                # Forward progress was given up: what the caller asked for did not happen.
+                u.on_commit.append(
+                    lambda: self.alerts.alert(
+                        "flow_gave_up",
+                        f"flow {flow.id} ({flow.kind}) gave up and compensated: {err.message}",
+                        flow_id=flow.id,
+                        flow_kind=flow.kind,
+                    )
+                )
             return f"failed:{err.code}"
+        step = adv.to if adv.to is not None else flow.step
+        if step != flow.step:
+            data["step_at"] = u.now  # when the step's idempotency key was first used
         if adv.retry is not None:
+            # Attempts count every retry of the flow, across steps, so that a cycle
+            # (create, find nothing, create again) also ends in bounded time.
             attempts = flow.attempts + 1
             if attempts >= self.config.max_attempts:
                 return self._give_up(u, flow, data, adv.retry)
             u.save(
                 s.FLOWS,
                 flow,
+                step=step,
                 data=data,
                 attempts=attempts,
                 last_error=adv.retry,
                 next_run_at=u.now + self.backoff(flow.id, attempts),
                 **lease,
             )
-            return f"retry:{adv.retry}"
-        step = adv.to if adv.to is not None else flow.step
-        u.save(s.FLOWS, flow, step=step, data=data, attempts=0, next_run_at=u.now, **lease)
+            return f"retry:{adv.retry}" + (f" -> {step}" if step != flow.step else "")
+        u.save(s.FLOWS, flow, step=step, data=data, next_run_at=u.now, **lease)
         return f"-> {step}"
 
     def _give_up(self, u: Unit, flow: Flow, data: dict[str, Any], why: str) -> str:
         fdef = self.defs[flow.kind]
         if fdef.give_up is not None and not data.get("compensating"):
             data["compensating"] = True
+            data["step_at"] = u.now
             u.save(
                 s.FLOWS,
                 flow,
@@ -271,13 +310,21 @@ class Engine:
             )
             return f"-> {fdef.give_up} (compensating)"
         u.move(s.FLOWS, flow, FLOW, "dead_letter", data=data, last_error=why)
-        self.alerts.alert(
-            "flow_dead_lettered",
-            f"flow {flow.id} ({flow.kind}) gave up at step {flow.step}: {why}",
-            flow_id=flow.id,
-            flow_kind=flow.kind,
+        u.on_commit.append(
+            lambda: self.alerts.alert(
+                "flow_dead_lettered",
+                f"flow {flow.id} ({flow.kind}) gave up at step {flow.step}: {why}",
+                flow_id=flow.id,
+                flow_kind=flow.kind,
+            )
         )
         return "dead"
+
+    def _key_may_be_forgotten(self, flow: Flow) -> bool:
+        """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""
+        since = int(flow.data.get("step_at", flow.created_at))
+        margin = self.config.lease_ms
+        return self.clock.now() - since >= self.config.provider_key_retention_ms - margin
 
     def backoff(self, flow_id: str, attempts: int) -> int:
         """Exponential backoff with deterministic jitter (so runs replay exactly)."""
@@ -301,6 +348,11 @@ class Engine:
         try:
             with lock:
                 return self._run(flow_id)
+        except BaseException:
+            # An answer held in memory must not outlive this call: recovery skips flows
+            # with one. Dropping it is safe: the repeated call reuses the same key.
+            self._inflight.pop(flow_id, None)
+            raise
         finally:
             with self._locks_guard:
                 if not lock.locked():
@@ -309,8 +361,9 @@ class Engine:
     def _run(self, flow_id: str) -> Flow:
         last_error: str | None = None
         for _ in range(self.config.max_steps_per_run):
-            self.step(flow_id)
-            flow = self.load(flow_id)
+            flow = self.step(flow_id).flow
+            if flow is None:
+                flow = self.load(flow_id)
             if flow is None:
                 raise LeaseLost(f"flow {flow_id} vanished", flow_id=flow_id)
             if flow.status is not FlowStatus.ACTIVE:

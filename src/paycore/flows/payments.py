@@ -10,6 +10,8 @@ cancellation: there is no later, separate release to fail (S5, S7).
 
 from __future__ import annotations
 
+from typing import Any
+
 from paycore import schema as s
 from paycore.errors import (
     PaymentBusy,
@@ -23,7 +25,8 @@ from paycore.errors import (
     ProviderRateLimited,
 )
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow, key
-from paycore.flows.sync import CANCELABLE, apply_intent
+from paycore.flows.sync import CANCELABLE, apply_intent, save_changed
+from paycore.ports import IntentView
 from paycore.records import Flow, Payment
 from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
@@ -59,12 +62,19 @@ def _claim(u: Unit, payment: Payment, flow_id: str, **changes: object) -> Paymen
     return u.save(s.PAYMENTS, payment, lock_owner=flow_id, **changes)
 
 
-def _release(u: Unit, flow: Flow) -> Payment:
+def _mine(u: Unit, flow: Flow) -> Payment:
     payment = u.get(s.PAYMENTS, flow.params["payment_id"])
     assert payment is not None
-    if payment.lock_owner == flow.id:
-        payment = u.save(s.PAYMENTS, payment, lock_owner=None)
     return payment
+
+
+def _settle(u: Unit, flow: Flow, view: IntentView | None, release_as: str = "release") -> Payment:
+    """Record the provider's view (if any) and release this flow's claim, in one update."""
+    payment = _mine(u, flow)
+    unlock: dict[str, Any] = {"lock_owner": None} if payment.lock_owner == flow.id else {}
+    if view is None:
+        return save_changed(u, payment, unlock)
+    return apply_intent(u, payment, view, release_as=release_as, **unlock)
 
 
 def _status(payment: Payment, **extra: object) -> dict[str, object]:
@@ -133,17 +143,16 @@ def _confirm_call(flow: Flow) -> Remote:
 def _after_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
     err = out.error
     if err is None:
-        apply_intent(u, _release(u, flow), out.value)
-        payment = _release(u, flow)
+        payment = _settle(u, flow, out.value)
         return Advance(done=_status(payment, next_action_url=out.value.next_action_url))
     if isinstance(err, ProviderCardDeclined):
-        apply_intent(u, _release(u, flow), err.fields["intent"])
-        return Advance(done=_status(_release(u, flow), declined=err.message))
+        payment = _settle(u, flow, err.fields["intent"])
+        return Advance(done=_status(payment, declined=err.message))
     if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
         return Advance(retry=err.code)
     if isinstance(err, ProviderInvalidRequest) and err.fields.get("param"):
         # The request itself was wrong (an unknown payment method): nothing happened.
-        _release(u, flow)
+        _settle(u, flow, None)
         return Advance(failed=err)
     # Ambiguous, or refused because the intent moved on (a webhook, a cancel): ask.
     return Advance(to="sync", data={"last_error": err.code})
@@ -157,7 +166,7 @@ def _sync(flow: Flow) -> Remote:
 def _after_sync_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if out.error is not None:
         return Advance(retry=out.error.code)
-    payment = apply_intent(u, _release(u, flow), out.value)
+    payment = _settle(u, flow, out.value)
     return Advance(done=_status(payment, next_action_url=out.value.next_action_url))
 
 
@@ -168,9 +177,7 @@ def _unlock_and_fail(flow: Flow) -> Remote:
 
 
 def _after_give_up(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    payment = _release(u, flow)
-    if out.ok:
-        payment = apply_intent(u, payment, out.value)
+    payment = _settle(u, flow, out.value if out.ok else None)
     return Advance(
         failed=ProviderError(
             f"the provider did not answer for payment {payment.id}; its status will be "
@@ -184,6 +191,7 @@ CONFIRM = FlowDef(
     "confirm",
     {"call": _confirm_call, "sync": _sync, "give_up": _unlock_and_fail},
     give_up="give_up",
+    ask_first={"call": "sync"},
 )
 
 
@@ -237,7 +245,7 @@ def _cancel_call(flow: Flow) -> Remote:
 def _after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
     err = out.error
     if err is None:
-        payment = apply_intent(u, _release(u, flow), out.value, release_as=_release_as(flow))
+        payment = _settle(u, flow, out.value, _release_as(flow))
         return Advance(done=_status(payment))
     if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
         return Advance(retry=err.code)
@@ -253,14 +261,17 @@ def _after_cancel_sync(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if out.error is not None:
         return Advance(retry=out.error.code)
     view = out.value
-    payment = u.get(s.PAYMENTS, flow.params["payment_id"])
-    assert payment is not None
+    payment = _mine(u, flow)
     if view.status in CANCELABLE:
         # The cancel did not happen (its answer was lost before it ran): try again
         # with a new key, since the old one may replay a saved server error.
         apply_intent(u, payment, view)
-        return Advance(to="call", data={"keygen": flow.data.get("keygen", 0) + 1})
-    payment = apply_intent(u, _release(u, flow), view, release_as=_release_as(flow))
+        return Advance(
+            to="call",
+            retry="cancel had no effect",
+            data={"keygen": flow.data.get("keygen", 0) + 1},
+        )
+    payment = _settle(u, flow, view, _release_as(flow))
     if payment.status is P.CANCELED:
         return Advance(done=_status(payment))
     return Advance(
@@ -277,4 +288,5 @@ CANCEL = FlowDef(
     "cancel",
     {"call": _cancel_call, "sync": _cancel_sync, "give_up": _unlock_and_fail},
     give_up="give_up",
+    ask_first={"call": "sync"},
 )

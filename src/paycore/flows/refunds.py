@@ -136,7 +136,11 @@ def _after_resolve(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if mine:
         refund = apply_refund(u, _refund(u, flow), mine[0])
         return Advance(done={"refund_id": refund.id, "status": refund.status.value})
-    return Advance(to="call", data={"keygen": flow.data.get("keygen", 0) + 1})
+    return Advance(
+        to="call",
+        retry="no refund found after an unanswered call",
+        data={"keygen": flow.data.get("keygen", 0) + 1},
+    )
 
 
-DEF = FlowDef("refund", {"call": _call, "resolve": _resolve})
+DEF = FlowDef("refund", {"call": _call, "resolve": _resolve}, ask_first={"call": "resolve"})

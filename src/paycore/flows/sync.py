@@ -10,6 +10,8 @@ never move (forward-only: a late ``processing`` never overwrites
 
 from __future__ import annotations
 
+from typing import Any
+
 from paycore import schema as s
 from paycore.flows.engine import create_flow
 from paycore.machines import ORDER, PAYMENT, REFUND, RESERVATION
@@ -51,18 +53,22 @@ CANCELABLE = frozenset(
 
 
 def apply_intent(
-    u: Unit, payment: Payment, view: IntentView, *, release_as: str = "release"
+    u: Unit, payment: Payment, view: IntentView, *, release_as: str = "release", **changes: Any
 ) -> Payment:
-    """Move ``payment`` to what the provider says, with every effect, at most once."""
+    """Move ``payment`` to what the provider says, with every effect, at most once.
+
+    ``changes`` (such as releasing the caller's lock) are written in the same update.
+    """
     target = LOCAL_STATUS[view.status]
+    if payment.status in PAYMENT.terminal:
+        # Terminal is final; a stale or replayed view changes nothing.
+        return save_changed(u, payment, changes)
     details = {
         "provider_status": view.status,
         "last_error": view.last_error_code,
         "amount_received": max(payment.amount_received, view.amount_received),
+        **changes,
     }
-    if payment.status in PAYMENT.terminal:
-        # Terminal is final; a stale or replayed view changes nothing.
-        return payment
     if payment.status is P.CREATING:
         if target is P.CANCELED:
             payment = u.move(
@@ -80,14 +86,19 @@ def apply_intent(
             **details,
         )
     if payment.status is target:
-        if any(getattr(payment, k) != v for k, v in details.items()):
-            payment = u.save(s.PAYMENTS, payment, **details)
-        return payment
+        return save_changed(u, payment, details)
     payment = u.move(s.PAYMENTS, payment, PAYMENT, _TRIGGER[target], **details)
     if target is P.SUCCEEDED:
         _on_paid(u, payment)
     elif target is P.CANCELED:
         _on_canceled(u, payment, release_as)
+    return payment
+
+
+def save_changed(u: Unit, payment: Payment, fields: dict[str, Any]) -> Payment:
+    """Write ``fields`` only if one of them differs (no empty versions)."""
+    if any(getattr(payment, k) != v for k, v in fields.items()):
+        return u.save(s.PAYMENTS, payment, **fields)
     return payment
 
 

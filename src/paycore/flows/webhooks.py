@@ -40,11 +40,13 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
         s.INBOX,
         InboxEntry(event.id, event.type, event.object_id, u.now, flow_id),
     )
+    owner_rows = u.find(s.PAYMENTS, "provider_intent_id", event.object_id)
     create_flow(
         u,
         flow_id,
         "webhook",
         "fetch",
+        seen_version=owner_rows[0].version if owner_rows else None,
         owner=owner,
         lease_until=lease_until,
         event_id=event.id,
@@ -72,6 +74,13 @@ def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
             # Not ours, or a duplicate intent: the reconciler cancels or refunds orphans.
             return Advance(done={"matched": False})
         matches = [payment]
+    seen = flow.data.get("seen_version", flow.params.get("seen_version"))
+    if seen is not None and matches[0].version != seen:
+        # The payment changed while we asked the provider: our view may be older than
+        # what was recorded meanwhile. Ask again rather than move it backwards.
+        n = flow.data.get("refetches", 0) + 1
+        data = {"seen_version": matches[0].version, "refetches": n}
+        return Advance(to="fetch", data=data, retry="payment changed" if n > 3 else None)
     payment = apply_intent(u, matches[0], out.value)
     return Advance(done={"matched": True, "status": payment.status.value})
 
