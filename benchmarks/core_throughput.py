@@ -519,7 +519,6 @@ def _sqlite_webhook(
     ex("COMMIT")
     _load_flow(conn, flow_id)  # _finish
     _load_flow(conn, flow_id)  # step (then the provider call: retrieve_intent)
-    _load_flow(conn, flow_id)  # run
     ex("BEGIN")  # the step's apply: the intent is succeeded, the payment already is
     flow = ex(SEL_FLOW, (flow_id,)).fetchone()
     payment = ex(SEL_PAYMENT_BY_INTENT, (intent_id,)).fetchone()
@@ -527,8 +526,6 @@ def _sqlite_webhook(
         raise BenchmarkError(f"sqlite: payment {payment[0]} is {payment[P_STATUS]}")
     _finish_flow(conn, flow, {"matched": True, "status": "succeeded"}, now)
     ex("COMMIT")
-    _load_flow(conn, flow_id)  # run
-    _dispatch_outbox(conn, sent)
 
 
 def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]) -> None:
@@ -591,7 +588,6 @@ def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]
     ex("COMMIT")
     _load_flow(conn, checkout_id)  # _finish
     _load_flow(conn, checkout_id)  # step (then the provider call: can_charge)
-    _load_flow(conn, checkout_id)  # run
     ex("BEGIN")  # apply can_charge: -> create
     flow = ex(SEL_FLOW, (checkout_id,)).fetchone()
     ex(SEL_SELLER, (seller_id,)).fetchone()
@@ -601,9 +597,7 @@ def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]
         ("create", "{}", now, WORKER, lease_until, checkout_id, flow[F_VERSION]),
     )
     ex("COMMIT")
-    _load_flow(conn, checkout_id)  # run
     _load_flow(conn, checkout_id)  # step (then the provider call: create_intent)
-    _load_flow(conn, checkout_id)  # run
     intent_id = f"pi_{seq:06d}"
     ex("BEGIN")  # apply create_intent: adopt the intent, unlock the payment, finish
     flow = ex(SEL_FLOW, (checkout_id,)).fetchone()
@@ -627,8 +621,6 @@ def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]
     _write(conn, UPD_PAYMENT_LOCK, (None, payment[P_ATTEMPTS], payment_id, version + 1))
     _finish_flow(conn, flow, {"order_id": order_id, "payment_id": payment_id}, now)
     ex("COMMIT")
-    _load_flow(conn, checkout_id)  # run: finished
-    _dispatch_outbox(conn, sent)
     _read_payment(conn, payment_id)  # the CheckoutResult
 
     # --- confirm_payment ---------------------------------------------------------------
@@ -650,7 +642,6 @@ def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]
     ex("COMMIT")
     _load_flow(conn, confirm_id)  # _finish
     _load_flow(conn, confirm_id)  # step (then the provider call: confirm_intent)
-    _load_flow(conn, confirm_id)  # run
     ex("BEGIN")  # apply confirm: unlock, succeed, commit stock, pay order, outbox, finish
     flow = ex(SEL_FLOW, (confirm_id,)).fetchone()
     payment = ex(SEL_PAYMENT, (payment_id,)).fetchone()
@@ -691,8 +682,7 @@ def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]
         conn, flow, {"payment_id": payment_id, "status": "succeeded", "next_action_url": None}, now
     )
     ex("COMMIT")
-    _load_flow(conn, confirm_id)  # run: finished
-    _dispatch_outbox(conn, sent)
+    _dispatch_outbox(conn, sent)  # only when the lifecycle queued one: after confirm
     _read_payment(conn, payment_id)  # the PaymentResult
 
     # --- the two webhook events ------------------------------------------------------

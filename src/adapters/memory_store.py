@@ -54,12 +54,19 @@ class _Index:
         self.table = table
         self.buckets: dict[str, dict[Any, dict[str, None]]] = {f: {} for f in self.fields}
         self.owners: dict[Fields, dict[tuple[Any, ...], str]] = {u: {} for u in table.unique}
+        self.all_fields = tuple(
+            dict.fromkeys((*self.fields, *(f for u in table.unique for f in u)))
+        )
 
     def add(self, key: str, record: Any) -> None:
         for f in self.fields:
             self.buckets[f].setdefault(getattr(record, f), {})[key] = None
         for fields, values in self.table.unique_values(record):
             self.owners[fields][values] = key
+
+    def keyed(self, record: Any) -> tuple[Any, ...]:
+        """Every indexed value of ``record``: if unchanged, its index entries are too."""
+        return tuple(getattr(record, f) for f in self.all_fields)
 
     def remove(self, key: str, record: Any) -> None:
         for f in self.fields:
@@ -68,6 +75,10 @@ class _Index:
         for fields, values in self.table.unique_values(record):
             if self.owners[fields].get(values) == key:
                 del self.owners[fields][values]
+
+
+def _values(record: Any, fields: Fields) -> tuple[Any, ...]:
+    return tuple(getattr(record, f) for f in fields)
 
 
 class _TableState:
@@ -83,7 +94,6 @@ class MemoryTransaction:
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self.writes: dict[str, dict[str, Any]] = {}  # table name -> key -> record
-        self.index: dict[str, _Index] = {}  # over this transaction's writes only
         self.pos: dict[str, dict[str, int]] = {}  # positions of rows new in this transaction
         self.seqs: dict[str, int] = {}
         self.failed: IntegrityError | None = None
@@ -155,12 +165,15 @@ class MemoryTransaction:
 
     def _write(self, table: Table[Any], key: str, record: Any) -> None:
         committed = self._committed(table)
-        writes = self.writes.setdefault(table.name, {})
-        index = self.index.get(table.name)
-        if index is None:
-            index = self.index[table.name] = _Index(table)
+        writes = self.writes.get(table.name)
+        if writes is None:
+            writes = self.writes[table.name] = {}
         for fields, values in table.unique_values(record):
-            owner = index.owners[fields].get(values)
+            # A transaction writes few rows per table: scanning them beats an index.
+            owner = next(
+                (k for k, r in writes.items() if k != key and _values(r, fields) == values),
+                None,
+            )
             if owner is None:
                 owner = committed.index.owners[fields].get(values)
                 owner = None if owner in writes else owner  # moved away in this transaction
@@ -174,13 +187,10 @@ class MemoryTransaction:
                     key=key,
                     other=owner,
                 )
-        if key in writes:
-            index.remove(key, writes[key])
-        elif key not in committed.rows:
+        if key not in writes and key not in committed.rows:
             new = self.pos.setdefault(table.name, {})
             new[key] = len(committed.pos) + len(new)
         writes[key] = record
-        index.add(key, record)
 
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
         self._check()
@@ -190,10 +200,13 @@ class MemoryTransaction:
         committed = self._committed(table)
         if field not in committed.index.fields:
             raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
-        writes = self.writes.get(table.name, {})
-        keys = [k for k in committed.index.buckets[field].get(value, {}) if k not in writes]
-        if table.name in self.index:
-            keys.extend(self.index[table.name].buckets[field].get(value, {}))
+        writes = self.writes.get(table.name)
+        bucket = committed.index.buckets[field].get(value, {})
+        if not writes:
+            keys = sorted(bucket, key=committed.pos.__getitem__) if len(bucket) > 1 else bucket
+            return [cast(T, committed.rows[k]) for k in keys]
+        keys = [k for k in bucket if k not in writes]
+        keys.extend(k for k, r in writes.items() if getattr(r, field) == value)
         new = self.pos.get(table.name, {})
         keys.sort(key=lambda k: committed.pos[k] if k in committed.pos else new[k])
         return [cast(T, writes[k] if k in writes else committed.rows[k]) for k in keys]
@@ -272,15 +285,20 @@ class MemoryStore:
     def _apply(self, tx: MemoryTransaction) -> None:
         """Make a transaction's writes visible; raises nothing, so it is all-or-nothing."""
         for name, writes in tx.writes.items():
-            state = self._tables.get(name) or _TableState(tx.index[name].table)
-            self._tables[name] = state
-            for key in writes:
-                if key in state.rows:
-                    state.index.remove(key, state.rows[key])
+            state = self._tables[name]
+            index = state.index
+            moved = []
+            for key, record in writes.items():
+                old = state.rows.get(key)
+                if old is None or index.keyed(old) != index.keyed(record):
+                    if old is not None:
+                        index.remove(key, old)
+                    moved.append((key, record))
             for key, record in writes.items():
                 state.pos.setdefault(key, len(state.pos))
                 state.rows[key] = record
-                state.index.add(key, record)
+            for key, record in moved:
+                index.add(key, record)
         self._seqs.update(tx.seqs)
 
     def snapshot(self) -> Snapshot:
