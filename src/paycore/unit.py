@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -21,6 +21,28 @@ from paycore.records import AuditEntry, OutboxMessage, Stock, StockMovement
 from paycore.schema import Table
 
 T = TypeVar("T")
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def evolve(record: T, changes: dict[str, Any]) -> T:
+    """``attrs.evolve`` for paycore's frozen, slotted records, without its overhead.
+
+    Converters and validators are not re-run: callers pass final values. An
+    unknown field name raises, as with attrs.
+    """
+    cls = type(record)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(a.name for a in attrs.fields(cast(Any, cls)))
+    unknown = changes.keys() - set(names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    new = object.__new__(cls)
+    for name in names:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(record, name))
+    return new
 
 
 class Unit:
@@ -51,7 +73,8 @@ class Unit:
 
     def save(self, table: Table[T], record: T, **changes: Any) -> T:
         """Write a change that is not a status change (version bumped)."""
-        new = attrs.evolve(record, version=record.version + 1, **changes)  # type: ignore[attr-defined, misc]
+        changes["version"] = record.version + 1  # type: ignore[attr-defined]
+        new = evolve(record, changes)
         self.tx.update(table, new)
         return new
 
