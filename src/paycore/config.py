@@ -12,6 +12,12 @@ HOUR = 60 * MINUTE
 class Config:
     #: How long a checkout's stock stays held before the janitor may end its payment.
     reservation_ttl_ms: int = 15 * MINUTE
+    #: How long stock stays held for a payment the provider is still processing
+    #: (bank debits can take days), counted from the reservation's expiry. None
+    #: holds it until the payment settles. After it, the janitor puts the stock back
+    #: on sale; a late success then takes stock again if any is left, and is
+    #: refunded automatically if not (S14).
+    processing_hold_ms: int | None = None
     #: How long a checkout session id stays usable (replays after that are refused).
     checkout_session_ttl_ms: int = 24 * HOUR
     #: The provider forgets idempotency keys after this long.

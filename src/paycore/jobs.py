@@ -15,10 +15,17 @@ from paycore import schema as s
 from paycore.errors import ProviderError
 from paycore.flows.engine import Engine, create_flow
 from paycore.flows.payments import begin_cancel
-from paycore.flows.sync import CANCELABLE, apply_intent, apply_refund
+from paycore.flows.sync import CANCELABLE, apply_intent, apply_refund, reservations_of
+from paycore.machines import RESERVATION
 from paycore.ports import IntentView, Notifier, RefundView
 from paycore.records import OrphanCase, Payment
-from paycore.status import FlowStatus, OrderStatus, PaymentStatus, RefundStatus
+from paycore.status import (
+    FlowStatus,
+    OrderStatus,
+    PaymentStatus,
+    RefundStatus,
+    ReservationStatus,
+)
 from paycore.unit import Unit
 
 
@@ -44,10 +51,10 @@ def janitor(engine: Engine) -> list[str]:
                 continue
             payment = u.get(s.PAYMENTS, order.payment_id)
             assert payment is not None
-            if _busy(u, payment) or payment.status in (
-                PaymentStatus.CREATING,
-                PaymentStatus.PROCESSING,
-            ):
+            if payment.status is PaymentStatus.PROCESSING:
+                _maybe_unhold(u, engine.config.processing_hold_ms, order.expires_at, order.id)
+                continue
+            if _busy(u, payment) or payment.status is PaymentStatus.CREATING:
                 continue
             fid = begin_cancel(u, payment.id, None, 0, reason="expired")
             if fid is not None:
@@ -56,6 +63,16 @@ def janitor(engine: Engine) -> list[str]:
 
     started: list[str] = engine.transact(body)
     return started
+
+
+def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) -> None:
+    """Put a processing payment's stock back on sale once the shop's patience ran out."""
+    if hold_ms is None or u.now < expired_at + hold_ms:
+        return
+    for r in reservations_of(u, order_id):
+        if r.status is ReservationStatus.HELD:
+            u.move(s.RESERVATIONS, r, RESERVATION, "expire")
+            u.change_stock(r.sku, held=-r.quantity)
 
 
 def due_flows(engine: Engine) -> list[str]:

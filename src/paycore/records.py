@@ -108,6 +108,8 @@ class Reservation:
     sku: str
     quantity: int
     expires_at: int
+    #: The index of the order line this reservation holds stock for.
+    line: int = 0
     status: ReservationStatus = ReservationStatus.HELD
     version: int = 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 from conftest import (
@@ -788,3 +789,69 @@ class TestS18StaleIntentCleanup:
         assert all(order(w, o) is OS.PAID for o, _ in paid_orders)
         assert mug(w) == (5, 1, 2)
         converged(w)
+
+
+class TestS14LateSuccessAfterStockGiven:
+    """S14: a payment that succeeds after its stock is gone is refunded automatically,
+    never oversold; if stock is left, the order takes it again."""
+
+    def _processing_checkout(self, stock: int) -> tuple[Wiring, str, str]:
+        w = make_shop(stock=stock)
+        w.service.config = attrs.evolve(w.service.config, processing_hold_ms=60 * 60_000)
+        w.service.engine.config = w.service.config
+        res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        assert w.service.confirm_payment(res.payment_id, "pm_card_processing").status == (
+            "processing"
+        )
+        return w, res.order_id, res.payment_id
+
+    def _past_hold(self, w: Wiring) -> None:
+        cfg = w.service.config
+        w.clock.advance(cfg.reservation_ttl_ms + (cfg.processing_hold_ms or 0))
+        w.service.run_janitor()
+
+    def test_processing_stock_is_kept_until_the_hold_ends(self) -> None:
+        """Within the shop's hold the janitor leaves a processing payment's stock held."""
+        w, _, _ = self._processing_checkout(stock=1)
+        w.clock.advance(w.service.config.reservation_ttl_ms + 1)
+        w.service.run_janitor()
+        assert w.store.snapshot().tables["stock"]["SKU-MUG"].held == 1
+        assert not w.violations("safety")
+
+    def test_late_success_after_stock_resold_is_refunded_never_oversold(self) -> None:
+        """Stock given back and sold to another buyer; the late success refunds itself."""
+        w, order_id, payment_id = self._processing_checkout(stock=1)
+        self._past_hold(w)
+        assert w.store.snapshot().tables["stock"]["SKU-MUG"].held == 0
+        other = w.service.create_payment_intent(SESSION_2, [CartItem("p_mug", 1)])
+        w.service.confirm_payment(other.payment_id, "pm_card_visa")
+        intent = w.service.payment(payment_id).provider_intent_id
+        assert intent is not None
+        w.provider.settle(intent, success=True)
+        deliver_webhooks(w)
+        assert not w.violations("safety"), w.violations("safety")
+        order = w.service.order(order_id)
+        assert order is not None and order.status == "out_of_stock"
+        quiesce(w)
+        assert not w.violations(), w.violations()
+        refunds = [r for r in w.provider.refunds() if r.intent_id == intent]
+        assert [(r.amount, r.status) for r in refunds] == [(1250, "succeeded")]
+        stock = w.store.snapshot().tables["stock"]["SKU-MUG"]
+        assert (stock.on_hand, stock.held, stock.committed) == (1, 0, 1)
+        assert "ord_000001:order_out_of_stock" in w.notifier.delivered
+
+    def test_late_success_with_stock_left_takes_it_again(self) -> None:
+        """Stock given back but not sold: the late success holds and commits it again."""
+        w, order_id, payment_id = self._processing_checkout(stock=2)
+        self._past_hold(w)
+        intent = w.service.payment(payment_id).provider_intent_id
+        assert intent is not None
+        w.provider.settle(intent, success=True)
+        deliver_webhooks(w)
+        order = w.service.order(order_id)
+        assert order is not None and order.status == "paid"
+        quiesce(w)
+        assert not w.violations(), w.violations()
+        assert not w.provider.refunds()
+        stock = w.store.snapshot().tables["stock"]["SKU-MUG"]
+        assert (stock.on_hand, stock.held, stock.committed) == (2, 0, 1)

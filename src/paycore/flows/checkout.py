@@ -167,7 +167,7 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
         u.change_stock(line.sku, held=line.quantity)
         u.create(
             s.RESERVATIONS,
-            Reservation(f"{order_id}/{i}", order_id, line.sku, line.quantity, expires),
+            Reservation(f"{order_id}/{i}", order_id, line.sku, line.quantity, expires, line=i),
             RESERVATION,
         )
     u.create(

@@ -10,6 +10,7 @@ never move (forward-only: a late ``processing`` never overwrites
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from paycore import schema as s
@@ -116,17 +117,17 @@ def _on_paid(u: Unit, payment: Payment) -> None:
     order = order_of(u, payment)
     if order.status is not OrderStatus.PENDING:
         return
-    held = reservations_of(u, order.id)
-    if all(r.status is ReservationStatus.HELD for r in held):
+    held = _hold_again(u, order, reservations_of(u, order.id))
+    if held:
         for r in held:
             u.move(s.RESERVATIONS, r, RESERVATION, "commit")
             u.change_stock(r.sku, held=-r.quantity, committed=r.quantity)
         u.move(s.ORDERS, order, ORDER, "pay")
         u.notify(order.id, "order_paid", amount=payment.amount.amount)
         return
-    # S14: the money arrived after the stock was given back. Never oversell:
-    # close the order as out of stock and refund the payment automatically.
-    for r in held:
+    # S14: the money arrived after the stock was given back and sold. Never
+    # oversell: close the order as out of stock and refund the payment.
+    for r in reservations_of(u, order.id):
         if r.status is ReservationStatus.HELD:
             u.move(s.RESERVATIONS, r, RESERVATION, "release")
             u.change_stock(r.sku, held=-r.quantity)
@@ -140,6 +141,24 @@ def _on_paid(u: Unit, payment: Payment) -> None:
         idempotency_key="out-of-stock",
         automatic=True,
     )
+
+
+def _hold_again(u: Unit, order: Order, current: list[Reservation]) -> list[Reservation]:
+    """The order's held reservations, one per line; a line whose stock was given back is
+    held again if enough is available. Empty when some line cannot be (all-or-nothing)."""
+    live = {r.line: r for r in current if r.status is ReservationStatus.HELD}
+    missing = [(i, line) for i, line in enumerate(order.lines) if i not in live]
+    need: Counter[str] = Counter()
+    for _, line in missing:
+        need[line.sku] += line.quantity
+    if any(u.stock(sku).available < n for sku, n in need.items()):
+        return []
+    for i, line in missing:
+        u.change_stock(line.sku, held=line.quantity)
+        rid = f"{order.id}/{i}/{len(current)}"
+        r = Reservation(rid, order.id, line.sku, line.quantity, u.now, line=i)
+        live[i] = u.create(s.RESERVATIONS, r, RESERVATION)
+    return [live[i] for i in sorted(live)]
 
 
 def _on_canceled(u: Unit, payment: Payment, release_as: str) -> None:
