@@ -32,6 +32,9 @@ from paycore.status import (
 )
 
 Kind = Literal["safety", "convergence"]
+# The invariants restate the provider's vocabulary here instead of importing the
+# flows' tables: a check that shared the implementation's mapping could not catch
+# a mistake in it.
 LIVE_REFUND = {"pending", "succeeded"}
 CANCELABLE = {
     "requires_payment_method",

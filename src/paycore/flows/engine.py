@@ -262,13 +262,8 @@ class Engine:
             u.move(s.FLOWS, flow, FLOW, "abort", data=data, result=result, **lease)
             if data.get("compensating"):
                 # Forward progress was given up: what the caller asked for did not happen.
-                u.on_commit.append(
-                    lambda: self.alerts.alert(
-                        "flow_gave_up",
-                        f"flow {flow.id} ({flow.kind}) gave up and compensated: {err.message}",
-                        flow_id=flow.id,
-                        flow_kind=flow.kind,
-                    )
+                self._alert_after(
+                    u, "flow_gave_up", flow, f"gave up and compensated: {err.message}"
                 )
             return f"failed:{err.code}"
         step = adv.to if adv.to is not None else flow.step
@@ -310,15 +305,15 @@ class Engine:
             )
             return f"-> {fdef.give_up} (compensating)"
         u.move(s.FLOWS, flow, FLOW, "dead_letter", data=data, last_error=why)
-        u.on_commit.append(
-            lambda: self.alerts.alert(
-                "flow_dead_lettered",
-                f"flow {flow.id} ({flow.kind}) gave up at step {flow.step}: {why}",
-                flow_id=flow.id,
-                flow_kind=flow.kind,
-            )
-        )
+        self._alert_after(u, "flow_dead_lettered", flow, f"gave up at step {flow.step}: {why}")
         return "dead"
+
+    def _alert_after(self, u: Unit, kind: str, flow: Flow, what: str) -> None:
+        """Alert an operator once the transaction committed (never for a rolled-back one)."""
+        message = f"flow {flow.id} ({flow.kind}) {what}"
+        u.on_commit.append(
+            lambda: self.alerts.alert(kind, message, flow_id=flow.id, flow_kind=flow.kind)
+        )
 
     def _key_may_be_forgotten(self, flow: Flow) -> bool:
         """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""
