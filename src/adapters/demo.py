@@ -11,12 +11,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import attrs
+
 from paycore.config import MINUTE
 from paycore.errors import PaycoreError
 from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Ledger
 from paycore.money import Money
-from paycore.service import CheckoutResult
+from paycore.service import CheckoutResult, JobReport, PaymentResult, RefundResult
 
 from .memory import EPOCH_MS, Wiring, in_memory
 
@@ -47,7 +49,16 @@ class Timeline:
 
 def _short(result: object) -> str:
     if isinstance(result, CheckoutResult):
-        return f"order {result.order_id}, payment {result.payment_id} ({result.status})"
+        again = ", replayed" if result.replayed else ""
+        return f"order {result.order_id}, payment {result.payment_id} ({result.status}{again})"
+    if isinstance(result, PaymentResult):
+        extra = f", declined: {result.declined}" if result.declined else ""
+        extra += f", next action {result.next_action_url}" if result.next_action_url else ""
+        return f"payment {result.payment_id} {result.status}{extra}"
+    if isinstance(result, RefundResult):
+        return f"refund {result.refund_id} of {result.amount} {result.status}"
+    if isinstance(result, JobReport):
+        return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in attrs.asdict(result).items())
     return str(result)
 
 
