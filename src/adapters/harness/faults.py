@@ -1,0 +1,162 @@
+"""Fault injection for the harness: provider calls, store commits, crashes, webhooks, clock.
+
+A :class:`FaultPlan` is armed by the harness (Hypothesis or the explorer
+chooses when) and fires on the next matching provider call or commit. It
+counts what fired, so a run can prove that every kind of fault happened.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Callable
+
+from paycore.errors import (
+    CommitUnknown,
+    OperationalError,
+    ProviderIdempotencyInUse,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+
+#: Stripe keeps an idempotency key's saved answer, a 500 included, this long.
+KEY_RETENTION_MS = 86_400_000
+
+
+class FaultKind(enum.StrEnum):
+    """Every kind of fault the harness injects."""
+
+    PROVIDER_DOWN = "provider_fail_before"
+    RESPONSE_LOST = "provider_fail_after"
+    SERVER_ERROR = "provider_5xx"
+    RATE_LIMITED = "provider_rate_limited"
+    KEY_IN_USE = "provider_key_in_use"
+    COMMIT_FAILS = "commit_fails"
+    COMMIT_UNKNOWN = "commit_unknown"
+    CRASH = "worker_crash"
+    WEBHOOK_DUPLICATE = "webhook_duplicate"
+    WEBHOOK_REORDERED = "webhook_reordered"
+    WEBHOOK_LATE = "webhook_late"
+    WEBHOOK_STALE = "webhook_stale_timestamp"
+    WEBHOOK_BAD_SIGNATURE = "webhook_bad_signature"
+    CLOCK_PAST_TTL = "clock_past_reservation_ttl"
+    CLOCK_PAST_KEYS = "clock_past_key_retention"
+    CLOCK_PAST_SESSION = "clock_past_session_ttl"
+
+
+PROVIDER_FAULTS = (
+    FaultKind.PROVIDER_DOWN,
+    FaultKind.RESPONSE_LOST,
+    FaultKind.SERVER_ERROR,
+    FaultKind.RATE_LIMITED,
+    FaultKind.KEY_IN_USE,
+)
+STORE_FAULTS = (FaultKind.COMMIT_FAILS, FaultKind.COMMIT_UNKNOWN)
+
+DESCRIPTIONS: dict[FaultKind, str] = {
+    FaultKind.PROVIDER_DOWN: "the next provider call fails before it reaches the provider",
+    FaultKind.RESPONSE_LOST: (
+        "the next provider call takes effect but its answer is lost (a timeout after success)"
+    ),
+    FaultKind.SERVER_ERROR: (
+        "the next provider call answers 500, and the provider saves that answer under the "
+        "idempotency key: retrying the same key gets the same 500 for 24 hours"
+    ),
+    FaultKind.RATE_LIMITED: "the next provider call is refused with 429 before any effect",
+    FaultKind.KEY_IN_USE: (
+        "the next provider call is refused: its key is used by a request still in flight"
+    ),
+    FaultKind.COMMIT_FAILS: "the next store commit fails; nothing of the transaction is kept",
+    FaultKind.COMMIT_UNKNOWN: (
+        "the next store commit succeeds but the caller sees an error (connection lost at commit)"
+    ),
+    FaultKind.CRASH: "the worker dies between two steps; answers it held in memory are lost",
+    FaultKind.WEBHOOK_DUPLICATE: "a webhook is delivered twice",
+    FaultKind.WEBHOOK_REORDERED: "a later webhook is delivered before an earlier one",
+    FaultKind.WEBHOOK_LATE: "a webhook is held back and delivered after the clock moved on",
+    FaultKind.WEBHOOK_STALE: (
+        "a webhook arrives with a signature timestamp older than the 300 s tolerance; it is "
+        "refused and the provider redelivers it"
+    ),
+    FaultKind.WEBHOOK_BAD_SIGNATURE: "a forged webhook with a wrong signature is refused",
+    FaultKind.CLOCK_PAST_TTL: "the clock jumps past the reservation time-to-live",
+    FaultKind.CLOCK_PAST_KEYS: "the clock jumps past the provider's 24 h idempotency-key retention",
+    FaultKind.CLOCK_PAST_SESSION: "the clock jumps past the checkout session's lifetime",
+}
+
+
+class FaultPlan:
+    """Armed faults, and a count of those that fired.
+
+    Install with ``provider.fault = plan.provider_hook`` and ``store.faults = plan``.
+    """
+
+    def __init__(self, now: Callable[[], int] | None = None) -> None:
+        self._now = now
+        self.provider_armed: list[FaultKind] = []
+        self.store_armed: list[FaultKind] = []
+        self.fired: Counter[FaultKind] = Counter()
+        self.enabled = True
+        #: keys whose saved answer is a 500: key -> when it was saved
+        self.poisoned: dict[str, int] = {}
+        self._commit_unknown_pending = False
+        self.log: list[str] = []
+
+    def arm(self, kind: FaultKind) -> None:
+        if kind in PROVIDER_FAULTS:
+            self.provider_armed.append(kind)
+        elif kind in STORE_FAULTS:
+            self.store_armed.append(kind)
+        else:
+            raise ValueError(f"{kind} is not armed; the harness applies it directly")
+
+    def disarm_all(self) -> None:
+        self.provider_armed.clear()
+        self.store_armed.clear()
+
+    def note(self, kind: FaultKind, what: str) -> None:
+        """Count a fault that the harness applied itself (crash, webhook, clock)."""
+        self.fired[kind] += 1
+        self.log.append(f"{kind.value}: {what}")
+
+    # --- provider ---------------------------------------------------------------------
+
+    def provider_hook(self, call: str, phase: str, key: str | None) -> None:
+        now = self._now() if self._now is not None else 0
+        if phase == "before" and key is not None and key in self.poisoned:
+            if now - self.poisoned[key] < KEY_RETENTION_MS:
+                raise ProviderUnavailable(f"{call}: replayed saved 500 for key {key}")
+            del self.poisoned[key]
+        if not self.enabled or not self.provider_armed:
+            return
+        kind = self.provider_armed[0]
+        if phase == "before" and kind is FaultKind.RESPONSE_LOST:
+            return  # fires after the effect
+        if phase == "after" and kind is not FaultKind.RESPONSE_LOST:
+            return
+        self.provider_armed.pop(0)
+        self.note(kind, f"{call} ({phase})")
+        if kind is FaultKind.RATE_LIMITED:
+            raise ProviderRateLimited(f"{call}: injected 429")
+        if kind is FaultKind.KEY_IN_USE:
+            raise ProviderIdempotencyInUse(f"{call}: injected 409 key in use")
+        if kind is FaultKind.SERVER_ERROR and key is not None:
+            self.poisoned[key] = now
+        raise ProviderUnavailable(f"{call}: injected {kind.value}")
+
+    # --- store (the StoreFaults protocol) ----------------------------------------------
+
+    def before_commit(self) -> None:
+        if not self.enabled or not self.store_armed:
+            return
+        kind = self.store_armed.pop(0)
+        if kind is FaultKind.COMMIT_FAILS:
+            self.note(kind, "commit refused")
+            raise OperationalError("injected: commit failed")
+        self._commit_unknown_pending = True
+
+    def after_commit(self) -> None:
+        if self._commit_unknown_pending:
+            self._commit_unknown_pending = False
+            self.note(FaultKind.COMMIT_UNKNOWN, "commit applied, answer lost")
+            raise CommitUnknown("injected: connection lost during commit")

@@ -1,0 +1,379 @@
+"""The world the harness drives: a shop on the in-memory wiring, one action at a time.
+
+Every method is one action a test chooses: start an operation (its first
+transaction only), advance one in-flight flow by one step, act as the
+customer at the provider, deliver a webhook, run a job, move the clock,
+arm a fault, crash the worker. Nothing runs on its own, so Hypothesis or the
+explorer chooses the interleaving. Every action is written to the timeline.
+Expected business errors (out of stock, payment busy, ...) are outcomes, not
+failures; an unexpected exception propagates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from paycore import jobs
+from paycore import schema as s
+from paycore.config import Config
+from paycore.errors import PaycoreError, WebhookSignatureInvalid
+from paycore.flows import checkout, payments, refunds, webhooks
+from paycore.flows.checkout import CartItem
+from paycore.invariants import Kind, Ledger, Violation, check
+from paycore.money import Money
+from paycore.ports import ProviderEvent
+from paycore.status import FlowStatus, PaymentStatus
+
+from .. import signing
+from ..memory import EPOCH_MS, Wiring, in_memory
+from .faults import FaultKind, FaultPlan
+
+SECRET = "whsec_harness_only"
+PRODUCTS = ("p_scarce", "p_plenty")
+METHODS = (
+    "pm_card_visa",
+    "pm_card_chargeDeclined",
+    "pm_card_threeDSecure2Required",
+    "pm_card_processing",
+)
+
+
+@attrs.define
+class Delivery:
+    """A webhook on its way: the signed payload the provider sent."""
+
+    event: ProviderEvent
+    payload: bytes
+    header: str
+
+
+class World:
+    """One shop, one provider, one worker (which can crash and restart)."""
+
+    def __init__(self, config: Config | None = None, scarce_stock: int = 1) -> None:
+        self.config = config or Config()
+        self.w: Wiring = in_memory(self.config)
+        self.plan = FaultPlan(self.w.clock.now)
+        self.w.provider.fault = self.plan.provider_hook
+        self.w.store.faults = self.plan
+        self.timeline: list[str] = []
+        self.pending: list[Delivery] = []
+        self.sessions: list[str] = []
+        self.payment_ids: list[str] = []
+        self.restarts = 0
+        self.steps = 0
+        self.counts: dict[str, int] = {}
+        svc = self.w.service
+        self.w.provider.set_account("acct_1", can_charge=True)
+        self.quietly(lambda: svc.add_seller("s1", "Shop", "acct_1"))
+        self.quietly(
+            lambda: svc.add_product("p_scarce", "s1", "SKU-S", "Scarce", Money(1000, "EUR"))
+        )
+        self.quietly(
+            lambda: svc.add_product("p_plenty", "s1", "SKU-P", "Plenty", Money(250, "EUR"))
+        )
+        self.quietly(lambda: svc.restock("SKU-S", scarce_stock))
+        self.quietly(lambda: svc.restock("SKU-P", 50))
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Any:
+        return self.w.service.engine
+
+    def quietly(self, fn: Callable[[], Any]) -> Any:
+        """Run set-up with faults off."""
+        was = self.plan.enabled
+        self.plan.enabled = False
+        try:
+            return fn()
+        finally:
+            self.plan.enabled = was
+
+    def say(self, line: str) -> None:
+        t = (self.w.clock.now() - EPOCH_MS) // 1000
+        self.timeline.append(f"[{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}] {line}")
+
+    def count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def _try(self, label: str, fn: Callable[[], Any]) -> Any:
+        try:
+            result = fn()
+        except PaycoreError as exc:
+            self.say(f"{label} -> {exc.code}")
+            return None
+        self.say(f"{label} -> {result if result is not None else 'nothing to do'}")
+        return result
+
+    def session(self, n: int) -> str:
+        while len(self.sessions) <= n:
+            self.sessions.append(f"cs_harness_{len(self.sessions):06d}")
+        return self.sessions[n]
+
+    def payment_id(self, n: int) -> str | None:
+        snap = self.w.store.snapshot()
+        ids = sorted(snap.tables.get(s.PAYMENTS.name, {}))
+        return ids[n % len(ids)] if ids else None
+
+    # --- operations: the first transaction of each ------------------------------------
+
+    def begin_checkout(self, session_no: int, product_no: int, quantity: int) -> None:
+        session = self.session(session_no)
+        cart = [CartItem(PRODUCTS[product_no % len(PRODUCTS)], quantity)]
+        eng = self.engine
+
+        def go() -> str:
+            normalized = checkout.normalize_cart(cart, self.config)
+            return eng.transact(  # type: ignore[no-any-return]
+                lambda u: checkout.begin(u, self.config, session, normalized, eng.worker_id)
+            )
+
+        self.count("operations")
+        self._try(f"checkout {session} {cart[0].product_id} x{quantity}", go)
+
+    def begin_confirm(self, payment_no: int, method_no: int) -> None:
+        pid = self.payment_id(payment_no)
+        if pid is None:
+            return
+        method = METHODS[method_no % len(METHODS)]
+        eng = self.engine
+        self.count("operations")
+        self._try(
+            f"confirm {pid} with {method}",
+            lambda: eng.transact(
+                lambda u: payments.begin_confirm(
+                    u, pid, method, None, eng.worker_id, u.now + self.config.lease_ms
+                )
+            ),
+        )
+
+    def begin_cancel(self, payment_no: int) -> None:
+        pid = self.payment_id(payment_no)
+        if pid is None:
+            return
+        eng = self.engine
+        self.count("operations")
+        self._try(
+            f"cancel {pid}",
+            lambda: eng.transact(
+                lambda u: payments.begin_cancel(u, pid, eng.worker_id, u.now + self.config.lease_ms)
+            ),
+        )
+
+    def begin_refund(self, payment_no: int, amount: int | None, key_no: int) -> None:
+        pid = self.payment_id(payment_no)
+        if pid is None:
+            return
+        key = f"rk-{key_no}"
+        eng = self.engine
+        self.count("operations")
+
+        def go() -> str:
+            refunds.check_refund_args(amount, None, key)
+            refund = eng.transact(lambda u: refunds.begin_refund(u, pid, amount, None, key))
+            return f"refund {refund.id} of {refund.amount.amount}"
+
+        self._try(f"refund {pid} amount={amount} key={key}", go)
+
+    # --- stepping ---------------------------------------------------------------------
+
+    def runnable(self) -> list[str]:
+        """Flows this worker may step now: due, not leased by a dead worker, or in flight."""
+        now = self.w.clock.now()
+        me = self.engine.worker_id
+        out = []
+        for flow in self.w.store.snapshot().rows(s.FLOWS):
+            if flow.status is not FlowStatus.ACTIVE:
+                continue
+            lease_free = flow.lease_owner in (None, me) or flow.lease_until <= now
+            if self.engine.has_inflight(flow.id) or (flow.next_run_at <= now and lease_free):
+                out.append(flow.id)
+        return sorted(out)
+
+    def step(self, choice: int) -> bool:
+        """Advance one runnable flow (``choice`` picks which) by one step."""
+        ready = self.runnable()
+        if not ready:
+            return False
+        fid = ready[choice % len(ready)]
+        self.steps += 1
+        try:
+            report = self.engine.step(fid)
+        except PaycoreError as exc:  # an injected store fault: the step's work was undone
+            self.say(f"step {fid} -> store error {exc.code}")
+            return True
+        self.say(f"step {fid} {report.step} {report.effect} -> {report.result}")
+        return True
+
+    # --- the customer, at the provider -------------------------------------------------
+
+    def customer(self, payment_no: int, action: int) -> None:
+        """The customer acts in the browser: finishes 3-D Secure, or a payment settles."""
+        pid = self.payment_id(payment_no)
+        if pid is None:
+            return
+        payment = self.w.store.snapshot().get(s.PAYMENTS, pid)
+        if payment is None or payment.provider_intent_id is None:
+            return
+        iid = payment.provider_intent_id
+        p = self.w.provider
+        ok = action % 2 == 0
+        name = ("complete 3-D Secure", "settle")[action // 2 % 2]
+        fn = p.complete_action if name.startswith("complete") else p.settle
+        self._try(
+            f"customer: {name} {iid} ({'ok' if ok else 'fail'})", lambda: fn(iid, success=ok).status
+        )
+
+    # --- webhooks ---------------------------------------------------------------------
+
+    def pull_webhooks(self) -> None:
+        """Take what the provider sent into the delivery queue, signed."""
+        now_s = self.w.clock.now() // 1000
+        for ev in self.w.provider.take_events():
+            payload = signing.to_payload(ev)
+            self.pending.append(Delivery(ev, payload, signing.sign(payload, SECRET, now_s)))
+
+    def deliver(self, choice: int, mode: int = 0) -> None:
+        """Deliver one queued webhook; ``mode`` may duplicate, forge or stale it."""
+        self.pull_webhooks()
+        if not self.pending:
+            return
+        idx = choice % len(self.pending)
+        if idx != 0:
+            self.plan.note(FaultKind.WEBHOOK_REORDERED, self.pending[idx].event.id)
+        d = self.pending[idx] if mode == 1 else self.pending.pop(idx)
+        if mode == 1:
+            self.plan.note(FaultKind.WEBHOOK_DUPLICATE, d.event.id)
+        header = d.header
+        if mode == 2:
+            self.plan.note(FaultKind.WEBHOOK_BAD_SIGNATURE, d.event.id)
+            header = signing.sign(d.payload, "whsec_forged", int(header[2:].split(",")[0]))
+            self.pending.append(d)  # the genuine one is still to come
+        self._receive(d, header)
+
+    def _receive(self, d: Delivery, header: str) -> None:
+        now_s = self.w.clock.now() // 1000
+        try:
+            event = signing.receive(d.payload, header, SECRET, now_s)
+        except WebhookSignatureInvalid as exc:
+            self.say(f"webhook {d.event.id} {d.event.type} refused: {exc.message}")
+            if "timestamp" in exc.message:
+                self.plan.note(FaultKind.WEBHOOK_STALE, d.event.id)
+                d.header = signing.sign(d.payload, SECRET, now_s)  # the provider retries
+                self.pending.append(d)
+            return
+        self.count("webhooks")
+        self._try(
+            f"webhook {event.id} {event.type}",
+            lambda: (
+                self.engine.transact(
+                    lambda u: webhooks.begin_webhook(
+                        u, event, self.engine.worker_id, u.now + self.config.lease_ms
+                    )
+                )
+                or "duplicate"
+            ),
+        )
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def job(self, which: int) -> None:
+        name = ("janitor", "reconciler", "outbox", "refund sync")[which % 4]
+        eng = self.engine
+        fn: Callable[[], Any] = {
+            "janitor": lambda: jobs.janitor(eng),
+            "reconciler": lambda: jobs.reconcile(eng),
+            "outbox": lambda: jobs.dispatch_outbox(eng, self.w.notifier),
+            "refund sync": lambda: jobs.sync_pending_refunds(eng),
+        }[name]
+        self.count("jobs")
+        self._try(f"job {name}", fn)
+
+    # --- clock, crash, faults -----------------------------------------------------------
+
+    def advance(self, kind: int) -> None:
+        """Move the clock: a little, past the reservation TTL, the key retention, a session."""
+        cfg = self.config
+        amount, fault = [
+            (cfg.lease_ms + 1, None),
+            (cfg.backoff_cap_ms, None),
+            (cfg.reservation_ttl_ms + 1, FaultKind.CLOCK_PAST_TTL),
+            (cfg.provider_key_retention_ms + 1, FaultKind.CLOCK_PAST_KEYS),
+            (cfg.checkout_session_ttl_ms + 1, FaultKind.CLOCK_PAST_SESSION),
+        ][kind % 5]
+        self.w.clock.advance(amount)
+        if fault is not None:
+            self.plan.note(fault, f"+{amount} ms")
+        self.say(f"clock +{amount // 1000} s")
+        for d in self.pending:  # what waited is now late
+            self.plan.note(FaultKind.WEBHOOK_LATE, d.event.id)
+
+    def crash(self) -> None:
+        """The worker dies: held answers are lost; a new worker starts."""
+        self.plan.note(FaultKind.CRASH, self.engine.worker_id)
+        self.engine.forget_inflight()
+        self.restarts += 1
+        self.engine.worker_id = f"worker-{self.restarts + 1}"
+        self.say(f"CRASH; restarted as {self.engine.worker_id}")
+
+    def arm(self, kind: FaultKind) -> None:
+        self.plan.arm(kind)
+        self.say(f"fault armed: {kind.value}")
+
+    # --- checks -----------------------------------------------------------------------
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.w.provider.intents(), self.w.provider.refunds(), self.w.clock.now())
+
+    def violations(self, kinds: Iterable[Kind] = ("safety",)) -> list[Violation]:
+        return check(self.w.store.snapshot(), self.ledger(), kinds)
+
+    def quiesce(self, rounds: int = 12) -> None:
+        """Faults off; deliver every webhook, run every job and flow, let time pass, until
+        a whole round (clock jump included) changes nothing."""
+        self.plan.enabled = False
+        self.plan.disarm_all()
+        self.say("-- quiet: faults off, draining webhooks, jobs and flows --")
+        cfg = self.config
+        jump = max(cfg.backoff_cap_ms + cfg.lease_ms, cfg.reservation_ttl_ms + 1)
+        for _ in range(rounds):
+            before = self.state_hash()
+            for _ in range(500):
+                if not self.step(0):
+                    break
+            self.pull_webhooks()
+            while self.pending:
+                self.deliver(0)
+            for which in range(4):
+                self.job(which)
+            if self.runnable() or self.pending:
+                continue
+            self.w.clock.advance(jump)
+            self.say(f"clock +{jump // 1000} s (quiet)")
+            for which in range(4):
+                self.job(which)
+            if not self.runnable() and self.state_hash().split()[0] == before:
+                break
+
+    def state_hash(self) -> str:
+        """A digest of everything that decides what can happen next (for the explorer)."""
+        h = hashlib.sha256(self.w.store.fingerprint().encode())
+        for v in sorted(self.w.provider.intents(), key=lambda v: v.id):
+            h.update(repr((v.id, v.status, v.amount_received)).encode())
+        for r in sorted(self.w.provider.refunds(), key=lambda r: r.id):
+            h.update(repr((r.id, r.status, r.amount)).encode())
+        h.update(repr(sorted(self.engine._inflight)).encode())
+        h.update(repr([(d.event.id) for d in self.pending]).encode())
+        h.update(repr((self.plan.provider_armed, self.plan.store_armed)).encode())
+        return h.hexdigest()
+
+    def payments_by_status(self) -> dict[PaymentStatus, int]:
+        out: dict[PaymentStatus, int] = {}
+        for p in self.w.store.snapshot().rows(s.PAYMENTS):
+            out[p.status] = out.get(p.status, 0) + 1
+        return out
