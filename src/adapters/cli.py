@@ -1,4 +1,4 @@
-"""The `paycore` command line."""
+"""The `paycore` command line: the demo, the chaos harness, the explorer, the catalogs."""
 
 from __future__ import annotations
 
@@ -25,15 +25,100 @@ def _invariants(as_json: bool) -> int:
     return 0
 
 
+def _bugs(as_json: bool) -> int:
+    from .harness.bugs import BUGS
+
+    rows = [
+        {"id": b.id, "finding": b.finding, "expected_invariants": list(b.expected)}
+        for b in BUGS.values()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['id']:<4} {', '.join(r['expected_invariants'])}\n     {r['finding']}")
+    return 0
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    from .harness.runner import run_chaos
+
+    report = run_chaos(
+        seed=args.seed,
+        examples=args.examples,
+        steps=args.steps,
+        bug=args.bug,
+        profile=args.profile,
+        progress=not args.json,
+    )
+    coverage_ok = args.bug is not None or not report.missing_faults or args.examples is not None
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        _print_chaos(report)
+    if not report.ok:
+        return 1
+    if not coverage_ok:
+        print(f"fault kinds that never fired: {', '.join(report.missing_faults)}")
+        return 1
+    return 0
+
+
+def _print_chaos(report: object) -> None:
+    from .harness.runner import ChaosReport
+
+    assert isinstance(report, ChaosReport)
+    r = report
+    print(
+        f"paycore chaos: seed {r.seed}, {r.examples_run} examples of up to {r.steps} steps"
+        + (f", seeded bug {r.bug}" if r.bug else "")
+    )
+    print(f"  rules run            {r.rules:>8}   ({r.steps_per_second:,.0f} per second)")
+    print(f"  invariant checks     {r.checks:>8}")
+    for key in ("operations", "steps", "webhooks", "jobs", "crashes"):
+        print(f"  {key:<20} {r.counts.get(key, 0):>8}")
+    print("  faults fired:")
+    for kind, n in r.faults.items():
+        print(f"    {kind:<30} {n:>6}")
+    if r.error:
+        print(f"\nUNEXPECTED ERROR: {r.error}")
+    for v in r.violations:
+        print(f"\nVIOLATED ({v.phase}): [{v.invariant}] {v.subject}: {v.detail}")
+        print("timeline of the shrunk counterexample:")
+        for line in v.timeline:
+            print(f"  {line}")
+    if not r.ok:
+        print(f"\nreplay: {r.replay}")
+        if r.time_to_detection_s is not None:
+            print(f"first detected after {r.time_to_detection_s:.1f} s")
+    else:
+        print("\nno invariant violated")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paycore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run a scripted shop day in memory and check every invariant")
     inv = sub.add_parser("invariants", help="list the invariant catalog")
     inv.add_argument("--json", action="store_true")
+    bugs = sub.add_parser("bugs", help="list the seeded-bug catalog")
+    bugs.add_argument("--json", action="store_true")
+    chaos = sub.add_parser("chaos", help="run the model-based chaos harness")
+    chaos.add_argument("--seed", type=int, default=0)
+    chaos.add_argument("--examples", type=int, default=None)
+    chaos.add_argument("--steps", type=int, default=None)
+    chaos.add_argument("--bug", default=None, help="switch on one seeded bug (S1..S18)")
+    chaos.add_argument(
+        "--profile", default=None, help="default, nightly or quick (or set PAYCORE_PROFILE)"
+    )
+    chaos.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return 1 if shop_day(sys.stdout) else 0
+    if args.command == "bugs":
+        return _bugs(args.json)
+    if args.command == "chaos":
+        return _chaos(args)
     return _invariants(args.json)
 
 

@@ -195,6 +195,43 @@ class World:
                 out.append(flow.id)
         return sorted(out)
 
+    def finish(self, choice: int) -> None:
+        """Run one runnable flow until it ends or must wait (what production does)."""
+        ready = self.runnable()
+        if not ready:
+            return
+        fid = ready[choice % len(ready)]
+        for _ in range(40):
+            if fid not in self.runnable():
+                return
+            self.step(self.runnable().index(fid))
+
+    def shop(self, session_no: int, product_no: int, quantity: int, method_no: int) -> None:
+        """A customer checks out and pays at once: checkout, then confirm, each run to its end."""
+        session = self.session(session_no)
+        self.begin_checkout(session_no, product_no, quantity)
+        self._finish_id(f"checkout:{session}")
+        payment = next(
+            (
+                p
+                for p in self.w.store.snapshot().rows(s.PAYMENTS)
+                if p.checkout_session_id == session
+            ),
+            None,
+        )
+        if payment is None or payment.status is not PaymentStatus.OPEN:
+            return
+        ids = sorted(self.w.store.snapshot().tables.get(s.PAYMENTS.name, {}))
+        self.begin_confirm(ids.index(payment.id), method_no)
+        self._finish_id(f"confirm:{payment.id}:{payment.confirm_attempts + 1}")
+
+    def _finish_id(self, fid: str) -> None:
+        for _ in range(40):
+            ready = self.runnable()
+            if fid not in ready:
+                return
+            self.step(ready.index(fid))
+
     def step(self, choice: int) -> bool:
         """Advance one runnable flow (``choice`` picks which) by one step."""
         ready = self.runnable()

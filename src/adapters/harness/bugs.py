@@ -1,0 +1,81 @@
+"""The seeded-bug catalog: one switch per seed finding, re-creating the old service's flaw.
+
+Each switch is a context manager that patches paycore's flows for the
+duration of a harness run and restores them on exit. Production code has no
+flag, branch or hook for them: the flaws exist only inside ``switched_on``,
+which lives in this test-support package. The harness must catch every one
+(``tests/chaos/test_seeded_bugs.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+from unittest import mock
+
+import attrs
+
+from paycore import schema as s
+from paycore.flows import sync
+from paycore.status import RefundStatus
+from paycore.unit import Unit
+
+Patch = Callable[[], AbstractContextManager[None]]
+
+
+@attrs.frozen
+class SeededBug:
+    id: str
+    finding: str
+    #: Invariants expected to catch it (any one suffices).
+    expected: tuple[str, ...]
+    patch: Patch
+
+
+BUGS: dict[str, SeededBug] = {}
+
+
+def seeded(id: str, finding: str, *expected: str) -> Callable[[Patch], Patch]:
+    def register(fn: Patch) -> Patch:
+        BUGS[id] = SeededBug(id, finding, expected, fn)
+        return fn
+
+    return register
+
+
+@contextmanager
+def switched_on(bug_id: str) -> Iterator[None]:
+    """Re-create one seed flaw until the block ends."""
+    try:
+        bug = BUGS[bug_id]
+    except KeyError:
+        raise ValueError(f"no seeded bug {bug_id!r}; known: {', '.join(BUGS)}") from None
+    with bug.patch():
+        yield
+
+
+# --- the catalog -----------------------------------------------------------------------
+
+
+@seeded(
+    "S13",
+    "partial refunds checked against succeeded refunds only: pending ones are forgotten, so "
+    "two refunds in flight can together exceed the captured amount",
+    "refunds-within-captured",
+)
+@contextmanager
+def _s13() -> Iterator[None]:
+    def refundable(u: Unit, payment: Any) -> int:
+        taken = sum(
+            r.amount.amount
+            for r in u.find(s.REFUNDS, "payment_id", payment.id)
+            if r.status is RefundStatus.SUCCEEDED
+        )
+        return int(payment.amount_received - taken)
+
+    with mock.patch("paycore.flows.refunds.refundable", refundable):
+        yield
+
+
+__all__ = ["BUGS", "SeededBug", "switched_on", "sync"]

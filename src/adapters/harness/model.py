@@ -1,0 +1,190 @@
+"""The Hypothesis stateful model: rules for every operation, job, fault, webhook and clock.
+
+Safety invariants are checked after every rule; the teardown turns faults
+off, drains webhooks, jobs and flows to a fixpoint and checks convergence.
+Subclass :class:`PaycoreMachine` and override :meth:`PaycoreMachine.make_world`
+to run the same rules against your own wiring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from paycore.invariants import Violation
+
+from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
+from .world import World
+
+
+class InvariantViolated(AssertionError):
+    """An invariant failed; carries the violations and the run's timeline."""
+
+    def __init__(self, phase: str, violations: list[Violation], timeline: list[str]) -> None:
+        self.phase = phase
+        self.violations = violations
+        self.timeline = list(timeline)
+        shown = "\n".join(f"  {v}" for v in violations[:10])
+        super().__init__(f"{phase} invariant violated:\n{shown}")
+
+
+class RunStats:
+    """Counts across every example of a run (for the summary and fault coverage)."""
+
+    def __init__(self) -> None:
+        self.examples = 0
+        self.rules = 0
+        self.checks = 0
+        self.faults: Counter[FaultKind] = Counter()
+        self.counts: Counter[str] = Counter()
+        self.first_violation_at: float | None = None
+        self.started = time.perf_counter()
+
+    def absorb(self, world: World) -> None:
+        self.faults.update(world.plan.fired)
+        self.counts.update(world.counts)
+        self.counts["steps"] += world.steps
+        self.counts["crashes"] += world.restarts
+
+
+SESSIONS = st.integers(0, 3)
+PAYMENTS = st.integers(0, 4)
+
+
+class PaycoreMachine(RuleBasedStateMachine):
+    """paycore under concurrent, failing, crashing, late and duplicated everything."""
+
+    stats: ClassVar[RunStats] = RunStats()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = self.make_world()
+        self.stats.examples += 1
+
+    def make_world(self) -> World:
+        """Override to drive your own wiring."""
+        return World()
+
+    def _did(self) -> None:
+        self.stats.rules += 1
+
+    # --- operations -------------------------------------------------------------------
+
+    @rule(session=SESSIONS, product=st.integers(0, 1), quantity=st.integers(1, 2))
+    def checkout(self, session: int, product: int, quantity: int) -> None:
+        self._did()
+        self.world.begin_checkout(session, product, quantity)
+
+    @rule(
+        session=SESSIONS,
+        product=st.integers(0, 1),
+        quantity=st.integers(1, 2),
+        method=st.sampled_from([0, 0, 1, 2, 3]),
+    )
+    def shop(self, session: int, product: int, quantity: int, method: int) -> None:
+        """A whole checkout and confirmation, as production runs them."""
+        self._did()
+        self.world.shop(session, product, quantity, method)
+
+    @rule(choice=st.integers(0, 7))
+    def finish_flow(self, choice: int) -> None:
+        self._did()
+        self.world.finish(choice)
+
+    @rule(payment=PAYMENTS, method=st.integers(0, 3))
+    def confirm(self, payment: int, method: int) -> None:
+        self._did()
+        self.world.begin_confirm(payment, method)
+
+    @rule(payment=PAYMENTS)
+    def cancel(self, payment: int) -> None:
+        self._did()
+        self.world.begin_cancel(payment)
+
+    @rule(
+        payment=PAYMENTS,
+        amount=st.sampled_from([None, None, 100, 250, 600, 1000]),
+        key=st.integers(0, 2),
+    )
+    def refund(self, payment: int, amount: int | None, key: int) -> None:
+        self._did()
+        self.world.begin_refund(payment, amount, key)
+
+    # --- interleaving: which in-flight flow moves next --------------------------------
+
+    @rule(choice=st.integers(0, 7))
+    def step(self, choice: int) -> None:
+        self._did()
+        self.world.step(choice)
+
+    @rule(choice=st.integers(0, 7))
+    def step_again(self, choice: int) -> None:
+        self._did()
+        self.world.step(choice)
+
+    @rule(choice=st.integers(0, 7))
+    def step_more(self, choice: int) -> None:
+        self._did()
+        self.world.step(choice)
+
+    # --- the customer, the provider's webhooks, jobs, time --------------------------
+
+    @rule(payment=PAYMENTS, action=st.integers(0, 3))
+    def customer(self, payment: int, action: int) -> None:
+        self._did()
+        self.world.customer(payment, action)
+
+    @rule(choice=st.integers(0, 5), mode=st.sampled_from([0, 0, 1, 2]))
+    def deliver_webhook(self, choice: int, mode: int) -> None:
+        self._did()
+        self.world.deliver(choice, mode)
+
+    @rule(which=st.integers(0, 3))
+    def job(self, which: int) -> None:
+        self._did()
+        self.world.job(which)
+
+    @rule(kind=st.integers(0, 4))
+    def advance_clock(self, kind: int) -> None:
+        self._did()
+        self.world.advance(kind)
+
+    # --- faults -----------------------------------------------------------------------
+
+    @rule(kind=st.sampled_from(PROVIDER_FAULTS + STORE_FAULTS))
+    def arm_fault(self, kind: FaultKind) -> None:
+        self._did()
+        self.world.arm(kind)
+
+    @rule()
+    def crash(self) -> None:
+        self._did()
+        self.world.crash()
+
+    # --- checks -----------------------------------------------------------------------
+
+    @invariant()
+    def safety(self) -> None:
+        self.stats.checks += 1
+        bad = self.world.violations(("safety",))
+        if bad:
+            self._fail("safety", bad)
+
+    def teardown(self) -> None:
+        try:
+            self.world.quiesce()
+            self.stats.checks += 1
+            bad = self.world.violations(("safety", "convergence"))
+            if bad:
+                self._fail("convergence", bad)
+        finally:
+            self.stats.absorb(self.world)
+
+    def _fail(self, phase: str, bad: list[Violation]) -> None:
+        if self.stats.first_violation_at is None:
+            self.stats.first_violation_at = time.perf_counter()
+        raise InvariantViolated(phase, bad, self.world.timeline)

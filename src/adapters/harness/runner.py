@@ -1,0 +1,218 @@
+"""Run the stateful model: profiles, seeds, seeded bugs, fault coverage, a report.
+
+``run_chaos`` is what ``paycore chaos`` and the test suite call. A run is
+reproducible: the same seed, profile, examples, steps and bug give the same
+examples, so the replay command printed with a counterexample replays it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.stateful import run_state_machine_as_test
+
+from .faults import FaultKind
+from .model import InvariantViolated, PaycoreMachine, RunStats
+
+
+@attrs.frozen
+class Profile:
+    examples: int
+    steps: int
+
+
+#: ``default`` keeps the whole test suite well inside CI's budget; ``nightly`` digs deeper.
+PROFILES = {
+    "default": Profile(examples=400, steps=60),
+    "nightly": Profile(examples=5000, steps=120),
+    "quick": Profile(examples=60, steps=40),
+}
+PROFILE_ENV = "PAYCORE_PROFILE"
+
+
+def profile_named(name: str | None) -> Profile:
+    name = name or os.environ.get(PROFILE_ENV) or "default"
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: use one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+@attrs.frozen
+class ViolationReport:
+    invariant: str
+    subject: str
+    detail: str
+    phase: str
+    timeline: list[str]
+
+
+@attrs.frozen
+class ChaosReport:
+    seed: int
+    examples: int
+    steps: int
+    bug: str | None
+    elapsed_s: float
+    rules: int
+    checks: int
+    examples_run: int
+    faults: dict[str, int]
+    counts: dict[str, int]
+    violations: list[ViolationReport]
+    error: str | None
+    time_to_detection_s: float | None
+    replay: str
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.rules / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def missing_faults(self) -> list[str]:
+        return [k.value for k in FaultKind if self.faults.get(k.value, 0) == 0]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and self.error is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "examples": self.examples,
+            "steps": self.steps,
+            "bug": self.bug,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "rules": self.rules,
+            "steps_per_second": round(self.steps_per_second, 1),
+            "invariant_checks": self.checks,
+            "examples_run": self.examples_run,
+            "faults": self.faults,
+            "missing_faults": self.missing_faults,
+            "counts": self.counts,
+            "violations": [attrs.asdict(v) for v in self.violations],
+            "error": self.error,
+            "time_to_detection_s": self.time_to_detection_s,
+            "replay": self.replay,
+        }
+
+
+def _progress(total: int) -> Callable[[int], None]:
+    if not sys.stderr.isatty():
+        return lambda n: None
+
+    def show(n: int) -> None:
+        done = min(n, total)
+        bar = "#" * (30 * done // max(total, 1))
+        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} examples")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def run_chaos(
+    seed: int = 0,
+    examples: int | None = None,
+    steps: int | None = None,
+    bug: str | None = None,
+    profile: str | None = None,
+    machine: type[PaycoreMachine] = PaycoreMachine,
+    progress: bool = False,
+) -> ChaosReport:
+    """Run the model; return what it found, never raising for a violation."""
+    prof = profile_named(profile)
+    n_examples = examples or prof.examples
+    n_steps = steps or prof.steps
+    stats = RunStats()
+    show = _progress(n_examples) if progress else (lambda n: None)
+
+    class Run(machine):  # type: ignore[valid-type, misc]
+        pass
+
+    Run.stats = stats
+    original_init = Run.__init__
+
+    def counting_init(self: PaycoreMachine) -> None:
+        original_init(self)
+        show(stats.examples)
+
+    Run.__init__ = counting_init  # type: ignore[method-assign, assignment]
+    hypothesis_seed(seed)(Run)
+    found: list[InvariantViolated] = []
+    error: str | None = None
+    started = time.perf_counter()
+    with _bug(bug):
+        try:
+            run_state_machine_as_test(
+                Run,
+                settings=settings(
+                    max_examples=n_examples,
+                    stateful_step_count=n_steps,
+                    deadline=None,
+                    database=None,
+                    print_blob=False,
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
+        except InvariantViolated as exc:
+            found.append(exc)
+        except BaseExceptionGroup as group:
+            matched, rest = group.split(InvariantViolated)
+            found.extend(_flatten(matched))
+            if rest is not None:
+                error = f"{type(rest).__name__}: {rest}"
+        except Exception as exc:  # a crash inside paycore or the harness is a finding too
+            error = f"{type(exc).__name__}: {exc}"
+    elapsed = time.perf_counter() - started
+    violations = [
+        ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
+        for exc in found
+        for v in exc.violations
+    ]
+    detected = (
+        stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
+    )
+    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
+    return ChaosReport(
+        seed=seed,
+        examples=n_examples,
+        steps=n_steps,
+        bug=bug,
+        elapsed_s=elapsed,
+        rules=stats.rules,
+        checks=stats.checks,
+        examples_run=stats.examples,
+        faults={k.value: stats.faults.get(k, 0) for k in FaultKind},
+        counts=dict(stats.counts),
+        violations=violations,
+        error=error,
+        time_to_detection_s=detected,
+        replay=replay + (f" --bug {bug}" if bug else ""),
+    )
+
+
+def _flatten(group: BaseExceptionGroup[InvariantViolated] | None) -> Iterator[InvariantViolated]:
+    if group is None:
+        return
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _flatten(exc)
+        else:
+            yield exc
+
+
+def _bug(bug_id: str | None) -> AbstractContextManager[None]:
+    if bug_id is None:
+        return nullcontext()
+    from .bugs import switched_on
+
+    return switched_on(bug_id)
