@@ -388,7 +388,9 @@ class FakeProvider:
         target = TEST_METHODS[method]
         if target == "requires_payment_method":
             view = self._fail(it, "card_declined")
-            fields = {"intent": view, "intent_id": view.id, "decline_code": "generic_decline"}
+            # Errors carry no secret: the intent rides along without its client secret.
+            public = attrs.evolve(view, client_secret=None)
+            fields = {"intent": public, "intent_id": view.id, "decline_code": "generic_decline"}
             raise ProviderCardDeclined("Your card was declined.", **fields)
         return self._move(it, target)
 

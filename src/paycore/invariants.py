@@ -312,14 +312,18 @@ def no_orphaned_charge(snap: Snapshot, ledger: Ledger) -> list[Violation]:
 
 @invariant(
     "closed-order-not-chargeable",
-    "A canceled order has no provider intent that can still be charged or that kept money.",
+    "A canceled order's payment records no provider intent that can still be charged or "
+    "that kept money.",
     "safety",
     "S3 S5 S18",
 )
 def closed_order_not_chargeable(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    # Only recorded intents: their client secret may be out. An unrecorded one nobody
+    # can pay is an orphan, which `no-orphaned-intent` requires the reconciler to end.
+    owned = _payments_by_intent(snap)
     out = []
     for v in ledger.intents:
-        order = snap.get(s.ORDERS, v.metadata.get("order_id", ""))
+        order = snap.get(s.ORDERS, owned[v.id].order_id) if v.id in owned else None
         if order is not None and order.status is OrderStatus.CANCELED and _live(ledger, v):
             out.append(
                 Violation("closed-order-not-chargeable", order.id, f"intent {v.id} is {v.status}")
@@ -372,7 +376,7 @@ def order_matches_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
 @invariant(
     "refunds-within-captured",
     "For every payment, pending plus succeeded refunds never exceed the amount captured, "
-    "locally and at the provider.",
+    "locally and at the provider, and the provider never refunds more than is recorded.",
     "safety",
     "S6 S13",
 )
@@ -391,8 +395,18 @@ def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> list[Violation]:
                     "refunds-within-captured", pid, f"local refunds {amount} > captured {captured}"
                 )
             )
+    owned = _payments_by_intent(snap)
     for v in ledger.intents:
         amount = ledger.refunded(v.id)
+        mine = owned.get(v.id)
+        if mine is not None and amount > local.get(mine.id, 0):
+            out.append(
+                Violation(
+                    "refunds-within-captured",
+                    v.id,
+                    f"provider refunds {amount} > the {local.get(mine.id, 0)} recorded locally",
+                )
+            )
         if amount > v.amount_received:
             out.append(
                 Violation(

@@ -12,13 +12,20 @@ from __future__ import annotations
 from functools import partial
 
 from paycore import schema as s
-from paycore.errors import ProviderError
+from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.engine import Engine, create_flow
 from paycore.flows.payments import begin_cancel
-from paycore.flows.sync import CANCELABLE, apply_intent, apply_refund, reservations_of
+from paycore.flows.sync import (
+    CANCELABLE,
+    LOCAL_STATUS,
+    apply_intent,
+    apply_refund,
+    claimed,
+    reservations_of,
+)
 from paycore.machines import RESERVATION
 from paycore.ports import IntentView, Notifier, RefundView
-from paycore.records import OrphanCase, Payment
+from paycore.records import Cursor, OrphanCase
 from paycore.status import (
     FlowStatus,
     OrderStatus,
@@ -27,13 +34,6 @@ from paycore.status import (
     ReservationStatus,
 )
 from paycore.unit import Unit
-
-
-def _busy(u: Unit, payment: Payment) -> bool:
-    if payment.lock_owner is None:
-        return False
-    flow = u.get(s.FLOWS, payment.lock_owner)
-    return flow is not None and flow.status is FlowStatus.ACTIVE
 
 
 def janitor(engine: Engine) -> list[str]:
@@ -54,7 +54,7 @@ def janitor(engine: Engine) -> list[str]:
             if payment.status is PaymentStatus.PROCESSING:
                 _maybe_unhold(u, engine.config.processing_hold_ms, order.expires_at, order.id)
                 continue
-            if _busy(u, payment) or payment.status is PaymentStatus.CREATING:
+            if claimed(u, payment) or payment.status is PaymentStatus.CREATING:
                 continue
             fid = begin_cancel(u, payment.id, None, 0, reason="expired")
             if fid is not None:
@@ -97,37 +97,89 @@ def due_flows(engine: Engine) -> list[str]:
 def reconcile(engine: Engine) -> list[str]:
     """Match every recent provider intent to a local payment (T3).
 
-    Synchronizes statuses that webhooks missed, starts an orphan flow for an
-    intent no payment owns (cancel it, or refund it if it took money), and
-    raises an alert for each orphan found. Returns the orphan flows started.
+    Walks the provider's intents of the last ``reconcile_window_ms`` a batch per
+    run, going on from where the last run stopped (a durable cursor), so every
+    intent is reached however many there are. Starts an orphan flow for an
+    intent no payment owns (cancel it, or refund what it took) with an alert,
+    and re-synchronizes payments whose status differs from the provider's.
+    Returns the orphan flows started.
     """
     started: list[str] = []
-    after: str | None = None
+    stale: list[str] = []
     since = engine.clock.now() - engine.config.reconcile_window_ms
+    cursor = engine.transact(lambda u: u.get(s.CURSORS, "reconcile"))
+    after = cursor.value if cursor is not None else None
     seen = 0
     while seen < engine.config.job_batch:
-        page = engine.provider.list_intents(created_after=since, limit=100, starting_after=after)
+        try:
+            page = engine.provider.list_intents(
+                created_after=since,
+                limit=min(100, engine.config.job_batch - seen),
+                starting_after=after,
+            )
+        except ProviderNotFound:  # the cursor's intent left the window: start over
+            page, after = [], None
         if not page:
+            after = None  # a full pass is done; the next run starts at the window's start
             break
         for view in page:
-            fid = engine.transact(partial(_reconcile_one, engine, view=view))
-            if fid is not None:
-                started.append(fid)
+            found = engine.transact(partial(_reconcile_one, engine, view=view))
+            if found is not None:
+                (started if found.startswith("orphan:") else stale).append(found)
         seen += len(page)
         after = page[-1].id
+    engine.transact(partial(_save_cursor, name="reconcile", value=after))
+    for payment_id in stale + processing_payments(engine):
+        sync_payment(engine, payment_id)
     return started
 
 
+def _save_cursor(u: Unit, *, name: str, value: str | None) -> None:
+    current = u.get(s.CURSORS, name)
+    if current is None:
+        u.create(s.CURSORS, Cursor(name, value))
+    elif current.value != value:
+        u.save(s.CURSORS, current, value=value)
+
+
+def processing_payments(engine: Engine) -> list[str]:
+    """Payments the provider is still processing: bank debits can take days, longer
+    than webhooks are retried, so the reconciler asks about each one."""
+    rows = engine.transact(lambda u: u.find(s.PAYMENTS, "status", PaymentStatus.PROCESSING))
+    return [p.id for p in rows[: engine.config.job_batch]]
+
+
+def sync_payment(engine: Engine, payment_id: str) -> bool:
+    """Ask the provider for a payment's intent and record it, unless the payment changed
+    meanwhile (then a newer truth was recorded, and this answer may be older)."""
+    payment = engine.transact(lambda u: u.get(s.PAYMENTS, payment_id))
+    if payment is None or payment.provider_intent_id is None:
+        return False
+    try:
+        view = engine.provider.retrieve_intent(payment.provider_intent_id)
+    except ProviderError:
+        return False  # the next run asks again
+
+    def apply(u: Unit) -> bool:
+        current = u.get(s.PAYMENTS, payment_id)
+        if current is None or current.version != payment.version or claimed(u, current):
+            return False
+        return apply_intent(u, current, view) is not current
+
+    return bool(engine.transact(apply))
+
+
 def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
+    """An orphan flow id, a payment id to re-sync, or None."""
     owned = u.find(s.PAYMENTS, "provider_intent_id", view.id)
     if owned:
-        if not _busy(u, owned[0]):
-            apply_intent(u, owned[0], view)
-        return None
-    claimed = u.get(s.PAYMENTS, view.metadata.get("payment_id", ""))
-    if claimed is not None and claimed.status is PaymentStatus.CREATING and _busy(u, claimed):
+        payment = owned[0]
+        agrees = LOCAL_STATUS[view.status] is payment.status
+        return None if agrees or claimed(u, payment) else payment.id
+    named = u.get(s.PAYMENTS, view.metadata.get("payment_id", ""))
+    if named is not None and named.status is PaymentStatus.CREATING and claimed(u, named):
         return None  # its checkout flow will adopt or cancel it
-    holds_money = view.status == "succeeded" or view.status == "processing"
+    holds_money = view.status in ("succeeded", "processing")
     if view.status not in CANCELABLE and not holds_money:
         return None  # canceled: harmless
     if u.get(s.ORPHANS, view.id) is not None:

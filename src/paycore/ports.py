@@ -118,7 +118,7 @@ class PaymentProvider(Protocol):
     Mutating calls take an idempotency key: the same key with the same
     parameters returns the first result; different parameters is an error.
     A declined confirmation raises ``ProviderCardDeclined`` whose
-    ``fields["intent"]`` is the intent after the decline.
+    ``fields["intent"]`` is the intent after the decline (without its client secret).
     """
 
     def create_intent(self, req: CreateIntent, *, idempotency_key: str) -> IntentView: ...

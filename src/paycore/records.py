@@ -207,6 +207,15 @@ class InboxEntry:
 
 
 @attrs.frozen
+class Cursor:
+    """Where a job stopped, so its next run goes on from there."""
+
+    name: str
+    value: str | None = None
+    version: int = 0
+
+
+@attrs.frozen
 class OrphanCase:
     """A provider intent with no local payment to match, and what was done about it."""
 

@@ -64,6 +64,7 @@ AUDIT = Table("audit", r.AuditEntry, "seq", indexes=("aggregate_id",))
 OUTBOX = Table("outbox", r.OutboxMessage, "id", indexes=("sent",))
 INBOX = Table("inbox", r.InboxEntry, "event_id")
 ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id")
+CURSORS = Table("cursors", r.Cursor, "name")
 
 TABLES: tuple[Table[Any], ...] = (
     SELLERS,
@@ -79,4 +80,5 @@ TABLES: tuple[Table[Any], ...] = (
     OUTBOX,
     INBOX,
     ORPHANS,
+    CURSORS,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import attrs
 import pytest
 
 from paycore.errors import (
@@ -118,7 +119,9 @@ def test_decline_raises_with_intent_after_decline(fp: FakeProvider) -> None:
     after = caught.value.fields["intent"]
     assert isinstance(after, IntentView)
     assert (after.status, after.last_error_code) == ("requires_payment_method", "card_declined")
-    assert fp.retrieve_intent(pi.id) == after
+    current = fp.retrieve_intent(pi.id)
+    assert after == attrs.evolve(current, client_secret=None)
+    assert current.client_secret and current.client_secret not in repr(caught.value.fields)
     assert caught.value.outcome == "needs_action"
 
 

@@ -348,6 +348,15 @@ def _after_abort_search(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if live:
         return Advance(to="cancel_found", data={"cancel_id": live[0].id})
     payment = _payment(u, flow)
+    recorded = payment.provider_intent_id
+    if (
+        recorded is not None
+        and recorded not in {v.id for v in found}
+        and payment.status not in PAYMENT.terminal
+    ):
+        # Search lags behind writes: an intent the payment records (its secret may be
+        # out) must be ended even when the search did not return it.
+        return Advance(to="sync_recorded", data={"recorded": recorded})
     for view in found:
         if payment.provider_intent_id in (None, view.id):
             payment = apply_intent(u, payment, view)
@@ -390,7 +399,28 @@ def _cancel_found(flow: Flow) -> Remote:
 def _after_cancel_found(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if out.error is not None and out.error.outcome != "definite":
         return Advance(retry=out.error.code)
+    payment = _payment(u, flow)
+    if out.ok and payment.provider_intent_id == out.value.id:
+        apply_intent(u, payment, out.value)
     # Canceled, or the provider refused because it is no longer cancelable: search again.
+    return Advance(to="abort")
+
+
+def _sync_recorded(flow: Flow) -> Remote:
+    return Remote(
+        "retrieve_intent", lambda p: p.retrieve_intent(flow.data["recorded"]), _after_sync_recorded
+    )
+
+
+def _after_sync_recorded(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    if out.error is not None:
+        return Advance(retry=out.error.code)
+    view: IntentView = out.value
+    payment = apply_intent(u, _payment(u, flow), view)
+    if view.status in CANCELABLE:
+        return Advance(to="cancel_found", data={"cancel_id": view.id})
+    if payment.status is PaymentStatus.PROCESSING:
+        return Advance(retry="intent is processing; waiting for it to settle")
     return Advance(to="abort")
 
 
@@ -402,6 +432,7 @@ DEF = FlowDef(
         "find": _find,
         "abort": _abort,
         "cancel_found": _cancel_found,
+        "sync_recorded": _sync_recorded,
     },
     give_up="abort",
     ask_first={"create": "find"},

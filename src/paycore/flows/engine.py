@@ -28,11 +28,13 @@ import attrs
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
+    CommitUnknown,
     FlowPending,
     LeaseLost,
     OperationalError,
     PaycoreError,
     ProviderError,
+    ProviderUnavailable,
 )
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store
@@ -143,14 +145,24 @@ class Engine:
     # --- transactions -----------------------------------------------------------
 
     def transact(self, fn: Callable[[Unit], Any], flow_id: str | None = None) -> Any:
-        with self.store.transaction() as tx:
-            u = Unit(tx, self.clock.now(), flow_id)
-            result = fn(u)
+        u: Unit | None = None
+        try:
+            with self.store.transaction() as tx:
+                u = Unit(tx, self.clock.now(), flow_id)
+                result = fn(u)
+        except CommitUnknown:
+            # The commit may have happened: an alert twice beats an alert lost.
+            if u is not None:
+                self._after_commit(u)
+            raise
+        self._after_commit(u)
+        return result
+
+    def _after_commit(self, u: Unit) -> None:
         if u.queued_notification:
             self.outbox_pending = True
         for callback in u.on_commit:
             callback()
-        return result
 
     def load(self, flow_id: str) -> Flow | None:
         with self.store.transaction() as tx:
@@ -207,6 +219,11 @@ class Engine:
         except ProviderError as exc:
             outcome = Outcome(error=exc)
             summary = exc.code
+        except Exception as exc:  # an adapter let a vendor error through: treat as unknown
+            outcome = Outcome(
+                error=ProviderUnavailable(f"unexpected {type(exc).__name__} from the provider")
+            )
+            summary = "provider_unavailable"
         self._inflight[flow_id] = (flow.version, effect, outcome)
         return StepReport(flow_id, flow.kind, flow.step, f"call:{effect.call_name}", summary, flow)
 
@@ -248,7 +265,24 @@ class Engine:
             result = self.transact(body, flow_id)
         except LeaseLost:
             return StepReport(flow_id, kind, step_name, effect, "lease_lost")
+        except (PaycoreError, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            # A bug (an unmapped status, a failed assertion): the step's transaction rolled
+            # back. Record it as a retry in a new transaction, so this flow backs off and is
+            # dead-lettered with an alert instead of blocking every worker that meets it.
+            why = f"unexpected {type(exc).__name__}: {exc}"
+            result = self.transact(
+                lambda u: self._advance_if_current(u, flow_id, expect_version, why), flow_id
+            )
+            return StepReport(flow_id, kind, step_name, effect, result)
         return StepReport(flow_id, kind, step_name, effect, result, after)
+
+    def _advance_if_current(self, u: Unit, flow_id: str, version: int, why: str) -> str:
+        flow = u.get(s.FLOWS, flow_id)
+        if flow is None or flow.version != version or flow.status is not FlowStatus.ACTIVE:
+            return "lease_lost"
+        return self._advance(u, flow, Advance(retry=why))
 
     def _advance(self, u: Unit, flow: Flow, adv: Advance) -> str:
         data = {**flow.data, **adv.data}

@@ -25,10 +25,10 @@ from paycore.errors import (
     ProviderRateLimited,
 )
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow, key
-from paycore.flows.sync import CANCELABLE, apply_intent, save_changed
+from paycore.flows.sync import CANCELABLE, apply_intent, claimed, save_changed
 from paycore.ports import IntentView
 from paycore.records import Flow, Payment
-from paycore.status import FlowStatus, PaymentStatus
+from paycore.status import PaymentStatus
 from paycore.unit import Unit
 
 P = PaymentStatus
@@ -51,14 +51,11 @@ def load_payment(u: Unit, payment_id: object) -> Payment:
 
 
 def _claim(u: Unit, payment: Payment, flow_id: str, **changes: object) -> Payment:
-    holder = payment.lock_owner
-    if holder is not None:
-        flow = u.get(s.FLOWS, holder)
-        if flow is not None and flow.status is FlowStatus.ACTIVE:
-            raise PaymentBusy(
-                f"payment {payment.id} is busy with {holder.split(':')[0]}; retry shortly",
-                payment_id=payment.id,
-            )
+    if claimed(u, payment):
+        what = (payment.lock_owner or "").split(":")[0]
+        raise PaymentBusy(
+            f"payment {payment.id} is busy with {what}; retry shortly", payment_id=payment.id
+        )
     return u.save(s.PAYMENTS, payment, lock_owner=flow_id, **changes)
 
 

@@ -19,6 +19,7 @@ from paycore.machines import ORDER, PAYMENT, REFUND, RESERVATION
 from paycore.ports import IntentView, RefundView
 from paycore.records import Order, Payment, Refund, Reservation
 from paycore.status import (
+    FlowStatus,
     OrderStatus,
     PaymentStatus,
     RefundStatus,
@@ -94,6 +95,15 @@ def apply_intent(
     elif target is P.CANCELED:
         _on_canceled(u, payment, release_as)
     return payment
+
+
+def claimed(u: Unit, payment: Payment) -> bool:
+    """Is the payment claimed by a flow that is still active (a confirm, a cancel, its
+    checkout)? A claim left by a finished, failed or dead flow is void."""
+    if payment.lock_owner is None:
+        return False
+    owner = u.get(s.FLOWS, payment.lock_owner)
+    return owner is not None and owner.status is FlowStatus.ACTIVE
 
 
 def save_changed(u: Unit, payment: Payment, fields: dict[str, Any]) -> Payment:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from paycore import schema as s
 from paycore.errors import InvalidInput
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow
-from paycore.flows.sync import apply_intent, apply_refund
+from paycore.flows.sync import apply_intent, apply_refund, claimed
 from paycore.ports import ProviderEvent
 from paycore.records import Flow, InboxEntry
 from paycore.unit import Unit
@@ -70,8 +70,9 @@ def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if not matches:
         pid = out.value.metadata.get("payment_id")
         payment = u.get(s.PAYMENTS, pid) if pid else None
-        if payment is None or payment.provider_intent_id is not None:
-            # Not ours, or a duplicate intent: the reconciler cancels or refunds orphans.
+        if payment is None or payment.provider_intent_id is not None or claimed(u, payment):
+            # Not ours, a duplicate intent, or one its checkout flow is still deciding
+            # about (it adopts or cancels it): the reconciler deals with orphans.
             return Advance(done={"matched": False})
         matches = [payment]
     seen = flow.data.get("seen_version", flow.params.get("seen_version"))
