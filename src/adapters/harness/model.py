@@ -153,6 +153,11 @@ class PaycoreMachine(RuleBasedStateMachine):
         self._did()
         self.world.advance(kind)
 
+    @rule(action=st.integers(0, 6))
+    def merchant(self, action: int) -> None:
+        self._did()
+        self.world.merchant(action)
+
     # --- faults -----------------------------------------------------------------------
 
     @rule(kind=st.sampled_from(PROVIDER_FAULTS + STORE_FAULTS))

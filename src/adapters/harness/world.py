@@ -55,7 +55,9 @@ class World:
     """One shop, one provider, one worker (which can crash and restart)."""
 
     def __init__(self, config: Config | None = None, scarce_stock: int = 1) -> None:
-        self.config = config or Config()
+        # Stock held for a payment stuck in processing is given back after an hour here,
+        # so that late successes (taken again, or refunded as out of stock) are explored.
+        self.config = config or Config(processing_hold_ms=3_600_000)
         self.w: Wiring = in_memory(self.config)
         self.plan = FaultPlan(self.w.clock.now)
         self.w.provider.fault = self.plan.provider_hook
@@ -246,6 +248,29 @@ class World:
             return True
         self.say(f"step {fid} {report.step} {report.effect} -> {report.result}")
         return True
+
+    # --- the merchant --------------------------------------------------------------------
+
+    def merchant(self, action: int) -> None:
+        """The shop changes things under running flows: sellers, products, stock."""
+        svc, p = self.w.service, self.w.provider
+        name, fn = [
+            (
+                "seller loses charges at the provider",
+                lambda: p.set_account("acct_1", can_charge=False),
+            ),
+            (
+                "seller regains charges at the provider",
+                lambda: p.set_account("acct_1", can_charge=True),
+            ),
+            ("seller disabled locally", lambda: svc.set_charges_enabled("s1", False)),
+            ("seller enabled locally", lambda: svc.set_charges_enabled("s1", True)),
+            ("scarce product deleted", lambda: svc.delete_product("p_scarce")),
+            ("one scarce unit restocked", lambda: svc.restock("SKU-S", 1)),
+            ("one scarce unit written off", lambda: svc.adjust_stock("SKU-S", -1, "broken")),
+        ][action % 7]
+        self.count("merchant")
+        self._try(f"merchant: {name}", fn)
 
     # --- the customer, at the provider -------------------------------------------------
 

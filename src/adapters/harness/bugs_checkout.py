@@ -1,0 +1,3 @@
+"""Seeded bugs re-creating the seed's checkout flaws (registered into ``bugs.BUGS``)."""
+
+from __future__ import annotations
