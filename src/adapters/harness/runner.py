@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import attrs
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -127,8 +127,12 @@ def run_chaos(
     profile: str | None = None,
     machine: type[PaycoreMachine] = PaycoreMachine,
     progress: bool = False,
+    shrink: bool = True,
 ) -> ChaosReport:
-    """Run the model; return what it found, never raising for a violation."""
+    """Run the model; return what it found, never raising for a violation.
+
+    ``shrink=False`` reports the first counterexample as found (faster, longer timeline).
+    """
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
@@ -161,6 +165,7 @@ def run_chaos(
                     database=None,
                     print_blob=False,
                     suppress_health_check=list(HealthCheck),
+                    phases=tuple(Phase) if shrink else (Phase.explicit, Phase.generate),
                 ),
             )
         except InvariantViolated as exc:
