@@ -54,11 +54,19 @@ class Delivery:
 class World:
     """One shop, one provider, one worker (which can crash and restart)."""
 
-    def __init__(self, config: Config | None = None, scarce_stock: int = 1) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        scarce_stock: int = 1,
+        wiring: Callable[[Config], Wiring] = in_memory,
+    ) -> None:
+        """``wiring`` builds the system under test from a config. Its store must take
+        ``faults`` (``StoreFaults``) and offer ``snapshot()``/``fingerprint()``; its provider
+        must call ``fault(call, phase, key)`` and offer the fake's customer-side methods."""
         # Stock held for a payment stuck in processing is given back after an hour here,
         # so that late successes (taken again, or refunded as out of stock) are explored.
         self.config = config or Config(processing_hold_ms=3_600_000)
-        self.w: Wiring = in_memory(self.config)
+        self.w: Wiring = wiring(self.config)
         self.plan = FaultPlan(self.w.clock.now)
         self.w.provider.fault = self.plan.provider_hook
         self.w.store.faults = self.plan
