@@ -41,7 +41,11 @@ def _bugs(as_json: bool) -> int:
 
 
 def _chaos(args: argparse.Namespace) -> int:
-    from .harness.runner import run_chaos
+    try:
+        from .harness.runner import run_chaos
+    except ModuleNotFoundError as exc:
+        print(f"paycore chaos needs the harness extra: pip install 'paycore[harness]' ({exc})")
+        return 2
 
     report = run_chaos(
         seed=args.seed,
