@@ -14,8 +14,9 @@ Semantics (every adapter's contract is ``tests/contract/store_contract.py``):
 * An ``IntegrityError`` rolls the transaction back (as in PostgreSQL): later
   calls on it raise again, and leaving the block normally raises instead of
   committing.
-* ``faults`` lets a fault-injection layer fail a commit before it happens
-  (nothing committed) or after it happened (everything committed).
+* ``faults`` lets a fault-injection layer fail a commit that writes, before it
+  happens (nothing committed) or after it happened (everything committed).
+  Read-only transactions have nothing to lose and are never failed.
 """
 
 from __future__ import annotations
@@ -252,15 +253,16 @@ class _Scope:
             try:
                 if tx.failed is not None:
                     tx._check()  # raises: an IntegrityError rolled the transaction back
-                if store.faults is not None:
+                if store.faults is not None and (tx.writes or tx.seqs):
                     store.faults.before_commit()
             except BaseException:
                 store.stats["rollbacks"] += 1
                 raise
-            if tx.writes or tx.seqs:
+            wrote = bool(tx.writes or tx.seqs)
+            if wrote:
                 store._apply(tx)
             store.stats["commits"] += 1
-            if store.faults is not None:
+            if store.faults is not None and wrote:
                 store.faults.after_commit()
         finally:
             tx.closed = True

@@ -333,8 +333,9 @@ def closed_order_not_chargeable(snap: Snapshot, ledger: Ledger) -> list[Violatio
 
 @invariant(
     "order-matches-payment",
-    "An order is paid, refunded or out of stock only if its payment succeeded, and canceled "
-    "only if its payment was canceled or never created.",
+    "An order is paid, refunded or out of stock only if its payment succeeded, canceled "
+    "only if its payment was canceled or never created, and pending only while its payment "
+    "is neither.",
     "safety",
     "S5 S9 S17",
 )
@@ -362,6 +363,13 @@ def order_matches_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
         ):
             out.append(
                 Violation("order-matches-payment", o.id, f"canceled but payment {p.status.value}")
+            )
+        if o.status is OrderStatus.PENDING and p.status in (
+            PaymentStatus.CANCELED,
+            PaymentStatus.FAILED,
+        ):
+            out.append(
+                Violation("order-matches-payment", o.id, f"pending but payment {p.status.value}")
             )
         if p.status is PaymentStatus.SUCCEEDED and o.status is OrderStatus.PENDING:
             out.append(

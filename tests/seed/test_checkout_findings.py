@@ -558,10 +558,10 @@ class TestS16NoSuccessWithoutDurability:
     def test_failed_commit_is_never_reported_as_success(self):
         """Each commit of a checkout in turn fails: the call raises, and a retry is exact."""
         clean = make_shop()
-        commits = clean.store.stats["commits"]
+        clean.store.faults = counter = StoreFaults(lambda n: False)
         clean.service.create_payment_intent(SESSION, MUG)
-        total = clean.store.stats["commits"] - commits
-        assert total >= 5  # the first step and two provider round trips, at least
+        total = counter.n  # the commits that write (a read-only one has nothing to lose)
+        assert total >= 3  # the first step and two provider answers, at least
         for k in range(1, total + 1):
             w = make_shop()
             w.store.faults = faults = StoreFaults(lambda n, k=k: n == k)

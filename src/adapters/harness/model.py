@@ -180,6 +180,9 @@ class PaycoreMachine(RuleBasedStateMachine):
             self._fail("safety", bad)
 
     def teardown(self) -> None:
+        if getattr(self, "failed", False):
+            self.stats.absorb(self.world)
+            return  # keep the state (and timeline) of the violation as it was found
         try:
             self.world.quiesce()
             self.stats.checks += 1
@@ -190,6 +193,7 @@ class PaycoreMachine(RuleBasedStateMachine):
             self.stats.absorb(self.world)
 
     def _fail(self, phase: str, bad: list[Violation]) -> None:
+        self.failed = True
         if self.stats.first_violation_at is None:
             self.stats.first_violation_at = time.perf_counter()
         raise InvariantViolated(phase, bad, self.world.timeline)

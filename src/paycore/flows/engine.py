@@ -250,14 +250,7 @@ class Engine:
             step_name, kind, after = flow.step, flow.kind, flow
             if flow.status is not FlowStatus.ACTIVE:
                 return "inactive"
-            try:
-                adv = fn(u, flow)
-            except OperationalError:
-                raise
-            except PaycoreError as exc:
-                # A bug or an unexpected state: never swallow it; retry, then dead-letter.
-                adv = Advance(retry=f"{exc.code}: {exc.message}")
-            result = self._advance(u, flow, adv)
+            result = self._advance(u, flow, fn(u, flow))
             after = u.get(s.FLOWS, flow_id)
             return result
 
@@ -265,13 +258,17 @@ class Engine:
             result = self.transact(body, flow_id)
         except LeaseLost:
             return StepReport(flow_id, kind, step_name, effect, "lease_lost")
-        except (PaycoreError, KeyboardInterrupt, SystemExit):
-            raise
+        except OperationalError:
+            raise  # the store failed: nothing of the step was kept; the caller sees it
         except Exception as exc:
-            # A bug (an unmapped status, a failed assertion): the step's transaction rolled
-            # back. Record it as a retry in a new transaction, so this flow backs off and is
+            # An unexpected state or a bug (an unmapped status, a failed assertion, a broken
+            # constraint): the step's transaction rolled back, so none of its partial writes
+            # stay. Record a retry in a new transaction: the flow backs off and is
             # dead-lettered with an alert instead of blocking every worker that meets it.
-            why = f"unexpected {type(exc).__name__}: {exc}"
+            if isinstance(exc, PaycoreError):
+                why = f"{exc.code}: {exc.message}"
+            else:
+                why = f"unexpected {type(exc).__name__}: {exc}"
             result = self.transact(
                 lambda u: self._advance_if_current(u, flow_id, expect_version, why), flow_id
             )
