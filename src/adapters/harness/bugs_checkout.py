@@ -13,7 +13,6 @@ step functions themselves, so it is patched with ``mock.patch.dict``.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, cast
@@ -22,14 +21,29 @@ from unittest import mock
 from paycore import jobs
 from paycore import schema as s
 from paycore.config import Config
-from paycore.errors import CommitUnknown, OperationalError, PaycoreError, ProviderError
-from paycore.flows import checkout, payments, refunds, sync
+from paycore.errors import (
+    CommitUnknown,
+    OperationalError,
+    PaycoreError,
+    ProviderError,
+    ProviderInvalidRequest,
+)
+from paycore.flows import checkout, payments, sync
 from paycore.flows.checkout import CartItem
-from paycore.flows.engine import Advance, Engine, Local, Outcome, StepReport
+from paycore.flows.engine import (
+    Advance,
+    Engine,
+    Local,
+    Outcome,
+    Remote,
+    StepReport,
+    create_flow,
+    key,
+)
 from paycore.machines import FLOW, ORDER, PAYMENT, RESERVATION
 from paycore.money import Money
 from paycore.ports import IntentView
-from paycore.records import Flow, Payment, Refund, Reservation
+from paycore.records import Flow, Payment, Refund, Reservation, Stock
 from paycore.schema import Table
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus, ReservationStatus
 from paycore.unit import Unit, evolve
@@ -41,15 +55,16 @@ HELD = ReservationStatus.HELD
 StepFn = Callable[[Unit, Flow], Advance]
 
 # The real functions, taken at import, before any switch replaces them.
-_KEY = checkout.key
+_KEY = key
 _BEGIN = checkout.begin
 _FLOW_ID_FOR = checkout.flow_id_for
-_AFTER_CHECK = checkout._after_check
-_ADOPT = checkout._adopt
+_CREATE_FLOW = create_flow
 _AFTER_CREATE = checkout._after_create
 _ABORT_SEARCH = checkout._after_abort_search
 _AFTER_CANCEL = payments._after_cancel
+_BEGIN_CANCEL = payments.begin_cancel
 _SETTLE = payments._settle
+_AFTER_CONFIRM = payments._after_confirm
 _UNIQUE_VALUES = Table.unique_values
 _COMMIT_STEP = Engine._commit_step
 
@@ -154,21 +169,19 @@ def _s1_after_abort_search(u: Unit, flow: Flow, out: Outcome) -> Advance:
     "create after a lost answer (crash, failed commit) uses a new idempotency key and makes "
     "another intent, and the rollback closes the order without canceling what it finds",
     "one-live-intent-per-session",
-    "no-orphaned-intent",
-    "no-orphaned-charge",
 )
 @contextmanager
 def _s1() -> Iterator[None]:
     attempt = itertools.count(1)
 
-    def key(flow: Flow, step: str) -> str:
+    def fresh_key(flow: Flow, step: str) -> str:
         if step == "create":
             # Nothing ties the call to the checkout: each attempt is a new request.
             return f"{flow.id}:create:attempt-{next(attempt)}"
         return _KEY(flow, step)
 
     with _patched(
-        ("paycore.flows.checkout.key", key),
+        ("paycore.flows.checkout.key", fresh_key),
         ("paycore.flows.checkout._after_create", _s1_after_create),
         ("paycore.flows.checkout._after_abort_search", _s1_after_abort_search),
     ):
@@ -183,7 +196,9 @@ def _s2_begin(
 ) -> str:
     """``createOrder`` commits the order, its lines and reservations; the payment record
     is not part of that transaction."""
-    return _BEGIN(_as_unit(_UnitView(u, skip=frozenset({s.PAYMENTS.name}))), config, session_id, cart, owner)
+    return _BEGIN(
+        _as_unit(_UnitView(u, skip=frozenset({s.PAYMENTS.name}))), config, session_id, cart, owner
+    )
 
 
 def _s2_payment(u: Unit, flow: Flow) -> Payment:
@@ -287,10 +302,28 @@ def _s3_after_abort_search(u: Unit, flow: Flow, out: Outcome) -> Advance:
     )
 
 
+def _s3_begin_cancel(
+    u: Unit, payment_id: str, owner: str | None, lease_until: int, reason: str = "requested"
+) -> str | None:
+    """The order is closed first: its stock is freed and it is canceled in the transaction
+    that starts the cancel; the provider is asked only afterwards, and may refuse (the
+    customer paid meanwhile) or never be reached."""
+    flow_id = _BEGIN_CANCEL(u, payment_id, owner, lease_until, reason)
+    if flow_id is not None:
+        order = sync.order_of(u, payments.load_payment(u, payment_id))
+        _release_held(u, order.id, "expire" if reason == "expired" else "release")
+        if order.status is OrderStatus.PENDING:
+            u.move(s.ORDERS, order, ORDER, "cancel")
+            u.notify(order.id, "order_canceled")
+    return flow_id
+
+
 @seeded(
     "S3",
-    "the checkout's rollback closes the order (releases its stock, cancels it) without "
-    "canceling the provider intent, which stays chargeable through the secret already out",
+    "orders are closed while their intent can still be charged: the checkout's rollback "
+    "closes the order (stock freed, order canceled) and leaves the intent it finds live, "
+    "and a cancel (requested, or the janitor's for an expired checkout) closes the order "
+    "before the provider cancel, which may then fail or be refused",
     "closed-order-not-chargeable",
     "order-matches-payment",
 )
@@ -299,6 +332,8 @@ def _s3() -> Iterator[None]:
     with _patched(
         ("paycore.flows.checkout._after_create", _s3_after_create),
         ("paycore.flows.checkout._after_abort_search", _s3_after_abort_search),
+        ("paycore.flows.payments.begin_cancel", _s3_begin_cancel),
+        ("paycore.jobs.begin_cancel", _s3_begin_cancel),
     ):
         yield
 
@@ -306,18 +341,33 @@ def _s3() -> Iterator[None]:
 # --- S4 ---------------------------------------------------------------------------------
 
 
+class _S4Begin(_UnitView):
+    """``begin``'s unit under S4: the availability check reads a count that does not see
+    what other checkouts hold (what a concurrent request read before their holds landed),
+    and nothing is held in the order's transaction."""
+
+    def stock(self, sku: str) -> Stock:
+        return evolve(self._u.stock(sku), {"held": 0})
+
+
 def _s4_begin(
     u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
 ) -> str:
-    """Availability is checked with the order, but nothing is held in that transaction."""
-    view = _UnitView(u, skip=frozenset({s.RESERVATIONS.name}), no_stock=True)
+    view = _S4Begin(u, skip=frozenset({s.RESERVATIONS.name}), no_stock=True)
     return _BEGIN(_as_unit(view), config, session_id, cart, owner)
 
 
-def _s4_hold(u: Unit, order_id: str) -> None:
-    """``reserveStock``, apart from the order: held unconditionally, on the strength of a
-    check made in an earlier transaction."""
-    order = u.get(s.ORDERS, order_id)
+def _s4_create_flow(u: Unit, flow_id: str, kind: str, step: str, **params: Any) -> Flow:
+    """The checkout starts with a ``reserve`` step of its own."""
+    if kind == "checkout" and step == "check_seller":
+        step = "reserve"
+    return _CREATE_FLOW(u, flow_id, kind, step, **params)
+
+
+def _s4_reserve(u: Unit, flow: Flow) -> Advance:
+    """``reserveStock``, apart from the order: every line is held, unconditionally, on the
+    strength of the check made when the order was written."""
+    order = u.get(s.ORDERS, flow.params["order_id"])
     assert order is not None
     for i, line in enumerate(order.lines):
         _force_hold(u, line.sku, line.quantity)
@@ -325,38 +375,26 @@ def _s4_hold(u: Unit, order_id: str) -> None:
             f"{order.id}/{i}", order.id, line.sku, line.quantity, order.expires_at, line=i
         )
         u.create(s.RESERVATIONS, r, RESERVATION)
-
-
-def _s4_after_check(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    adv = _AFTER_CHECK(u, flow, out)
-    if adv.retry is None and not sync.reservations_of(u, flow.params["order_id"]):
-        _s4_hold(u, flow.params["order_id"])
-    return adv
-
-
-def _s4_adopt(u: Unit, flow: Flow, view: IntentView) -> Advance:
-    if not sync.reservations_of(u, flow.params["order_id"]):
-        _s4_hold(u, flow.params["order_id"])
-    return _ADOPT(u, flow, view)
+    return Advance(to="check_seller")
 
 
 @seeded(
     "S4",
-    "stock is reserved apart from the order: availability is checked when the order is "
-    "written, the hold is taken in a later step without checking again, so two buyers of "
-    "the last unit both pass the check and both hold it",
+    "stock is reserved apart from the order and without an atomic availability check: the "
+    "check made with the order does not see other checkouts' holds (as two concurrent "
+    "requests would not), and the hold is taken in a later step without checking again, so "
+    "several buyers hold the last unit",
     "no-oversell",
     "stock-conserved",
 )
 @contextmanager
 def _s4() -> Iterator[None]:
     with (
-        _patched(("paycore.flows.checkout.begin", _s4_begin)),
         _patched(
-            ("paycore.flows.checkout._after_check", _s4_after_check)
-            if os.environ.get("S4V") == "check"
-            else ("paycore.flows.checkout._adopt", _s4_adopt)
+            ("paycore.flows.checkout.begin", _s4_begin),
+            ("paycore.flows.checkout.create_flow", _s4_create_flow),
         ),
+        mock.patch.dict(checkout.DEF.steps, {"reserve": lambda flow: Local(_s4_reserve)}),
     ):
         yield
 
@@ -416,7 +454,7 @@ def _s5_close(u: Unit, flow: Flow) -> Advance:
     "for good if a piece fails) the payment is canceled while its stock is held and its "
     "order still pending",
     "hold-tied-to-payment",
-    "order-matches-payment",
+    "no-stale-hold",
 )
 @contextmanager
 def _s5() -> Iterator[None]:
@@ -456,12 +494,12 @@ def _s6_begin_refund(
 def _s6() -> Iterator[None]:
     attempt = itertools.count(1)
 
-    def key(flow: Flow, step: str) -> str:
+    def fresh_key(flow: Flow, step: str) -> str:
         return f"{flow.id}:{step}:attempt-{next(attempt)}"
 
     with _patched(
         ("paycore.flows.refunds.begin_refund", _s6_begin_refund),
-        ("paycore.flows.refunds.key", key),
+        ("paycore.flows.refunds.key", fresh_key),
     ):
         yield
 
@@ -493,8 +531,9 @@ def _s7_after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
     return Advance(to="release_stock", data={"s7_status": payment.status.value})
 
 
-def _s7_release(u: Unit, flow: Flow) -> Advance:
-    """Release the stock; an error is logged and forgotten ("Don't throw")."""
+def _s7_release(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    """The inventory service's answer: release the stock; an error is logged and forgotten
+    ("Don't throw - cancellation should succeed even if release fails")."""
     payment = payments._mine(u, flow)
     trigger = "expire" if flow.params.get("reason") == "expired" else "release"
     try:
@@ -504,15 +543,20 @@ def _s7_release(u: Unit, flow: Flow) -> Advance:
     return Advance(done=payments._status(payment))
 
 
+def _s7_release_step(flow: Flow) -> Remote:
+    """``inventoryService.releaseReservation``: a call of its own after the cancellation."""
+    return Remote("release_inventory", lambda p: None, _s7_release)
+
+
 def _s7_commit_step(
     self: Engine, flow_id: str, effect: str, fn: StepFn, *, expect_version: int
 ) -> StepReport:
-    """A store failure of the release step is logged and forgotten too: the flow is
-    finished without it, nothing is kept to retry, nobody is alerted."""
+    """A store failure while releasing is logged and forgotten too: the flow is finished
+    without the release, nothing is kept to retry it, nobody is alerted."""
     try:
         return _COMMIT_STEP(self, flow_id, effect, fn, expect_version=expect_version)
     except OperationalError as exc:
-        if isinstance(exc, CommitUnknown) or fn is not _s7_release:
+        if isinstance(exc, CommitUnknown) or effect != "apply:release_inventory":
             raise
         ignored = f"{exc.code}: {exc.message}"
 
@@ -524,7 +568,9 @@ def _s7_commit_step(
         return "succeeded"
 
     result = self.transact(forget, flow_id)
-    return StepReport(flow_id, "cancel", "release_stock", effect, f"{result} (release failed: {ignored})")
+    return StepReport(
+        flow_id, "cancel", "release_stock", effect, f"{result} (release failed: {ignored})"
+    )
 
 
 @seeded(
@@ -539,7 +585,7 @@ def _s7_commit_step(
 def _s7() -> Iterator[None]:
     with (
         _patched(("paycore.flows.payments._after_cancel", _s7_after_cancel)),
-        mock.patch.dict(payments.CANCEL.steps, {"release_stock": lambda flow: Local(_s7_release)}),
+        mock.patch.dict(payments.CANCEL.steps, {"release_stock": _s7_release_step}),
         mock.patch.object(Engine, "_commit_step", _s7_commit_step),
     ):
         yield
@@ -563,7 +609,9 @@ def _s8() -> Iterator[None]:
     def flow_id_for(session_id: str) -> str:
         return current[-1] if current else _FLOW_ID_FOR(session_id)
 
-    def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str) -> str:
+    def begin(
+        u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+    ) -> str:
         # Each request runs its own checkout flow for the session.
         n = len(u.find(s.ORDERS, "checkout_session_id", session_id))
         first = _FLOW_ID_FOR(session_id)
@@ -574,7 +622,9 @@ def _s8() -> Iterator[None]:
         finally:
             current.pop()
 
-    def unique_values(self: Table[Any], record: Any) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
+    def unique_values(
+        self: Table[Any], record: Any
+    ) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
         out = _UNIQUE_VALUES(self, record)
         if self.name == s.ORDERS.name:
             out = [(fields, values) for fields, values in out if fields != ("checkout_session_id",)]
@@ -598,7 +648,9 @@ def _s9_claim(u: Unit, payment: Payment, flow_id: str, **changes: object) -> Pay
     return u.save(s.PAYMENTS, payment, **changes)
 
 
-def _s9_settle(u: Unit, flow: Flow, view: IntentView | None, release_as: str = "release") -> Payment:
+def _s9_settle(
+    u: Unit, flow: Flow, view: IntentView | None, release_as: str = "release"
+) -> Payment:
     """``updatePaymentIntentStatus(id, result.status)``: each call writes the status its own
     provider answer gave, over whatever the other call recorded meanwhile."""
     payment = payments._mine(u, flow)
@@ -617,19 +669,35 @@ def _s9_settle(u: Unit, flow: Flow, view: IntentView | None, release_as: str = "
     )
 
 
+def _s9_after_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    """A confirm the provider refused (the intent moved on: canceled, or paid by another
+    confirm) is recorded as failed over whatever was recorded meanwhile, as the old
+    ``confirmPayment`` did ("Update DB to 'failed'")."""
+    err = out.error
+    if isinstance(err, ProviderInvalidRequest) and not err.fields.get("param"):
+        payment = payments._mine(u, flow)
+        payment = u.save(
+            s.PAYMENTS, payment, status=P.FAILED, last_error=err.code, **_unlock(payment, flow)
+        )
+        return Advance(done=payments._status(payment, declined=err.message))
+    return _AFTER_CONFIRM(u, flow, out)
+
+
 @seeded(
     "S9",
     "confirm and cancel take no claim on the payment and each writes the status its own "
-    "provider answer gave: the later writer overwrites the earlier one, so a canceled "
-    "payment becomes open or pending again under a canceled order (or a paid one)",
-    "order-matches-payment",
+    "provider answer gave (a refused confirm writes 'failed'), over whatever the other one "
+    "recorded meanwhile: a canceled or paid payment becomes open, failed or pending again "
+    "under its closed or paid order, its stock held",
     "audit-replays",
-    "legal-transitions",
+    "order-matches-payment",
+    "hold-tied-to-payment",
 )
 @contextmanager
 def _s9() -> Iterator[None]:
     with _patched(
         ("paycore.flows.payments._claim", _s9_claim),
         ("paycore.flows.payments._settle", _s9_settle),
+        ("paycore.flows.payments._after_confirm", _s9_after_confirm),
     ):
         yield

@@ -94,6 +94,8 @@ class FaultPlan:
     def __init__(self, now: Callable[[], int] | None = None) -> None:
         self._now = now
         self.provider_armed: list[FaultKind] = []
+        #: the provider call each armed provider fault waits for (None: the next call)
+        self.provider_targets: list[str | None] = []
         self.store_armed: list[FaultKind] = []
         self.fired: Counter[FaultKind] = Counter()
         self.enabled = True
@@ -102,9 +104,11 @@ class FaultPlan:
         self._commit_unknown_pending = False
         self.log: list[str] = []
 
-    def arm(self, kind: FaultKind) -> None:
+    def arm(self, kind: FaultKind, call: str | None = None) -> None:
+        """Arm a fault for the next commit, or the next provider call (named ``call``)."""
         if kind in PROVIDER_FAULTS:
             self.provider_armed.append(kind)
+            self.provider_targets.append(call)
         elif kind in STORE_FAULTS:
             self.store_armed.append(kind)
         else:
@@ -112,6 +116,7 @@ class FaultPlan:
 
     def disarm_all(self) -> None:
         self.provider_armed.clear()
+        self.provider_targets.clear()
         self.store_armed.clear()
 
     def note(self, kind: FaultKind, what: str) -> None:
@@ -129,12 +134,15 @@ class FaultPlan:
             del self.poisoned[key]
         if not self.enabled or not self.provider_armed:
             return
-        kind = self.provider_armed[0]
+        kind, target = self.provider_armed[0], self.provider_targets[0]
+        if target is not None and target != call:
+            return  # waits for its call
         if phase == "before" and kind is FaultKind.RESPONSE_LOST:
             return  # fires after the effect
         if phase == "after" and kind is not FaultKind.RESPONSE_LOST:
             return
         self.provider_armed.pop(0)
+        self.provider_targets.pop(0)
         self.note(kind, f"{call} ({phase})")
         if kind is FaultKind.RATE_LIMITED:
             raise ProviderRateLimited(f"{call}: injected 429")

@@ -165,6 +165,25 @@ class PaycoreMachine(RuleBasedStateMachine):
         self._did()
         self.world.arm(kind)
 
+    @rule(
+        # the ambiguous case (effect applied, answer lost) is the one that matters most
+        kind=st.sampled_from((FaultKind.RESPONSE_LOST, FaultKind.RESPONSE_LOST, *PROVIDER_FAULTS)),
+        call=st.sampled_from(
+            [
+                "create_intent",
+                "create_intent",
+                "confirm_intent",
+                "cancel_intent",
+                "create_refund",
+                "retrieve_intent",
+            ]
+        ),
+    )
+    def arm_fault_for_call(self, kind: FaultKind, call: str) -> None:
+        """A fault aimed at one kind of call (the next can_charge will not take it)."""
+        self._did()
+        self.world.arm(kind, call)
+
     @rule()
     def crash(self) -> None:
         self._did()

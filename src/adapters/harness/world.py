@@ -391,9 +391,9 @@ class World:
         self.engine.worker_id = f"worker-{self.restarts + 1}"
         self.say(f"CRASH; restarted as {self.engine.worker_id}")
 
-    def arm(self, kind: FaultKind) -> None:
-        self.plan.arm(kind)
-        self.say(f"fault armed: {kind.value}")
+    def arm(self, kind: FaultKind, call: str | None = None) -> None:
+        self.plan.arm(kind, call)
+        self.say(f"fault armed: {kind.value}" + (f" for the next {call}" if call else ""))
 
     # --- checks -----------------------------------------------------------------------
 
