@@ -99,6 +99,30 @@ def _print_chaos(report: object) -> None:
         print("\nno invariant violated")
 
 
+def _explore(args: argparse.Namespace) -> int:
+    from .harness.explore import explore
+
+    report = explore(flows=args.flows, faults=args.faults, bug=args.bug)
+    doc = report.as_json()
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print(
+            f"paycore explore: {args.flows} flows, up to {args.faults} faults"
+            + (f", seeded bug {args.bug}" if args.bug else "")
+        )
+        for key in ("states_generated", "distinct_states", "schedules", "depth", "complete"):
+            print(f"  {key:<18} {doc.get(key)}")
+        print(f"  {'elapsed_s':<18} {doc.get('elapsed_s')}")
+        for v in doc["violations"][:5]:
+            print(f"\nVIOLATED: [{v['invariant']}] {v.get('detail', '')}")
+            for line in v.get("trace", []):
+                print(f"  {line}")
+        if not doc["violations"]:
+            print("\nno invariant violated")
+    return 1 if doc["violations"] or not doc.get("complete", False) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paycore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", default=None, help="default, nightly or quick (or set PAYCORE_PROFILE)"
     )
     chaos.add_argument("--json", action="store_true")
+    exp = sub.add_parser("explore", help="explore every interleaving of a small scenario")
+    exp.add_argument("--flows", type=int, default=2)
+    exp.add_argument("--faults", type=int, default=1)
+    exp.add_argument("--bug", default=None)
+    exp.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return 1 if shop_day(sys.stdout) else 0
@@ -123,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bugs(args.json)
     if args.command == "chaos":
         return _chaos(args)
+    if args.command == "explore":
+        return _explore(args)
     return _invariants(args.json)
 
 

@@ -20,7 +20,7 @@ import attrs
 from paycore import jobs
 from paycore import schema as s
 from paycore.config import Config
-from paycore.errors import PaycoreError, WebhookSignatureInvalid
+from paycore.errors import OperationalError, PaycoreError, WebhookSignatureInvalid
 from paycore.flows import checkout, payments, refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.invariants import Kind, Ledger, Violation, check
@@ -338,17 +338,22 @@ class World:
                 self.pending.append(d)
             return
         self.count("webhooks")
-        self._try(
-            f"webhook {event.id} {event.type}",
-            lambda: (
-                self.engine.transact(
-                    lambda u: webhooks.begin_webhook(
-                        u, event, self.engine.worker_id, u.now + self.config.lease_ms
-                    )
+        label = f"webhook {event.id} {event.type}"
+        try:
+            fid = self.engine.transact(
+                lambda u: webhooks.begin_webhook(
+                    u, event, self.engine.worker_id, u.now + self.config.lease_ms
                 )
-                or "duplicate"
-            ),
-        )
+            )
+        except OperationalError as exc:
+            # The endpoint answered 500: the provider delivers the event again later.
+            self.say(f"{label} -> {exc.code}; will be redelivered")
+            self.pending.append(d)
+            return
+        except PaycoreError as exc:
+            self.say(f"{label} -> {exc.code}")
+            return
+        self.say(f"{label} -> {fid or 'duplicate'}")
 
     # --- jobs -------------------------------------------------------------------------
 
