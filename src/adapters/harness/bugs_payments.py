@@ -28,6 +28,7 @@ from paycore.flows import checkout, payments, sync, webhooks
 from paycore.flows.engine import (
     Advance,
     Engine,
+    Local,
     Outcome,
     Remote,
     StepReport,
@@ -56,16 +57,18 @@ _BEGIN_CHECKOUT = checkout.begin
 _AFTER_CHECK = checkout._after_check
 _AFTER_CREATE = checkout._after_create
 _COMMIT_STEP = Engine._commit_step
+_AFTER_INTENT = webhooks._after_intent
 
 
 # --- helpers shared by the switches ----------------------------------------------------
 
 
-def _patched(*targets: tuple[str, object]) -> ExitStack:
-    stack = ExitStack()
-    for target, new in targets:
-        stack.enter_context(mock.patch(target, new))
-    return stack
+@contextmanager
+def _patched(*targets: tuple[str, object]) -> Iterator[None]:
+    with ExitStack() as stack:
+        for target, new in targets:
+            stack.enter_context(mock.patch(target, new))
+        yield
 
 
 def _force_stock(u: Unit, sku: str, *, held: int = 0, committed: int = 0) -> None:
@@ -191,9 +194,10 @@ def _s10() -> Iterator[None]:
 # --- S11 --------------------------------------------------------------------------------
 
 
-def _s11_after_check(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    """The seller was checked once, locally, when the checkout began; nothing asks again."""
-    return Advance(to="create")
+def _s11_check_seller(flow: Flow) -> Local:
+    """The seller was checked once, locally, when the checkout began; nothing asks again
+    before the charge."""
+    return Local(lambda u, f: Advance(to="create"))
 
 
 def _s11_after_create(u: Unit, flow: Flow, out: Outcome) -> Advance:
@@ -212,13 +216,14 @@ def _s11_after_create(u: Unit, flow: Flow, out: Outcome) -> Advance:
     "right before the provider call; when the provider then refuses, the error is thrown "
     "with the stock still held",
     "hold-tied-to-payment",
+    "order-matches-payment",
     "no-stale-hold",
 )
 @contextmanager
 def _s11() -> Iterator[None]:
-    with _patched(
-        ("paycore.flows.checkout._after_check", _s11_after_check),
-        ("paycore.flows.checkout._after_create", _s11_after_create),
+    with (
+        mock.patch.dict(checkout.DEF.steps, {"check_seller": _s11_check_seller}),
+        mock.patch("paycore.flows.checkout._after_create", _s11_after_create),
     ):
         yield
 
@@ -360,11 +365,10 @@ def _s14_begin(
                     stale[r.sku] += r.quantity
     for sku, n in stale.items():
         _force_stock(u, sku, held=-n)  # not counted while reserving ...
-    try:
-        return _BEGIN_CHECKOUT(u, config, session_id, cart, owner)
-    finally:
-        for sku, n in stale.items():
-            _force_stock(u, sku, held=n)  # ... but still held for its payment
+    flow_id = _BEGIN_CHECKOUT(u, config, session_id, cart, owner)
+    for sku, n in stale.items():
+        _force_stock(u, sku, held=n)  # ... but still held for its payment
+    return flow_id
 
 
 def _s14_on_paid(u: Unit, payment: Payment) -> None:
@@ -484,16 +488,25 @@ def _s16_commit_step(
             raise
         ignored = f"{exc.code}: {exc.message}"
 
-    def finish(u: Unit) -> str:
+    def finish(u: Unit) -> StepReport:
         flow = u.get(s.FLOWS, flow_id)
         if flow is None or flow.version != expect_version or flow.status is not FlowStatus.ACTIVE:
-            return "lease_lost"
+            return StepReport(flow_id, "?", "?", effect, "lease_lost")
         result = {k: v for k, v in flow.params.items() if k in ("order_id", "payment_id")}
-        u.move(s.FLOWS, flow, FLOW, "finish", result={**result, "ignored_error": ignored})
-        return "succeeded"
+        done = u.move(s.FLOWS, flow, FLOW, "finish", result={**result, "ignored_error": ignored})
+        what = f"succeeded (store error ignored: {ignored})"
+        return StepReport(flow_id, flow.kind, flow.step, effect, what, done)
 
-    result = self.transact(finish, flow_id)
-    return StepReport(flow_id, "?", "?", effect, f"{result} (store error ignored: {ignored})")
+    report: StepReport = self.transact(finish, flow_id)
+    return report
+
+
+def _s16_after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    """The webhook finds its payment by the recorded intent id only: an intent whose
+    record was lost is "not ours" ("webhook will handle this" was never true)."""
+    if out.error is None and not u.find(s.PAYMENTS, "provider_intent_id", out.value.id):
+        return Advance(done={"matched": False})
+    return _AFTER_INTENT(u, flow, out)
 
 
 @seeded(
@@ -501,12 +514,15 @@ def _s16_commit_step(
     "a failed local write after a provider call is logged and ignored: the flow is finished "
     "and reports success although what the provider said was never recorded",
     "no-stale-hold",
+    "statuses-agree",
     "no-orphaned-intent",
-    "flows-finished",
 )
 @contextmanager
 def _s16() -> Iterator[None]:
-    with mock.patch.object(Engine, "_commit_step", _s16_commit_step):
+    with (
+        mock.patch.object(Engine, "_commit_step", _s16_commit_step),
+        mock.patch("paycore.flows.webhooks._after_intent", _s16_after_intent),
+    ):
         yield
 
 
@@ -519,7 +535,8 @@ def _s17_confirm_apply(
     """confirm records a success on the payment only: the order stays pending and its stock
     uncommitted, for the webhook to finish."""
     if (
-        view.status != "succeeded"
+        not (u.flow_id or "").startswith("confirm:")
+        or view.status != "succeeded"
         or payment.status in PAYMENT.terminal
         or payment.status is P.CREATING
     ):
