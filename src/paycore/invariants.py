@@ -378,6 +378,52 @@ def order_matches_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
     return out
 
 
+@invariant(
+    "amount-matches-order",
+    "Every provider intent a payment records asks for exactly the payment's amount, which is "
+    "exactly its order's total.",
+    "safety",
+    "S12 S15",
+)
+def amount_matches_order(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    intents = {v.id: v for v in ledger.intents}
+    out = []
+    for p in snap.rows(s.PAYMENTS):
+        order = snap.get(s.ORDERS, p.order_id)
+        if order is not None and order.total != p.amount:
+            out.append(
+                Violation("amount-matches-order", p.id, f"payment {p.amount}, order {order.total}")
+            )
+        v = intents.get(p.provider_intent_id or "")
+        if v is not None and (v.amount, v.currency) != (p.amount.amount, p.amount.currency):
+            out.append(
+                Violation(
+                    "amount-matches-order",
+                    p.id,
+                    f"intent {v.id} asks {v.amount} {v.currency}, payment is {p.amount}",
+                )
+            )
+    return out
+
+
+@invariant(
+    "success-is-durable",
+    "A checkout reported as succeeded has its payment recorded with its provider intent.",
+    "safety",
+    "S1 S16",
+)
+def success_is_durable(snap: Snapshot, _: Ledger) -> list[Violation]:
+    out = []
+    for f in snap.rows(s.FLOWS):
+        if f.kind != "checkout" or f.status is not FlowStatus.SUCCEEDED:
+            continue
+        p = snap.get(s.PAYMENTS, str(f.params.get("payment_id")))
+        if p is None or p.status is PaymentStatus.CREATING or p.provider_intent_id is None:
+            shown = "missing" if p is None else f"{p.status.value}, intent {p.provider_intent_id}"
+            out.append(Violation("success-is-durable", f.id, f"succeeded but payment {shown}"))
+    return out
+
+
 # --- refunds -----------------------------------------------------------------------
 
 

@@ -43,3 +43,12 @@ def test_invariants_name_only_known_findings() -> None:
     for inv in INVARIANTS:
         for f in inv.findings:
             assert re.fullmatch(r"S([1-9]|1[0-8])|T[1-5]", f), (inv.id, f)
+
+
+def test_seeded_bug_column_matches_the_catalog() -> None:
+    """The last column names exactly the invariants each seeded bug is expected to trip."""
+    from paycore_adapters.harness.bugs import BUGS
+
+    for finding, row in rows().items():
+        last = row.rstrip(" |").rsplit(" | ", 1)[1]
+        assert set(re.findall(r"`([a-z-]+)`", last)) == set(BUGS[finding].expected), finding
