@@ -312,6 +312,7 @@ def _s12_on_canceled(u: Unit, payment: Payment, release_as: str) -> None:
     "given back",
     "hold-tied-to-payment",
     "no-double-charge",
+    "amount-matches-order",
 )
 @contextmanager
 def _s12() -> Iterator[None]:
@@ -463,6 +464,7 @@ def _s15_begin(
     "for a different cart (the order is re-made, the intent of the first cart is charged) "
     "and never expires",
     "no-double-charge",
+    "amount-matches-order",
 )
 @contextmanager
 def _s15() -> Iterator[None]:
@@ -513,6 +515,7 @@ def _s16_after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
     "S16",
     "a failed local write after a provider call is logged and ignored: the flow is finished "
     "and reports success although what the provider said was never recorded",
+    "success-is-durable",
     "no-stale-hold",
     "statuses-agree",
     "no-orphaned-intent",
