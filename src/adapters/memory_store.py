@@ -261,6 +261,7 @@ class _Scope:
             wrote = bool(tx.writes or tx.seqs)
             if wrote:
                 store._apply(tx)
+                store.stats["writes"] += 1
             store.stats["commits"] += 1
             if store.faults is not None and wrote:
                 store.faults.after_commit()
@@ -279,7 +280,7 @@ class MemoryStore:
         self._tables: dict[str, _TableState] = {t.name: _TableState(t) for t in TABLES}
         self._seqs: dict[str, int] = {}
         self.faults: StoreFaults | None = None
-        self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0}
+        self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
 
     def transaction(self) -> _Scope:
         return _Scope(self)

@@ -30,7 +30,7 @@ class TestMemoryStore(StoreContract):
             _ = 1 / 0
         with pytest.raises(IntegrityError), store.transaction() as tx:
             tx.insert(ORDERS, order("o1"))
-        assert store.stats == {"commits": 1, "rollbacks": 2}
+        assert store.stats == {"commits": 1, "rollbacks": 2, "writes": 1}
 
     def test_fingerprint_tracks_content(self) -> None:
         """The fingerprint changes with every commit and never with reads."""
@@ -97,4 +97,4 @@ class TestMemoryStore(StoreContract):
             tx.insert(AUDIT, entry)
         with pytest.raises(ValueError), store.transaction() as tx:
             tx.update(AUDIT, entry)
-        assert store.stats == {"commits": 1, "rollbacks": 2}
+        assert store.stats == {"commits": 1, "rollbacks": 2, "writes": 1}
