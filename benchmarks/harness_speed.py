@@ -437,7 +437,7 @@ def breakdown(prof: cProfile.Profile) -> tuple[float, list[Share]]:
         _find(stats, harness_model, "PaycoreMachine.teardown"),
     )
     add("  World.quiesce", _find(stats, harness_world, "World.quiesce"))
-    add("    World.state_hash", _find(stats, harness_world, "World.state_hash"))
+    add("    World.progress", _find(stats, harness_world, "World.progress"))
     add("      MemoryStore.fingerprint", _find(stats, memory_store, "MemoryStore.fingerprint"))
     top += add("World set-up per example", _find(stats, harness_world, "World.__init__"))
     parts.append(("Hypothesis and the rest (total - the above)", total - top, 0))

@@ -52,11 +52,6 @@ def render_invariants() -> str:
     return "".join(out)
 
 
-def meaning(state: Any, machines: dict[str, StateMachine[Any]] | None = None) -> str:
-    """The state's one documented meaning (``paycore.status.describe``)."""
-    return describe(state)
-
-
 def render_machines(machines: dict[str, StateMachine[Any]]) -> str:
     """``state-machines.md``: per aggregate, its diagram, states and transitions."""
     out = ["# State machines\n\n", GENERATED, "\n"]
@@ -70,7 +65,7 @@ def render_machines(machines: dict[str, StateMachine[Any]]) -> str:
         out.append("| State | Meaning | Terminal |\n|---|---|---|\n")
         for s in m.states:
             note, term = " (initial)" if s == m.initial else "", "yes" if s in m.terminal else "no"
-            out.append(f"| `{s.value}`{note} | {_cell(meaning(s, machines))} | {term} |\n")
+            out.append(f"| `{s.value}`{note} | {_cell(describe(s))} | {term} |\n")
         out.append("\n| Trigger | From | To |\n|---|---|---|\n")
         for src, trigger, dst in m.edges():
             out.append(f"| `{trigger}` | `{src.value}` | `{dst.value}` |\n")

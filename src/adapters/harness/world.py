@@ -11,7 +11,6 @@ failures; an unexpected exception propagates.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -444,21 +443,3 @@ class World:
             sum(p.calls.values()),
             len(self.pending),
         )
-
-    def state_hash(self) -> str:
-        """A digest of everything that decides what can happen next (for the explorer)."""
-        h = hashlib.sha256(self.w.store.fingerprint().encode())
-        for v in sorted(self.w.provider.intents(), key=lambda v: v.id):
-            h.update(repr((v.id, v.status, v.amount_received)).encode())
-        for r in sorted(self.w.provider.refunds(), key=lambda r: r.id):
-            h.update(repr((r.id, r.status, r.amount)).encode())
-        h.update(repr(sorted(self.engine._inflight)).encode())
-        h.update(repr([(d.event.id) for d in self.pending]).encode())
-        h.update(repr((self.plan.provider_armed, self.plan.store_armed)).encode())
-        return h.hexdigest()
-
-    def payments_by_status(self) -> dict[PaymentStatus, int]:
-        out: dict[PaymentStatus, int] = {}
-        for p in self.w.store.snapshot().rows(s.PAYMENTS):
-            out[p.status] = out.get(p.status, 0) + 1
-        return out
