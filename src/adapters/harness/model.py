@@ -93,21 +93,24 @@ class PaycoreMachine(RuleBasedStateMachine):
         self.world.shop(session, product, quantity, method)
 
     @rule(
-        op=st.sampled_from(["confirm", "cancel", "refund"]),
+        op=st.sampled_from(["confirm", "cancel", "refund", "two refunds"]),
         payment=PAYMENTS,
         method=st.integers(0, 3),
         amount=st.sampled_from([None, None, 100, 250, 600, 1000]),
         key=st.integers(0, 2),
     )
     def payment_op(self, op: str, payment: int, method: int, amount: int | None, key: int) -> None:
-        """Confirm, cancel or refund a payment (first transaction only)."""
+        """Confirm, cancel or refund a payment, or two refunds at once (first transactions)."""
         self._did()
         if op == "confirm":
             self.world.begin_confirm(payment, method)
         elif op == "cancel":
             self.world.begin_cancel(payment)
-        else:
+        elif op == "refund":
             self.world.begin_refund(payment, amount, key)
+        else:  # two support agents refund the same order at once
+            self.world.begin_refund(payment, amount, key)
+            self.world.begin_refund(payment, amount, key + 1)
 
     # --- interleaving: which in-flight flow moves next --------------------------------
 
