@@ -168,18 +168,6 @@ class Engine:
         with self.store.transaction() as tx:
             return tx.get(s.FLOWS, flow_id)
 
-    def new_flow(self, u: Unit, flow_id: str, kind: str, step: str, **params: Any) -> Flow:
-        """Create a flow claimed by this worker (it will run it now)."""
-        return create_flow(
-            u,
-            flow_id,
-            kind,
-            step,
-            owner=self.worker_id,
-            lease_until=u.now + self.config.lease_ms,
-            **params,
-        )
-
     # --- stepping ---------------------------------------------------------------
 
     def has_inflight(self, flow_id: str) -> bool:
