@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -97,3 +102,17 @@ def quiesce(w: Wiring, rounds: int = 5) -> None:
         w.clock.advance(w.service.config.backoff_cap_ms + w.service.config.lease_ms)
         w.service.run_jobs()
     deliver_webhooks(w)
+
+
+@contextmanager
+def loaded_script(path: Path, name: str) -> Iterator[ModuleType]:
+    """Import a script that is not a package module (a benchmark), for the duration."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)

@@ -7,16 +7,15 @@ succeeded, webhooks handled), not how fast they do it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from tests.conftest import loaded_script
 
 N = 20
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "core_throughput.py"
@@ -24,15 +23,8 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "core_throughpu
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("core_throughput_under_test", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    try:
-        spec.loader.exec_module(module)
+    with loaded_script(BENCHMARK, "core_throughput_under_test") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def _completed(m: Any, kind: str) -> None:

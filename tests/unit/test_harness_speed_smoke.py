@@ -7,14 +7,13 @@ settings, not how fast they ran them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from tests.conftest import loaded_script
 
 EXAMPLES, STEPS = 4, 8
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "harness_speed.py"
@@ -22,15 +21,8 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "harness_speed.
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("harness_speed_under_test", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    try:
-        spec.loader.exec_module(module)
+    with loaded_script(BENCHMARK, "harness_speed_under_test") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_paycore_measurement_runs_rules(bench: ModuleType) -> None:
