@@ -306,6 +306,22 @@ class FakeProvider:
             self._emit(kind, "refund", refund_id, status)
             return rf
 
+    def fail_refund(
+        self, refund_id: str, *, reason: str = "expired_or_canceled_card"
+    ) -> RefundView:
+        """The network reversing a refund that had succeeded (Stripe: a closed card).
+
+        Stripe moves a succeeded refund to ``failed`` and returns its amount to the
+        merchant, so it no longer counts against what is still refundable.
+        """
+        with self._lock:
+            rf = self._refund(refund_id)
+            if rf.status != "succeeded":
+                raise _invalid(f"Refund {refund_id} has a status of {rf.status}, not succeeded.")
+            rf = self._refunds[refund_id] = attrs.evolve(rf, status="failed", failure_reason=reason)
+            self._emit("refund.failed", "refund", refund_id, "failed")
+            return rf
+
     # --- internals --------------------------------------------------------------------
 
     def _mutate(

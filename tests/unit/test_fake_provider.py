@@ -385,6 +385,40 @@ def test_pending_refunds_count_against_remaining(fp: FakeProvider) -> None:
     assert [r.status for r in fp.refunds()] == ["failed", "succeeded"]
 
 
+def test_succeeded_refund_can_fail_later_and_frees_its_amount(fp: FakeProvider) -> None:
+    """A succeeded refund reversed by the network: failed, announced, its amount refundable."""
+    pi = paid(fp, 1000)
+    rf = fp.create_refund(pi.id, amount=600, reason=None, metadata={}, idempotency_key="r1")
+    fp.take_events()
+    failed = fp.fail_refund(rf.id)
+    assert (failed.id, failed.status, failed.amount) == (rf.id, "failed", 600)
+    assert failed.failure_reason == "expired_or_canceled_card"
+    assert fp.retrieve_refund(rf.id) == failed and fp.list_refunds(pi.id) == [failed]
+    assert [(e.type, e.object_kind, e.object_id, e.status) for e in fp.take_events()] == [
+        ("refund.failed", "refund", rf.id, "failed")
+    ]
+    again = fp.create_refund(pi.id, amount=1000, reason=None, metadata={}, idempotency_key="r2")
+    assert again.status == "succeeded"
+    assert fp.fail_refund(again.id, reason="lost_or_stolen_card").failure_reason == (
+        "lost_or_stolen_card"
+    )
+
+
+def test_only_a_succeeded_refund_can_fail_later(fp: FakeProvider) -> None:
+    """Pending and already failed refunds cannot be reversed; unknown ids are not found."""
+    fp.refunds_settle_immediately = False
+    pi = paid(fp, 1000)
+    pending = fp.create_refund(pi.id, amount=100, reason=None, metadata={}, idempotency_key="r")
+    with pytest.raises(ProviderInvalidRequest, match="status of pending, not succeeded"):
+        fp.fail_refund(pending.id)
+    fp.settle_refund(pending.id, success=False)
+    with pytest.raises(ProviderInvalidRequest, match="status of failed, not succeeded"):
+        fp.fail_refund(pending.id)
+    with pytest.raises(ProviderNotFound):
+        fp.fail_refund("re_nope")
+    assert [r.status for r in fp.refunds()] == ["failed"]
+
+
 def test_refund_requires_succeeded_intent(fp: FakeProvider) -> None:
     """An intent without a successful charge cannot be refunded."""
     pi = fp.create_intent(req(), idempotency_key="c")
