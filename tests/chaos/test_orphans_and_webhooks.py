@@ -1,0 +1,469 @@
+"""Orphan recovery (flows/orphans.py) and webhook handling (flows/webhooks.py), step by step.
+
+An orphan is a provider intent that no local payment records (the reconciler finds it).
+It must be canceled while it can be, refunded exactly once if it took money, and waited
+for while it is processing; every decision is recorded on its OrphanCase. Webhooks are
+taken once per event id and matched to the local record by the provider's current state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from tests.conftest import deliver_webhooks, flow_of, make_shop, run, step
+
+from paycore import jobs
+from paycore import schema as s
+from paycore.errors import FlowPending, InvalidInput
+from paycore.flows import refunds
+from paycore.flows.checkout import CartItem
+from paycore.money import Money
+from paycore.ports import CreateIntent, IntentView, ProviderEvent, RefundView
+from paycore.records import Flow, OrphanCase
+from paycore.status import FlowStatus
+from paycore_adapters.harness.faults import FaultKind, FaultPlan
+from paycore_adapters.memory import Wiring
+
+MINUTE = 60_000
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def orphan_intent(w: Wiring, method: str | None = None, amount: int = 1250) -> IntentView:
+    """An intent made at the provider outside paycore (no payment records it)."""
+    view = w.provider.create_intent(
+        CreateIntent(Money(amount, "EUR"), "acct_1", {"checkout_session_id": "cs_elsewhere"}),
+        idempotency_key=f"elsewhere-{len(w.provider.intents())}",
+    )
+    if method is not None:
+        view = w.provider.customer_confirm(view.id, method)
+    return view
+
+
+def start_orphan_flows(w: Wiring) -> list[str]:
+    """Run the reconciler's scan only: the orphan flows it starts are not stepped yet."""
+    return jobs.reconcile(w.service.engine)
+
+
+def case_of(w: Wiring, intent_id: str) -> OrphanCase:
+    case = w.store.snapshot().get(s.ORPHANS, intent_id)
+    assert case is not None
+    return case
+
+
+def record_refund_calls(w: Wiring) -> list[Mapping[str, Any]]:
+    """Wrap the provider's create_refund to record what paycore sends it."""
+    calls: list[Mapping[str, Any]] = []
+    real = w.provider.create_refund
+
+    def create_refund(
+        intent_id: str,
+        *,
+        amount: int,
+        reason: str | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundView:
+        calls.append(
+            {"intent_id": intent_id, "amount": amount, "reason": reason, "metadata": metadata}
+        )
+        return real(
+            intent_id,
+            amount=amount,
+            reason=reason,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+
+    w.provider.create_refund = create_refund  # type: ignore[method-assign]
+    return calls
+
+
+def arm(w: Wiring, kind: FaultKind, call: str) -> FaultPlan:
+    plan = FaultPlan(w.clock.now)
+    plan.arm(kind, call)
+    w.provider.fault = plan.provider_hook
+    return plan
+
+
+def assert_backed_off(w: Wiring, flow: Flow, attempts: int, error: str) -> None:
+    """The flow recorded the error and waits at least the base backoff before retrying."""
+    cfg = w.service.config
+    assert flow.status is FlowStatus.ACTIVE
+    assert flow.attempts == attempts
+    assert flow.last_error == error
+    delay = flow.next_run_at - w.clock.now()
+    base = cfg.backoff_base_ms * 2 ** (attempts - 1)
+    assert base <= delay <= base + base // 4
+
+
+# --- orphans -------------------------------------------------------------------------
+
+
+class TestOrphanThatTookMoney:
+    def test_succeeded_orphan_is_refunded_once_and_its_case_says_so(self) -> None:
+        """Money taken by an intent nobody records goes back in full, exactly once."""
+        w = make_shop()
+        calls = record_refund_calls(w)
+        pi = orphan_intent(w, "pm_card_visa")
+        started, _ = w.service.run_reconciler()
+        assert started == 1
+        assert [(r.intent_id, r.amount, r.status) for r in w.provider.refunds()] == [
+            (pi.id, 1250, "succeeded")
+        ]
+        assert calls == [
+            {
+                "intent_id": pi.id,
+                "amount": 1250,
+                "reason": "duplicate",
+                "metadata": {"orphan": pi.id},
+            }
+        ]
+        case = case_of(w, pi.id)
+        assert (case.action, case.provider_status, case.amount) == ("refunded", "succeeded", 1250)
+        flow = flow_of(w, f"orphan:{pi.id}")
+        assert flow.status is FlowStatus.SUCCEEDED
+        assert flow.result == {"intent_id": pi.id, "status": "succeeded"}
+        assert [a.kind for a in w.alerts.raised] == ["orphan_intent"]
+        # A second pass finds the case and starts nothing: still one refund.
+        w.clock.advance(MINUTE)
+        assert w.service.run_reconciler()[0] == 0
+        assert len(w.provider.refunds()) == 1
+        assert not w.violations(), w.violations()
+
+    def test_lost_refund_answer_is_not_refunded_twice(self) -> None:
+        """The refund happened but its answer was lost: looking again and repeating the
+        call with the same key gets the same refund back, not a second one."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_visa")
+        plan = arm(w, FaultKind.RESPONSE_LOST, "create_refund")
+        w.service.run_reconciler()
+        assert plan.fired[FaultKind.RESPONSE_LOST] == 1
+        assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1250, "succeeded")]
+        assert w.provider.calls["create_refund"] == 2
+        assert case_of(w, pi.id).action == "refunded"
+        assert flow_of(w, f"orphan:{pi.id}").status is FlowStatus.SUCCEEDED
+        assert not w.violations(), w.violations()
+
+    def test_refund_that_never_reached_the_provider_is_made_after_looking_again(self) -> None:
+        """An ambiguous error is not taken for a refund: the flow looks again and refunds."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_visa")
+        (fid,) = start_orphan_flows(w)
+        step(w, fid, 2)  # look -> refund
+        plan = arm(w, FaultKind.PROVIDER_DOWN, "create_refund")
+        step(w, fid, 2)  # the call fails before the provider -> look again (no backoff)
+        assert plan.fired[FaultKind.PROVIDER_DOWN] == 1
+        flow = flow_of(w, fid)
+        assert (flow.step, flow.attempts, flow.data["refunded"]) == ("look", 0, False)
+        assert w.provider.refunds() == []
+        assert run(w, fid).status is FlowStatus.SUCCEEDED
+        assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1250, "succeeded")]
+        assert case_of(w, pi.id).action == "refunded"
+        assert not w.violations(), w.violations()
+
+    def test_rate_limited_refund_backs_off_at_the_refund_step(self) -> None:
+        """A definite, retryable refusal (429) is retried later, with backoff, same step."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_visa")
+        (fid,) = start_orphan_flows(w)
+        step(w, fid, 2)  # look -> refund
+        arm(w, FaultKind.RATE_LIMITED, "create_refund")
+        step(w, fid, 2)
+        flow = flow_of(w, fid)
+        assert flow.step == "refund"
+        assert "refunded" not in flow.data
+        assert_backed_off(w, flow, 1, "provider_rate_limited")
+        assert w.provider.refunds() == []
+        assert case_of(w, pi.id).action == "pending"
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        assert w.service.run_recovery() == (1, 0)
+        assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1250, "succeeded")]
+        assert case_of(w, pi.id).action == "refunded"
+
+    def test_refund_refused_because_someone_refunded_it_meanwhile_ends_refunded(self) -> None:
+        """A definite refusal of the orphan refund (an operator refunded it in between)
+        ends the case as refunded, with no second refund and no retry loop."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_visa")
+        (fid,) = start_orphan_flows(w)
+        step(w, fid, 2)  # look -> refund (amount 1250)
+        w.provider.create_refund(
+            pi.id, amount=1250, reason=None, metadata={}, idempotency_key="dashboard"
+        )
+        step(w, fid, 2)  # refused: nothing left to refund -> look
+        flow = flow_of(w, fid)
+        assert (flow.step, flow.attempts, flow.data["refunded"]) == ("look", 0, True)
+        assert run(w, fid).status is FlowStatus.SUCCEEDED
+        assert len(w.provider.refunds()) == 1
+        case = case_of(w, pi.id)
+        assert (case.action, case.provider_status) == ("refunded", "succeeded")
+        assert not w.violations(), w.violations()
+
+
+class TestOrphanThatCanStillBeCanceled:
+    @pytest.mark.parametrize(
+        "method", [None, "pm_card_chargeDeclined", "pm_card_threeDSecure2Required"]
+    )
+    def test_cancelable_orphan_is_canceled_and_never_refunded(self, method: str | None) -> None:
+        """An orphan nobody paid yet is canceled, so no customer can pay it any more."""
+        w = make_shop()
+        pi = orphan_intent(w, method)
+        w.service.run_reconciler()
+        assert w.provider.retrieve_intent(pi.id).status == "canceled"
+        assert w.provider.calls["cancel_intent"] == 1
+        assert w.provider.calls["create_refund"] == 0
+        case = case_of(w, pi.id)
+        assert (case.action, case.provider_status) == ("canceled", "canceled")
+        flow = flow_of(w, f"orphan:{pi.id}")
+        assert flow.result == {"intent_id": pi.id, "status": "canceled"}
+        assert flow.data["refunded"] is False
+        assert not w.violations(), w.violations()
+
+    def test_orphan_paid_while_being_canceled_is_refunded(self) -> None:
+        """The customer pays between the look and the cancel: the cancel is refused, the
+        flow looks again and refunds what was taken."""
+        w = make_shop()
+        pi = orphan_intent(w)
+        (fid,) = start_orphan_flows(w)
+        step(w, fid, 2)  # look: cancelable -> cancel
+        assert flow_of(w, fid).step == "cancel"
+        w.provider.customer_confirm(pi.id, "pm_card_visa")
+        step(w, fid, 2)  # the cancel is refused (definite) -> look, nothing refunded yet
+        flow = flow_of(w, fid)
+        assert (flow.step, flow.attempts, flow.data["refunded"]) == ("look", 0, False)
+        assert run(w, fid).status is FlowStatus.SUCCEEDED
+        assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1250, "succeeded")]
+        case = case_of(w, pi.id)
+        assert (case.action, case.provider_status) == ("refunded", "succeeded")
+        assert not w.violations(), w.violations()
+
+    def test_look_failure_backs_off_and_recovery_finishes_the_case(self) -> None:
+        """The provider is down when the flow looks: it retries later, it does not spin."""
+        w = make_shop()
+        pi = orphan_intent(w)
+        (fid,) = start_orphan_flows(w)
+        arm(w, FaultKind.PROVIDER_DOWN, "retrieve_intent")
+        step(w, fid, 2)
+        flow = flow_of(w, fid)
+        assert flow.step == "look"
+        assert_backed_off(w, flow, 1, "provider_unavailable")
+        assert case_of(w, pi.id).action == "pending"
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        assert w.service.run_recovery() == (1, 0)
+        assert case_of(w, pi.id).action == "canceled"
+
+
+class TestProcessingOrphan:
+    def test_processing_orphan_waits_with_backoff_then_is_refunded_once_settled(self) -> None:
+        """A processing orphan cannot be canceled or refunded yet: the case says 'waiting',
+        the flow retries with growing delays, and refunds once the debit succeeds."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_processing")
+        assert w.service.run_reconciler()[0] == 1
+        fid = f"orphan:{pi.id}"
+        case = case_of(w, pi.id)
+        assert (case.action, case.provider_status, case.version) == ("waiting", "processing", 1)
+        flow = flow_of(w, fid)
+        assert flow.step == "look"
+        assert_backed_off(w, flow, 1, "orphan intent is processing")
+        # The next look finds it still processing: a longer wait, the case is not rewritten.
+        w.clock.advance(flow.next_run_at - w.clock.now())
+        assert w.service.run_recovery() == (0, 1)
+        assert_backed_off(w, flow_of(w, fid), 2, "orphan intent is processing")
+        assert case_of(w, pi.id).version == 1
+        assert w.provider.calls["create_refund"] == w.provider.calls["cancel_intent"] == 0
+        w.provider.settle(pi.id, success=True)
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        assert w.service.run_recovery() == (1, 0)
+        assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1250, "succeeded")]
+        case = case_of(w, pi.id)
+        assert (case.action, case.provider_status, case.version) == ("refunded", "succeeded", 2)
+        assert not w.violations(), w.violations()
+
+    def test_processing_orphan_that_fails_is_canceled(self) -> None:
+        """A debit that fails leaves the intent cancelable: it is canceled, not refunded."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_processing")
+        w.service.run_reconciler()
+        w.provider.settle(pi.id, success=False)
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        assert w.service.run_recovery() == (1, 0)
+        assert w.provider.retrieve_intent(pi.id).status == "canceled"
+        assert w.provider.refunds() == []
+        case = case_of(w, pi.id)
+        assert (case.action, case.provider_status) == ("canceled", "canceled")
+        assert not w.violations(), w.violations()
+
+
+# --- webhooks ------------------------------------------------------------------------
+
+
+def paid_shop() -> tuple[Wiring, str]:
+    """A shop with one succeeded payment (webhooks of the checkout delivered)."""
+    w = make_shop()
+    r = w.service.create_payment_intent("cs_test_webhooks001", [CartItem("p_mug", 2)])
+    w.service.confirm_payment(r.payment_id, "pm_card_visa")
+    deliver_webhooks(w)
+    return w, r.payment_id
+
+
+def webhook_flow(w: Wiring, event_id: str) -> Flow:
+    return flow_of(w, f"webhook:{event_id}")
+
+
+class TestWebhookInbox:
+    def test_intent_event_applies_the_providers_current_status(self) -> None:
+        """A payment confirmed in the browser is recorded from its webhook."""
+        w = make_shop()
+        r = w.service.create_payment_intent("cs_test_webhooks002", [CartItem("p_mug", 1)])
+        deliver_webhooks(w)
+        pi = w.service.payment(r.payment_id).provider_intent_id
+        assert pi is not None
+        w.provider.customer_confirm(pi, "pm_card_visa")
+        (event,) = w.provider.take_events()
+        assert event.type == "payment_intent.succeeded"
+        assert w.service.handle_webhook(event) == "processed"
+        assert w.service.payment(r.payment_id).status.value == "succeeded"
+        assert w.service.order(r.order_id).status == "paid"  # type: ignore[union-attr]
+        assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
+        entry = w.store.snapshot().get(s.INBOX, event.id)
+        assert entry is not None
+        assert (entry.type, entry.object_id, entry.flow_id) == (
+            "payment_intent.succeeded",
+            pi,
+            f"webhook:{event.id}",
+        )
+
+    def test_duplicate_delivery_is_a_no_op(self) -> None:
+        """The same event id twice is taken once: one inbox entry, one flow."""
+        w, pid = paid_shop()
+        event = w.provider.all_events[-1]
+        before = w.store.snapshot()
+        assert w.service.handle_webhook(event) == "duplicate"
+        after = w.store.snapshot()
+        assert after.rows(s.INBOX) == before.rows(s.INBOX)
+        assert after.rows(s.FLOWS) == before.rows(s.FLOWS)
+        assert w.service.payment(pid).status.value == "succeeded"
+
+    @pytest.mark.parametrize("kind", ["charge", "customer", ""])
+    def test_unknown_object_kind_is_refused_and_not_recorded(self, kind: str) -> None:
+        """Only intent and refund events are taken; others are refused loudly, not stored."""
+        w, _ = paid_shop()
+        event = ProviderEvent("evt_other_1", f"{kind}.updated", 0, kind, "ch_1", "succeeded")
+        with pytest.raises(InvalidInput) as exc:
+            w.service.handle_webhook(event)
+        assert exc.value.code == "invalid_input"
+        assert exc.value.fields == {"event_id": "evt_other_1"}
+        assert repr(kind) in exc.value.message
+        assert "payment_intent and refund" in exc.value.message
+        assert w.store.snapshot().get(s.INBOX, "evt_other_1") is None
+
+    @pytest.mark.parametrize(
+        "event",
+        [
+            ProviderEvent("", "payment_intent.succeeded", 0, "payment_intent", "pi_1"),
+            {"id": "evt_1", "type": "payment_intent.succeeded"},
+        ],
+    )
+    def test_unverified_or_idless_event_is_refused(self, event: object) -> None:
+        """A raw payload or an event without an id cannot be deduplicated: refused."""
+        w, _ = paid_shop()
+        inbox = w.store.snapshot().rows(s.INBOX)
+        with pytest.raises(InvalidInput) as exc:
+            w.service.handle_webhook(event)  # type: ignore[arg-type]
+        assert "verified ProviderEvent with an id" in exc.value.message
+        assert type(event).__name__ in exc.value.message
+        assert w.store.snapshot().rows(s.INBOX) == inbox
+
+    def test_event_for_an_intent_nobody_records_is_unmatched(self) -> None:
+        """An orphan's webhook changes nothing locally; the reconciler deals with it."""
+        w, _ = paid_shop()
+        orphan_intent(w, "pm_card_visa")
+        events = w.provider.take_events()
+        before = w.store.snapshot().rows(s.PAYMENTS)
+        for ev in events:
+            assert w.service.handle_webhook(ev) == "processed"
+            assert webhook_flow(w, ev.id).result == {"matched": False}
+        assert w.store.snapshot().rows(s.PAYMENTS) == before
+
+    def test_fetch_failure_backs_off_and_recovery_applies_it(self) -> None:
+        """The provider is down when the webhook fetches the refund: the caller is told it
+        is pending, the flow backs off, and recovery records the refund later."""
+        w, pid = paid_shop()
+        w.provider.refunds_settle_immediately = False
+        w.service.create_refund(pid, 1250, idempotency_key="rk-1")
+        (refund,) = w.service.refunds_of(pid)
+        assert refund.status.value == "pending"
+        rid = refund.provider_refund_id
+        assert rid is not None
+        w.provider.take_events()
+        w.provider.settle_refund(rid)
+        (event,) = w.provider.take_events()
+        arm(w, FaultKind.PROVIDER_DOWN, "retrieve_refund")
+        with pytest.raises(FlowPending):
+            w.service.handle_webhook(event)
+        assert_backed_off(w, webhook_flow(w, event.id), 1, "provider_unavailable")
+        assert w.service.refunds_of(pid)[0].status.value == "pending"
+        # The provider redelivers: a duplicate now, recovery finishes the first delivery.
+        assert w.service.handle_webhook(event) == "duplicate"
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        w.service.run_recovery()
+        assert w.service.refunds_of(pid)[0].status.value == "succeeded"
+        assert w.service.payment(pid).amount_refunded == 1250
+        assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
+
+
+class TestRefundWebhooks:
+    def test_refund_webhook_before_the_refund_flow_recorded_it_is_matched_by_metadata(
+        self,
+    ) -> None:
+        """refund.created can arrive before the refund flow records the provider's id:
+        the webhook finds the refund by its metadata and the amount counts once."""
+        w, pid = paid_shop()
+        eng = w.service.engine
+        refund = eng.transact(lambda u: refunds.begin_refund(u, pid, 1000, None, "rk-early"))
+        fid = f"refund:{refund.id}"
+        step(w, fid)  # the provider call: the refund exists, the answer is held in memory
+        (event,) = w.provider.take_events()
+        assert event.type == "refund.created"
+        assert w.service.refunds_of(pid)[0].provider_refund_id is None
+        assert w.service.handle_webhook(event) == "processed"
+        assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
+        (local,) = w.service.refunds_of(pid)
+        assert (local.provider_refund_id, local.status.value) == (event.object_id, "succeeded")
+        assert w.service.payment(pid).amount_refunded == 1000
+        step(w, fid)  # the refund flow applies its own (same) answer: no double count
+        assert flow_of(w, fid).status is FlowStatus.SUCCEEDED
+        assert w.service.payment(pid).amount_refunded == 1000
+        assert not w.violations(), w.violations()
+
+    def test_refund_webhook_of_a_refund_made_outside_paycore_is_unmatched(self) -> None:
+        """A refund made in the provider's dashboard has no local record: nothing changes."""
+        w, pid = paid_shop()
+        pi = w.service.payment(pid).provider_intent_id
+        assert pi is not None
+        w.provider.create_refund(pi, amount=500, reason=None, metadata={}, idempotency_key="dash")
+        (event,) = w.provider.take_events()
+        assert w.service.handle_webhook(event) == "processed"
+        assert webhook_flow(w, event.id).result == {"matched": False}
+        assert w.service.refunds_of(pid) == []
+        assert w.service.payment(pid).amount_refunded == 0
+
+    def test_settled_refund_webhook_is_matched_by_provider_id(self) -> None:
+        """A pending refund settles later: its refund.updated webhook records the success."""
+        w, pid = paid_shop()
+        w.provider.refunds_settle_immediately = False
+        w.service.create_refund(pid, 700, idempotency_key="rk-2")
+        rid = w.service.refunds_of(pid)[0].provider_refund_id
+        assert rid is not None
+        w.provider.take_events()
+        w.provider.settle_refund(rid)
+        (event,) = w.provider.take_events()
+        assert event.type == "refund.updated"
+        assert w.service.handle_webhook(event) == "processed"
+        assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
+        assert w.service.payment(pid).amount_refunded == 700
