@@ -203,6 +203,24 @@ class TestOrphanThatTookMoney:
         assert (case.action, case.provider_status) == ("refunded", "succeeded")
         assert not w.violations(), w.violations()
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="BUG: the orphan refund asks for amount_received, the provider refuses it "
+        "(only the unrefunded rest may be refunded), and _after_act takes that definite "
+        "refusal for 'refunded': the case closes with money still captured",
+    )
+    def test_partly_refunded_orphan_gets_the_rest_refunded(self) -> None:
+        """An orphan someone already refunded in part must still end with nothing captured."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_visa")
+        w.provider.create_refund(
+            pi.id, amount=500, reason=None, metadata={}, idempotency_key="elsewhere-refund"
+        )
+        w.service.run_reconciler()
+        assert sum(r.amount for r in w.provider.refunds() if r.status == "succeeded") == 1250
+        assert case_of(w, pi.id).action == "refunded"
+        assert not w.violations("safety"), w.violations("safety")
+
 
 class TestOrphanThatCanStillBeCanceled:
     @pytest.mark.parametrize(
@@ -282,6 +300,27 @@ class TestProcessingOrphan:
         assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1250, "succeeded")]
         case = case_of(w, pi.id)
         assert (case.action, case.provider_status, case.version) == ("refunded", "succeeded", 2)
+        assert not w.violations(), w.violations()
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="BUG: the orphan flow counts each 'still processing' look as a failed "
+        "attempt and dead-letters after max_attempts (minutes), while a debit may process "
+        "for days; the reconciler never reopens a case, so the later success is kept",
+    )
+    def test_orphan_processing_for_a_day_is_still_refunded_when_it_succeeds(self) -> None:
+        """Bank debits settle after days: an orphan debit must be refunded whenever it does."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_processing")
+        w.service.run_reconciler()
+        for _ in range(24 * 4):  # the jobs run every 15 minutes for a day
+            w.clock.advance(15 * MINUTE)
+            w.service.run_jobs()
+        w.provider.settle(pi.id, success=True)
+        for _ in range(4):
+            w.clock.advance(15 * MINUTE)
+            w.service.run_jobs()
+        assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1250, "succeeded")]
         assert not w.violations(), w.violations()
 
     def test_processing_orphan_that_fails_is_canceled(self) -> None:
