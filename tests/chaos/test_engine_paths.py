@@ -1,0 +1,426 @@
+"""The flow engine's own guarantees, shown through confirm flows: bounded retries with
+backoff, compensation then dead-letter with an alert, leases, provider errors of any
+type, unknown or moved-on flows, threads, and the audit trail naming the flow."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pytest
+
+from conftest import begin_confirm, flow_of, make_shop, run, step
+from paycore import errors as err
+from paycore import schema as s
+from paycore.config import Config
+from paycore.flows.checkout import CartItem
+from paycore.flows.engine import StepReport
+from paycore.ports import IntentView
+from paycore.status import FlowStatus, OrderStatus, PaymentStatus
+from paycore_adapters.memory import Wiring, in_memory
+
+PS, OS, FS = PaymentStatus, OrderStatus, FlowStatus
+
+
+@pytest.fixture
+def w(shop: Wiring) -> Wiring:
+    return shop  # conftest's shop also checks the safety invariants at teardown
+
+
+def checkout(w: Wiring, session: str = "cs_test_engine_00001") -> str:
+    return w.service.create_payment_intent(session, [CartItem("p_mug", 1)]).payment_id
+
+
+def down(
+    calls: set[str], exc: type[Exception] = err.ProviderUnavailable, times: int = 10**6
+) -> Callable[[str, str, str | None], None]:
+    """A provider fault: ``calls`` fail before taking effect, ``times`` times."""
+    left = [times]
+
+    def fault(name: str, phase: str, key: str | None) -> None:
+        if name in calls and phase == "before" and left[0] > 0:
+            left[0] -= 1
+            raise exc(f"injected: {name} down")
+
+    return fault
+
+
+def answers_with_status(w: Wiring, method: str, status: str, times: int = 10**6) -> None:
+    """The provider's ``method`` answers with an intent status paycore does not know."""
+    real = getattr(w.provider, method)
+    left = [times]
+
+    def call(*args: Any, **kwargs: Any) -> IntentView:
+        view: IntentView = real(*args, **kwargs)
+        if left[0] > 0:
+            left[0] -= 1
+            return attrs.evolve(view, status=status)
+        return view
+
+    setattr(w.provider, method, call)
+
+
+def step_until(w: Wiring, fid: str, done: Callable[[], bool], limit: int = 60) -> None:
+    for _ in range(limit):
+        if done():
+            return
+        step(w, fid)
+    raise AssertionError(f"{fid}: condition not reached in {limit} steps")
+
+
+# --- backoff ------------------------------------------------------------------------
+
+
+class TestBackoff:
+    @pytest.mark.parametrize("base_ms", [1, 1_000])
+    def test_delay_doubles_per_attempt_with_jitter_below_a_quarter(self, base_ms: int) -> None:
+        """Each retry waits twice as long (doubling stops after 10), plus at most a quarter."""
+        eng = in_memory(Config(backoff_base_ms=base_ms, backoff_cap_ms=10**12)).service.engine
+        for attempts in range(1, 14):
+            base = base_ms * 2 ** min(attempts - 1, 10)
+            for n in range(12):
+                delay = eng.backoff(f"confirm:pay_{n:06d}:1", attempts)
+                assert isinstance(delay, int)  # times are whole milliseconds
+                assert base <= delay < base + max(base // 4, 1), (attempts, n, delay)
+
+    def test_delay_is_capped(self) -> None:
+        """However many attempts, a flow waits at most backoff_cap_ms."""
+        eng = in_memory().service.engine
+        cap = eng.config.backoff_cap_ms
+        delays = [eng.backoff("confirm:pay_000001:1", n) for n in range(1, 30)]
+        assert max(delays) == cap and delays[-1] == cap
+        assert delays[0] < 2 * eng.config.backoff_base_ms
+
+    def test_jitter_is_deterministic_and_spreads_flows_over_the_whole_quarter(self) -> None:
+        """Runs replay exactly, yet flows failing together do not all retry together."""
+        eng = in_memory().service.engine
+        delays = [eng.backoff(f"refund:rf_{n:06d}", 3) for n in range(300)]
+        assert delays == [eng.backoff(f"refund:rf_{n:06d}", 3) for n in range(300)]
+        jitter = [d - 4_000 for d in delays]
+        assert min(jitter) < 100 and max(jitter) >= 900
+        assert len(set(jitter)) > 200
+
+    def test_provider_errors_back_off_exponentially_and_recovery_waits(self, w: Wiring) -> None:
+        """After each refusal the flow counts the attempt and is not retried before its
+        time; the worker keeps its lease while it works."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        eng = w.service.engine
+        w.provider.fault = down({"confirm_intent"}, err.ProviderRateLimited, times=3)
+        step(w, fid, 2)  # refused, then the refusal recorded
+        for attempt in (1, 2, 3):
+            flow = flow_of(w, fid)
+            now = w.clock.now()
+            assert (flow.step, flow.attempts, flow.last_error) == (
+                "call",
+                attempt,
+                "provider_rate_limited",
+            )
+            assert flow.next_run_at == now + eng.backoff(fid, attempt)
+            assert (flow.lease_owner, flow.lease_until) == ("worker-1", now + 30_000)
+            calls = w.provider.calls["confirm_intent"]
+            w.clock.advance(flow.next_run_at - now - 1)
+            assert w.service.run_recovery() == (0, 0)  # not due yet: nothing is tried
+            assert w.provider.calls["confirm_intent"] == calls
+            w.clock.advance(1)
+            # due: recovery makes exactly one more attempt (refused twice more, then paid)
+            assert w.service.run_recovery() == ((0, 1) if attempt < 3 else (1, 0))
+            assert w.provider.calls["confirm_intent"] == calls + 1
+        assert flow_of(w, fid).status is FS.SUCCEEDED
+        assert w.provider.calls["confirm_intent"] == 4
+        assert w.service.payment(pid).status is PS.SUCCEEDED
+
+
+# --- give up: compensate, then dead-letter ---------------------------------------------
+
+
+class TestGiveUp:
+    def test_forward_give_up_switches_to_compensation_with_fresh_bookkeeping(
+        self, w: Wiring
+    ) -> None:
+        """After max_attempts the flow compensates at once, with a fresh retry budget and
+        the reason kept; when compensation ends, an operator is alerted."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"confirm_intent", "retrieve_intent"})
+        step_until(w, fid, lambda: flow_of(w, fid).step == "give_up")
+        flow = flow_of(w, fid)
+        now = w.clock.now()
+        assert flow.status is FS.ACTIVE
+        assert (flow.attempts, flow.last_error, flow.next_run_at) == (
+            0,
+            "provider_unavailable",
+            now,
+        )
+        assert flow.data["compensating"] is True and flow.data["step_at"] == now
+        assert w.alerts.raised == []  # compensation has not ended yet
+        flow = run(w, fid)
+        assert flow.status is FS.FAILED
+        message = (
+            f"flow {fid} (confirm) gave up and compensated: the provider did not answer "
+            f"for payment {pid}; its status will be synchronized by webhooks and the reconciler"
+        )
+        assert [(a.kind, a.message, a.fields) for a in w.alerts.raised] == [
+            ("flow_gave_up", message, {"flow_id": fid, "flow_kind": "confirm"})
+        ]
+        payment = w.service.payment(pid)
+        assert (payment.status, payment.lock_owner) == (PS.OPEN, None)
+
+    def test_compensation_that_keeps_failing_is_dead_lettered_with_an_alert(
+        self, w: Wiring
+    ) -> None:
+        """A compensation that cannot finish is not compensated again: it is dead-lettered
+        with its reason and data kept, and an operator is alerted once."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"confirm_intent"})
+        answers_with_status(w, "retrieve_intent", "mystery")  # a status paycore cannot map
+        flow = run(w, fid)
+        why = "unexpected KeyError: 'mystery'"
+        assert (flow.status, flow.step, flow.last_error) == (FS.DEAD, "give_up", why)
+        assert flow.data["compensating"] is True and "step_at" in flow.data
+        assert [(a.kind, a.message, a.fields) for a in w.alerts.raised] == [
+            (
+                "flow_dead_lettered",
+                f"flow {fid} (confirm) gave up at step give_up: {why}",
+                {"flow_id": fid, "flow_kind": "confirm"},
+            )
+        ]
+        # the crashing steps rolled back: nothing half-recorded on the payment
+        payment = w.service.payment(pid)
+        assert (payment.status, payment.provider_status) == (PS.OPEN, "requires_payment_method")
+        calls = w.provider.calls["retrieve_intent"]
+        assert calls == 2 * w.service.config.max_attempts
+
+    def test_flow_without_compensation_is_dead_lettered_after_its_retries(self, w: Wiring) -> None:
+        """A refund has nothing to compensate: after its retries it is dead-lettered."""
+        pid = checkout(w)
+        w.service.confirm_payment(pid, "pm_card_visa")
+        w.provider.fault = down({"create_refund", "list_refunds"})
+        with pytest.raises(err.FlowPending):
+            w.service.create_refund(pid, 500, idempotency_key="stuck-refund")
+        fid = f"refund:{w.service.refunds_of(pid)[0].id}"
+        flow = run(w, fid)
+        assert (flow.status, flow.last_error) == (FS.DEAD, "provider_unavailable")
+        assert "compensating" not in flow.data and "step_at" in flow.data
+        assert [(a.kind, a.message, a.fields) for a in w.alerts.raised] == [
+            (
+                "flow_dead_lettered",
+                f"flow {fid} (refund) gave up at step {flow.step}: provider_unavailable",
+                {"flow_id": fid, "flow_kind": "refund"},
+            )
+        ]
+
+
+# --- stepping and running ---------------------------------------------------------------
+
+
+class TestStepping:
+    def test_stepping_a_flow_that_does_not_exist_reports_inactive(self, w: Wiring) -> None:
+        """A stale id in a worker's queue is a no-op, not a crash; running it says it vanished."""
+        eng = w.service.engine
+        assert eng.step("confirm:pay_nope:1") == StepReport(
+            "confirm:pay_nope:1", "?", "-", "none", "inactive", None
+        )
+        with pytest.raises(err.LeaseLost) as info:
+            eng.run("confirm:pay_nope:1")
+        assert info.value.message == "flow confirm:pay_nope:1 vanished"
+        assert info.value.fields == {"flow_id": "confirm:pay_nope:1"}
+
+    def test_stepping_a_finished_flow_reports_inactive_and_changes_nothing(self, w: Wiring) -> None:
+        """A finished flow stepped again (a late worker) keeps its result."""
+        pid = checkout(w)
+        w.service.confirm_payment(pid, "pm_card_visa")
+        fid = f"confirm:{pid}:1"
+        before = flow_of(w, fid)
+        report = w.service.engine.step(fid)
+        assert (report.kind, report.result, report.flow) == ("confirm", "inactive", before)
+        assert flow_of(w, fid) == before
+
+    def test_provider_raising_a_non_provider_error_is_treated_as_unavailable(
+        self, w: Wiring
+    ) -> None:
+        """An adapter letting a vendor exception through must not crash the flow: the call
+        counts as unanswered and the flow asks the provider what happened."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"confirm_intent"}, RuntimeError, times=1)
+        report = w.service.engine.step(fid)
+        assert (report.effect, report.result) == ("call:confirm_intent", "provider_unavailable")
+        step(w, fid)
+        flow = flow_of(w, fid)
+        assert (flow.step, flow.attempts) == ("sync", 0)
+        assert flow.data["last_error"] == "provider_unavailable"
+        flow = run(w, fid)  # the provider says nothing happened
+        assert flow.status is FS.SUCCEEDED and (flow.result or {})["status"] == "open"
+        payment = w.service.payment(pid)
+        assert (payment.status, payment.lock_owner) == (PS.OPEN, None)
+
+    def test_unmappable_answer_is_rolled_back_retried_and_reported_pending(self, w: Wiring) -> None:
+        """A step that crashes leaves no partial write; the caller is told the operation is
+        recorded and pending (with the reason), and recovery finishes it later."""
+        pid = checkout(w)
+        answers_with_status(w, "confirm_intent", "mystery", times=1)
+        fid = f"confirm:{pid}:1"
+        why = "unexpected KeyError: 'mystery'"
+        with pytest.raises(err.FlowPending) as info:
+            w.service.confirm_payment(pid, "pm_card_visa")
+        assert info.value.message == (
+            f"operation {fid} is recorded but not finished ({why}); "
+            "the recovery worker will finish it: poll its status or retry the call"
+        )
+        assert info.value.fields == {"flow_id": fid}
+        flow = flow_of(w, fid)
+        assert (flow.status, flow.step, flow.attempts, flow.last_error) == (
+            FS.ACTIVE,
+            "call",
+            1,
+            why,
+        )
+        assert flow.next_run_at == w.clock.now() + w.service.engine.backoff(fid, 1)
+        payment = w.service.payment(pid)
+        assert (payment.status, payment.lock_owner) == (PS.OPEN, fid)
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        assert w.service.run_recovery() == (1, 0)
+        assert w.service.payment(pid).status is PS.SUCCEEDED
+        assert w.service.order(w.service.payment(pid).order_id).status is OS.PAID  # type: ignore[union-attr]
+
+    def test_retry_record_for_a_flow_that_moved_on_is_dropped(self, w: Wiring) -> None:
+        """A crashed step's retry is recorded only on the version it started from: a flow
+        another worker moved on (or finished) is left as that worker left it."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        eng = w.service.engine
+        started = flow_of(w, fid).version
+        w.provider.fault = down({"confirm_intent"}, times=1)
+        step(w, fid, 2)  # moved on to "sync", still active
+        moved = flow_of(w, fid)
+        assert (moved.status, moved.step) == (FS.ACTIVE, "sync")
+
+        def retry_from(version: int) -> str:
+            return eng.transact(  # type: ignore[no-any-return]
+                lambda u: eng._advance_if_current(u, fid, version, "unexpected X")
+            )
+
+        assert retry_from(started) == "lease_lost"
+        assert flow_of(w, fid) == moved
+        assert retry_from(moved.version).startswith("retry:unexpected X")
+        assert (flow_of(w, fid).attempts, flow_of(w, fid).last_error) == (1, "unexpected X")
+        finished = run(w, fid)
+        assert retry_from(finished.version) == "lease_lost"
+        assert flow_of(w, fid) == finished
+
+    def test_each_step_renews_the_workers_lease(self, w: Wiring) -> None:
+        """A worker that keeps stepping a flow keeps it: each step extends its lease."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"confirm_intent"}, times=1)
+        w.clock.advance(20_000)
+        step(w, fid, 2)
+        flow = flow_of(w, fid)
+        assert (flow.lease_owner, flow.lease_until) == ("worker-1", w.clock.now() + 30_000)
+        assert flow.next_run_at == w.clock.now() and flow.data["step_at"] == w.clock.now()
+
+
+# --- threads ------------------------------------------------------------------------------
+
+
+def blocking_confirms(w: Wiring) -> tuple[threading.Event, threading.Event, list[str]]:
+    """confirm_intent blocks until released; returns (entered, release, keys seen)."""
+    entered, release = threading.Event(), threading.Event()
+    keys: list[str] = []
+    real = w.provider.confirm_intent
+
+    def confirm(intent_id: str, **kwargs: Any) -> IntentView:
+        keys.append(kwargs["idempotency_key"])
+        entered.set()
+        assert release.wait(10), "never released"
+        return real(intent_id, **kwargs)
+
+    w.provider.confirm_intent = confirm  # type: ignore[method-assign]
+    return entered, release, keys
+
+
+class TestThreads:
+    def test_two_threads_running_one_flow_take_turns_and_call_the_provider_once(self) -> None:
+        """A double-clicked confirm: the second call waits and finds the first one's result."""
+        w = make_shop()
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        entered, release, keys = blocking_confirms(w)
+        results: list[Any] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(w.service.engine.run(fid)))
+            for _ in range(2)
+        ]
+        threads[0].start()
+        assert entered.wait(10)
+        threads[1].start()
+        threads[1].join(0.2)  # give the second thread time to reach the flow
+        assert keys == [f"{fid}:confirm:0"]  # it waits; it does not call the provider
+        release.set()
+        for t in threads:
+            t.join(10)
+        assert not any(t.is_alive() for t in threads)
+        assert [f.status for f in results] == [FS.SUCCEEDED, FS.SUCCEEDED]
+        assert keys == [f"{fid}:confirm:0"] and w.provider.calls["confirm_intent"] == 1
+        assert w.service.payment(pid).status is PS.SUCCEEDED
+
+    def test_runs_of_different_flows_do_not_wait_for_each_other(self) -> None:
+        """One slow provider call must not stall every other payment of the process."""
+        w = make_shop()
+        slow_pid = checkout(w)
+        fast_pid = checkout(w, "cs_test_engine_00002")
+        slow = begin_confirm(w, slow_pid)
+        fast = begin_confirm(w, fast_pid)
+        assert slow is not None and fast is not None
+        entered, release, _ = blocking_confirms(w)
+        real_wait = release.wait
+
+        def only_slow_waits(timeout: float | None = None) -> bool:
+            # the fast flow's call goes straight through
+            return True if threading.current_thread().name == "fast" else real_wait(timeout)
+
+        release.wait = only_slow_waits  # type: ignore[method-assign]
+        slow_t = threading.Thread(target=lambda: w.service.engine.run(slow), name="slow")
+        slow_t.start()
+        assert entered.wait(10)
+        fast_result: list[Any] = []
+        fast_t = threading.Thread(
+            target=lambda: fast_result.append(w.service.engine.run(fast)), name="fast"
+        )
+        fast_t.start()
+        fast_t.join(10)
+        finished_first = not fast_t.is_alive()
+        release.set()
+        slow_t.join(10)
+        fast_t.join(10)
+        assert finished_first, "the fast flow waited for the slow one"
+        assert [f.status for f in fast_result] == [FS.SUCCEEDED]
+        assert w.service.payment(slow_pid).status is PS.SUCCEEDED
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+def test_audit_rows_name_the_flow_that_made_each_change(w: Wiring) -> None:
+    """Every status change is traceable to the operation that made it."""
+    pid = checkout(w)
+    w.service.confirm_payment(pid, "pm_card_visa")
+    fid = f"confirm:{pid}:1"
+    rows = w.store.snapshot().rows(s.AUDIT)
+    by_confirm = {(a.aggregate, a.trigger) for a in rows if a.flow_id == fid}
+    assert {("payment", "succeed"), ("order", "pay"), ("reservation", "commit")} <= by_confirm
+    created = [a for a in rows if a.aggregate == "payment" and a.trigger == "create"]
+    assert [a.flow_id for a in created] == [None]  # begun by the caller, before any flow ran
+    adopted = [a for a in rows if a.aggregate == "payment" and a.trigger == "intent_created"]
+    assert [a.flow_id for a in adopted] == ["checkout:cs_test_engine_00001"]
