@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from tests.conftest import deliver_webhooks, flow_of, make_shop, run, step
+from tests.conftest import begin_checkout, deliver_webhooks, flow_of, make_shop, run, step
 
 from paycore import jobs
 from paycore import schema as s
 from paycore.errors import FlowPending, InvalidInput
-from paycore.flows import refunds
+from paycore.flows import refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, ProviderEvent, RefundView
@@ -506,3 +506,96 @@ class TestRefundWebhooks:
         assert w.service.handle_webhook(event) == "processed"
         assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
         assert w.service.payment(pid).amount_refunded == 700
+
+
+def begin_webhook_flow(w: Wiring, event: ProviderEvent) -> str:
+    """Take the event into the inbox without running its flow; return the flow id."""
+    eng = w.service.engine
+    fid = eng.transact(
+        lambda u: webhooks.begin_webhook(u, event, eng.worker_id, u.now + w.service.config.lease_ms)
+    )
+    assert fid == f"webhook:{event.id}"
+    return fid
+
+
+def another_worker_writes(w: Wiring, payment_id: str) -> None:
+    """Another worker records a change to the payment (its version moves on)."""
+    w.service.engine.transact(
+        lambda u: u.save(s.PAYMENTS, u.get(s.PAYMENTS, payment_id), lock_owner=None)
+    )
+
+
+class TestIntentWebhookMatching:
+    def test_view_fetched_while_the_payment_moved_on_is_fetched_again(self) -> None:
+        """A 'processing' view fetched while a newer webhook recorded the success is not
+        applied: the flow fetches again at once and ends on the current status."""
+        w = make_shop()
+        r = w.service.create_payment_intent("cs_test_webhooks003", [CartItem("p_mug", 1)])
+        w.service.confirm_payment(r.payment_id, "pm_card_processing")
+        processing = [e for e in w.provider.take_events() if e.type.endswith(".processing")]
+        pi = w.service.payment(r.payment_id).provider_intent_id
+        assert pi is not None
+        fid = begin_webhook_flow(w, processing[0])
+        step(w, fid)  # fetch: the provider still says processing (held in memory)
+        w.provider.settle(pi, success=True)
+        deliver_webhooks(w)  # the success webhook is recorded first
+        assert w.service.payment(r.payment_id).status.value == "succeeded"
+        step(w, fid)  # the payment changed since the flow began: fetch again
+        flow = flow_of(w, fid)
+        assert flow.step == "fetch"
+        assert flow.data["refetches"] == 1
+        assert flow.data["seen_version"] == w.service.payment(r.payment_id).version
+        assert (flow.attempts, flow.next_run_at) == (0, w.clock.now())
+        done = run(w, fid)
+        assert done.result == {"matched": True, "status": "succeeded"}
+        assert w.service.order(r.order_id).status == "paid"  # type: ignore[union-attr]
+
+    def test_payment_that_keeps_changing_makes_the_webhook_back_off_after_three_refetches(
+        self,
+    ) -> None:
+        """Three immediate refetches, then the flow backs off instead of spinning."""
+        w, pid = paid_shop()
+        pi = w.service.payment(pid).provider_intent_id
+        assert pi is not None
+        event = ProviderEvent("evt_resent_1", "payment_intent.succeeded", 0, "payment_intent", pi)
+        fid = begin_webhook_flow(w, event)
+        for n in (1, 2, 3):
+            step(w, fid)
+            another_worker_writes(w, pid)
+            step(w, fid)
+            flow = flow_of(w, fid)
+            assert (flow.step, flow.data["refetches"], flow.attempts) == ("fetch", n, 0)
+        step(w, fid)
+        another_worker_writes(w, pid)
+        step(w, fid)
+        flow = flow_of(w, fid)
+        assert flow.data["refetches"] == 4
+        assert_backed_off(w, flow, 1, "payment changed")
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        assert run(w, fid).result == {"matched": True, "status": "succeeded"}
+
+    def test_intent_created_while_its_checkout_decides_is_left_to_the_checkout(self) -> None:
+        """The created-webhook does not adopt an intent its checkout flow still decides about."""
+        w = make_shop()
+        fid = begin_checkout(w)
+        step(w, fid, 3)  # check_seller, then the create call (its answer held in memory)
+        (created,) = w.provider.take_events()
+        assert w.service.handle_webhook(created) == "processed"
+        assert webhook_flow(w, created.id).result == {"matched": False}
+        assert w.service.payment("pay_000001").provider_intent_id is None
+        assert run(w, fid).status is FlowStatus.SUCCEEDED
+        assert w.service.payment("pay_000001").provider_intent_id == created.object_id
+
+    def test_second_intent_for_a_payment_that_records_another_is_not_adopted(self) -> None:
+        """A duplicate intent naming a payment that already has one is the reconciler's."""
+        w, pid = paid_shop()
+        first = w.service.payment(pid).provider_intent_id
+        dup = w.provider.create_intent(
+            CreateIntent(Money(2500, "EUR"), "acct_1", {"payment_id": pid}),
+            idempotency_key="duplicate-create",
+        )
+        (event,) = w.provider.take_events()
+        assert event.object_id == dup.id
+        assert w.service.handle_webhook(event) == "processed"
+        assert webhook_flow(w, event.id).result == {"matched": False}
+        assert w.service.payment(pid).provider_intent_id == first
