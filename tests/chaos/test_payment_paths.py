@@ -345,19 +345,22 @@ class TestCancelOutcomes:
         assert w.service.payment(pid).status is PS.CANCELED
         assert order_status(w, oid) is OS.CANCELED and mug(w) == (5, 0, 0)
 
-    def test_cancel_after_a_server_error_saved_under_its_key_retries_with_a_new_key(
+    def test_cancel_after_server_errors_saved_under_its_keys_retries_with_new_keys(
         self, w: Wiring
     ) -> None:
-        """Stripe replays a saved 5xx for the same key forever: once the provider says the
-        cancel did not happen, the retry must use a new key generation."""
+        """Stripe replays a saved 5xx for the same key forever: each time the provider says
+        the cancel did not happen, the retry must use a new key generation."""
         oid, pid = checkout(w)
+        iid = intent_of(w, pid)
+        w.provider.customer_confirm(iid, DECLINED)  # the buyer tried a card; webhook lost
+        w.provider.take_events()
         keys: list[str] = []
         saved_errors: set[str] = set()
         real = w.provider.cancel_intent
 
         def cancel(intent_id: str, *, idempotency_key: str) -> IntentView:
             keys.append(idempotency_key)
-            if not saved_errors or idempotency_key in saved_errors:
+            if len(saved_errors) < 2 or idempotency_key in saved_errors:
                 saved_errors.add(idempotency_key)  # a 500, saved under the key
                 raise err.ProviderUnavailable("injected: 500, saved under the key")
             return real(intent_id, idempotency_key=idempotency_key)
@@ -365,17 +368,21 @@ class TestCancelOutcomes:
         w.provider.cancel_intent = cancel  # type: ignore[method-assign]
         fid = begin_cancel(w, pid)
         assert fid is not None
-        step(w, fid, 4)  # cancel: 500 -> sync: still cancelable -> back to call, new key
-        assert_retrying(w, fid, "call", "cancel had no effect")
-        flow = flow_of(w, fid)
-        assert flow.data["keygen"] == 1
-        payment = w.service.payment(pid)
-        assert (payment.status, payment.lock_owner) == (PS.OPEN, fid)
-        assert payment.provider_status == "requires_payment_method"
-        assert mug(w) == (5, 1, 0)
-        w.clock.advance(w.service.engine.backoff(fid, 1))
+        for generation in (1, 2):
+            step(w, fid, 4)  # cancel: 500 -> sync: still cancelable -> back to call, new key
+            assert_retrying(w, fid, "call", "cancel had no effect", attempts=generation)
+            assert flow_of(w, fid).data["keygen"] == generation
+            payment = w.service.payment(pid)
+            assert (payment.status, payment.lock_owner) == (PS.OPEN, fid)
+            # what the sync saw is recorded even though the cancel goes on
+            assert (payment.provider_status, payment.last_error) == (
+                "requires_payment_method",
+                "card_declined",
+            )
+            assert mug(w) == (5, 1, 0)
+            w.clock.advance(w.service.engine.backoff(fid, generation))
         assert run(w, fid).status is FS.SUCCEEDED
-        assert keys == [f"{fid}:cancel:0", f"{fid}:cancel:1"]
+        assert keys == [f"{fid}:cancel:0", f"{fid}:cancel:1", f"{fid}:cancel:2"]
         payment = w.service.payment(pid)
         assert (payment.status, payment.lock_owner) == (PS.CANCELED, None)
         assert order_status(w, oid) is OS.CANCELED and mug(w) == (5, 0, 0)
