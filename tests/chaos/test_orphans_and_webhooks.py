@@ -371,9 +371,10 @@ class TestWebhookInbox:
         assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
         entry = w.store.snapshot().get(s.INBOX, event.id)
         assert entry is not None
-        assert (entry.type, entry.object_id, entry.flow_id) == (
+        assert (entry.type, entry.object_id, entry.received_at, entry.flow_id) == (
             "payment_intent.succeeded",
             pi,
+            w.clock.now(),
             f"webhook:{event.id}",
         )
 
@@ -536,6 +537,9 @@ class TestIntentWebhookMatching:
         pi = w.service.payment(r.payment_id).provider_intent_id
         assert pi is not None
         fid = begin_webhook_flow(w, processing[0])
+        flow = flow_of(w, fid)  # leased to the worker that took the event: others keep off
+        lease_until = w.clock.now() + w.service.config.lease_ms
+        assert (flow.lease_owner, flow.lease_until) == (w.service.engine.worker_id, lease_until)
         step(w, fid)  # fetch: the provider still says processing (held in memory)
         w.provider.settle(pi, success=True)
         deliver_webhooks(w)  # the success webhook is recorded first
