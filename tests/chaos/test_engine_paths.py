@@ -16,9 +16,12 @@ from paycore import errors as err
 from paycore import schema as s
 from paycore.config import Config
 from paycore.flows.checkout import CartItem
-from paycore.flows.engine import StepReport
+from paycore.flows.engine import Advance, Engine, FlowDef, Local, StepReport, create_flow
 from paycore.ports import IntentView
+from paycore.records import Flow
+from paycore.service import PaymentService
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus
+from paycore.unit import Unit
 from paycore_adapters.memory import Wiring, in_memory
 
 PS, OS, FS = PaymentStatus, OrderStatus, FlowStatus
@@ -146,14 +149,30 @@ class TestGiveUp:
         pid = checkout(w)
         fid = begin_confirm(w, pid)
         assert fid is not None
-        w.provider.fault = down({"confirm_intent", "retrieve_intent"})
-        step_until(w, fid, lambda: flow_of(w, fid).step == "give_up")
+        asked = [0]
+        last_ask = w.service.config.max_attempts  # the retry that exhausts the budget
+
+        def fault(name: str, phase: str, key: str | None) -> None:
+            if name == "confirm_intent" and phase == "before":
+                raise err.ProviderUnavailable("injected: down")
+            if name == "retrieve_intent" and phase == "before":
+                asked[0] += 1
+                if asked[0] == last_ask:
+                    raise err.ProviderRateLimited("injected: 429")
+                raise err.ProviderUnavailable("injected: down")
+
+        w.provider.fault = fault
+        for _ in range(40):
+            if flow_of(w, fid).step == "give_up":
+                break
+            w.clock.advance(w.service.config.backoff_cap_ms)  # each retry when it is due
+            step(w, fid)
         flow = flow_of(w, fid)
         now = w.clock.now()
-        assert flow.status is FS.ACTIVE
+        assert (flow.status, flow.step) == (FS.ACTIVE, "give_up")
         assert (flow.attempts, flow.last_error, flow.next_run_at) == (
             0,
-            "provider_unavailable",
+            "provider_rate_limited",  # why forward gave up: the last retry's reason
             now,
         )
         assert flow.data["compensating"] is True and flow.data["step_at"] == now
@@ -201,20 +220,63 @@ class TestGiveUp:
         """A refund has nothing to compensate: after its retries it is dead-lettered."""
         pid = checkout(w)
         w.service.confirm_payment(pid, "pm_card_visa")
-        w.provider.fault = down({"create_refund", "list_refunds"})
+        codes: list[str] = []
+
+        def fault(name: str, phase: str, key: str | None) -> None:
+            if name == "create_refund" and phase == "before":
+                raise err.ProviderUnavailable("injected: down")
+            if name == "list_refunds" and phase == "before":
+                exc = (err.ProviderUnavailable, err.ProviderRateLimited)[len(codes) % 2]
+                codes.append(exc.code)
+                raise exc("injected")
+
+        w.provider.fault = fault
         with pytest.raises(err.FlowPending):
             w.service.create_refund(pid, 500, idempotency_key="stuck-refund")
         fid = f"refund:{w.service.refunds_of(pid)[0].id}"
         flow = run(w, fid)
-        assert (flow.status, flow.last_error) == (FS.DEAD, "provider_unavailable")
+        why = codes[-1]  # the reason of the retry that exhausted the budget
+        assert codes[-2] != why
+        assert (flow.status, flow.step, flow.last_error) == (FS.DEAD, "resolve", why)
         assert "compensating" not in flow.data and "step_at" in flow.data
         assert [(a.kind, a.message, a.fields) for a in w.alerts.raised] == [
             (
                 "flow_dead_lettered",
-                f"flow {fid} (refund) gave up at step {flow.step}: provider_unavailable",
+                f"flow {fid} (refund) gave up at step resolve: {why}",
                 {"flow_id": fid, "flow_kind": "refund"},
             )
         ]
+
+    def test_alert_decided_by_a_commit_whose_ack_was_lost_is_still_raised(self, w: Wiring) -> None:
+        """The commit that ends a compensation may have happened: alert anyway (an alert
+        twice beats an alert lost)."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"confirm_intent", "retrieve_intent"})
+        step_until(w, fid, lambda: flow_of(w, fid).step == "give_up")
+        step(w, fid)  # the give-up's provider call (fails too)
+        w.store.faults = AckLost()
+        with pytest.raises(err.CommitUnknown):
+            step(w, fid)
+        w.store.faults = None
+        assert flow_of(w, fid).status is FS.FAILED  # it did commit
+        assert [(a.kind, a.fields["flow_id"]) for a in w.alerts.raised] == [("flow_gave_up", fid)]
+
+
+class AckLost:
+    """Store faults: the next commit is applied, then its acknowledgement is lost."""
+
+    def __init__(self) -> None:
+        self.left = 1
+
+    def before_commit(self) -> None:
+        pass
+
+    def after_commit(self) -> None:
+        if self.left:
+            self.left -= 1
+            raise err.CommitUnknown("injected: commit applied, acknowledgement lost")
 
 
 # --- stepping and running ---------------------------------------------------------------
@@ -251,8 +313,11 @@ class TestStepping:
         fid = begin_confirm(w, pid)
         assert fid is not None
         w.provider.fault = down({"confirm_intent"}, RuntimeError, times=1)
+        before = flow_of(w, fid)
         report = w.service.engine.step(fid)
-        assert (report.effect, report.result) == ("call:confirm_intent", "provider_unavailable")
+        assert report == StepReport(
+            fid, "confirm", "call", "call:confirm_intent", "provider_unavailable", before
+        )
         step(w, fid)
         flow = flow_of(w, fid)
         assert (flow.step, flow.attempts) == ("sync", 0)
@@ -317,6 +382,55 @@ class TestStepping:
         assert retry_from(finished.version) == "lease_lost"
         assert flow_of(w, fid) == finished
 
+    def test_local_step_commits_its_decision_in_one_transaction(self, w: Wiring) -> None:
+        """A Local step (a store-only step) runs in one transaction with its flow's move."""
+        eng = Engine(
+            w.store,
+            w.provider,
+            w.clock,
+            w.alerts,
+            w.service.config,
+            {"probe": FlowDef("probe", {"only": lambda f: Local(_note_and_finish)})},
+        )
+        eng.transact(lambda u: create_flow(u, "probe:1", "probe", "only"))
+        report = eng.step("probe:1")
+        flow = flow_of(w, "probe:1")
+        assert report == StepReport("probe:1", "probe", "only", "tx", "succeeded", flow)
+        assert (flow.status, flow.result) == (FS.SUCCEEDED, {"seen": "probe:1"})
+        audit = [a for a in w.store.snapshot().rows(s.AUDIT) if a.aggregate_id == "probe:1"]
+        assert [(a.trigger, a.flow_id) for a in audit] == [("create", None), ("finish", "probe:1")]
+
+    def test_run_stopped_by_its_step_bound_drops_the_answer_it_holds(self) -> None:
+        """A run that stops right after a provider call must not keep that answer: recovery
+        would skip the flow forever; dropped, recovery repeats the call with the same key."""
+        w = make_shop()
+        pid = checkout(w)
+        svc = PaymentService(  # a service whose synchronous calls take at most 3 steps
+            w.store, w.provider, w.clock, w.alerts, w.notifier, Config(max_steps_per_run=3)
+        )
+        w.provider.fault = down({"confirm_intent"}, times=1)
+        with pytest.raises(err.FlowPending):
+            svc.confirm_payment(pid, "pm_card_visa")  # call, -> sync, ask: bound hit
+        assert not svc.engine.has_inflight(f"confirm:{pid}:1")
+        assert w.provider.calls["retrieve_intent"] == 1
+        assert svc.run_recovery() == (1, 0)
+        assert w.service.payment(pid).status is PS.OPEN  # the first confirm never happened
+        assert w.provider.calls["retrieve_intent"] == 2
+
+    def test_run_of_a_flow_waiting_in_backoff_still_records_the_answer_in_hand(
+        self, w: Wiring
+    ) -> None:
+        """Run early (before its retry time), a flow makes its call and records the answer
+        before it stops waiting: an answer in hand is never thrown away."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"confirm_intent"}, err.ProviderRateLimited, times=1)
+        step(w, fid, 2)
+        assert flow_of(w, fid).next_run_at > w.clock.now()
+        assert w.service.engine.run(fid).status is FS.SUCCEEDED
+        assert w.service.payment(pid).status is PS.SUCCEEDED
+
     def test_each_step_renews_the_workers_lease(self, w: Wiring) -> None:
         """A worker that keeps stepping a flow keeps it: each step extends its lease."""
         pid = checkout(w)
@@ -328,6 +442,10 @@ class TestStepping:
         flow = flow_of(w, fid)
         assert (flow.lease_owner, flow.lease_until) == ("worker-1", w.clock.now() + 30_000)
         assert flow.next_run_at == w.clock.now() and flow.data["step_at"] == w.clock.now()
+
+
+def _note_and_finish(u: Unit, flow: Flow) -> Advance:
+    return Advance(done={"seen": u.flow_id})
 
 
 # --- threads ------------------------------------------------------------------------------
