@@ -508,6 +508,22 @@ class TestRefundWebhooks:
         assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
         assert w.service.payment(pid).amount_refunded == 700
 
+    def test_failed_refund_webhook_gives_the_amount_back_to_refundable(self) -> None:
+        """refund.failed: the refund is recorded failed and the payment counts nothing refunded."""
+        w, pid = paid_shop()
+        w.provider.refunds_settle_immediately = False
+        w.service.create_refund(pid, 700, idempotency_key="rk-3")
+        rid = w.service.refunds_of(pid)[0].provider_refund_id
+        assert rid is not None
+        w.provider.take_events()
+        w.provider.settle_refund(rid, success=False)
+        (event,) = w.provider.take_events()
+        assert event.type == "refund.failed"
+        assert w.service.handle_webhook(event) == "processed"
+        assert webhook_flow(w, event.id).result == {"matched": True, "status": "failed"}
+        assert w.service.refunds_of(pid)[0].status.value == "failed"
+        assert w.service.payment(pid).amount_refunded == 0
+
 
 def begin_webhook_flow(w: Wiring, event: ProviderEvent) -> str:
     """Take the event into the inbox without running its flow; return the flow id."""
@@ -603,3 +619,19 @@ class TestIntentWebhookMatching:
         assert w.service.handle_webhook(event) == "processed"
         assert webhook_flow(w, event.id).result == {"matched": False}
         assert w.service.payment(pid).provider_intent_id == first
+
+
+class TestIntentWebhookStatuses:
+    def test_payment_failed_webhook_keeps_the_payment_open_for_another_try(self) -> None:
+        """A card declined in the browser: the webhook records it and the payment stays open."""
+        w = make_shop()
+        r = w.service.create_payment_intent("cs_test_webhooks004", [CartItem("p_mug", 1)])
+        deliver_webhooks(w)
+        pi = w.service.payment(r.payment_id).provider_intent_id
+        assert pi is not None
+        w.provider.customer_confirm(pi, "pm_card_chargeDeclined")
+        (event,) = w.provider.take_events()
+        assert event.type == "payment_intent.payment_failed"
+        assert w.service.handle_webhook(event) == "processed"
+        assert webhook_flow(w, event.id).result == {"matched": True, "status": "open"}
+        assert w.service.order(r.order_id).status == "pending"  # type: ignore[union-attr]
