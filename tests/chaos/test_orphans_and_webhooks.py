@@ -456,6 +456,25 @@ class TestWebhookInbox:
         assert w.service.payment(pid).amount_refunded == 1250
         assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
 
+    def test_intent_fetch_failure_backs_off_and_recovery_applies_it(self) -> None:
+        """The provider is down when the webhook asks for the intent: the flow backs off and
+        recovery records the payment once the provider answers."""
+        w = make_shop()
+        r = w.service.create_payment_intent("cs_test_webhooks005", [CartItem("p_mug", 1)])
+        deliver_webhooks(w)
+        pi = w.service.payment(r.payment_id).provider_intent_id
+        assert pi is not None
+        w.provider.customer_confirm(pi, "pm_card_visa")
+        (event,) = w.provider.take_events()
+        arm(w, FaultKind.RATE_LIMITED, "retrieve_intent")
+        with pytest.raises(FlowPending):
+            w.service.handle_webhook(event)
+        assert_backed_off(w, webhook_flow(w, event.id), 1, "provider_rate_limited")
+        assert w.service.payment(r.payment_id).status.value == "open"
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        assert w.service.run_recovery() == (1, 0)
+        assert w.service.payment(r.payment_id).status.value == "succeeded"
+
 
 class TestRefundWebhooks:
     def test_refund_webhook_before_the_refund_flow_recorded_it_is_matched_by_metadata(
