@@ -320,8 +320,28 @@ class TestRefundRecords:
         with pytest.raises(err.PaymentNotRefundable) as info:
             w.service.create_refund(res.payment_id, 100, idempotency_key="early")
         assert info.value.fields == {"payment_id": res.payment_id, "status": "open"}
-        assert "(cancel it instead)" in info.value.message
+        assert info.value.message == (
+            f"payment {res.payment_id} is open; only a succeeded payment can be refunded "
+            "(cancel it instead)"
+        )
         assert not w.service.refunds_of(res.payment_id)
+
+    def test_bad_reason_and_key_messages_list_what_is_allowed(self) -> None:
+        """The caller is told the exact reasons and key characters the provider accepts."""
+        w = make_shop()
+        _, pid = paid(w, [CartItem("p_mug", 1)])
+        with pytest.raises(err.InvalidRefundReason) as reason:
+            w.service.create_refund(pid, 100, "changed_mind", "rk-1")
+        assert reason.value.message == (
+            "refund reason must be one of duplicate, fraudulent, requested_by_customer or "
+            "None, got 'changed_mind'"
+        )
+        with pytest.raises(err.InvalidIdempotencyKey) as key:
+            w.service.create_refund(pid, 100, None, "rk 1")
+        assert key.value.message == (
+            "idempotency_key must be 1 to 200 characters of letters, digits, '_', '.', ':' or '-'"
+        )
+        assert not w.service.refunds_of(pid) and not w.provider.refunds()
 
     def test_same_key_other_amount_names_the_refund_it_made(self) -> None:
         """Reusing a key for another amount is refused and points at the first refund."""
