@@ -1,0 +1,673 @@
+"""Checkout paths the model rarely reaches: a search that lags, abort's cancel, key generations.
+
+Each test drives the checkout flow step by step (``step`` runs one engine step: a provider
+call, or the transaction that applies its answer) and asserts what a payments engineer
+looks at: the payment, order and stock, the provider's intents, and the flow's bookkeeping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.conftest import SESSION, begin_checkout, flow_of, make_shop, quiesce, run, step
+
+from paycore import errors as E
+from paycore import jobs
+from paycore import schema as s
+from paycore.errors import ProviderUnavailable
+from paycore.flows import checkout
+from paycore.flows.checkout import CartItem
+from paycore.flows.engine import Engine
+from paycore.money import MAX_AMOUNT, Money
+from paycore.ports import IntentView
+from paycore.records import Flow
+from paycore.status import FlowStatus, OrderStatus, PaymentStatus
+from paycore_adapters.harness.faults import FaultKind, FaultPlan
+from paycore_adapters.memory import Wiring
+
+FID = checkout.flow_id_for(SESSION)
+PAY, ORD = "pay_000001", "ord_000001"
+PI_1, PI_2 = "pi_000001", "pi_000002"
+WAITING = "intent is processing; waiting for it to settle"
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+class SearchIndex:
+    """Stripe's search is served by an index that lags behind writes: ids in ``missing``
+    are not in it yet (or not in the replica that answers), so searches do not return them."""
+
+    def __init__(self, w: Wiring) -> None:
+        self.missing: set[str] = set()
+        real = w.provider.search_intents
+
+        def search(*, metadata_key: str, value: str) -> list[IntentView]:
+            found = real(metadata_key=metadata_key, value=value)
+            return [v for v in found if v.id not in self.missing]
+
+        w.provider.search_intents = search  # type: ignore[method-assign]
+
+
+def lagging_search(w: Wiring, lag_ms: int = 60_000) -> None:
+    """Stripe's search is eventually consistent: hide intents younger than ``lag_ms``."""
+    real = w.provider.search_intents
+
+    def search(*, metadata_key: str, value: str) -> list[IntentView]:
+        now = w.clock.now()
+        return [
+            v for v in real(metadata_key=metadata_key, value=value) if now - v.created >= lag_ms
+        ]
+
+    w.provider.search_intents = search  # type: ignore[method-assign]
+
+
+def fail_once(w: Wiring, call: str, phase: str = "before") -> None:
+    """The next ``call`` fails with a timeout: before it reaches the provider, or after
+    its effect (``phase="after"``: the answer is lost)."""
+
+    def fault(name: str, at: str, key: str | None) -> None:
+        if name == call and at == phase:
+            w.provider.fault = None
+            raise ProviderUnavailable(f"{call}: timeout ({phase})")
+
+    w.provider.fault = fault
+
+
+def mug(w: Wiring) -> tuple[int, int, int]:
+    """(on hand, held, committed) of the mug."""
+    row = w.store.snapshot().get(s.STOCK, "SKU-MUG")
+    assert row is not None
+    return row.on_hand, row.held, row.committed
+
+
+def intent_status(w: Wiring, intent_id: str) -> str:
+    return w.provider.retrieve_intent(intent_id).status
+
+
+def order_status(w: Wiring) -> OrderStatus:
+    order = w.service.order(ORD)
+    assert order is not None
+    return order.status
+
+
+def safe(w: Wiring) -> None:
+    bad = w.violations("safety")
+    assert not bad, "\n".join(map(str, bad))
+
+
+def converged(w: Wiring) -> None:
+    quiesce(w)
+    bad = w.violations()
+    assert not bad, "\n".join(map(str, bad))
+
+
+def assert_backed_off(w: Wiring, before: Flow, after: Flow, why: str, at: str) -> None:
+    """The step recorded a retry: one more attempt, a later run time, the reason, same step."""
+    assert after.status is FlowStatus.ACTIVE
+    assert after.step == at
+    assert after.attempts == before.attempts + 1
+    assert after.last_error == why
+    assert after.next_run_at > w.clock.now()
+
+
+def to_abort_with_hidden_intent(w: Wiring, index: SearchIndex) -> None:
+    """A create whose answer is lost (pi_000001 exists but the index misses it), a find that
+    sees nothing, a second create the provider refuses: the flow is at ``abort``."""
+    step(w, FID, 2)  # check_seller -> create
+    fail_once(w, "create_intent", "after")
+    step(w, FID, 2)  # create: the intent exists, its answer is lost -> find
+    index.missing.add(PI_1)
+    step(w, FID, 2)  # find: nothing -> create with a new key generation
+    w.provider.set_account("acct_1", can_charge=False)
+    step(w, FID, 2)  # create refused (definite) -> abort
+    w.provider.set_account("acct_1", can_charge=True)
+    assert flow_of(w, FID).step == "abort"
+    assert w.service.payment(PAY).status is PaymentStatus.CREATING
+
+
+# --- abort when the search lags behind a payment that records its intent -----------------
+
+
+def recorded_then_missed(w: Wiring) -> SearchIndex:
+    """The abort's search found pi_000001 processing and recorded it on the payment; the
+    next search misses it: the flow must retrieve it instead of giving the stock back."""
+    index = SearchIndex(w)
+    begin_checkout(w)
+    to_abort_with_hidden_intent(w, index)
+    w.provider.customer_confirm(PI_1, "pm_card_processing")
+    index.missing.discard(PI_1)
+    step(w, FID, 2)  # abort: sees it processing, records it, waits
+    p = w.service.payment(PAY)
+    assert (p.status, p.provider_intent_id) == (PaymentStatus.PROCESSING, PI_1)
+    assert flow_of(w, FID).last_error == WAITING
+    index.missing.add(PI_1)
+    step(w, FID, 2)  # abort: the search misses the recorded intent -> sync_recorded
+    flow = flow_of(w, FID)
+    assert (flow.step, flow.data["recorded"]) == ("sync_recorded", PI_1)
+    assert mug(w) == (1, 1, 0), "the stock of a payment that may still succeed stays held"
+    assert order_status(w) is OrderStatus.PENDING
+    safe(w)
+    return index
+
+
+class TestAbortWithLaggingSearch:
+    def test_recorded_intent_that_succeeded_is_a_sale(self) -> None:
+        """The missed intent settled: the retrieve records the payment, the order is paid."""
+        w = make_shop(stock=1)
+        recorded_then_missed(w)
+        w.provider.settle(PI_1, success=True)
+        step(w, FID, 2)  # sync_recorded: retrieve, apply the success -> abort
+        assert flow_of(w, FID).step == "abort"
+        assert w.service.payment(PAY).status is PaymentStatus.SUCCEEDED
+        assert order_status(w) is OrderStatus.PAID and mug(w) == (1, 0, 1)
+        step(w, FID, 2)  # abort: nothing to cancel, the payment succeeded -> done
+        flow = flow_of(w, FID)
+        assert flow.status is FlowStatus.SUCCEEDED
+        assert w.service.payment(PAY).lock_owner is None
+        converged(w)
+
+    def test_recorded_intent_still_processing_is_waited_for(self) -> None:
+        """The missed intent still processes: the flow backs off and keeps the stock held."""
+        w = make_shop(stock=1)
+        recorded_then_missed(w)
+        before = flow_of(w, FID)
+        step(w, FID, 2)
+        assert_backed_off(w, before, flow_of(w, FID), WAITING, "sync_recorded")
+        assert w.service.payment(PAY).status is PaymentStatus.PROCESSING
+        assert mug(w) == (1, 1, 0) and intent_status(w, PI_1) == "processing"
+        safe(w)
+
+    def test_retrieve_error_is_retried(self) -> None:
+        """The retrieve of the recorded intent fails: the step backs off with the error code."""
+        w = make_shop(stock=1)
+        recorded_then_missed(w)
+        before = flow_of(w, FID)
+        fail_once(w, "retrieve_intent")
+        step(w, FID, 2)
+        assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "sync_recorded")
+        assert w.service.payment(PAY).status is PaymentStatus.PROCESSING
+        safe(w)
+
+    def test_recorded_intent_that_failed_is_canceled_then_stock_released(self) -> None:
+        """The debit failed (cancelable again): cancel it, record it, release the stock."""
+        w = make_shop(stock=1)
+        recorded_then_missed(w)
+        w.provider.settle(PI_1, success=False)
+        step(w, FID, 2)  # sync_recorded: retrieve -> reopened -> cancel_found
+        flow = flow_of(w, FID)
+        assert (flow.step, flow.data["cancel_id"]) == ("cancel_found", PI_1)
+        assert w.service.payment(PAY).status is PaymentStatus.OPEN
+        step(w, FID, 2)  # cancel_found: canceled; the payment owns it: recorded at once
+        assert flow_of(w, FID).step == "abort"
+        assert intent_status(w, PI_1) == "canceled"
+        assert w.service.payment(PAY).status is PaymentStatus.CANCELED
+        assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
+        step(w, FID, 2)  # abort: the search still misses it; the payment is final -> failed
+        flow = flow_of(w, FID)
+        assert flow.status is FlowStatus.FAILED
+        assert flow.result is not None
+        assert (flow.result["error"], flow.result["reason"]) == (
+            "provider_error",
+            "provider_invalid_request",
+        )
+        converged(w)
+
+
+# --- abort's cancel of an intent it found ------------------------------------------------
+
+
+def abort_found_live_intent(w: Wiring) -> SearchIndex:
+    """The abort's search finds pi_000001, never recorded and still cancelable."""
+    index = SearchIndex(w)
+    begin_checkout(w)
+    to_abort_with_hidden_intent(w, index)
+    index.missing.clear()
+    step(w, FID, 2)  # abort: a live intent -> cancel_found
+    flow = flow_of(w, FID)
+    assert (flow.step, flow.data["cancel_id"]) == ("cancel_found", PI_1)
+    return index
+
+
+class TestCancelFound:
+    def test_ambiguous_cancel_error_is_retried_before_stock_is_released(self) -> None:
+        """A timeout on the cancel may or may not have canceled: retry, keep the stock."""
+        w = make_shop(stock=1)
+        abort_found_live_intent(w)
+        before = flow_of(w, FID)
+        fail_once(w, "cancel_intent")
+        step(w, FID, 2)
+        assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "cancel_found")
+        assert intent_status(w, PI_1) == "requires_payment_method"
+        assert mug(w) == (1, 1, 0) and order_status(w) is OrderStatus.PENDING
+        step(w, FID, 2)  # the cancel lands; the payment never owned the intent
+        assert intent_status(w, PI_1) == "canceled"
+        assert flow_of(w, FID).step == "abort"
+        assert w.service.payment(PAY).status is PaymentStatus.CREATING
+        flow = run(w, FID)
+        assert flow.status is FlowStatus.FAILED
+        p = w.service.payment(PAY)
+        assert (p.status, p.provider_intent_id) == (PaymentStatus.CANCELED, PI_1)
+        assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
+        converged(w)
+
+    def test_definite_refusal_searches_again_and_finds_the_sale(self) -> None:
+        """The customer paid before the cancel landed: the refusal is final, not retried;
+        the next search finds the success and the checkout ends as a sale."""
+        w = make_shop(stock=1)
+        abort_found_live_intent(w)
+        before = flow_of(w, FID)
+        w.provider.customer_confirm(PI_1, "pm_card_visa")
+        step(w, FID, 2)  # cancel_found: refused (succeeded) -> abort, no retry
+        after = flow_of(w, FID)
+        assert (after.step, after.attempts, after.last_error) == (
+            "abort",
+            before.attempts,
+            before.last_error,
+        )
+        assert w.service.payment(PAY).status is PaymentStatus.CREATING
+        flow = run(w, FID)
+        assert flow.status is FlowStatus.SUCCEEDED
+        p = w.service.payment(PAY)
+        assert (p.status, p.provider_intent_id) == (PaymentStatus.SUCCEEDED, PI_1)
+        assert order_status(w) is OrderStatus.PAID and mug(w) == (1, 0, 1)
+        converged(w)
+
+    def test_canceling_a_duplicate_does_not_cancel_the_payment_of_another_intent(self) -> None:
+        """Two intents for one payment: canceling the spare one must not mark the payment
+        canceled while the one it pays with is still processing."""
+        w = make_shop(stock=1)
+        index = SearchIndex(w)
+        begin_checkout(w)
+        step(w, FID, 2)  # check_seller -> create
+        fail_once(w, "create_intent", "after")
+        step(w, FID, 2)  # pi_000001, answer lost -> find
+        index.missing.add(PI_1)
+        step(w, FID, 2)  # find: nothing -> create again
+        fail_once(w, "create_intent", "after")
+        step(w, FID, 2)  # pi_000002, answer lost -> find
+        index.missing.add(PI_2)
+        step(w, FID, 2)  # find: nothing -> create again
+        w.provider.set_account("acct_1", can_charge=False)
+        step(w, FID, 2)  # refused -> abort
+        w.provider.customer_confirm(PI_1, "pm_card_processing")
+        index.missing.clear()
+        step(w, FID, 2)  # abort: pi_000002 is live -> cancel it
+        assert flow_of(w, FID).data["cancel_id"] == PI_2
+        step(w, FID, 2)  # cancel_found: pi_000002 canceled; the payment does not own it
+        assert intent_status(w, PI_2) == "canceled"
+        assert w.service.payment(PAY).status is PaymentStatus.CREATING
+        assert order_status(w) is OrderStatus.PENDING and mug(w) == (1, 1, 0)
+        step(w, FID, 2)  # abort: pi_000001 processing -> recorded, wait
+        p = w.service.payment(PAY)
+        assert (p.status, p.provider_intent_id) == (PaymentStatus.PROCESSING, PI_1)
+        w.provider.settle(PI_1, success=True)
+        assert run(w, FID).status is FlowStatus.SUCCEEDED
+        assert order_status(w) is OrderStatus.PAID and mug(w) == (1, 0, 1)
+        converged(w)
+
+
+# --- find: key generations and several intents -------------------------------------------
+
+
+def record_create_keys(w: Wiring, plan: FaultPlan) -> list[str]:
+    """Install ``plan`` and list the idempotency key of every create_intent request."""
+    keys: list[str] = []
+
+    def hook(call: str, phase: str, key: str | None) -> None:
+        if call == "create_intent" and phase == "before" and key is not None:
+            keys.append(key)
+        plan.provider_hook(call, phase, key)
+
+    w.provider.fault = hook
+    return keys
+
+
+class TestFindAfterUnansweredCreate:
+    @pytest.mark.parametrize("errors", [1, 2])
+    def test_saved_server_error_is_escaped_with_a_new_key_generation(self, errors: int) -> None:
+        """The provider saved a 500 under the create's key and replays it: after the search
+        shows no intent, each new create uses a key never used before, and succeeds."""
+        w = make_shop(stock=1)
+        plan = FaultPlan(now=w.clock.now)
+        for _ in range(errors):
+            plan.arm(FaultKind.SERVER_ERROR, "create_intent")
+        keys = record_create_keys(w, plan)
+        begin_checkout(w)
+        flow = run(w, FID)
+        assert flow.status is FlowStatus.SUCCEEDED
+        assert len(keys) == errors + 1 and len(set(keys)) == errors + 1
+        assert set(plan.poisoned) == set(keys[:-1])
+        assert [v.id for v in w.provider.intents()] == [PI_1]
+        p = w.service.payment(PAY)
+        assert (p.status, p.provider_intent_id) == (PaymentStatus.OPEN, PI_1)
+        assert flow.data["keygen"] == len({k.rsplit(":", 1)[1] for k in keys}) - 1
+        converged(w)
+
+    def test_find_with_nothing_found_backs_off_towards_a_new_create(self) -> None:
+        """No intent after an unanswered create: the flow counts a retry and creates again."""
+        w = make_shop(stock=1)
+        begin_checkout(w)
+        step(w, FID, 2)
+        fail_once(w, "create_intent")  # before the provider: nothing was created
+        step(w, FID, 2)
+        before = flow_of(w, FID)
+        assert before.step == "find"
+        step(w, FID, 2)
+        after = flow_of(w, FID)
+        assert_backed_off(w, before, after, "no intent found after an unanswered create", "create")
+        assert after.data["keygen"] == 1
+
+    def test_search_error_in_find_is_retried(self) -> None:
+        """The search itself fails: the find step backs off with the provider's error code."""
+        w = make_shop(stock=1)
+        begin_checkout(w)
+        step(w, FID, 2)
+        fail_once(w, "create_intent", "after")
+        step(w, FID, 2)
+        before = flow_of(w, FID)
+        fail_once(w, "search_intents")
+        step(w, FID, 2)
+        assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "find")
+        assert run(w, FID).status is FlowStatus.SUCCEEDED
+        assert w.service.payment(PAY).provider_intent_id == PI_1
+
+    @pytest.mark.parametrize("apart_ms", [0, 1_000], ids=["same-time", "later"])
+    def test_several_intents_found_the_oldest_is_adopted(self, apart_ms: int) -> None:
+        """Two unanswered creates left two intents: the payment adopts the oldest (first
+        created, then lowest id), and the reconciler cancels the other as an orphan."""
+        w = make_shop(stock=1)
+        lagging_search(w)
+        begin_checkout(w)
+        step(w, FID, 2)
+        fail_once(w, "create_intent", "after")
+        step(w, FID, 2)  # pi_000001, answer lost -> find
+        step(w, FID, 2)  # find: too young to be searchable -> create again
+        w.clock.advance(apart_ms)
+        fail_once(w, "create_intent", "after")
+        step(w, FID, 2)  # pi_000002, answer lost -> find
+        w.clock.advance(60_000)
+        step(w, FID, 2)  # find: both
+        flow = flow_of(w, FID)
+        assert flow.status is FlowStatus.SUCCEEDED
+        assert flow.result == {"order_id": ORD, "payment_id": PAY}
+        assert w.service.payment(PAY).provider_intent_id == PI_1
+        assert w.service.run_reconciler() == (1, 0)
+        assert intent_status(w, PI_1) == "requires_payment_method"
+        assert intent_status(w, PI_2) == "canceled"
+        converged(w)
+
+
+# --- abort: retries, the error it ends with ----------------------------------------------
+
+
+class TestAbortOutcome:
+    def test_abort_search_error_is_retried_then_the_checkout_fails_typed(self) -> None:
+        """The seller cannot charge: the abort's failed search is retried; then the stock is
+        released and the checkout fails with SellerCannotCharge, saying what to do."""
+        w = make_shop(stock=1)
+        begin_checkout(w)
+        w.provider.set_account("acct_1", can_charge=False)
+        step(w, FID, 2)  # check_seller: refused -> abort
+        before = flow_of(w, FID)
+        assert (before.step, before.data["error"]) == ("abort", "seller_cannot_charge")
+        fail_once(w, "search_intents")
+        step(w, FID, 2)
+        assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "abort")
+        assert mug(w) == (1, 1, 0)
+        flow = run(w, FID)
+        assert flow.status is FlowStatus.FAILED
+        assert flow.result == {
+            "error": "seller_cannot_charge",
+            "message": f"checkout {SESSION} could not create a payment (seller_cannot_charge); "
+            "its stock was released: start a new checkout",
+            "reason": "seller_cannot_charge",
+        }
+        assert w.service.payment(PAY).status is PaymentStatus.FAILED
+        assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
+        converged(w)
+
+    def test_gave_up_checkout_fails_as_provider_unavailable(self) -> None:
+        """A provider that rate-limits every create: the flow compensates, and the caller
+        learns the provider was unavailable (not a vague error), stock back on sale."""
+        w = make_shop(stock=1)
+
+        def always_429(call: str, phase: str, key: str | None) -> None:
+            if call == "create_intent" and phase == "before":
+                raise E.ProviderRateLimited("slow down")
+
+        w.provider.fault = always_429
+        begin_checkout(w)
+        flow = run(w, FID)
+        assert flow.status is FlowStatus.FAILED
+        assert flow.result == {
+            "error": "provider_error",
+            "message": f"checkout {SESSION} could not create a payment (provider_unavailable); "
+            "its stock was released: start a new checkout",
+            "reason": "provider_unavailable",
+        }
+        assert [a.kind for a in w.alerts.raised] == ["flow_gave_up"]
+        assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
+        w.provider.fault = None
+        converged(w)
+
+
+# --- begin: what is written, to whom it is leased, what the provider is sent ---------------
+
+
+class TestBeginRecords:
+    def test_new_checkout_flow_is_leased_to_its_creator(self) -> None:
+        """Recovery on another worker must not run a checkout its creator is still running."""
+        w = make_shop()
+        engine = w.service.engine
+        begin_checkout(w)
+        flow = flow_of(w, FID)
+        assert flow.lease_owner == engine.worker_id
+        assert flow.lease_until == w.clock.now() + w.service.config.lease_ms
+        other = Engine(
+            w.store, w.provider, w.clock, w.alerts, w.service.config, engine.defs, "worker-2"
+        )
+        assert jobs.due_flows(other) == []
+        w.clock.advance(w.service.config.lease_ms)
+        assert jobs.due_flows(other) == [FID]
+
+    def test_reservations_expire_with_the_order(self) -> None:
+        """Every line's hold expires when the order does, one reservation TTL after begin."""
+        w = make_shop()
+        w.clock.advance(5_000)
+        start = w.clock.now()
+        w.service.create_payment_intent(SESSION, [CartItem("p_mug", 2), CartItem("p_tee", 1)])
+        order = w.service.order(ORD)
+        assert order is not None
+        assert order.expires_at == start + w.service.config.reservation_ttl_ms
+        rows = [r for r in w.store.snapshot().rows(s.RESERVATIONS) if r.order_id == ORD]
+        assert sorted((r.sku, r.quantity, r.expires_at) for r in rows) == [
+            ("SKU-MUG", 2, order.expires_at),
+            ("SKU-TEE", 1, order.expires_at),
+        ]
+
+    def test_intent_carries_the_order_and_payment_ids(self) -> None:
+        """The provider's intent names session, order and payment, so support and the
+        reconciler can trace it back; amount and account are the order's."""
+        w = make_shop()
+        r = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 2)])
+        (view,) = w.provider.intents()
+        assert dict(view.metadata) == {
+            "checkout_session_id": SESSION,
+            "order_id": r.order_id,
+            "payment_id": r.payment_id,
+        }
+        assert (view.amount, view.currency) == (2500, "EUR")
+
+
+class TestCartTotalBounds:
+    def test_total_of_one_minor_unit_is_accepted(self) -> None:
+        """The smallest chargeable total, 1 minor unit, is a valid checkout."""
+        w = make_shop()
+        w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", Money(1, "EUR"))
+        w.service.restock("SKU-PIN", 1)
+        r = w.service.create_payment_intent(SESSION, [CartItem("p_pin", 1)])
+        assert w.service.payment(r.payment_id).amount == Money(1, "EUR")
+        assert w.provider.retrieve_intent(PI_1).amount == 1
+
+    def test_total_of_exactly_the_maximum_is_accepted(self) -> None:
+        """MAX_AMOUNT itself is allowed: only totals above it are refused."""
+        w = make_shop()
+        w.service.add_product("p_gold", "s1", "SKU-GOLD", "Gold", Money(MAX_AMOUNT, "EUR"))
+        w.service.restock("SKU-GOLD", 1)
+        r = w.service.create_payment_intent(SESSION, [CartItem("p_gold", 1)])
+        assert w.service.payment(r.payment_id).amount == Money(MAX_AMOUNT, "EUR")
+
+    def test_one_over_the_maximum_is_refused_and_nothing_written(self) -> None:
+        """MAX_AMOUNT + 1 is refused with InvalidAmount naming the total."""
+        w = make_shop()
+        w.service.add_product("p_gold", "s1", "SKU-GOLD", "Gold", Money(MAX_AMOUNT, "EUR"))
+        w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", Money(1, "EUR"))
+        w.service.restock("SKU-GOLD", 1)
+        w.service.restock("SKU-PIN", 1)
+        before = w.store.fingerprint()
+        with pytest.raises(E.InvalidAmount) as caught:
+            w.service.create_payment_intent(SESSION, [CartItem("p_gold", 1), CartItem("p_pin", 1)])
+        assert caught.value.fields == {"amount": MAX_AMOUNT + 1}
+        assert str(MAX_AMOUNT + 1) in caught.value.message
+        assert w.store.fingerprint() == before
+
+
+# --- refused carts: typed errors, fields, messages, nothing written -----------------------
+
+
+def refused(w: Wiring, items: Any, cls: type[E.PaycoreError], session: str = SESSION) -> Any:
+    """Check out ``items``: it must raise exactly ``cls`` and change nothing."""
+    store, calls = w.store.fingerprint(), w.provider.calls.copy()
+    with pytest.raises(cls) as caught:
+        w.service.create_payment_intent(session, items)
+    assert type(caught.value) is cls
+    assert w.store.fingerprint() == store and w.provider.calls == calls
+    return caught.value
+
+
+class TestRefusedCarts:
+    @pytest.mark.parametrize(
+        "items",
+        [
+            pytest.param("p_mug", id="string"),
+            pytest.param({"product_id": "p_mug", "quantity": 1}, id="mapping"),
+        ],
+    )
+    def test_cart_that_is_not_a_list_is_refused(self, items: Any) -> None:
+        """A string or a single mapping is not a cart (a string is iterable, but of letters)."""
+        w = make_shop()
+        err = refused(w, items, E.InvalidInput)
+        assert err.code == "invalid_input"
+        assert err.message == "items must be a list of CartItem(product_id, quantity)"
+
+    def test_mapping_items_are_accepted(self) -> None:
+        """Items given as mappings with product_id and quantity check out like CartItems."""
+        w = make_shop()
+        r = w.service.create_payment_intent(SESSION, [{"product_id": "p_mug", "quantity": 2}])
+        assert w.service.payment(r.payment_id).amount == Money(2500, "EUR")
+        assert mug(w) == (5, 2, 0)
+
+    @pytest.mark.parametrize(
+        ("item", "cls", "says", "fields"),
+        [
+            pytest.param(
+                {"quantity": 1},
+                E.InvalidInput,
+                "product_id must be a non-empty string, got None",
+                {},
+                id="no-product",
+            ),
+            pytest.param(
+                {"product_id": "p_mug"},
+                E.InvalidQuantity,
+                "quantity of p_mug must be a whole number of at least 1, got None",
+                {"product_id": "p_mug"},
+                id="no-quantity",
+            ),
+            pytest.param(
+                CartItem("p_mug", 10_001),
+                E.InvalidQuantity,
+                "quantity of p_mug exceeds the limit of 10000",
+                {"product_id": "p_mug"},
+                id="over-limit",
+            ),
+            pytest.param(
+                ("p_mug", 1),
+                E.InvalidInput,
+                "cart item ('p_mug', 1) is not a CartItem or a mapping",
+                {},
+                id="tuple",
+            ),
+        ],
+    )
+    def test_bad_item_is_refused_naming_it(
+        self, item: Any, cls: type[E.PaycoreError], says: str, fields: dict[str, Any]
+    ) -> None:
+        """Each malformed item gets its typed error, naming the product or the field."""
+        w = make_shop()
+        err = refused(w, [item], cls)
+        assert err.message == says
+        assert err.fields == fields
+
+    def test_empty_cart_message(self) -> None:
+        """An empty cart says what to do."""
+        err = refused(make_shop(), [], E.EmptyCart)
+        assert err.message == "the cart is empty: add at least one item before paying"
+
+    def test_unknown_and_deleted_products_are_named(self) -> None:
+        """ProductNotFound / ProductUnavailable carry the product id and say to remove it."""
+        w = make_shop()
+        err = refused(w, [CartItem("p_nope", 1)], E.ProductNotFound)
+        assert err.fields == {"product_id": "p_nope"}
+        assert err.message == "product p_nope does not exist; remove it from the cart"
+        w.service.delete_product("p_tee")
+        err = refused(w, [CartItem("p_tee", 1)], E.ProductUnavailable)
+        assert err.fields == {"product_id": "p_tee"}
+        assert err.message == "product p_tee is no longer sold; remove it from the cart"
+
+    def test_cart_mixing_two_sellers_is_refused(self) -> None:
+        """One intent pays one seller's account: a two-seller cart is refused, naming both."""
+        w = make_shop()
+        w.provider.set_account("acct_2", can_charge=True)
+        w.service.add_seller("s2", "Hat Shop", "acct_2")
+        w.service.add_product("p_hat", "s2", "SKU-HAT", "Hat", Money(500, "EUR"))
+        w.service.restock("SKU-HAT", 3)
+        err = refused(w, [CartItem("p_mug", 1), CartItem("p_hat", 1)], E.MixedSellerCart)
+        assert err.code == "mixed_seller_cart"
+        assert err.fields == {"sellers": "s1,s2"}
+        assert err.message == (
+            "a checkout pays one seller; this cart mixes s1, s2: "
+            "split it into one checkout per seller"
+        )
+
+    def test_cart_of_two_currencies_is_refused(self) -> None:
+        """One intent has one currency: the product in another one is named."""
+        w = make_shop()
+        w.service.add_product("p_usd", "s1", "SKU-USD", "Cap", Money(900, "USD"))
+        w.service.restock("SKU-USD", 3)
+        err = refused(w, [CartItem("p_mug", 1), CartItem("p_usd", 1)], E.CurrencyMismatch)
+        assert err.fields == {"product_id": "p_usd"}
+        assert err.message == (
+            "every product in one checkout must be priced in one currency: "
+            "p_usd is in USD, not EUR; split the cart by currency"
+        )
+
+    def test_out_of_stock_names_sku_and_counts(self) -> None:
+        """OutOfStock says which SKU, how many are left and how many were asked."""
+        w = make_shop(stock=2)
+        err = refused(w, [CartItem("p_mug", 3)], E.OutOfStock)
+        assert err.fields == {"sku": "SKU-MUG", "available": 2, "requested": 3}
+        assert err.message == "only 2 of SKU-MUG left, 3 asked"
+
+    def test_session_reused_for_another_cart_names_session_and_order(self) -> None:
+        """A session id is bound to its cart: another cart is refused, naming both."""
+        w = make_shop()
+        w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        err = refused(w, [CartItem("p_mug", 2)], E.CheckoutSessionReused)
+        assert err.fields == {"checkout_session_id": SESSION, "order_id": ORD}
+        assert err.message == (
+            f"checkout session {SESSION} already belongs to a different cart; "
+            "start a new checkout session for a new cart"
+        )
