@@ -215,6 +215,9 @@ class TestGiveUp:
         assert (payment.status, payment.provider_status) == (PS.OPEN, "requires_payment_method")
         calls = w.provider.calls["retrieve_intent"]
         assert calls == 2 * w.service.config.max_attempts
+        rows = w.store.snapshot().rows(s.AUDIT)
+        dead = [a.flow_id for a in rows if a.aggregate_id == fid and a.trigger == "dead_letter"]
+        assert dead == [fid]  # the audit names the flow that gave up
 
     def test_flow_without_compensation_is_dead_lettered_after_its_retries(self, w: Wiring) -> None:
         """A refund has nothing to compensate: after its retries it is dead-lettered."""
@@ -400,6 +403,44 @@ class TestStepping:
         audit = [a for a in w.store.snapshot().rows(s.AUDIT) if a.aggregate_id == "probe:1"]
         assert [(a.trigger, a.flow_id) for a in audit] == [("create", None), ("finish", "probe:1")]
 
+    @pytest.mark.parametrize(
+        ("exc", "why"),
+        [
+            (err.IllegalTransition("order o1 cannot pay twice"), "illegal_transition: "),
+            (ValueError("order o1 cannot pay twice"), "unexpected ValueError: "),
+        ],
+        ids=["paycore_error", "bug"],
+    )
+    def test_step_that_raises_keeps_no_partial_write_and_retries_with_the_reason(
+        self, w: Wiring, exc: Exception, why: str
+    ) -> None:
+        """A crashing step rolls back everything it wrote; the flow backs off with the
+        error's code and message (or type) as its reason instead of blocking workers."""
+        eng = probe_engine(w, exc)
+        eng.transact(lambda u: create_flow(u, "probe:1", "probe", "only"))
+        report = eng.step("probe:1")
+        reason = why + "order o1 cannot pay twice"
+        assert report == StepReport("probe:1", "probe", "only", "tx", f"retry:{reason}")
+        flow = flow_of(w, "probe:1")
+        assert (flow.status, flow.step, flow.attempts, flow.last_error) == (
+            FS.ACTIVE,
+            "only",
+            1,
+            reason,
+        )
+        assert flow.next_run_at == w.clock.now() + eng.backoff("probe:1", 1)
+        assert w.store.snapshot().get(s.FLOWS, "probe:side") is None  # rolled back
+
+    def test_store_failure_in_a_step_reaches_the_caller_and_keeps_nothing(self, w: Wiring) -> None:
+        """A store outage is not the flow's fault: the caller sees it, the flow is untouched."""
+        eng = probe_engine(w, err.OperationalError("injected: store down"))
+        eng.transact(lambda u: create_flow(u, "probe:1", "probe", "only"))
+        before = flow_of(w, "probe:1")
+        with pytest.raises(err.OperationalError):
+            eng.step("probe:1")
+        assert flow_of(w, "probe:1") == before
+        assert w.store.snapshot().get(s.FLOWS, "probe:side") is None
+
     def test_run_stopped_by_its_step_bound_drops_the_answer_it_holds(self) -> None:
         """A run that stops right after a provider call must not keep that answer: recovery
         would skip the flow forever; dropped, recovery repeats the call with the same key."""
@@ -431,6 +472,28 @@ class TestStepping:
         assert w.service.engine.run(fid).status is FS.SUCCEEDED
         assert w.service.payment(pid).status is PS.SUCCEEDED
 
+    def test_stale_answer_of_a_worker_whose_lease_lapsed_is_dropped(self, w: Wiring) -> None:
+        """Fencing: a worker that stalled after its provider call must not apply that answer
+        once another worker took the flow over and finished it; effects happen once."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        step(w, fid)  # worker-1: confirmed at the provider, answer held in memory; stalls
+        w.clock.advance(30_001)  # its lease lapses
+        other = PaymentService(
+            w.store, w.provider, w.clock, w.alerts, w.notifier, worker_id="worker-2"
+        )
+        assert other.run_recovery() == (1, 0)  # worker-2 repeats the call (same key), applies
+        finished = flow_of(w, fid)
+        assert finished.status is FS.SUCCEEDED
+        report = w.service.engine.step(fid)  # worker-1 wakes up with its old answer
+        assert report == StepReport(fid, "?", "?", "apply:confirm_intent", "lease_lost")
+        assert flow_of(w, fid) == finished
+        rows = w.store.snapshot().rows(s.AUDIT)
+        assert sum(a.aggregate == "payment" and a.trigger == "succeed" for a in rows) == 1
+        assert sum(a.aggregate == "reservation" and a.trigger == "commit" for a in rows) == 1
+        assert w.provider.calls["confirm_intent"] == 2
+
     def test_each_step_renews_the_workers_lease(self, w: Wiring) -> None:
         """A worker that keeps stepping a flow keeps it: each step extends its lease."""
         pid = checkout(w)
@@ -442,6 +505,17 @@ class TestStepping:
         flow = flow_of(w, fid)
         assert (flow.lease_owner, flow.lease_until) == ("worker-1", w.clock.now() + 30_000)
         assert flow.next_run_at == w.clock.now() and flow.data["step_at"] == w.clock.now()
+
+
+def probe_engine(w: Wiring, exc: Exception) -> Engine:
+    """An engine with one flow kind whose only step writes a row, then raises ``exc``."""
+
+    def write_then_raise(u: Unit, flow: Flow) -> Advance:
+        create_flow(u, "probe:side", "probe", "only")
+        raise exc
+
+    only = FlowDef("probe", {"only": lambda f: Local(write_then_raise)})
+    return Engine(w.store, w.provider, w.clock, w.alerts, w.service.config, {"probe": only})
 
 
 def _note_and_finish(u: Unit, flow: Flow) -> Advance:
