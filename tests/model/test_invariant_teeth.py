@@ -22,7 +22,15 @@ from paycore.flows.checkout import CartItem
 from paycore.invariants import Kind, Ledger, Violation
 from paycore.money import Money
 from paycore.ports import IntentView, RefundView, Snapshot
-from paycore.records import AuditEntry, Order, OutboxMessage, Payment, Refund, Reservation
+from paycore.records import (
+    AuditEntry,
+    Order,
+    OutboxMessage,
+    Payment,
+    Refund,
+    Reservation,
+    Stock,
+)
 from paycore.status import (
     FlowStatus,
     OrderStatus,
@@ -227,6 +235,53 @@ def test_stock_conserved_fires_on_on_hand_without_movement_and_on_missing_stock_
             "(on hand, held, committed) is (6, 2, 0) but the reservations and movements "
             "say (5, 2, 0)",
         ),
+    ]
+
+
+def test_stock_conserved_sums_every_movement_of_a_sku() -> None:
+    """On-hand is the sum of all movements (restock, breakage), not the last one."""
+    w = open_shop()
+    w.service.restock("SKU-MUG", 3)
+    w.service.adjust_stock("SKU-MUG", -2, "broken")
+    snap, ledger = clean(w)
+    assert stored(snap, s.STOCK, "SKU-MUG").on_hand == 6
+    bad = patched(snap, row(snap, s.STOCK, "SKU-MUG", on_hand=5))
+    assert [v.detail for v in fired("stock-conserved", bad, ledger)] == [
+        "(on hand, held, committed) is (5, 1, 0) but the reservations and movements say (6, 1, 0)"
+    ]
+
+
+def without_movements(snap: Snapshot, sku: str) -> list[tuple[s.Table[Any], str]]:
+    return [(s.STOCK_MOVEMENTS, str(m.seq)) for m in snap.rows(s.STOCK_MOVEMENTS) if m.sku == sku]
+
+
+@pytest.mark.parametrize("paid", [False, True])
+def test_stock_conserved_checks_a_sku_known_only_from_its_reservations(paid: bool) -> None:
+    """Stock held or sold for a SKU with no counters and no movements is still checked."""
+    snap, ledger = clean(paid_shop() if paid else open_shop())
+    bad = patched(snap, drop=[(s.STOCK, "SKU-MUG"), *without_movements(snap, "SKU-MUG")])
+    want = "(0, 0, 1)" if paid else "(0, 1, 0)"
+    assert fired("stock-conserved", bad, ledger) == [
+        Violation(
+            "stock-conserved",
+            "SKU-MUG",
+            "(on hand, held, committed) is (0, 0, 0) but the reservations and movements "
+            f"say {want}",
+        )
+    ]
+
+
+def test_stock_conserved_checks_a_sku_known_only_from_its_counters() -> None:
+    """Counters for a SKU no movement ever stocked are checked too."""
+    snap, ledger = clean(open_shop())
+    bad = patched(snap, Stock("SKU-GHOST", on_hand=3))
+    assert fired("stock-conserved", bad, ledger) == [
+        Violation(
+            "stock-conserved",
+            "SKU-GHOST",
+            "(on hand, held, committed) is (3, 0, 0) but the reservations and movements "
+            "say (0, 0, 0)",
+        )
     ]
 
 
@@ -621,6 +676,18 @@ def test_success_is_durable_fires_when_the_payment_has_no_intent(
     ]
 
 
+def test_success_is_durable_checks_checkouts_after_other_flows() -> None:
+    """A confirm flow is skipped, and the checkouts recorded after it are still checked."""
+    w = paid_shop()
+    w.service.create_payment_intent(SESSION_2, [CartItem("p_mug", 1)])
+    snap, ledger = clean(w)
+    assert [f.kind for f in snap.rows(s.FLOWS)] == ["checkout", "confirm", "checkout"]
+    bad = patched(snap, drop=[(s.PAYMENTS, PAY2)])
+    assert fired("success-is-durable", bad, ledger) == [
+        Violation("success-is-durable", f"checkout:{SESSION_2}", "succeeded but payment missing")
+    ]
+
+
 def test_success_is_durable_holds_for_running_checkouts_and_other_flows() -> None:
     """A checkout still running has no intent yet; a refund flow has no payment param."""
     w = paid_shop()
@@ -691,6 +758,15 @@ def test_refunds_within_captured_fires_on_provider_refunds_not_recorded(
         "refunds-within-captured", PI, "provider refunds 301 > the 300 recorded locally"
     )
     assert fired("refunds-within-captured", snap, ledger) == ([want] if over else [])
+
+
+def test_refunds_within_captured_fires_on_a_provider_refund_of_a_payment_never_refunded() -> None:
+    """S13: a refund made at the provider for a payment with no local refund at all."""
+    snap, ledger = clean(paid_shop())
+    ledger = with_refunds(ledger, RefundView("re_x", PI, 1, "succeeded"))
+    assert fired("refunds-within-captured", snap, ledger) == [
+        Violation("refunds-within-captured", PI, "provider refunds 1 > the 0 recorded locally")
+    ]
 
 
 @pytest.mark.parametrize(("refunded", "fires"), [(MUG, False), (MUG + 1, True)])
