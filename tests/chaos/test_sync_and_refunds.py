@@ -404,6 +404,25 @@ class TestRefundStatusFromProvider:
         assert order_status(w, oid) is OrderStatus.REFUNDED
         converged(w)
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="bug: jobs.sync_pending_refunds polls only pending refunds, so a succeeded "
+        "refund reversed later stays succeeded locally when its refund.failed webhook is lost",
+    )
+    def test_refund_reversal_whose_webhook_is_lost_is_found_by_the_jobs(self) -> None:
+        """The provider stops retrying the refund.failed webhook: the jobs still converge."""
+        w = make_shop()
+        _, pid = paid(w, [CartItem("p_mug", 2)])
+        w.service.create_refund(pid, 1000, idempotency_key="rma-4")
+        deliver_webhooks(w)
+        (rf,) = w.service.refunds_of(pid)
+        w.provider.fail_refund(rf.provider_refund_id or "")
+        w.provider.take_events()  # the provider gave up delivering
+        quiesce(w)
+        assert w.service.refunds_of(pid)[0].status is RefundStatus.FAILED
+        assert w.service.payment(pid).amount_refunded == 0
+        assert not w.violations()
+
     @pytest.mark.parametrize(
         ("settled", "reported"),
         [
