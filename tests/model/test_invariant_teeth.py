@@ -1039,6 +1039,16 @@ def test_no_orphaned_intent_fires_on_live_intent_nobody_records(
     assert fired("no-orphaned-intent", snap, ledger) == ([want] if fires else [])
 
 
+def test_no_orphaned_intent_checks_intents_after_a_dead_one() -> None:
+    """A canceled intent is skipped; a live orphan listed after it is still reported."""
+    snap, ledger = clean(canceled_shop())
+    ledger = with_intents(ledger, extra_intent(status="requires_capture", received=0))
+    assert [v.id for v in ledger.intents] == [PI, "pi_extra"]
+    assert fired("no-orphaned-intent", snap, ledger) == [
+        Violation("no-orphaned-intent", "pi_extra", "requires_capture and no payment records it")
+    ]
+
+
 @pytest.mark.parametrize(("after_expiry", "fires"), [(-1, False), (0, True), (1, True)])
 def test_no_stale_hold_fires_from_the_expiry_instant(after_expiry: int, fires: bool) -> None:
     """A hold is stale at its expiry exactly (the janitor expires it then), not a ms before."""
@@ -1072,20 +1082,36 @@ def test_no_stale_hold_spares_only_processing_payments(
 
 
 def test_no_stale_hold_names_a_missing_payment_and_skips_settled_reservations() -> None:
-    """A held reservation whose payment is gone is stale too; committed ones never are."""
+    """A held reservation whose payment is gone is stale too; committed ones never are, and
+    the reservations after them are still checked."""
     w = open_shop(SESSION, SESSION_2)
-    w.service.confirm_payment(PAY2, "pm_card_visa")
+    w.service.confirm_payment(PAY, "pm_card_visa")
     w.clock.advance(w.service.config.reservation_ttl_ms)
     snap, ledger = w.store.snapshot(), w.ledger()
-    bad = patched(snap, drop=[(s.PAYMENTS, PAY)])
-    assert fired("no-stale-hold", bad, ledger) == [
-        Violation("no-stale-hold", RES, "held past expiry, payment ?")
+    assert stored(snap, s.RESERVATIONS, RES).status is ReservationStatus.COMMITTED
+    assert fired("no-stale-hold", snap, ledger) == [
+        Violation("no-stale-hold", RES2, "held past expiry, payment open")
     ]
-    gone = patched(snap, drop=[(s.ORDERS, ORD)])
+    bad = patched(snap, drop=[(s.PAYMENTS, PAY2)])
+    assert fired("no-stale-hold", bad, ledger) == [
+        Violation("no-stale-hold", RES2, "held past expiry, payment ?")
+    ]
+    gone = patched(snap, drop=[(s.ORDERS, ORD2)])
     assert fired("no-stale-hold", gone, ledger) == [
-        Violation("no-stale-hold", RES, "held past expiry, payment ?")
+        Violation("no-stale-hold", RES2, "held past expiry, payment ?")
     ]
     assert fired("no-stale-hold", snap, attrs.evolve(ledger, now=None)) == []
+
+
+def test_no_stale_hold_checks_holds_after_a_processing_one() -> None:
+    """A processing payment's hold is spared; the stale hold stored after it is not."""
+    w = open_shop(SESSION, SESSION_2)
+    w.clock.advance(w.service.config.reservation_ttl_ms)
+    snap, ledger = w.store.snapshot(), w.ledger()
+    bad = patched(snap, row(snap, s.PAYMENTS, PAY, status=PaymentStatus.PROCESSING))
+    assert fired("no-stale-hold", bad, ledger) == [
+        Violation("no-stale-hold", RES2, "held past expiry, payment open")
+    ]
 
 
 def test_flows_finished_fires_on_active_and_dead_flows_only() -> None:
