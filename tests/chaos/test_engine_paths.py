@@ -525,16 +525,20 @@ def _note_and_finish(u: Unit, flow: Flow) -> Advance:
 # --- threads ------------------------------------------------------------------------------
 
 
-def blocking_confirms(w: Wiring) -> tuple[threading.Event, threading.Event, list[str]]:
-    """confirm_intent blocks until released; returns (entered, release, keys seen)."""
+def blocking_confirms(
+    w: Wiring, only: str | None = None
+) -> tuple[threading.Event, threading.Event, list[str]]:
+    """confirm_intent (of intent ``only``, or of any) blocks until released; returns
+    (entered, release, idempotency keys seen)."""
     entered, release = threading.Event(), threading.Event()
     keys: list[str] = []
     real = w.provider.confirm_intent
 
     def confirm(intent_id: str, **kwargs: Any) -> IntentView:
         keys.append(kwargs["idempotency_key"])
-        entered.set()
-        assert release.wait(10), "never released"
+        if only is None or intent_id == only:
+            entered.set()
+            assert release.wait(10), "never released"
         return real(intent_id, **kwargs)
 
     w.provider.confirm_intent = confirm  # type: ignore[method-assign]
@@ -575,14 +579,8 @@ class TestThreads:
         slow = begin_confirm(w, slow_pid)
         fast = begin_confirm(w, fast_pid)
         assert slow is not None and fast is not None
-        entered, release, _ = blocking_confirms(w)
-        real_wait = release.wait
-
-        def only_slow_waits(timeout: float | None = None) -> bool:
-            # the fast flow's call goes straight through
-            return True if threading.current_thread().name == "fast" else real_wait(timeout)
-
-        release.wait = only_slow_waits  # type: ignore[method-assign]
+        slow_intent = w.service.payment(slow_pid).provider_intent_id
+        entered, release, _ = blocking_confirms(w, only=slow_intent)
         slow_t = threading.Thread(target=lambda: w.service.engine.run(slow), name="slow")
         slow_t.start()
         assert entered.wait(10)
