@@ -165,6 +165,7 @@ class TestAbortWithLaggingSearch:
         step(w, FID, 2)  # abort: nothing to cancel, the payment succeeded -> done
         flow = flow_of(w, FID)
         assert flow.status is FlowStatus.SUCCEEDED
+        assert flow.result == {"order_id": ORD, "payment_id": PAY}
         assert w.service.payment(PAY).lock_owner is None
         converged(w)
 
@@ -305,6 +306,35 @@ class TestCancelFound:
         w.provider.settle(PI_1, success=True)
         assert run(w, FID).status is FlowStatus.SUCCEEDED
         assert order_status(w) is OrderStatus.PAID and mug(w) == (1, 0, 1)
+        converged(w)
+
+    def test_several_live_intents_are_all_canceled_oldest_first(self) -> None:
+        """Two unanswered creates left two cancelable intents: abort cancels both (the
+        oldest first) and the payment records the oldest, as find would have adopted."""
+        w = make_shop(stock=1)
+        index = SearchIndex(w)
+        begin_checkout(w)
+        step(w, FID, 2)  # check_seller -> create
+        fail_once(w, "create_intent", "after")
+        step(w, FID, 2)  # pi_000001, answer lost -> find
+        index.missing.add(PI_1)
+        step(w, FID, 2)  # find: nothing -> create again
+        fail_once(w, "create_intent", "after")
+        step(w, FID, 2)  # pi_000002, answer lost -> find
+        index.missing.add(PI_2)
+        step(w, FID, 2)  # find: nothing -> create again
+        w.provider.set_account("acct_1", can_charge=False)
+        step(w, FID, 2)  # refused -> abort
+        index.missing.clear()
+        step(w, FID, 2)  # abort: two live intents
+        assert flow_of(w, FID).data["cancel_id"] == PI_1
+        step(w, FID, 4)  # cancel pi_000001, search again
+        assert flow_of(w, FID).data["cancel_id"] == PI_2
+        assert run(w, FID).status is FlowStatus.FAILED
+        assert [intent_status(w, i) for i in (PI_1, PI_2)] == ["canceled", "canceled"]
+        p = w.service.payment(PAY)
+        assert (p.status, p.provider_intent_id) == (PaymentStatus.CANCELED, PI_1)
+        assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
         converged(w)
 
 
@@ -660,6 +690,14 @@ class TestRefusedCarts:
         err = refused(w, [CartItem("p_mug", 3)], E.OutOfStock)
         assert err.fields == {"sku": "SKU-MUG", "available": 2, "requested": 3}
         assert err.message == "only 2 of SKU-MUG left, 3 asked"
+
+    def test_malformed_session_id_says_what_a_session_id_is(self) -> None:
+        """The message states the format and that one random id is generated per checkout."""
+        err = refused(make_shop(), [CartItem("p_mug", 1)], E.InvalidCheckoutSession, "cs_x")
+        assert err.message == (
+            "checkout_session_id must be 16 to 128 characters of letters, digits, '_' or '-'; "
+            "generate one random id per checkout"
+        )
 
     def test_session_reused_for_another_cart_names_session_and_order(self) -> None:
         """A session id is bound to its cart: another cart is refused, naming both."""
