@@ -8,6 +8,7 @@ to run the same rules against your own wiring.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from typing import ClassVar
@@ -51,8 +52,46 @@ class RunStats:
         self.counts["crashes"] += world.restarts
 
 
-SESSIONS = st.integers(0, 3)
-PAYMENTS = st.integers(0, 4)
+def digits(code: int, *radices: int) -> list[int]:
+    """Split one drawn integer into mixed-radix digits, least significant first.
+
+    Each rule draws a single integer and decodes its arguments from it: Hypothesis' cost
+    per step grows with the number of draws, and an integer shrinks towards 0, i.e.
+    towards the first entry of every table below, just as separate arguments would.
+    Every rule's range stays within 256 values, where Hypothesis draws uniformly (beyond
+    it, its integers lean towards small values and the high digits would hardly vary).
+    """
+    out = []
+    for radix in radices:
+        code, digit = divmod(code, radix)
+        out.append(digit)
+    return out
+
+
+def span(*radices: int) -> st.SearchStrategy[int]:
+    """The integers that :func:`digits` decodes with these radices."""
+    return st.integers(0, math.prod(radices) - 1)
+
+
+SESSIONS = 4
+PAYMENTS = 5
+FLOWS = 8
+SHOP_METHODS = (0, 0, 1, 2, 3)  # mostly a card that works; declined, 3-D Secure, processing
+REFUND_AMOUNTS = (None, None, 100, 250, 600, 1000)  # None: the rest of the order
+WEBHOOK_MODES = (0, 0, 1, 2)  # deliver, deliver, duplicate, forged signature
+ENVIRONMENT = ("job", "job", "clock", "merchant", "crash")
+# the ambiguous case (effect applied, answer lost) is the one that matters most
+FAULT_KINDS = (FaultKind.RESPONSE_LOST, FaultKind.RESPONSE_LOST, *PROVIDER_FAULTS, *STORE_FAULTS)
+FAULT_CALLS = (
+    None,
+    None,
+    "create_intent",
+    "create_intent",
+    "confirm_intent",
+    "cancel_intent",
+    "create_refund",
+    "retrieve_intent",
+)
 
 
 class PaycoreMachine(RuleBasedStateMachine):
@@ -69,115 +108,101 @@ class PaycoreMachine(RuleBasedStateMachine):
         """Override to drive your own wiring."""
         return World()
 
-    def _did(self) -> None:
-        self.stats.rules += 1
-
     # --- operations -------------------------------------------------------------------
-    # Few rules with arguments rather than many rules: Hypothesis' cost per step grows
-    # with the number of rules, and the arguments shrink just as well.
+    # Few rules, each drawing one integer (see ``digits``): Hypothesis' cost per step
+    # grows with the number of rules and of draws, and the integers shrink just as well.
 
-    @rule(session=SESSIONS, product=st.integers(0, 1), quantity=st.integers(1, 2))
-    def checkout(self, session: int, product: int, quantity: int) -> None:
-        self._did()
-        self.world.begin_checkout(session, product, quantity)
+    @rule(code=span(SESSIONS, 2, 2))
+    def checkout(self, code: int) -> None:
+        """A checkout's first transaction: a session, a product, a quantity of 1 or 2."""
+        self.stats.rules += 1
+        session, product, quantity = digits(code, SESSIONS, 2, 2)
+        self.world.begin_checkout(session, product, quantity + 1)
 
-    @rule(
-        session=SESSIONS,
-        product=st.integers(0, 1),
-        quantity=st.integers(1, 2),
-        method=st.sampled_from([0, 0, 1, 2, 3]),
-    )
-    def shop(self, session: int, product: int, quantity: int, method: int) -> None:
+    @rule(code=span(SESSIONS, 2, 2, len(SHOP_METHODS)))
+    def shop(self, code: int) -> None:
         """A whole checkout and confirmation, as production runs them."""
-        self._did()
-        self.world.shop(session, product, quantity, method)
+        self.stats.rules += 1
+        session, product, quantity, method = digits(code, SESSIONS, 2, 2, len(SHOP_METHODS))
+        self.world.shop(session, product, quantity + 1, SHOP_METHODS[method])
 
-    @rule(
-        op=st.sampled_from(["confirm", "cancel", "refund", "two refunds"]),
-        payment=PAYMENTS,
-        method=st.integers(0, 3),
-        amount=st.sampled_from([None, None, 100, 250, 600, 1000]),
-        key=st.integers(0, 2),
-    )
-    def payment_op(self, op: str, payment: int, method: int, amount: int | None, key: int) -> None:
-        """Confirm, cancel or refund a payment, or two refunds at once (first transactions)."""
-        self._did()
-        if op == "confirm":
+    @rule(code=span(2, PAYMENTS, 4))
+    def payment_op(self, code: int) -> None:
+        """Confirm a payment with one of the methods, or cancel it (first transactions)."""
+        self.stats.rules += 1
+        op, payment, method = digits(code, 2, PAYMENTS, 4)
+        if op == 0:
             self.world.begin_confirm(payment, method)
-        elif op == "cancel":
+        else:
             self.world.begin_cancel(payment)
-        elif op == "refund":
-            self.world.begin_refund(payment, amount, key)
-        else:  # two support agents refund the same order at once
-            self.world.begin_refund(payment, amount, key)
+
+    @rule(code=span(PAYMENTS, len(REFUND_AMOUNTS), 3, 2))
+    def refund(self, code: int) -> None:
+        """Refund a payment (first transaction), or two support agents refund it at once."""
+        self.stats.rules += 1
+        payment, amount_no, key, twice = digits(code, PAYMENTS, len(REFUND_AMOUNTS), 3, 2)
+        amount = REFUND_AMOUNTS[amount_no]
+        self.world.begin_refund(payment, amount, key)
+        if twice:
             self.world.begin_refund(payment, amount, key + 1)
 
     # --- interleaving: which in-flight flow moves next --------------------------------
 
-    @rule(choices=st.lists(st.integers(0, 7), min_size=1, max_size=3))
-    def step(self, choices: list[int]) -> None:
-        """One to three single steps, each of the flow ``choice`` picks."""
-        for choice in choices:
-            self._did()
+    @rule(code=st.integers(0, 2 * FLOWS**2 - 1))
+    def step(self, code: int) -> None:
+        """One single step (half the codes) or two, each of the flow its choice picks;
+        safety is checked after each of them."""
+        self.stats.rules += 1
+        one, rest = divmod(code, FLOWS**2)
+        choices = [rest % FLOWS] if one == 0 else digits(rest, FLOWS, FLOWS)
+        for n, choice in enumerate(choices):
+            if n:
+                self.safety()
             self.world.step(choice)
 
-    @rule(choice=st.integers(0, 7))
+    @rule(choice=st.integers(0, FLOWS - 1))
     def finish_flow(self, choice: int) -> None:
-        self._did()
+        """One flow runs until it ends or must wait, as production runs it."""
+        self.stats.rules += 1
         self.world.finish(choice)
 
     # --- the customer, the provider's webhooks, the shop, time ------------------------
 
-    @rule(payment=PAYMENTS, action=st.integers(0, 3))
-    def customer(self, payment: int, action: int) -> None:
-        self._did()
+    @rule(code=span(PAYMENTS, 4))
+    def customer(self, code: int) -> None:
+        self.stats.rules += 1
+        payment, action = digits(code, PAYMENTS, 4)
         self.world.customer(payment, action)
 
-    @rule(choice=st.integers(0, 5), mode=st.sampled_from([0, 0, 1, 2]))
-    def deliver_webhook(self, choice: int, mode: int) -> None:
-        self._did()
-        self.world.deliver(choice, mode)
+    @rule(code=span(6, len(WEBHOOK_MODES)))
+    def deliver_webhook(self, code: int) -> None:
+        self.stats.rules += 1
+        choice, mode = digits(code, 6, len(WEBHOOK_MODES))
+        self.world.deliver(choice, WEBHOOK_MODES[mode])
 
-    @rule(
-        what=st.sampled_from(["job", "job", "clock", "merchant", "crash"]),
-        arg=st.integers(0, 6),
-    )
-    def environment(self, what: str, arg: int) -> None:
+    @rule(code=span(len(ENVIRONMENT), 7))
+    def environment(self, code: int) -> None:
         """A background job, a clock jump, a merchant change, or a crash."""
-        self._did()
-        if what == "job":
+        self.stats.rules += 1
+        what, arg = digits(code, len(ENVIRONMENT), 7)
+        if ENVIRONMENT[what] == "job":
             self.world.job(arg)
-        elif what == "clock":
+        elif ENVIRONMENT[what] == "clock":
             self.world.advance(arg)
-        elif what == "merchant":
+        elif ENVIRONMENT[what] == "merchant":
             self.world.merchant(arg)
         else:
             self.world.crash()
 
     # --- faults -----------------------------------------------------------------------
 
-    @rule(
-        kind=st.sampled_from(
-            # the ambiguous case (effect applied, answer lost) is the one that matters most
-            (FaultKind.RESPONSE_LOST, FaultKind.RESPONSE_LOST, *PROVIDER_FAULTS, *STORE_FAULTS)
-        ),
-        call=st.sampled_from(
-            [
-                None,
-                None,
-                "create_intent",
-                "create_intent",
-                "confirm_intent",
-                "cancel_intent",
-                "create_refund",
-                "retrieve_intent",
-            ]
-        ),
-    )
-    def arm_fault(self, kind: FaultKind, call: str | None) -> None:
-        """Fail the next commit, or the next provider call (of one kind, if ``call``)."""
-        self._did()
-        self.world.arm(kind, call if kind in PROVIDER_FAULTS else None)
+    @rule(code=span(len(FAULT_KINDS), len(FAULT_CALLS)))
+    def arm_fault(self, code: int) -> None:
+        """Fail the next commit, or the next provider call (of one kind, if its call is set)."""
+        self.stats.rules += 1
+        kind_no, call_no = digits(code, len(FAULT_KINDS), len(FAULT_CALLS))
+        kind = FAULT_KINDS[kind_no]
+        self.world.arm(kind, FAULT_CALLS[call_no] if kind in PROVIDER_FAULTS else None)
 
     # --- checks -----------------------------------------------------------------------
 

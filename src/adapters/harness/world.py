@@ -24,7 +24,8 @@ from paycore.flows import checkout, payments, refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.invariants import Kind, Ledger, Violation, check
 from paycore.money import Money
-from paycore.ports import ProviderEvent
+from paycore.ports import ProviderEvent, Snapshot
+from paycore.records import Flow
 from paycore.status import FlowStatus, PaymentStatus
 
 from .. import signing
@@ -33,6 +34,17 @@ from .faults import FaultKind, FaultPlan
 
 SECRET = "whsec_harness_only"
 PRODUCTS = ("p_scarce", "p_plenty")
+# provider calls that change nothing there
+PROVIDER_READS = frozenset(
+    {
+        "retrieve_intent",
+        "search_intents",
+        "list_intents",
+        "can_charge",
+        "retrieve_refund",
+        "list_refunds",
+    }
+)
 METHODS = (
     "pm_card_visa",
     "pm_card_chargeDeclined",
@@ -60,8 +72,10 @@ class World:
         wiring: Callable[[Config], Wiring] = in_memory,
     ) -> None:
         """``wiring`` builds the system under test from a config. Its store must take
-        ``faults`` (``StoreFaults``) and offer ``snapshot()``/``fingerprint()``; its provider
-        must call ``fault(call, phase, key)`` and offer the fake's customer-side methods."""
+        ``faults`` (``StoreFaults``), offer ``snapshot()``/``fingerprint()`` and count the
+        commits that wrote in ``stats["writes"]`` (snapshots are reused until it moves); its
+        provider must call ``fault(call, phase, key)`` and offer the fake's customer-side
+        methods."""
         # Stock held for a payment stuck in processing is given back after an hour here,
         # so that late successes (taken again, or refunded as out of stock) are explored.
         self.config = config or Config(processing_hold_ms=3_600_000)
@@ -72,10 +86,10 @@ class World:
         self.timeline: list[str] = []
         self.pending: list[Delivery] = []
         self.sessions: list[str] = []
-        self.payment_ids: list[str] = []
         self.restarts = 0
         self.steps = 0
         self.counts: dict[str, int] = {}
+        self._view: tuple[int, Snapshot, list[Flow]] | None = None
         svc = self.w.service
         self.w.provider.set_account("acct_1", can_charge=True)
         self.quietly(lambda: svc.add_seller("s1", "Shop", "acct_1"))
@@ -124,9 +138,24 @@ class World:
             self.sessions.append(f"cs_harness_{len(self.sessions):06d}")
         return self.sessions[n]
 
+    def view(self) -> Snapshot:
+        """The store's committed state, copied again only after a write."""
+        return self._viewed()[1]
+
+    def _viewed(self) -> tuple[int, Snapshot, list[Flow]]:
+        writes = self.w.store.stats["writes"]
+        if self._view is None or self._view[0] != writes:
+            snap = self.w.store.snapshot()
+            active = [f for f in snap.rows(s.FLOWS) if f.status is FlowStatus.ACTIVE]
+            active.sort(key=lambda f: f.id)
+            self._view = (writes, snap, active)
+        return self._view
+
+    def payment_ids(self) -> list[str]:
+        return sorted(self.view().tables.get(s.PAYMENTS.name, {}))
+
     def payment_id(self, n: int) -> str | None:
-        snap = self.w.store.snapshot()
-        ids = sorted(snap.tables.get(s.PAYMENTS.name, {}))
+        ids = self.payment_ids()
         return ids[n % len(ids)] if ids else None
 
     # --- operations: the first transaction of each ------------------------------------
@@ -196,13 +225,11 @@ class World:
         now = self.w.clock.now()
         me = self.engine.worker_id
         out = []
-        for flow in self.w.store.snapshot().rows(s.FLOWS):
-            if flow.status is not FlowStatus.ACTIVE:
-                continue
+        for flow in self._viewed()[2]:
             lease_free = flow.lease_owner in (None, me) or flow.lease_until <= now
             if self.engine.has_inflight(flow.id) or (flow.next_run_at <= now and lease_free):
                 out.append(flow.id)
-        return sorted(out)
+        return out
 
     def finish(self, choice: int) -> None:
         """Run one runnable flow until it ends or must wait (what production does)."""
@@ -221,17 +248,12 @@ class World:
         self.begin_checkout(session_no, product_no, quantity)
         self._finish_id(f"checkout:{session}")
         payment = next(
-            (
-                p
-                for p in self.w.store.snapshot().rows(s.PAYMENTS)
-                if p.checkout_session_id == session
-            ),
+            (p for p in self.view().rows(s.PAYMENTS) if p.checkout_session_id == session),
             None,
         )
         if payment is None or payment.status is not PaymentStatus.OPEN:
             return
-        ids = sorted(self.w.store.snapshot().tables.get(s.PAYMENTS.name, {}))
-        self.begin_confirm(ids.index(payment.id), method_no)
+        self.begin_confirm(self.payment_ids().index(payment.id), method_no)
         self._finish_id(f"confirm:{payment.id}:{payment.confirm_attempts + 1}")
 
     def _finish_id(self, fid: str) -> None:
@@ -286,7 +308,7 @@ class World:
         pid = self.payment_id(payment_no)
         if pid is None:
             return
-        payment = self.w.store.snapshot().get(s.PAYMENTS, pid)
+        payment = self.view().get(s.PAYMENTS, pid)
         if payment is None or payment.provider_intent_id is None:
             return
         iid = payment.provider_intent_id
@@ -405,16 +427,19 @@ class World:
         return Ledger(self.w.provider.intents(), self.w.provider.refunds(), self.w.clock.now())
 
     def violations(self, kinds: Iterable[Kind] = ("safety",)) -> list[Violation]:
-        return check(self.w.store.snapshot(), self.ledger(), kinds)
+        return check(self.view(), self.ledger(), kinds)
 
     def quiesce(self, rounds: int = 12) -> None:
         """Faults off; deliver every webhook, run every job and flow, let time pass, until
-        a whole round (clock jump included) changes nothing."""
+        nothing has changed for longer than any timer a quiet system may wait on."""
         self.plan.enabled = False
         self.plan.disarm_all()
         self.say("-- quiet: faults off, draining webhooks, jobs and flows --")
         cfg = self.config
         jump = max(cfg.backoff_cap_ms + cfg.lease_ms, cfg.reservation_ttl_ms + 1)
+        # a hold's expiry, then the processing hold, then a retry's backoff and a lease
+        horizon = cfg.reservation_ttl_ms + (cfg.processing_hold_ms or 0) + jump
+        quiet_ms = 0  # clock time since the last change
         for _ in range(rounds):
             before = self.progress()
             for _ in range(500):
@@ -425,21 +450,29 @@ class World:
                 self.deliver(0)
             for which in range(4):
                 self.job(which)
-            if self.runnable() or self.pending:
-                continue
-            self.w.clock.advance(jump)
-            self.say(f"clock +{jump // 1000} s (quiet)")
+            if self.runnable() or self.pending or self.progress() != before:
+                quiet_ms = 0
+                if self.runnable() or self.pending:
+                    continue
+            # short jumps while things change, then straight to the end of the horizon
+            ms = jump if quiet_ms == 0 else max(jump, horizon - quiet_ms)
+            self.w.clock.advance(ms)
+            quiet_ms += ms
+            self.say(f"clock +{ms // 1000} s (quiet)")
             for which in range(4):
                 self.job(which)
-            if not self.runnable() and self.progress() == before:
+            if self.progress() != before:
+                quiet_ms = 0
+            elif not self.runnable() and quiet_ms >= horizon:
                 break
 
     def progress(self) -> tuple[int, ...]:
-        """Changes whenever the store or the provider changed: cheap, for fixpoints."""
+        """Changes whenever the store or the provider changed: cheap, for fixpoints.
+        Reads at the provider (the reconciler lists intents every run) are not changes."""
         p = self.w.provider
         return (
             self.w.store.stats["writes"],
             len(p.all_events),
-            sum(p.calls.values()),
+            sum(n for call, n in p.calls.items() if call not in PROVIDER_READS),
             len(self.pending),
         )
