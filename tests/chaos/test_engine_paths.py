@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
-from conftest import begin_confirm, flow_of, make_shop, run, step
+from conftest import begin_cancel, begin_confirm, flow_of, make_shop, run, step
 from paycore import errors as err
 from paycore import schema as s
 from paycore.config import Config
@@ -520,6 +520,43 @@ def probe_engine(w: Wiring, exc: Exception) -> Engine:
 
 def _note_and_finish(u: Unit, flow: Flow) -> Advance:
     return Advance(done={"seen": u.flow_id})
+
+
+class TestAskFirstAfterKeyRetention:
+    def test_provider_step_resumed_at_key_retention_asks_before_calling(self, w: Wiring) -> None:
+        """Stripe forgets keys after 24 h: a confirm resumed that late (less the lease
+        margin) asks the provider first, since a repeated call could act twice."""
+        late = w.service.config.provider_key_retention_ms - w.service.config.lease_ms
+        early_pid, due_pid = checkout(w), checkout(w, "cs_test_engine_00002")
+        early, due = begin_confirm(w, early_pid), begin_confirm(w, due_pid)
+        assert early is not None and due is not None
+        w.clock.advance(late - 1)  # both workers crashed before their call
+        assert w.service.engine.step(early).effect == "call:confirm_intent"
+        w.clock.advance(1)
+        report = w.service.engine.step(due)
+        assert (report.effect, flow_of(w, due).step) == ("tx", "sync")
+        assert w.provider.calls["confirm_intent"] == 1  # only the early one called
+        assert run(w, due).status is FS.SUCCEEDED
+        assert w.service.payment(due_pid).status is PS.OPEN  # nothing happened: confirm again
+        assert w.provider.calls["confirm_intent"] == 1
+
+    def test_key_age_counts_from_when_the_step_first_used_its_key(self, w: Wiring) -> None:
+        """A cancel sent back to its call step later uses a new key from then on: its age
+        is counted from that moment, not from the flow's creation."""
+        pid = checkout(w)
+        fid = begin_cancel(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"cancel_intent"}, times=1)
+        step(w, fid, 2)  # the cancel fails -> sync
+        w.clock.advance(20 * 3_600_000)  # the sync runs 20 hours later
+        step(w, fid, 2)  # still cancelable -> back to call, new key generation
+        flow = flow_of(w, fid)
+        assert (flow.step, flow.data["step_at"]) == ("call", w.clock.now())
+        late = w.service.config.provider_key_retention_ms - w.service.config.lease_ms
+        w.clock.advance(late - 1)  # old since creation, young since the step began
+        assert w.service.engine.step(fid).effect == "call:cancel_intent"
+        assert run(w, fid).status is FS.SUCCEEDED
+        assert w.service.payment(pid).status is PS.CANCELED
 
 
 # --- threads ------------------------------------------------------------------------------
