@@ -162,15 +162,14 @@ def test_violation_prints_id_subject_and_detail() -> None:
 
 
 def test_every_invariant_is_registered_once_with_its_kind() -> None:
-    """docs/invariants.md and the harness read the registry: ids unique, kinds as documented."""
+    """The harness checks convergence invariants only when quiet: each id once, kind as stated."""
+    ids = [i.id for i in inv.INVARIANTS]
+    assert len(set(ids)) == len(ids)
     kinds = {i.id: i.kind for i in inv.INVARIANTS}
-    assert len(kinds) == len(inv.INVARIANTS) == 19
-    assert sorted(k for k, kind in kinds.items() if kind == "convergence") == [
-        "flows-finished",
-        "no-orphaned-intent",
-        "no-stale-hold",
-        "statuses-agree",
-    ]
+    quiet = ["statuses-agree", "no-orphaned-intent", "no-stale-hold", "flows-finished"]
+    assert [kinds[i] for i in quiet] == ["convergence"] * 4
+    always = ["stock-conserved", "no-oversell", "one-order-per-session", "no-double-charge"]
+    assert [kinds[i] for i in always] == ["safety"] * 4
 
 
 # --- stock ---------------------------------------------------------------------------
