@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from tests.conftest import SESSION, begin_checkout, flow_of, make_shop, quiesce, run, step
 
@@ -641,6 +642,44 @@ class TestRefusedCarts:
         assert err.message == says
         assert err.fields == fields
 
+    @pytest.mark.parametrize("pid", ["", 42], ids=["empty", "int"])
+    def test_product_id_must_be_a_non_empty_string(self, pid: Any) -> None:
+        """An empty or non-string product id is refused before any lookup."""
+        err = refused(make_shop(), [{"product_id": pid, "quantity": 1}], E.InvalidInput)
+        assert err.message == f"product_id must be a non-empty string, got {pid!r}"
+
+    def test_repeated_product_is_merged_into_one_line(self) -> None:
+        """The same product twice is one order line with the summed quantity."""
+        w = make_shop()
+        w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1), CartItem("p_mug", 2)])
+        order = w.service.order(ORD)
+        assert order is not None
+        assert [(line.product_id, line.quantity) for line in order.lines] == [("p_mug", 3)]
+        assert order.total == Money(3750, "EUR") and mug(w) == (5, 3, 0)
+
+    def test_quantity_at_the_limit_passes_validation(self) -> None:
+        """Exactly max_quantity is a valid quantity: the cart then fails on stock, not on it."""
+        w = make_shop()
+        err = refused(w, [CartItem("p_mug", 10_000)], E.OutOfStock)
+        assert err.fields == {"sku": "SKU-MUG", "available": 5, "requested": 10_000}
+
+    def test_number_of_lines_is_limited(self) -> None:
+        """A cart may hold max_lines different products, not one more."""
+        w = make_shop()
+        w.service.config = attrs.evolve(w.service.config, max_lines=1)
+        err = refused(w, [CartItem("p_mug", 1), CartItem("p_tee", 1)], E.InvalidInput)
+        assert err.message == "a cart holds at most 1 different products"
+        w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1), CartItem("p_mug", 1)])
+        assert w.service.payment(PAY).amount == Money(2500, "EUR")
+
+    def test_seller_who_cannot_charge_is_named(self) -> None:
+        """A seller whose charges are disabled: SellerCannotCharge names the seller."""
+        w = make_shop()
+        w.service.set_charges_enabled("s1", False)
+        err = refused(w, [CartItem("p_mug", 1)], E.SellerCannotCharge)
+        assert err.fields == {"seller_id": "s1"}
+        assert err.message == "seller s1 cannot take payments yet; try again later"
+
     def test_empty_cart_message(self) -> None:
         """An empty cart says what to do."""
         err = refused(make_shop(), [], E.EmptyCart)
@@ -709,3 +748,21 @@ class TestRefusedCarts:
             f"checkout session {SESSION} already belongs to a different cart; "
             "start a new checkout session for a new cart"
         )
+
+    def test_session_replay_is_accepted_until_its_lifetime_ends(self) -> None:
+        """The same cart on the same session returns the same checkout up to the session's
+        lifetime, and is refused as expired one millisecond later."""
+        w = make_shop()
+        w.clock.advance(1_000)
+        first = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        w.clock.advance(w.service.config.checkout_session_ttl_ms)
+        again = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        assert (again.order_id, again.payment_id, again.replayed) == (
+            first.order_id,
+            first.payment_id,
+            True,
+        )
+        w.clock.advance(1)
+        err = refused(w, [CartItem("p_mug", 1)], E.CheckoutSessionExpired)
+        assert err.fields == {"checkout_session_id": SESSION}
+        assert err.message == f"checkout session {SESSION} has expired; start a new checkout"
