@@ -63,14 +63,19 @@ def set_charges_enabled(u: Unit, seller_id: str, enabled: object) -> None:
         u.save(s.SELLERS, seller, charges_enabled=enabled)
 
 
-def add_product(
-    u: Unit, product_id: object, seller_id: object, sku: object, name: object, price: object
-) -> Product:
+def _price(price: object) -> Money:
     if not isinstance(price, Money):
         raise InvalidInput(
             f"price must be a Money (integer minor units and a currency), got {price!r}"
         )
     check_minor_units(price.amount)
+    return price
+
+
+def add_product(
+    u: Unit, product_id: object, seller_id: object, sku: object, name: object, price: object
+) -> Product:
+    price = _price(price)
     product = Product(
         text("product_id", product_id),
         text("seller_id", seller_id),
@@ -87,14 +92,34 @@ def add_product(
     return product
 
 
-def delete_product(u: Unit, product_id: str) -> None:
-    product = u.require(
+def _product(u: Unit, product_id: object) -> Product:
+    pid = text("product_id", product_id)
+    return u.require(
         s.PRODUCTS,
-        product_id,
-        lambda: ProductNotFound(f"no product {product_id}: check the id", product_id=product_id),
+        pid,
+        lambda: ProductNotFound(
+            f"no product {pid}: use the id of an existing product", product_id=pid
+        ),
     )
+
+
+def delete_product(u: Unit, product_id: object) -> None:
+    product = _product(u, product_id)
     if not product.deleted:
         u.save(s.PRODUCTS, product, deleted=True)
+
+
+def set_price(u: Unit, product_id: object, price: object) -> None:
+    """Reprice a product; orders already made keep the price of their snapshot (S12)."""
+    new = _price(price)
+    product = _product(u, product_id)
+    if new.currency != product.price.currency:
+        raise InvalidInput(
+            f"price of {product.id} must stay in {product.price.currency}, got {new.currency}",
+            product_id=product.id,
+        )
+    if new != product.price:
+        u.save(s.PRODUCTS, product, price=new)
 
 
 def restock(u: Unit, sku: object, quantity: object) -> None:

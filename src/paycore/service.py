@@ -125,6 +125,10 @@ class PaymentService:
         """Soft delete: open orders keep their snapshot of the product (S12)."""
         self._tx(lambda u: catalog.delete_product(u, product_id))
 
+    def set_price(self, product_id: str, price: Money) -> None:
+        """Reprice a product: new checkouts pay the new price, open orders keep theirs (S12)."""
+        self._tx(lambda u: catalog.set_price(u, product_id, price))
+
     def restock(self, sku: str, quantity: int) -> None:
         """Add ``quantity`` units of ``sku`` to the shelf."""
         self._tx(lambda u: catalog.restock(u, sku, quantity))

@@ -464,8 +464,7 @@ class TestS12ProductSnapshot:
         if change == "delete":
             shop.service.delete_product("p_mug")
         else:
-            mug = shop.store.snapshot().get(s.PRODUCTS, "p_mug")
-            shop.service.engine.transact(lambda u: u.save(s.PRODUCTS, mug, price=Money(99, "EUR")))
+            shop.service.set_price("p_mug", Money(99, "EUR"))
         res = shop.service.create_payment_intent(SESSION, [CartItem("p_mug", 2)])
         paid = shop.service.confirm_payment(res.payment_id, payment_method="pm_card_visa")
         assert paid.status == "succeeded"
@@ -476,6 +475,18 @@ class TestS12ProductSnapshot:
         (intent,) = intents(shop)
         assert (intent.amount, intent.amount_received) == (2500, 2500)
         assert (stock(shop).committed, stock(shop).held) == (2, 0)
+        assert_settled(shop)
+
+    def test_repriced_product_charges_new_checkouts_the_new_price(self, shop):
+        """A new price applies to checkouts made after it, never to an open order."""
+        first = shop.service.create_payment_intent(SESSION, MUG)
+        shop.service.set_price("p_mug", Money(990, "EUR"))
+        assert shop.store.snapshot().get(s.PRODUCTS, "p_mug").price == Money(990, "EUR")
+        assert shop.service.create_payment_intent(SESSION, MUG).order_id == first.order_id
+        second = shop.service.create_payment_intent(SESSION_2, MUG)
+        assert shop.service.order(first.order_id).total == Money(1250, "EUR")
+        assert shop.service.order(second.order_id).total == Money(990, "EUR")
+        assert [i.amount for i in shop.provider.intents()] == [1250, 990]
         assert_settled(shop)
 
     def test_deleted_product_stays_and_only_new_checkouts_are_refused(self, shop):

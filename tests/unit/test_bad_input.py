@@ -150,6 +150,33 @@ class TestAddProduct:
             add(shop, Money(1250, "EUR"), seller="s9")
 
 
+class TestSetPrice:
+    @pytest.mark.parametrize("amount", [0, *BAD_AMOUNTS])
+    def test_bad_price_amount(self, shop: Wiring, amount: Any) -> None:
+        """A zero, negative, fractional, boolean, huge or non-int new price is refused."""
+        with rejects(shop, E.InvalidAmount, "invalid_amount", "amount", str(amount)):
+            shop.service.set_price("p_mug", Money(amount, "EUR"))
+
+    @pytest.mark.parametrize("price", [990, {"amount": 990, "currency": "EUR"}, None])
+    def test_price_not_money(self, shop: Wiring, price: Any) -> None:
+        """A new price that is not a Money gets InvalidInput."""
+        with rejects(shop, E.InvalidInput, "invalid_input", "price", "Money"):
+            shop.service.set_price("p_mug", price)
+
+    def test_other_currency(self, shop: Wiring) -> None:
+        """A product keeps its currency: a price in another one is refused."""
+        with rejects(shop, E.InvalidInput, "invalid_input", "p_mug", "EUR", "USD"):
+            shop.service.set_price("p_mug", Money(990, "USD"))
+
+    @pytest.mark.parametrize(("pid", "shown"), [("p_nope", "p_nope"), (None, "product_id")])
+    def test_unknown_product(self, shop: Wiring, pid: Any, shown: str) -> None:
+        """Repricing an unknown product (or no product id) is refused."""
+        code = "product_not_found" if pid else "invalid_input"
+        cls = E.ProductNotFound if pid else E.InvalidInput
+        with rejects(shop, cls, code, shown):
+            shop.service.set_price(pid, Money(990, "EUR"))
+
+
 class TestCreatePaymentIntent:
     @pytest.mark.parametrize("qty", [0, -1, 1.5, True, "2", None, 10_001])
     def test_bad_quantity(self, shop: Wiring, qty: Any) -> None:
