@@ -218,6 +218,38 @@ def hold_tied_to_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
     return out
 
 
+@invariant(
+    "stock-kept-for-live-payment",
+    "While a payment can still succeed, its order's stock stays held; only a payment the "
+    "provider is still processing may have had its stock put back on sale (the shop's "
+    "processing hold), and nothing else gives it back before the payment ends.",
+    "safety",
+    "S5 S14",
+)
+def stock_kept_for_live_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
+    waiting = {PaymentStatus.CREATING, PaymentStatus.OPEN, PaymentStatus.REQUIRES_ACTION}
+    out = []
+    for r in snap.rows(s.RESERVATIONS):
+        if r.status is ReservationStatus.HELD:
+            continue
+        order = snap.get(s.ORDERS, r.order_id)
+        payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
+        if payment is None:
+            continue  # hold-tied-to-payment reports it
+        given_back = payment.status in waiting or (
+            payment.status is PaymentStatus.PROCESSING and r.status is not ReservationStatus.EXPIRED
+        )
+        if given_back:
+            out.append(
+                Violation(
+                    "stock-kept-for-live-payment",
+                    r.id,
+                    f"{r.status.value} while payment {payment.id} is {payment.status.value}",
+                )
+            )
+    return out
+
+
 # --- orders, sessions, intents -------------------------------------------------------
 
 

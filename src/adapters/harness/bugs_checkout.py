@@ -455,6 +455,7 @@ def _s5_close(u: Unit, flow: Flow) -> Advance:
     "order still pending",
     "hold-tied-to-payment",
     "no-stale-hold",
+    "stock-kept-for-live-payment",
 )
 @contextmanager
 def _s5() -> Iterator[None]:

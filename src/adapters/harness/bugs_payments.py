@@ -398,6 +398,7 @@ def _s14_on_paid(u: Unit, payment: Payment) -> None:
     "no-oversell",
     "hold-tied-to-payment",
     "no-stale-hold",
+    "stock-kept-for-live-payment",
 )
 @contextmanager
 def _s14() -> Iterator[None]:

@@ -180,11 +180,11 @@ class PaycoreMachine(RuleBasedStateMachine):
         choice, mode = digits(code, 6, len(WEBHOOK_MODES))
         self.world.deliver(choice, WEBHOOK_MODES[mode])
 
-    @rule(code=span(len(ENVIRONMENT), 7))
+    @rule(code=span(len(ENVIRONMENT), 8))
     def environment(self, code: int) -> None:
         """A background job, a clock jump, a merchant change, or a crash."""
         self.stats.rules += 1
-        what, arg = digits(code, len(ENVIRONMENT), 7)
+        what, arg = digits(code, len(ENVIRONMENT), 8)
         if ENVIRONMENT[what] == "job":
             self.world.job(arg)
         elif ENVIRONMENT[what] == "clock":

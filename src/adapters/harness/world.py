@@ -297,9 +297,14 @@ class World:
             ("scarce product deleted", lambda: svc.delete_product("p_scarce")),
             ("one scarce unit restocked", lambda: svc.restock("SKU-S", 1)),
             ("one scarce unit written off", lambda: svc.adjust_stock("SKU-S", -1, "broken")),
-        ][action % 7]
+            ("scarce product repriced", lambda: svc.set_price("p_scarce", self._new_price())),
+        ][action % 8]
         self.count("merchant")
         self._try(f"merchant: {name}", fn)
+
+    def _new_price(self) -> Money:
+        now = self.view().get(s.PRODUCTS, "p_scarce")
+        return Money(1500 if now is None or now.price.amount == 1000 else 1000, "EUR")
 
     # --- the customer, at the provider -------------------------------------------------
 

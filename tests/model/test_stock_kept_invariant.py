@@ -1,0 +1,83 @@
+"""stock-kept-for-live-payment: stock goes back on sale only once its payment cannot succeed
+(or, for a payment the provider is still processing, by the shop's processing hold)."""
+
+from __future__ import annotations
+
+import pytest
+from tests.conftest import SESSION, make_shop
+
+from paycore import schema as s
+from paycore.flows.checkout import CartItem
+from paycore.invariants import INVARIANTS, Ledger, Violation
+from paycore.status import PaymentStatus, ReservationStatus
+from paycore_adapters.memory import Wiring
+
+CHECK = next(i for i in INVARIANTS if i.id == "stock-kept-for-live-payment")
+
+
+def opened() -> tuple[Wiring, str]:
+    w = make_shop()
+    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    return w, res.payment_id
+
+
+def force(w: Wiring, payment_id: str, payment: PaymentStatus, hold: ReservationStatus) -> str:
+    """Write a payment status and its order's reservation status, as a bug would."""
+
+    def body(u):  # type: ignore[no-untyped-def]
+        p = u.get(s.PAYMENTS, payment_id)
+        u.save(s.PAYMENTS, p, status=payment)
+        (r,) = u.find(s.RESERVATIONS, "order_id", p.order_id)
+        u.save(s.RESERVATIONS, r, status=hold)
+        return r.id
+
+    return w.service.engine.transact(body)  # type: ignore[no-any-return]
+
+
+def violations(w: Wiring) -> list[Violation]:
+    ledger = Ledger(w.provider.intents(), w.provider.refunds(), w.clock.now())
+    return CHECK.check(w.store.snapshot(), ledger)
+
+
+def test_a_fresh_checkout_keeps_its_stock() -> None:
+    """Held stock under an open payment is the normal state."""
+    w, _ = opened()
+    assert violations(w) == []
+
+
+@pytest.mark.parametrize(
+    "payment", [PaymentStatus.CREATING, PaymentStatus.OPEN, PaymentStatus.REQUIRES_ACTION]
+)
+@pytest.mark.parametrize(
+    "hold", [ReservationStatus.RELEASED, ReservationStatus.EXPIRED, ReservationStatus.RETURNED]
+)
+def test_stock_given_back_under_a_payment_that_can_succeed_is_flagged(
+    payment: PaymentStatus, hold: ReservationStatus
+) -> None:
+    """S14's janitor gave stock back on its TTL while the customer could still pay."""
+    w, pid = opened()
+    rid = force(w, pid, payment, hold)
+    assert violations(w) == [
+        Violation(
+            "stock-kept-for-live-payment", rid, f"{hold.value} while payment {pid} is {payment}"
+        )
+    ]
+
+
+def test_processing_payment_may_lose_its_stock_only_to_the_processing_hold() -> None:
+    """The processing hold expires stock; a release (a cancel's trigger) is a bug."""
+    w, pid = opened()
+    force(w, pid, PaymentStatus.PROCESSING, ReservationStatus.EXPIRED)
+    assert violations(w) == []
+    rid = force(w, pid, PaymentStatus.PROCESSING, ReservationStatus.RELEASED)
+    assert [v.subject for v in violations(w)] == [rid]
+
+
+@pytest.mark.parametrize(
+    "payment", [PaymentStatus.CANCELED, PaymentStatus.FAILED, PaymentStatus.SUCCEEDED]
+)
+def test_a_payment_that_ended_may_give_its_stock_back(payment: PaymentStatus) -> None:
+    """Once the payment cannot succeed any more (or was refunded), stock may return."""
+    w, pid = opened()
+    force(w, pid, payment, ReservationStatus.RELEASED)
+    assert violations(w) == []
