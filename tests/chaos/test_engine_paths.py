@@ -113,7 +113,8 @@ class TestBackoff:
         assert fid is not None
         eng = w.service.engine
         w.provider.fault = down({"confirm_intent"}, err.ProviderRateLimited, times=3)
-        step(w, fid, 2)  # refused, then the refusal recorded
+        assert eng.step(fid).result == "provider_rate_limited"  # the timeline shows why
+        step(w, fid)  # the refusal recorded
         for attempt in (1, 2, 3):
             flow = flow_of(w, fid)
             now = w.clock.now()
@@ -478,7 +479,9 @@ class TestStepping:
         pid = checkout(w)
         fid = begin_confirm(w, pid)
         assert fid is not None
-        step(w, fid)  # worker-1: confirmed at the provider, answer held in memory; stalls
+        before = flow_of(w, fid)
+        report = w.service.engine.step(fid)  # worker-1: confirmed, answer held; it stalls
+        assert report == StepReport(fid, "confirm", "call", "call:confirm_intent", "ok", before)
         w.clock.advance(30_001)  # its lease lapses
         other = PaymentService(
             w.store, w.provider, w.clock, w.alerts, w.notifier, worker_id="worker-2"
