@@ -503,19 +503,21 @@ class TestBeginRecords:
         w.clock.advance(w.service.config.lease_ms)
         assert jobs.due_flows(other) == [FID]
 
-    def test_reservations_expire_with_the_order(self) -> None:
-        """Every line's hold expires when the order does, one reservation TTL after begin."""
+    def test_order_and_its_holds_record_seller_lines_and_expiry(self) -> None:
+        """The order records its seller and creation time; each line's hold names its line
+        (a late success re-holds by line) and expires when the order does."""
         w = make_shop()
         w.clock.advance(5_000)
         start = w.clock.now()
         w.service.create_payment_intent(SESSION, [CartItem("p_mug", 2), CartItem("p_tee", 1)])
         order = w.service.order(ORD)
         assert order is not None
+        assert (order.seller_id, order.created_at) == ("s1", start)
         assert order.expires_at == start + w.service.config.reservation_ttl_ms
         rows = [r for r in w.store.snapshot().rows(s.RESERVATIONS) if r.order_id == ORD]
-        assert sorted((r.sku, r.quantity, r.expires_at) for r in rows) == [
-            ("SKU-MUG", 2, order.expires_at),
-            ("SKU-TEE", 1, order.expires_at),
+        assert sorted((r.id, r.line, r.sku, r.quantity, r.expires_at) for r in rows) == [
+            (f"{ORD}/0", 0, "SKU-MUG", 2, order.expires_at),
+            (f"{ORD}/1", 1, "SKU-TEE", 1, order.expires_at),
         ]
 
     def test_intent_carries_the_order_and_payment_ids(self) -> None:
