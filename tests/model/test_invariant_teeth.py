@@ -344,6 +344,56 @@ def test_hold_tied_to_payment_fires_for_reservations_without_order_or_payment() 
     ]
 
 
+def given_back_cases() -> list[tuple[ReservationStatus, PaymentStatus, bool]]:
+    """Every settled reservation status against every payment status, and whether it fires."""
+    waiting = ("creating", "open", "requires_action")
+    return [
+        (
+            r,
+            p,
+            p in waiting or (p is PaymentStatus.PROCESSING and r is not ReservationStatus.EXPIRED),
+        )
+        for r in ReservationStatus
+        if r is not ReservationStatus.HELD
+        for p in PaymentStatus
+    ]
+
+
+@pytest.mark.parametrize(("reservation", "payment", "fires"), given_back_cases())
+def test_stock_kept_for_live_payment_fires_on_stock_given_back_too_early(
+    reservation: ReservationStatus, payment: PaymentStatus, fires: bool
+) -> None:
+    """S5, S14: a payment that can still succeed keeps its stock; only the processing hold
+    may have expired. Held reservations before it are skipped, not the end of the check."""
+    snap, ledger = clean(open_shop(SESSION, SESSION_2))
+    bad = patched(
+        snap,
+        row(snap, s.RESERVATIONS, RES2, status=reservation),
+        row(snap, s.PAYMENTS, PAY2, status=payment),
+    )
+    want = Violation(
+        "stock-kept-for-live-payment",
+        RES2,
+        f"{reservation.value} while payment {PAY2} is {payment.value}",
+    )
+    assert fired("stock-kept-for-live-payment", bad, ledger) == ([want] if fires else [])
+
+
+def test_stock_kept_for_live_payment_leaves_missing_payments_to_another_check() -> None:
+    """A reservation without payment is hold-tied-to-payment's; the next one is still checked."""
+    snap, ledger = clean(open_shop(SESSION, SESSION_2))
+    released = ReservationStatus.RELEASED
+    bad = patched(
+        snap,
+        row(snap, s.RESERVATIONS, RES, status=released),
+        row(snap, s.RESERVATIONS, RES2, status=released),
+        drop=[(s.PAYMENTS, PAY)],
+    )
+    assert fired("stock-kept-for-live-payment", bad, ledger) == [
+        Violation("stock-kept-for-live-payment", RES2, f"released while payment {PAY2} is open")
+    ]
+
+
 # --- orders, sessions, intents -------------------------------------------------------
 
 
