@@ -513,12 +513,44 @@ class TestBeginRecords:
         order = w.service.order(ORD)
         assert order is not None
         assert (order.seller_id, order.created_at) == ("s1", start)
+        assert [(line.name, line.seller_id) for line in order.lines] == [
+            ("Mug", "s1"),
+            ("Tee", "s1"),
+        ]
         assert order.expires_at == start + w.service.config.reservation_ttl_ms
         rows = [r for r in w.store.snapshot().rows(s.RESERVATIONS) if r.order_id == ORD]
         assert sorted((r.id, r.line, r.sku, r.quantity, r.expires_at) for r in rows) == [
             (f"{ORD}/0", 0, "SKU-MUG", 2, order.expires_at),
             (f"{ORD}/1", 1, "SKU-TEE", 1, order.expires_at),
         ]
+
+    def test_payment_is_claimed_by_its_checkout_until_the_intent_is_adopted(self) -> None:
+        """The payment written by begin names its session, seller account and creation time,
+        and is claimed by the checkout flow; adopting the intent releases the claim."""
+        w = make_shop()
+        w.clock.advance(7_000)
+        start = w.clock.now()
+        begin_checkout(w)
+        p = w.service.payment(PAY)
+        assert (p.status, p.order_id, p.checkout_session_id) == (
+            PaymentStatus.CREATING,
+            ORD,
+            SESSION,
+        )
+        assert (p.seller_account, p.created_at, p.lock_owner) == ("acct_1", start, FID)
+        assert run(w, FID).status is FlowStatus.SUCCEEDED
+        p = w.service.payment(PAY)
+        assert (p.status, p.provider_intent_id, p.lock_owner) == (PaymentStatus.OPEN, PI_1, None)
+
+    def test_seller_check_error_is_retried(self) -> None:
+        """The provider cannot say whether the seller may charge: back off, then go on."""
+        w = make_shop()
+        begin_checkout(w)
+        before = flow_of(w, FID)
+        fail_once(w, "can_charge")
+        step(w, FID, 2)
+        assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "check_seller")
+        assert run(w, FID).status is FlowStatus.SUCCEEDED
 
     def test_intent_carries_the_order_and_payment_ids(self) -> None:
         """The provider's intent names session, order and payment, so support and the
