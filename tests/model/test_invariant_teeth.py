@@ -380,7 +380,7 @@ def test_stock_kept_for_live_payment_fires_on_stock_given_back_too_early(
 
 
 def test_stock_kept_for_live_payment_leaves_missing_payments_to_another_check() -> None:
-    """A reservation without payment is hold-tied-to-payment's; the next one is still checked."""
+    """A reservation without order or payment is hold-tied-to-payment's; the next is checked."""
     snap, ledger = clean(open_shop(SESSION, SESSION_2))
     released = ReservationStatus.RELEASED
     bad = patched(
@@ -390,6 +390,10 @@ def test_stock_kept_for_live_payment_leaves_missing_payments_to_another_check() 
         drop=[(s.PAYMENTS, PAY)],
     )
     assert fired("stock-kept-for-live-payment", bad, ledger) == [
+        Violation("stock-kept-for-live-payment", RES2, f"released while payment {PAY2} is open")
+    ]
+    no_order = patched(bad, drop=[(s.ORDERS, ORD)])
+    assert fired("stock-kept-for-live-payment", no_order, ledger) == [
         Violation("stock-kept-for-live-payment", RES2, f"released while payment {PAY2} is open")
     ]
 
