@@ -436,15 +436,19 @@ class World:
 
     def quiesce(self, rounds: int = 12) -> None:
         """Faults off; deliver every webhook, run every job and flow, let time pass, until
-        nothing has changed for longer than any timer a quiet system may wait on."""
+        a round in which the clock ran past every timer a quiet system may wait on (a
+        hold's expiry, the processing hold, a retry's backoff, a lease) changes nothing."""
         self.plan.enabled = False
         self.plan.disarm_all()
         self.say("-- quiet: faults off, draining webhooks, jobs and flows --")
         cfg = self.config
-        jump = max(cfg.backoff_cap_ms + cfg.lease_ms, cfg.reservation_ttl_ms + 1)
-        # a hold's expiry, then the processing hold, then a retry's backoff and a lease
-        horizon = cfg.reservation_ttl_ms + (cfg.processing_hold_ms or 0) + jump
-        quiet_ms = 0  # clock time since the last change
+        horizon = (
+            cfg.reservation_ttl_ms
+            + (cfg.processing_hold_ms or 0)
+            + cfg.backoff_cap_ms
+            + cfg.lease_ms
+            + 1
+        )
         for _ in range(rounds):
             before = self.progress()
             for _ in range(500):
@@ -455,20 +459,13 @@ class World:
                 self.deliver(0)
             for which in range(4):
                 self.job(which)
-            if self.runnable() or self.pending or self.progress() != before:
-                quiet_ms = 0
-                if self.runnable() or self.pending:
-                    continue
-            # short jumps while things change, then straight to the end of the horizon
-            ms = jump if quiet_ms == 0 else max(jump, horizon - quiet_ms)
-            self.w.clock.advance(ms)
-            quiet_ms += ms
-            self.say(f"clock +{ms // 1000} s (quiet)")
+            if self.runnable() or self.pending:
+                continue
+            self.w.clock.advance(horizon)
+            self.say(f"clock +{horizon // 1000} s (quiet)")
             for which in range(4):
                 self.job(which)
-            if self.progress() != before:
-                quiet_ms = 0
-            elif not self.runnable() and quiet_ms >= horizon:
+            if not self.runnable() and self.progress() == before:
                 break
 
     def progress(self) -> tuple[int, ...]:
