@@ -25,7 +25,7 @@ from paycore.flows.sync import (
 )
 from paycore.machines import RESERVATION
 from paycore.ports import IntentView, Notifier, RefundView
-from paycore.records import Cursor, OrphanCase
+from paycore.records import Cursor, OrphanCase, Refund
 from paycore.status import (
     FlowStatus,
     OrderStatus,
@@ -209,10 +209,19 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
 
 
 def sync_pending_refunds(engine: Engine) -> int:
-    """Ask the provider about refunds still pending (a missed webhook)."""
-    pending = engine.transact(lambda u: u.find(s.REFUNDS, "status", RefundStatus.PENDING))
+    """Ask the provider about refunds still pending, and about refunds that succeeded
+    within the reconcile window (a bank may still fail them, and that webhook can be lost
+    too). Pending ones first; at most ``job_batch`` per run."""
+
+    def due(u: Unit) -> list[Refund]:
+        since = u.now - engine.config.reconcile_window_ms
+        recent = [
+            r for r in u.find(s.REFUNDS, "status", RefundStatus.SUCCEEDED) if r.created_at >= since
+        ]
+        return [*u.find(s.REFUNDS, "status", RefundStatus.PENDING), *recent]
+
     changed = 0
-    for refund in pending[: engine.config.job_batch]:
+    for refund in engine.transact(due)[: engine.config.job_batch]:
         if refund.provider_refund_id is None:
             continue  # its refund flow has not recorded the call yet; recovery resumes it
         try:

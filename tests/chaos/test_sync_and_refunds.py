@@ -404,11 +404,6 @@ class TestRefundStatusFromProvider:
         assert order_status(w, oid) is OrderStatus.REFUNDED
         converged(w)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: jobs.sync_pending_refunds polls only pending refunds, so a succeeded "
-        "refund reversed later stays succeeded locally when its refund.failed webhook is lost",
-    )
     def test_refund_reversal_whose_webhook_is_lost_is_found_by_the_jobs(self) -> None:
         """The provider stops retrying the refund.failed webhook: the jobs still converge."""
         w = make_shop()
@@ -422,6 +417,8 @@ class TestRefundStatusFromProvider:
         assert w.service.refunds_of(pid)[0].status is RefundStatus.FAILED
         assert w.service.payment(pid).amount_refunded == 0
         assert not w.violations()
+        told = w.store.snapshot().get(s.OUTBOX, f"{rf.order_id}:refund_failed_{rf.id}")
+        assert told is not None and told.payload == {"amount": 1000}
 
     @pytest.mark.parametrize(
         ("settled", "reported"),

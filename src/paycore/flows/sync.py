@@ -248,7 +248,10 @@ def apply_refund(u: Unit, refund: Refund, view: RefundView) -> Refund:
         )
         _on_refunded(u, payment, refund)
     elif was_succeeded:
+        # The bank sent the money back to the shop: the customer was not refunded after
+        # all. The order keeps its status (the stock may be sold again); the shop is told.
         u.save(s.PAYMENTS, payment, amount_refunded=payment.amount_refunded - refund.amount.amount)
+        u.notify(refund.order_id, f"refund_failed_{refund.id}", amount=refund.amount.amount)
     return refund
 
 
