@@ -435,9 +435,9 @@ class World:
         return check(self.view(), self.ledger(), kinds)
 
     def quiesce(self, rounds: int = 12) -> None:
-        """Faults off; deliver every webhook, run every job and flow, let time pass, until
-        a round in which the clock ran past every timer a quiet system may wait on (a
-        hold's expiry, the processing hold, a retry's backoff, a lease) changes nothing."""
+        """Faults off; run every flow and deliver every webhook, then move the clock past
+        every timer a quiet system may wait on (a hold's expiry, the processing hold, a
+        retry's backoff, a lease) and run every job, until such a round changes nothing."""
         self.plan.enabled = False
         self.plan.disarm_all()
         self.say("-- quiet: faults off, draining webhooks, jobs and flows --")
@@ -457,8 +457,6 @@ class World:
             self.pull_webhooks()
             while self.pending:
                 self.deliver(0)
-            for which in range(4):
-                self.job(which)
             if self.runnable() or self.pending:
                 continue
             self.w.clock.advance(horizon)
