@@ -467,12 +467,12 @@ class World:
                 break
 
     def progress(self) -> tuple[int, ...]:
-        """Changes whenever the store or the provider changed: cheap, for fixpoints.
-        Reads at the provider (the reconciler lists intents every run) are not changes."""
+        """Changes whenever the store or the provider changed: cheap, for fixpoints and
+        for skipping a safety check that would see what the last one saw. Reads at the
+        provider (the reconciler lists intents every run) are not changes."""
         p = self.w.provider
         return (
             self.w.store.stats["writes"],
             len(p.all_events),
             sum(n for call, n in p.calls.items() if call not in PROVIDER_READS),
-            len(self.pending),
         )
