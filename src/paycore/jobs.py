@@ -14,6 +14,7 @@ from functools import partial
 from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.engine import Engine, create_flow
+from paycore.flows.orphans import intent_state
 from paycore.flows.payments import begin_cancel
 from paycore.flows.sync import (
     CANCELABLE,
@@ -131,7 +132,35 @@ def reconcile(engine: Engine) -> list[str]:
     engine.transact(partial(_save_cursor, name="reconcile", value=after))
     for payment_id in stale + processing_payments(engine):
         sync_payment(engine, payment_id)
+    return started + _reopen_waiting_orphans(engine)
+
+
+def _reopen_waiting_orphans(engine: Engine) -> list[str]:
+    """Orphans waiting for the bank (a debit still processing, a refund not settled)
+    when last looked at: once it decided (however long after, past the reconcile window
+    too), a new flow handles the case."""
+    waiting = engine.transact(lambda u: u.find(s.ORPHANS, "action", "waiting"))
+    started = []
+    for case in waiting[: engine.config.job_batch]:
+        try:
+            state = intent_state(engine.provider, case.provider_intent_id)
+        except ProviderError:
+            continue  # asked again on the next run
+        if state.settled:
+            fid = engine.transact(partial(_reopen, intent_id=case.provider_intent_id))
+            if fid is not None:
+                started.append(fid)
     return started
+
+
+def _reopen(u: Unit, *, intent_id: str) -> str | None:
+    case = u.get(s.ORPHANS, intent_id)
+    if case is None or case.action != "waiting":
+        return None  # another run reopened it
+    case = u.save(s.ORPHANS, case, action="pending")
+    fid = f"orphan:{intent_id}:{case.version}"
+    create_flow(u, fid, "orphan", "look", intent_id=intent_id)
+    return fid
 
 
 def _save_cursor(u: Unit, *, name: str, value: str | None) -> None:

@@ -63,7 +63,7 @@ FLOWS = Table("flows", r.Flow, "id", indexes=("status",))
 AUDIT = Table("audit", r.AuditEntry, "seq", indexes=("aggregate_id",))
 OUTBOX = Table("outbox", r.OutboxMessage, "id", indexes=("sent",))
 INBOX = Table("inbox", r.InboxEntry, "event_id")
-ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id")
+ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id", indexes=("action",))
 CURSORS = Table("cursors", r.Cursor, "name")
 
 TABLES: tuple[Table[Any], ...] = (

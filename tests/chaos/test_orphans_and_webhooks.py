@@ -250,13 +250,16 @@ class TestOrphanThatTookMoney:
         ]
         assert [c["amount"] for c in calls] == [500, 750]
         case = case_of(w, pi.id)
-        assert (case.action, case.provider_status) == ("refunded", "succeeded")
+        assert (case.action, case.provider_status) == ("waiting", "succeeded")
         flow = flow_of(w, f"orphan:{pi.id}")
         assert (flow.status, flow.attempts) == (FlowStatus.SUCCEEDED, 0)
         for r in w.provider.refunds():
             w.provider.settle_refund(r.id)
         w.clock.advance(MINUTE)
-        assert w.service.run_reconciler()[0] == 0
+        assert w.service.run_reconciler()[0] == 1  # the case is looked at again, once
+        assert flow_of(w, f"orphan:{pi.id}:2").status is FlowStatus.SUCCEEDED
+        assert case_of(w, pi.id).action == "refunded"
+        assert [c["amount"] for c in calls] == [500, 750]
         assert sum(r.amount for r in w.provider.refunds() if r.status == "succeeded") == 1250
         assert len(calls) == 2
         assert not w.violations("safety"), w.violations("safety")
@@ -279,13 +282,6 @@ class TestOrphanThatTookMoney:
         assert case_of(w, pi.id).action == "refunded"
         assert not w.violations("safety"), w.violations("safety")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: the orphan's own refund failed before the next look; the retry uses the "
-        "same key (refund-1250, same keygen), the provider replays the old pending refund, and "
-        "look -> refund -> look spins with no attempt counted, no backoff and no alert until "
-        "the key expires (24 h), calling the provider max_steps_per_run times per recovery run",
-    )
     def test_own_refund_failing_before_the_next_look_is_refunded_anew(self) -> None:
         """The flow's refund fails before it looks again: a new refund is made, no spinning."""
         w = make_shop()
@@ -306,13 +302,6 @@ class TestOrphanThatTookMoney:
         ]
         assert case_of(w, pi.id).action == "refunded"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: a pending refund counts as refunded, so the flow ends the case "
-        "'refunded'; when that refund fails later nothing looks at the case again (orphan "
-        "refunds have no local Refund for sync_pending_refunds, and only 'waiting' cases are "
-        "reopened): the money stays captured",
-    )
     def test_orphan_refund_that_fails_after_the_case_closed_is_made_again(self) -> None:
         """A pending orphan refund that fails after the flow ended still ends refunded."""
         w = make_shop()
@@ -320,13 +309,14 @@ class TestOrphanThatTookMoney:
         pi = orphan_intent(w, "pm_card_visa")
         w.service.run_reconciler()
         (first,) = w.provider.refunds()
-        assert case_of(w, pi.id).action == "refunded"
+        assert case_of(w, pi.id).action == "waiting"  # until the bank settles the refund
         w.provider.settle_refund(first.id, success=False)
         w.provider.refunds_settle_immediately = True
         for _ in range(8):
             w.clock.advance(15 * MINUTE)
             w.service.run_jobs()
         assert sum(r.amount for r in w.provider.refunds() if r.status == "succeeded") == 1250
+        assert case_of(w, pi.id).action == "refunded"
         assert not w.violations("safety"), w.violations("safety")
 
 

@@ -1,18 +1,56 @@
 """Orphan handling: a provider intent that no local payment owns is canceled or refunded.
 
 Started by the reconciler (T3). The flow looks at the intent's current
-status, cancels it while it is cancelable, refunds what it captured once it
-succeeded, and waits while it is processing. Every action is recorded on the
-intent's :class:`paycore.records.OrphanCase`.
+status, cancels it while it is cancelable, and once it succeeded refunds what is
+still captured (anyone may have refunded part of it already). While it is
+processing (a bank debit can take days) the flow ends with the case 'waiting';
+the reconciler starts a new flow for the case once the provider settled it.
+Every action is recorded on the intent's :class:`paycore.records.OrphanCase`.
 """
 
 from __future__ import annotations
 
+import attrs
+
 from paycore import schema as s
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
 from paycore.flows.sync import CANCELABLE
+from paycore.ports import IntentView, PaymentProvider
 from paycore.records import Flow
 from paycore.unit import Unit
+
+#: Refunds that count against what an intent captured (a failed or canceled one gave
+#: the money back to the shop); of those, the ones the bank has not settled yet.
+_REFUNDING = frozenset({"pending", "succeeded", "requires_action"})
+_UNSETTLED = frozenset({"pending", "requires_action"})
+
+
+@attrs.frozen
+class IntentState:
+    """An intent and its refunds, as far as an orphan case needs them."""
+
+    view: IntentView
+    refunded: int = 0  # refunded or being refunded
+    unsettled: bool = False  # a refund the bank may still fail
+    returned: int = 0  # refunds that failed or were canceled: money back at the shop
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left for the bank to decide: the case can be acted on, or closed."""
+        return self.view.status != "processing" and not self.unsettled
+
+
+def intent_state(p: PaymentProvider, intent_id: str) -> IntentState:
+    view = p.retrieve_intent(intent_id)
+    if view.status != "succeeded":
+        return IntentState(view)
+    refunds = p.list_refunds(intent_id)
+    return IntentState(
+        view,
+        refunded=sum(r.amount for r in refunds if r.status in _REFUNDING),
+        unsettled=any(r.status in _UNSETTLED for r in refunds),
+        returned=sum(1 for r in refunds if r.status not in _REFUNDING),
+    )
 
 
 def _note(u: Unit, flow: Flow, action: str, status: str) -> None:
@@ -23,21 +61,26 @@ def _note(u: Unit, flow: Flow, action: str, status: str) -> None:
 
 def _look(flow: Flow) -> Remote:
     iid = flow.params["intent_id"]
-    return Remote("retrieve_intent", lambda p: p.retrieve_intent(iid), _after_look)
+    return Remote("retrieve_intent", lambda p: intent_state(p, iid), _after_look)
 
 
 def _after_look(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if out.error is not None:
         return Advance(retry=out.error.code)
-    view = out.value
+    state: IntentState = out.value
+    view = state.view
     if view.status in CANCELABLE:
         return Advance(to="cancel")
-    if view.status == "succeeded" and not flow.data.get("refunded"):
-        return Advance(to="refund", data={"amount": view.amount_received})
-    if view.status == "processing":
+    rest = view.amount_received - state.refunded
+    if view.status == "succeeded" and rest > 0:
+        # A refund that failed is another request: a new key, not the old one's replay.
+        return Advance(to="refund", data={"amount": rest, "returned": state.returned})
+    if not state.settled:
+        # Not a failure to retry: the bank decides (a debit, a refund), maybe days later.
+        # The reconciler starts a new flow for this case once it has decided.
         _note(u, flow, "waiting", view.status)
-        return Advance(retry="orphan intent is processing")
-    _note(u, flow, "refunded" if flow.data.get("refunded") else "canceled", view.status)
+        return Advance(done={"intent_id": view.id, "status": view.status})
+    _note(u, flow, "refunded" if view.status == "succeeded" else "canceled", view.status)
     return Advance(done={"intent_id": view.id, "status": view.status})
 
 
@@ -49,7 +92,8 @@ def _cancel(flow: Flow) -> Remote:
 
 def _refund(flow: Flow) -> Remote:
     iid, amount = flow.params["intent_id"], flow.data["amount"]
-    k = key(flow, "refund")
+    # another amount left, or a refund of it that failed since, is another request
+    k = key(flow, f"refund-{amount}-{flow.data.get('returned', 0)}")
     return Remote(
         "create_refund",
         lambda p: p.create_refund(
@@ -63,9 +107,8 @@ def _after_act(u: Unit, flow: Flow, out: Outcome) -> Advance:
     err = out.error
     if err is not None and err.retryable and err.outcome == "definite":
         return Advance(retry=err.code)
-    refunded = flow.step == "refund" and (err is None or err.outcome == "definite")
     # Done, refused (the intent moved on) or ambiguous: look again before acting again.
-    return Advance(to="look", data={"refunded": refunded or flow.data.get("refunded", False)})
+    return Advance(to="look")
 
 
 DEF = FlowDef("orphan", {"look": _look, "cancel": _cancel, "refund": _refund})
