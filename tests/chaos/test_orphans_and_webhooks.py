@@ -214,6 +214,18 @@ class TestOrphanThatTookMoney:
         assert (case.action, case.provider_status) == ("refunded", "succeeded")
         assert not w.violations(), w.violations()
 
+    def test_orphan_with_one_cent_left_gets_that_cent_refunded(self) -> None:
+        """The smallest rest is still money captured: exactly 1 minor unit is refunded."""
+        w = make_shop()
+        pi = orphan_intent(w, "pm_card_visa")
+        w.provider.create_refund(
+            pi.id, amount=1249, reason=None, metadata={}, idempotency_key="elsewhere-refund"
+        )
+        w.service.run_reconciler()
+        assert [r.amount for r in w.provider.refunds()] == [1249, 1]
+        assert case_of(w, pi.id).action == "refunded"
+        assert not w.violations("safety"), w.violations("safety")
+
     def test_partly_refunded_orphan_gets_the_rest_refunded(self) -> None:
         """An orphan someone already refunded in part ends with nothing captured."""
         w = make_shop()
