@@ -23,7 +23,9 @@ def undecorate(source: str) -> str:
             continue
         text = ast.get_source_segment(source, dec)
         assert node.end_lineno is not None and text is not None
-        edits.append((node.end_lineno, node.end_lineno, [f"\n\n{node.name} = {text}({node.name})\n"]))
+        edits.append(
+            (node.end_lineno, node.end_lineno, [f"\n\n{node.name} = {text}({node.name})\n"])
+        )
         edits.append((dec.lineno - 1, node.lineno - 1, []))
     for start, end, new in sorted(edits, reverse=True):
         lines[start:end] = new
