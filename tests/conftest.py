@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from paycore import schema as s
 from paycore.flows import checkout, payments
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
+from paycore.ports import IntentView, RefundView
 from paycore.records import Flow
 from paycore.status import FlowStatus
 from paycore_adapters.memory import Wiring, in_memory
@@ -102,6 +104,66 @@ def quiesce(w: Wiring, rounds: int = 5) -> None:
         w.clock.advance(w.service.config.backoff_cap_ms + w.service.config.lease_ms)
         w.service.run_jobs()
     deliver_webhooks(w)
+
+
+def safe(w: Wiring) -> None:
+    """The safety invariants hold now."""
+    bad = w.violations("safety")
+    assert not bad, "\n".join(map(str, bad))
+
+
+def converged(w: Wiring) -> None:
+    """Once quiet, every invariant holds, convergence included."""
+    quiesce(w)
+    bad = w.violations()
+    assert not bad, "\n".join(map(str, bad))
+
+
+def lagging_search(w: Wiring, lag_ms: int = 60_000) -> None:
+    """Stripe's search is eventually consistent: hide intents younger than ``lag_ms``."""
+    real = w.provider.search_intents
+
+    def search(*, metadata_key: str, value: str) -> list[IntentView]:
+        now = w.clock.now()
+        return [
+            v for v in real(metadata_key=metadata_key, value=value) if now - v.created >= lag_ms
+        ]
+
+    w.provider.search_intents = search  # type: ignore[method-assign]
+
+
+def record_refund_calls(w: Wiring) -> list[dict[str, Any]]:
+    """Wrap the provider's create_refund to record every request paycore sends it."""
+    sent: list[dict[str, Any]] = []
+    real = w.provider.create_refund
+
+    def create_refund(
+        intent_id: str,
+        *,
+        amount: int,
+        reason: str | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundView:
+        sent.append(
+            {
+                "intent_id": intent_id,
+                "amount": amount,
+                "reason": reason,
+                "metadata": dict(metadata),
+                "idempotency_key": idempotency_key,
+            }
+        )
+        return real(
+            intent_id,
+            amount=amount,
+            reason=reason,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+
+    w.provider.create_refund = create_refund  # type: ignore[method-assign]
+    return sent
 
 
 @contextmanager

@@ -11,7 +11,17 @@ from typing import Any
 
 import attrs
 import pytest
-from tests.conftest import SESSION, begin_checkout, flow_of, make_shop, quiesce, run, step
+from tests.conftest import (
+    SESSION,
+    begin_checkout,
+    converged,
+    flow_of,
+    lagging_search,
+    make_shop,
+    run,
+    safe,
+    step,
+)
 
 from paycore import errors as E
 from paycore import jobs
@@ -51,19 +61,6 @@ class SearchIndex:
         w.provider.search_intents = search  # type: ignore[method-assign]
 
 
-def lagging_search(w: Wiring, lag_ms: int = 60_000) -> None:
-    """Stripe's search is eventually consistent: hide intents younger than ``lag_ms``."""
-    real = w.provider.search_intents
-
-    def search(*, metadata_key: str, value: str) -> list[IntentView]:
-        now = w.clock.now()
-        return [
-            v for v in real(metadata_key=metadata_key, value=value) if now - v.created >= lag_ms
-        ]
-
-    w.provider.search_intents = search  # type: ignore[method-assign]
-
-
 def fail_once(w: Wiring, call: str, phase: str = "before") -> None:
     """The next ``call`` fails with a timeout: before it reaches the provider, or after
     its effect (``phase="after"``: the answer is lost)."""
@@ -91,17 +88,6 @@ def order_status(w: Wiring) -> OrderStatus:
     order = w.service.order(ORD)
     assert order is not None
     return order.status
-
-
-def safe(w: Wiring) -> None:
-    bad = w.violations("safety")
-    assert not bad, "\n".join(map(str, bad))
-
-
-def converged(w: Wiring) -> None:
-    quiesce(w)
-    bad = w.violations()
-    assert not bad, "\n".join(map(str, bad))
 
 
 def assert_backed_off(w: Wiring, before: Flow, after: Flow, why: str, at: str) -> None:

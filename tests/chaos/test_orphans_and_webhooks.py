@@ -9,11 +9,16 @@ taken once per event id and matched to the local record by the provider's curren
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pytest
-from tests.conftest import begin_checkout, deliver_webhooks, flow_of, make_shop, run, step
+from tests.conftest import (
+    begin_checkout,
+    deliver_webhooks,
+    flow_of,
+    make_shop,
+    record_refund_calls,
+    run,
+    step,
+)
 
 from paycore import jobs
 from paycore import schema as s
@@ -21,7 +26,7 @@ from paycore.errors import FlowPending, InvalidInput
 from paycore.flows import refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
-from paycore.ports import CreateIntent, IntentView, ProviderEvent, RefundView
+from paycore.ports import CreateIntent, IntentView, ProviderEvent
 from paycore.records import Flow, OrphanCase
 from paycore.status import FlowStatus
 from paycore_adapters.harness.faults import FaultKind, FaultPlan
@@ -53,34 +58,6 @@ def case_of(w: Wiring, intent_id: str) -> OrphanCase:
     case = w.store.snapshot().get(s.ORPHANS, intent_id)
     assert case is not None
     return case
-
-
-def record_refund_calls(w: Wiring) -> list[Mapping[str, Any]]:
-    """Wrap the provider's create_refund to record what paycore sends it."""
-    calls: list[Mapping[str, Any]] = []
-    real = w.provider.create_refund
-
-    def create_refund(
-        intent_id: str,
-        *,
-        amount: int,
-        reason: str | None,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> RefundView:
-        calls.append(
-            {"intent_id": intent_id, "amount": amount, "reason": reason, "metadata": metadata}
-        )
-        return real(
-            intent_id,
-            amount=amount,
-            reason=reason,
-            metadata=metadata,
-            idempotency_key=idempotency_key,
-        )
-
-    w.provider.create_refund = create_refund  # type: ignore[method-assign]
-    return calls
 
 
 def arm(w: Wiring, kind: FaultKind, call: str) -> FaultPlan:
@@ -121,6 +98,7 @@ class TestOrphanThatTookMoney:
                 "amount": 1250,
                 "reason": "duplicate",
                 "metadata": {"orphan": pi.id},
+                "idempotency_key": f"orphan:{pi.id}:refund-1250-0:0",
             }
         ]
         case = case_of(w, pi.id)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import contextlib
 
 import attrs
-from tests.conftest import begin_checkout, deliver_webhooks, flow_of, make_shop, quiesce, step
+from tests.conftest import (
+    begin_checkout,
+    deliver_webhooks,
+    flow_of,
+    lagging_search,
+    make_shop,
+    quiesce,
+    step,
+)
 
 from paycore import schema as s
 from paycore.errors import CommitUnknown, ProviderRateLimited, ProviderUnavailable
@@ -13,22 +21,8 @@ from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, ProviderEvent
 from paycore.status import FlowStatus
-from paycore_adapters.memory import Wiring
 
 HOUR = 3_600_000
-
-
-def lagging_search(w: Wiring, lag_ms: int = 60_000) -> None:
-    """Stripe's search is eventually consistent: hide intents younger than ``lag_ms``."""
-    real = w.provider.search_intents
-
-    def search(*, metadata_key: str, value: str) -> list[IntentView]:
-        now = w.clock.now()
-        return [
-            v for v in real(metadata_key=metadata_key, value=value) if now - v.created >= lag_ms
-        ]
-
-    w.provider.search_intents = search  # type: ignore[method-assign]
 
 
 class TestAbortAgainstWebhookAdoption:

@@ -13,11 +13,14 @@ import pytest
 from tests.conftest import (
     SESSION,
     SESSION_2,
+    converged,
     deliver_webhooks,
     flow_of,
     make_shop,
     quiesce,
+    record_refund_calls,
     run,
+    safe,
     step,
 )
 
@@ -39,17 +42,6 @@ MINUTE = 60_000
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def safe(w: Wiring) -> None:
-    bad = w.violations("safety")
-    assert not bad, "\n".join(map(str, bad))
-
-
-def converged(w: Wiring) -> None:
-    quiesce(w)
-    bad = w.violations()
-    assert not bad, "\n".join(map(str, bad))
 
 
 def stock(w: Wiring, sku: str) -> tuple[int, int, int]:
@@ -84,40 +76,6 @@ def intent_of(w: Wiring, payment_id: str) -> str:
     intent = w.service.payment(payment_id).provider_intent_id
     assert intent is not None
     return intent
-
-
-def spy_create_refund(w: Wiring) -> list[dict[str, Any]]:
-    """Record every create_refund request paycore sends to the provider."""
-    sent: list[dict[str, Any]] = []
-    real = w.provider.create_refund
-
-    def create_refund(
-        intent_id: str,
-        *,
-        amount: int,
-        reason: str | None,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> RefundView:
-        sent.append(
-            {
-                "intent_id": intent_id,
-                "amount": amount,
-                "reason": reason,
-                "metadata": dict(metadata),
-                "idempotency_key": idempotency_key,
-            }
-        )
-        return real(
-            intent_id,
-            amount=amount,
-            reason=reason,
-            metadata=metadata,
-            idempotency_key=idempotency_key,
-        )
-
-    w.provider.create_refund = create_refund  # type: ignore[method-assign]
-    return sent
 
 
 def with_processing_hold(w: Wiring) -> None:
@@ -230,7 +188,7 @@ class TestLateSuccessOfMultiLineOrders:
         w.service.engine.transact(give_back_mug_line)
         paid(w, [CartItem("p_mug", 1)], SESSION_2)  # the last mug is sold to someone else
         assert stock(w, "SKU-MUG") == (1, 0, 1) and stock(w, "SKU-TEE") == (1, 1, 0)
-        sent = spy_create_refund(w)
+        sent = record_refund_calls(w)
         w.provider.settle(intent_of(w, pid))
         deliver_webhooks(w)
         safe(w)
@@ -271,7 +229,7 @@ class TestRefundRecords:
         """A support refund is recorded as asked (not automatic) and Stripe gets its reason."""
         w = make_shop()
         oid, pid = paid(w, [CartItem("p_mug", 2)])
-        sent = spy_create_refund(w)
+        sent = record_refund_calls(w)
         w.clock.advance(5 * MINUTE)
         asked_at = w.clock.now()
         res = w.service.create_refund(pid, 700, "duplicate", "support-7")

@@ -15,11 +15,13 @@ from conftest import (
     SESSION_2,
     begin_cancel,
     begin_confirm,
+    converged,
     deliver_webhooks,
     flow_of,
     make_shop,
     quiesce,
     run,
+    safe,
     step,
 )
 from paycore import errors as err
@@ -166,17 +168,6 @@ def paid(w: Wiring, qty: int = 2) -> tuple[str, str]:
     oid, pid = checkout(w, qty=qty)
     assert w.service.confirm_payment(pid, "pm_card_visa").status == "succeeded"
     return oid, pid
-
-
-def safe(w: Wiring) -> None:
-    bad = w.violations("safety")
-    assert not bad, "\n".join(map(str, bad))
-
-
-def converged(w: Wiring) -> None:
-    quiesce(w)
-    bad = w.violations()
-    assert not bad, "\n".join(map(str, bad))
 
 
 def mug(w: Wiring) -> tuple[int, int, int]:
