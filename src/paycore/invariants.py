@@ -22,7 +22,7 @@ import attrs
 from paycore import schema as s
 from paycore.machines import MACHINES
 from paycore.ports import IntentView, RefundView, Snapshot
-from paycore.records import Payment
+from paycore.records import AuditEntry, Payment
 from paycore.status import (
     FlowStatus,
     OrderStatus,
@@ -220,34 +220,58 @@ def hold_tied_to_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
 
 @invariant(
     "stock-kept-for-live-payment",
-    "While a payment can still succeed, its order's stock stays held; only a payment the "
-    "provider is still processing may have had its stock put back on sale (the shop's "
-    "processing hold), and nothing else gives it back before the payment ends.",
+    "While a payment can still succeed, its order's stock stays held. Only the shop's "
+    "processing hold may put it back on sale: the stock of a payment the provider was "
+    "processing at that moment expires (the payment may fail back to open later).",
     "safety",
     "S5 S14",
 )
 def stock_kept_for_live_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
-    waiting = {PaymentStatus.CREATING, PaymentStatus.OPEN, PaymentStatus.REQUIRES_ACTION}
+    live = {
+        PaymentStatus.CREATING,
+        PaymentStatus.OPEN,
+        PaymentStatus.REQUIRES_ACTION,
+        PaymentStatus.PROCESSING,
+    }
     out = []
+    history: dict[str, list[AuditEntry]] | None = None
     for r in snap.rows(s.RESERVATIONS):
         if r.status is ReservationStatus.HELD:
             continue
         order = snap.get(s.ORDERS, r.order_id)
         payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
-        if payment is None:
-            continue  # hold-tied-to-payment reports it
-        given_back = payment.status in waiting or (
-            payment.status is PaymentStatus.PROCESSING and r.status is not ReservationStatus.EXPIRED
-        )
-        if given_back:
-            out.append(
-                Violation(
-                    "stock-kept-for-live-payment",
-                    r.id,
-                    f"{r.status.value} while payment {payment.id} is {payment.status.value}",
-                )
+        if payment is None or payment.status not in live:
+            continue  # hold-tied-to-payment reports a missing payment
+        if r.status is ReservationStatus.EXPIRED:
+            if history is None:
+                history = _histories(snap)
+            if _was_processing(history, r.id, payment.id):
+                continue
+        out.append(
+            Violation(
+                "stock-kept-for-live-payment",
+                r.id,
+                f"{r.status.value} while payment {payment.id} is {payment.status.value}",
             )
+        )
     return out
+
+
+def _histories(snap: Snapshot) -> dict[str, list[AuditEntry]]:
+    """Every aggregate's audit entries, oldest first, by aggregate id."""
+    out: dict[str, list[AuditEntry]] = defaultdict(list)
+    for a in sorted(snap.rows(s.AUDIT), key=lambda e: e.seq):
+        out[a.aggregate_id].append(a)
+    return out
+
+
+def _was_processing(history: dict[str, list[AuditEntry]], reservation: str, payment: str) -> bool:
+    """Whether the payment was processing when the reservation expired."""
+    expired = [a.seq for a in history.get(reservation, []) if a.to_status == "expired"]
+    if not expired:
+        return False
+    before = [a for a in history.get(payment, []) if a.seq < expired[-1]]
+    return bool(before) and before[-1].to_status == PaymentStatus.PROCESSING.value
 
 
 # --- orders, sessions, intents -------------------------------------------------------

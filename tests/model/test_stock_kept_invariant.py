@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from tests.conftest import SESSION, make_shop
 
@@ -12,6 +13,7 @@ from paycore.invariants import INVARIANTS, Ledger, Violation
 from paycore.status import PaymentStatus, ReservationStatus
 from paycore_adapters.memory import Wiring
 
+HOUR = 3_600_000
 CHECK = next(i for i in INVARIANTS if i.id == "stock-kept-for-live-payment")
 
 
@@ -64,12 +66,39 @@ def test_stock_given_back_under_a_payment_that_can_succeed_is_flagged(
     ]
 
 
-def test_processing_payment_may_lose_its_stock_only_to_the_processing_hold() -> None:
-    """The processing hold expires stock; a release (a cancel's trigger) is a bug."""
-    w, pid = opened()
-    force(w, pid, PaymentStatus.PROCESSING, ReservationStatus.EXPIRED)
+def processing_past_its_hold() -> tuple[Wiring, str]:
+    """A debit still processing when the shop's processing hold ran out: stock expired."""
+    w = make_shop()
+    w.service.config = attrs.evolve(w.service.config, processing_hold_ms=HOUR)
+    w.service.engine.config = w.service.config
+    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    w.service.confirm_payment(res.payment_id, payment_method="pm_card_processing")
+    w.clock.advance(w.service.config.reservation_ttl_ms + HOUR)
+    w.service.run_janitor()
+    (r,) = w.store.snapshot().rows(s.RESERVATIONS)
+    assert r.status is ReservationStatus.EXPIRED
+    return w, res.payment_id
+
+
+def test_processing_hold_may_expire_stock_even_if_the_debit_then_fails() -> None:
+    """The hold expired stock while the payment processed; a failed debit reopens the
+    payment without its stock, which is allowed (a late success takes stock again)."""
+    w, pid = processing_past_its_hold()
     assert violations(w) == []
+    w.provider.settle(w.service.payment(pid).provider_intent_id or "", success=False)
+    w.service.run_reconciler()
+    assert w.service.payment(pid).status is PaymentStatus.OPEN
+    assert violations(w) == []
+
+
+def test_processing_payment_may_not_lose_its_stock_otherwise() -> None:
+    """A release (a cancel's trigger) under a processing payment is a bug; so is an expiry
+    while the payment was not processing."""
+    w, pid = opened()
     rid = force(w, pid, PaymentStatus.PROCESSING, ReservationStatus.RELEASED)
+    assert [v.subject for v in violations(w)] == [rid]
+    w, pid = opened()
+    rid = force(w, pid, PaymentStatus.PROCESSING, ReservationStatus.EXPIRED)
     assert [v.subject for v in violations(w)] == [rid]
 
 
