@@ -234,7 +234,7 @@ def stock_kept_for_live_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
         PaymentStatus.PROCESSING,
     }
     out = []
-    history: dict[str, list[AuditEntry]] | None = None
+    history: defaultdict[str, list[AuditEntry]] | None = None
     for r in snap.rows(s.RESERVATIONS):
         if r.status is ReservationStatus.HELD:
             continue
@@ -257,20 +257,22 @@ def stock_kept_for_live_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
     return out
 
 
-def _histories(snap: Snapshot) -> dict[str, list[AuditEntry]]:
-    """Every aggregate's audit entries, oldest first, by aggregate id."""
-    out: dict[str, list[AuditEntry]] = defaultdict(list)
+def _histories(snap: Snapshot) -> defaultdict[str, list[AuditEntry]]:
+    """Every aggregate's audit entries, oldest first, by aggregate id (none: empty)."""
+    out: defaultdict[str, list[AuditEntry]] = defaultdict(list)
     for a in sorted(snap.rows(s.AUDIT), key=lambda e: e.seq):
         out[a.aggregate_id].append(a)
     return out
 
 
-def _was_processing(history: dict[str, list[AuditEntry]], reservation: str, payment: str) -> bool:
+def _was_processing(
+    history: defaultdict[str, list[AuditEntry]], reservation: str, payment: str
+) -> bool:
     """Whether the payment was processing when the reservation expired."""
-    expired = [a.seq for a in history.get(reservation, []) if a.to_status == "expired"]
+    expired = [a.seq for a in history[reservation] if a.to_status == "expired"]
     if not expired:
         return False
-    before = [a for a in history.get(payment, []) if a.seq < expired[-1]]
+    before = [a for a in history[payment] if a.seq < expired[-1]]
     return bool(before) and before[-1].to_status == PaymentStatus.PROCESSING.value
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from tests.conftest import SESSION, make_shop
+from tests.conftest import SESSION, SESSION_2, make_shop
 
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Ledger, Violation
+from paycore.machines import RESERVATION
 from paycore.status import PaymentStatus, ReservationStatus
 from paycore_adapters.memory import Wiring
 
@@ -110,3 +111,34 @@ def test_a_payment_that_ended_may_give_its_stock_back(payment: PaymentStatus) ->
     w, pid = opened()
     force(w, pid, payment, ReservationStatus.RELEASED)
     assert violations(w) == []
+
+
+def expire_for_real(w: Wiring, payment_id: str) -> str:
+    """Expire the payment's reservation through its state machine (audited), as S14's
+    janitor does, whatever the payment's status."""
+
+    def body(u):  # type: ignore[no-untyped-def]
+        p = u.get(s.PAYMENTS, payment_id)
+        (r,) = u.find(s.RESERVATIONS, "order_id", p.order_id)
+        u.move(s.RESERVATIONS, r, RESERVATION, "expire")
+        u.change_stock(r.sku, held=-r.quantity)
+        return r.id
+
+    return w.service.engine.transact(body)  # type: ignore[no-any-return]
+
+
+def test_an_expiry_while_the_payment_was_open_is_flagged() -> None:
+    """S14: the janitor expired the stock of a payment the customer could still pay."""
+    w, pid = opened()
+    rid = expire_for_real(w, pid)
+    assert [(v.subject, v.detail) for v in violations(w)] == [
+        (rid, f"expired while payment {pid} is open")
+    ]
+
+
+def test_a_legitimate_expiry_does_not_hide_a_later_reservation() -> None:
+    """The check goes on past a reservation the processing hold expired."""
+    w, _ = processing_past_its_hold()
+    res = w.service.create_payment_intent(SESSION_2, [CartItem("p_tee", 1)])
+    rid = expire_for_real(w, res.payment_id)
+    assert [v.subject for v in violations(w)] == [rid]
