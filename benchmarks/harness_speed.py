@@ -426,6 +426,10 @@ def breakdown(prof: cProfile.Profile) -> tuple[float, list[Share]]:
     for name in sorted(rules):
         sec, calls = _cum(stats, [k for k in rule_keys if k[2] == name])
         parts.append((f"  rule {name}", sec, calls))
+    for action in sorted(name for name, *_ in harness_model.ACTIONS):  # what `act` ran
+        keys = [k for k in stats if k[0] == model_file and k[2] == action]
+        sec, calls = _cum(stats, keys)
+        parts.append((f"    action {action}", sec, calls))
     safety = _find(stats, harness_model, "PaycoreMachine.safety")
     top += add("safety invariant after every rule", safety)
     violations = _find(stats, harness_world, "World.violations")
