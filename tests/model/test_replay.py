@@ -1,0 +1,41 @@
+"""A seeded run is the same run wherever it starts: the command line or a test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGS = {"seed": 5, "examples": 30, "steps": 30}
+
+
+def report(imports: str) -> dict[str, object]:
+    """Run the model in a fresh interpreter after importing ``imports`` first."""
+    code = (
+        f"{imports}\n"
+        "import json\n"
+        "from paycore_adapters.harness.runner import run_chaos\n"
+        f"r = run_chaos(shrink=False, **{ARGS!r})\n"
+        "print(json.dumps([r.rules, r.checks, r.counts, r.faults]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def test_loading_other_modules_does_not_change_a_seeded_run() -> None:
+    """Hypothesis draws constants from the source of loaded modules; the runner pins that
+    pool, so importing the explorer and a test module first changes nothing."""
+    alone = report("")
+    crowded = report(
+        "import paycore_adapters.harness.explore, tests.chaos.test_checkout_paths, "
+        "tests.model.test_invariant_teeth"
+    )
+    assert alone == crowded
+    rules, checks, counts, _ = alone
+    assert isinstance(counts, dict) and counts["steps"] > 0 and checks > 0 and rules > 0
