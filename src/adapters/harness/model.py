@@ -57,12 +57,9 @@ class RunStats:
 def digits(code: int, *radices: int) -> list[int]:
     """Split one drawn integer into mixed-radix digits, least significant first.
 
-    An action draws a single integer and decodes its arguments from it, which costs
-    Hypothesis less than one draw per argument; the integer shrinks towards 0, i.e.
-    towards the first entry of every table below, just as separate arguments would.
-    Draws stay within 256 values, where Hypothesis draws uniformly (beyond it, its
-    integers lean towards small values and the high digits would hardly vary); an action
-    with fewer codes takes the drawn one modulo its count, a slight lean to low codes.
+    Each action decodes its arguments from one integer (its offset in the action's block
+    of drawn integers, modulo how many it takes), which costs Hypothesis less than one
+    draw per argument; digit 0 is the first entry of every table below.
     """
     out = []
     for radix in radices:
