@@ -10,7 +10,7 @@ which lives in this test-support package. The harness must catch every one
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 from unittest import mock
 
@@ -18,7 +18,7 @@ import attrs
 
 from paycore import schema as s
 from paycore.status import RefundStatus
-from paycore.unit import Unit
+from paycore.unit import Unit, evolve
 
 Patch = Callable[[], AbstractContextManager[None]]
 
@@ -52,6 +52,30 @@ def switched_on(bug_id: str) -> Iterator[None]:
         raise ValueError(f"no seeded bug {bug_id!r}; known: {', '.join(BUGS)}") from None
     with bug.patch():
         yield
+
+
+# --- helpers shared by the switches ----------------------------------------------------
+
+
+@contextmanager
+def patched(*targets: tuple[str, object]) -> Iterator[None]:
+    """``mock.patch`` each ``(target, replacement)`` until the block ends."""
+    with ExitStack() as stack:
+        for target, new in targets:
+            stack.enter_context(mock.patch(target, new))
+        yield
+
+
+def force_stock(u: Unit, sku: str, *, held: int = 0, committed: int = 0) -> None:
+    """Write a SKU's counters unchecked, as the old inventory service did
+    (``Unit.change_stock`` refuses to hold more than is available or to go below it)."""
+    st = u.stock(sku)
+    changes = {"held": st.held + held, "committed": st.committed + committed}
+    new = evolve(st, {**changes, "version": st.version + 1})
+    if u.get(s.STOCK, sku) is None:
+        u.tx.insert(s.STOCK, new)
+    else:
+        u.tx.update(s.STOCK, new)
 
 
 # --- the catalog -----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any, cast
 from unittest import mock
 
@@ -48,7 +48,7 @@ from paycore.schema import Table
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus, ReservationStatus
 from paycore.unit import Unit, evolve
 
-from .bugs import seeded
+from .bugs import force_stock, patched, seeded
 
 P = PaymentStatus
 HELD = ReservationStatus.HELD
@@ -70,13 +70,6 @@ _COMMIT_STEP = Engine._commit_step
 
 
 # --- helpers shared by the switches ----------------------------------------------------
-
-
-def _patched(*targets: tuple[str, object]) -> ExitStack:
-    stack = ExitStack()
-    for target, new in targets:
-        stack.enter_context(mock.patch(target, new))
-    return stack
 
 
 class _UnitView:
@@ -119,17 +112,6 @@ class _UnitView:
 
 def _as_unit(view: _UnitView) -> Unit:
     return cast(Unit, view)
-
-
-def _force_hold(u: Unit, sku: str, quantity: int) -> None:
-    """Add to a SKU's held counter unchecked, as the old ``reserveStock`` did
-    (``Unit.change_stock`` refuses to hold more than is available)."""
-    st = u.stock(sku)
-    new = evolve(st, {"held": st.held + quantity, "version": st.version + 1})
-    if u.get(s.STOCK, sku) is None:
-        u.tx.insert(s.STOCK, new)
-    else:
-        u.tx.update(s.STOCK, new)
 
 
 def _release_held(u: Unit, order_id: str, trigger: str = "release") -> None:
@@ -180,7 +162,7 @@ def _s1() -> Iterator[None]:
             return f"{flow.id}:create:attempt-{next(attempt)}"
         return _KEY(flow, step)
 
-    with _patched(
+    with patched(
         ("paycore.flows.checkout.key", fresh_key),
         ("paycore.flows.checkout._after_create", _s1_after_create),
         ("paycore.flows.checkout._after_abort_search", _s1_after_abort_search),
@@ -256,7 +238,7 @@ def _s2_janitor(engine: Engine) -> list[str]:
 )
 @contextmanager
 def _s2() -> Iterator[None]:
-    with _patched(
+    with patched(
         ("paycore.flows.checkout.begin", _s2_begin),
         ("paycore.flows.checkout._payment", _s2_payment),
         ("paycore.jobs.janitor", _s2_janitor),
@@ -329,7 +311,7 @@ def _s3_begin_cancel(
 )
 @contextmanager
 def _s3() -> Iterator[None]:
-    with _patched(
+    with patched(
         ("paycore.flows.checkout._after_create", _s3_after_create),
         ("paycore.flows.checkout._after_abort_search", _s3_after_abort_search),
         ("paycore.flows.payments.begin_cancel", _s3_begin_cancel),
@@ -370,7 +352,7 @@ def _s4_reserve(u: Unit, flow: Flow) -> Advance:
     order = u.get(s.ORDERS, flow.params["order_id"])
     assert order is not None
     for i, line in enumerate(order.lines):
-        _force_hold(u, line.sku, line.quantity)
+        force_stock(u, line.sku, held=line.quantity)
         r = Reservation(
             f"{order.id}/{i}", order.id, line.sku, line.quantity, order.expires_at, line=i
         )
@@ -390,7 +372,7 @@ def _s4_reserve(u: Unit, flow: Flow) -> Advance:
 @contextmanager
 def _s4() -> Iterator[None]:
     with (
-        _patched(
+        patched(
             ("paycore.flows.checkout.begin", _s4_begin),
             ("paycore.flows.checkout.create_flow", _s4_create_flow),
         ),
@@ -464,7 +446,7 @@ def _s5() -> Iterator[None]:
         "close_order": lambda flow: Local(_s5_close),
     }
     with (
-        _patched(("paycore.flows.payments._after_cancel", _s5_after_cancel)),
+        patched(("paycore.flows.payments._after_cancel", _s5_after_cancel)),
         mock.patch.dict(payments.CANCEL.steps, steps),
     ):
         yield
@@ -498,7 +480,7 @@ def _s6() -> Iterator[None]:
     def fresh_key(flow: Flow, step: str) -> str:
         return f"{flow.id}:{step}:attempt-{next(attempt)}"
 
-    with _patched(
+    with patched(
         ("paycore.flows.refunds.begin_refund", _s6_begin_refund),
         ("paycore.flows.refunds.key", fresh_key),
     ):
@@ -585,7 +567,7 @@ def _s7_commit_step(
 @contextmanager
 def _s7() -> Iterator[None]:
     with (
-        _patched(("paycore.flows.payments._after_cancel", _s7_after_cancel)),
+        patched(("paycore.flows.payments._after_cancel", _s7_after_cancel)),
         mock.patch.dict(payments.CANCEL.steps, {"release_stock": _s7_release_step}),
         mock.patch.object(Engine, "_commit_step", _s7_commit_step),
     ):
@@ -632,7 +614,7 @@ def _s8() -> Iterator[None]:
         return out
 
     with (
-        _patched(
+        patched(
             ("paycore.flows.checkout.begin", begin),
             ("paycore.flows.checkout.flow_id_for", flow_id_for),
         ),
@@ -696,7 +678,7 @@ def _s9_after_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
 )
 @contextmanager
 def _s9() -> Iterator[None]:
-    with _patched(
+    with patched(
         ("paycore.flows.payments._claim", _s9_claim),
         ("paycore.flows.payments._settle", _s9_settle),
         ("paycore.flows.payments._after_confirm", _s9_after_confirm),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
@@ -40,9 +40,9 @@ from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, ProviderEvent
 from paycore.records import Flow, Order, OutboxMessage, Payment, Reservation
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus, ReservationStatus
-from paycore.unit import Unit, evolve
+from paycore.unit import Unit
 
-from .bugs import seeded
+from .bugs import force_stock, patched, seeded
 
 P = PaymentStatus
 HELD = ReservationStatus.HELD
@@ -63,31 +63,11 @@ _AFTER_INTENT = webhooks._after_intent
 # --- helpers shared by the switches ----------------------------------------------------
 
 
-@contextmanager
-def _patched(*targets: tuple[str, object]) -> Iterator[None]:
-    with ExitStack() as stack:
-        for target, new in targets:
-            stack.enter_context(mock.patch(target, new))
-        yield
-
-
-def _force_stock(u: Unit, sku: str, *, held: int = 0, committed: int = 0) -> None:
-    """Write a SKU's counters unchecked, as the old inventory service did
-    (``Unit.change_stock`` refuses to go below what is on hand)."""
-    st = u.stock(sku)
-    changes = {"held": st.held + held, "committed": st.committed + committed}
-    new = evolve(st, {**changes, "version": st.version + 1})
-    if u.get(s.STOCK, sku) is None:
-        u.tx.insert(s.STOCK, new)
-    else:
-        u.tx.update(s.STOCK, new)
-
-
 def _commit_lines(u: Unit, order: Order, payment: Payment, held: Sequence[Reservation]) -> None:
     """Commit ``held`` and mark the order paid (what ``sync._on_paid`` does when all is well)."""
     for r in held:
         u.move(s.RESERVATIONS, r, RESERVATION, "commit")
-        _force_stock(u, r.sku, held=-r.quantity, committed=r.quantity)
+        force_stock(u, r.sku, held=-r.quantity, committed=r.quantity)
     u.move(s.ORDERS, order, ORDER, "pay")
     u.notify(order.id, "order_paid", amount=payment.amount.amount)
 
@@ -107,7 +87,7 @@ def _s10_apply_intent(
         order = sync.order_of(u, payment)
         for r in sync.reservations_of(u, order.id):
             if r.status is ReservationStatus.COMMITTED:
-                _force_stock(u, r.sku, committed=r.quantity)
+                force_stock(u, r.sku, committed=r.quantity)
         n = u.tx.next_seq("seeded-bug-outbox")
         u.tx.insert(
             s.OUTBOX,
@@ -182,7 +162,7 @@ def _s10_begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: i
 )
 @contextmanager
 def _s10() -> Iterator[None]:
-    with _patched(
+    with patched(
         ("paycore.flows.webhooks.apply_intent", _s10_apply_intent),
         ("paycore.flows.payments.apply_intent", _s10_apply_intent),
         ("paycore.flows.payments.begin_confirm", _s10_begin_confirm),
@@ -317,7 +297,7 @@ def _s12_on_canceled(u: Unit, payment: Payment, release_as: str) -> None:
 @contextmanager
 def _s12() -> Iterator[None]:
     with (
-        _patched(
+        patched(
             ("paycore.flows.checkout._after_check", _s12_after_check),
             ("paycore.flows.sync._on_paid", _s12_on_paid),
             ("paycore.flows.sync._on_canceled", _s12_on_canceled),
@@ -365,10 +345,10 @@ def _s14_begin(
                 if r.status is HELD:
                     stale[r.sku] += r.quantity
     for sku, n in stale.items():
-        _force_stock(u, sku, held=-n)  # not counted while reserving ...
+        force_stock(u, sku, held=-n)  # not counted while reserving ...
     flow_id = _BEGIN_CHECKOUT(u, config, session_id, cart, owner)
     for sku, n in stale.items():
-        _force_stock(u, sku, held=n)  # ... but still held for its payment
+        force_stock(u, sku, held=n)  # ... but still held for its payment
     return flow_id
 
 
@@ -386,7 +366,7 @@ def _s14_on_paid(u: Unit, payment: Payment) -> None:
                 f"{order.id}/{i}/{len(current)}", order.id, line.sku, line.quantity, u.now, line=i
             )
             live[i] = u.create(s.RESERVATIONS, r, RESERVATION)
-            _force_stock(u, line.sku, held=line.quantity)
+            force_stock(u, line.sku, held=line.quantity)
     _commit_lines(u, order, payment, [live[i] for i in sorted(live)])
 
 
@@ -402,7 +382,7 @@ def _s14_on_paid(u: Unit, payment: Payment) -> None:
 )
 @contextmanager
 def _s14() -> Iterator[None]:
-    with _patched(
+    with patched(
         ("paycore.jobs.janitor", _s14_janitor),
         ("paycore.flows.checkout.begin", _s14_begin),
         ("paycore.flows.sync._on_paid", _s14_on_paid),
@@ -469,7 +449,7 @@ def _s15_begin(
 )
 @contextmanager
 def _s15() -> Iterator[None]:
-    with _patched(
+    with patched(
         ("paycore.flows.checkout.check_session_id", _s15_check_session_id),
         ("paycore.flows.checkout.begin", _s15_begin),
     ):
@@ -574,7 +554,7 @@ def _s17_webhook_apply(
 )
 @contextmanager
 def _s17() -> Iterator[None]:
-    with _patched(
+    with patched(
         ("paycore.flows.payments.apply_intent", _s17_confirm_apply),
         ("paycore.flows.webhooks.apply_intent", _s17_webhook_apply),
     ):
