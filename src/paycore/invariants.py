@@ -42,6 +42,15 @@ CANCELABLE = {
     "requires_action",
     "requires_capture",
 }
+#: Payment statuses from which a payment can still succeed.
+CAN_SUCCEED = frozenset(
+    {
+        PaymentStatus.CREATING,
+        PaymentStatus.OPEN,
+        PaymentStatus.REQUIRES_ACTION,
+        PaymentStatus.PROCESSING,
+    }
+)
 PROVIDER_TO_LOCAL = {
     "requires_payment_method": PaymentStatus.OPEN,
     "requires_confirmation": PaymentStatus.OPEN,
@@ -183,12 +192,6 @@ def no_oversell(snap: Snapshot, _: Ledger) -> list[Violation]:
     "S5 S7 S14 S17 S18",
 )
 def hold_tied_to_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
-    live = {
-        PaymentStatus.CREATING,
-        PaymentStatus.OPEN,
-        PaymentStatus.REQUIRES_ACTION,
-        PaymentStatus.PROCESSING,
-    }
     out = []
     for r in snap.rows(s.RESERVATIONS):
         order = snap.get(s.ORDERS, r.order_id)
@@ -198,7 +201,7 @@ def hold_tied_to_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
                 Violation("hold-tied-to-payment", r.id, "reservation without order or payment")
             )
             continue
-        if r.status is ReservationStatus.HELD and payment.status not in live:
+        if r.status is ReservationStatus.HELD and payment.status not in CAN_SUCCEED:
             out.append(
                 Violation(
                     "hold-tied-to-payment", r.id, f"held while payment is {payment.status.value}"
@@ -227,12 +230,6 @@ def hold_tied_to_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
     "S5 S14",
 )
 def stock_kept_for_live_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
-    live = {
-        PaymentStatus.CREATING,
-        PaymentStatus.OPEN,
-        PaymentStatus.REQUIRES_ACTION,
-        PaymentStatus.PROCESSING,
-    }
     out = []
     history: defaultdict[str, list[AuditEntry]] | None = None
     for r in snap.rows(s.RESERVATIONS):
@@ -240,7 +237,7 @@ def stock_kept_for_live_payment(snap: Snapshot, _: Ledger) -> list[Violation]:
             continue
         order = snap.get(s.ORDERS, r.order_id)
         payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
-        if payment is None or payment.status not in live:
+        if payment is None or payment.status not in CAN_SUCCEED:
             continue  # hold-tied-to-payment reports a missing payment
         if r.status is ReservationStatus.EXPIRED:
             if history is None:
