@@ -226,13 +226,12 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
     )
     fid = f"orphan:{view.id}"
     create_flow(u, fid, "orphan", "look", intent_id=view.id)
-    u.on_commit.append(
-        lambda: engine.alerts.alert(
-            "orphan_intent",
-            f"provider intent {view.id} ({view.status}) has no local payment; "
-            "it will be canceled or refunded",
-            intent_id=view.id,
-        )
+    u.alert(
+        "orphan_intent",
+        view.id,
+        f"provider intent {view.id} ({view.status}) has no local payment; "
+        "it will be canceled or refunded",
+        intent_id=view.id,
     )
     return fid
 
@@ -276,13 +275,14 @@ def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
         try:
             notifier.send(msg)
         except Exception as exc:  # a notifier failure must not stop the others
-            engine.transact(partial(_bump, msg_id=msg.id))
-            if msg.attempts + 1 >= engine.config.max_attempts:
-                engine.alerts.alert(
-                    "notification_failing",
-                    f"notification {msg.id} failed {msg.attempts + 1} times: {type(exc).__name__}",
-                    message_id=msg.id,
+            engine.transact(
+                partial(
+                    _bump,
+                    msg_id=msg.id,
+                    error=type(exc).__name__,
+                    max_attempts=engine.config.max_attempts,
                 )
+            )
             continue
         engine.transact(partial(_mark_sent, msg_id=msg.id))
         sent += 1
@@ -295,7 +295,15 @@ def _mark_sent(u: Unit, *, msg_id: str) -> None:
         u.save(s.OUTBOX, msg, sent=True, attempts=msg.attempts + 1)
 
 
-def _bump(u: Unit, *, msg_id: str) -> None:
+def _bump(u: Unit, *, msg_id: str, error: str, max_attempts: int) -> None:
     msg = u.get(s.OUTBOX, msg_id)
-    if msg is not None:
-        u.save(s.OUTBOX, msg, attempts=msg.attempts + 1)
+    if msg is None:
+        return
+    msg = u.save(s.OUTBOX, msg, attempts=msg.attempts + 1)
+    if msg.attempts >= max_attempts:
+        u.alert(
+            "notification_failing",
+            msg.id,
+            f"notification {msg.id} failed {msg.attempts} times: {error}",
+            message_id=msg.id,
+        )

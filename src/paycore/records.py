@@ -226,3 +226,24 @@ class OrphanCase:
     amount: int
     checkout_session_id: str | None = None
     version: int = 0
+
+
+@attrs.frozen
+class Alert:
+    """Something that needs a human, recorded in the transaction that found it (A6).
+
+    One row per (kind, subject): raising it again while open counts it; raising it after
+    an operator resolved it opens it again. The alerts port is told after the commit.
+    """
+
+    id: str  # "<kind>:<subject>"
+    kind: str
+    subject: str
+    message: str
+    raised_at: int
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
+    open: bool = True
+    count: int = 1
+    resolved_at: int | None = None
+    resolution: str | None = None
+    version: int = 0

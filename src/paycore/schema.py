@@ -65,6 +65,7 @@ OUTBOX = Table("outbox", r.OutboxMessage, "id", indexes=("sent",))
 INBOX = Table("inbox", r.InboxEntry, "event_id")
 ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id", indexes=("action",))
 CURSORS = Table("cursors", r.Cursor, "name")
+ALERTS = Table("alerts", r.Alert, "id", indexes=("open", "kind"))
 
 TABLES: tuple[Table[Any], ...] = (
     SELLERS,
@@ -81,4 +82,5 @@ TABLES: tuple[Table[Any], ...] = (
     INBOX,
     ORPHANS,
     CURSORS,
+    ALERTS,
 )

@@ -17,7 +17,7 @@ from paycore import schema as s
 from paycore.errors import PaycoreError, StockBelowReserved
 from paycore.machines import StateMachine
 from paycore.ports import Transaction
-from paycore.records import AuditEntry, OutboxMessage, Stock, StockMovement
+from paycore.records import Alert, AuditEntry, OutboxMessage, Stock, StockMovement
 from paycore.schema import Table
 
 T = TypeVar("T")
@@ -56,6 +56,9 @@ class Unit:
         self.on_commit: list[Callable[[], None]] = []
         #: Set when this transaction queued a notification.
         self.queued_notification = False
+        #: Alerts this transaction raised: (kind, message, fields), told to the
+        #: alerts port once it committed.
+        self.alerts: list[tuple[str, str, dict[str, Any]]] = []
 
     # --- plain access ---------------------------------------------------------
 
@@ -126,6 +129,43 @@ class Unit:
                     id=key, order_id=order_id, kind=kind, created_at=self.now, payload=payload
                 ),
             )
+
+    # --- alerts -----------------------------------------------------------------
+
+    def alert(self, kind: str, subject: str, message: str, **fields: Any) -> Alert:
+        """Record that ``subject`` needs a human, in this transaction; the alerts port is
+        told after the commit (never for a rolled-back change). One open alert per
+        (kind, subject): raising it again counts it."""
+        plain = {k: v for k, v in fields.items() if v is None or isinstance(v, str | int | bool)}
+        alert_id = f"{kind}:{subject}"
+        current = self.tx.get(s.ALERTS, alert_id)
+        if current is None:
+            row = Alert(alert_id, kind, subject, message, self.now, plain)
+            self.tx.insert(s.ALERTS, row)
+        elif current.open:
+            row = self.save(s.ALERTS, current, message=message, count=current.count + 1)
+        else:
+            row = self.save(
+                s.ALERTS,
+                current,
+                message=message,
+                fields=plain,
+                raised_at=self.now,
+                open=True,
+                count=current.count + 1,
+                resolved_at=None,
+                resolution=None,
+            )
+        self.alerts.append((kind, message, plain))
+        return row
+
+    def resolve_alert(self, kind: str, subject: str, resolution: str) -> bool:
+        """Close the open alert of (kind, subject), saying how; False when none is open."""
+        current = self.tx.get(s.ALERTS, f"{kind}:{subject}")
+        if current is None or not current.open:
+            return False
+        self.save(s.ALERTS, current, open=False, resolved_at=self.now, resolution=resolution)
+        return True
 
     # --- stock ------------------------------------------------------------------
 

@@ -161,6 +161,8 @@ class Engine:
     def _after_commit(self, u: Unit) -> None:
         if u.queued_notification:
             self.outbox_pending = True
+        for kind, message, fields in u.alerts:
+            self.alerts.alert(kind, message, **fields)
         for callback in u.on_commit:
             callback()
 
@@ -328,11 +330,10 @@ class Engine:
         return "dead"
 
     def _alert_after(self, u: Unit, kind: str, flow: Flow, what: str) -> None:
-        """Alert an operator once the transaction committed (never for a rolled-back one)."""
+        """Record an alert about ``flow``; the port hears of it once the transaction
+        committed (never for a rolled-back one)."""
         message = f"flow {flow.id} ({flow.kind}) {what}"
-        u.on_commit.append(
-            lambda: self.alerts.alert(kind, message, flow_id=flow.id, flow_kind=flow.kind)
-        )
+        u.alert(kind, flow.id, message, flow_id=flow.id, flow_kind=flow.kind)
 
     def _key_may_be_forgotten(self, flow: Flow) -> bool:
         """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""
