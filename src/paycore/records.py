@@ -146,6 +146,9 @@ class Refund:
     automatic: bool = False
     status: RefundStatus = RefundStatus.PENDING
     provider_refund_id: str | None = None
+    #: The amount the caller asked for (None: everything still refundable), kept so that
+    #: a key reused for another request is refused rather than replayed.
+    requested_amount: int | None = None
     version: int = 0
 
 

@@ -218,12 +218,18 @@ class PaymentService:
         Args:
             amount: minor units; None refunds everything still refundable.
             reason: "duplicate", "fraudulent", "requested_by_customer" or None.
-            idempotency_key: the same key returns the same refund; pass one to retry safely.
+            idempotency_key: required, one per refund meant; the same request with the
+                same key returns the first refund (retry with it after FlowPending or
+                CommitUnknown). Keys starting with "external:" or "out-of-stock" are reserved.
 
         Raises:
             InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey: nothing changed.
-            PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable,
-            IdempotencyKeyReused: nothing changed.
+            PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable: nothing changed.
+            IdempotencyKeyReused: the key was used for another amount or reason.
+
+        Example::
+
+            svc.create_refund(payment_id, 500, "requested_by_customer", "rma-1042")
         """
         key = refunds.check_refund_args(amount, reason, idempotency_key)
         refund = self._tx(lambda u: refunds.begin_refund(u, payment_id, amount, reason, key))
@@ -283,10 +289,14 @@ class PaymentService:
         return self._tx(lambda u: payments.load_payment(u, payment_id))  # type: ignore[no-any-return]
 
     def order(self, order_id: str) -> Order | None:
-        return self._tx(lambda u: u.get(s.ORDERS, order_id))  # type: ignore[no-any-return]
+        """The order, or None if there is none. Raises InvalidInput for a malformed id."""
+        oid = catalog.text("order_id", order_id)
+        return self._tx(lambda u: u.get(s.ORDERS, oid))  # type: ignore[no-any-return]
 
     def refunds_of(self, payment_id: str) -> list[Refund]:
-        return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", payment_id))  # type: ignore[no-any-return]
+        """The payment's refunds. Raises PaymentNotFound for a malformed id."""
+        pid = refunds.check_payment_id(payment_id)
+        return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", pid))  # type: ignore[no-any-return]
 
     # --- internals --------------------------------------------------------------------
 

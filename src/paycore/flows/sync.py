@@ -203,8 +203,11 @@ def open_refund(
     reason: str | None,
     idempotency_key: str,
     automatic: bool = False,
+    requested_amount: int | None = None,
 ) -> Refund:
-    """Record a pending refund and start its flow, in the caller's transaction."""
+    """Record a pending refund and start its flow, in the caller's transaction.
+
+    ``requested_amount`` is what the caller asked for (None: everything left)."""
     refund_id = f"rf_{u.tx.next_seq('refund'):06d}"
     refund = Refund(
         id=refund_id,
@@ -215,6 +218,7 @@ def open_refund(
         idempotency_key=idempotency_key,
         created_at=u.now,
         automatic=automatic,
+        requested_amount=requested_amount,
     )
     u.create(s.REFUNDS, refund, REFUND)
     create_flow(
