@@ -25,6 +25,7 @@ from paycore.errors import (
 )
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
 from paycore.flows.payments import load_payment
+from paycore.flows.refund_failures import refund_failed
 from paycore.flows.sync import apply_refund, open_refund, refundable
 from paycore.machines import REFUND
 from paycore.money import check_minor_units
@@ -169,8 +170,9 @@ def _after_call(u: Unit, flow: Flow, out: Outcome) -> Advance:
         return Advance(retry=err.code)
     if err.outcome == "ambiguous":
         return Advance(to="resolve", data={"last_error": err.code})
-    # Definite refusal: the money was not returned; free the amount again.
-    u.move(s.REFUNDS, refund, REFUND, "fail")
+    # Definite refusal: the money was not returned; free the amount again, and make
+    # sure someone hears of it (the caller of an automatic refund is no one).
+    refund_failed(u, u.move(s.REFUNDS, refund, REFUND, "fail"))
     return Advance(failed=err)
 
 
