@@ -331,15 +331,17 @@ class PaymentService:
         """Run a flow to its end; raise the business error it ended with, if any."""
         flow = self.engine.load(flow_id)
         assert flow is not None
-        if flow.status is FlowStatus.ACTIVE:
-            flow = self.engine.run(flow_id)
+        try:
+            if flow.status is FlowStatus.ACTIVE:
+                flow = self.engine.run(flow_id)
+        finally:
+            self._send_queued()  # what committed is told, however the call ends
         if flow.status is FlowStatus.FAILED:
             raise _error_of(flow)
         if flow.status is FlowStatus.DEAD:
             raise FlowPending(
                 f"operation {flow_id} needs an operator: {flow.last_error}", flow_id=flow_id
             )
-        self._send_queued()
         return flow
 
     def _send_queued(self) -> None:

@@ -138,9 +138,10 @@ class Engine:
         self.worker_id = worker_id
         self._inflight: dict[str, tuple[int, Remote, Outcome]] = {}
         self._flow_locks: dict[str, threading.Lock] = {}
-        #: Per calling thread: outbox messages its committed transactions queued and
-        #: nobody has taken yet (see :meth:`take_queued`).
-        self._queued = threading.local()
+        #: Per calling thread (by its id): outbox messages its committed transactions
+        #: queued and nobody has taken yet (see :meth:`take_queued`). A plain dict, not
+        #: a ``threading.local``, so that an engine can be copied.
+        self._queued: dict[int, list[str]] = {}
         self._locks_guard = threading.Lock()
 
     # --- transactions -----------------------------------------------------------
@@ -162,23 +163,17 @@ class Engine:
     @property
     def outbox_pending(self) -> bool:
         """This thread's transactions queued a notification that was not taken yet."""
-        return bool(self._queued_ids())
+        return bool(self._queued.get(threading.get_ident()))
 
     def take_queued(self) -> list[str]:
         """The ids of the outbox messages this thread queued since the last call, in order.
 
         A request sends exactly these after its commit; it never sends the backlog.
         """
-        ids = self._queued_ids()
-        taken = list(ids)
-        ids.clear()
-        return taken
+        return self._queued.pop(threading.get_ident(), [])
 
     def _queued_ids(self) -> list[str]:
-        ids: list[str] | None = getattr(self._queued, "ids", None)
-        if ids is None:
-            ids = self._queued.ids = []
-        return ids
+        return self._queued.setdefault(threading.get_ident(), [])
 
     def _after_commit(self, u: Unit) -> None:
         if u.queued:
