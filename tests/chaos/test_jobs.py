@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import attrs
-from tests.conftest import make_shop
+from tests.conftest import begin_confirm, make_shop
 
 from paycore import schema as s
 from paycore.config import HOUR, MINUTE, Config
@@ -103,12 +103,20 @@ class TestRunJobsIsolation:
         notifier.down = True
         paid_order(w, 0)
         notifier.down = False
+        res = w.service.create_payment_intent(session(1), [CartItem("p_mug", 1)])
+        begin_confirm(w, res.payment_id)  # the worker died right after recording it
+        w.clock.advance(w.service.config.lease_ms + 1)
         self.reconciler_down(w)
         report = w.service.run_jobs()
         assert report.failed == ("reconciler",)
         assert not report.ok
-        assert report.notifications_sent == 1
-        assert [m.kind for m in notifier.delivered.values()] == ["order_paid"]
+        assert report.recovered == 1
+        assert w.service.payment(res.payment_id).status is PaymentStatus.SUCCEEDED
+        assert report.notifications_sent == 1  # the backlog; the recovered one went itself
+        assert sorted(m.order_id for m in notifier.delivered.values()) == [
+            "ord_000001",
+            "ord_000002",
+        ]
 
     def test_repeated_failures_alert_and_a_success_resolves_the_alert(self) -> None:
         """Three failed runs in a row raise job_failed; the next good run resolves it."""
