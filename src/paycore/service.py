@@ -271,7 +271,10 @@ class PaymentService:
 
     def run_reconciler(self) -> tuple[int, int]:
         """Returns (orphan flows started, pending refunds synced)."""
-        return self._reconcile(), jobs.sync_pending_refunds(self.engine)
+        try:
+            return self._reconcile(), jobs.sync_pending_refunds(self.engine)
+        finally:
+            self._send_queued()  # what the syncs queued, so no later request sends it
 
     def _reconcile(self) -> int:
         started = jobs.reconcile(self.engine)

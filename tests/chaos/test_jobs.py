@@ -86,6 +86,24 @@ class TestRequestSendsOwnMessages:
             "ord_000002",
         ]
 
+    def test_a_job_call_sends_what_it_queued_and_leaves_nothing_to_the_next_request(
+        self,
+    ) -> None:
+        """The reconciler learns a payment succeeded: it tells the shop; a later checkout
+        sends nothing."""
+        w = make_shop()
+        notifier = with_notifier(w)
+        res = w.service.create_payment_intent(session(0), [CartItem("p_mug", 1)])
+        w.service.confirm_payment(res.payment_id, "pm_card_processing")
+        intent = w.service.payment(res.payment_id).provider_intent_id
+        assert intent is not None
+        w.provider.settle(intent)
+        w.provider.take_events()  # the webhook is lost
+        w.service.run_reconciler()
+        assert (notifier.calls, list(notifier.delivered)) == (1, ["ord_000001:order_paid"])
+        w.service.create_payment_intent(session(1), [CartItem("p_mug", 1)])
+        assert notifier.calls == 1
+
 
 class TestRunJobsIsolation:
     @staticmethod
