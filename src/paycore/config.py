@@ -36,3 +36,6 @@ class Config:
     reconcile_window_ms: int = 48 * HOUR
     #: Jobs handle at most this many items per run, so one run stays bounded.
     job_batch: int = 500
+    #: A background job that fails this many runs in a row raises a ``job_failed`` alert
+    #: (resolved by its next successful run).
+    job_failures_before_alert: int = 3

@@ -250,3 +250,14 @@ class Alert:
     resolved_at: int | None = None
     resolution: str | None = None
     version: int = 0
+
+
+@attrs.frozen
+class JobHealth:
+    """How a background job's recent runs went: consecutive failures since its last success."""
+
+    name: str
+    failures: int = 0
+    last_error: str | None = None
+    last_failed_at: int | None = None
+    version: int = 0
