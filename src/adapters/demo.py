@@ -87,8 +87,8 @@ def shop_day(out: TextIO) -> int:
     svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
     svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))
     svc.add_product("vase", "ceramics", "VASE-TALL", "Tall vase", Money(6400, "EUR"))
-    svc.restock("MUG-BLUE", 6)
-    svc.restock("VASE-TALL", 2)
+    svc.restock("ceramics", "MUG-BLUE", 6)
+    svc.restock("ceramics", "VASE-TALL", 2)
     tl.section("Opening: 6 blue mugs at 18.00 EUR, 2 tall vases at 64.00 EUR")
 
     tl.section("Ana double-clicks 'Pay': two concurrent requests, one checkout session")

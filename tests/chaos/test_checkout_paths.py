@@ -75,7 +75,7 @@ def fail_once(w: Wiring, call: str, phase: str = "before") -> None:
 
 def mug(w: Wiring) -> tuple[int, int, int]:
     """(on hand, held, committed) of the mug."""
-    row = w.store.snapshot().get(s.STOCK, "SKU-MUG")
+    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
     assert row is not None
     return row.on_hand, row.held, row.committed
 
@@ -557,7 +557,7 @@ class TestCartTotalBounds:
         """The smallest chargeable total, 1 minor unit, is a valid checkout."""
         w = make_shop()
         w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", Money(1, "EUR"))
-        w.service.restock("SKU-PIN", 1)
+        w.service.restock("s1", "SKU-PIN", 1)
         r = w.service.create_payment_intent(SESSION, [CartItem("p_pin", 1)])
         assert w.service.payment(r.payment_id).amount == Money(1, "EUR")
         assert w.provider.retrieve_intent(PI_1).amount == 1
@@ -566,7 +566,7 @@ class TestCartTotalBounds:
         """MAX_AMOUNT itself is allowed: only totals above it are refused."""
         w = make_shop()
         w.service.add_product("p_gold", "s1", "SKU-GOLD", "Gold", Money(MAX_AMOUNT, "EUR"))
-        w.service.restock("SKU-GOLD", 1)
+        w.service.restock("s1", "SKU-GOLD", 1)
         r = w.service.create_payment_intent(SESSION, [CartItem("p_gold", 1)])
         assert w.service.payment(r.payment_id).amount == Money(MAX_AMOUNT, "EUR")
 
@@ -575,8 +575,8 @@ class TestCartTotalBounds:
         w = make_shop()
         w.service.add_product("p_gold", "s1", "SKU-GOLD", "Gold", Money(MAX_AMOUNT, "EUR"))
         w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", Money(1, "EUR"))
-        w.service.restock("SKU-GOLD", 1)
-        w.service.restock("SKU-PIN", 1)
+        w.service.restock("s1", "SKU-GOLD", 1)
+        w.service.restock("s1", "SKU-PIN", 1)
         before = w.store.fingerprint()
         with pytest.raises(E.InvalidAmount) as caught:
             w.service.create_payment_intent(SESSION, [CartItem("p_gold", 1), CartItem("p_pin", 1)])
@@ -722,7 +722,7 @@ class TestRefusedCarts:
         w.provider.set_account("acct_2", can_charge=True)
         w.service.add_seller("s2", "Hat Shop", "acct_2")
         w.service.add_product("p_hat", "s2", "SKU-HAT", "Hat", Money(500, "EUR"))
-        w.service.restock("SKU-HAT", 3)
+        w.service.restock("s2", "SKU-HAT", 3)
         err = refused(w, [CartItem("p_mug", 1), CartItem("p_hat", 1)], E.MixedSellerCart)
         assert err.code == "mixed_seller_cart"
         assert err.fields == {"sellers": "s1,s2"}
@@ -735,7 +735,7 @@ class TestRefusedCarts:
         """One intent has one currency: the product in another one is named."""
         w = make_shop()
         w.service.add_product("p_usd", "s1", "SKU-USD", "Cap", Money(900, "USD"))
-        w.service.restock("SKU-USD", 3)
+        w.service.restock("s1", "SKU-USD", 3)
         err = refused(w, [CartItem("p_mug", 1), CartItem("p_usd", 1)], E.CurrencyMismatch)
         assert err.fields == {"product_id": "p_usd"}
         assert err.message == (

@@ -99,8 +99,8 @@ class World:
         self.quietly(
             lambda: svc.add_product("p_plenty", "s1", "SKU-P", "Plenty", Money(250, "EUR"))
         )
-        self.quietly(lambda: svc.restock("SKU-S", scarce_stock))
-        self.quietly(lambda: svc.restock("SKU-P", 50))
+        self.quietly(lambda: svc.restock("s1", "SKU-S", scarce_stock))
+        self.quietly(lambda: svc.restock("s1", "SKU-P", 50))
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -295,8 +295,8 @@ class World:
             ("seller disabled locally", lambda: svc.set_charges_enabled("s1", False)),
             ("seller enabled locally", lambda: svc.set_charges_enabled("s1", True)),
             ("scarce product deleted", lambda: svc.delete_product("p_scarce")),
-            ("one scarce unit restocked", lambda: svc.restock("SKU-S", 1)),
-            ("one scarce unit written off", lambda: svc.adjust_stock("SKU-S", -1, "broken")),
+            ("one scarce unit restocked", lambda: svc.restock("s1", "SKU-S", 1)),
+            ("one scarce unit written off", lambda: svc.adjust_stock("s1", "SKU-S", -1, "broken")),
             ("scarce product repriced", lambda: svc.set_price("p_scarce", self._new_price())),
         ][action % 8]
         self.count("merchant")
