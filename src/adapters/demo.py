@@ -203,8 +203,8 @@ def shop_day(out: TextIO) -> int:
     )
     tl.attempt(
         "support",
-        "refund the rest",
-        lambda: svc.create_refund(ana.payment_id, None, None, "ana-r3"),
+        "refund the rest; both mugs are back (restock)",
+        lambda: svc.create_refund(ana.payment_id, None, None, "ana-r3", restock=True),
     )
     tl.say("paycore", "Ana's order", _order_status(w, ana.order_id))
     _deliver(tl, w)
@@ -236,11 +236,11 @@ def shop_day(out: TextIO) -> int:
 
     tl.section("Closing: stock and invariants")
     snap = w.store.snapshot()
-    for st in sorted(snap.tables["stock"].values(), key=lambda x: x.sku):
+    for st in sorted(snap.tables["stock"].values(), key=lambda x: x.key):
         tl.say(
             "stock",
-            f"{st.sku}: on hand {st.on_hand}, held {st.held}, committed {st.committed}, "
-            f"available {st.available}",
+            f"{st.sku} of {st.seller_id}: on hand {st.on_hand}, held {st.held}, "
+            f"committed {st.committed}, available {st.available}",
         )
     tl.say(
         "notify",

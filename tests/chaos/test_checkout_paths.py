@@ -681,7 +681,12 @@ class TestRefusedCarts:
         """Exactly max_quantity is a valid quantity: the cart then fails on stock, not on it."""
         w = make_shop()
         err = refused(w, [CartItem("p_mug", 10_000)], E.OutOfStock)
-        assert err.fields == {"sku": "SKU-MUG", "available": 5, "requested": 10_000}
+        assert err.fields == {
+            "seller_id": "s1",
+            "sku": "SKU-MUG",
+            "available": 5,
+            "requested": 10_000,
+        }
 
     def test_number_of_lines_is_limited(self) -> None:
         """A cart may hold max_lines different products, not one more."""
@@ -747,8 +752,8 @@ class TestRefusedCarts:
         """OutOfStock says which SKU, how many are left and how many were asked."""
         w = make_shop(stock=2)
         err = refused(w, [CartItem("p_mug", 3)], E.OutOfStock)
-        assert err.fields == {"sku": "SKU-MUG", "available": 2, "requested": 3}
-        assert err.message == "only 2 of SKU-MUG left, 3 asked"
+        assert err.fields == {"seller_id": "s1", "sku": "SKU-MUG", "available": 2, "requested": 3}
+        assert err.message == "only 2 of SKU-MUG left at seller s1, 3 asked"
 
     def test_malformed_session_id_says_what_a_session_id_is(self) -> None:
         """The message states the format and that one random id is generated per checkout."""

@@ -203,7 +203,10 @@ class World:
             ),
         )
 
-    def begin_refund(self, payment_no: int, amount: int | None, key_no: int) -> None:
+    def begin_refund(
+        self, payment_no: int, amount: int | None, key_no: int, *, restock: bool = False
+    ) -> None:
+        """A refund's first transaction; ``restock``: the goods came back."""
         pid = self.payment_id(payment_no)
         if pid is None:
             return
@@ -213,10 +216,13 @@ class World:
 
         def go() -> str:
             refunds.check_refund_args(amount, None, key)
-            refund = eng.transact(lambda u: refunds.begin_refund(u, pid, amount, None, key))
+            refund = eng.transact(
+                lambda u: refunds.begin_refund(u, pid, amount, None, key, restock=restock)
+            )
             return f"refund {refund.id} of {refund.amount.amount}"
 
-        self._try(f"refund {pid} amount={amount} key={key}", go)
+        shown = " restock" if restock else ""
+        self._try(f"refund {pid} amount={amount} key={key}{shown}", go)
 
     # --- stepping ---------------------------------------------------------------------
 
