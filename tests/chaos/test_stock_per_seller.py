@@ -17,6 +17,7 @@ from paycore import schema as s
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.records import Stock, stock_key
+from paycore.service import CheckoutResult
 from paycore.status import OrderStatus, RefundStatus
 from paycore.status import ReservationStatus as RS
 from paycore_adapters.memory import Wiring
@@ -192,6 +193,31 @@ class TestRestockIsTheCallersChoice:
     def test_out_of_stock_refund_restocks_nothing(self) -> None:
         """A late success after the stock was resold: the automatic refund takes nothing
         back (nothing was taken), and a restock on top of it is refused."""
+        w, late = self.out_of_stock_order()
+        (rf,) = w.service.refunds_of(late.payment_id)
+        assert rf.automatic and not rf.restock and rf.status is RefundStatus.SUCCEEDED
+        assert counters(w, "s1", "SKU-MUG") == (1, 0, 1)  # the other buyer's mug stays sold
+
+    def test_restock_on_an_out_of_stock_order_is_refused(self) -> None:
+        """The automatic refund came back failed: a support refund with restock is refused
+        (the order took no stock), one without restock goes through."""
+        w, late = self.out_of_stock_order()
+        (rf,) = w.service.refunds_of(late.payment_id)
+        assert rf.provider_refund_id is not None
+        w.provider.fail_refund(rf.provider_refund_id)
+        deliver_webhooks(w)
+        before = snapshot_tables(w)
+        with pytest.raises(err.RestockNotPossible) as caught:
+            w.service.create_refund(late.payment_id, idempotency_key="support-1", restock=True)
+        assert caught.value.fields["order_id"] == late.order_id
+        assert snapshot_tables(w) == before
+        w.service.create_refund(late.payment_id, idempotency_key="support-2")
+        assert counters(w, "s1", "SKU-MUG") == (1, 0, 1)
+        safe(w)
+
+    @staticmethod
+    def out_of_stock_order() -> tuple[Wiring, CheckoutResult]:
+        """A processing payment's mug is given back and sold; then the payment succeeds."""
         w = make_shop(stock=1)
         w.service.config = attrs.evolve(w.service.config, processing_hold_ms=60 * MINUTE)
         w.service.engine.config = w.service.config
@@ -212,6 +238,4 @@ class TestRestockIsTheCallersChoice:
         converged(w)
         order = w.service.order(late.order_id)
         assert order is not None and order.status is OrderStatus.OUT_OF_STOCK
-        (rf,) = w.service.refunds_of(late.payment_id)
-        assert rf.automatic and not rf.restock and rf.status is RefundStatus.SUCCEEDED
-        assert counters(w, "s1", "SKU-MUG") == (1, 0, 1)  # the other buyer's mug stays sold
+        return w, late

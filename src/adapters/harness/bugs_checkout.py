@@ -462,14 +462,22 @@ def _s5() -> Iterator[None]:
 
 
 def _s6_begin_refund(
-    u: Unit, payment_id: str, amount: int | None, reason: str | None, idem_key: str
+    u: Unit,
+    payment_id: str,
+    amount: int | None,
+    reason: str | None,
+    idem_key: str,
+    *,
+    restock: bool = False,
 ) -> Refund:
     """The old ``createRefund``: look the payment up and refund. No check of its status or
     of what is still refundable, and the caller's key deduplicates nothing."""
     payment = payments.load_payment(u, payment_id)
     want = payment.amount.amount if amount is None else amount
     fresh = f"{idem_key}:call-{u.tx.next_seq('seeded-bug-s6')}"
-    return sync.open_refund(u, payment, amount=want, reason=reason, idempotency_key=fresh)
+    return sync.open_refund(
+        u, payment, amount=want, reason=reason, idempotency_key=fresh, restock=restock
+    )
 
 
 @seeded(
