@@ -165,7 +165,7 @@ def _stock_shop(service: PaymentService, provider: FakeProvider, stock: int) -> 
     provider.set_account(ACCOUNT, can_charge=True)
     service.add_seller(SELLER_ID, "Bench Shop", ACCOUNT)
     service.add_product(PRODUCT_ID, SELLER_ID, SKU, "Mug", Money(PRICE, CURRENCY))
-    service.restock(SKU, stock)
+    service.restock(SELLER_ID, SKU, stock)
 
 
 def paycore_lifecycles(service: PaymentService, provider: FakeProvider, first: int, n: int) -> None:

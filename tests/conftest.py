@@ -32,8 +32,8 @@ def make_shop(stock: int = 5) -> Wiring:
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
     w.service.add_product("p_tee", "s1", "SKU-TEE", "Tee", Money(2000, "EUR"))
-    w.service.restock("SKU-MUG", stock)
-    w.service.restock("SKU-TEE", stock)
+    w.service.restock("s1", "SKU-MUG", stock)
+    w.service.restock("s1", "SKU-TEE", stock)
     return w
 
 

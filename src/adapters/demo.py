@@ -90,8 +90,8 @@ def shop_day(out: TextIO) -> int:
     svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
     svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))
     svc.add_product("vase", "ceramics", "VASE-TALL", "Tall vase", Money(6400, "EUR"))
-    svc.restock("MUG-BLUE", 6)
-    svc.restock("VASE-TALL", 2)
+    svc.restock("ceramics", "MUG-BLUE", 6)
+    svc.restock("ceramics", "VASE-TALL", 2)
     tl.section("Opening: 6 blue mugs at 18.00 EUR, 2 tall vases at 64.00 EUR")
 
     tl.section("Ana double-clicks 'Pay': two concurrent requests, one checkout session")
@@ -206,8 +206,8 @@ def shop_day(out: TextIO) -> int:
     )
     tl.attempt(
         "support",
-        "refund the rest",
-        lambda: svc.create_refund(ana.payment_id, None, None, "ana-r3"),
+        "refund the rest; both mugs are back (restock)",
+        lambda: svc.create_refund(ana.payment_id, None, None, "ana-r3", restock=True),
     )
     tl.say("paycore", "Ana's order", _order_status(w, ana.order_id))
     _deliver(tl, w)
@@ -239,11 +239,11 @@ def shop_day(out: TextIO) -> int:
 
     tl.section("Closing: stock and invariants")
     snap = w.store.snapshot()
-    for st in sorted(snap.tables["stock"].values(), key=lambda x: x.sku):
+    for st in sorted(snap.tables["stock"].values(), key=lambda x: x.key):
         tl.say(
             "stock",
-            f"{st.sku}: on hand {st.on_hand}, held {st.held}, committed {st.committed}, "
-            f"available {st.available}",
+            f"{st.sku} of {st.seller_id}: on hand {st.on_hand}, held {st.held}, "
+            f"committed {st.committed}, available {st.available}",
         )
     tl.say(
         "notify",

@@ -26,7 +26,9 @@ from paycore.errors import (
     ProductUnavailable,
     ProviderError,
     RefundExceedsRefundable,
+    RestockNotPossible,
     SellerCannotCharge,
+    StockItemNotFound,
     StoreError,
 )
 from paycore.flows.checkout import CartItem
@@ -108,8 +110,10 @@ __all__ = [
     "RefundStatus",
     "RefundView",
     "ReservationStatus",
+    "RestockNotPossible",
     "SellerCannotCharge",
     "Snapshot",
+    "StockItemNotFound",
     "Store",
     "StoreError",
     "Transaction",

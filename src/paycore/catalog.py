@@ -1,4 +1,4 @@
-"""Catalog data the flows need: sellers, products (soft-deleted), stock per SKU.
+"""Catalog data the flows need: sellers, products (soft-deleted), stock per seller and SKU.
 
 Every function validates its arguments before it touches the store, so bad
 input raises a typed error and changes nothing.
@@ -7,7 +7,13 @@ input raises a typed error and changes nothing.
 from __future__ import annotations
 
 from paycore import schema as s
-from paycore.errors import InvalidInput, InvalidQuantity, ProductNotFound, SellerNotFound
+from paycore.errors import (
+    InvalidInput,
+    InvalidQuantity,
+    ProductNotFound,
+    SellerNotFound,
+    StockItemNotFound,
+)
 from paycore.money import Money, check_minor_units
 from paycore.records import Product, Seller
 from paycore.unit import Unit
@@ -122,11 +128,28 @@ def set_price(u: Unit, product_id: object, price: object) -> None:
         u.save(s.PRODUCTS, product, price=new)
 
 
-def restock(u: Unit, sku: object, quantity: object) -> None:
+def _stock_item(u: Unit, seller_id: object, sku: object) -> tuple[str, str]:
+    """(seller, SKU) of stock a product of that seller carries (deleted or not), else a
+    typed error: stock is never created for an item the catalog does not know."""
+    seller = seller_of(u, text("seller_id", seller_id))
+    code = text("sku", sku)
+    if not any(p.sku == code for p in u.find(s.PRODUCTS, "seller_id", seller.id)):
+        raise StockItemNotFound(
+            f"seller {seller.id} has no product with SKU {code}: add the product first",
+            seller_id=seller.id,
+            sku=code,
+        )
+    return seller.id, code
+
+
+def restock(u: Unit, seller_id: object, sku: object, quantity: object) -> None:
     n = whole("restock quantity", quantity)
-    u.change_stock(text("sku", sku), on_hand=n, reason="restock")
+    seller, code = _stock_item(u, seller_id, sku)
+    u.change_stock(seller, code, on_hand=n, reason="restock")
 
 
-def adjust_stock(u: Unit, sku: object, delta: object, reason: object) -> None:
+def adjust_stock(u: Unit, seller_id: object, sku: object, delta: object, reason: object) -> None:
     n = whole("stock adjustment", delta, allow_negative=True)
-    u.change_stock(text("sku", sku), on_hand=n, reason=f"adjust: {text('reason', reason)}")
+    why = f"adjust: {text('reason', reason)}"
+    seller, code = _stock_item(u, seller_id, sku)
+    u.change_stock(seller, code, on_hand=n, reason=why)

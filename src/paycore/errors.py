@@ -116,6 +116,13 @@ class StockBelowReserved(StockError, ValueError):
     code = "stock_below_reserved"
 
 
+class StockItemNotFound(StockError, LookupError):
+    """Stock was changed for a (seller, SKU) that no product of that seller carries:
+    restocking never creates an item on its own."""
+
+    code = "stock_item_not_found"
+
+
 # --- payments and refunds ----------------------------------------------------
 
 
@@ -152,6 +159,13 @@ class RefundExceedsRefundable(PaymentError):
 
 class IdempotencyKeyReused(PaymentError):
     code = "idempotency_key_reused"
+
+
+class RestockNotPossible(PaymentError, ValueError):
+    """``restock=True`` on a refund that cannot put goods back: it does not refund the
+    rest of the payment, or the order never took stock (it is not paid)."""
+
+    code = "restock_not_possible"
 
 
 # --- state machines ----------------------------------------------------------

@@ -132,8 +132,9 @@ def _payments_by_intent(snap: Snapshot) -> dict[str, Payment]:
 
 @invariant(
     "stock-conserved",
-    "For every SKU, the held and committed counters equal the sums of its held and committed "
-    "reservations, and on-hand equals the sum of its stock movements.",
+    "For every seller and SKU, the held and committed counters equal the sums of the held "
+    "and committed reservations of that seller's SKU, and on-hand equals the sum of its "
+    "stock movements.",
     "safety",
     "S4 S5 S7 S10",
 )
@@ -143,22 +144,22 @@ def stock_conserved(snap: Snapshot, _: Ledger) -> list[Violation]:
     moved: Counter[str] = Counter()
     for r in snap.rows(s.RESERVATIONS):
         if r.status is ReservationStatus.HELD:
-            held[r.sku] += r.quantity
+            held[r.stock_key] += r.quantity
         elif r.status is ReservationStatus.COMMITTED:
-            committed[r.sku] += r.quantity
+            committed[r.stock_key] += r.quantity
     for m in snap.rows(s.STOCK_MOVEMENTS):
-        moved[m.sku] += m.delta
+        moved[m.stock_key] += m.delta
     out = []
-    skus = {st.sku for st in snap.rows(s.STOCK)} | set(held) | set(committed) | set(moved)
-    for sku in sorted(skus):
-        st = snap.get(s.STOCK, sku)
+    keys = {st.key for st in snap.rows(s.STOCK)} | set(held) | set(committed) | set(moved)
+    for k in sorted(keys):
+        st = snap.get(s.STOCK, k)
         got = (st.on_hand, st.held, st.committed) if st else (0, 0, 0)
-        want = (moved[sku], held[sku], committed[sku])
+        want = (moved[k], held[k], committed[k])
         if got != want:
             out.append(
                 Violation(
                     "stock-conserved",
-                    sku,
+                    k,
                     f"(on hand, held, committed) is {got} but the reservations and movements "
                     f"say {want}",
                 )
@@ -168,7 +169,7 @@ def stock_conserved(snap: Snapshot, _: Ledger) -> list[Violation]:
 
 @invariant(
     "no-oversell",
-    "For every SKU, held plus committed stock never exceeds the stock on hand.",
+    "For every seller and SKU, held plus committed stock never exceeds the stock on hand.",
     "safety",
     "S4 S8 S14",
 )
@@ -176,12 +177,49 @@ def no_oversell(snap: Snapshot, _: Ledger) -> list[Violation]:
     return [
         Violation(
             "no-oversell",
-            st.sku,
+            st.key,
             f"held {st.held} + committed {st.committed} > on hand {st.on_hand}",
         )
         for st in snap.rows(s.STOCK)
         if st.held + st.committed > st.on_hand
     ]
+
+
+@invariant(
+    "stock-belongs-to-seller",
+    "Sellers never share units: every reservation takes the stock of its order line's "
+    "seller and SKU, in the line's quantity, and every stock row is a SKU that a product "
+    "of its seller carries.",
+    "safety",
+    "S4 S12",
+)
+def stock_belongs_to_seller(snap: Snapshot, _: Ledger) -> list[Violation]:
+    out = []
+    for r in snap.rows(s.RESERVATIONS):
+        order = snap.get(s.ORDERS, r.order_id)
+        if order is None or not 0 <= r.line < len(order.lines):
+            continue  # hold-tied-to-payment reports a reservation without its order
+        line = order.lines[r.line]
+        if (r.seller_id, r.sku, r.quantity) != (line.seller_id, line.sku, line.quantity):
+            out.append(
+                Violation(
+                    "stock-belongs-to-seller",
+                    r.id,
+                    f"holds {r.quantity} of {r.sku} at seller {r.seller_id} for line {r.line}, "
+                    f"which is {line.quantity} of {line.sku} at seller {line.seller_id}",
+                )
+            )
+    carried = {(p.seller_id, p.sku) for p in snap.rows(s.PRODUCTS)}
+    for st in snap.rows(s.STOCK):
+        if (st.seller_id, st.sku) not in carried:
+            out.append(
+                Violation(
+                    "stock-belongs-to-seller",
+                    st.key,
+                    f"stock of {st.sku} at seller {st.seller_id}, who has no product with it",
+                )
+            )
+    return out
 
 
 @invariant(

@@ -74,7 +74,7 @@ def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) 
     for r in reservations_of(u, order_id):
         if r.status is ReservationStatus.HELD:
             u.move(s.RESERVATIONS, r, RESERVATION, "expire")
-            u.change_stock(r.sku, held=-r.quantity)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
 
 
 def due_flows(engine: Engine) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 
@@ -44,15 +45,27 @@ class Product:
     version: int = 0
 
 
+def stock_key(seller_id: str, sku: str) -> str:
+    """The key of a seller's stock of one SKU: ``seller/sku``, each part percent-encoded
+    so that no two (seller, SKU) pairs share a key (``a/b`` + ``c`` is not ``a`` + ``b/c``)."""
+    return f"{quote(seller_id, safe='')}/{quote(sku, safe='')}"
+
+
 @attrs.frozen
 class Stock:
-    """Per-SKU counters. ``available = on_hand - held - committed``, never negative."""
+    """One seller's counters for one SKU. ``available = on_hand - held - committed``, never
+    negative. Sellers never share units: the same SKU at two sellers is two rows."""
 
+    seller_id: str
     sku: str
     on_hand: int = 0
     held: int = 0
     committed: int = 0
     version: int = 0
+
+    @property
+    def key(self) -> str:
+        return stock_key(self.seller_id, self.sku)
 
     @property
     def available(self) -> int:
@@ -61,13 +74,18 @@ class Stock:
 
 @attrs.frozen
 class StockMovement:
-    """Append-only ledger of every change to a SKU's on-hand count."""
+    """Append-only ledger of every change to one seller's on-hand count of a SKU."""
 
     seq: int
+    seller_id: str
     sku: str
     delta: int
     reason: str
     at: int
+
+    @property
+    def stock_key(self) -> str:
+        return stock_key(self.seller_id, self.sku)
 
 
 @attrs.frozen
@@ -112,6 +130,12 @@ class Reservation:
     line: int = 0
     status: ReservationStatus = ReservationStatus.HELD
     version: int = 0
+    #: Whose stock it holds: the seller of its order line (stock is per seller and SKU).
+    seller_id: str = attrs.field(kw_only=True)
+
+    @property
+    def stock_key(self) -> str:
+        return stock_key(self.seller_id, self.sku)
 
 
 @attrs.frozen
@@ -150,6 +174,9 @@ class Refund:
     #: a key reused for another request is refused rather than replayed.
     requested_amount: int | None = None
     version: int = 0
+    #: The caller said the goods came back: once the order is refunded in full, its
+    #: committed stock goes back on sale. Never implied by the refund itself.
+    restock: bool = False
 
 
 @attrs.frozen

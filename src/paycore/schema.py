@@ -41,8 +41,8 @@ class Table(Generic[T]):
 
 SELLERS = Table("sellers", r.Seller, "id")
 PRODUCTS = Table("products", r.Product, "id", indexes=("seller_id",))
-STOCK = Table("stock", r.Stock, "sku")
-STOCK_MOVEMENTS = Table("stock_movements", r.StockMovement, "seq", indexes=("sku",))
+STOCK = Table("stock", r.Stock, "key")
+STOCK_MOVEMENTS = Table("stock_movements", r.StockMovement, "seq", indexes=("stock_key",))
 ORDERS = Table("orders", r.Order, "id", unique=(("checkout_session_id",),), indexes=("status",))
 RESERVATIONS = Table("reservations", r.Reservation, "id", indexes=("order_id",))
 PAYMENTS = Table(

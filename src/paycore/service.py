@@ -136,13 +136,23 @@ class PaymentService:
         """Reprice a product: new checkouts pay the new price, open orders keep theirs (S12)."""
         self._tx(lambda u: catalog.set_price(u, product_id, price))
 
-    def restock(self, sku: str, quantity: int) -> None:
-        """Add ``quantity`` units of ``sku`` to the shelf."""
-        self._tx(lambda u: catalog.restock(u, sku, quantity))
+    def restock(self, seller_id: str, sku: str, quantity: int) -> None:
+        """Add ``quantity`` units of ``sku`` to ``seller_id``'s shelf.
 
-    def adjust_stock(self, sku: str, delta: int, reason: str) -> None:
-        """Correct the on-hand count (a count, a breakage); never below held + committed."""
-        self._tx(lambda u: catalog.adjust_stock(u, sku, delta, reason))
+        Stock belongs to a seller: another seller's units of the same SKU are never
+        sold in its place.
+
+        Raises:
+            InvalidInput, InvalidQuantity: malformed arguments (nothing changed).
+            SellerNotFound, StockItemNotFound: no product of that seller has this SKU
+                (nothing changed; add the product first).
+        """
+        self._tx(lambda u: catalog.restock(u, seller_id, sku, quantity))
+
+    def adjust_stock(self, seller_id: str, sku: str, delta: int, reason: str) -> None:
+        """Correct a seller's on-hand count (a count, a breakage); never below held +
+        committed. Raises as :meth:`restock` does, and StockBelowReserved."""
+        self._tx(lambda u: catalog.adjust_stock(u, seller_id, sku, delta, reason))
 
     # --- operations -------------------------------------------------------------------
 
@@ -221,8 +231,15 @@ class PaymentService:
         amount: int | None = None,
         reason: str | None = None,
         idempotency_key: str | None = None,
+        *,
+        restock: bool = False,
     ) -> RefundResult:
         """Refund part or all of what is still refundable (S6, S13).
+
+        A refund never puts goods back on sale by itself: the money may go back for
+        goods the customer keeps (damaged, never arrived). Pass ``restock=True`` when
+        the goods came back; the order's committed stock returns to the shelf once
+        the order is refunded in full.
 
         Args:
             amount: minor units; None refunds everything still refundable.
@@ -230,18 +247,25 @@ class PaymentService:
             idempotency_key: required, one per refund meant; the same request with the
                 same key returns the first refund (retry with it after FlowPending or
                 CommitUnknown). Keys starting with "external:" or "out-of-stock" are reserved.
+            restock: the goods came back; only on a refund of all that is still
+                refundable of a paid order.
 
         Raises:
-            InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey: nothing changed.
-            PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable: nothing changed.
-            IdempotencyKeyReused: the key was used for another amount or reason.
+            InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey, InvalidInput:
+                nothing changed.
+            PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable,
+            RestockNotPossible: nothing changed.
+            IdempotencyKeyReused: the key was used for another amount, reason or restock.
 
         Example::
 
-            svc.create_refund(payment_id, 500, "requested_by_customer", "rma-1042")
+            svc.create_refund(payment_id, None, "requested_by_customer", "rma-1042", restock=True)
         """
         key = refunds.check_refund_args(amount, reason, idempotency_key)
-        refund = self._tx(lambda u: refunds.begin_refund(u, payment_id, amount, reason, key))
+        back = refunds.check_restock(restock)
+        refund = self._tx(
+            lambda u: refunds.begin_refund(u, payment_id, amount, reason, key, restock=back)
+        )
         flow = self.engine.load(f"refund:{refund.id}")
         if flow is not None and flow.status is FlowStatus.ACTIVE:
             self._finish(flow.id)

@@ -56,7 +56,10 @@ _TEXTS: dict[tuple[str, str], str] = {
     ): "Stock is held; the order waits for its payment to succeed or to end.",
     ("OrderStatus", "paid"): "The payment succeeded and the order's stock is committed.",
     ("OrderStatus", "partially_refunded"): "Paid, and part of the captured amount was refunded.",
-    ("OrderStatus", "refunded"): "Paid, then refunded in full; committed stock was returned.",
+    ("OrderStatus", "refunded"): (
+        "Paid, then refunded in full; its stock went back on sale only if a refund said "
+        "the goods came back (restock)."
+    ),
     ("OrderStatus", "canceled"): "The payment can no longer succeed and the stock was released.",
     ("OrderStatus", "out_of_stock"): (
         "The payment succeeded after the order's stock was gone; it is refunded automatically."
@@ -87,7 +90,9 @@ _TEXTS: dict[tuple[str, str], str] = {
     ("ReservationStatus", "expired"): (
         "Stock given back by the janitor after the provider intent was canceled."
     ),
-    ("ReservationStatus", "returned"): "Committed stock put back on sale after a full refund.",
+    ("ReservationStatus", "returned"): (
+        "Committed stock put back on sale: the order was refunded in full with restock."
+    ),
     (
         "RefundStatus",
         "pending",

@@ -17,7 +17,7 @@ from paycore import schema as s
 from paycore.errors import PaycoreError, StockBelowReserved
 from paycore.machines import StateMachine
 from paycore.ports import Transaction
-from paycore.records import Alert, AuditEntry, OutboxMessage, Stock, StockMovement
+from paycore.records import Alert, AuditEntry, OutboxMessage, Stock, StockMovement, stock_key
 from paycore.schema import Table
 
 T = TypeVar("T")
@@ -173,16 +173,25 @@ class Unit:
 
     # --- stock ------------------------------------------------------------------
 
-    def stock(self, sku: str) -> Stock:
-        row = self.tx.get(s.STOCK, sku)
-        return row if row is not None else Stock(sku=sku)
+    def stock(self, seller_id: str, sku: str) -> Stock:
+        """``seller_id``'s counters for ``sku`` (all zero if it never had any)."""
+        row = self.tx.get(s.STOCK, stock_key(seller_id, sku))
+        return row if row is not None else Stock(seller_id, sku)
 
     def change_stock(
-        self, sku: str, *, on_hand: int = 0, held: int = 0, committed: int = 0, reason: str = ""
+        self,
+        seller_id: str,
+        sku: str,
+        *,
+        on_hand: int = 0,
+        held: int = 0,
+        committed: int = 0,
+        reason: str = "",
     ) -> Stock:
-        existing = self.tx.get(s.STOCK, sku)
-        cur = existing if existing is not None else Stock(sku=sku)
+        existing = self.tx.get(s.STOCK, stock_key(seller_id, sku))
+        cur = existing if existing is not None else Stock(seller_id, sku)
         new = Stock(
+            seller_id=seller_id,
             sku=sku,
             on_hand=cur.on_hand + on_hand,
             held=cur.held + held,
@@ -191,8 +200,9 @@ class Unit:
         )
         if new.held < 0 or new.committed < 0 or new.available < 0:
             raise StockBelowReserved(
-                f"stock for {sku} cannot go below what is held and committed "
-                f"(on hand {new.on_hand}, held {new.held}, committed {new.committed})",
+                f"stock of {sku} at seller {seller_id} cannot go below what is held and "
+                f"committed (on hand {new.on_hand}, held {new.held}, committed {new.committed})",
+                seller_id=seller_id,
                 sku=sku,
                 on_hand=new.on_hand,
                 held=new.held,
@@ -207,6 +217,7 @@ class Unit:
                 s.STOCK_MOVEMENTS,
                 StockMovement(
                     seq=self.tx.next_seq("stock"),
+                    seller_id=seller_id,
                     sku=sku,
                     delta=on_hand,
                     reason=reason,

@@ -75,7 +75,7 @@ def fail_once(w: Wiring, call: str, phase: str = "before") -> None:
 
 def mug(w: Wiring) -> tuple[int, int, int]:
     """(on hand, held, committed) of the mug."""
-    row = w.store.snapshot().get(s.STOCK, "SKU-MUG")
+    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
     assert row is not None
     return row.on_hand, row.held, row.committed
 
@@ -557,7 +557,7 @@ class TestCartTotalBounds:
         """The smallest chargeable total, 1 minor unit, is a valid checkout."""
         w = make_shop()
         w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", Money(1, "EUR"))
-        w.service.restock("SKU-PIN", 1)
+        w.service.restock("s1", "SKU-PIN", 1)
         r = w.service.create_payment_intent(SESSION, [CartItem("p_pin", 1)])
         assert w.service.payment(r.payment_id).amount == Money(1, "EUR")
         assert w.provider.retrieve_intent(PI_1).amount == 1
@@ -566,7 +566,7 @@ class TestCartTotalBounds:
         """MAX_AMOUNT itself is allowed: only totals above it are refused."""
         w = make_shop()
         w.service.add_product("p_gold", "s1", "SKU-GOLD", "Gold", Money(MAX_AMOUNT, "EUR"))
-        w.service.restock("SKU-GOLD", 1)
+        w.service.restock("s1", "SKU-GOLD", 1)
         r = w.service.create_payment_intent(SESSION, [CartItem("p_gold", 1)])
         assert w.service.payment(r.payment_id).amount == Money(MAX_AMOUNT, "EUR")
 
@@ -575,8 +575,8 @@ class TestCartTotalBounds:
         w = make_shop()
         w.service.add_product("p_gold", "s1", "SKU-GOLD", "Gold", Money(MAX_AMOUNT, "EUR"))
         w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", Money(1, "EUR"))
-        w.service.restock("SKU-GOLD", 1)
-        w.service.restock("SKU-PIN", 1)
+        w.service.restock("s1", "SKU-GOLD", 1)
+        w.service.restock("s1", "SKU-PIN", 1)
         before = w.store.fingerprint()
         with pytest.raises(E.InvalidAmount) as caught:
             w.service.create_payment_intent(SESSION, [CartItem("p_gold", 1), CartItem("p_pin", 1)])
@@ -681,7 +681,12 @@ class TestRefusedCarts:
         """Exactly max_quantity is a valid quantity: the cart then fails on stock, not on it."""
         w = make_shop()
         err = refused(w, [CartItem("p_mug", 10_000)], E.OutOfStock)
-        assert err.fields == {"sku": "SKU-MUG", "available": 5, "requested": 10_000}
+        assert err.fields == {
+            "seller_id": "s1",
+            "sku": "SKU-MUG",
+            "available": 5,
+            "requested": 10_000,
+        }
 
     def test_number_of_lines_is_limited(self) -> None:
         """A cart may hold max_lines different products, not one more."""
@@ -722,7 +727,7 @@ class TestRefusedCarts:
         w.provider.set_account("acct_2", can_charge=True)
         w.service.add_seller("s2", "Hat Shop", "acct_2")
         w.service.add_product("p_hat", "s2", "SKU-HAT", "Hat", Money(500, "EUR"))
-        w.service.restock("SKU-HAT", 3)
+        w.service.restock("s2", "SKU-HAT", 3)
         err = refused(w, [CartItem("p_mug", 1), CartItem("p_hat", 1)], E.MixedSellerCart)
         assert err.code == "mixed_seller_cart"
         assert err.fields == {"sellers": "s1,s2"}
@@ -735,7 +740,7 @@ class TestRefusedCarts:
         """One intent has one currency: the product in another one is named."""
         w = make_shop()
         w.service.add_product("p_usd", "s1", "SKU-USD", "Cap", Money(900, "USD"))
-        w.service.restock("SKU-USD", 3)
+        w.service.restock("s1", "SKU-USD", 3)
         err = refused(w, [CartItem("p_mug", 1), CartItem("p_usd", 1)], E.CurrencyMismatch)
         assert err.fields == {"product_id": "p_usd"}
         assert err.message == (
@@ -747,8 +752,8 @@ class TestRefusedCarts:
         """OutOfStock says which SKU, how many are left and how many were asked."""
         w = make_shop(stock=2)
         err = refused(w, [CartItem("p_mug", 3)], E.OutOfStock)
-        assert err.fields == {"sku": "SKU-MUG", "available": 2, "requested": 3}
-        assert err.message == "only 2 of SKU-MUG left, 3 asked"
+        assert err.fields == {"seller_id": "s1", "sku": "SKU-MUG", "available": 2, "requested": 3}
+        assert err.message == "only 2 of SKU-MUG left at seller s1, 3 asked"
 
     def test_malformed_session_id_says_what_a_session_id_is(self) -> None:
         """The message states the format and that one random id is generated per checkout."""

@@ -78,7 +78,7 @@ def test_crash_after_step_k_converges(k: int) -> None:
     assert [r.amount for r in w.provider.refunds()] == [500]
     order = w.service.order("ord_000001")
     assert order is not None and order.status == "partially_refunded"
-    stock = w.store.snapshot().tables["stock"]["SKU-MUG"]
+    stock = w.store.snapshot().tables["stock"]["s1/SKU-MUG"]
     assert (stock.on_hand, stock.held, stock.committed) == (5, 0, 2)
 
 

@@ -56,7 +56,7 @@ def intent_of(w: Wiring, pid: str) -> str:
 
 def mug(w: Wiring) -> tuple[int, int, int]:
     """(on hand, held, committed) of the mug."""
-    row = w.store.snapshot().get(s.STOCK, "SKU-MUG")
+    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
     assert row is not None
     return row.on_hand, row.held, row.committed
 

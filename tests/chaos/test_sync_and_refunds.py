@@ -46,7 +46,7 @@ MINUTE = 60_000
 
 def stock(w: Wiring, sku: str) -> tuple[int, int, int]:
     """(on hand, held, committed) of ``sku``."""
-    row = w.store.snapshot().get(s.STOCK, sku)
+    row = w.store.snapshot().get(s.STOCK, f"s1/{sku}")
     assert row is not None
     return row.on_hand, row.held, row.committed
 
@@ -183,7 +183,7 @@ class TestLateSuccessOfMultiLineOrders:
             # sale (as the janitor's unhold does), the tee line is still held.
             (mug,) = [r for r in u.find(s.RESERVATIONS, "order_id", oid) if r.line == 0]
             u.move(s.RESERVATIONS, mug, RESERVATION, "expire")
-            u.change_stock(mug.sku, held=-mug.quantity)
+            u.change_stock(mug.seller_id, mug.sku, held=-mug.quantity)
 
         w.service.engine.transact(give_back_mug_line)
         paid(w, [CartItem("p_mug", 1)], SESSION_2)  # the last mug is sold to someone else

@@ -178,11 +178,11 @@ def test_every_invariant_is_registered_once_with_its_kind() -> None:
 def test_stock_conserved_fires_on_held_stock_the_counter_lost() -> None:
     """A SKU with one held reservation and no committed stock must count it as held."""
     snap, ledger = clean(open_shop())
-    bad = patched(snap, row(snap, s.STOCK, "SKU-MUG", held=0))
+    bad = patched(snap, row(snap, s.STOCK, "s1/SKU-MUG", held=0))
     assert fired("stock-conserved", bad, ledger) == [
         Violation(
             "stock-conserved",
-            "SKU-MUG",
+            "s1/SKU-MUG",
             "(on hand, held, committed) is (5, 0, 0) but the reservations and movements "
             "say (5, 1, 0)",
         )
@@ -192,11 +192,11 @@ def test_stock_conserved_fires_on_held_stock_the_counter_lost() -> None:
 def test_stock_conserved_fires_on_committed_stock_counted_as_held() -> None:
     """A committed reservation counts as committed, not held."""
     snap, ledger = clean(paid_shop())
-    bad = patched(snap, row(snap, s.STOCK, "SKU-MUG", held=1, committed=0))
+    bad = patched(snap, row(snap, s.STOCK, "s1/SKU-MUG", held=1, committed=0))
     assert fired("stock-conserved", bad, ledger) == [
         Violation(
             "stock-conserved",
-            "SKU-MUG",
+            "s1/SKU-MUG",
             "(on hand, held, committed) is (5, 1, 0) but the reservations and movements "
             "say (5, 0, 1)",
         )
@@ -209,7 +209,7 @@ def test_stock_conserved_ignores_released_reservations() -> None:
     w.service.cancel_payment(PAY)
     snap, ledger = clean(w)
     assert stored(snap, s.RESERVATIONS, RES).status is ReservationStatus.RELEASED
-    bad = patched(snap, row(snap, s.STOCK, "SKU-MUG", held=1))
+    bad = patched(snap, row(snap, s.STOCK, "s1/SKU-MUG", held=1))
     assert [v.detail for v in fired("stock-conserved", bad, ledger)] == [
         "(on hand, held, committed) is (5, 1, 0) but the reservations and movements say (5, 0, 0)"
     ]
@@ -220,17 +220,17 @@ def test_stock_conserved_fires_on_on_hand_without_movement_and_on_missing_stock_
     w = open_shop()
     w.service.create_payment_intent(SESSION_2, [CartItem("p_tee", 2)])
     snap, ledger = clean(w)
-    bad = patched(snap, row(snap, s.STOCK, "SKU-TEE", on_hand=6), drop=[(s.STOCK, "SKU-MUG")])
+    bad = patched(snap, row(snap, s.STOCK, "s1/SKU-TEE", on_hand=6), drop=[(s.STOCK, "s1/SKU-MUG")])
     assert fired("stock-conserved", bad, ledger) == [
         Violation(
             "stock-conserved",
-            "SKU-MUG",
+            "s1/SKU-MUG",
             "(on hand, held, committed) is (0, 0, 0) but the reservations and movements "
             "say (5, 1, 0)",
         ),
         Violation(
             "stock-conserved",
-            "SKU-TEE",
+            "s1/SKU-TEE",
             "(on hand, held, committed) is (6, 2, 0) but the reservations and movements "
             "say (5, 2, 0)",
         ),
@@ -240,11 +240,11 @@ def test_stock_conserved_fires_on_on_hand_without_movement_and_on_missing_stock_
 def test_stock_conserved_sums_every_movement_of_a_sku() -> None:
     """On-hand is the sum of all movements (restock, breakage), not the last one."""
     w = open_shop()
-    w.service.restock("SKU-MUG", 3)
-    w.service.adjust_stock("SKU-MUG", -2, "broken")
+    w.service.restock("s1", "SKU-MUG", 3)
+    w.service.adjust_stock("s1", "SKU-MUG", -2, "broken")
     snap, ledger = clean(w)
-    assert stored(snap, s.STOCK, "SKU-MUG").on_hand == 6
-    bad = patched(snap, row(snap, s.STOCK, "SKU-MUG", on_hand=5))
+    assert stored(snap, s.STOCK, "s1/SKU-MUG").on_hand == 6
+    bad = patched(snap, row(snap, s.STOCK, "s1/SKU-MUG", on_hand=5))
     assert [v.detail for v in fired("stock-conserved", bad, ledger)] == [
         "(on hand, held, committed) is (5, 1, 0) but the reservations and movements say (6, 1, 0)"
     ]
@@ -258,12 +258,12 @@ def without_movements(snap: Snapshot, sku: str) -> list[tuple[s.Table[Any], str]
 def test_stock_conserved_checks_a_sku_known_only_from_its_reservations(paid: bool) -> None:
     """Stock held or sold for a SKU with no counters and no movements is still checked."""
     snap, ledger = clean(paid_shop() if paid else open_shop())
-    bad = patched(snap, drop=[(s.STOCK, "SKU-MUG"), *without_movements(snap, "SKU-MUG")])
+    bad = patched(snap, drop=[(s.STOCK, "s1/SKU-MUG"), *without_movements(snap, "SKU-MUG")])
     want = "(0, 0, 1)" if paid else "(0, 1, 0)"
     assert fired("stock-conserved", bad, ledger) == [
         Violation(
             "stock-conserved",
-            "SKU-MUG",
+            "s1/SKU-MUG",
             "(on hand, held, committed) is (0, 0, 0) but the reservations and movements "
             f"say {want}",
         )
@@ -273,11 +273,11 @@ def test_stock_conserved_checks_a_sku_known_only_from_its_reservations(paid: boo
 def test_stock_conserved_checks_a_sku_known_only_from_its_counters() -> None:
     """Counters for a SKU no movement ever stocked are checked too."""
     snap, ledger = clean(open_shop())
-    bad = patched(snap, Stock("SKU-GHOST", on_hand=3))
+    bad = patched(snap, Stock("s1", "SKU-GHOST", on_hand=3))
     assert fired("stock-conserved", bad, ledger) == [
         Violation(
             "stock-conserved",
-            "SKU-GHOST",
+            "s1/SKU-GHOST",
             "(on hand, held, committed) is (3, 0, 0) but the reservations and movements "
             "say (0, 0, 0)",
         )
@@ -294,12 +294,62 @@ def test_no_oversell_fires_only_past_on_hand(
     """Held plus committed may reach on-hand exactly, never one more."""
     snap, ledger = clean(open_shop())
     bad = patched(
-        snap, row(snap, s.STOCK, "SKU-TEE", held=held, committed=committed, on_hand=on_hand)
+        snap, row(snap, s.STOCK, "s1/SKU-TEE", held=held, committed=committed, on_hand=on_hand)
     )
     want = Violation(
-        "no-oversell", "SKU-TEE", f"held {held} + committed {committed} > on hand {on_hand}"
+        "no-oversell", "s1/SKU-TEE", f"held {held} + committed {committed} > on hand {on_hand}"
     )
     assert fired("no-oversell", bad, ledger) == ([want] if fires else [])
+
+
+def second_seller(w: Wiring, units: int) -> Wiring:
+    """Seller s2 also lists SKU-MUG, with ``units`` of its own."""
+    w.provider.set_account("acct_2", can_charge=True)
+    w.service.add_seller("s2", "Other Mugs", "acct_2")
+    w.service.add_product("p_mug_b", "s2", "SKU-MUG", "Mug (s2)", Money(1100, "EUR"))
+    w.service.restock("s2", "SKU-MUG", units)
+    return w
+
+
+def test_stock_belongs_to_seller_fires_on_a_hold_of_another_sellers_units() -> None:
+    """s1's order holding s2's mug (counters moved along, so stock is conserved) is caught."""
+    snap, ledger = clean(second_seller(open_shop(), 1))
+    bad = patched(
+        snap,
+        row(snap, s.RESERVATIONS, RES, seller_id="s2"),
+        row(snap, s.STOCK, "s1/SKU-MUG", held=0),
+        row(snap, s.STOCK, "s2/SKU-MUG", held=1),
+    )
+    assert inv.check(bad, ledger, BOTH) == [
+        Violation(
+            "stock-belongs-to-seller",
+            RES,
+            "holds 1 of SKU-MUG at seller s2 for line 0, which is 1 of SKU-MUG at seller s1",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("sku", "SKU-TEE"), ("quantity", 2), ("seller_id", "s2")]
+)
+def test_stock_belongs_to_seller_compares_sku_quantity_and_seller(field: str, value: Any) -> None:
+    """Each of the reservation's seller, SKU and quantity must be its line's."""
+    snap, ledger = clean(second_seller(paid_shop(), 1))
+    bad = patched(snap, row(snap, s.RESERVATIONS, RES, **{field: value}))
+    assert [v.subject for v in fired("stock-belongs-to-seller", bad, ledger)] == [RES]
+
+
+def test_stock_belongs_to_seller_fires_on_stock_no_product_of_its_seller_carries() -> None:
+    """Counters for s2's SKU-TEE (only s1 sells tees) are stock nobody can sell."""
+    snap, ledger = clean(second_seller(open_shop(), 1))
+    bad = patched(snap, Stock("s2", "SKU-TEE"))
+    assert fired("stock-belongs-to-seller", bad, ledger) == [
+        Violation(
+            "stock-belongs-to-seller",
+            "s2/SKU-TEE",
+            "stock of SKU-TEE at seller s2, who has no product with it",
+        )
+    ]
 
 
 @pytest.mark.parametrize("status", list(PaymentStatus))
@@ -330,7 +380,7 @@ def test_hold_tied_to_payment_fires_for_reservations_without_order_or_payment() 
     goes on past it (a held reservation with a canceled payment after it is reported too)."""
     w = open_shop(SESSION, SESSION_2)
     snap, ledger = clean(w)
-    stray = Reservation("ord_gone/0", "ord_gone", "SKU-MUG", 1, 0)
+    stray = Reservation("ord_gone/0", "ord_gone", "SKU-MUG", 1, 0, seller_id="s1")
     bad = patched(
         snap,
         row(snap, s.PAYMENTS, PAY2, status=PaymentStatus.CANCELED),
@@ -992,7 +1042,7 @@ def test_audit_replays_fires_on_a_gap_in_the_trail_and_on_an_unaudited_row() -> 
     """A lost audit entry breaks the chain; a row with no audit at all replays to nothing."""
     snap, ledger = clean(paid_shop())
     (pay_entry,) = [a for a in snap.rows(s.AUDIT) if a.aggregate == "order" and a.trigger == "pay"]
-    stray = Reservation("ord_gone/0", ORD, "SKU-MUG", 1, 0)
+    stray = Reservation("ord_gone/0", ORD, "SKU-MUG", 1, 0, seller_id="s1")
     bad = patched(snap, stray, drop=[(s.AUDIT, str(pay_entry.seq))])
     assert fired("audit-replays", bad, ledger) == [
         Violation("audit-replays", f"order {ORD}", "audit replays to pending, record says paid"),

@@ -121,7 +121,7 @@ def expire_for_real(w: Wiring, payment_id: str) -> str:
         p = u.get(s.PAYMENTS, payment_id)
         (r,) = u.find(s.RESERVATIONS, "order_id", p.order_id)
         u.move(s.RESERVATIONS, r, RESERVATION, "expire")
-        u.change_stock(r.sku, held=-r.quantity)
+        u.change_stock(r.seller_id, r.sku, held=-r.quantity)
         return r.id
 
     return w.service.engine.transact(body)  # type: ignore[no-any-return]

@@ -111,7 +111,7 @@ def intents(w: Wiring, session: str = SESSION, live: bool = False) -> list[Any]:
 
 
 def stock(w: Wiring, sku: str = "SKU-MUG") -> Any:
-    return w.store.snapshot().get(s.STOCK, sku)
+    return w.store.snapshot().get(s.STOCK, f"s1/{sku}")
 
 
 def reservations(w: Wiring, order_id: str) -> list[Any]:

@@ -109,8 +109,12 @@ def begin_webhook(w: Wiring, event: ProviderEvent) -> str | None:
     )
 
 
-def begin_refund(w: Wiring, pid: str, amount: int | None, key: str) -> str:
-    rf = w.service.engine.transact(lambda u: refunds.begin_refund(u, pid, amount, None, key))
+def begin_refund(
+    w: Wiring, pid: str, amount: int | None, key: str, *, restock: bool = False
+) -> str:
+    rf = w.service.engine.transact(
+        lambda u: refunds.begin_refund(u, pid, amount, None, key, restock=restock)
+    )
     return f"refund:{rf.id}"
 
 
@@ -172,7 +176,7 @@ def paid(w: Wiring, qty: int = 2) -> tuple[str, str]:
 
 def mug(w: Wiring) -> tuple[int, int, int]:
     """(on hand, held, committed) of the mug."""
-    row = w.store.snapshot().get(s.STOCK, "SKU-MUG")
+    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
     assert row is not None
     return row.on_hand, row.held, row.committed
 
@@ -292,10 +296,11 @@ class TestS05CancelPartialFailure:
 
 class TestS06RefundStateManagement:
     """S6: refunds are recorded, validated against the refundable amount under a lock,
-    idempotent by key, update order status, and restock."""
+    idempotent by key, update order status, and restock when the caller says so."""
 
-    def test_refunds_recorded_update_order_and_full_refund_restocks(self, w: Wiring) -> None:
-        """Partial refund -> partially_refunded, no restock; the rest -> refunded, stock back."""
+    def test_refunds_recorded_update_order_and_restock_when_asked(self, w: Wiring) -> None:
+        """Partial refund -> partially_refunded, no restock; the rest with restock=True ->
+        refunded, stock back."""
         oid, pid = checkout(w, qty=2)
         with pytest.raises(err.PaymentNotRefundable):  # nothing captured yet
             w.service.create_refund(pid, 100, idempotency_key="rk-1")
@@ -306,7 +311,7 @@ class TestS06RefundStateManagement:
         assert (r1.amount, r1.status) == (1000, "succeeded")
         assert order(w, oid) is OS.PARTIALLY_REFUNDED and mug(w) == (5, 0, 2)
         assert w.service.payment(pid).amount_refunded == 1000
-        r2 = w.service.create_refund(pid, None, None, "rk-2")
+        r2 = w.service.create_refund(pid, None, None, "rk-2", restock=True)
         assert r2.amount == 1500 and order(w, oid) is OS.REFUNDED
         assert reservations(w, oid) == [RS.RETURNED] and mug(w) == (5, 0, 0)
         recs = w.service.refunds_of(pid)
@@ -314,6 +319,16 @@ class TestS06RefundStateManagement:
         assert [r.status for r in recs] == [RF.SUCCEEDED] * 2
         assert all(r.provider_refund_id for r in recs)
         assert sum(r.amount for r in w.provider.refunds()) == 2500
+        converged(w)
+
+    def test_full_refund_without_restock_keeps_the_goods_sold(self, w: Wiring) -> None:
+        """A refund alone says nothing about the goods: the order is refunded, its stock
+        stays committed (item 12)."""
+        oid, pid = checkout(w, qty=2)
+        w.service.confirm_payment(pid, "pm_card_visa")
+        w.service.create_refund(pid, None, None, "rk-1")
+        assert order(w, oid) is OS.REFUNDED
+        assert reservations(w, oid) == [RS.COMMITTED] and mug(w) == (5, 0, 2)
         converged(w)
 
     def test_same_key_returns_same_refund_even_after_a_crash(self, w: Wiring) -> None:
@@ -339,10 +354,11 @@ class TestS06RefundStateManagement:
     def test_refund_with_lost_answer_is_resolved_without_double_refund(
         self, w: Wiring, crash: bool
     ) -> None:
-        """Provider refunded but the answer was lost (and the worker crashed): one refund."""
+        """Provider refunded but the answer was lost (and the worker crashed): one refund,
+        and the restock asked for happens once."""
         oid, pid = paid(w)
         w.provider.fault = provider_fails({"create_refund"}, "after", times=1)
-        fid = begin_refund(w, pid, 2500, "lost")
+        fid = begin_refund(w, pid, 2500, "lost", restock=True)
         step(w, fid)
         if crash:
             w.service.engine.forget_inflight()
@@ -594,16 +610,18 @@ class TestS13PartialRefundTracking:
         converged(w)
 
     def test_pending_refunds_count_against_refundable(self, w: Wiring) -> None:
-        """Pending refunds hold their amount; the order is refunded once they settle."""
+        """Pending refunds hold their amount; the order is refunded once they settle, and
+        restocked as its last refund asked even though that one settled first."""
         oid, pid = paid(w)
         w.provider.refunds_settle_immediately = False
         r1 = w.service.create_refund(pid, 2000, idempotency_key="p1")
         assert r1.status == "pending" and order(w, oid) is OS.PAID
         with pytest.raises(err.RefundExceedsRefundable):
             w.service.create_refund(pid, 501, idempotency_key="rk-5")
-        assert w.service.create_refund(pid, 500, idempotency_key="p2").status == "pending"
+        p2 = w.service.create_refund(pid, 500, idempotency_key="p2", restock=True)
+        assert p2.status == "pending"
         safe(w)
-        for rf in w.service.refunds_of(pid):
+        for rf in reversed(w.service.refunds_of(pid)):  # the restocking one settles first
             w.provider.settle_refund(rf.provider_refund_id or "")
         deliver_webhooks(w)
         assert {r.status for r in w.service.refunds_of(pid)} == {RF.SUCCEEDED}
@@ -807,14 +825,14 @@ class TestS14LateSuccessAfterStockGiven:
         w, _, _ = self._processing_checkout(stock=1)
         w.clock.advance(w.service.config.reservation_ttl_ms + 1)
         w.service.run_janitor()
-        assert w.store.snapshot().tables["stock"]["SKU-MUG"].held == 1
+        assert w.store.snapshot().tables["stock"]["s1/SKU-MUG"].held == 1
         assert not w.violations("safety")
 
     def test_late_success_after_stock_resold_is_refunded_never_oversold(self) -> None:
         """Stock given back and sold to another buyer; the late success refunds itself."""
         w, order_id, payment_id = self._processing_checkout(stock=1)
         self._past_hold(w)
-        assert w.store.snapshot().tables["stock"]["SKU-MUG"].held == 0
+        assert w.store.snapshot().tables["stock"]["s1/SKU-MUG"].held == 0
         other = w.service.create_payment_intent(SESSION_2, [CartItem("p_mug", 1)])
         w.service.confirm_payment(other.payment_id, "pm_card_visa")
         intent = w.service.payment(payment_id).provider_intent_id
@@ -828,7 +846,7 @@ class TestS14LateSuccessAfterStockGiven:
         assert not w.violations(), w.violations()
         refunds = [r for r in w.provider.refunds() if r.intent_id == intent]
         assert [(r.amount, r.status) for r in refunds] == [(1250, "succeeded")]
-        stock = w.store.snapshot().tables["stock"]["SKU-MUG"]
+        stock = w.store.snapshot().tables["stock"]["s1/SKU-MUG"]
         assert (stock.on_hand, stock.held, stock.committed) == (1, 0, 1)
         assert "ord_000001:order_out_of_stock" in w.notifier.delivered
 
@@ -845,5 +863,5 @@ class TestS14LateSuccessAfterStockGiven:
         quiesce(w)
         assert not w.violations(), w.violations()
         assert not w.provider.refunds()
-        stock = w.store.snapshot().tables["stock"]["SKU-MUG"]
+        stock = w.store.snapshot().tables["stock"]["s1/SKU-MUG"]
         assert (stock.on_hand, stock.held, stock.committed) == (2, 0, 1)

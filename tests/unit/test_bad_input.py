@@ -230,7 +230,7 @@ class TestCreatePaymentIntent:
         shop.provider.set_account("acct_2", can_charge=True)
         shop.service.add_seller("s2", "Hat Shop", "acct_2")
         shop.service.add_product("p_hat", "s2", "SKU-HAT", "Hat", Money(500, "EUR"))
-        shop.service.restock("SKU-HAT", 3)
+        shop.service.restock("s2", "SKU-HAT", 3)
         with rejects(shop, E.MixedSellerCart, "mixed_seller_cart", "s1", "s2", "split"):
             pay(shop, [CartItem("p_mug", 1), CartItem("p_hat", 1)])
 
@@ -242,7 +242,7 @@ class TestCreatePaymentIntent:
     def test_total_over_maximum(self, shop: Wiring) -> None:
         """A cart whose total exceeds the provider's 8-digit limit is refused."""
         shop.service.add_product("p_gold", "s1", "SKU-GOLD", "Gold", Money(MAX_AMOUNT, "EUR"))
-        shop.service.restock("SKU-GOLD", 2)
+        shop.service.restock("s1", "SKU-GOLD", 2)
         with rejects(shop, E.InvalidAmount, "invalid_amount", str(2 * MAX_AMOUNT)):
             pay(shop, [CartItem("p_gold", 2)])
 
@@ -392,13 +392,19 @@ class TestRestock:
     def test_bad_quantity(self, shop: Wiring, qty: Any) -> None:
         """A zero, negative, fractional, boolean or non-int restock is refused."""
         with rejects(shop, E.InvalidQuantity, "invalid_quantity", "quantity", repr(qty)):
-            shop.service.restock("SKU-MUG", qty)
+            shop.service.restock("s1", "SKU-MUG", qty)
 
     @pytest.mark.parametrize("sku", [None, "", 5])
     def test_bad_sku(self, raw: Wiring, sku: Any) -> None:
         """A missing or non-string SKU is refused."""
         with rejects(raw, E.InvalidInput, "invalid_input", "sku"):
-            raw.service.restock(sku, 1)
+            raw.service.restock("s1", sku, 1)
+
+    @pytest.mark.parametrize("seller", [None, "", 5, ["s1"]])
+    def test_bad_seller(self, raw: Wiring, seller: Any) -> None:
+        """A missing or non-string seller is refused: stock belongs to a seller."""
+        with rejects(raw, E.InvalidInput, "invalid_input", "seller_id"):
+            raw.service.restock(seller, "SKU-MUG", 1)
 
 
 class TestAdjustStock:
@@ -406,7 +412,7 @@ class TestAdjustStock:
     def test_bad_delta(self, shop: Wiring, delta: Any) -> None:
         """A zero, fractional, boolean or non-int adjustment is refused."""
         with rejects(shop, E.InvalidQuantity, "invalid_quantity", "adjustment", repr(delta)):
-            shop.service.adjust_stock("SKU-MUG", delta, "count")
+            shop.service.adjust_stock("s1", "SKU-MUG", delta, "count")
 
     @pytest.mark.parametrize(
         ("state", "delta", "shown"),
@@ -418,7 +424,7 @@ class TestAdjustStock:
         """On hand may never drop below held + committed."""
         request.getfixturevalue(state)
         with rejects(shop, E.StockBelowReserved, "stock_below_reserved", "SKU-MUG", shown):
-            shop.service.adjust_stock("SKU-MUG", delta, "count")
+            shop.service.adjust_stock("s1", "SKU-MUG", delta, "count")
 
 
 class TestSetChargesEnabled:

@@ -66,13 +66,13 @@ def patched(*targets: tuple[str, object]) -> Iterator[None]:
         yield
 
 
-def force_stock(u: Unit, sku: str, *, held: int = 0, committed: int = 0) -> None:
-    """Write a SKU's counters unchecked, as the old inventory service did
+def force_stock(u: Unit, seller_id: str, sku: str, *, held: int = 0, committed: int = 0) -> None:
+    """Write a seller's counters of a SKU unchecked, as the old inventory service did
     (``Unit.change_stock`` refuses to hold more than is available or to go below it)."""
-    st = u.stock(sku)
+    st = u.stock(seller_id, sku)
     changes = {"held": st.held + held, "committed": st.committed + committed}
     new = evolve(st, {**changes, "version": st.version + 1})
-    if u.get(s.STOCK, sku) is None:
+    if u.get(s.STOCK, st.key) is None:
         u.tx.insert(s.STOCK, new)
     else:
         u.tx.update(s.STOCK, new)

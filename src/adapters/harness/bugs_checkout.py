@@ -99,10 +99,10 @@ class _UnitView:
             return record
         return self._u.create(table, record, machine)
 
-    def change_stock(self, sku: str, **changes: Any) -> Any:
+    def change_stock(self, seller_id: str, sku: str, **changes: Any) -> Any:
         if self._no_stock:
-            return self._u.stock(sku)
-        return self._u.change_stock(sku, **changes)
+            return self._u.stock(seller_id, sku)
+        return self._u.change_stock(seller_id, sku, **changes)
 
     def find(self, table: Table[Any], field: str, value: object) -> list[Any]:
         if (table.name, field) in self._unseen:
@@ -118,7 +118,7 @@ def _release_held(u: Unit, order_id: str, trigger: str = "release") -> None:
     for r in sync.reservations_of(u, order_id):
         if r.status is HELD:
             u.move(s.RESERVATIONS, r, RESERVATION, trigger)
-            u.change_stock(r.sku, held=-r.quantity)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
 
 
 def _oldest(views: Sequence[IntentView]) -> list[IntentView]:
@@ -328,8 +328,8 @@ class _S4Begin(_UnitView):
     what other checkouts hold (what a concurrent request read before their holds landed),
     and nothing is held in the order's transaction."""
 
-    def stock(self, sku: str) -> Stock:
-        return evolve(self._u.stock(sku), {"held": 0})
+    def stock(self, seller_id: str, sku: str) -> Stock:
+        return evolve(self._u.stock(seller_id, sku), {"held": 0})
 
 
 def _s4_begin(
@@ -352,9 +352,15 @@ def _s4_reserve(u: Unit, flow: Flow) -> Advance:
     order = u.get(s.ORDERS, flow.params["order_id"])
     assert order is not None
     for i, line in enumerate(order.lines):
-        force_stock(u, line.sku, held=line.quantity)
+        force_stock(u, line.seller_id, line.sku, held=line.quantity)
         r = Reservation(
-            f"{order.id}/{i}", order.id, line.sku, line.quantity, order.expires_at, line=i
+            f"{order.id}/{i}",
+            order.id,
+            line.sku,
+            line.quantity,
+            order.expires_at,
+            line=i,
+            seller_id=line.seller_id,
         )
         u.create(s.RESERVATIONS, r, RESERVATION)
     return Advance(to="check_seller")
@@ -456,14 +462,22 @@ def _s5() -> Iterator[None]:
 
 
 def _s6_begin_refund(
-    u: Unit, payment_id: str, amount: int | None, reason: str | None, idem_key: str
+    u: Unit,
+    payment_id: str,
+    amount: int | None,
+    reason: str | None,
+    idem_key: str,
+    *,
+    restock: bool = False,
 ) -> Refund:
     """The old ``createRefund``: look the payment up and refund. No check of its status or
     of what is still refundable, and the caller's key deduplicates nothing."""
     payment = payments.load_payment(u, payment_id)
     want = payment.amount.amount if amount is None else amount
     fresh = f"{idem_key}:call-{u.tx.next_seq('seeded-bug-s6')}"
-    return sync.open_refund(u, payment, amount=want, reason=reason, idempotency_key=fresh)
+    return sync.open_refund(
+        u, payment, amount=want, reason=reason, idempotency_key=fresh, restock=restock
+    )
 
 
 @seeded(

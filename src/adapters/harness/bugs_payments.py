@@ -67,7 +67,7 @@ def _commit_lines(u: Unit, order: Order, payment: Payment, held: Sequence[Reserv
     """Commit ``held`` and mark the order paid (what ``sync._on_paid`` does when all is well)."""
     for r in held:
         u.move(s.RESERVATIONS, r, RESERVATION, "commit")
-        force_stock(u, r.sku, held=-r.quantity, committed=r.quantity)
+        force_stock(u, r.seller_id, r.sku, held=-r.quantity, committed=r.quantity)
     u.move(s.ORDERS, order, ORDER, "pay")
     u.notify(order.id, "order_paid", amount=payment.amount.amount)
 
@@ -87,7 +87,7 @@ def _s10_apply_intent(
         order = sync.order_of(u, payment)
         for r in sync.reservations_of(u, order.id):
             if r.status is ReservationStatus.COMMITTED:
-                force_stock(u, r.sku, committed=r.quantity)
+                force_stock(u, r.seller_id, r.sku, committed=r.quantity)
         n = u.tx.next_seq("seeded-bug-outbox")
         u.queued.append(f"{order.id}:order_paid:again-{n}")
         u.tx.insert(
@@ -280,7 +280,7 @@ def _s12_on_canceled(u: Unit, payment: Payment, release_as: str) -> None:
     for r in sync.reservations_of(u, order.id):
         if r.status is HELD and r.line in active:
             u.move(s.RESERVATIONS, r, RESERVATION, release_as)
-            u.change_stock(r.sku, held=-r.quantity)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
     if order.status is OrderStatus.PENDING:
         u.move(s.ORDERS, order, ORDER, "cancel")
         u.notify(order.id, "order_canceled")
@@ -322,7 +322,7 @@ def _expire_holds(u: Unit, limit: int) -> list[str]:
         for r in sync.reservations_of(u, order.id):
             if r.status is HELD and len(released) < limit:
                 u.move(s.RESERVATIONS, r, RESERVATION, "expire")
-                u.change_stock(r.sku, held=-r.quantity)
+                u.change_stock(r.seller_id, r.sku, held=-r.quantity)
                 released.append(r.id)
     return released
 
@@ -339,17 +339,17 @@ def _s14_begin(
     """Reserve stock the way the old inventory service did: a hold counts only until its
     TTL (``expirationMinutes``), so stock still held for a payment that can succeed is
     sold again once the clock has passed."""
-    stale: Counter[str] = Counter()
+    stale: Counter[tuple[str, str]] = Counter()
     for order in u.find(s.ORDERS, "status", OrderStatus.PENDING):
         if order.expires_at <= u.now:
             for r in sync.reservations_of(u, order.id):
                 if r.status is HELD:
-                    stale[r.sku] += r.quantity
-    for sku, n in stale.items():
-        force_stock(u, sku, held=-n)  # not counted while reserving ...
+                    stale[r.seller_id, r.sku] += r.quantity
+    for (seller, sku), n in stale.items():
+        force_stock(u, seller, sku, held=-n)  # not counted while reserving ...
     flow_id = _BEGIN_CHECKOUT(u, config, session_id, cart, owner)
-    for sku, n in stale.items():
-        force_stock(u, sku, held=n)  # ... but still held for its payment
+    for (seller, sku), n in stale.items():
+        force_stock(u, seller, sku, held=n)  # ... but still held for its payment
     return flow_id
 
 
@@ -364,10 +364,16 @@ def _s14_on_paid(u: Unit, payment: Payment) -> None:
     for i, line in enumerate(order.lines):
         if i not in live:
             r = Reservation(
-                f"{order.id}/{i}/{len(current)}", order.id, line.sku, line.quantity, u.now, line=i
+                f"{order.id}/{i}/{len(current)}",
+                order.id,
+                line.sku,
+                line.quantity,
+                u.now,
+                line=i,
+                seller_id=line.seller_id,
             )
             live[i] = u.create(s.RESERVATIONS, r, RESERVATION)
-            force_stock(u, line.sku, held=line.quantity)
+            force_stock(u, line.seller_id, line.sku, held=line.quantity)
     _commit_lines(u, order, payment, [live[i] for i in sorted(live)])
 
 
@@ -419,9 +425,9 @@ def _s15_begin(
     for r in current:
         if r.status is HELD:
             u.move(s.RESERVATIONS, r, RESERVATION, "release")
-            u.change_stock(r.sku, held=-r.quantity)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
     for i, line in enumerate(lines):
-        stock = u.stock(line.sku)
+        stock = u.stock(line.seller_id, line.sku)
         if stock.available < line.quantity:
             raise OutOfStock(
                 f"only {stock.available} of {line.sku} left, {line.quantity} asked",
@@ -429,9 +435,17 @@ def _s15_begin(
                 available=stock.available,
                 requested=line.quantity,
             )
-        u.change_stock(line.sku, held=line.quantity)
+        u.change_stock(line.seller_id, line.sku, held=line.quantity)
         rid = f"{order.id}/{i}/{len(current) + i}"
-        r = Reservation(rid, order.id, line.sku, line.quantity, order.expires_at, line=i)
+        r = Reservation(
+            rid,
+            order.id,
+            line.sku,
+            line.quantity,
+            order.expires_at,
+            line=i,
+            seller_id=line.seller_id,
+        )
         u.create(s.RESERVATIONS, r, RESERVATION)
     total = Money(
         sum(line.unit_price.amount * line.quantity for line in lines), order.total.currency

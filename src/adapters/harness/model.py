@@ -178,12 +178,13 @@ class PaycoreMachine(RuleBasedStateMachine):
 
     def refund(self, code: int) -> None:
         """Refund a payment (first transaction) with one of two keys, or two support
-        agents refund it at once."""
+        agents refund it at once. A refund of the rest under the second key says the
+        goods came back (restock)."""
         payment, amount_no, key = digits(code, PAYMENTS, len(REFUND_AMOUNTS), 3)
         amount = REFUND_AMOUNTS[amount_no]
-        self.world.begin_refund(payment, amount, key % 2)
+        self.world.begin_refund(payment, amount, key % 2, restock=amount is None and key == 1)
         if key == 2:
-            self.world.begin_refund(payment, amount, 1)
+            self.world.begin_refund(payment, amount, 1, restock=amount is None)
 
     # --- interleaving: which in-flight flow moves next --------------------------------
 

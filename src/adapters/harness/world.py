@@ -100,8 +100,8 @@ class World:
         self.quietly(
             lambda: svc.add_product("p_plenty", "s1", "SKU-P", "Plenty", Money(250, "EUR"))
         )
-        self.quietly(lambda: svc.restock("SKU-S", scarce_stock))
-        self.quietly(lambda: svc.restock("SKU-P", 50))
+        self.quietly(lambda: svc.restock("s1", "SKU-S", scarce_stock))
+        self.quietly(lambda: svc.restock("s1", "SKU-P", 50))
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -204,7 +204,10 @@ class World:
             ),
         )
 
-    def begin_refund(self, payment_no: int, amount: int | None, key_no: int) -> None:
+    def begin_refund(
+        self, payment_no: int, amount: int | None, key_no: int, *, restock: bool = False
+    ) -> None:
+        """A refund's first transaction; ``restock``: the goods came back."""
         pid = self.payment_id(payment_no)
         if pid is None:
             return
@@ -214,10 +217,13 @@ class World:
 
         def go() -> str:
             refunds.check_refund_args(amount, None, key)
-            refund = eng.transact(lambda u: refunds.begin_refund(u, pid, amount, None, key))
+            refund = eng.transact(
+                lambda u: refunds.begin_refund(u, pid, amount, None, key, restock=restock)
+            )
             return f"refund {refund.id} of {refund.amount.amount}"
 
-        self._try(f"refund {pid} amount={amount} key={key}", go)
+        shown = " restock" if restock else ""
+        self._try(f"refund {pid} amount={amount} key={key}{shown}", go)
 
     # --- stepping ---------------------------------------------------------------------
 
@@ -296,8 +302,8 @@ class World:
             ("seller disabled locally", lambda: svc.set_charges_enabled("s1", False)),
             ("seller enabled locally", lambda: svc.set_charges_enabled("s1", True)),
             ("scarce product deleted", lambda: svc.delete_product("p_scarce")),
-            ("one scarce unit restocked", lambda: svc.restock("SKU-S", 1)),
-            ("one scarce unit written off", lambda: svc.adjust_stock("SKU-S", -1, "broken")),
+            ("one scarce unit restocked", lambda: svc.restock("s1", "SKU-S", 1)),
+            ("one scarce unit written off", lambda: svc.adjust_stock("s1", "SKU-S", -1, "broken")),
             ("scarce product repriced", lambda: svc.set_price("p_scarce", self._new_price())),
         ][action % 8]
         self.count("merchant")

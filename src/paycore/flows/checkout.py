@@ -156,18 +156,28 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
     order_id, payment_id = f"ord_{seq:06d}", f"pay_{seq:06d}"
     expires = u.now + config.reservation_ttl_ms
     for i, line in enumerate(lines):
-        stock = u.stock(line.sku)
+        stock = u.stock(line.seller_id, line.sku)
         if stock.available < line.quantity:
             raise OutOfStock(
-                f"only {stock.available} of {line.sku} left, {line.quantity} asked",
+                f"only {stock.available} of {line.sku} left at seller {line.seller_id}, "
+                f"{line.quantity} asked",
+                seller_id=line.seller_id,
                 sku=line.sku,
                 available=stock.available,
                 requested=line.quantity,
             )
-        u.change_stock(line.sku, held=line.quantity)
+        u.change_stock(line.seller_id, line.sku, held=line.quantity)
         u.create(
             s.RESERVATIONS,
-            Reservation(f"{order_id}/{i}", order_id, line.sku, line.quantity, expires, line=i),
+            Reservation(
+                f"{order_id}/{i}",
+                order_id,
+                line.sku,
+                line.quantity,
+                expires,
+                line=i,
+                seller_id=line.seller_id,
+            ),
             RESERVATION,
         )
     u.create(
@@ -370,7 +380,7 @@ def _after_abort_search(u: Unit, flow: Flow, out: Outcome) -> Advance:
     for r in reservations_of(u, order.id):
         if r.status is ReservationStatus.HELD:
             u.move(s.RESERVATIONS, r, RESERVATION, "release")
-            u.change_stock(r.sku, held=-r.quantity)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
     if payment.status is PaymentStatus.CREATING:
         payment = u.move(s.PAYMENTS, payment, PAYMENT, "creation_failed")
     if ORDER.allows(order.status, "cancel"):

@@ -5,7 +5,8 @@ The first transaction checks the amount against what is still refundable
 pending in the same transaction, so two concurrent refunds can never both
 pass the check (S6, S13). The provider call carries a key derived from the
 refund's id; the provider's answer is recorded through
-:func:`paycore.flows.sync.apply_refund` (order status, restock on a full refund).
+:func:`paycore.flows.sync.apply_refund` (order status; stock back on sale only when
+the caller said the goods came back, ``restock=True``, and the order is refunded in full).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from paycore import schema as s
 from paycore.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
+    InvalidInput,
     InvalidRefundReason,
     PaymentNotFound,
     PaymentNotRefundable,
     ProviderIdempotencyInUse,
     ProviderRateLimited,
     RefundExceedsRefundable,
+    RestockNotPossible,
 )
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
 from paycore.flows.payments import load_payment
@@ -30,7 +33,7 @@ from paycore.flows.sync import apply_refund, open_refund, refundable
 from paycore.machines import REFUND
 from paycore.money import check_minor_units
 from paycore.records import Flow, Refund
-from paycore.status import PaymentStatus
+from paycore.status import OrderStatus, PaymentStatus
 from paycore.unit import Unit
 
 REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -83,14 +86,33 @@ def check_payment_id(payment_id: object) -> str:
     return payment_id
 
 
+def check_restock(restock: object) -> bool:
+    """``restock`` must be a real bool: a truthy string or list is not a decision."""
+    if not isinstance(restock, bool):
+        raise InvalidInput(f"restock must be True or False, got {restock!r}", field="restock")
+    return restock
+
+
 def begin_refund(
-    u: Unit, payment_id: str, amount: int | None, reason: str | None, idem_key: str
+    u: Unit,
+    payment_id: str,
+    amount: int | None,
+    reason: str | None,
+    idem_key: str,
+    *,
+    restock: bool = False,
 ) -> Refund:
     """Record the refund (or find the one this key already made). Raises on bad requests."""
     payment = load_payment(u, payment_id)
     for existing in u.find(s.REFUNDS, "payment_id", payment_id):
         if existing.idempotency_key == idem_key:
             _same_request(existing, amount, reason)
+            if existing.restock is not restock:
+                raise IdempotencyKeyReused(
+                    f"idempotency key {idem_key} was used for a refund with "
+                    f"restock={existing.restock}, not {restock}; use a new key for a new refund",
+                    refund_id=existing.id,
+                )
             return existing
     if payment.status is not PaymentStatus.SUCCEEDED:
         raise PaymentNotRefundable(
@@ -99,6 +121,8 @@ def begin_refund(
             payment_id=payment_id,
             status=payment.status.value,
         )
+    if restock:
+        _check_order_holds_sold_stock(u, payment_id, payment.order_id)
     left = refundable(u, payment)
     want = left if amount is None else amount
     if want < 1 or want > left:
@@ -108,8 +132,23 @@ def begin_refund(
             requested=want,
             refundable=left,
         )
+    if restock and want != left:
+        raise RestockNotPossible(
+            f"restock goes with the refund of everything still refundable ({left}), not "
+            f"{want}: refund part without restock, or the rest with restock=True; "
+            "single units that came back are counted in with adjust_stock",
+            payment_id=payment_id,
+            requested=want,
+            refundable=left,
+        )
     return open_refund(
-        u, payment, amount=want, reason=reason, idempotency_key=idem_key, requested_amount=amount
+        u,
+        payment,
+        amount=want,
+        reason=reason,
+        idempotency_key=idem_key,
+        requested_amount=amount,
+        restock=restock,
     )
 
 
@@ -136,6 +175,22 @@ def _same_request(existing: Refund, amount: int | None, reason: str | None) -> N
         "use a new key for a new refund",
         refund_id=existing.id,
     )
+
+
+def _check_order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> None:
+    """Goods go back on sale with the refund that ends the order (all or nothing: a
+    partial refund cannot say which units came back), and only for an order that sold
+    them (an out-of-stock order took no stock to give back)."""
+    order = u.get(s.ORDERS, order_id)
+    status = order.status if order is not None else None
+    if status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+        shown = status.value if status is not None else "missing"
+        raise RestockNotPossible(
+            f"order {order_id} is {shown}: it holds no sold stock to put back; refund "
+            "without restock",
+            payment_id=payment_id,
+            order_id=order_id,
+        )
 
 
 def _refund(u: Unit, flow: Flow) -> Refund:

@@ -132,7 +132,7 @@ def _on_paid(u: Unit, payment: Payment) -> None:
     if held:
         for r in held:
             u.move(s.RESERVATIONS, r, RESERVATION, "commit")
-            u.change_stock(r.sku, held=-r.quantity, committed=r.quantity)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity, committed=r.quantity)
         u.move(s.ORDERS, order, ORDER, "pay")
         u.notify(order.id, "order_paid", amount=payment.amount.amount)
         return
@@ -141,7 +141,7 @@ def _on_paid(u: Unit, payment: Payment) -> None:
     for r in reservations_of(u, order.id):
         if r.status is ReservationStatus.HELD:
             u.move(s.RESERVATIONS, r, RESERVATION, "release")
-            u.change_stock(r.sku, held=-r.quantity)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
     u.move(s.ORDERS, order, ORDER, "mark_out_of_stock")
     u.notify(order.id, "order_out_of_stock", amount=payment.amount.amount)
     open_refund(
@@ -151,6 +151,7 @@ def _on_paid(u: Unit, payment: Payment) -> None:
         reason="requested_by_customer",
         idempotency_key=auto_key(1),
         automatic=True,
+        restock=False,  # nothing was taken: the order's holds were released above
     )
 
 
@@ -159,15 +160,17 @@ def _hold_again(u: Unit, order: Order, current: list[Reservation]) -> list[Reser
     held again if enough is available. Empty when some line cannot be (all-or-nothing)."""
     live = {r.line: r for r in current if r.status is ReservationStatus.HELD}
     missing = [(i, line) for i, line in enumerate(order.lines) if i not in live]
-    need: Counter[str] = Counter()
+    need: Counter[tuple[str, str]] = Counter()
     for _, line in missing:
-        need[line.sku] += line.quantity
-    if any(u.stock(sku).available < n for sku, n in need.items()):
+        need[line.seller_id, line.sku] += line.quantity
+    if any(u.stock(seller, sku).available < n for (seller, sku), n in need.items()):
         return []
     for i, line in missing:
-        u.change_stock(line.sku, held=line.quantity)
+        u.change_stock(line.seller_id, line.sku, held=line.quantity)
         rid = f"{order.id}/{i}/{len(current)}"
-        r = Reservation(rid, order.id, line.sku, line.quantity, u.now, line=i)
+        r = Reservation(
+            rid, order.id, line.sku, line.quantity, u.now, line=i, seller_id=line.seller_id
+        )
         live[i] = u.create(s.RESERVATIONS, r, RESERVATION)
     return [live[i] for i in sorted(live)]
 
@@ -177,7 +180,7 @@ def _on_canceled(u: Unit, payment: Payment, release_as: str) -> None:
     for r in reservations_of(u, order.id):
         if r.status is ReservationStatus.HELD:
             u.move(s.RESERVATIONS, r, RESERVATION, release_as)
-            u.change_stock(r.sku, held=-r.quantity)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
     if order.status is OrderStatus.PENDING:
         u.move(s.ORDERS, order, ORDER, "cancel")
         u.notify(order.id, "order_canceled")
@@ -205,6 +208,7 @@ def open_refund(
     idempotency_key: str,
     automatic: bool = False,
     requested_amount: int | None = None,
+    restock: bool = False,
 ) -> Refund:
     """Record a pending refund and start its flow, in the caller's transaction.
 
@@ -220,6 +224,7 @@ def open_refund(
         created_at=u.now,
         automatic=automatic,
         requested_amount=requested_amount,
+        restock=restock,
     )
     u.create(s.REFUNDS, refund, REFUND)
     create_flow(
@@ -282,7 +287,12 @@ def _on_refunded(u: Unit, payment: Payment, refund: Refund) -> None:
         return
     u.move(s.ORDERS, order, ORDER, "refund_rest")
     u.notify(order.id, "order_refunded", amount=payment.amount_refunded)
+    # The goods stay sold unless a refund of this order was made with restock=True (the
+    # caller said they came back). Refunds may settle in any order: look at all of them.
+    settled = u.find(s.REFUNDS, "payment_id", payment.id)
+    if not any(r.restock and r.status is RefundStatus.SUCCEEDED for r in settled):
+        return
     for r in reservations_of(u, order.id):
         if r.status is ReservationStatus.COMMITTED:
             u.move(s.RESERVATIONS, r, RESERVATION, "give_back")
-            u.change_stock(r.sku, committed=-r.quantity)
+            u.change_stock(r.seller_id, r.sku, committed=-r.quantity)
