@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from paycore import operations
 from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.engine import Engine, create_flow
@@ -55,7 +56,14 @@ def janitor(engine: Engine) -> list[str]:
             if payment.status is PaymentStatus.PROCESSING:
                 _maybe_unhold(u, engine.config.processing_hold_ms, order.expires_at, order.id)
                 continue
-            if claimed(u, payment) or payment.status is PaymentStatus.CREATING:
+            if claimed(u, payment):
+                continue
+            if payment.status is PaymentStatus.CREATING:
+                # Its checkout flow died with the create unanswered: the checkout's own
+                # compensation asks the provider, cancels what exists, then releases.
+                fid = _compensate_checkout(u, payment.lock_owner)
+                if fid is not None:
+                    started.append(fid)
                 continue
             fid = begin_cancel(u, payment.id, None, 0, reason="expired")
             if fid is not None:
@@ -64,6 +72,14 @@ def janitor(engine: Engine) -> list[str]:
 
     started: list[str] = engine.transact(body)
     return started
+
+
+def _compensate_checkout(u: Unit, flow_id: str | None) -> str | None:
+    flow = u.get(s.FLOWS, flow_id) if flow_id is not None else None
+    if flow is None or flow.kind != "checkout":
+        return None
+    revived = operations.revive_if_outage(u, flow, "the janitor")
+    return None if revived is None else revived.id
 
 
 def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) -> None:
@@ -132,7 +148,16 @@ def reconcile(engine: Engine) -> list[str]:
     engine.transact(partial(_save_cursor, name="reconcile", value=after))
     for payment_id in stale + processing_payments(engine):
         sync_payment(engine, payment_id)
-    return started + _reopen_waiting_orphans(engine)
+    return started + _reopen_waiting_orphans(engine) + engine.transact(_revive_orphans)
+
+
+def _revive_orphans(u: Unit) -> list[str]:
+    """Orphan flows the provider's absence killed: the money is still to be returned."""
+    revived = []
+    for flow in u.find(s.FLOWS, "status", FlowStatus.DEAD):
+        if flow.kind == "orphan" and operations.revive_if_outage(u, flow, "the reconciler"):
+            revived.append(flow.id)
+    return revived
 
 
 def _reopen_waiting_orphans(engine: Engine) -> list[str]:
