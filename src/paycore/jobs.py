@@ -148,7 +148,8 @@ def reconcile(engine: Engine) -> list[str]:
     engine.transact(partial(_save_cursor, name="reconcile", value=after))
     for payment_id in stale + processing_payments(engine):
         sync_payment(engine, payment_id)
-    return started + _reopen_waiting_orphans(engine) + engine.transact(_revive_orphans)
+    revived: list[str] = engine.transact(_revive_orphans)
+    return started + _reopen_waiting_orphans(engine) + revived
 
 
 def _revive_orphans(u: Unit) -> list[str]:

@@ -72,9 +72,11 @@ def _flow(u: Unit, flow_id: object) -> Flow:
 
 
 def _state(state: object) -> FlowStatus | None:
-    if state is None:
-        return None
+    if state is None or isinstance(state, FlowStatus):
+        return state
     try:
+        if not isinstance(state, str):
+            raise ValueError(state)
         return FlowStatus(state)
     except ValueError:
         names = ", ".join(f.value for f in FlowStatus)
@@ -168,8 +170,7 @@ def attention(u: Unit) -> list[AttentionItem]:
                 AttentionItem(
                     "flow_dead",
                     flow.id,
-                    f"flow {flow.id} ({flow.kind}) is dead at step {flow.step}: "
-                    f"{flow.last_error}",
+                    f"flow {flow.id} ({flow.kind}) is dead at step {flow.step}: {flow.last_error}",
                     flow.created_at,
                     fields={"flow_id": flow.id, "flow_kind": flow.kind},
                 )

@@ -122,10 +122,7 @@ class TestCheckoutDuringOutage:
         assert payment is not None
         assert payment.status in (PaymentStatus.CANCELED, PaymentStatus.FAILED)
         assert order.status is OrderStatus.CANCELED
-        held = [
-            r for r in reserved(snap, order.id)
-            if r.status is ReservationStatus.HELD
-        ]
+        held = [r for r in reserved(snap, order.id) if r.status is ReservationStatus.HELD]
         assert held == []
         assert all(v.status == "canceled" for v in w.provider.intents())
         converged(w)
@@ -155,10 +152,7 @@ class TestCheckoutDuringOutage:
         snap = w.store.snapshot()
         (order,) = [o for o in snap.rows(s.ORDERS) if o.checkout_session_id == SESSION]
         # Nothing was released while the provider could not say what exists.
-        held = [
-            r for r in reserved(snap, order.id)
-            if r.status is ReservationStatus.HELD
-        ]
+        held = [r for r in reserved(snap, order.id) if r.status is ReservationStatus.HELD]
         assert len(held) == 1
         after_outage(w, HOUR)
         snap = w.store.snapshot()
@@ -167,10 +161,7 @@ class TestCheckoutDuringOutage:
         assert payment.status is not PaymentStatus.CREATING
         (intent,) = w.provider.intents()
         assert intent.status == "canceled"
-        assert all(
-            r.status is not ReservationStatus.HELD
-            for r in reserved(snap, order.id)
-        )
+        assert all(r.status is not ReservationStatus.HELD for r in reserved(snap, order.id))
         converged(w)
 
 

@@ -65,8 +65,8 @@ class Advance:
     done: Mapping[str, Any] | None = None
     failed: PaycoreError | None = None
     retry: str | None = None
-    #: Whether ``retry`` is transient (see :mod:`paycore.flows.retry`); None infers it
-    #: from the provider error the step is applying.
+    #: The step met a transient failure (see :mod:`paycore.flows.retry`); None lets the
+    #: engine infer it from the provider error the step is applying.
     transient: bool | None = None
 
 
@@ -191,9 +191,8 @@ class Engine:
             return self._commit_step(
                 flow_id,
                 f"apply:{remote.call_name}",
-                lambda u, f: remote.apply(u, f, outcome),
+                lambda u, f: _classified(remote.apply(u, f, outcome), outcome.error),
                 expect_version=version,
-                cause=outcome.error,
             )
         flow = self.load(flow_id)
         if flow is None or flow.status is not FlowStatus.ACTIVE:
@@ -229,7 +228,6 @@ class Engine:
         fn: Callable[[Unit, Flow], Advance],
         *,
         expect_version: int,
-        cause: PaycoreError | None = None,
     ) -> StepReport:
         step_name = "?"
         kind = "?"
@@ -246,7 +244,7 @@ class Engine:
             step_name, kind, after = flow.step, flow.kind, flow
             if flow.status is not FlowStatus.ACTIVE:
                 return "inactive"
-            result = self._advance(u, flow, fn(u, flow), cause)
+            result = self._advance(u, flow, fn(u, flow))
             after = u.get(s.FLOWS, flow_id)
             return result
 
@@ -277,14 +275,13 @@ class Engine:
             return "lease_lost"
         return self._advance(u, flow, Advance(retry=why))
 
-    def _advance(
-        self, u: Unit, flow: Flow, adv: Advance, cause: PaycoreError | None = None
-    ) -> str:
+    def _advance(self, u: Unit, flow: Flow, adv: Advance) -> str:
         data = {**flow.data, **adv.data}
         lease = {"lease_owner": self.worker_id, "lease_until": u.now + self.config.lease_ms}
-        if (adv.retry is None and cause is None) or adv.done is not None or adv.failed is not None:
-            if retry.end_streak(data):
-                u.resolve_alert("flow_stalled", flow.id, "the flow moved on")
+        moved_on = adv.retry is None and not adv.transient
+        ended = adv.done is not None or adv.failed is not None
+        if (moved_on or ended) and retry.end_streak(data):
+            u.resolve_alert("flow_stalled", flow.id, "the flow moved on")
         if adv.done is not None:
             u.move(s.FLOWS, flow, FLOW, "finish", data=data, result=adv.done, **lease)
             return "succeeded"
@@ -306,8 +303,7 @@ class Engine:
             # a cycle (create, find nothing, create again) also ends in bounded time;
             # transient ones go on until the retry horizon (paycore.flows.retry).
             attempts = flow.attempts + 1
-            transient = adv.transient if adv.transient is not None else retry.is_transient(cause)
-            verdict = retry.judge(self.config, data, u.now, transient)
+            verdict = retry.judge(self.config, data, u.now, bool(adv.transient))
             if verdict.give_up:
                 return self._give_up(u, flow, data, adv.retry, verdict.reason)
             if verdict.stalled:
@@ -351,7 +347,7 @@ class Engine:
             return f"-> {fdef.give_up} (compensating)"
         data[retry.DEAD_OF] = reason
         u.move(s.FLOWS, flow, FLOW, "dead_letter", data=data, last_error=why)
-        after = "the provider failed past the retry horizon" if reason == "outage" else why
+        after = f"{why}, past the retry horizon" if reason == "outage" else why
         self._alert_after(u, "flow_dead_lettered", flow, f"gave up at step {flow.step}: {after}")
         return "dead"
 
@@ -417,6 +413,13 @@ class Engine:
             "the recovery worker will finish it: poll its status or retry the call",
             flow_id=flow_id,
         )
+
+
+def _classified(adv: Advance, cause: ProviderError | None) -> Advance:
+    """Say whether the provider error behind a step's decision was transient."""
+    if adv.transient is not None or cause is None:
+        return adv
+    return attrs.evolve(adv, transient=retry.is_transient(cause))
 
 
 def create_flow(
