@@ -5,9 +5,13 @@ The public names are re-exported here; everything else is implementation.
 
 from paycore.config import Config
 from paycore.errors import (
+    AlertNotFound,
     CheckoutError,
     CheckoutSessionExpired,
     CheckoutSessionReused,
+    FlowNotAbandonable,
+    FlowNotFound,
+    FlowNotRevivable,
     FlowPending,
     IdempotencyKeyReused,
     IllegalTransition,
@@ -32,6 +36,7 @@ from paycore.errors import (
 from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation, check
 from paycore.money import Money
+from paycore.operations import AttentionItem
 from paycore.ports import (
     Alerts,
     Clock,
@@ -64,7 +69,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "INVARIANTS",
+    "AlertNotFound",
     "Alerts",
+    "AttentionItem",
     "CartItem",
     "CheckoutError",
     "CheckoutResult",
@@ -73,6 +80,9 @@ __all__ = [
     "Clock",
     "Config",
     "CreateIntent",
+    "FlowNotAbandonable",
+    "FlowNotFound",
+    "FlowNotRevivable",
     "FlowPending",
     "FlowStatus",
     "IdempotencyKeyReused",
