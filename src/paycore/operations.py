@@ -14,7 +14,8 @@ then:
   case) cannot be abandoned: dropping it would leave money in the wrong place, so
   it is revived once the cause is fixed.
 
-The attention list is every open alert, plus any dead flow that has none.
+The attention list is every open alert, plus any dead flow or waiting orphan case
+that has none (an operator closing an alert never hides unfinished work).
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def revive_if_outage(u: Unit, flow: Flow, by: str) -> Flow | None:
 
 
 def attention(u: Unit) -> list[AttentionItem]:
-    """Every open alert, and every dead flow without one, oldest first."""
+    """Every open alert; every dead flow and every orphan case waiting for the bank
+    that has no open alert of its own; oldest first."""
     alerts: list[Alert] = u.find(s.ALERTS, "open", True)
     items = [
         AttentionItem(a.kind, a.subject, a.message, a.raised_at, a.count, a.id, a.fields)
@@ -173,6 +175,19 @@ def attention(u: Unit) -> list[AttentionItem]:
                     f"flow {flow.id} ({flow.kind}) is dead at step {flow.step}: {flow.last_error}",
                     flow.created_at,
                     fields={"flow_id": flow.id, "flow_kind": flow.kind},
+                )
+            )
+    reported = {a.subject for a in alerts if a.kind == "orphan_intent"}
+    for case in u.find(s.ORPHANS, "action", "waiting"):
+        if case.provider_intent_id not in reported:
+            items.append(
+                AttentionItem(
+                    "orphan_waiting",
+                    case.provider_intent_id,
+                    f"provider intent {case.provider_intent_id} ({case.provider_status}) has "
+                    "no local payment; it is handled once the bank has settled it",
+                    case.found_at,
+                    fields={"intent_id": case.provider_intent_id},
                 )
             )
     return sorted(items, key=lambda i: (i.since, i.kind, i.subject))

@@ -21,6 +21,8 @@ from paycore.errors import (
     ProviderUnavailable,
 )
 from paycore.flows.checkout import CartItem
+from paycore.money import Money
+from paycore.ports import CreateIntent
 from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationStatus
 from paycore_adapters.cli import main
 from paycore_adapters.memory import Wiring
@@ -180,6 +182,20 @@ class TestAttention:
         assert [(i.kind, i.subject, i.alert_id) for i in w.service.attention()] == [
             ("flow_dead", fid, None)
         ]
+
+    def test_waiting_orphan_stays_listed_after_its_alert_was_closed(self) -> None:
+        """An orphan charge the bank is still processing stays on the list until settled."""
+        w = make_shop()
+        view = w.provider.create_intent(
+            CreateIntent(Money(1250, "EUR"), "acct_1", {"checkout_session_id": "cs_elsewhere"}),
+            idempotency_key="elsewhere-1",
+        )
+        w.provider.customer_confirm(view.id, "pm_card_processing")
+        w.service.run_jobs()
+        assert w.provider.retrieve_intent(view.id).status == "processing"
+        assert ("orphan_intent", view.id) in [(i.kind, i.subject) for i in w.service.attention()]
+        w.service.resolve_alert(f"orphan_intent:{view.id}", "bank debit, waiting")
+        assert [(i.kind, i.subject) for i in w.service.attention()] == [("orphan_waiting", view.id)]
 
     def test_resolving_an_unknown_alert_or_without_a_note_is_refused(self) -> None:
         """AlertNotFound for no such open alert, InvalidInput for an empty note."""
