@@ -61,7 +61,7 @@ def janitor(engine: Engine) -> list[str]:
             if payment.status is PaymentStatus.CREATING:
                 # Its checkout flow died with the create unanswered: the checkout's own
                 # compensation asks the provider, cancels what exists, then releases.
-                fid = _compensate_checkout(u, payment.lock_owner)
+                fid = _compensate_checkout(engine, u, payment.lock_owner)
                 if fid is not None:
                     started.append(fid)
                 continue
@@ -74,12 +74,15 @@ def janitor(engine: Engine) -> list[str]:
     return started
 
 
-def _compensate_checkout(u: Unit, flow_id: str | None) -> str | None:
+def _compensate_checkout(engine: Engine, u: Unit, flow_id: str | None) -> str | None:
+    """Restart the compensation of a checkout the provider's absence killed (one that
+    died of strikes waits for an operator: it would only fail again)."""
     flow = u.get(s.FLOWS, flow_id) if flow_id is not None else None
-    if flow is None or flow.kind != "checkout":
+    if flow is None or flow.kind != "checkout" or not operations.died_of_outage(flow):
         return None
-    revived = operations.revive_if_outage(u, flow, "the janitor")
-    return None if revived is None else revived.id
+    if flow.data.get("compensating"):
+        return operations.revive(u, flow.id, "the janitor").id
+    return operations.abandon(u, engine.defs, flow.id, "the janitor").id
 
 
 def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) -> None:
@@ -148,16 +151,18 @@ def reconcile(engine: Engine) -> list[str]:
     engine.transact(partial(_save_cursor, name="reconcile", value=after))
     for payment_id in stale + processing_payments(engine):
         sync_payment(engine, payment_id)
-    revived: list[str] = engine.transact(_revive_orphans)
+    revived: list[str] = engine.transact(partial(_revive_orphans, limit=engine.config.job_batch))
     return started + _reopen_waiting_orphans(engine) + revived
 
 
-def _revive_orphans(u: Unit) -> list[str]:
+def _revive_orphans(u: Unit, *, limit: int) -> list[str]:
     """Orphan flows the provider's absence killed: the money is still to be returned."""
-    revived = []
+    revived: list[str] = []
     for flow in u.find(s.FLOWS, "status", FlowStatus.DEAD):
-        if flow.kind == "orphan" and operations.revive_if_outage(u, flow, "the reconciler"):
-            revived.append(flow.id)
+        if len(revived) >= limit:
+            break
+        if flow.kind == "orphan" and operations.died_of_outage(flow):
+            revived.append(operations.revive(u, flow.id, "the reconciler").id)
     return revived
 
 

@@ -150,11 +150,9 @@ def _restart(u: Unit, flow: Flow, step: str, data: dict[str, Any], why: str) -> 
     return flow
 
 
-def revive_if_outage(u: Unit, flow: Flow, by: str) -> Flow | None:
-    """Revive a flow that died only because the provider stayed away too long."""
-    if flow.status is not FlowStatus.DEAD or flow.data.get(retry.DEAD_OF) != "outage":
-        return None
-    return revive(u, flow.id, by)
+def died_of_outage(flow: Flow) -> bool:
+    """Dead only because the provider stayed away past the retry horizon."""
+    return flow.status is FlowStatus.DEAD and flow.data.get(retry.DEAD_OF) == "outage"
 
 
 def attention(u: Unit) -> list[AttentionItem]:
