@@ -37,6 +37,9 @@ class Config:
     reconcile_window_ms: int = 48 * HOUR
     #: Jobs handle at most this many items per run, so one run stays bounded.
     job_batch: int = 500
+    #: A background job that fails this many runs in a row raises a ``job_failed`` alert
+    #: (resolved by its next successful run).
+    job_failures_before_alert: int = 3
     #: Transient provider failures (no answer, 5xx, rate limits) are retried this long
     #: before a flow gives up: as long as Stripe keeps retrying webhooks (3 days).
     retry_horizon_ms: int = 72 * HOUR
