@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import pytest
 
 from paycore import schema as s
@@ -179,3 +180,12 @@ def loaded_script(path: Path, name: str) -> Iterator[ModuleType]:
         yield module
     finally:
         sys.modules.pop(spec.name, None)
+
+
+def with_config(w: Wiring, **changes: Any) -> Wiring:
+    """Change the wiring's configuration in place (e.g. ``retry_horizon_ms=0`` to make
+    the first transient failure exhaust a flow's retries)."""
+    cfg = attrs.evolve(w.service.config, **changes)
+    w.service.config = cfg
+    w.service.engine.config = cfg
+    return w

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from paycore.invariants import INVARIANTS
 
+from . import cli_ops
 from .demo import shop_day
 
 
@@ -126,7 +127,8 @@ def _explore(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paycore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="run a scripted shop day in memory and check every invariant")
+    demo = sub.add_parser("demo", help="run a scripted shop day and check every invariant")
+    demo.add_argument("--store", default=None, help="also save the day's store to this file")
     inv = sub.add_parser("invariants", help="list the invariant catalog")
     inv.add_argument("--json", action="store_true")
     bugs = sub.add_parser("bugs", help="list the seeded-bug catalog")
@@ -145,9 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     exp.add_argument("--faults", type=int, default=1)
     exp.add_argument("--bug", default=None)
     exp.add_argument("--json", action="store_true")
+    cli_ops.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return 1 if shop_day(sys.stdout) else 0
+        return 1 if shop_day(sys.stdout, args.store) else 0
+    if args.command in ("flows", "attention"):
+        return cli_ops.run(args, sys.stdout)
     if args.command == "bugs":
         return _bugs(args.json)
     if args.command == "chaos":

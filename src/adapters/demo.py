@@ -21,6 +21,7 @@ from paycore.money import Money
 from paycore.service import CheckoutResult, JobReport, PaymentResult, RefundResult
 
 from .memory import EPOCH_MS, Wiring, in_memory
+from .stores import OpenStore, open_store
 
 
 class Timeline:
@@ -82,8 +83,10 @@ def _deliver(tl: Timeline, w: Wiring, *, hold_back: str = "") -> list[Any]:
     return delayed + delivered
 
 
-def shop_day(out: TextIO) -> int:
-    """Run the day; return the number of violated invariants."""
+def shop_day(out: TextIO, store_url: str | None = None) -> int:
+    """Run the day; return the number of violated invariants. With ``store_url`` (a
+    file path or ``json:PATH``) the day's store is saved there for `paycore flows` and
+    `paycore attention` to read."""
     w = in_memory()
     svc, tl = w.service, Timeline(w, out)
     w.provider.set_account("acct_ceramics", can_charge=True)
@@ -259,4 +262,8 @@ def shop_day(out: TextIO) -> int:
         for v in bad:
             out.write(f"        {v}\n")
     out.write(f"\n{len(INVARIANTS) - failed} of {len(INVARIANTS)} invariants hold.\n")
+    if store_url is not None:
+        opened = open_store(store_url, create=True)
+        OpenStore(w.store, opened.path).save()
+        out.write(f"store saved to {opened.path}\n")
     return failed

@@ -308,6 +308,29 @@ class MemoryStore:
         with self._lock:
             return Snapshot({name: dict(s.rows) for name, s in self._tables.items()})
 
+    def export(self) -> tuple[dict[str, list[Any]], dict[str, int]]:
+        """Every table's rows in insertion order, and the sequences: what restore takes."""
+        with self._lock:
+            tables = {name: list(state.rows.values()) for name, state in self._tables.items()}
+            return tables, dict(self._seqs)
+
+    @classmethod
+    def restore(cls, tables: Mapping[str, list[Any]], seqs: Mapping[str, int]) -> MemoryStore:
+        """A store holding exactly what :meth:`export` returned (unknown tables ignored)."""
+        store = cls()
+        by_name = {t.name: t for t in TABLES}
+        for name, rows in tables.items():
+            state = store._tables.get(name)
+            if state is None:
+                continue
+            for record in rows:
+                key = by_name[name].key_of(record)
+                state.pos[key] = len(state.pos)
+                state.rows[key] = record
+                state.index.add(key, record)
+        store._seqs.update(seqs)
+        return store
+
     def fingerprint(self) -> str:
         """SHA-256 of all content: tables by name, rows in insertion order, sequences by name."""
         digest = hashlib.sha256()

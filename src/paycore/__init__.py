@@ -5,9 +5,13 @@ The public names are re-exported here; everything else is implementation.
 
 from paycore.config import Config
 from paycore.errors import (
+    AlertNotFound,
     CheckoutError,
     CheckoutSessionExpired,
     CheckoutSessionReused,
+    FlowNotAbandonable,
+    FlowNotFound,
+    FlowNotRevivable,
     FlowPending,
     IdempotencyKeyReused,
     IllegalTransition,
@@ -34,6 +38,7 @@ from paycore.errors import (
 from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation, check
 from paycore.money import Money
+from paycore.operations import AttentionItem
 from paycore.ports import (
     Alerts,
     Clock,
@@ -66,7 +71,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "INVARIANTS",
+    "AlertNotFound",
     "Alerts",
+    "AttentionItem",
     "CartItem",
     "CheckoutError",
     "CheckoutResult",
@@ -75,6 +82,9 @@ __all__ = [
     "Clock",
     "Config",
     "CreateIntent",
+    "FlowNotAbandonable",
+    "FlowNotFound",
+    "FlowNotRevivable",
     "FlowPending",
     "FlowStatus",
     "IdempotencyKeyReused",

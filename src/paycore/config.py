@@ -22,7 +22,8 @@ class Config:
     checkout_session_ttl_ms: int = 24 * HOUR
     #: The provider forgets idempotency keys after this long.
     provider_key_retention_ms: int = 24 * HOUR
-    #: Retries of one step before the flow compensates or is dead-lettered.
+    #: Failures other than transient ones (strikes) before the flow compensates or is
+    #: dead-lettered.
     max_attempts: int = 8
     backoff_base_ms: int = 1_000
     backoff_cap_ms: int = 10 * MINUTE
@@ -39,3 +40,8 @@ class Config:
     #: A background job that fails this many runs in a row raises a ``job_failed`` alert
     #: (resolved by its next successful run).
     job_failures_before_alert: int = 3
+    #: Transient provider failures (no answer, 5xx, rate limits) are retried this long
+    #: before a flow gives up: as long as Stripe keeps retrying webhooks (3 days).
+    retry_horizon_ms: int = 72 * HOUR
+    #: A flow retrying transient failures this long raises one ``flow_stalled`` alert.
+    stall_alert_after_ms: int = 15 * MINUTE

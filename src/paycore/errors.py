@@ -277,3 +277,26 @@ class LeaseLost(FlowError):
 
 class WebhookSignatureInvalid(PaycoreError):
     code = "webhook_signature_invalid"
+
+
+# --- operator actions (appended) ----------------------------------------------
+
+
+class FlowNotFound(FlowError, LookupError):
+    code = "flow_not_found"
+
+
+class FlowNotRevivable(FlowError):
+    """Only a dead-lettered flow can be revived."""
+
+    code = "flow_not_revivable"
+
+
+class FlowNotAbandonable(FlowError):
+    """The flow has ended, or has no compensation to run, or is already running it."""
+
+    code = "flow_not_abandonable"
+
+
+class AlertNotFound(PaycoreError, LookupError):
+    code = "alert_not_found"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from paycore import batches, outbox
+from paycore import batches, operations, outbox
 from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.engine import Engine, create_flow
@@ -56,7 +56,14 @@ def janitor(engine: Engine) -> list[str]:
             if payment.status is PaymentStatus.PROCESSING:
                 _maybe_unhold(u, engine.config.processing_hold_ms, order.expires_at, order.id)
                 continue
-            if claimed(u, payment) or payment.status is PaymentStatus.CREATING:
+            if claimed(u, payment):
+                continue
+            if payment.status is PaymentStatus.CREATING:
+                # Its checkout flow died with the create unanswered: the checkout's own
+                # compensation asks the provider, cancels what exists, then releases.
+                fid = _compensate_checkout(engine, u, payment.lock_owner)
+                if fid is not None:
+                    started.append(fid)
                 continue
             fid = begin_cancel(u, payment.id, None, 0, reason="expired")
             if fid is not None:
@@ -65,6 +72,17 @@ def janitor(engine: Engine) -> list[str]:
 
     started: list[str] = engine.transact(body)
     return started
+
+
+def _compensate_checkout(engine: Engine, u: Unit, flow_id: str | None) -> str | None:
+    """Restart the compensation of a checkout the provider's absence killed (one that
+    died of strikes waits for an operator: it would only fail again)."""
+    flow = u.get(s.FLOWS, flow_id) if flow_id is not None else None
+    if flow is None or flow.kind != "checkout" or not operations.died_of_outage(flow):
+        return None
+    if flow.data.get("compensating"):
+        return operations.revive(u, flow.id, "the janitor").id
+    return operations.abandon(u, engine.defs, flow.id, "the janitor").id
 
 
 def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) -> None:
@@ -133,7 +151,19 @@ def reconcile(engine: Engine) -> list[str]:
     engine.transact(partial(_save_cursor, name="reconcile", value=after))
     for payment_id in stale + processing_payments(engine):
         sync_payment(engine, payment_id)
-    return started + _reopen_waiting_orphans(engine)
+    revived: list[str] = engine.transact(partial(_revive_orphans, limit=engine.config.job_batch))
+    return started + _reopen_waiting_orphans(engine) + revived
+
+
+def _revive_orphans(u: Unit, *, limit: int) -> list[str]:
+    """Orphan flows the provider's absence killed: the money is still to be returned."""
+    revived: list[str] = []
+    for flow in u.find(s.FLOWS, "status", FlowStatus.DEAD):
+        if len(revived) >= limit:
+            break
+        if flow.kind == "orphan" and operations.died_of_outage(flow):
+            revived.append(operations.revive(u, flow.id, "the reconciler").id)
+    return revived
 
 
 def _reopen_waiting_orphans(engine: Engine) -> list[str]:

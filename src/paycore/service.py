@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from paycore import catalog, job_health, jobs, outbox
+from paycore import catalog, job_health, jobs, operations, outbox
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
@@ -24,7 +24,7 @@ from paycore.flows import checkout, orphans, payments, refunds, webhooks
 from paycore.flows.engine import Engine, FlowDef
 from paycore.money import Money
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, ProviderEvent, Store
-from paycore.records import Flow, Order, Payment, Product, Refund, Seller
+from paycore.records import Alert, Flow, Order, Payment, Product, Refund, Seller
 from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
 
@@ -107,6 +107,7 @@ class PaymentService:
         self.config = config or Config()
         self.notifier = notifier
         self.engine = Engine(store, provider, clock, alerts, self.config, FLOW_DEFS, worker_id)
+        self.operator = operations.Operator(self.engine)
 
     # --- catalog ----------------------------------------------------------------------
 
@@ -355,6 +356,49 @@ class PaymentService:
         """The payment's refunds. Raises PaymentNotFound for a malformed id."""
         pid = refunds.check_payment_id(payment_id)
         return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", pid))  # type: ignore[no-any-return]
+
+    # --- operators --------------------------------------------------------------------
+
+    def flows(self, state: FlowStatus | str | None = None) -> list[Flow]:
+        """Flows in ``state`` ("active", "dead", ...; None for all), oldest first.
+
+        Raises:
+            InvalidInput: an unknown state.
+        """
+        return self.operator.flows(state)
+
+    def flow(self, flow_id: str) -> Flow:
+        """One flow. Raises: FlowNotFound."""
+        return self.operator.flow(flow_id)
+
+    def revive_flow(self, flow_id: str) -> Flow:
+        """Resume a dead flow at its recovery point with a fresh retry budget, and run it.
+
+        Raises:
+            FlowNotFound, FlowNotRevivable: nothing changed.
+        """
+        self.operator.revive(flow_id)
+        self._finish_quietly(flow_id)
+        return self.flow(flow_id)
+
+    def abandon_flow(self, flow_id: str) -> Flow:
+        """Give up a dead or retrying flow: run its compensation (a checkout cancels any
+        intent it made, then releases its stock).
+
+        Raises:
+            FlowNotFound, FlowNotAbandonable: nothing changed.
+        """
+        self.operator.abandon(flow_id)
+        self._finish_quietly(flow_id)
+        return self.flow(flow_id)
+
+    def attention(self) -> list[operations.AttentionItem]:
+        """What needs a human: every open alert, and every dead flow."""
+        return self.operator.attention()
+
+    def resolve_alert(self, alert_id: str, resolution: str) -> Alert:
+        """Close an open alert, saying what was done. Raises: AlertNotFound, InvalidInput."""
+        return self.operator.resolve_alert(alert_id, resolution)
 
     # --- internals --------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from tests.conftest import (
     run,
     safe,
     step,
+    with_config,
 )
 
 from paycore import errors as E
@@ -448,7 +449,7 @@ class TestAbortOutcome:
     def test_gave_up_checkout_fails_as_provider_unavailable(self) -> None:
         """A provider that rate-limits every create: the flow compensates, and the caller
         learns the provider was unavailable (not a vague error), stock back on sale."""
-        w = make_shop(stock=1)
+        w = with_config(make_shop(stock=1), retry_horizon_ms=0)
 
         def always_429(call: str, phase: str, key: str | None) -> None:
             if call == "create_intent" and phase == "before":

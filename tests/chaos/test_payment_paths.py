@@ -17,6 +17,7 @@ from conftest import (
     flow_of,
     run,
     step,
+    with_config,
 )
 from paycore import errors as err
 from paycore import schema as s
@@ -275,7 +276,8 @@ class TestConfirmGivesUp:
         fid = begin_confirm(w, pid)
         assert fid is not None
         lost = fail({"confirm_intent"}, "after")
-        down = fail({"retrieve_intent"}, "before", times=w.service.config.max_attempts)
+        with_config(w, retry_horizon_ms=0)  # the first transient failure exhausts it
+        down = fail({"retrieve_intent"}, "before", times=1)
         w.provider.fault = lambda *a: (lost(*a), down(*a))
         for _ in range(40):
             if flow_of(w, fid).step == "give_up":
@@ -303,6 +305,7 @@ class TestConfirmGivesUp:
         fid = begin_confirm(w, pid)
         assert fid is not None
         w.provider.fault = fail({"confirm_intent", "retrieve_intent"}, "before", times=10**6)
+        with_config(w, retry_horizon_ms=0)
         flow = run(w, fid)
         assert flow.status is FS.FAILED and flow.step == "give_up"
         assert (flow.result or {})["error"] == "provider_error"

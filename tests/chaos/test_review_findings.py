@@ -13,6 +13,7 @@ from tests.conftest import (
     make_shop,
     quiesce,
     step,
+    with_config,
 )
 
 from paycore import schema as s
@@ -127,6 +128,7 @@ class TestAlertsAreNotLost:
                 raise ProviderRateLimited("slow down")
 
         w.provider.fault = rate_limited
+        with_config(w, retry_horizon_ms=0)
 
         class Ambiguous:
             armed = False

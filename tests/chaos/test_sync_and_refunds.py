@@ -22,6 +22,7 @@ from tests.conftest import (
     run,
     safe,
     step,
+    with_config,
 )
 
 from paycore import errors as err
@@ -428,6 +429,7 @@ def dead_checkout_with_intent(w: Wiring) -> str:
             raise err.ProviderUnavailable("injected: search down")
 
     w.provider.fault = fault
+    with_config(w, retry_horizon_ms=60 * 60_000)  # search down for longer than that
     with pytest.raises(err.FlowPending):
         w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
     fid = f"checkout:{SESSION}"

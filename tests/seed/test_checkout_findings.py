@@ -15,7 +15,16 @@ from typing import Any
 import attrs
 import pytest
 
-from conftest import SESSION, SESSION_2, begin_checkout, flow_of, make_shop, quiesce, step
+from conftest import (
+    SESSION,
+    SESSION_2,
+    begin_checkout,
+    flow_of,
+    make_shop,
+    quiesce,
+    step,
+    with_config,
+)
 from paycore import schema as s
 from paycore.errors import (
     CheckoutError,
@@ -156,10 +165,11 @@ def lose_intent_write(w: Wiring) -> Any:
 
 
 def lost_response_then_search_down(w: Wiring) -> None:
-    """The intent is created but its response lost; search fails until the flow gives up."""
-    n = w.service.config.max_attempts
+    """The intent is created but its response lost; search fails until the flow gives up
+    (here at its first transient failure: a retry horizon of zero)."""
+    with_config(w, retry_horizon_ms=0)
     faults = ProviderFaults().on("create_intent", "after", times=1)
-    w.provider.fault = faults.on("search_intents", "before", times=n)
+    w.provider.fault = faults.on("search_intents", "before", times=1)
 
 
 class Request:
@@ -219,7 +229,9 @@ class TestS01IncompleteRollback:
 
     def test_intent_with_lost_response_is_canceled_when_checkout_gives_up(self, shop):
         """Response lost and search down until give-up: the call raises, recovery cancels it."""
-        lost_response_then_search_down(shop)
+        with_config(shop, retry_horizon_ms=30 * 60_000)
+        faults = ProviderFaults().on("create_intent", "after", times=1)
+        shop.provider.fault = faults.on("search_intents", "before", times=6)
         with pytest.raises(FlowPending):
             shop.service.create_payment_intent(SESSION, MUG)
         (created,) = intents(shop, live=True)

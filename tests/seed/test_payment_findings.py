@@ -23,6 +23,7 @@ from conftest import (
     run,
     safe,
     step,
+    with_config,
 )
 from paycore import errors as err
 from paycore import jobs
@@ -92,6 +93,11 @@ def recover(w: Wiring) -> None:
     w.provider.fault = w.store.faults = None
     w.clock.advance(w.service.config.lease_ms + 1)
     w.service.run_recovery()
+
+
+def short_horizon(w: Wiring) -> None:
+    """Transient failures give up after an hour instead of days (and alert only then)."""
+    with_config(w, retry_horizon_ms=3_600_000, stall_alert_after_ms=3_600_000)
 
 
 def recover_rounds(w: Wiring, n: int = 20) -> None:
@@ -270,6 +276,7 @@ class TestS05CancelPartialFailure:
         lost = provider_fails({"cancel_intent"}, "after")
         down = provider_fails({"retrieve_intent"}, "before")
         w.provider.fault = lambda *a: (lost(*a), down(*a))
+        short_horizon(w)
         with pytest.raises(err.FlowPending):
             w.service.cancel_payment(pid)
         recover_rounds(w)
@@ -377,6 +384,7 @@ def cancel_during_outage(w: Wiring) -> tuple[str, str, str]:
     """cancel_payment while the provider never answers; recovery runs until it stops."""
     oid, pid = checkout(w)
     w.provider.fault = provider_fails({"cancel_intent", "retrieve_intent"}, "before")
+    short_horizon(w)
     with pytest.raises(err.FlowPending) as info:
         w.service.cancel_payment(pid)
     recover_rounds(w)
@@ -411,6 +419,7 @@ class TestS07ReleaseFailureNotSwallowed:
         """Bounded retries with backoff, then a dead letter and an alert; the amount stays held."""
         _, pid = paid(w)
         w.provider.fault = provider_fails({"create_refund", "list_refunds"}, "before")
+        short_horizon(w)
         with pytest.raises(err.FlowPending):
             w.service.create_refund(pid, 1000, idempotency_key="stuck")
         fid = f"refund:{w.service.refunds_of(pid)[0].id}"

@@ -36,6 +36,7 @@ from paycore.errors import (
     ProviderError,
     ProviderUnavailable,
 )
+from paycore.flows import retry
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store
 from paycore.records import Flow
@@ -64,6 +65,9 @@ class Advance:
     done: Mapping[str, Any] | None = None
     failed: PaycoreError | None = None
     retry: str | None = None
+    #: The step met a transient failure (see :mod:`paycore.flows.retry`); None lets the
+    #: engine infer it from the provider error the step is applying.
+    transient: bool | None = None
 
 
 @attrs.frozen
@@ -204,7 +208,7 @@ class Engine:
             return self._commit_step(
                 flow_id,
                 f"apply:{remote.call_name}",
-                lambda u, f: remote.apply(u, f, outcome),
+                lambda u, f: _classified(remote.apply(u, f, outcome), outcome.error),
                 expect_version=version,
             )
         flow = self.load(flow_id)
@@ -291,6 +295,10 @@ class Engine:
     def _advance(self, u: Unit, flow: Flow, adv: Advance) -> str:
         data = {**flow.data, **adv.data}
         lease = {"lease_owner": self.worker_id, "lease_until": u.now + self.config.lease_ms}
+        moved_on = adv.retry is None and not adv.transient
+        ended = adv.done is not None or adv.failed is not None
+        if (moved_on or ended) and retry.end_streak(data):
+            u.resolve_alert("flow_stalled", flow.id, "the flow moved on")
         if adv.done is not None:
             u.move(s.FLOWS, flow, FLOW, "finish", data=data, result=adv.done, **lease)
             return "succeeded"
@@ -308,11 +316,18 @@ class Engine:
         if step != flow.step:
             data["step_at"] = u.now  # when the step's idempotency key was first used
         if adv.retry is not None:
-            # Attempts count every retry of the flow, across steps, so that a cycle
-            # (create, find nothing, create again) also ends in bounded time.
+            # Strikes count every non-transient retry of the flow, across steps, so that
+            # a cycle (create, find nothing, create again) also ends in bounded time;
+            # transient ones go on until the retry horizon (paycore.flows.retry).
             attempts = flow.attempts + 1
-            if attempts >= self.config.max_attempts:
-                return self._give_up(u, flow, data, adv.retry)
+            verdict = retry.judge(self.config, data, u.now, bool(adv.transient))
+            if verdict.give_up:
+                return self._give_up(u, flow, data, adv.retry, verdict.reason)
+            if verdict.stalled:
+                minutes = (u.now - int(data[retry.SINCE])) // 60_000
+                self._alert_after(
+                    u, "flow_stalled", flow, f"has been retrying for {minutes} min: {adv.retry}"
+                )
             u.save(
                 s.FLOWS,
                 flow,
@@ -327,9 +342,14 @@ class Engine:
         u.save(s.FLOWS, flow, step=step, data=data, next_run_at=u.now, **lease)
         return f"-> {step}"
 
-    def _give_up(self, u: Unit, flow: Flow, data: dict[str, Any], why: str) -> str:
+    def _give_up(
+        self, u: Unit, flow: Flow, data: dict[str, Any], why: str, reason: str = "failures"
+    ) -> str:
         fdef = self.defs[flow.kind]
+        if retry.end_streak(data):
+            u.resolve_alert("flow_stalled", flow.id, "the flow gave up")
         if fdef.give_up is not None and not data.get("compensating"):
+            data = retry.fresh(data)
             data["compensating"] = True
             data["step_at"] = u.now
             u.save(
@@ -342,8 +362,10 @@ class Engine:
                 next_run_at=u.now,
             )
             return f"-> {fdef.give_up} (compensating)"
+        data[retry.DEAD_OF] = reason
         u.move(s.FLOWS, flow, FLOW, "dead_letter", data=data, last_error=why)
-        self._alert_after(u, "flow_dead_lettered", flow, f"gave up at step {flow.step}: {why}")
+        after = f"{why}, past the retry horizon" if reason == "outage" else why
+        self._alert_after(u, "flow_dead_lettered", flow, f"gave up at step {flow.step}: {after}")
         return "dead"
 
     def _alert_after(self, u: Unit, kind: str, flow: Flow, what: str) -> None:
@@ -408,6 +430,13 @@ class Engine:
             "the recovery worker will finish it: poll its status or retry the call",
             flow_id=flow_id,
         )
+
+
+def _classified(adv: Advance, cause: ProviderError | None) -> Advance:
+    """Say whether the provider error behind a step's decision was transient."""
+    if adv.transient is not None or cause is None:
+        return adv
+    return attrs.evolve(adv, transient=retry.is_transient(cause))
 
 
 def create_flow(

@@ -1,0 +1,152 @@
+"""`paycore flows ...` and `paycore attention`: the operator's commands over a store.
+
+They change durable state only: a revived or abandoned flow is run by the service's
+recovery worker (``run_jobs``), which has the provider; these commands never call it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, TextIO, cast
+
+from paycore.config import Config
+from paycore.errors import PaycoreError
+from paycore.flows.engine import Engine
+from paycore.operations import AttentionItem, Operator
+from paycore.ports import PaymentProvider
+from paycore.records import Flow
+from paycore.service import FLOW_DEFS
+
+from .stores import encode, open_store
+
+
+class _SystemClock:
+    def now(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+class _StderrAlerts:
+    def alert(self, kind: str, message: str, **fields: Any) -> None:
+        print(f"alert {kind}: {message}", file=sys.stderr)
+
+
+class _NoProvider:
+    """The operator's commands never call the provider: any attempt is a bug."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"operator commands must not call the provider ({name})")
+
+
+def add_parsers(sub: Any) -> None:
+    flows = sub.add_parser("flows", help="list, show, revive or abandon flows in a store")
+    fsub = flows.add_subparsers(dest="flows_command", required=True)
+    ls = fsub.add_parser("list", help="list flows (all, or one state)")
+    ls.add_argument("--state", default=None, help="active, succeeded, failed or dead")
+    for name, what in (
+        ("show", "show one flow"),
+        ("revive", "resume a dead flow at its recovery point"),
+        ("abandon", "give a flow up and run its compensation"),
+    ):
+        p = fsub.add_parser(name, help=what)
+        p.add_argument("flow_id")
+    for p in (ls, *(fsub.choices[n] for n in ("show", "revive", "abandon"))):
+        p.add_argument("--store", required=True, help="memory, json:PATH or a file path")
+        p.add_argument("--json", action="store_true")
+    att = sub.add_parser("attention", help="what needs a human: open alerts and dead flows")
+    att.add_argument("--store", required=True, help="memory, json:PATH or a file path")
+    att.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        opened = open_store(args.store)
+        engine = Engine(
+            opened.store,
+            cast(PaymentProvider, _NoProvider()),
+            _SystemClock(),
+            _StderrAlerts(),
+            Config(),
+            FLOW_DEFS,
+            "operator-cli",
+        )
+        op = Operator(engine, "the command line")
+        if args.command == "attention":
+            return _attention(op.attention(), args.json, out)
+        cmd = args.flows_command
+        if cmd == "list":
+            return _flows(op.flows(args.state), args.json, out)
+        if cmd == "show":
+            return _show(op.flow(args.flow_id), out)
+        flow = op.revive(args.flow_id) if cmd == "revive" else op.abandon(args.flow_id)
+        opened.save()
+        verb = "revived" if cmd == "revive" else "abandoned (compensating)"
+        if args.json:
+            print(json.dumps(_flow_doc(flow), indent=2), file=out)
+        else:
+            print(
+                f"flow {flow.id} {verb} at step {flow.step}; the recovery worker runs it",
+                file=out,
+            )
+        return 0
+    except PaycoreError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _flow_doc(flow: Flow) -> dict[str, Any]:
+    return {
+        "id": flow.id,
+        "kind": flow.kind,
+        "status": flow.status.value,
+        "step": flow.step,
+        "attempts": flow.attempts,
+        "last_error": flow.last_error,
+        "created_at": flow.created_at,
+        "next_run_at": flow.next_run_at,
+        "params": encode(dict(flow.params)),
+        "data": encode(dict(flow.data)),
+        "result": encode(dict(flow.result)) if flow.result is not None else None,
+    }
+
+
+def _flows(rows: list[Flow], as_json: bool, out: TextIO) -> int:
+    if as_json:
+        print(json.dumps([_flow_doc(f) for f in rows], indent=2), file=out)
+        return 0
+    for f in rows:
+        why = f"  {f.last_error}" if f.last_error else ""
+        print(f"{f.id:<44} {f.kind:<9} {f.status.value:<10} {f.step:<14}{why}", file=out)
+    print(f"{len(rows)} flows", file=out)
+    return 0
+
+
+def _show(flow: Flow, out: TextIO) -> int:
+    doc = _flow_doc(flow)
+    for key, value in doc.items():
+        print(f"{key:<12} {value}", file=out)
+    return 0
+
+
+def _attention(items: list[AttentionItem], as_json: bool, out: TextIO) -> int:
+    if as_json:
+        doc = [
+            {
+                "kind": i.kind,
+                "subject": i.subject,
+                "message": i.message,
+                "since": i.since,
+                "count": i.count,
+                "alert_id": i.alert_id,
+            }
+            for i in items
+        ]
+        print(json.dumps(doc, indent=2), file=out)
+        return 0
+    for i in items:
+        times = f" (x{i.count})" if i.count > 1 else ""
+        print(f"{i.kind:<20} {i.subject:<36} {i.message}{times}", file=out)
+    print("nothing needs attention" if not items else f"{len(items)} items", file=out)
+    return 0
