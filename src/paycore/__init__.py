@@ -32,6 +32,7 @@ from paycore.errors import (
 from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation, check
 from paycore.money import Money
+from paycore.outcomes import WebhookOutcome
 from paycore.ports import (
     Alerts,
     Clock,
@@ -114,6 +115,7 @@ __all__ = [
     "StoreError",
     "Transaction",
     "Violation",
+    "WebhookOutcome",
     "__version__",
     "check",
 ]

@@ -36,3 +36,6 @@ class Config:
     reconcile_window_ms: int = 48 * HOUR
     #: Jobs handle at most this many items per run, so one run stays bounded.
     job_batch: int = 500
+    #: How far back the reconciler looks for refunds made outside paycore (the
+    #: provider's dashboard) whose webhook was lost: succeeded payments created within it.
+    external_refund_window_ms: int = 90 * 24 * HOUR

@@ -14,6 +14,7 @@ from functools import partial
 from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.engine import Engine, create_flow
+from paycore.flows.external import scan_external_refunds
 from paycore.flows.orphans import intent_state
 from paycore.flows.payments import begin_cancel
 from paycore.flows.sync import (
@@ -307,3 +308,10 @@ def _bump(u: Unit, *, msg_id: str, error: str, max_attempts: int) -> None:
             f"notification {msg.id} failed {msg.attempts} times: {error}",
             message_id=msg.id,
         )
+
+
+def find_external_refunds(engine: Engine) -> int:
+    """Record refunds made outside paycore whose webhook was lost (issue: a dashboard
+    refund left the order paid). A batch of recent succeeded payments per run, from a
+    durable cursor; see :func:`paycore.flows.external.scan_external_refunds`."""
+    return scan_external_refunds(engine)

@@ -146,6 +146,9 @@ class Refund:
     automatic: bool = False
     status: RefundStatus = RefundStatus.PENDING
     provider_refund_id: str | None = None
+    #: Made outside paycore (the provider's dashboard, a support tool) and recorded
+    #: when paycore saw it; its key is ``external:<provider refund id>``.
+    external: bool = False
     version: int = 0
 
 

@@ -23,6 +23,7 @@ from paycore.errors import (
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
 from paycore.flows.engine import Engine, FlowDef
 from paycore.money import Money
+from paycore.outcomes import WebhookOutcome
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, ProviderEvent, Store
 from paycore.records import Flow, Order, Payment, Product, Refund, Seller
 from paycore.status import FlowStatus, PaymentStatus
@@ -233,13 +234,39 @@ class PaymentService:
         refund = self._tx(lambda u: u.get(s.REFUNDS, refund.id))
         return RefundResult(refund.id, refund.payment_id, refund.amount.amount, refund.status.value)
 
-    def handle_webhook(self, event: ProviderEvent) -> str:
-        """Take one verified provider event. Returns "processed" or "duplicate"."""
-        fid = self._tx(lambda u: webhooks.begin_webhook(u, event, *self._lease(u)))
+    def handle_webhook(self, event: ProviderEvent) -> WebhookOutcome:
+        """Take one verified provider event; every outcome it returns is an acknowledgement.
+
+        Args:
+            event: a :class:`ProviderEvent` from a verified payload (``signing.receive``).
+
+        Returns:
+            ``processed``, ``duplicate``, or ``ignored:<reason>`` for an event paycore
+            cannot use (a kind it does not handle, no object id, an object the provider
+            does not know, or one that is not this store's): answer 2xx so the provider
+            stops redelivering it. A ``WebhookOutcome`` is a ``str``.
+
+        Raises:
+            InvalidInput: not a verified event with an id (nothing recorded).
+            FlowPending: the provider did not answer; the event is recorded and recovery
+                finishes it (answering 2xx is safe, and so is a redelivery).
+
+        Example::
+
+            outcome = svc.handle_webhook(signing.receive(body, header, secret, now_s))
+        """
+        ignored = webhooks.screen(event)
+
+        def body(u: Unit) -> tuple[str | None, bool]:
+            seen = u.get(s.INBOX, event.id) is not None
+            return webhooks.begin_webhook(u, event, *self._lease(u)), seen
+
+        fid, seen = self._tx(body)
+        if seen:
+            return WebhookOutcome.DUPLICATE
         if fid is None:
-            return "duplicate"
-        self._finish(fid)
-        return "processed"
+            return ignored or WebhookOutcome.DUPLICATE
+        return webhooks.outcome_of(self._finish(fid))
 
     # --- jobs ------------------------------------------------------------------------
 
@@ -264,7 +291,9 @@ class PaymentService:
         started = jobs.reconcile(self.engine)
         for fid in started:
             self._finish_quietly(fid)
-        return len(started), jobs.sync_pending_refunds(self.engine)
+        synced = jobs.sync_pending_refunds(self.engine)
+        jobs.find_external_refunds(self.engine)
+        return len(started), synced
 
     def dispatch_notifications(self) -> int:
         return jobs.dispatch_outbox(self.engine, self.notifier)
