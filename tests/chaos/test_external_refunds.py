@@ -140,3 +140,32 @@ class TestExternalRefundReconciler:
         w.provider.take_events()
         assert jobs.find_external_refunds(w.service.engine) == 0
         assert w.service.refunds_of(pid) == []
+
+
+class TestInvariants:
+    def test_unrecorded_external_refund_breaks_convergence_not_safety(self) -> None:
+        """Before paycore has seen it, a dashboard refund is not a safety violation (paycore
+        did nothing wrong), but once quiet it must be recorded: refunds-recorded says so."""
+        w, pid = paid_shop()
+        view = dashboard_refund(w, pid, 1000)
+        w.provider.take_events()  # lost
+        assert w.violations("safety") == []
+        (missing,) = w.violations("convergence")
+        assert (missing.invariant, missing.subject) == ("refunds-recorded", view.id)
+        w.service.run_reconciler()
+        assert w.violations() == []
+
+    def test_paycore_refund_missing_locally_is_still_caught(self) -> None:
+        """A refund paycore made (its metadata names it) that the books lost: still caught."""
+        w, pid = paid_shop()
+        intent = w.service.payment(pid).provider_intent_id
+        assert intent is not None
+        w.provider.create_refund(
+            intent,
+            amount=500,
+            reason=None,
+            metadata={"refund_id": "rf_999999"},
+            idempotency_key="ghost",
+        )
+        bad = w.violations("safety")
+        assert [v.invariant for v in bad] == ["refunds-within-captured"]
