@@ -153,3 +153,22 @@ class TestSignatureHeader:
         payload = signing.to_payload(event)
         header = signing.sign(payload, SECRET, 1_767_225_600)
         assert signing.receive(payload, header, SECRET, 1_767_225_610) == event
+
+
+class TestOrphanRefundWebhook:
+    def test_refund_of_an_orphan_is_processed_not_ignored(self) -> None:
+        """paycore refunded an orphan intent itself: its refund webhook is not foreign."""
+        from paycore.money import Money
+        from paycore.ports import CreateIntent
+
+        w, _ = paid_shop()
+        view = w.provider.create_intent(
+            CreateIntent(Money(700, "EUR"), "acct_1", {"checkout_session_id": "cs_elsewhere"}),
+            idempotency_key="elsewhere-2",
+        )
+        w.provider.customer_confirm(view.id, "pm_card_visa")
+        w.provider.take_events()
+        w.service.run_reconciler()  # finds the orphan and refunds it
+        events = [e for e in w.provider.take_events() if e.object_kind == "refund"]
+        assert events
+        assert {w.service.handle_webhook(e) for e in events} == {WebhookOutcome.PROCESSED}

@@ -140,6 +140,8 @@ def _after_refund(u: Unit, flow: Flow, out: Outcome) -> Advance:
         if recorded is None:
             return Advance(done={"matched": False})
         return Advance(done={"matched": True, "status": recorded.status.value, "external": True})
+    if refund is None and u.get(s.ORPHANS, view.intent_id) is not None:
+        return Advance(done={"matched": False})  # an orphan's refund: its case records it
     if refund is None:
         return _ignored(WebhookOutcome.NOT_OURS)
     refund = apply_refund(u, refund, view)
