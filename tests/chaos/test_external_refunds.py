@@ -169,3 +169,17 @@ class TestInvariants:
         )
         bad = w.violations("safety")
         assert [v.invariant for v in bad] == ["refunds-within-captured"]
+
+    def test_scan_racing_the_webhook_records_once_and_does_not_raise(self) -> None:
+        """The webhook recorded the refund between the scan's check and its insert: the
+        store's unique constraint refuses the second row and the scan goes on."""
+        from unittest import mock
+
+        from paycore.flows import external
+
+        w, pid = paid_shop()
+        dashboard_refund(w, pid, 300)
+        deliver_webhooks(w)
+        with mock.patch.object(external, "known", lambda *_: None):
+            assert jobs.find_external_refunds(w.service.engine) == 0
+        assert [r.amount.amount for r in w.service.refunds_of(pid)] == [300]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from paycore import schema as s
 from paycore.config import Config
-from paycore.errors import ProviderError, ProviderNotFound
+from paycore.errors import IntegrityError, ProviderError, ProviderNotFound
 from paycore.flows.sync import apply_refund
 from paycore.machines import REFUND
 from paycore.ports import RefundView
@@ -112,9 +112,11 @@ def scan_external_refunds(engine: Engine) -> int:
         except ProviderError:
             break
         for view in views:
-            recorded += int(
-                engine.transact(partial(_record_seen, payment_id=payment.id, view=view))
-            )
+            try:
+                seen = engine.transact(partial(_record_seen, payment_id=payment.id, view=view))
+            except IntegrityError:
+                seen = False  # its webhook recorded it at the same moment: once is enough
+            recorded += int(seen)
         last = payment.id
     else:
         if len(batch) < engine.config.job_batch:
