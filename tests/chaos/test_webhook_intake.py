@@ -172,3 +172,33 @@ class TestOrphanRefundWebhook:
         events = [e for e in w.provider.take_events() if e.object_kind == "refund"]
         assert events
         assert {w.service.handle_webhook(e) for e in events} == {WebhookOutcome.PROCESSED}
+
+
+class TestRefundMatching:
+    def test_foreign_refund_naming_one_of_our_refund_ids_is_not_applied_to_it(self) -> None:
+        """Another store's refund whose metadata collides with our refund id changes nothing."""
+        from paycore.money import Money
+        from paycore.ports import CreateIntent
+
+        w, pid = paid_shop()
+        w.provider.refunds_settle_immediately = False
+        w.service.create_refund(pid, 500, idempotency_key="rk-ours")
+        (ours,) = w.service.refunds_of(pid)
+        foreign = w.provider.create_intent(
+            CreateIntent(Money(900, "EUR"), "acct_1", {"payment_id": "pay_other"}),
+            idempotency_key="other-store-1",
+        )
+        w.provider.customer_confirm(foreign.id, "pm_card_visa")
+        w.provider.take_events()
+        theirs = w.provider.create_refund(
+            foreign.id,
+            amount=900,
+            reason=None,
+            metadata={"refund_id": ours.id},
+            idempotency_key="other-store-refund",
+        )
+        (event,) = w.provider.take_events()
+        assert event.object_id == theirs.id
+        assert w.service.handle_webhook(event) == WebhookOutcome.NOT_OURS
+        (still,) = w.service.refunds_of(pid)
+        assert (still.status, still.provider_refund_id) == (ours.status, ours.provider_refund_id)

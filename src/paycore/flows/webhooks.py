@@ -126,10 +126,9 @@ def _after_refund(u: Unit, flow: Flow, out: Outcome) -> Advance:
         return Advance(retry=out.error.code)
     view = out.value
     payment = payment_of(u, view)
+    # Matched only within the payment that owns the refund's intent: a refund of someone
+    # else's intent whose metadata names one of our refund ids is not that refund.
     refund = known(u, payment, view) if payment is not None else None
-    if refund is None:
-        found = u.find(s.REFUNDS, "provider_refund_id", view.id)
-        refund = found[0] if found else u.get(s.REFUNDS, view.metadata.get("refund_id", ""))
     if refund is None and payment is not None:
         if payment.status is not PaymentStatus.SUCCEEDED:
             # Our record of the payment lags the provider's: the reconciler syncs it, then
