@@ -102,7 +102,8 @@ def quiesce(w: Wiring, rounds: int = 5) -> None:
     for _ in range(rounds):
         deliver_webhooks(w)
         w.clock.advance(w.service.config.backoff_cap_ms + w.service.config.lease_ms)
-        w.service.run_jobs()
+        report = w.service.run_jobs()
+        assert report.ok, f"with faults off, jobs failed: {report.failed}"
     deliver_webhooks(w)
 
 

@@ -58,7 +58,10 @@ def _short(result: object) -> str:
     if isinstance(result, RefundResult):
         return f"refund {result.refund_id} of {result.amount} {result.status}"
     if isinstance(result, JobReport):
-        return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in attrs.asdict(result).items())
+        fields = attrs.asdict(result)
+        failed = ", ".join(fields.pop("failed"))
+        done = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items())
+        return done + (f"; failed: {failed}" if failed else "")
     return str(result)
 
 

@@ -36,6 +36,9 @@ class Config:
     reconcile_window_ms: int = 48 * HOUR
     #: Jobs handle at most this many items per run, so one run stays bounded.
     job_batch: int = 500
+    #: A background job that fails this many runs in a row raises a ``job_failed`` alert
+    #: (resolved by its next successful run).
+    job_failures_before_alert: int = 3
     #: How far back the reconciler looks for refunds made outside paycore (the
     #: provider's dashboard) whose webhook was lost: succeeded payments created within it.
     external_refund_window_ms: int = 90 * 24 * HOUR

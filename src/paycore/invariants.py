@@ -768,3 +768,44 @@ def flows_finished(snap: Snapshot, _: Ledger) -> list[Violation]:
         for f in snap.rows(s.FLOWS)
         if f.status in (FlowStatus.ACTIVE, FlowStatus.DEAD)
     ]
+
+
+# --- refunds paycore decided on ------------------------------------------------------
+
+
+@invariant(
+    "decided-refunds-covered",
+    "Money paycore decided to return (an order refunded, or closed as out of stock) is "
+    "covered by pending or succeeded refunds, or else an open refund_failed alert names "
+    "one of its payment's refunds.",
+    "safety",
+    "S14",
+)
+def decided_refunds_covered(snap: Snapshot, _: Ledger) -> list[Violation]:
+    """A refund that fails silently leaves the customer charged with nothing to show for it
+    and every other invariant holding; this one catches it."""
+    live: Counter[str] = Counter()
+    for r in snap.rows(s.REFUNDS):
+        if r.status in (RefundStatus.PENDING, RefundStatus.SUCCEEDED):
+            live[r.payment_id] += r.amount.amount
+    alerted = {
+        str(a.fields.get("payment_id"))
+        for a in snap.rows(s.ALERTS)
+        if a.kind == "refund_failed" and a.open
+    }
+    out = []
+    for order in snap.rows(s.ORDERS):
+        if order.status not in (OrderStatus.REFUNDED, OrderStatus.OUT_OF_STOCK):
+            continue
+        p = snap.get(s.PAYMENTS, order.payment_id)
+        if p is None or p.amount_received <= live[p.id] or p.id in alerted:
+            continue
+        out.append(
+            Violation(
+                "decided-refunds-covered",
+                order.id,
+                f"{order.status.value}: {p.amount_received - live[p.id]} of payment {p.id} "
+                "is neither being refunded nor alerted",
+            )
+        )
+    return out

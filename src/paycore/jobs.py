@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from paycore import batches, outbox
 from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.engine import Engine, create_flow
@@ -140,9 +141,17 @@ def _reopen_waiting_orphans(engine: Engine) -> list[str]:
     """Orphans waiting for the bank (a debit still processing, a refund not settled)
     when last looked at: once it decided (however long after, past the reconcile window
     too), a new flow handles the case."""
-    waiting = engine.transact(lambda u: u.find(s.ORPHANS, "action", "waiting"))
+    waiting = engine.transact(
+        lambda u: batches.take(
+            u,
+            "waiting_orphans",
+            u.find(s.ORPHANS, "action", "waiting"),
+            key=lambda c: c.provider_intent_id,
+            limit=engine.config.job_batch,
+        )
+    )
     started = []
-    for case in waiting[: engine.config.job_batch]:
+    for case in waiting:
         try:
             state = intent_state(engine.provider, case.provider_intent_id)
         except ProviderError:
@@ -174,9 +183,18 @@ def _save_cursor(u: Unit, *, name: str, value: str | None) -> None:
 
 def processing_payments(engine: Engine) -> list[str]:
     """Payments the provider is still processing: bank debits can take days, longer
-    than webhooks are retried, so the reconciler asks about each one."""
-    rows = engine.transact(lambda u: u.find(s.PAYMENTS, "status", PaymentStatus.PROCESSING))
-    return [p.id for p in rows[: engine.config.job_batch]]
+    than webhooks are retried, so the reconciler asks about each one, a batch per run
+    going on from the last one's."""
+    rows = engine.transact(
+        lambda u: batches.take(
+            u,
+            "processing_payments",
+            u.find(s.PAYMENTS, "status", PaymentStatus.PROCESSING),
+            key=lambda p: p.id,
+            limit=engine.config.job_batch,
+        )
+    )
+    return [p.id for p in rows]
 
 
 def sync_payment(engine: Engine, payment_id: str) -> bool:
@@ -240,17 +258,21 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
 def sync_pending_refunds(engine: Engine) -> int:
     """Ask the provider about refunds still pending, and about refunds that succeeded
     within the reconcile window (a bank may still fail them, and that webhook can be lost
-    too). Pending ones first; at most ``job_batch`` per run."""
+    too). At most ``job_batch`` per run, going on after the last run's batch, so
+    refunds the bank keeps pending never hide the ones behind them."""
 
     def due(u: Unit) -> list[Refund]:
         since = u.now - engine.config.reconcile_window_ms
         recent = [
             r for r in u.find(s.REFUNDS, "status", RefundStatus.SUCCEEDED) if r.created_at >= since
         ]
-        return [*u.find(s.REFUNDS, "status", RefundStatus.PENDING), *recent]
+        rows = [*u.find(s.REFUNDS, "status", RefundStatus.PENDING), *recent]
+        return batches.take(
+            u, "refund_sync", rows, key=lambda r: r.id, limit=engine.config.job_batch
+        )
 
     changed = 0
-    for refund in engine.transact(due)[: engine.config.job_batch]:
+    for refund in engine.transact(due):
         if refund.provider_refund_id is None:
             continue  # its refund flow has not recorded the call yet; recovery resumes it
         try:
@@ -268,46 +290,11 @@ def _sync_refund(u: Unit, *, refund_id: str, view: RefundView) -> bool:
 
 
 def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
-    """Send queued notifications, after their transaction committed. Returns how many."""
-    engine.outbox_pending = False
-    queued = engine.transact(lambda u: u.find(s.OUTBOX, "sent", False))
-    sent = 0
-    for msg in queued[: engine.config.job_batch]:
-        try:
-            notifier.send(msg)
-        except Exception as exc:  # a notifier failure must not stop the others
-            engine.transact(
-                partial(
-                    _bump,
-                    msg_id=msg.id,
-                    error=type(exc).__name__,
-                    max_attempts=engine.config.max_attempts,
-                )
-            )
-            continue
-        engine.transact(partial(_mark_sent, msg_id=msg.id))
-        sent += 1
-    return sent
+    """The outbox job: send the backlog of queued notifications, a batch per run.
 
-
-def _mark_sent(u: Unit, *, msg_id: str) -> None:
-    msg = u.get(s.OUTBOX, msg_id)
-    if msg is not None and not msg.sent:
-        u.save(s.OUTBOX, msg, sent=True, attempts=msg.attempts + 1)
-
-
-def _bump(u: Unit, *, msg_id: str, error: str, max_attempts: int) -> None:
-    msg = u.get(s.OUTBOX, msg_id)
-    if msg is None:
-        return
-    msg = u.save(s.OUTBOX, msg, attempts=msg.attempts + 1)
-    if msg.attempts >= max_attempts:
-        u.alert(
-            "notification_failing",
-            msg.id,
-            f"notification {msg.id} failed {msg.attempts} times: {error}",
-            message_id=msg.id,
-        )
+    Returns how many were sent. See :func:`paycore.outbox.dispatch_backlog`.
+    """
+    return outbox.dispatch_backlog(engine, notifier)
 
 
 def find_external_refunds(engine: Engine) -> int:

@@ -146,6 +146,9 @@ class Refund:
     automatic: bool = False
     status: RefundStatus = RefundStatus.PENDING
     provider_refund_id: str | None = None
+    #: The amount the caller asked for (None: everything still refundable), kept so that
+    #: a key reused for another request is refused rather than replayed.
+    requested_amount: int | None = None
     #: Made outside paycore (the provider's dashboard, a support tool) and recorded
     #: when paycore saw it; its key is ``external:<provider refund id>``.
     external: bool = False
@@ -249,4 +252,15 @@ class Alert:
     count: int = 1
     resolved_at: int | None = None
     resolution: str | None = None
+    version: int = 0
+
+
+@attrs.frozen
+class JobHealth:
+    """How a background job's recent runs went: consecutive failures since its last success."""
+
+    name: str
+    failures: int = 0
+    last_error: str | None = None
+    last_failed_at: int | None = None
     version: int = 0

@@ -66,6 +66,7 @@ INBOX = Table("inbox", r.InboxEntry, "event_id")
 ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id", indexes=("action",))
 CURSORS = Table("cursors", r.Cursor, "name")
 ALERTS = Table("alerts", r.Alert, "id", indexes=("open", "kind"))
+JOB_HEALTH = Table("job_health", r.JobHealth, "name")
 
 TABLES: tuple[Table[Any], ...] = (
     SELLERS,
@@ -83,4 +84,5 @@ TABLES: tuple[Table[Any], ...] = (
     ORPHANS,
     CURSORS,
     ALERTS,
+    JOB_HEALTH,
 )

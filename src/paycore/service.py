@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from paycore import catalog, jobs
+from paycore import catalog, job_health, jobs, outbox
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
@@ -76,6 +76,15 @@ class JobReport:
     orphans_started: int = 0
     refunds_synced: int = 0
     notifications_sent: int = 0
+    #: The jobs of this round that failed (each failure is recorded; see job_health).
+    failed: tuple[str, ...] = ()
+    #: Refunds made outside paycore that the scan found and recorded this round.
+    external_refunds_recorded: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Every job of the round ran to its end."""
+        return not self.failed
 
 
 class PaymentService:
@@ -193,6 +202,7 @@ class PaymentService:
         url = None
         if fid is not None:
             url = (self._finish(fid).result or {}).get("next_action_url")
+        self._send_queued()
         return self._payment_result(payment_id, url)
 
     def cancel_payment(self, payment_id: str) -> PaymentResult:
@@ -205,6 +215,7 @@ class PaymentService:
         fid = self._tx(lambda u: payments.begin_cancel(u, payment_id, *self._lease(u)))
         if fid is not None:
             self._finish(fid)
+        self._send_queued()
         return self._payment_result(payment_id)
 
     def create_refund(
@@ -219,18 +230,25 @@ class PaymentService:
         Args:
             amount: minor units; None refunds everything still refundable.
             reason: "duplicate", "fraudulent", "requested_by_customer" or None.
-            idempotency_key: the same key returns the same refund; pass one to retry safely.
+            idempotency_key: required, one per refund meant; the same request with the
+                same key returns the first refund (retry with it after FlowPending or
+                CommitUnknown). Keys starting with "external:" or "out-of-stock" are reserved.
 
         Raises:
             InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey: nothing changed.
-            PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable,
-            IdempotencyKeyReused: nothing changed.
+            PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable: nothing changed.
+            IdempotencyKeyReused: the key was used for another amount or reason.
+
+        Example::
+
+            svc.create_refund(payment_id, 500, "requested_by_customer", "rma-1042")
         """
         key = refunds.check_refund_args(amount, reason, idempotency_key)
         refund = self._tx(lambda u: refunds.begin_refund(u, payment_id, amount, reason, key))
         flow = self.engine.load(f"refund:{refund.id}")
         if flow is not None and flow.status is FlowStatus.ACTIVE:
             self._finish(flow.id)
+        self._send_queued()
         refund = self._tx(lambda u: u.get(s.REFUNDS, refund.id))
         return RefundResult(refund.id, refund.payment_id, refund.amount.amount, refund.status.value)
 
@@ -288,23 +306,53 @@ class PaymentService:
 
     def run_reconciler(self) -> tuple[int, int]:
         """Returns (orphan flows started, pending refunds synced)."""
+        try:
+            started, synced = self._reconcile(), jobs.sync_pending_refunds(self.engine)
+            jobs.find_external_refunds(self.engine)
+            return started, synced
+        finally:
+            self._send_queued()  # what the syncs queued, so no later request sends it
+
+    def _reconcile(self) -> int:
         started = jobs.reconcile(self.engine)
         for fid in started:
             self._finish_quietly(fid)
-        synced = jobs.sync_pending_refunds(self.engine)
-        jobs.find_external_refunds(self.engine)
-        return len(started), synced
+        return len(started)
 
     def dispatch_notifications(self) -> int:
         return jobs.dispatch_outbox(self.engine, self.notifier)
 
     def run_jobs(self) -> JobReport:
-        """One round of every background job, in a sensible order."""
-        janitor = self.run_janitor()
-        orphans_started, synced = self.run_reconciler()
-        recovered, pending = self.run_recovery()
-        sent = self.dispatch_notifications()
-        return JobReport(janitor, recovered, pending, orphans_started, synced, sent)
+        """One round of every background job, in a sensible order.
+
+        Each job runs on its own: one that fails (the provider is down, say) is
+        recorded, alerted after repeated failures and listed in ``failed``, and
+        the others still run.
+        """
+        eng = self.engine
+        janitor = job_health.run_job(eng, "janitor", self.run_janitor)
+        reconciler = job_health.run_job(eng, "reconciler", self._reconcile)
+        synced = job_health.run_job(eng, "refund_sync", lambda: jobs.sync_pending_refunds(eng))
+        external = job_health.run_job(
+            eng, "external_refunds", lambda: jobs.find_external_refunds(eng)
+        )
+        recovery = job_health.run_job(eng, "recovery", self.run_recovery)
+        outbox_ = job_health.run_job(eng, "outbox", self.dispatch_notifications)
+        recovered, pending = recovery.value or (0, 0)
+        return JobReport(
+            janitor.value or 0,
+            recovered,
+            pending,
+            reconciler.value or 0,
+            synced.value or 0,
+            outbox_.value or 0,
+            failed=tuple(
+                o.name
+                for o in (janitor, reconciler, synced, external, recovery, outbox_)
+                if not o.ok
+            ),
+            external_refunds_recorded=external.value or 0,
+        )
 
     # --- reads ------------------------------------------------------------------------
 
@@ -312,10 +360,14 @@ class PaymentService:
         return self._tx(lambda u: payments.load_payment(u, payment_id))  # type: ignore[no-any-return]
 
     def order(self, order_id: str) -> Order | None:
-        return self._tx(lambda u: u.get(s.ORDERS, order_id))  # type: ignore[no-any-return]
+        """The order, or None if there is none. Raises InvalidInput for a malformed id."""
+        oid = catalog.text("order_id", order_id)
+        return self._tx(lambda u: u.get(s.ORDERS, oid))  # type: ignore[no-any-return]
 
     def refunds_of(self, payment_id: str) -> list[Refund]:
-        return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", payment_id))  # type: ignore[no-any-return]
+        """The payment's refunds. Raises PaymentNotFound for a malformed id."""
+        pid = refunds.check_payment_id(payment_id)
+        return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", pid))  # type: ignore[no-any-return]
 
     # --- internals --------------------------------------------------------------------
 
@@ -329,17 +381,24 @@ class PaymentService:
         """Run a flow to its end; raise the business error it ended with, if any."""
         flow = self.engine.load(flow_id)
         assert flow is not None
-        if flow.status is FlowStatus.ACTIVE:
-            flow = self.engine.run(flow_id)
+        try:
+            if flow.status is FlowStatus.ACTIVE:
+                flow = self.engine.run(flow_id)
+        finally:
+            self._send_queued()  # what committed is told, however the call ends
         if flow.status is FlowStatus.FAILED:
             raise _error_of(flow)
         if flow.status is FlowStatus.DEAD:
             raise FlowPending(
                 f"operation {flow_id} needs an operator: {flow.last_error}", flow_id=flow_id
             )
-        if self.engine.outbox_pending:
-            self.dispatch_notifications()
         return flow
+
+    def _send_queued(self) -> None:
+        """Send what this call queued, and nothing else; never fail because of it."""
+        queued = self.engine.take_queued()
+        if queued:
+            outbox.send_own(self.engine, self.notifier, queued)
 
     def _finish_quietly(self, flow_id: str) -> bool:
         try:

@@ -56,6 +56,9 @@ class Unit:
         self.on_commit: list[Callable[[], None]] = []
         #: Set when this transaction queued a notification.
         self.queued_notification = False
+        #: The outbox messages this transaction queued: after the commit, the request
+        #: that made it sends these and no others (the backlog is the outbox job's).
+        self.queued: list[str] = []
         #: Alerts this transaction raised: (kind, message, fields), told to the
         #: alerts port once it committed.
         self.alerts: list[tuple[str, str, dict[str, Any]]] = []
@@ -123,6 +126,7 @@ class Unit:
         key = f"{order_id}:{kind}"
         if self.tx.get(s.OUTBOX, key) is None:
             self.queued_notification = True
+            self.queued.append(key)
             self.tx.insert(
                 s.OUTBOX,
                 OutboxMessage(

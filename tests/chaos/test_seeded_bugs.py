@@ -9,17 +9,21 @@ from paycore_adapters.harness.bugs import BUGS
 from paycore_adapters.harness.runner import run_chaos
 
 FINDINGS = [f"S{i}" for i in range(1, 19)]
+#: Flaws of issue 7's items, re-created as they were before the fix.
+ISSUE_ITEMS = ["I2"]
 
 
 def test_catalog_has_one_switch_per_finding() -> None:
-    """S1-S18 each have a switch that names invariants that exist."""
-    assert sorted(BUGS, key=lambda b: int(b[1:])) == FINDINGS
+    """S1-S18 and the issue items each have a switch that names invariants that exist."""
+    assert sorted(b for b in BUGS if b.startswith("S")) == sorted(FINDINGS)
+    assert sorted(b for b in BUGS if b.startswith("I")) == ISSUE_ITEMS
+    assert len(BUGS) == len(FINDINGS) + len(ISSUE_ITEMS)
     ids = {i.id for i in INVARIANTS}
     for bug in BUGS.values():
         assert bug.expected and set(bug.expected) <= ids, bug.id
 
 
-@pytest.mark.parametrize("bug_id", FINDINGS)
+@pytest.mark.parametrize("bug_id", FINDINGS + ISSUE_ITEMS)
 def test_harness_catches_seeded_bug(bug_id: str) -> None:
     """With the flaw switched on, a default run (of the first seeds, until one finds it)
     finds a violation of an expected invariant."""

@@ -133,9 +133,9 @@ def test_clean_states_from_every_flow_violate_nothing() -> None:
     """Open, paid, refunded and canceled checkouts are clean: no invariant always fires."""
     w = open_shop(SESSION, SESSION_2, "cs_test_0000000003")
     w.service.confirm_payment(PAY, "pm_card_visa")
-    w.service.create_refund(PAY, 500)
+    w.service.create_refund(PAY, 500, idempotency_key="rk-1")
     w.service.confirm_payment(PAY2, "pm_card_visa")
-    w.service.create_refund(PAY2)
+    w.service.create_refund(PAY2, idempotency_key="rk-2")
     w.service.cancel_payment("pay_000003")
     snap, ledger = w.store.snapshot(), w.ledger()
     assert stored(snap, s.ORDERS, ORD).status is OrderStatus.PARTIALLY_REFUNDED
@@ -741,7 +741,7 @@ def test_success_is_durable_checks_checkouts_after_other_flows() -> None:
 def test_success_is_durable_holds_for_running_checkouts_and_other_flows() -> None:
     """A checkout still running has no intent yet; a refund flow has no payment param."""
     w = paid_shop()
-    w.service.create_refund(PAY, 100)
+    w.service.create_refund(PAY, 100, idempotency_key="rk-3")
     begin_checkout(w, SESSION_2)
     snap, ledger = w.store.snapshot(), w.ledger()
     assert stored(snap, s.PAYMENTS, PAY2).status is PaymentStatus.CREATING
@@ -775,7 +775,7 @@ def test_refunds_within_captured_fires_one_cent_over_captured_locally(
     """Pending and succeeded refunds may reach the captured amount exactly, never one cent
     more; failed or canceled ones count for nothing."""
     w = paid_shop()
-    w.service.create_refund(PAY)
+    w.service.create_refund(PAY, idempotency_key="rk-4")
     snap, ledger = clean(w)
     bad = patched(snap, extra_refund(snap, amount, status))
     want = Violation("refunds-within-captured", PAY, f"local refunds {total} > captured {MUG}")
@@ -785,7 +785,7 @@ def test_refunds_within_captured_fires_one_cent_over_captured_locally(
 def test_refunds_within_captured_counts_a_missing_payment_as_nothing_captured() -> None:
     """Refunds of a payment that is gone exceed what it captured: zero."""
     w = paid_shop()
-    w.service.create_refund(PAY, 300)
+    w.service.create_refund(PAY, 300, idempotency_key="rk-5")
     snap, _ = clean(w)
     bad = patched(snap, drop=[(s.PAYMENTS, PAY)])
     assert fired("refunds-within-captured", bad, Ledger()) == [
@@ -801,7 +801,7 @@ def test_refunds_within_captured_fires_on_provider_refunds_not_recorded(
 ) -> None:
     """The provider may never refund more than paycore recorded (S13: no unrecorded refund)."""
     w = paid_shop()
-    w.service.create_refund(PAY, 300)
+    w.service.create_refund(PAY, 300, idempotency_key="rk-6")
     snap, ledger = clean(w)
     ledger = with_refunds(ledger, RefundView("re_x", PI, 1, status, {"refund_id": "rf_x"}))
     want = Violation(
@@ -991,7 +991,7 @@ def test_legal_transitions_fires_on_a_change_the_machine_forbids(
 def test_audit_replays_fires_on_a_status_changed_without_audit() -> None:
     """Each audited aggregate's status must be where its audit trail leads."""
     w = paid_shop()
-    w.service.create_refund(PAY, 100)
+    w.service.create_refund(PAY, 100, idempotency_key="rk-7")
     snap, ledger = clean(w)
     bad = patched(
         snap,
@@ -1089,7 +1089,7 @@ def test_statuses_agree_maps_each_provider_status_to_one_local_status(
 def test_statuses_agree_fires_on_refunds_out_of_step_with_the_provider() -> None:
     """A refund pending with nothing at the provider, or settled differently there, is stale."""
     w = paid_shop()
-    w.service.create_refund(PAY, 100)
+    w.service.create_refund(PAY, 100, idempotency_key="rk-8")
     snap, ledger = clean(w)
     lost = attrs.evolve(extra_refund(snap, 1, RefundStatus.PENDING), id="rf_lost")
     failed_here = attrs.evolve(extra_refund(snap, 1, RefundStatus.FAILED), id="rf_never_sent")

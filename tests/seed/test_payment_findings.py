@@ -298,10 +298,10 @@ class TestS06RefundStateManagement:
         """Partial refund -> partially_refunded, no restock; the rest -> refunded, stock back."""
         oid, pid = checkout(w, qty=2)
         with pytest.raises(err.PaymentNotRefundable):  # nothing captured yet
-            w.service.create_refund(pid, 100)
+            w.service.create_refund(pid, 100, idempotency_key="rk-1")
         w.service.confirm_payment(pid, "pm_card_visa")  # 2500 captured
         with pytest.raises(err.RefundExceedsRefundable):
-            w.service.create_refund(pid, 2501)
+            w.service.create_refund(pid, 2501, idempotency_key="rk-2")
         r1 = w.service.create_refund(pid, 1000, "requested_by_customer", "rk-1")
         assert (r1.amount, r1.status) == (1000, "succeeded")
         assert order(w, oid) is OS.PARTIALLY_REFUNDED and mug(w) == (5, 0, 2)
@@ -317,7 +317,8 @@ class TestS06RefundStateManagement:
         converged(w)
 
     def test_same_key_returns_same_refund_even_after_a_crash(self, w: Wiring) -> None:
-        """Same key: the same refund and one provider refund; other amount: IdempotencyKeyReused."""
+        """Same request and key: the same refund, one provider refund; another amount (or
+        everything left): IdempotencyKeyReused."""
         _, pid = paid(w)
         w.provider.fault = provider_fails({"create_refund"}, "after", times=1)
         fid = begin_refund(w, pid, 900, "once")
@@ -327,9 +328,9 @@ class TestS06RefundStateManagement:
         first = w.service.create_refund(pid, 900, idempotency_key="once")
         assert first.refund_id == fid.split(":")[1] and first.status == "succeeded"
         assert w.service.create_refund(pid, 900, idempotency_key="once") == first
-        assert w.service.create_refund(pid, None, idempotency_key="once") == first
-        with pytest.raises(err.IdempotencyKeyReused):
-            w.service.create_refund(pid, 800, idempotency_key="once")
+        for other in (800, None):  # "everything left" is another request, not a replay
+            with pytest.raises(err.IdempotencyKeyReused):
+                w.service.create_refund(pid, other, idempotency_key="once")
         assert len(w.service.refunds_of(pid)) == 1
         assert [r.amount for r in w.provider.refunds()] == [900]
         converged(w)
@@ -408,7 +409,7 @@ class TestS07ReleaseFailureNotSwallowed:
         alerts = [(a.kind, a.fields["flow_id"]) for a in w.alerts.raised]
         assert alerts == [("flow_dead_lettered", fid)]
         with pytest.raises(err.RefundExceedsRefundable):  # the stuck 1000 still counts
-            w.service.create_refund(pid, 1501)
+            w.service.create_refund(pid, 1501, idempotency_key="rk-3")
         quiesce(w)  # left for an operator, and reported as such
         assert {(v.invariant, v.subject) for v in w.violations()} == {
             ("flows-finished", fid),
@@ -589,7 +590,7 @@ class TestS13PartialRefundTracking:
         assert sorted(r.amount for r in w.provider.refunds()) == [1000, 1500]
         assert w.service.payment(pid).amount_refunded == 2500
         with pytest.raises(err.RefundExceedsRefundable):
-            w.service.create_refund(pid, 1)
+            w.service.create_refund(pid, 1, idempotency_key="rk-4")
         converged(w)
 
     def test_pending_refunds_count_against_refundable(self, w: Wiring) -> None:
@@ -599,7 +600,7 @@ class TestS13PartialRefundTracking:
         r1 = w.service.create_refund(pid, 2000, idempotency_key="p1")
         assert r1.status == "pending" and order(w, oid) is OS.PAID
         with pytest.raises(err.RefundExceedsRefundable):
-            w.service.create_refund(pid, 501)
+            w.service.create_refund(pid, 501, idempotency_key="rk-5")
         assert w.service.create_refund(pid, 500, idempotency_key="p2").status == "pending"
         safe(w)
         for rf in w.service.refunds_of(pid):

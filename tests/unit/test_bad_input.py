@@ -321,31 +321,31 @@ class TestCreateRefund:
     def test_bad_amount(self, shop: Wiring, paid: CheckoutResult, amount: Any) -> None:
         """A zero, negative, fractional, boolean, huge or non-int refund amount is refused."""
         with rejects(shop, E.InvalidAmount, "invalid_amount", "amount", str(amount)):
-            shop.service.create_refund(paid.payment_id, amount)
+            shop.service.create_refund(paid.payment_id, amount, idempotency_key="rk-1")
 
     def test_over_refundable(self, shop: Wiring, paid: CheckoutResult) -> None:
         """Refunding more than was captured is refused."""
         with rejects(shop, E.RefundExceedsRefundable, "refund_exceeds_refundable", "1251", "1250"):
-            shop.service.create_refund(paid.payment_id, 1251)
+            shop.service.create_refund(paid.payment_id, 1251, idempotency_key="rk-2")
 
     def test_over_what_is_left(self, shop: Wiring, paid: CheckoutResult) -> None:
         """After a partial refund, refunding more than what is left is refused."""
         shop.service.create_refund(paid.payment_id, 1000, idempotency_key="r1")
         with rejects(shop, E.RefundExceedsRefundable, "refund_exceeds_refundable", "251", "250"):
-            shop.service.create_refund(paid.payment_id, 251)
+            shop.service.create_refund(paid.payment_id, 251, idempotency_key="rk-3")
 
     @pytest.mark.parametrize(("state", "status"), [("opened", "open"), ("canceled", "canceled")])
     def test_not_succeeded(self, shop: Wiring, request: Any, state: str, status: str) -> None:
         """Only a succeeded payment can be refunded."""
         pid = request.getfixturevalue(state).payment_id
         with rejects(shop, E.PaymentNotRefundable, "payment_not_refundable", pid, status):
-            shop.service.create_refund(pid, 100)
+            shop.service.create_refund(pid, 100, idempotency_key="rk-4")
 
     @pytest.mark.parametrize("reason", ["because", "", "DUPLICATE", 1])
     def test_bad_reason(self, shop: Wiring, paid: CheckoutResult, reason: Any) -> None:
         """A reason outside the provider's list is refused."""
         with rejects(shop, E.InvalidRefundReason, "invalid_refund_reason", "reason", repr(reason)):
-            shop.service.create_refund(paid.payment_id, 100, reason)
+            shop.service.create_refund(paid.payment_id, 100, reason, idempotency_key="rk-5")
 
     @pytest.mark.parametrize("key", ["", "has space", "k" * 201, 5, "ключ"])
     def test_bad_idempotency_key(self, shop: Wiring, paid: CheckoutResult, key: Any) -> None:
@@ -365,7 +365,7 @@ class TestCreateRefund:
     def test_unknown_payment(self, shop: Wiring, pid: Any, shown: str) -> None:
         """Refunding an unknown or non-string payment id is refused."""
         with rejects(shop, E.PaymentNotFound, "payment_not_found", "payment", shown):
-            shop.service.create_refund(pid, 100)
+            shop.service.create_refund(pid, 100, idempotency_key="rk-6")
 
 
 class TestHandleWebhook:
@@ -449,8 +449,8 @@ class TestNoSecretLeaks:
         cases: list[tuple[type[E.PaycoreError], Callable[[], object]]] = [
             (E.CheckoutSessionReused, lambda: pay(shop, [CartItem("p_tee", 1)])),
             (E.PaymentNotCancelable, lambda: svc.cancel_payment(pid)),
-            (E.RefundExceedsRefundable, lambda: svc.create_refund(pid, 5000)),
-            (E.InvalidRefundReason, lambda: svc.create_refund(pid, 9, "because")),
+            (E.RefundExceedsRefundable, lambda: svc.create_refund(pid, 5000, None, "rk-7")),
+            (E.InvalidRefundReason, lambda: svc.create_refund(pid, 9, "because", "rk-8")),
         ]
         for cls, call in cases:
             with rejects(shop, cls, cls.code) as caught:

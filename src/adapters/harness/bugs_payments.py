@@ -89,6 +89,7 @@ def _s10_apply_intent(
             if r.status is ReservationStatus.COMMITTED:
                 force_stock(u, r.sku, committed=r.quantity)
         n = u.tx.next_seq("seeded-bug-outbox")
+        u.queued.append(f"{order.id}:order_paid:again-{n}")
         u.tx.insert(
             s.OUTBOX,
             OutboxMessage(

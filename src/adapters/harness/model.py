@@ -103,7 +103,7 @@ ACTIONS = (
     ("shop", SESSIONS * 2 * 2 * len(SHOP_METHODS), 80),
     ("payment_op", 2 * PAYMENTS * 4, 80),
     ("refund", PAYMENTS * len(REFUND_AMOUNTS) * 3, 90),
-    ("customer", PAYMENTS * 4, 60),
+    ("customer", PAYMENTS * 5, 60),
     ("deliver_webhook", 6 * len(WEBHOOK_MODES), 72),
     ("environment", len(ENVIRONMENT) * 8, 80),
     ("arm_fault", len(FAULT_KINDS) * len(FAULT_CALLS), 72),
@@ -204,7 +204,9 @@ class PaycoreMachine(RuleBasedStateMachine):
     # --- the customer, the provider's webhooks, the shop, time ------------------------
 
     def customer(self, code: int) -> None:
-        payment, action = digits(code, PAYMENTS, 4)
+        """The customer at the provider (3-D Secure, a payment settling), or the bank
+        failing a refund."""
+        payment, action = digits(code, PAYMENTS, 5)
         self.world.customer(payment, action)
 
     def deliver_webhook(self, code: int) -> None:

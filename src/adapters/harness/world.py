@@ -11,6 +11,7 @@ failures; an unexpected exception propagates.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -309,7 +310,8 @@ class World:
     # --- the customer, at the provider -------------------------------------------------
 
     def customer(self, payment_no: int, action: int) -> None:
-        """The customer acts in the browser: finishes 3-D Secure, or a payment settles."""
+        """The customer acts in the browser: finishes 3-D Secure, or a payment settles;
+        or (action 4) the bank fails the payment's latest refund."""
         pid = self.payment_id(payment_no)
         if pid is None:
             return
@@ -318,12 +320,30 @@ class World:
             return
         iid = payment.provider_intent_id
         p = self.w.provider
+        if action == 4:
+            self._bank_fails_refund(iid)
+            return
         ok = action % 2 == 0
         name = ("complete 3-D Secure", "settle")[action // 2 % 2]
         fn = p.complete_action if name.startswith("complete") else p.settle
         self._try(
             f"customer: {name} {iid} ({'ok' if ok else 'fail'})", lambda: fn(iid, success=ok).status
         )
+
+    def _bank_fails_refund(self, intent_id: str) -> None:
+        """The bank fails the intent's latest refund: declined while pending, or reversed
+        after it succeeded (a closed card)."""
+        p = self.w.provider
+        mine = [rf for rf in p.refunds() if rf.intent_id == intent_id]
+        if not mine:
+            return
+        rf = mine[-1]
+        self.count("refund failures")
+        if rf.status == "pending":
+            how, fail = "declined", functools.partial(p.settle_refund, rf.id, success=False)
+        else:
+            how, fail = "reversed", functools.partial(p.fail_refund, rf.id)
+        self._try(f"bank: refund {rf.id} ({rf.status}) {how}", lambda: fail().status)
 
     # --- webhooks ---------------------------------------------------------------------
 

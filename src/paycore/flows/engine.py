@@ -138,8 +138,10 @@ class Engine:
         self.worker_id = worker_id
         self._inflight: dict[str, tuple[int, Remote, Outcome]] = {}
         self._flow_locks: dict[str, threading.Lock] = {}
-        #: A transaction of this engine queued a notification not yet dispatched.
-        self.outbox_pending = False
+        #: Per calling thread (by its id): outbox messages its committed transactions
+        #: queued and nobody has taken yet (see :meth:`take_queued`). A plain dict, not
+        #: a ``threading.local``, so that an engine can be copied.
+        self._queued: dict[int, list[str]] = {}
         self._locks_guard = threading.Lock()
 
     # --- transactions -----------------------------------------------------------
@@ -158,9 +160,24 @@ class Engine:
         self._after_commit(u)
         return result
 
+    @property
+    def outbox_pending(self) -> bool:
+        """This thread's transactions queued a notification that was not taken yet."""
+        return bool(self._queued.get(threading.get_ident()))
+
+    def take_queued(self) -> list[str]:
+        """The ids of the outbox messages this thread queued since the last call, in order.
+
+        A request sends exactly these after its commit; it never sends the backlog.
+        """
+        return self._queued.pop(threading.get_ident(), [])
+
+    def _queued_ids(self) -> list[str]:
+        return self._queued.setdefault(threading.get_ident(), [])
+
     def _after_commit(self, u: Unit) -> None:
-        if u.queued_notification:
-            self.outbox_pending = True
+        if u.queued:
+            self._queued_ids().extend(u.queued)
         for kind, message, fields in u.alerts:
             self.alerts.alert(kind, message, **fields)
         for callback in u.on_commit:

@@ -11,13 +11,13 @@ refund's id; the provider's answer is recorded through
 from __future__ import annotations
 
 import re
-import uuid
 
 from paycore import schema as s
 from paycore.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     InvalidRefundReason,
+    PaymentNotFound,
     PaymentNotRefundable,
     ProviderIdempotencyInUse,
     ProviderRateLimited,
@@ -25,6 +25,7 @@ from paycore.errors import (
 )
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
 from paycore.flows.payments import load_payment
+from paycore.flows.refund_failures import refund_failed
 from paycore.flows.sync import apply_refund, open_refund, refundable
 from paycore.machines import REFUND
 from paycore.money import check_minor_units
@@ -33,24 +34,53 @@ from paycore.status import PaymentStatus
 from paycore.unit import Unit
 
 REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
-KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+#: Matched against the whole key (``re.fullmatch``): ``$`` alone would let "rma-1\n" through
+#: as a second key for "rma-1".
+KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+#: Prefixes of the keys paycore gives refunds it records itself: refunds made outside
+#: paycore (``external:<provider refund id>``) and automatic refunds (``out-of-stock``,
+#: ``out-of-stock#<n>``). A caller's key must never collide with them.
+RESERVED_KEY_PREFIXES = ("external:", "out-of-stock")
 
 
 def check_refund_args(amount: object, reason: object, idempotency_key: object) -> str:
-    """Validate the caller's arguments; return the idempotency key to use."""
+    """Validate the caller's arguments; return the idempotency key.
+
+    Raises:
+        InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey: nothing changed.
+    """
     if amount is not None:
         check_minor_units(amount)
-    if reason is not None and reason not in REASONS:
+    if reason is not None and (not isinstance(reason, str) or reason not in REASONS):
         raise InvalidRefundReason(
             f"refund reason must be one of {', '.join(sorted(REASONS))} or None, got {reason!r}"
         )
     if idempotency_key is None:
-        return f"auto-{uuid.uuid4().hex}"
-    if not isinstance(idempotency_key, str) or not KEY_RE.match(idempotency_key):
+        raise InvalidIdempotencyKey(
+            "idempotency_key is required: pass one key per refund you mean to make, and the "
+            "same key when you retry it (after FlowPending or CommitUnknown too)"
+        )
+    if not isinstance(idempotency_key, str) or not KEY_RE.fullmatch(idempotency_key):
         raise InvalidIdempotencyKey(
             "idempotency_key must be 1 to 200 characters of letters, digits, '_', '.', ':' or '-'"
         )
+    if idempotency_key.startswith(RESERVED_KEY_PREFIXES):
+        raise InvalidIdempotencyKey(
+            f"idempotency_key {idempotency_key!r} is reserved: keys starting with "
+            f"{' or '.join(map(repr, RESERVED_KEY_PREFIXES))} name refunds paycore records "
+            "itself; use another key"
+        )
     return idempotency_key
+
+
+def check_payment_id(payment_id: object) -> str:
+    """A payment id must be a non-empty string (a list or dict is not an id)."""
+    if not isinstance(payment_id, str) or not payment_id:
+        raise PaymentNotFound(
+            f"payment id must be a non-empty string, got {payment_id!r}; use the payment_id "
+            "that create_payment_intent returned"
+        )
+    return payment_id
 
 
 def begin_refund(
@@ -60,12 +90,7 @@ def begin_refund(
     payment = load_payment(u, payment_id)
     for existing in u.find(s.REFUNDS, "payment_id", payment_id):
         if existing.idempotency_key == idem_key:
-            if amount is not None and existing.amount.amount != amount:
-                raise IdempotencyKeyReused(
-                    f"idempotency key {idem_key} was used for a refund of "
-                    f"{existing.amount.amount}, not {amount}; use a new key for a new refund",
-                    refund_id=existing.id,
-                )
+            _same_request(existing, amount, reason)
             return existing
     if payment.status is not PaymentStatus.SUCCEEDED:
         raise PaymentNotRefundable(
@@ -83,7 +108,34 @@ def begin_refund(
             requested=want,
             refundable=left,
         )
-    return open_refund(u, payment, amount=want, reason=reason, idempotency_key=idem_key)
+    return open_refund(
+        u, payment, amount=want, reason=reason, idempotency_key=idem_key, requested_amount=amount
+    )
+
+
+def _same_request(existing: Refund, amount: int | None, reason: str | None) -> None:
+    """A key replays its first refund only for the very same request (as Stripe's keys do)."""
+    if existing.requested_amount == amount and existing.reason == reason:
+        return
+    key = existing.idempotency_key
+    if existing.reason != reason:
+        raise IdempotencyKeyReused(
+            f"idempotency key {key} was used for a refund with reason {existing.reason!r}, "
+            f"not {reason!r}; use a new key for a new refund",
+            refund_id=existing.id,
+        )
+
+    def asked(value: int | None) -> str:
+        return "everything still refundable" if value is None else str(value)
+
+    first = asked(existing.requested_amount)
+    if existing.requested_amount is None:
+        first = f"{first} ({existing.amount.amount})"
+    raise IdempotencyKeyReused(
+        f"idempotency key {key} was used for a refund of {first}, not {asked(amount)}; "
+        "use a new key for a new refund",
+        refund_id=existing.id,
+    )
 
 
 def _refund(u: Unit, flow: Flow) -> Refund:
@@ -118,8 +170,9 @@ def _after_call(u: Unit, flow: Flow, out: Outcome) -> Advance:
         return Advance(retry=err.code)
     if err.outcome == "ambiguous":
         return Advance(to="resolve", data={"last_error": err.code})
-    # Definite refusal: the money was not returned; free the amount again.
-    u.move(s.REFUNDS, refund, REFUND, "fail")
+    # Definite refusal: the money was not returned; free the amount again, and make
+    # sure someone hears of it (the caller of an automatic refund is no one).
+    refund_failed(u, u.move(s.REFUNDS, refund, REFUND, "fail"))
     return Advance(failed=err)
 
 

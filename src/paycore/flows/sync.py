@@ -15,6 +15,7 @@ from typing import Any
 
 from paycore import schema as s
 from paycore.flows.engine import create_flow
+from paycore.flows.refund_failures import auto_key, money_returned, refund_failed
 from paycore.machines import ORDER, PAYMENT, REFUND, RESERVATION
 from paycore.ports import IntentView, RefundView
 from paycore.records import Order, Payment, Refund, Reservation
@@ -148,7 +149,7 @@ def _on_paid(u: Unit, payment: Payment) -> None:
         payment,
         amount=payment.amount_received,
         reason="requested_by_customer",
-        idempotency_key="out-of-stock",
+        idempotency_key=auto_key(1),
         automatic=True,
     )
 
@@ -203,8 +204,11 @@ def open_refund(
     reason: str | None,
     idempotency_key: str,
     automatic: bool = False,
+    requested_amount: int | None = None,
 ) -> Refund:
-    """Record a pending refund and start its flow, in the caller's transaction."""
+    """Record a pending refund and start its flow, in the caller's transaction.
+
+    ``requested_amount`` is what the caller asked for (None: everything left)."""
     refund_id = f"rf_{u.tx.next_seq('refund'):06d}"
     refund = Refund(
         id=refund_id,
@@ -215,6 +219,7 @@ def open_refund(
         idempotency_key=idempotency_key,
         created_at=u.now,
         automatic=automatic,
+        requested_amount=requested_amount,
     )
     u.create(s.REFUNDS, refund, REFUND)
     create_flow(
@@ -247,11 +252,14 @@ def apply_refund(u: Unit, refund: Refund, view: RefundView) -> Refund:
             s.PAYMENTS, payment, amount_refunded=payment.amount_refunded + refund.amount.amount
         )
         _on_refunded(u, payment, refund)
-    elif was_succeeded:
+        money_returned(u, payment)
+        return refund
+    if was_succeeded:
         # The bank sent the money back to the shop: the customer was not refunded after
-        # all. The order keeps its status (the stock may be sold again); the shop is told.
+        # all. The order keeps its status (the stock may be sold again).
         u.save(s.PAYMENTS, payment, amount_refunded=payment.amount_refunded - refund.amount.amount)
-        u.notify(refund.order_id, f"refund_failed_{refund.id}", amount=refund.amount.amount)
+    # Failed or canceled, before or after it succeeded: the shop is told, and alerted.
+    refund_failed(u, refund)
     return refund
 
 

@@ -1,0 +1,34 @@
+"""Seeded bugs re-creating refund flaws found after the seed review (issue 7).
+
+Registered into ``bugs.BUGS`` under ``I<item>``, like the seed findings' switches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from paycore.records import Refund
+from paycore.unit import Unit
+
+from .bugs import patched, seeded
+
+
+def _silent_failure(u: Unit, refund: Refund) -> None:
+    """A failed refund changes its status and nothing else: nobody is told, nothing is
+    retried (as a refund failing while pending, or refused, was handled before)."""
+
+
+@seeded(
+    "I2",
+    "a refund that fails reaches no one: no notification, no alert, and the automatic "
+    "refund of an out-of-stock order is never retried, so a customer stays charged",
+    "decided-refunds-covered",
+)
+@contextmanager
+def _i2() -> Iterator[None]:
+    with patched(
+        ("paycore.flows.sync.refund_failed", _silent_failure),
+        ("paycore.flows.refunds.refund_failed", _silent_failure),
+    ):
+        yield

@@ -1,0 +1,100 @@
+"""Sending queued notifications: a request's own messages, and the backlog.
+
+A request sends only the messages its own transactions queued (:func:`send_own`),
+once they committed, and never fails because the notifier does: a message it
+could not send stays in the outbox. Everything else, what failed before and what
+nobody took, belongs to the outbox job (:func:`dispatch_backlog`), which walks the
+backlog a batch per run and goes on where the last run stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+
+from paycore import batches
+from paycore import schema as s
+from paycore.errors import PaycoreError
+from paycore.flows.engine import Engine
+from paycore.ports import Notifier
+from paycore.records import OutboxMessage
+from paycore.unit import Unit
+
+
+def send_own(engine: Engine, notifier: Notifier, message_ids: Iterable[str]) -> int:
+    """Send the given queued messages, each at most once here. Returns how many went out.
+
+    A failure of the notifier, or of the store while recording the attempt, is never
+    raised: the operation that queued the message has committed, and the outbox job
+    sends what is left.
+    """
+    sent = 0
+    for msg_id in message_ids:
+        try:
+            msg = engine.transact(partial(_load, msg_id=msg_id))
+            if msg is None or msg.sent:
+                continue  # another worker sent it, or the commit did not happen
+            sent += int(_send(engine, notifier, msg))
+        except PaycoreError:
+            continue  # the store failed around the send: the job retries it
+    return sent
+
+
+def dispatch_backlog(engine: Engine, notifier: Notifier) -> int:
+    """Send up to ``job_batch`` unsent messages, going on after the last run's batch.
+
+    Messages the notifier keeps refusing are retried on every pass without
+    blocking the ones behind them. Returns how many were sent.
+    """
+    batch = engine.transact(
+        lambda u: batches.take(
+            u,
+            "outbox",
+            u.find(s.OUTBOX, "sent", False),
+            key=lambda m: m.id,
+            limit=engine.config.job_batch,
+        )
+    )
+    engine.take_queued()  # what this thread queued is the backlog's now
+    return sum(_send(engine, notifier, msg) for msg in batch)
+
+
+def _send(engine: Engine, notifier: Notifier, msg: OutboxMessage) -> bool:
+    try:
+        notifier.send(msg)
+    except Exception as exc:  # any notifier failure: counted, alerted when it persists
+        engine.transact(
+            partial(
+                _bump,
+                msg_id=msg.id,
+                error=type(exc).__name__,
+                max_attempts=engine.config.max_attempts,
+            )
+        )
+        return False
+    engine.transact(partial(_mark_sent, msg_id=msg.id))
+    return True
+
+
+def _load(u: Unit, *, msg_id: str) -> OutboxMessage | None:
+    return u.get(s.OUTBOX, msg_id)
+
+
+def _mark_sent(u: Unit, *, msg_id: str) -> None:
+    msg = u.get(s.OUTBOX, msg_id)
+    if msg is not None and not msg.sent:
+        u.save(s.OUTBOX, msg, sent=True, attempts=msg.attempts + 1)
+
+
+def _bump(u: Unit, *, msg_id: str, error: str, max_attempts: int) -> None:
+    msg = u.get(s.OUTBOX, msg_id)
+    if msg is None:
+        return
+    msg = u.save(s.OUTBOX, msg, attempts=msg.attempts + 1)
+    if msg.attempts >= max_attempts:
+        u.alert(
+            "notification_failing",
+            msg.id,
+            f"notification {msg.id} failed {msg.attempts} times: {error}",
+            message_id=msg.id,
+        )
