@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 
 from paycore.errors import WebhookSignatureInvalid
 from paycore.ports import ProviderEvent
 
 TOLERANCE_S = 300
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def sign(payload: bytes, secret: str, timestamp_s: int) -> str:
@@ -27,12 +30,20 @@ def verify(
 ) -> None:
     """Raise WebhookSignatureInvalid unless ``header`` signs ``payload`` recently enough.
 
-    The message never contains the secret or the expected signature.
+    Whatever the header holds (non-ASCII digits, a non-ASCII or non-hex signature, no
+    text at all), the only error is WebhookSignatureInvalid. The message never contains
+    the secret or the expected signature.
     """
+    if not isinstance(header, str) or not isinstance(payload, bytes):
+        raise WebhookSignatureInvalid(
+            "webhook signature header must be text and the payload the raw body bytes; "
+            "refuse the event"
+        )
     parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
     stamps = [v for k, v in parts if k == "t"]
-    sigs = [v for k, v in parts if k == "v1"]
-    if len(stamps) != 1 or not stamps[0].isdigit() or not sigs:
+    # Only ASCII hex is a signature: compare_digest refuses non-ASCII text with a TypeError.
+    sigs = [v for k, v in parts if k == "v1" and _HEX.fullmatch(v)]
+    if len(stamps) != 1 or not _DIGITS.fullmatch(stamps[0]) or not sigs:
         raise WebhookSignatureInvalid("webhook signature header is malformed; refuse the event")
     t = int(stamps[0])
     expected = sign(payload, secret, t).split("v1=", 1)[1]
@@ -67,15 +78,36 @@ def to_payload(event: ProviderEvent) -> bytes:
 
 
 def from_payload(payload: bytes) -> ProviderEvent:
-    doc = json.loads(payload)
-    obj = doc["data"]["object"]
+    """Parse a verified body into a ProviderEvent.
+
+    Raises:
+        WebhookSignatureInvalid: the body is not an event (not JSON, no id, type or object).
+            An event whose object has no id parses, with an empty ``object_id``: the core
+            acknowledges it as ignored.
+    """
+    try:
+        doc = json.loads(payload)
+        obj = doc["data"]["object"]
+        event_id, type_, created = doc["id"], doc["type"], doc["created"]
+        kind, object_id = obj["object"], obj.get("id") or ""
+        status = obj.get("status")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise WebhookSignatureInvalid(
+            "webhook body is not a provider event (JSON with id, type, created and "
+            "data.object); refuse it"
+        ) from None
+    texts = (event_id, type_, kind, object_id)
+    if not all(isinstance(v, str) for v in texts) or not event_id:
+        raise WebhookSignatureInvalid("webhook event id, type and object must be text")
+    if isinstance(created, bool) or not isinstance(created, int):
+        raise WebhookSignatureInvalid("webhook event 'created' must be an integer")
     return ProviderEvent(
-        id=doc["id"],
-        type=doc["type"],
-        created=int(doc["created"]),
-        object_kind=obj["object"],
-        object_id=obj["id"],
-        status=obj.get("status"),
+        id=event_id,
+        type=type_,
+        created=created,
+        object_kind=kind,
+        object_id=object_id,
+        status=status if isinstance(status, str) else None,
     )
 
 

@@ -39,6 +39,7 @@ from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation, check
 from paycore.money import Money
 from paycore.operations import AttentionItem
+from paycore.outcomes import WebhookOutcome
 from paycore.ports import (
     Alerts,
     Clock,
@@ -128,6 +129,7 @@ __all__ = [
     "StoreError",
     "Transaction",
     "Violation",
+    "WebhookOutcome",
     "__version__",
     "check",
 ]

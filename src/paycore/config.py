@@ -45,3 +45,6 @@ class Config:
     retry_horizon_ms: int = 72 * HOUR
     #: A flow retrying transient failures this long raises one ``flow_stalled`` alert.
     stall_alert_after_ms: int = 15 * MINUTE
+    #: How far back the reconciler looks for refunds made outside paycore (the
+    #: provider's dashboard) whose webhook was lost: succeeded payments created within it.
+    external_refund_window_ms: int = 90 * 24 * HOUR

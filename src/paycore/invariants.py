@@ -522,18 +522,25 @@ def success_is_durable(snap: Snapshot, _: Ledger) -> list[Violation]:
 
 @invariant(
     "refunds-within-captured",
-    "For every payment, pending plus succeeded refunds never exceed the amount captured, "
-    "locally and at the provider, and the provider never refunds more than is recorded.",
+    "For every payment, the pending plus succeeded refunds paycore made never exceed the "
+    "amount captured, the provider never refunds more than it captured, and never more than "
+    "is recorded locally, counting refunds made outside paycore once they are recorded.",
     "safety",
     "S6 S13",
 )
 def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> list[Violation]:
-    local: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    recorded: Counter[str] = Counter()
+    recorded_ids: set[str] = set()
     for r in snap.rows(s.REFUNDS):
+        if r.provider_refund_id is not None:
+            recorded_ids.add(r.provider_refund_id)
         if r.status in (RefundStatus.PENDING, RefundStatus.SUCCEEDED):
-            local[r.payment_id] += r.amount.amount
+            recorded[r.payment_id] += r.amount.amount
+            if not r.external:
+                own[r.payment_id] += r.amount.amount
     out = []
-    for pid, amount in sorted(local.items()):
+    for pid, amount in sorted(own.items()):
         p = snap.get(s.PAYMENTS, pid)
         captured = p.amount_received if p else 0
         if amount > captured:
@@ -546,12 +553,21 @@ def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> list[Violation]:
     for v in ledger.intents:
         amount = ledger.refunded(v.id)
         mine = owned.get(v.id)
-        if mine is not None and amount > local.get(mine.id, 0):
+        # A refund made outside paycore that paycore has not seen yet is not a refund paycore
+        # made behind its own books: refunds-recorded asks that it is recorded once quiet.
+        seen = sum(
+            r.amount
+            for r in ledger.refunds
+            if r.intent_id == v.id
+            and r.status in LIVE_REFUND
+            and (r.id in recorded_ids or "refund_id" in r.metadata)
+        )
+        if mine is not None and seen > recorded.get(mine.id, 0):
             out.append(
                 Violation(
                     "refunds-within-captured",
                     v.id,
-                    f"provider refunds {amount} > the {local.get(mine.id, 0)} recorded locally",
+                    f"provider refunds {seen} > the {recorded.get(mine.id, 0)} recorded locally",
                 )
             )
         if amount > v.amount_received:
@@ -563,6 +579,28 @@ def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> list[Violation]:
                 )
             )
     return out
+
+
+@invariant(
+    "refunds-recorded",
+    "When quiet, every pending or succeeded provider refund of an intent a local payment "
+    "records is recorded as a local refund, including refunds made outside paycore.",
+    "convergence",
+    "",
+)
+def refunds_recorded(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    owned = _payments_by_intent(snap)
+    recorded = {r.provider_refund_id for r in snap.rows(s.REFUNDS)}
+    return [
+        Violation(
+            "refunds-recorded",
+            r.id,
+            f"{r.status} refund of {r.amount} on {r.intent_id} (payment "
+            f"{owned[r.intent_id].id}) is not recorded",
+        )
+        for r in ledger.refunds
+        if r.intent_id in owned and r.status in LIVE_REFUND and r.id not in recorded
+    ]
 
 
 # --- exactly once ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from paycore import batches, operations, outbox
 from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.engine import Engine, create_flow
+from paycore.flows.external import scan_external_refunds
 from paycore.flows.orphans import intent_state
 from paycore.flows.payments import begin_cancel
 from paycore.flows.sync import (
@@ -324,3 +325,10 @@ def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
     Returns how many were sent. See :func:`paycore.outbox.dispatch_backlog`.
     """
     return outbox.dispatch_backlog(engine, notifier)
+
+
+def find_external_refunds(engine: Engine) -> int:
+    """Record refunds made outside paycore whose webhook was lost (issue: a dashboard
+    refund left the order paid). A batch of recent succeeded payments per run, from a
+    durable cursor; see :func:`paycore.flows.external.scan_external_refunds`."""
+    return scan_external_refunds(engine)

@@ -173,6 +173,9 @@ class Refund:
     #: The amount the caller asked for (None: everything still refundable), kept so that
     #: a key reused for another request is refused rather than replayed.
     requested_amount: int | None = None
+    #: Made outside paycore (the provider's dashboard, a support tool) and recorded
+    #: when paycore saw it; its key is ``external:<provider refund id>``.
+    external: bool = False
     version: int = 0
     #: The caller said the goods came back: once the order is refunded in full, its
     #: committed stock goes back on sale. Never implied by the refund itself.

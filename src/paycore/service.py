@@ -23,6 +23,7 @@ from paycore.errors import (
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
 from paycore.flows.engine import Engine, FlowDef
 from paycore.money import Money
+from paycore.outcomes import WebhookOutcome
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, ProviderEvent, Store
 from paycore.records import Alert, Flow, Order, Payment, Product, Refund, Seller
 from paycore.status import FlowStatus, PaymentStatus
@@ -77,6 +78,8 @@ class JobReport:
     notifications_sent: int = 0
     #: The jobs of this round that failed (each failure is recorded; see job_health).
     failed: tuple[str, ...] = ()
+    #: Refunds made outside paycore that the scan found and recorded this round.
+    external_refunds_recorded: int = 0
 
     @property
     def ok(self) -> bool:
@@ -274,13 +277,39 @@ class PaymentService:
         refund = self._tx(lambda u: u.get(s.REFUNDS, refund.id))
         return RefundResult(refund.id, refund.payment_id, refund.amount.amount, refund.status.value)
 
-    def handle_webhook(self, event: ProviderEvent) -> str:
-        """Take one verified provider event. Returns "processed" or "duplicate"."""
-        fid = self._tx(lambda u: webhooks.begin_webhook(u, event, *self._lease(u)))
+    def handle_webhook(self, event: ProviderEvent) -> WebhookOutcome:
+        """Take one verified provider event; every outcome it returns is an acknowledgement.
+
+        Args:
+            event: a :class:`ProviderEvent` from a verified payload (``signing.receive``).
+
+        Returns:
+            ``processed``, ``duplicate``, or ``ignored:<reason>`` for an event paycore
+            cannot use (a kind it does not handle, no object id, an object the provider
+            does not know, or one that is not this store's): answer 2xx so the provider
+            stops redelivering it. A ``WebhookOutcome`` is a ``str``.
+
+        Raises:
+            InvalidInput: not a verified event with an id (nothing recorded).
+            FlowPending: the provider did not answer; the event is recorded and recovery
+                finishes it (answering 2xx is safe, and so is a redelivery).
+
+        Example::
+
+            outcome = svc.handle_webhook(signing.receive(body, header, secret, now_s))
+        """
+        ignored = webhooks.screen(event)
+
+        def body(u: Unit) -> tuple[str | None, bool]:
+            seen = u.get(s.INBOX, event.id) is not None
+            return webhooks.begin_webhook(u, event, *self._lease(u)), seen
+
+        fid, seen = self._tx(body)
+        if seen:
+            return WebhookOutcome.DUPLICATE
         if fid is None:
-            return "duplicate"
-        self._finish(fid)
-        return "processed"
+            return ignored or WebhookOutcome.DUPLICATE
+        return webhooks.outcome_of(self._finish(fid))
 
     # --- jobs ------------------------------------------------------------------------
 
@@ -303,7 +332,9 @@ class PaymentService:
     def run_reconciler(self) -> tuple[int, int]:
         """Returns (orphan flows started, pending refunds synced)."""
         try:
-            return self._reconcile(), jobs.sync_pending_refunds(self.engine)
+            started, synced = self._reconcile(), jobs.sync_pending_refunds(self.engine)
+            jobs.find_external_refunds(self.engine)
+            return started, synced
         finally:
             self._send_queued()  # what the syncs queued, so no later request sends it
 
@@ -327,6 +358,9 @@ class PaymentService:
         janitor = job_health.run_job(eng, "janitor", self.run_janitor)
         reconciler = job_health.run_job(eng, "reconciler", self._reconcile)
         synced = job_health.run_job(eng, "refund_sync", lambda: jobs.sync_pending_refunds(eng))
+        external = job_health.run_job(
+            eng, "external_refunds", lambda: jobs.find_external_refunds(eng)
+        )
         recovery = job_health.run_job(eng, "recovery", self.run_recovery)
         outbox_ = job_health.run_job(eng, "outbox", self.dispatch_notifications)
         recovered, pending = recovery.value or (0, 0)
@@ -338,8 +372,11 @@ class PaymentService:
             synced.value or 0,
             outbox_.value or 0,
             failed=tuple(
-                o.name for o in (janitor, reconciler, synced, recovery, outbox_) if not o.ok
+                o.name
+                for o in (janitor, reconciler, synced, external, recovery, outbox_)
+                if not o.ok
             ),
+            external_refunds_recorded=external.value or 0,
         )
 
     # --- reads ------------------------------------------------------------------------

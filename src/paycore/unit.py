@@ -69,7 +69,9 @@ class Unit:
         return self.tx.get(table, key)
 
     def require(self, table: Table[T], key: str, missing: Callable[[], PaycoreError]) -> T:
-        row = self.tx.get(table, key)
+        """The row under ``key``, or ``missing()`` raised; a key that is not a string
+        (a list or dict from a careless caller) names no row either."""
+        row = self.tx.get(table, key) if isinstance(key, str) else None
         if row is None:
             raise missing()
         return row

@@ -514,17 +514,15 @@ class TestWebhookInbox:
         assert w.service.payment(pid).status.value == "succeeded"
 
     @pytest.mark.parametrize("kind", ["charge", "customer", ""])
-    def test_unknown_object_kind_is_refused_and_not_recorded(self, kind: str) -> None:
-        """Only intent and refund events are taken; others are refused loudly, not stored."""
+    def test_unknown_object_kind_is_acknowledged_as_ignored(self, kind: str) -> None:
+        """Only intent and refund events are used; others are acknowledged as ignored
+        (recorded in the inbox without a flow, so a redelivery is a duplicate)."""
         w, _ = paid_shop()
         event = ProviderEvent("evt_other_1", f"{kind}.updated", 0, kind, "ch_1", "succeeded")
-        with pytest.raises(InvalidInput) as exc:
-            w.service.handle_webhook(event)
-        assert exc.value.code == "invalid_input"
-        assert exc.value.fields == {"event_id": "evt_other_1"}
-        assert repr(kind) in exc.value.message
-        assert "payment_intent and refund" in exc.value.message
-        assert w.store.snapshot().get(s.INBOX, "evt_other_1") is None
+        assert w.service.handle_webhook(event) == "ignored:unsupported_object_kind"
+        entry = w.store.snapshot().get(s.INBOX, "evt_other_1")
+        assert entry is not None and entry.flow_id == ""
+        assert w.store.snapshot().get(s.FLOWS, "webhook:evt_other_1") is None
 
     @pytest.mark.parametrize(
         "event",
@@ -550,8 +548,11 @@ class TestWebhookInbox:
         events = w.provider.take_events()
         before = w.store.snapshot().rows(s.PAYMENTS)
         for ev in events:
-            assert w.service.handle_webhook(ev) == "processed"
-            assert webhook_flow(w, ev.id).result == {"matched": False}
+            assert w.service.handle_webhook(ev) == "ignored:not_ours"
+            assert webhook_flow(w, ev.id).result == {
+                "matched": False,
+                "outcome": "ignored:not_ours",
+            }
         assert w.store.snapshot().rows(s.PAYMENTS) == before
 
     def test_fetch_failure_backs_off_and_recovery_applies_it(self) -> None:
@@ -624,17 +625,22 @@ class TestRefundWebhooks:
         assert w.service.payment(pid).amount_refunded == 1000
         assert not w.violations(), w.violations()
 
-    def test_refund_webhook_of_a_refund_made_outside_paycore_is_unmatched(self) -> None:
-        """A refund made in the provider's dashboard has no local record: nothing changes."""
+    def test_refund_webhook_of_a_refund_made_outside_paycore_is_recorded(self) -> None:
+        """A refund made in the provider's dashboard is recorded as an external refund."""
         w, pid = paid_shop()
         pi = w.service.payment(pid).provider_intent_id
         assert pi is not None
         w.provider.create_refund(pi, amount=500, reason=None, metadata={}, idempotency_key="dash")
         (event,) = w.provider.take_events()
         assert w.service.handle_webhook(event) == "processed"
-        assert webhook_flow(w, event.id).result == {"matched": False}
-        assert w.service.refunds_of(pid) == []
-        assert w.service.payment(pid).amount_refunded == 0
+        assert webhook_flow(w, event.id).result == {
+            "matched": True,
+            "status": "succeeded",
+            "external": True,
+        }
+        (refund,) = w.service.refunds_of(pid)
+        assert (refund.external, refund.amount.amount) == (True, 500)
+        assert w.service.payment(pid).amount_refunded == 500
 
     def test_settled_refund_webhook_is_matched_by_provider_id(self) -> None:
         """A pending refund settles later: its refund.updated webhook records the success."""

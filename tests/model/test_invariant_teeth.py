@@ -853,7 +853,7 @@ def test_refunds_within_captured_fires_on_provider_refunds_not_recorded(
     w = paid_shop()
     w.service.create_refund(PAY, 300, idempotency_key="rk-6")
     snap, ledger = clean(w)
-    ledger = with_refunds(ledger, RefundView("re_x", PI, 1, status))
+    ledger = with_refunds(ledger, RefundView("re_x", PI, 1, status, {"refund_id": "rf_x"}))
     want = Violation(
         "refunds-within-captured", PI, "provider refunds 301 > the 300 recorded locally"
     )
@@ -861,12 +861,48 @@ def test_refunds_within_captured_fires_on_provider_refunds_not_recorded(
 
 
 def test_refunds_within_captured_fires_on_a_provider_refund_of_a_payment_never_refunded() -> None:
-    """S13: a refund made at the provider for a payment with no local refund at all."""
+    """S13: a refund paycore made at the provider for a payment with no local refund at all."""
     snap, ledger = clean(paid_shop())
-    ledger = with_refunds(ledger, RefundView("re_x", PI, 1, "succeeded"))
+    ledger = with_refunds(ledger, RefundView("re_x", PI, 1, "succeeded", {"refund_id": "rf_x"}))
     assert fired("refunds-within-captured", snap, ledger) == [
         Violation("refunds-within-captured", PI, "provider refunds 1 > the 0 recorded locally")
     ]
+
+
+def test_refunds_within_captured_leaves_an_unseen_external_refund_to_refunds_recorded() -> None:
+    """A refund made outside paycore (no paycore metadata) and not seen yet is no safety
+    violation; refunds-recorded requires it recorded once quiet."""
+    snap, ledger = clean(paid_shop())
+    ledger = with_refunds(ledger, RefundView("re_dash", PI, 1, "succeeded"))
+    assert fired("refunds-within-captured", snap, ledger) == []
+    assert fired("refunds-recorded", snap, ledger) == [
+        Violation(
+            "refunds-recorded",
+            "re_dash",
+            f"succeeded refund of 1 on {PI} (payment {PAY}) is not recorded",
+        )
+    ]
+
+
+def test_refunds_within_captured_counts_recorded_external_refunds() -> None:
+    """Once recorded, an external refund counts on the local side of the comparison."""
+    w = paid_shop()
+    snap, ledger = clean(w)
+    external = Refund(
+        "rf_e",
+        PAY,
+        ORD,
+        Money(1, "EUR"),
+        None,
+        "external:re_dash",
+        0,
+        status=RefundStatus.SUCCEEDED,
+        provider_refund_id="re_dash",
+        external=True,
+    )
+    ledger = with_refunds(ledger, RefundView("re_dash", PI, 1, "succeeded"))
+    assert fired("refunds-within-captured", patched(snap, external), ledger) == []
+    assert fired("refunds-recorded", patched(snap, external), ledger) == []
 
 
 @pytest.mark.parametrize(("refunded", "fires"), [(MUG, False), (MUG + 1, True)])

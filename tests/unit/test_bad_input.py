@@ -381,10 +381,13 @@ class TestHandleWebhook:
 
     @pytest.mark.parametrize("kind", ["charge", "", "Refund"])
     def test_unknown_object_kind(self, shop: Wiring, kind: str) -> None:
-        """An event about an unknown kind of object is refused, naming the kind."""
+        """A verified event about a kind of object paycore does not use is acknowledged as
+        ignored (the provider stops redelivering it); it starts nothing."""
         event = ProviderEvent("evt_x", "charge.succeeded", 0, kind, "ch_1")
-        with rejects(shop, E.InvalidInput, "invalid_input", "object_kind", repr(kind)):
-            shop.service.handle_webhook(event)
+        flows = shop.store.snapshot().rows(s.FLOWS)
+        assert shop.service.handle_webhook(event) == "ignored:unsupported_object_kind"
+        assert shop.store.snapshot().rows(s.FLOWS) == flows
+        assert shop.service.handle_webhook(event) == "duplicate"
 
 
 class TestRestock:

@@ -10,30 +10,50 @@ payload, so a late or reordered event can only ever apply the newest status;
 from __future__ import annotations
 
 from paycore import schema as s
-from paycore.errors import InvalidInput
+from paycore.errors import InvalidInput, ProviderNotFound
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow
+from paycore.flows.external import known, payment_of, record_external_refund
 from paycore.flows.sync import apply_intent, apply_refund, claimed
+from paycore.outcomes import WebhookOutcome
 from paycore.ports import ProviderEvent
 from paycore.records import Flow, InboxEntry
+from paycore.status import PaymentStatus
 from paycore.unit import Unit
 
 KINDS = frozenset({"payment_intent", "refund"})
 
 
-def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -> str | None:
-    """Take the event into the inbox. None for a duplicate delivery."""
-    if not isinstance(event, ProviderEvent) or not event.id:
+def screen(event: object) -> WebhookOutcome | None:
+    """Refuse what is not a verified event; say why a verified event is of no use.
+
+    Raises:
+        InvalidInput: not a :class:`ProviderEvent`, or no event id to deduplicate by.
+
+    Returns the ignored outcome of an event paycore cannot use, else None.
+    """
+    if not isinstance(event, ProviderEvent) or not isinstance(event.id, str) or not event.id:
         raise InvalidInput(
             f"handle_webhook takes a verified ProviderEvent with an id, got "
             f"{type(event).__name__}: verify the signature and convert the event first"
         )
-    if event.object_kind not in KINDS:
-        raise InvalidInput(
-            f"event {event.id} has object_kind {event.object_kind!r}; paycore takes only "
-            f"{' and '.join(sorted(KINDS))} events: do not forward the others",
-            event_id=event.id,
-        )
+    if not isinstance(event.object_kind, str) or event.object_kind not in KINDS:
+        return WebhookOutcome.UNSUPPORTED_OBJECT_KIND
+    if not isinstance(event.object_id, str) or not event.object_id:
+        return WebhookOutcome.MISSING_OBJECT_ID
+    return None
+
+
+def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -> str | None:
+    """Take the event into the inbox. None for a duplicate delivery, and for an event
+    paycore cannot use (recorded with no flow, so its redeliveries are duplicates)."""
+    ignored = screen(event)
     if u.get(s.INBOX, event.id) is not None:
+        return None
+    if ignored is not None:
+        u.tx.insert(
+            s.INBOX,
+            InboxEntry(event.id, str(event.type), str(event.object_id or ""), u.now, ""),
+        )
         return None
     flow_id = f"webhook:{event.id}"
     u.tx.insert(
@@ -56,6 +76,15 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
     return flow_id
 
 
+def outcome_of(flow: Flow) -> WebhookOutcome:
+    """What a finished webhook flow tells the endpoint."""
+    return WebhookOutcome((flow.result or {}).get("outcome", WebhookOutcome.PROCESSED))
+
+
+def _ignored(outcome: WebhookOutcome) -> Advance:
+    return Advance(done={"matched": False, "outcome": outcome.value})
+
+
 def _fetch(flow: Flow) -> Remote:
     oid = flow.params["object_id"]
     if flow.params["object_kind"] == "refund":
@@ -64,13 +93,17 @@ def _fetch(flow: Flow) -> Remote:
 
 
 def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    if isinstance(out.error, ProviderNotFound):
+        return _ignored(WebhookOutcome.NOT_FOUND)  # definite: asking again cannot help
     if out.error is not None:
         return Advance(retry=out.error.code)
     matches = u.find(s.PAYMENTS, "provider_intent_id", out.value.id)
     if not matches:
         pid = out.value.metadata.get("payment_id")
         payment = u.get(s.PAYMENTS, pid) if pid else None
-        if payment is None or payment.provider_intent_id is not None or claimed(u, payment):
+        if payment is None:
+            return _ignored(WebhookOutcome.NOT_OURS)
+        if payment.provider_intent_id is not None or claimed(u, payment):
             # Not ours, a duplicate intent, or one its checkout flow is still deciding
             # about (it adopts or cancels it): the reconciler deals with orphans.
             return Advance(done={"matched": False})
@@ -87,13 +120,29 @@ def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
 
 
 def _after_refund(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    if isinstance(out.error, ProviderNotFound):
+        return _ignored(WebhookOutcome.NOT_FOUND)
     if out.error is not None:
         return Advance(retry=out.error.code)
     view = out.value
-    found = u.find(s.REFUNDS, "provider_refund_id", view.id)
-    refund = found[0] if found else u.get(s.REFUNDS, view.metadata.get("refund_id", ""))
+    payment = payment_of(u, view)
+    # Matched only within the payment that owns the refund's intent: a refund of someone
+    # else's intent whose metadata names one of our refund ids is not that refund.
+    refund = known(u, payment, view) if payment is not None else None
+    if refund is None and payment is not None:
+        if payment.status is not PaymentStatus.SUCCEEDED:
+            # Our record of the payment lags the provider's: the reconciler syncs it, then
+            # its scan of succeeded payments records this refund.
+            return Advance(done={"matched": False, "deferred": "reconciler"})
+        # Made outside paycore (the dashboard): recorded with its effects and an alert.
+        recorded = record_external_refund(u, payment, view)
+        if recorded is None:
+            return Advance(done={"matched": False})
+        return Advance(done={"matched": True, "status": recorded.status.value, "external": True})
+    if refund is None and u.get(s.ORPHANS, view.intent_id) is not None:
+        return Advance(done={"matched": False})  # an orphan's refund: its case records it
     if refund is None:
-        return Advance(done={"matched": False})
+        return _ignored(WebhookOutcome.NOT_OURS)
     refund = apply_refund(u, refund, view)
     return Advance(done={"matched": True, "status": refund.status.value})
 
