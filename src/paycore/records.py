@@ -132,6 +132,9 @@ class Payment:
     confirm_attempts: int = 0
     last_error: str | None = None
     version: int = 0
+    #: A random token unique across stores and time, sent with the provider intent:
+    #: an intent is this payment's only if it carries it (ids repeat across stores).
+    reference: str | None = None
 
 
 @attrs.frozen
@@ -147,6 +150,8 @@ class Refund:
     status: RefundStatus = RefundStatus.PENDING
     provider_refund_id: str | None = None
     version: int = 0
+    #: A random token sent with the provider refund, as for payments.
+    reference: str | None = None
 
 
 @attrs.frozen
@@ -246,4 +251,19 @@ class Alert:
     count: int = 1
     resolved_at: int | None = None
     resolution: str | None = None
+    version: int = 0
+
+
+@attrs.frozen
+class Installation:
+    """This store's identity at the provider: one row, created on first use, random.
+
+    Every provider object paycore makes carries it (with the object's own random
+    reference), so objects of another store on the same provider account, or of this
+    store before a restore, are never taken for this store's own.
+    """
+
+    key: str  # always "this"
+    id: str
+    created_at: int
     version: int = 0

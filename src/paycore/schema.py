@@ -66,6 +66,7 @@ INBOX = Table("inbox", r.InboxEntry, "event_id")
 ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id", indexes=("action",))
 CURSORS = Table("cursors", r.Cursor, "name")
 ALERTS = Table("alerts", r.Alert, "id", indexes=("open", "kind"))
+INSTALLATION = Table("installation", r.Installation, "key")
 
 TABLES: tuple[Table[Any], ...] = (
     SELLERS,
@@ -83,4 +84,5 @@ TABLES: tuple[Table[Any], ...] = (
     ORPHANS,
     CURSORS,
     ALERTS,
+    INSTALLATION,
 )

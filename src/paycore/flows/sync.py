@@ -15,6 +15,7 @@ from typing import Any
 
 from paycore import schema as s
 from paycore.flows.engine import create_flow
+from paycore.flows.identity import new_reference
 from paycore.machines import ORDER, PAYMENT, REFUND, RESERVATION
 from paycore.ports import IntentView, RefundView
 from paycore.records import Order, Payment, Refund, Reservation
@@ -206,6 +207,7 @@ def open_refund(
 ) -> Refund:
     """Record a pending refund and start its flow, in the caller's transaction."""
     refund_id = f"rf_{u.tx.next_seq('refund'):06d}"
+    reference = new_reference(u, "rref")
     refund = Refund(
         id=refund_id,
         payment_id=payment.id,
@@ -215,6 +217,7 @@ def open_refund(
         idempotency_key=idempotency_key,
         created_at=u.now,
         automatic=automatic,
+        reference=reference,
     )
     u.create(s.REFUNDS, refund, REFUND)
     create_flow(
@@ -227,6 +230,7 @@ def open_refund(
         amount=amount,
         reason=reason,
         order_id=payment.order_id,
+        reference=reference,
     )
     return refund
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from paycore import schema as s
 from paycore.errors import InvalidInput
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow
-from paycore.flows.sync import apply_intent, apply_refund, claimed
-from paycore.ports import ProviderEvent
-from paycore.records import Flow, InboxEntry
+from paycore.flows.identity import intent_is_payments, refund_is_refunds
+from paycore.flows.sync import apply_intent, apply_refund, claimed, order_of
+from paycore.ports import ProviderEvent, RefundView
+from paycore.records import Flow, InboxEntry, Refund
 from paycore.unit import Unit
 
 KINDS = frozenset({"payment_intent", "refund"})
@@ -70,9 +71,17 @@ def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if not matches:
         pid = out.value.metadata.get("payment_id")
         payment = u.get(s.PAYMENTS, pid) if pid else None
-        if payment is None or payment.provider_intent_id is not None or claimed(u, payment):
-            # Not ours, a duplicate intent, or one its checkout flow is still deciding
-            # about (it adopts or cancels it): the reconciler deals with orphans.
+        if (
+            payment is None
+            or payment.provider_intent_id is not None
+            or claimed(u, payment)
+            or not intent_is_payments(
+                out.value, payment, order_of(u, payment), flow.params.get("installation")
+            )
+        ):
+            # Not ours (ids repeat across stores and restores), a duplicate intent, or
+            # one its checkout flow is still deciding about (it adopts or cancels it):
+            # the reconciler deals with orphans.
             return Advance(done={"matched": False})
         matches = [payment]
     seen = flow.data.get("seen_version", flow.params.get("seen_version"))
@@ -91,11 +100,23 @@ def _after_refund(u: Unit, flow: Flow, out: Outcome) -> Advance:
         return Advance(retry=out.error.code)
     view = out.value
     found = u.find(s.REFUNDS, "provider_refund_id", view.id)
-    refund = found[0] if found else u.get(s.REFUNDS, view.metadata.get("refund_id", ""))
+    refund = found[0] if found else _named_refund(u, flow, view)
     if refund is None:
         return Advance(done={"matched": False})
     refund = apply_refund(u, refund, view)
     return Advance(done={"matched": True, "status": refund.status.value})
+
+
+def _named_refund(u: Unit, flow: Flow, view: RefundView) -> Refund | None:
+    """The refund the provider refund's metadata names, if it is that refund's for sure."""
+    refund = u.get(s.REFUNDS, view.metadata.get("refund_id", ""))
+    if refund is None or refund.provider_refund_id is not None:
+        return None
+    payment = u.get(s.PAYMENTS, refund.payment_id)
+    installation = flow.params.get("installation")
+    if payment is None or not refund_is_refunds(view, refund, payment, installation):
+        return None
+    return refund
 
 
 DEF = FlowDef("webhook", {"fetch": _fetch})
