@@ -161,6 +161,7 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
     total = Money(amount, currency)
     seq = u.tx.next_seq("order")
     order_id, payment_id = f"ord_{seq:06d}", f"pay_{seq:06d}"
+    installation = installation_id(u)  # drawn first: a seeded run gets the same id every time
     reference = new_reference(u, "pref")
     expires = u.now + config.reservation_ttl_ms
     for i, line in enumerate(lines):
@@ -221,7 +222,7 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
         account=seller.provider_account,
         amount=total.amount,
         currency=total.currency,
-        installation=installation_id(u),
+        installation=installation,
         reference=reference,
     )
     return flow_id_for(session_id)
