@@ -261,3 +261,33 @@ class TestReconcilerLeavesForeignIntents:
         assert not [a for a in w.alerts.raised if a.kind == "orphan_intent"]
         bad = w.violations()
         assert not bad, "\n".join(map(str, bad))
+
+    def test_recorded_intent_that_is_not_the_payments_is_reported_not_synced(self) -> None:
+        """A payment that records a wrong intent (ours, but for 1.50 EUR): an alert, and
+        neither the intent nor the payment is changed by the reconciler."""
+        w = make_shop()
+        res = w.service.create_payment_intent(SESSION, [{"product_id": "p_mug", "quantity": 1}])
+        payment = w.service.payment(res.payment_id)
+        meta = {
+            "paycore_installation": w.service.installation_id(),
+            "paycore_reference": str(payment.reference),
+            "payment_id": payment.id,
+            "order_id": payment.order_id,
+            "checkout_session_id": SESSION,
+        }
+        wrong = w.provider.create_intent(
+            CreateIntent(Money(150, "EUR"), "acct_1", meta), idempotency_key="older-version"
+        )
+        w.provider.customer_confirm(wrong.id, "pm_card_visa")
+        w.service.engine.transact(
+            lambda u: u.save(s.PAYMENTS, u.get(s.PAYMENTS, payment.id), provider_intent_id=wrong.id)
+        )
+        w.service.run_reconciler()
+        (alert,) = [a for a in w.alerts.raised if a.kind == "intent_mismatch"]
+        assert alert.fields == {"intent_id": wrong.id, "payment_id": payment.id}
+        assert "amount 150" in alert.message
+        assert intent_of(w, wrong.id).status == "succeeded"
+        assert not [r for r in w.provider.refunds() if r.intent_id == wrong.id]
+        assert w.service.payment(payment.id).status is PaymentStatus.OPEN
+        bad = {v.invariant for v in w.violations("safety")}
+        assert "intent-is-the-payments" in bad
