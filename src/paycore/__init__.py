@@ -43,6 +43,7 @@ from paycore.ports import (
     RefundView,
     Snapshot,
     Store,
+    Tokens,
     Transaction,
 )
 from paycore.service import (
@@ -59,6 +60,7 @@ from paycore.status import (
     RefundStatus,
     ReservationStatus,
 )
+from paycore.tokens import RandomTokens, SeededTokens
 
 __version__ = "0.1.0"
 
@@ -103,15 +105,18 @@ __all__ = [
     "ProductUnavailable",
     "ProviderError",
     "ProviderEvent",
+    "RandomTokens",
     "RefundExceedsRefundable",
     "RefundResult",
     "RefundStatus",
     "RefundView",
     "ReservationStatus",
+    "SeededTokens",
     "SellerCannotCharge",
     "Snapshot",
     "Store",
     "StoreError",
+    "Tokens",
     "Transaction",
     "Violation",
     "__version__",

@@ -106,9 +106,13 @@ def reconcile(engine: Engine) -> list[str]:
     Walks the provider's intents of the last ``reconcile_window_ms`` a batch per
     run, going on from where the last run stopped (a durable cursor), so every
     intent is reached however many there are. Starts an orphan flow for an
-    intent no payment owns (cancel it, or refund what it took) with an alert,
-    and re-synchronizes payments whose status differs from the provider's.
-    Returns the orphan flows started.
+    intent this installation made that no payment owns (cancel it, or refund what
+    it took) with an alert, and re-synchronizes payments whose status differs from
+    the provider's. An intent without this installation's identity (another store's,
+    an invoice, a payment link, a previous system's) is reported once
+    (``foreign_intent``, an orphan case with action ``foreign``) and never changed;
+    a recorded intent that is not its payment's is reported (``intent_mismatch``)
+    and not synchronized. Returns the orphan flows started.
     """
     started: list[str] = []
     stale: list[str] = []

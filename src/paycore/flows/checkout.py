@@ -4,9 +4,12 @@ Steps: ``begin`` (one transaction: order + lines + reservations + payment +
 flow, S2/S4) -> ``check_seller`` (provider: can the seller's account charge,
 right before the charge, S11) -> ``create`` (provider: create the intent with
 a key derived from the flow) -> recorded. An ambiguous answer goes to
-``find`` (search the provider by metadata before creating again). Giving up
-goes to ``abort``, which cancels any intent it finds before releasing stock
-and closing the order, so no chargeable intent outlives a failed write (S1, S3).
+``find`` (search the provider by the payment's reference before creating again).
+Giving up goes to ``abort``, which cancels any intent it finds before releasing
+stock and closing the order, so no chargeable intent outlives a failed write (S1, S3).
+Both adopt or cancel only an intent that is this payment's in full
+(:func:`paycore.flows.identity.intent_is_payments`): ids repeat across stores and
+restores, so metadata naming the payment proves nothing by itself.
 """
 
 from __future__ import annotations
