@@ -291,3 +291,55 @@ class TestReconcilerLeavesForeignIntents:
         assert w.service.payment(payment.id).status is PaymentStatus.OPEN
         bad = {v.invariant for v in w.violations("safety")}
         assert "intent-is-the-payments" in bad
+
+
+class TestRefundWebhookAdoption:
+    """A refund webhook adopts a provider refund only if it was made for that refund."""
+
+    def test_refund_from_before_a_restore_is_not_matched_by_its_refund_id(self) -> None:
+        """The lost rf_000001 (1.00 EUR) arrives as a webhook while the new rf_000001
+        (5.00 EUR) is still being made: the new refund is not matched to it."""
+        w = make_shop()
+        res = w.service.create_payment_intent(SESSION, [{"product_id": "p_mug", "quantity": 1}])
+        w.service.confirm_payment(res.payment_id, "pm_card_visa")
+        w.provider.take_events()
+        with backup_restored(w):
+            w.service.create_refund(res.payment_id, 100, idempotency_key="rma-1")
+        (old,) = [e for e in w.provider.take_events() if e.object_kind == "refund"]
+        w.provider.fault = Faults("create_refund", "before", ProviderUnavailable)
+        run_out(w, lambda: w.service.create_refund(res.payment_id, 500, idempotency_key="rma-2"))
+        w.provider.fault = None
+        (refund,) = w.service.refunds_of(res.payment_id)
+        assert refund.provider_refund_id is None  # the new refund is still being made
+        w.service.handle_webhook(old)
+        (refund,) = w.service.refunds_of(res.payment_id)
+        assert (refund.provider_refund_id, refund.status) == (None, RefundStatus.PENDING)
+
+
+class TestTheInvariantCatchesMetadataAdoption:
+    """Adoption on metadata alone (the old checkout) breaks `intent-is-the-payments`."""
+
+    def test_old_adoption_is_caught(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With the identity check reduced to the payment id, the TV order takes the pen's
+        intent and the safety invariant says so."""
+        from paycore.flows import checkout
+
+        def by_payment_id(u: Any, flow: Any, view: IntentView) -> bool:
+            return view.metadata.get("payment_id") == flow.params["payment_id"]
+
+        def by_id(flow: Any, then: Any) -> Any:
+            pid = flow.params["payment_id"]
+            return checkout.Remote(
+                "search_intents",
+                lambda p: p.search_intents(metadata_key="payment_id", value=pid),
+                then,
+            )
+
+        monkeypatch.setattr(checkout, "_is_mine", by_payment_id)
+        monkeypatch.setattr(checkout, "_search", by_id)
+        w = with_tv(make_shop())
+        pen_elsewhere(w, "other-store", pay=True)
+        w.provider.fault = Faults("create_intent", "before", ProviderUnavailable)
+        run_out(w, lambda: w.service.create_payment_intent(SESSION_TV, TV_CART))
+        bad = {v.invariant for v in w.violations("safety")}
+        assert "intent-is-the-payments" in bad
