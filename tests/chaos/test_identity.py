@@ -24,6 +24,9 @@ from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, ProviderEvent
 from paycore.service import PaymentService
 from paycore.status import OrderStatus, PaymentStatus, RefundStatus
+from paycore_adapters.harness import foreign as foreign_objects
+from paycore_adapters.harness.faults import FaultKind
+from paycore_adapters.harness.world import World
 from paycore_adapters.memory import RecordingAlerts, RecordingNotifier, Wiring
 from paycore_adapters.memory_store import MemoryStore
 
@@ -343,3 +346,62 @@ class TestTheInvariantCatchesMetadataAdoption:
         run_out(w, lambda: w.service.create_payment_intent(SESSION_TV, TV_CART))
         bad = {v.invariant for v in w.violations("safety")}
         assert "intent-is-the-payments" in bad
+
+
+def crowded_world() -> tuple[World, list[IntentView]]:
+    """The harness's world with every kind of foreign intent on its account, their ids
+    colliding with the first payments the shop will make, half of them paid."""
+    world = World()
+    planted = [
+        foreign_objects.plant(world.w.provider, kind, n, paid=n % 2 == 1)
+        for kind in foreign_objects.KINDS
+        for n in (1, 2)
+    ]
+    world.w.provider.take_events()
+    return world, planted
+
+
+def run_crowded(world: World) -> None:
+    """Two checkouts whose intent creation goes wrong (answer lost, provider down), one
+    paid, and the quiet phase with every job."""
+    world.arm(FaultKind.RESPONSE_LOST, "create_intent")
+    world.shop(0, 0, 1, 0)
+    world.arm(FaultKind.PROVIDER_DOWN, "create_intent")
+    world.shop(1, 1, 1, 0)
+    world.quiesce()
+
+
+class TestHarnessWithForeignObjects:
+    """The chaos world with another store's, invoices', links' and a previous system's
+    intents on the account: clean with the identity checks, caught without them."""
+
+    def test_foreign_intents_are_left_alone_and_the_world_converges(self) -> None:
+        """Every invariant holds after the quiet phase; no foreign intent changed."""
+        world, planted = crowded_world()
+        run_crowded(world)
+        assert world.violations(("safety", "convergence")) == []
+        after = {v.id: v for v in world.w.provider.intents()}
+        assert all(after[v.id].status == v.status for v in planted)
+        assert not {r.intent_id for r in world.w.provider.refunds()} & {v.id for v in planted}
+        reported = {
+            a.fields["intent_id"] for a in world.w.alerts.raised if a.kind == "foreign_intent"
+        }
+        assert reported == {v.id for v in planted if v.status != "canceled"}
+
+    def test_adoption_on_metadata_alone_is_caught(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The old checkout (search and adopt by payment id) breaks a safety invariant."""
+        from paycore.flows import checkout
+
+        def by_payment_id(u: Any, flow: Any, view: IntentView) -> bool:
+            return view.metadata.get("payment_id") == flow.params["payment_id"]
+
+        def by_id(flow: Any, then: Any) -> Any:
+            pid = flow.params["payment_id"]
+            search = lambda p: p.search_intents(metadata_key="payment_id", value=pid)  # noqa: E731
+            return checkout.Remote("search_intents", search, then)
+
+        monkeypatch.setattr(checkout, "_is_mine", by_payment_id)
+        monkeypatch.setattr(checkout, "_search", by_id)
+        world, _ = crowded_world()
+        run_crowded(world)
+        assert "intent-is-the-payments" in {v.invariant for v in world.violations()}
