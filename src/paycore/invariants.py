@@ -324,7 +324,8 @@ def _live(ledger: Ledger, v: IntentView) -> bool:
 
 @invariant(
     "one-live-intent-per-session",
-    "At the provider, a checkout session has at most one intent that can take or keeps money.",
+    "At the provider, a checkout session has at most one intent made by this installation that "
+    "can take or keeps money.",
     "safety",
     "S1 S8",
 )
@@ -343,8 +344,8 @@ def one_live_intent(snap: Snapshot, ledger: Ledger) -> list[Violation]:
 
 @invariant(
     "no-double-charge",
-    "For every order, the money captured at the provider net of refunds never exceeds the "
-    "order's total.",
+    "For every order, the money this installation's intents captured at the provider net of "
+    "refunds never exceeds the order's total.",
     "safety",
     "S8 S9 S10",
 )
@@ -367,8 +368,8 @@ def no_double_charge(snap: Snapshot, ledger: Ledger) -> list[Violation]:
 
 @invariant(
     "no-orphaned-charge",
-    "Every provider intent that holds or took money (net of refunds) belongs to a local payment "
-    "that records it, and to that payment's order.",
+    "Every provider intent made by this installation that holds or took money (net of refunds) "
+    "belongs to a local payment that records it, and to that payment's order.",
     "safety",
     "S1 S3 S13 S16",
 )
@@ -730,8 +731,8 @@ def statuses_agree(snap: Snapshot, ledger: Ledger) -> list[Violation]:
 
 @invariant(
     "no-orphaned-intent",
-    "When quiet, every provider intent that is not canceled belongs to a local payment that "
-    "records it.",
+    "When quiet, every provider intent made by this installation that is not canceled belongs "
+    "to a local payment that records it.",
     "convergence",
     "S1 S3 S16 T3",
 )
