@@ -349,16 +349,12 @@ class TestTheInvariantCatchesMetadataAdoption:
 
 
 def crowded_world() -> tuple[World, list[IntentView]]:
-    """The harness's world with every kind of foreign intent on its account, their ids
-    colliding with the first payments the shop will make, half of them paid."""
+    """The harness's world: every kind of foreign intent is on its account, their ids
+    colliding with the first payments the shop will make, some of them paid."""
     world = World()
-    planted = [
-        foreign_objects.plant(world.w.provider, kind, n, paid=n % 2 == 1)
-        for kind in foreign_objects.KINDS
-        for n in (1, 2)
-    ]
-    world.w.provider.take_events()
-    return world, planted
+    assert {kind for kind, _, _ in foreign_objects.CROWD} == set(foreign_objects.KINDS)
+    assert len(world.foreign) == len(foreign_objects.CROWD)
+    return world, world.foreign
 
 
 def run_crowded(world: World) -> None:

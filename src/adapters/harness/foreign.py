@@ -53,3 +53,23 @@ def plant(
         return view
     finally:
         provider.fault = fault
+
+
+#: What the harness's world finds on its account before the shop's first checkout:
+#: (kind, n, paid). Another store's ``pay_000001`` to ``pay_000003`` collide with the
+#: shop's first payments; the rest carry no paycore identity at all.
+CROWD = (
+    ("other_store", 1, True),
+    ("other_store", 2, False),
+    ("other_store", 3, True),
+    ("invoice", 1, True),
+    ("payment_link", 1, False),
+    ("previous_system", 2, True),
+)
+
+
+def plant_crowd(provider: FakeProvider) -> list[IntentView]:
+    """Plant every intent of :data:`CROWD`; their webhooks are not delivered."""
+    planted = [plant(provider, kind, n, paid=paid) for kind, n, paid in CROWD]
+    provider.take_events()
+    return planted
