@@ -520,6 +520,23 @@ def intent_is_the_payments(snap: Snapshot, ledger: Ledger) -> list[Violation]:
 
 
 @invariant(
+    "foreign-left-alone",
+    "This installation never refunds a provider intent it did not make (another store's, an "
+    "invoice, a payment link, a previous system's).",
+    "safety",
+    "T3",
+)
+def foreign_left_alone(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    mine = _installation(snap)
+    made = {v.id for v in _ours(snap, ledger)}
+    return [
+        Violation("foreign-left-alone", r.intent_id, f"refund {r.id} of {r.amount} by paycore")
+        for r in ledger.refunds
+        if mine is not None and r.metadata.get(INSTALLATION_KEY) == mine and r.intent_id not in made
+    ]
+
+
+@invariant(
     "success-is-durable",
     "A checkout reported as succeeded has its payment recorded with its provider intent.",
     "safety",

@@ -1254,3 +1254,18 @@ def test_intents_paycore_never_made_are_not_counted(status: str) -> None:
     assert {v.invariant for v in inv.check(snap, with_intents(ledger, mine), BOTH)} >= {
         "one-live-intent-per-session" if status != "succeeded" else "no-double-charge"
     }
+
+
+def test_foreign_left_alone_fires_on_paycores_refund_of_an_intent_it_did_not_make() -> None:
+    """A refund carrying this installation's id on an invoice's intent; anyone else's
+    refund of it, and paycore's refund of its own intent, are fine."""
+    snap, ledger = clean(paid_shop())
+    invoice = IntentView("pi_inv", "succeeded", MUG, "EUR", MUG, 0, {"invoice": "in_1"})
+    ours = {INST_KEY: INSTALLATION}
+    by_paycore = RefundView("re_bad", "pi_inv", 100, "succeeded", ours)
+    by_dashboard = RefundView("re_dash", "pi_inv", 100, "succeeded", {})
+    ledger = with_intents(ledger, invoice)
+    assert fired("foreign-left-alone", snap, with_refunds(ledger, by_dashboard)) == []
+    assert fired("foreign-left-alone", snap, with_refunds(ledger, by_paycore)) == [
+        Violation("foreign-left-alone", "pi_inv", "refund re_bad of 100 by paycore")
+    ]
