@@ -22,7 +22,7 @@ from .bugs import patched, seeded
 
 
 def _by_payment_id(u: Unit, flow: Flow, view: IntentView) -> bool:
-    return view.metadata.get("payment_id") == flow.params["payment_id"]
+    return bool(view.metadata.get("payment_id") == flow.params["payment_id"])
 
 
 def _search_by_payment_id(flow: Flow, then: Callable[[Unit, Flow, Outcome], Any]) -> Remote:
