@@ -277,6 +277,10 @@ def _report_foreign(u: Unit, view: IntentView) -> None:
 
 
 def _report_mismatch(u: Unit, view: IntentView, payment_id: str, why: str) -> None:
+    """Alert once per intent: every reconciler pass meets it again until a human acted."""
+    current = u.get(s.ALERTS, f"intent_mismatch:{view.id}")
+    if current is not None and current.open:
+        return
     u.alert(
         "intent_mismatch",
         view.id,
