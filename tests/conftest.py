@@ -189,3 +189,14 @@ def with_config(w: Wiring, **changes: Any) -> Wiring:
     w.service.config = cfg
     w.service.engine.config = cfg
     return w
+
+
+def installation_of(w: Wiring) -> str:
+    """The shop's installation id (every provider object its paycore makes carries it)."""
+    return w.service.installation_id()
+
+
+def made_here(w: Wiring, **metadata: str) -> dict[str, str]:
+    """Metadata of an intent this installation made that no payment records (a lost
+    create): the reconciler's to end. Without it an intent is not paycore's at all."""
+    return {**metadata, "paycore_installation": installation_of(w)}

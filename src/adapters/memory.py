@@ -15,6 +15,7 @@ from paycore.config import Config
 from paycore.invariants import Kind, Ledger, Violation, check
 from paycore.records import OutboxMessage
 from paycore.service import PaymentService
+from paycore.tokens import SeededTokens
 
 from .fake_provider import FakeProvider
 from .memory_store import MemoryStore
@@ -85,12 +86,16 @@ class Wiring:
         return check(self.store.snapshot(), self.ledger(), kinds or ("safety", "convergence"))
 
 
-def in_memory(config: Config | None = None, worker_id: str = "worker-1") -> Wiring:
-    """Build a PaymentService on in-memory adapters."""
+def in_memory(config: Config | None = None, worker_id: str = "worker-1", seed: int = 0) -> Wiring:
+    """Build a PaymentService on in-memory adapters.
+
+    Its random tokens (installation id, provider references) come from ``seed``, so a
+    run replays exactly; give two wirings meant as two stores different seeds."""
     clock = ManualClock()
     store = MemoryStore()
     provider = FakeProvider(clock)
     alerts = RecordingAlerts()
     notifier = RecordingNotifier()
-    service = PaymentService(store, provider, clock, alerts, notifier, config, worker_id)
+    tokens = SeededTokens(seed)
+    service = PaymentService(store, provider, clock, alerts, notifier, config, worker_id, tokens)
     return Wiring(service, store, provider, clock, alerts, notifier)

@@ -51,6 +51,7 @@ from paycore.ports import (
     RefundView,
     Snapshot,
     Store,
+    Tokens,
     Transaction,
 )
 from paycore.service import (
@@ -67,6 +68,7 @@ from paycore.status import (
     RefundStatus,
     ReservationStatus,
 )
+from paycore.tokens import RandomTokens, SeededTokens
 
 __version__ = "0.1.0"
 
@@ -116,17 +118,20 @@ __all__ = [
     "ProductUnavailable",
     "ProviderError",
     "ProviderEvent",
+    "RandomTokens",
     "RefundExceedsRefundable",
     "RefundResult",
     "RefundStatus",
     "RefundView",
     "ReservationStatus",
     "RestockNotPossible",
+    "SeededTokens",
     "SellerCannotCharge",
     "Snapshot",
     "StockItemNotFound",
     "Store",
     "StoreError",
+    "Tokens",
     "Transaction",
     "Violation",
     "WebhookOutcome",

@@ -127,6 +127,25 @@ def _payments_by_intent(snap: Snapshot) -> dict[str, Payment]:
     return {p.provider_intent_id: p for p in snap.rows(s.PAYMENTS) if p.provider_intent_id}
 
 
+#: The metadata keys marking a provider object as made by a paycore installation.
+INSTALLATION_KEY = "paycore_installation"
+REFERENCE_KEY = "paycore_reference"
+
+
+def _installation(snap: Snapshot) -> str | None:
+    row = snap.get(s.INSTALLATION, "this")
+    return None if row is None else row.id
+
+
+def _ours(snap: Snapshot, ledger: Ledger) -> list[IntentView]:
+    """The provider's intents this installation made. Everything else on the account
+    (another store's, invoices, payment links) is not paycore's to keep in order."""
+    mine = _installation(snap)
+    if mine is None:
+        return []
+    return [v for v in ledger.intents if v.metadata.get(INSTALLATION_KEY) == mine]
+
+
 # --- stock -------------------------------------------------------------------------
 
 
@@ -343,13 +362,14 @@ def _live(ledger: Ledger, v: IntentView) -> bool:
 
 @invariant(
     "one-live-intent-per-session",
-    "At the provider, a checkout session has at most one intent that can take or keeps money.",
+    "At the provider, a checkout session has at most one intent made by this installation that "
+    "can take or keeps money.",
     "safety",
     "S1 S8",
 )
 def one_live_intent(snap: Snapshot, ledger: Ledger) -> list[Violation]:
     per: defaultdict[str, list[str]] = defaultdict(list)
-    for v in ledger.intents:
+    for v in _ours(snap, ledger):
         sid = v.metadata.get("checkout_session_id")
         if sid and _live(ledger, v):
             per[sid].append(v.id)
@@ -362,14 +382,14 @@ def one_live_intent(snap: Snapshot, ledger: Ledger) -> list[Violation]:
 
 @invariant(
     "no-double-charge",
-    "For every order, the money captured at the provider net of refunds never exceeds the "
-    "order's total.",
+    "For every order, the money this installation's intents captured at the provider net of "
+    "refunds never exceeds the order's total.",
     "safety",
     "S8 S9 S10",
 )
 def no_double_charge(snap: Snapshot, ledger: Ledger) -> list[Violation]:
     net: Counter[str] = Counter()
-    for v in ledger.intents:
+    for v in _ours(snap, ledger):
         oid = v.metadata.get("order_id")
         if oid:
             net[oid] += v.amount_received - ledger.refunded(v.id, {"succeeded"})
@@ -386,15 +406,15 @@ def no_double_charge(snap: Snapshot, ledger: Ledger) -> list[Violation]:
 
 @invariant(
     "no-orphaned-charge",
-    "Every provider intent that holds or took money (net of refunds) belongs to a local payment "
-    "that records it, and to that payment's order.",
+    "Every provider intent made by this installation that holds or took money (net of refunds) "
+    "belongs to a local payment that records it, and to that payment's order.",
     "safety",
     "S1 S3 S13 S16",
 )
 def no_orphaned_charge(snap: Snapshot, ledger: Ledger) -> list[Violation]:
     owned = _payments_by_intent(snap)
     out = []
-    for v in ledger.intents:
+    for v in _ours(snap, ledger):
         holds = v.status in ("processing", "requires_capture") or (
             v.status == "succeeded" and v.amount_received > ledger.refunded(v.id, {"succeeded"})
         )
@@ -497,6 +517,61 @@ def amount_matches_order(snap: Snapshot, ledger: Ledger) -> list[Violation]:
                 )
             )
     return out
+
+
+@invariant(
+    "intent-is-the-payments",
+    "Every provider intent a payment records was made by this installation for that payment "
+    "(its reference) and matches its order's id, checkout session, amount and currency.",
+    "safety",
+    "T3",
+)
+def intent_is_the_payments(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    intents = {v.id: v for v in ledger.intents}
+    mine = _installation(snap)
+    out = []
+    for p in snap.rows(s.PAYMENTS):
+        v = intents.get(p.provider_intent_id or "")
+        order = snap.get(s.ORDERS, p.order_id)
+        if v is None or order is None:
+            continue
+        meta = v.metadata
+        expected = {
+            INSTALLATION_KEY: mine,
+            REFERENCE_KEY: p.reference,
+            "payment_id": p.id,
+            "order_id": order.id,
+            "checkout_session_id": order.checkout_session_id,
+        }
+        wrong = [k for k, want in expected.items() if want is None or meta.get(k) != want]
+        if (v.amount, v.currency.upper()) != (order.total.amount, order.total.currency.upper()):
+            wrong.append("amount")
+        if wrong:
+            out.append(
+                Violation(
+                    "intent-is-the-payments",
+                    p.id,
+                    f"intent {v.id} differs from the payment in {', '.join(wrong)}",
+                )
+            )
+    return out
+
+
+@invariant(
+    "foreign-left-alone",
+    "This installation never refunds a provider intent it did not make (another store's, an "
+    "invoice, a payment link, a previous system's).",
+    "safety",
+    "T3",
+)
+def foreign_left_alone(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    mine = _installation(snap)
+    made = {v.id for v in _ours(snap, ledger)}
+    return [
+        Violation("foreign-left-alone", r.intent_id, f"refund {r.id} of {r.amount} by paycore")
+        for r in ledger.refunds
+        if mine is not None and r.metadata.get(INSTALLATION_KEY) == mine and r.intent_id not in made
+    ]
 
 
 @invariant(
@@ -749,15 +824,15 @@ def statuses_agree(snap: Snapshot, ledger: Ledger) -> list[Violation]:
 
 @invariant(
     "no-orphaned-intent",
-    "When quiet, every provider intent that is not canceled belongs to a local payment that "
-    "records it.",
+    "When quiet, every provider intent made by this installation that is not canceled belongs "
+    "to a local payment that records it.",
     "convergence",
     "S1 S3 S16 T3",
 )
 def no_orphaned_intent(snap: Snapshot, ledger: Ledger) -> list[Violation]:
     owned = _payments_by_intent(snap)
     out = []
-    for v in ledger.intents:
+    for v in _ours(snap, ledger):
         if not _live(ledger, v):
             continue
         if v.id not in owned:

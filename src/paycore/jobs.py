@@ -16,6 +16,7 @@ from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.engine import Engine, create_flow
 from paycore.flows.external import scan_external_refunds
+from paycore.flows.identity import installation_id, intent_mismatch, is_ours
 from paycore.flows.orphans import intent_state
 from paycore.flows.payments import begin_cancel
 from paycore.flows.sync import (
@@ -24,6 +25,7 @@ from paycore.flows.sync import (
     apply_intent,
     apply_refund,
     claimed,
+    order_of,
     reservations_of,
 )
 from paycore.machines import RESERVATION
@@ -37,6 +39,9 @@ from paycore.status import (
     ReservationStatus,
 )
 from paycore.unit import Unit
+
+#: The action of an orphan case for an intent that is not paycore's: reported only.
+FOREIGN = "foreign"
 
 
 def janitor(engine: Engine) -> list[str]:
@@ -121,9 +126,13 @@ def reconcile(engine: Engine) -> list[str]:
     Walks the provider's intents of the last ``reconcile_window_ms`` a batch per
     run, going on from where the last run stopped (a durable cursor), so every
     intent is reached however many there are. Starts an orphan flow for an
-    intent no payment owns (cancel it, or refund what it took) with an alert,
-    and re-synchronizes payments whose status differs from the provider's.
-    Returns the orphan flows started.
+    intent this installation made that no payment owns (cancel it, or refund what
+    it took) with an alert, and re-synchronizes payments whose status differs from
+    the provider's. An intent without this installation's identity (another store's,
+    an invoice, a payment link, a previous system's) is reported once
+    (``foreign_intent``, an orphan case with action ``foreign``) and never changed;
+    a recorded intent that is not its payment's is reported (``intent_mismatch``)
+    and not synchronized. Returns the orphan flows started.
     """
     started: list[str] = []
     stale: list[str] = []
@@ -249,11 +258,19 @@ def sync_payment(engine: Engine, payment_id: str) -> bool:
 
 def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
     """An orphan flow id, a payment id to re-sync, or None."""
+    installation = installation_id(u)
     owned = u.find(s.PAYMENTS, "provider_intent_id", view.id)
     if owned:
         payment = owned[0]
+        why = intent_mismatch(view, payment, order_of(u, payment), installation)
+        if why is not None:
+            _report_mismatch(u, view, payment.id, why)
+            return None  # a human decides: neither the intent nor the payment is changed
         agrees = LOCAL_STATUS[view.status] is payment.status
         return None if agrees or claimed(u, payment) else payment.id
+    if not is_ours(view.metadata, installation):
+        _report_foreign(u, view)
+        return None  # not paycore's (another store, an invoice, a link): never changed
     named = u.get(s.PAYMENTS, view.metadata.get("payment_id", ""))
     if named is not None and named.status is PaymentStatus.CREATING and claimed(u, named):
         return None  # its checkout flow will adopt or cancel it
@@ -283,6 +300,44 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
         intent_id=view.id,
     )
     return fid
+
+
+def _report_foreign(u: Unit, view: IntentView) -> None:
+    """Record, once, that an intent on the account is not this installation's."""
+    if view.status == "canceled" or u.get(s.ORPHANS, view.id) is not None:
+        return
+    u.create(
+        s.ORPHANS,
+        OrphanCase(
+            provider_intent_id=view.id,
+            found_at=u.now,
+            provider_status=view.status,
+            action=FOREIGN,
+            amount=view.amount,
+        ),
+    )
+    u.alert(
+        "foreign_intent",
+        view.id,
+        f"provider intent {view.id} ({view.status}, {view.amount} {view.currency}) was not "
+        "made by this paycore installation; it is left as it is: check who made it",
+        intent_id=view.id,
+    )
+
+
+def _report_mismatch(u: Unit, view: IntentView, payment_id: str, why: str) -> None:
+    """Alert once per intent: every reconciler pass meets it again until a human acted."""
+    current = u.get(s.ALERTS, f"intent_mismatch:{view.id}")
+    if current is not None and current.open:
+        return
+    u.alert(
+        "intent_mismatch",
+        view.id,
+        f"payment {payment_id} records provider intent {view.id}, which is not its intent "
+        f"({why}); nothing was changed: check the payment and the intent",
+        intent_id=view.id,
+        payment_id=payment_id,
+    )
 
 
 def sync_pending_refunds(engine: Engine) -> int:

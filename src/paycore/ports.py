@@ -179,3 +179,8 @@ class Alerts(Protocol):
 class Notifier(Protocol):
     def send(self, message: OutboxMessage) -> None:
         """Deliver one notification; ``message.id`` is its deduplication key."""
+
+
+class Tokens(Protocol):
+    def token(self) -> str:
+        """A new random token (letters and digits), never repeated in practice."""

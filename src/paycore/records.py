@@ -156,6 +156,9 @@ class Payment:
     confirm_attempts: int = 0
     last_error: str | None = None
     version: int = 0
+    #: A random token unique across stores and time, sent with the provider intent:
+    #: an intent is this payment's only if it carries it (ids repeat across stores).
+    reference: str | None = None
 
 
 @attrs.frozen
@@ -180,6 +183,8 @@ class Refund:
     #: The caller said the goods came back: once the order is refunded in full, its
     #: committed stock goes back on sale. Never implied by the refund itself.
     restock: bool = False
+    #: A random token sent with the provider refund, as for payments.
+    reference: str | None = None
 
 
 @attrs.frozen
@@ -290,4 +295,19 @@ class JobHealth:
     failures: int = 0
     last_error: str | None = None
     last_failed_at: int | None = None
+    version: int = 0
+
+
+@attrs.frozen
+class Installation:
+    """This store's identity at the provider: one row, created on first use, random.
+
+    Every provider object paycore makes carries it (with the object's own random
+    reference), so objects of another store on the same provider account, or of this
+    store before a restore, are never taken for this store's own.
+    """
+
+    key: str  # always "this"
+    id: str
+    created_at: int
     version: int = 0

@@ -67,6 +67,7 @@ ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id", indexes=("action"
 CURSORS = Table("cursors", r.Cursor, "name")
 ALERTS = Table("alerts", r.Alert, "id", indexes=("open", "kind"))
 JOB_HEALTH = Table("job_health", r.JobHealth, "name")
+INSTALLATION = Table("installation", r.Installation, "key")
 
 TABLES: tuple[Table[Any], ...] = (
     SELLERS,
@@ -85,4 +86,5 @@ TABLES: tuple[Table[Any], ...] = (
     CURSORS,
     ALERTS,
     JOB_HEALTH,
+    INSTALLATION,
 )

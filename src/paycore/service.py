@@ -20,11 +20,19 @@ from paycore.errors import (
     FlowPending,
     PaycoreError,
 )
-from paycore.flows import checkout, orphans, payments, refunds, webhooks
+from paycore.flows import checkout, identity, orphans, payments, refunds, webhooks
 from paycore.flows.engine import Engine, FlowDef
 from paycore.money import Money
 from paycore.outcomes import WebhookOutcome
-from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, ProviderEvent, Store
+from paycore.ports import (
+    Alerts,
+    Clock,
+    Notifier,
+    PaymentProvider,
+    ProviderEvent,
+    Store,
+    Tokens,
+)
 from paycore.records import Alert, Flow, Order, Payment, Product, Refund, Seller
 from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
@@ -106,11 +114,19 @@ class PaymentService:
         notifier: Notifier,
         config: Config | None = None,
         worker_id: str = "worker-1",
+        tokens: Tokens | None = None,
     ) -> None:
         self.config = config or Config()
         self.notifier = notifier
-        self.engine = Engine(store, provider, clock, alerts, self.config, FLOW_DEFS, worker_id)
+        self.engine = Engine(
+            store, provider, clock, alerts, self.config, FLOW_DEFS, worker_id, tokens
+        )
         self.operator = operations.Operator(self.engine)
+
+    def installation_id(self) -> str:
+        """This store's identity at the provider (created on first use): every provider
+        object paycore makes carries it, and only objects carrying it are paycore's."""
+        return self._tx(identity.installation_id)  # type: ignore[no-any-return]
 
     # --- catalog ----------------------------------------------------------------------
 

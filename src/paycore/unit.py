@@ -16,9 +16,10 @@ import attrs
 from paycore import schema as s
 from paycore.errors import PaycoreError, StockBelowReserved
 from paycore.machines import StateMachine
-from paycore.ports import Transaction
+from paycore.ports import Tokens, Transaction
 from paycore.records import Alert, AuditEntry, OutboxMessage, Stock, StockMovement, stock_key
 from paycore.schema import Table
+from paycore.tokens import RandomTokens
 
 T = TypeVar("T")
 
@@ -48,10 +49,14 @@ def evolve(record: T, changes: dict[str, Any]) -> T:
 class Unit:
     """Domain operations over one store transaction."""
 
-    def __init__(self, tx: Transaction, now: int, flow_id: str | None = None) -> None:
+    def __init__(
+        self, tx: Transaction, now: int, flow_id: str | None = None, tokens: Tokens | None = None
+    ) -> None:
         self.tx = tx
         self.now = now
         self.flow_id = flow_id
+        #: Where installation ids and provider object references come from.
+        self.tokens: Tokens = tokens if tokens is not None else RandomTokens()
         #: Run after the transaction committed (alerts, waking the outbox); never before.
         self.on_commit: list[Callable[[], None]] = []
         #: Set when this transaction queued a notification.

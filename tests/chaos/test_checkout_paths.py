@@ -549,6 +549,8 @@ class TestBeginRecords:
             "checkout_session_id": SESSION,
             "order_id": r.order_id,
             "payment_id": r.payment_id,
+            "paycore_installation": w.service.installation_id(),
+            "paycore_reference": w.service.payment(r.payment_id).reference,
         }
         assert (view.amount, view.currency) == (2500, "EUR")
 

@@ -603,13 +603,14 @@ class TestThreads:
         assert entered.wait(10)
         threads[1].start()
         threads[1].join(0.2)  # give the second thread time to reach the flow
-        assert keys == [f"{fid}:confirm:0"]  # it waits; it does not call the provider
+        first = f"{w.service.installation_id()}:{fid}:confirm:0"
+        assert keys == [first]  # it waits; it does not call the provider
         release.set()
         for t in threads:
             t.join(10)
         assert not any(t.is_alive() for t in threads)
         assert [f.status for f in results] == [FS.SUCCEEDED, FS.SUCCEEDED]
-        assert keys == [f"{fid}:confirm:0"] and w.provider.calls["confirm_intent"] == 1
+        assert keys == [first] and w.provider.calls["confirm_intent"] == 1
         assert w.service.payment(pid).status is PS.SUCCEEDED
 
     def test_runs_of_different_flows_do_not_wait_for_each_other(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import attrs
-from tests.conftest import begin_confirm, make_shop
+from tests.conftest import begin_confirm, made_here, make_shop
 
 from paycore import schema as s
 from paycore.config import HOUR, MINUTE, Config
@@ -222,7 +222,9 @@ class TestJobsGetPastTheFirstBatch:
         intents = []
         for i in range(ITEMS):
             view = w.provider.create_intent(
-                CreateIntent(Money(500, "EUR"), "acct_1", {"checkout_session_id": "cs_elsewhere"}),
+                CreateIntent(
+                    Money(500, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_elsewhere")
+                ),
                 idempotency_key=f"elsewhere-{i}",
             )
             intents.append(w.provider.customer_confirm(view.id, "pm_card_processing").id)

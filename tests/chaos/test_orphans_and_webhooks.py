@@ -14,6 +14,8 @@ from tests.conftest import (
     begin_checkout,
     deliver_webhooks,
     flow_of,
+    installation_of,
+    made_here,
     make_shop,
     record_refund_calls,
     run,
@@ -39,9 +41,9 @@ MINUTE = 60_000
 
 
 def orphan_intent(w: Wiring, method: str | None = None, amount: int = 1250) -> IntentView:
-    """An intent made at the provider outside paycore (no payment records it)."""
+    """An intent this installation made that no payment records (a lost create)."""
     view = w.provider.create_intent(
-        CreateIntent(Money(amount, "EUR"), "acct_1", {"checkout_session_id": "cs_elsewhere"}),
+        CreateIntent(Money(amount, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_x")),
         idempotency_key=f"elsewhere-{len(w.provider.intents())}",
     )
     if method is not None:
@@ -97,8 +99,8 @@ class TestOrphanThatTookMoney:
                 "intent_id": pi.id,
                 "amount": 1250,
                 "reason": "duplicate",
-                "metadata": {"orphan": pi.id},
-                "idempotency_key": f"orphan:{pi.id}:refund-1250-0:0",
+                "metadata": made_here(w, orphan=pi.id),
+                "idempotency_key": f"{installation_of(w)}:orphan:{pi.id}:refund-1250-0:0",
             }
         ]
         case = case_of(w, pi.id)

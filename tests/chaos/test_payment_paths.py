@@ -385,7 +385,8 @@ class TestCancelOutcomes:
             assert mug(w) == (5, 1, 0)
             w.clock.advance(w.service.engine.backoff(fid, generation))
         assert run(w, fid).status is FS.SUCCEEDED
-        assert keys == [f"{fid}:cancel:0", f"{fid}:cancel:1", f"{fid}:cancel:2"]
+        inst = w.service.installation_id()
+        assert keys == [f"{inst}:{fid}:cancel:{n}" for n in range(3)]
         payment = w.service.payment(pid)
         assert (payment.status, payment.lock_owner) == (PS.CANCELED, None)
         assert order_status(w, oid) is OS.CANCELED and mug(w) == (5, 0, 0)

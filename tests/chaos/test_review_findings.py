@@ -10,6 +10,7 @@ from tests.conftest import (
     deliver_webhooks,
     flow_of,
     lagging_search,
+    made_here,
     make_shop,
     quiesce,
     step,
@@ -107,7 +108,7 @@ class TestReconcilerReachesEveryIntent:
             w.service.create_payment_intent(f"cs_load_{i:012d}", [CartItem("p_mug", 1)])
             w.clock.advance(60_000)
         orphan = w.provider.create_intent(
-            CreateIntent(Money(1250, "EUR"), "acct_1", {"checkout_session_id": "cs_x"}),
+            CreateIntent(Money(1250, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_x")),
             idempotency_key="landed-late",
         )
         started = sum(w.service.run_reconciler()[0] for _ in range(4))

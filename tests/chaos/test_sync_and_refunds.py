@@ -42,6 +42,12 @@ from paycore_adapters.memory import Wiring
 MINUTE = 60_000
 
 
+def mark(w: Wiring, rf: Refund) -> dict[str, str]:
+    """The identity a refund carries to the provider: this installation and its reference."""
+    assert rf.reference is not None
+    return {"paycore_installation": w.service.installation_id(), "paycore_reference": rf.reference}
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -213,7 +219,7 @@ class TestLateSuccessOfMultiLineOrders:
         (rf,) = w.service.refunds_of(pid)
         assert rf.status is RefundStatus.SUCCEEDED and rf.provider_refund_id is not None
         assert [(c["amount"], c["reason"], c["metadata"]) for c in sent] == [
-            (3250, "requested_by_customer", {"refund_id": rf.id, "order_id": oid})
+            (3250, "requested_by_customer", {"refund_id": rf.id, "order_id": oid, **mark(w, rf)})
         ]
         payment = w.service.payment(pid)
         assert (payment.amount_received, payment.amount_refunded) == (3250, 3250)
@@ -244,7 +250,12 @@ class TestRefundRecords:
             False,
         )
         assert [(c["intent_id"], c["amount"], c["reason"], c["metadata"]) for c in sent] == [
-            (intent_of(w, pid), 700, "duplicate", {"refund_id": rf.id, "order_id": oid})
+            (
+                intent_of(w, pid),
+                700,
+                "duplicate",
+                {"refund_id": rf.id, "order_id": oid, **mark(w, rf)},
+            )
         ]
         converged(w)
 
@@ -541,7 +552,7 @@ class TestRefundAfterSavedServerError:
         assert run(w, fid).status is FlowStatus.SUCCEEDED
         assert plan.fired[FaultKind.SERVER_ERROR] == 2 and set(plan.poisoned) == set(keys[:2])
         assert len(keys) == len(set(keys)) == 3
-        assert all(k.startswith(f"{fid}:") for k in keys)
+        assert all(k.startswith(f"{w.service.installation_id()}:{fid}:") for k in keys)
         assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1000, "succeeded")]
         (rf,) = w.service.refunds_of(pid)
         assert rf.status is RefundStatus.SUCCEEDED

@@ -5,7 +5,7 @@ transient, and a malformed signature header is refused with a typed error."""
 from __future__ import annotations
 
 import pytest
-from tests.conftest import deliver_webhooks, flow_of, make_shop
+from tests.conftest import deliver_webhooks, flow_of, made_here, make_shop
 
 from paycore import WebhookOutcome
 from paycore import schema as s
@@ -163,7 +163,9 @@ class TestOrphanRefundWebhook:
 
         w, _ = paid_shop()
         view = w.provider.create_intent(
-            CreateIntent(Money(700, "EUR"), "acct_1", {"checkout_session_id": "cs_elsewhere"}),
+            CreateIntent(
+                Money(700, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_elsewhere")
+            ),
             idempotency_key="elsewhere-2",
         )
         w.provider.customer_confirm(view.id, "pm_card_visa")

@@ -19,6 +19,8 @@ from tests.conftest import SESSION, SESSION_2, begin_checkout, make_shop
 from paycore import invariants as inv
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
+from paycore.flows.identity import INSTALLATION_KEY as INST_KEY
+from paycore.flows.identity import REFERENCE_KEY as REF_KEY
 from paycore.invariants import Kind, Ledger, Violation
 from paycore.money import Money
 from paycore.ports import IntentView, RefundView, Snapshot
@@ -38,7 +40,7 @@ from paycore.status import (
     RefundStatus,
     ReservationStatus,
 )
-from paycore_adapters.memory import Wiring
+from paycore_adapters.memory import Wiring, in_memory
 
 T = TypeVar("T")
 BOTH: tuple[Kind, Kind] = ("safety", "convergence")
@@ -108,11 +110,15 @@ def intent(ledger: Ledger, intent_id: str, **changes: Any) -> IntentView:
     return attrs.evolve(found, **changes)
 
 
+#: The installation id of every shop built here (its tokens are seeded).
+INSTALLATION = in_memory().service.installation_id()
+
+
 def extra_intent(
     id: str = "pi_extra", status: str = "succeeded", received: int = MUG, **meta: str
 ) -> IntentView:
-    """An intent nobody created through paycore (amount = the mug's price)."""
-    return IntentView(id, status, MUG, "EUR", received, 0, meta)
+    """An intent this installation made that no payment records (amount = the mug's price)."""
+    return IntentView(id, status, MUG, "EUR", received, 0, {INST_KEY: INSTALLATION, **meta})
 
 
 def fired(invariant_id: str, snap: Snapshot, ledger: Ledger) -> list[Violation]:
@@ -1262,4 +1268,90 @@ def test_flows_finished_fires_on_active_and_dead_flows_only() -> None:
     assert fired("flows-finished", bad, ledger) == [
         Violation("flows-finished", CHECKOUT_FLOW, f"dead at step {dead.step}: boom"),
         Violation("flows-finished", fid, f"active at step {step}: None"),
+    ]
+
+
+# --- identity: the intent a payment records is its own ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("meta", "wrong"),
+    [
+        ({INST_KEY: "inst_another_store"}, INST_KEY),
+        ({REF_KEY: "pref_another_payment"}, REF_KEY),
+        ({"payment_id": PAY2}, "payment_id"),
+        ({"order_id": ORD2}, "order_id"),
+        ({"checkout_session_id": SESSION_2}, "checkout_session_id"),
+    ],
+)
+def test_intent_is_the_payments_fires_on_another_payments_intent(
+    meta: dict[str, str], wrong: str
+) -> None:
+    """A recorded intent made by another store, or for another payment, order or session."""
+    snap, ledger = clean(open_shop())
+    mine = intent(ledger, PI)
+    ledger = with_intents(ledger, attrs.evolve(mine, metadata={**mine.metadata, **meta}))
+    assert fired("intent-is-the-payments", snap, ledger) == [
+        Violation("intent-is-the-payments", PAY, f"intent {PI} differs from the payment in {wrong}")
+    ]
+
+
+@pytest.mark.parametrize(("amount", "currency"), [(MUG - 1, "EUR"), (MUG, "USD")])
+def test_intent_is_the_payments_fires_on_another_amount_or_currency(
+    amount: int, currency: str
+) -> None:
+    """The 899.00 EUR order paid through a 1.50 EUR intent: the amounts differ."""
+    snap, ledger = clean(open_shop())
+    ledger = with_intents(ledger, intent(ledger, PI, amount=amount, currency=currency))
+    assert fired("intent-is-the-payments", snap, ledger) == [
+        Violation("intent-is-the-payments", PAY, f"intent {PI} differs from the payment in amount")
+    ]
+
+
+def test_intent_is_the_payments_holds_for_lowercase_currency_and_unrecorded_intents() -> None:
+    """Stripe spells currencies in lower case; a payment still creating records nothing."""
+    snap, ledger = clean(open_shop())
+    ledger = with_intents(ledger, intent(ledger, PI, currency="eur"))
+    assert fired("intent-is-the-payments", snap, ledger) == []
+    w = make_shop()
+    begin_checkout(w)
+    assert fired("intent-is-the-payments", w.store.snapshot(), w.ledger()) == []
+
+
+@pytest.mark.parametrize("status", ["succeeded", "requires_payment_method"])
+def test_intents_paycore_never_made_are_not_counted(status: str) -> None:
+    """Another store's intent, an invoice or a link holding money is not an orphan here, and
+    their colliding session or order ids do not count against this store's orders."""
+    snap, ledger = clean(open_shop())
+    theirs = [
+        IntentView("pi_inv", status, MUG, "EUR", MUG, 0, {"invoice": "in_1"}),
+        IntentView(
+            "pi_other",
+            status,
+            MUG * 9,
+            "EUR",
+            MUG * 9,
+            0,
+            {INST_KEY: "inst_another", "checkout_session_id": SESSION, "order_id": ORD},
+        ),
+    ]
+    assert inv.check(snap, with_intents(ledger, *theirs), BOTH) == []
+    mine = attrs.evolve(theirs[1], metadata={**theirs[1].metadata, INST_KEY: INSTALLATION})
+    assert {v.invariant for v in inv.check(snap, with_intents(ledger, mine), BOTH)} >= {
+        "one-live-intent-per-session" if status != "succeeded" else "no-double-charge"
+    }
+
+
+def test_foreign_left_alone_fires_on_paycores_refund_of_an_intent_it_did_not_make() -> None:
+    """A refund carrying this installation's id on an invoice's intent; anyone else's
+    refund of it, and paycore's refund of its own intent, are fine."""
+    snap, ledger = clean(paid_shop())
+    invoice = IntentView("pi_inv", "succeeded", MUG, "EUR", MUG, 0, {"invoice": "in_1"})
+    ours = {INST_KEY: INSTALLATION}
+    by_paycore = RefundView("re_bad", "pi_inv", 100, "succeeded", ours)
+    by_dashboard = RefundView("re_dash", "pi_inv", 100, "succeeded", {})
+    ledger = with_intents(ledger, invoice)
+    assert fired("foreign-left-alone", snap, with_refunds(ledger, by_dashboard)) == []
+    assert fired("foreign-left-alone", snap, with_refunds(ledger, by_paycore)) == [
+        Violation("foreign-left-alone", "pi_inv", "refund re_bad of 100 by paycore")
     ]

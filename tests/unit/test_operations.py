@@ -7,7 +7,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from tests.conftest import SESSION, flow_of, make_shop, with_config
+from tests.conftest import SESSION, flow_of, made_here, make_shop, with_config
 
 from paycore import schema as s
 from paycore.errors import (
@@ -187,7 +187,9 @@ class TestAttention:
         """An orphan charge the bank is still processing stays on the list until settled."""
         w = make_shop()
         view = w.provider.create_intent(
-            CreateIntent(Money(1250, "EUR"), "acct_1", {"checkout_session_id": "cs_elsewhere"}),
+            CreateIntent(
+                Money(1250, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_elsewhere")
+            ),
             idempotency_key="elsewhere-1",
         )
         w.provider.customer_confirm(view.id, "pm_card_processing")

@@ -35,6 +35,7 @@ from paycore.flows.engine import (
     create_flow,
     key,
 )
+from paycore.flows.identity import identity
 from paycore.machines import FLOW, ORDER, PAYMENT, RESERVATION
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, ProviderEvent
@@ -247,15 +248,19 @@ def _s12_create(flow: Flow) -> Remote:
             "checkout_session_id": prm["session_id"],
             "order_id": prm["order_id"],
             "payment_id": prm["payment_id"],
+            **identity(prm["installation"], prm["reference"]),
         },
         description=f"order {prm['order_id']}",
     )
     k = key(flow, "create")
-    return Remote(
-        "create_intent",
-        lambda p: p.create_intent(req, idempotency_key=k),
-        checkout._after_create,
-    )
+    return Remote("create_intent", lambda p: p.create_intent(req, idempotency_key=k), _s12_adopt)
+
+
+def _s12_adopt(u: Unit, flow: Flow, out: Outcome) -> Advance:
+    """``checkout._after_create`` adopting what it created without checking it."""
+    if out.ok:
+        return checkout._adopt(u, flow, out.value)
+    return checkout._after_create(u, flow, out)
 
 
 def _s12_on_paid(u: Unit, payment: Payment) -> None:

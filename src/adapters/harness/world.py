@@ -31,6 +31,7 @@ from paycore.status import FlowStatus, PaymentStatus
 
 from .. import signing
 from ..memory import EPOCH_MS, Wiring, in_memory
+from . import foreign
 from .faults import FaultKind, FaultPlan
 
 SECRET = "whsec_harness_only"
@@ -71,12 +72,14 @@ class World:
         config: Config | None = None,
         scarce_stock: int = 1,
         wiring: Callable[[Config], Wiring] = in_memory,
+        crowded: bool = True,
     ) -> None:
         """``wiring`` builds the system under test from a config. Its store must take
         ``faults`` (``StoreFaults``), offer ``snapshot()``/``fingerprint()`` and count the
         commits that wrote in ``stats["writes"]`` (snapshots are reused until it moves); its
         provider must call ``fault(call, phase, key)`` and offer the fake's customer-side
-        methods."""
+        methods. ``crowded`` puts intents paycore did not make on the account first
+        (:data:`paycore_adapters.harness.foreign.CROWD`)."""
         # Stock held for a payment stuck in processing is given back after an hour here,
         # so that late successes (taken again, or refunded as out of stock) are explored.
         self.config = config or Config(processing_hold_ms=3_600_000)
@@ -102,6 +105,9 @@ class World:
         )
         self.quietly(lambda: svc.restock("s1", "SKU-S", scarce_stock))
         self.quietly(lambda: svc.restock("s1", "SKU-P", 50))
+        # The account is shared: another store's intents (whose ids collide with the
+        # shop's), an invoice, a payment link, a previous system's payment.
+        self.foreign = foreign.plant_crowd(self.w.provider) if crowded else []
 
     # --- plumbing ---------------------------------------------------------------------
 

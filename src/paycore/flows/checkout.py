@@ -4,16 +4,19 @@ Steps: ``begin`` (one transaction: order + lines + reservations + payment +
 flow, S2/S4) -> ``check_seller`` (provider: can the seller's account charge,
 right before the charge, S11) -> ``create`` (provider: create the intent with
 a key derived from the flow) -> recorded. An ambiguous answer goes to
-``find`` (search the provider by metadata before creating again). Giving up
-goes to ``abort``, which cancels any intent it finds before releasing stock
-and closing the order, so no chargeable intent outlives a failed write (S1, S3).
+``find`` (search the provider by the payment's reference before creating again).
+Giving up goes to ``abort``, which cancels any intent it finds before releasing
+stock and closing the order, so no chargeable intent outlives a failed write (S1, S3).
+Both adopt or cancel only an intent that is this payment's in full
+(:func:`paycore.flows.identity.intent_is_payments`): ids repeat across stores and
+restores, so metadata naming the payment proves nothing by itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -39,6 +42,13 @@ from paycore.errors import (
     SellerNotFound,
 )
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow, key
+from paycore.flows.identity import (
+    REFERENCE_KEY,
+    identity,
+    installation_id,
+    intent_is_payments,
+    new_reference,
+)
 from paycore.flows.sync import CANCELABLE, apply_intent, order_of, reservations_of
 from paycore.machines import ORDER, PAYMENT, RESERVATION
 from paycore.money import MAX_AMOUNT, Money
@@ -154,6 +164,8 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
     total = Money(amount, currency)
     seq = u.tx.next_seq("order")
     order_id, payment_id = f"ord_{seq:06d}", f"pay_{seq:06d}"
+    installation = installation_id(u)  # drawn first: a seeded run gets the same id every time
+    reference = new_reference(u, "pref")
     expires = u.now + config.reservation_ttl_ms
     for i, line in enumerate(lines):
         stock = u.stock(line.seller_id, line.sku)
@@ -205,6 +217,7 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
             amount=total,
             created_at=u.now,
             lock_owner=flow_id_for(session_id),
+            reference=reference,
         ),
         PAYMENT,
     )
@@ -222,6 +235,8 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
         account=seller.provider_account,
         amount=total.amount,
         currency=total.currency,
+        installation=installation,
+        reference=reference,
     )
     return flow_id_for(session_id)
 
@@ -291,6 +306,7 @@ def _create(flow: Flow) -> Remote:
             "checkout_session_id": flow.params["session_id"],
             "order_id": flow.params["order_id"],
             "payment_id": flow.params["payment_id"],
+            **identity(flow.params["installation"], flow.params["reference"]),
         },
         description=f"order {flow.params['order_id']}",
     )
@@ -300,6 +316,9 @@ def _create(flow: Flow) -> Remote:
 
 def _after_create(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if out.ok:
+        if not _is_mine(u, flow, out.value):
+            # Never expected (the key is this installation's): keep away from it.
+            return Advance(to="abort", data={"error": "intent_mismatch"})
         return _adopt(u, flow, out.value)
     err = out.error
     assert err is not None
@@ -316,19 +335,34 @@ def _adopt(u: Unit, flow: Flow, view: IntentView) -> Advance:
     return Advance(done={"order_id": payment.order_id, "payment_id": payment.id})
 
 
-def _find(flow: Flow) -> Remote:
-    pid = flow.params["payment_id"]
+def _is_mine(u: Unit, flow: Flow, view: IntentView) -> bool:
+    payment = _payment(u, flow)
+    return intent_is_payments(view, payment, order_of(u, payment), flow.params.get("installation"))
+
+
+def _search(flow: Flow, then: Callable[[Unit, Flow, Outcome], Advance]) -> Remote:
+    """Ask the provider for intents made for this payment: by its reference, which no
+    other payment, store or restore shares (ids like ``pay_000001`` repeat)."""
+    ref = flow.params["reference"]
     return Remote(
-        "search_intents",
-        lambda p: p.search_intents(metadata_key="payment_id", value=pid),
-        _after_find,
+        "search_intents", lambda p: p.search_intents(metadata_key=REFERENCE_KEY, value=ref), then
     )
+
+
+def _mine(u: Unit, flow: Flow, out: Outcome) -> list[IntentView]:
+    """The searched intents that are this payment's, oldest first; others are left alone."""
+    found: list[IntentView] = sorted(out.value, key=lambda v: (v.created, v.id))
+    return [v for v in found if _is_mine(u, flow, v)]
+
+
+def _find(flow: Flow) -> Remote:
+    return _search(flow, _after_find)
 
 
 def _after_find(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if not out.ok:
         return Advance(retry=out.error.code if out.error else "error")
-    found: list[IntentView] = sorted(out.value, key=lambda v: (v.created, v.id))
+    found = _mine(u, flow, out)
     if found:
         return _adopt(u, flow, found[0])
     # The provider has no such intent: the earlier attempt had no effect, so a new
@@ -342,18 +376,13 @@ def _after_find(u: Unit, flow: Flow, out: Outcome) -> Advance:
 
 
 def _abort(flow: Flow) -> Remote:
-    pid = flow.params["payment_id"]
-    return Remote(
-        "search_intents",
-        lambda p: p.search_intents(metadata_key="payment_id", value=pid),
-        _after_abort_search,
-    )
+    return _search(flow, _after_abort_search)
 
 
 def _after_abort_search(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if not out.ok:
         return Advance(retry=out.error.code if out.error else "error")
-    found: list[IntentView] = sorted(out.value, key=lambda v: (v.created, v.id))
+    found = _mine(u, flow, out)
     live = [v for v in found if v.status in CANCELABLE]
     if live:
         return Advance(to="cancel_found", data={"cancel_id": live[0].id})

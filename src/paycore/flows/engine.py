@@ -37,10 +37,12 @@ from paycore.errors import (
     ProviderUnavailable,
 )
 from paycore.flows import retry
+from paycore.flows.identity import installation_id
 from paycore.machines import FLOW
-from paycore.ports import Alerts, Clock, PaymentProvider, Store
+from paycore.ports import Alerts, Clock, PaymentProvider, Store, Tokens
 from paycore.records import Flow
 from paycore.status import FlowStatus
+from paycore.tokens import RandomTokens
 from paycore.unit import Unit
 
 
@@ -112,12 +114,16 @@ class StepReport:
 
 
 def key(flow: Flow, step: str) -> str:
-    """The idempotency key of a provider call: flow, step and key generation.
+    """The idempotency key of a provider call: installation, flow, step and key generation.
 
     The generation changes only after the provider confirmed that the
     previous attempt had no effect (Stripe replays even saved 5xx answers).
+    Flow ids repeat across stores on one provider account (``confirm:pay_000001:1``),
+    so the key starts with the installation id the flow was created under.
     """
-    return f"{flow.id}:{step}:{flow.data.get('keygen', 0)}"
+    base = f"{flow.id}:{step}:{flow.data.get('keygen', 0)}"
+    installation = flow.params.get("installation")
+    return f"{installation}:{base}" if installation else base
 
 
 class Engine:
@@ -132,8 +138,10 @@ class Engine:
         config: Config,
         defs: Mapping[str, FlowDef],
         worker_id: str = "worker-1",
+        tokens: Tokens | None = None,
     ) -> None:
         self.store = store
+        self.tokens: Tokens = tokens if tokens is not None else RandomTokens()
         self.provider = provider
         self.clock = clock
         self.alerts = alerts
@@ -154,7 +162,7 @@ class Engine:
         u: Unit | None = None
         try:
             with self.store.transaction() as tx:
-                u = Unit(tx, self.clock.now(), flow_id)
+                u = Unit(tx, self.clock.now(), flow_id, self.tokens)
                 result = fn(u)
         except CommitUnknown:
             # The commit may have happened: an alert twice beats an alert lost.
@@ -452,8 +460,10 @@ def create_flow(
     """Record a new flow in the caller's transaction.
 
     A flow created with no owner (for example an automatic refund started by
-    another flow) is free for any worker to run at once.
+    another flow) is free for any worker to run at once. Its params record the
+    installation it runs for (its provider keys start with it).
     """
+    params.setdefault("installation", installation_id(u))
     flow = Flow(
         id=flow_id,
         kind=kind,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import IntegrityError, ProviderError, ProviderNotFound
+from paycore.flows.identity import installation_id, refund_is_refunds
 from paycore.flows.sync import apply_refund
 from paycore.machines import REFUND
 from paycore.ports import RefundView
@@ -45,12 +46,18 @@ def payment_of(u: Unit, view: RefundView) -> Payment | None:
 def known(u: Unit, payment: Payment, view: RefundView) -> Refund | None:
     """The local refund ``view`` is, if paycore made or already recorded it: by the
     provider's id, or by the refund id paycore put in its metadata (its flow may not have
-    recorded the provider's answer yet)."""
+    recorded the provider's answer yet) when the refund carries that refund's identity in
+    full: refund ids repeat across restores, so a name alone proves nothing."""
     found = u.find(s.REFUNDS, "provider_refund_id", view.id)
     if found:
         return found[0]
     named = u.get(s.REFUNDS, str(view.metadata.get("refund_id", "")))
-    if named is not None and named.payment_id == payment.id:
+    if (
+        named is not None
+        and named.provider_refund_id is None
+        and named.payment_id == payment.id
+        and refund_is_refunds(view, named, payment, installation_id(u))
+    ):
         return named
     return None
 

@@ -14,6 +14,7 @@ import attrs
 
 from paycore import schema as s
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
+from paycore.flows.identity import identity
 from paycore.flows.sync import CANCELABLE
 from paycore.ports import IntentView, PaymentProvider
 from paycore.records import Flow
@@ -92,12 +93,13 @@ def _cancel(flow: Flow) -> Remote:
 
 def _refund(flow: Flow) -> Remote:
     iid, amount = flow.params["intent_id"], flow.data["amount"]
+    meta = {"orphan": iid, **identity(flow.params["installation"], None)}
     # another amount left, or a refund of it that failed since, is another request
     k = key(flow, f"refund-{amount}-{flow.data.get('returned', 0)}")
     return Remote(
         "create_refund",
         lambda p: p.create_refund(
-            iid, amount=amount, reason="duplicate", metadata={"orphan": iid}, idempotency_key=k
+            iid, amount=amount, reason="duplicate", metadata=meta, idempotency_key=k
         ),
         _after_act,
     )

@@ -27,6 +27,7 @@ from paycore.errors import (
     RestockNotPossible,
 )
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
+from paycore.flows.identity import identity, refund_is_refunds
 from paycore.flows.payments import load_payment
 from paycore.flows.refund_failures import refund_failed
 from paycore.flows.sync import apply_refund, open_refund, refundable
@@ -208,7 +209,11 @@ def _call(flow: Flow) -> Remote:
             prm["intent_id"],
             amount=prm["amount"],
             reason=prm["reason"],
-            metadata={"refund_id": prm["refund_id"], "order_id": prm["order_id"]},
+            metadata={
+                "refund_id": prm["refund_id"],
+                "order_id": prm["order_id"],
+                **identity(prm["installation"], prm.get("reference")),
+            },
             idempotency_key=k,
         ),
         _after_call,
@@ -239,10 +244,14 @@ def _resolve(flow: Flow) -> Remote:
 def _after_resolve(u: Unit, flow: Flow, out: Outcome) -> Advance:
     if out.error is not None:
         return Advance(retry=out.error.code)
-    rid = flow.params["refund_id"]
-    mine = [v for v in out.value if v.metadata.get("refund_id") == rid]
+    refund = _refund(u, flow)
+    payment = u.get(s.PAYMENTS, refund.payment_id)
+    assert payment is not None
+    installation = flow.params.get("installation")
+    # Refund ids repeat across stores and restores: only this refund's reference counts.
+    mine = [v for v in out.value if refund_is_refunds(v, refund, payment, installation)]
     if mine:
-        refund = apply_refund(u, _refund(u, flow), mine[0])
+        refund = apply_refund(u, refund, mine[0])
         return Advance(done={"refund_id": refund.id, "status": refund.status.value})
     return Advance(
         to="call",

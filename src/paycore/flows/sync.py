@@ -15,6 +15,7 @@ from typing import Any
 
 from paycore import schema as s
 from paycore.flows.engine import create_flow
+from paycore.flows.identity import new_reference
 from paycore.flows.refund_failures import auto_key, money_returned, refund_failed
 from paycore.machines import ORDER, PAYMENT, REFUND, RESERVATION
 from paycore.ports import IntentView, RefundView
@@ -214,6 +215,7 @@ def open_refund(
 
     ``requested_amount`` is what the caller asked for (None: everything left)."""
     refund_id = f"rf_{u.tx.next_seq('refund'):06d}"
+    reference = new_reference(u, "rref")
     refund = Refund(
         id=refund_id,
         payment_id=payment.id,
@@ -225,6 +227,7 @@ def open_refund(
         automatic=automatic,
         requested_amount=requested_amount,
         restock=restock,
+        reference=reference,
     )
     u.create(s.REFUNDS, refund, REFUND)
     create_flow(
@@ -237,6 +240,7 @@ def open_refund(
         amount=amount,
         reason=reason,
         order_id=payment.order_id,
+        reference=reference,
     )
     return refund
 

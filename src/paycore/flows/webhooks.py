@@ -13,7 +13,8 @@ from paycore import schema as s
 from paycore.errors import InvalidInput, ProviderNotFound
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow
 from paycore.flows.external import known, payment_of, record_external_refund
-from paycore.flows.sync import apply_intent, apply_refund, claimed
+from paycore.flows.identity import intent_is_payments
+from paycore.flows.sync import apply_intent, apply_refund, claimed, order_of
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import ProviderEvent
 from paycore.records import Flow, InboxEntry
@@ -103,9 +104,16 @@ def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
         payment = u.get(s.PAYMENTS, pid) if pid else None
         if payment is None:
             return _ignored(WebhookOutcome.NOT_OURS)
-        if payment.provider_intent_id is not None or claimed(u, payment):
-            # Not ours, a duplicate intent, or one its checkout flow is still deciding
-            # about (it adopts or cancels it): the reconciler deals with orphans.
+        if (
+            payment.provider_intent_id is not None
+            or claimed(u, payment)
+            or not intent_is_payments(
+                out.value, payment, order_of(u, payment), flow.params.get("installation")
+            )
+        ):
+            # Not ours (ids repeat across stores and restores), a duplicate intent, or
+            # one its checkout flow is still deciding about (it adopts or cancels it):
+            # the reconciler deals with orphans.
             return Advance(done={"matched": False})
         matches = [payment]
     seen = flow.data.get("seen_version", flow.params.get("seen_version"))

@@ -1,0 +1,63 @@
+"""Seeded bugs of issue 7 about identity: provider objects taken for paycore's own.
+
+``I3`` re-creates the checkout that searched the provider by ``payment_id`` and
+adopted the oldest match (ids repeat across stores and restores); ``I11`` the
+reconciler that canceled or refunded every intent no payment owned, whoever made it.
+The harness's world starts with such objects on its account
+(:data:`paycore_adapters.harness.foreign.CROWD`), so both are caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from paycore.flows.engine import Outcome, Remote
+from paycore.ports import IntentView
+from paycore.records import Flow
+from paycore.unit import Unit
+
+from .bugs import patched, seeded
+
+
+def _by_payment_id(u: Unit, flow: Flow, view: IntentView) -> bool:
+    return bool(view.metadata.get("payment_id") == flow.params["payment_id"])
+
+
+def _search_by_payment_id(flow: Flow, then: Callable[[Unit, Flow, Outcome], Any]) -> Remote:
+    pid = flow.params["payment_id"]
+    return Remote(
+        "search_intents", lambda p: p.search_intents(metadata_key="payment_id", value=pid), then
+    )
+
+
+@seeded(
+    "I3",
+    "after an ambiguous create the checkout searches the provider by payment id and adopts "
+    "the oldest match: another store's or a restored backup's intent pays for the order",
+    "intent-is-the-payments",
+)
+@contextmanager
+def _i3() -> Iterator[None]:
+    with patched(
+        ("paycore.flows.checkout._is_mine", _by_payment_id),
+        ("paycore.flows.checkout._search", _search_by_payment_id),
+    ):
+        yield
+
+
+def _anyones(metadata: Mapping[str, str], installation: str | None) -> bool:
+    return True
+
+
+@seeded(
+    "I11",
+    "the reconciler cancels or refunds every intent no payment owns, invoices, payment "
+    "links and another store's payments included",
+    "foreign-left-alone",
+)
+@contextmanager
+def _i11() -> Iterator[None]:
+    with patched(("paycore.jobs.is_ours", _anyones)):
+        yield

@@ -1,0 +1,75 @@
+"""Objects on the provider account that this paycore installation did not make.
+
+A real account holds more than paycore's intents: another store's (its own
+``pay_000001`` and ``ord_000001``, so its metadata collides with this store's),
+invoices, payment links and a previous system's payments. :func:`plant` puts one
+on the fake provider's account, with faults off, so a scenario or a model can
+check that paycore neither adopts nor changes any of them.
+"""
+
+from __future__ import annotations
+
+from paycore.money import Money
+from paycore.ports import CreateIntent, IntentView
+
+from ..fake_provider import FakeProvider
+
+#: Every kind of foreign object :func:`plant` can make.
+KINDS = ("other_store", "invoice", "payment_link", "previous_system")
+#: The other store's installation id (never this store's: those are ``inst_<hex>``).
+OTHER_STORE = "inst_another_store"
+#: What a foreign intent asks: 1.50 EUR, never the price of anything in the harness shop.
+AMOUNT = 150
+
+
+def metadata(kind: str, n: int) -> dict[str, str]:
+    """The metadata of the ``n``-th foreign intent of ``kind``: ids collide with paycore's."""
+    local = {
+        "payment_id": f"pay_{n:06d}",
+        "order_id": f"ord_{n:06d}",
+        "checkout_session_id": f"cs_foreign_{kind}_{n:06d}",
+    }
+    if kind == "other_store":
+        return {**local, "paycore_installation": OTHER_STORE, "paycore_reference": f"pref_{n}"}
+    if kind == "invoice":
+        return {"invoice": f"in_{n:06d}"}
+    if kind == "payment_link":
+        return {"payment_link": f"plink_{n:06d}"}
+    if kind == "previous_system":
+        return local
+    raise ValueError(f"unknown foreign kind {kind!r}; one of {', '.join(KINDS)}")
+
+
+def plant(
+    provider: FakeProvider, kind: str, n: int, *, account: str = "acct_1", paid: bool = True
+) -> IntentView:
+    """Create (and, if ``paid``, pay) one foreign intent on ``account``, faults off."""
+    fault, provider.fault = provider.fault, None
+    try:
+        req = CreateIntent(Money(AMOUNT, "EUR"), account, metadata(kind, n), f"{kind} {n}")
+        view = provider.create_intent(req, idempotency_key=f"foreign-{kind}-{n}")
+        if paid:
+            view = provider.customer_confirm(view.id, "pm_card_visa")
+        return view
+    finally:
+        provider.fault = fault
+
+
+#: What the harness's world finds on its account before the shop's first checkout:
+#: (kind, n, paid). Another store's ``pay_000001`` to ``pay_000003`` collide with the
+#: shop's first payments; the rest carry no paycore identity at all.
+CROWD = (
+    ("other_store", 1, True),
+    ("other_store", 2, False),
+    ("other_store", 3, True),
+    ("invoice", 1, True),
+    ("payment_link", 1, False),
+    ("previous_system", 2, True),
+)
+
+
+def plant_crowd(provider: FakeProvider) -> list[IntentView]:
+    """Plant every intent of :data:`CROWD`; their webhooks are not delivered."""
+    planted = [plant(provider, kind, n, paid=paid) for kind, n, paid in CROWD]
+    provider.take_events()
+    return planted
