@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from paycore.invariants import Violation
 
+from .coverage import Coverage
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from .world import World
 
@@ -44,6 +45,7 @@ class RunStats:
         self.checks = 0
         self.faults: Counter[FaultKind] = Counter()
         self.counts: Counter[str] = Counter()
+        self.coverage = Coverage()
         self.first_violation_at: float | None = None
         self.started = time.perf_counter()
 
@@ -52,6 +54,8 @@ class RunStats:
         self.counts.update(world.counts)
         self.counts["steps"] += world.steps
         self.counts["crashes"] += world.restarts
+        world.coverage.read_audit(world.view())
+        self.coverage.absorb(world.coverage)
 
 
 def digits(code: int, *radices: int) -> list[int]:

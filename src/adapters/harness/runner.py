@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
+from .coverage import gaps
 from .faults import FaultKind
 from .model import InvariantViolated, PaycoreMachine, RunStats
 
@@ -66,6 +67,11 @@ class ChaosReport:
     examples_run: int
     faults: dict[str, int]
     counts: dict[str, int]
+    #: how often each flow step ran, and each state-machine transition was recorded
+    steps_reached: dict[str, int]
+    transitions_reached: dict[str, int]
+    #: what was never reached and no table explains (see ``coverage``)
+    coverage_gaps: list[str]
     violations: list[ViolationReport]
     error: str | None
     time_to_detection_s: float | None
@@ -97,6 +103,9 @@ class ChaosReport:
             "faults": self.faults,
             "missing_faults": self.missing_faults,
             "counts": self.counts,
+            "steps_reached": self.steps_reached,
+            "transitions_reached": self.transitions_reached,
+            "coverage_gaps": self.coverage_gaps,
             "violations": [attrs.asdict(v) for v in self.violations],
             "error": self.error,
             "time_to_detection_s": self.time_to_detection_s,
@@ -198,6 +207,11 @@ def run_chaos(
         examples_run=stats.examples,
         faults={k.value: stats.faults.get(k, 0) for k in FaultKind},
         counts=dict(stats.counts),
+        steps_reached=dict(sorted(stats.coverage.steps.items())),
+        transitions_reached=dict(sorted(stats.coverage.transitions.items())),
+        coverage_gaps=gaps(
+            stats.coverage.steps, stats.coverage.transitions, stats.coverage.known_steps
+        ),
         violations=violations,
         error=error,
         time_to_detection_s=detected,

@@ -30,6 +30,7 @@ from paycore.status import FlowStatus, PaymentStatus
 
 from .. import signing
 from ..memory import EPOCH_MS, Wiring, in_memory
+from .coverage import Coverage
 from .faults import FaultKind, FaultPlan
 
 SECRET = "whsec_harness_only"
@@ -90,6 +91,9 @@ class World:
         self.steps = 0
         self.counts: dict[str, int] = {}
         self._view: tuple[int, Snapshot, list[Flow]] | None = None
+        #: the flow steps executed and (once the example ends) the transitions recorded
+        self.coverage = Coverage()
+        self.coverage.watch(self.w.service.engine)
         svc = self.w.service
         self.w.provider.set_account("acct_1", can_charge=True)
         self.quietly(lambda: svc.add_seller("s1", "Shop", "acct_1"))
