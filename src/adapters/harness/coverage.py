@@ -92,7 +92,8 @@ class Coverage:
         def counted(flow_id: str) -> StepReport:
             report = real(flow_id)
             # a provider call counts once: when made, not again when its answer is applied
-            if report.effect == "tx" or report.effect.startswith("call:"):
+            ran = report.effect == "tx" or report.effect.startswith("call:")
+            if ran and report.result not in ("lease_lost", "inactive"):
                 counts[f"{report.kind}.{report.step}"] += 1
             return report
 
