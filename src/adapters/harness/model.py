@@ -22,7 +22,7 @@ from paycore.invariants import Violation
 
 from .coverage import Coverage
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
-from .world import World
+from .world import QUIET_ROUNDS, World
 
 
 class InvariantViolated(AssertionError):
@@ -119,6 +119,15 @@ CODES = STARTS.pop()  # the integers one draw picks from
 # them over every kind (and still maps 0 to 0: a single step of the first flow).
 SPREAD = 379
 assert math.gcd(SPREAD, CODES) == 1
+
+
+def unsettled(world: World) -> Violation:
+    """The quiet phase's own check: jobs kept changing things past the bound."""
+    return Violation(
+        "quiet-within-bound",
+        "quiet phase",
+        f"still changing after {QUIET_ROUNDS} rounds of every job past every timer",
+    )
 
 
 class PaycoreMachine(RuleBasedStateMachine):
@@ -255,9 +264,11 @@ class PaycoreMachine(RuleBasedStateMachine):
             self.stats.absorb(self.world)
             return  # keep the state (and timeline) of the violation as it was found
         try:
-            self.world.quiesce()
+            settled = self.world.quiesce()
             self.stats.checks += 1
             bad = self.world.violations(("safety", "convergence"))
+            if not settled:
+                bad.append(unsettled(self.world))
             if bad:
                 self._fail("convergence", bad)
         finally:

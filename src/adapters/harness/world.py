@@ -34,6 +34,8 @@ from .coverage import Coverage
 from .faults import FaultKind, FaultPlan
 
 SECRET = "whsec_harness_only"
+#: Job rounds (each past every timer) within which a quiet system must settle.
+QUIET_ROUNDS = 12
 PRODUCTS = ("p_scarce", "p_plenty")
 # provider calls that change nothing there
 PROVIDER_READS = frozenset(
@@ -438,10 +440,13 @@ class World:
     def violations(self, kinds: Iterable[Kind] = ("safety",)) -> list[Violation]:
         return check(self.view(), self.ledger(), kinds)
 
-    def quiesce(self, rounds: int = 12) -> None:
+    def quiesce(self, rounds: int = QUIET_ROUNDS) -> bool:
         """Faults off; run every flow and deliver every webhook, then move the clock past
         every timer a quiet system may wait on (a hold's expiry, the processing hold, a
-        retry's backoff, a lease) and run every job, until such a round changes nothing."""
+        retry's backoff, a lease) and run every job, until such a round changes nothing.
+
+        Returns whether that happened within ``rounds`` rounds: settling "eventually" is
+        not enough, a quiet system must settle within a bounded number of job rounds."""
         self.plan.enabled = False
         self.plan.disarm_all()
         self.say("-- quiet: faults off, draining webhooks, jobs and flows --")
@@ -468,7 +473,8 @@ class World:
             for which in range(4):
                 self.job(which)
             if not self.runnable() and self.progress() == before:
-                break
+                return True
+        return False
 
     def progress(self) -> tuple[int, ...]:
         """Changes whenever the store or the provider changed: cheap, for fixpoints and
