@@ -83,7 +83,7 @@ def _print_chaos(report: object) -> None:
     )
     print(f"  rules run            {r.rules:>8}   ({r.steps_per_second:,.0f} per second)")
     print(f"  invariant checks     {r.checks:>8}")
-    for key in ("operations", "steps", "webhooks", "jobs", "crashes"):
+    for key in ("operations", "steps", "webhooks", "jobs", "crashes", "races", "service_calls"):
         print(f"  {key:<20} {r.counts.get(key, 0):>8}")
     print("  faults fired:")
     for kind, n in r.faults.items():

@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from paycore.invariants import Violation
 
+from . import concurrency, service_api
 from .coverage import Coverage
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from .world import QUIET_ROUNDS, World
@@ -78,7 +79,8 @@ FLOWS = 8
 SHOP_METHODS = (0, 0, 1, 2, 3)  # mostly a card that works; declined, 3-D Secure, processing
 REFUND_AMOUNTS = (None, None, 100, 250, 600, 1000)  # None: the rest of the order
 WEBHOOK_MODES = (0, 0, 1, 2)  # deliver, deliver, duplicate, forged signature
-ENVIRONMENT = ("job", "job", "clock", "merchant", "crash")
+ENVIRONMENT = ("job", "job", "clock", "merchant", "crash", "race", "service", "service")
+ENVIRONMENT_ARGS = 16
 # the ambiguous case (effect applied, answer lost) is the one that matters most
 FAULT_KINDS = (FaultKind.RESPONSE_LOST, FaultKind.RESPONSE_LOST, *PROVIDER_FAULTS, *STORE_FAULTS)
 FAULT_CALLS = (
@@ -109,7 +111,7 @@ ACTIONS = (
     ("refund", PAYMENTS * len(REFUND_AMOUNTS) * 3, 90),
     ("customer", PAYMENTS * 4, 60),
     ("deliver_webhook", 6 * len(WEBHOOK_MODES), 72),
-    ("environment", len(ENVIRONMENT) * 8, 80),
+    ("environment", len(ENVIRONMENT) * ENVIRONMENT_ARGS, 128),
     ("arm_fault", len(FAULT_KINDS) * len(FAULT_CALLS), 72),
 )
 assert len(ACTIONS) - len(ALWAYS) <= 7 and all(size <= codes for _, size, codes in ACTIONS)
@@ -225,9 +227,14 @@ class PaycoreMachine(RuleBasedStateMachine):
         self.world.deliver(choice, WEBHOOK_MODES[mode])
 
     def environment(self, code: int) -> None:
-        """A background job, a clock jump, a merchant change, or a crash."""
-        what, arg = digits(code, len(ENVIRONMENT), 8)
-        if ENVIRONMENT[what] == "job":
+        """A background job, a clock jump, a merchant change, a crash, a race of several
+        workers in threads, or a call of the public service API (its answer checked)."""
+        what, arg = digits(code, len(ENVIRONMENT), ENVIRONMENT_ARGS)
+        if ENVIRONMENT[what] == "race":
+            concurrency.run_race(self.world, arg, arg // len(concurrency.RACES))
+        elif ENVIRONMENT[what] == "service":
+            service_api.call(self.world, arg)
+        elif ENVIRONMENT[what] == "job":
             self.world.job(arg)
         elif ENVIRONMENT[what] == "clock":
             self.world.advance(arg)
@@ -250,6 +257,8 @@ class PaycoreMachine(RuleBasedStateMachine):
     def safety(self) -> None:
         # Safety depends only on the store and the provider: when neither changed since
         # the last check (a refused operation, nothing to step), the verdict is the same.
+        if self.world.findings:
+            self._fail("safety", list(self.world.findings))
         marker = self.world.progress()
         if marker == getattr(self, "_checked", None):
             return

@@ -95,6 +95,8 @@ class World:
         self._view: tuple[int, Snapshot, list[Flow]] | None = None
         #: the flow steps executed and (once the example ends) the transitions recorded
         self.coverage = Coverage()
+        #: wrong answers seen by the harness itself (what a service call returned)
+        self.findings: list[Violation] = []
         self.coverage.watch(self.w.service.engine)
         svc = self.w.service
         self.w.provider.set_account("acct_1", can_charge=True)
@@ -438,7 +440,7 @@ class World:
         return Ledger(self.w.provider.intents(), self.w.provider.refunds(), self.w.clock.now())
 
     def violations(self, kinds: Iterable[Kind] = ("safety",)) -> list[Violation]:
-        return check(self.view(), self.ledger(), kinds)
+        return [*self.findings, *check(self.view(), self.ledger(), kinds)]
 
     def quiesce(self, rounds: int = QUIET_ROUNDS) -> bool:
         """Faults off; run every flow and deliver every webhook, then move the clock past
