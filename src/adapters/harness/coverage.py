@@ -49,7 +49,6 @@ NOT_YET_DRIVEN: dict[str, str] = {
     ),
     "refund: pending -cancel-> canceled": "the bank canceling a pending refund (bank)",
     "refund: pending -fail-> failed": "the bank failing a pending refund (bank)",
-    "refund: succeeded -fail-> failed": "the bank returning a refund that had succeeded (bank)",
 }
 
 

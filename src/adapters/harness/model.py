@@ -81,6 +81,8 @@ REFUND_AMOUNTS = (None, None, 100, 250, 600, 1000)  # None: the rest of the orde
 WEBHOOK_MODES = (0, 0, 1, 2)  # deliver, deliver, duplicate, forged signature
 ENVIRONMENT = ("job", "job", "clock", "merchant", "crash", "race", "service", "service")
 ENVIRONMENT_ARGS = 16
+# 3-D Secure or settling (4), paying again, or the bank on a refund (4 each of two refunds)
+CUSTOMER_ACTIONS = 12
 # the ambiguous case (effect applied, answer lost) is the one that matters most
 FAULT_KINDS = (FaultKind.RESPONSE_LOST, FaultKind.RESPONSE_LOST, *PROVIDER_FAULTS, *STORE_FAULTS)
 FAULT_CALLS = (
@@ -109,7 +111,7 @@ ACTIONS = (
     ("shop", SESSIONS * 2 * 2 * len(SHOP_METHODS), 80),
     ("payment_op", 2 * PAYMENTS * 4, 80),
     ("refund", PAYMENTS * len(REFUND_AMOUNTS) * 3, 90),
-    ("customer", PAYMENTS * 4, 60),
+    ("customer", PAYMENTS * CUSTOMER_ACTIONS, 60),
     ("deliver_webhook", 6 * len(WEBHOOK_MODES), 72),
     ("environment", len(ENVIRONMENT) * ENVIRONMENT_ARGS, 128),
     ("arm_fault", len(FAULT_KINDS) * len(FAULT_CALLS), 72),
@@ -219,7 +221,7 @@ class PaycoreMachine(RuleBasedStateMachine):
     # --- the customer, the provider's webhooks, the shop, time ------------------------
 
     def customer(self, code: int) -> None:
-        payment, action = digits(code, PAYMENTS, 4)
+        payment, action = digits(code, PAYMENTS, CUSTOMER_ACTIONS)
         self.world.customer(payment, action)
 
     def deliver_webhook(self, code: int) -> None:

@@ -82,6 +82,9 @@ class World:
         # Stock held for a payment stuck in processing is given back after an hour here,
         # so that late successes (taken again, or refunded as out of stock) are explored.
         self.config = config or Config(processing_hold_ms=3_600_000)
+        self.wiring, self.scarce_stock = wiring, scarce_stock
+        #: what a checkout's product choice buys: the products of each cart's lines
+        self.carts: list[tuple[str, ...]] = [(p,) for p in PRODUCTS]
         self.w: Wiring = wiring(self.config)
         self.plan = FaultPlan(self.w.clock.now)
         self.w.provider.fault = self.plan.provider_hook
@@ -170,7 +173,7 @@ class World:
 
     def begin_checkout(self, session_no: int, product_no: int, quantity: int) -> None:
         session = self.session(session_no)
-        cart = [CartItem(PRODUCTS[product_no % len(PRODUCTS)], quantity)]
+        cart = [CartItem(p, quantity) for p in self.carts[product_no % len(self.carts)]]
         eng = self.engine
 
         def go() -> str:
@@ -180,7 +183,8 @@ class World:
             )
 
         self.count("operations")
-        self._try(f"checkout {session} {cart[0].product_id} x{quantity}", go)
+        what = "+".join(item.product_id for item in cart)
+        self._try(f"checkout {session} {what} x{quantity}", go)
 
     def begin_confirm(self, payment_no: int, method_no: int) -> None:
         pid = self.payment_id(payment_no)
@@ -326,12 +330,38 @@ class World:
             return
         iid = payment.provider_intent_id
         p = self.w.provider
+        if action >= 4:
+            self._bank_or_retry(pid, iid, action - 4)
+            return
         ok = action % 2 == 0
         name = ("complete 3-D Secure", "settle")[action // 2 % 2]
         fn = p.complete_action if name.startswith("complete") else p.settle
         self._try(
             f"customer: {name} {iid} ({'ok' if ok else 'fail'})", lambda: fn(iid, success=ok).status
         )
+
+    def _bank_or_retry(self, pid: str, iid: str, action: int) -> None:
+        """The customer pays again in the browser (a 3-D Secure card this time), or the
+        bank settles, fails or reverses one of the payment's refunds."""
+        p = self.w.provider
+        if action % 4 == 0:
+            self._try(
+                f"customer: pays {iid} again with a 3-D Secure card",
+                lambda: p.customer_confirm(iid, METHODS[2]).status,
+            )
+            return
+        refunds = [r for r in p.refunds() if r.intent_id == iid]
+        if not refunds:
+            return
+        rf = refunds[action // 4 % len(refunds)]
+        ops: list[tuple[str, Callable[[], Any]]] = [
+            ("settles", lambda: p.settle_refund(rf.id, success=True)),
+            ("fails", lambda: p.settle_refund(rf.id, success=False)),
+            ("reverses", lambda: p.fail_refund(rf.id)),
+        ]
+        name, fn = ops[action % 4 - 1]
+        self.count("bank")
+        self._try(f"bank: {name} refund {rf.id} of {pid}", lambda: fn().status)
 
     # --- webhooks ---------------------------------------------------------------------
 
@@ -408,19 +438,43 @@ class World:
     def advance(self, kind: int) -> None:
         """Move the clock: a little, past the reservation TTL, the key retention, a session."""
         cfg = self.config
-        amount, fault = [
+        jumps = [
             (cfg.lease_ms + 1, None),
             (cfg.backoff_cap_ms, None),
             (cfg.reservation_ttl_ms + 1, FaultKind.CLOCK_PAST_TTL),
             (cfg.provider_key_retention_ms + 1, FaultKind.CLOCK_PAST_KEYS),
             (cfg.checkout_session_ttl_ms + 1, FaultKind.CLOCK_PAST_SESSION),
-        ][kind % 5]
+            # exactly onto a deadline: the instant a hold expires, a session ends
+            (self._until(self._next_hold_expiry()), FaultKind.CLOCK_ON_EXPIRY),
+            (self._until(self._next_session_end()), FaultKind.CLOCK_ON_EXPIRY),
+        ]
+        amount, fault = jumps[kind % len(jumps)]
+        if amount <= 0:
+            return
         self.w.clock.advance(amount)
         if fault is not None:
             self.plan.note(fault, f"+{amount} ms")
         self.say(f"clock +{amount // 1000} s")
         for d in self.pending:  # what waited is now late
             self.plan.note(FaultKind.WEBHOOK_LATE, d.event.id)
+
+    def _until(self, at: int | None) -> int:
+        return 0 if at is None else at - self.w.clock.now()
+
+    def _next_hold_expiry(self) -> int | None:
+        now = self.w.clock.now()
+        held = [
+            r.expires_at
+            for r in self.view().rows(s.RESERVATIONS)
+            if r.status.value == "held" and r.expires_at > now
+        ]
+        return min(held, default=None)
+
+    def _next_session_end(self) -> int | None:
+        now = self.w.clock.now()
+        ttl = self.config.checkout_session_ttl_ms
+        ends = [o.created_at + ttl for o in self.view().rows(s.ORDERS) if o.created_at + ttl > now]
+        return min(ends, default=None)
 
     def crash(self) -> None:
         """The worker dies: held answers are lost; a new worker starts."""
