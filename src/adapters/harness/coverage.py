@@ -34,21 +34,18 @@ UNREACHABLE: dict[str, str] = {}
 #: Steps and transitions nothing drives yet, with what will drive them.
 NOT_YET_DRIVEN: dict[str, str] = {
     "flow: dead -revive-> active": "the operator's revive of a dead flow (issue 7, item 1)",
-    "cancel.give_up": "a configuration with few attempts (dimensions)",
-    "confirm.give_up": "a configuration with few attempts (dimensions)",
-    "flow: active -dead_letter-> dead": "a configuration with few attempts (dimensions)",
-    "checkout.cancel_found": "a checkout giving up after its intent was created (stories)",
-    "checkout.sync_recorded": "a checkout giving up after a webhook recorded its intent (stories)",
-    "payment: creating -cancel-> canceled": "a checkout giving up after its intent was created",
-    "order: pending -mark_out_of_stock-> out_of_stock": "a late success after a resale (stories)",
-    "orphan.look": "a second intent for one payment (stories)",
-    "orphan.cancel": "a second intent for one payment (stories)",
-    "orphan.refund": "a second intent for one payment, paid (stories)",
-    "payment: processing -require_action-> requires_action": (
-        "the customer paying again with a 3-D Secure card after a failed debit (customer)"
+    "flow: active -dead_letter-> dead": (
+        "a dead flow fails flows-finished until the quiet phase can act as the operator "
+        "and revive or abandon it (issue 7, item 1); the few_attempts dimension then drives it"
     ),
-    "refund: pending -cancel-> canceled": "the bank canceling a pending refund (bank)",
-    "refund: pending -fail-> failed": "the bank failing a pending refund (bank)",
+    "checkout.sync_recorded": (
+        "a search that no longer returns an intent it returned before (Stripe's search "
+        "index during an incident); the fake's lagging search only ever adds results"
+    ),
+    "refund: pending -cancel-> canceled": (
+        "the fake provider cannot cancel a refund yet (Stripe cancels refunds that wait "
+        "for the customer); a bank action canceling a pending refund will drive it"
+    ),
 }
 
 

@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from paycore.invariants import Violation
 
-from . import concurrency, service_api
+from . import concurrency, dimensions, service_api, stories
 from .coverage import Coverage
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from .world import QUIET_ROUNDS, World
@@ -163,6 +163,15 @@ class PaycoreMachine(RuleBasedStateMachine):
             mask >= 128 or i < len(ALWAYS) or not mask >> (i - len(ALWAYS)) & 1
             for i in range(len(ACTIONS))
         ]
+
+    @initialize(dimension=st.integers(0, len(dimensions.DRAWN) + len(stories.STORIES) - 1))
+    def dimension(self, dimension: int) -> None:
+        """The shop this example runs in: configuration, catalog, adapters (see
+        ``dimensions``), or a scripted opening (see ``stories``); 0 is the default shop."""
+        if dimension >= len(dimensions.DRAWN):
+            stories.tell(self.world, dimension - len(dimensions.DRAWN))
+        elif dimension:
+            dimensions.apply(self.world, dimensions.DRAWN[dimension])
 
     @rule(code=st.integers(0, CODES - 1))
     def act(self, code: int) -> None:

@@ -113,6 +113,10 @@ class World:
         self.quietly(lambda: svc.restock("SKU-S", scarce_stock))
         self.quietly(lambda: svc.restock("SKU-P", 50))
 
+    def reconfigure(self, config: Config) -> None:
+        """Build this world again, before anything happened in it, with ``config``."""
+        World.__init__(self, config, self.scarce_stock, self.wiring)
+
     # --- plumbing ---------------------------------------------------------------------
 
     @property
