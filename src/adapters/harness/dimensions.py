@@ -29,7 +29,10 @@ from paycore.errors import ProviderError
 from paycore.money import Money
 from paycore.records import OutboxMessage
 
+from .faults import FaultKind
 from .world import World
+
+__all__ = ["DIMENSIONS", "DRAWN", "HELD_BACK", "FaultKind", "apply"]
 
 DIMENSIONS = (
     "default",
