@@ -6,6 +6,7 @@ import pytest
 
 from paycore.invariants import INVARIANTS
 from paycore_adapters.harness.bugs import BUGS
+from paycore_adapters.harness.model import HARNESS_CHECKS
 from paycore_adapters.harness.runner import run_chaos
 
 FINDINGS = [f"S{i}" for i in range(1, 19)]
@@ -14,7 +15,7 @@ FINDINGS = [f"S{i}" for i in range(1, 19)]
 def test_catalog_has_one_switch_per_finding() -> None:
     """S1-S18 each have a switch that names invariants that exist."""
     assert sorted(BUGS, key=lambda b: int(b[1:])) == FINDINGS
-    ids = {i.id for i in INVARIANTS}
+    ids = {i.id for i in INVARIANTS} | HARNESS_CHECKS
     for bug in BUGS.values():
         assert bug.expected and set(bug.expected) <= ids, bug.id
 

@@ -13,9 +13,9 @@ share the world's store, provider and clock, and run at the same moment:
 - ``jobs``: each worker runs a round of every background job.
 
 Faults are held off while the threads run: which thread would meet an armed fault is
-up to the operating system, and a run must replay exactly from its seed. What the
-threads produce (ids, stock, provider objects) does not depend on their order, so
-the rest of the run is the same whichever thread won.
+up to the operating system, and a run must replay exactly from its seed. The model
+draws only the restocking race (``MODEL_RACES``), whose end state cannot depend on
+the threads' order; the others run in the test suite.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ WORKERS = 3
 RESTOCKS_PER_WORKER = 10
 SWITCH_INTERVAL_S = 0.000_05
 RACES = ("restock", "double_submit", "jobs")
+#: The races the model draws: only those whose end state cannot depend on which thread
+#: ran first, even with a flaw switched on. When a run fails, Hypothesis replays the
+#: failing example and must see it fail the same way; a double submit or a jobs race
+#: under a seeded bug could end either way, so they run in the tests and on demand.
+MODEL_RACES = ("restock",)
 
 
 def services(world: World, n: int = WORKERS) -> list[PaymentService]:
