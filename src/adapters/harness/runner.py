@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
+from . import stories
 from .coverage import gaps
 from .faults import FaultKind
 from .model import InvariantViolated, PaycoreMachine, RunStats
@@ -164,6 +165,7 @@ def run_chaos(
     error: str | None = None
     started = time.perf_counter()
     with _bug(bug), _no_source_constants():
+        found.extend(_prologue(Run))
         try:
             run_state_machine_as_test(
                 Run,
@@ -217,6 +219,21 @@ def run_chaos(
         time_to_detection_s=detected,
         replay=replay + (f" --bug {bug}" if bug else ""),
     )
+
+
+def _prologue(machine: type[PaycoreMachine]) -> list[InvariantViolated]:
+    """Every story once, before the random examples: a run must reach their paths
+    however Hypothesis happens to draw (coverage), and check them like any example."""
+    found = []
+    for n in range(len(stories.STORIES)):
+        example = machine()
+        try:
+            stories.tell(example.world, n)
+            example.safety()
+            example.teardown()
+        except InvariantViolated as exc:
+            found.append(exc)
+    return found
 
 
 def _flatten(group: BaseExceptionGroup[InvariantViolated] | None) -> Iterator[InvariantViolated]:

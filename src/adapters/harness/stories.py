@@ -138,14 +138,17 @@ def second_intent_for_one_payment(world: World) -> None:
 
 
 def debit_fails_then_three_d_secure(world: World) -> None:
-    """A bank debit fails while paycore still thinks it is processing; the customer pays
-    again with a 3-D Secure card before any webhook arrives: the reconciler finds the
-    payment waiting for the customer."""
+    """Two bank debits fail. One customer is told (the payment opens again); the other
+    pays again with a 3-D Secure card before any webhook arrives, and the reconciler
+    finds that payment waiting for the customer."""
     world.shop(0, PLENTY, 1, PROCESSING)
     world.customer(0, 3)  # the debit fails
-    world.customer(0, 4)  # pays again, with 3-D Secure
+    drain(world)
+    world.shop(1, PLENTY, 1, PROCESSING)
+    world.customer(1, 3)  # the debit fails
+    world.customer(1, 4)  # pays again, with 3-D Secure
     world.job(1)  # the reconciler asks about processing payments
-    world.customer(0, 0)  # passes 3-D Secure
+    world.customer(1, 0)  # passes 3-D Secure
     drain(world)
 
 
