@@ -20,7 +20,7 @@ stale and fails the run as well, so the tables cannot drift from the code.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from paycore import schema as s
@@ -82,18 +82,7 @@ class Coverage:
     def watch(self, engine: Engine) -> None:
         """Count every step ``engine`` executes from now on (its own runs included)."""
         self.known_steps.update(all_steps(engine.defs))
-        real: Callable[[str], StepReport] = engine.step
-        counts = self.steps
-
-        def counted(flow_id: str) -> StepReport:
-            report = real(flow_id)
-            # a provider call counts once: when made, not again when its answer is applied
-            ran = report.effect == "tx" or report.effect.startswith("call:")
-            if ran and report.result not in ("lease_lost", "inactive"):
-                counts[f"{report.kind}.{report.step}"] += 1
-            return report
-
-        engine.step = counted  # type: ignore[method-assign]
+        engine.step = _CountedStep(engine, self.steps)  # type: ignore[method-assign]
 
     def read_audit(self, snap: Snapshot) -> None:
         """Count the transitions an example recorded (its audit log, once at its end)."""
@@ -110,6 +99,23 @@ class Coverage:
         self.steps.update(other.steps)
         self.transitions.update(other.transitions)
         self.known_steps |= other.known_steps
+
+
+class _CountedStep:
+    """An engine's ``step``, counting what it runs. An object rather than a closure, so
+    that a copied world (the explorer forks worlds) steps and counts its own copy."""
+
+    def __init__(self, engine: Engine, counts: Counter[str]) -> None:
+        self.engine = engine
+        self.counts = counts
+
+    def __call__(self, flow_id: str) -> StepReport:
+        report: StepReport = type(self.engine).step(self.engine, flow_id)
+        # a provider call counts once: when made, not again when its answer is applied
+        ran = report.effect == "tx" or report.effect.startswith("call:")
+        if ran and report.result not in ("lease_lost", "inactive"):
+            self.counts[f"{report.kind}.{report.step}"] += 1
+        return report
 
 
 def gaps(

@@ -26,7 +26,7 @@ from paycore.invariants import Kind, Ledger, Violation, check
 from paycore.money import Money
 from paycore.ports import ProviderEvent, Snapshot
 from paycore.records import Flow
-from paycore.status import FlowStatus, PaymentStatus
+from paycore.status import FlowStatus, PaymentStatus, ReservationStatus
 
 from .. import signing
 from ..memory import EPOCH_MS, Wiring, in_memory
@@ -440,7 +440,8 @@ class World:
     # --- clock, crash, faults -----------------------------------------------------------
 
     def advance(self, kind: int) -> None:
-        """Move the clock: a little, past the reservation TTL, the key retention, a session."""
+        """Move the clock: a little, past the reservation TTL, the key retention, a session,
+        or exactly onto the next hold's expiry or session's end."""
         cfg = self.config
         jumps = [
             (cfg.lease_ms + 1, None),
@@ -470,7 +471,7 @@ class World:
         held = [
             r.expires_at
             for r in self.view().rows(s.RESERVATIONS)
-            if r.status.value == "held" and r.expires_at > now
+            if r.status is ReservationStatus.HELD and r.expires_at > now
         ]
         return min(held, default=None)
 
