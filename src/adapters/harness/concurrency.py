@@ -35,7 +35,7 @@ from paycore.service import PaymentService
 from .world import World
 
 WORKERS = 3
-RESTOCKS_PER_WORKER = 10
+RESTOCKS_PER_WORKER = 4
 SWITCH_INTERVAL_S = 0.000_05
 RACES = ("restock", "double_submit", "jobs")
 #: The races the model draws: only those whose end state cannot depend on which thread
