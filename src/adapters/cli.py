@@ -56,7 +56,8 @@ def _chaos(args: argparse.Namespace) -> int:
         profile=args.profile,
         progress=not args.json,
     )
-    coverage_ok = args.bug is not None or not report.missing_faults or args.examples is not None
+    full_run = args.bug is None and args.examples is None
+    coverage_ok = not full_run or not (report.missing_faults or report.coverage_gaps)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
@@ -64,7 +65,10 @@ def _chaos(args: argparse.Namespace) -> int:
     if not report.ok:
         return 1
     if not coverage_ok:
-        print(f"fault kinds that never fired: {', '.join(report.missing_faults)}")
+        if report.missing_faults:
+            print(f"fault kinds that never fired: {', '.join(report.missing_faults)}")
+        for gap in report.coverage_gaps:
+            print(f"coverage: {gap}")
         return 1
     return 0
 
@@ -80,11 +84,19 @@ def _print_chaos(report: object) -> None:
     )
     print(f"  rules run            {r.rules:>8}   ({r.steps_per_second:,.0f} per second)")
     print(f"  invariant checks     {r.checks:>8}")
-    for key in ("operations", "steps", "webhooks", "jobs", "crashes"):
+    for key in ("operations", "steps", "webhooks", "jobs", "crashes", "races", "service_calls"):
         print(f"  {key:<20} {r.counts.get(key, 0):>8}")
     print("  faults fired:")
     for kind, n in r.faults.items():
         print(f"    {kind:<30} {n:>6}")
+    print("  flow steps reached:")
+    for name, n in r.steps_reached.items():
+        print(f"    {name:<30} {n:>6}")
+    print("  transitions reached:")
+    for name, n in r.transitions_reached.items():
+        print(f"    {name:<48} {n:>6}")
+    for gap in r.coverage_gaps:
+        print(f"  coverage gap: {gap}")
     if r.error:
         print(f"\nUNEXPECTED ERROR: {r.error}")
     for v in r.violations:

@@ -922,3 +922,97 @@ def decided_refunds_covered(snap: Snapshot, _: Ledger) -> list[Violation]:
             )
         )
     return out
+
+
+# --- sessions, currencies, notifications ----------------------------------------------
+
+
+@invariant(
+    "sessions-never-share",
+    "Distinct checkout sessions never share an order, a payment's provider intent or a "
+    "client secret.",
+    "safety",
+)
+def sessions_never_share(snap: Snapshot, _: Ledger) -> list[Violation]:
+    out = []
+    by_intent: defaultdict[str, set[str]] = defaultdict(set)
+    by_secret: defaultdict[str, dict[str, str]] = defaultdict(dict)
+    for p in snap.rows(s.PAYMENTS):
+        order = snap.get(s.ORDERS, p.order_id)
+        if order is not None and order.checkout_session_id != p.checkout_session_id:
+            out.append(
+                Violation(
+                    "sessions-never-share",
+                    p.id,
+                    f"payment of session {p.checkout_session_id} belongs to order {order.id} "
+                    f"of session {order.checkout_session_id}",
+                )
+            )
+        if p.provider_intent_id is not None:
+            by_intent[p.provider_intent_id].add(p.checkout_session_id)
+        if p.client_secret is not None:
+            by_secret[p.client_secret].setdefault(p.checkout_session_id, p.id)
+    for intent_id, sessions in sorted(by_intent.items()):
+        if len(sessions) > 1:
+            shared = ", ".join(sorted(sessions))
+            out.append(Violation("sessions-never-share", intent_id, f"intent shared by {shared}"))
+    for holders in by_secret.values():
+        if len(holders) > 1:
+            # named by the payments holding it: the secret itself is never printed
+            payments = sorted(holders.values())
+            out.append(
+                Violation(
+                    "sessions-never-share",
+                    payments[0],
+                    f"one client secret held by payments {', '.join(payments)} of sessions "
+                    f"{', '.join(sorted(holders))}",
+                )
+            )
+    return out
+
+
+@invariant(
+    "one-currency-per-order",
+    "An order's lines, its total, its payment, the provider intent the payment records and "
+    "its refunds are all in the order's currency.",
+    "safety",
+)
+def one_currency_per_order(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+    intents = {v.id: v for v in ledger.intents}
+    refunds: defaultdict[str, list[str]] = defaultdict(list)
+    for r in snap.rows(s.REFUNDS):
+        refunds[r.order_id].append(f"refund {r.id} {r.amount.currency}")
+    out = []
+    for o in snap.rows(s.ORDERS):
+        cur = o.total.currency
+        seen = [f"line {n} {line.unit_price.currency}" for n, line in enumerate(o.lines)]
+        p = snap.get(s.PAYMENTS, o.payment_id)
+        if p is not None:
+            seen.append(f"payment {p.amount.currency}")
+            v = intents.get(p.provider_intent_id or "")
+            if v is not None:
+                seen.append(f"intent {v.currency.upper()}")
+        seen += refunds[o.id]
+        wrong = [what for what in seen if not what.endswith(f" {cur}")]
+        if wrong:
+            out.append(
+                Violation("one-currency-per-order", o.id, f"order in {cur}: {', '.join(wrong)}")
+            )
+    return out
+
+
+@invariant(
+    "notifications-delivered",
+    "When quiet, every queued notification has been delivered.",
+    "convergence",
+)
+def notifications_delivered(snap: Snapshot, _: Ledger) -> list[Violation]:
+    return [
+        Violation(
+            "notifications-delivered",
+            m.id,
+            f"{m.kind} for order {m.order_id} not sent after {m.attempts} attempts",
+        )
+        for m in snap.rows(s.OUTBOX)
+        if not m.sent
+    ]

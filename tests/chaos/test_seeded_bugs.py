@@ -6,6 +6,7 @@ import pytest
 
 from paycore.invariants import INVARIANTS
 from paycore_adapters.harness.bugs import BUGS
+from paycore_adapters.harness.model import HARNESS_CHECKS
 from paycore_adapters.harness.runner import run_chaos
 
 FINDINGS = [f"S{i}" for i in range(1, 19)]
@@ -18,7 +19,7 @@ def test_catalog_has_one_switch_per_finding() -> None:
     assert sorted(b for b in BUGS if b.startswith("S")) == sorted(FINDINGS)
     assert sorted(b for b in BUGS if b.startswith("I")) == ISSUE_ITEMS
     assert len(BUGS) == len(FINDINGS) + len(ISSUE_ITEMS)
-    ids = {i.id for i in INVARIANTS}
+    ids = {i.id for i in INVARIANTS} | HARNESS_CHECKS
     for bug in BUGS.values():
         assert bug.expected and set(bug.expected) <= ids, bug.id
 

@@ -466,6 +466,7 @@ def _s15_begin(
     "and never expires",
     "no-double-charge",
     "amount-matches-order",
+    "service-answers",
 )
 @contextmanager
 def _s15() -> Iterator[None]:

@@ -42,6 +42,7 @@ class FaultKind(enum.StrEnum):
     CLOCK_PAST_TTL = "clock_past_reservation_ttl"
     CLOCK_PAST_KEYS = "clock_past_key_retention"
     CLOCK_PAST_SESSION = "clock_past_session_ttl"
+    CLOCK_ON_EXPIRY = "clock_on_expiry_instant"
 
 
 PROVIDER_FAULTS = (
@@ -82,6 +83,9 @@ DESCRIPTIONS: dict[FaultKind, str] = {
     FaultKind.CLOCK_PAST_TTL: "the clock jumps past the reservation time-to-live",
     FaultKind.CLOCK_PAST_KEYS: "the clock jumps past the provider's 24 h idempotency-key retention",
     FaultKind.CLOCK_PAST_SESSION: "the clock jumps past the checkout session's lifetime",
+    FaultKind.CLOCK_ON_EXPIRY: (
+        "the clock lands exactly on a deadline: the instant a hold expires or a session ends"
+    ),
 }
 
 

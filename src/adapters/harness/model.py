@@ -20,8 +20,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from paycore.invariants import Violation
 
+from . import concurrency, dimensions, service_api, stories
+from .coverage import Coverage
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
-from .world import World
+from .world import QUIET_ROUNDS, World
 
 
 class InvariantViolated(AssertionError):
@@ -44,6 +46,7 @@ class RunStats:
         self.checks = 0
         self.faults: Counter[FaultKind] = Counter()
         self.counts: Counter[str] = Counter()
+        self.coverage = Coverage()
         self.first_violation_at: float | None = None
         self.started = time.perf_counter()
 
@@ -52,6 +55,8 @@ class RunStats:
         self.counts.update(world.counts)
         self.counts["steps"] += world.steps
         self.counts["crashes"] += world.restarts
+        world.coverage.read_audit(world.view())
+        self.coverage.absorb(world.coverage)
 
 
 def digits(code: int, *radices: int) -> list[int]:
@@ -74,7 +79,10 @@ FLOWS = 8
 SHOP_METHODS = (0, 0, 1, 2, 3)  # mostly a card that works; declined, 3-D Secure, processing
 REFUND_AMOUNTS = (None, None, 100, 250, 600, 1000)  # None: the rest of the order
 WEBHOOK_MODES = (0, 0, 1, 2)  # deliver, deliver, duplicate, forged signature
-ENVIRONMENT = ("job", "job", "clock", "merchant", "crash")
+ENVIRONMENT = ("job", "job", "clock", "merchant", "crash", "race", "service", "service")
+ENVIRONMENT_ARGS = 16
+# 3-D Secure or settling (4), paying again, or the bank on a refund (4 each of two refunds)
+CUSTOMER_ACTIONS = 12
 # the ambiguous case (effect applied, answer lost) is the one that matters most
 FAULT_KINDS = (FaultKind.RESPONSE_LOST, FaultKind.RESPONSE_LOST, *PROVIDER_FAULTS, *STORE_FAULTS)
 FAULT_CALLS = (
@@ -103,9 +111,9 @@ ACTIONS = (
     ("shop", SESSIONS * 2 * 2 * len(SHOP_METHODS), 80),
     ("payment_op", 2 * PAYMENTS * 4, 80),
     ("refund", PAYMENTS * len(REFUND_AMOUNTS) * 3, 90),
-    ("customer", PAYMENTS * 5, 60),
+    ("customer", PAYMENTS * CUSTOMER_ACTIONS, 60),
     ("deliver_webhook", 6 * len(WEBHOOK_MODES), 72),
-    ("environment", len(ENVIRONMENT) * 8, 80),
+    ("environment", len(ENVIRONMENT) * ENVIRONMENT_ARGS, 128),
     ("arm_fault", len(FAULT_KINDS) * len(FAULT_CALLS), 72),
 )
 assert len(ACTIONS) - len(ALWAYS) <= 7 and all(size <= codes for _, size, codes in ACTIONS)
@@ -115,6 +123,24 @@ CODES = STARTS.pop()  # the integers one draw picks from
 # them over every kind (and still maps 0 to 0: a single step of the first flow).
 SPREAD = 379
 assert math.gcd(SPREAD, CODES) == 1
+
+
+#: Checks of the harness itself, reported like invariants: an answer of the service that
+#: contradicts the store, units lost by a race, a quiet phase that does not settle.
+HARNESS_CHECKS = frozenset({"service-answers", "no-lost-update", "quiet-within-bound"})
+
+
+def unsettled(world: World) -> Violation:
+    """The quiet phase's own check: jobs kept changing things past the bound."""
+    return Violation(
+        "quiet-within-bound",
+        "quiet phase",
+        f"still changing after {QUIET_ROUNDS} rounds of every job past every timer",
+    )
+
+
+#: Shops other than the default one an example may start in: dimensions, then stories.
+SHOPS = len(dimensions.DRAWN) - 1 + len(stories.STORIES)
 
 
 class PaycoreMachine(RuleBasedStateMachine):
@@ -146,6 +172,19 @@ class PaycoreMachine(RuleBasedStateMachine):
             mask >= 128 or i < len(ALWAYS) or not mask >> (i - len(ALWAYS)) & 1
             for i in range(len(ACTIONS))
         ]
+
+    @initialize(dimension=st.integers(0, 3 * SHOPS))
+    def dimension(self, dimension: int) -> None:
+        """The shop this example runs in: a dimension (configuration, catalog, adapters:
+        see ``dimensions``) or a scripted opening (see ``stories``) for ``dimension`` in
+        1..SHOPS; the default shop for 0 (what shrinking leads to) and above (two thirds
+        of the examples)."""
+        if dimension == 0 or dimension > SHOPS:
+            return
+        if dimension < len(dimensions.DRAWN):
+            dimensions.apply(self.world, dimensions.DRAWN[dimension])
+        else:
+            stories.tell(self.world, dimension - len(dimensions.DRAWN))
 
     @rule(code=st.integers(0, CODES - 1))
     def act(self, code: int) -> None:
@@ -205,9 +244,9 @@ class PaycoreMachine(RuleBasedStateMachine):
     # --- the customer, the provider's webhooks, the shop, time ------------------------
 
     def customer(self, code: int) -> None:
-        """The customer at the provider (3-D Secure, a payment settling), or the bank
-        failing a refund."""
-        payment, action = digits(code, PAYMENTS, 5)
+        """The customer at the provider (3-D Secure, a payment settling, paying again), or
+        the bank settling, failing or reversing a refund."""
+        payment, action = digits(code, PAYMENTS, CUSTOMER_ACTIONS)
         self.world.customer(payment, action)
 
     def deliver_webhook(self, code: int) -> None:
@@ -215,9 +254,14 @@ class PaycoreMachine(RuleBasedStateMachine):
         self.world.deliver(choice, WEBHOOK_MODES[mode])
 
     def environment(self, code: int) -> None:
-        """A background job, a clock jump, a merchant change, or a crash."""
-        what, arg = digits(code, len(ENVIRONMENT), 8)
-        if ENVIRONMENT[what] == "job":
+        """A background job, a clock jump, a merchant change, a crash, a race of several
+        workers in threads, or a call of the public service API (its answer checked)."""
+        what, arg = digits(code, len(ENVIRONMENT), ENVIRONMENT_ARGS)
+        if ENVIRONMENT[what] == "race":
+            concurrency.run_race(self.world, concurrency.RACES.index("restock"))
+        elif ENVIRONMENT[what] == "service":
+            service_api.call(self.world, arg)
+        elif ENVIRONMENT[what] == "job":
             self.world.job(arg)
         elif ENVIRONMENT[what] == "clock":
             self.world.advance(arg)
@@ -240,6 +284,8 @@ class PaycoreMachine(RuleBasedStateMachine):
     def safety(self) -> None:
         # Safety depends only on the store and the provider: when neither changed since
         # the last check (a refused operation, nothing to step), the verdict is the same.
+        if self.world.findings:
+            self._fail("safety", list(self.world.findings))
         marker = self.world.progress()
         if marker == getattr(self, "_checked", None):
             return
@@ -254,9 +300,11 @@ class PaycoreMachine(RuleBasedStateMachine):
             self.stats.absorb(self.world)
             return  # keep the state (and timeline) of the violation as it was found
         try:
-            self.world.quiesce()
+            settled = self.world.quiesce()
             self.stats.checks += 1
             bad = self.world.violations(("safety", "convergence"))
+            if not settled:
+                bad.append(unsettled(self.world))
             if bad:
                 self._fail("convergence", bad)
         finally:

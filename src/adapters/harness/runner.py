@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
+from . import stories
+from .coverage import gaps
 from .faults import FaultKind
 from .model import InvariantViolated, PaycoreMachine, RunStats
 
@@ -66,6 +68,11 @@ class ChaosReport:
     examples_run: int
     faults: dict[str, int]
     counts: dict[str, int]
+    #: how often each flow step ran, and each state-machine transition was recorded
+    steps_reached: dict[str, int]
+    transitions_reached: dict[str, int]
+    #: what was never reached and no table explains (see ``coverage``)
+    coverage_gaps: list[str]
     violations: list[ViolationReport]
     error: str | None
     time_to_detection_s: float | None
@@ -97,6 +104,9 @@ class ChaosReport:
             "faults": self.faults,
             "missing_faults": self.missing_faults,
             "counts": self.counts,
+            "steps_reached": self.steps_reached,
+            "transitions_reached": self.transitions_reached,
+            "coverage_gaps": self.coverage_gaps,
             "violations": [attrs.asdict(v) for v in self.violations],
             "error": self.error,
             "time_to_detection_s": self.time_to_detection_s,
@@ -155,6 +165,7 @@ def run_chaos(
     error: str | None = None
     started = time.perf_counter()
     with _bug(bug), _no_source_constants():
+        found.extend(_prologue(Run))
         try:
             run_state_machine_as_test(
                 Run,
@@ -198,11 +209,31 @@ def run_chaos(
         examples_run=stats.examples,
         faults={k.value: stats.faults.get(k, 0) for k in FaultKind},
         counts=dict(stats.counts),
+        steps_reached=dict(sorted(stats.coverage.steps.items())),
+        transitions_reached=dict(sorted(stats.coverage.transitions.items())),
+        coverage_gaps=gaps(
+            stats.coverage.steps, stats.coverage.transitions, stats.coverage.known_steps
+        ),
         violations=violations,
         error=error,
         time_to_detection_s=detected,
         replay=replay + (f" --bug {bug}" if bug else ""),
     )
+
+
+def _prologue(machine: type[PaycoreMachine]) -> list[InvariantViolated]:
+    """Every story once, before the random examples: a run must reach their paths
+    however Hypothesis happens to draw (coverage), and check them like any example."""
+    found = []
+    for n in range(len(stories.STORIES)):
+        example = machine()
+        try:
+            stories.tell(example.world, n)
+            example.safety()
+            example.teardown()
+        except InvariantViolated as exc:
+            found.append(exc)
+    return found
 
 
 def _flatten(group: BaseExceptionGroup[InvariantViolated] | None) -> Iterator[InvariantViolated]:

@@ -11,7 +11,6 @@ failures; an unexpected exception propagates.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,14 +26,17 @@ from paycore.invariants import Kind, Ledger, Violation, check
 from paycore.money import Money
 from paycore.ports import ProviderEvent, Snapshot
 from paycore.records import Flow
-from paycore.status import FlowStatus, PaymentStatus
+from paycore.status import FlowStatus, PaymentStatus, ReservationStatus
 
 from .. import signing
 from ..memory import EPOCH_MS, Wiring, in_memory
 from . import foreign
+from .coverage import Coverage
 from .faults import FaultKind, FaultPlan
 
 SECRET = "whsec_harness_only"
+#: Job rounds (each past every timer) within which a quiet system must settle.
+QUIET_ROUNDS = 12
 PRODUCTS = ("p_scarce", "p_plenty")
 # provider calls that change nothing there
 PROVIDER_READS = frozenset(
@@ -83,6 +85,9 @@ class World:
         # Stock held for a payment stuck in processing is given back after an hour here,
         # so that late successes (taken again, or refunded as out of stock) are explored.
         self.config = config or Config(processing_hold_ms=3_600_000)
+        self.wiring, self.scarce_stock = wiring, scarce_stock
+        #: what a checkout's product choice buys: the products of each cart's lines
+        self.carts: list[tuple[str, ...]] = [(p,) for p in PRODUCTS]
         self.w: Wiring = wiring(self.config)
         self.plan = FaultPlan(self.w.clock.now)
         self.w.provider.fault = self.plan.provider_hook
@@ -94,6 +99,11 @@ class World:
         self.steps = 0
         self.counts: dict[str, int] = {}
         self._view: tuple[int, Snapshot, list[Flow]] | None = None
+        #: the flow steps executed and (once the example ends) the transitions recorded
+        self.coverage = Coverage()
+        #: wrong answers seen by the harness itself (what a service call returned)
+        self.findings: list[Violation] = []
+        self.coverage.watch(self.w.service.engine)
         svc = self.w.service
         self.w.provider.set_account("acct_1", can_charge=True)
         self.quietly(lambda: svc.add_seller("s1", "Shop", "acct_1"))
@@ -108,6 +118,10 @@ class World:
         # The account is shared: another store's intents (whose ids collide with the
         # shop's), an invoice, a payment link, a previous system's payment.
         self.foreign = foreign.plant_crowd(self.w.provider) if crowded else []
+
+    def reconfigure(self, config: Config) -> None:
+        """Build this world again, before anything happened in it, with ``config``."""
+        World.__init__(self, config, self.scarce_stock, self.wiring)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -169,7 +183,7 @@ class World:
 
     def begin_checkout(self, session_no: int, product_no: int, quantity: int) -> None:
         session = self.session(session_no)
-        cart = [CartItem(PRODUCTS[product_no % len(PRODUCTS)], quantity)]
+        cart = [CartItem(p, quantity) for p in self.carts[product_no % len(self.carts)]]
         eng = self.engine
 
         def go() -> str:
@@ -179,7 +193,8 @@ class World:
             )
 
         self.count("operations")
-        self._try(f"checkout {session} {cart[0].product_id} x{quantity}", go)
+        what = "+".join(item.product_id for item in cart)
+        self._try(f"checkout {session} {what} x{quantity}", go)
 
     def begin_confirm(self, payment_no: int, method_no: int) -> None:
         pid = self.payment_id(payment_no)
@@ -332,8 +347,8 @@ class World:
             return
         iid = payment.provider_intent_id
         p = self.w.provider
-        if action == 4:
-            self._bank_fails_refund(iid)
+        if action >= 4:
+            self._bank_or_retry(pid, iid, action - 4)
             return
         ok = action % 2 == 0
         name = ("complete 3-D Secure", "settle")[action // 2 % 2]
@@ -342,20 +357,28 @@ class World:
             f"customer: {name} {iid} ({'ok' if ok else 'fail'})", lambda: fn(iid, success=ok).status
         )
 
-    def _bank_fails_refund(self, intent_id: str) -> None:
-        """The bank fails the intent's latest refund: declined while pending, or reversed
-        after it succeeded (a closed card)."""
+    def _bank_or_retry(self, pid: str, iid: str, action: int) -> None:
+        """The customer pays again in the browser (a 3-D Secure card this time), or the
+        bank settles, fails or reverses one of the payment's refunds."""
         p = self.w.provider
-        mine = [rf for rf in p.refunds() if rf.intent_id == intent_id]
-        if not mine:
+        if action % 4 == 0:
+            self._try(
+                f"customer: pays {iid} again with a 3-D Secure card",
+                lambda: p.customer_confirm(iid, METHODS[2]).status,
+            )
             return
-        rf = mine[-1]
-        self.count("refund failures")
-        if rf.status == "pending":
-            how, fail = "declined", functools.partial(p.settle_refund, rf.id, success=False)
-        else:
-            how, fail = "reversed", functools.partial(p.fail_refund, rf.id)
-        self._try(f"bank: refund {rf.id} ({rf.status}) {how}", lambda: fail().status)
+        refunds = [r for r in p.refunds() if r.intent_id == iid]
+        if not refunds:
+            return
+        rf = refunds[action // 4 % len(refunds)]
+        ops: list[tuple[str, Callable[[], Any]]] = [
+            ("settles", lambda: p.settle_refund(rf.id, success=True)),
+            ("fails", lambda: p.settle_refund(rf.id, success=False)),
+            ("reverses", lambda: p.fail_refund(rf.id)),
+        ]
+        name, fn = ops[action % 4 - 1]
+        self.count("bank")
+        self._try(f"bank: {name} refund {rf.id} of {pid}", lambda: fn().status)
 
     # --- webhooks ---------------------------------------------------------------------
 
@@ -430,21 +453,46 @@ class World:
     # --- clock, crash, faults -----------------------------------------------------------
 
     def advance(self, kind: int) -> None:
-        """Move the clock: a little, past the reservation TTL, the key retention, a session."""
+        """Move the clock: a little, past the reservation TTL, the key retention, a session,
+        or exactly onto the next hold's expiry or session's end."""
         cfg = self.config
-        amount, fault = [
+        jumps = [
             (cfg.lease_ms + 1, None),
             (cfg.backoff_cap_ms, None),
             (cfg.reservation_ttl_ms + 1, FaultKind.CLOCK_PAST_TTL),
             (cfg.provider_key_retention_ms + 1, FaultKind.CLOCK_PAST_KEYS),
             (cfg.checkout_session_ttl_ms + 1, FaultKind.CLOCK_PAST_SESSION),
-        ][kind % 5]
+            # exactly onto a deadline: the instant a hold expires, a session ends
+            (self._until(self._next_hold_expiry()), FaultKind.CLOCK_ON_EXPIRY),
+            (self._until(self._next_session_end()), FaultKind.CLOCK_ON_EXPIRY),
+        ]
+        amount, fault = jumps[kind % len(jumps)]
+        if amount <= 0:
+            return
         self.w.clock.advance(amount)
         if fault is not None:
             self.plan.note(fault, f"+{amount} ms")
         self.say(f"clock +{amount // 1000} s")
         for d in self.pending:  # what waited is now late
             self.plan.note(FaultKind.WEBHOOK_LATE, d.event.id)
+
+    def _until(self, at: int | None) -> int:
+        return 0 if at is None else at - self.w.clock.now()
+
+    def _next_hold_expiry(self) -> int | None:
+        now = self.w.clock.now()
+        held = [
+            r.expires_at
+            for r in self.view().rows(s.RESERVATIONS)
+            if r.status is ReservationStatus.HELD and r.expires_at > now
+        ]
+        return min(held, default=None)
+
+    def _next_session_end(self) -> int | None:
+        now = self.w.clock.now()
+        ttl = self.config.checkout_session_ttl_ms
+        ends = [o.created_at + ttl for o in self.view().rows(s.ORDERS) if o.created_at + ttl > now]
+        return min(ends, default=None)
 
     def crash(self) -> None:
         """The worker dies: held answers are lost; a new worker starts."""
@@ -464,12 +512,15 @@ class World:
         return Ledger(self.w.provider.intents(), self.w.provider.refunds(), self.w.clock.now())
 
     def violations(self, kinds: Iterable[Kind] = ("safety",)) -> list[Violation]:
-        return check(self.view(), self.ledger(), kinds)
+        return [*self.findings, *check(self.view(), self.ledger(), kinds)]
 
-    def quiesce(self, rounds: int = 12) -> None:
+    def quiesce(self, rounds: int = QUIET_ROUNDS) -> bool:
         """Faults off; run every flow and deliver every webhook, then move the clock past
         every timer a quiet system may wait on (a hold's expiry, the processing hold, a
-        retry's backoff, a lease) and run every job, until such a round changes nothing."""
+        retry's backoff, a lease) and run every job, until such a round changes nothing.
+
+        Returns whether that happened within ``rounds`` rounds: settling "eventually" is
+        not enough, a quiet system must settle within a bounded number of job rounds."""
         self.plan.enabled = False
         self.plan.disarm_all()
         self.say("-- quiet: faults off, draining webhooks, jobs and flows --")
@@ -496,7 +547,8 @@ class World:
             for which in range(4):
                 self.job(which)
             if not self.runnable() and self.progress() == before:
-                break
+                return True
+        return False
 
     def progress(self) -> tuple[int, ...]:
         """Changes whenever the store or the provider changed: cheap, for fixpoints and

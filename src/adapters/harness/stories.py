@@ -1,0 +1,228 @@
+"""Stories: scripted openings that take an example where random actions rarely go.
+
+Some paths need a long, precise sequence (a payment settling late after its stock was
+sold again, a checkout giving up after its intent was created), which thousands of
+random examples never hit. An example may start with one of these stories, told with
+the same actions the model uses (so it is in the timeline and checked like any other
+step); the random actions then go on from the state it left. Safety is checked when
+the story ends; the quiet phase checks convergence as usual.
+
+Each story is deterministic: it leaves the same state every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from paycore import schema as s
+from paycore.ports import IntentView
+
+from .faults import FaultKind
+from .world import METHODS, World
+
+#: Stripe's search lags behind writes (about a minute, more in incidents).
+SEARCH_LAG_MS = 60_000
+VISA, PROCESSING, THREE_DS = 0, METHODS.index("pm_card_processing"), 2
+SCARCE, PLENTY = 0, 1
+#: Long enough for a flow's first retries to be due, well inside the search's lag.
+RETRY_WAIT_MS = 5_000
+
+
+def drain(world: World, rounds: int = 200) -> None:
+    """Run every runnable flow and deliver every webhook, until nothing is left to do."""
+    for _ in range(rounds):
+        if world.step(0):
+            continue
+        world.pull_webhooks()
+        if not world.pending:
+            return
+        world.deliver(0)
+
+
+def jobs(world: World) -> None:
+    for which in range(4):
+        world.job(which)
+    drain(world)
+
+
+def intent_of(world: World, payment_no: int) -> str | None:
+    """The intent payment ``payment_no`` records, if any (a story told in a world with
+    another configuration may not get as far as it does in the default one)."""
+    pid = world.payment_id(payment_no)
+    payment = world.view().get(s.PAYMENTS, pid) if pid is not None else None
+    return None if payment is None else payment.provider_intent_id
+
+
+def lagging_search(world: World) -> None:
+    """The provider's search shows an intent only a minute after it was created."""
+    provider = world.w.provider
+    real = provider.search_intents
+
+    def search(*, metadata_key: str, value: str) -> list[IntentView]:
+        now = world.w.clock.now()
+        found = real(metadata_key=metadata_key, value=value)
+        return [v for v in found if now - v.created >= SEARCH_LAG_MS]
+
+    provider.search_intents = search  # type: ignore[method-assign]
+
+
+# --- the stories ------------------------------------------------------------------------
+
+
+def late_success_after_resale(world: World) -> None:
+    """A debit is still processing when its hold runs out; the last unit is sold to
+    someone else; then the debit succeeds. The order is out of stock and refunded
+    automatically, and support refunds it once more on top (which must be refused or
+    stay within what was captured)."""
+    world.shop(0, SCARCE, 1, PROCESSING)
+    cfg = world.config
+    world.w.clock.advance(cfg.reservation_ttl_ms + (cfg.processing_hold_ms or 0) + 1)
+    world.say("clock: past the hold of the processing payment")
+    jobs(world)
+    world.shop(1, SCARCE, 1, VISA)
+    world.customer(0, 2)  # the bank settles the first debit: success
+    drain(world)
+    jobs(world)
+    world.begin_refund(0, None, 0)
+    drain(world)
+
+
+def gives_up_after_intent_created(world: World) -> None:
+    """Every create's answer is lost and the search lags, so the checkout runs out of
+    attempts while its intents exist: its compensation, once the search shows them,
+    must cancel each one before it releases the stock."""
+    world.reconfigure(attrs.evolve(world.config, max_attempts=2))
+    lagging_search(world)
+    world.begin_checkout(0, PLENTY, 1)
+    fid = world.runnable()[0]
+    for _ in range(2):
+        world.arm(FaultKind.RESPONSE_LOST, "create_intent")
+        until_step(world, fid, "abort")
+        world.w.clock.advance(RETRY_WAIT_MS)
+    world.w.clock.advance(SEARCH_LAG_MS)  # the compensation's search sees them now
+    drain(world)
+    jobs(world)
+
+
+def until_step(world: World, fid: str, step: str, limit: int = 50) -> None:
+    """Step flow ``fid`` (only it) while it can run and has not reached ``step``."""
+    for _ in range(limit):
+        flow = world.view().get(s.FLOWS, fid)
+        ready = world.runnable()
+        if flow is None or flow.step == step or fid not in ready:
+            return
+        world.step(ready.index(fid))
+
+
+def second_intent_for_one_payment(world: World) -> None:
+    """Two creates' answers are lost and the search lags: the third create is adopted and
+    two intents carrying the payment's metadata are left behind. The customer pays one of
+    them (an old secret): the reconciler must refund that one and cancel the other."""
+    lagging_search(world)
+    world.begin_checkout(0, PLENTY, 1)
+    for _ in range(2):
+        world.arm(FaultKind.RESPONSE_LOST, "create_intent")
+        drain(world)
+        world.w.clock.advance(RETRY_WAIT_MS)
+    drain(world)
+    adopted = intent_of(world, 0)
+    others = {adopted} | {v.id for v in world.foreign}  # the account's crowd is not ours
+    stray = [v for v in world.w.provider.intents() if v.id not in others]
+    if stray and stray[0].status == "requires_payment_method":
+        world.quietly(lambda: world.w.provider.customer_confirm(stray[0].id, METHODS[VISA]))
+        world.say(f"customer: pays the stray intent {stray[0].id} with an old secret")
+    world.w.clock.advance(SEARCH_LAG_MS)
+    jobs(world)
+    jobs(world)
+
+
+def debit_fails_then_three_d_secure(world: World) -> None:
+    """Two bank debits fail. One customer is told (the payment opens again); the other
+    pays again with a 3-D Secure card before any webhook arrives, and the reconciler
+    finds that payment waiting for the customer."""
+    world.shop(0, PLENTY, 1, PROCESSING)
+    world.customer(0, 3)  # the debit fails
+    drain(world)
+    world.shop(1, PLENTY, 1, PROCESSING)
+    world.customer(1, 3)  # the debit fails
+    world.customer(1, 4)  # pays again, with 3-D Secure
+    world.job(1)  # the reconciler asks about processing payments
+    world.customer(1, 0)  # passes 3-D Secure
+    drain(world)
+
+
+def give_up_confirm_and_cancel(world: World) -> None:
+    """With a short retry horizon, a confirm and a cancel each meet an outage that outlasts
+    it and give up (their compensations run)."""
+    world.reconfigure(attrs.evolve(world.config, max_attempts=2, retry_horizon_ms=RETRY_WAIT_MS))
+    world.begin_checkout(0, PLENTY, 1)
+    world.begin_checkout(1, PLENTY, 1)
+    drain(world)
+    starts: list[tuple[str, Callable[[], None]]] = [
+        ("confirm_intent", lambda: world.begin_confirm(0, VISA)),
+        ("cancel_intent", lambda: world.begin_cancel(1)),
+    ]
+    for call, begin in starts:
+        begin()
+        for _ in range(2):
+            world.arm(FaultKind.RATE_LIMITED, call)
+            drain(world)
+            world.w.clock.advance(RETRY_WAIT_MS)
+        drain(world)
+    jobs(world)
+
+
+def three_d_secure_fails_then_debit(world: World) -> None:
+    """The customer fails 3-D Secure, then pays by bank debit before the failure's webhook
+    arrived: the payment goes from waiting for the customer to processing."""
+    world.shop(0, PLENTY, 1, THREE_DS)
+    world.customer(0, 1)  # fails 3-D Secure
+    world.begin_confirm(0, PROCESSING)
+    drain(world)
+
+
+def bank_fails_a_pending_refund(world: World) -> None:
+    """Refunds stay pending at the provider; the bank fails one, settles another."""
+    world.w.provider.refunds_settle_immediately = False
+    world.shop(0, PLENTY, 1, VISA)
+    world.begin_refund(0, 100, 0)
+    drain(world)
+    world.begin_refund(0, 100, 1)
+    drain(world)
+    world.customer(0, 4 + 2)  # the bank fails the first refund
+    world.customer(0, 4 + 5)  # and settles the second
+    drain(world)
+    jobs(world)
+
+
+def multi_line_order(world: World) -> None:
+    """Two products in one order: paid, partly refunded, then the rest refunded."""
+    world.carts = [("p_scarce",), ("p_plenty", "p_scarce")]
+    world.shop(0, PLENTY, 1, VISA)
+    world.begin_refund(0, 250, 0)
+    drain(world)
+    world.begin_refund(0, None, 1)
+    drain(world)
+
+
+STORIES: dict[str, Callable[[World], None]] = {
+    "late_success_after_resale": late_success_after_resale,
+    "gives_up_after_intent_created": gives_up_after_intent_created,
+    "second_intent_for_one_payment": second_intent_for_one_payment,
+    "debit_fails_then_three_d_secure": debit_fails_then_three_d_secure,
+    "give_up_confirm_and_cancel": give_up_confirm_and_cancel,
+    "multi_line_order": multi_line_order,
+    "three_d_secure_fails_then_debit": three_d_secure_fails_then_debit,
+    "bank_fails_a_pending_refund": bank_fails_a_pending_refund,
+}
+
+
+def tell(world: World, n: int) -> str:
+    """Play story ``n`` on a fresh world; its name."""
+    name = list(STORIES)[n % len(STORIES)]
+    world.say(f"story: {name}")
+    world.count(f"story:{name}")
+    STORIES[name](world)
+    return name
