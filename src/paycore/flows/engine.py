@@ -416,7 +416,8 @@ class Engine:
         """Step a flow until it ends; raise FlowPending if it must wait for a retry.
 
         Raises:
-            FlowPending: the flow is durable and the recovery worker will finish it.
+            FlowPending: the flow is durable and the recovery worker will finish it; also
+                when an error that is not paycore's escaped the flow (it cost a strike).
             OperationalError: the store failed; nothing of the failed step was kept.
         """
         # Two threads of this process asking for the same flow (a double-clicked
