@@ -136,7 +136,9 @@ def _explore(args: argparse.Namespace) -> int:
     return 1 if doc["violations"] or not doc.get("complete", False) else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every `paycore` command (the docs' examples are checked
+    against it)."""
     parser = argparse.ArgumentParser(prog="paycore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run a scripted shop day and check every invariant")
@@ -160,7 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     exp.add_argument("--bug", default=None)
     exp.add_argument("--json", action="store_true")
     cli_ops.add_parsers(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "demo":
         return 1 if shop_day(sys.stdout, args.store) else 0
     if args.command in ("flows", "attention"):

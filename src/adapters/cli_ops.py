@@ -1,4 +1,4 @@
-"""`paycore flows ...` and `paycore attention`: the operator's commands over a store.
+"""`paycore flows ...` and `paycore attention [resolve]`: the operator's commands over a store.
 
 They change durable state only: a revived or abandoned flow is run by the service's
 recovery worker (``run_jobs``), which has the provider; these commands never call it.
@@ -17,7 +17,7 @@ from paycore.errors import PaycoreError
 from paycore.flows.engine import Engine
 from paycore.operations import AttentionItem, Operator
 from paycore.ports import PaymentProvider
-from paycore.records import Flow
+from paycore.records import Alert, Flow
 from paycore.service import FLOW_DEFS
 
 from .stores import encode, open_store
@@ -56,11 +56,23 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--store", required=True, help="memory, json:PATH or a file path")
         p.add_argument("--json", action="store_true")
     att = sub.add_parser("attention", help="what needs a human: open alerts and dead flows")
-    att.add_argument("--store", required=True, help="memory, json:PATH or a file path")
+    # --store is required, checked in run(): `attention resolve` takes its own after its
+    # arguments, and argparse cannot require an option of a command with a subcommand.
+    att.add_argument("--store", default=None, help="memory, json:PATH or a file path")
     att.add_argument("--json", action="store_true")
+    asub = att.add_subparsers(dest="attention_command")
+    res = asub.add_parser("resolve", help="close an open alert, saying what was done")
+    res.add_argument("kind", help="the alert's kind, as `paycore attention` shows it")
+    res.add_argument("subject", help="what the alert is about, as `paycore attention` shows it")
+    res.add_argument("--store", required=True, help="memory, json:PATH or a file path")
+    res.add_argument("--note", default=None, help="what was done (the alert's resolution)")
+    res.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.store is None:
+        print("error: usage: give the store with --store URL", file=sys.stderr)
+        return 2
     try:
         opened = open_store(args.store)
         engine = Engine(
@@ -73,6 +85,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             "operator-cli",
         )
         op = Operator(engine, "the command line")
+        if args.command == "attention" and args.attention_command == "resolve":
+            alert = op.resolve_alert(f"{args.kind}:{args.subject}", _note(args.note))
+            opened.save()
+            return _resolved(alert, args.json, out)
         if args.command == "attention":
             return _attention(op.attention(), args.json, out)
         cmd = args.flows_command
@@ -94,6 +110,26 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+
+
+def _note(note: str | None) -> str:
+    return "resolved from the command line" if note is None else note
+
+
+def _resolved(alert: Alert, as_json: bool, out: TextIO) -> int:
+    if as_json:
+        doc = {
+            "alert_id": alert.id,
+            "kind": alert.kind,
+            "subject": alert.subject,
+            "open": alert.open,
+            "resolved_at": alert.resolved_at,
+            "resolution": alert.resolution,
+        }
+        print(json.dumps(doc, indent=2), file=out)
+    else:
+        print(f"alert {alert.id} resolved: {alert.resolution}", file=out)
+    return 0
 
 
 def _flow_doc(flow: Flow) -> dict[str, Any]:
@@ -148,5 +184,12 @@ def _attention(items: list[AttentionItem], as_json: bool, out: TextIO) -> int:
     for i in items:
         times = f" (x{i.count})" if i.count > 1 else ""
         print(f"{i.kind:<20} {i.subject:<36} {i.message}{times}", file=out)
-    print("nothing needs attention" if not items else f"{len(items)} items", file=out)
+    if not items:
+        print("nothing needs attention", file=out)
+        return 0
+    print(f"{len(items)} items", file=out)
+    print(
+        "close one, once handled: paycore attention resolve KIND SUBJECT --store URL --note TEXT",
+        file=out,
+    )
     return 0

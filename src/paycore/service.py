@@ -8,6 +8,7 @@ compensated by :meth:`PaymentService.run_recovery`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from paycore.errors import (
     PaycoreError,
 )
 from paycore.flows import checkout, identity, orphans, payments, refunds, webhooks
-from paycore.flows.engine import Engine, FlowDef
+from paycore.flows.engine import Engine, FlowDef, unexpected
 from paycore.money import Money
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import (
@@ -36,6 +37,8 @@ from paycore.ports import (
 from paycore.records import Alert, Flow, Order, Payment, Product, Refund, Seller
 from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
+
+log = logging.getLogger("paycore.service")
 
 FLOW_DEFS: dict[str, FlowDef] = {
     d.kind: d
@@ -485,9 +488,13 @@ class PaymentService:
             outbox.send_own(self.engine, self.notifier, queued)
 
     def _finish_quietly(self, flow_id: str) -> bool:
+        """Run a flow for a job; its failure is the flow's alone, never the job round's."""
         try:
             self._finish(flow_id)
         except PaycoreError:
+            return False
+        except Exception as exc:  # not paycore's (an adapter's bug): by type, never message
+            log.warning("flow %s left for a later round: %s", flow_id, unexpected(exc))
             return False
         return True
 

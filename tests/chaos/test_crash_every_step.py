@@ -14,8 +14,10 @@ from paycore.flows.engine import Engine, StepReport
 from paycore_adapters.memory import Wiring
 
 
-class Crash(Exception):
-    """The process died; its in-memory state is gone."""
+class Crash(BaseException):
+    """The process died; its in-memory state is gone. Not an ``Exception``: no code of
+    the dying process handles it (the engine turns an ``Exception`` escaping a flow into
+    a strike of that flow)."""
 
 
 def crash_after(w: Wiring, k: int) -> Callable[[], int]:

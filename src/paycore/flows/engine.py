@@ -19,6 +19,7 @@ the interleaving.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,6 +45,8 @@ from paycore.records import Flow
 from paycore.status import FlowStatus
 from paycore.tokens import RandomTokens
 from paycore.unit import Unit
+
+log = logging.getLogger("paycore.flows")
 
 
 @attrs.frozen
@@ -223,13 +226,21 @@ class Engine:
         if flow is None or flow.status is not FlowStatus.ACTIVE:
             kind = "?" if flow is None else flow.kind
             return StepReport(flow_id, kind, "-", "none", "inactive", flow)
-        fdef = self.defs[flow.kind]
-        if flow.step in fdef.ask_first and self._key_may_be_forgotten(flow):
-            ask = fdef.ask_first[flow.step]
-            return self._commit_step(
-                flow_id, "tx", lambda u, f: Advance(to=ask), expect_version=flow.version
-            )
-        effect = fdef.steps[flow.step](flow)
+        try:
+            fdef = self.defs[flow.kind]
+            if flow.step in fdef.ask_first and self._key_may_be_forgotten(flow):
+                ask = fdef.ask_first[flow.step]
+                return self._commit_step(
+                    flow_id, "tx", lambda u, f: Advance(to=ask), expect_version=flow.version
+                )
+            effect = fdef.steps[flow.step](flow)
+        except PaycoreError:
+            raise
+        except Exception as exc:
+            # The step could not even say what to do (a bug, or a record this code cannot
+            # read): a strike, so the flow backs off and ends with an alert, and the
+            # worker goes on with other flows.
+            return self.strike(flow, unexpected(exc))
         if isinstance(effect, Local):
             return self._commit_step(flow_id, "tx", effect.fn, expect_version=flow.version)
         try:
@@ -284,15 +295,20 @@ class Engine:
             # constraint): the step's transaction rolled back, so none of its partial writes
             # stay. Record a retry in a new transaction: the flow backs off and is
             # dead-lettered with an alert instead of blocking every worker that meets it.
-            if isinstance(exc, PaycoreError):
-                why = f"{exc.code}: {exc.message}"
-            else:
-                why = f"unexpected {type(exc).__name__}: {exc}"
+            why = _reason(exc)
             result = self.transact(
                 lambda u: self._advance_if_current(u, flow_id, expect_version, why), flow_id
             )
             return StepReport(flow_id, kind, step_name, effect, result)
         return StepReport(flow_id, kind, step_name, effect, result, after)
+
+    def strike(self, flow: Flow, why: str) -> StepReport:
+        """Record a failed attempt of ``flow`` (a strike, with backoff) in a new
+        transaction, unless the flow moved on meanwhile."""
+        result = self.transact(
+            lambda u: self._advance_if_current(u, flow.id, flow.version, why), flow.id
+        )
+        return StepReport(flow.id, flow.kind, flow.step, "tx", result)
 
     def _advance_if_current(self, u: Unit, flow_id: str, version: int, why: str) -> str:
         flow = u.get(s.FLOWS, flow_id)
@@ -400,7 +416,8 @@ class Engine:
         """Step a flow until it ends; raise FlowPending if it must wait for a retry.
 
         Raises:
-            FlowPending: the flow is durable and the recovery worker will finish it.
+            FlowPending: the flow is durable and the recovery worker will finish it; also
+                when an error that is not paycore's escaped the flow (it cost a strike).
             OperationalError: the store failed; nothing of the failed step was kept.
         """
         # Two threads of this process asking for the same flow (a double-clicked
@@ -410,15 +427,38 @@ class Engine:
         try:
             with lock:
                 return self._run(flow_id)
-        except BaseException:
+        except Exception as exc:
             # An answer held in memory must not outlive this call: recovery skips flows
             # with one. Dropping it is safe: the repeated call reuses the same key.
+            self._inflight.pop(flow_id, None)
+            if isinstance(exc, PaycoreError):
+                raise
+            # Not paycore's error (an adapter's bug): the flow is durable, so it costs a
+            # strike and waits for recovery like any retry; the caller, and a recovery
+            # round going on with other flows, get a typed error naming only the type.
+            why = unexpected(exc)
+            self._strike_quietly(flow_id, why)
+            raise FlowPending(
+                f"operation {flow_id} is recorded but not finished ({why}); "
+                "the recovery worker will finish it: poll its status or retry the call",
+                flow_id=flow_id,
+            ) from None
+        except BaseException:
             self._inflight.pop(flow_id, None)
             raise
         finally:
             with self._locks_guard:
                 if not lock.locked():
                     self._flow_locks.pop(flow_id, None)
+
+    def _strike_quietly(self, flow_id: str, why: str) -> None:
+        """Best effort: the store that just failed may fail again; the flow stays due."""
+        try:
+            flow = self.load(flow_id)
+            if flow is not None and flow.status is FlowStatus.ACTIVE:
+                self.strike(flow, why)
+        except Exception as exc:  # nothing more to do here; recovery meets the flow again
+            log.warning("flow %s: strike not recorded: %s", flow_id, unexpected(exc))
 
     def _run(self, flow_id: str) -> Flow:
         last_error: str | None = None
@@ -438,6 +478,18 @@ class Engine:
             "the recovery worker will finish it: poll its status or retry the call",
             flow_id=flow_id,
         )
+
+
+def unexpected(exc: BaseException) -> str:
+    """How an exception that is not paycore's is recorded: by its type only, because
+    its message may quote data (a key, a card's details, a connection string)."""
+    return f"unexpected {type(exc).__name__}"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, PaycoreError):
+        return f"{exc.code}: {exc.message}"  # paycore's own messages quote no secret
+    return unexpected(exc)
 
 
 def _classified(adv: Advance, cause: ProviderError | None) -> Advance:
