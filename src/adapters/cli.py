@@ -84,7 +84,8 @@ def _print_chaos(report: object) -> None:
     )
     print(f"  rules run            {r.rules:>8}   ({r.steps_per_second:,.0f} per second)")
     print(f"  invariant checks     {r.checks:>8}")
-    for key in ("operations", "steps", "webhooks", "jobs", "crashes", "races", "service_calls"):
+    shown = ("operations", "steps", "webhooks", "jobs", "crashes", "races", "service_calls")
+    for key in (*shown, "dashboard_refunds"):
         print(f"  {key:<20} {r.counts.get(key, 0):>8}")
     print("  faults fired:")
     for kind, n in r.faults.items():

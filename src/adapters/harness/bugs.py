@@ -102,6 +102,12 @@ def _s13() -> Iterator[None]:
 
 
 # The rest of the catalog registers itself on import (kept in two modules by area).
-from . import bugs_checkout, bugs_identity, bugs_payments, bugs_refunds  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    bugs_checkout,
+    bugs_external,
+    bugs_identity,
+    bugs_payments,
+    bugs_refunds,
+)
 
 __all__ = ["BUGS", "SeededBug", "seeded", "switched_on"]

@@ -10,7 +10,7 @@ check that paycore neither adopts nor changes any of them.
 from __future__ import annotations
 
 from paycore.money import Money
-from paycore.ports import CreateIntent, IntentView
+from paycore.ports import CreateIntent, IntentView, RefundView
 
 from ..fake_provider import FakeProvider
 
@@ -73,3 +73,34 @@ def plant_crowd(provider: FakeProvider) -> list[IntentView]:
     planted = [plant(provider, kind, n, paid=paid) for kind, n, paid in CROWD]
     provider.take_events()
     return planted
+
+
+def dashboard_refund(
+    provider: FakeProvider, intent_id: str, *, whole: bool, n: int
+) -> RefundView | None:
+    """Someone refunds a succeeded intent in the provider's dashboard (or a support tool):
+    all that is left of it, or half of that. The refund carries no paycore metadata and
+    no paycore key; faults are off, as the dashboard is not paycore's connection. Returns
+    None when nothing is left to refund (the dashboard refuses)."""
+    intent = next((i for i in provider.intents() if i.id == intent_id), None)
+    if intent is None or intent.status != "succeeded":
+        return None
+    held = sum(
+        r.amount
+        for r in provider.refunds()
+        if r.intent_id == intent_id and r.status in ("pending", "succeeded")
+    )
+    left = intent.amount_received - held
+    if left <= 0:
+        return None
+    fault, provider.fault = provider.fault, None
+    try:
+        return provider.create_refund(
+            intent_id,
+            amount=left if whole else max(1, left // 2),
+            reason=None,
+            metadata={},
+            idempotency_key=f"dashboard-{n}",
+        )
+    finally:
+        provider.fault = fault

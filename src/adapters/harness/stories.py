@@ -21,7 +21,7 @@ from paycore import schema as s
 from paycore.ports import IntentView
 
 from .faults import FaultKind
-from .world import METHODS, World
+from .world import JOBS, METHODS, World
 
 #: Stripe's search lags behind writes (about a minute, more in incidents).
 SEARCH_LAG_MS = 60_000
@@ -43,7 +43,7 @@ def drain(world: World, rounds: int = 200) -> None:
 
 
 def jobs(world: World) -> None:
-    for which in range(4):
+    for which in range(len(JOBS)):
         world.job(which)
     drain(world)
 

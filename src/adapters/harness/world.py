@@ -38,6 +38,9 @@ SECRET = "whsec_harness_only"
 #: Job rounds (each past every timer) within which a quiet system must settle.
 QUIET_ROUNDS = 12
 PRODUCTS = ("p_scarce", "p_plenty")
+#: The background jobs a ``job`` action runs, by its argument (modulo); the last one
+#: finds refunds made outside paycore whose webhook was lost.
+JOBS = ("janitor", "reconciler", "outbox", "refund sync", "external refunds")
 # provider calls that change nothing there
 PROVIDER_READS = frozenset(
     {
@@ -309,7 +312,11 @@ class World:
     # --- the merchant --------------------------------------------------------------------
 
     def merchant(self, action: int) -> None:
-        """The shop changes things under running flows: sellers, products, stock."""
+        """The shop changes things under running flows: sellers, products, stock; or
+        (``action`` 8 to 15) someone refunds a payment in the provider's dashboard."""
+        if action % 16 >= 8:
+            self.dashboard_refund(action % 8)
+            return
         svc, p = self.w.service, self.w.provider
         name, fn = [
             (
@@ -329,6 +336,32 @@ class World:
         ][action % 8]
         self.count("merchant")
         self._try(f"merchant: {name}", fn)
+
+    def dashboard_refund(self, code: int) -> None:
+        """A refund made outside paycore: all or half of what is left of one of the
+        payments the provider holds as succeeded (bit 0), its webhook delivered or lost
+        (bit 1: only the reconciler's scan can find it then), of the first or a later
+        such payment (bit 2)."""
+        whole, lost, pick = code & 1, code >> 1 & 1, code >> 2
+        paid = {i.id for i in self.w.provider.intents() if i.status == "succeeded"}
+        intents = [
+            p.provider_intent_id
+            for p in self.view().rows(s.PAYMENTS)
+            if p.provider_intent_id in paid
+        ]
+        if not intents:
+            return
+        iid = intents[pick % len(intents)]
+        self.pull_webhooks()  # what was sent before is delivered as usual
+        n = self.counts.get("dashboard_refunds", 0)
+        view = foreign.dashboard_refund(self.w.provider, iid, whole=bool(whole), n=n)
+        if view is None:
+            return
+        self.count("dashboard_refunds")
+        if lost:
+            self.w.provider.take_events()
+        how = "its webhook lost" if lost else "its webhook sent"
+        self.say(f"dashboard: refund {view.id} of {view.amount} on {iid}, {how}")
 
     def _new_price(self) -> Money:
         now = self.view().get(s.PRODUCTS, "p_scarce")
@@ -439,13 +472,14 @@ class World:
     # --- jobs -------------------------------------------------------------------------
 
     def job(self, which: int) -> None:
-        name = ("janitor", "reconciler", "outbox", "refund sync")[which % 4]
+        name = JOBS[which % len(JOBS)]
         eng = self.engine
         fn: Callable[[], Any] = {
             "janitor": lambda: jobs.janitor(eng),
             "reconciler": lambda: jobs.reconcile(eng),
             "outbox": lambda: jobs.dispatch_outbox(eng, self.w.notifier),
             "refund sync": lambda: jobs.sync_pending_refunds(eng),
+            "external refunds": lambda: jobs.find_external_refunds(eng),
         }[name]
         self.count("jobs")
         self._try(f"job {name}", fn)
@@ -544,7 +578,7 @@ class World:
                 continue
             self.w.clock.advance(horizon)
             self.say(f"clock +{horizon // 1000} s (quiet)")
-            for which in range(4):
+            for which in range(len(JOBS)):
                 self.job(which)
             if not self.runnable() and self.progress() == before:
                 return True
