@@ -11,7 +11,7 @@ from paycore_adapters.harness.runner import run_chaos
 
 FINDINGS = [f"S{i}" for i in range(1, 19)]
 #: Flaws of issue 7's items, re-created as they were before the fix.
-ISSUE_ITEMS = ["I11", "I2", "I3", "I4"]
+ISSUE_ITEMS = ["I1", "I11", "I2", "I3", "I4"]
 
 
 def test_catalog_has_one_switch_per_finding() -> None:

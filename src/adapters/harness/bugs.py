@@ -101,11 +101,12 @@ def _s13() -> Iterator[None]:
         yield
 
 
-# The rest of the catalog registers itself on import (kept in two modules by area).
+# The rest of the catalog registers itself on import (kept in modules by area).
 from . import (  # noqa: E402, F401
     bugs_checkout,
     bugs_external,
     bugs_identity,
+    bugs_outages,
     bugs_payments,
     bugs_refunds,
 )

@@ -43,6 +43,7 @@ class FaultKind(enum.StrEnum):
     CLOCK_PAST_KEYS = "clock_past_key_retention"
     CLOCK_PAST_SESSION = "clock_past_session_ttl"
     CLOCK_ON_EXPIRY = "clock_on_expiry_instant"
+    PROVIDER_OUTAGE = "provider_outage"
 
 
 PROVIDER_FAULTS = (
@@ -86,6 +87,10 @@ DESCRIPTIONS: dict[FaultKind, str] = {
     FaultKind.CLOCK_ON_EXPIRY: (
         "the clock lands exactly on a deadline: the instant a hold expires or a session ends"
     ),
+    FaultKind.PROVIDER_OUTAGE: (
+        "the provider is down from now until the clock passes the outage's end (seconds to "
+        "days): every call answers 503 before any effect; the quiet phase rides it out"
+    ),
 }
 
 
@@ -107,6 +112,9 @@ class FaultPlan:
         self.poisoned: dict[str, int] = {}
         self._commit_unknown_pending = False
         self.log: list[str] = []
+        #: the provider is down until the clock reaches this instant (clock-driven)
+        self.outage_until: int | None = None
+        self._outage_seen = False
 
     def arm(self, kind: FaultKind, call: str | None = None) -> None:
         """Arm a fault for the next commit, or the next provider call (named ``call``)."""
@@ -117,6 +125,20 @@ class FaultPlan:
             self.store_armed.append(kind)
         else:
             raise ValueError(f"{kind} is not armed; the harness applies it directly")
+
+    def start_outage(self, until: int) -> None:
+        """Take the provider down until the clock reaches ``until`` (a later end extends
+        an outage already on)."""
+        if self.outage_until is None or until > self.outage_until:
+            if self.outage_until is None:
+                self._outage_seen = False
+            self.outage_until = until
+
+    def outage_on(self, now: int) -> bool:
+        """Whether an outage is on at ``now``; one that is over is forgotten."""
+        if self.outage_until is not None and now >= self.outage_until:
+            self.outage_until = None
+        return self.outage_until is not None
 
     def disarm_all(self) -> None:
         self.provider_armed.clear()
@@ -136,6 +158,11 @@ class FaultPlan:
             if now - self.poisoned[key] < KEY_RETENTION_MS:
                 raise ProviderUnavailable(f"{call}: replayed saved 500 for key {key}")
             del self.poisoned[key]
+        if self.enabled and phase == "before" and self.outage_on(now):
+            if not self._outage_seen:
+                self._outage_seen = True
+                self.note(FaultKind.PROVIDER_OUTAGE, f"{call} (until {self.outage_until})")
+            raise ProviderUnavailable(f"{call}: 503 from the provider (outage)")
         if not self.enabled or not self.provider_armed:
             return
         kind, target = self.provider_armed[0], self.provider_targets[0]

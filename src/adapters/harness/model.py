@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from paycore.invariants import Violation
 
-from . import concurrency, dimensions, service_api, stories
+from . import concurrency, dimensions, outages, service_api, stories
 from .coverage import Coverage
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from .world import QUIET_ROUNDS, World
@@ -81,6 +81,8 @@ REFUND_AMOUNTS = (None, None, 100, 250, 600, 1000)  # None: the rest of the orde
 WEBHOOK_MODES = (0, 0, 1, 2)  # deliver, deliver, duplicate, forged signature
 ENVIRONMENT = ("job", "job", "clock", "merchant", "crash", "race", "service", "service")
 ENVIRONMENT_ARGS = 16
+#: A clock action's arguments from here on start a provider outage (see ``outages``).
+OUTAGE_ARGS = 12
 # 3-D Secure or settling (4), paying again, or the bank on a refund (4 each of two refunds)
 CUSTOMER_ACTIONS = 12
 # the ambiguous case (effect applied, answer lost) is the one that matters most
@@ -254,8 +256,9 @@ class PaycoreMachine(RuleBasedStateMachine):
         self.world.deliver(choice, WEBHOOK_MODES[mode])
 
     def environment(self, code: int) -> None:
-        """A background job, a clock jump, a merchant change, a crash, a race of several
-        workers in threads, or a call of the public service API (its answer checked)."""
+        """A background job, a clock jump or a provider outage, a merchant change, a crash,
+        a race of several workers in threads, or a call of the public service API (its
+        answer checked)."""
         what, arg = digits(code, len(ENVIRONMENT), ENVIRONMENT_ARGS)
         if ENVIRONMENT[what] == "race":
             concurrency.run_race(self.world, concurrency.RACES.index("restock"))
@@ -263,6 +266,8 @@ class PaycoreMachine(RuleBasedStateMachine):
             service_api.call(self.world, arg)
         elif ENVIRONMENT[what] == "job":
             self.world.job(arg)
+        elif ENVIRONMENT[what] == "clock" and arg >= OUTAGE_ARGS:
+            outages.start(self.world, arg - OUTAGE_ARGS)
         elif ENVIRONMENT[what] == "clock":
             self.world.advance(arg)
         elif ENVIRONMENT[what] == "merchant":

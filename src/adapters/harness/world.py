@@ -30,7 +30,7 @@ from paycore.status import FlowStatus, PaymentStatus, ReservationStatus
 
 from .. import signing
 from ..memory import EPOCH_MS, Wiring, in_memory
-from . import foreign
+from . import foreign, outages
 from .coverage import Coverage
 from .faults import FaultKind, FaultPlan
 
@@ -555,8 +555,11 @@ class World:
 
         Returns whether that happened within ``rounds`` rounds: settling "eventually" is
         not enough, a quiet system must settle within a bounded number of job rounds."""
-        self.plan.enabled = False
         self.plan.disarm_all()
+        if self.plan.outage_on(self.w.clock.now()):
+            self.say("-- quiet: riding out the provider outage --")
+            outages.ride_out(self)
+        self.plan.enabled = False
         self.say("-- quiet: faults off, draining webhooks, jobs and flows --")
         cfg = self.config
         horizon = (
@@ -568,21 +571,29 @@ class World:
         )
         for _ in range(rounds):
             before = self.progress()
-            for _ in range(500):
-                if not self.step(0):
-                    break
-            self.pull_webhooks()
-            while self.pending:
-                self.deliver(0)
+            self.drain()
             if self.runnable() or self.pending:
                 continue
             self.w.clock.advance(horizon)
             self.say(f"clock +{horizon // 1000} s (quiet)")
-            for which in range(len(JOBS)):
-                self.job(which)
+            self.job_round()
             if not self.runnable() and self.progress() == before:
                 return True
         return False
+
+    def drain(self) -> None:
+        """Step every runnable flow (up to a bound) and deliver every queued webhook."""
+        for _ in range(500):
+            if not self.step(0):
+                break
+        self.pull_webhooks()
+        while self.pending:
+            self.deliver(0)
+
+    def job_round(self) -> None:
+        """One round of every background job."""
+        for which in range(len(JOBS)):
+            self.job(which)
 
     def progress(self) -> tuple[int, ...]:
         """Changes whenever the store or the provider changed: cheap, for fixpoints and
