@@ -45,10 +45,10 @@ class TestOutage:
         assert flows and all(f.status is FlowStatus.SUCCEEDED for f in flows)
 
     def test_an_outage_never_outlasts_the_retry_horizon(self) -> None:
-        """Spans are capped at a third of the configured horizon."""
+        """Spans are capped at half the configured horizon."""
         world = World()
         assert all(
-            outages.span(world, n) * 3 <= world.config.retry_horizon_ms
+            outages.span(world, n) * 2 <= world.config.retry_horizon_ms
             for n in range(len(outages.SPANS))
         )
 
