@@ -59,8 +59,6 @@ class Unit:
         self.tokens: Tokens = tokens if tokens is not None else RandomTokens()
         #: Run after the transaction committed (alerts, waking the outbox); never before.
         self.on_commit: list[Callable[[], None]] = []
-        #: Set when this transaction queued a notification.
-        self.queued_notification = False
         #: The outbox messages this transaction queued: after the commit, the request
         #: that made it sends these and no others (the backlog is the outbox job's).
         self.queued: list[str] = []
@@ -132,7 +130,6 @@ class Unit:
         """Queue one notification per (order, kind), ever; sent after commit."""
         key = f"{order_id}:{kind}"
         if self.tx.get(s.OUTBOX, key) is None:
-            self.queued_notification = True
             self.queued.append(key)
             self.tx.insert(
                 s.OUTBOX,

@@ -22,6 +22,7 @@ REACHES = {
     "multi_line_order": "order: partially_refunded -refund_rest-> refunded",
     "three_d_secure_fails_then_debit": "payment: requires_action -start_processing-> processing",
     "bank_fails_a_pending_refund": "refund: pending -fail-> failed",
+    "operator_revives_a_dead_refund": "flow: dead -revive-> active",
 }
 
 

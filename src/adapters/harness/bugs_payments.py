@@ -101,7 +101,6 @@ def _s10_apply_intent(
                 payload={"amount": payment.amount.amount},
             ),
         )
-        u.queued_notification = True
     return payment
 
 

@@ -33,11 +33,6 @@ UNREACHABLE: dict[str, str] = {}
 
 #: Steps and transitions nothing drives yet, with what will drive them.
 NOT_YET_DRIVEN: dict[str, str] = {
-    "flow: dead -revive-> active": "the operator's revive of a dead flow (issue 7, item 1)",
-    "flow: active -dead_letter-> dead": (
-        "a dead flow fails flows-finished until the quiet phase can act as the operator "
-        "and revive or abandon it (issue 7, item 1); the few_attempts dimension then drives it"
-    ),
     "checkout.sync_recorded": (
         "a search that no longer returns an intent it returned before (Stripe's search "
         "index during an incident); the fake's lagging search only ever adds results"

@@ -212,6 +212,23 @@ def bank_fails_a_pending_refund(world: World) -> None:
     jobs(world)
 
 
+def operator_revives_a_dead_refund(world: World) -> None:
+    """With two attempts, a refund's create meets the provider down twice and finds
+    nothing each time: out of strikes, and with no compensation to run, it is
+    dead-lettered (with an alert). An operator revives it through the service once the
+    provider is back, and the money goes back under the same refund."""
+    world.reconfigure(attrs.evolve(world.config, max_attempts=2))
+    world.shop(0, PLENTY, 1, VISA)
+    world.begin_refund(0, None, 0)
+    for _ in range(2):
+        world.arm(FaultKind.PROVIDER_DOWN, "create_refund")
+        drain(world)
+        world.w.clock.advance(RETRY_WAIT_MS)
+    world.operator_revives()
+    drain(world)
+    jobs(world)
+
+
 def multi_line_order(world: World) -> None:
     """Two products in one order: paid, partly refunded, then the rest refunded."""
     world.carts = [("p_scarce",), ("p_plenty", "p_scarce")]
@@ -229,6 +246,7 @@ STORIES: dict[str, Callable[[World], None]] = {
     "debit_fails_then_three_d_secure": debit_fails_then_three_d_secure,
     "give_up_confirm_and_cancel": give_up_confirm_and_cancel,
     "multi_line_order": multi_line_order,
+    "operator_revives_a_dead_refund": operator_revives_a_dead_refund,
     "three_d_secure_fails_then_debit": three_d_secure_fails_then_debit,
     "bank_fails_a_pending_refund": bank_fails_a_pending_refund,
 }

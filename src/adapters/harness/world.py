@@ -12,6 +12,7 @@ failures; an unexpected exception propagates.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import attrs
@@ -577,7 +578,7 @@ class World:
         for _ in range(rounds):
             before = self.progress()
             self.drain()
-            if self.runnable() or self.pending:
+            if self.runnable() or self.pending or self.operator_revives():
                 continue
             self.w.clock.advance(horizon)
             self.say(f"clock +{horizon // 1000} s (quiet)")
@@ -585,6 +586,22 @@ class World:
             if not self.runnable() and self.progress() == before:
                 return True
         return False
+
+    def operator_revives(self) -> bool:
+        """Revive every dead flow through the service, as an operator would (list, fix
+        the cause, revive: docs/operations.md), in a world configured to give up early
+        (fewer attempts than the default), where dead letters are expected. In a world
+        with the default attempts nothing revives a dead flow, so ``flows-finished``
+        reports it (seeded bug I1). Returns whether any flow was revived."""
+        if self.config.max_attempts >= Config().max_attempts:
+            return False
+        svc = self.w.service
+        dead = svc.flows(state="dead")
+        for flow in dead:
+            self.say(f"operator: revives {flow.id}")
+            self.count("operator revives")
+            self.quietly(partial(svc.revive_flow, flow.id))
+        return bool(dead)
 
     def drain(self) -> None:
         """Step every runnable flow (up to a bound) and deliver every queued webhook."""
