@@ -279,17 +279,7 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
         return None  # canceled: harmless
     if u.get(s.ORPHANS, view.id) is not None:
         return None
-    u.create(
-        s.ORPHANS,
-        OrphanCase(
-            provider_intent_id=view.id,
-            found_at=u.now,
-            provider_status=view.status,
-            action="pending",
-            amount=view.amount,
-            checkout_session_id=view.metadata.get("checkout_session_id"),
-        ),
-    )
+    _open_case(u, view, "pending", view.metadata.get("checkout_session_id"))
     fid = f"orphan:{view.id}"
     create_flow(u, fid, "orphan", "look", intent_id=view.id)
     u.alert(
@@ -302,20 +292,26 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
     return fid
 
 
-def _report_foreign(u: Unit, view: IntentView) -> None:
-    """Record, once, that an intent on the account is not this installation's."""
-    if view.status == "canceled" or u.get(s.ORPHANS, view.id) is not None:
-        return
+def _open_case(u: Unit, view: IntentView, action: str, session: str | None = None) -> None:
+    """Record the case of an intent no payment of this store records."""
     u.create(
         s.ORPHANS,
         OrphanCase(
             provider_intent_id=view.id,
             found_at=u.now,
             provider_status=view.status,
-            action=FOREIGN,
+            action=action,
             amount=view.amount,
+            checkout_session_id=session,
         ),
     )
+
+
+def _report_foreign(u: Unit, view: IntentView) -> None:
+    """Record, once, that an intent on the account is not this installation's."""
+    if view.status == "canceled" or u.get(s.ORPHANS, view.id) is not None:
+        return
+    _open_case(u, view, FOREIGN)  # its metadata is someone else's: no session recorded
     u.alert(
         "foreign_intent",
         view.id,
