@@ -17,9 +17,10 @@ from paycore import schema as s
 from paycore.flows import checkout, payments
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
-from paycore.ports import IntentView, RefundView
+from paycore.ports import RefundView
 from paycore.records import Flow
 from paycore.status import FlowStatus
+from paycore_adapters.harness.stories import lag_search
 from paycore_adapters.memory import Wiring, in_memory
 
 SESSION = "cs_test_0000000001"
@@ -123,15 +124,7 @@ def converged(w: Wiring) -> None:
 
 def lagging_search(w: Wiring, lag_ms: int = 60_000) -> None:
     """Stripe's search is eventually consistent: hide intents younger than ``lag_ms``."""
-    real = w.provider.search_intents
-
-    def search(*, metadata_key: str, value: str) -> list[IntentView]:
-        now = w.clock.now()
-        return [
-            v for v in real(metadata_key=metadata_key, value=value) if now - v.created >= lag_ms
-        ]
-
-    w.provider.search_intents = search  # type: ignore[method-assign]
+    lag_search(w, lag_ms)
 
 
 def record_refund_calls(w: Wiring) -> list[dict[str, Any]]:

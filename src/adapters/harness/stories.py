@@ -20,6 +20,7 @@ import attrs
 from paycore import schema as s
 from paycore.ports import IntentView
 
+from ..memory import Wiring
 from .faults import FaultKind
 from .world import JOBS, METHODS, World
 
@@ -56,6 +57,25 @@ def intent_of(world: World, payment_no: int) -> str | None:
     return None if payment is None else payment.provider_intent_id
 
 
+def lag_search(w: Wiring, lag_ms: int = SEARCH_LAG_MS) -> Callable[[], None]:
+    """Stripe's search is eventually consistent: hide intents younger than ``lag_ms``
+    from the provider's search. Returns what puts the real search back."""
+    provider = w.provider
+    real = provider.search_intents
+
+    def search(*, metadata_key: str, value: str) -> list[IntentView]:
+        now = w.clock.now()
+        found = real(metadata_key=metadata_key, value=value)
+        return [v for v in found if now - v.created >= lag_ms]
+
+    provider.search_intents = search  # type: ignore[method-assign]
+
+    def restore() -> None:
+        provider.search_intents = real  # type: ignore[method-assign]
+
+    return restore
+
+
 @contextmanager
 def lagging_search(world: World) -> Iterator[None]:
     """Within the block, the provider's search shows an intent only a minute after it
@@ -67,19 +87,11 @@ def lagging_search(world: World) -> Iterator[None]:
     a lagging search. Making the checkout wait for the search (or list by creation
     time, which does not lag) belongs to the provider-fidelity work; until then the
     random turns after a story run on a search that does not lag."""
-    provider = world.w.provider
-    real = provider.search_intents
-
-    def search(*, metadata_key: str, value: str) -> list[IntentView]:
-        now = world.w.clock.now()
-        found = real(metadata_key=metadata_key, value=value)
-        return [v for v in found if now - v.created >= SEARCH_LAG_MS]
-
-    provider.search_intents = search  # type: ignore[method-assign]
+    restore = lag_search(world.w)
     try:
         yield
     finally:
-        provider.search_intents = real  # type: ignore[method-assign]
+        restore()
 
 
 # --- the stories ------------------------------------------------------------------------
