@@ -18,7 +18,15 @@ from paycore.errors import (
     ProviderInvalidRequest,
     ProviderNotFound,
 )
-from paycore.ports import Clock, CreateIntent, IntentView, ProviderEvent, RefundView
+from paycore.ports import (
+    REFUND_LIVE,
+    REFUND_UNSETTLED,
+    Clock,
+    CreateIntent,
+    IntentView,
+    ProviderEvent,
+    RefundView,
+)
 
 R = TypeVar("R")
 V = TypeVar("V", IntentView, RefundView)
@@ -237,7 +245,7 @@ class FakeProvider:
             held = sum(
                 rf.amount
                 for rf in self._refunds.values()
-                if rf.intent_id == intent_id and rf.status in ("pending", "succeeded")
+                if rf.intent_id == intent_id and rf.status in REFUND_LIVE
             )
             remaining = intent.amount_received - held
             if amount > remaining:
@@ -295,15 +303,45 @@ class FakeProvider:
             return self._move(it, "succeeded") if success else self._fail(it, "card_declined")
 
     def settle_refund(self, refund_id: str, *, success: bool = True) -> RefundView:
-        """The network finishing a pending refund."""
+        """The network finishing a pending refund (or one whose customer has acted)."""
         with self._lock:
             rf = self._refund(refund_id)
-            if rf.status != "pending":
+            if rf.status not in REFUND_UNSETTLED:
                 raise _invalid(f"Refund {refund_id} has a status of {rf.status}, not pending.")
             status, failure = ("succeeded", None) if success else ("failed", "declined")
             rf = self._refunds[refund_id] = attrs.evolve(rf, status=status, failure_reason=failure)
             kind = "refund.updated" if success else "refund.failed"
             self._emit(kind, "refund", refund_id, status)
+            return rf
+
+    def require_refund_action(self, refund_id: str) -> RefundView:
+        """The bank needs the customer before it can pay a pending refund back (Stripe:
+        only refunds for payment methods that need customer action enter
+        ``requires_action``; docs.stripe.com/api/refunds/cancel)."""
+        with self._lock:
+            rf = self._refund(refund_id)
+            if rf.status != "pending":
+                raise _invalid(f"Refund {refund_id} has a status of {rf.status}, not pending.")
+            rf = self._refunds[refund_id] = attrs.evolve(rf, status="requires_action")
+            self._emit("refund.updated", "refund", refund_id, rf.status)
+            return rf
+
+    def cancel_refund(self, refund_id: str) -> RefundView:
+        """The merchant canceling a refund from the dashboard. Stripe cancels only a refund
+        with a status of ``requires_action`` and refuses every other status; the refund
+        becomes ``canceled`` with ``failure_reason`` ``merchant_request`` and its amount is
+        refundable again (docs.stripe.com/api/refunds/cancel)."""
+        with self._lock:
+            rf = self._refund(refund_id)
+            if rf.status != "requires_action":
+                raise _invalid(
+                    f"Refund {refund_id} has a status of {rf.status}; only a refund with a "
+                    "status of requires_action can be canceled."
+                )
+            rf = self._refunds[refund_id] = attrs.evolve(
+                rf, status="canceled", failure_reason="merchant_request"
+            )
+            self._emit("refund.updated", "refund", refund_id, rf.status)
             return rf
 
     def fail_refund(

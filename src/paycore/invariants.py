@@ -21,7 +21,7 @@ import attrs
 
 from paycore import schema as s
 from paycore.machines import MACHINES
-from paycore.ports import IntentView, RefundView, Snapshot
+from paycore.ports import REFUND_LIVE, IntentView, RefundView, Snapshot
 from paycore.records import AuditEntry, Payment
 from paycore.status import (
     FlowStatus,
@@ -35,7 +35,6 @@ Kind = Literal["safety", "convergence"]
 # The invariants restate the provider's vocabulary here instead of importing the
 # flows' tables: a check that shared the implementation's mapping could not catch
 # a mistake in it.
-LIVE_REFUND = {"pending", "succeeded"}
 CANCELABLE = {
     "requires_payment_method",
     "requires_confirmation",
@@ -71,7 +70,7 @@ class Ledger:
     #: When the snapshot was taken (ms); time-bound invariants need it.
     now: int | None = None
 
-    def refunded(self, intent_id: str, statuses: Iterable[str] = LIVE_REFUND) -> int:
+    def refunded(self, intent_id: str, statuses: Iterable[str] = REFUND_LIVE) -> int:
         wanted = set(statuses)
         return sum(
             r.amount for r in self.refunds if r.intent_id == intent_id and r.status in wanted
@@ -634,7 +633,7 @@ def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> list[Violation]:
             r.amount
             for r in ledger.refunds
             if r.intent_id == v.id
-            and r.status in LIVE_REFUND
+            and r.status in REFUND_LIVE
             and (r.id in recorded_ids or "refund_id" in r.metadata)
         )
         if mine is not None and seen > recorded.get(mine.id, 0):
@@ -674,7 +673,7 @@ def refunds_recorded(snap: Snapshot, ledger: Ledger) -> list[Violation]:
             f"{owned[r.intent_id].id}) is not recorded",
         )
         for r in ledger.refunds
-        if r.intent_id in owned and r.status in LIVE_REFUND and r.id not in recorded
+        if r.intent_id in owned and r.status in REFUND_LIVE and r.id not in recorded
     ]
 
 

@@ -82,6 +82,13 @@ class IntentView:
     next_action_url: str | None = None
 
 
+#: A provider refund's statuses (Stripe: docs.stripe.com/api/refunds/object); the ones that
+#: have not settled yet, and the ones that count against what its intent captured (a
+#: failed or canceled refund gave the money back to the shop).
+REFUND_UNSETTLED = frozenset({"pending", "requires_action"})
+REFUND_LIVE = REFUND_UNSETTLED | {"succeeded"}
+
+
 @attrs.frozen
 class RefundView:
     id: str

@@ -203,6 +203,29 @@ class TestManualRefundThatFails:
         assert alert.fields["order_id"] == oid and alert.fields["amount"] == 1000
         assert len(refunds(w, pid)) == 1  # a support refund is not retried on its own
 
+    def test_canceled_while_waiting_for_the_customer_notifies_and_alerts(self) -> None:
+        """The bank needs the customer for a pending refund and the shop cancels it from
+        its dashboard: paycore records it canceled, tells the shop, alerts, and the amount
+        can be refunded again."""
+        w = make_shop()
+        bank_fails_pending_refunds(w)
+        oid, pid = paid(w)
+        w.service.create_refund(pid, 1000, idempotency_key="rma-1")
+        (rf,) = refunds(w, pid)
+        assert rf.provider_refund_id is not None
+        w.provider.require_refund_action(rf.provider_refund_id)
+        deliver_webhooks(w)
+        assert refunds(w, pid)[0].status is RefundStatus.PENDING  # still on its way
+        w.provider.cancel_refund(rf.provider_refund_id)
+        deliver_webhooks(w)
+        safe(w)
+        (rf,) = refunds(w, pid)
+        assert rf.status is RefundStatus.CANCELED
+        assert told(w, rf) == {"amount": 1000}
+        assert alerts(w)[rf.id].open and alerts(w)[rf.id].fields["order_id"] == oid
+        assert w.service.payment(pid).amount_refunded == 0
+        assert w.service.create_refund(pid, 1000, idempotency_key="rma-2").status == "pending"
+
     def test_refused_by_the_provider_notifies_and_alerts(self) -> None:
         """The provider refuses a support refund: the caller gets the error, and the shop
         still hears of it through its notification and an alert."""

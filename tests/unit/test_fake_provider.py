@@ -419,6 +419,34 @@ def test_only_a_succeeded_refund_can_fail_later(fp: FakeProvider) -> None:
     assert [r.status for r in fp.refunds()] == ["failed"]
 
 
+def test_only_a_refund_waiting_for_the_customer_can_be_canceled(fp: FakeProvider) -> None:
+    """Stripe cancels a refund only in ``requires_action`` (it still holds its amount
+    until then); canceled, it frees the amount, with ``merchant_request`` as the reason."""
+    fp.refunds_settle_immediately = False
+    pi = paid(fp, 1000)
+    rf = fp.create_refund(pi.id, amount=600, reason=None, metadata={}, idempotency_key="r1")
+    with pytest.raises(ProviderInvalidRequest, match="status of pending; only"):
+        fp.cancel_refund(rf.id)
+    fp.take_events()
+    waiting = fp.require_refund_action(rf.id)
+    assert waiting.status == "requires_action"
+    with pytest.raises(ProviderInvalidRequest, match=r"unrefunded amount \(400\)"):
+        fp.create_refund(pi.id, amount=401, reason=None, metadata={}, idempotency_key="r2")
+    canceled = fp.cancel_refund(rf.id)
+    assert (canceled.status, canceled.failure_reason) == ("canceled", "merchant_request")
+    assert [(e.type, e.object_id, e.status) for e in fp.take_events()] == [
+        ("refund.updated", rf.id, "requires_action"),
+        ("refund.updated", rf.id, "canceled"),
+    ]
+    with pytest.raises(ProviderInvalidRequest, match="status of canceled"):
+        fp.cancel_refund(rf.id)
+    with pytest.raises(ProviderInvalidRequest, match="status of canceled, not pending"):
+        fp.require_refund_action(rf.id)
+    again = fp.create_refund(pi.id, amount=1000, reason=None, metadata={}, idempotency_key="r3")
+    assert fp.require_refund_action(again.id).status == "requires_action"
+    assert fp.settle_refund(again.id).status == "succeeded"  # the customer acted
+
+
 def test_refund_requires_succeeded_intent(fp: FakeProvider) -> None:
     """An intent without a successful charge cannot be refunded."""
     pi = fp.create_intent(req(), idempotency_key="c")

@@ -37,10 +37,6 @@ NOT_YET_DRIVEN: dict[str, str] = {
         "a search that no longer returns an intent it returned before (Stripe's search "
         "index during an incident); the fake's lagging search only ever adds results"
     ),
-    "refund: pending -cancel-> canceled": (
-        "the fake provider cannot cancel a refund yet (Stripe cancels refunds that wait "
-        "for the customer); a bank action canceling a pending refund will drive it"
-    ),
 }
 
 

@@ -10,7 +10,7 @@ check that paycore neither adopts nor changes any of them.
 from __future__ import annotations
 
 from paycore.money import Money
-from paycore.ports import CreateIntent, IntentView, RefundView
+from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, RefundView
 
 from ..fake_provider import FakeProvider
 
@@ -86,9 +86,7 @@ def dashboard_refund(
     if intent is None or intent.status != "succeeded":
         return None
     held = sum(
-        r.amount
-        for r in provider.refunds()
-        if r.intent_id == intent_id and r.status in ("pending", "succeeded")
+        r.amount for r in provider.refunds() if r.intent_id == intent_id and r.status in REFUND_LIVE
     )
     left = intent.amount_received - held
     if left <= 0:

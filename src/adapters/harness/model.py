@@ -23,7 +23,7 @@ from paycore.invariants import Violation
 from . import concurrency, dimensions, outages, service_api, stories
 from .coverage import Coverage
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
-from .world import QUIET_ROUNDS, World
+from .world import BANK_OPS, QUIET_ROUNDS, World
 
 
 class InvariantViolated(AssertionError):
@@ -83,8 +83,9 @@ ENVIRONMENT = ("job", "job", "clock", "merchant", "crash", "race", "service", "s
 ENVIRONMENT_ARGS = 16
 #: A clock action's arguments from here on start a provider outage (see ``outages``).
 OUTAGE_ARGS = 12
-# 3-D Secure or settling (4), paying again, or the bank on a refund (4 each of two refunds)
-CUSTOMER_ACTIONS = 12
+# 3-D Secure or settling (4), then paying again or the bank or dashboard on one of two
+# refunds (BANK_OPS each)
+CUSTOMER_ACTIONS = 4 + 2 * len(BANK_OPS)
 # the ambiguous case (effect applied, answer lost) is the one that matters most
 FAULT_KINDS = (FaultKind.RESPONSE_LOST, FaultKind.RESPONSE_LOST, *PROVIDER_FAULTS, *STORE_FAULTS)
 FAULT_CALLS = (
@@ -113,7 +114,7 @@ ACTIONS = (
     ("shop", SESSIONS * 2 * 2 * len(SHOP_METHODS), 80),
     ("payment_op", 2 * PAYMENTS * 4, 80),
     ("refund", PAYMENTS * len(REFUND_AMOUNTS) * 3, 90),
-    ("customer", PAYMENTS * CUSTOMER_ACTIONS, 60),
+    ("customer", PAYMENTS * CUSTOMER_ACTIONS, 80),
     ("deliver_webhook", 6 * len(WEBHOOK_MODES), 72),
     ("environment", len(ENVIRONMENT) * ENVIRONMENT_ARGS, 128),
     ("arm_fault", len(FAULT_KINDS) * len(FAULT_CALLS), 72),

@@ -22,7 +22,7 @@ from paycore.ports import IntentView
 
 from ..memory import Wiring
 from .faults import FaultKind
-from .world import JOBS, METHODS, World
+from .world import BANK_OPS, JOBS, METHODS, World
 
 #: Stripe's search lags behind writes (about a minute, more in incidents).
 SEARCH_LAG_MS = 60_000
@@ -211,15 +211,19 @@ def three_d_secure_fails_then_debit(world: World) -> None:
 
 
 def bank_fails_a_pending_refund(world: World) -> None:
-    """Refunds stay pending at the provider; the bank fails one, settles another."""
+    """Refunds stay pending at the provider; the bank fails one; it needs the customer
+    for the other, which the shop then cancels from its dashboard (both are told and
+    alerted)."""
     world.w.provider.refunds_settle_immediately = False
     world.shop(0, PLENTY, 1, VISA)
-    world.begin_refund(0, 100, 0)
+    for n in range(2):
+        world.begin_refund(0, 100, n)
+        drain(world)
+    first, second = 4, 4 + len(BANK_OPS)  # the customer's actions on refunds 0 and 1
+    world.customer(0, first + BANK_OPS.index("bank: fails"))
+    world.customer(0, second + BANK_OPS.index("bank: needs the customer for"))
     drain(world)
-    world.begin_refund(0, 100, 1)
-    drain(world)
-    world.customer(0, 4 + 2)  # the bank fails the first refund
-    world.customer(0, 4 + 5)  # and settles the second
+    world.customer(0, second + BANK_OPS.index("shop's dashboard: cancels"))
     drain(world)
     jobs(world)
 

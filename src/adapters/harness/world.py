@@ -41,6 +41,16 @@ QUIET_ROUNDS = 12
 PRODUCTS = ("p_scarce", "p_plenty")
 #: The background jobs a ``job`` action runs, by its argument (modulo); the last one
 #: finds refunds made outside paycore whose webhook was lost.
+#: What the customer, the bank or the shop's dashboard does to a paid payment: the first
+#: is the customer paying again; the others act on one of the payment's refunds.
+BANK_OPS = (
+    "customer: pays again",
+    "bank: settles",
+    "bank: fails",
+    "bank: reverses",
+    "bank: needs the customer for",
+    "shop's dashboard: cancels",
+)
 JOBS = ("janitor", "reconciler", "outbox", "refund sync", "external refunds")
 # provider calls that change nothing there
 PROVIDER_READS = frozenset(
@@ -393,9 +403,10 @@ class World:
 
     def _bank_or_retry(self, pid: str, iid: str, action: int) -> None:
         """The customer pays again in the browser (a 3-D Secure card this time), or the
-        bank settles, fails or reverses one of the payment's refunds."""
+        bank settles, fails or reverses one of the payment's refunds, or needs the
+        customer for one, which the shop then cancels from its dashboard."""
         p = self.w.provider
-        if action % 4 == 0:
+        if action % len(BANK_OPS) == 0:
             self._try(
                 f"customer: pays {iid} again with a 3-D Secure card",
                 lambda: p.customer_confirm(iid, METHODS[2]).status,
@@ -404,15 +415,17 @@ class World:
         refunds = [r for r in p.refunds() if r.intent_id == iid]
         if not refunds:
             return
-        rf = refunds[action // 4 % len(refunds)]
-        ops: list[tuple[str, Callable[[], Any]]] = [
-            ("settles", lambda: p.settle_refund(rf.id, success=True)),
-            ("fails", lambda: p.settle_refund(rf.id, success=False)),
-            ("reverses", lambda: p.fail_refund(rf.id)),
-        ]
-        name, fn = ops[action % 4 - 1]
+        rf = refunds[action // len(BANK_OPS) % len(refunds)]
+        ops: dict[str, Callable[[], Any]] = {
+            "bank: settles": lambda: p.settle_refund(rf.id, success=True),
+            "bank: fails": lambda: p.settle_refund(rf.id, success=False),
+            "bank: reverses": lambda: p.fail_refund(rf.id),
+            "bank: needs the customer for": lambda: p.require_refund_action(rf.id),
+            "shop's dashboard: cancels": lambda: p.cancel_refund(rf.id),
+        }
+        name = BANK_OPS[action % len(BANK_OPS)]
         self.count("bank")
-        self._try(f"bank: {name} refund {rf.id} of {pid}", lambda: fn().status)
+        self._try(f"{name} refund {rf.id} of {pid}", lambda: ops[name]().status)
 
     # --- webhooks ---------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from paycore.errors import IntegrityError, ProviderError, ProviderNotFound
 from paycore.flows.identity import installation_id, refund_is_refunds
 from paycore.flows.sync import apply_refund
 from paycore.machines import REFUND
-from paycore.ports import RefundView
+from paycore.ports import REFUND_LIVE, RefundView
 from paycore.records import Cursor, Payment, Refund
 from paycore.status import PaymentStatus
 from paycore.unit import Unit
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from paycore.flows.engine import Engine
 
 #: Provider refund statuses that hold or returned money: worth recording when first seen.
-LIVE = frozenset({"pending", "succeeded"})
 KEY_PREFIX = "external:"
 CURSOR = "external_refunds"
 
@@ -67,7 +66,7 @@ def record_external_refund(u: Unit, payment: Payment, view: RefundView) -> Refun
 
     Returns None for a refund first seen already failed or canceled: no money moved.
     """
-    if view.status not in LIVE:
+    if view.status not in REFUND_LIVE:
         return None
     refund = Refund(
         id=f"rf_{u.tx.next_seq('refund'):06d}",

@@ -16,14 +16,9 @@ from paycore import schema as s
 from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
 from paycore.flows.identity import identity
 from paycore.flows.sync import CANCELABLE
-from paycore.ports import IntentView, PaymentProvider
+from paycore.ports import REFUND_LIVE, REFUND_UNSETTLED, IntentView, PaymentProvider
 from paycore.records import Flow
 from paycore.unit import Unit
-
-#: Refunds that count against what an intent captured (a failed or canceled one gave
-#: the money back to the shop); of those, the ones the bank has not settled yet.
-_REFUNDING = frozenset({"pending", "succeeded", "requires_action"})
-_UNSETTLED = frozenset({"pending", "requires_action"})
 
 
 @attrs.frozen
@@ -48,9 +43,9 @@ def intent_state(p: PaymentProvider, intent_id: str) -> IntentState:
     refunds = p.list_refunds(intent_id)
     return IntentState(
         view,
-        refunded=sum(r.amount for r in refunds if r.status in _REFUNDING),
-        unsettled=any(r.status in _UNSETTLED for r in refunds),
-        returned=sum(1 for r in refunds if r.status not in _REFUNDING),
+        refunded=sum(r.amount for r in refunds if r.status in REFUND_LIVE),
+        unsettled=any(r.status in REFUND_UNSETTLED for r in refunds),
+        returned=sum(1 for r in refunds if r.status not in REFUND_LIVE),
     )
 
 
