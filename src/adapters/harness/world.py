@@ -616,6 +616,13 @@ class World:
             self.quietly(partial(svc.revive_flow, flow.id))
         return bool(dead)
 
+    def operator_abandons(self, flow_id: str) -> None:
+        """An operator gives a flow up through the service (docs/operations.md): its
+        compensation runs."""
+        self.count("operator abandons")
+        abandon = partial(self.w.service.abandon_flow, flow_id)
+        self._try(f"operator: abandons {flow_id}", lambda: self.quietly(abandon).status.value)
+
     def drain(self) -> None:
         """Step every runnable flow (up to a bound) and deliver every queued webhook."""
         for _ in range(500):
