@@ -1,6 +1,6 @@
 """An in-memory :class:`paycore.ports.Store`: the reference adapter for tests and the harness.
 
-Semantics (every adapter's contract is ``tests/contract/store_contract.py``):
+Semantics (every adapter's contract is ``paycore_adapters.testing.StoreContract``):
 
 * One global ``RLock`` is held for a whole transaction: serializable, one writer
   at a time. Opening a transaction while this thread has one open is a

@@ -13,8 +13,8 @@ from paycore.errors import IntegrityError
 from paycore.ports import Store
 from paycore.schema import AUDIT, ORDERS
 from paycore_adapters.memory_store import MemoryStore
-
-from .store_contract import StoreContract, order
+from paycore_adapters.testing import StoreContract
+from paycore_adapters.testing.store_contract import order
 
 
 class TestMemoryStore(StoreContract):

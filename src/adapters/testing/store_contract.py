@@ -1,8 +1,10 @@
-"""The contract every :class:`paycore.ports.Store` adapter keeps.
+"""The contract every :class:`paycore.ports.Store` adapter keeps, as pytest cases.
 
-Subclass :class:`StoreContract` in a ``Test*`` class and implement ``make_store``.
+Subclass :class:`StoreContract` in a ``Test*`` class of your own test suite and
+implement :meth:`StoreContract.make_store` to return a new, empty store; pytest
+then runs every case against it (``docs/adapters.md`` has a worked example).
 The store must also take a ``faults`` attribute (see
-``paycore_adapters.memory_store.StoreFaults``) for the commit-failure tests.
+``paycore_adapters.memory_store.StoreFaults``) for the commit-failure cases.
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ class _Faults:
 
 
 class StoreContract:
-    """Abstract: not collected (no ``Test`` prefix); adapters subclass it."""
+    """The store contract's cases. Abstract: pytest does not collect it (no ``Test``
+    prefix); an adapter's test module subclasses it once per store."""
 
     def make_store(self) -> Store:
+        """A new, empty store for one case (each case gets its own)."""
         raise NotImplementedError
 
     @pytest.fixture
