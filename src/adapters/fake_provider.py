@@ -1,4 +1,8 @@
-"""An in-memory fake of Stripe's PaymentIntent and Refund API (a ``PaymentProvider``)."""
+"""An in-memory fake of Stripe's PaymentIntent and Refund API (a ``PaymentProvider``).
+
+Faults are injected from outside, by wrapping it
+(``paycore_adapters.harness.faulty.FaultyProvider``).
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,6 @@ from paycore.ports import (
 
 R = TypeVar("R")
 V = TypeVar("V", IntentView, RefundView)
-Fault = Callable[[str, str, str | None], None]
 
 #: Stripe forgets idempotency keys once they are at least 24 hours old.
 IDEMPOTENCY_TTL_MS = 86_400_000
@@ -102,7 +105,6 @@ class FakeProvider:
         self._undelivered: list[ProviderEvent] = []
         self._seq: collections.Counter[str] = collections.Counter()
         self.refunds_settle_immediately: bool = True
-        self.fault: Fault | None = None
         self.calls: collections.Counter[str] = collections.Counter()
 
     # --- setup, ledger and events (not part of the port) -----------------------
@@ -372,7 +374,6 @@ class FakeProvider:
     ) -> V:
         with self._lock:
             self.calls[endpoint] += 1
-            self._hook(endpoint, "before", key)
             if not 1 <= len(key) <= 255:
                 raise _invalid("An idempotency key must be 1 to 255 characters long.")
             now = self._clock.now()
@@ -390,7 +391,6 @@ class FakeProvider:
                 except ProviderError as err:
                     outcome = err
                 self._saved[key] = _Saved(endpoint, params, outcome, now)
-                self._hook(endpoint, "after", key)
                 if isinstance(outcome, ProviderError):
                     raise outcome
                 return outcome
@@ -404,7 +404,6 @@ class FakeProvider:
                     endpoint=endpoint,
                     first_endpoint=saved.endpoint,
                 )
-            self._hook(endpoint, "after", key)
             first = saved.outcome
             if isinstance(first, ProviderError):
                 # a fresh instance, so replays do not pile up on one traceback
@@ -423,14 +422,7 @@ class FakeProvider:
     def _read(self, name: str, run: Callable[[], R]) -> R:
         with self._lock:
             self.calls[name] += 1
-            self._hook(name, "before", None)
-            result = run()
-            self._hook(name, "after", None)
-            return result
-
-    def _hook(self, name: str, phase: str, key: str | None) -> None:
-        if self.fault is not None:
-            self.fault(name, phase, key)
+            return run()
 
     def _confirm(self, it: _Intent, method: str | None, return_url: str | None) -> IntentView:
         status = self._expect(it.view.id, CONFIRMABLE, "confirm").view.status

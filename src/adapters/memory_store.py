@@ -14,9 +14,8 @@ Semantics (every adapter's contract is ``paycore_adapters.testing.StoreContract`
 * An ``IntegrityError`` rolls the transaction back (as in PostgreSQL): later
   calls on it raise again, and leaving the block normally raises instead of
   committing.
-* ``faults`` lets a fault-injection layer fail a commit that writes, before it
-  happens (nothing committed) or after it happened (everything committed).
-  Read-only transactions have nothing to lose and are never failed.
+* Faults are injected from outside, by wrapping the store
+  (``paycore_adapters.harness.faulty.FaultyStore``).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from enum import Enum
-from typing import Any, NoReturn, Protocol, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import attrs
 
@@ -36,14 +35,6 @@ from paycore.schema import TABLES, Table
 
 T = TypeVar("T")
 Fields = tuple[str, ...]
-
-
-class StoreFaults(Protocol):
-    def before_commit(self) -> None:
-        """Called before a commit applies; may raise ``OperationalError`` (nothing committed)."""
-
-    def after_commit(self) -> None:
-        """Called after a commit applied; may raise ``CommitUnknown`` (everything committed)."""
 
 
 class _Index:
@@ -250,21 +241,13 @@ class _Scope:
             if exc_type is not None:
                 store.stats["rollbacks"] += 1
                 return
-            try:
-                if tx.failed is not None:
-                    tx._check()  # raises: an IntegrityError rolled the transaction back
-                if store.faults is not None and (tx.writes or tx.seqs):
-                    store.faults.before_commit()
-            except BaseException:
+            if tx.failed is not None:
                 store.stats["rollbacks"] += 1
-                raise
-            wrote = bool(tx.writes or tx.seqs)
-            if wrote:
+                tx._check()  # raises: an IntegrityError rolled the transaction back
+            if tx.writes or tx.seqs:
                 store._apply(tx)
                 store.stats["writes"] += 1
             store.stats["commits"] += 1
-            if store.faults is not None and wrote:
-                store.faults.after_commit()
         finally:
             tx.closed = True
             store._owner = None
@@ -272,14 +255,13 @@ class _Scope:
 
 
 class MemoryStore:
-    """A :class:`paycore.ports.Store` in a dict, with hash indexes and fault hooks."""
+    """A :class:`paycore.ports.Store` in a dict, with hash indexes."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._owner: int | None = None  # thread holding the open transaction
         self._tables: dict[str, _TableState] = {t.name: _TableState(t) for t in TABLES}
         self._seqs: dict[str, int] = {}
-        self.faults: StoreFaults | None = None
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
 
     def transaction(self) -> _Scope:

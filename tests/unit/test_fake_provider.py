@@ -14,12 +14,9 @@ import pytest
 
 from paycore.errors import (
     ProviderCardDeclined,
-    ProviderError,
     ProviderIdempotencyMismatch,
     ProviderInvalidRequest,
     ProviderNotFound,
-    ProviderRateLimited,
-    ProviderUnavailable,
 )
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, PaymentProvider
@@ -431,87 +428,7 @@ def test_ledger_shows_current_state(fp: FakeProvider) -> None:
     assert fp.refunds() == [rf]
 
 
-# --- fault hook, call counts, threads ---------------------------------------------------
-
-
-def test_fault_before_means_nothing_happened(fp: FakeProvider) -> None:
-    """A fault raised before the call leaves no intent and no saved key behind."""
-    seen: list[tuple[str, str, str | None]] = []
-
-    def fault(name: str, phase: str, key: str | None) -> None:
-        seen.append((name, phase, key))
-        if phase == "before" and len(seen) == 1:
-            raise ProviderRateLimited("slow down")
-
-    fp.fault = fault
-    with pytest.raises(ProviderRateLimited):
-        fp.create_intent(req(1000), idempotency_key="k")
-    assert fp.intents() == [] and fp.all_events == []
-    assert fp.create_intent(req(2000), idempotency_key="k").amount == 2000
-    assert seen == [
-        ("create_intent", "before", "k"),
-        ("create_intent", "before", "k"),
-        ("create_intent", "after", "k"),
-    ]
-    assert fp.calls["create_intent"] == 2
-
-
-def test_fault_after_applies_effect_and_retry_replays(fp: FakeProvider) -> None:
-    """A fault raised after the call keeps the effect; a retry with the key replays it."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-    lose = {"confirm_intent"}
-
-    def fault(name: str, phase: str, key: str | None) -> None:
-        if phase == "after" and name in lose:
-            lose.discard(name)
-            raise ProviderUnavailable("connection reset")
-
-    fp.fault = fault
-    with pytest.raises(ProviderUnavailable):
-        confirm(fp, pi.id, "pm_card_visa", "k")
-    current = fp.retrieve_intent(pi.id)
-    assert current.status == "succeeded"
-    replay = confirm(fp, pi.id, "pm_card_visa", "k")
-    assert replay == current
-    assert [e.type for e in fp.all_events].count("payment_intent.succeeded") == 1
-
-
-def test_fault_after_a_decline_keeps_the_saved_decline(fp: FakeProvider) -> None:
-    """A lost decline response still leaves the decline saved for the retry."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-
-    def fault(name: str, phase: str, key: str | None) -> None:
-        if phase == "after" and name == "confirm_intent" and fp.calls[name] == 1:
-            raise ProviderUnavailable("lost")
-
-    fp.fault = fault
-    with pytest.raises(ProviderUnavailable):
-        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
-    with pytest.raises(ProviderCardDeclined):
-        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
-
-
-def test_fault_hook_sees_reads_without_key(fp: FakeProvider) -> None:
-    """Read calls go through the hook with key None and are counted."""
-    seen: list[tuple[str, str, str | None]] = []
-    fp.fault = lambda name, phase, key: seen.append((name, phase, key))
-    pi = paid(fp)
-    fp.retrieve_intent(pi.id)
-    fp.search_intents(metadata_key="order_id", value="ord_1")
-    fp.list_intents(created_after=0, limit=1)
-    fp.list_refunds(pi.id)
-    fp.can_charge("acct_1")
-    reads = [s for s in seen if s[2] is None]
-    names = ["retrieve_intent", "search_intents", "list_intents", "list_refunds", "can_charge"]
-    assert reads == [(n, p, None) for n in names for p in ("before", "after")]
-    assert fp.calls["retrieve_intent"] == 1 and fp.calls["confirm_intent"] == 1
-
-    def refuse(name: str, phase: str, key: str | None) -> None:
-        raise ProviderUnavailable("down")
-
-    fp.fault = refuse
-    with pytest.raises(ProviderError):
-        fp.retrieve_intent(pi.id)
+# --- threads ---------------------------------------------------------------------------
 
 
 def test_concurrent_calls_with_one_key_create_one_intent(fp: FakeProvider) -> None:

@@ -227,7 +227,7 @@ class Node:
 #: Attributes that only record what happened (logs, counters) and never decide what
 #: happens next: left out of the fingerprint.
 _LOG_ONLY = {
-    "provider": {"_lock", "_clock", "fault", "calls", "_events"},
+    "provider": {"_lock", "_clock", "calls", "_events"},
     "plan": {"_now", "fired", "log"},
 }
 
