@@ -20,10 +20,11 @@ Semantics (every adapter's contract is ``paycore_adapters.testing.StoreContract`
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from enum import Enum
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -60,6 +61,14 @@ class _Index:
         """Every indexed value of ``record``: if unchanged, its index entries are too."""
         return tuple(getattr(record, f) for f in self.all_fields)
 
+    def copy(self) -> _Index:
+        twin = copy.copy(self)
+        twin.buckets = {
+            f: {v: dict(keys) for v, keys in b.items()} for f, b in self.buckets.items()
+        }
+        twin.owners = {u: dict(o) for u, o in self.owners.items()}
+        return twin
+
     def remove(self, key: str, record: Any) -> None:
         for f in self.fields:
             bucket = self.buckets[f].get(getattr(record, f), {})
@@ -78,6 +87,11 @@ class _TableState:
         self.rows: dict[str, Any] = {}  # insertion order; an update keeps the row's place
         self.pos: dict[str, int] = {}
         self.index = _Index(table)
+
+    def copy(self) -> _TableState:
+        twin = copy.copy(self)
+        twin.rows, twin.pos, twin.index = dict(self.rows), dict(self.pos), self.index.copy()
+        return twin
 
 
 class MemoryTransaction:
@@ -286,6 +300,21 @@ class MemoryStore:
                 index.add(key, record)
         self._seqs.update(tx.seqs)
 
+    def clone(self) -> MemoryStore:
+        """An independent store holding the same content, sequences and counters (for
+        the harness's explorer, which copies a world per successor state). Rows are
+        immutable records and are shared; no transaction may be open."""
+        with self._lock:
+            twin = copy.copy(self)  # a subclass stays itself
+            twin._lock, twin._owner = threading.RLock(), None
+            twin._tables = {name: state.copy() for name, state in self._tables.items()}
+            twin._seqs = dict(self._seqs)
+            twin.stats = dict(self.stats)
+        return twin
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MemoryStore:
+        return self.clone()
+
     def snapshot(self) -> Snapshot:
         with self._lock:
             return Snapshot({name: dict(s.rows) for name, s in self._tables.items()})
@@ -312,6 +341,19 @@ class MemoryStore:
                 state.index.add(key, record)
         store._seqs.update(seqs)
         return store
+
+    def state_key(self, row_key: Callable[[Any], object] = lambda row: row) -> object:
+        """Everything that decides what this store does next, as a picklable value (for
+        the harness's explorer): every table's keys and rows in insertion order, by
+        table name, and the sequences by name. ``row_key`` stands in for each row (the
+        explorer passes a cached digest: rows are immutable and shared between states).
+        """
+        with self._lock:
+            tables = [
+                (name, list(state.rows), [row_key(row) for row in state.rows.values()])
+                for name, state in sorted(self._tables.items())
+            ]
+            return tables, sorted(self._seqs.items())
 
     def fingerprint(self) -> str:
         """SHA-256 of all content: tables by name, rows in insertion order, sequences by name."""

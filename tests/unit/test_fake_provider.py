@@ -8,6 +8,7 @@ the fake promises: its ids, events, ledger, far-side helpers and key expiry.
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import pytest
@@ -21,6 +22,7 @@ from paycore.errors import (
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, PaymentProvider
 from paycore_adapters.fake_provider import IDEMPOTENCY_TTL_MS, FakeProvider
+from paycore_adapters.harness.explore import copyable
 
 T0 = 1_700_000_000_000
 
@@ -446,3 +448,40 @@ def test_concurrent_calls_with_one_key_create_one_intent(fp: FakeProvider) -> No
         t.join()
     assert len({r.id for r in results}) == 9
     assert len(fp.intents()) == 9
+
+
+# --- copies and state keys (the explorer's) ---------------------------------------------
+
+
+def key_of(state: object) -> bytes:
+    """A state key's value now (it shares the fake's containers), as the explorer takes it."""
+    with copyable():
+        return pickle.dumps(state)
+
+
+def test_clone_is_independent_and_runs_on_its_own_clock(fp: FakeProvider) -> None:
+    """A clone is in the same state on the clock it is given; each then goes its own way."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    other = ManualClock(T0 + 5)
+    twin = fp.clone(other)
+    assert key_of(twin.state_key()) == key_of(fp.state_key())
+    confirm(twin, pi.id, "pm_card_visa", "k")
+    assert (twin.retrieve_intent(pi.id).status, fp.retrieve_intent(pi.id).status) == (
+        "succeeded",
+        "requires_payment_method",
+    )
+    assert twin.all_events[-1].created == T0 + 5
+    assert key_of(twin.state_key()) != key_of(fp.state_key())
+    assert confirm(fp, pi.id, "pm_card_visa", "k").status == "succeeded"
+
+
+def test_state_key_leaves_out_logs_and_counts(fp: FakeProvider) -> None:
+    """Reads and taking events change no state key; a write does."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    fp.take_events()
+    key = key_of(fp.state_key())
+    fp.retrieve_intent(pi.id)
+    fp.list_refunds(pi.id)
+    assert key_of(fp.state_key()) == key
+    fp.cancel_intent(pi.id, idempotency_key="x")
+    assert key_of(fp.state_key()) != key

@@ -143,6 +143,21 @@ class FaultPlan:
             self.outage_until = None
         return self.outage_until is not None
 
+    def state_key(self) -> object:
+        """What decides which faults fire next, as a picklable value (for the explorer):
+        armed faults, whether faults are on, poisoned keys, lost commit answers pending,
+        the outage. What fired and the log are left out."""
+        return (
+            self.provider_armed,
+            self.provider_targets,
+            self.store_armed,
+            self.enabled,
+            self.poisoned,
+            sorted(self._commit_unknown_pending),
+            self.outage_until,
+            self._outage_seen,
+        )
+
     def disarm_all(self) -> None:
         self.provider_armed.clear()
         self.provider_targets.clear()
