@@ -1,4 +1,4 @@
-"""Generate ``docs/`` from the code: the invariants, the state machines and their diagrams.
+"""Generate ``docs/`` from the code: invariants, errors, state machines and their diagrams.
 
 ``python -m paycore.docgen`` rewrites ``docs/``; ``python -m paycore.docgen --check`` lists
 the files that are missing or out of date and exits 1. The diagrams are SVG laid out here,
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from paycore import errors
 from paycore.invariants import INVARIANTS
 from paycore.machines import MACHINES, StateMachine
 from paycore.status import describe
@@ -49,6 +50,47 @@ def render_invariants() -> str:
             fn = f"{inv.check.__module__}.{getattr(inv.check, '__qualname__', '?')}"
             guards = ", ".join(inv.findings) or "-"
             out.append(f"| `{inv.id}` | {kind} | {_cell(inv.statement)} | {guards} | `{fn}` |\n")
+    return "".join(out)
+
+
+def _error_row(cls: type[errors.PaycoreError], *extra: str) -> str:
+    doc = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
+    bases = ", ".join(f"`{b.__name__}`" for b in cls.__bases__)
+    cells = [f"`{cls.code}`", f"`{cls.__name__}`", bases, *extra, _cell(doc)]
+    return "| " + " | ".join(cells) + " |\n"
+
+
+def render_errors() -> str:
+    """``errors.md``: what each adapter must raise, then every error class by its code."""
+    out = ["# Errors\n\n", GENERATED, "\n"]
+    out.append(
+        "Every error paycore raises is a `paycore.errors.PaycoreError` with a stable `code` "
+        "(safe to match on and to return to API clients) and structured `fields`. A class "
+        'names its code in its class line (`class OutOfStock(CheckoutError, code="out_of_stock")`)'
+        "; defining a second class with a code already held fails at import. "
+        "`paycore.errors.error_class(code)` finds a class by its code. *Retryable* errors "
+        "may succeed if the same call is made again later.\n"
+    )
+    out.append(
+        "\n## What an adapter must raise\n\n"
+        "`paycore.errors.ADAPTER_ERRORS` lists them by port. An adapter translates its "
+        "vendor's exceptions into these (`raise ... from None`); no vendor exception crosses "
+        "a port, and paycore decides what to do by the class alone. A provider error's "
+        "*outcome* says what happened: `definite` (nothing happened), `ambiguous` (it may "
+        "have happened: paycore asks the provider before doing anything else) or "
+        "`needs_action` (the customer must act).\n"
+    )
+    head = "| Code | Class | Bases | Retryable | Outcome | Meaning |\n|---|---|---|---|---|---|\n"
+    for port, group in errors.ADAPTER_ERRORS._asdict().items():
+        out.append(f"\n### {port.capitalize()}\n\n{head}")
+        for cls in group:
+            outcome = f"`{cls.outcome}`" if issubclass(cls, errors.ProviderError) else "-"
+            out.append(_error_row(cls, "yes" if cls.retryable else "no", outcome))
+    out.append("\n## Every error\n\nIn the order `paycore/errors.py` defines them.\n\n")
+    out.append("| Code | Class | Bases | Retryable | Meaning |\n|---|---|---|---|---|\n")
+    for cls in errors.ERRORS_BY_CODE.values():
+        if cls.__module__ == errors.__name__:
+            out.append(_error_row(cls, "yes" if cls.retryable else "no"))
     return "".join(out)
 
 
@@ -312,7 +354,11 @@ def _document(
 def render(machines: dict[str, StateMachine[Any]] | None = None) -> dict[str, str]:
     """Every generated file: path relative to ``docs/`` -> exact content."""
     machines = MACHINES if machines is None else machines
-    files = {"invariants.md": render_invariants(), "state-machines.md": render_machines(machines)}
+    files = {
+        "invariants.md": render_invariants(),
+        "errors.md": render_errors(),
+        "state-machines.md": render_machines(machines),
+    }
     files.update({f"diagrams/{name}.svg": render_svg(m) for name, m in machines.items()})
     return files
 

@@ -56,6 +56,23 @@ def test_invariants_markdown_lists_every_invariant() -> None:
         assert text.rindex("\n## ", 0, text.index(row)) == text.index(f"\n{section}")
 
 
+def test_errors_markdown_lists_every_error_and_the_adapter_errors() -> None:
+    """Each error class has one row with its code; each adapter error sits under its port."""
+    from paycore import errors
+
+    text = docgen.render()["errors.md"]
+    assert "python -m paycore.docgen" in text and "do not edit by hand" in text
+    adapter, every = text.split("\n## Every error\n")
+    for cls in errors.ERRORS_BY_CODE.values():
+        if cls.__module__ == errors.__name__:
+            (row,) = [ln for ln in every.splitlines() if ln.startswith(f"| `{cls.code}` |")]
+            assert f"| `{cls.__name__}` |" in row
+    for port, group in errors.ADAPTER_ERRORS._asdict().items():
+        section = adapter[adapter.index(f"### {port.capitalize()}\n") :].split("\n### ")[0]
+        rows = [ln for ln in section.splitlines() if ln.startswith("| `")]
+        assert [r.split(" | ")[1] for r in rows] == [f"`{c.__name__}`" for c in group]
+
+
 def test_state_machines_markdown_lists_every_state_and_transition() -> None:
     """Each machine has its diagram, a row per state and a row per transition."""
     text = docgen.render()["state-machines.md"]
