@@ -1,17 +1,21 @@
 """Run the stateful model: profiles, seeds, seeded bugs, fault coverage, a report.
 
 ``run_chaos`` is what ``paycore chaos`` and the test suite call. A run is
-reproducible: the same seed, profile, examples, steps and bug give the same
-examples, so the replay command printed with a counterexample replays it.
+reproducible through Hypothesis' public settings alone (a seed, no example
+database, no deadline, fixed phases): the same seed, profile, examples, steps and
+bug give the same examples, so the replay command printed with a counterexample
+replays it. ``docs/harness.md`` ("Replaying") says what a seed guarantees.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import attrs
@@ -38,6 +42,9 @@ PROFILES = {
     "quick": Profile(examples=60, steps=40),
 }
 PROFILE_ENV = "PAYCORE_PROFILE"
+#: No ``reuse`` (there is no example database) and no ``target`` (the model targets
+#: nothing): what a seeded run does depends on the seed and its arguments alone.
+PHASES = (Phase.explicit, Phase.generate, Phase.shrink, Phase.explain)
 
 
 def profile_named(name: str | None) -> Profile:
@@ -164,7 +171,8 @@ def run_chaos(
     found: list[InvariantViolated] = []
     error: str | None = None
     started = time.perf_counter()
-    with _bug(bug), _no_source_constants():
+    _load_project_modules()
+    with _bug(bug):
         found.extend(_prologue(Run))
         try:
             run_state_machine_as_test(
@@ -176,7 +184,7 @@ def run_chaos(
                     database=None,
                     print_blob=False,
                     suppress_health_check=list(HealthCheck),
-                    phases=tuple(Phase) if shrink else (Phase.explicit, Phase.generate),
+                    phases=PHASES if shrink else PHASES[:2],
                 ),
             )
         except InvariantViolated as exc:
@@ -254,29 +262,21 @@ def _bug(bug_id: str | None) -> AbstractContextManager[None]:
     return switched_on(bug_id)
 
 
-@contextmanager
-def _no_source_constants() -> Iterator[None]:
-    """Keep a seeded run the same wherever it is started.
+def _load_project_modules() -> None:
+    """Import every module of paycore and paycore_adapters, so that a seed means one run.
 
-    Now and then Hypothesis draws a constant found in the source of a loaded module that
-    is not a library (this project's modules and tests included). Which modules are
-    loaded differs between the command line and a test session (importing the explorer
-    was enough), so one seed generated different runs. The model's integers are action
-    codes, which no constant in the source means anything to: the run uses none of them.
+    Hypothesis now and then draws an integer it found in the source of a loaded module
+    that is not a library or a test (its documented "interesting constants"), from the
+    union of every such module loaded so far. Which of this project's modules happen to
+    be loaded differs between the command line and a test session (importing the
+    explorer was enough), so one seed used to give two runs. With all of them loaded
+    before the first example, the pool is the same wherever a run starts. A module that
+    needs an optional extra which is not installed is left out.
     """
-    try:
-        from hypothesis.internal.conjecture import providers
-        from hypothesis.internal.constants_ast import Constants
-
-        real = providers._get_local_constants
-    except (ImportError, AttributeError):  # another Hypothesis: nothing to pin
-        yield
-        return
-    none = Constants()
-    providers._get_local_constants = lambda: none
-    providers.CONSTANTS_CACHE.cache.clear()
-    try:
-        yield
-    finally:
-        providers._get_local_constants = real
-        providers.CONSTANTS_CACHE.cache.clear()
+    for name in ("paycore", __name__.partition(".")[0]):
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, f"{name}."):
+            try:
+                importlib.import_module(info.name)
+            except ImportError:
+                continue
