@@ -25,8 +25,9 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from . import stories
 from .coverage import gaps
+from .failures import InvariantViolated
 from .faults import FaultKind
-from .model import InvariantViolated, PaycoreMachine, RunStats
+from .model import PaycoreMachine, RunStats
 
 
 @attrs.frozen
@@ -84,6 +85,8 @@ class ChaosReport:
     error: str | None
     time_to_detection_s: float | None
     replay: str
+    #: the first violation as raised, its timeline and replay command in its notes
+    failure: InvariantViolated | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def steps_per_second(self) -> float:
@@ -96,6 +99,16 @@ class ChaosReport:
     @property
     def ok(self) -> bool:
         return not self.violations and self.error is None
+
+    def check(self) -> None:
+        """Raise the run's first violation (its notes hold the timeline and the replay
+        command, which pytest prints), or an AssertionError for an unexpected error."""
+        if self.failure is not None:
+            raise self.failure
+        if self.error is not None:
+            err = AssertionError(f"the run crashed: {self.error}")
+            err.add_note(f"replay: {self.replay}")
+            raise err
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -160,6 +173,8 @@ def run_chaos(
         pass
 
     Run.stats = stats
+    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
+    Run.replay = replay + (f" --bug {bug}" if bug else "")
     original_init = Run.__init__
 
     def counting_init(self: PaycoreMachine) -> None:
@@ -205,7 +220,6 @@ def run_chaos(
     detected = (
         stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
     )
-    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
     return ChaosReport(
         seed=seed,
         examples=n_examples,
@@ -225,7 +239,8 @@ def run_chaos(
         violations=violations,
         error=error,
         time_to_detection_s=detected,
-        replay=replay + (f" --bug {bug}" if bug else ""),
+        replay=Run.replay,
+        failure=found[0] if found else None,
     )
 
 
