@@ -30,7 +30,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 docs: $(STAMP)
-	$(VENV)/bin/python -m paycore.docgen
+	$(VENV)/bin/python -m paycore_adapters.docgen
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/core_throughput.py
