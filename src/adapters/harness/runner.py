@@ -185,8 +185,8 @@ def run_chaos(
     hypothesis_seed(seed)(Run)
     found: list[InvariantViolated] = []
     error: str | None = None
+    _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
-    _load_project_modules()
     with _bug(bug):
         found.extend(_prologue(Run))
         try:
