@@ -166,57 +166,16 @@ def run_chaos(
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
-    stats = RunStats()
-    show = _progress(n_examples) if progress else (lambda n: None)
-
-    class Run(machine):  # type: ignore[valid-type, misc]
-        pass
-
-    Run.stats = stats
     replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
-    Run.replay = replay + (f" --bug {bug}" if bug else "")
-    original_init = Run.__init__
-
-    def counting_init(self: PaycoreMachine) -> None:
-        original_init(self)
-        show(stats.examples)
-
-    Run.__init__ = counting_init  # type: ignore[method-assign, assignment]
-    hypothesis_seed(seed)(Run)
-    found: list[InvariantViolated] = []
-    error: str | None = None
+    replay += f" --bug {bug}" if bug else ""
+    stats = RunStats()
+    run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
     _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
     with _bug(bug):
-        found.extend(_prologue(Run))
-        try:
-            run_state_machine_as_test(
-                Run,
-                settings=settings(
-                    max_examples=n_examples,
-                    stateful_step_count=n_steps,
-                    deadline=None,
-                    database=None,
-                    print_blob=False,
-                    suppress_health_check=list(HealthCheck),
-                    phases=PHASES if shrink else PHASES[:2],
-                ),
-            )
-        except InvariantViolated as exc:
-            found.append(exc)
-        except BaseExceptionGroup as group:
-            matched, rest = group.split(InvariantViolated)
-            found.extend(_flatten(matched))
-            if rest is not None:
-                error = f"{type(rest).__name__}: {rest}"
-        except Exception as exc:  # a crash inside paycore or the harness is a finding too
-            error = f"{type(exc).__name__}: {exc}"
+        found = _prologue(run)
+        error = _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
-    violations = [
-        ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
-        for exc in found
-        for v in exc.violations
-    ]
     detected = (
         stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
     )
@@ -236,12 +195,77 @@ def run_chaos(
         coverage_gaps=gaps(
             stats.coverage.steps, stats.coverage.transitions, stats.coverage.known_steps
         ),
-        violations=violations,
+        violations=[
+            ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
+            for exc in found
+            for v in exc.violations
+        ],
         error=error,
         time_to_detection_s=detected,
-        replay=Run.replay,
+        replay=replay,
         failure=found[0] if found else None,
     )
+
+
+def _seeded_machine(
+    machine: type[PaycoreMachine],
+    seed: int,
+    stats: RunStats,
+    replay: str,
+    progress: bool,
+    n_examples: int,
+) -> type[PaycoreMachine]:
+    """A subclass of ``machine`` for one run: its stats, its replay command, its seed,
+    and a progress bar that moves with each example."""
+    show = _progress(n_examples) if progress else (lambda n: None)
+
+    class Run(machine):  # type: ignore[valid-type, misc]
+        pass
+
+    Run.stats = stats
+    Run.replay = replay
+    original_init = Run.__init__
+
+    def counting_init(self: PaycoreMachine) -> None:
+        original_init(self)
+        show(stats.examples)
+
+    Run.__init__ = counting_init  # type: ignore[method-assign, assignment]
+    hypothesis_seed(seed)(Run)
+    return Run
+
+
+def _examples(
+    run: type[PaycoreMachine],
+    found: list[InvariantViolated],
+    n_examples: int,
+    n_steps: int,
+    shrink: bool,
+) -> str | None:
+    """Run the random examples; add their violations to ``found``; return a crash, if any."""
+    try:
+        run_state_machine_as_test(
+            run,
+            settings=settings(
+                max_examples=n_examples,
+                stateful_step_count=n_steps,
+                deadline=None,
+                database=None,
+                print_blob=False,
+                suppress_health_check=list(HealthCheck),
+                phases=PHASES if shrink else PHASES[:2],
+            ),
+        )
+    except InvariantViolated as exc:
+        found.append(exc)
+    except BaseExceptionGroup as group:
+        matched, rest = group.split(InvariantViolated)
+        found.extend(_flatten(matched))
+        if rest is not None:
+            return f"{type(rest).__name__}: {rest}"
+    except Exception as exc:  # a crash inside paycore or the harness is a finding too
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _prologue(machine: type[PaycoreMachine]) -> list[InvariantViolated]:
