@@ -1,6 +1,6 @@
 # paycore: two targets do all the set-up on a fresh machine.
 #   make demo   runs paycore's main job (a scripted shop day, ending with every invariant)
-#   make test   runs the whole suite: ruff, mypy --strict on src/, pytest
+#   make test   runs the whole suite: ruff, the import contracts, mypy --strict on src/, pytest
 PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -20,6 +20,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tools
 	$(VENV)/bin/ruff format --check src tests benchmarks tools
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict src/paycore src/adapters
@@ -30,10 +31,10 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 docs: $(STAMP)
-	$(VENV)/bin/python -m paycore.docgen
+	$(VENV)/bin/python -m paycore_adapters.docgen
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/core_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

@@ -31,16 +31,16 @@ from .memory_store import MemoryStore
 FORMAT = "paycore-store/1"
 
 
-class StoreUrlInvalid(StoreError, ValueError):
-    code = "store_url_invalid"
+class StoreUrlInvalid(StoreError, ValueError, code="store_url_invalid"):
+    """A store URL names no store kind paycore knows, or is malformed."""
 
 
-class StoreFileMissing(StoreError, FileNotFoundError):
-    code = "store_file_missing"
+class StoreFileMissing(StoreError, FileNotFoundError, code="store_file_missing"):
+    """The store file the URL names does not exist."""
 
 
-class StoreFileUnreadable(StoreError):
-    code = "store_file_unreadable"
+class StoreFileUnreadable(StoreError, code="store_file_unreadable"):
+    """The store file exists but cannot be read as a paycore store."""
 
 
 _TYPES: dict[str, type[Any]] = {

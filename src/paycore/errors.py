@@ -4,11 +4,20 @@ Every error paycore raises is a :class:`PaycoreError`. Each carries a stable
 ``code`` (safe to match on and to return to API clients) and structured
 ``fields`` (ids, amounts) so that callers never parse messages. Messages say
 what happened and what to do about it. No error ever carries a secret.
+
+Every error class names its own code in its class line
+(``class OutOfStock(CheckoutError, code="out_of_stock")``); defining the class
+registers it, and a code that another class already holds fails at import
+(:func:`error_class` finds a class by its code). :data:`ADAPTER_ERRORS` lists the
+errors a store or provider adapter must raise, as ``docs/errors.md`` explains.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar, NamedTuple
+
+_BY_CODE: dict[str, type[PaycoreError]] = {}
 
 
 class PaycoreError(Exception):
@@ -22,190 +31,204 @@ class PaycoreError(Exception):
         self.message = message
         self.fields: dict[str, Any] = fields
 
+    def __init_subclass__(cls, /, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _register(cls, code)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+def _register(cls: type[PaycoreError], code: str | None) -> None:
+    """Give ``cls`` its code and record it; a missing or taken code fails the definition."""
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if not code or "code" in cls.__dict__:
+        raise TypeError(
+            f"{name} must name its own stable code in its class line, as in "
+            f'`class {cls.__name__}({cls.__mro__[1].__name__}, code="...")`'
+        )
+    if (holder := _BY_CODE.get(code)) is not None:
+        raise TypeError(
+            f"error code {code!r} of {name} is already held by "
+            f"{holder.__module__}.{holder.__qualname__}: give {cls.__name__} a code of its own"
+        )
+    cls.code = code
+    _BY_CODE[code] = cls
+
+
+_BY_CODE[PaycoreError.code] = PaycoreError
+
+#: Every error class by its code, read-only.
+ERRORS_BY_CODE = MappingProxyType(_BY_CODE)
+
+
+def error_class(code: str) -> type[PaycoreError]:
+    """The error class whose code is ``code``; :class:`PaycoreError` for an unknown code."""
+    return _BY_CODE.get(code, PaycoreError)
 
 
 # --- input validation -------------------------------------------------------
 
 
-class InvalidInput(PaycoreError, ValueError):
+class InvalidInput(PaycoreError, ValueError, code="invalid_input"):
     """The caller passed something paycore cannot accept. Nothing was changed."""
 
-    code = "invalid_input"
+
+class InvalidAmount(InvalidInput, code="invalid_amount"):
+    """An amount is not an integer number of minor units, or is out of the allowed range."""
 
 
-class InvalidAmount(InvalidInput):
-    code = "invalid_amount"
+class UnknownCurrency(InvalidInput, code="unknown_currency"):
+    """A currency code is not one paycore knows (three upper-case ISO 4217 letters)."""
 
 
-class UnknownCurrency(InvalidInput):
-    code = "unknown_currency"
+class CurrencyMismatch(InvalidInput, code="currency_mismatch"):
+    """Two amounts in different currencies were combined, or a cart mixes currencies."""
 
 
-class CurrencyMismatch(InvalidInput):
-    code = "currency_mismatch"
+class InvalidQuantity(InvalidInput, code="invalid_quantity"):
+    """A quantity is not a whole number of at least 1, or is above the configured limit."""
 
 
-class InvalidQuantity(InvalidInput):
-    code = "invalid_quantity"
+class EmptyCart(InvalidInput, code="empty_cart"):
+    """A checkout was asked for with no items; add at least one."""
 
 
-class EmptyCart(InvalidInput):
-    code = "empty_cart"
+class InvalidCheckoutSession(InvalidInput, code="invalid_checkout_session"):
+    """A checkout session id is not 16 to 128 letters, digits, '_' or '-'."""
 
 
-class InvalidCheckoutSession(InvalidInput):
-    code = "invalid_checkout_session"
+class InvalidIdempotencyKey(InvalidInput, code="invalid_idempotency_key"):
+    """A refund's idempotency key is missing or is not 1 to 200 safe characters."""
 
 
-class InvalidIdempotencyKey(InvalidInput):
-    code = "invalid_idempotency_key"
+class InvalidRefundReason(InvalidInput, code="invalid_refund_reason"):
+    """A refund reason is not one of the reasons the provider accepts."""
 
 
-class InvalidRefundReason(InvalidInput):
-    code = "invalid_refund_reason"
-
-
-class MixedSellerCart(InvalidInput):
-    code = "mixed_seller_cart"
+class MixedSellerCart(InvalidInput, code="mixed_seller_cart"):
+    """One cart holds several sellers' products; check out once per seller."""
 
 
 # --- catalog and checkout -----------------------------------------------------
 
 
-class CheckoutError(PaycoreError):
+class CheckoutError(PaycoreError, code="checkout_error"):
     """A checkout cannot go ahead as asked."""
 
-    code = "checkout_error"
+
+class ProductNotFound(CheckoutError, LookupError, code="product_not_found"):
+    """No product has this id."""
 
 
-class ProductNotFound(CheckoutError, LookupError):
-    code = "product_not_found"
+class ProductUnavailable(CheckoutError, code="product_unavailable"):
+    """The product exists but is not on sale."""
 
 
-class ProductUnavailable(CheckoutError):
-    code = "product_unavailable"
+class SellerNotFound(CheckoutError, LookupError, code="seller_not_found"):
+    """No seller has this id."""
 
 
-class SellerNotFound(CheckoutError, LookupError):
-    code = "seller_not_found"
+class SellerCannotCharge(CheckoutError, code="seller_cannot_charge"):
+    """The seller's account cannot take charges now; nothing was charged, try again later."""
 
 
-class SellerCannotCharge(CheckoutError):
-    code = "seller_cannot_charge"
+class OutOfStock(CheckoutError, code="out_of_stock"):
+    """Not enough units are available to hold for this checkout; nothing was held."""
 
 
-class OutOfStock(CheckoutError):
-    code = "out_of_stock"
+class CheckoutSessionReused(CheckoutError, code="checkout_session_reused"):
+    """The checkout session already has an order with a different cart; start a new session."""
 
 
-class CheckoutSessionReused(CheckoutError):
-    code = "checkout_session_reused"
+class CheckoutSessionExpired(CheckoutError, code="checkout_session_expired"):
+    """The checkout session is too old to place an order; start a new session."""
 
 
-class CheckoutSessionExpired(CheckoutError):
-    code = "checkout_session_expired"
+class StockError(PaycoreError, code="stock_error"):
+    """A stock change cannot be made as asked."""
 
 
-class StockError(PaycoreError):
-    code = "stock_error"
+class StockBelowReserved(StockError, ValueError, code="stock_below_reserved"):
+    """On-hand stock cannot go below what is held or committed for orders."""
 
 
-class StockBelowReserved(StockError, ValueError):
-    code = "stock_below_reserved"
-
-
-class StockItemNotFound(StockError, LookupError):
+class StockItemNotFound(StockError, LookupError, code="stock_item_not_found"):
     """Stock was changed for a (seller, SKU) that no product of that seller carries:
     restocking never creates an item on its own."""
-
-    code = "stock_item_not_found"
 
 
 # --- payments and refunds ----------------------------------------------------
 
 
-class PaymentError(PaycoreError):
-    code = "payment_error"
+class PaymentError(PaycoreError, code="payment_error"):
+    """A payment or refund operation cannot go ahead as asked."""
 
 
-class PaymentNotFound(PaymentError, LookupError):
-    code = "payment_not_found"
+class PaymentNotFound(PaymentError, LookupError, code="payment_not_found"):
+    """No payment has this id."""
 
 
-class PaymentBusy(PaymentError):
+class PaymentBusy(PaymentError, code="payment_busy"):
     """Another operation holds this payment; retry shortly."""
 
-    code = "payment_busy"
     retryable = True
 
 
-class PaymentNotConfirmable(PaymentError):
-    code = "payment_not_confirmable"
+class PaymentNotConfirmable(PaymentError, code="payment_not_confirmable"):
+    """The payment has ended and can never be confirmed; start a new checkout."""
 
 
-class PaymentNotCancelable(PaymentError):
-    code = "payment_not_cancelable"
+class PaymentNotCancelable(PaymentError, code="payment_not_cancelable"):
+    """The payment succeeded, or the provider can no longer cancel it; refund it instead."""
 
 
-class PaymentNotRefundable(PaymentError):
-    code = "payment_not_refundable"
+class PaymentNotRefundable(PaymentError, code="payment_not_refundable"):
+    """Only a succeeded payment can be refunded; cancel one that has taken no money."""
 
 
-class RefundExceedsRefundable(PaymentError):
-    code = "refund_exceeds_refundable"
+class RefundExceedsRefundable(PaymentError, code="refund_exceeds_refundable"):
+    """The refund asked for is more than the payment's captured amount minus its live refunds."""
 
 
-class IdempotencyKeyReused(PaymentError):
-    code = "idempotency_key_reused"
+class IdempotencyKeyReused(PaymentError, code="idempotency_key_reused"):
+    """A refund's idempotency key was already used for a refund with other terms; use a new key."""
 
 
-class RestockNotPossible(PaymentError, ValueError):
+class RestockNotPossible(PaymentError, ValueError, code="restock_not_possible"):
     """``restock=True`` on a refund that cannot put goods back: it does not refund the
     rest of the payment, or the order never took stock (it is not paid)."""
-
-    code = "restock_not_possible"
 
 
 # --- state machines ----------------------------------------------------------
 
 
-class IllegalTransition(PaycoreError):
+class IllegalTransition(PaycoreError, code="illegal_transition"):
     """A status change that the aggregate's state machine does not allow."""
-
-    code = "illegal_transition"
 
 
 # --- infrastructure ----------------------------------------------------------
 
 
-class StoreError(PaycoreError):
+class StoreError(PaycoreError, code="store_error"):
     """The store could not do what was asked; follows PEP 249's names."""
 
-    code = "store_error"
 
-
-class IntegrityError(StoreError):
+class IntegrityError(StoreError, code="store_integrity_error"):
     """A unique or foreign key constraint was violated; the transaction rolled back."""
 
-    code = "store_integrity_error"
 
-
-class OperationalError(StoreError):
+class OperationalError(StoreError, code="store_unavailable"):
     """The store failed (disk, connection, lock timeout); the transaction rolled back."""
 
-    code = "store_unavailable"
     retryable = True
 
 
-class CommitUnknown(OperationalError):
+class CommitUnknown(OperationalError, code="store_commit_unknown"):
     """The commit may or may not have happened (connection lost while committing)."""
 
-    code = "store_commit_unknown"
 
-
-class ProviderError(PaycoreError):
+class ProviderError(PaycoreError, code="provider_error"):
     """The payment provider answered with an error, or did not answer.
 
     ``outcome`` classifies it: ``definite`` (nothing happened), ``ambiguous``
@@ -213,90 +236,106 @@ class ProviderError(PaycoreError):
     ``needs_action`` (the customer must act).
     """
 
-    code = "provider_error"
     outcome: ClassVar[str] = "definite"
 
 
-class ProviderUnavailable(ProviderError):
+class ProviderUnavailable(ProviderError, code="provider_unavailable"):
     """Timeout, connection drop or 5xx: the call may have taken effect."""
 
-    code = "provider_unavailable"
     outcome = "ambiguous"
     retryable = True
 
 
-class ProviderRateLimited(ProviderError):
-    code = "provider_rate_limited"
+class ProviderRateLimited(ProviderError, code="provider_rate_limited"):
+    """The provider asked paycore to slow down (HTTP 429); nothing happened, retry later."""
+
     retryable = True
 
 
-class ProviderIdempotencyInUse(ProviderError):
+class ProviderIdempotencyInUse(ProviderError, code="provider_idempotency_in_use"):
     """Another request with the same idempotency key is still running."""
 
-    code = "provider_idempotency_in_use"
     retryable = True
 
 
-class ProviderIdempotencyMismatch(ProviderError):
+class ProviderIdempotencyMismatch(ProviderError, code="provider_idempotency_mismatch"):
     """The same idempotency key was sent with different parameters."""
 
-    code = "provider_idempotency_mismatch"
 
-
-class ProviderInvalidRequest(ProviderError):
+class ProviderInvalidRequest(ProviderError, code="provider_invalid_request"):
     """The provider refused the request as invalid in the object's current state."""
 
-    code = "provider_invalid_request"
 
+class ProviderCardDeclined(ProviderError, code="card_declined"):
+    """The card was declined; the customer must use another payment method."""
 
-class ProviderCardDeclined(ProviderError):
-    code = "card_declined"
     outcome = "needs_action"
 
 
-class ProviderNotFound(ProviderError, LookupError):
-    code = "provider_not_found"
+class ProviderNotFound(ProviderError, LookupError, code="provider_not_found"):
+    """The provider does not know the object (intent, refund) asked for."""
 
 
-class FlowError(PaycoreError):
-    code = "flow_error"
+class FlowError(PaycoreError, code="flow_error"):
+    """A durable operation (a flow) cannot go ahead as asked."""
 
 
-class FlowPending(FlowError):
+class FlowPending(FlowError, code="flow_pending"):
     """The operation is durably recorded but not finished; recovery will finish it."""
 
-    code = "flow_pending"
     retryable = True
 
 
-class LeaseLost(FlowError):
+class LeaseLost(FlowError, code="flow_lease_lost"):
     """Another worker took over this flow; this worker must stop stepping it."""
 
-    code = "flow_lease_lost"
 
-
-class WebhookSignatureInvalid(PaycoreError):
-    code = "webhook_signature_invalid"
+class WebhookSignatureInvalid(PaycoreError, code="webhook_signature_invalid"):
+    """A webhook's signature, timestamp or body failed verification; refuse the event."""
 
 
 # --- operator actions (appended) ----------------------------------------------
 
 
-class FlowNotFound(FlowError, LookupError):
-    code = "flow_not_found"
+class FlowNotFound(FlowError, LookupError, code="flow_not_found"):
+    """No flow has this id."""
 
 
-class FlowNotRevivable(FlowError):
+class FlowNotRevivable(FlowError, code="flow_not_revivable"):
     """Only a dead-lettered flow can be revived."""
 
-    code = "flow_not_revivable"
 
-
-class FlowNotAbandonable(FlowError):
+class FlowNotAbandonable(FlowError, code="flow_not_abandonable"):
     """The flow has ended, or has no compensation to run, or is already running it."""
 
-    code = "flow_not_abandonable"
+
+class AlertNotFound(PaycoreError, LookupError, code="alert_not_found"):
+    """No alert has this id."""
 
 
-class AlertNotFound(PaycoreError, LookupError):
-    code = "alert_not_found"
+class AdapterErrors(NamedTuple):
+    """The errors an adapter raises at the port, by port; paycore decides by their type.
+
+    A vendor's own exception never crosses the port: the adapter translates it into
+    one of these (``raise ... from None`` keeps tracebacks short).
+    """
+
+    store: tuple[type[StoreError], ...]
+    provider: tuple[type[ProviderError], ...]
+    webhook: tuple[type[PaycoreError], ...]
+
+
+#: What a store, a payment provider and a webhook verifier must raise; see docs/errors.md.
+ADAPTER_ERRORS = AdapterErrors(
+    store=(IntegrityError, OperationalError, CommitUnknown),
+    provider=(
+        ProviderUnavailable,
+        ProviderRateLimited,
+        ProviderIdempotencyInUse,
+        ProviderIdempotencyMismatch,
+        ProviderInvalidRequest,
+        ProviderCardDeclined,
+        ProviderNotFound,
+    ),
+    webhook=(WebhookSignatureInvalid,),
+)

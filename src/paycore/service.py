@@ -20,6 +20,7 @@ from paycore.config import Config
 from paycore.errors import (
     FlowPending,
     PaycoreError,
+    error_class,
 )
 from paycore.flows import checkout, identity, orphans, payments, refunds, webhooks
 from paycore.flows.engine import Engine, FlowDef, unexpected
@@ -513,15 +514,10 @@ class PaymentService:
 
 
 def _error_of(flow: Flow) -> PaycoreError:
-    from paycore import errors
-
     result = dict(flow.result or {})
     code = result.pop("error", "flow_error")
     message = result.pop("message", f"operation {flow.id} failed")
-    for name in errors.__dict__.values():
-        if isinstance(name, type) and issubclass(name, PaycoreError) and name.code == code:
-            return name(message, flow_id=flow.id, **result)
-    return PaycoreError(message, flow_id=flow.id, **result)
+    return error_class(code)(message, flow_id=flow.id, **result)
 
 
 __all__ = [

@@ -135,7 +135,8 @@ def test_few_attempts_is_drawn_and_outages_no_longer_dead_letter_its_flows() -> 
     drawn and a run of it converges with nothing dead."""
     assert "few_attempts" in dimensions.DRAWN and not dimensions.HELD_BACK
     report = run_chaos(seed=0, examples=200, machine=FewAttempts, shrink=False)
-    assert report.ok, [(v.invariant, v.detail) for v in report.violations] or report.error
+    report.check()  # raises the violation, its timeline and replay command as notes
+    assert report.ok
 
 
 def test_an_abandoned_checkout_ends_the_intent_its_payment_records() -> None:

@@ -34,7 +34,8 @@ def test_default_run_is_clean_and_every_fault_fires() -> None:
     """A seeded run of the profile finds nothing, each kind of fault fired at least once, and
     every step and transition was reached or is listed with a reason."""
     report = run_chaos(seed=0)
-    assert report.ok, [(v.invariant, v.detail) for v in report.violations] or report.error
+    report.check()  # raises the violation, its timeline and replay command as notes
+    assert report.ok
     assert not report.missing_faults, report.missing_faults
     assert not report.coverage_gaps, report.coverage_gaps
     assert report.checks > report.examples_run > 0

@@ -29,8 +29,9 @@ def report(imports: str) -> dict[str, object]:
 
 
 def test_loading_other_modules_does_not_change_a_seeded_run() -> None:
-    """Hypothesis draws constants from the source of loaded modules; the runner pins that
-    pool, so importing the explorer and a test module first changes nothing."""
+    """Hypothesis draws constants from the source of loaded modules; the runner loads all
+    of the project's first, so importing the explorer and a test module first changes
+    nothing."""
     alone = report("")
     crowded = report(
         "import paycore_adapters.harness.explore, tests.chaos.test_checkout_paths, "
@@ -39,3 +40,24 @@ def test_loading_other_modules_does_not_change_a_seeded_run() -> None:
     assert alone == crowded
     rules, checks, counts, _ = alone
     assert isinstance(counts, dict) and counts["steps"] > 0 and checks > 0 and rules > 0
+
+
+def test_a_run_starts_with_every_project_module_loaded() -> None:
+    """Whatever was imported before, every module of paycore and paycore_adapters is
+    loaded once a run has begun, so the pool of source constants is the same."""
+    code = (
+        "import pkgutil, sys\n"
+        "import paycore, paycore_adapters\n"
+        "from paycore_adapters.harness.runner import run_chaos\n"
+        "run_chaos(seed=0, examples=1, steps=1, shrink=False)\n"
+        "names = [i.name for p in (paycore, paycore_adapters)\n"
+        "         for i in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
+        "print(sorted(n for n in names if n not in sys.modules))\n"
+        "print(len(names))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    missing, count = out.stdout.splitlines()
+    assert missing == "[]" and int(count) > 50

@@ -1,8 +1,9 @@
 """Smoke test of benchmarks/core_throughput.py: every measurement completes its lifecycles.
 
 Tiny counts only, and never an assertion on timing: this checks that the three
-measurements do the work they claim to time (orders created and paid, payments
-succeeded, webhooks handled), not how fast they do it.
+measurements (paycore, the reference lifecycle on SQLite, bare dicts) do the work they
+claim to time (orders created and paid, payments succeeded, webhooks handled), not how
+fast they do it.
 """
 
 from __future__ import annotations
@@ -50,33 +51,51 @@ def test_bare_measurement_completes_every_lifecycle(bench: ModuleType) -> None:
     _completed(bench.measure_bare(N, warmup=2), "bare")
 
 
-def test_sqlite_measurement_completes_every_lifecycle(bench: ModuleType, tmp_path: Path) -> None:
-    _completed(bench.measure_sqlite(N, warmup=2, directory=tmp_path), "sqlite")
-    (db,) = tmp_path.glob("*.sqlite3")
-    conn = sqlite3.connect(db)
-    try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'paid'").fetchone()[0] == (
-            N + 2
-        )
-        assert conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0] == 2 * (N + 2)
-        assert conn.execute("SELECT COUNT(*) FROM outbox WHERE sent = 1").fetchone()[0] == N + 2
-        on_hand, held, committed = conn.execute(
-            "SELECT on_hand, held, committed FROM stock"
-        ).fetchone()
-        assert (on_hand, held, committed) == (N + 2, 0, N + 2)
-    finally:
-        conn.close()
+def test_reference_measurement_completes_every_lifecycle(bench: ModuleType) -> None:
+    """The reference lifecycle is imported from the shared bench directory and run; it
+    counts its paid orders itself and reports them."""
+    m = bench.measure_reference(N)
+    assert (m.kind, m.lifecycles, m.orders_paid) == ("reference", N, N)
+    assert m.seconds > 0 and m.check() is m
+    assert (m.orders_created, m.payments_succeeded, m.webhooks_handled) == (None, None, None)
 
 
-def test_census_counts_store_work_per_lifecycle(bench: ModuleType, tmp_path: Path) -> None:
+def test_census_counts_store_work_per_lifecycle(bench: ModuleType) -> None:
+    """paycore's transactions per lifecycle are the store's own commit count, its
+    statements the store calls; the reference reports 7 transactions, 21 statements."""
     paycore = bench.census_paycore(lifecycles=3, warmup=1)
-    sql = bench.census_sqlite(lifecycles=3, warmup=1, directory=tmp_path)
     measured = bench.measure_paycore(N, warmup=1)
     assert paycore.transactions == measured.commits_per_lifecycle
-    for census in (paycore, sql):
-        assert census.transactions >= census.write_transactions >= 4  # 4 operations write
-        assert census.inserts > 0 and census.updates > 0 and census.reads > 0
+    assert paycore.transactions >= paycore.write_transactions >= 4  # 4 operations write
+    assert paycore.inserts > 0 and paycore.updates > 0 and paycore.reads > 0
+    parts = paycore.reads + paycore.inserts + paycore.updates + paycore.sequences
+    assert paycore.statements == parts
+    reference = bench.census_reference()
+    assert (reference.transactions, reference.statements) == (7, 21)
+
+
+def test_the_reference_is_found_through_the_environment(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PAYCORE_REFERENCE_BENCH names the reference's directory instead of ../shared/bench."""
+    source = bench.reference_dir() / bench.REFERENCE_FILE
+    (tmp_path / bench.REFERENCE_FILE).write_text(source.read_text())
+    monkeypatch.setenv(bench.REFERENCE_ENV, str(tmp_path))
+    assert bench.reference_dir() == tmp_path
+    assert bench.load_reference().__file__ == str(tmp_path / bench.REFERENCE_FILE)
+
+
+def test_a_missing_reference_fails_with_a_clear_message(
+    bench: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without the reference there is no baseline: exit 1, saying where to put it."""
+    monkeypatch.setenv(bench.REFERENCE_ENV, str(tmp_path / "nowhere"))
+    assert bench.main(["--lifecycles", "2", "--repeats", "1", "--warmup", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "reference lifecycle is not at" in err and bench.REFERENCE_ENV in err
 
 
 def test_check_rejects_a_run_that_did_not_complete(bench: ModuleType) -> None:
@@ -91,22 +110,23 @@ def test_main_prints_json_with_every_figure(
     assert bench.main(["--lifecycles", "5", "--repeats", "1", "--warmup", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["lifecycles"] == 5
-    for kind in ("paycore", "bare", "sqlite"):
+    for kind in ("paycore", "reference", "bare"):
         assert out[kind]["lifecycles"] == 5
         assert len(out[kind]["all_seconds"]) == 1
         assert out[kind]["lifecycles_per_second"] > 0
         assert out[kind]["mean_us_per_lifecycle"] > 0
-    assert out["commits_per_lifecycle"] == out["paycore"]["commits_per_lifecycle"]
-    assert out["sqlite"]["transactions_per_lifecycle"] > 0
+    assert out["transactions_per_lifecycle"] == out["paycore"]["commits_per_lifecycle"]
+    assert out["statements_per_lifecycle"] > out["transactions_per_lifecycle"]
+    assert out["reference"]["store_work_per_lifecycle"]["statements"] == 21
     assert out["sqlite_version"] == sqlite3.sqlite_version
-    assert {"ratio_paycore_sqlite", "ratio_paycore_bare", "goal_met"} <= out.keys()
+    assert {"ratio_paycore_reference", "ratio_paycore_bare", "goal_met"} <= out.keys()
 
 
 def test_main_prints_a_table(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--lifecycles", "5", "--repeats", "1", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
-    assert "ratio paycore/sqlite" in out and "ratio paycore/bare" in out
-    assert "commits per lifecycle" in out
+    assert "ratio paycore/reference" in out and "ratio paycore/bare" in out
+    assert "store transactions" in out and "statements" in out
 
 
 def test_profile_reports_both_orderings(bench: ModuleType) -> None:

@@ -13,8 +13,10 @@ import itertools
 import math
 import time
 from collections import Counter
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import attrs
+from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -22,19 +24,9 @@ from paycore.invariants import Violation
 
 from . import concurrency, dimensions, outages, service_api, stories
 from .coverage import Coverage
+from .failures import InvariantViolated as InvariantViolated  # importable from here too
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from .world import BANK_OPS, QUIET_ROUNDS, World
-
-
-class InvariantViolated(AssertionError):
-    """An invariant failed; carries the violations and the run's timeline."""
-
-    def __init__(self, phase: str, violations: list[Violation], timeline: list[str]) -> None:
-        self.phase = phase
-        self.violations = violations
-        self.timeline = list(timeline)
-        shown = "\n".join(f"  {v}" for v in violations[:10])
-        super().__init__(f"{phase} invariant violated:\n{shown}")
 
 
 class RunStats:
@@ -128,6 +120,81 @@ SPREAD = 379
 assert math.gcd(SPREAD, CODES) == 1
 
 
+#: How each kind's argument code splits into named arguments (mixed-radix digits, least
+#: significant first, as its method decodes it) and, where a table names the values,
+#: that table; only for printing an action (a kind missing here prints its code).
+SIGNATURES: dict[str, tuple[tuple[str, int, tuple[object, ...] | None], ...]] = {
+    "step": (("flow", FLOWS, None), ("then", FLOWS, None), ("two", 2, None)),
+    "finish_flow": (("flow", FLOWS, None),),
+    "checkout": (("session", SESSIONS, None), ("product", 2, None), ("quantity", 2, (1, 2))),
+    "shop": (
+        ("session", SESSIONS, None),
+        ("product", 2, None),
+        ("quantity", 2, (1, 2)),
+        ("method", len(SHOP_METHODS), SHOP_METHODS),
+    ),
+    "payment_op": (
+        ("op", 2, ("confirm", "cancel")),
+        ("payment", PAYMENTS, None),
+        ("method", 4, None),
+    ),
+    "refund": (
+        ("payment", PAYMENTS, None),
+        ("amount", len(REFUND_AMOUNTS), REFUND_AMOUNTS),
+        ("key", 3, ("rk-0", "rk-1", "both")),
+    ),
+    "customer": (("payment", PAYMENTS, None), ("action", CUSTOMER_ACTIONS, None)),
+    "deliver_webhook": (("event", 6, None), ("mode", len(WEBHOOK_MODES), WEBHOOK_MODES)),
+    "environment": (("what", len(ENVIRONMENT), ENVIRONMENT), ("arg", ENVIRONMENT_ARGS, None)),
+    "arm_fault": (
+        ("kind", len(FAULT_KINDS), tuple(k.value for k in FAULT_KINDS)),
+        ("call", len(FAULT_CALLS), FAULT_CALLS),
+    ),
+}
+
+
+@attrs.frozen(repr=False)
+class Action:
+    """One drawn action: its kind (an index into ``ACTIONS``) and its argument code.
+
+    It prints as the action it names, ``refund(payment=2, amount=None, key='rk-1')``, so a
+    falsifying example reads as what happened. The integer is drawn as it is (mapping the
+    strategy to actions would change what Hypothesis generates for a seed).
+    """
+
+    kind: int
+    offset: int
+
+    @classmethod
+    def decode(cls, code: int) -> Action:
+        """The action a drawn integer names."""
+        code = code * SPREAD % CODES
+        kind = bisect.bisect_right(STARTS, code) - 1
+        return cls(kind, code - STARTS[kind])
+
+    def __repr__(self) -> str:
+        name, size, _ = ACTIONS[self.kind]
+        code = self.offset % size
+        signature = SIGNATURES.get(name)
+        if signature is None:
+            return f"{name}(code={code})"
+        values = digits(code, *(radix for _, radix, _ in signature))
+        shown = [
+            f"{arg}={(table[v] if table else v)!r}"
+            for (arg, _, table), v in zip(signature, values, strict=True)
+        ]
+        return f"{name}({', '.join(shown)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How a falsifying example shows it (``hypothesis.note``): a comment above the
+        ``state.act(code=...)`` line that runs it, so the example stays runnable Python."""
+        printer.text(f"# {self!r}")
+
+
+#: The action each drawn integer names (decoded once, not at every step).
+DRAWN_ACTIONS = tuple(Action.decode(code) for code in range(CODES))
+
+
 #: Checks of the harness itself, reported like invariants: an answer of the service that
 #: contradicts the store, units lost by a race, a quiet phase that does not settle.
 HARNESS_CHECKS = frozenset({"service-answers", "no-lost-update", "quiet-within-bound"})
@@ -150,6 +217,8 @@ class PaycoreMachine(RuleBasedStateMachine):
     """paycore under concurrent, failing, crashing, late and duplicated everything."""
 
     stats: ClassVar[RunStats] = RunStats()
+    #: The command that replays this run, noted on a violation (``run_chaos`` sets it).
+    replay: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -191,12 +260,15 @@ class PaycoreMachine(RuleBasedStateMachine):
 
     @rule(code=st.integers(0, CODES - 1))
     def act(self, code: int) -> None:
-        """One action: ``code`` names the kind and the arguments."""
+        """One action: ``code`` names the kind and the arguments (see ``Action``). A
+        falsifying example shows each one by name, in a comment above its line."""
         self.stats.rules += 1
-        code = code * SPREAD % CODES
-        kind = bisect.bisect_right(STARTS, code) - 1
-        name, size, _ = ACTIONS[kind] if self.enabled[kind] else ACTIONS[0]
-        getattr(self, name)((code - STARTS[kind]) % size)
+        action = DRAWN_ACTIONS[code]
+        if not self.enabled[action.kind]:
+            action = Action(0, action.offset)
+        note(action)
+        name, size, _ = ACTIONS[action.kind]
+        getattr(self, name)(action.offset % size)
 
     # --- operations -------------------------------------------------------------------
 
@@ -320,4 +392,4 @@ class PaycoreMachine(RuleBasedStateMachine):
         self.failed = True
         if self.stats.first_violation_at is None:
             self.stats.first_violation_at = time.perf_counter()
-        raise InvariantViolated(phase, bad, self.world.timeline)
+        raise InvariantViolated(phase, bad, self.world.timeline, self.replay)

@@ -1,17 +1,21 @@
 """Run the stateful model: profiles, seeds, seeded bugs, fault coverage, a report.
 
 ``run_chaos`` is what ``paycore chaos`` and the test suite call. A run is
-reproducible: the same seed, profile, examples, steps and bug give the same
-examples, so the replay command printed with a counterexample replays it.
+reproducible through Hypothesis' public settings alone (a seed, no example
+database, no deadline, fixed phases): the same seed, profile, examples, steps and
+bug give the same examples, so the replay command printed with a counterexample
+replays it. ``docs/harness.md`` ("Replaying") says what a seed guarantees.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import attrs
@@ -21,8 +25,9 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from . import stories
 from .coverage import gaps
+from .failures import InvariantViolated
 from .faults import FaultKind
-from .model import InvariantViolated, PaycoreMachine, RunStats
+from .model import PaycoreMachine, RunStats
 
 
 @attrs.frozen
@@ -38,6 +43,9 @@ PROFILES = {
     "quick": Profile(examples=60, steps=40),
 }
 PROFILE_ENV = "PAYCORE_PROFILE"
+#: No ``reuse`` (there is no example database) and no ``target`` (the model targets
+#: nothing): what a seeded run does depends on the seed and its arguments alone.
+PHASES = (Phase.explicit, Phase.generate, Phase.shrink, Phase.explain)
 
 
 def profile_named(name: str | None) -> Profile:
@@ -77,6 +85,8 @@ class ChaosReport:
     error: str | None
     time_to_detection_s: float | None
     replay: str
+    #: the first violation as raised, its timeline and replay command in its notes
+    failure: InvariantViolated | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def steps_per_second(self) -> float:
@@ -89,6 +99,16 @@ class ChaosReport:
     @property
     def ok(self) -> bool:
         return not self.violations and self.error is None
+
+    def check(self) -> None:
+        """Raise the run's first violation (its notes hold the timeline and the replay
+        command, which pytest prints), or an AssertionError for an unexpected error."""
+        if self.failure is not None:
+            raise self.failure
+        if self.error is not None:
+            err = AssertionError(f"the run crashed: {self.error}")
+            err.add_note(f"replay: {self.replay}")
+            raise err
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -146,58 +166,19 @@ def run_chaos(
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
+    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
+    replay += f" --bug {bug}" if bug else ""
     stats = RunStats()
-    show = _progress(n_examples) if progress else (lambda n: None)
-
-    class Run(machine):  # type: ignore[valid-type, misc]
-        pass
-
-    Run.stats = stats
-    original_init = Run.__init__
-
-    def counting_init(self: PaycoreMachine) -> None:
-        original_init(self)
-        show(stats.examples)
-
-    Run.__init__ = counting_init  # type: ignore[method-assign, assignment]
-    hypothesis_seed(seed)(Run)
-    found: list[InvariantViolated] = []
-    error: str | None = None
+    run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
+    _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
-    with _bug(bug), _no_source_constants():
-        found.extend(_prologue(Run))
-        try:
-            run_state_machine_as_test(
-                Run,
-                settings=settings(
-                    max_examples=n_examples,
-                    stateful_step_count=n_steps,
-                    deadline=None,
-                    database=None,
-                    print_blob=False,
-                    suppress_health_check=list(HealthCheck),
-                    phases=tuple(Phase) if shrink else (Phase.explicit, Phase.generate),
-                ),
-            )
-        except InvariantViolated as exc:
-            found.append(exc)
-        except BaseExceptionGroup as group:
-            matched, rest = group.split(InvariantViolated)
-            found.extend(_flatten(matched))
-            if rest is not None:
-                error = f"{type(rest).__name__}: {rest}"
-        except Exception as exc:  # a crash inside paycore or the harness is a finding too
-            error = f"{type(exc).__name__}: {exc}"
+    with _bug(bug):
+        found = _prologue(run)
+        error = _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
-    violations = [
-        ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
-        for exc in found
-        for v in exc.violations
-    ]
     detected = (
         stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
     )
-    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
     return ChaosReport(
         seed=seed,
         examples=n_examples,
@@ -214,11 +195,77 @@ def run_chaos(
         coverage_gaps=gaps(
             stats.coverage.steps, stats.coverage.transitions, stats.coverage.known_steps
         ),
-        violations=violations,
+        violations=[
+            ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
+            for exc in found
+            for v in exc.violations
+        ],
         error=error,
         time_to_detection_s=detected,
-        replay=replay + (f" --bug {bug}" if bug else ""),
+        replay=replay,
+        failure=found[0] if found else None,
     )
+
+
+def _seeded_machine(
+    machine: type[PaycoreMachine],
+    seed: int,
+    stats: RunStats,
+    replay: str,
+    progress: bool,
+    n_examples: int,
+) -> type[PaycoreMachine]:
+    """A subclass of ``machine`` for one run: its stats, its replay command, its seed,
+    and a progress bar that moves with each example."""
+    show = _progress(n_examples) if progress else (lambda n: None)
+
+    class Run(machine):  # type: ignore[valid-type, misc]
+        pass
+
+    Run.stats = stats
+    Run.replay = replay
+    original_init = Run.__init__
+
+    def counting_init(self: PaycoreMachine) -> None:
+        original_init(self)
+        show(stats.examples)
+
+    Run.__init__ = counting_init  # type: ignore[method-assign, assignment]
+    hypothesis_seed(seed)(Run)
+    return Run
+
+
+def _examples(
+    run: type[PaycoreMachine],
+    found: list[InvariantViolated],
+    n_examples: int,
+    n_steps: int,
+    shrink: bool,
+) -> str | None:
+    """Run the random examples; add their violations to ``found``; return a crash, if any."""
+    try:
+        run_state_machine_as_test(
+            run,
+            settings=settings(
+                max_examples=n_examples,
+                stateful_step_count=n_steps,
+                deadline=None,
+                database=None,
+                print_blob=False,
+                suppress_health_check=list(HealthCheck),
+                phases=PHASES if shrink else PHASES[:2],
+            ),
+        )
+    except InvariantViolated as exc:
+        found.append(exc)
+    except BaseExceptionGroup as group:
+        matched, rest = group.split(InvariantViolated)
+        found.extend(_flatten(matched))
+        if rest is not None:
+            return f"{type(rest).__name__}: {rest}"
+    except Exception as exc:  # a crash inside paycore or the harness is a finding too
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _prologue(machine: type[PaycoreMachine]) -> list[InvariantViolated]:
@@ -254,29 +301,21 @@ def _bug(bug_id: str | None) -> AbstractContextManager[None]:
     return switched_on(bug_id)
 
 
-@contextmanager
-def _no_source_constants() -> Iterator[None]:
-    """Keep a seeded run the same wherever it is started.
+def _load_project_modules() -> None:
+    """Import every module of paycore and paycore_adapters, so that a seed means one run.
 
-    Now and then Hypothesis draws a constant found in the source of a loaded module that
-    is not a library (this project's modules and tests included). Which modules are
-    loaded differs between the command line and a test session (importing the explorer
-    was enough), so one seed generated different runs. The model's integers are action
-    codes, which no constant in the source means anything to: the run uses none of them.
+    Hypothesis now and then draws an integer it found in the source of a loaded module
+    that is not a library or a test (its documented "interesting constants"), from the
+    union of every such module loaded so far. Which of this project's modules happen to
+    be loaded differs between the command line and a test session (importing the
+    explorer was enough), so one seed used to give two runs. With all of them loaded
+    before the first example, the pool is the same wherever a run starts. A module that
+    needs an optional extra which is not installed is left out.
     """
-    try:
-        from hypothesis.internal.conjecture import providers
-        from hypothesis.internal.constants_ast import Constants
-
-        real = providers._get_local_constants
-    except (ImportError, AttributeError):  # another Hypothesis: nothing to pin
-        yield
-        return
-    none = Constants()
-    providers._get_local_constants = lambda: none
-    providers.CONSTANTS_CACHE.cache.clear()
-    try:
-        yield
-    finally:
-        providers._get_local_constants = real
-        providers.CONSTANTS_CACHE.cache.clear()
+    for name in ("paycore", __name__.partition(".")[0]):
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, f"{name}."):
+            try:
+                importlib.import_module(info.name)
+            except ImportError:
+                continue
