@@ -18,10 +18,13 @@ from paycore.errors import PaycoreError
 from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Ledger
 from paycore.money import Money
+from paycore.ports import ProviderEvent
 from paycore.service import CheckoutResult, JobReport, PaymentResult, RefundResult
 
 from .memory import EPOCH_MS, Wiring, in_memory
 from .stores import OpenStore, open_store
+
+ANA_SESSION = "cs_ana_00000000001"
 
 
 class Timeline:
@@ -88,7 +91,24 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
     file path or ``json:PATH``) the day's store is saved there for `paycore flows` and
     `paycore attention` to read."""
     w = in_memory()
-    svc, tl = w.service, Timeline(w, out)
+    tl = Timeline(w, out)
+    _opening(w, tl)
+    ana, late = _ana_double_clicks(w, tl)
+    _ben_three_d_secure(w, tl)
+    _cleo_declined_then_retries(w, tl)
+    _dan_cancels(w, tl)
+    _ana_returns_her_mugs(w, tl, ana, late)
+    _eve_abandons(w, tl)
+    failed = _closing(w, tl, out)
+    if store_url is not None:
+        opened = open_store(store_url, create=True)
+        OpenStore(w.store, opened.path).save()
+        out.write(f"store saved to {opened.path}\n")
+    return failed
+
+
+def _opening(w: Wiring, tl: Timeline) -> None:
+    svc = w.service
     w.provider.set_account("acct_ceramics", can_charge=True)
     svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
     svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))
@@ -97,13 +117,18 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
     svc.restock("ceramics", "VASE-TALL", 2)
     tl.section("Opening: 6 blue mugs at 18.00 EUR, 2 tall vases at 64.00 EUR")
 
+
+def _ana_double_clicks(w: Wiring, tl: Timeline) -> tuple[CheckoutResult, ProviderEvent]:
+    """Two concurrent requests of one session; returns Ana's checkout and the webhook
+    held back until the afternoon."""
+    svc = w.service
     tl.section("Ana double-clicks 'Pay': two concurrent requests, one checkout session")
     results: list[CheckoutResult | None] = [None, None]
     barrier = threading.Barrier(2)
 
     def click(i: int) -> None:
         barrier.wait()
-        results[i] = svc.create_payment_intent("cs_ana_00000000001", [CartItem("mug", 2)])
+        results[i] = svc.create_payment_intent(ANA_SESSION, [CartItem("mug", 2)])
 
     threads = [threading.Thread(target=click, args=(i,)) for i in range(2)]
     for th in threads:
@@ -114,28 +139,21 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
         tl.say("ana", f"request {i + 1}: create_payment_intent(2 mugs)", _short(r))
     ana = results[0]
     assert ana is not None
-    tl.say(
-        "paycore",
-        "intents at the provider for Ana's session",
-        len(
-            w.provider.search_intents(
-                metadata_key="checkout_session_id", value="cs_ana_00000000001"
-            )
-        ),
-    )
+    found = w.provider.search_intents(metadata_key="checkout_session_id", value=ANA_SESSION)
+    tl.say("paycore", "intents at the provider for Ana's session", len(found))
     tl.attempt(
         "ana", "confirm with a card", lambda: svc.confirm_payment(ana.payment_id, "pm_card_visa")
     )
     seen = _deliver(tl, w, hold_back="payment_intent.created")
-    late = seen[0]
     succeeded = [e for e in seen if e.type == "payment_intent.succeeded"]
     if succeeded:
-        tl.say(
-            "stripe",
-            f"webhook {succeeded[0].type} delivered again",
-            svc.handle_webhook(succeeded[0]),
-        )
+        again = svc.handle_webhook(succeeded[0])
+        tl.say("stripe", f"webhook {succeeded[0].type} delivered again", again)
+    return ana, seen[0]
 
+
+def _ben_three_d_secure(w: Wiring, tl: Timeline) -> None:
+    svc = w.service
     tl.section("Ben pays a vase with 3-D Secure")
     ben = tl.attempt(
         "ben",
@@ -159,6 +177,9 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
     _deliver(tl, w)
     tl.say("paycore", "Ben's order", _order_status(w, ben.order_id))
 
+
+def _cleo_declined_then_retries(w: Wiring, tl: Timeline) -> None:
+    svc = w.service
     tl.section("Cleo's card is declined, she retries with another")
     cleo = tl.attempt(
         "cleo",
@@ -177,6 +198,9 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
     )
     _deliver(tl, w)
 
+
+def _dan_cancels(w: Wiring, tl: Timeline) -> None:
+    svc = w.service
     tl.section("Dan changes his mind")
     dan = tl.attempt(
         "dan",
@@ -191,27 +215,30 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
     )
     _deliver(tl, w)
 
+
+def _ana_returns_her_mugs(
+    w: Wiring, tl: Timeline, ana: CheckoutResult, late: ProviderEvent
+) -> None:
+    svc = w.service
+    pid = ana.payment_id
     tl.section("Ana returns one mug, then the other")
-    tl.attempt(
-        "support",
-        "refund 18.00 EUR (key ana-r1)",
-        lambda: svc.create_refund(ana.payment_id, 1800, "requested_by_customer", "ana-r1"),
-    )
-    tl.attempt(
-        "support",
-        "same request retried (key ana-r1)",
-        lambda: svc.create_refund(ana.payment_id, 1800, "requested_by_customer", "ana-r1"),
-    )
-    tl.attempt(
-        "support",
-        "refund 50.00 EUR (too much)",
-        lambda: svc.create_refund(ana.payment_id, 5000, None, "ana-r2"),
-    )
-    tl.attempt(
-        "support",
-        "refund the rest; both mugs are back (restock)",
-        lambda: svc.create_refund(ana.payment_id, None, None, "ana-r3", restock=True),
-    )
+    requests: list[tuple[str, Callable[[], RefundResult]]] = [
+        (
+            "refund 18.00 EUR (key ana-r1)",
+            lambda: svc.create_refund(pid, 1800, "requested_by_customer", "ana-r1"),
+        ),
+        (
+            "same request retried (key ana-r1)",
+            lambda: svc.create_refund(pid, 1800, "requested_by_customer", "ana-r1"),
+        ),
+        ("refund 50.00 EUR (too much)", lambda: svc.create_refund(pid, 5000, None, "ana-r2")),
+        (
+            "refund the rest; both mugs are back (restock)",
+            lambda: svc.create_refund(pid, None, None, "ana-r3", restock=True),
+        ),
+    ]
+    for what, request in requests:
+        tl.attempt("support", what, request)
     tl.say("paycore", "Ana's order", _order_status(w, ana.order_id))
     _deliver(tl, w)
     tl.say(
@@ -219,10 +246,11 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
         f"late webhook {late.type} ({late.id}) for Ana, delayed since morning",
         svc.handle_webhook(late),
     )
-    tl.say(
-        "paycore", "Ana's payment after the late webhook", svc.payment(ana.payment_id).status.value
-    )
+    tl.say("paycore", "Ana's payment after the late webhook", svc.payment(pid).status.value)
 
+
+def _eve_abandons(w: Wiring, tl: Timeline) -> None:
+    svc = w.service
     tl.section("Eve abandons her checkout")
     eve = tl.attempt(
         "eve",
@@ -240,6 +268,9 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
     _deliver(tl, w)
     tl.attempt("jobs", "reconciler, recovery, outbox", svc.run_jobs)
 
+
+def _closing(w: Wiring, tl: Timeline, out: TextIO) -> int:
+    """Stock, notifications and every invariant; returns how many are violated."""
     tl.section("Closing: stock and invariants")
     snap = w.store.snapshot()
     for st in sorted(snap.tables["stock"].values(), key=lambda x: x.key):
@@ -248,11 +279,8 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
             f"{st.sku} of {st.seller_id}: on hand {st.on_hand}, held {st.held}, "
             f"committed {st.committed}, available {st.available}",
         )
-    tl.say(
-        "notify",
-        f"{len(w.notifier.delivered)} notifications sent",
-        ", ".join(sorted(w.notifier.delivered)),
-    )
+    delivered = w.notifier.delivered
+    tl.say("notify", f"{len(delivered)} notifications sent", ", ".join(sorted(delivered)))
     ledger = Ledger(w.provider.intents(), w.provider.refunds(), w.clock.now())
     failed = 0
     for inv in INVARIANTS:
@@ -262,8 +290,4 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
         for v in bad:
             out.write(f"        {v}\n")
     out.write(f"\n{len(INVARIANTS) - failed} of {len(INVARIANTS)} invariants hold.\n")
-    if store_url is not None:
-        opened = open_store(store_url, create=True)
-        OpenStore(w.store, opened.path).save()
-        out.write(f"store saved to {opened.path}\n")
     return failed
