@@ -22,7 +22,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -37,7 +37,21 @@ from paycore.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from paycore.flows import retry
+from paycore.flows import policy, retry
+from paycore.flows.defs import (
+    Advance,
+    Effect,
+    FlowDef,
+    FlowDefinitionError,
+    Local,
+    Outcome,
+    Remote,
+    StepFn,
+    StepSpec,
+    UndeclaredStep,
+    retry_on,
+    step,
+)
 from paycore.flows.identity import installation_id
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store, Tokens
@@ -47,60 +61,7 @@ from paycore.tokens import RandomTokens
 from paycore.unit import Unit
 
 log = logging.getLogger("paycore.flows")
-
-
-@attrs.frozen
-class Outcome:
-    """What a provider call returned, or the provider error it raised."""
-
-    value: Any = None
-    error: ProviderError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@attrs.frozen
-class Advance:
-    """What a step decided. Exactly one of ``to``, ``done``, ``failed``, ``retry`` is usual."""
-
-    to: str | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict)
-    done: Mapping[str, Any] | None = None
-    failed: PaycoreError | None = None
-    retry: str | None = None
-    #: The step met a transient failure (see :mod:`paycore.flows.retry`); None lets the
-    #: engine infer it from the provider error the step is applying.
-    transient: bool | None = None
-
-
-@attrs.frozen
-class Local:
-    fn: Callable[[Unit, Flow], Advance]
-
-
-@attrs.frozen
-class Remote:
-    call_name: str
-    call: Callable[[PaymentProvider], Any]
-    apply: Callable[[Unit, Flow, Outcome], Advance]
-
-
-Effect = Local | Remote
-StepFn = Callable[[Flow], Effect]
-
-
-@attrs.frozen
-class FlowDef:
-    """A kind of flow: its steps, and the step that compensates when forward gives up."""
-
-    kind: str
-    steps: Mapping[str, StepFn]
-    give_up: str | None = None
-    #: Provider steps whose key may have been forgotten by the provider when the
-    #: flow resumes late, and the step that asks the provider first instead.
-    ask_first: Mapping[str, str] = attrs.field(factory=dict)
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -151,7 +112,7 @@ class Engine:
         self.config = config
         self.defs = dict(defs)
         self.worker_id = worker_id
-        self._inflight: dict[str, tuple[int, Remote, Outcome]] = {}
+        self._inflight: dict[str, tuple[int, Remote[Any], Outcome[Any]]] = {}
         self._flow_locks: dict[str, threading.Lock] = {}
         #: Per calling thread (by its id): outbox messages its committed transactions
         #: queued and nobody has taken yet (see :meth:`take_queued`). A plain dict, not
@@ -161,7 +122,7 @@ class Engine:
 
     # --- transactions -----------------------------------------------------------
 
-    def transact(self, fn: Callable[[Unit], Any], flow_id: str | None = None) -> Any:
+    def transact(self, fn: Callable[[Unit], T], flow_id: str | None = None) -> T:
         u: Unit | None = None
         try:
             with self.store.transaction() as tx:
@@ -219,7 +180,7 @@ class Engine:
             return self._commit_step(
                 flow_id,
                 f"apply:{remote.call_name}",
-                lambda u, f: _classified(remote.apply(u, f, outcome), outcome.error),
+                lambda u, f: policy.apply(remote, u, f, outcome),
                 expect_version=version,
             )
         flow = self.load(flow_id)
@@ -233,7 +194,7 @@ class Engine:
                 return self._commit_step(
                     flow_id, "tx", lambda u, f: Advance(to=ask), expect_version=flow.version
                 )
-            effect = fdef.steps[flow.step](flow)
+            effect = fdef.run_of(flow.step)(flow)
         except PaycoreError:
             raise
         except Exception as exc:
@@ -317,6 +278,11 @@ class Engine:
         return self._advance(u, flow, Advance(retry=why))
 
     def _advance(self, u: Unit, flow: Flow, adv: Advance) -> str:
+        if adv.to is not None and not self.defs[flow.kind].allows(flow.step, adv.to):
+            raise UndeclaredStep(
+                f"flow {flow.id} ({flow.kind}) may not go from {flow.step} to {adv.to}: "
+                "declare the edge in its FlowDef"
+            )
         data = {**flow.data, **adv.data}
         lease = {"lease_owner": self.worker_id, "lease_until": u.now + self.config.lease_ms}
         moved_on = adv.retry is None and not adv.transient
@@ -336,7 +302,7 @@ class Engine:
                     u, "flow_gave_up", flow, f"gave up and compensated: {err.message}"
                 )
             return f"failed:{err.code}"
-        step = adv.to if adv.to is not None else flow.step
+        step = str(adv.to) if adv.to is not None else flow.step
         if step != flow.step:
             data["step_at"] = u.now  # when the step's idempotency key was first used
         if adv.retry is not None:
@@ -379,7 +345,7 @@ class Engine:
             u.save(
                 s.FLOWS,
                 flow,
-                step=fdef.give_up,
+                step=str(fdef.give_up),
                 data=data,
                 attempts=0,
                 last_error=why,
@@ -492,13 +458,6 @@ def _reason(exc: Exception) -> str:
     return unexpected(exc)
 
 
-def _classified(adv: Advance, cause: ProviderError | None) -> Advance:
-    """Say whether the provider error behind a step's decision was transient."""
-    if adv.transient is not None or cause is None:
-        return adv
-    return attrs.evolve(adv, transient=retry.is_transient(cause))
-
-
 def create_flow(
     u: Unit,
     flow_id: str,
@@ -519,7 +478,7 @@ def create_flow(
     flow = Flow(
         id=flow_id,
         kind=kind,
-        step=step,
+        step=str(step),  # stored as the plain string (the enum is code, not data)
         created_at=u.now,
         params=params,
         next_run_at=u.now,
@@ -531,3 +490,23 @@ def create_flow(
 
 def _plain(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if isinstance(v, str | int | bool) or v is None}
+
+
+__all__ = [
+    "Advance",
+    "Effect",
+    "Engine",
+    "FlowDef",
+    "FlowDefinitionError",
+    "Local",
+    "Outcome",
+    "Remote",
+    "StepFn",
+    "StepReport",
+    "StepSpec",
+    "UndeclaredStep",
+    "create_flow",
+    "key",
+    "retry_on",
+    "step",
+]

@@ -21,18 +21,19 @@ from paycore.errors import (
     InvalidRefundReason,
     PaymentNotFound,
     PaymentNotRefundable,
-    ProviderIdempotencyInUse,
-    ProviderRateLimited,
+    ProviderError,
     RefundExceedsRefundable,
     RestockNotPossible,
 )
-from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
+from paycore.flows.engine import Advance, FlowDef, Remote, key, step
 from paycore.flows.identity import identity, refund_is_refunds
 from paycore.flows.payments import load_payment
 from paycore.flows.refund_failures import refund_failed
+from paycore.flows.steps import RefundStep
 from paycore.flows.sync import apply_refund, open_refund, refundable
 from paycore.machines import REFUND
 from paycore.money import check_minor_units
+from paycore.ports import RefundView
 from paycore.records import Flow, Refund
 from paycore.status import OrderStatus, PaymentStatus
 from paycore.unit import Unit
@@ -200,7 +201,7 @@ def _refund(u: Unit, flow: Flow) -> Refund:
     return r
 
 
-def _call(flow: Flow) -> Remote:
+def _call(flow: Flow) -> Remote[RefundView]:
     prm = flow.params
     k = key(flow, "refund")
     return Remote(
@@ -217,47 +218,50 @@ def _call(flow: Flow) -> Remote:
             idempotency_key=k,
         ),
         _after_call,
+        ask=RefundStep.RESOLVE,
+        refused=_refused,
     )
 
 
-def _after_call(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    refund = _refund(u, flow)
-    err = out.error
-    if err is None:
-        refund = apply_refund(u, refund, out.value)
-        return Advance(done={"refund_id": refund.id, "status": refund.status.value})
-    if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
-        return Advance(retry=err.code)
-    if err.outcome == "ambiguous":
-        return Advance(to="resolve", data={"last_error": err.code})
+def _after_call(u: Unit, flow: Flow, view: RefundView) -> Advance:
+    refund = apply_refund(u, _refund(u, flow), view)
+    return Advance(done={"refund_id": refund.id, "status": refund.status.value})
+
+
+def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     # Definite refusal: the money was not returned; free the amount again, and make
     # sure someone hears of it (the caller of an automatic refund is no one).
-    refund_failed(u, u.move(s.REFUNDS, refund, REFUND, "fail"))
+    refund_failed(u, u.move(s.REFUNDS, _refund(u, flow), REFUND, "fail"))
     return Advance(failed=err)
 
 
-def _resolve(flow: Flow) -> Remote:
+def _resolve(flow: Flow) -> Remote[list[RefundView]]:
     intent_id = flow.params["intent_id"]
     return Remote("list_refunds", lambda p: p.list_refunds(intent_id), _after_resolve)
 
 
-def _after_resolve(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    if out.error is not None:
-        return Advance(retry=out.error.code)
+def _after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
     refund = _refund(u, flow)
     payment = u.get(s.PAYMENTS, refund.payment_id)
     assert payment is not None
     installation = flow.params.get("installation")
     # Refund ids repeat across stores and restores: only this refund's reference counts.
-    mine = [v for v in out.value if refund_is_refunds(v, refund, payment, installation)]
+    mine = [v for v in views if refund_is_refunds(v, refund, payment, installation)]
     if mine:
         refund = apply_refund(u, refund, mine[0])
         return Advance(done={"refund_id": refund.id, "status": refund.status.value})
     return Advance(
-        to="call",
+        to=RefundStep.CALL,
         retry="no refund found after an unanswered call",
         data={"keygen": flow.data.get("keygen", 0) + 1},
     )
 
 
-DEF = FlowDef("refund", {"call": _call, "resolve": _resolve}, ask_first={"call": "resolve"})
+DEF = FlowDef(
+    "refund",
+    {
+        RefundStep.CALL: step(_call, RefundStep.RESOLVE),
+        RefundStep.RESOLVE: step(_resolve, RefundStep.CALL),
+    },
+    ask_first={RefundStep.CALL: RefundStep.RESOLVE},
+)

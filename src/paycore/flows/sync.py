@@ -17,6 +17,7 @@ from paycore import schema as s
 from paycore.flows.engine import create_flow
 from paycore.flows.identity import new_reference
 from paycore.flows.refund_failures import auto_key, money_returned, refund_failed
+from paycore.flows.steps import RefundStep
 from paycore.machines import ORDER, PAYMENT, REFUND, RESERVATION
 from paycore.ports import IntentView, RefundView
 from paycore.records import Order, Payment, Refund, Reservation
@@ -119,6 +120,15 @@ def reservations_of(u: Unit, order_id: str) -> list[Reservation]:
     return u.find(s.RESERVATIONS, "order_id", order_id)
 
 
+def release_held(u: Unit, order_id: str, trigger: str = "release") -> None:
+    """Give an order's held stock back (``trigger`` "release" or "expire"): the one place
+    where a hold ends without a sale."""
+    for r in reservations_of(u, order_id):
+        if r.status is ReservationStatus.HELD:
+            u.move(s.RESERVATIONS, r, RESERVATION, trigger)
+            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
+
+
 def order_of(u: Unit, payment: Payment) -> Order:
     order = u.get(s.ORDERS, payment.order_id)
     assert order is not None, "a payment always has its order"
@@ -139,10 +149,7 @@ def _on_paid(u: Unit, payment: Payment) -> None:
         return
     # S14: the money arrived after the stock was given back and sold. Never
     # oversell: close the order as out of stock and refund the payment.
-    for r in reservations_of(u, order.id):
-        if r.status is ReservationStatus.HELD:
-            u.move(s.RESERVATIONS, r, RESERVATION, "release")
-            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
+    release_held(u, order.id)
     u.move(s.ORDERS, order, ORDER, "mark_out_of_stock")
     u.notify(order.id, "order_out_of_stock", amount=payment.amount.amount)
     open_refund(
@@ -178,10 +185,7 @@ def _hold_again(u: Unit, order: Order, current: list[Reservation]) -> list[Reser
 
 def _on_canceled(u: Unit, payment: Payment, release_as: str) -> None:
     order = order_of(u, payment)
-    for r in reservations_of(u, order.id):
-        if r.status is ReservationStatus.HELD:
-            u.move(s.RESERVATIONS, r, RESERVATION, release_as)
-            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
+    release_held(u, order.id, release_as)
     if order.status is OrderStatus.PENDING:
         u.move(s.ORDERS, order, ORDER, "cancel")
         u.notify(order.id, "order_canceled")
@@ -234,7 +238,7 @@ def open_refund(
         u,
         f"refund:{refund_id}",
         "refund",
-        "call",
+        RefundStep.CALL,
         refund_id=refund_id,
         intent_id=payment.provider_intent_id,
         amount=amount,
