@@ -18,6 +18,7 @@ from paycore.flows.engine import Engine, create_flow
 from paycore.flows.external import scan_external_refunds
 from paycore.flows.identity import installation_id, intent_mismatch, is_ours
 from paycore.flows.orphans import intent_state
+from paycore.flows.params import OrphanParams
 from paycore.flows.payments import begin_cancel
 from paycore.flows.steps import OrphanStep
 from paycore.flows.sync import (
@@ -204,7 +205,7 @@ def _reopen(u: Unit, *, intent_id: str) -> str | None:
         return None  # another run reopened it
     case = u.save(s.ORPHANS, case, action="pending")
     fid = f"orphan:{intent_id}:{case.version}"
-    create_flow(u, fid, "orphan", OrphanStep.LOOK, intent_id=intent_id)
+    create_flow(u, fid, "orphan", OrphanStep.LOOK, OrphanParams(intent_id))
     return fid
 
 
@@ -277,7 +278,7 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
         return None
     _open_case(u, view, "pending", view.metadata.get("checkout_session_id"))
     fid = f"orphan:{view.id}"
-    create_flow(u, fid, "orphan", OrphanStep.LOOK, intent_id=view.id)
+    create_flow(u, fid, "orphan", OrphanStep.LOOK, OrphanParams(view.id))
     u.alert(
         "orphan_intent",
         view.id,

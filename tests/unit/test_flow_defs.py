@@ -8,6 +8,7 @@ import pytest
 
 from conftest import flow_of, make_shop
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
+from paycore.flows.checkout import CartItem
 from paycore.flows.engine import (
     Advance,
     Engine,
@@ -17,7 +18,9 @@ from paycore.flows.engine import (
     create_flow,
     step,
 )
+from paycore.flows.params import CancelParams, CheckoutParams, params_of
 from paycore.flows.steps import CheckoutStep
+from paycore.records import Flow
 from paycore.service import FLOW_DEFS
 from paycore.status import FlowStatus
 
@@ -96,3 +99,27 @@ class TestUndeclaredMovesAreRefused:
         """A StrEnum step is stored as its value, so flows recorded before keep loading."""
         assert CheckoutStep("check_seller") is CheckoutStep.CHECK_SELLER
         assert f"{CheckoutStep.ABORT}" == "abort"
+
+
+class TestTypedParams:
+    def test_params_persist_as_a_plain_dict(self) -> None:
+        """A flow's params record is stored as a plain dict, with its installation."""
+        w = make_shop()
+        res = w.service.create_payment_intent("cs_params_00000001", [CartItem("p_mug", 1)])
+        flow = flow_of(w, "checkout:cs_params_00000001")
+        assert type(flow.params) is dict
+        assert flow.params["payment_id"] == res.payment_id
+        assert flow.params["installation"] == w.service.installation_id()
+        typed = params_of(CheckoutParams, flow)
+        assert (typed.payment_id, typed.order_id) == (res.payment_id, res.order_id)
+
+    def test_a_flow_recorded_by_an_older_version_keeps_loading(self) -> None:
+        """Unknown keys are ignored and missing optional ones take their defaults."""
+        old = Flow(
+            id="cancel:pay_1:1",
+            kind="cancel",
+            step="call",
+            created_at=0,
+            params={"payment_id": "pay_1", "intent_id": "pi_1", "retired_key": 1},
+        )
+        assert params_of(CancelParams, old) == CancelParams("pay_1", "pi_1", "requested", "")

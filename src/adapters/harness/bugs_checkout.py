@@ -332,11 +332,13 @@ def _s4_begin(
     return _BEGIN(_as_unit(view), config, session_id, cart, owner)
 
 
-def _s4_create_flow(u: Unit, flow_id: str, kind: str, step: str, **params: Any) -> Flow:
+def _s4_create_flow(
+    u: Unit, flow_id: str, kind: str, step: str, params: object = None, **lease: Any
+) -> Flow:
     """The checkout starts with a ``reserve`` step of its own."""
     if kind == "checkout" and step == CheckoutStep.CHECK_SELLER:
         step = BugStep.RESERVE
-    return _CREATE_FLOW(u, flow_id, kind, step, **params)
+    return _CREATE_FLOW(u, flow_id, kind, step, params, **lease)
 
 
 def _s4_reserve(u: Unit, flow: Flow) -> Advance:

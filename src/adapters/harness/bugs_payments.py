@@ -36,7 +36,8 @@ from paycore.flows.engine import (
     key,
 )
 from paycore.flows.identity import identity
-from paycore.flows.steps import CheckoutStep
+from paycore.flows.params import ConfirmParams, WebhookParams
+from paycore.flows.steps import CheckoutStep, ConfirmStep, WebhookStep
 from paycore.machines import FLOW, ORDER, PAYMENT, RESERVATION
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, ProviderEvent
@@ -124,13 +125,10 @@ def _s10_begin_confirm(
         u,
         flow_id,
         "confirm",
-        "call",
+        ConfirmStep.CALL,
+        ConfirmParams(payment_id, str(payment.provider_intent_id), payment_method, return_url),
         owner=owner,
         lease_until=lease_until,
-        payment_id=payment_id,
-        intent_id=payment.provider_intent_id,
-        payment_method=payment_method,
-        return_url=return_url,
     )
     return flow_id
 
@@ -144,12 +142,10 @@ def _s10_begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: i
         u,
         flow_id,
         "webhook",
-        "fetch",
+        WebhookStep.FETCH,
+        WebhookParams(event.id, event.object_kind, event.object_id),
         owner=owner,
         lease_until=lease_until,
-        event_id=event.id,
-        object_kind=event.object_kind,
-        object_id=event.object_id,
     )
     return flow_id
 

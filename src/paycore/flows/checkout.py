@@ -35,6 +35,7 @@ from paycore.flows.identity import (
     identity,
     intent_is_payments,
 )
+from paycore.flows.params import CheckoutParams, params_of
 from paycore.flows.steps import CheckoutStep as Step
 from paycore.flows.sync import CANCELABLE, apply_intent, order_of, release_held
 from paycore.machines import ORDER, PAYMENT
@@ -60,19 +61,23 @@ __all__ = [
 # --- steps ----------------------------------------------------------------------
 
 
+def _prm(flow: Flow) -> CheckoutParams:
+    return params_of(CheckoutParams, flow)
+
+
 def _payment(u: Unit, flow: Flow) -> Payment:
-    p = u.get(s.PAYMENTS, flow.params["payment_id"])
+    p = u.get(s.PAYMENTS, _prm(flow).payment_id)
     assert p is not None
     return p
 
 
 def _check_seller(flow: Flow) -> Remote[bool]:
-    account = flow.params["account"]
+    account = _prm(flow).account
     return Remote("can_charge", lambda p: p.can_charge(account), _after_check)
 
 
 def _after_check(u: Unit, flow: Flow, can_charge: bool) -> Advance:
-    seller = u.get(s.SELLERS, flow.params["seller_id"])
+    seller = u.get(s.SELLERS, _prm(flow).seller_id)
     if can_charge and seller is not None and seller.charges_enabled:
         return Advance(to=Step.CREATE)
     return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code})
@@ -80,15 +85,15 @@ def _after_check(u: Unit, flow: Flow, can_charge: bool) -> Advance:
 
 def _create(flow: Flow) -> Remote[IntentView]:
     req = CreateIntent(
-        amount=Money(flow.params["amount"], flow.params["currency"]),
-        account=flow.params["account"],
+        amount=Money(_prm(flow).amount, _prm(flow).currency),
+        account=_prm(flow).account,
         metadata={
-            "checkout_session_id": flow.params["session_id"],
-            "order_id": flow.params["order_id"],
-            "payment_id": flow.params["payment_id"],
-            **identity(flow.params["installation"], flow.params["reference"]),
+            "checkout_session_id": _prm(flow).session_id,
+            "order_id": _prm(flow).order_id,
+            "payment_id": _prm(flow).payment_id,
+            **identity(_prm(flow).installation, _prm(flow).reference),
         },
-        description=f"order {flow.params['order_id']}",
+        description=f"order {_prm(flow).order_id}",
     )
     k = key(flow, "create")
     return Remote(
@@ -119,7 +124,7 @@ def _adopt(u: Unit, flow: Flow, view: IntentView) -> Advance:
 
 def _is_mine(u: Unit, flow: Flow, view: IntentView) -> bool:
     payment = _payment(u, flow)
-    return intent_is_payments(view, payment, order_of(u, payment), flow.params.get("installation"))
+    return intent_is_payments(view, payment, order_of(u, payment), _prm(flow).installation)
 
 
 Found = list[IntentView]
@@ -128,7 +133,7 @@ Found = list[IntentView]
 def _search(flow: Flow, then: Callable[[Unit, Flow, Found], Advance]) -> Remote[Found]:
     """Ask the provider for intents made for this payment: by its reference, which no
     other payment, store or restore shares (ids like ``pay_000001`` repeat)."""
-    ref = flow.params["reference"]
+    ref = _prm(flow).reference
     return Remote(
         "search_intents", lambda p: p.search_intents(metadata_key=REFERENCE_KEY, value=ref), then
     )
@@ -200,7 +205,7 @@ def _close(u: Unit, flow: Flow, payment: Payment) -> Advance:
     err_type = SellerCannotCharge if code == SellerCannotCharge.code else ProviderError
     return Advance(
         failed=err_type(
-            f"checkout {flow.params['session_id']} could not create a payment ({code}); "
+            f"checkout {_prm(flow).session_id} could not create a payment ({code}); "
             "its stock was released: start a new checkout",
             reason=code,
         )

@@ -27,6 +27,7 @@ from paycore.errors import (
 from paycore.flows.cart import CartItem, fingerprint
 from paycore.flows.engine import create_flow
 from paycore.flows.identity import installation_id, new_reference
+from paycore.flows.params import CheckoutParams
 from paycore.flows.steps import CheckoutStep
 from paycore.machines import ORDER, PAYMENT, RESERVATION
 from paycore.money import MAX_AMOUNT, Money
@@ -87,15 +88,17 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
         CheckoutStep.CHECK_SELLER,
         owner=owner,
         lease_until=u.now + config.lease_ms,
-        session_id=session_id,
-        order_id=order_id,
-        payment_id=payment_id,
-        seller_id=seller.id,
-        account=seller.provider_account,
-        amount=total.amount,
-        currency=total.currency,
-        installation=installation,
-        reference=reference,
+        params=CheckoutParams(
+            session_id=session_id,
+            order_id=order_id,
+            payment_id=payment_id,
+            seller_id=seller.id,
+            account=seller.provider_account,
+            amount=total.amount,
+            currency=total.currency,
+            reference=reference,
+            installation=installation,
+        ),
     )
     return flow_id_for(session_id)
 

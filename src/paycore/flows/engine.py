@@ -53,6 +53,7 @@ from paycore.flows.defs import (
     step,
 )
 from paycore.flows.identity import installation_id
+from paycore.flows.params import to_plain
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store, Tokens
 from paycore.records import Flow
@@ -463,18 +464,21 @@ def create_flow(
     flow_id: str,
     kind: str,
     step: str,
+    params: object = None,
     *,
     owner: str | None = None,
     lease_until: int = 0,
-    **params: Any,
 ) -> Flow:
     """Record a new flow in the caller's transaction.
 
-    A flow created with no owner (for example an automatic refund started by
-    another flow) is free for any worker to run at once. Its params record the
+    ``params`` is the kind's params record (:mod:`paycore.flows.params`), stored as a
+    plain dict. A flow created with no owner (for example an automatic refund started
+    by another flow) is free for any worker to run at once. Its params record the
     installation it runs for (its provider keys start with it).
     """
-    params.setdefault("installation", installation_id(u))
+    params = {} if params is None else to_plain(params)
+    if not params.get("installation"):
+        params["installation"] = installation_id(u)
     flow = Flow(
         id=flow_id,
         kind=kind,

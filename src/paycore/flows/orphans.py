@@ -16,6 +16,7 @@ from paycore import schema as s
 from paycore.errors import ProviderError
 from paycore.flows.engine import Advance, FlowDef, Remote, key, step
 from paycore.flows.identity import identity
+from paycore.flows.params import OrphanParams, params_of
 from paycore.flows.steps import OrphanStep as Step
 from paycore.flows.sync import CANCELABLE
 from paycore.ports import REFUND_LIVE, REFUND_UNSETTLED, IntentView, PaymentProvider, RefundView
@@ -38,6 +39,10 @@ class IntentState:
         return self.view.status != "processing" and not self.unsettled
 
 
+def _prm(flow: Flow) -> OrphanParams:
+    return params_of(OrphanParams, flow)
+
+
 def intent_state(p: PaymentProvider, intent_id: str) -> IntentState:
     view = p.retrieve_intent(intent_id)
     if view.status != "succeeded":
@@ -52,13 +57,13 @@ def intent_state(p: PaymentProvider, intent_id: str) -> IntentState:
 
 
 def _note(u: Unit, flow: Flow, action: str, status: str) -> None:
-    case = u.get(s.ORPHANS, flow.params["intent_id"])
+    case = u.get(s.ORPHANS, _prm(flow).intent_id)
     if case is not None and (case.action, case.provider_status) != (action, status):
         u.save(s.ORPHANS, case, action=action, provider_status=status)
 
 
 def _look(flow: Flow) -> Remote[IntentState]:
-    iid = flow.params["intent_id"]
+    iid = _prm(flow).intent_id
     return Remote("retrieve_intent", lambda p: intent_state(p, iid), _after_look)
 
 
@@ -80,7 +85,7 @@ def _after_look(u: Unit, flow: Flow, state: IntentState) -> Advance:
 
 
 def _cancel(flow: Flow) -> Remote[IntentView]:
-    iid = flow.params["intent_id"]
+    iid = _prm(flow).intent_id
     k = key(flow, "cancel")
     return Remote(
         "cancel_intent",
@@ -92,8 +97,8 @@ def _cancel(flow: Flow) -> Remote[IntentView]:
 
 
 def _refund(flow: Flow) -> Remote[RefundView]:
-    iid, amount = flow.params["intent_id"], flow.data["amount"]
-    meta = {"orphan": iid, **identity(flow.params["installation"], None)}
+    iid, amount = _prm(flow).intent_id, flow.data["amount"]
+    meta = {"orphan": iid, **identity(_prm(flow).installation, None)}
     # another amount left, or a refund of it that failed since, is another request
     k = key(flow, f"refund-{amount}-{flow.data.get('returned', 0)}")
     return Remote(

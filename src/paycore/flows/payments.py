@@ -23,6 +23,7 @@ from paycore.errors import (
     ProviderInvalidRequest,
 )
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
+from paycore.flows.params import CancelParams, ConfirmParams, params_of
 from paycore.flows.steps import CancelStep, ConfirmStep
 from paycore.flows.sync import CANCELABLE, apply_intent, claimed, save_changed
 from paycore.ports import IntentView
@@ -58,8 +59,20 @@ def _claim(u: Unit, payment: Payment, flow_id: str, **changes: object) -> Paymen
     return u.save(s.PAYMENTS, payment, lock_owner=flow_id, **changes)
 
 
+def _params(flow: Flow) -> ConfirmParams | CancelParams:
+    if flow.kind == "confirm":
+        return params_of(ConfirmParams, flow)
+    return params_of(CancelParams, flow)
+
+
+def _intent_of(payment: Payment) -> str:
+    """The intent a confirm or cancel acts on: they start only once it is recorded."""
+    assert payment.provider_intent_id is not None, "a payment past creating has its intent"
+    return payment.provider_intent_id
+
+
 def _mine(u: Unit, flow: Flow) -> Payment:
-    payment = u.get(s.PAYMENTS, flow.params["payment_id"])
+    payment = u.get(s.PAYMENTS, _params(flow).payment_id)
     assert payment is not None
     return payment
 
@@ -113,23 +126,21 @@ def begin_confirm(
         ConfirmStep.CALL,
         owner=owner,
         lease_until=lease_until,
-        payment_id=payment_id,
-        intent_id=payment.provider_intent_id,
-        payment_method=payment_method,
-        return_url=return_url,
+        params=ConfirmParams(payment_id, _intent_of(payment), payment_method, return_url),
     )
     return flow_id
 
 
 def _confirm_call(flow: Flow) -> Remote[IntentView]:
-    prm = flow.params
+    prm = params_of(ConfirmParams, flow)
+    intent_id = prm.intent_id
     k = key(flow, "confirm")
     return Remote(
         "confirm_intent",
         lambda p: p.confirm_intent(
-            prm["intent_id"],
-            payment_method=prm["payment_method"],
-            return_url=prm["return_url"],
+            intent_id,
+            payment_method=prm.payment_method,
+            return_url=prm.return_url,
             idempotency_key=k,
         ),
         _after_confirm,
@@ -156,13 +167,13 @@ def _confirm_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 
 
 def _sync(flow: Flow) -> Remote[IntentView]:
-    intent_id = flow.params["intent_id"]
+    intent_id = params_of(ConfirmParams, flow).intent_id
     return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_confirm)
 
 
 def _unlock_and_fail(flow: Flow) -> Remote[IntentView]:
     # Forward gave up: free the payment; webhooks and the reconciler will sync it.
-    intent_id = flow.params["intent_id"]
+    intent_id = _params(flow).intent_id
     return Remote(
         "retrieve_intent",
         lambda p: p.retrieve_intent(intent_id),
@@ -227,19 +238,17 @@ def begin_cancel(
         CancelStep.CALL,
         owner=owner,
         lease_until=lease_until,
-        payment_id=payment_id,
-        intent_id=payment.provider_intent_id,
-        reason=reason,
+        params=CancelParams(payment_id, _intent_of(payment), reason),
     )
     return flow_id
 
 
 def _release_as(flow: Flow) -> str:
-    return "expire" if flow.params.get("reason") == "expired" else "release"
+    return "expire" if params_of(CancelParams, flow).reason == "expired" else "release"
 
 
 def _cancel_call(flow: Flow) -> Remote[IntentView]:
-    intent_id = flow.params["intent_id"]
+    intent_id = params_of(CancelParams, flow).intent_id
     k = key(flow, "cancel")
     return Remote(
         "cancel_intent",
@@ -261,7 +270,7 @@ def _cancel_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 
 
 def _cancel_sync(flow: Flow) -> Remote[IntentView]:
-    intent_id = flow.params["intent_id"]
+    intent_id = params_of(CancelParams, flow).intent_id
     return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_cancel_sync)
 
 

@@ -27,6 +27,7 @@ from paycore.errors import (
 )
 from paycore.flows.engine import Advance, FlowDef, Remote, key, step
 from paycore.flows.identity import identity, refund_is_refunds
+from paycore.flows.params import RefundParams, params_of
 from paycore.flows.payments import load_payment
 from paycore.flows.refund_failures import refund_failed
 from paycore.flows.steps import RefundStep
@@ -46,6 +47,10 @@ KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 #: paycore (``external:<provider refund id>``) and automatic refunds (``out-of-stock``,
 #: ``out-of-stock#<n>``). A caller's key must never collide with them.
 RESERVED_KEY_PREFIXES = ("external:", "out-of-stock")
+
+
+def _prm(flow: Flow) -> RefundParams:
+    return params_of(RefundParams, flow)
 
 
 def check_refund_args(amount: object, reason: object, idempotency_key: object) -> str:
@@ -196,24 +201,24 @@ def _check_order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> No
 
 
 def _refund(u: Unit, flow: Flow) -> Refund:
-    r = u.get(s.REFUNDS, flow.params["refund_id"])
+    r = u.get(s.REFUNDS, _prm(flow).refund_id)
     assert r is not None
     return r
 
 
 def _call(flow: Flow) -> Remote[RefundView]:
-    prm = flow.params
+    prm = _prm(flow)
     k = key(flow, "refund")
     return Remote(
         "create_refund",
         lambda p: p.create_refund(
-            prm["intent_id"],
-            amount=prm["amount"],
-            reason=prm["reason"],
+            prm.intent_id,
+            amount=prm.amount,
+            reason=prm.reason,
             metadata={
-                "refund_id": prm["refund_id"],
-                "order_id": prm["order_id"],
-                **identity(prm["installation"], prm.get("reference")),
+                "refund_id": prm.refund_id,
+                "order_id": prm.order_id,
+                **identity(prm.installation, prm.reference),
             },
             idempotency_key=k,
         ),
@@ -236,7 +241,7 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 
 
 def _resolve(flow: Flow) -> Remote[list[RefundView]]:
-    intent_id = flow.params["intent_id"]
+    intent_id = _prm(flow).intent_id
     return Remote("list_refunds", lambda p: p.list_refunds(intent_id), _after_resolve)
 
 
@@ -244,7 +249,7 @@ def _after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
     refund = _refund(u, flow)
     payment = u.get(s.PAYMENTS, refund.payment_id)
     assert payment is not None
-    installation = flow.params.get("installation")
+    installation = _prm(flow).installation
     # Refund ids repeat across stores and restores: only this refund's reference counts.
     mine = [v for v in views if refund_is_refunds(v, refund, payment, installation)]
     if mine:

@@ -16,6 +16,7 @@ from typing import Any
 from paycore import schema as s
 from paycore.flows.engine import create_flow
 from paycore.flows.identity import new_reference
+from paycore.flows.params import RefundParams
 from paycore.flows.refund_failures import auto_key, money_returned, refund_failed
 from paycore.flows.steps import RefundStep
 from paycore.machines import ORDER, PAYMENT, REFUND, RESERVATION
@@ -239,12 +240,15 @@ def open_refund(
         f"refund:{refund_id}",
         "refund",
         RefundStep.CALL,
-        refund_id=refund_id,
-        intent_id=payment.provider_intent_id,
-        amount=amount,
-        reason=reason,
-        order_id=payment.order_id,
-        reference=reference,
+        RefundParams(
+            refund_id=refund_id,
+            # every refundable payment has its intent; "" names none (the provider says so)
+            intent_id=payment.provider_intent_id or "",
+            amount=amount,
+            reason=reason,
+            order_id=payment.order_id,
+            reference=reference,
+        ),
     )
     return refund
 

@@ -22,6 +22,7 @@ from paycore.flows.engine import (
 )
 from paycore.flows.external import known, payment_of, record_external_refund
 from paycore.flows.identity import intent_is_payments
+from paycore.flows.params import WebhookParams, params_of
 from paycore.flows.steps import WebhookStep
 from paycore.flows.sync import apply_intent, apply_refund, claimed, order_of
 from paycore.outcomes import WebhookOutcome
@@ -76,12 +77,14 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
         flow_id,
         "webhook",
         WebhookStep.FETCH,
-        seen_version=owner_rows[0].version if owner_rows else None,
+        WebhookParams(
+            event_id=event.id,
+            object_kind=event.object_kind,
+            object_id=event.object_id,
+            seen_version=owner_rows[0].version if owner_rows else None,
+        ),
         owner=owner,
         lease_until=lease_until,
-        event_id=event.id,
-        object_kind=event.object_kind,
-        object_id=event.object_id,
     )
     return flow_id
 
@@ -96,8 +99,9 @@ def _ignored(outcome: WebhookOutcome) -> Advance:
 
 
 def _fetch(flow: Flow) -> Effect:
-    oid = flow.params["object_id"]
-    if flow.params["object_kind"] == "refund":
+    prm = params_of(WebhookParams, flow)
+    oid = prm.object_id
+    if prm.object_kind == "refund":
         return Remote(
             "retrieve_refund", lambda p: p.retrieve_refund(oid), _after_refund, refused=_unknown
         )
@@ -123,7 +127,7 @@ def _after_intent(u: Unit, flow: Flow, view: IntentView) -> Advance:
             payment.provider_intent_id is not None
             or claimed(u, payment)
             or not intent_is_payments(
-                view, payment, order_of(u, payment), flow.params.get("installation")
+                view, payment, order_of(u, payment), params_of(WebhookParams, flow).installation
             )
         ):
             # Not ours (ids repeat across stores and restores), a duplicate intent, or
@@ -131,7 +135,7 @@ def _after_intent(u: Unit, flow: Flow, view: IntentView) -> Advance:
             # the reconciler deals with orphans.
             return Advance(done={"matched": False})
         matches = [payment]
-    seen = flow.data.get("seen_version", flow.params.get("seen_version"))
+    seen = flow.data.get("seen_version", params_of(WebhookParams, flow).seen_version)
     if seen is not None and matches[0].version != seen:
         # The payment changed while we asked the provider: our view may be older than
         # what was recorded meanwhile. Ask again rather than move it backwards.
