@@ -25,7 +25,11 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from paycore import schema as s
 from paycore.errors import PaycoreError, ProviderError
+from paycore.flows.identity import installation_id
+from paycore.flows.params import to_plain
+from paycore.machines import FLOW
 from paycore.ports import PaymentProvider
 from paycore.records import Flow
 from paycore.unit import Unit
@@ -188,3 +192,68 @@ class FlowDef:
             give_up = str(self.give_up)
             out += [(str(src), give_up, "give up") for src in self.steps if src != give_up]
         return sorted(set(out))
+
+
+@attrs.frozen
+class StepReport:
+    """One executed step, for timelines."""
+
+    flow_id: str
+    kind: str
+    step: str
+    effect: str  # "tx", "call:<name>", "apply:<name>"
+    result: str
+    #: The flow's durable record after the step (unchanged by a provider call).
+    flow: Flow | None = None
+
+
+def key(flow: Flow, step: str) -> str:
+    """The idempotency key of a provider call: installation, flow, step and key generation.
+
+    The generation changes only after the provider confirmed that the
+    previous attempt had no effect (Stripe replays even saved 5xx answers).
+    Flow ids repeat across stores on one provider account (``confirm:pay_000001:1``),
+    so the key starts with the installation id the flow was created under.
+    """
+    base = f"{flow.id}:{step}:{flow.data.get('keygen', 0)}"
+    installation = flow.params.get("installation")
+    return f"{installation}:{base}" if installation else base
+
+
+def create_flow(
+    u: Unit,
+    flow_id: str,
+    kind: str,
+    step: str,
+    params: object = None,
+    *,
+    owner: str | None = None,
+    lease_until: int = 0,
+) -> Flow:
+    """Record a new flow in the caller's transaction.
+
+    ``params`` is the kind's params record (:mod:`paycore.flows.params`), stored as a
+    plain dict. A flow created with no owner (for example an automatic refund started
+    by another flow) is free for any worker to run at once. Its params record the
+    installation it runs for (its provider keys start with it).
+    """
+    params = {} if params is None else to_plain(params)
+    if not params.get("installation"):
+        params["installation"] = installation_id(u)
+    flow = Flow(
+        id=flow_id,
+        kind=kind,
+        step=str(step),  # stored as the plain string (the enum is code, not data)
+        created_at=u.now,
+        params=params,
+        next_run_at=u.now,
+        lease_owner=owner,
+        lease_until=lease_until,
+    )
+    return u.create(s.FLOWS, flow, FLOW)
+
+
+def unexpected(exc: BaseException) -> str:
+    """How an exception that is not paycore's is recorded: by its type only, because
+    its message may quote data (a key, a card's details, a connection string)."""
+    return f"unexpected {type(exc).__name__}"

@@ -24,13 +24,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import attrs
-
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
     CommitUnknown,
-    FlowPending,
     LeaseLost,
     OperationalError,
     PaycoreError,
@@ -47,13 +44,16 @@ from paycore.flows.defs import (
     Outcome,
     Remote,
     StepFn,
+    StepReport,
     StepSpec,
     UndeclaredStep,
+    create_flow,
+    key,
     retry_on,
     step,
+    unexpected,
 )
-from paycore.flows.identity import installation_id
-from paycore.flows.params import to_plain
+from paycore.flows.runner import Runner
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store, Tokens
 from paycore.records import Flow
@@ -65,33 +65,7 @@ log = logging.getLogger("paycore.flows")
 T = TypeVar("T")
 
 
-@attrs.frozen
-class StepReport:
-    """One executed step, for timelines."""
-
-    flow_id: str
-    kind: str
-    step: str
-    effect: str  # "tx", "call:<name>", "apply:<name>"
-    result: str
-    #: The flow's durable record after the step (unchanged by a provider call).
-    flow: Flow | None = None
-
-
-def key(flow: Flow, step: str) -> str:
-    """The idempotency key of a provider call: installation, flow, step and key generation.
-
-    The generation changes only after the provider confirmed that the
-    previous attempt had no effect (Stripe replays even saved 5xx answers).
-    Flow ids repeat across stores on one provider account (``confirm:pay_000001:1``),
-    so the key starts with the installation id the flow was created under.
-    """
-    base = f"{flow.id}:{step}:{flow.data.get('keygen', 0)}"
-    installation = flow.params.get("installation")
-    return f"{installation}:{base}" if installation else base
-
-
-class Engine:
+class Engine(Runner):
     """Executes flow steps against a store and a provider."""
 
     def __init__(
@@ -165,9 +139,6 @@ class Engine:
             return tx.get(s.FLOWS, flow_id)
 
     # --- stepping ---------------------------------------------------------------
-
-    def has_inflight(self, flow_id: str) -> bool:
-        return flow_id in self._inflight
 
     def forget_inflight(self) -> None:
         """A crash: every outcome held in memory is lost; durable state stays."""
@@ -377,119 +348,11 @@ class Engine:
         jitter = int(hashlib.sha256(f"{flow_id}:{attempts}".encode()).hexdigest()[:4], 16)
         return min(base + jitter % max(base // 4, 1), self.config.backoff_cap_ms)
 
-    # --- running to completion --------------------------------------------------
-
-    def run(self, flow_id: str) -> Flow:
-        """Step a flow until it ends; raise FlowPending if it must wait for a retry.
-
-        Raises:
-            FlowPending: the flow is durable and the recovery worker will finish it; also
-                when an error that is not paycore's escaped the flow (it cost a strike).
-            OperationalError: the store failed; nothing of the failed step was kept.
-        """
-        # Two threads of this process asking for the same flow (a double-clicked
-        # checkout) take turns: the second finds the first one's result.
-        with self._locks_guard:
-            lock = self._flow_locks.setdefault(flow_id, threading.Lock())
-        try:
-            with lock:
-                return self._run(flow_id)
-        except Exception as exc:
-            # An answer held in memory must not outlive this call: recovery skips flows
-            # with one. Dropping it is safe: the repeated call reuses the same key.
-            self._inflight.pop(flow_id, None)
-            if isinstance(exc, PaycoreError):
-                raise
-            # Not paycore's error (an adapter's bug): the flow is durable, so it costs a
-            # strike and waits for recovery like any retry; the caller, and a recovery
-            # round going on with other flows, get a typed error naming only the type.
-            why = unexpected(exc)
-            self._strike_quietly(flow_id, why)
-            raise FlowPending(
-                f"operation {flow_id} is recorded but not finished ({why}); "
-                "the recovery worker will finish it: poll its status or retry the call",
-                flow_id=flow_id,
-            ) from None
-        except BaseException:
-            self._inflight.pop(flow_id, None)
-            raise
-        finally:
-            with self._locks_guard:
-                if not lock.locked():
-                    self._flow_locks.pop(flow_id, None)
-
-    def _strike_quietly(self, flow_id: str, why: str) -> None:
-        """Best effort: the store that just failed may fail again; the flow stays due."""
-        try:
-            flow = self.load(flow_id)
-            if flow is not None and flow.status is FlowStatus.ACTIVE:
-                self.strike(flow, why)
-        except Exception as exc:  # nothing more to do here; recovery meets the flow again
-            log.warning("flow %s: strike not recorded: %s", flow_id, unexpected(exc))
-
-    def _run(self, flow_id: str) -> Flow:
-        last_error: str | None = None
-        for _ in range(self.config.max_steps_per_run):
-            flow = self.step(flow_id).flow
-            if flow is None:
-                flow = self.load(flow_id)
-            if flow is None:
-                raise LeaseLost(f"flow {flow_id} vanished", flow_id=flow_id)
-            if flow.status is not FlowStatus.ACTIVE:
-                return flow
-            last_error = flow.last_error
-            if flow.next_run_at > self.clock.now() and not self.has_inflight(flow_id):
-                break
-        raise FlowPending(
-            f"operation {flow_id} is recorded but not finished ({last_error}); "
-            "the recovery worker will finish it: poll its status or retry the call",
-            flow_id=flow_id,
-        )
-
-
-def unexpected(exc: BaseException) -> str:
-    """How an exception that is not paycore's is recorded: by its type only, because
-    its message may quote data (a key, a card's details, a connection string)."""
-    return f"unexpected {type(exc).__name__}"
-
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, PaycoreError):
         return f"{exc.code}: {exc.message}"  # paycore's own messages quote no secret
     return unexpected(exc)
-
-
-def create_flow(
-    u: Unit,
-    flow_id: str,
-    kind: str,
-    step: str,
-    params: object = None,
-    *,
-    owner: str | None = None,
-    lease_until: int = 0,
-) -> Flow:
-    """Record a new flow in the caller's transaction.
-
-    ``params`` is the kind's params record (:mod:`paycore.flows.params`), stored as a
-    plain dict. A flow created with no owner (for example an automatic refund started
-    by another flow) is free for any worker to run at once. Its params record the
-    installation it runs for (its provider keys start with it).
-    """
-    params = {} if params is None else to_plain(params)
-    if not params.get("installation"):
-        params["installation"] = installation_id(u)
-    flow = Flow(
-        id=flow_id,
-        kind=kind,
-        step=str(step),  # stored as the plain string (the enum is code, not data)
-        created_at=u.now,
-        params=params,
-        next_run_at=u.now,
-        lease_owner=owner,
-        lease_until=lease_until,
-    )
-    return u.create(s.FLOWS, flow, FLOW)
 
 
 def _plain(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -513,4 +376,5 @@ __all__ = [
     "key",
     "retry_on",
     "step",
+    "unexpected",
 ]
