@@ -27,14 +27,13 @@ from typing import Any, TypeVar
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
-    CommitUnknown,
     LeaseLost,
     OperationalError,
     PaycoreError,
     ProviderError,
     ProviderUnavailable,
 )
-from paycore.flows import policy, retry
+from paycore.flows import logs, policy, retry
 from paycore.flows.defs import (
     Advance,
     Effect,
@@ -54,6 +53,7 @@ from paycore.flows.defs import (
     unexpected,
 )
 from paycore.flows.runner import Runner
+from paycore.flows.transactions import Transactions
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store, Tokens
 from paycore.records import Flow
@@ -61,11 +61,11 @@ from paycore.status import FlowStatus
 from paycore.tokens import RandomTokens
 from paycore.unit import Unit
 
-log = logging.getLogger("paycore.flows")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Engine(Runner):
+class Engine(Transactions, Runner):
     """Executes flow steps against a store and a provider."""
 
     def __init__(
@@ -95,45 +95,6 @@ class Engine(Runner):
         self._queued: dict[int, list[str]] = {}
         self._locks_guard = threading.Lock()
 
-    # --- transactions -----------------------------------------------------------
-
-    def transact(self, fn: Callable[[Unit], T], flow_id: str | None = None) -> T:
-        u: Unit | None = None
-        try:
-            with self.store.transaction() as tx:
-                u = Unit(tx, self.clock.now(), flow_id, self.tokens)
-                result = fn(u)
-        except CommitUnknown:
-            # The commit may have happened: an alert twice beats an alert lost.
-            if u is not None:
-                self._after_commit(u)
-            raise
-        self._after_commit(u)
-        return result
-
-    @property
-    def outbox_pending(self) -> bool:
-        """This thread's transactions queued a notification that was not taken yet."""
-        return bool(self._queued.get(threading.get_ident()))
-
-    def take_queued(self) -> list[str]:
-        """The ids of the outbox messages this thread queued since the last call, in order.
-
-        A request sends exactly these after its commit; it never sends the backlog.
-        """
-        return self._queued.pop(threading.get_ident(), [])
-
-    def _queued_ids(self) -> list[str]:
-        return self._queued.setdefault(threading.get_ident(), [])
-
-    def _after_commit(self, u: Unit) -> None:
-        if u.queued:
-            self._queued_ids().extend(u.queued)
-        for kind, message, fields in u.alerts:
-            self.alerts.alert(kind, message, **fields)
-        for callback in u.on_commit:
-            callback()
-
     def load(self, flow_id: str) -> Flow | None:
         with self.store.transaction() as tx:
             return tx.get(s.FLOWS, flow_id)
@@ -146,6 +107,12 @@ class Engine(Runner):
 
     def step(self, flow_id: str) -> StepReport:
         """Execute exactly one step of an active flow."""
+        report = self._step(flow_id)
+        if log.isEnabledFor(logging.DEBUG):
+            logs.step(log, report)
+        return report
+
+    def _step(self, flow_id: str) -> StepReport:
         pending = self._inflight.pop(flow_id, None)
         if pending is not None:
             version, remote, outcome = pending
@@ -173,6 +140,8 @@ class Engine(Runner):
             # The step could not even say what to do (a bug, or a record this code cannot
             # read): a strike, so the flow backs off and ends with an alert, and the
             # worker goes on with other flows.
+            what = f"flow {flow.id} ({flow.kind}) could not build its step {flow.step}"
+            logs.failure(log, what, exc, **logs.flow_fields(flow))
             return self.strike(flow, unexpected(exc))
         if isinstance(effect, Local):
             return self._commit_step(flow_id, "tx", effect.fn, expect_version=flow.version)
@@ -183,6 +152,8 @@ class Engine(Runner):
             outcome = Outcome(error=exc)
             summary = exc.code
         except Exception as exc:  # an adapter let a vendor error through: treat as unknown
+            what = f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error"
+            logs.failure(log, what, exc, **logs.flow_fields(flow))
             outcome = Outcome(
                 error=ProviderUnavailable(f"unexpected {type(exc).__name__} from the provider")
             )
@@ -229,6 +200,8 @@ class Engine(Runner):
             # stay. Record a retry in a new transaction: the flow backs off and is
             # dead-lettered with an alert instead of blocking every worker that meets it.
             why = _reason(exc)
+            fields = {"flow_id": flow_id, "flow_kind": kind, "step": step_name, "effect": effect}
+            logs.failure(log, f"flow {flow_id} ({kind}) step {step_name} failed", exc, **fields)
             result = self.transact(
                 lambda u: self._advance_if_current(u, flow_id, expect_version, why), flow_id
             )
@@ -285,6 +258,13 @@ class Engine(Runner):
             verdict = retry.judge(self.config, data, u.now, bool(adv.transient))
             if verdict.give_up:
                 return self._give_up(u, flow, data, adv.retry, verdict.reason)
+            self._log_after(
+                u,
+                logging.WARNING,
+                f"flow {flow.id} ({flow.kind}) retries step {step} (attempt {attempts}): "
+                f"{adv.retry}",
+                logs.flow_fields(flow, attempts=attempts, reason=adv.retry),
+            )
             if verdict.stalled:
                 minutes = (u.now - int(data[retry.SINCE])) // 60_000
                 self._alert_after(
@@ -323,11 +303,24 @@ class Engine(Runner):
                 last_error=why,
                 next_run_at=u.now,
             )
+            self._log_after(
+                u,
+                logging.WARNING,
+                f"flow {flow.id} ({flow.kind}) gave up at step {flow.step} ({why}); "
+                f"compensating from {fdef.give_up}",
+                logs.flow_fields(flow, reason=why, outcome="compensating"),
+            )
             return f"-> {fdef.give_up} (compensating)"
         data[retry.DEAD_OF] = reason
         u.move(s.FLOWS, flow, FLOW, "dead_letter", data=data, last_error=why)
         after = f"{why}, past the retry horizon" if reason == "outage" else why
         self._alert_after(u, "flow_dead_lettered", flow, f"gave up at step {flow.step}: {after}")
+        self._log_after(
+            u,
+            logging.ERROR,
+            f"flow {flow.id} ({flow.kind}) dead-lettered at step {flow.step}: {after}",
+            logs.flow_fields(flow, reason=why, outcome="dead"),
+        )
         return "dead"
 
     def _alert_after(self, u: Unit, kind: str, flow: Flow, what: str) -> None:
@@ -335,6 +328,11 @@ class Engine(Runner):
         committed (never for a rolled-back one)."""
         message = f"flow {flow.id} ({flow.kind}) {what}"
         u.alert(kind, flow.id, message, flow_id=flow.id, flow_kind=flow.kind)
+
+    @staticmethod
+    def _log_after(u: Unit, level: int, message: str, fields: dict[str, Any]) -> None:
+        """Log once the transaction committed (a rolled-back retry never happened)."""
+        u.on_commit.append(lambda: log.log(level, "%s", message, extra=fields))
 
     def _key_may_be_forgotten(self, flow: Flow) -> bool:
         """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""

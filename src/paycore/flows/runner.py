@@ -12,6 +12,7 @@ from typing import Any
 
 from paycore.config import Config
 from paycore.errors import FlowPending, LeaseLost, PaycoreError
+from paycore.flows import logs
 from paycore.flows.defs import Outcome, Remote, StepReport, unexpected
 from paycore.ports import Clock
 from paycore.records import Flow
@@ -66,6 +67,12 @@ class Runner:
             # strike and waits for recovery like any retry; the caller, and a recovery
             # round going on with other flows, get a typed error naming only the type.
             why = unexpected(exc)
+            logs.failure(
+                log,
+                f"flow {flow_id} stopped by an error that is not paycore's",
+                exc,
+                flow_id=flow_id,
+            )
             self._strike_quietly(flow_id, why)
             raise FlowPending(
                 f"operation {flow_id} is recorded but not finished ({why}); "
@@ -87,7 +94,7 @@ class Runner:
             if flow is not None and flow.status is FlowStatus.ACTIVE:
                 self.strike(flow, why)
         except Exception as exc:  # nothing more to do here; recovery meets the flow again
-            log.warning("flow %s: strike not recorded: %s", flow_id, unexpected(exc))
+            logs.failure(log, f"flow {flow_id}: strike not recorded", exc, flow_id=flow_id)
 
     def _run(self, flow_id: str) -> Flow:
         last_error: str | None = None
