@@ -452,14 +452,6 @@ def _write(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:
         raise BenchmarkError(f"sqlite: stale or missing row for {sql.split()[1]} {params[-2]!r}")
 
 
-def _load_flow(conn: sqlite3.Connection, flow_id: str) -> Any:
-    """Engine.load: a read-only transaction fetching one flow."""
-    conn.execute("BEGIN")
-    row = conn.execute(SEL_FLOW, (flow_id,)).fetchone()
-    conn.execute("COMMIT")
-    return row
-
-
 def _read_payment(conn: sqlite3.Connection, payment_id: str) -> Any:
     conn.execute("BEGIN")
     row = conn.execute(SEL_PAYMENT, (payment_id,)).fetchone()
@@ -516,9 +508,8 @@ def _sqlite_webhook(
         (flow_id, "webhook", "fetch", now, json.dumps(params), now, WORKER, now + LEASE_MS),
     )
     ex(INS_AUDIT, (now, "flow", flow_id, None, "active", "create", None))
-    ex("COMMIT")
-    _load_flow(conn, flow_id)  # _finish
-    _load_flow(conn, flow_id)  # step (then the provider call: retrieve_intent)
+    ex(SEL_FLOW, (flow_id,)).fetchone()  # the run starts from the flow read here
+    ex("COMMIT")  # (then the provider call: retrieve_intent)
     ex("BEGIN")  # the step's apply: the intent is succeeded, the payment already is
     flow = ex(SEL_FLOW, (flow_id,)).fetchone()
     payment = ex(SEL_PAYMENT_BY_INTENT, (intent_id,)).fetchone()
@@ -585,9 +576,8 @@ def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]
         ),
     )
     ex(INS_AUDIT, (now, "flow", checkout_id, None, "active", "create", None))
-    ex("COMMIT")
-    _load_flow(conn, checkout_id)  # _finish
-    _load_flow(conn, checkout_id)  # step (then the provider call: can_charge)
+    ex(SEL_FLOW, (checkout_id,)).fetchone()  # the run starts from the flow read here
+    ex("COMMIT")  # (then the provider call: can_charge)
     ex("BEGIN")  # apply can_charge: -> create
     flow = ex(SEL_FLOW, (checkout_id,)).fetchone()
     ex(SEL_SELLER, (seller_id,)).fetchone()
@@ -596,8 +586,7 @@ def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]
         UPD_FLOW_STEP,
         ("create", "{}", now, WORKER, lease_until, checkout_id, flow[F_VERSION]),
     )
-    ex("COMMIT")
-    _load_flow(conn, checkout_id)  # step (then the provider call: create_intent)
+    ex("COMMIT")  # the run goes on from what it committed (provider call: create_intent)
     intent_id = f"pi_{seq:06d}"
     ex("BEGIN")  # apply create_intent: adopt the intent, unlock the payment, finish
     flow = ex(SEL_FLOW, (checkout_id,)).fetchone()
@@ -639,9 +628,8 @@ def sqlite_lifecycle(conn: sqlite3.Connection, i: int, now: int, sent: list[str]
     }
     ex(INS_FLOW, (confirm_id, "confirm", "call", now, json.dumps(params), now, WORKER, lease_until))
     ex(INS_AUDIT, (now, "flow", confirm_id, None, "active", "create", None))
-    ex("COMMIT")
-    _load_flow(conn, confirm_id)  # _finish
-    _load_flow(conn, confirm_id)  # step (then the provider call: confirm_intent)
+    ex(SEL_FLOW, (confirm_id,)).fetchone()  # the run starts from the flow read here
+    ex("COMMIT")  # (then the provider call: confirm_intent)
     ex("BEGIN")  # apply confirm: unlock, succeed, commit stock, pay order, outbox, finish
     flow = ex(SEL_FLOW, (confirm_id,)).fetchone()
     payment = ex(SEL_PAYMENT, (payment_id,)).fetchone()

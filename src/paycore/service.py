@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from paycore import catalog, operations
 from paycore import schema as s
@@ -37,7 +37,7 @@ from paycore.service_admin import AdminMethods
 from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
 
-log = logging.getLogger("paycore.service")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -95,18 +95,18 @@ class PaymentService(AdminMethods):
         """Record a checkout (order, reservations, payment) and return its flow id, without
         running it: :meth:`run_flow` or the recovery worker does. Raises as
         :meth:`create_payment_intent` does for a checkout it cannot record."""
-        return self._start_checkout(checkout_session_id, items)[0]
+        return self._start_checkout(checkout_session_id, items)[0].id
 
     def _start_checkout(
         self, checkout_session_id: str, items: Sequence[checkout.CartItem | Mapping[str, Any]]
-    ) -> tuple[str, bool]:
+    ) -> tuple[Flow, bool]:
         session = checkout.check_session_id(checkout_session_id)
         cart = checkout.normalize_cart(items, self.config)
         owner = self.engine.worker_id
 
-        def body(u: Unit) -> tuple[str, bool]:
+        def body(u: Unit) -> tuple[Flow, bool]:
             replay = bool(u.find(s.ORDERS, "checkout_session_id", session))
-            return checkout.begin(u, self.config, session, cart, owner), replay
+            return _flow(u, checkout.begin(u, self.config, session, cart, owner)), replay
 
         return self._tx(body)
 
@@ -126,8 +126,8 @@ class PaymentService(AdminMethods):
             ProviderError, FlowPending: the provider failed; recovery finishes or
                 compensates the recorded checkout.
         """
-        fid, replayed = self._start_checkout(checkout_session_id, items)
-        payment = self._payment_of_flow(self._finish(fid))
+        flow, replayed = self._start_checkout(checkout_session_id, items)
+        payment = self._payment_of_flow(self._finish(flow.id, flow))
         return CheckoutResult(
             payment.order_id, payment.id, payment.status.value, payment.client_secret, replayed
         )
@@ -137,12 +137,19 @@ class PaymentService(AdminMethods):
     ) -> str | None:
         """Claim the payment for a confirmation and return the flow id (None when it
         already succeeded). Raises as :meth:`confirm_payment` does."""
+        flow = self._start_confirm(payment_id, payment_method, return_url)
+        return None if flow is None else flow.id
+
+    def _start_confirm(
+        self, payment_id: str, payment_method: str | None, return_url: str | None
+    ) -> Flow | None:
         for field, value in (("payment_method", payment_method), ("return_url", return_url)):
             if value is not None:
                 catalog.text(field, value)
         return self._tx(
-            lambda u: payments.begin_confirm(
-                u, payment_id, payment_method, return_url, *self._lease(u)
+            lambda u: _flow(
+                u,
+                payments.begin_confirm(u, payment_id, payment_method, return_url, *self._lease(u)),
             )
         )
 
@@ -158,17 +165,21 @@ class PaymentService(AdminMethods):
             PaymentNotFound, PaymentNotConfirmable, PaymentBusy: nothing changed.
             FlowPending: the provider's answer is unknown yet; recovery will sync it.
         """
-        fid = self.start_confirm(payment_id, payment_method, return_url)
+        flow = self._start_confirm(payment_id, payment_method, return_url)
         url = None
-        if fid is not None:
-            url = (self._finish(fid).result or {}).get("next_action_url")
+        if flow is not None:
+            url = (self._finish(flow.id, flow).result or {}).get("next_action_url")
         self._send_queued()
         return self._payment_result(payment_id, url)
 
     def start_cancel(self, payment_id: str) -> str | None:
         """Claim the payment for cancellation and return the flow id (None when there is
         nothing left to cancel). Raises as :meth:`cancel_payment` does."""
-        return self._tx(lambda u: payments.begin_cancel(u, payment_id, *self._lease(u)))
+        flow = self._start_cancel(payment_id)
+        return None if flow is None else flow.id
+
+    def _start_cancel(self, payment_id: str) -> Flow | None:
+        return self._tx(lambda u: _flow(u, payments.begin_cancel(u, payment_id, *self._lease(u))))
 
     def cancel_payment(self, payment_id: str) -> PaymentResult:
         """Cancel at the provider first, then release stock and cancel the order (S5).
@@ -177,9 +188,9 @@ class PaymentService(AdminMethods):
             PaymentNotFound, PaymentBusy: nothing changed.
             PaymentNotCancelable: it succeeded (refund it) or is processing.
         """
-        fid = self.start_cancel(payment_id)
-        if fid is not None:
-            self._finish(fid)
+        flow = self._start_cancel(payment_id)
+        if flow is not None:
+            self._finish(flow.id, flow)
         self._send_queued()
         return self._payment_result(payment_id)
 
@@ -259,12 +270,13 @@ class PaymentService(AdminMethods):
     def start_webhook(self, event: ProviderEvent) -> str | None:
         """Take one verified event into the inbox and return its flow id; None for a
         duplicate or an event paycore cannot use. Raises as :meth:`handle_webhook` does."""
-        return self._start_webhook(event)[0]
+        flow = self._start_webhook(event)[0]
+        return None if flow is None else flow.id
 
-    def _start_webhook(self, event: ProviderEvent) -> tuple[str | None, bool]:
-        def body(u: Unit) -> tuple[str | None, bool]:
+    def _start_webhook(self, event: ProviderEvent) -> tuple[Flow | None, bool]:
+        def body(u: Unit) -> tuple[Flow | None, bool]:
             seen = u.get(s.INBOX, event.id) is not None
-            return webhooks.begin_webhook(u, event, *self._lease(u)), seen
+            return _flow(u, webhooks.begin_webhook(u, event, *self._lease(u))), seen
 
         return self._tx(body)
 
@@ -290,12 +302,12 @@ class PaymentService(AdminMethods):
             outcome = svc.handle_webhook(signing.receive(body, header, secret, now_s))
         """
         ignored = webhooks.screen(event)
-        fid, seen = self._start_webhook(event)
+        flow, seen = self._start_webhook(event)
         if seen:
             return WebhookOutcome.DUPLICATE
-        if fid is None:
+        if flow is None:
             return ignored or WebhookOutcome.DUPLICATE
-        return webhooks.outcome_of(self._finish(fid))
+        return webhooks.outcome_of(self._finish(flow.id, flow))
 
     def run_flow(self, flow_id: str) -> Flow:
         """Run a started operation to its end and return its flow.
@@ -311,13 +323,11 @@ class PaymentService(AdminMethods):
     def _lease(self, u: Unit) -> tuple[str, int]:
         return self.engine.worker_id, u.now + self.config.lease_ms
 
-    def _finish(self, flow_id: str) -> Flow:
-        """Run a flow to its end; raise the business error it ended with, if any."""
-        flow = self.engine.load(flow_id)
-        assert flow is not None
+    def _finish(self, flow_id: str, known: Flow | None = None) -> Flow:
+        """Run a flow to its end; raise the business error it ended with, if any.
+        ``known``: the flow as the transaction that started it left it."""
         try:
-            if flow.status is FlowStatus.ACTIVE:
-                flow = self.engine.run(flow_id)
+            flow = self.engine.run(flow_id, known)  # a finished flow is returned as it is
         finally:
             self._send_queued()  # what committed is told, however the call ends
         if flow.status is FlowStatus.FAILED:
@@ -340,6 +350,22 @@ class PaymentService(AdminMethods):
             next_action_url=next_action_url if p.status is PaymentStatus.REQUIRES_ACTION else None,
             declined=p.last_error if p.status is PaymentStatus.OPEN else None,
         )
+
+
+@overload
+def _flow(u: Unit, flow_id: str) -> Flow: ...
+@overload
+def _flow(u: Unit, flow_id: None) -> None: ...
+@overload
+def _flow(u: Unit, flow_id: str | None) -> Flow | None: ...
+def _flow(u: Unit, flow_id: str | None) -> Flow | None:
+    """The flow an operation's first transaction started, read in that transaction: its
+    run starts from it without a read of its own."""
+    if flow_id is None:
+        return None
+    flow = u.get(s.FLOWS, flow_id)
+    assert flow is not None, "an operation's first transaction records its flow"
+    return flow
 
 
 def _error_of(flow: Flow) -> PaycoreError:

@@ -16,7 +16,7 @@ from paycore.results import JobReport
 from paycore.service_catalog import CatalogMethods
 from paycore.status import FlowStatus
 
-log = logging.getLogger("paycore.service")
+log = logging.getLogger(__name__)
 
 
 class AdminMethods(CatalogMethods):
@@ -26,7 +26,7 @@ class AdminMethods(CatalogMethods):
     notifier: Notifier
     operator: operations.Operator
 
-    def _finish(self, flow_id: str) -> Flow:
+    def _finish(self, flow_id: str, known: Flow | None = None) -> Flow:
         raise NotImplementedError
 
     # --- jobs ------------------------------------------------------------------------

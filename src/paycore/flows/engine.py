@@ -105,14 +105,18 @@ class Engine(Transactions, Runner):
         """A crash: every outcome held in memory is lost; durable state stays."""
         self._inflight.clear()
 
-    def step(self, flow_id: str) -> StepReport:
-        """Execute exactly one step of an active flow."""
-        report = self._step(flow_id)
+    def step(self, flow_id: str, known: Flow | None = None) -> StepReport:
+        """Execute exactly one step of an active flow.
+
+        ``known`` is the flow as this worker's last step committed it: a run that goes
+        on from there needs no read of its own (the step's transaction checks the
+        version anyway, so a flow that moved on meanwhile is never written over)."""
+        report = self._step(flow_id, known)
         if log.isEnabledFor(logging.DEBUG):
             logs.step(log, report)
         return report
 
-    def _step(self, flow_id: str) -> StepReport:
+    def _step(self, flow_id: str, known: Flow | None) -> StepReport:
         pending = self._inflight.pop(flow_id, None)
         if pending is not None:
             version, remote, outcome = pending
@@ -122,7 +126,7 @@ class Engine(Transactions, Runner):
                 lambda u, f: policy.apply(remote, u, f, outcome),
                 expect_version=version,
             )
-        flow = self.load(flow_id)
+        flow = known if known is not None else self.load(flow_id)
         if flow is None or flow.status is not FlowStatus.ACTIVE:
             kind = "?" if flow is None else flow.kind
             return StepReport(flow_id, kind, "-", "none", "inactive", flow)

@@ -30,7 +30,7 @@ class Runner:
     _flow_locks: dict[str, threading.Lock]
     _locks_guard: threading.Lock
 
-    def step(self, flow_id: str) -> StepReport:
+    def step(self, flow_id: str, known: Flow | None = None) -> StepReport:
         raise NotImplementedError
 
     def load(self, flow_id: str) -> Flow | None:
@@ -42,8 +42,10 @@ class Runner:
     def has_inflight(self, flow_id: str) -> bool:
         return flow_id in self._inflight
 
-    def run(self, flow_id: str) -> Flow:
+    def run(self, flow_id: str, known: Flow | None = None) -> Flow:
         """Step a flow until it ends; raise FlowPending if it must wait for a retry.
+
+        ``known``: the flow as the transaction that started it committed it (no read).
 
         Raises:
             FlowPending: the flow is durable and the recovery worker will finish it; also
@@ -56,7 +58,7 @@ class Runner:
             lock = self._flow_locks.setdefault(flow_id, threading.Lock())
         try:
             with lock:
-                return self._run(flow_id)
+                return self._run(flow_id, known)
         except Exception as exc:
             # An answer held in memory must not outlive this call: recovery skips flows
             # with one. Dropping it is safe: the repeated call reuses the same key.
@@ -96,10 +98,14 @@ class Runner:
         except Exception as exc:  # nothing more to do here; recovery meets the flow again
             logs.failure(log, f"flow {flow_id}: strike not recorded", exc, flow_id=flow_id)
 
-    def _run(self, flow_id: str) -> Flow:
+    def _run(self, flow_id: str, known: Flow | None) -> Flow:
         last_error: str | None = None
         for _ in range(self.config.max_steps_per_run):
-            flow = self.step(flow_id).flow
+            report = self.step(flow_id, known)
+            flow = report.flow
+            # What this worker's own commit left is what a read would find next.
+            committed = report.effect == "tx" or report.effect.startswith("apply:")
+            known = flow if committed else None
             if flow is None:
                 flow = self.load(flow_id)
             if flow is None:
