@@ -17,7 +17,7 @@ class TestRoundTrips:
         w = make_shop()
         before = commits(w)
         w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
-        assert commits(w) - before == 5
+        assert commits(w) - before == 4
 
     def test_a_confirm_costs_its_first_transaction_its_apply_and_one_read(self) -> None:
         """begin_confirm, apply confirm_intent, the order_paid notification (read, then
