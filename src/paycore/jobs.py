@@ -20,12 +20,12 @@ from paycore.flows.identity import installation_id, intent_mismatch, is_ours
 from paycore.flows.orphans import intent_state
 from paycore.flows.params import OrphanParams
 from paycore.flows.payments import begin_cancel
+from paycore.flows.refunds import apply_refund
 from paycore.flows.steps import OrphanStep
 from paycore.flows.sync import (
     CANCELABLE,
     LOCAL_STATUS,
     apply_intent,
-    apply_refund,
     claimed,
     order_of,
     release_held,

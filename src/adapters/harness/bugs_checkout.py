@@ -30,7 +30,7 @@ from paycore.errors import (
     ProviderError,
     ProviderInvalidRequest,
 )
-from paycore.flows import checkout, payments, sync
+from paycore.flows import checkout, payments, refunds, sync
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import (
     Advance,
@@ -475,7 +475,7 @@ def _s6_begin_refund(
     payment = payments.load_payment(u, payment_id)
     want = payment.amount.amount if amount is None else amount
     fresh = f"{idem_key}:call-{u.tx.next_seq('seeded-bug-s6')}"
-    return sync.open_refund(
+    return refunds.open_refund(
         u, payment, amount=want, reason=reason, idempotency_key=fresh, restock=restock
     )
 

@@ -23,8 +23,9 @@ from paycore.flows.engine import (
 from paycore.flows.external import known, payment_of, record_external_refund
 from paycore.flows.identity import intent_is_payments
 from paycore.flows.params import WebhookParams, params_of
+from paycore.flows.refunds import apply_refund
 from paycore.flows.steps import WebhookStep
-from paycore.flows.sync import apply_intent, apply_refund, claimed, order_of
+from paycore.flows.sync import apply_intent, claimed, order_of
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import IntentView, ProviderEvent, RefundView
 from paycore.records import Flow, InboxEntry
