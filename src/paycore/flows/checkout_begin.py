@@ -70,17 +70,7 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
         expires_at=expires,
     )
     u.create(s.ORDERS, order, ORDER)
-    payment = Payment(
-        id=payment_id,
-        order_id=order_id,
-        checkout_session_id=session_id,
-        seller_account=seller.provider_account,
-        amount=total,
-        created_at=u.now,
-        lock_owner=flow_id_for(session_id),
-        reference=reference,
-    )
-    u.create(s.PAYMENTS, payment, PAYMENT)
+    u.create(s.PAYMENTS, _payment(u, order, seller, reference), PAYMENT)
     create_flow(
         u,
         flow_id_for(session_id),
@@ -101,6 +91,20 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
         ),
     )
     return flow_id_for(session_id)
+
+
+def _payment(u: Unit, order: Order, seller: Seller, reference: str) -> Payment:
+    """The order's payment, claimed by its checkout flow until the intent is recorded."""
+    return Payment(
+        id=order.payment_id,
+        order_id=order.id,
+        checkout_session_id=order.checkout_session_id,
+        seller_account=seller.provider_account,
+        amount=order.total,
+        created_at=u.now,
+        lock_owner=flow_id_for(order.checkout_session_id),
+        reference=reference,
+    )
 
 
 def _check_replay(u: Unit, config: Config, order: Order, session_id: str, fp: str) -> None:

@@ -255,38 +255,50 @@ class Engine(Transactions, Runner):
         if step != flow.step:
             data["step_at"] = u.now  # when the step's idempotency key was first used
         if adv.retry is not None:
-            # Strikes count every non-transient retry of the flow, across steps, so that
-            # a cycle (create, find nothing, create again) also ends in bounded time;
-            # transient ones go on until the retry horizon (paycore.flows.retry).
-            attempts = flow.attempts + 1
-            verdict = retry.judge(self.config, data, u.now, bool(adv.transient))
-            if verdict.give_up:
-                return self._give_up(u, flow, data, adv.retry, verdict.reason)
-            self._log_after(
-                u,
-                logging.WARNING,
-                f"flow {flow.id} ({flow.kind}) retries step {step} (attempt {attempts}): "
-                f"{adv.retry}",
-                logs.flow_fields(flow, attempts=attempts, reason=adv.retry),
-            )
-            if verdict.stalled:
-                minutes = (u.now - int(data[retry.SINCE])) // 60_000
-                self._alert_after(
-                    u, "flow_stalled", flow, f"has been retrying for {minutes} min: {adv.retry}"
-                )
-            u.save(
-                s.FLOWS,
-                flow,
-                step=step,
-                data=data,
-                attempts=attempts,
-                last_error=adv.retry,
-                next_run_at=u.now + self.backoff(flow.id, attempts),
-                **lease,
-            )
-            return f"retry:{adv.retry}" + (f" -> {step}" if step != flow.step else "")
+            return self._retry(u, flow, adv.retry, bool(adv.transient), step, data, lease)
         u.save(s.FLOWS, flow, step=step, data=data, next_run_at=u.now, **lease)
         return f"-> {step}"
+
+    def _retry(
+        self,
+        u: Unit,
+        flow: Flow,
+        why: str,
+        transient: bool,
+        step: str,
+        data: dict[str, Any],
+        lease: dict[str, Any],
+    ) -> str:
+        """Record a retry of ``flow`` at ``step`` with backoff, or give up."""
+        # Strikes count every non-transient retry of the flow, across steps, so that
+        # a cycle (create, find nothing, create again) also ends in bounded time;
+        # transient ones go on until the retry horizon (paycore.flows.retry).
+        attempts = flow.attempts + 1
+        verdict = retry.judge(self.config, data, u.now, transient)
+        if verdict.give_up:
+            return self._give_up(u, flow, data, why, verdict.reason)
+        self._log_after(
+            u,
+            logging.WARNING,
+            f"flow {flow.id} ({flow.kind}) retries step {step} (attempt {attempts}): {why}",
+            logs.flow_fields(flow, attempts=attempts, reason=why),
+        )
+        if verdict.stalled:
+            minutes = (u.now - int(data[retry.SINCE])) // 60_000
+            self._alert_after(
+                u, "flow_stalled", flow, f"has been retrying for {minutes} min: {why}"
+            )
+        u.save(
+            s.FLOWS,
+            flow,
+            step=step,
+            data=data,
+            attempts=attempts,
+            last_error=why,
+            next_run_at=u.now + self.backoff(flow.id, attempts),
+            **lease,
+        )
+        return f"retry:{why}" + (f" -> {step}" if step != flow.step else "")
 
     def _give_up(
         self, u: Unit, flow: Flow, data: dict[str, Any], why: str, reason: str = "failures"
