@@ -19,6 +19,7 @@ from paycore.money import Money
 from paycore.ports import RefundView
 from paycore.records import Flow
 from paycore.status import FlowStatus
+from paycore_adapters.harness.faulty import FaultyProvider, FaultyStore
 from paycore_adapters.harness.stories import lag_search
 from paycore_adapters.memory import Wiring, in_memory
 
@@ -26,9 +27,19 @@ SESSION = "cs_test_0000000001"
 SESSION_2 = "cs_test_0000000002"
 
 
+def faultable(w: Wiring) -> Wiring:
+    """``w`` with fault wrappers in place of its store and provider, for its service and
+    for whatever a test builds from ``w.store`` and ``w.provider`` later: a test sets
+    ``w.store.faults`` and ``w.provider.fault`` (no faults until then)."""
+    eng = w.service.engine
+    w.store = eng.store = FaultyStore(w.store)  # type: ignore[assignment]
+    w.provider = eng.provider = FaultyProvider(w.provider)  # type: ignore[assignment]
+    return w
+
+
 def make_shop(stock: int = 5) -> Wiring:
     """One seller (acct_1) with a mug (p_mug, SKU-MUG, 12.50 EUR) and a tee (p_tee)."""
-    w = in_memory()
+    w = faultable(in_memory())
     w.provider.set_account("acct_1", can_charge=True)
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))

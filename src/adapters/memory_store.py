@@ -1,6 +1,6 @@
 """An in-memory :class:`paycore.ports.Store`: the reference adapter for tests and the harness.
 
-Semantics (every adapter's contract is ``tests/contract/store_contract.py``):
+Semantics (every adapter's contract is ``paycore_adapters.testing.StoreContract``):
 
 * One global ``RLock`` is held for a whole transaction: serializable, one writer
   at a time. Opening a transaction while this thread has one open is a
@@ -14,19 +14,19 @@ Semantics (every adapter's contract is ``tests/contract/store_contract.py``):
 * An ``IntegrityError`` rolls the transaction back (as in PostgreSQL): later
   calls on it raise again, and leaving the block normally raises instead of
   committing.
-* ``faults`` lets a fault-injection layer fail a commit that writes, before it
-  happens (nothing committed) or after it happened (everything committed).
-  Read-only transactions have nothing to lose and are never failed.
+* Faults are injected from outside, by wrapping the store
+  (``paycore_adapters.harness.faulty.FaultyStore``).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from enum import Enum
-from typing import Any, NoReturn, Protocol, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import attrs
 
@@ -36,14 +36,6 @@ from paycore.schema import TABLES, Table
 
 T = TypeVar("T")
 Fields = tuple[str, ...]
-
-
-class StoreFaults(Protocol):
-    def before_commit(self) -> None:
-        """Called before a commit applies; may raise ``OperationalError`` (nothing committed)."""
-
-    def after_commit(self) -> None:
-        """Called after a commit applied; may raise ``CommitUnknown`` (everything committed)."""
 
 
 class _Index:
@@ -69,6 +61,14 @@ class _Index:
         """Every indexed value of ``record``: if unchanged, its index entries are too."""
         return tuple(getattr(record, f) for f in self.all_fields)
 
+    def copy(self) -> _Index:
+        twin = copy.copy(self)
+        twin.buckets = {
+            f: {v: dict(keys) for v, keys in b.items()} for f, b in self.buckets.items()
+        }
+        twin.owners = {u: dict(o) for u, o in self.owners.items()}
+        return twin
+
     def remove(self, key: str, record: Any) -> None:
         for f in self.fields:
             bucket = self.buckets[f].get(getattr(record, f), {})
@@ -87,6 +87,11 @@ class _TableState:
         self.rows: dict[str, Any] = {}  # insertion order; an update keeps the row's place
         self.pos: dict[str, int] = {}
         self.index = _Index(table)
+
+    def copy(self) -> _TableState:
+        twin = copy.copy(self)
+        twin.rows, twin.pos, twin.index = dict(self.rows), dict(self.pos), self.index.copy()
+        return twin
 
 
 class MemoryTransaction:
@@ -250,21 +255,13 @@ class _Scope:
             if exc_type is not None:
                 store.stats["rollbacks"] += 1
                 return
-            try:
-                if tx.failed is not None:
-                    tx._check()  # raises: an IntegrityError rolled the transaction back
-                if store.faults is not None and (tx.writes or tx.seqs):
-                    store.faults.before_commit()
-            except BaseException:
+            if tx.failed is not None:
                 store.stats["rollbacks"] += 1
-                raise
-            wrote = bool(tx.writes or tx.seqs)
-            if wrote:
+                tx._check()  # raises: an IntegrityError rolled the transaction back
+            if tx.writes or tx.seqs:
                 store._apply(tx)
                 store.stats["writes"] += 1
             store.stats["commits"] += 1
-            if store.faults is not None and wrote:
-                store.faults.after_commit()
         finally:
             tx.closed = True
             store._owner = None
@@ -272,14 +269,13 @@ class _Scope:
 
 
 class MemoryStore:
-    """A :class:`paycore.ports.Store` in a dict, with hash indexes and fault hooks."""
+    """A :class:`paycore.ports.Store` in a dict, with hash indexes."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._owner: int | None = None  # thread holding the open transaction
         self._tables: dict[str, _TableState] = {t.name: _TableState(t) for t in TABLES}
         self._seqs: dict[str, int] = {}
-        self.faults: StoreFaults | None = None
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
 
     def transaction(self) -> _Scope:
@@ -303,6 +299,21 @@ class MemoryStore:
             for key, record in moved:
                 index.add(key, record)
         self._seqs.update(tx.seqs)
+
+    def clone(self) -> MemoryStore:
+        """An independent store holding the same content, sequences and counters (for
+        the harness's explorer, which copies a world per successor state). Rows are
+        immutable records and are shared; no transaction may be open."""
+        with self._lock:
+            twin = copy.copy(self)  # a subclass stays itself
+            twin._lock, twin._owner = threading.RLock(), None
+            twin._tables = {name: state.copy() for name, state in self._tables.items()}
+            twin._seqs = dict(self._seqs)
+            twin.stats = dict(self.stats)
+        return twin
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MemoryStore:
+        return self.clone()
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -330,6 +341,19 @@ class MemoryStore:
                 state.index.add(key, record)
         store._seqs.update(seqs)
         return store
+
+    def state_key(self, row_key: Callable[[Any], object] = lambda row: row) -> object:
+        """Everything that decides what this store does next, as a picklable value (for
+        the harness's explorer): every table's keys and rows in insertion order, by
+        table name, and the sequences by name. ``row_key`` stands in for each row (the
+        explorer passes a cached digest: rows are immutable and shared between states).
+        """
+        with self._lock:
+            tables = [
+                (name, list(state.rows), [row_key(row) for row in state.rows.values()])
+                for name, state in sorted(self._tables.items())
+            ]
+            return tables, sorted(self._seqs.items())
 
     def fingerprint(self) -> str:
         """SHA-256 of all content: tables by name, rows in insertion order, sequences by name."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from tests.chaos.test_orphans_and_webhooks import orphan_intent, start_orphan_flows
-from tests.conftest import SESSION, converged, flow_of, make_shop
+from tests.conftest import SESSION, converged, faultable, flow_of, make_shop
 
 from paycore import schema as s
 from paycore.config import Config
@@ -200,7 +200,7 @@ def reserved(snap: Snapshot, order_id: str) -> list[Reservation]:
 
 def make_shop_with(config: Config) -> Wiring:
     """The conftest shop with another configuration."""
-    w = in_memory(config)
+    w = faultable(in_memory(config))
     w.provider.set_account("acct_1", can_charge=True)
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from typing import Any, cast
@@ -13,8 +14,8 @@ from paycore.errors import IntegrityError
 from paycore.ports import Store
 from paycore.schema import AUDIT, ORDERS
 from paycore_adapters.memory_store import MemoryStore
-
-from .store_contract import StoreContract, order
+from paycore_adapters.testing import StoreContract
+from paycore_adapters.testing.store_contract import order
 
 
 class TestMemoryStore(StoreContract):
@@ -98,3 +99,37 @@ class TestMemoryStore(StoreContract):
         with pytest.raises(ValueError), store.transaction() as tx:
             tx.update(AUDIT, entry)
         assert store.stats == {"commits": 1, "rollbacks": 2, "writes": 1}
+
+    def test_clone_is_independent(self) -> None:
+        """A clone holds the same content and sequences; later writes to either stay there."""
+        store = MemoryStore()
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+            tx.next_seq("audit")
+        twin = store.clone()
+        assert twin.fingerprint() == store.fingerprint()
+        assert twin.state_key() == store.state_key()
+        with twin.transaction() as tx:
+            tx.insert(ORDERS, order("o2"))
+            assert tx.next_seq("audit") == 2
+            assert [o.id for o in tx.find(ORDERS, "checkout_session_id", "cs_o2")] == ["o2"]
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o2") is None
+            assert tx.find(ORDERS, "checkout_session_id", "cs_o2") == []
+            assert tx.next_seq("audit") == 2
+        assert twin.fingerprint() != store.fingerprint()
+        assert copy.deepcopy(twin).fingerprint() == twin.fingerprint()
+
+    def test_state_key_follows_content(self) -> None:
+        """The state key changes with a commit and not with reads; rows can be stood for."""
+        store = MemoryStore()
+        empty = store.state_key()
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+        key = store.state_key()
+        assert key != empty
+        with store.transaction() as tx:
+            tx.get(ORDERS, "o1")
+        assert store.state_key() == key
+        tables, _ = store.state_key(lambda row: type(row).__name__)  # type: ignore[misc]
+        assert ("orders", ["o1"], ["Order"]) in tables

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from paycore import schema as s
-from paycore.status import OrderStatus
+from paycore.status import OrderStatus, ReservationStatus
 from paycore_adapters.harness import dimensions, stories
 from paycore_adapters.harness.model import PaycoreMachine
 from paycore_adapters.harness.runner import run_chaos
@@ -26,6 +26,11 @@ REACHES: dict[str, str | tuple[str, ...]] = {
         "refund: pending -cancel-> canceled",
     ),
     "operator_revives_a_dead_refund": "flow: dead -revive-> active",
+    "abandoned_checkout_behind_search": "checkout.sync_recorded",
+    "failures_before_their_webhooks": (
+        "payment: requires_action -reopen-> open",
+        "payment: processing -cancel-> canceled",
+    ),
 }
 
 
@@ -131,3 +136,20 @@ def test_few_attempts_is_drawn_and_outages_no_longer_dead_letter_its_flows() -> 
     assert "few_attempts" in dimensions.DRAWN and not dimensions.HELD_BACK
     report = run_chaos(seed=0, examples=200, machine=FewAttempts, shrink=False)
     assert report.ok, [(v.invariant, v.detail) for v in report.violations] or report.error
+
+
+def test_an_abandoned_checkout_ends_the_intent_its_payment_records() -> None:
+    """The search does not show the intent yet, but the payment records it: abandoning the
+    dead checkout cancels that intent, then cancels the order and gives its stock back."""
+    world = World()
+    stories.abandoned_checkout_behind_search(world)
+    snap = world.view()
+    (payment,) = snap.rows(s.PAYMENTS)
+    (order,) = snap.rows(s.ORDERS)
+    assert payment.provider_intent_id is not None
+    intent = next(v for v in world.w.provider.intents() if v.id == payment.provider_intent_id)
+    assert intent.status == "canceled"
+    assert order.status is OrderStatus.CANCELED
+    assert all(r.status is not ReservationStatus.HELD for r in snap.rows(s.RESERVATIONS))
+    assert any("operator: abandons" in line for line in world.timeline)
+    quiet_and_clean(world)

@@ -1,24 +1,28 @@
-"""Unit tests for the in-memory fake of Stripe (paycore_adapters.fake_provider)."""
+"""Unit tests for the in-memory fake of Stripe (paycore_adapters.fake_provider).
+
+What any provider must do is the shipped provider contract
+(``paycore_adapters.testing.ProviderContract``, run against the fake in
+``tests/contract/test_fake_provider_contract.py``); these cases check what only
+the fake promises: its ids, events, ledger, far-side helpers and key expiry.
+"""
 
 from __future__ import annotations
 
+import pickle
 import threading
 
-import attrs
 import pytest
 
 from paycore.errors import (
     ProviderCardDeclined,
-    ProviderError,
     ProviderIdempotencyMismatch,
     ProviderInvalidRequest,
     ProviderNotFound,
-    ProviderRateLimited,
-    ProviderUnavailable,
 )
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, PaymentProvider
 from paycore_adapters.fake_provider import IDEMPOTENCY_TTL_MS, FakeProvider
+from paycore_adapters.harness.explore import copyable
 
 T0 = 1_700_000_000_000
 
@@ -104,48 +108,6 @@ def test_zero_amount_intent_is_refused(fp: FakeProvider) -> None:
         fp.create_intent(req(0), idempotency_key="k")
 
 
-def test_visa_succeeds_with_amount_received(fp: FakeProvider) -> None:
-    """pm_card_visa confirms straight to succeeded and receives the full amount."""
-    pi = paid(fp, 1500)
-    assert (pi.status, pi.amount_received, pi.last_error_code) == ("succeeded", 1500, None)
-    assert fp.retrieve_intent(pi.id) == pi
-
-
-def test_decline_raises_with_intent_after_decline(fp: FakeProvider) -> None:
-    """A decline raises ProviderCardDeclined carrying the intent as it is after the decline."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-    with pytest.raises(ProviderCardDeclined) as caught:
-        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
-    after = caught.value.fields["intent"]
-    assert isinstance(after, IntentView)
-    assert (after.status, after.last_error_code) == ("requires_payment_method", "card_declined")
-    current = fp.retrieve_intent(pi.id)
-    assert after == attrs.evolve(current, client_secret=None)
-    assert current.client_secret and current.client_secret not in repr(caught.value.fields)
-    assert caught.value.outcome == "needs_action"
-
-
-def test_declined_method_is_detached_and_new_method_succeeds(fp: FakeProvider) -> None:
-    """A decline detaches the method; a new method succeeds and clears the error."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-    with pytest.raises(ProviderCardDeclined):
-        confirm(fp, pi.id, "pm_card_chargeDeclined", "k1")
-    with pytest.raises(ProviderInvalidRequest, match="missing a payment method"):
-        confirm(fp, pi.id, None, "k2")
-    ok = confirm(fp, pi.id, "pm_card_visa", "k3")
-    assert (ok.status, ok.last_error_code) == ("succeeded", None)
-
-
-def test_three_d_secure_requires_action_then_completes(fp: FakeProvider) -> None:
-    """A 3DS card needs action (with a URL); completing the action succeeds the intent."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-    acting = confirm(fp, pi.id, "pm_card_threeDSecure2Required", "k")
-    assert acting.status == "requires_action"
-    assert acting.next_action_url and pi.id in acting.next_action_url
-    done = fp.complete_action(pi.id)
-    assert (done.status, done.amount_received, done.next_action_url) == ("succeeded", 1000, None)
-
-
 def test_failed_authentication_returns_to_requires_payment_method(fp: FakeProvider) -> None:
     """Failing 3DS sends the intent back to requires_payment_method with authentication_failure."""
     pi = fp.create_intent(req(), idempotency_key="c")
@@ -168,31 +130,6 @@ def test_reconfirm_from_requires_action_uses_attached_method(fp: FakeProvider) -
     assert again.next_action_url != first.next_action_url
 
 
-@pytest.mark.parametrize(
-    ("success", "status", "code"),
-    [(True, "succeeded", None), (False, "requires_payment_method", "card_declined")],
-)
-def test_processing_settles(fp: FakeProvider, success: bool, status: str, code: str | None) -> None:
-    """pm_card_processing leaves the intent processing until settle decides it."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-    assert confirm(fp, pi.id, "pm_card_processing", "k").status == "processing"
-    with pytest.raises(ProviderInvalidRequest, match="status of processing"):
-        confirm(fp, pi.id, "pm_card_visa", "k2")
-    settled = fp.settle(pi.id, success=success)
-    assert (settled.status, settled.last_error_code) == (status, code)
-
-
-def test_confirm_refused_after_success(fp: FakeProvider) -> None:
-    """Confirming a succeeded intent is refused with Stripe's wording."""
-    pi = paid(fp)
-    with pytest.raises(ProviderInvalidRequest) as caught:
-        confirm(fp, pi.id, "pm_card_visa", "again")
-    assert caught.value.message == (
-        "You cannot confirm this PaymentIntent because it has a status of succeeded."
-    )
-    assert caught.value.fields["status"] == "succeeded"
-
-
 def test_confirm_without_any_payment_method_refused(fp: FakeProvider) -> None:
     """A fresh intent cannot be confirmed without a payment method."""
     pi = fp.create_intent(req(), idempotency_key="c")
@@ -211,52 +148,7 @@ def test_customer_confirm_never_raises_for_decline(fp: FakeProvider) -> None:
     assert "confirm_intent" not in fp.calls
 
 
-def test_unknown_ids_are_not_found(fp: FakeProvider) -> None:
-    """Retrieving or acting on an unknown id raises ProviderNotFound."""
-    with pytest.raises(ProviderNotFound):
-        fp.retrieve_intent("pi_missing")
-    with pytest.raises(ProviderNotFound):
-        fp.retrieve_refund("re_missing")
-    with pytest.raises(ProviderNotFound):
-        fp.cancel_intent("pi_missing", idempotency_key="k")
-
-
 # --- cancel and capture ----------------------------------------------------------
-
-
-def test_cancel_allowed_from_open_states(fp: FakeProvider) -> None:
-    """Intents requiring a payment method or action can be canceled."""
-    a = fp.create_intent(req(order="a"), idempotency_key="ca")
-    b = fp.create_intent(req(order="b"), idempotency_key="cb")
-    confirm(fp, b.id, "pm_card_threeDSecure2Required", "kb")
-    for pi in (a, b):
-        view = fp.cancel_intent(pi.id, idempotency_key=f"cancel-{pi.id}")
-        assert (view.status, view.next_action_url) == ("canceled", None)
-
-
-@pytest.mark.parametrize("method", ["pm_card_processing", "pm_card_visa", None])
-def test_cancel_refused_from_processing_succeeded_canceled(
-    fp: FakeProvider, method: str | None
-) -> None:
-    """Processing, succeeded and canceled intents cannot be canceled."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-    if method is None:
-        fp.cancel_intent(pi.id, idempotency_key="first-cancel")
-    else:
-        confirm(fp, pi.id, method, "k")
-    status = fp.retrieve_intent(pi.id).status
-    with pytest.raises(ProviderInvalidRequest) as caught:
-        fp.cancel_intent(pi.id, idempotency_key="cancel")
-    assert caught.value.message == (
-        f"You cannot cancel this PaymentIntent because it has a status of {status}."
-    )
-
-
-def test_capture_only_from_requires_capture(fp: FakeProvider) -> None:
-    """Automatic capture means capture is always refused here."""
-    pi = paid(fp)
-    with pytest.raises(ProviderInvalidRequest, match="status of succeeded"):
-        fp.capture_intent(pi.id, idempotency_key="cap")
 
 
 # --- idempotency -------------------------------------------------------------------
@@ -447,13 +339,6 @@ def test_only_a_refund_waiting_for_the_customer_can_be_canceled(fp: FakeProvider
     assert fp.settle_refund(again.id).status == "succeeded"  # the customer acted
 
 
-def test_refund_requires_succeeded_intent(fp: FakeProvider) -> None:
-    """An intent without a successful charge cannot be refunded."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-    with pytest.raises(ProviderInvalidRequest, match="does not have a successful charge"):
-        fp.create_refund(pi.id, amount=1, reason=None, metadata={}, idempotency_key="r")
-
-
 # --- search and list -------------------------------------------------------------------
 
 
@@ -545,87 +430,7 @@ def test_ledger_shows_current_state(fp: FakeProvider) -> None:
     assert fp.refunds() == [rf]
 
 
-# --- fault hook, call counts, threads ---------------------------------------------------
-
-
-def test_fault_before_means_nothing_happened(fp: FakeProvider) -> None:
-    """A fault raised before the call leaves no intent and no saved key behind."""
-    seen: list[tuple[str, str, str | None]] = []
-
-    def fault(name: str, phase: str, key: str | None) -> None:
-        seen.append((name, phase, key))
-        if phase == "before" and len(seen) == 1:
-            raise ProviderRateLimited("slow down")
-
-    fp.fault = fault
-    with pytest.raises(ProviderRateLimited):
-        fp.create_intent(req(1000), idempotency_key="k")
-    assert fp.intents() == [] and fp.all_events == []
-    assert fp.create_intent(req(2000), idempotency_key="k").amount == 2000
-    assert seen == [
-        ("create_intent", "before", "k"),
-        ("create_intent", "before", "k"),
-        ("create_intent", "after", "k"),
-    ]
-    assert fp.calls["create_intent"] == 2
-
-
-def test_fault_after_applies_effect_and_retry_replays(fp: FakeProvider) -> None:
-    """A fault raised after the call keeps the effect; a retry with the key replays it."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-    lose = {"confirm_intent"}
-
-    def fault(name: str, phase: str, key: str | None) -> None:
-        if phase == "after" and name in lose:
-            lose.discard(name)
-            raise ProviderUnavailable("connection reset")
-
-    fp.fault = fault
-    with pytest.raises(ProviderUnavailable):
-        confirm(fp, pi.id, "pm_card_visa", "k")
-    current = fp.retrieve_intent(pi.id)
-    assert current.status == "succeeded"
-    replay = confirm(fp, pi.id, "pm_card_visa", "k")
-    assert replay == current
-    assert [e.type for e in fp.all_events].count("payment_intent.succeeded") == 1
-
-
-def test_fault_after_a_decline_keeps_the_saved_decline(fp: FakeProvider) -> None:
-    """A lost decline response still leaves the decline saved for the retry."""
-    pi = fp.create_intent(req(), idempotency_key="c")
-
-    def fault(name: str, phase: str, key: str | None) -> None:
-        if phase == "after" and name == "confirm_intent" and fp.calls[name] == 1:
-            raise ProviderUnavailable("lost")
-
-    fp.fault = fault
-    with pytest.raises(ProviderUnavailable):
-        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
-    with pytest.raises(ProviderCardDeclined):
-        confirm(fp, pi.id, "pm_card_chargeDeclined", "k")
-
-
-def test_fault_hook_sees_reads_without_key(fp: FakeProvider) -> None:
-    """Read calls go through the hook with key None and are counted."""
-    seen: list[tuple[str, str, str | None]] = []
-    fp.fault = lambda name, phase, key: seen.append((name, phase, key))
-    pi = paid(fp)
-    fp.retrieve_intent(pi.id)
-    fp.search_intents(metadata_key="order_id", value="ord_1")
-    fp.list_intents(created_after=0, limit=1)
-    fp.list_refunds(pi.id)
-    fp.can_charge("acct_1")
-    reads = [s for s in seen if s[2] is None]
-    names = ["retrieve_intent", "search_intents", "list_intents", "list_refunds", "can_charge"]
-    assert reads == [(n, p, None) for n in names for p in ("before", "after")]
-    assert fp.calls["retrieve_intent"] == 1 and fp.calls["confirm_intent"] == 1
-
-    def refuse(name: str, phase: str, key: str | None) -> None:
-        raise ProviderUnavailable("down")
-
-    fp.fault = refuse
-    with pytest.raises(ProviderError):
-        fp.retrieve_intent(pi.id)
+# --- threads ---------------------------------------------------------------------------
 
 
 def test_concurrent_calls_with_one_key_create_one_intent(fp: FakeProvider) -> None:
@@ -643,3 +448,40 @@ def test_concurrent_calls_with_one_key_create_one_intent(fp: FakeProvider) -> No
         t.join()
     assert len({r.id for r in results}) == 9
     assert len(fp.intents()) == 9
+
+
+# --- copies and state keys (the explorer's) ---------------------------------------------
+
+
+def key_of(state: object) -> bytes:
+    """A state key's value now (it shares the fake's containers), as the explorer takes it."""
+    with copyable():
+        return pickle.dumps(state)
+
+
+def test_clone_is_independent_and_runs_on_its_own_clock(fp: FakeProvider) -> None:
+    """A clone is in the same state on the clock it is given; each then goes its own way."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    other = ManualClock(T0 + 5)
+    twin = fp.clone(other)
+    assert key_of(twin.state_key()) == key_of(fp.state_key())
+    confirm(twin, pi.id, "pm_card_visa", "k")
+    assert (twin.retrieve_intent(pi.id).status, fp.retrieve_intent(pi.id).status) == (
+        "succeeded",
+        "requires_payment_method",
+    )
+    assert twin.all_events[-1].created == T0 + 5
+    assert key_of(twin.state_key()) != key_of(fp.state_key())
+    assert confirm(fp, pi.id, "pm_card_visa", "k").status == "succeeded"
+
+
+def test_state_key_leaves_out_logs_and_counts(fp: FakeProvider) -> None:
+    """Reads and taking events change no state key; a write does."""
+    pi = fp.create_intent(req(), idempotency_key="c")
+    fp.take_events()
+    key = key_of(fp.state_key())
+    fp.retrieve_intent(pi.id)
+    fp.list_refunds(pi.id)
+    assert key_of(fp.state_key()) == key
+    fp.cancel_intent(pi.id, idempotency_key="x")
+    assert key_of(fp.state_key()) != key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.conftest import faultable
+
 from paycore import job_health
 from paycore import schema as s
 from paycore.errors import OperationalError, ProviderUnavailable
@@ -59,7 +61,7 @@ class TestRunJob:
 
     def test_a_store_that_is_down_too_does_not_turn_the_failure_into_a_raise(self) -> None:
         """Recording the failure fails as well: the outcome still reports it."""
-        w = in_memory()
+        w = faultable(in_memory())
         w.store.faults = StoreDown()
         outcome = job_health.run_job(w.service.engine, "janitor", boom)
         assert not outcome.ok

@@ -12,5 +12,5 @@ python3 -m venv .venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/pip install --quiet -e '.[test]' -c constraints.txt
 .venv/bin/pip install --quiet mutmut -c constraints.txt -c tools/mutation/constraints.txt
-.venv/bin/python tools/mutation/undecorate.py src/paycore/invariants.py
+for f in src/paycore/invariants/*.py; do .venv/bin/python tools/mutation/undecorate.py "$f"; done
 echo "ready: cd $dest && PAYCORE_PROFILE=quick .venv/bin/mutmut run --max-children 2"

@@ -51,8 +51,9 @@ def services(world: World, n: int = WORKERS) -> list[PaymentService]:
     w = world.w
     out = []
     for k in range(n):
+        adapters = (world.faulty_store, world.faulty_provider)
         svc = PaymentService(
-            w.store, w.provider, w.clock, w.alerts, w.notifier, world.config, f"thread-{k + 1}"
+            *adapters, w.clock, w.alerts, w.notifier, world.config, f"thread-{k + 1}"
         )
         world.coverage.watch(svc.engine)
         out.append(svc)

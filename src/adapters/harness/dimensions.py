@@ -74,7 +74,7 @@ def apply(world: World, name: str) -> str:
         world.w.service.notifier = flaky
         world.w.notifier = flaky  # type: ignore[assignment]
     elif name == "raw_exceptions":
-        world.w.provider.fault = raw(world.plan.provider_hook)
+        world.faulty_provider.fault = raw(world.plan.provider_hook)
     elif name == "multi_line":
         world.carts = [("p_scarce",), ("p_plenty", "p_scarce")]
     elif name in ("marketplace", "mixed_carts"):

@@ -8,6 +8,7 @@ counts what fired, so a run can prove that every kind of fault happened.
 from __future__ import annotations
 
 import enum
+import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -97,7 +98,8 @@ DESCRIPTIONS: dict[FaultKind, str] = {
 class FaultPlan:
     """Armed faults, and a count of those that fired.
 
-    Install with ``provider.fault = plan.provider_hook`` and ``store.faults = plan``.
+    Install by wrapping the adapters: ``FaultyStore(store, plan)`` and
+    ``FaultyProvider(provider, plan)`` (:mod:`paycore_adapters.harness.faulty`).
     """
 
     def __init__(self, now: Callable[[], int] | None = None) -> None:
@@ -110,7 +112,8 @@ class FaultPlan:
         self.enabled = True
         #: keys whose saved answer is a 500: key -> when it was saved
         self.poisoned: dict[str, int] = {}
-        self._commit_unknown_pending = False
+        #: threads whose commit is applying and whose answer is to be lost
+        self._commit_unknown_pending: set[int] = set()
         self.log: list[str] = []
         #: the provider is down until the clock reaches this instant (clock-driven)
         self.outage_until: int | None = None
@@ -139,6 +142,21 @@ class FaultPlan:
         if self.outage_until is not None and now >= self.outage_until:
             self.outage_until = None
         return self.outage_until is not None
+
+    def state_key(self) -> object:
+        """What decides which faults fire next, as a picklable value (for the explorer):
+        armed faults, whether faults are on, poisoned keys, lost commit answers pending,
+        the outage. What fired and the log are left out."""
+        return (
+            self.provider_armed,
+            self.provider_targets,
+            self.store_armed,
+            self.enabled,
+            self.poisoned,
+            sorted(self._commit_unknown_pending),
+            self.outage_until,
+            self._outage_seen,
+        )
 
     def disarm_all(self) -> None:
         self.provider_armed.clear()
@@ -192,10 +210,13 @@ class FaultPlan:
         if kind is FaultKind.COMMIT_FAILS:
             self.note(kind, "commit refused")
             raise OperationalError("injected: commit failed")
-        self._commit_unknown_pending = True
+        # The commit is this thread's: another thread may commit before this one's
+        # after_commit (the store's lock is released in between).
+        self._commit_unknown_pending.add(threading.get_ident())
 
     def after_commit(self) -> None:
-        if self._commit_unknown_pending:
-            self._commit_unknown_pending = False
+        me = threading.get_ident()
+        if me in self._commit_unknown_pending:
+            self._commit_unknown_pending.discard(me)
             self.note(FaultKind.COMMIT_UNKNOWN, "commit applied, answer lost")
             raise CommitUnknown("injected: connection lost during commit")

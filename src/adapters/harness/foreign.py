@@ -44,15 +44,11 @@ def plant(
     provider: FakeProvider, kind: str, n: int, *, account: str = "acct_1", paid: bool = True
 ) -> IntentView:
     """Create (and, if ``paid``, pay) one foreign intent on ``account``, faults off."""
-    fault, provider.fault = provider.fault, None
-    try:
-        req = CreateIntent(Money(AMOUNT, "EUR"), account, metadata(kind, n), f"{kind} {n}")
-        view = provider.create_intent(req, idempotency_key=f"foreign-{kind}-{n}")
-        if paid:
-            view = provider.customer_confirm(view.id, "pm_card_visa")
-        return view
-    finally:
-        provider.fault = fault
+    req = CreateIntent(Money(AMOUNT, "EUR"), account, metadata(kind, n), f"{kind} {n}")
+    view = provider.create_intent(req, idempotency_key=f"foreign-{kind}-{n}")
+    if paid:
+        view = provider.customer_confirm(view.id, "pm_card_visa")
+    return view
 
 
 #: What the harness's world finds on its account before the shop's first checkout:
@@ -91,14 +87,10 @@ def dashboard_refund(
     left = intent.amount_received - held
     if left <= 0:
         return None
-    fault, provider.fault = provider.fault, None
-    try:
-        return provider.create_refund(
-            intent_id,
-            amount=left if whole else max(1, left // 2),
-            reason=None,
-            metadata={},
-            idempotency_key=f"dashboard-{n}",
-        )
-    finally:
-        provider.fault = fault
+    return provider.create_refund(
+        intent_id,
+        amount=left if whole else max(1, left // 2),
+        reason=None,
+        metadata={},
+        idempotency_key=f"dashboard-{n}",
+    )

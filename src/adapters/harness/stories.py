@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import attrs
 
 from paycore import schema as s
+from paycore.flows.checkout import flow_id_for
 from paycore.ports import IntentView
 
 from ..memory import Wiring
@@ -122,7 +123,7 @@ def gives_up_after_intent_created(world: World) -> None:
     world.reconfigure(attrs.evolve(world.config, max_attempts=2))
     with lagging_search(world):
         world.begin_checkout(0, PLENTY, 1)
-        fid = world.runnable()[0]
+        fid = flow_id_for(world.session(0))
         for _ in range(2):
             world.arm(FaultKind.RESPONSE_LOST, "create_intent")
             until_step(world, fid, "abort")
@@ -130,6 +131,48 @@ def gives_up_after_intent_created(world: World) -> None:
         world.w.clock.advance(SEARCH_LAG_MS)  # the compensation's search sees them now
         drain(world)
         jobs(world)
+
+
+def abandoned_checkout_behind_search(world: World) -> None:
+    """A create's answer is lost, then the provider stays away past a short retry horizon
+    through the search and the compensation's search: the checkout is dead-lettered. Its
+    intent's webhook then records the intent on the payment (no active flow claims it).
+    An operator abandons the checkout while the search still lags: the compensation must
+    end the intent the payment records, though the search does not show it."""
+    world.reconfigure(attrs.evolve(world.config, retry_horizon_ms=RETRY_WAIT_MS))
+    with lagging_search(world):
+        world.begin_checkout(0, PLENTY, 1)
+        fid = flow_id_for(world.session(0))
+        world.arm(FaultKind.RESPONSE_LOST, "create_intent")
+        until_step(world, fid, "find")
+        for _ in range(4):  # the search, then the compensation's, fail past the horizon
+            world.arm(FaultKind.PROVIDER_DOWN, "search_intents")
+            until_step(world, fid, "-", limit=2)  # its call, then applying the failure
+            world.w.clock.advance(RETRY_WAIT_MS)
+        world.pull_webhooks()
+        while world.pending:
+            world.deliver(0)
+        drain(world)
+        world.operator_abandons(fid)
+        drain(world)
+    jobs(world)
+
+
+def failures_before_their_webhooks(world: World) -> None:
+    """The customer fails 3-D Secure: the payment opens again. A bank debit fails at the
+    provider and, before its webhook arrives, the shop cancels the payment paycore still
+    sees processing: the cancel flow learns from the provider that it can be canceled."""
+    world.shop(0, PLENTY, 1, THREE_DS)
+    world.customer(0, 1)  # fails 3-D Secure
+    drain(world)
+    world.shop(1, PLENTY, 1, PROCESSING)
+    world.customer(1, 3)  # the debit fails; its webhook waits
+    ready = set(world.runnable())
+    world.begin_cancel(1)
+    for fid in set(world.runnable()) - ready:  # the cancel flow, when it started
+        until_step(world, fid, "-")
+    drain(world)
+    jobs(world)
 
 
 def until_step(world: World, fid: str, step: str, limit: int = 50) -> None:
@@ -265,6 +308,8 @@ STORIES: dict[str, Callable[[World], None]] = {
     "operator_revives_a_dead_refund": operator_revives_a_dead_refund,
     "three_d_secure_fails_then_debit": three_d_secure_fails_then_debit,
     "bank_fails_a_pending_refund": bank_fails_a_pending_refund,
+    "abandoned_checkout_behind_search": abandoned_checkout_behind_search,
+    "failures_before_their_webhooks": failures_before_their_webhooks,
 }
 
 

@@ -33,6 +33,7 @@ from ..memory import EPOCH_MS, Wiring, in_memory
 from . import foreign, outages
 from .coverage import Coverage
 from .faults import FaultKind, FaultPlan
+from .faulty import FaultyProvider, FaultyStore
 
 SECRET = "whsec_harness_only"
 #: Job rounds (each past every timer) within which a quiet system must settle.
@@ -89,11 +90,12 @@ class World:
         wiring: Callable[[Config], Wiring] = in_memory,
         crowded: bool = True,
     ) -> None:
-        """``wiring`` builds the system under test from a config. Its store must take
-        ``faults`` (``StoreFaults``), offer ``snapshot()``/``fingerprint()`` and count the
-        commits that wrote in ``stats["writes"]`` (snapshots are reused until it moves); its
-        provider must call ``fault(call, phase, key)`` and offer the fake's customer-side
-        methods. ``crowded`` puts intents paycore did not make on the account first
+        """``wiring`` builds the system under test from a config. Its store must offer
+        ``snapshot()``/``fingerprint()`` and count the commits that wrote in
+        ``stats["writes"]`` (snapshots are reused until it moves); its provider must offer
+        the fake's customer-side methods. The service reaches both through fault
+        wrappers (:mod:`paycore_adapters.harness.faulty`) driven by :attr:`plan`.
+        ``crowded`` puts intents paycore did not make on the account first
         (:data:`paycore_adapters.harness.foreign.CROWD`)."""
         # Stock held for a payment stuck in processing is given back after an hour here,
         # so that late successes (taken again, or refunded as out of stock) are explored.
@@ -103,8 +105,10 @@ class World:
         self.carts: list[tuple[str, ...]] = [(p,) for p in PRODUCTS]
         self.w: Wiring = wiring(self.config)
         self.plan = FaultPlan(self.w.clock.now)
-        self.w.provider.fault = self.plan.provider_hook
-        self.w.store.faults = self.plan
+        #: the adapters as paycore sees them: faults come from the plan
+        self.faulty_store = FaultyStore(self.w.store, self.plan)
+        self.faulty_provider = FaultyProvider(self.w.provider, self.plan)
+        self.engine.store, self.engine.provider = self.faulty_store, self.faulty_provider
         self.timeline: list[str] = []
         self.pending: list[Delivery] = []
         self.sessions: list[str] = []
@@ -593,6 +597,13 @@ class World:
             self.quietly(partial(svc.revive_flow, flow.id))
         return bool(dead)
 
+    def operator_abandons(self, flow_id: str) -> None:
+        """An operator gives a flow up through the service (docs/operations.md): its
+        compensation runs."""
+        self.count("operator abandons")
+        abandon = partial(self.w.service.abandon_flow, flow_id)
+        self._try(f"operator: abandons {flow_id}", lambda: self.quietly(abandon).status.value)
+
     def drain(self) -> None:
         """Step every runnable flow (up to a bound) and deliver every queued webhook."""
         for _ in range(500):
@@ -615,5 +626,7 @@ class World:
         return (
             self.w.store.stats["writes"],
             len(p.all_events),
+            # paycore's calls (failed ones too), and the harness's own at the provider
+            sum(n for call, n in self.faulty_provider.calls.items() if call not in PROVIDER_READS),
             sum(n for call, n in p.calls.items() if call not in PROVIDER_READS),
         )

@@ -101,6 +101,11 @@ class Engine(Transactions, Runner):
 
     # --- stepping ---------------------------------------------------------------
 
+    def held_answers(self) -> list[tuple[str, int, Remote[Any], Outcome[Any]]]:
+        """The provider answers this worker holds in memory, not applied yet (what a
+        crash loses), by flow id: (flow id, the flow's version, the call, its outcome)."""
+        return [(fid, *held) for fid, held in sorted(self._inflight.items())]
+
     def forget_inflight(self) -> None:
         """A crash: every outcome held in memory is lost; durable state stays."""
         self._inflight.clear()

@@ -1,8 +1,10 @@
-"""The contract every :class:`paycore.ports.Store` adapter keeps.
+"""The contract every :class:`paycore.ports.Store` adapter keeps, as pytest cases.
 
-Subclass :class:`StoreContract` in a ``Test*`` class and implement ``make_store``.
-The store must also take a ``faults`` attribute (see
-``paycore_adapters.memory_store.StoreFaults``) for the commit-failure tests.
+Subclass :class:`StoreContract` in a ``Test*`` class of your own test suite and
+implement :meth:`StoreContract.make_store` to return a new, empty store; pytest
+then runs every case against it (``docs/adapters.md`` has a worked example).
+The commit-failure cases check that the harness's fault wrapper
+(``paycore_adapters.harness.faulty.FaultyStore``) works over the store.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from paycore.money import Money
 from paycore.ports import Store
 from paycore.schema import ORDERS, PAYMENTS, REFUNDS, SELLERS
 from paycore.status import OrderStatus
+
+from ..harness.faulty import FaultyStore
 
 
 def order(id: str, session: str | None = None, **kw: Any) -> r.Order:
@@ -74,9 +78,11 @@ class _Faults:
 
 
 class StoreContract:
-    """Abstract: not collected (no ``Test`` prefix); adapters subclass it."""
+    """The store contract's cases. Abstract: pytest does not collect it (no ``Test``
+    prefix); an adapter's test module subclasses it once per store."""
 
     def make_store(self) -> Store:
+        """A new, empty store for one case (each case gets its own)."""
         raise NotImplementedError
 
     @pytest.fixture
@@ -312,26 +318,27 @@ class StoreContract:
         assert store.snapshot().get(ORDERS, "o1") == order("o1")
 
     def test_before_commit_failure_leaves_nothing(self, store: Store) -> None:
-        """An OperationalError before the commit applies leaves the store as it was."""
+        """Wrapped for fault injection, an OperationalError before the commit applies
+        leaves the store as it was."""
         with store.transaction() as tx:
             tx.insert(ORDERS, order("o1"))
         before = self.state(store)
-        store.faults = _Faults(before=OperationalError("disk full"))  # type: ignore[attr-defined]
-        with pytest.raises(OperationalError), store.transaction() as tx:
+        faulty = FaultyStore(store, _Faults(before=OperationalError("disk full")))
+        with pytest.raises(OperationalError), faulty.transaction() as tx:
             tx.insert(ORDERS, order("o2"))
             tx.insert(PAYMENTS, payment("p1", "pi_1"))
         assert self.state(store) == before
-        store.faults = None  # type: ignore[attr-defined]
-        with store.transaction() as tx:
+        faulty.faults = None
+        with faulty.transaction() as tx:
             tx.insert(ORDERS, order("o2"))
 
     def test_after_commit_unknown_leaves_everything(self, store: Store) -> None:
-        """A CommitUnknown after the commit applied: the caller sees an error, the data is in."""
-        store.faults = _Faults(after=CommitUnknown("connection lost"))  # type: ignore[attr-defined]
-        with pytest.raises(CommitUnknown), store.transaction() as tx:
+        """Wrapped for fault injection, a CommitUnknown after the commit applied: the
+        caller sees an error, the data is in."""
+        faulty = FaultyStore(store, _Faults(after=CommitUnknown("connection lost")))
+        with pytest.raises(CommitUnknown), faulty.transaction() as tx:
             tx.insert(ORDERS, order("o1"))
             tx.insert(PAYMENTS, payment("p1", "pi_1"))
-        store.faults = None  # type: ignore[attr-defined]
         with store.transaction() as tx:
             assert tx.get(ORDERS, "o1") == order("o1")
             assert [p.id for p in tx.find(PAYMENTS, "provider_intent_id", "pi_1")] == ["p1"]

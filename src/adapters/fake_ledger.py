@@ -1,0 +1,308 @@
+"""The fake provider's books and machinery: what :class:`FakeProvider` keeps, and how it
+moves an intent, saves an idempotent outcome and emits an event.
+
+:class:`FakeLedger` holds the state and the internals; ``fake_provider`` adds the
+port and the far side (customer, bank, dashboard) on top.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar, cast
+
+import attrs
+
+from paycore.errors import (
+    ProviderCardDeclined,
+    ProviderError,
+    ProviderIdempotencyMismatch,
+    ProviderInvalidRequest,
+    ProviderNotFound,
+)
+from paycore.ports import Clock, IntentView, ProviderEvent, RefundView
+
+R = TypeVar("R")
+V = TypeVar("V", IntentView, RefundView)
+
+#: Stripe forgets idempotency keys once they are at least 24 hours old.
+IDEMPOTENCY_TTL_MS = 86_400_000
+CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
+CANCELABLE = CONFIRMABLE | {"requires_capture"}
+REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+#: Test payment method -> the status one confirmation leads to.
+TEST_METHODS = {
+    "pm_card_visa": "succeeded",
+    "pm_card_chargeDeclined": "requires_payment_method",
+    "pm_card_threeDSecure2Required": "requires_action",
+    "pm_card_processing": "processing",
+}
+_INTENT_EVENTS = {
+    "requires_action": "payment_intent.requires_action",
+    "processing": "payment_intent.processing",
+    "succeeded": "payment_intent.succeeded",
+    "canceled": "payment_intent.canceled",
+}
+
+
+@dataclass
+class StoredIntent:
+    """The public view plus what Stripe keeps but paycore does not see."""
+
+    view: IntentView
+    seq: int
+    account: str
+    description: str
+    payment_method: str | None = None
+    return_url: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class SavedOutcome:
+    """An idempotency record: what the key was first used for, and the outcome."""
+
+    endpoint: str
+    params: tuple[object, ...]
+    outcome: IntentView | RefundView | ProviderError
+    at: int
+
+
+def invalid_request(message: str, **fields: Any) -> ProviderInvalidRequest:
+    return ProviderInvalidRequest(message, **fields)
+
+
+def check_metadata(metadata: Mapping[str, str]) -> None:
+    if len(metadata) > 50 or any(len(k) > 40 or len(v) > 500 for k, v in metadata.items()):
+        raise invalid_request("Metadata allows 50 keys, keys of 40 and values of 500 characters.")
+
+
+def sorted_metadata(metadata: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(metadata.items()))
+
+
+class FakeLedger:
+    """A deterministic, thread-safe, in-memory Stripe account: its state and internals."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._accounts: dict[str, bool] = {}
+        self._intents: dict[str, StoredIntent] = {}
+        self._refunds: dict[str, RefundView] = {}
+        self._saved: dict[str, SavedOutcome] = {}
+        self._events: list[ProviderEvent] = []
+        self._undelivered: list[ProviderEvent] = []
+        self._seq: collections.Counter[str] = collections.Counter()
+        self.refunds_settle_immediately: bool = True
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    # --- setup, ledger and events (not part of the port) -----------------------
+
+    def set_account(self, account: str, *, can_charge: bool) -> None:
+        with self._lock:
+            self._accounts[account] = can_charge
+
+    def intents(self) -> list[IntentView]:
+        with self._lock:
+            return [it.view for it in self._intents.values()]
+
+    def refunds(self) -> list[RefundView]:
+        with self._lock:
+            return list(self._refunds.values())
+
+    def take_events(self) -> list[ProviderEvent]:
+        """Return the events not taken yet, and forget them."""
+        with self._lock:
+            taken, self._undelivered = self._undelivered, []
+            return taken
+
+    def clone(self, clock: Clock) -> Self:
+        """An independent fake in the same state, on ``clock`` (for the harness's
+        explorer, which copies a world, its clock included, per successor state).
+        Views, refunds, events and saved outcomes are immutable and are shared."""
+        with self._lock:
+            twin = copy.copy(self)
+            twin._clock, twin._lock = clock, threading.RLock()
+            twin._accounts = dict(self._accounts)
+            twin._intents = {k: dataclasses.replace(it) for k, it in self._intents.items()}
+            twin._refunds = dict(self._refunds)
+            twin._saved = dict(self._saved)
+            twin._events = list(self._events)
+            twin._undelivered = list(self._undelivered)
+            twin._seq = collections.Counter(self._seq)
+            twin.refunds_settle_immediately = self.refunds_settle_immediately
+            twin.calls = collections.Counter(self.calls)
+        return twin
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self.clone(copy.deepcopy(self._clock, memo))
+
+    def state_key(self) -> object:
+        """Everything that decides what the fake does next, as a picklable value (for the
+        harness's explorer): accounts, intents, refunds, saved idempotency outcomes,
+        events not taken yet, id counters and how refunds settle. The log of every
+        event and the call counts are left out: they decide nothing. The value shares
+        the fake's containers: pickle or digest it before the fake moves on."""
+        with self._lock:
+            return (
+                self._accounts,
+                self._intents,
+                self._refunds,
+                self._saved,
+                self._undelivered,
+                self._seq,
+                self.refunds_settle_immediately,
+            )
+
+    @property
+    def all_events(self) -> list[ProviderEvent]:
+        with self._lock:
+            return list(self._events)
+
+    # --- internals --------------------------------------------------------------------
+
+    def _mutate(
+        self,
+        endpoint: str,
+        key: str,
+        params: tuple[object, ...],
+        validate: Callable[[], object],
+        execute: Callable[[], V],
+    ) -> V:
+        with self._lock:
+            self.calls[endpoint] += 1
+            if not 1 <= len(key) <= 255:
+                raise invalid_request("An idempotency key must be 1 to 255 characters long.")
+            now = self._clock.now()
+            saved = self._saved.get(key)
+            if saved is not None and now - saved.at >= IDEMPOTENCY_TTL_MS:
+                del self._saved[key]
+                saved = None
+            if saved is None:
+                # Stripe saves a result only once the endpoint began executing,
+                # so a validation error leaves the key free for a corrected retry.
+                validate()
+                outcome: V | ProviderError
+                try:
+                    outcome = execute()
+                except ProviderError as err:
+                    outcome = err
+                self._saved[key] = SavedOutcome(endpoint, params, outcome, now)
+                if isinstance(outcome, ProviderError):
+                    raise outcome
+                return outcome
+            if (saved.endpoint, saved.params) != (endpoint, params):
+                what = "endpoint" if saved.endpoint != endpoint else "parameters"
+                raise ProviderIdempotencyMismatch(
+                    f"Keys for idempotent requests can only be used with the same {what} they "
+                    f"were first used with ({saved.endpoint}). Try using a key other than "
+                    f"{key!r} if you meant to execute a different request.",
+                    idempotency_key=key,
+                    endpoint=endpoint,
+                    first_endpoint=saved.endpoint,
+                )
+            first = saved.outcome
+            if isinstance(first, ProviderError):
+                # a fresh instance, so replays do not pile up on one traceback
+                raise type(first)(first.message, **first.fields)
+            return cast(V, first)
+
+    def _simple(
+        self, verb: str, intent_id: str, key: str, allowed: Set[str], target: str
+    ) -> IntentView:
+        def execute() -> IntentView:
+            return self._move(self._expect(intent_id, allowed, verb), target)
+
+        validate = lambda: self._intent(intent_id)  # noqa: E731
+        return self._mutate(f"{verb}_intent", key, (intent_id,), validate, execute)
+
+    def _read(self, name: str, run: Callable[[], R]) -> R:
+        with self._lock:
+            self.calls[name] += 1
+            return run()
+
+    def _confirm(self, it: StoredIntent, method: str | None, return_url: str | None) -> IntentView:
+        status = self._expect(it.view.id, CONFIRMABLE, "confirm").view.status
+        method = method or it.payment_method
+        if method is None:
+            msg = "You cannot confirm this PaymentIntent because it's missing a payment method."
+            raise invalid_request(msg, intent_id=it.view.id, status=status)
+        it.payment_method, it.return_url, it.attempts = method, return_url, it.attempts + 1
+        target = TEST_METHODS[method]
+        if target == "requires_payment_method":
+            view = self._fail(it, "card_declined")
+            # Errors carry no secret: the intent rides along without its client secret.
+            public = attrs.evolve(view, client_secret=None)
+            fields = {"intent": public, "intent_id": view.id, "decline_code": "generic_decline"}
+            raise ProviderCardDeclined("Your card was declined.", **fields)
+        return self._move(it, target)
+
+    def _move(self, it: StoredIntent, status: str) -> IntentView:
+        # Stripe clears last_payment_error whenever the intent changes again.
+        url = f"https://fake-provider.test/3ds/{it.view.id}/{it.attempts}"
+        it.view = attrs.evolve(
+            it.view,
+            status=status,
+            last_error_code=None,
+            next_action_url=url if status == "requires_action" else None,
+            amount_received=it.view.amount if status == "succeeded" else 0,
+        )
+        self._emit(_INTENT_EVENTS[status], "payment_intent", it.view.id, status)
+        return it.view
+
+    def _fail(self, it: StoredIntent, code: str) -> IntentView:
+        # Stripe detaches the failed payment method: a retry must bring a new one.
+        it.payment_method = None
+        it.view = attrs.evolve(
+            it.view, status="requires_payment_method", last_error_code=code, next_action_url=None
+        )
+        self._emit("payment_intent.payment_failed", "payment_intent", it.view.id, it.view.status)
+        return it.view
+
+    def _emit(self, type_: str, kind: str, object_id: str, status: str) -> None:
+        n, now = self._next("evt"), self._clock.now()
+        event = ProviderEvent(f"evt_{n:06d}", type_, now, kind, object_id, status)
+        self._events.append(event)
+        self._undelivered.append(event)
+
+    def _next(self, prefix: str) -> int:
+        self._seq[prefix] += 1
+        return self._seq[prefix]
+
+    def _ordered(self) -> list[StoredIntent]:
+        return sorted(self._intents.values(), key=list_order)
+
+    def _intent(self, intent_id: str) -> StoredIntent:
+        it = self._intents.get(intent_id)
+        if it is None:
+            raise ProviderNotFound(f"No such payment_intent: '{intent_id}'", intent_id=intent_id)
+        return it
+
+    def _refund(self, refund_id: str) -> RefundView:
+        rf = self._refunds.get(refund_id)
+        if rf is None:
+            raise ProviderNotFound(f"No such refund: '{refund_id}'", refund_id=refund_id)
+        return rf
+
+    def _expect(self, intent_id: str, allowed: Set[str], verb: str) -> StoredIntent:
+        it = self._intent(intent_id)
+        status = it.view.status
+        if status not in allowed:
+            msg = f"You cannot {verb} this PaymentIntent because it has a status of {status}."
+            raise invalid_request(msg, intent_id=intent_id, status=status)
+        return it
+
+    @staticmethod
+    def _check_method(method: str | None) -> None:
+        if method is not None and method not in TEST_METHODS:
+            raise invalid_request(f"No such PaymentMethod: '{method}'", param="payment_method")
+
+
+def list_order(it: StoredIntent) -> tuple[int, int]:
+    """Stripe's list order: creation time, then creation sequence for equal times."""
+    return (it.view.created, it.seq)

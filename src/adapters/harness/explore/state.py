@@ -1,0 +1,235 @@
+"""The explorer's states: a node of the search, its fingerprint, and copying a world.
+
+A state's fingerprint is built from the adapters' own account of their state
+(:class:`StoreState`, :class:`ProviderState`), the engine's held answers and the
+fault plan's :meth:`~paycore_adapters.harness.faults.FaultPlan.state_key`: the
+explorer reads no private attribute.
+"""
+
+from __future__ import annotations
+
+import copy
+import copyreg
+import enum
+import hashlib
+import io
+import pickle
+import threading
+import types
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import attrs
+
+from ..world import World
+from .scenarios import Action, Op
+
+# --- states -------------------------------------------------------------------------
+
+
+@attrs.define
+class Node:
+    """A state: the world, what is left to begin, the fault budget, and how we got here."""
+
+    world: World
+    left: tuple[int, ...]  # indexes of operations not begun yet
+    budget: int
+    path: tuple[Action, ...]
+
+
+class StoreState(Protocol):
+    """What a store offers so that the explorer can copy it and tell its states apart
+    (optional: only a world the explorer searches needs it). ``MemoryStore`` has both."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """An independent copy (``MemoryStore.clone``): how :func:`fork` copies it."""
+
+    def state_key(self, row_key: Callable[[Any], object] = ...) -> object:
+        """Everything that decides what the store does next, as a picklable value:
+        two stores with equal keys behave alike. ``row_key`` stands in for each row
+        (an immutable record) in it."""
+
+
+class ProviderState(Protocol):
+    """What a provider (a fake) offers so that the explorer can copy it and tell its
+    states apart. ``FakeProvider`` has both."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """An independent copy on the copy of its clock found in ``memo``
+        (``FakeProvider.clone``): how :func:`fork` copies it."""
+
+    def state_key(self) -> object:
+        """Everything that decides what the provider does next (not its logs and
+        counters), as a picklable value."""
+
+
+#: id of a record -> (the record, kept alive so that its id is not reused; its digest)
+RowCache = dict[int, tuple[Any, bytes]]
+
+
+def fingerprint(node: Node, ops: Sequence[Op], cache: RowCache | None = None) -> bytes:
+    """A digest of everything that decides what can happen next.
+
+    The store's rows (in insertion order: ``find`` returns them in that order) and
+    sequences, and the provider's whole state (intents, refunds, saved idempotency
+    answers, undelivered events, id counters), each as the adapter states it
+    (:class:`StoreState`, :class:`ProviderState`); the clock; the worker's id and
+    the answers it holds in memory; armed faults and keys whose saved answer is a
+    500; queued webhooks; and what the explorer has still to do (operations not
+    begun, as a multiset, and the fault budget). Logs and counters are left out.
+
+    ``cache`` keeps each stored record's digest: records are immutable and shared
+    between a state and its successors, so most are digested once per search.
+    """
+    w = node.world
+    store: StoreState = w.w.store
+    provider: ProviderState = w.w.provider
+    eng = w.engine
+    rows: RowCache = {} if cache is None else cache
+    inflight = [
+        (fid, version, remote.call_name, remote.apply.__qualname__, outcome.value, outcome.error)
+        for fid, version, remote, outcome in eng.held_answers()
+    ]
+    state = (
+        store.state_key(lambda row: _row_digest(row, rows)),
+        provider.state_key(),
+        w.w.clock.now(),
+        eng.worker_id,
+        eng.outbox_pending,
+        inflight,
+        w.plan.state_key(),
+        [(d.event, d.payload, d.header) for d in w.pending],
+        list(w.sessions),
+        sorted(attrs.astuple(ops[i]) for i in node.left),
+        node.budget,
+    )
+    return _digest(state)
+
+
+def _row_digest(row: Any, cache: RowCache) -> bytes:
+    hit = cache.get(id(row))
+    if hit is None or hit[0] is not row:
+        hit = cache[id(row)] = (row, _digest(row))
+    return hit[1]
+
+
+def _digest(state: object) -> bytes:
+    """Hash a state by value: the pickler's memo is off, so two equal states digest alike
+    however their objects happen to be shared."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=5)
+    pickler.fast = True
+    pickler.dump(state)
+    return hashlib.blake2b(buf.getbuffer(), digest_size=16).digest()
+
+
+def _read_only(d: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
+    return types.MappingProxyType(d)
+
+
+_REDUCERS: dict[type[Any], Callable[[Any], Any]] = {
+    type(threading.Lock()): lambda _: (threading.Lock, ()),
+    type(threading.RLock()): lambda _: (threading.RLock, ()),
+    types.MappingProxyType: lambda m: (_read_only, (dict(m),)),
+}
+
+
+@contextmanager
+def copyable() -> Iterator[None]:
+    """Let deepcopy and pickle handle a world: a lock copies as a fresh lock, a read-only
+    mapping as a read-only copy. Undone on exit."""
+    table = copyreg.dispatch_table
+    added = {t: r for t, r in _REDUCERS.items() if t not in table}
+    table.update(added)
+    try:
+        yield
+    finally:
+        for t in added:
+            table.pop(t, None)
+
+
+def fork(world: World) -> World:
+    """An independent copy of ``world`` (inside :func:`copyable`): what ``copy.deepcopy``
+    makes, made faster by sharing what is immutable.
+
+    paycore's records, the provider's views and events, the configuration and the
+    schema are frozen attrs instances: the store already hands the same record to
+    every snapshot, so a copy may share them too. The store and the provider copy
+    themselves (their ``__deepcopy__``, :class:`StoreState`, :class:`ProviderState`);
+    everything else is copied here.
+    """
+    return _clone(world, {})  # type: ignore[no-any-return]
+
+
+_ATOMIC: set[type[Any]] = {str, int, float, bool, type(None), bytes, type, types.FunctionType}
+_HOW: dict[type[Any], str] = {}  # how each other type is copied: "dict", "attrs" or "deep"
+_OBJECT_STATE: tuple[Any, ...] = (
+    object.__reduce_ex__,
+    object.__reduce__,
+    getattr(object, "__getstate__", None),
+)
+
+
+def _how(t: type[Any]) -> str:
+    """Share an enum or a frozen attrs instance; copy a plain object by its ``__dict__``,
+    a mutable attrs instance by its fields, anything else (custom copying or pickling,
+    slots, containers' subclasses) with ``copy.deepcopy``."""
+    frozen = attrs.has(t) and getattr(t.__setattr__, "__name__", "") == "_frozen_setattrs"
+    if issubclass(t, enum.Enum) or frozen:
+        _ATOMIC.add(t)
+        return "atomic"
+    custom = (
+        hasattr(t, "__deepcopy__")
+        or (hasattr(t, "__setstate__") and not attrs.has(t))
+        or t in copyreg.dispatch_table
+        or issubclass(t, dict | list | tuple | set | frozenset)
+    )
+    if custom:
+        return "deep"
+    if attrs.has(t):
+        return "attrs"
+    own: tuple[Any, ...] = (t.__reduce_ex__, t.__reduce__, getattr(t, "__getstate__", None))
+    slotted = any("__slots__" in vars(c) for c in t.__mro__[:-1])
+    return "dict" if own == _OBJECT_STATE and not slotted else "deep"
+
+
+def _clone(x: Any, memo: dict[int, Any]) -> Any:
+    t = type(x)
+    if t in _ATOMIC:
+        return x
+    got = memo.get(id(x), memo)
+    if got is not memo:
+        return got
+    atomic = _ATOMIC
+    if t is dict:
+        y: Any = {}
+        memo[id(x)] = y
+        for k, v in x.items():
+            if type(k) not in atomic:
+                k = _clone(k, memo)
+            y[k] = v if type(v) in atomic else _clone(v, memo)
+        return y
+    if t is list:
+        y = memo[id(x)] = []
+        y.extend(v if type(v) in atomic else _clone(v, memo) for v in x)
+        return y
+    if t is tuple:
+        items = [v if type(v) in atomic else _clone(v, memo) for v in x]
+        y = x if all(a is b for a, b in zip(items, x, strict=True)) else tuple(items)
+        memo[id(x)] = y
+        return y
+    how = _HOW.get(t) or _HOW.setdefault(t, _how(t))
+    if how == "atomic":
+        return x
+    if how == "deep":
+        return copy.deepcopy(x, memo)
+    y = object.__new__(t)
+    memo[id(x)] = y
+    if how == "dict":
+        y.__dict__.update(_clone(x.__dict__, memo))
+    else:
+        for a in attrs.fields(t):
+            if hasattr(x, a.name):
+                object.__setattr__(y, a.name, _clone(getattr(x, a.name), memo))
+    return y

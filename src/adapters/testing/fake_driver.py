@@ -1,0 +1,41 @@
+"""The provider contract's driver for :class:`~paycore_adapters.fake_provider.FakeProvider`."""
+
+from __future__ import annotations
+
+from ..fake_provider import FakeProvider
+
+
+class FakeDriver:
+    """Drives the fake's far side through its helpers (a :class:`ProviderDriver`).
+
+    It sets up two accounts, one that can charge and one that cannot.
+    """
+
+    CHARGING = "acct_contract"
+    BLOCKED = "acct_contract_blocked"
+
+    def __init__(self, fake: FakeProvider) -> None:
+        self.fake = fake
+        fake.set_account(self.CHARGING, can_charge=True)
+        fake.set_account(self.BLOCKED, can_charge=False)
+
+    def charging_account(self) -> str:
+        return self.CHARGING
+
+    def blocked_account(self) -> str:
+        return self.BLOCKED
+
+    def complete_action(self, intent_id: str, *, success: bool) -> None:
+        self.fake.complete_action(intent_id, success=success)
+
+    def settle(self, intent_id: str, *, success: bool) -> None:
+        self.fake.settle(intent_id, success=success)
+
+    def hold_refunds(self) -> None:
+        self.fake.refunds_settle_immediately = False
+
+    def settle_refund(self, refund_id: str, *, success: bool) -> None:
+        self.fake.settle_refund(refund_id, success=success)
+
+    def searchable(self) -> None:
+        """The fake's search does not lag."""

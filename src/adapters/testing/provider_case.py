@@ -1,0 +1,93 @@
+"""What a provider contract case works with: the driver of the provider's far side, and
+the case's provider, driver and names unique to the run."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+import attrs
+
+from paycore.money import Money
+from paycore.ports import CreateIntent, IntentView, PaymentProvider, RefundView
+
+#: Stripe's test payment methods (docs.stripe.com/testing#cards): one that succeeds,
+#: one declined, one that needs 3-D Secure, one that stays processing until settled.
+VISA = "pm_card_visa"
+DECLINED = "pm_card_chargeDeclined"
+THREE_DS = "pm_card_threeDSecure2Required"
+PROCESSING = "pm_card_processing"
+
+
+class ProviderDriver(Protocol):
+    """The provider's far side, which a contract case needs and the port does not offer."""
+
+    def charging_account(self) -> str:
+        """An account that can take charges."""
+
+    def blocked_account(self) -> str:
+        """An account that cannot take charges."""
+
+    def complete_action(self, intent_id: str, *, success: bool) -> None:
+        """The customer passes (or fails) the 3-D Secure challenge of ``intent_id``."""
+
+    def settle(self, intent_id: str, *, success: bool) -> None:
+        """The network finishes (or fails) the processing payment ``intent_id``."""
+
+    def hold_refunds(self) -> None:
+        """Refunds created from now on stay ``pending`` until :meth:`settle_refund`."""
+
+    def settle_refund(self, refund_id: str, *, success: bool) -> None:
+        """The network pays back (or fails) the pending refund ``refund_id``."""
+
+    def searchable(self) -> None:
+        """Return once intents created so far show up in search (Stripe's search lags
+        about a minute); a provider whose search does not lag returns at once."""
+
+
+@attrs.define
+class ContractCase:
+    """One case's provider and driver, and names unique to the run."""
+
+    provider: PaymentProvider
+    driver: ProviderDriver
+    run: str = attrs.field(factory=lambda: uuid.uuid4().hex[:12])
+
+    def key(self, name: str) -> str:
+        return f"contract-{self.run}-{name}"
+
+    def order(self, name: str = "o1") -> str:
+        return f"ord-{self.run}-{name}"
+
+    def create(
+        self, amount: int = 1000, order: str = "o1", account: str | None = None
+    ) -> IntentView:
+        account = account or self.driver.charging_account()
+        req = CreateIntent(Money(amount, "EUR"), account, {"order_id": self.order(order)})
+        return self.provider.create_intent(req, idempotency_key=self.key(f"create-{order}"))
+
+    def confirm(self, intent_id: str, method: str | None, key: str) -> IntentView:
+        return self.provider.confirm_intent(
+            intent_id, payment_method=method, return_url=None, idempotency_key=self.key(key)
+        )
+
+    def paid(self, amount: int = 1000, order: str = "o1") -> IntentView:
+        return self.confirm(self.create(amount, order).id, VISA, f"confirm-{order}")
+
+    def mine(self, since: int) -> list[IntentView]:
+        """This run's intents created at or after ``since``, listed page by page."""
+        out: list[IntentView] = []
+        cursor: str | None = None
+        while page := self.provider.list_intents(
+            created_after=since, limit=100, starting_after=cursor
+        ):
+            out.extend(i for i in page if i.metadata.get("order_id", "").startswith(self.order("")))
+            cursor = page[-1].id
+        return out
+
+    def refund(
+        self, intent_id: str, amount: int, key: str, reason: str | None = None
+    ) -> RefundView:
+        return self.provider.create_refund(
+            intent_id, amount=amount, reason=reason, metadata={}, idempotency_key=self.key(key)
+        )

@@ -1,0 +1,71 @@
+"""The provider vocabulary and the look-ups several invariants share.
+
+The invariants restate the provider's vocabulary here instead of importing the flows'
+tables: a check that shared the implementation's mapping could not catch a mistake in it.
+"""
+
+from __future__ import annotations
+
+from paycore import schema as s
+from paycore.invariants.registry import Ledger
+from paycore.ports import IntentView, Snapshot
+from paycore.records import Payment
+from paycore.status import PaymentStatus
+
+#: Provider statuses from which an intent can still be canceled.
+CANCELABLE = {
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "requires_capture",
+}
+#: Payment statuses from which a payment can still succeed.
+CAN_SUCCEED = frozenset(
+    {
+        PaymentStatus.CREATING,
+        PaymentStatus.OPEN,
+        PaymentStatus.REQUIRES_ACTION,
+        PaymentStatus.PROCESSING,
+    }
+)
+#: Provider intent status -> the local payment status that agrees with it.
+PROVIDER_TO_LOCAL = {
+    "requires_payment_method": PaymentStatus.OPEN,
+    "requires_confirmation": PaymentStatus.OPEN,
+    "requires_action": PaymentStatus.REQUIRES_ACTION,
+    "processing": PaymentStatus.PROCESSING,
+    "requires_capture": PaymentStatus.PROCESSING,
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "canceled": PaymentStatus.CANCELED,
+}
+
+#: The metadata keys marking a provider object as made by a paycore installation.
+INSTALLATION_KEY = "paycore_installation"
+REFERENCE_KEY = "paycore_reference"
+
+
+def payments_by_intent(snap: Snapshot) -> dict[str, Payment]:
+    """Every payment that records a provider intent, by that intent's id."""
+    return {p.provider_intent_id: p for p in snap.rows(s.PAYMENTS) if p.provider_intent_id}
+
+
+def installation(snap: Snapshot) -> str | None:
+    """This installation's id (none before the store was set up)."""
+    row = snap.get(s.INSTALLATION, "this")
+    return None if row is None else row.id
+
+
+def ours(snap: Snapshot, ledger: Ledger) -> list[IntentView]:
+    """The provider's intents this installation made. Everything else on the account
+    (another store's, invoices, payment links) is not paycore's to keep in order."""
+    mine = installation(snap)
+    if mine is None:
+        return []
+    return [v for v in ledger.intents if v.metadata.get(INSTALLATION_KEY) == mine]
+
+
+def live(ledger: Ledger, v: IntentView) -> bool:
+    """Can this intent still take money, or does it keep money it took?"""
+    if v.status in CANCELABLE or v.status == "processing":
+        return True
+    return v.status == "succeeded" and v.amount_received > ledger.refunded(v.id)

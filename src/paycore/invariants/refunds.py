@@ -1,0 +1,114 @@
+"""Invariants on refunds: within what was captured, recorded locally, and covering the money
+paycore decided to return."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from paycore import schema as s
+from paycore.invariants.common import payments_by_intent
+from paycore.invariants.registry import Breach, Ledger, invariant
+from paycore.ports import REFUND_LIVE, Snapshot
+from paycore.status import OrderStatus, RefundStatus
+
+_LIVE_LOCALLY = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+
+
+@invariant(
+    "refunds-within-captured",
+    "For every payment, the pending plus succeeded refunds paycore made never exceed the "
+    "amount captured, the provider never refunds more than it captured, and never more than "
+    "is recorded locally, counting refunds made outside paycore once they are recorded.",
+    "safety",
+    "S6 S13",
+)
+def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+    own: Counter[str] = Counter()
+    recorded: Counter[str] = Counter()
+    recorded_ids: set[str] = set()
+    for r in snap.rows(s.REFUNDS):
+        if r.provider_refund_id is not None:
+            recorded_ids.add(r.provider_refund_id)
+        if r.status in _LIVE_LOCALLY:
+            recorded[r.payment_id] += r.amount.amount
+            if not r.external:
+                own[r.payment_id] += r.amount.amount
+    for pid, amount in sorted(own.items()):
+        p = snap.get(s.PAYMENTS, pid)
+        captured = p.amount_received if p else 0
+        if amount > captured:
+            yield pid, f"local refunds {amount} > captured {captured}"
+    owned = payments_by_intent(snap)
+    for v in ledger.intents:
+        amount = ledger.refunded(v.id)
+        mine = owned.get(v.id)
+        # A refund made outside paycore that paycore has not seen yet is not a refund paycore
+        # made behind its own books: refunds-recorded asks that it is recorded once quiet.
+        seen = sum(
+            r.amount
+            for r in ledger.refunds
+            if r.intent_id == v.id
+            and r.status in REFUND_LIVE
+            and (r.id in recorded_ids or "refund_id" in r.metadata)
+        )
+        if mine is not None and seen > recorded.get(mine.id, 0):
+            yield v.id, f"provider refunds {seen} > the {recorded.get(mine.id, 0)} recorded locally"
+        if amount > v.amount_received:
+            yield v.id, f"provider refunds {amount} > captured {v.amount_received}"
+
+
+@invariant(
+    "refunds-recorded",
+    "When quiet, every pending or succeeded provider refund of an intent a local payment "
+    "records is recorded as a local refund, including refunds made outside paycore.",
+    "convergence",
+    "",
+)
+def refunds_recorded(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+    owned = payments_by_intent(snap)
+    recorded = {r.provider_refund_id for r in snap.rows(s.REFUNDS)}
+    for r in ledger.refunds:
+        if r.intent_id in owned and r.status in REFUND_LIVE and r.id not in recorded:
+            yield (
+                r.id,
+                (
+                    f"{r.status} refund of {r.amount} on {r.intent_id} (payment "
+                    f"{owned[r.intent_id].id}) is not recorded"
+                ),
+            )
+
+
+@invariant(
+    "decided-refunds-covered",
+    "Money paycore decided to return (an order refunded, or closed as out of stock) is "
+    "covered by pending or succeeded refunds, or else an open refund_failed alert names "
+    "one of its payment's refunds.",
+    "safety",
+    "S14",
+)
+def decided_refunds_covered(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+    """A refund that fails silently leaves the customer charged with nothing to show for it
+    and every other invariant holding; this one catches it."""
+    live: Counter[str] = Counter()
+    for r in snap.rows(s.REFUNDS):
+        if r.status in _LIVE_LOCALLY:
+            live[r.payment_id] += r.amount.amount
+    alerted = {
+        str(a.fields.get("payment_id"))
+        for a in snap.rows(s.ALERTS)
+        if a.kind == "refund_failed" and a.open
+    }
+    for order in snap.rows(s.ORDERS):
+        if order.status not in (OrderStatus.REFUNDED, OrderStatus.OUT_OF_STOCK):
+            continue
+        p = snap.get(s.PAYMENTS, order.payment_id)
+        if p is None or p.amount_received <= live[p.id] or p.id in alerted:
+            continue
+        yield (
+            order.id,
+            (
+                f"{order.status.value}: {p.amount_received - live[p.id]} of payment {p.id} "
+                "is neither being refunded nor alerted"
+            ),
+        )
