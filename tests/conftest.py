@@ -14,7 +14,6 @@ import attrs
 import pytest
 
 from paycore import schema as s
-from paycore.flows import checkout, payments
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import RefundView
@@ -64,23 +63,15 @@ def shop() -> Iterator[Wiring]:
 
 def begin_checkout(w: Wiring, session: str = SESSION, qty: int = 1, product: str = "p_mug") -> str:
     """Run only the first step of create_payment_intent; return the flow id."""
-    cart = checkout.normalize_cart([CartItem(product, qty)], w.service.config)
-    eng = w.service.engine
-    return eng.transact(lambda u: checkout.begin(u, w.service.config, session, cart, eng.worker_id))  # type: ignore[no-any-return]
+    return w.service.start_checkout(session, [CartItem(product, qty)])
 
 
 def begin_confirm(w: Wiring, payment_id: str, pm: str = "pm_card_visa") -> str | None:
-    eng = w.service.engine
-    return eng.transact(  # type: ignore[no-any-return]
-        lambda u: payments.begin_confirm(u, payment_id, pm, None, eng.worker_id, u.now + 30_000)
-    )
+    return w.service.start_confirm(payment_id, pm)
 
 
 def begin_cancel(w: Wiring, payment_id: str) -> str | None:
-    eng = w.service.engine
-    return eng.transact(  # type: ignore[no-any-return]
-        lambda u: payments.begin_cancel(u, payment_id, eng.worker_id, u.now + 30_000)
-    )
+    return w.service.start_cancel(payment_id)
 
 
 def step(w: Wiring, flow_id: str, n: int = 1) -> None:

@@ -3,6 +3,8 @@
 The public names are re-exported here; everything else is implementation.
 """
 
+import logging
+
 from paycore.config import Config
 from paycore.errors import (
     AlertNotFound,
@@ -138,3 +140,8 @@ __all__ = [
     "__version__",
     "check",
 ]
+
+# A library logs; the application decides where records go (logging HOWTO, "Configuring
+# Logging for a Library"): without this, Python's last-resort handler would print
+# paycore's warnings to stderr in an application that configured no logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

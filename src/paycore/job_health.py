@@ -24,7 +24,7 @@ from paycore.unit import Unit
 
 T = TypeVar("T")
 
-log = logging.getLogger("paycore.jobs")
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen

@@ -18,17 +18,18 @@ from paycore.flows.engine import Engine, create_flow
 from paycore.flows.external import scan_external_refunds
 from paycore.flows.identity import installation_id, intent_mismatch, is_ours
 from paycore.flows.orphans import intent_state
+from paycore.flows.params import OrphanParams
 from paycore.flows.payments import begin_cancel
+from paycore.flows.refunds import apply_refund
+from paycore.flows.steps import OrphanStep
 from paycore.flows.sync import (
     CANCELABLE,
     LOCAL_STATUS,
     apply_intent,
-    apply_refund,
     claimed,
     order_of,
-    reservations_of,
+    release_held,
 )
-from paycore.machines import RESERVATION
 from paycore.ports import IntentView, Notifier, RefundView
 from paycore.records import Cursor, OrphanCase, Refund
 from paycore.status import (
@@ -36,7 +37,6 @@ from paycore.status import (
     OrderStatus,
     PaymentStatus,
     RefundStatus,
-    ReservationStatus,
 )
 from paycore.unit import Unit
 
@@ -95,10 +95,7 @@ def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) 
     """Put a processing payment's stock back on sale once the shop's patience ran out."""
     if hold_ms is None or u.now < expired_at + hold_ms:
         return
-    for r in reservations_of(u, order_id):
-        if r.status is ReservationStatus.HELD:
-            u.move(s.RESERVATIONS, r, RESERVATION, "expire")
-            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
+    release_held(u, order_id, "expire")
 
 
 def due_flows(engine: Engine) -> list[str]:
@@ -208,7 +205,7 @@ def _reopen(u: Unit, *, intent_id: str) -> str | None:
         return None  # another run reopened it
     case = u.save(s.ORPHANS, case, action="pending")
     fid = f"orphan:{intent_id}:{case.version}"
-    create_flow(u, fid, "orphan", "look", intent_id=intent_id)
+    create_flow(u, fid, "orphan", OrphanStep.LOOK, OrphanParams(intent_id))
     return fid
 
 
@@ -281,7 +278,7 @@ def _reconcile_one(engine: Engine, u: Unit, *, view: IntentView) -> str | None:
         return None
     _open_case(u, view, "pending", view.metadata.get("checkout_session_id"))
     fid = f"orphan:{view.id}"
-    create_flow(u, fid, "orphan", "look", intent_id=view.id)
+    create_flow(u, fid, "orphan", OrphanStep.LOOK, OrphanParams(view.id))
     u.alert(
         "orphan_intent",
         view.id,

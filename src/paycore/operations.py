@@ -125,7 +125,7 @@ def abandon(u: Unit, defs: Mapping[str, FlowDef], flow_id: object, by: str) -> F
             f"flow {flow.id} is already running its compensation", flow_id=flow.id
         )
     data = retry.fresh(dict(flow.data))
-    step = flow.step if compensating else fdef.give_up
+    step = flow.step if compensating else str(fdef.give_up)
     if not compensating:
         data.update(compensating=True, error="abandoned", step_at=u.now)
     return _restart(u, flow, step, data, f"abandoned by {by}")
@@ -224,27 +224,23 @@ class Operator:
 
     def flows(self, state: object = None) -> list[Flow]:
         """Raises: InvalidInput for an unknown state."""
-        return self.engine.transact(lambda u: list_flows(u, state))  # type: ignore[no-any-return]
+        return self.engine.transact(lambda u: list_flows(u, state))
 
     def flow(self, flow_id: object) -> Flow:
         """Raises: FlowNotFound."""
-        return self.engine.transact(lambda u: _flow(u, flow_id))  # type: ignore[no-any-return]
+        return self.engine.transact(lambda u: _flow(u, flow_id))
 
     def revive(self, flow_id: object) -> Flow:
         """Raises: FlowNotFound, FlowNotRevivable (nothing changed)."""
-        return self.engine.transact(lambda u: revive(u, flow_id, self.who))  # type: ignore[no-any-return]
+        return self.engine.transact(lambda u: revive(u, flow_id, self.who))
 
     def abandon(self, flow_id: object) -> Flow:
         """Raises: FlowNotFound, FlowNotAbandonable (nothing changed)."""
-        return self.engine.transact(  # type: ignore[no-any-return]
-            lambda u: abandon(u, self.engine.defs, flow_id, self.who)
-        )
+        return self.engine.transact(lambda u: abandon(u, self.engine.defs, flow_id, self.who))
 
     def attention(self) -> list[AttentionItem]:
-        return self.engine.transact(attention)  # type: ignore[no-any-return]
+        return self.engine.transact(attention)
 
     def resolve_alert(self, alert_id: object, resolution: object) -> Alert:
         """Raises: AlertNotFound, InvalidInput (nothing changed)."""
-        return self.engine.transact(  # type: ignore[no-any-return]
-            lambda u: resolve_alert(u, alert_id, resolution)
-        )
+        return self.engine.transact(lambda u: resolve_alert(u, alert_id, resolution))

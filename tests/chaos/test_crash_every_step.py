@@ -11,6 +11,7 @@ from tests.conftest import SESSION, make_shop, quiesce
 from paycore.errors import CommitUnknown, OperationalError, PaycoreError, ProviderUnavailable
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import Engine, StepReport
+from paycore.records import Flow
 from paycore_adapters.memory import Wiring
 
 
@@ -26,9 +27,9 @@ def crash_after(w: Wiring, k: int) -> Callable[[], int]:
     real = Engine.step
     count = 0
 
-    def step(flow_id: str) -> StepReport:
+    def step(flow_id: str, known: Flow | None = None) -> StepReport:
         nonlocal count
-        report = real(eng, flow_id)
+        report = real(eng, flow_id, known)
         count += 1
         if count == k:
             eng.forget_inflight()

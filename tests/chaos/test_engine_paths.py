@@ -4,6 +4,7 @@ type, unknown or moved-on flows, threads, and the audit trail naming the flow.""
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,15 @@ from paycore import errors as err
 from paycore import schema as s
 from paycore.config import Config
 from paycore.flows.checkout import CartItem
-from paycore.flows.engine import Advance, Engine, FlowDef, Local, StepReport, create_flow
+from paycore.flows.engine import (
+    Advance,
+    Engine,
+    FlowDef,
+    Local,
+    StepReport,
+    create_flow,
+)
+from paycore.flows.engine import step as declare
 from paycore.ports import IntentView
 from paycore.records import Flow
 from paycore.service import PaymentService
@@ -395,7 +404,7 @@ class TestStepping:
             w.clock,
             w.alerts,
             w.service.config,
-            {"probe": FlowDef("probe", {"only": lambda f: Local(_note_and_finish)})},
+            {"probe": FlowDef("probe", {Probe.ONLY: declare(lambda f: Local(_note_and_finish))})},
         )
         eng.transact(lambda u: create_flow(u, "probe:1", "probe", "only"))
         report = eng.step("probe:1")
@@ -522,8 +531,12 @@ def probe_engine(w: Wiring, exc: Exception) -> Engine:
         create_flow(u, "probe:side", "probe", "only")
         raise exc
 
-    only = FlowDef("probe", {"only": lambda f: Local(write_then_raise)})
+    only = FlowDef("probe", {Probe.ONLY: declare(lambda f: Local(write_then_raise))})
     return Engine(w.store, w.provider, w.clock, w.alerts, w.service.config, {"probe": only})
+
+
+class Probe(enum.StrEnum):
+    ONLY = "only"
 
 
 def _note_and_finish(u: Unit, flow: Flow) -> Advance:

@@ -25,7 +25,6 @@ from tests.conftest import (
 from paycore import jobs
 from paycore import schema as s
 from paycore.errors import FlowPending, InvalidInput
-from paycore.flows import refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, ProviderEvent
@@ -610,9 +609,7 @@ class TestRefundWebhooks:
         """refund.created can arrive before the refund flow records the provider's id:
         the webhook finds the refund by its metadata and the amount counts once."""
         w, pid = paid_shop()
-        eng = w.service.engine
-        refund = eng.transact(lambda u: refunds.begin_refund(u, pid, 1000, None, "rk-early"))
-        fid = f"refund:{refund.id}"
+        fid = w.service.start_refund(pid, 1000, None, "rk-early")
         step(w, fid)  # the provider call: the refund exists, the answer is held in memory
         (event,) = w.provider.take_events()
         assert event.type == "refund.created"
@@ -678,10 +675,7 @@ class TestRefundWebhooks:
 
 def begin_webhook_flow(w: Wiring, event: ProviderEvent) -> str:
     """Take the event into the inbox without running its flow; return the flow id."""
-    eng = w.service.engine
-    fid = eng.transact(
-        lambda u: webhooks.begin_webhook(u, event, eng.worker_id, u.now + w.service.config.lease_ms)
-    )
+    fid = w.service.start_webhook(event)
     assert fid == f"webhook:{event.id}"
     return fid
 

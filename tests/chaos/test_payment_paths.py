@@ -23,6 +23,8 @@ from paycore import errors as err
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import create_flow
+from paycore.flows.params import CancelParams
+from paycore.flows.steps import CancelStep
 from paycore.ports import IntentView
 from paycore.records import Flow
 from paycore.service import PaymentService
@@ -562,7 +564,7 @@ class TestClaimsAndLeases:
 
         def hand_over(u: Unit) -> None:
             # Stand-in for a newer flow that claimed the payment meanwhile.
-            create_flow(u, newer, "cancel", "call", payment_id=pid, intent_id=iid)
+            create_flow(u, newer, "cancel", CancelStep.CALL, CancelParams(pid, iid))
             payment = u.get(s.PAYMENTS, pid)
             u.save(s.PAYMENTS, payment, lock_owner=newer)
 

@@ -93,7 +93,9 @@ class TestRecoveryRoundGoesOn:
 
             return build
 
-        steps = {name: broken(fn) for name, fn in real.steps.items()}
+        steps = {
+            name: attrs.evolve(spec, run=broken(spec.run)) for name, spec in real.steps.items()
+        }
         engine.defs["checkout"] = attrs.evolve(real, steps=steps)
         assert w.service.run_recovery() == (1, 1)
         assert flow_of(w, f"checkout:{SECOND}").status is FlowStatus.SUCCEEDED
@@ -146,7 +148,10 @@ class TestRawErrorReachesTheCallerTyped:
             raise RuntimeError(SECRET)
 
         w.service.engine.defs["checkout"] = FlowDef(
-            "checkout", {name: boom for name in real.steps}, real.give_up, real.ask_first
+            "checkout",
+            {name: attrs.evolve(spec, run=boom) for name, spec in real.steps.items()},
+            real.give_up,
+            real.ask_first,
         )
         with pytest.raises(err.FlowPending) as info:
             w.service.create_payment_intent(FIRST, [CartItem("p_mug", 1)])

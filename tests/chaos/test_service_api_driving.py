@@ -55,7 +55,9 @@ class TestAnswersChecked:
         """A service that returns a dead checkout as a normal result is a finding."""
         world = World()
         dead_checkout(world)
-        monkeypatch.setattr(PaymentService, "_finish", lambda self, fid: self.engine.load(fid))
+        monkeypatch.setattr(
+            PaymentService, "_finish", lambda self, fid, known=None: self.engine.load(fid)
+        )
         service_api.call(world, code("checkout", 0))
         assert [f.invariant for f in world.findings] == ["service-answers"]
         assert "whose flow is dead" in world.findings[0].detail

@@ -27,7 +27,6 @@ from tests.conftest import (
 
 from paycore import errors as err
 from paycore import schema as s
-from paycore.flows import refunds
 from paycore.flows.checkout import CartItem
 from paycore.machines import RESERVATION
 from paycore.money import Money
@@ -521,11 +520,7 @@ def record_keys(w: Wiring, plan: FaultPlan, call: str) -> list[str]:
 
 
 def begin_refund(w: Wiring, payment_id: str, amount: int, key: str) -> str:
-    def body(u: Unit) -> Refund:
-        return refunds.begin_refund(u, payment_id, amount, None, key)
-
-    rf: Refund = w.service.engine.transact(body)
-    return f"refund:{rf.id}"
+    return w.service.start_refund(payment_id, amount, None, key)
 
 
 class TestRefundAfterSavedServerError:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 
 import pytest
 
 from paycore.flows.checkout import CartItem
-from paycore.flows.engine import Advance, FlowDef, Local
+from paycore.flows.engine import Advance, FlowDef, Local, step
 from paycore_adapters.harness import coverage
 from paycore_adapters.harness.coverage import Coverage, all_transitions, gaps
 from paycore_adapters.harness.runner import run_chaos
@@ -57,7 +58,7 @@ class TestCounting:
         cov = Coverage()
         world = World()
         only = Local(lambda u, f: Advance(done={}))
-        world.w.service.engine.defs["demo"] = FlowDef("demo", {"only": lambda f: only})
+        world.w.service.engine.defs["demo"] = FlowDef("demo", {Demo.ONLY: step(lambda f: only)})
         cov.watch(world.w.service.engine)
         assert "demo.only" in cov.known_steps and "checkout.abort" in cov.known_steps
 
@@ -68,3 +69,7 @@ def test_short_run_reports_coverage() -> None:
     assert report.steps_reached.get("checkout.check_seller", 0) > 0
     assert any(name.startswith("payment: ") for name in report.transitions_reached)
     assert "steps_reached" in report.as_json() and "coverage_gaps" in report.as_json()
+
+
+class Demo(enum.StrEnum):
+    ONLY = "only"

@@ -43,7 +43,6 @@ from paycore.errors import (
     ProviderUnavailable,
     SellerCannotCharge,
 )
-from paycore.flows import checkout
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.service import PaymentService
@@ -182,12 +181,10 @@ class Request:
         self.done = False
 
     def op(self) -> None:
-        eng, cart = self.svc.engine, checkout.normalize_cart(MUG, self.svc.config)
+        eng = self.svc.engine
         if self.fid is None:
             try:
-                self.fid = eng.transact(
-                    lambda u: checkout.begin(u, eng.config, self.session, cart, eng.worker_id)
-                )
+                self.fid = self.svc.start_checkout(self.session, MUG)
             except CheckoutError as exc:
                 self.error, self.done = exc, True
                 # S4: refused only while someone else really holds the unit

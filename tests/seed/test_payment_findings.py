@@ -29,7 +29,6 @@ from paycore import errors as err
 from paycore import jobs
 from paycore import schema as s
 from paycore import status as st
-from paycore.flows import refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.ports import ProviderEvent
 from paycore_adapters.memory import Wiring
@@ -109,19 +108,13 @@ def recover_rounds(w: Wiring, n: int = 20) -> None:
 
 
 def begin_webhook(w: Wiring, event: ProviderEvent) -> str | None:
-    eng = w.service.engine
-    return eng.transact(  # type: ignore[no-any-return]
-        lambda u: webhooks.begin_webhook(u, event, eng.worker_id, u.now + 30_000)
-    )
+    return w.service.start_webhook(event)
 
 
 def begin_refund(
     w: Wiring, pid: str, amount: int | None, key: str, *, restock: bool = False
 ) -> str:
-    rf = w.service.engine.transact(
-        lambda u: refunds.begin_refund(u, pid, amount, None, key, restock=restock)
-    )
-    return f"refund:{rf.id}"
+    return w.service.start_refund(pid, amount, None, key, restock=restock)
 
 
 def schedules(a: int, b: int) -> list[str]:

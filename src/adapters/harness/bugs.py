@@ -9,7 +9,8 @@ which lives in this test-support package. The harness must catch every one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import enum
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 from unittest import mock
@@ -17,6 +18,7 @@ from unittest import mock
 import attrs
 
 from paycore import schema as s
+from paycore.flows.engine import FlowDef, StepFn, StepSpec
 from paycore.status import RefundStatus
 from paycore.unit import Unit, evolve
 
@@ -66,6 +68,33 @@ def patched(*targets: tuple[str, object]) -> Iterator[None]:
         yield
 
 
+class BugStep(enum.StrEnum):
+    """Steps that exist only in a seeded bug's version of a flow."""
+
+    RESERVE = "reserve"
+    RELEASE_STOCK = "release_stock"
+    CLOSE_ORDER = "close_order"
+
+
+def steps_patched(
+    fdef: FlowDef,
+    *,
+    replace: Mapping[str, StepFn] | None = None,
+    add: Mapping[str, StepSpec] | None = None,
+    edges: Mapping[str, Iterable[str]] | None = None,
+) -> AbstractContextManager[Any]:
+    """Patch a flow kind's step table until the block ends: ``replace`` what runs at some
+    steps, ``add`` steps of the bug's own, and declare ``edges`` into them."""
+    entries: dict[str, StepSpec] = {}
+    for name, run in (replace or {}).items():
+        entries[name] = attrs.evolve(fdef.steps[name], run=run)
+    for name, targets in (edges or {}).items():
+        spec = entries.get(name, fdef.steps[name])
+        entries[name] = attrs.evolve(spec, next=spec.next | frozenset(targets))
+    entries.update(add or {})
+    return mock.patch.dict(fdef.steps, entries)
+
+
 def force_stock(u: Unit, seller_id: str, sku: str, *, held: int = 0, committed: int = 0) -> None:
     """Write a seller's counters of a SKU unchecked, as the old inventory service did
     (``Unit.change_stock`` refuses to hold more than is available or to go below it)."""
@@ -111,4 +140,4 @@ from . import (  # noqa: E402, F401
     bugs_refunds,
 )
 
-__all__ = ["BUGS", "SeededBug", "seeded", "switched_on"]
+__all__ = ["BUGS", "BugStep", "SeededBug", "seeded", "steps_patched", "switched_on"]

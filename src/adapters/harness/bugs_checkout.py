@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from typing import Any, cast
 from unittest import mock
 
+import attrs
+
 from paycore import jobs
 from paycore import schema as s
 from paycore.config import Config
@@ -28,18 +30,20 @@ from paycore.errors import (
     ProviderError,
     ProviderInvalidRequest,
 )
-from paycore.flows import checkout, payments, sync
+from paycore.flows import checkout, payments, refunds, sync
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import (
     Advance,
     Engine,
     Local,
-    Outcome,
     Remote,
     StepReport,
+    StepSpec,
     create_flow,
     key,
+    step,
 )
+from paycore.flows.steps import CancelStep, CheckoutStep
 from paycore.machines import FLOW, ORDER, PAYMENT, RESERVATION
 from paycore.money import Money
 from paycore.ports import IntentView
@@ -48,7 +52,7 @@ from paycore.schema import Table
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus, ReservationStatus
 from paycore.unit import Unit, evolve
 
-from .bugs import force_stock, patched, seeded
+from .bugs import BugStep, force_stock, patched, seeded, steps_patched
 
 P = PaymentStatus
 HELD = ReservationStatus.HELD
@@ -59,12 +63,11 @@ _KEY = key
 _BEGIN = checkout.begin
 _FLOW_ID_FOR = checkout.flow_id_for
 _CREATE_FLOW = create_flow
-_AFTER_CREATE = checkout._after_create
+_CREATE = checkout._create
 _ABORT_SEARCH = checkout._after_abort_search
-_AFTER_CANCEL = payments._after_cancel
 _BEGIN_CANCEL = payments.begin_cancel
 _SETTLE = payments._settle
-_AFTER_CONFIRM = payments._after_confirm
+_CONFIRM_REFUSED = payments._confirm_refused
 _UNIQUE_VALUES = Table.unique_values
 _COMMIT_STEP = Engine._commit_step
 
@@ -114,11 +117,7 @@ def _as_unit(view: _UnitView) -> Unit:
     return cast(Unit, view)
 
 
-def _release_held(u: Unit, order_id: str, trigger: str = "release") -> None:
-    for r in sync.reservations_of(u, order_id):
-        if r.status is HELD:
-            u.move(s.RESERVATIONS, r, RESERVATION, trigger)
-            u.change_stock(r.seller_id, r.sku, held=-r.quantity)
+_release_held = sync.release_held
 
 
 def _oldest(views: Sequence[IntentView]) -> list[IntentView]:
@@ -128,21 +127,16 @@ def _oldest(views: Sequence[IntentView]) -> list[IntentView]:
 # --- S1 ---------------------------------------------------------------------------------
 
 
-def _s1_after_create(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s1_create(flow: Flow) -> Remote[IntentView]:
     """An unanswered create is not resolved by asking the provider what it made: it is
     simply tried again (and with ``_s1``'s keys, that is a new request)."""
-    err = out.error
-    if err is not None and err.outcome == "ambiguous":
-        return Advance(retry=err.code)
-    return _AFTER_CREATE(u, flow, out)
+    return attrs.evolve(_CREATE(flow), ask=None)
 
 
-def _s1_after_abort_search(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s1_after_abort_search(u: Unit, flow: Flow, views: list[IntentView]) -> Advance:
     """The rollback releases the stock and closes the order as if no intent existed: what
     the search found is neither canceled nor recorded (old lines 258-275)."""
-    if not out.ok:
-        return _ABORT_SEARCH(u, flow, out)
-    return _ABORT_SEARCH(u, flow, Outcome(value=[]))
+    return _ABORT_SEARCH(u, flow, [])
 
 
 @seeded(
@@ -162,10 +156,12 @@ def _s1() -> Iterator[None]:
             return f"{flow.id}:create:attempt-{next(attempt)}"
         return _KEY(flow, step)
 
-    with patched(
-        ("paycore.flows.checkout.key", fresh_key),
-        ("paycore.flows.checkout._after_create", _s1_after_create),
-        ("paycore.flows.checkout._after_abort_search", _s1_after_abort_search),
+    with (
+        patched(
+            ("paycore.flows.checkout.key", fresh_key),
+            ("paycore.flows.checkout._after_abort_search", _s1_after_abort_search),
+        ),
+        steps_patched(checkout.DEF, replace={CheckoutStep.CREATE: _s1_create}),
     ):
         yield
 
@@ -249,22 +245,17 @@ def _s2() -> Iterator[None]:
 # --- S3 ---------------------------------------------------------------------------------
 
 
-def _s3_after_create(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s3_create(flow: Flow) -> Remote[IntentView]:
     """Any failure after the order exists rolls the checkout back (the old catch block),
     even an unanswered create that may well have made the intent."""
-    err = out.error
-    if err is not None and err.outcome == "ambiguous":
-        return Advance(to="abort", data={"error": err.code})
-    return _AFTER_CREATE(u, flow, out)
+    return attrs.evolve(_CREATE(flow), ask=CheckoutStep.ABORT)
 
 
-def _s3_after_abort_search(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s3_after_abort_search(u: Unit, flow: Flow, views: list[IntentView]) -> Advance:
     """The rollback closes the order without canceling the intent: the intent is recorded
     on the payment (its client secret is out) and stays chargeable."""
-    if not out.ok:
-        return _ABORT_SEARCH(u, flow, out)
     payment = checkout._payment(u, flow)
-    for view in _oldest(out.value):
+    for view in _oldest(views):
         if payment.provider_intent_id in (None, view.id):
             payment = sync.apply_intent(u, payment, view)
     payment = u.save(s.PAYMENTS, payment, lock_owner=None)
@@ -311,11 +302,13 @@ def _s3_begin_cancel(
 )
 @contextmanager
 def _s3() -> Iterator[None]:
-    with patched(
-        ("paycore.flows.checkout._after_create", _s3_after_create),
-        ("paycore.flows.checkout._after_abort_search", _s3_after_abort_search),
-        ("paycore.flows.payments.begin_cancel", _s3_begin_cancel),
-        ("paycore.jobs.begin_cancel", _s3_begin_cancel),
+    with (
+        patched(
+            ("paycore.flows.checkout._after_abort_search", _s3_after_abort_search),
+            ("paycore.flows.payments.begin_cancel", _s3_begin_cancel),
+            ("paycore.jobs.begin_cancel", _s3_begin_cancel),
+        ),
+        steps_patched(checkout.DEF, replace={CheckoutStep.CREATE: _s3_create}),
     ):
         yield
 
@@ -339,11 +332,13 @@ def _s4_begin(
     return _BEGIN(_as_unit(view), config, session_id, cart, owner)
 
 
-def _s4_create_flow(u: Unit, flow_id: str, kind: str, step: str, **params: Any) -> Flow:
+def _s4_create_flow(
+    u: Unit, flow_id: str, kind: str, step: str, params: object = None, **lease: Any
+) -> Flow:
     """The checkout starts with a ``reserve`` step of its own."""
-    if kind == "checkout" and step == "check_seller":
-        step = "reserve"
-    return _CREATE_FLOW(u, flow_id, kind, step, **params)
+    if kind == "checkout" and step == CheckoutStep.CHECK_SELLER:
+        step = BugStep.RESERVE
+    return _CREATE_FLOW(u, flow_id, kind, step, params, **lease)
 
 
 def _s4_reserve(u: Unit, flow: Flow) -> Advance:
@@ -363,7 +358,7 @@ def _s4_reserve(u: Unit, flow: Flow) -> Advance:
             seller_id=line.seller_id,
         )
         u.create(s.RESERVATIONS, r, RESERVATION)
-    return Advance(to="check_seller")
+    return Advance(to=CheckoutStep.CHECK_SELLER)
 
 
 @seeded(
@@ -380,9 +375,12 @@ def _s4() -> Iterator[None]:
     with (
         patched(
             ("paycore.flows.checkout.begin", _s4_begin),
-            ("paycore.flows.checkout.create_flow", _s4_create_flow),
+            ("paycore.flows.checkout_begin.create_flow", _s4_create_flow),
         ),
-        mock.patch.dict(checkout.DEF.steps, {"reserve": lambda flow: Local(_s4_reserve)}),
+        steps_patched(
+            checkout.DEF,
+            add={BugStep.RESERVE: step(lambda flow: Local(_s4_reserve), CheckoutStep.CHECK_SELLER)},
+        ),
     ):
         yield
 
@@ -394,11 +392,9 @@ def _unlock(payment: Payment, flow: Flow) -> dict[str, Any]:
     return {"lock_owner": None} if payment.lock_owner == flow.id else {}
 
 
-def _s5_after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s5_after_cancel(u: Unit, flow: Flow, view: IntentView) -> Advance:
     """``updatePaymentIntentStatus(canceled)``: the payment alone; stock and order follow
     in steps of their own."""
-    if out.error is not None:
-        return _AFTER_CANCEL(u, flow, out)
     payment = payments._mine(u, flow)
     if payment.status not in PAYMENT.terminal:
         u.move(
@@ -406,12 +402,12 @@ def _s5_after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
             payment,
             PAYMENT,
             "cancel",
-            provider_status=out.value.status,
+            provider_status=view.status,
             **_unlock(payment, flow),
         )
     elif _unlock(payment, flow):
         u.save(s.PAYMENTS, payment, lock_owner=None)
-    return Advance(to="release_stock")
+    return Advance(to=BugStep.RELEASE_STOCK)
 
 
 def _s5_release(u: Unit, flow: Flow) -> Advance:
@@ -421,8 +417,8 @@ def _s5_release(u: Unit, flow: Flow) -> Advance:
     try:
         _release_held(u, payment.order_id, trigger)
     except PaycoreError as exc:
-        return Advance(to="close_order", data={"release_error": exc.code})
-    return Advance(to="close_order")
+        return Advance(to=BugStep.CLOSE_ORDER, data={"release_error": exc.code})
+    return Advance(to=BugStep.CLOSE_ORDER)
 
 
 def _s5_close(u: Unit, flow: Flow) -> Advance:
@@ -447,13 +443,17 @@ def _s5_close(u: Unit, flow: Flow) -> Advance:
 )
 @contextmanager
 def _s5() -> Iterator[None]:
-    steps = {
-        "release_stock": lambda flow: Local(_s5_release),
-        "close_order": lambda flow: Local(_s5_close),
+    steps: dict[str, StepSpec] = {
+        BugStep.RELEASE_STOCK: step(lambda flow: Local(_s5_release), BugStep.CLOSE_ORDER),
+        BugStep.CLOSE_ORDER: step(lambda flow: Local(_s5_close)),
     }
     with (
         patched(("paycore.flows.payments._after_cancel", _s5_after_cancel)),
-        mock.patch.dict(payments.CANCEL.steps, steps),
+        steps_patched(
+            payments.CANCEL,
+            add=steps,
+            edges={CancelStep.CALL: [BugStep.RELEASE_STOCK]},
+        ),
     ):
         yield
 
@@ -475,7 +475,7 @@ def _s6_begin_refund(
     payment = payments.load_payment(u, payment_id)
     want = payment.amount.amount if amount is None else amount
     fresh = f"{idem_key}:call-{u.tx.next_seq('seeded-bug-s6')}"
-    return sync.open_refund(
+    return refunds.open_refund(
         u, payment, amount=want, reason=reason, idempotency_key=fresh, restock=restock
     )
 
@@ -504,11 +504,9 @@ def _s6() -> Iterator[None]:
 # --- S7 ---------------------------------------------------------------------------------
 
 
-def _s7_after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s7_after_cancel(u: Unit, flow: Flow, view: IntentView) -> Advance:
     """Record the cancellation (payment and order canceled); the stock release is left to
     a follow-up step of its own."""
-    if out.error is not None:
-        return _AFTER_CANCEL(u, flow, out)
     payment = payments._mine(u, flow)
     if payment.status not in PAYMENT.terminal:
         payment = u.move(
@@ -516,7 +514,7 @@ def _s7_after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
             payment,
             PAYMENT,
             "cancel",
-            provider_status=out.value.status,
+            provider_status=view.status,
             **_unlock(payment, flow),
         )
         order = sync.order_of(u, payment)
@@ -525,10 +523,10 @@ def _s7_after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
             u.notify(order.id, "order_canceled")
     elif _unlock(payment, flow):
         payment = u.save(s.PAYMENTS, payment, lock_owner=None)
-    return Advance(to="release_stock", data={"s7_status": payment.status.value})
+    return Advance(to=BugStep.RELEASE_STOCK, data={"s7_status": payment.status.value})
 
 
-def _s7_release(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s7_release(u: Unit, flow: Flow, answer: None) -> Advance:
     """The inventory service's answer: release the stock; an error is logged and forgotten
     ("Don't throw - cancellation should succeed even if release fails")."""
     payment = payments._mine(u, flow)
@@ -540,7 +538,7 @@ def _s7_release(u: Unit, flow: Flow, out: Outcome) -> Advance:
     return Advance(done=payments._status(payment))
 
 
-def _s7_release_step(flow: Flow) -> Remote:
+def _s7_release_step(flow: Flow) -> Remote[None]:
     """``inventoryService.releaseReservation``: a call of its own after the cancellation."""
     return Remote("release_inventory", lambda p: None, _s7_release)
 
@@ -582,7 +580,11 @@ def _s7_commit_step(
 def _s7() -> Iterator[None]:
     with (
         patched(("paycore.flows.payments._after_cancel", _s7_after_cancel)),
-        mock.patch.dict(payments.CANCEL.steps, {"release_stock": _s7_release_step}),
+        steps_patched(
+            payments.CANCEL,
+            add={BugStep.RELEASE_STOCK: step(_s7_release_step)},
+            edges={CancelStep.CALL: [BugStep.RELEASE_STOCK]},
+        ),
         mock.patch.object(Engine, "_commit_step", _s7_commit_step),
     ):
         yield
@@ -631,6 +633,7 @@ def _s8() -> Iterator[None]:
         patched(
             ("paycore.flows.checkout.begin", begin),
             ("paycore.flows.checkout.flow_id_for", flow_id_for),
+            ("paycore.flows.checkout_begin.flow_id_for", flow_id_for),
         ),
         mock.patch.object(Table, "unique_values", unique_values),
     ):
@@ -666,18 +669,17 @@ def _s9_settle(
     )
 
 
-def _s9_after_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s9_confirm_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     """A confirm the provider refused (the intent moved on: canceled, or paid by another
     confirm) is recorded as failed over whatever was recorded meanwhile, as the old
     ``confirmPayment`` did ("Update DB to 'failed'")."""
-    err = out.error
     if isinstance(err, ProviderInvalidRequest) and not err.fields.get("param"):
         payment = payments._mine(u, flow)
         payment = u.save(
             s.PAYMENTS, payment, status=P.FAILED, last_error=err.code, **_unlock(payment, flow)
         )
         return Advance(done=payments._status(payment, declined=err.message))
-    return _AFTER_CONFIRM(u, flow, out)
+    return _CONFIRM_REFUSED(u, flow, err)
 
 
 @seeded(
@@ -695,6 +697,6 @@ def _s9() -> Iterator[None]:
     with patched(
         ("paycore.flows.payments._claim", _s9_claim),
         ("paycore.flows.payments._settle", _s9_settle),
-        ("paycore.flows.payments._after_confirm", _s9_after_confirm),
+        ("paycore.flows.payments._confirm_refused", _s9_confirm_refused),
     ):
         yield

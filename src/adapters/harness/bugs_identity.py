@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from paycore.flows.engine import Outcome, Remote
+from paycore.flows.engine import Remote
 from paycore.ports import IntentView
 from paycore.records import Flow
 from paycore.unit import Unit
@@ -25,7 +25,10 @@ def _by_payment_id(u: Unit, flow: Flow, view: IntentView) -> bool:
     return bool(view.metadata.get("payment_id") == flow.params["payment_id"])
 
 
-def _search_by_payment_id(flow: Flow, then: Callable[[Unit, Flow, Outcome], Any]) -> Remote:
+Found = list[IntentView]
+
+
+def _search_by_payment_id(flow: Flow, then: Callable[[Unit, Flow, Found], Any]) -> Remote[Found]:
     pid = flow.params["payment_id"]
     return Remote(
         "search_intents", lambda p: p.search_intents(metadata_key="payment_id", value=pid), then

@@ -22,20 +22,22 @@ from paycore.errors import (
     InvalidCheckoutSession,
     OperationalError,
     OutOfStock,
+    ProviderError,
     ProviderInvalidRequest,
 )
-from paycore.flows import checkout, payments, sync, webhooks
+from paycore.flows import checkout, checkout_begin, payments, sync, webhooks
 from paycore.flows.engine import (
     Advance,
     Engine,
     Local,
-    Outcome,
     Remote,
     StepReport,
     create_flow,
     key,
 )
 from paycore.flows.identity import identity
+from paycore.flows.params import ConfirmParams, WebhookParams
+from paycore.flows.steps import CheckoutStep, ConfirmStep, WebhookStep
 from paycore.machines import FLOW, ORDER, PAYMENT, RESERVATION
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, ProviderEvent
@@ -43,7 +45,7 @@ from paycore.records import Flow, Order, OutboxMessage, Payment, Reservation
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus, ReservationStatus
 from paycore.unit import Unit
 
-from .bugs import force_stock, patched, seeded
+from .bugs import force_stock, patched, seeded, steps_patched
 
 P = PaymentStatus
 HELD = ReservationStatus.HELD
@@ -56,7 +58,7 @@ _BEGIN_CONFIRM = payments.begin_confirm
 _BEGIN_WEBHOOK = webhooks.begin_webhook
 _BEGIN_CHECKOUT = checkout.begin
 _AFTER_CHECK = checkout._after_check
-_AFTER_CREATE = checkout._after_create
+_CREATE_REFUSED = checkout._create_refused
 _COMMIT_STEP = Engine._commit_step
 _AFTER_INTENT = webhooks._after_intent
 
@@ -123,13 +125,10 @@ def _s10_begin_confirm(
         u,
         flow_id,
         "confirm",
-        "call",
+        ConfirmStep.CALL,
+        ConfirmParams(payment_id, str(payment.provider_intent_id), payment_method, return_url),
         owner=owner,
         lease_until=lease_until,
-        payment_id=payment_id,
-        intent_id=payment.provider_intent_id,
-        payment_method=payment_method,
-        return_url=return_url,
     )
     return flow_id
 
@@ -143,12 +142,10 @@ def _s10_begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: i
         u,
         flow_id,
         "webhook",
-        "fetch",
+        WebhookStep.FETCH,
+        WebhookParams(event.id, event.object_kind, event.object_id),
         owner=owner,
         lease_until=lease_until,
-        event_id=event.id,
-        object_kind=event.object_kind,
-        object_id=event.object_id,
     )
     return flow_id
 
@@ -178,17 +175,17 @@ def _s10() -> Iterator[None]:
 def _s11_check_seller(flow: Flow) -> Local:
     """The seller was checked once, locally, when the checkout began; nothing asks again
     before the charge."""
-    return Local(lambda u, f: Advance(to="create"))
+    return Local(lambda u, f: Advance(to=CheckoutStep.CREATE))
 
 
-def _s11_after_create(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s11_create_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     """The provider refuses the charge (the account cannot charge): the error is thrown,
     but the stock held for the order stays held."""
-    if isinstance(out.error, ProviderInvalidRequest):
+    if isinstance(err, ProviderInvalidRequest):
         payment = checkout._payment(u, flow)
         u.move(s.PAYMENTS, payment, PAYMENT, "creation_failed", lock_owner=None)
-        return Advance(failed=out.error)
-    return _AFTER_CREATE(u, flow, out)
+        return Advance(failed=err)
+    return _CREATE_REFUSED(u, flow, err)
 
 
 @seeded(
@@ -203,8 +200,8 @@ def _s11_after_create(u: Unit, flow: Flow, out: Outcome) -> Advance:
 @contextmanager
 def _s11() -> Iterator[None]:
     with (
-        mock.patch.dict(checkout.DEF.steps, {"check_seller": _s11_check_seller}),
-        mock.patch("paycore.flows.checkout._after_create", _s11_after_create),
+        steps_patched(checkout.DEF, replace={CheckoutStep.CHECK_SELLER: _s11_check_seller}),
+        mock.patch("paycore.flows.checkout._create_refused", _s11_create_refused),
     ):
         yield
 
@@ -222,10 +219,10 @@ def _active_lines(u: Unit, order: Order) -> set[int]:
     return out
 
 
-def _s12_after_check(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s12_after_check(u: Unit, flow: Flow, can_charge: bool) -> Advance:
     """Price the charge from the live products, not from the order's snapshot."""
-    adv = _AFTER_CHECK(u, flow, out)
-    if adv.to != "create":
+    adv = _AFTER_CHECK(u, flow, can_charge)
+    if adv.to != CheckoutStep.CREATE:
         return adv
     order = u.get(s.ORDERS, flow.params["order_id"])
     assert order is not None
@@ -234,10 +231,10 @@ def _s12_after_check(u: Unit, flow: Flow, out: Outcome) -> Advance:
         product = u.get(s.PRODUCTS, line.product_id)
         price = product.price.amount if product is not None else line.unit_price.amount
         amount += price * line.quantity
-    return Advance(to="create", data={**adv.data, "live_amount": amount})
+    return Advance(to=CheckoutStep.CREATE, data={**adv.data, "live_amount": amount})
 
 
-def _s12_create(flow: Flow) -> Remote:
+def _s12_create(flow: Flow) -> Remote[IntentView]:
     """``checkout._create`` charging the live amount."""
     prm = flow.params
     req = CreateIntent(
@@ -252,14 +249,18 @@ def _s12_create(flow: Flow) -> Remote:
         description=f"order {prm['order_id']}",
     )
     k = key(flow, "create")
-    return Remote("create_intent", lambda p: p.create_intent(req, idempotency_key=k), _s12_adopt)
+    return Remote(
+        "create_intent",
+        lambda p: p.create_intent(req, idempotency_key=k),
+        _s12_adopt,
+        ask=CheckoutStep.FIND,
+        refused=checkout._create_refused,
+    )
 
 
-def _s12_adopt(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s12_adopt(u: Unit, flow: Flow, view: IntentView) -> Advance:
     """``checkout._after_create`` adopting what it created without checking it."""
-    if out.ok:
-        return checkout._adopt(u, flow, out.value)
-    return checkout._after_create(u, flow, out)
+    return checkout._adopt(u, flow, view)
 
 
 def _s12_on_paid(u: Unit, payment: Payment) -> None:
@@ -307,7 +308,7 @@ def _s12() -> Iterator[None]:
             ("paycore.flows.sync._on_paid", _s12_on_paid),
             ("paycore.flows.sync._on_canceled", _s12_on_canceled),
         ),
-        mock.patch.dict(checkout.DEF.steps, {"create": _s12_create}),
+        steps_patched(checkout.DEF, replace={CheckoutStep.CREATE: _s12_create}),
     ):
         yield
 
@@ -424,7 +425,7 @@ def _s15_begin(
     fp = checkout.fingerprint(cart)
     if order.cart_fingerprint == fp or order.status is not OrderStatus.PENDING:
         return checkout.flow_id_for(session_id)
-    lines = checkout._snapshot_lines(u, cart)
+    lines = checkout_begin._snapshot_lines(u, cart)
     current = sync.reservations_of(u, order.id)
     for r in current:
         if r.status is HELD:
@@ -504,12 +505,12 @@ def _s16_commit_step(
     return report
 
 
-def _s16_after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
+def _s16_after_intent(u: Unit, flow: Flow, view: IntentView) -> Advance:
     """The webhook finds its payment by the recorded intent id only: an intent whose
     record was lost is "not ours" ("webhook will handle this" was never true)."""
-    if out.error is None and not u.find(s.PAYMENTS, "provider_intent_id", out.value.id):
+    if not u.find(s.PAYMENTS, "provider_intent_id", view.id):
         return Advance(done={"matched": False})
-    return _AFTER_INTENT(u, flow, out)
+    return _AFTER_INTENT(u, flow, view)
 
 
 @seeded(

@@ -28,7 +28,6 @@ def _silent_failure(u: Unit, refund: Refund) -> None:
 @contextmanager
 def _i2() -> Iterator[None]:
     with patched(
-        ("paycore.flows.sync.refund_failed", _silent_failure),
         ("paycore.flows.refunds.refund_failed", _silent_failure),
     ):
         yield

@@ -27,6 +27,7 @@ from paycore import schema as s
 from paycore.flows.engine import Engine, StepReport
 from paycore.machines import MACHINES
 from paycore.ports import Snapshot
+from paycore.records import Flow
 
 #: Steps and transitions that cannot happen by design, with the reason.
 UNREACHABLE: dict[str, str] = {}
@@ -95,8 +96,8 @@ class _CountedStep:
         self.engine = engine
         self.counts = counts
 
-    def __call__(self, flow_id: str) -> StepReport:
-        report: StepReport = type(self.engine).step(self.engine, flow_id)
+    def __call__(self, flow_id: str, known: Flow | None = None) -> StepReport:
+        report: StepReport = type(self.engine).step(self.engine, flow_id, known)
         # a provider call counts once: when made, not again when its answer is applied
         ran = report.effect == "tx" or report.effect.startswith("call:")
         if ran and report.result not in ("lease_lost", "inactive"):

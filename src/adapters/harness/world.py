@@ -21,7 +21,6 @@ from paycore import jobs
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import OperationalError, PaycoreError, WebhookSignatureInvalid
-from paycore.flows import checkout, payments, refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.invariants import Kind, Ledger, Violation, check
 from paycore.money import Money
@@ -202,46 +201,29 @@ class World:
     def begin_checkout(self, session_no: int, product_no: int, quantity: int) -> None:
         session = self.session(session_no)
         cart = [CartItem(p, quantity) for p in self.carts[product_no % len(self.carts)]]
-        eng = self.engine
-
-        def go() -> str:
-            normalized = checkout.normalize_cart(cart, self.config)
-            return eng.transact(  # type: ignore[no-any-return]
-                lambda u: checkout.begin(u, self.config, session, normalized, eng.worker_id)
-            )
-
+        svc = self.w.service
         self.count("operations")
         what = "+".join(item.product_id for item in cart)
-        self._try(f"checkout {session} {what} x{quantity}", go)
+        self._try(
+            f"checkout {session} {what} x{quantity}", lambda: svc.start_checkout(session, cart)
+        )
 
     def begin_confirm(self, payment_no: int, method_no: int) -> None:
         pid = self.payment_id(payment_no)
         if pid is None:
             return
         method = METHODS[method_no % len(METHODS)]
-        eng = self.engine
+        svc = self.w.service
         self.count("operations")
-        self._try(
-            f"confirm {pid} with {method}",
-            lambda: eng.transact(
-                lambda u: payments.begin_confirm(
-                    u, pid, method, None, eng.worker_id, u.now + self.config.lease_ms
-                )
-            ),
-        )
+        self._try(f"confirm {pid} with {method}", lambda: svc.start_confirm(pid, method))
 
     def begin_cancel(self, payment_no: int) -> None:
         pid = self.payment_id(payment_no)
         if pid is None:
             return
-        eng = self.engine
+        svc = self.w.service
         self.count("operations")
-        self._try(
-            f"cancel {pid}",
-            lambda: eng.transact(
-                lambda u: payments.begin_cancel(u, pid, eng.worker_id, u.now + self.config.lease_ms)
-            ),
-        )
+        self._try(f"cancel {pid}", lambda: svc.start_cancel(pid))
 
     def begin_refund(
         self, payment_no: int, amount: int | None, key_no: int, *, restock: bool = False
@@ -251,14 +233,13 @@ class World:
         if pid is None:
             return
         key = f"rk-{key_no}"
-        eng = self.engine
+        svc = self.w.service
         self.count("operations")
 
         def go() -> str:
-            refunds.check_refund_args(amount, None, key)
-            refund = eng.transact(
-                lambda u: refunds.begin_refund(u, pid, amount, None, key, restock=restock)
-            )
+            fid = svc.start_refund(pid, amount, None, key, restock=restock)
+            refund = self.view().get(s.REFUNDS, fid.removeprefix("refund:"))
+            assert refund is not None
             return f"refund {refund.id} of {refund.amount.amount}"
 
         shown = " restock" if restock else ""
@@ -472,11 +453,7 @@ class World:
         self.count("webhooks")
         label = f"webhook {event.id} {event.type}"
         try:
-            fid = self.engine.transact(
-                lambda u: webhooks.begin_webhook(
-                    u, event, self.engine.worker_id, u.now + self.config.lease_ms
-                )
-            )
+            fid = self.w.service.start_webhook(event)
         except OperationalError as exc:
             # The endpoint answered 500: the provider delivers the event again later.
             self.say(f"{label} -> {exc.code}; will be redelivered")

@@ -22,23 +22,38 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import attrs
+from typing import Any, TypeVar
 
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
-    CommitUnknown,
-    FlowPending,
     LeaseLost,
     OperationalError,
     PaycoreError,
     ProviderError,
     ProviderUnavailable,
 )
-from paycore.flows import retry
-from paycore.flows.identity import installation_id
+from paycore.flows import logs, policy, retry
+from paycore.flows.defs import (
+    Advance,
+    Effect,
+    FlowDef,
+    FlowDefinitionError,
+    Local,
+    Outcome,
+    Remote,
+    StepFn,
+    StepReport,
+    StepSpec,
+    UndeclaredStep,
+    create_flow,
+    key,
+    retry_on,
+    step,
+    unexpected,
+)
+from paycore.flows.runner import Runner
+from paycore.flows.transactions import Transactions
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store, Tokens
 from paycore.records import Flow
@@ -46,90 +61,11 @@ from paycore.status import FlowStatus
 from paycore.tokens import RandomTokens
 from paycore.unit import Unit
 
-log = logging.getLogger("paycore.flows")
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-@attrs.frozen
-class Outcome:
-    """What a provider call returned, or the provider error it raised."""
-
-    value: Any = None
-    error: ProviderError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@attrs.frozen
-class Advance:
-    """What a step decided. Exactly one of ``to``, ``done``, ``failed``, ``retry`` is usual."""
-
-    to: str | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict)
-    done: Mapping[str, Any] | None = None
-    failed: PaycoreError | None = None
-    retry: str | None = None
-    #: The step met a transient failure (see :mod:`paycore.flows.retry`); None lets the
-    #: engine infer it from the provider error the step is applying.
-    transient: bool | None = None
-
-
-@attrs.frozen
-class Local:
-    fn: Callable[[Unit, Flow], Advance]
-
-
-@attrs.frozen
-class Remote:
-    call_name: str
-    call: Callable[[PaymentProvider], Any]
-    apply: Callable[[Unit, Flow, Outcome], Advance]
-
-
-Effect = Local | Remote
-StepFn = Callable[[Flow], Effect]
-
-
-@attrs.frozen
-class FlowDef:
-    """A kind of flow: its steps, and the step that compensates when forward gives up."""
-
-    kind: str
-    steps: Mapping[str, StepFn]
-    give_up: str | None = None
-    #: Provider steps whose key may have been forgotten by the provider when the
-    #: flow resumes late, and the step that asks the provider first instead.
-    ask_first: Mapping[str, str] = attrs.field(factory=dict)
-
-
-@attrs.frozen
-class StepReport:
-    """One executed step, for timelines."""
-
-    flow_id: str
-    kind: str
-    step: str
-    effect: str  # "tx", "call:<name>", "apply:<name>"
-    result: str
-    #: The flow's durable record after the step (unchanged by a provider call).
-    flow: Flow | None = None
-
-
-def key(flow: Flow, step: str) -> str:
-    """The idempotency key of a provider call: installation, flow, step and key generation.
-
-    The generation changes only after the provider confirmed that the
-    previous attempt had no effect (Stripe replays even saved 5xx answers).
-    Flow ids repeat across stores on one provider account (``confirm:pay_000001:1``),
-    so the key starts with the installation id the flow was created under.
-    """
-    base = f"{flow.id}:{step}:{flow.data.get('keygen', 0)}"
-    installation = flow.params.get("installation")
-    return f"{installation}:{base}" if installation else base
-
-
-class Engine:
+class Engine(Transactions, Runner):
     """Executes flow steps against a store and a provider."""
 
     def __init__(
@@ -151,7 +87,7 @@ class Engine:
         self.config = config
         self.defs = dict(defs)
         self.worker_id = worker_id
-        self._inflight: dict[str, tuple[int, Remote, Outcome]] = {}
+        self._inflight: dict[str, tuple[int, Remote[Any], Outcome[Any]]] = {}
         self._flow_locks: dict[str, threading.Lock] = {}
         #: Per calling thread (by its id): outbox messages its committed transactions
         #: queued and nobody has taken yet (see :meth:`take_queued`). A plain dict, not
@@ -159,55 +95,13 @@ class Engine:
         self._queued: dict[int, list[str]] = {}
         self._locks_guard = threading.Lock()
 
-    # --- transactions -----------------------------------------------------------
-
-    def transact(self, fn: Callable[[Unit], Any], flow_id: str | None = None) -> Any:
-        u: Unit | None = None
-        try:
-            with self.store.transaction() as tx:
-                u = Unit(tx, self.clock.now(), flow_id, self.tokens)
-                result = fn(u)
-        except CommitUnknown:
-            # The commit may have happened: an alert twice beats an alert lost.
-            if u is not None:
-                self._after_commit(u)
-            raise
-        self._after_commit(u)
-        return result
-
-    @property
-    def outbox_pending(self) -> bool:
-        """This thread's transactions queued a notification that was not taken yet."""
-        return bool(self._queued.get(threading.get_ident()))
-
-    def take_queued(self) -> list[str]:
-        """The ids of the outbox messages this thread queued since the last call, in order.
-
-        A request sends exactly these after its commit; it never sends the backlog.
-        """
-        return self._queued.pop(threading.get_ident(), [])
-
-    def _queued_ids(self) -> list[str]:
-        return self._queued.setdefault(threading.get_ident(), [])
-
-    def _after_commit(self, u: Unit) -> None:
-        if u.queued:
-            self._queued_ids().extend(u.queued)
-        for kind, message, fields in u.alerts:
-            self.alerts.alert(kind, message, **fields)
-        for callback in u.on_commit:
-            callback()
-
     def load(self, flow_id: str) -> Flow | None:
         with self.store.transaction() as tx:
             return tx.get(s.FLOWS, flow_id)
 
     # --- stepping ---------------------------------------------------------------
 
-    def has_inflight(self, flow_id: str) -> bool:
-        return flow_id in self._inflight
-
-    def held_answers(self) -> list[tuple[str, int, Remote, Outcome]]:
+    def held_answers(self) -> list[tuple[str, int, Remote[Any], Outcome[Any]]]:
         """The provider answers this worker holds in memory, not applied yet (what a
         crash loses), by flow id: (flow id, the flow's version, the call, its outcome)."""
         return [(fid, *held) for fid, held in sorted(self._inflight.items())]
@@ -216,18 +110,28 @@ class Engine:
         """A crash: every outcome held in memory is lost; durable state stays."""
         self._inflight.clear()
 
-    def step(self, flow_id: str) -> StepReport:
-        """Execute exactly one step of an active flow."""
+    def step(self, flow_id: str, known: Flow | None = None) -> StepReport:
+        """Execute exactly one step of an active flow.
+
+        ``known`` is the flow as this worker's last step committed it: a run that goes
+        on from there needs no read of its own (the step's transaction checks the
+        version anyway, so a flow that moved on meanwhile is never written over)."""
+        report = self._step(flow_id, known)
+        if log.isEnabledFor(logging.DEBUG):
+            logs.step(log, report)
+        return report
+
+    def _step(self, flow_id: str, known: Flow | None) -> StepReport:
         pending = self._inflight.pop(flow_id, None)
         if pending is not None:
             version, remote, outcome = pending
             return self._commit_step(
                 flow_id,
                 f"apply:{remote.call_name}",
-                lambda u, f: _classified(remote.apply(u, f, outcome), outcome.error),
+                lambda u, f: policy.apply(remote, u, f, outcome),
                 expect_version=version,
             )
-        flow = self.load(flow_id)
+        flow = known if known is not None else self.load(flow_id)
         if flow is None or flow.status is not FlowStatus.ACTIVE:
             kind = "?" if flow is None else flow.kind
             return StepReport(flow_id, kind, "-", "none", "inactive", flow)
@@ -238,13 +142,15 @@ class Engine:
                 return self._commit_step(
                     flow_id, "tx", lambda u, f: Advance(to=ask), expect_version=flow.version
                 )
-            effect = fdef.steps[flow.step](flow)
+            effect = fdef.run_of(flow.step)(flow)
         except PaycoreError:
             raise
         except Exception as exc:
             # The step could not even say what to do (a bug, or a record this code cannot
             # read): a strike, so the flow backs off and ends with an alert, and the
             # worker goes on with other flows.
+            what = f"flow {flow.id} ({flow.kind}) could not build its step {flow.step}"
+            logs.failure(log, what, exc, **logs.flow_fields(flow))
             return self.strike(flow, unexpected(exc))
         if isinstance(effect, Local):
             return self._commit_step(flow_id, "tx", effect.fn, expect_version=flow.version)
@@ -255,6 +161,8 @@ class Engine:
             outcome = Outcome(error=exc)
             summary = exc.code
         except Exception as exc:  # an adapter let a vendor error through: treat as unknown
+            what = f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error"
+            logs.failure(log, what, exc, **logs.flow_fields(flow))
             outcome = Outcome(
                 error=ProviderUnavailable(f"unexpected {type(exc).__name__} from the provider")
             )
@@ -301,6 +209,8 @@ class Engine:
             # stay. Record a retry in a new transaction: the flow backs off and is
             # dead-lettered with an alert instead of blocking every worker that meets it.
             why = _reason(exc)
+            fields = {"flow_id": flow_id, "flow_kind": kind, "step": step_name, "effect": effect}
+            logs.failure(log, f"flow {flow_id} ({kind}) step {step_name} failed", exc, **fields)
             result = self.transact(
                 lambda u: self._advance_if_current(u, flow_id, expect_version, why), flow_id
             )
@@ -322,6 +232,11 @@ class Engine:
         return self._advance(u, flow, Advance(retry=why))
 
     def _advance(self, u: Unit, flow: Flow, adv: Advance) -> str:
+        if adv.to is not None and not self.defs[flow.kind].allows(flow.step, adv.to):
+            raise UndeclaredStep(
+                f"flow {flow.id} ({flow.kind}) may not go from {flow.step} to {adv.to}: "
+                "declare the edge in its FlowDef"
+            )
         data = {**flow.data, **adv.data}
         lease = {"lease_owner": self.worker_id, "lease_until": u.now + self.config.lease_ms}
         moved_on = adv.retry is None and not adv.transient
@@ -341,35 +256,54 @@ class Engine:
                     u, "flow_gave_up", flow, f"gave up and compensated: {err.message}"
                 )
             return f"failed:{err.code}"
-        step = adv.to if adv.to is not None else flow.step
+        step = str(adv.to) if adv.to is not None else flow.step
         if step != flow.step:
             data["step_at"] = u.now  # when the step's idempotency key was first used
         if adv.retry is not None:
-            # Strikes count every non-transient retry of the flow, across steps, so that
-            # a cycle (create, find nothing, create again) also ends in bounded time;
-            # transient ones go on until the retry horizon (paycore.flows.retry).
-            attempts = flow.attempts + 1
-            verdict = retry.judge(self.config, data, u.now, bool(adv.transient))
-            if verdict.give_up:
-                return self._give_up(u, flow, data, adv.retry, verdict.reason)
-            if verdict.stalled:
-                minutes = (u.now - int(data[retry.SINCE])) // 60_000
-                self._alert_after(
-                    u, "flow_stalled", flow, f"has been retrying for {minutes} min: {adv.retry}"
-                )
-            u.save(
-                s.FLOWS,
-                flow,
-                step=step,
-                data=data,
-                attempts=attempts,
-                last_error=adv.retry,
-                next_run_at=u.now + self.backoff(flow.id, attempts),
-                **lease,
-            )
-            return f"retry:{adv.retry}" + (f" -> {step}" if step != flow.step else "")
+            return self._retry(u, flow, adv.retry, bool(adv.transient), step, data, lease)
         u.save(s.FLOWS, flow, step=step, data=data, next_run_at=u.now, **lease)
         return f"-> {step}"
+
+    def _retry(
+        self,
+        u: Unit,
+        flow: Flow,
+        why: str,
+        transient: bool,
+        step: str,
+        data: dict[str, Any],
+        lease: dict[str, Any],
+    ) -> str:
+        """Record a retry of ``flow`` at ``step`` with backoff, or give up."""
+        # Strikes count every non-transient retry of the flow, across steps, so that
+        # a cycle (create, find nothing, create again) also ends in bounded time;
+        # transient ones go on until the retry horizon (paycore.flows.retry).
+        attempts = flow.attempts + 1
+        verdict = retry.judge(self.config, data, u.now, transient)
+        if verdict.give_up:
+            return self._give_up(u, flow, data, why, verdict.reason)
+        self._log_after(
+            u,
+            logging.WARNING,
+            f"flow {flow.id} ({flow.kind}) retries step {step} (attempt {attempts}): {why}",
+            logs.flow_fields(flow, attempts=attempts, reason=why),
+        )
+        if verdict.stalled:
+            minutes = (u.now - int(data[retry.SINCE])) // 60_000
+            self._alert_after(
+                u, "flow_stalled", flow, f"has been retrying for {minutes} min: {why}"
+            )
+        u.save(
+            s.FLOWS,
+            flow,
+            step=step,
+            data=data,
+            attempts=attempts,
+            last_error=why,
+            next_run_at=u.now + self.backoff(flow.id, attempts),
+            **lease,
+        )
+        return f"retry:{why}" + (f" -> {step}" if step != flow.step else "")
 
     def _give_up(
         self, u: Unit, flow: Flow, data: dict[str, Any], why: str, reason: str = "failures"
@@ -384,17 +318,30 @@ class Engine:
             u.save(
                 s.FLOWS,
                 flow,
-                step=fdef.give_up,
+                step=str(fdef.give_up),
                 data=data,
                 attempts=0,
                 last_error=why,
                 next_run_at=u.now,
+            )
+            self._log_after(
+                u,
+                logging.WARNING,
+                f"flow {flow.id} ({flow.kind}) gave up at step {flow.step} ({why}); "
+                f"compensating from {fdef.give_up}",
+                logs.flow_fields(flow, reason=why, outcome="compensating"),
             )
             return f"-> {fdef.give_up} (compensating)"
         data[retry.DEAD_OF] = reason
         u.move(s.FLOWS, flow, FLOW, "dead_letter", data=data, last_error=why)
         after = f"{why}, past the retry horizon" if reason == "outage" else why
         self._alert_after(u, "flow_dead_lettered", flow, f"gave up at step {flow.step}: {after}")
+        self._log_after(
+            u,
+            logging.ERROR,
+            f"flow {flow.id} ({flow.kind}) dead-lettered at step {flow.step}: {after}",
+            logs.flow_fields(flow, reason=why, outcome="dead"),
+        )
         return "dead"
 
     def _alert_after(self, u: Unit, kind: str, flow: Flow, what: str) -> None:
@@ -402,6 +349,11 @@ class Engine:
         committed (never for a rolled-back one)."""
         message = f"flow {flow.id} ({flow.kind}) {what}"
         u.alert(kind, flow.id, message, flow_id=flow.id, flow_kind=flow.kind)
+
+    @staticmethod
+    def _log_after(u: Unit, level: int, message: str, fields: dict[str, Any]) -> None:
+        """Log once the transaction committed (a rolled-back retry never happened)."""
+        u.on_commit.append(lambda: log.log(level, "%s", message, extra=fields))
 
     def _key_may_be_forgotten(self, flow: Flow) -> bool:
         """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""
@@ -415,81 +367,6 @@ class Engine:
         jitter = int(hashlib.sha256(f"{flow_id}:{attempts}".encode()).hexdigest()[:4], 16)
         return min(base + jitter % max(base // 4, 1), self.config.backoff_cap_ms)
 
-    # --- running to completion --------------------------------------------------
-
-    def run(self, flow_id: str) -> Flow:
-        """Step a flow until it ends; raise FlowPending if it must wait for a retry.
-
-        Raises:
-            FlowPending: the flow is durable and the recovery worker will finish it; also
-                when an error that is not paycore's escaped the flow (it cost a strike).
-            OperationalError: the store failed; nothing of the failed step was kept.
-        """
-        # Two threads of this process asking for the same flow (a double-clicked
-        # checkout) take turns: the second finds the first one's result.
-        with self._locks_guard:
-            lock = self._flow_locks.setdefault(flow_id, threading.Lock())
-        try:
-            with lock:
-                return self._run(flow_id)
-        except Exception as exc:
-            # An answer held in memory must not outlive this call: recovery skips flows
-            # with one. Dropping it is safe: the repeated call reuses the same key.
-            self._inflight.pop(flow_id, None)
-            if isinstance(exc, PaycoreError):
-                raise
-            # Not paycore's error (an adapter's bug): the flow is durable, so it costs a
-            # strike and waits for recovery like any retry; the caller, and a recovery
-            # round going on with other flows, get a typed error naming only the type.
-            why = unexpected(exc)
-            self._strike_quietly(flow_id, why)
-            raise FlowPending(
-                f"operation {flow_id} is recorded but not finished ({why}); "
-                "the recovery worker will finish it: poll its status or retry the call",
-                flow_id=flow_id,
-            ) from None
-        except BaseException:
-            self._inflight.pop(flow_id, None)
-            raise
-        finally:
-            with self._locks_guard:
-                if not lock.locked():
-                    self._flow_locks.pop(flow_id, None)
-
-    def _strike_quietly(self, flow_id: str, why: str) -> None:
-        """Best effort: the store that just failed may fail again; the flow stays due."""
-        try:
-            flow = self.load(flow_id)
-            if flow is not None and flow.status is FlowStatus.ACTIVE:
-                self.strike(flow, why)
-        except Exception as exc:  # nothing more to do here; recovery meets the flow again
-            log.warning("flow %s: strike not recorded: %s", flow_id, unexpected(exc))
-
-    def _run(self, flow_id: str) -> Flow:
-        last_error: str | None = None
-        for _ in range(self.config.max_steps_per_run):
-            flow = self.step(flow_id).flow
-            if flow is None:
-                flow = self.load(flow_id)
-            if flow is None:
-                raise LeaseLost(f"flow {flow_id} vanished", flow_id=flow_id)
-            if flow.status is not FlowStatus.ACTIVE:
-                return flow
-            last_error = flow.last_error
-            if flow.next_run_at > self.clock.now() and not self.has_inflight(flow_id):
-                break
-        raise FlowPending(
-            f"operation {flow_id} is recorded but not finished ({last_error}); "
-            "the recovery worker will finish it: poll its status or retry the call",
-            flow_id=flow_id,
-        )
-
-
-def unexpected(exc: BaseException) -> str:
-    """How an exception that is not paycore's is recorded: by its type only, because
-    its message may quote data (a key, a card's details, a connection string)."""
-    return f"unexpected {type(exc).__name__}"
-
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, PaycoreError):
@@ -497,42 +374,26 @@ def _reason(exc: Exception) -> str:
     return unexpected(exc)
 
 
-def _classified(adv: Advance, cause: ProviderError | None) -> Advance:
-    """Say whether the provider error behind a step's decision was transient."""
-    if adv.transient is not None or cause is None:
-        return adv
-    return attrs.evolve(adv, transient=retry.is_transient(cause))
-
-
-def create_flow(
-    u: Unit,
-    flow_id: str,
-    kind: str,
-    step: str,
-    *,
-    owner: str | None = None,
-    lease_until: int = 0,
-    **params: Any,
-) -> Flow:
-    """Record a new flow in the caller's transaction.
-
-    A flow created with no owner (for example an automatic refund started by
-    another flow) is free for any worker to run at once. Its params record the
-    installation it runs for (its provider keys start with it).
-    """
-    params.setdefault("installation", installation_id(u))
-    flow = Flow(
-        id=flow_id,
-        kind=kind,
-        step=step,
-        created_at=u.now,
-        params=params,
-        next_run_at=u.now,
-        lease_owner=owner,
-        lease_until=lease_until,
-    )
-    return u.create(s.FLOWS, flow, FLOW)
-
-
 def _plain(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if isinstance(v, str | int | bool) or v is None}
+
+
+__all__ = [
+    "Advance",
+    "Effect",
+    "Engine",
+    "FlowDef",
+    "FlowDefinitionError",
+    "Local",
+    "Outcome",
+    "Remote",
+    "StepFn",
+    "StepReport",
+    "StepSpec",
+    "UndeclaredStep",
+    "create_flow",
+    "key",
+    "retry_on",
+    "step",
+    "unexpected",
+]

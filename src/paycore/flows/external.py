@@ -4,7 +4,7 @@ Such a refund returns money of one of paycore's payments without paycore's
 knowledge. It is a fact at the provider, so paycore records it rather than
 disputes it: a :class:`~paycore.records.Refund` with ``external=True``, keyed
 ``external:<provider refund id>``, whose effects on the payment and the order
-are those of any refund (through :func:`paycore.flows.sync.apply_refund`),
+are those of any refund (through :func:`paycore.flows.refunds.apply_refund`),
 and an ``external_refund`` alert so that someone checks the order (it must not
 ship) and the goods. No refund flow is started: the provider already did it.
 
@@ -21,7 +21,7 @@ from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import IntegrityError, ProviderError, ProviderNotFound
 from paycore.flows.identity import installation_id, refund_is_refunds
-from paycore.flows.sync import apply_refund
+from paycore.flows.refunds import apply_refund
 from paycore.machines import REFUND
 from paycore.ports import REFUND_LIVE, RefundView
 from paycore.records import Cursor, Payment, Refund

@@ -13,10 +13,13 @@ from __future__ import annotations
 import attrs
 
 from paycore import schema as s
-from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
+from paycore.errors import ProviderError
+from paycore.flows.engine import Advance, FlowDef, Remote, key, step
 from paycore.flows.identity import identity
+from paycore.flows.params import OrphanParams, params_of
+from paycore.flows.steps import OrphanStep as Step
 from paycore.flows.sync import CANCELABLE
-from paycore.ports import REFUND_LIVE, REFUND_UNSETTLED, IntentView, PaymentProvider
+from paycore.ports import REFUND_LIVE, REFUND_UNSETTLED, IntentView, PaymentProvider, RefundView
 from paycore.records import Flow
 from paycore.unit import Unit
 
@@ -36,6 +39,10 @@ class IntentState:
         return self.view.status != "processing" and not self.unsettled
 
 
+def _prm(flow: Flow) -> OrphanParams:
+    return params_of(OrphanParams, flow)
+
+
 def intent_state(p: PaymentProvider, intent_id: str) -> IntentState:
     view = p.retrieve_intent(intent_id)
     if view.status != "succeeded":
@@ -50,27 +57,24 @@ def intent_state(p: PaymentProvider, intent_id: str) -> IntentState:
 
 
 def _note(u: Unit, flow: Flow, action: str, status: str) -> None:
-    case = u.get(s.ORPHANS, flow.params["intent_id"])
+    case = u.get(s.ORPHANS, _prm(flow).intent_id)
     if case is not None and (case.action, case.provider_status) != (action, status):
         u.save(s.ORPHANS, case, action=action, provider_status=status)
 
 
-def _look(flow: Flow) -> Remote:
-    iid = flow.params["intent_id"]
+def _look(flow: Flow) -> Remote[IntentState]:
+    iid = _prm(flow).intent_id
     return Remote("retrieve_intent", lambda p: intent_state(p, iid), _after_look)
 
 
-def _after_look(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    if out.error is not None:
-        return Advance(retry=out.error.code)
-    state: IntentState = out.value
+def _after_look(u: Unit, flow: Flow, state: IntentState) -> Advance:
     view = state.view
     if view.status in CANCELABLE:
-        return Advance(to="cancel")
+        return Advance(to=Step.CANCEL)
     rest = view.amount_received - state.refunded
     if view.status == "succeeded" and rest > 0:
         # A refund that failed is another request: a new key, not the old one's replay.
-        return Advance(to="refund", data={"amount": rest, "returned": state.returned})
+        return Advance(to=Step.REFUND, data={"amount": rest, "returned": state.returned})
     if not state.settled:
         # Not a failure to retry: the bank decides (a debit, a refund), maybe days later.
         # The reconciler starts a new flow for this case once it has decided.
@@ -80,15 +84,21 @@ def _after_look(u: Unit, flow: Flow, out: Outcome) -> Advance:
     return Advance(done={"intent_id": view.id, "status": view.status})
 
 
-def _cancel(flow: Flow) -> Remote:
-    iid = flow.params["intent_id"]
+def _cancel(flow: Flow) -> Remote[IntentView]:
+    iid = _prm(flow).intent_id
     k = key(flow, "cancel")
-    return Remote("cancel_intent", lambda p: p.cancel_intent(iid, idempotency_key=k), _after_act)
+    return Remote(
+        "cancel_intent",
+        lambda p: p.cancel_intent(iid, idempotency_key=k),
+        _look_again,
+        ask=Step.LOOK,
+        refused=_refused,
+    )
 
 
-def _refund(flow: Flow) -> Remote:
-    iid, amount = flow.params["intent_id"], flow.data["amount"]
-    meta = {"orphan": iid, **identity(flow.params["installation"], None)}
+def _refund(flow: Flow) -> Remote[RefundView]:
+    iid, amount = _prm(flow).intent_id, flow.data["amount"]
+    meta = {"orphan": iid, **identity(_prm(flow).installation, None)}
     # another amount left, or a refund of it that failed since, is another request
     k = key(flow, f"refund-{amount}-{flow.data.get('returned', 0)}")
     return Remote(
@@ -96,16 +106,26 @@ def _refund(flow: Flow) -> Remote:
         lambda p: p.create_refund(
             iid, amount=amount, reason="duplicate", metadata=meta, idempotency_key=k
         ),
-        _after_act,
+        _look_again,
+        ask=Step.LOOK,
+        refused=_refused,
     )
 
 
-def _after_act(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    err = out.error
-    if err is not None and err.retryable and err.outcome == "definite":
-        return Advance(retry=err.code)
-    # Done, refused (the intent moved on) or ambiguous: look again before acting again.
-    return Advance(to="look")
+def _look_again(u: Unit, flow: Flow, answer: object) -> Advance:
+    # Done, refused (the intent moved on) or unanswered: look again before acting again.
+    return Advance(to=Step.LOOK)
 
 
-DEF = FlowDef("orphan", {"look": _look, "cancel": _cancel, "refund": _refund})
+def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    return _look_again(u, flow, err)
+
+
+DEF = FlowDef(
+    "orphan",
+    {
+        Step.LOOK: step(_look, Step.CANCEL, Step.REFUND),
+        Step.CANCEL: step(_cancel, Step.LOOK),
+        Step.REFUND: step(_refund, Step.LOOK),
+    },
+)

@@ -20,11 +20,11 @@ from paycore.errors import (
     PaymentNotFound,
     ProviderCardDeclined,
     ProviderError,
-    ProviderIdempotencyInUse,
     ProviderInvalidRequest,
-    ProviderRateLimited,
 )
-from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow, key
+from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
+from paycore.flows.params import CancelParams, ConfirmParams, params_of
+from paycore.flows.steps import CancelStep, ConfirmStep
 from paycore.flows.sync import CANCELABLE, apply_intent, claimed, save_changed
 from paycore.ports import IntentView
 from paycore.records import Flow, Payment
@@ -59,8 +59,20 @@ def _claim(u: Unit, payment: Payment, flow_id: str, **changes: object) -> Paymen
     return u.save(s.PAYMENTS, payment, lock_owner=flow_id, **changes)
 
 
+def _params(flow: Flow) -> ConfirmParams | CancelParams:
+    if flow.kind == "confirm":
+        return params_of(ConfirmParams, flow)
+    return params_of(CancelParams, flow)
+
+
+def _intent_of(payment: Payment) -> str:
+    """The intent a confirm or cancel acts on: they start only once it is recorded."""
+    assert payment.provider_intent_id is not None, "a payment past creating has its intent"
+    return payment.provider_intent_id
+
+
 def _mine(u: Unit, flow: Flow) -> Payment:
-    payment = u.get(s.PAYMENTS, flow.params["payment_id"])
+    payment = u.get(s.PAYMENTS, _params(flow).payment_id)
     assert payment is not None
     return payment
 
@@ -111,70 +123,68 @@ def begin_confirm(
         u,
         flow_id,
         "confirm",
-        "call",
+        ConfirmStep.CALL,
         owner=owner,
         lease_until=lease_until,
-        payment_id=payment_id,
-        intent_id=payment.provider_intent_id,
-        payment_method=payment_method,
-        return_url=return_url,
+        params=ConfirmParams(payment_id, _intent_of(payment), payment_method, return_url),
     )
     return flow_id
 
 
-def _confirm_call(flow: Flow) -> Remote:
-    prm = flow.params
+def _confirm_call(flow: Flow) -> Remote[IntentView]:
+    prm = params_of(ConfirmParams, flow)
+    intent_id = prm.intent_id
     k = key(flow, "confirm")
     return Remote(
         "confirm_intent",
         lambda p: p.confirm_intent(
-            prm["intent_id"],
-            payment_method=prm["payment_method"],
-            return_url=prm["return_url"],
+            intent_id,
+            payment_method=prm.payment_method,
+            return_url=prm.return_url,
             idempotency_key=k,
         ),
         _after_confirm,
+        ask=ConfirmStep.SYNC,
+        refused=_confirm_refused,
     )
 
 
-def _after_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    err = out.error
-    if err is None:
-        payment = _settle(u, flow, out.value)
-        return Advance(done=_status(payment, next_action_url=out.value.next_action_url))
+def _after_confirm(u: Unit, flow: Flow, view: IntentView) -> Advance:
+    payment = _settle(u, flow, view)
+    return Advance(done=_status(payment, next_action_url=view.next_action_url))
+
+
+def _confirm_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     if isinstance(err, ProviderCardDeclined):
         payment = _settle(u, flow, err.fields["intent"])
         return Advance(done=_status(payment, declined=err.message))
-    if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
-        return Advance(retry=err.code)
     if isinstance(err, ProviderInvalidRequest) and err.fields.get("param"):
         # The request itself was wrong (an unknown payment method): nothing happened.
         _settle(u, flow, None)
         return Advance(failed=err)
-    # Ambiguous, or refused because the intent moved on (a webhook, a cancel): ask.
-    return Advance(to="sync", data={"last_error": err.code})
+    # Refused because the intent moved on (a webhook, a cancel): ask what it is now.
+    return Advance(to=ConfirmStep.SYNC, data={"last_error": err.code})
 
 
-def _sync(flow: Flow) -> Remote:
-    intent_id = flow.params["intent_id"]
-    return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_sync_confirm)
+def _sync(flow: Flow) -> Remote[IntentView]:
+    intent_id = params_of(ConfirmParams, flow).intent_id
+    return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_confirm)
 
 
-def _after_sync_confirm(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    if out.error is not None:
-        return Advance(retry=out.error.code)
-    payment = _settle(u, flow, out.value)
-    return Advance(done=_status(payment, next_action_url=out.value.next_action_url))
-
-
-def _unlock_and_fail(flow: Flow) -> Remote:
+def _unlock_and_fail(flow: Flow) -> Remote[IntentView]:
     # Forward gave up: free the payment; webhooks and the reconciler will sync it.
-    intent_id = flow.params["intent_id"]
-    return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_give_up)
+    intent_id = _params(flow).intent_id
+    return Remote(
+        "retrieve_intent",
+        lambda p: p.retrieve_intent(intent_id),
+        _after_give_up,
+        refused=_give_up_unanswered,
+        best_effort=True,
+    )
 
 
-def _after_give_up(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    payment = _settle(u, flow, out.value if out.ok else None)
+def _after_give_up(u: Unit, flow: Flow, view: IntentView | None) -> Advance:
+    payment = _settle(u, flow, view)
     return Advance(
         failed=ProviderError(
             f"the provider did not answer for payment {payment.id}; its status will be "
@@ -184,11 +194,19 @@ def _after_give_up(u: Unit, flow: Flow, out: Outcome) -> Advance:
     )
 
 
+def _give_up_unanswered(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    return _after_give_up(u, flow, None)
+
+
 CONFIRM = FlowDef(
     "confirm",
-    {"call": _confirm_call, "sync": _sync, "give_up": _unlock_and_fail},
-    give_up="give_up",
-    ask_first={"call": "sync"},
+    {
+        ConfirmStep.CALL: step(_confirm_call, ConfirmStep.SYNC),
+        ConfirmStep.SYNC: step(_sync),
+        ConfirmStep.GIVE_UP: step(_unlock_and_fail),
+    },
+    give_up=ConfirmStep.GIVE_UP,
+    ask_first={ConfirmStep.CALL: ConfirmStep.SYNC},
 )
 
 
@@ -217,54 +235,53 @@ def begin_cancel(
         u,
         flow_id,
         "cancel",
-        "call",
+        CancelStep.CALL,
         owner=owner,
         lease_until=lease_until,
-        payment_id=payment_id,
-        intent_id=payment.provider_intent_id,
-        reason=reason,
+        params=CancelParams(payment_id, _intent_of(payment), reason),
     )
     return flow_id
 
 
 def _release_as(flow: Flow) -> str:
-    return "expire" if flow.params.get("reason") == "expired" else "release"
+    return "expire" if params_of(CancelParams, flow).reason == "expired" else "release"
 
 
-def _cancel_call(flow: Flow) -> Remote:
-    intent_id = flow.params["intent_id"]
+def _cancel_call(flow: Flow) -> Remote[IntentView]:
+    intent_id = params_of(CancelParams, flow).intent_id
     k = key(flow, "cancel")
     return Remote(
-        "cancel_intent", lambda p: p.cancel_intent(intent_id, idempotency_key=k), _after_cancel
+        "cancel_intent",
+        lambda p: p.cancel_intent(intent_id, idempotency_key=k),
+        _after_cancel,
+        ask=CancelStep.SYNC,
+        refused=_cancel_refused,
     )
 
 
-def _after_cancel(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    err = out.error
-    if err is None:
-        payment = _settle(u, flow, out.value, _release_as(flow))
-        return Advance(done=_status(payment))
-    if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
-        return Advance(retry=err.code)
-    return Advance(to="sync", data={"last_error": err.code})
+def _after_cancel(u: Unit, flow: Flow, view: IntentView) -> Advance:
+    payment = _settle(u, flow, view, _release_as(flow))
+    return Advance(done=_status(payment))
 
 
-def _cancel_sync(flow: Flow) -> Remote:
-    intent_id = flow.params["intent_id"]
+def _cancel_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    # Refused (paid or canceled meanwhile, or not found): ask what the intent is now.
+    return Advance(to=CancelStep.SYNC, data={"last_error": err.code})
+
+
+def _cancel_sync(flow: Flow) -> Remote[IntentView]:
+    intent_id = params_of(CancelParams, flow).intent_id
     return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_cancel_sync)
 
 
-def _after_cancel_sync(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    if out.error is not None:
-        return Advance(retry=out.error.code)
-    view = out.value
+def _after_cancel_sync(u: Unit, flow: Flow, view: IntentView) -> Advance:
     payment = _mine(u, flow)
     if view.status in CANCELABLE:
         # The cancel did not happen (its answer was lost before it ran): try again
         # with a new key, since the old one may replay a saved server error.
         apply_intent(u, payment, view)
         return Advance(
-            to="call",
+            to=CancelStep.CALL,
             retry="cancel had no effect",
             data={"keygen": flow.data.get("keygen", 0) + 1},
         )
@@ -283,7 +300,11 @@ def _after_cancel_sync(u: Unit, flow: Flow, out: Outcome) -> Advance:
 
 CANCEL = FlowDef(
     "cancel",
-    {"call": _cancel_call, "sync": _cancel_sync, "give_up": _unlock_and_fail},
-    give_up="give_up",
-    ask_first={"call": "sync"},
+    {
+        CancelStep.CALL: step(_cancel_call, CancelStep.SYNC),
+        CancelStep.SYNC: step(_cancel_sync, CancelStep.CALL),
+        CancelStep.GIVE_UP: step(_unlock_and_fail),
+    },
+    give_up=CancelStep.GIVE_UP,
+    ask_first={CancelStep.CALL: CancelStep.SYNC},
 )

@@ -37,8 +37,8 @@ def refund_failed(u: Unit, refund: Refund) -> Refund | None:
     Called in the transaction that moved ``refund`` to failed or canceled. Returns the
     retry it started, if any.
     """
-    # Imported here: sync records refunds and calls this module when one fails.
-    from paycore.flows.sync import open_refund, refundable
+    # Imported here: refunds records refunds and calls this module when one fails.
+    from paycore.flows.refunds import open_refund, refundable
 
     amount = refund.amount.amount
     u.notify(refund.order_id, f"refund_failed_{refund.id}", amount=amount)

@@ -1,11 +1,15 @@
-"""create_refund: validated under the store's lock, recorded before the call, idempotent by key.
+"""Refunds: every rule in one place, and the create_refund flow.
+
+What is still refundable, how a refund is recorded (a caller's, an automatic one,
+with its flow) and how the provider's answer about it moves payment, order and
+stock (:func:`apply_refund`) live here, beside the flow that makes a refund.
 
 The first transaction checks the amount against what is still refundable
 (captured minus pending and succeeded refunds) and records the refund as
 pending in the same transaction, so two concurrent refunds can never both
 pass the check (S6, S13). The provider call carries a key derived from the
 refund's id; the provider's answer is recorded through
-:func:`paycore.flows.sync.apply_refund` (order status; stock back on sale only when
+:func:`apply_refund` (order status; stock back on sale only when
 the caller said the goods came back, ``restock=True``, and the order is refunded in full).
 """
 
@@ -21,20 +25,22 @@ from paycore.errors import (
     InvalidRefundReason,
     PaymentNotFound,
     PaymentNotRefundable,
-    ProviderIdempotencyInUse,
-    ProviderRateLimited,
+    ProviderError,
     RefundExceedsRefundable,
     RestockNotPossible,
 )
-from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, key
-from paycore.flows.identity import identity, refund_is_refunds
+from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
+from paycore.flows.identity import identity, new_reference, refund_is_refunds
+from paycore.flows.params import RefundParams, params_of
 from paycore.flows.payments import load_payment
-from paycore.flows.refund_failures import refund_failed
-from paycore.flows.sync import apply_refund, open_refund, refundable
-from paycore.machines import REFUND
+from paycore.flows.refund_failures import money_returned, refund_failed
+from paycore.flows.steps import RefundStep
+from paycore.flows.sync import order_of, reservations_of
+from paycore.machines import ORDER, REFUND, RESERVATION
 from paycore.money import check_minor_units
-from paycore.records import Flow, Refund
-from paycore.status import OrderStatus, PaymentStatus
+from paycore.ports import RefundView
+from paycore.records import Flow, Payment, Refund
+from paycore.status import OrderStatus, PaymentStatus, RefundStatus, ReservationStatus
 from paycore.unit import Unit
 
 REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -45,6 +51,10 @@ KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 #: paycore (``external:<provider refund id>``) and automatic refunds (``out-of-stock``,
 #: ``out-of-stock#<n>``). A caller's key must never collide with them.
 RESERVED_KEY_PREFIXES = ("external:", "out-of-stock")
+
+
+def _prm(flow: Flow) -> RefundParams:
+    return params_of(RefundParams, flow)
 
 
 def check_refund_args(amount: object, reason: object, idempotency_key: object) -> str:
@@ -195,69 +205,190 @@ def _check_order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> No
 
 
 def _refund(u: Unit, flow: Flow) -> Refund:
-    r = u.get(s.REFUNDS, flow.params["refund_id"])
+    r = u.get(s.REFUNDS, _prm(flow).refund_id)
     assert r is not None
     return r
 
 
-def _call(flow: Flow) -> Remote:
-    prm = flow.params
+def _call(flow: Flow) -> Remote[RefundView]:
+    prm = _prm(flow)
     k = key(flow, "refund")
     return Remote(
         "create_refund",
         lambda p: p.create_refund(
-            prm["intent_id"],
-            amount=prm["amount"],
-            reason=prm["reason"],
+            prm.intent_id,
+            amount=prm.amount,
+            reason=prm.reason,
             metadata={
-                "refund_id": prm["refund_id"],
-                "order_id": prm["order_id"],
-                **identity(prm["installation"], prm.get("reference")),
+                "refund_id": prm.refund_id,
+                "order_id": prm.order_id,
+                **identity(prm.installation, prm.reference),
             },
             idempotency_key=k,
         ),
         _after_call,
+        ask=RefundStep.RESOLVE,
+        refused=_refused,
     )
 
 
-def _after_call(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    refund = _refund(u, flow)
-    err = out.error
-    if err is None:
-        refund = apply_refund(u, refund, out.value)
-        return Advance(done={"refund_id": refund.id, "status": refund.status.value})
-    if isinstance(err, ProviderRateLimited | ProviderIdempotencyInUse):
-        return Advance(retry=err.code)
-    if err.outcome == "ambiguous":
-        return Advance(to="resolve", data={"last_error": err.code})
+def _after_call(u: Unit, flow: Flow, view: RefundView) -> Advance:
+    refund = apply_refund(u, _refund(u, flow), view)
+    return Advance(done={"refund_id": refund.id, "status": refund.status.value})
+
+
+def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     # Definite refusal: the money was not returned; free the amount again, and make
     # sure someone hears of it (the caller of an automatic refund is no one).
-    refund_failed(u, u.move(s.REFUNDS, refund, REFUND, "fail"))
+    refund_failed(u, u.move(s.REFUNDS, _refund(u, flow), REFUND, "fail"))
     return Advance(failed=err)
 
 
-def _resolve(flow: Flow) -> Remote:
-    intent_id = flow.params["intent_id"]
+def _resolve(flow: Flow) -> Remote[list[RefundView]]:
+    intent_id = _prm(flow).intent_id
     return Remote("list_refunds", lambda p: p.list_refunds(intent_id), _after_resolve)
 
 
-def _after_resolve(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    if out.error is not None:
-        return Advance(retry=out.error.code)
+def _after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
     refund = _refund(u, flow)
     payment = u.get(s.PAYMENTS, refund.payment_id)
     assert payment is not None
-    installation = flow.params.get("installation")
+    installation = _prm(flow).installation
     # Refund ids repeat across stores and restores: only this refund's reference counts.
-    mine = [v for v in out.value if refund_is_refunds(v, refund, payment, installation)]
+    mine = [v for v in views if refund_is_refunds(v, refund, payment, installation)]
     if mine:
         refund = apply_refund(u, refund, mine[0])
         return Advance(done={"refund_id": refund.id, "status": refund.status.value})
     return Advance(
-        to="call",
+        to=RefundStep.CALL,
         retry="no refund found after an unanswered call",
         data={"keygen": flow.data.get("keygen", 0) + 1},
     )
 
 
-DEF = FlowDef("refund", {"call": _call, "resolve": _resolve}, ask_first={"call": "resolve"})
+DEF = FlowDef(
+    "refund",
+    {
+        RefundStep.CALL: step(_call, RefundStep.RESOLVE),
+        RefundStep.RESOLVE: step(_resolve, RefundStep.CALL),
+    },
+    ask_first={RefundStep.CALL: RefundStep.RESOLVE},
+)
+
+
+# --- recording refunds and applying the provider's answer ----------------------
+
+
+def refundable(u: Unit, payment: Payment) -> int:
+    """Captured minus every refund that is pending or succeeded."""
+    taken = sum(
+        r.amount.amount
+        for r in u.find(s.REFUNDS, "payment_id", payment.id)
+        if r.status in (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+    )
+    return payment.amount_received - taken
+
+
+def open_refund(
+    u: Unit,
+    payment: Payment,
+    *,
+    amount: int,
+    reason: str | None,
+    idempotency_key: str,
+    automatic: bool = False,
+    requested_amount: int | None = None,
+    restock: bool = False,
+) -> Refund:
+    """Record a pending refund and start its flow, in the caller's transaction.
+
+    ``requested_amount`` is what the caller asked for (None: everything left)."""
+    refund_id = f"rf_{u.tx.next_seq('refund'):06d}"
+    reference = new_reference(u, "rref")
+    refund = Refund(
+        id=refund_id,
+        payment_id=payment.id,
+        order_id=payment.order_id,
+        amount=type(payment.amount)(amount, payment.amount.currency),
+        reason=reason,
+        idempotency_key=idempotency_key,
+        created_at=u.now,
+        automatic=automatic,
+        requested_amount=requested_amount,
+        restock=restock,
+        reference=reference,
+    )
+    u.create(s.REFUNDS, refund, REFUND)
+    create_flow(
+        u,
+        f"refund:{refund_id}",
+        "refund",
+        RefundStep.CALL,
+        RefundParams(
+            refund_id=refund_id,
+            # every refundable payment has its intent; "" names none (the provider says so)
+            intent_id=payment.provider_intent_id or "",
+            amount=amount,
+            reason=reason,
+            order_id=payment.order_id,
+            reference=reference,
+        ),
+    )
+    return refund
+
+
+def apply_refund(u: Unit, refund: Refund, view: RefundView) -> Refund:
+    """Move ``refund`` to the provider's status, with its effects on payment, order, stock."""
+    if refund.provider_refund_id is None:
+        refund = u.save(s.REFUNDS, refund, provider_refund_id=view.id)
+    status = RefundStatus(view.status) if view.status in _REFUND_VALUES else refund.status
+    if status is refund.status or not REFUND.allows(refund.status, _REFUND_TRIGGER[status]):
+        return refund
+    was_succeeded = refund.status is RefundStatus.SUCCEEDED
+    refund = u.move(s.REFUNDS, refund, REFUND, _REFUND_TRIGGER[status])
+    payment = u.get(s.PAYMENTS, refund.payment_id)
+    assert payment is not None
+    if status is RefundStatus.SUCCEEDED:
+        payment = u.save(
+            s.PAYMENTS, payment, amount_refunded=payment.amount_refunded + refund.amount.amount
+        )
+        _on_refunded(u, payment, refund)
+        money_returned(u, payment)
+        return refund
+    if was_succeeded:
+        # The bank sent the money back to the shop: the customer was not refunded after
+        # all. The order keeps its status (the stock may be sold again).
+        u.save(s.PAYMENTS, payment, amount_refunded=payment.amount_refunded - refund.amount.amount)
+    # Failed or canceled, before or after it succeeded: the shop is told, and alerted.
+    refund_failed(u, refund)
+    return refund
+
+
+_REFUND_VALUES = frozenset(s.value for s in RefundStatus)
+_REFUND_TRIGGER = {
+    RefundStatus.SUCCEEDED: "settle",
+    RefundStatus.FAILED: "fail",
+    RefundStatus.CANCELED: "cancel",
+    RefundStatus.PENDING: "-",
+}
+
+
+def _on_refunded(u: Unit, payment: Payment, refund: Refund) -> None:
+    order = order_of(u, payment)
+    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+        return  # out-of-stock orders keep their status; the refund record tells the rest
+    if payment.amount_refunded < payment.amount_received:
+        u.move(s.ORDERS, order, ORDER, "refund_part")
+        u.notify(order.id, f"refund_{refund.id}", amount=refund.amount.amount)
+        return
+    u.move(s.ORDERS, order, ORDER, "refund_rest")
+    u.notify(order.id, "order_refunded", amount=payment.amount_refunded)
+    # The goods stay sold unless a refund of this order was made with restock=True (the
+    # caller said they came back). Refunds may settle in any order: look at all of them.
+    settled = u.find(s.REFUNDS, "payment_id", payment.id)
+    if not any(r.restock and r.status is RefundStatus.SUCCEEDED for r in settled):
+        return
+    for r in reservations_of(u, order.id):
+        if r.status is ReservationStatus.COMMITTED:
+            u.move(s.RESERVATIONS, r, RESERVATION, "give_back")
+            u.change_stock(r.seller_id, r.sku, committed=-r.quantity)

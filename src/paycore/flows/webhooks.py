@@ -10,13 +10,24 @@ payload, so a late or reordered event can only ever apply the newest status;
 from __future__ import annotations
 
 from paycore import schema as s
-from paycore.errors import InvalidInput, ProviderNotFound
-from paycore.flows.engine import Advance, FlowDef, Outcome, Remote, create_flow
+from paycore.errors import InvalidInput, ProviderError, ProviderNotFound
+from paycore.flows.engine import (
+    Advance,
+    Effect,
+    FlowDef,
+    Remote,
+    create_flow,
+    retry_on,
+    step,
+)
 from paycore.flows.external import known, payment_of, record_external_refund
 from paycore.flows.identity import intent_is_payments
-from paycore.flows.sync import apply_intent, apply_refund, claimed, order_of
+from paycore.flows.params import WebhookParams, params_of
+from paycore.flows.refunds import apply_refund
+from paycore.flows.steps import WebhookStep
+from paycore.flows.sync import apply_intent, claimed, order_of
 from paycore.outcomes import WebhookOutcome
-from paycore.ports import ProviderEvent
+from paycore.ports import IntentView, ProviderEvent, RefundView
 from paycore.records import Flow, InboxEntry
 from paycore.status import PaymentStatus
 from paycore.unit import Unit
@@ -66,13 +77,15 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
         u,
         flow_id,
         "webhook",
-        "fetch",
-        seen_version=owner_rows[0].version if owner_rows else None,
+        WebhookStep.FETCH,
+        WebhookParams(
+            event_id=event.id,
+            object_kind=event.object_kind,
+            object_id=event.object_id,
+            seen_version=owner_rows[0].version if owner_rows else None,
+        ),
         owner=owner,
         lease_until=lease_until,
-        event_id=event.id,
-        object_kind=event.object_kind,
-        object_id=event.object_id,
     )
     return flow_id
 
@@ -86,21 +99,28 @@ def _ignored(outcome: WebhookOutcome) -> Advance:
     return Advance(done={"matched": False, "outcome": outcome.value})
 
 
-def _fetch(flow: Flow) -> Remote:
-    oid = flow.params["object_id"]
-    if flow.params["object_kind"] == "refund":
-        return Remote("retrieve_refund", lambda p: p.retrieve_refund(oid), _after_refund)
-    return Remote("retrieve_intent", lambda p: p.retrieve_intent(oid), _after_intent)
+def _fetch(flow: Flow) -> Effect:
+    prm = params_of(WebhookParams, flow)
+    oid = prm.object_id
+    if prm.object_kind == "refund":
+        return Remote(
+            "retrieve_refund", lambda p: p.retrieve_refund(oid), _after_refund, refused=_unknown
+        )
+    return Remote(
+        "retrieve_intent", lambda p: p.retrieve_intent(oid), _after_intent, refused=_unknown
+    )
 
 
-def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    if isinstance(out.error, ProviderNotFound):
+def _unknown(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    if isinstance(err, ProviderNotFound):
         return _ignored(WebhookOutcome.NOT_FOUND)  # definite: asking again cannot help
-    if out.error is not None:
-        return Advance(retry=out.error.code)
-    matches = u.find(s.PAYMENTS, "provider_intent_id", out.value.id)
+    return retry_on(err)
+
+
+def _after_intent(u: Unit, flow: Flow, view: IntentView) -> Advance:
+    matches = u.find(s.PAYMENTS, "provider_intent_id", view.id)
     if not matches:
-        pid = out.value.metadata.get("payment_id")
+        pid = view.metadata.get("payment_id")
         payment = u.get(s.PAYMENTS, pid) if pid else None
         if payment is None:
             return _ignored(WebhookOutcome.NOT_OURS)
@@ -108,7 +128,7 @@ def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
             payment.provider_intent_id is not None
             or claimed(u, payment)
             or not intent_is_payments(
-                out.value, payment, order_of(u, payment), flow.params.get("installation")
+                view, payment, order_of(u, payment), params_of(WebhookParams, flow).installation
             )
         ):
             # Not ours (ids repeat across stores and restores), a duplicate intent, or
@@ -116,23 +136,18 @@ def _after_intent(u: Unit, flow: Flow, out: Outcome) -> Advance:
             # the reconciler deals with orphans.
             return Advance(done={"matched": False})
         matches = [payment]
-    seen = flow.data.get("seen_version", flow.params.get("seen_version"))
+    seen = flow.data.get("seen_version", params_of(WebhookParams, flow).seen_version)
     if seen is not None and matches[0].version != seen:
         # The payment changed while we asked the provider: our view may be older than
         # what was recorded meanwhile. Ask again rather than move it backwards.
         n = flow.data.get("refetches", 0) + 1
         data = {"seen_version": matches[0].version, "refetches": n}
-        return Advance(to="fetch", data=data, retry="payment changed" if n > 3 else None)
-    payment = apply_intent(u, matches[0], out.value)
+        return Advance(to=WebhookStep.FETCH, data=data, retry="payment changed" if n > 3 else None)
+    payment = apply_intent(u, matches[0], view)
     return Advance(done={"matched": True, "status": payment.status.value})
 
 
-def _after_refund(u: Unit, flow: Flow, out: Outcome) -> Advance:
-    if isinstance(out.error, ProviderNotFound):
-        return _ignored(WebhookOutcome.NOT_FOUND)
-    if out.error is not None:
-        return Advance(retry=out.error.code)
-    view = out.value
+def _after_refund(u: Unit, flow: Flow, view: RefundView) -> Advance:
     payment = payment_of(u, view)
     # Matched only within the payment that owns the refund's intent: a refund of someone
     # else's intent whose metadata names one of our refund ids is not that refund.
@@ -155,4 +170,4 @@ def _after_refund(u: Unit, flow: Flow, out: Outcome) -> Advance:
     return Advance(done={"matched": True, "status": refund.status.value})
 
 
-DEF = FlowDef("webhook", {"fetch": _fetch})
+DEF = FlowDef("webhook", {WebhookStep.FETCH: step(_fetch)})

@@ -1,0 +1,65 @@
+"""A checkout's input: the cart and the session id, validated before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+import attrs
+
+from paycore.config import Config
+from paycore.errors import EmptyCart, InvalidCheckoutSession, InvalidInput, InvalidQuantity
+
+SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+@attrs.frozen
+class CartItem:
+    product_id: str
+    quantity: int
+
+
+def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
+    """Validate a cart and merge repeated products. Raises InvalidInput subclasses."""
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+        raise InvalidInput("items must be a list of CartItem(product_id, quantity)")
+    merged: dict[str, int] = {}
+    for item in items:
+        if isinstance(item, Mapping):
+            pid, qty = item.get("product_id"), item.get("quantity")
+        elif isinstance(item, CartItem):
+            pid, qty = item.product_id, item.quantity
+        else:
+            raise InvalidInput(f"cart item {item!r} is not a CartItem or a mapping")
+        if not isinstance(pid, str) or not pid:
+            raise InvalidInput(f"product_id must be a non-empty string, got {pid!r}")
+        if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
+            raise InvalidQuantity(
+                f"quantity of {pid} must be a whole number of at least 1, got {qty!r}",
+                product_id=pid,
+            )
+        merged[pid] = merged.get(pid, 0) + qty
+        if merged[pid] > config.max_quantity:
+            raise InvalidQuantity(
+                f"quantity of {pid} exceeds the limit of {config.max_quantity}", product_id=pid
+            )
+    if not merged:
+        raise EmptyCart("the cart is empty: add at least one item before paying")
+    if len(merged) > config.max_lines:
+        raise InvalidInput(f"a cart holds at most {config.max_lines} different products")
+    return tuple(CartItem(pid, qty) for pid, qty in sorted(merged.items()))
+
+
+def check_session_id(session_id: object) -> str:
+    if not isinstance(session_id, str) or not SESSION_RE.fullmatch(session_id):
+        raise InvalidCheckoutSession(
+            "checkout_session_id must be 16 to 128 characters of letters, digits, '_' or '-'; "
+            "generate one random id per checkout",
+        )
+    return session_id
+
+
+def fingerprint(cart: Sequence[CartItem]) -> str:
+    text = ";".join(f"{i.product_id}x{i.quantity}" for i in cart)
+    return hashlib.sha256(text.encode()).hexdigest()

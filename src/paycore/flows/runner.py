@@ -1,0 +1,122 @@
+"""Running a flow to completion: what production does with each operation.
+
+:class:`Runner` is part of :class:`paycore.flows.engine.Engine`; the harness steps
+flows one at a time instead (:meth:`Engine.step`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from paycore.config import Config
+from paycore.errors import FlowPending, LeaseLost, PaycoreError
+from paycore.flows import logs
+from paycore.flows.defs import Outcome, Remote, StepReport, unexpected
+from paycore.ports import Clock
+from paycore.records import Flow
+from paycore.status import FlowStatus
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Part of the engine: :meth:`run` steps one flow until it ends or must wait."""
+
+    clock: Clock
+    config: Config
+    _inflight: dict[str, tuple[int, Remote[Any], Outcome[Any]]]
+    _flow_locks: dict[str, threading.Lock]
+    _locks_guard: threading.Lock
+
+    def step(self, flow_id: str, known: Flow | None = None) -> StepReport:
+        raise NotImplementedError
+
+    def load(self, flow_id: str) -> Flow | None:
+        raise NotImplementedError
+
+    def strike(self, flow: Flow, why: str) -> StepReport:
+        raise NotImplementedError
+
+    def has_inflight(self, flow_id: str) -> bool:
+        return flow_id in self._inflight
+
+    def run(self, flow_id: str, known: Flow | None = None) -> Flow:
+        """Step a flow until it ends; raise FlowPending if it must wait for a retry.
+
+        ``known``: the flow as the transaction that started it committed it (no read).
+
+        Raises:
+            FlowPending: the flow is durable and the recovery worker will finish it; also
+                when an error that is not paycore's escaped the flow (it cost a strike).
+            OperationalError: the store failed; nothing of the failed step was kept.
+        """
+        # Two threads of this process asking for the same flow (a double-clicked
+        # checkout) take turns: the second finds the first one's result.
+        with self._locks_guard:
+            lock = self._flow_locks.setdefault(flow_id, threading.Lock())
+        try:
+            with lock:
+                return self._run(flow_id, known)
+        except Exception as exc:
+            # An answer held in memory must not outlive this call: recovery skips flows
+            # with one. Dropping it is safe: the repeated call reuses the same key.
+            self._inflight.pop(flow_id, None)
+            if isinstance(exc, PaycoreError):
+                raise
+            # Not paycore's error (an adapter's bug): the flow is durable, so it costs a
+            # strike and waits for recovery like any retry; the caller, and a recovery
+            # round going on with other flows, get a typed error naming only the type.
+            why = unexpected(exc)
+            logs.failure(
+                log,
+                f"flow {flow_id} stopped by an error that is not paycore's",
+                exc,
+                flow_id=flow_id,
+            )
+            self._strike_quietly(flow_id, why)
+            raise FlowPending(
+                f"operation {flow_id} is recorded but not finished ({why}); "
+                "the recovery worker will finish it: poll its status or retry the call",
+                flow_id=flow_id,
+            ) from None
+        except BaseException:
+            self._inflight.pop(flow_id, None)
+            raise
+        finally:
+            with self._locks_guard:
+                if not lock.locked():
+                    self._flow_locks.pop(flow_id, None)
+
+    def _strike_quietly(self, flow_id: str, why: str) -> None:
+        """Best effort: the store that just failed may fail again; the flow stays due."""
+        try:
+            flow = self.load(flow_id)
+            if flow is not None and flow.status is FlowStatus.ACTIVE:
+                self.strike(flow, why)
+        except Exception as exc:  # nothing more to do here; recovery meets the flow again
+            logs.failure(log, f"flow {flow_id}: strike not recorded", exc, flow_id=flow_id)
+
+    def _run(self, flow_id: str, known: Flow | None) -> Flow:
+        last_error: str | None = None
+        for _ in range(self.config.max_steps_per_run):
+            report = self.step(flow_id, known)
+            flow = report.flow
+            # What this worker's own commit left is what a read would find next.
+            committed = report.effect == "tx" or report.effect.startswith("apply:")
+            known = flow if committed else None
+            if flow is None:
+                flow = self.load(flow_id)
+            if flow is None:
+                raise LeaseLost(f"flow {flow_id} vanished", flow_id=flow_id)
+            if flow.status is not FlowStatus.ACTIVE:
+                return flow
+            last_error = flow.last_error
+            if flow.next_run_at > self.clock.now() and not self.has_inflight(flow_id):
+                break
+        raise FlowPending(
+            f"operation {flow_id} is recorded but not finished ({last_error}); "
+            "the recovery worker will finish it: poll its status or retry the call",
+            flow_id=flow_id,
+        )

@@ -1,0 +1,66 @@
+"""Store transactions of the engine, and what leaves only after their commit.
+
+:class:`Transactions` is part of :class:`paycore.flows.engine.Engine`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from paycore.errors import CommitUnknown
+from paycore.ports import Alerts, Clock, Store, Tokens
+from paycore.unit import Unit
+
+T = TypeVar("T")
+
+
+class Transactions:
+    """Runs a function in one store transaction as a :class:`Unit`; after the commit,
+    tells the alerts port what it raised and runs its callbacks."""
+
+    store: Store
+    clock: Clock
+    alerts: Alerts
+    tokens: Tokens
+    #: Per calling thread (by its id): outbox messages its committed transactions
+    #: queued and nobody has taken yet (see :meth:`take_queued`).
+    _queued: dict[int, list[str]]
+
+    def transact(self, fn: Callable[[Unit], T], flow_id: str | None = None) -> T:
+        u: Unit | None = None
+        try:
+            with self.store.transaction() as tx:
+                u = Unit(tx, self.clock.now(), flow_id, self.tokens)
+                result = fn(u)
+        except CommitUnknown:
+            # The commit may have happened: an alert twice beats an alert lost.
+            if u is not None:
+                self._after_commit(u)
+            raise
+        self._after_commit(u)
+        return result
+
+    @property
+    def outbox_pending(self) -> bool:
+        """This thread's transactions queued a notification that was not taken yet."""
+        return bool(self._queued.get(threading.get_ident()))
+
+    def take_queued(self) -> list[str]:
+        """The ids of the outbox messages this thread queued since the last call, in order.
+
+        A request sends exactly these after its commit; it never sends the backlog.
+        """
+        return self._queued.pop(threading.get_ident(), [])
+
+    def _queued_ids(self) -> list[str]:
+        return self._queued.setdefault(threading.get_ident(), [])
+
+    def _after_commit(self, u: Unit) -> None:
+        if u.queued:
+            self._queued_ids().extend(u.queued)
+        for kind, message, fields in u.alerts:
+            self.alerts.alert(kind, message, **fields)
+        for callback in u.on_commit:
+            callback()

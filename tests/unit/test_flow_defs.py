@@ -1,0 +1,125 @@
+"""Flow kinds are declared with named steps and edges, checked at definition and at run time."""
+
+from __future__ import annotations
+
+import enum
+
+import pytest
+
+from conftest import flow_of, make_shop
+from paycore.flows import checkout, orphans, payments, refunds, webhooks
+from paycore.flows.checkout import CartItem
+from paycore.flows.engine import (
+    Advance,
+    Engine,
+    FlowDef,
+    FlowDefinitionError,
+    Local,
+    create_flow,
+    step,
+)
+from paycore.flows.params import CancelParams, CheckoutParams, params_of
+from paycore.flows.steps import CheckoutStep
+from paycore.records import Flow
+from paycore.service import FLOW_DEFS
+from paycore.status import FlowStatus
+
+
+class Two(enum.StrEnum):
+    FIRST = "first"
+    SECOND = "second"
+
+
+class Other(enum.StrEnum):
+    ELSEWHERE = "elsewhere"
+
+
+def _stay(flow: object) -> Local:
+    return Local(lambda u, f: Advance(done={}))
+
+
+class TestFlowDefChecksItsDeclaration:
+    def test_a_next_step_that_is_not_a_step_fails_listing_the_valid_ones(self) -> None:
+        """A misspelt target fails when the flow kind is defined, naming every valid step."""
+        with pytest.raises(FlowDefinitionError) as info:
+            FlowDef("two", {Two.FIRST: step(_stay, Other.ELSEWHERE), Two.SECOND: step(_stay)})
+        assert "'elsewhere'" in str(info.value) and "first, second" in str(info.value)
+
+    def test_give_up_and_ask_first_are_checked_too(self) -> None:
+        """``give_up`` and ``ask_first`` must name steps of the flow."""
+        steps = {Two.FIRST: step(_stay), Two.SECOND: step(_stay)}
+        with pytest.raises(FlowDefinitionError, match="give_up"):
+            FlowDef("two", steps, give_up=Other.ELSEWHERE)
+        with pytest.raises(FlowDefinitionError, match="ask_first"):
+            FlowDef("two", steps, ask_first={Two.FIRST: Other.ELSEWHERE})
+
+    def test_every_member_of_the_enum_needs_a_step(self) -> None:
+        """A declared step name with nothing to run is refused."""
+        with pytest.raises(FlowDefinitionError, match="second"):
+            FlowDef("two", {Two.FIRST: step(_stay)})
+
+    def test_step_names_must_be_enum_members(self) -> None:
+        """Plain strings are not step names: a typo could not be caught."""
+        with pytest.raises(FlowDefinitionError):
+            FlowDef("two", {"first": step(_stay)})
+
+    def test_edges_include_ask_first_and_give_up(self) -> None:
+        """The edges a flowchart is drawn from: own next steps, ask-first, give-up."""
+        edges = checkout.DEF.edges()
+        assert ("check_seller", "create", "") in edges
+        assert ("create", "find", "ask first") in edges
+        assert ("create", "abort", "give up") in edges
+        assert not any(src == dst == "abort" for src, dst, _ in edges)
+
+    def test_every_production_flow_kind_is_declared(self) -> None:
+        """Each flow kind's steps are its enum's members, and every edge names one."""
+        defs = [checkout.DEF, payments.CONFIRM, payments.CANCEL, refunds.DEF, webhooks.DEF]
+        assert [d.kind for d in [*defs, orphans.DEF]] == list(FLOW_DEFS)
+        for fdef in FLOW_DEFS.values():
+            names = set(fdef.steps)
+            assert all(src in names and dst in names for src, dst, _ in fdef.edges())
+
+
+class TestUndeclaredMovesAreRefused:
+    def test_a_move_along_an_undeclared_edge_costs_a_strike(self) -> None:
+        """A step going somewhere its flow kind does not declare is a bug: nothing it
+        wrote is kept and the flow backs off with a strike."""
+        w = make_shop()
+        jump = Local(lambda u, f: Advance(to=Two.FIRST))
+        fdef = FlowDef("two", {Two.FIRST: step(_stay), Two.SECOND: step(lambda f: jump)})
+        svc = w.service
+        eng = Engine(svc.engine.store, w.provider, w.clock, w.alerts, svc.config, {"two": fdef})
+        eng.transact(lambda u: create_flow(u, "two:1", "two", Two.SECOND))
+        report = eng.step("two:1")
+        flow = flow_of(w, "two:1")
+        assert report.result.startswith("retry:unexpected UndeclaredStep")
+        assert (flow.step, flow.status, flow.attempts) == ("second", FlowStatus.ACTIVE, 1)
+
+    def test_stored_steps_are_plain_strings(self) -> None:
+        """A StrEnum step is stored as its value, so flows recorded before keep loading."""
+        assert CheckoutStep("check_seller") is CheckoutStep.CHECK_SELLER
+        assert f"{CheckoutStep.ABORT}" == "abort"
+
+
+class TestTypedParams:
+    def test_params_persist_as_a_plain_dict(self) -> None:
+        """A flow's params record is stored as a plain dict, with its installation."""
+        w = make_shop()
+        res = w.service.create_payment_intent("cs_params_00000001", [CartItem("p_mug", 1)])
+        flow = flow_of(w, "checkout:cs_params_00000001")
+        assert type(flow.params) is dict
+        assert flow.params["payment_id"] == res.payment_id
+        assert flow.params["installation"] == w.service.installation_id()
+        typed = params_of(CheckoutParams, flow)
+        assert (typed.payment_id, typed.order_id) == (res.payment_id, res.order_id)
+
+    def test_a_flow_recorded_by_an_older_version_keeps_loading(self) -> None:
+        """Unknown keys are ignored and missing optional ones take their defaults."""
+        old = Flow(
+            id="cancel:pay_1:1",
+            kind="cancel",
+            step="call",
+            created_at=0,
+            params={"payment_id": "pay_1", "intent_id": "pi_1", "retired_key": 1},
+        )
+        assert params_of(CancelParams, old) == CancelParams("pay_1", "pi_1", "requested", "")
