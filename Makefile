@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit docs bench clean
+.PHONY: demo test quick lint typecheck unit docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ unit: $(STAMP)
 	$(VENV)/bin/pytest -n auto
 
 test: lint typecheck unit
+
+# While working: everything but the slow tests of the harness itself (CI runs make test).
+quick: $(STAMP)
+	$(VENV)/bin/pytest -n auto -m "not slow"
 
 docs: $(STAMP)
 	$(VENV)/bin/python -m paycore_adapters.docgen

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 import pytest
-from tests.conftest import (
+from tests.support import (
     SESSION,
     begin_checkout,
     converged,

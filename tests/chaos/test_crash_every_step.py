@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable
 
 import pytest
-from tests.conftest import SESSION, make_shop, quiesce
+from tests.support import SESSION, make_shop, quiesce
 
 from paycore.errors import CommitUnknown, OperationalError, PaycoreError, ProviderUnavailable
 from paycore.flows.checkout import CartItem

@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 import pytest
+from tests.support import begin_cancel, begin_confirm, flow_of, make_shop, run, step, with_config
 
-from conftest import begin_cancel, begin_confirm, flow_of, make_shop, run, step, with_config
 from paycore import errors as err
 from paycore import schema as s
 from paycore.config import Config

@@ -7,6 +7,10 @@ import pytest
 from paycore_adapters.harness.bugs import BUGS
 from paycore_adapters.harness.explore import FAULT_KINDS, ExploreReport, explore
 
+#: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
+
 RACE_BUGS = ["S8", "S9", "S10"]
 
 

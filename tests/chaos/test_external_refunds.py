@@ -4,7 +4,7 @@ and the reconciler finds the refund when its webhook is lost."""
 
 from __future__ import annotations
 
-from tests.conftest import deliver_webhooks, make_shop
+from tests.support import deliver_webhooks, make_shop
 
 from paycore import WebhookOutcome, jobs
 from paycore import schema as s

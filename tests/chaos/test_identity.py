@@ -15,8 +15,8 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
+from tests.support import SESSION, SESSION_2, begin_checkout, make_shop, quiesce, safe
 
-from conftest import SESSION, SESSION_2, begin_checkout, make_shop, quiesce, safe
 from paycore import schema as s
 from paycore.errors import FlowPending, PaycoreError, ProviderInvalidRequest, ProviderUnavailable
 from paycore.machines import FLOW

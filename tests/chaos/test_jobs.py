@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import attrs
-from tests.conftest import begin_confirm, made_here, make_shop
+from tests.support import begin_confirm, made_here, make_shop
 
 from paycore import schema as s
 from paycore.config import HOUR, MINUTE, Config

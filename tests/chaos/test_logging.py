@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tests.support import SESSION, make_shop, with_config
 
-from conftest import SESSION, make_shop, with_config
 from paycore import schema as s
 from paycore.errors import FlowPending, ProviderUnavailable
 from paycore.flows.checkout import CartItem

@@ -10,7 +10,7 @@ taken once per event id and matched to the local record by the provider's curren
 from __future__ import annotations
 
 import pytest
-from tests.conftest import (
+from tests.support import (
     begin_checkout,
     deliver_webhooks,
     flow_of,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from tests.chaos.test_orphans_and_webhooks import orphan_intent, start_orphan_flows
-from tests.conftest import SESSION, converged, faultable, flow_of, make_shop
+from tests.support import SESSION, converged, faultable, flow_of, make_shop
 
 from paycore import schema as s
 from paycore.config import Config

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from conftest import (
+from tests.support import (
     begin_cancel,
     begin_checkout,
     begin_confirm,
@@ -19,6 +18,7 @@ from conftest import (
     step,
     with_config,
 )
+
 from paycore import errors as err
 from paycore import schema as s
 from paycore.flows.checkout import CartItem

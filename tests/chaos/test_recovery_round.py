@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import attrs
 import pytest
+from tests.support import flow_of, make_shop
 
-from conftest import flow_of, make_shop
 from paycore import errors as err
 from paycore import schema as s
 from paycore.flows.checkout import CartItem

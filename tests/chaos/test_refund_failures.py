@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from tests.conftest import (
+from tests.support import (
     SESSION,
     SESSION_2,
     converged,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import attrs
-from tests.conftest import (
+from tests.support import (
     begin_checkout,
     deliver_webhooks,
     flow_of,

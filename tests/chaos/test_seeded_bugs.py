@@ -9,6 +9,10 @@ from paycore_adapters.harness.bugs import BUGS
 from paycore_adapters.harness.model import HARNESS_CHECKS
 from paycore_adapters.harness.runner import run_chaos
 
+#: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
+
 FINDINGS = [f"S{i}" for i in range(1, 19)]
 #: Flaws of issue 7's items, re-created as they were before the fix.
 ISSUE_ITEMS = ["I1", "I11", "I2", "I3", "I4"]

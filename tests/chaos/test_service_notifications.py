@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import SESSION, make_shop
+from tests.support import SESSION, make_shop
 
 from paycore.flows.checkout import CartItem
 

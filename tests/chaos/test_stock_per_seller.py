@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from tests.conftest import SESSION, SESSION_2, converged, deliver_webhooks, make_shop, safe
+from tests.support import SESSION, SESSION_2, converged, deliver_webhooks, make_shop, safe
 
 from paycore import errors as err
 from paycore import schema as s

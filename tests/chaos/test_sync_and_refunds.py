@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
-from tests.conftest import (
+from tests.support import (
     SESSION,
     SESSION_2,
     converged,

@@ -5,7 +5,7 @@ transient, and a malformed signature header is refused with a typed error."""
 from __future__ import annotations
 
 import pytest
-from tests.conftest import deliver_webhooks, flow_of, made_here, make_shop
+from tests.support import deliver_webhooks, flow_of, made_here, make_shop
 
 from paycore import WebhookOutcome
 from paycore import schema as s

@@ -14,6 +14,9 @@ from paycore_adapters.harness.coverage import Coverage, all_transitions, gaps
 from paycore_adapters.harness.runner import run_chaos
 from paycore_adapters.harness.world import World
 
+#: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
 
 class TestGaps:
     def test_an_unlisted_unreached_step_is_a_gap(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
-from tests.conftest import SESSION, make_shop
+from tests.support import SESSION, make_shop
 
 from paycore import schema as s
 from paycore.flows.checkout import CartItem

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import attrs
 import pytest
-from tests.conftest import SESSION, SESSION_2, begin_checkout, make_shop
+from tests.support import SESSION, SESSION_2, begin_checkout, make_shop
 
 from paycore import invariants as inv
 from paycore import schema as s

@@ -8,6 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+#: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
+
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = {"seed": 5, "examples": 30, "steps": 30}
 

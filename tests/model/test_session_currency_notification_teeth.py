@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from tests.conftest import SESSION, SESSION_2, make_shop
+from tests.support import SESSION, SESSION_2, make_shop
 
 from paycore import invariants as inv
 from paycore import schema as s

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from tests.conftest import SESSION, SESSION_2, make_shop
+from tests.support import SESSION, SESSION_2, make_shop
 
 from paycore import schema as s
 from paycore.flows.checkout import CartItem

@@ -14,8 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
-
-from conftest import (
+from tests.support import (
     SESSION,
     SESSION_2,
     begin_checkout,
@@ -25,6 +24,7 @@ from conftest import (
     step,
     with_config,
 )
+
 from paycore import schema as s
 from paycore.errors import (
     CheckoutError,

@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 import attrs
 import pytest
-
-from conftest import (
+from tests.support import (
     SESSION,
     SESSION_2,
     begin_cancel,
@@ -25,6 +24,7 @@ from conftest import (
     step,
     with_config,
 )
+
 from paycore import errors as err
 from paycore import jobs
 from paycore import schema as s

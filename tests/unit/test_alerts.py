@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import make_shop
+from tests.support import make_shop
 
 from paycore import schema as s
 from paycore.errors import OperationalError

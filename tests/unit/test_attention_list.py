@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.conftest import deliver_webhooks, made_here, make_shop, with_config
+from tests.support import deliver_webhooks, made_here, make_shop, with_config
 from tests.unit.test_operations import dead_refund
 
 from paycore import errors as err

@@ -7,7 +7,7 @@ import json
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from tests.conftest import make_shop
+from tests.support import make_shop
 from tests.unit.test_operations import dead_refund
 
 from paycore import schema as s

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from tests.support import SESSION, make_shop
 
-from conftest import SESSION, make_shop
 from paycore import errors as E
 from paycore import schema as s
 from paycore.flows.checkout import CartItem

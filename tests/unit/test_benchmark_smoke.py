@@ -16,7 +16,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from tests.conftest import loaded_script
+from tests.support import loaded_script
+
+#: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
 
 N = 20
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "core_throughput.py"

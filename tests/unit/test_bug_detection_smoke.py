@@ -7,7 +7,12 @@ import json
 from contextlib import redirect_stdout
 from pathlib import Path
 
-from tests.conftest import loaded_script
+import pytest
+from tests.support import loaded_script
+
+#: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bug_detection.py"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 
 import pytest
+from tests.support import flow_of, make_shop
 
-from conftest import flow_of, make_shop
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import (

@@ -19,7 +19,7 @@ from unittest import mock
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import deliver_webhooks, make_shop
+from tests.support import deliver_webhooks, make_shop
 
 from paycore.errors import PaycoreError, ProviderError, WebhookSignatureInvalid
 from paycore.flows.checkout import CartItem

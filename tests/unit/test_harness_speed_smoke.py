@@ -13,9 +13,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from tests.conftest import loaded_script
+from tests.support import loaded_script
 
 EXAMPLES, STEPS = 4, 8
+#: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
+pytestmark = pytest.mark.slow
+
+
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "harness_speed.py"
 
 

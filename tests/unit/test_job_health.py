@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import faultable
+from tests.support import faultable
 
 from paycore import job_health
 from paycore import schema as s

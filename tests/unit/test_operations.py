@@ -7,7 +7,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from tests.conftest import SESSION, flow_of, made_here, make_shop, with_config
+from tests.support import SESSION, flow_of, made_here, make_shop, with_config
 
 from paycore import schema as s
 from paycore.errors import (

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.conftest import SESSION, make_shop
+from tests.support import SESSION, make_shop
 
 from paycore import errors as err
 from paycore.flows.checkout import CartItem

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import SESSION, make_shop
+from tests.support import SESSION, make_shop
+
 from paycore.flows.checkout import CartItem
 
 
