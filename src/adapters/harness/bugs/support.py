@@ -129,6 +129,7 @@ class Unchecked(UnitView):
         return self._u.stock(seller_id, sku)
 
 
+Apply = Callable[[Unit, Flow], Advance]
 #: What a forgiven store failure does instead: ``(engine, flow_id, effect, version, error)``.
 Forgive = Callable[[Engine, str, str, int, str], StepReport]
 
@@ -142,12 +143,7 @@ def store_failures_forgiven(
     real = Engine._commit_step
 
     def commit_step(
-        self: Engine,
-        flow_id: str,
-        effect: str,
-        fn: Callable[[Unit, Flow], Advance],
-        *,
-        expect_version: int,
+        self: Engine, flow_id: str, effect: str, fn: Apply, *, expect_version: int
     ) -> StepReport:
         try:
             return real(self, flow_id, effect, fn, expect_version=expect_version)
