@@ -43,16 +43,16 @@ def _expired_holds(u: Unit) -> Counter[tuple[str, str, str]]:
 
 def _janitor(engine: Engine) -> list[str]:
     """Release the holds of expired orders, on their clock alone: the payment is not
-    canceled at the provider and the order stays open, so the customer can still pay."""
+    canceled at the provider and the order stays open, so the customer can still pay.
+    No flow is started."""
 
-    def body(u: Unit) -> list[str]:
+    def body(u: Unit) -> None:
         orders = sorted({order_id for order_id, _, _ in _expired_holds(u)})
         for order_id in orders[: engine.config.job_batch]:
             sync.release_held(u, order_id, "expire")
-        return orders[: engine.config.job_batch]
 
-    released: list[str] = engine.transact(body)
-    return released
+    engine.transact(body)
+    return []
 
 
 def _begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str) -> str:
