@@ -31,7 +31,7 @@ from paycore.flows.sync import (
     release_held,
 )
 from paycore.ports import IntentView, Notifier, RefundView
-from paycore.records import Cursor, OrphanCase, Refund
+from paycore.records import Cursor, Order, OrphanCase, Refund
 from paycore.status import (
     FlowStatus,
     OrderStatus,
@@ -57,27 +57,29 @@ def janitor(engine: Engine) -> list[str]:
         for order in u.find(s.ORDERS, "status", OrderStatus.PENDING):
             if order.expires_at > u.now or len(started) >= engine.config.job_batch:
                 continue
-            payment = u.get(s.PAYMENTS, order.payment_id)
-            assert payment is not None
-            if payment.status is PaymentStatus.PROCESSING:
-                _maybe_unhold(u, engine.config.processing_hold_ms, order.expires_at, order.id)
-                continue
-            if claimed(u, payment):
-                continue
-            if payment.status is PaymentStatus.CREATING:
-                # Its checkout flow died with the create unanswered: the checkout's own
-                # compensation asks the provider, cancels what exists, then releases.
-                fid = _compensate_checkout(engine, u, payment.lock_owner)
-                if fid is not None:
-                    started.append(fid)
-                continue
-            fid = begin_cancel(u, payment.id, None, 0, reason="expired")
+            fid = _end_expired(engine, u, order)
             if fid is not None:
                 started.append(fid)
         return started
 
     started: list[str] = engine.transact(body)
     return started
+
+
+def _end_expired(engine: Engine, u: Unit, order: Order) -> str | None:
+    """Start what ends one expired pending order; the id of the flow started, if any."""
+    payment = u.get(s.PAYMENTS, order.payment_id)
+    assert payment is not None
+    if payment.status is PaymentStatus.PROCESSING:
+        _maybe_unhold(u, engine.config.processing_hold_ms, order.expires_at, order.id)
+        return None
+    if claimed(u, payment):
+        return None
+    if payment.status is PaymentStatus.CREATING:
+        # Its checkout flow died with the create unanswered: the checkout's own
+        # compensation asks the provider, cancels what exists, then releases.
+        return _compensate_checkout(engine, u, payment.lock_owner)
+    return begin_cancel(u, payment.id, None, 0, reason="expired")
 
 
 def _compensate_checkout(engine: Engine, u: Unit, flow_id: str | None) -> str | None:

@@ -67,6 +67,8 @@ def test_seeded_bug_column_matches_the_catalog(item: int) -> None:
     bug, caught = m.groups()
     assert bug == f"I{item}"
     assert set(re.findall(r"`([a-z-]+)`", caught)) == set(BUGS[bug].expected)
+    (module,) = re.findall(r"`(i\d\d_\w+)\.py`", caught)
+    assert BUGS[bug].patch.__module__.endswith("." + module), (bug, module)
 
 
 def test_every_issue7_switch_in_the_catalog_has_its_row() -> None:

@@ -54,3 +54,15 @@ def test_seeded_bug_column_matches_the_catalog() -> None:
     for finding, row in rows().items():
         last = row.rstrip(" |").rsplit(" | ", 1)[1]
         assert set(re.findall(r"`([a-z-]+)`", last)) == set(BUGS[finding].expected), finding
+
+
+def test_seeded_bug_column_names_the_module_of_its_switch() -> None:
+    """The last column names the module of ``src/adapters/harness/bugs`` that registers
+    the finding's switch, and that module exists."""
+    from paycore_adapters.harness.bugs import BUGS
+
+    for finding, row in rows().items():
+        last = row.rstrip(" |").rsplit(" | ", 1)[1]
+        (module,) = re.findall(r"`(s\d\d_\w+\.py)`", last)
+        assert (ROOT / "src" / "adapters" / "harness" / "bugs" / module).is_file(), module
+        assert BUGS[finding].patch.__module__.endswith("." + module[:-3]), (finding, module)

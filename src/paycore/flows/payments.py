@@ -93,6 +93,11 @@ def _status(payment: Payment, **extra: object) -> dict[str, object]:
 # --- confirm ----------------------------------------------------------------------
 
 
+def _confirmed(payment: Payment) -> bool:
+    """A payment that succeeded is not confirmed again (S10)."""
+    return payment.status is P.SUCCEEDED
+
+
 def begin_confirm(
     u: Unit,
     payment_id: str,
@@ -103,7 +108,7 @@ def begin_confirm(
 ) -> str | None:
     """Claim the payment for a confirmation. None when it already succeeded (S10)."""
     payment = load_payment(u, payment_id)
-    if payment.status is P.SUCCEEDED:
+    if _confirmed(payment):
         return None
     if payment.status in (P.CANCELED, P.FAILED):
         raise PaymentNotConfirmable(

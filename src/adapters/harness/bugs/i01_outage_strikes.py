@@ -1,4 +1,4 @@
-"""Seeded bug of issue 7 about provider outages.
+"""I1 (issue 7): a provider outage counts as failures, and the flows give up.
 
 ``I1`` re-creates the retry policy paycore had before outages were told apart from
 failures: every failed attempt, a 503 or a timeout included, cost a strike, so a flow
@@ -17,7 +17,8 @@ from typing import Any
 from paycore.config import Config
 from paycore.flows import retry
 
-from .bugs import patched, seeded
+from .catalog import seeded
+from .support import patched
 
 _judge = retry.judge
 

@@ -1,6 +1,7 @@
-"""Seeded bugs re-creating refund flaws found after the seed review (issue 7).
+"""I2 (issue 7): a refund that fails tells nobody and is never retried.
 
-Registered into ``bugs.BUGS`` under ``I<item>``, like the seed findings' switches.
+``refunds.refund_failed`` (what a failed refund does beyond its status: notify the
+shop, alert, retry an automatic refund) is replaced by a function that does nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from contextlib import contextmanager
 from paycore.records import Refund
 from paycore.unit import Unit
 
-from .bugs import patched, seeded
+from .catalog import seeded
+from .support import patched
 
 
 def _silent_failure(u: Unit, refund: Refund) -> None:

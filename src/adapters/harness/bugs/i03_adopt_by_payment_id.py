@@ -1,15 +1,15 @@
-"""Seeded bugs of issue 7 about identity: provider objects taken for paycore's own.
+"""I3 (issue 7): the checkout's search takes another store's intent for its own.
 
-``I3`` re-creates the checkout that searched the provider by ``payment_id`` and
-adopted the oldest match (ids repeat across stores and restores); ``I11`` the
-reconciler that canceled or refunded every intent no payment owned, whoever made it.
-The harness's world starts with such objects on its account
-(:data:`paycore_adapters.harness.foreign.CROWD`), so both are caught.
+It re-creates the checkout that searched the provider by ``payment_id`` and adopted
+the oldest match (ids repeat across stores and restores): the checkout's ``_is_mine``
+test and its ``_search`` are swapped for ones keyed by ``payment_id``. The harness's
+world starts with such objects on its account
+(:data:`paycore_adapters.harness.foreign.CROWD`), so it is caught.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +18,8 @@ from paycore.ports import IntentView
 from paycore.records import Flow
 from paycore.unit import Unit
 
-from .bugs import patched, seeded
+from .catalog import seeded
+from .support import patched
 
 
 def _by_payment_id(u: Unit, flow: Flow, view: IntentView) -> bool:
@@ -47,20 +48,4 @@ def _i3() -> Iterator[None]:
         ("paycore.flows.checkout._is_mine", _by_payment_id),
         ("paycore.flows.checkout._search", _search_by_payment_id),
     ):
-        yield
-
-
-def _anyones(metadata: Mapping[str, str], installation: str | None) -> bool:
-    return True
-
-
-@seeded(
-    "I11",
-    "the reconciler cancels or refunds every intent no payment owns, invoices, payment "
-    "links and another store's payments included",
-    "foreign-left-alone",
-)
-@contextmanager
-def _i11() -> Iterator[None]:
-    with patched(("paycore.jobs.is_ours", _anyones)):
         yield

@@ -1,4 +1,4 @@
-"""Seeded bug of issue 7 about refunds made outside paycore (the provider's dashboard).
+"""I4 (issue 7): a refund made in the provider's dashboard is dropped.
 
 ``I4`` re-creates paycore as it was before such refunds were recorded: the refund's
 webhook matched no local refund and was let go, and nothing looked for refunds whose
@@ -17,7 +17,8 @@ from paycore.ports import RefundView
 from paycore.records import Payment, Refund
 from paycore.unit import Unit
 
-from .bugs import patched, seeded
+from .catalog import seeded
+from .support import patched
 
 
 def _matched_nothing(u: Unit, payment: Payment, view: RefundView) -> Refund | None:
