@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -24,7 +25,35 @@ from paycore.tokens import RandomTokens
 T = TypeVar("T")
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+class _Evolver:
+    """How ``evolve`` copies records of one class: every field read in one C call
+    (``operator.attrgetter``), the changed ones replaced, each slot set directly."""
+
+    __slots__ = ("cls", "pos", "slots", "values")
+
+    def __init__(self, cls: type) -> None:
+        names = [f.name for f in attrs.fields(cast(Any, cls))]
+        self.cls = cls
+        self.values = attrgetter(*names)
+        self.pos = {name: i for i, name in enumerate(names)}
+        #: The slots' member descriptors: setting through them skips the frozen check.
+        self.slots = [getattr(cls, name).__set__ for name in names]
+
+    def __call__(self, record: Any, changes: dict[str, Any]) -> Any:
+        values = list(self.values(record))
+        pos = self.pos
+        for name, value in changes.items():
+            if name not in pos:
+                unknown = sorted(changes.keys() - pos.keys())
+                raise TypeError(f"{self.cls.__name__} has no field(s) {unknown}")
+            values[pos[name]] = value
+        new: Any = object.__new__(self.cls)
+        for put, value in zip(self.slots, values, strict=True):
+            put(new, value)
+        return new
+
+
+_EVOLVERS: dict[type, _Evolver] = {}
 
 
 def evolve(record: T, changes: dict[str, Any]) -> T:
@@ -34,16 +63,10 @@ def evolve(record: T, changes: dict[str, Any]) -> T:
     unknown field name raises, as with attrs.
     """
     cls = type(record)
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(a.name for a in attrs.fields(cast(Any, cls)))
-    unknown = changes.keys() - set(names)
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
-    new = object.__new__(cls)
-    for name in names:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(record, name))
-    return new
+    evolver = _EVOLVERS.get(cls)
+    if evolver is None:
+        evolver = _EVOLVERS[cls] = _Evolver(cls)
+    return cast(T, evolver(record, changes))
 
 
 class Unit:
@@ -117,8 +140,9 @@ class Unit:
                 at=self.now,
                 aggregate=aggregate,
                 aggregate_id=key,
-                from_status=None if old is None else str(old.value),
-                to_status=str(new.value),
+                # ``_value_`` is what ``.value`` returns, without its descriptor (hot)
+                from_status=None if old is None else str(old._value_),
+                to_status=str(new._value_),
                 trigger=trigger,
                 flow_id=self.flow_id,
             ),
