@@ -52,6 +52,8 @@ class MemoryTransaction:
     increments are kept aside and applied at the commit.
     """
 
+    __slots__ = ("_seqs", "_tables", "closed", "failed", "live", "seqs", "undo")
+
     def __init__(self, store: MemoryStore) -> None:
         self._tables = store._tables
         self._seqs = store._seqs
@@ -93,7 +95,13 @@ class MemoryTransaction:
     def insert(self, table: Table[T], record: T) -> None:
         if not self.live:
             self._check()
-        state, key = self._target(table, record)
+        if not isinstance(record, table.type):
+            self._wrong_type(table, record)
+        key = table.key_of(record)
+        try:
+            state = self._tables[table.name]
+        except KeyError:
+            state = self._state(table)
         if key in state.rows:
             self._fail(
                 f"{table.name}: a row with {table.key}={key!r} already exists",
@@ -101,7 +109,8 @@ class MemoryTransaction:
                 (table.key,),
                 key=key,
             )
-        self._index(state, table, key, record, None)
+        if state.index.keyed is not None:
+            self._index(state, table, key, record, None)
         state.pos[key] = len(state.pos)
         state.rows[key] = record
         self.undo.append((state, key, None))
@@ -109,9 +118,15 @@ class MemoryTransaction:
     def update(self, table: Table[T], record: T) -> None:
         if not self.live:
             self._check()
-        state, key = self._target(table, record)
+        if not isinstance(record, table.type):
+            self._wrong_type(table, record)
+        key = table.key_of(record)
         if not hasattr(record, "version"):
             raise ValueError(f"{table.name} rows have no version; they cannot be updated")
+        try:
+            state = self._tables[table.name]
+        except KeyError:
+            state = self._state(table)
         stored = state.rows.get(key)
         if stored is None:
             self._fail(
@@ -120,7 +135,7 @@ class MemoryTransaction:
                 (table.key,),
                 key=key,
             )
-        version, expected = record.version, stored.version + 1
+        version, expected = record.version, stored.version + 1  # type: ignore[attr-defined]
         if version != expected:
             self._fail(
                 f"{table.name}: stale write to {key!r}: version {version}, expected "
@@ -131,24 +146,21 @@ class MemoryTransaction:
                 version=version,
                 expected=expected,
             )
-        self._index(state, table, key, record, stored)
+        if state.index.keyed is not None:
+            self._index(state, table, key, record, stored)
         state.rows[key] = record
         self.undo.append((state, key, stored))
 
-    def _target(self, table: Table[T], record: T) -> tuple[TableState, str]:
-        """The state of the table ``record`` goes to, and its key (a TypeError for a
-        record of another type)."""
-        if not isinstance(record, table.type):
-            raise TypeError(f"{table.name} holds {table.type.__name__}, not {type(record)}")
-        return self._state(table), table.key_of(record)
+    @staticmethod
+    def _wrong_type(table: Table[Any], record: object) -> NoReturn:
+        raise TypeError(f"{table.name} holds {table.type.__name__}, not {type(record)}")
 
     def _index(self, state: TableState, table: Table[Any], key: str, record: Any, old: Any) -> None:
         """Check ``record``'s unique values, then index it in place of ``old``. Every
         check comes before the first change, so a refused write changes nothing."""
         index = state.index
         keyed = index.keyed
-        if keyed is None:
-            return
+        assert keyed is not None, "only indexed tables come here"
         values = keyed(record)
         hash(values)  # an unhashable value fails here, before any index changed
         if old is not None and keyed(old) == values:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -25,35 +24,37 @@ from paycore.tokens import RandomTokens
 T = TypeVar("T")
 
 
-class _Evolver:
-    """How ``evolve`` copies records of one class: every field read in one C call
-    (``operator.attrgetter``), the changed ones replaced, each slot set directly."""
-
-    __slots__ = ("cls", "pos", "slots", "values")
-
-    def __init__(self, cls: type) -> None:
-        names = [f.name for f in attrs.fields(cast(Any, cls))]
-        self.cls = cls
-        self.values = attrgetter(*names)
-        self.pos = {name: i for i, name in enumerate(names)}
-        #: The slots' member descriptors: setting through them skips the frozen check.
-        self.slots = [getattr(cls, name).__set__ for name in names]
-
-    def __call__(self, record: Any, changes: dict[str, Any]) -> Any:
-        values = list(self.values(record))
-        pos = self.pos
-        for name, value in changes.items():
-            if name not in pos:
-                unknown = sorted(changes.keys() - pos.keys())
-                raise TypeError(f"{self.cls.__name__} has no field(s) {unknown}")
-            values[pos[name]] = value
-        new: Any = object.__new__(self.cls)
-        for put, value in zip(self.slots, values, strict=True):
-            put(new, value)
-        return new
+Evolver = Callable[[Any, dict[str, Any]], Any]
 
 
-_EVOLVERS: dict[type, _Evolver] = {}
+def _evolver(cls: type) -> Evolver:
+    """A function that copies ``cls`` records with some fields changed, generated once
+    per class as attrs generates its own methods: one line per field, so a call neither
+    loops nor looks the fields up (``attrs.evolve`` does both on every call)."""
+    names = [f.name for f in attrs.fields(cast(Any, cls))]
+    lines = [
+        "def evolve(record, changes):",
+        "    if not NAMES.issuperset(changes):",
+        "        unknown = sorted(changes.keys() - NAMES)",
+        "        raise TypeError(f'{CLS.__name__} has no field(s) {unknown}')",
+        "    new = NEW(CLS)",
+        *(
+            f"    SET(new, {n!r}, changes[{n!r}] if {n!r} in changes else record.{n})"
+            for n in names
+        ),
+        "    return new",
+    ]
+    scope: dict[str, Any] = {
+        "NAMES": frozenset(names),
+        "CLS": cls,
+        "NEW": object.__new__,
+        "SET": object.__setattr__,  # past the frozen class's own __setattr__
+    }
+    exec("\n".join(lines), scope)  # the source is built from the field names only
+    return cast(Evolver, scope["evolve"])
+
+
+_EVOLVERS: dict[type, Evolver] = {}
 
 
 def evolve(record: T, changes: dict[str, Any]) -> T:
@@ -65,7 +66,7 @@ def evolve(record: T, changes: dict[str, Any]) -> T:
     cls = type(record)
     evolver = _EVOLVERS.get(cls)
     if evolver is None:
-        evolver = _EVOLVERS[cls] = _Evolver(cls)
+        evolver = _EVOLVERS[cls] = _evolver(cls)
     return cast(T, evolver(record, changes))
 
 
