@@ -127,27 +127,30 @@ class Unit:
         """Apply ``trigger`` if the record's machine allows it, else raise IllegalTransition."""
         old = record.status  # type: ignore[attr-defined]
         new_status = machine.next(old, trigger)
-        new = self.save(table, record, status=new_status, **changes)
+        changes["status"] = new_status
+        changes["version"] = record.version + 1  # type: ignore[attr-defined]
+        new = evolve(record, changes)  # what save() does, without a second keyword pass
+        self.tx.update(table, new)
         self._audit(machine.aggregate, table.key_of(record), old, new_status, trigger)
         return new
 
     def _audit(
         self, aggregate: str, key: str, old: enum.Enum | None, new: enum.Enum, trigger: str
     ) -> None:
-        self.tx.insert(
-            s.AUDIT,
-            AuditEntry(
-                seq=self.tx.next_seq("audit"),
-                at=self.now,
-                aggregate=aggregate,
-                aggregate_id=key,
-                # ``_value_`` is what ``.value`` returns, without its descriptor (hot)
-                from_status=None if old is None else str(old._value_),
-                to_status=str(new._value_),
-                trigger=trigger,
-                flow_id=self.flow_id,
-            ),
+        # Positional, in AuditEntry's field order: seq, at, aggregate, aggregate_id,
+        # from_status, to_status, trigger, flow_id. ``_value_`` is what ``.value``
+        # returns, without its descriptor (this runs for every status change).
+        entry = AuditEntry(
+            self.tx.next_seq("audit"),
+            self.now,
+            aggregate,
+            key,
+            None if old is None else str(old._value_),
+            str(new._value_),
+            trigger,
+            self.flow_id,
         )
+        self.tx.insert(s.AUDIT, entry)
 
     # --- outbox -----------------------------------------------------------------
 
