@@ -97,11 +97,11 @@ class MemoryTransaction:
             self._check()
         if not isinstance(record, table.type):
             self._wrong_type(table, record)
-        key = table.key_of(record)
         try:
             state = self._tables[table.name]
         except KeyError:
             state = self._state(table)
+        key = str(state.key(record))  # Table.key_of, in one C call
         if key in state.rows:
             self._fail(
                 f"{table.name}: a row with {table.key}={key!r} already exists",
@@ -120,13 +120,13 @@ class MemoryTransaction:
             self._check()
         if not isinstance(record, table.type):
             self._wrong_type(table, record)
-        key = table.key_of(record)
         if not hasattr(record, "version"):
             raise ValueError(f"{table.name} rows have no version; they cannot be updated")
         try:
             state = self._tables[table.name]
         except KeyError:
             state = self._state(table)
+        key = str(state.key(record))  # Table.key_of, in one C call
         stored = state.rows.get(key)
         if stored is None:
             self._fail(

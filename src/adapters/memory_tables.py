@@ -58,6 +58,8 @@ class Index:
 class TableState:
     def __init__(self, table: Table[Any]) -> None:
         self.name = table.name
+        #: The row's key field (``Table.key_of`` is ``str`` of it).
+        self.key: Callable[[Any], Any] = attrgetter(table.key)
         self.rows: dict[str, Any] = {}  # insertion order; an update keeps the row's place
         self.pos: dict[str, int] = {}
         self.index = Index(table)
