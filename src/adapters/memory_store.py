@@ -5,9 +5,9 @@ Semantics (every adapter's contract is ``paycore_adapters.testing.StoreContract`
 * One global ``RLock`` is held for a whole transaction: serializable, one writer
   at a time. Opening a transaction while this thread has one open is a
   ``RuntimeError``.
-* Writes and sequence increments are buffered in the transaction and applied
-  all at once when the block ends normally. Leaving by an exception discards
-  them, sequence values included: a failed transaction leaves the store
+* Writes are applied in place and logged; sequence increments are kept aside
+  until the commit. Leaving the block by an exception undoes every write and
+  drops the increments: a failed transaction leaves the store
   byte-for-byte as it was (see :meth:`MemoryStore.fingerprint`). Sequence
   values are therefore never reused by *committed* data, but a value handed
   out by a rolled-back transaction may be handed out again.
@@ -26,7 +26,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from enum import Enum
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 
@@ -34,76 +34,34 @@ from paycore.errors import IntegrityError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES, Table
 
+from .memory_tables import Fields, TableState
+
 T = TypeVar("T")
-Fields = tuple[str, ...]
 
 
-class _Index:
-    """Hash indexes of some rows of one table: find-field buckets and unique owners."""
-
-    def __init__(self, table: Table[Any]) -> None:
-        singles = (u[0] for u in table.unique if len(u) == 1)
-        self.fields = tuple(dict.fromkeys((*table.indexes, *singles)))  # what find may use
-        self.table = table
-        self.buckets: dict[str, dict[Any, dict[str, None]]] = {f: {} for f in self.fields}
-        self.owners: dict[Fields, dict[tuple[Any, ...], str]] = {u: {} for u in table.unique}
-        self.all_fields = tuple(
-            dict.fromkeys((*self.fields, *(f for u in table.unique for f in u)))
-        )
-
-    def add(self, key: str, record: Any) -> None:
-        for f in self.fields:
-            self.buckets[f].setdefault(getattr(record, f), {})[key] = None
-        for fields, values in self.table.unique_values(record):
-            self.owners[fields][values] = key
-
-    def keyed(self, record: Any) -> tuple[Any, ...]:
-        """Every indexed value of ``record``: if unchanged, its index entries are too."""
-        return tuple(getattr(record, f) for f in self.all_fields)
-
-    def copy(self) -> _Index:
-        twin = copy.copy(self)
-        twin.buckets = {
-            f: {v: dict(keys) for v, keys in b.items()} for f, b in self.buckets.items()
-        }
-        twin.owners = {u: dict(o) for u, o in self.owners.items()}
-        return twin
-
-    def remove(self, key: str, record: Any) -> None:
-        for f in self.fields:
-            bucket = self.buckets[f].get(getattr(record, f), {})
-            bucket.pop(key, None)
-        for fields, values in self.table.unique_values(record):
-            if self.owners[fields].get(values) == key:
-                del self.owners[fields][values]
-
-
-def _values(record: Any, fields: Fields) -> tuple[Any, ...]:
-    return tuple(getattr(record, f) for f in fields)
-
-
-class _TableState:
-    def __init__(self, table: Table[Any]) -> None:
-        self.rows: dict[str, Any] = {}  # insertion order; an update keeps the row's place
-        self.pos: dict[str, int] = {}
-        self.index = _Index(table)
-
-    def copy(self) -> _TableState:
-        twin = copy.copy(self)
-        twin.rows, twin.pos, twin.index = dict(self.rows), dict(self.pos), self.index.copy()
-        return twin
+#: One write of a transaction, as it is undone: (table, key, the row before or None).
+_Undo = tuple[TableState, str, Any]
 
 
 class MemoryTransaction:
-    """A :class:`paycore.ports.Transaction` over a :class:`MemoryStore`."""
+    """A :class:`paycore.ports.Transaction` over a :class:`MemoryStore`.
+
+    Writes go to the store's rows and indexes at once, and each is logged so that a
+    rollback puts back exactly what was there: the transaction holds the store's lock
+    from start to end, so no other transaction sees them before the commit. Sequence
+    increments are kept aside and applied at the commit.
+    """
+
+    __slots__ = ("_seqs", "_tables", "closed", "failed", "live", "seqs", "undo")
 
     def __init__(self, store: MemoryStore) -> None:
-        self._store = store
-        self.writes: dict[str, dict[str, Any]] = {}  # table name -> key -> record
-        self.pos: dict[str, dict[str, int]] = {}  # positions of rows new in this transaction
+        self._tables = store._tables
+        self._seqs = store._seqs
+        self.undo: list[_Undo] = []
         self.seqs: dict[str, int] = {}
         self.failed: IntegrityError | None = None
         self.closed = False
+        self.live = True  # neither closed nor failed: the hot paths test one flag
 
     def _check(self) -> None:
         if self.closed:
@@ -115,35 +73,61 @@ class MemoryTransaction:
 
     def _fail(self, message: str, table: Table[Any], constraint: Fields, **fields: Any) -> NoReturn:
         self.failed = IntegrityError(message, table=table.name, constraint=constraint, **fields)
+        self.live = False
         raise self.failed
 
-    def _committed(self, table: Table[Any]) -> _TableState:
-        return self._store._tables.get(table.name) or _TableState(table)
+    def _state(self, table: Table[Any]) -> TableState:
+        try:
+            return self._tables[table.name]
+        except KeyError:  # a table paycore.schema does not list: kept from first use
+            state = self._tables[table.name] = TableState(table)
+            return state
 
     def get(self, table: Table[T], key: str) -> T | None:
-        self._check()
-        writes = self.writes.get(table.name, {})
-        row = writes[key] if key in writes else self._committed(table).rows.get(key)
-        return cast("T | None", row)
+        if not self.live:
+            self._check()
+        try:
+            rows = self._tables[table.name].rows
+        except KeyError:
+            rows = self._state(table).rows
+        return rows.get(key)
 
     def insert(self, table: Table[T], record: T) -> None:
-        self._check()
-        key = self._typed(table, record)
-        if self.get(table, key) is not None:
+        if not self.live:
+            self._check()
+        if not isinstance(record, table.type):
+            self._wrong_type(table, record)
+        try:
+            state = self._tables[table.name]
+        except KeyError:
+            state = self._state(table)
+        key = str(state.key(record))  # Table.key_of, in one C call
+        if key in state.rows:
             self._fail(
                 f"{table.name}: a row with {table.key}={key!r} already exists",
                 table,
                 (table.key,),
                 key=key,
             )
-        self._write(table, key, record)
+        if state.index.keyed is not None:
+            self._index(state, table, key, record, None)
+        state.pos[key] = len(state.pos)
+        state.rows[key] = record
+        self.undo.append((state, key, None))
 
     def update(self, table: Table[T], record: T) -> None:
-        self._check()
-        key = self._typed(table, record)
+        if not self.live:
+            self._check()
+        if not isinstance(record, table.type):
+            self._wrong_type(table, record)
         if not hasattr(record, "version"):
             raise ValueError(f"{table.name} rows have no version; they cannot be updated")
-        stored = self.get(table, key)
+        try:
+            state = self._tables[table.name]
+        except KeyError:
+            state = self._state(table)
+        key = str(state.key(record))  # Table.key_of, in one C call
+        stored = state.rows.get(key)
         if stored is None:
             self._fail(
                 f"{table.name}: no row with {table.key}={key!r} to update",
@@ -151,7 +135,7 @@ class MemoryTransaction:
                 (table.key,),
                 key=key,
             )
-        version, expected = cast(Any, record).version, cast(Any, stored).version + 1
+        version, expected = record.version, stored.version + 1  # type: ignore[attr-defined]
         if version != expected:
             self._fail(
                 f"{table.name}: stale write to {key!r}: version {version}, expected "
@@ -162,29 +146,29 @@ class MemoryTransaction:
                 version=version,
                 expected=expected,
             )
-        self._write(table, key, record)
+        if state.index.keyed is not None:
+            self._index(state, table, key, record, stored)
+        state.rows[key] = record
+        self.undo.append((state, key, stored))
 
-    def _typed(self, table: Table[T], record: T) -> str:
-        if not isinstance(record, table.type):
-            raise TypeError(f"{table.name} holds {table.type.__name__}, not {type(record)}")
-        return table.key_of(record)
+    @staticmethod
+    def _wrong_type(table: Table[Any], record: object) -> NoReturn:
+        raise TypeError(f"{table.name} holds {table.type.__name__}, not {type(record)}")
 
-    def _write(self, table: Table[Any], key: str, record: Any) -> None:
-        committed = self._committed(table)
-        writes = self.writes.get(table.name)
-        if writes is None:
-            writes = self.writes[table.name] = {}
-        for fields, values in table.unique_values(record):
-            # A transaction writes few rows per table: scanning them beats an index.
-            owner = next(
-                (k for k, r in writes.items() if k != key and _values(r, fields) == values),
-                None,
-            )
-            if owner is None:
-                owner = committed.index.owners[fields].get(values)
-                owner = None if owner in writes else owner  # moved away in this transaction
+    def _index(self, state: TableState, table: Table[Any], key: str, record: Any, old: Any) -> None:
+        """Check ``record``'s unique values, then index it in place of ``old``. Every
+        check comes before the first change, so a refused write changes nothing."""
+        index = state.index
+        keyed = index.keyed
+        assert keyed is not None, "only indexed tables come here"
+        values = keyed(record)
+        hash(values)  # an unhashable value fails here, before any index changed
+        if old is not None and keyed(old) == values:
+            return  # same indexed values: same index entries
+        for fields, unique in table.unique_values(record) if index.owners else ():
+            owner = index.owners[fields].get(unique)
             if owner is not None and owner != key:
-                shown = ", ".join(f"{f}={v!r}" for f, v in zip(fields, values, strict=True))
+                shown = ", ".join(f"{f}={v!r}" for f, v in zip(fields, unique, strict=True))
                 self._fail(
                     f"{table.name}: unique ({', '.join(fields)}) violated: {shown} "
                     f"already used by {owner!r}",
@@ -193,42 +177,69 @@ class MemoryTransaction:
                     key=key,
                     other=owner,
                 )
-        if key not in writes and key not in committed.rows:
-            new = self.pos.setdefault(table.name, {})
-            new[key] = len(committed.pos) + len(new)
-        writes[key] = record
+        if old is not None:
+            index.remove(key, old)
+        index.add(key, record)
 
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
-        self._check()
+        if not self.live:
+            self._check()
         if field == table.key:
             row = self.get(table, str(value))
             return [row] if row is not None and getattr(row, field) == value else []
-        committed = self._committed(table)
-        if field not in committed.index.fields:
+        state = self._state(table)
+        buckets = state.index.buckets.get(field)
+        if buckets is None:
             raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
-        writes = self.writes.get(table.name)
-        bucket = committed.index.buckets[field].get(value, {})
-        if not writes:
-            keys = sorted(bucket, key=committed.pos.__getitem__) if len(bucket) > 1 else bucket
-            return [cast(T, committed.rows[k]) for k in keys]
-        keys = [k for k in bucket if k not in writes]
-        keys.extend(k for k, r in writes.items() if getattr(r, field) == value)
-        new = self.pos.get(table.name, {})
-        keys.sort(key=lambda k: committed.pos[k] if k in committed.pos else new[k])
-        return [cast(T, writes[k] if k in writes else committed.rows[k]) for k in keys]
+        keys = buckets.get(value)
+        if not keys:
+            return []
+        rows = state.rows
+        if len(keys) > 1:
+            return [rows[k] for k in sorted(keys, key=state.pos.__getitem__)]
+        return [rows[k] for k in keys]
 
     def scan(self, table: Table[T]) -> Iterator[T]:
-        self._check()
-        writes = self.writes.get(table.name, {})
-        rows = self._committed(table).rows
-        out = [writes.get(key, row) for key, row in rows.items()]
-        out.extend(row for key, row in writes.items() if key not in rows)
-        return iter(cast(list[T], out))  # eager: later writes do not change this scan
+        if not self.live:
+            self._check()
+        return iter(list(self._state(table).rows.values()))  # eager: later writes stay out
 
     def next_seq(self, name: str) -> int:
-        self._check()
-        self.seqs[name] = self.seqs.get(name, self._store._seqs.get(name, 0)) + 1
-        return self.seqs[name]
+        if not self.live:
+            self._check()
+        seqs = self.seqs
+        value = seqs[name] = seqs.get(name, self._seqs.get(name, 0)) + 1
+        return value
+
+    def rollback(self) -> None:
+        """Put back every row and index entry this transaction changed, newest first."""
+        for state, key, old in reversed(self.undo):
+            index = state.index
+            if index.keyed is not None:
+                index.remove(key, state.rows[key])
+            if old is None:
+                del state.rows[key]
+                del state.pos[key]
+            else:
+                state.rows[key] = old
+                if index.keyed is not None:
+                    index.add(key, old)
+        self.undo.clear()
+        self.seqs.clear()
+
+    def committed(self, tables: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """``tables`` (name -> rows) as they were before this transaction: copies of
+        the tables it changed, with its writes taken out."""
+        copies: dict[str, dict[str, Any]] = {}
+        for state, key, old in reversed(self.undo):
+            rows = copies.get(state.name)
+            if rows is None:
+                rows = copies[state.name] = dict(state.rows)
+            if old is None:
+                del rows[key]
+            else:
+                rows[key] = old
+        return {**tables, **copies}
 
 
 class _Scope:
@@ -246,25 +257,25 @@ class _Scope:
             raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
         store._lock.acquire()
         store._owner = me
-        self.tx = MemoryTransaction(store)
+        self.tx = store._open = MemoryTransaction(store)
         return self.tx
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         store, tx = self.store, self.tx
         try:
-            if exc_type is not None:
+            if exc_type is not None or tx.failed is not None:
+                tx.rollback()
                 store.stats["rollbacks"] += 1
+                if exc_type is None:
+                    tx._check()  # raises: an IntegrityError rolled the transaction back
                 return
-            if tx.failed is not None:
-                store.stats["rollbacks"] += 1
-                tx._check()  # raises: an IntegrityError rolled the transaction back
-            if tx.writes or tx.seqs:
-                store._apply(tx)
+            if tx.undo or tx.seqs:
+                store._seqs.update(tx.seqs)
                 store.stats["writes"] += 1
             store.stats["commits"] += 1
         finally:
-            tx.closed = True
-            store._owner = None
+            tx.closed, tx.live = True, False
+            store._open = store._owner = None
             store._lock.release()
 
 
@@ -274,37 +285,28 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._owner: int | None = None  # thread holding the open transaction
-        self._tables: dict[str, _TableState] = {t.name: _TableState(t) for t in TABLES}
+        self._open: MemoryTransaction | None = None  # the open transaction
+        self._tables: dict[str, TableState] = {t.name: TableState(t) for t in TABLES}
         self._seqs: dict[str, int] = {}
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
 
     def transaction(self) -> _Scope:
         return _Scope(self)
 
-    def _apply(self, tx: MemoryTransaction) -> None:
-        """Make a transaction's writes visible; raises nothing, so it is all-or-nothing."""
-        for name, writes in tx.writes.items():
-            state = self._tables[name]
-            index = state.index
-            moved = []
-            for key, record in writes.items():
-                old = state.rows.get(key)
-                if old is None or index.keyed(old) != index.keyed(record):
-                    if old is not None:
-                        index.remove(key, old)
-                    moved.append((key, record))
-            for key, record in writes.items():
-                state.pos.setdefault(key, len(state.pos))
-                state.rows[key] = record
-            for key, record in moved:
-                index.add(key, record)
-        self._seqs.update(tx.seqs)
+    def _rows(self) -> dict[str, dict[str, Any]]:
+        """Every table's committed rows by name (call with the lock held). A transaction
+        open meanwhile can only be this thread's: its writes are left out."""
+        tables = {name: state.rows for name, state in self._tables.items()}
+        tx = self._open
+        return tables if tx is None or not tx.undo else tx.committed(tables)
 
     def clone(self) -> MemoryStore:
         """An independent store holding the same content, sequences and counters (for
         the harness's explorer, which copies a world per successor state). Rows are
         immutable records and are shared; no transaction may be open."""
         with self._lock:
+            if self._open is not None:
+                raise RuntimeError("clone() inside a transaction: clone between transactions")
             twin = copy.copy(self)  # a subclass stays itself
             twin._lock, twin._owner = threading.RLock(), None
             twin._tables = {name: state.copy() for name, state in self._tables.items()}
@@ -317,12 +319,12 @@ class MemoryStore:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            return Snapshot({name: dict(s.rows) for name, s in self._tables.items()})
+            return Snapshot({name: dict(rows) for name, rows in self._rows().items()})
 
     def export(self) -> tuple[dict[str, list[Any]], dict[str, int]]:
         """Every table's rows in insertion order, and the sequences: what restore takes."""
         with self._lock:
-            tables = {name: list(state.rows.values()) for name, state in self._tables.items()}
+            tables = {name: list(rows.values()) for name, rows in self._rows().items()}
             return tables, dict(self._seqs)
 
     @classmethod
@@ -350,8 +352,8 @@ class MemoryStore:
         """
         with self._lock:
             tables = [
-                (name, list(state.rows), [row_key(row) for row in state.rows.values()])
-                for name, state in sorted(self._tables.items())
+                (name, list(rows), [row_key(row) for row in rows.values()])
+                for name, rows in sorted(self._rows().items())
             ]
             return tables, sorted(self._seqs.items())
 
@@ -359,8 +361,8 @@ class MemoryStore:
         """SHA-256 of all content: tables by name, rows in insertion order, sequences by name."""
         digest = hashlib.sha256()
         with self._lock:
-            for name in sorted(self._tables):
-                for key, row in self._tables[name].rows.items():
+            for name, rows in sorted(self._rows().items()):
+                for key, row in rows.items():
                     digest.update(_dump(["row", name, key, row]))
             for name in sorted(self._seqs):
                 digest.update(_dump(["seq", name, self._seqs[name]]))

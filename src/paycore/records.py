@@ -5,6 +5,7 @@ Times are integers: milliseconds since the Unix epoch, from the injected clock.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +46,7 @@ class Product:
     version: int = 0
 
 
+@functools.lru_cache(maxsize=4096)  # hot (every stock row's key) and pure
 def stock_key(seller_id: str, sku: str) -> str:
     """The key of a seller's stock of one SKU: ``seller/sku``, each part percent-encoded
     so that no two (seller, SKU) pairs share a key (``a/b`` + ``c`` is not ``a`` + ``b/c``)."""

@@ -33,7 +33,10 @@ class Table(Generic[T]):
     def unique_values(self, record: T) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
         out = []
         for fields in self.unique:
-            values = tuple(getattr(record, f) for f in fields)
+            if len(fields) == 1:  # most constraints: no generator for them (hot)
+                values: tuple[Any, ...] = (getattr(record, fields[0]),)
+            else:
+                values = tuple([getattr(record, f) for f in fields])
             if None not in values:
                 out.append((fields, values))
         return out

@@ -24,7 +24,37 @@ from paycore.tokens import RandomTokens
 T = TypeVar("T")
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+Evolver = Callable[[Any, dict[str, Any]], Any]
+
+
+def _evolver(cls: type) -> Evolver:
+    """A function that copies ``cls`` records with some fields changed, generated once
+    per class as attrs generates its own methods: one line per field, so a call neither
+    loops nor looks the fields up (``attrs.evolve`` does both on every call)."""
+    names = [f.name for f in attrs.fields(cast(Any, cls))]
+    lines = [
+        "def evolve(record, changes):",
+        "    if not NAMES.issuperset(changes):",
+        "        unknown = sorted(changes.keys() - NAMES)",
+        "        raise TypeError(f'{CLS.__name__} has no field(s) {unknown}')",
+        "    new = NEW(CLS)",
+        *(
+            f"    SET(new, {n!r}, changes[{n!r}] if {n!r} in changes else record.{n})"
+            for n in names
+        ),
+        "    return new",
+    ]
+    scope: dict[str, Any] = {
+        "NAMES": frozenset(names),
+        "CLS": cls,
+        "NEW": object.__new__,
+        "SET": object.__setattr__,  # past the frozen class's own __setattr__
+    }
+    exec("\n".join(lines), scope)  # the source is built from the field names only
+    return cast(Evolver, scope["evolve"])
+
+
+_EVOLVERS: dict[type, Evolver] = {}
 
 
 def evolve(record: T, changes: dict[str, Any]) -> T:
@@ -34,16 +64,10 @@ def evolve(record: T, changes: dict[str, Any]) -> T:
     unknown field name raises, as with attrs.
     """
     cls = type(record)
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(a.name for a in attrs.fields(cast(Any, cls)))
-    unknown = changes.keys() - set(names)
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
-    new = object.__new__(cls)
-    for name in names:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(record, name))
-    return new
+    evolver = _EVOLVERS.get(cls)
+    if evolver is None:
+        evolver = _EVOLVERS[cls] = _evolver(cls)
+    return cast(T, evolver(record, changes))
 
 
 class Unit:
@@ -103,26 +127,30 @@ class Unit:
         """Apply ``trigger`` if the record's machine allows it, else raise IllegalTransition."""
         old = record.status  # type: ignore[attr-defined]
         new_status = machine.next(old, trigger)
-        new = self.save(table, record, status=new_status, **changes)
+        changes["status"] = new_status
+        changes["version"] = record.version + 1  # type: ignore[attr-defined]
+        new = evolve(record, changes)  # what save() does, without a second keyword pass
+        self.tx.update(table, new)
         self._audit(machine.aggregate, table.key_of(record), old, new_status, trigger)
         return new
 
     def _audit(
         self, aggregate: str, key: str, old: enum.Enum | None, new: enum.Enum, trigger: str
     ) -> None:
-        self.tx.insert(
-            s.AUDIT,
-            AuditEntry(
-                seq=self.tx.next_seq("audit"),
-                at=self.now,
-                aggregate=aggregate,
-                aggregate_id=key,
-                from_status=None if old is None else str(old.value),
-                to_status=str(new.value),
-                trigger=trigger,
-                flow_id=self.flow_id,
-            ),
+        # Positional, in AuditEntry's field order: seq, at, aggregate, aggregate_id,
+        # from_status, to_status, trigger, flow_id. ``_value_`` is what ``.value``
+        # returns, without its descriptor (this runs for every status change).
+        entry = AuditEntry(
+            self.tx.next_seq("audit"),
+            self.now,
+            aggregate,
+            key,
+            None if old is None else str(old._value_),
+            str(new._value_),
+            trigger,
+            self.flow_id,
         )
+        self.tx.insert(s.AUDIT, entry)
 
     # --- outbox -----------------------------------------------------------------
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any, TypeVar, cast
+
+import attrs
 
 from paycore import schema as s
 from paycore.config import Config
 from paycore.records import stock_key
+from paycore.schema import Table
 from paycore.service import PaymentService
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.harness import concurrency
@@ -18,20 +22,33 @@ from paycore_adapters.harness.world import World
 from paycore_adapters.memory import ManualClock, RecordingAlerts, RecordingNotifier, Wiring
 from paycore_adapters.memory_store import MemoryStore, MemoryTransaction, _Scope
 
+T = TypeVar("T")
+
+
+class _BlindTransaction(MemoryTransaction):
+    """Writes over whatever is stored by the time it writes: no version check."""
+
+    def update(self, table: Table[T], record: T) -> None:
+        if threading.active_count() > 1:
+            time.sleep(0.001)  # in a race, the others read what this one is about to write
+        stored = self.get(table, table.key_of(record))
+        if stored is not None:
+            record = attrs.evolve(record, version=cast(Any, stored).version + 1)  # type: ignore[misc]
+        super().update(table, record)
+
 
 class _EarlyRelease(_Scope):
-    """Gives the store's lock back as soon as the transaction opens: its reads and the
-    writes it applies at the end no longer happen as one (a lost-update store)."""
+    """Gives the store's lock back as soon as the transaction opens, and writes blindly:
+    its reads and its writes no longer happen as one (a lost-update store)."""
 
     def __enter__(self) -> MemoryTransaction:
-        tx = super().__enter__()
-        self.store._owner = None
+        super().__enter__()
+        self.tx = tx = _BlindTransaction(self.store)
+        self.store._owner = self.store._open = None
         self.store._lock.release()
         return tx
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if threading.active_count() > 1:
-            time.sleep(0.001)  # in a race, the others read what this one is about to write
         self.store._lock.acquire()
         super().__exit__(exc_type, exc, tb)
 

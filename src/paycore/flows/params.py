@@ -9,7 +9,9 @@ flow lacks takes its default).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from operator import attrgetter
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -83,16 +85,40 @@ class OrphanParams:
 
 
 _NAMES: dict[type, frozenset[str]] = {}
+#: Params records already built, by (kind, params dict): steps ask for them many times
+#: per transaction, and a flow's later versions share its params dict (never changed
+#: in place). Each entry keeps its dict alive, so an id is never taken for another's.
+_BUILT: dict[tuple[type, int], tuple[Mapping[str, Any], Any]] = {}
+_BUILT_MAX = 1024
 
 
 def params_of(cls: type[P], flow: Flow) -> P:
     """``flow``'s params as a ``cls`` record."""
+    params = flow.params
+    hit = _BUILT.get((cls, id(params)))
+    if hit is not None and hit[0] is params:
+        return cast(P, hit[1])
     names = _NAMES.get(cls)
     if names is None:
         names = _NAMES[cls] = frozenset(a.name for a in attrs.fields(cls))  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in flow.params.items() if k in names})
+    record = cls(**{k: v for k, v in params.items() if k in names})
+    if len(_BUILT) >= _BUILT_MAX:
+        _BUILT.clear()
+    _BUILT[(cls, id(params))] = (params, record)
+    return record
+
+
+_PLAIN: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
 def to_plain(params: Any) -> dict[str, Any]:
     """How a params record is stored: a plain dict of plain values."""
-    return attrs.asdict(params, recurse=False)
+    cls = type(params)
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        names = tuple(a.name for a in attrs.fields(cls))
+        plain = _PLAIN[cls] = (names, attrgetter(*names))
+    names, values = plain
+    if len(names) == 1:
+        return {names[0]: values(params)}
+    return dict(zip(names, values(params), strict=True))

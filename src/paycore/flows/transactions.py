@@ -39,7 +39,8 @@ class Transactions:
             if u is not None:
                 self._after_commit(u)
             raise
-        self._after_commit(u)
+        if u.queued or u.alerts or u.on_commit:  # most transactions leave nothing to tell
+            self._after_commit(u)
         return result
 
     @property
