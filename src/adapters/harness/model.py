@@ -209,6 +209,9 @@ def unsettled(world: World) -> Violation:
     )
 
 
+#: Swarm masks: the high bit turns every kind of action on, the others leave one out each.
+MASKS = 256
+
 #: Shops other than the default one an example may start in: dimensions, then stories.
 SHOPS = len(dimensions.DRAWN) - 1 + len(stories.STORIES)
 
@@ -235,11 +238,17 @@ class PaycoreMachine(RuleBasedStateMachine):
     # so there is a single rule drawing a single integer: which action, with which
     # arguments (see ``digits``). It shrinks towards 0: a single step of the first flow.
 
-    @initialize(mask=st.integers(0, 255))
-    def swarm(self, mask: int) -> None:
+    @initialize(negated_mask=st.integers(1 - MASKS, 0))
+    def swarm(self, negated_mask: int) -> None:
         """Swarm testing: half the examples leave some kinds of action out (the bits of
         ``mask``), so that bugs hidden by, say, the janitor always cleaning up show. An
-        action of a kind left out becomes a step."""
+        action of a kind left out becomes a step.
+
+        The mask is drawn negated: Hypothesis now and then draws an integer it found in
+        the project's source, and the source holds many between 100 and 255 (most of
+        them masks with every kind on) but none between -255 and -100, so the masks are
+        drawn as Hypothesis alone would draw them (see ``docs/harness.md``)."""
+        mask = -negated_mask
         self.enabled = [
             mask >= 128 or i < len(ALWAYS) or not mask >> (i - len(ALWAYS)) & 1
             for i in range(len(ACTIONS))
