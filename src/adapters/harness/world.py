@@ -261,13 +261,8 @@ class World:
     def finish(self, choice: int) -> None:
         """Run one runnable flow until it ends or must wait (what production does)."""
         ready = self.runnable()
-        if not ready:
-            return
-        fid = ready[choice % len(ready)]
-        for _ in range(40):
-            if fid not in self.runnable():
-                return
-            self.step(self.runnable().index(fid))
+        if ready:
+            self._finish_id(ready[choice % len(ready)])
 
     def shop(self, session_no: int, product_no: int, quantity: int, method_no: int) -> None:
         """A customer checks out and pays at once: checkout, then confirm, each run to its end."""
@@ -285,25 +280,27 @@ class World:
 
     def _finish_id(self, fid: str) -> None:
         for _ in range(40):
-            ready = self.runnable()
-            if fid not in ready:
+            if fid not in self.runnable():
                 return
-            self.step(ready.index(fid))
+            self._advance(fid)
 
     def step(self, choice: int) -> bool:
         """Advance one runnable flow (``choice`` picks which) by one step."""
         ready = self.runnable()
         if not ready:
             return False
-        fid = ready[choice % len(ready)]
+        self._advance(ready[choice % len(ready)])
+        return True
+
+    def _advance(self, fid: str) -> None:
+        """One step of ``fid``, which is runnable."""
         self.steps += 1
         try:
             report = self.engine.step(fid)
         except PaycoreError as exc:  # an injected store fault: the step's work was undone
             self.say(f"step {fid} -> store error {exc.code}")
-            return True
+            return
         self.say(f"step {fid} {report.step} {report.effect} -> {report.result}")
-        return True
 
     # --- the merchant --------------------------------------------------------------------
 
