@@ -209,14 +209,11 @@ def unsettled(world: World) -> Violation:
     )
 
 
-#: Swarm masks: the high bit turns every kind of action on, the others leave one out each.
-MASKS = 256
+MASKS = 256  # swarm masks: the high bit turns every kind on, each other bit leaves one out
 
 #: Shops other than the default one an example may start in: dimensions, then stories.
 SHOPS = len(dimensions.DRAWN) - 1 + len(stories.STORIES)
-# Hypothesis now and then draws a number from the project's source instead, but none
-# between -100 and 100: keeping the dimension's range below 100 keeps them out of it.
-assert 3 * SHOPS < 100, "draw the dimension from a range the source's numbers miss"
+assert 3 * SHOPS < 100, "Hypothesis draws the source's numbers in a dimension range >= 100"
 
 
 class PaycoreMachine(RuleBasedStateMachine):
@@ -243,14 +240,10 @@ class PaycoreMachine(RuleBasedStateMachine):
 
     @initialize(negated_mask=st.integers(1 - MASKS, 0))
     def swarm(self, negated_mask: int) -> None:
-        """Swarm testing: half the examples leave some kinds of action out (the bits of
-        ``mask``), so that bugs hidden by, say, the janitor always cleaning up show. An
-        action of a kind left out becomes a step.
-
-        The mask is drawn negated: Hypothesis now and then draws an integer it found in
-        the project's source, and the source holds many between 100 and 255 (most of
-        them masks with every kind on) but none between -255 and -100, so the masks are
-        drawn as Hypothesis alone would draw them (see ``docs/harness.md``)."""
+        """Swarm testing: half the examples leave some kinds of action out (the bits of the
+        mask), so that bugs hidden by, say, the janitor always cleaning up show; an action
+        of a kind left out becomes a step. The mask is drawn negated, where the project's
+        source has no number for Hypothesis to draw instead (docs/harness.md, Replaying)."""
         mask = -negated_mask
         self.enabled = [
             mask >= 128 or i < len(ALWAYS) or not mask >> (i - len(ALWAYS)) & 1
