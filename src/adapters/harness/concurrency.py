@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -60,6 +61,18 @@ def services(world: World, n: int = WORKERS) -> list[PaymentService]:
     return out
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """``n`` threads kept for every race of ``n`` workers: starting three threads costs
+    about four times what the race's own work does, and every worker must run at once
+    (the barrier), so a race of ``n`` needs a pool of exactly ``n``."""
+    if n not in _POOLS:
+        _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"race{n}")
+    return _POOLS[n]
+
+
 def race(fns: list[Callable[[], Any]]) -> list[str]:
     """Run each function in its own thread, all released at once; each one's outcome.
 
@@ -79,16 +92,14 @@ def race(fns: list[Callable[[], Any]]) -> list[str]:
         except BaseException as exc:  # reported to the caller's thread below
             crashes.append(exc)
 
-    threads = [threading.Thread(target=run, args=(n, fn)) for n, fn in enumerate(fns)]
     # Switch threads often: more overlap between transactions, and no thread waits out
     # the interpreter's default 5 ms slice at the barrier.
     interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        running = [_pool(len(fns)).submit(run, n, fn) for n, fn in enumerate(fns)]
+        for done in running:
+            done.result()
     finally:
         sys.setswitchinterval(interval)
     if crashes:

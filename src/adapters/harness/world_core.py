@@ -1,0 +1,296 @@
+"""The world's core: the shop it builds, its timeline, the operations and the stepping.
+
+:class:`~paycore_adapters.harness.world.World` is this class with the outside world
+(:mod:`.world_outside`: the merchant, the customer, the bank, webhooks) and the
+background (jobs, the clock, crashes, faults, the quiet phase and the checks) on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from paycore import schema as s
+from paycore.config import Config
+from paycore.errors import PaycoreError
+from paycore.flows.checkout import CartItem
+from paycore.invariants import Violation
+from paycore.money import Money
+from paycore.ports import ProviderEvent, Snapshot
+from paycore.records import Flow
+from paycore.status import FlowStatus, PaymentStatus
+
+from ..memory import EPOCH_MS, Wiring, in_memory
+from . import foreign
+from .coverage import Coverage
+from .faults import FaultPlan
+from .faulty import FaultyProvider, FaultyStore
+
+SECRET = "whsec_harness_only"
+#: Job rounds (each past every timer) within which a quiet system must settle.
+QUIET_ROUNDS = 12
+PRODUCTS = ("p_scarce", "p_plenty")
+#: What the customer, the bank or the shop's dashboard does to a paid payment: the first
+#: is the customer paying again; the others act on one of the payment's refunds.
+BANK_OPS = (
+    "customer: pays again",
+    "bank: settles",
+    "bank: fails",
+    "bank: reverses",
+    "bank: needs the customer for",
+    "shop's dashboard: cancels",
+)
+#: The background jobs a ``job`` action runs, by its argument (modulo); the last one
+#: finds refunds made outside paycore whose webhook was lost.
+JOBS = ("janitor", "reconciler", "outbox", "refund sync", "external refunds")
+# provider calls that change nothing there
+PROVIDER_READS = frozenset(
+    {
+        "retrieve_intent",
+        "search_intents",
+        "list_intents",
+        "can_charge",
+        "retrieve_refund",
+        "list_refunds",
+    }
+)
+METHODS = (
+    "pm_card_visa",
+    "pm_card_chargeDeclined",
+    "pm_card_threeDSecure2Required",
+    "pm_card_processing",
+)
+
+
+@attrs.define
+class Delivery:
+    """A webhook on its way: the signed payload the provider sent."""
+
+    event: ProviderEvent
+    payload: bytes
+    header: str
+
+
+class WorldCore:
+    """One shop, one provider, one worker: its set-up, operations and steps."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        scarce_stock: int = 1,
+        wiring: Callable[[Config], Wiring] = in_memory,
+        crowded: bool = True,
+    ) -> None:
+        """``wiring`` builds the system under test from a config. Its store must offer
+        ``snapshot()``/``fingerprint()`` and count the commits that wrote in
+        ``stats["writes"]`` (snapshots are reused until it moves); its provider must offer
+        the fake's customer-side methods. The service reaches both through fault
+        wrappers (:mod:`paycore_adapters.harness.faulty`) driven by :attr:`plan`.
+        ``crowded`` puts intents paycore did not make on the account first
+        (:data:`paycore_adapters.harness.foreign.CROWD`)."""
+        # Stock held for a payment stuck in processing is given back after an hour here,
+        # so that late successes (taken again, or refunded as out of stock) are explored.
+        self.config = config or Config(processing_hold_ms=3_600_000)
+        self.wiring, self.scarce_stock = wiring, scarce_stock
+        #: what a checkout's product choice buys: the products of each cart's lines
+        self.carts: list[tuple[str, ...]] = [(p,) for p in PRODUCTS]
+        self.w: Wiring = wiring(self.config)
+        self.plan = FaultPlan(self.w.clock.now)
+        #: the adapters as paycore sees them: faults come from the plan
+        self.faulty_store = FaultyStore(self.w.store, self.plan)
+        self.faulty_provider = FaultyProvider(self.w.provider, self.plan)
+        self.engine.store, self.engine.provider = self.faulty_store, self.faulty_provider
+        self.timeline: list[str] = []
+        self.pending: list[Delivery] = []
+        self.sessions: list[str] = []
+        self.restarts = 0
+        self.steps = 0
+        self.counts: dict[str, int] = {}
+        self._view: tuple[int, Snapshot, list[Flow]] | None = None
+        #: the flow steps executed and (once the example ends) the transitions recorded
+        self.coverage = Coverage()
+        #: wrong answers seen by the harness itself (what a service call returned)
+        self.findings: list[Violation] = []
+        self.coverage.watch(self.w.service.engine)
+        svc = self.w.service
+        self.w.provider.set_account("acct_1", can_charge=True)
+        self.quietly(lambda: svc.add_seller("s1", "Shop", "acct_1"))
+        self.quietly(
+            lambda: svc.add_product("p_scarce", "s1", "SKU-S", "Scarce", Money(1000, "EUR"))
+        )
+        self.quietly(
+            lambda: svc.add_product("p_plenty", "s1", "SKU-P", "Plenty", Money(250, "EUR"))
+        )
+        self.quietly(lambda: svc.restock("s1", "SKU-S", scarce_stock))
+        self.quietly(lambda: svc.restock("s1", "SKU-P", 50))
+        # The account is shared: another store's intents (whose ids collide with the
+        # shop's), an invoice, a payment link, a previous system's payment.
+        self.foreign = foreign.plant_crowd(self.w.provider) if crowded else []
+
+    def reconfigure(self, config: Config) -> None:
+        """Build this world again, before anything happened in it, with ``config``."""
+        WorldCore.__init__(self, config, self.scarce_stock, self.wiring)
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Any:
+        return self.w.service.engine
+
+    def quietly(self, fn: Callable[[], Any]) -> Any:
+        """Run set-up with faults off."""
+        was = self.plan.enabled
+        self.plan.enabled = False
+        try:
+            return fn()
+        finally:
+            self.plan.enabled = was
+
+    def say(self, line: str) -> None:
+        t = (self.w.clock.now() - EPOCH_MS) // 1000
+        self.timeline.append(f"[{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}] {line}")
+
+    def count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def _try(self, label: str, fn: Callable[[], Any]) -> Any:
+        try:
+            result = fn()
+        except PaycoreError as exc:
+            self.say(f"{label} -> {exc.code}")
+            return None
+        self.say(f"{label} -> {result if result is not None else 'nothing to do'}")
+        return result
+
+    def session(self, n: int) -> str:
+        while len(self.sessions) <= n:
+            self.sessions.append(f"cs_harness_{len(self.sessions):06d}")
+        return self.sessions[n]
+
+    def view(self) -> Snapshot:
+        """The store's committed state, copied again only after a write."""
+        return self._viewed()[1]
+
+    def _viewed(self) -> tuple[int, Snapshot, list[Flow]]:
+        writes = self.w.store.stats["writes"]
+        if self._view is None or self._view[0] != writes:
+            snap = self.w.store.snapshot()
+            active = [f for f in snap.rows(s.FLOWS) if f.status is FlowStatus.ACTIVE]
+            active.sort(key=lambda f: f.id)
+            self._view = (writes, snap, active)
+        return self._view
+
+    def payment_ids(self) -> list[str]:
+        return sorted(self.view().tables.get(s.PAYMENTS.name, {}))
+
+    def payment_id(self, n: int) -> str | None:
+        ids = self.payment_ids()
+        return ids[n % len(ids)] if ids else None
+
+    # --- operations: the first transaction of each ------------------------------------
+
+    def begin_checkout(self, session_no: int, product_no: int, quantity: int) -> None:
+        session = self.session(session_no)
+        cart = [CartItem(p, quantity) for p in self.carts[product_no % len(self.carts)]]
+        svc = self.w.service
+        self.count("operations")
+        what = "+".join(item.product_id for item in cart)
+        self._try(
+            f"checkout {session} {what} x{quantity}", lambda: svc.start_checkout(session, cart)
+        )
+
+    def begin_confirm(self, payment_no: int, method_no: int) -> None:
+        pid = self.payment_id(payment_no)
+        if pid is None:
+            return
+        method = METHODS[method_no % len(METHODS)]
+        svc = self.w.service
+        self.count("operations")
+        self._try(f"confirm {pid} with {method}", lambda: svc.start_confirm(pid, method))
+
+    def begin_cancel(self, payment_no: int) -> None:
+        pid = self.payment_id(payment_no)
+        if pid is None:
+            return
+        svc = self.w.service
+        self.count("operations")
+        self._try(f"cancel {pid}", lambda: svc.start_cancel(pid))
+
+    def begin_refund(
+        self, payment_no: int, amount: int | None, key_no: int, *, restock: bool = False
+    ) -> None:
+        """A refund's first transaction; ``restock``: the goods came back."""
+        pid = self.payment_id(payment_no)
+        if pid is None:
+            return
+        key = f"rk-{key_no}"
+        svc = self.w.service
+        self.count("operations")
+
+        def go() -> str:
+            fid = svc.start_refund(pid, amount, None, key, restock=restock)
+            refund = self.view().get(s.REFUNDS, fid.removeprefix("refund:"))
+            assert refund is not None
+            return f"refund {refund.id} of {refund.amount.amount}"
+
+        shown = " restock" if restock else ""
+        self._try(f"refund {pid} amount={amount} key={key}{shown}", go)
+
+    # --- stepping ---------------------------------------------------------------------
+
+    def runnable(self) -> list[str]:
+        """Flows this worker may step now: due, not leased by a dead worker, or in flight."""
+        now = self.w.clock.now()
+        me = self.engine.worker_id
+        out = []
+        for flow in self._viewed()[2]:
+            lease_free = flow.lease_owner in (None, me) or flow.lease_until <= now
+            if self.engine.has_inflight(flow.id) or (flow.next_run_at <= now and lease_free):
+                out.append(flow.id)
+        return out
+
+    def finish(self, choice: int) -> None:
+        """Run one runnable flow until it ends or must wait (what production does)."""
+        ready = self.runnable()
+        if ready:
+            self._finish_id(ready[choice % len(ready)])
+
+    def shop(self, session_no: int, product_no: int, quantity: int, method_no: int) -> None:
+        """A customer checks out and pays at once: checkout, then confirm, each run to its end."""
+        session = self.session(session_no)
+        self.begin_checkout(session_no, product_no, quantity)
+        self._finish_id(f"checkout:{session}")
+        payment = next(
+            (p for p in self.view().rows(s.PAYMENTS) if p.checkout_session_id == session),
+            None,
+        )
+        if payment is None or payment.status is not PaymentStatus.OPEN:
+            return
+        self.begin_confirm(self.payment_ids().index(payment.id), method_no)
+        self._finish_id(f"confirm:{payment.id}:{payment.confirm_attempts + 1}")
+
+    def _finish_id(self, fid: str) -> None:
+        for _ in range(40):
+            if fid not in self.runnable():
+                return
+            self._advance(fid)
+
+    def step(self, choice: int) -> bool:
+        """Advance one runnable flow (``choice`` picks which) by one step."""
+        ready = self.runnable()
+        if not ready:
+            return False
+        self._advance(ready[choice % len(ready)])
+        return True
+
+    def _advance(self, fid: str) -> None:
+        """One step of ``fid``, which is runnable."""
+        self.steps += 1
+        try:
+            report = self.engine.step(fid)
+        except PaycoreError as exc:  # an injected store fault: the step's work was undone
+            self.say(f"step {fid} -> store error {exc.code}")
+            return
+        self.say(f"step {fid} {report.step} {report.effect} -> {report.result}")
