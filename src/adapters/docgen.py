@@ -19,8 +19,10 @@ from typing import Any
 from transitions.extensions.diagrams import GraphMachine
 
 from paycore import errors
+from paycore.flows.defs import FlowDef
 from paycore.invariants import INVARIANTS
 from paycore.machines import MACHINES, StateMachine
+from paycore.service import FLOW_DEFS
 from paycore.status import describe
 
 COMMAND = "python -m paycore_adapters.docgen"
@@ -151,13 +153,32 @@ def render_flowchart(kind: str, edges: Iterable[tuple[str, str, str]], first: st
     """A Mermaid ``flowchart`` of one flow kind from its declared steps: each edge is
     ``(step, how, next step)``, ``first`` the step a new flow starts at.
 
-    The hook for per-flow diagrams: once each ``FlowDef`` declares its steps and where
-    each may lead, ``render`` adds a section per flow kind built with this.
+    ``render_flows`` draws one per flow kind from :meth:`FlowDef.edges`.
     """
     lines = ["---", f"{kind} flow", "---", "flowchart TD", f"  start((start)) --> {first}"]
     for src, how, dst in edges:
         lines.append(f"  {src} -->|{how}| {dst}" if how else f"  {src} --> {dst}")
     return "\n".join(lines) + "\n"
+
+
+def render_flows(defs: Mapping[str, FlowDef]) -> str:
+    """``flows.md``: each flow kind's steps as declared (``paycore.service.FLOW_DEFS``)."""
+    out = [
+        "# Flows\n\n",
+        "Generated from the code (`python -m paycore_adapters.docgen`); do not edit. Each flow "
+        "kind is drawn from its declaration (`FlowDef.edges()`): a plain arrow is a step's "
+        "declared next step, *ask first* the step a provider call resumes at when its "
+        "idempotency key may be forgotten, *give up* the way into the compensation once "
+        "retries run out. A step that moves along an undeclared edge is a bug the engine "
+        "refuses. Steps that end the flow have no arrow out.\n",
+    ]
+    for kind, fdef in defs.items():
+        first = str(next(iter(fdef.steps)))
+        edges = [(src, how, dst) for src, dst, how in fdef.edges()]
+        chart = render_flowchart(kind, edges, first)
+        give_up = f" Compensation: `{fdef.give_up}`." if fdef.give_up is not None else ""
+        out.append(f"\n## {kind}\n\nStarts at `{first}`.{give_up}\n\n```mermaid\n{chart}```\n")
+    return "".join(out)
 
 
 def render(machines: Mapping[str, StateMachine[Any]] | None = None) -> dict[str, str]:
@@ -167,6 +188,7 @@ def render(machines: Mapping[str, StateMachine[Any]] | None = None) -> dict[str,
         "invariants.md": render_invariants(),
         "errors.md": render_errors(),
         "state-machines.md": render_machines(machines),
+        "flows.md": render_flows(FLOW_DEFS),
     }
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from paycore.invariants import INVARIANTS
 from paycore.machines import MACHINES, ORDER, StateMachine
+from paycore.service import FLOW_DEFS
 from paycore.status import OrderStatus
 from paycore_adapters import docgen
 
@@ -70,6 +71,18 @@ def test_errors_markdown_lists_every_error_and_the_adapter_errors() -> None:
         section = adapter[adapter.index(f"### {port.capitalize()}\n") :].split("\n### ")[0]
         rows = [ln for ln in section.splitlines() if ln.startswith("| `")]
         assert [r.split(" | ")[1] for r in rows] == [f"`{c.__name__}`" for c in group]
+
+
+def test_flows_markdown_draws_every_declared_edge_of_every_flow_kind() -> None:
+    """Each flow kind has a flowchart with one arrow per declared edge, from its first step."""
+    text = docgen.render()["flows.md"]
+    for kind, fdef in FLOW_DEFS.items():
+        (chart,) = MERMAID.findall(_section(text, kind))
+        arrows = [ln.strip() for ln in chart.splitlines() if "-->" in ln]
+        assert arrows[0] == f"start((start)) --> {next(iter(fdef.steps))}"
+        expected = [f"{a} -->|{how}| {b}" if how else f"{a} --> {b}" for a, b, how in fdef.edges()]
+        assert arrows[1:] == expected
+    assert sum(len(fdef.edges()) for fdef in FLOW_DEFS.values()) > 20  # the real flows
 
 
 def test_state_machines_markdown_lists_every_state_and_transition() -> None:
