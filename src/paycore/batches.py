@@ -29,18 +29,27 @@ def take(u: Unit, job: str, rows: Sequence[T], *, key: Callable[[T], str], limit
     """
     if limit <= 0 or not rows:
         return []
-    ordered = sorted(rows, key=key)
     cursor = u.get(s.CURSORS, f"batch:{job}")
-    after = cursor.value if cursor is not None else None
-    start = (
-        0
-        if after is None
-        else next((i for i, row in enumerate(ordered) if key(row) > after), len(ordered))
-    )
-    taken = (ordered[start:] + ordered[:start])[:limit]
+    taken = following(rows, key=key, after=cursor.value if cursor else None, limit=limit)
     last = key(taken[-1])
     if cursor is None:
         u.create(s.CURSORS, Cursor(f"batch:{job}", last))
     elif cursor.value != last:
         u.save(s.CURSORS, cursor, value=last)
     return taken
+
+
+def following(
+    rows: Sequence[T], *, key: Callable[[T], str], after: str | None, limit: int
+) -> list[T]:
+    """Up to ``limit`` of ``rows`` in key order, starting after the key ``after`` and
+    wrapping around to the first. With no more rows than ``limit`` it is all of them,
+    the last being the one at ``after`` (or before where it was), so a cursor moved to
+    the last row taken stays where it is from run to run."""
+    ordered = sorted(rows, key=key)
+    start = (
+        0
+        if after is None
+        else next((i for i, row in enumerate(ordered) if key(row) > after), len(ordered))
+    )
+    return (ordered[start:] + ordered[:start])[:limit]

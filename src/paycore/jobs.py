@@ -137,31 +137,46 @@ def reconcile(engine: Engine) -> list[str]:
     stale: list[str] = []
     since = engine.clock.now() - engine.config.reconcile_window_ms
     cursor = engine.transact(lambda u: u.get(s.CURSORS, "reconcile"))
-    after = cursor.value if cursor is not None else None
-    seen = 0
-    while seen < engine.config.job_batch:
+    views, end = _window_batch(engine, since, cursor.value if cursor is not None else None)
+    for view in views:
+        found = engine.transact(partial(_reconcile_one, engine, view=view))
+        if found is not None:
+            (started if found.startswith("orphan:") else stale).append(found)
+    engine.transact(partial(_save_cursor, name="reconcile", value=end))
+    for payment_id in stale + processing_payments(engine):
+        sync_payment(engine, payment_id)
+    revived: list[str] = engine.transact(partial(_revive_orphans, limit=engine.config.job_batch))
+    return started + _reopen_waiting_orphans(engine) + revived
+
+
+def _window_batch(
+    engine: Engine, since: int, start: str | None
+) -> tuple[list[IntentView], str | None]:
+    """Up to ``job_batch`` intents of the window from after ``start``, wrapping around
+    once (as ``batches.take`` does), and the cursor for the next run: with no more
+    intents than a batch a run takes them all and ends where it began."""
+    views: list[IntentView] = []
+    after, wrapped = start, start is None
+    while len(views) < engine.config.job_batch:
         try:
             page = engine.provider.list_intents(
                 created_after=since,
-                limit=min(100, engine.config.job_batch - seen),
+                limit=min(100, engine.config.job_batch - len(views)),
                 starting_after=after,
             )
         except ProviderNotFound:  # the cursor's intent left the window: start over
             page, after = [], None
         if not page:
-            after = None  # a full pass is done; the next run starts at the window's start
-            break
+            if wrapped:
+                break
+            after, wrapped = None, True
+            continue
         for view in page:
-            found = engine.transact(partial(_reconcile_one, engine, view=view))
-            if found is not None:
-                (started if found.startswith("orphan:") else stale).append(found)
-        seen += len(page)
+            views.append(view)
+            if wrapped and view.id == start:
+                return views, start  # around once: this run ends where it began
         after = page[-1].id
-    engine.transact(partial(_save_cursor, name="reconcile", value=after))
-    for payment_id in stale + processing_payments(engine):
-        sync_payment(engine, payment_id)
-    revived: list[str] = engine.transact(partial(_revive_orphans, limit=engine.config.job_batch))
-    return started + _reopen_waiting_orphans(engine) + revived
+    return views, views[-1].id if views else None
 
 
 def _revive_orphans(u: Unit, *, limit: int) -> list[str]:

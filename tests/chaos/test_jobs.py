@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 from tests.support import begin_confirm, made_here, make_shop
 
 from paycore import schema as s
@@ -10,7 +11,7 @@ from paycore.config import HOUR, MINUTE, Config
 from paycore.errors import ProviderUnavailable
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
-from paycore.ports import CreateIntent
+from paycore.ports import CreateIntent, IntentView
 from paycore.records import OrphanCase, OutboxMessage
 from paycore.status import PaymentStatus, RefundStatus
 from paycore_adapters.memory import Wiring
@@ -272,3 +273,47 @@ class TestJobsGetPastTheFirstBatch:
 def test_default_config_alerts_after_three_failures() -> None:
     """The alert threshold for a failing job is three consecutive runs by default."""
     assert Config().job_failures_before_alert == 3
+
+
+class TestReconcilerCursorSettles:
+    """The reconciler's cursor goes on from where its last run stopped and wraps around
+    within a run: when its window holds no more intents than a batch, a quiet shop's
+    runs write nothing (the cursor used to flip between its last page and the start)."""
+
+    def quiet_runs_write(self, intents: int, batch: int) -> list[int]:
+        w = make_shop(stock=intents)
+        with_batch(w, batch)
+        for i in range(intents):
+            paid_order(w, i)
+        w.service.run_jobs()
+        writes = []
+        for _ in range(4):
+            before = w.store.stats["writes"]
+            w.service.run_reconciler()
+            writes.append(w.store.stats["writes"] - before)
+        return writes
+
+    @pytest.mark.parametrize(("intents", "batch"), [(2, 2), (3, 3), (1, 2), (2, 5)])
+    def test_quiet_runs_write_nothing_when_the_window_fits_a_batch(
+        self, intents: int, batch: int
+    ) -> None:
+        assert self.quiet_runs_write(intents, batch)[1:] == [0, 0, 0]
+
+    def test_every_intent_is_reached_when_the_window_holds_more_than_a_batch(self) -> None:
+        """Five intents, a batch of two: every intent is looked at within three runs."""
+        w = make_shop(stock=5)
+        with_batch(w, 2)
+        for i in range(5):
+            paid_order(w, i)
+        calls: list[str] = []
+        real = w.provider.list_intents
+
+        def listing(**kw: object) -> list[IntentView]:
+            page = real(**kw)  # type: ignore[arg-type]
+            calls.extend(v.id for v in page)
+            return page
+
+        w.provider.list_intents = listing  # type: ignore[method-assign]
+        for _ in range(3):
+            w.service.run_reconciler()
+        assert {v.id for v in w.provider.intents()} <= set(calls)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from paycore import batches
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import IntegrityError, ProviderError, ProviderNotFound
@@ -124,9 +125,6 @@ def scan_external_refunds(engine: Engine) -> int:
                 seen = False  # its webhook recorded it at the same moment: once is enough
             recorded += int(seen)
         last = payment.id
-    else:
-        if len(batch) < engine.config.job_batch:
-            last = None  # a full pass is done: the next run starts from the oldest again
     engine.transact(partial(_save_cursor, value=last))
     return recorded
 
@@ -140,9 +138,10 @@ def _next_batch(config: Config, u: Unit) -> tuple[list[Payment], str | None]:
     ]
     cursor = u.get(s.CURSORS, CURSOR)
     after = cursor.value if cursor is not None else None
-    ids = [p.id for p in rows]
-    begin = ids.index(after) + 1 if after in ids else 0
-    return rows[begin : begin + config.job_batch], after if after in ids else None
+    # Wrapping around (batches.following): with no more payments than a batch, every
+    # run asks about all of them and the cursor stays put.
+    batch = batches.following(rows, key=lambda p: p.id, after=after, limit=config.job_batch)
+    return batch, after
 
 
 def _record_seen(u: Unit, *, payment_id: str, view: RefundView) -> bool:
