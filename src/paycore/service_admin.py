@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 
 from paycore import catalog, job_health, jobs, operations, outbox
@@ -19,15 +20,16 @@ from paycore.status import FlowStatus
 log = logging.getLogger(__name__)
 
 
-class AdminMethods(CatalogMethods):
-    """Part of :class:`paycore.service.PaymentService`: jobs, reads and operators."""
+class AdminMethods(CatalogMethods, abc.ABC):
+    """Part of :class:`paycore.service.PaymentService`: jobs, reads and operators (the
+    service supplies the abstract methods)."""
 
     config: Config
     notifier: Notifier
     operator: operations.Operator
 
-    def _finish(self, flow_id: str, known: Flow | None = None) -> Flow:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _finish(self, flow_id: str, known: Flow | None = None) -> Flow: ...
 
     # --- jobs ------------------------------------------------------------------------
 

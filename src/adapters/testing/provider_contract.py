@@ -18,6 +18,8 @@ so the cases may run against an account that already holds other objects.
 
 from __future__ import annotations
 
+import abc
+
 import attrs
 import pytest
 
@@ -35,17 +37,17 @@ from .provider_case import DECLINED, PROCESSING, THREE_DS, VISA, ContractCase, P
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
-class ProviderContract:
+class ProviderContract(abc.ABC):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""
 
+    @abc.abstractmethod
     def make_provider(self) -> PaymentProvider:
         """The provider under test, new for each case."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def make_driver(self, provider: PaymentProvider) -> ProviderDriver:
         """The driver of ``provider``'s far side."""
-        raise NotImplementedError
 
     @pytest.fixture
     def c(self) -> ContractCase:

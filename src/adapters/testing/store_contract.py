@@ -9,6 +9,7 @@ The commit-failure cases check that the harness's fault wrapper
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import attrs
@@ -77,13 +78,13 @@ class _Faults:
             raise self.after
 
 
-class StoreContract:
+class StoreContract(abc.ABC):
     """The store contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per store."""
 
+    @abc.abstractmethod
     def make_store(self) -> Store:
         """A new, empty store for one case (each case gets its own)."""
-        raise NotImplementedError
 
     @pytest.fixture
     def store(self) -> Store:

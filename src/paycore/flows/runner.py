@@ -6,6 +6,7 @@ flows one at a time instead (:meth:`Engine.step`).
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 from typing import Any
@@ -21,8 +22,9 @@ from paycore.status import FlowStatus
 log = logging.getLogger(__name__)
 
 
-class Runner:
-    """Part of the engine: :meth:`run` steps one flow until it ends or must wait."""
+class Runner(abc.ABC):
+    """Part of the engine: :meth:`run` steps one flow until it ends or must wait. The
+    engine supplies the abstract methods."""
 
     clock: Clock
     config: Config
@@ -30,14 +32,14 @@ class Runner:
     _flow_locks: dict[str, threading.Lock]
     _locks_guard: threading.Lock
 
-    def step(self, flow_id: str, known: Flow | None = None) -> StepReport:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def step(self, flow_id: str, known: Flow | None = None) -> StepReport: ...
 
-    def load(self, flow_id: str) -> Flow | None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def load(self, flow_id: str) -> Flow | None: ...
 
-    def strike(self, flow: Flow, why: str) -> StepReport:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def strike(self, flow: Flow, why: str) -> StepReport: ...
 
     def has_inflight(self, flow_id: str) -> bool:
         return flow_id in self._inflight
