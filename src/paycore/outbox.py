@@ -21,19 +21,20 @@ from paycore.records import OutboxMessage
 from paycore.unit import Unit
 
 
-def send_own(engine: Engine, notifier: Notifier, message_ids: Iterable[str]) -> int:
-    """Send the given queued messages, each at most once here. Returns how many went out.
+def send_own(engine: Engine, notifier: Notifier, messages: Iterable[OutboxMessage]) -> int:
+    """Send the given messages, as the caller's transactions committed them, each once
+    here, and mark them sent. Returns how many went out.
 
+    They are not read again first: delivery is at least once anyway (a crash between
+    the send and its mark sends again), so the notifier deduplicates by message id, and
+    a message the outbox job sent meanwhile is marked only once.
     A failure of the notifier, or of the store while recording the attempt, is never
     raised: the operation that queued the message has committed, and the outbox job
     sends what is left.
     """
     sent = 0
-    for msg_id in message_ids:
+    for msg in messages:
         try:
-            msg = engine.transact(partial(_load, msg_id=msg_id))
-            if msg is None or msg.sent:
-                continue  # another worker sent it, or the commit did not happen
             sent += int(_send(engine, notifier, msg))
         except PaycoreError:
             continue  # the store failed around the send: the job retries it
@@ -74,10 +75,6 @@ def _send(engine: Engine, notifier: Notifier, msg: OutboxMessage) -> bool:
         return False
     engine.transact(partial(_mark_sent, msg_id=msg.id))
     return True
-
-
-def _load(u: Unit, *, msg_id: str) -> OutboxMessage | None:
-    return u.get(s.OUTBOX, msg_id)
 
 
 def _mark_sent(u: Unit, *, msg_id: str) -> None:

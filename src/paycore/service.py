@@ -270,7 +270,8 @@ class PaymentService(AdminMethods):
 
     def start_webhook(self, event: ProviderEvent) -> str | None:
         """Take one verified event into the inbox and return its flow id; None for a
-        duplicate or an event paycore cannot use. Raises as :meth:`handle_webhook` does."""
+        duplicate, an event paycore cannot use, or one about a payment that is already
+        final (nothing to ask the provider). Raises as :meth:`handle_webhook` does."""
         flow = self._start_webhook(event)[0]
         return None if flow is None else flow.id
 
@@ -306,8 +307,8 @@ class PaymentService(AdminMethods):
         flow, seen = self._start_webhook(event)
         if seen:
             return WebhookOutcome.DUPLICATE
-        if flow is None:
-            return ignored or WebhookOutcome.DUPLICATE
+        if flow is None:  # of no use, or about a payment that is already final
+            return ignored or WebhookOutcome.PROCESSED
         return webhooks.outcome_of(self._finish(flow.id, flow))
 
     def run_flow(self, flow_id: str) -> Flow:

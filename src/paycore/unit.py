@@ -85,7 +85,7 @@ class Unit:
         self.on_commit: list[Callable[[], None]] = []
         #: The outbox messages this transaction queued: after the commit, the request
         #: that made it sends these and no others (the backlog is the outbox job's).
-        self.queued: list[str] = []
+        self.queued: list[OutboxMessage] = []
         #: Alerts this transaction raised: (kind, message, fields), told to the
         #: alerts port once it committed.
         self.alerts: list[tuple[str, str, dict[str, Any]]] = []
@@ -158,13 +158,11 @@ class Unit:
         """Queue one notification per (order, kind), ever; sent after commit."""
         key = f"{order_id}:{kind}"
         if self.tx.get(s.OUTBOX, key) is None:
-            self.queued.append(key)
-            self.tx.insert(
-                s.OUTBOX,
-                OutboxMessage(
-                    id=key, order_id=order_id, kind=kind, created_at=self.now, payload=payload
-                ),
+            message = OutboxMessage(
+                id=key, order_id=order_id, kind=kind, created_at=self.now, payload=payload
             )
+            self.tx.insert(s.OUTBOX, message)
+            self.queued.append(message)
 
     # --- alerts -----------------------------------------------------------------
 

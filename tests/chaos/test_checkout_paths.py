@@ -103,7 +103,6 @@ def assert_backed_off(w: Wiring, before: Flow, after: Flow, why: str, at: str) -
 def to_abort_with_hidden_intent(w: Wiring, index: SearchIndex) -> None:
     """A create whose answer is lost (pi_000001 exists but the index misses it), a find that
     sees nothing, a second create the provider refuses: the flow is at ``abort``."""
-    step(w, FID, 2)  # check_seller -> create
     fail_once(w, "create_intent", "after")
     step(w, FID, 2)  # create: the intent exists, its answer is lost -> find
     index.missing.add(PI_1)
@@ -269,7 +268,6 @@ class TestCancelFound:
         w = make_shop(stock=1)
         index = SearchIndex(w)
         begin_checkout(w)
-        step(w, FID, 2)  # check_seller -> create
         fail_once(w, "create_intent", "after")
         step(w, FID, 2)  # pi_000001, answer lost -> find
         index.missing.add(PI_1)
@@ -302,7 +300,6 @@ class TestCancelFound:
         w = make_shop(stock=1)
         index = SearchIndex(w)
         begin_checkout(w)
-        step(w, FID, 2)  # check_seller -> create
         fail_once(w, "create_intent", "after")
         step(w, FID, 2)  # pi_000001, answer lost -> find
         index.missing.add(PI_1)
@@ -367,7 +364,6 @@ class TestFindAfterUnansweredCreate:
         """No intent after an unanswered create: the flow counts a retry and creates again."""
         w = make_shop(stock=1)
         begin_checkout(w)
-        step(w, FID, 2)
         fail_once(w, "create_intent")  # before the provider: nothing was created
         step(w, FID, 2)
         before = flow_of(w, FID)
@@ -381,7 +377,6 @@ class TestFindAfterUnansweredCreate:
         """The search itself fails: the find step backs off with the provider's error code."""
         w = make_shop(stock=1)
         begin_checkout(w)
-        step(w, FID, 2)
         fail_once(w, "create_intent", "after")
         step(w, FID, 2)
         before = flow_of(w, FID)
@@ -398,7 +393,6 @@ class TestFindAfterUnansweredCreate:
         w = make_shop(stock=1)
         lagging_search(w)
         begin_checkout(w)
-        step(w, FID, 2)
         fail_once(w, "create_intent", "after")
         step(w, FID, 2)  # pi_000001, answer lost -> find
         step(w, FID, 2)  # find: too young to be searchable -> create again

@@ -34,9 +34,10 @@ def fail_once(w: Wiring, call: str) -> None:
 
 
 def lifecycle(w: Wiring) -> None:
-    """Checkout, a confirm whose answer is lost and whose follow-up is retried, signed
-    webhooks, a refund, and the background jobs."""
+    """Checkout, its created webhook (signed), a confirm whose answer is lost and whose
+    follow-up is retried, the success webhook, a refund, and the background jobs."""
     res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    deliver_signed(w)  # the payment is open: the webhook's flow asks the provider
     fail_once(w, "confirm_intent")
     fail_once(w, "retrieve_intent")
     try:
@@ -44,14 +45,19 @@ def lifecycle(w: Wiring) -> None:
     except FlowPending:
         w.clock.advance(w.service.config.backoff_cap_ms)
         w.service.run_recovery()
+    deliver_signed(w)
+    w.service.create_refund(res.payment_id, 500, None, "rk-logging")
+    w.clock.advance(w.service.config.backoff_cap_ms)
+    w.service.run_jobs()
+
+
+def deliver_signed(w: Wiring) -> None:
+    """Deliver the provider's new events through the signed webhook path."""
     now_s = w.clock.now() // 1000
     for event in w.provider.take_events():
         payload = signing.to_payload(event)
         header = signing.sign(payload, WEBHOOK_SECRET, now_s)
         w.service.handle_webhook(signing.receive(payload, header, WEBHOOK_SECRET, now_s))
-    w.service.create_refund(res.payment_id, 500, None, "rk-logging")
-    w.clock.advance(w.service.config.backoff_cap_ms)
-    w.service.run_jobs()
 
 
 def secrets_of(w: Wiring) -> set[str]:
@@ -93,7 +99,7 @@ class TestLogging:
         assert (first.flow_id, first.step, first.effect) == (  # type: ignore[attr-defined]
             f"checkout:{SESSION}",
             "check_seller",
-            "call:can_charge",
+            "call:can_charge+create_intent",  # the seller's yes: the create at once
         )
 
     def test_a_dead_letter_is_an_error_with_its_reason(

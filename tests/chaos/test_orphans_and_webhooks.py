@@ -719,10 +719,13 @@ class TestIntentWebhookMatching:
         self,
     ) -> None:
         """Three immediate refetches, then the flow backs off instead of spinning."""
-        w, pid = paid_shop()
+        w = make_shop()
+        r = w.service.create_payment_intent("cs_test_webhooks004", [CartItem("p_mug", 1)])
+        w.service.confirm_payment(r.payment_id, "pm_card_processing")
+        pid = r.payment_id
         pi = w.service.payment(pid).provider_intent_id
         assert pi is not None
-        event = ProviderEvent("evt_resent_1", "payment_intent.succeeded", 0, "payment_intent", pi)
+        event = ProviderEvent("evt_resent_1", "payment_intent.processing", 0, "payment_intent", pi)
         fid = begin_webhook_flow(w, event)
         for n in (1, 2, 3):
             step(w, fid)
@@ -737,13 +740,13 @@ class TestIntentWebhookMatching:
         assert flow.data["refetches"] == 4
         assert_backed_off(w, flow, 1, "payment changed")
         w.clock.advance(w.service.config.backoff_cap_ms)
-        assert run(w, fid).result == {"matched": True, "status": "succeeded"}
+        assert run(w, fid).result == {"matched": True, "status": "processing"}
 
     def test_intent_created_while_its_checkout_decides_is_left_to_the_checkout(self) -> None:
         """The created-webhook does not adopt an intent its checkout flow still decides about."""
         w = make_shop()
         fid = begin_checkout(w)
-        step(w, fid, 3)  # check_seller, then the create call (its answer held in memory)
+        step(w, fid)  # the seller check's yes, and at once the create call (answer held)
         (created,) = w.provider.take_events()
         assert w.service.handle_webhook(created) == "processed"
         assert webhook_flow(w, created.id).result == {"matched": False}

@@ -34,7 +34,6 @@ class TestAbortAgainstWebhookAdoption:
         w = make_shop(stock=1)
         lagging_search(w, HOUR)  # search lags up to an hour in an outage
         fid = begin_checkout(w)
-        step(w, fid, 2)  # check_seller -> create
 
         def lose_answer(call: str, phase: str, key: str | None) -> None:
             if call == "create_intent" and phase == "after":

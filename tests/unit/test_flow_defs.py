@@ -15,6 +15,8 @@ from paycore.flows.engine import (
     FlowDef,
     FlowDefinitionError,
     Local,
+    Remote,
+    UndeclaredStep,
     create_flow,
     step,
 )
@@ -123,3 +125,86 @@ class TestTypedParams:
             params={"payment_id": "pay_1", "intent_id": "pi_1", "retired_key": 1},
         )
         assert params_of(CancelParams, old) == CancelParams("pay_1", "pi_1", "requested", "")
+
+
+class Three(enum.StrEnum):
+    ASK = "ask"
+    CALL = "call"
+    FIND = "find"
+
+
+def _three(calls: list[str], *, go_on_to: enum.StrEnum = Three.CALL) -> FlowDef:
+    """ask (a provider check whose yes goes on at once) -> call (asks first when late)."""
+
+    def ask(flow: Flow) -> Remote[bool]:
+        def check(p: object) -> bool:
+            calls.append("ask")
+            return True
+
+        return Remote(
+            "ask", check, lambda u, f, ok: Advance(to=Three.CALL), then=lambda ok: go_on_to
+        )
+
+    def call(flow: Flow) -> Remote[str]:
+        def make(p: object) -> str:
+            calls.append("call")
+            return "made"
+
+        return Remote("call", make, lambda u, f, v: Advance(done={"answer": v, "at": f.step}))
+
+    def find(flow: Flow) -> Remote[str]:
+        def look(p: object) -> str:
+            calls.append("find")
+            return "found"
+
+        return Remote("find", look, lambda u, f, v: Advance(done={"answer": v, "at": f.step}))
+
+    steps = {
+        Three.ASK: step(ask, Three.CALL),
+        Three.CALL: step(call, Three.FIND),
+        Three.FIND: step(find),
+    }
+    return FlowDef("three", steps, ask_first={Three.CALL: Three.FIND})
+
+
+def _three_engine(fdef: FlowDef) -> tuple[Engine, object]:
+    w = make_shop()
+    svc = w.service
+    eng = Engine(svc.engine.store, w.provider, w.clock, w.alerts, svc.config, {"three": fdef})
+    eng.transact(lambda u: create_flow(u, "three:1", "three", Three.ASK))
+    return eng, w
+
+
+class TestGoingOnAtOnce:
+    def test_a_yes_that_needs_no_record_makes_the_next_call_in_the_same_step(self) -> None:
+        """The check's answer is never recorded: one engine step makes both calls, and
+        one transaction applies the second call's answer as the step it belongs to."""
+        calls: list[str] = []
+        eng, w = _three_engine(_three(calls))
+        report = eng.step("three:1")
+        assert (report.step, report.effect, report.then) == ("ask", "call:ask+call", "call")
+        assert calls == ["ask", "call"]
+        assert flow_of(w, "three:1").step == "ask"  # nothing recorded yet
+        eng.step("three:1")
+        done = flow_of(w, "three:1")
+        assert (done.status, done.result) == (
+            FlowStatus.SUCCEEDED,
+            {"answer": "made", "at": "call"},
+        )
+
+    def test_going_on_along_an_undeclared_edge_is_refused(self) -> None:
+        """``then`` may only name a step its flow declares as next."""
+        eng, _ = _three_engine(_three([], go_on_to=Three.FIND))
+        with pytest.raises(UndeclaredStep):
+            eng.step("three:1")
+
+    def test_a_late_resume_goes_on_to_the_step_that_asks_first(self) -> None:
+        """When the next call's key may be forgotten (it may have been used by a call made
+        at once whose answer was lost), the flow goes on to the ask-first step instead."""
+        calls: list[str] = []
+        eng, w = _three_engine(_three(calls))
+        w.clock.advance(w.service.config.provider_key_retention_ms)
+        eng.step("three:1")
+        assert calls == ["ask", "find"]
+        eng.step("three:1")
+        assert flow_of(w, "three:1").result == {"answer": "found", "at": "find"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.support import SESSION, make_shop
 
+from paycore import schema as s
 from paycore.flows.checkout import CartItem
 
 
@@ -12,22 +13,24 @@ def commits(w: object) -> int:
 
 
 class TestRoundTrips:
-    def test_a_checkout_costs_its_first_transaction_its_applies_and_one_read(self) -> None:
-        """begin, apply can_charge, apply create_intent, and the payment read for the
-        result: four store transactions, none of them a flow read of its own."""
+    def test_a_checkout_costs_its_first_transaction_its_apply_and_one_read(self) -> None:
+        """begin, apply create_intent (the seller check's yes is never recorded: the
+        create is made at once), and the payment read for the result: three store
+        transactions, none of them a flow read of its own."""
         w = make_shop()
         before = commits(w)
         w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
-        assert commits(w) - before == 4
+        assert commits(w) - before == 3
 
     def test_a_confirm_costs_its_first_transaction_its_apply_and_one_read(self) -> None:
-        """begin_confirm, apply confirm_intent, the order_paid notification (read, then
-        marked sent once the notifier took it) and the payment read for the result."""
+        """begin_confirm, apply confirm_intent, the order_paid notification marked sent
+        once the notifier took it (sent as the apply committed it, not read again) and
+        the payment read for the result."""
         w = make_shop()
         res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
         before = commits(w)
         w.service.confirm_payment(res.payment_id, payment_method="pm_card_visa")
-        assert commits(w) - before == 5
+        assert commits(w) - before == 4
 
     def test_a_webhook_costs_its_inbox_transaction_and_its_apply(self) -> None:
         """The inbox transaction starts the flow; the fetch's answer is applied in one more."""
@@ -37,3 +40,25 @@ class TestRoundTrips:
         before = commits(w)
         w.service.handle_webhook(event)
         assert commits(w) - before == 2
+
+    def test_a_webhook_about_a_final_payment_costs_its_inbox_transaction_only(self) -> None:
+        """After the customer's confirmation the payment is final: the provider's events
+        about its intent are taken in with no flow and no provider call, and their
+        redeliveries are duplicates."""
+        w = make_shop()
+        res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        w.service.confirm_payment(res.payment_id, payment_method="pm_card_visa")
+        events = w.provider.take_events()
+        assert [e.type for e in events] == ["payment_intent.created", "payment_intent.succeeded"]
+        flows = len(w.store.snapshot().rows(s.FLOWS))
+        calls = sum(w.provider.calls.values())
+        for event in events:
+            before = commits(w)
+            assert w.service.handle_webhook(event) == "processed"
+            assert commits(w) - before == 1
+        assert len(w.store.snapshot().rows(s.FLOWS)) == flows
+        assert sum(w.provider.calls.values()) == calls
+        inbox = {e.event_id: e.flow_id for e in w.store.snapshot().rows(s.INBOX)}
+        assert {inbox[e.id] for e in events} == {""}
+        assert [w.service.handle_webhook(e) for e in events] == ["duplicate", "duplicate"]
+        assert w.service.payment(res.payment_id).status.value == "succeeded"

@@ -102,6 +102,8 @@ class _CountedStep:
         ran = report.effect == "tx" or report.effect.startswith("call:")
         if ran and report.result not in ("lease_lost", "inactive"):
             self.counts[f"{report.kind}.{report.step}"] += 1
+            if report.then is not None:  # a second call made at once
+                self.counts[f"{report.kind}.{report.then}"] += 1
         return report
 
 

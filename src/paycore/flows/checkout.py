@@ -3,7 +3,11 @@
 Steps: ``begin`` (one transaction: order + lines + reservations + payment +
 flow, S2/S4) -> ``check_seller`` (provider: can the seller's account charge,
 right before the charge, S11) -> ``create`` (provider: create the intent with
-a key derived from the flow) -> recorded. An ambiguous answer goes to
+a key derived from the flow) -> recorded. The seller check's yes needs no record
+before the charge: the engine makes the create call at once (``Remote.then``), and
+the transaction that records the intent checks the seller's local switch too (a
+seller switched off meanwhile: the intent is canceled before anyone gets its
+secret). An ambiguous answer goes to
 ``find`` (search the provider by the payment's reference before creating again).
 Giving up goes to ``abort``, which cancels any intent it finds before releasing
 stock and closing the order, so no chargeable intent outlives a failed write (S1, S3).
@@ -73,14 +77,24 @@ def _payment(u: Unit, flow: Flow) -> Payment:
 
 def _check_seller(flow: Flow) -> Remote[bool]:
     account = _prm(flow).account
-    return Remote("can_charge", lambda p: p.can_charge(account), _after_check)
+    return Remote("can_charge", lambda p: p.can_charge(account), _after_check, then=_go_on)
+
+
+def _go_on(can_charge: bool) -> Step | None:
+    """The provider says yes: charge at once (the answer needs no record)."""
+    return Step.CREATE if can_charge else None
 
 
 def _after_check(u: Unit, flow: Flow, can_charge: bool) -> Advance:
-    seller = u.get(s.SELLERS, _prm(flow).seller_id)
-    if can_charge and seller is not None and seller.charges_enabled:
+    if can_charge and _seller_enabled(u, flow):
         return Advance(to=Step.CREATE)
     return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code})
+
+
+def _seller_enabled(u: Unit, flow: Flow) -> bool:
+    """The shop's own switch for the seller (the provider's is ``can_charge``)."""
+    seller = u.get(s.SELLERS, _prm(flow).seller_id)
+    return seller is not None and seller.charges_enabled
 
 
 def _create(flow: Flow) -> Remote[IntentView]:
@@ -117,6 +131,10 @@ def _create_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 
 
 def _adopt(u: Unit, flow: Flow, view: IntentView) -> Advance:
+    if not _seller_enabled(u, flow):
+        # Switched off since the checkout began: the intent is never handed out; the
+        # abort cancels it and releases the stock (S11).
+        return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code})
     payment = apply_intent(u, _payment(u, flow), view)
     payment = u.save(s.PAYMENTS, payment, lock_owner=None)
     return Advance(done={"order_id": payment.order_id, "payment_id": payment.id})
@@ -255,7 +273,7 @@ DEF = FlowDef(
     steps={
         Step.CHECK_SELLER: step(_check_seller, Step.CREATE, Step.ABORT),
         Step.CREATE: step(_create, Step.FIND, Step.ABORT),
-        Step.FIND: step(_find, Step.CREATE),
+        Step.FIND: step(_find, Step.CREATE, Step.ABORT),
         Step.ABORT: step(_abort, Step.CANCEL_FOUND, Step.SYNC_RECORDED),
         Step.CANCEL_FOUND: step(_cancel_found, Step.ABORT),
         Step.SYNC_RECORDED: step(_sync_recorded, Step.CANCEL_FOUND, Step.ABORT),

@@ -91,7 +91,8 @@ Refused = Callable[[Unit, Flow, ProviderError], Advance]
 class Remote(Generic[T]):
     """One provider call and what applies its answer.
 
-    ``apply`` sees only an answer; errors follow the engine's policy: a transient
+    ``apply`` sees only an answer (unless ``then`` goes on without it); errors
+    follow the engine's policy: a transient
     refusal is retried, an ambiguous error goes to ``ask`` (the step that asks the
     provider what happened; retried when there is none), a definite refusal goes to
     ``refused`` when the step has one (else it is retried as a strike, so one that
@@ -105,6 +106,11 @@ class Remote(Generic[T]):
     ask: enum.StrEnum | None = None
     refused: Refused | None = None
     best_effort: bool = False
+    #: For an answer that needs no record before the next call (the seller check's
+    #: yes): the step to go on to at once. The engine makes that step's provider call
+    #: in the same engine step and never applies this answer; ``then`` returning None
+    #: applies it as usual.
+    then: Callable[[T], enum.StrEnum | None] | None = None
 
 
 Effect = Local | Remote[Any]
@@ -205,6 +211,8 @@ class StepReport:
     result: str
     #: The flow's durable record after the step (unchanged by a provider call).
     flow: Flow | None = None
+    #: The step whose provider call was made at once after this one's (``Remote.then``).
+    then: str | None = None
 
 
 def key(flow: Flow, step: str) -> str:

@@ -18,7 +18,6 @@ the interleaving.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -52,20 +51,21 @@ from paycore.flows.defs import (
     step,
     unexpected,
 )
+from paycore.flows.retrying import Retrying
 from paycore.flows.runner import Runner
 from paycore.flows.transactions import Transactions
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store, Tokens
-from paycore.records import Flow
+from paycore.records import Flow, OutboxMessage
 from paycore.status import FlowStatus
 from paycore.tokens import RandomTokens
-from paycore.unit import Unit
+from paycore.unit import Unit, evolve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Engine(Transactions, Runner):
+class Engine(Transactions, Runner, Retrying):
     """Executes flow steps against a store and a provider."""
 
     def __init__(
@@ -87,12 +87,14 @@ class Engine(Transactions, Runner):
         self.config = config
         self.defs = dict(defs)
         self.worker_id = worker_id
-        self._inflight: dict[str, tuple[int, Remote[Any], Outcome[Any]]] = {}
+        #: Provider answers held in memory, by flow id: (the flow's version, the call,
+        #: its outcome, the step that made the call).
+        self._inflight: dict[str, tuple[int, Remote[Any], Outcome[Any], str]] = {}
         self._flow_locks: dict[str, threading.Lock] = {}
         #: Per calling thread (by its id): outbox messages its committed transactions
         #: queued and nobody has taken yet (see :meth:`take_queued`). A plain dict, not
         #: a ``threading.local``, so that an engine can be copied.
-        self._queued: dict[int, list[str]] = {}
+        self._queued: dict[int, list[OutboxMessage]] = {}
         self._locks_guard = threading.Lock()
 
     def load(self, flow_id: str) -> Flow | None:
@@ -104,7 +106,7 @@ class Engine(Transactions, Runner):
     def held_answers(self) -> list[tuple[str, int, Remote[Any], Outcome[Any]]]:
         """The provider answers this worker holds in memory, not applied yet (what a
         crash loses), by flow id: (flow id, the flow's version, the call, its outcome)."""
-        return [(fid, *held) for fid, held in sorted(self._inflight.items())]
+        return [(fid, *held[:3]) for fid, held in sorted(self._inflight.items())]
 
     def forget_inflight(self) -> None:
         """A crash: every outcome held in memory is lost; durable state stays."""
@@ -124,12 +126,13 @@ class Engine(Transactions, Runner):
     def _step(self, flow_id: str, known: Flow | None) -> StepReport:
         pending = self._inflight.pop(flow_id, None)
         if pending is not None:
-            version, remote, outcome = pending
+            version, remote, outcome, at = pending
             return self._commit_step(
                 flow_id,
                 f"apply:{remote.call_name}",
                 lambda u, f: policy.apply(remote, u, f, outcome),
                 expect_version=version,
+                at=at,
             )
         flow = known if known is not None else self.load(flow_id)
         if flow is None or flow.status is not FlowStatus.ACTIVE:
@@ -154,21 +157,58 @@ class Engine(Transactions, Runner):
             return self.strike(flow, unexpected(exc))
         if isinstance(effect, Local):
             return self._commit_step(flow_id, "tx", effect.fn, expect_version=flow.version)
+        outcome, summary = self._call(flow, effect)
+        ahead = self._then(flow, fdef, effect, outcome)
+        if ahead is None:
+            self._inflight[flow_id] = (flow.version, effect, outcome, flow.step)
+            return StepReport(
+                flow_id, flow.kind, flow.step, f"call:{effect.call_name}", summary, flow
+            )
+        then = fdef.run_of(ahead.step)(ahead)
+        if not isinstance(then, Remote):
+            raise FlowDefinitionError(
+                f"flow {flow.kind}: {flow.step} goes on at once only to a provider step, "
+                f"and {ahead.step} is not one"
+            )
+        outcome, summary = self._call(ahead, then)
+        self._inflight[flow_id] = (flow.version, then, outcome, ahead.step)
+        effect_name = f"call:{effect.call_name}+{then.call_name}"
+        return StepReport(flow_id, flow.kind, flow.step, effect_name, summary, flow, ahead.step)
+
+    def _call(self, flow: Flow, remote: Remote[T]) -> tuple[Outcome[T], str]:
+        """Make a step's provider call: its outcome, and a word for the step report."""
         try:
-            outcome = Outcome(value=effect.call(self.provider))
-            summary = "ok"
+            return Outcome(value=remote.call(self.provider)), "ok"
         except ProviderError as exc:
-            outcome = Outcome(error=exc)
-            summary = exc.code
+            return Outcome(error=exc), exc.code
         except Exception as exc:  # an adapter let a vendor error through: treat as unknown
             what = f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error"
             logs.failure(log, what, exc, **logs.flow_fields(flow))
-            outcome = Outcome(
-                error=ProviderUnavailable(f"unexpected {type(exc).__name__} from the provider")
+            unknown = ProviderUnavailable(f"unexpected {type(exc).__name__} from the provider")
+            return Outcome(error=unknown), "provider_unavailable"
+
+    def _then(
+        self, flow: Flow, fdef: FlowDef, remote: Remote[Any], outcome: Outcome[Any]
+    ) -> Flow | None:
+        """The flow as it would stand at the step ``remote.then`` goes on to at once,
+        unrecorded; None when the answer is to be applied as usual.
+
+        That step's key may have been used already, by a call made at once like this one
+        whose answer was lost: so when the provider may have forgotten it (the flow's
+        recorded step is old), the flow goes on to the step that asks first instead."""
+        if remote.then is None or outcome.error is not None:
+            return None
+        nxt = remote.then(outcome.value)
+        if nxt is None:
+            return None
+        if not fdef.allows(flow.step, nxt):
+            raise UndeclaredStep(
+                f"flow {flow.id} ({flow.kind}) may not go from {flow.step} to {nxt}: "
+                "declare the edge in its FlowDef"
             )
-            summary = "provider_unavailable"
-        self._inflight[flow_id] = (flow.version, effect, outcome)
-        return StepReport(flow_id, flow.kind, flow.step, f"call:{effect.call_name}", summary, flow)
+        if nxt in fdef.ask_first and self._key_may_be_forgotten(flow):
+            nxt = fdef.ask_first[nxt]
+        return evolve(flow, {"step": str(nxt)})
 
     def _commit_step(
         self,
@@ -177,7 +217,11 @@ class Engine(Transactions, Runner):
         fn: Callable[[Unit, Flow], Advance],
         *,
         expect_version: int,
+        at: str | None = None,
     ) -> StepReport:
+        """Run ``fn`` on the flow in one transaction and record where it leads. ``at``:
+        the step whose answer is applied, when the engine went on to it at once without
+        recording it (the flow is applied as if it stood there)."""
         step_name = "?"
         kind = "?"
         after: Flow | None = None
@@ -190,6 +234,8 @@ class Engine(Transactions, Runner):
                     f"flow {flow_id} moved on under this worker; dropping its step",
                     flow_id=flow_id,
                 )
+            if at is not None and at != flow.step:
+                flow = evolve(flow, {"step": at})
             step_name, kind, after = flow.step, flow.kind, flow
             if flow.status is not FlowStatus.ACTIVE:
                 return "inactive"
@@ -264,108 +310,11 @@ class Engine(Transactions, Runner):
         u.save(s.FLOWS, flow, step=step, data=data, next_run_at=u.now, **lease)
         return f"-> {step}"
 
-    def _retry(
-        self,
-        u: Unit,
-        flow: Flow,
-        why: str,
-        transient: bool,
-        step: str,
-        data: dict[str, Any],
-        lease: dict[str, Any],
-    ) -> str:
-        """Record a retry of ``flow`` at ``step`` with backoff, or give up."""
-        # Strikes count every non-transient retry of the flow, across steps, so that
-        # a cycle (create, find nothing, create again) also ends in bounded time;
-        # transient ones go on until the retry horizon (paycore.flows.retry).
-        attempts = flow.attempts + 1
-        verdict = retry.judge(self.config, data, u.now, transient)
-        if verdict.give_up:
-            return self._give_up(u, flow, data, why, verdict.reason)
-        self._log_after(
-            u,
-            logging.WARNING,
-            f"flow {flow.id} ({flow.kind}) retries step {step} (attempt {attempts}): {why}",
-            logs.flow_fields(flow, attempts=attempts, reason=why),
-        )
-        if verdict.stalled:
-            minutes = (u.now - int(data[retry.SINCE])) // 60_000
-            self._alert_after(
-                u, "flow_stalled", flow, f"has been retrying for {minutes} min: {why}"
-            )
-        u.save(
-            s.FLOWS,
-            flow,
-            step=step,
-            data=data,
-            attempts=attempts,
-            last_error=why,
-            next_run_at=u.now + self.backoff(flow.id, attempts),
-            **lease,
-        )
-        return f"retry:{why}" + (f" -> {step}" if step != flow.step else "")
-
-    def _give_up(
-        self, u: Unit, flow: Flow, data: dict[str, Any], why: str, reason: str = "failures"
-    ) -> str:
-        fdef = self.defs[flow.kind]
-        if retry.end_streak(data):
-            u.resolve_alert("flow_stalled", flow.id, "the flow gave up")
-        if fdef.give_up is not None and not data.get("compensating"):
-            data = retry.fresh(data)
-            data["compensating"] = True
-            data["step_at"] = u.now
-            u.save(
-                s.FLOWS,
-                flow,
-                step=str(fdef.give_up),
-                data=data,
-                attempts=0,
-                last_error=why,
-                next_run_at=u.now,
-            )
-            self._log_after(
-                u,
-                logging.WARNING,
-                f"flow {flow.id} ({flow.kind}) gave up at step {flow.step} ({why}); "
-                f"compensating from {fdef.give_up}",
-                logs.flow_fields(flow, reason=why, outcome="compensating"),
-            )
-            return f"-> {fdef.give_up} (compensating)"
-        data[retry.DEAD_OF] = reason
-        u.move(s.FLOWS, flow, FLOW, "dead_letter", data=data, last_error=why)
-        after = f"{why}, past the retry horizon" if reason == "outage" else why
-        self._alert_after(u, "flow_dead_lettered", flow, f"gave up at step {flow.step}: {after}")
-        self._log_after(
-            u,
-            logging.ERROR,
-            f"flow {flow.id} ({flow.kind}) dead-lettered at step {flow.step}: {after}",
-            logs.flow_fields(flow, reason=why, outcome="dead"),
-        )
-        return "dead"
-
-    def _alert_after(self, u: Unit, kind: str, flow: Flow, what: str) -> None:
-        """Record an alert about ``flow``; the port hears of it once the transaction
-        committed (never for a rolled-back one)."""
-        message = f"flow {flow.id} ({flow.kind}) {what}"
-        u.alert(kind, flow.id, message, flow_id=flow.id, flow_kind=flow.kind)
-
-    @staticmethod
-    def _log_after(u: Unit, level: int, message: str, fields: dict[str, Any]) -> None:
-        """Log once the transaction committed (a rolled-back retry never happened)."""
-        u.on_commit.append(lambda: log.log(level, "%s", message, extra=fields))
-
     def _key_may_be_forgotten(self, flow: Flow) -> bool:
         """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""
         since = int(flow.data.get("step_at", flow.created_at))
         margin = self.config.lease_ms
         return self.clock.now() - since >= self.config.provider_key_retention_ms - margin
-
-    def backoff(self, flow_id: str, attempts: int) -> int:
-        """Exponential backoff with deterministic jitter (so runs replay exactly)."""
-        base = self.config.backoff_base_ms * (1 << min(attempts - 1, 10))
-        jitter = int(hashlib.sha256(f"{flow_id}:{attempts}".encode()).hexdigest()[:4], 16)
-        return min(base + jitter % max(base // 4, 1), self.config.backoff_cap_ms)
 
 
 def _reason(exc: Exception) -> str:

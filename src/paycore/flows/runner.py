@@ -28,7 +28,7 @@ class Runner(abc.ABC):
 
     clock: Clock
     config: Config
-    _inflight: dict[str, tuple[int, Remote[Any], Outcome[Any]]]
+    _inflight: dict[str, tuple[int, Remote[Any], Outcome[Any], str]]
     _flow_locks: dict[str, threading.Lock]
     _locks_guard: threading.Lock
 

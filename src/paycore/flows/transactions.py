@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from paycore.errors import CommitUnknown
 from paycore.ports import Alerts, Clock, Store, Tokens
+from paycore.records import OutboxMessage
 from paycore.unit import Unit
 
 T = TypeVar("T")
@@ -26,7 +27,7 @@ class Transactions:
     tokens: Tokens
     #: Per calling thread (by its id): outbox messages its committed transactions
     #: queued and nobody has taken yet (see :meth:`take_queued`).
-    _queued: dict[int, list[str]]
+    _queued: dict[int, list[OutboxMessage]]
 
     def transact(self, fn: Callable[[Unit], T], flow_id: str | None = None) -> T:
         u: Unit | None = None
@@ -35,8 +36,11 @@ class Transactions:
                 u = Unit(tx, self.clock.now(), flow_id, self.tokens)
                 result = fn(u)
         except CommitUnknown:
-            # The commit may have happened: an alert twice beats an alert lost.
+            # The commit may have happened: an alert twice beats an alert lost. Its
+            # notifications are left to the outbox job, which sends them only if the
+            # commit happened (an order_paid email for a payment that is not is worse).
             if u is not None:
+                u.queued.clear()
                 self._after_commit(u)
             raise
         if u.queued or u.alerts or u.on_commit:  # most transactions leave nothing to tell
@@ -48,19 +52,17 @@ class Transactions:
         """This thread's transactions queued a notification that was not taken yet."""
         return bool(self._queued.get(threading.get_ident()))
 
-    def take_queued(self) -> list[str]:
-        """The ids of the outbox messages this thread queued since the last call, in order.
+    def take_queued(self) -> list[OutboxMessage]:
+        """The outbox messages this thread queued since the last call, in order, as their
+        transactions committed them.
 
         A request sends exactly these after its commit; it never sends the backlog.
         """
         return self._queued.pop(threading.get_ident(), [])
 
-    def _queued_ids(self) -> list[str]:
-        return self._queued.setdefault(threading.get_ident(), [])
-
     def _after_commit(self, u: Unit) -> None:
         if u.queued:
-            self._queued_ids().extend(u.queued)
+            self._queued.setdefault(threading.get_ident(), []).extend(u.queued)
         for kind, message, fields in u.alerts:
             self.alerts.alert(kind, message, **fields)
         for callback in u.on_commit:

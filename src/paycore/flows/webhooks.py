@@ -4,7 +4,11 @@ Deliveries are at least once and in any order. The first transaction records
 the event id in the inbox (a duplicate is a no-op). The flow then fetches the
 object's *current* state from the provider instead of trusting the event's
 payload, so a late or reordered event can only ever apply the newest status;
-:func:`paycore.flows.sync.apply_intent` never moves a terminal status.
+:func:`paycore.flows.sync.apply_intent` never moves a terminal status. That is
+also why an event about the intent of a payment that is already final (the
+``succeeded`` event that follows the customer's own confirmation, the usual case)
+is taken in that first transaction with no flow: nothing the provider could say
+would change the payment, so there is nothing to ask.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from paycore.flows.params import WebhookParams, params_of
 from paycore.flows.refunds import apply_refund
 from paycore.flows.steps import WebhookStep
 from paycore.flows.sync import apply_intent, claimed, order_of
+from paycore.machines import PAYMENT
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import IntentView, ProviderEvent, RefundView
-from paycore.records import Flow, InboxEntry
+from paycore.records import Flow, InboxEntry, Payment
 from paycore.status import PaymentStatus
 from paycore.unit import Unit
 
@@ -56,8 +61,10 @@ def screen(event: object) -> WebhookOutcome | None:
 
 
 def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -> str | None:
-    """Take the event into the inbox. None for a duplicate delivery, and for an event
-    paycore cannot use (recorded with no flow, so its redeliveries are duplicates)."""
+    """Take the event into the inbox and return the id of the flow that handles it.
+    None for a duplicate delivery, for an event paycore cannot use, and for one about
+    the intent of a final payment: those two are recorded with no flow, so their
+    redeliveries are duplicates."""
     ignored = screen(event)
     if u.get(s.INBOX, event.id) is not None:
         return None
@@ -67,12 +74,15 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
             InboxEntry(event.id, str(event.type), str(event.object_id or ""), u.now, ""),
         )
         return None
+    owner_rows = u.find(s.PAYMENTS, "provider_intent_id", event.object_id)
+    if event.object_kind == "payment_intent" and _final(owner_rows):
+        u.tx.insert(s.INBOX, InboxEntry(event.id, event.type, event.object_id, u.now, ""))
+        return None
     flow_id = f"webhook:{event.id}"
     u.tx.insert(
         s.INBOX,
         InboxEntry(event.id, event.type, event.object_id, u.now, flow_id),
     )
-    owner_rows = u.find(s.PAYMENTS, "provider_intent_id", event.object_id)
     create_flow(
         u,
         flow_id,
@@ -88,6 +98,11 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
         lease_until=lease_until,
     )
     return flow_id
+
+
+def _final(payments: list[Payment]) -> bool:
+    """The intent's payment is final: no view of the intent can move it again."""
+    return len(payments) == 1 and payments[0].status in PAYMENT.terminal
 
 
 def outcome_of(flow: Flow) -> WebhookOutcome:

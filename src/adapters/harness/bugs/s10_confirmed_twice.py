@@ -38,7 +38,7 @@ def _paid_again(u: Unit, payment: Payment) -> None:
     n = u.tx.next_seq("seeded-bug-outbox")
     amount = {"amount": payment.amount.amount}
     email = OutboxMessage(f"{order.id}:order_paid:again-{n}", order.id, "order_paid", u.now, amount)
-    u.queued.append(email.id)
+    u.queued.append(email)
     u.tx.insert(s.OUTBOX, email)
 
 

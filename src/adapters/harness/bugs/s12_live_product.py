@@ -1,10 +1,11 @@
 """S12: order lines read from the live product instead of the order's snapshot.
 
-The ``check_seller`` step's answer is wrapped to price the charge from the live
-products, and the ``create`` step charges that price (paycore's ``_create`` given the
-live amount, adopting what it made unchecked); a success commits, and a cancellation
-gives back, only the lines whose product the live catalog still sells
-(``sync._on_paid`` and ``sync._on_canceled`` wrapped).
+The ``check_seller`` step's answer is always applied (the create is never made at once)
+and wrapped to price the charge from the live products, and the ``create`` step charges
+that price (paycore's ``_create`` given the live amount, adopting what it made
+unchecked); a success commits, and a cancellation gives back, only the lines whose
+product the live catalog still sells (``sync._on_paid`` and ``sync._on_canceled``
+wrapped).
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def _after_check(u: Unit, flow: Flow, can_charge: bool) -> Advance:
         price = product.price.amount if product is not None else line.unit_price.amount
         amount += price * line.quantity
     return Advance(to=CheckoutStep.CREATE, data={**adv.data, "live_amount": amount})
+
+
+def _applied(can_charge: bool) -> None:
+    """The seller check's answer is applied in a transaction of its own."""
+    return None
 
 
 def _create(flow: Flow) -> Remote[IntentView]:
@@ -115,6 +121,7 @@ def _on_canceled(u: Unit, payment: Payment, release_as: str) -> None:
 def _s12() -> Iterator[None]:
     with (
         patched(
+            ("paycore.flows.checkout._go_on", _applied),
             ("paycore.flows.checkout._after_check", _after_check),
             ("paycore.flows.sync._on_paid", _on_paid),
             ("paycore.flows.sync._on_canceled", _on_canceled),

@@ -143,10 +143,16 @@ def store_failures_forgiven(
     real = Engine._commit_step
 
     def commit_step(
-        self: Engine, flow_id: str, effect: str, fn: Apply, *, expect_version: int
+        self: Engine,
+        flow_id: str,
+        effect: str,
+        fn: Apply,
+        *,
+        expect_version: int,
+        at: str | None = None,
     ) -> StepReport:
         try:
-            return real(self, flow_id, effect, fn, expect_version=expect_version)
+            return real(self, flow_id, effect, fn, expect_version=expect_version, at=at)
         except OperationalError as exc:
             if isinstance(exc, CommitUnknown) or not forgiven(effect):
                 raise
