@@ -163,9 +163,12 @@ class MemoryTransaction:
         assert keyed is not None, "only indexed tables come here"
         values = keyed(record)
         hash(values)  # an unhashable value fails here, before any index changed
-        if old is not None and keyed(old) == values:
-            return  # same indexed values: same index entries
-        for fields, unique in table.unique_values(record) if index.owners else ():
+        if old is not None:
+            old_values = keyed(old)
+            if old_values == values:
+                return  # same indexed values: same index entries
+        uniques = index.uniques(record)
+        for fields, unique in uniques:
             owner = index.owners[fields].get(unique)
             if owner is not None and owner != key:
                 shown = ", ".join(f"{f}={v!r}" for f, v in zip(fields, unique, strict=True))
@@ -178,8 +181,8 @@ class MemoryTransaction:
                     other=owner,
                 )
         if old is not None:
-            index.remove(key, old)
-        index.add(key, record)
+            index.drop(key, old_values, index.uniques(old))
+        index.put(key, values, uniques)
 
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
         if not self.live:

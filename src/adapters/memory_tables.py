@@ -15,6 +15,10 @@ from paycore.schema import Table
 Fields = tuple[str, ...]
 
 
+#: A row's unique values as ``Table.unique_values`` gives them: (fields, values) pairs.
+Uniques = list[tuple[Fields, tuple[Any, ...]]]
+
+
 class Index:
     """Hash indexes of one table's rows: find-field buckets and unique owners.
 
@@ -28,15 +32,34 @@ class Index:
         self.buckets: dict[str, dict[Any, dict[str, None]]] = {f: {} for f in self.fields}
         self.owners: dict[Fields, dict[tuple[Any, ...], str]] = {u: {} for u in table.unique}
         every = tuple(dict.fromkeys((*self.fields, *(f for u in table.unique for f in u))))
-        #: Every indexed value of a row, in one C call (None: the table has no index).
-        self.keyed: Callable[[Any], Any] | None = attrgetter(*every) if every else None
+        #: Every indexed value of a row as a tuple, in one C call (None: the table has no
+        #: index). The find fields come first, in order; a lone field is asked for twice
+        #: so that the answer is a tuple too.
+        self.keyed: Callable[[Any], tuple[Any, ...]] | None = (
+            attrgetter(*every, *every[:1])
+            if len(every) == 1
+            else attrgetter(*every)
+            if every
+            else None
+        )
+
+    def uniques(self, record: Any) -> Uniques:
+        return self.table.unique_values(record) if self.owners else []
 
     def add(self, key: str, record: Any) -> None:
-        for f in self.fields:
-            self.buckets[f].setdefault(getattr(record, f), {})[key] = None
-        if self.owners:
-            for fields, values in self.table.unique_values(record):
-                self.owners[fields][values] = key
+        if self.keyed is not None:  # else the table has no index
+            self.put(key, self.keyed(record), self.uniques(record))
+
+    def put(self, key: str, values: tuple[Any, ...], uniques: Uniques) -> None:
+        """Index ``key`` under a row's indexed ``values`` (``keyed``) and ``uniques``."""
+        for i, bucket in enumerate(self.buckets.values()):  # in the order of ``fields``
+            keys = bucket.get(values[i])
+            if keys is None:
+                bucket[values[i]] = {key: None}
+            else:
+                keys[key] = None
+        for fields, unique in uniques:
+            self.owners[fields][unique] = key
 
     def copy(self) -> Index:
         twin = copy.copy(self)
@@ -47,12 +70,18 @@ class Index:
         return twin
 
     def remove(self, key: str, record: Any) -> None:
-        for f in self.fields:
-            bucket = self.buckets[f].get(getattr(record, f), {})
-            bucket.pop(key, None)
-        for fields, values in self.table.unique_values(record) if self.owners else ():
-            if self.owners[fields].get(values) == key:
-                del self.owners[fields][values]
+        if self.keyed is not None:
+            self.drop(key, self.keyed(record), self.uniques(record))
+
+    def drop(self, key: str, values: tuple[Any, ...], uniques: Uniques) -> None:
+        """Take ``key`` out of the entries ``put`` made for the same values."""
+        for i, bucket in enumerate(self.buckets.values()):
+            keys = bucket.get(values[i])
+            if keys is not None:
+                keys.pop(key, None)
+        for fields, unique in uniques:
+            if self.owners[fields].get(unique) == key:
+                del self.owners[fields][unique]
 
 
 class TableState:

@@ -128,7 +128,8 @@ class PaymentService(AdminMethods):
                 compensates the recorded checkout.
         """
         flow, replayed = self._start_checkout(checkout_session_id, items)
-        payment = self._payment_of_flow(self._finish(flow.id, flow))
+        done, reply = self._finish_replying(flow.id, flow)
+        payment = reply if isinstance(reply, Payment) else self._payment_of_flow(done)
         return CheckoutResult(
             payment.order_id, payment.id, payment.status.value, payment.client_secret, replayed
         )
@@ -167,11 +168,12 @@ class PaymentService(AdminMethods):
             FlowPending: the provider's answer is unknown yet; recovery will sync it.
         """
         flow = self._start_confirm(payment_id, payment_method, return_url)
-        url = None
+        url, reply = None, None
         if flow is not None:
-            url = (self._finish(flow.id, flow).result or {}).get("next_action_url")
+            done, reply = self._finish_replying(flow.id, flow)
+            url = (done.result or {}).get("next_action_url")
         self._send_queued()
-        return self._payment_result(payment_id, url)
+        return self._payment_result(payment_id, url, reply)
 
     def start_cancel(self, payment_id: str) -> str | None:
         """Claim the payment for cancellation and return the flow id (None when there is
@@ -190,10 +192,11 @@ class PaymentService(AdminMethods):
             PaymentNotCancelable: it succeeded (refund it) or is processing.
         """
         flow = self._start_cancel(payment_id)
+        reply = None
         if flow is not None:
-            self._finish(flow.id, flow)
+            reply = self._finish_replying(flow.id, flow)[1]
         self._send_queued()
-        return self._payment_result(payment_id)
+        return self._payment_result(payment_id, None, reply)
 
     def start_refund(
         self,
@@ -328,8 +331,14 @@ class PaymentService(AdminMethods):
     def _finish(self, flow_id: str, known: Flow | None = None) -> Flow:
         """Run a flow to its end; raise the business error it ended with, if any.
         ``known``: the flow as the transaction that started it left it."""
+        return self._finish_replying(flow_id, known)[0]
+
+    def _finish_replying(self, flow_id: str, known: Flow | None = None) -> tuple[Flow, object]:
+        """:meth:`_finish`, and what the step that ended the flow handed back (the
+        record an answer is made of, as that step's transaction left it)."""
         try:
-            flow = self.engine.run(flow_id, known)  # a finished flow is returned as it is
+            # A finished flow is returned as it is, with nothing handed back.
+            flow, reply = self.engine.run_replying(flow_id, known)
         finally:
             self._send_queued()  # what committed is told, however the call ends
         if flow.status is FlowStatus.FAILED:
@@ -338,13 +347,18 @@ class PaymentService(AdminMethods):
             raise FlowPending(
                 f"operation {flow_id} needs an operator: {flow.last_error}", flow_id=flow_id
             )
-        return flow
+        return flow, reply
 
     def _payment_of_flow(self, flow: Flow) -> Payment:
         return self.payment(flow.params["payment_id"])
 
-    def _payment_result(self, payment_id: str, next_action_url: str | None = None) -> PaymentResult:
-        p = self.payment(payment_id)
+    def _payment_result(
+        self, payment_id: str, next_action_url: str | None = None, known: object = None
+    ) -> PaymentResult:
+        """The answer about a payment: ``known`` when a flow handed it back, else read."""
+        p = known if isinstance(known, Payment) and known.id == payment_id else None
+        if p is None:
+            p = self.payment(payment_id)
         return PaymentResult(
             p.id,
             p.status.value,

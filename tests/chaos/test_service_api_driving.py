@@ -56,7 +56,9 @@ class TestAnswersChecked:
         world = World()
         dead_checkout(world)
         monkeypatch.setattr(
-            PaymentService, "_finish", lambda self, fid, known=None: self.engine.load(fid)
+            PaymentService,
+            "_finish_replying",
+            lambda self, fid, known=None: (self.engine.load(fid), None),
         )
         service_api.call(world, code("checkout", 0))
         assert [f.invariant for f in world.findings] == ["service-answers"]
@@ -86,8 +88,10 @@ class TestAnswersChecked:
         service_api.call(world, code("checkout", 1))
         real = PaymentService._payment_result
 
-        def stale(self: PaymentService, pid: str, url: str | None = None) -> object:
-            return real(self, pid, url).__class__(pid, "open")
+        def stale(
+            self: PaymentService, pid: str, url: str | None = None, known: object = None
+        ) -> object:
+            return real(self, pid, url, known).__class__(pid, "open")
 
         monkeypatch.setattr(PaymentService, "_payment_result", stale)
         service_api.call(world, code("confirm", 0))

@@ -13,24 +13,41 @@ def commits(w: object) -> int:
 
 
 class TestRoundTrips:
-    def test_a_checkout_costs_its_first_transaction_its_apply_and_one_read(self) -> None:
-        """begin, apply create_intent (the seller check's yes is never recorded: the
-        create is made at once), and the payment read for the result: three store
-        transactions, none of them a flow read of its own."""
+    def test_a_checkout_costs_its_first_transaction_and_its_apply(self) -> None:
+        """begin, and apply create_intent (the seller check's yes is never recorded: the
+        create is made at once): two store transactions, no flow read of its own, and
+        no read for the answer (the apply hands the payment back as it wrote it)."""
         w = make_shop()
         before = commits(w)
-        w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
-        assert commits(w) - before == 3
+        res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        assert commits(w) - before == 2
+        payment = w.service.payment(res.payment_id)
+        assert (res.status, res.client_secret) == ("open", payment.client_secret)
+        assert res.client_secret is not None
 
-    def test_a_confirm_costs_its_first_transaction_its_apply_and_one_read(self) -> None:
-        """begin_confirm, apply confirm_intent, the order_paid notification marked sent
-        once the notifier took it (sent as the apply committed it, not read again) and
-        the payment read for the result."""
+    def test_a_confirm_costs_its_first_transaction_its_apply_and_the_sent_mark(self) -> None:
+        """begin_confirm, apply confirm_intent, and the order_paid notification marked
+        sent once the notifier took it (sent as the apply committed it, not read again);
+        the answer is the payment as the apply wrote it, not read again either."""
         w = make_shop()
         res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
         before = commits(w)
-        w.service.confirm_payment(res.payment_id, payment_method="pm_card_visa")
-        assert commits(w) - before == 4
+        paid = w.service.confirm_payment(res.payment_id, payment_method="pm_card_visa")
+        assert commits(w) - before == 3
+        assert paid.status == w.service.payment(res.payment_id).status.value == "succeeded"
+
+    def test_a_replayed_checkout_reads_its_payment_for_the_answer(self) -> None:
+        """A checkout sent again finds its flow finished: nothing hands the payment back,
+        so the answer reads it (one more transaction), and it is the same answer."""
+        w = make_shop()
+        first = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        before = commits(w)
+        again = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        assert commits(w) - before == 2
+        assert again.replayed and (again.payment_id, again.client_secret) == (
+            first.payment_id,
+            first.client_secret,
+        )
 
     def test_a_webhook_costs_its_inbox_transaction_and_its_apply(self) -> None:
         """The inbox transaction starts the flow; the fetch's answer is applied in one more."""

@@ -98,16 +98,17 @@ def _seller_enabled(u: Unit, flow: Flow) -> bool:
 
 
 def _create(flow: Flow) -> Remote[IntentView]:
+    prm = _prm(flow)
     req = CreateIntent(
-        amount=Money(_prm(flow).amount, _prm(flow).currency),
-        account=_prm(flow).account,
+        amount=Money(prm.amount, prm.currency),
+        account=prm.account,
         metadata={
-            "checkout_session_id": _prm(flow).session_id,
-            "order_id": _prm(flow).order_id,
-            "payment_id": _prm(flow).payment_id,
-            **identity(_prm(flow).installation, _prm(flow).reference),
+            "checkout_session_id": prm.session_id,
+            "order_id": prm.order_id,
+            "payment_id": prm.payment_id,
+            **identity(prm.installation, prm.reference),
         },
-        description=f"order {_prm(flow).order_id}",
+        description=f"order {prm.order_id}",
     )
     k = key(flow, "create")
     return Remote(
@@ -137,7 +138,7 @@ def _adopt(u: Unit, flow: Flow, view: IntentView) -> Advance:
         return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code})
     payment = apply_intent(u, _payment(u, flow), view)
     payment = u.save(s.PAYMENTS, payment, lock_owner=None)
-    return Advance(done={"order_id": payment.order_id, "payment_id": payment.id})
+    return Advance(done={"order_id": payment.order_id, "payment_id": payment.id}, reply=payment)
 
 
 def _is_mine(u: Unit, flow: Flow, view: IntentView) -> bool:

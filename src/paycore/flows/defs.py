@@ -69,6 +69,9 @@ class Advance:
     #: The step met a transient failure (see :mod:`paycore.flows.retry`); None lets the
     #: engine infer it from the provider error the step is applying.
     transient: bool | None = None
+    #: Handed back to whoever runs the flow, in memory only (never recorded): a record
+    #: as this step's transaction left it, so the caller's answer needs no read.
+    reply: object = None
 
 
 def retry_on(err: ProviderError) -> Advance:
@@ -213,6 +216,8 @@ class StepReport:
     flow: Flow | None = None
     #: The step whose provider call was made at once after this one's (``Remote.then``).
     then: str | None = None
+    #: What the step's decision handed back (``Advance.reply``), once it committed.
+    reply: object = None
 
 
 def key(flow: Flow, step: str) -> str:

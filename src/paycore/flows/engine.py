@@ -225,9 +225,10 @@ class Engine(Transactions, Runner, Retrying):
         step_name = "?"
         kind = "?"
         after: Flow | None = None
+        reply: object = None
 
         def body(u: Unit) -> str:
-            nonlocal step_name, kind, after
+            nonlocal step_name, kind, after, reply
             flow = u.get(s.FLOWS, flow_id)
             if flow is None or flow.version != expect_version:
                 raise LeaseLost(
@@ -239,7 +240,9 @@ class Engine(Transactions, Runner, Retrying):
             step_name, kind, after = flow.step, flow.kind, flow
             if flow.status is not FlowStatus.ACTIVE:
                 return "inactive"
-            result = self._advance(u, flow, fn(u, flow))
+            adv = fn(u, flow)
+            reply = adv.reply
+            result = self._advance(u, flow, adv)
             after = u.get(s.FLOWS, flow_id)
             return result
 
@@ -261,7 +264,7 @@ class Engine(Transactions, Runner, Retrying):
                 lambda u: self._advance_if_current(u, flow_id, expect_version, why), flow_id
             )
             return StepReport(flow_id, kind, step_name, effect, result)
-        return StepReport(flow_id, kind, step_name, effect, result, after)
+        return StepReport(flow_id, kind, step_name, effect, result, after, reply=reply)
 
     def strike(self, flow: Flow, why: str) -> StepReport:
         """Record a failed attempt of ``flow`` (a strike, with backoff) in a new

@@ -90,6 +90,11 @@ def _status(payment: Payment, **extra: object) -> dict[str, object]:
     return {"payment_id": payment.id, "status": payment.status.value, **extra}
 
 
+def _finished(payment: Payment, **extra: object) -> Advance:
+    """The flow is done with ``payment`` as it leaves it (handed back to the caller)."""
+    return Advance(done=_status(payment, **extra), reply=payment)
+
+
 # --- confirm ----------------------------------------------------------------------
 
 
@@ -156,13 +161,13 @@ def _confirm_call(flow: Flow) -> Remote[IntentView]:
 
 def _after_confirm(u: Unit, flow: Flow, view: IntentView) -> Advance:
     payment = _settle(u, flow, view)
-    return Advance(done=_status(payment, next_action_url=view.next_action_url))
+    return _finished(payment, next_action_url=view.next_action_url)
 
 
 def _confirm_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     if isinstance(err, ProviderCardDeclined):
         payment = _settle(u, flow, err.fields["intent"])
-        return Advance(done=_status(payment, declined=err.message))
+        return _finished(payment, declined=err.message)
     if isinstance(err, ProviderInvalidRequest) and err.fields.get("param"):
         # The request itself was wrong (an unknown payment method): nothing happened.
         _settle(u, flow, None)
@@ -266,7 +271,7 @@ def _cancel_call(flow: Flow) -> Remote[IntentView]:
 
 def _after_cancel(u: Unit, flow: Flow, view: IntentView) -> Advance:
     payment = _settle(u, flow, view, _release_as(flow))
-    return Advance(done=_status(payment))
+    return _finished(payment)
 
 
 def _cancel_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
@@ -292,7 +297,7 @@ def _after_cancel_sync(u: Unit, flow: Flow, view: IntentView) -> Advance:
         )
     payment = _settle(u, flow, view, _release_as(flow))
     if payment.status is P.CANCELED:
-        return Advance(done=_status(payment))
+        return _finished(payment)
     return Advance(
         failed=PaymentNotCancelable(
             f"payment {payment.id} is {payment.status.value} at the provider and cannot be "

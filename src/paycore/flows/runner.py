@@ -45,7 +45,13 @@ class Runner(abc.ABC):
         return flow_id in self._inflight
 
     def run(self, flow_id: str, known: Flow | None = None) -> Flow:
+        """Step a flow until it ends (see :meth:`run_replying`)."""
+        return self.run_replying(flow_id, known)[0]
+
+    def run_replying(self, flow_id: str, known: Flow | None = None) -> tuple[Flow, object]:
         """Step a flow until it ends; raise FlowPending if it must wait for a retry.
+        Returns the flow, and what the step that ended it handed back (``Advance.reply``,
+        None when no step of this run ended it).
 
         ``known``: the flow as the transaction that started it committed it (no read).
 
@@ -100,7 +106,7 @@ class Runner(abc.ABC):
         except Exception as exc:  # nothing more to do here; recovery meets the flow again
             logs.failure(log, f"flow {flow_id}: strike not recorded", exc, flow_id=flow_id)
 
-    def _run(self, flow_id: str, known: Flow | None) -> Flow:
+    def _run(self, flow_id: str, known: Flow | None) -> tuple[Flow, object]:
         last_error: str | None = None
         for _ in range(self.config.max_steps_per_run):
             report = self.step(flow_id, known)
@@ -113,7 +119,7 @@ class Runner(abc.ABC):
             if flow is None:
                 raise LeaseLost(f"flow {flow_id} vanished", flow_id=flow_id)
             if flow.status is not FlowStatus.ACTIVE:
-                return flow
+                return flow, report.reply
             last_error = flow.last_error
             if flow.next_run_at > self.clock.now() and not self.has_inflight(flow_id):
                 break
