@@ -22,19 +22,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from enum import Enum
 from typing import Any, NoReturn, TypeVar
-
-import attrs
 
 from paycore.errors import IntegrityError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES, Table
 
-from .memory_tables import Fields, TableState
+from .memory_tables import Fields, TableState, dump
 
 T = TypeVar("T")
 
@@ -113,6 +109,7 @@ class MemoryTransaction:
             self._index(state, table, key, record, None)
         state.pos[key] = len(state.pos)
         state.rows[key] = record
+        state.writes += 1
         self.undo.append((state, key, None))
 
     def update(self, table: Table[T], record: T) -> None:
@@ -149,6 +146,7 @@ class MemoryTransaction:
         if state.index.keyed is not None:
             self._index(state, table, key, record, stored)
         state.rows[key] = record
+        state.writes += 1
         self.undo.append((state, key, stored))
 
     @staticmethod
@@ -360,36 +358,18 @@ class MemoryStore:
             ]
             return tables, sorted(self._seqs.items())
 
+    def table_versions(self) -> dict[str, int]:
+        """Each table's count of writes, rolled back ones included: a table whose count
+        has not moved holds what it held (the harness re-checks only what changed)."""
+        return {name: state.writes for name, state in self._tables.items()}
+
     def fingerprint(self) -> str:
         """SHA-256 of all content: tables by name, rows in insertion order, sequences by name."""
         digest = hashlib.sha256()
         with self._lock:
             for name, rows in sorted(self._rows().items()):
                 for key, row in rows.items():
-                    digest.update(_dump(["row", name, key, row]))
+                    digest.update(dump(["row", name, key, row]))
             for name in sorted(self._seqs):
-                digest.update(_dump(["seq", name, self._seqs[name]]))
+                digest.update(dump(["seq", name, self._seqs[name]]))
         return digest.hexdigest()
-
-
-def _canon(value: Any) -> Any:
-    if attrs.has(type(value)):
-        fields = attrs.fields(type(value))
-        return [
-            type(value).__qualname__,
-            [[f.name, _canon(getattr(value, f.name))] for f in fields],
-        ]
-    if isinstance(value, Enum):
-        return ["enum", type(value).__qualname__, _canon(value.value)]
-    if isinstance(value, Mapping):
-        items = [[_canon(k), _canon(v)] for k, v in value.items()]
-        return ["map", sorted(items, key=lambda kv: json.dumps(kv[0], sort_keys=True))]
-    if isinstance(value, list | tuple):
-        return [_canon(v) for v in value]
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return ["repr", type(value).__qualname__, repr(value)]
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(_canon(value), separators=(",", ":")).encode() + b"\n"

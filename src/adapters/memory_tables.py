@@ -1,4 +1,5 @@
-"""The in-memory store's tables: rows in insertion order and their hash indexes.
+"""The in-memory store's tables: rows in insertion order, their hash indexes, and the
+canonical form of a row that fingerprints are made of.
 
 Part of :mod:`paycore_adapters.memory_store`; nothing here takes the store's lock.
 """
@@ -6,9 +7,13 @@ Part of :mod:`paycore_adapters.memory_store`; nothing here takes the store's loc
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
+from enum import Enum
 from operator import attrgetter
 from typing import Any
+
+import attrs
 
 from paycore.schema import Table
 
@@ -92,8 +97,36 @@ class TableState:
         self.rows: dict[str, Any] = {}  # insertion order; an update keeps the row's place
         self.pos: dict[str, int] = {}
         self.index = Index(table)
+        #: Writes made to this table (rolled back ones too): it has not changed while
+        #: this has not moved.
+        self.writes = 0
 
     def copy(self) -> TableState:
         twin = copy.copy(self)
         twin.rows, twin.pos, twin.index = dict(self.rows), dict(self.pos), self.index.copy()
         return twin
+
+
+def canon(value: Any) -> Any:
+    """A row as plain JSON values, the same for equal rows (for fingerprints)."""
+    if attrs.has(type(value)):
+        fields = attrs.fields(type(value))
+        return [
+            type(value).__qualname__,
+            [[f.name, canon(getattr(value, f.name))] for f in fields],
+        ]
+    if isinstance(value, Enum):
+        return ["enum", type(value).__qualname__, canon(value.value)]
+    if isinstance(value, Mapping):
+        items = [[canon(k), canon(v)] for k, v in value.items()]
+        return ["map", sorted(items, key=lambda kv: json.dumps(kv[0], sort_keys=True))]
+    if isinstance(value, list | tuple):
+        return [canon(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return ["repr", type(value).__qualname__, repr(value)]
+
+
+def dump(value: Any) -> bytes:
+    """One canonical JSON line for ``value``."""
+    return json.dumps(canon(value), separators=(",", ":")).encode() + b"\n"

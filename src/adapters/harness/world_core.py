@@ -24,6 +24,7 @@ from paycore.status import FlowStatus, PaymentStatus
 
 from ..memory import EPOCH_MS, Wiring, in_memory
 from . import foreign
+from .checking import Checker
 from .coverage import Coverage
 from .faults import FaultPlan
 from .faulty import FaultyProvider, FaultyStore
@@ -113,6 +114,8 @@ class WorldCore:
         self.coverage = Coverage()
         #: wrong answers seen by the harness itself (what a service call returned)
         self.findings: list[Violation] = []
+        #: the invariants' last verdicts, re-run only when what they read changed
+        self.checker = Checker(self.counts)
         self.coverage.watch(self.w.service.engine)
         svc = self.w.service
         self.w.provider.set_account("acct_1", can_charge=True)
