@@ -290,6 +290,8 @@ class MemoryStore:
         self._tables: dict[str, TableState] = {t.name: TableState(t) for t in TABLES}
         self._seqs: dict[str, int] = {}
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
+        #: The last copy of each table a snapshot made, with the table's write count then.
+        self._copies: dict[str, tuple[int, dict[str, Any]]] = {}
 
     def transaction(self) -> _Scope:
         return _Scope(self)
@@ -313,14 +315,28 @@ class MemoryStore:
             twin._tables = {name: state.copy() for name, state in self._tables.items()}
             twin._seqs = dict(self._seqs)
             twin.stats = dict(self.stats)
+            twin._copies = dict(self._copies)  # the copies are never written: shareable
         return twin
 
     def __deepcopy__(self, memo: dict[int, Any]) -> MemoryStore:
         return self.clone()
 
     def snapshot(self) -> Snapshot:
+        """Every table's committed rows. A table's copy is made once per change and
+        shared by the snapshots that follow until the table is written again (no one
+        writes to a snapshot; the harness takes one after every write)."""
         with self._lock:
-            return Snapshot({name: dict(rows) for name, rows in self._rows().items()})
+            tx = self._open
+            if tx is not None and tx.undo:
+                return Snapshot({name: dict(rows) for name, rows in self._rows().items()})
+            tables = {}
+            copies = self._copies
+            for name, state in self._tables.items():
+                copy_ = copies.get(name)
+                if copy_ is None or copy_[0] != state.writes:
+                    copy_ = copies[name] = (state.writes, dict(state.rows))
+                tables[name] = copy_[1]
+            return Snapshot(tables)
 
     def export(self) -> tuple[dict[str, list[Any]], dict[str, int]]:
         """Every table's rows in insertion order, and the sequences: what restore takes."""
