@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from paycore import catalog, operations
+from paycore import catalog, jobs, operations
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
@@ -56,6 +56,7 @@ FLOW_DEFS: dict[str, FlowDef] = {
         refunds.DEF,
         webhooks.DEF,
         orphans.DEF,
+        *jobs.JOB_DEFS,
     )
 }
 
