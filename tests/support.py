@@ -21,6 +21,7 @@ from paycore.ports import RefundView
 from paycore.records import Flow
 from paycore.status import FlowStatus
 from paycore_adapters.harness.faulty import FaultyProvider, FaultyStore
+from paycore_adapters.harness.runner import ChaosReport, run_chaos
 from paycore_adapters.harness.stories import lag_search
 from paycore_adapters.memory import Wiring, in_memory
 
@@ -187,3 +188,13 @@ def made_here(w: Wiring, **metadata: str) -> dict[str, str]:
     """Metadata of an intent this installation made that no payment records (a lost
     create): the reconciler's to end. Without it an intent is not paycore's at all."""
     return {**metadata, "paycore_installation": installation_of(w)}
+
+
+def hunt(bug_id: str, seeds: int = 4) -> ChaosReport:
+    """Default chaos runs with the seeded bug switched on, on the first ``seeds`` seeds
+    until one finds something: the report of that run (or of the last one)."""
+    for seed in range(seeds):
+        report = run_chaos(seed=seed, bug=bug_id, shrink=False)
+        if report.violations or report.error:
+            break
+    return report

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from paycore import catalog, operations
+from paycore import catalog, jobs, operations
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
@@ -56,6 +56,7 @@ FLOW_DEFS: dict[str, FlowDef] = {
         refunds.DEF,
         webhooks.DEF,
         orphans.DEF,
+        *jobs.JOB_DEFS,
     )
 }
 
@@ -129,7 +130,7 @@ class PaymentService(AdminMethods):
         """
         flow, replayed = self._start_checkout(checkout_session_id, items)
         done, reply = self._finish_replying(flow.id, flow)
-        payment = reply if isinstance(reply, Payment) else self._payment_of_flow(done)
+        payment = reply if isinstance(reply, Payment) else self.payment(done.params["payment_id"])
         return CheckoutResult(
             payment.order_id, payment.id, payment.status.value, payment.client_secret, replayed
         )
@@ -348,9 +349,6 @@ class PaymentService(AdminMethods):
                 f"operation {flow_id} needs an operator: {flow.last_error}", flow_id=flow_id
             )
         return flow, reply
-
-    def _payment_of_flow(self, flow: Flow) -> Payment:
-        return self.payment(flow.params["payment_id"])
 
     def _payment_result(
         self, payment_id: str, next_action_url: str | None = None, known: object = None

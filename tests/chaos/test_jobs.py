@@ -6,10 +6,12 @@ import attrs
 import pytest
 from tests.support import begin_confirm, made_here, make_shop
 
+from paycore import PaymentService, jobs
 from paycore import schema as s
 from paycore.config import HOUR, MINUTE, Config
 from paycore.errors import ProviderUnavailable
 from paycore.flows.checkout import CartItem
+from paycore.flows.jobflow import is_job
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView
 from paycore.records import OrphanCase, OutboxMessage
@@ -275,12 +277,30 @@ def test_default_config_alerts_after_three_failures() -> None:
     assert Config().job_failures_before_alert == 3
 
 
+def beyond_job_runs(w: Wiring) -> dict[tuple[str, str], object]:
+    """Every stored row but a job run's own bookkeeping: its flow (and that flow's audit
+    entries) and the counter of the job's runs. The jobs' cursors are kept."""
+    rows: dict[tuple[str, str], object] = {}
+    for table, content in w.store.snapshot().tables.items():
+        for key, row in content.items():
+            own = (
+                (table == s.FLOWS.name and is_job(key))
+                or (table == s.AUDIT.name and is_job(row.aggregate_id))
+                or (table == s.CURSORS.name and is_job(key))
+            )
+            if not own:
+                rows[table, str(key)] = row
+    return rows
+
+
 class TestReconcilerCursorSettles:
     """The reconciler's cursor goes on from where its last run stopped and wraps around
     within a run: when its window holds no more intents than a batch, a quiet shop's
-    runs write nothing (the cursor used to flip between its last page and the start)."""
+    runs write nothing but their own job flow (the cursor used to flip between its last
+    page and the start)."""
 
     def quiet_runs_write(self, intents: int, batch: int) -> list[int]:
+        """Rows each of four reconciler runs wrote, besides its own job flow."""
         w = make_shop(stock=intents)
         with_batch(w, batch)
         for i in range(intents):
@@ -288,10 +308,22 @@ class TestReconcilerCursorSettles:
         w.service.run_jobs()
         writes = []
         for _ in range(4):
-            before = w.store.stats["writes"]
+            before = beyond_job_runs(w)
             w.service.run_reconciler()
-            writes.append(w.store.stats["writes"] - before)
+            after = beyond_job_runs(w)
+            writes.append(
+                sum(1 for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+            )
         return writes
+
+    def test_a_run_writes_its_own_flow(self) -> None:
+        """What the count above leaves out is there: each run is one more job flow."""
+        w = make_shop(stock=2)
+        paid_order(w, 0)
+        before = {f.id for f in w.store.snapshot().rows(s.FLOWS) if is_job(f.id)}
+        w.service.run_reconciler()
+        after = {f.id for f in w.store.snapshot().rows(s.FLOWS) if is_job(f.id)}
+        assert "job:reconcile:1" in after - before
 
     @pytest.mark.parametrize(("intents", "batch"), [(2, 2), (3, 3), (1, 2), (2, 5)])
     def test_quiet_runs_write_nothing_when_the_window_fits_a_batch(
@@ -317,3 +349,54 @@ class TestReconcilerCursorSettles:
         for _ in range(3):
             w.service.run_reconciler()
         assert {v.id for v in w.provider.intents()} <= set(calls)
+
+
+class TestJobsAsFlows:
+    """The jobs that ask the provider run as flows with deterministic ids: a second
+    instance running the same job at the same time steps the same flow, and the flow's
+    version checks let each answer be applied once."""
+
+    @staticmethod
+    def orphan(w: Wiring) -> str:
+        view = w.provider.create_intent(
+            CreateIntent(Money(700, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_x")),
+            idempotency_key="lost-create",
+        )
+        return view.id
+
+    def test_two_instances_reconciling_at_once_start_one_orphan_flow(self) -> None:
+        """Instance 1 lists and holds the answer; instance 2 runs the same job flow to its
+        end; instance 1's late apply is dropped: one case, one orphan flow, one alert."""
+        w = make_shop()
+        intent = self.orphan(w)
+        one = w.service.engine
+        other = PaymentService(
+            w.store, w.provider, w.clock, w.alerts, w.notifier, w.service.config, "worker-2"
+        )
+        fid = jobs.start_reconcile(one)
+        assert fid == "job:reconcile:1"
+        assert one.step(fid).effect == "call:list_intents"  # the answer is held in memory
+        assert jobs.start_reconcile(other.engine) == fid  # the active run, not a new one
+        assert jobs.reconcile(other.engine) == [f"orphan:{intent}"]
+        assert one.step(fid).result == "lease_lost"
+        snap = w.store.snapshot()
+        assert [c.provider_intent_id for c in snap.rows(s.ORPHANS)] == [intent]
+        assert [f.id for f in snap.rows(s.FLOWS) if f.kind == "orphan"] == [f"orphan:{intent}"]
+        assert [a.kind for a in w.alerts.raised] == ["orphan_intent"]
+        assert jobs.start_reconcile(one) == "job:reconcile:2"  # the first run ended
+
+    def test_a_crash_between_the_list_and_its_apply_only_repeats_the_read(self) -> None:
+        """The worker dies holding the page: the resumed run lists again and applies it
+        once; the cursor lives in the flow until the run ends."""
+        w = make_shop()
+        intent = self.orphan(w)
+        eng = w.service.engine
+        fid = jobs.start_reconcile(eng)
+        eng.step(fid)
+        eng.forget_inflight()
+        listed = w.provider.calls["list_intents"]
+        assert jobs.reconcile(eng) == [f"orphan:{intent}"]
+        assert w.provider.calls["list_intents"] > listed
+        assert len(w.store.snapshot().rows(s.ORPHANS)) == 1
+        cursor = w.store.snapshot().get(s.CURSORS, "reconcile")
+        assert cursor is not None and cursor.value == intent

@@ -7,6 +7,7 @@ import enum
 import pytest
 from tests.support import flow_of, make_shop
 
+from paycore import jobs
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import (
@@ -76,7 +77,7 @@ class TestFlowDefChecksItsDeclaration:
     def test_every_production_flow_kind_is_declared(self) -> None:
         """Each flow kind's steps are its enum's members, and every edge names one."""
         defs = [checkout.DEF, payments.CONFIRM, payments.CANCEL, refunds.DEF, webhooks.DEF]
-        assert [d.kind for d in [*defs, orphans.DEF]] == list(FLOW_DEFS)
+        assert [d.kind for d in [*defs, orphans.DEF, *jobs.JOB_DEFS]] == list(FLOW_DEFS)
         for fdef in FLOW_DEFS.values():
             names = set(fdef.steps)
             assert all(src in names and dst in names for src, dst, _ in fdef.edges())

@@ -8,29 +8,28 @@ are those of any refund (through :func:`paycore.flows.refunds.apply_refund`),
 and an ``external_refund`` alert so that someone checks the order (it must not
 ship) and the goods. No refund flow is started: the provider already did it.
 
-Two paths find them: the refund's webhook, and :func:`scan_external_refunds`
-(run by the reconciler) for refunds whose webhook was lost.
+Two paths find them: the refund's webhook, and the ``external_refunds`` job flow
+(:data:`SCAN`, run with the reconciler) for refunds whose webhook was lost.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any
 
 from paycore import batches
 from paycore import schema as s
 from paycore.config import Config
-from paycore.errors import IntegrityError, ProviderError, ProviderNotFound
+from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows.identity import installation_id, refund_is_refunds
+from paycore.flows.jobflow import BatchJob, save_cursor
 from paycore.flows.refunds import apply_refund
+from paycore.flows.steps import ExternalRefundsStep
 from paycore.machines import REFUND
-from paycore.ports import REFUND_LIVE, RefundView
-from paycore.records import Cursor, Payment, Refund
+from paycore.ports import REFUND_LIVE, PaymentProvider, RefundView
+from paycore.records import Flow, Payment, Refund
 from paycore.status import PaymentStatus
 from paycore.unit import Unit
-
-if TYPE_CHECKING:
-    from paycore.flows.engine import Engine
 
 #: Provider refund statuses that hold or returned money: worth recording when first seen.
 KEY_PREFIX = "external:"
@@ -99,34 +98,12 @@ def record_external_refund(u: Unit, payment: Payment, view: RefundView) -> Refun
 # --- the reconciler's scan --------------------------------------------------------
 
 
-def scan_external_refunds(engine: Engine) -> int:
-    """Record refunds of recent succeeded payments that paycore has not seen.
-
-    Walks the succeeded payments created within ``external_refund_window_ms``, at most
-    ``job_batch`` per run, going on from where the last run stopped (a durable cursor),
-    and lists each one's refunds at the provider. A provider error ends the run early;
-    the next run asks again from there. Returns how many refunds were recorded.
-    """
-    batch, start = engine.transact(partial(_next_batch, engine.config))
-    recorded = 0
-    last: str | None = start
-    for payment in batch:
-        assert payment.provider_intent_id is not None
-        try:
-            views = engine.provider.list_refunds(payment.provider_intent_id)
-        except ProviderNotFound:
-            views = []
-        except ProviderError:
-            break
-        for view in views:
-            try:
-                seen = engine.transact(partial(_record_seen, payment_id=payment.id, view=view))
-            except IntegrityError:
-                seen = False  # its webhook recorded it at the same moment: once is enough
-            recorded += int(seen)
-        last = payment.id
-    engine.transact(partial(_save_cursor, value=last))
-    return recorded
+def start_scan(u: Unit, config: Config, **lease: Any) -> str | None:
+    """Start a run of the scan: the succeeded payments created within
+    ``external_refund_window_ms``, at most ``job_batch`` going on from where the last
+    run stopped (a durable cursor). None: no payment to ask about."""
+    batch, start = _next_batch(config, u)
+    return SCAN.start(u, [p.id for p in batch], {"last": start}, **lease)
 
 
 def _next_batch(config: Config, u: Unit) -> tuple[list[Payment], str | None]:
@@ -144,16 +121,52 @@ def _next_batch(config: Config, u: Unit) -> tuple[list[Payment], str | None]:
     return batch, after
 
 
-def _record_seen(u: Unit, *, payment_id: str, view: RefundView) -> bool:
+def _intent_of(u: Unit, payment_id: str) -> Mapping[str, Any] | None:
     payment = u.get(s.PAYMENTS, payment_id)
-    if payment is None or known(u, payment, view) is not None:
-        return False
-    return record_external_refund(u, payment, view) is not None
+    if payment is None or payment.provider_intent_id is None:
+        return None
+    return {"intent": payment.provider_intent_id}
 
 
-def _save_cursor(u: Unit, *, value: str | None) -> None:
-    current = u.get(s.CURSORS, CURSOR)
-    if current is None:
-        u.create(s.CURSORS, Cursor(CURSOR, value))
-    elif current.value != value:
-        u.save(s.CURSORS, current, value=value)
+def _list(p: PaymentProvider, item: Mapping[str, Any]) -> list[RefundView]:
+    return p.list_refunds(item["intent"])
+
+
+def _record_seen(
+    u: Unit, flow: Flow, item: Mapping[str, Any], views: list[RefundView]
+) -> list[str]:
+    """Record each refund of the payment that paycore has not seen."""
+    payment = u.get(s.PAYMENTS, item["key"])
+    recorded: list[str] = []
+    for view in views:
+        if payment is None or known(u, payment, view) is not None:
+            continue
+        refund = record_external_refund(u, payment, view)
+        if refund is not None:
+            recorded.append(refund.id)
+            payment = u.get(s.PAYMENTS, item["key"])
+    return recorded
+
+
+def _on_error(u: Unit, flow: Flow, key: str, err: ProviderError) -> bool:
+    """An intent the provider does not know has no refunds; any other error ends the
+    run there (the next run asks again from that payment)."""
+    return isinstance(err, ProviderNotFound)
+
+
+def _save(u: Unit, flow: Flow, data: Mapping[str, Any]) -> None:
+    save_cursor(u, CURSOR, data.get("last"))
+
+
+#: The reconciler's scan for refunds whose webhook was lost: one ``list_refunds`` per
+#: payment, each payment's unknown refunds recorded in one transaction.
+SCAN: BatchJob[list[RefundView]] = BatchJob(
+    "external_refunds",
+    ExternalRefundsStep.LIST,
+    "list_refunds",
+    _list,
+    _record_seen,
+    _intent_of,
+    on_error=_on_error,
+    finish=_save,
+)

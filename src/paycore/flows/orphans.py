@@ -10,14 +10,20 @@ Every action is recorded on the intent's :class:`paycore.records.OrphanCase`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 
+from paycore import batches
 from paycore import schema as s
 from paycore.errors import ProviderError
-from paycore.flows.engine import Advance, FlowDef, Remote, key, step
+from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
 from paycore.flows.identity import identity
+from paycore.flows.jobflow import BatchJob
 from paycore.flows.params import OrphanParams, params_of
 from paycore.flows.steps import OrphanStep as Step
+from paycore.flows.steps import ReopenStep
 from paycore.flows.sync import CANCELABLE
 from paycore.ports import REFUND_LIVE, REFUND_UNSETTLED, IntentView, PaymentProvider, RefundView
 from paycore.records import Flow
@@ -128,4 +134,52 @@ DEF = FlowDef(
         Step.CANCEL: step(_cancel, Step.LOOK),
         Step.REFUND: step(_refund, Step.LOOK),
     },
+)
+
+
+# --- the reconciler's reopening of waiting cases ----------------------------------------
+
+
+def waiting_batch(u: Unit, limit: int) -> list[str]:
+    """Cases waiting for the bank, a batch going on after the last run's."""
+    cases = batches.take(
+        u,
+        "waiting_orphans",
+        u.find(s.ORPHANS, "action", "waiting"),
+        key=lambda c: c.provider_intent_id,
+        limit=limit,
+    )
+    return [c.provider_intent_id for c in cases]
+
+
+def _still_waiting(u: Unit, intent_id: str) -> Mapping[str, Any] | None:
+    case = u.get(s.ORPHANS, intent_id)
+    return {} if case is not None and case.action == "waiting" else None
+
+
+def _state_of(p: PaymentProvider, item: Mapping[str, Any]) -> IntentState:
+    return intent_state(p, item["key"])
+
+
+def _reopen(u: Unit, flow: Flow, item: Mapping[str, Any], state: IntentState) -> list[str]:
+    """Once the bank decided (however long after, past the reconcile window too), a new
+    orphan flow handles the case."""
+    case = u.get(s.ORPHANS, item["key"])
+    if not state.settled or case is None or case.action != "waiting":
+        return []  # still undecided, or another run reopened it
+    case = u.save(s.ORPHANS, case, action="pending")
+    fid = f"orphan:{case.provider_intent_id}:{case.version}"
+    create_flow(u, fid, "orphan", Step.LOOK, OrphanParams(case.provider_intent_id))
+    return [fid]
+
+
+#: Orphans waiting for the bank (a debit still processing, a refund not settled) when
+#: last looked at: asked about again, and reopened once settled.
+REOPEN: BatchJob[IntentState] = BatchJob(
+    "reopen_orphans",
+    ReopenStep.ASK,
+    "retrieve_intent",
+    _state_of,
+    _reopen,
+    _still_waiting,
 )

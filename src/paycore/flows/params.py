@@ -84,6 +84,26 @@ class OrphanParams:
     installation: str = ""
 
 
+@attrs.frozen
+class BatchParams:
+    """A job flow's params: the keys of the rows it goes through, chosen when it starts."""
+
+    keys: list[str] = attrs.field(factory=list)
+    #: the installation the flow runs for (set when it is recorded)
+    installation: str = ""
+
+
+@attrs.frozen
+class ReconcileParams:
+    """The reconciler's walk: the window's start and where the last run stopped."""
+
+    since: int
+    start: str | None = None
+    limit: int = 0
+    #: the installation the flow runs for (set when it is recorded)
+    installation: str = ""
+
+
 _NAMES: dict[type, frozenset[str]] = {}
 #: Params records already built, by (kind, params dict): steps ask for them many times
 #: per transaction, and a flow's later versions share its params dict (never changed

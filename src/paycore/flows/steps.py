@@ -56,3 +56,33 @@ class OrphanStep(enum.StrEnum):
     LOOK = "look"
     CANCEL = "cancel"
     REFUND = "refund"
+
+
+class PaymentSyncStep(enum.StrEnum):
+    """A job: ask the provider about each payment of a batch (processing, or found stale)."""
+
+    ASK = "ask"
+
+
+class RefundSyncStep(enum.StrEnum):
+    """A job: ask the provider about each refund of a batch (pending, or recently succeeded)."""
+
+    ASK = "ask"
+
+
+class ReconcileStep(enum.StrEnum):
+    """A job: walk the provider's recent intents a page at a time (the reconciler, T3)."""
+
+    LIST = "list"
+
+
+class ReopenStep(enum.StrEnum):
+    """A job: ask about each orphan case waiting for the bank; reopen the settled ones."""
+
+    ASK = "ask"
+
+
+class ExternalRefundsStep(enum.StrEnum):
+    """A job: list the refunds of each recent succeeded payment, recording unknown ones."""
+
+    LIST = "list"

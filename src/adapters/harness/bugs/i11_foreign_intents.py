@@ -1,7 +1,7 @@
 """I11 (issue 7): the reconciler treats every intent on the account as its own.
 
 It re-creates the reconciler that canceled or refunded every intent no payment owned,
-whoever made it: ``jobs.is_ours`` answers yes to anything. The harness's world starts
+whoever made it: ``reconcile.is_ours`` answers yes to anything. The harness's world starts
 with foreign objects on its account (:data:`paycore_adapters.harness.foreign.CROWD`),
 so it is caught.
 """
@@ -27,5 +27,5 @@ def _anyones(metadata: Mapping[str, str], installation: str | None) -> bool:
 )
 @contextmanager
 def _i11() -> Iterator[None]:
-    with patched(("paycore.jobs.is_ours", _anyones)):
+    with patched(("paycore.flows.reconcile.is_ours", _anyones)):
         yield

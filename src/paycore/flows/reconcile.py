@@ -1,0 +1,220 @@
+"""The reconciler (T3): every recent provider intent matched to a local payment.
+
+An intent this installation made that no payment owns is an orphan: a case is opened,
+an orphan flow started (:mod:`paycore.flows.orphans`) and an alert raised. An intent
+without this installation's identity is reported once and never changed; a recorded
+intent that is not its payment's is reported and not synchronized; a payment whose
+status differs from its intent's is handed to the payment sync.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paycore import operations
+from paycore import schema as s
+from paycore.config import Config
+from paycore.errors import ProviderError, ProviderNotFound
+from paycore.flows import job_sync, orphans
+from paycore.flows.defs import Advance, FlowDef, Remote, create_flow, step
+from paycore.flows.identity import installation_id, intent_mismatch, is_ours
+from paycore.flows.jobflow import active_job, begin_job, save_cursor
+from paycore.flows.params import OrphanParams, ReconcileParams, params_of
+from paycore.flows.steps import OrphanStep
+from paycore.flows.steps import ReconcileStep as Step
+from paycore.flows.sync import CANCELABLE, LOCAL_STATUS, claimed, order_of
+from paycore.ports import IntentView
+from paycore.records import Flow, OrphanCase
+from paycore.status import FlowStatus, PaymentStatus
+from paycore.unit import Unit
+
+#: The action of an orphan case for an intent that is not paycore's: reported only.
+FOREIGN = "foreign"
+
+
+def reconcile_one(u: Unit, *, view: IntentView) -> str | None:
+    """An orphan flow id, a payment id to re-sync, or None."""
+    installation = installation_id(u)
+    owned = u.find(s.PAYMENTS, "provider_intent_id", view.id)
+    if owned:
+        payment = owned[0]
+        why = intent_mismatch(view, payment, order_of(u, payment), installation)
+        if why is not None:
+            _report_mismatch(u, view, payment.id, why)
+            return None  # a human decides: neither the intent nor the payment is changed
+        agrees = LOCAL_STATUS[view.status] is payment.status
+        return None if agrees or claimed(u, payment) else payment.id
+    if not is_ours(view.metadata, installation):
+        _report_foreign(u, view)
+        return None  # not paycore's (another store, an invoice, a link): never changed
+    named = u.get(s.PAYMENTS, view.metadata.get("payment_id", ""))
+    if named is not None and named.status is PaymentStatus.CREATING and claimed(u, named):
+        return None  # its checkout flow will adopt or cancel it
+    holds_money = view.status in ("succeeded", "processing")
+    if view.status not in CANCELABLE and not holds_money:
+        return None  # canceled: harmless
+    if u.get(s.ORPHANS, view.id) is not None:
+        return None
+    _open_case(u, view, "pending", view.metadata.get("checkout_session_id"))
+    fid = f"orphan:{view.id}"
+    create_flow(u, fid, "orphan", OrphanStep.LOOK, OrphanParams(view.id))
+    u.alert(
+        "orphan_intent",
+        view.id,
+        f"provider intent {view.id} ({view.status}) has no local payment; "
+        "it will be canceled or refunded",
+        intent_id=view.id,
+    )
+    return fid
+
+
+def _open_case(u: Unit, view: IntentView, action: str, session: str | None = None) -> None:
+    """Record the case of an intent no payment of this store records."""
+    u.create(
+        s.ORPHANS,
+        OrphanCase(
+            provider_intent_id=view.id,
+            found_at=u.now,
+            provider_status=view.status,
+            action=action,
+            amount=view.amount,
+            checkout_session_id=session,
+        ),
+    )
+
+
+def _report_foreign(u: Unit, view: IntentView) -> None:
+    """Record, once, that an intent on the account is not this installation's."""
+    if view.status == "canceled" or u.get(s.ORPHANS, view.id) is not None:
+        return
+    _open_case(u, view, FOREIGN)  # its metadata is someone else's: no session recorded
+    u.alert(
+        "foreign_intent",
+        view.id,
+        f"provider intent {view.id} ({view.status}, {view.amount} {view.currency}) was not "
+        "made by this paycore installation; it is left as it is: check who made it",
+        intent_id=view.id,
+    )
+
+
+def _report_mismatch(u: Unit, view: IntentView, payment_id: str, why: str) -> None:
+    """Alert once per intent: every reconciler pass meets it again until a human acted."""
+    current = u.get(s.ALERTS, f"intent_mismatch:{view.id}")
+    if current is not None and current.open:
+        return
+    u.alert(
+        "intent_mismatch",
+        view.id,
+        f"payment {payment_id} records provider intent {view.id}, which is not its intent "
+        f"({why}); nothing was changed: check the payment and the intent",
+        intent_id=view.id,
+        payment_id=payment_id,
+    )
+
+
+# --- the reconciler's job flow ----------------------------------------------------------
+
+#: The durable cursor of the reconciler's walk: the last intent a run looked at.
+CURSOR = "reconcile"
+
+
+def begin(u: Unit, config: Config, **lease: Any) -> str:
+    """Start a run: the intents of the last ``reconcile_window_ms``, from after where the
+    last run stopped, at most ``job_batch`` of them."""
+    cursor = u.get(s.CURSORS, CURSOR)
+    start = cursor.value if cursor is not None else None
+    params = ReconcileParams(u.now - config.reconcile_window_ms, start, config.job_batch)
+    data = {"after": start, "wrapped": start is None, "taken": 0}
+    return begin_job(u, KIND, Step.LIST, params, data, **lease)
+
+
+def _prm(flow: Flow) -> ReconcileParams:
+    return params_of(ReconcileParams, flow)
+
+
+def _list(flow: Flow) -> Remote[list[IntentView]]:
+    prm, data = _prm(flow), flow.data
+    limit = min(100, prm.limit - int(data["taken"]))
+    return Remote(
+        "list_intents",
+        lambda p: p.list_intents(
+            created_after=prm.since, limit=limit, starting_after=data["after"]
+        ),
+        _page,
+        refused=_refused,
+        best_effort=True,
+    )
+
+
+def _page(u: Unit, flow: Flow, page: list[IntentView]) -> Advance:
+    """Match a page of intents; go on after it, wrapping around to the window's start
+    once (as ``batches.take`` does): with no more intents than a batch, a run takes them
+    all and ends where it began."""
+    prm, data = _prm(flow), dict(flow.data)
+    for view in page:
+        data["taken"] += 1
+        data["last"] = view.id
+        found = reconcile_one(u, view=view)
+        if found is not None:
+            key = "started" if found.startswith("orphan:") else "stale"
+            data[key] = [*data.get(key, []), found]
+        if data["wrapped"] and view.id == prm.start:
+            return _end(u, flow, data, prm.start)  # around once: ends where it began
+    if not page:
+        return _around(u, flow, data)
+    if data["taken"] >= prm.limit:
+        return _end(u, flow, data, data["last"])
+    return Advance(to=Step.LIST, data={**data, "after": page[-1].id})
+
+
+def _around(u: Unit, flow: Flow, data: dict[str, Any]) -> Advance:
+    """The end of the window: start over from its start, or end a run that already did."""
+    if data["wrapped"]:
+        return _end(u, flow, data, data.get("last"))
+    return Advance(to=Step.LIST, data={**data, "after": None, "wrapped": True})
+
+
+def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    if isinstance(err, ProviderNotFound):  # the cursor's intent left the window: start over
+        return _around(u, flow, {**flow.data, "after": None})
+    return Advance(failed=err)  # the run fails (the job reports it); the next one asks again
+
+
+def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
+    """Save the cursor and start what follows from the run: the payment sync (the stale
+    payments found and a batch of processing ones) and the reopening of waiting orphans;
+    revive orphan flows the provider's absence killed."""
+    save_cursor(u, CURSOR, end)
+    limit = _prm(flow).limit
+    revived = _revive_orphans(u, limit=limit)
+    follow: list[str] = []
+    sync = active_job(u, job_sync.PAYMENT_SYNC.kind)
+    if sync is not None:
+        follow.append(sync.id)
+    else:
+        keys = [*data.get("stale", []), *job_sync.processing_batch(u, limit)]
+        fid = job_sync.PAYMENT_SYNC.start(u, list(dict.fromkeys(keys)))
+        follow += [fid] if fid is not None else []
+    reopen = active_job(u, orphans.REOPEN.kind)
+    if reopen is not None:
+        follow.append(reopen.id)
+    else:
+        fid = orphans.REOPEN.start(u, orphans.waiting_batch(u, limit))
+        follow += [fid] if fid is not None else []
+    result = {"found": data.get("started", []), "revived": revived, "follow": follow}
+    return Advance(done=result, data=data)
+
+
+def _revive_orphans(u: Unit, *, limit: int) -> list[str]:
+    """Orphan flows the provider's absence killed: the money is still to be returned."""
+    revived: list[str] = []
+    for flow in u.find(s.FLOWS, "status", FlowStatus.DEAD):
+        if len(revived) >= limit:
+            break
+        if flow.kind == "orphan" and operations.died_of_outage(flow):
+            revived.append(operations.revive(u, flow.id, "the reconciler").id)
+    return revived
+
+
+KIND = "reconcile"
+DEF = FlowDef(KIND, {Step.LIST: step(_list, Step.LIST)})
