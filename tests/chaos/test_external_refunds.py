@@ -46,6 +46,7 @@ class TestExternalRefundWebhook:
         assert refund.status is RefundStatus.SUCCEEDED
         payment = w.service.payment(pid)
         assert payment.amount_refunded == 2500
+        assert refund.order_id == payment.order_id
         order = w.service.order(payment.order_id)
         assert order is not None and order.status is OrderStatus.REFUNDED
         assert [a.kind for a in w.alerts.raised].count("external_refund") == 1

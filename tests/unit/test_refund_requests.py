@@ -126,6 +126,14 @@ class TestArgumentTypes:
         )
         refused(shop, err.PaymentNotFound, lambda: shop.service.refunds_of(pid))
 
+    def test_a_wrong_payment_id_is_told_which_id_to_use(self, shop: Wiring) -> None:
+        """The refusal of a malformed payment id quotes it and says which id to pass."""
+        e = refused(shop, err.PaymentNotFound, lambda: shop.service.refunds_of(7))
+        assert e.message == (
+            "payment id must be a non-empty string, got 7; use the payment_id "
+            "that create_payment_intent returned"
+        )
+
     @pytest.mark.parametrize("oid", [["ord_000001"], {"ord_000001": 1}, 7, None, ""])
     def test_order_id_of_a_wrong_type(self, shop: Wiring, oid: Any) -> None:
         """Reading an order by a list, dict, int, None or empty id: InvalidInput."""
