@@ -135,10 +135,8 @@ class TestLogging:
         w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
         first = next(r for r in caplog.records if getattr(r, "flow_kind", None) == "checkout")
         assert getattr(first, "result", None) == "ok"
-        assert (
-            first.getMessage()
-            == f"flow checkout:{SESSION} (checkout) check_seller call:can_charge -> ok"
-        )
+        said = f"flow checkout:{SESSION} (checkout) check_seller call:can_charge+create_intent"
+        assert first.getMessage() == f"{said} -> ok"
 
     def test_a_failed_step_logs_paycores_own_error_with_its_stack(
         self, caplog: pytest.LogCaptureFixture

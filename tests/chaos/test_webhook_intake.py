@@ -59,8 +59,9 @@ class TestIgnoredEvents:
     def test_another_definite_refusal_is_retried_as_a_strike(self) -> None:
         """A definite refusal other than "not found" is not an answer: the flow retries the
         fetch, one strike recorded under the refusal's code."""
-        w, pid = paid_shop()
-        intent = w.service.payment(pid).provider_intent_id
+        w = make_shop()
+        r = w.service.create_payment_intent("cs_test_intake0002", [CartItem("p_mug", 1)])
+        intent = w.service.payment(r.payment_id).provider_intent_id
         assert intent is not None
 
         def refuse(*args: Any, **kwargs: Any) -> Any:
