@@ -341,6 +341,19 @@ class TestStepping:
         payment = w.service.payment(pid)
         assert (payment.status, payment.lock_owner) == (PS.OPEN, None)
 
+    def test_held_answers_name_each_flow_its_version_call_and_outcome(self, w: Wiring) -> None:
+        """What a crash would lose: the answer a provider step holds, until it is applied."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None and w.service.engine.held_answers() == []
+        before = flow_of(w, fid)
+        w.service.engine.step(fid)
+        ((held_fid, version, remote, outcome),) = w.service.engine.held_answers()
+        assert (held_fid, version, remote.call_name) == (fid, before.version, "confirm_intent")
+        assert outcome.ok and outcome.value is not None and outcome.value.status == "succeeded"
+        w.service.engine.step(fid)
+        assert w.service.engine.held_answers() == []
+
     def test_unmappable_answer_is_rolled_back_retried_and_reported_pending(self, w: Wiring) -> None:
         """A step that crashes leaves no partial write; the caller is told the operation is
         recorded and pending (with the reason), and recovery finishes it later."""

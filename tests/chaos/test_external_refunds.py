@@ -52,6 +52,19 @@ class TestExternalRefundWebhook:
         assert [a.kind for a in w.alerts.raised].count("external_refund") == 1
         alert = w.store.snapshot().get(s.ALERTS, f"external_refund:{view.id}")
         assert alert is not None and alert.open
+        (raised,) = [a for a in w.alerts.raised if a.kind == "external_refund"]
+        assert raised.message == (
+            f"refund {view.id} of 2500 on payment {pid} (order {payment.order_id}) was made "
+            f"outside paycore; it is recorded as {refund.id}: check that the order does not "
+            "ship and whether the goods came back"
+        )
+        assert raised.fields == {
+            "refund_id": refund.id,
+            "provider_refund_id": view.id,
+            "payment_id": pid,
+            "order_id": payment.order_id,
+            "amount": 2500,
+        }
         assert not w.violations(), w.violations()
 
     def test_partial_dashboard_refund_leaves_the_rest_refundable(self) -> None:

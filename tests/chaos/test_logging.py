@@ -164,4 +164,6 @@ class TestLogging:
         assert said.startswith(f"flow {fid} (checkout) step check_seller failed\n")
         assert "Traceback (most recent call last):\n  File " in said
         assert said.endswith("InvalidInput: invalid_input: this record cannot be read")
+        frames = said.split("\n")[2:-1]  # between the headline and the error's own line
+        assert frames and all(line.startswith(("  File ", "    ")) for line in frames)
         assert getattr(failed[0], "flow_id", None) == fid

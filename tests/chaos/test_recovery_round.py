@@ -192,3 +192,30 @@ class TestRawErrorReachesTheCallerTyped:
         assert "Traceback (most recent call last):\n  File " in said
         assert said.endswith("\nRuntimeError")
         no_secret_anywhere(w, caplog)
+
+    def test_strike_that_cannot_be_recorded_is_logged_and_the_flow_stays_due(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The store fails again when the strike is recorded: the run still ends with
+        FlowPending, the flow stays due unchanged, and the lost strike is logged."""
+        caplog.set_level(logging.DEBUG)
+        w = make_shop()
+        fid = w.service.start_checkout(FIRST, [CartItem("p_mug", 1)])
+        before = flow_of(w, fid)
+        engine = w.service.engine
+
+        def load(flow_id: str) -> Flow | None:
+            raise RuntimeError(f"driver: {SECRET}")
+
+        engine.load = load  # type: ignore[method-assign]
+        with pytest.raises(err.FlowPending):
+            w.service.run_flow(fid)
+        assert flow_of(w, fid) == before
+        lost = [r for r in caplog.records if r.getMessage().startswith(f"flow {fid}: strike")]
+        assert len(lost) == 1 and lost[0].levelno == logging.WARNING
+        assert lost[0].getMessage().startswith(f"flow {fid}: strike not recorded\nTraceback")
+        assert (getattr(lost[0], "flow_id", None), getattr(lost[0], "error_type", None)) == (
+            fid,
+            "RuntimeError",
+        )
+        no_secret_anywhere(w, caplog)
