@@ -98,6 +98,21 @@ class TestIdempotencyKeys:
             lambda: shop.service.create_refund(PID, 2500, idempotency_key="rma-4"),
         )
 
+    def test_the_refusal_says_what_each_request_asked_for(self, shop: Wiring) -> None:
+        """The message quotes both requests: 'everything' with the amount it came to, then
+        the amount spelled out, and the other way round."""
+        first = shop.service.create_refund(PID, None, idempotency_key="rma-7")
+        e = refused(
+            shop,
+            err.IdempotencyKeyReused,
+            lambda: shop.service.create_refund(PID, 2500, idempotency_key="rma-7"),
+        )
+        assert e.message == (
+            "idempotency key rma-7 was used for a refund of everything still refundable "
+            "(2500), not 2500; use a new key for a new refund"
+        )
+        assert e.fields == {"refund_id": first.refund_id}
+
     def test_exact_same_request_replays_the_first_result(self, shop: Wiring) -> None:
         """The same key, amount and reason returns the first refund; one provider refund."""
         first = shop.service.create_refund(PID, 700, "duplicate", "rma-5")
