@@ -26,6 +26,7 @@ from paycore import errors as err
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
 from paycore.flows.refund_failures import AUTO_REFUND_ATTEMPTS
+from paycore.money import Money
 from paycore.ports import RefundView
 from paycore.records import Alert, Refund
 from paycore.status import OrderStatus, RefundStatus
@@ -34,17 +35,17 @@ from paycore_adapters.memory import Wiring
 MINUTE = 60_000
 
 
-def out_of_stock_order(w: Wiring) -> tuple[str, str]:
+def out_of_stock_order(w: Wiring, product: str = "p_mug") -> tuple[str, str]:
     """A processing one-mug payment whose stock went back on sale and was sold to someone
     else; the bank then pays it: the order is out of stock and refunded automatically."""
     w.service.config = attrs.evolve(w.service.config, processing_hold_ms=60 * MINUTE)
     w.service.engine.config = w.service.config
-    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    res = w.service.create_payment_intent(SESSION, [CartItem(product, 1)])
     assert w.service.confirm_payment(res.payment_id, "pm_card_processing").status == "processing"
     deliver_webhooks(w)
     w.clock.advance(w.service.config.reservation_ttl_ms + 60 * MINUTE)
     w.service.run_janitor()
-    other = w.service.create_payment_intent(SESSION_2, [CartItem("p_mug", 1)])
+    other = w.service.create_payment_intent(SESSION_2, [CartItem(product, 1)])
     w.service.confirm_payment(other.payment_id, "pm_card_visa")
     intent = w.service.payment(res.payment_id).provider_intent_id
     assert intent is not None
@@ -138,6 +139,21 @@ class TestAutomaticRefundThatFails:
         assert not alerts(w)[first.id].open
         assert alerts(w)[first.id].resolution is not None
         converged(w)
+
+    def test_a_one_cent_refund_that_fails_is_retried_too(self) -> None:
+        """The smallest amount there is still goes back: a failed one-cent automatic
+        refund starts its retry like any other."""
+        w = make_shop(stock=1)
+        w.service.add_product("p_cent", "s1", "SKU-CENT", "Sticker", Money(1, "EUR"))
+        w.service.restock("s1", "SKU-CENT", 1)
+        bank_fails_pending_refunds(w)
+        _, pid = out_of_stock_order(w, "p_cent")
+        w.service.run_recovery()
+        (first,) = refunds(w, pid)
+        fail_pending(w, first)
+        first, second = refunds(w, pid)
+        assert first.status is RefundStatus.FAILED
+        assert (second.idempotency_key, second.amount.amount) == ("out-of-stock#2", 1)
 
     def test_refused_every_time_is_escalated_after_the_last_attempt(self) -> None:
         """The provider refuses every refund: exactly AUTO_REFUND_ATTEMPTS are tried, each
