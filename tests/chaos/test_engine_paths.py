@@ -260,6 +260,30 @@ class TestGiveUp:
             )
         ]
 
+    def test_dead_letter_by_strikes_is_audited_under_its_flow(self, w: Wiring) -> None:
+        """A flow whose step keeps failing before any call is dead-lettered by its strikes;
+        the audit entry of that change names the flow, as every flow's change does."""
+        with_config(w, max_attempts=1)
+        pid = checkout(w)
+        real = w.service.engine.defs["refund"]
+
+        def broken(flow: Flow) -> Any:
+            raise RuntimeError("cannot build the step")
+
+        steps = {n: attrs.evolve(spec, run=broken) for n, spec in real.steps.items()}
+        w.service.engine.defs["refund"] = attrs.evolve(real, steps=steps)
+        w.service.confirm_payment(pid, "pm_card_visa")
+        with pytest.raises(err.FlowPending):
+            w.service.create_refund(pid, 500, idempotency_key="never-built")
+        fid = f"refund:{w.service.refunds_of(pid)[0].id}"
+        assert flow_of(w, fid).status is FS.DEAD
+        (entry,) = [
+            a
+            for a in w.store.snapshot().rows(s.AUDIT)
+            if a.aggregate_id == fid and a.to_status == "dead"
+        ]
+        assert entry.flow_id == fid
+
     def test_alert_decided_by_a_commit_whose_ack_was_lost_is_still_raised(self, w: Wiring) -> None:
         """The commit that ends a compensation may have happened: alert anyway (an alert
         twice beats an alert lost)."""
