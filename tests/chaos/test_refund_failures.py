@@ -119,6 +119,7 @@ class TestAutomaticRefundThatFails:
             True,
         )
         assert second.amount == first.amount
+        assert (second.reason, second.requested_amount) == (first.reason, 1250)
         assert told(w, first) == {"amount": 1250}
         alert = alerts(w)[first.id]
         assert alert.open and dict(alert.fields) == {
@@ -128,6 +129,11 @@ class TestAutomaticRefundThatFails:
             "amount": 1250,
             "automatic": True,
         }
+        assert alert.message == (
+            f"automatic refund {first.id} of 1250 EUR for order {oid} (payment {pid}) failed; "
+            f"retrying as {second.id} (attempt 2 of 3); the alert closes once the money is "
+            "returned"
+        )
         assert [a.kind for a in w.alerts.raised] == ["refund_failed"]
         # The retry goes through: the money is back and the alert is closed.
         w.service.run_recovery()
@@ -175,7 +181,11 @@ class TestAutomaticRefundThatFails:
         assert len(keys) == 3 and len(set(keys)) == 3
         assert all(alerts(w)[r.id].open for r in rows)
         assert told(w, rows[-1]) == {"amount": 1250}
-        assert "needs a human" in alerts(w)[rows[-1].id].message
+        assert alerts(w)[rows[-1].id].message == (
+            f"automatic refund {rows[-1].id} of 1250 EUR for order {rows[-1].order_id} "
+            f"(payment {pid}) failed after 3 attempts; the customer's money needs a human: "
+            "contact the customer, or refund the payment with create_refund and a new key"
+        )
         assert w.service.payment(pid).amount_refunded == 0
         assert not w.violations("safety")
 
@@ -217,6 +227,11 @@ class TestManualRefundThatFails:
         alert = alerts(w)[rf.id]
         assert alert.open and alert.fields["automatic"] is False
         assert alert.fields["order_id"] == oid and alert.fields["amount"] == 1000
+        assert alert.message == (
+            f"refund {rf.id} of 1000 EUR for order {oid} (payment {pid}) failed; the customer "
+            "has not got this money back: check with the customer and refund again with "
+            "create_refund and a new key"
+        )
         assert len(refunds(w, pid)) == 1  # a support refund is not retried on its own
 
     def test_canceled_while_waiting_for_the_customer_notifies_and_alerts(self) -> None:
