@@ -5,6 +5,7 @@ type, unknown or moved-on flows, threads, and the audit trail naming the flow.""
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -198,6 +199,39 @@ class TestGiveUp:
         ]
         payment = w.service.payment(pid)
         assert (payment.status, payment.lock_owner) == (PS.OPEN, None)
+
+    def test_giving_up_closes_the_stall_alert_and_logs_the_switch(
+        self, w: Wiring, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A flow that stalled and then gives up closes its stall alert (the give-up says
+        the rest) and logs a WARNING naming the step, the reason and the compensation."""
+        caplog.set_level(logging.WARNING, logger="paycore.flows")
+        horizon = 30 * 60_000
+        with_config(w, retry_horizon_ms=horizon, stall_alert_after_ms=horizon // 2)
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"confirm_intent", "retrieve_intent"})
+        for _ in range(40):
+            if flow_of(w, fid).step == "give_up":
+                break
+            w.clock.advance(w.service.config.backoff_cap_ms)
+            step(w, fid)
+        assert flow_of(w, fid).step == "give_up"
+        assert [a.kind for a in w.alerts.raised] == ["flow_stalled"]
+        stalled = w.store.snapshot().get(s.ALERTS, f"flow_stalled:{fid}")
+        assert stalled is not None and not stalled.open
+        assert stalled.resolution == "the flow gave up"
+        (switch,) = [r for r in caplog.records if getattr(r, "outcome", None) == "compensating"]
+        assert switch.levelno == logging.WARNING
+        assert switch.getMessage() == (
+            f"flow {fid} (confirm) gave up at step sync (provider_unavailable); "
+            "compensating from give_up"
+        )
+        assert (getattr(switch, "flow_id", None), getattr(switch, "reason", None)) == (
+            fid,
+            "provider_unavailable",
+        )
 
     def test_compensation_that_keeps_failing_is_dead_lettered_with_an_alert(
         self, w: Wiring

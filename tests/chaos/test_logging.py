@@ -126,6 +126,7 @@ class TestLogging:
         assert dead and getattr(dead[0], "outcome", None) == "dead"
         assert getattr(dead[0], "flow_kind", None) == "webhook"
         assert "provider_unavailable" in dead[0].getMessage()
+        assert getattr(dead[0], "reason", None) == "provider_unavailable"
 
     def test_a_step_record_says_the_whole_step(self, caplog: pytest.LogCaptureFixture) -> None:
         """A step's message reads flow, kind, step, effect and result, and the result is a
