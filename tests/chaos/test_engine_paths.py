@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -219,6 +220,15 @@ class TestGiveUp:
             step(w, fid)
         assert flow_of(w, fid).step == "give_up"
         assert [a.kind for a in w.alerts.raised] == ["flow_stalled"]
+        assert re.fullmatch(
+            rf"flow {fid} \(confirm\) has been retrying for \d+ min: provider_unavailable",
+            w.alerts.raised[0].message,
+        )
+        first = next(r for r in caplog.records if getattr(r, "attempts", None) is not None)
+        assert (first.attempts, getattr(first, "reason", None)) == (1, "provider_unavailable")  # type: ignore[attr-defined]
+        assert first.getMessage() == (
+            f"flow {fid} (confirm) retries step {first.step} (attempt 1): provider_unavailable"  # type: ignore[attr-defined]
+        )
         stalled = w.store.snapshot().get(s.ALERTS, f"flow_stalled:{fid}")
         assert stalled is not None and not stalled.open
         assert stalled.resolution == "the flow gave up"

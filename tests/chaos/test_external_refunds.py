@@ -93,6 +93,18 @@ class TestExternalRefundWebhook:
         assert intent is not None
         assert {r.id for r in w.provider.list_refunds(intent)} == {view.id, ours.provider_refund_id}
 
+    def test_the_scan_counts_only_what_it_records(self) -> None:
+        """The reconciler's scan reports one refund when the webhook was lost, and none
+        for a refund its webhook already recorded."""
+        w, pid = paid_shop()
+        dashboard_refund(w, pid, 300, key="dash-lost")
+        w.provider.take_events()  # the webhook is lost
+        assert jobs.find_external_refunds(w.service.engine) == 1
+        dashboard_refund(w, pid, 200, key="dash-seen")
+        deliver_webhooks(w)
+        assert jobs.find_external_refunds(w.service.engine) == 0
+        assert sorted(r.amount.amount for r in w.service.refunds_of(pid)) == [200, 300]
+
     def test_partial_dashboard_refund_leaves_the_rest_refundable(self) -> None:
         """Only what remains can still be refunded through paycore."""
         w, pid = paid_shop()
