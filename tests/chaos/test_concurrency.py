@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, TypeVar, cast
@@ -107,6 +108,26 @@ class TestRaces:
         world = World()
         concurrency.run_race(world, RACES.index("double_submit"), 0)
         assert world.coverage.steps["checkout.create"] >= 1
+
+    def test_a_forked_child_runs_races_on_pools_of_its_own(self) -> None:
+        """A process forked after a race (a test runner forking workers) can race too: it
+        does not wait on the parent's pool threads, which the child does not have."""
+        assert concurrency.race([lambda: None, lambda: None]) == ["ok", "ok"]
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only if its own race finished
+            code = 0 if concurrency.race([lambda: None, lambda: None]) == ["ok", "ok"] else 1
+            os._exit(code)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child's race never finished")
+        assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_store_that_releases_its_lock_before_writing_is_caught() -> None:

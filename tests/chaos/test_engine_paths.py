@@ -5,6 +5,8 @@ type, unknown or moved-on flows, threads, and the audit trail naming the flow.""
 from __future__ import annotations
 
 import enum
+import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -199,6 +201,48 @@ class TestGiveUp:
         payment = w.service.payment(pid)
         assert (payment.status, payment.lock_owner) == (PS.OPEN, None)
 
+    def test_giving_up_closes_the_stall_alert_and_logs_the_switch(
+        self, w: Wiring, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A flow that stalled and then gives up closes its stall alert (the give-up says
+        the rest) and logs a WARNING naming the step, the reason and the compensation."""
+        caplog.set_level(logging.WARNING, logger="paycore.flows")
+        horizon = 30 * 60_000
+        with_config(w, retry_horizon_ms=horizon, stall_alert_after_ms=horizon // 2)
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = down({"confirm_intent", "retrieve_intent"})
+        for _ in range(40):
+            if flow_of(w, fid).step == "give_up":
+                break
+            w.clock.advance(w.service.config.backoff_cap_ms)
+            step(w, fid)
+        assert flow_of(w, fid).step == "give_up"
+        assert [a.kind for a in w.alerts.raised] == ["flow_stalled"]
+        assert re.fullmatch(
+            rf"flow {fid} \(confirm\) has been retrying for \d+ min: provider_unavailable",
+            w.alerts.raised[0].message,
+        )
+        first = next(r for r in caplog.records if getattr(r, "attempts", None) is not None)
+        assert (first.attempts, getattr(first, "reason", None)) == (1, "provider_unavailable")  # type: ignore[attr-defined]
+        assert first.getMessage() == (
+            f"flow {fid} (confirm) retries step {first.step} (attempt 1): provider_unavailable"  # type: ignore[attr-defined]
+        )
+        stalled = w.store.snapshot().get(s.ALERTS, f"flow_stalled:{fid}")
+        assert stalled is not None and not stalled.open
+        assert stalled.resolution == "the flow gave up"
+        (switch,) = [r for r in caplog.records if getattr(r, "outcome", None) == "compensating"]
+        assert switch.levelno == logging.WARNING
+        assert switch.getMessage() == (
+            f"flow {fid} (confirm) gave up at step sync (provider_unavailable); "
+            "compensating from give_up"
+        )
+        assert (getattr(switch, "flow_id", None), getattr(switch, "reason", None)) == (
+            fid,
+            "provider_unavailable",
+        )
+
     def test_compensation_that_keeps_failing_is_dead_lettered_with_an_alert(
         self, w: Wiring
     ) -> None:
@@ -259,6 +303,30 @@ class TestGiveUp:
                 {"flow_id": fid, "flow_kind": "refund"},
             )
         ]
+
+    def test_dead_letter_by_strikes_is_audited_under_its_flow(self, w: Wiring) -> None:
+        """A flow whose step keeps failing before any call is dead-lettered by its strikes;
+        the audit entry of that change names the flow, as every flow's change does."""
+        with_config(w, max_attempts=1)
+        pid = checkout(w)
+        real = w.service.engine.defs["refund"]
+
+        def broken(flow: Flow) -> Any:
+            raise RuntimeError("cannot build the step")
+
+        steps = {n: attrs.evolve(spec, run=broken) for n, spec in real.steps.items()}
+        w.service.engine.defs["refund"] = attrs.evolve(real, steps=steps)
+        w.service.confirm_payment(pid, "pm_card_visa")
+        with pytest.raises(err.FlowPending):
+            w.service.create_refund(pid, 500, idempotency_key="never-built")
+        fid = f"refund:{w.service.refunds_of(pid)[0].id}"
+        assert flow_of(w, fid).status is FS.DEAD
+        (entry,) = [
+            a
+            for a in w.store.snapshot().rows(s.AUDIT)
+            if a.aggregate_id == fid and a.to_status == "dead"
+        ]
+        assert entry.flow_id == fid
 
     def test_alert_decided_by_a_commit_whose_ack_was_lost_is_still_raised(self, w: Wiring) -> None:
         """The commit that ends a compensation may have happened: alert anyway (an alert
@@ -340,6 +408,19 @@ class TestStepping:
         assert flow.status is FS.SUCCEEDED and (flow.result or {})["status"] == "open"
         payment = w.service.payment(pid)
         assert (payment.status, payment.lock_owner) == (PS.OPEN, None)
+
+    def test_held_answers_name_each_flow_its_version_call_and_outcome(self, w: Wiring) -> None:
+        """What a crash would lose: the answer a provider step holds, until it is applied."""
+        pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None and w.service.engine.held_answers() == []
+        before = flow_of(w, fid)
+        w.service.engine.step(fid)
+        ((held_fid, version, remote, outcome),) = w.service.engine.held_answers()
+        assert (held_fid, version, remote.call_name) == (fid, before.version, "confirm_intent")
+        assert outcome.ok and outcome.value is not None and outcome.value.status == "succeeded"
+        w.service.engine.step(fid)
+        assert w.service.engine.held_answers() == []
 
     def test_unmappable_answer_is_rolled_back_retried_and_reported_pending(self, w: Wiring) -> None:
         """A step that crashes leaves no partial write; the caller is told the operation is

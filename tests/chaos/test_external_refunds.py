@@ -4,11 +4,12 @@ and the reconciler finds the refund when its webhook is lost."""
 
 from __future__ import annotations
 
+import pytest
 from tests.support import deliver_webhooks, make_shop
 
 from paycore import WebhookOutcome, jobs
 from paycore import schema as s
-from paycore.errors import RefundExceedsRefundable
+from paycore.errors import FlowPending, ProviderUnavailable, RefundExceedsRefundable
 from paycore.flows.checkout import CartItem
 from paycore.ports import RefundView
 from paycore.status import OrderStatus, RefundStatus
@@ -46,12 +47,63 @@ class TestExternalRefundWebhook:
         assert refund.status is RefundStatus.SUCCEEDED
         payment = w.service.payment(pid)
         assert payment.amount_refunded == 2500
+        assert refund.order_id == payment.order_id
         order = w.service.order(payment.order_id)
         assert order is not None and order.status is OrderStatus.REFUNDED
         assert [a.kind for a in w.alerts.raised].count("external_refund") == 1
         alert = w.store.snapshot().get(s.ALERTS, f"external_refund:{view.id}")
         assert alert is not None and alert.open
+        (raised,) = [a for a in w.alerts.raised if a.kind == "external_refund"]
+        assert raised.message == (
+            f"refund {view.id} of 2500 on payment {pid} (order {payment.order_id}) was made "
+            f"outside paycore; it is recorded as {refund.id}: check that the order does not "
+            "ship and whether the goods came back"
+        )
+        assert raised.fields == {
+            "refund_id": refund.id,
+            "provider_refund_id": view.id,
+            "payment_id": pid,
+            "order_id": payment.order_id,
+            "amount": 2500,
+        }
         assert not w.violations(), w.violations()
+
+    def test_dashboard_refund_of_the_same_amount_is_not_taken_for_ours(self) -> None:
+        """paycore's refund call went unanswered (it never reached the provider) while the
+        dashboard refunded the same amount: asking what happened must not adopt the
+        dashboard's refund, which carries none of paycore's identity; paycore refunds."""
+        w, pid = paid_shop()
+        view = dashboard_refund(w, pid, 700)
+        lost: list[str] = []
+
+        def unanswered(name: str, phase: str, key: str | None) -> None:
+            if name == "create_refund" and phase == "before" and not lost:
+                lost.append(name)
+                raise ProviderUnavailable("injected: no answer")
+
+        w.provider.fault = unanswered
+        with pytest.raises(FlowPending):  # nothing found: a new key, after a backoff
+            w.service.create_refund(pid, 700, idempotency_key="rma-same")
+        assert lost == ["create_refund"]
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        w.service.run_recovery()
+        ours = next(r for r in w.service.refunds_of(pid) if not r.external)
+        assert ours.provider_refund_id is not None and ours.provider_refund_id != view.id
+        intent = w.service.payment(pid).provider_intent_id
+        assert intent is not None
+        assert {r.id for r in w.provider.list_refunds(intent)} == {view.id, ours.provider_refund_id}
+
+    def test_the_scan_counts_only_what_it_records(self) -> None:
+        """The reconciler's scan reports one refund when the webhook was lost, and none
+        for a refund its webhook already recorded."""
+        w, pid = paid_shop()
+        dashboard_refund(w, pid, 300, key="dash-lost")
+        w.provider.take_events()  # the webhook is lost
+        assert jobs.find_external_refunds(w.service.engine) == 1
+        dashboard_refund(w, pid, 200, key="dash-seen")
+        deliver_webhooks(w)
+        assert jobs.find_external_refunds(w.service.engine) == 0
+        assert sorted(r.amount.amount for r in w.service.refunds_of(pid)) == [200, 300]
 
     def test_partial_dashboard_refund_leaves_the_rest_refundable(self) -> None:
         """Only what remains can still be refunded through paycore."""

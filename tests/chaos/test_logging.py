@@ -6,12 +6,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 from tests.support import SESSION, make_shop, with_config
 
 from paycore import schema as s
-from paycore.errors import FlowPending, ProviderUnavailable
+from paycore.errors import FlowPending, InvalidInput, ProviderUnavailable
 from paycore.flows.checkout import CartItem
+from paycore.flows.engine import Advance, Local
+from paycore.records import Flow
+from paycore.unit import Unit
 from paycore_adapters import signing
 from paycore_adapters.memory import Wiring
 
@@ -122,3 +126,45 @@ class TestLogging:
         assert dead and getattr(dead[0], "outcome", None) == "dead"
         assert getattr(dead[0], "flow_kind", None) == "webhook"
         assert "provider_unavailable" in dead[0].getMessage()
+        assert getattr(dead[0], "reason", None) == "provider_unavailable"
+
+    def test_a_step_record_says_the_whole_step(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A step's message reads flow, kind, step, effect and result, and the result is a
+        field too."""
+        caplog.set_level(logging.DEBUG, logger="paycore.flows.engine")
+        w = make_shop()
+        w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        first = next(r for r in caplog.records if getattr(r, "flow_kind", None) == "checkout")
+        assert getattr(first, "result", None) == "ok"
+        said = f"flow checkout:{SESSION} (checkout) check_seller call:can_charge+create_intent"
+        assert first.getMessage() == f"{said} -> ok"
+
+    def test_a_failed_step_logs_paycores_own_error_with_its_stack(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A step that fails with one of paycore's errors logs a WARNING naming the flow and
+        step, with the frames, the error's type, code and message, and its type as a field."""
+        caplog.set_level(logging.DEBUG)
+        w = make_shop()
+        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)])
+        engine = w.service.engine
+        real = engine.defs["checkout"]
+
+        def refuse(u: Unit, flow: Flow) -> Advance:
+            raise InvalidInput("this record cannot be read")
+
+        steps = {
+            n: attrs.evolve(spec, run=lambda f: Local(refuse)) for n, spec in real.steps.items()
+        }
+        engine.defs["checkout"] = attrs.evolve(real, steps=steps)
+        with pytest.raises(FlowPending):
+            w.service.run_flow(fid)
+        failed = [r for r in caplog.records if getattr(r, "error_type", None) == "InvalidInput"]
+        assert failed and failed[0].levelno == logging.WARNING
+        said = failed[0].getMessage()
+        assert said.startswith(f"flow {fid} (checkout) step check_seller failed\n")
+        assert "Traceback (most recent call last):\n  File " in said
+        assert said.endswith("InvalidInput: invalid_input: this record cannot be read")
+        frames = said.split("\n")[2:-1]  # between the headline and the error's own line
+        assert frames and all(line.startswith(("  File ", "    ")) for line in frames)
+        assert getattr(failed[0], "flow_id", None) == fid

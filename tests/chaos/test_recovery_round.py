@@ -159,3 +159,63 @@ class TestRawErrorReachesTheCallerTyped:
         assert "unexpected RuntimeError" in info.value.message
         flow = flow_of(w, f"checkout:{FIRST}")
         assert (flow.status, flow.attempts) == (FlowStatus.ACTIVE, 1)
+
+    def test_raw_error_escaping_the_run_costs_the_flow_a_strike(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A raw error that escapes a run (the store's read of the flow failed once) costs
+        the flow one strike with backoff, and is logged by its type and frames only."""
+        caplog.set_level(logging.DEBUG)
+        w = make_shop()
+        fid = w.service.start_checkout(FIRST, [CartItem("p_mug", 1)])
+        engine = w.service.engine
+        real_load = engine.load
+        failed: list[str] = []
+
+        def load_once(flow_id: str) -> Flow | None:
+            if not failed:
+                failed.append(flow_id)
+                raise RuntimeError(f"driver: {SECRET}")
+            return real_load(flow_id)
+
+        engine.load = load_once  # type: ignore[method-assign]
+        with pytest.raises(err.FlowPending):
+            w.service.run_flow(fid)
+        flow = flow_of(w, fid)
+        assert (flow.status, flow.step, flow.attempts) == (FlowStatus.ACTIVE, "check_seller", 1)
+        assert flow.last_error == "unexpected RuntimeError"
+        assert flow.next_run_at > w.clock.now()
+        logged = [r for r in caplog.records if getattr(r, "error_type", None) == "RuntimeError"]
+        assert logged and getattr(logged[0], "flow_id", None) == fid
+        said = logged[0].getMessage()
+        assert said.startswith(f"flow {fid} stopped by an error that is not paycore's\n")
+        assert "Traceback (most recent call last):\n  File " in said
+        assert said.endswith("\nRuntimeError")
+        no_secret_anywhere(w, caplog)
+
+    def test_strike_that_cannot_be_recorded_is_logged_and_the_flow_stays_due(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The store fails again when the strike is recorded: the run still ends with
+        FlowPending, the flow stays due unchanged, and the lost strike is logged."""
+        caplog.set_level(logging.DEBUG)
+        w = make_shop()
+        fid = w.service.start_checkout(FIRST, [CartItem("p_mug", 1)])
+        before = flow_of(w, fid)
+        engine = w.service.engine
+
+        def load(flow_id: str) -> Flow | None:
+            raise RuntimeError(f"driver: {SECRET}")
+
+        engine.load = load  # type: ignore[method-assign]
+        with pytest.raises(err.FlowPending):
+            w.service.run_flow(fid)
+        assert flow_of(w, fid) == before
+        lost = [r for r in caplog.records if r.getMessage().startswith(f"flow {fid}: strike")]
+        assert len(lost) == 1 and lost[0].levelno == logging.WARNING
+        assert lost[0].getMessage().startswith(f"flow {fid}: strike not recorded\nTraceback")
+        assert (getattr(lost[0], "flow_id", None), getattr(lost[0], "error_type", None)) == (
+            fid,
+            "RuntimeError",
+        )
+        no_secret_anywhere(w, caplog)

@@ -26,6 +26,7 @@ from paycore import errors as err
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
 from paycore.flows.refund_failures import AUTO_REFUND_ATTEMPTS
+from paycore.money import Money
 from paycore.ports import RefundView
 from paycore.records import Alert, Refund
 from paycore.status import OrderStatus, RefundStatus
@@ -34,17 +35,17 @@ from paycore_adapters.memory import Wiring
 MINUTE = 60_000
 
 
-def out_of_stock_order(w: Wiring) -> tuple[str, str]:
+def out_of_stock_order(w: Wiring, product: str = "p_mug") -> tuple[str, str]:
     """A processing one-mug payment whose stock went back on sale and was sold to someone
     else; the bank then pays it: the order is out of stock and refunded automatically."""
     w.service.config = attrs.evolve(w.service.config, processing_hold_ms=60 * MINUTE)
     w.service.engine.config = w.service.config
-    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    res = w.service.create_payment_intent(SESSION, [CartItem(product, 1)])
     assert w.service.confirm_payment(res.payment_id, "pm_card_processing").status == "processing"
     deliver_webhooks(w)
     w.clock.advance(w.service.config.reservation_ttl_ms + 60 * MINUTE)
     w.service.run_janitor()
-    other = w.service.create_payment_intent(SESSION_2, [CartItem("p_mug", 1)])
+    other = w.service.create_payment_intent(SESSION_2, [CartItem(product, 1)])
     w.service.confirm_payment(other.payment_id, "pm_card_visa")
     intent = w.service.payment(res.payment_id).provider_intent_id
     assert intent is not None
@@ -118,6 +119,7 @@ class TestAutomaticRefundThatFails:
             True,
         )
         assert second.amount == first.amount
+        assert (second.reason, second.requested_amount) == (first.reason, 1250)
         assert told(w, first) == {"amount": 1250}
         alert = alerts(w)[first.id]
         assert alert.open and dict(alert.fields) == {
@@ -127,6 +129,11 @@ class TestAutomaticRefundThatFails:
             "amount": 1250,
             "automatic": True,
         }
+        assert alert.message == (
+            f"automatic refund {first.id} of 1250 EUR for order {oid} (payment {pid}) failed; "
+            f"retrying as {second.id} (attempt 2 of 3); the alert closes once the money is "
+            "returned"
+        )
         assert [a.kind for a in w.alerts.raised] == ["refund_failed"]
         # The retry goes through: the money is back and the alert is closed.
         w.service.run_recovery()
@@ -138,6 +145,21 @@ class TestAutomaticRefundThatFails:
         assert not alerts(w)[first.id].open
         assert alerts(w)[first.id].resolution is not None
         converged(w)
+
+    def test_a_one_cent_refund_that_fails_is_retried_too(self) -> None:
+        """The smallest amount there is still goes back: a failed one-cent automatic
+        refund starts its retry like any other."""
+        w = make_shop(stock=1)
+        w.service.add_product("p_cent", "s1", "SKU-CENT", "Sticker", Money(1, "EUR"))
+        w.service.restock("s1", "SKU-CENT", 1)
+        bank_fails_pending_refunds(w)
+        _, pid = out_of_stock_order(w, "p_cent")
+        w.service.run_recovery()
+        (first,) = refunds(w, pid)
+        fail_pending(w, first)
+        first, second = refunds(w, pid)
+        assert first.status is RefundStatus.FAILED
+        assert (second.idempotency_key, second.amount.amount) == ("out-of-stock#2", 1)
 
     def test_refused_every_time_is_escalated_after_the_last_attempt(self) -> None:
         """The provider refuses every refund: exactly AUTO_REFUND_ATTEMPTS are tried, each
@@ -159,7 +181,11 @@ class TestAutomaticRefundThatFails:
         assert len(keys) == 3 and len(set(keys)) == 3
         assert all(alerts(w)[r.id].open for r in rows)
         assert told(w, rows[-1]) == {"amount": 1250}
-        assert "needs a human" in alerts(w)[rows[-1].id].message
+        assert alerts(w)[rows[-1].id].message == (
+            f"automatic refund {rows[-1].id} of 1250 EUR for order {rows[-1].order_id} "
+            f"(payment {pid}) failed after 3 attempts; the customer's money needs a human: "
+            "contact the customer, or refund the payment with create_refund and a new key"
+        )
         assert w.service.payment(pid).amount_refunded == 0
         assert not w.violations("safety")
 
@@ -201,6 +227,11 @@ class TestManualRefundThatFails:
         alert = alerts(w)[rf.id]
         assert alert.open and alert.fields["automatic"] is False
         assert alert.fields["order_id"] == oid and alert.fields["amount"] == 1000
+        assert alert.message == (
+            f"refund {rf.id} of 1000 EUR for order {oid} (payment {pid}) failed; the customer "
+            "has not got this money back: check with the customer and refund again with "
+            "create_refund and a new key"
+        )
         assert len(refunds(w, pid)) == 1  # a support refund is not retried on its own
 
     def test_canceled_while_waiting_for_the_customer_notifies_and_alerts(self) -> None:

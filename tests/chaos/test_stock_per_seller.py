@@ -211,6 +211,11 @@ class TestRestockIsTheCallersChoice:
         with pytest.raises(err.RestockNotPossible) as caught:
             w.service.create_refund(late.payment_id, idempotency_key="support-1", restock=True)
         assert caught.value.fields["order_id"] == late.order_id
+        assert caught.value.message == (
+            f"order {late.order_id} is out_of_stock: it holds no sold stock to put back; "
+            "refund without restock"
+        )
+        assert caught.value.fields == {"payment_id": late.payment_id, "order_id": late.order_id}
         assert snapshot_tables(w) == before
         assert counters(w, "s1", "SKU-MUG") == (1, 0, 1)
         safe(w)

@@ -4,12 +4,14 @@ transient, and a malformed signature header is refused with a typed error."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from tests.support import deliver_webhooks, flow_of, made_here, make_shop
 
 from paycore import WebhookOutcome
 from paycore import schema as s
-from paycore.errors import WebhookSignatureInvalid
+from paycore.errors import FlowPending, ProviderInvalidRequest, WebhookSignatureInvalid
 from paycore.flows.checkout import CartItem
 from paycore.ports import ProviderEvent
 from paycore.status import FlowStatus
@@ -53,6 +55,27 @@ class TestIgnoredEvents:
             w.clock.advance(24 * 3_600_000)
             w.service.run_jobs()
         no_dead_letters(w)
+
+    def test_another_definite_refusal_is_retried_as_a_strike(self) -> None:
+        """A definite refusal other than "not found" is not an answer: the flow retries the
+        fetch, one strike recorded under the refusal's code."""
+        w = make_shop()
+        r = w.service.create_payment_intent("cs_test_intake0002", [CartItem("p_mug", 1)])
+        intent = w.service.payment(r.payment_id).provider_intent_id
+        assert intent is not None
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise ProviderInvalidRequest("the provider refused the request")
+
+        w.provider.retrieve_intent = refuse  # type: ignore[method-assign]
+        event = ProviderEvent(
+            "evt_refused_1", "payment_intent.updated", 0, "payment_intent", intent, "succeeded"
+        )
+        with pytest.raises(FlowPending):
+            w.service.handle_webhook(event)
+        flow = flow_of(w, "webhook:evt_refused_1")
+        assert (flow.status, flow.attempts) == (FlowStatus.ACTIVE, 1)
+        assert flow.last_error == "provider_invalid_request"
 
     @pytest.mark.parametrize("object_id", ["", None])
     def test_event_with_an_empty_or_missing_object_id_is_ignored(

@@ -66,6 +66,36 @@ class TestFlowDefChecksItsDeclaration:
         with pytest.raises(FlowDefinitionError):
             FlowDef("two", {"first": step(_stay)})
 
+    def test_no_steps_at_all_is_a_definition_error(self) -> None:
+        """An empty declaration fails like any other, saying steps are enum members."""
+        with pytest.raises(FlowDefinitionError, match="named by members of one StrEnum"):
+            FlowDef("none", {})
+
+    def test_plain_string_steps_are_told_to_use_an_enum(self) -> None:
+        """The refusal of plain strings says what step names must be."""
+        with pytest.raises(
+            FlowDefinitionError, match=r"^a flow's steps are named by members of one StrEnum$"
+        ):
+            FlowDef("two", {"first": step(_stay)})
+
+    def test_a_step_of_another_enum_is_named_even_when_every_member_has_one(self) -> None:
+        """A complete declaration with one extra step from another enum is refused, naming it."""
+        steps = {Two.FIRST: step(_stay), Two.SECOND: step(_stay), Other.ELSEWHERE: step(_stay)}
+        with pytest.raises(FlowDefinitionError, match="are not members of Two"):
+            FlowDef("two", steps)
+
+    def test_the_refusal_names_the_flow_and_the_field(self) -> None:
+        """A wrong ``give_up`` or ``ask_first`` is reported under the field's own name."""
+        steps = {Two.FIRST: step(_stay), Two.SECOND: step(_stay)}
+        with pytest.raises(
+            FlowDefinitionError, match=r"^flow 'two': give_up names <Other\.ELSEWHERE"
+        ):
+            FlowDef("two", steps, give_up=Other.ELSEWHERE)
+        with pytest.raises(
+            FlowDefinitionError, match=r"^flow 'two': ask_first names <Other\.ELSEWHERE"
+        ):
+            FlowDef("two", steps, ask_first={Two.FIRST: Other.ELSEWHERE})
+
     def test_edges_include_ask_first_and_give_up(self) -> None:
         """The edges a flowchart is drawn from: own next steps, ask-first, give-up."""
         edges = checkout.DEF.edges()

@@ -98,6 +98,21 @@ class TestIdempotencyKeys:
             lambda: shop.service.create_refund(PID, 2500, idempotency_key="rma-4"),
         )
 
+    def test_the_refusal_says_what_each_request_asked_for(self, shop: Wiring) -> None:
+        """The message quotes both requests: 'everything' with the amount it came to, then
+        the amount spelled out, and the other way round."""
+        first = shop.service.create_refund(PID, None, idempotency_key="rma-7")
+        e = refused(
+            shop,
+            err.IdempotencyKeyReused,
+            lambda: shop.service.create_refund(PID, 2500, idempotency_key="rma-7"),
+        )
+        assert e.message == (
+            "idempotency key rma-7 was used for a refund of everything still refundable "
+            "(2500), not 2500; use a new key for a new refund"
+        )
+        assert e.fields == {"refund_id": first.refund_id}
+
     def test_exact_same_request_replays_the_first_result(self, shop: Wiring) -> None:
         """The same key, amount and reason returns the first refund; one provider refund."""
         first = shop.service.create_refund(PID, 700, "duplicate", "rma-5")
@@ -125,6 +140,14 @@ class TestArgumentTypes:
             shop, err.PaymentNotFound, lambda: shop.service.create_refund(pid, 500, None, "k-1")
         )
         refused(shop, err.PaymentNotFound, lambda: shop.service.refunds_of(pid))
+
+    def test_a_wrong_payment_id_is_told_which_id_to_use(self, shop: Wiring) -> None:
+        """The refusal of a malformed payment id quotes it and says which id to pass."""
+        e = refused(shop, err.PaymentNotFound, lambda: shop.service.refunds_of(7))
+        assert e.message == (
+            "payment id must be a non-empty string, got 7; use the payment_id "
+            "that create_payment_intent returned"
+        )
 
     @pytest.mark.parametrize("oid", [["ord_000001"], {"ord_000001": 1}, 7, None, ""])
     def test_order_id_of_a_wrong_type(self, shop: Wiring, oid: Any) -> None:

@@ -20,6 +20,7 @@ the threads' order; the others run in the test suite.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -62,6 +63,9 @@ def services(world: World, n: int = WORKERS) -> list[PaymentService]:
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+# A forked child inherits the pools but not their threads: work it submitted would wait
+# forever. The child starts pools of its own instead.
+os.register_at_fork(after_in_child=_POOLS.clear)
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
