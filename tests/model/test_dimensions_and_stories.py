@@ -17,6 +17,7 @@ REACHES: dict[str, str | tuple[str, ...]] = {
     "late_success_after_resale": "order: pending -mark_out_of_stock-> out_of_stock",
     "gives_up_after_intent_created": "payment: creating -cancel-> canceled",
     "second_intent_for_one_payment": "orphan.refund",
+    "stray_debit_settles_later": ("reopen_orphans.ask", "orphan.refund"),
     "debit_fails_then_three_d_secure": "payment: processing -require_action-> requires_action",
     "give_up_confirm_and_cancel": "cancel.give_up",
     "multi_line_order": "order: partially_refunded -refund_rest-> refunded",

@@ -33,10 +33,7 @@ from paycore.records import Flow
 UNREACHABLE: dict[str, str] = {}
 
 #: Steps and transitions nothing drives yet, with what will drive them.
-NOT_YET_DRIVEN: dict[str, str] = {
-    "reopen_orphans.ask": "a story whose orphan debit is still processing when its orphan "
-    "flow ends (the case waits) and settles before the next reconciler run",
-}
+NOT_YET_DRIVEN: dict[str, str] = {}
 
 
 def step_name(kind: str, step: str) -> str:

@@ -185,26 +185,55 @@ def until_step(world: World, fid: str, step: str, limit: int = 50) -> None:
         world.step(ready.index(fid))
 
 
-def second_intent_for_one_payment(world: World) -> None:
-    """Two creates' answers are lost and the search lags: the third create is adopted and
-    two intents carrying the payment's metadata are left behind. The customer pays one of
-    them (an old secret): the reconciler must refund that one and cancel the other."""
-    with lagging_search(world):
-        world.begin_checkout(0, PLENTY, 1)
-        for _ in range(2):
-            world.arm(FaultKind.RESPONSE_LOST, "create_intent")
-            drain(world)
-            world.w.clock.advance(RETRY_WAIT_MS)
+def _strays(world: World) -> list[str]:
+    """A checkout whose first two creates' answers are lost while the search lags: the
+    third create is adopted, and the intents left behind (carrying the payment's
+    metadata, owned by no payment) are returned, oldest first. The search still lags."""
+    world.begin_checkout(0, PLENTY, 1)
+    for _ in range(2):
+        world.arm(FaultKind.RESPONSE_LOST, "create_intent")
         drain(world)
-        adopted = intent_of(world, 0)
-        others = {adopted} | {v.id for v in world.foreign}  # the account's crowd is not ours
-        stray = [v for v in world.w.provider.intents() if v.id not in others]
-        if stray and stray[0].status == "requires_payment_method":
-            pay = stray[0].id
-            world.quietly(lambda: world.w.provider.customer_confirm(pay, METHODS[VISA]))
-            world.say(f"customer: pays the stray intent {pay} with an old secret")
+        world.w.clock.advance(RETRY_WAIT_MS)
+    drain(world)
+    adopted = intent_of(world, 0)
+    others = {adopted} | {v.id for v in world.foreign}  # the account's crowd is not ours
+    return [v.id for v in world.w.provider.intents() if v.id not in others]
+
+
+def _customer_pays_stray(world: World, intent_id: str, method: int) -> None:
+    status = world.w.provider.retrieve_intent(intent_id).status
+    if status == "requires_payment_method":
+        world.quietly(lambda: world.w.provider.customer_confirm(intent_id, METHODS[method]))
+        world.say(f"customer: pays the stray intent {intent_id} with an old secret")
+
+
+def second_intent_for_one_payment(world: World) -> None:
+    """Two intents carrying a payment's metadata are left behind (:func:`_strays`). The
+    customer pays one of them (an old secret): the reconciler must refund that one and
+    cancel the other."""
+    with lagging_search(world):
+        stray = _strays(world)
+        if stray:
+            _customer_pays_stray(world, stray[0], VISA)
         world.w.clock.advance(SEARCH_LAG_MS)
         jobs(world)
+    jobs(world)
+
+
+def stray_debit_settles_later(world: World) -> None:
+    """The customer pays a stray intent (:func:`_strays`) by bank debit: when the
+    reconciler's orphan flow looks, the debit is still processing, so the case waits.
+    The bank settles it before the next reconciler run, which asks about the waiting
+    case, reopens it and refunds the money."""
+    with lagging_search(world):
+        stray = _strays(world)
+        if stray:
+            _customer_pays_stray(world, stray[0], PROCESSING)
+        world.w.clock.advance(SEARCH_LAG_MS)
+        jobs(world)  # the orphan flow finds the debit processing: the case waits
+    if stray:
+        debit = stray[0]
+        world._try(f"bank: settles {debit}", lambda: world.w.provider.settle(debit).status)
     jobs(world)
 
 
@@ -311,6 +340,7 @@ STORIES: dict[str, Callable[[World], None]] = {
     "bank_fails_a_pending_refund": bank_fails_a_pending_refund,
     "abandoned_checkout_behind_search": abandoned_checkout_behind_search,
     "failures_before_their_webhooks": failures_before_their_webhooks,
+    "stray_debit_settles_later": stray_debit_settles_later,
 }
 
 
