@@ -5,24 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.support import deliver_webhooks, make_shop
+from tests.support import deliver_webhooks, made_here, make_shop
 
 from paycore import jobs
 from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound, ProviderUnavailable
 from paycore.flows.checkout import CartItem
+from paycore.money import Money
+from paycore.ports import CreateIntent
 from paycore.status import PaymentStatus
 from paycore_adapters.memory import Wiring
 
 
-def fail_first(w: Wiring, call: str, error: Callable[[], ProviderError]) -> None:
-    """The first ``call`` made from now on fails with ``error()``; later ones answer."""
+def fail_first(w: Wiring, call: str, error: Callable[[], ProviderError], nth: int = 1) -> None:
+    """The ``nth`` ``call`` made from now on fails with ``error()``; the others answer."""
     seen = {"n": 0}
 
     def fault(name: str, phase: str, key: str | None) -> None:
         if name == call and phase == "before":
             seen["n"] += 1
-            if seen["n"] == 1:
+            if seen["n"] == nth:
                 raise error()
 
     w.provider.fault = fault
@@ -102,3 +104,23 @@ class TestExternalRefundScan:
         assert jobs.find_external_refunds(w.service.engine) == 2
         assert [r.amount.amount for r in w.service.refunds_of(first)] == [100]
         assert [r.amount.amount for r in w.service.refunds_of(second)] == [101]
+
+
+class TestReconcilerWalk:
+    def test_a_page_cursor_the_provider_no_longer_knows_ends_a_run_that_went_around(self) -> None:
+        """Three intents made here that no payment records. The first run lists them all,
+        then asks for the page after the last one, and the provider says that intent is not
+        found: the walk had already gone around the window, so the run ends there with every
+        intent it listed reconciled and its cursor on the last one."""
+        w = make_shop()
+        intents = [
+            w.provider.create_intent(
+                CreateIntent(Money(700, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_x")),
+                idempotency_key=f"lost-create-{i}",
+            ).id
+            for i in range(3)
+        ]
+        fail_first(w, "list_intents", lambda: ProviderNotFound("no such intent"), nth=2)
+        assert jobs.reconcile(w.service.engine) == [f"orphan:{i}" for i in intents]
+        assert w.provider.calls["list_intents"] == 2
+        assert cursor(w, "reconcile") == intents[-1]
