@@ -179,8 +179,9 @@ class MemoryTransaction:
                     other=owner,
                 )
         if old is not None:
-            index.drop(key, old_values, index.uniques(old))
-        index.put(key, values, uniques)
+            index.move(key, old_values, values, index.uniques(old), uniques)
+        else:
+            index.put(key, values, uniques)
 
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
         if not self.live:

@@ -66,6 +66,35 @@ class Index:
         for fields, unique in uniques:
             self.owners[fields][unique] = key
 
+    def move(
+        self,
+        key: str,
+        old_values: tuple[Any, ...],
+        values: tuple[Any, ...],
+        old_uniques: Uniques,
+        uniques: Uniques,
+    ) -> None:
+        """Re-index ``key`` from a row's old values to its new ones, touching only the
+        buckets and owners whose value changed (an update most often moves a status)."""
+        for i, bucket in enumerate(self.buckets.values()):
+            old, new = old_values[i], values[i]
+            if old == new:
+                continue
+            keys = bucket.get(old)
+            if keys is not None:
+                keys.pop(key, None)
+            keys = bucket.get(new)
+            if keys is None:
+                bucket[new] = {key: None}
+            else:
+                keys[key] = None
+        if old_uniques != uniques:
+            for fields, unique in old_uniques:
+                if self.owners[fields].get(unique) == key:
+                    del self.owners[fields][unique]
+            for fields, unique in uniques:
+                self.owners[fields][unique] = key
+
     def copy(self) -> Index:
         twin = copy.copy(self)
         twin.buckets = {

@@ -107,8 +107,8 @@ class PaymentService(AdminMethods):
         owner = self.engine.worker_id
 
         def body(u: Unit) -> tuple[Flow, bool]:
-            replay = bool(u.find(s.ORDERS, "checkout_session_id", session))
-            return _flow(u, checkout.begin(u, self.config, session, cart, owner)), replay
+            flow_id, replay = checkout.begin(u, self.config, session, cart, owner)
+            return _flow(u, flow_id), replay
 
         return self._tx(body)
 

@@ -39,8 +39,8 @@ def _evolver(cls: type) -> Evolver:
         "        raise TypeError(f'{CLS.__name__} has no field(s) {unknown}')",
         "    new = NEW(CLS)",
         *(
-            f"    SET(new, {n!r}, changes[{n!r}] if {n!r} in changes else record.{n})"
-            for n in names
+            f"    SET_{i}(new, changes[{n!r}] if {n!r} in changes else record.{n})"
+            for i, n in enumerate(names)
         ),
         "    return new",
     ]
@@ -48,10 +48,22 @@ def _evolver(cls: type) -> Evolver:
         "NAMES": frozenset(names),
         "CLS": cls,
         "NEW": object.__new__,
-        "SET": object.__setattr__,  # past the frozen class's own __setattr__
+        # Each field's own slot setter, past the frozen class's __setattr__ (and faster
+        # than object.__setattr__, which looks the slot up by name on every call).
+        **{f"SET_{i}": _slot_setter(cls, n) for i, n in enumerate(names)},
     }
     exec("\n".join(lines), scope)  # the source is built from the field names only
     return cast(Evolver, scope["evolve"])
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """What sets field ``name`` of a ``cls`` record: its slot's ``__set__``, else (a
+    record without slots) ``object.__setattr__`` by name."""
+    for klass in cls.__mro__:
+        slot = klass.__dict__.get(name)
+        if slot is not None and type(slot).__name__ == "member_descriptor":
+            return cast(Callable[[Any, Any], None], slot.__set__)
+    return lambda record, value: object.__setattr__(record, name, value)
 
 
 _EVOLVERS: dict[type, Evolver] = {}
@@ -217,8 +229,15 @@ class Unit:
         held: int = 0,
         committed: int = 0,
         reason: str = "",
+        current: Stock | None = None,
     ) -> Stock:
-        existing = self.tx.get(s.STOCK, stock_key(seller_id, sku))
+        """Change the counters of (seller, sku) by the given amounts; ``current``: the row
+        as :meth:`stock` returned it in this transaction (saves reading it again)."""
+        existing = current
+        if existing is None:
+            existing = self.tx.get(s.STOCK, stock_key(seller_id, sku))
+        if existing is not None and existing.version == 0:
+            existing = None  # stock() made it up: the row does not exist yet
         cur = existing if existing is not None else Stock(seller_id, sku)
         new = Stock(
             seller_id=seller_id,

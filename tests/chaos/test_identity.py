@@ -333,7 +333,7 @@ class TestTheInvariantCatchesMetadataAdoption:
         intent and the safety invariant says so."""
         from paycore.flows import checkout
 
-        def by_payment_id(u: Any, flow: Any, view: IntentView) -> bool:
+        def by_payment_id(u: Any, flow: Any, view: IntentView, payment: Any = None) -> bool:
             return view.metadata.get("payment_id") == flow.params["payment_id"]
 
         def by_id(flow: Any, then: Any) -> Any:
@@ -394,7 +394,7 @@ class TestHarnessWithForeignObjects:
         """The old checkout (search and adopt by payment id) breaks a safety invariant."""
         from paycore.flows import checkout
 
-        def by_payment_id(u: Any, flow: Any, view: IntentView) -> bool:
+        def by_payment_id(u: Any, flow: Any, view: IntentView, payment: Any = None) -> bool:
             return view.metadata.get("payment_id") == flow.params["payment_id"]
 
         def by_id(flow: Any, then: Any) -> Any:

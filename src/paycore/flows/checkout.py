@@ -121,28 +121,30 @@ def _create(flow: Flow) -> Remote[IntentView]:
 
 
 def _after_create(u: Unit, flow: Flow, view: IntentView) -> Advance:
-    if not _is_mine(u, flow, view):
+    payment = _payment(u, flow)
+    if not _is_mine(u, flow, view, payment):
         # Never expected (the key is this installation's): keep away from it.
         return Advance(to=Step.ABORT, data={"error": "intent_mismatch"})
-    return _adopt(u, flow, view)
+    return _adopt(u, flow, view, payment)
 
 
 def _create_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     return Advance(to=Step.ABORT, data={"error": err.code})
 
 
-def _adopt(u: Unit, flow: Flow, view: IntentView) -> Advance:
+def _adopt(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> Advance:
     if not _seller_enabled(u, flow):
         # Switched off since the checkout began: the intent is never handed out; the
         # abort cancels it and releases the stock (S11).
         return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code})
-    payment = apply_intent(u, _payment(u, flow), view)
-    payment = u.save(s.PAYMENTS, payment, lock_owner=None)
+    payment = apply_intent(u, payment, view, lock_owner=None)  # the claim ends in the same write
     return Advance(done={"order_id": payment.order_id, "payment_id": payment.id}, reply=payment)
 
 
-def _is_mine(u: Unit, flow: Flow, view: IntentView) -> bool:
-    payment = _payment(u, flow)
+def _is_mine(u: Unit, flow: Flow, view: IntentView, payment: Payment | None = None) -> bool:
+    """Is ``view`` this checkout's intent? ``payment``: the flow's payment, if read."""
+    if payment is None:
+        payment = _payment(u, flow)
     return intent_is_payments(view, payment, order_of(u, payment), _prm(flow).installation)
 
 
@@ -161,7 +163,8 @@ def _search(flow: Flow, then: Callable[[Unit, Flow, Found], Advance]) -> Remote[
 def _mine(u: Unit, flow: Flow, views: Found) -> Found:
     """The searched intents that are this payment's, oldest first; others are left alone."""
     found = sorted(views, key=lambda v: (v.created, v.id))
-    return [v for v in found if _is_mine(u, flow, v)]
+    payment = _payment(u, flow)
+    return [v for v in found if _is_mine(u, flow, v, payment)]
 
 
 def _find(flow: Flow) -> Remote[Found]:
@@ -171,7 +174,7 @@ def _find(flow: Flow) -> Remote[Found]:
 def _after_find(u: Unit, flow: Flow, views: Found) -> Advance:
     found = _mine(u, flow, views)
     if found:
-        return _adopt(u, flow, found[0])
+        return _adopt(u, flow, found[0], _payment(u, flow))
     # The provider has no such intent: the earlier attempt had no effect, so a new
     # key generation is safe (the old key may replay a saved 5xx forever). It counts
     # as a retry, so a provider that keeps failing ends in compensation.

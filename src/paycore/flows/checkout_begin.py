@@ -39,16 +39,18 @@ def flow_id_for(session_id: str) -> str:
     return f"checkout:{session_id}"
 
 
-def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str) -> str:
+def begin(
+    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+) -> tuple[str, bool]:
     """The first step: everything local, in one transaction (S2, S4).
 
-    Returns the checkout's flow id; when the session already has an order for
-    this same cart, that is the existing flow (idempotent replay, S8)."""
+    Returns the checkout's flow id, and whether it is a replay: when the session
+    already has an order for this same cart, the flow is the existing one (S8)."""
     fp = fingerprint(cart)
     existing = u.find(s.ORDERS, "checkout_session_id", session_id)
     if existing:
         _check_replay(u, config, existing[0], session_id, fp)
-        return flow_id_for(session_id)
+        return flow_id_for(session_id), True
     lines = _snapshot_lines(u, cart)
     seller = _seller_of(u, lines[0].seller_id)
     total = _total(lines)
@@ -90,7 +92,7 @@ def begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], ow
             installation=installation,
         ),
     )
-    return flow_id_for(session_id)
+    return flow_id_for(session_id), False
 
 
 def _payment(u: Unit, order: Order, seller: Seller, reference: str) -> Payment:
@@ -166,7 +168,7 @@ def _hold(u: Unit, order_id: str, lines: Sequence[OrderLine], expires: int) -> N
                 available=stock.available,
                 requested=line.quantity,
             )
-        u.change_stock(line.seller_id, line.sku, held=line.quantity)
+        u.change_stock(line.seller_id, line.sku, held=line.quantity, current=stock)
         reservation = Reservation(
             f"{order_id}/{i}",
             order_id,

@@ -15,14 +15,14 @@ from typing import Any
 
 from paycore.flows.engine import Remote
 from paycore.ports import IntentView
-from paycore.records import Flow
+from paycore.records import Flow, Payment
 from paycore.unit import Unit
 
 from .catalog import seeded
 from .support import patched
 
 
-def _by_payment_id(u: Unit, flow: Flow, view: IntentView) -> bool:
+def _by_payment_id(u: Unit, flow: Flow, view: IntentView, payment: Payment | None = None) -> bool:
     return bool(view.metadata.get("payment_id") == flow.params["payment_id"])
 
 

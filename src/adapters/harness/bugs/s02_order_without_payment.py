@@ -29,7 +29,9 @@ _PAYMENT = checkout._payment
 _END_EXPIRED = jobs._end_expired
 
 
-def _begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str) -> str:
+def _begin(
+    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+) -> tuple[str, bool]:
     """``createOrder`` commits the order, its lines and reservations; the payment record
     is not part of that transaction."""
     return _BEGIN(

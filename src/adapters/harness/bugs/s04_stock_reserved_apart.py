@@ -37,7 +37,9 @@ class _BlindCount(UnitView):
         return evolve(self._u.stock(seller_id, sku), {"held": 0})
 
 
-def _begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str) -> str:
+def _begin(
+    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+) -> tuple[str, bool]:
     view = _BlindCount(u, skip=frozenset({s.RESERVATIONS.name}), no_stock=True)
     return _BEGIN(view.unit(), config, session_id, cart, owner)
 

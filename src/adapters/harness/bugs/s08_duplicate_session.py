@@ -53,7 +53,7 @@ def _s8() -> Iterator[None]:
 
     def begin(
         u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
-    ) -> str:
+    ) -> tuple[str, bool]:
         # Each request runs its own checkout flow for the session.
         n = len(u.find(s.ORDERS, "checkout_session_id", session_id))
         first = _FLOW_ID_FOR(session_id)

@@ -70,7 +70,12 @@ def _create(flow: Flow) -> Remote[IntentView]:
     """``checkout._create`` charging the live amount, adopting what it made unchecked."""
     live = flow.data.get("live_amount", checkout._prm(flow).amount)
     priced = attrs.evolve(flow, params={**flow.params, "amount": live})
-    return attrs.evolve(_CREATE(priced), apply=checkout._adopt)
+    return attrs.evolve(_CREATE(priced), apply=_adopt_unchecked)
+
+
+def _adopt_unchecked(u: Unit, flow: Flow, view: IntentView) -> Advance:
+    """What the provider made is adopted as it is, without asking whose it is."""
+    return checkout._adopt(u, flow, view, checkout._payment(u, flow))
 
 
 class _LiveLines(UnitView):

@@ -55,16 +55,18 @@ def _janitor(engine: Engine) -> list[str]:
     return []
 
 
-def _begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str) -> str:
+def _begin(
+    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+) -> tuple[str, bool]:
     """A hold counts only until its TTL (``expirationMinutes``): stock still held for a
     payment that can succeed is sold again once the clock has passed."""
     stale = _expired_holds(u)
     for (_, seller, sku), n in stale.items():
         force_stock(u, seller, sku, held=-n)  # not counted while reserving ...
-    flow_id = _BEGIN(u, config, session_id, cart, owner)
+    begun = _BEGIN(u, config, session_id, cart, owner)
     for (_, seller, sku), n in stale.items():
         force_stock(u, seller, sku, held=n)  # ... but still held for its payment
-    return flow_id
+    return begun
 
 
 def _on_paid(u: Unit, payment: Payment) -> None:

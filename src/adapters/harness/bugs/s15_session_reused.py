@@ -47,7 +47,9 @@ class _Renumbered(UnitView):
         return self._u.create(table, record, machine)
 
 
-def _begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str) -> str:
+def _begin(
+    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+) -> tuple[str, bool]:
     """A known session is reused whatever cart comes with it and however old it is."""
     existing = u.find(s.ORDERS, "checkout_session_id", session_id)
     if not existing:
@@ -60,7 +62,7 @@ def _begin(u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], o
         checkout_begin._hold(view.unit(), order.id, lines, order.expires_at)
         total = checkout_begin._total(lines)
         u.save(s.ORDERS, order, lines=tuple(lines), total=total, cart_fingerprint=fp)
-    return checkout.flow_id_for(session_id)
+    return checkout.flow_id_for(session_id), True
 
 
 @seeded(

@@ -103,6 +103,9 @@ class UnitView:
         return self._u.create(table, record, machine)
 
     def change_stock(self, seller_id: str, sku: str, **changes: Any) -> Any:
+        # A view's stock() may not be the row (it is how some bugs miscount): the change
+        # is made on the row as it is, never on what the view showed.
+        changes.pop("current", None)
         if self._no_stock:
             return self._u.stock(seller_id, sku)
         return self._u.change_stock(seller_id, sku, **changes)
@@ -125,6 +128,7 @@ class Unchecked(UnitView):
         return evolve(self._u.stock(seller_id, sku), {"on_hand": sys.maxsize})
 
     def change_stock(self, seller_id: str, sku: str, **changes: Any) -> Any:
+        changes.pop("current", None)  # as in UnitView: the row as it is
         force_stock(self._u, seller_id, sku, **changes)
         return self._u.stock(seller_id, sku)
 
