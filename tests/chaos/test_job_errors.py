@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from tests.support import deliver_webhooks, made_here, make_shop
 
 from paycore import jobs
 from paycore import schema as s
 from paycore.errors import ProviderError, ProviderNotFound, ProviderUnavailable
 from paycore.flows.checkout import CartItem
+from paycore.flows.jobflow import found
 from paycore.money import Money
 from paycore.ports import CreateIntent
-from paycore.status import PaymentStatus
+from paycore.status import FlowStatus, PaymentStatus
 from paycore_adapters.memory import Wiring
 
 
@@ -37,7 +39,41 @@ def cursor(w: Wiring, name: str) -> str | None:
     return value
 
 
+def processing_payment(w: Wiring, *, settled: bool) -> str:
+    """A payment confirmed with a slow debit, which the bank then settled or not; any
+    webhook lost."""
+    res = w.service.create_payment_intent("cs_test_jobsync001", [CartItem("p_mug", 1)])
+    w.service.confirm_payment(res.payment_id, "pm_card_processing")
+    intent = w.service.payment(res.payment_id).provider_intent_id
+    assert intent is not None
+    if settled:
+        w.provider.settle(intent)
+    w.provider.take_events()
+    return res.payment_id
+
+
 class TestPaymentSync:
+    @pytest.mark.parametrize(
+        ("case", "moved"),
+        [("settled", True), ("undecided", False), ("claimed", False)],
+    )
+    def test_the_sync_records_only_the_payments_it_moved(self, case: str, moved: bool) -> None:
+        """The reconciler's run starts the payment sync, whose run records the payments it
+        moved: not one the bank has not decided yet, nor one a cancel flow has claimed
+        (that flow decides it)."""
+        w = make_shop()
+        pid = processing_payment(w, settled=case != "undecided")
+        if case == "claimed":
+            assert w.service.start_cancel(pid) is not None
+        eng = w.service.engine
+        run = jobs.finish_job(eng, jobs.start_reconcile(eng))
+        assert run.result is not None
+        (sync_id,) = run.result["follow"]
+        sync = jobs.finish_job(eng, sync_id)
+        assert (sync.status, found(sync)) == (FlowStatus.SUCCEEDED, [pid] if moved else [])
+        want = PaymentStatus.SUCCEEDED if moved else PaymentStatus.PROCESSING
+        assert w.service.payment(pid).status is want
+
     def test_a_payment_the_provider_cannot_answer_for_does_not_stop_the_batch(self) -> None:
         """Two processing payments, both settled at the bank with their webhooks lost. The
         sync's first question fails: that payment waits for the next run, the other one is
