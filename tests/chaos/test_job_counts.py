@@ -83,6 +83,25 @@ class TestExternalRefundScan:
         cursor = w.store.snapshot().get(s.CURSORS, "external_refunds")
         assert cursor is not None and cursor.value == pids[-1]
 
+    def test_a_refund_paycore_sent_but_has_not_recorded_yet_is_not_taken_for_external(
+        self,
+    ) -> None:
+        """The scan meets paycore's own refund between its call and the step that records
+        the answer: it knows the refund by the id in its metadata and leaves it to its
+        flow, which then records it once."""
+        w = make_shop()
+        pid = paid(w, 1)
+        fid = w.service.start_refund(pid, 100, idempotency_key="rma-1")
+        assert fid is not None
+        report = w.service.engine.step(fid)
+        assert (report.effect, report.result) == ("call:create_refund", "ok")
+        assert jobs.find_external_refunds(w.service.engine) == 0
+        assert [(f, st) for f, st, _ in scan_flows(w)] == [
+            ("job:external_refunds:1", FlowStatus.SUCCEEDED)
+        ]
+        w.service.run_flow(fid)
+        assert [(r.amount.amount, r.external) for r in w.service.refunds_of(pid)] == [(100, False)]
+
 
 class TestRefundSync:
     def test_the_sync_counts_the_refunds_it_moved(self) -> None:
