@@ -102,6 +102,28 @@ class TestExternalRefundScan:
         w.service.run_flow(fid)
         assert [(r.amount.amount, r.external) for r in w.service.refunds_of(pid)] == [(100, False)]
 
+    def test_a_refund_naming_ours_without_our_identity_is_recorded_as_external(self) -> None:
+        """paycore's refund is recorded but not yet sent; a support tool refunds the same
+        amount on the same intent, copying only the refund id into its metadata. Without
+        this installation's identity and the refund's reference it is not paycore's: the
+        scan records it as an outside refund."""
+        w = make_shop()
+        pid = paid(w, 1)
+        assert w.service.start_refund(pid, 100, idempotency_key="rma-1") == "refund:rf_000001"
+        intent = w.service.payment(pid).provider_intent_id
+        assert intent is not None
+        copied = w.provider.create_refund(
+            intent,
+            amount=100,
+            reason=None,
+            metadata={"refund_id": "rf_000001"},
+            idempotency_key="t",
+        )
+        w.provider.take_events()
+        assert jobs.find_external_refunds(w.service.engine) == 1
+        external = [r for r in w.service.refunds_of(pid) if r.external]
+        assert [(r.provider_refund_id, r.amount.amount) for r in external] == [(copied.id, 100)]
+
 
 class TestRefundSync:
     def test_the_sync_counts_the_refunds_it_moved(self) -> None:
