@@ -1,0 +1,64 @@
+"""What the reconciler does with each intent it lists: a payment out of step with its
+intent is synced, one in step is not asked about again, and an intent whose checkout is
+still creating it is left to that checkout."""
+
+from __future__ import annotations
+
+from tests.support import begin_checkout, make_shop
+
+from paycore import jobs
+from paycore import schema as s
+from paycore.flows.checkout import CartItem
+from paycore.status import FlowStatus, PaymentStatus
+
+
+def test_a_payment_whose_customer_completed_3ds_with_the_webhook_lost_is_synced() -> None:
+    """The customer passed the bank's check at the provider; the webhook was lost. The
+    reconciler sees the payment out of step with its intent and syncs it."""
+    w = make_shop()
+    res = w.service.create_payment_intent("cs_test_recon00001", [CartItem("p_mug", 1)])
+    paid = w.service.confirm_payment(res.payment_id, "pm_card_threeDSecure2Required")
+    assert paid.status == "requires_action"
+    intent = w.service.payment(res.payment_id).provider_intent_id
+    assert intent is not None
+    w.provider.complete_action(intent)
+    w.provider.take_events()
+    w.service.run_reconciler()
+    assert w.service.payment(res.payment_id).status is PaymentStatus.SUCCEEDED
+
+
+def test_payments_in_step_with_their_intents_are_not_asked_about_again() -> None:
+    """A quiet shop: the reconciler lists the intents, finds every payment in step, and
+    starts no payment sync (no question per payment)."""
+    w = make_shop()
+    res = w.service.create_payment_intent("cs_test_recon00002", [CartItem("p_mug", 1)])
+    w.service.confirm_payment(res.payment_id, "pm_card_visa")
+    w.provider.take_events()
+    asked = w.provider.calls["retrieve_intent"]
+    eng = w.service.engine
+    run = jobs.finish_job(eng, jobs.start_reconcile(eng))
+    assert (run.status, run.result) == (
+        FlowStatus.SUCCEEDED,
+        {"found": [], "revived": [], "follow": []},
+    )
+    assert w.provider.calls["retrieve_intent"] == asked
+
+
+def test_an_intent_its_checkout_is_still_creating_is_left_to_that_checkout() -> None:
+    """The checkout's create call was made and its answer not yet recorded: the intent
+    names a payment still creating, claimed by that checkout. The reconciler's run ends
+    without opening a case; the checkout then adopts the intent."""
+    w = make_shop()
+    fid = begin_checkout(w, "cs_test_recon00003")
+    eng = w.service.engine
+    report = eng.step(fid)  # the seller check's yes goes straight on to the create
+    assert report.effect == "call:can_charge+create_intent" and len(w.provider.intents()) == 1
+    run = jobs.finish_job(eng, jobs.start_reconcile(eng))
+    assert (run.status, run.result) == (
+        FlowStatus.SUCCEEDED,
+        {"found": [], "revived": [], "follow": []},
+    )
+    assert w.store.snapshot().rows(s.ORPHANS) == []
+    assert w.service.run_flow(fid).status is FlowStatus.SUCCEEDED
+    payment = w.store.snapshot().rows(s.PAYMENTS)[0]
+    assert payment.provider_intent_id == w.provider.intents()[0].id
