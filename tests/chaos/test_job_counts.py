@@ -140,6 +140,21 @@ class TestRefundSync:
         assert jobs.sync_pending_refunds(w.service.engine) == 1
         assert jobs.sync_pending_refunds(w.service.engine) == 0
 
+    def test_a_refund_that_succeeded_exactly_a_window_ago_is_still_asked_about(self) -> None:
+        """A bank may still fail a refund that succeeded within the reconcile window, its
+        boundary included; one a millisecond older is no longer asked about."""
+        w = make_shop()
+        pid = paid(w, 1)
+        w.service.create_refund(pid, 100, idempotency_key="rma-1")
+        deliver_webhooks(w)
+        w.clock.advance(w.service.config.reconcile_window_ms)
+        asked = w.provider.calls["retrieve_refund"]
+        jobs.sync_pending_refunds(w.service.engine)
+        assert w.provider.calls["retrieve_refund"] == asked + 1
+        w.clock.advance(1)
+        jobs.sync_pending_refunds(w.service.engine)
+        assert w.provider.calls["retrieve_refund"] == asked + 1
+
     def test_a_refund_not_yet_sent_is_not_asked_about(self) -> None:
         """A refund whose flow has recorded it but not yet the provider's answer has no
         provider id to ask about: the sync makes no call for it."""
@@ -170,4 +185,11 @@ def test_an_orphan_case_records_what_the_reconciler_found_and_when() -> None:
         "requires_payment_method",
         700,
         "cs_lost",
+    )
+    alert = w.store.snapshot().get(s.ALERTS, f"orphan_intent:{view.id}")
+    assert alert is not None
+    assert (alert.subject, dict(alert.fields)) == (view.id, {"intent_id": view.id})
+    assert alert.message == (
+        f"provider intent {view.id} (requires_payment_method) has no local payment; "
+        "it will be canceled or refunded"
     )
