@@ -4,11 +4,14 @@ still creating it is left to that checkout."""
 
 from __future__ import annotations
 
-from tests.support import begin_checkout, make_shop
+import attrs
+from tests.support import begin_checkout, made_here, make_shop
 
 from paycore import jobs
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
+from paycore.money import Money
+from paycore.ports import CreateIntent
 from paycore.status import FlowStatus, PaymentStatus
 
 
@@ -62,3 +65,32 @@ def test_an_intent_its_checkout_is_still_creating_is_left_to_that_checkout() -> 
     assert w.service.run_flow(fid).status is FlowStatus.SUCCEEDED
     payment = w.store.snapshot().rows(s.PAYMENTS)[0]
     assert payment.provider_intent_id == w.provider.intents()[0].id
+
+
+def test_a_run_takes_a_batch_and_the_next_goes_on_around_the_window() -> None:
+    """Three intents made here that no payment records, a batch of two. The first run
+    lists the first two (one page) and stops there; the second lists the third, finds the
+    window's end, goes around and takes one more, stopping on the first intent."""
+    w = make_shop()
+    w.service.config = attrs.evolve(w.service.config, job_batch=2)
+    w.service.engine.config = w.service.config
+    a, b, c = (
+        w.provider.create_intent(
+            CreateIntent(Money(700, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_x")),
+            idempotency_key=f"lost-create-{i}",
+        ).id
+        for i in range(3)
+    )
+    w.provider.take_events()
+    eng = w.service.engine
+    runs = []
+    for _ in range(2):
+        listed = w.provider.calls["list_intents"]
+        started = jobs.reconcile(eng)
+        cursor = w.store.snapshot().get(s.CURSORS, "reconcile")
+        assert cursor is not None
+        runs.append((started, cursor.value, w.provider.calls["list_intents"] - listed))
+    assert runs == [
+        ([f"orphan:{a}", f"orphan:{b}"], b, 1),
+        ([f"orphan:{c}"], a, 3),
+    ]
