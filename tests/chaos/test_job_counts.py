@@ -10,6 +10,7 @@ from tests.support import deliver_webhooks, made_here, make_shop
 
 from paycore import jobs
 from paycore import schema as s
+from paycore.config import Config
 from paycore.errors import ProviderUnavailable
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
@@ -123,6 +124,29 @@ class TestExternalRefundScan:
         assert jobs.find_external_refunds(w.service.engine) == 1
         external = [r for r in w.service.refunds_of(pid) if r.external]
         assert [(r.provider_refund_id, r.amount.amount) for r in external] == [(copied.id, 100)]
+
+    def test_a_run_asks_about_one_batch_of_payments_from_the_window_start(self) -> None:
+        """Three paid payments, a batch of two: a run lists the refunds of two. A payment
+        created exactly a window ago is still in the window; a millisecond later it is
+        not."""
+        w = make_shop(stock=10)
+        w.service.engine.config = Config(job_batch=2)
+        created = w.clock.now()
+        for n in range(3):
+            paid(w, n)
+        asked = w.provider.calls["list_refunds"]
+        jobs.find_external_refunds(w.service.engine)
+        assert w.provider.calls["list_refunds"] - asked == 2
+        w.service.engine.config = Config()
+        window = w.service.engine.config.external_refund_window_ms
+        w.clock.advance(created + window - w.clock.now())
+        asked = w.provider.calls["list_refunds"]
+        jobs.find_external_refunds(w.service.engine)
+        assert w.provider.calls["list_refunds"] - asked == 3
+        w.clock.advance(1)
+        asked = w.provider.calls["list_refunds"]
+        assert jobs.find_external_refunds(w.service.engine) == 0
+        assert w.provider.calls["list_refunds"] == asked
 
 
 class TestRefundSync:

@@ -94,3 +94,44 @@ def test_a_run_takes_a_batch_and_the_next_goes_on_around_the_window() -> None:
         ([f"orphan:{a}", f"orphan:{b}"], b, 1),
         ([f"orphan:{c}"], a, 3),
     ]
+
+
+def test_a_run_over_a_window_that_fits_the_batch_lists_each_intent_once() -> None:
+    """The second run starts after the last intent: the page after it is empty, the
+    walk goes around to the window's start and ends on reaching that intent again."""
+    w = make_shop()
+    for i in range(3):
+        w.provider.create_intent(
+            CreateIntent(Money(700, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_y")),
+            idempotency_key=f"lost-create-{i}",
+        )
+    w.provider.take_events()
+    eng = w.service.engine
+    jobs.reconcile(eng)
+    listed = w.provider.calls["list_intents"]
+    assert jobs.reconcile(eng) == []
+    assert w.provider.calls["list_intents"] - listed == 2
+
+
+def test_a_job_run_is_leased_to_the_worker_that_starts_it() -> None:
+    """While a worker runs a job's flow, others keep off it until its lease lapses."""
+    w = make_shop()
+    res = w.service.create_payment_intent("cs_test_recon00009", [CartItem("p_mug", 1)])
+    w.service.confirm_payment(res.payment_id, "pm_card_visa")
+    w.provider.refunds_settle_immediately = False
+    w.service.create_refund(res.payment_id, 100, idempotency_key="rma-1")
+    eng = w.service.engine
+    started = [
+        jobs.start_reconcile(eng),
+        jobs.start_refund_sync(eng),
+        jobs.start_external_refunds(eng),
+    ]
+    snap = w.store.snapshot()
+    leases = [(f, snap.get(s.FLOWS, f)) for f in started if f is not None]
+    assert len(leases) == 3
+    for fid, flow in leases:
+        assert flow is not None, fid
+        assert (flow.lease_owner, flow.lease_until) == (
+            eng.worker_id,
+            w.clock.now() + eng.config.lease_ms,
+        ), fid

@@ -21,7 +21,9 @@ def test_the_reconciler_returns_the_orphan_flows_it_revived() -> None:
     assert flow_of(w, fid).status is FlowStatus.DEAD
     w.provider.fault = None
     assert jobs.reconcile(w.service.engine) == [fid]
-    assert flow_of(w, fid).status is FlowStatus.ACTIVE
+    revived = flow_of(w, fid)
+    assert revived.status is FlowStatus.ACTIVE
+    assert (revived.last_error or "").startswith("revived by the reconciler (was: ")
 
 
 def test_a_run_revives_at_most_a_batch_of_dead_orphan_flows() -> None:
