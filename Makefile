@@ -25,8 +25,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict src/paycore src/adapters
 
+# worksteal: the harness's long tests (an exhaustive search per scenario) are spread over
+# the workers as they free up; the slowest tests are listed at the end.
 unit: $(STAMP)
-	$(VENV)/bin/pytest -n auto
+	$(VENV)/bin/pytest -n auto --dist worksteal --durations=15
 
 test: lint typecheck unit
 

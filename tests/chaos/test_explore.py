@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paycore_adapters.harness.bugs import BUGS
-from paycore_adapters.harness.explore import FAULT_KINDS, ExploreReport, explore
+from paycore_adapters.harness.explore import FAULT_KINDS, ExploreReport, explore, scenarios
 
 #: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
 pytestmark = pytest.mark.slow
@@ -24,9 +24,14 @@ def counts(report: ExploreReport) -> tuple[int, ...]:
     )
 
 
-def test_two_flows_one_fault_is_exhaustive_and_clean() -> None:
-    """Two racing operations and any one fault anywhere: every schedule explored, none bad."""
-    report = explore(flows=2, faults=1)
+# One test per scenario, so that the suite's workers share the search: `paycore explore`
+# runs all of them in one search (its seen set shared, as TLC shares it between initial
+# states); apart, each scenario is explored in full just the same.
+@pytest.mark.parametrize("scenario", [sc.name for sc in scenarios(2)])
+def test_two_flows_one_fault_is_exhaustive_and_clean(scenario: str) -> None:
+    """Two racing operations and any one fault anywhere: every schedule explored, none
+    bad, and every kind of fault fired somewhere in the scenario."""
+    report = explore(flows=2, faults=1, only=[scenario])
     assert report.complete
     assert report.violations == [], report.violations[0]
     assert report.states_generated > report.distinct_states > 0
@@ -36,12 +41,25 @@ def test_two_flows_one_fault_is_exhaustive_and_clean() -> None:
     assert report.as_json()["schedules"] == report.schedules
 
 
-def test_three_flows_without_faults_are_exhaustive_and_clean() -> None:
+@pytest.mark.parametrize("scenario", [sc.name for sc in scenarios(3)])
+def test_three_flows_without_faults_are_exhaustive_and_clean(scenario: str) -> None:
     """Three racing operations per scenario: every schedule explored, none bad."""
-    report = explore(flows=3, faults=0)
+    report = explore(flows=3, faults=0, only=[scenario])
     assert report.complete
     assert report.violations == [], report.violations[0]
     assert report.states_generated > report.distinct_states > 0
+
+
+def test_one_search_over_every_scenario_counts_what_the_parts_count() -> None:
+    """The per-scenario tests above add up to the whole search: exploring two scenarios
+    together finds at most the states of each explored alone, and no fewer schedules."""
+    only = ["last-unit", "one-session"]
+    together = explore(flows=2, faults=1, only=only)
+    apart = [explore(flows=2, faults=1, only=[name]) for name in only]
+    assert together.complete and all(r.complete for r in apart)
+    assert together.schedules == sum(r.schedules for r in apart)
+    assert together.distinct_states <= sum(r.distinct_states for r in apart)
+    assert together.quiesced <= sum(r.quiesced for r in apart)
 
 
 @pytest.mark.parametrize("bug_id", RACE_BUGS)

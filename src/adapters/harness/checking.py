@@ -5,9 +5,9 @@ rules change a few tables: a flow's step, an inbox row, one payment. An invarian
 pure function of the tables it reads and of the provider's ledger, so its verdict
 from the last check stands while none of those changed. :class:`Checker` notes, for
 each invariant, which tables its last run read (through a snapshot that records
-reads) and whether it read the ledger, with the store's per-table write counters
-(:meth:`paycore_adapters.memory_store.MemoryStore.table_versions`) and the ledger's
-key at the time; the next check re-runs it only when one of those moved.
+reads) and which attributes of the ledger it read, with the store's per-table write
+counters (:meth:`paycore_adapters.memory_store.MemoryStore.table_versions`) and the
+ledger's keys at the time; the next check re-runs it only when one of those moved.
 
 It is sound because the inputs are recorded as the check ran: a check that takes
 another branch on new data reads what it reads on that data, and that is recorded
@@ -17,12 +17,11 @@ in turn. A store without write counters is checked in full every time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
-import attrs
-
-from paycore.invariants import INVARIANTS, Kind, Ledger, Violation, check
+from paycore.invariants import INVARIANTS, Invariant, Kind, Ledger, Violation, check
 from paycore.ports import Snapshot, Store
 from paycore.schema import Table
 
@@ -64,13 +63,45 @@ class _LedgerReads:
         return getattr(self._ledger, name)
 
 
-@attrs.define
+def _versions_of(names: tuple[str, ...], current: Mapping[str, int]) -> Callable[..., object]:
+    """A function of the write counters that gives the counters of ``names`` (one C call
+    when every table has a counter; a table without one counts as never written)."""
+    if names and all(t in current for t in names):
+        return itemgetter(*names)
+    return lambda versions: tuple(versions.get(t, 0) for t in names)
+
+
 class _Verdict:
-    #: (table, write counter) for each table the check read.
-    tables: tuple[tuple[str, int], ...]
-    #: (ledger attribute, its key) for each attribute of the ledger the check read.
-    ledger: tuple[tuple[str, object], ...]
-    found: list[Violation]
+    """An invariant's last verdict and the inputs it was found on."""
+
+    __slots__ = ("found", "ledger", "names", "seen", "versions")
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        current: Mapping[str, int],
+        ledger: tuple[tuple[str, object], ...],
+        found: list[Violation],
+    ) -> None:
+        #: the tables the check read, and a function of the write counters giving theirs
+        self.names, self.versions = names, _versions_of(names, current)
+        #: their write counters then
+        self.seen = self.versions(current)
+        #: (ledger attribute, its key) for each attribute of the ledger the check read
+        self.ledger = ledger
+        self.found = found
+
+    @property
+    def tables(self) -> tuple[tuple[str, int], ...]:
+        """(table, write counter) for each table the check read."""
+        seen = self.seen if len(self.names) != 1 else (self.seen,)
+        return tuple(zip(self.names, cast(tuple[int, ...], seen), strict=True))
+
+    def stands(self, current: Mapping[str, int], ledger_keys: Mapping[str, object]) -> bool:
+        for attribute, key in self.ledger:
+            if attribute not in ledger_keys or ledger_keys[attribute] != key:
+                return False  # an attribute with no key is taken as changed
+        return self.versions(current) == self.seen
 
 
 class Checker:
@@ -79,6 +110,7 @@ class Checker:
     def __init__(self, counts: dict[str, int] | None = None) -> None:
         self._verdicts: dict[str, _Verdict] = {}
         self._store: object = None
+        self._selected: dict[tuple[Kind, ...], list[Invariant]] = {}
         #: Where invariant runs made and verdicts reused are counted (a world's counts).
         self.counts = counts if counts is not None else {}
 
@@ -93,8 +125,8 @@ class Checker:
         """Every violation of the invariants of ``kinds``, as :func:`check` finds them.
 
         ``ledger_keys`` says, for each attribute of the ledger, something that changes
-        whenever it does (the provider's count of changes; the clock); an attribute it
-        does not name is taken as changed every time."""
+        whenever it does (its value, when that compares cheaply; the clock); an
+        attribute it does not name is taken as changed every time."""
         versions = getattr(store, "table_versions", None)
         if versions is None:
             return check(snap, ledger, kinds)
@@ -102,33 +134,48 @@ class Checker:
             self._verdicts.clear()
             self._store = store
         current: Mapping[str, int] = versions()
-        wanted = set(kinds)
+        verdicts = self._verdicts
         out: list[Violation] = []
-        for inv in INVARIANTS:
-            if inv.kind not in wanted:
-                continue
-            last = self._verdicts.get(inv.id)
-            if last is not None and _stands(last, current, ledger_keys):
-                self._count(REUSED)
+        reused = 0
+        selected = self._invariants(kinds)
+        for inv in selected:
+            last = verdicts.get(inv.id)
+            if last is not None and last.stands(current, ledger_keys):
+                reused += 1
                 if VERIFY:
                     fresh = inv.check(snap, ledger)
                     assert fresh == last.found, (inv.id, fresh, last.found)
+            else:
+                last = verdicts[inv.id] = _run(inv, snap, ledger, current, ledger_keys)
+            if last.found:
                 out.extend(last.found)
-                continue
-            self._count(RAN)
-            reads, ledger_reads = _Reads(snap), _LedgerReads(ledger)
-            found = inv.check(cast(Snapshot, reads), cast(Ledger, ledger_reads))
-            tables = tuple((t, current.get(t, 0)) for t in sorted(reads.tables))
-            used = tuple((a, ledger_keys.get(a)) for a in sorted(ledger_reads.used))
-            self._verdicts[inv.id] = _Verdict(tables, used, found)
-            out.extend(found)
+        self._count(RAN, len(selected) - reused)
+        self._count(REUSED, reused)
         return out
 
-    def _count(self, what: str) -> None:
-        self.counts[what] = self.counts.get(what, 0) + 1
+    def _invariants(self, kinds: Iterable[Kind]) -> list[Invariant]:
+        """The invariants of ``kinds``, in catalog order (looked up once per tuple of kinds)."""
+        key = tuple(kinds)
+        selected = self._selected.get(key)
+        if selected is None:
+            wanted = set(key)
+            selected = self._selected[key] = [i for i in INVARIANTS if i.kind in wanted]
+        return selected
+
+    def _count(self, what: str, n: int) -> None:
+        if n:
+            self.counts[what] = self.counts.get(what, 0) + n
 
 
-def _stands(last: _Verdict, current: Mapping[str, int], ledger_keys: Mapping[str, object]) -> bool:
-    if not all(a in ledger_keys and ledger_keys[a] == key for a, key in last.ledger):
-        return False  # an attribute with no key is taken as changed
-    return all(current.get(t, 0) == n for t, n in last.tables)
+def _run(
+    inv: Invariant,
+    snap: Snapshot,
+    ledger: Ledger,
+    current: Mapping[str, int],
+    ledger_keys: Mapping[str, object],
+) -> _Verdict:
+    """Run ``inv``, noting what it read."""
+    reads, ledger_reads = _Reads(snap), _LedgerReads(ledger)
+    found = inv.check(cast(Snapshot, reads), cast(Ledger, ledger_reads))
+    used = tuple((a, ledger_keys.get(a)) for a in ledger_reads.used)
+    return _Verdict(tuple(reads.tables), current, used, found)

@@ -61,6 +61,21 @@ def all_transitions() -> list[str]:
     ]
 
 
+#: The step names of each set of flow definitions seen: (definitions by kind, as
+#: objects kept alive so that their ids stay theirs) -> names. Definitions are frozen.
+_KNOWN: dict[tuple[tuple[str, int], ...], tuple[list[Any], frozenset[str]]] = {}
+
+
+def known_steps(defs: Mapping[str, Any]) -> frozenset[str]:
+    """:func:`all_steps` of ``defs``, computed once per set of definitions (one per
+    engine, and the harness builds an engine per example)."""
+    key = tuple((kind, id(fdef)) for kind, fdef in defs.items())
+    hit = _KNOWN.get(key)
+    if hit is None:
+        hit = _KNOWN[key] = (list(defs.values()), frozenset(all_steps(defs)))
+    return hit[1]
+
+
 class Coverage:
     """Counts of the steps and transitions reached, across the examples of a run."""
 
@@ -71,7 +86,7 @@ class Coverage:
 
     def watch(self, engine: Engine) -> None:
         """Count every step ``engine`` executes from now on (its own runs included)."""
-        self.known_steps.update(all_steps(engine.defs))
+        self.known_steps.update(known_steps(engine.defs))
         engine.step = _CountedStep(engine, self.steps)  # type: ignore[method-assign]
 
     def read_audit(self, snap: Snapshot) -> None:

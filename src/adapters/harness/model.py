@@ -202,11 +202,8 @@ HARNESS_CHECKS = frozenset({"service-answers", "no-lost-update", "quiet-within-b
 
 def unsettled(world: World) -> Violation:
     """The quiet phase's own check: jobs kept changing things past the bound."""
-    return Violation(
-        "quiet-within-bound",
-        "quiet phase",
-        f"still changing after {QUIET_ROUNDS} rounds of every job past every timer",
-    )
+    detail = f"still changing after {QUIET_ROUNDS} rounds of every job past every timer"
+    return Violation("quiet-within-bound", "quiet phase", detail)
 
 
 MASKS = 256  # swarm masks: the high bit turns every kind on, each other bit leaves one out
@@ -227,6 +224,7 @@ class PaycoreMachine(RuleBasedStateMachine):
         super().__init__()
         self.world = self.make_world()
         self.stats.examples += 1
+        self._checked: tuple[int, ...] | None = None  # progress at the last safety check
 
     def make_world(self) -> World:
         """Override to drive your own wiring."""
@@ -370,7 +368,7 @@ class PaycoreMachine(RuleBasedStateMachine):
         if self.world.findings:
             self._fail("safety", list(self.world.findings))
         marker = self.world.progress()
-        if marker == getattr(self, "_checked", None):
+        if marker == self._checked:
             return
         self._checked = marker
         self.stats.checks += 1

@@ -159,9 +159,16 @@ class World(WorldOutside):
     def violations(self, kinds: Iterable[Kind] = ("safety",)) -> list[Violation]:
         """The harness's own findings, then every violated invariant of ``kinds``
         (re-running only the invariants whose inputs changed since the last check)."""
-        books = (self.w.provider, self.progress()[1:])  # moves with every change there
-        keys = {"intents": books, "refunds": books, "refunded": books, "now": self.w.clock.now()}
-        found = self.checker.check(self.w.store, self.view(), self.ledger(), keys, kinds)
+        ledger = self.ledger()
+        # The ledger's views are immutable records: an equal list is the same ledger (and
+        # an unchanged one compares element by element by identity first).
+        keys = {
+            "intents": ledger.intents,
+            "refunds": ledger.refunds,
+            "refunded": ledger.refunds,
+            "now": ledger.now,
+        }
+        found = self.checker.check(self.w.store, self.view(), ledger, keys, kinds)
         return [*self.findings, *found]
 
     def quiesce(self, rounds: int = QUIET_ROUNDS) -> bool:

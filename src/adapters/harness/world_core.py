@@ -103,7 +103,8 @@ class WorldCore:
         self.faulty_store = FaultyStore(self.w.store, self.plan)
         self.faulty_provider = FaultyProvider(self.w.provider, self.plan)
         self.engine.store, self.engine.provider = self.faulty_store, self.faulty_provider
-        self.timeline: list[str] = []
+        #: what happened, as (clock in ms, line): formatted only when read (``timeline``)
+        self.said: list[tuple[int, str]] = []
         self.pending: list[Delivery] = []
         self.sessions: list[str] = []
         self.restarts = 0
@@ -152,8 +153,16 @@ class WorldCore:
             self.plan.enabled = was
 
     def say(self, line: str) -> None:
-        t = (self.w.clock.now() - EPOCH_MS) // 1000
-        self.timeline.append(f"[{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}] {line}")
+        self.said.append((self.w.clock.now(), line))
+
+    @property
+    def timeline(self) -> list[str]:
+        """Every action and its outcome so far, each at its simulated time."""
+        out = []
+        for now, line in self.said:
+            t = (now - EPOCH_MS) // 1000
+            out.append(f"[{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}] {line}")
+        return out
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -180,8 +189,13 @@ class WorldCore:
         writes = self.w.store.stats["writes"]
         if self._view is None or self._view[0] != writes:
             snap = self.w.store.snapshot()
-            active = [f for f in snap.rows(s.FLOWS) if f.status is FlowStatus.ACTIVE]
-            active.sort(key=lambda f: f.id)
+            flows = snap.tables.get(s.FLOWS.name, {})
+            last = self._view
+            if last is not None and last[1].tables.get(s.FLOWS.name) is flows:
+                active = last[2]  # the same table (a store shares a copy until written)
+            else:
+                active = [f for f in flows.values() if f.status is FlowStatus.ACTIVE]
+                active.sort(key=lambda f: f.id)
             self._view = (writes, snap, active)
         return self._view
 
