@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def judged_table(files: dict[str, dict[str, str]], judged: dict[str, str]) -> No
 
 def _judged_row(name: str, row: Counter[str]) -> str:
     counted = row["run"] - row["invalid"] - row["equivalent"]
-    score = f"{100 * row['killed'] / counted:.1f} %" if counted else "not run"
+    # rounded down, so that a score short of 100 % never prints as 100.0 %
+    score = f"{math.floor(1000 * row['killed'] / counted) / 10:.1f} %" if counted else "not run"
     cells = ("mutants", "run", "killed", "survived", "invalid", "equivalent", "not killed")
     return f"| {name} | " + " | ".join(f"{row[c]:,}" for c in cells) + f" | {score} |"
 
