@@ -171,3 +171,24 @@ class TestRefundsWithinCaptured:
                 "refunds-within-captured", pi, "provider refunds 100 > the 0 recorded locally"
             )
         ]
+
+
+class TestStockBelongsToSeller:
+    def test_a_reservation_past_its_orders_lines_is_skipped_and_the_next_still_checked(
+        self,
+    ) -> None:
+        """The first reservation names a line its order does not have (left to another
+        check); the second holds another quantity than its line, and is still reported."""
+        snap, ledger = clean(two_paid())
+        bad = replaced(
+            snap,
+            (s.RESERVATIONS, f"{ORD}/0", {"line": 1}),
+            (s.RESERVATIONS, f"{ORD2}/0", {"quantity": 2}),
+        )
+        assert fired("stock-belongs-to-seller", bad, ledger) == [
+            Violation(
+                "stock-belongs-to-seller",
+                f"{ORD2}/0",
+                "holds 2 of SKU-MUG at seller s1 for line 0, which is 1 of SKU-MUG at seller s1",
+            )
+        ]
