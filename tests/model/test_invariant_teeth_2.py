@@ -20,7 +20,7 @@ from paycore.invariants import Ledger, Violation
 from paycore.money import Money
 from paycore.ports import RefundView, Snapshot
 from paycore.records import Refund
-from paycore.status import RefundStatus
+from paycore.status import OrderStatus, RefundStatus
 from paycore_adapters.memory import Wiring
 
 PAY, PAY2 = "pay_000001", "pay_000002"
@@ -192,3 +192,24 @@ class TestStockBelongsToSeller:
                 "holds 2 of SKU-MUG at seller s1 for line 0, which is 1 of SKU-MUG at seller s1",
             )
         ]
+
+
+class TestDecidedRefundsCovered:
+    def test_orders_after_one_not_refunded_or_one_covered_are_still_checked(self) -> None:
+        """The first order is paid (nothing decided) or refunded in full (covered); the
+        second is marked refunded with only 100 of its 1250 refunded: reported, with
+        what is neither being refunded nor alerted."""
+        for first_refunded in (False, True):
+            w = two_paid()
+            if first_refunded:
+                w.service.create_refund(PAY, idempotency_key="rk-all")
+            w.service.create_refund(PAY2, 100, idempotency_key="rk-part")
+            snap, ledger = w.store.snapshot(), w.ledger()
+            bad = replaced(snap, (s.ORDERS, ORD2, {"status": OrderStatus.REFUNDED}))
+            assert fired("decided-refunds-covered", bad, ledger) == [
+                Violation(
+                    "decided-refunds-covered",
+                    ORD2,
+                    f"refunded: 1150 of payment {PAY2} is neither being refunded nor alerted",
+                )
+            ], first_refunded
