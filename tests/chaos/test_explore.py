@@ -64,9 +64,12 @@ def test_one_search_over_every_scenario_counts_what_the_parts_count() -> None:
 
 @pytest.mark.parametrize("bug_id", RACE_BUGS)
 def test_seeded_race_bug_is_found(bug_id: str) -> None:
-    """With a race flaw switched on, some schedule breaks an invariant expected to catch it."""
+    """With a race flaw switched on, some schedule breaks an invariant expected to catch it
+    (the search stops at its first violation: the schedules after it are not this test's
+    business, and `test_runs_are_deterministic` searches S10's in full)."""
     assert bug_id in BUGS, f"seeded bug {bug_id} is missing from the catalog"
-    report = explore(flows=2, faults=0, bug=bug_id)
+    report = explore(flows=2, faults=0, bug=bug_id, stop_at_first=True)
+    assert report.violations and not report.complete
     violated = {v.invariant for v in report.violations}
     assert violated & set(BUGS[bug_id].expected), (bug_id, violated)
     for v in report.violations:
