@@ -167,8 +167,9 @@ def _hold_again(u: Unit, order: Order, current: list[Reservation]) -> list[Reser
     """The order's held reservations, one per line; a line whose stock was given back is
     held again if enough is available. Empty when some line cannot be (all-or-nothing)."""
     live = {r.line: r for r in current if r.status is ReservationStatus.HELD}
-    if len(live) == len(order.lines):  # every line still held: the usual case
-        return [live[i] for i in sorted(live)]
+    lines = range(len(order.lines))
+    if len(live) == len(lines) and all(i in live for i in lines):  # the usual case
+        return [live[i] for i in lines]
     missing = [(i, line) for i, line in enumerate(order.lines) if i not in live]
     need: Counter[tuple[str, str]] = Counter()
     for _, line in missing:
