@@ -141,10 +141,8 @@ def _adopt(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> Advance:
     return Advance(done={"order_id": payment.order_id, "payment_id": payment.id}, reply=payment)
 
 
-def _is_mine(u: Unit, flow: Flow, view: IntentView, payment: Payment | None = None) -> bool:
-    """Is ``view`` this checkout's intent? ``payment``: the flow's payment, if read."""
-    if payment is None:
-        payment = _payment(u, flow)
+def _is_mine(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> bool:
+    """Is ``view`` this checkout's intent? ``payment``: the flow's payment, read once."""
     return intent_is_payments(view, payment, order_of(u, payment), _prm(flow).installation)
 
 
