@@ -27,6 +27,9 @@ class Config:
     max_attempts: int = 8
     backoff_base_ms: int = 1_000
     backoff_cap_ms: int = 10 * MINUTE
+    #: How many times a store transaction refused for a conflict with another one
+    #: (serializable isolation) runs again before the conflict reaches the caller.
+    store_conflict_retries: int = 4
     #: A worker's claim on a flow; after it lapses another worker may take over.
     lease_ms: int = 30_000
     #: Safety bound on steps taken by one synchronous call.

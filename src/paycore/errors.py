@@ -228,6 +228,11 @@ class CommitUnknown(OperationalError, code="store_commit_unknown"):
     """The commit may or may not have happened (connection lost while committing)."""
 
 
+class StoreConflict(OperationalError, code="store_conflict"):
+    """Another transaction's writes conflicted with this one (a serialization failure or a
+    deadlock); it rolled back whole and may run again from its start."""
+
+
 class ProviderError(PaycoreError, code="provider_error"):
     """The payment provider answered with an error, or did not answer.
 

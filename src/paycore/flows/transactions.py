@@ -9,7 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from paycore.errors import CommitUnknown
+from paycore.config import Config
+from paycore.errors import CommitUnknown, StoreConflict
 from paycore.ports import Alerts, Clock, Store, Tokens
 from paycore.records import OutboxMessage
 from paycore.unit import Unit
@@ -25,11 +26,25 @@ class Transactions:
     clock: Clock
     alerts: Alerts
     tokens: Tokens
+    config: Config
     #: Per calling thread (by its id): outbox messages its committed transactions
     #: queued and nobody has taken yet (see :meth:`take_queued`).
     _queued: dict[int, list[OutboxMessage]]
 
     def transact(self, fn: Callable[[Unit], T], flow_id: str | None = None) -> T:
+        """Run ``fn`` in one transaction; a transaction the store refused for a conflict
+        with another (``StoreConflict``: it rolled back whole) runs again from its start,
+        at most ``config.store_conflict_retries`` more times."""
+        retries = self.config.store_conflict_retries
+        while True:
+            try:
+                return self._transact_once(fn, flow_id)
+            except StoreConflict:
+                if retries <= 0:
+                    raise
+                retries -= 1
+
+    def _transact_once(self, fn: Callable[[Unit], T], flow_id: str | None) -> T:
         u: Unit | None = None
         try:
             with self.store.transaction() as tx:
