@@ -22,11 +22,15 @@ How a store is built:
 * **stale orders** -- 100 real checkouts through the service (their webhooks handled),
   then the clock moves past their reservation time: pending, expired, stock held.
 
-Each repeat makes 100 new stale orders and times one pass; the best pass per size is
-kept. After each pass every stale order must have been ended (its flow started, the
-order no longer pending, its stock no longer held). The statements of a pass are
-traced, and any that scans a table rather than searching an index is listed with its
-query plan: a janitor that grows with the table shows where.
+Both stores are built first (the bulk write's log checkpointed into the file, as SQLite's
+automatic checkpoints would have done along the way) and kept open; then each round
+makes 100 new stale orders in each store and times one pass on each, the order rotating
+every round, so machine noise (other work on the machine's cores and disk) hits both
+sizes alike; the best pass per size is kept. After each pass every stale order must
+have been ended (its flow started, the order no longer pending, its stock no longer
+held). The statements of a first, untimed pass are traced, and any that scans a table
+rather than searching an index is listed with its query plan: a janitor that grows
+with the table shows where.
 
 Also timed: :func:`paycore.invariants.check` (the safety invariants) on a snapshot of
 the biggest store, given per 100,000 orders: the first figure for a future
@@ -36,7 +40,7 @@ apart from the check.
 Usage::
 
     .venv/bin/python benchmarks/janitor_scaling.py [--sizes 10000,1000000] [--stale 100]
-        [--repeats 3] [--json]
+        [--repeats 5] [--synchronous FULL|NORMAL] [--json]
 
 The exit code is 0 whether or not the goal is met; it is 1 only when a measurement
 fails (a pass does not end its stale orders, a store cannot be built).
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import sqlite3
@@ -53,7 +58,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,11 +86,16 @@ from paycore_adapters.sql.sqlite_tx import TableSql
 GOAL = 2.0  # the big store's pass may take at most this many times the small one's
 DEFAULT_SIZES = (10_000, 1_000_000)
 DEFAULT_STALE = 100
-DEFAULT_REPEATS = 3
+DEFAULT_REPEATS = 5
 CHECK_PER = 100_000  # the invariants' time is given per this many orders
 CHUNK = 5_000  # finished lifecycles written per executemany round
 #: Tables keyed by a sequence number, and the sequence that numbers them.
 SEQUENCED = {s.AUDIT.name: "audit", s.STOCK_MOVEMENTS.name: "stock"}
+
+
+def load_average() -> str:
+    """The machine's load over the last 1, 5 and 15 minutes (as ``uptime`` shows it)."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 # --- the template: the rows one real lifecycle writes --------------------------------------
@@ -367,31 +377,83 @@ def fresh_store(synchronous: str) -> Iterator[SQLiteStore]:
             store.close()
 
 
-def measure_size(
-    orders: int, stale: int, repeats: int, synchronous: str, check_at: int | None = None
-) -> tuple[Size, Checked | None]:
-    """Build a store of ``orders`` finished orders (timing the invariants on the way,
-    when it holds ``check_at``), then a traced warm-up pass and ``repeats`` timed ones,
-    each over ``stale`` new stale orders."""
-    with fresh_store(synchronous) as store:
-        w = in_memory(store=store)
-        stock_shop(w.service, w.provider, orders + stale * (repeats + 1) + 1)
-        template = take_template(w, store)
-        checked, have, build = None, 1, 0.0
-        for target in sorted({min(check_at or orders, orders), orders}):
-            start = time.perf_counter()
-            bulk_finished(store, template, have, target)
-            build, have = build + time.perf_counter() - start, target
-            if target == check_at:
-                checked = time_check(w, store, target)
-        traced, statements = janitor_pass(w, store, make_stale(w, stale, 0), trace=True)
-        passes = [
-            janitor_pass(w, store, make_stale(w, stale, r), trace=False)[0]
-            for r in range(1, repeats + 1)
+@dataclass
+class Built:
+    """A store of ``orders`` finished orders, ready for passes."""
+
+    orders: int
+    store: SQLiteStore
+    w: Wiring
+    build_seconds: float
+
+
+def build(
+    stack: ExitStack, orders: int, stock: int, synchronous: str, check_at: int | None
+) -> tuple[Built, Checked | None]:
+    """A store of ``orders`` finished orders (timing the invariants on the way, when it
+    holds ``check_at``), its write-ahead log checkpointed into the file and emptied, as
+    SQLite's automatic checkpoints would have done along the way."""
+    store = stack.enter_context(fresh_store(synchronous))
+    w = in_memory(store=store)
+    stock_shop(w.service, w.provider, orders + stock)
+    template = take_template(w, store)
+    checked, have, seconds = None, 1, 0.0
+    for target in sorted({min(check_at or orders, orders), orders}):
+        start = time.perf_counter()
+        bulk_finished(store, template, have, target)
+        seconds, have = seconds + time.perf_counter() - start, target
+        if target == check_at:
+            checked = time_check(w, store, target)
+    store.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return Built(orders, store, w, seconds), checked
+
+
+def measure_sizes(
+    sizes: list[int],
+    stale: int,
+    repeats: int,
+    synchronous: str,
+    check_at: int | None = None,
+    progress: bool = False,
+) -> tuple[list[Size], Checked | None]:
+    """Build a store per size (the invariants timed in the biggest, at ``check_at``
+    orders), then a traced warm-up pass on each and ``repeats`` rounds of one timed pass
+    on each, interleaved (who goes first rotates), each over ``stale`` new stale orders:
+    machine noise hits every size alike."""
+    with ExitStack() as stack:
+        built: list[Built] = []
+        checked = None
+        for orders in sizes:
+            at = check_at if orders == sizes[-1] else None
+            b, found = build(stack, orders, stale * (repeats + 1) + 1, synchronous, at)
+            built.append(b)
+            checked = found or checked
+            if progress:
+                print(f"  {orders:>10,} orders built in {b.build_seconds:.1f} s", file=sys.stderr)
+        traced = [janitor_pass(b.w, b.store, make_stale(b.w, stale, 0), trace=True) for b in built]
+        passes: list[list[Pass]] = [[] for _ in built]
+        for r in range(1, repeats + 1):
+            for i in [*range(r % len(built), len(built)), *range(r % len(built))]:
+                b = built[i]
+                timed_pass = janitor_pass(b.w, b.store, make_stale(b.w, stale, r), trace=False)
+                passes[i].append(timed_pass[0])
+                if progress:
+                    print(
+                        f"  round {r}: {b.orders:>10,} orders {passes[i][-1].seconds:.3f} s",
+                        file=sys.stderr,
+                    )
+        out = [
+            Size(
+                b.orders,
+                b.build_seconds,
+                b.store.path.stat().st_size / 1e6,
+                pass_,
+                passes[i],
+                scanning(b.store.connection(), statements),
+            )
+            for i, (b, (pass_, statements)) in enumerate(zip(built, traced, strict=True))
         ]
-        scans = scanning(store.connection(), statements)
-        size = store.path.stat().st_size / 1e6
-    return Size(orders, build, size, traced, passes, scans), checked
+    return out, checked
 
 
 @dataclass
@@ -419,6 +481,7 @@ class Report:
             "python_version": platform.python_version(),
             "sqlite_version": sqlite3.sqlite_version,
             "machine": platform.platform(),
+            "load_average": os.getloadavg(),
             "sizes": [
                 {
                     "orders": z.orders,
@@ -451,29 +514,17 @@ def run(
     """Every size, smallest first; the invariants timed on the way to the biggest."""
     ordered = sorted(set(sizes))
     check_at = min(CHECK_PER, ordered[-1])
-    report = Report(stale, repeats, synchronous, [], None)
-    for orders in ordered:
-        at = check_at if orders == ordered[-1] else None
-        size, checked = measure_size(orders, stale, repeats, synchronous, at)
-        report.sizes.append(size)
-        report.checked = checked or report.checked
-        if progress:
-            print(
-                f"  {orders:>10,} orders: built in {size.build_seconds:.1f} s, passes "
-                + " ".join(f"{p.seconds:.3f}" for p in size.passes)
-                + " s",
-                file=sys.stderr,
-            )
-    return report
+    measured, checked = measure_sizes(ordered, stale, repeats, synchronous, check_at, progress)
+    return Report(stale, repeats, synchronous, measured, checked)
 
 
 def render(report: Report) -> str:
     lines = [
         f"paycore janitor scaling: one pass of PaymentService.run_janitor over {report.stale} "
         "stale orders (pending, expired, stock held),",
-        f"best of {report.repeats} passes (new stale orders each), SQLite "
+        f"best of {report.repeats} interleaved passes (new stale orders each), SQLite "
         f"synchronous={report.synchronous}; python {platform.python_version()}, "
-        f"sqlite {sqlite3.sqlite_version}",
+        f"sqlite {sqlite3.sqlite_version}; load average at the end {load_average()}",
         "",
         f"{'finished orders':>16}{'built in s':>12}{'file MB':>9}{'best pass s':>13}"
         f"{'statements':>12}   all passes (s)",

@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sqlite3
 import sys
@@ -94,6 +95,11 @@ SYNCHRONOUS = ("NORMAL", "FULL")
 #: The reference's own figures per lifecycle (it reports them with every run).
 REFERENCE_TRANSACTIONS, REFERENCE_STATEMENTS = 7, 21
 POSTGRES_MODULE = "paycore_adapters.sql.postgres_store"
+
+
+def load_average() -> str:
+    """The machine's load over the last 1, 5 and 15 minutes (as ``uptime`` shows it)."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 # --- paycore on any local store, on threads ----------------------------------------------
@@ -366,6 +372,7 @@ class Report:
             "python_version": platform.python_version(),
             "sqlite_version": sqlite3.sqlite_version,
             "machine": platform.platform(),
+            "load_average": os.getloadavg(),
             "reference_path": str(reference_dir() / REFERENCE_FILE),
             "cells": [c.as_json() for c in self.cells],
             "store_work_per_lifecycle": {
@@ -447,7 +454,7 @@ def render(report: Report) -> str:
         f"reference lifecycle = {reference_dir() / REFERENCE_FILE} (same engine, same "
         "synchronous, same number of worker threads)",
         f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}, "
-        f"{platform.machine()}",
+        f"{platform.machine()}, load average at the end {load_average()}",
         "",
         f"{'engine':<12}{'durability':<12}{'workers':>8}{'paycore/s':>11}{'reference/s':>13}"
         f"{'ratio':>7}  goal >= {GOAL}   all repeats paycore | reference (s)",
