@@ -186,14 +186,20 @@ class Measurement:
 
 
 def measure_reference(
-    lifecycles: int, warmup: int = 0, module: ModuleType | None = None
+    lifecycles: int,
+    warmup: int = 0,
+    module: ModuleType | None = None,
+    *,
+    workers: int = 1,
+    synchronous: str = REFERENCE_SYNCHRONOUS,
 ) -> Measurement:
     """Time ``lifecycles`` reference lifecycles on a fresh SQLite file (``warmup`` is
-    ignored: the reference times its own loop, after its set-up). It counts the orders
-    paid itself and fails unless every lifecycle paid one."""
+    ignored: the reference times its own loop, after its set-up), on ``workers`` threads
+    with ``synchronous``. It counts the orders paid itself and fails unless every
+    lifecycle paid one."""
     ref = module or load_reference()
     try:
-        r = ref.run(lifecycles=lifecycles, workers=1, synchronous=REFERENCE_SYNCHRONOUS)
+        r = ref.run(lifecycles=lifecycles, workers=workers, synchronous=synchronous)
     except AssertionError as exc:
         raise BenchmarkError(f"reference: a lifecycle failed: {exc}") from None
     return Measurement(
@@ -207,7 +213,8 @@ def measure_reference(
     )
 
 
-def _timed(loop: Callable[[], None]) -> float:
+def timed(loop: Callable[[], None]) -> float:
+    """Seconds ``loop()`` takes, after a full garbage collection."""
     gc.collect()
     start = time.perf_counter()
     loop()
@@ -220,30 +227,42 @@ def _timed(loop: Callable[[], None]) -> float:
 def paycore_shop(stock: int) -> Wiring:
     """A fresh in-memory wiring with one seller, one product and ``stock`` units of it."""
     w = in_memory()
-    _stock_shop(w.service, w.provider, stock)
+    stock_shop(w.service, w.provider, stock)
     return w
 
 
-def _stock_shop(service: PaymentService, provider: FakeProvider, stock: int) -> None:
+def products(skus: int = 1) -> list[tuple[str, str]]:
+    """The shop's ``(product id, SKU)`` pairs: the mug, then ``skus - 1`` more."""
+    more = [(f"{PRODUCT_ID}_{k}", f"{SKU}-{k}") for k in range(1, skus)]
+    return [(PRODUCT_ID, SKU), *more]
+
+
+def stock_shop(service: PaymentService, provider: FakeProvider, stock: int, skus: int = 1) -> None:
+    """One seller whose account can charge, and ``skus`` products of ``stock`` units each."""
     provider.set_account(ACCOUNT, can_charge=True)
     service.add_seller(SELLER_ID, "Bench Shop", ACCOUNT)
-    service.add_product(PRODUCT_ID, SELLER_ID, SKU, "Mug", Money(PRICE, CURRENCY))
-    service.restock(SELLER_ID, SKU, stock)
+    for product_id, sku in products(skus):
+        service.add_product(product_id, SELLER_ID, sku, "Mug", Money(PRICE, CURRENCY))
+        service.restock(SELLER_ID, sku, stock)
 
 
-def paycore_lifecycles(service: PaymentService, provider: FakeProvider, first: int, n: int) -> None:
-    """Run lifecycles ``first`` .. ``first + n - 1`` through the real service."""
-    cart = [CartItem(PRODUCT_ID, 1)]
+def paycore_lifecycles(
+    service: PaymentService, provider: FakeProvider, first: int, n: int, skus: int = 1
+) -> None:
+    """Run lifecycles ``first`` .. ``first + n - 1`` through the real service (lifecycle
+    ``i`` buys one unit of product ``i % skus``)."""
+    carts = [[CartItem(product_id, 1)] for product_id, _ in products(skus)]
     create, confirm = service.create_payment_intent, service.confirm_payment
     handle, take_events = service.handle_webhook, provider.take_events
     for i in range(first, first + n):
-        created = create(session_id(i), cart)
+        created = create(session_id(i), carts[i % skus])
         confirm(created.payment_id, payment_method=PAYMENT_METHOD)
         for event in take_events():
             handle(event)
 
 
-def _paycore_counts(snap: Snapshot) -> tuple[int, int, int, int]:
+def paycore_counts(snap: Snapshot) -> tuple[int, int, int, int]:
+    """(orders, orders paid, payments succeeded, webhook events taken in) in a snapshot."""
     orders = snap.rows(s.ORDERS)
     payments = snap.rows(s.PAYMENTS)
     return (
@@ -259,11 +278,11 @@ def measure_paycore(lifecycles: int, warmup: int = DEFAULT_WARMUP) -> Measuremen
     w = paycore_shop(stock=lifecycles + warmup)
     svc, provider = w.service, w.provider
     paycore_lifecycles(svc, provider, 0, warmup)
-    before = _paycore_counts(w.store.snapshot())
+    before = paycore_counts(w.store.snapshot())
     commits = w.store.stats["commits"]
-    seconds = _timed(lambda: paycore_lifecycles(svc, provider, warmup, lifecycles))
+    seconds = timed(lambda: paycore_lifecycles(svc, provider, warmup, lifecycles))
     commits = w.store.stats["commits"] - commits
-    after = _paycore_counts(w.store.snapshot())
+    after = paycore_counts(w.store.snapshot())
     unfinished = [
         f for f in w.store.snapshot().rows(s.FLOWS) if f.status is not FlowStatus.SUCCEEDED
     ]
@@ -348,7 +367,7 @@ def measure_bare(lifecycles: int, warmup: int = DEFAULT_WARMUP) -> Measurement:
     shop = bare_shop(stock=lifecycles + warmup)
     bare_lifecycles(shop, 0, warmup)
     n_orders, handled = len(shop.orders), shop.handled
-    seconds = _timed(lambda: bare_lifecycles(shop, warmup, lifecycles))
+    seconds = timed(lambda: bare_lifecycles(shop, warmup, lifecycles))
     new = list(shop.orders.values())[n_orders:]
     new_payments = list(shop.payments.values())[n_orders:]
     return Measurement(
@@ -437,7 +456,7 @@ def census_paycore(lifecycles: int = 5, warmup: int = 2) -> Census:
     clock, inner = ManualClock(), MemoryStore()
     store, provider = _CountingStore(inner), FakeProvider(clock)
     svc = PaymentService(store, provider, clock, RecordingAlerts(), RecordingNotifier())
-    _stock_shop(svc, provider, lifecycles + warmup)
+    stock_shop(svc, provider, lifecycles + warmup)
     paycore_lifecycles(svc, provider, 0, warmup)
     stats, counts = dict(inner.stats), Counter(store.counts)
     paycore_lifecycles(svc, provider, warmup, lifecycles)
