@@ -151,6 +151,7 @@ def test_writers_in_two_threads_serialize(db: Path) -> None:
         t.join()
     final = store.snapshot().get(STOCK, key)
     assert final is not None and final.on_hand == 100
+    assert store.stats["commits"] == store.stats["writes"] == 101  # counted from both threads
 
 
 def test_a_lock_not_granted_in_time_is_an_operational_error(db: Path) -> None:

@@ -196,6 +196,13 @@ class SQLiteStore:
             digest.update(dump(["seq", name, value]))
         return digest.hexdigest()
 
+    def count(self, *names: str | None) -> None:
+        """Count ended transactions in :attr:`stats` (threads end them at once)."""
+        with self._guard:
+            for name in names:
+                if name is not None:
+                    self.stats[name] += 1
+
     def table_versions(self) -> dict[str, int]:
         return {t.name: self.writes[t.name] for t in TABLES}
 
@@ -266,7 +273,7 @@ class _Scope:
         store._local.open = False
         if exc_type is not None or tx.failed is not None:
             _rollback(conn)
-            store.stats["rollbacks"] += 1
+            store.count("rollbacks")
             if exc_type is None and tx.failed is not None:
                 raise IntegrityError(
                     f"transaction rolled back: {tx.failed.message}", **tx.failed.fields
@@ -276,16 +283,14 @@ class _Scope:
             tx.finish()
         except BaseException:
             _rollback(conn)
-            store.stats["rollbacks"] += 1
+            store.count("rollbacks")
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(conn)
             raise CommitUnknown(f"the commit failed: {exc}") from None
-        store.stats["commits"] += 1
-        if tx.wrote:
-            store.stats["writes"] += 1
+        store.count("commits", "writes" if tx.wrote else None)
 
 
 _CLONES = itertools.count(1)
