@@ -172,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if shop_day(sys.stdout, args.store) else 0
     if args.command in ("flows", "attention"):
         return cli_ops.run(args, sys.stdout)
+    if args.command == "migrate":
+        return cli_ops.migrate(args, sys.stdout)
     if args.command == "bugs":
         return _bugs(args.json)
     if args.command == "chaos":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any, TextIO, cast
@@ -20,7 +21,8 @@ from paycore.ports import PaymentProvider
 from paycore.records import Alert, Flow
 from paycore.service import FLOW_DEFS
 
-from .stores import encode, open_store
+from .sql.sqlite_store import SQLiteStore
+from .stores import STORE_ENV, encode, open_store, parse_url
 
 
 class _SystemClock:
@@ -41,6 +43,8 @@ class _NoProvider:
 
 
 def add_parsers(sub: Any) -> None:
+    mig = sub.add_parser("migrate", help="create a store's schema or bring it up to date")
+    _store_option(mig)
     flows = sub.add_parser("flows", help="list, show, revive or abandon flows in a store")
     fsub = flows.add_subparsers(dest="flows_command", required=True)
     ls = fsub.add_parser("list", help="list flows (all, or one state)")
@@ -53,25 +57,55 @@ def add_parsers(sub: Any) -> None:
         p = fsub.add_parser(name, help=what)
         p.add_argument("flow_id")
     for p in (ls, *(fsub.choices[n] for n in ("show", "revive", "abandon"))):
-        p.add_argument("--store", required=True, help="memory, json:PATH or a file path")
+        _store_option(p)
         p.add_argument("--json", action="store_true")
     att = sub.add_parser("attention", help="what needs a human: open alerts and dead flows")
     # --store is required, checked in run(): `attention resolve` takes its own after its
     # arguments, and argparse cannot require an option of a command with a subcommand.
-    att.add_argument("--store", default=None, help="memory, json:PATH or a file path")
+    _store_option(att)
     att.add_argument("--json", action="store_true")
     asub = att.add_subparsers(dest="attention_command")
     res = asub.add_parser("resolve", help="close an open alert, saying what was done")
     res.add_argument("kind", help="the alert's kind, as `paycore attention` shows it")
     res.add_argument("subject", help="what the alert is about, as `paycore attention` shows it")
-    res.add_argument("--store", required=True, help="memory, json:PATH or a file path")
+    _store_option(res)
     res.add_argument("--note", default=None, help="what was done (the alert's resolution)")
     res.add_argument("--json", action="store_true")
 
 
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=os.environ.get(STORE_ENV) or None,
+        help=f"sqlite:PATH, memory, json:PATH or a file path (default: ${STORE_ENV})",
+    )
+
+
+def migrate(args: argparse.Namespace, out: TextIO) -> int:
+    """`paycore migrate --store URL`: bring the store's schema up to date (a new SQLite
+    file is created with the whole schema)."""
+    if args.store is None:
+        print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
+        return 2
+    try:
+        parsed = parse_url(args.store)
+        if parsed.kind != "sqlite":
+            print(f"{args.store}: a {parsed.kind} store has no schema to migrate", file=out)
+            return 0
+        opened = open_store(args.store, create=True)
+        assert isinstance(opened.store, SQLiteStore)
+        version = opened.store.schema_version()
+        opened.close()
+    except PaycoreError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"{args.store}: schema at version {version}, the latest this paycore knows", file=out)
+    return 0
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.store is None:
-        print("error: usage: give the store with --store URL", file=sys.stderr)
+        print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
         return 2
     try:
         opened = open_store(args.store)

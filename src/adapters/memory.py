@@ -1,18 +1,19 @@
-"""In-memory wiring: store, fake provider, manual clock, recording alerts and notifier.
+"""Local wiring: a store, the fake provider, a manual clock, recording alerts and notifier.
 
 Used by the demo, the benchmarks and the harness; a service can use it in
-its own tests.
+its own tests. The store is in memory unless one is given (the SQLite store, say).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from paycore.config import Config
 from paycore.invariants import Kind, Ledger, Violation, check
+from paycore.ports import Store
 from paycore.records import OutboxMessage
 from paycore.service import PaymentService
 from paycore.tokens import SeededTokens
@@ -22,6 +23,20 @@ from .memory_store import MemoryStore
 
 #: 2026-01-01T00:00:00Z, a fixed start so runs replay exactly.
 EPOCH_MS = 1_767_225_600_000
+
+
+class LocalStore(Store, Protocol):
+    """A store the harness and the tools can watch as well as use: the memory and SQLite
+    stores are such stores."""
+
+    #: Commits, rollbacks, and commits that wrote ("writes"), counted by this object.
+    stats: dict[str, int]
+
+    def table_versions(self) -> dict[str, int]:
+        """Each table's count of writes made through this object, rolled back ones too."""
+
+    def fingerprint(self) -> str:
+        """A digest of all committed content (rows in insertion order and sequences)."""
 
 
 class ManualClock:
@@ -71,7 +86,7 @@ class RecordingNotifier:
 @attrs.define
 class Wiring:
     service: PaymentService
-    store: MemoryStore
+    store: LocalStore
     provider: FakeProvider
     clock: ManualClock
     alerts: RecordingAlerts
@@ -86,13 +101,18 @@ class Wiring:
         return check(self.store.snapshot(), self.ledger(), kinds or ("safety", "convergence"))
 
 
-def in_memory(config: Config | None = None, worker_id: str = "worker-1", seed: int = 0) -> Wiring:
-    """Build a PaymentService on in-memory adapters.
+def in_memory(
+    config: Config | None = None,
+    worker_id: str = "worker-1",
+    seed: int = 0,
+    store: LocalStore | None = None,
+) -> Wiring:
+    """Build a PaymentService on in-memory adapters (on ``store``, when given).
 
     Its random tokens (installation id, provider references) come from ``seed``, so a
     run replays exactly; give two wirings meant as two stores different seeds."""
     clock = ManualClock()
-    store = MemoryStore()
+    store = store if store is not None else MemoryStore()
     provider = FakeProvider(clock)
     alerts = RecordingAlerts()
     notifier = RecordingNotifier()

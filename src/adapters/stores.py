@@ -1,10 +1,13 @@
 """Open a store by URL, for the command line and for services that want a file.
 
-Until the SQL stores exist, two kinds of URL:
-
+- ``sqlite:PATH``: the SQLite store in the file PATH (``sqlite:PATH?synchronous=NORMAL``
+  to trade the last commits before a power cut for speed; the default is ``FULL``);
 - ``memory``: a fresh, empty in-memory store (lost when the process ends);
 - ``json:PATH`` or a plain ``PATH``: an in-memory store loaded from a JSON file and
-  written back (atomically: a temporary file, then a rename) by :meth:`OpenStore.save`.
+  written back (atomically: a temporary file, then a rename) by :meth:`OpenStore.save`:
+  a snapshot format for tests and small tools, not a database.
+
+``PAYCORE_STORE`` names the store when a command is not given ``--store``.
 
 The JSON file holds every row of every table as tagged values: attrs records by
 class name, enums by class name and value, tuples and mappings kept apart from lists.
@@ -24,11 +27,15 @@ from typing import Any
 import attrs
 
 from paycore import money, records, status
-from paycore.errors import StoreError
+from paycore.errors import OperationalError, StoreError
 
+from .memory import LocalStore
 from .memory_store import MemoryStore
+from .sql.sqlite_store import SQLiteStore
 
 FORMAT = "paycore-store/1"
+#: The environment variable naming the store of a command given no ``--store``.
+STORE_ENV = "PAYCORE_STORE"
 
 
 class StoreUrlInvalid(StoreError, ValueError, code="store_url_invalid"):
@@ -91,15 +98,17 @@ def decode(value: Any) -> Any:
 
 @attrs.define
 class OpenStore:
-    """A store opened by :func:`open_store`; :meth:`save` writes a file-backed one back."""
+    """A store opened by :func:`open_store`; :meth:`save` writes a JSON-file one back
+    (a SQLite store keeps every commit itself: saving it does nothing)."""
 
-    store: MemoryStore
+    store: LocalStore
     path: Path | None = None
 
     def save(self) -> None:
-        if self.path is None:
+        if self.path is None or isinstance(self.store, SQLiteStore):
             return
-        tables, seqs = self.store.export()
+        export: Any = getattr(self.store, "export")  # noqa: B009 - a memory store's (wrapped)
+        tables, seqs = export()
         doc = {
             "format": FORMAT,
             "tables": {name: [encode(r) for r in rows] for name, rows in tables.items()},
@@ -110,52 +119,75 @@ class OpenStore:
             json.dump(doc, f, separators=(",", ":"))
         os.replace(tmp, self.path)
 
+    def close(self) -> None:
+        if isinstance(self.store, SQLiteStore):
+            self.store.close()
 
-def parse_url(url: object) -> Path | None:
-    """None for ``memory``; the file's path for ``json:PATH`` or a plain path."""
+
+@attrs.frozen
+class StoreUrl:
+    """A parsed store URL: its kind (memory, json, sqlite), its file, its options."""
+
+    kind: str
+    path: Path | None = None
+    options: dict[str, str] = attrs.field(factory=dict)
+
+
+_USAGE = "a store URL is 'sqlite:PATH', 'memory', 'json:PATH' or a file path"
+
+
+def parse_url(url: object) -> StoreUrl:
+    """What ``url`` names; StoreUrlInvalid when it names nothing paycore opens."""
     if not isinstance(url, str) or not url.strip():
-        raise StoreUrlInvalid(
-            "a store URL is 'memory', 'json:PATH' or a file path; got " + repr(url)
-        )
+        raise StoreUrlInvalid(f"{_USAGE}; got {url!r}")
     if url == "memory":
-        return None
+        return StoreUrl("memory")
     scheme, sep, rest = url.partition(":")
-    if sep and scheme == "json":
+    if sep and scheme in ("json", "sqlite"):
+        rest, _, query = rest.partition("?")
         if not rest:
-            raise StoreUrlInvalid("json: needs a file path, as in json:shop.json")
-        return Path(rest)
+            raise StoreUrlInvalid(f"{scheme}: needs a file path, as in {scheme}:shop.db")
+        options = dict(part.partition("=")[::2] for part in query.split("&") if part)
+        unknown = sorted(set(options) - ({"synchronous"} if scheme == "sqlite" else set()))
+        if unknown:
+            raise StoreUrlInvalid(f"unknown option(s) {unknown} in the store URL {url!r}")
+        return StoreUrl(scheme, Path(rest), options)
     if sep and len(scheme) > 1 and rest.startswith("//"):
-        raise StoreUrlInvalid(
-            f"no store for {scheme}:// URLs here: use 'memory', 'json:PATH' or a file path"
-        )
-    return Path(url)
+        raise StoreUrlInvalid(f"no store for {scheme}:// URLs here: {_USAGE}")
+    return StoreUrl("json", Path(url))
 
 
-def open_store(url: object, *, create: bool = False) -> OpenStore:
+def open_store(url: object, *, create: bool = False, migrate: bool = False) -> OpenStore:
     """Open the store ``url`` names.
 
     Args:
-        url: ``memory``, ``json:PATH`` or a file path.
-        create: start an empty store when the file does not exist yet.
+        url: ``sqlite:PATH``, ``memory``, ``json:PATH`` or a file path.
+        create: start an empty store when the file does not exist yet (a new SQLite
+            file gets the whole schema).
+        migrate: bring an existing SQLite file's schema up to date first.
 
     Raises:
         StoreUrlInvalid: not a URL this opener knows.
         StoreFileMissing: the file does not exist (and ``create`` is false).
         StoreFileUnreadable: the file cannot be read, or is not a paycore store.
+        SchemaNotMigrated: the SQLite file's schema is older than this paycore's.
 
     Example::
 
-        opened = open_store("json:shop.json", create=True)
+        opened = open_store("sqlite:shop.db", create=True)
         ...
-        opened.save()
+        opened.close()
     """
-    path = parse_url(url)
+    parsed = parse_url(url)
+    path = parsed.path
     if path is None:
         return OpenStore(MemoryStore())
+    if not path.exists() and not create:
+        raise StoreFileMissing(f"no store file at {path}: run `paycore demo --store {url}`")
+    if parsed.kind == "sqlite":
+        return OpenStore(_sqlite(path, parsed.options, migrate or create), path)
     if not path.exists():
-        if create:
-            return OpenStore(MemoryStore(), path)
-        raise StoreFileMissing(f"no store file at {path}: run `paycore demo --store {path}`")
+        return OpenStore(MemoryStore(), path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -168,3 +200,14 @@ def open_store(url: object, *, create: bool = False) -> OpenStore:
             f"cannot read the store file {path}: {type(exc).__name__}: {exc}", path=str(path)
         ) from None
     return OpenStore(store, path)
+
+
+def _sqlite(path: Path, options: dict[str, str], migrate: bool) -> SQLiteStore:
+    try:
+        return SQLiteStore(path, synchronous=options.get("synchronous", "FULL"), migrate=migrate)
+    except ValueError as exc:
+        raise StoreUrlInvalid(str(exc)) from None
+    except OperationalError as exc:
+        raise StoreFileUnreadable(
+            f"cannot open the SQLite store {path}: {exc.message}", path=str(path)
+        ) from None

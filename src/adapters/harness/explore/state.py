@@ -18,7 +18,7 @@ import threading
 import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -83,7 +83,7 @@ def fingerprint(node: Node, ops: Sequence[Op], cache: RowCache | None = None) ->
     between a state and its successors, so most are digested once per search.
     """
     w = node.world
-    store: StoreState = w.w.store
+    store = cast(StoreState, w.w.store)  # a store the explorer searches offers both
     provider: ProviderState = w.w.provider
     eng = w.engine
     rows: RowCache = {} if cache is None else cache

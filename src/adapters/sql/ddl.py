@@ -1,0 +1,111 @@
+"""The SQL schema paycore's records declare, for each database it runs on.
+
+:func:`schema` derives every table, constraint and index from :mod:`paycore.schema`
+and :mod:`paycore_adapters.sql.columns`; it is what the first migration was written
+from, and what the migration tests compare a migrated database with. Nothing here
+is applied directly: databases change only through the migration files.
+
+Beside paycore's tables, two of the store's own: ``paycore_sequences`` (the named
+sequences of ``Transaction.next_seq``: a row per name, so a rolled-back transaction
+gives its number back and committed data never shares one) and
+``paycore_migrations`` (which migrations were applied, made by the migrator).
+
+Run ``python -m paycore_adapters.sql.ddl DIALECT`` to print a dialect's schema.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import attrs
+
+from paycore.schema import TABLES
+
+from .columns import MAPS, Column, TableMap
+
+
+@attrs.frozen
+class Dialect:
+    name: str
+    #: SQL type of each column kind.
+    types: dict[str, str]
+    #: The column that keeps a table's insertion order, and its declaration ("" when the
+    #: database keeps it itself: SQLite's rowid).
+    order_column: str
+    order_declaration: str
+
+
+SQLITE = Dialect(
+    "sqlite",
+    {"text": "TEXT", "int": "INTEGER", "bool": "INTEGER", "json": "TEXT"},
+    "rowid",
+    "",
+)
+POSTGRESQL = Dialect(
+    "postgresql",
+    {"text": "text", "int": "bigint", "bool": "boolean", "json": "jsonb"},
+    "pos",
+    '"pos" bigint GENERATED ALWAYS AS IDENTITY',
+)
+DIALECTS = {d.name: d for d in (SQLITE, POSTGRESQL)}
+
+
+def quote(name: str) -> str:
+    """An identifier, quoted (several column names are keywords: trigger, key, open)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def unique_name(m: TableMap[object], fields: tuple[str, ...]) -> str:
+    return f"{m.name}_{'_'.join(fields)}_key"
+
+
+def index_name(m: TableMap[object], field: str) -> str:
+    return f"{m.name}_{field}_idx"
+
+
+def _column(dialect: Dialect, column: Column) -> str:
+    null = "" if column.nullable else " NOT NULL"
+    return f"{quote(column.name)} {dialect.types[column.kind]}{null}"
+
+
+def table_statements(dialect: Dialect, m: TableMap[object]) -> list[str]:
+    """CREATE TABLE with its key and unique constraints, then one index per lookup
+    field that no unique constraint already indexes."""
+    parts = [_column(dialect, c) for c in m.columns]
+    if dialect.order_declaration:
+        parts.append(dialect.order_declaration)
+    parts.append(f"PRIMARY KEY ({quote(m.key_column)})")
+    for fields in m.table.unique:
+        cols = ", ".join(quote(m.column_of(f)) for f in fields)
+        parts.append(f"CONSTRAINT {quote(unique_name(m, fields))} UNIQUE ({cols})")
+    body = ",\n    ".join(parts)
+    out = [f"CREATE TABLE {quote(m.name)} (\n    {body}\n);"]
+    unique_singles = {u[0] for u in m.table.unique if len(u) == 1}
+    for field in m.table.indexes:
+        if field not in unique_singles:
+            col = quote(m.column_of(field))
+            out.append(f"CREATE INDEX {quote(index_name(m, field))} ON {quote(m.name)} ({col});")
+    if dialect.order_declaration:
+        col = quote(dialect.order_column)
+        out.append(f"CREATE INDEX {quote(m.name + '_pos_idx')} ON {quote(m.name)} ({col});")
+    return out
+
+
+def schema(dialect: Dialect) -> list[str]:
+    """Every statement that creates paycore's schema on an empty database."""
+    out = [
+        f"CREATE TABLE {quote('paycore_sequences')} (\n"
+        f"    {quote('name')} {dialect.types['text']} NOT NULL PRIMARY KEY,\n"
+        f"    {quote('value')} {dialect.types['int']} NOT NULL\n);"
+    ]
+    for table in TABLES:
+        out.extend(table_statements(dialect, MAPS[table.name]))
+    return out
+
+
+def script(dialect: Dialect) -> str:
+    return "\n\n".join(schema(dialect)) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - a developer's printout
+    print(script(DIALECTS[sys.argv[1] if len(sys.argv) > 1 else "sqlite"]), end="")

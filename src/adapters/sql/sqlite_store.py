@@ -1,0 +1,244 @@
+"""The SQLite store: paycore's embedded default, one file on disk.
+
+* WAL journal; every transaction ``BEGIN IMMEDIATE``, so writers serialize on the
+  database's lock (waiting up to ``busy_timeout_ms``) and a transaction never has to
+  be upgraded from reading to writing half-way (no lock upgrade deadlock).
+* ``synchronous=FULL`` by default: a committed payment survives a power cut, not only
+  a crash of the process. ``NORMAL`` keeps every commit through a process crash and
+  may lose the last ones to a power cut; it is a choice for the operator to make
+  (``sqlite:PATH?synchronous=NORMAL``), never paycore's default for money.
+* One connection per thread, opened on first use; a snapshot reads through a second
+  one, so it sees only committed data even while this thread's transaction is open.
+* Errors at the edge: a unique or key violation is the port's ``IntegrityError``
+  (the transaction is then rolled back, as on the other stores); a lock not granted
+  within the timeout, a full disk or an I/O error is ``OperationalError``; an error
+  while committing is ``CommitUnknown``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sqlite3
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import TypeVar
+
+from paycore.errors import CommitUnknown, IntegrityError, OperationalError
+from paycore.ports import Snapshot
+from paycore.schema import TABLES
+
+from ..memory_tables import dump
+from . import migrate
+from .sqlite_tx import SQLiteTransaction, TableSql
+
+T = TypeVar("T")
+
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class SQLiteStore:
+    """A :class:`paycore.ports.Store` in one SQLite file (``paycore_adapters.sql``)."""
+
+    dialect = "sqlite"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 10_000,
+        migrate: bool = False,
+    ) -> None:
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            raise ValueError("a SQLite store is a file: name its path")
+        if synchronous.upper() not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._sql = {t.name: TableSql(t) for t in TABLES}
+        #: Writes made to each table through this object, rolled back ones included (what
+        #: the harness re-checks by; other processes' writes are not counted).
+        self.writes: Counter[str] = Counter()
+        self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
+        self._open_schema(migrate)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous})"
+
+    # --- connections -------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        except sqlite3.Error as exc:
+            raise OperationalError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+        with self._guard:
+            self._connections.append(conn)
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection for transactions."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if conn is None:
+            conn = self._local.reader = self._connect()
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened (in any thread)."""
+        with self._guard:
+            conns, self._connections = self._connections, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    # --- schema ------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        conn = self.connection()
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (migrate.TABLE,)
+        ).fetchone()
+        if found is None:
+            return 0
+        row = conn.execute(f"SELECT max(version) FROM {migrate.TABLE}").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> list[int]:
+        """Apply every pending migration, each in its own transaction; the versions applied."""
+        conn = self.connection()
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {migrate.TABLE} "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+        )
+        done: list[int] = []
+        for mig in migrate.pending(self.dialect, self.schema_version()):
+            script = (
+                f"BEGIN IMMEDIATE;\n{mig.sql}\n"
+                f"INSERT INTO {migrate.TABLE} VALUES ({mig.version}, '{mig.name}');\nCOMMIT;"
+            )
+            try:
+                conn.executescript(script)
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise OperationalError(f"migration {mig.version} failed: {exc}") from None
+            done.append(mig.version)
+        return done
+
+    def _open_schema(self, apply: bool) -> None:
+        if apply:
+            self.migrate()
+        current, known = self.schema_version(), migrate.latest(self.dialect)
+        migrate.pending(self.dialect, current)  # raises when the database is newer
+        if current < known:
+            raise migrate.SchemaNotMigrated(
+                f"the SQLite store at {self.path} is at schema version {current}, this "
+                f"paycore needs {known}: run `paycore migrate --store sqlite:{self.path}`",
+                applied=current,
+                known=known,
+            )
+
+    # --- the port ----------------------------------------------------------------------
+
+    def transaction(self) -> _Scope:
+        return _Scope(self)
+
+    def snapshot(self) -> Snapshot:
+        """Every table's committed rows, read in one read transaction."""
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            tables = {name: sql.all_rows(conn) for name, sql in self._sql.items()}
+        except sqlite3.Error as exc:
+            raise OperationalError(f"snapshot failed: {exc}") from None
+        finally:
+            conn.execute("COMMIT")
+        return Snapshot(tables)
+
+    def sequences(self) -> dict[str, int]:
+        rows = self._reader().execute("SELECT name, value FROM paycore_sequences").fetchall()
+        return dict(rows)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of all committed content, in the memory store's canonical form."""
+        digest = hashlib.sha256()
+        snap = self.snapshot()
+        for name in sorted(snap.tables):
+            for key, row in snap.tables[name].items():
+                digest.update(dump(["row", name, key, row]))
+        for name, value in sorted(self.sequences().items()):
+            digest.update(dump(["seq", name, value]))
+        return digest.hexdigest()
+
+    def table_versions(self) -> dict[str, int]:
+        return {t.name: self.writes[t.name] for t in TABLES}
+
+
+class _Scope:
+    """The ``with`` block of one transaction."""
+
+    __slots__ = ("conn", "store", "tx")
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> SQLiteTransaction:
+        store = self.store
+        local = store._local
+        if getattr(local, "open", False):
+            raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
+        conn = self.conn = store.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise OperationalError(f"could not begin a transaction: {exc}") from None
+        local.open = True
+        self.tx = SQLiteTransaction(conn, store._sql, store.writes)
+        return self.tx
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        store, tx, conn = self.store, self.tx, self.conn
+        tx.closed = True
+        store._local.open = False
+        if exc_type is not None or tx.failed is not None:
+            _rollback(conn)
+            store.stats["rollbacks"] += 1
+            if exc_type is None and tx.failed is not None:
+                raise IntegrityError(
+                    f"transaction rolled back: {tx.failed.message}", **tx.failed.fields
+                )
+            return
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise CommitUnknown(f"the commit failed: {exc}") from None
+        store.stats["commits"] += 1
+        if tx.wrote:
+            store.stats["writes"] += 1
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # a broken connection committed nothing
+            conn.execute("ROLLBACK")
+
+
+__all__ = ["SQLiteStore", "SQLiteTransaction"]

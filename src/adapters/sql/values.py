@@ -1,0 +1,100 @@
+"""Nested values (a flow's params, an order's lines, an alert's fields) as JSON text.
+
+Plain JSON where the value is plain, so an operator reads it with the database's own
+JSON functions: objects with string keys, lists, strings, numbers, booleans, null.
+What JSON cannot tell apart is tagged, and only that:
+
+* a tuple: ``{"$tuple": [...]}`` (a list stays a list);
+* a record of :mod:`paycore.records` or :mod:`paycore.money`:
+  ``{"$record": "OrderLine", "fields": {...}}``;
+* an enum of :mod:`paycore.status`: ``{"$enum": "OrderStatus", "value": "paid"}``;
+* a mapping whose keys are not all strings, or one with a key starting with ``$``:
+  ``{"$map": [[key, value], ...]}``.
+
+Only those modules' classes are ever built from stored text.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from paycore import money, records, status
+
+_CLASSES: dict[str, type[Any]] = {
+    name: obj
+    for module in (records, money, status)
+    for name, obj in vars(module).items()
+    if isinstance(obj, type)
+    and obj.__module__ == module.__name__
+    and (attrs.has(obj) or issubclass(obj, enum.Enum))
+}
+
+
+class StoredValueInvalid(ValueError):
+    """Stored JSON names a class paycore does not build, or is malformed."""
+
+
+def encode(value: Any) -> Any:
+    """``value`` as JSON-able data (see the module's tags)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return {"$enum": type(value).__name__, "value": value.value}
+    if isinstance(value, tuple):
+        return {"$tuple": [encode(v) for v in value]}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) and not k.startswith("$") for k in value):
+            return {k: encode(v) for k, v in value.items()}
+        return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
+    if attrs.has(type(value)) and _CLASSES.get(type(value).__name__) is type(value):
+        fields = {a.name: encode(getattr(value, a.name)) for a in attrs.fields(type(value))}
+        return {"$record": type(value).__name__, "fields": fields}
+    raise TypeError(f"cannot store a {type(value).__name__} in a JSON column")
+
+
+def decode(data: Any) -> Any:
+    """The value :func:`encode` made ``data`` of."""
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if len(data) in (1, 2) and any(k.startswith("$") for k in data):
+        return _tagged(data)
+    return {k: decode(v) for k, v in data.items()}
+
+
+def _tagged(data: dict[str, Any]) -> Any:
+    if "$tuple" in data:
+        return tuple(decode(v) for v in data["$tuple"])
+    if "$map" in data:
+        return {_hashable(decode(k)): decode(v) for k, v in data["$map"]}
+    name = data.get("$record", data.get("$enum"))
+    cls = _CLASSES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise StoredValueInvalid(f"stored JSON names no class paycore builds: {data!r:.80}")
+    if "$enum" in data:
+        return cls(data["value"])
+    return cls(**{k: decode(v) for k, v in data["fields"].items()})
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
+
+
+def dumps(value: Any) -> str:
+    """``value`` as compact JSON text."""
+    return json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | bytes | Any) -> Any:
+    """The value :func:`dumps` wrote (a driver may hand JSON back already parsed)."""
+    if isinstance(text, str | bytes):
+        return decode(json.loads(text))
+    return decode(text)

@@ -1,0 +1,205 @@
+"""SQLiteStore against the store contract, plus what only the SQLite store promises."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from paycore import records as r
+from paycore.errors import CommitUnknown, IntegrityError, OperationalError
+from paycore.money import Money
+from paycore.ports import Store
+from paycore.schema import FLOWS, ORDERS, PAYMENTS, STOCK, STOCK_MOVEMENTS
+from paycore.status import FlowStatus, OrderStatus
+from paycore_adapters.sql import migrate
+from paycore_adapters.sql.sqlite_store import SQLiteStore
+from paycore_adapters.testing import StoreContract
+from paycore_adapters.testing.store_contract import order
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "paycore.db"
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = tmp_path
+        self.opened = 0
+
+    def make_store(self) -> Store:
+        self.opened += 1
+        return SQLiteStore(self.folder / f"store{self.opened}.db", migrate=True)
+
+
+def test_rows_round_trip_every_kind_of_column(db: Path) -> None:
+    """Money, enums, booleans, nullable fields, nested mappings and tuples of records
+    come back equal to what was written."""
+    store = SQLiteStore(db, migrate=True)
+    line = r.OrderLine("p1", "SKU", "s1", "Mug", Money(1250, "EUR"), 2)
+    o = attrs.evolve(order("o1"), lines=(line,), status=OrderStatus.PAID)
+    flow = r.Flow(
+        id="f1",
+        kind="checkout",
+        step="begin",
+        created_at=5,
+        params={"items": (("p1", 2),), "$odd": [1, {"k": None}], "n": 3},
+        data={"nested": {"a": True}},
+        result=None,
+        status=FlowStatus.FAILED,
+    )
+    stock = r.Stock("seller/one", "SKU 1", on_hand=4, held=1)
+    with store.transaction() as tx:
+        tx.insert(ORDERS, o)
+        tx.insert(FLOWS, flow)
+        tx.insert(STOCK, stock)
+        tx.insert(STOCK_MOVEMENTS, r.StockMovement(1, "seller/one", "SKU 1", 4, "restock", 9))
+    with store.transaction() as tx:
+        assert tx.get(ORDERS, "o1") == o
+        assert tx.get(FLOWS, "f1") == flow
+        assert tx.get(STOCK, stock.key) == stock
+        assert [m.delta for m in tx.find(STOCK_MOVEMENTS, "stock_key", stock.key)] == [4]
+        assert tx.find(FLOWS, "status", FlowStatus.FAILED) == [flow]
+
+
+def test_money_is_plain_columns_an_operator_can_query(db: Path) -> None:
+    store = SQLiteStore(db, migrate=True)
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+    conn = sqlite3.connect(db)
+    row = conn.execute("SELECT total, total_currency, status FROM orders").fetchone()
+    assert row == (1000, "EUR", "pending")
+
+
+def test_data_survives_closing_and_reopening_the_file(db: Path) -> None:
+    store = SQLiteStore(db, migrate=True)
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        assert tx.next_seq("audit") == 1
+    store.close()
+    again = SQLiteStore(db)
+    with again.transaction() as tx:
+        assert tx.get(ORDERS, "o1") == order("o1")
+        assert tx.next_seq("audit") == 2
+
+
+def test_an_unmigrated_file_is_refused_with_the_command_to_run(db: Path) -> None:
+    with pytest.raises(migrate.SchemaNotMigrated, match="paycore migrate"):
+        SQLiteStore(db)
+    store = SQLiteStore(db, migrate=True)
+    assert store.schema_version() == migrate.latest("sqlite")
+    assert store.migrate() == []  # nothing left to apply
+
+
+def test_a_file_from_a_newer_paycore_is_refused(db: Path) -> None:
+    SQLiteStore(db, migrate=True).close()
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO paycore_migrations VALUES (99, 'from_the_future')")
+    conn.commit()
+    with pytest.raises(migrate.SchemaTooNew):
+        SQLiteStore(db)
+
+
+def test_bad_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SQLiteStore(tmp_path / "x.db", synchronous="SOMETIMES")
+    with pytest.raises(ValueError, match="file"):
+        SQLiteStore(":memory:")
+
+
+def test_durability_defaults_to_full(db: Path) -> None:
+    store = SQLiteStore(db, migrate=True)
+    level = store.connection().execute("PRAGMA synchronous").fetchone()[0]
+    assert level == 2  # FULL
+    mode = store.connection().execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_a_snapshot_sees_committed_data_only(db: Path) -> None:
+    store = SQLiteStore(db, migrate=True)
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        assert store.snapshot().get(ORDERS, "o1") is None
+    assert store.snapshot().get(ORDERS, "o1") == order("o1")
+
+
+def test_writers_in_two_threads_serialize(db: Path) -> None:
+    """Two threads each read a counter and write it back plus one, 50 times: with
+    BEGIN IMMEDIATE no increment is lost."""
+    store = SQLiteStore(db, migrate=True)
+    with store.transaction() as tx:
+        tx.insert(STOCK, r.Stock("s1", "SKU", on_hand=0, version=1))
+    key = r.Stock("s1", "SKU").key
+
+    def bump() -> None:
+        for _ in range(50):
+            with store.transaction() as tx:
+                cur = tx.get(STOCK, key)
+                assert cur is not None
+                tx.update(STOCK, r.Stock("s1", "SKU", cur.on_hand + 1, version=cur.version + 1))
+
+    threads = [threading.Thread(target=bump) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = store.snapshot().get(STOCK, key)
+    assert final is not None and final.on_hand == 100
+
+
+def test_a_lock_not_granted_in_time_is_an_operational_error(db: Path) -> None:
+    store = SQLiteStore(db, migrate=True, busy_timeout_ms=50)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError), store.transaction():
+            pass
+    finally:
+        blocker.execute("ROLLBACK")
+    with store.transaction() as tx:  # the store goes on once the lock is free
+        tx.insert(ORDERS, order("o1"))
+
+
+class _CommitFails:
+    """A connection whose COMMIT fails (as when the disk goes away at that moment)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def test_a_failed_commit_is_ambiguous(db: Path) -> None:
+    """An error from COMMIT is CommitUnknown (the caller must not assume either way);
+    the connection is left usable."""
+    store = SQLiteStore(db, migrate=True)
+    real = store.connection()
+    store._local.conn = _CommitFails(real)
+    with pytest.raises(CommitUnknown), store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+    store._local.conn = real
+    assert not real.in_transaction
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o2"))
+
+
+def test_a_unique_violation_names_its_fields(db: Path) -> None:
+    store = SQLiteStore(db, migrate=True)
+    with store.transaction() as tx:
+        tx.insert(PAYMENTS, r.Payment("p1", "o1", "cs1", "acct", Money(100, "EUR"), 1))
+    with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+        tx.insert(PAYMENTS, r.Payment("p2", "o1", "cs2", "acct", Money(100, "EUR"), 1))
+    assert err.value.fields["constraint"] == ("order_id",)
+    assert err.value.fields["table"] == "payments"
