@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from paycore import records as r
-from paycore.errors import CommitUnknown, IntegrityError, StoreConflict
+from paycore.errors import CommitUnknown, IntegrityError, OperationalError, StoreConflict
 from paycore.money import Money
 from paycore.ports import Store, Transaction
 from paycore.schema import FLOWS, ORDERS, STOCK, STOCK_MOVEMENTS
@@ -271,3 +271,10 @@ def test_a_database_from_a_newer_paycore_is_refused(
         conn.execute(f"INSERT INTO {migrate.TABLE} VALUES (99, 'from_the_future')")
     with pytest.raises(migrate.SchemaTooNew):
         PostgresStore(postgres_dsn)
+
+
+def test_a_database_that_is_not_there_is_an_operational_error(postgres_dsn: str) -> None:
+    """Opening a store on a missing database fails at once with the server's reason."""
+    missing = psycopg.conninfo.make_conninfo(postgres_dsn, dbname="paycore_no_such_db")
+    with pytest.raises(OperationalError, match="paycore_no_such_db"):
+        PostgresStore(missing, timeout=5)

@@ -82,10 +82,14 @@ class PostgresStore:
         self.writes: Counter[str] = Counter()
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0, "conflicts": 0}
         try:
+            # One connection first, so a wrong address, database or password is told at
+            # once, in the server's words, instead of after the pool's timeout.
+            psycopg.connect(dsn, connect_timeout=max(1, int(timeout))).close()
             self._pool.open(wait=True, timeout=timeout)
-        except PoolTimeout:
+        except (psycopg.Error, PoolTimeout) as exc:
             self._pool.close()
-            raise OperationalError(f"cannot reach the PostgreSQL store at {self}") from None
+            reason = f"cannot connect to the PostgreSQL store {self}: {exc}"
+            raise OperationalError(reason) from None
         self._open_schema(migrate)
 
     def __repr__(self) -> str:
