@@ -278,3 +278,33 @@ def test_a_database_that_is_not_there_is_an_operational_error(postgres_dsn: str)
     missing = psycopg.conninfo.make_conninfo(postgres_dsn, dbname="paycore_no_such_db")
     with pytest.raises(OperationalError, match="paycore_no_such_db"):
         PostgresStore(missing, timeout=5)
+
+
+def test_a_connection_lost_mid_transaction_leaves_nothing(
+    stores: Callable[[], PostgresStore], postgres_server: str
+) -> None:
+    """The server ends the session between two writes: the next statement is an
+    OperationalError, the first write is gone, and the store goes on."""
+    store = stores()
+    with pytest.raises(OperationalError) as err, store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (tx.conn.info.backend_pid,))
+        tx.insert(ORDERS, order("o2"))
+    assert not isinstance(err.value, CommitUnknown)  # it failed before COMMIT: nothing is in
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o3"))
+    assert [o.id for o in store.snapshot().rows(ORDERS)] == ["o3"]
+
+
+def test_any_constraint_refusing_a_write_is_an_integrity_error(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """A NOT NULL column given None (a record built wrongly) is IntegrityError too, and
+    the transaction rolls back whole."""
+    store = stores()
+    with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        tx.insert(ORDERS, attrs.evolve(order("o2"), seller_id=None))
+    assert err.value.fields["table"] == "orders"
+    assert store.snapshot().rows(ORDERS) == []

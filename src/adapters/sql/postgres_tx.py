@@ -110,7 +110,7 @@ class PostgresTransaction:
     def _run(self, sql: str, args: tuple[Any, ...]) -> psycopg.Cursor[TupleRow]:
         try:
             return self.conn.execute(sql, args)
-        except pgerrors.UniqueViolation:
+        except psycopg.IntegrityError:  # SQLSTATE class 23: the caller names the constraint
             raise
         except psycopg.Error as exc:
             raise translate(exc, "a statement failed") from None
@@ -127,7 +127,7 @@ class PostgresTransaction:
         self._wrote(table)
         try:
             self._run(t.insert, t.map.row(record))
-        except pgerrors.UniqueViolation as exc:
+        except psycopg.IntegrityError as exc:
             self._refused(t, table.key_of(record), exc)
 
     def update(self, table: Table[T], record: T) -> None:
@@ -141,7 +141,7 @@ class PostgresTransaction:
         self._wrote(table)
         try:
             changed = self._run(t.update, (*t.map.row(record), key, version - 1)).rowcount
-        except pgerrors.UniqueViolation as exc:
+        except psycopg.IntegrityError as exc:
             self._refused(t, key, exc)
         if changed == 1:
             return
@@ -196,11 +196,13 @@ class PostgresTransaction:
         self.wrote = True
         self._writes[table.name] += 1
 
-    def _refused(self, t: TableSql, key: str, exc: pgerrors.UniqueViolation) -> NoReturn:
-        """A unique constraint refused a write: the port's IntegrityError, naming its fields
-        (PostgreSQL has aborted the transaction; the scope rolls it back)."""
+    def _refused(self, t: TableSql, key: str, exc: psycopg.IntegrityError) -> NoReturn:
+        """A constraint refused a write: the port's IntegrityError, naming the fields of a
+        unique constraint (PostgreSQL has aborted the transaction; the scope rolls it back)."""
         name = t.map.name
-        fields = t.constraints.get(exc.diag.constraint_name or "")
+        fields = None
+        if isinstance(exc, pgerrors.UniqueViolation):
+            fields = t.constraints.get(exc.diag.constraint_name or "")
         if fields is None:
             self._fail(f"{name}: a constraint refused the write: {exc}", t, (), key=key)
         if fields == (t.table.key,):
