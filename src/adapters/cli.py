@@ -55,6 +55,7 @@ def _chaos(args: argparse.Namespace) -> int:
         bug=args.bug,
         profile=args.profile,
         progress=not args.json,
+        store=args.store,
     )
     full_run = args.bug is None and args.examples is None
     coverage_ok = not full_run or not (report.missing_faults or report.coverage_gaps)
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--bug", default=None, help="switch on one seeded bug (S1..S18)")
     chaos.add_argument(
         "--profile", default=None, help="default, nightly or quick (or set PAYCORE_PROFILE)"
+    )
+    chaos.add_argument(
+        "--store", default="memory", choices=("memory", "sqlite"), help="what paycore runs on"
     )
     chaos.add_argument("--json", action="store_true")
     exp = sub.add_parser("explore", help="explore every interleaving of a small scenario")

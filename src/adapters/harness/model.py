@@ -26,6 +26,7 @@ from . import concurrency, dimensions, outages, service_api, stories
 from .coverage import Coverage
 from .failures import InvariantViolated as InvariantViolated  # importable from here too
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
+from .stores import MEMORY, WiringFactory
 from .world import BANK_OPS, QUIET_ROUNDS, World
 
 
@@ -219,6 +220,7 @@ class PaycoreMachine(RuleBasedStateMachine):
     stats: ClassVar[RunStats] = RunStats()
     #: The command that replays this run, noted on a violation (``run_chaos`` sets it).
     replay: ClassVar[str | None] = None
+    wiring: ClassVar[WiringFactory] = MEMORY  # what builds each example's system
 
     def __init__(self) -> None:
         super().__init__()
@@ -228,7 +230,7 @@ class PaycoreMachine(RuleBasedStateMachine):
 
     def make_world(self) -> World:
         """Override to drive your own wiring."""
-        return World()
+        return World(wiring=type(self).wiring)  # off the class: a function binds to self
 
     # --- the one rule -----------------------------------------------------------------
     # Hypothesis' cost per step grows with the number of rules and of draws (ten

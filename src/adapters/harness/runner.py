@@ -28,6 +28,7 @@ from .coverage import gaps
 from .failures import InvariantViolated
 from .faults import FaultKind
 from .model import PaycoreMachine, RunStats
+from .stores import worlds_on
 
 
 @attrs.frozen
@@ -158,21 +159,24 @@ def run_chaos(
     machine: type[PaycoreMachine] = PaycoreMachine,
     progress: bool = False,
     shrink: bool = True,
+    store: str = "memory",
 ) -> ChaosReport:
     """Run the model; return what it found, never raising for a violation.
 
-    ``shrink=False`` reports the first counterexample as found (faster, longer timeline).
-    """
+    ``shrink=False`` reports the first counterexample as found (faster, longer timeline);
+    ``store``: ``memory`` or ``sqlite`` (a new file per example)."""
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
     replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
     replay += f" --bug {bug}" if bug else ""
+    replay += f" --store {store}" if store != "memory" else ""
     stats = RunStats()
     run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
     _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
-    with _bug(bug):
+    with _bug(bug), worlds_on(store) as wiring:
+        run.wiring = wiring
         found = _prologue(run)
         error = _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started

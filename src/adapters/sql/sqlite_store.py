@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import sqlite3
 import threading
+import weakref
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError
 from paycore.ports import Snapshot
@@ -66,6 +69,7 @@ class SQLiteStore:
         #: the harness re-checks by; other processes' writes are not counted).
         self.writes: Counter[str] = Counter()
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
+        self.disposable = False
         self._open_schema(migrate)
 
     def __repr__(self) -> str:
@@ -75,8 +79,13 @@ class SQLiteStore:
 
     def _connect(self) -> sqlite3.Connection:
         try:
+            # Each connection is used by the thread that opened it; only close() may come
+            # from another, so the driver's same-thread check is off.
             conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000
+                self.path,
+                isolation_level=None,
+                timeout=self.busy_timeout_ms / 1000,
+                check_same_thread=False,
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -190,6 +199,44 @@ class SQLiteStore:
     def table_versions(self) -> dict[str, int]:
         return {t.name: self.writes[t.name] for t in TABLES}
 
+    # --- for the harness's explorer ----------------------------------------------------
+
+    def clone(self) -> SQLiteStore:
+        """An independent store in a new file beside this one, holding this one's committed
+        content, with its counters (the explorer copies a world per successor state). A
+        clone of a disposable store is disposable too (:meth:`dispose_when_dropped`)."""
+        path = self.path.with_name(f"{self.path.stem}.{next(_CLONES)}.db")
+        target = sqlite3.connect(path)
+        try:
+            self._reader().backup(target)
+        finally:
+            target.close()
+        twin = SQLiteStore(path, synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms)
+        twin.writes, twin.stats = Counter(self.writes), dict(self.stats)
+        if self.disposable:
+            twin.dispose_when_dropped()
+        return twin
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SQLiteStore:
+        return self.clone()
+
+    def state_key(self, row_key: Callable[[Any], object] | None = None) -> object:
+        """Everything that decides what this store does next, in the memory store's
+        shape: each table's keys and rows in insertion order, by table name, and the
+        sequences. The rows themselves stand in for their keys (records read from a
+        file are new objects each time: a cache by identity would only grow)."""
+        snap = self.snapshot()
+        tables = [
+            (name, list(rows), list(rows.values())) for name, rows in sorted(snap.tables.items())
+        ]
+        return tables, sorted(self.sequences().items())
+
+    def dispose_when_dropped(self) -> None:
+        """Close this store's connections and delete its files once nothing refers to it
+        any more (for the harness's throwaway stores)."""
+        self.disposable = True
+        weakref.finalize(self, _dispose, self._connections, self.path)
+
 
 class _Scope:
     """The ``with`` block of one transaction."""
@@ -233,6 +280,16 @@ class _Scope:
         store.stats["commits"] += 1
         if tx.wrote:
             store.stats["writes"] += 1
+
+
+_CLONES = itertools.count(1)
+
+
+def _dispose(connections: list[sqlite3.Connection], path: Path) -> None:
+    for conn in connections:
+        conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -26,19 +26,31 @@ class SeededBug:
     #: Invariants expected to catch it (any one suffices).
     expected: tuple[str, ...]
     patch: Patch
+    #: Unique constraints the flaw does without, as (table, fields): a store that
+    #: enforces constraints itself (a SQL schema) is built without them while it is on.
+    drops: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 BUGS: dict[str, SeededBug] = {}
+#: The switches on now (``switched_on``), innermost last.
+ACTIVE: list[SeededBug] = []
 
 
-def seeded(id: str, finding: str, *expected: str) -> Callable[[Patch], Patch]:
+def seeded(
+    id: str, finding: str, *expected: str, drops: tuple[tuple[str, tuple[str, ...]], ...] = ()
+) -> Callable[[Patch], Patch]:
     """Register the decorated switch in :data:`BUGS` under ``id``."""
 
     def register(fn: Patch) -> Patch:
-        BUGS[id] = SeededBug(id, finding, expected, fn)
+        BUGS[id] = SeededBug(id, finding, expected, fn, drops)
         return fn
 
     return register
+
+
+def dropped_constraints() -> set[tuple[str, tuple[str, ...]]]:
+    """The unique constraints the switches on now do without."""
+    return {drop for bug in ACTIVE for drop in bug.drops}
 
 
 @contextmanager
@@ -49,4 +61,8 @@ def switched_on(bug_id: str) -> Iterator[None]:
     except KeyError:
         raise ValueError(f"no seeded bug {bug_id!r}; known: {', '.join(BUGS)}") from None
     with bug.patch():
-        yield
+        ACTIVE.append(bug)
+        try:
+            yield
+        finally:
+            ACTIVE.remove(bug)

@@ -43,6 +43,7 @@ def _unique_values(self: Table[Any], record: Any) -> list[tuple[tuple[str, ...],
     "another order, another payment and another intent",
     "one-order-per-session",
     "one-live-intent-per-session",
+    drops=((s.ORDERS.name, _SESSION),),
 )
 @contextmanager
 def _s8() -> Iterator[None]:

@@ -14,6 +14,7 @@ from paycore import schema as s
 from paycore.status import FlowStatus
 
 from ..faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
+from ..stores import WiringFactory, worlds_on
 from ..world import World
 from .report import ExploreReport, ExploreViolation
 from .scenarios import (
@@ -58,8 +59,11 @@ class _Search:
     """One depth-first search over the scenarios' states. The seen set is shared between
     scenarios, as TLC shares it between initial states."""
 
-    def __init__(self, faults: int, max_states: int, method: Method, stop: bool) -> None:
+    def __init__(
+        self, faults: int, max_states: int, method: Method, stop: bool, wiring: WiringFactory
+    ) -> None:
         self.sc = Scenario("-", ())
+        self.wiring = wiring
         self.faults = faults
         self.max_states = max_states
         self.method = method
@@ -77,7 +81,7 @@ class _Search:
     # --- worlds
 
     def fresh(self) -> World:
-        world = World(scarce_stock=1)
+        world = World(scarce_stock=1, wiring=self.wiring)
         for op in self.sc.setup:  # run to completion: flows finished, webhooks delivered
             begin(world, op)
             for _ in range(200):
@@ -277,6 +281,7 @@ def explore(
     only: Sequence[str] | None = None,
     method: Method = "fork",
     stop_at_first: bool = False,
+    store: str = "memory",
 ) -> ExploreReport:
     """Explore every schedule of the scenarios of ``flows`` operations with up to
     ``faults`` faults; return the counts and what was violated (never raising for it).
@@ -291,6 +296,7 @@ def explore(
         method: ``"fork"`` copies a parent's world per successor; ``"replay"``
             rebuilds it from scratch (slower; the reference).
         stop_at_first: stop at the first violation (the report is then incomplete).
+        store: ``memory`` or ``sqlite`` (a file per state): what paycore runs on.
 
     Example:
         >>> explore(flows=2, faults=0).violations
@@ -298,14 +304,11 @@ def explore(
     """
     if faults < 0:
         raise ValueError("faults must be at least 0")
-    chosen = [sc for sc in scenarios(flows) if only is None or sc.name in only]
-    if only is not None and len(chosen) != len(set(only)):
-        known = ", ".join(sc.name for sc in scenarios(flows))
-        raise ValueError(f"unknown scenario in {list(only)}; known: {known}")
+    chosen = _chosen(flows, only)
     started = time.perf_counter()
-    search = _Search(faults, max_states, method, stop_at_first)
     schedules = depth = 0
-    with _bug(bug), copyable():
+    with _bug(bug), copyable(), worlds_on(store) as wiring:
+        search = _Search(faults, max_states, method, stop_at_first, wiring)
         for sc in chosen:
             root = search.run(sc)
             schedules += root.schedules
@@ -328,6 +331,14 @@ def explore(
         complete=not search.cut and not search.done(),
         violations=list(search.violations.values()),
     )
+
+
+def _chosen(flows: int, only: Sequence[str] | None) -> list[Scenario]:
+    chosen = [sc for sc in scenarios(flows) if only is None or sc.name in only]
+    if only is not None and len(chosen) != len(set(only)):
+        known = ", ".join(sc.name for sc in scenarios(flows))
+        raise ValueError(f"unknown scenario in {list(only)}; known: {known}")
+    return chosen
 
 
 def _bug(bug_id: str | None) -> AbstractContextManager[None]:
