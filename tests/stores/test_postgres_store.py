@@ -308,3 +308,15 @@ def test_any_constraint_refusing_a_write_is_an_integrity_error(
         tx.insert(ORDERS, attrs.evolve(order("o2"), seller_id=None))
     assert err.value.fields["table"] == "orders"
     assert store.snapshot().rows(ORDERS) == []
+
+
+def test_a_snapshot_inside_a_transaction_sees_committed_data_only(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """A snapshot taken while this thread's transaction is open does not wait for it
+    (it would wait forever) and shows only what was committed."""
+    store = stores()
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        assert store.snapshot().get(ORDERS, "o1") is None
+    assert store.snapshot().get(ORDERS, "o1") == order("o1")

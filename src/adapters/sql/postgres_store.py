@@ -14,7 +14,8 @@ psycopg_pool, the ``postgresql`` extra).
   server answered is a definite failure (``StoreConflict`` or ``OperationalError``).
 * A snapshot reads in one ``SERIALIZABLE READ ONLY DEFERRABLE`` transaction: a state
   some serial order of the committed transactions produced, never a transient one a
-  checker would misread as a violation.
+  checker would misread as a violation (inside an open transaction of the same thread,
+  not deferrable: see :meth:`PostgresStore.snapshot`).
 * Connections come from a pool (``min_size``..``max_size``); one transaction holds
   one connection from its first statement to its commit.
 """
@@ -37,6 +38,8 @@ from ..memory_tables import dump
 from . import migrate
 from .postgres_tx import CONFLICTS, Conn, PostgresTransaction, TableSql, translate
 
+#: How many times a snapshot taken inside a transaction is read again when refused.
+SNAPSHOT_ATTEMPTS = 5
 #: Key of the advisory lock that lets one process at a time migrate a database.
 MIGRATION_LOCK = 0x70617963  # "payc"
 
@@ -159,10 +162,26 @@ class PostgresStore:
         return _Scope(self)
 
     def snapshot(self) -> Snapshot:
-        """Every table's committed rows, read in one serializable read-only transaction."""
+        """Every table's committed rows, read in one serializable read-only transaction.
+
+        Outside a transaction it is ``DEFERRABLE``: PostgreSQL waits until no open writer
+        can contradict it. Inside one of this thread's transactions that wait would never
+        end (the writer is this thread), so the snapshot is taken at once; PostgreSQL then
+        refuses it (40001) rather than show a state no serial order explains, and it is
+        read again, a few times at most."""
+        deferrable = not getattr(self._local, "open", False)
+        for attempt in range(SNAPSHOT_ATTEMPTS):
+            try:
+                return Snapshot(self._read_all(deferrable))
+            except StoreConflict:
+                if attempt == SNAPSHOT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_all(self, deferrable: bool) -> dict[str, dict[str, object]]:
         conn = self._getconn()
         try:
-            conn.read_only = conn.deferrable = True
+            conn.read_only, conn.deferrable = True, deferrable
             tables = {name: sql.all_rows(conn) for name, sql in self._sql.items()}
             conn.rollback()
         except psycopg.Error as exc:
@@ -172,7 +191,7 @@ class PostgresStore:
                 conn.rollback()
                 conn.read_only = conn.deferrable = False
             self._pool.putconn(conn)
-        return Snapshot(tables)
+        return tables
 
     def sequences(self) -> dict[str, int]:
         with self._pool.connection() as conn:
