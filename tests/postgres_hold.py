@@ -5,7 +5,7 @@
 command exits. This command publishes the connection to the test run (``server.json`` in
 the run's directory, written whole or not at all) and then holds the server up until the
 run asks it to stop (a ``stop`` file) or the pytest process that owns the run is gone, so
-a killed test run does not leave a server behind.
+a killed test run leaves neither a server nor its run directory behind.
 
 Usage: ``python tests/postgres_hold.py RUN_DIR OWNER_PID``. Standard library only: it runs
 before anything else of the suite is imported.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,11 @@ def publish(run: Path) -> None:
 
 def hold(run: Path, owner: int) -> None:
     publish(run)
-    while not (run / "stop").exists() and owner_alive(owner):
+    while not (run / "stop").exists():
+        if not owner_alive(owner):
+            # The owner was killed before it could clean up: its run directory goes too.
+            shutil.rmtree(run, ignore_errors=True)
+            return
         time.sleep(POLL_SECONDS)
 
 
