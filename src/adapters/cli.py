@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
 from paycore.invariants import INVARIANTS
 
-from . import cli_ops
-from .demo import shop_day
+from . import cli_check, cli_ops
+from .demo import DEFAULT_STORE, shop_day
+from .stores import STORE_ENV
 
 
 def _invariants(as_json: bool) -> int:
@@ -144,7 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paycore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run a scripted shop day and check every invariant")
-    demo.add_argument("--store", default=None, help="also save the day's store to this file")
+    demo.add_argument(
+        "--store",
+        default=os.environ.get(STORE_ENV) or DEFAULT_STORE,
+        help=f"where the shop lives: sqlite:PATH (each run its next day), memory or "
+        f"json:PATH (default: ${STORE_ENV}, else {DEFAULT_STORE})",
+    )
     inv = sub.add_parser("invariants", help="list the invariant catalog")
     inv.add_argument("--json", action="store_true")
     bugs = sub.add_parser("bugs", help="list the seeded-bug catalog")
@@ -167,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--bug", default=None)
     exp.add_argument("--json", action="store_true")
     cli_ops.add_parsers(sub)
+    cli_check.add_parser(sub)
     return parser
 
 
@@ -178,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_ops.run(args, sys.stdout)
     if args.command == "migrate":
         return cli_ops.migrate(args, sys.stdout)
+    if args.command == "check":
+        return cli_check.check(args, sys.stdout)
     if args.command == "bugs":
         return _bugs(args.json)
     if args.command == "chaos":

@@ -1,8 +1,13 @@
-"""`paycore demo`: a scripted shop day on the in-memory wiring, ending with every invariant.
+"""`paycore demo`: a scripted shop day, ending with every invariant.
 
 The day: two concurrent duplicate checkouts, a card payment, a 3-D Secure
 payment, a decline then a retry, a cancel, a partial then a full refund, a
 duplicate and a late webhook, and an abandoned checkout the janitor cleans up.
+
+On a SQLite store (the command's default: ``sqlite:paycore-demo.db``) every run is
+the next day of the same shop: the fake provider's books and the clock are kept in a
+file beside the store (``fake_state``), and a run first finishes what the last one
+left in flight (a run that was killed, say) before the new day opens.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from paycore import schema as s
 from paycore.config import MINUTE
 from paycore.errors import PaycoreError
 from paycore.flows.checkout import CartItem
@@ -21,19 +27,27 @@ from paycore.money import Money
 from paycore.ports import ProviderEvent
 from paycore.service import CheckoutResult, JobReport, PaymentResult, RefundResult
 
+from . import demo_days
+from .demo_days import DAY_MS
 from .memory import EPOCH_MS, Wiring, in_memory
-from .stores import OpenStore, open_store
+from .stores import OpenStore, open_store, parse_url
 
-ANA_SESSION = "cs_ana_00000000001"
+#: The file the command runs the day on when given no store.
+DEFAULT_STORE = "sqlite:paycore-demo.db"
 
 
 class Timeline:
-    def __init__(self, w: Wiring, out: TextIO) -> None:
+    def __init__(self, w: Wiring, out: TextIO, day: int = 1) -> None:
         self.w = w
         self.out = out
+        self.day = day
+
+    def session(self, name: str) -> str:
+        """``name``'s checkout session on this day (day 1: ``cs_ana_00000000001``)."""
+        return f"cs_{name}_" + str(self.day).zfill(14 - len(name))
 
     def say(self, who: str, what: str, result: object = "") -> None:
-        t = (self.w.clock.now() - EPOCH_MS) // 1000
+        t = (self.w.clock.now() - EPOCH_MS - (self.day - 1) * DAY_MS) // 1000
         stamp = f"{9 + t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
         arrow = f"  -> {result}" if result != "" else ""
         self.out.write(f"{stamp}  {who:<10} {what}{arrow}\n")
@@ -86,12 +100,32 @@ def _deliver(tl: Timeline, w: Wiring, *, hold_back: str = "") -> list[Any]:
     return delayed + delivered
 
 
-def shop_day(out: TextIO, store_url: str | None = None) -> int:
-    """Run the day; return the number of violated invariants. With ``store_url`` (a
-    file path or ``json:PATH``) the day's store is saved there for `paycore flows` and
-    `paycore attention` to read."""
+def shop_day(out: TextIO, store_url: str = "memory") -> int:
+    """Run a day on the store ``store_url`` names; return how many invariants it violated.
+
+    ``sqlite:PATH``: the shop's next day in that file, after finishing what the last
+    run left in flight (its fake provider's books beside it, ``PATH.provider.json``);
+    ``memory``: a fresh shop; ``json:PATH`` or a file path: a fresh shop saved there at
+    the end of the day, for `paycore flows` and `paycore attention` to read."""
+    parsed = parse_url(store_url)
+    if parsed.kind == "sqlite":
+        opened = open_store(store_url, create=True)
+        try:
+            w = in_memory(store=opened.store)
+            assert opened.path is not None
+            day = demo_days.resume(w, opened.path, out)
+            return _day(w, Timeline(w, out, day), out)
+        finally:
+            opened.close()
     w = in_memory()
-    tl = Timeline(w, out)
+    failed = _day(w, Timeline(w, out), out)
+    if parsed.path is not None:
+        OpenStore(w.store, parsed.path).save()
+        out.write(f"store saved to {parsed.path}\n")
+    return failed
+
+
+def _day(w: Wiring, tl: Timeline, out: TextIO) -> int:
     _opening(w, tl)
     ana, late = _ana_double_clicks(w, tl)
     _ben_three_d_secure(w, tl)
@@ -99,20 +133,16 @@ def shop_day(out: TextIO, store_url: str | None = None) -> int:
     _dan_cancels(w, tl)
     _ana_returns_her_mugs(w, tl, ana, late)
     _eve_abandons(w, tl)
-    failed = _closing(w, tl, out)
-    if store_url is not None:
-        opened = open_store(store_url, create=True)
-        OpenStore(w.store, opened.path).save()
-        out.write(f"store saved to {opened.path}\n")
-    return failed
+    return _closing(w, tl, out)
 
 
 def _opening(w: Wiring, tl: Timeline) -> None:
     svc = w.service
-    w.provider.set_account("acct_ceramics", can_charge=True)
-    svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
-    svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))
-    svc.add_product("vase", "ceramics", "VASE-TALL", "Tall vase", Money(6400, "EUR"))
+    if w.store.snapshot().get(s.SELLERS, "ceramics") is None:  # the shop's first day
+        w.provider.set_account("acct_ceramics", can_charge=True)
+        svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
+        svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))
+        svc.add_product("vase", "ceramics", "VASE-TALL", "Tall vase", Money(6400, "EUR"))
     svc.restock("ceramics", "MUG-BLUE", 6)
     svc.restock("ceramics", "VASE-TALL", 2)
     tl.section("Opening: 6 blue mugs at 18.00 EUR, 2 tall vases at 64.00 EUR")
@@ -128,7 +158,7 @@ def _ana_double_clicks(w: Wiring, tl: Timeline) -> tuple[CheckoutResult, Provide
 
     def click(i: int) -> None:
         barrier.wait()
-        results[i] = svc.create_payment_intent(ANA_SESSION, [CartItem("mug", 2)])
+        results[i] = svc.create_payment_intent(tl.session("ana"), [CartItem("mug", 2)])
 
     threads = [threading.Thread(target=click, args=(i,)) for i in range(2)]
     for th in threads:
@@ -139,7 +169,8 @@ def _ana_double_clicks(w: Wiring, tl: Timeline) -> tuple[CheckoutResult, Provide
         tl.say("ana", f"request {i + 1}: create_payment_intent(2 mugs)", _short(r))
     ana = results[0]
     assert ana is not None
-    found = w.provider.search_intents(metadata_key="checkout_session_id", value=ANA_SESSION)
+    session = tl.session("ana")
+    found = w.provider.search_intents(metadata_key="checkout_session_id", value=session)
     tl.say("paycore", "intents at the provider for Ana's session", len(found))
     tl.attempt(
         "ana", "confirm with a card", lambda: svc.confirm_payment(ana.payment_id, "pm_card_visa")
@@ -158,7 +189,7 @@ def _ben_three_d_secure(w: Wiring, tl: Timeline) -> None:
     ben = tl.attempt(
         "ben",
         "create_payment_intent(1 vase)",
-        lambda: svc.create_payment_intent("cs_ben_00000000001", [CartItem("vase", 1)]),
+        lambda: svc.create_payment_intent(tl.session("ben"), [CartItem("vase", 1)]),
     )
     tl.attempt(
         "ben",
@@ -184,7 +215,7 @@ def _cleo_declined_then_retries(w: Wiring, tl: Timeline) -> None:
     cleo = tl.attempt(
         "cleo",
         "create_payment_intent(1 mug)",
-        lambda: svc.create_payment_intent("cs_cleo_0000000001", [CartItem("mug", 1)]),
+        lambda: svc.create_payment_intent(tl.session("cleo"), [CartItem("mug", 1)]),
     )
     tl.attempt(
         "cleo",
@@ -205,7 +236,7 @@ def _dan_cancels(w: Wiring, tl: Timeline) -> None:
     dan = tl.attempt(
         "dan",
         "create_payment_intent(1 vase)",
-        lambda: svc.create_payment_intent("cs_dan_00000000001", [CartItem("vase", 1)]),
+        lambda: svc.create_payment_intent(tl.session("dan"), [CartItem("vase", 1)]),
     )
     tl.attempt("dan", "cancel_payment", lambda: svc.cancel_payment(dan.payment_id))
     tl.attempt(
@@ -255,7 +286,7 @@ def _eve_abandons(w: Wiring, tl: Timeline) -> None:
     eve = tl.attempt(
         "eve",
         "create_payment_intent(3 mugs)",
-        lambda: svc.create_payment_intent("cs_eve_00000000001", [CartItem("mug", 3)]),
+        lambda: svc.create_payment_intent(tl.session("eve"), [CartItem("mug", 3)]),
     )
     w.clock.advance(20 * MINUTE)
     tl.say("clock", "20 minutes later (reservations last 15)")

@@ -160,6 +160,33 @@ class FakeLedger:
                 self.refunds_settle_immediately,
             )
 
+    def books(self) -> dict[str, Any]:
+        """The fake's whole state as containers of its own values, copied (for saving it:
+        :mod:`paycore_adapters.fake_state`); the call counts are left out."""
+        with self._lock:
+            return {
+                "accounts": dict(self._accounts),
+                "intents": [dataclasses.replace(it) for it in self._intents.values()],
+                "refunds": list(self._refunds.values()),
+                "saved": dict(self._saved),
+                "events": list(self._events),
+                "undelivered": list(self._undelivered),
+                "seq": dict(self._seq),
+                "refunds_settle_immediately": self.refunds_settle_immediately,
+            }
+
+    def load_books(self, books: Mapping[str, Any]) -> None:
+        """Take the state :meth:`books` gave (of this fake or one saved before)."""
+        with self._lock:
+            self._accounts = dict(books["accounts"])
+            self._intents = {it.view.id: it for it in books["intents"]}
+            self._refunds = {r.id: r for r in books["refunds"]}
+            self._saved = dict(books["saved"])
+            self._events = list(books["events"])
+            self._undelivered = list(books["undelivered"])
+            self._seq = collections.Counter(books["seq"])
+            self.refunds_settle_immediately = bool(books["refunds_settle_immediately"])
+
     @property
     def all_events(self) -> list[ProviderEvent]:
         with self._lock:

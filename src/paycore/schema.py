@@ -26,6 +26,10 @@ class Table(Generic[T]):
     key: str
     unique: tuple[tuple[str, ...], ...] = ()
     indexes: tuple[str, ...] = ()
+    #: A log: rows are only ever inserted, keyed by a sequence number, never updated. A
+    #: store may write a transaction's log rows together at its end (before any read of
+    #: the table, and at the commit); a duplicate key then fails there, not at the insert.
+    append_only: bool = False
 
     def key_of(self, record: T) -> str:
         return str(getattr(record, self.key))
@@ -45,7 +49,9 @@ class Table(Generic[T]):
 SELLERS = Table("sellers", r.Seller, "id")
 PRODUCTS = Table("products", r.Product, "id", indexes=("seller_id",))
 STOCK = Table("stock", r.Stock, "key")
-STOCK_MOVEMENTS = Table("stock_movements", r.StockMovement, "seq", indexes=("stock_key",))
+STOCK_MOVEMENTS = Table(
+    "stock_movements", r.StockMovement, "seq", indexes=("stock_key",), append_only=True
+)
 ORDERS = Table("orders", r.Order, "id", unique=(("checkout_session_id",),), indexes=("status",))
 RESERVATIONS = Table("reservations", r.Reservation, "id", indexes=("order_id",))
 PAYMENTS = Table(
@@ -63,7 +69,7 @@ REFUNDS = Table(
     indexes=("payment_id", "status"),
 )
 FLOWS = Table("flows", r.Flow, "id", indexes=("status",))
-AUDIT = Table("audit", r.AuditEntry, "seq", indexes=("aggregate_id",))
+AUDIT = Table("audit", r.AuditEntry, "seq", indexes=("aggregate_id",), append_only=True)
 OUTBOX = Table("outbox", r.OutboxMessage, "id", indexes=("sent",))
 INBOX = Table("inbox", r.InboxEntry, "event_id")
 ORPHANS = Table("orphans", r.OrphanCase, "provider_intent_id", indexes=("action",))

@@ -50,13 +50,13 @@ def _evolver(cls: type) -> Evolver:
         "NEW": object.__new__,
         # Each field's own slot setter, past the frozen class's __setattr__ (and faster
         # than object.__setattr__, which looks the slot up by name on every call).
-        **{f"SET_{i}": _slot_setter(cls, n) for i, n in enumerate(names)},
+        **{f"SET_{i}": slot_setter(cls, n) for i, n in enumerate(names)},
     }
     exec("\n".join(lines), scope)  # the source is built from the field names only
     return cast(Evolver, scope["evolve"])
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
     """What sets field ``name`` of a ``cls`` record: its slot's ``__set__``, else (a
     record without slots) ``object.__setattr__`` by name."""
     for klass in cls.__mro__:

@@ -44,7 +44,7 @@ def test_demo_exits_1_when_an_invariant_fails(monkeypatch: pytest.MonkeyPatch) -
     planted = Invariant("always-broken", "Never holds.", "safety", (), broken)
     monkeypatch.setattr(invariants, "INVARIANTS", [*invariants.INVARIANTS, planted])
     monkeypatch.setattr("paycore_adapters.demo.INVARIANTS", invariants.INVARIANTS)
-    assert main(["demo"]) == 1
+    assert main(["demo", "--store", "memory"]) == 1
 
 
 def test_invariants_command_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:

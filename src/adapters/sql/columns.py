@@ -30,7 +30,7 @@ import attrs
 from paycore.money import Money
 from paycore.schema import TABLES, Table
 
-from . import values
+from . import codegen, values
 
 T = TypeVar("T")
 
@@ -57,6 +57,9 @@ class _Field:
     columns: tuple[Column, ...]
     write: Callable[[Any], tuple[Any, ...]]
     read: Callable[..., Any]
+    #: What the generated codec does with it: plain, bool, enum, money or json.
+    shape: str = "plain"
+    nullable: bool = False
 
 
 def _optional(tp: Any) -> tuple[Any, bool]:
@@ -78,16 +81,21 @@ def _field(name: str, declared: Any) -> _Field:
 
     if tp is Money:
         cols = (column("int"), column("text", "_currency"))
-        return _Field(name, cols, _money_writer(nullable), _nullable(Money, nullable))
+        read = _nullable(Money, nullable)
+        return _Field(name, cols, _money_writer(nullable), read, "money", nullable)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         write = _nullable(_enum_value, nullable)
-        return _Field(name, (column("text"),), write, _nullable(tp, nullable))
+        by_value = {member.value: member for member in tp}
+        read = _nullable(by_value.__getitem__, nullable)
+        return _Field(name, (column("text"),), write, read, "enum", nullable)
     if tp is bool:
-        return _Field(name, (column("bool"),), _plain, _nullable(bool, nullable))
+        read = _nullable(bool, nullable)
+        return _Field(name, (column("bool"),), _plain, read, "bool", nullable)
     if tp is int or tp is str:
         return _Field(name, (column("int" if tp is int else "text"),), _plain, _same)
     if isinstance(origin, type) and issubclass(origin, Mapping | tuple | list):
-        return _Field(name, (column("json"),), _json_writer, _nullable(values.loads, nullable))
+        read = _nullable(values.loads, nullable)
+        return _Field(name, (column("json"),), _json_writer, read, "json", nullable)
     raise SchemaDerivationError(f"no SQL column for field {name!r} of type {declared!r}")
 
 
@@ -141,6 +149,9 @@ class TableMap(Generic[T]):
         self.record_columns = sum(len(f.columns) for f in self.fields)
         self.key_column = self.column_of(table.key)
         self.versioned = "version" in names
+        #: A record's values in the order of :attr:`columns`, and the record a row holds:
+        #: generated once per table (see :mod:`paycore_adapters.sql.codegen`).
+        self.row, self.record = codegen.codec(cls, self.fields, self.derived)
 
     def column_of(self, field: str) -> str:
         """The column a key, unique or indexed field is looked up by (never Money)."""
@@ -152,24 +163,6 @@ class TableMap(Generic[T]):
         if field in self.derived:
             return field
         raise SchemaDerivationError(f"{self.name} has no field {field!r}")
-
-    def row(self, record: T) -> tuple[Any, ...]:
-        """The record's values, in the order of :attr:`columns`."""
-        out: list[Any] = []
-        for f in self.fields:
-            out.extend(f.write(getattr(record, f.name)))
-        out.extend(getattr(record, d) for d in self.derived)
-        return tuple(out)
-
-    def record(self, row: tuple[Any, ...] | Any) -> T:
-        """The record a row (in the order of :attr:`columns`) holds."""
-        kwargs: dict[str, Any] = {}
-        i = 0
-        for f in self.fields:
-            n = len(f.columns)
-            kwargs[f.name] = f.read(*row[i : i + n])
-            i += n
-        return self.table.type(**kwargs)
 
     def value(self, field: str, value: object) -> object:
         """``value`` as the column of ``field`` holds it (an enum's value, a bool)."""

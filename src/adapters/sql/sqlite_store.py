@@ -273,6 +273,12 @@ class _Scope:
                 )
             return
         try:
+            tx.finish()
+        except BaseException:
+            _rollback(conn)
+            store.stats["rollbacks"] += 1
+            raise
+        try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(conn)

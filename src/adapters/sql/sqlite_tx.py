@@ -69,6 +69,13 @@ class SQLiteTransaction:
         self.failed: IntegrityError | None = None
         self.closed = False
         self.wrote = False
+        #: Rows this transaction read or wrote, by table and key (None: known absent). The
+        #: transaction holds the write lock: no one else changes them before it ends.
+        self._rows: dict[str, dict[str, Any]] = {}
+        #: Log rows (``Table.append_only``) not written yet, by table.
+        self._log: dict[str, list[tuple[Any, ...]]] = {}
+        #: Sequences this transaction drew from: [the last value it gave, the stored one].
+        self._seqs: dict[str, list[int]] = {}
 
     def _check(self) -> None:
         if self.closed:
@@ -96,18 +103,31 @@ class SQLiteTransaction:
 
     def get(self, table: Table[T], key: str) -> T | None:
         t = self._table(table)
+        known = self._rows.get(table.name)
+        if known is None:
+            known = self._rows[table.name] = {}
+        elif key in known:
+            return known[key]  # type: ignore[no-any-return]
+        if table.name in self._log:
+            self._write_log(table.name)
         row = self._run(t.select, (key,)).fetchone()
-        return None if row is None else t.map.record(row)
+        record = known[key] = None if row is None else t.map.record(row)
+        return record
 
     def insert(self, table: Table[T], record: T) -> None:
         t = self._table(table)
         if not isinstance(record, table.type):
             raise TypeError(f"{table.name} holds {table.type.__name__}, not {type(record)}")
         self._wrote(table)
+        if table.append_only:
+            self._log.setdefault(table.name, []).append(t.map.row(record))
+            return
+        key = table.key_of(record)
         try:
             self._run(t.insert, t.map.row(record))
         except sqlite3.IntegrityError as exc:
-            self._refused(t, table.key_of(record), exc)
+            self._refused(t, key, exc)
+        self._rows.setdefault(table.name, {})[key] = record
 
     def update(self, table: Table[T], record: T) -> None:
         t = self._table(table)
@@ -123,6 +143,7 @@ class SQLiteTransaction:
         except sqlite3.IntegrityError as exc:
             self._refused(t, key, exc)
         if changed == 1:
+            self._rows.setdefault(table.name, {})[key] = record
             return
         stored = self._run(t.version, (key,)).fetchone()
         if stored is None:
@@ -148,24 +169,55 @@ class SQLiteTransaction:
         sql = t.finds.get(field)
         if sql is None:
             raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
+        if table.name in self._log:
+            self._write_log(table.name)
         record = t.map.record
         return [record(r) for r in self._run(sql, (t.map.value(field, value),))]
 
     def scan(self, table: Table[T]) -> Iterator[T]:
         t = self._table(table)
+        if table.name in self._log:
+            self._write_log(table.name)
         record = t.map.record
         return iter([record(r) for r in self._run(t.scan, ())])
 
     def next_seq(self, name: str) -> int:
+        """The first draw of a sequence in a transaction bumps its stored value; the
+        others count on in memory, written back once at the end (:meth:`finish`)."""
         if self.closed or self.failed is not None:
             self._check()
         self.wrote = True
+        drawn = self._seqs.get(name)
+        if drawn is not None:
+            drawn[0] += 1
+            return drawn[0]
         row = self._run(
             "INSERT INTO paycore_sequences (name, value) VALUES (?, 1) "
             "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
             (name,),
         ).fetchone()
-        return int(row[0])
+        value = int(row[0])
+        self._seqs[name] = [value, value]
+        return value
+
+    def finish(self) -> None:
+        """Write what waits for the end: the log rows, and the sequences drawn from more
+        than once. Called before the commit; an integrity error here fails it."""
+        for name in list(self._log):
+            self._write_log(name)
+        for name, (last, stored) in self._seqs.items():
+            if last != stored:
+                self._run("UPDATE paycore_sequences SET value = ? WHERE name = ?", (last, name))
+
+    def _write_log(self, name: str) -> None:
+        rows = self._log.pop(name)
+        t = self._sql[name]
+        try:
+            self.conn.executemany(t.insert, rows)
+        except sqlite3.IntegrityError as exc:
+            self._refused(t, "?", exc)
+        except sqlite3.Error as exc:
+            raise OperationalError(f"the SQLite store failed: {exc}") from None
 
     # --- failures ----------------------------------------------------------------------
 

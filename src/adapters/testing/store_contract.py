@@ -19,7 +19,7 @@ from paycore import records as r
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError
 from paycore.money import Money
 from paycore.ports import Store
-from paycore.schema import ORDERS, PAYMENTS, REFUNDS, SELLERS
+from paycore.schema import AUDIT, ORDERS, PAYMENTS, REFUNDS, SELLERS
 from paycore.status import OrderStatus
 
 from ..harness.faulty import FaultyStore
@@ -309,6 +309,28 @@ class StoreContract(abc.ABC):
         with store.transaction() as tx:
             assert tx.next_seq("audit") == 3
             assert tx.next_seq("stock") == 2
+
+    def test_log_rows_are_read_back_and_a_duplicate_fails_the_transaction(
+        self, store: Store
+    ) -> None:
+        """Rows of an append-only table (``Table.append_only``) are seen by the
+        transaction's own reads and kept by its commit, in order; a duplicate key fails
+        the transaction, at the insert or at the latest when it ends, and keeps nothing."""
+        entries = [
+            r.AuditEntry(seq, 1, "order", "o1", None, "pending", "create", None)
+            for seq in (1, 2, 3)
+        ]
+        with store.transaction() as tx:
+            tx.insert(AUDIT, entries[0])
+            tx.insert(AUDIT, entries[1])
+            assert tx.find(AUDIT, "aggregate_id", "o1") == entries[:2]
+            tx.insert(AUDIT, entries[2])
+        assert store.snapshot().rows(AUDIT) == entries
+        before = self.state(store)
+        with pytest.raises(IntegrityError), store.transaction() as tx:
+            tx.insert(ORDERS, order("o9"))
+            tx.insert(AUDIT, entries[0])
+        assert self.state(store) == before
 
     def test_nested_transaction_raises(self, store: Store) -> None:
         """Opening a transaction inside another in the same thread is a RuntimeError."""
