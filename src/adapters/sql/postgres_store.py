@@ -93,7 +93,11 @@ class PostgresStore:
             self._pool.close()
             reason = f"cannot connect to the PostgreSQL store {self}: {exc}"
             raise OperationalError(reason) from None
-        self._open_schema(migrate)
+        try:
+            self._open_schema(migrate)
+        except BaseException:
+            self._pool.close()
+            raise
 
     def __repr__(self) -> str:
         info = psycopg.conninfo.conninfo_to_dict(self.dsn)
@@ -122,10 +126,14 @@ class PostgresStore:
         done: list[int] = []
         version = 0
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {migrate.TABLE} "
-                "(version bigint PRIMARY KEY, name text NOT NULL)"
-            )
+            # The bookkeeping table under the lock too: two CREATE TABLE IF NOT EXISTS at
+            # once can both try to create it.
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {migrate.TABLE} "
+                    "(version bigint PRIMARY KEY, name text NOT NULL)"
+                )
             while True:
                 try:
                     with conn.transaction():
