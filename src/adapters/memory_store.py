@@ -201,6 +201,13 @@ class MemoryTransaction:
             return [rows[k] for k in sorted(keys, key=state.pos.__getitem__)]
         return [rows[k] for k in keys]
 
+    def find_since(
+        self, table: Table[T], field: str, value: object, time_field: str, since: int
+    ) -> list[T]:
+        if (field, time_field) not in table.ranges:
+            raise ValueError(f"{table.name}: no range ({field}, {time_field}) in paycore.schema")
+        return [r for r in self.find(table, field, value) if getattr(r, time_field) >= since]
+
     def scan(self, table: Table[T]) -> Iterator[T]:
         if not self.live:
             self._check()

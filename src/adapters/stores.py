@@ -11,10 +11,11 @@
 
 ``PAYCORE_STORE`` names the store when a command is not given ``--store``.
 
-The JSON file holds every row of every table as tagged values: attrs records by
-class name, enums by class name and value, tuples and mappings kept apart from lists.
-Only the classes of :mod:`paycore.records`, :mod:`paycore.money` and
-:mod:`paycore.status` are ever built from a file.
+The JSON file holds every row of every table as :mod:`paycore_adapters.sql.values`
+writes nested values: records by class name, enums by class name and value, tuples
+kept apart from lists, plain mappings as JSON objects. Only the classes of
+:mod:`paycore.records`, :mod:`paycore.money` and :mod:`paycore.status` are ever built
+from a file.
 """
 
 from __future__ import annotations
@@ -22,20 +23,21 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from paycore import money, records, status
 from paycore.errors import OperationalError, StoreError
 
 from .memory import LocalStore
 from .memory_store import MemoryStore
+from .sql import values
 from .sql.sqlite_store import SQLiteStore
 
-FORMAT = "paycore-store/1"
+FORMAT = "paycore-store/2"
+#: Formats read: version 1 tagged every mapping (``$map``), which version 2 still reads.
+READABLE = (FORMAT, "paycore-store/1")
 #: The environment variable naming the store of a command given no ``--store``.
 STORE_ENV = "PAYCORE_STORE"
 
@@ -52,50 +54,9 @@ class StoreFileUnreadable(StoreError, code="store_file_unreadable"):
     """The store file exists but cannot be read as a paycore store."""
 
 
-_TYPES: dict[str, type[Any]] = {
-    name: obj
-    for module in (records, money, status)
-    for name, obj in vars(module).items()
-    if isinstance(obj, type)
-    and obj.__module__ == module.__name__
-    and (attrs.has(obj) or issubclass(obj, Enum))
-}
-
-
-def encode(value: Any) -> Any:
-    """A JSON-able form of a stored value."""
-    if isinstance(value, Enum):
-        return {"$enum": type(value).__name__, "value": value.value}
-    if attrs.has(type(value)):
-        fields = {f.name: encode(getattr(value, f.name)) for f in attrs.fields(type(value))}
-        return {"$record": type(value).__name__, "fields": fields}
-    if isinstance(value, tuple):
-        return {"$tuple": [encode(v) for v in value]}
-    if isinstance(value, list):
-        return [encode(v) for v in value]
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
-    if value is None or isinstance(value, bool | int | str | float):
-        return value
-    raise TypeError(f"cannot store a {type(value).__name__} in a JSON store")
-
-
-def decode(value: Any) -> Any:
-    """The stored value a JSON form stands for. Raises KeyError/TypeError on bad input."""
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "$enum" in value:
-        return _TYPES[value["$enum"]](value["value"])
-    if "$record" in value:
-        cls = _TYPES[value["$record"]]
-        return cls(**{k: decode(v) for k, v in value["fields"].items()})
-    if "$tuple" in value:
-        return tuple(decode(v) for v in value["$tuple"])
-    if "$map" in value:
-        return {decode(k): decode(v) for k, v in value["$map"]}
-    raise TypeError(f"untagged object in a store file: {sorted(value)}")
+#: What a store file holds a stored value as (plain JSON where plain; tagged records,
+#: enums and tuples): the SQL stores' JSON columns' form, :mod:`.sql.values`.
+encode, decode = values.encode, values.decode
 
 
 @attrs.define
@@ -203,7 +164,7 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
         return OpenStore(MemoryStore(), path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") not in READABLE:
             raise ValueError(f"not a {FORMAT} file")
         tables = {name: [decode(r) for r in rows] for name, rows in doc["tables"].items()}
         seqs = {str(k): int(v) for k, v in doc["seqs"].items()}

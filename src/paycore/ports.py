@@ -36,6 +36,12 @@ class Transaction(Protocol):
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
         """Rows whose indexed ``field`` equals ``value``, in insertion order."""
 
+    def find_since(
+        self, table: Table[T], field: str, value: object, time_field: str, since: int
+    ) -> list[T]:
+        """Rows whose ``field`` equals ``value`` and whose ``time_field`` is at least
+        ``since``, in insertion order; the pair must be one of ``table.ranges``."""
+
     def scan(self, table: Table[T]) -> Iterator[T]:
         """Every row, in insertion order (for small tables and jobs)."""
 

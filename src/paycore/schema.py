@@ -26,6 +26,9 @@ class Table(Generic[T]):
     key: str
     unique: tuple[tuple[str, ...], ...] = ()
     indexes: tuple[str, ...] = ()
+    #: (equality field, time field) pairs that ``Transaction.find_since`` may use: rows
+    #: of one value (a status) from a moment on, found without reading the older ones.
+    ranges: tuple[tuple[str, str], ...] = ()
     #: A log: rows are only ever inserted, keyed by a sequence number, never updated. A
     #: store may write a transaction's log rows together at its end (before any read of
     #: the table, and at the commit); a duplicate key then fails there, not at the insert.
@@ -60,6 +63,7 @@ PAYMENTS = Table(
     "id",
     unique=(("provider_intent_id",), ("order_id",)),
     indexes=("status",),
+    ranges=(("status", "created_at"),),
 )
 REFUNDS = Table(
     "refunds",
@@ -67,6 +71,7 @@ REFUNDS = Table(
     "id",
     unique=(("payment_id", "idempotency_key"), ("provider_refund_id",)),
     indexes=("payment_id", "status"),
+    ranges=(("status", "created_at"),),
 )
 FLOWS = Table("flows", r.Flow, "id", indexes=("status",))
 AUDIT = Table("audit", r.AuditEntry, "seq", indexes=("aggregate_id",), append_only=True)

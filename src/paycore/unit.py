@@ -118,6 +118,11 @@ class Unit:
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
         return self.tx.find(table, field, value)
 
+    def find_since(
+        self, table: Table[T], field: str, value: object, time_field: str, since: int
+    ) -> list[T]:
+        return self.tx.find_since(table, field, value, time_field, since)
+
     def save(self, table: Table[T], record: T, **changes: Any) -> T:
         """Write a change that is not a status change (version bumped)."""
         changes["version"] = record.version + 1  # type: ignore[attr-defined]

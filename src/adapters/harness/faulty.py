@@ -111,6 +111,11 @@ class _Tracked:
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
         return self.tx.find(table, field, value)
 
+    def find_since(
+        self, table: Table[T], field: str, value: object, time_field: str, since: int
+    ) -> list[T]:
+        return self.tx.find_since(table, field, value, time_field, since)
+
     def scan(self, table: Table[T]) -> Iterator[T]:
         return self.tx.scan(table)
 

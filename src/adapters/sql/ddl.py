@@ -80,11 +80,16 @@ def table_statements(dialect: Dialect, m: TableMap[object]) -> list[str]:
         parts.append(f"CONSTRAINT {quote(unique_name(m, fields))} UNIQUE ({cols})")
     body = ",\n    ".join(parts)
     out = [f"CREATE TABLE {quote(m.name)} (\n    {body}\n);"]
-    unique_singles = {u[0] for u in m.table.unique if len(u) == 1}
+    # A field a unique constraint or a range's index starts with needs no index of its own.
+    covered = {u[0] for u in m.table.unique if len(u) == 1} | {f for f, _ in m.table.ranges}
     for field in m.table.indexes:
-        if field not in unique_singles:
+        if field not in covered:
             col = quote(m.column_of(field))
             out.append(f"CREATE INDEX {quote(index_name(m, field))} ON {quote(m.name)} ({col});")
+    for field, time_field in m.table.ranges:
+        cols = f"{quote(m.column_of(field))}, {quote(m.column_of(time_field))}"
+        name = quote(index_name(m, f"{field}_{time_field}"))
+        out.append(f"CREATE INDEX {name} ON {quote(m.name)} ({cols});")
     if dialect.order_declaration:
         col = quote(dialect.order_column)
         out.append(f"CREATE INDEX {quote(m.name + '_pos_idx')} ON {quote(m.name)} ({col});")

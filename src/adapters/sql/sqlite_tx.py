@@ -44,6 +44,12 @@ class TableSql:
             f: f"SELECT {cols} FROM {name} WHERE {quote(m.column_of(f))} = ? ORDER BY {order}"
             for f in dict.fromkeys((*table.indexes, *singles))
         }
+        #: The (field, time field) pairs ``find_since`` may use, and each one's statement.
+        self.ranges = {
+            (f, tf): f"SELECT {cols} FROM {name} WHERE {quote(m.column_of(f))} = ? "
+            f"AND {quote(m.column_of(tf))} >= ? ORDER BY {order}"
+            for f, tf in table.ranges
+        }
         #: Column names back to the field a constraint is declared on.
         self.fields_of = {m.column_of(f): f for u in table.unique for f in u}
         self.fields_of[m.key_column] = table.key
@@ -173,6 +179,20 @@ class SQLiteTransaction:
             self._write_log(table.name)
         record = t.map.record
         return [record(r) for r in self._run(sql, (t.map.value(field, value),))]
+
+    def find_since(
+        self, table: Table[T], field: str, value: object, time_field: str, since: int
+    ) -> list[T]:
+        t = self._table(table)
+        sql = t.ranges.get((field, time_field))
+        if sql is None:
+            raise ValueError(
+                f"{table.name}: no range ({field}, {time_field}); declare it in paycore.schema"
+            )
+        if table.name in self._log:
+            self._write_log(table.name)
+        record = t.map.record
+        return [record(r) for r in self._run(sql, (t.map.value(field, value), since))]
 
     def scan(self, table: Table[T]) -> Iterator[T]:
         t = self._table(table)

@@ -41,10 +41,10 @@ class StoredValueInvalid(ValueError):
 
 def encode(value: Any) -> Any:
     """``value`` as JSON-able data (see the module's tags)."""
+    if isinstance(value, enum.Enum):  # first: a str or int enum is a str or int too
+        return {"$enum": type(value).__name__, "value": value.value}
     if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, enum.Enum):
-        return {"$enum": type(value).__name__, "value": value.value}
     if isinstance(value, tuple):
         return {"$tuple": [encode(v) for v in value]}
     if isinstance(value, list):

@@ -20,7 +20,7 @@ from paycore.errors import CommitUnknown, IntegrityError, OperationalError
 from paycore.money import Money
 from paycore.ports import Store
 from paycore.schema import AUDIT, ORDERS, PAYMENTS, REFUNDS, SELLERS
-from paycore.status import OrderStatus
+from paycore.status import OrderStatus, PaymentStatus
 
 from ..harness.faulty import FaultyStore
 
@@ -309,6 +309,33 @@ class StoreContract(abc.ABC):
         with store.transaction() as tx:
             assert tx.next_seq("audit") == 3
             assert tx.next_seq("stock") == 2
+
+    def test_find_since_takes_one_value_from_a_moment_on(self, store: Store) -> None:
+        """``find_since``: rows of one value whose time field is at least ``since``, in
+        insertion order, own writes included; only declared ranges."""
+        rows = [
+            attrs.evolve(payment(f"p{i}", f"pi_{i}"), created_at=at, status=status)
+            for i, (at, status) in enumerate(
+                [
+                    (5, PaymentStatus.SUCCEEDED),
+                    (20, PaymentStatus.SUCCEEDED),
+                    (20, PaymentStatus.FAILED),
+                    (30, PaymentStatus.SUCCEEDED),
+                ]
+            )
+        ]
+        with store.transaction() as tx:
+            for row in rows[:3]:
+                tx.insert(PAYMENTS, row)
+        with store.transaction() as tx:
+            tx.insert(PAYMENTS, rows[3])
+            found = tx.find_since(PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", 20)
+            assert [p.id for p in found] == ["p1", "p3"]
+            assert (
+                tx.find_since(PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", 31) == []
+            )
+            with pytest.raises(ValueError):
+                tx.find_since(PAYMENTS, "order_id", "o1", "created_at", 0)
 
     def test_log_rows_are_read_back_and_a_duplicate_fails_the_transaction(
         self, store: Store

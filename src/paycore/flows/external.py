@@ -110,8 +110,8 @@ def _next_batch(config: Config, u: Unit) -> tuple[list[Payment], str | None]:
     since = u.now - config.external_refund_window_ms
     rows = [
         p
-        for p in u.find(s.PAYMENTS, "status", PaymentStatus.SUCCEEDED)
-        if p.created_at >= since and p.provider_intent_id is not None
+        for p in u.find_since(s.PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", since)
+        if p.provider_intent_id is not None
     ]
     cursor = u.get(s.CURSORS, CURSOR)
     after = cursor.value if cursor is not None else None

@@ -79,9 +79,7 @@ def refund_batch(u: Unit, config: Config) -> list[str]:
     most ``job_batch`` going on after the last run's, so refunds the bank keeps pending
     never hide the ones behind them."""
     since = u.now - config.reconcile_window_ms
-    recent = [
-        r for r in u.find(s.REFUNDS, "status", RefundStatus.SUCCEEDED) if r.created_at >= since
-    ]
+    recent = u.find_since(s.REFUNDS, "status", RefundStatus.SUCCEEDED, "created_at", since)
     rows = [*u.find(s.REFUNDS, "status", RefundStatus.PENDING), *recent]
     taken = batches.take(u, "refund_sync", rows, key=lambda r: r.id, limit=config.job_batch)
     return [r.id for r in taken]
