@@ -64,6 +64,12 @@ class TableSql:
             f: f"SELECT {cols} FROM {name} WHERE {quote(m.column_of(f))} = %s ORDER BY {order}"
             for f in dict.fromkeys((*table.indexes, *singles))
         }
+        #: The (field, time field) pairs ``find_since`` may use, and each one's statement.
+        self.ranges = {
+            (f, tf): f"SELECT {cols} FROM {name} WHERE {quote(m.column_of(f))} = %s "
+            f"AND {quote(m.column_of(tf))} >= %s ORDER BY {order}"
+            for f, tf in table.ranges
+        }
         #: Constraint names (as the migrations create them) back to their fields.
         self.constraints: dict[str, tuple[str, ...]] = {
             unique_name(m, fields): tuple(fields) for fields in table.unique
@@ -171,6 +177,18 @@ class PostgresTransaction:
             raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
         record = t.map.record
         return [record(r) for r in self._run(sql, (t.map.value(field, value),))]
+
+    def find_since(
+        self, table: Table[T], field: str, value: object, time_field: str, since: int
+    ) -> list[T]:
+        t = self._table(table)
+        sql = t.ranges.get((field, time_field))
+        if sql is None:
+            raise ValueError(
+                f"{table.name}: no range ({field}, {time_field}); declare it in paycore.schema"
+            )
+        record = t.map.record
+        return [record(r) for r in self._run(sql, (t.map.value(field, value), since))]
 
     def scan(self, table: Table[T]) -> Iterator[T]:
         t = self._table(table)
