@@ -9,6 +9,9 @@ from tests.support import make_shop
 
 from paycore_adapters.memory import Wiring
 
+# The throwaway PostgreSQL server and the per-test database (postgres_dsn).
+pytest_plugins = ["tests.postgres_server"]
+
 
 @pytest.fixture
 def shop() -> Iterator[Wiring]:

@@ -21,8 +21,7 @@ from paycore.ports import PaymentProvider
 from paycore.records import Alert, Flow
 from paycore.service import FLOW_DEFS
 
-from .sql.sqlite_store import SQLiteStore
-from .stores import STORE_ENV, encode, open_store, parse_url
+from .stores import STORE_ENV, OpenStore, encode, open_store, parse_url
 
 
 class _SystemClock:
@@ -77,24 +76,26 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         default=os.environ.get(STORE_ENV) or None,
-        help=f"sqlite:PATH, memory, json:PATH or a file path (default: ${STORE_ENV})",
+        help=(
+            "sqlite:PATH, postgresql://..., memory, json:PATH or a file path "
+            f"(default: ${STORE_ENV})"
+        ),
     )
 
 
 def migrate(args: argparse.Namespace, out: TextIO) -> int:
     """`paycore migrate --store URL`: bring the store's schema up to date (a new SQLite
-    file is created with the whole schema)."""
+    file is created with the whole schema; a PostgreSQL database must exist)."""
     if args.store is None:
         print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
         return 2
     try:
         parsed = parse_url(args.store)
-        if parsed.kind != "sqlite":
+        if parsed.kind not in ("sqlite", "postgresql"):
             print(f"{args.store}: a {parsed.kind} store has no schema to migrate", file=out)
             return 0
         opened = open_store(args.store, create=True)
-        assert isinstance(opened.store, SQLiteStore)
-        version = opened.store.schema_version()
+        version: int = getattr(opened.store, "schema_version")()  # noqa: B009 - an SQL store's
         opened.close()
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
@@ -109,6 +110,17 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return 2
     try:
         opened = open_store(args.store)
+    except PaycoreError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        return _run(opened, args, out)
+    finally:
+        opened.close()  # a SQL store's connections
+
+
+def _run(opened: OpenStore, args: argparse.Namespace, out: TextIO) -> int:
+    try:
         engine = Engine(
             opened.store,
             cast(PaymentProvider, _NoProvider()),

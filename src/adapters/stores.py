@@ -2,6 +2,8 @@
 
 - ``sqlite:PATH``: the SQLite store in the file PATH (``sqlite:PATH?synchronous=NORMAL``
   to trade the last commits before a power cut for speed; the default is ``FULL``);
+- ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (or ``postgres://``, or any libpq
+  URL): the PostgreSQL store on that database (the ``postgresql`` extra);
 - ``memory``: a fresh, empty in-memory store (lost when the process ends);
 - ``json:PATH`` or a plain ``PATH``: an in-memory store loaded from a JSON file and
   written back (atomically: a temporary file, then a rename) by :meth:`OpenStore.save`:
@@ -81,20 +83,23 @@ class OpenStore:
         os.replace(tmp, self.path)
 
     def close(self) -> None:
-        if isinstance(self.store, SQLiteStore):
-            self.store.close()
+        close = getattr(self.store, "close", None)  # the SQL stores' connections
+        if callable(close):
+            close()
 
 
 @attrs.frozen
 class StoreUrl:
-    """A parsed store URL: its kind (memory, json, sqlite), its file, its options."""
+    """A parsed store URL: its kind (memory, json, sqlite, postgresql), its file, its
+    options, and for PostgreSQL the URL itself (libpq reads it)."""
 
     kind: str
     path: Path | None = None
     options: dict[str, str] = attrs.field(factory=dict)
+    dsn: str | None = None
 
 
-_USAGE = "a store URL is 'sqlite:PATH', 'memory', 'json:PATH' or a file path"
+_USAGE = "a store URL is 'sqlite:PATH', 'postgresql://...', 'memory', 'json:PATH' or a file path"
 
 
 def parse_url(url: object) -> StoreUrl:
@@ -104,6 +109,8 @@ def parse_url(url: object) -> StoreUrl:
     if url == "memory":
         return StoreUrl("memory")
     scheme, sep, rest = url.partition(":")
+    if sep and scheme in ("postgresql", "postgres") and rest.startswith("//"):
+        return StoreUrl("postgresql", dsn=url)
     if sep and scheme in ("json", "sqlite"):
         rest, _, query = rest.partition("?")
         if not rest:
@@ -122,16 +129,20 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
     """Open the store ``url`` names.
 
     Args:
-        url: ``sqlite:PATH``, ``memory``, ``json:PATH`` or a file path.
+        url: ``sqlite:PATH``, ``postgresql://...``, ``memory``, ``json:PATH`` or a file
+            path.
         create: start an empty store when the file does not exist yet (a new SQLite
             file gets the whole schema).
-        migrate: bring an existing SQLite file's schema up to date first.
+        migrate: bring an existing SQLite file's or PostgreSQL database's schema up to
+            date first (``create`` does too for PostgreSQL, whose database must exist).
 
     Raises:
         StoreUrlInvalid: not a URL this opener knows.
         StoreFileMissing: the file does not exist (and ``create`` is false).
         StoreFileUnreadable: the file cannot be read, or is not a paycore store.
-        SchemaNotMigrated: the SQLite file's schema is older than this paycore's.
+        SchemaNotMigrated: the SQLite file's or database's schema is older than this
+            paycore's.
+        OperationalError: the PostgreSQL server or database cannot be reached.
 
     Example::
 
@@ -140,6 +151,8 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
         opened.close()
     """
     parsed = parse_url(url)
+    if parsed.dsn is not None:
+        return OpenStore(_postgres(parsed.dsn, migrate or create))
     path = parsed.path
     if path is None:
         return OpenStore(MemoryStore())
@@ -161,6 +174,17 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
             f"cannot read the store file {path}: {type(exc).__name__}: {exc}", path=str(path)
         ) from None
     return OpenStore(store, path)
+
+
+def _postgres(dsn: str, migrate: bool) -> LocalStore:
+    try:  # psycopg is the optional ``postgresql`` extra: imported only when asked for
+        from .sql.postgres_store import PostgresStore
+    except ImportError as exc:
+        raise StoreUrlInvalid(
+            f"the PostgreSQL store needs the postgresql extra (pip install "
+            f"'paycore[postgresql]'): {exc}"
+        ) from None
+    return PostgresStore(dsn, migrate=migrate)
 
 
 def _sqlite(path: Path, options: dict[str, str], migrate: bool) -> SQLiteStore:

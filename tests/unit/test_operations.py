@@ -233,7 +233,7 @@ class TestStoreOpener:
     def test_bad_urls_and_files_are_typed_errors(self, tmp_path: Path) -> None:
         """Unknown scheme, missing file, garbage file: each its own StoreError."""
         with pytest.raises(StoreUrlInvalid):
-            open_store("postgresql://db/shop")
+            open_store("redis://db/shop")
         with pytest.raises(StoreUrlInvalid):
             open_store("")
         with pytest.raises(StoreFileMissing):

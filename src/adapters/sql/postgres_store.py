@@ -1,0 +1,298 @@
+"""The PostgreSQL store: several service instances on one database (psycopg 3 and
+psycopg_pool, the ``postgresql`` extra).
+
+* Every transaction is ``SERIALIZABLE``: PostgreSQL refuses the one of two concurrent
+  transactions whose effects no serial order explains (SQLSTATE 40001), and breaks a
+  deadlock by refusing one (40P01). Both become :class:`paycore.errors.StoreConflict`;
+  the transaction rolled back whole and the engine runs it again from its start
+  (``config.store_conflict_retries`` times at most).
+* A unique or key violation (23505) is the port's ``IntegrityError`` with the fields the
+  memory store gives (``table``, ``constraint`` as field names, ``key``); PostgreSQL
+  aborts the transaction, and the scope rolls it back, as every store does.
+* An error from ``COMMIT`` with the connection lost (or the server going away) is
+  :class:`paycore.errors.CommitUnknown`: the commit may have happened. An error the
+  server answered is a definite failure (``StoreConflict`` or ``OperationalError``).
+* A snapshot reads in one ``SERIALIZABLE READ ONLY DEFERRABLE`` transaction: a state
+  some serial order of the committed transactions produced, never a transient one a
+  checker would misread as a violation (inside an open transaction of the same thread,
+  not deferrable: see :meth:`PostgresStore.snapshot`).
+* Connections come from a pool (``min_size``..``max_size``); one transaction holds
+  one connection from its first statement to its commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections import Counter
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from paycore.errors import CommitUnknown, IntegrityError, OperationalError, StoreConflict
+from paycore.ports import Snapshot
+from paycore.schema import TABLES
+
+from ..memory_tables import dump
+from . import migrate
+from .postgres_tx import CONFLICTS, Conn, PostgresTransaction, TableSql, translate
+
+#: How many times a snapshot taken inside a transaction is read again when refused.
+SNAPSHOT_ATTEMPTS = 5
+#: Key of the advisory lock that lets one process at a time migrate a database.
+MIGRATION_LOCK = 0x70617963  # "payc"
+
+
+class PostgresStore:
+    """A :class:`paycore.ports.Store` on a PostgreSQL database (``paycore_adapters.sql``).
+
+    Args:
+        dsn: a libpq connection string or ``postgresql://`` URL.
+        min_size, max_size: the pool's connections (one per concurrent transaction).
+        timeout: seconds to wait for a free connection before ``OperationalError``.
+        migrate: apply pending migrations first (else a database that needs them is
+            refused with the command to run).
+
+    Raises:
+        OperationalError: the database cannot be reached.
+        SchemaNotMigrated, SchemaTooNew: the database's schema is not this paycore's.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+        migrate: bool = False,
+    ) -> None:
+        self.dsn = dsn
+        self._pool = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            configure=_configure,
+            open=False,
+        )
+        self._local = threading.local()
+        self._sql = {t.name: TableSql(t) for t in TABLES}
+        #: Writes made to each table through this object, rolled back ones included.
+        self.writes: Counter[str] = Counter()
+        self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0, "conflicts": 0}
+        try:
+            # One connection first, so a wrong address, database or password is told at
+            # once, in the server's words, instead of after the pool's timeout.
+            psycopg.connect(dsn, connect_timeout=max(1, int(timeout))).close()
+            self._pool.open(wait=True, timeout=timeout)
+        except (psycopg.Error, PoolTimeout) as exc:
+            self._pool.close()
+            reason = f"cannot connect to the PostgreSQL store {self}: {exc}"
+            raise OperationalError(reason) from None
+        try:
+            self._open_schema(migrate)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def __repr__(self) -> str:
+        info = psycopg.conninfo.conninfo_to_dict(self.dsn)
+        shown = {k: v for k, v in info.items() if k in ("host", "port", "dbname", "user")}
+        return f"PostgresStore({' '.join(f'{k}={v}' for k, v in shown.items())})"
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _getconn(self) -> Conn:
+        try:
+            return self._pool.getconn()
+        except PoolTimeout as exc:
+            raise OperationalError(f"no connection to the PostgreSQL store: {exc}") from None
+
+    # --- schema ------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        with self._pool.connection() as conn:
+            return _version(conn)
+
+    def migrate(self) -> list[int]:
+        """Apply every pending migration, each in its own transaction with its row in
+        ``paycore_migrations``, under an advisory lock (two instances starting at once
+        migrate once); the versions applied."""
+        done: list[int] = []
+        version = 0
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            # The bookkeeping table under the lock too: two CREATE TABLE IF NOT EXISTS at
+            # once can both try to create it.
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {migrate.TABLE} "
+                    "(version bigint PRIMARY KEY, name text NOT NULL)"
+                )
+            while True:
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                        todo = migrate.pending(self.dialect, _version(conn))
+                        if not todo:
+                            return done
+                        mig = todo[0]
+                        version = mig.version
+                        conn.execute(mig.sql.encode())  # a script: no parameters
+                        conn.execute(
+                            f"INSERT INTO {migrate.TABLE} VALUES (%s, %s)", (mig.version, mig.name)
+                        )
+                except psycopg.Error as exc:
+                    raise OperationalError(f"migration {version} failed: {exc}") from None
+                done.append(mig.version)
+
+    def _open_schema(self, apply: bool) -> None:
+        if apply:
+            self.migrate()
+        current, known = self.schema_version(), migrate.latest(self.dialect)
+        migrate.pending(self.dialect, current)  # raises when the database is newer
+        if current < known:
+            raise migrate.SchemaNotMigrated(
+                f"the PostgreSQL store {self} is at schema version {current}, this paycore "
+                f"needs {known}: run `paycore migrate --store URL` with its URL",
+                applied=current,
+                known=known,
+            )
+
+    # --- the port ----------------------------------------------------------------------
+
+    def transaction(self) -> _Scope:
+        return _Scope(self)
+
+    def snapshot(self) -> Snapshot:
+        """Every table's committed rows, read in one serializable read-only transaction.
+
+        Outside a transaction it is ``DEFERRABLE``: PostgreSQL waits until no open writer
+        can contradict it. Inside one of this thread's transactions that wait would never
+        end (the writer is this thread), so the snapshot is taken at once; PostgreSQL then
+        refuses it (40001) rather than show a state no serial order explains, and it is
+        read again, a few times at most."""
+        deferrable = not getattr(self._local, "open", False)
+        for attempt in range(SNAPSHOT_ATTEMPTS):
+            try:
+                return Snapshot(self._read_all(deferrable))
+            except StoreConflict:
+                if attempt == SNAPSHOT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_all(self, deferrable: bool) -> dict[str, dict[str, object]]:
+        conn = self._getconn()
+        try:
+            conn.read_only, conn.deferrable = True, deferrable
+            tables = {name: sql.all_rows(conn) for name, sql in self._sql.items()}
+            conn.rollback()
+        except psycopg.Error as exc:
+            raise translate(exc, "snapshot failed") from None
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+                conn.read_only = conn.deferrable = False
+            self._pool.putconn(conn)
+        return tables
+
+    def sequences(self) -> dict[str, int]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT name, value FROM paycore_sequences").fetchall()
+        return {str(name): int(value) for name, value in rows}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of all committed content, in the memory store's canonical form."""
+        digest = hashlib.sha256()
+        snap = self.snapshot()
+        for name in sorted(snap.tables):
+            for key, row in snap.tables[name].items():
+                digest.update(dump(["row", name, key, row]))
+        for name, value in sorted(self.sequences().items()):
+            digest.update(dump(["seq", name, value]))
+        return digest.hexdigest()
+
+    def table_versions(self) -> dict[str, int]:
+        return {t.name: self.writes[t.name] for t in TABLES}
+
+
+def _configure(conn: Conn) -> None:
+    conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+
+
+def _version(conn: Conn) -> int:
+    (found,) = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (migrate.TABLE,)).fetchone() or (
+        False,
+    )
+    if not found:
+        return 0
+    row = conn.execute(f"SELECT max(version) FROM {migrate.TABLE}").fetchone()
+    return int(row[0] or 0) if row is not None else 0
+
+
+class _Scope:
+    """The ``with`` block of one transaction: a pooled connection from start to end."""
+
+    __slots__ = ("conn", "store", "tx")
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> PostgresTransaction:
+        store = self.store
+        if getattr(store._local, "open", False):
+            raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
+        self.conn = store._getconn()
+        store._local.open = True
+        self.tx = PostgresTransaction(self.conn, store._sql, store.writes)
+        return self.tx
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        store, tx, conn = self.store, self.tx, self.conn
+        tx.closed = True
+        store._local.open = False
+        try:
+            if exc_type is not None or tx.failed is not None:
+                _rollback(conn)
+                store.stats["rollbacks"] += 1
+                if isinstance(exc, StoreConflict):
+                    store.stats["conflicts"] += 1
+                if exc_type is None and tx.failed is not None:
+                    raise IntegrityError(
+                        f"transaction rolled back: {tx.failed.message}", **tx.failed.fields
+                    )
+                return
+            _commit(store, conn)
+        finally:
+            store._pool.putconn(conn)
+        store.stats["commits"] += 1
+        if tx.wrote:
+            store.stats["writes"] += 1
+
+
+def _commit(store: PostgresStore, conn: Conn) -> None:
+    try:
+        conn.commit()
+    except psycopg.Error as exc:
+        _rollback(conn)
+        if exc.sqlstate in CONFLICTS:
+            store.stats["conflicts"] += 1
+            raise translate(exc, "the commit was refused") from None
+        if conn.broken or exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57"):
+            raise CommitUnknown(
+                f"the connection was lost while committing; the commit may have happened: {exc}"
+            ) from None
+        raise OperationalError(f"the commit failed: {exc}") from None
+
+
+def _rollback(conn: Conn) -> None:
+    with contextlib.suppress(psycopg.Error):  # a broken connection committed nothing
+        conn.rollback()
+
+
+__all__ = ["PostgresStore", "PostgresTransaction"]

@@ -1,0 +1,134 @@
+"""The PostgreSQL migrations build the schema the records declare, from scratch and from
+every earlier version: the expected schema is what ``paycore_adapters.sql.ddl`` derives
+from ``paycore.schema``, applied in a schema of its own on the same database and read
+back the same way as the migrated one."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from paycore.schema import TABLES
+from paycore_adapters.sql import ddl, migrate
+from paycore_adapters.sql.postgres_store import PostgresStore
+
+Shape = dict[str, object]
+
+
+def shape(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> Shape:
+    """Every table's columns (name, type, nullable, identity) and every index's
+    definition, by table; the migrator's bookkeeping table left out."""
+    out: Shape = {}
+    tables = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+        " AND table_name <> %s ORDER BY table_name",
+        (schema, migrate.TABLE),
+    ).fetchall()
+    for (table,) in tables:
+        columns = conn.execute(
+            "SELECT column_name, data_type, is_nullable, is_identity, identity_generation"
+            " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+            " ORDER BY ordinal_position",
+            (schema, table),
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname, replace(indexdef, %s, '') FROM pg_indexes"
+            " WHERE schemaname = %s AND tablename = %s ORDER BY indexname",
+            (f"{schema}.", schema, table),
+        ).fetchall()
+        out[str(table)] = {"columns": columns, "indexes": indexes}
+    return out
+
+
+def declared(dsn: str) -> Shape:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA declared")
+        conn.execute("SET search_path TO declared")
+        conn.execute("\n".join(ddl.schema(ddl.POSTGRESQL)).encode())
+        return shape(conn, "declared")
+
+
+def migrated(dsn: str) -> Shape:
+    with psycopg.connect(dsn) as conn:
+        return shape(conn, "public")
+
+
+def test_migrations_are_numbered_without_gaps() -> None:
+    versions = [m.version for m in migrate.migrations("postgresql")]
+    assert versions == list(range(1, len(versions) + 1))
+    assert migrate.latest("postgresql") == len(versions) >= 1
+
+
+def test_from_scratch_the_schema_is_what_the_records_declare(postgres_dsn: str) -> None:
+    PostgresStore(postgres_dsn, migrate=True).close()
+    got, want = migrated(postgres_dsn), declared(postgres_dsn)
+    for table in want:
+        assert got.get(table) == want[table], f"{table}: migrations and records differ"
+    assert set(got) == set(want)
+    assert {t.name for t in TABLES} <= set(got)
+
+
+@pytest.mark.parametrize("start", range(migrate.latest("postgresql")))
+def test_upgrading_from_each_earlier_version_ends_at_the_same_schema(
+    postgres_dsn: str, start: int
+) -> None:
+    """A database at an earlier version (0: only the migrator's table), migrated, equals
+    one built from scratch."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {migrate.TABLE} (version bigint PRIMARY KEY, name text)")
+        for mig in migrate.migrations("postgresql")[:start]:
+            conn.execute(mig.sql.encode())
+            conn.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(sql.Identifier(migrate.TABLE)),
+                (mig.version, mig.name),
+            )
+    store = PostgresStore(postgres_dsn, migrate=True)
+    assert store.schema_version() == migrate.latest("postgresql")
+    store.close()
+    assert migrated(postgres_dsn) == declared(postgres_dsn)
+
+
+def test_a_migration_that_fails_leaves_the_database_at_its_version(postgres_dsn: str) -> None:
+    """Each migration runs in one transaction with its bookkeeping row: a failure keeps
+    neither its changes nor the row."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute('CREATE TABLE "orders" (id text)')  # in the way of migration 1
+    with pytest.raises(Exception, match="migration 1 failed"):
+        PostgresStore(postgres_dsn, migrate=True)
+    with psycopg.connect(postgres_dsn) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            " ORDER BY table_name"
+        ).fetchall()
+        assert tables == [("orders",), (migrate.TABLE,)]
+        assert conn.execute(f"SELECT count(*) FROM {migrate.TABLE}").fetchone() == (0,)
+
+
+def test_stores_migrating_at_once_apply_each_migration_once(postgres_dsn: str) -> None:
+    """Three instances start at once on an empty database, each migrating: the advisory
+    lock lets one apply the migrations; the others find nothing left, and all open."""
+    start = threading.Barrier(3)
+    opened: list[PostgresStore] = []
+    failures: list[BaseException] = []
+
+    def instance() -> None:
+        try:
+            start.wait(30)
+            opened.append(PostgresStore(postgres_dsn, migrate=True, max_size=1))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=instance) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for store in opened:
+        store.close()
+    assert failures == [] and len(opened) == 3
+    with psycopg.connect(postgres_dsn) as conn:
+        rows = conn.execute(f"SELECT version FROM {migrate.TABLE} ORDER BY version").fetchall()
+    assert rows == [(v,) for v in range(1, migrate.latest("postgresql") + 1)]

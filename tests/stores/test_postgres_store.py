@@ -1,0 +1,322 @@
+"""PostgresStore against the store contract, plus what only the PostgreSQL store promises:
+typed columns an operator can query, SERIALIZABLE transactions whose conflicts and
+deadlocks become StoreConflict, unique races as IntegrityError, a connection lost at
+COMMIT as CommitUnknown, and migrations that build what the records declare."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import attrs
+import psycopg
+import pytest
+
+from paycore import records as r
+from paycore.errors import CommitUnknown, IntegrityError, OperationalError, StoreConflict
+from paycore.money import Money
+from paycore.ports import Store, Transaction
+from paycore.schema import FLOWS, ORDERS, STOCK, STOCK_MOVEMENTS
+from paycore.status import FlowStatus, OrderStatus
+from paycore_adapters.sql import migrate
+from paycore_adapters.sql.postgres_store import PostgresStore
+from paycore_adapters.testing import StoreContract
+from paycore_adapters.testing.store_contract import order
+
+WAIT_S = 30.0  # how long a helper thread may take at most before the test gives up
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_dsn: str) -> Iterator[None]:
+        self.dsn = postgres_dsn
+        self.opened: list[PostgresStore] = []
+        yield
+        for store in self.opened:
+            store.close()
+
+    def make_store(self) -> Store:
+        assert not self.opened, "one store per case: each case gets an empty database"
+        store = PostgresStore(self.dsn, migrate=True, max_size=4)
+        self.opened.append(store)
+        return store
+
+
+@pytest.fixture
+def stores(postgres_dsn: str) -> Iterator[Callable[[], PostgresStore]]:
+    """Opens stores on this test's database (the first migrates it); closes them after."""
+    opened: list[PostgresStore] = []
+
+    def open_store() -> PostgresStore:
+        opened.append(PostgresStore(postgres_dsn, migrate=not opened, max_size=4))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+def test_rows_round_trip_every_kind_of_column(stores: Callable[[], PostgresStore]) -> None:
+    """Money, enums, booleans, nullable fields, nested mappings and tuples of records
+    come back equal to what was written."""
+    store = stores()
+    line = r.OrderLine("p1", "SKU", "s1", "Mug", Money(1250, "EUR"), 2)
+    o = attrs.evolve(order("o1"), lines=(line,), status=OrderStatus.PAID)
+    flow = r.Flow(
+        id="f1",
+        kind="checkout",
+        step="begin",
+        created_at=5,
+        params={"items": (("p1", 2),), "$odd": [1, {"k": None}], "n": 3},
+        data={"nested": {"a": True}},
+        result=None,
+        status=FlowStatus.FAILED,
+    )
+    stock = r.Stock("seller/one", "SKU 1", on_hand=4, held=1)
+    with store.transaction() as tx:
+        tx.insert(ORDERS, o)
+        tx.insert(FLOWS, flow)
+        tx.insert(STOCK, stock)
+        tx.insert(STOCK_MOVEMENTS, r.StockMovement(1, "seller/one", "SKU 1", 4, "restock", 9))
+    with store.transaction() as tx:
+        assert tx.get(ORDERS, "o1") == o
+        assert tx.get(FLOWS, "f1") == flow
+        assert tx.get(STOCK, stock.key) == stock
+        assert [m.delta for m in tx.find(STOCK_MOVEMENTS, "stock_key", stock.key)] == [4]
+        assert tx.find(FLOWS, "status", FlowStatus.FAILED) == [flow]
+
+
+def test_columns_are_typed_for_an_operator(stores: Callable[[], PostgresStore]) -> None:
+    """Money is bigint + text, an order's lines are jsonb an operator can query."""
+    store = stores()
+    line = r.OrderLine("p1", "MUG-BLUE", "s1", "Mug", Money(1250, "EUR"), 2)
+    with store.transaction() as tx:
+        tx.insert(ORDERS, attrs.evolve(order("o1"), lines=(line,)))
+    with psycopg.connect(store.dsn) as conn:
+        row = conn.execute(
+            "SELECT total + 1, total_currency, status, pg_typeof(lines)::text,"
+            " jsonb_typeof(lines) FROM orders"
+        ).fetchone()
+    assert row == (1001, "EUR", "pending", "jsonb", "object")
+
+
+def test_transactions_are_serializable(stores: Callable[[], PostgresStore]) -> None:
+    store = stores()
+    with store.transaction() as tx:
+        tx.get(ORDERS, "o1")
+        conn = tx.conn
+        (level,) = conn.execute("SHOW transaction_isolation").fetchone()
+    assert level == "serializable"
+
+
+def two_stocks(store: PostgresStore) -> tuple[str, str]:
+    a, b = r.Stock("s1", "A", on_hand=1), r.Stock("s1", "B", on_hand=1)
+    with store.transaction() as tx:
+        tx.insert(STOCK, a)
+        tx.insert(STOCK, b)
+    return a.key, b.key
+
+
+def stock_row(tx: Transaction, key: str) -> r.Stock:
+    row = tx.get(STOCK, key)
+    assert row is not None
+    return row
+
+
+def take_one_if_both_left(tx: Transaction, mine: str, other: str) -> None:
+    """Skew-prone: take one unit of ``mine`` if both SKUs still have one (read both, write one)."""
+    cur, theirs = stock_row(tx, mine), stock_row(tx, other)
+    assert cur.on_hand == theirs.on_hand == 1
+    tx.update(STOCK, attrs.evolve(cur, on_hand=0, version=cur.version + 1))
+
+
+def bump(tx: Transaction, key: str) -> None:
+    cur = stock_row(tx, key)
+    tx.update(STOCK, attrs.evolve(cur, on_hand=cur.on_hand + 1, version=cur.version + 1))
+
+
+def test_a_write_skew_is_refused_as_a_store_conflict(stores: Callable[[], PostgresStore]) -> None:
+    """Two transactions each read both rows and write a different one: the second to
+    commit gets StoreConflict (SQLSTATE 40001) and leaves nothing behind."""
+    a_store, b_store = stores(), stores()
+    a, b = two_stocks(a_store)
+    with (
+        pytest.raises(StoreConflict) as err,
+        a_store.transaction() as ta,
+        b_store.transaction() as tb,
+    ):
+        take_one_if_both_left(ta, a, b)
+        take_one_if_both_left(tb, b, a)
+        # leaving the block commits tb first, then ta
+    assert err.value.fields["sqlstate"] == "40001"
+    left = {k: s.on_hand for k, s in a_store.snapshot().tables["stock"].items()}
+    assert sorted(left.values()) == [0, 1]
+    assert a_store.stats["conflicts"] + b_store.stats["conflicts"] == 1
+
+
+def run_in_thread(fn: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
+    failures: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    return thread, failures
+
+
+def wait_until_blocked(dsn: str, count: int) -> None:
+    """Until ``count`` sessions of this database wait for a lock (bounded by WAIT_S)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(int(WAIT_S / 0.02)):
+            (n,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone() or (0,)
+            if n >= count:
+                return
+            threading.Event().wait(0.02)
+    raise AssertionError(f"{count} sessions never waited for a lock")
+
+
+def test_a_deadlock_is_a_store_conflict(stores: Callable[[], PostgresStore]) -> None:
+    """Two transactions update two rows in opposite orders: PostgreSQL breaks the
+    deadlock by refusing one (40P01, or 40001 under SERIALIZABLE); it is a StoreConflict
+    and the other commits."""
+    a_store, b_store = stores(), stores()
+    a, b = two_stocks(a_store)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def other() -> None:
+        with b_store.transaction() as tx:
+            bump(tx, b)
+            holding.set()
+            release.wait(WAIT_S)
+            bump(tx, a)
+
+    thread, failures = run_in_thread(other)
+    outcome: BaseException | None = None
+    try:
+        with a_store.transaction() as tx:
+            bump(tx, a)
+            assert holding.wait(WAIT_S)
+            release.set()
+            wait_until_blocked(a_store.dsn, 1)
+            bump(tx, b)
+    except StoreConflict as exc:
+        outcome = exc
+    thread.join(WAIT_S)
+    refused = [e for e in [outcome, *failures] if e is not None]
+    assert len(refused) == 1 and isinstance(refused[0], StoreConflict), refused
+    assert refused[0].fields["sqlstate"] in ("40P01", "40001")
+    stock = a_store.snapshot().tables["stock"]
+    assert sorted(s.on_hand for s in stock.values()) == [2, 2]
+
+
+def test_a_unique_race_is_an_integrity_error(stores: Callable[[], PostgresStore]) -> None:
+    """Two transactions insert an order for one checkout session at once: the second
+    waits for the first, then gets IntegrityError naming the constraint."""
+    a_store, b_store = stores(), stores()
+
+    def second() -> None:
+        with b_store.transaction() as tx:
+            tx.insert(ORDERS, order("o2", "cs_1"))
+
+    with a_store.transaction() as tx:
+        tx.insert(ORDERS, order("o1", "cs_1"))
+        thread, failures = run_in_thread(second)
+        wait_until_blocked(a_store.dsn, 1)
+    thread.join(WAIT_S)
+    assert len(failures) == 1 and isinstance(failures[0], IntegrityError), failures
+    assert failures[0].fields["constraint"] == ("checkout_session_id",)
+    assert failures[0].fields["table"] == "orders"
+    assert [o.id for o in a_store.snapshot().rows(ORDERS)] == ["o1"]
+
+
+def test_a_connection_lost_at_commit_is_commit_unknown(
+    stores: Callable[[], PostgresStore], postgres_server: str
+) -> None:
+    """The server ends the session just before COMMIT: the caller gets CommitUnknown
+    (it cannot tell whether the commit happened), and the store goes on."""
+    store = stores()
+    with pytest.raises(CommitUnknown), store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        pid = tx.conn.info.backend_pid
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o2"))
+    assert [o.id for o in store.snapshot().rows(ORDERS)] == ["o2"]
+
+
+def test_an_unmigrated_database_is_refused_with_the_command_to_run(
+    stores: Callable[[], PostgresStore], postgres_dsn: str
+) -> None:
+    with pytest.raises(migrate.SchemaNotMigrated, match="paycore migrate"):
+        PostgresStore(postgres_dsn)
+    store = stores()  # migrates
+    assert store.schema_version() == migrate.latest("postgresql")
+    assert store.migrate() == []
+
+
+def test_a_database_from_a_newer_paycore_is_refused(
+    stores: Callable[[], PostgresStore], postgres_dsn: str
+) -> None:
+    stores()
+    with psycopg.connect(postgres_dsn) as conn:
+        conn.execute(f"INSERT INTO {migrate.TABLE} VALUES (99, 'from_the_future')")
+    with pytest.raises(migrate.SchemaTooNew):
+        PostgresStore(postgres_dsn)
+
+
+def test_a_database_that_is_not_there_is_an_operational_error(postgres_dsn: str) -> None:
+    """Opening a store on a missing database fails at once with the server's reason."""
+    missing = psycopg.conninfo.make_conninfo(postgres_dsn, dbname="paycore_no_such_db")
+    with pytest.raises(OperationalError, match="paycore_no_such_db"):
+        PostgresStore(missing, timeout=5)
+
+
+def test_a_connection_lost_mid_transaction_leaves_nothing(
+    stores: Callable[[], PostgresStore], postgres_server: str
+) -> None:
+    """The server ends the session between two writes: the next statement is an
+    OperationalError, the first write is gone, and the store goes on."""
+    store = stores()
+    with pytest.raises(OperationalError) as err, store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (tx.conn.info.backend_pid,))
+        tx.insert(ORDERS, order("o2"))
+    assert not isinstance(err.value, CommitUnknown)  # it failed before COMMIT: nothing is in
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o3"))
+    assert [o.id for o in store.snapshot().rows(ORDERS)] == ["o3"]
+
+
+def test_any_constraint_refusing_a_write_is_an_integrity_error(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """A NOT NULL column given None (a record built wrongly) is IntegrityError too, and
+    the transaction rolls back whole."""
+    store = stores()
+    with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        tx.insert(ORDERS, attrs.evolve(order("o2"), seller_id=None))
+    assert err.value.fields["table"] == "orders"
+    assert store.snapshot().rows(ORDERS) == []
+
+
+def test_a_snapshot_inside_a_transaction_sees_committed_data_only(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """A snapshot taken while this thread's transaction is open does not wait for it
+    (it would wait forever) and shows only what was committed."""
+    store = stores()
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+        assert store.snapshot().get(ORDERS, "o1") is None
+    assert store.snapshot().get(ORDERS, "o1") == order("o1")
