@@ -28,8 +28,11 @@ class Config:
     backoff_base_ms: int = 1_000
     backoff_cap_ms: int = 10 * MINUTE
     #: How many times a store transaction refused for a conflict with another one
-    #: (serializable isolation) runs again before the conflict reaches the caller.
-    store_conflict_retries: int = 4
+    #: (serializable isolation) runs again before the conflict reaches the caller, after
+    #: a random pause of up to ``store_conflict_pause_ms`` doubled per attempt (at most
+    #: 100 ms), so that the transactions that collided do not collide again at once.
+    store_conflict_retries: int = 10
+    store_conflict_pause_ms: int = 1
     #: A worker's claim on a flow; after it lapses another worker may take over.
     lease_ms: int = 30_000
     #: Safety bound on steps taken by one synchronous call.

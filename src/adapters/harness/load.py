@@ -196,20 +196,22 @@ def _call(report: LoadReport, lock: threading.Lock, kind: str, fn: Callable[[], 
 
 
 def settle(service: PaymentService, provider: Any, clock: ManualClock, rounds: int = 40) -> int:
-    """Let time pass and run webhooks and every job until no flow is in flight; the
-    number of flows still active after ``rounds`` rounds (0: settled)."""
+    """Let time pass and run webhooks and every job until a round in which nothing moved
+    (no webhook, no flow left in flight, nothing for the janitor to end); the number of
+    flows still active after ``rounds`` rounds (0: settled)."""
     for _ in range(rounds):
         clock.advance(20 * MINUTE)
         events = provider.take_events()
         for event in events:
             _quietly(functools.partial(service.handle_webhook, event))
-        _quietly(service.run_janitor)
+        ended = _quietly(service.run_janitor)
         _quietly(service.run_jobs)
-        if not events and not service.flows(FlowStatus.ACTIVE):
+        if not events and not ended and not service.flows(FlowStatus.ACTIVE):
             return 0
     return len(service.flows(FlowStatus.ACTIVE))
 
 
-def _quietly(fn: Callable[[], Any]) -> None:
+def _quietly(fn: Callable[[], Any]) -> Any:
     with contextlib.suppress(PaycoreError):  # recorded by paycore; the next round goes on
-        fn()
+        return fn()
+    return None

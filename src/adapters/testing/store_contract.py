@@ -23,6 +23,7 @@ from paycore.schema import AUDIT, ORDERS, PAYMENTS, REFUNDS, SELLERS
 from paycore.status import OrderStatus, PaymentStatus
 
 from ..harness.faulty import FaultyStore
+from .store_concurrency import StoreConcurrencyCases
 
 
 def order(id: str, session: str | None = None, **kw: Any) -> r.Order:
@@ -78,7 +79,7 @@ class _Faults:
             raise self.after
 
 
-class StoreContract(abc.ABC):
+class StoreContract(StoreConcurrencyCases, abc.ABC):
     """The store contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per store."""
 

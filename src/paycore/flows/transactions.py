@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,6 +18,9 @@ from paycore.records import OutboxMessage
 from paycore.unit import Unit
 
 T = TypeVar("T")
+
+#: The longest pause between two runs of a transaction refused for a conflict.
+MAX_CONFLICT_PAUSE_MS = 100
 
 
 class Transactions:
@@ -34,15 +39,19 @@ class Transactions:
     def transact(self, fn: Callable[[Unit], T], flow_id: str | None = None) -> T:
         """Run ``fn`` in one transaction; a transaction the store refused for a conflict
         with another (``StoreConflict``: it rolled back whole) runs again from its start,
-        at most ``config.store_conflict_retries`` more times."""
-        retries = self.config.store_conflict_retries
+        after a random pause, at most ``config.store_conflict_retries`` more times."""
+        attempt = 0
         while True:
             try:
                 return self._transact_once(fn, flow_id)
             except StoreConflict:
-                if retries <= 0:
+                if attempt >= self.config.store_conflict_retries:
                     raise
-                retries -= 1
+                attempt += 1
+                pause_ms = min(
+                    MAX_CONFLICT_PAUSE_MS, self.config.store_conflict_pause_ms << attempt
+                )
+                time.sleep(random.uniform(0, pause_ms) / 1000)
 
     def _transact_once(self, fn: Callable[[Unit], T], flow_id: str | None) -> T:
         u: Unit | None = None

@@ -1,0 +1,168 @@
+"""The store contract's concurrency cases: transactions of several threads at once.
+
+A store may serialize its transactions (one at a time: the memory store's lock,
+SQLite's ``BEGIN IMMEDIATE``) or run them at once and refuse one of two that conflict
+(``StoreConflict``: PostgreSQL's serializable isolation). Either way the outcome must
+be one that running them one after the other could give. Each case lets its threads
+meet where the store lets them (a barrier with a short timeout: a store that
+serializes never lets the second thread in while the first holds its transaction),
+retries a refused transaction as paycore's engine does, and checks the end state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from paycore import records as r
+from paycore.errors import IntegrityError, StoreConflict
+from paycore.ports import Store, Transaction
+from paycore.schema import FLOWS, ORDERS, STOCK
+from paycore.status import FlowStatus
+
+T = TypeVar("T")
+
+#: How long a thread waits for the others where they would meet: a store that runs one
+#: transaction at a time keeps them apart, and the thread goes on alone.
+MEET_S = 0.3
+#: How many times a refused transaction runs again (paycore's engine does the same).
+RETRIES = 50
+JOIN_S = 60.0
+
+
+def _retrying(store: Store, body: Callable[[Transaction], T]) -> T:
+    for _ in range(RETRIES):
+        try:
+            with store.transaction() as tx:
+                return body(tx)
+        except StoreConflict:
+            continue
+    raise AssertionError(f"a transaction was refused {RETRIES} times")
+
+
+def _meet(barrier: threading.Barrier) -> None:
+    with contextlib.suppress(threading.BrokenBarrierError):  # kept apart: go on alone
+        barrier.wait(MEET_S)
+
+
+def _run(*targets: Callable[[], None]) -> list[BaseException]:
+    """Run each target in a thread; the exceptions they raised."""
+    errors: list[BaseException] = []
+
+    def guarded(fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # reported to the test, never lost in a thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(fn,)) for fn in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(JOIN_S)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish"
+    return errors
+
+
+def _flow(i: int) -> r.Flow:
+    return r.Flow(id=f"job:{i}", kind="job", step="run", created_at=1)
+
+
+class StoreConcurrencyCases:
+    """Mixed into :class:`paycore_adapters.testing.StoreContract`."""
+
+    def test_a_write_skew_is_never_committed(self, store: Store) -> None:
+        """Two units of one SKU at two sellers; the rule: at least one unit on hand in all.
+        Two transactions each read both rows and, seeing two, take one away (each from its
+        own row). Serially the second sees one and leaves it; a store that lets both
+        commit broke serializability."""
+        with store.transaction() as tx:
+            for seller in ("a", "b"):
+                tx.insert(STOCK, r.Stock(seller, "SKU", on_hand=1, version=1))
+        barrier = threading.Barrier(2)
+
+        def take(seller: str) -> Callable[[], None]:
+            def body(tx: Transaction) -> None:
+                rows = [tx.get(STOCK, r.Stock(s, "SKU").key) for s in ("a", "b")]
+                total = sum(row.on_hand for row in rows if row is not None)
+                _meet(barrier)
+                if total >= 2:
+                    mine = next(row for row in rows if row is not None and row.seller_id == seller)
+                    tx.update(STOCK, attrs.evolve(mine, on_hand=0, version=mine.version + 1))
+
+            return lambda: _retrying(store, body)
+
+        assert _run(take("a"), take("b")) == []
+        snap = store.snapshot()
+        total = sum(row.on_hand for row in snap.rows(STOCK))
+        assert total == 1, f"write skew committed: {total} units left"
+
+    def test_a_unique_race_keeps_exactly_one_row(self, store: Store) -> None:
+        """Four threads insert an order for one checkout session at once: one row stays,
+        every other thread is refused by the constraint."""
+        barrier = threading.Barrier(4)
+        refused: list[BaseException] = []
+
+        def insert(i: int) -> Callable[[], None]:
+            def run() -> None:
+                _meet(barrier)
+                try:
+                    with store.transaction() as tx:
+                        tx.insert(ORDERS, _order(f"o{i}", "cs_race"))
+                except (IntegrityError, StoreConflict) as exc:
+                    refused.append(exc)
+
+            return run
+
+        assert _run(*(insert(i) for i in range(4))) == []
+        rows = store.snapshot().rows(ORDERS)
+        assert [o.checkout_session_id for o in rows] == ["cs_race"]
+        assert len(refused) == 3
+
+    def test_job_claims_under_concurrency_take_each_flow_once(self, store: Store) -> None:
+        """Four workers claim active flows (read, then write with the version it read),
+        as the recovery worker does: every flow is claimed by exactly one worker."""
+        with store.transaction() as tx:
+            for i in range(12):
+                tx.insert(FLOWS, _flow(i))
+        claims: dict[str, list[str]] = {}
+        lock = threading.Lock()
+
+        def worker(name: str) -> Callable[[], None]:
+            def claim(tx: Transaction) -> str | None:
+                for flow in tx.find(FLOWS, "status", FlowStatus.ACTIVE):
+                    if flow.lease_owner is None:
+                        tx.update(
+                            FLOWS, attrs.evolve(flow, lease_owner=name, version=flow.version + 1)
+                        )
+                        return flow.id
+                return None
+
+            def run() -> None:
+                while True:
+                    try:
+                        got = _retrying(store, claim)
+                    except IntegrityError:
+                        continue  # another worker's claim came first: read again
+                    if got is None:
+                        return
+                    with lock:
+                        claims.setdefault(got, []).append(name)
+
+            return run
+
+        assert _run(*(worker(f"w{k}") for k in range(4))) == []
+        assert sorted(claims) == sorted(f"job:{i}" for i in range(12))
+        assert all(len(owners) == 1 for owners in claims.values()), claims
+        owners = {f.id: f.lease_owner for f in store.snapshot().rows(FLOWS)}
+        assert owners == {fid: names[0] for fid, names in claims.items()}
+
+
+def _order(id: str, session: str) -> Any:
+    from .store_contract import order
+
+    return order(id, session)
