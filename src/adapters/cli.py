@@ -58,6 +58,7 @@ def _chaos(args: argparse.Namespace) -> int:
         profile=args.profile,
         progress=not args.json,
         store=args.store,
+        server=args.server,
     )
     full_run = args.bug is None and args.examples is None
     coverage_ok = not full_run or not (report.missing_faults or report.coverage_gaps)
@@ -165,7 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", default=None, help="default, nightly or quick (or set PAYCORE_PROFILE)"
     )
     chaos.add_argument(
-        "--store", default="memory", choices=("memory", "sqlite"), help="what paycore runs on"
+        "--store",
+        default="memory",
+        choices=("memory", "sqlite", "postgresql"),
+        help="what paycore runs on",
+    )
+    chaos.add_argument(
+        "--server",
+        default=os.environ.get("PAYCORE_HARNESS_POSTGRES") or None,
+        help="with --store postgresql: a connection string to a server's maintenance "
+        "database, where a database per example is made and dropped "
+        "(default: $PAYCORE_HARNESS_POSTGRES)",
     )
     chaos.add_argument("--json", action="store_true")
     exp = sub.add_parser("explore", help="explore every interleaving of a small scenario")

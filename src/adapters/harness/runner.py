@@ -160,11 +160,13 @@ def run_chaos(
     progress: bool = False,
     shrink: bool = True,
     store: str = "memory",
+    server: str | None = None,
 ) -> ChaosReport:
     """Run the model; return what it found, never raising for a violation.
 
     ``shrink=False`` reports the first counterexample as found (faster, longer timeline);
-    ``store``: ``memory`` or ``sqlite`` (a new file per example)."""
+    ``store``: ``memory``, ``sqlite`` (a new file per example) or ``postgresql`` (a new
+    database per example on ``server``)."""
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
@@ -175,7 +177,7 @@ def run_chaos(
     run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
     _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
-    with _bug(bug), worlds_on(store) as wiring:
+    with _bug(bug), worlds_on(store, server) as wiring:
         run.wiring = wiring
         found = _prologue(run)
         error = _examples(run, found, n_examples, n_steps, shrink)

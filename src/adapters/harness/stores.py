@@ -24,8 +24,8 @@ from ..sql.columns import MAPS
 from ..sql.sqlite_store import SQLiteStore
 from .bugs.catalog import dropped_constraints
 
-#: The stores a run may name.
-KINDS = ("memory", "sqlite")
+#: The stores a run may name (PostgreSQL needs a server: see :func:`worlds_on`).
+KINDS = ("memory", "sqlite", "postgresql")
 
 WiringFactory = Callable[[Config], Wiring]
 #: The in-memory wiring, the harness's default.
@@ -77,10 +77,23 @@ def _schema_without(path: Path, drops: set[tuple[str, tuple[str, ...]]]) -> None
 
 
 @contextmanager
-def worlds_on(kind: str) -> Iterator[WiringFactory]:
-    """The wiring factory for ``kind``; its files (if any) last until the block ends."""
+def worlds_on(kind: str, server: str | None = None) -> Iterator[WiringFactory]:
+    """The wiring factory for ``kind``; its files or databases last until the block ends.
+    ``postgresql`` needs ``server``: a connection string to a server's maintenance
+    database, on which the run may create and drop databases."""
     if kind not in KINDS:
         raise ValueError(f"no harness store {kind!r}: one of {', '.join(KINDS)}")
+    if kind == "postgresql":
+        if not server:
+            raise ValueError("a harness run on PostgreSQL needs a server to make databases on")
+        from .pg_worlds import PostgresWorlds  # psycopg only when asked for
+
+        worlds = PostgresWorlds(server)
+        try:
+            yield worlds
+        finally:
+            worlds.close()
+        return
     if kind == "memory":
         yield MEMORY
         return

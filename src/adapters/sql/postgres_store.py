@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -106,6 +107,11 @@ class PostgresStore:
 
     def close(self) -> None:
         self._pool.close()
+
+    def closer(self) -> Callable[[], None]:
+        """What closes this store's connections without holding the store (for a
+        finalizer that runs once the store is dropped)."""
+        return self._pool.close
 
     def _getconn(self) -> Conn:
         try:

@@ -1,0 +1,55 @@
+"""The chaos harness on PostgreSQL: a database per example, the same run as in memory,
+and the seeded bugs of locking and constraints caught.
+
+On a store that refuses conflicting transactions, whether a race's transaction is
+refused depends on timing; the engine runs a refused transaction again (with pauses),
+so a seeded run still counts what it counts in memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from paycore_adapters.harness.bugs import BUGS
+from paycore_adapters.harness.faults import STORE_FAULTS
+from paycore_adapters.harness.runner import ChaosReport, run_chaos
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = 60
+
+
+def shape(report: ChaosReport) -> tuple[object, ...]:
+    return (
+        report.rules,
+        report.checks,
+        report.examples_run,
+        report.faults,
+        report.counts,
+        report.steps_reached,
+        report.transitions_reached,
+    )
+
+
+def test_a_chaos_run_on_postgresql_is_clean_and_the_same_run_as_in_memory(
+    postgres_server: str,
+) -> None:
+    on_pg = run_chaos(seed=3, examples=EXAMPLES, store="postgresql", server=postgres_server)
+    assert on_pg.ok, on_pg.violations or on_pg.error
+    assert all(on_pg.faults[k.value] for k in STORE_FAULTS), on_pg.faults
+    assert shape(on_pg) == shape(run_chaos(seed=3, examples=EXAMPLES))
+    assert "postgresql" in on_pg.replay and "password" not in on_pg.replay
+
+
+@pytest.mark.parametrize("bug_id", ["S8", "S9", "S13"])
+def test_locking_and_constraint_bugs_are_caught_on_postgresql(
+    bug_id: str, postgres_server: str
+) -> None:
+    for seed in range(4):
+        report = run_chaos(
+            seed=seed, bug=bug_id, shrink=False, store="postgresql", server=postgres_server
+        )
+        if report.violations or report.error:
+            break
+    assert report.error is None, report.error
+    violated = {v.invariant for v in report.violations}
+    assert violated & set(BUGS[bug_id].expected), (bug_id, violated)
