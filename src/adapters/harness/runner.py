@@ -162,11 +162,10 @@ def run_chaos(
     store: str = "memory",
     server: str | None = None,
 ) -> ChaosReport:
-    """Run the model; return what it found, never raising for a violation.
-
-    ``shrink=False`` reports the first counterexample as found (faster, longer timeline);
-    ``store``: ``memory``, ``sqlite`` (a new file per example) or ``postgresql`` (a new
-    database per example on ``server``)."""
+    """Run the model; return what it found, never raising for a violation. ``shrink=False``
+    reports the first counterexample as found (faster, longer timeline); ``store``:
+    ``memory``, ``sqlite`` (a file per example) or ``postgresql`` (a database per example
+    on ``server``)."""
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
