@@ -123,7 +123,7 @@ def run_load(
             barrier.wait()
         try:
             for _ in range(per):
-                _one_customer(svc, provider, clock, rng, sessions, report, lock)
+                one_customer(svc, provider, clock, rng, sessions, report, lock)
         except _Died:
             report.died = f"load-{k}"
             replacement = threading.Thread(target=worker, args=(workers + k, None))
@@ -148,7 +148,7 @@ def _service(
     )
 
 
-def _one_customer(
+def one_customer(
     svc: PaymentService,
     provider: Any,
     clock: ManualClock,
