@@ -20,10 +20,11 @@ webhook events the provider sends for it. Lifecycle ``i`` buys product ``i % 10`
   id, alerts and notifier) on the one store object, whose connections are per thread;
   one fake provider (thread-safe) stands for the one Stripe account every instance
   shares, so a webhook may reach another worker than the one that confirmed.
-* **PostgreSQL** -- measured once ``paycore_adapters.sql.postgres_store`` is in the
-  build and its functions are filled in here (processes for workers; the reference is
-  ``pgbench`` with ``reference_lifecycle.pgbench``); until then the report says it was
-  not measured, and why.
+* **PostgreSQL** -- on the server ``PAYCORE_BENCH_POSTGRES_DSN`` names (a database per
+  measurement, made and dropped), with its durability settings as they are (the report
+  prints them): paycore's workers are processes, the reference is ``pgbench`` with
+  ``reference_lifecycle.pgbench`` (see ``pg_throughput.py``). Without a server the
+  report says it was not measured, and why.
 
 Store work per lifecycle, next to the reference's own 7 transactions and 21 statements:
 transactions are ``BEGIN``s (and ``SQLiteStore.stats`` the ones that wrote); statements
@@ -48,7 +49,6 @@ fails or does not complete its lifecycles, or the reference cannot be found.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -63,6 +63,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pg_throughput
 from core_throughput import (
     REFERENCE_FILE,
     BenchmarkError,
@@ -94,7 +95,6 @@ SKUS = 10  # as the reference lifecycle's
 SYNCHRONOUS = ("NORMAL", "FULL")
 #: The reference's own figures per lifecycle (it reports them with every run).
 REFERENCE_TRANSACTIONS, REFERENCE_STATEMENTS = 7, 21
-POSTGRES_MODULE = "paycore_adapters.sql.postgres_store"
 
 
 def load_average() -> str:
@@ -266,18 +266,6 @@ def sqlite_census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
-def postgres_missing() -> str | None:
-    """Why PostgreSQL is not measured (None: it is)."""
-    try:
-        importlib.import_module(POSTGRES_MODULE)
-    except ImportError:
-        return "no PostgreSQL store in this build"
-    return (
-        "the PostgreSQL store is in this build, its measurement is not written yet "
-        "(workers as processes; the reference by pgbench with reference_lifecycle.pgbench)"
-    )
-
-
 # --- the engines -----------------------------------------------------------------------------
 
 
@@ -312,7 +300,15 @@ ENGINES: tuple[Engine, ...] = (
         sqlite_reference,
         sqlite_census,
     ),
-    Engine("postgresql", "PostgreSQL", ("synchronous_commit=on",), postgres_missing),
+    Engine(
+        "postgresql",
+        "PostgreSQL (SERIALIZABLE; workers are processes)",
+        ("server",),
+        pg_throughput.missing,
+        pg_throughput.paycore,
+        pg_throughput.reference,
+        pg_throughput.census,
+    ),
 )
 
 
@@ -450,11 +446,18 @@ def render(report: Report) -> str:
         f"paycore store throughput: {report.lifecycles} lifecycles per measurement, best of "
         f"{report.repeats} interleaved repeats, a fresh database each",
         f"paycore lifecycle = create_payment_intent (1 line, {SKUS} SKUs in turn) + confirm "
-        "(pm_card_visa) + 2 webhooks; workers are threads, each its own PaymentService",
-        f"reference lifecycle = {reference_dir() / REFERENCE_FILE} (same engine, same "
-        "synchronous, same number of worker threads)",
+        "(pm_card_visa) + 2 webhooks; workers are threads on SQLite, processes on "
+        "PostgreSQL, each its own PaymentService",
+        f"reference lifecycle = {reference_dir() / REFERENCE_FILE} on SQLite (same "
+        "synchronous, same number of threads), reference_lifecycle.pgbench by pgbench on "
+        "PostgreSQL (same server, same number of clients)",
         f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}, "
         f"{platform.machine()}, load average at the end {load_average()}",
+        *(
+            [f"postgresql server: {pg_throughput.server_settings()}"]
+            if any(c.engine == "postgresql" for c in report.cells)
+            else []
+        ),
         "",
         f"{'engine':<12}{'durability':<12}{'workers':>8}{'paycore/s':>11}{'reference/s':>13}"
         f"{'ratio':>7}  goal >= {GOAL}   all repeats paycore | reference (s)",

@@ -90,16 +90,20 @@ def test_classify(bench: ModuleType, sql: str, kind: str) -> None:
     assert bench.classify(sql) == kind
 
 
-def test_postgresql_is_not_measured_without_its_store(
+def test_postgresql_is_not_measured_without_a_server(
     bench: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While the PostgreSQL store does not import, the report says so instead of a figure."""
-    monkeypatch.setitem(sys.modules, bench.POSTGRES_MODULE, None)  # its import fails
-    assert bench.postgres_missing() == "no PostgreSQL store in this build"
+    """Without a server named, or without the PostgreSQL store, the report says so
+    instead of a figure."""
+    monkeypatch.delenv("PAYCORE_BENCH_POSTGRES_DSN", raising=False)
+    why = bench.pg_throughput.missing()
+    assert why is not None and "PAYCORE_BENCH_POSTGRES_DSN" in why
     report = bench.run(4, 1, (1,), ("NORMAL",), 0)
-    assert report.unmeasured["postgresql"] == "no PostgreSQL store in this build"
+    assert report.unmeasured["postgresql"] == why
     assert {c.engine for c in report.cells} == {"sqlite"}
-    assert "postgresql  not measured: no PostgreSQL store in this build" in bench.render(report)
+    assert f"postgresql  not measured: {why}" in bench.render(report)
+    monkeypatch.setitem(sys.modules, "paycore_adapters.sql.postgres_store", None)
+    assert "no PostgreSQL store" in str(bench.pg_throughput.missing())
 
 
 def test_the_engines_are_listed_once(bench: ModuleType) -> None:

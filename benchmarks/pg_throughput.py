@@ -1,0 +1,275 @@
+"""The PostgreSQL measurements of ``store_throughput.py``: paycore in worker processes,
+the reference lifecycle with ``pgbench``.
+
+The server is named by ``PAYCORE_BENCH_POSTGRES_DSN`` (a connection string to a
+maintenance database): each measurement makes a database of its own there and drops
+it afterwards. Both sides run on the same server with its durability settings as they
+are (``synchronous_commit`` and ``fsync`` are the server's: the report says which).
+
+* **paycore** -- ``workers`` spawned processes, each its own
+  :class:`paycore.service.PaymentService` on its own
+  :class:`paycore_adapters.sql.postgres_store.PostgresStore` (one connection) and its
+  own fake provider (a provider call costs nothing here, as in the reference), the
+  shop's catalog made once by the parent. Each worker runs its warm-up lifecycles, then
+  all start together; the time runs from that start until the last one ends.
+* **reference** -- ``pgbench -n -f reference_lifecycle.pgbench -c W -j min(W, 2) -t N/W``
+  on ``reference_schema_pg.sql``: one pgbench transaction is one lifecycle; its seconds
+  are the transactions processed divided by the ``tps`` pgbench reports (without the
+  initial connection time), and the paid orders are counted in the database afterwards.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from core_throughput import (
+    ACCOUNT,
+    BenchmarkError,
+    Census,
+    Measurement,
+    paycore_counts,
+    paycore_lifecycles,
+    reference_dir,
+    stock_shop,
+)
+
+from paycore import schema as s
+from paycore.invariants import INVARIANTS
+from paycore.service import PaymentService
+from paycore.status import FlowStatus
+from paycore_adapters.cli_check import run_checks
+from paycore_adapters.fake_provider import FakeProvider
+from paycore_adapters.memory import ManualClock, RecordingAlerts, RecordingNotifier
+
+DSN_ENV = "PAYCORE_BENCH_POSTGRES_DSN"
+PGBENCH_FILE, PGBENCH_SCHEMA = "reference_lifecycle.pgbench", "reference_schema_pg.sql"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SKUS = 10
+
+
+def pgbench() -> str | None:
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    local = PG_BIN / "pgbench"
+    return str(local) if local.exists() else None
+
+
+def missing() -> str | None:
+    """Why PostgreSQL cannot be measured here (None: it can)."""
+    try:
+        import paycore_adapters.sql.postgres_store  # noqa: F401
+    except ImportError:
+        return "no PostgreSQL store in this build (the postgresql extra)"
+    if not os.environ.get(DSN_ENV):
+        return f"no server: set {DSN_ENV} to a maintenance database's connection string"
+    if pgbench() is None:
+        return "pgbench is not installed (the reference runs on it)"
+    return None
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A new database on the server; its connection string; dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    server = os.environ[DSN_ENV]
+    name = f"paycore_bench_{kind}_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield psycopg.conninfo.make_conninfo(server, dbname=name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(name)))
+
+
+def server_settings() -> str:
+    import psycopg
+
+    with psycopg.connect(os.environ[DSN_ENV]) as conn:
+        got = [conn.execute(f"SHOW {k}").fetchone() for k in ("synchronous_commit", "fsync")]
+    return (
+        f"synchronous_commit={got[0][0] if got[0] else '?'}, fsync={got[1][0] if got[1] else '?'}"
+    )
+
+
+# --- paycore ---------------------------------------------------------------------------------
+
+
+def _service(dsn: str, worker: str, number: int = 0) -> tuple[PaymentService, FakeProvider, Any]:
+    """A service of its own, on its own fake provider whose ids (intents, refunds,
+    events) start at ``number`` times ten million, so the workers' never meet."""
+    from paycore_adapters.sql.postgres_store import PostgresStore
+
+    store = PostgresStore(dsn, max_size=1)
+    provider = FakeProvider(ManualClock())
+    books = provider.books()
+    provider.load_books({**books, "seq": {k: number * 10**7 for k in ("pi", "re", "evt")}})
+    provider.set_account(ACCOUNT, can_charge=True)
+    svc = PaymentService(
+        store, provider, ManualClock(), RecordingAlerts(), RecordingNotifier(), worker_id=worker
+    )
+    return svc, provider, store
+
+
+def _worker(
+    dsn: str, w: int, first: int, warmup: int, per: int, ready: Any, go: Any, done: Any
+) -> None:
+    try:
+        svc, provider, store = _service(dsn, f"bench-{w + 1}", w + 1)
+        paycore_lifecycles(svc, provider, first, warmup, SKUS)
+        ready.put(w)
+        go.wait()
+        paycore_lifecycles(svc, provider, first + warmup, per, SKUS)
+        store.close()
+        done.put((w, None))
+    except BaseException as exc:  # told to the parent, which fails the measurement
+        ready.put(w)
+        done.put((w, repr(exc)))
+
+
+def paycore(lifecycles: int, workers: int, setting: str, warmup: int) -> Measurement:
+    import time
+
+    per = lifecycles // workers
+    with database("paycore") as dsn:
+        from paycore_adapters.sql.postgres_store import PostgresStore
+
+        PostgresStore(dsn, migrate=True, max_size=1).close()
+        svc, provider, store = _service(dsn, "bench-0")
+        stock_shop(svc, provider, lifecycles + (warmup + 1) * workers + 10, skus=SKUS)
+        paycore_lifecycles(svc, provider, 0, 1, SKUS)  # the installation row, in one place
+        before = paycore_counts(store.snapshot())
+        ctx = mp.get_context("spawn")
+        ready, done, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+        procs = [
+            ctx.Process(
+                target=_worker, args=(dsn, w, 1 + w * (warmup + per), warmup, per, ready, go, done)
+            )
+            for w in range(workers)
+        ]
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.get(timeout=600)
+        started = time.perf_counter()
+        go.set()
+        failures = [err for _, err in (done.get(timeout=600) for _ in procs) if err]
+        seconds = time.perf_counter() - started
+        for p in procs:
+            p.join(60)
+        if failures:
+            raise BenchmarkError(f"paycore on PostgreSQL: a worker failed: {failures[0]}")
+        snap = store.snapshot()
+        store.close()
+    after = paycore_counts(snap)
+    unfinished = [f.id for f in snap.rows(s.FLOWS) if f.status is not FlowStatus.SUCCEEDED]
+    if unfinished:
+        raise BenchmarkError(f"paycore on PostgreSQL: flows unfinished {unfinished[:5]}")
+    warm = workers * warmup
+    created, paid, succeeded, handled = (a - b for a, b in zip(after, before, strict=True))
+    safety = [i for i in INVARIANTS if i.kind == "safety"]
+    found, _ = run_checks(snap, None, safety)  # the providers were the workers' own
+    return Measurement(
+        "paycore",
+        per * workers,
+        seconds,
+        created - warm,
+        paid - warm,
+        succeeded - warm,
+        handled - 2 * warm,
+        violations=len(found),
+    )
+
+
+# --- the reference ---------------------------------------------------------------------------
+
+
+def reference(lifecycles: int, workers: int, setting: str) -> Measurement:
+    import psycopg
+
+    per = lifecycles // workers
+    bench = reference_dir()
+    with database("reference") as dsn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute((bench / PGBENCH_SCHEMA).read_text(encoding="utf-8"))  # type: ignore[arg-type]
+        command = [
+            str(pgbench()), "-n", "-f", str(bench / PGBENCH_FILE),
+            "-c", str(workers), "-j", str(min(workers, 2)), "-t", str(per), dsn,
+        ]  # fmt: skip
+        out = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+        if out.returncode != 0:
+            raise BenchmarkError(f"pgbench failed: {out.stderr.strip()[-500:]}")
+        done = re.search(r"actually processed: (\d+)", out.stdout)
+        tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
+        if done is None or tps is None:
+            raise BenchmarkError(f"pgbench's output not understood: {out.stdout[-500:]}")
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM orders WHERE status = 'paid'").fetchone()
+    n = int(done.group(1))
+    paid = int(row[0]) if row else 0
+    return Measurement("reference", n, n / float(tps.group(1)), None, paid, None, None)
+
+
+# --- store work per lifecycle ----------------------------------------------------------------
+
+
+def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
+    """paycore's store work per lifecycle on PostgreSQL, one worker: every statement its
+    connection runs (counted at psycopg's ``Connection.execute``/``Cursor.execute``,
+    ``BEGIN``/``COMMIT`` and the session's settings left out)."""
+    import psycopg
+
+    seen: Counter[str] = Counter()
+    originals = (psycopg.Connection.execute, psycopg.Cursor.execute)
+
+    def counting(original: Any) -> Any:
+        def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            text = query if isinstance(query, str) else str(query)
+            seen[text.split(None, 1)[0].upper()] += 1
+            return original(self, query, *args, **kwargs)
+
+        return execute
+
+    with database("census") as dsn:
+        from paycore_adapters.sql.postgres_store import PostgresStore
+
+        PostgresStore(dsn, migrate=True, max_size=1).close()
+        svc, provider, store = _service(dsn, "bench-0")
+        stock_shop(svc, provider, lifecycles + warmup + 10, skus=SKUS)
+        paycore_lifecycles(svc, provider, 0, warmup, SKUS)
+        commits, writes = store.stats["commits"], store.stats["writes"]
+        psycopg.Connection.execute = counting(originals[0])  # type: ignore[method-assign]
+        psycopg.Cursor.execute = counting(originals[1])  # type: ignore[method-assign]
+        try:
+            paycore_lifecycles(svc, provider, warmup, lifecycles, SKUS)
+        finally:
+            psycopg.Connection.execute, psycopg.Cursor.execute = originals  # type: ignore[method-assign]
+        commits, writes = store.stats["commits"] - commits, store.stats["writes"] - writes
+        store.close()
+    kinds = {"SELECT": "reads", "INSERT": "inserts", "UPDATE": "updates"}
+    counted = {k: seen[sql] / lifecycles for sql, k in kinds.items()}
+    statements = sum(
+        n for sql, n in seen.items() if sql not in ("BEGIN", "COMMIT", "SET", "ROLLBACK")
+    )
+    return Census(
+        commits / lifecycles,
+        writes / lifecycles,
+        statements / lifecycles,
+        counted["reads"],
+        counted["inserts"],
+        counted["updates"],
+    )
