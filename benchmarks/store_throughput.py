@@ -423,11 +423,15 @@ def run(
     synchronous: tuple[str, ...] = SYNCHRONOUS,
     warmup: int = DEFAULT_WARMUP,
     progress: bool = False,
+    engines: tuple[str, ...] = (),
 ) -> Report:
-    """Every available engine, at each of its settings chosen and each worker count."""
+    """Every available engine (or those named), at each of its settings chosen and each
+    worker count."""
     load_reference()  # fail early, with its message, when the reference is not there
     report = Report(lifecycles, repeats, [], {}, {})
     for engine in ENGINES:
+        if engines and engine.name not in engines:
+            continue
         why = engine.missing()
         if why is not None or engine.census is None:
             report.unmeasured[engine.name] = why or "no measurement written"
@@ -527,6 +531,11 @@ def main(argv: list[str] | None = None) -> int:
         default="both",
         help="SQLite's durability setting, for paycore and the reference alike",
     )
+    parser.add_argument(
+        "--engines",
+        default="",
+        help="measure only these engines (comma-separated: sqlite,postgresql)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.lifecycles < max(args.workers) or args.repeats < 1 or args.warmup < 0:
@@ -540,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
             synchronous,
             args.warmup,
             progress=not args.json,
+            engines=tuple(e for e in args.engines.split(",") if e),
         )
     except BenchmarkError as exc:
         print(f"benchmark error: {exc}", file=sys.stderr)
