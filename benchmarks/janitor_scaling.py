@@ -83,7 +83,7 @@ from paycore.status import OrderStatus
 from paycore_adapters.memory import Wiring, in_memory
 from paycore_adapters.sql.columns import MAPS
 from paycore_adapters.sql.sqlite_store import SQLiteStore
-from paycore_adapters.sql.sqlite_tx import TableSql
+from paycore_adapters.sql.sqlite_tx import sqlite_sql
 
 GOAL = 2.0  # the big store's pass may take at most this many times the small one's
 DEFAULT_SIZES = (10_000, 1_000_000)
@@ -213,7 +213,7 @@ def bulk_finished(store: SQLiteStore, template: Template, have: int, orders: int
     ``have`` (the template's included), in one transaction on the store's connection,
     moving the sequences and stock rows on as that many lifecycles would have."""
     plans = _plans(template)
-    inserts = {name: TableSql(MAPS[name].table).insert for name in plans}
+    inserts = {name: sqlite_sql(MAPS[name].table).insert for name in plans}
     extra = orders - have
     conn = store.connection()
     conn.execute("BEGIN IMMEDIATE")
@@ -236,7 +236,7 @@ def bulk_finished(store: SQLiteStore, template: Template, have: int, orders: int
 
 
 def _move_stock(conn: sqlite3.Connection, store: SQLiteStore, template: Template, n: int) -> None:
-    sql = TableSql(s.STOCK)
+    sql = sqlite_sql(s.STOCK)
     for key, delta in template.stock.items():
         row = conn.execute(sql.select, (key,)).fetchone()
         old = sql.map.record(row)

@@ -21,7 +21,6 @@ Semantics (every adapter's contract is ``paycore_adapters.testing.StoreContract`
 from __future__ import annotations
 
 import copy
-import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn, TypeVar
@@ -30,7 +29,7 @@ from paycore.errors import IntegrityError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES, Table
 
-from .memory_tables import Fields, TableState, dump
+from .memory_tables import Fields, TableState, fingerprint_of
 
 T = TypeVar("T")
 
@@ -389,11 +388,5 @@ class MemoryStore:
 
     def fingerprint(self) -> str:
         """SHA-256 of all content: tables by name, rows in insertion order, sequences by name."""
-        digest = hashlib.sha256()
         with self._lock:
-            for name, rows in sorted(self._rows().items()):
-                for key, row in rows.items():
-                    digest.update(dump(["row", name, key, row]))
-            for name in sorted(self._seqs):
-                digest.update(dump(["seq", name, self._seqs[name]]))
-        return digest.hexdigest()
+            return fingerprint_of(self._rows(), self._seqs)

@@ -7,6 +7,7 @@ Part of :mod:`paycore_adapters.memory_store`; nothing here takes the store's loc
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -154,6 +155,18 @@ def canon(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     return ["repr", type(value).__qualname__, repr(value)]
+
+
+def fingerprint_of(tables: Mapping[str, Mapping[str, Any]], seqs: Mapping[str, int]) -> str:
+    """SHA-256 of a store's content: tables by name, rows in insertion order, sequences
+    by name (every store's ``fingerprint``, so that stores compare by it)."""
+    digest = hashlib.sha256()
+    for name in sorted(tables):
+        for key, row in tables[name].items():
+            digest.update(dump(["row", name, key, row]))
+    for name in sorted(seqs):
+        digest.update(dump(["seq", name, seqs[name]]))
+    return digest.hexdigest()
 
 
 def dump(value: Any) -> bytes:

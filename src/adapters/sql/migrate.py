@@ -69,3 +69,16 @@ def pending(dialect: str, applied: int) -> list[Migration]:
             known=known,
         )
     return migrations(dialect)[applied:]
+
+
+def require_latest(dialect: str, current: int, what: str, command: str) -> None:
+    """Raise unless a database at version ``current`` is at this paycore's latest:
+    ``SchemaTooNew`` when newer, ``SchemaNotMigrated`` (naming ``command``) when older."""
+    known = latest(dialect)
+    pending(dialect, current)  # raises when the database is newer
+    if current < known:
+        raise SchemaNotMigrated(
+            f"{what} is at schema version {current}, this paycore needs {known}: run `{command}`",
+            applied=current,
+            known=known,
+        )

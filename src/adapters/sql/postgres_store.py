@@ -23,7 +23,6 @@ psycopg_pool, the ``postgresql`` extra).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -35,9 +34,9 @@ from paycore.errors import CommitUnknown, IntegrityError, OperationalError, Stor
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
-from ..memory_tables import dump
+from ..memory_tables import fingerprint_of
 from . import migrate
-from .postgres_tx import CONFLICTS, Conn, PostgresTransaction, TableSql, translate
+from .postgres_tx import CONFLICTS, Conn, PostgresTransaction, postgres_sql, translate
 
 #: How many times a snapshot taken inside a transaction is read again when refused.
 SNAPSHOT_ATTEMPTS = 5
@@ -81,7 +80,7 @@ class PostgresStore:
             open=False,
         )
         self._local = threading.local()
-        self._sql = {t.name: TableSql(t) for t in TABLES}
+        self._sql = {t.name: postgres_sql(t) for t in TABLES}
         #: Writes made to each table through this object, rolled back ones included.
         self.writes: Counter[str] = Counter()
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0, "conflicts": 0}
@@ -160,15 +159,10 @@ class PostgresStore:
     def _open_schema(self, apply: bool) -> None:
         if apply:
             self.migrate()
-        current, known = self.schema_version(), migrate.latest(self.dialect)
-        migrate.pending(self.dialect, current)  # raises when the database is newer
-        if current < known:
-            raise migrate.SchemaNotMigrated(
-                f"the PostgreSQL store {self} is at schema version {current}, this paycore "
-                f"needs {known}: run `paycore migrate --store URL` with its URL",
-                applied=current,
-                known=known,
-            )
+        migrate.require_latest(
+            self.dialect, self.schema_version(), f"the PostgreSQL store {self}",
+            "paycore migrate --store URL (with its URL)",
+        )  # fmt: skip
 
     # --- the port ----------------------------------------------------------------------
 
@@ -214,14 +208,7 @@ class PostgresStore:
 
     def fingerprint(self) -> str:
         """SHA-256 of all committed content, in the memory store's canonical form."""
-        digest = hashlib.sha256()
-        snap = self.snapshot()
-        for name in sorted(snap.tables):
-            for key, row in snap.tables[name].items():
-                digest.update(dump(["row", name, key, row]))
-        for name, value in sorted(self.sequences().items()):
-            digest.update(dump(["seq", name, value]))
-        return digest.hexdigest()
+        return fingerprint_of(self.snapshot().tables, self.sequences())
 
     def table_versions(self) -> dict[str, int]:
         return {t.name: self.writes[t.name] for t in TABLES}
@@ -273,12 +260,26 @@ class _Scope:
                         f"transaction rolled back: {tx.failed.message}", **tx.failed.fields
                     )
                 return
+            _finish(store, tx, conn)
             _commit(store, conn)
         finally:
             store._pool.putconn(conn)
         store.stats["commits"] += 1
         if tx.wrote:
             store.stats["writes"] += 1
+
+
+def _finish(store: PostgresStore, tx: PostgresTransaction, conn: Conn) -> None:
+    """What the transaction left for its end (log rows, sequences); a failure there
+    rolls it back."""
+    try:
+        tx.finish()
+    except BaseException as exc:
+        _rollback(conn)
+        store.stats["rollbacks"] += 1
+        if isinstance(exc, StoreConflict):
+            store.stats["conflicts"] += 1
+        raise
 
 
 def _commit(store: PostgresStore, conn: Conn) -> None:

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import sqlite3
 import threading
@@ -32,9 +31,9 @@ from paycore.errors import CommitUnknown, IntegrityError, OperationalError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
-from ..memory_tables import dump
+from ..memory_tables import fingerprint_of
 from . import migrate
-from .sqlite_tx import SQLiteTransaction, TableSql
+from .sqlite_tx import SQLiteTransaction, sqlite_sql
 
 T = TypeVar("T")
 
@@ -64,7 +63,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
-        self._sql = {t.name: TableSql(t) for t in TABLES}
+        self._sql = {t.name: sqlite_sql(t) for t in TABLES}
         #: Writes made to each table through this object, rolled back ones included (what
         #: the harness re-checks by; other processes' writes are not counted).
         self.writes: Counter[str] = Counter()
@@ -154,15 +153,10 @@ class SQLiteStore:
     def _open_schema(self, apply: bool) -> None:
         if apply:
             self.migrate()
-        current, known = self.schema_version(), migrate.latest(self.dialect)
-        migrate.pending(self.dialect, current)  # raises when the database is newer
-        if current < known:
-            raise migrate.SchemaNotMigrated(
-                f"the SQLite store at {self.path} is at schema version {current}, this "
-                f"paycore needs {known}: run `paycore migrate --store sqlite:{self.path}`",
-                applied=current,
-                known=known,
-            )
+        migrate.require_latest(
+            self.dialect, self.schema_version(), f"the SQLite store at {self.path}",
+            f"paycore migrate --store sqlite:{self.path}",
+        )  # fmt: skip
 
     # --- the port ----------------------------------------------------------------------
 
@@ -187,14 +181,7 @@ class SQLiteStore:
 
     def fingerprint(self) -> str:
         """SHA-256 of all committed content, in the memory store's canonical form."""
-        digest = hashlib.sha256()
-        snap = self.snapshot()
-        for name in sorted(snap.tables):
-            for key, row in snap.tables[name].items():
-                digest.update(dump(["row", name, key, row]))
-        for name, value in sorted(self.sequences().items()):
-            digest.update(dump(["seq", name, value]))
-        return digest.hexdigest()
+        return fingerprint_of(self.snapshot().tables, self.sequences())
 
     def count(self, *names: str | None) -> None:
         """Count ended transactions in :attr:`stats` (threads end them at once)."""

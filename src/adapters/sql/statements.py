@@ -1,0 +1,64 @@
+"""Each table's statements for a SQL store, written once per table and dialect (the
+drivers keep them prepared), and how a refused constraint maps back to its fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .columns import table_map
+from .ddl import Dialect, quote, unique_name
+
+
+class TableSql:
+    """A table's statements in ``dialect`` (``placeholder``: ``?`` or ``%s``; a JSON
+    column's value is cast where the dialect stores JSON as its own type)."""
+
+    def __init__(self, table: Any, dialect: Dialect, placeholder: str) -> None:
+        m = self.map = table_map(table)
+        self.table = table
+        name = quote(m.name)
+        cols = ", ".join(quote(c) for c in m.column_names)
+        order = quote(dialect.order_column) if dialect.order_declaration else dialect.order_column
+        key = quote(m.key_column)
+        p = placeholder
+        cast = "::jsonb" if dialect.types["json"] == "jsonb" else ""
+        slot = {c.name: f"{p}{cast}" if c.kind == "json" else p for c in m.columns}
+        self.select = f"SELECT {cols} FROM {name} WHERE {key} = {p}"
+        self.scan = f"SELECT {cols} FROM {name} ORDER BY {order}"
+        self.insert = (
+            f"INSERT INTO {name} ({cols}) VALUES ({', '.join(slot[c] for c in m.column_names)})"
+        )
+        sets = ", ".join(f"{quote(c)} = {slot[c]}" for c in m.column_names)
+        self.update = f"UPDATE {name} SET {sets} WHERE {key} = {p} AND {quote('version')} = {p}"
+        self.version = f"SELECT {quote('version')} FROM {name} WHERE {key} = {p}"
+        singles = (u[0] for u in table.unique if len(u) == 1)
+        #: The fields ``find`` may look rows up by, and each one's statement.
+        self.finds = {
+            f: f"SELECT {cols} FROM {name} WHERE {quote(m.column_of(f))} = {p} ORDER BY {order}"
+            for f in dict.fromkeys((*table.indexes, *singles))
+        }
+        #: The (field, time field) pairs ``find_since`` may use, and each one's statement.
+        self.ranges = {
+            (f, tf): f"SELECT {cols} FROM {name} WHERE {quote(m.column_of(f))} = {p} "
+            f"AND {quote(m.column_of(tf))} >= {p} ORDER BY {order}"
+            for f, tf in table.ranges
+        }
+        #: Column names back to the field a constraint is declared on (SQLite names the
+        #: columns of the constraint it refused).
+        self.fields_of = {m.column_of(f): f for u in table.unique for f in u}
+        self.fields_of[m.key_column] = table.key
+        #: Constraint names, as the migrations create them, back to their fields
+        #: (PostgreSQL names the constraint).
+        self.constraints: dict[str, tuple[str, ...]] = {
+            unique_name(m, fields): tuple(fields) for fields in table.unique
+        }
+        self.constraints[f"{m.name}_pkey"] = (table.key,)
+
+    def all_rows(self, conn: Any) -> dict[str, Any]:
+        """Every row of the table on ``conn``, as records by key, in insertion order."""
+        record, key = self.map.record, self.table.key_of
+        out: dict[str, Any] = {}
+        for row in conn.execute(self.scan):
+            rec = record(row)
+            out[key(rec)] = rec
+        return out
