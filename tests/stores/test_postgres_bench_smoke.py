@@ -4,10 +4,26 @@ checked, never how fast."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pg_throughput
 import pytest
 
 pytestmark = pytest.mark.slow
+
+#: Stand-ins for the shared reference's PostgreSQL files, used only when they are not
+#: beside the repository (a fresh clone elsewhere): one paid order per transaction.
+STANDIN_SCHEMA = "CREATE TABLE orders(id bigserial PRIMARY KEY, status text NOT NULL);\n"
+STANDIN_SCRIPT = "BEGIN;\nINSERT INTO orders(status) VALUES ('paid');\nCOMMIT;\n"
+
+
+@pytest.fixture(autouse=True)
+def reference_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if (pg_throughput.reference_dir() / pg_throughput.PGBENCH_FILE).is_file():
+        return
+    (tmp_path / pg_throughput.PGBENCH_SCHEMA).write_text(STANDIN_SCHEMA)
+    (tmp_path / pg_throughput.PGBENCH_FILE).write_text(STANDIN_SCRIPT)
+    monkeypatch.setenv("PAYCORE_REFERENCE_BENCH", str(tmp_path))
 
 
 def test_both_sides_complete_their_lifecycles(
