@@ -169,6 +169,15 @@ def fingerprint_of(tables: Mapping[str, Mapping[str, Any]], seqs: Mapping[str, i
     return digest.hexdigest()
 
 
+def content_key(tables: Mapping[str, Mapping[str, Any]], seqs: Mapping[str, int]) -> object:
+    """A SQL store's content as the explorer tells states apart by (the memory store's
+    ``state_key`` shape): each table's keys and rows in insertion order, by table name,
+    and the sequences. The rows stand in for themselves: records read from a database
+    are new objects each time, so a cache by identity would only grow."""
+    tables_ = [(name, list(rows), list(rows.values())) for name, rows in sorted(tables.items())]
+    return tables_, sorted(seqs.items())
+
+
 def dump(value: Any) -> bytes:
     """One canonical JSON line for ``value``."""
     return json.dumps(canon(value), separators=(",", ":")).encode() + b"\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from paycore_adapters.harness.bugs import BUGS
+from paycore_adapters.harness.explore import explore
 from paycore_adapters.harness.faults import STORE_FAULTS
 from paycore_adapters.harness.runner import ChaosReport, run_chaos
 
@@ -53,3 +54,25 @@ def test_locking_and_constraint_bugs_are_caught_on_postgresql(
     assert report.error is None, report.error
     violated = {v.invariant for v in report.violations}
     assert violated & set(BUGS[bug_id].expected), (bug_id, violated)
+
+
+def test_the_two_flow_scenario_with_any_one_fault_explored_on_postgresql(
+    postgres_server: str,
+) -> None:
+    """Every schedule of two checkouts of one session with any one fault, each state
+    rebuilt on a database of its own by replaying its path: clean, and state for state
+    the memory search."""
+    on_pg = explore(
+        flows=2,
+        faults=1,
+        only=["one-session"],
+        store="postgresql",
+        server=postgres_server,
+        method="replay",
+    )
+    in_memory = explore(flows=2, faults=1, only=["one-session"])
+    assert on_pg.complete and on_pg.violations == []
+    assert on_pg.faults_injected == in_memory.faults_injected
+    assert all(on_pg.faults_injected.values())
+    counts = ("states_generated", "distinct_states", "schedules", "quiesced", "depth")
+    assert [getattr(on_pg, c) for c in counts] == [getattr(in_memory, c) for c in counts]

@@ -26,6 +26,7 @@ import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -34,7 +35,7 @@ from paycore.errors import CommitUnknown, IntegrityError, OperationalError, Stor
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
-from ..memory_tables import fingerprint_of
+from ..memory_tables import content_key, fingerprint_of
 from . import migrate
 from .postgres_tx import CONFLICTS, Conn, PostgresTransaction, postgres_sql, translate
 
@@ -209,6 +210,12 @@ class PostgresStore:
     def fingerprint(self) -> str:
         """SHA-256 of all committed content, in the memory store's canonical form."""
         return fingerprint_of(self.snapshot().tables, self.sequences())
+
+    def state_key(self, row_key: Callable[[Any], object] | None = None) -> object:
+        """Everything that decides what this store does next (``memory_tables.content_key``):
+        what the harness's explorer tells states apart by. No ``clone``: the explorer
+        rebuilds a state on PostgreSQL by replaying its path (``method="replay"``)."""
+        return content_key(self.snapshot().tables, self.sequences())
 
     def table_versions(self) -> dict[str, int]:
         return {t.name: self.writes[t.name] for t in TABLES}

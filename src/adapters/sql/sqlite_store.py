@@ -31,7 +31,7 @@ from paycore.errors import CommitUnknown, IntegrityError, OperationalError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
-from ..memory_tables import fingerprint_of
+from ..memory_tables import content_key, fingerprint_of
 from . import migrate
 from .sqlite_tx import SQLiteTransaction, sqlite_sql
 
@@ -215,15 +215,8 @@ class SQLiteStore:
         return self.clone()
 
     def state_key(self, row_key: Callable[[Any], object] | None = None) -> object:
-        """Everything that decides what this store does next, in the memory store's
-        shape: each table's keys and rows in insertion order, by table name, and the
-        sequences. The rows themselves stand in for their keys (records read from a
-        file are new objects each time: a cache by identity would only grow)."""
-        snap = self.snapshot()
-        tables = [
-            (name, list(rows), list(rows.values())) for name, rows in sorted(snap.tables.items())
-        ]
-        return tables, sorted(self.sequences().items())
+        """Everything that decides what this store does next (``memory_tables.content_key``)."""
+        return content_key(self.snapshot().tables, self.sequences())
 
     def dispose_when_dropped(self) -> None:
         """Close this store's connections and delete its files once nothing refers to it

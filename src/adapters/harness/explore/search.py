@@ -282,6 +282,7 @@ def explore(
     method: Method = "fork",
     stop_at_first: bool = False,
     store: str = "memory",
+    server: str | None = None,
 ) -> ExploreReport:
     """Explore every schedule of the scenarios of ``flows`` operations with up to
     ``faults`` faults; return the counts and what was violated (never raising for it).
@@ -290,13 +291,13 @@ def explore(
         flows: concurrent operations per scenario (see :func:`scenarios`).
         faults: how many faults (armed provider or store faults, crashes) a schedule may have.
         bug: a seeded bug (``bugs.BUGS``) switched on for the run.
-        max_states: stop once this many distinct states were found (the report then
-            says ``complete=False``).
+        max_states: stop at this many distinct states (then ``complete=False``).
         only: explore only the scenarios with these names.
         method: ``"fork"`` copies a parent's world per successor; ``"replay"``
             rebuilds it from scratch (slower; the reference).
         stop_at_first: stop at the first violation (the report is then incomplete).
-        store: ``memory`` or ``sqlite`` (a file per state): what paycore runs on.
+        store: ``memory``, ``sqlite`` (a file per state) or ``postgresql`` (a database
+            per world on ``server``; with ``method="replay"``: no database is copied).
 
     Example:
         >>> explore(flows=2, faults=0).violations
@@ -307,7 +308,7 @@ def explore(
     chosen = _chosen(flows, only)
     started = time.perf_counter()
     schedules = depth = 0
-    with _bug(bug), copyable(), worlds_on(store) as wiring:
+    with _bug(bug), copyable(), worlds_on(store, server) as wiring:
         search = _Search(faults, max_states, method, stop_at_first, wiring)
         for sc in chosen:
             root = search.run(sc)
