@@ -235,18 +235,20 @@ def reference(lifecycles: int, workers: int, setting: str) -> Measurement:
 
 def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
     """paycore's store work per lifecycle on PostgreSQL, one worker: every statement its
-    connection runs (counted at psycopg's ``Connection.execute``/``Cursor.execute``,
-    ``BEGIN``/``COMMIT`` and the session's settings left out)."""
+    connection runs, counted at psycopg's cursor (``Connection.execute`` runs through
+    ``Cursor.execute``; ``executemany`` counts a statement per row, as SQLite's trace
+    does), ``BEGIN``/``COMMIT`` and the session's settings left out."""
     import psycopg
 
     seen: Counter[str] = Counter()
-    originals = (psycopg.Connection.execute, psycopg.Cursor.execute)
+    originals = (psycopg.Cursor.execute, psycopg.Cursor.executemany)
 
-    def counting(original: Any) -> Any:
-        def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+    def counting(original: Any, many: bool) -> Any:
+        def execute(self: Any, query: Any, params: Any = None, *args: Any, **kw: Any) -> Any:
             text = query if isinstance(query, str) else str(query)
-            seen[text.split(None, 1)[0].upper()] += 1
-            return original(self, query, *args, **kwargs)
+            rows = len(params) if many and params is not None else 1
+            seen[text.split(None, 1)[0].upper()] += rows
+            return original(self, query, params, *args, **kw)
 
         return execute
 
@@ -258,12 +260,12 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
         stock_shop(svc, provider, lifecycles + warmup + 10, skus=SKUS)
         paycore_lifecycles(svc, provider, 0, warmup, SKUS)
         commits, writes = store.stats["commits"], store.stats["writes"]
-        psycopg.Connection.execute = counting(originals[0])  # type: ignore[method-assign]
-        psycopg.Cursor.execute = counting(originals[1])  # type: ignore[method-assign]
+        psycopg.Cursor.execute = counting(originals[0], False)  # type: ignore[method-assign]
+        psycopg.Cursor.executemany = counting(originals[1], True)  # type: ignore[method-assign]
         try:
             paycore_lifecycles(svc, provider, warmup, lifecycles, SKUS)
         finally:
-            psycopg.Connection.execute, psycopg.Cursor.execute = originals  # type: ignore[method-assign]
+            psycopg.Cursor.execute, psycopg.Cursor.executemany = originals  # type: ignore[method-assign]
         commits, writes = store.stats["commits"] - commits, store.stats["writes"] - writes
         store.close()
     kinds = {"SELECT": "reads", "INSERT": "inserts", "UPDATE": "updates"}

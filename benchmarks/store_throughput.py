@@ -498,7 +498,8 @@ def render(report: Report) -> str:
     lines += [
         "paycore: transactions are BEGINs on the worker's connection; statements are the SQL "
         "it runs there,",
-        "counted by sqlite3's trace callback (set_trace_callback), BEGIN and COMMIT left out.",
+        "counted by sqlite3's trace callback (set_trace_callback) on SQLite and at psycopg's",
+        "cursor on PostgreSQL, BEGIN and COMMIT left out.",
         "",
         "after every paycore run: every lifecycle's order paid, payment succeeded and 2 "
         "webhooks taken in,",
