@@ -34,9 +34,6 @@ from . import codegen, values
 
 T = TypeVar("T")
 
-#: The kinds of column; each dialect names their SQL types.
-KINDS = ("text", "int", "bool", "json")
-
 
 class SchemaDerivationError(TypeError):
     """A record field has a type no SQL column is derived for."""
@@ -146,7 +143,6 @@ class TableMap(Generic[T]):
             *(Column(d, "text", False) for d in self.derived),
         )
         self.column_names = tuple(c.name for c in self.columns)
-        self.record_columns = sum(len(f.columns) for f in self.fields)
         self.key_column = self.column_of(table.key)
         self.versioned = "version" in names
         #: A record's values in the order of :attr:`columns`, and the record a row holds:
@@ -164,8 +160,9 @@ class TableMap(Generic[T]):
             return field
         raise SchemaDerivationError(f"{self.name} has no field {field!r}")
 
-    def value(self, field: str, value: object) -> object:
-        """``value`` as the column of ``field`` holds it (an enum's value, a bool)."""
+    @staticmethod
+    def value(value: object) -> object:
+        """``value`` as a column holds it (an enum as its value)."""
         if isinstance(value, enum.Enum):
             return value.value
         return value

@@ -156,7 +156,7 @@ class SqlTransaction(abc.ABC):
         sql = t.finds.get(field)
         if sql is None:
             raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
-        return self._records(t, sql, (t.map.value(field, value),))
+        return self._records(t, sql, (t.map.value(value),))
 
     def find_since(
         self, table: Table[T], field: str, value: object, time_field: str, since: int
@@ -167,7 +167,7 @@ class SqlTransaction(abc.ABC):
             raise ValueError(
                 f"{table.name}: no range ({field}, {time_field}); declare it in paycore.schema"
             )
-        return self._records(t, sql, (t.map.value(field, value), since))
+        return self._records(t, sql, (t.map.value(value), since))
 
     def scan(self, table: Table[T]) -> Iterator[T]:
         return iter(self._records(self._table(table), self._table(table).scan, ()))
