@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 
@@ -23,6 +23,8 @@ from paycore.errors import IntegrityError, StoreConflict
 from paycore.ports import Store, Transaction
 from paycore.schema import FLOWS, ORDERS, STOCK
 from paycore.status import FlowStatus
+
+from .rows import order
 
 T = TypeVar("T")
 
@@ -112,7 +114,7 @@ class StoreConcurrencyCases:
                 _meet(barrier)
                 try:
                     with store.transaction() as tx:
-                        tx.insert(ORDERS, _order(f"o{i}", "cs_race"))
+                        tx.insert(ORDERS, order(f"o{i}", "cs_race"))
                 except (IntegrityError, StoreConflict) as exc:
                     refused.append(exc)
 
@@ -160,9 +162,3 @@ class StoreConcurrencyCases:
         assert all(len(owners) == 1 for owners in claims.values()), claims
         owners = {f.id: f.lease_owner for f in store.snapshot().rows(FLOWS)}
         assert owners == {fid: names[0] for fid, names in claims.items()}
-
-
-def _order(id: str, session: str) -> Any:
-    from .store_contract import order
-
-    return order(id, session)

@@ -4,66 +4,33 @@ Subclass :class:`StoreContract` in a ``Test*`` class of your own test suite and
 implement :meth:`StoreContract.make_store` to return a new, empty store; pytest
 then runs every case against it (``docs/adapters.md`` has a worked example).
 The commit-failure cases check that the harness's fault wrapper
-(``paycore_adapters.harness.faulty.FaultyStore``) works over the store.
+(``paycore_adapters.harness.faulty.FaultyStore``) works over the store; the cases of
+rows of every kind are in :mod:`.store_rows`, those of several threads at once in
+:mod:`.store_concurrency`.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any
 
 import attrs
 import pytest
 
 from paycore import records as r
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError
-from paycore.money import Money
 from paycore.ports import Store
-from paycore.schema import AUDIT, ORDERS, PAYMENTS, REFUNDS, SELLERS
-from paycore.status import OrderStatus, PaymentStatus
+from paycore.schema import (
+    ORDERS,
+    PAYMENTS,
+    REFUNDS,
+    SELLERS,
+)
+from paycore.status import OrderStatus
 
 from ..harness.faulty import FaultyStore
+from .rows import order, payment, refund
 from .store_concurrency import StoreConcurrencyCases
-
-
-def order(id: str, session: str | None = None, **kw: Any) -> r.Order:
-    return r.Order(
-        id=id,
-        checkout_session_id=session or f"cs_{id}",
-        seller_id="s1",
-        lines=(),
-        total=Money(1000, "EUR"),
-        cart_fingerprint="fp",
-        payment_id=f"pay_{id}",
-        created_at=1,
-        expires_at=2,
-        **kw,
-    )
-
-
-def payment(id: str, intent: str | None = None, order_id: str | None = None) -> r.Payment:
-    return r.Payment(
-        id=id,
-        order_id=order_id or f"ord_{id}",
-        checkout_session_id=f"cs_{id}",
-        seller_account="acct_1",
-        amount=Money(1000, "EUR"),
-        created_at=1,
-        provider_intent_id=intent,
-    )
-
-
-def refund(id: str, payment_id: str, key: str, provider_id: str | None = None) -> r.Refund:
-    return r.Refund(
-        id=id,
-        payment_id=payment_id,
-        order_id="o1",
-        amount=Money(100, "EUR"),
-        reason=None,
-        idempotency_key=key,
-        created_at=1,
-        provider_refund_id=provider_id,
-    )
+from .store_rows import StoreRowCases
 
 
 class _Faults:
@@ -79,7 +46,7 @@ class _Faults:
             raise self.after
 
 
-class StoreContract(StoreConcurrencyCases, abc.ABC):
+class StoreContract(StoreRowCases, StoreConcurrencyCases, abc.ABC):
     """The store contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per store."""
 
@@ -90,11 +57,6 @@ class StoreContract(StoreConcurrencyCases, abc.ABC):
     @pytest.fixture
     def store(self) -> Store:
         return self.make_store()
-
-    @staticmethod
-    def state(store: Store) -> object:
-        fingerprint = getattr(store, "fingerprint", None)
-        return fingerprint() if fingerprint is not None else store.snapshot()
 
     def test_insert_get_roundtrip(self, store: Store) -> None:
         """An inserted row reads back equal, inside and after its transaction."""
@@ -311,55 +273,6 @@ class StoreContract(StoreConcurrencyCases, abc.ABC):
             assert tx.next_seq("audit") == 3
             assert tx.next_seq("stock") == 2
 
-    def test_find_since_takes_one_value_from_a_moment_on(self, store: Store) -> None:
-        """``find_since``: rows of one value whose time field is at least ``since``, in
-        insertion order, own writes included; only declared ranges."""
-        rows = [
-            attrs.evolve(payment(f"p{i}", f"pi_{i}"), created_at=at, status=status)
-            for i, (at, status) in enumerate(
-                [
-                    (5, PaymentStatus.SUCCEEDED),
-                    (20, PaymentStatus.SUCCEEDED),
-                    (20, PaymentStatus.FAILED),
-                    (30, PaymentStatus.SUCCEEDED),
-                ]
-            )
-        ]
-        with store.transaction() as tx:
-            for row in rows[:3]:
-                tx.insert(PAYMENTS, row)
-        with store.transaction() as tx:
-            tx.insert(PAYMENTS, rows[3])
-            found = tx.find_since(PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", 20)
-            assert [p.id for p in found] == ["p1", "p3"]
-            assert (
-                tx.find_since(PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", 31) == []
-            )
-            with pytest.raises(ValueError):
-                tx.find_since(PAYMENTS, "order_id", "o1", "created_at", 0)
-
-    def test_log_rows_are_read_back_and_a_duplicate_fails_the_transaction(
-        self, store: Store
-    ) -> None:
-        """Rows of an append-only table (``Table.append_only``) are seen by the
-        transaction's own reads and kept by its commit, in order; a duplicate key fails
-        the transaction, at the insert or at the latest when it ends, and keeps nothing."""
-        entries = [
-            r.AuditEntry(seq, 1, "order", "o1", None, "pending", "create", None)
-            for seq in (1, 2, 3)
-        ]
-        with store.transaction() as tx:
-            tx.insert(AUDIT, entries[0])
-            tx.insert(AUDIT, entries[1])
-            assert tx.find(AUDIT, "aggregate_id", "o1") == entries[:2]
-            tx.insert(AUDIT, entries[2])
-        assert store.snapshot().rows(AUDIT) == entries
-        before = self.state(store)
-        with pytest.raises(IntegrityError), store.transaction() as tx:
-            tx.insert(ORDERS, order("o9"))
-            tx.insert(AUDIT, entries[0])
-        assert self.state(store) == before
-
     def test_nested_transaction_raises(self, store: Store) -> None:
         """Opening a transaction inside another in the same thread is a RuntimeError."""
         with store.transaction() as tx:
@@ -393,3 +306,6 @@ class StoreContract(StoreConcurrencyCases, abc.ABC):
         with store.transaction() as tx:
             assert tx.get(ORDERS, "o1") == order("o1")
             assert [p.id for p in tx.find(PAYMENTS, "provider_intent_id", "pi_1")] == ["p1"]
+
+
+__all__ = ["StoreContract", "order", "payment", "refund"]

@@ -1,0 +1,106 @@
+"""The store contract's cases of rows of every kind: each column type round-trips, a
+value is found from a moment on (``find_since``), and log rows (``Table.append_only``)
+are read back and kept. Mixed into :class:`paycore_adapters.testing.StoreContract`."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from paycore import records as r
+from paycore.errors import IntegrityError
+from paycore.money import Money
+from paycore.ports import Store
+from paycore.schema import AUDIT, FLOWS, ORDERS, PAYMENTS, STOCK, STOCK_MOVEMENTS
+from paycore.status import FlowStatus, OrderStatus, PaymentStatus
+
+from .rows import order, payment
+
+
+class StoreRowCases:
+    """Mixed into :class:`paycore_adapters.testing.StoreContract`."""
+
+    @staticmethod
+    def state(store: Store) -> object:
+        """What a case compares a store by: its fingerprint if it offers one, else a
+        snapshot (the contract's other cases use it too)."""
+        fingerprint = getattr(store, "fingerprint", None)
+        return fingerprint() if fingerprint is not None else store.snapshot()
+
+    def test_rows_round_trip_every_kind_of_column(self, store: Store) -> None:
+        """Money, enums, booleans, nullable fields, nested mappings and tuples of records,
+        and a key or index that is a property of the record (a stock row's key, a
+        movement's stock key) come back equal to what was written."""
+        line = r.OrderLine("p1", "SKU", "s1", "Mug", Money(1250, "EUR"), 2)
+        o = attrs.evolve(order("o1"), lines=(line,), status=OrderStatus.PAID)
+        flow = r.Flow(
+            id="f1",
+            kind="checkout",
+            step="begin",
+            created_at=5,
+            params={"items": (("p1", 2),), "$odd": [1, {"k": None}], "n": 3},
+            data={"nested": {"a": True}},
+            result=None,
+            status=FlowStatus.FAILED,
+        )
+        stock = r.Stock("seller/one", "SKU 1", on_hand=4, held=1)
+        with store.transaction() as tx:
+            tx.insert(ORDERS, o)
+            tx.insert(FLOWS, flow)
+            tx.insert(STOCK, stock)
+            tx.insert(STOCK_MOVEMENTS, r.StockMovement(1, "seller/one", "SKU 1", 4, "restock", 9))
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o1") == o
+            assert tx.get(FLOWS, "f1") == flow
+            assert tx.get(STOCK, stock.key) == stock
+            assert [m.delta for m in tx.find(STOCK_MOVEMENTS, "stock_key", stock.key)] == [4]
+            assert tx.find(FLOWS, "status", FlowStatus.FAILED) == [flow]
+
+    def test_find_since_takes_one_value_from_a_moment_on(self, store: Store) -> None:
+        """``find_since``: rows of one value whose time field is at least ``since``, in
+        insertion order, own writes included; only declared ranges."""
+        rows = [
+            attrs.evolve(payment(f"p{i}", f"pi_{i}"), created_at=at, status=status)
+            for i, (at, status) in enumerate(
+                [
+                    (5, PaymentStatus.SUCCEEDED),
+                    (20, PaymentStatus.SUCCEEDED),
+                    (20, PaymentStatus.FAILED),
+                    (30, PaymentStatus.SUCCEEDED),
+                ]
+            )
+        ]
+        with store.transaction() as tx:
+            for row in rows[:3]:
+                tx.insert(PAYMENTS, row)
+        with store.transaction() as tx:
+            tx.insert(PAYMENTS, rows[3])
+            found = tx.find_since(PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", 20)
+            assert [p.id for p in found] == ["p1", "p3"]
+            assert (
+                tx.find_since(PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", 31) == []
+            )
+            with pytest.raises(ValueError):
+                tx.find_since(PAYMENTS, "order_id", "o1", "created_at", 0)
+
+    def test_log_rows_are_read_back_and_a_duplicate_fails_the_transaction(
+        self, store: Store
+    ) -> None:
+        """Rows of an append-only table (``Table.append_only``) are seen by the
+        transaction's own reads and kept by its commit, in order; a duplicate key fails
+        the transaction, at the insert or at the latest when it ends, and keeps nothing."""
+        entries = [
+            r.AuditEntry(seq, 1, "order", "o1", None, "pending", "create", None)
+            for seq in (1, 2, 3)
+        ]
+        with store.transaction() as tx:
+            tx.insert(AUDIT, entries[0])
+            tx.insert(AUDIT, entries[1])
+            assert tx.find(AUDIT, "aggregate_id", "o1") == entries[:2]
+            tx.insert(AUDIT, entries[2])
+        assert store.snapshot().rows(AUDIT) == entries
+        before = self.state(store)
+        with pytest.raises(IntegrityError), store.transaction() as tx:
+            tx.insert(ORDERS, order("o9"))
+            tx.insert(AUDIT, entries[0])
+        assert self.state(store) == before
