@@ -9,6 +9,7 @@ with what :mod:`paycore_adapters.sql.ddl` derives from the records.
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
 
@@ -38,9 +39,20 @@ class Migration:
     sql: str
 
 
+@functools.cache
+def _read(dialect: str) -> tuple[Migration, ...]:
+    """The migration files of ``dialect``, read once per process (a store is opened per
+    harness example: the files do not change while it runs)."""
+    return tuple(_files(dialect))
+
+
 def migrations(dialect: str) -> list[Migration]:
     """Every migration of ``dialect``, in version order (numbered 1, 2, 3 ... with no
     gap: a missing or repeated number is a packaging error)."""
+    return list(_read(dialect))
+
+
+def _files(dialect: str) -> list[Migration]:
     folder = resources.files("paycore_adapters.sql") / "migrations" / dialect
     found: list[Migration] = []
     for entry in folder.iterdir():

@@ -37,7 +37,7 @@ from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
-from .postgres_tx import CONFLICTS, Conn, PostgresTransaction, postgres_sql, translate
+from .postgres_tx import CONFLICTS, POSTGRES_TABLES, Conn, PostgresTransaction, translate
 
 #: How many times a snapshot taken inside a transaction is read again when refused.
 SNAPSHOT_ATTEMPTS = 5
@@ -81,7 +81,7 @@ class PostgresStore:
             open=False,
         )
         self._local = threading.local()
-        self._sql = {t.name: postgres_sql(t) for t in TABLES}
+        self._sql = POSTGRES_TABLES
         #: Writes made to each table through this object, rolled back ones included.
         self.writes: Counter[str] = Counter()
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0, "conflicts": 0}

@@ -15,6 +15,7 @@ from psycopg import errors as pgerrors
 from psycopg.rows import TupleRow
 
 from paycore.errors import OperationalError, StoreConflict
+from paycore.schema import TABLES
 
 from .ddl import POSTGRESQL
 from .statements import TableSql
@@ -38,6 +39,10 @@ def translate(exc: psycopg.Error, doing: str) -> OperationalError:
 def postgres_sql(table: Any) -> TableSql:
     """``table``'s statements for PostgreSQL (``%s`` placeholders, JSON cast to jsonb)."""
     return TableSql(table, POSTGRESQL, "%s")
+
+
+#: Every table's statements, written once per process and shared by every store.
+POSTGRES_TABLES: dict[str, TableSql] = {t.name: postgres_sql(t) for t in TABLES}
 
 
 class PostgresTransaction(SqlTransaction):

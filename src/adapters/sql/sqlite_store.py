@@ -33,7 +33,7 @@ from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
-from .sqlite_tx import SQLiteTransaction, sqlite_sql
+from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
-        self._sql = {t.name: sqlite_sql(t) for t in TABLES}
+        self._sql = SQLITE_TABLES
         #: Writes made to each table through this object, rolled back ones included (what
         #: the harness re-checks by; other processes' writes are not counted).
         self.writes: Counter[str] = Counter()

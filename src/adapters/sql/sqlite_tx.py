@@ -9,6 +9,7 @@ import sqlite3
 from typing import Any
 
 from paycore.errors import OperationalError
+from paycore.schema import TABLES
 
 from .ddl import SQLITE
 from .statements import TableSql
@@ -20,6 +21,11 @@ _UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
 def sqlite_sql(table: Any) -> TableSql:
     """``table``'s statements for SQLite (``?`` placeholders, insertion order by rowid)."""
     return TableSql(table, SQLITE, "?")
+
+
+#: Every table's statements, written once per process: every store shares them (the
+#: harness opens a store per example and per explored state).
+SQLITE_TABLES: dict[str, TableSql] = {t.name: sqlite_sql(t) for t in TABLES}
 
 
 class SQLiteTransaction(SqlTransaction):
