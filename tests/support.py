@@ -198,3 +198,16 @@ def hunt(bug_id: str, seeds: int = 4) -> ChaosReport:
         if report.violations or report.error:
             break
     return report
+
+
+def run_shape(report: ChaosReport) -> tuple[object, ...]:
+    """What a chaos run did, apart from its time: equal for the same seed on any store."""
+    return (
+        report.rules,
+        report.checks,
+        report.examples_run,
+        report.faults,
+        report.counts,
+        report.steps_reached,
+        report.transitions_reached,
+    )

@@ -10,29 +10,18 @@ drops a unique constraint gets a schema without it (``SeededBug.drops``).
 from __future__ import annotations
 
 import pytest
+from tests.support import run_shape as shape
 
 from paycore_adapters.harness.bugs import BUGS
 from paycore_adapters.harness.explore import explore
 from paycore_adapters.harness.faults import STORE_FAULTS
-from paycore_adapters.harness.runner import ChaosReport, run_chaos
+from paycore_adapters.harness.runner import run_chaos
 
 #: Tests of the harness itself: slow; `make quick` leaves them out, `make test` runs them.
 pytestmark = pytest.mark.slow
 
 #: A smaller profile than the default (300 examples): enough to reach every fault kind.
 EXAMPLES = 60
-
-
-def shape(report: ChaosReport) -> tuple[object, ...]:
-    return (
-        report.rules,
-        report.checks,
-        report.examples_run,
-        report.faults,
-        report.counts,
-        report.steps_reached,
-        report.transitions_reached,
-    )
 
 
 def test_a_chaos_run_on_sqlite_is_clean_and_the_same_run_as_in_memory() -> None:

@@ -8,27 +8,16 @@ so a seeded run still counts what it counts in memory."""
 from __future__ import annotations
 
 import pytest
+from tests.support import run_shape as shape
 
 from paycore_adapters.harness.bugs import BUGS
 from paycore_adapters.harness.explore import explore
 from paycore_adapters.harness.faults import STORE_FAULTS
-from paycore_adapters.harness.runner import ChaosReport, run_chaos
+from paycore_adapters.harness.runner import run_chaos
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = 60
-
-
-def shape(report: ChaosReport) -> tuple[object, ...]:
-    return (
-        report.rules,
-        report.checks,
-        report.examples_run,
-        report.faults,
-        report.counts,
-        report.steps_reached,
-        report.transitions_reached,
-    )
 
 
 def test_a_chaos_run_on_postgresql_is_clean_and_the_same_run_as_in_memory(
