@@ -273,6 +273,36 @@ def paycore_counts(snap: Snapshot) -> tuple[int, int, int, int]:
     )
 
 
+def unfinished_flows(snap: Snapshot) -> list[str]:
+    """The flows a snapshot shows not succeeded: a measurement with any did not finish."""
+    return [f.id for f in snap.rows(s.FLOWS) if f.status is not FlowStatus.SUCCEEDED]
+
+
+def completed(
+    before: tuple[int, int, int, int],
+    snap: Snapshot,
+    lifecycles: int,
+    seconds: float,
+    warm: int,
+    violations: int,
+) -> Measurement:
+    """paycore's measurement of ``lifecycles`` timed lifecycles on a store: what the
+    snapshot shows completed since ``before`` (``paycore_counts``), less ``warm``
+    untimed ones."""
+    after = paycore_counts(snap)
+    created, paid, succeeded, handled = (a - b for a, b in zip(after, before, strict=True))
+    return Measurement(
+        "paycore",
+        lifecycles,
+        seconds,
+        created - warm,
+        paid - warm,
+        succeeded - warm,
+        handled - 2 * warm,
+        violations=violations,
+    )
+
+
 def measure_paycore(lifecycles: int, warmup: int = DEFAULT_WARMUP) -> Measurement:
     """Time ``lifecycles`` paycore lifecycles on a fresh wiring (after ``warmup`` untimed)."""
     w = paycore_shop(stock=lifecycles + warmup)

@@ -37,17 +37,17 @@ from core_throughput import (
     BenchmarkError,
     Census,
     Measurement,
+    completed,
     paycore_counts,
     paycore_lifecycles,
     reference_dir,
     stock_shop,
+    unfinished_flows,
 )
 
-from paycore import schema as s
 from paycore.config import Config
 from paycore.invariants import INVARIANTS
 from paycore.service import PaymentService
-from paycore.status import FlowStatus
 from paycore_adapters.cli_check import run_checks
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import ManualClock, RecordingAlerts, RecordingNotifier
@@ -181,24 +181,12 @@ def paycore(lifecycles: int, workers: int, setting: str, warmup: int) -> Measure
             raise BenchmarkError(f"paycore on PostgreSQL: a worker failed: {failures[0]}")
         snap = store.snapshot()
         store.close()
-    after = paycore_counts(snap)
-    unfinished = [f.id for f in snap.rows(s.FLOWS) if f.status is not FlowStatus.SUCCEEDED]
+    unfinished = unfinished_flows(snap)
     if unfinished:
         raise BenchmarkError(f"paycore on PostgreSQL: flows unfinished {unfinished[:5]}")
-    warm = workers * warmup
-    created, paid, succeeded, handled = (a - b for a, b in zip(after, before, strict=True))
     safety = [i for i in INVARIANTS if i.kind == "safety"]
     found, _ = run_checks(snap, None, safety)  # the providers were the workers' own
-    return Measurement(
-        "paycore",
-        per * workers,
-        seconds,
-        created - warm,
-        paid - warm,
-        succeeded - warm,
-        handled - 2 * warm,
-        violations=len(found),
-    )
+    return completed(before, snap, per * workers, seconds, workers * warmup, len(found))
 
 
 # --- the reference ---------------------------------------------------------------------------

@@ -69,6 +69,7 @@ from core_throughput import (
     BenchmarkError,
     Census,
     Measurement,
+    completed,
     load_reference,
     measure_reference,
     paycore_counts,
@@ -76,12 +77,11 @@ from core_throughput import (
     reference_dir,
     stock_shop,
     timed,
+    unfinished_flows,
 )
 
-from paycore import schema as s
 from paycore.invariants import Ledger, check
 from paycore.service import PaymentService
-from paycore.status import FlowStatus
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import LocalStore, ManualClock, RecordingAlerts, RecordingNotifier
 from paycore_adapters.sql.sqlite_store import SQLiteStore
@@ -180,23 +180,11 @@ def measure_shop(shop: Shop, lifecycles: int, warmup: int) -> Measurement:
     before = paycore_counts(shop.store.snapshot())
     seconds = run_workers(shop, per, warmup)
     snap = shop.store.snapshot()
-    after = paycore_counts(snap)
-    unfinished = [f.id for f in snap.rows(s.FLOWS) if f.status is not FlowStatus.SUCCEEDED]
+    unfinished = unfinished_flows(snap)
     if unfinished or shop.raised():
         raise BenchmarkError(f"paycore: flows unfinished {unfinished[:5]}, alerts {shop.raised()}")
-    ledger = shop_ledger(shop)
-    created, paid, succeeded, handled = (a - b for a, b in zip(after, before, strict=True))
-    warm = workers * warmup
-    return Measurement(
-        "paycore",
-        per * workers,
-        seconds,
-        created - warm,
-        paid - warm,
-        succeeded - warm,
-        handled - 2 * warm,
-        violations=len(check(snap, ledger, ("safety",))),
-    )
+    violations = len(check(snap, shop_ledger(shop), ("safety",)))
+    return completed(before, snap, per * workers, seconds, workers * warmup, violations)
 
 
 def shop_ledger(shop: Shop) -> Ledger:
