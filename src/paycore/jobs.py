@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from paycore import operations, outbox
+from paycore import claims, operations, outbox
 from paycore import schema as s
 from paycore.errors import FlowPending, error_class
 from paycore.flows import external, orphans
@@ -57,12 +57,16 @@ def janitor(engine: Engine) -> list[str]:
 
     def body(u: Unit) -> list[str]:
         started: list[str] = []
-        for order in u.find(s.ORDERS, "status", OrderStatus.PENDING):
-            if order.expires_at > u.now or len(started) >= engine.config.job_batch:
-                continue
+        batch = engine.config.job_batch
+        due = ("expires_at", u.now)
+        if batch <= 0:
+            return started
+        for order in claims.each(u, s.ORDERS, "status", OrderStatus.PENDING, batch, due=due):
             fid = _end_expired(engine, u, order)
             if fid is not None:
                 started.append(fid)
+                if len(started) >= batch:
+                    break  # before claiming more
         return started
 
     started: list[str] = engine.transact(body)
@@ -107,14 +111,16 @@ def due_flows(engine: Engine) -> list[str]:
     """Active flows whose retry time has come and whose worker's lease has lapsed."""
 
     def body(u: Unit) -> list[str]:
-        due = []
-        for flow in u.find(s.FLOWS, "status", FlowStatus.ACTIVE):
-            if flow.next_run_at > u.now or engine.has_inflight(flow.id):
+        due: list[str] = []
+        batch = engine.config.job_batch
+        when = ("next_run_at", u.now)
+        for flow in claims.each(u, s.FLOWS, "status", FlowStatus.ACTIVE, batch, due=when):
+            if engine.has_inflight(flow.id):
                 continue
             if flow.lease_owner not in (None, engine.worker_id) and flow.lease_until > u.now:
                 continue
             due.append(flow.id)
-            if len(due) >= engine.config.job_batch:
+            if len(due) >= batch:
                 break
         return due
 
