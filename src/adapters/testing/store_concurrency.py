@@ -17,11 +17,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import attrs
+import pytest
 
 from paycore import records as r
 from paycore.errors import IntegrityError, StoreConflict
 from paycore.ports import Store, Transaction
-from paycore.schema import FLOWS, ORDERS, OUTBOX, STOCK
+from paycore.schema import CURSORS, FLOWS, ORDERS, OUTBOX, STOCK
 from paycore.status import FlowStatus
 
 from .rows import order
@@ -71,6 +72,10 @@ def _run(*targets: Callable[[], None]) -> list[BaseException]:
         t.join(JOIN_S)
     assert not any(t.is_alive() for t in threads), "a thread did not finish"
     return errors
+
+
+def _ids(rows: list[r.Flow]) -> list[str]:
+    return [row.id for row in rows]
 
 
 def _flow(i: int) -> r.Flow:
@@ -165,6 +170,42 @@ class StoreConcurrencyCases:
         assert all(len(owners) == 1 for owners in claims.values()), claims
         owners = {f.id: f.lease_owner for f in store.snapshot().rows(FLOWS)}
         assert owners == {fid: names[0] for fid, names in claims.items()}
+
+    def test_a_claim_takes_what_it_is_asked_for(self, store: Store) -> None:
+        """A claim returns rows of the value only, due by the moment given, in insertion
+        order (or in key order past ``after``), at most ``limit``; the key may be
+        claimed by; a bad claim is a ValueError."""
+        with store.transaction() as tx:
+            for i, key in enumerate(["f5", "f1", "f4", "f2", "f3"]):
+                tx.insert(FLOWS, attrs.evolve(_flow(0), id=key, next_run_at=10 * i))
+            tx.insert(FLOWS, attrs.evolve(_flow(0), id="f0", status=FlowStatus.DEAD))
+            tx.insert(CURSORS, r.Cursor("batch:x", "f2"))
+        with store.transaction() as tx:
+            active = FlowStatus.ACTIVE
+            assert _ids(tx.claim(FLOWS, "status", active, 10)) == ["f5", "f1", "f4", "f2", "f3"]
+            assert _ids(tx.claim(FLOWS, "status", active, 2)) == ["f5", "f1"]
+            assert _ids(tx.claim(FLOWS, "status", active, 9, due=("next_run_at", 20))) == [
+                "f5",
+                "f1",
+                "f4",
+            ]
+            assert _ids(tx.claim(FLOWS, "status", active, 2, after="f2")) == ["f3", "f4"]
+            assert _ids(tx.claim(FLOWS, "status", active, 9, after="")) == [
+                "f1",
+                "f2",
+                "f3",
+                "f4",
+                "f5",
+            ]
+            assert _ids(tx.claim(FLOWS, "status", FlowStatus.DEAD, 9)) == ["f0"]
+            assert tx.claim(CURSORS, "name", "batch:x", 1) == [r.Cursor("batch:x", "f2")]
+            assert tx.claim(CURSORS, "name", "batch:y", 1) == []
+            with pytest.raises(ValueError):
+                tx.claim(FLOWS, "status", active, 0)
+            with pytest.raises(ValueError):
+                tx.claim(FLOWS, "kind", "job", 1)
+            with pytest.raises(ValueError):
+                tx.claim(FLOWS, "status", active, 1, due=("no_such_field", 1))
 
     def test_concurrent_claims_take_disjoint_rows_without_waiting(self, store: Store) -> None:
         """Two job runs claim three of six unsent messages each and mark them sent. The
