@@ -3,6 +3,8 @@
 Each job is bounded per run (``Config.job_batch``) and idempotent: running it
 twice, or on two instances at once, does no effect twice, because every
 effect goes through a flow with a unique id and deterministic provider keys.
+Jobs claim their work (:mod:`paycore.claims`): on PostgreSQL two instances
+running one job at once take different rows instead of colliding.
 Jobs *start* flows; :class:`paycore.service.PaymentService` runs them to
 completion, and the harness steps them one at a time instead.
 """
@@ -53,6 +55,8 @@ def janitor(engine: Engine) -> list[str]:
     Stock is never released here: the cancel flow cancels the intent at the
     provider first and releases stock only once the payment can no longer
     succeed (S14, S18). A processing payment keeps its stock until it settles.
+    The expired orders are claimed: an instance running the janitor at the same
+    time ends others.
     """
 
     def body(u: Unit) -> list[str]:
@@ -108,7 +112,8 @@ def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) 
 
 
 def due_flows(engine: Engine) -> list[str]:
-    """Active flows whose retry time has come and whose worker's lease has lapsed."""
+    """Active flows whose retry time has come and whose worker's lease has lapsed,
+    claimed (an instance running this at the same time gets others)."""
 
     def body(u: Unit) -> list[str]:
         due: list[str] = []
