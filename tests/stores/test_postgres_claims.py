@@ -18,7 +18,7 @@ from paycore.config import Config
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import Snapshot, Store, Transaction
-from paycore.records import OutboxMessage
+from paycore.records import Flow, OutboxMessage
 from paycore.schema import Table
 from paycore.service import PaymentService
 from paycore_adapters.memory import RecordingNotifier, Wiring, in_memory
@@ -192,10 +192,29 @@ def test_two_outbox_dispatchers_split_the_backlog(shop: Wiring) -> None:
     assert all(m.sent for m in w.store.snapshot().rows(s.OUTBOX))
 
 
+def test_two_recovery_workers_split_the_due_flows(shop: Wiring) -> None:
+    """Six flows are due; two instances' recovery workers (a batch of three each) look
+    at once, the first holding its claim until the second is done: each gets three."""
+    w = shop
+    with w.store.transaction() as tx:
+        for n in range(2 * BATCH):
+            tx.insert(s.FLOWS, Flow(f"f{n}", "cancel", "call", created_at=0))
+    held = HoldingStore(w.store, s.FLOWS)
+    a, b = _instances(w, held)
+    first, second = _both(lambda: jobs.due_flows(a.engine), lambda: jobs.due_flows(b.engine), held)
+    assert len(held.held) == BATCH and held.held.isdisjoint(second), "both took a flow"
+    assert len(first) == len(second) == BATCH, (first, second)
+    assert sorted(first + second) == [f"f{n}" for n in range(2 * BATCH)]
+
+
 @pytest.mark.parametrize("dropped", [" SKIP LOCKED", " FOR UPDATE SKIP LOCKED"])
 @pytest.mark.parametrize(
     "case",
-    [test_two_janitors_split_the_expired_orders, test_two_outbox_dispatchers_split_the_backlog],
+    [
+        test_two_janitors_split_the_expired_orders,
+        test_two_outbox_dispatchers_split_the_backlog,
+        test_two_recovery_workers_split_the_due_flows,
+    ],
 )
 def test_the_instance_cases_fail_without_skip_locked(
     shop: Wiring,
