@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import psycopg
@@ -16,7 +17,7 @@ from paycore import records as r
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError, StoreConflict
 from paycore.money import Money
 from paycore.ports import Store, Transaction
-from paycore.schema import ORDERS, STOCK
+from paycore.schema import ORDERS, STOCK, Table
 from paycore_adapters.sql import migrate
 from paycore_adapters.sql.postgres_store import PostgresStore
 from paycore_adapters.testing import StoreContract
@@ -100,8 +101,17 @@ def take_one_if_both_left(tx: Transaction, mine: str, other: str) -> None:
 
 
 def bump(tx: Transaction, key: str) -> None:
+    """Add one to a stock row, and hold its row lock from now on: a store sends its
+    writes before a query of their table (the scan), so the UPDATE runs here."""
     cur = stock_row(tx, key)
     tx.update(STOCK, attrs.evolve(cur, on_hand=cur.on_hand + 1, version=cur.version + 1))
+    send_writes(tx, STOCK)
+
+
+def send_writes(tx: Transaction, table: Table[Any]) -> None:
+    """A store sends a transaction's waiting writes before a query of their table: its
+    row and index locks are taken from here on."""
+    list(tx.scan(table))
 
 
 def test_a_write_skew_is_refused_as_a_store_conflict(stores: Callable[[], PostgresStore]) -> None:
@@ -194,9 +204,11 @@ def test_a_unique_race_is_an_integrity_error(stores: Callable[[], PostgresStore]
     def second() -> None:
         with b_store.transaction() as tx:
             tx.insert(ORDERS, order("o2", "cs_1"))
+            send_writes(tx, ORDERS)
 
     with a_store.transaction() as tx:
         tx.insert(ORDERS, order("o1", "cs_1"))
+        send_writes(tx, ORDERS)
         thread, failures = run_in_thread(second)
         wait_until_blocked(a_store.dsn, 1)
     thread.join(WAIT_S)
@@ -257,9 +269,11 @@ def test_a_connection_lost_mid_transaction_leaves_nothing(
     store = stores()
     with pytest.raises(OperationalError) as err, store.transaction() as tx:
         tx.insert(ORDERS, order("o1"))
+        send_writes(tx, ORDERS)
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s, 5000)", (tx.conn.info.backend_pid,))
         tx.insert(ORDERS, order("o2"))
+        send_writes(tx, ORDERS)
     assert not isinstance(err.value, CommitUnknown)  # it failed before COMMIT: nothing is in
     with store.transaction() as tx:
         tx.insert(ORDERS, order("o3"))

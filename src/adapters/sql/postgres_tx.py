@@ -8,18 +8,19 @@ after its fifth use on a connection, so a busy connection sends only its name an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg.rows import TupleRow
 
-from paycore.errors import OperationalError, StoreConflict
+from paycore.errors import CommitUnknown, OperationalError, StoreConflict
 from paycore.schema import TABLES
 
 from .ddl import POSTGRESQL
 from .statements import TableSql
-from .transaction import SqlTransaction
+from .transaction import Refused, SqlTransaction, Write
 
 Conn = psycopg.Connection[TupleRow]
 
@@ -34,6 +35,11 @@ def translate(exc: psycopg.Error, doing: str) -> OperationalError:
     if exc.sqlstate in CONFLICTS:
         return StoreConflict(f"{doing}: {exc.sqlstate} {exc}".strip(), sqlstate=exc.sqlstate)
     return OperationalError(f"{doing}: the PostgreSQL store failed: {exc}".strip())
+
+
+def lost(conn: Conn, exc: psycopg.Error) -> bool:
+    """Did ``exc`` cut the connection (so a commit sent may have happened)?"""
+    return conn.broken or exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57")
 
 
 def postgres_sql(table: Any) -> TableSql:
@@ -60,14 +66,29 @@ class PostgresTransaction(SqlTransaction):
         except psycopg.Error as exc:
             raise translate(exc, "a statement failed") from None
 
-    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
+        """Every write, and the commit if asked, in one pipeline: one round trip. The
+        server stops at the first error; the writes it ran have their results, so the
+        first without one is the write refused."""
+        conn = self.conn
+        sent: list[psycopg.Cursor[TupleRow]] = []
         try:
-            with self.conn.cursor() as cur:
-                cur.executemany(sql, rows)
-        except psycopg.IntegrityError:
-            raise
+            with conn.pipeline():
+                for _, _, sql, args, _ in writes:
+                    sent.append(conn.execute(sql, args))
+                if commit:
+                    conn.commit()
+        except psycopg.IntegrityError as exc:
+            at = next((i for i, cur in enumerate(sent) if cur.pgresult is None), len(sent) - 1)
+            raise Refused(at, exc) from None
         except psycopg.Error as exc:
+            if commit and lost(conn, exc):
+                raise CommitUnknown(
+                    f"the connection was lost while committing; the commit may have happened: {exc}"
+                ) from None
             raise translate(exc, "a statement failed") from None
+        self.committed = commit
+        return [cur.rowcount for cur in sent]
 
     def _constraint(self, t: TableSql, exc: Exception) -> tuple[str, ...] | None:
         """PostgreSQL names the constraint (any SQLSTATE class 23 error but a unique
