@@ -15,7 +15,8 @@ own; PostgreSQL: ``SERIALIZABLE READ ONLY DEFERRABLE`` on a pooled connection), 
   The invariants walk one table and look up the rows its rows point to (a reservation's
   order, that order's payment), which were mostly inserted in the same order, so one
   statement answers the next lookups too. Rows looked up are kept in a cache of at most
-  ``cache`` rows, the least recently used dropped first.
+  ``cache`` rows, the least recently used dropped first (and a lookup reads ahead at
+  most half the cache).
 
 So what the view holds at once is bounded by the cache and one batch per open cursor,
 whatever the database's size; :attr:`StreamedSnapshot.peak_held` counts it.
@@ -90,8 +91,10 @@ class StreamedSnapshot:
             raise ValueError("batch and cache must be >= 1, readahead >= 0")
         self._tables = tables
         self._batches, self._fetch = batches, fetch
+        # never more than half the cache, so a lookup's rows do not push each other out
+        ahead = min(readahead, cache // 2)
         self._sql = {
-            name: _Statements(t, order_column, placeholder, readahead) for name, t in tables.items()
+            name: _Statements(t, order_column, placeholder, ahead) for name, t in tables.items()
         }
         self.batch, self.cache_size = batch, cache
         self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
@@ -128,7 +131,9 @@ class StreamedSnapshot:
         t = self._tables[name]
         record, key_of = t.map.record, t.table.key_of
         found = None
-        for row in self._fetch(self._sql[name].ahead, (key,)):
+        # the rows after it, farthest first: the nearest, wanted soonest, are the most
+        # recently kept, so the last to be dropped
+        for row in reversed(self._fetch(self._sql[name].ahead, (key,))):
             rec = record(row)
             k = key_of(rec)
             if k == key:
