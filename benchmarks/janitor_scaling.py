@@ -5,7 +5,8 @@ pending order whose reservation ran out: it starts a cancel flow for each, which
 cancels the intent at the provider and only then puts the held stock back. Its work
 is the stale orders; the finished ones around them should cost it nothing. So a pass
 is timed over 10,000 and over 1,000,000 finished orders with the same 100 stale ones
-waiting in each, on SQLite; the goal is the two times within 2x of each other.
+waiting in each, on SQLite and on PostgreSQL; the goal is the two times within 2x of
+each other, on each engine.
 
 How a store is built:
 
@@ -15,34 +16,47 @@ How a store is built:
   column values by the store's own row mapping (``paycore_adapters.sql.columns``), are
   the template: copy ``i`` replaces the template's ids with its own (order and payment
   ``i``, its session, intent, reference and events; audit rows shifted by ``i`` times
-  the lifecycle's audit count) and goes in with ``executemany`` and each table's own
-  INSERT (``TableSql.insert``), in one transaction on the store's connection (two for
-  the biggest store: up to 100,000 orders, where the invariants are timed, then the
-  rest). The sequences and the stock row are moved on as that many lifecycles would
-  have moved them, so the big store is one paycore would have written, only faster.
+  the lifecycle's audit count). On SQLite the copies go in with ``executemany`` and each
+  table's own INSERT (``TableSql.insert``) on the store's connection; on PostgreSQL with
+  ``COPY`` into the same columns on a connection of its own. One transaction per step
+  (two for the biggest store: up to 100,000 orders, where ``paycore check`` is timed,
+  then the rest). The sequences and the stock row are moved on as that many lifecycles
+  would have moved them, so the big store is one paycore would have written, only faster.
 * **stale orders** -- 100 real checkouts through the service (their webhooks handled),
   then the clock moves past their reservation time: pending, expired, stock held.
 
-Both stores are built first (the bulk write's log checkpointed into the file, as SQLite's
-automatic checkpoints would have done along the way) and kept open; then each round
-makes 100 new stale orders in each store and times one pass on each, the order rotating
-every round, so machine noise (other work on the machine's cores and disk) hits both
-sizes alike; the best pass per size is kept. After each pass every stale order must
-have been ended (its flow started, the order no longer pending, its stock no longer
-held). The statements of a first, untimed pass are traced, and any that scans a table
-rather than searching an index is listed with its query plan: a janitor that grows
-with the table shows where.
+Both stores are built first and settled as the engine's background work would have left
+them (SQLite: the write-ahead log checkpointed into the file; PostgreSQL: ``ANALYZE``, as
+autovacuum would have run) and kept open; then each round makes 100 new stale orders in
+each store and times one pass on each, the order rotating every round, so machine noise
+(other work on the machine's cores and disk) hits both sizes alike; the best pass per
+size is kept. After each pass every stale order must have been ended (its flow started,
+the order no longer pending, its stock no longer held). The statements of a first,
+untimed pass are traced (SQLite: the connection's trace; PostgreSQL: at psycopg's
+cursors), and any that scans a table rather than searching an index is listed with its
+plan (SQLite's ``EXPLAIN QUERY PLAN``; PostgreSQL's ``EXPLAIN``, a sequential scan of a
+table of 1,000 rows or more): a janitor that grows with the table shows where.
 
-Also timed: :func:`paycore.invariants.check` (the safety invariants) on a snapshot of
-the biggest store when it holds 100,000 orders (all of a million would be some 19
-million records in memory), given per 100,000 orders: the first figure for a future
-``paycore check``. Taking the snapshot (reading every row into records) is timed
-apart from the check.
+Also timed: ``paycore check`` (the safety invariants, without the provider's books: what
+the command runs, ``cli_check.snapshot_of`` and ``run_checks``) on the biggest store when
+it holds 100,000 orders, in a process of its own, streamed (as the command reads a SQL
+store) and, for comparison, over a snapshot loaded whole; each process's peak resident
+memory is the kernel's (``ru_maxrss`` from ``wait4``), beside that of a process that
+only opened the store.
+
+PostgreSQL is measured on the server ``PAYCORE_BENCH_POSTGRES_DSN`` names (a new database
+per store, dropped afterwards), with its durability settings as they are (the report
+says which); without it, PostgreSQL is reported as not measured. A manual run::
+
+    pg_virtualenv -t -v 15 -o fsync=on sh -c 'PAYCORE_BENCH_POSTGRES_DSN="host=$PGHOST \
+        port=$PGPORT user=$PGUSER password=$PGPASSWORD dbname=postgres" \
+        .venv/bin/python benchmarks/janitor_scaling.py'
 
 Usage::
 
     .venv/bin/python benchmarks/janitor_scaling.py [--sizes 10000,1000000] [--stale 100]
-        [--repeats 5] [--synchronous FULL|NORMAL] [--json]
+        [--repeats 5] [--synchronous FULL|NORMAL] [--engines sqlite,postgresql]
+        [--no-loaded] [--json]
 
 The exit code is 0 whether or not the goal is met; it is 1 only when a measurement
 fails (a pass does not end its stale orders, a store cannot be built).

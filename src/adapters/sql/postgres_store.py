@@ -15,7 +15,9 @@ psycopg_pool, the ``postgresql`` extra).
 * A snapshot reads in one ``SERIALIZABLE READ ONLY DEFERRABLE`` transaction: a state
   some serial order of the committed transactions produced, never a transient one a
   checker would misread as a violation (inside an open transaction of the same thread,
-  not deferrable: see :meth:`PostgresStore.snapshot`).
+  not deferrable: see :meth:`PostgresStore.snapshot`). ``paycore check`` reads the same
+  kind of transaction streamed instead (:meth:`PostgresStore.streamed`): server-side
+  cursors in batches, lookups by key, never the whole database in memory.
 * Connections come from a pool (``min_size``..``max_size``); one transaction holds
   one connection from its first statement to its commit.
 """

@@ -8,7 +8,9 @@
   may lose the last ones to a power cut; it is a choice for the operator to make
   (``sqlite:PATH?synchronous=NORMAL``), never paycore's default for money.
 * One connection per thread, opened on first use; a snapshot reads through a second
-  one, so it sees only committed data even while this thread's transaction is open.
+  one, so it sees only committed data even while this thread's transaction is open;
+  ``paycore check`` reads one read transaction streamed instead, on a connection of its
+  own (:meth:`SQLiteStore.streamed`).
 * Errors at the edge: a unique or key violation is the port's ``IntegrityError``
   (the transaction is then rolled back, as on the other stores); a lock not granted
   within the timeout, a full disk or an I/O error is ``OperationalError``; an error
