@@ -1,21 +1,18 @@
 """An in-memory :class:`paycore.ports.Store`: the reference adapter for tests and the harness.
 
-Semantics (every adapter's contract is ``paycore_adapters.testing.StoreContract``):
+Semantics (every adapter's contract is ``paycore_adapters.testing.StoreContract``; faults
+are injected from outside, by ``paycore_adapters.harness.faulty.FaultyStore``):
 
-* One global ``RLock`` is held for a whole transaction: serializable, one writer
-  at a time. Opening a transaction while this thread has one open is a
-  ``RuntimeError``.
-* Writes are applied in place and logged; sequence increments are kept aside
-  until the commit. Leaving the block by an exception undoes every write and
-  drops the increments: a failed transaction leaves the store
-  byte-for-byte as it was (see :meth:`MemoryStore.fingerprint`). Sequence
-  values are therefore never reused by *committed* data, but a value handed
-  out by a rolled-back transaction may be handed out again.
-* An ``IntegrityError`` rolls the transaction back (as in PostgreSQL): later
-  calls on it raise again, and leaving the block normally raises instead of
-  committing.
-* Faults are injected from outside, by wrapping the store
-  (``paycore_adapters.harness.faulty.FaultyStore``).
+* One global ``RLock`` is held for a whole transaction: serializable, one writer at a
+  time (so a claim holds every row it returns). Opening a transaction while this thread
+  has one open is a ``RuntimeError``.
+* Writes are applied in place and logged; sequence increments are kept aside until the
+  commit. Leaving the block by an exception undoes every write and drops the
+  increments: a failed transaction leaves the store byte-for-byte as it was (see
+  :meth:`MemoryStore.fingerprint`). Sequence values are therefore never reused by
+  *committed* data, but a value handed out by a rolled-back transaction may be again.
+* An ``IntegrityError`` rolls the transaction back (as in PostgreSQL): later calls on it
+  raise again, and leaving the block normally raises instead of committing.
 """
 
 from __future__ import annotations
@@ -29,6 +26,7 @@ from paycore.errors import IntegrityError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES, Table
 
+from .claims import ClaimByFind
 from .memory_tables import Fields, TableState, fingerprint_of
 
 T = TypeVar("T")
@@ -38,7 +36,7 @@ T = TypeVar("T")
 _Undo = tuple[TableState, str, Any]
 
 
-class MemoryTransaction:
+class MemoryTransaction(ClaimByFind):
     """A :class:`paycore.ports.Transaction` over a :class:`MemoryStore`.
 
     Writes go to the store's rows and indexes at once, and each is logged so that a

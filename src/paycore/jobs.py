@@ -3,6 +3,8 @@
 Each job is bounded per run (``Config.job_batch``) and idempotent: running it
 twice, or on two instances at once, does no effect twice, because every
 effect goes through a flow with a unique id and deterministic provider keys.
+Jobs claim their work (:mod:`paycore.claims`): on PostgreSQL two instances
+running one job at once take different rows instead of colliding.
 Jobs *start* flows; :class:`paycore.service.PaymentService` runs them to
 completion, and the harness steps them one at a time instead.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from paycore import operations, outbox
+from paycore import claims, operations, outbox
 from paycore import schema as s
 from paycore.errors import FlowPending, error_class
 from paycore.flows import external, orphans
@@ -53,16 +55,22 @@ def janitor(engine: Engine) -> list[str]:
     Stock is never released here: the cancel flow cancels the intent at the
     provider first and releases stock only once the payment can no longer
     succeed (S14, S18). A processing payment keeps its stock until it settles.
+    The expired orders are claimed: an instance running the janitor at the same
+    time ends others.
     """
 
     def body(u: Unit) -> list[str]:
         started: list[str] = []
-        for order in u.find(s.ORDERS, "status", OrderStatus.PENDING):
-            if order.expires_at > u.now or len(started) >= engine.config.job_batch:
-                continue
+        batch = engine.config.job_batch
+        due = ("expires_at", u.now)
+        if batch <= 0:
+            return started
+        for order in claims.each(u, s.ORDERS, "status", OrderStatus.PENDING, batch, due=due):
             fid = _end_expired(engine, u, order)
             if fid is not None:
                 started.append(fid)
+                if len(started) >= batch:
+                    break  # before claiming more
         return started
 
     started: list[str] = engine.transact(body)
@@ -104,17 +112,20 @@ def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) 
 
 
 def due_flows(engine: Engine) -> list[str]:
-    """Active flows whose retry time has come and whose worker's lease has lapsed."""
+    """Active flows whose retry time has come and whose worker's lease has lapsed,
+    claimed (an instance running this at the same time gets others)."""
 
     def body(u: Unit) -> list[str]:
-        due = []
-        for flow in u.find(s.FLOWS, "status", FlowStatus.ACTIVE):
-            if flow.next_run_at > u.now or engine.has_inflight(flow.id):
+        due: list[str] = []
+        batch = engine.config.job_batch
+        when = ("next_run_at", u.now)
+        for flow in claims.each(u, s.FLOWS, "status", FlowStatus.ACTIVE, batch, due=when):
+            if engine.has_inflight(flow.id):
                 continue
             if flow.lease_owner not in (None, engine.worker_id) and flow.lease_until > u.now:
                 continue
             due.append(flow.id)
-            if len(due) >= engine.config.job_batch:
+            if len(due) >= batch:
                 break
         return due
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 
-from paycore import batches
+from paycore import claims
 from paycore import schema as s
 from paycore.errors import PaycoreError
 from paycore.flows.engine import Engine
@@ -48,13 +48,7 @@ def dispatch_backlog(engine: Engine, notifier: Notifier) -> int:
     blocking the ones behind them. Returns how many were sent.
     """
     batch = engine.transact(
-        lambda u: batches.take(
-            u,
-            "outbox",
-            u.find(s.OUTBOX, "sent", False),
-            key=lambda m: m.id,
-            limit=engine.config.job_batch,
-        )
+        lambda u: claims.take(u, "outbox", s.OUTBOX, "sent", False, engine.config.job_batch)
     )
     engine.take_queued()  # what this thread queued is the backlog's now
     return sum(_send(engine, notifier, msg) for msg in batch)

@@ -42,6 +42,37 @@ class Transaction(Protocol):
         """Rows whose ``field`` equals ``value`` and whose ``time_field`` is at least
         ``since``, in insertion order; the pair must be one of ``table.ranges``."""
 
+    def claim(
+        self,
+        table: Table[T],
+        field: str,
+        value: object,
+        limit: int,
+        *,
+        due: tuple[str, int] | None = None,
+        after: str | None = None,
+    ) -> list[T]:
+        """Up to ``limit`` rows whose indexed ``field`` (or key) equals ``value``, that
+        this transaction now holds until it ends: how a job takes its batch of work.
+
+        A row another open transaction holds is skipped, never waited for, so several
+        instances running one job at once take different rows. ``due`` is a (time
+        field, moment) pair: only rows whose time field is at most the moment. Rows come
+        in insertion order; with ``after``, in key order from the first key greater
+        than ``after`` (a job's cursor).
+
+        A store that runs one writing transaction at a time (memory, SQLite) holds every
+        row already: there ``claim`` is ``find`` with those filters and a limit. A
+        store that runs transactions at once (PostgreSQL) locks the rows it returns and
+        skips the ones others locked (``FOR UPDATE SKIP LOCKED``); what holding a row
+        keeps out is the store's isolation as ever, so a claimer may still be refused
+        with :class:`paycore.errors.StoreConflict` and run again.
+
+        Raises:
+            ValueError: ``field`` is neither indexed nor the key, ``limit`` is below 1,
+                or the ``due`` field is not one of the record's fields.
+        """
+
     def scan(self, table: Table[T]) -> Iterator[T]:
         """Every row, in insertion order (for small tables and jobs)."""
 

@@ -123,6 +123,19 @@ class Unit:
     ) -> list[T]:
         return self.tx.find_since(table, field, value, time_field, since)
 
+    def claim(
+        self,
+        table: Table[T],
+        field: str,
+        value: object,
+        limit: int,
+        *,
+        due: tuple[str, int] | None = None,
+        after: str | None = None,
+    ) -> list[T]:
+        """Rows of work this transaction holds (see :meth:`paycore.ports.Transaction.claim`)."""
+        return self.tx.claim(table, field, value, limit, due=due, after=after)
+
     def save(self, table: Table[T], record: T, **changes: Any) -> T:
         """Write a change that is not a status change (version bumped)."""
         changes["version"] = record.version + 1  # type: ignore[attr-defined]

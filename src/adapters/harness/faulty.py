@@ -116,6 +116,18 @@ class _Tracked:
     ) -> list[T]:
         return self.tx.find_since(table, field, value, time_field, since)
 
+    def claim(
+        self,
+        table: Table[T],
+        field: str,
+        value: object,
+        limit: int,
+        *,
+        due: tuple[str, int] | None = None,
+        after: str | None = None,
+    ) -> list[T]:
+        return self.tx.claim(table, field, value, limit, due=due, after=after)
+
     def scan(self, table: Table[T]) -> Iterator[T]:
         return self.tx.scan(table)
 

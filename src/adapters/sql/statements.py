@@ -53,6 +53,40 @@ class TableSql:
             unique_name(m, fields): tuple(fields) for fields in table.unique
         }
         self.constraints[f"{m.name}_pkey"] = (table.key,)
+        self._dialect, self._placeholder, self._cols, self._order = dialect, p, cols, order
+        #: ``claim``'s statements, written on first use: by (field, due field, keyed).
+        self._claims: dict[tuple[str, str | None, bool], str] = {}
+
+    def claim(self, field: str, due: str | None, keyed: bool) -> str:
+        """The statement that claims rows whose ``field`` is a value (and whose ``due``
+        time field is at most a moment), in insertion order or, ``keyed``, in key order
+        past a key; its last value is the limit. On PostgreSQL it locks the rows it
+        returns and skips the rows other transactions hold (``FOR UPDATE SKIP LOCKED``);
+        SQLite runs one writing transaction at a time and needs no lock of its own.
+
+        Raises:
+            ValueError: ``field`` is neither indexed nor the key.
+        """
+        sql = self._claims.get((field, due, keyed))
+        if sql is not None:
+            return sql
+        m, p, table = self.map, self._placeholder, self.table
+        if field != table.key and field not in self.finds:
+            raise ValueError(f"{m.name}.{field} is not indexed; declare it in paycore.schema")
+        postgres = self._dialect.name == "postgresql"
+        key = quote(m.key_column) + (' COLLATE "C"' if postgres else "")  # Python's order
+        where = [f"{quote(m.column_of(field))} = {p}"]
+        if due is not None:
+            where.append(f"{quote(m.column_of(due))} <= {p}")
+        if keyed:
+            where.append(f"{key} > {p}")
+        order = key if keyed else self._order
+        sql = (
+            f"SELECT {self._cols} FROM {quote(m.name)} WHERE {' AND '.join(where)} "
+            f"ORDER BY {order} LIMIT {p}" + (" FOR UPDATE SKIP LOCKED" if postgres else "")
+        )
+        self._claims[(field, due, keyed)] = sql
+        return sql
 
     def all_rows(self, conn: Any) -> dict[str, Any]:
         """Every row of the table on ``conn``, as records by key, in insertion order."""

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 from paycore.errors import IntegrityError
 from paycore.schema import Table
 
+from ..claims import check_claim
 from .statements import TableSql
 
 T = TypeVar("T")
@@ -168,6 +169,30 @@ class SqlTransaction(abc.ABC):
                 f"{table.name}: no range ({field}, {time_field}); declare it in paycore.schema"
             )
         return self._records(t, sql, (t.map.value(value), since))
+
+    def claim(
+        self,
+        table: Table[T],
+        field: str,
+        value: object,
+        limit: int,
+        *,
+        due: tuple[str, int] | None = None,
+        after: str | None = None,
+    ) -> list[T]:
+        """The rows of the store's claim statement (:meth:`TableSql.claim`), kept with
+        the rows this transaction read: it holds them until it ends."""
+        t = self._table(table)
+        check_claim(table, limit, due)
+        args: list[Any] = [t.map.value(value)]
+        args += [due[1]] if due is not None else []
+        args += [after] if after is not None else []
+        sql = t.claim(field, None if due is None else due[0], after is not None)
+        rows: list[T] = self._records(t, sql, (*args, limit))
+        known = self._rows.setdefault(table.name, {})
+        for row in rows:
+            known[table.key_of(row)] = row
+        return rows
 
     def scan(self, table: Table[T]) -> Iterator[T]:
         return iter(self._records(self._table(table), self._table(table).scan, ()))

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import attrs
+import pytest
 
 from paycore import records as r
 from paycore.errors import IntegrityError, StoreConflict
 from paycore.ports import Store, Transaction
-from paycore.schema import FLOWS, ORDERS, STOCK
+from paycore.schema import CURSORS, FLOWS, ORDERS, OUTBOX, STOCK
 from paycore.status import FlowStatus
 
 from .rows import order
@@ -31,6 +32,9 @@ T = TypeVar("T")
 #: How long a thread waits for the others where they would meet: a store that runs one
 #: transaction at a time keeps them apart, and the thread goes on alone.
 MEET_S = 0.3
+#: How long a claimer holding its rows waits for another claimer that began meanwhile to
+#: return: it returns at once unless its claim waits for those rows (a failure).
+CLAIM_S = 20.0
 #: How many times a refused transaction runs again (paycore's engine does the same).
 RETRIES = 50
 JOIN_S = 60.0
@@ -68,6 +72,10 @@ def _run(*targets: Callable[[], None]) -> list[BaseException]:
         t.join(JOIN_S)
     assert not any(t.is_alive() for t in threads), "a thread did not finish"
     return errors
+
+
+def _ids(rows: list[r.Flow]) -> list[str]:
+    return [row.id for row in rows]
 
 
 def _flow(i: int) -> r.Flow:
@@ -162,3 +170,88 @@ class StoreConcurrencyCases:
         assert all(len(owners) == 1 for owners in claims.values()), claims
         owners = {f.id: f.lease_owner for f in store.snapshot().rows(FLOWS)}
         assert owners == {fid: names[0] for fid, names in claims.items()}
+
+    def test_a_claim_takes_what_it_is_asked_for(self, store: Store) -> None:
+        """A claim returns rows of the value only, due by the moment given, in insertion
+        order (or in key order past ``after``), at most ``limit``; the key may be
+        claimed by; a bad claim is a ValueError."""
+        with store.transaction() as tx:
+            for i, key in enumerate(["f5", "f1", "f4", "f2", "f3"]):
+                tx.insert(FLOWS, attrs.evolve(_flow(0), id=key, next_run_at=10 * i))
+            tx.insert(FLOWS, attrs.evolve(_flow(0), id="f0", status=FlowStatus.DEAD))
+            tx.insert(CURSORS, r.Cursor("batch:x", "f2"))
+        with store.transaction() as tx:
+            active = FlowStatus.ACTIVE
+            assert _ids(tx.claim(FLOWS, "status", active, 10)) == ["f5", "f1", "f4", "f2", "f3"]
+            assert _ids(tx.claim(FLOWS, "status", active, 2)) == ["f5", "f1"]
+            assert _ids(tx.claim(FLOWS, "status", active, 9, due=("next_run_at", 20))) == [
+                "f5",
+                "f1",
+                "f4",
+            ]
+            assert _ids(tx.claim(FLOWS, "status", active, 2, after="f2")) == ["f3", "f4"]
+            assert _ids(tx.claim(FLOWS, "status", active, 9, after="")) == [
+                "f1",
+                "f2",
+                "f3",
+                "f4",
+                "f5",
+            ]
+            assert _ids(tx.claim(FLOWS, "status", FlowStatus.DEAD, 9)) == ["f0"]
+            assert tx.claim(CURSORS, "name", "batch:x", 1) == [r.Cursor("batch:x", "f2")]
+            assert tx.claim(CURSORS, "name", "batch:y", 1) == []
+            with pytest.raises(ValueError):
+                tx.claim(FLOWS, "status", active, 0)
+            with pytest.raises(ValueError):
+                tx.claim(FLOWS, "kind", "job", 1)
+            with pytest.raises(ValueError):
+                tx.claim(FLOWS, "status", active, 1, due=("no_such_field", 1))
+
+    def test_concurrent_claims_take_disjoint_rows_without_waiting(self, store: Store) -> None:
+        """Two job runs claim three of six unsent messages each and mark them sent. The
+        second begins while the first holds its rows: where the store lets it in (it
+        runs transactions at once), its claim skips the held rows and returns at once;
+        where it does not (one writer at a time), it begins once the first committed and
+        sees what that one left. Either way they take disjoint rows."""
+        with store.transaction() as tx:
+            for i in range(6):
+                tx.insert(OUTBOX, r.OutboxMessage(f"m{i}", f"o{i}", "paid", created_at=i))
+        claimed, began, returned = threading.Event(), threading.Event(), threading.Event()
+        taken: dict[str, list[str]] = {}
+        waited: list[bool] = []
+        clashes: list[str] = []
+
+        def claim(tx: Transaction, name: str) -> list[r.OutboxMessage]:
+            rows = tx.claim(OUTBOX, "sent", False, 3)
+            taken[name] = [m.id for m in rows]
+            return rows
+
+        def mark(tx: Transaction, rows: list[r.OutboxMessage]) -> None:
+            for m in rows:
+                tx.update(OUTBOX, attrs.evolve(m, sent=True, version=m.version + 1))
+
+        def first(tx: Transaction) -> None:
+            rows = claim(tx, "first")
+            claimed.set()
+            if not waited and began.wait(MEET_S):  # the store let the second one in
+                waited.append(not returned.wait(CLAIM_S))
+            mark(tx, rows)
+
+        def second(tx: Transaction) -> None:
+            began.set()
+            rows = claim(tx, "second")
+            if not returned.is_set():  # what it took that the first held (or had taken)
+                clashes.extend(set(taken["second"]) & set(taken["first"]))
+            returned.set()
+            mark(tx, rows)
+
+        def second_run() -> None:
+            assert claimed.wait(JOIN_S), "the first claimer never claimed"
+            _retrying(store, second)
+
+        assert _run(lambda: _retrying(store, first), second_run) == []
+        assert waited in ([], [False]), "the second claim waited for the rows the first held"
+        assert clashes == [], f"both claimers took {sorted(clashes)}"
+        assert len(taken["first"]) == len(taken["second"]) == 3, taken
+        assert set(taken["first"]).isdisjoint(taken["second"]), taken
+        assert all(m.sent for m in store.snapshot().rows(OUTBOX))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paycore import batches
+from paycore import batches, claims
 from paycore import schema as s
 from paycore.config import Config
 from paycore.flows.jobflow import BatchJob
@@ -32,12 +32,8 @@ from paycore.unit import Unit
 
 def processing_batch(u: Unit, limit: int) -> list[str]:
     """Payments the provider is still processing, a batch going on from the last one's."""
-    rows = batches.take(
-        u,
-        "processing_payments",
-        u.find(s.PAYMENTS, "status", PaymentStatus.PROCESSING),
-        key=lambda p: p.id,
-        limit=limit,
+    rows = claims.take(
+        u, "processing_payments", s.PAYMENTS, "status", PaymentStatus.PROCESSING, limit
     )
     return [p.id for p in rows]
 

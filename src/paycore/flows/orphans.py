@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from paycore import batches
+from paycore import claims
 from paycore import schema as s
 from paycore.errors import ProviderError
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
@@ -142,13 +142,7 @@ DEF = FlowDef(
 
 def waiting_batch(u: Unit, limit: int) -> list[str]:
     """Cases waiting for the bank, a batch going on after the last run's."""
-    cases = batches.take(
-        u,
-        "waiting_orphans",
-        u.find(s.ORPHANS, "action", "waiting"),
-        key=lambda c: c.provider_intent_id,
-        limit=limit,
-    )
+    cases = claims.take(u, "waiting_orphans", s.ORPHANS, "action", "waiting", limit)
     return [c.provider_intent_id for c in cases]
 
 

@@ -1,0 +1,87 @@
+"""How the background jobs take their work: rows claimed through the store
+(:meth:`paycore.ports.Transaction.claim`), never a scan of every candidate.
+
+On PostgreSQL a claim locks the rows it returns until the transaction ends and skips
+the rows another open transaction holds (``FOR UPDATE SKIP LOCKED``): two instances
+running the same job at once take different rows instead of colliding on the same
+ones. On a store that runs one writing transaction at a time the claimer holds every
+row anyway, and a job does what it did with ``find``: the same rows, in the same order.
+
+A claim's lock lasts only as long as its transaction. What a job starts from a claim
+lives longer (a flow, a message being sent) and is fenced by what fenced it before:
+flow leases with version checks, unique flow ids, idempotency keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TypeVar
+
+from paycore import schema as s
+from paycore.records import Cursor
+from paycore.schema import Table
+from paycore.unit import Unit
+
+T = TypeVar("T")
+
+
+def each(
+    u: Unit,
+    table: Table[T],
+    field: str,
+    value: object,
+    step: int,
+    *,
+    due: tuple[str, int] | None = None,
+) -> Iterator[T]:
+    """Claimed rows, in insertion order, each once: ``step`` at first, then twice as many
+    each time the caller wants more (rows it passed over stay claimed). The caller
+    stops when its batch is full, so a run costs what its batch holds, plus the rows it
+    passed over, never the whole table."""
+    seen: set[str] = set()
+    limit = max(step, 1)
+    while True:
+        rows = u.claim(table, field, value, limit, due=due)
+        for row in rows:
+            key = table.key_of(row)
+            if key not in seen:
+                seen.add(key)
+                yield row
+        if len(rows) < limit:
+            return
+        limit *= 2
+
+
+def take(u: Unit, job: str, table: Table[T], field: str, value: object, limit: int) -> list[T]:
+    """Up to ``limit`` claimed rows whose ``field`` is ``value``, in key order, going on
+    after the job's cursor (the key of the last row its last run took) and wrapping
+    around to the first: what :func:`paycore.batches.take` does with rows found, here
+    with rows claimed.
+
+    The cursor row is claimed too: the run that holds it moves it (in this
+    transaction); a run of another instance at the same time finds it held, takes the
+    rows after it that the first did not take, and leaves it where it is, so neither
+    waits for the other.
+    """
+    if limit <= 0:
+        return []
+    name = f"batch:{job}"
+    held = u.claim(s.CURSORS, "name", name, 1)
+    cursor = held[0] if held else u.get(s.CURSORS, name)
+    after = (cursor.value or "") if cursor is not None else ""
+    taken = u.claim(table, field, value, limit, after=after)
+    if len(taken) < limit and after:
+        # Wrap around: the rows up to the cursor (they come first in key order).
+        have = {table.key_of(row) for row in taken}
+        more = u.claim(table, field, value, limit, after="")
+        taken += [r for r in more if table.key_of(r) <= after and table.key_of(r) not in have][
+            : limit - len(taken)
+        ]
+    if not taken:
+        return []
+    last = table.key_of(taken[-1])
+    if cursor is None:
+        u.create(s.CURSORS, Cursor(name, last))
+    elif held and cursor.value != last:
+        u.save(s.CURSORS, cursor, value=last)
+    return taken
