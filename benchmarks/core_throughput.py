@@ -427,6 +427,8 @@ class Census:
     inserts: float = 0.0
     updates: float = 0.0
     sequences: float = 0.0
+    #: Exchanges with a database server (None: the store is in-process).
+    round_trips: float | None = None
 
 
 class _CountingTx:

@@ -225,17 +225,19 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
     """paycore's store work per lifecycle on PostgreSQL, one worker: every statement its
     connection runs, counted at psycopg's cursor (``Connection.execute`` runs through
     ``Cursor.execute``; ``executemany`` counts a statement per row, as SQLite's trace
-    does), ``BEGIN``/``COMMIT`` and the session's settings left out."""
+    does), ``BEGIN``/``COMMIT`` and the session's settings left out; and the round trips
+    to the server (:class:`_RoundTrips`)."""
     import psycopg
 
     seen: Counter[str] = Counter()
-    originals = (psycopg.Cursor.execute, psycopg.Cursor.executemany)
+    trips = _RoundTrips(psycopg)
 
     def counting(original: Any, many: bool) -> Any:
         def execute(self: Any, query: Any, params: Any = None, *args: Any, **kw: Any) -> Any:
             text = query if isinstance(query, str) else str(query)
             rows = len(params) if many and params is not None else 1
             seen[text.split(None, 1)[0].upper()] += rows
+            trips.statement(self.connection)
             return original(self, query, params, *args, **kw)
 
         return execute
@@ -248,10 +250,12 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
         stock_shop(svc, provider, lifecycles + warmup + 10, skus=SKUS)
         paycore_lifecycles(svc, provider, 0, warmup, SKUS)
         commits, writes = store.stats["commits"], store.stats["writes"]
+        originals = (psycopg.Cursor.execute, psycopg.Cursor.executemany)
         psycopg.Cursor.execute = counting(originals[0], False)  # type: ignore[method-assign]
         psycopg.Cursor.executemany = counting(originals[1], True)  # type: ignore[method-assign]
         try:
-            paycore_lifecycles(svc, provider, warmup, lifecycles, SKUS)
+            with trips.counting():
+                paycore_lifecycles(svc, provider, warmup, lifecycles, SKUS)
         finally:
             psycopg.Cursor.execute, psycopg.Cursor.executemany = originals  # type: ignore[method-assign]
         commits, writes = store.stats["commits"] - commits, store.stats["writes"] - writes
@@ -268,4 +272,46 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
         counted["reads"],
         counted["inserts"],
         counted["updates"],
+        round_trips=trips.count / lifecycles,
     )
+
+
+class _RoundTrips:
+    """Round trips to the server, counted where psycopg waits for an answer: a statement
+    outside a pipeline, a pipeline block (``Connection.pipeline``: all its statements,
+    and a commit inside it, in one exchange), a commit outside one; one more for the
+    ``BEGIN`` psycopg sends on its own when a transaction starts (inside a pipeline too:
+    it syncs on it)."""
+
+    def __init__(self, psycopg: Any) -> None:
+        self.psycopg, self.count = psycopg, 0
+
+    def _begins(self, conn: Any) -> int:
+        idle = conn.info.transaction_status == self.psycopg.pq.TransactionStatus.IDLE
+        return int(idle and not conn.autocommit)
+
+    def statement(self, conn: Any) -> None:
+        if conn._pipeline is None:
+            self.count += 1 + self._begins(conn)
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        conn_type = self.psycopg.Connection
+        pipeline, commit = conn_type.pipeline, conn_type.commit
+
+        @contextmanager
+        def counted_pipeline(conn: Any) -> Iterator[Any]:
+            self.count += 1 + self._begins(conn)
+            with pipeline(conn) as p:
+                yield p
+
+        def counted_commit(conn: Any) -> None:
+            if conn._pipeline is None and not self._begins(conn):
+                self.count += 1
+            commit(conn)
+
+        conn_type.pipeline, conn_type.commit = counted_pipeline, counted_commit
+        try:
+            yield
+        finally:
+            conn_type.pipeline, conn_type.commit = pipeline, commit

@@ -95,6 +95,9 @@ SKUS = 10  # as the reference lifecycle's
 SYNCHRONOUS = ("NORMAL", "FULL")
 #: The reference's own figures per lifecycle (it reports them with every run).
 REFERENCE_TRANSACTIONS, REFERENCE_STATEMENTS = 7, 21
+#: pgbench sends each line of the reference's script and waits for its answer: the 21
+#: statements and each transaction's BEGIN and COMMIT.
+REFERENCE_ROUND_TRIPS = REFERENCE_STATEMENTS + 2 * REFERENCE_TRANSACTIONS
 
 
 def load_average() -> str:
@@ -366,6 +369,7 @@ class Report:
             "reference_work_per_lifecycle": {
                 "transactions": REFERENCE_TRANSACTIONS,
                 "statements": REFERENCE_STATEMENTS,
+                "round_trips_postgresql": REFERENCE_ROUND_TRIPS,
             },
             "not_measured": self.unmeasured,
         }
@@ -469,25 +473,28 @@ def render(report: Report) -> str:
         "store work per lifecycle (the reference: its own figures, every transaction writes):",
     ]
     lines.append(
-        f"{'':<26}{'transactions':>13}{'writing':>9}{'statements':>12}   "
+        f"{'':<26}{'transactions':>13}{'writing':>9}{'statements':>12}{'round trips':>13}   "
         "(SELECT / INSERT / UPDATE / sequence upserts)"
     )
     for engine, by in report.census.items():
         for setting, work in by.items():
+            trips = "-" if work.round_trips is None else f"{work.round_trips:g}"
             lines.append(
                 f"{'paycore ' + engine + ' ' + setting:<26}{work.transactions:>13g}"
-                f"{work.write_transactions:>9g}{work.statements:>12g}   ({work.reads:g} / "
+                f"{work.write_transactions:>9g}{work.statements:>12g}"
+                f"{trips:>13}   ({work.reads:g} / "
                 f"{work.inserts:g} / {work.updates:g} / {work.sequences:g})"
             )
     lines.append(
         f"{'reference':<26}{REFERENCE_TRANSACTIONS:>13}{REFERENCE_TRANSACTIONS:>9}"
-        f"{REFERENCE_STATEMENTS:>12}"
+        f"{REFERENCE_STATEMENTS:>12}{REFERENCE_ROUND_TRIPS:>13} (PostgreSQL)"
     )
     lines += [
         "paycore: transactions are BEGINs on the worker's connection; statements are the SQL "
         "it runs there,",
         "counted by sqlite3's trace callback (set_trace_callback) on SQLite and at psycopg's",
-        "cursor on PostgreSQL, BEGIN and COMMIT left out.",
+        "cursor on PostgreSQL, BEGIN and COMMIT left out; round trips are the exchanges with",
+        "the PostgreSQL server (a pipeline of writes and its COMMIT is one; SQLite: in-process).",
         "",
         "after every paycore run: every lifecycle's order paid, payment succeeded and 2 "
         "webhooks taken in,",

@@ -28,10 +28,14 @@ class Transaction(Protocol):
     def get(self, table: Table[T], key: str) -> T | None: ...
 
     def insert(self, table: Table[T], record: T) -> None:
-        """Add a row. Raises IntegrityError on a duplicate key or unique value."""
+        """Add a row. A duplicate key or unique value raises IntegrityError: here, or
+        (a store that sends its writes together) by the next ``find``/``find_since``/
+        ``scan`` of the table or the end of the block at the latest; either way the
+        transaction is rolled back whole."""
 
     def update(self, table: Table[T], record: T) -> None:
-        """Replace a row; ``record.version`` must be the stored version plus one."""
+        """Replace a row; ``record.version`` must be the stored version plus one (else
+        IntegrityError, raised as ``insert`` raises it)."""
 
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
         """Rows whose indexed ``field`` equals ``value``, in insertion order."""

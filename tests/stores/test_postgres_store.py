@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import psycopg
@@ -16,9 +17,10 @@ from paycore import records as r
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError, StoreConflict
 from paycore.money import Money
 from paycore.ports import Store, Transaction
-from paycore.schema import ORDERS, STOCK
+from paycore.schema import AUDIT, ORDERS, STOCK, Table
 from paycore_adapters.sql import migrate
 from paycore_adapters.sql.postgres_store import PostgresStore
+from paycore_adapters.sql.postgres_tx import ROWS_PER_INSERT
 from paycore_adapters.testing import StoreContract
 from paycore_adapters.testing.store_contract import order
 
@@ -100,8 +102,17 @@ def take_one_if_both_left(tx: Transaction, mine: str, other: str) -> None:
 
 
 def bump(tx: Transaction, key: str) -> None:
+    """Add one to a stock row, and hold its row lock from now on: a store sends its
+    writes before a query of their table (the scan), so the UPDATE runs here."""
     cur = stock_row(tx, key)
     tx.update(STOCK, attrs.evolve(cur, on_hand=cur.on_hand + 1, version=cur.version + 1))
+    send_writes(tx, STOCK)
+
+
+def send_writes(tx: Transaction, table: Table[Any]) -> None:
+    """A store sends a transaction's waiting writes before a query of their table: its
+    row and index locks are taken from here on."""
+    list(tx.scan(table))
 
 
 def test_a_write_skew_is_refused_as_a_store_conflict(stores: Callable[[], PostgresStore]) -> None:
@@ -194,9 +205,11 @@ def test_a_unique_race_is_an_integrity_error(stores: Callable[[], PostgresStore]
     def second() -> None:
         with b_store.transaction() as tx:
             tx.insert(ORDERS, order("o2", "cs_1"))
+            send_writes(tx, ORDERS)
 
     with a_store.transaction() as tx:
         tx.insert(ORDERS, order("o1", "cs_1"))
+        send_writes(tx, ORDERS)
         thread, failures = run_in_thread(second)
         wait_until_blocked(a_store.dsn, 1)
     thread.join(WAIT_S)
@@ -257,9 +270,11 @@ def test_a_connection_lost_mid_transaction_leaves_nothing(
     store = stores()
     with pytest.raises(OperationalError) as err, store.transaction() as tx:
         tx.insert(ORDERS, order("o1"))
+        send_writes(tx, ORDERS)
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s, 5000)", (tx.conn.info.backend_pid,))
         tx.insert(ORDERS, order("o2"))
+        send_writes(tx, ORDERS)
     assert not isinstance(err.value, CommitUnknown)  # it failed before COMMIT: nothing is in
     with store.transaction() as tx:
         tx.insert(ORDERS, order("o3"))
@@ -289,3 +304,27 @@ def test_a_snapshot_inside_a_transaction_sees_committed_data_only(
         tx.insert(ORDERS, order("o1"))
         assert store.snapshot().get(ORDERS, "o1") is None
     assert store.snapshot().get(ORDERS, "o1") == order("o1")
+
+
+def test_log_rows_beyond_one_statement_are_all_written(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """A transaction's log rows go in multi-row INSERTs of at most ROWS_PER_INSERT rows:
+    more than two statements' worth all arrive, in order, and a duplicate among them is
+    the port's IntegrityError naming the audit table."""
+    store = stores()
+    n = 2 * ROWS_PER_INSERT + 7
+
+    def entry(seq: int) -> r.AuditEntry:
+        return r.AuditEntry(seq, 0, "order", f"o{seq % 5}", None, "pending", "test", None)
+
+    with store.transaction() as tx:
+        for seq in range(1, n + 1):
+            tx.insert(AUDIT, entry(seq))
+    assert [a.seq for a in store.snapshot().rows(AUDIT)] == list(range(1, n + 1))
+    with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+        for seq in range(n + 1, n + 1 + ROWS_PER_INSERT):
+            tx.insert(AUDIT, entry(seq))
+        tx.insert(AUDIT, entry(3))
+    assert err.value.fields["table"] == "audit"
+    assert len(store.snapshot().rows(AUDIT)) == n

@@ -39,7 +39,14 @@ from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
-from .postgres_tx import CONFLICTS, POSTGRES_TABLES, Conn, PostgresTransaction, translate
+from .postgres_tx import (
+    CONFLICTS,
+    POSTGRES_TABLES,
+    Conn,
+    PostgresTransaction,
+    lost,
+    translate,
+)
 from .streamed import BATCH, CACHE, StreamedSnapshot, postgres_view
 
 #: How many times a snapshot taken inside a transaction is read again when refused.
@@ -293,7 +300,8 @@ class _Scope:
                     )
                 return
             _finish(store, tx, conn)
-            _commit(store, conn)
+            if not tx.committed:  # else it went with the last writes
+                _commit(store, conn)
         finally:
             store._pool.putconn(conn)
         store.stats["commits"] += 1
@@ -322,7 +330,7 @@ def _commit(store: PostgresStore, conn: Conn) -> None:
         if exc.sqlstate in CONFLICTS:
             store.stats["conflicts"] += 1
             raise translate(exc, "the commit was refused") from None
-        if conn.broken or exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57"):
+        if lost(conn, exc):
             raise CommitUnknown(
                 f"the connection was lost while committing; the commit may have happened: {exc}"
             ) from None

@@ -8,24 +8,27 @@ after its fifth use on a connection, so a busy connection sends only its name an
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg.rows import TupleRow
 
-from paycore.errors import OperationalError, StoreConflict
+from paycore.errors import CommitUnknown, OperationalError, StoreConflict
 from paycore.schema import TABLES
 
 from .ddl import POSTGRESQL
 from .statements import TableSql
-from .transaction import SqlTransaction
+from .transaction import Refused, SqlTransaction, Write, log_run
 
 Conn = psycopg.Connection[TupleRow]
 
 #: SQLSTATEs of a transaction refused because another one conflicted with it: it rolled
 #: back whole and may run again (serialization_failure, deadlock_detected).
 CONFLICTS = frozenset({"40001", "40P01"})
+#: The most log rows one INSERT carries (a row of the widest table has a few dozen values).
+ROWS_PER_INSERT = 500
 
 
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
@@ -34,6 +37,11 @@ def translate(exc: psycopg.Error, doing: str) -> OperationalError:
     if exc.sqlstate in CONFLICTS:
         return StoreConflict(f"{doing}: {exc.sqlstate} {exc}".strip(), sqlstate=exc.sqlstate)
     return OperationalError(f"{doing}: the PostgreSQL store failed: {exc}".strip())
+
+
+def lost(conn: Conn, exc: psycopg.Error) -> bool:
+    """Did ``exc`` cut the connection (so a commit sent may have happened)?"""
+    return conn.broken or exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57")
 
 
 def postgres_sql(table: Any) -> TableSql:
@@ -60,14 +68,32 @@ class PostgresTransaction(SqlTransaction):
         except psycopg.Error as exc:
             raise translate(exc, "a statement failed") from None
 
-    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
+        """Every write, and the commit if asked, in one pipeline: one round trip. The
+        server stops at the first error; the writes it ran have their results, so the
+        first without one is the write refused."""
+        conn = self.conn
+        sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
         try:
-            with self.conn.cursor() as cur:
-                cur.executemany(sql, rows)
-        except psycopg.IntegrityError:
-            raise
+            with conn.pipeline():
+                for at, n, sql, args in _statements(writes):
+                    sent.append((at, n, conn.execute(sql, args)))
+                if commit:
+                    conn.commit()
+        except psycopg.IntegrityError as exc:
+            at = next((at for at, _, cur in sent if cur.pgresult is None), sent[-1][0])
+            raise Refused(at, exc) from None
         except psycopg.Error as exc:
+            if commit and lost(conn, exc):
+                raise CommitUnknown(
+                    f"the connection was lost while committing; the commit may have happened: {exc}"
+                ) from None
             raise translate(exc, "a statement failed") from None
+        self.committed = commit
+        counts: list[int] = []
+        for _, n, cur in sent:
+            counts += [cur.rowcount] if n == 1 else [1] * n
+        return counts
 
     def _constraint(self, t: TableSql, exc: Exception) -> tuple[str, ...] | None:
         """PostgreSQL names the constraint (any SQLSTATE class 23 error but a unique
@@ -75,3 +101,18 @@ class PostgresTransaction(SqlTransaction):
         if not isinstance(exc, pgerrors.UniqueViolation):
             return None
         return t.constraints.get(exc.diag.constraint_name or "")
+
+
+def _statements(writes: Sequence[Write]) -> Iterator[tuple[int, int, str, tuple[Any, ...]]]:
+    """The statements that send ``writes``: (first write's index, how many writes, SQL,
+    arguments), a table's log rows in multi-row INSERTs of at most ``ROWS_PER_INSERT``
+    (a statement takes at most 65,535 parameters)."""
+    at = 0
+    while at < len(writes):
+        t, _, sql, args, _ = writes[at]
+        n = min(log_run(writes, at), ROWS_PER_INSERT)
+        if n > 1 and t is not None:
+            sql = t.insert_rows(n)
+            args = tuple(v for w in writes[at : at + n] for v in w[3])
+        yield at, n, sql, args
+        at += n

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from paycore.errors import OperationalError
@@ -13,7 +14,7 @@ from paycore.schema import TABLES
 
 from .ddl import SQLITE
 from .statements import TableSql
-from .transaction import SqlTransaction
+from .transaction import Refused, SqlTransaction, Write, log_run
 
 _UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
 
@@ -42,13 +43,28 @@ class SQLiteTransaction(SqlTransaction):
         except sqlite3.Error as exc:
             raise OperationalError(f"the SQLite store failed: {exc}") from None
 
-    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        try:
-            self.conn.executemany(sql, rows)
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise OperationalError(f"the SQLite store failed: {exc}") from None
+    def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
+        """One statement after another (in-process: nothing to save by sending them
+        together), a run of log rows in one ``executemany``; the store commits
+        afterwards."""
+        counts: list[int] = []
+        execute = self.conn.execute
+        at = 0
+        while at < len(writes):
+            _, _, sql, args, _ = writes[at]
+            end = at + log_run(writes, at)
+            try:
+                if end - at == 1:
+                    counts.append(execute(sql, args).rowcount)
+                else:
+                    self.conn.executemany(sql, [w[3] for w in writes[at:end]])
+                    counts += [1] * (end - at)
+            except sqlite3.IntegrityError as exc:
+                raise Refused(at, exc) from None
+            except sqlite3.Error as exc:
+                raise OperationalError(f"the SQLite store failed: {exc}") from None
+            at = end
+        return counts
 
     def _constraint(self, t: TableSql, exc: Exception) -> tuple[str, ...] | None:
         """SQLite names the columns: ``UNIQUE constraint failed: orders.checkout_session_id``."""

@@ -5,20 +5,24 @@ driver's integrity error names; everything else is here:
 
 * rows the transaction read or wrote are kept by table and key (it is the only one that
   can change them before it ends: the store's isolation guarantees it), so reading a
-  row again costs no statement;
-* log rows (``Table.append_only``) wait and are written in one ``executemany`` per table,
-  before the transaction reads that table and at its end (:meth:`finish`);
+  row again costs no statement, and an update of a row it read is checked against the
+  version it read without one;
+* writes wait: inserts and updates are sent together (:meth:`_send`, one round trip on
+  PostgreSQL), before the transaction reads a table it wrote with a query, and at its
+  end (:meth:`finish`), where the store may send its commit with them;
 * a sequence drawn several times in one transaction is bumped once and written back
   once, at the end;
-* an integrity error fails the transaction: later calls raise, and leaving the block
-  rolls it back, as on every store.
+* an integrity error fails the transaction: it is raised by the write itself when the
+  rows this transaction knows show it (a key it read or wrote, a stale version), else
+  when the writes are sent (by the next query of that table at the latest, or at the
+  end); later calls raise, and leaving the block rolls it back, as on every store.
 """
 
 from __future__ import annotations
 
 import abc
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from paycore.errors import IntegrityError
@@ -28,6 +32,39 @@ from ..claims import check_claim
 from .statements import TableSql
 
 T = TypeVar("T")
+
+
+#: The key a log row's write carries (log rows are never looked up by it).
+LOG_ROW = "?"
+
+
+#: A statement waiting to be sent: (table, key, sql, args, check). ``table`` is None for a
+#: sequence's write-back; ``check``: its row count must be 1 (an update of a row this
+#: transaction never read). Plain tuples: a lifecycle makes a few dozen.
+Write = tuple["TableSql | None", str, str, tuple[Any, ...], bool]
+
+
+def log_run(writes: Sequence[Write], at: int) -> int:
+    """How many writes from ``at`` on are log rows of one table, sent as one (1 for any
+    other write)."""
+    _, key, sql, _, _ = writes[at]
+    end = at + 1
+    if key == LOG_ROW:
+        while end < len(writes) and writes[end][2] is sql:
+            end += 1
+    return end - at
+
+
+def _table_name(w: Write) -> str:
+    return w[0].map.name if w[0] is not None else ""
+
+
+class Refused(Exception):
+    """A store's ``_send``: the write at ``at`` was refused by a constraint (``exc``)."""
+
+    def __init__(self, at: int, exc: Exception) -> None:
+        super().__init__(at, exc)
+        self.at, self.exc = at, exc
 
 
 class SqlTransaction(abc.ABC):
@@ -52,8 +89,11 @@ class SqlTransaction(abc.ABC):
         self.wrote = False
         #: Rows this transaction read or wrote, by table and key (None: known absent).
         self._rows: dict[str, dict[str, Any]] = {}
-        #: Log rows (``Table.append_only``) not written yet, by table.
-        self._log: dict[str, list[tuple[Any, ...]]] = {}
+        #: Writes not sent yet, in order, and the tables they touch.
+        self._pending: list[Write] = []
+        self._dirty: set[str] = set()
+        #: The store's commit went with the last writes (:meth:`_send`).
+        self.committed = False
         #: Sequences this transaction drew from: [the last value it gave, the stored one].
         self._seqs: dict[str, list[int]] = {}
 
@@ -65,8 +105,10 @@ class SqlTransaction(abc.ABC):
         any other driver error the port's error."""
 
     @abc.abstractmethod
-    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one statement for each row, as ``_run`` raises."""
+    def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
+        """Run ``writes`` in order; their row counts. A refused constraint raises
+        :class:`Refused` naming the write; any other driver error the port's error.
+        ``commit``: the store may commit in the same exchange (then ``committed``)."""
 
     @abc.abstractmethod
     def _constraint(self, t: TableSql, exc: Exception) -> tuple[str, ...] | None:
@@ -97,8 +139,8 @@ class SqlTransaction(abc.ABC):
             known = self._rows[table.name] = {}
         elif key in known:
             return known[key]  # type: ignore[no-any-return]
-        if table.name in self._log:
-            self._write_log(table.name)
+        if table.name in self._dirty:
+            self._flush()
         row = self._run(t.select, (key,)).fetchone()
         record = known[key] = None if row is None else t.map.record(row)
         return record
@@ -109,14 +151,17 @@ class SqlTransaction(abc.ABC):
             raise TypeError(f"{table.name} holds {table.type.__name__}, not {type(record)}")
         self._wrote(table)
         if table.append_only:
-            self._log.setdefault(table.name, []).append(t.map.row(record))
+            self._pending.append((t, LOG_ROW, t.insert, t.map.row(record), False))
+            self._dirty.add(table.name)
             return
         key = table.key_of(record)
-        try:
-            self._run(t.insert, t.map.row(record))
-        except self.integrity as exc:
-            self._refused(t, key, exc)
-        self._rows.setdefault(table.name, {})[key] = record
+        known = self._rows.setdefault(table.name, {})
+        if known.get(key) is not None:
+            self._fail(f"{table.name}: a row with {table.key}={key!r} already exists",
+                       t, (table.key,), key=key)  # fmt: skip
+        known[key] = record
+        self._pending.append((t, key, t.insert, t.map.row(record), False))
+        self._dirty.add(table.name)
 
     def update(self, table: Table[T], record: T) -> None:
         t = self._table(table)
@@ -127,20 +172,29 @@ class SqlTransaction(abc.ABC):
         key = table.key_of(record)
         version: int = record.version  # type: ignore[attr-defined]
         self._wrote(table)
-        try:
-            changed = self._run(t.update, (*t.map.row(record), key, version - 1)).rowcount
-        except self.integrity as exc:
-            self._refused(t, key, exc)
-        if changed == 1:
-            self._rows.setdefault(table.name, {})[key] = record
-            return
-        stored = self._run(t.version, (key,)).fetchone()
+        known = self._rows.setdefault(table.name, {})
+        unread = key not in known
+        if not unread:
+            self._check_version(t, key, version, known[key])
+        known[key] = record
+        self._pending.append((t, key, t.update, (*t.map.row(record), key, version - 1), unread))
+        self._dirty.add(table.name)
+
+    def _check_version(self, t: TableSql, key: str, version: int, stored: Any) -> None:
+        """Fail an update of a row this transaction knows (read or wrote) that does not
+        build on the version it knows."""
         if stored is None:
-            missing = f"{table.name}: no row with {table.key}={key!r} to update"
-            self._fail(missing, t, (table.key,), key=key)
-        expected = int(stored[0]) + 1
+            self._missing(t, key)
+        if stored.version != version - 1:
+            self._stale(t, key, version, int(stored.version) + 1)
+
+    def _missing(self, t: TableSql, key: str) -> NoReturn:
+        self._fail(f"{t.map.name}: no row with {t.table.key}={key!r} to update",
+                   t, (t.table.key,), key=key)  # fmt: skip
+
+    def _stale(self, t: TableSql, key: str, version: int, expected: int) -> NoReturn:
         self._fail(
-            f"{table.name}: stale write to {key!r}: version {version}, expected "
+            f"{t.map.name}: stale write to {key!r}: version {version}, expected "
             f"{expected}; re-read the row and retry",
             t,
             ("version",),
@@ -198,8 +252,8 @@ class SqlTransaction(abc.ABC):
         return iter(self._records(self._table(table), self._table(table).scan, ()))
 
     def _records(self, t: TableSql, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        if t.map.name in self._log:
-            self._write_log(t.map.name)
+        if t.map.name in self._dirty:
+            self._flush()
         record = t.map.record
         return [record(r) for r in self._run(sql, args)]
 
@@ -219,21 +273,40 @@ class SqlTransaction(abc.ABC):
         return value
 
     def finish(self) -> None:
-        """Write what waits for the end: the log rows, and the sequences drawn from more
-        than once. Called before the commit; an integrity error here fails it."""
-        for name in list(self._log):
-            self._write_log(name)
+        """Send what waits for the end: the writes, and the sequences drawn from more
+        than once; the store's commit with them when nothing is left to check. Called
+        before the commit; an integrity error here fails it."""
         for name, (last, stored) in self._seqs.items():
             if last != stored:
-                self._run(self.SET.format(p=self.placeholder), (last, name))
+                sql = self.SET.format(p=self.placeholder)
+                self._pending.append((None, name, sql, (last, name), False))
+        self._flush(final=True)
 
-    def _write_log(self, name: str) -> None:
-        rows = self._log.pop(name)
-        t = self._sql[name]
+    def _flush(self, final: bool = False) -> None:
+        """Send the waiting writes; check the row counts of updates of rows never read
+        (a stale version or a missing row fails the transaction, as it would have)."""
+        pending, self._pending = self._pending, []
+        self._dirty.clear()
+        if not pending:
+            return
+        # Log rows after the others, a table's together (they touch nothing else).
+        writes = [w for w in pending if w[1] != LOG_ROW]
+        if len(writes) < len(pending):
+            writes += sorted((w for w in pending if w[1] == LOG_ROW), key=_table_name)
+        checks = any(w[4] for w in writes)
         try:
-            self._many(t.insert, rows)
-        except self.integrity as exc:
-            self._refused(t, "?", exc)
+            counts = self._send(writes, commit=final and not checks)
+        except Refused as refused:
+            t, key = writes[refused.at][:2]
+            assert t is not None  # a sequence's write-back refuses nothing
+            self._refused(t, key, refused.exc)
+        if checks:
+            for (t, key, _, args, check), count in zip(writes, counts, strict=True):
+                if check and count != 1 and t is not None:
+                    stored = self._run(t.version, (key,)).fetchone()
+                    if stored is None:
+                        self._missing(t, key)
+                    self._stale(t, key, args[-1] + 1, int(stored[0]) + 1)
 
     # --- failures ----------------------------------------------------------------------
 

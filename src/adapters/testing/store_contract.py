@@ -12,13 +12,14 @@ rows of every kind are in :mod:`.store_rows`, those of several threads at once i
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 
 import attrs
 import pytest
 
 from paycore import records as r
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError
-from paycore.ports import Store
+from paycore.ports import Store, Transaction
 from paycore.schema import (
     ORDERS,
     PAYMENTS,
@@ -190,7 +191,9 @@ class StoreContract(StoreRowCases, StoreConcurrencyCases, abc.ABC):
             assert tx.find(PAYMENTS, "provider_intent_id", "pi_9")[0].id == "p1"
 
     def test_integrity_error_rolls_back_transaction(self, store: Store) -> None:
-        """After an IntegrityError the transaction is rolled back even if the caller goes on."""
+        """After an IntegrityError the transaction is rolled back even if the caller goes
+        on. The error comes from the write, or by the next query of its table at the
+        latest (a store may send writes together)."""
         with store.transaction() as tx:
             tx.insert(ORDERS, order("o1", "cs_1"))
         before = self.state(store)
@@ -198,7 +201,31 @@ class StoreContract(StoreRowCases, StoreConcurrencyCases, abc.ABC):
             tx.insert(ORDERS, order("o2"))
             with pytest.raises(IntegrityError):
                 tx.insert(ORDERS, order("o3", "cs_1"))
+                tx.find(ORDERS, "status", OrderStatus.PENDING)
+            with pytest.raises(IntegrityError):
+                tx.get(ORDERS, "o1")  # every later call
         assert self.state(store) == before
+
+    def test_refused_write_fails_by_the_next_query(self, store: Store) -> None:
+        """A write refused for a row this transaction never read (a unique value taken, an
+        update of a missing row) fails it by the next query of the table at the latest:
+        a transaction never reads on past a refused write."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1", "cs_1"))
+        refused: tuple[Callable[[Transaction], None], ...] = (
+            lambda tx: tx.insert(ORDERS, order("o2", "cs_1")),
+            lambda tx: tx.update(ORDERS, order("o9", version=1)),
+            lambda tx: tx.update(ORDERS, order("o1", "cs_1", status=OrderStatus.PAID, version=5)),
+        )
+        for write in refused:
+            with pytest.raises(IntegrityError), store.transaction() as tx:
+                with pytest.raises(IntegrityError):
+                    write(tx)
+                    tx.find(ORDERS, "status", OrderStatus.PENDING)
+                with pytest.raises(IntegrityError):
+                    tx.scan(ORDERS)
+        with store.transaction() as tx:
+            assert [o.id for o in tx.scan(ORDERS)] == ["o1"]
 
     def test_find_sees_own_writes_only_matching(self, store: Store) -> None:
         """find returns matching rows, committed and own uncommitted, with current values."""
