@@ -139,8 +139,8 @@ class SqlTransaction(abc.ABC):
             known = self._rows[table.name] = {}
         elif key in known:
             return known[key]  # type: ignore[no-any-return]
-        if table.name in self._dirty:
-            self._flush()
+        if table.append_only and table.name in self._dirty:
+            self._flush()  # log rows are not kept here; any other row written is
         row = self._run(t.select, (key,)).fetchone()
         record = known[key] = None if row is None else t.map.record(row)
         return record
