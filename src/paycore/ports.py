@@ -6,7 +6,7 @@ raise the same errors. No vendor type crosses a port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -84,9 +84,27 @@ class Transaction(Protocol):
         """The next value of a named sequence (gaps allowed, never reused)."""
 
 
+class SnapshotView(Protocol):
+    """What the invariants read: one consistent view of every table at one instant.
+
+    :class:`Snapshot` holds every row in memory; a SQL store's streamed view
+    (``PostgresStore.streamed`` / ``SQLiteStore.streamed``) reads the rows through a
+    cursor in batches, inside one read transaction, and looks rows up by key in it.
+    """
+
+    def rows(self, table: Table[T]) -> Iterable[T]:
+        """Every row of ``table``; iterate it as often as needed (each pass reads anew).
+        A view whose rows come lazily (not as a list) gives the audit log in sequence
+        order; a list may be in any order."""
+
+    def get(self, table: Table[T], key: str) -> T | None:
+        """The row of ``table`` with key ``key`` (none: no such row)."""
+
+
 @attrs.frozen
 class Snapshot:
-    """A consistent, immutable view of every table at one instant."""
+    """A consistent, immutable view of every table at one instant, held in memory (a
+    :class:`SnapshotView`)."""
 
     tables: Mapping[str, Mapping[str, Any]]
 
