@@ -68,9 +68,13 @@ def page(
             "starting_after and ending_before cannot be used together.", param="ending_before"
         )
     ids = [obj.id for obj in ordered]
-    cursor = starting_after if starting_after is not None else ending_before
+    param, cursor = (
+        ("starting_after", starting_after)
+        if starting_after is not None
+        else ("ending_before", ending_before)
+    )
     if cursor is not None and cursor not in ids:
-        raise ProviderNotFound(f"No such {kind}: '{cursor}'", param="starting_after")
+        raise ProviderNotFound(f"No such {kind}: '{cursor}'", param=param)
     if starting_after is not None:
         rest = [obj for obj in ordered[ids.index(starting_after) + 1 :] if keep(obj)]
         return ListPage(tuple(rest[:limit]), len(rest) > limit)

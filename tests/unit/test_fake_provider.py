@@ -548,3 +548,15 @@ def test_state_key_leaves_out_logs_and_counts(fp: FakeProvider) -> None:
     assert key_of(fp.state_key()) == key
     fp.cancel_intent(pi.id, idempotency_key="x")
     assert key_of(fp.state_key()) != key
+
+
+def test_an_unknown_cursor_names_its_parameter(fp: FakeProvider) -> None:
+    """The not-found error says which cursor named nothing."""
+    with pytest.raises(ProviderNotFound) as after:
+        fp.list_intents(starting_after="pi_missing")
+    with pytest.raises(ProviderNotFound) as before:
+        fp.list_intents(ending_before="pi_missing")
+    assert (after.value.fields, before.value.fields) == (
+        {"param": "starting_after"},
+        {"param": "ending_before"},
+    )
