@@ -1355,3 +1355,34 @@ def test_foreign_left_alone_fires_on_paycores_refund_of_an_intent_it_did_not_mak
     assert fired("foreign-left-alone", snap, with_refunds(ledger, by_paycore)) == [
         Violation("foreign-left-alone", "pi_inv", "refund re_bad of 100 by paycore")
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "installation", "fires"),
+    [
+        ("succeeded", INSTALLATION, True),
+        ("pending", INSTALLATION, True),
+        ("failed", INSTALLATION, False),
+        ("canceled", INSTALLATION, False),
+        ("succeeded", "another-installation", False),
+    ],
+)
+def test_one_provider_refund_per_refund_fires_on_a_second_live_provider_refund(
+    status: str, installation: str, fires: bool
+) -> None:
+    """A local refund made twice at the provider is money returned twice, even when the
+    second is recorded (as an external refund) and the books balance; a failed or
+    canceled second attempt, or another installation's refund, is not."""
+    w = paid_shop()
+    w.service.create_refund(PAY, 300, idempotency_key="rk-twice")
+    snap, ledger = clean(w)
+    (first,) = [r for r in ledger.refunds if r.intent_id == PI]
+    meta = {**first.metadata, INST_KEY: installation}
+    again = RefundView("re_again", PI, 300, status, meta)
+    want = Violation(
+        "one-provider-refund-per-refund",
+        first.metadata["refund_id"],
+        f"provider refunds {', '.join(sorted([first.id, 're_again']))}",
+    )
+    got = fired("one-provider-refund-per-refund", snap, with_refunds(ledger, again))
+    assert got == ([want] if fires else [])

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from paycore import schema as s
-from paycore.invariants.common import payments_by_intent
+from paycore.invariants.common import INSTALLATION_KEY, installation, payments_by_intent
 from paycore.invariants.registry import Breach, Ledger, invariant
 from paycore.ports import REFUND_LIVE, SnapshotView
 from paycore.status import OrderStatus, RefundStatus
@@ -112,3 +112,25 @@ def decided_refunds_covered(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
                 "is neither being refunded nor alerted"
             ),
         )
+
+
+@invariant(
+    "one-provider-refund-per-refund",
+    "At the provider, a refund this installation made (its local refund id in the "
+    "provider refund's metadata) is at most one pending or succeeded provider refund: a "
+    "second one is money returned twice, even when it is recorded as an external refund.",
+    "safety",
+    "S6",
+)
+def one_provider_refund_per_refund(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+    mine = installation(snap)
+    if mine is None:
+        return
+    per: dict[str, list[str]] = {}
+    for r in ledger.refunds:
+        local = r.metadata.get("refund_id")
+        if local and r.metadata.get(INSTALLATION_KEY) == mine and r.status in REFUND_LIVE:
+            per.setdefault(local, []).append(r.id)
+    for local, ids in sorted(per.items()):
+        if len(ids) > 1:
+            yield local, f"provider refunds {', '.join(sorted(ids))}"
