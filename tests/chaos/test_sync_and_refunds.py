@@ -28,6 +28,7 @@ from tests.support import (
 from paycore import errors as err
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
+from paycore.flows.identity import identity
 from paycore.machines import RESERVATION
 from paycore.money import Money
 from paycore.ports import ProviderEvent, RefundView
@@ -553,4 +554,47 @@ class TestRefundAfterSavedServerError:
         assert rf.status is RefundStatus.SUCCEEDED
         assert w.service.payment(pid).amount_refunded == 1000
         assert order_status(w, oid) is OrderStatus.PARTIALLY_REFUNDED
+        converged(w)
+
+    def test_a_refund_recorded_while_the_flow_looked_is_not_made_again(self) -> None:
+        """The first call's answer is lost (a 500 before the effect) and the flow looks for
+        its refund: the list comes back empty, but the request lands late at the provider
+        and its webhook records the refund before the list's answer is applied. The flow
+        sees the refund recorded and ends; it does not call again under a new key (a
+        second refund)."""
+        w = make_shop()
+        oid, pid = paid(w, [CartItem("p_mug", 2)])
+        plan = FaultPlan(now=w.clock.now)
+        plan.arm(FaultKind.SERVER_ERROR, "create_refund")
+        record_keys(w, plan, "create_refund")
+        hook = w.provider.fault
+        landed: list[str] = []
+
+        def land_late(name: str, phase: str, key: str | None) -> None:
+            if hook is not None:
+                hook(name, phase, key)
+            if name == "list_refunds" and phase == "after" and not landed:
+                (rf,) = w.service.refunds_of(pid)
+                meta = {"refund_id": rf.id, "order_id": oid}
+                meta |= identity(w.service.installation_id(), rf.reference)
+                w.provider.fault = None  # the late request itself is no new fault
+                view = w.provider.create_refund(
+                    intent_of(w, pid), amount=1000, reason=None, metadata=meta,
+                    idempotency_key="the-first-request-landing-late",
+                )  # fmt: skip
+                landed.append(view.id)
+                deliver_webhooks(w)
+                w.provider.fault = land_late
+
+        w.provider.fault = land_late
+        fid = begin_refund(w, pid, 1000, "rma-late")
+        step(w, fid, 2)  # create_refund answers 500 -> resolve
+        assert flow_of(w, fid).step == "resolve"
+        step(w, fid, 2)  # list_refunds: empty, then the late refund is recorded
+        assert landed
+        assert run(w, fid).status is FlowStatus.SUCCEEDED
+        assert [(r.id, r.amount) for r in w.provider.refunds()] == [(landed[0], 1000)]
+        (rf,) = w.service.refunds_of(pid)
+        assert rf.provider_refund_id == landed[0]
+        assert w.service.payment(pid).amount_refunded == 1000
         converged(w)

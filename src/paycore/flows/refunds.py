@@ -260,6 +260,11 @@ def _after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
     if mine:
         refund = apply_refund(u, refund, mine[0])
         return Advance(done={"refund_id": refund.id, "status": refund.status.value})
+    if refund.provider_refund_id is not None:
+        # Not listed, yet recorded since: the unanswered call landed late and its
+        # webhook (or a job) recorded it while the list was read. A new key would make
+        # a second refund.
+        return Advance(done={"refund_id": refund.id, "status": refund.status.value})
     return Advance(
         to=RefundStep.CALL,
         retry="no refund found after an unanswered call",
