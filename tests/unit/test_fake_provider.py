@@ -19,8 +19,9 @@ from paycore.errors import (
     ProviderInvalidRequest,
     ProviderNotFound,
 )
-from paycore.money import Money
+from paycore.money import CURRENCIES, MIN_CHARGE, Money
 from paycore.ports import CreateIntent, IntentView, PaymentProvider
+from paycore_adapters.fake_limits import MINIMUM_CHARGE, check_amount
 from paycore_adapters.fake_provider import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, FakeProvider
 from paycore_adapters.harness.explore import copyable
 
@@ -506,3 +507,26 @@ def test_state_key_leaves_out_logs_and_counts(fp: FakeProvider) -> None:
     assert key_of(fp.state_key()) == key
     fp.cancel_intent(pi.id, idempotency_key="x")
     assert key_of(fp.state_key()) != key
+
+
+# --- Stripe's limits (fake_limits) ------------------------------------------------------
+
+
+def test_more_than_eight_digits_is_too_large() -> None:
+    """An amount past eight digits is ``amount_too_large`` (the port's Money cannot carry
+    one, so the fake's own check is reached only by a caller that bypasses Money)."""
+    check_amount(99_999_999, "EUR")
+    with pytest.raises(ProviderInvalidRequest) as caught:
+        check_amount(100_000_000, "EUR")
+    assert caught.value.fields["error_code"] == "amount_too_large"
+
+
+def test_the_core_refuses_below_the_same_minimum_the_fake_does() -> None:
+    """paycore's checkout minimum and the fake's are the same figure for every currency
+    paycore accepts: the core refuses exactly what the provider would."""
+    assert set(MIN_CHARGE) == set(CURRENCIES) <= set(MINIMUM_CHARGE)
+    for currency, minimum in MIN_CHARGE.items():
+        assert MINIMUM_CHARGE[currency] == minimum, currency
+        check_amount(minimum, currency)
+        with pytest.raises(ProviderInvalidRequest):
+            check_amount(minimum - 1, currency)
