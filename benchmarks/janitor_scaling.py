@@ -5,7 +5,8 @@ pending order whose reservation ran out: it starts a cancel flow for each, which
 cancels the intent at the provider and only then puts the held stock back. Its work
 is the stale orders; the finished ones around them should cost it nothing. So a pass
 is timed over 10,000 and over 1,000,000 finished orders with the same 100 stale ones
-waiting in each, on SQLite; the goal is the two times within 2x of each other.
+waiting in each, on SQLite and on PostgreSQL; the goal is the two times within 2x of
+each other, on each engine.
 
 How a store is built:
 
@@ -15,34 +16,47 @@ How a store is built:
   column values by the store's own row mapping (``paycore_adapters.sql.columns``), are
   the template: copy ``i`` replaces the template's ids with its own (order and payment
   ``i``, its session, intent, reference and events; audit rows shifted by ``i`` times
-  the lifecycle's audit count) and goes in with ``executemany`` and each table's own
-  INSERT (``TableSql.insert``), in one transaction on the store's connection (two for
-  the biggest store: up to 100,000 orders, where the invariants are timed, then the
-  rest). The sequences and the stock row are moved on as that many lifecycles would
-  have moved them, so the big store is one paycore would have written, only faster.
+  the lifecycle's audit count). On SQLite the copies go in with ``executemany`` and each
+  table's own INSERT (``TableSql.insert``) on the store's connection; on PostgreSQL with
+  ``COPY`` into the same columns on a connection of its own. One transaction per step
+  (two for the biggest store: up to 100,000 orders, where ``paycore check`` is timed,
+  then the rest). The sequences and the stock row are moved on as that many lifecycles
+  would have moved them, so the big store is one paycore would have written, only faster.
 * **stale orders** -- 100 real checkouts through the service (their webhooks handled),
   then the clock moves past their reservation time: pending, expired, stock held.
 
-Both stores are built first (the bulk write's log checkpointed into the file, as SQLite's
-automatic checkpoints would have done along the way) and kept open; then each round
-makes 100 new stale orders in each store and times one pass on each, the order rotating
-every round, so machine noise (other work on the machine's cores and disk) hits both
-sizes alike; the best pass per size is kept. After each pass every stale order must
-have been ended (its flow started, the order no longer pending, its stock no longer
-held). The statements of a first, untimed pass are traced, and any that scans a table
-rather than searching an index is listed with its query plan: a janitor that grows
-with the table shows where.
+Both stores are built first and settled as the engine's background work would have left
+them (SQLite: the write-ahead log checkpointed into the file; PostgreSQL: ``ANALYZE``, as
+autovacuum would have run) and kept open; then each round makes 100 new stale orders in
+each store and times one pass on each, the order rotating every round, so machine noise
+(other work on the machine's cores and disk) hits both sizes alike; the best pass per
+size is kept. After each pass every stale order must have been ended (its flow started,
+the order no longer pending, its stock no longer held). The statements of a first,
+untimed pass are traced (SQLite: the connection's trace; PostgreSQL: at psycopg's
+cursors), and any that scans a table rather than searching an index is listed with its
+plan (SQLite's ``EXPLAIN QUERY PLAN``; PostgreSQL's ``EXPLAIN``, a sequential scan of a
+table of 1,000 rows or more): a janitor that grows with the table shows where.
 
-Also timed: :func:`paycore.invariants.check` (the safety invariants) on a snapshot of
-the biggest store when it holds 100,000 orders (all of a million would be some 19
-million records in memory), given per 100,000 orders: the first figure for a future
-``paycore check``. Taking the snapshot (reading every row into records) is timed
-apart from the check.
+Also timed: ``paycore check`` (the safety invariants, without the provider's books: what
+the command runs, ``cli_check.snapshot_of`` and ``run_checks``) on the biggest store when
+it holds 100,000 orders, in a process of its own, streamed (as the command reads a SQL
+store) and, for comparison, over a snapshot loaded whole; each process's peak resident
+memory is the kernel's (``ru_maxrss`` from ``wait4``), beside that of a process that
+only opened the store.
+
+PostgreSQL is measured on the server ``PAYCORE_BENCH_POSTGRES_DSN`` names (a new database
+per store, dropped afterwards), with its durability settings as they are (the report
+says which); without it, PostgreSQL is reported as not measured. A manual run::
+
+    pg_virtualenv -t -v 15 -o fsync=on sh -c 'PAYCORE_BENCH_POSTGRES_DSN="host=$PGHOST \
+        port=$PGPORT user=$PGUSER password=$PGPASSWORD dbname=postgres" \
+        .venv/bin/python benchmarks/janitor_scaling.py'
 
 Usage::
 
     .venv/bin/python benchmarks/janitor_scaling.py [--sizes 10000,1000000] [--stale 100]
-        [--repeats 5] [--synchronous FULL|NORMAL] [--json]
+        [--repeats 5] [--synchronous FULL|NORMAL] [--engines sqlite,postgresql]
+        [--no-loaded] [--json]
 
 The exit code is 0 whether or not the goal is met; it is 1 only when a measurement
 fails (a pass does not end its stale orders, a store cannot be built).
@@ -56,6 +70,7 @@ import os
 import platform
 import re
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,8 +93,9 @@ from core_throughput import (
 from paycore import schema as s
 from paycore.config import Config
 from paycore.flows.checkout import CartItem
-from paycore.invariants import check
+from paycore.invariants import INVARIANTS
 from paycore.status import OrderStatus
+from paycore_adapters.cli_check import run_checks, snapshot_of
 from paycore_adapters.memory import Wiring, in_memory
 from paycore_adapters.sql.columns import MAPS
 from paycore_adapters.sql.sqlite_store import SQLiteStore
@@ -208,13 +224,20 @@ def _copies(
     return out
 
 
-def bulk_finished(store: SQLiteStore, template: Template, have: int, orders: int) -> None:
+def bulk_finished(store: Any, template: Template, have: int, orders: int) -> None:
     """Write finished lifecycles until the store holds ``orders`` of them rather than
-    ``have`` (the template's included), in one transaction on the store's connection,
-    moving the sequences and stock rows on as that many lifecycles would have."""
+    ``have`` (the template's included), in one transaction, moving the sequences and
+    stock rows on as that many lifecycles would have: on SQLite with ``executemany`` on
+    the store's connection, on PostgreSQL with ``COPY`` on a connection of its own."""
+    if isinstance(store, SQLiteStore):
+        _bulk_sqlite(store, template, have, orders)
+    else:
+        _bulk_postgres(store, template, have, orders)
+
+
+def _bulk_sqlite(store: SQLiteStore, template: Template, have: int, orders: int) -> None:
     plans = _plans(template)
     inserts = {name: sqlite_sql(MAPS[name].table).insert for name in plans}
-    extra = orders - have
     conn = store.connection()
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -223,20 +246,45 @@ def bulk_finished(store: SQLiteStore, template: Template, have: int, orders: int
             batch = _copies(template, plans, range(lo, min(lo + CHUNK, last + 1)))
             for name, rows in batch.items():
                 conn.executemany(inserts[name], rows)
-        for name, step in template.steps.items():
-            conn.execute(
-                "UPDATE paycore_sequences SET value = ? WHERE name = ?",
-                (template.start.get(name, 0) + step * orders, name),
-            )
-        _move_stock(conn, store, template, extra)
+        _move_on(conn, "?", sqlite_sql(s.STOCK), template, orders, orders - have)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
 
 
-def _move_stock(conn: sqlite3.Connection, store: SQLiteStore, template: Template, n: int) -> None:
-    sql = sqlite_sql(s.STOCK)
+def _bulk_postgres(store: Any, template: Template, have: int, orders: int) -> None:
+    import psycopg
+
+    from paycore_adapters.sql.ddl import quote
+    from paycore_adapters.sql.postgres_tx import postgres_sql
+
+    plans = _plans(template)
+    copies = {
+        name: f"COPY {quote(name)} ({', '.join(quote(c) for c in MAPS[name].column_names)}) "
+        "FROM STDIN"
+        for name in plans
+    }
+    with psycopg.connect(store.dsn) as conn:  # one transaction, committed on leaving
+        first, last = template.seq + have, template.seq + orders - 1
+        for lo in range(first, last + 1, CHUNK):
+            batch = _copies(template, plans, range(lo, min(lo + CHUNK, last + 1)))
+            with conn.cursor() as cur:
+                for name, rows in batch.items():
+                    with cur.copy(copies[name]) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+        _move_on(conn, "%s", postgres_sql(s.STOCK), template, orders, orders - have)
+
+
+def _move_on(conn: Any, p: str, sql: Any, template: Template, orders: int, n: int) -> None:
+    """The sequences as ``orders`` lifecycles leave them, and the stock rows as ``n``
+    more lifecycles would have moved them (``p``: the driver's placeholder)."""
+    for name, step in template.steps.items():
+        conn.execute(
+            f"UPDATE paycore_sequences SET value = {p} WHERE name = {p}",
+            (template.start.get(name, 0) + step * orders, name),
+        )
     for key, delta in template.stock.items():
         row = conn.execute(sql.select, (key,)).fetchone()
         old = sql.map.record(row)
@@ -271,20 +319,14 @@ class Pass:
     statements: int | None = None
 
 
-def janitor_pass(
-    w: Wiring, store: SQLiteStore, stale: list[str], trace: bool
-) -> tuple[Pass, list[str]]:
-    """Time one pass; fail unless it ended every stale order. With ``trace``, the SQL it
-    ran on the store's connection (the tracing costs a little time)."""
-    conn = store.connection()
-    seen: list[str] = []
+def janitor_pass(w: Wiring, store: Any, stale: list[str], trace: bool) -> tuple[Pass, list[Any]]:
+    """Time one pass; fail unless it ended every stale order. With ``trace``, the
+    statements it ran (the tracing costs a little time): on SQLite the SQL text of the
+    store's connection, on PostgreSQL ``(query, parameters)`` at psycopg's cursors."""
+    seen: list[Any] = []
     started: list[int] = []
-    if trace:
-        conn.set_trace_callback(seen.append)
-    try:
+    with _tracing(store, seen.append if trace else None):
         seconds = timed(lambda: started.append(w.service.run_janitor()))
-    finally:
-        conn.set_trace_callback(None)
     still = [
         o
         for o in stale
@@ -298,6 +340,37 @@ def janitor_pass(
             f"{len(still)} pending and {held} units held"
         )
     return Pass(seconds, started[0], len(seen) if trace else None), seen
+
+
+@contextmanager
+def _tracing(store: Any, note: Callable[[Any], object] | None) -> Iterator[None]:
+    if note is None:
+        yield
+    elif isinstance(store, SQLiteStore):
+        conn = store.connection()
+        conn.set_trace_callback(note)
+        try:
+            yield
+        finally:
+            conn.set_trace_callback(None)
+    else:
+        import psycopg
+
+        originals = (psycopg.Cursor.execute, psycopg.Cursor.executemany)
+
+        def noting(original: Any, many: bool) -> Any:
+            def execute(self: Any, query: Any, params: Any = None, *a: Any, **kw: Any) -> Any:
+                note((query if isinstance(query, str) else str(query), params, many))
+                return original(self, query, params, *a, **kw)
+
+            return execute
+
+        psycopg.Cursor.execute = noting(originals[0], False)  # type: ignore[method-assign]
+        psycopg.Cursor.executemany = noting(originals[1], True)  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            psycopg.Cursor.execute, psycopg.Cursor.executemany = originals  # type: ignore[method-assign]
 
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+\b")
@@ -319,35 +392,134 @@ def scanning(conn: sqlite3.Connection, statements: list[str]) -> dict[str, list[
     return out
 
 
+def pg_scanning(dsn: str, statements: list[tuple[str, Any, bool]]) -> dict[str, list[str]]:
+    """PostgreSQL's :func:`scanning`: each traced statement (its first parameters) under
+    ``EXPLAIN`` (planned, not run); those whose plan has a ``Seq Scan`` of a table of
+    :data:`SMALL_TABLE` rows or more (as ``ANALYZE`` last counted them)."""
+    import psycopg
+
+    samples: dict[str, Any] = {}
+    for sql, params, many in statements:
+        if not many:  # an executemany's plan is its single statement's
+            samples.setdefault(sql, params)
+    out: dict[str, list[str]] = {}
+    with psycopg.connect(dsn) as conn:
+        sizes = conn.execute("SELECT relname, reltuples FROM pg_class WHERE relkind = 'r'")
+        big = {str(name) for name, rows in sizes if rows >= SMALL_TABLE}
+        for sql, params in samples.items():
+            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
+                continue
+            plan = [str(r[0]) for r in conn.execute(f"EXPLAIN {sql}".encode(), params)]
+            if any(m.group(1) in big for p in plan if (m := _SEQ_SCAN.search(p))):
+                out[sql] = [p.strip() for p in plan]
+        conn.rollback()
+    return out
+
+
+#: PostgreSQL's planner reads a small table whole rather than through its index (one
+#: or two pages): only a scan of a table of at least this many rows is reported.
+SMALL_TABLE = 1_000
+_SEQ_SCAN = re.compile(r'Seq Scan on "?(\w+)"?')
+
+
 # --- the invariants on a snapshot --------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Checked:
-    """``paycore.invariants.check`` (safety) on one snapshot of ``orders`` finished orders."""
+    """``paycore check`` (the safety invariants, no provider books) on a store of
+    ``orders`` finished orders, in a process of its own: its seconds and peak resident
+    memory, streamed (as the command reads) and, for comparison, over a snapshot loaded
+    whole; and the memory of a process that only opened the store."""
 
     orders: int
-    snapshot_seconds: float
     check_seconds: float
     violations: int
+    peak_rss_mb: float
+    loaded_seconds: float | None
+    loaded_peak_rss_mb: float | None
+    baseline_rss_mb: float
 
     @property
     def per_100k(self) -> float:
         return self.check_seconds * CHECK_PER / self.orders
 
     @property
-    def snapshot_per_100k(self) -> float:
-        return self.snapshot_seconds * CHECK_PER / self.orders
+    def loaded_per_100k(self) -> float | None:
+        if self.loaded_seconds is None:
+            return None
+        return self.loaded_seconds * CHECK_PER / self.orders
 
 
-def time_check(w: Wiring, store: SQLiteStore, orders: int) -> Checked:
+CHILD = "--check-child"
+CHECK_MODES = ("open", "streamed", "loaded")
+
+
+def store_target(store: Any) -> tuple[str, str]:
+    """What a child process opens the store by: (engine, path or DSN)."""
+    if isinstance(store, SQLiteStore):
+        return "sqlite", str(store.path)
+    return "postgresql", str(store.dsn)
+
+
+def check_child(engine: str, target: str, mode: str) -> int:
+    """In a child process: open the store and, unless ``mode`` is ``open``, run what
+    ``paycore check`` runs (``cli_check.snapshot_of``, ``run_checks``) streamed or over
+    a snapshot loaded whole; print ``{"seconds", "violations"}``."""
+    store: Any
+    if engine == "sqlite":
+        store = SQLiteStore(target)
+    else:
+        from paycore_adapters.sql.postgres_store import PostgresStore
+
+        store = PostgresStore(target, max_size=2)
+    safety = [inv for inv in INVARIANTS if inv.kind == "safety"]
+    found: list[Any] = []
     start = time.perf_counter()
-    snap = store.snapshot()
-    taken = time.perf_counter() - start
-    ledger = w.ledger()
-    found: list[int] = []
-    seconds = timed(lambda: found.append(len(check(snap, ledger, ("safety",)))))
-    return Checked(orders, taken, seconds, found[0])
+    if mode == "streamed":
+        with snapshot_of(store) as view:
+            found = run_checks(view, None, safety)[0]
+    elif mode == "loaded":
+        found = run_checks(store.snapshot(), None, safety)[0]
+    seconds = time.perf_counter() - start
+    store.close()
+    print(json.dumps({"seconds": seconds, "violations": len(found)}))
+    return 0
+
+
+def run_child(store: Any, mode: str) -> tuple[dict[str, Any], float]:
+    """Run :func:`check_child` in a new process; its output and peak resident MB (the
+    kernel's ``ru_maxrss`` of that one process, from ``wait4``)."""
+    engine, target = store_target(store)
+    argv = [sys.executable, str(Path(__file__).resolve()), CHILD, engine, target, mode]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise BenchmarkError(f"the check in a child process ({mode}) exited {proc.returncode}")
+    return json.loads(out), usage.ru_maxrss / 1024
+
+
+def time_check(store: Any, orders: int, loaded: bool = True) -> Checked:
+    _, base = run_child(store, "open")
+    streamed, peak = run_child(store, "streamed")
+    whole, whole_peak = run_child(store, "loaded") if loaded else (None, None)
+    if whole is not None and whole["violations"] != streamed["violations"]:
+        raise BenchmarkError(
+            f"the streamed check found {streamed['violations']} violations, the loaded one "
+            f"{whole['violations']}"
+        )
+    return Checked(
+        orders,
+        streamed["seconds"],
+        streamed["violations"],
+        peak,
+        None if whole is None else whole["seconds"],
+        whole_peak,
+        base,
+    )
 
 
 # --- one size, and the run ---------------------------------------------------------------
@@ -379,23 +551,77 @@ def fresh_store(synchronous: str) -> Iterator[SQLiteStore]:
             store.close()
 
 
+@contextmanager
+def fresh_postgres() -> Iterator[Any]:
+    """A PostgresStore on a new database of the server ``PAYCORE_BENCH_POSTGRES_DSN``
+    names, dropped afterwards."""
+    from pg_throughput import database
+
+    from paycore_adapters.sql.postgres_store import PostgresStore
+
+    with database("janitor") as dsn:
+        store = PostgresStore(dsn, migrate=True, max_size=4)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def fresh(engine: str, synchronous: str) -> Any:
+    return fresh_store(synchronous) if engine == "sqlite" else fresh_postgres()
+
+
+def settle(store: Any) -> None:
+    """After a bulk write, what the engine's background work would have done along the
+    way: SQLite's checkpoints (the log copied into the file and emptied), PostgreSQL's
+    autovacuum's ANALYZE (the planner's statistics of the new rows)."""
+    if isinstance(store, SQLiteStore):
+        store.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return
+    import psycopg
+
+    with psycopg.connect(store.dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+
+
+def store_mb(store: Any) -> float:
+    if isinstance(store, SQLiteStore):
+        return store.path.stat().st_size / 1e6
+    import psycopg
+
+    with psycopg.connect(store.dsn) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return float(row[0] if row else 0) / 1e6
+
+
+def scans_of(store: Any, statements: list[Any]) -> dict[str, list[str]]:
+    if isinstance(store, SQLiteStore):
+        return scanning(store.connection(), statements)
+    return pg_scanning(store.dsn, statements)
+
+
 @dataclass
 class Built:
     """A store of ``orders`` finished orders, ready for passes."""
 
     orders: int
-    store: SQLiteStore
+    store: Any
     w: Wiring
     build_seconds: float
 
 
 def build(
-    stack: ExitStack, orders: int, stock: int, synchronous: str, check_at: int | None
+    stack: ExitStack,
+    orders: int,
+    stock: int,
+    synchronous: str,
+    check_at: int | None,
+    engine: str = "sqlite",
+    loaded: bool = True,
 ) -> tuple[Built, Checked | None]:
-    """A store of ``orders`` finished orders (timing the invariants on the way, when it
-    holds ``check_at``), its write-ahead log checkpointed into the file and emptied, as
-    SQLite's automatic checkpoints would have done along the way."""
-    store = stack.enter_context(fresh_store(synchronous))
+    """A store of ``orders`` finished orders (``paycore check`` timed on the way, when
+    it holds ``check_at``), settled as the engine's background work would have left it."""
+    store = stack.enter_context(fresh(engine, synchronous))
     w = in_memory(store=store)
     stock_shop(w.service, w.provider, orders + stock)
     template = take_template(w, store)
@@ -405,8 +631,9 @@ def build(
         bulk_finished(store, template, have, target)
         seconds, have = seconds + time.perf_counter() - start, target
         if target == check_at:
-            checked = time_check(w, store, target)
-    store.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            settle(store)
+            checked = time_check(store, target, loaded)
+    settle(store)
     return Built(orders, store, w, seconds), checked
 
 
@@ -417,8 +644,10 @@ def measure_sizes(
     synchronous: str,
     check_at: int | None = None,
     progress: bool = False,
+    engine: str = "sqlite",
+    loaded: bool = True,
 ) -> tuple[list[Size], Checked | None]:
-    """Build a store per size (the invariants timed in the biggest, at ``check_at``
+    """Build a store per size (``paycore check`` timed in the biggest, at ``check_at``
     orders), then a traced warm-up pass on each and ``repeats`` rounds of one timed pass
     on each, interleaved (who goes first rotates), each over ``stale`` new stale orders:
     machine noise hits every size alike."""
@@ -427,11 +656,15 @@ def measure_sizes(
         checked = None
         for orders in sizes:
             at = check_at if orders == sizes[-1] else None
-            b, found = build(stack, orders, stale * (repeats + 1) + 1, synchronous, at)
+            stock = stale * (repeats + 1) + 1
+            b, found = build(stack, orders, stock, synchronous, at, engine, loaded)
             built.append(b)
             checked = found or checked
             if progress:
-                print(f"  {orders:>10,} orders built in {b.build_seconds:.1f} s", file=sys.stderr)
+                print(
+                    f"  {engine}: {orders:>10,} orders built in {b.build_seconds:.1f} s",
+                    file=sys.stderr,
+                )
         traced = [janitor_pass(b.w, b.store, make_stale(b.w, stale, 0), trace=True) for b in built]
         passes: list[list[Pass]] = [[] for _ in built]
         for r in range(1, repeats + 1):
@@ -441,21 +674,48 @@ def measure_sizes(
                 passes[i].append(timed_pass[0])
                 if progress:
                     print(
-                        f"  round {r}: {b.orders:>10,} orders {passes[i][-1].seconds:.3f} s",
+                        f"  {engine} round {r}: {b.orders:>10,} orders "
+                        f"{passes[i][-1].seconds:.3f} s",
                         file=sys.stderr,
                     )
         out = [
             Size(
                 b.orders,
                 b.build_seconds,
-                b.store.path.stat().st_size / 1e6,
+                store_mb(b.store),
                 pass_,
                 passes[i],
-                scanning(b.store.connection(), statements),
+                scans_of(b.store, statements),
             )
             for i, (b, (pass_, statements)) in enumerate(zip(built, traced, strict=True))
         ]
     return out, checked
+
+
+ENGINES = ("sqlite", "postgresql")
+
+
+def engine_missing(engine: str) -> str | None:
+    """Why ``engine`` cannot be measured here (None: it can)."""
+    if engine == "sqlite":
+        return None
+    try:
+        import paycore_adapters.sql.postgres_store  # noqa: F401
+    except ImportError:
+        return "no PostgreSQL store in this build (the postgresql extra)"
+    from pg_throughput import DSN_ENV
+
+    if not os.environ.get(DSN_ENV):
+        return f"no server: set {DSN_ENV} to a maintenance database's connection string"
+    return None
+
+
+def durability(engine: str, synchronous: str) -> str:
+    if engine == "sqlite":
+        return f"SQLite {sqlite3.sqlite_version} synchronous={synchronous}"
+    from pg_throughput import server_settings
+
+    return f"PostgreSQL server {server_settings()}"
 
 
 @dataclass
@@ -465,6 +725,8 @@ class Report:
     synchronous: str
     sizes: list[Size]
     checked: Checked | None
+    engine: str = "sqlite"
+    settings: str = ""
 
     @property
     def ratio(self) -> float:
@@ -476,7 +738,10 @@ class Report:
         return self.ratio <= GOAL
 
     def as_json(self) -> dict[str, Any]:
+        c = self.checked
         return {
+            "engine": self.engine,
+            "settings": self.settings,
             "stale": self.stale,
             "repeats": self.repeats,
             "synchronous": self.synchronous,
@@ -500,9 +765,13 @@ class Report:
             "ratio": self.ratio,
             "goal": GOAL,
             "goal_met": self.met,
-            "invariants": None
-            if self.checked is None
-            else {**asdict(self.checked), "check_seconds_per_100k_orders": self.checked.per_100k},
+            "check": None
+            if c is None
+            else {
+                **asdict(c),
+                "check_seconds_per_100k_orders": c.per_100k,
+                "loaded_seconds_per_100k_orders": c.loaded_per_100k,
+            },
         }
 
 
@@ -512,23 +781,28 @@ def run(
     repeats: int,
     synchronous: str = "FULL",
     progress: bool = False,
+    engine: str = "sqlite",
+    loaded: bool = True,
 ) -> Report:
-    """Every size, smallest first; the invariants timed on the way to the biggest."""
+    """Every size, smallest first; ``paycore check`` timed on the way to the biggest."""
     ordered = sorted(set(sizes))
     check_at = min(CHECK_PER, ordered[-1])
-    measured, checked = measure_sizes(ordered, stale, repeats, synchronous, check_at, progress)
-    return Report(stale, repeats, synchronous, measured, checked)
+    measured, checked = measure_sizes(
+        ordered, stale, repeats, synchronous, check_at, progress, engine, loaded
+    )
+    settings = durability(engine, synchronous)
+    return Report(stale, repeats, synchronous, measured, checked, engine, settings)
 
 
 def render(report: Report) -> str:
     lines = [
-        f"paycore janitor scaling: one pass of PaymentService.run_janitor over {report.stale} "
+        f"{report.engine}: one pass of PaymentService.run_janitor over {report.stale} "
         "stale orders (pending, expired, stock held),",
-        f"best of {report.repeats} interleaved passes (new stale orders each), SQLite "
-        f"synchronous={report.synchronous}; python {platform.python_version()}, "
-        f"sqlite {sqlite3.sqlite_version}; load average at the end {load_average()}",
+        f"best of {report.repeats} interleaved passes (new stale orders each); "
+        f"{report.settings}; python {platform.python_version()}; load average at the end "
+        f"{load_average()}",
         "",
-        f"{'finished orders':>16}{'built in s':>12}{'file MB':>9}{'best pass s':>13}"
+        f"{'finished orders':>16}{'built in s':>12}{'size MB':>9}{'best pass s':>13}"
         f"{'statements':>12}   all passes (s)",
     ]
     for z in report.sizes:
@@ -550,18 +824,28 @@ def render(report: Report) -> str:
                 lines.append(f"  {shape[:160]}")
                 lines += [f"      plan: {p}" for p in plan]
     if not any(z.scans for z in report.sizes):
-        lines.append("every statement of a pass searches an index (EXPLAIN QUERY PLAN): none scans")
-    c = report.checked
-    if c is not None:
-        lines += [
-            "",
-            f"paycore.invariants.check (safety) on a snapshot of the {big.orders:,}-order store "
-            f"when it held {c.orders:,}:",
-            f"  snapshot {c.snapshot_seconds:.1f} s, check {c.check_seconds:.2f} s, "
-            f"{c.violations} violations: check {c.per_100k:.2f} s per 100,000 orders "
-            f"(snapshot {c.snapshot_per_100k:.1f} s per 100,000)",
-        ]
+        lines.append("every statement of a pass searches an index (its plan): none scans")
+    lines += _render_check(report.checked, big.orders)
     return "\n".join(lines)
+
+
+def _render_check(c: Checked | None, biggest: int) -> list[str]:
+    if c is None:
+        return []
+    out = [
+        "",
+        f"paycore check (safety, without the provider's books) on the {biggest:,}-order store "
+        f"when it held {c.orders:,}, in a process of its own:",
+        f"  streamed: {c.check_seconds:.1f} s, {c.violations} violations: "
+        f"{c.per_100k:.1f} s per 100,000 orders, peak {c.peak_rss_mb:.0f} MB resident "
+        f"(a process that only opens the store: {c.baseline_rss_mb:.0f} MB)",
+    ]
+    if c.loaded_seconds is not None and c.loaded_per_100k is not None:
+        out.append(
+            f"  loaded whole (Store.snapshot): {c.loaded_seconds:.1f} s "
+            f"({c.loaded_per_100k:.1f} s per 100,000), peak {c.loaded_peak_rss_mb:.0f} MB"
+        )
+    return out
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -574,23 +858,52 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _engines(text: str) -> tuple[str, ...]:
+    engines = tuple(dict.fromkeys(x.strip() for x in text.split(",")))
+    if not engines or any(e not in ENGINES for e in engines):
+        raise argparse.ArgumentTypeError(f"a comma-separated list of {', '.join(ENGINES)}")
+    return engines
+
+
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == [CHILD]:
+        return check_child(*args_in[1:4])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, metavar="10000,1000000")
     parser.add_argument("--stale", type=int, default=DEFAULT_STALE, metavar="N")
     parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, metavar="R")
     parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="FULL")
+    parser.add_argument("--engines", type=_engines, default=ENGINES, metavar="sqlite,postgresql")
+    parser.add_argument(
+        "--no-loaded", action="store_true", help="skip the check over a snapshot loaded whole"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     batch = Config().job_batch
     if not 1 <= args.stale <= batch or args.repeats < 1:
         parser.error(f"--stale must be 1..{batch} (one janitor batch), --repeats >= 1")
+    reports: list[Report] = []
+    skipped = {e: why for e in args.engines if (why := engine_missing(e)) is not None}
     try:
-        report = run(args.sizes, args.stale, args.repeats, args.synchronous, not args.json)
+        for engine in args.engines:
+            if engine not in skipped:
+                reports.append(
+                    run(
+                        args.sizes, args.stale, args.repeats, args.synchronous,
+                        not args.json, engine, not args.no_loaded,
+                    )
+                )  # fmt: skip
     except BenchmarkError as exc:
         print(f"benchmark error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(report.as_json(), indent=2) if args.json else render(report))
+    if args.json:
+        doc = {"engines": [r.as_json() for r in reports], "not_measured": skipped}
+        print(json.dumps(doc, indent=2))
+    else:
+        parts = [render(r) for r in reports]
+        parts += [f"{engine}: not measured: {why}" for engine, why in skipped.items()]
+        print("\n\n".join(parts))
     return 0
 
 

@@ -1,6 +1,7 @@
 """`paycore check --store URL`: the invariant catalog, run read-only against a live store.
 
-One consistent snapshot of the store (a read transaction), every safety invariant
+One consistent snapshot of the store (a read transaction; on SQLite and PostgreSQL
+read in batches through cursors rather than loaded whole), every safety invariant
 over it (``--all``: the convergence ones too, meaningful once the system is quiet),
 the violations printed, exit status 1 if there are any. No provider is configured
 here (the demo's fake provider's books may be given with ``--fake-books``), so the
@@ -12,17 +13,18 @@ payment as missing at the provider).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
 from paycore.errors import PaycoreError
 from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation
-from paycore.ports import IntentView, RefundView, Snapshot
+from paycore.ports import IntentView, RefundView, SnapshotView, Store
 
 from . import fake_state
 from .fake_provider import FakeProvider
@@ -68,8 +70,21 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
+@contextlib.contextmanager
+def snapshot_of(store: object) -> Iterator[SnapshotView]:
+    """The store as the checks read it: a SQL store's streamed snapshot (one read
+    transaction, read in batches: :mod:`paycore_adapters.sql.streamed`), so a big
+    database is never held whole; any other store's :class:`~paycore.ports.Snapshot`."""
+    streamed = getattr(store, "streamed", None)
+    if callable(streamed):
+        with streamed() as view:
+            yield view
+    else:
+        yield cast(Store, store).snapshot()
+
+
 def run_checks(
-    snapshot: Snapshot, ledger: Ledger | None, invariants: Sequence[Invariant]
+    snapshot: SnapshotView, ledger: Ledger | None, invariants: Sequence[Invariant]
 ) -> tuple[list[Violation], list[str]]:
     """(every violation, the ids of the invariants that needed a ledger not given)."""
     book = ledger if ledger is not None else cast(Ledger, _NoLedger(int(time.time() * 1000)))
@@ -97,14 +112,6 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
         return 2
     kinds = ("safety", "convergence") if args.all else ("safety",)
     chosen = [inv for inv in INVARIANTS if inv.kind in kinds]
-    try:
-        opened = open_store(url)
-        started = time.perf_counter()
-        snapshot = opened.store.snapshot()
-        opened.close()
-    except PaycoreError as exc:
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 2
     ledger = None
     if args.fake_books is not None:
         try:
@@ -112,7 +119,17 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
         except (OSError, fake_state.FakeStateUnreadable) as exc:
             print(f"error: cannot read the fake provider's books: {exc}", file=sys.stderr)
             return 2
-    found, unchecked = run_checks(snapshot, ledger, chosen)
+    started = time.perf_counter()
+    try:
+        opened = open_store(url)
+        try:
+            with snapshot_of(opened.store) as snapshot:
+                found, unchecked = run_checks(snapshot, ledger, chosen)
+        finally:
+            opened.close()
+    except PaycoreError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
     checked = len(chosen) - len(unchecked)
     if args.json:

@@ -353,5 +353,6 @@ def charge_id(it: StoredIntent) -> str:
 
 
 def list_order(it: StoredIntent) -> tuple[int, int]:
-    """Stripe's list order: creation time, then creation sequence for equal times."""
+    """Creation time, then creation sequence for equal times: oldest first (Stripe lists
+    the reverse, newest first: docs.stripe.com/api/pagination)."""
     return (it.view.created, it.seq)

@@ -13,7 +13,14 @@ from types import MappingProxyType
 import attrs
 
 from paycore.errors import ProviderCardDeclined
-from paycore.ports import REFUND_LIVE, REFUND_UNSETTLED, CreateIntent, IntentView, RefundView
+from paycore.ports import (
+    REFUND_LIVE,
+    REFUND_UNSETTLED,
+    CreateIntent,
+    IntentView,
+    ListPage,
+    RefundView,
+)
 
 from .fake_ledger import (
     CANCELABLE,
@@ -24,10 +31,10 @@ from .fake_ledger import (
     StoredIntent,
     charge_id,
     invalid_request,
-    list_order,
     sorted_metadata,
 )
 from .fake_limits import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, check_amount, check_metadata
+from .fake_paging import DEFAULT_LIMIT, in_window, page
 
 __all__ = [
     "CANCELABLE",
@@ -110,16 +117,38 @@ class FakeProvider(FakeLedger):
         return self._read("search_intents", run)
 
     def list_intents(
-        self, *, created_after: int, limit: int, starting_after: str | None = None
-    ) -> list[IntentView]:
-        def run() -> list[IntentView]:
-            if not 1 <= limit <= 100:
-                raise invalid_request("limit must be between 1 and 100.", param="limit")
-            page = [it for it in self._ordered() if it.view.created >= created_after]
-            if starting_after is not None:
-                cursor = self._intent(starting_after)
-                page = [it for it in page if list_order(it) > list_order(cursor)]
-            return [it.view for it in page[:limit]]
+        self,
+        *,
+        created_gte_s: int | None = None,
+        created_lt_s: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        created_gt_s: int | None = None,
+        created_lte_s: int | None = None,
+    ) -> ListPage[IntentView]:
+        """Stripe's ``GET /v1/payment_intents`` (docs.stripe.com/api/payment_intents/list):
+        newest first, ``created`` filters in seconds, paged as :func:`fake_paging.page`."""
+
+        def keep(view: IntentView) -> bool:
+            return in_window(
+                view.created // 1000,  # the fake's clock is in ms, Stripe's created in s
+                gt=created_gt_s,
+                gte=created_gte_s,
+                lt=created_lt_s,
+                lte=created_lte_s,
+            )
+
+        def run() -> ListPage[IntentView]:
+            newest_first = [it.view for it in reversed(self._ordered())]
+            return page(
+                newest_first,
+                keep,
+                kind="payment_intent",
+                limit=limit,
+                starting_after=starting_after,
+                ending_before=ending_before,
+            )
 
         return self._read("list_intents", run)
 
@@ -186,10 +215,28 @@ class FakeProvider(FakeLedger):
     def retrieve_refund(self, refund_id: str) -> RefundView:
         return self._read("retrieve_refund", lambda: self._refund(refund_id))
 
-    def list_refunds(self, intent_id: str) -> list[RefundView]:
-        def run() -> list[RefundView]:
-            # dicts keep insertion order, which is creation order
-            return [rf for rf in self._refunds.values() if rf.intent_id == intent_id]
+    def list_refunds(
+        self,
+        intent_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> ListPage[RefundView]:
+        """Stripe's ``GET /v1/refunds?payment_intent=`` (docs.stripe.com/api/refunds/list):
+        the intent's refunds newest first, 10 a page unless asked, paged as intents are."""
+
+        def run() -> ListPage[RefundView]:
+            # dicts keep insertion order, which is creation order: newest first reversed
+            newest_first = list(reversed(self._refunds.values()))
+            return page(
+                newest_first,
+                lambda rf: rf.intent_id == intent_id,
+                kind="refund",
+                limit=limit,
+                starting_after=starting_after,
+                ending_before=ending_before,
+            )
 
         return self._read("list_refunds", run)
 

@@ -6,9 +6,9 @@ raise the same errors. No vendor type crosses a port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -84,9 +84,27 @@ class Transaction(Protocol):
         """The next value of a named sequence (gaps allowed, never reused)."""
 
 
+class SnapshotView(Protocol):
+    """What the invariants read: one consistent view of every table at one instant.
+
+    :class:`Snapshot` holds every row in memory; a SQL store's streamed view
+    (``PostgresStore.streamed`` / ``SQLiteStore.streamed``) reads the rows through a
+    cursor in batches, inside one read transaction, and looks rows up by key in it.
+    """
+
+    def rows(self, table: Table[T]) -> Iterable[T]:
+        """Every row of ``table``; iterate it as often as needed (each pass reads anew).
+        A view whose rows come lazily (not as a list) gives the audit log in sequence
+        order; a list may be in any order."""
+
+    def get(self, table: Table[T], key: str) -> T | None:
+        """The row of ``table`` with key ``key`` (none: no such row)."""
+
+
 @attrs.frozen
 class Snapshot:
-    """A consistent, immutable view of every table at one instant."""
+    """A consistent, immutable view of every table at one instant, held in memory (a
+    :class:`SnapshotView`)."""
 
     tables: Mapping[str, Mapping[str, Any]]
 
@@ -141,6 +159,15 @@ class RefundView:
 
 
 @attrs.frozen
+class ListPage(Generic[T]):
+    """One page of a provider list: ``data`` newest first, ``has_more`` when older
+    objects follow its last one (Stripe's list object)."""
+
+    data: tuple[T, ...]
+    has_more: bool
+
+
+@attrs.frozen
 class CreateIntent:
     amount: Money
     account: str
@@ -189,9 +216,24 @@ class PaymentProvider(Protocol):
     def search_intents(self, *, metadata_key: str, value: str) -> list[IntentView]: ...
 
     def list_intents(
-        self, *, created_after: int, limit: int, starting_after: str | None = None
-    ) -> list[IntentView]:
-        """Intents created at or after ``created_after`` (ms), oldest first, one page."""
+        self,
+        *,
+        created_gte_s: int,
+        created_lt_s: int | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> ListPage[IntentView]:
+        """One page of the intents created in ``[created_gte_s, created_lt_s)``, in
+        seconds since the epoch (Stripe's ``created[gte]``/``created[lt]``), newest first.
+
+        ``starting_after`` is the id of the last intent of the previous page: the next
+        page holds older intents, so a walk goes back in time and a new intent appears
+        at the head of the list (Stripe: docs.stripe.com/api/pagination). ``limit`` is
+        at most 100. Walk on while ``has_more``, whatever a page's length; an unknown
+        cursor raises ``ProviderNotFound``. A walk that must not miss an intent made in
+        the second its window starts or ends lets windows overlap by a second and
+        de-duplicates by id (:mod:`paycore.listing`).
+        """
 
     def create_refund(
         self,
@@ -205,7 +247,12 @@ class PaymentProvider(Protocol):
 
     def retrieve_refund(self, refund_id: str) -> RefundView: ...
 
-    def list_refunds(self, intent_id: str) -> list[RefundView]: ...
+    def list_refunds(
+        self, intent_id: str, *, limit: int = 10, starting_after: str | None = None
+    ) -> ListPage[RefundView]:
+        """One page of the intent's refunds, newest first, paged as :meth:`list_intents`
+        (Stripe: docs.stripe.com/api/refunds/list, 10 a page unless asked): read every
+        page (:func:`paycore.listing.all_refunds`), or a refund is missed."""
 
     def can_charge(self, account: str) -> bool:
         """Whether the seller's provider account can take charges right now."""

@@ -95,7 +95,8 @@ class TestExternalRefundWebhook:
         assert ours.provider_refund_id is not None and ours.provider_refund_id != view.id
         intent = w.service.payment(pid).provider_intent_id
         assert intent is not None
-        assert {r.id for r in w.provider.list_refunds(intent)} == {view.id, ours.provider_refund_id}
+        listed = w.provider.list_refunds(intent).data
+        assert {r.id for r in listed} == {view.id, ours.provider_refund_id}
 
     def test_the_scan_counts_only_what_it_records(self) -> None:
         """The reconciler's scan reports one refund when the webhook was lost, and none

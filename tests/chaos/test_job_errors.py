@@ -76,8 +76,8 @@ class TestPaymentSync:
 
     def test_a_payment_the_provider_cannot_answer_for_does_not_stop_the_batch(self) -> None:
         """Two processing payments, both settled at the bank with their webhooks lost. The
-        sync's first question fails: that payment waits for the next run, the other one is
-        synced in this run."""
+        sync's first question (about the newer one: the provider lists newest first) fails:
+        that payment waits for the next run, the other one is synced in this run."""
         w = make_shop()
         pids = []
         for i in range(2):
@@ -92,7 +92,7 @@ class TestPaymentSync:
         fail_first(w, "retrieve_intent", lambda: ProviderUnavailable("provider down"))
         w.service.run_reconciler()
         statuses = [w.service.payment(pid).status for pid in sorted(pids)]
-        assert statuses == [PaymentStatus.PROCESSING, PaymentStatus.SUCCEEDED]
+        assert statuses == [PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING]
         w.service.run_reconciler()
         statuses = [w.service.payment(pid).status for pid in sorted(pids)]
         assert statuses == [PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED]
@@ -144,19 +144,22 @@ class TestExternalRefundScan:
 
 class TestReconcilerWalk:
     def test_a_page_cursor_the_provider_no_longer_knows_ends_a_run_that_went_around(self) -> None:
-        """Three intents made here that no payment records. The first run lists them all,
-        then asks for the page after the last one, and the provider says that intent is not
-        found: the walk had already gone around the window, so the run ends there with every
-        intent it listed reconciled and its cursor on the last one."""
+        """Four intents made here that no payment records, listed three a page (newest
+        first). The first run lists a page, then asks for the page after its last intent,
+        and the provider says that intent is not found: the walk had already gone around
+        the window (it began at its head), so the run ends there with every intent it
+        listed reconciled and its cursor on the last one."""
         w = make_shop()
         intents = [
             w.provider.create_intent(
                 CreateIntent(Money(700, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_x")),
                 idempotency_key=f"lost-create-{i}",
             ).id
-            for i in range(3)
+            for i in range(4)
         ]
+        w.provider.page_cap = 3  # type: ignore[attr-defined]
         fail_first(w, "list_intents", lambda: ProviderNotFound("no such intent"), nth=2)
-        assert jobs.reconcile(w.service.engine) == [f"orphan:{i}" for i in intents]
+        newest = intents[::-1][:3]
+        assert jobs.reconcile(w.service.engine) == [f"orphan:{i}" for i in newest]
         assert w.provider.calls["list_intents"] == 2
-        assert cursor(w, "reconcile") == intents[-1]
+        assert cursor(w, "reconcile") == newest[-1]

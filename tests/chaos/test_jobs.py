@@ -13,7 +13,7 @@ from paycore.errors import ProviderUnavailable
 from paycore.flows.checkout import CartItem
 from paycore.flows.jobflow import is_job
 from paycore.money import Money
-from paycore.ports import CreateIntent, IntentView
+from paycore.ports import CreateIntent, IntentView, ListPage
 from paycore.records import OrphanCase, OutboxMessage
 from paycore.status import PaymentStatus, RefundStatus
 from paycore_adapters.memory import Wiring
@@ -340,9 +340,9 @@ class TestReconcilerCursorSettles:
         calls: list[str] = []
         real = w.provider.list_intents
 
-        def listing(**kw: object) -> list[IntentView]:
+        def listing(**kw: object) -> ListPage[IntentView]:
             page = real(**kw)  # type: ignore[arg-type]
-            calls.extend(v.id for v in page)
+            calls.extend(v.id for v in page.data)
             return page
 
         w.provider.list_intents = listing  # type: ignore[method-assign]

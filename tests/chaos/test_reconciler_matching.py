@@ -68,9 +68,10 @@ def test_an_intent_its_checkout_is_still_creating_is_left_to_that_checkout() -> 
 
 
 def test_a_run_takes_a_batch_and_the_next_goes_on_around_the_window() -> None:
-    """Three intents made here that no payment records, a batch of two. The first run
-    lists the first two (one page) and stops there; the second lists the third, finds the
-    window's end, goes around and takes one more, stopping on the first intent."""
+    """Three intents made here that no payment records, a batch of two. The provider
+    lists newest first: the first run lists the newest two (one page) and stops there; the
+    second lists the oldest, which ends the window, goes around and takes one more,
+    stopping on the newest intent."""
     w = make_shop()
     w.service.config = attrs.evolve(w.service.config, job_batch=2)
     w.service.engine.config = w.service.config
@@ -91,8 +92,8 @@ def test_a_run_takes_a_batch_and_the_next_goes_on_around_the_window() -> None:
         assert cursor is not None
         runs.append((started, cursor.value, w.provider.calls["list_intents"] - listed))
     assert runs == [
-        ([f"orphan:{a}", f"orphan:{b}"], b, 1),
-        ([f"orphan:{c}"], a, 3),
+        ([f"orphan:{c}", f"orphan:{b}"], b, 1),
+        ([f"orphan:{a}"], c, 2),
     ]
 
 

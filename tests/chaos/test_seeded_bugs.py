@@ -17,19 +17,23 @@ pytestmark = pytest.mark.slow
 FINDINGS = [f"S{i}" for i in range(1, 19)]
 #: Flaws of issue 7's items, re-created as they were before the fix.
 ISSUE_ITEMS = ["I1", "I11", "I2", "I3", "I4"]
+#: Flaws of listing found by reviewing the fake provider against Stripe.
+LISTING_FLAWS = ["L1", "L2"]
 
 
 def test_catalog_has_one_switch_per_finding() -> None:
-    """S1-S18 and the issue items each have a switch that names invariants that exist."""
+    """S1-S18, the issue items and the listing flaws each have a switch that names
+    invariants that exist."""
     assert sorted(b for b in BUGS if b.startswith("S")) == sorted(FINDINGS)
     assert sorted(b for b in BUGS if b.startswith("I")) == ISSUE_ITEMS
-    assert len(BUGS) == len(FINDINGS) + len(ISSUE_ITEMS)
+    assert sorted(b for b in BUGS if b.startswith("L")) == LISTING_FLAWS
+    assert len(BUGS) == len(FINDINGS) + len(ISSUE_ITEMS) + len(LISTING_FLAWS)
     ids = {i.id for i in INVARIANTS} | HARNESS_CHECKS
     for bug in BUGS.values():
         assert bug.expected and set(bug.expected) <= ids, bug.id
 
 
-@pytest.mark.parametrize("bug_id", FINDINGS + ISSUE_ITEMS)
+@pytest.mark.parametrize("bug_id", FINDINGS + ISSUE_ITEMS + LISTING_FLAWS)
 def test_harness_catches_seeded_bug(bug_id: str) -> None:
     """With the flaw switched on, a default run (of the first seeds, until one finds it)
     finds a violation of an expected invariant."""

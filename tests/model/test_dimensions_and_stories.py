@@ -18,6 +18,8 @@ REACHES: dict[str, str | tuple[str, ...]] = {
     "gives_up_after_intent_created": "payment: creating -cancel-> canceled",
     "second_intent_for_one_payment": "orphan.refund",
     "stray_debit_settles_later": ("reopen_orphans.ask", "orphan.refund"),
+    "orphan_after_the_reconciler_ran": "orphan.refund",
+    "refund_answer_lost_behind_newer_refunds": "refund.resolve",
     "debit_fails_then_three_d_secure": "payment: processing -require_action-> requires_action",
     "give_up_confirm_and_cancel": "cancel.give_up",
     "multi_line_order": "order: partially_refunded -refund_rest-> refunded",

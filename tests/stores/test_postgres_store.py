@@ -17,9 +17,10 @@ from paycore import records as r
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError, StoreConflict
 from paycore.money import Money
 from paycore.ports import Store, Transaction
-from paycore.schema import ORDERS, STOCK, Table
+from paycore.schema import AUDIT, ORDERS, STOCK, Table
 from paycore_adapters.sql import migrate
 from paycore_adapters.sql.postgres_store import PostgresStore
+from paycore_adapters.sql.postgres_tx import ROWS_PER_INSERT
 from paycore_adapters.testing import StoreContract
 from paycore_adapters.testing.store_contract import order
 
@@ -303,3 +304,27 @@ def test_a_snapshot_inside_a_transaction_sees_committed_data_only(
         tx.insert(ORDERS, order("o1"))
         assert store.snapshot().get(ORDERS, "o1") is None
     assert store.snapshot().get(ORDERS, "o1") == order("o1")
+
+
+def test_log_rows_beyond_one_statement_are_all_written(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """A transaction's log rows go in multi-row INSERTs of at most ROWS_PER_INSERT rows:
+    more than two statements' worth all arrive, in order, and a duplicate among them is
+    the port's IntegrityError naming the audit table."""
+    store = stores()
+    n = 2 * ROWS_PER_INSERT + 7
+
+    def entry(seq: int) -> r.AuditEntry:
+        return r.AuditEntry(seq, 0, "order", f"o{seq % 5}", None, "pending", "test", None)
+
+    with store.transaction() as tx:
+        for seq in range(1, n + 1):
+            tx.insert(AUDIT, entry(seq))
+    assert [a.seq for a in store.snapshot().rows(AUDIT)] == list(range(1, n + 1))
+    with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+        for seq in range(n + 1, n + 1 + ROWS_PER_INSERT):
+            tx.insert(AUDIT, entry(seq))
+        tx.insert(AUDIT, entry(3))
+    assert err.value.fields["table"] == "audit"
+    assert len(store.snapshot().rows(AUDIT)) == n

@@ -19,8 +19,9 @@ from paycore.errors import (
     ProviderInvalidRequest,
     ProviderNotFound,
 )
+from paycore.listing import all_refunds
 from paycore.money import CURRENCIES, MIN_CHARGE, Money
-from paycore.ports import CreateIntent, IntentView, PaymentProvider
+from paycore.ports import CreateIntent, IntentView, ListPage, PaymentProvider
 from paycore_adapters.fake_limits import MINIMUM_CHARGE, check_amount
 from paycore_adapters.fake_provider import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, FakeProvider
 from paycore_adapters.harness.explore import copyable
@@ -264,7 +265,7 @@ def test_refunds_limited_to_remaining(fp: FakeProvider) -> None:
     assert "greater than unrefunded amount (400)" in caught.value.message
     assert caught.value.fields == {"amount": 401, "remaining": 400}
     r3 = fp.create_refund(pi.id, amount=400, reason=None, metadata={}, idempotency_key="r3")
-    assert fp.list_refunds(pi.id) == [r1, r3]
+    assert fp.list_refunds(pi.id).data == (r3, r1)
     assert fp.retrieve_refund(r3.id) == r3
 
 
@@ -293,7 +294,7 @@ def test_succeeded_refund_can_fail_later_and_frees_its_amount(fp: FakeProvider) 
     failed = fp.fail_refund(rf.id)
     assert (failed.id, failed.status, failed.amount) == (rf.id, "failed", 600)
     assert failed.failure_reason == "expired_or_canceled_card"
-    assert fp.retrieve_refund(rf.id) == failed and fp.list_refunds(pi.id) == [failed]
+    assert fp.retrieve_refund(rf.id) == failed and fp.list_refunds(pi.id).data == (failed,)
     assert [(e.type, e.object_kind, e.object_id, e.status) for e in fp.take_events()] == [
         ("refund.failed", "refund", rf.id, "failed"),
         ("charge.refund.updated", "refund", rf.id, "failed"),
@@ -364,23 +365,85 @@ def test_search_intents_exact_match_newest_first(fp: FakeProvider, clock: Manual
     assert fp.search_intents(metadata_key="cart", value="ord_1") == []
 
 
-def test_list_intents_pages_oldest_first(fp: FakeProvider, clock: ManualClock) -> None:
-    """Listing filters by creation time and pages after a cursor, oldest first."""
+def test_list_intents_pages_newest_first(fp: FakeProvider, clock: ManualClock) -> None:
+    """Listing is newest first, also within one millisecond; ``starting_after`` walks
+    back in time page by page and ``has_more`` says what is left (Stripe's pagination)."""
     ids = []
     for n in range(5):
         ids.append(fp.create_intent(req(order=f"o{n}"), idempotency_key=f"k{n}").id)
         if n % 2:
             clock.advance(100)  # two intents share each millisecond
-    page1 = fp.list_intents(created_after=T0, limit=2)
-    page2 = fp.list_intents(created_after=T0, limit=2, starting_after=page1[-1].id)
-    page3 = fp.list_intents(created_after=T0, limit=2, starting_after=page2[-1].id)
-    assert [i.id for i in page1 + page2 + page3] == ids
-    assert [i.id for i in fp.list_intents(created_after=T0 + 100, limit=10)] == ids[2:]
-    assert fp.list_intents(created_after=T0, limit=10, starting_after=ids[-1]) == []
+    s0 = T0 // 1000
+    page1 = fp.list_intents(created_gte_s=s0, limit=2)
+    page2 = fp.list_intents(created_gte_s=s0, limit=2, starting_after=page1.data[-1].id)
+    page3 = fp.list_intents(created_gte_s=s0, limit=2, starting_after=page2.data[-1].id)
+    assert [i.id for i in page1.data + page2.data + page3.data] == ids[::-1]
+    assert (page1.has_more, page2.has_more, page3.has_more) == (True, True, False)
+    assert fp.list_intents(created_gte_s=s0, starting_after=ids[0]) == ListPage((), False)
+    assert [i.id for i in fp.list_intents(created_gte_s=s0).data] == ids[::-1]
+
+
+def test_list_intents_before_a_cursor_gives_the_newer_ones(fp: FakeProvider) -> None:
+    """``ending_before`` gives the page just newer than the cursor, still newest first;
+    it and ``starting_after`` exclude each other."""
+    ids = [fp.create_intent(req(order=f"o{n}"), idempotency_key=f"k{n}").id for n in range(5)]
+    page = fp.list_intents(limit=2, ending_before=ids[1])
+    assert ([i.id for i in page.data], page.has_more) == ([ids[3], ids[2]], True)
+    page = fp.list_intents(limit=2, ending_before=ids[3])
+    assert ([i.id for i in page.data], page.has_more) == ([ids[4]], False)
     with pytest.raises(ProviderInvalidRequest):
-        fp.list_intents(created_after=T0, limit=0)
+        fp.list_intents(starting_after=ids[1], ending_before=ids[3])
+
+
+def test_list_intents_created_filters_are_whole_seconds(
+    fp: FakeProvider, clock: ManualClock
+) -> None:
+    """``created`` filters compare seconds: gt, gte, lt and lte each keep their own."""
+    ids = []
+    for n in range(3):
+        ids.append(fp.create_intent(req(order=f"o{n}"), idempotency_key=f"k{n}").id)
+        clock.advance(999 if n == 0 else 2)  # seconds T0, T0+0.999 -> s0, s0; then s0+1
+    s0 = T0 // 1000
+
+    def listed(**kw: int) -> list[str]:
+        return [i.id for i in fp.list_intents(**kw).data]  # type: ignore[arg-type]
+
+    assert listed(created_gte_s=s0, created_lt_s=s0 + 1) == [ids[1], ids[0]]
+    assert listed(created_gt_s=s0) == [ids[2]]
+    assert listed(created_lte_s=s0) == [ids[1], ids[0]]
+    assert listed(created_gte_s=s0 + 1) == [ids[2]]
+    assert listed(created_lt_s=s0) == []
+
+
+def test_list_limits_and_cursors_are_checked(fp: FakeProvider) -> None:
+    """``limit`` is 1 to 100, 10 by default; a cursor naming nothing is not found."""
+    for n in range(11):
+        fp.create_intent(req(order=f"o{n}"), idempotency_key=f"k{n}")
+    page = fp.list_intents()
+    assert (len(page.data), page.has_more) == (10, True)
+    assert len(fp.list_intents(limit=100).data) == 11
+    for bad in (0, 101, True):
+        with pytest.raises(ProviderInvalidRequest):
+            fp.list_intents(limit=bad)
     with pytest.raises(ProviderNotFound):
-        fp.list_intents(created_after=T0, limit=2, starting_after="pi_missing")
+        fp.list_intents(limit=2, starting_after="pi_missing")
+    with pytest.raises(ProviderNotFound):
+        fp.list_refunds("pi_000001", starting_after="re_missing")
+
+
+def test_list_refunds_pages_by_ten_newest_first(fp: FakeProvider) -> None:
+    """An intent's refunds, newest first, ten a page; another intent's are not listed."""
+    pi, other = paid(fp, 2000), paid(fp, 500, order="ord_2")
+    made = [
+        fp.create_refund(pi.id, amount=100, reason=None, metadata={}, idempotency_key=f"r{n}").id
+        for n in range(12)
+    ]
+    fp.create_refund(other.id, amount=100, reason=None, metadata={}, idempotency_key="o")
+    first = fp.list_refunds(pi.id)
+    assert ([r.id for r in first.data], first.has_more) == (made[::-1][:10], True)
+    rest = fp.list_refunds(pi.id, starting_after=first.data[-1].id)
+    assert ([r.id for r in rest.data], rest.has_more) == (made[1::-1], False)
+    assert [r.id for r in all_refunds(fp, pi.id)] == made[::-1]
 
 
 # --- events and ledger --------------------------------------------------------------------
@@ -507,6 +570,18 @@ def test_state_key_leaves_out_logs_and_counts(fp: FakeProvider) -> None:
     assert key_of(fp.state_key()) == key
     fp.cancel_intent(pi.id, idempotency_key="x")
     assert key_of(fp.state_key()) != key
+
+
+def test_an_unknown_cursor_names_its_parameter(fp: FakeProvider) -> None:
+    """The not-found error says which cursor named nothing."""
+    with pytest.raises(ProviderNotFound) as after:
+        fp.list_intents(starting_after="pi_missing")
+    with pytest.raises(ProviderNotFound) as before:
+        fp.list_intents(ending_before="pi_missing")
+    assert (after.value.fields, before.value.fields) == (
+        {"param": "starting_after"},
+        {"param": "ending_before"},
+    )
 
 
 # --- Stripe's limits (fake_limits) ------------------------------------------------------

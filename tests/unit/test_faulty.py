@@ -14,6 +14,7 @@ from paycore.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from paycore.listing import all_refunds
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, PaymentProvider, Store
 from paycore.schema import ORDERS
@@ -121,7 +122,7 @@ class TestFaultyProvider:
         confirm(faulty, pi.id, "pm_card_visa", "k")
         faulty.retrieve_intent(pi.id)
         faulty.search_intents(metadata_key="order_id", value="ord_1")
-        faulty.list_intents(created_after=0, limit=1)
+        faulty.list_intents(created_gte_s=0, limit=1)
         faulty.list_refunds(pi.id)
         faulty.can_charge("acct_1")
         faulty.create_refund(pi.id, amount=1, reason=None, metadata={}, idempotency_key="r")
@@ -227,3 +228,25 @@ class TestFaultyStore:
             tx.insert(ORDERS, order("o2"))
         assert plan.fired[FaultKind.COMMIT_UNKNOWN] == 1
         assert store.snapshot().get(ORDERS, "o1") == order("o1")
+
+
+class TestPageCap:
+    def test_a_capped_page_is_shorter_and_a_walk_still_reads_every_object(
+        self, fp: FakeProvider
+    ) -> None:
+        """With ``page_cap`` 1 each list call gives one object and says ``has_more``;
+        reading every page still finds all refunds, each once."""
+        faulty = FaultyProvider(fp, page_cap=1)
+        pi = faulty.create_intent(req(), idempotency_key="c")
+        confirm(faulty, pi.id, "pm_card_visa", "k")
+        made = [
+            faulty.create_refund(
+                pi.id, amount=1, reason=None, metadata={}, idempotency_key=f"r{n}"
+            ).id
+            for n in range(3)
+        ]
+        page = faulty.list_refunds(pi.id, limit=100)
+        assert ([r.id for r in page.data], page.has_more) == ([made[-1]], True)
+        assert [r.id for r in all_refunds(faulty, pi.id)] == made[::-1]
+        assert faulty.calls["list_refunds"] == 4
+        assert len(faulty.list_intents(created_gte_s=0, limit=10).data) == 1

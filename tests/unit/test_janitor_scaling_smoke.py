@@ -65,7 +65,7 @@ def test_bulk_rows_are_what_real_lifecycles_write(bench: ModuleType) -> None:
 
 def test_every_pass_ends_every_stale_order(bench: ModuleType) -> None:
     """Each size gets a traced pass and one timed pass per round, each ending its stale
-    orders; the invariants are timed in the biggest store on the way."""
+    orders; `paycore check` is timed in the biggest store on the way."""
     sizes, checked = bench.measure_sizes([10, 40], 5, 2, "NORMAL", check_at=20)
     assert [z.orders for z in sizes] == [10, 40]
     for size in sizes:
@@ -106,30 +106,65 @@ def test_scanning_statements_are_found(bench: ModuleType) -> None:
     assert any(p.startswith("SCAN") for p in scans["SELECT id FROM orders WHERE created_at = ?"])
 
 
+SMALL = ["--sizes", "20,60", "--stale", "4", "--repeats", "1", "--synchronous", "NORMAL"]
+
+
 def test_main_prints_json(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--sizes", "20,60", "--stale", "4", "--repeats", "1", "--synchronous", "NORMAL"]
-    assert bench.main([*argv, "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    assert bench.main([*SMALL, "--engines", "sqlite", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (out,) = doc["engines"]
+    assert out["engine"] == "sqlite" and doc["not_measured"] == {}
     assert [z["orders"] for z in out["sizes"]] == [20, 60]
     for z in out["sizes"]:
         assert z["flows_started_per_pass"] == 4
         assert len(z["all_pass_seconds"]) == 1 and z["best_pass_seconds"] > 0
         assert z["statements_per_pass"] > 0
     assert out["ratio"] > 0 and out["goal_met"] == (out["ratio"] <= out["goal"])
-    inv = out["invariants"]
+    inv = out["check"]
     assert (inv["orders"], inv["violations"]) == (60, 0)
-    assert inv["check_seconds_per_100k_orders"] > 0
+    assert inv["check_seconds_per_100k_orders"] > 0 and inv["loaded_seconds"] > 0
+    # the peak of a process that checked is at least that of one that only opened
+    assert inv["peak_rss_mb"] >= inv["baseline_rss_mb"] > 0
 
 
 def test_main_prints_a_table(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--sizes", "20,60", "--stale", "4", "--repeats", "1", "--synchronous", "NORMAL"]
-    assert bench.main(argv) == 0
+    assert bench.main([*SMALL, "--engines", "sqlite", "--no-loaded"]) == 0
     out = capsys.readouterr().out
     assert "ratio 60 / 20:" in out and "goal: within 2x" in out
-    assert "per 100,000 orders" in out
+    assert "per 100,000 orders" in out and "loaded whole" not in out
+
+
+def test_postgresql_without_a_server_is_not_measured(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Named but not reachable: said so, and the exit code stays 0."""
+    monkeypatch.delenv("PAYCORE_BENCH_POSTGRES_DSN", raising=False)
+    assert bench.main([*SMALL, "--engines", "postgresql", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["engines"] == []
+    assert "PAYCORE_BENCH_POSTGRES_DSN" in doc["not_measured"]["postgresql"]
+
+
+def test_a_child_check_reports_what_it_found(bench: ModuleType) -> None:
+    """The check process reads the store it is given: a hand-broken row is found by the
+    streamed check and by the loaded one alike."""
+    with bench.fresh_store("NORMAL") as store:
+        w = in_memory(store=store)
+        bench.stock_shop(w.service, w.provider, 100)
+        bench.bulk_finished(store, bench.take_template(w, store), 1, 10)
+        store.connection().execute("UPDATE stock SET committed = on_hand + 1")
+        checked = bench.time_check(store, 10)
+    # no-oversell and stock-conserved, each on the one stock row
+    assert (checked.orders, checked.violations) == (10, 2)
 
 
 def test_bad_flags_are_refused(bench: ModuleType) -> None:
-    for argv in (["--sizes", "10"], ["--stale", "0"], ["--stale", "501"], ["--repeats", "0"]):
+    for argv in (
+        ["--sizes", "10"],
+        ["--stale", "0"],
+        ["--stale", "501"],
+        ["--repeats", "0"],
+        ["--engines", "mysql"],
+    ):
         with pytest.raises(SystemExit):
             bench.main(argv)

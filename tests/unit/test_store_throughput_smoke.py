@@ -132,7 +132,11 @@ def test_main_prints_json_with_every_figure(
         assert c["ratio"] > 0 and c["goal_met"] == (c["ratio"] >= out["goal"])
     work = out["store_work_per_lifecycle"]["sqlite"]["NORMAL"]
     assert work["statements"] > work["transactions"] > 0
-    assert out["reference_work_per_lifecycle"] == {"transactions": 7, "statements": 21}
+    assert out["reference_work_per_lifecycle"] == {
+        "transactions": 7,
+        "statements": 21,
+        "round_trips_postgresql": 35,
+    }
     assert "postgresql" in out["not_measured"] or any(c["engine"] == "postgresql" for c in cells)
 
 

@@ -27,6 +27,7 @@ from paycore.errors import IntegrityError, ProviderError
 from paycore.ports import (
     CreateIntent,
     IntentView,
+    ListPage,
     PaymentProvider,
     RefundView,
     Snapshot,
@@ -201,14 +202,29 @@ class FaultyProvider(_Transparent):
     A read's answer is lost only when it is a value.
     """
 
-    _OWN = frozenset({"inner", "fault", "calls", "_lock"})
+    _OWN = frozenset({"inner", "fault", "calls", "_lock", "page_cap"})
     inner: PaymentProvider
 
-    def __init__(self, provider: PaymentProvider, plan: ProviderFaults | None = None) -> None:
+    def __init__(
+        self,
+        provider: PaymentProvider,
+        plan: ProviderFaults | None = None,
+        *,
+        page_cap: int | None = None,
+    ) -> None:
         self.inner = provider
+        #: the largest page a list call asks for, whatever its caller asked (None: as asked)
+        self.page_cap = page_cap
         self.fault: ProviderHook | None = plan.provider_hook if plan is not None else None
         self.calls: Counter[str] = Counter()
         self._lock = threading.RLock()
+
+    def _page(self, limit: int) -> int:
+        """The page size asked of the wrapped provider: at most ``page_cap``, so that
+        walks over several pages happen with few objects (a page shorter than asked
+        for is allowed: only ``has_more`` ends a walk)."""
+        cap = self.page_cap
+        return limit if cap is None or limit < 1 else min(limit, cap)
 
     def _hook(self, call: str, phase: str, key: str | None) -> None:
         hook = self.fault
@@ -284,12 +300,20 @@ class FaultyProvider(_Transparent):
         )
 
     def list_intents(
-        self, *, created_after: int, limit: int, starting_after: str | None = None
-    ) -> list[IntentView]:
+        self,
+        *,
+        created_gte_s: int,
+        created_lt_s: int | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> ListPage[IntentView]:
         return self._read(
             "list_intents",
             lambda: self.inner.list_intents(
-                created_after=created_after, limit=limit, starting_after=starting_after
+                created_gte_s=created_gte_s,
+                created_lt_s=created_lt_s,
+                limit=self._page(limit),
+                starting_after=starting_after,
             ),
         )
 
@@ -317,8 +341,15 @@ class FaultyProvider(_Transparent):
     def retrieve_refund(self, refund_id: str) -> RefundView:
         return self._read("retrieve_refund", lambda: self.inner.retrieve_refund(refund_id))
 
-    def list_refunds(self, intent_id: str) -> list[RefundView]:
-        return self._read("list_refunds", lambda: self.inner.list_refunds(intent_id))
+    def list_refunds(
+        self, intent_id: str, *, limit: int = 10, starting_after: str | None = None
+    ) -> ListPage[RefundView]:
+        return self._read(
+            "list_refunds",
+            lambda: self.inner.list_refunds(
+                intent_id, limit=self._page(limit), starting_after=starting_after
+            ),
+        )
 
     def can_charge(self, account: str) -> bool:
         return self._read("can_charge", lambda: self.inner.can_charge(account))

@@ -237,6 +237,34 @@ def stray_debit_settles_later(world: World) -> None:
     jobs(world)
 
 
+def orphan_after_the_reconciler_ran(world: World) -> None:
+    """The reconciler runs first, while the account holds only others' intents (its
+    cursor then stands where its walk ended); then two intents are left behind and the
+    customer pays one (:func:`second_intent_for_one_payment`). The provider lists newest
+    first: the reconciler's next runs must go around to the head of the list to find them
+    (seeded bug L1 does not)."""
+    jobs(world)
+    second_intent_for_one_payment(world)
+
+
+def refund_answer_lost_behind_newer_refunds(world: World) -> None:
+    """A refund's answer is lost; before its flow asks the provider about it, the shop
+    refunds the payment twice in its dashboard. The lost refund is then third in the
+    payment's list of refunds, past the first page (the harness lists two a page): the
+    flow must read every page to find it, not refund again (seeded bug L2 does; what is
+    left by then does not cover a second refund, so the provider refuses it)."""
+    world.shop(0, PLENTY, 1, VISA)
+    ready = set(world.runnable())
+    world.begin_refund(0, 60, 0)
+    for fid in set(world.runnable()) - ready:  # the refund flow, when it started
+        world.arm(FaultKind.RESPONSE_LOST, "create_refund")
+        until_step(world, fid, "resolve")
+    for _ in range(2):
+        world.dashboard_refund(0)  # half of what is left; its webhook is sent
+    drain(world)
+    jobs(world)
+
+
 def debit_fails_then_three_d_secure(world: World) -> None:
     """Two bank debits fail. One customer is told (the payment opens again); the other
     pays again with a 3-D Secure card before any webhook arrives, and the reconciler
@@ -341,6 +369,8 @@ STORIES: dict[str, Callable[[World], None]] = {
     "abandoned_checkout_behind_search": abandoned_checkout_behind_search,
     "failures_before_their_webhooks": failures_before_their_webhooks,
     "stray_debit_settles_later": stray_debit_settles_later,
+    "orphan_after_the_reconciler_ran": orphan_after_the_reconciler_ran,
+    "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
 }
 
 

@@ -46,6 +46,9 @@ BANK_OPS = (
 #: The background jobs a ``job`` action runs, by its argument (modulo); the last one
 #: finds refunds made outside paycore whose webhook was lost.
 JOBS = ("janitor", "reconciler", "outbox", "refund sync", "external refunds")
+#: The largest page the harness's provider lists (Stripe's is 100): small, so that the
+#: flows' walks over several pages of intents and refunds happen in every run.
+LIST_PAGE = 2
 # provider calls that change nothing there
 PROVIDER_READS = frozenset(
     {
@@ -101,7 +104,7 @@ class WorldCore:
         self.plan = FaultPlan(self.w.clock.now)
         #: the adapters as paycore sees them: faults come from the plan
         self.faulty_store = FaultyStore(self.w.store, self.plan)
-        self.faulty_provider = FaultyProvider(self.w.provider, self.plan)
+        self.faulty_provider = FaultyProvider(self.w.provider, self.plan, page_cap=LIST_PAGE)
         self.engine.store, self.engine.provider = self.faulty_store, self.faulty_provider
         #: what happened, as (clock in ms, line): formatted only when read (``timeline``)
         self.said: list[tuple[int, str]] = []

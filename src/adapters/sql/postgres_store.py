@@ -15,7 +15,9 @@ psycopg_pool, the ``postgresql`` extra).
 * A snapshot reads in one ``SERIALIZABLE READ ONLY DEFERRABLE`` transaction: a state
   some serial order of the committed transactions produced, never a transient one a
   checker would misread as a violation (inside an open transaction of the same thread,
-  not deferrable: see :meth:`PostgresStore.snapshot`).
+  not deferrable: see :meth:`PostgresStore.snapshot`). ``paycore check`` reads the same
+  kind of transaction streamed instead (:meth:`PostgresStore.streamed`): server-side
+  cursors in batches, lookups by key, never the whole database in memory.
 * Connections come from a pool (``min_size``..``max_size``); one transaction holds
   one connection from its first statement to its commit.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -45,6 +47,7 @@ from .postgres_tx import (
     lost,
     translate,
 )
+from .streamed import BATCH, CACHE, StreamedSnapshot, postgres_view
 
 #: How many times a snapshot taken inside a transaction is read again when refused.
 SNAPSHOT_ATTEMPTS = 5
@@ -208,6 +211,28 @@ class PostgresStore:
                 conn.read_only = conn.deferrable = False
             self._pool.putconn(conn)
         return tables
+
+    @contextlib.contextmanager
+    def streamed(self, *, batch: int = BATCH, cache: int = CACHE) -> Iterator[StreamedSnapshot]:
+        """One ``SERIALIZABLE READ ONLY`` transaction on a pooled connection, each table
+        read through a server-side cursor ``batch`` rows at a time, ``cache`` rows looked
+        up kept at most (:mod:`paycore_adapters.sql.streamed`): what ``paycore check``
+        reads a big store through. ``DEFERRABLE`` as :meth:`snapshot` is; inside one of
+        this thread's transactions it is not, and a refusal (40001) while reading is
+        raised as ``StoreConflict`` (rows already given cannot be read again)."""
+        deferrable = not getattr(self._local, "open", False)
+        conn = self._getconn()
+        try:
+            conn.read_only, conn.deferrable = True, deferrable
+            conn.execute("SELECT 1 FROM paycore_sequences LIMIT 1")  # the instant
+            yield postgres_view(conn, self._sql, batch=batch, cache=cache)
+        except psycopg.Error as exc:
+            raise translate(exc, "snapshot failed") from None
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+                conn.read_only = conn.deferrable = False
+            self._pool.putconn(conn)
 
     def sequences(self) -> dict[str, int]:
         with self._pool.connection() as conn:

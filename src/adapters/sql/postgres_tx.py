@@ -8,7 +8,7 @@ after its fifth use on a connection, so a busy connection sends only its name an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -20,13 +20,15 @@ from paycore.schema import TABLES
 
 from .ddl import POSTGRESQL
 from .statements import TableSql
-from .transaction import Refused, SqlTransaction, Write
+from .transaction import Refused, SqlTransaction, Write, log_run
 
 Conn = psycopg.Connection[TupleRow]
 
 #: SQLSTATEs of a transaction refused because another one conflicted with it: it rolled
 #: back whole and may run again (serialization_failure, deadlock_detected).
 CONFLICTS = frozenset({"40001", "40P01"})
+#: The most log rows one INSERT carries (a row of the widest table has a few dozen values).
+ROWS_PER_INSERT = 500
 
 
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
@@ -71,15 +73,15 @@ class PostgresTransaction(SqlTransaction):
         server stops at the first error; the writes it ran have their results, so the
         first without one is the write refused."""
         conn = self.conn
-        sent: list[psycopg.Cursor[TupleRow]] = []
+        sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
         try:
             with conn.pipeline():
-                for _, _, sql, args, _ in writes:
-                    sent.append(conn.execute(sql, args))
+                for at, n, sql, args in _statements(writes):
+                    sent.append((at, n, conn.execute(sql, args)))
                 if commit:
                     conn.commit()
         except psycopg.IntegrityError as exc:
-            at = next((i for i, cur in enumerate(sent) if cur.pgresult is None), len(sent) - 1)
+            at = next((at for at, _, cur in sent if cur.pgresult is None), sent[-1][0])
             raise Refused(at, exc) from None
         except psycopg.Error as exc:
             if commit and lost(conn, exc):
@@ -88,7 +90,10 @@ class PostgresTransaction(SqlTransaction):
                 ) from None
             raise translate(exc, "a statement failed") from None
         self.committed = commit
-        return [cur.rowcount for cur in sent]
+        counts: list[int] = []
+        for _, n, cur in sent:
+            counts += [cur.rowcount] if n == 1 else [1] * n
+        return counts
 
     def _constraint(self, t: TableSql, exc: Exception) -> tuple[str, ...] | None:
         """PostgreSQL names the constraint (any SQLSTATE class 23 error but a unique
@@ -96,3 +101,18 @@ class PostgresTransaction(SqlTransaction):
         if not isinstance(exc, pgerrors.UniqueViolation):
             return None
         return t.constraints.get(exc.diag.constraint_name or "")
+
+
+def _statements(writes: Sequence[Write]) -> Iterator[tuple[int, int, str, tuple[Any, ...]]]:
+    """The statements that send ``writes``: (first write's index, how many writes, SQL,
+    arguments), a table's log rows in multi-row INSERTs of at most ``ROWS_PER_INSERT``
+    (a statement takes at most 65,535 parameters)."""
+    at = 0
+    while at < len(writes):
+        t, _, sql, args, _ = writes[at]
+        n = min(log_run(writes, at), ROWS_PER_INSERT)
+        if n > 1 and t is not None:
+            sql = t.insert_rows(n)
+            args = tuple(v for w in writes[at : at + n] for v in w[3])
+        yield at, n, sql, args
+        at += n

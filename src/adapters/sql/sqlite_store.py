@@ -8,7 +8,9 @@
   may lose the last ones to a power cut; it is a choice for the operator to make
   (``sqlite:PATH?synchronous=NORMAL``), never paycore's default for money.
 * One connection per thread, opened on first use; a snapshot reads through a second
-  one, so it sees only committed data even while this thread's transaction is open.
+  one, so it sees only committed data even while this thread's transaction is open;
+  ``paycore check`` reads one read transaction streamed instead, on a connection of its
+  own (:meth:`SQLiteStore.streamed`).
 * Errors at the edge: a unique or key violation is the port's ``IntegrityError``
   (the transaction is then rolled back, as on the other stores); a lock not granted
   within the timeout, a full disk or an I/O error is ``OperationalError``; an error
@@ -23,7 +25,7 @@ import sqlite3
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +36,7 @@ from paycore.schema import TABLES
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
 from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction
+from .streamed import BATCH, CACHE, StreamedSnapshot, sqlite_view
 
 T = TypeVar("T")
 
@@ -174,6 +177,24 @@ class SQLiteStore:
         finally:
             conn.execute("COMMIT")
         return Snapshot(tables)
+
+    @contextlib.contextmanager
+    def streamed(self, *, batch: int = BATCH, cache: int = CACHE) -> Iterator[StreamedSnapshot]:
+        """One read transaction on a connection of its own, read in batches of ``batch``
+        rows, ``cache`` rows looked up kept at most (:mod:`paycore_adapters.sql.streamed`):
+        what ``paycore check`` reads a big store through. WAL gives the transaction the
+        database as it was at its first read while writers go on."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM paycore_sequences").fetchone()  # the instant
+            yield sqlite_view(conn, self._sql, batch=batch, cache=cache)
+        except sqlite3.Error as exc:
+            raise OperationalError(f"snapshot failed: {exc}") from None
+        finally:
+            with self._guard:
+                self._connections.remove(conn)
+            conn.close()  # ends the read transaction
 
     def sequences(self) -> dict[str, int]:
         rows = self._reader().execute("SELECT name, value FROM paycore_sequences").fetchall()

@@ -14,7 +14,7 @@ from paycore.schema import TABLES
 
 from .ddl import SQLITE
 from .statements import TableSql
-from .transaction import LOG_ROW, Refused, SqlTransaction, Write
+from .transaction import Refused, SqlTransaction, Write, log_run
 
 _UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
 
@@ -51,11 +51,8 @@ class SQLiteTransaction(SqlTransaction):
         execute = self.conn.execute
         at = 0
         while at < len(writes):
-            _, key, sql, args, _ = writes[at]
-            end = at + 1
-            if key == LOG_ROW:
-                while end < len(writes) and writes[end][2] is sql:
-                    end += 1
+            _, _, sql, args, _ = writes[at]
+            end = at + log_run(writes, at)
             try:
                 if end - at == 1:
                     counts.append(execute(sql, args).rowcount)

@@ -25,9 +25,9 @@ class TableSql:
         slot = {c.name: f"{p}{cast}" if c.kind == "json" else p for c in m.columns}
         self.select = f"SELECT {cols} FROM {name} WHERE {key} = {p}"
         self.scan = f"SELECT {cols} FROM {name} ORDER BY {order}"
-        self.insert = (
-            f"INSERT INTO {name} ({cols}) VALUES ({', '.join(slot[c] for c in m.column_names)})"
-        )
+        self._row = f"({', '.join(slot[c] for c in m.column_names)})"
+        self.insert = f"INSERT INTO {name} ({cols}) VALUES {self._row}"
+        self._inserts = {1: self.insert}
         sets = ", ".join(f"{quote(c)} = {slot[c]}" for c in m.column_names)
         self.update = f"UPDATE {name} SET {sets} WHERE {key} = {p} AND {quote('version')} = {p}"
         self.version = f"SELECT {quote('version')} FROM {name} WHERE {key} = {p}"
@@ -56,6 +56,13 @@ class TableSql:
         self._dialect, self._placeholder, self._cols, self._order = dialect, p, cols, order
         #: ``claim``'s statements, written on first use: by (field, due field, keyed).
         self._claims: dict[tuple[str, str | None, bool], str] = {}
+
+    def insert_rows(self, n: int) -> str:
+        """One INSERT of ``n`` rows (their values one after another)."""
+        sql = self._inserts.get(n)
+        if sql is None:
+            sql = self._inserts[n] = f"{self.insert}{f', {self._row}' * (n - 1)}"
+        return sql
 
     def claim(self, field: str, due: str | None, keyed: bool) -> str:
         """The statement that claims rows whose ``field`` is a value (and whose ``due``

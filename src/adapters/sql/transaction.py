@@ -44,6 +44,17 @@ LOG_ROW = "?"
 Write = tuple["TableSql | None", str, str, tuple[Any, ...], bool]
 
 
+def log_run(writes: Sequence[Write], at: int) -> int:
+    """How many writes from ``at`` on are log rows of one table, sent as one (1 for any
+    other write)."""
+    _, key, sql, _, _ = writes[at]
+    end = at + 1
+    if key == LOG_ROW:
+        while end < len(writes) and writes[end][2] is sql:
+            end += 1
+    return end - at
+
+
 def _table_name(w: Write) -> str:
     return w[0].map.name if w[0] is not None else ""
 
@@ -128,8 +139,8 @@ class SqlTransaction(abc.ABC):
             known = self._rows[table.name] = {}
         elif key in known:
             return known[key]  # type: ignore[no-any-return]
-        if table.name in self._dirty:
-            self._flush()
+        if table.append_only and table.name in self._dirty:
+            self._flush()  # log rows are not kept here; any other row written is
         row = self._run(t.select, (key,)).fetchone()
         record = known[key] = None if row is None else t.map.record(row)
         return record

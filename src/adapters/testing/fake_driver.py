@@ -5,6 +5,7 @@ from __future__ import annotations
 from paycore.ports import ProviderEvent
 
 from ..fake_provider import FakeProvider
+from ..memory import ManualClock
 
 
 class FakeDriver:
@@ -41,6 +42,13 @@ class FakeDriver:
 
     def searchable(self) -> None:
         """The fake's search does not lag."""
+
+    def pass_seconds(self, seconds: int) -> None:
+        """Move the fake's clock on (the listing cases need intents of other seconds)."""
+        clock = self.fake._clock  # the driver is the fake's far side: it may turn its clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError("the fake's clock is not a ManualClock: time cannot be moved")
+        clock.advance(seconds * 1000)
 
     def pass_time(self, ms: int) -> None:
         """Time passes for the fake: its clock must be one that can be moved on."""

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import attrs
 
+from paycore.listing import intents_between
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, PaymentProvider, RefundView
 
@@ -75,15 +76,14 @@ class ContractCase:
         return self.confirm(self.create(amount, order).id, VISA, f"confirm-{order}")
 
     def mine(self, since: int) -> list[IntentView]:
-        """This run's intents created at or after ``since``, listed page by page."""
-        out: list[IntentView] = []
-        cursor: str | None = None
-        while page := self.provider.list_intents(
-            created_after=since, limit=100, starting_after=cursor
-        ):
-            out.extend(i for i in page if i.metadata.get("order_id", "").startswith(self.order("")))
-            cursor = page[-1].id
-        return out
+        """This run's intents created at or after ``since`` (ms), newest first, read page
+        by page from the provider's ``created`` window (in seconds, rounded down)."""
+        prefix = self.order("")
+        return [
+            i
+            for i in intents_between(self.provider, since // 1000)
+            if i.created >= since and i.metadata.get("order_id", "").startswith(prefix)
+        ]
 
     def refund(
         self, intent_id: str, amount: int, key: str, reason: str | None = None

@@ -34,11 +34,12 @@ from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, PaymentProvider
 
 from .provider_amounts import AmountCases
 from .provider_case import DECLINED, PROCESSING, THREE_DS, VISA, ContractCase, ProviderDriver
+from .provider_listing import ProviderListing
 
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
-class ProviderContract(AmountCases, abc.ABC):
+class ProviderContract(AmountCases, ProviderListing, abc.ABC):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""
 
@@ -270,7 +271,7 @@ class ProviderContract(AmountCases, abc.ABC):
 
     def test_refunds_add_up_to_what_was_received(self, c: ContractCase) -> None:
         """Refunds may add up to the amount received and no more; the error says what is
-        left; they list in creation order."""
+        left; they list newest first (docs.stripe.com/api/pagination)."""
         pi = c.paid(1000)
         r1 = c.provider.create_refund(
             pi.id, amount=600, reason="duplicate", metadata={"r": "1"}, idempotency_key=c.key("r1")
@@ -286,7 +287,7 @@ class ProviderContract(AmountCases, abc.ABC):
         assert "greater than unrefunded amount (400)" in caught.value.message
         assert caught.value.fields == {"amount": 401, "remaining": 400}
         r3 = c.refund(pi.id, 400, "r3")
-        assert c.provider.list_refunds(pi.id) == [r1, r3]
+        assert c.provider.list_refunds(pi.id).data == (r3, r1)
         assert c.provider.retrieve_refund(r3.id) == r3
 
     def test_pending_refunds_hold_their_amount(self, c: ContractCase) -> None:
@@ -303,7 +304,7 @@ class ProviderContract(AmountCases, abc.ABC):
         assert failed.status == "failed" and failed.failure_reason
         again = c.refund(pi.id, 1000, "r3")
         c.driver.settle_refund(again.id, success=True)
-        assert [r.status for r in c.provider.list_refunds(pi.id)] == ["failed", "succeeded"]
+        assert [r.status for r in c.provider.list_refunds(pi.id).data] == ["succeeded", "failed"]
 
     def test_only_a_successful_charge_is_refunded(self, c: ContractCase) -> None:
         """An intent that took no money cannot be refunded."""
@@ -311,7 +312,7 @@ class ProviderContract(AmountCases, abc.ABC):
         with pytest.raises(ProviderInvalidRequest, match="does not have a successful charge"):
             c.refund(pi.id, 1, "r")
 
-    # --- search and list ------------------------------------------------------------------
+    # --- search (listing: provider_listing.py) ------------------------------------------
 
     def test_search_matches_metadata_exactly_newest_first(self, c: ContractCase) -> None:
         """Search finds intents whose metadata value equals the query, newest first, and
@@ -326,24 +327,3 @@ class ProviderContract(AmountCases, abc.ABC):
         found = c.provider.search_intents(metadata_key="order_id", value=c.order())
         assert [i.id for i in found] == [b.id, a.id]
         assert c.provider.search_intents(metadata_key="cart", value=c.order()) == []
-
-    def test_list_pages_oldest_first(self, c: ContractCase) -> None:
-        """Listing returns intents created at or after a time, oldest first, one page at a
-        time after a cursor (the port's order; docs.stripe.com/api/pagination)."""
-        ids = [c.create(order=f"o{n}").id for n in range(5)]
-        since = c.provider.retrieve_intent(ids[0]).created
-        pages: list[IntentView] = []
-        cursor: str | None = None
-        while page := c.provider.list_intents(created_after=since, limit=2, starting_after=cursor):
-            assert len(page) <= 2
-            pages.extend(page)
-            cursor = page[-1].id
-        assert [i.id for i in pages if i.id in ids] == ids
-        assert [i.id for i in c.mine(since)] == ids
-        with pytest.raises(ProviderInvalidRequest):
-            c.provider.list_intents(created_after=since, limit=0)
-
-    def test_list_after_an_unknown_cursor_is_not_found(self, c: ContractCase) -> None:
-        """A cursor naming no intent is ``resource_missing`` (docs.stripe.com/api/pagination)."""
-        with pytest.raises(ProviderNotFound):
-            c.provider.list_intents(created_after=0, limit=2, starting_after=f"pi_none{c.run}")

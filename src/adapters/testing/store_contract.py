@@ -12,13 +12,14 @@ rows of every kind are in :mod:`.store_rows`, those of several threads at once i
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 
 import attrs
 import pytest
 
 from paycore import records as r
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError
-from paycore.ports import Store
+from paycore.ports import Store, Transaction
 from paycore.schema import (
     ORDERS,
     PAYMENTS,
@@ -211,7 +212,7 @@ class StoreContract(StoreRowCases, StoreConcurrencyCases, abc.ABC):
         a transaction never reads on past a refused write."""
         with store.transaction() as tx:
             tx.insert(ORDERS, order("o1", "cs_1"))
-        refused = (
+        refused: tuple[Callable[[Transaction], None], ...] = (
             lambda tx: tx.insert(ORDERS, order("o2", "cs_1")),
             lambda tx: tx.update(ORDERS, order("o9", version=1)),
             lambda tx: tx.update(ORDERS, order("o1", "cs_1", status=OrderStatus.PAID, version=5)),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paycore import batches
+from paycore import batches, listing
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import ProviderError, ProviderNotFound
@@ -129,7 +129,7 @@ def _intent_of(u: Unit, payment_id: str) -> Mapping[str, Any] | None:
 
 
 def _list(p: PaymentProvider, item: Mapping[str, Any]) -> list[RefundView]:
-    return p.list_refunds(item["intent"])
+    return listing.all_refunds(p, item["intent"])
 
 
 def _record_seen(
@@ -158,7 +158,7 @@ def _save(u: Unit, flow: Flow, data: Mapping[str, Any]) -> None:
     save_cursor(u, CURSOR, data.get("last"))
 
 
-#: The reconciler's scan for refunds whose webhook was lost: one ``list_refunds`` per
+#: The reconciler's scan for refunds whose webhook was lost: every page of ``list_refunds`` per
 #: payment, each payment's unknown refunds recorded in one transaction.
 SCAN: BatchJob[list[RefundView]] = BatchJob(
     "external_refunds",

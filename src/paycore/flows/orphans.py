@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from paycore import claims
+from paycore import claims, listing
 from paycore import schema as s
 from paycore.errors import ProviderError
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
@@ -53,7 +53,7 @@ def intent_state(p: PaymentProvider, intent_id: str) -> IntentState:
     view = p.retrieve_intent(intent_id)
     if view.status != "succeeded":
         return IntentState(view)
-    refunds = p.list_refunds(intent_id)
+    refunds = listing.all_refunds(p, intent_id)
     return IntentState(
         view,
         refunded=sum(r.amount for r in refunds if r.status in REFUND_LIVE),

@@ -23,7 +23,8 @@ from paycore.flows.params import OrphanParams, ReconcileParams, params_of
 from paycore.flows.steps import OrphanStep
 from paycore.flows.steps import ReconcileStep as Step
 from paycore.flows.sync import CANCELABLE, LOCAL_STATUS, claimed, order_of
-from paycore.ports import IntentView
+from paycore.listing import MAX_PAGE, seconds_from
+from paycore.ports import IntentView, ListPage
 from paycore.records import Flow, OrphanCase
 from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
@@ -119,8 +120,8 @@ CURSOR = "reconcile"
 
 
 def begin(u: Unit, config: Config, **lease: Any) -> str:
-    """Start a run: the intents of the last ``reconcile_window_ms``, from after where the
-    last run stopped, at most ``job_batch`` of them."""
+    """Start a run: the intents of the last ``reconcile_window_ms``, from the one after
+    (older than) where the last run stopped, at most ``job_batch`` of them."""
     cursor = u.get(s.CURSORS, CURSOR)
     start = cursor.value if cursor is not None else None
     params = ReconcileParams(u.now - config.reconcile_window_ms, start, config.job_batch)
@@ -132,13 +133,16 @@ def _prm(flow: Flow) -> ReconcileParams:
     return params_of(ReconcileParams, flow)
 
 
-def _list(flow: Flow) -> Remote[list[IntentView]]:
+def _list(flow: Flow) -> Remote[ListPage[IntentView]]:
+    """The next page of the window, going back in time from the run's cursor: the
+    provider lists newest first and ``starting_after`` gives older intents. The window's
+    start is rounded down to the provider's seconds, so it never starts late."""
     prm, data = _prm(flow), flow.data
-    limit = min(100, prm.limit - int(data["taken"]))
+    limit = min(MAX_PAGE, prm.limit - int(data["taken"]))
     return Remote(
         "list_intents",
         lambda p: p.list_intents(
-            created_after=prm.since, limit=limit, starting_after=data["after"]
+            created_gte_s=seconds_from(prm.since), limit=limit, starting_after=data["after"]
         ),
         _page,
         refused=_refused,
@@ -146,12 +150,13 @@ def _list(flow: Flow) -> Remote[list[IntentView]]:
     )
 
 
-def _page(u: Unit, flow: Flow, page: list[IntentView]) -> Advance:
-    """Match a page of intents; go on after it, wrapping around to the window's start
-    once (as ``batches.take`` does): with no more intents than a batch, a run takes them
-    all and ends where it began."""
+def _page(u: Unit, flow: Flow, page: ListPage[IntentView]) -> Advance:
+    """Match a page of intents; go on after it (older ones), wrapping around to the
+    newest intent once at the window's start (as ``batches.take`` does): with no more
+    intents than a batch, a run takes them all and ends where it began. Intents made
+    since the run began are at the head of the list, reached after the wrap."""
     prm, data = _prm(flow), dict(flow.data)
-    for view in page:
+    for view in page.data:
         data["taken"] += 1
         data["last"] = view.id
         found = reconcile_one(u, view=view)
@@ -160,11 +165,11 @@ def _page(u: Unit, flow: Flow, page: list[IntentView]) -> Advance:
             data[key] = [*data.get(key, []), found]
         if data["wrapped"] and view.id == prm.start:
             return _end(u, flow, data, prm.start)  # around once: ends where it began
-    if not page:
-        return _around(u, flow, data)
     if data["taken"] >= prm.limit:
         return _end(u, flow, data, data["last"])
-    return Advance(to=Step.LIST, data={**data, "after": page[-1].id})
+    if not page.has_more or not page.data:
+        return _around(u, flow, data)
+    return Advance(to=Step.LIST, data={**data, "after": page.data[-1].id})
 
 
 def _around(u: Unit, flow: Flow, data: dict[str, Any]) -> Advance:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from paycore import listing
 from paycore import schema as s
 from paycore.errors import (
     IdempotencyKeyReused,
@@ -246,7 +247,7 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 
 def _resolve(flow: Flow) -> Remote[list[RefundView]]:
     intent_id = _prm(flow).intent_id
-    return Remote("list_refunds", lambda p: p.list_refunds(intent_id), _after_resolve)
+    return Remote("list_refunds", lambda p: listing.all_refunds(p, intent_id), _after_resolve)
 
 
 def _after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:

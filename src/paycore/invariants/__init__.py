@@ -6,7 +6,7 @@ Each invariant has a stable id, a one-sentence statement, and a kind:
 - ``convergence``: must hold once the system is quiet (faults off, webhooks
   delivered, jobs run to a fixpoint).
 
-Each check takes a :class:`paycore.ports.Snapshot` of the store and a
+Each check takes a :class:`paycore.ports.SnapshotView` of the store and a
 :class:`Ledger` of the provider and returns its violations (empty when it
 holds). ``docs/invariants.md`` is generated from :data:`INVARIANTS`.
 

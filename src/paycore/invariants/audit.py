@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from paycore import schema as s
+from paycore.invariants.common import audit_in_seq_order
 from paycore.invariants.registry import Breach, Ledger, invariant
 from paycore.machines import MACHINES
-from paycore.ports import Snapshot
+from paycore.ports import SnapshotView
 from paycore.status import OrderStatus
 
 _PAID = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
@@ -23,7 +24,7 @@ _PAID = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
     "safety",
     "S10 S17",
 )
-def effects_once(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def effects_once(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     commits = Counter(
         a.aggregate_id
         for a in snap.rows(s.AUDIT)
@@ -44,7 +45,7 @@ def effects_once(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "safety",
     "S9",
 )
-def legal_transitions(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def legal_transitions(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for a in snap.rows(s.AUDIT):
         m = MACHINES[a.aggregate]
         if a.from_status is None:
@@ -74,9 +75,9 @@ _AUDITED: dict[str, s.Table[Any]] = {
     "safety",
     "S2 S5",
 )
-def audit_replays(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def audit_replays(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     last: dict[tuple[str, str], str | None] = {}
-    for a in sorted(snap.rows(s.AUDIT), key=lambda e: e.seq):
+    for a in audit_in_seq_order(snap):
         k = (a.aggregate, a.aggregate_id)
         if last.get(k) != a.from_status:
             yield (

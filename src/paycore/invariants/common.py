@@ -6,10 +6,13 @@ tables: a check that shared the implementation's mapping could not catch a mista
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+from typing import NamedTuple
+
 from paycore import schema as s
 from paycore.invariants.registry import Ledger
-from paycore.ports import IntentView, Snapshot
-from paycore.records import Payment
+from paycore.ports import IntentView, SnapshotView
+from paycore.records import AuditEntry
 from paycore.status import PaymentStatus
 
 #: Provider statuses from which an intent can still be canceled.
@@ -44,18 +47,40 @@ INSTALLATION_KEY = "paycore_installation"
 REFERENCE_KEY = "paycore_reference"
 
 
-def payments_by_intent(snap: Snapshot) -> dict[str, Payment]:
+class PaymentIds(NamedTuple):
+    """A payment's id and its order's: what the checks keep per provider intent, rather
+    than the whole payment record."""
+
+    id: str
+    order_id: str
+
+
+def payments_by_intent(snap: SnapshotView) -> dict[str, PaymentIds]:
     """Every payment that records a provider intent, by that intent's id."""
-    return {p.provider_intent_id: p for p in snap.rows(s.PAYMENTS) if p.provider_intent_id}
+    return {
+        p.provider_intent_id: PaymentIds(p.id, p.order_id)
+        for p in snap.rows(s.PAYMENTS)
+        if p.provider_intent_id
+    }
 
 
-def installation(snap: Snapshot) -> str | None:
+def audit_in_seq_order(snap: SnapshotView) -> Iterable[AuditEntry]:
+    """The audit log by sequence number. Rows held in memory come in any order and are
+    sorted here; a view that reads them lazily gives them in sequence order already
+    (:class:`paycore.ports.SnapshotView`), and sorting would hold the whole log."""
+    rows = snap.rows(s.AUDIT)
+    if isinstance(rows, Collection):
+        return sorted(rows, key=lambda e: e.seq)
+    return rows
+
+
+def installation(snap: SnapshotView) -> str | None:
     """This installation's id (none before the store was set up)."""
     row = snap.get(s.INSTALLATION, "this")
     return None if row is None else row.id
 
 
-def ours(snap: Snapshot, ledger: Ledger) -> list[IntentView]:
+def ours(snap: SnapshotView, ledger: Ledger) -> list[IntentView]:
     """The provider's intents this installation made. Everything else on the account
     (another store's, invoices, payment links) is not paycore's to keep in order."""
     mine = installation(snap)

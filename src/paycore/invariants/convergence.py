@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from paycore import schema as s
 from paycore.invariants.common import PROVIDER_TO_LOCAL, live, ours, payments_by_intent
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import Snapshot
+from paycore.ports import SnapshotView
 from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationStatus
 
 
@@ -18,7 +18,7 @@ from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationS
     "convergence",
     "S5 S17 T3",
 )
-def statuses_agree(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def statuses_agree(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     intents = {v.id: v for v in ledger.intents}
     for p in snap.rows(s.PAYMENTS):
         v = intents.get(p.provider_intent_id or "")
@@ -40,7 +40,7 @@ def statuses_agree(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "convergence",
     "S1 S3 S16 T3",
 )
-def no_orphaned_intent(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def no_orphaned_intent(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     owned = payments_by_intent(snap)
     for v in ours(snap, ledger):
         if live(ledger, v) and v.id not in owned:
@@ -54,7 +54,7 @@ def no_orphaned_intent(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "convergence",
     "S14 S18",
 )
-def no_stale_hold(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def no_stale_hold(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     for r in snap.rows(s.RESERVATIONS):
         if r.status is not ReservationStatus.HELD:
             continue
@@ -72,7 +72,7 @@ def no_stale_hold(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "convergence",
     "S5 S7",
 )
-def flows_finished(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def flows_finished(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for f in snap.rows(s.FLOWS):
         if f.status in (FlowStatus.ACTIVE, FlowStatus.DEAD):
             yield f.id, f"{f.status.value} at step {f.step}: {f.last_error}"
@@ -83,7 +83,7 @@ def flows_finished(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "When quiet, every queued notification has been delivered.",
     "convergence",
 )
-def notifications_delivered(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def notifications_delivered(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for m in snap.rows(s.OUTBOX):
         if not m.sent:
             yield m.id, f"{m.kind} for order {m.order_id} not sent after {m.attempts} attempts"

@@ -15,7 +15,7 @@ from paycore.invariants.common import (
     payments_by_intent,
 )
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import Snapshot
+from paycore.ports import SnapshotView
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus
 
 
@@ -25,7 +25,7 @@ from paycore.status import FlowStatus, OrderStatus, PaymentStatus
     "safety",
     "S8 S15",
 )
-def one_order_per_session(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def one_order_per_session(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     per_session = Counter(o.checkout_session_id for o in snap.rows(s.ORDERS))
     for sid, n in sorted(per_session.items()):
         if n > 1:
@@ -43,7 +43,7 @@ def one_order_per_session(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "safety",
     "S1 S8",
 )
-def one_live_intent(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def one_live_intent(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     per: defaultdict[str, list[str]] = defaultdict(list)
     for v in ours(snap, ledger):
         sid = v.metadata.get("checkout_session_id")
@@ -61,7 +61,7 @@ def one_live_intent(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "safety",
     "S8 S9 S10",
 )
-def no_double_charge(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def no_double_charge(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     net: Counter[str] = Counter()
     for v in ours(snap, ledger):
         oid = v.metadata.get("order_id")
@@ -81,7 +81,7 @@ def no_double_charge(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "safety",
     "S1 S3 S13 S16",
 )
-def no_orphaned_charge(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def no_orphaned_charge(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     owned = payments_by_intent(snap)
     for v in ours(snap, ledger):
         holds = v.status in ("processing", "requires_capture") or (
@@ -98,7 +98,7 @@ def no_orphaned_charge(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "safety",
     "S3 S5 S18",
 )
-def closed_order_not_chargeable(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def closed_order_not_chargeable(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     # Only recorded intents: their client secret may be out. An unrecorded one nobody
     # can pay is an orphan, which `no-orphaned-intent` requires the reconciler to end.
     owned = payments_by_intent(snap)
@@ -125,7 +125,7 @@ _ENDED_PAYMENT = (PaymentStatus.CANCELED, PaymentStatus.FAILED)
     "safety",
     "S5 S9 S17",
 )
-def order_matches_payment(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def order_matches_payment(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for o in snap.rows(s.ORDERS):
         p = snap.get(s.PAYMENTS, o.payment_id)
         if p is None:
@@ -147,7 +147,7 @@ def order_matches_payment(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "safety",
     "S12 S15",
 )
-def amount_matches_order(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def amount_matches_order(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     intents = {v.id: v for v in ledger.intents}
     for p in snap.rows(s.PAYMENTS):
         order = snap.get(s.ORDERS, p.order_id)
@@ -165,7 +165,7 @@ def amount_matches_order(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "safety",
     "T3",
 )
-def intent_is_the_payments(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def intent_is_the_payments(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     intents = {v.id: v for v in ledger.intents}
     mine = installation(snap)
     for p in snap.rows(s.PAYMENTS):
@@ -195,7 +195,7 @@ def intent_is_the_payments(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "safety",
     "T3",
 )
-def foreign_left_alone(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def foreign_left_alone(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     mine = installation(snap)
     if mine is None:
         return
@@ -211,7 +211,7 @@ def foreign_left_alone(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "safety",
     "S1 S16",
 )
-def success_is_durable(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def success_is_durable(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for f in snap.rows(s.FLOWS):
         if f.kind != "checkout" or f.status is not FlowStatus.SUCCEEDED:
             continue
@@ -227,7 +227,7 @@ def success_is_durable(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "client secret.",
     "safety",
 )
-def sessions_never_share(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def sessions_never_share(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     by_intent: defaultdict[str, set[str]] = defaultdict(set)
     by_secret: defaultdict[str, dict[str, str]] = defaultdict(dict)
     for p in snap.rows(s.PAYMENTS):
@@ -266,7 +266,7 @@ def sessions_never_share(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "its refunds are all in the order's currency.",
     "safety",
 )
-def one_currency_per_order(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def one_currency_per_order(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     intents = {v.id: v for v in ledger.intents}
     refunds: defaultdict[str, list[str]] = defaultdict(list)
     for r in snap.rows(s.REFUNDS):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from paycore import schema as s
 from paycore.invariants.common import payments_by_intent
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import REFUND_LIVE, Snapshot
+from paycore.ports import REFUND_LIVE, SnapshotView
 from paycore.status import OrderStatus, RefundStatus
 
 _LIVE_LOCALLY = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
@@ -23,7 +23,7 @@ _LIVE_LOCALLY = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
     "safety",
     "S6 S13",
 )
-def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     own: Counter[str] = Counter()
     recorded: Counter[str] = Counter()
     recorded_ids: set[str] = set()
@@ -65,7 +65,7 @@ def refunds_within_captured(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "convergence",
     "",
 )
-def refunds_recorded(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
+def refunds_recorded(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     owned = payments_by_intent(snap)
     recorded = {r.provider_refund_id for r in snap.rows(s.REFUNDS)}
     for r in ledger.refunds:
@@ -87,7 +87,7 @@ def refunds_recorded(snap: Snapshot, ledger: Ledger) -> Iterator[Breach]:
     "safety",
     "S14",
 )
-def decided_refunds_covered(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def decided_refunds_covered(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     """A refund that fails silently leaves the customer charged with nothing to show for it
     and every other invariant holding; this one catches it."""
     live: Counter[str] = Counter()

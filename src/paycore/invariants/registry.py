@@ -1,6 +1,6 @@
 """The invariant registry: what an invariant is, what it reports, and how the catalog runs.
 
-A check is a generator over a :class:`paycore.ports.Snapshot` of the store and a
+A check is a generator over a :class:`paycore.ports.SnapshotView` of the store and a
 :class:`Ledger` of the provider. It yields a :data:`Breach`, ``(subject, detail)``, for
 each place its invariant does not hold, and nothing when it holds. The
 :func:`invariant` decorator registers it in :data:`INVARIANTS` and turns it into a
@@ -16,7 +16,7 @@ from typing import Literal
 
 import attrs
 
-from paycore.ports import REFUND_LIVE, IntentView, RefundView, Snapshot
+from paycore.ports import REFUND_LIVE, IntentView, RefundView, SnapshotView
 
 Kind = Literal["safety", "convergence"]
 
@@ -58,9 +58,9 @@ class Violation:
 #: id) and what is wrong with it.
 Breach = tuple[str, str]
 #: A check as written: it yields its breaches.
-Finds = Callable[[Snapshot, Ledger], Iterator[Breach]]
+Finds = Callable[[SnapshotView, Ledger], Iterator[Breach]]
 #: A check as registered: it returns its violations, stamped with the invariant's id.
-Check = Callable[[Snapshot, Ledger], list[Violation]]
+Check = Callable[[SnapshotView, Ledger], list[Violation]]
 
 
 @attrs.frozen
@@ -90,7 +90,7 @@ def invariant(id: str, statement: str, kind: Kind, findings: str = "") -> Callab
     Example::
 
         @invariant("no-oversell", "Held plus committed never exceeds on hand.", "safety")
-        def no_oversell(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+        def no_oversell(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
             for st in snap.rows(s.STOCK):
                 if st.held + st.committed > st.on_hand:
                     yield st.key, f"held {st.held} + committed {st.committed} > {st.on_hand}"
@@ -98,7 +98,7 @@ def invariant(id: str, statement: str, kind: Kind, findings: str = "") -> Callab
 
     def register(finds: Finds) -> Check:
         @functools.wraps(finds)
-        def stamped(snap: Snapshot, ledger: Ledger) -> list[Violation]:
+        def stamped(snap: SnapshotView, ledger: Ledger) -> list[Violation]:
             return [Violation(id, subject, detail) for subject, detail in finds(snap, ledger)]
 
         stamped.__module__ = PUBLIC_MODULE
@@ -109,7 +109,7 @@ def invariant(id: str, statement: str, kind: Kind, findings: str = "") -> Callab
 
 
 def check(
-    snapshot: Snapshot, ledger: Ledger, kinds: Iterable[Kind] = ("safety",)
+    snapshot: SnapshotView, ledger: Ledger, kinds: Iterable[Kind] = ("safety",)
 ) -> list[Violation]:
     """Every violation of every invariant of the given kinds, in catalog order.
 

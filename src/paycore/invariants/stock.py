@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 
 from paycore import schema as s
-from paycore.invariants.common import CAN_SUCCEED
+from paycore.invariants.common import CAN_SUCCEED, audit_in_seq_order
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import Snapshot
+from paycore.ports import SnapshotView
 from paycore.records import AuditEntry
 from paycore.status import PaymentStatus, ReservationStatus
 
@@ -22,7 +22,7 @@ from paycore.status import PaymentStatus, ReservationStatus
     "safety",
     "S4 S5 S7 S10",
 )
-def stock_conserved(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def stock_conserved(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     held: Counter[str] = Counter()
     committed: Counter[str] = Counter()
     moved: Counter[str] = Counter()
@@ -54,7 +54,7 @@ def stock_conserved(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "safety",
     "S4 S8 S14",
 )
-def no_oversell(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def no_oversell(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for st in snap.rows(s.STOCK):
         if st.held + st.committed > st.on_hand:
             yield st.key, f"held {st.held} + committed {st.committed} > on hand {st.on_hand}"
@@ -68,7 +68,7 @@ def no_oversell(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "safety",
     "S4 S12",
 )
-def stock_belongs_to_seller(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def stock_belongs_to_seller(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for r in snap.rows(s.RESERVATIONS):
         order = snap.get(s.ORDERS, r.order_id)
         if order is None or not 0 <= r.line < len(order.lines):
@@ -95,7 +95,7 @@ def stock_belongs_to_seller(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "safety",
     "S5 S7 S14 S17 S18",
 )
-def hold_tied_to_payment(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
+def hold_tied_to_payment(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for r in snap.rows(s.RESERVATIONS):
         order = snap.get(s.ORDERS, r.order_id)
         payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
@@ -119,8 +119,10 @@ def hold_tied_to_payment(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
     "safety",
     "S5 S14",
 )
-def stock_kept_for_live_payment(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
-    history: defaultdict[str, list[AuditEntry]] | None = None
+def stock_kept_for_live_payment(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
+    # (reservation, what is wrong, the payment whose history may excuse it): the history
+    # is read once, after the reservations, and only the entries of those aggregates kept
+    found: list[tuple[str, str, str | None]] = []
     for r in snap.rows(s.RESERVATIONS):
         if r.status is ReservationStatus.HELD:
             continue
@@ -128,19 +130,24 @@ def stock_kept_for_live_payment(snap: Snapshot, _: Ledger) -> Iterator[Breach]:
         payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
         if payment is None or payment.status not in CAN_SUCCEED:
             continue  # hold-tied-to-payment reports a missing payment
-        if r.status is ReservationStatus.EXPIRED:
-            if history is None:
-                history = _histories(snap)
-            if _was_processing(history, r.id, payment.id):
-                continue
-        yield r.id, f"{r.status.value} while payment {payment.id} is {payment.status.value}"
+        excuse = payment.id if r.status is ReservationStatus.EXPIRED else None
+        found.append(
+            (r.id, f"{r.status.value} while payment {payment.id} is {payment.status.value}", excuse)
+        )
+    wanted = {a for rid, _, pid in found if pid is not None for a in (rid, pid)}
+    history = _histories(snap, wanted) if wanted else defaultdict(list)
+    for rid, detail, pid in found:
+        if pid is not None and _was_processing(history, rid, pid):
+            continue
+        yield rid, detail
 
 
-def _histories(snap: Snapshot) -> defaultdict[str, list[AuditEntry]]:
-    """Every aggregate's audit entries, oldest first, by aggregate id (none: empty)."""
+def _histories(snap: SnapshotView, wanted: set[str]) -> defaultdict[str, list[AuditEntry]]:
+    """The audit entries of the ``wanted`` aggregates, oldest first, by aggregate id."""
     out: defaultdict[str, list[AuditEntry]] = defaultdict(list)
-    for a in sorted(snap.rows(s.AUDIT), key=lambda e: e.seq):
-        out[a.aggregate_id].append(a)
+    for a in audit_in_seq_order(snap):
+        if a.aggregate_id in wanted:
+            out[a.aggregate_id].append(a)
     return out
 
 

@@ -1,9 +1,10 @@
 """The seeded bugs: one module per finding, each switching one flaw of the old service back on.
 
 :mod:`.catalog` holds the registry (:data:`BUGS`, :func:`switched_on`); each module
-``sNN_*`` re-creates seed finding SNN (``docs/seed-findings.md``) and each ``iNN_*``
-item NN of issue 7, by patching as little of paycore as it can: a small function, a
-constant, a table entry, or one step's apply function wrapped to bend one decision.
+``sNN_*`` re-creates seed finding SNN (``docs/seed-findings.md``), each ``iNN_*``
+item NN of issue 7 and each ``lNN_*`` flaw NN of the review of provider listing, by
+patching as little of paycore as it can: a small function, a constant, a table entry, or
+one step's apply function wrapped to bend one decision.
 Importing this package registers them all.
 """
 
@@ -16,13 +17,13 @@ import re
 from .catalog import BUGS, Patch, SeededBug, seeded, switched_on
 from .support import BugStep, steps_patched
 
-_SWITCH = re.compile(r"[si]\d\d_\w+")
+_SWITCH = re.compile(r"[sil]\d\d_\w+")
 #: The modules that hold one switch each, seed findings (``s01_...``) first, then issue
-#: items (``i01_...``); importing one registers its switch.
+#: items (``i01_...``), then listing flaws (``l01_...``); importing one registers its switch.
 SWITCH_MODULES = tuple(
     sorted(
         (m.name for m in pkgutil.iter_modules(__path__) if _SWITCH.fullmatch(m.name)),
-        key=lambda name: (name[0] != "s", name),
+        key=lambda name: ("sil".index(name[0]), name),
     )
 )
 for _name in SWITCH_MODULES:
