@@ -27,11 +27,11 @@ from paycore.errors import (
 from paycore.ports import Clock, IntentView, ProviderEvent, RefundView
 from paycore.unit import evolve
 
+from .fake_limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_TTL_MS
+
 R = TypeVar("R")
 V = TypeVar("V", IntentView, RefundView)
 
-#: Stripe forgets idempotency keys once they are at least 24 hours old.
-IDEMPOTENCY_TTL_MS = 86_400_000
 CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 CANCELABLE = CONFIRMABLE | {"requires_capture"}
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -75,11 +75,6 @@ class SavedOutcome:
 
 def invalid_request(message: str, **fields: Any) -> ProviderInvalidRequest:
     return ProviderInvalidRequest(message, **fields)
-
-
-def check_metadata(metadata: Mapping[str, str]) -> None:
-    if len(metadata) > 50 or any(len(k) > 40 or len(v) > 500 for k, v in metadata.items()):
-        raise invalid_request("Metadata allows 50 keys, keys of 40 and values of 500 characters.")
 
 
 def sorted_metadata(metadata: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -188,6 +183,11 @@ class FakeLedger:
             self.refunds_settle_immediately = bool(books["refunds_settle_immediately"])
 
     @property
+    def clock(self) -> Clock:
+        """The clock the fake reads (a driver moves a manual one on)."""
+        return self._clock
+
+    @property
     def all_events(self) -> list[ProviderEvent]:
         with self._lock:
             return list(self._events)
@@ -204,11 +204,14 @@ class FakeLedger:
     ) -> V:
         with self._lock:
             self.calls[endpoint] += 1
-            if not 1 <= len(key) <= 255:
-                raise invalid_request("An idempotency key must be 1 to 255 characters long.")
+            if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
+                raise invalid_request(
+                    f"An idempotency key must be 1 to {IDEMPOTENCY_KEY_MAX} characters long.",
+                    param="idempotency_key",
+                )
             now = self._clock.now()
             saved = self._saved.get(key)
-            if saved is not None and now - saved.at >= IDEMPOTENCY_TTL_MS:
+            if saved is not None and now - saved.at > IDEMPOTENCY_TTL_MS:
                 del self._saved[key]
                 saved = None
             if saved is None:
@@ -281,6 +284,9 @@ class FakeLedger:
         }
         it.view = evolve(it.view, changes)  # attrs.evolve without its per-call cost
         self._emit(_INTENT_EVENTS[status], "payment_intent", it.view.id, status)
+        if status == "succeeded":
+            # Stripe sends the charge's event with the intent's (docs.stripe.com/api/events/types).
+            self._emit("charge.succeeded", "charge", charge_id(it), "succeeded")
         return it.view
 
     def _fail(self, it: StoredIntent, code: str) -> IntentView:
@@ -290,10 +296,20 @@ class FakeLedger:
             it.view, status="requires_payment_method", last_error_code=code, next_action_url=None
         )
         self._emit("payment_intent.payment_failed", "payment_intent", it.view.id, it.view.status)
+        if code == "card_declined":  # a charge was attempted and failed (charge.failed)
+            self._emit("charge.failed", "charge", charge_id(it), "failed")
         return it.view
 
+    def _refund_changed(self, type_: str, refund_id: str, status: str) -> None:
+        """A refund's change after its creation: its own event, then the
+        ``charge.refund.updated`` Stripe sends alongside (its object is the refund;
+        docs.stripe.com/api/events/types)."""
+        self._emit(type_, "refund", refund_id, status)
+        self._emit("charge.refund.updated", "refund", refund_id, status)
+
     def _emit(self, type_: str, kind: str, object_id: str, status: str) -> None:
-        n, now = self._next("evt"), self._clock.now()
+        # An event's ``created`` is in seconds since the epoch (docs.stripe.com/api/events/object).
+        n, now = self._next("evt"), self._clock.now() // 1000
         event = ProviderEvent(f"evt_{n:06d}", type_, now, kind, object_id, status)
         self._events.append(event)
         self._undelivered.append(event)
@@ -329,6 +345,11 @@ class FakeLedger:
     def _check_method(method: str | None) -> None:
         if method is not None and method not in TEST_METHODS:
             raise invalid_request(f"No such PaymentMethod: '{method}'", param="payment_method")
+
+
+def charge_id(it: StoredIntent) -> str:
+    """The id of the charge of the intent's latest confirmation attempt."""
+    return f"ch_{it.view.id.removeprefix('pi_')}_{it.attempts}"
 
 
 def list_order(it: StoredIntent) -> tuple[int, int]:

@@ -25,18 +25,25 @@ from paycore.ports import (
 from .fake_ledger import (
     CANCELABLE,
     CONFIRMABLE,
-    IDEMPOTENCY_TTL_MS,
     REFUND_REASONS,
     TEST_METHODS,
     FakeLedger,
     StoredIntent,
-    check_metadata,
+    charge_id,
     invalid_request,
     sorted_metadata,
 )
+from .fake_limits import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, check_amount, check_metadata
 from .fake_paging import DEFAULT_LIMIT, in_window, page
 
-__all__ = ["CANCELABLE", "CONFIRMABLE", "IDEMPOTENCY_TTL_MS", "TEST_METHODS", "FakeProvider"]
+__all__ = [
+    "CANCELABLE",
+    "CONFIRMABLE",
+    "IDEMPOTENCY_KEPT_MS",
+    "IDEMPOTENCY_TTL_MS",
+    "TEST_METHODS",
+    "FakeProvider",
+]
 
 
 class FakeProvider(FakeLedger):
@@ -48,8 +55,7 @@ class FakeProvider(FakeLedger):
         amount, currency = req.amount.amount, req.amount.currency
 
         def validate() -> None:
-            if amount < 1:
-                raise invalid_request("Amount must be at least 1 minor unit.", param="amount")
+            check_amount(amount, currency)
             check_metadata(req.metadata)
 
         def execute() -> IntentView:
@@ -197,6 +203,10 @@ class FakeProvider(FakeLedger):
             )
             self._refunds[view.id] = view
             self._emit("refund.created", "refund", view.id, status)
+            # Stripe: charge.refunded "occurs whenever a charge is refunded, including
+            # partial refunds" (docs.stripe.com/api/events/types).
+            charge = charge_id(self._intent(intent_id))
+            self._emit("charge.refunded", "charge", charge, "succeeded")
             return view
 
         params = (intent_id, amount, reason, sorted_metadata(metadata))
@@ -248,7 +258,9 @@ class FakeProvider(FakeLedger):
             it = self._expect(intent_id, {"requires_action"}, "authenticate")
             if success:
                 return self._move(it, "succeeded")
-            return self._fail(it, "authentication_failure")
+            # Stripe's code for a failed 3-D Secure challenge (docs.stripe.com/error-codes
+            # #payment-intent-authentication-failure).
+            return self._fail(it, "payment_intent_authentication_failure")
 
     def settle(self, intent_id: str, *, success: bool = True) -> IntentView:
         """The network finishing a processing payment."""
@@ -267,7 +279,7 @@ class FakeProvider(FakeLedger):
             status, failure = ("succeeded", None) if success else ("failed", "declined")
             rf = self._refunds[refund_id] = attrs.evolve(rf, status=status, failure_reason=failure)
             kind = "refund.updated" if success else "refund.failed"
-            self._emit(kind, "refund", refund_id, status)
+            self._refund_changed(kind, refund_id, status)
             return rf
 
     def require_refund_action(self, refund_id: str) -> RefundView:
@@ -281,7 +293,7 @@ class FakeProvider(FakeLedger):
                     f"Refund {refund_id} has a status of {rf.status}, not pending."
                 )
             rf = self._refunds[refund_id] = attrs.evolve(rf, status="requires_action")
-            self._emit("refund.updated", "refund", refund_id, rf.status)
+            self._refund_changed("refund.updated", refund_id, rf.status)
             return rf
 
     def cancel_refund(self, refund_id: str) -> RefundView:
@@ -299,7 +311,7 @@ class FakeProvider(FakeLedger):
             rf = self._refunds[refund_id] = attrs.evolve(
                 rf, status="canceled", failure_reason="merchant_request"
             )
-            self._emit("refund.updated", "refund", refund_id, rf.status)
+            self._refund_changed("refund.updated", refund_id, rf.status)
             return rf
 
     def fail_refund(
@@ -317,5 +329,5 @@ class FakeProvider(FakeLedger):
                     f"Refund {refund_id} has a status of {rf.status}, not succeeded."
                 )
             rf = self._refunds[refund_id] = attrs.evolve(rf, status="failed", failure_reason=reason)
-            self._emit("refund.failed", "refund", refund_id, "failed")
+            self._refund_changed("refund.failed", refund_id, "failed")
             return rf

@@ -36,6 +36,35 @@ CURRENCIES: dict[str, int] = {
 #: Largest amount one payment may carry (the provider's 8-digit limit).
 MAX_AMOUNT = 99_999_999
 
+#: Smallest amount one payment may carry, per currency, in minor units: Stripe refuses a
+#: charge below about $0.50 with ``amount_too_small`` (docs.stripe.com/currencies
+#: #minimum-and-maximum-charge-amounts). KRW and ZAR are not in Stripe's table; their
+#: figures are a fixed $0.50 equivalent. A zero-decimal currency counts whole units
+#: (JPY 50 is ¥50).
+MIN_CHARGE: dict[str, int] = {
+    "AUD": 50,
+    "BRL": 50,
+    "CAD": 50,
+    "CHF": 50,
+    "CZK": 1500,
+    "DKK": 250,
+    "EUR": 50,
+    "GBP": 30,
+    "HKD": 400,
+    "HUF": 17500,
+    "INR": 50,
+    "JPY": 50,
+    "KRW": 700,
+    "MXN": 1000,
+    "NOK": 300,
+    "NZD": 50,
+    "PLN": 200,
+    "SEK": 300,
+    "SGD": 50,
+    "USD": 50,
+    "ZAR": 1000,
+}
+
 
 def check_currency(code: object) -> str:
     if not isinstance(code, str) or code.upper() != code or code not in CURRENCIES:
@@ -63,6 +92,27 @@ def check_minor_units(amount: object, *, allow_zero: bool = False) -> int:
     if amount > MAX_AMOUNT:
         raise InvalidAmount(
             f"amount {amount} exceeds the maximum of {MAX_AMOUNT} minor units", amount=amount
+        )
+    return amount
+
+
+def check_charge(amount: int, currency: str) -> int:
+    """Return ``amount`` if the provider would charge it in ``currency``: at least the
+    currency's :data:`MIN_CHARGE` and at most :data:`MAX_AMOUNT` minor units.
+
+    Raises:
+        InvalidAmount: below the minimum (``fields["minimum"]``) or above the maximum.
+    """
+    minimum = MIN_CHARGE[check_currency(currency)]
+    if not minimum <= amount <= MAX_AMOUNT:
+        low = "below the provider's minimum charge" if amount < minimum else "above the maximum"
+        raise InvalidAmount(
+            f"a payment of {amount} minor units of {currency} is {low}: it must be between "
+            f"{minimum} and {MAX_AMOUNT} minor units",
+            amount=amount,
+            currency=currency,
+            minimum=minimum,
+            maximum=MAX_AMOUNT,
         )
     return amount
 

@@ -550,14 +550,42 @@ class TestBeginRecords:
 
 
 class TestCartTotalBounds:
-    def test_total_of_one_minor_unit_is_accepted(self) -> None:
-        """The smallest chargeable total, 1 minor unit, is a valid checkout."""
+    def test_total_of_the_currency_minimum_is_accepted(self) -> None:
+        """The smallest chargeable total, the provider's minimum (EUR 0.50), is a valid
+        checkout (docs.stripe.com/currencies#minimum-and-maximum-charge-amounts)."""
         w = make_shop()
-        w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", Money(1, "EUR"))
+        w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", Money(50, "EUR"))
         w.service.restock("s1", "SKU-PIN", 1)
         r = w.service.create_payment_intent(SESSION, [CartItem("p_pin", 1)])
-        assert w.service.payment(r.payment_id).amount == Money(1, "EUR")
-        assert w.provider.retrieve_intent(PI_1).amount == 1
+        assert w.service.payment(r.payment_id).amount == Money(50, "EUR")
+        assert w.provider.retrieve_intent(PI_1).amount == 50
+
+    @pytest.mark.parametrize(
+        ("price", "qty"),
+        [(Money(49, "EUR"), 1), (Money(1, "EUR"), 3), (Money(29, "GBP"), 1), (Money(49, "JPY"), 1)],
+    )
+    def test_a_total_below_the_currency_minimum_is_refused_before_the_provider(
+        self, price: Money, qty: int
+    ) -> None:
+        """A total the provider would refuse as ``amount_too_small`` (EUR 0.50, GBP 0.30,
+        ¥50: JPY has no minor unit) is refused with InvalidAmount naming the minimum;
+        nothing is written and the provider is not asked."""
+        w = make_shop()
+        w.service.add_product("p_pin", "s1", "SKU-PIN", "Pin", price)
+        w.service.restock("s1", "SKU-PIN", 5)
+        before, calls = w.store.fingerprint(), w.provider.calls.copy()
+        with pytest.raises(E.InvalidAmount) as caught:
+            w.service.create_payment_intent(SESSION, [CartItem("p_pin", qty)])
+        minimum = {"EUR": 50, "GBP": 30, "JPY": 50}[price.currency]
+        assert caught.value.fields == {
+            "amount": price.amount * qty,
+            "currency": price.currency,
+            "minimum": minimum,
+            "maximum": MAX_AMOUNT,
+        }
+        assert "minimum" in caught.value.message
+        assert w.store.fingerprint() == before
+        assert w.provider.calls == calls
 
     def test_total_of_exactly_the_maximum_is_accepted(self) -> None:
         """MAX_AMOUNT itself is allowed: only totals above it are refused."""
@@ -577,7 +605,12 @@ class TestCartTotalBounds:
         before = w.store.fingerprint()
         with pytest.raises(E.InvalidAmount) as caught:
             w.service.create_payment_intent(SESSION, [CartItem("p_gold", 1), CartItem("p_pin", 1)])
-        assert caught.value.fields == {"amount": MAX_AMOUNT + 1}
+        assert caught.value.fields == {
+            "amount": MAX_AMOUNT + 1,
+            "currency": "EUR",
+            "minimum": 50,
+            "maximum": MAX_AMOUNT,
+        }
         assert str(MAX_AMOUNT + 1) in caught.value.message
         assert w.store.fingerprint() == before
 

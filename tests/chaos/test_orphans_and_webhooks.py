@@ -490,7 +490,8 @@ class TestWebhookInbox:
         pi = w.service.payment(r.payment_id).provider_intent_id
         assert pi is not None
         w.provider.customer_confirm(pi, "pm_card_visa")
-        (event,) = w.provider.take_events()
+        event, *also = w.provider.take_events()
+        assert [e.type for e in also] == ["charge.succeeded"]  # sent with it
         assert event.type == "payment_intent.succeeded"
         assert w.service.handle_webhook(event) == "processed"
         assert w.service.payment(r.payment_id).status.value == "succeeded"
@@ -550,7 +551,12 @@ class TestWebhookInbox:
         orphan_intent(w, "pm_card_visa")
         events = w.provider.take_events()
         before = w.store.snapshot().rows(s.PAYMENTS)
-        for ev in events:
+        charges = [ev for ev in events if ev.object_kind == "charge"]
+        assert [ev.type for ev in charges] == ["charge.succeeded"]
+        for ev in charges:  # the charge's own events: acknowledged, no flow
+            assert w.service.handle_webhook(ev) == "ignored:unsupported_object_kind"
+        for ev in events[:-1]:
+            assert ev.object_kind == "payment_intent"
             assert w.service.handle_webhook(ev) == "ignored:not_ours"
             assert webhook_flow(w, ev.id).result == {
                 "matched": False,
@@ -570,7 +576,8 @@ class TestWebhookInbox:
         assert rid is not None
         w.provider.take_events()
         w.provider.settle_refund(rid)
-        (event,) = w.provider.take_events()
+        event, *also = w.provider.take_events()
+        assert [e.type for e in also] == ["charge.refund.updated"]  # sent with it
         arm(w, FaultKind.PROVIDER_DOWN, "retrieve_refund")
         with pytest.raises(FlowPending):
             w.service.handle_webhook(event)
@@ -593,7 +600,8 @@ class TestWebhookInbox:
         pi = w.service.payment(r.payment_id).provider_intent_id
         assert pi is not None
         w.provider.customer_confirm(pi, "pm_card_visa")
-        (event,) = w.provider.take_events()
+        event, *also = w.provider.take_events()
+        assert [e.type for e in also] == ["charge.succeeded"]  # sent with it
         arm(w, FaultKind.RATE_LIMITED, "retrieve_intent")
         with pytest.raises(FlowPending):
             w.service.handle_webhook(event)
@@ -613,7 +621,8 @@ class TestRefundWebhooks:
         w, pid = paid_shop()
         fid = w.service.start_refund(pid, 1000, None, "rk-early")
         step(w, fid)  # the provider call: the refund exists, the answer is held in memory
-        (event,) = w.provider.take_events()
+        event, *also = w.provider.take_events()
+        assert [e.type for e in also] == ["charge.refunded"]  # sent with it
         assert event.type == "refund.created"
         assert w.service.refunds_of(pid)[0].provider_refund_id is None
         assert w.service.handle_webhook(event) == "processed"
@@ -632,7 +641,8 @@ class TestRefundWebhooks:
         pi = w.service.payment(pid).provider_intent_id
         assert pi is not None
         w.provider.create_refund(pi, amount=500, reason=None, metadata={}, idempotency_key="dash")
-        (event,) = w.provider.take_events()
+        event, *also = w.provider.take_events()
+        assert [e.type for e in also] == ["charge.refunded"]  # sent with it
         assert w.service.handle_webhook(event) == "processed"
         assert webhook_flow(w, event.id).result == {
             "matched": True,
@@ -652,7 +662,8 @@ class TestRefundWebhooks:
         assert rid is not None
         w.provider.take_events()
         w.provider.settle_refund(rid)
-        (event,) = w.provider.take_events()
+        event, *also = w.provider.take_events()
+        assert [e.type for e in also] == ["charge.refund.updated"]  # sent with it
         assert event.type == "refund.updated"
         assert w.service.handle_webhook(event) == "processed"
         assert webhook_flow(w, event.id).result == {"matched": True, "status": "succeeded"}
@@ -667,7 +678,8 @@ class TestRefundWebhooks:
         assert rid is not None
         w.provider.take_events()
         w.provider.settle_refund(rid, success=False)
-        (event,) = w.provider.take_events()
+        event, *also = w.provider.take_events()
+        assert [e.type for e in also] == ["charge.refund.updated"]  # sent with it
         assert event.type == "refund.failed"
         assert w.service.handle_webhook(event) == "processed"
         assert webhook_flow(w, event.id).result == {"matched": True, "status": "failed"}
@@ -780,7 +792,8 @@ class TestIntentWebhookStatuses:
         pi = w.service.payment(r.payment_id).provider_intent_id
         assert pi is not None
         w.provider.customer_confirm(pi, "pm_card_chargeDeclined")
-        (event,) = w.provider.take_events()
+        event, *also = w.provider.take_events()
+        assert [e.type for e in also] == ["charge.failed"]  # sent with it
         assert event.type == "payment_intent.payment_failed"
         assert w.service.handle_webhook(event) == "processed"
         assert webhook_flow(w, event.id).result == {"matched": True, "status": "open"}

@@ -146,11 +146,11 @@ class TestAutomaticRefundThatFails:
         assert alerts(w)[first.id].resolution is not None
         converged(w)
 
-    def test_a_one_cent_refund_that_fails_is_retried_too(self) -> None:
-        """The smallest amount there is still goes back: a failed one-cent automatic
-        refund starts its retry like any other."""
+    def test_a_refund_of_the_smallest_charge_that_fails_is_retried_too(self) -> None:
+        """The smallest amount a payment can take (EUR 0.50, the provider's minimum)
+        still goes back: its failed automatic refund starts its retry like any other."""
         w = make_shop(stock=1)
-        w.service.add_product("p_cent", "s1", "SKU-CENT", "Sticker", Money(1, "EUR"))
+        w.service.add_product("p_cent", "s1", "SKU-CENT", "Sticker", Money(50, "EUR"))
         w.service.restock("s1", "SKU-CENT", 1)
         bank_fails_pending_refunds(w)
         _, pid = out_of_stock_order(w, "p_cent")
@@ -159,7 +159,7 @@ class TestAutomaticRefundThatFails:
         fail_pending(w, first)
         first, second = refunds(w, pid)
         assert first.status is RefundStatus.FAILED
-        assert (second.idempotency_key, second.amount.amount) == ("out-of-stock#2", 1)
+        assert (second.idempotency_key, second.amount.amount) == ("out-of-stock#2", 50)
 
     def test_refused_every_time_is_escalated_after_the_last_attempt(self) -> None:
         """The provider refuses every refund: exactly AUTO_REFUND_ATTEMPTS are tried, each

@@ -222,8 +222,9 @@ class TestRefundMatching:
             metadata={"refund_id": ours.id},
             idempotency_key="other-store-refund",
         )
-        (event,) = w.provider.take_events()
-        assert event.object_id == theirs.id
+        event, charge = w.provider.take_events()  # refund.created, charge.refunded
+        assert (event.object_id, charge.type) == (theirs.id, "charge.refunded")
         assert w.service.handle_webhook(event) == WebhookOutcome.NOT_OURS
+        assert w.service.handle_webhook(charge) == WebhookOutcome.UNSUPPORTED_OBJECT_KIND
         (still,) = w.service.refunds_of(pid)
         assert (still.status, still.provider_refund_id) == (ours.status, ours.provider_refund_id)

@@ -20,9 +20,10 @@ from paycore.errors import (
     ProviderNotFound,
 )
 from paycore.listing import all_refunds
-from paycore.money import Money
+from paycore.money import CURRENCIES, MIN_CHARGE, Money
 from paycore.ports import CreateIntent, IntentView, ListPage, PaymentProvider
-from paycore_adapters.fake_provider import IDEMPOTENCY_TTL_MS, FakeProvider
+from paycore_adapters.fake_limits import MINIMUM_CHARGE, check_amount
+from paycore_adapters.fake_provider import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, FakeProvider
 from paycore_adapters.harness.explore import copyable
 
 T0 = 1_700_000_000_000
@@ -110,13 +111,14 @@ def test_zero_amount_intent_is_refused(fp: FakeProvider) -> None:
 
 
 def test_failed_authentication_returns_to_requires_payment_method(fp: FakeProvider) -> None:
-    """Failing 3DS sends the intent back to requires_payment_method with authentication_failure."""
+    """Failing 3DS sends the intent back to requires_payment_method with Stripe's code,
+    payment_intent_authentication_failure (docs.stripe.com/error-codes)."""
     pi = fp.create_intent(req(), idempotency_key="c")
     confirm(fp, pi.id, "pm_card_threeDSecure2Required", "k")
     failed = fp.complete_action(pi.id, success=False)
     assert (failed.status, failed.last_error_code) == (
         "requires_payment_method",
-        "authentication_failure",
+        "payment_intent_authentication_failure",
     )
     with pytest.raises(ProviderInvalidRequest):
         fp.complete_action(pi.id)
@@ -210,16 +212,22 @@ def test_same_key_different_endpoint_mismatch(fp: FakeProvider) -> None:
     assert fp.retrieve_intent(pi.id).status == "requires_payment_method"
 
 
-def test_keys_expire_after_24_hours(fp: FakeProvider, clock: ManualClock) -> None:
-    """A key replays until 24 h have passed, then a reuse executes anew."""
+def test_keys_are_kept_past_24_hours_then_forgotten(fp: FakeProvider, clock: ManualClock) -> None:
+    """Stripe keeps a key at least 24 h: the fake replays it at 24 h and after, up to its
+    horizon (more than a day), and executes a reuse anew only once the key is older."""
     first = fp.create_intent(req(), idempotency_key="k")
-    clock.advance(IDEMPOTENCY_TTL_MS - 1)
+    clock.advance(IDEMPOTENCY_KEPT_MS)
     assert fp.create_intent(req(), idempotency_key="k") is first
+    clock.advance(1)
+    assert fp.create_intent(req(), idempotency_key="k") is first
+    assert IDEMPOTENCY_TTL_MS > IDEMPOTENCY_KEPT_MS == 86_400_000
+    clock.advance(IDEMPOTENCY_TTL_MS - IDEMPOTENCY_KEPT_MS - 1)
+    assert fp.create_intent(req(), idempotency_key="k") is first  # exactly the horizon
     clock.advance(1)
     fresh = fp.create_intent(req(), idempotency_key="k")
     assert fresh.id != first.id
     assert fp.create_intent(req(2000), idempotency_key="k2").amount == 2000
-    clock.advance(IDEMPOTENCY_TTL_MS)
+    clock.advance(IDEMPOTENCY_TTL_MS + 1)
     assert fp.create_intent(req(3000), idempotency_key="k").amount == 3000
 
 
@@ -288,7 +296,8 @@ def test_succeeded_refund_can_fail_later_and_frees_its_amount(fp: FakeProvider) 
     assert failed.failure_reason == "expired_or_canceled_card"
     assert fp.retrieve_refund(rf.id) == failed and fp.list_refunds(pi.id).data == (failed,)
     assert [(e.type, e.object_kind, e.object_id, e.status) for e in fp.take_events()] == [
-        ("refund.failed", "refund", rf.id, "failed")
+        ("refund.failed", "refund", rf.id, "failed"),
+        ("charge.refund.updated", "refund", rf.id, "failed"),
     ]
     again = fp.create_refund(pi.id, amount=1000, reason=None, metadata={}, idempotency_key="r2")
     assert again.status == "succeeded"
@@ -329,7 +338,9 @@ def test_only_a_refund_waiting_for_the_customer_can_be_canceled(fp: FakeProvider
     assert (canceled.status, canceled.failure_reason) == ("canceled", "merchant_request")
     assert [(e.type, e.object_id, e.status) for e in fp.take_events()] == [
         ("refund.updated", rf.id, "requires_action"),
+        ("charge.refund.updated", rf.id, "requires_action"),
         ("refund.updated", rf.id, "canceled"),
+        ("charge.refund.updated", rf.id, "canceled"),
     ]
     with pytest.raises(ProviderInvalidRequest, match="status of canceled"):
         fp.cancel_refund(rf.id)
@@ -349,7 +360,7 @@ def test_search_intents_exact_match_newest_first(fp: FakeProvider, clock: Manual
     clock.advance(10)
     fp.create_intent(req(order="ord_10"), idempotency_key="b")
     clock.advance(10)
-    c = fp.create_intent(req(5, order="ord_1"), idempotency_key="c")
+    c = fp.create_intent(req(50, order="ord_1"), idempotency_key="c")
     assert [i.id for i in fp.search_intents(metadata_key="order_id", value="ord_1")] == [c.id, a.id]
     assert fp.search_intents(metadata_key="cart", value="ord_1") == []
 
@@ -439,13 +450,14 @@ def test_list_refunds_pages_by_ten_newest_first(fp: FakeProvider) -> None:
 
 
 def test_events_emitted_for_lifecycle(fp: FakeProvider, clock: ManualClock) -> None:
-    """Every intent status change and refund change emits one event, taken once."""
+    """Every intent status change and refund change emits its event, with the charge.*
+    events Stripe sends alongside, taken once; ``created`` is in seconds."""
     fp.refunds_settle_immediately = False
     pi = fp.create_intent(req(), idempotency_key="c")
     with pytest.raises(ProviderCardDeclined):
         confirm(fp, pi.id, "pm_card_chargeDeclined", "k1")
     confirm(fp, pi.id, "pm_card_threeDSecure2Required", "k2")
-    clock.advance(5)
+    clock.advance(5_000)
     fp.complete_action(pi.id)
     rf = fp.create_refund(pi.id, amount=10, reason=None, metadata={}, idempotency_key="r1")
     fp.settle_refund(rf.id)
@@ -455,17 +467,26 @@ def test_events_emitted_for_lifecycle(fp: FakeProvider, clock: ManualClock) -> N
     assert [(e.type, e.status) for e in events] == [
         ("payment_intent.created", "requires_payment_method"),
         ("payment_intent.payment_failed", "requires_payment_method"),
+        ("charge.failed", "failed"),
         ("payment_intent.requires_action", "requires_action"),
         ("payment_intent.succeeded", "succeeded"),
+        ("charge.succeeded", "succeeded"),
         ("refund.created", "pending"),
+        ("charge.refunded", "succeeded"),
         ("refund.updated", "succeeded"),
+        ("charge.refund.updated", "succeeded"),
         ("refund.created", "pending"),
+        ("charge.refunded", "succeeded"),
         ("refund.failed", "failed"),
+        ("charge.refund.updated", "failed"),
     ]
     assert [e.id for e in events[:2]] == ["evt_000001", "evt_000002"]
-    assert {e.object_kind for e in events[:4]} == {"payment_intent"}
-    assert {e.object_id for e in events[4:6]} == {rf.id}
-    assert events[0].created == T0 and events[3].created == T0 + 5
+    assert {e.object_kind for e in events[:2] + events[3:5]} == {"payment_intent"}
+    assert {e.object_kind for e in events} == {"payment_intent", "charge", "refund"}
+    charges = {e.object_id for e in events if e.object_kind == "charge"}
+    assert charges == {"ch_000001_1", "ch_000001_2"}  # one charge per confirmation attempt
+    assert {e.object_id for e in events[6:10] if e.object_kind == "refund"} == {rf.id}
+    assert events[0].created == T0 // 1000 and events[4].created == T0 // 1000 + 5
     assert fp.take_events() == []
     assert fp.all_events == events
 
@@ -480,6 +501,7 @@ def test_processing_and_cancel_events(fp: FakeProvider) -> None:
         "payment_intent.created",
         "payment_intent.processing",
         "payment_intent.payment_failed",
+        "charge.failed",
         "payment_intent.canceled",
     ]
 
@@ -525,7 +547,7 @@ def key_of(state: object) -> bytes:
 def test_clone_is_independent_and_runs_on_its_own_clock(fp: FakeProvider) -> None:
     """A clone is in the same state on the clock it is given; each then goes its own way."""
     pi = fp.create_intent(req(), idempotency_key="c")
-    other = ManualClock(T0 + 5)
+    other = ManualClock(T0 + 5_000)
     twin = fp.clone(other)
     assert key_of(twin.state_key()) == key_of(fp.state_key())
     confirm(twin, pi.id, "pm_card_visa", "k")
@@ -533,7 +555,7 @@ def test_clone_is_independent_and_runs_on_its_own_clock(fp: FakeProvider) -> Non
         "succeeded",
         "requires_payment_method",
     )
-    assert twin.all_events[-1].created == T0 + 5
+    assert twin.all_events[-1].created == (T0 + 5_000) // 1000  # Stripe's seconds
     assert key_of(twin.state_key()) != key_of(fp.state_key())
     assert confirm(fp, pi.id, "pm_card_visa", "k").status == "succeeded"
 
@@ -560,3 +582,26 @@ def test_an_unknown_cursor_names_its_parameter(fp: FakeProvider) -> None:
         {"param": "starting_after"},
         {"param": "ending_before"},
     )
+
+
+# --- Stripe's limits (fake_limits) ------------------------------------------------------
+
+
+def test_more_than_eight_digits_is_too_large() -> None:
+    """An amount past eight digits is ``amount_too_large`` (the port's Money cannot carry
+    one, so the fake's own check is reached only by a caller that bypasses Money)."""
+    check_amount(99_999_999, "EUR")
+    with pytest.raises(ProviderInvalidRequest) as caught:
+        check_amount(100_000_000, "EUR")
+    assert caught.value.fields["error_code"] == "amount_too_large"
+
+
+def test_the_core_refuses_below_the_same_minimum_the_fake_does() -> None:
+    """paycore's checkout minimum and the fake's are the same figure for every currency
+    paycore accepts: the core refuses exactly what the provider would."""
+    assert set(MIN_CHARGE) == set(CURRENCIES) <= set(MINIMUM_CHARGE)
+    for currency, minimum in MIN_CHARGE.items():
+        assert MINIMUM_CHARGE[currency] == minimum, currency
+        check_amount(minimum, currency)
+        with pytest.raises(ProviderInvalidRequest):
+            check_amount(minimum - 1, currency)

@@ -65,8 +65,9 @@ class TestRoundTrips:
         w = make_shop()
         res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
         w.service.confirm_payment(res.payment_id, payment_method="pm_card_visa")
-        events = w.provider.take_events()
+        events, charge = w.provider.take_events()[:2], w.provider.all_events[2]
         assert [e.type for e in events] == ["payment_intent.created", "payment_intent.succeeded"]
+        assert charge.type == "charge.succeeded"
         flows = len(w.store.snapshot().rows(s.FLOWS))
         calls = sum(w.provider.calls.values())
         for event in events:
@@ -78,4 +79,9 @@ class TestRoundTrips:
         inbox = {e.event_id: e.flow_id for e in w.store.snapshot().rows(s.INBOX)}
         assert {inbox[e.id] for e in events} == {""}
         assert [w.service.handle_webhook(e) for e in events] == ["duplicate", "duplicate"]
+        before = commits(w)
+        assert w.service.handle_webhook(charge) == "ignored:unsupported_object_kind"
+        assert commits(w) - before == 1  # its inbox row only
+        assert len(w.store.snapshot().rows(s.FLOWS)) == flows
+        assert sum(w.provider.calls.values()) == calls
         assert w.service.payment(res.payment_id).status.value == "succeeded"

@@ -109,6 +109,8 @@ class WorldCore:
         #: what happened, as (clock in ms, line): formatted only when read (``timeline``)
         self.said: list[tuple[int, str]] = []
         self.pending: list[Delivery] = []
+        #: the event types the webhook endpoint subscribes to; None: every type sent
+        self.subscribed: frozenset[str] | None = None
         self.sessions: list[str] = []
         self.restarts = 0
         self.steps = 0

@@ -137,6 +137,8 @@ class WorldOutside(WorldCore):
         """Take what the provider sent into the delivery queue, signed."""
         now_s = self.w.clock.now() // 1000
         for ev in self.w.provider.take_events():
+            if self.subscribed is not None and ev.type not in self.subscribed:
+                continue  # the provider sends an endpoint only the types it subscribed to
             payload = signing.to_payload(ev)
             self.pending.append(Delivery(ev, payload, signing.sign(payload, SECRET, now_s)))
 

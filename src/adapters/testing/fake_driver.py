@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from paycore.ports import ProviderEvent
+
 from ..fake_provider import FakeProvider
 from ..memory import ManualClock
 
@@ -47,3 +49,14 @@ class FakeDriver:
         if not isinstance(clock, ManualClock):
             raise TypeError("the fake's clock is not a ManualClock: time cannot be moved")
         clock.advance(seconds * 1000)
+
+    def pass_time(self, ms: int) -> None:
+        """Time passes for the fake: its clock must be one that can be moved on."""
+        advance = getattr(self.fake.clock, "advance", None)
+        if advance is None:
+            raise TypeError("the fake's clock cannot be moved on: give it a ManualClock")
+        advance(ms)
+
+    def take_events(self) -> list[ProviderEvent]:
+        """The events the fake sent since the last call."""
+        return self.fake.take_events()

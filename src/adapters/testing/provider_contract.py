@@ -32,13 +32,14 @@ from paycore.errors import (
 from paycore.money import Money
 from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, PaymentProvider
 
+from .provider_amounts import AmountCases
 from .provider_case import DECLINED, PROCESSING, THREE_DS, VISA, ContractCase, ProviderDriver
 from .provider_listing import ProviderListing
 
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
-class ProviderContract(ProviderListing, abc.ABC):
+class ProviderContract(AmountCases, ProviderListing, abc.ABC):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""
 
@@ -150,7 +151,7 @@ class ProviderContract(ProviderListing, abc.ABC):
         back = c.provider.retrieve_intent(failed.id)
         assert (back.status, back.last_error_code) == (
             "requires_payment_method",
-            "authentication_failure",
+            "payment_intent_authentication_failure",  # docs.stripe.com/error-codes
         )
 
     def test_a_processing_payment_waits_for_the_network(self, c: ContractCase) -> None:
@@ -319,7 +320,7 @@ class ProviderContract(ProviderListing, abc.ABC):
         a = c.create(order="o1")
         c.create(order="o10")
         b = c.provider.create_intent(
-            CreateIntent(Money(5, "EUR"), c.driver.charging_account(), {"order_id": c.order()}),
+            CreateIntent(Money(50, "EUR"), c.driver.charging_account(), {"order_id": c.order()}),
             idempotency_key=c.key("create-again"),
         )
         c.driver.searchable()

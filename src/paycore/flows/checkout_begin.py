@@ -16,7 +16,6 @@ from paycore.errors import (
     CheckoutSessionExpired,
     CheckoutSessionReused,
     CurrencyMismatch,
-    InvalidAmount,
     MixedSellerCart,
     OutOfStock,
     ProductNotFound,
@@ -30,7 +29,7 @@ from paycore.flows.identity import installation_id, new_reference
 from paycore.flows.params import CheckoutParams
 from paycore.flows.steps import CheckoutStep
 from paycore.machines import ORDER, PAYMENT, RESERVATION
-from paycore.money import MAX_AMOUNT, Money
+from paycore.money import Money, check_charge
 from paycore.records import Order, OrderLine, Payment, Reservation, Seller
 from paycore.unit import Unit
 
@@ -147,12 +146,8 @@ def _total(lines: Sequence[OrderLine]) -> Money:
                 product_id=line.product_id,
             )
     amount = sum(line.unit_price.amount * line.quantity for line in lines)
-    if not 1 <= amount <= MAX_AMOUNT:
-        raise InvalidAmount(
-            f"the cart total must be between 1 and {MAX_AMOUNT} minor units, got {amount}",
-            amount=amount,
-        )
-    return Money(amount, currency)
+    # Refused here, before any provider call, as the provider would refuse it.
+    return Money(check_charge(amount, currency), currency)
 
 
 def _hold(u: Unit, order_id: str, lines: Sequence[OrderLine], expires: int) -> None:

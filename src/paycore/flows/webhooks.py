@@ -39,6 +39,30 @@ from paycore.unit import Unit
 
 KINDS = frozenset({"payment_intent", "refund"})
 
+#: The event types paycore acts on, for an endpoint's subscription
+#: (docs.stripe.com/api/events/types). Each names an intent or a refund, and the flow asks
+#: the provider for that object's current state. ``charge.refund.updated`` is about a
+#: refund too. Stripe also sends ``charge.succeeded``, ``charge.failed``,
+#: ``charge.refunded`` and other ``charge.*`` events about a payment's charge, to every
+#: endpoint subscribed to them: paycore acknowledges those as ignored
+#: (``ignored:unsupported_object_kind``) and changes nothing but its inbox, since an
+#: answer other than 2xx has Stripe redeliver for up to three days
+#: (docs.stripe.com/webhooks#retries).
+ACTED_ON = frozenset(
+    {
+        "payment_intent.created",
+        "payment_intent.processing",
+        "payment_intent.requires_action",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "refund.created",
+        "refund.updated",
+        "refund.failed",
+        "charge.refund.updated",
+    }
+)
+
 
 def screen(event: object) -> WebhookOutcome | None:
     """Refuse what is not a verified event; say why a verified event is of no use.
