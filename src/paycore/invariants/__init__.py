@@ -72,6 +72,7 @@ from paycore.invariants.orders_payments import (
 )
 from paycore.invariants.refunds import (
     decided_refunds_covered,
+    one_provider_refund_per_refund,
     refunds_recorded,
     refunds_within_captured,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "one_currency_per_order",
     "one_live_intent",
     "one_order_per_session",
+    "one_provider_refund_per_refund",
     "order_matches_payment",
     "orders_payments",
     "refunds",
