@@ -198,11 +198,17 @@ class PostgresStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_all(self, deferrable: bool) -> dict[str, dict[str, object]]:
+        with self._read_only(deferrable) as conn:
+            return {name: sql.all_rows(conn) for name, sql in self._sql.items()}
+
+    @contextlib.contextmanager
+    def _read_only(self, deferrable: bool) -> Iterator[Conn]:
+        """A pooled connection in a ``READ ONLY`` transaction (``DEFERRABLE`` if asked),
+        rolled back and given back at the end; a driver error is the port's."""
         conn = self._getconn()
         try:
             conn.read_only, conn.deferrable = True, deferrable
-            tables = {name: sql.all_rows(conn) for name, sql in self._sql.items()}
-            conn.rollback()
+            yield conn
         except psycopg.Error as exc:
             raise translate(exc, "snapshot failed") from None
         finally:
@@ -210,7 +216,6 @@ class PostgresStore:
                 conn.rollback()
                 conn.read_only = conn.deferrable = False
             self._pool.putconn(conn)
-        return tables
 
     @contextlib.contextmanager
     def streamed(self, *, batch: int = BATCH, cache: int = CACHE) -> Iterator[StreamedSnapshot]:
@@ -220,19 +225,9 @@ class PostgresStore:
         reads a big store through. ``DEFERRABLE`` as :meth:`snapshot` is; inside one of
         this thread's transactions it is not, and a refusal (40001) while reading is
         raised as ``StoreConflict`` (rows already given cannot be read again)."""
-        deferrable = not getattr(self._local, "open", False)
-        conn = self._getconn()
-        try:
-            conn.read_only, conn.deferrable = True, deferrable
+        with self._read_only(not getattr(self._local, "open", False)) as conn:
             conn.execute("SELECT 1 FROM paycore_sequences LIMIT 1")  # the instant
             yield postgres_view(conn, self._sql, batch=batch, cache=cache)
-        except psycopg.Error as exc:
-            raise translate(exc, "snapshot failed") from None
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-                conn.read_only = conn.deferrable = False
-            self._pool.putconn(conn)
 
     def sequences(self) -> dict[str, int]:
         with self._pool.connection() as conn:
