@@ -60,9 +60,7 @@ class MemoryTransaction(ClaimByFind):
         if self.closed:
             raise RuntimeError("this transaction is over; open a new one")
         if self.failed is not None:
-            raise IntegrityError(
-                f"transaction rolled back: {self.failed.message}", **self.failed.fields
-            )
+            raise self.failed.rolled_back()
 
     def _fail(self, message: str, table: Table[Any], constraint: Fields, **fields: Any) -> NoReturn:
         self.failed = IntegrityError(message, table=table.name, constraint=constraint, **fields)

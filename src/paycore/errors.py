@@ -219,6 +219,10 @@ class StoreError(PaycoreError, code="store_error"):
 class IntegrityError(StoreError, code="store_integrity_error"):
     """A unique or foreign key constraint was violated; the transaction rolled back."""
 
+    def rolled_back(self) -> IntegrityError:
+        """What a later call in the transaction this error failed raises (every store)."""
+        return IntegrityError(f"transaction rolled back: {self.message}", **self.fields)
+
 
 class OperationalError(StoreError, code="store_unavailable"):
     """The store failed (disk, connection, lock timeout); the transaction rolled back."""

@@ -33,7 +33,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from paycore.errors import CommitUnknown, IntegrityError, OperationalError, StoreConflict
+from paycore.errors import CommitUnknown, OperationalError, StoreConflict
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
@@ -290,9 +290,7 @@ class _Scope:
                 if isinstance(exc, StoreConflict):
                     store.stats["conflicts"] += 1
                 if exc_type is None and tx.failed is not None:
-                    raise IntegrityError(
-                        f"transaction rolled back: {tx.failed.message}", **tx.failed.fields
-                    )
+                    raise tx.failed.rolled_back()
                 return
             _finish(store, tx, conn)
             if not tx.committed:  # else it went with the last writes

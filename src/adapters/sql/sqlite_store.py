@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from paycore.errors import CommitUnknown, IntegrityError, OperationalError
+from paycore.errors import CommitUnknown, OperationalError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
@@ -276,9 +276,7 @@ class _Scope:
             _rollback(conn)
             store.count("rollbacks")
             if exc_type is None and tx.failed is not None:
-                raise IntegrityError(
-                    f"transaction rolled back: {tx.failed.message}", **tx.failed.fields
-                )
+                raise tx.failed.rolled_back()
             return
         try:
             tx.finish()

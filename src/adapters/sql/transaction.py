@@ -120,9 +120,7 @@ class SqlTransaction(abc.ABC):
         if self.closed:
             raise RuntimeError("this transaction is over; open a new one")
         if self.failed is not None:
-            raise IntegrityError(
-                f"transaction rolled back: {self.failed.message}", **self.failed.fields
-            )
+            raise self.failed.rolled_back()
 
     def _table(self, table: Table[Any]) -> TableSql:
         if self.closed or self.failed is not None:
