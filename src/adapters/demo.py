@@ -23,6 +23,7 @@ from paycore.config import MINUTE
 from paycore.errors import PaycoreError
 from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Ledger
+from paycore.listing import intents_between, seconds_from
 from paycore.money import Money
 from paycore.ports import ProviderEvent
 from paycore.service import CheckoutResult, JobReport, PaymentResult, RefundResult
@@ -170,7 +171,9 @@ def _ana_double_clicks(w: Wiring, tl: Timeline) -> tuple[CheckoutResult, Provide
     ana = results[0]
     assert ana is not None
     session = tl.session("ana")
-    found = w.provider.search_intents(metadata_key="checkout_session_id", value=session)
+    # The list, not the search: Stripe's search lags behind writes (docs.stripe.com/search).
+    listed = intents_between(w.provider, seconds_from(w.clock.now()) - 60)
+    found = [v for v in listed if v.metadata.get("checkout_session_id") == session]
     tl.say("paycore", "intents at the provider for Ana's session", len(found))
     tl.attempt(
         "ana", "confirm with a card", lambda: svc.confirm_payment(ana.payment_id, "pm_card_visa")

@@ -27,7 +27,7 @@ from paycore.errors import (
 from paycore.ports import Clock, IntentView, ProviderEvent, RefundView
 from paycore.unit import evolve
 
-from .fake_limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_TTL_MS
+from .fake_limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_TTL_MS, SEARCH_LAG_MS
 
 R = TypeVar("R")
 V = TypeVar("V", IntentView, RefundView)
@@ -61,6 +61,9 @@ class StoredIntent:
     payment_method: str | None = None
     return_url: str | None = None
     attempts: int = 0
+    #: When it was made, to the millisecond (``view.created`` is whole seconds, as
+    #: Stripe's ``created``): its search lag counts from here.
+    made_at_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class FakeLedger:
         self._undelivered: list[ProviderEvent] = []
         self._seq: collections.Counter[str] = collections.Counter()
         self.refunds_settle_immediately: bool = True
+        #: How long a new intent stays out of search (:data:`fake_limits.SEARCH_LAG_MS`).
+        self.search_lag_ms: int = SEARCH_LAG_MS
         self.calls: collections.Counter[str] = collections.Counter()
 
     # --- setup, ledger and events (not part of the port) -----------------------
@@ -132,6 +137,7 @@ class FakeLedger:
             twin._undelivered = list(self._undelivered)
             twin._seq = collections.Counter(self._seq)
             twin.refunds_settle_immediately = self.refunds_settle_immediately
+            twin.search_lag_ms = self.search_lag_ms
             twin.calls = collections.Counter(self.calls)
         return twin
 
@@ -141,9 +147,10 @@ class FakeLedger:
     def state_key(self) -> object:
         """Everything that decides what the fake does next, as a picklable value (for the
         harness's explorer): accounts, intents, refunds, saved idempotency outcomes,
-        events not taken yet, id counters and how refunds settle. The log of every
-        event and the call counts are left out: they decide nothing. The value shares
-        the fake's containers: pickle or digest it before the fake moves on."""
+        events not taken yet, id counters, how refunds settle and how long search lags.
+        The log of every event and the call counts are left out: they decide nothing.
+        The value shares the fake's containers: pickle or digest it before the fake
+        moves on."""
         with self._lock:
             return (
                 self._accounts,
@@ -153,6 +160,7 @@ class FakeLedger:
                 self._undelivered,
                 self._seq,
                 self.refunds_settle_immediately,
+                self.search_lag_ms,
             )
 
     def books(self) -> dict[str, Any]:
@@ -352,7 +360,15 @@ def charge_id(it: StoredIntent) -> str:
     return f"ch_{it.view.id.removeprefix('pi_')}_{it.attempts}"
 
 
+def whole_seconds(ms: int) -> int:
+    """A moment as Stripe's ``created`` gives it, in the port's milliseconds: the whole
+    second it falls in (docs.stripe.com/api/payment_intents/object: "Time at which the
+    object was created. Measured in seconds since the Unix epoch"), times 1000."""
+    return ms // 1000 * 1000
+
+
 def list_order(it: StoredIntent) -> tuple[int, int]:
     """Creation time, then creation sequence for equal times: oldest first (Stripe lists
-    the reverse, newest first: docs.stripe.com/api/pagination)."""
+    the reverse, newest first: docs.stripe.com/api/pagination). ``created`` is whole
+    seconds, so intents made in one second tie on it and keep their creation order."""
     return (it.view.created, it.seq)

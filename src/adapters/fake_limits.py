@@ -1,5 +1,6 @@
 """Stripe's limits on what a request may carry, as the fake provider enforces them: charge
-amounts per currency, metadata, and how long and how long-lived an idempotency key is.
+amounts per currency, metadata, how long and how long-lived an idempotency key is, and how
+long its search lags behind writes.
 
 Each limit names the Stripe page (docs.stripe.com) or stripe-python parameter it follows.
 """
@@ -18,6 +19,13 @@ IDEMPOTENCY_KEPT_MS = 86_400_000
 #: The fake forgets a key once it is more than this old (two days): a caller may count
 #: on a key only within the guaranteed day, and must not count on it being forgotten.
 IDEMPOTENCY_TTL_MS = 2 * IDEMPOTENCY_KEPT_MS
+#: How long after a write the fake's search shows it. Stripe's search is eventually
+#: consistent: "Under normal operating conditions, data is searchable in under 1 minute.
+#: Propagation of new or updated data could be delayed during an outage" (up to an hour,
+#: docs.stripe.com/api/payment_intents/search), and search must not be used in
+#: read-after-write flows; the list endpoints do not lag (docs.stripe.com/search, "Data
+#: freshness"). The fake takes the usual minute; a test may set a longer lag, or none.
+SEARCH_LAG_MS = 60_000
 #: Stripe: "Idempotency keys are up to 255 characters long" (docs.stripe.com/idempotency).
 IDEMPOTENCY_KEY_MAX = 255
 #: Minimum charge per currency in minor units (docs.stripe.com/currencies

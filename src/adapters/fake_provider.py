@@ -32,6 +32,7 @@ from .fake_ledger import (
     charge_id,
     invalid_request,
     sorted_metadata,
+    whole_seconds,
 )
 from .fake_limits import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, check_amount, check_metadata
 from .fake_paging import DEFAULT_LIMIT, in_window, page
@@ -62,18 +63,20 @@ class FakeProvider(FakeLedger):
             if not self._accounts.get(req.account, False):
                 msg = f"The account {req.account} cannot take charges right now."
                 raise invalid_request(msg, account=req.account)
-            n = self._next("pi")
+            n, now = self._next("pi"), self._clock.now()
             view = IntentView(
                 id=f"pi_{n:06d}",
                 status="requires_payment_method",
                 amount=amount,
                 currency=currency,
                 amount_received=0,
-                created=self._clock.now(),
+                created=whole_seconds(now),
                 metadata=MappingProxyType(dict(req.metadata)),
                 client_secret=f"pi_{n:06d}_secret_{n}",
             )
-            self._intents[view.id] = StoredIntent(view, n, req.account, req.description)
+            self._intents[view.id] = StoredIntent(
+                view, n, req.account, req.description, made_at_ms=now
+            )
             self._emit("payment_intent.created", "payment_intent", view.id, view.status)
             return view
 
@@ -110,8 +113,18 @@ class FakeProvider(FakeLedger):
         return self._read("retrieve_intent", lambda: self._intent(intent_id).view)
 
     def search_intents(self, *, metadata_key: str, value: str) -> list[IntentView]:
+        """Stripe's ``GET /v1/payment_intents/search`` with ``metadata['key']:'value'``
+        (docs.stripe.com/search#query-fields-for-payment-intents), newest first. It lags:
+        an intent shows only :attr:`search_lag_ms` after it was made (docs.stripe.com/search,
+        "Data freshness"); ``list_intents`` does not lag."""
+
         def run() -> list[IntentView]:
-            hits = [it for it in self._ordered() if it.view.metadata.get(metadata_key) == value]
+            indexed = self._clock.now() - self.search_lag_ms
+            hits = [
+                it
+                for it in self._ordered()
+                if it.view.metadata.get(metadata_key) == value and it.made_at_ms <= indexed
+            ]
             return [it.view for it in reversed(hits)]
 
         return self._read("search_intents", run)

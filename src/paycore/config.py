@@ -41,6 +41,13 @@ class Config:
     max_quantity: int = 10_000
     #: How far back the reconciler looks at the provider's intents.
     reconcile_window_ms: int = 48 * HOUR
+    #: How long after the last request of an unanswered create a list that shows no
+    #: intent proves that none was made. Nothing the provider documents bounds when a
+    #: request whose answer never came may still land (stripe-python 16.x's
+    #: ``RequestsClient`` gives up after 80 s, ``stripe/_http_client.py``; the server may
+    #: go on): one that lands later still is an intent no payment records, which the
+    #: reconciler cancels.
+    create_landing_ms: int = 5 * MINUTE
     #: Jobs handle at most this many items per run, so one run stays bounded.
     job_batch: int = 500
     #: A background job that fails this many runs in a row raises a ``job_failed`` alert

@@ -1,4 +1,5 @@
-"""Checkout paths the model rarely reaches: a search that lags, abort's cancel, key generations.
+"""Checkout paths the model rarely reaches: intents the look-up does not list yet, abort's
+cancel, key generations.
 
 Each test drives the checkout flow step by step (``step`` runs one engine step: a provider
 call, or the transaction that applies its answer) and asserts what a payments engineer
@@ -16,7 +17,6 @@ from tests.support import (
     begin_checkout,
     converged,
     flow_of,
-    lagging_search,
     make_shop,
     run,
     safe,
@@ -32,7 +32,7 @@ from paycore.flows import checkout
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import Engine
 from paycore.money import MAX_AMOUNT, Money
-from paycore.ports import IntentView
+from paycore.ports import IntentView, ListPage
 from paycore.records import Flow
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus
 from paycore_adapters.harness.faults import FaultKind, FaultPlan
@@ -47,19 +47,20 @@ WAITING = "intent is processing; waiting for it to settle"
 # --- helpers ----------------------------------------------------------------------------
 
 
-class SearchIndex:
-    """Stripe's search is served by an index that lags behind writes: ids in ``missing``
-    are not in it yet (or not in the replica that answers), so searches do not return them."""
+class ListIndex:
+    """Intents in ``missing`` are not in the provider's list yet: the request that makes
+    them is still on its way (it lands later), or they fall outside the look-up's window
+    (the provider's clock runs behind). The list does not lag; the search is never asked."""
 
     def __init__(self, w: Wiring) -> None:
         self.missing: set[str] = set()
-        real = w.provider.search_intents
+        real = w.provider.list_intents
 
-        def search(*, metadata_key: str, value: str) -> list[IntentView]:
-            found = real(metadata_key=metadata_key, value=value)
-            return [v for v in found if v.id not in self.missing]
+        def list_intents(**kwargs: Any) -> ListPage[IntentView]:
+            page = real(**kwargs)
+            return ListPage(tuple(v for v in page.data if v.id not in self.missing), page.has_more)
 
-        w.provider.search_intents = search  # type: ignore[method-assign]
+        w.provider.list_intents = list_intents  # type: ignore[method-assign]
 
 
 def fail_once(w: Wiring, call: str, phase: str = "before") -> None:
@@ -72,6 +73,48 @@ def fail_once(w: Wiring, call: str, phase: str = "before") -> None:
             raise ProviderUnavailable(f"{call}: timeout ({phase})")
 
     w.provider.fault = fault
+
+
+def fail_in_turn(w: Wiring, *calls: tuple[str, str]) -> None:
+    """Each (call, phase) in turn fails once with a timeout (see :func:`fail_once`)."""
+    left = list(calls)
+
+    def fault(name: str, at: str, key: str | None) -> None:
+        if left and (name, at) == left[0]:
+            left.pop(0)
+            if not left:
+                w.provider.fault = None
+            raise ProviderUnavailable(f"{name}: timeout ({at})")
+
+    w.provider.fault = fault
+
+
+def lost_and_unlisted(w: Wiring, index: ListIndex, intent_id: str) -> None:
+    """A create makes ``intent_id`` and its answer is lost, the replay of its key gets no
+    answer, and the list does not show the intent: find waits out the landing bound, then
+    goes on to create under a new key."""
+    fail_in_turn(w, ("create_intent", "after"), ("create_intent", "before"))
+    step(w, FID, 2)  # create: made, its answer lost -> replay
+    index.missing.add(intent_id)
+    step(w, FID, 2)  # replay: no answer -> find
+    step(w, FID, 2)  # find: not listed -> wait, a request may still land
+    if flow_of(w, FID).step == "find":
+        w.clock.advance(w.service.config.create_landing_ms)
+        step(w, FID, 2)  # find: still not listed -> create with a new key generation
+    assert flow_of(w, FID).step == "create"
+    assert flow_of(w, FID).data["keygen"] >= 1
+
+
+def run_in_time(w: Wiring, flow_id: str) -> Flow:
+    """Step until the flow ends, letting the clock reach each retry's time (bounded)."""
+    for _ in range(200):
+        flow = flow_of(w, flow_id)
+        if flow.status is not FlowStatus.ACTIVE and not w.service.engine.has_inflight(flow_id):
+            return flow
+        if flow.next_run_at > w.clock.now() and not w.service.engine.has_inflight(flow_id):
+            w.clock.advance(flow.next_run_at - w.clock.now())
+        w.service.engine.step(flow_id)
+    raise AssertionError(f"flow {flow_id} did not end")
 
 
 def mug(w: Wiring) -> tuple[int, int, int]:
@@ -100,13 +143,11 @@ def assert_backed_off(w: Wiring, before: Flow, after: Flow, why: str, at: str) -
     assert after.next_run_at > w.clock.now()
 
 
-def to_abort_with_hidden_intent(w: Wiring, index: SearchIndex) -> None:
-    """A create whose answer is lost (pi_000001 exists but the index misses it), a find that
-    sees nothing, a second create the provider refuses: the flow is at ``abort``."""
-    fail_once(w, "create_intent", "after")
-    step(w, FID, 2)  # create: the intent exists, its answer is lost -> find
-    index.missing.add(PI_1)
-    step(w, FID, 2)  # find: nothing -> create with a new key generation
+def to_abort_with_hidden_intent(w: Wiring, index: ListIndex) -> None:
+    """A create whose answer is lost (pi_000001 exists but the list does not show it), a
+    find that sees nothing past the landing bound, a second create the provider refuses:
+    the flow is at ``abort``."""
+    lost_and_unlisted(w, index, PI_1)
     w.provider.set_account("acct_1", can_charge=False)
     step(w, FID, 2)  # create refused (definite) -> abort
     w.provider.set_account("acct_1", can_charge=True)
@@ -114,13 +155,13 @@ def to_abort_with_hidden_intent(w: Wiring, index: SearchIndex) -> None:
     assert w.service.payment(PAY).status is PaymentStatus.CREATING
 
 
-# --- abort when the search lags behind a payment that records its intent -----------------
+# --- abort when the list misses an intent its payment records -----------------------------
 
 
-def recorded_then_missed(w: Wiring) -> SearchIndex:
-    """The abort's search found pi_000001 processing and recorded it on the payment; the
-    next search misses it: the flow must retrieve it instead of giving the stock back."""
-    index = SearchIndex(w)
+def recorded_then_missed(w: Wiring) -> ListIndex:
+    """The abort's list showed pi_000001 processing and it was recorded on the payment; the
+    next list misses it: the flow must retrieve it instead of giving the stock back."""
+    index = ListIndex(w)
     begin_checkout(w)
     to_abort_with_hidden_intent(w, index)
     w.provider.customer_confirm(PI_1, "pm_card_processing")
@@ -130,7 +171,7 @@ def recorded_then_missed(w: Wiring) -> SearchIndex:
     assert (p.status, p.provider_intent_id) == (PaymentStatus.PROCESSING, PI_1)
     assert flow_of(w, FID).last_error == WAITING
     index.missing.add(PI_1)
-    step(w, FID, 2)  # abort: the search misses the recorded intent -> sync_recorded
+    step(w, FID, 2)  # abort: the list misses the recorded intent -> sync_recorded
     flow = flow_of(w, FID)
     assert (flow.step, flow.data["recorded"]) == ("sync_recorded", PI_1)
     assert mug(w) == (1, 1, 0), "the stock of a payment that may still succeed stays held"
@@ -139,7 +180,7 @@ def recorded_then_missed(w: Wiring) -> SearchIndex:
     return index
 
 
-class TestAbortWithLaggingSearch:
+class TestAbortWithAnUnlistedRecordedIntent:
     def test_recorded_intent_that_succeeded_is_a_sale(self) -> None:
         """The missed intent settled: the retrieve records the payment, the order is paid."""
         w = make_shop(stock=1)
@@ -192,7 +233,7 @@ class TestAbortWithLaggingSearch:
         assert intent_status(w, PI_1) == "canceled"
         assert w.service.payment(PAY).status is PaymentStatus.CANCELED
         assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
-        step(w, FID, 2)  # abort: the search still misses it; the payment is final -> failed
+        step(w, FID, 2)  # abort: the list still misses it; the payment is final -> failed
         flow = flow_of(w, FID)
         assert flow.status is FlowStatus.FAILED
         assert flow.result is not None
@@ -206,9 +247,9 @@ class TestAbortWithLaggingSearch:
 # --- abort's cancel of an intent it found ------------------------------------------------
 
 
-def abort_found_live_intent(w: Wiring) -> SearchIndex:
-    """The abort's search finds pi_000001, never recorded and still cancelable."""
-    index = SearchIndex(w)
+def abort_found_live_intent(w: Wiring) -> ListIndex:
+    """The abort's list shows pi_000001, never recorded and still cancelable."""
+    index = ListIndex(w)
     begin_checkout(w)
     to_abort_with_hidden_intent(w, index)
     index.missing.clear()
@@ -240,9 +281,9 @@ class TestCancelFound:
         assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
         converged(w)
 
-    def test_definite_refusal_searches_again_and_finds_the_sale(self) -> None:
+    def test_definite_refusal_looks_again_and_finds_the_sale(self) -> None:
         """The customer paid before the cancel landed: the refusal is final, not retried;
-        the next search finds the success and the checkout ends as a sale."""
+        the next look-up finds the success and the checkout ends as a sale."""
         w = make_shop(stock=1)
         abort_found_live_intent(w)
         before = flow_of(w, FID)
@@ -266,16 +307,10 @@ class TestCancelFound:
         """Two intents for one payment: canceling the spare one must not mark the payment
         canceled while the one it pays with is still processing."""
         w = make_shop(stock=1)
-        index = SearchIndex(w)
+        index = ListIndex(w)
         begin_checkout(w)
-        fail_once(w, "create_intent", "after")
-        step(w, FID, 2)  # pi_000001, answer lost -> find
-        index.missing.add(PI_1)
-        step(w, FID, 2)  # find: nothing -> create again
-        fail_once(w, "create_intent", "after")
-        step(w, FID, 2)  # pi_000002, answer lost -> find
-        index.missing.add(PI_2)
-        step(w, FID, 2)  # find: nothing -> create again
+        lost_and_unlisted(w, index, PI_1)
+        lost_and_unlisted(w, index, PI_2)
         w.provider.set_account("acct_1", can_charge=False)
         step(w, FID, 2)  # refused -> abort
         w.provider.customer_confirm(PI_1, "pm_card_processing")
@@ -298,22 +333,16 @@ class TestCancelFound:
         """Two unanswered creates left two cancelable intents: abort cancels both (the
         oldest first) and the payment records the oldest, as find would have adopted."""
         w = make_shop(stock=1)
-        index = SearchIndex(w)
+        index = ListIndex(w)
         begin_checkout(w)
-        fail_once(w, "create_intent", "after")
-        step(w, FID, 2)  # pi_000001, answer lost -> find
-        index.missing.add(PI_1)
-        step(w, FID, 2)  # find: nothing -> create again
-        fail_once(w, "create_intent", "after")
-        step(w, FID, 2)  # pi_000002, answer lost -> find
-        index.missing.add(PI_2)
-        step(w, FID, 2)  # find: nothing -> create again
+        lost_and_unlisted(w, index, PI_1)
+        lost_and_unlisted(w, index, PI_2)
         w.provider.set_account("acct_1", can_charge=False)
         step(w, FID, 2)  # refused -> abort
         index.missing.clear()
         step(w, FID, 2)  # abort: two live intents
         assert flow_of(w, FID).data["cancel_id"] == PI_1
-        step(w, FID, 4)  # cancel pi_000001, search again
+        step(w, FID, 4)  # cancel pi_000001, look again
         assert flow_of(w, FID).data["cancel_id"] == PI_2
         assert run(w, FID).status is FlowStatus.FAILED
         assert [intent_status(w, i) for i in (PI_1, PI_2)] == ["canceled", "canceled"]
@@ -342,70 +371,145 @@ def record_create_keys(w: Wiring, plan: FaultPlan) -> list[str]:
 class TestFindAfterUnansweredCreate:
     @pytest.mark.parametrize("errors", [1, 2])
     def test_saved_server_error_is_escaped_with_a_new_key_generation(self, errors: int) -> None:
-        """The provider saved a 500 under the create's key and replays it: after the search
-        shows no intent, each new create uses a key never used before, and succeeds."""
+        """The provider saved a 500 under the create's key and replays it: the replay gets
+        it again, the list shows no intent past the landing bound, and each new create
+        uses a key never used before (sent twice: the create and its replay), and
+        succeeds."""
         w = make_shop(stock=1)
         plan = FaultPlan(now=w.clock.now)
         for _ in range(errors):
             plan.arm(FaultKind.SERVER_ERROR, "create_intent")
         keys = record_create_keys(w, plan)
         begin_checkout(w)
-        flow = run(w, FID)
+        flow = run_in_time(w, FID)
         assert flow.status is FlowStatus.SUCCEEDED
-        assert len(keys) == errors + 1 and len(set(keys)) == errors + 1
-        assert set(plan.poisoned) == set(keys[:-1])
+        generations = list(dict.fromkeys(keys))
+        assert len(generations) == errors + 1
+        assert keys == [k for k in generations[:-1] for _ in (1, 2)] + generations[-1:]
+        assert set(plan.poisoned) == set(generations[:-1])
         assert [v.id for v in w.provider.intents()] == [PI_1]
         p = w.service.payment(PAY)
         assert (p.status, p.provider_intent_id) == (PaymentStatus.OPEN, PI_1)
-        assert flow.data["keygen"] == len({k.rsplit(":", 1)[1] for k in keys}) - 1
+        assert flow.data["keygen"] == errors
         converged(w)
 
-    def test_find_with_nothing_found_backs_off_towards_a_new_create(self) -> None:
-        """No intent after an unanswered create: the flow counts a retry and creates again."""
-        w = make_shop(stock=1)
-        begin_checkout(w)
-        fail_once(w, "create_intent")  # before the provider: nothing was created
-        step(w, FID, 2)
-        before = flow_of(w, FID)
-        assert before.step == "find"
-        step(w, FID, 2)
-        after = flow_of(w, FID)
-        assert_backed_off(w, before, after, "no intent found after an unanswered create", "create")
-        assert after.data["keygen"] == 1
-
-    def test_search_error_in_find_is_retried(self) -> None:
-        """The search itself fails: the find step backs off with the provider's error code."""
+    def test_a_lost_answer_is_replayed_under_the_same_key(self) -> None:
+        """The create's answer is lost: the replay of its key gets the intent it made (no
+        look-up, no second intent)."""
         w = make_shop(stock=1)
         begin_checkout(w)
         fail_once(w, "create_intent", "after")
         step(w, FID, 2)
+        assert flow_of(w, FID).step == "replay"
+        step(w, FID, 2)
+        assert flow_of(w, FID).status is FlowStatus.SUCCEEDED
+        assert [v.id for v in w.provider.intents()] == [PI_1]
+        assert w.provider.calls["list_intents"] == 0
+        assert w.service.payment(PAY).provider_intent_id == PI_1
+
+    def test_a_create_that_never_arrived_is_made_by_the_replay(self) -> None:
+        """The create never reached the provider: the replay of its key makes the intent."""
+        w = make_shop(stock=1)
+        begin_checkout(w)
+        fail_once(w, "create_intent")
+        step(w, FID, 4)
+        assert flow_of(w, FID).status is FlowStatus.SUCCEEDED
+        assert [v.id for v in w.provider.intents()] == [PI_1]
+        assert flow_of(w, FID).data.get("keygen", 0) == 0
+
+    def test_find_with_nothing_listed_waits_then_backs_off_towards_a_new_create(self) -> None:
+        """No intent listed after an unanswered create and replay: the flow waits (no
+        strike) until ``create_landing_ms`` passed, then counts a retry and creates again
+        under a new key."""
+        w = make_shop(stock=1)
+        begin_checkout(w)
+        fail_in_turn(w, ("create_intent", "before"), ("create_intent", "before"))
+        step(w, FID, 4)
         before = flow_of(w, FID)
-        fail_once(w, "search_intents")
+        assert before.step == "find"
+        step(w, FID, 2)
+        waiting = flow_of(w, FID)
+        why = "no intent listed yet; a request may still land"
+        assert_backed_off(w, before, waiting, why, "find")
+        assert waiting.data.get("strikes", 0) == before.data.get("strikes", 0)
+        w.clock.advance(w.service.config.create_landing_ms)
+        step(w, FID, 2)
+        after = flow_of(w, FID)
+        assert_backed_off(w, waiting, after, "no intent found after an unanswered create", "create")
+        assert after.data["keygen"] == 1 and after.data["strikes"] == 1
+
+    def test_an_intent_landing_within_the_bound_is_adopted(self) -> None:
+        """The create's request is still on its way when find first lists: the flow waits,
+        the request lands, and the next find adopts its intent (no second intent)."""
+        w = make_shop(stock=1)
+        index = ListIndex(w)
+        begin_checkout(w)
+        fail_in_turn(w, ("create_intent", "after"), ("create_intent", "before"))
+        step(w, FID, 2)
+        index.missing.add(PI_1)  # made, but its request has not landed as far as the list goes
+        step(w, FID, 4)  # replay: no answer -> find: nothing listed -> wait
+        assert flow_of(w, FID).step == "find"
+        index.missing.clear()  # it lands
+        w.clock.advance(w.service.config.create_landing_ms - 1)
+        step(w, FID, 2)
+        assert flow_of(w, FID).status is FlowStatus.SUCCEEDED
+        assert [v.id for v in w.provider.intents()] == [PI_1]
+        assert w.service.payment(PAY).provider_intent_id == PI_1
+
+    def test_a_request_landing_past_the_bound_is_canceled_by_the_reconciler(self) -> None:
+        """Nothing bounds when a request whose answer never came may land: one landing after
+        the checkout went on under a new key leaves an intent no payment records. It is not
+        chargeable (nobody has its secret) and the reconciler's orphan flow cancels it."""
+        w = make_shop(stock=1)
+        index = ListIndex(w)
+        begin_checkout(w)
+        lost_and_unlisted(w, index, PI_1)  # pi_000001's request lands only later
+        step(w, FID, 2)  # create under the new key: pi_000002, adopted
+        assert w.service.payment(PAY).provider_intent_id == PI_2
+        index.missing.clear()  # now pi_000001 lands
+        assert w.service.run_reconciler()[0] == 1  # one orphan flow started
+        w.service.run_recovery()
+        assert intent_status(w, PI_1) == "canceled"
+        assert intent_status(w, PI_2) == "requires_payment_method"
+        assert w.service.payment(PAY).provider_intent_id == PI_2
+        converged(w)
+
+    def test_list_error_in_find_is_retried(self) -> None:
+        """The list itself fails: the find step backs off with the provider's error code."""
+        w = make_shop(stock=1)
+        begin_checkout(w)
+        fail_in_turn(w, ("create_intent", "after"), ("create_intent", "before"))
+        step(w, FID, 4)
+        before = flow_of(w, FID)
+        assert before.step == "find"
+        fail_once(w, "list_intents")
         step(w, FID, 2)
         assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "find")
         assert run(w, FID).status is FlowStatus.SUCCEEDED
         assert w.service.payment(PAY).provider_intent_id == PI_1
 
-    @pytest.mark.parametrize("apart_ms", [0, 1_000], ids=["same-time", "later"])
+    @pytest.mark.parametrize("apart_ms", [0, 1_000], ids=["same-second", "later"])
     def test_several_intents_found_the_oldest_is_adopted(self, apart_ms: int) -> None:
-        """Two unanswered creates left two intents: the payment adopts the oldest (first
-        created, then lowest id), and the reconciler cancels the other as an orphan."""
-        w = make_shop(stock=1)
-        lagging_search(w)
+        """Two unanswered creates left two intents (created in one second, or a second
+        apart): the payment adopts the oldest (first created, then lowest id), and the
+        reconciler cancels the other as an orphan."""
+        w = with_config(make_shop(stock=1), create_landing_ms=0)
+        index = ListIndex(w)
         begin_checkout(w)
-        fail_once(w, "create_intent", "after")
-        step(w, FID, 2)  # pi_000001, answer lost -> find
-        step(w, FID, 2)  # find: too young to be searchable -> create again
+        lost_and_unlisted(w, index, PI_1)
         w.clock.advance(apart_ms)
-        fail_once(w, "create_intent", "after")
-        step(w, FID, 2)  # pi_000002, answer lost -> find
-        w.clock.advance(60_000)
-        step(w, FID, 2)  # find: both
+        fail_in_turn(w, ("create_intent", "after"), ("create_intent", "before"))
+        step(w, FID, 4)  # pi_000002, answer lost; replay unanswered -> find
+        index.missing.clear()
+        step(w, FID, 2)  # find: both listed
+        views = {v.id: v for v in w.provider.intents()}
+        assert (views[PI_1].created == views[PI_2].created) is (apart_ms == 0)
         flow = flow_of(w, FID)
         assert flow.status is FlowStatus.SUCCEEDED
         assert flow.result == {"order_id": ORD, "payment_id": PAY}
         assert w.service.payment(PAY).provider_intent_id == PI_1
         assert w.service.run_reconciler() == (1, 0)
+        w.service.run_recovery()
         assert intent_status(w, PI_1) == "requires_payment_method"
         assert intent_status(w, PI_2) == "canceled"
         converged(w)
@@ -415,8 +519,8 @@ class TestFindAfterUnansweredCreate:
 
 
 class TestAbortOutcome:
-    def test_abort_search_error_is_retried_then_the_checkout_fails_typed(self) -> None:
-        """The seller cannot charge: the abort's failed search is retried; then the stock is
+    def test_abort_list_error_is_retried_then_the_checkout_fails_typed(self) -> None:
+        """The seller cannot charge: the abort's failed list is retried; then the stock is
         released and the checkout fails with SellerCannotCharge, saying what to do."""
         w = make_shop(stock=1)
         begin_checkout(w)
@@ -424,7 +528,7 @@ class TestAbortOutcome:
         step(w, FID, 2)  # check_seller: refused -> abort
         before = flow_of(w, FID)
         assert (before.step, before.data["error"]) == ("abort", "seller_cannot_charge")
-        fail_once(w, "search_intents")
+        fail_once(w, "list_intents")
         step(w, FID, 2)
         assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "abort")
         assert mug(w) == (1, 1, 0)

@@ -345,10 +345,12 @@ class TestTheInvariantCatchesMetadataAdoption:
             )
 
         monkeypatch.setattr(checkout, "_is_mine", by_payment_id)
-        monkeypatch.setattr(checkout, "_search", by_id)
+        monkeypatch.setattr(checkout, "_lookup", by_id)
         w = with_tv(make_shop())
+        w.provider.search_lag_ms = 0  # the old checkout's search, and one that does not lag
         pen_elsewhere(w, "other-store", pay=True)
-        w.provider.fault = Faults("create_intent", "before", ProviderUnavailable)
+        # The create and the replay of its key get no answer: the checkout looks it up.
+        w.provider.fault = Faults("create_intent", "before", ProviderUnavailable, times=2)
         run_out(w, lambda: w.service.create_payment_intent(SESSION_TV, TV_CART))
         bad = {v.invariant for v in w.violations("safety")}
         assert "intent-is-the-payments" in bad
@@ -364,12 +366,13 @@ def crowded_world() -> tuple[World, list[IntentView]]:
 
 
 def run_crowded(world: World) -> None:
-    """Two checkouts whose intent creation goes wrong (answer lost, provider down), one
-    paid, and the quiet phase with every job."""
-    world.arm(FaultKind.RESPONSE_LOST, "create_intent")
-    world.shop(0, 0, 1, 0)
-    world.arm(FaultKind.PROVIDER_DOWN, "create_intent")
-    world.shop(1, 1, 1, 0)
+    """Two checkouts whose intent creation goes wrong (answer lost, provider down), and
+    so does the replay of each one's key (so each looks its intent up), one paid, and the
+    quiet phase with every job."""
+    for n, first in enumerate((FaultKind.RESPONSE_LOST, FaultKind.PROVIDER_DOWN)):
+        world.arm(first, "create_intent")
+        world.arm(FaultKind.PROVIDER_DOWN, "create_intent")  # the replay
+        world.shop(n, n, 1, 0)
     world.quiesce()
 
 
@@ -403,7 +406,8 @@ class TestHarnessWithForeignObjects:
             return checkout.Remote("search_intents", search, then)
 
         monkeypatch.setattr(checkout, "_is_mine", by_payment_id)
-        monkeypatch.setattr(checkout, "_search", by_id)
+        monkeypatch.setattr(checkout, "_lookup", by_id)
         world, _ = crowded_world()
+        world.w.provider.search_lag_ms = 0  # the old checkout's search, and one that does not lag
         run_crowded(world)
         assert "intent-is-the-payments" in {v.invariant for v in world.violations()}

@@ -35,6 +35,11 @@ def two_due_checkouts() -> Wiring:
     for session in (FIRST, SECOND):
         with pytest.raises(err.FlowPending):
             w.service.create_payment_intent(session, [CartItem("p_mug", 1)])
+    # Each waited for a late request of its key to land; none did: each goes on to create
+    # under a new key, after a backoff.
+    w.clock.advance(w.service.config.create_landing_ms)
+    assert w.service.run_recovery() == (0, 2)
+    assert {flow_of(w, f"checkout:{s}").step for s in (FIRST, SECOND)} == {"create"}
     w.provider.fault = None
     w.clock.advance(w.service.config.backoff_cap_ms)
     return w
@@ -52,22 +57,23 @@ class TestRecoveryRoundGoesOn:
     def test_raw_error_from_the_provider_call_of_the_first_flow(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """The first due flow's provider call raises a RuntimeError: the second flow still
-        finishes in the same round, the first costs a strike and waits for a retry."""
+        """The first due flow's provider calls raise a RuntimeError (taken as no answer: its
+        create, then the replay of its key): the second flow still finishes in the same
+        round, the first waits for a retry."""
         caplog.set_level(logging.DEBUG)
         w = two_due_checkouts()
         first = f"checkout:{FIRST}"
         before = flow_of(w, first)
         raised: list[str] = []
 
-        def raw_once(name: str, phase: str, key: str | None) -> None:
-            if phase == "before" and not raised:
+        def raw_for_first(name: str, phase: str, key: str | None) -> None:
+            if phase == "before" and key is not None and first in key:
                 raised.append(name)
                 raise RuntimeError(f"vendor said: {SECRET}")
 
-        w.provider.fault = raw_once
+        w.provider.fault = raw_for_first
         assert w.service.run_recovery() == (1, 1)
-        assert raised == ["create_intent"]
+        assert raised == ["create_intent", "create_intent"]
         assert flow_of(w, f"checkout:{SECOND}").status is FlowStatus.SUCCEEDED
         after = flow_of(w, first)
         assert after.status is FlowStatus.ACTIVE

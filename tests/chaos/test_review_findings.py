@@ -29,32 +29,35 @@ HOUR = 3_600_000
 
 class TestAbortAgainstWebhookAdoption:
     def test_abort_never_leaves_a_chargeable_intent_behind_a_canceled_order(self) -> None:
-        """A created-webhook cannot adopt an intent while its checkout flow decides; the abort
-        then closes the order and the reconciler cancels the intent nobody can pay."""
-        w = make_shop(stock=1)
-        lagging_search(w, HOUR)  # search lags up to an hour in an outage
+        """A created-webhook cannot adopt an intent while its checkout flow decides; the
+        abort, which lists (never searches: search lags up to an hour in an outage), finds
+        the intent and cancels it before it closes the order."""
+        w = with_config(make_shop(stock=1), retry_horizon_ms=0)
+        lagging_search(w, HOUR)
         fid = begin_checkout(w)
+        seen: list[str] = []
 
-        def lose_answer(call: str, phase: str, key: str | None) -> None:
-            if call == "create_intent" and phase == "after":
-                raise ProviderUnavailable("timeout after the effect")
+        def faults(call: str, phase: str, key: str | None) -> None:
+            order = [("create_intent", "after"), ("create_intent", "before")]
+            order.append(("list_intents", "before"))
+            if len(seen) < len(order) and (call, phase) == order[len(seen)]:
+                seen.append(call)
+                raise ProviderUnavailable(f"{call}: no answer ({phase})")
 
-        w.provider.fault = lose_answer
-        step(w, fid, 2)  # create: the intent exists, its answer is lost -> find
-        w.provider.fault = None
-        step(w, fid, 2)  # find: the lagging search sees nothing -> create again (backoff)
-        w.provider.set_account("acct_1", can_charge=False)
-        w.clock.advance(w.service.config.backoff_cap_ms)
-        step(w, fid, 2)  # refused -> abort
-        step(w, fid, 1)  # abort's search call (still lagging)
+        w.provider.fault = faults
+        step(w, fid, 2)  # create: the intent exists, its answer is lost -> replay
+        step(w, fid, 2)  # replay: no answer -> find
+        step(w, fid, 2)  # find: the list fails, past the (zero) horizon -> abort
+        assert flow_of(w, fid).step == "abort"
+        step(w, fid, 1)  # abort's list call
         deliver_webhooks(w)  # payment_intent.created arrives while the flow holds the payment
         assert w.service.payment("pay_000001").provider_intent_id is None
-        step(w, fid, 1)  # abort applies: order canceled, stock released
-        assert w.service.order("ord_000001").status == "canceled"  # type: ignore[union-attr]
+        step(w, fid, 1)  # abort applies: the intent is listed -> cancel it first
+        assert flow_of(w, fid).step == "cancel_found"
+        assert w.service.order("ord_000001").status == "pending"  # type: ignore[union-attr]
         assert not w.violations("safety"), w.violations("safety")
-        w.provider.set_account("acct_1", can_charge=True)
-        w.clock.advance(HOUR)
         quiesce(w)
+        assert w.service.order("ord_000001").status == "canceled"  # type: ignore[union-attr]
         assert [(v.status) for v in w.provider.intents()] == ["canceled"]
         assert not w.violations(), w.violations()
 

@@ -430,18 +430,19 @@ class TestRefundStatusFromProvider:
 
 
 def dead_checkout_with_intent(w: Wiring) -> str:
-    """The intent is created but its answer is lost, then search stays down until the
-    checkout flow is dead-lettered: the payment is still 'creating', claimed by a dead
-    flow. Returns the intent id (the webhooks about it are still undelivered)."""
+    """The intent is created but its answer is lost (its replay's too), then the list
+    stays down until the checkout flow is dead-lettered: the payment is still 'creating',
+    claimed by a dead flow. Returns the intent id (the webhooks about it are still
+    undelivered)."""
 
     def fault(name: str, phase: str, key: str | None) -> None:
         if name == "create_intent" and phase == "after":
             raise err.ProviderUnavailable("injected: answer lost")
-        if name == "search_intents" and phase == "before":
-            raise err.ProviderUnavailable("injected: search down")
+        if name == "list_intents" and phase == "before":
+            raise err.ProviderUnavailable("injected: list down")
 
     w.provider.fault = fault
-    with_config(w, retry_horizon_ms=60 * 60_000)  # search down for longer than that
+    with_config(w, retry_horizon_ms=60 * 60_000)  # the list down for longer than that
     with pytest.raises(err.FlowPending):
         w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
     fid = f"checkout:{SESSION}"

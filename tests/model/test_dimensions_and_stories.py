@@ -29,7 +29,7 @@ REACHES: dict[str, str | tuple[str, ...]] = {
         "refund: pending -cancel-> canceled",
     ),
     "operator_revives_a_dead_refund": "flow: dead -revive-> active",
-    "abandoned_checkout_behind_search": "checkout.sync_recorded",
+    "abandoned_checkout_behind_search": "checkout.cancel_found",
     "failures_before_their_webhooks": (
         "payment: requires_action -reopen-> open",
         "payment: processing -cancel-> canceled",
@@ -143,8 +143,9 @@ def test_few_attempts_is_drawn_and_outages_no_longer_dead_letter_its_flows() -> 
 
 
 def test_an_abandoned_checkout_ends_the_intent_its_payment_records() -> None:
-    """The search does not show the intent yet, but the payment records it: abandoning the
-    dead checkout cancels that intent, then cancels the order and gives its stock back."""
+    """The search does not show the intent yet, but the payment records it and the list
+    shows it: abandoning the dead checkout cancels that intent, then cancels the order and
+    gives its stock back."""
     world = World()
     stories.abandoned_checkout_behind_search(world)
     snap = world.view()

@@ -165,12 +165,24 @@ def lose_intent_write(w: Wiring) -> Any:
     return created
 
 
-def lost_response_then_search_down(w: Wiring) -> None:
-    """The intent is created but its response lost; search fails until the flow gives up
-    (here at its first transient failure: a retry horizon of zero)."""
+def lost_then_unanswered(faults: ProviderFaults) -> ProviderFaults:
+    """The first create makes the intent and its answer is lost; the replay of its key
+    then gets no answer either (so the checkout must look the intent up)."""
+    return faults.on(
+        "create_intent",
+        "after",
+        times=1,
+        then=lambda: faults.on("create_intent", "before", times=1),
+    )
+
+
+def lost_response_then_list_down(w: Wiring) -> None:
+    """The intent is created but its response lost, and the replay unanswered; the list
+    fails until the flow gives up (here at its first transient failure: a retry horizon
+    of zero)."""
     with_config(w, retry_horizon_ms=0)
-    faults = ProviderFaults().on("create_intent", "after", times=1)
-    w.provider.fault = faults.on("search_intents", "before", times=1)
+    faults = lost_then_unanswered(ProviderFaults())
+    w.provider.fault = faults.on("list_intents", "before", times=1)
 
 
 class Request:
@@ -227,10 +239,11 @@ class TestS01IncompleteRollback:
         assert_settled(shop)
 
     def test_intent_with_lost_response_is_canceled_when_checkout_gives_up(self, shop):
-        """Response lost and search down until give-up: the call raises, recovery cancels it."""
+        """Response lost, its replay unanswered and the list down until give-up: the call
+        raises, recovery cancels it."""
         with_config(shop, retry_horizon_ms=30 * 60_000)
-        faults = ProviderFaults().on("create_intent", "after", times=1)
-        shop.provider.fault = faults.on("search_intents", "before", times=6)
+        faults = lost_then_unanswered(ProviderFaults())
+        shop.provider.fault = faults.on("list_intents", "before", times=6)
         with pytest.raises(FlowPending):
             shop.service.create_payment_intent(SESSION, MUG)
         (created,) = intents(shop, live=True)
@@ -308,7 +321,7 @@ class TestS03NoOrderDeletion:
 
     def test_order_canceled_only_after_its_intent_is_canceled(self, shop):
         """Creation keeps failing: stepwise, the order outlives every step and closes last."""
-        lost_response_then_search_down(shop)
+        lost_response_then_list_down(shop)
         fid = begin_checkout(shop)
         seen_live = False
         for _ in range(100):
@@ -332,7 +345,7 @@ class TestS03NoOrderDeletion:
         shop.provider.fault = ProviderFaults().on("create_intent", "before")
         with pytest.raises(PaycoreError):
             shop.service.create_payment_intent(SESSION, MUG)
-        recover(shop)
+        recover(shop, rounds=20)  # each new key waits out create_landing_ms first
         assert shop.provider.calls["create_intent"] <= 2 * shop.service.config.max_attempts
         assert_closed_without_charge(shop)
 

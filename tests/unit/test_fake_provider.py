@@ -361,8 +361,48 @@ def test_search_intents_exact_match_newest_first(fp: FakeProvider, clock: Manual
     fp.create_intent(req(order="ord_10"), idempotency_key="b")
     clock.advance(10)
     c = fp.create_intent(req(50, order="ord_1"), idempotency_key="c")
+    clock.advance(fp.search_lag_ms)
     assert [i.id for i in fp.search_intents(metadata_key="order_id", value="ord_1")] == [c.id, a.id]
     assert fp.search_intents(metadata_key="cart", value="ord_1") == []
+
+
+def test_search_lags_behind_creation_by_search_lag_ms(fp: FakeProvider, clock: ManualClock) -> None:
+    """An intent shows in search only ``search_lag_ms`` after it was made, counted to the
+    millisecond of its creation (its ``created`` is whole seconds); the list has it at once."""
+    clock.advance(999)  # made late in its second: the lag counts from here, not the second
+    pi = fp.create_intent(req(order="ord_1"), idempotency_key="a")
+    assert pi.created % 1000 == 0 and pi.created == clock.now() - 999
+    assert [v.id for v in fp.list_intents(created_gte_s=0).data] == [pi.id]
+    clock.advance(fp.search_lag_ms - 1)
+    assert fp.search_intents(metadata_key="order_id", value="ord_1") == []
+    clock.advance(1)
+    assert fp.search_intents(metadata_key="order_id", value="ord_1") == [pi]
+
+
+def test_search_lag_is_configurable_and_zero_shows_at_once(
+    fp: FakeProvider, clock: ManualClock
+) -> None:
+    """``search_lag_ms = 0``: search shows a new intent at once; a longer lag is kept."""
+    fp.search_lag_ms = 0
+    pi = fp.create_intent(req(order="ord_1"), idempotency_key="a")
+    assert fp.search_intents(metadata_key="order_id", value="ord_1") == [pi]
+    fp.search_lag_ms = 3_600_000
+    assert fp.search_intents(metadata_key="order_id", value="ord_1") == []
+    assert fp.clone(clock).search_lag_ms == 3_600_000
+
+
+def test_created_is_whole_seconds_and_same_second_intents_tie(
+    fp: FakeProvider, clock: ManualClock
+) -> None:
+    """``created`` is the whole second of creation (Stripe's is in seconds): intents made
+    within one second share it and list newest first by creation order."""
+    a = fp.create_intent(req(order="ord_1"), idempotency_key="a")
+    clock.advance(400)
+    b = fp.create_intent(req(order="ord_2"), idempotency_key="b")
+    clock.advance(600)
+    c = fp.create_intent(req(order="ord_3"), idempotency_key="c")
+    assert a.created == b.created == c.created - 1000
+    assert [v.id for v in fp.list_intents(created_gte_s=0).data] == [c.id, b.id, a.id]
 
 
 def test_list_intents_pages_newest_first(fp: FakeProvider, clock: ManualClock) -> None:

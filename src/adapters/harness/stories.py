@@ -12,21 +12,20 @@ Each story is deterministic: it leaves the same state every time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import attrs
 
 from paycore import schema as s
+from paycore.errors import ProviderUnavailable
 from paycore.flows.checkout import flow_id_for
-from paycore.ports import IntentView
+from paycore.ports import CreateIntent, IntentView
 
+from ..fake_limits import SEARCH_LAG_MS
 from ..memory import Wiring
 from .faults import FaultKind
 from .world import BANK_OPS, JOBS, METHODS, World
 
-#: Stripe's search lags behind writes (about a minute, more in incidents).
-SEARCH_LAG_MS = 60_000
 VISA, PROCESSING, THREE_DS = 0, METHODS.index("pm_card_processing"), 2
 SCARCE, PLENTY = 0, 1
 #: Long enough for a flow's first retries to be due, well inside the search's lag.
@@ -59,40 +58,45 @@ def intent_of(world: World, payment_no: int) -> str | None:
 
 
 def lag_search(w: Wiring, lag_ms: int = SEARCH_LAG_MS) -> Callable[[], None]:
-    """Stripe's search is eventually consistent: hide intents younger than ``lag_ms``
-    from the provider's search. Returns what puts the real search back."""
+    """Set how long the fake provider's search lags behind writes (it lags a minute
+    unless told otherwise: ``FakeProvider.search_lag_ms``). Returns what puts the
+    previous lag back."""
     provider = w.provider
-    real = provider.search_intents
-
-    def search(*, metadata_key: str, value: str) -> list[IntentView]:
-        now = w.clock.now()
-        found = real(metadata_key=metadata_key, value=value)
-        return [v for v in found if now - v.created >= lag_ms]
-
-    provider.search_intents = search  # type: ignore[method-assign]
+    was = provider.search_lag_ms
+    provider.search_lag_ms = lag_ms
 
     def restore() -> None:
-        provider.search_intents = real  # type: ignore[method-assign]
+        provider.search_lag_ms = was
 
     return restore
 
 
-@contextmanager
-def lagging_search(world: World) -> Iterator[None]:
-    """Within the block, the provider's search shows an intent only a minute after it
-    was created.
+class LateRequests:
+    """Create requests that get no answer and land at the provider later: the client
+    timed out while the request was still on its way (nothing the provider documents
+    bounds when such a request may still arrive). While :attr:`armed` is above zero, a
+    create fails with a timeout before reaching the provider and is held;
+    :meth:`land` makes the held requests arrive, in order, and stops holding."""
 
-    Only for the story's own turns: after an unanswered create the checkout takes an
-    empty search as "nothing was made" and creates again, and the reconciler ends the
-    duplicate later, so `one-live-intent-per-session` holds only once reconciled under
-    a lagging search. Making the checkout wait for the search (or list by creation
-    time, which does not lag) belongs to the provider-fidelity work; until then the
-    random turns after a story run on a search that does not lag."""
-    restore = lag_search(world.w)
-    try:
-        yield
-    finally:
-        restore()
+    def __init__(self, w: Wiring) -> None:
+        self.provider = w.provider
+        self.real = w.provider.create_intent
+        self.held: list[tuple[CreateIntent, str]] = []
+        self.armed = 0
+
+        def create(req: CreateIntent, *, idempotency_key: str) -> IntentView:
+            if self.armed > 0:
+                self.armed -= 1
+                self.held.append((req, idempotency_key))
+                raise ProviderUnavailable("create_intent: timeout (the request lands later)")
+            return self.real(req, idempotency_key=idempotency_key)
+
+        w.provider.create_intent = create  # type: ignore[method-assign]
+
+    def land(self) -> list[str]:
+        """The held requests arrive now; the ids of the intents they answered with."""
+        self.provider.create_intent = self.real  # type: ignore[method-assign]
+        return [self.real(req, idempotency_key=k).id for req, k in self.held]
 
 
 # --- the stories ------------------------------------------------------------------------
@@ -117,44 +121,47 @@ def late_success_after_resale(world: World) -> None:
 
 
 def gives_up_after_intent_created(world: World) -> None:
-    """Every create's answer is lost and the search lags, so the checkout runs out of
-    attempts while its intents exist: its compensation, once the search shows them,
-    must cancel each one before it releases the stock."""
-    world.reconfigure(attrs.evolve(world.config, max_attempts=2))
-    with lagging_search(world):
-        world.begin_checkout(0, PLENTY, 1)
-        fid = flow_id_for(world.session(0))
-        for _ in range(2):
-            world.arm(FaultKind.RESPONSE_LOST, "create_intent")
-            until_step(world, fid, "abort")
-            world.w.clock.advance(RETRY_WAIT_MS)
-        world.w.clock.advance(SEARCH_LAG_MS)  # the compensation's search sees them now
-        drain(world)
-        jobs(world)
+    """A create's answer is lost (its intent exists), the replay of its key gets no
+    answer, and the provider's list stays down past a short retry horizon: the checkout
+    gives up while its intent exists. Its compensation lists the intent and must cancel
+    it before it releases the stock."""
+    world.reconfigure(attrs.evolve(world.config, retry_horizon_ms=RETRY_WAIT_MS))
+    world.begin_checkout(0, PLENTY, 1)
+    fid = flow_id_for(world.session(0))
+    world.arm(FaultKind.RESPONSE_LOST, "create_intent")
+    world.arm(FaultKind.PROVIDER_DOWN, "create_intent")
+    until_step(world, fid, "find")
+    for _ in range(2):  # the look-up fails past the horizon: the checkout gives up
+        world.arm(FaultKind.PROVIDER_DOWN, "list_intents")
+        until_step(world, fid, "-", limit=2)  # its call, then applying the failure
+        world.w.clock.advance(RETRY_WAIT_MS)
+    drain(world)
+    jobs(world)
 
 
 def abandoned_checkout_behind_search(world: World) -> None:
-    """A create's answer is lost, then the provider stays away past a short retry horizon
-    through the search and the compensation's search: the checkout is dead-lettered. Its
-    intent's webhook then records the intent on the payment (no active flow claims it).
-    An operator abandons the checkout while the search still lags: the compensation must
-    end the intent the payment records, though the search does not show it."""
+    """A create's answer is lost and its replay unanswered, then the provider stays away
+    past a short retry horizon through the look-up and the compensation's: the checkout
+    is dead-lettered. Its intent's webhook then records the intent on the payment (no
+    active flow claims it). An operator abandons the checkout while the search still
+    lags: the compensation lists the intent the payment records and ends it (the search
+    would not show it yet)."""
     world.reconfigure(attrs.evolve(world.config, retry_horizon_ms=RETRY_WAIT_MS))
-    with lagging_search(world):
-        world.begin_checkout(0, PLENTY, 1)
-        fid = flow_id_for(world.session(0))
-        world.arm(FaultKind.RESPONSE_LOST, "create_intent")
-        until_step(world, fid, "find")
-        for _ in range(4):  # the search, then the compensation's, fail past the horizon
-            world.arm(FaultKind.PROVIDER_DOWN, "search_intents")
-            until_step(world, fid, "-", limit=2)  # its call, then applying the failure
-            world.w.clock.advance(RETRY_WAIT_MS)
-        world.pull_webhooks()
-        while world.pending:
-            world.deliver(0)
-        drain(world)
-        world.operator_abandons(fid)
-        drain(world)
+    world.begin_checkout(0, PLENTY, 1)
+    fid = flow_id_for(world.session(0))
+    world.arm(FaultKind.RESPONSE_LOST, "create_intent")
+    world.arm(FaultKind.PROVIDER_DOWN, "create_intent")
+    until_step(world, fid, "find")
+    for _ in range(4):  # the look-up, then the compensation's, fail past the horizon
+        world.arm(FaultKind.PROVIDER_DOWN, "list_intents")
+        until_step(world, fid, "-", limit=2)  # its call, then applying the failure
+        world.w.clock.advance(RETRY_WAIT_MS)
+    world.pull_webhooks()
+    while world.pending:
+        world.deliver(0)
+    drain(world)
+    world.operator_abandons(fid)
+    drain(world)
     jobs(world)
 
 
@@ -186,18 +193,22 @@ def until_step(world: World, fid: str, step: str, limit: int = 50) -> None:
 
 
 def _strays(world: World) -> list[str]:
-    """A checkout whose first two creates' answers are lost while the search lags: the
-    third create is adopted, and the intents left behind (carrying the payment's
-    metadata, owned by no payment) are returned, oldest first. The search still lags."""
+    """A checkout whose first two key generations' requests all time out and land late,
+    after the checkout waited out ``create_landing_ms`` for each and went on: the third
+    generation's intent is adopted, and the two that land afterwards (carrying the
+    payment's metadata, owned by no payment) are returned, oldest first."""
+    late = LateRequests(world.w)
+    late.armed = 4  # two generations: each a create and its replay
     world.begin_checkout(0, PLENTY, 1)
-    for _ in range(2):
-        world.arm(FaultKind.RESPONSE_LOST, "create_intent")
+    for _ in range(6):  # until the third generation's intent is adopted
         drain(world)
-        world.w.clock.advance(RETRY_WAIT_MS)
-    drain(world)
+        if intent_of(world, 0) is not None:
+            break
+        world.w.clock.advance(world.config.create_landing_ms)
+    world.say(f"provider: {len(late.held)} late create requests land")
+    landed = set(late.land())
     adopted = intent_of(world, 0)
-    others = {adopted} | {v.id for v in world.foreign}  # the account's crowd is not ours
-    return [v.id for v in world.w.provider.intents() if v.id not in others]
+    return [v.id for v in world.w.provider.intents() if v.id in landed and v.id != adopted]
 
 
 def _customer_pays_stray(world: World, intent_id: str, method: int) -> None:
@@ -211,12 +222,10 @@ def second_intent_for_one_payment(world: World) -> None:
     """Two intents carrying a payment's metadata are left behind (:func:`_strays`). The
     customer pays one of them (an old secret): the reconciler must refund that one and
     cancel the other."""
-    with lagging_search(world):
-        stray = _strays(world)
-        if stray:
-            _customer_pays_stray(world, stray[0], VISA)
-        world.w.clock.advance(SEARCH_LAG_MS)
-        jobs(world)
+    stray = _strays(world)
+    if stray:
+        _customer_pays_stray(world, stray[0], VISA)
+    jobs(world)
     jobs(world)
 
 
@@ -225,12 +234,10 @@ def stray_debit_settles_later(world: World) -> None:
     reconciler's orphan flow looks, the debit is still processing, so the case waits.
     The bank settles it before the next reconciler run, which asks about the waiting
     case, reopens it and refunds the money."""
-    with lagging_search(world):
-        stray = _strays(world)
-        if stray:
-            _customer_pays_stray(world, stray[0], PROCESSING)
-        world.w.clock.advance(SEARCH_LAG_MS)
-        jobs(world)  # the orphan flow finds the debit processing: the case waits
+    stray = _strays(world)
+    if stray:
+        _customer_pays_stray(world, stray[0], PROCESSING)
+    jobs(world)  # the orphan flow finds the debit processing: the case waits
     if stray:
         debit = stray[0]
         world._try(f"bank: settles {debit}", lambda: world.w.provider.settle(debit).status)

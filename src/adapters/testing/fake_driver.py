@@ -41,7 +41,16 @@ class FakeDriver:
         self.fake.settle_refund(refund_id, success=success)
 
     def searchable(self) -> None:
-        """The fake's search does not lag."""
+        """Wait out the fake's search lag: its clock moves on by ``search_lag_ms`` (Stripe:
+        "data is searchable in under 1 minute", docs.stripe.com/search)."""
+        if self.fake.search_lag_ms > 0:
+            self.pass_time(self.fake.search_lag_ms)
+
+    @property
+    def search_lag_ms(self) -> int:
+        """How long the fake keeps a new intent out of search (the contract's lag case
+        asserts it is missing that long; a driver over Stripe cannot promise a lag)."""
+        return self.fake.search_lag_ms
 
     def pass_seconds(self, seconds: int) -> None:
         """Move the fake's clock on (the listing cases need intents of other seconds)."""

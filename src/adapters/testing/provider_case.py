@@ -43,7 +43,9 @@ class ProviderDriver(Protocol):
 
     def searchable(self) -> None:
         """Return once intents created so far show up in search (Stripe's search lags
-        about a minute); a provider whose search does not lag returns at once."""
+        about a minute, up to an hour in incidents: docs.stripe.com/search, "Data
+        freshness"), by waiting or by moving the provider's clock on; a provider whose
+        search does not lag returns at once."""
 
 
 @attrs.define

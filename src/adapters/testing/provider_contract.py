@@ -35,11 +35,12 @@ from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, PaymentProvider
 from .provider_amounts import AmountCases
 from .provider_case import DECLINED, PROCESSING, THREE_DS, VISA, ContractCase, ProviderDriver
 from .provider_listing import ProviderListing
+from .provider_search import SearchCases
 
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
-class ProviderContract(AmountCases, ProviderListing, abc.ABC):
+class ProviderContract(AmountCases, ProviderListing, SearchCases, abc.ABC):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""
 
@@ -325,5 +326,7 @@ class ProviderContract(AmountCases, ProviderListing, abc.ABC):
         )
         c.driver.searchable()
         found = c.provider.search_intents(metadata_key="order_id", value=c.order())
-        assert [i.id for i in found] == [b.id, a.id]
+        # ``created`` is whole seconds: a and b may share one, in either order.
+        assert sorted(i.id for i in found) == sorted([a.id, b.id])
+        assert [i.created for i in found] == sorted((i.created for i in found), reverse=True)
         assert c.provider.search_intents(metadata_key="cart", value=c.order()) == []

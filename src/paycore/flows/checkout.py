@@ -7,11 +7,24 @@ a key derived from the flow) -> recorded. The seller check's yes needs no record
 before the charge: the engine makes the create call at once (``Remote.then``), and
 the transaction that records the intent checks the seller's local switch too (a
 seller switched off meanwhile: the intent is canceled before anyone gets its
-secret). An ambiguous answer goes to
-``find`` (search the provider by the payment's reference before creating again).
-Giving up goes to ``abort``, which cancels any intent it finds before releasing
-stock and closing the order, so no chargeable intent outlives a failed write (S1, S3).
-Both adopt or cancel only an intent that is this payment's in full
+secret).
+
+An ambiguous answer (timeout, lost answer, 5xx) goes to ``replay``: the same request
+under the same key. The provider answers it with the first request's result, or, if
+the first never arrived, makes the intent now; either way one intent at most. Only when
+the replay is ambiguous too (the key replays a saved 500, the provider is still away)
+does ``find`` decide, from the provider's list of intents by ``created`` window, which
+does not lag (:func:`paycore.listing.intents_between`). Search lags a minute and more
+(docs.stripe.com/search, "Data freshness"), so it is never asked: an empty search right
+after a timeout is no proof that nothing was made. ``find`` concludes "nothing was made"
+(a new key generation) only once ``Config.create_landing_ms`` passed since the key's
+last request and the list still shows no intent of this payment; until then it waits.
+A request that lands even later leaves an intent no payment records, which the
+reconciler cancels.
+
+Giving up goes to ``abort``, which lists the same window and cancels any intent it finds
+before releasing stock and closing the order, so no chargeable intent outlives a failed
+write (S1, S3). Both adopt or cancel only an intent that is this payment's in full
 (:func:`paycore.flows.identity.intent_is_payments`): ids repeat across stores and
 restores, so metadata naming the payment proves nothing by itself.
 """
@@ -34,14 +47,11 @@ from paycore.flows.cart import (
 )
 from paycore.flows.checkout_begin import begin, flow_id_for
 from paycore.flows.engine import Advance, FlowDef, Remote, key, step
-from paycore.flows.identity import (
-    REFERENCE_KEY,
-    identity,
-    intent_is_payments,
-)
+from paycore.flows.identity import identity, intent_is_payments
 from paycore.flows.params import CheckoutParams, params_of
 from paycore.flows.steps import CheckoutStep as Step
 from paycore.flows.sync import CANCELABLE, apply_intent, order_of, release_held
+from paycore.listing import intents_between, seconds_from
 from paycore.machines import ORDER, PAYMENT
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView
@@ -98,6 +108,17 @@ def _seller_enabled(u: Unit, flow: Flow) -> bool:
 
 
 def _create(flow: Flow) -> Remote[IntentView]:
+    return _create_call(flow, ask=Step.REPLAY)
+
+
+def _replay(flow: Flow) -> Remote[IntentView]:
+    """The create again, same request and same key: the provider replays the first
+    request's result, or makes the intent if the first never arrived
+    (docs.stripe.com/api/idempotent_requests)."""
+    return _create_call(flow, ask=Step.FIND)
+
+
+def _create_call(flow: Flow, ask: Step) -> Remote[IntentView]:
     prm = _prm(flow)
     req = CreateIntent(
         amount=Money(prm.amount, prm.currency),
@@ -115,7 +136,7 @@ def _create(flow: Flow) -> Remote[IntentView]:
         "create_intent",
         lambda p: p.create_intent(req, idempotency_key=k),
         _after_create,
-        ask=Step.FIND,
+        ask=ask,
         refused=_create_refused,
     )
 
@@ -148,34 +169,43 @@ def _is_mine(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> bool:
 
 Found = list[IntentView]
 
+#: How far before the checkout began its lookups list: the provider stamps ``created``
+#: with its own clock, which may be behind this one.
+LOOKBACK_S = 300
 
-def _search(flow: Flow, then: Callable[[Unit, Flow, Found], Advance]) -> Remote[Found]:
-    """Ask the provider for intents made for this payment: by its reference, which no
-    other payment, store or restore shares (ids like ``pay_000001`` repeat)."""
-    ref = _prm(flow).reference
-    return Remote(
-        "search_intents", lambda p: p.search_intents(metadata_key=REFERENCE_KEY, value=ref), then
-    )
+
+def _lookup(flow: Flow, then: Callable[[Unit, Flow, Found], Advance]) -> Remote[Found]:
+    """Every intent the provider made since the checkout began, from its list by
+    ``created`` window, which does not lag (docs.stripe.com/search, "Data freshness"):
+    what was made is there, whatever the search shows yet."""
+    since = seconds_from(flow.created_at) - LOOKBACK_S
+    return Remote("list_intents", lambda p: intents_between(p, since), then)
 
 
 def _mine(u: Unit, flow: Flow, views: Found) -> Found:
-    """The searched intents that are this payment's, oldest first; others are left alone."""
+    """The listed intents that are this payment's, oldest first (ties in ``created``,
+    which is whole seconds, by id); others are left alone."""
     found = sorted(views, key=lambda v: (v.created, v.id))
     payment = _payment(u, flow)
     return [v for v in found if _is_mine(u, flow, v, payment)]
 
 
 def _find(flow: Flow) -> Remote[Found]:
-    return _search(flow, _after_find)
+    return _lookup(flow, _after_find)
 
 
 def _after_find(u: Unit, flow: Flow, views: Found) -> Advance:
     found = _mine(u, flow, views)
     if found:
         return _adopt(u, flow, found[0], _payment(u, flow))
-    # The provider has no such intent: the earlier attempt had no effect, so a new
-    # key generation is safe (the old key may replay a saved 5xx forever). It counts
-    # as a retry, so a provider that keeps failing ends in compensation.
+    since = int(flow.data.get("step_at", flow.created_at))
+    if u.now - since < _prm(flow).landing_ms:
+        # The replay's request, or the first, may still be on its way: wait (no strike:
+        # the provider is away, nothing is wrong with the request).
+        return Advance(retry="no intent listed yet; a request may still land", transient=True)
+    # None landed by now: the earlier attempts had no effect, so a new key generation is
+    # safe (the old key may replay a saved 5xx forever). It counts as a retry, so a
+    # provider that keeps failing ends in compensation.
     return Advance(
         to=Step.CREATE,
         retry="no intent found after an unanswered create",
@@ -184,10 +214,10 @@ def _after_find(u: Unit, flow: Flow, views: Found) -> Advance:
 
 
 def _abort(flow: Flow) -> Remote[Found]:
-    return _search(flow, _after_abort_search)
+    return _lookup(flow, _after_abort_lookup)
 
 
-def _after_abort_search(u: Unit, flow: Flow, views: Found) -> Advance:
+def _after_abort_lookup(u: Unit, flow: Flow, views: Found) -> Advance:
     found = _mine(u, flow, views)
     live = [v for v in found if v.status in CANCELABLE]
     if live:
@@ -199,8 +229,8 @@ def _after_abort_search(u: Unit, flow: Flow, views: Found) -> Advance:
         and recorded not in {v.id for v in found}
         and payment.status not in PAYMENT.terminal
     ):
-        # Search lags behind writes: an intent the payment records (its secret may be
-        # out) must be ended even when the search did not return it.
+        # An intent the payment records (its secret may be out) must be ended even when
+        # the list did not return it (made outside the window: the provider's clock).
         return Advance(to=Step.SYNC_RECORDED, data={"recorded": recorded})
     for view in found:
         if payment.provider_intent_id in (None, view.id):
@@ -239,7 +269,7 @@ def _cancel_found(flow: Flow) -> Remote[IntentView]:
         "cancel_intent",
         lambda p: p.cancel_intent(intent_id, idempotency_key=k),
         _after_cancel_found,
-        refused=_search_again,
+        refused=_look_again,
     )
 
 
@@ -250,8 +280,8 @@ def _after_cancel_found(u: Unit, flow: Flow, view: IntentView) -> Advance:
     return Advance(to=Step.ABORT)
 
 
-def _search_again(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    # Refused: it is no longer cancelable (paid, or canceled meanwhile). Search again.
+def _look_again(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    # Refused: it is no longer cancelable (paid, or canceled meanwhile). Look again.
     return Advance(to=Step.ABORT)
 
 
@@ -274,12 +304,13 @@ DEF = FlowDef(
     kind="checkout",
     steps={
         Step.CHECK_SELLER: step(_check_seller, Step.CREATE, Step.ABORT),
-        Step.CREATE: step(_create, Step.FIND, Step.ABORT),
+        Step.CREATE: step(_create, Step.REPLAY, Step.ABORT),
+        Step.REPLAY: step(_replay, Step.FIND, Step.ABORT),
         Step.FIND: step(_find, Step.CREATE, Step.ABORT),
         Step.ABORT: step(_abort, Step.CANCEL_FOUND, Step.SYNC_RECORDED),
         Step.CANCEL_FOUND: step(_cancel_found, Step.ABORT),
         Step.SYNC_RECORDED: step(_sync_recorded, Step.CANCEL_FOUND, Step.ABORT),
     },
     give_up=Step.ABORT,
-    ask_first={Step.CREATE: Step.FIND},
+    ask_first={Step.CREATE: Step.FIND, Step.REPLAY: Step.FIND},
 )

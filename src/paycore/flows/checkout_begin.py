@@ -89,6 +89,7 @@ def begin(
             currency=total.currency,
             reference=reference,
             installation=installation,
+            landing_ms=config.create_landing_ms,
         ),
     )
     return flow_id_for(session_id), False

@@ -32,6 +32,9 @@ class CheckoutParams:
     reference: str
     #: the installation the flow runs for (set when it is recorded)
     installation: str = ""
+    #: ``Config.create_landing_ms`` when the checkout began: how long after an unanswered
+    #: create's last request an empty list proves that no intent was made
+    landing_ms: int = 300_000
 
 
 @attrs.frozen

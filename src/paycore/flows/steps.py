@@ -15,6 +15,7 @@ class CheckoutStep(enum.StrEnum):
 
     CHECK_SELLER = "check_seller"
     CREATE = "create"
+    REPLAY = "replay"
     FIND = "find"
     ABORT = "abort"
     CANCEL_FOUND = "cancel_found"

@@ -46,6 +46,6 @@ def _search_by_payment_id(flow: Flow, then: Callable[[Unit, Flow, Found], Any]) 
 def _i3() -> Iterator[None]:
     with patched(
         ("paycore.flows.checkout._is_mine", _by_payment_id),
-        ("paycore.flows.checkout._search", _search_by_payment_id),
+        ("paycore.flows.checkout._lookup", _search_by_payment_id),
     ):
         yield

@@ -3,7 +3,7 @@
 Three small bends of the checkout flow: each create attempt gets a fresh idempotency
 key (``checkout.key``), an unanswered create is tried again instead of asking the
 provider what it made (the ``create`` step's ``ask`` is dropped), and the rollback
-closes the order as if its search had found nothing (``_after_abort_search`` sees an
+closes the order as if its search had found nothing (``_after_abort_lookup`` sees an
 empty list), so what it found is neither canceled nor recorded.
 """
 
@@ -27,7 +27,7 @@ from .support import patched, steps_patched
 
 _KEY = key
 _CREATE = checkout._create
-_ABORT_SEARCH = checkout._after_abort_search
+_ABORT_LOOKUP = checkout._after_abort_lookup
 
 
 def _create(flow: Flow) -> Remote[IntentView]:
@@ -35,9 +35,9 @@ def _create(flow: Flow) -> Remote[IntentView]:
     return attrs.evolve(_CREATE(flow), ask=None)
 
 
-def _after_abort_search(u: Unit, flow: Flow, views: list[IntentView]) -> Advance:
+def _after_abort_lookup(u: Unit, flow: Flow, views: list[IntentView]) -> Advance:
     """The rollback releases the stock and closes the order as if no intent existed."""
-    return _ABORT_SEARCH(u, flow, [])
+    return _ABORT_LOOKUP(u, flow, [])
 
 
 @seeded(
@@ -60,7 +60,7 @@ def _s1() -> Iterator[None]:
     with (
         patched(
             ("paycore.flows.checkout.key", fresh_key),
-            ("paycore.flows.checkout._after_abort_search", _after_abort_search),
+            ("paycore.flows.checkout._after_abort_lookup", _after_abort_lookup),
         ),
         steps_patched(checkout.DEF, replace={CheckoutStep.CREATE: _create}),
     ):

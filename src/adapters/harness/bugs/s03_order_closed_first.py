@@ -1,7 +1,7 @@
 """S3: orders are closed while their intent can still be charged.
 
 The checkout's rollback records the intent it finds and closes the order without
-canceling it (``_after_abort_search`` goes straight to ``_close``), any failure of
+canceling it (``_after_abort_lookup`` goes straight to ``_close``), any failure of
 the create rolls back (its ``ask`` goes to ``abort``), and a cancel closes the order
 (``sync._on_canceled``) in the transaction that starts it, before the provider is
 asked (``begin_cancel`` wrapped).
@@ -35,7 +35,7 @@ def _create(flow: Flow) -> Remote[IntentView]:
     return attrs.evolve(_CREATE(flow), ask=CheckoutStep.ABORT)
 
 
-def _after_abort_search(u: Unit, flow: Flow, views: list[IntentView]) -> Advance:
+def _after_abort_lookup(u: Unit, flow: Flow, views: list[IntentView]) -> Advance:
     """The rollback records the intent it found (its client secret is out) and closes
     the order without canceling it: the intent stays chargeable."""
     payment = checkout._payment(u, flow)
@@ -69,7 +69,7 @@ def _begin_cancel(
 def _s3() -> Iterator[None]:
     with (
         patched(
-            ("paycore.flows.checkout._after_abort_search", _after_abort_search),
+            ("paycore.flows.checkout._after_abort_lookup", _after_abort_lookup),
             ("paycore.flows.payments.begin_cancel", _begin_cancel),
             ("paycore.jobs.begin_cancel", _begin_cancel),
         ),
