@@ -3,6 +3,7 @@ random actions rarely reach. Each does what it claims, and leaves a clean shop."
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from paycore import schema as s
@@ -158,3 +159,12 @@ def test_an_abandoned_checkout_ends_the_intent_its_payment_records() -> None:
     assert all(r.status is not ReservationStatus.HELD for r in snap.rows(s.RESERVATIONS))
     assert any("operator: abandons" in line for line in world.timeline)
     quiet_and_clean(world)
+
+
+def test_the_default_world_s_search_lags_and_a_world_may_choose_its_lag() -> None:
+    """The harness's provider lags like Stripe's search by default (a minute); a world can
+    be built with another lag, kept when it is built again with another configuration."""
+    assert World().w.provider.search_lag_ms == 60_000
+    world = World(search_lag_ms=0)
+    world.reconfigure(attrs.evolve(world.config, max_attempts=2))
+    assert world.w.provider.search_lag_ms == 0

@@ -22,6 +22,7 @@ from paycore.ports import ProviderEvent, Snapshot
 from paycore.records import Flow
 from paycore.status import FlowStatus, PaymentStatus
 
+from ..fake_limits import SEARCH_LAG_MS
 from ..memory import EPOCH_MS, Wiring, in_memory
 from . import foreign
 from .checking import Checker
@@ -86,6 +87,7 @@ class WorldCore:
         scarce_stock: int = 1,
         wiring: Callable[[Config], Wiring] = in_memory,
         crowded: bool = True,
+        search_lag_ms: int = SEARCH_LAG_MS,
     ) -> None:
         """``wiring`` builds the system under test from a config. Its store must offer
         ``snapshot()``/``fingerprint()`` and count the commits that wrote in
@@ -93,7 +95,8 @@ class WorldCore:
         the fake's customer-side methods. The service reaches both through fault
         wrappers (:mod:`paycore_adapters.harness.faulty`) driven by :attr:`plan`.
         ``crowded`` puts intents paycore did not make on the account first
-        (:data:`paycore_adapters.harness.foreign.CROWD`)."""
+        (:data:`paycore_adapters.harness.foreign.CROWD`). ``search_lag_ms``: how long the
+        provider's search lags behind writes (Stripe's: about a minute; 0 for none)."""
         # Stock held for a payment stuck in processing is given back after an hour here,
         # so that late successes (taken again, or refunded as out of stock) are explored.
         self.config = config or Config(processing_hold_ms=3_600_000)
@@ -101,6 +104,7 @@ class WorldCore:
         #: what a checkout's product choice buys: the products of each cart's lines
         self.carts: list[tuple[str, ...]] = [(p,) for p in PRODUCTS]
         self.w: Wiring = wiring(self.config)
+        self.w.provider.search_lag_ms = self.search_lag_ms = search_lag_ms
         self.plan = FaultPlan(self.w.clock.now)
         #: the adapters as paycore sees them: faults come from the plan
         self.faulty_store = FaultyStore(self.w.store, self.plan)
@@ -140,7 +144,9 @@ class WorldCore:
 
     def reconfigure(self, config: Config) -> None:
         """Build this world again, before anything happened in it, with ``config``."""
-        WorldCore.__init__(self, config, self.scarce_stock, self.wiring)
+        WorldCore.__init__(
+            self, config, self.scarce_stock, self.wiring, search_lag_ms=self.search_lag_ms
+        )
 
     # --- plumbing ---------------------------------------------------------------------
 
