@@ -40,6 +40,10 @@ class FakeDriver:
     def settle_refund(self, refund_id: str, *, success: bool) -> None:
         self.fake.settle_refund(refund_id, success=success)
 
+    def fail_refund(self, refund_id: str) -> None:
+        """The bank returns a refund that had succeeded (a closed card)."""
+        self.fake.fail_refund(refund_id)
+
     def searchable(self) -> None:
         """The fake's search does not lag."""
 
