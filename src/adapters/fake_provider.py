@@ -203,6 +203,10 @@ class FakeProvider(FakeLedger):
                 if rf.intent_id == intent_id and rf.status in REFUND_LIVE
             )
             remaining = intent.amount_received - held
+            if remaining == 0:
+                # docs.stripe.com/error-codes#charge-already-refunded
+                msg = f"Charge {charge_id(self._intent(intent_id))} has already been refunded."
+                raise invalid_request(msg, error_code="charge_already_refunded", remaining=0)
             if amount > remaining:
                 msg = f"Refund amount ({amount}) is greater than unrefunded amount ({remaining})."
                 raise invalid_request(msg, amount=amount, remaining=remaining)

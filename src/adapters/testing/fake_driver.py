@@ -40,6 +40,10 @@ class FakeDriver:
     def settle_refund(self, refund_id: str, *, success: bool) -> None:
         self.fake.settle_refund(refund_id, success=success)
 
+    def fail_refund(self, refund_id: str) -> None:
+        """The bank returns a refund that had succeeded (a closed card)."""
+        self.fake.fail_refund(refund_id)
+
     def searchable(self) -> None:
         """Wait out the fake's search lag: its clock moves on by ``search_lag_ms`` (Stripe:
         "data is searchable in under 1 minute", docs.stripe.com/search)."""

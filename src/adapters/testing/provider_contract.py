@@ -34,13 +34,14 @@ from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, PaymentProvider
 
 from .provider_amounts import AmountCases
 from .provider_case import DECLINED, PROCESSING, THREE_DS, VISA, ContractCase, ProviderDriver
+from .provider_flows import FlowCases
 from .provider_listing import ProviderListing
 from .provider_search import SearchCases
 
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
-class ProviderContract(AmountCases, ProviderListing, SearchCases, abc.ABC):
+class ProviderContract(AmountCases, FlowCases, ProviderListing, SearchCases, abc.ABC):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""
 
