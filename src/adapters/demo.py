@@ -140,7 +140,7 @@ def _day(w: Wiring, tl: Timeline, out: TextIO) -> int:
 def _opening(w: Wiring, tl: Timeline) -> None:
     svc = w.service
     if w.store.snapshot().get(s.SELLERS, "ceramics") is None:  # the shop's first day
-        w.provider.set_account("acct_ceramics", can_charge=True)
+        w.provider.set_account("acct_ceramics")
         svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
         svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))
         svc.add_product("vase", "ceramics", "VASE-TALL", "Tall vase", Money(6400, "EUR"))

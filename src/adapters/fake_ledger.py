@@ -24,7 +24,7 @@ from paycore.errors import (
     ProviderInvalidRequest,
     ProviderNotFound,
 )
-from paycore.ports import Clock, IntentView, ProviderEvent, RefundView
+from paycore.ports import AccountView, Clock, IntentView, ProviderEvent, RefundView
 from paycore.unit import evolve
 
 from .fake_limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_TTL_MS, SEARCH_LAG_MS
@@ -64,6 +64,8 @@ class StoredIntent:
     #: When it was made, to the millisecond (``view.created`` is whole seconds, as
     #: Stripe's ``created``): its search lag counts from here.
     made_at_ms: int = 0
+    #: Made ``on_behalf_of`` its destination account ``account`` (a destination charge).
+    on_behalf_of: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ class FakeLedger:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._lock = threading.RLock()
-        self._accounts: dict[str, bool] = {}
+        #: connected accounts by id (:mod:`paycore_adapters.fake_accounts` sets them)
+        self._accounts: dict[str, AccountView] = {}
         self._intents: dict[str, StoredIntent] = {}
         self._refunds: dict[str, RefundView] = {}
         self._saved: dict[str, SavedOutcome] = {}
@@ -103,10 +106,6 @@ class FakeLedger:
         self.calls: collections.Counter[str] = collections.Counter()
 
     # --- setup, ledger and events (not part of the port) -----------------------
-
-    def set_account(self, account: str, *, can_charge: bool) -> None:
-        with self._lock:
-            self._accounts[account] = can_charge
 
     def intents(self) -> list[IntentView]:
         with self._lock:

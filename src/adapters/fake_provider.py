@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 import attrs
 
-from paycore.errors import ProviderCardDeclined
+from paycore.errors import ProviderCardDeclined, ProviderInvalidRequest
 from paycore.ports import (
     REFUND_LIVE,
     REFUND_UNSETTLED,
@@ -22,12 +22,12 @@ from paycore.ports import (
     RefundView,
 )
 
+from .fake_accounts import FakeAccounts
 from .fake_ledger import (
     CANCELABLE,
     CONFIRMABLE,
     REFUND_REASONS,
     TEST_METHODS,
-    FakeLedger,
     StoredIntent,
     charge_id,
     invalid_request,
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 
-class FakeProvider(FakeLedger):
+class FakeProvider(FakeAccounts):
     """A deterministic, thread-safe, in-memory Stripe."""
 
     # --- port: intents ------------------------------------------------------------
@@ -60,9 +60,7 @@ class FakeProvider(FakeLedger):
             check_metadata(req.metadata)
 
         def execute() -> IntentView:
-            if not self._accounts.get(req.account, False):
-                msg = f"The account {req.account} cannot take charges right now."
-                raise invalid_request(msg, account=req.account)
+            self._refuse_charge(req.account, req.on_behalf_of)
             n, now = self._next("pi"), self._clock.now()
             view = IntentView(
                 id=f"pi_{n:06d}",
@@ -77,10 +75,18 @@ class FakeProvider(FakeLedger):
             self._intents[view.id] = StoredIntent(
                 view, n, req.account, req.description, made_at_ms=now
             )
+            self._intents[view.id].on_behalf_of = req.on_behalf_of
             self._emit("payment_intent.created", "payment_intent", view.id, view.status)
             return view
 
-        params = (amount, currency, req.account, sorted_metadata(req.metadata), req.description)
+        params = (
+            amount,
+            currency,
+            req.account,
+            sorted_metadata(req.metadata),
+            req.description,
+            req.on_behalf_of,
+        )
         return self._mutate("create_intent", idempotency_key, params, validate, execute)
 
     def confirm_intent(
@@ -96,7 +102,7 @@ class FakeProvider(FakeLedger):
             self._check_method(payment_method)
 
         def execute() -> IntentView:
-            return self._confirm(self._intent(intent_id), payment_method, return_url)
+            return self._charge(self._intent(intent_id), payment_method, return_url)
 
         params = (intent_id, payment_method, return_url)
         return self._mutate("confirm_intent", idempotency_key, params, validate, execute)
@@ -165,9 +171,6 @@ class FakeProvider(FakeLedger):
 
         return self._read("list_intents", run)
 
-    def can_charge(self, account: str) -> bool:
-        return self._read("can_charge", lambda: self._accounts.get(account, False))
-
     # --- port: refunds --------------------------------------------------------------
 
     def create_refund(
@@ -219,6 +222,7 @@ class FakeProvider(FakeLedger):
                 metadata=MappingProxyType(dict(metadata)),
             )
             self._refunds[view.id] = view
+            self._reverse_transfer(view.id, amount)
             self._emit("refund.created", "refund", view.id, status)
             # Stripe: charge.refunded "occurs whenever a charge is refunded, including
             # partial refunds" (docs.stripe.com/api/events/types).
@@ -257,17 +261,26 @@ class FakeProvider(FakeLedger):
 
         return self._read("list_refunds", run)
 
+    def _charge(self, it: StoredIntent, method: str | None, return_url: str | None) -> IntentView:
+        """Confirm ``it``: a confirmable intent whose account can no longer take the
+        destination charge is refused, as at create (unsourced: Stripe's documents name
+        the create; the fake refuses the charge when it is attempted too)."""
+        self._expect(it.view.id, CONFIRMABLE, "confirm")
+        self._refuse_charge(it.account, it.on_behalf_of)
+        return self._confirm(it, method, return_url)
+
     # --- customer and network side (not part of the port) -------------------------
 
     def customer_confirm(self, intent_id: str, payment_method: str) -> IntentView:
-        """The browser confirming with the client secret: a decline does not raise."""
+        """The browser confirming with the client secret: a decline, or a charge the
+        seller's account cannot take, does not raise."""
         with self._lock:
             it = self._intent(intent_id)
             self._check_method(payment_method)
             try:
-                return self._confirm(it, payment_method, None)
-            except ProviderCardDeclined:
-                return it.view
+                return self._charge(it, payment_method, None)
+            except (ProviderCardDeclined, ProviderInvalidRequest):
+                return it.view  # the browser shows the error; the intent is as it was
 
     def complete_action(self, intent_id: str, *, success: bool = True) -> IntentView:
         """The customer passing (or failing) 3D Secure."""

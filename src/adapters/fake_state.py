@@ -23,15 +23,22 @@ from typing import Any
 import attrs
 
 from paycore.errors import ProviderError, error_class
-from paycore.ports import IntentView, ProviderEvent, RefundView
+from paycore.ports import AccountView, IntentView, ProviderEvent, RefundView
 
 from .fake_ledger import SavedOutcome, StoredIntent
 from .fake_provider import FakeProvider
 from .memory import ManualClock
 from .sql import values
 
-FORMAT = "paycore-fake-provider/1"
-_VIEWS: dict[str, type[Any]] = {"intent": IntentView, "refund": RefundView, "event": ProviderEvent}
+#: /2: accounts are Stripe's account states (no longer a yes or no), intents say whether
+#: they were made on behalf of their account, and refunds' transfer reversals are kept.
+FORMAT = "paycore-fake-provider/2"
+_VIEWS: dict[str, type[Any]] = {
+    "intent": IntentView,
+    "refund": RefundView,
+    "event": ProviderEvent,
+    "account": AccountView,
+}
 
 
 class FakeStateUnreadable(ValueError):
@@ -70,7 +77,7 @@ def dumps(provider: FakeProvider, clock: ManualClock) -> str:
     doc = {
         "format": FORMAT,
         "now": clock.now(),
-        "accounts": books["accounts"],
+        "accounts": {k: _encode(v) for k, v in books["accounts"].items()},
         "intents": [{k: _encode(v) for k, v in vars(it).items()} for it in books["intents"]],
         "refunds": [_encode(r) for r in books["refunds"]],
         "saved": {k: _saved(s) for k, s in books["saved"].items()},
@@ -78,6 +85,7 @@ def dumps(provider: FakeProvider, clock: ManualClock) -> str:
         "undelivered": [_encode(e) for e in books["undelivered"]],
         "seq": books["seq"],
         "refunds_settle_immediately": books["refunds_settle_immediately"],
+        "reversals": books["reversals"],
     }
     return json.dumps(doc, separators=(",", ":"))
 
@@ -91,6 +99,13 @@ def _saved(s: SavedOutcome) -> dict[str, Any]:
     }
 
 
+def _account(data: Any) -> AccountView:
+    view = _decode(data)
+    if not isinstance(view, AccountView):
+        raise ValueError(f"not an account: {data!r}")
+    return view
+
+
 def loads(text: str, provider: FakeProvider, clock: ManualClock) -> None:
     """Put the state :func:`dumps` wrote into ``provider`` and move ``clock`` to its time."""
     try:
@@ -98,7 +113,7 @@ def loads(text: str, provider: FakeProvider, clock: ManualClock) -> None:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} file")
         books = {
-            "accounts": {str(k): bool(v) for k, v in doc["accounts"].items()},
+            "accounts": {str(k): _account(v) for k, v in doc["accounts"].items()},
             "intents": [
                 StoredIntent(**{k: _decode(v) for k, v in it.items()}) for it in doc["intents"]
             ],
@@ -111,6 +126,7 @@ def loads(text: str, provider: FakeProvider, clock: ManualClock) -> None:
             "undelivered": [_decode(e) for e in doc["undelivered"]],
             "seq": {str(k): int(v) for k, v in doc["seq"].items()},
             "refunds_settle_immediately": doc["refunds_settle_immediately"],
+            "reversals": {str(k): int(v) for k, v in doc["reversals"].items()},
         }
         now = int(doc["now"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

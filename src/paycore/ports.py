@@ -169,10 +169,37 @@ class ListPage(Generic[T]):
 
 @attrs.frozen
 class CreateIntent:
+    """A payment intent to make: a destination charge to the seller's account ``account``
+    (Stripe's ``transfer_data[destination]``), settled as that account's when
+    ``on_behalf_of`` (Stripe's ``on_behalf_of``, the same account). The charge and
+    every object of it stay on the platform's account, where listing, search and
+    webhooks see them (docs.stripe.com/connect/destination-charges)."""
+
     amount: Money
     account: str
     metadata: Mapping[str, str]
     description: str = ""
+    on_behalf_of: bool = True
+
+
+#: A capability's statuses on Stripe's account object (docs.stripe.com/api/accounts/object,
+#: ``capabilities``): only ``active`` lets the account do what the capability covers
+#: (docs.stripe.com/connect/account-capabilities).
+CAPABILITY_STATUSES = frozenset({"active", "inactive", "pending"})
+
+
+@attrs.frozen
+class AccountView:
+    """A seller's connected account as paycore sees it (Stripe's account object,
+    docs.stripe.com/api/accounts/object): whether it may take charges, the status of
+    its ``card_payments`` and ``transfers`` capabilities, and, when it is disabled,
+    ``requirements.disabled_reason``. :func:`paycore.connect.charge_blocker` reads it."""
+
+    id: str
+    charges_enabled: bool
+    card_payments: str
+    transfers: str
+    disabled_reason: str | None = None
 
 
 @attrs.frozen
@@ -254,8 +281,10 @@ class PaymentProvider(Protocol):
         (Stripe: docs.stripe.com/api/refunds/list, 10 a page unless asked): read every
         page (:func:`paycore.listing.all_refunds`), or a refund is missed."""
 
-    def can_charge(self, account: str) -> bool:
-        """Whether the seller's provider account can take charges right now."""
+    def retrieve_account(self, account: str) -> AccountView:
+        """The seller's connected account as it is now (Stripe's ``GET /v1/accounts/:id``,
+        docs.stripe.com/api/accounts/retrieve); an unknown account raises
+        ``ProviderNotFound``."""
 
 
 # --- clock, alerts, notifications -------------------------------------------

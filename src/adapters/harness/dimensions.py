@@ -93,7 +93,7 @@ def second_seller(world: World) -> None:
     """Seller s2, on its own provider account, sells a product priced in yen under the
     same SKU as the shop's scarce product: its two units are its own, never the shop's."""
     svc = world.w.service
-    world.w.provider.set_account("acct_2", can_charge=True)
+    world.w.provider.set_account("acct_2")
     world.quietly(lambda: svc.add_seller("s2", "Yen shop", "acct_2"))
     world.quietly(lambda: svc.add_product("p_yen", "s2", "SKU-S", "Yen", Money(1500, "JPY")))
     world.quietly(lambda: svc.restock("s2", "SKU-S", 2))

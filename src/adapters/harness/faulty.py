@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from paycore.errors import IntegrityError, ProviderError
 from paycore.ports import (
+    AccountView,
     CreateIntent,
     IntentView,
     ListPage,
@@ -351,5 +352,5 @@ class FaultyProvider(_Transparent):
             ),
         )
 
-    def can_charge(self, account: str) -> bool:
-        return self._read("can_charge", lambda: self.inner.can_charge(account))
+    def retrieve_account(self, account: str) -> AccountView:
+        return self._read("retrieve_account", lambda: self.inner.retrieve_account(account))

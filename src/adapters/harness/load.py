@@ -85,7 +85,7 @@ class _Died(BaseException):
 
 
 def open_shop(service: PaymentService, provider: Any, stock: int) -> None:
-    provider.set_account("acct_load", can_charge=True)
+    provider.set_account("acct_load")
     service.add_seller("s_load", "Load Shop", "acct_load")
     for i, sku in enumerate(SKUS):
         service.add_product(f"p{i}", "s_load", sku, sku.title(), _price(i))

@@ -56,7 +56,7 @@ PROVIDER_READS = frozenset(
         "retrieve_intent",
         "search_intents",
         "list_intents",
-        "can_charge",
+        "retrieve_account",
         "retrieve_refund",
         "list_refunds",
     }
@@ -128,7 +128,7 @@ class WorldCore:
         self.checker = Checker(self.counts)
         self.coverage.watch(self.w.service.engine)
         svc = self.w.service
-        self.w.provider.set_account("acct_1", can_charge=True)
+        self.w.provider.set_account("acct_1")
         self.quietly(lambda: svc.add_seller("s1", "Shop", "acct_1"))
         self.quietly(
             lambda: svc.add_product("p_scarce", "s1", "SKU-S", "Scarce", Money(1000, "EUR"))

@@ -34,14 +34,9 @@ class WorldOutside(WorldCore):
             return
         svc, p = self.w.service, self.w.provider
         name, fn = [
-            (
-                "seller loses charges at the provider",
-                lambda: p.set_account("acct_1", can_charge=False),
-            ),
-            (
-                "seller regains charges at the provider",
-                lambda: p.set_account("acct_1", can_charge=True),
-            ),
+            # each loss is the next of the account's blocked states (fake_accounts)
+            ("seller loses charges at the provider", lambda: p.block_next("acct_1")),
+            ("seller regains charges at the provider", lambda: p.set_account("acct_1").id),
             ("seller disabled locally", lambda: svc.set_charges_enabled("s1", False)),
             ("seller enabled locally", lambda: svc.set_charges_enabled("s1", True)),
             ("scarce product deleted", lambda: svc.delete_product("p_scarce")),

@@ -11,7 +11,8 @@ from ..memory import ManualClock
 class FakeDriver:
     """Drives the fake's far side through its helpers (a :class:`ProviderDriver`).
 
-    It sets up two accounts, one that can charge and one that cannot.
+    It sets up two accounts, one that can charge and one that Stripe disabled; a case
+    puts others in the states it needs (:meth:`set_account_state`).
     """
 
     CHARGING = "acct_contract"
@@ -19,14 +20,34 @@ class FakeDriver:
 
     def __init__(self, fake: FakeProvider) -> None:
         self.fake = fake
-        fake.set_account(self.CHARGING, can_charge=True)
-        fake.set_account(self.BLOCKED, can_charge=False)
+        fake.set_account(self.CHARGING)
+        fake.disable_account(self.BLOCKED)
 
     def charging_account(self) -> str:
         return self.CHARGING
 
     def blocked_account(self) -> str:
         return self.BLOCKED
+
+    def set_account_state(
+        self,
+        account: str,
+        *,
+        charges_enabled: bool = True,
+        card_payments: str = "active",
+        transfers: str = "active",
+        disabled_reason: str | None = None,
+    ) -> None:
+        self.fake.set_account(
+            account,
+            charges_enabled=charges_enabled,
+            card_payments=card_payments,
+            transfers=transfers,
+            disabled_reason=disabled_reason,
+        )
+
+    def transfer_reversed(self, refund_id: str) -> int:
+        return self.fake.transfer_reversed(refund_id)
 
     def complete_action(self, intent_id: str, *, success: bool) -> None:
         self.fake.complete_action(intent_id, success=success)

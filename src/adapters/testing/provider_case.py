@@ -29,6 +29,25 @@ class ProviderDriver(Protocol):
     def blocked_account(self) -> str:
         """An account that cannot take charges."""
 
+    def set_account_state(
+        self,
+        account: str,
+        *,
+        charges_enabled: bool = True,
+        card_payments: str = "active",
+        transfers: str = "active",
+        disabled_reason: str | None = None,
+    ) -> None:
+        """Put the connected account ``account`` (a name from :meth:`ContractCase.account`)
+        in this state, as onboarding and Stripe's reviews would: ``charges_enabled``, the
+        ``card_payments`` and ``transfers`` capabilities' statuses and
+        ``requirements.disabled_reason`` (docs.stripe.com/api/accounts/object). Against
+        Stripe's test mode a driver maps the name to a test account it made."""
+
+    def transfer_reversed(self, refund_id: str) -> int:
+        """How much of its destination charge's transfer the refund ``refund_id`` took
+        back from the seller's account (Stripe: the refund's ``transfer_reversal``)."""
+
     def complete_action(self, intent_id: str, *, success: bool) -> None:
         """The customer passes (or fails) the 3-D Secure challenge of ``intent_id``."""
 
@@ -61,6 +80,10 @@ class ContractCase:
 
     def order(self, name: str = "o1") -> str:
         return f"ord-{self.run}-{name}"
+
+    def account(self, name: str) -> str:
+        """A connected account's name unique to the run (see ``set_account_state``)."""
+        return f"acct_contract_{self.run}_{name}"
 
     def create(
         self, amount: int = 1000, order: str = "o1", account: str | None = None

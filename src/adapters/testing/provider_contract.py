@@ -34,6 +34,7 @@ from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, PaymentProvider
 
 from .provider_amounts import AmountCases
 from .provider_case import DECLINED, PROCESSING, THREE_DS, VISA, ContractCase, ProviderDriver
+from .provider_connect import ConnectCases
 from .provider_flows import FlowCases
 from .provider_listing import ProviderListing
 from .provider_search import SearchCases
@@ -41,7 +42,7 @@ from .provider_search import SearchCases
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
-class ProviderContract(AmountCases, FlowCases, ProviderListing, SearchCases, abc.ABC):
+class ProviderContract(AmountCases, ConnectCases, FlowCases, ProviderListing, SearchCases, abc.ABC):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""
 
@@ -79,16 +80,6 @@ class ProviderContract(AmountCases, FlowCases, ProviderListing, SearchCases, abc
         (docs.stripe.com/currencies#minimum-and-maximum-charge-amounts)."""
         with pytest.raises(ProviderInvalidRequest):
             c.create(0)
-
-    def test_an_account_that_cannot_charge_is_refused(self, c: ContractCase) -> None:
-        """A connected account without the card-payments capability cannot be charged,
-        and ``can_charge`` says so beforehand
-        (docs.stripe.com/api/accounts/object#account_object-charges_enabled)."""
-        blocked = c.driver.blocked_account()
-        assert c.provider.can_charge(c.driver.charging_account())
-        assert not c.provider.can_charge(blocked)
-        with pytest.raises(ProviderInvalidRequest):
-            c.create(account=blocked)
 
     def test_unknown_ids_are_not_found(self, c: ContractCase) -> None:
         """Retrieving or acting on an id that does not exist is ``resource_missing``

@@ -1,13 +1,13 @@
 """create_payment_intent: order, lines, reservations and payment in one step, then the intent.
 
 Steps: ``begin`` (one transaction: order + lines + reservations + payment +
-flow, S2/S4) -> ``check_seller`` (provider: can the seller's account charge,
-right before the charge, S11) -> ``create`` (provider: create the intent with
-a key derived from the flow) -> recorded. The seller check's yes needs no record
-before the charge: the engine makes the create call at once (``Remote.then``), and
-the transaction that records the intent checks the seller's local switch too (a
-seller switched off meanwhile: the intent is canceled before anyone gets its
-secret).
+flow, S2/S4) -> ``check_seller`` (provider: the seller's account, right before the
+charge, read by :func:`paycore.connect.charge_blocker`, S11) -> ``create`` (provider:
+create the intent with a key derived from the flow) -> recorded. The seller check's
+yes needs no record before the charge: the engine makes the create call at once
+(``Remote.then``), and the transaction that records the intent checks the seller's
+local switch too (a seller switched off meanwhile: the intent is canceled before anyone
+gets its secret).
 
 An ambiguous answer (timeout, lost answer, 5xx) goes to ``replay``: the same request
 under the same key. The provider answers it with the first request's result, or, if
@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from paycore import schema as s
+from paycore.connect import charge_blocker
 from paycore.errors import (
     ProviderError,
     SellerCannotCharge,
@@ -54,7 +55,7 @@ from paycore.flows.sync import CANCELABLE, apply_intent, order_of, release_held
 from paycore.listing import intents_between, seconds_from
 from paycore.machines import ORDER, PAYMENT
 from paycore.money import Money
-from paycore.ports import CreateIntent, IntentView
+from paycore.ports import AccountView, CreateIntent, IntentView
 from paycore.records import Flow, Payment
 from paycore.status import PaymentStatus
 from paycore.unit import Unit
@@ -85,24 +86,41 @@ def _payment(u: Unit, flow: Flow) -> Payment:
     return p
 
 
-def _check_seller(flow: Flow) -> Remote[bool]:
+def _check_seller(flow: Flow) -> Remote[AccountView]:
     account = _prm(flow).account
-    return Remote("can_charge", lambda p: p.can_charge(account), _after_check, then=_go_on)
+    return Remote(
+        "retrieve_account",
+        lambda p: p.retrieve_account(account),
+        _after_check,
+        refused=_account_refused,
+        then=_go_on,
+    )
 
 
-def _go_on(can_charge: bool) -> Step | None:
-    """The provider says yes: charge at once (the answer needs no record)."""
-    return Step.CREATE if can_charge else None
+def _go_on(view: AccountView) -> Step | None:
+    """Nothing stops the charge at the provider: charge at once (the answer needs no
+    record)."""
+    return Step.CREATE if charge_blocker(view) is None else None
 
 
-def _after_check(u: Unit, flow: Flow, can_charge: bool) -> Advance:
-    if can_charge and _seller_enabled(u, flow):
+def _after_check(u: Unit, flow: Flow, view: AccountView) -> Advance:
+    blocker = charge_blocker(view)
+    if blocker is None and _seller_enabled(u, flow):
         return Advance(to=Step.CREATE)
-    return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code})
+    why = blocker or "the seller is switched off in the shop"
+    return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code, "blocker": why})
+
+
+def _account_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    """The provider knows no such account (or refuses to show it): nothing can be
+    charged to it."""
+    why = f"the provider refused to show account {_prm(flow).account} ({err.code})"
+    return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code, "blocker": why})
 
 
 def _seller_enabled(u: Unit, flow: Flow) -> bool:
-    """The shop's own switch for the seller (the provider's is ``can_charge``)."""
+    """The shop's own switch for the seller (the provider's account is read by
+    ``check_seller``: :func:`paycore.connect.charge_blocker`)."""
     seller = u.get(s.SELLERS, _prm(flow).seller_id)
     return seller is not None and seller.charges_enabled
 
@@ -253,11 +271,15 @@ def _close(u: Unit, flow: Flow, payment: Payment) -> Advance:
         u.move(s.ORDERS, order, ORDER, "cancel")
     code = flow.data.get("error", "provider_unavailable")
     err_type = SellerCannotCharge if code == SellerCannotCharge.code else ProviderError
+    blocker = flow.data.get("blocker")
+    why = f"{code}: {blocker}" if blocker else code
+    extra = {"blocker": blocker} if blocker else {}
     return Advance(
         failed=err_type(
-            f"checkout {_prm(flow).session_id} could not create a payment ({code}); "
+            f"checkout {_prm(flow).session_id} could not create a payment ({why}); "
             "its stock was released: start a new checkout",
             reason=code,
+            **extra,
         )
     )
 

@@ -21,7 +21,7 @@ from paycore.flows import checkout, sync
 from paycore.flows.engine import Advance, Remote
 from paycore.flows.steps import CheckoutStep
 from paycore.machines import ORDER, RESERVATION
-from paycore.ports import IntentView
+from paycore.ports import AccountView, IntentView
 from paycore.records import Flow, Order, Payment
 from paycore.schema import Table
 from paycore.status import OrderStatus, ReservationStatus
@@ -46,9 +46,9 @@ def _active_lines(u: Unit, order: Order) -> set[int]:
     return out
 
 
-def _after_check(u: Unit, flow: Flow, can_charge: bool) -> Advance:
+def _after_check(u: Unit, flow: Flow, account: AccountView) -> Advance:
     """Price the charge from the live products, not from the order's snapshot."""
-    adv = _AFTER_CHECK(u, flow, can_charge)
+    adv = _AFTER_CHECK(u, flow, account)
     if adv.to != CheckoutStep.CREATE:
         return adv
     order = u.get(s.ORDERS, checkout._prm(flow).order_id)
@@ -61,7 +61,7 @@ def _after_check(u: Unit, flow: Flow, can_charge: bool) -> Advance:
     return Advance(to=CheckoutStep.CREATE, data={**adv.data, "live_amount": amount})
 
 
-def _applied(can_charge: bool) -> None:
+def _applied(account: AccountView) -> None:
     """The seller check's answer is applied in a transaction of its own."""
     return None
 
