@@ -240,7 +240,7 @@ def products(skus: int = 1) -> list[tuple[str, str]]:
 
 def stock_shop(service: PaymentService, provider: FakeProvider, stock: int, skus: int = 1) -> None:
     """One seller whose account can charge, and ``skus`` products of ``stock`` units each."""
-    provider.set_account(ACCOUNT, can_charge=True)
+    provider.set_account(ACCOUNT)
     service.add_seller(SELLER_ID, "Bench Shop", ACCOUNT)
     for product_id, sku in products(skus):
         service.add_product(product_id, SELLER_ID, sku, "Mug", Money(PRICE, CURRENCY))

@@ -123,7 +123,7 @@ def _service(dsn: str, worker: str, number: int = 0) -> tuple[PaymentService, Fa
     provider = FakeProvider(ManualClock())
     books = provider.books()
     provider.load_books({**books, "seq": {k: number * 10**7 for k in ("pi", "re", "evt")}})
-    provider.set_account(ACCOUNT, can_charge=True)
+    provider.set_account(ACCOUNT)
     config = Config(store_conflict_retries=CONFLICT_RETRIES)
     svc = PaymentService(
         store, provider, ManualClock(), RecordingAlerts(), RecordingNotifier(), config, worker

@@ -42,7 +42,7 @@ def faultable(w: Wiring) -> Wiring:
 def make_shop(stock: int = 5) -> Wiring:
     """One seller (acct_1) with a mug (p_mug, SKU-MUG, 12.50 EUR) and a tee (p_tee)."""
     w = faultable(in_memory())
-    w.provider.set_account("acct_1", can_charge=True)
+    w.provider.set_account("acct_1")
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
     w.service.add_product("p_tee", "s1", "SKU-TEE", "Tee", Money(2000, "EUR"))

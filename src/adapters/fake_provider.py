@@ -277,10 +277,13 @@ class FakeProvider(FakeAccounts):
         with self._lock:
             it = self._intent(intent_id)
             self._check_method(payment_method)
+            self._expect(intent_id, CONFIRMABLE, "confirm")
             try:
-                return self._charge(it, payment_method, None)
+                self._refuse_charge(it.account, it.on_behalf_of)
+                return self._confirm(it, payment_method, None)
             except (ProviderCardDeclined, ProviderInvalidRequest):
-                return it.view  # the browser shows the error; the intent is as it was
+                # the browser shows the decline (or the refusal); the intent is as it left it
+                return it.view
 
     def complete_action(self, intent_id: str, *, success: bool = True) -> IntentView:
         """The customer passing (or failing) 3D Secure."""

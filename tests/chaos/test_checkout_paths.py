@@ -148,9 +148,9 @@ def to_abort_with_hidden_intent(w: Wiring, index: ListIndex) -> None:
     find that sees nothing past the landing bound, a second create the provider refuses:
     the flow is at ``abort``."""
     lost_and_unlisted(w, index, PI_1)
-    w.provider.set_account("acct_1", can_charge=False)
+    w.provider.disable_account("acct_1")
     step(w, FID, 2)  # create refused (definite) -> abort
-    w.provider.set_account("acct_1", can_charge=True)
+    w.provider.set_account("acct_1")
     assert flow_of(w, FID).step == "abort"
     assert w.service.payment(PAY).status is PaymentStatus.CREATING
 
@@ -311,7 +311,7 @@ class TestCancelFound:
         begin_checkout(w)
         lost_and_unlisted(w, index, PI_1)
         lost_and_unlisted(w, index, PI_2)
-        w.provider.set_account("acct_1", can_charge=False)
+        w.provider.disable_account("acct_1")
         step(w, FID, 2)  # refused -> abort
         w.provider.customer_confirm(PI_1, "pm_card_processing")
         index.missing.clear()
@@ -337,7 +337,7 @@ class TestCancelFound:
         begin_checkout(w)
         lost_and_unlisted(w, index, PI_1)
         lost_and_unlisted(w, index, PI_2)
-        w.provider.set_account("acct_1", can_charge=False)
+        w.provider.disable_account("acct_1")
         step(w, FID, 2)  # refused -> abort
         index.missing.clear()
         step(w, FID, 2)  # abort: two live intents
@@ -524,7 +524,7 @@ class TestAbortOutcome:
         released and the checkout fails with SellerCannotCharge, saying what to do."""
         w = make_shop(stock=1)
         begin_checkout(w)
-        w.provider.set_account("acct_1", can_charge=False)
+        w.provider.disable_account("acct_1")
         step(w, FID, 2)  # check_seller: refused -> abort
         before = flow_of(w, FID)
         assert (before.step, before.data["error"]) == ("abort", "seller_cannot_charge")
@@ -632,7 +632,7 @@ class TestBeginRecords:
         w = make_shop()
         begin_checkout(w)
         before = flow_of(w, FID)
-        fail_once(w, "can_charge")
+        fail_once(w, "retrieve_account")
         step(w, FID, 2)
         assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "check_seller")
         assert run(w, FID).status is FlowStatus.SUCCEEDED
@@ -858,7 +858,7 @@ class TestRefusedCarts:
     def test_cart_mixing_two_sellers_is_refused(self) -> None:
         """One intent pays one seller's account: a two-seller cart is refused, naming both."""
         w = make_shop()
-        w.provider.set_account("acct_2", can_charge=True)
+        w.provider.set_account("acct_2")
         w.service.add_seller("s2", "Hat Shop", "acct_2")
         w.service.add_product("p_hat", "s2", "SKU-HAT", "Hat", Money(500, "EUR"))
         w.service.restock("s2", "SKU-HAT", 3)

@@ -103,7 +103,7 @@ class TestLogging:
         assert (first.flow_id, first.step, first.effect) == (  # type: ignore[attr-defined]
             f"checkout:{SESSION}",
             "check_seller",
-            "call:can_charge+create_intent",  # the seller's yes: the create at once
+            "call:retrieve_account+create_intent",  # the seller's yes: the create at once
         )
 
     def test_a_dead_letter_is_an_error_with_its_reason(
@@ -136,7 +136,9 @@ class TestLogging:
         w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
         first = next(r for r in caplog.records if getattr(r, "flow_kind", None) == "checkout")
         assert getattr(first, "result", None) == "ok"
-        said = f"flow checkout:{SESSION} (checkout) check_seller call:can_charge+create_intent"
+        said = (
+            f"flow checkout:{SESSION} (checkout) check_seller call:retrieve_account+create_intent"
+        )
         assert first.getMessage() == f"{said} -> ok"
 
     def test_a_failed_step_logs_paycores_own_error_with_its_stack(

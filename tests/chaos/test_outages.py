@@ -201,7 +201,7 @@ def reserved(snap: Snapshot, order_id: str) -> list[Reservation]:
 def make_shop_with(config: Config) -> Wiring:
     """The conftest shop with another configuration."""
     w = faultable(in_memory(config))
-    w.provider.set_account("acct_1", can_charge=True)
+    w.provider.set_account("acct_1")
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
     w.service.restock("s1", "SKU-MUG", 5)

@@ -55,7 +55,7 @@ def test_an_intent_its_checkout_is_still_creating_is_left_to_that_checkout() -> 
     fid = begin_checkout(w, "cs_test_recon00003")
     eng = w.service.engine
     report = eng.step(fid)  # the seller check's yes goes straight on to the create
-    assert report.effect == "call:can_charge+create_intent" and len(w.provider.intents()) == 1
+    assert report.effect == "call:retrieve_account+create_intent" and len(w.provider.intents()) == 1
     run = jobs.finish_job(eng, jobs.start_reconcile(eng))
     assert (run.status, run.result) == (
         FlowStatus.SUCCEEDED,

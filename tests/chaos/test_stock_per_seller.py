@@ -34,7 +34,7 @@ def counters(w: Wiring, seller: str, sku: str) -> tuple[int, int, int] | None:
 def two_sellers(stock_a: int = 3, stock_b: int = 0) -> Wiring:
     """Sellers s1 (the conftest shop) and s2 both list SKU-MUG."""
     w = make_shop(stock=stock_a)
-    w.provider.set_account("acct_2", can_charge=True)
+    w.provider.set_account("acct_2")
     w.service.add_seller("s2", "Other Mugs", "acct_2")
     w.service.add_product("p_mug_b", "s2", "SKU-MUG", "Mug (s2)", Money(1100, "EUR"))
     if stock_b:

@@ -310,7 +310,7 @@ def test_no_oversell_fires_only_past_on_hand(
 
 def second_seller(w: Wiring, units: int) -> Wiring:
     """Seller s2 also lists SKU-MUG, with ``units`` of its own."""
-    w.provider.set_account("acct_2", can_charge=True)
+    w.provider.set_account("acct_2")
     w.service.add_seller("s2", "Other Mugs", "acct_2")
     w.service.add_product("p_mug_b", "s2", "SKU-MUG", "Mug (s2)", Money(1100, "EUR"))
     w.service.restock("s2", "SKU-MUG", units)

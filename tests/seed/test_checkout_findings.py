@@ -152,7 +152,7 @@ def assert_closed_without_charge(w: Wiring) -> None:
 def lose_intent_write(w: Wiring) -> Any:
     """Step a checkout until the provider created its intent; fail the commit recording it."""
     fid = begin_checkout(w)
-    step(w, fid)  # can_charge answered yes, so the create_intent call at once
+    step(w, fid)  # nothing blocks the seller's account, so the create_intent call at once
     (created,) = intents(w)
     w.store.faults = StoreFaults(lambda n: n == 1)
     with pytest.raises(OperationalError):
@@ -305,7 +305,7 @@ class TestS02OrderTransaction:
     def test_crash_after_first_step_is_finished_by_recovery(self, shop):
         """The recovery point committed with the order lets recovery create the intent."""
         fid = begin_checkout(shop)
-        step(shop, fid)  # can_charge answered, then the worker crashes
+        step(shop, fid)  # the seller's account answered, then the worker crashes
         shop.service.engine.forget_inflight()
         assert_safe(shop)
         shop.clock.advance(shop.service.config.lease_ms + 1)
@@ -440,10 +440,10 @@ class TestS11SellerRecheck:
             if where in ("local", "both"):
                 shop.service.set_charges_enabled("s1", False)
             if where in ("provider", "both"):
-                shop.provider.set_account("acct_1", can_charge=False)
+                shop.provider.disable_account("acct_1")
 
         shop.provider.fault = ProviderFaults().on(
-            "can_charge", "before", times=1, exc=None, then=disable
+            "retrieve_account", "before", times=1, exc=None, then=disable
         )
         with pytest.raises(SellerCannotCharge):
             shop.service.create_payment_intent(SESSION, MUG)
@@ -459,7 +459,7 @@ class TestS11SellerRecheck:
         intent sees the switch: SellerCannotCharge, the intent canceled before anyone got
         its secret, everything released."""
         shop.provider.fault = ProviderFaults().on(
-            "can_charge",
+            "retrieve_account",
             "before",
             times=1,
             exc=None,
@@ -475,7 +475,7 @@ class TestS11SellerRecheck:
 
     def test_seller_disabled_between_check_and_create_releases_everything(self, shop):
         """Disabled just after the check: the provider refuses, the call raises, all released."""
-        disable = lambda: shop.provider.set_account("acct_1", can_charge=False)  # noqa: E731
+        disable = lambda: shop.provider.disable_account("acct_1")  # noqa: E731
         shop.provider.fault = ProviderFaults().on("create_intent", "before", exc=None, then=disable)
         with pytest.raises(ProviderError) as info:
             shop.service.create_payment_intent(SESSION, MUG)
@@ -544,7 +544,7 @@ class TestS12ProductSnapshot:
         with pytest.raises(ProductUnavailable):
             shop.service.create_payment_intent(SESSION_2, MUG)
         assert shop.store.fingerprint() == before
-        assert shop.provider.calls["can_charge"] == 1
+        assert shop.provider.calls["retrieve_account"] == 1
         assert_settled(shop)
 
 
@@ -644,7 +644,7 @@ class TestS16NoSuccessWithoutDurability:
         assert (res.order_id, res.status) == (orders(shop)[0].id, "open")
         assert_settled(shop)
 
-    @pytest.mark.parametrize("after_call", ["can_charge", "create_intent"])
+    @pytest.mark.parametrize("after_call", ["retrieve_account", "create_intent"])
     def test_recovery_finishes_checkout_after_store_outage_following_a_provider_call(
         self, shop, after_call
     ):

@@ -137,7 +137,7 @@ def _both(first: Callable[[], Any], second: Callable[[], Any], held: HoldingStor
 @pytest.fixture
 def shop(pg_store: PostgresStore) -> Wiring:
     w = in_memory(store=pg_store)
-    w.provider.set_account("acct_1", can_charge=True)
+    w.provider.set_account("acct_1")
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
     w.service.restock("s1", "SKU-MUG", 2 * BATCH)

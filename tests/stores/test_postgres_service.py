@@ -26,7 +26,7 @@ RACERS = 5
 def shop(postgres_dsn: str) -> Iterator[Wiring]:
     store = PostgresStore(postgres_dsn, migrate=True, max_size=8)
     w = in_memory(store=store)
-    w.provider.set_account("acct_1", can_charge=True)
+    w.provider.set_account("acct_1")
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
     w.service.restock("s1", "SKU-MUG", 3)

@@ -227,7 +227,7 @@ class TestCreatePaymentIntent:
 
     def test_mixed_seller_cart(self, shop: Wiring) -> None:
         """A cart with products of two sellers is refused."""
-        shop.provider.set_account("acct_2", can_charge=True)
+        shop.provider.set_account("acct_2")
         shop.service.add_seller("s2", "Hat Shop", "acct_2")
         shop.service.add_product("p_hat", "s2", "SKU-HAT", "Hat", Money(500, "EUR"))
         shop.service.restock("s2", "SKU-HAT", 3)

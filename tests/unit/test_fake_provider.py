@@ -50,7 +50,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def fp(clock: ManualClock) -> FakeProvider:
     provider = FakeProvider(clock)
-    provider.set_account("acct_1", can_charge=True)
+    provider.set_account("acct_1")
     return provider
 
 
@@ -75,7 +75,8 @@ def confirm(fp: FakeProvider, intent_id: str, method: str | None, key: str) -> I
 def test_fake_satisfies_the_port(clock: ManualClock) -> None:
     """FakeProvider type-checks as a PaymentProvider and starts with no accounts."""
     provider: PaymentProvider = FakeProvider(clock)
-    assert provider.can_charge("acct_unknown") is False
+    with pytest.raises(ProviderNotFound):
+        provider.retrieve_account("acct_unknown")
 
 
 def test_create_intent_starts_requiring_payment_method(fp: FakeProvider) -> None:
@@ -95,12 +96,15 @@ def test_create_intent_starts_requiring_payment_method(fp: FakeProvider) -> None
 
 
 def test_create_intent_refused_for_account_that_cannot_charge(fp: FakeProvider) -> None:
-    """Accounts that cannot charge, or are unknown, get ProviderInvalidRequest."""
-    fp.set_account("acct_2", can_charge=False)
-    assert fp.can_charge("acct_1") and not fp.can_charge("acct_2")
-    for account in ("acct_2", "acct_nobody"):
-        with pytest.raises(ProviderInvalidRequest):
-            fp.create_intent(req(account=account), idempotency_key=f"k-{account}")
+    """An account that cannot charge gets ProviderInvalidRequest; an unknown one is not
+    found."""
+    fp.disable_account("acct_2")
+    assert fp.retrieve_account("acct_1").charges_enabled
+    assert not fp.retrieve_account("acct_2").charges_enabled
+    with pytest.raises(ProviderInvalidRequest):
+        fp.create_intent(req(account="acct_2"), idempotency_key="k-acct_2")
+    with pytest.raises(ProviderNotFound):
+        fp.create_intent(req(account="acct_nobody"), idempotency_key="k-acct_nobody")
     assert fp.intents() == []
 
 
@@ -182,11 +186,11 @@ def test_replayed_decline_has_same_class_message_fields(fp: FakeProvider) -> Non
 
 def test_state_errors_are_saved(fp: FakeProvider) -> None:
     """An error raised during execution replays even after the state that caused it is gone."""
-    fp.set_account("acct_2", can_charge=False)
+    fp.disable_account("acct_2")
     with pytest.raises(ProviderInvalidRequest):
         fp.create_intent(req(account="acct_2"), idempotency_key="k")
-    fp.set_account("acct_2", can_charge=True)
-    with pytest.raises(ProviderInvalidRequest, match="cannot take charges"):
+    fp.set_account("acct_2")
+    with pytest.raises(ProviderInvalidRequest, match="cannot receive transfers"):
         fp.create_intent(req(account="acct_2"), idempotency_key="k")
     assert fp.intents() == []
 

@@ -15,7 +15,7 @@ from paycore_adapters.memory import ManualClock
 def busy_fake() -> tuple[FakeProvider, ManualClock]:
     clock = ManualClock()
     fake = FakeProvider(clock)
-    fake.set_account("acct_1", can_charge=True)
+    fake.set_account("acct_1")
     req = CreateIntent(Money(1800, "EUR"), "acct_1", {"checkout_session_id": "cs_1"})
     paid = fake.create_intent(req, idempotency_key="k-create-1")
     fake.confirm_intent(
@@ -68,3 +68,31 @@ def test_a_file_that_is_not_the_fakes_is_refused() -> None:
         fake_state.loads('{"format": "something-else"}', FakeProvider(ManualClock()), ManualClock())
     with pytest.raises(fake_state.FakeStateUnreadable):
         fake_state.loads("not json", FakeProvider(ManualClock()), ManualClock())
+
+
+def test_account_states_and_transfer_reversals_survive() -> None:
+    """Each account comes back in its state (not a yes or no), an intent keeps its charge
+    type, and a refund keeps the transfer it reversed."""
+    fake, clock = busy_fake()
+    fake.set_account("acct_2", card_payments="pending")
+    fake.disable_account("acct_3", "under_review")
+    plain = CreateIntent(Money(900, "EUR"), "acct_2", {"n": "1"}, on_behalf_of=False)
+    made = fake.create_intent(plain, idempotency_key="k-plain")
+    twin, twin_clock = FakeProvider(ManualClock()), ManualClock()
+    fake_state.loads(fake_state.dumps(fake, clock), twin, twin_clock)
+    for account in ("acct_1", "acct_2", "acct_3"):
+        assert twin.retrieve_account(account) == fake.retrieve_account(account)
+    paid = twin.confirm_intent(
+        made.id, payment_method="pm_card_visa", return_url=None, idempotency_key="k-pay"
+    )
+    assert paid.status == "succeeded"  # made without on_behalf_of: card payments not needed
+    (refund,) = fake.refunds()
+    assert twin.transfer_reversed(refund.id) == fake.transfer_reversed(refund.id) == 500
+
+
+def test_a_file_of_the_first_format_is_refused() -> None:
+    """Its accounts were a yes or no: it is refused, not read as something else."""
+    fake, clock = busy_fake()
+    old = fake_state.dumps(fake, clock).replace(fake_state.FORMAT, "paycore-fake-provider/1")
+    with pytest.raises(fake_state.FakeStateUnreadable, match="not a paycore-fake-provider/2"):
+        fake_state.loads(old, FakeProvider(ManualClock()), ManualClock())

@@ -29,7 +29,7 @@ from paycore_adapters.testing.store_contract import order
 @pytest.fixture
 def fp() -> FakeProvider:
     provider = FakeProvider(ManualClock())
-    provider.set_account("acct_1", can_charge=True)
+    provider.set_account("acct_1")
     return provider
 
 
@@ -51,7 +51,7 @@ class TestFaultyProvider:
         """The wrapper is a PaymentProvider; the fake's own helpers and flags reach the fake."""
         wrapped: PaymentProvider = FaultyProvider(fp)
         faulty = FaultyProvider(fp)
-        assert wrapped.can_charge("acct_1")
+        assert wrapped.retrieve_account("acct_1").charges_enabled
         faulty.refunds_settle_immediately = False
         assert fp.refunds_settle_immediately is False
         pi = faulty.create_intent(req(), idempotency_key="c")
@@ -124,11 +124,17 @@ class TestFaultyProvider:
         faulty.search_intents(metadata_key="order_id", value="ord_1")
         faulty.list_intents(created_gte_s=0, limit=1)
         faulty.list_refunds(pi.id)
-        faulty.can_charge("acct_1")
+        faulty.retrieve_account("acct_1")
         faulty.create_refund(pi.id, amount=1, reason=None, metadata={}, idempotency_key="r")
         faulty.retrieve_refund("re_000001")
         reads = [s for s in seen if s[2] is None]
-        names = ["retrieve_intent", "search_intents", "list_intents", "list_refunds", "can_charge"]
+        names = [
+            "retrieve_intent",
+            "search_intents",
+            "list_intents",
+            "list_refunds",
+            "retrieve_account",
+        ]
         names.append("retrieve_refund")
         assert reads == [(n, p, None) for n in names for p in ("before", "after")]
         assert faulty.calls["retrieve_intent"] == 1 and faulty.calls["confirm_intent"] == 1
