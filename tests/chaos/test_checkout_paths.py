@@ -313,6 +313,7 @@ class TestCancelFound:
         lost_and_unlisted(w, index, PI_2)
         w.provider.disable_account("acct_1")
         step(w, FID, 2)  # refused -> abort
+        w.provider.set_account("acct_1")  # enabled again: the customer's charge can go
         w.provider.customer_confirm(PI_1, "pm_card_processing")
         index.missing.clear()
         step(w, FID, 2)  # abort: pi_000002 is live -> cancel it
@@ -534,11 +535,13 @@ class TestAbortOutcome:
         assert mug(w) == (1, 1, 0)
         flow = run(w, FID)
         assert flow.status is FlowStatus.FAILED
+        blocker = "charges are disabled on account acct_1 (requirements.past_due)"
         assert flow.result == {
             "error": "seller_cannot_charge",
-            "message": f"checkout {SESSION} could not create a payment (seller_cannot_charge); "
-            "its stock was released: start a new checkout",
+            "message": f"checkout {SESSION} could not create a payment (seller_cannot_charge: "
+            f"{blocker}); its stock was released: start a new checkout",
             "reason": "seller_cannot_charge",
+            "blocker": blocker,
         }
         assert w.service.payment(PAY).status is PaymentStatus.FAILED
         assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
