@@ -270,7 +270,11 @@ class PaymentProvider(Protocol):
         reason: str | None,
         metadata: Mapping[str, str],
         idempotency_key: str,
-    ) -> RefundView: ...
+    ) -> RefundView:
+        """Refund ``amount`` of the intent's charge. paycore's charges are destination
+        charges (:class:`CreateIntent`), so the refund takes the seller's transfer back
+        with it: an adapter over Stripe sends ``reverse_transfer=true``
+        (docs.stripe.com/connect/destination-charges, "Issue refunds")."""
 
     def retrieve_refund(self, refund_id: str) -> RefundView: ...
 
