@@ -43,6 +43,7 @@ from paycore.money import Money
 from paycore.operations import AttentionItem
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import (
+    AccountView,
     Alerts,
     Clock,
     CreateIntent,
@@ -77,6 +78,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "INVARIANTS",
+    "AccountView",
     "AlertNotFound",
     "Alerts",
     "AttentionItem",

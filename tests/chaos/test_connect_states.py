@@ -14,6 +14,7 @@ from paycore import schema as s
 from paycore.connect import charge_blocker
 from paycore.errors import ProviderInvalidRequest, SellerCannotCharge
 from paycore.flows.checkout import CartItem
+from paycore.money import Money
 from paycore.status import OrderStatus, PaymentStatus, ReservationStatus
 from paycore_adapters.fake_accounts import BLOCKED_STATES
 from paycore_adapters.harness.bugs import BUGS, switched_on
@@ -91,3 +92,21 @@ def test_the_world_takes_the_seller_through_every_blocked_state() -> None:
     }
     assert world.quiesce()
     assert world.violations(("safety", "convergence")) == []
+
+
+def test_checkout_refuses_a_seller_whose_account_the_provider_does_not_know() -> None:
+    """The seller's account id is unknown at the provider: the seller check's refusal
+    (not found) ends the checkout with SellerCannotCharge at once, naming the answer."""
+    shop = make_shop()
+    shop.service.add_seller("s9", "Nowhere", "acct_unknown")
+    shop.service.add_product("p_ghost", "s9", "SKU-G", "Ghost", Money(700, "EUR"))
+    shop.service.restock("s9", "SKU-G", 1)
+    with pytest.raises(SellerCannotCharge) as caught:
+        shop.service.create_payment_intent(SESSION, [CartItem("p_ghost", 1)])
+    assert caught.value.fields["blocker"] == (
+        "the provider refused to show account acct_unknown (provider_not_found)"
+    )
+    assert shop.provider.calls["retrieve_account"] == 1
+    assert shop.provider.intents() == []
+    assert shop.store.snapshot().get(s.STOCK, "s9/SKU-G").held == 0
+    assert shop.violations("safety", "convergence") == []
