@@ -36,7 +36,10 @@ from collections.abc import Callable
 from paycore import schema as s
 from paycore.connect import charge_blocker
 from paycore.errors import (
+    PaycoreError,
+    ProviderCircuitOpen,
     ProviderError,
+    ProviderNotFound,
     SellerCannotCharge,
 )
 from paycore.flows.cart import (
@@ -92,9 +95,21 @@ def _check_seller(flow: Flow) -> Remote[AccountView]:
         "retrieve_account",
         lambda p: p.retrieve_account(account),
         _after_check,
-        refused=_account_refused,
+        refused=_check_refused,
         then=_go_on,
     )
+
+
+def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    """An open circuit (the provider is away) ends a new checkout at once: nothing was
+    sent for it. An account the provider does not know can take no charge: the checkout
+    ends as the seller's. Any other refusal of the check is retried as a strike."""
+    if isinstance(err, ProviderCircuitOpen):
+        return Advance(to=Step.ABORT, data={"error": err.code})
+    if isinstance(err, ProviderNotFound):
+        why = f"the provider refused to show account {_prm(flow).account} ({err.code})"
+        return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code, "blocker": why})
+    return Advance(retry=err.code)
 
 
 def _go_on(view: AccountView) -> Step | None:
@@ -108,13 +123,6 @@ def _after_check(u: Unit, flow: Flow, view: AccountView) -> Advance:
     if blocker is None and _seller_enabled(u, flow):
         return Advance(to=Step.CREATE)
     why = blocker or "the seller is switched off in the shop"
-    return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code, "blocker": why})
-
-
-def _account_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    """The provider knows no such account (or refuses to show it): nothing can be
-    charged to it."""
-    why = f"the provider refused to show account {_prm(flow).account} ({err.code})"
     return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code, "blocker": why})
 
 
@@ -270,7 +278,13 @@ def _close(u: Unit, flow: Flow, payment: Payment) -> Advance:
     if ORDER.allows(order.status, "cancel"):
         u.move(s.ORDERS, order, ORDER, "cancel")
     code = flow.data.get("error", "provider_unavailable")
-    err_type = SellerCannotCharge if code == SellerCannotCharge.code else ProviderError
+    # A caller tells a seller who cannot charge and an open circuit (try again soon)
+    # from the provider's other refusals.
+    typed: dict[str, type[PaycoreError]] = {
+        SellerCannotCharge.code: SellerCannotCharge,
+        ProviderCircuitOpen.code: ProviderCircuitOpen,
+    }
+    err_type = typed.get(code, ProviderError)
     blocker = flow.data.get("blocker")
     why = f"{code}: {blocker}" if blocker else code
     extra = {"blocker": blocker} if blocker else {}
