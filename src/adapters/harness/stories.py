@@ -26,7 +26,7 @@ from ..memory import Wiring
 from .faults import FaultKind
 from .world import BANK_OPS, JOBS, METHODS, World
 
-VISA, PROCESSING, THREE_DS = 0, METHODS.index("pm_card_processing"), 2
+VISA, PROCESSING, THREE_DS = 0, METHODS.index("pm_successDelayed_de"), 2
 SCARCE, PLENTY = 0, 1
 #: Long enough for a flow's first retries to be due, well inside the search's lag.
 RETRY_WAIT_MS = 5_000

@@ -65,7 +65,7 @@ METHODS = (
     "pm_card_visa",
     "pm_card_chargeDeclined",
     "pm_card_threeDSecure2Required",
-    "pm_card_processing",
+    "pm_successDelayed_de",
 )
 
 
