@@ -44,12 +44,13 @@ from .provider_case import (
 )
 from .provider_flows import FlowCases
 from .provider_listing import ProviderListing
+from .provider_payments import PaymentCases
 from .provider_search import SearchCases
 
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
-class ProviderContract(AmountCases, FlowCases, ProviderListing, SearchCases, abc.ABC):
+class ProviderContract(AmountCases, FlowCases, PaymentCases, ProviderListing, SearchCases, abc.ABC):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""
 
