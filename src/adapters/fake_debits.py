@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import attrs
 
-from paycore.ports import IntentView
+from paycore.ports import REFUND_LIVE, IntentView
 
 from .fake_ledger import FakeLedger, StoredIntent
 from .fake_methods import CANCELED_BY_STRIPE, DEBIT_FAILED, debit_outcome
@@ -77,8 +77,15 @@ class FakeDebits(FakeLedger):
             new = self._refunds[rf.id] = attrs.evolve(rf, status=status, pending_reason=None)
             self._refund_changed("refund.updated", rf.id, new.status)
 
-    def _refundable(self, it: StoredIntent) -> int:
-        """What a refund may take from: what was received, or, while the debit is
-        processing, what it will receive."""
+    def _refund_left(self, it: StoredIntent) -> int:
+        """What a new refund of ``it`` may take: what was received (or, while the debit
+        is processing, what it will receive) less what live refunds hold already (a
+        pending refund holds its amount: Stripe counts it too)."""
         view: IntentView = it.view
-        return view.amount if view.status == "processing" else view.amount_received
+        base = view.amount if view.status == "processing" else view.amount_received
+        held = sum(
+            rf.amount
+            for rf in self._refunds.values()
+            if rf.intent_id == view.id and rf.status in REFUND_LIVE
+        )
+        return base - held

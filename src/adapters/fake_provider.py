@@ -14,7 +14,6 @@ import attrs
 
 from paycore.errors import ProviderCardDeclined
 from paycore.ports import (
-    REFUND_LIVE,
     REFUND_UNSETTLED,
     CreateIntent,
     IntentView,
@@ -209,13 +208,7 @@ class FakeProvider(FakeDebits):
                     f"This PaymentIntent ({intent_id}) does not have a successful charge to refund."
                 )
                 raise invalid_request(msg, intent_id=intent_id, status=intent.status)
-            # Pending refunds already hold their amount: Stripe counts them too.
-            held = sum(
-                rf.amount
-                for rf in self._refunds.values()
-                if rf.intent_id == intent_id and rf.status in REFUND_LIVE
-            )
-            remaining = self._refundable(it) - held
+            remaining = self._refund_left(it)
             if remaining == 0:
                 # docs.stripe.com/error-codes#charge-already-refunded
                 msg = f"Charge {charge_id(self._intent(intent_id))} has already been refunded."
