@@ -51,21 +51,26 @@ def test_the_confirmation_limit_cancels_the_payment_and_everything_converges() -
     assert w.service.payment(pid).status is PaymentStatus.CANCELED
 
 
-def test_no_decline_brings_its_secret_across_the_port_unless_the_adapter_forwards_it() -> None:
-    """The error paycore gets for a decline holds the intent without its client secret;
-    with seeded bug F2 (the adapter forwarding Stripe's error as it came) the port's
-    check sees the secret."""
-    for bug, expected in ((None, []), ("F2", ["intent"])):
-        w = make_shop()
-        seen: list[str] = []
-        w.provider.on_secret = lambda _call, field, seen=seen: seen.append(field)  # type: ignore[attr-defined]
-        pid, _ = _checkout(w, f"cs_test_declines_secret_{bug or 'none'}")
-        if bug is None:
-            w.service.confirm_payment(pid, DECLINED)
-        else:
-            with switched_on(bug):
+class TestF02DeclineSecretAtThePort:
+    """F2: the client secret of a decline's intent must not cross the port."""
+
+    def test_no_decline_brings_its_secret_across_the_port_unless_the_adapter_forwards_it(
+        self,
+    ) -> None:
+        """The error paycore gets for a decline holds the intent without its client secret;
+        with seeded bug F2 (the adapter forwarding Stripe's error as it came) the port's
+        check sees the secret."""
+        for bug, expected in ((None, []), ("F2", ["intent"])):
+            w = make_shop()
+            seen: list[str] = []
+            w.provider.on_secret = lambda _call, field, seen=seen: seen.append(field)  # type: ignore[attr-defined]
+            pid, _ = _checkout(w, f"cs_test_declines_secret_{bug or 'none'}")
+            if bug is None:
                 w.service.confirm_payment(pid, DECLINED)
-        assert seen == expected, bug
+            else:
+                with switched_on(bug):
+                    w.service.confirm_payment(pid, DECLINED)
+            assert seen == expected, bug
 
 
 def test_a_debit_the_provider_cancels_while_processing_cancels_the_payment() -> None:
