@@ -35,6 +35,11 @@ REACHES: dict[str, str | tuple[str, ...]] = {
         "payment: requires_action -reopen-> open",
         "payment: processing -cancel-> canceled",
     ),
+    "declined_to_the_limit": (
+        "payment: open -cancel-> canceled",
+        "payment: creating -creation_failed-> failed",
+        "refund: succeeded -fail-> failed",
+    ),
 }
 
 
