@@ -5,9 +5,8 @@ sold again, a checkout giving up after its intent was created), which thousands 
 random examples never hit. An example may start with one of these stories, told with
 the same actions the model uses (so it is in the timeline and checked like any other
 step); the random actions then go on from the state it left. Safety is checked when
-the story ends; the quiet phase checks convergence as usual.
-
-Each story is deterministic: it leaves the same state every time.
+the story ends; the quiet phase checks convergence as usual. Each story is
+deterministic: it leaves the same state every time.
 """
 
 from __future__ import annotations
@@ -25,29 +24,13 @@ from ..fake_limits import SEARCH_LAG_MS
 from ..memory import Wiring
 from .faults import FaultKind
 from .stories_declines import declined_to_the_limit
-from .world import BANK_OPS, JOBS, METHODS, World
+from .story_steps import drain, jobs
+from .world import BANK_OPS, METHODS, World
 
 VISA, PROCESSING, THREE_DS = 0, METHODS.index("pm_successDelayed_de"), 2
 SCARCE, PLENTY = 0, 1
 #: Long enough for a flow's first retries to be due, well inside the search's lag.
 RETRY_WAIT_MS = 5_000
-
-
-def drain(world: World, rounds: int = 200) -> None:
-    """Run every runnable flow and deliver every webhook, until nothing is left to do."""
-    for _ in range(rounds):
-        if world.step(0):
-            continue
-        world.pull_webhooks()
-        if not world.pending:
-            return
-        world.deliver(0)
-
-
-def jobs(world: World) -> None:
-    for which in range(len(JOBS)):
-        world.job(which)
-    drain(world)
 
 
 def intent_of(world: World, payment_no: int) -> str | None:
@@ -364,6 +347,16 @@ def multi_line_order(world: World) -> None:
     drain(world)
 
 
+def seller_blocked_at_checkout(world: World) -> None:
+    """The seller's account stops taking charges: the check refuses, the payment being
+    created fails, the stock comes back; charges resume and the next checkout is paid."""
+    world.merchant(0)  # the seller loses charges at the provider
+    world.begin_checkout(0, PLENTY, 1)
+    drain(world)
+    world.merchant(1)  # and regains them
+    world.shop(1, PLENTY, 1, VISA)
+
+
 STORIES: dict[str, Callable[[World], None]] = {
     "late_success_after_resale": late_success_after_resale,
     "gives_up_after_intent_created": gives_up_after_intent_created,
@@ -380,6 +373,7 @@ STORIES: dict[str, Callable[[World], None]] = {
     "orphan_after_the_reconciler_ran": orphan_after_the_reconciler_ran,
     "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
     "declined_to_the_limit": declined_to_the_limit,
+    "seller_blocked_at_checkout": seller_blocked_at_checkout,
 }
 
 

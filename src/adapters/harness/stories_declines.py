@@ -4,32 +4,26 @@ actions."""
 from __future__ import annotations
 
 from ..fake_methods import DECLINE_LIMIT
+from .story_steps import drain
 from .world import BANK_OPS, METHODS, World
 
-VISA, PLENTY = 0, 1
+PLENTY = 1
 DECLINED, DEBIT = METHODS.index("pm_card_chargeDeclined"), METHODS.index("pm_successDelayed_de")
 
 
 def declined_to_the_limit(world: World) -> None:
     """A customer's card is declined until the provider cancels the intent itself (its
     confirmation limit, ``fake_methods.DECLINE_LIMIT``): the payment is canceled and its
-    stock given back. The customer starts again just after the seller lost its charges
-    at the provider: that checkout fails before any intent is made (its payment never
-    left ``creating``). The third time the customer pays by SEPA debit, which settles;
-    the shop refunds it and the bank later reverses the refund."""
-    from .stories import drain  # the stories module registers this one
-
+    stock given back. The customer then pays in a new checkout by SEPA debit, which
+    settles; the shop refunds it and the bank later reverses the refund."""
     world.shop(0, PLENTY, 1, DECLINED)
     for _ in range(DECLINE_LIMIT - 1):
         world.begin_confirm(0, DECLINED)
         world.finish(0)
-    world.merchant(0)  # the seller loses its charges at the provider
-    world.shop(1, PLENTY, 1, VISA)
-    world.merchant(1)  # and regains them
-    world.shop(2, PLENTY, 1, DEBIT)
-    world.customer(2, 2)  # the bank settles the debit
+    world.shop(1, PLENTY, 1, DEBIT)
+    world.customer(1, 2)  # the bank settles the debit
     drain(world)
-    world.begin_refund(2, None, 0)
+    world.begin_refund(1, None, 0)
     drain(world)
-    world.customer(2, 4 + BANK_OPS.index("bank: reverses"))
+    world.customer(1, 4 + BANK_OPS.index("bank: reverses"))
     drain(world)
