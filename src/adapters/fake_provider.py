@@ -22,12 +22,12 @@ from paycore.ports import (
     RefundView,
 )
 
+from .fake_inflight import InFlightLedger
 from .fake_ledger import (
     CANCELABLE,
     CONFIRMABLE,
     REFUND_REASONS,
     TEST_METHODS,
-    FakeLedger,
     StoredIntent,
     charge_id,
     invalid_request,
@@ -47,8 +47,9 @@ __all__ = [
 ]
 
 
-class FakeProvider(FakeLedger):
-    """A deterministic, thread-safe, in-memory Stripe."""
+class FakeProvider(InFlightLedger):
+    """A deterministic, thread-safe, in-memory Stripe. Requests may be held in flight or
+    end in a saved 500 (:mod:`paycore_adapters.fake_inflight`)."""
 
     # --- port: intents ------------------------------------------------------------
 
