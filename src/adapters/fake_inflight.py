@@ -43,6 +43,7 @@ The held requests are the fake's running state: they are not saved in its books
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
@@ -192,10 +193,8 @@ class InFlightLedger(FakeLedger):
         applied: bool,
     ) -> V:
         if applied:
-            try:
+            with contextlib.suppress(ProviderError):  # its own error hides behind the 500 too
                 execute()
-            except ProviderError:
-                pass  # its own error is hidden behind the 500 too
         err = ProviderUnavailable(f"{endpoint}: 500 from the provider (saved under the key)")
         self._saved[key] = SavedOutcome(endpoint, params, err, self._clock.now())
         raise ProviderUnavailable(err.message)

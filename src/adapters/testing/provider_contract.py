@@ -34,6 +34,7 @@ from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, PaymentProvider
 
 from .provider_amounts import AmountCases
 from .provider_case import DECLINED, PROCESSING, THREE_DS, VISA, ContractCase, ProviderDriver
+from .provider_concurrency import ConcurrencyCases
 from .provider_flows import FlowCases
 from .provider_listing import ProviderListing
 from .provider_search import SearchCases
@@ -41,7 +42,9 @@ from .provider_search import SearchCases
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
-class ProviderContract(AmountCases, FlowCases, ProviderListing, SearchCases, abc.ABC):
+class ProviderContract(
+    AmountCases, ConcurrencyCases, FlowCases, ProviderListing, SearchCases, abc.ABC
+):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""
 
