@@ -46,7 +46,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 
 from paycore.errors import (
     ProviderError,
@@ -164,13 +164,13 @@ class InFlightLedger(FakeLedger):
         with self._lock:
             self._land_due()
             if any(h.key == key for h in self._held):
-                return self._refuse(endpoint, "idempotency_key_in_use", key)
+                self._refuse(endpoint, "idempotency_key_in_use", key)
             saved = self._saved.get(key)
             if saved is not None and self._clock.now() - saved.at <= IDEMPOTENCY_TTL_MS:
                 return super()._mutate(endpoint, key, params, validate, execute)  # a replay
             intent_id = intent_of(endpoint, params)
             if intent_id and any(h.intent_id == intent_id for h in self._held):
-                return self._refuse(endpoint, "lock_timeout", intent_id)
+                self._refuse(endpoint, "lock_timeout", intent_id)
             hold, fail = _take(self._holds, endpoint), _take(self._fails, endpoint)
             if hold is None and fail is None:
                 return super()._mutate(endpoint, key, params, validate, execute)
@@ -178,7 +178,7 @@ class InFlightLedger(FakeLedger):
             validate()  # a refused request is not held and saves nothing
             now = self._clock.now()
             if fail is not None:
-                return self._fail_500(endpoint, key, params, execute, fail.applied)
+                self._fail_500(endpoint, key, params, execute, fail.applied)
             assert hold is not None
             lands = None if hold.lands_after_ms is None else now + hold.lands_after_ms
             self._held.append(HeldRequest(endpoint, key, params, intent_id, now, lands, execute))
@@ -189,9 +189,9 @@ class InFlightLedger(FakeLedger):
         endpoint: str,
         key: str,
         params: tuple[object, ...],
-        execute: Callable[[], V],
+        execute: Callable[[], object],
         applied: bool,
-    ) -> V:
+    ) -> NoReturn:
         if applied:
             with contextlib.suppress(ProviderError):  # its own error hides behind the 500 too
                 execute()
@@ -199,7 +199,7 @@ class InFlightLedger(FakeLedger):
         self._saved[key] = SavedOutcome(endpoint, params, err, self._clock.now())
         raise ProviderUnavailable(err.message)
 
-    def _refuse(self, endpoint: str, code: str, what: str) -> V:
+    def _refuse(self, endpoint: str, code: str, what: str) -> NoReturn:
         self.calls[endpoint] += 1
         self.conflicts[code] += 1
         if code == "idempotency_key_in_use":
