@@ -265,6 +265,7 @@ def refund_answer_lost_behind_newer_refunds(world: World) -> None:
     world.begin_refund(0, 60, 0)
     for fid in set(world.runnable()) - ready:  # the refund flow, when it started
         world.arm(FaultKind.RESPONSE_LOST, "create_refund")
+        world.arm(FaultKind.RESPONSE_LOST, "create_refund")  # its replay's answer too
         until_step(world, fid, "resolve")
     for _ in range(2):
         world.dashboard_refund(0)  # half of what is left; its webhook is sent
