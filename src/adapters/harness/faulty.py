@@ -237,7 +237,8 @@ class FaultyProvider(_Transparent):
         self._hook(call, "before", key)
         try:
             result = run()
-        except ProviderError:
+        except ProviderError as err:
+            self._hook(call, f"refused:{err.code}", key)  # told, whatever the error
             self._hook(call, "after", key)  # the saved error's answer is lost too
             raise
         self._hook(call, "after", key)
