@@ -129,6 +129,12 @@ class InFlightLedger(FakeLedger):
             done, self._held = self._held, []
             return [self._land(h) for h in done]
 
+    def drop_requests(self) -> None:
+        """Every held request ends without an effect and saves nothing (a request that
+        never lands: a test's device; what Stripe saves then is unsourced)."""
+        with self._lock:
+            self._held = []
+
     # --- internals ---------------------------------------------------------------------
 
     def _land(self, held: HeldRequest) -> IntentView | RefundView | ProviderError:
