@@ -57,7 +57,7 @@ from paycore.errors import (
 from paycore.ports import Clock, IntentView, RefundView
 
 from .fake_ledger import FakeLedger, SavedOutcome
-from .fake_limits import IDEMPOTENCY_TTL_MS
+from .fake_limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_TTL_MS
 
 V = TypeVar("V", IntentView, RefundView)
 R = TypeVar("R")
@@ -169,6 +169,8 @@ class InFlightLedger(FakeLedger):
     ) -> V:
         with self._lock:
             self._land_due()
+            if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
+                return super()._mutate(endpoint, key, params, validate, execute)  # refused
             if any(h.key == key for h in self._held):
                 self._refuse(endpoint, "idempotency_key_in_use", key)
             saved = self._saved.get(key)
@@ -177,14 +179,15 @@ class InFlightLedger(FakeLedger):
             intent_id = intent_of(endpoint, params)
             if intent_id and any(h.intent_id == intent_id for h in self._held):
                 self._refuse(endpoint, "lock_timeout", intent_id)
-            hold, fail = _take(self._holds, endpoint), _take(self._fails, endpoint)
-            if hold is None and fail is None:
+            if not any(a.endpoint in (None, endpoint) for a in (*self._holds, *self._fails)):
                 return super()._mutate(endpoint, key, params, validate, execute)
             self.calls[endpoint] += 1
-            validate()  # a refused request is not held and saves nothing
+            validate()  # a refused request is neither held nor saved; what is armed waits on
             now = self._clock.now()
+            fail = _take(self._fails, endpoint)
             if fail is not None:
                 self._fail_500(endpoint, key, params, execute, fail.applied)
+            hold = _take(self._holds, endpoint)
             assert hold is not None
             lands = None if hold.lands_after_ms is None else now + hold.lands_after_ms
             self._held.append(HeldRequest(endpoint, key, params, intent_id, now, lands, execute))
