@@ -58,6 +58,10 @@ PROVIDER_FAULTS = (
     FaultKind.KEY_IN_USE,
     FaultKind.REQUEST_HELD,
 )
+#: The provider faults the exhaustive explorer injects: it copies worlds, and a fake
+#: holding a request in flight cannot be copied (``provider_request_held`` is the random
+#: harness's alone).
+EXPLORED_PROVIDER_FAULTS = tuple(k for k in PROVIDER_FAULTS if k is not FaultKind.REQUEST_HELD)
 #: The provider's own refusals of overlapping requests (not armed: counted as they come),
 #: by the code the fake gives them (:mod:`paycore_adapters.fake_inflight`).
 ANSWERED = {
@@ -127,7 +131,9 @@ class FaultPlan:
     ``FaultyProvider(provider, plan)`` (:mod:`paycore_adapters.harness.faulty`).
     """
 
-    def __init__(self, now: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, now: Callable[[], int] | None = None, hold: Callable[..., None] | None = None
+    ) -> None:
         self._now = now
         self.provider_armed: list[FaultKind] = []
         #: the provider call each armed provider fault waits for (None: the next call)
@@ -144,7 +150,7 @@ class FaultPlan:
         self.outage_until: int | None = None
         self._outage_seen = False
         #: holds the provider's next call in flight (``FakeProvider.hold_next``), if it can
-        self.hold: Callable[..., None] | None = None
+        self.hold = hold
 
     def arm(self, kind: FaultKind, call: str | None = None) -> None:
         """Arm a fault for the next commit, or the next provider call (named ``call``)."""
@@ -197,12 +203,14 @@ class FaultPlan:
 
     # --- provider ---------------------------------------------------------------------
 
+    def provider_refused(self, call: str, code: str) -> None:
+        """The provider itself refused ``call`` with the error ``code``: count a 409 or
+        429 it gave for a request in flight."""
+        answered = ANSWERED.get(code)
+        if answered is not None:
+            self.note(answered, call)
+
     def provider_hook(self, call: str, phase: str, key: str | None) -> None:
-        if phase.startswith("refused:"):  # the provider's own answer, counted
-            answered = ANSWERED.get(phase.removeprefix("refused:"))
-            if answered is not None:
-                self.note(answered, call)
-            return
         now = self._now() if self._now is not None else 0
         if phase == "before" and key is not None and key in self.poisoned:
             if now - self.poisoned[key] < KEY_RETENTION_MS:

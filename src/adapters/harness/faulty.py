@@ -60,6 +60,10 @@ class ProviderFaults(Protocol):
         """``phase`` is ``"before"`` (raise: nothing happened) or ``"after"`` (raise: the
         call took effect and its answer is lost)."""
 
+    # A plan may also offer ``provider_refused(call, code)``: told of every error the
+    # wrapped provider itself gave (the harness counts the 409 and 429 of requests in
+    # flight); a plan without it is not told.
+
 
 class _Transparent:
     """Forwards what the wrapper does not define to the wrapped adapter."""
@@ -202,7 +206,7 @@ class FaultyProvider(_Transparent):
     A read's answer is lost only when it is a value.
     """
 
-    _OWN = frozenset({"inner", "fault", "calls", "_lock", "page_cap"})
+    _OWN = frozenset({"inner", "fault", "refused", "calls", "_lock", "page_cap"})
     inner: PaymentProvider
 
     def __init__(
@@ -216,6 +220,8 @@ class FaultyProvider(_Transparent):
         #: the largest page a list call asks for, whatever its caller asked (None: as asked)
         self.page_cap = page_cap
         self.fault: ProviderHook | None = plan.provider_hook if plan is not None else None
+        #: told of every error the wrapped provider itself gave (call, its code), if set
+        self.refused: Callable[[str, str], None] | None = getattr(plan, "provider_refused", None)
         self.calls: Counter[str] = Counter()
         self._lock = threading.RLock()
 
@@ -238,7 +244,8 @@ class FaultyProvider(_Transparent):
         try:
             result = run()
         except ProviderError as err:
-            self._hook(call, f"refused:{err.code}", key)  # told, whatever the error
+            if self.refused is not None:
+                self.refused(call, err.code)
             self._hook(call, "after", key)  # the saved error's answer is lost too
             raise
         self._hook(call, "after", key)

@@ -19,6 +19,7 @@ import attrs
 from paycore import schema as s
 from paycore.errors import ProviderUnavailable
 from paycore.flows.checkout import flow_id_for
+from paycore.flows.params import REFUND_LANDING_MS
 from paycore.ports import CreateIntent, IntentView
 
 from ..fake_limits import SEARCH_LAG_MS
@@ -346,10 +347,13 @@ def operator_revives_a_dead_refund(world: World) -> None:
     world.reconfigure(attrs.evolve(world.config, max_attempts=2))
     world.shop(0, PLENTY, 1, VISA)
     world.begin_refund(0, None, 0)
-    for _ in range(2):
+    for _ in range(2):  # the call and its replay fail; past the landing, a new key (a strike)
         world.arm(FaultKind.PROVIDER_DOWN, "create_refund")
-        drain(world)
+        world.arm(FaultKind.PROVIDER_DOWN, "create_refund")
         world.w.clock.advance(RETRY_WAIT_MS)
+        drain(world)
+        world.w.clock.advance(REFUND_LANDING_MS)
+        drain(world)
     world.operator_revives()
     drain(world)
     jobs(world)

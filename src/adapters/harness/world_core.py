@@ -105,8 +105,7 @@ class WorldCore:
         self.carts: list[tuple[str, ...]] = [(p,) for p in PRODUCTS]
         self.w: Wiring = wiring(self.config)
         self.w.provider.search_lag_ms = self.search_lag_ms = search_lag_ms
-        self.plan = FaultPlan(self.w.clock.now)
-        self.plan.hold = getattr(self.w.provider, "hold_next", None)
+        self.plan = FaultPlan(self.w.clock.now, hold=getattr(self.w.provider, "hold_next", None))
         #: the adapters as paycore sees them: faults come from the plan
         self.faulty_store = FaultyStore(self.w.store, self.plan)
         self.faulty_provider = FaultyProvider(self.w.provider, self.plan, page_cap=LIST_PAGE)
