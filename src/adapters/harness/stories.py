@@ -257,20 +257,23 @@ def orphan_after_the_reconciler_ran(world: World) -> None:
 
 
 def refund_answer_lost_behind_newer_refunds(world: World) -> None:
-    """A refund's answer is lost; before its flow asks the provider about it, the shop
-    refunds the payment twice in its dashboard. The lost refund is then third in the
-    payment's list of refunds, past the first page (the harness lists two a page): the
-    flow must read every page to find it, not refund again (seeded bug L2 does; what is
-    left by then does not cover a second refund, so the provider refuses it)."""
+    """The answers of a refund's call and of its replay are lost; the shop then refunds the
+    payment twice in its dashboard, so the lost refund is third in the list, past the first
+    page (the harness lists two a page). Its flow must read every page to find it, not
+    refund again (seeded bug L2 does; the provider refuses it: too little is left)."""
     world.shop(0, PLENTY, 1, VISA)
     ready = set(world.runnable())
     world.begin_refund(0, 60, 0)
-    for fid in set(world.runnable()) - ready:  # the refund flow, when it started
+    started = set(world.runnable()) - ready  # the refund flow, when it started
+    for fid in started:
         world.arm(FaultKind.RESPONSE_LOST, "create_refund")
-        world.arm(FaultKind.RESPONSE_LOST, "create_refund")  # its replay's answer too
+        world.arm(FaultKind.RESPONSE_LOST, "create_refund")
         until_step(world, fid, "resolve")
     for _ in range(2):
         world.dashboard_refund(0)  # half of what is left; its webhook is sent
+    world.w.clock.advance(REFUND_LANDING_MS)  # past the landing, no webhook delivered yet
+    for fid in started:
+        until_step(world, fid, "call")  # its look finds it on the last page (L2: not)
     drain(world)
     jobs(world)
 

@@ -28,6 +28,7 @@ from paycore.errors import (
     PaymentNotFound,
     PaymentNotRefundable,
     ProviderError,
+    ProviderIdempotencyMismatch,
     RefundExceedsRefundable,
     RestockNotPossible,
 )
@@ -250,7 +251,15 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 def _replay(flow: Flow) -> Remote[RefundView]:
     """The call again, same request and key: Stripe replays the first's result, or makes
     the refund if the first never arrived (:mod:`paycore.flows.refund_recovery`)."""
-    return attrs.evolve(_call(flow), ask=RefundStep.RESOLVE)
+    return attrs.evolve(_call(flow), ask=RefundStep.RESOLVE, refused=_replay_refused)
+
+
+def _replay_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    if isinstance(err, ProviderIdempotencyMismatch):
+        # The key answers for another request (refund ids repeat after a restore): this
+        # refund's request never ran under it. The list says what exists.
+        return Advance(to=RefundStep.RESOLVE, data={"last_error": err.code})
+    return _refused(u, flow, err)
 
 
 DEF = FlowDef(
