@@ -25,7 +25,7 @@ from paycore.ports import CreateIntent, IntentView
 from ..fake_limits import SEARCH_LAG_MS
 from ..memory import Wiring
 from .faults import FaultKind
-from .stories_inflight import refund_still_running_when_retried
+from .stories_inflight import STORIES as IN_FLIGHT
 from .world import BANK_OPS, JOBS, METHODS, World
 
 VISA, PROCESSING, THREE_DS = 0, METHODS.index("pm_card_processing"), 2
@@ -387,7 +387,7 @@ STORIES: dict[str, Callable[[World], None]] = {
     "stray_debit_settles_later": stray_debit_settles_later,
     "orphan_after_the_reconciler_ran": orphan_after_the_reconciler_ran,
     "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
-    "refund_still_running_when_retried": refund_still_running_when_retried,
+    **IN_FLIGHT,
 }
 
 
