@@ -291,6 +291,12 @@ class ProviderLockTimeout(ProviderError, code="provider_lock_timeout"):
     retryable = True
 
 
+class ProviderCircuitOpen(ProviderError, code="provider_circuit_open"):
+    """The provider failed to answer too often of late: a new checkout is refused at
+    once, before any request is sent, so nothing was made. Recovery keeps talking to the
+    provider; the first answer it gets lets new checkouts through again."""
+
+
 class ProviderIdempotencyMismatch(ProviderError, code="provider_idempotency_mismatch"):
     """The same idempotency key was sent with different parameters."""
 

@@ -5,9 +5,8 @@ sold again, a checkout giving up after its intent was created), which thousands 
 random examples never hit. An example may start with one of these stories, told with
 the same actions the model uses (so it is in the timeline and checked like any other
 step); the random actions then go on from the state it left. Safety is checked when
-the story ends; the quiet phase checks convergence as usual.
-
-Each story is deterministic: it leaves the same state every time.
+the story ends; the quiet phase checks convergence as usual. Each story is
+deterministic: it leaves the same state every time.
 """
 
 from __future__ import annotations
@@ -256,28 +255,6 @@ def orphan_after_the_reconciler_ran(world: World) -> None:
     second_intent_for_one_payment(world)
 
 
-def refund_answer_lost_behind_newer_refunds(world: World) -> None:
-    """The answers of a refund's call and of its replay are lost; the shop then refunds the
-    payment twice in its dashboard, so the lost refund is third in the list, past the first
-    page (the harness lists two a page). Its flow must read every page to find it, not
-    refund again (seeded bug L2 does; the provider refuses it: too little is left)."""
-    world.shop(0, PLENTY, 1, VISA)
-    ready = set(world.runnable())
-    world.begin_refund(0, 60, 0)
-    started = set(world.runnable()) - ready  # the refund flow, when it started
-    for fid in started:
-        world.arm(FaultKind.RESPONSE_LOST, "create_refund")
-        world.arm(FaultKind.RESPONSE_LOST, "create_refund")
-        until_step(world, fid, "resolve")
-    for _ in range(2):
-        world.dashboard_refund(0)  # half of what is left; its webhook is sent
-    world.w.clock.advance(REFUND_LANDING_MS)  # past the landing, no webhook delivered yet
-    for fid in started:
-        until_step(world, fid, "call")  # its look finds it on the last page (L2: not)
-    drain(world)
-    jobs(world)
-
-
 def debit_fails_then_three_d_secure(world: World) -> None:
     """Two bank debits fail. One customer is told (the payment opens again); the other
     pays again with a 3-D Secure card before any webhook arrives, and the reconciler
@@ -372,6 +349,16 @@ def multi_line_order(world: World) -> None:
     drain(world)
 
 
+def seller_blocked_at_checkout(world: World) -> None:
+    """The seller's account stops taking charges: the check refuses, the payment being
+    created fails, the stock comes back; charges resume and the next checkout is paid."""
+    world.merchant(0)  # the seller loses charges at the provider
+    world.begin_checkout(0, PLENTY, 1)
+    drain(world)
+    world.merchant(1)  # and regains them
+    world.shop(1, PLENTY, 1, VISA)
+
+
 STORIES: dict[str, Callable[[World], None]] = {
     "late_success_after_resale": late_success_after_resale,
     "gives_up_after_intent_created": gives_up_after_intent_created,
@@ -386,7 +373,7 @@ STORIES: dict[str, Callable[[World], None]] = {
     "failures_before_their_webhooks": failures_before_their_webhooks,
     "stray_debit_settles_later": stray_debit_settles_later,
     "orphan_after_the_reconciler_ran": orphan_after_the_reconciler_ran,
-    "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
+    "seller_blocked_at_checkout": seller_blocked_at_checkout,
     **IN_FLIGHT,
 }
 

@@ -1,19 +1,47 @@
-"""Stories of requests still running at the provider when paycore moves on.
+"""Stories of requests whose answer paycore never got: still running at the provider, or
+made and their answers lost, when paycore moves on.
 
 A request whose caller gave up (its read timed out) runs on at Stripe; until it ends, its
 key is in use (409 ``idempotency_key_in_use``) and the object it changes is locked (429
 ``lock_timeout``) (docs.stripe.com/api/idempotent_requests, docs.stripe.com/error-codes).
 The fake holds a request in flight on the harness's ``provider_request_held`` fault
 (:mod:`paycore_adapters.fake_inflight`); these stories make sure every run meets both
-answers, whatever the random examples draw.
+answers, whatever the random examples draw. A lost answer is the harness's
+``provider_fail_after`` fault.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from paycore.flows.params import REFUND_LANDING_MS
+
 from .faults import HELD_MS, FaultKind
 from .world import World
+
+
+def refund_answer_lost_behind_newer_refunds(world: World) -> None:
+    """The answers of a refund's call and of its replay are lost; the shop then refunds the
+    payment twice in its dashboard, so the lost refund is third in the list, past the first
+    page (the harness lists two a page). Its flow must read every page to find it, not
+    refund again (seeded bug L2 does; the provider refuses it: too little is left)."""
+    from .stories import PLENTY, VISA, drain, jobs, until_step  # stories lists this one
+
+    world.shop(0, PLENTY, 1, VISA)
+    ready = set(world.runnable())
+    world.begin_refund(0, 60, 0)
+    started = set(world.runnable()) - ready  # the refund flow, when it started
+    for fid in started:
+        world.arm(FaultKind.RESPONSE_LOST, "create_refund")
+        world.arm(FaultKind.RESPONSE_LOST, "create_refund")
+        until_step(world, fid, "resolve")
+    for _ in range(2):
+        world.dashboard_refund(0)  # half of what is left; its webhook is sent
+    world.w.clock.advance(REFUND_LANDING_MS)  # past the landing, no webhook delivered yet
+    for fid in started:
+        until_step(world, fid, "call")  # its look finds it on the last page (L2: not)
+    drain(world)
+    jobs(world)
 
 
 def refund_still_running_when_retried(world: World) -> None:
@@ -61,6 +89,7 @@ def create_still_running_when_the_seller_stops(world: World) -> None:
 
 #: The stories of this module, as :data:`paycore_adapters.harness.stories.STORIES` lists them.
 STORIES: dict[str, Callable[[World], None]] = {
+    "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
     "refund_still_running_when_retried": refund_still_running_when_retried,
     "create_still_running_when_the_seller_stops": create_still_running_when_the_seller_stops,
 }
