@@ -12,8 +12,9 @@ while the request goes on at the provider. Until it is released:
   ``idempotency_key_in_use`` (docs.stripe.com/error-codes#idempotency-key-in-use; the
   status: docs.stripe.com/error-low-level, "409 Conflict: the request conflicts with
   another request (perhaps due to using the same idempotent key)"). Nothing is saved under
-  the key for the refused request: "no response is saved ... if the request conflicts
-  with another that was executing concurrently" (docs.stripe.com/api/idempotent_requests);
+  the key for the refused request: Stripe saves a result only once the endpoint began
+  executing, never for a request that conflicted with a concurrent one
+  (docs.stripe.com/api/idempotent_requests);
 - a request with another key that changes the same intent (confirm, cancel, capture, a
   refund of it) is refused with HTTP 429 and the code ``lock_timeout``, having done
   nothing (docs.stripe.com/error-codes#lock-timeout; unsourced here: no copy of that
@@ -26,8 +27,8 @@ while the request goes on at the provider. Until it is released:
 
 :meth:`InFlightLedger.release_requests` lets the held requests finish, in the order they
 began: each applies its effect and saves its outcome under its key, as if it had never
-been held. A held request also lands by itself at the first call to the fake once the
-clock reached the moment given to :meth:`~InFlightLedger.hold_next`.
+been held. A held request also lands by itself at the first port call (a request or a
+read) once the clock reached the moment given to :meth:`~InFlightLedger.hold_next`.
 
 :meth:`InFlightLedger.fail_next_with_500` makes the next keyed request end in a 500 that
 is saved under its key: "Subsequent requests with the same key return the same result,
