@@ -17,6 +17,7 @@ from collections.abc import Callable
 from paycore.flows.params import REFUND_LANDING_MS
 
 from .faults import HELD_MS, FaultKind
+from .story_steps import drain, jobs
 from .world import World
 
 
@@ -25,7 +26,7 @@ def refund_answer_lost_behind_newer_refunds(world: World) -> None:
     payment twice in its dashboard, so the lost refund is third in the list, past the first
     page (the harness lists two a page). Its flow must read every page to find it, not
     refund again (seeded bug L2 does; the provider refuses it: too little is left)."""
-    from .stories import PLENTY, VISA, drain, jobs, until_step  # stories lists this one
+    from .stories import PLENTY, VISA, until_step  # stories lists this one
 
     world.shop(0, PLENTY, 1, VISA)
     ready = set(world.runnable())
@@ -50,7 +51,7 @@ def refund_still_running_when_retried(world: World) -> None:
     second refund of the same payment meets the intent's lock and retries. The held
     request lands a minute and a half later; the first flow finds it, the second
     refunds what is left: one provider refund each."""
-    from .stories import PLENTY, VISA, drain, until_step  # stories lists this one
+    from .stories import PLENTY, VISA, until_step  # stories lists this one
 
     world.shop(0, PLENTY, 1, VISA)
     ready = set(world.runnable())
@@ -72,7 +73,7 @@ def create_still_running_when_the_seller_stops(world: World) -> None:
     fails in creation). The held create lands 90 s later, against the account as it is
     then, and is refused: the first checkout still lists nothing, waits out the landing
     window and ends as the second did. No intent in all."""
-    from .stories import PLENTY, drain, until_step  # stories lists this one
+    from .stories import PLENTY, until_step  # stories lists this one
 
     ready = set(world.runnable())
     world.begin_checkout(0, PLENTY, 1)
