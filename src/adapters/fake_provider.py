@@ -23,6 +23,7 @@ from paycore.ports import (
 
 from .fake_accounts import FakeAccounts
 from .fake_debits import FakeDebits
+from .fake_inflight import InFlightLedger
 from .fake_ledger import (
     CANCELABLE,
     CONFIRMABLE,
@@ -47,8 +48,9 @@ __all__ = [
 ]
 
 
-class FakeProvider(FakeAccounts, FakeDebits):
-    """A deterministic, thread-safe, in-memory Stripe."""
+class FakeProvider(FakeAccounts, InFlightLedger, FakeDebits):
+    """A deterministic, thread-safe, in-memory Stripe. Requests may be held in flight or
+    end in a saved 500 (:mod:`paycore_adapters.fake_inflight`)."""
 
     # --- port: intents ------------------------------------------------------------
 

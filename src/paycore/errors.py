@@ -262,7 +262,17 @@ class ProviderRateLimited(ProviderError, code="provider_rate_limited"):
 
 
 class ProviderIdempotencyInUse(ProviderError, code="provider_idempotency_in_use"):
-    """Another request with the same idempotency key is still running."""
+    """Another request with the same idempotency key is still running (HTTP 409
+    ``idempotency_key_in_use``): this one did nothing, but the first may still land, so
+    retry the same key (it then replays the first's result); never take a new key at once."""
+
+    outcome = "ambiguous"
+    retryable = True
+
+
+class ProviderLockTimeout(ProviderError, code="provider_lock_timeout"):
+    """Another request was changing the same object (HTTP 429 ``lock_timeout``); this one
+    did nothing: retry it."""
 
     retryable = True
 
@@ -347,6 +357,7 @@ ADAPTER_ERRORS = AdapterErrors(
         ProviderUnavailable,
         ProviderRateLimited,
         ProviderIdempotencyInUse,
+        ProviderLockTimeout,
         ProviderIdempotencyMismatch,
         ProviderInvalidRequest,
         ProviderCardDeclined,

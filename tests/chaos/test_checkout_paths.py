@@ -261,15 +261,21 @@ def abort_found_live_intent(w: Wiring) -> ListIndex:
 
 class TestCancelFound:
     def test_ambiguous_cancel_error_is_retried_before_stock_is_released(self) -> None:
-        """A timeout on the cancel may or may not have canceled: retry, keep the stock."""
+        """A timeout on the cancel may or may not have canceled: look again after a backoff
+        (a 500 saved under the cancel's key would replay for a day, so the next cancel
+        takes a new key), and keep the stock meanwhile."""
         w = make_shop(stock=1)
         abort_found_live_intent(w)
         before = flow_of(w, FID)
         fail_once(w, "cancel_intent")
         step(w, FID, 2)
-        assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "cancel_found")
+        after = flow_of(w, FID)
+        assert_backed_off(w, before, after, "provider_unavailable", "abort")
+        assert after.data["cancel_gen"] == 1
         assert intent_status(w, PI_1) == "requires_payment_method"
         assert mug(w) == (1, 1, 0) and order_status(w) is OrderStatus.PENDING
+        step(w, FID, 2)  # the look: still live -> cancel it again, under a new key
+        assert flow_of(w, FID).step == "cancel_found"
         step(w, FID, 2)  # the cancel lands; the payment never owned the intent
         assert intent_status(w, PI_1) == "canceled"
         assert flow_of(w, FID).step == "abort"
@@ -280,6 +286,23 @@ class TestCancelFound:
         assert (p.status, p.provider_intent_id) == (PaymentStatus.CANCELED, PI_1)
         assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
         converged(w)
+
+    def test_a_500_saved_under_the_cancels_key_does_not_hold_the_abort_for_a_day(
+        self,
+    ) -> None:
+        """The cancel answers 500 and Stripe saves it under the key (it replays for 24 h):
+        the abort looks again and cancels under a new key, so it ends within its backoff,
+        not a day later."""
+        w = make_shop(stock=1)
+        abort_found_live_intent(w)
+        plan = FaultPlan(now=w.clock.now)
+        plan.arm(FaultKind.SERVER_ERROR, "cancel_intent")
+        w.provider.fault = plan.provider_hook
+        step(w, FID, 2)  # 500, saved under the cancel's key
+        assert len(plan.poisoned) == 1 and flow_of(w, FID).step == "abort"
+        w.clock.advance(w.service.config.backoff_cap_ms)
+        assert run(w, FID).status is FlowStatus.FAILED
+        assert intent_status(w, PI_1) == "canceled" and mug(w) == (1, 0, 0)
 
     def test_definite_refusal_looks_again_and_finds_the_sale(self) -> None:
         """The customer paid before the cancel landed: the refusal is final, not retried;

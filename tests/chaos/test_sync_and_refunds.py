@@ -29,6 +29,7 @@ from paycore import errors as err
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
 from paycore.flows.identity import identity
+from paycore.flows.params import REFUND_LANDING_MS
 from paycore.machines import RESERVATION
 from paycore.money import Money
 from paycore.ports import ProviderEvent, RefundView
@@ -538,18 +539,32 @@ class TestRefundAfterSavedServerError:
         keys = record_keys(w, plan, "create_refund")
         fid = begin_refund(w, pid, 1000, "rma-500")
         for attempt in (1, 2):
-            step(w, fid, 2)  # create_refund answers 500 (saved under its key) -> resolve
+            step(w, fid, 2)  # create_refund answers 500 (saved under its key) -> replay
+            assert flow_of(w, fid).step == "replay"
+            step(w, fid, 2)  # the same key replays the saved 500 -> resolve
             assert flow_of(w, fid).step == "resolve"
-            step(w, fid, 2)  # list_refunds: nothing was refunded -> call again, later
+            step(w, fid, 2)  # list_refunds: nothing yet, but a request may still land: wait
             flow = flow_of(w, fid)
-            assert (flow.status, flow.step, flow.attempts) == (FlowStatus.ACTIVE, "call", attempt)
+            assert (flow.step, flow.last_error) == (
+                "resolve",
+                "no refund listed yet; a request may still land",
+            )
+            w.clock.advance(REFUND_LANDING_MS)
+            step(w, fid, 2)  # still nothing once no request can land -> call again, later
+            flow = flow_of(w, fid)
+            assert (flow.status, flow.step, flow.data["keygen"]) == (
+                FlowStatus.ACTIVE,
+                "call",
+                attempt,
+            )
             assert flow.last_error == "no refund found after an unanswered call"
             assert flow.next_run_at > w.clock.now()
             assert w.service.run_recovery() == (0, 0)  # not due before its backoff
             w.clock.advance(flow.next_run_at - w.clock.now())
         assert run(w, fid).status is FlowStatus.SUCCEEDED
-        assert plan.fired[FaultKind.SERVER_ERROR] == 2 and set(plan.poisoned) == set(keys[:2])
-        assert len(keys) == len(set(keys)) == 3
+        assert plan.fired[FaultKind.SERVER_ERROR] == 2 and set(plan.poisoned) == set(keys[:4])
+        assert keys[0] == keys[1] and keys[2] == keys[3]  # each key replayed once
+        assert len(keys) == 5 and len(set(keys)) == 3
         assert all(k.startswith(f"{w.service.installation_id()}:{fid}:") for k in keys)
         assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1000, "succeeded")]
         (rf,) = w.service.refunds_of(pid)
@@ -590,7 +605,7 @@ class TestRefundAfterSavedServerError:
 
         w.provider.fault = land_late
         fid = begin_refund(w, pid, 1000, "rma-late")
-        step(w, fid, 2)  # create_refund answers 500 -> resolve
+        step(w, fid, 4)  # create_refund answers 500, its replay the saved 500 -> resolve
         assert flow_of(w, fid).step == "resolve"
         step(w, fid, 2)  # list_refunds: empty, then the late refund is recorded
         assert landed

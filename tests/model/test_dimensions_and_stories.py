@@ -21,6 +21,11 @@ REACHES: dict[str, str | tuple[str, ...]] = {
     "stray_debit_settles_later": ("reopen_orphans.ask", "orphan.refund"),
     "orphan_after_the_reconciler_ran": "orphan.refund",
     "refund_answer_lost_behind_newer_refunds": "refund.resolve",
+    "refund_still_running_when_retried": ("refund.replay", "refund.resolve"),
+    "create_still_running_when_the_seller_stops": (
+        "checkout.find",
+        "payment: creating -creation_failed-> failed",
+    ),
     "debit_fails_then_three_d_secure": "payment: processing -require_action-> requires_action",
     "give_up_confirm_and_cancel": "cancel.give_up",
     "multi_line_order": "order: partially_refunded -refund_rest-> refunded",

@@ -21,6 +21,7 @@ from paycore.errors import (
     ProviderUnavailable,
 )
 from paycore.flows.checkout import CartItem
+from paycore.flows.params import REFUND_LANDING_MS
 from paycore.money import Money
 from paycore.ports import CreateIntent
 from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationStatus
@@ -106,6 +107,7 @@ class TestRevive:
         fid = dead_refund(w)
         assert [(i.kind, i.subject) for i in w.service.attention()] == [("flow_dead_lettered", fid)]
         w.provider.fault = None
+        w.clock.advance(REFUND_LANDING_MS)  # revived later: no request of its key can land
         w.service.revive_flow(fid)  # it asks first, finds nothing, backs off, calls again
         w.clock.advance(60_000)
         w.service.run_recovery()

@@ -45,6 +45,9 @@ class FaultKind(enum.StrEnum):
     CLOCK_PAST_SESSION = "clock_past_session_ttl"
     CLOCK_ON_EXPIRY = "clock_on_expiry_instant"
     PROVIDER_OUTAGE = "provider_outage"
+    REQUEST_HELD = "provider_request_held"
+    KEY_IN_USE_ANSWERED = "provider_key_in_use_answered"
+    LOCK_TIMEOUT_ANSWERED = "provider_lock_timeout_answered"
 
 
 PROVIDER_FAULTS = (
@@ -53,7 +56,21 @@ PROVIDER_FAULTS = (
     FaultKind.SERVER_ERROR,
     FaultKind.RATE_LIMITED,
     FaultKind.KEY_IN_USE,
+    FaultKind.REQUEST_HELD,
 )
+#: The provider faults the exhaustive explorer injects: it copies worlds, and a fake
+#: holding a request in flight cannot be copied (``provider_request_held`` is the random
+#: harness's alone).
+EXPLORED_PROVIDER_FAULTS = tuple(k for k in PROVIDER_FAULTS if k is not FaultKind.REQUEST_HELD)
+#: The provider's own refusals of overlapping requests (not armed: counted as they come),
+#: by the code the fake gives them (:mod:`paycore_adapters.fake_inflight`).
+ANSWERED = {
+    "provider_idempotency_in_use": FaultKind.KEY_IN_USE_ANSWERED,
+    "provider_lock_timeout": FaultKind.LOCK_TIMEOUT_ANSWERED,
+}
+#: How long a held request runs on at the provider before it lands (its caller's read
+#: timed out long before: stripe-python gives up after 80 s, ``stripe/_http_client.py``).
+HELD_MS = 90_000
 STORE_FAULTS = (FaultKind.COMMIT_FAILS, FaultKind.COMMIT_UNKNOWN)
 
 DESCRIPTIONS: dict[FaultKind, str] = {
@@ -92,6 +109,18 @@ DESCRIPTIONS: dict[FaultKind, str] = {
         "the provider is down from now until the clock passes the outage's end (seconds to "
         "days): every call answers 503 before any effect; the quiet phase rides it out"
     ),
+    FaultKind.REQUEST_HELD: (
+        "the next provider call starts and runs on at the provider: its caller gets no answer, "
+        "its key and its intent stay taken until it lands, a minute and a half later"
+    ),
+    FaultKind.KEY_IN_USE_ANSWERED: (
+        "the provider refused a call with 409 idempotency_key_in_use: a held request of its "
+        "key was still running (counted, not armed)"
+    ),
+    FaultKind.LOCK_TIMEOUT_ANSWERED: (
+        "the provider refused a call with 429 lock_timeout: a held request was changing the "
+        "same intent (counted, not armed)"
+    ),
 }
 
 
@@ -102,7 +131,9 @@ class FaultPlan:
     ``FaultyProvider(provider, plan)`` (:mod:`paycore_adapters.harness.faulty`).
     """
 
-    def __init__(self, now: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, now: Callable[[], int] | None = None, hold: Callable[..., None] | None = None
+    ) -> None:
         self._now = now
         self.provider_armed: list[FaultKind] = []
         #: the provider call each armed provider fault waits for (None: the next call)
@@ -118,6 +149,8 @@ class FaultPlan:
         #: the provider is down until the clock reaches this instant (clock-driven)
         self.outage_until: int | None = None
         self._outage_seen = False
+        #: holds the provider's next call in flight (``FakeProvider.hold_next``), if it can
+        self.hold = hold
 
     def arm(self, kind: FaultKind, call: str | None = None) -> None:
         """Arm a fault for the next commit, or the next provider call (named ``call``)."""
@@ -170,6 +203,13 @@ class FaultPlan:
 
     # --- provider ---------------------------------------------------------------------
 
+    def provider_refused(self, call: str, code: str) -> None:
+        """The provider itself refused ``call`` with the error ``code``: count a 409 or
+        429 it gave for a request in flight."""
+        answered = ANSWERED.get(code)
+        if answered is not None:
+            self.note(answered, call)
+
     def provider_hook(self, call: str, phase: str, key: str | None) -> None:
         now = self._now() if self._now is not None else 0
         if phase == "before" and key is not None and key in self.poisoned:
@@ -197,6 +237,9 @@ class FaultPlan:
             raise ProviderRateLimited(f"{call}: injected 429")
         if kind is FaultKind.KEY_IN_USE:
             raise ProviderIdempotencyInUse(f"{call}: injected 409 key in use")
+        if kind is FaultKind.REQUEST_HELD and self.hold is not None:
+            self.hold(call, lands_after_ms=HELD_MS)
+            return  # the provider takes the call and holds it
         if kind is FaultKind.SERVER_ERROR and key is not None:
             self.poisoned[key] = now
         raise ProviderUnavailable(f"{call}: injected {kind.value}")

@@ -63,6 +63,10 @@ class ProviderFaults(Protocol):
         """``phase`` is ``"before"`` (raise: nothing happened) or ``"after"`` (raise: the
         call took effect and its answer is lost)."""
 
+    # A plan may also offer ``provider_refused(call, code)``: told of every error the
+    # wrapped provider itself gave (the harness counts the 409 and 429 of requests in
+    # flight); a plan without it is not told.
+
 
 class _Transparent:
     """Forwards what the wrapper does not define to the wrapped adapter."""
@@ -205,7 +209,7 @@ class FaultyProvider(_Transparent):
     A read's answer is lost only when it is a value.
     """
 
-    _OWN = frozenset({"inner", "fault", "calls", "_lock", "page_cap", "on_secret"})
+    _OWN = frozenset({"inner", "fault", "refused", "calls", "_lock", "page_cap", "on_secret"})
     inner: PaymentProvider
 
     def __init__(
@@ -222,6 +226,8 @@ class FaultyProvider(_Transparent):
         #: the largest page a list call asks for, whatever its caller asked (None: as asked)
         self.page_cap = page_cap
         self.fault: ProviderHook | None = plan.provider_hook if plan is not None else None
+        #: told of every error the wrapped provider itself gave (call, its code), if set
+        self.refused: Callable[[str, str], None] | None = getattr(plan, "provider_refused", None)
         self.calls: Counter[str] = Counter()
         self._lock = threading.RLock()
 
@@ -244,6 +250,8 @@ class FaultyProvider(_Transparent):
         try:
             result = run()
         except ProviderError as err:
+            if self.refused is not None:
+                self.refused(call, err.code)
             field = secret_in(err)
             if field is not None and self.on_secret is not None:
                 self.on_secret(call, field)

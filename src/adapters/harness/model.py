@@ -110,7 +110,7 @@ ACTIONS = (
     ("customer", PAYMENTS * CUSTOMER_ACTIONS, 90),
     ("deliver_webhook", 6 * len(WEBHOOK_MODES), 72),
     ("environment", len(ENVIRONMENT) * ENVIRONMENT_ARGS, 128),
-    ("arm_fault", len(FAULT_KINDS) * len(FAULT_CALLS), 72),
+    ("arm_fault", len(FAULT_KINDS) * len(FAULT_CALLS), 80),
 )
 assert len(ACTIONS) - len(ALWAYS) <= 7 and all(size <= codes for _, size, codes in ACTIONS)
 STARTS = list(itertools.accumulate((codes for _, _, codes in ACTIONS), initial=0))

@@ -18,12 +18,14 @@ import attrs
 from paycore import schema as s
 from paycore.errors import ProviderUnavailable
 from paycore.flows.checkout import flow_id_for
+from paycore.flows.params import REFUND_LANDING_MS
 from paycore.ports import CreateIntent, IntentView
 
 from ..fake_limits import SEARCH_LAG_MS
 from ..memory import Wiring
 from .faults import FaultKind
 from .stories_declines import declined_to_the_limit
+from .stories_inflight import STORIES as IN_FLIGHT
 from .story_steps import drain, jobs
 from .world import BANK_OPS, METHODS, World
 
@@ -238,24 +240,6 @@ def orphan_after_the_reconciler_ran(world: World) -> None:
     second_intent_for_one_payment(world)
 
 
-def refund_answer_lost_behind_newer_refunds(world: World) -> None:
-    """A refund's answer is lost; before its flow asks the provider about it, the shop
-    refunds the payment twice in its dashboard. The lost refund is then third in the
-    payment's list of refunds, past the first page (the harness lists two a page): the
-    flow must read every page to find it, not refund again (seeded bug L2 does; what is
-    left by then does not cover a second refund, so the provider refuses it)."""
-    world.shop(0, PLENTY, 1, VISA)
-    ready = set(world.runnable())
-    world.begin_refund(0, 60, 0)
-    for fid in set(world.runnable()) - ready:  # the refund flow, when it started
-        world.arm(FaultKind.RESPONSE_LOST, "create_refund")
-        until_step(world, fid, "resolve")
-    for _ in range(2):
-        world.dashboard_refund(0)  # half of what is left; its webhook is sent
-    drain(world)
-    jobs(world)
-
-
 def debit_fails_then_three_d_secure(world: World) -> None:
     """Two bank debits fail. One customer is told (the payment opens again); the other
     pays again with a 3-D Secure card before any webhook arrives, and the reconciler
@@ -328,10 +312,13 @@ def operator_revives_a_dead_refund(world: World) -> None:
     world.reconfigure(attrs.evolve(world.config, max_attempts=2))
     world.shop(0, PLENTY, 1, VISA)
     world.begin_refund(0, None, 0)
-    for _ in range(2):
+    for _ in range(2):  # the call and its replay fail; past the landing, a new key (a strike)
         world.arm(FaultKind.PROVIDER_DOWN, "create_refund")
-        drain(world)
+        world.arm(FaultKind.PROVIDER_DOWN, "create_refund")
         world.w.clock.advance(RETRY_WAIT_MS)
+        drain(world)
+        world.w.clock.advance(REFUND_LANDING_MS)
+        drain(world)
     world.operator_revives()
     drain(world)
     jobs(world)
@@ -371,9 +358,9 @@ STORIES: dict[str, Callable[[World], None]] = {
     "failures_before_their_webhooks": failures_before_their_webhooks,
     "stray_debit_settles_later": stray_debit_settles_later,
     "orphan_after_the_reconciler_ran": orphan_after_the_reconciler_ran,
-    "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
     "declined_to_the_limit": declined_to_the_limit,
     "seller_blocked_at_checkout": seller_blocked_at_checkout,
+    **IN_FLIGHT,
 }
 
 

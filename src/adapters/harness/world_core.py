@@ -113,7 +113,7 @@ class WorldCore:
         self.w.provider.decline_limit = DECLINE_LIMIT  # Stripe's is unsourced: 3 here
         #: wrong answers the harness saw (from the service; a secret in a port error)
         self.findings: list[Violation] = []
-        self.plan = FaultPlan(self.w.clock.now)
+        self.plan = FaultPlan(self.w.clock.now, hold=getattr(self.w.provider, "hold_next", None))
         #: the adapters as paycore sees them: faults come from the plan
         self.faulty_store = FaultyStore(self.w.store, self.plan)
         self.faulty_provider = FaultyProvider(

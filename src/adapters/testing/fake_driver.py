@@ -107,3 +107,13 @@ class FakeDriver:
     def take_events(self) -> list[ProviderEvent]:
         """The events the fake sent since the last call."""
         return self.fake.take_events()
+
+    def hold_request(self) -> None:
+        """The fake's next keyed request stays in flight (:mod:`..fake_inflight`)."""
+        self.fake.hold_next()
+
+    def release_requests(self) -> None:
+        self.fake.release_requests()
+
+    def save_500_next(self, *, applied: bool) -> None:
+        self.fake.fail_next_with_500(applied=applied)

@@ -72,6 +72,23 @@ class ProviderDriver(Protocol):
         search does not lag returns at once."""
 
 
+class HoldingDriver(Protocol):
+    """What a driver offers, optionally, for the concurrency cases
+    (:mod:`paycore_adapters.testing.provider_concurrency`); one without them makes those
+    cases expected failures."""
+
+    def hold_request(self) -> None:
+        """The provider's next keyed request starts and stays in flight (its caller gets
+        no answer) until :meth:`release_requests`."""
+
+    def release_requests(self) -> None:
+        """Every request held in flight finishes, oldest first."""
+
+    def save_500_next(self, *, applied: bool) -> None:
+        """The provider's next keyed request ends in a 500 saved under its key, having
+        made its effect (``applied``) or not."""
+
+
 @attrs.define
 class ContractCase:
     """One case's provider and driver, and names unique to the run."""

@@ -42,6 +42,7 @@ from .provider_case import (
     ContractCase,
     ProviderDriver,
 )
+from .provider_concurrency import ConcurrencyCases
 from .provider_connect import ConnectCases
 from .provider_flows import FlowCases
 from .provider_listing import ProviderListing
@@ -52,7 +53,14 @@ __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
 
 
 class ProviderContract(
-    AmountCases, ConnectCases, FlowCases, PaymentCases, ProviderListing, SearchCases, abc.ABC
+    AmountCases,
+    ConcurrencyCases,
+    ConnectCases,
+    FlowCases,
+    PaymentCases,
+    ProviderListing,
+    SearchCases,
+    abc.ABC,
 ):
     """The provider contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per provider."""

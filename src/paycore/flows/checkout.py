@@ -300,13 +300,24 @@ def _close(u: Unit, flow: Flow, payment: Payment) -> Advance:
 
 def _cancel_found(flow: Flow) -> Remote[IntentView]:
     intent_id = flow.data["cancel_id"]
-    k = key(flow, f"cancel:{intent_id}")
+    gen = int(flow.data.get("cancel_gen", 0))
+    k = key(flow, f"cancel:{intent_id}" + (f"#{gen}" if gen else ""))
     return Remote(
         "cancel_intent",
         lambda p: p.cancel_intent(intent_id, idempotency_key=k),
         _after_cancel_found,
-        refused=_look_again,
+        refused=_cancel_unanswered,
+        best_effort=True,
     )
+
+
+def _cancel_unanswered(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    if err.outcome == "ambiguous" or err.retryable:
+        # No answer, and a 500 saved under the key replays for a day: look again after a
+        # backoff, and cancel under a new key (a second cancel is refused, never doubled).
+        gen = int(flow.data.get("cancel_gen", 0)) + 1
+        return Advance(to=Step.ABORT, retry=err.code, data={"cancel_gen": gen})
+    return _look_again(u, flow, err)
 
 
 def _after_cancel_found(u: Unit, flow: Flow, view: IntentView) -> Advance:

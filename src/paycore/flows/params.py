@@ -57,6 +57,11 @@ class CancelParams:
     installation: str = ""
 
 
+#: ``Config.create_landing_ms``'s default, a refund flow's landing window
+#: (``RefundParams.landing_ms``).
+REFUND_LANDING_MS = 300_000
+
+
 @attrs.frozen
 class RefundParams:
     refund_id: str
@@ -67,6 +72,10 @@ class RefundParams:
     reference: str | None = None
     #: the installation the flow runs for (set when it is recorded)
     installation: str = ""
+    #: how long after an unanswered call's last request an empty list of refunds proves
+    #: that no refund was made (``Config.create_landing_ms``'s default: a refund is
+    #: recorded without the config at hand)
+    landing_ms: int = REFUND_LANDING_MS
 
 
 @attrs.frozen

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 
-from paycore import listing
+import attrs
+
 from paycore import schema as s
 from paycore.errors import (
     IdempotencyKeyReused,
@@ -27,11 +28,13 @@ from paycore.errors import (
     PaymentNotFound,
     PaymentNotRefundable,
     ProviderError,
+    ProviderIdempotencyMismatch,
     RefundExceedsRefundable,
     RestockNotPossible,
 )
+from paycore.flows import refund_recovery as recovery
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
-from paycore.flows.identity import identity, new_reference, refund_is_refunds
+from paycore.flows.identity import identity, new_reference
 from paycore.flows.params import RefundParams, params_of
 from paycore.flows.payments import load_payment
 from paycore.flows.refund_failures import money_returned, refund_failed
@@ -228,14 +231,14 @@ def _call(flow: Flow) -> Remote[RefundView]:
             idempotency_key=k,
         ),
         _after_call,
-        ask=RefundStep.RESOLVE,
+        ask=RefundStep.REPLAY,
         refused=_refused,
     )
 
 
 def _after_call(u: Unit, flow: Flow, view: RefundView) -> Advance:
     refund = apply_refund(u, _refund(u, flow), view)
-    return Advance(done={"refund_id": refund.id, "status": refund.status.value})
+    return recovery.done(refund.id, refund.status)
 
 
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
@@ -245,40 +248,28 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     return Advance(failed=err)
 
 
-def _resolve(flow: Flow) -> Remote[list[RefundView]]:
-    intent_id = _prm(flow).intent_id
-    return Remote("list_refunds", lambda p: listing.all_refunds(p, intent_id), _after_resolve)
+def _replay(flow: Flow) -> Remote[RefundView]:
+    """The call again, same request and key: Stripe replays the first's result, or makes
+    the refund if the first never arrived (:mod:`paycore.flows.refund_recovery`)."""
+    return attrs.evolve(_call(flow), ask=RefundStep.RESOLVE, refused=_replay_refused)
 
 
-def _after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
-    refund = _refund(u, flow)
-    payment = u.get(s.PAYMENTS, refund.payment_id)
-    assert payment is not None
-    installation = _prm(flow).installation
-    # Refund ids repeat across stores and restores: only this refund's reference counts.
-    mine = [v for v in views if refund_is_refunds(v, refund, payment, installation)]
-    if mine:
-        refund = apply_refund(u, refund, mine[0])
-        return Advance(done={"refund_id": refund.id, "status": refund.status.value})
-    if refund.provider_refund_id is not None:
-        # Not listed, yet recorded since: the unanswered call landed late and its
-        # webhook (or a job) recorded it while the list was read. A new key would make
-        # a second refund.
-        return Advance(done={"refund_id": refund.id, "status": refund.status.value})
-    return Advance(
-        to=RefundStep.CALL,
-        retry="no refund found after an unanswered call",
-        data={"keygen": flow.data.get("keygen", 0) + 1},
-    )
+def _replay_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    if isinstance(err, ProviderIdempotencyMismatch):
+        # The key answers for another request (refund ids repeat after a restore): this
+        # refund's request never ran under it. The list says what exists.
+        return Advance(to=RefundStep.RESOLVE, data={"last_error": err.code})
+    return _refused(u, flow, err)
 
 
 DEF = FlowDef(
     "refund",
     {
-        RefundStep.CALL: step(_call, RefundStep.RESOLVE),
-        RefundStep.RESOLVE: step(_resolve, RefundStep.CALL),
+        RefundStep.CALL: step(_call, RefundStep.REPLAY, RefundStep.RESOLVE),
+        RefundStep.REPLAY: step(_replay, RefundStep.RESOLVE),
+        RefundStep.RESOLVE: step(recovery.resolve, RefundStep.CALL),
     },
-    ask_first={RefundStep.CALL: RefundStep.RESOLVE},
+    ask_first={RefundStep.CALL: RefundStep.RESOLVE, RefundStep.REPLAY: RefundStep.RESOLVE},
 )
 
 

@@ -42,6 +42,7 @@ class RefundStep(enum.StrEnum):
     """create_refund, and the automatic refund of an out-of-stock order."""
 
     CALL = "call"
+    REPLAY = "replay"
     RESOLVE = "resolve"
 
 

@@ -10,12 +10,12 @@ import attrs
 from paycore import schema as s
 from paycore.status import FlowStatus
 
-from ..faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
+from ..faults import EXPLORED_PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from ..world import METHODS, World
 
 #: The faults a schedule may contain: provider faults in a call, store faults in a commit,
 #: and a crash of the worker between two actions.
-FAULT_KINDS: tuple[FaultKind, ...] = (*PROVIDER_FAULTS, *STORE_FAULTS, FaultKind.CRASH)
+FAULT_KINDS: tuple[FaultKind, ...] = (*EXPLORED_PROVIDER_FAULTS, *STORE_FAULTS, FaultKind.CRASH)
 
 
 # --- scenarios ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from paycore import schema as s
 from paycore.flows.webhooks import ACTED_ON
 from paycore.status import FlowStatus
 
-from ..faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
+from ..faults import EXPLORED_PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from ..stores import WiringFactory, worlds_on
 from ..world import World
 from .report import ExploreReport, ExploreViolation
@@ -160,7 +160,7 @@ class _Search:
         applies an answer it holds)."""
         for a in actions:
             if a.kind == "step" and not w.engine.has_inflight(a.arg):
-                yield from (a.with_fault(f) for f in PROVIDER_FAULTS)
+                yield from (a.with_fault(f) for f in EXPLORED_PROVIDER_FAULTS)
             if a.kind in ("begin", "step", "deliver"):
                 yield from (a.with_fault(f) for f in STORE_FAULTS)
 

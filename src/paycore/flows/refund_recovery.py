@@ -1,0 +1,67 @@
+"""The refund flow after an unanswered call: the same key again, then the list, and a new
+key only once no request of the old one can still land.
+
+A call whose answer never came (a timeout, a 5xx, a key still in use by a request that
+runs on) may have made the refund, or may make it later: Stripe keeps running a request
+its client gave up on, and refuses the same key with 409 ``idempotency_key_in_use`` while
+it runs (docs.stripe.com/api/idempotent_requests, docs.stripe.com/error-codes). So
+``replay`` sends the same request under the same key first: Stripe answers with the first
+request's result, or makes the refund if the first never arrived. When the replay gets no
+answer either, ``resolve`` lists the intent's refunds (lists do not lag) and keeps this
+refund's own. An empty list proves nothing while a request may still land: the flow waits
+(a transient retry) until ``RefundParams.landing_ms`` passed since its last request, and
+only then moves to a new key generation. A request that lands later still makes a refund
+no record owns, which the reconciler's scan of refunds records as external and the
+``one-provider-refund-per-refund`` invariant would see.
+"""
+
+from __future__ import annotations
+
+from paycore import listing
+from paycore import schema as s
+from paycore.flows.engine import Advance, Remote
+from paycore.flows.identity import refund_is_refunds
+from paycore.flows.params import RefundParams, params_of
+from paycore.flows.steps import RefundStep
+from paycore.ports import RefundView
+from paycore.records import Flow
+from paycore.status import RefundStatus
+from paycore.unit import Unit
+
+
+def resolve(flow: Flow) -> Remote[list[RefundView]]:
+    intent_id = params_of(RefundParams, flow).intent_id
+    return Remote("list_refunds", lambda p: listing.all_refunds(p, intent_id), after_resolve)
+
+
+def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
+    from paycore.flows.refunds import apply_refund  # refunds builds its flow from here
+
+    prm = params_of(RefundParams, flow)
+    refund = u.get(s.REFUNDS, prm.refund_id)
+    assert refund is not None
+    payment = u.get(s.PAYMENTS, refund.payment_id)
+    assert payment is not None
+    # Refund ids repeat across stores and restores: only this refund's reference counts.
+    mine = [v for v in views if refund_is_refunds(v, refund, payment, prm.installation)]
+    if mine:
+        refund = apply_refund(u, refund, mine[0])
+        return done(refund.id, refund.status)
+    if refund.provider_refund_id is not None:
+        # Not listed, yet recorded since: the unanswered call landed late and its
+        # webhook (or a job) recorded it while the list was read. A new key would make
+        # a second refund.
+        return done(refund.id, refund.status)
+    since = int(flow.data.get("step_at", flow.created_at))
+    if u.now - since < prm.landing_ms:
+        # A request of this key may still be running (or on its way): wait, no strike.
+        return Advance(retry="no refund listed yet; a request may still land", transient=True)
+    return Advance(
+        to=RefundStep.CALL,
+        retry="no refund found after an unanswered call",
+        data={"keygen": flow.data.get("keygen", 0) + 1},
+    )
+
+
+def done(refund_id: str, status: RefundStatus) -> Advance:
+    return Advance(done={"refund_id": refund_id, "status": status.value})
