@@ -93,17 +93,26 @@ class MemoryTransaction(ClaimByFind):
         except KeyError:
             state = self._state(table)
         key = str(state.key(record))  # Table.key_of, in one C call
-        if key in state.rows:
+        rows = state.rows
+        if key in rows:
             self._fail(
                 f"{table.name}: a row with {table.key}={key!r} already exists",
                 table,
                 (table.key,),
                 key=key,
             )
-        if state.index.keyed is not None:
-            self._index(state, table, key, record, None)
-        state.pos[key] = len(state.pos)
-        state.rows[key] = record
+        index = state.index
+        keyed = index.keyed
+        if keyed is not None:
+            if index.owners:
+                self._index(state, table, key, record, None)
+            else:  # find fields only (the audit log): nothing to check, index at once
+                values = keyed(record)
+                hash(values)  # an unhashable value fails here, before any index changed
+                index.put(key, values, ())
+        pos = state.pos
+        pos[key] = len(pos)
+        rows[key] = record
         state.writes += 1
         self.undo.append((state, key, None))
 
@@ -138,8 +147,16 @@ class MemoryTransaction(ClaimByFind):
                 version=version,
                 expected=expected,
             )
-        if state.index.keyed is not None:
-            self._index(state, table, key, record, stored)
+        index = state.index
+        keyed = index.keyed
+        if keyed is not None:
+            if index.owners:
+                self._index(state, table, key, record, stored)
+            else:  # find fields only: re-index what moved (nothing, most often)
+                values, old_values = keyed(record), keyed(stored)
+                if values != old_values:
+                    hash(values)  # an unhashable value fails here, before any change
+                    index.move(key, old_values, values, (), ())
         state.rows[key] = record
         state.writes += 1
         self.undo.append((state, key, stored))

@@ -56,7 +56,7 @@ class Index:
         if self.keyed is not None:  # else the table has no index
             self.put(key, self.keyed(record), self.uniques(record))
 
-    def put(self, key: str, values: tuple[Any, ...], uniques: Uniques) -> None:
+    def put(self, key: str, values: tuple[Any, ...], uniques: Uniques | tuple[()]) -> None:
         """Index ``key`` under a row's indexed ``values`` (``keyed``) and ``uniques``."""
         for i, bucket in enumerate(self.buckets.values()):  # in the order of ``fields``
             keys = bucket.get(values[i])
@@ -72,8 +72,8 @@ class Index:
         key: str,
         old_values: tuple[Any, ...],
         values: tuple[Any, ...],
-        old_uniques: Uniques,
-        uniques: Uniques,
+        old_uniques: Uniques | tuple[()],
+        uniques: Uniques | tuple[()],
     ) -> None:
         """Re-index ``key`` from a row's old values to its new ones, touching only the
         buckets and owners whose value changed (an update most often moves a status)."""
