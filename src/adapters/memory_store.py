@@ -150,12 +150,13 @@ class MemoryTransaction(ClaimByFind):
         index = state.index
         keyed = index.keyed
         if keyed is not None:
-            if index.owners:
-                self._index(state, table, key, record, stored)
-            else:  # find fields only: re-index what moved (nothing, most often)
-                values, old_values = keyed(record), keyed(stored)
-                if values != old_values:
-                    hash(values)  # an unhashable value fails here, before any change
+            values, old_values = keyed(record), keyed(stored)
+            if values != old_values:  # else: same index entries
+                hash(values)  # an unhashable value fails here, before any change
+                unique = index.unique_part
+                if unique is not None and unique(values) != unique(old_values):
+                    self._index(state, table, key, record, stored)  # checked first
+                else:  # no unique value moved (a status did): nothing to check
                     index.move(key, old_values, values, (), ())
         state.rows[key] = record
         state.writes += 1

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from enum import Enum
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import attrs
@@ -47,6 +47,13 @@ class Index:
             else attrgetter(*every)
             if every
             else None
+        )
+        #: The values of a row's unique fields, out of its ``keyed`` values (None: the
+        #: table has no unique constraint): an update that leaves them as they were
+        #: needs no unique check and changes no owner.
+        in_unique = [i for i, f in enumerate(every) if any(f in u for u in table.unique)]
+        self.unique_part: Callable[[tuple[Any, ...]], object] | None = (
+            itemgetter(*in_unique) if in_unique else None
         )
 
     def uniques(self, record: Any) -> Uniques:
