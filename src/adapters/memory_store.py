@@ -32,6 +32,8 @@ from .memory_tables import Fields, TableState, fingerprint_of
 T = TypeVar("T")
 
 
+_get_ident = threading.get_ident  # every transaction asks (one lookup fewer)
+
 #: One write of a transaction, as it is undone: (table, key, the row before or None).
 _Undo = tuple[TableState, str, Any]
 
@@ -202,7 +204,10 @@ class MemoryTransaction(ClaimByFind):
         if field == table.key:
             row = self.get(table, str(value))
             return [row] if row is not None and getattr(row, field) == value else []
-        state = self._state(table)
+        try:
+            state = self._tables[table.name]
+        except KeyError:
+            state = self._state(table)
         buckets = state.index.buckets.get(field)
         if buckets is None:
             raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
@@ -274,7 +279,7 @@ class _Scope:
 
     def __enter__(self) -> MemoryTransaction:
         store = self.store
-        me = threading.get_ident()
+        me = _get_ident()
         if store._owner == me:
             raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
         store._lock.acquire()
@@ -291,10 +296,11 @@ class _Scope:
                 if exc_type is None:
                     tx._check()  # raises: an IntegrityError rolled the transaction back
                 return
+            stats = store.stats
             if tx.undo or tx.seqs:
                 store._seqs.update(tx.seqs)
-                store.stats["writes"] += 1
-            store.stats["commits"] += 1
+                stats["writes"] += 1
+            stats["commits"] += 1
         finally:
             tx.closed, tx.live = True, False
             store._open = store._owner = None
