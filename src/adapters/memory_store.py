@@ -217,7 +217,8 @@ class MemoryTransaction(ClaimByFind):
         rows = state.rows
         if len(keys) > 1:
             return [rows[k] for k in sorted(keys, key=state.pos.__getitem__)]
-        return [rows[k] for k in keys]
+        (only,) = keys  # the usual answer: one row (no comprehension's frame)
+        return [rows[only]]
 
     def find_since(
         self, table: Table[T], field: str, value: object, time_field: str, since: int
