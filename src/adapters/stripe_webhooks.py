@@ -1,0 +1,155 @@
+"""Stripe webhook intake: the raw body and its ``Stripe-Signature`` header in, an answer out.
+
+:class:`StripeWebhookIntake` verifies a delivery with the official SDK
+(``stripe.WebhookSignature.verify_header``, stripe-python 16.1.0 ``stripe/_webhook.py``)
+against each of the endpoint's signing secrets in turn: while a secret is rolled,
+Stripe signs with both and the header carries one ``v1`` signature per secret
+(docs.stripe.com/webhooks#roll-endpoint-secrets), so any secret that matches admits
+it. The SDK refuses a timestamp older than the tolerance, 300 s by default
+(docs.stripe.com/webhooks#replay-attacks); it does not refuse one from the future.
+
+Then it answers as Stripe needs: a 2xx for every verified event, the ones paycore acts
+on as well as any other type (Stripe retries a non-2xx delivery for up to three days,
+docs.stripe.com/webhooks#retries), and a 400 for a delivery that is not a verified
+event (no or a bad signature, a stale timestamp, a body that is not an event). A 500
+says the store failed: Stripe delivers again and the inbox takes the event once.
+
+Nothing is recorded before the signature holds, and no answer, log line or repr carries
+a secret, the header or the body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import attrs
+import stripe
+
+from paycore.errors import FlowPending, InvalidInput, StoreError, WebhookSignatureInvalid
+from paycore.flows.webhooks import ACTED_ON
+from paycore.ports import ProviderEvent
+from paycore.service import PaymentService
+
+from . import signing
+
+log = logging.getLogger(__name__)
+
+TOLERANCE_S = 300
+
+
+@attrs.frozen
+class WebhookAnswer:
+    """What to answer the delivery: an HTTP status and what paycore made of it."""
+
+    status: int
+    #: ``processed``, ``duplicate``, ``pending`` (recorded; recovery finishes it),
+    #: ``ignored:<reason>``, ``refused:<reason>`` or ``failed:store``.
+    outcome: str
+    event_id: str | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        """True when the provider should stop delivering this event."""
+        return 200 <= self.status < 300
+
+
+def _refused(reason: str, event_id: str | None = None) -> WebhookAnswer:
+    return WebhookAnswer(400, f"refused:{reason}", event_id)
+
+
+@attrs.define(repr=False)
+class StripeWebhookIntake:
+    """Verify and take Stripe's deliveries into a :class:`PaymentService`.
+
+    Args:
+        service: the service whose inbox takes the events.
+        secrets: the endpoint's signing secrets (``whsec_...``), the newest first;
+            more than one while a secret is rolled.
+        tolerance_s: how old a signature's timestamp may be, in seconds.
+    """
+
+    service: PaymentService
+    _secrets: tuple[str, ...] = attrs.field(converter=tuple, alias="secrets")
+    tolerance_s: int = TOLERANCE_S
+
+    def __attrs_post_init__(self) -> None:
+        if not self._secrets or not all(isinstance(s, str) and s.strip() for s in self._secrets):
+            raise InvalidInput("a webhook intake needs at least one non-blank signing secret")
+        if isinstance(self.tolerance_s, bool) or not isinstance(self.tolerance_s, int):
+            raise InvalidInput("tolerance_s must be a whole number of seconds")
+        if self.tolerance_s < 1:
+            raise InvalidInput("tolerance_s must be at least 1 second")
+
+    def __repr__(self) -> str:
+        hidden = f"<{len(self._secrets)} hidden>"
+        return f"StripeWebhookIntake(secrets={hidden}, tolerance_s={self.tolerance_s})"
+
+    def receive(self, body: bytes, signature: str | None) -> WebhookAnswer:
+        """Answer one delivery: verify it, then hand a verified event to the service."""
+        refusal = self._verify(body, signature)
+        if refusal is not None:
+            log.warning("webhook refused", extra={"outcome": refusal.outcome})
+            return refusal
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return _refused("malformed")
+        if not isinstance(doc, dict):
+            return _refused("malformed")
+        event_id, type_ = doc.get("id"), doc.get("type")
+        if not (isinstance(event_id, str) and event_id and isinstance(type_, str)):
+            return _refused("malformed")
+        if type_ not in ACTED_ON:
+            # Signed by Stripe, of a type paycore does not use: acknowledged, not kept.
+            return WebhookAnswer(200, "ignored:unused_type", event_id)
+        try:
+            event = signing.from_payload(body)
+        except WebhookSignatureInvalid:
+            return _refused("malformed", event_id)
+        return self._take(event)
+
+    def _verify(self, body: bytes, signature: str | None) -> WebhookAnswer | None:
+        if not isinstance(body, bytes | bytearray):
+            return _refused("body")
+        if not signature:
+            return _refused("no_signature")
+        try:
+            text = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            return _refused("malformed")
+        stale = False
+        for secret in self._secrets:
+            try:
+                stripe.WebhookSignature.verify_header(text, signature, secret, self.tolerance_s)
+            except stripe.SignatureVerificationError as e:
+                # The SDK says "Timestamp outside the tolerance zone" only once a
+                # signature matched: the delivery is genuine but too old (a replay).
+                stale = stale or "tolerance" in str(e)
+                continue
+            return None
+        return _refused("stale_timestamp" if stale else "signature")
+
+    def _take(self, event: ProviderEvent) -> WebhookAnswer:
+        try:
+            outcome = self.service.handle_webhook(event)
+        except FlowPending:
+            return WebhookAnswer(200, "pending", event.id)
+        except InvalidInput:
+            return _refused("malformed", event.id)
+        except StoreError:
+            log.exception("webhook not recorded: the store failed", extra={"event": event.id})
+            return WebhookAnswer(500, "failed:store", event.id)
+        return WebhookAnswer(200, str(outcome), event.id)
+
+
+def sign_for_test(body: bytes, secret: str, timestamp_s: int) -> str:
+    """A ``Stripe-Signature`` header for ``body``, as Stripe makes it (the SDK's own
+    ``generate_signature_header``): for tests and the emulator, never for verifying."""
+    header: str = stripe.WebhookSignature.generate_signature_header(
+        body.decode("utf-8"), secret, timestamp=timestamp_s
+    )
+    return header
+
+
+__all__ = ["TOLERANCE_S", "StripeWebhookIntake", "WebhookAnswer", "sign_for_test"]

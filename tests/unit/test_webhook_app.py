@@ -1,0 +1,104 @@
+"""The webhook app over real HTTP: uvicorn on 127.0.0.1, a real client, concurrent
+duplicate deliveries taken once."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import uvicorn
+from tests.support import make_shop
+
+from paycore import schema as s
+from paycore.flows.checkout import CartItem
+from paycore_adapters import signing
+from paycore_adapters.memory import Wiring
+from paycore_adapters.stripe_webhooks import StripeWebhookIntake, sign_for_test
+from paycore_adapters.webhook_app import webhook_app
+
+SECRET = "whsec_http_0123456789"
+PATH = "/webhooks/stripe"
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Wiring, int]]:
+    """A shop with a paid checkout, its app served on a loopback port of its own."""
+    w = make_shop()
+    r = w.service.create_payment_intent("cs_test_http0001", [CartItem("p_mug", 1)])
+    w.service.confirm_payment(r.payment_id, "pm_card_visa")
+    app = webhook_app(StripeWebhookIntake(w.service, [SECRET]), path=PATH, max_body=4096)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(500):  # bounded: at most 10 s for the server to bind
+        if server.started:
+            break
+        time.sleep(0.02)
+    assert server.started, "the webhook app's server did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield w, port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def post(
+    port: int, body: bytes, header: str | None, path: str = PATH
+) -> tuple[int, dict[str, object]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json"}
+        if header is not None:
+            headers["Stripe-Signature"] = header
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def succeeded_body(w: Wiring) -> tuple[str, bytes]:
+    (ev,) = [e for e in w.provider.take_events() if e.type == "payment_intent.succeeded"]
+    return ev.id, signing.to_payload(ev)
+
+
+def test_concurrent_duplicate_deliveries_are_taken_once(served: tuple[Wiring, int]) -> None:
+    w, port = served
+    event_id, body = succeeded_body(w)
+    header = sign_for_test(body, SECRET, int(time.time()))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: post(port, body, header), range(16)))
+    assert {status for status, _ in answers} == {200}
+    outcomes = sorted(str(doc["outcome"]) for _, doc in answers)
+    assert outcomes == ["duplicate"] * 15 + ["processed"], outcomes
+    assert [e.event_id for e in w.store.snapshot().rows(s.INBOX)].count(event_id) == 1
+
+
+def test_a_bad_signature_over_http_is_a_400_and_changes_nothing(
+    served: tuple[Wiring, int],
+) -> None:
+    w, port = served
+    _, body = succeeded_body(w)
+    before = w.store.snapshot()
+    status, doc = post(port, body, sign_for_test(body, "whsec_wrong", int(time.time())))
+    assert (status, doc["outcome"]) == (400, "refused:signature")
+    assert w.store.snapshot() == before
+
+
+def test_wrong_path_method_and_size_are_refused(served: tuple[Wiring, int]) -> None:
+    _, port = served
+    assert post(port, b"{}", None, path="/elsewhere")[0] == 404
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", PATH)
+    response = conn.getresponse()
+    assert (response.status, response.getheader("allow")) == (405, "POST")
+    conn.close()
+    status, doc = post(port, b"x" * 5000, "t=1,v1=00")
+    assert (status, doc["outcome"]) == (413, "refused:too_large")
