@@ -281,6 +281,12 @@ class ProviderIdempotencyInUse(ProviderError, code="provider_idempotency_in_use"
     retryable = True
 
 
+class ProviderCircuitOpen(ProviderError, code="provider_circuit_open"):
+    """The provider failed to answer too often of late: a new checkout is refused at
+    once, before any request is sent, so nothing was made. Recovery keeps talking to the
+    provider; the first answer it gets lets new checkouts through again."""
+
+
 class ProviderIdempotencyMismatch(ProviderError, code="provider_idempotency_mismatch"):
     """The same idempotency key was sent with different parameters."""
 

@@ -31,6 +31,7 @@ REACHES: dict[str, str | tuple[str, ...]] = {
     ),
     "operator_revives_a_dead_refund": "flow: dead -revive-> active",
     "abandoned_checkout_behind_search": "checkout.cancel_found",
+    "seller_blocked_at_checkout": "payment: creating -creation_failed-> failed",
     "failures_before_their_webhooks": (
         "payment: requires_action -reopen-> open",
         "payment: processing -cancel-> canceled",

@@ -5,9 +5,8 @@ sold again, a checkout giving up after its intent was created), which thousands 
 random examples never hit. An example may start with one of these stories, told with
 the same actions the model uses (so it is in the timeline and checked like any other
 step); the random actions then go on from the state it left. Safety is checked when
-the story ends; the quiet phase checks convergence as usual.
-
-Each story is deterministic: it leaves the same state every time.
+the story ends; the quiet phase checks convergence as usual. Each story is
+deterministic: it leaves the same state every time.
 """
 
 from __future__ import annotations
@@ -363,6 +362,16 @@ def multi_line_order(world: World) -> None:
     drain(world)
 
 
+def seller_blocked_at_checkout(world: World) -> None:
+    """The seller's account stops taking charges: the check refuses, the payment being
+    created fails, the stock comes back; charges resume and the next checkout is paid."""
+    world.merchant(0)  # the seller loses charges at the provider
+    world.begin_checkout(0, PLENTY, 1)
+    drain(world)
+    world.merchant(1)  # and regains them
+    world.shop(1, PLENTY, 1, VISA)
+
+
 STORIES: dict[str, Callable[[World], None]] = {
     "late_success_after_resale": late_success_after_resale,
     "gives_up_after_intent_created": gives_up_after_intent_created,
@@ -378,6 +387,7 @@ STORIES: dict[str, Callable[[World], None]] = {
     "stray_debit_settles_later": stray_debit_settles_later,
     "orphan_after_the_reconciler_ran": orphan_after_the_reconciler_ran,
     "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
+    "seller_blocked_at_checkout": seller_blocked_at_checkout,
 }
 
 

@@ -35,6 +35,8 @@ from collections.abc import Callable
 
 from paycore import schema as s
 from paycore.errors import (
+    PaycoreError,
+    ProviderCircuitOpen,
     ProviderError,
     SellerCannotCharge,
 )
@@ -87,7 +89,21 @@ def _payment(u: Unit, flow: Flow) -> Payment:
 
 def _check_seller(flow: Flow) -> Remote[bool]:
     account = _prm(flow).account
-    return Remote("can_charge", lambda p: p.can_charge(account), _after_check, then=_go_on)
+    return Remote(
+        "can_charge",
+        lambda p: p.can_charge(account),
+        _after_check,
+        refused=_check_refused,
+        then=_go_on,
+    )
+
+
+def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    """An open circuit (the provider is away) ends a new checkout at once: nothing was
+    sent for it. Any other refusal of the check is retried as a strike."""
+    if isinstance(err, ProviderCircuitOpen):
+        return Advance(to=Step.ABORT, data={"error": err.code})
+    return Advance(retry=err.code)
 
 
 def _go_on(can_charge: bool) -> Step | None:
@@ -252,7 +268,13 @@ def _close(u: Unit, flow: Flow, payment: Payment) -> Advance:
     if ORDER.allows(order.status, "cancel"):
         u.move(s.ORDERS, order, ORDER, "cancel")
     code = flow.data.get("error", "provider_unavailable")
-    err_type = SellerCannotCharge if code == SellerCannotCharge.code else ProviderError
+    # A caller tells a seller who cannot charge and an open circuit (try again soon)
+    # from the provider's other refusals.
+    typed: dict[str, type[PaycoreError]] = {
+        SellerCannotCharge.code: SellerCannotCharge,
+        ProviderCircuitOpen.code: ProviderCircuitOpen,
+    }
+    err_type = typed.get(code, ProviderError)
     return Advance(
         failed=err_type(
             f"checkout {_prm(flow).session_id} could not create a payment ({code}); "
