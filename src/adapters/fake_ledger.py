@@ -27,7 +27,9 @@ from paycore.errors import (
 from paycore.ports import Clock, IntentView, ProviderEvent, RefundView
 from paycore.unit import evolve
 
+from . import provider_port
 from .fake_limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_TTL_MS, SEARCH_LAG_MS
+from .fake_methods import CANCELED_BY_STRIPE, TEST_METHODS, check_method
 
 R = TypeVar("R")
 V = TypeVar("V", IntentView, RefundView)
@@ -35,13 +37,6 @@ V = TypeVar("V", IntentView, RefundView)
 CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 CANCELABLE = CONFIRMABLE | {"requires_capture"}
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
-#: Test payment method -> the status one confirmation leads to.
-TEST_METHODS = {
-    "pm_card_visa": "succeeded",
-    "pm_card_chargeDeclined": "requires_payment_method",
-    "pm_card_threeDSecure2Required": "requires_action",
-    "pm_card_processing": "processing",
-}
 _INTENT_EVENTS = {
     "requires_action": "payment_intent.requires_action",
     "processing": "payment_intent.processing",
@@ -64,6 +59,10 @@ class StoredIntent:
     #: When it was made, to the millisecond (``view.created`` is whole seconds, as
     #: Stripe's ``created``): its search lag counts from here.
     made_at_ms: int = 0
+    #: ``automatic_payment_methods[allow_redirects]`` is not ``never`` (see ``fake_methods``)
+    allow_redirects: bool = False
+    #: declined confirmations so far (``FakeLedger.decline_limit``)
+    declines: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,6 +99,9 @@ class FakeLedger:
         self.refunds_settle_immediately: bool = True
         #: How long a new intent stays out of search (:data:`fake_limits.SEARCH_LAG_MS`).
         self.search_lag_ms: int = SEARCH_LAG_MS
+        #: Declined confirmations after which the fake cancels the intent itself (None:
+        #: never; :data:`fake_methods.DECLINE_LIMIT` in the harness).
+        self.decline_limit: int | None = None
         self.calls: collections.Counter[str] = collections.Counter()
 
     # --- setup, ledger and events (not part of the port) -----------------------
@@ -161,6 +163,7 @@ class FakeLedger:
                 self._seq,
                 self.refunds_settle_immediately,
                 self.search_lag_ms,
+                self.decline_limit,
             )
 
     def books(self) -> dict[str, Any]:
@@ -233,7 +236,7 @@ class FakeLedger:
                     outcome = err
                 self._saved[key] = SavedOutcome(endpoint, params, outcome, now)
                 if isinstance(outcome, ProviderError):
-                    raise outcome
+                    raise provider_port.to_port(outcome)
                 return outcome
             if (saved.endpoint, saved.params) != (endpoint, params):
                 what = "endpoint" if saved.endpoint != endpoint else "parameters"
@@ -247,8 +250,7 @@ class FakeLedger:
                 )
             first = saved.outcome
             if isinstance(first, ProviderError):
-                # a fresh instance, so replays do not pile up on one traceback
-                raise type(first)(first.message, **first.fields)
+                raise provider_port.to_port(first)  # a fresh instance, as it crosses the port
             return cast(V, first)
 
     def _simple(
@@ -275,17 +277,21 @@ class FakeLedger:
         target = TEST_METHODS[method]
         if target == "requires_payment_method":
             view = self._fail(it, "card_declined")
-            # Errors carry no secret: the intent rides along without its client secret.
-            public = attrs.evolve(view, client_secret=None)
-            fields = {"intent": public, "intent_id": view.id, "decline_code": "generic_decline"}
+            it.declines += 1
+            if self.decline_limit is not None and it.declines >= self.decline_limit:
+                view = self._move(it, "canceled", CANCELED_BY_STRIPE)
+            # Stripe's error carries the intent, client secret included; provider_port
+            # drops the secret as the error leaves the fake (_mutate).
+            fields = {"intent": view, "intent_id": view.id, "decline_code": "generic_decline"}
             raise ProviderCardDeclined("Your card was declined.", **fields)
         return self._move(it, target)
 
-    def _move(self, it: StoredIntent, status: str) -> IntentView:
+    def _move(self, it: StoredIntent, status: str, reason: str | None = None) -> IntentView:
         # Stripe clears last_payment_error whenever the intent changes again.
         url = f"https://fake-provider.test/3ds/{it.view.id}/{it.attempts}"
         changes = {
             "status": status,
+            "cancellation_reason": reason,
             "last_error_code": None,
             "next_action_url": url if status == "requires_action" else None,
             "amount_received": it.view.amount if status == "succeeded" else 0,
@@ -304,7 +310,7 @@ class FakeLedger:
             it.view, status="requires_payment_method", last_error_code=code, next_action_url=None
         )
         self._emit("payment_intent.payment_failed", "payment_intent", it.view.id, it.view.status)
-        if code == "card_declined":  # a charge was attempted and failed (charge.failed)
+        if code != "payment_intent_authentication_failure":  # a charge was made and failed
             self._emit("charge.failed", "charge", charge_id(it), "failed")
         return it.view
 
@@ -351,8 +357,7 @@ class FakeLedger:
 
     @staticmethod
     def _check_method(method: str | None) -> None:
-        if method is not None and method not in TEST_METHODS:
-            raise invalid_request(f"No such PaymentMethod: '{method}'", param="payment_method")
+        check_method(method)
 
 
 def charge_id(it: StoredIntent) -> str:

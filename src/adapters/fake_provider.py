@@ -14,7 +14,6 @@ import attrs
 
 from paycore.errors import ProviderCardDeclined
 from paycore.ports import (
-    REFUND_LIVE,
     REFUND_UNSETTLED,
     CreateIntent,
     IntentView,
@@ -22,12 +21,11 @@ from paycore.ports import (
     RefundView,
 )
 
+from .fake_debits import FakeDebits
 from .fake_ledger import (
     CANCELABLE,
     CONFIRMABLE,
     REFUND_REASONS,
-    TEST_METHODS,
-    FakeLedger,
     StoredIntent,
     charge_id,
     invalid_request,
@@ -35,6 +33,7 @@ from .fake_ledger import (
     whole_seconds,
 )
 from .fake_limits import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, check_amount, check_metadata
+from .fake_methods import AUTHENTICATION_FAILED, TEST_METHODS, check_return_url
 from .fake_paging import DEFAULT_LIMIT, in_window, page
 
 __all__ = [
@@ -47,7 +46,7 @@ __all__ = [
 ]
 
 
-class FakeProvider(FakeLedger):
+class FakeProvider(FakeDebits):
     """A deterministic, thread-safe, in-memory Stripe."""
 
     # --- port: intents ------------------------------------------------------------
@@ -75,12 +74,24 @@ class FakeProvider(FakeLedger):
                 client_secret=f"pi_{n:06d}_secret_{n}",
             )
             self._intents[view.id] = StoredIntent(
-                view, n, req.account, req.description, made_at_ms=now
+                view,
+                n,
+                req.account,
+                req.description,
+                made_at_ms=now,
+                allow_redirects=req.allow_redirects,
             )
             self._emit("payment_intent.created", "payment_intent", view.id, view.status)
             return view
 
-        params = (amount, currency, req.account, sorted_metadata(req.metadata), req.description)
+        params = (
+            amount,
+            currency,
+            req.account,
+            sorted_metadata(req.metadata),
+            req.description,
+            req.allow_redirects,
+        )
         return self._mutate("create_intent", idempotency_key, params, validate, execute)
 
     def confirm_intent(
@@ -92,7 +103,7 @@ class FakeProvider(FakeLedger):
         idempotency_key: str,
     ) -> IntentView:
         def validate() -> None:
-            self._intent(intent_id)
+            check_return_url(intent_id, self._intent(intent_id).allow_redirects, return_url)
             self._check_method(payment_method)
 
         def execute() -> IntentView:
@@ -190,19 +201,14 @@ class FakeProvider(FakeLedger):
             check_metadata(metadata)
 
         def execute() -> RefundView:
-            intent = self._intent(intent_id).view
-            if intent.status != "succeeded":
+            it = self._intent(intent_id)
+            intent = it.view
+            if intent.status not in ("succeeded", "processing"):
                 msg = (
                     f"This PaymentIntent ({intent_id}) does not have a successful charge to refund."
                 )
                 raise invalid_request(msg, intent_id=intent_id, status=intent.status)
-            # Pending refunds already hold their amount: Stripe counts them too.
-            held = sum(
-                rf.amount
-                for rf in self._refunds.values()
-                if rf.intent_id == intent_id and rf.status in REFUND_LIVE
-            )
-            remaining = intent.amount_received - held
+            remaining = self._refund_left(it)
             if remaining == 0:
                 # docs.stripe.com/error-codes#charge-already-refunded
                 msg = f"Charge {charge_id(self._intent(intent_id))} has already been refunded."
@@ -210,13 +216,15 @@ class FakeProvider(FakeLedger):
             if amount > remaining:
                 msg = f"Refund amount ({amount}) is greater than unrefunded amount ({remaining})."
                 raise invalid_request(msg, amount=amount, remaining=remaining)
-            status = "succeeded" if self.refunds_settle_immediately else "pending"
+            # A refund of a debit still processing waits for it (charge_pending).
+            status, pending_reason = self._unsettled_refund(it, intent.status)
             view = RefundView(
                 id=f"re_{self._next('re'):06d}",
                 intent_id=intent_id,
                 amount=amount,
                 status=status,
                 metadata=MappingProxyType(dict(metadata)),
+                pending_reason=pending_reason,
             )
             self._refunds[view.id] = view
             self._emit("refund.created", "refund", view.id, status)
@@ -275,15 +283,7 @@ class FakeProvider(FakeLedger):
             it = self._expect(intent_id, {"requires_action"}, "authenticate")
             if success:
                 return self._move(it, "succeeded")
-            # Stripe's code for a failed 3-D Secure challenge (docs.stripe.com/error-codes
-            # #payment-intent-authentication-failure).
-            return self._fail(it, "payment_intent_authentication_failure")
-
-    def settle(self, intent_id: str, *, success: bool = True) -> IntentView:
-        """The network finishing a processing payment."""
-        with self._lock:
-            it = self._expect(intent_id, {"processing"}, "settle")
-            return self._move(it, "succeeded") if success else self._fail(it, "card_declined")
+            return self._fail(it, AUTHENTICATION_FAILED)  # Stripe's code (fake_methods)
 
     def settle_refund(self, refund_id: str, *, success: bool = True) -> RefundView:
         """The network finishing a pending refund (or one whose customer has acted)."""

@@ -17,8 +17,6 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
-import attrs
-
 _BY_CODE: dict[str, type[PaycoreError]] = {}
 
 
@@ -248,18 +246,6 @@ class ProviderError(PaycoreError, code="provider_error"):
     """
 
     outcome: ClassVar[str] = "definite"
-
-    def __init__(self, message: str, **fields: Any) -> None:
-        super().__init__(message, **{k: _without_secret(v) for k, v in fields.items()})
-
-
-def _without_secret(value: Any) -> Any:
-    """``value`` without its client secret: the intent inside a provider's error (Stripe's
-    ``error.payment_intent`` carries its ``client_secret``; docs.stripe.com/api/errors)
-    must never cross the port with it."""
-    if getattr(value, "client_secret", None) is not None and attrs.has(type(value)):
-        return attrs.evolve(value, client_secret=None)
-    return value
 
 
 class ProviderUnavailable(ProviderError, code="provider_unavailable"):

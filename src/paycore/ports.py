@@ -139,6 +139,9 @@ class IntentView:
     client_secret: str | None = attrs.field(default=None, repr=False)
     last_error_code: str | None = None
     next_action_url: str | None = None
+    #: Why it was canceled, when Stripe says: ``automatic`` when Stripe itself canceled it
+    #: (stripe-python 16.1.0, ``stripe/_payment_intent.py``, ``cancellation_reason``).
+    cancellation_reason: str | None = None
 
 
 #: A provider refund's statuses (Stripe: docs.stripe.com/api/refunds/object); the ones that
@@ -156,6 +159,10 @@ class RefundView:
     status: str
     metadata: Mapping[str, str] = attrs.field(factory=dict)
     failure_reason: str | None = None
+    #: Why a ``pending`` refund waits: ``charge_pending`` while the payment it refunds has
+    #: not settled (a bank debit still processing), ``processing``, ``insufficient_funds``
+    #: (docs.stripe.com/api/refunds/object, ``pending_reason``).
+    pending_reason: str | None = None
 
 
 @attrs.frozen
@@ -173,6 +180,11 @@ class CreateIntent:
     account: str
     metadata: Mapping[str, str]
     description: str = ""
+    #: Whether the intent may take payment methods that redirect the customer. Stripe then
+    #: refuses a confirmation without ``return_url``; an adapter sends
+    #: ``automatic_payment_methods[allow_redirects]=never`` when this is False
+    #: (docs.stripe.com/api/payment_intents/confirm, ``return_url``).
+    allow_redirects: bool = False
 
 
 @attrs.frozen
@@ -193,7 +205,9 @@ class PaymentProvider(Protocol):
     Mutating calls take an idempotency key: the same key with the same
     parameters returns the first result; different parameters is an error.
     A declined confirmation raises ``ProviderCardDeclined`` whose
-    ``fields["intent"]`` is the intent after the decline (without its client secret).
+    ``fields["intent"]`` is the intent after the decline. Stripe's error carries that
+    intent with its client secret; an adapter drops the secret before the error crosses
+    the port (``paycore_adapters.provider_port``).
     """
 
     def create_intent(self, req: CreateIntent, *, idempotency_key: str) -> IntentView: ...

@@ -164,7 +164,7 @@ def recorded_then_missed(w: Wiring) -> ListIndex:
     index = ListIndex(w)
     begin_checkout(w)
     to_abort_with_hidden_intent(w, index)
-    w.provider.customer_confirm(PI_1, "pm_card_processing")
+    w.provider.customer_confirm(PI_1, "pm_successDelayed_de")
     index.missing.discard(PI_1)
     step(w, FID, 2)  # abort: sees it processing, records it, waits
     p = w.service.payment(PAY)
@@ -313,7 +313,7 @@ class TestCancelFound:
         lost_and_unlisted(w, index, PI_2)
         w.provider.set_account("acct_1", can_charge=False)
         step(w, FID, 2)  # refused -> abort
-        w.provider.customer_confirm(PI_1, "pm_card_processing")
+        w.provider.customer_confirm(PI_1, "pm_successDelayed_de")
         index.missing.clear()
         step(w, FID, 2)  # abort: pi_000002 is live -> cancel it
         assert flow_of(w, FID).data["cancel_id"] == PI_2

@@ -43,7 +43,7 @@ def processing_payment(w: Wiring, *, settled: bool) -> str:
     """A payment confirmed with a slow debit, which the bank then settled or not; any
     webhook lost."""
     res = w.service.create_payment_intent("cs_test_jobsync001", [CartItem("p_mug", 1)])
-    w.service.confirm_payment(res.payment_id, "pm_card_processing")
+    w.service.confirm_payment(res.payment_id, "pm_successDelayed_de")
     intent = w.service.payment(res.payment_id).provider_intent_id
     assert intent is not None
     if settled:
@@ -82,7 +82,7 @@ class TestPaymentSync:
         pids = []
         for i in range(2):
             res = w.service.create_payment_intent(f"cs_test_joberr{i:05d}", [CartItem("p_mug", 1)])
-            w.service.confirm_payment(res.payment_id, "pm_card_processing")
+            w.service.confirm_payment(res.payment_id, "pm_successDelayed_de")
             pids.append(res.payment_id)
         for pid in pids:
             intent = w.service.payment(pid).provider_intent_id

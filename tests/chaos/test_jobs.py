@@ -97,7 +97,7 @@ class TestRequestSendsOwnMessages:
         w = make_shop()
         notifier = with_notifier(w)
         res = w.service.create_payment_intent(session(0), [CartItem("p_mug", 1)])
-        w.service.confirm_payment(res.payment_id, "pm_card_processing")
+        w.service.confirm_payment(res.payment_id, "pm_successDelayed_de")
         intent = w.service.payment(res.payment_id).provider_intent_id
         assert intent is not None
         w.provider.settle(intent)
@@ -181,7 +181,7 @@ class TestJobsGetPastTheFirstBatch:
         pids = []
         for i in range(ITEMS):
             res = w.service.create_payment_intent(session(i), [CartItem("p_mug", 1)])
-            w.service.confirm_payment(res.payment_id, "pm_card_processing")
+            w.service.confirm_payment(res.payment_id, "pm_successDelayed_de")
             pids.append(res.payment_id)
         w.clock.advance(w.service.config.reconcile_window_ms + HOUR)  # bank debits take days
         for pid in pids[BATCH:]:  # the first batch is still processing at the bank
@@ -230,7 +230,7 @@ class TestJobsGetPastTheFirstBatch:
                 ),
                 idempotency_key=f"elsewhere-{i}",
             )
-            intents.append(w.provider.customer_confirm(view.id, "pm_card_processing").id)
+            intents.append(w.provider.customer_confirm(view.id, "pm_successDelayed_de").id)
         eng = w.service.engine
         for intent in intents:
             eng.transact(

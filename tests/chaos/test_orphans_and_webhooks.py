@@ -373,7 +373,7 @@ class TestOrphanThatCanStillBeCanceled:
 
 def processing_orphan_waiting(w: Wiring) -> IntentView:
     """An orphan debit the provider is processing, whose first flow ended 'waiting'."""
-    pi = orphan_intent(w, "pm_card_processing")
+    pi = orphan_intent(w, "pm_successDelayed_de")
     assert w.service.run_reconciler()[0] == 1
     case = case_of(w, pi.id)
     assert (case.action, case.provider_status, case.version) == ("waiting", "processing", 1)
@@ -430,7 +430,7 @@ class TestProcessingOrphan:
     def test_orphan_processing_for_a_day_is_still_refunded_when_it_succeeds(self) -> None:
         """Bank debits settle after days: an orphan debit must be refunded whenever it does."""
         w = make_shop()
-        pi = orphan_intent(w, "pm_card_processing")
+        pi = orphan_intent(w, "pm_successDelayed_de")
         w.service.run_reconciler()
         for _ in range(24 * 4):  # the jobs run every 15 minutes for a day
             w.clock.advance(15 * MINUTE)
@@ -707,7 +707,7 @@ class TestIntentWebhookMatching:
         applied: the flow fetches again at once and ends on the current status."""
         w = make_shop()
         r = w.service.create_payment_intent("cs_test_webhooks003", [CartItem("p_mug", 1)])
-        w.service.confirm_payment(r.payment_id, "pm_card_processing")
+        w.service.confirm_payment(r.payment_id, "pm_successDelayed_de")
         processing = [e for e in w.provider.take_events() if e.type.endswith(".processing")]
         pi = w.service.payment(r.payment_id).provider_intent_id
         assert pi is not None
@@ -735,7 +735,7 @@ class TestIntentWebhookMatching:
         """Three immediate refetches, then the flow backs off instead of spinning."""
         w = make_shop()
         r = w.service.create_payment_intent("cs_test_webhooks004", [CartItem("p_mug", 1)])
-        w.service.confirm_payment(r.payment_id, "pm_card_processing")
+        w.service.confirm_payment(r.payment_id, "pm_successDelayed_de")
         pid = r.payment_id
         pi = w.service.payment(pid).provider_intent_id
         assert pi is not None

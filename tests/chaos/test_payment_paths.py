@@ -427,7 +427,7 @@ class TestCancelOutcomes:
     def test_cancel_refused_while_processing_says_not_now(self, w: Wiring) -> None:
         """A payment the bank is processing cannot be canceled now; its stock stays held."""
         oid, pid = checkout(w)
-        self._buyer_confirms_before_cancel(w, pid, "pm_card_processing")
+        self._buyer_confirms_before_cancel(w, pid, "pm_successDelayed_de")
         with pytest.raises(err.PaymentNotCancelable) as info:
             w.service.cancel_payment(pid)
         e = info.value

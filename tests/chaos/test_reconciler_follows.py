@@ -22,14 +22,14 @@ def settled_behind(w: Wiring) -> tuple[str, str]:
     """A processing payment and a waiting orphan case, both settled at the bank with
     their webhooks lost: (payment id, orphan intent id)."""
     res = w.service.create_payment_intent("cs_test_follow0001", [CartItem("p_mug", 1)])
-    w.service.confirm_payment(res.payment_id, "pm_card_processing")
+    w.service.confirm_payment(res.payment_id, "pm_successDelayed_de")
     mine = w.service.payment(res.payment_id).provider_intent_id
     assert mine is not None
     view = w.provider.create_intent(
         CreateIntent(Money(500, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_else")),
         idempotency_key="elsewhere",
     )
-    orphan = w.provider.customer_confirm(view.id, "pm_card_processing").id
+    orphan = w.provider.customer_confirm(view.id, "pm_successDelayed_de").id
     w.service.engine.transact(
         lambda u: u.create(
             s.ORPHANS, OrphanCase(orphan, u.now, "processing", "waiting", 500, "cs_else")

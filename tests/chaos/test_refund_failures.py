@@ -41,7 +41,7 @@ def out_of_stock_order(w: Wiring, product: str = "p_mug") -> tuple[str, str]:
     w.service.config = attrs.evolve(w.service.config, processing_hold_ms=60 * MINUTE)
     w.service.engine.config = w.service.config
     res = w.service.create_payment_intent(SESSION, [CartItem(product, 1)])
-    assert w.service.confirm_payment(res.payment_id, "pm_card_processing").status == "processing"
+    assert w.service.confirm_payment(res.payment_id, "pm_successDelayed_de").status == "processing"
     deliver_webhooks(w)
     w.clock.advance(w.service.config.reservation_ttl_ms + 60 * MINUTE)
     w.service.run_janitor()

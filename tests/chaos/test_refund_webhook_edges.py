@@ -32,7 +32,7 @@ def test_a_refund_of_a_payment_not_yet_seen_succeeding_is_left_to_the_reconciler
     reconciler then syncs the payment and its scan records the refund."""
     w = make_shop()
     res = w.service.create_payment_intent("cs_test_refundedge1", [CartItem("p_mug", 1)])
-    w.service.confirm_payment(res.payment_id, "pm_card_processing")
+    w.service.confirm_payment(res.payment_id, "pm_successDelayed_de")
     intent = w.service.payment(res.payment_id).provider_intent_id
     assert intent is not None
     w.provider.settle(intent)

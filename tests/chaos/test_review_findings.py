@@ -67,7 +67,7 @@ class TestLongProcessingPayments:
         """A bank debit that settles three days later, webhooks lost, still pays the order."""
         w = make_shop(stock=1)
         r = w.service.create_payment_intent("cs_test_processing01", [CartItem("p_mug", 1)])
-        w.service.confirm_payment(r.payment_id, "pm_card_processing")
+        w.service.confirm_payment(r.payment_id, "pm_successDelayed_de")
         deliver_webhooks(w)
         w.clock.advance(72 * HOUR)
         intent = w.service.payment(r.payment_id).provider_intent_id
@@ -82,7 +82,7 @@ class TestLongProcessingPayments:
         """A webhook recorded between the reconciler's list and its write wins."""
         w = make_shop(stock=1)
         r = w.service.create_payment_intent("cs_test_processing02", [CartItem("p_mug", 1)])
-        w.service.confirm_payment(r.payment_id, "pm_card_processing")
+        w.service.confirm_payment(r.payment_id, "pm_successDelayed_de")
         deliver_webhooks(w)
         intent = w.service.payment(r.payment_id).provider_intent_id
         assert intent is not None

@@ -227,7 +227,7 @@ class TestRestockIsTheCallersChoice:
         w.service.config = attrs.evolve(w.service.config, processing_hold_ms=60 * MINUTE)
         w.service.engine.config = w.service.config
         late = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
-        assert w.service.confirm_payment(late.payment_id, "pm_card_processing").status == (
+        assert w.service.confirm_payment(late.payment_id, "pm_successDelayed_de").status == (
             "processing"
         )
         deliver_webhooks(w)

@@ -93,7 +93,7 @@ def with_processing_hold(w: Wiring) -> None:
 
 def processing_checkout(w: Wiring, items: list[CartItem]) -> tuple[str, str]:
     res = w.service.create_payment_intent(SESSION, items)
-    confirmed = w.service.confirm_payment(res.payment_id, "pm_card_processing")
+    confirmed = w.service.confirm_payment(res.payment_id, "pm_successDelayed_de")
     assert confirmed.status == "processing"
     deliver_webhooks(w)
     return res.order_id, res.payment_id

@@ -36,6 +36,10 @@ REACHES: dict[str, str | tuple[str, ...]] = {
         "payment: requires_action -reopen-> open",
         "payment: processing -cancel-> canceled",
     ),
+    "declined_to_the_limit": (
+        "payment: open -cancel-> canceled",
+        "refund: succeeded -fail-> failed",
+    ),
 }
 
 

@@ -73,7 +73,7 @@ def processing_past_its_hold() -> tuple[Wiring, str]:
     w.service.config = attrs.evolve(w.service.config, processing_hold_ms=HOUR)
     w.service.engine.config = w.service.config
     res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
-    w.service.confirm_payment(res.payment_id, payment_method="pm_card_processing")
+    w.service.confirm_payment(res.payment_id, payment_method="pm_successDelayed_de")
     w.clock.advance(w.service.config.reservation_ttl_ms + HOUR)
     w.service.run_janitor()
     (r,) = w.store.snapshot().rows(s.RESERVATIONS)

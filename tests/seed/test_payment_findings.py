@@ -581,7 +581,7 @@ class TestS10WebhookVsClientConfirm:
     def test_late_processing_event_never_moves_succeeded_back(self, w: Wiring) -> None:
         """A processing webhook fetched before settlement and applied after success: no-op."""
         oid, pid = checkout(w)
-        w.service.confirm_payment(pid, "pm_card_processing")
+        w.service.confirm_payment(pid, "pm_successDelayed_de")
         (late,) = [e for e in w.provider.take_events() if e.type == "payment_intent.processing"]
         fid = begin_webhook(w, late)
         assert fid is not None
@@ -604,7 +604,7 @@ class TestS10WebhookVsClientConfirm:
         fid = begin_webhook(w, created)
         assert fid is not None
         step_until_inflight(w, fid)  # fetched: requires_payment_method
-        assert w.service.confirm_payment(pid, "pm_card_processing").status == "processing"
+        assert w.service.confirm_payment(pid, "pm_successDelayed_de").status == "processing"
         run(w, fid)
         assert w.service.payment(pid).status is PS.PROCESSING
 
@@ -739,7 +739,7 @@ class TestS14ReservationExpiry:
         """A browser-confirmed processing payment past TTL: the janitor cannot free its stock."""
         oid, pid = checkout(w)
         iid = w.service.payment(pid).provider_intent_id or ""
-        w.provider.customer_confirm(iid, "pm_card_processing")  # no webhook delivered yet
+        w.provider.customer_confirm(iid, "pm_successDelayed_de")  # no webhook delivered yet
         w.clock.advance(w.service.config.reservation_ttl_ms + 1)
         assert w.service.run_janitor() == 1  # it believes "open": the provider refuses
         assert w.service.payment(pid).status is PS.PROCESSING
@@ -834,7 +834,7 @@ class TestS14LateSuccessAfterStockGiven:
         w.service.config = attrs.evolve(w.service.config, processing_hold_ms=60 * 60_000)
         w.service.engine.config = w.service.config
         res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
-        assert w.service.confirm_payment(res.payment_id, "pm_card_processing").status == (
+        assert w.service.confirm_payment(res.payment_id, "pm_successDelayed_de").status == (
             "processing"
         )
         return w, res.order_id, res.payment_id

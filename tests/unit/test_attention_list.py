@@ -99,7 +99,7 @@ def an_orphan(w: Wiring) -> str:
         CreateIntent(Money(1250, "EUR"), "acct_1", made_here(w, checkout_session_id="cs_lost")),
         idempotency_key="lost-checkout-1",
     )
-    w.provider.customer_confirm(view.id, "pm_card_processing")
+    w.provider.customer_confirm(view.id, "pm_successDelayed_de")
     w.service.run_reconciler()
     return view.id
 

@@ -98,24 +98,3 @@ class TestAdapterErrors:
         outcomes = {c.outcome for c in ADAPTER_ERRORS.provider}
         assert outcomes == {"definite", "ambiguous", "needs_action"}
         assert errors.CommitUnknown in ADAPTER_ERRORS.store
-
-
-class TestNoSecretCrossesThePort:
-    @pytest.mark.parametrize("cls", ADAPTER_ERRORS.provider)
-    def test_a_provider_error_drops_the_client_secret_of_an_intent_it_carries(
-        self, cls: type[ProviderError]
-    ) -> None:
-        """Stripe's error for a decline carries the intent, client secret included
-        (docs.stripe.com/api/errors): a provider error built with it keeps the intent
-        but never the secret, in its fields, its repr or its message."""
-        from paycore.ports import IntentView
-
-        secret = "pi_9_secret_s3cr3t"
-        intent = IntentView("pi_9", "requires_payment_method", 500, "EUR", 0, 1, {}, secret)
-        err = cls("Your card was declined.", intent=intent, intent_id="pi_9")
-        kept = err.fields["intent"]
-        assert isinstance(kept, IntentView) and kept.client_secret is None
-        assert (kept.id, kept.status, kept.amount) == ("pi_9", "requires_payment_method", 500)
-        assert err.fields["intent_id"] == "pi_9"
-        assert secret not in repr(err.fields) + repr(err) + str(err)
-        assert intent.client_secret == secret  # the caller's own view is left as it was

@@ -534,7 +534,7 @@ def test_events_emitted_for_lifecycle(fp: FakeProvider, clock: ManualClock) -> N
 def test_processing_and_cancel_events(fp: FakeProvider) -> None:
     """Processing and cancellation also emit their events."""
     a = fp.create_intent(req(order="a"), idempotency_key="a")
-    confirm(fp, a.id, "pm_card_processing", "ka")
+    confirm(fp, a.id, "pm_successDelayed_de", "ka")
     fp.settle(a.id, success=False)
     fp.cancel_intent(a.id, idempotency_key="cancel")
     assert [e.type for e in fp.take_events()] == [

@@ -192,7 +192,7 @@ class TestAttention:
             ),
             idempotency_key="elsewhere-1",
         )
-        w.provider.customer_confirm(view.id, "pm_card_processing")
+        w.provider.customer_confirm(view.id, "pm_successDelayed_de")
         w.service.run_jobs()
         assert w.provider.retrieve_intent(view.id).status == "processing"
         assert ("orphan_intent", view.id) in [(i.kind, i.subject) for i in w.service.attention()]

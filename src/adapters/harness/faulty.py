@@ -36,6 +36,8 @@ from paycore.ports import (
 )
 from paycore.schema import Table
 
+from ..provider_port import secret_in
+
 T = TypeVar("T")
 R = TypeVar("R")
 #: Called with (call, phase, idempotency key) before ("before") and after ("after")
@@ -202,7 +204,7 @@ class FaultyProvider(_Transparent):
     A read's answer is lost only when it is a value.
     """
 
-    _OWN = frozenset({"inner", "fault", "calls", "_lock", "page_cap"})
+    _OWN = frozenset({"inner", "fault", "calls", "_lock", "page_cap", "on_secret"})
     inner: PaymentProvider
 
     def __init__(
@@ -211,8 +213,11 @@ class FaultyProvider(_Transparent):
         plan: ProviderFaults | None = None,
         *,
         page_cap: int | None = None,
+        on_secret: Callable[[str, str], None] | None = None,
     ) -> None:
         self.inner = provider
+        #: told (call, field) when an error crossing the port holds a client secret
+        self.on_secret = on_secret
         #: the largest page a list call asks for, whatever its caller asked (None: as asked)
         self.page_cap = page_cap
         self.fault: ProviderHook | None = plan.provider_hook if plan is not None else None
@@ -237,7 +242,10 @@ class FaultyProvider(_Transparent):
         self._hook(call, "before", key)
         try:
             result = run()
-        except ProviderError:
+        except ProviderError as err:
+            field = secret_in(err)
+            if field is not None and self.on_secret is not None:
+                self.on_secret(call, field)
             self._hook(call, "after", key)  # the saved error's answer is lost too
             raise
         self._hook(call, "after", key)

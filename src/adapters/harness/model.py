@@ -27,7 +27,7 @@ from .coverage import Coverage
 from .failures import InvariantViolated as InvariantViolated  # importable from here too
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from .stores import MEMORY, WiringFactory
-from .world import BANK_OPS, QUIET_ROUNDS, World
+from .world import BANK_OPS, NO_LEAK, QUIET_ROUNDS, World
 
 
 class RunStats:
@@ -107,7 +107,7 @@ ACTIONS = (
     ("shop", SESSIONS * 2 * 2 * len(SHOP_METHODS), 80),
     ("payment_op", 2 * PAYMENTS * 4, 80),
     ("refund", PAYMENTS * len(REFUND_AMOUNTS) * 3, 90),
-    ("customer", PAYMENTS * CUSTOMER_ACTIONS, 80),
+    ("customer", PAYMENTS * CUSTOMER_ACTIONS, 90),
     ("deliver_webhook", 6 * len(WEBHOOK_MODES), 72),
     ("environment", len(ENVIRONMENT) * ENVIRONMENT_ARGS, 128),
     ("arm_fault", len(FAULT_KINDS) * len(FAULT_CALLS), 72),
@@ -196,9 +196,9 @@ class Action:
 DRAWN_ACTIONS = tuple(Action.decode(code) for code in range(CODES))
 
 
-#: Checks of the harness itself, reported like invariants: an answer of the service that
-#: contradicts the store, units lost by a race, a quiet phase that does not settle.
-HARNESS_CHECKS = frozenset({"service-answers", "no-lost-update", "quiet-within-bound"})
+#: Checks of the harness itself, reported like invariants: a service answer contradicting the
+#: store, units lost by a race, a quiet phase that never settles, a secret in a port error.
+HARNESS_CHECKS = frozenset({"service-answers", "no-lost-update", "quiet-within-bound", NO_LEAK})
 
 
 def unsettled(world: World) -> Violation:

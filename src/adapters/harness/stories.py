@@ -23,29 +23,14 @@ from paycore.ports import CreateIntent, IntentView
 from ..fake_limits import SEARCH_LAG_MS
 from ..memory import Wiring
 from .faults import FaultKind
-from .world import BANK_OPS, JOBS, METHODS, World
+from .stories_declines import declined_to_the_limit
+from .story_steps import drain, jobs
+from .world import BANK_OPS, METHODS, World
 
-VISA, PROCESSING, THREE_DS = 0, METHODS.index("pm_card_processing"), 2
+VISA, PROCESSING, THREE_DS = 0, METHODS.index("pm_successDelayed_de"), 2
 SCARCE, PLENTY = 0, 1
 #: Long enough for a flow's first retries to be due, well inside the search's lag.
 RETRY_WAIT_MS = 5_000
-
-
-def drain(world: World, rounds: int = 200) -> None:
-    """Run every runnable flow and deliver every webhook, until nothing is left to do."""
-    for _ in range(rounds):
-        if world.step(0):
-            continue
-        world.pull_webhooks()
-        if not world.pending:
-            return
-        world.deliver(0)
-
-
-def jobs(world: World) -> None:
-    for which in range(len(JOBS)):
-        world.job(which)
-    drain(world)
 
 
 def intent_of(world: World, payment_no: int) -> str | None:
@@ -387,6 +372,7 @@ STORIES: dict[str, Callable[[World], None]] = {
     "stray_debit_settles_later": stray_debit_settles_later,
     "orphan_after_the_reconciler_ran": orphan_after_the_reconciler_ran,
     "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
+    "declined_to_the_limit": declined_to_the_limit,
     "seller_blocked_at_checkout": seller_blocked_at_checkout,
 }
 

@@ -110,6 +110,12 @@ class WorldOutside(WorldCore):
         bank settles, fails or reverses one of the payment's refunds, or needs the
         customer for one, which the shop then cancels from its dashboard."""
         p = self.w.provider
+        if BANK_OPS[action % len(BANK_OPS)].startswith("provider: cancels"):
+            self._try(
+                f"provider: cancels the processing debit {iid}",
+                lambda: p.cancel_while_processing(iid).status,
+            )
+            return
         if action % len(BANK_OPS) == 0:
             self._try(
                 f"customer: pays {iid} again with a 3-D Secure card",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from paycore.ports import ProviderEvent
 
+from ..fake_methods import DECLINE_LIMIT
 from ..fake_provider import FakeProvider
 from ..memory import ManualClock
 
@@ -11,7 +12,8 @@ from ..memory import ManualClock
 class FakeDriver:
     """Drives the fake's far side through its helpers (a :class:`ProviderDriver`).
 
-    It sets up two accounts, one that can charge and one that cannot.
+    It sets up two accounts, one that can charge and one that cannot, and (unless the
+    fake has one) the fake's confirmation limit (:data:`fake_methods.DECLINE_LIMIT`).
     """
 
     CHARGING = "acct_contract"
@@ -21,6 +23,8 @@ class FakeDriver:
         self.fake = fake
         fake.set_account(self.CHARGING, can_charge=True)
         fake.set_account(self.BLOCKED, can_charge=False)
+        if fake.decline_limit is None:
+            fake.decline_limit = DECLINE_LIMIT
 
     def charging_account(self) -> str:
         return self.CHARGING
@@ -33,6 +37,15 @@ class FakeDriver:
 
     def settle(self, intent_id: str, *, success: bool) -> None:
         self.fake.settle(intent_id, success=success)
+
+    def cancel_while_processing(self, intent_id: str) -> None:
+        """The provider cancels a processing payment itself (Stripe: "in rare cases")."""
+        self.fake.cancel_while_processing(intent_id)
+
+    @property
+    def decline_limit(self) -> int | None:
+        """How many declined confirmations the fake takes before it cancels the intent."""
+        return self.fake.decline_limit
 
     def hold_refunds(self) -> None:
         self.fake.refunds_settle_immediately = False

@@ -13,11 +13,16 @@ from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, PaymentProvider, RefundView
 
 #: Stripe's test payment methods (docs.stripe.com/testing#cards): one that succeeds,
-#: one declined, one that needs 3-D Secure, one that stays processing until settled.
+#: one declined, one that needs 3-D Secure.
 VISA = "pm_card_visa"
 DECLINED = "pm_card_chargeDeclined"
 THREE_DS = "pm_card_threeDSecure2Required"
-PROCESSING = "pm_card_processing"
+#: SEPA Direct Debit's test methods (docs.stripe.com/payments/sepa-debit/accept-a-payment,
+#: "Test the integration"): the intent is ``processing``, then ``succeeded`` (PROCESSING)
+#: or back to ``requires_payment_method`` (PROCESSING_FAILS), after at least three
+#: minutes. No card stays processing: Stripe has no such card test method.
+PROCESSING = "pm_successDelayed_de"
+PROCESSING_FAILS = "pm_failedDelayed_de"
 
 
 class ProviderDriver(Protocol):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from paycore import schema as s
 from paycore.invariants.common import PROVIDER_TO_LOCAL, live, ours, payments_by_intent
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import SnapshotView
+from paycore.ports import REFUND_UNSETTLED, SnapshotView
 from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationStatus
 
 
@@ -29,8 +29,15 @@ def statuses_agree(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
         pv = refunds.get(r.provider_refund_id or "")
         if r.status is RefundStatus.PENDING and pv is None:
             yield r.id, "refund still pending with no provider refund"
-        elif pv is not None and pv.status != r.status.value:
+        elif pv is not None and _local_refund_status(pv.status) != r.status.value:
             yield r.id, f"local {r.status.value}, provider {pv.status}"
+
+
+def _local_refund_status(provider_status: str) -> str:
+    """The local status a provider refund's status agrees with: a refund waiting on the
+    customer (``requires_action``) is still pending locally, as every unsettled one is
+    (paycore has no status of its own for it)."""
+    return RefundStatus.PENDING.value if provider_status in REFUND_UNSETTLED else provider_status
 
 
 @invariant(
