@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from enum import Enum
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import attrs
@@ -48,6 +48,13 @@ class Index:
             if every
             else None
         )
+        #: The values of a row's unique fields, out of its ``keyed`` values (None: the
+        #: table has no unique constraint): an update that leaves them as they were
+        #: needs no unique check and changes no owner.
+        in_unique = [i for i, f in enumerate(every) if any(f in u for u in table.unique)]
+        self.unique_part: Callable[[tuple[Any, ...]], object] | None = (
+            itemgetter(*in_unique) if in_unique else None
+        )
 
     def uniques(self, record: Any) -> Uniques:
         return self.table.unique_values(record) if self.owners else []
@@ -56,7 +63,7 @@ class Index:
         if self.keyed is not None:  # else the table has no index
             self.put(key, self.keyed(record), self.uniques(record))
 
-    def put(self, key: str, values: tuple[Any, ...], uniques: Uniques) -> None:
+    def put(self, key: str, values: tuple[Any, ...], uniques: Uniques | tuple[()]) -> None:
         """Index ``key`` under a row's indexed ``values`` (``keyed``) and ``uniques``."""
         for i, bucket in enumerate(self.buckets.values()):  # in the order of ``fields``
             keys = bucket.get(values[i])
@@ -72,8 +79,8 @@ class Index:
         key: str,
         old_values: tuple[Any, ...],
         values: tuple[Any, ...],
-        old_uniques: Uniques,
-        uniques: Uniques,
+        old_uniques: Uniques | tuple[()],
+        uniques: Uniques | tuple[()],
     ) -> None:
         """Re-index ``key`` from a row's old values to its new ones, touching only the
         buckets and owners whose value changed (an update most often moves a status)."""

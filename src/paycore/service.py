@@ -132,7 +132,7 @@ class PaymentService(AdminMethods):
         done, reply = self._finish_replying(flow.id, flow)
         payment = reply if isinstance(reply, Payment) else self.payment(done.params["payment_id"])
         return CheckoutResult(
-            payment.order_id, payment.id, payment.status.value, payment.client_secret, replayed
+            payment.order_id, payment.id, payment.status._value_, payment.client_secret, replayed
         )
 
     def start_confirm(
@@ -359,7 +359,7 @@ class PaymentService(AdminMethods):
             p = self.payment(payment_id)
         return PaymentResult(
             p.id,
-            p.status.value,
+            p.status._value_,  # ``.value`` without its descriptor (hot)
             requires_action=p.status is PaymentStatus.REQUIRES_ACTION,
             next_action_url=next_action_url if p.status is PaymentStatus.REQUIRES_ACTION else None,
             declined=p.last_error if p.status is PaymentStatus.OPEN else None,

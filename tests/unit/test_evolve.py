@@ -70,3 +70,30 @@ def test_every_stored_record_type_can_be_evolved() -> None:
 def test_an_unknown_field_is_a_type_error_naming_it() -> None:
     with pytest.raises(TypeError, match="no_such_field"):
         evolve(_payment(), {"no_such_field": 1})
+
+
+def test_the_audit_constructor_makes_what_attrs_makes_field_for_field() -> None:
+    """Every audit entry is made by the generated positional constructor: it must be
+    the record the attrs ``__init__`` makes from the same values, of the same class."""
+    from paycore.records import AuditEntry
+    from paycore.unit import _audit_entry
+
+    for values in [
+        (1, 5, "payment", "pay_000001", None, "creating", "create", None),
+        (7, 9, "flow", "checkout:cs_1", "active", "succeeded", "finish", "checkout:cs_1"),
+    ]:
+        made, reference = _audit_entry(*values), AuditEntry(*values)
+        assert type(made) is AuditEntry
+        assert made == reference
+        assert attrs.astuple(made) == values
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            made.seq = 2  # type: ignore[misc]
+
+
+def test_the_constructor_refuses_a_record_that_converts_or_validates() -> None:
+    """A record whose ``__init__`` converts a field (Flow's params) cannot be made
+    past it: the generator refuses instead of skipping the conversion."""
+    from paycore.unit import _constructor
+
+    with pytest.raises(TypeError, match="converts or validates"):
+        _constructor(Flow)

@@ -22,14 +22,21 @@ class CartItem:
 
 def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
     """Validate a cart and merge repeated products. Raises InvalidInput subclasses."""
-    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+    given: Iterable[object]
+    if isinstance(items, list | tuple):  # first: the ABC checks cost a Python call each
+        given = items
+    elif isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
         raise InvalidInput("items must be a list of CartItem(product_id, quantity)")
+    else:
+        given = items
     merged: dict[str, int] = {}
-    for item in items:
-        if isinstance(item, Mapping):
-            pid, qty = item.get("product_id"), item.get("quantity")
-        elif isinstance(item, CartItem):
+    pid: object
+    qty: object
+    for item in given:
+        if isinstance(item, CartItem):
             pid, qty = item.product_id, item.quantity
+        elif isinstance(item, Mapping):
+            pid, qty = item.get("product_id"), item.get("quantity")
         else:
             raise InvalidInput(f"cart item {item!r} is not a CartItem or a mapping")
         if not isinstance(pid, str) or not pid:

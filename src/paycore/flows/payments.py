@@ -87,7 +87,7 @@ def _settle(u: Unit, flow: Flow, view: IntentView | None, release_as: str = "rel
 
 
 def _status(payment: Payment, **extra: object) -> dict[str, object]:
-    return {"payment_id": payment.id, "status": payment.status.value, **extra}
+    return {"payment_id": payment.id, "status": payment.status._value_, **extra}
 
 
 def _finished(payment: Payment, **extra: object) -> Advance:

@@ -63,7 +63,9 @@ class Runner(abc.ABC):
         # Two threads of this process asking for the same flow (a double-clicked
         # checkout) take turns: the second finds the first one's result.
         with self._locks_guard:
-            lock = self._flow_locks.setdefault(flow_id, threading.Lock())
+            lock = self._flow_locks.get(flow_id)
+            if lock is None:  # the usual case: no other thread runs this flow
+                lock = self._flow_locks[flow_id] = threading.Lock()
         try:
             with lock:
                 return self._run(flow_id, known)

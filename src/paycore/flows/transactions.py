@@ -39,11 +39,16 @@ class Transactions:
     def transact(self, fn: Callable[[Unit], T], flow_id: str | None = None) -> T:
         """Run ``fn`` in one transaction; a transaction the store refused for a conflict
         with another (``StoreConflict``: it rolled back whole) runs again from its start,
-        after a random pause, at most ``config.store_conflict_retries`` more times."""
+        after a random pause, at most ``config.store_conflict_retries`` more times.
+
+        One frame, not two: every store transaction of paycore comes through here."""
         attempt = 0
         while True:
+            u: Unit | None = None
             try:
-                return self._transact_once(fn, flow_id)
+                with self.store.transaction() as tx:
+                    u = Unit(tx, self.clock.now(), flow_id, self.tokens)
+                    result = fn(u)
             except StoreConflict:
                 if attempt >= self.config.store_conflict_retries:
                     raise
@@ -52,24 +57,18 @@ class Transactions:
                     MAX_CONFLICT_PAUSE_MS, self.config.store_conflict_pause_ms << attempt
                 )
                 time.sleep(random.uniform(0, pause_ms) / 1000)
-
-    def _transact_once(self, fn: Callable[[Unit], T], flow_id: str | None) -> T:
-        u: Unit | None = None
-        try:
-            with self.store.transaction() as tx:
-                u = Unit(tx, self.clock.now(), flow_id, self.tokens)
-                result = fn(u)
-        except CommitUnknown:
-            # The commit may have happened: an alert twice beats an alert lost. Its
-            # notifications are left to the outbox job, which sends them only if the
-            # commit happened (an order_paid email for a payment that is not is worse).
-            if u is not None:
-                u.queued.clear()
+                continue
+            except CommitUnknown:
+                # The commit may have happened: an alert twice beats an alert lost. Its
+                # notifications are left to the outbox job, which sends them only if the
+                # commit happened (an order_paid email for a payment that is not is worse).
+                if u is not None:
+                    u.queued.clear()
+                    self._after_commit(u)
+                raise
+            if u.queued or u.alerts or u.on_commit:  # most transactions leave nothing to tell
                 self._after_commit(u)
-            raise
-        if u.queued or u.alerts or u.on_commit:  # most transactions leave nothing to tell
-            self._after_commit(u)
-        return result
+            return result
 
     @property
     def outbox_pending(self) -> bool:
