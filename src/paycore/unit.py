@@ -121,6 +121,9 @@ class Unit:
     ) -> None:
         self.tx = tx
         self.now = now
+        #: When the provider call whose answer this unit applies was sent (None outside
+        #: such a step): an answer says what was true then, not at ``now``.
+        self.asked_at: int | None = None
         self.flow_id = flow_id
         #: Where installation ids and provider object references come from.
         self.tokens: Tokens = tokens if tokens is not None else RandomTokens()
@@ -134,6 +137,12 @@ class Unit:
         self.alerts: list[tuple[str, str, dict[str, Any]]] = []
         # The hottest call goes straight to the transaction (one frame fewer per read).
         self.get = tx.get  # type: ignore[method-assign]
+
+    def answered_at(self) -> int:
+        """When what this step applies was true: the time its provider call was sent,
+        else now. A list read before a deadline proves nothing after it, however late
+        its answer is applied."""
+        return self.now if self.asked_at is None else self.asked_at
 
     # --- plain access ---------------------------------------------------------
 

@@ -543,21 +543,17 @@ class TestFindAfterUnansweredCreate:
 
 
 class TestAbortOutcome:
-    def test_abort_list_error_is_retried_then_the_checkout_fails_typed(self) -> None:
-        """The seller cannot charge: the abort's failed list is retried; then the stock is
-        released and the checkout fails with SellerCannotCharge, saying what to do."""
+    def test_a_seller_refused_at_the_check_fails_at_once_without_a_look(self) -> None:
+        """The seller's account cannot charge: no create was sent, so the checkout ends
+        without asking the provider anything more: stock released, SellerCannotCharge
+        saying what to do."""
         w = make_shop(stock=1)
         begin_checkout(w)
         w.provider.disable_account("acct_1")
-        step(w, FID, 2)  # check_seller: refused -> abort
-        before = flow_of(w, FID)
-        assert (before.step, before.data["error"]) == ("abort", "seller_cannot_charge")
-        fail_once(w, "list_intents")
-        step(w, FID, 2)
-        assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "abort")
-        assert mug(w) == (1, 1, 0)
+        listed = w.provider.calls["list_intents"]
         flow = run(w, FID)
         assert flow.status is FlowStatus.FAILED
+        assert w.provider.calls["list_intents"] == listed and w.provider.intents() == []
         blocker = "charges are disabled on account acct_1 (requirements.past_due)"
         assert flow.result == {
             "error": "seller_cannot_charge",
@@ -567,6 +563,29 @@ class TestAbortOutcome:
             "blocker": blocker,
         }
         assert w.service.payment(PAY).status is PaymentStatus.FAILED
+        assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
+        converged(w)
+
+    def test_abort_list_error_is_retried_then_the_checkout_fails_typed(self) -> None:
+        """The seller is switched off in the shop while its intent is made: the abort's
+        failed list is retried; then the intent is canceled, the stock released, and
+        the checkout fails with SellerCannotCharge."""
+        w = make_shop(stock=1)
+        begin_checkout(w)
+        step(w, FID, 1)  # check the seller and create at once
+        w.service.set_charges_enabled("s1", False)
+        step(w, FID, 1)  # the intent is not handed out: abort
+        before = flow_of(w, FID)
+        assert (before.step, before.data["error"]) == ("abort", "seller_cannot_charge")
+        fail_once(w, "list_intents")
+        step(w, FID, 2)
+        assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "abort")
+        assert mug(w) == (1, 1, 0)
+        flow = run(w, FID)
+        assert flow.status is FlowStatus.FAILED
+        assert flow.result is not None and flow.result["error"] == "seller_cannot_charge"
+        assert [i.status for i in w.provider.intents()] == ["canceled"]
+        assert w.service.payment(PAY).status is PaymentStatus.CANCELED
         assert order_status(w) is OrderStatus.CANCELED and mug(w) == (1, 0, 0)
         converged(w)
 

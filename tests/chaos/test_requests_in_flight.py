@@ -74,6 +74,28 @@ class TestRefundStillRunning:
         assert run(w, fid).status is FlowStatus.SUCCEEDED
         assert [r.amount for r in w.provider.refunds()] == [1000]
 
+    def test_a_list_read_early_but_applied_late_proves_nothing(self) -> None:
+        """The look's list was read while the request still ran, and its answer applied
+        only after landing_ms (a slow worker, a pause): what counts is when the list was
+        read, so the flow looks again instead of taking a new key. One provider refund."""
+        w = make_shop()
+        pid = paid(w)
+        w.provider.hold_next("create_refund")  # type: ignore[attr-defined]
+        fid = w.service.start_refund(pid, 1000, None, "rma-held")
+        step(w, fid, 2)  # the call: no answer -> replay
+        step(w, fid, 2)  # the same key: 409, in use -> resolve
+        step(w, fid, 1)  # the list is read: empty, the request still runs
+        w.clock.advance(REFUND_LANDING_MS + 1)
+        step(w, fid, 1)  # its answer applied, long after
+        flow = flow_of(w, fid)
+        assert (flow.step, "keygen" in flow.data) == ("resolve", False)
+        w.provider.release_requests()  # type: ignore[attr-defined]
+        assert run(w, fid).status is FlowStatus.SUCCEEDED
+        (made,) = w.provider.refunds()
+        (rf,) = w.service.refunds_of(pid)
+        assert (rf.provider_refund_id, made.amount) == (made.id, 1000)
+        converged(w)
+
     def test_with_the_flaw_switched_on_the_refund_is_made_twice(self) -> None:
         """F3 lists at once and takes the empty list as nothing made: its new key's refund
         and the held request's both land."""
@@ -112,6 +134,24 @@ class TestCheckoutStillRunning:
         assert w.service.payment(flow_of(w, fid).result["payment_id"]).provider_intent_id == (
             intent.id
         )
+
+    def test_a_create_listed_early_but_applied_late_is_looked_for_again(self) -> None:
+        """The look-up's list was read while the create still ran, its answer applied
+        past the landing window: that list proves nothing, so no new key goes out; the
+        request lands and is adopted. One intent for the checkout."""
+        w = make_shop()
+        w.provider.hold_next("create_intent")  # type: ignore[attr-defined]
+        fid = begin_checkout(w)
+        step(w, fid, 2)  # check the seller and create at once: no answer -> replay
+        step(w, fid, 2)  # the same key: in use -> find
+        step(w, fid, 1)  # the list is read: nothing yet
+        w.clock.advance(REFUND_LANDING_MS + 1)
+        step(w, fid, 1)  # its answer applied, long after
+        flow = flow_of(w, fid)
+        assert (flow.step, flow.data.get("keygen", 0)) == ("find", 0)
+        w.provider.release_requests()  # type: ignore[attr-defined]
+        assert run(w, fid).status is FlowStatus.SUCCEEDED
+        assert len(w.provider.intents()) == 1
 
     def test_a_second_refund_meets_the_lock_of_one_still_running_and_retries(self) -> None:
         """While one refund's request is held, a second refund of the same payment gets

@@ -103,12 +103,15 @@ def _check_seller(flow: Flow) -> Remote[AccountView]:
 def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     """An open circuit (the provider is away) ends a new checkout at once: nothing was
     sent for it. An account the provider does not know can take no charge: the checkout
-    ends as the seller's. Any other refusal of the check is retried as a strike."""
+    ends as the seller's. Either way no create was sent (the check comes first and is
+    never returned to), so there is nothing to look for: the checkout closes without
+    asking the provider, which may well be down. Any other refusal of the check is
+    retried as a strike."""
     if isinstance(err, ProviderCircuitOpen):
-        return Advance(to=Step.ABORT, data={"error": err.code})
+        return _close(u, flow, _payment(u, flow), err.code)
     if isinstance(err, ProviderNotFound):
         why = f"the provider refused to show account {_prm(flow).account} ({err.code})"
-        return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code, "blocker": why})
+        return _close(u, flow, _payment(u, flow), SellerCannotCharge.code, why)
     return Advance(retry=err.code)
 
 
@@ -123,7 +126,7 @@ def _after_check(u: Unit, flow: Flow, view: AccountView) -> Advance:
     if blocker is None and _seller_enabled(u, flow):
         return Advance(to=Step.CREATE)
     why = blocker or "the seller is switched off in the shop"
-    return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code, "blocker": why})
+    return _close(u, flow, _payment(u, flow), SellerCannotCharge.code, why)
 
 
 def _seller_enabled(u: Unit, flow: Flow) -> bool:
@@ -225,7 +228,7 @@ def _after_find(u: Unit, flow: Flow, views: Found) -> Advance:
     if found:
         return _adopt(u, flow, found[0], _payment(u, flow))
     since = int(flow.data.get("step_at", flow.created_at))
-    if u.now - since < _prm(flow).landing_ms:
+    if u.answered_at() - since < _prm(flow).landing_ms:  # when the list was read
         # The replay's request, or the first, may still be on its way: wait (no strike:
         # the provider is away, nothing is wrong with the request).
         return Advance(retry="no intent listed yet; a request may still land", transient=True)
@@ -266,9 +269,12 @@ def _after_abort_lookup(u: Unit, flow: Flow, views: Found) -> Advance:
     return _close(u, flow, u.save(s.PAYMENTS, payment, lock_owner=None))
 
 
-def _close(u: Unit, flow: Flow, payment: Payment) -> Advance:
+def _close(
+    u: Unit, flow: Flow, payment: Payment, code: str | None = None, blocker: str | None = None
+) -> Advance:
     """Nothing chargeable is left: release the stock and close the order (or keep the
-    sale when the customer paid before the cancel landed)."""
+    sale when the customer paid before the cancel landed). ``code`` and ``blocker`` say
+    why (by default what the flow recorded when it went to abort)."""
     if payment.status is PaymentStatus.SUCCEEDED:
         return Advance(done={"order_id": payment.order_id, "payment_id": payment.id})
     order = order_of(u, payment)
@@ -277,7 +283,7 @@ def _close(u: Unit, flow: Flow, payment: Payment) -> Advance:
         payment = u.move(s.PAYMENTS, payment, PAYMENT, "creation_failed")
     if ORDER.allows(order.status, "cancel"):
         u.move(s.ORDERS, order, ORDER, "cancel")
-    code = flow.data.get("error", "provider_unavailable")
+    code = code or flow.data.get("error", "provider_unavailable")
     # A caller tells a seller who cannot charge and an open circuit (try again soon)
     # from the provider's other refusals.
     typed: dict[str, type[PaycoreError]] = {
@@ -285,7 +291,7 @@ def _close(u: Unit, flow: Flow, payment: Payment) -> Advance:
         ProviderCircuitOpen.code: ProviderCircuitOpen,
     }
     err_type = typed.get(code, ProviderError)
-    blocker = flow.data.get("blocker")
+    blocker = blocker or flow.data.get("blocker")
     why = f"{code}: {blocker}" if blocker else code
     extra = {"blocker": blocker} if blocker else {}
     return Advance(

@@ -47,10 +47,12 @@ class UndeclaredStep(RuntimeError):
 
 @attrs.frozen
 class Outcome(Generic[T]):
-    """What a provider call returned, or the provider error it raised."""
+    """What a provider call returned, or the provider error it raised, and when it was
+    asked (the clock as the call went out; None when not known)."""
 
     value: T | None = None
     error: ProviderError | None = None
+    asked_at: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -177,15 +177,16 @@ class Engine(Transactions, Runner, Retrying):
 
     def _call(self, flow: Flow, remote: Remote[T]) -> tuple[Outcome[T], str]:
         """Make a step's provider call: its outcome, and a word for the step report."""
+        at = self.clock.now()
         try:
-            return Outcome(value=remote.call(self.provider)), "ok"
+            return Outcome(value=remote.call(self.provider), asked_at=at), "ok"
         except ProviderError as exc:
-            return Outcome(error=exc), exc.code
+            return Outcome(error=exc, asked_at=at), exc.code
         except Exception as exc:  # an adapter let a vendor error through: treat as unknown
             what = f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error"
             logs.failure(log, what, exc, **logs.flow_fields(flow))
             unknown = ProviderUnavailable(f"unexpected {type(exc).__name__} from the provider")
-            return Outcome(error=unknown), "provider_unavailable"
+            return Outcome(error=unknown, asked_at=at), "provider_unavailable"
 
     def _then(
         self, flow: Flow, fdef: FlowDef, remote: Remote[Any], outcome: Outcome[Any]

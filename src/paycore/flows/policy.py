@@ -30,6 +30,7 @@ def apply(remote: Remote[Any], u: Unit, flow: Flow, outcome: Outcome[Any]) -> Ad
     """Apply a provider call's outcome: its answer through ``remote.apply``, its error
     through the policy."""
     err = outcome.error
+    u.asked_at = outcome.asked_at
     if err is None:
         return remote.apply(u, flow, outcome.value)
     return classified(route(remote, u, flow, err), err)

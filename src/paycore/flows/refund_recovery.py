@@ -53,8 +53,9 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
         # a second refund.
         return done(refund.id, refund.status)
     since = int(flow.data.get("step_at", flow.created_at))
-    if u.now - since < prm.landing_ms:
-        # A request of this key may still be running (or on its way): wait, no strike.
+    if u.answered_at() - since < prm.landing_ms:
+        # A request of this key may still be running (or on its way) as the list was
+        # read: wait, no strike. Its read time counts, not when its answer is applied.
         return Advance(retry="no refund listed yet; a request may still land", transient=True)
     return Advance(
         to=RefundStep.CALL,
