@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any, TextIO, cast
 
 from paycore.config import Config
@@ -21,12 +20,8 @@ from paycore.ports import PaymentProvider
 from paycore.records import Alert, Flow
 from paycore.service import FLOW_DEFS
 
+from .runtime import SystemClock
 from .stores import STORE_ENV, OpenStore, encode, open_store, parse_url
-
-
-class _SystemClock:
-    def now(self) -> int:
-        return time.time_ns() // 1_000_000
 
 
 class _StderrAlerts:
@@ -124,7 +119,7 @@ def _run(opened: OpenStore, args: argparse.Namespace, out: TextIO) -> int:
         engine = Engine(
             opened.store,
             cast(PaymentProvider, _NoProvider()),
-            _SystemClock(),
+            SystemClock(),
             _StderrAlerts(),
             Config(),
             FLOW_DEFS,

@@ -1,0 +1,91 @@
+"""What a service running paycore for real plugs in besides a store and a provider.
+
+The in-memory wiring (:func:`paycore_adapters.memory.in_memory`) runs on a manual clock
+and records alerts and notifications in lists, for tests and the demo. A service in
+production needs the wall clock, alerts that reach its logs (and from there its
+paging), a worker id of its own for every instance (leases and claims name it), and
+the circuit breaker between the flows and the provider. :func:`build_service` puts
+these together around any store and provider; the caller brings the notifier, since
+only the service knows how it mails its customers and sellers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from paycore.config import Config
+from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, Store
+from paycore.records import OutboxMessage
+from paycore.service import PaymentService
+from paycore.tokens import RandomTokens
+
+from .breaker import Breaker, BreakerProvider
+
+log = logging.getLogger(__name__)
+
+
+class SystemClock:
+    """The wall clock in milliseconds since the epoch, as the port's times are."""
+
+    def now(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+class LoggingAlerts:
+    """Alerts as ERROR records of the ``paycore_adapters.runtime`` logger, the alert's
+    kind and fields in ``extra`` (``alert_kind``, ``alert_fields``) for a structured
+    log handler to index. paycore's alerts name ids and amounts, never secrets."""
+
+    def alert(self, kind: str, message: str, **fields: Any) -> None:
+        log.error("alert %s: %s", kind, message, extra={"alert_kind": kind, "alert_fields": fields})
+
+
+class LoggingNotifier:
+    """A notifier that only logs what it would send: for local development, where no
+    mail should leave. A service in production passes its own :class:`Notifier`."""
+
+    def send(self, message: OutboxMessage) -> None:
+        log.info(
+            "notification %s for order %s",
+            message.kind,
+            message.order_id,
+            extra={"outbox_id": message.id, "notification_kind": message.kind},
+        )
+
+
+def instance_id() -> str:
+    """A worker id that differs between the instances of one service: the host's name
+    and the process id."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def build_service(
+    store: Store,
+    provider: PaymentProvider,
+    notifier: Notifier,
+    *,
+    config: Config | None = None,
+    clock: Clock | None = None,
+    alerts: Alerts | None = None,
+    breaker: Breaker | None = None,
+    worker_id: str | None = None,
+) -> PaymentService:
+    """A :class:`PaymentService` for production: the wall clock, alerts to the log, random
+    tokens, this instance's worker id, and ``provider`` behind a circuit breaker
+    (:mod:`paycore_adapters.breaker`; give ``breaker`` to tune it or to share one)."""
+    clock = clock or SystemClock()
+    guarded = BreakerProvider(provider, breaker or Breaker(clock))
+    return PaymentService(
+        store,
+        guarded,
+        clock,
+        alerts or LoggingAlerts(),
+        notifier,
+        config,
+        worker_id or instance_id(),
+        RandomTokens(),
+    )

@@ -1,0 +1,104 @@
+"""The production wiring (paycore_adapters.runtime): wall clock, alerts to the log, a
+worker id per instance, the provider behind the circuit breaker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import pytest
+
+from paycore.errors import FlowPending, ProviderCircuitOpen, ProviderError, ProviderUnavailable
+from paycore.flows.checkout import CartItem
+from paycore.money import Money
+from paycore.records import OutboxMessage
+from paycore.service import PaymentService
+from paycore_adapters.breaker import OPEN, Breaker, BreakerProvider
+from paycore_adapters.fake_provider import FakeProvider
+from paycore_adapters.harness.faulty import FaultyProvider
+from paycore_adapters.memory import ManualClock, RecordingNotifier
+from paycore_adapters.memory_store import MemoryStore
+from paycore_adapters.runtime import (
+    LoggingAlerts,
+    LoggingNotifier,
+    SystemClock,
+    build_service,
+    instance_id,
+)
+
+
+def shop(clock: ManualClock, breaker: Breaker) -> tuple[PaymentService, FaultyProvider]:
+    provider = FaultyProvider(FakeProvider(clock))
+    provider.set_account("acct_1")
+    svc = build_service(MemoryStore(), provider, RecordingNotifier(), clock=clock, breaker=breaker)
+    svc.add_seller("s1", "Mug Shop", "acct_1")
+    svc.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
+    svc.restock("s1", "SKU-MUG", 50)
+    return svc, provider
+
+
+def test_the_provider_sits_behind_the_breaker_and_a_down_provider_opens_it() -> None:
+    """After fail_max unanswered seller checks, a new checkout fails fast with the typed
+    error and no provider call."""
+
+    def down(call: str, phase: str, key: str | None) -> None:
+        if phase == "before":
+            raise ProviderUnavailable(f"{call}: connection refused")
+
+    clock = ManualClock()
+    breaker = Breaker(clock, fail_max=2)
+    svc, provider = shop(clock, breaker)
+    assert isinstance(svc.engine.provider, BreakerProvider)
+    provider.fault = down
+    for n in range(2):
+        with pytest.raises((FlowPending, ProviderError)):
+            svc.create_payment_intent(f"cs_test_runtime{n:04d}", [CartItem("p_mug", 1)])
+    assert breaker.state == OPEN
+    asked = provider.calls["retrieve_account"]
+    with pytest.raises(ProviderCircuitOpen):
+        svc.create_payment_intent("cs_test_runtime0009", [CartItem("p_mug", 1)])
+    assert provider.calls["retrieve_account"] == asked
+
+
+def test_a_healthy_provider_pays_through_the_wiring() -> None:
+    clock = ManualClock()
+    svc, _ = shop(clock, Breaker(clock))
+    made = svc.create_payment_intent("cs_test_runtime0100", [CartItem("p_mug", 2)])
+    paid = svc.confirm_payment(made.payment_id, payment_method="pm_card_visa")
+    assert paid.status == "succeeded"
+    assert svc.order(made.order_id).status == "paid"
+
+
+def test_each_instance_has_a_worker_id_of_its_own() -> None:
+    clock = ManualClock()
+    svc, _ = shop(clock, Breaker(clock))
+    assert svc.engine.worker_id == instance_id()
+    assert instance_id().endswith(f"-{os.getpid()}")
+    other = build_service(MemoryStore(), FakeProvider(clock), RecordingNotifier(), worker_id="w2")
+    assert other.engine.worker_id == "w2"
+
+
+def test_the_system_clock_reads_milliseconds_of_the_wall_clock() -> None:
+    before = time.time_ns() // 1_000_000
+    now = SystemClock().now()
+    after = time.time_ns() // 1_000_000
+    assert before <= now <= after
+
+
+def test_alerts_and_notifications_reach_the_log_with_their_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="paycore_adapters.runtime")
+    LoggingAlerts().alert("stuck_refund", "refund r1 has waited a day", refund_id="r1")
+    LoggingNotifier().send(OutboxMessage("ob1", "o1", "order_paid", 0))
+    alert, note = caplog.records
+    assert (alert.levelno, alert.getMessage()) == (
+        logging.ERROR,
+        "alert stuck_refund: refund r1 has waited a day",
+    )
+    assert (alert.alert_kind, alert.alert_fields) == ("stuck_refund", {"refund_id": "r1"})  # type: ignore[attr-defined]
+    assert (note.levelno, note.getMessage()) == (
+        logging.INFO,
+        "notification order_paid for order o1",
+    )
