@@ -301,6 +301,12 @@ class ProviderNotFound(ProviderError, LookupError, code="provider_not_found"):
     """The provider does not know the object (intent, refund) asked for."""
 
 
+class ProviderConfigurationError(ProviderError, code="provider_configuration"):
+    """The provider refused paycore's credentials or permissions (HTTP 401 or 403: a
+    wrong, revoked or restricted API key, or an account the key may not act on).
+    Nothing happened, and retrying will not help: an operator must fix the settings."""
+
+
 class FlowError(PaycoreError, code="flow_error"):
     """A durable operation (a flow) cannot go ahead as asked."""
 
@@ -362,6 +368,7 @@ ADAPTER_ERRORS = AdapterErrors(
         ProviderInvalidRequest,
         ProviderCardDeclined,
         ProviderNotFound,
+        ProviderConfigurationError,
     ),
     webhook=(WebhookSignatureInvalid,),
 )

@@ -1,0 +1,155 @@
+"""Every error of the ``stripe`` SDK as the port's typed provider error.
+
+The SDK picks its exception class from the HTTP status alone (stripe-python 16.1.0,
+``stripe/_api_requestor.py``, ``specific_v1_api_error``): 429 is ``RateLimitError``, 400
+and 404 ``InvalidRequestError`` (``IdempotencyError`` when the body's type says so), 401
+``AuthenticationError``, 402 ``CardError``, 403 ``PermissionError``, anything else
+``APIError``; no answer at all is ``APIConnectionError``. Stripe's own code is in the
+body, which the SDK keeps as ``e.error`` (``stripe/_error_object.py``); ``e.code`` is
+filled only for the classes that take a code, so the code is read from ``e.error``.
+
+What the codes mean is Stripe's (docs.stripe.com/error-codes, docs.stripe.com/
+error-handling, docs.stripe.com/api/idempotent_requests):
+
+- 409 ``idempotency_key_in_use``: another request with this key is still running; the
+  first may land, so the same key is retried (:class:`ProviderIdempotencyInUse`).
+- 429 ``lock_timeout``: another request was changing the same object; nothing was done
+  (:class:`ProviderLockTimeout`); any other 429 is a rate limit.
+- 5xx and no answer: the request may or may not have taken effect
+  (:class:`ProviderUnavailable`, ambiguous). ``Stripe-Should-Retry: false`` on a 5xx
+  means the key has saved that 500 and a retry under it only replays it: the flows
+  replay it once, then look, and take a new key only after the landing window.
+- 401 and 403: the key is wrong, revoked or lacks a permission
+  (:class:`ProviderConfigurationError`): no retry helps.
+
+No message leaves here with a secret in it: Stripe's 401 message quotes part of the
+key (``Invalid API Key provided: sk_test_****1234``), and an intent's client secret may
+appear in a body. :func:`redact` removes both shapes; a decline's intent crosses the
+port without its secret (:func:`paycore_adapters.provider_port.to_port`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from paycore.errors import (
+    ProviderCardDeclined,
+    ProviderConfigurationError,
+    ProviderError,
+    ProviderIdempotencyInUse,
+    ProviderIdempotencyMismatch,
+    ProviderInvalidRequest,
+    ProviderLockTimeout,
+    ProviderNotFound,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+
+from .provider_port import to_port
+from .stripe_convert import intent_view
+
+#: API keys (secret, restricted, publishable; test or live), masked or not, and
+#: PaymentIntent client secrets (``pi_..._secret_...``).
+_SECRETS = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]*|\bpi_\w+?_secret_\w+")
+
+
+def redact(text: str) -> str:
+    """``text`` with every API key and client secret replaced by ``[redacted]``."""
+    return _SECRETS.sub("[redacted]", text)
+
+
+class _Redacting(logging.Filter):
+    """Rewrites each record of the ``stripe`` logger without keys or client secrets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+_REDACTING = _Redacting()
+
+
+def install_log_redaction() -> None:
+    """Put the redacting filter on the SDK's logger (once; safe to call again)."""
+    sdk_log = logging.getLogger("stripe")
+    if _REDACTING not in sdk_log.filters:
+        sdk_log.addFilter(_REDACTING)
+
+
+def _body(err: stripe.StripeError) -> Mapping[str, Any]:
+    """The ``error`` object of Stripe's answer (empty when there was no answer)."""
+    body = err.json_body
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return body["error"]  # type: ignore[no-any-return]
+    return {}
+
+
+def _header(err: stripe.StripeError, name: str) -> str | None:
+    for key, value in (err.headers or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def to_provider_error(err: stripe.StripeError) -> ProviderError:
+    """The port's error for one SDK exception, with what Stripe said in its fields
+    (``stripe_code``, ``param``, ``http_status``, ``request_id``, ``should_retry``)."""
+    body = _body(err)
+    code = body.get("code") or err.code
+    status = err.http_status
+    message = redact(str(body.get("message") or err.user_message or type(err).__name__))
+    fields: dict[str, Any] = {"stripe_code": code, "http_status": status}
+    if err.request_id:
+        fields["request_id"] = err.request_id
+    should_retry = _header(err, "stripe-should-retry")
+    if should_retry is not None:
+        fields["should_retry"] = should_retry == "true"
+    if body.get("param"):
+        fields["param"] = body["param"]
+    return to_port(_classify(err, status, code, body, message, fields))
+
+
+def _classify(
+    err: stripe.StripeError,
+    status: int | None,
+    code: str | None,
+    body: Mapping[str, Any],
+    message: str,
+    fields: dict[str, Any],
+) -> ProviderError:
+    if isinstance(err, stripe.APIConnectionError) or status is None:
+        return ProviderUnavailable(message, **fields)
+    if isinstance(err, stripe.CardError):
+        return _declined(body, code, message, fields)
+    if status == 409:  # idempotency_key_in_use, or another conflict of concurrent requests
+        return ProviderIdempotencyInUse(message, **fields)
+    if status == 429:
+        cls = ProviderLockTimeout if code == "lock_timeout" else ProviderRateLimited
+        return cls(message, **fields)
+    if isinstance(err, stripe.IdempotencyError) or body.get("type") == "idempotency_error":
+        return ProviderIdempotencyMismatch(message, **fields)
+    if status in (401, 403):
+        return ProviderConfigurationError(message, **fields)
+    if status == 404 or code == "resource_missing":
+        return ProviderNotFound(message, **fields)
+    if status >= 500:
+        return ProviderUnavailable(message, **fields)
+    return ProviderInvalidRequest(message, **fields)
+
+
+def _declined(
+    body: Mapping[str, Any], code: str | None, message: str, fields: dict[str, Any]
+) -> ProviderError:
+    """A 402: the card (or debit) was declined. The intent as the decline left it rides
+    in the error (``error.payment_intent``), with its id; the decline code says why."""
+    intent = body.get("payment_intent")
+    if isinstance(intent, Mapping) and intent.get("id"):
+        fields["intent"] = intent_view(intent)
+        fields["intent_id"] = str(intent["id"])
+    fields["decline_code"] = body.get("decline_code") or code
+    return ProviderCardDeclined(message, **fields)

@@ -1,0 +1,230 @@
+"""paycore's payment provider port on Stripe, through the official SDK's ``StripeClient``.
+
+Every call goes through ``client.v1`` (stripe-python 16.x). What the adapter adds to the
+SDK, and why:
+
+- **Idempotency.** Every mutating call sends the port's key as ``Idempotency-Key``
+  (``options={"idempotency_key": ...}``): paycore's keys are deterministic per step, so
+  a retry after a lost answer replays the first request's result
+  (docs.stripe.com/api/idempotent_requests). The SDK's own retries reuse that key.
+- **Retries.** ``max_network_retries`` is 2 by default: a dropped connection, a 409, or
+  a 5xx that Stripe marks ``Stripe-Should-Retry: true`` is tried again at once under the
+  same key, which the SDK does with short sleeps and which Stripe asks for
+  (docs.stripe.com/error-low-level#idempotency); ``Stripe-Should-Retry: false`` stops it
+  (stripe-python 16.1.0, ``stripe/_http_client.py``, ``_should_retry``). What is still
+  unanswered then reaches the flows as an ambiguous error, and they retry durably on
+  their own schedule, under the same key, with their own look-ups. The harness and the
+  tests pass 0 so that every retry is the flows'.
+- **Errors.** Each SDK exception becomes the port's typed error
+  (:mod:`paycore_adapters.stripe_errors`), with no secret in it.
+- **Units.** Seconds, lower-case currencies and Stripe's object shapes are converted at
+  this edge (:mod:`paycore_adapters.stripe_convert`).
+- **Lists.** Every list the port reads is one page as the port asks (newest first,
+  ``created`` window, ``starting_after``); :mod:`paycore.listing` walks the pages. Search
+  reads every page of its results.
+
+The API key comes from the caller or ``STRIPE_SECRET_KEY``; it is never logged, and
+neither this object's repr nor any error it raises shows it. The SDK logs each answer's
+body to the ``stripe`` logger (at debug level), bodies that hold client secrets and,
+for a 401, part of the key: the adapter puts a redacting filter on that logger. The
+SDK's own console output (``stripe.log`` or ``STRIPE_LOG`` set to ``debug``/``info``)
+is printed, not logged, and cannot be filtered: leave both unset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import stripe
+
+from paycore.errors import ProviderCardDeclined, ProviderConfigurationError
+from paycore.ports import AccountView, CreateIntent, IntentView, ListPage, RefundView
+
+from .provider_port import without_secret
+from .stripe_convert import (
+    account_view,
+    create_params,
+    intent_view,
+    refund_view,
+    search_query,
+)
+from .stripe_errors import install_log_redaction, to_provider_error
+
+T = TypeVar("T")
+
+KEY_ENV = "STRIPE_SECRET_KEY"
+DEFAULT_RETRIES = 2
+DEFAULT_TIMEOUT_S = 30.0
+SEARCH_PAGE = 100  # the most a search page holds (docs.stripe.com/api/pagination/search)
+
+
+class StripeProvider:
+    """:class:`paycore.ports.PaymentProvider` on a ``stripe.StripeClient``."""
+
+    def __init__(self, client: stripe.StripeClient, *, api_base: str | None = None) -> None:
+        install_log_redaction()
+        self._client = client
+        self._api_base = api_base or "https://api.stripe.com"
+
+    @classmethod
+    def from_settings(
+        cls,
+        api_key: str | None = None,
+        *,
+        api_base: str | None = None,
+        max_network_retries: int = DEFAULT_RETRIES,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        http_client: stripe.HTTPClient | None = None,
+    ) -> StripeProvider:
+        """An adapter with its own client: the key given, else ``$STRIPE_SECRET_KEY``;
+        ``api_base`` points it elsewhere than Stripe (an emulator on 127.0.0.1)."""
+        key = api_key if api_key is not None else os.environ.get(KEY_ENV)
+        if not key:
+            raise ProviderConfigurationError(
+                f"no Stripe API key: pass api_key or set {KEY_ENV}", setting=KEY_ENV
+            )
+        client = stripe.StripeClient(
+            key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
+            http_client=http_client or stripe.RequestsClient(timeout=timeout_s),
+        )
+        return cls(client, api_base=api_base)
+
+    def __repr__(self) -> str:
+        return f"StripeProvider(api_base={self._api_base!r})"
+
+    # --- the calls ----------------------------------------------------------------
+
+    def _call(self, run: Callable[[], T]) -> T:
+        try:
+            return run()
+        except stripe.StripeError as err:
+            raise to_provider_error(err) from None
+
+    @staticmethod
+    def _keyed(key: str) -> Any:
+        return {"idempotency_key": key}
+
+    def create_intent(self, req: CreateIntent, *, idempotency_key: str) -> IntentView:
+        pis = self._client.v1.payment_intents
+        params = create_params(req)
+        obj = self._call(lambda: pis.create(params, self._keyed(idempotency_key)))  # type: ignore[arg-type]
+        return intent_view(obj.to_dict())
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        payment_method: str | None,
+        return_url: str | None,
+        idempotency_key: str,
+    ) -> IntentView:
+        params: dict[str, Any] = {}
+        if payment_method is not None:
+            params["payment_method"] = payment_method
+        if return_url is not None:
+            params["return_url"] = return_url
+        pis = self._client.v1.payment_intents
+        try:
+            obj = self._call(
+                lambda: pis.confirm(intent_id, params, self._keyed(idempotency_key))  # type: ignore[arg-type]
+            )
+        except ProviderCardDeclined as declined:
+            if "intent" not in declined.fields:
+                # The port promises the intent after a decline; Stripe's error carries
+                # it, and when it does not the intent is read.
+                intent = without_secret(self.retrieve_intent(intent_id))
+                declined.fields.update(intent=intent, intent_id=intent.id)
+            raise
+        return intent_view(obj.to_dict())
+
+    def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> IntentView:
+        pis = self._client.v1.payment_intents
+        obj = self._call(lambda: pis.cancel(intent_id, None, self._keyed(idempotency_key)))
+        return intent_view(obj.to_dict())
+
+    def capture_intent(self, intent_id: str, *, idempotency_key: str) -> IntentView:
+        pis = self._client.v1.payment_intents
+        obj = self._call(lambda: pis.capture(intent_id, None, self._keyed(idempotency_key)))
+        return intent_view(obj.to_dict())
+
+    def retrieve_intent(self, intent_id: str) -> IntentView:
+        pis = self._client.v1.payment_intents
+        return intent_view(self._call(lambda: pis.retrieve(intent_id)).to_dict())
+
+    def search_intents(self, *, metadata_key: str, value: str) -> list[IntentView]:
+        """Every page of Stripe's search (``next_page`` until ``has_more`` is false).
+        Search lags writes by up to a minute, more in an outage (docs.stripe.com/search,
+        "Data freshness"): paycore takes an empty answer as a hint, never as proof."""
+        pis = self._client.v1.payment_intents
+        params: dict[str, Any] = {"query": search_query(metadata_key, value), "limit": SEARCH_PAGE}
+        found: list[IntentView] = []
+        while True:
+            page = self._call(lambda: pis.search(dict(params)))  # type: ignore[arg-type]
+            found.extend(intent_view(obj.to_dict()) for obj in page.data)
+            if not page.has_more or not page.next_page:
+                return found
+            params["page"] = page.next_page
+
+    def list_intents(
+        self,
+        *,
+        created_gte_s: int,
+        created_lt_s: int | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> ListPage[IntentView]:
+        created: dict[str, int] = {"gte": created_gte_s}
+        if created_lt_s is not None:
+            created["lt"] = created_lt_s
+        params: dict[str, Any] = {"created": created, "limit": limit}
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        pis = self._client.v1.payment_intents
+        page = self._call(lambda: pis.list(params))  # type: ignore[arg-type]
+        return ListPage(tuple(intent_view(obj.to_dict()) for obj in page.data), bool(page.has_more))
+
+    def create_refund(
+        self,
+        intent_id: str,
+        *,
+        amount: int,
+        reason: str | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundView:
+        """A refund of a destination charge takes the seller's transfer back with it
+        (``reverse_transfer``, docs.stripe.com/connect/destination-charges, "Issue
+        refunds")."""
+        params: dict[str, Any] = {
+            "payment_intent": intent_id,
+            "amount": amount,
+            "metadata": dict(metadata),
+            "reverse_transfer": True,
+        }
+        if reason is not None:
+            params["reason"] = reason
+        refunds = self._client.v1.refunds
+        obj = self._call(lambda: refunds.create(params, self._keyed(idempotency_key)))  # type: ignore[arg-type]
+        return refund_view(obj.to_dict())
+
+    def retrieve_refund(self, refund_id: str) -> RefundView:
+        refunds = self._client.v1.refunds
+        return refund_view(self._call(lambda: refunds.retrieve(refund_id)).to_dict())
+
+    def list_refunds(
+        self, intent_id: str, *, limit: int = 10, starting_after: str | None = None
+    ) -> ListPage[RefundView]:
+        params: dict[str, Any] = {"payment_intent": intent_id, "limit": limit}
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        refunds = self._client.v1.refunds
+        page = self._call(lambda: refunds.list(params))  # type: ignore[arg-type]
+        return ListPage(tuple(refund_view(obj.to_dict()) for obj in page.data), bool(page.has_more))
+
+    def retrieve_account(self, account: str) -> AccountView:
+        accounts = self._client.v1.accounts
+        return account_view(self._call(lambda: accounts.retrieve(account)).to_dict())
