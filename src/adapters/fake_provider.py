@@ -7,6 +7,7 @@ injected from outside, by wrapping it (``paycore_adapters.harness.faulty.FaultyP
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -122,6 +123,12 @@ class FakeProvider(FakeAccounts, InFlightLedger, FakeDebits):
         return self._simple(
             "capture", intent_id, idempotency_key, {"requires_capture"}, "succeeded"
         )
+
+    def stored_intent(self, intent_id: str) -> StoredIntent:
+        """A copy of all the fake keeps of an intent, its destination and payment method
+        included (not part of the port: the emulator's wire objects show them)."""
+        with self._lock:
+            return dataclasses.replace(self._intent(intent_id))
 
     def retrieve_intent(self, intent_id: str) -> IntentView:
         return self._read("retrieve_intent", lambda: self._intent(intent_id).view)
