@@ -119,6 +119,19 @@ class InFlightLedger(FakeLedger):
         with self._lock:
             self._fails.append(Armed(endpoint, applied=applied))
 
+    def armed_500s(self) -> int:
+        """How many 500s armed by :meth:`fail_next_with_500` no request has met yet."""
+        with self._lock:
+            return len(self._fails)
+
+    def withdraw_500(self) -> None:
+        """Take back the 500 armed last, which no request met (a wire front that armed
+        one for a request the model then answered from its saved outcomes, or refused
+        before it began)."""
+        with self._lock:
+            if self._fails:
+                self._fails.pop()
+
     def held_requests(self) -> list[tuple[str, str]]:
         """The requests in flight, as (endpoint, idempotency key), oldest first."""
         with self._lock:

@@ -102,3 +102,13 @@ def test_bad_arming_is_refused(emu: Emulator) -> None:
         with pytest.raises(FaultArmingInvalid):
             emu.faults.arm(**kwargs)
     assert emu.faults.pending() == []
+
+
+def test_a_500_armed_for_a_replay_is_not_left_for_a_later_request(
+    emu: Emulator, client: stripe.StripeClient
+) -> None:
+    first = create(client, "k_before")
+    emu.faults.arm("server_error", endpoint="create_intent")
+    assert create(client, "k_before").id == first.id  # answered from the saved outcome
+    assert create(client, "k_after").status == "requires_payment_method"
+    assert emu.model.armed_500s() == 0 and len(emu.model.intents()) == 2

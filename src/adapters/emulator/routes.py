@@ -103,7 +103,9 @@ class Endpoints:
         return obj
 
     def refund(self, view: RefundView) -> JSON:
-        reason, created = self._refund_extras.get(view.id, (None, 0))
+        with self._lock:  # a refund made on the model itself: first seen now
+            now = wire.seconds(self.model.clock.now())
+            reason, created = self._refund_extras.setdefault(view.id, (None, now))
         currency = self.model.stored_intent(view.intent_id).view.currency
         return wire.refund_json(view, currency=currency, created_s=created, reason=reason)
 

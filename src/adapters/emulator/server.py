@@ -82,14 +82,17 @@ class Dispatcher:
             return status, body, ({"Stripe-Should-Retry": retry} if retry else {})
         keyed = route.op in KEYED
         use_key = key or f"emulator_unkeyed_{next(self._keys)}"  # no key: no idempotency
+        model = self.endpoints.model
         with self._lock:
+            armed = model.armed_500s()
             if fault is not None and fault.kind.startswith("server_error") and keyed:
-                applied = fault.kind == "server_error"
-                self.endpoints.model.fail_next_with_500(route.op, applied=applied)
+                model.fail_next_with_500(route.op, applied=fault.kind == "server_error")
                 fault = None
             if fault is not None and fault.kind == "server_error_unapplied":
                 return _server_error(keyed=False)
             answer = self._call(route, ids, params, use_key, keyed=keyed and key is not None)
+            if model.armed_500s() > armed:  # a replay or a refusal: no request met it
+                model.withdraw_500()
         if fault is not None and fault.kind == "server_error":
             return _server_error(keyed=False)  # applied, on a request no key can replay
         if fault is not None and fault.kind == "drop":
