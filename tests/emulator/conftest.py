@@ -11,9 +11,10 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 import stripe
 
-from paycore_adapters.emulator import Emulator, EmulatorDriver
+from paycore_adapters.emulator import Emulator
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import ManualClock
+from paycore_adapters.testing import EmulatorDriver
 
 KEY = "sk_test_emulator_0001"
 ACCOUNT = EmulatorDriver.CHARGING

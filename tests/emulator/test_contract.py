@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from paycore.ports import PaymentProvider
-from paycore_adapters.emulator import Emulator, EmulatorDriver
+from paycore_adapters.emulator import Emulator
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import ManualClock
 from paycore_adapters.stripe_provider import StripeProvider
-from paycore_adapters.testing import ProviderContract, ProviderDriver
+from paycore_adapters.testing import EmulatorDriver, ProviderContract, ProviderDriver
 
 from .conftest import KEY
 

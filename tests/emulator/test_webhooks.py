@@ -13,14 +13,10 @@ from typing import Any
 import pytest
 import stripe
 
-from paycore_adapters.emulator import (
-    MAX_ATTEMPTS,
-    Emulator,
-    EmulatorDriver,
-    EmulatorSettingsInvalid,
-)
+from paycore_adapters.emulator import MAX_ATTEMPTS, Emulator, EmulatorSettingsInvalid
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import ManualClock
+from paycore_adapters.testing import EmulatorDriver
 
 from .conftest import create, sdk
 

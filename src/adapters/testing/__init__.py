@@ -9,9 +9,17 @@ else in ``paycore_adapters`` does.
 
 from __future__ import annotations
 
+from .emulator_driver import EmulatorDriver
 from .fake_driver import FakeDriver
 from .provider_case import ContractCase, ProviderDriver
 from .provider_contract import ProviderContract
 from .store_contract import StoreContract
 
-__all__ = ["ContractCase", "FakeDriver", "ProviderContract", "ProviderDriver", "StoreContract"]
+__all__ = [
+    "ContractCase",
+    "EmulatorDriver",
+    "FakeDriver",
+    "ProviderContract",
+    "ProviderDriver",
+    "StoreContract",
+]

@@ -21,9 +21,9 @@ from paycore.errors import InvalidInput, UnknownCurrency
 from paycore.money import Money
 from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, RefundView
 
-from ..fake_provider import FakeProvider
-from . import wire
-from .forms import ParamError, Params
+from . import emulator_wire as wire
+from .emulator_forms import ParamError, Params
+from .fake_provider import FakeProvider
 
 JSON = dict[str, Any]
 Handler = Callable[[Params, str, tuple[str, ...]], JSON]

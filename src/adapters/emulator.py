@@ -1,5 +1,8 @@
-"""The emulator: the faithful model (:class:`~paycore_adapters.fake_provider.FakeProvider`)
-served over Stripe's wire format on 127.0.0.1, for tests and local development.
+"""A local Stripe for tests and development: the faithful model
+(:class:`~paycore_adapters.fake_provider.FakeProvider`) served over Stripe's wire format
+on 127.0.0.1 to the official ``stripe`` SDK; ``paycore emulator`` runs one from the
+command line, and :class:`paycore_adapters.testing.EmulatorDriver` is the provider
+contract's driver for it.
 
 >>> with Emulator() as emu:                                  # doctest: +SKIP
 ...     client = stripe.StripeClient("sk_test_x", base_addresses={"api": emu.url})
@@ -8,9 +11,11 @@ served over Stripe's wire format on 127.0.0.1, for tests and local development.
 ...         "transfer_data": {"destination": "acct_1"}})
 
 The model is the one every other paycore test drives, so an answer over the wire is the
-model's answer: the emulator adds the wire format (:mod:`.wire`, :mod:`.forms`), the
-routes (:mod:`.routes`), wire faults (:mod:`.faults`) and signed webhooks
-(:mod:`.webhooks`), and keeps no state of its own but a refund's reason and second.
+model's answer: the emulator adds the wire format (:mod:`.emulator_wire`,
+:mod:`.emulator_forms`), the routes (:mod:`.emulator_routes`), the server
+(:mod:`.emulator_server`), wire faults (:mod:`.emulator_faults`) and signed webhooks
+(:mod:`.emulator_webhooks`), and keeps no state of its own but a refund's reason and
+second.
 """
 
 from __future__ import annotations
@@ -23,13 +28,34 @@ from urllib.parse import urlsplit
 
 from paycore.ports import ProviderEvent
 
-from ..fake_provider import FakeProvider
-from ..runtime import SystemClock
-from . import wire
-from .faults import Faults, faults_for
-from .routes import OPS, Endpoints
-from .server import Dispatcher, Handler
-from .webhooks import Delivery, WebhookSender, render_json
+from . import emulator_wire as wire
+from .emulator_faults import (
+    FAULT_KINDS,
+    MAX_DELAY_S,
+    Fault,
+    FaultArmingInvalid,
+    Faults,
+    faults_for,
+)
+from .emulator_routes import OPS, Endpoints
+from .emulator_server import Dispatcher, Handler
+from .emulator_webhooks import MAX_ATTEMPTS, Delivery, WebhookSender, render_json
+from .fake_provider import FakeProvider
+from .runtime import SystemClock
+
+__all__ = [
+    "FAULT_KINDS",
+    "HOST",
+    "MAX_ATTEMPTS",
+    "MAX_DELAY_S",
+    "OPS",
+    "Delivery",
+    "Emulator",
+    "EmulatorSettingsInvalid",
+    "Fault",
+    "FaultArmingInvalid",
+    "Faults",
+]
 
 HOST = "127.0.0.1"
 

@@ -5,13 +5,14 @@ The calls under test go over the wire; what only the far side does goes to the m
 
 from __future__ import annotations
 
-from ..testing.fake_driver import FakeDriver
-from .emulator import Emulator
+from ..emulator import Emulator
+from .fake_driver import FakeDriver
 
 
 class EmulatorDriver(FakeDriver):
     """A :class:`~paycore_adapters.testing.provider_case.ProviderDriver` (and
-    ``HoldingDriver``) for :class:`Emulator`: its accounts are set up on ``emulator.model``."""
+    ``HoldingDriver``) for :class:`~paycore_adapters.emulator.Emulator`: its accounts are
+    set up on ``emulator.model``."""
 
     def __init__(self, emulator: Emulator) -> None:
         super().__init__(emulator.model)

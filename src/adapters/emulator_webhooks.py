@@ -1,6 +1,6 @@
 """The model's events delivered to a webhook endpoint, signed as Stripe signs them.
 
-Each event is POSTed as Stripe's event object (:func:`paycore_adapters.emulator.wire.
+Each event is POSTed as Stripe's event object (:func:`paycore_adapters.emulator_wire.
 event_json`) with ``Stripe-Signature: t=<seconds>,v1=<HMAC-SHA256 hex of "<t>.<body>">``
 under the endpoint's secret (docs.stripe.com/webhooks#verify-manually; the same scheme as
 :func:`paycore_adapters.signing.sign`), ``t`` the wall clock's second so that a receiver
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from paycore.ports import ProviderEvent
 
-from ..signing import sign
+from .signing import sign
 
 MAX_ATTEMPTS = 4
 BACKOFF_S = (0.05, 0.2, 0.5)

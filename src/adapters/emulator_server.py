@@ -3,9 +3,9 @@
 The server is the standard library's ``http.server.ThreadingHTTPServer`` (one thread per
 connection; no dependency added: see docs/design-notes.md), bound to 127.0.0.1 only. Each
 request is checked for a test secret key (``Authorization: Bearer sk_test_...``: 401
-otherwise, docs.stripe.com/api/authentication), routed (:mod:`.routes`), met by the fault
-armed for it if any (:mod:`.faults`), run on the model under one lock, and answered as
-Stripe answers (:mod:`.wire`), with a ``Request-Id`` header on every answer
+otherwise, docs.stripe.com/api/authentication), routed (:mod:`.emulator_routes`), met by the fault
+armed for it if any (:mod:`.emulator_faults`), run on the model under one lock, and answered as
+Stripe answers (:mod:`.emulator_wire`), with a ``Request-Id`` header on every answer
 (docs.stripe.com/api/request_ids) and the ``Idempotency-Key`` it was sent with.
 """
 
@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 
 from paycore.errors import ProviderError, ProviderUnavailable
 
-from . import wire
-from .faults import Fault, Faults
-from .forms import ParamError, Params, parse
-from .routes import KEYED, Endpoints, Route, match
+from . import emulator_wire as wire
+from .emulator_faults import Fault, Faults
+from .emulator_forms import ParamError, Params, parse
+from .emulator_routes import KEYED, Endpoints, Route, match
 
 log = logging.getLogger(__name__)
 _BODY_MAX = 1 << 20

@@ -41,7 +41,7 @@ from paycore.errors import (
 )
 from paycore.ports import AccountView, IntentView, ProviderEvent, RefundView
 
-from ..fake_ledger import StoredIntent, charge_id
+from .fake_ledger import StoredIntent, charge_id
 
 JSON = dict[str, Any]
 

@@ -18,7 +18,7 @@ Each kind and what the client sees:
   normal one.
 
 A fault is armed for the next ``times`` requests (of one ``endpoint`` when given: the
-names of :data:`paycore_adapters.emulator.routes.OPS`), taken in the order armed. Nothing
+names of :data:`paycore_adapters.emulator_routes.OPS`), taken in the order armed. Nothing
 here is random.
 """
 
