@@ -215,7 +215,8 @@ class FakeProvider(FakeAccounts, InFlightLedger, FakeDebits):
                 raise invalid_request(msg, error_code="charge_already_refunded", remaining=0)
             if amount > remaining:
                 msg = f"Refund amount ({amount}) is greater than unrefunded amount ({remaining})."
-                raise invalid_request(msg, amount=amount, remaining=remaining)
+                # param "amount": the parameter at fault (docs.stripe.com/api/errors, param)
+                raise invalid_request(msg, param="amount", amount=amount, remaining=remaining)
             # A refund of a debit still processing waits for it (charge_pending).
             status, pending_reason = self._unsettled_refund(it, intent.status)
             view = RefundView(
