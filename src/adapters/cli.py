@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from paycore.invariants import INVARIANTS
 
-from . import cli_check, cli_ops
+from . import cli_check, cli_emulator, cli_ops
 from .demo import DEFAULT_STORE, shop_day
 from .stores import STORE_ENV
 
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--json", action="store_true")
     cli_ops.add_parsers(sub)
     cli_check.add_parser(sub)
+    cli_emulator.add_parser(sub)
     return parser
 
 
@@ -205,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _chaos(args)
     if args.command == "explore":
         return _explore(args)
+    if args.command == "emulator":
+        return cli_emulator.run(args, sys.stdout)
     return _invariants(args.json)
 
 
