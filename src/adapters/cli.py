@@ -198,8 +198,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_ops.run(args, sys.stdout)
     if args.command == "migrate":
         return cli_ops.migrate(args, sys.stdout)
-    if args.command == "emulator":
-        return cli_emulator.run(args, sys.stdout)
     if args.command == "check":
         return cli_check.check(args, sys.stdout)
     if args.command == "bugs":
@@ -208,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _chaos(args)
     if args.command == "explore":
         return _explore(args)
+    if args.command == "emulator":
+        return cli_emulator.run(args, sys.stdout)
     return _invariants(args.json)
 
 

@@ -119,19 +119,6 @@ class InFlightLedger(FakeLedger):
         with self._lock:
             self._fails.append(Armed(endpoint, applied=applied))
 
-    def armed_500s(self) -> int:
-        """How many 500s armed by :meth:`fail_next_with_500` no request has met yet."""
-        with self._lock:
-            return len(self._fails)
-
-    def withdraw_500(self) -> None:
-        """Take back the 500 armed last, which no request met (a wire front that armed
-        one for a request the model then answered from its saved outcomes, or refused
-        before it began)."""
-        with self._lock:
-            if self._fails:
-                self._fails.pop()
-
     def held_requests(self) -> list[tuple[str, str]]:
         """The requests in flight, as (endpoint, idempotency key), oldest first."""
         with self._lock:
@@ -205,7 +192,10 @@ class InFlightLedger(FakeLedger):
             assert hold is not None
             lands = None if hold.lands_after_ms is None else now + hold.lands_after_ms
             self._held.append(HeldRequest(endpoint, key, params, intent_id, now, lands, execute))
-            raise ProviderUnavailable(f"{endpoint}: no answer (the request is still running)")
+            # answer="none": the caller heard nothing (an emulator drops the connection)
+            raise ProviderUnavailable(
+                f"{endpoint}: no answer (the request is still running)", answer="none"
+            )
 
     def _fail_500(
         self,
@@ -218,9 +208,11 @@ class InFlightLedger(FakeLedger):
         if applied:
             with contextlib.suppress(ProviderError):  # its own error hides behind the 500 too
                 execute()
-        err = ProviderUnavailable(f"{endpoint}: 500 from the provider (saved under the key)")
+        err = ProviderUnavailable(
+            f"{endpoint}: 500 from the provider (saved under the key)", answer="500"
+        )
         self._saved[key] = SavedOutcome(endpoint, params, err, self._clock.now())
-        raise ProviderUnavailable(err.message)
+        raise ProviderUnavailable(err.message, answer="500")
 
     def _refuse(self, endpoint: str, code: str, what: str) -> NoReturn:
         self.calls[endpoint] += 1

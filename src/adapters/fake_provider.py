@@ -7,7 +7,6 @@ injected from outside, by wrapping it (``paycore_adapters.harness.faulty.FaultyP
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -124,12 +123,6 @@ class FakeProvider(FakeAccounts, InFlightLedger, FakeDebits):
             "capture", intent_id, idempotency_key, {"requires_capture"}, "succeeded"
         )
 
-    def stored_intent(self, intent_id: str) -> StoredIntent:
-        """A copy of all the fake keeps of an intent, its destination and payment method
-        included (not part of the port: the emulator's wire objects show them)."""
-        with self._lock:
-            return dataclasses.replace(self._intent(intent_id))
-
     def retrieve_intent(self, intent_id: str) -> IntentView:
         return self._read("retrieve_intent", lambda: self._intent(intent_id).view)
 
@@ -222,7 +215,8 @@ class FakeProvider(FakeAccounts, InFlightLedger, FakeDebits):
                 raise invalid_request(msg, error_code="charge_already_refunded", remaining=0)
             if amount > remaining:
                 msg = f"Refund amount ({amount}) is greater than unrefunded amount ({remaining})."
-                raise invalid_request(msg, amount=amount, remaining=remaining)
+                # param "amount": the parameter at fault (docs.stripe.com/api/errors, param)
+                raise invalid_request(msg, param="amount", amount=amount, remaining=remaining)
             # A refund of a debit still processing waits for it (charge_pending).
             status, pending_reason = self._unsettled_refund(it, intent.status)
             view = RefundView(

@@ -98,14 +98,15 @@ def _header(err: stripe.StripeError, name: str) -> str | None:
 
 def to_provider_error(err: stripe.StripeError) -> ProviderError:
     """The port's error for one SDK exception, with what Stripe said in its fields
-    (``stripe_code``, ``param``, ``http_status``, ``request_id``, ``should_retry``)."""
+    (``error_code``, ``param``, ``http_status``, ``should_retry``; and for a request
+    refused in the intent's state, ``intent_id`` and ``status`` from the intent Stripe
+    puts in the error). Stripe's request id is left out: a replayed error is the same
+    error, under another request id."""
     body = _body(err)
     code = body.get("code") or err.code
     status = err.http_status
     message = redact(str(body.get("message") or err.user_message or type(err).__name__))
-    fields: dict[str, Any] = {"stripe_code": code, "http_status": status}
-    if err.request_id:
-        fields["request_id"] = err.request_id
+    fields: dict[str, Any] = {"error_code": code, "http_status": status}
     should_retry = _header(err, "stripe-should-retry")
     if should_retry is not None:
         fields["should_retry"] = should_retry == "true"
@@ -139,6 +140,11 @@ def _classify(
         return ProviderNotFound(message, **fields)
     if status >= 500:
         return ProviderUnavailable(message, **fields)
+    intent = body.get("payment_intent")
+    if isinstance(intent, Mapping) and intent.get("id"):
+        # "The PaymentIntent object for errors returned on a request involving a
+        # PaymentIntent" (docs.stripe.com/api/errors, payment_intent)
+        fields.update(intent_id=str(intent["id"]), status=intent.get("status"))
     return ProviderInvalidRequest(message, **fields)
 
 

@@ -77,33 +77,3 @@ def raw(
     conn.close()
     names = {k.lower(): v for k, v in answer.getheaders()}
     return answer.status, names, json.loads(body) if body else None
-
-
-#: Contract cases the Stripe adapter over the emulator does not pass, and why: the cases
-#: read fields the fake puts on its errors, which Stripe's answers do not carry under
-#: those names (the adapter gives Stripe's code as ``stripe_code``, no intent status,
-#: no remaining amount, and a new ``request_id`` on each answer, a replay's too).
-ADAPTER_FIELDS = {
-    "test_a_partial_refund_then_the_exact_remainder_then_nothing": "code as stripe_code",
-    **{
-        f"test_a_blocked_account_shows_why_and_is_refused[{state}]": "code as stripe_code"
-        for state in ("charges_disabled", "transfers_inactive", "transfers_pending")
-    },
-    "test_a_charge_below_the_currency_minimum_is_too_small": "code as stripe_code",
-    "test_zero_decimal_currencies_count_whole_units": "code as stripe_code",
-    "test_a_succeeded_intent_cannot_be_confirmed": "no status field on the error",
-    "test_a_saved_decline_replays_as_the_same_error": "each answer has its own request_id",
-    "test_refunds_add_up_to_what_was_received": "no amount/remaining fields on the error",
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.cls is None or item.cls.__name__ != "TestStripeAdapterOnEmulator":
-            continue
-        why = ADAPTER_FIELDS.get(item.name) or ADAPTER_FIELDS.get(
-            getattr(item, "originalname", item.name)
-        )
-        if why is not None:
-            reason = f"the Stripe adapter's error fields differ from the fake's: {why}"
-            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))

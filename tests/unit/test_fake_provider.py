@@ -267,7 +267,7 @@ def test_refunds_limited_to_remaining(fp: FakeProvider) -> None:
     with pytest.raises(ProviderInvalidRequest) as caught:
         fp.create_refund(pi.id, amount=401, reason=None, metadata={}, idempotency_key="r2")
     assert "greater than unrefunded amount (400)" in caught.value.message
-    assert caught.value.fields == {"amount": 401, "remaining": 400}
+    assert caught.value.fields == {"param": "amount", "amount": 401, "remaining": 400}
     r3 = fp.create_refund(pi.id, amount=400, reason=None, metadata={}, idempotency_key="r3")
     assert fp.list_refunds(pi.id).data == (r3, r1)
     assert fp.retrieve_refund(r3.id) == r3

@@ -299,19 +299,19 @@ ERRORS: list[tuple[str, Any, type[E.ProviderError], dict[str, Any]]] = [
         "409 key in use (the SDK's generic APIError, the code only in the body)",
         error(409, type="invalid_request_error", code="idempotency_key_in_use", message="in use"),
         E.ProviderIdempotencyInUse,
-        {"stripe_code": "idempotency_key_in_use", "http_status": 409},
+        {"error_code": "idempotency_key_in_use", "http_status": 409},
     ),
     (
         "429 lock timeout",
         error(429, type="invalid_request_error", code="lock_timeout", message="locked"),
         E.ProviderLockTimeout,
-        {"stripe_code": "lock_timeout"},
+        {"error_code": "lock_timeout"},
     ),
     (
         "429 rate limit",
         error(429, type="invalid_request_error", code="rate_limit", message="slow down"),
         E.ProviderRateLimited,
-        {"stripe_code": "rate_limit"},
+        {"error_code": "rate_limit"},
     ),
     (
         "400 idempotency error (other parameters under a used key)",
@@ -333,7 +333,7 @@ ERRORS: list[tuple[str, Any, type[E.ProviderError], dict[str, Any]]] = [
             message="Amount must be at least 0.50 eur",
         ),
         E.ProviderInvalidRequest,
-        {"stripe_code": "amount_too_small", "param": "amount"},
+        {"error_code": "amount_too_small", "param": "amount"},
     ),
     (
         "404 resource missing",
@@ -345,7 +345,7 @@ ERRORS: list[tuple[str, Any, type[E.ProviderError], dict[str, Any]]] = [
             message="No such payment_intent: 'pi_x'",
         ),
         E.ProviderNotFound,
-        {"stripe_code": "resource_missing"},
+        {"error_code": "resource_missing"},
     ),
     (
         "401 bad key",

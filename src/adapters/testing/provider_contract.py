@@ -295,7 +295,7 @@ class ProviderContract(
         with pytest.raises(ProviderInvalidRequest) as caught:
             c.refund(pi.id, 401, "r2")
         assert "greater than unrefunded amount (400)" in caught.value.message
-        assert caught.value.fields == {"amount": 401, "remaining": 400}
+        assert caught.value.fields.get("param") == "amount"
         r3 = c.refund(pi.id, 400, "r3")
         assert c.provider.list_refunds(pi.id).data == (r3, r1)
         assert c.provider.retrieve_refund(r3.id) == r3

@@ -1,0 +1,195 @@
+"""Stripe's REST endpoints that paycore uses, served by the faithful model.
+
+Requests are form-encoded with Stripe's bracket notation (``metadata[order_id]=o1``,
+``created[gte]=1767225600``: docs.stripe.com/api, "Form-encoded request bodies"; the
+SDK encodes them so, stripe-python 16.1.0 ``stripe/_encode.py``), in the body of a POST
+or the query of a GET. Each route reads its parameters, calls the model as the port
+would, and returns Stripe's JSON; model errors become Stripe's error bodies
+(:mod:`.wire`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from paycore.errors import ProviderInvalidRequest
+from paycore.money import Money
+from paycore.ports import CreateIntent
+
+from ..fake_provider import FakeProvider
+from .wire import Json, account_json, intent_json, list_json, refund_json, search_json
+
+Form = dict[str, Any]
+Handler = Callable[[FakeProvider, Form, str, str], Json]
+
+_ID = r"([A-Za-z0-9_]+)"
+#: metadata['key']:'value' (docs.stripe.com/search, "Search query language")
+_QUERY = re.compile(r"^metadata\['((?:[^'\\]|\\.)*)'\]:'((?:[^'\\]|\\.)*)'$")
+
+
+_NAME = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+
+
+def parse_form(pairs: list[tuple[str, str]]) -> Form:
+    """Bracketed names into nested mappings: ``a[b][c]=v`` is ``{"a": {"b": {"c": v}}}``.
+    A name whose brackets do not nest cleanly (a metadata key holding ``[`` or ``]``,
+    which Stripe refuses: docs.stripe.com/api/metadata) is an invalid request."""
+    form: Form = {}
+    for name, value in pairs:
+        match = _NAME.match(name)
+        if match is None:
+            raise ProviderInvalidRequest(
+                f"Invalid parameter name {name!r}: keys may not contain '[' or ']'",
+                param=name.partition("[")[0],
+            )
+        keys = [match[1], *re.findall(r"\[([^\[\]]*)\]", match[2])]
+        node = form
+        for key in keys[:-1]:
+            nxt = node.setdefault(key, {})
+            if not isinstance(nxt, dict):
+                raise ProviderInvalidRequest(f"Invalid parameter name {name!r}", param=keys[0])
+            node = nxt
+        node[keys[-1]] = value
+    return form
+
+
+def _int(form: Mapping[str, Any], name: str, default: int | None = None) -> int:
+    raw = form.get(name)
+    if raw is None and default is not None:
+        return default
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ProviderInvalidRequest(f"Invalid integer: {raw!r}", param=name) from None
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def _metadata(form: Form) -> dict[str, str]:
+    """The request's metadata: a flat mapping of strings (a nested key is refused, as
+    Stripe refuses a key holding brackets: docs.stripe.com/api/metadata)."""
+    metadata = form.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ProviderInvalidRequest(
+            "Invalid metadata: keys may not contain '[' or ']'", param="metadata"
+        )
+    return metadata
+
+
+def create_intent(m: FakeProvider, form: Form, key: str, _: str) -> Json:
+    apm = form.get("automatic_payment_methods") or {}
+    account = (form.get("transfer_data") or {}).get("destination", "")
+    req = CreateIntent(
+        Money(_int(form, "amount"), str(form.get("currency", "")).upper()),
+        account,
+        _metadata(form),
+        description=str(form.get("description", "")),
+        allow_redirects=apm.get("allow_redirects") != "never",
+        on_behalf_of=bool(form.get("on_behalf_of")),
+    )
+    return intent_json(m.create_intent(req, idempotency_key=key))
+
+
+def confirm(m: FakeProvider, form: Form, key: str, intent_id: str) -> Json:
+    view = m.confirm_intent(
+        intent_id,
+        payment_method=form.get("payment_method"),
+        return_url=form.get("return_url"),
+        idempotency_key=key,
+    )
+    return intent_json(view)
+
+
+def cancel(m: FakeProvider, form: Form, key: str, intent_id: str) -> Json:
+    return intent_json(m.cancel_intent(intent_id, idempotency_key=key))
+
+
+def capture(m: FakeProvider, form: Form, key: str, intent_id: str) -> Json:
+    return intent_json(m.capture_intent(intent_id, idempotency_key=key))
+
+
+def retrieve_intent(m: FakeProvider, form: Form, key: str, intent_id: str) -> Json:
+    return intent_json(m.retrieve_intent(intent_id))
+
+
+def list_intents(m: FakeProvider, form: Form, key: str, _: str) -> Json:
+    created = form.get("created") or {}
+    lt = created.get("lt")
+    page = m.list_intents(
+        created_gte_s=_int(created, "gte", 0),
+        created_lt_s=None if lt is None else _int(created, "lt"),
+        limit=_int(form, "limit", 10),
+        starting_after=form.get("starting_after"),
+    )
+    return list_json("/v1/payment_intents", map(intent_json, page.data), page.has_more)
+
+
+def search(m: FakeProvider, form: Form, key: str, _: str) -> Json:
+    match = _QUERY.match(str(form.get("query", "")))
+    if match is None:
+        raise ProviderInvalidRequest(
+            "the emulator searches one metadata value: metadata['key']:'value'", param="query"
+        )
+    found = m.search_intents(metadata_key=_unescape(match[1]), value=_unescape(match[2]))
+    return search_json("/v1/payment_intents/search", map(intent_json, found))
+
+
+def create_refund(m: FakeProvider, form: Form, key: str, _: str) -> Json:
+    view = m.create_refund(
+        str(form.get("payment_intent", "")),
+        amount=_int(form, "amount"),
+        reason=form.get("reason"),
+        metadata=_metadata(form),
+        idempotency_key=key,
+    )
+    return refund_json(view)
+
+
+def list_refunds(m: FakeProvider, form: Form, key: str, _: str) -> Json:
+    if not form.get("payment_intent"):
+        raise ProviderInvalidRequest(
+            "the emulator lists the refunds of one payment_intent", param="payment_intent"
+        )
+    page = m.list_refunds(
+        str(form["payment_intent"]),
+        limit=_int(form, "limit", 10),
+        starting_after=form.get("starting_after"),
+    )
+    return list_json("/v1/refunds", map(refund_json, page.data), page.has_more)
+
+
+def retrieve_refund(m: FakeProvider, form: Form, key: str, refund_id: str) -> Json:
+    return refund_json(m.retrieve_refund(refund_id))
+
+
+def retrieve_account(m: FakeProvider, form: Form, key: str, account: str) -> Json:
+    return account_json(m.retrieve_account(account))
+
+
+#: (method, path pattern, handler, the endpoint's name for wire faults)
+ROUTES: list[tuple[str, re.Pattern[str], Handler, str]] = [
+    ("POST", re.compile(r"^/v1/payment_intents$"), create_intent, "create_intent"),
+    ("GET", re.compile(r"^/v1/payment_intents$"), list_intents, "list_intents"),
+    ("GET", re.compile(r"^/v1/payment_intents/search$"), search, "search_intents"),
+    ("GET", re.compile(rf"^/v1/payment_intents/{_ID}$"), retrieve_intent, "retrieve_intent"),
+    ("POST", re.compile(rf"^/v1/payment_intents/{_ID}/confirm$"), confirm, "confirm_intent"),
+    ("POST", re.compile(rf"^/v1/payment_intents/{_ID}/cancel$"), cancel, "cancel_intent"),
+    ("POST", re.compile(rf"^/v1/payment_intents/{_ID}/capture$"), capture, "capture_intent"),
+    ("POST", re.compile(r"^/v1/refunds$"), create_refund, "create_refund"),
+    ("GET", re.compile(r"^/v1/refunds$"), list_refunds, "list_refunds"),
+    ("GET", re.compile(rf"^/v1/refunds/{_ID}$"), retrieve_refund, "retrieve_refund"),
+    ("GET", re.compile(rf"^/v1/accounts/{_ID}$"), retrieve_account, "retrieve_account"),
+]
+
+
+def route(method: str, path: str) -> tuple[Handler, str, str] | None:
+    """The handler of a request, its endpoint name, and the id in its path ('' if none)."""
+    for verb, pattern, handler, endpoint in ROUTES:
+        match = pattern.match(path)
+        if verb == method and match is not None:
+            return handler, endpoint, match.group(1) if pattern.groups else ""
+    return None

@@ -1,0 +1,92 @@
+"""The emulator's webhook deliveries: the model's events, signed as Stripe signs them,
+POSTed to one endpoint.
+
+Stripe signs each delivery with the endpoint's secret in the ``Stripe-Signature``
+header (``t=<seconds>,v1=<HMAC-SHA256 of "t.body">``, docs.stripe.com/webhooks,
+"Verify webhook signatures"; made here with the SDK's own
+``WebhookSignature.generate_signature_header``), and redelivers an event the endpoint
+did not acknowledge with a 2xx (for up to three days in live mode:
+docs.stripe.com/webhooks, "Retry behavior"). The emulator tries each event a bounded
+number of times at once and then gives it up, logging it: it is a test tool, and a
+test that wants redelivery later sends again with :meth:`WebhookSender.deliver`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+from urllib.parse import urlsplit
+
+from paycore.errors import ProviderNotFound
+from paycore.ports import ProviderEvent
+
+from ..fake_provider import FakeProvider
+from ..stripe_webhooks import sign_for_test
+from .wire import Json, event_json, intent_json, refund_json
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+TIMEOUT_S = 10.0
+
+
+class WebhookSender:
+    """Sends ``model``'s events to ``url`` (on 127.0.0.1), signed with ``secret``."""
+
+    def __init__(self, model: FakeProvider, url: str, secret: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or parts.hostname != "127.0.0.1":
+            raise ValueError(f"the emulator delivers to http://127.0.0.1 only, not {url!r}")
+        self.model, self.url, self._secret = model, url, secret
+        self._host, self._port, self._path = parts.hostname, parts.port or 80, parts.path or "/"
+        #: (event id, status answered) of every attempt; 0 when no answer came
+        self.attempts: list[tuple[str, int]] = []
+        self.given_up: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"WebhookSender(url={self.url!r})"
+
+    def _object(self, event: ProviderEvent) -> Json | None:
+        try:
+            if event.object_kind == "payment_intent":
+                return intent_json(self.model.retrieve_intent(event.object_id))
+            if event.object_kind == "refund":
+                return refund_json(self.model.retrieve_refund(event.object_id))
+        except ProviderNotFound:
+            pass
+        return None
+
+    def deliver_pending(self) -> int:
+        """Send every event the model made since the last call; returns how many were
+        acknowledged with a 2xx."""
+        return sum(self.deliver(event) for event in self.model.take_events())
+
+    def deliver(self, event: ProviderEvent) -> bool:
+        """Send one event, up to :data:`ATTEMPTS` times until a 2xx answers."""
+        body = json.dumps(event_json(event, self._object(event))).encode()
+        for _ in range(ATTEMPTS):
+            status = self._post(body)
+            self.attempts.append((event.id, status))
+            if 200 <= status < 300:
+                return True
+        log.warning("webhook %s given up after %d attempts", event.id, ATTEMPTS)
+        self.given_up.append(event.id)
+        return False
+
+    def _post(self, body: bytes) -> int:
+        header = sign_for_test(body, self._secret, int(time.time()))
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=TIMEOUT_S)
+        try:
+            conn.request(
+                "POST",
+                self._path,
+                body,
+                {"Content-Type": "application/json", "Stripe-Signature": header},
+            )
+            return conn.getresponse().status
+        except OSError:
+            return 0
+        finally:
+            conn.close()
