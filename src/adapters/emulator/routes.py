@@ -32,6 +32,11 @@ _QUERY = re.compile(r"^metadata\['((?:[^'\\]|\\.)*)'\]:'((?:[^'\\]|\\.)*)'$")
 _NAME = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 
 
+#: A search page's size unless asked: 10, at most 100 (docs.stripe.com/api/pagination/search)
+SEARCH_LIMIT = 10
+_PAGE = re.compile(r"page_([0-9]{1,9})")
+
+
 def parse_form(pairs: list[tuple[str, str]]) -> Form:
     """Bracketed names into nested mappings: ``a[b][c]=v`` is ``{"a": {"b": {"c": v}}}``.
     A name whose brackets do not nest cleanly (a metadata key holding ``[`` or ``]``,
@@ -134,8 +139,30 @@ def search(m: FakeProvider, form: Form, key: str, _: str) -> Json:
         raise ProviderInvalidRequest(
             "the emulator searches one metadata value: metadata['key']:'value'", param="query"
         )
+    limit = _int(form, "limit", SEARCH_LIMIT)
+    if not 1 <= limit <= 100:
+        raise ProviderInvalidRequest("limit must be 1 to 100.", param="limit")
+    start = _page(form.get("page"))
     found = m.search_intents(metadata_key=_unescape(match[1]), value=_unescape(match[2]))
-    return search_json("/v1/payment_intents/search", map(intent_json, found))
+    more = start + limit < len(found)
+    return search_json(
+        "/v1/payment_intents/search",
+        map(intent_json, found[start : start + limit]),
+        has_more=more,
+        next_page=f"page_{start + limit}" if more else None,
+        total_count=len(found),
+    )
+
+
+def _page(token: object) -> int:
+    """Where the page a search ``page`` token names begins (the emulator's tokens are
+    ``page_<offset>``; Stripe's are opaque: only a ``next_page`` is passed back)."""
+    if token is None:
+        return 0
+    found = _PAGE.fullmatch(str(token))
+    if found is None:
+        raise ProviderInvalidRequest(f"Invalid page token: {token!r}", param="page")
+    return int(found[1])
 
 
 def create_refund(m: FakeProvider, form: Form, key: str, _: str) -> Json:

@@ -19,6 +19,7 @@ from paycore.errors import (
     ProviderError,
     ProviderIdempotencyInUse,
     ProviderIdempotencyMismatch,
+    ProviderInvalidRequest,
     ProviderLockTimeout,
     ProviderNotFound,
     ProviderRateLimited,
@@ -81,15 +82,24 @@ def list_json(url: str, data: Iterable[Json], has_more: bool) -> Json:
     return {"object": "list", "url": url, "data": list(data), "has_more": has_more}
 
 
-def search_json(url: str, data: Iterable[Json]) -> Json:
+def search_json(
+    url: str,
+    data: Iterable[Json],
+    *,
+    has_more: bool = False,
+    next_page: str | None = None,
+    total_count: int | None = None,
+) -> Json:
+    """One page of search results: ``next_page`` is the token of the page after it (None
+    on the last), passed back as ``page`` (docs.stripe.com/api/pagination/search)."""
     items = list(data)
     return {
         "object": "search_result",
         "url": url,
         "data": items,
-        "has_more": False,
-        "next_page": None,
-        "total_count": len(items),
+        "has_more": has_more,
+        "next_page": next_page,
+        "total_count": len(items) if total_count is None else total_count,
     }
 
 
@@ -117,6 +127,11 @@ def error_json(
     body: Json = {"message": err.message, "type": "invalid_request_error"}
     if f.get("error_code"):
         body["code"] = f["error_code"]
+    elif isinstance(err, ProviderInvalidRequest) and f.get("status"):
+        # An action the intent's status does not allow: "The PaymentIntent's state was
+        # incompatible with the operation you were trying to perform"
+        # (docs.stripe.com/error-codes#payment-intent-unexpected-state).
+        body["code"] = "payment_intent_unexpected_state"
     if f.get("param"):
         body["param"] = f["param"]
     involved = f.get("intent") if isinstance(f.get("intent"), IntentView) else intent
