@@ -7,7 +7,7 @@ import pytest
 from paycore_adapters.testing import ProviderContract
 from paycore_adapters.testing.localstripe_gaps import GAPS, with_gaps
 
-from .test_contract import TestLocalstripeContract
+from . import test_contract
 
 
 def _xfails(func: object) -> list[pytest.Mark]:
@@ -23,7 +23,7 @@ def test_the_marks_are_strict_with_the_reason_and_leave_the_base_unmarked() -> N
     """The subclass's cases are strict expected failures; the shipped contract's own
     functions (which the fake's tests run) carry no such mark."""
     for name, reason in GAPS.items():
-        (mark,) = _xfails(getattr(TestLocalstripeContract, name))
+        (mark,) = _xfails(getattr(test_contract.TestLocalstripeContract, name))
         assert mark.kwargs == {"strict": True, "reason": f"localstripe: {reason}"}
         assert _xfails(getattr(ProviderContract, name)) == []
 
@@ -31,7 +31,7 @@ def test_the_marks_are_strict_with_the_reason_and_leave_the_base_unmarked() -> N
 def test_parametrize_marks_survive_the_copy() -> None:
     """A parametrized case keeps its parameters on the marked copy."""
     name = "test_a_blocked_account_shows_why_and_is_refused"
-    marks = getattr(TestLocalstripeContract, name).pytestmark
+    marks = getattr(test_contract.TestLocalstripeContract, name).pytestmark
     assert {m.name for m in marks} == {"parametrize", "xfail"}
 
 

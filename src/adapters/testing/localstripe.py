@@ -67,7 +67,7 @@ class Localstripe:
     def start(self) -> Localstripe:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # Its errors go to a file, not a pipe nobody reads (a full pipe would block it).
-        self._log = tempfile.TemporaryFile("w+")
+        self._log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop())
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD],
             stdout=subprocess.PIPE,

@@ -78,7 +78,9 @@ class LocalstripeDriver:
         """Passes or fails the challenge through localstripe's ``_authenticate``."""
         intent = self._call("GET", f"/v1/payment_intents/{intent_id}")
         if intent.get("status") != "requires_action":
-            raise NotSupportedByBackend(f"{intent_id} is {intent.get('status')}, not requires_action")
+            raise NotSupportedByBackend(
+                f"{intent_id} is {intent.get('status')}, not requires_action"
+            )
         form = {"client_secret": intent["client_secret"], "success": "true" if success else "false"}
         self._call("POST", f"/v1/payment_intents/{intent_id}/_authenticate", form)
 

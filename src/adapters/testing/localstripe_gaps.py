@@ -30,7 +30,9 @@ CONNECT = "it has no connected accounts (no /v1/accounts)"
 AMOUNTS = "it takes any positive amount in any currency (no minimum, no maximum)"
 MESSAGES = "its errors say 'Bad request', without the intent's status"
 DRIVER = "the driver has no such hook on it"
-EVENTS = "it sends payment_intent.succeeded and .payment_failed only, and the driver cannot read them"
+EVENTS = (
+    "it sends payment_intent.succeeded and .payment_failed only, and the driver cannot read them"
+)
 SEARCH = "it has no search (404)"
 PROCESSING = "a SEPA debit shows processing for half a second, settled by its IBAN, not driven"
 NO_PENDING = "each refund succeeds when made: none is pending or fails"
@@ -84,9 +86,7 @@ GAPS: Mapping[str, str] = {
     "test_a_payment_sends_its_intent_and_charge_events": _why(CREATE, EVENTS),
     "test_a_refund_sends_its_refund_and_charge_events": _why(CREATE, EVENTS),
     # provider_concurrency.py: a request cannot be held in flight or failed on purpose
-    "test_a_key_in_flight_refuses_its_key_saves_nothing_then_replays_the_first": _why(
-        KEYS, DRIVER
-    ),
+    "test_a_key_in_flight_refuses_its_key_saves_nothing_then_replays_the_first": _why(KEYS, DRIVER),
     "test_another_request_on_an_intent_in_flight_times_out_on_its_lock": _why(
         "it has no lock_timeout", DRIVER
     ),
@@ -126,7 +126,7 @@ GAPS: Mapping[str, str] = {
         CREATE, CONFIRM, CARDS
     ),
     "test_too_many_declines_cancel_the_intent_automatically": _why(
-        CREATE, "it never cancels an intent after declines"
+        CREATE, "a declined intent can never be confirmed again"
     ),
     "test_confirm_without_return_url_is_refused_when_redirects_are_allowed": _why(
         CREATE, "it takes no return_url (400)"
@@ -136,9 +136,7 @@ GAPS: Mapping[str, str] = {
     "test_a_failed_sepa_debit_asks_for_a_new_payment_method": _why(
         CREATE, CONFIRM, CARDS, PROCESSING
     ),
-    "test_a_refund_before_the_debit_settled_waits_on_the_charge": _why(
-        CREATE, PROCESSING, REFUND
-    ),
+    "test_a_refund_before_the_debit_settled_waits_on_the_charge": _why(CREATE, PROCESSING, REFUND),
     "test_a_refund_of_a_debit_that_failed_holds_nothing": _why(CREATE, PROCESSING, REFUND),
     "test_the_provider_may_cancel_a_processing_debit": _why(CREATE, PROCESSING, DRIVER),
     # provider_search.py
