@@ -258,8 +258,8 @@ def test_cancel_of_an_open_intent(client: stripe.StripeClient) -> None:
 
 def test_manual_capture_and_a_partial_capture_refunds_the_rest(client: stripe.StripeClient) -> None:
     """``capture_method=manual`` stops at ``requires_capture``; capturing 700 of 1000
-    succeeds and makes a refund of the 300 left (Stripe releases it without a refund,
-    docs.stripe.com/payments/place-a-hold-on-a-payment-method)."""
+    succeeds and makes a refund of the 300 left (how Stripe shows the released rest is
+    not compared here: unsourced)."""
     pi = _paid(client, 1000, capture_method="manual")
     assert pi.status == "requires_capture"
     assert (
