@@ -59,6 +59,7 @@ def _chaos(args: argparse.Namespace) -> int:
         progress=not args.json,
         store=args.store,
         server=args.server,
+        provider=args.provider,
     )
     full_run = args.bug is None and args.examples is None
     coverage_ok = not full_run or not (report.missing_faults or report.coverage_gaps)
@@ -94,6 +95,9 @@ def _print_chaos(report: object) -> None:
     print("  faults fired:")
     for kind, n in r.faults.items():
         print(f"    {kind:<30} {n:>6}")
+    for kind, n in sorted(r.counts.items()):
+        if kind.startswith("wire_"):  # over HTTP: faults on the wire (paycore chaos --provider)
+            print(f"    {kind:<30} {n:>6}")
     print("  flow steps reached:")
     for name, n in r.steps_reached.items():
         print(f"    {name:<30} {n:>6}")
@@ -177,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --store postgresql: a connection string to a server's maintenance "
         "database, where a database per example is made and dropped "
         "(default: $PAYCORE_HARNESS_POSTGRES)",
+    )
+    chaos.add_argument(
+        "--provider",
+        default="fake",
+        choices=("fake", "emulator"),
+        help="what paycore talks to: the fake in memory, or the Stripe adapter over HTTP "
+        "to paycore's emulator, with faults on the wire",
     )
     chaos.add_argument("--json", action="store_true")
     exp = sub.add_parser("explore", help="explore every interleaving of a small scenario")

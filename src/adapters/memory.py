@@ -13,7 +13,7 @@ import attrs
 
 from paycore.config import Config
 from paycore.invariants import Kind, Ledger, Violation, check
-from paycore.ports import Store
+from paycore.ports import PaymentProvider, Store
 from paycore.records import OutboxMessage
 from paycore.service import PaymentService
 from paycore.tokens import SeededTokens
@@ -91,6 +91,9 @@ class Wiring:
     clock: ManualClock
     alerts: RecordingAlerts
     notifier: RecordingNotifier
+    #: What paycore's service talks to when not the fake itself: the fake behind another
+    #: face (the Stripe adapter over the emulator's HTTP); the fake stays the far side.
+    port: PaymentProvider | None = None
 
     def ledger(self) -> Ledger:
         """The provider's books and the time, for invariant checks."""

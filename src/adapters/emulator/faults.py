@@ -19,12 +19,16 @@ Faults are deterministic: they fire in the order armed, on the requests they mat
 from __future__ import annotations
 
 import threading
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 KINDS = frozenset(
     {"drop_after", "reset", "error_500", "rate_limited", "key_in_use", "lock_timeout", "slow"}
 )
 MAX_DELAY_S = 5.0
+#: What :meth:`WireFaults.scatter` draws from by default: every kind but ``slow``.
+SCATTERED = ("drop_after", "reset", "error_500", "rate_limited", "key_in_use", "lock_timeout")
 
 
 class WireFaultInvalid(ValueError):
@@ -47,6 +51,31 @@ class WireFaults:
         self._lock = threading.Lock()
         #: how many times each kind fired
         self.fired: dict[str, int] = {}
+        self._scatter: tuple[float, int, tuple[str, ...]] | None = None
+        #: how often each request was seen since the last restart (its n-th sending)
+        self._seen: dict[str, int] = {}
+        self._gate: Callable[[], bool] = lambda: True
+
+    def scatter(self, rate: float, seed: int, kinds: tuple[str, ...] = SCATTERED) -> None:
+        """Besides what is armed, make a request meet one of ``kinds`` with chance
+        ``rate``. Which requests do is a function of ``seed``, the request (its endpoint,
+        its idempotency key or its path and query) and how often it was sent since
+        :meth:`restart`: the same requests meet the same faults, whatever ran before.
+        Only while :meth:`gate`'s function says so."""
+        if not 0 <= rate <= 1 or not set(kinds) <= KINDS:
+            raise WireFaultInvalid(f"a rate within 0..1 and kinds among {sorted(KINDS)}")
+        with self._lock:
+            self._scatter = (rate, seed, tuple(kinds))
+
+    def restart(self) -> None:
+        """Forget how often each request was sent (a test run replayed from its start
+        meets the same faults on the same requests)."""
+        with self._lock:
+            self._seen.clear()
+
+    def gate(self, enabled: Callable[[], bool]) -> None:
+        """Scattered faults fire only while ``enabled()`` (a harness's quiet phase has none)."""
+        self._gate = enabled
 
     def arm(
         self, kind: str, *, endpoint: str | None = None, times: int = 1, delay_s: float = 0.2
@@ -62,8 +91,9 @@ class WireFaults:
         with self._lock:
             self._armed.append(Armed(kind, endpoint, times, delay_s))
 
-    def take(self, endpoint: str) -> Armed | None:
-        """The first armed fault that matches ``endpoint``, counted down; None if none."""
+    def take(self, endpoint: str, request: str = "") -> Armed | None:
+        """The first armed fault that matches ``endpoint``, counted down, else a scattered
+        one for ``request`` (its key, or its path and query); None if none."""
         with self._lock:
             for armed in self._armed:
                 if armed.endpoint in (None, endpoint):
@@ -72,7 +102,16 @@ class WireFaults:
                         self._armed.remove(armed)
                     self.fired[armed.kind] = self.fired.get(armed.kind, 0) + 1
                     return armed
-            return None
+            if self._scatter is None or not self._gate():
+                return None
+            rate, seed, kinds = self._scatter
+            n = self._seen[request] = self._seen.get(request, 0) + 1
+            draw = zlib.crc32(f"{seed}|{endpoint}|{request}|{n}".encode())
+            if draw % 10_000 >= rate * 10_000:
+                return None
+            kind = kinds[(draw // 10_000) % len(kinds)]
+            self.fired[kind] = self.fired.get(kind, 0) + 1
+            return Armed(kind, None, 0, 0.0)
 
     def clear(self) -> None:
         with self._lock:

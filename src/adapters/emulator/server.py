@@ -138,7 +138,7 @@ class Emulator:
             return stripe_error(404, f"Unrecognized request URL ({method}: {path}).")
         handler, endpoint, object_id = found
         self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
-        fault = self.faults.take(endpoint)
+        fault = self.faults.take(endpoint, key or f"{path}?{sorted(pairs)}")
         if fault is not None and fault.kind != "drop_after":
             early = _before(fault)
             if early is not None or fault.kind == "reset":

@@ -25,6 +25,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from . import stories
 from .coverage import gaps
+from .faces import faced
 from .failures import InvariantViolated
 from .faults import FaultKind
 from .model import PaycoreMachine, RunStats
@@ -161,24 +162,32 @@ def run_chaos(
     shrink: bool = True,
     store: str = "memory",
     server: str | None = None,
+    provider: str = "fake",
 ) -> ChaosReport:
     """Run the model; return what it found, never raising for a violation. ``shrink=False``
     reports the first counterexample as found (faster, longer timeline); ``store``:
     ``memory``, ``sqlite`` (a file per example) or ``postgresql`` (a database per example
-    on ``server``)."""
+    on ``server``); ``provider``: ``fake`` (in memory) or ``emulator`` (the Stripe adapter
+    over HTTP to paycore's emulator, wire faults included: :mod:`.faces`)."""
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
     replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
     replay += f" --bug {bug}" if bug else ""
     replay += f" --store {store}" if store != "memory" else ""
+    replay += f" --provider {provider}" if provider != "fake" else ""
     stats = RunStats()
     run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
     _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
-    with _bug(bug), worlds_on(store, server) as wiring:
+    with (
+        _bug(bug),
+        worlds_on(store, server) as on_store,
+        faced(provider, on_store, seed, stats.counts) as (wiring, wire_faults_on),
+    ):
         run.wiring = wiring
         found = _prologue(run)
+        wire_faults_on()
         error = _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
     detected = (

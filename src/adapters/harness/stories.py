@@ -369,5 +369,9 @@ def tell(world: World, n: int) -> str:
     name = list(STORIES)[n % len(STORIES)]
     world.say(f"story: {name}")
     world.count(f"story:{name}")
-    STORIES[name](world)
+    world.telling = True  # a story arms its own faults and no others (no wire faults)
+    try:
+        STORIES[name](world)
+    finally:
+        world.telling = False
     return name

@@ -116,8 +116,15 @@ class WorldCore:
         self.plan = FaultPlan(self.w.clock.now, hold=getattr(self.w.provider, "hold_next", None))
         #: the adapters as paycore sees them: faults come from the plan
         self.faulty_store = FaultyStore(self.w.store, self.plan)
+        # What the service talks to: the fake, or the fake behind another face (HTTP).
+        port = self.w.port if self.w.port is not None else self.w.provider
+        #: a story is being told: it arms its own faults, and no wire fault is scattered
+        self.telling = False
+        gate = getattr(port, "gate_faults", None)
+        if gate is not None:
+            gate(lambda: self.plan.enabled and not self.telling)
         self.faulty_provider = FaultyProvider(
-            self.w.provider, self.plan, page_cap=LIST_PAGE, on_secret=self._secret_crossed
+            port, self.plan, page_cap=LIST_PAGE, on_secret=self._secret_crossed
         )
         self.engine.store, self.engine.provider = self.faulty_store, self.faulty_provider
         #: what happened, as (clock in ms, line): formatted only when read (``timeline``)

@@ -25,6 +25,17 @@ PROCESSING = "pm_successDelayed_de"
 PROCESSING_FAILS = "pm_failedDelayed_de"
 
 
+class NotSupportedByBackend(Exception):
+    """The backend behind a driver cannot do what a case asks of its far side (an
+    emulator without connected accounts, say); ``reason`` says what is missing. A case
+    that meets it fails, and the backend's test module marks that case as an expected
+    failure with the same reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ProviderDriver(Protocol):
     """The provider's far side, which a contract case needs and the port does not offer."""
 

@@ -1,0 +1,60 @@
+"""The harness over HTTP: paycore talks to the faithful model through the Stripe adapter
+and paycore's emulator, wire faults included, while the world drives the model's far
+side (customers, banks, time) directly.
+
+:func:`over_emulator` wraps a run's wiring factory: each example's fake becomes the
+model of one emulator (started once for the run, on 127.0.0.1), and the example's
+service talks to it through a :class:`~paycore_adapters.stripe_provider.StripeProvider`
+with no retries of its own (the flows' retries are what the harness explores). The
+world's fault plan still fails calls at the port; the emulator adds faults on the wire,
+scattered over the requests from a generator seeded with the run's seed, and only while
+the plan is enabled (never in a world's quiet phase).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from paycore.config import Config
+
+from ..emulator import Emulator
+from ..memory import Wiring
+from ..stripe_provider import StripeProvider
+from .stores import WiringFactory
+
+KEY = "sk_test_harness"
+
+
+class HttpPort(StripeProvider):
+    """The Stripe adapter on one emulator, whose scattered wire faults follow a gate."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        base = StripeProvider.from_settings(KEY, api_base=emulator.url, max_network_retries=0)
+        super().__init__(base._client, api_base=emulator.url)
+        self.emulator = emulator
+
+    def gate_faults(self, enabled: Callable[[], bool]) -> None:
+        self.emulator.faults.gate(enabled)
+
+
+@contextmanager
+def over_emulator(wiring: WiringFactory) -> Iterator[tuple[WiringFactory, Emulator]]:
+    """``wiring`` with each example's fake served by one emulator for the run (its wire
+    faults: ``emulator.faults``, scattered by the caller)."""
+    emulator = Emulator(api_key=KEY).start()
+    port = HttpPort(emulator)
+
+    def build(config: Config) -> Wiring:
+        w = wiring(config)
+        emulator.model = w.provider  # the examples run one after another
+        # Each example meets the wire faults of one sequence from its start: Hypothesis
+        # replays an example (to shrink it) and must see the same run again.
+        emulator.faults.restart()
+        w.port = port
+        return w
+
+    try:
+        yield build, emulator
+    finally:
+        emulator.stop()
