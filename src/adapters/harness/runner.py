@@ -165,17 +165,12 @@ def run_chaos(
     provider: str = "fake",
 ) -> ChaosReport:
     """Run the model; return what it found, never raising for a violation. ``shrink=False``
-    reports the first counterexample as found (faster, longer timeline); ``store``:
-    ``memory``, ``sqlite`` (a file per example) or ``postgresql`` (a database per example
-    on ``server``); ``provider``: ``fake`` (in memory) or ``emulator`` (the Stripe adapter
-    over HTTP to paycore's emulator, wire faults included: :mod:`.faces`)."""
+    reports the first counterexample as found; ``store``: ``memory``, ``sqlite`` or
+    ``postgresql`` (on ``server``); ``provider``: ``fake`` or ``emulator`` (:mod:`.faces`)."""
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
-    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
-    replay += f" --bug {bug}" if bug else ""
-    replay += f" --store {store}" if store != "memory" else ""
-    replay += f" --provider {provider}" if provider != "fake" else ""
+    replay = _replay_command(seed, n_examples, n_steps, bug, store, provider)
     stats = RunStats()
     run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
     _load_project_modules()  # before the clock starts: imports are not the run's time
@@ -209,16 +204,30 @@ def run_chaos(
         coverage_gaps=gaps(
             stats.coverage.steps, stats.coverage.transitions, stats.coverage.known_steps
         ),
-        violations=[
-            ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
-            for exc in found
-            for v in exc.violations
-        ],
+        violations=_violation_reports(found),
         error=error,
         time_to_detection_s=detected,
         replay=replay,
         failure=found[0] if found else None,
     )
+
+
+def _violation_reports(found: list[InvariantViolated]) -> list[ViolationReport]:
+    return [
+        ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
+        for exc in found
+        for v in exc.violations
+    ]
+
+
+def _replay_command(
+    seed: int, examples: int, steps: int, bug: str | None, store: str, provider: str
+) -> str:
+    """The command line that runs this run again."""
+    replay = f"paycore chaos --seed {seed} --examples {examples} --steps {steps}"
+    replay += f" --bug {bug}" if bug else ""
+    replay += f" --store {store}" if store != "memory" else ""
+    return replay + (f" --provider {provider}" if provider != "fake" else "")
 
 
 def _seeded_machine(
