@@ -87,9 +87,9 @@ ROWS = [
             {"Stripe-Should-Retry": "false"},
         ),
         stripe.APIError,
-        E.ProviderUnavailable,
+        E.ProviderSavedFailure,  # a ProviderUnavailable: the breaker counts it
         "ambiguous",  # the request may have landed: the flows look before a new key
-        True,
+        False,  # the same key only replays it
         {"http_status": 500, "should_retry": False},
     ),
     Row(
