@@ -172,10 +172,7 @@ def run_chaos(
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
-    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
-    replay += f" --bug {bug}" if bug else ""
-    replay += f" --store {store}" if store != "memory" else ""
-    replay += f" --provider {provider}" if provider != "fake" else ""
+    replay = _replay_command(seed, n_examples, n_steps, bug, store, provider)
     stats = RunStats()
     run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
     _load_project_modules()  # before the clock starts: imports are not the run's time
@@ -190,9 +187,6 @@ def run_chaos(
         wire_faults_on()
         error = _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
-    detected = (
-        stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
-    )
     return ChaosReport(
         seed=seed,
         examples=n_examples,
@@ -206,19 +200,39 @@ def run_chaos(
         counts=dict(stats.counts),
         steps_reached=dict(sorted(stats.coverage.steps.items())),
         transitions_reached=dict(sorted(stats.coverage.transitions.items())),
-        coverage_gaps=gaps(
-            stats.coverage.steps, stats.coverage.transitions, stats.coverage.known_steps
-        ),
+        coverage_gaps=_coverage_gaps(stats),
         violations=[
             ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
             for exc in found
             for v in exc.violations
         ],
         error=error,
-        time_to_detection_s=detected,
+        time_to_detection_s=_time_to_detection(stats),
         replay=replay,
         failure=found[0] if found else None,
     )
+
+
+def _replay_command(
+    seed: int, n_examples: int, n_steps: int, bug: str | None, store: str, provider: str
+) -> str:
+    """The command that replays this run."""
+    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
+    replay += f" --bug {bug}" if bug else ""
+    replay += f" --store {store}" if store != "memory" else ""
+    replay += f" --provider {provider}" if provider != "fake" else ""
+    return replay
+
+
+def _time_to_detection(stats: RunStats) -> float | None:
+    if stats.first_violation_at is None:
+        return None
+    return stats.first_violation_at - stats.started
+
+
+def _coverage_gaps(stats: RunStats) -> list[str]:
+    cov = stats.coverage
+    return gaps(cov.steps, cov.transitions, cov.known_steps)
 
 
 def _seeded_machine(
