@@ -165,10 +165,8 @@ def run_chaos(
     provider: str = "fake",
 ) -> ChaosReport:
     """Run the model; return what it found, never raising for a violation. ``shrink=False``
-    reports the first counterexample as found (faster, longer timeline); ``store``:
-    ``memory``, ``sqlite`` (a file per example) or ``postgresql`` (a database per example
-    on ``server``); ``provider``: ``fake`` (in memory) or ``emulator`` (the Stripe adapter
-    over HTTP to paycore's emulator, wire faults included: :mod:`.faces`)."""
+    reports the first counterexample as found; ``store``: ``memory``, ``sqlite`` or
+    ``postgresql`` (on ``server``); ``provider``: ``fake`` or ``emulator`` (:mod:`.faces`)."""
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
@@ -187,6 +185,9 @@ def run_chaos(
         wire_faults_on()
         error = _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
+    detected = (
+        stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
+    )
     return ChaosReport(
         seed=seed,
         examples=n_examples,
@@ -200,39 +201,33 @@ def run_chaos(
         counts=dict(stats.counts),
         steps_reached=dict(sorted(stats.coverage.steps.items())),
         transitions_reached=dict(sorted(stats.coverage.transitions.items())),
-        coverage_gaps=_coverage_gaps(stats),
-        violations=[
-            ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
-            for exc in found
-            for v in exc.violations
-        ],
+        coverage_gaps=gaps(
+            stats.coverage.steps, stats.coverage.transitions, stats.coverage.known_steps
+        ),
+        violations=_violation_reports(found),
         error=error,
-        time_to_detection_s=_time_to_detection(stats),
+        time_to_detection_s=detected,
         replay=replay,
         failure=found[0] if found else None,
     )
 
 
+def _violation_reports(found: list[InvariantViolated]) -> list[ViolationReport]:
+    return [
+        ViolationReport(v.invariant, v.subject, v.detail, exc.phase, exc.timeline)
+        for exc in found
+        for v in exc.violations
+    ]
+
+
 def _replay_command(
-    seed: int, n_examples: int, n_steps: int, bug: str | None, store: str, provider: str
+    seed: int, examples: int, steps: int, bug: str | None, store: str, provider: str
 ) -> str:
-    """The command that replays this run."""
-    replay = f"paycore chaos --seed {seed} --examples {n_examples} --steps {n_steps}"
+    """The command line that runs this run again."""
+    replay = f"paycore chaos --seed {seed} --examples {examples} --steps {steps}"
     replay += f" --bug {bug}" if bug else ""
     replay += f" --store {store}" if store != "memory" else ""
-    replay += f" --provider {provider}" if provider != "fake" else ""
-    return replay
-
-
-def _time_to_detection(stats: RunStats) -> float | None:
-    if stats.first_violation_at is None:
-        return None
-    return stats.first_violation_at - stats.started
-
-
-def _coverage_gaps(stats: RunStats) -> list[str]:
-    cov = stats.coverage
-    return gaps(cov.steps, cov.transitions, cov.known_steps)
+    return replay + (f" --provider {provider}" if provider != "fake" else "")
 
 
 def _seeded_machine(
