@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from paycore.ports import IntentView, RefundView
+
 from .fake_ledger import FakeLedger
 from .fake_limits import IDEMPOTENCY_KEY_MAX
 
-V = TypeVar("V")
+V = TypeVar("V", IntentView, RefundView)
 
 
 class KeylessLedger(FakeLedger):
