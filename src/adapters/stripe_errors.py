@@ -16,9 +16,12 @@ error-handling, docs.stripe.com/api/idempotent_requests):
 - 429 ``lock_timeout``: another request was changing the same object; nothing was done
   (:class:`ProviderLockTimeout`); any other 429 is a rate limit.
 - 5xx and no answer: the request may or may not have taken effect
-  (:class:`ProviderUnavailable`, ambiguous). ``Stripe-Should-Retry: false`` on a 5xx
-  means the key has saved that 500 and a retry under it only replays it: the flows
-  replay it once, then look, and take a new key only after the landing window.
+  (:class:`ProviderUnavailable`, ambiguous, retryable). ``Stripe-Should-Retry: false``
+  on a 5xx means the key has saved that 500 and a retry under it only replays it
+  (stripe-python 16.1.0, ``stripe/_http_client.py``, ``_should_retry``: "The API may ask
+  us not to retry (eg; if doing so would be a no-op)"): :class:`ProviderSavedFailure`,
+  still ambiguous but not retryable. Being ambiguous, the flows look before anything
+  else, and take a new key only after the landing window.
 - 401 and 403: the key is wrong, revoked or lacks a permission
   (:class:`ProviderConfigurationError`): no retry helps.
 
@@ -47,6 +50,7 @@ from paycore.errors import (
     ProviderLockTimeout,
     ProviderNotFound,
     ProviderRateLimited,
+    ProviderSavedFailure,
     ProviderUnavailable,
 )
 
@@ -141,7 +145,8 @@ def _classify(
     if status == 404 or code == "resource_missing":
         return ProviderNotFound(message, **fields)
     if status >= 500:
-        return ProviderUnavailable(message, **fields)
+        saved = fields.get("should_retry") is False
+        return (ProviderSavedFailure if saved else ProviderUnavailable)(message, **fields)
     intent = body.get("payment_intent")
     if isinstance(intent, Mapping) and intent.get("id"):
         # "The PaymentIntent object for errors returned on a request involving a

@@ -255,6 +255,14 @@ class ProviderUnavailable(ProviderError, code="provider_unavailable"):
     retryable = True
 
 
+class ProviderSavedFailure(ProviderUnavailable, code="provider_saved_failure"):
+    """A 5xx the provider saved under the idempotency key and says not to retry
+    (``Stripe-Should-Retry: false``): the same key only replays it, so it is not
+    retryable; the request may still have taken effect, so look before a new key."""
+
+    retryable = False
+
+
 class ProviderRateLimited(ProviderError, code="provider_rate_limited"):
     """The provider asked paycore to slow down (HTTP 429); nothing happened, retry later."""
 
@@ -361,6 +369,7 @@ ADAPTER_ERRORS = AdapterErrors(
     store=(IntegrityError, OperationalError, CommitUnknown),
     provider=(
         ProviderUnavailable,
+        ProviderSavedFailure,
         ProviderRateLimited,
         ProviderIdempotencyInUse,
         ProviderLockTimeout,

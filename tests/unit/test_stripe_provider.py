@@ -1,105 +1,20 @@
-"""The Stripe adapter over the real SDK, with a stub in place of the network: what goes
-on the wire for each port call, and what each of Stripe's answers becomes.
-
-Canned bodies follow Stripe's object shapes (docs.stripe.com/api/payment_intents/object,
-/api/refunds/object, /api/accounts/object, /api/pagination, /api/errors)."""
+"""The Stripe adapter over the real SDK, with a stub in place of the network
+(:mod:`tests.stripe_wire`): what goes on the wire for each port call, the SDK's retries,
+and the key kept secret. What each of Stripe's errors becomes: test_stripe_errors.py."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import stripe
-from requests.structures import CaseInsensitiveDict
+from tests.stripe_wire import KEY, SECRET, Wire, error, intent, page, refund
 
 from paycore import errors as E
 from paycore.money import Money
 from paycore.ports import CreateIntent
 from paycore_adapters.stripe_errors import redact
 from paycore_adapters.stripe_provider import StripeProvider
-
-KEY = "sk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
-SECRET = "pi_3Abc_secret_XyZ123"
-
-
-def intent(**over: Any) -> dict[str, Any]:
-    base = {
-        "id": "pi_3Abc",
-        "object": "payment_intent",
-        "amount": 1250,
-        "amount_received": 0,
-        "currency": "eur",
-        "created": 1_767_225_600,
-        "status": "requires_payment_method",
-        "metadata": {"order_id": "o1"},
-        "client_secret": SECRET,
-        "last_payment_error": None,
-        "next_action": None,
-        "cancellation_reason": None,
-    }
-    return {**base, **over}
-
-
-def refund(**over: Any) -> dict[str, Any]:
-    base = {
-        "id": "re_1",
-        "object": "refund",
-        "amount": 500,
-        "payment_intent": "pi_3Abc",
-        "status": "succeeded",
-        "metadata": {"refund_id": "rf1"},
-        "failure_reason": None,
-        "pending_reason": None,
-    }
-    return {**base, **over}
-
-
-def page(*data: dict[str, Any], has_more: bool = False, **extra: Any) -> dict[str, Any]:
-    return {"object": "list", "data": list(data), "has_more": has_more, "url": "/v1/x", **extra}
-
-
-def error(status: int, **body: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return status, {"error": body}, {"Request-Id": "req_1"}
-
-
-class Wire(stripe.HTTPClient):
-    """The network, as the SDK sees it: answers queued in order, requests recorded."""
-
-    name = "stub"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answers: list[tuple[int, Any, dict[str, str]] | Exception] = []
-        self.sent: list[tuple[str, str, dict[str, str], dict[str, str]]] = []
-
-    def answer(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        self.answers.append((status, body, dict(headers or {})))
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[str, int, Mapping[str, str]]:
-        parts = urlsplit(url)
-        form = dict(parse_qsl(post_data or parts.query))
-        self.sent.append((method.upper(), parts.path, dict(headers or {}), form))
-        nxt = self.answers.pop(0)
-        if isinstance(nxt, Exception):
-            raise nxt
-        status, body, rheaders = nxt
-        # Headers as the SDK's own client gives them: looked up case-insensitively.
-        return json.dumps(body), status, CaseInsensitiveDict(rheaders)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -290,167 +205,6 @@ def test_an_account_reads_as_charges_capabilities_and_why_disabled(
         "inactive",  # a capability the account never had cannot be used
         "requirements.past_due",
     )
-
-
-# --- what each answer becomes --------------------------------------------------------
-
-ERRORS: list[tuple[str, Any, type[E.ProviderError], dict[str, Any]]] = [
-    (
-        "409 key in use (the SDK's generic APIError, the code only in the body)",
-        error(409, type="invalid_request_error", code="idempotency_key_in_use", message="in use"),
-        E.ProviderIdempotencyInUse,
-        {"error_code": "idempotency_key_in_use", "http_status": 409},
-    ),
-    (
-        "429 lock timeout",
-        error(429, type="invalid_request_error", code="lock_timeout", message="locked"),
-        E.ProviderLockTimeout,
-        {"error_code": "lock_timeout"},
-    ),
-    (
-        "429 rate limit",
-        error(429, type="invalid_request_error", code="rate_limit", message="slow down"),
-        E.ProviderRateLimited,
-        {"error_code": "rate_limit"},
-    ),
-    (
-        "400 idempotency error (other parameters under a used key)",
-        error(
-            400,
-            type="idempotency_error",
-            message="Keys for idempotent requests can only be used with the same parameters",
-        ),
-        E.ProviderIdempotencyMismatch,
-        {"http_status": 400},
-    ),
-    (
-        "400 amount too small",
-        error(
-            400,
-            type="invalid_request_error",
-            code="amount_too_small",
-            param="amount",
-            message="Amount must be at least 0.50 eur",
-        ),
-        E.ProviderInvalidRequest,
-        {"error_code": "amount_too_small", "param": "amount"},
-    ),
-    (
-        "404 resource missing",
-        error(
-            404,
-            type="invalid_request_error",
-            code="resource_missing",
-            param="intent",
-            message="No such payment_intent: 'pi_x'",
-        ),
-        E.ProviderNotFound,
-        {"error_code": "resource_missing"},
-    ),
-    (
-        "401 bad key",
-        error(
-            401,
-            type="invalid_request_error",
-            message=f"Invalid API Key provided: {KEY[:8]}****6789",
-        ),
-        E.ProviderConfigurationError,
-        {"http_status": 401},
-    ),
-    (
-        "403 permission",
-        error(
-            403,
-            type="invalid_request_error",
-            message="The provided key does not have the required permissions",
-        ),
-        E.ProviderConfigurationError,
-        {"http_status": 403},
-    ),
-    (
-        "500 saved under its key (Stripe-Should-Retry: false)",
-        (
-            500,
-            {"error": {"type": "api_error", "message": "boom"}},
-            {"Stripe-Should-Retry": "false"},
-        ),
-        E.ProviderUnavailable,
-        {"should_retry": False, "http_status": 500},
-    ),
-    (
-        "503 unavailable",
-        error(503, type="api_error", message="unavailable"),
-        E.ProviderUnavailable,
-        {"http_status": 503},
-    ),
-    (
-        "no answer (connection reset)",
-        stripe.APIConnectionError("Connection aborted.", should_retry=True),
-        E.ProviderUnavailable,
-        {"http_status": None},
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("answer", "expected", "fields"), [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS]
-)
-def test_each_stripe_error_is_the_ports_typed_error(
-    wire: Wire,
-    provider: StripeProvider,
-    answer: Any,
-    expected: type[E.ProviderError],
-    fields: dict[str, Any],
-) -> None:
-    wire.answers.append(answer)
-    with pytest.raises(E.ProviderError) as caught:
-        provider.cancel_intent("pi_3Abc", idempotency_key="k")
-    assert type(caught.value) is expected
-    assert fields.items() <= caught.value.fields.items()
-    assert "sk_test" not in str(caught.value) and "sk_test" not in repr(caught.value.fields)
-
-
-def test_a_decline_carries_the_intent_without_its_secret(
-    wire: Wire, provider: StripeProvider
-) -> None:
-    declined = intent(
-        last_payment_error={"code": "card_declined", "decline_code": "insufficient_funds"}
-    )
-    wire.answers.append(
-        error(
-            402,
-            type="card_error",
-            code="card_declined",
-            decline_code="insufficient_funds",
-            message="Your card has insufficient funds.",
-            payment_intent=declined,
-        )
-    )
-    with pytest.raises(E.ProviderCardDeclined) as caught:
-        provider.confirm_intent(
-            "pi_3Abc", payment_method="pm_x", return_url=None, idempotency_key="k"
-        )
-    f = caught.value.fields
-    assert (f["decline_code"], f["intent_id"], f["intent"].last_error_code) == (
-        "insufficient_funds",
-        "pi_3Abc",
-        "card_declined",
-    )
-    assert f["intent"].client_secret is None and SECRET not in repr(f)
-
-
-def test_a_decline_without_its_intent_reads_the_intent(
-    wire: Wire, provider: StripeProvider
-) -> None:
-    wire.answers.append(error(402, type="card_error", code="card_declined", message="declined"))
-    wire.answer(200, intent(status="canceled", cancellation_reason="automatic"))
-    with pytest.raises(E.ProviderCardDeclined) as caught:
-        provider.confirm_intent(
-            "pi_3Abc", payment_method="pm_x", return_url=None, idempotency_key="k"
-        )
-    assert caught.value.fields["intent"].cancellation_reason == "automatic"
-    assert caught.value.fields["intent"].client_secret is None
-    assert [s[1] for s in wire.sent][-1] == "/v1/payment_intents/pi_3Abc"
 
 
 # --- retries -------------------------------------------------------------------------
