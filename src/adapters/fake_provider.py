@@ -24,6 +24,7 @@ from paycore.ports import (
 from .fake_accounts import FakeAccounts
 from .fake_debits import FakeDebits
 from .fake_inflight import InFlightLedger
+from .fake_keyless import KeylessLedger
 from .fake_ledger import (
     CANCELABLE,
     CONFIRMABLE,
@@ -48,9 +49,10 @@ __all__ = [
 ]
 
 
-class FakeProvider(FakeAccounts, InFlightLedger, FakeDebits):
+class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
     """A deterministic, thread-safe, in-memory Stripe. Requests may be held in flight or
-    end in a saved 500 (:mod:`paycore_adapters.fake_inflight`)."""
+    end in a saved 500 (:mod:`paycore_adapters.fake_inflight`); it may ignore idempotency
+    keys as some emulators do (:mod:`paycore_adapters.fake_keyless`)."""
 
     # --- port: intents ------------------------------------------------------------
 
