@@ -29,7 +29,7 @@ from paycore.ports import IntentView
 
 from ..fake_provider import FakeProvider
 from ..memory import ManualClock
-from .faults import Armed, WireFaults
+from .faults import WireFaults
 from .routes import parse_form, route
 from .webhooks import WebhookSender
 from .wire import Json, error_json, stripe_error
@@ -139,10 +139,13 @@ class Emulator:
         handler, endpoint, object_id = found
         self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
         fault = self.faults.take(endpoint, key or f"{path}?{sorted(pairs)}")
-        if fault is not None and fault.kind != "drop_after":
-            early = _before(fault)
-            if early is not None or fault.kind == "reset":
-                return early
+        kind = fault.kind if fault is not None else None
+        if kind == "reset":
+            return None  # the connection closes before the model sees the request
+        if fault is not None and kind == "slow":
+            time.sleep(fault.delay_s)
+        elif kind in _IN_FAULT:
+            return _refused_by(str(kind))
         try:
             body: tuple[int, Json, Mapping[str, str]] = (
                 200,
@@ -153,9 +156,7 @@ class Emulator:
             if err.fields.get("answer") == "none":
                 return None  # the model holds the request in flight: no answer comes
             body = error_json(err, self._involved(err))
-        if fault is not None and fault.kind == "drop_after":
-            return None
-        return body
+        return None if kind == "drop_after" else body
 
     def _involved(self, err: ProviderError) -> IntentView | None:
         """The intent a refused request was about, as it is now (None if none)."""
@@ -171,16 +172,11 @@ class Emulator:
         return f"req_emu_{next(self._ids):08d}"
 
 
-def _before(fault: Armed) -> tuple[int, Json, Mapping[str, str]] | None:
-    """What a fault that fires before the model answers (None: the connection drops)."""
-    if fault.kind == "slow":
-        time.sleep(fault.delay_s)
-        return None
-    if fault.kind == "reset":
-        return None
-    status, type_, code, retry = _IN_FAULT[fault.kind]
+def _refused_by(kind: str) -> tuple[int, Json, Mapping[str, str]]:
+    """The answer of a fault that refuses the request before the model sees it."""
+    status, type_, code, retry = _IN_FAULT[kind]
     more = {"code": code} if code else {}
-    status, body, _ = stripe_error(status, f"emulated {fault.kind}", type_=type_, **more)
+    status, body, _ = stripe_error(status, f"emulated {kind}", type_=type_, **more)
     return status, body, ({"Stripe-Should-Retry": retry} if retry else {})
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import stripe
+
 from paycore.config import Config
 
 from ..emulator import Emulator
@@ -30,8 +32,10 @@ class HttpPort(StripeProvider):
     """The Stripe adapter on one emulator, whose scattered wire faults follow a gate."""
 
     def __init__(self, emulator: Emulator) -> None:
-        base = StripeProvider.from_settings(KEY, api_base=emulator.url, max_network_retries=0)
-        super().__init__(base._client, api_base=emulator.url)
+        client = stripe.StripeClient(
+            KEY, base_addresses={"api": emulator.url}, max_network_retries=0
+        )
+        super().__init__(client, api_base=emulator.url)
         self.emulator = emulator
 
     def gate_faults(self, enabled: Callable[[], bool]) -> None:
