@@ -51,6 +51,13 @@ def make_shop(stock: int = 5) -> Wiring:
     return w
 
 
+def mug(w: Wiring) -> tuple[int, int, int]:
+    """(on hand, held, committed) of the mug."""
+    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
+    assert row is not None
+    return row.on_hand, row.held, row.committed
+
+
 # --- step-level drivers (the harness's scheduler does this with Hypothesis) -------
 
 

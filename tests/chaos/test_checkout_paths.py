@@ -18,6 +18,7 @@ from tests.support import (
     converged,
     flow_of,
     make_shop,
+    mug,
     run,
     safe,
     step,
@@ -115,13 +116,6 @@ def run_in_time(w: Wiring, flow_id: str) -> Flow:
             w.clock.advance(flow.next_run_at - w.clock.now())
         w.service.engine.step(flow_id)
     raise AssertionError(f"flow {flow_id} did not end")
-
-
-def mug(w: Wiring) -> tuple[int, int, int]:
-    """(on hand, held, committed) of the mug."""
-    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
-    assert row is not None
-    return row.on_hand, row.held, row.committed
 
 
 def intent_status(w: Wiring, intent_id: str) -> str:

@@ -6,10 +6,9 @@ the payment records."""
 from __future__ import annotations
 
 import pytest
-from tests.support import begin_checkout, converged, deliver_webhooks, make_shop, run
+from tests.support import begin_checkout, converged, deliver_webhooks, make_shop, mug, run
 
 from paycore import jobs
-from paycore import schema as s
 from paycore.status import FlowStatus, PaymentStatus
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.harness.faults import FaultKind, FaultPlan
@@ -50,13 +49,6 @@ def checkout_with_lost_create(w: Wiring) -> tuple[str, str, str]:
     assert mine is not None
     (extra,) = [i.id for i in intents if i.id != mine]
     return pay, mine, extra
-
-
-def mug(w: Wiring) -> tuple[int, int, int]:
-    """(on hand, held, committed) of the mug."""
-    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
-    assert row is not None
-    return row.on_hand, row.held, row.committed
 
 
 def status_of(w: Wiring, intent_id: str) -> str:

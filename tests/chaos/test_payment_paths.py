@@ -14,6 +14,7 @@ from tests.support import (
     begin_checkout,
     begin_confirm,
     flow_of,
+    mug,
     run,
     step,
     with_config,
@@ -55,13 +56,6 @@ def intent_of(w: Wiring, pid: str) -> str:
     iid = w.service.payment(pid).provider_intent_id
     assert iid is not None
     return iid
-
-
-def mug(w: Wiring) -> tuple[int, int, int]:
-    """(on hand, held, committed) of the mug."""
-    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
-    assert row is not None
-    return row.on_hand, row.held, row.committed
 
 
 def order_status(w: Wiring, oid: str) -> OrderStatus:

@@ -18,6 +18,7 @@ from tests.support import (
     deliver_webhooks,
     flow_of,
     make_shop,
+    mug,
     quiesce,
     run,
     safe,
@@ -189,13 +190,6 @@ def paid(w: Wiring, qty: int = 2) -> tuple[str, str]:
     oid, pid = checkout(w, qty=qty)
     assert w.service.confirm_payment(pid, "pm_card_visa").status == "succeeded"
     return oid, pid
-
-
-def mug(w: Wiring) -> tuple[int, int, int]:
-    """(on hand, held, committed) of the mug."""
-    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
-    assert row is not None
-    return row.on_hand, row.held, row.committed
 
 
 def order(w: Wiring, oid: str) -> st.OrderStatus:
