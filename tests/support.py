@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from paycore import schema as s
+from paycore.config import Config
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import RefundView
@@ -39,9 +40,9 @@ def faultable(w: Wiring) -> Wiring:
     return w
 
 
-def make_shop(stock: int = 5) -> Wiring:
+def make_shop(stock: int = 5, config: Config | None = None) -> Wiring:
     """One seller (acct_1) with a mug (p_mug, SKU-MUG, 12.50 EUR) and a tee (p_tee)."""
-    w = faultable(in_memory())
+    w = faultable(in_memory(config))
     w.provider.set_account("acct_1")
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))

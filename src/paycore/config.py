@@ -22,6 +22,14 @@ class Config:
     checkout_session_ttl_ms: int = 24 * HOUR
     #: The provider forgets idempotency keys after this long.
     provider_key_retention_ms: int = 24 * HOUR
+    #: Whether the provider answers a request sent again under its idempotency key with
+    #: the first request's result (Stripe does: docs.stripe.com/api/idempotent_requests).
+    #: Set False for one that ignores keys (localstripe, some emulators): a checkout or
+    #: refund whose answer was lost then lists what exists before it sends anything
+    #: again, and sends again only once ``create_landing_ms`` passed, so a lost refund
+    #: is not made twice. Extra intents a late request still makes are canceled or
+    #: refunded by the reconciler.
+    provider_honours_keys: bool = True
     #: Failures other than transient ones (strikes) before the flow compensates or is
     #: dead-lettered.
     max_attempts: int = 8

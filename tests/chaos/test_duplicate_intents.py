@@ -6,10 +6,24 @@ the payment records."""
 from __future__ import annotations
 
 import pytest
-from tests.support import begin_checkout, converged, deliver_webhooks, make_shop, mug, run
+from tests.support import (
+    begin_checkout,
+    converged,
+    deliver_webhooks,
+    flow_of,
+    make_shop,
+    mug,
+    run,
+    step,
+    with_config,
+)
 
 from paycore import jobs
-from paycore.status import FlowStatus, PaymentStatus
+from paycore.config import Config
+from paycore.errors import OperationalError
+from paycore.flows.checkout import CartItem
+from paycore.flows.params import REFUND_LANDING_MS
+from paycore.status import FlowStatus, PaymentStatus, RefundStatus
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.harness.faults import FaultKind, FaultPlan
 from paycore_adapters.harness.model import PaycoreMachine
@@ -108,39 +122,150 @@ def test_an_extra_intent_the_customer_paid_is_refunded_in_full() -> None:
 
 
 class KeylessShop(PaycoreMachine):
-    """The chaos model on a provider that ignores idempotency keys."""
+    """The chaos model on a provider that ignores idempotency keys, paycore told so."""
+
+    told = True
 
     def make_world(self) -> World:
-        world = super().make_world()
+        config = Config(processing_hold_ms=3_600_000, provider_honours_keys=not self.told)
+        world = World(wiring=type(self).wiring, config=config)
         world.w.provider.honours_idempotency_keys = False  # type: ignore[attr-defined]
         return world
 
 
-#: What a provider that ignores keys breaks that paycore does not guard yet: a refund
-#: whose answer was lost is replayed under its key before its flow looks, so the replay
+class UntoldKeylessShop(KeylessShop):
+    """The same provider, paycore configured for Stripe (keys honoured)."""
+
+    told = False
+
+
+#: What a provider that ignores keys breaks when paycore is not told: a refund whose
+#: answer was lost is sent again under its key before its flow looks, so the replay
 #: makes a second provider refund (and local refunds may then exceed what was captured).
 REFUND_REPLAY_GAP = frozenset({"one-provider-refund-per-refund", "refunds-within-captured"})
 
 
-def keyless_run(seed: int) -> set[str]:
-    report = run_chaos(seed=seed, examples=40, steps=30, machine=KeylessShop, shrink=False)
+def keyless_run(seed: int, machine: type[KeylessShop] = KeylessShop) -> set[str]:
+    report = run_chaos(seed=seed, examples=40, steps=30, machine=machine, shrink=False)
     assert report.error is None, report.error
     assert report.examples_run > 0
     return {v.invariant for v in report.violations}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_chaos_model_breaks_no_intent_invariant_when_keys_are_ignored(seed: int) -> None:
-    """Every retried create, confirm, cancel and refund runs again: the extra intents are
-    canceled or refunded and no invariant of payments, intents, orders or stock breaks
-    (the default run, keys honoured, is unchanged)."""
-    assert keyless_run(seed) <= REFUND_REPLAY_GAP
+def test_the_chaos_model_finds_nothing_when_paycore_is_told_keys_are_ignored(seed: int) -> None:
+    """Every retried create, confirm, cancel and refund on a provider that makes each
+    request anew: with ``provider_honours_keys=False`` no invariant breaks."""
+    assert keyless_run(seed) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the refund flow replays a create_refund whose answer was lost before it looks; "
-    "on a provider that ignores keys the replay is a second refund (not fixed yet)",
-)
-def test_the_chaos_model_finds_nothing_when_keys_are_ignored() -> None:
-    assert keyless_run(0) == set()
+def test_untold_paycore_breaks_only_the_refund_invariants() -> None:
+    """Configured for Stripe on a keyless provider: the extra intents are still canceled
+    or refunded and no invariant of payments, intents, orders or stock breaks; what
+    breaks is the refund replayed under its key (why the setting exists)."""
+    assert keyless_run(0, UntoldKeylessShop) <= REFUND_REPLAY_GAP
+
+
+# --- the refund flow, step by step, on a provider that ignores keys ----------------
+
+
+def paid(w: Wiring) -> str:
+    res = w.service.create_payment_intent("cs_keyless_0000000001", [CartItem("p_mug", 2)])
+    assert w.service.confirm_payment(res.payment_id, "pm_card_visa").status == "succeeded"
+    return res.payment_id
+
+
+def refund_with_lost_answer(w: Wiring) -> tuple[str, str]:
+    """A refund of 1000 whose first call made the refund and lost its answer."""
+    pid = paid(w)
+    plan = FaultPlan(now=w.clock.now)
+    plan.arm(FaultKind.RESPONSE_LOST, "create_refund")
+    w.provider.fault = plan.provider_hook
+    fid = w.service.start_refund(pid, 1000, None, "rma-lost")
+    step(w, fid, 2)  # the call: made, answer lost
+    assert plan.fired[FaultKind.RESPONSE_LOST] == 1
+    w.provider.fault = None
+    assert len(fake_of(w).refunds()) == 1
+    return pid, fid
+
+
+def test_untold_the_replay_of_a_lost_refund_makes_a_second_refund() -> None:
+    """The hazard the setting guards against: the replay under the same key is a new
+    request to this provider."""
+    w = keyless_shop()
+    _, fid = refund_with_lost_answer(w)
+    assert flow_of(w, fid).step == "replay"
+    run(w, fid)
+    assert [r.amount for r in fake_of(w).refunds()] == [1000, 1000]
+
+
+def test_told_the_flow_looks_instead_of_replaying_and_finds_its_refund() -> None:
+    w = with_config(keyless_shop(), provider_honours_keys=False)
+    pid, fid = refund_with_lost_answer(w)
+    calls = w.provider.calls["create_refund"]
+    step(w, fid)  # at the replay: it asks first
+    assert flow_of(w, fid).step == "resolve"
+    assert run(w, fid).status is FlowStatus.SUCCEEDED
+    assert w.provider.calls["create_refund"] == calls, "nothing sent again"
+    (made,) = fake_of(w).refunds()
+    (rf,) = w.service.refunds_of(pid)
+    assert (rf.provider_refund_id, rf.status) == (made.id, RefundStatus.SUCCEEDED)
+    converged(w)
+
+
+def test_told_a_refund_that_never_arrived_is_made_once_landing_passed() -> None:
+    """Nothing listed: the flow waits out the landing window, then a new key makes the
+    refund, once."""
+    w = with_config(keyless_shop(), provider_honours_keys=False)
+    pid = paid(w)
+    plan = FaultPlan(now=w.clock.now)
+    plan.arm(FaultKind.PROVIDER_DOWN, "create_refund")
+    w.provider.fault = plan.provider_hook
+    fid = w.service.start_refund(pid, 1000, None, "rma-never")
+    step(w, fid, 2)  # the call: failed before the provider, no answer
+    w.provider.fault = None
+    step(w, fid, 3)  # replay -> ask first; the list: empty, a request may still land
+    flow = flow_of(w, fid)
+    assert flow.step == "resolve"
+    assert flow.last_error == "no refund listed yet; a request may still land"
+    assert fake_of(w).refunds() == []
+    w.clock.advance(REFUND_LANDING_MS)
+    assert run(w, fid).status is FlowStatus.SUCCEEDED
+    assert [r.amount for r in fake_of(w).refunds()] == [1000]
+    assert flow_of(w, fid).data["keygen"] == 1
+    converged(w)
+
+
+def test_told_a_lost_create_is_found_and_makes_no_second_intent() -> None:
+    w = with_config(keyless_shop(), provider_honours_keys=False)
+    plan = FaultPlan(now=w.clock.now)
+    plan.arm(FaultKind.RESPONSE_LOST, "create_intent")
+    w.provider.fault = plan.provider_hook
+    flow = run(w, begin_checkout(w, SESSION))
+    assert flow.status is FlowStatus.SUCCEEDED and plan.fired[FaultKind.RESPONSE_LOST] == 1
+    (intent,) = fake_of(w).intents()
+    assert w.service.payment(flow.result["payment_id"]).provider_intent_id == intent.id
+
+
+def test_told_a_refund_whose_answer_was_not_kept_asks_before_sending_again() -> None:
+    """The call made the refund, then the store failed as its answer was applied: the
+    flow still stands at its call, so the send recorded before it sends it to look."""
+    w = with_config(keyless_shop(), provider_honours_keys=False)
+    pid = paid(w)
+    fid = w.service.start_refund(pid, 1000, None, "rma-unkept")
+    step(w, fid)  # the send is recorded, the call made: its answer held in memory
+    assert flow_of(w, fid).data["sent"] == "call"
+    assert len(fake_of(w).refunds()) == 1
+    plan = FaultPlan(now=w.clock.now)
+    plan.arm(FaultKind.COMMIT_FAILS)
+    w.store.faults = plan  # type: ignore[attr-defined]
+    with pytest.raises(OperationalError):
+        step(w, fid)  # applying the answer: the commit fails, nothing kept
+    w.store.faults = None  # type: ignore[attr-defined]
+    assert flow_of(w, fid).step == "call"
+    assert run(w, fid).status is FlowStatus.SUCCEEDED
+    (made,) = fake_of(w).refunds()
+    (rf,) = w.service.refunds_of(pid)
+    assert rf.provider_refund_id == made.id
+    assert "sent" not in flow_of(w, fid).data, "dropped when the flow moved on"
+    converged(w)

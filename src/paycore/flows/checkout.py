@@ -366,4 +366,5 @@ DEF = FlowDef(
     },
     give_up=Step.ABORT,
     ask_first={Step.CREATE: Step.FIND, Step.REPLAY: Step.FIND},
+    resends=frozenset({Step.REPLAY}),
 )

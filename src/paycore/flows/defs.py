@@ -156,16 +156,22 @@ class FlowDef:
     ``steps`` maps each member of the flow's step enum to its :class:`StepSpec`.
     ``ask_first`` names provider steps whose key the provider may have forgotten when
     the flow resumes late, and the step that asks the provider first instead.
+    ``resends`` names those of them that send again, under its key, a request whose
+    answer was lost: only a provider that honours idempotency keys turns that into the
+    first request's answer, so on one that ignores them (``Config.provider_honours_keys``
+    False) they always ask first.
 
     Raises:
-        FlowDefinitionError: a step, a next step, ``give_up`` or ``ask_first`` names a
-            step the flow does not have (the message lists the valid ones).
+        FlowDefinitionError: a step, a next step, ``give_up``, ``ask_first`` or
+            ``resends`` names a step the flow does not have (the message lists the valid
+            ones), or a step in ``resends`` has no ``ask_first`` step.
     """
 
     kind: str
     steps: dict[str, StepSpec]
     give_up: enum.StrEnum | None = None
     ask_first: Mapping[str, enum.StrEnum] = attrs.field(factory=dict)
+    resends: frozenset[enum.StrEnum] = frozenset()
 
     def __attrs_post_init__(self) -> None:
         names, valid = _names(self.steps)
@@ -174,6 +180,7 @@ class FlowDef:
         ]
         uses.append(("give_up", [] if self.give_up is None else [self.give_up]))
         uses.append(("ask_first", [*self.ask_first.keys(), *self.ask_first.values()]))
+        uses.append(("resends", self.resends))
         for where, targets in uses:
             for target in targets:
                 if not isinstance(target, names):
@@ -181,6 +188,11 @@ class FlowDef:
                         f"flow {self.kind!r}: {where} names {target!r}, which is not one "
                         f"of its steps: {', '.join(valid)}"
                     )
+        lone = sorted(str(r) for r in self.resends if r not in self.ask_first)
+        if lone:
+            raise FlowDefinitionError(
+                f"flow {self.kind!r}: resends names {lone}, which have no ask_first step"
+            )
 
     def run_of(self, name: str) -> StepFn:
         return self.steps[name].run

@@ -33,6 +33,7 @@ from paycore.errors import (
     ProviderUnavailable,
 )
 from paycore.flows import logs, policy, retry
+from paycore.flows.asking import SENT, Asking
 from paycore.flows.defs import (
     Advance,
     Effect,
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Engine(Transactions, Runner, Retrying):
+class Engine(Transactions, Runner, Retrying, Asking):
     """Executes flow steps against a store and a provider."""
 
     def __init__(
@@ -140,7 +141,7 @@ class Engine(Transactions, Runner, Retrying):
             return StepReport(flow_id, kind, "-", "none", "inactive", flow)
         try:
             fdef = self.defs[flow.kind]
-            if flow.step in fdef.ask_first and self._key_may_be_forgotten(flow):
+            if self._asks_first(fdef, flow, flow.step):
                 ask = fdef.ask_first[flow.step]
                 return self._commit_step(
                     flow_id, "tx", lambda u, f: Advance(to=ask), expect_version=flow.version
@@ -157,6 +158,11 @@ class Engine(Transactions, Runner, Retrying):
             return self.strike(flow, unexpected(exc))
         if isinstance(effect, Local):
             return self._commit_step(flow_id, "tx", effect.fn, expect_version=flow.version)
+        if self._records_sends(fdef, flow.step):
+            recorded = self._record_send(flow)
+            if recorded is None:
+                return StepReport(flow_id, flow.kind, flow.step, "tx", "lease_lost")
+            flow = recorded
         outcome, summary = self._call(flow, effect)
         ahead = self._then(flow, fdef, effect, outcome)
         if ahead is None:
@@ -200,14 +206,14 @@ class Engine(Transactions, Runner, Retrying):
         if remote.then is None or outcome.error is not None:
             return None
         nxt = remote.then(outcome.value)
-        if nxt is None:
+        if nxt is None or self._records_sends(fdef, nxt):
             return None
         if not fdef.allows(flow.step, nxt):
             raise UndeclaredStep(
                 f"flow {flow.id} ({flow.kind}) may not go from {flow.step} to {nxt}: "
                 "declare the edge in its FlowDef"
             )
-        if nxt in fdef.ask_first and self._key_may_be_forgotten(flow):
+        if self._asks_first(fdef, flow, nxt):
             nxt = fdef.ask_first[nxt]
         return evolve(flow, {"step": str(nxt)})
 
@@ -309,16 +315,11 @@ class Engine(Transactions, Runner, Retrying):
         step = str(adv.to) if adv.to is not None else flow.step
         if step != flow.step:
             data["step_at"] = u.now  # when the step's idempotency key was first used
+            data.pop(SENT, None)
         if adv.retry is not None:
             return self._retry(u, flow, adv.retry, bool(adv.transient), step, data, lease)
         u.save(s.FLOWS, flow, step=step, data=data, next_run_at=u.now, **lease)
         return f"-> {step}"
-
-    def _key_may_be_forgotten(self, flow: Flow) -> bool:
-        """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""
-        since = int(flow.data.get("step_at", flow.created_at))
-        margin = self.config.lease_ms
-        return self.clock.now() - since >= self.config.provider_key_retention_ms - margin
 
 
 def _reason(exc: Exception) -> str:

@@ -270,6 +270,7 @@ DEF = FlowDef(
         RefundStep.RESOLVE: step(recovery.resolve, RefundStep.CALL),
     },
     ask_first={RefundStep.CALL: RefundStep.RESOLVE, RefundStep.REPLAY: RefundStep.RESOLVE},
+    resends=frozenset({RefundStep.REPLAY}),
 )
 
 

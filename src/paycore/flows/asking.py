@@ -1,0 +1,79 @@
+"""When a provider step must ask the provider before it sends: the engine's part.
+
+A step in a flow's ``ask_first`` sends a request under an idempotency key. It asks
+first (goes to its ask step, which reads what exists) instead of sending when:
+
+- its key may be forgotten: Stripe keeps keys for 24 hours
+  (docs.stripe.com/api/idempotent_requests), so a step resumed near that age asks;
+- the provider ignores keys (``Config.provider_honours_keys`` False) and the step would
+  send again a request whose answer was lost: a step in ``FlowDef.resends``, or a step
+  whose last request was sent and never answered here (a worker crash, a store failure
+  while its answer was applied). To know that, the engine records the send
+  (``Flow.data["sent"]``) before each such call on such a provider: one more
+  transaction per call, paid only there. On Stripe the same key replays the first
+  request's answer, so neither is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from paycore import schema as s
+from paycore.config import Config
+from paycore.errors import LeaseLost
+from paycore.flows.defs import FlowDef
+from paycore.ports import Clock
+from paycore.records import Flow
+from paycore.unit import Unit
+
+#: ``Flow.data`` key: the step that sent a request under its key on a provider that
+#: ignores keys; dropped when the flow moves to another step.
+SENT = "sent"
+
+
+class Asking:
+    """Part of the engine: deciding that a step asks first, recording sends."""
+
+    config: Config
+    clock: Clock
+    transact: Callable[..., Any]
+
+    def _asks_first(self, fdef: FlowDef, flow: Flow, step: str) -> bool:
+        """Must ``step`` ask the provider before it sends (see the module's text)?"""
+        if step not in fdef.ask_first:
+            return False
+        if not self.config.provider_honours_keys and (
+            step in fdef.resends or flow.data.get(SENT) == step
+        ):
+            return True
+        return self._key_may_be_forgotten(flow)
+
+    def _key_may_be_forgotten(self, flow: Flow) -> bool:
+        """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""
+        since = int(flow.data.get("step_at", flow.created_at))
+        margin = self.config.lease_ms
+        return self.clock.now() - since >= self.config.provider_key_retention_ms - margin
+
+    def _records_sends(self, fdef: FlowDef, step: str) -> bool:
+        """Is a send from ``step`` recorded before it goes out?"""
+        return not self.config.provider_honours_keys and step in fdef.ask_first
+
+    def _record_send(self, flow: Flow) -> Flow | None:
+        """Record that ``flow`` sends from its step; the flow as recorded, or None when it
+        moved on under this worker."""
+
+        def body(u: Unit) -> Flow:
+            current = u.get(s.FLOWS, flow.id)
+            if current is None or current.version != flow.version:
+                raise LeaseLost(
+                    f"flow {flow.id} moved on under this worker; dropping its step",
+                    flow_id=flow.id,
+                )
+            return u.save(s.FLOWS, current, data={**current.data, SENT: current.step})
+
+        try:
+            recorded: Flow = self.transact(body, flow.id)
+        except LeaseLost:
+            return None
+        return recorded
