@@ -98,6 +98,11 @@ def _print_chaos(report: object) -> None:
     for kind, n in sorted(r.counts.items()):
         if kind.startswith("wire_"):  # over HTTP: faults on the wire (paycore chaos --provider)
             print(f"    {kind:<30} {n:>6}")
+    answers = {k: n for k, n in sorted(r.counts.items()) if k.startswith("stripe_")}
+    if answers:  # over HTTP: the Stripe intake's answers to the world's deliveries
+        print("  webhooks through the Stripe intake:")
+        for kind, n in answers.items():
+            print(f"    {kind:<30} {n:>6}")
     print("  flow steps reached:")
     for name, n in r.steps_reached.items():
         print(f"    {name:<30} {n:>6}")

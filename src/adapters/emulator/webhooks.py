@@ -20,7 +20,7 @@ import time
 from urllib.parse import urlsplit
 
 from paycore.errors import ProviderNotFound
-from paycore.ports import ProviderEvent
+from paycore.ports import IntentView, ProviderEvent, RefundView
 
 from ..fake_provider import FakeProvider
 from ..stripe_webhooks import sign_for_test
@@ -30,6 +30,18 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS = 3
 TIMEOUT_S = 10.0
+
+
+def event_body(event: ProviderEvent, obj: IntentView | RefundView | None) -> bytes:
+    """The body of a delivery of ``event``: Stripe's event object, with ``obj`` (the
+    event's intent or refund as it is when sent; None when the model does not know it)
+    as ``data.object`` (:func:`~.wire.event_json`)."""
+    data: Json | None = None
+    if isinstance(obj, IntentView):
+        data = intent_json(obj)
+    elif isinstance(obj, RefundView):
+        data = refund_json(obj)
+    return json.dumps(event_json(event, data)).encode()
 
 
 class WebhookSender:
@@ -48,12 +60,12 @@ class WebhookSender:
     def __repr__(self) -> str:
         return f"WebhookSender(url={self.url!r})"
 
-    def _object(self, event: ProviderEvent) -> Json | None:
+    def _object(self, event: ProviderEvent) -> IntentView | RefundView | None:
         try:
             if event.object_kind == "payment_intent":
-                return intent_json(self.model.retrieve_intent(event.object_id))
+                return self.model.retrieve_intent(event.object_id)
             if event.object_kind == "refund":
-                return refund_json(self.model.retrieve_refund(event.object_id))
+                return self.model.retrieve_refund(event.object_id)
         except ProviderNotFound:
             pass
         return None
@@ -65,7 +77,7 @@ class WebhookSender:
 
     def deliver(self, event: ProviderEvent) -> bool:
         """Send one event, up to :data:`ATTEMPTS` times until a 2xx answers."""
-        body = json.dumps(event_json(event, self._object(event))).encode()
+        body = event_body(event, self._object(event))
         for _ in range(ATTEMPTS):
             status = self._post(body)
             self.attempts.append((event.id, status))

@@ -8,7 +8,7 @@ background (jobs, the clock, crashes, faults, the quiet phase and the checks) on
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -83,6 +83,29 @@ class Delivery:
     header: str
 
 
+class Answer(Protocol):
+    """A webhook endpoint's answer to a delivery (over HTTP: the Stripe intake's
+    :class:`~paycore_adapters.stripe_webhooks.WebhookAnswer`)."""
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def acknowledged(self) -> bool: ...
+
+
+class Endpoint(Protocol):
+    """The webhook endpoint of another face, and the provider's side of a delivery to it
+    (over HTTP: :class:`~paycore_adapters.harness.http_webhooks.StripeEndpoint`). Without
+    one, the world signs and verifies paycore's own payloads in memory."""
+
+    def sent(self, event: ProviderEvent, now_s: int) -> Delivery: ...
+
+    def sign(self, d: Delivery, now_s: int) -> None: ...
+
+    def post(self, d: Delivery, now_s: int, *, forged: bool) -> Answer: ...
+
+
 class WorldCore:
     """One shop, one provider, one worker: its set-up, operations and steps."""
 
@@ -120,9 +143,8 @@ class WorldCore:
         port = self.w.port if self.w.port is not None else self.w.provider
         #: a story is being told: it arms its own faults, and no wire fault is scattered
         self.telling = False
-        gate = getattr(port, "gate_faults", None)
-        if gate is not None:
-            gate(lambda: self.plan.enabled and not self.telling)
+        #: where webhooks are delivered when the face has its own endpoint (over HTTP)
+        self.endpoint: Endpoint | None = self._face_hooks(port)
         self.faulty_provider = FaultyProvider(
             port, self.plan, page_cap=LIST_PAGE, on_secret=self._secret_crossed
         )
@@ -146,6 +168,15 @@ class WorldCore:
         # The account is shared: another store's intents (whose ids collide with the
         # shop's), an invoice, a payment link, a previous system's payment.
         self.foreign = foreign.plant_crowd(self.w.provider) if crowded else []
+
+    def _face_hooks(self, port: object) -> Endpoint | None:
+        """Hook the world into the face's own parts (over HTTP): its wire faults follow
+        the plan; its webhook endpoint, if any, is returned."""
+        gate = getattr(port, "gate_faults", None)
+        if gate is not None:
+            gate(lambda: self.plan.enabled and not self.telling)
+        endpoint: Endpoint | None = getattr(port, "webhook_endpoint", None)
+        return endpoint
 
     def _open_shop(self, scarce_stock: int) -> None:
         """The seller, its account at the provider, its two products and their stock."""

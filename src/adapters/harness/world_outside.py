@@ -18,7 +18,7 @@ from paycore.money import Money
 from .. import signing
 from . import foreign
 from .faults import FaultKind
-from .world_core import BANK_OPS, METHODS, SECRET, Delivery, WorldCore
+from .world_core import BANK_OPS, METHODS, SECRET, Answer, Delivery, WorldCore
 
 
 class WorldOutside(WorldCore):
@@ -140,6 +140,9 @@ class WorldOutside(WorldCore):
         for ev in self.w.provider.take_events():
             if self.subscribed is not None and ev.type not in self.subscribed:
                 continue  # the provider sends an endpoint only the types it subscribed to
+            if self.endpoint is not None:  # the face's own: Stripe's event JSON, signed
+                self.pending.append(self.endpoint.sent(ev, now_s))
+                continue
             payload = signing.to_payload(ev)
             self.pending.append(Delivery(ev, payload, signing.sign(payload, SECRET, now_s)))
 
@@ -157,9 +160,39 @@ class WorldOutside(WorldCore):
         header = d.header
         if mode == 2:
             self.plan.note(FaultKind.WEBHOOK_BAD_SIGNATURE, d.event.id)
-            header = signing.sign(d.payload, "whsec_forged", int(header[2:].split(",")[0]))
+            if self.endpoint is None:
+                header = signing.sign(d.payload, "whsec_forged", int(header[2:].split(",")[0]))
             self.pending.append(d)  # the genuine one is still to come
+        if self.endpoint is not None:
+            now_s = self.w.clock.now() // 1000
+            self._answered(d, self.endpoint.post(d, now_s, forged=mode == 2), mode == 2)
+            return
         self._receive(d, header)
+
+    def _answered(self, d: Delivery, answer: Answer, forged: bool) -> None:
+        """What the world does with the answer of the face's own endpoint (the Stripe
+        intake, over HTTP): as Stripe, it delivers a genuine event again, signed anew,
+        until a 2xx answers it; a forger does not."""
+        label = f"webhook {d.event.id} {d.event.type}"
+        self.count(f"stripe_{answer.outcome}")
+        if answer.acknowledged:
+            if forged:
+                raise AssertionError(f"the endpoint acknowledged a forged {label}")
+            self.count("webhooks")
+            self.count("stripe_webhooks")
+            self.say(f"{label} -> {answer.outcome}")
+            return
+        if forged:
+            self.say(f"{label} (forged) refused: {answer.outcome}")
+            return
+        if answer.outcome == "refused:stale_timestamp":
+            self.plan.note(FaultKind.WEBHOOK_STALE, d.event.id)
+        elif answer.outcome.startswith("refused:"):
+            raise AssertionError(f"the endpoint refused a genuine {label}: {answer.outcome}")
+        self.say(f"{label} -> {answer.outcome}; will be redelivered")
+        assert self.endpoint is not None
+        self.endpoint.sign(d, self.w.clock.now() // 1000)
+        self.pending.append(d)
 
     def _receive(self, d: Delivery, header: str) -> None:
         now_s = self.w.clock.now() // 1000
