@@ -1,6 +1,6 @@
 """Which provider face the harness's service talks to: the fake in memory, or the fake
 behind paycore's emulator and the Stripe adapter (:mod:`.http_face`, imported only when
-asked for: it needs the ``stripe`` extra)."""
+asked for: it needs the ``stripe`` and ``asgi`` extras)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def faced(
     if provider == "fake":
         yield wiring, lambda: None
         return
-    from .http_face import over_emulator  # the stripe extra, only when asked for
+    from .http_face import over_emulator  # the stripe and asgi extras, only when asked for
 
     with over_emulator(wiring) as (build, emulator):
         try:
