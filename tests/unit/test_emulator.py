@@ -277,6 +277,53 @@ def test_events_are_posted_signed_and_redelivered_until_acknowledged() -> None:
     assert event["data"]["object"]["object"] == "payment_intent"
 
 
+def test_get_v1_account_answers_the_own_account_as_the_model_holds_it() -> None:
+    """``GET /v1/account`` is the key's own account (``own_account``), as the model holds
+    it; without one named, or while the model has no such account, it is not found."""
+    with Emulator(own_account=ACCOUNT) as emu:
+        client = sdk(emu)
+        with pytest.raises(stripe.InvalidRequestError) as missing:
+            client.v1.accounts.retrieve_current()
+        assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
+        emu.model.disable_account(ACCOUNT, "under_review")
+        own = client.v1.accounts.retrieve_current()
+        assert (own.id, own.charges_enabled, own.requirements.disabled_reason) == (
+            ACCOUNT,
+            False,
+            "under_review",
+        )
+    with Emulator() as unnamed:
+        unnamed.model.set_account(ACCOUNT)
+        with pytest.raises(stripe.InvalidRequestError):
+            sdk(unnamed).v1.accounts.retrieve_current()
+
+
+def test_an_intent_without_transfer_data_is_the_accounts_own_and_reverses_nothing(
+    emu: Emulator,
+) -> None:
+    """A create without ``transfer_data`` is a charge on the platform's own account: not
+    refused for want of a destination, paid, and its refund reverses no transfer (a
+    destination charge's refund reverses its amount)."""
+    client = sdk(emu)
+    pis = client.v1.payment_intents
+    own = pis.create(
+        {
+            "amount": 1250,
+            "currency": "eur",
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        },
+        {"idempotency_key": "k-own"},
+    )
+    dest = create(client, key="k-dest")
+    refunds = []
+    for pi in (own, dest):
+        emu.model.confirm_intent(
+            pi.id, payment_method="pm_card_visa", return_url=None, idempotency_key=f"c-{pi.id}"
+        )
+        refunds.append(client.v1.refunds.create({"payment_intent": pi.id, "amount": 500}))
+    assert [emu.model.transfer_reversed(r.id) for r in refunds] == [0, 500]
+
+
 def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [
@@ -300,6 +347,7 @@ def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
         assert url.startswith("http://127.0.0.1:")
         client = stripe.StripeClient(KEY, base_addresses={"api": url}, max_network_retries=0)
         assert client.v1.accounts.retrieve(ACCOUNT).charges_enabled is True
+        assert client.v1.accounts.retrieve_current().id == ACCOUNT  # the first --account
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
         assert "stopped" in proc.stdout.read()

@@ -210,6 +210,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, str]] = [
     ("GET", re.compile(r"^/v1/refunds$"), list_refunds, "list_refunds"),
     ("GET", re.compile(rf"^/v1/refunds/{_ID}$"), retrieve_refund, "retrieve_refund"),
     ("GET", re.compile(rf"^/v1/accounts/{_ID}$"), retrieve_account, "retrieve_account"),
+    # The API key's own account (docs.stripe.com/api/accounts/retrieve; the SDK's
+    # ``accounts.retrieve_current``): the server fills in which account that is.
+    ("GET", re.compile(r"^/v1/account$"), retrieve_account, "retrieve_own_account"),
 ]
 
 

@@ -54,7 +54,10 @@ class Emulator:
     """Serve ``model`` (a new fake on a manual clock when not given) as Stripe's API on
     ``http://127.0.0.1:port`` (0: any free port). ``api_key``: the only key accepted
     (any ``sk_test_`` key when None). ``webhook_url``/``webhook_secret``: where the
-    model's events are POSTed, signed (:class:`~.webhooks.WebhookSender`)."""
+    model's events are POSTed, signed (:class:`~.webhooks.WebhookSender`).
+    ``own_account``: the account the API key belongs to, which ``GET /v1/account``
+    answers (as the model holds it; not found while it has no such account or none is
+    named); an intent made without ``transfer_data`` is a charge on it, with no transfer."""
 
     def __init__(
         self,
@@ -65,6 +68,7 @@ class Emulator:
         api_key: str | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        own_account: str | None = None,
     ) -> None:
         if host != LOOPBACK:
             raise EmulatorAddressRefused(f"the emulator listens on {LOOPBACK} only, not {host!r}")
@@ -72,6 +76,7 @@ class Emulator:
         self.faults = WireFaults()
         self.requests: dict[str, int] = {}
         self._api_key = api_key
+        self.own_account = own_account
         self._ids = itertools.count(1)
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
@@ -137,6 +142,8 @@ class Emulator:
         if found is None:
             return stripe_error(404, f"Unrecognized request URL ({method}: {path}).")
         handler, endpoint, object_id = found
+        if endpoint == "retrieve_own_account":
+            object_id = self.own_account or ""
         self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
         fault = self.faults.take(endpoint, key or f"{path}?{sorted(pairs)}")
         kind = fault.kind if fault is not None else None
