@@ -42,6 +42,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import attrs
 import stripe
 
 from paycore.errors import ProviderCardDeclined, ProviderConfigurationError
@@ -260,4 +261,4 @@ class StripeProvider:
                 own_account=own.id,
                 setting="connect",
             )
-        return own
+        return attrs.evolve(own, own=True)  # charged directly: no transfer follows

@@ -69,11 +69,6 @@ def test_a_disabled_own_account_refuses_the_checkout(emu: Emulator) -> None:
     assert "create_intent" not in emu.requests
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core's charge_blocker (paycore.connect) asks for transfers active, which "
-    "no charge makes without Connect",
-)
 def test_an_own_account_without_transfers_takes_checkouts(emu: Emulator) -> None:
     """A shop's own account needs no ``transfers`` capability when nothing is transferred
     (docs/stripe.md, "Connect accounts, or none")."""

@@ -108,7 +108,9 @@ def test_the_shops_account_is_read_from_get_v1_account(wire: Wire, shop: StripeP
     )
     view = shop.retrieve_account(OWN)
     assert [s[:2] for s in wire.sent] == [("GET", "/v1/account")]
-    assert view == AccountView(OWN, False, "inactive", "inactive", "requirements.past_due")
+    assert view == AccountView(
+        OWN, False, "inactive", "inactive", "requirements.past_due", own=True
+    )
 
 
 def test_another_account_is_a_configuration_error(wire: Wire, shop: StripeProvider) -> None:
