@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from paycore import CartItem, Money, PaymentService
-from paycore.errors import FlowPending, SellerCannotCharge
+from paycore.errors import ProviderConfigurationError, SellerCannotCharge
 from paycore_adapters.emulator import Emulator
 from paycore_adapters.memory import ManualClock, RecordingAlerts, RecordingNotifier
 from paycore_adapters.memory_store import MemoryStore
@@ -54,9 +54,9 @@ def test_a_checkout_is_paid_and_refunded_on_the_shops_own_account(emu: Emulator)
 
 def test_a_seller_with_another_account_is_never_charged(emu: Emulator) -> None:
     """A seller whose account is not the key's own: the check is refused as a
-    configuration error and no intent is made."""
+    configuration error, the checkout ends at once and no intent is made."""
     svc = shop(emu, account="acct_other")
-    with pytest.raises(FlowPending, match="provider_configuration"):
+    with pytest.raises(ProviderConfigurationError, match="not this API key's own"):
         svc.create_payment_intent("cs_8f3a9c2e4b1d8a6f", [CartItem("mug", 1)])
     assert "create_intent" not in emu.requests
 
