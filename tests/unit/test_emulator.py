@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -354,3 +355,22 @@ def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("kind", ["reset", "drop_after"])
+def test_a_connection_fault_is_a_reset_not_a_clean_close(emu: Emulator, kind: str) -> None:
+    """The connection is reset (a TCP RST), as a peer or a proxy that gave up resets it;
+    a clean close would read as an empty answer instead."""
+    emu.faults.arm(kind, endpoint="create_intent")
+    body = b"amount=1250&currency=eur"
+    port = int(emu.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/payment_intents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer " + KEY.encode() + b"\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        with pytest.raises(ConnectionResetError):
+            while conn.recv(4096):
+                pass

@@ -15,6 +15,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -33,6 +35,9 @@ from .faults import WireFaults
 from .routes import parse_form, route
 from .webhooks import WebhookSender
 from .wire import Json, error_json, stripe_error
+
+#: ``struct linger`` {on, 0 seconds}: closing the socket resets the connection.
+RESET_LINGER = struct.pack("ii", 1, 0)
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +213,11 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 key = self.headers.get("Idempotency-Key")
                 answer = emulator.answer(method, parts.path, pairs, key)
             if answer is None:
+                # A reset, not a clean close: SO_LINGER on with a zero timeout makes the
+                # close send RST (socket(7), "SO_LINGER"), as a peer that gave up does;
+                # closed here, before the server's own shutdown would send FIN first.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_LINGER)
+                self.connection.close()
                 self.close_connection = True
                 return
             status, body, headers = answer
