@@ -374,3 +374,30 @@ def test_a_connection_fault_is_a_reset_not_a_clean_close(emu: Emulator, kind: st
         with pytest.raises(ConnectionResetError):
             while conn.recv(4096):
                 pass
+
+
+@pytest.mark.parametrize(
+    ("more", "param"),
+    [
+        ({"payment_method_types": ["card"]}, "payment_method_types"),
+        ({"transfer_data": {"destination": ACCOUNT, "amount": 100}}, "transfer_data[amount]"),
+    ],
+)
+def test_a_parameter_the_emulator_does_not_model_is_refused(
+    emu: Emulator, more: dict[str, Any], param: str
+) -> None:
+    """Stripe refuses a parameter it does not know with 400 ``parameter_unknown``; the
+    emulator refuses every one it does not model the same way, so an adapter's
+    parameter is never ignored in silence."""
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        create(sdk(emu), key="k-unknown", **more)
+    assert caught.value.http_status == 400
+    assert caught.value.code == "parameter_unknown"
+    assert caught.value.param == param
+    assert emu.model.intents() == []
+
+
+def test_an_unknown_query_parameter_is_refused_too(emu: Emulator) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        sdk(emu).v1.refunds.list({"payment_intent": "pi_1", "charge": "ch_1"})  # type: ignore[typeddict-unknown-key]
+    assert (caught.value.code, caught.value.param) == ("parameter_unknown", "charge")

@@ -32,7 +32,7 @@ from paycore.ports import IntentView
 from ..fake_provider import FakeProvider
 from ..memory import ManualClock
 from .faults import WireFaults
-from .routes import parse_form, route
+from .routes import parse_form, route, unknown_param
 from .webhooks import WebhookSender
 from .wire import Json, error_json, stripe_error
 
@@ -147,6 +147,14 @@ class Emulator:
         if found is None:
             return stripe_error(404, f"Unrecognized request URL ({method}: {path}).")
         handler, endpoint, object_id = found
+        unknown = unknown_param(endpoint, form)
+        if unknown is not None:
+            return stripe_error(
+                400,
+                f"Received unknown parameter: {unknown}",
+                code="parameter_unknown",
+                param=unknown,
+            )
         if endpoint == "retrieve_own_account":
             object_id = self.own_account or ""
         self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
