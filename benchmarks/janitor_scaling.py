@@ -98,6 +98,7 @@ from paycore.status import OrderStatus
 from paycore_adapters.cli_check import run_checks, snapshot_of
 from paycore_adapters.memory import Wiring, in_memory
 from paycore_adapters.sql.columns import MAPS
+from paycore_adapters.sql.ddl import NATIVE_SEQUENCES, native_sequence
 from paycore_adapters.sql.sqlite_store import SQLiteStore
 from paycore_adapters.sql.sqlite_tx import sqlite_sql
 
@@ -281,10 +282,11 @@ def _move_on(conn: Any, p: str, sql: Any, template: Template, orders: int, n: in
     """The sequences as ``orders`` lifecycles leave them, and the stock rows as ``n``
     more lifecycles would have moved them (``p``: the driver's placeholder)."""
     for name, step in template.steps.items():
-        conn.execute(
-            f"UPDATE paycore_sequences SET value = {p} WHERE name = {p}",
-            (template.start.get(name, 0) + step * orders, name),
-        )
+        value = template.start.get(name, 0) + step * orders
+        if p == "%s" and name in NATIVE_SEQUENCES:  # a PostgreSQL sequence object
+            conn.execute("SELECT setval(%s, %s, false)", (native_sequence(name), value + 1))
+            continue
+        conn.execute(f"UPDATE paycore_sequences SET value = {p} WHERE name = {p}", (value, name))
     for key, delta in template.stock.items():
         row = conn.execute(sql.select, (key,)).fetchone()
         old = sql.map.record(row)

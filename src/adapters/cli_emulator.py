@@ -1,7 +1,9 @@
 """`paycore emulator`: paycore's Stripe emulator on 127.0.0.1, for local development.
 
 It serves the faithful provider model on the wall clock with the accounts named by
-``--account`` (every capability active), prints its URL, and runs until interrupted.
+``--account`` (every capability active; the first is also the API key's own account,
+which ``GET /v1/account`` answers and the adapter's ``connect=False`` mode charges),
+prints its URL, and runs until interrupted.
 With ``--webhook-url`` it POSTs the model's events there, signed with
 ``--webhook-secret``, once a second.
 """
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace, out: TextIO, stop: threading.Event | None = No
     """Serve until ``stop`` is set or the process is interrupted (Ctrl-C)."""
     stop = stop or threading.Event()
     model = FakeProvider(SystemClock())
-    for account in args.account or ["acct_local"]:
+    accounts = args.account or ["acct_local"]
+    for account in accounts:
         model.set_account(account)
     emulator = Emulator(
         model,
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace, out: TextIO, stop: threading.Event | None = No
         api_key=args.api_key,
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
+        own_account=accounts[0],
     )
     with emulator:
         print(f"paycore emulator on {emulator.url} (Ctrl-C stops it)", file=out, flush=True)

@@ -168,7 +168,9 @@ def render_flows(defs: Mapping[str, FlowDef]) -> str:
         "Generated from the code (`python -m paycore_adapters.docgen`); do not edit. Each flow "
         "kind is drawn from its declaration (`FlowDef.edges()`): a plain arrow is a step's "
         "declared next step, *ask first* the step a provider call resumes at when its "
-        "idempotency key may be forgotten, *give up* the way into the compensation once "
+        "idempotency key may be forgotten (or, on a provider that ignores keys, when it "
+        "would send again a request whose answer was lost: `FlowDef.resends`, "
+        "`paycore.flows.asking`), *give up* the way into the compensation once "
         "retries run out. A step that moves along an undeclared edge is a bug the engine "
         "refuses. Steps that end the flow have no arrow out.\n",
     ]

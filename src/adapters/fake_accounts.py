@@ -187,7 +187,13 @@ class FakeAccounts(FakeLedger):
         (docs.stripe.com/connect/destination-charges, "settlement merchant"); the code of
         that refusal is unsourced, so the fake gives none. An unknown destination is not
         found (its message is unsourced).
+
+        An intent with no destination (``account`` empty: the emulator's create without
+        ``transfer_data``, a shop charging its own account) makes no transfer and is not
+        refused here: whether the shop's own account may charge is not modelled.
         """
+        if not account:
+            return
         view = self._accounts.get(account)
         if view is None:
             raise ProviderNotFound(f"No such destination: '{account}'", account=account)

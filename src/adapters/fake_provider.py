@@ -230,7 +230,8 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
                 pending_reason=pending_reason,
             )
             self._refunds[view.id] = view
-            self._reverse_transfer(view.id, amount)
+            if it.account:  # a destination charge: its transfer comes back
+                self._reverse_transfer(view.id, amount)
             self._emit("refund.created", "refund", view.id, status)
             # Stripe: charge.refunded "occurs whenever a charge is refunded, including
             # partial refunds" (docs.stripe.com/api/events/types).

@@ -88,25 +88,36 @@ def account_view(obj: Mapping[str, Any]) -> AccountView:
     )
 
 
-def create_params(req: CreateIntent) -> dict[str, Any]:
-    """``POST /v1/payment_intents`` for a destination charge
-    (docs.stripe.com/connect/destination-charges): the amount in minor units, the code in
-    lower case, the seller's account as ``transfer_data[destination]`` and, when asked,
-    ``on_behalf_of``; automatic payment methods, redirects allowed only when the request
-    says so (``allow_redirects=never`` lets a confirmation go without ``return_url``,
-    docs.stripe.com/api/payment_intents/confirm)."""
+def create_params(req: CreateIntent, *, connect: bool = True) -> dict[str, Any]:
+    """``POST /v1/payment_intents``: the amount in minor units, the code in lower case,
+    automatic payment methods, redirects allowed only when the request says so
+    (``allow_redirects=never`` lets a confirmation go without ``return_url``,
+    docs.stripe.com/api/payment_intents/confirm).
+
+    With ``connect`` (the default) it is a destination charge
+    (docs.stripe.com/connect/destination-charges): the seller's account as
+    ``transfer_data[destination]`` and, when asked, ``on_behalf_of``. Without, the charge
+    is the API key's own account's and names no other account: ``req.account`` is not
+    sent (the adapter's ``retrieve_account`` refuses any account but the key's own).
+
+    ``payment_method_types`` is never sent in place of ``automatic_payment_methods``:
+    the SDK pins API version 2026-10-28.endive (stripe-python 16.1.0,
+    ``stripe/_api_version.py``), and since 2026-09-30.endive Stripe answers that parameter
+    with a 400 ``payment_method_types_no_longer_supported``
+    (docs.stripe.com/changelog/endive/2026-09-30/removes-the-payment-method-types-parameter-from-payment-intents-and-setup-intents)."""
     apm: dict[str, Any] = {"enabled": True}
     if not req.allow_redirects:
         apm["allow_redirects"] = "never"
     params: dict[str, Any] = {
         "amount": req.amount.amount,
         "currency": req.amount.currency.lower(),
-        "transfer_data": {"destination": req.account},
         "automatic_payment_methods": apm,
         "metadata": dict(req.metadata),
     }
-    if req.on_behalf_of:
-        params["on_behalf_of"] = req.account
+    if connect:
+        params["transfer_data"] = {"destination": req.account}
+        if req.on_behalf_of:
+            params["on_behalf_of"] = req.account
     if req.description:
         params["description"] = req.description
     return params

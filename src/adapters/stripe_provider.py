@@ -19,6 +19,11 @@ SDK, and why:
   (:mod:`paycore_adapters.stripe_errors`), with no secret in it.
 - **Units.** Seconds, lower-case currencies and Stripe's object shapes are converted at
   this edge (:mod:`paycore_adapters.stripe_convert`).
+- **Charges.** ``connect=True`` (the default): destination charges for a marketplace's
+  sellers on Connect (``transfer_data[destination]``, ``on_behalf_of``, refunds with
+  ``reverse_transfer``). ``connect=False``: a shop without Connect, charging its own
+  account; each intent and refund names no other account, and ``retrieve_account``
+  reads the key's own account (``GET /v1/account``) and refuses any other.
 - **Lists.** Every list the port reads is one page as the port asks (newest first,
   ``created`` window, ``starting_after``); :mod:`paycore.listing` walks the pages. Search
   reads every page of its results.
@@ -37,6 +42,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import attrs
 import stripe
 
 from paycore.errors import ProviderCardDeclined, ProviderConfigurationError
@@ -63,10 +69,13 @@ SEARCH_PAGE = 100  # the most a search page holds (docs.stripe.com/api/paginatio
 class StripeProvider:
     """:class:`paycore.ports.PaymentProvider` on a ``stripe.StripeClient``."""
 
-    def __init__(self, client: stripe.StripeClient, *, api_base: str | None = None) -> None:
+    def __init__(
+        self, client: stripe.StripeClient, *, api_base: str | None = None, connect: bool = True
+    ) -> None:
         install_log_redaction()
         self._client = client
         self._api_base = api_base or "https://api.stripe.com"
+        self._connect = connect
 
     @classmethod
     def from_settings(
@@ -77,9 +86,12 @@ class StripeProvider:
         max_network_retries: int = DEFAULT_RETRIES,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         http_client: stripe.HTTPClient | None = None,
+        connect: bool = True,
     ) -> StripeProvider:
         """An adapter with its own client: the key given, else ``$STRIPE_SECRET_KEY``;
-        ``api_base`` points it elsewhere than Stripe (an emulator on 127.0.0.1)."""
+        ``api_base`` points it elsewhere than Stripe (an emulator on 127.0.0.1);
+        ``connect=False`` charges the key's own account instead of sellers' connected
+        accounts (see the module's docstring)."""
         key = api_key if api_key is not None else os.environ.get(KEY_ENV)
         if not key:
             raise ProviderConfigurationError(
@@ -91,10 +103,10 @@ class StripeProvider:
             max_network_retries=max_network_retries,
             http_client=http_client or stripe.RequestsClient(timeout=timeout_s),
         )
-        return cls(client, api_base=api_base)
+        return cls(client, api_base=api_base, connect=connect)
 
     def __repr__(self) -> str:
-        return f"StripeProvider(api_base={self._api_base!r})"
+        return f"StripeProvider(api_base={self._api_base!r}, connect={self._connect})"
 
     # --- the calls ----------------------------------------------------------------
 
@@ -110,7 +122,7 @@ class StripeProvider:
 
     def create_intent(self, req: CreateIntent, *, idempotency_key: str) -> IntentView:
         pis = self._client.v1.payment_intents
-        params = create_params(req)
+        params = create_params(req, connect=self._connect)
         obj = self._call(lambda: pis.create(params, self._keyed(idempotency_key)))  # type: ignore[arg-type]
         return intent_view(obj.to_dict())
 
@@ -198,13 +210,16 @@ class StripeProvider:
     ) -> RefundView:
         """A refund of a destination charge takes the seller's transfer back with it
         (``reverse_transfer``, docs.stripe.com/connect/destination-charges, "Issue
-        refunds")."""
+        refunds"); without Connect there is no transfer, and the parameter is not sent
+        ("Boolean indicating whether the transfer should be reversed when refunding this
+        charge", docs.stripe.com/api/refunds/create)."""
         params: dict[str, Any] = {
             "payment_intent": intent_id,
             "amount": amount,
             "metadata": dict(metadata),
-            "reverse_transfer": True,
         }
+        if self._connect:
+            params["reverse_transfer"] = True
         if reason is not None:
             params["reason"] = reason
         refunds = self._client.v1.refunds
@@ -226,5 +241,24 @@ class StripeProvider:
         return ListPage(tuple(refund_view(obj.to_dict()) for obj in page.data), bool(page.has_more))
 
     def retrieve_account(self, account: str) -> AccountView:
+        """With Connect, the seller's connected account (``GET /v1/accounts/:id``,
+        docs.stripe.com/api/accounts/retrieve). Without, the one account the shop charges
+        is the key's own: ``GET /v1/account`` (the SDK's ``accounts.retrieve_current``,
+        stripe-python 16.1.0 ``stripe/_account_service.py``) reads it, as Stripe shows it,
+        and an ``account`` that is not its id is refused with
+        :class:`ProviderConfigurationError`: a seller configured with another account
+        cannot be charged in this mode, and no retry changes that."""
         accounts = self._client.v1.accounts
-        return account_view(self._call(lambda: accounts.retrieve(account)).to_dict())
+        if self._connect:
+            return account_view(self._call(lambda: accounts.retrieve(account)).to_dict())
+        own = account_view(self._call(accounts.retrieve_current).to_dict())
+        if own.id != account:
+            raise ProviderConfigurationError(
+                f"account {account} is not this API key's own Stripe account ({own.id}): "
+                "without Connect (connect=False) every seller's provider account must be "
+                f"{own.id}; set it so, or charge sellers' accounts with connect=True",
+                account=account,
+                own_account=own.id,
+                setting="connect",
+            )
+        return attrs.evolve(own, own=True)  # charged directly: no transfer follows

@@ -25,13 +25,15 @@ def charge_blocker(view: AccountView, *, on_behalf_of: bool = True) -> str | Non
 
     The answer is a short sentence for operators and error fields, the first of:
     charges disabled (with Stripe's ``requirements.disabled_reason`` when it gives one),
-    the ``transfers`` capability not active, and (only when the charge is made
-    ``on_behalf_of`` the account) the ``card_payments`` capability not active.
+    the ``transfers`` capability not active (unless the account is the shop's own,
+    ``AccountView.own``: its charges are direct, no transfer follows), and (only when the
+    charge is made ``on_behalf_of`` the account) the ``card_payments`` capability not
+    active.
     """
     if on_behalf_of and not view.charges_enabled:
         why = view.disabled_reason or "no reason given"
         return f"charges are disabled on account {view.id} ({why})"
-    if view.transfers != "active":
+    if not view.own and view.transfers != "active":
         return f"the transfers capability of account {view.id} is {view.transfers}"
     if on_behalf_of and view.card_payments != "active":
         return f"the card_payments capability of account {view.id} is {view.card_payments}"

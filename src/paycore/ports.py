@@ -214,6 +214,9 @@ class AccountView:
     card_payments: str
     transfers: str
     disabled_reason: str | None = None
+    #: The API key's own account (a shop without Connect): its payments are charged on
+    #: it directly, no transfer follows, so its ``transfers`` capability does not matter.
+    own: bool = False
 
 
 @attrs.frozen

@@ -12,7 +12,7 @@ from tests.support import make_shop
 
 from paycore import schema as s
 from paycore.connect import charge_blocker
-from paycore.errors import ProviderInvalidRequest, SellerCannotCharge
+from paycore.errors import ProviderConfigurationError, ProviderInvalidRequest, SellerCannotCharge
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.status import OrderStatus, PaymentStatus, ReservationStatus
@@ -109,4 +109,28 @@ def test_checkout_refuses_a_seller_whose_account_the_provider_does_not_know() ->
     assert shop.provider.calls["retrieve_account"] == 1
     assert shop.provider.intents() == []
     assert shop.store.snapshot().get(s.STOCK, "s9/SKU-G").held == 0
+    assert shop.violations("safety", "convergence") == []
+
+
+def test_a_refused_configuration_at_the_seller_check_ends_the_checkout_and_alerts() -> None:
+    """The provider refuses the key (401/403, or no Connect for that account): nothing
+    was sent, and no retry changes it. The checkout ends at once with the typed error
+    and its stock back, and an operator is alerted, once per account."""
+    shop = make_shop()
+
+    def refuse(name: str, at: str, key: str | None) -> None:
+        if name == "retrieve_account" and at == "before":
+            raise ProviderConfigurationError("the API key was refused", account="acct_1")
+
+    shop.provider.fault = refuse
+    for session in (SESSION, "cs_test_0000000002"):
+        with pytest.raises(ProviderConfigurationError):
+            shop.service.create_payment_intent(session, [CartItem("p_mug", 1)])
+    assert shop.provider.calls["retrieve_account"] == 2, "no retry"
+    assert shop.provider.calls["create_intent"] == 0
+    assert shop.store.snapshot().get(s.STOCK, "s1/SKU-MUG").held == 0
+    raised = [a for a in shop.alerts.raised if a.kind == "provider_configuration"]
+    assert len(raised) == 2 and "the API key was refused" in raised[0].message
+    (listed,) = [a for a in shop.service.attention() if a.kind == "provider_configuration"]
+    assert listed.subject == "acct_1"
     assert shop.violations("safety", "convergence") == []

@@ -24,7 +24,9 @@ class TestLocalstripeContract(ProviderContract):
         # Imported here: the adapter is the module under test, not the server's tooling.
         from paycore_adapters.stripe_provider import StripeProvider
 
-        return StripeProvider.from_settings(API_KEY, api_base=self.url, max_network_retries=0)
+        return StripeProvider.from_settings(
+            API_KEY, api_base=self.url, max_network_retries=0, connect=False
+        )
 
     def make_driver(self, provider: PaymentProvider) -> ProviderDriver:
         return LocalstripeDriver(self.url)

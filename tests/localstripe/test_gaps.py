@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paycore_adapters.testing import ProviderContract
+from paycore_adapters.testing.expected_failures import CONNECT_CASES, NO_CONNECT
 from paycore_adapters.testing.localstripe_gaps import GAPS, with_gaps
 
 from . import test_contract
@@ -25,6 +26,16 @@ def test_the_marks_are_strict_with_the_reason_and_leave_the_base_unmarked() -> N
     for name, reason in GAPS.items():
         (mark,) = _xfails(getattr(test_contract.TestLocalstripeContract, name))
         assert mark.kwargs == {"strict": True, "reason": f"localstripe: {reason}"}
+        assert _xfails(getattr(ProviderContract, name)) == []
+
+
+def test_the_connect_cases_are_not_applicable_without_connect() -> None:
+    """The adapter runs there without Connect: each connected-account case is a strict
+    expected failure "no Connect in this mode", and none is in the localstripe table."""
+    assert len(CONNECT_CASES) == 7 and not set(CONNECT_CASES) & set(GAPS)
+    for name in CONNECT_CASES:
+        (mark,) = _xfails(getattr(test_contract.TestLocalstripeContract, name))
+        assert mark.kwargs == {"strict": True, "reason": NO_CONNECT}
         assert _xfails(getattr(ProviderContract, name)) == []
 
 

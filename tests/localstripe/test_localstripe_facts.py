@@ -73,20 +73,46 @@ def test_stop_ends_the_server_and_url_is_gone() -> None:
 def test_no_destination_charge_and_no_automatic_payment_methods(
     client: stripe.StripeClient,
 ) -> None:
-    """``transfer_data`` and ``automatic_payment_methods`` (which the adapter sends on
-    every create, docs.stripe.com/connect/destination-charges) are refused as unexpected."""
+    """``transfer_data`` (which the adapter sends with Connect,
+    docs.stripe.com/connect/destination-charges) is refused as unexpected, and so is
+    ``automatic_payment_methods`` in any form but the one the tests' server drops (next
+    test)."""
     err = _error(
         lambda: client.v1.payment_intents.create(
             {**EUR, "transfer_data": {"destination": "acct_1"}}
         )
     )
     assert (err.http_status, err.user_message) == (400, "Unexpected transfer_data")
-    err = _error(
-        lambda: client.v1.payment_intents.create(
-            {**EUR, "automatic_payment_methods": {"enabled": True}}
+    for apm in ({"enabled": True}, {"enabled": True, "allow_redirects": "always"}):
+        err = _error(
+            lambda apm=apm: client.v1.payment_intents.create(
+                {**EUR, "automatic_payment_methods": apm}
+            )
         )
-    )
-    assert err.user_message == "Unexpected automatic_payment_methods"
+        assert err.user_message == "Unexpected automatic_payment_methods"
+
+
+NEVER_REDIRECT = {"enabled": True, "allow_redirects": "never"}
+
+
+def test_the_tests_server_drops_never_redirect_and_localstripe_refuses_it(
+    client: stripe.StripeClient,
+) -> None:
+    """The tests' server takes ``automatic_payment_methods`` as the adapter sends it
+    (enabled, ``allow_redirects=never``) and makes the intent without it; localstripe
+    itself (``accept_no_redirects=False``) refuses it as unexpected."""
+    pi = client.v1.payment_intents.create({**EUR, "automatic_payment_methods": NEVER_REDIRECT})
+    assert (pi.status, "automatic_payment_methods" in pi) == ("requires_payment_method", False)
+    with Localstripe(accept_no_redirects=False) as raw:
+        bare = stripe.StripeClient(
+            "sk_test_x", base_addresses={"api": raw.url}, max_network_retries=0
+        )
+        err = _error(
+            lambda: bare.v1.payment_intents.create(
+                {**EUR, "automatic_payment_methods": NEVER_REDIRECT}
+            )
+        )
+    assert (err.http_status, err.user_message) == (400, "Unexpected automatic_payment_methods")
 
 
 def test_no_minimum_or_maximum_amount(client: stripe.StripeClient) -> None:
@@ -368,9 +394,14 @@ def test_unknown_ids_are_404(client: stripe.StripeClient) -> None:
 
 
 def test_there_are_no_accounts(client: stripe.StripeClient) -> None:
-    """``/v1/accounts`` is no route: a plain-text 404 (docs.stripe.com/api/accounts)."""
-    err = _error(lambda: client.v1.accounts.retrieve("acct_1"))
-    assert err.http_status == 404 and isinstance(err, stripe.APIError)
+    """Neither ``/v1/accounts/{id}`` nor the key's own ``/v1/account`` (what the adapter
+    reads without Connect) is a route: a plain-text 404 (docs.stripe.com/api/accounts)."""
+    for call in (
+        lambda: client.v1.accounts.retrieve("acct_1"),
+        client.v1.accounts.retrieve_current,
+    ):
+        err = _error(call)
+        assert err.http_status == 404 and isinstance(err, stripe.APIError)
 
 
 def test_events_are_few(client: stripe.StripeClient) -> None:

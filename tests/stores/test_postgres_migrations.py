@@ -20,7 +20,8 @@ Shape = dict[str, object]
 
 def shape(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> Shape:
     """Every table's columns (name, type, nullable, identity) and every index's
-    definition, by table; the migrator's bookkeeping table left out."""
+    definition, by table, the migrator's bookkeeping table left out; and the sequence
+    objects the store draws from (the identity columns' own are named by their table)."""
     out: Shape = {}
     tables = conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
@@ -40,6 +41,11 @@ def shape(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> Shape:
             (f"{schema}.", schema, table),
         ).fetchall()
         out[str(table)] = {"columns": columns, "indexes": indexes}
+    out["sequences"] = conn.execute(
+        "SELECT sequence_name, data_type, increment FROM information_schema.sequences"
+        " WHERE sequence_schema = %s ORDER BY sequence_name",
+        (schema,),
+    ).fetchall()
     return out
 
 
@@ -89,6 +95,31 @@ def test_upgrading_from_each_earlier_version_ends_at_the_same_schema(
     assert store.schema_version() == migrate.latest("postgresql")
     store.close()
     assert migrated(postgres_dsn) == declared(postgres_dsn)
+
+
+def test_the_log_sequences_go_on_after_the_numbers_their_rows_gave(postgres_dsn: str) -> None:
+    """Version 3 moves the audit and stock numbers to sequence objects: a database that
+    numbered its log up to 41 (audit) and 7 (stock) goes on at 42 and 8, and the rows
+    of ``paycore_sequences`` it no longer reads are gone."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {migrate.TABLE} (version bigint PRIMARY KEY, name text)")
+        for mig in migrate.migrations("postgresql")[:2]:
+            conn.execute(mig.sql.encode())
+            conn.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(sql.Identifier(migrate.TABLE)),
+                (mig.version, mig.name),
+            )
+        conn.execute(
+            "INSERT INTO paycore_sequences VALUES ('audit', 41), ('stock', 7), ('order', 3)"
+        )
+    store = PostgresStore(postgres_dsn, migrate=True)
+    with store.transaction() as tx:
+        drawn = (tx.next_seq("audit"), tx.next_seq("stock"), tx.next_seq("order"))
+    assert drawn == (42, 8, 4)
+    store.close()
+    with psycopg.connect(postgres_dsn) as conn:
+        rows = conn.execute("SELECT name, value FROM paycore_sequences").fetchall()
+    assert rows == [("order", 4)]
 
 
 def test_a_migration_that_fails_leaves_the_database_at_its_version(postgres_dsn: str) -> None:

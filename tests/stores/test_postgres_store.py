@@ -18,7 +18,9 @@ from paycore.errors import CommitUnknown, IntegrityError, OperationalError, Stor
 from paycore.money import Money
 from paycore.ports import Store, Transaction
 from paycore.schema import AUDIT, ORDERS, STOCK, Table
+from paycore_adapters.memory_store import MemoryStore
 from paycore_adapters.sql import migrate
+from paycore_adapters.sql.ddl import SEQUENCE_BLOCK
 from paycore_adapters.sql.postgres_store import PostgresStore
 from paycore_adapters.sql.postgres_tx import ROWS_PER_INSERT
 from paycore_adapters.testing import StoreContract
@@ -328,3 +330,53 @@ def test_log_rows_beyond_one_statement_are_all_written(
         tx.insert(AUDIT, entry(3))
     assert err.value.fields["table"] == "audit"
     assert len(store.snapshot().rows(AUDIT)) == n
+
+
+def test_transactions_at_once_take_log_numbers_without_a_conflict(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """The audit log's numbers come from a sequence object, a block per draw: two
+    transactions open at once that both write the log both commit (when the number was a
+    row of ``paycore_sequences``, the second to bump it was refused with 40001), and no
+    number is given twice."""
+    a_store, b_store = stores(), stores()
+
+    def entry(seq: int, order_id: str) -> r.AuditEntry:
+        return r.AuditEntry(seq, 0, "order", order_id, None, "pending", "test", None)
+
+    drawn: list[int] = []
+
+    def other() -> None:  # draws and commits while the first transaction is open
+        with b_store.transaction() as tb:
+            drawn.append(tb.next_seq("audit"))
+            tb.insert(AUDIT, entry(drawn[-1], "o2"))
+
+    with a_store.transaction() as ta:
+        drawn.append(ta.next_seq("audit"))
+        ta.insert(AUDIT, entry(drawn[0], "o1"))
+        thread, failures = run_in_thread(other)
+        thread.join(WAIT_S)
+        assert not thread.is_alive(), "the second transaction waited for the first"
+        assert failures == []
+        drawn.append(ta.next_seq("audit"))
+        ta.insert(AUDIT, entry(drawn[2], "o1"))
+    assert len(set(drawn)) == 3 and drawn[0] < drawn[2]
+    assert a_store.stats["conflicts"] + b_store.stats["conflicts"] == 0
+    logged = sorted(e.seq for e in a_store.snapshot().rows(AUDIT))
+    assert logged == sorted(drawn)
+
+
+def test_stores_compare_by_log_order_not_log_numbers(stores: Callable[[], PostgresStore]) -> None:
+    """The fingerprint renumbers the log 1, 2, 3... in its numbers' order: the memory
+    store's, for the same entries in the same order, though PostgreSQL skipped numbers."""
+    store, memory = stores(), MemoryStore()
+    for target in (store, memory):
+        for order_id in ("o1", "o2"):
+            with target.transaction() as tx:
+                seq = tx.next_seq("audit")
+                tx.insert(
+                    AUDIT, r.AuditEntry(seq, 0, "order", order_id, None, "pending", "t", None)
+                )
+    numbers = sorted(e.seq for e in store.snapshot().rows(AUDIT))
+    assert numbers == [1, 1 + SEQUENCE_BLOCK], "a block per transaction: numbers skipped"
+    assert store.fingerprint() == memory.fingerprint()

@@ -41,3 +41,15 @@ def test_card_payments_count_only_on_behalf_of_the_account(status: str) -> None:
     assert charge_blocker(view, on_behalf_of=False) is None
     disabled = AccountView("acct_1", False, status, "active", "under_review")
     assert charge_blocker(disabled, on_behalf_of=False) is None
+
+
+@pytest.mark.parametrize("status", ["inactive", "pending"])
+def test_the_shops_own_account_needs_no_transfers(status: str) -> None:
+    """Without Connect the charge is on the key's own account: no transfer follows."""
+    own = AccountView("acct_own", True, "active", status, own=True)
+    assert charge_blocker(own) is None
+    assert charge_blocker(AccountView("acct_own", True, "inactive", status, own=True)) == (
+        "the card_payments capability of account acct_own is inactive"
+    )
+    disabled = AccountView("acct_own", False, "active", status, "under_review", own=True)
+    assert charge_blocker(disabled) == "charges are disabled on account acct_own (under_review)"

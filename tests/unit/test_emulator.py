@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -277,6 +278,53 @@ def test_events_are_posted_signed_and_redelivered_until_acknowledged() -> None:
     assert event["data"]["object"]["object"] == "payment_intent"
 
 
+def test_get_v1_account_answers_the_own_account_as_the_model_holds_it() -> None:
+    """``GET /v1/account`` is the key's own account (``own_account``), as the model holds
+    it; without one named, or while the model has no such account, it is not found."""
+    with Emulator(own_account=ACCOUNT) as emu:
+        client = sdk(emu)
+        with pytest.raises(stripe.InvalidRequestError) as missing:
+            client.v1.accounts.retrieve_current()
+        assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
+        emu.model.disable_account(ACCOUNT, "under_review")
+        own = client.v1.accounts.retrieve_current()
+        assert (own.id, own.charges_enabled, own.requirements.disabled_reason) == (
+            ACCOUNT,
+            False,
+            "under_review",
+        )
+    with Emulator() as unnamed:
+        unnamed.model.set_account(ACCOUNT)
+        with pytest.raises(stripe.InvalidRequestError):
+            sdk(unnamed).v1.accounts.retrieve_current()
+
+
+def test_an_intent_without_transfer_data_is_the_accounts_own_and_reverses_nothing(
+    emu: Emulator,
+) -> None:
+    """A create without ``transfer_data`` is a charge on the platform's own account: not
+    refused for want of a destination, paid, and its refund reverses no transfer (a
+    destination charge's refund reverses its amount)."""
+    client = sdk(emu)
+    pis = client.v1.payment_intents
+    own = pis.create(
+        {
+            "amount": 1250,
+            "currency": "eur",
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        },
+        {"idempotency_key": "k-own"},
+    )
+    dest = create(client, key="k-dest")
+    refunds = []
+    for pi in (own, dest):
+        emu.model.confirm_intent(
+            pi.id, payment_method="pm_card_visa", return_url=None, idempotency_key=f"c-{pi.id}"
+        )
+        refunds.append(client.v1.refunds.create({"payment_intent": pi.id, "amount": 500}))
+    assert [emu.model.transfer_reversed(r.id) for r in refunds] == [0, 500]
+
+
 def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [
@@ -300,9 +348,56 @@ def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
         assert url.startswith("http://127.0.0.1:")
         client = stripe.StripeClient(KEY, base_addresses={"api": url}, max_network_retries=0)
         assert client.v1.accounts.retrieve(ACCOUNT).charges_enabled is True
+        assert client.v1.accounts.retrieve_current().id == ACCOUNT  # the first --account
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
         assert "stopped" in proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("kind", ["reset", "drop_after"])
+def test_a_connection_fault_is_a_reset_not_a_clean_close(emu: Emulator, kind: str) -> None:
+    """The connection is reset (a TCP RST), as a peer or a proxy that gave up resets it;
+    a clean close would read as an empty answer instead."""
+    emu.faults.arm(kind, endpoint="create_intent")
+    body = b"amount=1250&currency=eur"
+    port = int(emu.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/payment_intents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer " + KEY.encode() + b"\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        with pytest.raises(ConnectionResetError):
+            while conn.recv(4096):
+                pass
+
+
+@pytest.mark.parametrize(
+    ("more", "param"),
+    [
+        ({"payment_method_types": ["card"]}, "payment_method_types"),
+        ({"transfer_data": {"destination": ACCOUNT, "amount": 100}}, "transfer_data[amount]"),
+    ],
+)
+def test_a_parameter_the_emulator_does_not_model_is_refused(
+    emu: Emulator, more: dict[str, Any], param: str
+) -> None:
+    """Stripe refuses a parameter it does not know with 400 ``parameter_unknown``; the
+    emulator refuses every one it does not model the same way, so an adapter's
+    parameter is never ignored in silence."""
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        create(sdk(emu), key="k-unknown", **more)
+    assert caught.value.http_status == 400
+    assert caught.value.code == "parameter_unknown"
+    assert caught.value.param == param
+    assert emu.model.intents() == []
+
+
+def test_an_unknown_query_parameter_is_refused_too(emu: Emulator) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        sdk(emu).v1.refunds.list({"payment_intent": "pi_1", "charge": "ch_1"})  # type: ignore[typeddict-unknown-key]
+    assert (caught.value.code, caught.value.param) == ("parameter_unknown", "charge")

@@ -3,9 +3,9 @@
 Each kind is something a client of Stripe meets on a real network
 (docs.stripe.com/error-low-level, "Handling errors"; docs.stripe.com/api/idempotent_requests):
 
-- ``drop_after``: the request takes effect, then the connection closes without an
-  answer (a timeout or a reset after the fact: the client cannot know what happened);
-- ``reset``: the connection closes before the request reaches the model (nothing
+- ``drop_after``: the request takes effect, then the connection is reset without an
+  answer (a TCP RST after the fact: the client cannot know what happened);
+- ``reset``: the connection is reset before the request reaches the model (nothing
   happened, and the client cannot know that either);
 - ``error_500``: a 500 before the request reaches the model (``Stripe-Should-Retry:
   true``, nothing saved under the key);

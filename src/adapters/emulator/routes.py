@@ -210,7 +210,57 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, str]] = [
     ("GET", re.compile(r"^/v1/refunds$"), list_refunds, "list_refunds"),
     ("GET", re.compile(rf"^/v1/refunds/{_ID}$"), retrieve_refund, "retrieve_refund"),
     ("GET", re.compile(rf"^/v1/accounts/{_ID}$"), retrieve_account, "retrieve_account"),
+    # The API key's own account (docs.stripe.com/api/accounts/retrieve; the SDK's
+    # ``accounts.retrieve_current``): the server fills in which account that is.
+    ("GET", re.compile(r"^/v1/account$"), retrieve_account, "retrieve_own_account"),
 ]
+
+
+#: The parameters each endpoint reads, a nested mapping's own keys as a set. Stripe
+#: answers a parameter it does not know with 400 ``parameter_unknown``
+#: (docs.stripe.com/error-codes#parameter-unknown); the emulator answers so every one it
+#: does not model, Stripe's others included, so none is ever ignored in silence.
+PARAMS: dict[str, Mapping[str, frozenset[str] | None]] = {
+    "create_intent": {
+        "amount": None,
+        "currency": None,
+        "automatic_payment_methods": frozenset({"enabled", "allow_redirects"}),
+        "metadata": None,  # any key: Stripe's metadata (docs.stripe.com/api/metadata)
+        "transfer_data": frozenset({"destination"}),
+        "on_behalf_of": None,
+        "description": None,
+    },
+    "confirm_intent": {"payment_method": None, "return_url": None},
+    "list_intents": {
+        "created": frozenset({"gte", "lt"}),
+        "limit": None,
+        "starting_after": None,
+    },
+    "search_intents": {"query": None, "limit": None, "page": None},
+    "create_refund": {
+        "payment_intent": None,
+        "amount": None,
+        "reason": None,
+        "metadata": None,
+        "reverse_transfer": None,
+    },
+    "list_refunds": {"payment_intent": None, "limit": None, "starting_after": None},
+}
+
+
+def unknown_param(endpoint: str, form: Form) -> str | None:
+    """The first parameter of ``form`` that ``endpoint`` does not read, in Stripe's
+    notation (``transfer_data[amount]``), or None."""
+    known = PARAMS.get(endpoint, {})
+    for name in sorted(form):
+        if name not in known:
+            return name
+        inner, value = known[name], form[name]
+        if inner is not None and isinstance(value, dict):
+            extra = sorted(set(value) - inner)
+            if extra:
+                return f"{name}[{extra[0]}]"
+    return None
 
 
 def route(method: str, path: str) -> tuple[Handler, str, str] | None:

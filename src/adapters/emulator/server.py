@@ -15,6 +15,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -30,9 +32,12 @@ from paycore.ports import IntentView
 from ..fake_provider import FakeProvider
 from ..memory import ManualClock
 from .faults import WireFaults
-from .routes import parse_form, route
+from .routes import parse_form, route, unknown_param
 from .webhooks import WebhookSender
 from .wire import Json, error_json, stripe_error
+
+#: ``struct linger`` {on, 0 seconds}: closing the socket resets the connection.
+RESET_LINGER = struct.pack("ii", 1, 0)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,10 @@ class Emulator:
     """Serve ``model`` (a new fake on a manual clock when not given) as Stripe's API on
     ``http://127.0.0.1:port`` (0: any free port). ``api_key``: the only key accepted
     (any ``sk_test_`` key when None). ``webhook_url``/``webhook_secret``: where the
-    model's events are POSTed, signed (:class:`~.webhooks.WebhookSender`)."""
+    model's events are POSTed, signed (:class:`~.webhooks.WebhookSender`).
+    ``own_account``: the account the API key belongs to, which ``GET /v1/account``
+    answers (as the model holds it; not found while it has no such account or none is
+    named); an intent made without ``transfer_data`` is a charge on it, with no transfer."""
 
     def __init__(
         self,
@@ -65,6 +73,7 @@ class Emulator:
         api_key: str | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        own_account: str | None = None,
     ) -> None:
         if host != LOOPBACK:
             raise EmulatorAddressRefused(f"the emulator listens on {LOOPBACK} only, not {host!r}")
@@ -72,6 +81,7 @@ class Emulator:
         self.faults = WireFaults()
         self.requests: dict[str, int] = {}
         self._api_key = api_key
+        self.own_account = own_account
         self._ids = itertools.count(1)
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
@@ -137,6 +147,16 @@ class Emulator:
         if found is None:
             return stripe_error(404, f"Unrecognized request URL ({method}: {path}).")
         handler, endpoint, object_id = found
+        unknown = unknown_param(endpoint, form)
+        if unknown is not None:
+            return stripe_error(
+                400,
+                f"Received unknown parameter: {unknown}",
+                code="parameter_unknown",
+                param=unknown,
+            )
+        if endpoint == "retrieve_own_account":
+            object_id = self.own_account or ""
         self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
         fault = self.faults.take(endpoint, key or f"{path}?{sorted(pairs)}")
         kind = fault.kind if fault is not None else None
@@ -201,6 +221,11 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 key = self.headers.get("Idempotency-Key")
                 answer = emulator.answer(method, parts.path, pairs, key)
             if answer is None:
+                # A reset, not a clean close: SO_LINGER on with a zero timeout makes the
+                # close send RST (socket(7), "SO_LINGER"), as a peer that gave up does;
+                # closed here, before the server's own shutdown would send FIN first.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_LINGER)
+                self.connection.close()
                 self.close_connection = True
                 return
             status, body, headers = answer

@@ -7,7 +7,8 @@ is applied directly: databases change only through the migration files.
 
 Beside paycore's tables, two of the store's own: ``paycore_sequences`` (the named
 sequences of ``Transaction.next_seq``: a row per name, so a rolled-back transaction
-gives its number back and committed data never shares one) and
+gives its number back and committed data never shares one; on PostgreSQL the log
+tables' two are sequence objects instead, :data:`NATIVE_SEQUENCES`) and
 ``paycore_migrations`` (which migrations were applied, made by the migrator).
 
 Run ``python -m paycore_adapters.sql.ddl DIALECT`` to print a dialect's schema.
@@ -33,6 +34,9 @@ class Dialect:
     #: database keeps it itself: SQLite's rowid).
     order_column: str
     order_declaration: str
+    #: Whether :data:`NATIVE_SEQUENCES` are the database's own sequence objects (else
+    #: rows of ``paycore_sequences``, like every other name).
+    native_sequences: bool = False
 
 
 SQLITE = Dialect(
@@ -46,8 +50,21 @@ POSTGRESQL = Dialect(
     {"text": "text", "int": "bigint", "bool": "boolean", "json": "jsonb"},
     "pos",
     '"pos" bigint GENERATED ALWAYS AS IDENTITY',
+    native_sequences=True,
 )
 DIALECTS = {d.name: d for d in (SQLITE, POSTGRESQL)}
+
+
+#: The sequences nearly every writing transaction draws from (the audit log's and the
+#: stock movements' keys): on a database that runs transactions at once they are the
+#: server's own sequence objects, drawn a block at a time (``SEQUENCE_BLOCK`` numbers),
+#: so that they are no row every transaction updates.
+NATIVE_SEQUENCES = {"audit": "audit", "stock": "stock_movements"}  # name -> its log table
+SEQUENCE_BLOCK = 1000
+
+
+def native_sequence(name: str) -> str:
+    return f"paycore_{name}_seq"
 
 
 def quote(name: str) -> str:
@@ -103,6 +120,11 @@ def schema(dialect: Dialect) -> list[str]:
         f"    {quote('name')} {dialect.types['text']} NOT NULL PRIMARY KEY,\n"
         f"    {quote('value')} {dialect.types['int']} NOT NULL\n);"
     ]
+    if dialect.native_sequences:
+        out += [
+            f"CREATE SEQUENCE {quote(native_sequence(name))} INCREMENT BY {SEQUENCE_BLOCK};"
+            for name in NATIVE_SEQUENCES
+        ]
     for table in TABLES:
         out.extend(table_statements(dialect, MAPS[table.name]))
     return out

@@ -27,9 +27,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import attrs
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -39,6 +40,8 @@ from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
+from .columns import MAPS
+from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote
 from .postgres_tx import (
     CONFLICTS,
     POSTGRES_TABLES,
@@ -230,22 +233,51 @@ class PostgresStore:
             yield postgres_view(conn, self._sql, batch=batch, cache=cache)
 
     def sequences(self) -> dict[str, int]:
+        """Each sequence drawn from, with a number no number it gave exceeds and the next
+        draw does: the last one given for a row of ``paycore_sequences``, the end of the
+        last block drawn for a native sequence."""
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT name, value FROM paycore_sequences").fetchall()
-        return {str(name): int(value) for name, value in rows}
+            out = {str(name): int(value) for name, value in rows}
+            for name in NATIVE_SEQUENCES:
+                seq = quote(native_sequence(name))
+                found = conn.execute(f"SELECT last_value, is_called FROM {seq}").fetchone()
+                if found is not None and found[1]:
+                    out[name] = int(found[0]) + SEQUENCE_BLOCK - 1
+        return out
 
     def fingerprint(self) -> str:
         """SHA-256 of all committed content, in the memory store's canonical form."""
-        return fingerprint_of(self.snapshot().tables, self.sequences())
+        return fingerprint_of(*ranked(self.snapshot().tables, self.sequences()))
 
     def state_key(self, row_key: Callable[[Any], object] | None = None) -> object:
         """Everything that decides what this store does next (``memory_tables.content_key``):
         what the harness's explorer tells states apart by. No ``clone``: the explorer
         rebuilds a state on PostgreSQL by replaying its path (``method="replay"``)."""
-        return content_key(self.snapshot().tables, self.sequences())
+        return content_key(*ranked(self.snapshot().tables, self.sequences()))
 
     def table_versions(self) -> dict[str, int]:
         return {t.name: self.writes[t.name] for t in TABLES}
+
+
+def ranked(
+    tables: Mapping[str, Mapping[str, Any]], seqs: Mapping[str, int]
+) -> tuple[dict[str, Mapping[str, Any]], dict[str, int]]:
+    """The content as a store that numbers its logs without gaps holds it: each log
+    table of a native sequence renumbered 1, 2, 3... in its numbers' order, and the
+    sequence at its last. Those numbers only order the log (a block's rest and a
+    rolled-back transaction's draw are skipped), so two stores whose logs hold the same
+    entries in the same order hold the same content; the memory store, the harness and
+    the explorer compare stores by this form."""
+    tables, seqs = dict(tables), dict(seqs)
+    for name, table in NATIVE_SEQUENCES.items():
+        rows = sorted(tables[table].values(), key=lambda row: int(row.seq))
+        renumbered = [attrs.evolve(row, seq=n) for n, row in enumerate(rows, 1)]
+        tables[table] = {MAPS[table].table.key_of(row): row for row in renumbered}
+        seqs.pop(name, None)
+        if renumbered:
+            seqs[name] = len(renumbered)
+    return tables, seqs
 
 
 def _configure(conn: Conn) -> None:

@@ -10,6 +10,17 @@ localstripe's aiohttp ``app``, turns the store's saving to disk off (the data li
 child's memory only), binds a socket to ``127.0.0.1`` port 0 (the system picks a free
 port), prints that port on its first line of output and serves the app on that socket.
 This module never imports localstripe itself: only the child does.
+
+One change to what localstripe answers, and only one, unless ``accept_no_redirects`` is
+False: its ``PaymentIntent`` refuses every parameter it does not know, among them
+``automatic_payment_methods``, which the Stripe adapter sends on every create (as
+``enabled=true`` with ``allow_redirects=never``, since paycore confirms without a
+``return_url``: docs.stripe.com/api/payment_intents/confirm). The child takes exactly
+that value and drops it: localstripe knows no redirect-based payment method at all (its
+``PaymentMethod`` is ``card`` or ``sepa_debit``, ``localstripe/resources.py``), so
+"never redirect" restricts nothing it has. Any other value is still refused as
+unexpected. ``payment_method_types`` is no way round it: the SDK's API version refuses
+that parameter (:func:`paycore_adapters.stripe_convert.create_params`).
 """
 
 from __future__ import annotations
@@ -32,8 +43,16 @@ STOP_TIMEOUT_S = 5.0
 _CHILD = """
 import socket, sys
 from aiohttp import web
-from localstripe import server
+from localstripe import resources, server
 server.store.dump_to_disk = lambda: None  # no /tmp/localstripe.pickle
+if sys.argv[1:] == ["accept_no_redirects"]:
+    made = resources.PaymentIntent.__init__
+    NEVER = {"enabled": "true", "allow_redirects": "never"}
+    def __init__(self, *args, automatic_payment_methods=None, **kwargs):
+        if automatic_payment_methods is not None and automatic_payment_methods != NEVER:
+            kwargs["automatic_payment_methods"] = automatic_payment_methods
+        made(self, *args, **kwargs)
+    resources.PaymentIntent.__init__ = __init__
 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 sock.bind(("127.0.0.1", 0))
 print(sock.getsockname()[1], flush=True)
@@ -50,10 +69,15 @@ class Localstripe:
 
     ``url`` is its address (``http://127.0.0.1:PORT``), the ``api`` base address a
     ``StripeClient`` takes. :meth:`reset` forgets every object it holds.
+    ``accept_no_redirects``: take ``automatic_payment_methods`` as the adapter sends it
+    and drop it (the module's docstring says why); False serves localstripe unchanged.
     """
 
-    def __init__(self, *, start_timeout_s: float = START_TIMEOUT_S) -> None:
+    def __init__(
+        self, *, start_timeout_s: float = START_TIMEOUT_S, accept_no_redirects: bool = True
+    ) -> None:
         self._start_timeout_s = start_timeout_s
+        self._accept_no_redirects = accept_no_redirects
         self._proc: subprocess.Popen[str] | None = None
         self._port: int | None = None
         self._log: IO[str] | None = None
@@ -69,7 +93,7 @@ class Localstripe:
         # Its errors go to a file, not a pipe nobody reads (a full pipe would block it).
         self._log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop())
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD],
+            [sys.executable, "-c", _CHILD, *self._child_args()],
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
@@ -82,6 +106,9 @@ class Localstripe:
             self.stop()
             raise
         return self
+
+    def _child_args(self) -> list[str]:
+        return ["accept_no_redirects"] if self._accept_no_redirects else []
 
     def _read_port(self, proc: subprocess.Popen[str]) -> int:
         out: IO[str] | None = proc.stdout

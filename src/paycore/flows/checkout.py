@@ -38,6 +38,7 @@ from paycore.connect import charge_blocker
 from paycore.errors import (
     PaycoreError,
     ProviderCircuitOpen,
+    ProviderConfigurationError,
     ProviderError,
     ProviderNotFound,
     SellerCannotCharge,
@@ -103,12 +104,21 @@ def _check_seller(flow: Flow) -> Remote[AccountView]:
 def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     """An open circuit (the provider is away) ends a new checkout at once: nothing was
     sent for it. An account the provider does not know can take no charge: the checkout
-    ends as the seller's. Either way no create was sent (the check comes first and is
-    never returned to), so there is nothing to look for: the checkout closes without
-    asking the provider, which may well be down. Any other refusal of the check is
-    retried as a strike."""
+    ends as the seller's. Settings the provider refuses (the key, or an account the key
+    may not charge) no retry mends: the checkout ends and an operator is alerted. Either
+    way no create was sent (the check comes first and is never returned to), so there is
+    nothing to look for: the checkout closes without asking the provider, which may well
+    be down. Any other refusal of the check is retried as a strike."""
     if isinstance(err, ProviderCircuitOpen):
         return _close(u, flow, _payment(u, flow), err.code)
+    if isinstance(err, ProviderConfigurationError):
+        account = _prm(flow).account
+        u.alert(
+            "provider_configuration",
+            account,
+            f"the provider refused paycore's settings for account {account}: {err.message}",
+        )
+        return _close(u, flow, _payment(u, flow), err.code, err.message)
     if isinstance(err, ProviderNotFound):
         why = f"the provider refused to show account {_prm(flow).account} ({err.code})"
         return _close(u, flow, _payment(u, flow), SellerCannotCharge.code, why)
@@ -289,6 +299,7 @@ def _close(
     typed: dict[str, type[PaycoreError]] = {
         SellerCannotCharge.code: SellerCannotCharge,
         ProviderCircuitOpen.code: ProviderCircuitOpen,
+        ProviderConfigurationError.code: ProviderConfigurationError,
     }
     err_type = typed.get(code, ProviderError)
     blocker = blocker or flow.data.get("blocker")
