@@ -145,9 +145,16 @@ class TableMap(Generic[T]):
         self.column_names = tuple(c.name for c in self.columns)
         self.key_column = self.column_of(table.key)
         self.versioned = "version" in names
-        #: A record's values in the order of :attr:`columns`, and the record a row holds:
-        #: generated once per table (see :mod:`paycore_adapters.sql.codegen`).
-        self.row, self.record = codegen.codec(cls, self.fields, self.derived)
+        #: The columns of each field, then of each derived property, in the order
+        #: :attr:`diff` numbers them.
+        self.groups: tuple[tuple[Column, ...], ...] = (
+            *(f.columns for f in self.fields),
+            *((Column(d, "text", False),) for d in self.derived),
+        )
+        #: A record's values in the order of :attr:`columns`, the record a row holds,
+        #: and what changed between two versions of a record: generated once per table
+        #: (see :mod:`paycore_adapters.sql.codegen`).
+        self.row, self.record, self.diff = codegen.codec(cls, self.fields, self.derived)
 
     def column_of(self, field: str) -> str:
         """The column a key, unique or indexed field is looked up by (never Money)."""

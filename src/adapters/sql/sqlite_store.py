@@ -7,6 +7,10 @@
   a crash of the process. ``NORMAL`` keeps every commit through a process crash and
   may lose the last ones to a power cut; it is a choice for the operator to make
   (``sqlite:PATH?synchronous=NORMAL``), never paycore's default for money.
+* Checkpoints of the write-ahead log run on a thread of their own, every
+  ``checkpoint_every`` commits, instead of inside the commit that happens to fill the
+  log (:mod:`paycore_adapters.sql.checkpointer`); ``checkpoint_every=None`` keeps
+  SQLite's own, inside commits.
 * One connection per thread, opened on first use; a snapshot reads through a second
   one, so it sees only committed data even while this thread's transaction is open;
   ``paycore check`` reads one read transaction streamed instead, on a connection of its
@@ -35,12 +39,16 @@ from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
+from .checkpointer import BOUND, Checkpointer
 from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction
 from .streamed import BATCH, CACHE, StreamedSnapshot, sqlite_view
 
 T = TypeVar("T")
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: Commits between two checkpoints of the log (:mod:`.checkpointer`): a lifecycle's
+#: seven commits change about 70 pages, so about 1,000 pages a checkpoint.
+CHECKPOINT_EVERY = 100
 
 
 class SQLiteStore:
@@ -55,6 +63,7 @@ class SQLiteStore:
         synchronous: str = "FULL",
         busy_timeout_ms: int = 10_000,
         migrate: bool = False,
+        checkpoint_every: int | None = CHECKPOINT_EVERY,
     ) -> None:
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError("a SQLite store is a file: name its path")
@@ -63,6 +72,11 @@ class SQLiteStore:
         self.path = Path(path)
         self.synchronous = synchronous.upper()
         self.busy_timeout_ms = busy_timeout_ms
+        self.checkpoints = (
+            None
+            if checkpoint_every is None
+            else Checkpointer(self.path, checkpoint_every, busy_timeout_ms)
+        )
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
@@ -92,6 +106,8 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            if self.checkpoints is not None:  # the thread checkpoints; this is the bound
+                conn.execute(f"PRAGMA wal_autocheckpoint={BOUND}")
         except sqlite3.Error as exc:
             raise OperationalError(f"cannot open the SQLite store at {self.path}: {exc}") from None
         with self._guard:
@@ -112,7 +128,10 @@ class SQLiteStore:
         return conn
 
     def close(self) -> None:
-        """Close every connection this store opened (in any thread)."""
+        """Close every connection this store opened (in any thread), after the checkpoint
+        its thread may be running."""
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         with self._guard:
             conns, self._connections = self._connections, []
         for conn in conns:
@@ -226,7 +245,13 @@ class SQLiteStore:
             self._reader().backup(target)
         finally:
             target.close()
-        twin = SQLiteStore(path, synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms)
+        every = None if self.checkpoints is None else self.checkpoints.every
+        twin = SQLiteStore(
+            path,
+            synchronous=self.synchronous,
+            busy_timeout_ms=self.busy_timeout_ms,
+            checkpoint_every=every,
+        )
         twin.writes, twin.stats = Counter(self.writes), dict(self.stats)
         if self.disposable:
             twin.dispose_when_dropped()
@@ -243,7 +268,7 @@ class SQLiteStore:
         """Close this store's connections and delete its files once nothing refers to it
         any more (for the harness's throwaway stores)."""
         self.disposable = True
-        weakref.finalize(self, _dispose, self._connections, self.path)
+        weakref.finalize(self, _dispose, self._connections, self.path, self.checkpoints)
 
 
 class _Scope:
@@ -290,12 +315,18 @@ class _Scope:
             _rollback(conn)
             raise CommitUnknown(f"the commit failed: {exc}") from None
         store.count("commits", "writes" if tx.wrote else None)
+        if tx.wrote and store.checkpoints is not None:
+            store.checkpoints.committed()
 
 
 _CLONES = itertools.count(1)
 
 
-def _dispose(connections: list[sqlite3.Connection], path: Path) -> None:
+def _dispose(
+    connections: list[sqlite3.Connection], path: Path, checkpoints: Checkpointer | None
+) -> None:
+    if checkpoints is not None:
+        checkpoints.close()
     for conn in connections:
         conn.close()
     for suffix in ("", "-wal", "-shm"):

@@ -29,7 +29,11 @@ class TableSql:
         self.insert = f"INSERT INTO {name} ({cols}) VALUES {self._row}"
         self._inserts = {1: self.insert}
         sets = ", ".join(f"{quote(c)} = {slot[c]}" for c in m.column_names)
-        self.update = f"UPDATE {name} SET {sets} WHERE {key} = {p} AND {quote('version')} = {p}"
+        self._where = f" WHERE {key} = {p} AND {quote('version')} = {p}"
+        self.update = f"UPDATE {name} SET {sets}{self._where}"
+        self._slot = slot
+        #: ``update_of``'s statements, written on first use: by the changed fields.
+        self._updates: dict[tuple[int, ...], str] = {}
         self.version = f"SELECT {quote('version')} FROM {name} WHERE {key} = {p}"
         singles = (u[0] for u in table.unique if len(u) == 1)
         #: The fields ``find`` may look rows up by, and each one's statement.
@@ -62,6 +66,16 @@ class TableSql:
         sql = self._inserts.get(n)
         if sql is None:
             sql = self._inserts[n] = f"{self.insert}{f', {self._row}' * (n - 1)}"
+        return sql
+
+    def update_of(self, changed: tuple[int, ...]) -> str:
+        """The UPDATE of only the columns of ``changed`` (field numbers, as
+        ``TableMap.diff`` gives them), checked against the version it builds on."""
+        sql = self._updates.get(changed)
+        if sql is None:
+            cols = [c.name for i in changed for c in self.map.groups[i]]
+            sets = ", ".join(f"{quote(c)} = {self._slot[c]}" for c in cols)
+            sql = self._updates[changed] = f"UPDATE {quote(self.map.name)} SET {sets}{self._where}"
         return sql
 
     def claim(self, field: str, due: str | None, keyed: bool) -> str:

@@ -34,6 +34,9 @@ from .statements import TableSql
 T = TypeVar("T")
 
 
+#: ``update``: the row was never read in this transaction.
+_UNREAD = object()
+
 #: The key a log row's write carries (log rows are never looked up by it).
 LOG_ROW = "?"
 
@@ -171,11 +174,15 @@ class SqlTransaction(abc.ABC):
         version: int = record.version  # type: ignore[attr-defined]
         self._wrote(table)
         known = self._rows.setdefault(table.name, {})
-        unread = key not in known
-        if not unread:
-            self._check_version(t, key, version, known[key])
+        old = known.get(key, _UNREAD)
+        if old is _UNREAD:
+            sql, values = t.update, t.map.row(record)
+        else:
+            self._check_version(t, key, version, old)
+            changed, changes = t.map.diff(old, record)  # only what changed is written
+            sql, values = t.update_of(changed), tuple(changes)
         known[key] = record
-        self._pending.append((t, key, t.update, (*t.map.row(record), key, version - 1), unread))
+        self._pending.append((t, key, sql, (*values, key, version - 1), old is _UNREAD))
         self._dirty.add(table.name)
 
     def _check_version(self, t: TableSql, key: str, version: int, stored: Any) -> None:
