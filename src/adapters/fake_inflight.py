@@ -148,6 +148,8 @@ class InFlightLedger(FakeLedger):
         return outcome
 
     def _land_due(self) -> None:
+        if not self._held:  # the usual case: nothing in flight
+            return
         now = self._clock.now()
         due = [h for h in self._held if h.lands_at is not None and h.lands_at <= now]
         if due:
@@ -172,15 +174,17 @@ class InFlightLedger(FakeLedger):
             self._land_due()
             if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
                 return super()._mutate(endpoint, key, params, validate, execute)  # refused
-            if any(h.key == key for h in self._held):
+            held = self._held
+            if held and any(h.key == key for h in held):
                 self._refuse(endpoint, "idempotency_key_in_use", key)
             saved = self._saved.get(key)
             if saved is not None and self._clock.now() - saved.at <= IDEMPOTENCY_TTL_MS:
                 return super()._mutate(endpoint, key, params, validate, execute)  # a replay
             intent_id = intent_of(endpoint, params)
-            if intent_id and any(h.intent_id == intent_id for h in self._held):
+            if held and intent_id and any(h.intent_id == intent_id for h in held):
                 self._refuse(endpoint, "lock_timeout", intent_id)
-            if not any(a.endpoint in (None, endpoint) for a in (*self._holds, *self._fails)):
+            armed = (*self._holds, *self._fails)  # usually none
+            if not armed or not any(a.endpoint in (None, endpoint) for a in armed):
                 return super()._mutate(endpoint, key, params, validate, execute)
             self.calls[endpoint] += 1
             validate()  # a refused request is neither held nor saved; what is armed waits on

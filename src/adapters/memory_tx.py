@@ -168,7 +168,9 @@ class MemoryTransaction(ClaimByFind):
             old_values = keyed(old)
             if old_values == values:
                 return  # same indexed values: same index entries
-        uniques = index.uniques(record)
+        # Only a table with unique constraints comes here: its index's ``uniques`` is
+        # ``Table.unique_values`` (called straight, a frame fewer).
+        uniques = table.unique_values(record)
         for fields, unique in uniques:
             owner = index.owners[fields].get(unique)
             if owner is not None and owner != key:
@@ -182,7 +184,7 @@ class MemoryTransaction(ClaimByFind):
                     other=owner,
                 )
         if old is not None:
-            index.move(key, old_values, values, index.uniques(old), uniques)
+            index.move(key, old_values, values, table.unique_values(old), uniques)
         else:
             index.put(key, values, uniques)
 

@@ -125,7 +125,7 @@ class Store(Protocol):
 # --- payment provider --------------------------------------------------------
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class IntentView:
     """A provider payment intent as paycore sees it (Stripe's statuses)."""
 

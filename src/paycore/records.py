@@ -26,7 +26,7 @@ def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value or {})
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Seller:
     id: str
     name: str
@@ -35,7 +35,7 @@ class Seller:
     version: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Product:
     id: str
     seller_id: str
@@ -53,7 +53,7 @@ def stock_key(seller_id: str, sku: str) -> str:
     return f"{quote(seller_id, safe='')}/{quote(sku, safe='')}"
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Stock:
     """One seller's counters for one SKU. ``available = on_hand - held - committed``, never
     negative. Sellers never share units: the same SKU at two sellers is two rows."""
@@ -74,7 +74,7 @@ class Stock:
         return self.on_hand - self.held - self.committed
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class StockMovement:
     """Append-only ledger of every change to one seller's on-hand count of a SKU."""
 
@@ -90,7 +90,7 @@ class StockMovement:
         return stock_key(self.seller_id, self.sku)
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class OrderLine:
     """A snapshot taken at reservation time: later catalog changes never reach it (S12)."""
 
@@ -106,7 +106,7 @@ class OrderLine:
         return self.unit_price.times(self.quantity)
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Order:
     id: str
     checkout_session_id: str
@@ -121,7 +121,7 @@ class Order:
     version: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Reservation:
     id: str
     order_id: str
@@ -140,7 +140,7 @@ class Reservation:
         return stock_key(self.seller_id, self.sku)
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Payment:
     id: str
     order_id: str
@@ -163,7 +163,7 @@ class Payment:
     reference: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Refund:
     id: str
     payment_id: str
@@ -189,7 +189,7 @@ class Refund:
     reference: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Flow:
     """A running operation's durable recovery point."""
 
@@ -209,7 +209,7 @@ class Flow:
     version: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class AuditEntry:
     seq: int
     at: int
@@ -221,7 +221,7 @@ class AuditEntry:
     flow_id: str | None
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class OutboxMessage:
     """A notification to send after commit; one per (order, kind), ever."""
 
@@ -235,7 +235,7 @@ class OutboxMessage:
     version: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class InboxEntry:
     """A provider event already taken in; a second delivery is a no-op."""
 
@@ -246,7 +246,7 @@ class InboxEntry:
     flow_id: str
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Cursor:
     """Where a job stopped, so its next run goes on from there."""
 
@@ -255,7 +255,7 @@ class Cursor:
     version: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class OrphanCase:
     """A provider intent with no local payment to match, and what was done about it."""
 
@@ -268,7 +268,7 @@ class OrphanCase:
     version: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Alert:
     """Something that needs a human, recorded in the transaction that found it (A6).
 
@@ -289,7 +289,7 @@ class Alert:
     version: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class JobHealth:
     """How a background job's recent runs went: consecutive failures since its last success."""
 
@@ -300,7 +300,7 @@ class JobHealth:
     version: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Installation:
     """This store's identity at the provider: one row, created on first use, random.
 

@@ -31,28 +31,68 @@ def _evolver(cls: type) -> Evolver:
     per class as attrs generates its own methods: one line per field, so a call neither
     loops nor looks the fields up (``attrs.evolve`` does both on every call)."""
     names = [f.name for f in attrs.fields(cast(Any, cls))]
+    draft = _draft_class(cls)
+    values = [f"changes[{n!r}] if {n!r} in changes else record.{n}" for n in names]
     lines = [
         "def evolve(record, changes):",
         "    if not NAMES.issuperset(changes):",
         "        unknown = sorted(changes.keys() - NAMES)",
         "        raise TypeError(f'{CLS.__name__} has no field(s) {unknown}')",
-        "    new = NEW(CLS)",
-        *(
-            f"    SET_{i}(new, changes[{n!r}] if {n!r} in changes else record.{n})"
-            for i, n in enumerate(names)
-        ),
+        *_filled(cls, draft, values),
         "    return new",
     ]
-    scope: dict[str, Any] = {
-        "NAMES": frozenset(names),
-        "CLS": cls,
-        "NEW": object.__new__,
-        # Each field's own slot setter, past the frozen class's __setattr__ (and faster
-        # than object.__setattr__, which looks the slot up by name on every call).
-        **{f"SET_{i}": slot_setter(cls, n) for i, n in enumerate(names)},
-    }
+    scope: dict[str, Any] = {"NAMES": frozenset(names), **_fill_scope(cls, draft)}
     exec("\n".join(lines), scope)  # the source is built from the field names only
     return cast(Evolver, scope["evolve"])
+
+
+def _draft_class(cls: type) -> type | None:
+    """A plain class with the slots of ``cls``, whose instances can become ``cls``
+    records by ``__class__`` assignment (same layout), or None when they cannot (a
+    record that inherits fields, keeps a ``__weakref__`` slot or has no slots).
+
+    Why: a frozen record's fields can only be set through a slot wrapper call each
+    (``object.__setattr__`` or the slot's ``__set__``), about four times what a plain
+    attribute store costs; a draft takes plain stores, then becomes the record, whose
+    class refuses every later change as before. Records are built so once per write."""
+    slots = cls.__dict__.get("__slots__")
+    if cls.__bases__ != (object,) or not isinstance(slots, tuple) or "__weakref__" in slots:
+        return None
+    draft = type(f"{cls.__name__}Draft", (), {"__slots__": slots})
+    probe: Any = object.__new__(draft)
+    try:
+        probe.__class__ = cls
+    except TypeError:  # the layouts differ after all: set the slots one by one
+        return None
+    return draft
+
+
+def _filled(cls: type, draft: type | None, values: list[str]) -> list[str]:
+    """Generated lines that make ``new``, a ``cls`` record of the given field values."""
+    names = [f.name for f in attrs.fields(cast(Any, cls))]
+    if draft is not None:
+        return [
+            "    new = NEW(DRAFT)",
+            *(f"    new.{n} = {v}" for n, v in zip(names, values, strict=True)),
+            "    new.__class__ = CLS",
+        ]
+    return [
+        "    new = NEW(CLS)",
+        *(f"    SET_{i}(new, {v})" for i, v in enumerate(values)),
+    ]
+
+
+def _fill_scope(cls: type, draft: type | None) -> dict[str, Any]:
+    names = [f.name for f in attrs.fields(cast(Any, cls))]
+    return {
+        "CLS": cls,
+        "DRAFT": draft,
+        "NEW": object.__new__,
+        # Without a draft: each field's own slot setter, past the frozen class's
+        # __setattr__ (and faster than object.__setattr__, which looks the slot up by
+        # name on every call).
+        **{f"SET_{i}": slot_setter(cls, n) for i, n in enumerate(names)},
+    }
 
 
 def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
@@ -73,19 +113,10 @@ def _constructor(cls: type) -> Callable[..., Any]:
     fields = attrs.fields(cast(Any, cls))
     if any(f.converter is not None or f.validator is not None for f in fields):
         raise TypeError(f"{cls.__name__} converts or validates a field: use its __init__")
-    names = [f.name for f in fields]
-    args = ", ".join(f"a{i}" for i in range(len(names)))
-    lines = [
-        f"def make({args}):",
-        "    new = NEW(CLS)",
-        *(f"    SET_{i}(new, a{i})" for i in range(len(names))),
-        "    return new",
-    ]
-    scope: dict[str, Any] = {
-        "CLS": cls,
-        "NEW": object.__new__,
-        **{f"SET_{i}": slot_setter(cls, n) for i, n in enumerate(names)},
-    }
+    args = [f"a{i}" for i in range(len(fields))]
+    draft = _draft_class(cls)
+    lines = [f"def make({', '.join(args)}):", *_filled(cls, draft, args), "    return new"]
+    scope = _fill_scope(cls, draft)
     exec("\n".join(lines), scope)  # the source is built from the field count only
     return cast(Callable[..., Any], scope["make"])
 
@@ -96,7 +127,18 @@ _audit_entry: Callable[[int, int, str, str, str | None, str, str, str | None], A
     _constructor(AuditEntry)
 )
 
-_EVOLVERS: dict[type, Evolver] = {}
+
+class _Evolvers(dict[type, Evolver]):
+    """Each record class's evolver, generated at its first use."""
+
+    def __missing__(self, cls: type) -> Evolver:
+        evolver = self[cls] = _evolver(cls)
+        return evolver
+
+
+#: ``_EVOLVERS[type(record)](record, changes)`` is :func:`evolve` without its frame (the
+#: unit's own writes call it so: one call fewer on every save and status change).
+_EVOLVERS = _Evolvers()
 
 
 def evolve(record: T, changes: dict[str, Any]) -> T:
@@ -105,11 +147,7 @@ def evolve(record: T, changes: dict[str, Any]) -> T:
     Converters and validators are not re-run: callers pass final values. An
     unknown field name raises, as with attrs.
     """
-    cls = type(record)
-    evolver = _EVOLVERS.get(cls)
-    if evolver is None:
-        evolver = _EVOLVERS[cls] = _evolver(cls)
-    new: T = evolver(record, changes)  # no typing.cast: a call of its own, on a hot path
+    new: T = _EVOLVERS[type(record)](record, changes)  # no typing.cast: a call, hot
     return new
 
 
@@ -181,7 +219,7 @@ class Unit:
     def save(self, table: Table[T], record: T, **changes: Any) -> T:
         """Write a change that is not a status change (version bumped)."""
         changes["version"] = record.version + 1  # type: ignore[attr-defined]
-        new = evolve(record, changes)
+        new: T = _EVOLVERS[type(record)](record, changes)  # evolve(), one frame fewer
         self.tx.update(table, new)
         return new
 
@@ -213,7 +251,7 @@ class Unit:
         new_status = machine.next(old, trigger)
         changes["status"] = new_status
         changes["version"] = record.version + 1  # type: ignore[attr-defined]
-        new = evolve(record, changes)  # what save() does, without a second keyword pass
+        new: T = _EVOLVERS[type(record)](record, changes)  # as save() does it
         tx = self.tx
         tx.update(table, new)
         # The audit entry, made here and in create() only (no helper: a call fewer on

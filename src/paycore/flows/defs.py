@@ -28,7 +28,7 @@ import attrs
 from paycore import schema as s
 from paycore.errors import PaycoreError, ProviderError
 from paycore.flows.identity import installation_id
-from paycore.flows.params import to_plain
+from paycore.flows.params import remember_params, to_plain
 from paycore.machines import FLOW
 from paycore.ports import PaymentProvider
 from paycore.records import Flow
@@ -264,20 +264,24 @@ def create_flow(
     by another flow) is free for any worker to run at once. Its params record the
     installation it runs for (its provider keys start with it).
     """
-    params = {} if params is None else to_plain(params)
-    if not params.get("installation"):
-        params["installation"] = installation_id(u)
+    plain = {} if params is None else to_plain(params)
+    if not plain.get("installation"):
+        plain["installation"] = installation_id(u)
+        params = None  # the record no longer says what the flow's params are
     flow = Flow(
         id=flow_id,
         kind=kind,
         step=str(step),  # stored as the plain string (the enum is code, not data)
         created_at=u.now,
-        params=params,
+        params=plain,
         next_run_at=u.now,
         lease_owner=owner,
         lease_until=lease_until,
     )
-    return u.create(s.FLOWS, flow, FLOW)
+    created = u.create(s.FLOWS, flow, FLOW)
+    if params is not None:  # what the flow's steps will ask for: they need not build it
+        remember_params(created, params)
+    return created
 
 
 def unexpected(exc: BaseException) -> str:

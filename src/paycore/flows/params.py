@@ -135,10 +135,20 @@ def params_of(cls: type[P], flow: Flow) -> P:
     if names is None:
         names = _NAMES[cls] = frozenset(a.name for a in attrs.fields(cls))  # type: ignore[arg-type]
     record = cls(**{k: v for k, v in params.items() if k in names})
+    _keep(params, record)
+    return record
+
+
+def remember_params(flow: Flow, record: object) -> None:
+    """Keep ``record`` as what :func:`params_of` gives for ``flow``, whose params are
+    ``to_plain(record)`` (a copy of them): the flow's first step then builds nothing."""
+    _keep(flow.params, record)
+
+
+def _keep(params: Mapping[str, Any], record: object) -> None:
     if len(_BUILT) >= _BUILT_MAX:
         _BUILT.clear()
-    _BUILT[(cls, id(params))] = (params, record)
-    return record
+    _BUILT[(type(record), id(params))] = (params, record)
 
 
 _PLAIN: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}

@@ -23,6 +23,7 @@ from paycore.errors import (
     ProviderInvalidRequest,
 )
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
+from paycore.flows.identity import installation_id
 from paycore.flows.params import CancelParams, ConfirmParams, params_of
 from paycore.flows.steps import CancelStep, ConfirmStep
 from paycore.flows.sync import CANCELABLE, apply_intent, claimed, save_changed
@@ -136,7 +137,9 @@ def begin_confirm(
         ConfirmStep.CALL,
         owner=owner,
         lease_until=lease_until,
-        params=ConfirmParams(payment_id, _intent_of(payment), payment_method, return_url),
+        params=ConfirmParams(
+            payment_id, _intent_of(payment), payment_method, return_url, installation_id(u)
+        ),
     )
     return flow_id
 

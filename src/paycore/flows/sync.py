@@ -108,8 +108,9 @@ def claimed(u: Unit, payment: Payment) -> bool:
 
 def save_changed(u: Unit, payment: Payment, fields: dict[str, Any]) -> Payment:
     """Write ``fields`` only if one of them differs (no empty versions)."""
-    if any(getattr(payment, k) != v for k, v in fields.items()):
-        return u.save(s.PAYMENTS, payment, **fields)
+    for k, v in fields.items():  # a loop, not any() over a generator: it is hot
+        if getattr(payment, k) != v:
+            return u.save(s.PAYMENTS, payment, **fields)
     return payment
 
 
