@@ -26,6 +26,8 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,17 +141,18 @@ def _worker(
         paycore_lifecycles(svc, provider, first, warmup, SKUS)
         ready.put(w)
         go.wait()
+        before, cpu = dict(store.stats), time.process_time()
         paycore_lifecycles(svc, provider, first + warmup, per, SKUS)
+        cpu = time.process_time() - cpu
+        conflicts = store.stats["conflicts"] - before.get("conflicts", 0)
         store.close()
-        done.put((w, None))
+        done.put((w, None, (cpu, conflicts)))
     except BaseException as exc:  # told to the parent, which fails the measurement
         ready.put(w)
-        done.put((w, repr(exc)))
+        done.put((w, repr(exc), (0.0, 0)))
 
 
 def paycore(lifecycles: int, workers: int, setting: str, warmup: int) -> Measurement:
-    import time
-
     per = lifecycles // workers
     with database("paycore") as dsn:
         from paycore_adapters.sql.postgres_store import PostgresStore
@@ -173,8 +176,16 @@ def paycore(lifecycles: int, workers: int, setting: str, warmup: int) -> Measure
             ready.get(timeout=600)
         started = time.perf_counter()
         go.set()
-        failures = [err for _, err in (done.get(timeout=600) for _ in procs) if err]
+        ended = [done.get(timeout=600) for _ in procs]
         seconds = time.perf_counter() - started
+        failures = [err for _, err, _ in ended if err]
+        cpu, conflicts = (sum(x[2][i] for x in ended) for i in (0, 1))
+        n = per * workers
+        print(
+            f"  paycore on PostgreSQL, {workers} processes: {cpu / n * 1e3:.2f} ms of worker "
+            f"CPU and {conflicts / n:.3f} conflicts retried per lifecycle",
+            file=sys.stderr,
+        )
         for p in procs:
             p.join(60)
         if failures:
