@@ -104,8 +104,9 @@ class SqlTransaction(abc.ABC):
 
     @abc.abstractmethod
     def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
-        """Run one statement; its cursor. A refused constraint raises ``integrity``;
-        any other driver error the port's error."""
+        """Run one statement; its cursor, whose rows the caller reads before it runs
+        another (a store may run every statement on one cursor). A refused constraint
+        raises ``integrity``; any other driver error the port's error."""
 
     @abc.abstractmethod
     def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
