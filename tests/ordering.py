@@ -3,7 +3,9 @@
 ``pytest -n auto --dist worksteal`` gives each worker a contiguous share of the collected
 tests and, when one runs dry, moves the tail of another's queue to it. A long test that
 comes late in a worker's queue is the run's tail: the other workers have finished and wait
-for it. Started first, the short tests fill in around it.
+for it. Started first, the short tests fill in around it. So the long tests are dealt out
+longest first, one to each worker's share in turn (each share starts with its own), as a
+card dealer would: each worker begins with long tests and ends with short ones.
 
 ``tests/timings.json`` holds the measured seconds of the tests that took at least
 ``MIN_SECONDS`` in a whole run (``make timings`` writes it). Those run first, longest first;
@@ -15,6 +17,7 @@ too, if other tests use that fixture: taken away from them, it would set it up a
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -42,13 +45,31 @@ def load_timings(path: Path = TIMINGS) -> dict[str, float]:
     return {str(k): float(v) for k, v in known.items()}
 
 
-def longest_first(items: list[pytest.Item], seconds: dict[str, float]) -> list[pytest.Item]:
-    """The items that ``seconds`` names (and that may move) first, longest first; the rest
-    after them, in their order."""
+def longest_first(
+    items: list[pytest.Item], seconds: dict[str, float], workers: int = 1
+) -> list[pytest.Item]:
+    """The items that ``seconds`` names (and that may move) longest first, dealt out to
+    the starts of the ``workers`` shares worksteal cuts the collection into; the rest
+    fill the shares in their order."""
     shared = _shared_fixtures(items)
     movable = {i.nodeid for i in items if i.nodeid in seconds and not _higher_scoped(i) & shared}
     first = sorted((i for i in items if i.nodeid in movable), key=lambda i: -seconds[i.nodeid])
-    return first + [i for i in items if i.nodeid not in movable]
+    rest = iter([i for i in items if i.nodeid not in movable])
+    ordered: list[pytest.Item] = []
+    for n, size in enumerate(_shares(len(items), max(workers, 1))):
+        dealt = first[n :: max(workers, 1)]
+        ordered += dealt
+        ordered += itertools.islice(rest, max(size - len(dealt), 0))
+    return ordered + list(rest)
+
+
+def _shares(total: int, workers: int) -> list[int]:
+    """The sizes of the first shares worksteal hands out (xdist ``WorkStealingScheduling``:
+    each idle worker in turn gets the pending tests divided by the workers still to serve)."""
+    sizes = []
+    for n in range(workers):
+        sizes.append((total - sum(sizes)) // (workers - n))
+    return sizes
 
 
 def _higher_scoped(item: pytest.Item) -> set[int]:
@@ -76,7 +97,8 @@ def _shared_fixtures(items: list[pytest.Item]) -> set[int]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items[:] = longest_first(items, load_timings())
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    items[:] = longest_first(items, load_timings(), workers)
 
 
 def pytest_configure(config: pytest.Config) -> None:
