@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test quick lint typecheck unit docs bench clean
+.PHONY: demo test quick lint typecheck unit timings docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -23,14 +23,23 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict src/paycore src/adapters
+	$(TYPECHECK_PREFIX) $(VENV)/bin/mypy --strict src/paycore src/adapters
 
 # worksteal: the harness's long tests (an exhaustive search per scenario) are spread over
-# the workers as they free up; the slowest tests are listed at the end.
+# the workers as they free up, the longest started first (tests/timings.json, written by
+# `make timings`); the slowest tests are listed at the end.
 unit: $(STAMP)
 	$(VENV)/bin/pytest -n auto --dist worksteal --durations=15
 
-test: lint typecheck unit
+# The type check runs beside the tests, niced: one process that takes the time the test
+# workers leave (a worker waiting on a server, the last tests of the run). Either failing
+# fails the target, once both have finished.
+test: lint
+	@$(MAKE) --no-print-directory -j2 typecheck unit TYPECHECK_PREFIX="nice -n 10"
+
+# Measure a whole run and write the order its long tests start in (tests/timings.json).
+timings: $(STAMP)
+	$(VENV)/bin/pytest -n auto --dist worksteal --timings-out tests/timings.json
 
 # While working: everything but the slow tests of the harness itself (CI runs make test).
 quick: $(STAMP)

@@ -9,8 +9,14 @@ from tests.support import make_shop
 
 from paycore_adapters.memory import Wiring
 
-# The throwaway PostgreSQL server and the per-test database (postgres_dsn).
-pytest_plugins = ["tests.postgres_server"]
+pytest_plugins = [
+    # The throwaway PostgreSQL server and the per-test database (postgres_dsn).
+    "tests.postgres_server",
+    # Long in-memory searches made once per run for the tests that read them (shared_runs).
+    "tests.shared_runs",
+    # The longest tests first (tests/timings.json), so that the workers finish together.
+    "tests.ordering",
+]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ drops a unique constraint gets a schema without it (``SeededBug.drops``).
 from __future__ import annotations
 
 import pytest
+from tests.shared_runs import SharedRuns
 from tests.support import run_shape as shape
 
 from paycore_adapters.harness.bugs import BUGS
@@ -56,13 +57,16 @@ def test_the_two_flow_scenario_explored_on_sqlite_counts_what_memory_counts() ->
 
 
 @pytest.mark.parametrize("scenario", ["one-session", "last-unit"])
-def test_two_flows_with_any_one_fault_on_sqlite_count_what_memory_counts(scenario: str) -> None:
+def test_two_flows_with_any_one_fault_on_sqlite_count_what_memory_counts(
+    scenario: str, shared_runs: SharedRuns
+) -> None:
     """Any one fault anywhere (the fault wrappers over the SQLite store and the fake
     provider), in the two scenarios that race for one row: the same search as in memory.
     (The other three scenarios take minutes on files; run them with ``explore(...,
-    store="sqlite")``: checkout-pay gave the memory search's 8,931 states.)"""
+    store="sqlite")``: checkout-pay gave the memory search's 8,931 states.) The memory
+    search is the run's one (``shared_runs``), that test_explore.py checks too."""
     on_sqlite = explore(flows=2, faults=1, only=[scenario], store="sqlite")
-    in_memory = explore(flows=2, faults=1, only=[scenario])
+    in_memory = shared_runs.explore(flows=2, faults=1, only=[scenario])
     assert on_sqlite.complete and on_sqlite.violations == []
     assert on_sqlite.faults_injected == in_memory.faults_injected
     assert all(on_sqlite.faults_injected.values())
