@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paycore import schema as s
+from paycore.errors import FlowPending
 from paycore.status import OrderStatus
 from paycore_adapters.harness.bugs import switched_on
 from paycore_adapters.harness.world import World
@@ -49,3 +50,24 @@ class TestDashboardRefund:
             world.quiesce()
             found = {v.invariant for v in world.violations(("safety", "convergence"))}
         assert "refunds-recorded" in found
+
+    def test_a_refund_the_provider_refuses_for_a_request_in_flight_changes_nothing(
+        self,
+    ) -> None:
+        """While paycore's own refund of the intent is held in flight, the provider
+        refuses the dashboard's (lock_timeout: nothing done): the merchant's click fails,
+        the world goes on, and once the held request lands the shop converges."""
+        world = paid_world()
+        (payment,) = world.view().rows(s.PAYMENTS)
+        world.w.provider.hold_next("create_refund")
+        with pytest.raises(FlowPending):  # its request is held, unanswered
+            world.w.service.create_refund(payment.id, 100, idempotency_key="r1")
+        assert world.w.provider.held_requests()
+        world.merchant(9)  # a whole dashboard refund of the same intent
+        assert world.w.provider.conflicts["lock_timeout"] == 1
+        assert world.w.provider.refunds() == []
+        assert "dashboard_refunds" not in world.counts
+        assert any("refused -> provider_lock_timeout" in line for _, line in world.said)
+        world.w.provider.release_requests()
+        assert world.quiesce()
+        assert world.violations(("safety", "convergence")) == []

@@ -64,7 +64,11 @@ class WorldOutside(WorldCore):
         iid = intents[pick % len(intents)]
         self.pull_webhooks()  # what was sent before is delivered as usual
         n = self.counts.get("dashboard_refunds", 0)
-        view = foreign.dashboard_refund(self.w.provider, iid, whole=bool(whole), n=n)
+        try:
+            view = foreign.dashboard_refund(self.w.provider, iid, whole=bool(whole), n=n)
+        except PaycoreError as exc:  # e.g. lock_timeout: paycore's own request is in flight
+            self.say(f"dashboard: refund on {iid} refused -> {exc.code}")
+            return
         if view is None:
             return
         self.count("dashboard_refunds")
