@@ -136,6 +136,32 @@ def test_a_write_skew_is_refused_as_a_store_conflict(stores: Callable[[], Postgr
     assert a_store.stats["conflicts"] + b_store.stats["conflicts"] == 1
 
 
+def test_a_conflict_in_the_pipeline_is_raised_without_the_drivers_warning(
+    stores: Callable[[], PostgresStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row another transaction changed since this one read it: the update, sent with
+    the commit in one pipeline, is refused (40001, concurrent update) and raised as
+    StoreConflict, without psycopg's "error ignored terminating" warning for the pipeline
+    it ended (in a service's logs, one per retried conflict)."""
+    a_store, b_store = stores(), stores()
+    with a_store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+    with (
+        caplog.at_level("WARNING", logger="psycopg"),
+        pytest.raises(StoreConflict) as err,
+        a_store.transaction() as ta,
+    ):
+        mine = ta.get(ORDERS, "o1")  # this transaction's snapshot begins
+        assert mine is not None
+        with b_store.transaction() as tb:
+            theirs = tb.get(ORDERS, "o1")
+            assert theirs is not None
+            tb.update(ORDERS, attrs.evolve(theirs, version=theirs.version + 1))
+        ta.update(ORDERS, attrs.evolve(mine, version=mine.version + 1))
+    assert err.value.fields["sqlstate"] == "40001"
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
+
+
 def run_in_thread(fn: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
     failures: list[BaseException] = []
 

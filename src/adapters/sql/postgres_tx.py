@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -113,26 +113,42 @@ class PostgresTransaction(SqlTransaction):
         first without one is the write refused."""
         conn = self.conn
         sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
+        failed: psycopg.Error | None = None
         try:
             with conn.pipeline():
-                for at, n, sql, args in _statements(writes):
-                    sent.append((at, n, conn.execute(sql, args)))
-                if commit:
-                    conn.commit()
-        except psycopg.IntegrityError as exc:
-            at = next((at for at, _, cur in sent if cur.pgresult is None), sent[-1][0])
-            raise Refused(at, exc) from None
-        except psycopg.Error as exc:
-            if commit and lost(conn, exc):
-                raise CommitUnknown(
-                    f"the connection was lost while committing; the commit may have happened: {exc}"
-                ) from None
-            raise translate(exc, "a statement failed") from None
+                try:
+                    for at, n, sql, args in _statements(writes):
+                        sent.append((at, n, conn.execute(sql, args)))
+                    if commit:
+                        conn.commit()
+                except psycopg.Error as exc:
+                    # Kept, not raised through the block: psycopg would log a warning
+                    # for the pipeline it then ends aborted, once per retried conflict.
+                    failed = exc
+        except psycopg.Error as exc:  # the pipeline's end: the first error is the one
+            failed = failed or exc
+        if failed is not None:
+            self._sent_failed(failed, sent, commit)
         self.committed = commit
         counts: list[int] = []
         for _, n, cur in sent:
             counts += [cur.rowcount] if n == 1 else [1] * n
         return counts
+
+    def _sent_failed(
+        self, exc: psycopg.Error, sent: list[tuple[int, int, Any]], commit: bool
+    ) -> NoReturn:
+        """The port's error for a pipeline the server stopped: a refused constraint names
+        the first write without a result; a lost connection while committing is
+        ambiguous."""
+        if isinstance(exc, psycopg.IntegrityError):
+            at = next((at for at, _, cur in sent if cur.pgresult is None), sent[-1][0])
+            raise Refused(at, exc) from None
+        if commit and lost(self.conn, exc):
+            raise CommitUnknown(
+                f"the connection was lost while committing; the commit may have happened: {exc}"
+            ) from None
+        raise translate(exc, "a statement failed") from None
 
     def _constraint(self, t: TableSql, exc: Exception) -> tuple[str, ...] | None:
         """PostgreSQL names the constraint (any SQLSTATE class 23 error but a unique
