@@ -20,7 +20,6 @@ are (``synchronous_commit`` and ``fsync`` are the server's: the report says whic
 
 from __future__ import annotations
 
-import logging
 import multiprocessing as mp
 import os
 import re
@@ -137,9 +136,6 @@ def _service(dsn: str, worker: str, number: int = 0) -> tuple[PaymentService, Fa
 def _worker(
     dsn: str, w: int, first: int, warmup: int, per: int, ready: Any, go: Any, done: Any
 ) -> None:
-    # psycopg warns "error ignored terminating <Pipeline>" for every pipeline a
-    # serialization failure aborted; the store retries those, and this counts them.
-    logging.getLogger("psycopg").setLevel(logging.ERROR)
     try:
         svc, provider, store = _service(dsn, f"bench-{w + 1}", w + 1)
         paycore_lifecycles(svc, provider, first, warmup, SKUS)
