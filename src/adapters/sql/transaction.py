@@ -6,7 +6,8 @@ driver's integrity error names; everything else is here:
 * rows the transaction read or wrote are kept by table and key (it is the only one that
   can change them before it ends: the store's isolation guarantees it), so reading a
   row again costs no statement, and an update of a row it read is checked against the
-  version it read without one;
+  version it read without one, and writes only the columns that changed since
+  (``TableMap.diff``: an index whose columns kept their values is not touched);
 * writes wait: inserts and updates are sent together (:meth:`_send`, one round trip on
   PostgreSQL), before the transaction reads a table it wrote with a query, and at its
   end (:meth:`finish`), where the store may send its commit with them;
