@@ -31,17 +31,17 @@ def _evolver(cls: type) -> Evolver:
     per class as attrs generates its own methods: one line per field, so a call neither
     loops nor looks the fields up (``attrs.evolve`` does both on every call)."""
     names = [f.name for f in attrs.fields(cast(Any, cls))]
-    draft = _draft_class(cls)
     values = [f"changes[{n!r}] if {n!r} in changes else record.{n}" for n in names]
+    filled, scope = _filled(cls, values)
     lines = [
         "def evolve(record, changes):",
         "    if not NAMES.issuperset(changes):",
         "        unknown = sorted(changes.keys() - NAMES)",
         "        raise TypeError(f'{CLS.__name__} has no field(s) {unknown}')",
-        *_filled(cls, draft, values),
+        *filled,
         "    return new",
     ]
-    scope: dict[str, Any] = {"NAMES": frozenset(names), **_fill_scope(cls, draft)}
+    scope["NAMES"] = frozenset(names)
     exec("\n".join(lines), scope)  # the source is built from the field names only
     return cast(Evolver, scope["evolve"])
 
@@ -67,32 +67,24 @@ def _draft_class(cls: type) -> type | None:
     return draft
 
 
-def _filled(cls: type, draft: type | None, values: list[str]) -> list[str]:
-    """Generated lines that make ``new``, a ``cls`` record of the given field values."""
+def _filled(cls: type, values: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Generated lines that make ``new``, a ``cls`` record of the given field values
+    (through a draft when :func:`_draft_class` gives one), and the names they use."""
     names = [f.name for f in attrs.fields(cast(Any, cls))]
+    scope: dict[str, Any] = {"CLS": cls, "NEW": object.__new__}
+    draft = _draft_class(cls)
     if draft is not None:
-        return [
+        scope["DRAFT"] = draft
+        lines = [
             "    new = NEW(DRAFT)",
             *(f"    new.{n} = {v}" for n, v in zip(names, values, strict=True)),
             "    new.__class__ = CLS",
         ]
-    return [
-        "    new = NEW(CLS)",
-        *(f"    SET_{i}(new, {v})" for i, v in enumerate(values)),
-    ]
-
-
-def _fill_scope(cls: type, draft: type | None) -> dict[str, Any]:
-    names = [f.name for f in attrs.fields(cast(Any, cls))]
-    return {
-        "CLS": cls,
-        "DRAFT": draft,
-        "NEW": object.__new__,
-        # Without a draft: each field's own slot setter, past the frozen class's
-        # __setattr__ (and faster than object.__setattr__, which looks the slot up by
-        # name on every call).
-        **{f"SET_{i}": slot_setter(cls, n) for i, n in enumerate(names)},
-    }
+        return lines, scope
+    # Without a draft: each field's own slot setter, past the frozen class's __setattr__
+    # (and faster than object.__setattr__, which looks the slot up by name on every call).
+    scope.update({f"SET_{i}": slot_setter(cls, n) for i, n in enumerate(names)})
+    return ["    new = NEW(CLS)", *(f"    SET_{i}(new, {v})" for i, v in enumerate(values))], scope
 
 
 def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
@@ -114,9 +106,8 @@ def _constructor(cls: type) -> Callable[..., Any]:
     if any(f.converter is not None or f.validator is not None for f in fields):
         raise TypeError(f"{cls.__name__} converts or validates a field: use its __init__")
     args = [f"a{i}" for i in range(len(fields))]
-    draft = _draft_class(cls)
-    lines = [f"def make({', '.join(args)}):", *_filled(cls, draft, args), "    return new"]
-    scope = _fill_scope(cls, draft)
+    filled, scope = _filled(cls, args)
+    lines = [f"def make({', '.join(args)}):", *filled, "    return new"]
     exec("\n".join(lines), scope)  # the source is built from the field count only
     return cast(Callable[..., Any], scope["make"])
 
