@@ -13,9 +13,12 @@ import copyreg
 import enum
 import hashlib
 import io
+import operator
 import pickle
+import random
 import threading
 import types
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, cast
@@ -162,8 +165,21 @@ def fork(world: World) -> World:
     return _clone(world, {})  # type: ignore[no-any-return]
 
 
-_ATOMIC: set[type[Any]] = {str, int, float, bool, type(None), bytes, type, types.FunctionType}
-_HOW: dict[type[Any], str] = {}  # how each other type is copied: "dict", "attrs" or "deep"
+_ATOMIC: set[type[Any]] = {
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    bytes,
+    type,
+    types.FunctionType,
+    operator.itemgetter,  # holds its keys, which it never changes
+    operator.attrgetter,
+}
+#: how each other type is copied: "dict", "slots", "attrs" or "deep"
+_HOW: dict[type[Any], str] = {}
+_SLOTS: dict[type[Any], tuple[str, ...]] = {}
 _OBJECT_STATE: tuple[Any, ...] = (
     object.__reduce_ex__,
     object.__reduce__,
@@ -172,9 +188,10 @@ _OBJECT_STATE: tuple[Any, ...] = (
 
 
 def _how(t: type[Any]) -> str:
-    """Share an enum or a frozen attrs instance; copy a plain object by its ``__dict__``,
-    a mutable attrs instance by its fields, anything else (custom copying or pickling,
-    slots, containers' subclasses) with ``copy.deepcopy``."""
+    """Share an enum or a frozen attrs instance; copy a plain object by its ``__dict__``
+    (slots named by a base class, if any, one by one), a mutable attrs instance by its
+    fields, anything else (custom copying or pickling, containers' subclasses) with
+    ``copy.deepcopy``. An empty ``__slots__`` (``abc.ABC``'s) names nothing to copy."""
     frozen = attrs.has(t) and getattr(t.__setattr__, "__name__", "") == "_frozen_setattrs"
     if issubclass(t, enum.Enum) or frozen:
         _ATOMIC.add(t)
@@ -190,8 +207,59 @@ def _how(t: type[Any]) -> str:
     if attrs.has(t):
         return "attrs"
     own: tuple[Any, ...] = (t.__reduce_ex__, t.__reduce__, getattr(t, "__getstate__", None))
-    slotted = any("__slots__" in vars(c) for c in t.__mro__[:-1])
-    return "dict" if own == _OBJECT_STATE and not slotted else "deep"
+    if own != _OBJECT_STATE:
+        return "deep"
+    return "slots" if _slots(t) else "dict"
+
+
+def _slots(t: type[Any]) -> tuple[str, ...]:
+    """The slots ``t``'s classes declare (``__dict__`` and ``__weakref__`` aside), a
+    private name as the class stores it."""
+    names: list[str] = []
+    for c in t.__mro__[:-1]:
+        declared = vars(c).get("__slots__", ())
+        for name in [declared] if isinstance(declared, str) else declared:
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{c.__name__.lstrip('_')}{name}"
+            names.append(name)
+    return tuple(n for n in names if n not in ("__dict__", "__weakref__"))
+
+
+def _random(x: random.Random, memo: dict[int, Any]) -> random.Random:
+    y = random.Random()
+    y.setstate(x.getstate())  # a tuple of ints: deepcopy would copy it int by int
+    return y
+
+
+def _method(x: types.MethodType, memo: dict[int, Any]) -> types.MethodType:
+    return types.MethodType(x.__func__, _clone(x.__self__, memo))
+
+
+def _set(x: set[Any], memo: dict[int, Any]) -> set[Any]:
+    return {v if type(v) in _ATOMIC else _clone(v, memo) for v in x}
+
+
+def _frozenset(x: frozenset[Any], memo: dict[int, Any]) -> frozenset[Any]:
+    if all(type(v) in _ATOMIC for v in x):
+        return x
+    return frozenset(_clone(v, memo) for v in x)
+
+
+def _counter(x: Counter[Any], memo: dict[int, Any]) -> Counter[Any]:
+    y: Counter[Any] = Counter()
+    memo[id(x)] = y
+    y.update(_clone(dict(x), memo))
+    return y
+
+
+#: Types copied by a function of their own: what ``copy.deepcopy`` makes, faster.
+_COPIERS: dict[type[Any], Callable[[Any, dict[int, Any]], Any]] = {
+    random.Random: _random,
+    types.MethodType: _method,
+    set: _set,
+    frozenset: _frozenset,
+    Counter: _counter,
+}
 
 
 def _clone(x: Any, memo: dict[int, Any]) -> Any:
@@ -219,6 +287,10 @@ def _clone(x: Any, memo: dict[int, Any]) -> Any:
         y = x if all(a is b for a, b in zip(items, x, strict=True)) else tuple(items)
         memo[id(x)] = y
         return y
+    copier = _COPIERS.get(t)
+    if copier is not None:
+        y = memo[id(x)] = copier(x, memo)
+        return y
     how = _HOW.get(t) or _HOW.setdefault(t, _how(t))
     if how == "atomic":
         return x
@@ -228,6 +300,12 @@ def _clone(x: Any, memo: dict[int, Any]) -> Any:
     memo[id(x)] = y
     if how == "dict":
         y.__dict__.update(_clone(x.__dict__, memo))
+    elif how == "slots":
+        for name in _SLOTS.get(t) or _SLOTS.setdefault(t, _slots(t)):
+            if hasattr(x, name):
+                object.__setattr__(y, name, _clone(getattr(x, name), memo))
+        if hasattr(x, "__dict__"):
+            y.__dict__.update(_clone(x.__dict__, memo))
     else:
         for a in attrs.fields(t):
             if hasattr(x, a.name):
