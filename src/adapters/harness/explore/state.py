@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import copyreg
+import dataclasses
 import enum
 import hashlib
 import io
@@ -82,8 +83,10 @@ def fingerprint(node: Node, ops: Sequence[Op], cache: RowCache | None = None) ->
     500; queued webhooks; and what the explorer has still to do (operations not
     begun, as a multiset, and the fault budget). Logs and counters are left out.
 
-    ``cache`` keeps each stored record's digest: records are immutable and shared
-    between a state and its successors, so most are digested once per search.
+    ``cache`` keeps each stored record's digest, and each of the provider's immutable
+    values' (views, refunds, saved answers, events: frozen records, which its
+    ``clone`` shares): they are shared between a state and its successors, so most
+    are digested once per search.
     """
     w = node.world
     store = cast(StoreState, w.w.store)  # a store the explorer searches offers both
@@ -96,18 +99,67 @@ def fingerprint(node: Node, ops: Sequence[Op], cache: RowCache | None = None) ->
     ]
     state = (
         store.state_key(lambda row: _row_digest(row, rows)),
-        provider.state_key(),
+        _stand_in(provider.state_key(), rows),
         w.w.clock.now(),
         eng.worker_id,
         eng.outbox_pending,
         inflight,
         w.plan.state_key(),
-        [(d.event, d.payload, d.header) for d in w.pending],
+        [(_row_digest(d.event, rows), d.payload, d.header) for d in w.pending],
         list(w.sessions),
         sorted(attrs.astuple(ops[i]) for i in node.left),
         node.budget,
     )
     return _digest(state)
+
+
+_PLAIN: set[type[Any]] = {str, int, float, bool, type(None), bytes}
+#: how :func:`_stand_in` treats each type: "record" (frozen: digested once), "fields"
+#: (a mutable record: its fields, one by one) or "as is"
+_KEY_HOW: dict[type[Any], str] = {}
+
+
+def _key_how(t: type[Any]) -> str:
+    if dataclasses.is_dataclass(t):
+        return "record" if t.__dataclass_params__.frozen else "fields"  # type: ignore[attr-defined]
+    if attrs.has(t):
+        frozen = getattr(t.__setattr__, "__name__", "") == "_frozen_setattrs"
+        return "record" if frozen else "fields"
+    return "as is"
+
+
+def _stand_in(x: Any, cache: RowCache) -> Any:
+    """``x`` (an adapter's state key) with each frozen record in it replaced by its
+    cached digest, so that digesting the whole costs little more than its containers.
+    Containers keep their type (a ``Counter`` becomes a dict); a mutable record becomes
+    its type's name and its fields."""
+    t = type(x)
+    if t in _PLAIN:
+        return x
+    if t is tuple:
+        return tuple([_stand_in(v, cache) for v in x])
+    if t is list:
+        return [_stand_in(v, cache) for v in x]
+    if t is dict or t is Counter:
+        return {k: _stand_in(v, cache) for k, v in x.items()}
+    how = _KEY_HOW.get(t) or _KEY_HOW.setdefault(t, _key_how(t))
+    if how == "record":
+        return _row_digest(x, cache)
+    if how == "fields":
+        get = _FIELDS.get(t) or _FIELDS.setdefault(t, _fields_of(t))
+        return (t.__qualname__, [_stand_in(v, cache) for v in get(x)])
+    return x
+
+
+#: a mutable record's type -> a function giving its fields' values, as a tuple
+_FIELDS: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _fields_of(t: type[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    fields = attrs.fields(t) if attrs.has(t) else dataclasses.fields(t)
+    names = [f.name for f in fields]
+    get = operator.attrgetter(*names)
+    return get if len(names) > 1 else lambda x: (get(x),)
 
 
 def _row_digest(row: Any, cache: RowCache) -> bytes:
@@ -266,26 +318,32 @@ def _clone(x: Any, memo: dict[int, Any]) -> Any:
     t = type(x)
     if t in _ATOMIC:
         return x
+    atomic = _ATOMIC
+    if t is tuple:
+        for v in x:
+            if type(v) not in atomic:
+                break
+        else:
+            return x  # nothing in it to copy: the tuple itself will do
     got = memo.get(id(x), memo)
     if got is not memo:
         return got
-    atomic = _ATOMIC
-    if t is dict:
-        y: Any = {}
+    if t is tuple:
+        items = [v if type(v) in atomic else _clone(v, memo) for v in x]
+        y: Any = x if all(a is b for a, b in zip(items, x, strict=True)) else tuple(items)
         memo[id(x)] = y
-        for k, v in x.items():
-            if type(k) not in atomic:
-                k = _clone(k, memo)
-            y[k] = v if type(v) in atomic else _clone(v, memo)
         return y
     if t is list:
         y = memo[id(x)] = []
         y.extend(v if type(v) in atomic else _clone(v, memo) for v in x)
         return y
-    if t is tuple:
-        items = [v if type(v) in atomic else _clone(v, memo) for v in x]
-        y = x if all(a is b for a, b in zip(items, x, strict=True)) else tuple(items)
+    if t is dict:
+        y = {}
         memo[id(x)] = y
+        for k, v in x.items():
+            if type(k) not in atomic:
+                k = _clone(k, memo)
+            y[k] = v if type(v) in atomic else _clone(v, memo)
         return y
     copier = _COPIERS.get(t)
     if copier is not None:
@@ -300,14 +358,19 @@ def _clone(x: Any, memo: dict[int, Any]) -> Any:
     memo[id(x)] = y
     if how == "dict":
         y.__dict__.update(_clone(x.__dict__, memo))
-    elif how == "slots":
-        for name in _SLOTS.get(t) or _SLOTS.setdefault(t, _slots(t)):
-            if hasattr(x, name):
-                object.__setattr__(y, name, _clone(getattr(x, name), memo))
-        if hasattr(x, "__dict__"):
-            y.__dict__.update(_clone(x.__dict__, memo))
-    else:
-        for a in attrs.fields(t):
-            if hasattr(x, a.name):
-                object.__setattr__(y, a.name, _clone(getattr(x, a.name), memo))
+        return y
+    names = _SLOTS.get(t) or _SLOTS.setdefault(t, _slots(t)) if how == "slots" else _fields(t)
+    for name in names:
+        v = getattr(x, name, _UNSET)
+        if v is not _UNSET:
+            object.__setattr__(y, name, v if type(v) in atomic else _clone(v, memo))
+    if how == "slots" and hasattr(x, "__dict__"):
+        y.__dict__.update(_clone(x.__dict__, memo))
     return y
+
+
+_UNSET = object()
+
+
+def _fields(t: type[Any]) -> tuple[str, ...]:
+    return tuple(a.name for a in attrs.fields(t))
