@@ -1,20 +1,26 @@
 """Harness worlds on PostgreSQL: a database per example on one server.
 
-Each example's store is a new database copied from a template migrated once per run
-(``CREATE DATABASE ... TEMPLATE``, a file copy on the server), dropped once nothing
-refers to its world; a seeded bug that does without a unique constraint
-(``SeededBug.drops``) gets a template without it. Everything the run made is dropped
-when it ends.
+Each example's store is a database copied from a template migrated once per run
+(``CREATE DATABASE ... TEMPLATE``, a file copy on the server); a seeded bug that does
+without a unique constraint (``SeededBug.drops``) gets a template without it. Once the
+wiring of a world is dropped, its store, connections and database are kept for the
+next world, emptied first (its tables truncated and its sequences restarted: what the
+template holds, the migrations' record aside), instead of dropping the database and
+copying the template again: copying, connecting and dropping cost more than the
+example's own transactions (an explored state is one example). Everything the run made
+is dropped when it ends.
 """
 
 from __future__ import annotations
 
+import collections
+import gc
 import itertools
 import os
 import secrets
 import threading
 import weakref
-from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -22,13 +28,15 @@ from psycopg import sql
 from paycore.config import Config
 
 from ..memory import Wiring, in_memory
-from ..sql import ddl
+from ..sql import ddl, migrate
 from ..sql.columns import MAPS
 from ..sql.postgres_store import PostgresStore
 from .bugs.catalog import dropped_constraints
 
 #: Connections per example's store: the world's own and a race's three workers.
 POOL = 6
+#: Databases made before a dropped world's is looked for by collecting garbage first.
+SPARE = 4
 
 
 class PostgresWorlds:
@@ -40,9 +48,17 @@ class PostgresWorlds:
         self.template = f"{self.prefix}_template"
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
+        #: stores whose world is gone, each with a connection of its own to empty it
+        #: (a deque: a finalizer may add to it in any thread, while a lock is held)
+        self._free: collections.deque[tuple[PostgresStore, psycopg.Connection[Any]]] = (
+            collections.deque()
+        )
+        self._made: list[tuple[PostgresStore, psycopg.Connection[Any]]] = []
+        self._closed = False
         self._create(self.template, "template0")
         store = PostgresStore(self._dsn(self.template), migrate=True, max_size=1)
         store.close()
+        self._empty = self._emptying(self._dsn(self.template))
         drops = dropped_constraints()
         if drops:
             with psycopg.connect(self._dsn(self.template), autocommit=True) as conn:
@@ -65,16 +81,91 @@ class PostgresWorlds:
                 )
             )
 
+    @staticmethod
+    def _emptying(dsn: str) -> sql.Composed:
+        """The statement that brings a database made from the template back to it: every
+        table but the migrations' truncated, every sequence restarted."""
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> %s ORDER BY tablename",
+                    (migrate.TABLE,),
+                )
+            ]
+            sequences = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+                    " ORDER BY sequencename"
+                )
+            ]
+        truncate = sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+            sql.SQL(", ").join(map(sql.Identifier, tables))
+        )
+        restarts = [
+            sql.SQL("ALTER SEQUENCE {} RESTART").format(sql.Identifier(n)) for n in sequences
+        ]
+        return sql.SQL("; ").join([truncate, *restarts])
+
     def __call__(self, config: Config) -> Wiring:
+        made = self._reused()
+        if made is None and len(self._made) >= SPARE:
+            # Worlds hold reference cycles: a dropped one waits for the collector. Collect
+            # before adding a database, so that a run keeps about as many databases (and
+            # their connections) as it has worlds alive, not as many as it dropped lately.
+            gc.collect()
+            made = self._reused()
+        made = made or self._new()
+        wiring = in_memory(config, store=made[0])
+        weakref.finalize(wiring, self._release, made)
+        return wiring
+
+    def _new(self) -> tuple[PostgresStore, psycopg.Connection[Any]]:
         with self._lock:  # a template may be copied by one CREATE DATABASE at a time
             database = f"{self.prefix}_{next(self._numbers)}"
             self._create(database, self.template)
         store = PostgresStore(self._dsn(database), max_size=POOL)
-        weakref.finalize(store, _drop, store.closer(), self.server, database)
-        return in_memory(config, store=store)
+        conn = psycopg.connect(self._dsn(database), autocommit=True)
+        # Bounded: a connection of the store still in a transaction fails the emptying
+        # (the database is then left for close()) instead of waiting for it.
+        conn.execute("SET lock_timeout = '5s'")
+        made = (store, conn)
+        self._made.append(made)
+        return made
+
+    def _reused(self) -> tuple[PostgresStore, psycopg.Connection[Any]] | None:
+        """A store whose world is gone, emptied; None if there is none."""
+        while self._free:
+            try:
+                made = self._free.popleft()
+            except IndexError:
+                return None
+            store, conn = made
+            try:
+                conn.execute(self._empty)
+            except psycopg.Error:
+                continue  # left for close() to drop
+            store.writes.clear()
+            for name in store.stats:
+                store.stats[name] = 0
+            return made
+        return None
+
+    def _release(self, made: tuple[PostgresStore, psycopg.Connection[Any]]) -> None:
+        if not self._closed:
+            self._free.append(made)
 
     def close(self) -> None:
-        """Drop every database this run made (the examples' and the template)."""
+        """Close every store this run made and drop every database (the examples' and
+        the template)."""
+        self._closed = True
+        self._free.clear()
+        for store, conn in self._made:
+            store.close()
+            conn.close()
+        self._made.clear()
         with psycopg.connect(self.server, autocommit=True) as conn:
             names = [
                 row[0]
@@ -87,14 +178,3 @@ class PostgresWorlds:
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
-
-
-def _drop(close: Callable[[], None], server: str, database: str) -> None:
-    close()
-    try:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
-    except psycopg.Error:
-        pass  # the run's end drops what is left
