@@ -231,6 +231,7 @@ _ATOMIC: set[type[Any]] = {
 }
 #: how each other type is copied: "dict", "slots", "attrs" or "deep"
 _HOW: dict[type[Any], str] = {}
+#: the slots (or an attrs class's fields) each type is copied by, by name
 _SLOTS: dict[type[Any], tuple[str, ...]] = {}
 _OBJECT_STATE: tuple[Any, ...] = (
     object.__reduce_ex__,
@@ -373,4 +374,7 @@ _UNSET = object()
 
 
 def _fields(t: type[Any]) -> tuple[str, ...]:
-    return tuple(a.name for a in attrs.fields(t))
+    names = _SLOTS.get(t)
+    if names is None:
+        names = _SLOTS[t] = tuple(a.name for a in attrs.fields(t))
+    return names
