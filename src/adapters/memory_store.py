@@ -82,8 +82,9 @@ class MemoryStore:
         self._tables: dict[str, TableState] = {t.name: TableState(t) for t in TABLES}
         self._seqs: dict[str, int] = {}
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
-        #: The last copy of each table a snapshot made, with the table's write count then.
-        self._copies: dict[str, tuple[int, dict[str, Any]]] = {}
+        #: The last snapshot's tables, with every table's write count then (in the
+        #: order of ``_tables``): a table whose count has not moved is shared.
+        self._last: tuple[list[int], dict[str, dict[str, Any]]] | None = None
 
     def transaction(self) -> _Scope:
         return _Scope(self)
@@ -107,7 +108,7 @@ class MemoryStore:
             twin._tables = {name: state.copy() for name, state in self._tables.items()}
             twin._seqs = dict(self._seqs)
             twin.stats = dict(self.stats)
-            twin._copies = dict(self._copies)  # the copies are never written: shareable
+            twin._last = self._last  # the copies are never written: shareable
         return twin
 
     def __deepcopy__(self, memo: dict[int, Any]) -> MemoryStore:
@@ -116,18 +117,28 @@ class MemoryStore:
     def snapshot(self) -> Snapshot:
         """Every table's committed rows. A table's copy is made once per change and
         shared by the snapshots that follow until the table is written again (no one
-        writes to a snapshot; the harness takes one after every write)."""
+        writes to a snapshot; the harness takes one after every write).
+
+        The write counters of every table are read in one comprehension and compared
+        with the last snapshot's as lists, so a snapshot after a write costs a copy of
+        the tables it changed and no Python loop over the others."""
         with self._lock:
             tx = self._open
             if tx is not None and tx.undo:
                 return Snapshot({name: dict(rows) for name, rows in self._rows().items()})
-            tables = {}
-            copies = self._copies
-            for name, state in self._tables.items():
-                copy_ = copies.get(name)
-                if copy_ is None or copy_[0] != state.writes:
-                    copy_ = copies[name] = (state.writes, dict(state.rows))
-                tables[name] = copy_[1]
+            states = self._tables
+            writes = [state.writes for state in states.values()]
+            last = self._last
+            if last is None or len(last[0]) != len(writes):  # first, or a table was added
+                tables = {name: dict(state.rows) for name, state in states.items()}
+            elif last[0] == writes:
+                tables = last[1]
+            else:
+                tables = dict(last[1])
+                for (name, state), now, then in zip(states.items(), writes, last[0], strict=True):
+                    if now != then:
+                        tables[name] = dict(state.rows)
+            self._last = (writes, tables)
             return Snapshot(tables)
 
     def export(self) -> tuple[dict[str, list[Any]], dict[str, int]]:
