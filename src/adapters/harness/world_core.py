@@ -327,11 +327,12 @@ class WorldCore:
     def runnable(self) -> list[str]:
         """Flows this worker may step now: due, not leased by a dead worker, or in flight."""
         now = self.w.clock.now()
-        me = self.engine.worker_id
+        engine = self.engine  # a property: looked up once, not once per flow
+        me, inflight = engine.worker_id, engine.has_inflight
         out = []
         for flow in self._viewed()[2]:
             lease_free = flow.lease_owner in (None, me) or flow.lease_until <= now
-            if self.engine.has_inflight(flow.id) or (flow.next_run_at <= now and lease_free):
+            if inflight(flow.id) or (flow.next_run_at <= now and lease_free):
                 out.append(flow.id)
         return out
 
