@@ -12,6 +12,7 @@ is in seconds, filtered by ``gt``/``gte``/``lt``/``lte``; stripe-python 16.x
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import TypeVar
 
 from paycore.errors import ProviderInvalidRequest, ProviderNotFound
@@ -75,12 +76,11 @@ def page(
     )
     if cursor is not None and cursor not in ids:
         raise ProviderNotFound(f"No such {kind}: '{cursor}'", param=param)
-    if starting_after is not None:
-        rest = [obj for obj in ordered[ids.index(starting_after) + 1 :] if keep(obj)]
-        return ListPage(tuple(rest[:limit]), len(rest) > limit)
     if ending_before is not None:
         # the ``limit`` objects just newer than the cursor, still newest first
         newer = [obj for obj in ordered[: ids.index(ending_before)] if keep(obj)]
         return ListPage(tuple(newer[-limit:]), len(newer) > limit)
-    kept = [obj for obj in ordered if keep(obj)]
+    start = 0 if starting_after is None else ids.index(starting_after) + 1
+    # The page and one more, which says whether there are more: the filter stops there.
+    kept = list(islice(filter(keep, ordered[start:]), limit + 1))
     return ListPage(tuple(kept[:limit]), len(kept) > limit)

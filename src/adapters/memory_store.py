@@ -82,8 +82,11 @@ class MemoryStore:
         self._tables: dict[str, TableState] = {t.name: TableState(t) for t in TABLES}
         self._seqs: dict[str, int] = {}
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0}
-        #: The last copy of each table a snapshot made, with the table's write count then.
-        self._copies: dict[str, tuple[int, dict[str, Any]]] = {}
+        #: The last snapshot's tables, with every table's write count then (in the
+        #: order of ``_tables``): a table whose count has not moved is shared.
+        self._last: tuple[list[int], dict[str, dict[str, Any]]] | None = None
+        #: The last copy of a table :meth:`table_rows` made, with its count of writes then.
+        self._one: dict[str, tuple[int, dict[str, Any]]] = {}
 
     def transaction(self) -> _Scope:
         return _Scope(self)
@@ -107,7 +110,8 @@ class MemoryStore:
             twin._tables = {name: state.copy() for name, state in self._tables.items()}
             twin._seqs = dict(self._seqs)
             twin.stats = dict(self.stats)
-            twin._copies = dict(self._copies)  # the copies are never written: shareable
+            twin._last = self._last  # the copies are never written: shareable
+            twin._one = dict(self._one)
         return twin
 
     def __deepcopy__(self, memo: dict[int, Any]) -> MemoryStore:
@@ -116,19 +120,51 @@ class MemoryStore:
     def snapshot(self) -> Snapshot:
         """Every table's committed rows. A table's copy is made once per change and
         shared by the snapshots that follow until the table is written again (no one
-        writes to a snapshot; the harness takes one after every write)."""
+        writes to a snapshot; the harness takes one after every write).
+
+        The write counters of every table are read in one comprehension and compared
+        with the last snapshot's as lists, so a snapshot after a write costs a copy of
+        the tables it changed and no Python loop over the others."""
         with self._lock:
             tx = self._open
             if tx is not None and tx.undo:
                 return Snapshot({name: dict(rows) for name, rows in self._rows().items()})
-            tables = {}
-            copies = self._copies
-            for name, state in self._tables.items():
-                copy_ = copies.get(name)
-                if copy_ is None or copy_[0] != state.writes:
-                    copy_ = copies[name] = (state.writes, dict(state.rows))
-                tables[name] = copy_[1]
+            states = self._tables
+            writes = [state.writes for state in states.values()]
+            last = self._last
+            if last is None or len(last[0]) != len(writes):  # first, or a table was added
+                tables = {name: self._copy_of(name, state) for name, state in states.items()}
+            elif last[0] == writes:
+                tables = last[1]
+            else:
+                tables = dict(last[1])
+                for (name, state), now, then in zip(states.items(), writes, last[0], strict=True):
+                    if now != then:
+                        tables[name] = self._copy_of(name, state)
+            self._last = (writes, tables)
             return Snapshot(tables)
+
+    def table_rows(self, name: str) -> Mapping[str, Any]:
+        """One table's committed rows by key, as :meth:`snapshot` would give them, without
+        copying the other tables (the harness finds the runnable flows after every step
+        from the flows alone). The copy is shared with the snapshots that follow until the
+        table is written again; nobody writes to it."""
+        with self._lock:
+            tx = self._open
+            if tx is not None and tx.undo:
+                return dict(self._rows().get(name, {}))
+            state = self._tables.get(name)
+            return {} if state is None else self._copy_of(name, state)
+
+    def _copy_of(self, name: str, state: TableState) -> dict[str, Any]:
+        """A copy of ``state``'s rows: the one :meth:`table_rows` made at the same count
+        of writes, else a new one."""
+        made = self._one.get(name)
+        if made is not None and made[0] == state.writes:
+            return made[1]
+        rows = dict(state.rows)
+        self._one[name] = (state.writes, rows)
+        return rows
 
     def export(self) -> tuple[dict[str, list[Any]], dict[str, int]]:
         """Every table's rows in insertion order, and the sequences: what restore takes."""

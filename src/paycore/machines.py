@@ -59,6 +59,12 @@ class StateMachine(Generic[S]):
         self._lookup: Mapping[tuple[S, str], S] = lookup
         self.triggers = frozenset(name for name, _, _ in table)
         self.terminal = frozenset(s for s in states if not any(src == s for (src, _t) in lookup))
+        #: Every legal (from, trigger, to) by status value, creation included as
+        #: (None, "create", initial): what an audit entry of this aggregate may record.
+        self.recordable = frozenset(
+            {(None, "create", initial.value)}
+            | {(src.value, t, dst.value) for (src, t), dst in lookup.items()}
+        )
 
     def next(self, state: S, trigger: str) -> S:
         """Return the state ``trigger`` leads to from ``state``, or raise IllegalTransition."""

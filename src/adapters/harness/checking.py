@@ -63,11 +63,19 @@ class _LedgerReads:
         return getattr(self._ledger, name)
 
 
-def _versions_of(names: tuple[str, ...], current: Mapping[str, int]) -> Callable[..., object]:
+def _versions_of(
+    names: tuple[str, ...], current: Mapping[str, int], getters: dict[tuple[str, ...], Any]
+) -> Callable[..., object]:
     """A function of the write counters that gives the counters of ``names`` (one C call
-    when every table has a counter; a table without one counts as never written)."""
+    when every table has a counter; a table without one counts as never written).
+    ``getters`` keeps the ones made for one store (whose tables are never dropped), by
+    the tables they read: most runs of an invariant read what its last run read."""
+    getter: Callable[..., object] | None = getters.get(names)
+    if getter is not None:
+        return getter
     if names and all(t in current for t in names):
-        return itemgetter(*names)
+        getter = getters[names] = itemgetter(*names)
+        return getter
     return lambda versions: tuple(versions.get(t, 0) for t in names)
 
 
@@ -82,9 +90,10 @@ class _Verdict:
         current: Mapping[str, int],
         ledger: tuple[tuple[str, object], ...],
         found: list[Violation],
+        getters: dict[tuple[str, ...], Any],
     ) -> None:
         #: the tables the check read, and a function of the write counters giving theirs
-        self.names, self.versions = names, _versions_of(names, current)
+        self.names, self.versions = names, _versions_of(names, current, getters)
         #: their write counters then
         self.seen = self.versions(current)
         #: (ledger attribute, its key) for each attribute of the ledger the check read
@@ -109,6 +118,7 @@ class Checker:
 
     def __init__(self, counts: dict[str, int] | None = None) -> None:
         self._verdicts: dict[str, _Verdict] = {}
+        self._getters: dict[tuple[str, ...], Any] = {}  # see ``_versions_of``
         self._store: object = None
         self._selected: dict[tuple[Kind, ...], list[Invariant]] = {}
         #: Where invariant runs made and verdicts reused are counted (a world's counts).
@@ -132,6 +142,7 @@ class Checker:
             return check(snap, ledger, kinds)
         if store is not self._store:  # another store (a restore): nothing carries over
             self._verdicts.clear()
+            self._getters.clear()
             self._store = store
         current: Mapping[str, int] = versions()
         verdicts = self._verdicts
@@ -146,7 +157,9 @@ class Checker:
                     fresh = inv.check(snap, ledger)
                     assert fresh == last.found, (inv.id, fresh, last.found)
             else:
-                last = verdicts[inv.id] = _run(inv, snap, ledger, current, ledger_keys)
+                last = verdicts[inv.id] = _run(
+                    inv, snap, ledger, current, ledger_keys, self._getters
+                )
             if last.found:
                 out.extend(last.found)
         self._count(RAN, len(selected) - reused)
@@ -173,9 +186,10 @@ def _run(
     ledger: Ledger,
     current: Mapping[str, int],
     ledger_keys: Mapping[str, object],
+    getters: dict[tuple[str, ...], Any],
 ) -> _Verdict:
     """Run ``inv``, noting what it read."""
     reads, ledger_reads = _Reads(snap), _LedgerReads(ledger)
     found = inv.check(cast(Snapshot, reads), cast(Ledger, ledger_reads))
     used = tuple((a, ledger_keys.get(a)) for a in ledger_reads.used)
-    return _Verdict(tuple(reads.tables), current, used, found)
+    return _Verdict(tuple(reads.tables), current, used, found, getters)

@@ -7,7 +7,7 @@ background (jobs, the clock, crashes, faults, the quiet phase and the checks) on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -158,7 +158,8 @@ class WorldCore:
         self.restarts = 0
         self.steps = 0
         self.counts: dict[str, int] = {}
-        self._view: tuple[int, Snapshot, list[Flow]] | None = None
+        self._view: tuple[int, Snapshot] | None = None  # see view()
+        self._flows: tuple[int, Mapping[str, Flow], list[Flow]] | None = None  # see _active()
         #: the flow steps executed and (once the example ends) the transitions recorded
         self.coverage = Coverage()
         #: the invariants' last verdicts, re-run only when what they read changed
@@ -250,21 +251,34 @@ class WorldCore:
 
     def view(self) -> Snapshot:
         """The store's committed state, copied again only after a write."""
-        return self._viewed()[1]
-
-    def _viewed(self) -> tuple[int, Snapshot, list[Flow]]:
         writes = self.w.store.stats["writes"]
         if self._view is None or self._view[0] != writes:
-            snap = self.w.store.snapshot()
-            flows = snap.tables.get(s.FLOWS.name, {})
-            last = self._view
-            if last is not None and last[1].tables.get(s.FLOWS.name) is flows:
-                active = last[2]  # the same table (a store shares a copy until written)
-            else:
-                active = [f for f in flows.values() if f.status is FlowStatus.ACTIVE]
-                active.sort(key=lambda f: f.id)
-            self._view = (writes, snap, active)
-        return self._view
+            self._view = (writes, self.w.store.snapshot())
+        return self._view[1]
+
+    def _active(self) -> list[Flow]:
+        """The active flows by id, found again only when the flows table changed. From
+        the flows table alone when the store offers it (``table_rows``): a flow runs
+        step after step with no check in between in the quiet phase, and a whole
+        snapshot after each step copied every table the step wrote (the audit log
+        among them) to find the next flow."""
+        store = self.w.store
+        writes = store.stats["writes"]
+        last = self._flows
+        if last is not None and last[0] == writes:
+            return last[2]
+        table_rows = getattr(store, "table_rows", None)
+        if table_rows is not None:
+            flows = table_rows(s.FLOWS.name)
+        else:
+            flows = self.view().tables.get(s.FLOWS.name, {})
+        if last is not None and last[1] is flows:
+            active = last[2]  # the same table (a store shares a copy until written)
+        else:
+            active = [f for f in flows.values() if f.status is FlowStatus.ACTIVE]
+            active.sort(key=lambda f: f.id)
+        self._flows = (writes, flows, active)
+        return active
 
     def payment_ids(self) -> list[str]:
         return sorted(self.view().tables.get(s.PAYMENTS.name, {}))
@@ -327,11 +341,12 @@ class WorldCore:
     def runnable(self) -> list[str]:
         """Flows this worker may step now: due, not leased by a dead worker, or in flight."""
         now = self.w.clock.now()
-        me = self.engine.worker_id
+        engine = self.engine  # a property: looked up once, not once per flow
+        me, inflight = engine.worker_id, engine.has_inflight
         out = []
-        for flow in self._viewed()[2]:
+        for flow in self._active():
             lease_free = flow.lease_owner in (None, me) or flow.lease_until <= now
-            if self.engine.has_inflight(flow.id) or (flow.next_run_at <= now and lease_free):
+            if inflight(flow.id) or (flow.next_run_at <= now and lease_free):
                 out.append(flow.id)
         return out
 

@@ -187,7 +187,10 @@ class Engine(Transactions, Runner, Retrying, Asking):
         try:
             return Outcome(value=remote.call(self.provider), asked_at=at), "ok"
         except ProviderError as exc:
-            return Outcome(error=exc, asked_at=at), exc.code
+            # Held without its stack: nothing reads it (the policy reads the error's
+            # class and code), and its frames would stay alive, in a reference cycle
+            # through the provider's locals, until the garbage collector looked.
+            return Outcome(error=exc.with_traceback(None), asked_at=at), exc.code
         except Exception as exc:  # an adapter let a vendor error through: treat as unknown
             what = f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error"
             logs.failure(log, what, exc, **logs.flow_fields(flow))
