@@ -10,6 +10,7 @@ from paycore.invariants import check
 from paycore.ports import ProviderEvent
 from paycore_adapters.harness import checking
 from paycore_adapters.harness.bugs import BUGS
+from paycore_adapters.harness.explore import copyable, fork
 from paycore_adapters.harness.runner import run_chaos
 from paycore_adapters.harness.world import World
 
@@ -68,3 +69,26 @@ class TestWhatARunReads:
         assert found == check(twin.snapshot(), world.ledger())
         assert world.counts.get(checking.REUSED, 0) == before
         assert s.STOCK.name in twin.table_versions()
+
+    @pytest.mark.usefixtures("verify")
+    def test_a_forked_world_reuses_the_verdicts_and_each_copy_keeps_its_own(self) -> None:
+        """The explorer's copy of a world reuses the verdicts the original found (nothing
+        changed), and a write to one copy makes that copy alone run its readers again:
+        the other's verdicts stand, and both agree with a full check."""
+        world = World()
+        world.violations()
+        with copyable():
+            twin = fork(world)
+        assert twin.checker is not world.checker and twin.counts is not world.counts
+        ran = twin.counts[checking.RAN]
+        assert twin.violations() == check(twin.view(), twin.ledger())
+        assert twin.counts[checking.RAN] == ran  # every verdict reused
+        twin.quietly(lambda: twin.w.service.restock("s1", "SKU-P", 1))
+        assert twin.violations() == check(twin.view(), twin.ledger())
+        assert twin.counts[checking.RAN] > ran
+        ran = world.counts[checking.RAN]
+        assert world.violations() == check(world.view(), world.ledger())
+        assert world.counts[checking.RAN] == ran  # the twin's restock is not the world's
+        assert [p.on_hand for p in world.view().rows(s.STOCK)] != [
+            p.on_hand for p in twin.view().rows(s.STOCK)
+        ]

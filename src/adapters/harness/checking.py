@@ -17,6 +17,7 @@ in turn. A store without write counters is checked in full every time.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
 from typing import Any, TypeVar, cast
@@ -123,6 +124,18 @@ class Checker:
         self._selected: dict[tuple[Kind, ...], list[Invariant]] = {}
         #: Where invariant runs made and verdicts reused are counted (a world's counts).
         self.counts = counts if counts is not None else {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Checker:
+        """A copy for a copied world (the explorer's fork): it shares the verdicts, which
+        are never changed once made (a new run replaces one), and the invariants selected;
+        its store and counts are the copied world's, found in ``memo``."""
+        twin = Checker.__new__(Checker)
+        twin._verdicts = dict(self._verdicts)
+        twin._getters = dict(self._getters)
+        twin._store = copy.deepcopy(self._store, memo)
+        twin._selected = dict(self._selected)
+        twin.counts = copy.deepcopy(self.counts, memo)
+        return twin
 
     def check(
         self,
