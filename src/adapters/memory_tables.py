@@ -6,17 +6,18 @@ Part of :mod:`paycore_adapters.memory_store`; nothing here takes the store's loc
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Callable, Mapping
 from enum import Enum
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from paycore.schema import Table
+
+T = TypeVar("T")
 
 Fields = tuple[str, ...]
 
@@ -104,7 +105,7 @@ class Index:
                 self.owners[fields][unique] = key
 
     def copy(self) -> Index:
-        twin = copy.copy(self)
+        twin = _shallow(self)
         twin.buckets = {
             f: {v: dict(keys) for v, keys in b.items()} for f, b in self.buckets.items()
         }
@@ -139,9 +140,17 @@ class TableState:
         self.writes = 0
 
     def copy(self) -> TableState:
-        twin = copy.copy(self)
+        twin = _shallow(self)
         twin.rows, twin.pos, twin.index = dict(self.rows), dict(self.pos), self.index.copy()
         return twin
+
+
+def _shallow(obj: T) -> T:
+    """``copy.copy`` of a plain object, without its generic protocol (the explorer copies
+    every table of a store per state it visits)."""
+    twin: T = object.__new__(type(obj))
+    twin.__dict__.update(obj.__dict__)
+    return twin
 
 
 def canon(value: Any) -> Any:
