@@ -47,6 +47,7 @@ from .postgres_tx import (
     POSTGRES_TABLES,
     Conn,
     PostgresTransaction,
+    forget_prepared,
     lost,
     translate,
 )
@@ -218,6 +219,7 @@ class PostgresStore:
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
                 conn.read_only = conn.deferrable = False
+            forget_prepared(conn)
             self._pool.putconn(conn)
 
     @contextlib.contextmanager
@@ -373,6 +375,7 @@ def _commit(store: PostgresStore, conn: Conn) -> None:
 def _rollback(conn: Conn) -> None:
     with contextlib.suppress(psycopg.Error):  # a broken connection committed nothing
         conn.rollback()
+    forget_prepared(conn)
 
 
 __all__ = ["PostgresStore", "PostgresTransaction"]

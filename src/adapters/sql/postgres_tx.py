@@ -2,18 +2,29 @@
 the shared SQL transaction (:mod:`paycore_adapters.sql.transaction`) on psycopg, and the
 translation of the driver's errors into the port's.
 
-The statements are written once per table; psycopg prepares a statement on the server
-after its fifth use on a connection, so a busy connection sends only its name and values.
+The statements are written once per table. A query inside an open transaction runs on
+libpq directly (:meth:`PostgresTransaction._query`): prepared once per connection under a
+name of this module's, its values sent as text, its rows loaded by psycopg's own loaders
+(the connection's ``Transformer``), its errors raised as psycopg's. That costs about half
+the CPU of ``Cursor.execute``, whose Python layer (query conversion, preparation
+bookkeeping, generators) was most of a lifecycle's driver time. The first statement of a
+transaction goes through psycopg, which begins it; the writes go through psycopg's
+pipeline.
 """
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 import psycopg
+import psycopg.abc
 from psycopg import errors as pgerrors
+from psycopg import pq
+from psycopg.adapt import Transformer
 from psycopg.rows import TupleRow
 
 from paycore.errors import CommitUnknown, OperationalError, StoreConflict
@@ -30,6 +41,52 @@ Conn = psycopg.Connection[TupleRow]
 CONFLICTS = frozenset({"40001", "40P01"})
 #: The most log rows one INSERT carries (a row of the widest table has a few dozen values).
 ROWS_PER_INSERT = 500
+
+
+#: Per connection: the statements prepared on it by :meth:`PostgresTransaction._query`,
+#: by SQL text, and their names (the connection's own; gone with the connection).
+_PREPARED: weakref.WeakKeyDictionary[Any, dict[str, bytes]] = weakref.WeakKeyDictionary()
+
+
+def forget_prepared(conn: Any) -> None:
+    """After a rollback on ``conn``, this module's statements are deallocated (made again
+    at their next use): psycopg deallocates every prepared statement of the session at a
+    rollback when it had prepared some of its own (``DEALLOCATE ALL``), and forgets its
+    own in any case, so that no state can tell whether ours are still there."""
+    if _PREPARED.pop(conn, None):
+        with contextlib.suppress(psycopg.Error):  # a broken connection has none left
+            conn.pgconn.exec_(b"DEALLOCATE ALL")
+
+
+class Rows(list[tuple[Any, ...]]):
+    """A query's rows, read as a cursor's are (``fetchone``, iteration)."""
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self[0] if self else None
+
+
+def text_value(value: object) -> bytes | None:
+    """A statement's value in PostgreSQL's text format; the types the store's lookups
+    pass (anything else goes through psycopg's own adaptation)."""
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is str:
+        return value.encode()  # type: ignore[attr-defined, no-any-return]
+    if kind is bool:
+        return b"t" if value else b"f"
+    if kind is int:
+        return str(value).encode()
+    raise TypeError(kind)
+
+
+def numbered(sql: str) -> bytes:
+    """``sql`` with its ``%s`` placeholders numbered as the server's ``$1, $2 ...``."""
+    parts = sql.split("%s")
+    out = [parts[0]]
+    for n, part in enumerate(parts[1:], 1):
+        out += [f"${n}", part]
+    return "".join(out).encode()
 
 
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
@@ -69,6 +126,8 @@ class PostgresTransaction(SqlTransaction):
         #: one per statement (``Connection.execute``) costs about half again the driver's
         #: own time per statement, and every caller reads its rows before the next.
         self._cursor: psycopg.Cursor[TupleRow] | None = None
+        #: Loads the rows of :meth:`_query` (made at its first).
+        self._loader: psycopg.abc.Transformer | None = None
 
     def next_seq(self, name: str) -> int:
         """The log tables' sequences (:data:`~paycore_adapters.sql.ddl.NATIVE_SEQUENCES`)
@@ -94,9 +153,16 @@ class PostgresTransaction(SqlTransaction):
         self._blocks[name] = [first, first + SEQUENCE_BLOCK - 1]
         return first
 
-    def _run(self, sql: str, args: tuple[Any, ...]) -> psycopg.Cursor[TupleRow]:
-        """The transaction's cursor, having run ``sql``: its rows are valid until the next
-        statement."""
+    def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
+        """``sql``'s rows (the transaction's cursor, or :class:`Rows`): read them before
+        the next statement."""
+        if self.conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+            try:
+                values = [text_value(v) for v in args]
+            except TypeError:
+                pass  # a value psycopg adapts
+            else:
+                return self._query(sql, values)
         try:
             cur = self._cursor
             if cur is None:
@@ -106,6 +172,31 @@ class PostgresTransaction(SqlTransaction):
             raise
         except psycopg.Error as exc:
             raise translate(exc, "a statement failed") from None
+
+    def _query(self, sql: str, values: list[bytes | None]) -> Rows:
+        """Run ``sql`` on libpq, prepared on this connection at its first use; its rows,
+        loaded by the connection's loaders (the types psycopg gives). A refused
+        constraint raises psycopg's ``IntegrityError``; any other error the port's."""
+        pgconn = self.conn.pgconn
+        try:
+            names = _PREPARED.get(self.conn)
+            if names is None:
+                names = _PREPARED[self.conn] = {}
+            name = names.get(sql)
+            if name is None:
+                name = f"paycore_{len(names)}".encode()
+                _check(self.conn, pgconn.prepare(name, numbered(sql)))
+                names[sql] = name
+            res = _check(self.conn, pgconn.exec_prepared(name, values))
+        except psycopg.IntegrityError:
+            raise
+        except psycopg.Error as exc:
+            raise translate(exc, "a statement failed") from None
+        loader = self._loader
+        if loader is None:
+            loader = self._loader = Transformer(self.conn)
+        loader.set_pgresult(res)
+        return Rows(loader.load_rows(0, res.ntuples, tuple))
 
     def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
         """Every write, and the commit if asked, in one pipeline: one round trip. The
@@ -156,6 +247,13 @@ class PostgresTransaction(SqlTransaction):
         if not isinstance(exc, pgerrors.UniqueViolation):
             return None
         return t.constraints.get(exc.diag.constraint_name or "")
+
+
+def _check(conn: Conn, res: pq.abc.PGresult) -> pq.abc.PGresult:
+    """``res``, or psycopg's exception for the error it reports."""
+    if res.status == pq.ExecStatus.FATAL_ERROR:
+        raise pgerrors.error_from_result(res, encoding=conn.info.encoding)
+    return res
 
 
 def _statements(writes: Sequence[Write]) -> Iterator[tuple[int, int, str, tuple[Any, ...]]]:
