@@ -118,24 +118,46 @@ def test_an_error_of_a_direct_query_is_the_ports(stores: Callable[[], PostgresSt
         tx.update(ORDERS, attrs.evolve(row, version=row.version + 1))
 
 
-def test_queries_after_a_rollback_are_prepared_again(stores: Callable[[], PostgresStore]) -> None:
-    """psycopg deallocates every prepared statement of the session at a rollback once it
-    prepared its own (a statement's sixth run), else none: the store's are made again
-    after any."""
+def test_queries_after_a_rollback_run_on_the_statements_prepared_before(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """psycopg prepares nothing on the store's connections, so no rollback deallocates the
+    store's statements (psycopg sends ``DEALLOCATE ALL`` at one once it prepared its own:
+    a statement's sixth run)."""
     store = stores()
-    with pytest.raises(RuntimeError), store.transaction() as tx:  # psycopg prepared none
-        tx.get(ORDERS, "first")
-        tx.get(PAYMENTS, "pay_0")
-        raise RuntimeError("rolled back")
-    for n in range(8):  # psycopg prepares the INSERT of its sixth run
+    for n in range(8):
         with store.transaction() as tx:
+            assert tx.conn.prepare_threshold is None
             tx.get(ORDERS, "first")
             tx.insert(PAYMENTS, payment(f"pay_{n}"))
             assert tx.get(PAYMENTS, f"pay_{n - 1}") is not None or n == 0
-    assert store.stats["rollbacks"] == 1
+            names = dict(postgres_tx._PREPARED[tx.conn])
     with pytest.raises(RuntimeError), store.transaction() as tx:
         tx.get(ORDERS, "first")
         raise RuntimeError("rolled back")
     with store.transaction() as tx:
         tx.get(ORDERS, "first")
         assert tx.get(PAYMENTS, "pay_7") is not None
+        assert postgres_tx._PREPARED[tx.conn] == names
+    assert store.stats["rollbacks"] == 1
+
+
+def test_a_session_that_lost_the_statements_makes_them_again(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    """Someone deallocated every statement of the session: the query that finds its
+    statement gone fails its transaction (OperationalError); the next ones prepare theirs
+    again, under new names."""
+    store = stores()
+    with store.transaction() as tx:
+        tx.get(ORDERS, "first")
+        tx.get(PAYMENTS, "pay_1")
+        before = set(postgres_tx._PREPARED[tx.conn].values())
+        tx.conn.pgconn.exec_(b"DEALLOCATE ALL")
+    with pytest.raises(OperationalError, match="does not exist"), store.transaction() as tx:
+        tx.get(ORDERS, "first")
+        tx.get(PAYMENTS, "pay_1")
+    with store.transaction() as tx:
+        tx.get(ORDERS, "first")
+        assert tx.get(PAYMENTS, "pay_1") is None
+        assert not before & set(postgres_tx._PREPARED[tx.conn].values())

@@ -47,7 +47,6 @@ from .postgres_tx import (
     POSTGRES_TABLES,
     Conn,
     PostgresTransaction,
-    forget_prepared,
     lost,
     translate,
 )
@@ -219,7 +218,6 @@ class PostgresStore:
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
                 conn.read_only = conn.deferrable = False
-            forget_prepared(conn)
             self._pool.putconn(conn)
 
     @contextlib.contextmanager
@@ -288,7 +286,10 @@ def _configure(conn: Conn) -> None:
     serializable transaction, so that any concurrent write to it is a conflict; the
     planner picks one for a small table (the ten rows of a shop's stock) however few
     rows the query reads. The session keeps the setting; every query of the store has
-    an index."""
+    an index. psycopg prepares nothing on it: the store prepares its queries itself
+    (:meth:`PostgresTransaction._query`), and psycopg would deallocate them at a
+    rollback."""
+    conn.prepare_threshold = None
     conn.execute("SET enable_seqscan = off")
     conn.commit()
     conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
@@ -375,7 +376,6 @@ def _commit(store: PostgresStore, conn: Conn) -> None:
 def _rollback(conn: Conn) -> None:
     with contextlib.suppress(psycopg.Error):  # a broken connection committed nothing
         conn.rollback()
-    forget_prepared(conn)
 
 
 __all__ = ["PostgresStore", "PostgresTransaction"]

@@ -9,12 +9,14 @@ name of this module's, its values sent as text, its rows loaded by psycopg's own
 the CPU of ``Cursor.execute``, whose Python layer (query conversion, preparation
 bookkeeping, generators) was most of a lifecycle's driver time. The first statement of a
 transaction goes through psycopg, which begins it; the writes go through psycopg's
-pipeline.
+pipeline. psycopg prepares nothing on the store's connections (``prepare_threshold`` is
+None): it deallocates every statement of the session (``DEALLOCATE ALL``) at a rollback
+once it prepared its own, and this module's with them.
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -48,14 +50,9 @@ ROWS_PER_INSERT = 500
 _PREPARED: weakref.WeakKeyDictionary[Any, dict[str, bytes]] = weakref.WeakKeyDictionary()
 
 
-def forget_prepared(conn: Any) -> None:
-    """After a rollback on ``conn``, this module's statements are deallocated (made again
-    at their next use): psycopg deallocates every prepared statement of the session at a
-    rollback when it had prepared some of its own (``DEALLOCATE ALL``), and forgets its
-    own in any case, so that no state can tell whether ours are still there."""
-    if _PREPARED.pop(conn, None):
-        with contextlib.suppress(psycopg.Error):  # a broken connection has none left
-            conn.pgconn.exec_(b"DEALLOCATE ALL")
+#: The names of those statements: never one twice in a process, so that a statement
+#: made again after the session lost some (``DEALLOCATE ALL``) takes no name still held.
+_NAMES = itertools.count()
 
 
 class Rows(list[tuple[Any, ...]]):
@@ -184,13 +181,15 @@ class PostgresTransaction(SqlTransaction):
                 names = _PREPARED[self.conn] = {}
             name = names.get(sql)
             if name is None:
-                name = f"paycore_{len(names)}".encode()
+                name = f"paycore_{next(_NAMES)}".encode()
                 _check(self.conn, pgconn.prepare(name, numbered(sql)))
                 names[sql] = name
             res = _check(self.conn, pgconn.exec_prepared(name, values))
         except psycopg.IntegrityError:
             raise
         except psycopg.Error as exc:
+            if exc.sqlstate == "26000":  # the session lost it: every one is made again
+                _PREPARED.pop(self.conn, None)
             raise translate(exc, "a statement failed") from None
         loader = self._loader
         if loader is None:
