@@ -13,7 +13,7 @@ import pytest
 
 from paycore.errors import OperationalError, StoreConflict
 from paycore.schema import ORDERS, PAYMENTS
-from paycore_adapters.sql import postgres_tx
+from paycore_adapters.sql import postgres_pipe, postgres_tx
 from paycore_adapters.sql.postgres_store import PostgresStore
 from paycore_adapters.sql.postgres_tx import PostgresTransaction, Rows, numbered, text_value
 from paycore_adapters.testing.rows import order, payment
@@ -161,3 +161,45 @@ def test_a_session_that_lost_the_statements_makes_them_again(
         tx.get(ORDERS, "first")
         assert tx.get(PAYMENTS, "pay_1") is None
         assert not before & set(postgres_tx._PREPARED[tx.conn].values())
+
+
+class TestWritesInOnePipeline:
+    """``postgres_pipe.send``: the writes and the commit in one libpq pipeline."""
+
+    @pytest.fixture
+    def conn(self, stores: Callable[[], PostgresStore]) -> Iterator[Any]:
+        store = stores()
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1", "cs_1"))
+        with store.transaction() as tx:
+            tx.get(ORDERS, "o1")  # the transaction is open
+            yield tx.conn
+
+    @staticmethod
+    def send(conn: Any, batch: list[Any], commit: bool = False) -> list[int]:
+        names: dict[str, bytes] = {}
+        return postgres_pipe.send(conn, names, postgres_tx._new_name, batch, commit)
+
+    def test_row_counts_in_order(self, conn: Any) -> None:
+        update = 'UPDATE "orders" SET "total" = %s WHERE "id" = %s'
+        assert self.send(conn, [(update, [b"5", b"o1"]), (update, [b"5", b"nope"])]) == [1, 0]
+
+    def test_the_refused_write_is_named_and_those_after_it_skipped(self, conn: Any) -> None:
+        update = 'UPDATE "orders" SET "checkout_session_id" = %s WHERE "id" = %s'
+        mark = 'UPDATE "orders" SET "total" = %s WHERE "id" = %s'
+        with pytest.raises(postgres_pipe.PipelineFailed) as err:
+            self.send(conn, [(mark, [b"7", b"o1"]), (update, [None, b"o1"]), (mark, [b"8", b"o1"])])
+        assert err.value.at == 1 and isinstance(err.value.exc, psycopg.IntegrityError)
+        assert conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INERROR
+
+    def test_a_statement_the_server_cannot_prepare_is_named(self, conn: Any) -> None:
+        mark = 'UPDATE "orders" SET "total" = %s WHERE "id" = %s'
+        with pytest.raises(postgres_pipe.PipelineFailed) as err:
+            self.send(conn, [(mark, [b"7", b"o1"]), ("UPDATE nowhere SET x = %s", [b"1"])])
+        assert err.value.at == 1 and err.value.exc.sqlstate == "42P01"
+
+    def test_the_commit_goes_with_the_writes(self, conn: Any) -> None:
+        mark = 'UPDATE "orders" SET "total" = %s WHERE "id" = %s'
+        assert self.send(conn, [(mark, [b"9", b"o1"])], commit=True) == [1]
+        assert conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.execute('SELECT "total" FROM "orders"').fetchone() == (9,)

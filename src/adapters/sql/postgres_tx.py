@@ -32,7 +32,9 @@ from psycopg.rows import TupleRow
 from paycore.errors import CommitUnknown, OperationalError, StoreConflict
 from paycore.schema import TABLES
 
+from . import postgres_pipe
 from .ddl import NATIVE_SEQUENCES, POSTGRESQL, SEQUENCE_BLOCK, native_sequence
+from .postgres_pipe import PipelineFailed, numbered
 from .statements import TableSql
 from .transaction import Refused, SqlTransaction, Write, log_run
 
@@ -75,15 +77,6 @@ def text_value(value: object) -> bytes | None:
     if kind is int:
         return str(value).encode()
     raise TypeError(kind)
-
-
-def numbered(sql: str) -> bytes:
-    """``sql`` with its ``%s`` placeholders numbered as the server's ``$1, $2 ...``."""
-    parts = sql.split("%s")
-    out = [parts[0]]
-    for n, part in enumerate(parts[1:], 1):
-        out += [f"${n}", part]
-    return "".join(out).encode()
 
 
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
@@ -176,12 +169,10 @@ class PostgresTransaction(SqlTransaction):
         constraint raises psycopg's ``IntegrityError``; any other error the port's."""
         pgconn = self.conn.pgconn
         try:
-            names = _PREPARED.get(self.conn)
-            if names is None:
-                names = _PREPARED[self.conn] = {}
+            names = self._names()
             name = names.get(sql)
             if name is None:
-                name = f"paycore_{next(_NAMES)}".encode()
+                name = _new_name()
                 _check(self.conn, pgconn.prepare(name, numbered(sql)))
                 names[sql] = name
             res = _check(self.conn, pgconn.exec_prepared(name, values))
@@ -197,11 +188,29 @@ class PostgresTransaction(SqlTransaction):
         loader.set_pgresult(res)
         return Rows(loader.load_rows(0, res.ntuples, tuple))
 
+    def _names(self) -> dict[str, bytes]:
+        """The statements prepared on this connection, by SQL."""
+        names = _PREPARED.get(self.conn)
+        if names is None:
+            names = _PREPARED[self.conn] = {}
+        return names
+
     def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
         """Every write, and the commit if asked, in one pipeline: one round trip. The
         server stops at the first error; the writes it ran have their results, so the
-        first without one is the write refused."""
+        first without one is the write refused. Inside an open transaction the pipeline
+        is libpq's (:mod:`~paycore_adapters.sql.postgres_pipe`), else psycopg's, which
+        begins the transaction."""
         conn = self.conn
+        if conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+            try:
+                batch = [
+                    (sql, [text_value(v) for v in args]) for *_, sql, args in _statements(writes)
+                ]
+            except TypeError:
+                pass  # a value psycopg adapts
+            else:
+                return self._pipeline(writes, batch, commit)
         sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
         failed: psycopg.Error | None = None
         try:
@@ -225,6 +234,36 @@ class PostgresTransaction(SqlTransaction):
             counts += [cur.rowcount] if n == 1 else [1] * n
         return counts
 
+    def _pipeline(
+        self, writes: Sequence[Write], batch: list[postgres_pipe.Statement], commit: bool
+    ) -> list[int]:
+        """``batch`` (the statements of ``writes``) in libpq's pipeline; the writes' row
+        counts. Errors as :meth:`_sent_failed` tells them."""
+        starts = [(at, n) for at, n, _, _ in _statements(writes)]
+        try:
+            got = postgres_pipe.send(self.conn, self._names(), _new_name, batch, commit)
+        except PipelineFailed as failed:
+            at = starts[failed.at][0] if failed.at < len(starts) else len(writes)
+            self._pipe_failed(failed.exc, at < len(writes), at, commit)
+        except psycopg.Error as exc:  # the connection failed
+            self._pipe_failed(exc, False, 0, commit)
+        self.committed = commit
+        counts: list[int] = []
+        for (_, n), count in zip(starts, got, strict=True):
+            counts += [count] if n == 1 else [1] * n
+        return counts
+
+    def _pipe_failed(self, exc: psycopg.Error, write: bool, at: int, commit: bool) -> NoReturn:
+        """The port's error for a pipeline refused at write ``at`` (``write`` False: at the
+        commit, or the connection failed)."""
+        if isinstance(exc, psycopg.IntegrityError) and write:
+            raise Refused(at, exc) from None
+        if commit and lost(self.conn, exc):
+            raise CommitUnknown(
+                f"the connection was lost while committing; the commit may have happened: {exc}"
+            ) from None
+        raise translate(exc, "a statement failed") from None
+
     def _sent_failed(
         self, exc: psycopg.Error, sent: list[tuple[int, int, Any]], commit: bool
     ) -> NoReturn:
@@ -246,6 +285,10 @@ class PostgresTransaction(SqlTransaction):
         if not isinstance(exc, pgerrors.UniqueViolation):
             return None
         return t.constraints.get(exc.diag.constraint_name or "")
+
+
+def _new_name() -> bytes:
+    return f"paycore_{next(_NAMES)}".encode()
 
 
 def _check(conn: Conn, res: pq.abc.PGresult) -> pq.abc.PGresult:
