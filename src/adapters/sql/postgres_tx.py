@@ -8,10 +8,12 @@ name of this module's, its values sent as text, its rows loaded by psycopg's own
 (the connection's ``Transformer``), its errors raised as psycopg's. That costs about half
 the CPU of ``Cursor.execute``, whose Python layer (query conversion, preparation
 bookkeeping, generators) was most of a lifecycle's driver time. The first statement of a
-transaction goes through psycopg, which begins it; the writes go through psycopg's
-pipeline. psycopg prepares nothing on the store's connections (``prepare_threshold`` is
-None): it deallocates every statement of the session (``DEALLOCATE ALL``) at a rollback
-once it prepared its own, and this module's with them.
+transaction goes through psycopg, which begins it; the writes and the commit go in one
+libpq pipeline (:mod:`~paycore_adapters.sql.postgres_pipe`), through psycopg's only when
+they are the transaction's first statements. psycopg prepares nothing on the store's
+connections (``prepare_threshold`` is None): it deallocates every statement of the
+session (``DEALLOCATE ALL``) at a rollback once it prepared its own, and this module's
+with them.
 """
 
 from __future__ import annotations
