@@ -236,9 +236,14 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
     """paycore's store work per lifecycle on PostgreSQL, one worker: every statement its
     connection runs, counted at psycopg's cursor (``Connection.execute`` runs through
     ``Cursor.execute``; ``executemany`` counts a statement per row, as SQLite's trace
-    does), ``BEGIN``/``COMMIT`` and the session's settings left out; and the round trips
-    to the server (:class:`_RoundTrips`)."""
+    does) and at the store's own ways to libpq (``PostgresTransaction._query``, the
+    writes' ``postgres_pipe.send``),
+    ``BEGIN``/``COMMIT`` and the session's settings left out; and the round trips to the
+    server (:class:`_RoundTrips`)."""
     import psycopg
+
+    from paycore_adapters.sql import postgres_pipe
+    from paycore_adapters.sql.postgres_tx import PostgresTransaction
 
     seen: Counter[str] = Counter()
     trips = _RoundTrips(psycopg)
@@ -253,6 +258,19 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
 
         return execute
 
+    direct, piped = PostgresTransaction._query, postgres_pipe.send
+
+    def pipeline(conn: Any, names: Any, new_name: Any, batch: Any, commit: bool) -> Any:
+        for sql, _ in batch:
+            seen[sql.split(None, 1)[0].upper()] += 1
+        trips.count += 1  # the writes and the commit: one exchange
+        return piped(conn, names, new_name, batch, commit)
+
+    def query(self: Any, sql: str, values: Any) -> Any:
+        seen[sql.split(None, 1)[0].upper()] += 1
+        trips.count += 1  # inside a transaction, outside a pipeline: one exchange
+        return direct(self, sql, values)
+
     with database("census") as dsn:
         from paycore_adapters.sql.postgres_store import PostgresStore
 
@@ -264,11 +282,15 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
         originals = (psycopg.Cursor.execute, psycopg.Cursor.executemany)
         psycopg.Cursor.execute = counting(originals[0], False)  # type: ignore[method-assign]
         psycopg.Cursor.executemany = counting(originals[1], True)  # type: ignore[method-assign]
+        PostgresTransaction._query = query  # type: ignore[method-assign]
+        postgres_pipe.send = pipeline
         try:
             with trips.counting():
                 paycore_lifecycles(svc, provider, warmup, lifecycles, SKUS)
         finally:
             psycopg.Cursor.execute, psycopg.Cursor.executemany = originals  # type: ignore[method-assign]
+            PostgresTransaction._query = direct  # type: ignore[method-assign]
+            postgres_pipe.send = piped
         commits, writes = store.stats["commits"] - commits, store.stats["writes"] - writes
         store.close()
     kinds = {"SELECT": "reads", "INSERT": "inserts", "UPDATE": "updates"}

@@ -20,7 +20,7 @@ import sys
 
 import attrs
 
-from paycore.schema import TABLES
+from paycore.schema import TABLES, Table
 
 from .columns import MAPS, Column, TableMap
 
@@ -37,6 +37,9 @@ class Dialect:
     #: Whether :data:`NATIVE_SEQUENCES` are the database's own sequence objects (else
     #: rows of ``paycore_sequences``, like every other name).
     native_sequences: bool = False
+    #: Whether the lookups of one row by an identifier also get a hash index
+    #: (:func:`hashed_fields`).
+    hash_lookups: bool = False
 
 
 SQLITE = Dialect(
@@ -51,6 +54,7 @@ POSTGRESQL = Dialect(
     "pos",
     '"pos" bigint GENERATED ALWAYS AS IDENTITY',
     native_sequences=True,
+    hash_lookups=True,
 )
 DIALECTS = {d.name: d for d in (SQLITE, POSTGRESQL)}
 
@@ -61,6 +65,27 @@ DIALECTS = {d.name: d for d in (SQLITE, POSTGRESQL)}
 #: so that they are no row every transaction updates.
 NATIVE_SEQUENCES = {"audit": "audit", "stock": "stock_movements"}  # name -> its log table
 SEQUENCE_BLOCK = 1000
+
+
+#: Lookups by these indexed fields find the rows of one order or payment: hashed too.
+HASHED_LOOKUPS = ("order_id", "payment_id")
+#: A hash index's pages kept this full: more buckets than the default (75) while a table
+#: is small, so that concurrent transactions seldom read or write the same one.
+HASH_FILLFACTOR = 25
+
+
+def hashed_fields(table: Table[object]) -> tuple[str, ...]:
+    """The fields a hash index serves besides their btree, on a database that has them:
+    the key (a log table's is never looked up), each field unique on its own, and the
+    lookups of :data:`HASHED_LOOKUPS`. PostgreSQL's serializable transactions lock the
+    index pages they read (predicate locks) and refuse a transaction that reads a page
+    another concurrent one writes, both ways; paycore's identifiers are sequential
+    (``pay_000123``), so in a btree every transaction reads and writes the same rightmost
+    leaf page, where a hash index spreads them over its buckets."""
+    fields = [] if table.append_only else [table.key]
+    fields += [u[0] for u in table.unique if len(u) == 1]
+    fields += [f for f in table.indexes if f in HASHED_LOOKUPS]
+    return tuple(dict.fromkeys(fields))
 
 
 def native_sequence(name: str) -> str:
@@ -78,6 +103,15 @@ def unique_name(m: TableMap[object], fields: tuple[str, ...]) -> str:
 
 def index_name(m: TableMap[object], field: str) -> str:
     return f"{m.name}_{field}_idx"
+
+
+def hash_index(m: TableMap[object], field: str) -> str:
+    """The hash index of ``field`` (:func:`hashed_fields`)."""
+    name, col = quote(f"{m.name}_{field}_hash"), quote(m.column_of(field))
+    return (
+        f"CREATE INDEX {name} ON {quote(m.name)} USING hash ({col}) "
+        f"WITH (fillfactor = {HASH_FILLFACTOR});"
+    )
 
 
 def _column(dialect: Dialect, column: Column) -> str:
@@ -110,6 +144,8 @@ def table_statements(dialect: Dialect, m: TableMap[object]) -> list[str]:
     if dialect.order_declaration:
         col = quote(dialect.order_column)
         out.append(f"CREATE INDEX {quote(m.name + '_pos_idx')} ON {quote(m.name)} ({col});")
+    if dialect.hash_lookups:
+        out += [hash_index(m, field) for field in hashed_fields(m.table)]
     return out
 
 

@@ -281,6 +281,17 @@ def ranked(
 
 
 def _configure(conn: Conn) -> None:
+    """A new pooled connection: ``SERIALIZABLE``, and no sequential scan where an index
+    serves (``enable_seqscan = off``). A sequential scan locks the whole table for a
+    serializable transaction, so that any concurrent write to it is a conflict; the
+    planner picks one for a small table (the ten rows of a shop's stock) however few
+    rows the query reads. The session keeps the setting; every query of the store has
+    an index. psycopg prepares nothing on it: the store prepares its queries itself
+    (:meth:`PostgresTransaction._query`), and psycopg would deallocate them at a
+    rollback."""
+    conn.prepare_threshold = None
+    conn.execute("SET enable_seqscan = off")
+    conn.commit()
     conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
 
 

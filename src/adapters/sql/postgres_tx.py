@@ -2,24 +2,41 @@
 the shared SQL transaction (:mod:`paycore_adapters.sql.transaction`) on psycopg, and the
 translation of the driver's errors into the port's.
 
-The statements are written once per table; psycopg prepares a statement on the server
-after its fifth use on a connection, so a busy connection sends only its name and values.
+The statements are written once per table. A query inside an open transaction runs on
+libpq directly (:meth:`PostgresTransaction._query`): prepared once per connection under a
+name of this module's, its values sent as text, its rows loaded by psycopg's own loaders
+(the connection's ``Transformer``), its errors raised as psycopg's. That costs about half
+the CPU of ``Cursor.execute``, whose Python layer (query conversion, preparation
+bookkeeping, generators) was most of a lifecycle's driver time. The first statement of a
+transaction goes through psycopg, which begins it; the writes and the commit go in one
+libpq pipeline (:mod:`~paycore_adapters.sql.postgres_pipe`), through psycopg's only when
+they are the transaction's first statements. psycopg prepares nothing on the store's
+connections (``prepare_threshold`` is None): it deallocates every statement of the
+session (``DEALLOCATE ALL``) at a rollback once it prepared its own, and this module's
+with them.
 """
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 import psycopg
+import psycopg.abc
 from psycopg import errors as pgerrors
+from psycopg import pq
+from psycopg.adapt import Transformer
 from psycopg.rows import TupleRow
 
 from paycore.errors import CommitUnknown, OperationalError, StoreConflict
 from paycore.schema import TABLES
 
+from . import postgres_pipe
 from .ddl import NATIVE_SEQUENCES, POSTGRESQL, SEQUENCE_BLOCK, native_sequence
+from .postgres_pipe import PipelineFailed, numbered
 from .statements import TableSql
 from .transaction import Refused, SqlTransaction, Write, log_run
 
@@ -30,6 +47,38 @@ Conn = psycopg.Connection[TupleRow]
 CONFLICTS = frozenset({"40001", "40P01"})
 #: The most log rows one INSERT carries (a row of the widest table has a few dozen values).
 ROWS_PER_INSERT = 500
+
+
+#: Per connection: the statements prepared on it by :meth:`PostgresTransaction._query`,
+#: by SQL text, and their names (the connection's own; gone with the connection).
+_PREPARED: weakref.WeakKeyDictionary[Any, dict[str, bytes]] = weakref.WeakKeyDictionary()
+
+
+#: The names of those statements: never one twice in a process, so that a statement
+#: made again after the session lost some (``DEALLOCATE ALL``) takes no name still held.
+_NAMES = itertools.count()
+
+
+class Rows(list[tuple[Any, ...]]):
+    """A query's rows, read as a cursor's are (``fetchone``, iteration)."""
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self[0] if self else None
+
+
+def text_value(value: object) -> bytes | None:
+    """A statement's value in PostgreSQL's text format; the types the store's lookups
+    pass (anything else goes through psycopg's own adaptation)."""
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is str:
+        return value.encode()  # type: ignore[attr-defined, no-any-return]
+    if kind is bool:
+        return b"t" if value else b"f"
+    if kind is int:
+        return str(value).encode()
+    raise TypeError(kind)
 
 
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
@@ -69,6 +118,8 @@ class PostgresTransaction(SqlTransaction):
         #: one per statement (``Connection.execute``) costs about half again the driver's
         #: own time per statement, and every caller reads its rows before the next.
         self._cursor: psycopg.Cursor[TupleRow] | None = None
+        #: Loads the rows of :meth:`_query` (made at its first).
+        self._loader: psycopg.abc.Transformer | None = None
 
     def next_seq(self, name: str) -> int:
         """The log tables' sequences (:data:`~paycore_adapters.sql.ddl.NATIVE_SEQUENCES`)
@@ -94,9 +145,16 @@ class PostgresTransaction(SqlTransaction):
         self._blocks[name] = [first, first + SEQUENCE_BLOCK - 1]
         return first
 
-    def _run(self, sql: str, args: tuple[Any, ...]) -> psycopg.Cursor[TupleRow]:
-        """The transaction's cursor, having run ``sql``: its rows are valid until the next
-        statement."""
+    def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
+        """``sql``'s rows (the transaction's cursor, or :class:`Rows`): read them before
+        the next statement."""
+        if self.conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+            try:
+                values = [text_value(v) for v in args]
+            except TypeError:
+                pass  # a value psycopg adapts
+            else:
+                return self._query(sql, values)
         try:
             cur = self._cursor
             if cur is None:
@@ -107,11 +165,54 @@ class PostgresTransaction(SqlTransaction):
         except psycopg.Error as exc:
             raise translate(exc, "a statement failed") from None
 
+    def _query(self, sql: str, values: list[bytes | None]) -> Rows:
+        """Run ``sql`` on libpq, prepared on this connection at its first use; its rows,
+        loaded by the connection's loaders (the types psycopg gives). A refused
+        constraint raises psycopg's ``IntegrityError``; any other error the port's."""
+        pgconn = self.conn.pgconn
+        try:
+            names = self._names()
+            name = names.get(sql)
+            if name is None:
+                name = _new_name()
+                _check(self.conn, pgconn.prepare(name, numbered(sql)))
+                names[sql] = name
+            res = _check(self.conn, pgconn.exec_prepared(name, values))
+        except psycopg.IntegrityError:
+            raise
+        except psycopg.Error as exc:
+            if exc.sqlstate == "26000":  # the session lost it: every one is made again
+                _PREPARED.pop(self.conn, None)
+            raise translate(exc, "a statement failed") from None
+        loader = self._loader
+        if loader is None:
+            loader = self._loader = Transformer(self.conn)
+        loader.set_pgresult(res)
+        return Rows(loader.load_rows(0, res.ntuples, tuple))
+
+    def _names(self) -> dict[str, bytes]:
+        """The statements prepared on this connection, by SQL."""
+        names = _PREPARED.get(self.conn)
+        if names is None:
+            names = _PREPARED[self.conn] = {}
+        return names
+
     def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
         """Every write, and the commit if asked, in one pipeline: one round trip. The
         server stops at the first error; the writes it ran have their results, so the
-        first without one is the write refused."""
+        first without one is the write refused. Inside an open transaction the pipeline
+        is libpq's (:mod:`~paycore_adapters.sql.postgres_pipe`), else psycopg's, which
+        begins the transaction."""
         conn = self.conn
+        if conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+            try:
+                batch = [
+                    (sql, [text_value(v) for v in args]) for *_, sql, args in _statements(writes)
+                ]
+            except TypeError:
+                pass  # a value psycopg adapts
+            else:
+                return self._pipeline(writes, batch, commit)
         sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
         failed: psycopg.Error | None = None
         try:
@@ -135,6 +236,36 @@ class PostgresTransaction(SqlTransaction):
             counts += [cur.rowcount] if n == 1 else [1] * n
         return counts
 
+    def _pipeline(
+        self, writes: Sequence[Write], batch: list[postgres_pipe.Statement], commit: bool
+    ) -> list[int]:
+        """``batch`` (the statements of ``writes``) in libpq's pipeline; the writes' row
+        counts. Errors as :meth:`_sent_failed` tells them."""
+        starts = [(at, n) for at, n, _, _ in _statements(writes)]
+        try:
+            got = postgres_pipe.send(self.conn, self._names(), _new_name, batch, commit)
+        except PipelineFailed as failed:
+            at = starts[failed.at][0] if failed.at < len(starts) else len(writes)
+            self._pipe_failed(failed.exc, at < len(writes), at, commit)
+        except psycopg.Error as exc:  # the connection failed
+            self._pipe_failed(exc, False, 0, commit)
+        self.committed = commit
+        counts: list[int] = []
+        for (_, n), count in zip(starts, got, strict=True):
+            counts += [count] if n == 1 else [1] * n
+        return counts
+
+    def _pipe_failed(self, exc: psycopg.Error, write: bool, at: int, commit: bool) -> NoReturn:
+        """The port's error for a pipeline refused at write ``at`` (``write`` False: at the
+        commit, or the connection failed)."""
+        if isinstance(exc, psycopg.IntegrityError) and write:
+            raise Refused(at, exc) from None
+        if commit and lost(self.conn, exc):
+            raise CommitUnknown(
+                f"the connection was lost while committing; the commit may have happened: {exc}"
+            ) from None
+        raise translate(exc, "a statement failed") from None
+
     def _sent_failed(
         self, exc: psycopg.Error, sent: list[tuple[int, int, Any]], commit: bool
     ) -> NoReturn:
@@ -156,6 +287,17 @@ class PostgresTransaction(SqlTransaction):
         if not isinstance(exc, pgerrors.UniqueViolation):
             return None
         return t.constraints.get(exc.diag.constraint_name or "")
+
+
+def _new_name() -> bytes:
+    return f"paycore_{next(_NAMES)}".encode()
+
+
+def _check(conn: Conn, res: pq.abc.PGresult) -> pq.abc.PGresult:
+    """``res``, or psycopg's exception for the error it reports."""
+    if res.status == pq.ExecStatus.FATAL_ERROR:
+        raise pgerrors.error_from_result(res, encoding=conn.info.encoding)
+    return res
 
 
 def _statements(writes: Sequence[Write]) -> Iterator[tuple[int, int, str, tuple[Any, ...]]]:

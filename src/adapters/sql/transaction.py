@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from paycore.errors import IntegrityError
+from paycore.errors import IntegrityError, StoreConflict
 from paycore.schema import Table
 
 from ..claims import check_claim
@@ -100,6 +100,9 @@ class SqlTransaction(abc.ABC):
         self.committed = False
         #: Sequences this transaction drew from: [the last value it gave, the stored one].
         self._seqs: dict[str, list[int]] = {}
+        #: What this transaction's lookups showed of each unique constraint: by (table,
+        #: fields, the first field's value looked up), the values of the rows found.
+        self._looked: dict[tuple[str, tuple[str, ...], object], set[tuple[Any, ...]]] = {}
 
     # --- what a store's driver does ----------------------------------------------------
 
@@ -146,6 +149,8 @@ class SqlTransaction(abc.ABC):
             self._flush()  # log rows are not kept here; any other row written is
         row = self._run(t.select, (key,)).fetchone()
         record = known[key] = None if row is None else t.map.record(row)
+        if record is None:
+            self._looked[(table.name, (table.key,), key)] = set()
         return record
 
     def insert(self, table: Table[T], record: T) -> None:
@@ -218,7 +223,12 @@ class SqlTransaction(abc.ABC):
         sql = t.finds.get(field)
         if sql is None:
             raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
-        return self._records(t, sql, (t.map.value(value),))
+        rows: list[T] = self._records(t, sql, (t.map.value(value),))
+        for fields in table.unique:
+            if fields[0] == field:
+                found = {tuple(getattr(row, f) for f in fields) for row in rows}
+                self._looked[(table.name, fields, value)] = found
+        return rows
 
     def find_since(
         self, table: Table[T], field: str, value: object, time_field: str, since: int
@@ -327,10 +337,30 @@ class SqlTransaction(abc.ABC):
         fields = self._constraint(t, exc)
         if fields is None:
             self._fail(f"{name}: a constraint refused the write: {exc}", t, (), key=key)
+        if self._saw_none(t, key, fields):
+            raise StoreConflict(
+                f"{name}: a concurrent transaction wrote the {', '.join(fields)} this one "
+                "had looked up and found free; run it again",
+                sqlstate="40001",
+            )
         if fields == (t.table.key,):
             exists = f"{name}: a row with {t.table.key}={key!r} already exists"
             self._fail(exists, t, fields, key=key)
         self._fail(f"{name}: unique ({', '.join(fields)}) violated", t, fields, key=key)
+
+    def _saw_none(self, t: TableSql, key: str, fields: tuple[str, ...]) -> bool:
+        """Did this transaction look up the values the refused row ``key`` holds for
+        ``fields`` and find no row with them? Then another transaction, one that
+        committed after this one began, wrote them: a serialization failure, which
+        PostgreSQL reports as such only when both read the same page of the constraint's
+        btree (the lookups read hash indexes: ``ddl.hashed_fields``). Run again, the
+        transaction sees that row, as it would have in a serial order."""
+        record = self._rows.get(t.map.name, {}).get(key)
+        if record is None:
+            return False
+        values = tuple(getattr(record, f) for f in fields)
+        found = self._looked.get((t.map.name, fields, values[0]))
+        return found is not None and values not in found
 
     def _fail(
         self, message: str, t: TableSql, constraint: tuple[str, ...], **fields: Any

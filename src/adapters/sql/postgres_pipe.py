@@ -1,0 +1,129 @@
+"""A transaction's writes, and its commit, sent in one libpq pipeline: one exchange with
+the server, without psycopg's Python layer (its pipeline's generators cost more CPU
+than the writes' own work on the client).
+
+Each statement is prepared on the connection at its first use (in the same pipeline)
+under a name of :mod:`paycore_adapters.sql.postgres_tx`'s; values go in text format.
+The server runs the statements in order and skips every one after the first that fails
+(``PIPELINE_ABORTED``) up to the sync, the commit included; the caller gets each
+statement's result, in order, and the first error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+from collections.abc import Callable, Sequence
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import pq
+
+#: One statement of a pipeline: its SQL (``%s`` placeholders) and its values in text.
+Statement = tuple[str, list[bytes | None]]
+
+COMMIT = "COMMIT"
+
+
+class PipelineFailed(Exception):
+    """The statement at ``at`` (its index in the batch; the batch's length: the commit)
+    failed with ``exc``, psycopg's exception for it."""
+
+    def __init__(self, at: int, exc: psycopg.Error) -> None:
+        super().__init__(at, exc)
+        self.at, self.exc = at, exc
+
+
+def send(
+    conn: psycopg.Connection[tuple[object, ...]],
+    names: dict[str, bytes],
+    new_name: Callable[[], bytes],
+    batch: Sequence[Statement],
+    commit: bool,
+) -> list[int]:
+    """Run ``batch`` (and ``COMMIT`` after it, if asked) in one pipeline on ``conn``, inside
+    its open transaction; each statement's row count.
+
+    Raises:
+        PipelineFailed: a statement or the commit failed (the transaction is aborted).
+        psycopg.OperationalError: the connection failed.
+    """
+    pg = conn.pgconn
+    made: list[tuple[str, bytes]] = []  # statements prepared in this pipeline
+    kinds: list[int] = []  # per result expected: the statement's index, -1 for a prepare
+    pg.enter_pipeline_mode()
+    try:
+        for i, (sql, values) in enumerate(batch):
+            name = names.get(sql)
+            if name is None:
+                name = new_name()
+                pg.send_prepare(name, numbered(sql))
+                made.append((sql, name))
+                kinds.append(-1)
+            pg.send_query_prepared(name, values)
+            kinds.append(i)
+        if commit:
+            pg.send_query_params(COMMIT.encode(), None)
+            kinds.append(len(batch))
+        pg.pipeline_sync()
+        results = _results(pg, len(kinds))
+    finally:
+        with contextlib.suppress(psycopg.Error):  # a lost connection stays lost
+            pg.exit_pipeline_mode()
+    counts: list[int] = []
+    failed: PipelineFailed | None = None
+    prepared = iter(made)
+    for j, (kind, res) in enumerate(zip(kinds, results, strict=True)):
+        if res.status == pq.ExecStatus.FATAL_ERROR and failed is None:
+            exc = pgerrors.error_from_result(res, encoding=conn.info.encoding)
+            # a prepare that failed stands for the statement it was made for, the next
+            failed = PipelineFailed(kinds[j + 1] if kind == -1 else kind, exc)
+        if kind == -1:
+            sql, name = next(prepared)
+            if res.status == pq.ExecStatus.COMMAND_OK:
+                names[sql] = name
+        elif kind < len(batch):
+            counts.append(res.command_tuples or 0)
+    if failed is not None:
+        raise failed
+    return counts
+
+
+def _results(pg: pq.abc.PGconn, expected: int) -> list[pq.abc.PGresult]:
+    """The results of ``expected`` commands and the sync; each command's is followed by
+    an end marker (None). Bounded: a connection that stops answering is an error."""
+    while pg.flush():  # a non-blocking connection sends what it can at a time
+        select.select([], [pg.socket], [])
+    out: list[pq.abc.PGresult] = []
+    for _ in range(2 * expected + 2):
+        res = _result(pg)
+        if res is None:
+            continue
+        if res.status == pq.ExecStatus.PIPELINE_SYNC:
+            if len(out) != expected:
+                break
+            return out
+        out.append(res)
+    raise psycopg.OperationalError(
+        f"the pipeline ended after {len(out)} of {expected} results: "
+        f"{pg.error_message.decode(errors='replace').strip() or 'the connection was lost'}"
+    )
+
+
+def _result(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    """The next result, waited for in ``select`` (which lets other threads run: libpq's
+    own wait in ``get_result`` would hold the interpreter's lock, and a thread of this
+    process holding the row lock the statement waits for could never release it)."""
+    while pg.is_busy():
+        select.select([pg.socket], [], [])
+        pg.consume_input()
+    return pg.get_result()
+
+
+def numbered(sql: str) -> bytes:
+    """``sql`` with its ``%s`` placeholders numbered as the server's ``$1, $2 ...``."""
+    parts = sql.split("%s")
+    out = [parts[0]]
+    for n, part in enumerate(parts[1:], 1):
+        out += [f"${n}", part]
+    return "".join(out).encode()
