@@ -20,19 +20,6 @@ from paycore_adapters.testing.rows import order, payment
 
 
 @pytest.fixture
-def stores(postgres_dsn: str) -> Iterator[Callable[[], PostgresStore]]:
-    opened: list[PostgresStore] = []
-
-    def open_store() -> PostgresStore:
-        opened.append(PostgresStore(postgres_dsn, migrate=not opened, max_size=2))
-        return opened[-1]
-
-    yield open_store
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
 def cursor_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The statements that went through psycopg's cursor."""
     seen: list[str] = []
@@ -58,11 +45,11 @@ def test_values_are_sent_in_text_format() -> None:
 
 
 def test_queries_after_the_first_skip_the_cursor_and_are_prepared_once(
-    stores: Callable[[], PostgresStore], cursor_runs: list[str]
+    stores: Callable[..., PostgresStore], cursor_runs: list[str]
 ) -> None:
     """The first statement begins the transaction through psycopg; the next ones are
     prepared on the connection at their first use and run by name after."""
-    store = stores()
+    store = stores(max_size=2)
     with store.transaction() as tx:
         tx.insert(PAYMENTS, payment("pay_1", intent="pi_1"))
     cursor_runs.clear()
@@ -77,9 +64,9 @@ def test_queries_after_the_first_skip_the_cursor_and_are_prepared_once(
     assert len(prepared) == 2
 
 
-def test_rows_read_directly_equal_the_cursors(stores: Callable[[], PostgresStore]) -> None:
+def test_rows_read_directly_equal_the_cursors(stores: Callable[..., PostgresStore]) -> None:
     """Every column kind (text, bigint, boolean, jsonb, nulls) loads as psycopg loads it."""
-    store = stores()
+    store = stores(max_size=2)
     made = order("o1", "cs_1")
     with store.transaction() as tx:
         tx.insert(ORDERS, made)
@@ -100,10 +87,10 @@ def test_rows_read_directly_equal_the_cursors(stores: Callable[[], PostgresStore
         )
 
 
-def test_an_error_of_a_direct_query_is_the_ports(stores: Callable[[], PostgresStore]) -> None:
+def test_an_error_of_a_direct_query_is_the_ports(stores: Callable[..., PostgresStore]) -> None:
     """A statement the server refuses is OperationalError, and the transaction rolls
     back; the store goes on."""
-    store = stores()
+    store = stores(max_size=2)
     with pytest.raises(OperationalError) as err, store.transaction() as tx:
         assert isinstance(tx, PostgresTransaction)
         tx.get(ORDERS, "o1")
@@ -119,12 +106,12 @@ def test_an_error_of_a_direct_query_is_the_ports(stores: Callable[[], PostgresSt
 
 
 def test_queries_after_a_rollback_run_on_the_statements_prepared_before(
-    stores: Callable[[], PostgresStore],
+    stores: Callable[..., PostgresStore],
 ) -> None:
     """psycopg prepares nothing on the store's connections, so no rollback deallocates the
     store's statements (psycopg sends ``DEALLOCATE ALL`` at one once it prepared its own:
     a statement's sixth run)."""
-    store = stores()
+    store = stores(max_size=2)
     for n in range(8):
         with store.transaction() as tx:
             assert tx.conn.prepare_threshold is None
@@ -143,12 +130,12 @@ def test_queries_after_a_rollback_run_on_the_statements_prepared_before(
 
 
 def test_a_session_that_lost_the_statements_makes_them_again(
-    stores: Callable[[], PostgresStore],
+    stores: Callable[..., PostgresStore],
 ) -> None:
     """Someone deallocated every statement of the session: the query that finds its
     statement gone fails its transaction (OperationalError); the next ones prepare theirs
     again, under new names."""
-    store = stores()
+    store = stores(max_size=2)
     with store.transaction() as tx:
         tx.get(ORDERS, "first")
         tx.get(PAYMENTS, "pay_1")
@@ -167,8 +154,8 @@ class TestWritesInOnePipeline:
     """``postgres_pipe.send``: the writes and the commit in one libpq pipeline."""
 
     @pytest.fixture
-    def conn(self, stores: Callable[[], PostgresStore]) -> Iterator[Any]:
-        store = stores()
+    def conn(self, stores: Callable[..., PostgresStore]) -> Iterator[Any]:
+        store = stores(max_size=2)
         with store.transaction() as tx:
             tx.insert(ORDERS, order("o1", "cs_1"))
         with store.transaction() as tx:

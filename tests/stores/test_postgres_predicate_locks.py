@@ -11,7 +11,7 @@ through a sequential scan, which locks the whole table (``enable_seqscan = off``
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import attrs
 import psycopg
@@ -30,19 +30,6 @@ from paycore_adapters.testing.rows import order
 #: Rows in the table before the lookups are planned: several btree leaf pages' worth.
 ROWS = 2000
 WAIT_S = 30.0
-
-
-@pytest.fixture
-def stores(postgres_dsn: str) -> Iterator[Callable[[], PostgresStore]]:
-    opened: list[PostgresStore] = []
-
-    def open_store() -> PostgresStore:
-        opened.append(PostgresStore(postgres_dsn, migrate=not opened, max_size=2))
-        return opened[-1]
-
-    yield open_store
-    for store in opened:
-        store.close()
 
 
 def orders(store: PostgresStore, n: int) -> list[str]:
@@ -79,11 +66,11 @@ class TestLookupsUseHashIndexes:
         assert all(hashed[t.name][0] == t.key for t in TABLES if not t.append_only)
 
     def test_a_lookup_by_key_or_unique_field_reads_the_hash_index(
-        self, stores: Callable[[], PostgresStore]
+        self, stores: Callable[..., PostgresStore]
     ) -> None:
         """The store's own statements, planned generically on a store connection over a
         table of many rows, read the hash index, never the btree or the whole table."""
-        store = stores()
+        store = stores(max_size=2)
         orders(store, ROWS)
         t = POSTGRES_TABLES["orders"]
         with store.transaction() as tx:
@@ -95,10 +82,10 @@ class TestLookupsUseHashIndexes:
         assert "orders_id_hash" in by_key, by_key
         assert "orders_checkout_session_id_hash" in by_session, by_session
 
-    def test_a_small_table_is_not_read_whole(self, stores: Callable[[], PostgresStore]) -> None:
+    def test_a_small_table_is_not_read_whole(self, stores: Callable[..., PostgresStore]) -> None:
         """A shop's few stock rows: a sequential scan would be the cheaper plan, and would
         lock the whole table."""
-        store = stores()
+        store = stores(max_size=2)
         with store.transaction() as tx:
             for n in range(10):
                 tx.insert(STOCK, r.Stock("s1", f"SKU-{n}", on_hand=5))
@@ -117,12 +104,12 @@ def pay(tx: Transaction, oid: str) -> None:
 
 
 def test_concurrent_status_changes_of_sequential_orders_both_commit(
-    stores: Callable[[], PostgresStore],
+    stores: Callable[..., PostgresStore],
 ) -> None:
     """Two transactions open at once, each reading its own order (neighbours in the key's
     order) and changing its status: both commit. Through the btree both read and wrote
     its last leaf page, and PostgreSQL refused the one to commit last (40001, a pivot)."""
-    a_store, b_store = stores(), stores()
+    a_store, b_store = stores(max_size=2), stores(max_size=2)
     ids = orders(a_store, 300)
     failures: list[BaseException] = []
 
@@ -158,8 +145,8 @@ class TestAValueFoundFreeThenTakenIsAConflict:
         with store.transaction() as tb:
             write(tb)
 
-    def test_a_key_read_missing(self, stores: Callable[[], PostgresStore]) -> None:
-        a_store, b_store = stores(), stores()
+    def test_a_key_read_missing(self, stores: Callable[..., PostgresStore]) -> None:
+        a_store, b_store = stores(max_size=2), stores(max_size=2)
         with pytest.raises(StoreConflict), a_store.transaction() as ta:
             assert ta.get(CURSORS, "batch:outbox") is None
             self.taken_meanwhile(
@@ -169,8 +156,8 @@ class TestAValueFoundFreeThenTakenIsAConflict:
             list(ta.scan(CURSORS))
         assert [c.value for c in a_store.snapshot().rows(CURSORS)] == ["b"]
 
-    def test_a_unique_field_found_free(self, stores: Callable[[], PostgresStore]) -> None:
-        a_store, b_store = stores(), stores()
+    def test_a_unique_field_found_free(self, stores: Callable[..., PostgresStore]) -> None:
+        a_store, b_store = stores(max_size=2), stores(max_size=2)
         with pytest.raises(StoreConflict), a_store.transaction() as ta:
             assert ta.find(ORDERS, "checkout_session_id", "cs_1") == []
             self.taken_meanwhile(b_store, lambda tb: tb.insert(ORDERS, order("o2", "cs_1")))
@@ -179,11 +166,11 @@ class TestAValueFoundFreeThenTakenIsAConflict:
         assert [o.id for o in a_store.snapshot().rows(ORDERS)] == ["o2"]
 
     def test_a_value_seen_taken_or_never_looked_up_is_an_integrity_error(
-        self, stores: Callable[[], PostgresStore]
+        self, stores: Callable[..., PostgresStore]
     ) -> None:
         """A write of a value the transaction saw taken, or never looked up, is refused
         as before: a run again would be refused the same way."""
-        a_store, b_store = stores(), stores()
+        a_store, b_store = stores(max_size=2), stores(max_size=2)
         with pytest.raises(IntegrityError), a_store.transaction() as ta:
             assert ta.get(ORDERS, "o9") is None  # another key: the session is not looked up
             self.taken_meanwhile(b_store, lambda tb: tb.insert(ORDERS, order("o2", "cs_1")))

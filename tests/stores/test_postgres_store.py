@@ -45,20 +45,6 @@ class TestPostgresStore(StoreContract):
         return store
 
 
-@pytest.fixture
-def stores(postgres_dsn: str) -> Iterator[Callable[[], PostgresStore]]:
-    """Opens stores on this test's database (the first migrates it); closes them after."""
-    opened: list[PostgresStore] = []
-
-    def open_store() -> PostgresStore:
-        opened.append(PostgresStore(postgres_dsn, migrate=not opened, max_size=4))
-        return opened[-1]
-
-    yield open_store
-    for store in opened:
-        store.close()
-
-
 def test_columns_are_typed_for_an_operator(stores: Callable[[], PostgresStore]) -> None:
     """Money is bigint + text, an order's lines are jsonb an operator can query."""
     store = stores()

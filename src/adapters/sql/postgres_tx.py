@@ -269,17 +269,13 @@ class PostgresTransaction(SqlTransaction):
     def _sent_failed(
         self, exc: psycopg.Error, sent: list[tuple[int, int, Any]], commit: bool
     ) -> NoReturn:
-        """The port's error for a pipeline the server stopped: a refused constraint names
-        the first write without a result; a lost connection while committing is
-        ambiguous."""
-        if isinstance(exc, psycopg.IntegrityError):
-            at = next((at for at, _, cur in sent if cur.pgresult is None), sent[-1][0])
-            raise Refused(at, exc) from None
-        if commit and lost(self.conn, exc):
-            raise CommitUnknown(
-                f"the connection was lost while committing; the commit may have happened: {exc}"
-            ) from None
-        raise translate(exc, "a statement failed") from None
+        """The port's error for psycopg's pipeline, which the server stopped: a refused
+        constraint names the first write without a result (else as :meth:`_pipe_failed`)."""
+        refused = isinstance(exc, psycopg.IntegrityError)
+        at = (
+            next((at for at, _, cur in sent if cur.pgresult is None), sent[-1][0]) if refused else 0
+        )
+        self._pipe_failed(exc, refused, at, commit)
 
     def _constraint(self, t: TableSql, exc: Exception) -> tuple[str, ...] | None:
         """PostgreSQL names the constraint (any SQLSTATE class 23 error but a unique
