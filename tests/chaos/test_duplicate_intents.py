@@ -23,6 +23,7 @@ from paycore.config import Config
 from paycore.errors import OperationalError
 from paycore.flows.checkout import CartItem
 from paycore.flows.params import REFUND_LANDING_MS
+from paycore.service import PaymentService
 from paycore.status import FlowStatus, PaymentStatus, RefundStatus
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.harness.faults import FaultKind, FaultPlan
@@ -269,3 +270,30 @@ def test_told_a_refund_whose_answer_was_not_kept_asks_before_sending_again() -> 
     assert rf.provider_refund_id == made.id
     assert "sent" not in flow_of(w, fid).data, "dropped when the flow moved on"
     converged(w)
+
+
+def test_a_worker_whose_flow_moved_on_records_no_send_and_sends_nothing() -> None:
+    """With a provider that ignores keys, a send is recorded before it goes out, and only on
+    the version of the flow the worker read: a worker holding a copy that another worker
+    has since moved on drops its step (nothing recorded, nothing sent twice)."""
+    w = with_config(keyless_shop(), provider_honours_keys=False)
+    fid = begin_checkout(w, SESSION)
+    for _ in range(10):
+        if flow_of(w, fid).step == "create":
+            break
+        w.service.engine.step(fid)
+    stale = flow_of(w, fid)
+    assert (stale.status, stale.step) == (FlowStatus.ACTIVE, "create")
+    other = PaymentService(
+        w.store, w.provider, w.clock, w.alerts, w.notifier, w.service.config, "worker-2"
+    )
+    other.engine.step(fid)  # worker-2 records its send and creates the intent
+    moved = flow_of(w, fid)
+    assert moved.version != stale.version
+    creates = w.provider.calls["create_intent"]
+    assert creates == 1
+    report = w.service.engine.step(fid, stale)  # worker-1, with the copy it read before
+    assert report.result == "lease_lost"
+    assert w.provider.calls["create_intent"] == creates
+    assert len(fake_of(w).intents()) == 1
+    assert flow_of(w, fid) == moved
