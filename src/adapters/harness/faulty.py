@@ -94,7 +94,7 @@ class _Tracked:
 
     Its reads are the wrapped transaction's own bound methods (set per transaction): a
     read needs no note, and every step of the harness makes a dozen of them, so they
-    take no frame of this wrapper's. Writes note themselves in their own frame."""
+    take no frame of this wrapper's. Writes note what they did."""
 
     __slots__ = ("claim", "failed", "find", "find_since", "get", "scan", "tx", "wrote")
 
@@ -109,16 +109,14 @@ class _Tracked:
         self.scan: Callable[[Table[Any]], Iterator[Any]] = tx.scan
 
     def insert(self, table: Table[T], record: T) -> None:
-        try:
-            self.tx.insert(table, record)
-        except IntegrityError:
-            self.failed = True
-            raise
-        self.wrote = True
+        self._write(self.tx.insert, table, record)
 
     def update(self, table: Table[T], record: T) -> None:
+        self._write(self.tx.update, table, record)
+
+    def _write(self, write: Callable[[Table[T], T], None], table: Table[T], record: T) -> None:
         try:
-            self.tx.update(table, record)
+            write(table, record)
         except IntegrityError:
             self.failed = True
             raise
