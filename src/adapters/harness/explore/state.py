@@ -123,9 +123,13 @@ def _key_how(t: type[Any]) -> str:
     if dataclasses.is_dataclass(t):
         return "record" if t.__dataclass_params__.frozen else "fields"  # type: ignore[attr-defined]
     if attrs.has(t):
-        frozen = getattr(t.__setattr__, "__name__", "") == "_frozen_setattrs"
-        return "record" if frozen else "fields"
+        return "record" if _frozen_attrs(t) else "fields"
     return "as is"
+
+
+def _frozen_attrs(t: type[Any]) -> bool:
+    """Is ``t`` a frozen attrs class?"""
+    return attrs.has(t) and getattr(t.__setattr__, "__name__", "") == "_frozen_setattrs"
 
 
 def _stand_in(x: Any, cache: RowCache) -> Any:
@@ -245,8 +249,7 @@ def _how(t: type[Any]) -> str:
     (slots named by a base class, if any, one by one), a mutable attrs instance by its
     fields, anything else (custom copying or pickling, containers' subclasses) with
     ``copy.deepcopy``. An empty ``__slots__`` (``abc.ABC``'s) names nothing to copy."""
-    frozen = attrs.has(t) and getattr(t.__setattr__, "__name__", "") == "_frozen_setattrs"
-    if issubclass(t, enum.Enum) or frozen:
+    if issubclass(t, enum.Enum) or _frozen_attrs(t):
         _ATOMIC.add(t)
         return "atomic"
     custom = (
@@ -360,7 +363,9 @@ def _clone(x: Any, memo: dict[int, Any]) -> Any:
     if how == "dict":
         y.__dict__.update(_clone(x.__dict__, memo))
         return y
-    names = _SLOTS.get(t) or _SLOTS.setdefault(t, _slots(t)) if how == "slots" else _fields(t)
+    names = _SLOTS.get(t)
+    if names is None:
+        names = _SLOTS[t] = _slots(t) if how == "slots" else _fields(t)
     for name in names:
         v = getattr(x, name, _UNSET)
         if v is not _UNSET:
@@ -374,7 +379,4 @@ _UNSET = object()
 
 
 def _fields(t: type[Any]) -> tuple[str, ...]:
-    names = _SLOTS.get(t)
-    if names is None:
-        names = _SLOTS[t] = tuple(a.name for a in attrs.fields(t))
-    return names
+    return tuple(a.name for a in attrs.fields(t))
