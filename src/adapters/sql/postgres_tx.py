@@ -81,6 +81,14 @@ def text_value(value: object) -> bytes | None:
     raise TypeError(kind)
 
 
+def text_values(args: Sequence[object]) -> list[bytes | None] | None:
+    """``args`` in text format, or None if one of them is of a type psycopg adapts."""
+    try:
+        return [text_value(v) for v in args]
+    except TypeError:
+        return None
+
+
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
     """The port's error for a driver error raised while ``doing`` (not for a refused
     constraint, which the transaction names)."""
@@ -149,11 +157,8 @@ class PostgresTransaction(SqlTransaction):
         """``sql``'s rows (the transaction's cursor, or :class:`Rows`): read them before
         the next statement."""
         if self.conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
-            try:
-                values = [text_value(v) for v in args]
-            except TypeError:
-                pass  # a value psycopg adapts
-            else:
+            values = text_values(args)
+            if values is not None:
                 return self._query(sql, values)
         try:
             cur = self._cursor
@@ -205,12 +210,12 @@ class PostgresTransaction(SqlTransaction):
         begins the transaction."""
         conn = self.conn
         if conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
-            try:
-                batch = [
-                    (sql, [text_value(v) for v in args]) for *_, sql, args in _statements(writes)
-                ]
-            except TypeError:
-                pass  # a value psycopg adapts
+            batch: list[postgres_pipe.Statement] = []
+            for *_, sql, args in _statements(writes):
+                values = text_values(args)
+                if values is None:
+                    break  # a value psycopg adapts
+                batch.append((sql, values))
             else:
                 return self._pipeline(writes, batch, commit)
         sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
