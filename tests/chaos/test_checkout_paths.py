@@ -76,6 +76,17 @@ def fail_once(w: Wiring, call: str, phase: str = "before") -> None:
     w.provider.fault = fault
 
 
+def refuse_once(w: Wiring, call: str, error: E.ProviderError) -> None:
+    """The next ``call`` is refused with ``error`` before it reaches the provider."""
+
+    def fault(name: str, at: str, key: str | None) -> None:
+        if name == call and at == "before":
+            w.provider.fault = None
+            raise error
+
+    w.provider.fault = fault
+
+
 def fail_in_turn(w: Wiring, *calls: tuple[str, str]) -> None:
     """Each (call, phase) in turn fails once with a timeout (see :func:`fail_once`)."""
     left = list(calls)
@@ -297,6 +308,48 @@ class TestCancelFound:
         w.clock.advance(w.service.config.backoff_cap_ms)
         assert run(w, FID).status is FlowStatus.FAILED
         assert intent_status(w, PI_1) == "canceled" and mug(w) == (1, 0, 0)
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            E.ProviderRateLimited("cancel_intent: slow down"),  # nothing done; retry it
+            E.ProviderSavedFailure("cancel_intent: 500 saved"),  # may be done; not the key
+        ],
+        ids=["retryable-definite", "ambiguous-not-retryable"],
+    )
+    def test_a_cancel_retryable_or_ambiguous_alone_is_backed_off_under_a_new_key(
+        self, error: E.ProviderError
+    ) -> None:
+        """Either property on its own is reason to wait and look again under a new key
+        generation: a 429 did nothing but asks to slow down; a saved 500 is not
+        retryable under its key, yet the cancel may have landed. Neither is taken as
+        the final refusal of a paid intent (which looks again at once)."""
+        w = make_shop(stock=1)
+        abort_found_live_intent(w)
+        before = flow_of(w, FID)
+        refuse_once(w, "cancel_intent", error)
+        step(w, FID, 2)
+        after = flow_of(w, FID)
+        assert_backed_off(w, before, after, error.code, "abort")
+        assert after.data["cancel_gen"] == 1
+        assert mug(w) == (1, 1, 0) and order_status(w) is OrderStatus.PENDING
+
+    def test_each_unanswered_cancel_takes_the_next_key_generation(self) -> None:
+        """Two timeouts in a row: the second cancel went under generation 1, so the
+        third goes under generation 2 (a 500 saved under the first key must never
+        come back); the third lands and the checkout fails with its stock back."""
+        w = make_shop(stock=1)
+        abort_found_live_intent(w)
+        for gen in (1, 2):
+            fail_once(w, "cancel_intent")
+            step(w, FID, 2)  # the cancel: no answer -> abort after a backoff
+            assert flow_of(w, FID).data["cancel_gen"] == gen
+            w.clock.advance(w.service.config.backoff_cap_ms)
+            step(w, FID, 2)  # the look: still live -> cancel again
+            assert flow_of(w, FID).step == "cancel_found"
+        assert run(w, FID).status is FlowStatus.FAILED
+        assert intent_status(w, PI_1) == "canceled" and mug(w) == (1, 0, 0)
+        converged(w)
 
     def test_definite_refusal_looks_again_and_finds_the_sale(self) -> None:
         """The customer paid before the cancel landed: the refusal is final, not retried;
