@@ -527,6 +527,41 @@ def begin_refund(w: Wiring, payment_id: str, amount: int, key: str) -> str:
     return w.service.start_refund(payment_id, amount, None, key)
 
 
+class TestRefundReplayRefusedAsAnotherRequest:
+    def test_a_key_answering_for_another_request_sends_the_refund_to_the_list(self) -> None:
+        """The call goes unanswered; its replay is refused because the key already
+        answers for other parameters (refund ids repeat after a restore from backup).
+        That refusal says only that this request never ran under the key: the refund
+        stays pending (its amount held), the flow records why and asks the list, and
+        the refund is made once."""
+        w = make_shop()
+        oid, pid = paid(w, [CartItem("p_mug", 2)])
+        refusals = [
+            err.ProviderUnavailable("create_refund: timeout"),
+            err.ProviderIdempotencyMismatch("create_refund: key used with other parameters"),
+        ]
+
+        def fault(name: str, phase: str, key: str | None) -> None:
+            if name == "create_refund" and phase == "before" and refusals:
+                raise refusals.pop(0)
+
+        w.provider.fault = fault
+        fid = begin_refund(w, pid, 1000, "rma-restored")
+        step(w, fid, 2)  # unanswered -> replay
+        assert flow_of(w, fid).step == "replay"
+        step(w, fid, 2)  # refused as another request's key -> resolve
+        flow = flow_of(w, fid)
+        assert (flow.status, flow.step) == (FlowStatus.ACTIVE, "resolve")
+        assert flow.data["last_error"] == "provider_idempotency_mismatch"
+        (rf,) = w.service.refunds_of(pid)
+        assert rf.status is RefundStatus.PENDING
+        w.clock.advance(REFUND_LANDING_MS)
+        assert run(w, fid).status is FlowStatus.SUCCEEDED
+        assert [(r.amount, r.status) for r in w.provider.refunds()] == [(1000, "succeeded")]
+        assert order_status(w, oid) is OrderStatus.PARTIALLY_REFUNDED
+        converged(w)
+
+
 class TestRefundAfterSavedServerError:
     def test_refund_retries_with_a_new_key_after_500s_saved_under_its_keys(self) -> None:
         """Stripe replays a saved 500 for a key for 24 h: after finding no refund, each
