@@ -96,6 +96,23 @@ class TestFlowDefChecksItsDeclaration:
         ):
             FlowDef("two", steps, ask_first={Two.FIRST: Other.ELSEWHERE})
 
+    def test_resends_are_checked_as_steps_and_each_needs_an_ask_first(self) -> None:
+        """A step that resends its call must be a step, and must have an ask-first step
+        (a resend after a crash is safe only because the flow asks first)."""
+        steps = {Two.FIRST: step(_stay), Two.SECOND: step(_stay)}
+        with pytest.raises(
+            FlowDefinitionError, match=r"^flow 'two': resends names <Other\.ELSEWHERE"
+        ):
+            FlowDef("two", steps, resends=frozenset({Other.ELSEWHERE}))
+        with pytest.raises(FlowDefinitionError) as info:
+            FlowDef("two", steps, resends=frozenset({Two.SECOND}))
+        assert str(info.value) == (
+            "flow 'two': resends names ['second'], which have no ask_first step"
+        )
+        FlowDef(
+            "two", steps, ask_first={Two.SECOND: Two.FIRST}, resends=frozenset({Two.SECOND})
+        )
+
     def test_edges_include_ask_first_and_give_up(self) -> None:
         """The edges a flowchart is drawn from: own next steps, ask-first, give-up."""
         edges = checkout.DEF.edges()
