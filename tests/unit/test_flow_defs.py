@@ -145,6 +145,30 @@ class TestUndeclaredMovesAreRefused:
         assert report.result.startswith("retry:unexpected UndeclaredStep")
         assert (flow.step, flow.status, flow.attempts) == ("second", FlowStatus.ACTIVE, 1)
 
+    def test_a_step_that_cannot_be_built_is_a_strike_reported_under_its_flow(self) -> None:
+        """A step whose builder raises (a bug, or a record this code cannot read) costs
+        a strike in a transaction of its own, and the step's report names the flow, its
+        kind and step, the transaction and the retry, as a timeline shows it."""
+
+        def unreadable(flow: Flow) -> Local:
+            raise KeyError("a field this version does not know")
+
+        w = make_shop()
+        fdef = FlowDef("two", {Two.FIRST: step(_stay), Two.SECOND: step(unreadable)})
+        svc = w.service
+        eng = Engine(svc.engine.store, w.provider, w.clock, w.alerts, svc.config, {"two": fdef})
+        eng.transact(lambda u: create_flow(u, "two:1", "two", Two.SECOND))
+        report = eng.step("two:1")
+        flow = flow_of(w, "two:1")
+        assert (report.flow_id, report.kind, report.step, report.effect) == (
+            "two:1",
+            "two",
+            "second",
+            "tx",
+        )
+        assert report.result.startswith("retry:unexpected KeyError")
+        assert (flow.step, flow.attempts, flow.last_error) == ("second", 1, "unexpected KeyError")
+
     def test_stored_steps_are_plain_strings(self) -> None:
         """A StrEnum step is stored as its value, so flows recorded before keep loading."""
         assert CheckoutStep("check_seller") is CheckoutStep.CHECK_SELLER
