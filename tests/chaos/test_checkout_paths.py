@@ -191,7 +191,12 @@ class TestAbortWithAnUnlistedRecordedIntent:
         w = make_shop(stock=1)
         recorded_then_missed(w)
         w.provider.settle(PI_1, success=True)
-        step(w, FID, 2)  # sync_recorded: retrieve, apply the success -> abort
+        # sync_recorded: retrieve the recorded intent, apply the success -> abort
+        reports = [w.service.engine.step(FID) for _ in range(2)]
+        assert [(r.step, r.effect) for r in reports] == [
+            ("sync_recorded", "call:retrieve_intent"),
+            ("sync_recorded", "apply:retrieve_intent"),
+        ]
         assert flow_of(w, FID).step == "abort"
         assert w.service.payment(PAY).status is PaymentStatus.SUCCEEDED
         assert order_status(w) is OrderStatus.PAID and mug(w) == (1, 0, 1)
