@@ -109,9 +109,7 @@ class TestFlowDefChecksItsDeclaration:
         assert str(info.value) == (
             "flow 'two': resends names ['second'], which have no ask_first step"
         )
-        FlowDef(
-            "two", steps, ask_first={Two.SECOND: Two.FIRST}, resends=frozenset({Two.SECOND})
-        )
+        FlowDef("two", steps, ask_first={Two.SECOND: Two.FIRST}, resends=frozenset({Two.SECOND}))
 
     def test_edges_include_ask_first_and_give_up(self) -> None:
         """The edges a flowchart is drawn from: own next steps, ask-first, give-up."""

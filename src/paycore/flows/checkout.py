@@ -334,18 +334,14 @@ def _cancel_unanswered(u: Unit, flow: Flow, err: ProviderError) -> Advance:
         # backoff, and cancel under a new key (a second cancel is refused, never doubled).
         gen = int(flow.data.get("cancel_gen", 0)) + 1
         return Advance(to=Step.ABORT, retry=err.code, data={"cancel_gen": gen})
-    return _look_again(u, flow, err)
+    # Refused: it is no longer cancelable (paid, or canceled meanwhile). Look again.
+    return Advance(to=Step.ABORT)
 
 
 def _after_cancel_found(u: Unit, flow: Flow, view: IntentView) -> Advance:
     payment = _payment(u, flow)
     if payment.provider_intent_id == view.id:
         apply_intent(u, payment, view)
-    return Advance(to=Step.ABORT)
-
-
-def _look_again(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    # Refused: it is no longer cancelable (paid, or canceled meanwhile). Look again.
     return Advance(to=Step.ABORT)
 
 

@@ -17,7 +17,6 @@ import attrs
 
 from paycore import claims, listing
 from paycore import schema as s
-from paycore.errors import ProviderError
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
 from paycore.flows.identity import identity
 from paycore.flows.jobflow import BatchJob
@@ -98,7 +97,7 @@ def _cancel(flow: Flow) -> Remote[IntentView]:
         lambda p: p.cancel_intent(iid, idempotency_key=k),
         _look_again,
         ask=Step.LOOK,
-        refused=_refused,
+        refused=_look_again,
     )
 
 
@@ -114,17 +113,13 @@ def _refund(flow: Flow) -> Remote[RefundView]:
         ),
         _look_again,
         ask=Step.LOOK,
-        refused=_refused,
+        refused=_look_again,
     )
 
 
 def _look_again(u: Unit, flow: Flow, answer: object) -> Advance:
     # Done, refused (the intent moved on) or unanswered: look again before acting again.
     return Advance(to=Step.LOOK)
-
-
-def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    return _look_again(u, flow, err)
 
 
 DEF = FlowDef(
