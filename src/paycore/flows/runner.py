@@ -103,7 +103,7 @@ class Runner(abc.ABC):
         """Best effort: the store that just failed may fail again; the flow stays due."""
         try:
             flow = self.load(flow_id)
-            if flow is not None and flow.status is FlowStatus.ACTIVE:
+            if flow is not None:  # the strike's own transaction skips a flow that ended
                 self.strike(flow, why)
         except Exception as exc:  # nothing more to do here; recovery meets the flow again
             logs.failure(log, f"flow {flow_id}: strike not recorded", exc, flow_id=flow_id)
