@@ -21,7 +21,6 @@ from typing import Any
 
 from paycore import schema as s
 from paycore.config import Config
-from paycore.errors import LeaseLost
 from paycore.flows.defs import FlowDef
 from paycore.ports import Clock
 from paycore.records import Flow
@@ -61,19 +60,13 @@ class Asking:
 
     def _record_send(self, flow: Flow) -> Flow | None:
         """Record that ``flow`` sends from its step; the flow as recorded, or None when it
-        moved on under this worker."""
+        moved on under this worker (its step is then dropped: nothing is sent)."""
 
-        def body(u: Unit) -> Flow:
+        def body(u: Unit) -> Flow | None:
             current = u.get(s.FLOWS, flow.id)
             if current is None or current.version != flow.version:
-                raise LeaseLost(
-                    f"flow {flow.id} moved on under this worker; dropping its step",
-                    flow_id=flow.id,
-                )
+                return None
             return u.save(s.FLOWS, current, data={**current.data, SENT: current.step})
 
-        try:
-            recorded: Flow = self.transact(body, flow.id)
-        except LeaseLost:
-            return None
+        recorded: Flow | None = self.transact(body)
         return recorded
