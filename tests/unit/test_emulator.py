@@ -325,6 +325,10 @@ def test_an_intent_without_transfer_data_is_the_accounts_own_and_reverses_nothin
     assert [emu.model.transfer_reversed(r.id) for r in refunds] == [0, 500]
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [
@@ -340,6 +344,9 @@ def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A job started in the background of a shell inherits SIGINT ignored, and Python
+        # then keeps it ignored: the command must see ^C as a terminal would send it.
+        preexec_fn=_interruptible,
     )
     try:
         assert proc.stdout is not None
