@@ -7,8 +7,10 @@ import pytest
 from paycore import schema as s
 from paycore.errors import FlowPending
 from paycore.status import OrderStatus
+from paycore_adapters.harness import foreign
 from paycore_adapters.harness.bugs import switched_on
 from paycore_adapters.harness.world import World
+from paycore_adapters.memory import Wiring, in_memory
 
 
 def paid_world() -> World:
@@ -71,3 +73,45 @@ class TestDashboardRefund:
         world.w.provider.release_requests()
         assert world.quiesce()
         assert world.violations(("safety", "convergence")) == []
+
+
+class TestCrowdPlantedOnce:
+    @staticmethod
+    def planted_afresh() -> World:
+        foreign._PLANTED.clear()
+        return World()
+
+    def test_a_copy_of_the_planted_books_is_what_planting_makes(self) -> None:
+        """A second world gets the first's planted books, not a planting of its own: the
+        same intents, ids, saved keys, events and call counts as a planting makes."""
+        first = self.planted_afresh()
+        fresh = self.planted_afresh()  # planted again, on a provider in the same state
+        copied = World()
+        assert len(foreign._PLANTED) == 1
+        for world in (first, copied):
+            p, q = world.w.provider, fresh.w.provider
+            assert p.books() == q.books() and p.state_key() == q.state_key()
+            assert p.calls == q.calls and p.all_events == q.all_events
+            assert world.foreign == fresh.foreign
+
+    def test_each_world_has_books_of_its_own(self) -> None:
+        """What one world given the planted books does to a planted intent leaves
+        another's as it was planted."""
+        self.planted_afresh()
+        first, second = World(), World()
+        intent = first.foreign[1]  # another store's, unpaid
+        first.w.provider.customer_confirm(intent.id, "pm_card_visa")
+        statuses = {i.id: i.status for i in second.w.provider.intents()}
+        assert statuses[intent.id] == intent.status != "succeeded"
+
+    def test_a_provider_in_another_state_is_planted_on(self) -> None:
+        """A provider whose state differs (here: its clock) is planted on, not given the
+        books planted on another."""
+        self.planted_afresh()
+        later = World(wiring=lambda cfg: advanced(in_memory(cfg)))
+        assert [i.created for i in later.foreign] != [i.created for i in World().foreign]
+
+
+def advanced(w: Wiring) -> Wiring:
+    w.clock.advance(60_000)
+    return w
