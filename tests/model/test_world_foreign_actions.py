@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from paycore import schema as s
+from paycore.config import Config
 from paycore.errors import FlowPending
+from paycore.ports import Clock, CreateIntent, IntentView
 from paycore.status import OrderStatus
+from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.harness import foreign
 from paycore_adapters.harness.bugs import switched_on
 from paycore_adapters.harness.world import World
@@ -110,6 +113,34 @@ class TestCrowdPlantedOnce:
         self.planted_afresh()
         later = World(wiring=lambda cfg: advanced(in_memory(cfg)))
         assert [i.created for i in later.foreign] != [i.created for i in World().foreign]
+
+
+class Noting(FakeProvider):
+    """A fake keeping state of its own, which its books do not hold."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self._made = 0
+
+    def create_intent(self, req: CreateIntent, *, idempotency_key: str) -> IntentView:
+        self._made += 1
+        return super().create_intent(req, idempotency_key=idempotency_key)
+
+
+def test_a_subclass_of_the_fake_is_planted_on() -> None:
+    """Only the fake itself takes the planted books: a subclass plants its own crowd."""
+    TestCrowdPlantedOnce.planted_afresh()
+    for world in (World(wiring=noting), World(wiring=noting)):
+        assert isinstance(world.w.provider, Noting)
+        assert world.w.provider._made == len(foreign.CROWD)
+
+
+def noting(config: Config) -> Wiring:
+    """The in-memory wiring with a :class:`Noting` fake (the world wraps it for the
+    service)."""
+    w = in_memory(config)
+    w.provider = Noting(w.clock)
+    return w
 
 
 def advanced(w: Wiring) -> Wiring:
