@@ -146,3 +146,20 @@ def noting(config: Config) -> Wiring:
 def advanced(w: Wiring) -> Wiring:
     w.clock.advance(60_000)
     return w
+
+
+def test_a_fake_with_a_hook_that_cannot_be_pickled_is_planted_on() -> None:
+    """A fake carrying a setting that cannot be compared as bytes (a hook) is planted
+    on, and the books planted before are kept for the fakes that can be."""
+    TestCrowdPlantedOnce.planted_afresh()
+    kept = list(foreign._PLANTED)
+    for _ in range(2):
+        world = World(wiring=hooked)
+        assert len(world.w.provider.intents()) == len(foreign.CROWD)
+    assert kept == foreign._PLANTED
+
+
+def hooked(config: Config) -> Wiring:
+    w = in_memory(config)
+    w.provider.hook = lambda: "made"  # type: ignore[attr-defined]
+    return w

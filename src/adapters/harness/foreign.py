@@ -76,9 +76,9 @@ def plant_crowd(provider: FakeProvider) -> list[IntentView]:
     it made: the same ids, objects, saved keys and events, for less than planting again
     (every world of a run starts on the same fresh account). Only the fake itself is
     copied so: a subclass may keep state its books do not hold."""
-    if type(provider) is not FakeProvider:
+    before = _state(provider) if type(provider) is FakeProvider else None
+    if before is None:
         return list(_plant_all(provider))
-    before = _state(provider)
     for seen, books, calls, planted in _PLANTED:
         if seen == before:
             provider.load_books({**books, "intents": [it.copy() for it in books["intents"]]})
@@ -103,17 +103,22 @@ def _plant_all(provider: FakeProvider) -> tuple[IntentView, ...]:
 _PLANTED: list[tuple[bytes, dict[str, Any], Counter[str], tuple[IntentView, ...]]] = []
 
 
-def _state(provider: FakeProvider) -> bytes:
+def _state(provider: FakeProvider) -> bytes | None:
     """What decides what planting does on ``provider``, as bytes: its class, its clock,
     its books (the log of events included), what decides its next answers
     (:meth:`FakeProvider.state_key`) and its settings (its public attributes but the
-    call counts, and whether it honours keys)."""
+    call counts, and whether it honours keys). None if a setting cannot be pickled (a
+    hook set on the fake): it is planted on."""
     settings = sorted((k, v) for k, v in vars(provider).items() if k[0] != "_" and k != "calls")
     keys = provider.honours_idempotency_keys
     state = provider.state_key()
-    return pickle.dumps(
-        (type(provider).__qualname__, provider.clock.now(), provider.books(), settings, keys, state)
-    )
+    books = provider.books()
+    try:
+        return pickle.dumps(
+            (type(provider).__qualname__, provider.clock.now(), books, settings, keys, state)
+        )
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
 
 
 def dashboard_refund(
