@@ -9,6 +9,10 @@ check that paycore neither adopts nor changes any of them.
 
 from __future__ import annotations
 
+import pickle
+from collections import Counter
+from typing import Any
+
 from paycore.money import Money
 from paycore.ports import REFUND_LIVE, CreateIntent, IntentView, RefundView
 
@@ -65,10 +69,56 @@ CROWD = (
 
 
 def plant_crowd(provider: FakeProvider) -> list[IntentView]:
-    """Plant every intent of :data:`CROWD`; their webhooks are not delivered."""
-    planted = [plant(provider, kind, n, paid=paid) for kind, n, paid in CROWD]
+    """Plant every intent of :data:`CROWD`; their webhooks are not delivered.
+
+    A provider in a state the crowd was planted on before (in this process) is given a
+    copy of the books that planting left (:meth:`FakeProvider.load_books`) and the calls
+    it made: the same ids, objects, saved keys and events, for less than planting again
+    (every world of a run starts on the same fresh account). Only the fake itself is
+    copied so: a subclass may keep state its books do not hold."""
+    before = _state(provider) if type(provider) is FakeProvider else None
+    if before is None:
+        return list(_plant_all(provider))
+    for seen, books, calls, planted in _PLANTED:
+        if seen == before:
+            provider.load_books({**books, "intents": [it.copy() for it in books["intents"]]})
+            provider.calls.update(calls)
+            return list(planted)
+    counted = Counter(provider.calls)
+    planted = _plant_all(provider)
+    calls = Counter(provider.calls)
+    calls.subtract(counted)
+    _PLANTED[:] = [(before, provider.books(), +calls, planted)]
+    return list(planted)
+
+
+def _plant_all(provider: FakeProvider) -> tuple[IntentView, ...]:
+    planted = tuple(plant(provider, kind, n, paid=paid) for kind, n, paid in CROWD)
     provider.take_events()
     return planted
+
+
+#: The last planting: the provider's state before it, its books and calls after, and the
+#: intents planted (one entry: a run's worlds all start alike).
+_PLANTED: list[tuple[bytes, dict[str, Any], Counter[str], tuple[IntentView, ...]]] = []
+
+
+def _state(provider: FakeProvider) -> bytes | None:
+    """What decides what planting does on ``provider``, as bytes: its class, its clock,
+    its books (the log of events included), what decides its next answers
+    (:meth:`FakeProvider.state_key`) and its settings (its public attributes but the
+    call counts, and whether it honours keys). None if a setting cannot be pickled (a
+    hook set on the fake): it is planted on."""
+    settings = sorted((k, v) for k, v in vars(provider).items() if k[0] != "_" and k != "calls")
+    keys = provider.honours_idempotency_keys
+    state = provider.state_key()
+    books = provider.books()
+    try:
+        return pickle.dumps(
+            (type(provider).__qualname__, provider.clock.now(), books, settings, keys, state)
+        )
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
 
 
 def dashboard_refund(

@@ -32,6 +32,7 @@ from .world_core import (
     NO_LEAK,
     PRODUCTS,
     PROVIDER_READS,
+    QUIET_JOBS,
     QUIET_ROUNDS,
     SECRET,
     Delivery,
@@ -46,6 +47,7 @@ __all__ = [
     "NO_LEAK",
     "PRODUCTS",
     "PROVIDER_READS",
+    "QUIET_JOBS",
     "QUIET_ROUNDS",
     "SECRET",
     "Delivery",
@@ -176,16 +178,28 @@ class World(WorldOutside):
     def quiesce(self, rounds: int = QUIET_ROUNDS) -> bool:
         """Faults off; run every flow and deliver every webhook, then move the clock past
         every timer a quiet system may wait on (a hold's expiry, the processing hold, a
-        retry's backoff, a lease) and run every job, until such a round changes nothing.
+        retry's backoff, a lease) and run every job, until such a round changes nothing
+        and leaves nothing to run.
 
         Returns whether that happened within ``rounds`` rounds: settling "eventually" is
-        not enough, a quiet system must settle within a bounded number of job rounds."""
+        not enough, a quiet system must settle within a bounded number of job rounds.
+        Provider pages are not capped meanwhile (:data:`LIST_PAGE`): faults are off, and
+        the rules' own job actions walk small pages."""
         self.plan.disarm_all()
         if self.plan.outage_on(self.w.clock.now()):
             self.say("-- quiet: riding out the provider outage --")
             outages.ride_out(self)
         self.plan.enabled = False
         self.say("-- quiet: faults off, draining webhooks, jobs and flows --")
+        cap, self.faulty_provider.page_cap = self.faulty_provider.page_cap, None
+        try:
+            return self._settle(rounds)
+        finally:
+            self.faulty_provider.page_cap = cap
+
+    def _settle(self, rounds: int) -> bool:
+        """The quiet phase's rounds: a round is quiet when, after everything runnable ran,
+        moving the clock past every timer and running every job changed nothing."""
         cfg = self.config
         horizon = (
             cfg.reservation_ttl_ms
@@ -195,14 +209,13 @@ class World(WorldOutside):
             + 1
         )
         for _ in range(rounds):
-            before = self.settled()
             self.drain()
             if self.runnable() or self.pending or self.operator_revives():
                 continue
+            before = self.settled()
             self.w.clock.advance(horizon)
             self.say(f"clock +{horizon // 1000} s (quiet)")
-            self.job_round()
-            self.drain()  # the job flows the round started, and what they started
+            self.quiet_round()
             if not self.runnable() and not self.pending and self.settled() == before:
                 return True
         return False
@@ -231,13 +244,16 @@ class World(WorldOutside):
         self._try(f"operator: abandons {flow_id}", lambda: self.quietly(abandon).status.value)
 
     def drain(self) -> None:
-        """Step every runnable flow (up to a bound) and deliver every queued webhook."""
+        """Step every runnable flow and deliver every queued webhook, again and again
+        until neither is left (up to a bound): the flows the webhooks start run too."""
         for _ in range(500):
-            if not self.step(0):
-                break
-        self.pull_webhooks()
-        while self.pending:
-            self.deliver(0)
+            if self.step(0):
+                continue
+            self.pull_webhooks()
+            if not self.pending:
+                return
+            while self.pending:
+                self.deliver(0)
 
     def run_job_flows(self) -> None:
         """Step the runnable job flows (and the job flows they start) until none is left;
@@ -252,6 +268,16 @@ class World(WorldOutside):
         """One round of every background job."""
         for which in range(len(JOBS)):
             self.job(which)
+
+    def quiet_round(self) -> None:
+        """One round of every background job, each run with what it started to the end
+        before the next (:data:`QUIET_JOBS`: the outbox last, so that it sends what the
+        others did in the same round). The flows the clock made due run first: a job
+        that meets a flow's claim leaves its work to the next round."""
+        self.drain()
+        for name in QUIET_JOBS:
+            self.job(JOBS.index(name))
+            self.drain()
 
     def settled(self) -> tuple[int, ...]:
         """:meth:`progress` with the jobs' bookkeeping left out: a job run whose only

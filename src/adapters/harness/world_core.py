@@ -50,8 +50,11 @@ BANK_OPS = (
 #: The background jobs a ``job`` action runs, by its argument (modulo); the last one
 #: finds refunds made outside paycore whose webhook was lost.
 JOBS = ("janitor", "reconciler", "outbox", "refund sync", "external refunds")
+#: The jobs of a quiet phase's round, in the order it runs them: the outbox last.
+QUIET_JOBS = ("janitor", "reconciler", "refund sync", "external refunds", "outbox")
 #: The largest page the harness's provider lists (Stripe's is 100): small, so that the
-#: flows' walks over several pages of intents and refunds happen in every run.
+#: flows' walks over several pages of intents and refunds happen in every run (in the
+#: rules' actions: the quiet phase lists whole pages).
 LIST_PAGE = 2
 # provider calls that change nothing there
 PROVIDER_READS = frozenset(
