@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from paycore import schema as s
 from paycore.invariants.common import INSTALLATION_KEY, installation, payments_by_intent
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import REFUND_LIVE, SnapshotView
+from paycore.ports import REFUND_LIVE, RefundView, SnapshotView
 from paycore.status import OrderStatus, RefundStatus
 
 _LIVE_LOCALLY = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
@@ -40,18 +40,17 @@ def refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iterator[Brea
         if amount > captured:
             yield pid, f"local refunds {amount} > captured {captured}"
     owned = payments_by_intent(snap)
+    live: dict[str, list[RefundView]] = {}  # each intent's live provider refunds, in one pass
+    for given in ledger.refunds:
+        if given.status in REFUND_LIVE:
+            live.setdefault(given.intent_id, []).append(given)
     for v in ledger.intents:
-        amount = ledger.refunded(v.id)
+        refunds = live.get(v.id, [])
+        amount = sum(given.amount for given in refunds)
         mine = owned.get(v.id)
         # A refund made outside paycore that paycore has not seen yet is not a refund paycore
         # made behind its own books: refunds-recorded asks that it is recorded once quiet.
-        seen = sum(
-            r.amount
-            for r in ledger.refunds
-            if r.intent_id == v.id
-            and r.status in REFUND_LIVE
-            and (r.id in recorded_ids or "refund_id" in r.metadata)
-        )
+        seen = sum(g.amount for g in refunds if g.id in recorded_ids or "refund_id" in g.metadata)
         if mine is not None and seen > recorded.get(mine.id, 0):
             yield v.id, f"provider refunds {seen} > the {recorded.get(mine.id, 0)} recorded locally"
         # A refund of a bank debit still processing waits on its charge (``pending_reason``
