@@ -8,10 +8,12 @@ name of this module's, its values sent as text, its rows loaded by psycopg's own
 (the connection's ``Transformer``), its errors raised as psycopg's. That costs about half
 the CPU of ``Cursor.execute``, whose Python layer (query conversion, preparation
 bookkeeping, generators) was most of a lifecycle's driver time. The first statement of a
-transaction goes through psycopg, which begins it; the writes and the commit go in one
-libpq pipeline (:mod:`~paycore_adapters.sql.postgres_pipe`), through psycopg's only when
-they are the transaction's first statements. psycopg prepares nothing on the store's
-connections (``prepare_threshold`` is None): it deallocates every statement of the
+transaction goes in one libpq pipeline with its ``BEGIN`` (one round trip, where
+psycopg sends ``BEGIN`` on its own and waits for it); the writes and the commit go in
+one libpq pipeline (:mod:`~paycore_adapters.sql.postgres_pipe`), and a commit on its
+own as one libpq command. psycopg's cursor and pipeline run only a statement with a
+value of a type psycopg adapts (none of the store's lookups). psycopg prepares nothing
+on the store's connections (``prepare_threshold`` is None): it deallocates every statement of the
 session (``DEALLOCATE ALL``) at a rollback once it prepared its own, and this module's
 with them.
 """
@@ -57,6 +59,8 @@ _PREPARED: weakref.WeakKeyDictionary[Any, dict[str, bytes]] = weakref.WeakKeyDic
 #: The names of those statements: never one twice in a process, so that a statement
 #: made again after the session lost some (``DEALLOCATE ALL``) takes no name still held.
 _NAMES = itertools.count()
+
+_IDLE, _INTRANS = pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS
 
 
 class Rows(list[tuple[Any, ...]]):
@@ -156,10 +160,11 @@ class PostgresTransaction(SqlTransaction):
     def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
         """``sql``'s rows (the transaction's cursor, or :class:`Rows`): read them before
         the next statement."""
-        if self.conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+        status = self.conn.pgconn.transaction_status
+        if status in (_INTRANS, _IDLE):
             values = text_values(args)
             if values is not None:
-                return self._query(sql, values)
+                return self._query(sql, values, status == _IDLE)
         try:
             cur = self._cursor
             if cur is None:
@@ -170,30 +175,44 @@ class PostgresTransaction(SqlTransaction):
         except psycopg.Error as exc:
             raise translate(exc, "a statement failed") from None
 
-    def _query(self, sql: str, values: list[bytes | None]) -> Rows:
-        """Run ``sql`` on libpq, prepared on this connection at its first use; its rows,
-        loaded by the connection's loaders (the types psycopg gives). A refused
-        constraint raises psycopg's ``IntegrityError``; any other error the port's."""
-        pgconn = self.conn.pgconn
+    def _query(self, sql: str, values: list[bytes | None], begin: bool = False) -> Rows:
+        """Run ``sql`` on libpq, prepared on this connection at its first use (and the
+        transaction's ``BEGIN`` before it in one pipeline, if ``begin``); its rows, loaded
+        by the connection's loaders (the types psycopg gives). A refused constraint raises
+        psycopg's ``IntegrityError``; any other error the port's."""
+        conn = self.conn
         try:
             names = self._names()
-            name = names.get(sql)
-            if name is None:
-                name = _new_name()
-                _check(self.conn, pgconn.prepare(name, numbered(sql)))
-                names[sql] = name
-            res = _check(self.conn, pgconn.exec_prepared(name, values))
+            if begin:
+                res = self._begin_with(names, sql, values)
+            else:
+                name = names.get(sql)
+                if name is None:
+                    name = _new_name()
+                    _check(conn, conn.pgconn.prepare(name, numbered(sql)))
+                    names[sql] = name
+                res = _check(conn, conn.pgconn.exec_prepared(name, values))
         except psycopg.IntegrityError:
             raise
         except psycopg.Error as exc:
             if exc.sqlstate == "26000":  # the session lost it: every one is made again
-                _PREPARED.pop(self.conn, None)
+                _PREPARED.pop(conn, None)
             raise translate(exc, "a statement failed") from None
         loader = self._loader
         if loader is None:
-            loader = self._loader = Transformer(self.conn)
+            loader = self._loader = Transformer(conn)
         loader.set_pgresult(res)
         return Rows(loader.load_rows(0, res.ntuples, tuple))
+
+    def _begin_with(
+        self, names: dict[str, bytes], sql: str, values: list[bytes | None]
+    ) -> pq.abc.PGresult:
+        """``BEGIN`` and the transaction's first query in one pipeline; the query's result."""
+        try:
+            (res,) = postgres_pipe.run(self.conn, names, _new_name, [(sql, values)], False, True)
+        except PipelineFailed as failed:
+            raise failed.exc from None
+        return res
 
     def _names(self) -> dict[str, bytes]:
         """The statements prepared on this connection, by SQL."""
@@ -205,11 +224,12 @@ class PostgresTransaction(SqlTransaction):
     def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
         """Every write, and the commit if asked, in one pipeline: one round trip. The
         server stops at the first error; the writes it ran have their results, so the
-        first without one is the write refused. Inside an open transaction the pipeline
-        is libpq's (:mod:`~paycore_adapters.sql.postgres_pipe`), else psycopg's, which
-        begins the transaction."""
+        first without one is the write refused. The pipeline is libpq's
+        (:mod:`~paycore_adapters.sql.postgres_pipe`), with the transaction's ``BEGIN``
+        first if none is open yet; psycopg's for a value of a type psycopg adapts."""
         conn = self.conn
-        if conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+        status = conn.pgconn.transaction_status
+        if status in (_INTRANS, _IDLE):
             batch: list[postgres_pipe.Statement] = []
             for *_, sql, args in _statements(writes):
                 values = text_values(args)
@@ -217,7 +237,7 @@ class PostgresTransaction(SqlTransaction):
                     break  # a value psycopg adapts
                 batch.append((sql, values))
             else:
-                return self._pipeline(writes, batch, commit)
+                return self._pipeline(writes, batch, commit, status == _IDLE)
         sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
         failed: psycopg.Error | None = None
         try:
@@ -242,15 +262,21 @@ class PostgresTransaction(SqlTransaction):
         return counts
 
     def _pipeline(
-        self, writes: Sequence[Write], batch: list[postgres_pipe.Statement], commit: bool
+        self,
+        writes: Sequence[Write],
+        batch: list[postgres_pipe.Statement],
+        commit: bool,
+        begin: bool,
     ) -> list[int]:
-        """``batch`` (the statements of ``writes``) in libpq's pipeline; the writes' row
-        counts. Errors as :meth:`_sent_failed` tells them."""
+        """``batch`` (the statements of ``writes``) in libpq's pipeline, after the
+        transaction's ``BEGIN`` if ``begin``; the writes' row counts. Errors as
+        :meth:`_sent_failed` tells them."""
         starts = [(at, n) for at, n, _, _ in _statements(writes)]
+        names = self._names()
         try:
-            got = postgres_pipe.send(self.conn, self._names(), _new_name, batch, commit)
+            got = postgres_pipe.send(self.conn, names, _new_name, batch, commit, begin=begin)
         except PipelineFailed as failed:
-            at = starts[failed.at][0] if failed.at < len(starts) else len(writes)
+            at = starts[failed.at][0] if 0 <= failed.at < len(starts) else len(writes)
             self._pipe_failed(failed.exc, at < len(writes), at, commit)
         except psycopg.Error as exc:  # the connection failed
             self._pipe_failed(exc, False, 0, commit)
