@@ -43,6 +43,7 @@ from ..memory_tables import content_key, fingerprint_of
 from . import migrate, postgres_pipe
 from .columns import MAPS
 from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote
+from .kept import KeptRows, WriteCounts
 from .postgres_tx import (
     CONFLICTS,
     POSTGRES_TABLES,
@@ -96,8 +97,11 @@ class PostgresStore:
         )
         self._local = threading.local()
         self._sql = POSTGRES_TABLES
-        #: Writes made to each table through this object, rolled back ones included.
-        self.writes: Counter[str] = Counter()
+        #: The rows of tables that never change, kept across transactions (:mod:`.kept`).
+        self._kept = KeptRows()
+        #: Writes made to each table through this object, rolled back ones included
+        #: (clearing them forgets the kept rows: the harness empties the database).
+        self.writes: Counter[str] = WriteCounts(self._kept)
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0, "conflicts": 0}
         try:
             # One connection first, so a wrong address, database or password is told at
@@ -320,7 +324,7 @@ class _Scope:
             raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
         self.conn = store._getconn()
         store._local.open = True
-        self.tx = PostgresTransaction(self.conn, store._sql, store.writes)
+        self.tx = PostgresTransaction(self.conn, store._sql, store.writes, store._kept)
         return self.tx
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -339,6 +343,7 @@ class _Scope:
             _finish(store, tx, conn)
             if not tx.committed:  # else it went with the last writes
                 _commit(store, conn)
+            store._kept.keep(tx.generation, tx._rows)
         finally:
             store._pool.putconn(conn)
         store.stats["commits"] += 1

@@ -38,6 +38,7 @@ from paycore.schema import TABLES
 
 from . import postgres_pipe
 from .ddl import NATIVE_SEQUENCES, POSTGRESQL, SEQUENCE_BLOCK, native_sequence
+from .kept import KeptRows
 from .postgres_pipe import PipelineFailed, numbered
 from .statements import TableSql
 from .transaction import Refused, SqlTransaction, Write, log_run
@@ -122,8 +123,14 @@ class PostgresTransaction(SqlTransaction):
     integrity = psycopg.IntegrityError
     placeholder = "%s"
 
-    def __init__(self, conn: Any, sql: dict[str, TableSql], writes: Counter[str]) -> None:
-        super().__init__(conn, sql, writes)
+    def __init__(
+        self,
+        conn: Any,
+        sql: dict[str, TableSql],
+        writes: Counter[str],
+        kept: KeptRows | None = None,
+    ) -> None:
+        super().__init__(conn, sql, writes, kept)
         #: per native sequence: [the last number given, the last of the block drawn]
         self._blocks: dict[str, list[int]] = {}
         #: The cursor every query of the transaction runs on, made at the first: making
