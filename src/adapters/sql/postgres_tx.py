@@ -86,12 +86,25 @@ def text_value(value: object) -> bytes | None:
     raise TypeError(kind)
 
 
-def text_values(args: Sequence[object]) -> list[bytes | None] | None:
-    """``args`` in text format, or None if one of them is of a type psycopg adapts."""
-    try:
-        return [text_value(v) for v in args]
-    except TypeError:
-        return None
+def text_values(args: Sequence[Any]) -> list[bytes | None] | None:
+    """``args`` in text format (as :func:`text_value` makes each), or None if one of them
+    is of a type psycopg adapts. One loop, no call per value: a lifecycle sends a few
+    hundred values."""
+    out: list[bytes | None] = []
+    append = out.append
+    for v in args:
+        kind = type(v)
+        if kind is str:
+            append(v.encode())
+        elif v is None:
+            append(None)
+        elif kind is int:
+            append(b"%d" % v)
+        elif kind is bool:
+            append(b"t" if v else b"f")
+        else:
+            return None
+    return out
 
 
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
@@ -139,6 +152,8 @@ class PostgresTransaction(SqlTransaction):
         self._cursor: psycopg.Cursor[TupleRow] | None = None
         #: Loads the rows of :meth:`_query` (made at its first).
         self._loader: psycopg.abc.Transformer | None = None
+        #: The statements prepared on the connection (:meth:`_names`, looked up once).
+        self._prepared: dict[str, bytes] | None = None
 
     def next_seq(self, name: str) -> int:
         """The log tables' sequences (:data:`~paycore_adapters.sql.ddl.NATIVE_SEQUENCES`)
@@ -189,7 +204,7 @@ class PostgresTransaction(SqlTransaction):
         psycopg's ``IntegrityError``; any other error the port's."""
         conn = self.conn
         try:
-            names = self._names()
+            names = self._prepared or self._names()
             if begin:
                 res = self._begin_with(names, sql, values)
             else:
@@ -204,6 +219,7 @@ class PostgresTransaction(SqlTransaction):
         except psycopg.Error as exc:
             if exc.sqlstate == "26000":  # the session lost it: every one is made again
                 _PREPARED.pop(conn, None)
+                self._prepared = None
             raise translate(exc, "a statement failed") from None
         loader = self._loader
         if loader is None:
@@ -226,6 +242,7 @@ class PostgresTransaction(SqlTransaction):
         names = _PREPARED.get(self.conn)
         if names is None:
             names = _PREPARED[self.conn] = {}
+        self._prepared = names
         return names
 
     def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
@@ -236,21 +253,22 @@ class PostgresTransaction(SqlTransaction):
         first if none is open yet; psycopg's for a value of a type psycopg adapts."""
         conn = self.conn
         status = conn.pgconn.transaction_status
+        statements = list(_statements(writes))
         if status in (_INTRANS, _IDLE):
             batch: list[postgres_pipe.Statement] = []
-            for *_, sql, args in _statements(writes):
+            for _, _, sql, args in statements:
                 values = text_values(args)
                 if values is None:
                     break  # a value psycopg adapts
                 batch.append((sql, values))
             else:
-                return self._pipeline(writes, batch, commit, status == _IDLE)
+                return self._pipeline(statements, len(writes), batch, commit, status == _IDLE)
         sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
         failed: psycopg.Error | None = None
         try:
             with conn.pipeline():
                 try:
-                    for at, n, sql, args in _statements(writes):
+                    for at, n, sql, args in statements:
                         sent.append((at, n, conn.execute(sql, args)))
                     if commit:
                         conn.commit()
@@ -270,26 +288,29 @@ class PostgresTransaction(SqlTransaction):
 
     def _pipeline(
         self,
-        writes: Sequence[Write],
+        statements: list[Sent],
+        writes: int,
         batch: list[postgres_pipe.Statement],
         commit: bool,
         begin: bool,
     ) -> list[int]:
-        """``batch`` (the statements of ``writes``) in libpq's pipeline, after the
-        transaction's ``BEGIN`` if ``begin``; the writes' row counts. Errors as
+        """``batch`` (the ``statements`` of ``writes`` writes) in libpq's pipeline, after
+        the transaction's ``BEGIN`` if ``begin``; the writes' row counts. Errors as
         :meth:`_sent_failed` tells them."""
-        starts = [(at, n) for at, n, _, _ in _statements(writes)]
-        names = self._names()
+        names = self._prepared or self._names()
         try:
             got = postgres_pipe.send(self.conn, names, _new_name, batch, commit, begin=begin)
         except PipelineFailed as failed:
-            at = starts[failed.at][0] if 0 <= failed.at < len(starts) else len(writes)
-            self._pipe_failed(failed.exc, at < len(writes), at, commit)
+            ok = 0 <= failed.at < len(statements)
+            at = statements[failed.at][0] if ok else writes
+            self._pipe_failed(failed.exc, at < writes, at, commit)
         except psycopg.Error as exc:  # the connection failed
             self._pipe_failed(exc, False, 0, commit)
         self.committed = commit
+        if len(got) == writes:  # a statement per write
+            return got
         counts: list[int] = []
-        for (_, n), count in zip(starts, got, strict=True):
+        for (_, n, _, _), count in zip(statements, got, strict=True):
             counts += [count] if n == 1 else [1] * n
         return counts
 
@@ -334,7 +355,11 @@ def _check(conn: Conn, res: pq.abc.PGresult) -> pq.abc.PGresult:
     return res
 
 
-def _statements(writes: Sequence[Write]) -> Iterator[tuple[int, int, str, tuple[Any, ...]]]:
+#: A statement that sends writes: (the first write's index, how many writes, SQL, arguments).
+Sent = tuple[int, int, str, tuple[Any, ...]]
+
+
+def _statements(writes: Sequence[Write]) -> Iterator[Sent]:
     """The statements that send ``writes``: (first write's index, how many writes, SQL,
     arguments), a table's log rows in multi-row INSERTs of at most ``ROWS_PER_INSERT``
     (a statement takes at most 65,535 parameters)."""
