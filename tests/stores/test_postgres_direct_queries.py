@@ -14,8 +14,9 @@ import pytest
 from paycore.errors import OperationalError, StoreConflict
 from paycore.schema import ORDERS, PAYMENTS
 from paycore_adapters.sql import postgres_pipe, postgres_tx
+from paycore_adapters.sql.postgres_pipe import numbered, text_value, text_values
 from paycore_adapters.sql.postgres_store import PostgresStore
-from paycore_adapters.sql.postgres_tx import PostgresTransaction, Rows, numbered, text_value
+from paycore_adapters.sql.postgres_tx import PostgresTransaction, Rows
 from paycore_adapters.testing.rows import order, payment
 
 
@@ -39,6 +40,10 @@ def test_values_are_sent_in_text_format() -> None:
     ]  # fmt: skip
     with pytest.raises(TypeError):
         text_value(1.5)
+    assert text_values(("pay_1", 7, -3, True, False, None, 10**12)) == [
+        b"pay_1", b"7", b"-3", b"t", b"f", None, b"1000000000000",
+    ]  # fmt: skip
+    assert text_values(("pay_1", 1.5)) is None  # psycopg adapts it
     assert numbered('SELECT 1 FROM "t" WHERE "a" = %s AND "b" <= %s') == (
         b'SELECT 1 FROM "t" WHERE "a" = $1 AND "b" <= $2'
     )

@@ -1,5 +1,6 @@
 """Statements and round trips the PostgreSQL store saves: rows a transaction found are
-known as rows it read are; the installation row is kept across transactions."""
+known as rows it read are; the installation row is kept across transactions; a
+transaction draws its log numbers with its first query."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 
 from paycore.config import Config
 from paycore.errors import IntegrityError
-from paycore.records import Installation
-from paycore.schema import INSTALLATION, PAYMENTS
+from paycore.records import AuditEntry, Installation
+from paycore.schema import AUDIT, INSTALLATION, ORDERS, PAYMENTS
 from paycore.status import PaymentStatus
 from paycore_adapters.harness.pg_worlds import PostgresWorlds
 from paycore_adapters.sql import postgres_pipe
@@ -165,3 +166,58 @@ class TestTheInstallationRow:
 
 
 ROW = Installation("this", "inst_1", 1)
+
+
+class TestLogNumbers:
+    """A transaction's first exchange draws the log numbers its kind draws."""
+
+    @staticmethod
+    def audited(store: PostgresStore, order_id: str) -> int:
+        """A transaction of one kind: it looks an order up first, then draws an audit
+        number and writes an audit row with it."""
+        with store.transaction() as tx:
+            tx.get(ORDERS, order_id)
+            seq = tx.next_seq("audit")
+            tx.insert(AUDIT, AuditEntry(seq, 1, "order", order_id, None, "paid", "t", None))
+        return seq
+
+    def test_a_transaction_that_begins_as_one_that_drew_draws_with_its_begin(
+        self, stores: Callable[..., PostgresStore], statements: list[str]
+    ) -> None:
+        """The second transaction of a kind draws its block with its first query, not
+        on its own; the numbers still grow, and the log holds both rows."""
+        store = stores(max_size=1)
+        first = self.audited(store, "o1")
+        assert [s.split()[0] for s in statements] == ["SELECT", "SELECT"]  # get, nextval
+        statements.clear()
+        second = self.audited(store, "o2")
+        assert len(statements) == 1 and "nextval" not in statements[0]
+        assert second > first
+        assert sorted(a.seq for a in store.snapshot().rows(AUDIT)) == [first, second]
+
+    def test_a_transaction_of_another_kind_draws_nothing_first(
+        self, stores: Callable[..., PostgresStore], statements: list[str]
+    ) -> None:
+        """A kind that drew nothing last time draws nothing with its begin; a kind that
+        did and then did not, draws nothing the time after."""
+        store = stores(max_size=1)
+        self.audited(store, "o1")
+        with store.transaction() as tx:  # another first query, no draw
+            tx.get(PAYMENTS, "pay_1")
+        with store.transaction() as tx:  # the audited kind, drawing nothing this time
+            tx.get(ORDERS, "o1")
+        statements.clear()
+        draws: list[Any] = []
+        run = postgres_pipe.run
+
+        def noting(conn: Any, names: Any, new_name: Any, batch: Any, *rest: Any) -> Any:
+            draws.extend(sql for sql, _ in batch if "nextval" in sql)
+            return run(conn, names, new_name, batch, *rest)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(postgres_pipe, "run", noting)
+            with store.transaction() as tx:
+                tx.get(PAYMENTS, "pay_1")
+            with store.transaction() as tx:
+                tx.get(ORDERS, "o1")
+        assert draws == []

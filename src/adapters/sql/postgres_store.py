@@ -102,6 +102,9 @@ class PostgresStore:
         #: Writes made to each table through this object, rolled back ones included
         #: (clearing them forgets the kept rows: the harness empties the database).
         self.writes: Counter[str] = WriteCounts(self._kept)
+        #: Native sequences drawn by transactions, by their first query (the next one
+        #: to begin so draws its blocks with it: ``PostgresTransaction._begin_with``).
+        self._draws: dict[str, tuple[str, ...]] = {}
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0, "conflicts": 0}
         try:
             # One connection first, so a wrong address, database or password is told at
@@ -324,12 +327,15 @@ class _Scope:
             raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
         self.conn = store._getconn()
         store._local.open = True
-        self.tx = PostgresTransaction(self.conn, store._sql, store.writes, store._kept)
+        self.tx = PostgresTransaction(
+            self.conn, store._sql, store.writes, store._kept, store._draws
+        )
         return self.tx
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         store, tx, conn = self.store, self.tx, self.conn
         tx.closed = True
+        tx.remember_draws()
         store._local.open = False
         try:
             if exc_type is not None or tx.failed is not None:

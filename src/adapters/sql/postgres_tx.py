@@ -39,7 +39,7 @@ from paycore.schema import TABLES
 from . import postgres_pipe
 from .ddl import NATIVE_SEQUENCES, POSTGRESQL, SEQUENCE_BLOCK, native_sequence
 from .kept import KeptRows
-from .postgres_pipe import PipelineFailed, numbered
+from .postgres_pipe import PipelineFailed, numbered, text_values
 from .statements import TableSql
 from .transaction import Refused, SqlTransaction, Write, log_run
 
@@ -62,6 +62,8 @@ _PREPARED: weakref.WeakKeyDictionary[Any, dict[str, bytes]] = weakref.WeakKeyDic
 _NAMES = itertools.count()
 
 _IDLE, _INTRANS = pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS
+#: Draws a block of a native sequence (its name the value).
+NEXTVAL = "SELECT nextval(%s)"
 
 
 class Rows(list[tuple[Any, ...]]):
@@ -69,42 +71,6 @@ class Rows(list[tuple[Any, ...]]):
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self[0] if self else None
-
-
-def text_value(value: object) -> bytes | None:
-    """A statement's value in PostgreSQL's text format; the types the store's lookups
-    pass (anything else goes through psycopg's own adaptation)."""
-    if value is None:
-        return None
-    kind = type(value)
-    if kind is str:
-        return value.encode()  # type: ignore[attr-defined, no-any-return]
-    if kind is bool:
-        return b"t" if value else b"f"
-    if kind is int:
-        return str(value).encode()
-    raise TypeError(kind)
-
-
-def text_values(args: Sequence[Any]) -> list[bytes | None] | None:
-    """``args`` in text format (as :func:`text_value` makes each), or None if one of them
-    is of a type psycopg adapts. One loop, no call per value: a lifecycle sends a few
-    hundred values."""
-    out: list[bytes | None] = []
-    append = out.append
-    for v in args:
-        kind = type(v)
-        if kind is str:
-            append(v.encode())
-        elif v is None:
-            append(None)
-        elif kind is int:
-            append(b"%d" % v)
-        elif kind is bool:
-            append(b"t" if v else b"f")
-        else:
-            return None
-    return out
 
 
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
@@ -142,8 +108,16 @@ class PostgresTransaction(SqlTransaction):
         sql: dict[str, TableSql],
         writes: Counter[str],
         kept: KeptRows | None = None,
+        draws: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         super().__init__(conn, sql, writes, kept)
+        #: The store's: by a transaction's first query, the native sequences the last
+        #: transaction that began with it drew from (:meth:`_begin_with`).
+        self.draws = draws
+        #: This transaction's first query (None: it began with writes), and the native
+        #: sequences it drew from.
+        self.first: str | None = None
+        self._drew: set[str] = set()
         #: per native sequence: [the last number given, the last of the block drawn]
         self._blocks: dict[str, list[int]] = {}
         #: The cursor every query of the transaction runs on, made at the first: making
@@ -170,11 +144,12 @@ class PostgresTransaction(SqlTransaction):
         if self.closed or self.failed is not None:
             self._check()
         self.wrote = True
+        self._drew.add(name)
         block = self._blocks.get(name)
         if block is not None and block[0] < block[1]:
             block[0] += 1
             return block[0]
-        (drawn,) = self._run("SELECT nextval(%s)", (native_sequence(name),)).fetchone() or (0,)
+        (drawn,) = self._run(NEXTVAL, (native_sequence(name),)).fetchone() or (0,)
         first = int(drawn)
         self._blocks[name] = [first, first + SEQUENCE_BLOCK - 1]
         return first
@@ -230,12 +205,34 @@ class PostgresTransaction(SqlTransaction):
     def _begin_with(
         self, names: dict[str, bytes], sql: str, values: list[bytes | None]
     ) -> pq.abc.PGresult:
-        """``BEGIN`` and the transaction's first query in one pipeline; the query's result."""
+        """``BEGIN`` and the transaction's first query in one pipeline; the query's result.
+
+        The pipeline also draws a block of each native sequence that the last of the
+        store's transactions to begin with the same query drew from (a transaction is
+        known by its first query: creating an intent, confirming it, taking in an event),
+        so its draws cost no exchange of their own. A block drawn and not used is a gap,
+        which the log allows. It is drawn after the query, which took the transaction's
+        snapshot, so the order :meth:`next_seq` keeps holds: every transaction that
+        changed a row this one changes committed before that snapshot, and drew before
+        it committed."""
+        self.first = sql
+        seqs = self.draws.get(sql, ()) if self.draws is not None else ()
+        batch: list[postgres_pipe.Statement] = [(sql, values)]
+        batch += [(NEXTVAL, [native_sequence(n).encode()]) for n in seqs]
         try:
-            (res,) = postgres_pipe.run(self.conn, names, _new_name, [(sql, values)], False, True)
+            res, *drawn = postgres_pipe.run(self.conn, names, _new_name, batch, False, True)
         except PipelineFailed as failed:
             raise failed.exc from None
+        for name, got in zip(seqs, drawn, strict=True):
+            first = int(got.get_value(0, 0) or 0)
+            self._blocks[name] = [first - 1, first + SEQUENCE_BLOCK - 1]
         return res
+
+    def remember_draws(self) -> None:
+        """At the end: tell the store which native sequences a transaction that begins as
+        this one did draws from."""
+        if self.first is not None and self.draws is not None:
+            self.draws[self.first] = tuple(sorted(self._drew))
 
     def _names(self) -> dict[str, bytes]:
         """The statements prepared on this connection, by SQL."""
