@@ -29,6 +29,7 @@ COMMIT = "COMMIT"
 #: What opens every transaction of the store (the isolation psycopg's ``BEGIN`` names
 #: for the store's connections, ``postgres_store._configure``).
 BEGIN = b"BEGIN ISOLATION LEVEL SERIALIZABLE"
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
 #: The index :class:`PipelineFailed` gives a ``BEGIN`` that failed.
 AT_BEGIN = -1
 
@@ -150,10 +151,13 @@ def _results(pg: pq.abc.PGconn, expected: int) -> list[pq.abc.PGresult]:
         select.select([], [pg.socket], [])
     out: list[pq.abc.PGresult] = []
     for _ in range(2 * expected + 2):
-        res = _result(pg)
+        while pg.is_busy():  # as _result waits (inlined: a pipeline reads a dozen)
+            select.select([pg.socket], [], [])
+            pg.consume_input()
+        res = pg.get_result()
         if res is None:
             continue
-        if res.status == pq.ExecStatus.PIPELINE_SYNC:
+        if res.status == _SYNC:
             if len(out) != expected:
                 break
             return out
