@@ -32,10 +32,11 @@ each store and times one pass on each, the order rotating every round, so machin
 (other work on the machine's cores and disk) hits both sizes alike; the best pass per
 size is kept. After each pass every stale order must have been ended (its flow started,
 the order no longer pending, its stock no longer held). The statements of a first,
-untimed pass are traced (SQLite: the connection's trace; PostgreSQL: at psycopg's
-cursors), and any that scans a table rather than searching an index is listed with its
-plan (SQLite's ``EXPLAIN QUERY PLAN``; PostgreSQL's ``EXPLAIN``, a sequential scan of a
-table of 1,000 rows or more): a janitor that grows with the table shows where.
+untimed pass are traced (SQLite: the connection's trace; PostgreSQL: at the store's
+transactions, each statement as it is run or sent), and any that scans a table rather
+than searching an index is listed with its plan (SQLite's ``EXPLAIN QUERY PLAN``;
+PostgreSQL's ``EXPLAIN``, a sequential scan of a table of 1,000 rows or more): a
+janitor that grows with the table shows where.
 
 Also timed: ``paycore check`` (the safety invariants, without the provider's books: what
 the command runs, ``cli_check.snapshot_of`` and ``run_checks``) on the biggest store when
@@ -324,7 +325,7 @@ class Pass:
 def janitor_pass(w: Wiring, store: Any, stale: list[str], trace: bool) -> tuple[Pass, list[Any]]:
     """Time one pass; fail unless it ended every stale order. With ``trace``, the
     statements it ran (the tracing costs a little time): on SQLite the SQL text of the
-    store's connection, on PostgreSQL ``(query, parameters)`` at psycopg's cursors."""
+    store's connection, on PostgreSQL ``(query, parameters)`` at the store's transactions."""
     seen: list[Any] = []
     started: list[int] = []
     with _tracing(store, seen.append if trace else None):
@@ -356,23 +357,27 @@ def _tracing(store: Any, note: Callable[[Any], object] | None) -> Iterator[None]
         finally:
             conn.set_trace_callback(None)
     else:
-        import psycopg
+        from paycore_adapters.sql.postgres_tx import PostgresTransaction, _statements
 
-        originals = (psycopg.Cursor.execute, psycopg.Cursor.executemany)
+        run, send = PostgresTransaction._run, PostgresTransaction._send
 
-        def noting(original: Any, many: bool) -> Any:
-            def execute(self: Any, query: Any, params: Any = None, *a: Any, **kw: Any) -> Any:
-                note((query if isinstance(query, str) else str(query), params, many))
-                return original(self, query, params, *a, **kw)
+        def noted_run(self: Any, sql: str, args: Any) -> Any:
+            note((sql, args, False))
+            return run(self, sql, args)
 
-            return execute
+        def noted_send(self: Any, writes: Any, commit: bool) -> Any:
+            for _, _, sql, args in _statements(writes):
+                note((sql, args, False))
+            return send(self, writes, commit)
 
-        psycopg.Cursor.execute = noting(originals[0], False)  # type: ignore[method-assign]
-        psycopg.Cursor.executemany = noting(originals[1], True)  # type: ignore[method-assign]
+        # The store's own ways to the server (its transactions' statements), whichever
+        # way each goes: libpq or psycopg.
+        PostgresTransaction._run = noted_run  # type: ignore[method-assign]
+        PostgresTransaction._send = noted_send  # type: ignore[method-assign]
         try:
             yield
         finally:
-            psycopg.Cursor.execute, psycopg.Cursor.executemany = originals  # type: ignore[method-assign]
+            PostgresTransaction._run, PostgresTransaction._send = run, send  # type: ignore[method-assign]
 
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+\b")

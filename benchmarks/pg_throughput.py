@@ -237,7 +237,7 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
     connection runs, counted at psycopg's cursor (``Connection.execute`` runs through
     ``Cursor.execute``; ``executemany`` counts a statement per row, as SQLite's trace
     does) and at the store's own ways to libpq (``PostgresTransaction._query``, the
-    writes' ``postgres_pipe.send``),
+    pipelines of ``postgres_pipe.run``: a transaction's first query or its writes),
     ``BEGIN``/``COMMIT`` and the session's settings left out; and the round trips to the
     server (:class:`_RoundTrips`)."""
     import psycopg
@@ -258,18 +258,27 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
 
         return execute
 
-    direct, piped = PostgresTransaction._query, postgres_pipe.send
+    direct, piped = PostgresTransaction._query, postgres_pipe.run
+    waited, command = postgres_pipe._results, postgres_pipe.command
 
-    def pipeline(conn: Any, names: Any, new_name: Any, batch: Any, commit: bool) -> Any:
+    def pipeline(conn: Any, names: Any, new_name: Any, batch: Any, *args: Any) -> Any:
         for sql, _ in batch:
             seen[sql.split(None, 1)[0].upper()] += 1
-        trips.count += 1  # the writes and the commit: one exchange
-        return piped(conn, names, new_name, batch, commit)
+        return piped(conn, names, new_name, batch, *args)
 
-    def query(self: Any, sql: str, values: Any) -> Any:
-        seen[sql.split(None, 1)[0].upper()] += 1
-        trips.count += 1  # inside a transaction, outside a pipeline: one exchange
-        return direct(self, sql, values)
+    def results(pg: Any, expected: int) -> Any:
+        trips.count += 1  # a pipeline (its begin, statements and commit): one exchange
+        return waited(pg, expected)
+
+    def commit(conn: Any, sql: bytes) -> Any:
+        trips.count += 1  # a commit on its own
+        return command(conn, sql)
+
+    def query(self: Any, sql: str, values: Any, begin: bool = False) -> Any:
+        if not begin:  # else a pipeline, counted there
+            seen[sql.split(None, 1)[0].upper()] += 1
+            trips.count += 1  # inside a transaction, outside a pipeline: one exchange
+        return direct(self, sql, values, begin)
 
     with database("census") as dsn:
         from paycore_adapters.sql.postgres_store import PostgresStore
@@ -283,14 +292,16 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
         psycopg.Cursor.execute = counting(originals[0], False)  # type: ignore[method-assign]
         psycopg.Cursor.executemany = counting(originals[1], True)  # type: ignore[method-assign]
         PostgresTransaction._query = query  # type: ignore[method-assign]
-        postgres_pipe.send = pipeline
+        postgres_pipe.run, postgres_pipe._results = pipeline, results
+        postgres_pipe.command = commit
         try:
             with trips.counting():
                 paycore_lifecycles(svc, provider, warmup, lifecycles, SKUS)
         finally:
             psycopg.Cursor.execute, psycopg.Cursor.executemany = originals  # type: ignore[method-assign]
             PostgresTransaction._query = direct  # type: ignore[method-assign]
-            postgres_pipe.send = piped
+            postgres_pipe.run, postgres_pipe._results = piped, waited
+            postgres_pipe.command = command
         commits, writes = store.stats["commits"] - commits, store.stats["writes"] - writes
         store.close()
     kinds = {"SELECT": "reads", "INSERT": "inserts", "UPDATE": "updates"}
@@ -310,7 +321,9 @@ def census(setting: str, lifecycles: int = 20, warmup: int = 5) -> Census:
 
 
 class _RoundTrips:
-    """Round trips to the server, counted where psycopg waits for an answer: a statement
+    """Round trips to the server, counted where the store waits for an answer on libpq
+    (a query inside a transaction, a pipeline, a commit on its own: :func:`census`), and
+    where psycopg does: a statement
     outside a pipeline, a pipeline block (``Connection.pipeline``: all its statements,
     and a commit inside it, in one exchange), a commit outside one; one more for the
     ``BEGIN`` psycopg sends on its own when a transaction starts (inside a pipeline too:

@@ -492,9 +492,10 @@ def render(report: Report) -> str:
     lines += [
         "paycore: transactions are BEGINs on the worker's connection; statements are the SQL "
         "it runs there,",
-        "counted by sqlite3's trace callback (set_trace_callback) on SQLite and at psycopg's",
-        "cursor on PostgreSQL, BEGIN and COMMIT left out; round trips are the exchanges with",
-        "the PostgreSQL server (a pipeline of writes and its COMMIT is one; SQLite: in-process).",
+        "counted by sqlite3's trace callback (set_trace_callback) on SQLite and where the",
+        "store sends them on PostgreSQL (libpq, psycopg's cursor), BEGIN and COMMIT left out;",
+        "round trips are the exchanges with the PostgreSQL server (a pipeline is one: a",
+        "BEGIN with the first query, writes with their COMMIT; SQLite: in-process).",
         "",
         "after every paycore run: every lifecycle's order paid, payment succeeded and 2 "
         "webhooks taken in,",

@@ -14,8 +14,9 @@ import pytest
 from paycore.errors import OperationalError, StoreConflict
 from paycore.schema import ORDERS, PAYMENTS
 from paycore_adapters.sql import postgres_pipe, postgres_tx
+from paycore_adapters.sql.postgres_pipe import numbered, text_value, text_values
 from paycore_adapters.sql.postgres_store import PostgresStore
-from paycore_adapters.sql.postgres_tx import PostgresTransaction, Rows, numbered, text_value
+from paycore_adapters.sql.postgres_tx import PostgresTransaction, Rows
 from paycore_adapters.testing.rows import order, payment
 
 
@@ -39,29 +40,67 @@ def test_values_are_sent_in_text_format() -> None:
     ]  # fmt: skip
     with pytest.raises(TypeError):
         text_value(1.5)
+    assert text_values(("pay_1", 7, -3, True, False, None, 10**12)) == [
+        b"pay_1", b"7", b"-3", b"t", b"f", None, b"1000000000000",
+    ]  # fmt: skip
+    assert text_values(("pay_1", 1.5)) is None  # psycopg adapts it
     assert numbered('SELECT 1 FROM "t" WHERE "a" = %s AND "b" <= %s') == (
         b'SELECT 1 FROM "t" WHERE "a" = $1 AND "b" <= $2'
     )
 
 
-def test_queries_after_the_first_skip_the_cursor_and_are_prepared_once(
+def test_queries_skip_the_cursor_and_are_prepared_once(
     stores: Callable[..., PostgresStore], cursor_runs: list[str]
 ) -> None:
-    """The first statement begins the transaction through psycopg; the next ones are
-    prepared on the connection at their first use and run by name after."""
+    """Every statement, the transaction's first included (it goes with the ``BEGIN``), is
+    prepared on the connection at its first use and run by name after."""
     store = stores(max_size=2)
     with store.transaction() as tx:
         tx.insert(PAYMENTS, payment("pay_1", intent="pi_1"))
-    cursor_runs.clear()
+    assert len(postgres_tx._PREPARED[tx.conn]) == 1
+    cursor_runs.clear()  # the store's opening (migrations, the session's settings)
     for _ in range(2):
         with store.transaction() as tx:
-            assert tx.get(ORDERS, "o1") is None  # the first: through the cursor
+            assert tx.get(ORDERS, "o1") is None
             found = tx.get(PAYMENTS, "pay_1")
             assert found is not None and found.provider_intent_id == "pi_1"
             assert tx.find(PAYMENTS, "provider_intent_id", "pi_1") == [found]
             prepared = dict(postgres_tx._PREPARED[tx.conn])
-    assert len(cursor_runs) == 2 and all('FROM "orders"' in q for q in cursor_runs)
-    assert len(prepared) == 2
+    assert cursor_runs == []
+    assert len(prepared) == 4  # the insert, the two gets, the find
+
+
+def test_the_first_statement_goes_with_the_begin(
+    stores: Callable[..., PostgresStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction's first query, or its first writes, and its ``BEGIN`` are one
+    exchange (one libpq pipeline); the transaction is SERIALIZABLE; a commit on its own
+    is one libpq command, not psycopg's."""
+    store = stores(max_size=1)
+    begins: list[bool] = []
+    run = postgres_pipe.run
+
+    def counting(*args: Any) -> Any:
+        begins.append(args[-1])
+        return run(*args)
+
+    def no_psycopg_commit(conn: Any) -> None:
+        raise AssertionError("psycopg's commit was called")
+
+    monkeypatch.setattr(postgres_pipe, "run", counting)
+    monkeypatch.setattr(psycopg.Connection, "commit", no_psycopg_commit)
+    with store.transaction() as tx:
+        assert isinstance(tx, PostgresTransaction)
+        (level,) = tx._run("SELECT current_setting('transaction_isolation')", ()).fetchone()
+        assert level == "serializable" and begins == [True]
+        assert tx.get(ORDERS, "o1") is None  # inside the open transaction: no pipeline
+    assert begins == [True]
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))  # sent at the end: begin, insert, commit
+    assert begins == [True, True]
+    with store.transaction() as tx:
+        assert tx.get(ORDERS, "o1") is not None
+    assert store.stats["commits"] == 3
 
 
 def test_rows_read_directly_equal_the_cursors(stores: Callable[..., PostgresStore]) -> None:

@@ -1,6 +1,8 @@
-"""A transaction's writes, and its commit, sent in one libpq pipeline: one exchange with
-the server, without psycopg's Python layer (its pipeline's generators cost more CPU
-than the writes' own work on the client).
+"""A transaction's statements sent in one libpq pipeline: one exchange with the server,
+without psycopg's Python layer (its pipeline's generators cost more CPU than the
+statements' own work on the client). A pipeline may open the transaction (``BEGIN``
+before the statements: the transaction's first query, or its first writes, cost one
+round trip, not two) and may end it (``COMMIT`` after them).
 
 Each statement is prepared on the connection at its first use (in the same pipeline)
 under a name of :mod:`paycore_adapters.sql.postgres_tx`'s; values go in text format.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import select
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -23,11 +26,17 @@ from psycopg import pq
 Statement = tuple[str, list[bytes | None]]
 
 COMMIT = "COMMIT"
+#: What opens every transaction of the store (the isolation psycopg's ``BEGIN`` names
+#: for the store's connections, ``postgres_store._configure``).
+BEGIN = b"BEGIN ISOLATION LEVEL SERIALIZABLE"
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+#: The index :class:`PipelineFailed` gives a ``BEGIN`` that failed.
+AT_BEGIN = -1
 
 
 class PipelineFailed(Exception):
-    """The statement at ``at`` (its index in the batch; the batch's length: the commit)
-    failed with ``exc``, psycopg's exception for it."""
+    """The statement at ``at`` (its index in the batch; the batch's length: the commit;
+    :data:`AT_BEGIN`: the ``BEGIN``) failed with ``exc``, psycopg's exception for it."""
 
     def __init__(self, at: int, exc: psycopg.Error) -> None:
         super().__init__(at, exc)
@@ -40,19 +49,38 @@ def send(
     new_name: Callable[[], bytes],
     batch: Sequence[Statement],
     commit: bool,
+    *,
+    begin: bool = False,
 ) -> list[int]:
     """Run ``batch`` (and ``COMMIT`` after it, if asked) in one pipeline on ``conn``, inside
-    its open transaction; each statement's row count.
+    its open transaction, or in one it opens first (``begin``); each statement's row count.
 
     Raises:
-        PipelineFailed: a statement or the commit failed (the transaction is aborted).
+        PipelineFailed: a statement, the commit or the begin failed (the transaction is
+            aborted).
         psycopg.OperationalError: the connection failed.
     """
+    return [res.command_tuples or 0 for res in run(conn, names, new_name, batch, commit, begin)]
+
+
+def run(
+    conn: psycopg.Connection[tuple[object, ...]],
+    names: dict[str, bytes],
+    new_name: Callable[[], bytes],
+    batch: Sequence[Statement],
+    commit: bool,
+    begin: bool,
+) -> list[pq.abc.PGresult]:
+    """As :func:`send`, but each statement's result (its rows, its row count)."""
     pg = conn.pgconn
     made: list[tuple[str, bytes]] = []  # statements prepared in this pipeline
-    kinds: list[int] = []  # per result expected: the statement's index, -1 for a prepare
+    # per result expected: the statement's index, -1 for a prepare, -2 for the begin
+    kinds: list[int] = []
     pg.enter_pipeline_mode()
     try:
+        if begin:
+            pg.send_query_params(BEGIN, None)
+            kinds.append(-2)
         for i, (sql, values) in enumerate(batch):
             name = names.get(sql)
             if name is None:
@@ -70,23 +98,50 @@ def send(
     finally:
         with contextlib.suppress(psycopg.Error):  # a lost connection stays lost
             pg.exit_pipeline_mode()
-    counts: list[int] = []
+    out: list[pq.abc.PGresult] = []
     failed: PipelineFailed | None = None
     prepared = iter(made)
     for j, (kind, res) in enumerate(zip(kinds, results, strict=True)):
         if res.status == pq.ExecStatus.FATAL_ERROR and failed is None:
             exc = pgerrors.error_from_result(res, encoding=conn.info.encoding)
             # a prepare that failed stands for the statement it was made for, the next
-            failed = PipelineFailed(kinds[j + 1] if kind == -1 else kind, exc)
+            at = kinds[j + 1] if kind == -1 else AT_BEGIN if kind == -2 else kind
+            failed = PipelineFailed(at, exc)
         if kind == -1:
             sql, name = next(prepared)
             if res.status == pq.ExecStatus.COMMAND_OK:
                 names[sql] = name
-        elif kind < len(batch):
-            counts.append(res.command_tuples or 0)
+        elif 0 <= kind < len(batch):
+            out.append(res)
     if failed is not None:
         raise failed
-    return counts
+    return out
+
+
+def command(conn: psycopg.Connection[tuple[object, ...]], sql: bytes) -> None:
+    """Run ``sql`` (a command without parameters: ``COMMIT``) outside a pipeline, waited
+    for as a pipeline's results are (:func:`_result`).
+
+    Raises:
+        psycopg.Error: the server refused it, or the connection failed.
+    """
+    pg = conn.pgconn
+    pg.send_query(sql)
+    while pg.flush():
+        select.select([], [pg.socket], [])
+    failed: pq.abc.PGresult | None = None
+    for _ in range(3):  # a command's result, then the end marker
+        res = _result(pg)
+        if res is None:
+            if failed is not None:
+                raise pgerrors.error_from_result(failed, encoding=conn.info.encoding)
+            return
+        if res.status == pq.ExecStatus.FATAL_ERROR:
+            failed = res
+    raise psycopg.OperationalError(
+        f"{sql.decode()} had no end: "
+        f"{pg.error_message.decode(errors='replace').strip() or 'the connection was lost'}"
+    )
 
 
 def _results(pg: pq.abc.PGconn, expected: int) -> list[pq.abc.PGresult]:
@@ -96,10 +151,13 @@ def _results(pg: pq.abc.PGconn, expected: int) -> list[pq.abc.PGresult]:
         select.select([], [pg.socket], [])
     out: list[pq.abc.PGresult] = []
     for _ in range(2 * expected + 2):
-        res = _result(pg)
+        while pg.is_busy():  # as _result waits (inlined: a pipeline reads a dozen)
+            select.select([pg.socket], [], [])
+            pg.consume_input()
+        res = pg.get_result()
         if res is None:
             continue
-        if res.status == pq.ExecStatus.PIPELINE_SYNC:
+        if res.status == _SYNC:
             if len(out) != expected:
                 break
             return out
@@ -118,6 +176,42 @@ def _result(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
         select.select([pg.socket], [], [])
         pg.consume_input()
     return pg.get_result()
+
+
+def text_value(value: object) -> bytes | None:
+    """A statement's value in PostgreSQL's text format; the types the store's lookups
+    pass (anything else goes through psycopg's own adaptation)."""
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is str:
+        return value.encode()  # type: ignore[attr-defined, no-any-return]
+    if kind is bool:
+        return b"t" if value else b"f"
+    if kind is int:
+        return str(value).encode()
+    raise TypeError(kind)
+
+
+def text_values(args: Sequence[Any]) -> list[bytes | None] | None:
+    """``args`` in text format (as :func:`text_value` makes each), or None if one of them
+    is of a type psycopg adapts. One loop, no call per value: a lifecycle sends a few
+    hundred values."""
+    out: list[bytes | None] = []
+    append = out.append
+    for v in args:
+        kind = type(v)
+        if kind is str:
+            append(v.encode())
+        elif v is None:
+            append(None)
+        elif kind is int:
+            append(b"%d" % v)
+        elif kind is bool:
+            append(b"t" if v else b"f")
+        else:
+            return None
+    return out
 
 
 def numbered(sql: str) -> bytes:

@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 import psycopg
+from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from paycore.errors import CommitUnknown, OperationalError, StoreConflict
@@ -39,9 +40,10 @@ from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
-from . import migrate
+from . import migrate, postgres_pipe
 from .columns import MAPS
 from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote
+from .kept import KeptRows, WriteCounts
 from .postgres_tx import (
     CONFLICTS,
     POSTGRES_TABLES,
@@ -95,8 +97,14 @@ class PostgresStore:
         )
         self._local = threading.local()
         self._sql = POSTGRES_TABLES
-        #: Writes made to each table through this object, rolled back ones included.
-        self.writes: Counter[str] = Counter()
+        #: The rows of tables that never change, kept across transactions (:mod:`.kept`).
+        self._kept = KeptRows()
+        #: Writes made to each table through this object, rolled back ones included
+        #: (clearing them forgets the kept rows: the harness empties the database).
+        self.writes: Counter[str] = WriteCounts(self._kept)
+        #: Native sequences drawn by transactions, by their first query (the next one
+        #: to begin so draws its blocks with it: ``PostgresTransaction._begin_with``).
+        self._draws: dict[str, tuple[str, ...]] = {}
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0, "conflicts": 0}
         try:
             # One connection first, so a wrong address, database or password is told at
@@ -319,12 +327,15 @@ class _Scope:
             raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
         self.conn = store._getconn()
         store._local.open = True
-        self.tx = PostgresTransaction(self.conn, store._sql, store.writes)
+        self.tx = PostgresTransaction(
+            self.conn, store._sql, store.writes, store._kept, store._draws
+        )
         return self.tx
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         store, tx, conn = self.store, self.tx, self.conn
         tx.closed = True
+        tx.remember_draws()
         store._local.open = False
         try:
             if exc_type is not None or tx.failed is not None:
@@ -338,6 +349,7 @@ class _Scope:
             _finish(store, tx, conn)
             if not tx.committed:  # else it went with the last writes
                 _commit(store, conn)
+            store._kept.keep(tx.generation, tx._rows)
         finally:
             store._pool.putconn(conn)
         store.stats["commits"] += 1
@@ -359,8 +371,11 @@ def _finish(store: PostgresStore, tx: PostgresTransaction, conn: Conn) -> None:
 
 
 def _commit(store: PostgresStore, conn: Conn) -> None:
+    """``COMMIT`` (on libpq: psycopg's ``Connection.commit`` costs several times the CPU);
+    nothing to send for a transaction that ran no statement."""
     try:
-        conn.commit()
+        if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            postgres_pipe.command(conn, b"COMMIT")
     except psycopg.Error as exc:
         _rollback(conn)
         if exc.sqlstate in CONFLICTS:

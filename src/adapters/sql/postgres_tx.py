@@ -8,10 +8,12 @@ name of this module's, its values sent as text, its rows loaded by psycopg's own
 (the connection's ``Transformer``), its errors raised as psycopg's. That costs about half
 the CPU of ``Cursor.execute``, whose Python layer (query conversion, preparation
 bookkeeping, generators) was most of a lifecycle's driver time. The first statement of a
-transaction goes through psycopg, which begins it; the writes and the commit go in one
-libpq pipeline (:mod:`~paycore_adapters.sql.postgres_pipe`), through psycopg's only when
-they are the transaction's first statements. psycopg prepares nothing on the store's
-connections (``prepare_threshold`` is None): it deallocates every statement of the
+transaction goes in one libpq pipeline with its ``BEGIN`` (one round trip, where
+psycopg sends ``BEGIN`` on its own and waits for it); the writes and the commit go in
+one libpq pipeline (:mod:`~paycore_adapters.sql.postgres_pipe`), and a commit on its
+own as one libpq command. psycopg's cursor and pipeline run only a statement with a
+value of a type psycopg adapts (none of the store's lookups). psycopg prepares nothing
+on the store's connections (``prepare_threshold`` is None): it deallocates every statement of the
 session (``DEALLOCATE ALL``) at a rollback once it prepared its own, and this module's
 with them.
 """
@@ -36,7 +38,8 @@ from paycore.schema import TABLES
 
 from . import postgres_pipe
 from .ddl import NATIVE_SEQUENCES, POSTGRESQL, SEQUENCE_BLOCK, native_sequence
-from .postgres_pipe import PipelineFailed, numbered
+from .kept import KeptRows
+from .postgres_pipe import PipelineFailed, numbered, text_values
 from .statements import TableSql
 from .transaction import Refused, SqlTransaction, Write, log_run
 
@@ -58,35 +61,16 @@ _PREPARED: weakref.WeakKeyDictionary[Any, dict[str, bytes]] = weakref.WeakKeyDic
 #: made again after the session lost some (``DEALLOCATE ALL``) takes no name still held.
 _NAMES = itertools.count()
 
+_IDLE, _INTRANS = pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS
+#: Draws a block of a native sequence (its name the value).
+NEXTVAL = "SELECT nextval(%s)"
+
 
 class Rows(list[tuple[Any, ...]]):
     """A query's rows, read as a cursor's are (``fetchone``, iteration)."""
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self[0] if self else None
-
-
-def text_value(value: object) -> bytes | None:
-    """A statement's value in PostgreSQL's text format; the types the store's lookups
-    pass (anything else goes through psycopg's own adaptation)."""
-    if value is None:
-        return None
-    kind = type(value)
-    if kind is str:
-        return value.encode()  # type: ignore[attr-defined, no-any-return]
-    if kind is bool:
-        return b"t" if value else b"f"
-    if kind is int:
-        return str(value).encode()
-    raise TypeError(kind)
-
-
-def text_values(args: Sequence[object]) -> list[bytes | None] | None:
-    """``args`` in text format, or None if one of them is of a type psycopg adapts."""
-    try:
-        return [text_value(v) for v in args]
-    except TypeError:
-        return None
 
 
 def translate(exc: psycopg.Error, doing: str) -> OperationalError:
@@ -118,8 +102,22 @@ class PostgresTransaction(SqlTransaction):
     integrity = psycopg.IntegrityError
     placeholder = "%s"
 
-    def __init__(self, conn: Any, sql: dict[str, TableSql], writes: Counter[str]) -> None:
-        super().__init__(conn, sql, writes)
+    def __init__(
+        self,
+        conn: Any,
+        sql: dict[str, TableSql],
+        writes: Counter[str],
+        kept: KeptRows | None = None,
+        draws: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        super().__init__(conn, sql, writes, kept)
+        #: The store's: by a transaction's first query, the native sequences the last
+        #: transaction that began with it drew from (:meth:`_begin_with`).
+        self.draws = draws
+        #: This transaction's first query (None: it began with writes), and the native
+        #: sequences it drew from.
+        self.first: str | None = None
+        self._drew: set[str] = set()
         #: per native sequence: [the last number given, the last of the block drawn]
         self._blocks: dict[str, list[int]] = {}
         #: The cursor every query of the transaction runs on, made at the first: making
@@ -128,6 +126,8 @@ class PostgresTransaction(SqlTransaction):
         self._cursor: psycopg.Cursor[TupleRow] | None = None
         #: Loads the rows of :meth:`_query` (made at its first).
         self._loader: psycopg.abc.Transformer | None = None
+        #: The statements prepared on the connection (:meth:`_names`, looked up once).
+        self._prepared: dict[str, bytes] | None = None
 
     def next_seq(self, name: str) -> int:
         """The log tables' sequences (:data:`~paycore_adapters.sql.ddl.NATIVE_SEQUENCES`)
@@ -144,11 +144,12 @@ class PostgresTransaction(SqlTransaction):
         if self.closed or self.failed is not None:
             self._check()
         self.wrote = True
+        self._drew.add(name)
         block = self._blocks.get(name)
         if block is not None and block[0] < block[1]:
             block[0] += 1
             return block[0]
-        (drawn,) = self._run("SELECT nextval(%s)", (native_sequence(name),)).fetchone() or (0,)
+        (drawn,) = self._run(NEXTVAL, (native_sequence(name),)).fetchone() or (0,)
         first = int(drawn)
         self._blocks[name] = [first, first + SEQUENCE_BLOCK - 1]
         return first
@@ -156,10 +157,11 @@ class PostgresTransaction(SqlTransaction):
     def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
         """``sql``'s rows (the transaction's cursor, or :class:`Rows`): read them before
         the next statement."""
-        if self.conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+        status = self.conn.pgconn.transaction_status
+        if status in (_INTRANS, _IDLE):
             values = text_values(args)
             if values is not None:
-                return self._query(sql, values)
+                return self._query(sql, values, status == _IDLE)
         try:
             cur = self._cursor
             if cur is None:
@@ -170,60 +172,100 @@ class PostgresTransaction(SqlTransaction):
         except psycopg.Error as exc:
             raise translate(exc, "a statement failed") from None
 
-    def _query(self, sql: str, values: list[bytes | None]) -> Rows:
-        """Run ``sql`` on libpq, prepared on this connection at its first use; its rows,
-        loaded by the connection's loaders (the types psycopg gives). A refused
-        constraint raises psycopg's ``IntegrityError``; any other error the port's."""
-        pgconn = self.conn.pgconn
+    def _query(self, sql: str, values: list[bytes | None], begin: bool = False) -> Rows:
+        """Run ``sql`` on libpq, prepared on this connection at its first use (and the
+        transaction's ``BEGIN`` before it in one pipeline, if ``begin``); its rows, loaded
+        by the connection's loaders (the types psycopg gives). A refused constraint raises
+        psycopg's ``IntegrityError``; any other error the port's."""
+        conn = self.conn
         try:
-            names = self._names()
-            name = names.get(sql)
-            if name is None:
-                name = _new_name()
-                _check(self.conn, pgconn.prepare(name, numbered(sql)))
-                names[sql] = name
-            res = _check(self.conn, pgconn.exec_prepared(name, values))
+            names = self._prepared or self._names()
+            if begin:
+                res = self._begin_with(names, sql, values)
+            else:
+                name = names.get(sql)
+                if name is None:
+                    name = _new_name()
+                    _check(conn, conn.pgconn.prepare(name, numbered(sql)))
+                    names[sql] = name
+                res = _check(conn, conn.pgconn.exec_prepared(name, values))
         except psycopg.IntegrityError:
             raise
         except psycopg.Error as exc:
             if exc.sqlstate == "26000":  # the session lost it: every one is made again
-                _PREPARED.pop(self.conn, None)
+                _PREPARED.pop(conn, None)
+                self._prepared = None
             raise translate(exc, "a statement failed") from None
         loader = self._loader
         if loader is None:
-            loader = self._loader = Transformer(self.conn)
+            loader = self._loader = Transformer(conn)
         loader.set_pgresult(res)
         return Rows(loader.load_rows(0, res.ntuples, tuple))
+
+    def _begin_with(
+        self, names: dict[str, bytes], sql: str, values: list[bytes | None]
+    ) -> pq.abc.PGresult:
+        """``BEGIN`` and the transaction's first query in one pipeline; the query's result.
+
+        The pipeline also draws a block of each native sequence that the last of the
+        store's transactions to begin with the same query drew from (a transaction is
+        known by its first query: creating an intent, confirming it, taking in an event),
+        so its draws cost no exchange of their own. A block drawn and not used is a gap,
+        which the log allows. It is drawn after the query, which took the transaction's
+        snapshot, so the order :meth:`next_seq` keeps holds: every transaction that
+        changed a row this one changes committed before that snapshot, and drew before
+        it committed."""
+        self.first = sql
+        seqs = self.draws.get(sql, ()) if self.draws is not None else ()
+        batch: list[postgres_pipe.Statement] = [(sql, values)]
+        batch += [(NEXTVAL, [native_sequence(n).encode()]) for n in seqs]
+        try:
+            res, *drawn = postgres_pipe.run(self.conn, names, _new_name, batch, False, True)
+        except PipelineFailed as failed:
+            raise failed.exc from None
+        for name, got in zip(seqs, drawn, strict=True):
+            first = int(got.get_value(0, 0) or 0)
+            self._blocks[name] = [first - 1, first + SEQUENCE_BLOCK - 1]
+        return res
+
+    def remember_draws(self) -> None:
+        """At the end: tell the store which native sequences a transaction that begins as
+        this one did draws from."""
+        if self.first is not None and self.draws is not None:
+            self.draws[self.first] = tuple(sorted(self._drew))
 
     def _names(self) -> dict[str, bytes]:
         """The statements prepared on this connection, by SQL."""
         names = _PREPARED.get(self.conn)
         if names is None:
             names = _PREPARED[self.conn] = {}
+        self._prepared = names
         return names
 
     def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
         """Every write, and the commit if asked, in one pipeline: one round trip. The
         server stops at the first error; the writes it ran have their results, so the
-        first without one is the write refused. Inside an open transaction the pipeline
-        is libpq's (:mod:`~paycore_adapters.sql.postgres_pipe`), else psycopg's, which
-        begins the transaction."""
+        first without one is the write refused. The pipeline is libpq's
+        (:mod:`~paycore_adapters.sql.postgres_pipe`), with the transaction's ``BEGIN``
+        first if none is open yet; psycopg's for a value of a type psycopg adapts."""
         conn = self.conn
-        if conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+        status = conn.pgconn.transaction_status
+        statements = list(_statements(writes))
+        if status in (_INTRANS, _IDLE):
             batch: list[postgres_pipe.Statement] = []
-            for *_, sql, args in _statements(writes):
+            for _, _, sql, args in statements:
                 values = text_values(args)
                 if values is None:
                     break  # a value psycopg adapts
                 batch.append((sql, values))
             else:
-                return self._pipeline(writes, batch, commit)
+                return self._pipeline(statements, len(writes), batch, commit, status == _IDLE)
         sent: list[tuple[int, int, psycopg.Cursor[TupleRow]]] = []  # (first, writes, cursor)
         failed: psycopg.Error | None = None
         try:
             with conn.pipeline():
                 try:
-                    for at, n, sql, args in _statements(writes):
+                    for at, n, sql, args in statements:
                         sent.append((at, n, conn.execute(sql, args)))
                     if commit:
                         conn.commit()
@@ -242,21 +284,30 @@ class PostgresTransaction(SqlTransaction):
         return counts
 
     def _pipeline(
-        self, writes: Sequence[Write], batch: list[postgres_pipe.Statement], commit: bool
+        self,
+        statements: list[Sent],
+        writes: int,
+        batch: list[postgres_pipe.Statement],
+        commit: bool,
+        begin: bool,
     ) -> list[int]:
-        """``batch`` (the statements of ``writes``) in libpq's pipeline; the writes' row
-        counts. Errors as :meth:`_sent_failed` tells them."""
-        starts = [(at, n) for at, n, _, _ in _statements(writes)]
+        """``batch`` (the ``statements`` of ``writes`` writes) in libpq's pipeline, after
+        the transaction's ``BEGIN`` if ``begin``; the writes' row counts. Errors as
+        :meth:`_sent_failed` tells them."""
+        names = self._prepared or self._names()
         try:
-            got = postgres_pipe.send(self.conn, self._names(), _new_name, batch, commit)
+            got = postgres_pipe.send(self.conn, names, _new_name, batch, commit, begin=begin)
         except PipelineFailed as failed:
-            at = starts[failed.at][0] if failed.at < len(starts) else len(writes)
-            self._pipe_failed(failed.exc, at < len(writes), at, commit)
+            ok = 0 <= failed.at < len(statements)
+            at = statements[failed.at][0] if ok else writes
+            self._pipe_failed(failed.exc, at < writes, at, commit)
         except psycopg.Error as exc:  # the connection failed
             self._pipe_failed(exc, False, 0, commit)
         self.committed = commit
+        if len(got) == writes:  # a statement per write
+            return got
         counts: list[int] = []
-        for (_, n), count in zip(starts, got, strict=True):
+        for (_, n, _, _), count in zip(statements, got, strict=True):
             counts += [count] if n == 1 else [1] * n
         return counts
 
@@ -301,7 +352,11 @@ def _check(conn: Conn, res: pq.abc.PGresult) -> pq.abc.PGresult:
     return res
 
 
-def _statements(writes: Sequence[Write]) -> Iterator[tuple[int, int, str, tuple[Any, ...]]]:
+#: A statement that sends writes: (the first write's index, how many writes, SQL, arguments).
+Sent = tuple[int, int, str, tuple[Any, ...]]
+
+
+def _statements(writes: Sequence[Write]) -> Iterator[Sent]:
     """The statements that send ``writes``: (first write's index, how many writes, SQL,
     arguments), a table's log rows in multi-row INSERTs of at most ``ROWS_PER_INSERT``
     (a statement takes at most 65,535 parameters)."""

@@ -3,11 +3,12 @@
 A store's subclass says how a statement runs on its driver and which constraint a
 driver's integrity error names; everything else is here:
 
-* rows the transaction read or wrote are kept by table and key (it is the only one that
-  can change them before it ends: the store's isolation guarantees it), so reading a
-  row again costs no statement, and an update of a row it read is checked against the
-  version it read without one, and writes only the columns that changed since
-  (``TableMap.diff``: an index whose columns kept their values is not touched);
+* rows the transaction read (by key, or found by an indexed field) or wrote are kept by
+  table and key (it is the only one that can change them before it ends: the store's
+  isolation guarantees it), so reading a row again costs no statement, and an update
+  of a row it read is checked against the version it read without one, and writes only
+  the columns that changed since (``TableMap.diff``: an index whose columns kept their
+  values is not touched), its commit then free to go with the writes;
 * writes wait: inserts and updates are sent together (:meth:`_send`, one round trip on
   PostgreSQL), before the transaction reads a table it wrote with a query, and at its
   end (:meth:`finish`), where the store may send its commit with them;
@@ -30,6 +31,7 @@ from paycore.errors import IntegrityError, StoreConflict
 from paycore.schema import Table
 
 from ..claims import check_claim
+from .kept import KeptRows
 from .statements import TableSql
 
 T = TypeVar("T")
@@ -84,8 +86,17 @@ class SqlTransaction(abc.ABC):
     integrity: ClassVar[type[Exception]] = Exception
     placeholder: ClassVar[str] = "?"
 
-    def __init__(self, conn: Any, sql: dict[str, TableSql], writes: Counter[str]) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        sql: dict[str, TableSql],
+        writes: Counter[str],
+        kept: KeptRows | None = None,
+    ) -> None:
         self.conn = conn
+        #: The rows the store keeps across transactions (:mod:`~paycore_adapters.sql.kept`).
+        self.kept = kept
+        self.generation = -1 if kept is None else kept.generation
         self._sql = sql
         self._writes = writes
         self.failed: IntegrityError | None = None
@@ -145,6 +156,11 @@ class SqlTransaction(abc.ABC):
             known = self._rows[table.name] = {}
         elif key in known:
             return known[key]  # type: ignore[no-any-return]
+        if self.kept is not None and table.name in self.kept.rows:
+            kept = self.kept.rows[table.name].get(key)
+            if kept is not None:
+                known[key] = kept
+                return kept  # type: ignore[no-any-return]
         if table.append_only and table.name in self._dirty:
             self._flush()  # log rows are not kept here; any other row written is
         row = self._run(t.select, (key,)).fetchone()
@@ -180,6 +196,8 @@ class SqlTransaction(abc.ABC):
         key = table.key_of(record)
         version: int = record.version  # type: ignore[attr-defined]
         self._wrote(table)
+        if self.kept is not None and table.name in self.kept.rows:
+            self.kept.forget()
         known = self._rows.setdefault(table.name, {})
         old = known.get(key, _UNREAD)
         if old is _UNREAD:
@@ -224,6 +242,10 @@ class SqlTransaction(abc.ABC):
         if sql is None:
             raise ValueError(f"{table.name}.{field} is not indexed; declare it in paycore.schema")
         rows: list[T] = self._records(t, sql, (t.map.value(value),))
+        if not table.append_only:  # kept as a get's are (log rows are never kept)
+            known = self._rows.setdefault(table.name, {})
+            for row in rows:
+                known.setdefault(table.key_of(row), row)
         for fields in table.unique:
             if fields[0] == field:
                 found = {tuple(getattr(row, f) for f in fields) for row in rows}

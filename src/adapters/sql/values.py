@@ -39,8 +39,24 @@ class StoredValueInvalid(ValueError):
     """Stored JSON names a class paycore does not build, or is malformed."""
 
 
+#: Types stored as they are (exactly these: an enum of str or int is tagged).
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def encode(value: Any) -> Any:
     """``value`` as JSON-able data (see the module's tags)."""
+    kind = type(value)  # the common cases by exact type first: no isinstance chain
+    if kind in _PLAIN:
+        return value
+    if kind is dict and all(type(k) is str and k[:1] != "$" for k in value):
+        return {k: encode(v) for k, v in value.items()}
+    if kind is tuple:
+        return {"$tuple": [encode(v) for v in value]}
+    return _encode(value)
+
+
+def _encode(value: Any) -> Any:
+    """:func:`encode` of any value, by what it is an instance of."""
     if isinstance(value, enum.Enum):  # first: a str or int enum is a str or int too
         return {"$enum": type(value).__name__, "value": value.value}
     if value is None or isinstance(value, bool | int | str):
@@ -61,6 +77,9 @@ def encode(value: Any) -> Any:
 
 def decode(data: Any) -> Any:
     """The value :func:`encode` made ``data`` of."""
+    kind = type(data)
+    if kind in _PLAIN:
+        return data
     if isinstance(data, list):
         return [decode(v) for v in data]
     if not isinstance(data, dict):
