@@ -121,15 +121,14 @@ class TestTheInstallationRow:
         self, stores: Callable[..., PostgresStore], postgres_dsn: str
     ) -> None:
         """Emptied behind the store's back, the database has no installation row; once
-        the store's write counts are cleared (as the harness does) the store reads it
-        so too."""
+        the store is told (as the harness tells it) it reads it so too."""
         store = stores(max_size=1)
         with store.transaction() as tx:
             tx.insert(INSTALLATION, ROW)
         with psycopg.connect(postgres_dsn, autocommit=True) as conn:
             conn.execute("TRUNCATE installation")
         assert installation(store) == ROW  # kept: the store was not told
-        store.writes.clear()
+        store.emptied()
         assert installation(store) is None
 
     def test_an_update_through_the_port_forgets_it(

@@ -147,9 +147,7 @@ class PostgresWorlds:
                 conn.execute(self._empty)
             except psycopg.Error:
                 continue  # left for close() to drop
-            store.writes.clear()
-            for name in store.stats:
-                store.stats[name] = 0
+            store.emptied()
             return made
         return None
 

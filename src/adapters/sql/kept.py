@@ -15,16 +15,15 @@ confirming it): two statements, two round trips on PostgreSQL.
   concurrent write of what it read (a read-write dependency), and no transaction
   writes a kept row once it is committed, so every serial order stays one.
 * The store forgets every kept row when its database's content is reset behind its
-  back (:meth:`KeptRows.forget`: the harness empties a reused database and clears the
-  store's write counts, :class:`WriteCounts`), and when a transaction updates a kept
-  table's row through the port (paycore never does; the update is the newest). A
-  transaction that began before then keeps nothing at its commit.
+  back (the harness empties a reused database and says so: ``PostgresStore.emptied``),
+  and when a transaction updates a kept table's row through the port (paycore never
+  does; the update is the newest). A transaction that began before then keeps nothing
+  at its commit.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from typing import Any
 
 from paycore.schema import INSTALLATION
@@ -61,17 +60,3 @@ class KeptRows:
                 for key, row in known.get(name, {}).items():
                     if row is not None:
                         rows[key] = row
-
-
-class WriteCounts(Counter[str]):
-    """Writes made to each table through a store. Clearing it is how the harness tells
-    the store that its database was emptied (``harness/pg_worlds.py``): the store's
-    kept rows are forgotten with it."""
-
-    def __init__(self, kept: KeptRows) -> None:
-        super().__init__()
-        self.kept = kept
-
-    def clear(self) -> None:
-        super().clear()
-        self.kept.forget()

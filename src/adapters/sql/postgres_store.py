@@ -43,7 +43,7 @@ from ..memory_tables import content_key, fingerprint_of
 from . import migrate, postgres_pipe
 from .columns import MAPS
 from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote
-from .kept import KeptRows, WriteCounts
+from .kept import KeptRows
 from .postgres_tx import (
     CONFLICTS,
     POSTGRES_TABLES,
@@ -97,13 +97,10 @@ class PostgresStore:
         )
         self._local = threading.local()
         self._sql = POSTGRES_TABLES
-        #: The rows of tables that never change, kept across transactions (:mod:`.kept`).
-        self._kept = KeptRows()
-        #: Writes made to each table through this object, rolled back ones included
-        #: (clearing them forgets the kept rows: the harness empties the database).
-        self.writes: Counter[str] = WriteCounts(self._kept)
-        #: Native sequences drawn by transactions, by their first query (the next one
-        #: to begin so draws its blocks with it: ``PostgresTransaction._begin_with``).
+        self._kept = KeptRows()  # rows that never change, kept across transactions
+        #: Writes made to each table through this object, rolled back ones included.
+        self.writes: Counter[str] = Counter()
+        #: Native sequences drawn, by first query (``PostgresTransaction._begin_with``).
         self._draws: dict[str, tuple[str, ...]] = {}
         self.stats: dict[str, int] = {"commits": 0, "rollbacks": 0, "writes": 0, "conflicts": 0}
         try:
@@ -263,6 +260,13 @@ class PostgresStore:
         what the harness's explorer tells states apart by. No ``clone``: the explorer
         rebuilds a state on PostgreSQL by replaying its path (``method="replay"``)."""
         return content_key(*ranked(self.snapshot().tables, self.sequences()))
+
+    def emptied(self) -> None:
+        """Its database was emptied behind its back (the harness reuses databases):
+        forget the rows it keeps, and count from zero as a new store does."""
+        self._kept.forget()
+        self.writes.clear()
+        self.stats.update(dict.fromkeys(self.stats, 0))
 
     def table_versions(self) -> dict[str, int]:
         return {t.name: self.writes[t.name] for t in TABLES}
