@@ -13,7 +13,7 @@ from paycore import records as r
 from paycore.errors import CommitUnknown, IntegrityError, OperationalError
 from paycore.money import Money
 from paycore.ports import Store
-from paycore.schema import ORDERS, PAYMENTS, STOCK
+from paycore.schema import INSTALLATION, ORDERS, PAYMENTS, STOCK
 from paycore_adapters.sql import migrate
 from paycore_adapters.sql.sqlite_store import SQLiteStore
 from paycore_adapters.testing import StoreContract
@@ -172,3 +172,25 @@ def test_a_unique_violation_names_its_fields(db: Path) -> None:
         tx.insert(PAYMENTS, r.Payment("p2", "o1", "cs2", "acct", Money(100, "EUR"), 1))
     assert err.value.fields["constraint"] == ("order_id",)
     assert err.value.fields["table"] == "payments"
+
+
+def test_the_installation_row_is_read_once_and_kept_once_committed(db: Path) -> None:
+    """The installation row never changes once committed: the store reads it once and
+    keeps it; a row only inserted by a transaction that rolled back is not kept."""
+    store = SQLiteStore(db, migrate=True)
+    seen: list[str] = []
+    store.connection().set_trace_callback(seen.append)
+    row = r.Installation("this", "inst_1", 1)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.insert(INSTALLATION, row)
+        raise RuntimeError("the transaction fails after the insert")
+    with store.transaction() as tx:
+        assert tx.get(INSTALLATION, "this") is None  # nothing kept from the rollback
+        tx.insert(INSTALLATION, row)
+    reads = [q for q in seen if q.startswith("SELECT") and "installation" in q]
+    assert len(reads) == 1
+    for _ in range(2):
+        with store.transaction() as tx:
+            assert tx.get(INSTALLATION, "this") == row
+    assert [q for q in seen if q.startswith("SELECT") and "installation" in q] == reads
+    store.close()

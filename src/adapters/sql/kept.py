@@ -4,7 +4,7 @@ change (:data:`KEPT_TABLES`), so that reading one again costs no statement.
 The installation row (``paycore.schema.INSTALLATION``, key ``"this"``) is the one such
 table: the first transaction that needs it inserts it, and nothing in paycore updates
 or deletes it after. Every lifecycle reads it twice (creating a payment intent and
-confirming it): two statements, two round trips on PostgreSQL.
+confirming it): two statements, two round trips on PostgreSQL. Both SQL stores keep it.
 
 * Only a committed row is kept: one a transaction read from the database (every row a
   transaction sees there was committed), or one it inserted, once its commit has

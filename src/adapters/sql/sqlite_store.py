@@ -40,6 +40,7 @@ from paycore.schema import TABLES
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
 from .checkpointer import BOUND, Checkpointer
+from .kept import KeptRows
 from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction
 from .streamed import BATCH, CACHE, StreamedSnapshot, sqlite_view
 
@@ -80,6 +81,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        self._kept = KeptRows()  # rows that never change, kept across transactions
         self._sql = SQLITE_TABLES
         #: Writes made to each table through this object, rolled back ones included (what
         #: the harness re-checks by; other processes' writes are not counted).
@@ -290,7 +292,7 @@ class _Scope:
         except sqlite3.Error as exc:
             raise OperationalError(f"could not begin a transaction: {exc}") from None
         local.open = True
-        self.tx = SQLiteTransaction(conn, store._sql, store.writes)
+        self.tx = SQLiteTransaction(conn, store._sql, store.writes, store._kept)
         return self.tx
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -315,6 +317,7 @@ class _Scope:
             _rollback(conn)
             raise CommitUnknown(f"the commit failed: {exc}") from None
         store.count("commits", "writes" if tx.wrote else None)
+        store._kept.keep(tx.generation, tx._rows)
         if tx.wrote and store.checkpoints is not None:
             store.checkpoints.committed()
 
