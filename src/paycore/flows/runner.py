@@ -44,9 +44,9 @@ class Runner(abc.ABC):
     def has_inflight(self, flow_id: str) -> bool:
         return flow_id in self._inflight
 
-    def run(self, flow_id: str, known: Flow | None = None) -> Flow:
+    def run(self, flow_id: str) -> Flow:
         """Step a flow until it ends (see :meth:`run_replying`)."""
-        return self.run_replying(flow_id, known)[0]
+        return self.run_replying(flow_id)[0]
 
     def run_replying(self, flow_id: str, known: Flow | None = None) -> tuple[Flow, object]:
         """Step a flow until it ends; raise FlowPending if it must wait for a retry.
