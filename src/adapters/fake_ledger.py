@@ -208,6 +208,11 @@ class FakeLedger:
         with self._lock:
             return list(self._events)
 
+    @property
+    def event_count(self) -> int:
+        """How many events the provider has sent (``len(all_events)``, without a copy)."""
+        return len(self._events)
+
     # --- internals --------------------------------------------------------------------
 
     def _mutate(

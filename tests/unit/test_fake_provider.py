@@ -649,3 +649,14 @@ def test_the_core_refuses_below_the_same_minimum_the_fake_does() -> None:
         check_amount(minimum, currency)
         with pytest.raises(ProviderInvalidRequest):
             check_amount(minimum - 1, currency)
+
+
+def test_the_event_count_is_the_number_of_events_sent(fp: FakeProvider) -> None:
+    """What the harness compares after every rule: every event sent counts, taken or not."""
+    assert fp.event_count == 0
+    pi = fp.create_intent(req(), idempotency_key="count")
+    confirm(fp, pi.id, "pm_card_visa", "count-confirm")
+    sent = len(fp.all_events)
+    assert sent >= 2 and fp.event_count == sent
+    fp.take_events()
+    assert fp.event_count == sent == len(fp.all_events)

@@ -298,7 +298,7 @@ class World(WorldOutside):
         p = self.w.provider
         return (
             self.w.store.stats["writes"],
-            len(p.all_events),
+            p.event_count,
             # paycore's calls (failed ones too), and the harness's own at the provider
             sum(n for call, n in self.faulty_provider.calls.items() if call not in PROVIDER_READS),
             sum(n for call, n in p.calls.items() if call not in PROVIDER_READS),
