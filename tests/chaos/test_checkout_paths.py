@@ -734,6 +734,21 @@ class TestBeginRecords:
         assert_backed_off(w, before, flow_of(w, FID), "provider_unavailable", "check_seller")
         assert run(w, FID).status is FlowStatus.SUCCEEDED
 
+    def test_a_definite_refusal_of_the_seller_check_is_a_strike(self) -> None:
+        """A refusal of the check that says nothing about the seller (not an open
+        circuit, not the settings, not an unknown account) is retried after a backoff as
+        any failed attempt is, and the checkout goes on once the check answers."""
+        w = make_shop()
+        begin_checkout(w)
+        before = flow_of(w, FID)
+        refuse_once(w, "retrieve_account", E.ProviderInvalidRequest("retrieve_account: bad"))
+        step(w, FID, 2)
+        after = flow_of(w, FID)
+        assert_backed_off(w, before, after, "provider_invalid_request", "check_seller")
+        assert mug(w)[1] == 1 and order_status(w) is OrderStatus.PENDING  # still held
+        w.clock.advance(after.next_run_at - w.clock.now())
+        assert run(w, FID).status is FlowStatus.SUCCEEDED
+
     def test_intent_carries_the_order_and_payment_ids(self) -> None:
         """The provider's intent names session, order and payment, so support and the
         reconciler can trace it back; amount and account are the order's."""
