@@ -148,7 +148,7 @@ def _record_seen(
     return recorded
 
 
-def _on_error(u: Unit, flow: Flow, key: str, err: ProviderError) -> bool:
+def _on_error(err: ProviderError) -> bool:
     """An intent the provider does not know has no refunds; any other error ends the
     run there (the next run asks again from that payment)."""
     return isinstance(err, ProviderNotFound)

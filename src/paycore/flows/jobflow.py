@@ -94,11 +94,11 @@ def found(flow: Flow) -> list[str]:
 
 
 #: What a provider error does to a batch job's key: go on with the next key (True) or
-#: end the run there (False).
-OnError = Callable[[Unit, Flow, str, ProviderError], bool]
+#: end the run there (False). The error alone decides.
+OnError = Callable[[ProviderError], bool]
 
 
-def _skip(u: Unit, flow: Flow, key: str, err: ProviderError) -> bool:
+def _skip(err: ProviderError) -> bool:
     return True  # asked again on a later run
 
 
@@ -161,8 +161,7 @@ class BatchJob(Generic[T]):
         return self._next(u, flow, self.apply(u, flow, item, answer), stop=False)
 
     def _refused(self, u: Unit, flow: Flow, err: ProviderError) -> Advance:
-        go_on = self.on_error(u, flow, flow.data["item"]["key"], err)
-        return self._next(u, flow, [], stop=not go_on)
+        return self._next(u, flow, [], stop=not self.on_error(err))
 
     def _next(self, u: Unit, flow: Flow, found: list[str], *, stop: bool) -> Advance:
         keys = params_of(BatchParams, flow).keys
