@@ -40,7 +40,7 @@ class TestRecordable:
                     assert ((frm, trigger, to) in m.recordable) == _allowed(m, frm, trigger, to)
 
     def test_an_illegal_entry_is_still_reported(self, name: str) -> None:
-        """The check's fast path lets legal entries through and reports the rest."""
+        """The check lets legal entries through and reports the rest."""
         m = MACHINES[name]
         frm, trigger = next(
             (st, t) for st in m.states for t in sorted(m.triggers) if not m.allows(st, t)
