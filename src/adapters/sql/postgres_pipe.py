@@ -179,24 +179,18 @@ def _result(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
 
 
 def text_value(value: object) -> bytes | None:
-    """A statement's value in PostgreSQL's text format; the types the store's lookups
-    pass (anything else goes through psycopg's own adaptation)."""
-    if value is None:
-        return None
-    kind = type(value)
-    if kind is str:
-        return value.encode()  # type: ignore[attr-defined, no-any-return]
-    if kind is bool:
-        return b"t" if value else b"f"
-    if kind is int:
-        return str(value).encode()
-    raise TypeError(kind)
+    """One value in PostgreSQL's text format (:func:`text_values`); TypeError for a type
+    psycopg adapts."""
+    got = text_values((value,))
+    if got is None:
+        raise TypeError(type(value))
+    return got[0]
 
 
 def text_values(args: Sequence[Any]) -> list[bytes | None] | None:
-    """``args`` in text format (as :func:`text_value` makes each), or None if one of them
-    is of a type psycopg adapts. One loop, no call per value: a lifecycle sends a few
-    hundred values."""
+    """``args`` in PostgreSQL's text format (the types the store's lookups pass), or None
+    if one of them is of a type psycopg adapts. One loop, no call per value: a lifecycle
+    sends a few hundred values."""
     out: list[bytes | None] = []
     append = out.append
     for v in args:
