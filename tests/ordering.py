@@ -13,12 +13,16 @@ every other test keeps its collected order. The file orders the run and decides 
 else: a test missing from it (new, renamed) runs in its collected place, an entry naming
 no test is ignored. A test that uses a module- or class-scoped fixture keeps its place
 too, if other tests use that fixture: taken away from them, it would set it up again.
+
+A mutation run turns the order round (:func:`shortest_first`): it runs a mutant's tests
+one after another and stops at the first failure, so the shortest tests go first.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -96,7 +100,24 @@ def _shared_fixtures(items: list[pytest.Item]) -> set[int]:
     return shared
 
 
+def shortest_first(items: list[pytest.Item], seconds: dict[str, float]) -> list[pytest.Item]:
+    """The items by their measured seconds, shortest first (a test ``seconds`` does not
+    name took under ``MIN_SECONDS``); equal ones keep their collected order."""
+    return sorted(items, key=lambda i: seconds.get(i.nodeid, 0.0))
+
+
+def under_mutant() -> bool:
+    """Whether this run tests a mutant: mutmut names it in ``MUTANT_UNDER_TEST`` (its
+    clean run leaves the variable empty, its statistics run says ``stats``)."""
+    return os.environ.get("MUTANT_UNDER_TEST", "") not in ("", "stats")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if under_mutant():
+        # The mutation runner stops at the first failing test (``-x``): the test that
+        # kills a mutant most cheaply is the shortest one that fails, so run those first.
+        items[:] = shortest_first(items, load_timings())
+        return
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
     items[:] = longest_first(items, load_timings(), workers)
 
