@@ -353,7 +353,7 @@ class _Scope:
             _finish(store, tx, conn)
             if not tx.committed:  # else it went with the last writes
                 _commit(store, conn)
-            store._kept.keep(tx.generation, tx._rows)
+            tx.kept_after_commit()
         finally:
             store._pool.putconn(conn)
         store.stats["commits"] += 1

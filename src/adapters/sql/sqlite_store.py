@@ -317,7 +317,7 @@ class _Scope:
             _rollback(conn)
             raise CommitUnknown(f"the commit failed: {exc}") from None
         store.count("commits", "writes" if tx.wrote else None)
-        store._kept.keep(tx.generation, tx._rows)
+        tx.kept_after_commit()
         if tx.wrote and store.checkpoints is not None:
             store.checkpoints.committed()
 

@@ -133,6 +133,12 @@ class SqlTransaction(abc.ABC):
     def _constraint(self, t: TableSql, exc: Exception) -> tuple[str, ...] | None:
         """The fields of the unique constraint ``exc`` refused (None: another kind)."""
 
+    def kept_after_commit(self) -> None:
+        """Once the store's commit succeeded: hand the rows of the kept tables this
+        transaction read or inserted to the store's :class:`KeptRows`."""
+        if self.kept is not None:
+            self.kept.keep(self.generation, self._rows)
+
     # --- the port ----------------------------------------------------------------------
 
     def _check(self) -> None:
