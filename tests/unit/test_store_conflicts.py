@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from tests.support import make_shop
+from tests.support import begin_checkout, make_shop
 
 from paycore import schema as s
 from paycore.errors import OperationalError, StoreConflict
@@ -94,3 +94,16 @@ def test_other_operational_errors_are_not_retried_here() -> None:
     with pytest.raises(OperationalError):
         w.service.engine.transact(body)
     assert len(runs) == 1
+
+
+def test_reading_a_flow_runs_again_when_its_transaction_is_refused() -> None:
+    """A read-only transaction may be refused too (a serializable store summarises old
+    transactions under load and then refuses some that did nothing wrong): loading a
+    flow, as the runner and the jobs do between steps, runs again like every other."""
+    w = make_shop()
+    flow_id = begin_checkout(w)
+    store = ConflictingStore(w.store, conflicts=2)
+    w.service.engine.store = store
+    flow = w.service.engine.load(flow_id)
+    assert flow is not None and flow.id == flow_id
+    assert store.refused == 2

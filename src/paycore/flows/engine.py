@@ -99,8 +99,8 @@ class Engine(Transactions, Runner, Retrying, Asking):
         self._locks_guard = threading.Lock()
 
     def load(self, flow_id: str) -> Flow | None:
-        with self.store.transaction() as tx:
-            return tx.get(s.FLOWS, flow_id)
+        """The flow as committed; a read refused for a conflict runs again (``transact``)."""
+        return self.transact(lambda u: u.tx.get(s.FLOWS, flow_id), flow_id)
 
     # --- stepping ---------------------------------------------------------------
 

@@ -181,7 +181,7 @@ def _around(u: Unit, flow: Flow, data: dict[str, Any]) -> Advance:
 
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     if isinstance(err, ProviderNotFound):  # the cursor's intent left the window: start over
-        return _around(u, flow, flow.data)
+        return _around(u, flow, dict(flow.data))
     return Advance(failed=err)  # the run fails (the job reports it); the next one asks again
 
 
