@@ -10,14 +10,19 @@ request's result, or makes the refund if the first never arrived. When the repla
 answer either, ``resolve`` lists the intent's refunds (lists do not lag) and keeps this
 refund's own. An empty list proves nothing while a request may still land: the flow waits
 (a transient retry) until ``RefundParams.landing_ms`` passed since its last request, and
-only then moves to a new key generation. A request that lands later still makes a refund
-no record owns, which the reconciler's scan of refunds records as external and the
-``one-provider-refund-per-refund`` invariant would see.
+only then moves to a new key generation. A request that lands later still is met in
+one of two ways. If it took what the new key asks for, the provider refuses the new call
+("already refunded"): that refusal sends the flow to the list once more
+(``refunds._refused``), which finds the late refund and records it, and the refund fails
+only if the list shows none. If it lands after the refund failed, it is money returned
+all the same: the webhook or the scan of refunds records it as an external refund, with
+its alert (``external.known`` matches a refund by name only while it is pending).
 """
 
 from __future__ import annotations
 
 from paycore import listing
+from paycore.errors import error_class
 from paycore import schema as s
 from paycore.flows.engine import Advance, Remote
 from paycore.flows.identity import refund_is_refunds
@@ -52,6 +57,12 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
         # webhook (or a job) recorded it while the list was read. A new key would make
         # a second refund.
         return done(refund.id, refund.status)
+    refused = flow.data.get("refused")
+    if refused is not None:
+        # A new key's call was refused, and no refund of this one's exists: it stands.
+        from paycore.flows.refunds import refund_refused
+
+        return refund_refused(u, flow, error_class(refused)(str(flow.data.get("why", ""))))
     since = int(flow.data.get("step_at", flow.created_at))
     if u.answered_at() - since < prm.landing_ms:
         # A request of this key may still be running (or on its way) as the list was

@@ -27,6 +27,7 @@ from paycore.errors import (
     InvalidRefundReason,
     PaymentNotFound,
     PaymentNotRefundable,
+    PaycoreError,
     ProviderError,
     ProviderIdempotencyMismatch,
     RefundExceedsRefundable,
@@ -242,8 +243,18 @@ def _after_call(u: Unit, flow: Flow, view: RefundView) -> Advance:
 
 
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    # Definite refusal: the money was not returned; free the amount again, and make
-    # sure someone hears of it (the caller of an automatic refund is no one).
+    if flow.data.get("keygen", 0) and "refused" not in flow.data:
+        # A call under a new key is refused, and a request of an earlier key may have
+        # landed after the flow stopped waiting for it, taking what this call asks for
+        # ("already refunded"): the list says whether the money went back
+        # (refund_recovery.after_resolve), before the refund is called failed.
+        return Advance(to=RefundStep.RESOLVE, data={"refused": err.code, "why": str(err)})
+    return refund_refused(u, flow, err)
+
+
+def refund_refused(u: Unit, flow: Flow, err: PaycoreError) -> Advance:
+    """A definite refusal: the money was not returned; free the amount again, and make
+    sure someone hears of it (the caller of an automatic refund is no one)."""
     refund_failed(u, u.move(s.REFUNDS, _refund(u, flow), REFUND, "fail"))
     return Advance(failed=err)
 

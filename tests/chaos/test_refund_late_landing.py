@@ -1,0 +1,120 @@
+"""A refund request that lands after its flow moved to a new key.
+
+The refund flow moves to a new key generation only once ``landing_ms`` passed with no
+refund of its own listed (:mod:`paycore.flows.refund_recovery`): by then a request of the
+old key should have landed or never will. A request held up longer than that still
+lands. Two things must hold then:
+
+* when the late refund took what the new key's call asked for, the provider refuses the
+  new call; that refusal is no proof that the money was not returned, so the flow asks
+  the list, finds its refund and records it (it does not fail the refund and alert the
+  shop to refund again, which would pay the customer twice);
+* when the late refund lands only after the refund was failed, it is counted as money
+  returned (an external refund, with its alert), never matched to the failed record and
+  dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import SESSION, converged, deliver_webhooks, flow_of, make_shop, run, step
+
+from paycore import errors as err
+from paycore.flows.checkout import CartItem
+from paycore.flows.params import REFUND_LANDING_MS
+from paycore.ports import RefundView
+from paycore.records import Refund
+from paycore.status import FlowStatus, OrderStatus, RefundStatus
+from paycore_adapters.memory import Wiring
+
+
+class HeldRequests:
+    """Wraps the fake's ``create_refund``: a request under a first-generation key is sent
+    but held on its way (the caller gets no answer); ``land`` delivers it later."""
+
+    def __init__(self, w: Wiring) -> None:
+        self.inner = w.provider.create_refund
+        self.held: list[tuple[str, dict[str, Any]]] = []
+        w.provider.create_refund = self  # type: ignore[method-assign,assignment]
+
+    def __call__(self, intent_id: str, **kw: Any) -> RefundView:
+        if kw["idempotency_key"].endswith(":refund:0"):
+            self.held.append((intent_id, kw))
+            raise err.ProviderUnavailable("create_refund: timed out")
+        return self.inner(intent_id, **kw)
+
+    def land(self) -> RefundView:
+        intent_id, kw = self.held.pop(0)
+        return self.inner(intent_id, **kw)
+
+
+def paid(w: Wiring) -> tuple[str, str]:
+    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    assert w.service.confirm_payment(res.payment_id, "pm_card_visa").status == "succeeded"
+    return res.order_id, res.payment_id
+
+
+def to_second_key(w: Wiring, fid: str) -> None:
+    """The call and its replay go unanswered; the list shows nothing past the landing
+    window: the flow stands at the call with a new key."""
+    step(w, fid, 2)  # call, unanswered -> replay
+    step(w, fid, 2)  # replay, unanswered -> resolve
+    w.clock.advance(REFUND_LANDING_MS)
+    step(w, fid, 2)  # nothing listed, and no request can land any more: a new key
+    flow = flow_of(w, fid)
+    assert (flow.step, flow.data["keygen"]) == ("call", 1)
+
+
+def the_refund(w: Wiring, payment_id: str) -> Refund:
+    (refund,) = [r for r in w.service.refunds_of(payment_id) if r.id == "rf_000001"]
+    return refund
+
+
+def test_a_new_key_refused_because_the_old_one_landed_finds_the_refund() -> None:
+    w = make_shop()
+    oid, pid = paid(w)
+    requests = HeldRequests(w)
+    fid = w.service.start_refund(pid, None, None, "rma-late")
+    to_second_key(w, fid)
+    late = requests.land()  # the first request lands now, and refunds everything
+    assert late.status == "succeeded"
+    w.clock.advance(w.service.config.backoff_cap_ms)
+    flow = run(w, fid)  # the new key's call is refused: nothing is left to refund
+    assert flow.status is FlowStatus.SUCCEEDED
+    refund = the_refund(w, pid)
+    assert (refund.status, refund.provider_refund_id) == (RefundStatus.SUCCEEDED, late.id)
+    assert not [a for a in w.service.attention() if a.kind == "refund_failed"]
+    deliver_webhooks(w)
+    payment = w.service.payment(pid)
+    assert payment is not None and payment.amount_refunded == payment.amount_received
+    order = w.service.order(oid)
+    assert order is not None and order.status is OrderStatus.REFUNDED
+    assert [r.id for r in w.provider.refunds()] == [late.id]
+    converged(w)
+
+
+def test_a_refund_landing_after_its_record_failed_is_counted() -> None:
+    w = make_shop()
+    _, pid = paid(w)
+    requests = HeldRequests(w)
+    fid = w.service.start_refund(pid, None, None, "rma-later")
+    to_second_key(w, fid)
+
+    def refused(intent_id: str, **kw: Any) -> RefundView:
+        raise err.ProviderInvalidRequest("This charge cannot be refunded right now.")
+
+    requests.inner = refused  # the new key is refused outright; nothing has landed
+    w.clock.advance(w.service.config.backoff_cap_ms)
+    assert run(w, fid).status is FlowStatus.FAILED
+    assert the_refund(w, pid).status is RefundStatus.FAILED
+    requests.inner = w.provider.__class__.create_refund.__get__(w.provider)
+    late = requests.land()  # the first request lands after all
+    deliver_webhooks(w)
+    w.service.run_jobs()
+    assert the_refund(w, pid).status is RefundStatus.FAILED  # it stays what it was
+    payment = w.service.payment(pid)
+    assert payment is not None and payment.amount_refunded == late.amount
+    (external,) = [r for r in w.service.refunds_of(pid) if r.provider_refund_id == late.id]
+    assert external.id != "rf_000001" and external.status is RefundStatus.SUCCEEDED
+    converged(w)
