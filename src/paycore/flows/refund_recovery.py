@@ -22,8 +22,8 @@ its alert (``external.known`` matches a refund by name only while it is pending)
 from __future__ import annotations
 
 from paycore import listing
-from paycore.errors import error_class
 from paycore import schema as s
+from paycore.errors import error_class
 from paycore.flows.engine import Advance, Remote
 from paycore.flows.identity import refund_is_refunds
 from paycore.flows.params import RefundParams, params_of
