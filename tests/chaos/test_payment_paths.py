@@ -142,6 +142,17 @@ class TestConfirmOutcomes:
         assert (payment.status, payment.lock_owner) == (PS.REQUIRES_ACTION, None)
         assert order_status(w, oid) is OS.PENDING and mug(w) == (5, 1, 0)
 
+    def test_a_lost_confirm_answer_is_asked_for_by_retrieve(self, w: Wiring) -> None:
+        """The step that asks after a lost confirm answer calls ``retrieve_intent``, as
+        its report (and every timeline) names it."""
+        _, pid = checkout(w)
+        fid = begin_confirm(w, pid)
+        assert fid is not None
+        w.provider.fault = fail({"confirm_intent"}, "after")
+        step(w, fid, 2)  # the confirm happens, its answer is lost -> sync
+        assert flow_of(w, fid).step == "sync"
+        assert w.service.engine.step(fid).effect == "call:retrieve_intent"
+
     def test_three_d_secure_url_survives_a_lost_confirm_answer(self, w: Wiring) -> None:
         """The confirm's answer is lost: the flow asks the provider and still returns the URL."""
         _, pid = checkout(w)
@@ -417,6 +428,20 @@ class TestCancelOutcomes:
         payment = w.service.payment(pid)
         assert (payment.status, payment.lock_owner) == (PS.SUCCEEDED, None)
         assert order_status(w, oid) is OS.PAID and mug(w) == (5, 0, 1)
+
+    def test_a_refused_cancel_records_why_it_asks_and_asks_by_retrieve(
+        self, w: Wiring
+    ) -> None:
+        """The cancel's refusal is kept in the flow's data (why it went to ask), and the
+        step that asks is the provider's ``retrieve_intent``, as its report names it."""
+        _, pid = checkout(w)
+        self._buyer_confirms_before_cancel(w, pid, "pm_card_visa")
+        fid = begin_cancel(w, pid)
+        assert fid is not None
+        step(w, fid, 2)  # the cancel is refused (the buyer paid first) -> sync
+        flow = flow_of(w, fid)
+        assert (flow.step, flow.data["last_error"]) == ("sync", "provider_invalid_request")
+        assert w.service.engine.step(fid).effect == "call:retrieve_intent"
 
     def test_cancel_refused_while_processing_says_not_now(self, w: Wiring) -> None:
         """A payment the bank is processing cannot be canceled now; its stock stays held."""

@@ -198,11 +198,10 @@ def _check_order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> No
     partial refund cannot say which units came back), and only for an order that sold
     them (an out-of-stock order took no stock to give back)."""
     order = u.get(s.ORDERS, order_id)
-    status = order.status if order is not None else None
-    if status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
-        shown = status.value if status is not None else "missing"
+    assert order is not None  # made with its payment, never deleted
+    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
         raise RestockNotPossible(
-            f"order {order_id} is {shown}: it holds no sold stock to put back; refund "
+            f"order {order_id} is {order.status.value}: it holds no sold stock to put back; refund "
             "without restock",
             payment_id=payment_id,
             order_id=order_id,
