@@ -112,18 +112,28 @@ def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) 
 
 
 def due_flows(engine: Engine) -> list[str]:
-    """Active flows whose retry time has come and whose worker's lease has lapsed,
-    claimed (an instance running this at the same time gets others)."""
+    """Active flows whose retry time has come and whose worker's lease has lapsed (or is
+    this worker's), claimed and leased to this worker in the same transaction.
+
+    The claim's row locks end with the transaction; the lease outlives it: another
+    instance's selection made after this one commits passes these flows over until the
+    lease lapses (this worker died), so two recovery workers do not step one flow at
+    once (duplicate provider calls, the loser's ``idempotency_key_in_use`` sending the
+    flow to its ask path). A flow a thread of this worker is running is passed over: its
+    steps hold the lease, and a new version would refuse the step under way."""
 
     def body(u: Unit) -> list[str]:
         due: list[str] = []
         batch = engine.config.job_batch
         when = ("next_run_at", u.now)
+        me = engine.worker_id
+        lease_until = u.now + engine.config.lease_ms
         for flow in claims.each(u, s.FLOWS, "status", FlowStatus.ACTIVE, batch, due=when):
-            if engine.has_inflight(flow.id):
+            if engine.has_inflight(flow.id) or engine.running(flow.id):
+                continue  # this worker holds it: a new version would refuse its step
+            if flow.lease_owner not in (None, me) and flow.lease_until > u.now:
                 continue
-            if flow.lease_owner not in (None, engine.worker_id) and flow.lease_until > u.now:
-                continue
+            u.save(s.FLOWS, flow, lease_owner=me, lease_until=lease_until)
             due.append(flow.id)
             if len(due) >= batch:
                 break
