@@ -90,7 +90,10 @@ def _end_expired(engine: Engine, u: Unit, order: Order) -> str | None:
         # Its checkout flow died with the create unanswered: the checkout's own
         # compensation asks the provider, cancels what exists, then releases.
         return _compensate_checkout(engine, u, payment.lock_owner)
-    return begin_cancel(u, payment.id, None, 0, reason="expired")
+    # Leased to this worker, which runs it at once (``run_janitor``): another instance's
+    # recovery passes it over meanwhile, and takes it if this worker dies first.
+    lease_until = u.now + engine.config.lease_ms
+    return begin_cancel(u, payment.id, engine.worker_id, lease_until, reason="expired")
 
 
 def _compensate_checkout(engine: Engine, u: Unit, flow_id: str | None) -> str | None:

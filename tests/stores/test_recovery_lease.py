@@ -6,6 +6,7 @@ made after it commits passes those flows over until the lease lapses, and then t
 them (the first instance died). The claim's row locks alone end with the selection's
 transaction, so without the lease both instances stepped every due flow: duplicate
 provider calls, and the loser's ``idempotency_key_in_use`` sent the flow to its ask path.
+The janitor's cancel flows start leased to the janitor's worker, which runs them at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import make_shop
+from tests.support import flow_of, make_shop
 
 from paycore import jobs
 from paycore import schema as s
@@ -126,6 +127,23 @@ def test_a_flow_one_instance_is_stepping_gets_no_second_provider_call() -> None:
     assert by_b == (0, 0)
     assert svc.engine.run(fid).status is FlowStatus.SUCCEEDED
     assert len(calls) == 1
+
+
+def test_the_janitors_cancel_flows_start_leased_to_the_janitor() -> None:
+    """The janitor's instance runs the cancel flows it starts at once: another instance's
+    recovery passes them over until that lease lapses."""
+    w = make_shop()
+    pid = w.service.create_payment_intent("cs_test_lease_000001", [CartItem("p_mug", 1)])
+    w.clock.advance(w.service.config.reservation_ttl_ms + 1)
+    a = w.service.engine
+    started = jobs.janitor(a)
+    assert len(started) == 1 and started[0].startswith(f"cancel:{pid.payment_id}:")
+    flow = flow_of(w, started[0])
+    assert (flow.lease_owner, flow.lease_until) == (a.worker_id, w.clock.now() + LEASE_MS)
+    b = PaymentService(w.store, w.provider, w.clock, w.alerts, w.notifier, w.service.config, "w-B")
+    assert jobs.due_flows(b.engine) == []
+    w.clock.advance(LEASE_MS)
+    assert jobs.due_flows(b.engine) == started
 
 
 def test_a_flow_a_thread_of_this_worker_is_running_is_not_selected() -> None:
