@@ -90,7 +90,10 @@ def _end_expired(engine: Engine, u: Unit, order: Order) -> str | None:
         # Its checkout flow died with the create unanswered: the checkout's own
         # compensation asks the provider, cancels what exists, then releases.
         return _compensate_checkout(engine, u, payment.lock_owner)
-    return begin_cancel(u, payment.id, None, 0, reason="expired")
+    # Leased to this worker, which runs it at once (``run_janitor``): another instance's
+    # recovery passes it over meanwhile, and takes it if this worker dies first.
+    lease_until = u.now + engine.config.lease_ms
+    return begin_cancel(u, payment.id, engine.worker_id, lease_until, reason="expired")
 
 
 def _compensate_checkout(engine: Engine, u: Unit, flow_id: str | None) -> str | None:
@@ -112,18 +115,28 @@ def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) 
 
 
 def due_flows(engine: Engine) -> list[str]:
-    """Active flows whose retry time has come and whose worker's lease has lapsed,
-    claimed (an instance running this at the same time gets others)."""
+    """Active flows whose retry time has come and whose worker's lease has lapsed (or is
+    this worker's), claimed and leased to this worker in the same transaction.
+
+    The claim's row locks end with the transaction; the lease outlives it: another
+    instance's selection made after this one commits passes these flows over until the
+    lease lapses (this worker died), so two recovery workers do not step one flow at
+    once (duplicate provider calls, the loser's ``idempotency_key_in_use`` sending the
+    flow to its ask path). A flow a thread of this worker is running is passed over: its
+    steps hold the lease, and a new version would refuse the step under way."""
 
     def body(u: Unit) -> list[str]:
         due: list[str] = []
         batch = engine.config.job_batch
         when = ("next_run_at", u.now)
+        me = engine.worker_id
+        lease_until = u.now + engine.config.lease_ms
         for flow in claims.each(u, s.FLOWS, "status", FlowStatus.ACTIVE, batch, due=when):
-            if engine.has_inflight(flow.id):
+            if engine.has_inflight(flow.id) or engine.running(flow.id):
+                continue  # this worker holds it: a new version would refuse its step
+            if flow.lease_owner not in (None, me) and flow.lease_until > u.now:
                 continue
-            if flow.lease_owner not in (None, engine.worker_id) and flow.lease_until > u.now:
-                continue
+            u.save(s.FLOWS, flow, lease_owner=me, lease_until=lease_until)
             due.append(flow.id)
             if len(due) >= batch:
                 break

@@ -44,6 +44,11 @@ class Runner(abc.ABC):
     def has_inflight(self, flow_id: str) -> bool:
         return flow_id in self._inflight
 
+    def running(self, flow_id: str) -> bool:
+        """Whether a thread of this worker is running the flow now (:meth:`run_replying`)."""
+        lock = self._flow_locks.get(flow_id)
+        return lock is not None and lock.locked()
+
     def run(self, flow_id: str) -> Flow:
         """Step a flow until it ends (see :meth:`run_replying`)."""
         return self.run_replying(flow_id)[0]
