@@ -79,7 +79,8 @@ class SQLiteStore:
             else Checkpointer(self.path, checkpoint_every, busy_timeout_ms)
         )
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        #: Every connection open, with the thread it serves (None: closed by its user).
+        self._connections: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
         self._guard = threading.Lock()
         self._kept = KeptRows()  # rows that never change, kept across transactions
         self._sql = SQLITE_TABLES
@@ -95,7 +96,8 @@ class SQLiteStore:
 
     # --- connections -------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, owned: bool = True) -> sqlite3.Connection:
+        """A new connection; ``owned``: the calling thread's, closed once it has ended."""
         try:
             # Each connection is used by the thread that opened it; only close() may come
             # from another, so the driver's same-thread check is off.
@@ -112,8 +114,15 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA wal_autocheckpoint={BOUND}")
         except sqlite3.Error as exc:
             raise OperationalError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+        owner = threading.current_thread() if owned else None
         with self._guard:
-            self._connections.append(conn)
+            ended = [c for t, c in self._connections if t is not None and not t.is_alive()]
+            self._connections[:] = [
+                (t, c) for t, c in self._connections if t is None or t.is_alive()
+            ]
+            self._connections.append((owner, conn))
+        for old in ended:  # an ended thread cannot be inside a transaction
+            old.close()
         return conn
 
     def connection(self) -> sqlite3.Connection:
@@ -135,7 +144,8 @@ class SQLiteStore:
         if self.checkpoints is not None:
             self.checkpoints.close()
         with self._guard:
-            conns, self._connections = self._connections, []
+            conns = [c for _, c in self._connections]
+            self._connections.clear()
         for conn in conns:
             conn.close()
         self._local = threading.local()
@@ -205,7 +215,7 @@ class SQLiteStore:
         rows, ``cache`` rows looked up kept at most (:mod:`paycore_adapters.sql.streamed`):
         what ``paycore check`` reads a big store through. WAL gives the transaction the
         database as it was at its first read while writers go on."""
-        conn = self._connect()
+        conn = self._connect(owned=False)
         try:
             conn.execute("BEGIN")
             conn.execute("SELECT count(*) FROM paycore_sequences").fetchone()  # the instant
@@ -214,7 +224,7 @@ class SQLiteStore:
             raise OperationalError(f"snapshot failed: {exc}") from None
         finally:
             with self._guard:
-                self._connections.remove(conn)
+                self._connections[:] = [(t, c) for t, c in self._connections if c is not conn]
             conn.close()  # ends the read transaction
 
     def sequences(self) -> dict[str, int]:
@@ -326,11 +336,13 @@ _CLONES = itertools.count(1)
 
 
 def _dispose(
-    connections: list[sqlite3.Connection], path: Path, checkpoints: Checkpointer | None
+    connections: list[tuple[threading.Thread | None, sqlite3.Connection]],
+    path: Path,
+    checkpoints: Checkpointer | None,
 ) -> None:
     if checkpoints is not None:
         checkpoints.close()
-    for conn in connections:
+    for _, conn in connections:
         conn.close()
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)

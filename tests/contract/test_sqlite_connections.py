@@ -1,0 +1,71 @@
+"""The SQLite store's connections over a host's life: threads that come and go, and a
+process that forks after opening the store."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from paycore.schema import INSTALLATION
+from paycore_adapters.sql.sqlite_store import SQLiteStore
+
+THREADS = 60
+
+
+def _open(store: SQLiteStore) -> int:
+    return len(store._connections)
+
+
+class TestThreadsThatEnd:
+    def test_connections_of_ended_threads_are_closed(self, tmp_path: Path) -> None:
+        """Short-lived threads, one after another, each run a transaction and read a
+        snapshot: the open connections stay bounded by the threads alive, not by the
+        threads ever seen."""
+        store = SQLiteStore(tmp_path / "paycore.db", migrate=True)
+        failures: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with store.transaction() as tx:
+                    tx.get(INSTALLATION, "this")
+                store.snapshot()
+            except BaseException as exc:  # reported to the test's thread
+                failures.append(exc)
+
+        most = 0
+        for _ in range(THREADS):
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+            most = max(most, _open(store))
+        assert failures == []
+        # this thread's one, plus the last thread's two (closed by the next to connect)
+        assert most <= 3, most
+        store.close()
+        assert _open(store) == 0
+
+    def test_a_live_thread_keeps_its_connection(self, tmp_path: Path) -> None:
+        """Connections of threads still running are left alone: a thread that waits keeps
+        using the connection it had while others come and go."""
+        store = SQLiteStore(tmp_path / "paycore.db", migrate=True)
+        go, done = threading.Event(), threading.Event()
+        seen: list[object] = []
+
+        def waiter() -> None:
+            seen.append(store.connection())
+            go.wait(timeout=30)
+            seen.append(store.connection())
+            with store.transaction() as tx:
+                tx.get(INSTALLATION, "this")
+            done.set()
+
+        w = threading.Thread(target=waiter)
+        w.start()
+        for _ in range(5):
+            t = threading.Thread(target=store.connection)
+            t.start()
+            t.join()
+        go.set()
+        w.join()
+        assert done.is_set()
+        assert seen[0] is seen[1]
