@@ -3,11 +3,15 @@ process that forks after opening the store."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
-from paycore.schema import INSTALLATION
+from tests.stores.forked import in_child
+
+from paycore.schema import INSTALLATION, ORDERS
 from paycore_adapters.sql.sqlite_store import SQLiteStore
+from paycore_adapters.testing.rows import order
 
 THREADS = 60
 
@@ -69,3 +73,44 @@ class TestThreadsThatEnd:
         w.join()
         assert done.is_set()
         assert seen[0] is seen[1]
+
+
+def _is_open(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.total_changes  # noqa: B018 (a closed connection refuses even this)
+    except sqlite3.ProgrammingError:
+        return False
+    return True
+
+
+class TestFork:
+    def test_a_forked_child_connects_anew_and_leaves_the_parents_alone(
+        self, tmp_path: Path
+    ) -> None:
+        """A store opened before fork(): the child gets connections of its own, the
+        inherited ones are neither used nor closed there, and the parent's go on."""
+        store = SQLiteStore(tmp_path / "paycore.db", migrate=True)
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o_parent"))
+        store.snapshot()
+        parents = store.connection()
+        inherited = [c for _, c in store._connections]
+
+        def child() -> dict[str, object]:
+            mine = store.connection()
+            with store.transaction() as tx:
+                tx.insert(ORDERS, order("o_child"))
+            seen = sorted(store.snapshot().tables[ORDERS.name])
+            store.close()
+            return {
+                "new": mine is not parents,
+                "seen": seen,
+                "inherited_open": all(_is_open(c) for c in inherited),
+            }
+
+        report = in_child(child)
+        assert report == {"new": True, "seen": ["o_child", "o_parent"], "inherited_open": True}
+        assert store.connection() is parents
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o_child") == order("o_child")
+        store.close()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sqlite3
 import threading
 import weakref
@@ -82,6 +83,10 @@ class SQLiteStore:
         #: Every connection open, with the thread it serves (None: closed by its user).
         self._connections: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
         self._guard = threading.Lock()
+        #: The process that opened the connections, and those a forked child inherited:
+        #: kept, never used (https://www.sqlite.org/howtocorrupt.html, 2.6) and never
+        #: closed (the collector would close them if dropped).
+        self._pid, self._inherited = os.getpid(), list[sqlite3.Connection]()
         self._kept = KeptRows()  # rows that never change, kept across transactions
         self._sql = SQLITE_TABLES
         #: Writes made to each table through this object, rolled back ones included (what
@@ -125,14 +130,28 @@ class SQLiteStore:
             old.close()
         return conn
 
+    def _here(self) -> None:
+        """In a process forked after this store connected: set the parent's connections
+        aside and start anew (the thread that forked is the child's only one until it
+        starts others, and the parent's threads may have held the guard)."""
+        if self._pid == os.getpid():
+            return
+        with _FORKED:
+            if self._pid != os.getpid():
+                self._inherited += [c for _, c in self._connections]
+                self._guard, self._connections = threading.Lock(), []
+                self._local, self._pid = threading.local(), os.getpid()
+
     def connection(self) -> sqlite3.Connection:
         """This thread's connection for transactions."""
+        self._here()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
         return conn
 
     def _reader(self) -> sqlite3.Connection:
+        self._here()
         conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
         if conn is None:
             conn = self._local.reader = self._connect()
@@ -140,7 +159,8 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Close every connection this store opened (in any thread), after the checkpoint
-        its thread may be running."""
+        its thread may be running (in a forked child, only the child's own)."""
+        self._here()
         if self.checkpoints is not None:
             self.checkpoints.close()
         with self._guard:
@@ -215,6 +235,7 @@ class SQLiteStore:
         rows, ``cache`` rows looked up kept at most (:mod:`paycore_adapters.sql.streamed`):
         what ``paycore check`` reads a big store through. WAL gives the transaction the
         database as it was at its first read while writers go on."""
+        self._here()
         conn = self._connect(owned=False)
         try:
             conn.execute("BEGIN")
@@ -279,8 +300,10 @@ class SQLiteStore:
     def dispose_when_dropped(self) -> None:
         """Close this store's connections and delete its files once nothing refers to it
         any more (for the harness's throwaway stores)."""
+        self._here()
         self.disposable = True
-        weakref.finalize(self, _dispose, self._connections, self.path, self.checkpoints)
+        pid = self._pid
+        weakref.finalize(self, _dispose, self._connections, self.path, self.checkpoints, pid)
 
 
 class _Scope:
@@ -293,10 +316,11 @@ class _Scope:
 
     def __enter__(self) -> SQLiteTransaction:
         store = self.store
+        conn = store.connection()
         local = store._local
         if getattr(local, "open", False):
             raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
-        conn = self.conn = store.connection()
+        self.conn = conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -333,13 +357,26 @@ class _Scope:
 
 
 _CLONES = itertools.count(1)
+#: Serializes setting a forked child's store up anew; made anew in every child.
+_FORKED = threading.Lock()
+
+
+def _fork_guard() -> None:
+    global _FORKED
+    _FORKED = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fork_guard)
 
 
 def _dispose(
     connections: list[tuple[threading.Thread | None, sqlite3.Connection]],
     path: Path,
     checkpoints: Checkpointer | None,
+    pid: int,
 ) -> None:
+    if pid != os.getpid():  # a forked child's exit: the files and connections are the parent's
+        return
     if checkpoints is not None:
         checkpoints.close()
     for _, conn in connections:
