@@ -50,6 +50,7 @@ from .postgres_tx import (
     PostgresTransaction,
     lost,
     translate,
+    unexpected_error,
 )
 from .streamed import BATCH, CACHE, StreamedSnapshot, postgres_view
 
@@ -386,6 +387,9 @@ def _commit(store: PostgresStore, conn: Conn) -> None:
                 f"the connection was lost while committing; the commit may have happened: {exc}"
             ) from None
         raise OperationalError(f"the commit failed: {exc}") from None
+    except Exception as exc:  # of no driver's, once COMMIT was sent: cut mid-exchange,
+        conn.close()  # the connection is not used again (the pool replaces it)
+        raise unexpected_error(exc, True) from None
 
 
 def _rollback(conn: Conn) -> None:

@@ -86,6 +86,14 @@ def lost(conn: Conn, exc: psycopg.Error) -> bool:
     return conn.broken or exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57")
 
 
+def unexpected_error(exc: BaseException, committing: bool) -> OperationalError:
+    """The port's error for ``exc``, an error of no driver's while talking to the server:
+    once ``COMMIT`` was sent (``committing``) the commit may have happened."""
+    if committing:
+        return CommitUnknown(f"the commit may have happened; waiting for it failed: {exc!r}")
+    return OperationalError(f"the PostgreSQL store failed: {exc!r}")
+
+
 def postgres_sql(table: Any) -> TableSql:
     """``table``'s statements for PostgreSQL (``%s`` placeholders, JSON cast to jsonb)."""
     return TableSql(table, POSTGRESQL, "%s")
@@ -196,6 +204,8 @@ class PostgresTransaction(SqlTransaction):
                 _PREPARED.pop(conn, None)
                 self._prepared = None
             raise translate(exc, "a statement failed") from None
+        except postgres_pipe.Unexpected as unexpected:  # a read's pipeline commits nothing
+            raise unexpected_error(unexpected.exc, False) from None
         loader = self._loader
         if loader is None:
             loader = self._loader = Transformer(conn)
@@ -303,6 +313,8 @@ class PostgresTransaction(SqlTransaction):
             self._pipe_failed(failed.exc, at < writes, at, commit)
         except psycopg.Error as exc:  # the connection failed
             self._pipe_failed(exc, False, 0, commit)
+        except postgres_pipe.Unexpected as unexpected:
+            raise unexpected_error(unexpected.exc, unexpected.committing) from None
         self.committed = commit
         if len(got) == writes:  # a statement per write
             return got
