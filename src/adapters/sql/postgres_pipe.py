@@ -231,13 +231,16 @@ def text_value(value: object) -> bytes | None:
 
 def text_values(args: Sequence[Any]) -> list[bytes | None] | None:
     """``args`` in PostgreSQL's text format (the types the store's lookups pass), or None
-    if one of them is of a type psycopg adapts. One loop, no call per value: a lifecycle
-    sends a few hundred values."""
+    if one of them is of a type psycopg adapts, or a str holding NUL: libpq sends a text
+    value as a C string, cut at its first NUL, where psycopg refuses it. One loop, no
+    call per value: a lifecycle sends a few hundred values."""
     out: list[bytes | None] = []
     append = out.append
     for v in args:
         kind = type(v)
         if kind is str:
+            if "\x00" in v:
+                return None
             append(v.encode())
         elif v is None:
             append(None)
