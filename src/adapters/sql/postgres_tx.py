@@ -200,9 +200,7 @@ class PostgresTransaction(SqlTransaction):
         except psycopg.IntegrityError:
             raise
         except psycopg.Error as exc:
-            if exc.sqlstate == "26000":  # the session lost it: every one is made again
-                _PREPARED.pop(conn, None)
-                self._prepared = None
+            self._lost(exc)
             raise translate(exc, "a statement failed") from None
         except postgres_pipe.Unexpected as unexpected:  # a read's pipeline commits nothing
             raise unexpected_error(unexpected.exc, False) from None
@@ -243,6 +241,13 @@ class PostgresTransaction(SqlTransaction):
         this one did draws from."""
         if self.first is not None and self.draws is not None:
             self.draws[self.first] = tuple(sorted(self._drew))
+
+    def _lost(self, exc: psycopg.Error) -> None:
+        """A statement named was gone (SQLSTATE 26000: someone deallocated the session's
+        statements): every one is made again, under new names."""
+        if exc.sqlstate == "26000":
+            _PREPARED.pop(self.conn, None)
+            self._prepared = None
 
     def _names(self) -> dict[str, bytes]:
         """The statements prepared on this connection, by SQL."""
@@ -326,6 +331,7 @@ class PostgresTransaction(SqlTransaction):
     def _pipe_failed(self, exc: psycopg.Error, write: bool, at: int, commit: bool) -> NoReturn:
         """The port's error for a pipeline refused at write ``at`` (``write`` False: at the
         commit, or the connection failed)."""
+        self._lost(exc)
         if isinstance(exc, psycopg.IntegrityError) and write:
             raise Refused(at, exc) from None
         if commit and lost(self.conn, exc):
