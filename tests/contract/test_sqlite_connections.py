@@ -7,8 +7,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
 from tests.stores.forked import in_child
 
+from paycore.errors import OperationalError
 from paycore.schema import INSTALLATION, ORDERS
 from paycore_adapters.sql.sqlite_store import SQLiteStore
 from paycore_adapters.testing.rows import order
@@ -114,3 +116,36 @@ class TestFork:
         with store.transaction() as tx:
             assert tx.get(ORDERS, "o_child") == order("o_child")
         store.close()
+
+
+class TestDriverErrorsAreThePorts:
+    def test_sequences_of_a_damaged_file_is_an_operational_error(self, tmp_path: Path) -> None:
+        """Reading the sequences of a file whose table was dropped by hand raises the
+        port's OperationalError, not the driver's."""
+        store = SQLiteStore(tmp_path / "paycore.db", migrate=True)
+        other = sqlite3.connect(tmp_path / "paycore.db")
+        other.execute("DROP TABLE paycore_sequences")
+        other.close()
+        with pytest.raises(OperationalError, match="paycore_sequences"):
+            store.sequences()
+
+    def test_a_snapshot_on_a_broken_connection_is_an_operational_error(
+        self, tmp_path: Path
+    ) -> None:
+        """A snapshot whose connection cannot begin (closed under it) raises the port's
+        OperationalError."""
+        store = SQLiteStore(tmp_path / "paycore.db", migrate=True)
+        store.snapshot()
+        store._reader().close()
+        with pytest.raises(OperationalError, match="snapshot"):
+            store.snapshot()
+
+    def test_a_rollback_on_a_broken_connection_keeps_the_callers_error(
+        self, tmp_path: Path
+    ) -> None:
+        """The caller's exception leaves the transaction even when its connection broke
+        under it (the rollback's own failure does not replace it)."""
+        store = SQLiteStore(tmp_path / "paycore.db", migrate=True)
+        with pytest.raises(LookupError, match="the caller's"), store.transaction():
+            store.connection().close()
+            raise LookupError("the caller's")

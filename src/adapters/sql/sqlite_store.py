@@ -220,13 +220,14 @@ class SQLiteStore:
     def snapshot(self) -> Snapshot:
         """Every table's committed rows, read in one read transaction."""
         conn = self._reader()
-        conn.execute("BEGIN")
         try:
-            tables = {name: sql.all_rows(conn) for name, sql in self._sql.items()}
+            conn.execute("BEGIN")
+            try:
+                tables = {name: sql.all_rows(conn) for name, sql in self._sql.items()}
+            finally:
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise OperationalError(f"snapshot failed: {exc}") from None
-        finally:
-            conn.execute("COMMIT")
         return Snapshot(tables)
 
     @contextlib.contextmanager
@@ -249,8 +250,11 @@ class SQLiteStore:
             conn.close()  # ends the read transaction
 
     def sequences(self) -> dict[str, int]:
-        rows = self._reader().execute("SELECT name, value FROM paycore_sequences").fetchall()
-        return dict(rows)
+        try:
+            rows = self._reader().execute("SELECT name, value FROM paycore_sequences")
+            return dict(rows.fetchall())
+        except sqlite3.Error as exc:
+            raise OperationalError(f"reading the sequences failed: {exc}") from None
 
     def fingerprint(self) -> str:
         """SHA-256 of all committed content, in the memory store's canonical form."""
@@ -386,8 +390,8 @@ def _dispose(
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):  # a broken connection committed nothing
+    with contextlib.suppress(sqlite3.Error):  # a broken (or closed) one committed nothing
+        if conn.in_transaction:
             conn.execute("ROLLBACK")
 
 
