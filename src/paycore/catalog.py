@@ -22,9 +22,15 @@ MAX_STOCK = 1_000_000_000
 
 
 def text(field: str, value: object) -> str:
-    """A non-empty string argument, or InvalidInput naming the field."""
+    """A non-empty string argument without NUL characters (a database's text cannot hold
+    one: PostgreSQL refuses it, C strings end at it), or InvalidInput naming the field."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field} must be a non-empty string, got {value!r}", field=field)
+    if "\x00" in value:
+        raise InvalidInput(
+            f"{field} must not contain a NUL character (\\x00), got {value!r}: remove it",
+            field=field,
+        )
     return value
 
 

@@ -189,6 +189,22 @@ def test_a_session_that_lost_the_statements_makes_them_again(
         assert not before & set(postgres_tx._PREPARED[tx.conn].values())
 
 
+def test_a_pipeline_that_finds_its_statement_gone_makes_them_again(
+    stores: Callable[..., PostgresStore],
+) -> None:
+    """The same for writes sent in one pipeline: the transaction whose write finds its
+    statement gone fails (OperationalError); the next one prepares it again."""
+    store = stores(max_size=1)
+    with store.transaction() as tx:
+        tx.insert(PAYMENTS, payment("pay_1"))
+    with pytest.raises(OperationalError, match="does not exist"), store.transaction() as tx:
+        tx.conn.pgconn.exec_(b"DEALLOCATE ALL")
+        tx.insert(PAYMENTS, payment("pay_2"))
+    with store.transaction() as tx:
+        tx.insert(PAYMENTS, payment("pay_3"))
+    assert sorted(store.snapshot().tables[PAYMENTS.name]) == ["pay_1", "pay_3"]
+
+
 class TestWritesInOnePipeline:
     """``postgres_pipe.send``: the writes and the commit in one libpq pipeline."""
 

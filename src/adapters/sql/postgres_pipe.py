@@ -34,6 +34,15 @@ _SYNC = pq.ExecStatus.PIPELINE_SYNC
 AT_BEGIN = -1
 
 
+class Unexpected(Exception):
+    """``exc``, an error of no driver's, ended a pipeline; ``committing``: after its
+    ``COMMIT`` was queued (the commit may have happened)."""
+
+    def __init__(self, exc: Exception, committing: bool) -> None:
+        super().__init__(exc, committing)
+        self.exc, self.committing = exc, committing
+
+
 class PipelineFailed(Exception):
     """The statement at ``at`` (its index in the batch; the batch's length: the commit;
     :data:`AT_BEGIN`: the ``BEGIN``) failed with ``exc``, psycopg's exception for it."""
@@ -59,6 +68,8 @@ def send(
         PipelineFailed: a statement, the commit or the begin failed (the transaction is
             aborted).
         psycopg.OperationalError: the connection failed.
+        Unexpected: an error of no driver's (its ``committing`` tells whether the commit
+            was queued before it).
     """
     return [res.command_tuples or 0 for res in run(conn, names, new_name, batch, commit, begin)]
 
@@ -78,23 +89,18 @@ def run(
     kinds: list[int] = []
     pg.enter_pipeline_mode()
     try:
-        if begin:
-            pg.send_query_params(BEGIN, None)
-            kinds.append(-2)
-        for i, (sql, values) in enumerate(batch):
-            name = names.get(sql)
-            if name is None:
-                name = new_name()
-                pg.send_prepare(name, numbered(sql))
-                made.append((sql, name))
-                kinds.append(-1)
-            pg.send_query_prepared(name, values)
-            kinds.append(i)
+        _queue(pg, names, new_name, batch, begin, made, kinds)
         if commit:
             pg.send_query_params(COMMIT.encode(), None)
             kinds.append(len(batch))
         pg.pipeline_sync()
         results = _results(pg, len(kinds))
+    except psycopg.Error:
+        raise
+    except Exception as odd:  # a safety net: the caller tells whether it may have committed
+        with contextlib.suppress(psycopg.Error):
+            conn.close()  # cut mid-exchange: the pool replaces it
+        raise Unexpected(odd, commit and len(batch) in kinds) from odd
     finally:
         with contextlib.suppress(psycopg.Error):  # a lost connection stays lost
             pg.exit_pipeline_mode()
@@ -118,6 +124,42 @@ def run(
     return out
 
 
+def _queue(
+    pg: pq.abc.PGconn,
+    names: dict[str, bytes],
+    new_name: Callable[[], bytes],
+    batch: Sequence[Statement],
+    begin: bool,
+    made: list[tuple[str, bytes]],
+    kinds: list[int],
+) -> None:
+    """Queue the ``BEGIN`` (if asked) and ``batch``'s statements, each prepared first at
+    its first use; each result expected goes in ``kinds``, each statement prepared in
+    ``made``."""
+    if begin:
+        pg.send_query_params(BEGIN, None)
+        kinds.append(-2)
+    for i, (sql, values) in enumerate(batch):
+        name = names.get(sql)
+        if name is None:
+            name = new_name()
+            pg.send_prepare(name, numbered(sql))
+            made.append((sql, name))
+            kinds.append(-1)
+        pg.send_query_prepared(name, values)
+        kinds.append(i)
+
+
+def wait(pg: pq.abc.PGconn, writing: bool = False) -> None:
+    """Until ``pg``'s socket can be read (or written, if ``writing``), in ``poll``:
+    ``select`` refuses a descriptor numbered past ``FD_SETSIZE`` (1,024), which a process
+    holding many files or sockets gives its connections. Waiting here lets other threads
+    run (libpq's own wait would hold the interpreter's lock)."""
+    poller = select.poll()
+    poller.register(pg.socket, select.POLLOUT if writing else select.POLLIN)
+    poller.poll()
+
+
 def command(conn: psycopg.Connection[tuple[object, ...]], sql: bytes) -> None:
     """Run ``sql`` (a command without parameters: ``COMMIT``) outside a pipeline, waited
     for as a pipeline's results are (:func:`_result`).
@@ -128,7 +170,7 @@ def command(conn: psycopg.Connection[tuple[object, ...]], sql: bytes) -> None:
     pg = conn.pgconn
     pg.send_query(sql)
     while pg.flush():
-        select.select([], [pg.socket], [])
+        wait(pg, writing=True)
     failed: pq.abc.PGresult | None = None
     for _ in range(3):  # a command's result, then the end marker
         res = _result(pg)
@@ -148,11 +190,11 @@ def _results(pg: pq.abc.PGconn, expected: int) -> list[pq.abc.PGresult]:
     """The results of ``expected`` commands and the sync; each command's is followed by
     an end marker (None). Bounded: a connection that stops answering is an error."""
     while pg.flush():  # a non-blocking connection sends what it can at a time
-        select.select([], [pg.socket], [])
+        wait(pg, writing=True)
     out: list[pq.abc.PGresult] = []
     for _ in range(2 * expected + 2):
         while pg.is_busy():  # as _result waits (inlined: a pipeline reads a dozen)
-            select.select([pg.socket], [], [])
+            wait(pg)
             pg.consume_input()
         res = pg.get_result()
         if res is None:
@@ -169,11 +211,11 @@ def _results(pg: pq.abc.PGconn, expected: int) -> list[pq.abc.PGresult]:
 
 
 def _result(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
-    """The next result, waited for in ``select`` (which lets other threads run: libpq's
+    """The next result, waited for in :func:`wait` (which lets other threads run: libpq's
     own wait in ``get_result`` would hold the interpreter's lock, and a thread of this
     process holding the row lock the statement waits for could never release it)."""
     while pg.is_busy():
-        select.select([pg.socket], [], [])
+        wait(pg)
         pg.consume_input()
     return pg.get_result()
 
@@ -189,13 +231,16 @@ def text_value(value: object) -> bytes | None:
 
 def text_values(args: Sequence[Any]) -> list[bytes | None] | None:
     """``args`` in PostgreSQL's text format (the types the store's lookups pass), or None
-    if one of them is of a type psycopg adapts. One loop, no call per value: a lifecycle
-    sends a few hundred values."""
+    if one of them is of a type psycopg adapts, or a str holding NUL: libpq sends a text
+    value as a C string, cut at its first NUL, where psycopg refuses it. One loop, no
+    call per value: a lifecycle sends a few hundred values."""
     out: list[bytes | None] = []
     append = out.append
     for v in args:
         kind = type(v)
         if kind is str:
+            if "\x00" in v:
+                return None
             append(v.encode())
         elif v is None:
             append(None)

@@ -25,12 +25,12 @@ psycopg_pool, the ``postgresql`` extra).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import attrs
 import psycopg
 from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -41,8 +41,7 @@ from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate, postgres_pipe
-from .columns import MAPS
-from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote
+from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote, ranked
 from .kept import KeptRows
 from .postgres_tx import (
     CONFLICTS,
@@ -51,6 +50,7 @@ from .postgres_tx import (
     PostgresTransaction,
     lost,
     translate,
+    unexpected_error,
 )
 from .streamed import BATCH, CACHE, StreamedSnapshot, postgres_view
 
@@ -96,6 +96,7 @@ class PostgresStore:
             open=False,
         )
         self._local = threading.local()
+        self._pid = os.getpid()  # the process whose server sessions the pool holds
         self._sql = POSTGRES_TABLES
         self._kept = KeptRows()  # rows that never change, kept across transactions
         #: Writes made to each table through this object, rolled back ones included.
@@ -124,14 +125,28 @@ class PostgresStore:
         return f"PostgresStore({' '.join(f'{k}={v}' for k, v in shown.items())})"
 
     def close(self) -> None:
-        self._pool.close()
+        if self._pid == os.getpid():  # in a forked child, the sessions are the parent's
+            self._pool.close()
 
     def closer(self) -> Callable[[], None]:
         """What closes this store's connections without holding the store (for a
         finalizer that runs once the store is dropped)."""
-        return self._pool.close
+        pid, close = self._pid, self._pool.close
+        return lambda: None if os.getpid() != pid else close()
+
+    def _here(self) -> None:
+        """Refuse a process forked after the store opened: its pool holds the parent's
+        server sessions (a child using one would run inside the parent's transactions)
+        and none of the pool's threads."""
+        if self._pid != os.getpid():
+            raise OperationalError(
+                f"the PostgreSQL store {self} was opened in process {self._pid}, which "
+                "then forked this one: open the store after forking (in each worker "
+                "process of a pre-forking server, not before: no --preload)"
+            )
 
     def _getconn(self) -> Conn:
+        self._here()
         try:
             return self._pool.getconn()
         except PoolTimeout as exc:
@@ -140,6 +155,7 @@ class PostgresStore:
     # --- schema ------------------------------------------------------------------------
 
     def schema_version(self) -> int:
+        self._here()
         with self._pool.connection() as conn:
             return _version(conn)
 
@@ -241,6 +257,7 @@ class PostgresStore:
         """Each sequence drawn from, with a number no number it gave exceeds and the next
         draw does: the last one given for a row of ``paycore_sequences``, the end of the
         last block drawn for a native sequence."""
+        self._here()
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT name, value FROM paycore_sequences").fetchall()
             out = {str(name): int(value) for name, value in rows}
@@ -270,26 +287,6 @@ class PostgresStore:
 
     def table_versions(self) -> dict[str, int]:
         return {t.name: self.writes[t.name] for t in TABLES}
-
-
-def ranked(
-    tables: Mapping[str, Mapping[str, Any]], seqs: Mapping[str, int]
-) -> tuple[dict[str, Mapping[str, Any]], dict[str, int]]:
-    """The content as a store that numbers its logs without gaps holds it: each log
-    table of a native sequence renumbered 1, 2, 3... in its numbers' order, and the
-    sequence at its last. Those numbers only order the log (a block's rest and a
-    rolled-back transaction's draw are skipped), so two stores whose logs hold the same
-    entries in the same order hold the same content; the memory store, the harness and
-    the explorer compare stores by this form."""
-    tables, seqs = dict(tables), dict(seqs)
-    for name, table in NATIVE_SEQUENCES.items():
-        rows = sorted(tables[table].values(), key=lambda row: int(row.seq))
-        renumbered = [attrs.evolve(row, seq=n) for n, row in enumerate(rows, 1)]
-        tables[table] = {MAPS[table].table.key_of(row): row for row in renumbered}
-        seqs.pop(name, None)
-        if renumbered:
-            seqs[name] = len(renumbered)
-    return tables, seqs
 
 
 def _configure(conn: Conn) -> None:
@@ -390,6 +387,9 @@ def _commit(store: PostgresStore, conn: Conn) -> None:
                 f"the connection was lost while committing; the commit may have happened: {exc}"
             ) from None
         raise OperationalError(f"the commit failed: {exc}") from None
+    except Exception as exc:  # of no driver's, once COMMIT was sent: cut mid-exchange,
+        conn.close()  # the connection is not used again (the pool replaces it)
+        raise unexpected_error(exc, True) from None
 
 
 def _rollback(conn: Conn) -> None:

@@ -86,6 +86,14 @@ def lost(conn: Conn, exc: psycopg.Error) -> bool:
     return conn.broken or exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57")
 
 
+def unexpected_error(exc: BaseException, committing: bool) -> OperationalError:
+    """The port's error for ``exc``, an error of no driver's while talking to the server:
+    once ``COMMIT`` was sent (``committing``) the commit may have happened."""
+    if committing:
+        return CommitUnknown(f"the commit may have happened; waiting for it failed: {exc!r}")
+    return OperationalError(f"the PostgreSQL store failed: {exc!r}")
+
+
 def postgres_sql(table: Any) -> TableSql:
     """``table``'s statements for PostgreSQL (``%s`` placeholders, JSON cast to jsonb)."""
     return TableSql(table, POSTGRESQL, "%s")
@@ -192,10 +200,10 @@ class PostgresTransaction(SqlTransaction):
         except psycopg.IntegrityError:
             raise
         except psycopg.Error as exc:
-            if exc.sqlstate == "26000":  # the session lost it: every one is made again
-                _PREPARED.pop(conn, None)
-                self._prepared = None
+            self._lost(exc)
             raise translate(exc, "a statement failed") from None
+        except postgres_pipe.Unexpected as unexpected:  # a read's pipeline commits nothing
+            raise unexpected_error(unexpected.exc, False) from None
         loader = self._loader
         if loader is None:
             loader = self._loader = Transformer(conn)
@@ -233,6 +241,13 @@ class PostgresTransaction(SqlTransaction):
         this one did draws from."""
         if self.first is not None and self.draws is not None:
             self.draws[self.first] = tuple(sorted(self._drew))
+
+    def _lost(self, exc: psycopg.Error) -> None:
+        """A statement named was gone (SQLSTATE 26000: someone deallocated the session's
+        statements): every one is made again, under new names."""
+        if exc.sqlstate == "26000":
+            _PREPARED.pop(self.conn, None)
+            self._prepared = None
 
     def _names(self) -> dict[str, bytes]:
         """The statements prepared on this connection, by SQL."""
@@ -303,6 +318,8 @@ class PostgresTransaction(SqlTransaction):
             self._pipe_failed(failed.exc, at < writes, at, commit)
         except psycopg.Error as exc:  # the connection failed
             self._pipe_failed(exc, False, 0, commit)
+        except postgres_pipe.Unexpected as unexpected:
+            raise unexpected_error(unexpected.exc, unexpected.committing) from None
         self.committed = commit
         if len(got) == writes:  # a statement per write
             return got
@@ -314,6 +331,7 @@ class PostgresTransaction(SqlTransaction):
     def _pipe_failed(self, exc: psycopg.Error, write: bool, at: int, commit: bool) -> NoReturn:
         """The port's error for a pipeline refused at write ``at`` (``write`` False: at the
         commit, or the connection failed)."""
+        self._lost(exc)
         if isinstance(exc, psycopg.IntegrityError) and write:
             raise Refused(at, exc) from None
         if commit and lost(self.conn, exc):

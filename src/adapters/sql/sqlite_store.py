@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sqlite3
 import threading
 import weakref
@@ -79,8 +80,13 @@ class SQLiteStore:
             else Checkpointer(self.path, checkpoint_every, busy_timeout_ms)
         )
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        #: Every connection open, with the thread it serves (None: closed by its user).
+        self._connections: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
         self._guard = threading.Lock()
+        #: The process that opened the connections, and those a forked child inherited:
+        #: kept, never used (https://www.sqlite.org/howtocorrupt.html, 2.6) and never
+        #: closed (the collector would close them if dropped).
+        self._pid, self._inherited = os.getpid(), list[sqlite3.Connection]()
         self._kept = KeptRows()  # rows that never change, kept across transactions
         self._sql = SQLITE_TABLES
         #: Writes made to each table through this object, rolled back ones included (what
@@ -95,7 +101,8 @@ class SQLiteStore:
 
     # --- connections -------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, owned: bool = True) -> sqlite3.Connection:
+        """A new connection; ``owned``: the calling thread's, closed once it has ended."""
         try:
             # Each connection is used by the thread that opened it; only close() may come
             # from another, so the driver's same-thread check is off.
@@ -112,18 +119,39 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA wal_autocheckpoint={BOUND}")
         except sqlite3.Error as exc:
             raise OperationalError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+        owner = threading.current_thread() if owned else None
         with self._guard:
-            self._connections.append(conn)
+            ended = [c for t, c in self._connections if t is not None and not t.is_alive()]
+            self._connections[:] = [
+                (t, c) for t, c in self._connections if t is None or t.is_alive()
+            ]
+            self._connections.append((owner, conn))
+        for old in ended:  # an ended thread cannot be inside a transaction
+            old.close()
         return conn
+
+    def _here(self) -> None:
+        """In a process forked after this store connected: set the parent's connections
+        aside and start anew (the thread that forked is the child's only one until it
+        starts others, and the parent's threads may have held the guard)."""
+        if self._pid == os.getpid():
+            return
+        with _FORKED:
+            if self._pid != os.getpid():
+                self._inherited += [c for _, c in self._connections]
+                self._guard, self._connections = threading.Lock(), []
+                self._local, self._pid = threading.local(), os.getpid()
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection for transactions."""
+        self._here()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
         return conn
 
     def _reader(self) -> sqlite3.Connection:
+        self._here()
         conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
         if conn is None:
             conn = self._local.reader = self._connect()
@@ -131,11 +159,13 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Close every connection this store opened (in any thread), after the checkpoint
-        its thread may be running."""
+        its thread may be running (in a forked child, only the child's own)."""
+        self._here()
         if self.checkpoints is not None:
             self.checkpoints.close()
         with self._guard:
-            conns, self._connections = self._connections, []
+            conns = [c for _, c in self._connections]
+            self._connections.clear()
         for conn in conns:
             conn.close()
         self._local = threading.local()
@@ -190,13 +220,14 @@ class SQLiteStore:
     def snapshot(self) -> Snapshot:
         """Every table's committed rows, read in one read transaction."""
         conn = self._reader()
-        conn.execute("BEGIN")
         try:
-            tables = {name: sql.all_rows(conn) for name, sql in self._sql.items()}
+            conn.execute("BEGIN")
+            try:
+                tables = {name: sql.all_rows(conn) for name, sql in self._sql.items()}
+            finally:
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise OperationalError(f"snapshot failed: {exc}") from None
-        finally:
-            conn.execute("COMMIT")
         return Snapshot(tables)
 
     @contextlib.contextmanager
@@ -205,7 +236,8 @@ class SQLiteStore:
         rows, ``cache`` rows looked up kept at most (:mod:`paycore_adapters.sql.streamed`):
         what ``paycore check`` reads a big store through. WAL gives the transaction the
         database as it was at its first read while writers go on."""
-        conn = self._connect()
+        self._here()
+        conn = self._connect(owned=False)
         try:
             conn.execute("BEGIN")
             conn.execute("SELECT count(*) FROM paycore_sequences").fetchone()  # the instant
@@ -214,12 +246,15 @@ class SQLiteStore:
             raise OperationalError(f"snapshot failed: {exc}") from None
         finally:
             with self._guard:
-                self._connections.remove(conn)
+                self._connections[:] = [(t, c) for t, c in self._connections if c is not conn]
             conn.close()  # ends the read transaction
 
     def sequences(self) -> dict[str, int]:
-        rows = self._reader().execute("SELECT name, value FROM paycore_sequences").fetchall()
-        return dict(rows)
+        try:
+            rows = self._reader().execute("SELECT name, value FROM paycore_sequences")
+            return dict(rows.fetchall())
+        except sqlite3.Error as exc:
+            raise OperationalError(f"reading the sequences failed: {exc}") from None
 
     def fingerprint(self) -> str:
         """SHA-256 of all committed content, in the memory store's canonical form."""
@@ -269,8 +304,10 @@ class SQLiteStore:
     def dispose_when_dropped(self) -> None:
         """Close this store's connections and delete its files once nothing refers to it
         any more (for the harness's throwaway stores)."""
+        self._here()
         self.disposable = True
-        weakref.finalize(self, _dispose, self._connections, self.path, self.checkpoints)
+        pid = self._pid
+        weakref.finalize(self, _dispose, self._connections, self.path, self.checkpoints, pid)
 
 
 class _Scope:
@@ -283,10 +320,11 @@ class _Scope:
 
     def __enter__(self) -> SQLiteTransaction:
         store = self.store
+        conn = store.connection()
         local = store._local
         if getattr(local, "open", False):
             raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
-        conn = self.conn = store.connection()
+        self.conn = conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -323,22 +361,37 @@ class _Scope:
 
 
 _CLONES = itertools.count(1)
+#: Serializes setting a forked child's store up anew; made anew in every child.
+_FORKED = threading.Lock()
+
+
+def _fork_guard() -> None:
+    global _FORKED
+    _FORKED = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fork_guard)
 
 
 def _dispose(
-    connections: list[sqlite3.Connection], path: Path, checkpoints: Checkpointer | None
+    connections: list[tuple[threading.Thread | None, sqlite3.Connection]],
+    path: Path,
+    checkpoints: Checkpointer | None,
+    pid: int,
 ) -> None:
+    if pid != os.getpid():  # a forked child's exit: the files and connections are the parent's
+        return
     if checkpoints is not None:
         checkpoints.close()
-    for conn in connections:
+    for _, conn in connections:
         conn.close()
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):  # a broken connection committed nothing
+    with contextlib.suppress(sqlite3.Error):  # a broken (or closed) one committed nothing
+        if conn.in_transaction:
             conn.execute("ROLLBACK")
 
 

@@ -378,17 +378,20 @@ class SqlTransaction(abc.ABC):
 
     def _saw_none(self, t: TableSql, key: str, fields: tuple[str, ...]) -> bool:
         """Did this transaction look up the values the refused row ``key`` holds for
-        ``fields`` and find no row with them? Then another transaction, one that
-        committed after this one began, wrote them: a serialization failure, which
-        PostgreSQL reports as such only when both read the same page of the constraint's
-        btree (the lookups read hash indexes: ``ddl.hashed_fields``). Run again, the
-        transaction sees that row, as it would have in a serial order."""
-        record = self._rows.get(t.map.name, {}).get(key)
+        ``fields``, find no row with them, and hold no other row with them itself? Then
+        another transaction, committed after this one began, wrote them: a serialization
+        failure, which PostgreSQL reports as such only when both read the same page of the
+        constraint's btree (the lookups read hash indexes: ``ddl.hashed_fields``). Run
+        again, the transaction sees that row, as it would have in a serial order."""
+        rows = self._rows.get(t.map.name, {})
+        record = rows.get(key)
         if record is None:
             return False
         values = tuple(getattr(record, f) for f in fields)
         found = self._looked.get((t.map.name, fields, values[0]))
-        return found is not None and values not in found
+        others = (row for k, row in rows.items() if row is not None and k != key)
+        mine = {tuple(getattr(row, f) for f in fields) for row in others}  # its own duplicate
+        return found is not None and values not in found | mine
 
     def _fail(
         self, message: str, t: TableSql, constraint: tuple[str, ...], **fields: Any

@@ -118,6 +118,24 @@ class StoreContract(StoreRowCases, StoreConcurrencyCases, abc.ABC):
         with store.transaction() as tx:
             assert list(tx.scan(PAYMENTS)) == []
 
+    def test_own_duplicate_after_a_lookup_is_no_conflict(self, store: Store) -> None:
+        """A transaction that looked a unique value up, found it free and then wrote it
+        twice itself has its own duplicate: an IntegrityError (never a conflict to run
+        again), for a single-field and a composite constraint, and nothing is kept."""
+        with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+            assert tx.find(ORDERS, "checkout_session_id", "cs_dup") == []
+            tx.insert(ORDERS, order("o1", "cs_dup"))
+            tx.insert(ORDERS, order("o2", "cs_dup"))
+        assert err.value.fields["constraint"] == ("checkout_session_id",)
+        with pytest.raises(IntegrityError) as err, store.transaction() as tx:
+            assert tx.find(REFUNDS, "payment_id", "p1") == []
+            tx.insert(REFUNDS, refund("re1", "p1", "k1"))
+            tx.insert(REFUNDS, refund("re2", "p1", "k1"))
+        assert err.value.fields["constraint"] == ("payment_id", "idempotency_key")
+        with store.transaction() as tx:
+            assert list(tx.scan(ORDERS)) == []
+            assert list(tx.scan(REFUNDS)) == []
+
     def test_composite_unique_raises(self, store: Store) -> None:
         """(payment_id, idempotency_key) is unique together, not field by field."""
         with store.transaction() as tx:
