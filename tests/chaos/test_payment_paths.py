@@ -429,9 +429,7 @@ class TestCancelOutcomes:
         assert (payment.status, payment.lock_owner) == (PS.SUCCEEDED, None)
         assert order_status(w, oid) is OS.PAID and mug(w) == (5, 0, 1)
 
-    def test_a_refused_cancel_records_why_it_asks_and_asks_by_retrieve(
-        self, w: Wiring
-    ) -> None:
+    def test_a_refused_cancel_records_why_it_asks_and_asks_by_retrieve(self, w: Wiring) -> None:
         """The cancel's refusal is kept in the flow's data (why it went to ask), and the
         step that asks is the provider's ``retrieve_intent``, as its report names it."""
         _, pid = checkout(w)
