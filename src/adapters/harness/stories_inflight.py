@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from paycore import schema as s
 from paycore.flows.params import REFUND_LANDING_MS
 
 from .faults import HELD_MS, FaultKind
@@ -25,10 +26,12 @@ PAST_RESERVATION_TTL = 2
 
 
 def refund_answer_lost_behind_newer_refunds(world: World) -> None:
-    """The answers of a refund's call and of its replay are lost; the shop then refunds the
-    payment twice in its dashboard, so the lost refund is third in the list, past the first
-    page (the harness lists two a page). Its flow must read every page to find it, not
-    refund again (seeded bug L2 does; the provider refuses it: too little is left)."""
+    """The answers of a refund's call and of its replay are lost, and so are its webhooks
+    for a while (held back, delivered late); the shop then refunds the payment twice in
+    its dashboard, so the lost refund is third in the list, past the first page (the
+    harness lists two a page). Its flow must read every page to find it, not refund
+    again (seeded bug L2 does; the provider refuses it, too little being left, and the
+    flow, finding nothing in the list's first page, fails a refund the provider made)."""
     from .stories import PLENTY, VISA, until_step  # stories lists this one
 
     world.shop(0, PLENTY, 1, VISA)
@@ -39,11 +42,19 @@ def refund_answer_lost_behind_newer_refunds(world: World) -> None:
         world.arm(FaultKind.RESPONSE_LOST, "create_refund")
         world.arm(FaultKind.RESPONSE_LOST, "create_refund")
         until_step(world, fid, "resolve")
+    world.pull_webhooks()
+    late = list(world.pending)  # the lost refund's webhooks: only the list finds it now
+    world.pending.clear()
     for _ in range(2):
         world.dashboard_refund(0)  # half of what is left; its webhook is sent
     world.w.clock.advance(REFUND_LANDING_MS)  # past the landing, no webhook delivered yet
     for fid in started:
         until_step(world, fid, "call")  # its look finds it on the last page (L2: not)
+        flow = world.view().get(s.FLOWS, fid)
+        if flow is not None:  # a new key's call, after its backoff: before the webhooks
+            world.w.clock.advance(max(0, flow.next_run_at - world.w.clock.now()))
+    drain(world)
+    world.pending.extend(late)
     drain(world)
     jobs(world)
 

@@ -28,7 +28,7 @@ from paycore.flows.steps import ExternalRefundsStep
 from paycore.machines import REFUND
 from paycore.ports import REFUND_LIVE, PaymentProvider, RefundView
 from paycore.records import Flow, Payment, Refund
-from paycore.status import PaymentStatus, RefundStatus
+from paycore.status import PaymentStatus
 from paycore.unit import Unit
 
 #: Provider refund statuses that hold or returned money: worth recording when first seen.
@@ -46,18 +46,13 @@ def known(u: Unit, payment: Payment, view: RefundView) -> Refund | None:
     """The local refund ``view`` is, if paycore made or already recorded it: by the
     provider's id, or by the refund id paycore put in its metadata (its flow may not have
     recorded the provider's answer yet) when the refund carries that refund's identity in
-    full: refund ids repeat across restores, so a name alone proves nothing.
-
-    By name only while that refund is pending: one that failed (its flow gave up on a
-    request that landed later still) keeps its failure, and the refund the provider made
-    is money returned all the same, recorded as an external refund with its alert."""
+    full: refund ids repeat across restores, so a name alone proves nothing."""
     found = u.find(s.REFUNDS, "provider_refund_id", view.id)
     if found:
         return found[0]
     named = u.get(s.REFUNDS, str(view.metadata.get("refund_id", "")))
     if (
         named is not None
-        and named.status is RefundStatus.PENDING
         and named.provider_refund_id is None
         and named.payment_id == payment.id
         and refund_is_refunds(view, named, payment, installation_id(u))

@@ -14,20 +14,22 @@ only then moves to a new key generation. A request that lands later still is met
 one of two ways. If it took what the new key asks for, the provider refuses the new call
 ("already refunded"): that refusal sends the flow to the list once more
 (``refunds._refused``), which finds the late refund and records it, and the refund fails
-only if the list shows none. If it lands after the refund failed, it is money returned
-all the same: the webhook or the scan of refunds records it as an external refund, with
-its alert (``external.known`` matches a refund by name only while it is pending).
+only if the list shows none. If it lands after the refund failed (the new key refused
+for another reason), the failed refund keeps its status, and ``statuses-agree`` reports
+it, with the provider's books, in ``paycore check``: the one case a human settles.
 """
 
 from __future__ import annotations
 
 from paycore import listing
 from paycore import schema as s
-from paycore.errors import error_class
+from paycore.errors import PaycoreError, error_class
 from paycore.flows.engine import Advance, Remote
 from paycore.flows.identity import refund_is_refunds
 from paycore.flows.params import RefundParams, params_of
+from paycore.flows.refund_failures import refund_failed
 from paycore.flows.steps import RefundStep
+from paycore.machines import REFUND
 from paycore.ports import RefundView
 from paycore.records import Flow
 from paycore.status import RefundStatus
@@ -57,12 +59,10 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
         # webhook (or a job) recorded it while the list was read. A new key would make
         # a second refund.
         return done(refund.id, refund.status)
-    refused = flow.data.get("refused")
-    if refused is not None:
+    code = flow.data.get("refused")
+    if code is not None:
         # A new key's call was refused, and no refund of this one's exists: it stands.
-        from paycore.flows.refunds import refund_refused
-
-        return refund_refused(u, flow, error_class(refused)(str(flow.data.get("why", ""))))
+        return refused(u, flow, error_class(code)(str(flow.data.get("why", ""))))
     since = int(flow.data.get("step_at", flow.created_at))
     if u.answered_at() - since < prm.landing_ms:
         # A request of this key may still be running (or on its way) as the list was
@@ -77,3 +77,12 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
 
 def done(refund_id: str, status: RefundStatus) -> Advance:
     return Advance(done={"refund_id": refund_id, "status": status.value})
+
+
+def refused(u: Unit, flow: Flow, err: PaycoreError) -> Advance:
+    """A definite refusal: the money was not returned; free the amount again, and make
+    sure someone hears of it (the caller of an automatic refund is no one)."""
+    refund = u.get(s.REFUNDS, params_of(RefundParams, flow).refund_id)
+    assert refund is not None
+    refund_failed(u, u.move(s.REFUNDS, refund, REFUND, "fail"))
+    return Advance(failed=err)

@@ -25,7 +25,6 @@ from paycore.errors import (
     InvalidIdempotencyKey,
     InvalidInput,
     InvalidRefundReason,
-    PaycoreError,
     PaymentNotFound,
     PaymentNotRefundable,
     ProviderError,
@@ -248,14 +247,7 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
         # ("already refunded"): the list says whether the money went back
         # (refund_recovery.after_resolve), before the refund is called failed.
         return Advance(to=RefundStep.RESOLVE, data={"refused": err.code, "why": str(err)})
-    return refund_refused(u, flow, err)
-
-
-def refund_refused(u: Unit, flow: Flow, err: PaycoreError) -> Advance:
-    """A definite refusal: the money was not returned; free the amount again, and make
-    sure someone hears of it (the caller of an automatic refund is no one)."""
-    refund_failed(u, u.move(s.REFUNDS, _refund(u, flow), REFUND, "fail"))
-    return Advance(failed=err)
+    return recovery.refused(u, flow, err)
 
 
 def _replay(flow: Flow) -> Remote[RefundView]:
