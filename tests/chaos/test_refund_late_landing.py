@@ -89,3 +89,47 @@ def test_a_new_key_refused_because_the_old_one_landed_finds_the_refund() -> None
     assert order is not None and order.status is OrderStatus.REFUNDED
     assert [r.id for r in w.provider.refunds()] == [late.id]
     converged(w)
+
+
+def test_a_new_key_refused_with_nothing_listed_fails_the_refund_at_once() -> None:
+    """The first key's request never lands; the new key's call is refused outright. The
+    list, asked once, shows no refund of this one's: the refusal stands, and the refund
+    fails with the provider's error, without waiting out another landing window or
+    trying a third key."""
+    w = make_shop()
+    _, pid = paid(w)
+    requests = HeldRequests(w)
+    fid = w.service.start_refund(pid, None, None, "rma-refused")
+    to_second_key(w, fid)
+    keys: list[str] = []
+
+    def refused(intent_id: str, **kw: Any) -> RefundView:
+        keys.append(kw["idempotency_key"])
+        raise err.ProviderInvalidRequest("This charge cannot be refunded (card closed).")
+
+    requests.inner = refused
+    lists = w.provider.calls["list_refunds"]
+    w.clock.advance(w.service.config.backoff_cap_ms)
+    flow = run(w, fid)
+    assert (flow.status, flow.step) == (FlowStatus.FAILED, "resolve")
+    assert flow.result is not None and flow.result["error"] == "provider_invalid_request"
+    assert [k.rsplit(":", 1)[-1] for k in keys] == ["1"]  # the second key, once
+    assert w.provider.calls["list_refunds"] == lists + 1
+    assert the_refund(w, pid).status is RefundStatus.FAILED
+    assert [a.kind for a in w.service.attention()].count("refund_failed") == 1
+
+
+def test_the_first_key_refused_fails_the_refund_without_asking() -> None:
+    """Under the first key nothing earlier can have landed: a refusal fails the refund
+    at once, without a list."""
+    w = make_shop()
+    _, pid = paid(w)
+
+    def refused(intent_id: str, **kw: Any) -> RefundView:
+        raise err.ProviderInvalidRequest("This charge cannot be refunded (card closed).")
+
+    w.provider.create_refund = refused  # type: ignore[method-assign,assignment]
+    flow = run(w, w.service.start_refund(pid, None, None, "rma-first"))
+    assert (flow.status, flow.step) == (FlowStatus.FAILED, "call")
+    assert w.provider.calls["list_refunds"] == 0
+    assert the_refund(w, pid).status is RefundStatus.FAILED

@@ -241,7 +241,7 @@ def _after_call(u: Unit, flow: Flow, view: RefundView) -> Advance:
 
 
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    if flow.data.get("keygen", 0) and "refused" not in flow.data:
+    if flow.data.get("keygen"):  # absent under the first key
         # A call under a new key is refused, and a request of an earlier key may have
         # landed after the flow stopped waiting for it, taking what this call asks for
         # ("already refunded"): the list says whether the money went back
