@@ -113,6 +113,7 @@ def test_a_new_key_refused_with_nothing_listed_fails_the_refund_at_once() -> Non
     flow = run(w, fid)
     assert (flow.status, flow.step) == (FlowStatus.FAILED, "resolve")
     assert flow.result is not None and flow.result["error"] == "provider_invalid_request"
+    assert "card closed" in flow.result["message"]  # the provider's words, kept
     assert [k.rsplit(":", 1)[-1] for k in keys] == ["1"]  # the second key, once
     assert w.provider.calls["list_refunds"] == lists + 1
     assert the_refund(w, pid).status is RefundStatus.FAILED
