@@ -107,3 +107,21 @@ def test_reading_a_flow_runs_again_when_its_transaction_is_refused() -> None:
     flow = w.service.engine.load(flow_id)
     assert flow is not None and flow.id == flow_id
     assert store.refused == 2
+
+
+def test_the_pause_between_runs_is_at_most_a_tenth_of_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each run again waits a random pause, doubled per attempt and never over
+    ``MAX_CONFLICT_PAUSE_MS``: the pauses asked of ``time.sleep`` are recorded, none is
+    slept."""
+    from paycore.flows import transactions
+
+    pauses: list[float] = []
+    monkeypatch.setattr(transactions.time, "sleep", pauses.append)
+    w = make_shop()
+    store = ConflictingStore(w.store, conflicts=8)
+    w.service.engine.store = store
+    assert w.service.engine.transact(lambda u: "done") == "done"
+    assert len(pauses) == 8
+    assert all(0 <= p <= transactions.MAX_CONFLICT_PAUSE_MS / 1000 for p in pauses)
