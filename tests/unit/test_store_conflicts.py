@@ -17,8 +17,17 @@ from tests.support import begin_checkout, make_shop
 
 from paycore import schema as s
 from paycore.errors import OperationalError, StoreConflict
+from paycore.flows import transactions
 from paycore.ports import Transaction
 from paycore.unit import Unit
+
+
+@pytest.fixture(autouse=True)
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses the engine asks of ``time.sleep`` between runs, recorded, none slept."""
+    asked: list[float] = []
+    monkeypatch.setattr(transactions.time, "sleep", asked.append)
+    return asked
 
 
 class ConflictingStore:
@@ -109,16 +118,9 @@ def test_reading_a_flow_runs_again_when_its_transaction_is_refused() -> None:
     assert store.refused == 2
 
 
-def test_the_pause_between_runs_is_at_most_a_tenth_of_a_second(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_pause_between_runs_is_at_most_a_tenth_of_a_second(pauses: list[float]) -> None:
     """Each run again waits a random pause, doubled per attempt and never over
-    ``MAX_CONFLICT_PAUSE_MS``: the pauses asked of ``time.sleep`` are recorded, none is
-    slept."""
-    from paycore.flows import transactions
-
-    pauses: list[float] = []
-    monkeypatch.setattr(transactions.time, "sleep", pauses.append)
+    ``MAX_CONFLICT_PAUSE_MS``."""
     w = make_shop()
     store = ConflictingStore(w.store, conflicts=8)
     w.service.engine.store = store
