@@ -120,13 +120,13 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise OperationalError(f"cannot open the SQLite store at {self.path}: {exc}") from None
         owner = threading.current_thread() if owned else None
+        ended: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
         with self._guard:
-            ended = [c for t, c in self._connections if t is not None and not t.is_alive()]
-            self._connections[:] = [
-                (t, c) for t, c in self._connections if t is None or t.is_alive()
-            ]
-            self._connections.append((owner, conn))
-        for old in ended:  # an ended thread cannot be inside a transaction
+            live: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
+            for t, c in self._connections:  # one pass: each thread asked once
+                (live if t is None or t.is_alive() else ended).append((t, c))
+            self._connections[:] = [*live, (owner, conn)]
+        for _, old in ended:  # an ended thread cannot be inside a transaction
             old.close()
         return conn
 
