@@ -130,7 +130,9 @@ class SellerNotFound(CheckoutError, LookupError, code="seller_not_found"):
 
 
 class SellerCannotCharge(CheckoutError, code="seller_cannot_charge"):
-    """The seller's account cannot take charges now; nothing was charged, try again later."""
+    """The seller's account cannot take charges now; nothing was charged. A checkout
+    session is one attempt: the same session id replays this answer, so try again later
+    under a new checkout session id."""
 
 
 class OutOfStock(CheckoutError, code="out_of_stock"):
@@ -288,7 +290,9 @@ class ProviderLockTimeout(ProviderError, code="provider_lock_timeout"):
 class ProviderCircuitOpen(ProviderError, code="provider_circuit_open"):
     """The provider failed to answer too often of late: a new checkout is refused at
     once, before any request is sent, so nothing was made. Recovery keeps talking to the
-    provider; the first answer it gets lets new checkouts through again."""
+    provider; the first answer it gets lets new checkouts through again. A checkout
+    session is one attempt: the same session id replays this answer, so try again under
+    a new checkout session id."""
 
 
 class ProviderIdempotencyMismatch(ProviderError, code="provider_idempotency_mismatch"):
@@ -366,7 +370,7 @@ class AdapterErrors(NamedTuple):
 
 #: What a store, a payment provider and a webhook verifier must raise; see docs/errors.md.
 ADAPTER_ERRORS = AdapterErrors(
-    store=(IntegrityError, OperationalError, CommitUnknown),
+    store=(IntegrityError, OperationalError, StoreConflict, CommitUnknown),
     provider=(
         ProviderUnavailable,
         ProviderSavedFailure,
