@@ -20,6 +20,7 @@ from a file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -78,9 +79,14 @@ class OpenStore:
             "seqs": seqs,
         }
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, separators=(",", ":"))
-        os.replace(tmp, self.path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(doc, f, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except BaseException:  # Ctrl-C too: no half-written temporary file is left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def close(self) -> None:
         close = getattr(self.store, "close", None)  # the SQL stores' connections
