@@ -6,8 +6,10 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
+from paycore.errors import PaycoreError
 from paycore.invariants import INVARIANTS
 
 from . import cli_check, cli_emulator, cli_ops
@@ -158,9 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a scripted shop day and check every invariant")
     demo.add_argument(
         "--store",
-        default=os.environ.get(STORE_ENV) or DEFAULT_STORE,
-        help=f"where the shop lives: sqlite:PATH (each run its next day), memory or "
-        f"json:PATH (default: ${STORE_ENV}, else {DEFAULT_STORE})",
+        default=DEFAULT_STORE,
+        help=f"where the made-up shop lives: sqlite:PATH (each run its next day), memory "
+        f"or json:PATH (default: {DEFAULT_STORE}; never ${STORE_ENV}, never PostgreSQL)",
     )
     inv = sub.add_parser("invariants", help="list the invariant catalog")
     inv.add_argument("--json", action="store_true")
@@ -207,7 +209,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; its exit status: 0 done, 1 an invariant violated (demo, check,
+    chaos, explore), 2 the command could not run (a usage error, a store or file that
+    cannot be opened, a port taken: one line on stderr; or an unexpected error, with its
+    traceback on stderr)."""
     args = build_parser().parse_args(argv)
+    try:
+        return _command(args)
+    except PaycoreError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except Exception:  # a bug: never exit 1, which says invariants were violated
+        print("error: paycore failed unexpectedly:", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+    return 2
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return 1 if shop_day(sys.stdout, args.store) else 0
     if args.command in ("flows", "attention"):

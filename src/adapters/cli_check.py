@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation
 from paycore.ports import IntentView, RefundView, SnapshotView, Store
 
 from . import fake_state
+from .cli_ops import store_url
 from .fake_provider import FakeProvider
 from .memory import ManualClock
 from .stores import STORE_ENV, open_store
@@ -106,7 +106,7 @@ def _fake_ledger(path: str) -> Ledger:
 
 
 def check(args: argparse.Namespace, out: TextIO) -> int:
-    url = args.store or os.environ.get(STORE_ENV) or None
+    url = store_url(args)
     if url is None:
         print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
         return 2

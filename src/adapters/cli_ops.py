@@ -62,15 +62,17 @@ def add_parsers(sub: Any) -> None:
     res = asub.add_parser("resolve", help="close an open alert, saying what was done")
     res.add_argument("kind", help="the alert's kind, as `paycore attention` shows it")
     res.add_argument("subject", help="what the alert is about, as `paycore attention` shows it")
-    _store_option(res)
+    # SUPPRESS: argparse copies a subcommand's defaults over what its parent parsed, so a
+    # default here would undo `attention --store A --json resolve ...`.
+    _store_option(res, argparse.SUPPRESS)
     res.add_argument("--note", default=None, help="what was done (the alert's resolution)")
-    res.add_argument("--json", action="store_true")
+    res.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
-def _store_option(parser: argparse.ArgumentParser) -> None:
+def _store_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     parser.add_argument(
         "--store",
-        default=os.environ.get(STORE_ENV) or None,
+        default=default,
         help=(
             "sqlite:PATH, postgresql://..., memory, json:PATH or a file path "
             f"(default: ${STORE_ENV})"
@@ -78,33 +80,47 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def store_url(args: argparse.Namespace) -> str | None:
+    """The store a command names: its --store, else ``$PAYCORE_STORE`` (read when the
+    command runs), else None."""
+    return getattr(args, "store", None) or os.environ.get(STORE_ENV) or None
+
+
 def migrate(args: argparse.Namespace, out: TextIO) -> int:
     """`paycore migrate --store URL`: bring the store's schema up to date (a new SQLite
-    file is created with the whole schema; a PostgreSQL database must exist)."""
-    if args.store is None:
+    file is created with the whole schema; a PostgreSQL database must exist). The store
+    is named by its repr, which never shows a password."""
+    url = store_url(args)
+    if url is None:
         print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
         return 2
     try:
-        parsed = parse_url(args.store)
+        parsed = parse_url(url)
         if parsed.kind not in ("sqlite", "postgresql"):
-            print(f"{args.store}: a {parsed.kind} store has no schema to migrate", file=out)
-            return 0
-        opened = open_store(args.store, create=True)
+            print(
+                f"error: a {parsed.kind} store has no schema to migrate: migrate names a "
+                "SQLite file (sqlite:PATH) or a PostgreSQL database (postgresql://...)",
+                file=sys.stderr,
+            )
+            return 2
+        opened = open_store(url, create=True)
         version: int = getattr(opened.store, "schema_version")()  # noqa: B009 - an SQL store's
         opened.close()
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
-    print(f"{args.store}: schema at version {version}, the latest this paycore knows", file=out)
+        return 2
+    shown = repr(opened.store)
+    print(f"{shown}: schema at version {version}, the latest this paycore knows", file=out)
     return 0
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    if args.store is None:
+    url = store_url(args)
+    if url is None:
         print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
         return 2
     try:
-        opened = open_store(args.store)
+        opened = open_store(url)
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
@@ -129,7 +145,7 @@ def _run(opened: OpenStore, args: argparse.Namespace, out: TextIO) -> int:
         if args.command == "attention" and args.attention_command == "resolve":
             alert = op.resolve_alert(f"{args.kind}:{args.subject}", _note(args.note))
             opened.save()
-            return _resolved(alert, args.json, out)
+            return _resolved(alert, getattr(args, "json", False), out)
         if args.command == "attention":
             return _attention(op.attention(), args.json, out)
         cmd = args.flows_command

@@ -29,7 +29,7 @@ from paycore.ports import ProviderEvent
 from paycore.service import CheckoutResult, JobReport, PaymentResult, RefundResult
 
 from . import demo_days
-from .demo_days import DAY_MS
+from .demo_days import DAY_MS, DemoStoreRefused
 from .memory import EPOCH_MS, Wiring, in_memory
 from .stores import OpenStore, open_store, parse_url
 
@@ -107,8 +107,19 @@ def shop_day(out: TextIO, store_url: str = "memory") -> int:
     ``sqlite:PATH``: the shop's next day in that file, after finishing what the last
     run left in flight (its fake provider's books beside it, ``PATH.provider.json``);
     ``memory``: a fresh shop; ``json:PATH`` or a file path: a fresh shop saved there at
-    the end of the day, for `paycore flows` and `paycore attention` to read."""
+    the end of the day, for `paycore flows` and `paycore attention` to read.
+
+    Raises:
+        DemoStoreRefused: a PostgreSQL URL (the demo never writes into a database).
+        DemoBooksMissing: the SQLite file holds data its books beside it do not account
+            for (a store the demo did not make, or books deleted).
+        DemoShopMissing: the books are there, the shop's file is new or empty."""
     parsed = parse_url(store_url)
+    if parsed.kind == "postgresql":
+        raise DemoStoreRefused(
+            "the demo writes a made-up shop: it runs on a SQLite file of its own "
+            f"({DEFAULT_STORE}), memory or a JSON file, never on a PostgreSQL database"
+        )
     if parsed.kind == "sqlite":
         opened = open_store(store_url, create=True)
         try:

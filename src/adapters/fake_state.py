@@ -13,6 +13,7 @@ name (:mod:`paycore.ports`, :func:`paycore.errors.error_class`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -144,11 +145,16 @@ class SavedAfterEveryCall:
 
     def save(self) -> None:
         fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(self._provider, self._clock))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(dumps(self._provider, self._clock))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._path)
+        except BaseException:  # Ctrl-C too: no half-written temporary file is left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._provider, name)

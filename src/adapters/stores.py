@@ -20,8 +20,10 @@ from a file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -78,9 +80,14 @@ class OpenStore:
             "seqs": seqs,
         }
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, separators=(",", ":"))
-        os.replace(tmp, self.path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(doc, f, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except BaseException:  # Ctrl-C too: no half-written temporary file is left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def close(self) -> None:
         close = getattr(self.store, "close", None)  # the SQL stores' connections
@@ -99,6 +106,8 @@ class StoreUrl:
     dsn: str | None = None
 
 
+#: A libpq key=value connection string begins with a keyword and ``=``.
+_KEY_VALUE = re.compile(r"\s*[A-Za-z_]+\s*=")
 _USAGE = "a store URL is 'sqlite:PATH', 'postgresql://...', 'memory', 'json:PATH' or a file path"
 
 
@@ -108,9 +117,16 @@ def parse_url(url: object) -> StoreUrl:
         raise StoreUrlInvalid(f"{_USAGE}; got {url!r}")
     if url == "memory":
         return StoreUrl("memory")
+    if _KEY_VALUE.match(url):  # libpq's key=value form (``host=db password=...``): its
+        raise StoreUrlInvalid(  # words may hold a password, never repeated in the message
+            "a key=value connection string is not a store URL: give "
+            "postgresql://USER@HOST:PORT/DATABASE (the password in PGPASSWORD or ~/.pgpass)"
+        )
     scheme, sep, rest = url.partition(":")
     if sep and scheme in ("postgresql", "postgres") and rest.startswith("//"):
-        return StoreUrl("postgresql", dsn=url)
+        return StoreUrl("postgresql", dsn=_checked_dsn(url))
+    if sep and scheme in ("postgresql", "postgres"):
+        raise StoreUrlInvalid("a PostgreSQL store URL begins postgresql://")
     if sep and scheme in ("json", "sqlite"):
         rest, _, query = rest.partition("?")
         if not rest:
@@ -123,6 +139,22 @@ def parse_url(url: object) -> StoreUrl:
     if sep and len(scheme) > 1 and rest.startswith("//"):
         raise StoreUrlInvalid(f"no store for {scheme}:// URLs here: {_USAGE}")
     return StoreUrl("json", Path(url))
+
+
+def _checked_dsn(url: str) -> str:
+    """``url`` once libpq can parse it (without the ``postgresql`` extra, as it is: the
+    opener then says the extra is missing). libpq's own message quotes the part it could
+    not read, the password perhaps, so it is not passed on."""
+    try:
+        from .sql.dsn import parseable
+    except ImportError:
+        return url
+    if not parseable(url):
+        raise StoreUrlInvalid(
+            "the PostgreSQL URL cannot be parsed: percent-encode the special characters "
+            "of its user name and password ('%' as %25, '@' as %40, ':' as %3A, '/' as %2F)"
+        )
+    return url
 
 
 def open_store(url: object, *, create: bool = False, migrate: bool = False) -> OpenStore:
@@ -157,7 +189,10 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
     if path is None:
         return OpenStore(MemoryStore())
     if not path.exists() and not create:
-        raise StoreFileMissing(f"no store file at {path}: run `paycore demo --store {url}`")
+        raise StoreFileMissing(
+            f"no store file at {path}: name an existing store, or create one "
+            "(`paycore migrate --store sqlite:PATH` makes a new SQLite file)"
+        )
     if parsed.kind == "sqlite":
         return OpenStore(_sqlite(path, parsed.options, migrate or create), path)
     if not path.exists():

@@ -56,3 +56,17 @@ def test_migrate_then_the_operators_commands_use_the_database(postgres_dsn: str)
     again = open_store(url)
     assert again.store.snapshot().get(SELLERS, "s1") == Seller("s1", "Mug Shop", "acct_1")
     again.close()
+
+
+def test_no_command_on_a_live_database_shows_its_password(postgres_dsn: str) -> None:
+    """migrate, check, flows and attention on a database reached with a password: the
+    store is named by what its repr shows, never by the URL."""
+    url = as_url(postgres_dsn)
+    password = str(psycopg.conninfo.conninfo_to_dict(postgres_dsn)["password"])
+    assert password and password in url
+    for command in (("migrate",), ("check",), ("flows", "list"), ("attention",)):
+        code, out, err = cli(*command, "--store", url)
+        assert code == 0, (command, err)
+        assert password not in out + err, command
+    code, out, _ = cli("migrate", "--store", url)
+    assert out.startswith("PostgresStore(host=")

@@ -7,6 +7,7 @@ import json
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import pytest
 from tests.support import make_shop
 from tests.unit.test_operations import dead_refund
 
@@ -101,3 +102,34 @@ class TestAttentionResolve:
         code, out, err = cli("attention")
         assert (code, out) == (2, "")
         assert "--store" in err
+
+    def test_the_store_and_json_given_before_resolve_are_kept(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`attention --store A --json resolve ...` resolves in A (not in PAYCORE_STORE's
+        store) and prints JSON: the subcommand's own options do not undo them."""
+        path, fid = saved_dead_refund(tmp_path)
+        other = tmp_path / "other.json"
+        monkeypatch.setenv("PAYCORE_STORE", f"json:{other}")
+        code, out, err = cli(
+            "attention", "--store", str(path), "--json", "resolve", "flow_dead_lettered", fid
+        )
+        assert (code, err) == (0, "")
+        assert json.loads(out)["alert_id"] == f"flow_dead_lettered:{fid}"
+        assert not other.exists()
+        monkeypatch.delenv("PAYCORE_STORE")
+        code, _, err = cli("attention", "--store", str(path), "resolve", "flow_dead_lettered", fid)
+        assert code == 2 and "alert_not_found" in err  # found the store: resolved already
+
+    def test_the_store_given_after_resolve_wins_over_the_environment(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--store after the subcommand's arguments is read too; PAYCORE_STORE is the
+        fallback of both places."""
+        path, fid = saved_dead_refund(tmp_path)
+        monkeypatch.setenv("PAYCORE_STORE", str(path))
+        code, out, _ = cli("attention", "resolve", "flow_dead_lettered", fid)
+        assert code == 0 and "resolved" in out
+        monkeypatch.setenv("PAYCORE_STORE", f"json:{tmp_path / 'other.json'}")
+        code, _, err = cli("attention", "resolve", "flow_dead_lettered", fid, "--store", str(path))
+        assert code == 2 and "alert_not_found" in err

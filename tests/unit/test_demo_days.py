@@ -4,19 +4,27 @@ mid-day leaves nothing the next run does not finish."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from paycore import invariants
+from paycore import schema as s
+from paycore.config import MINUTE
+from paycore.records import Seller
+from paycore_adapters.cli import main
 from paycore_adapters.demo import shop_day
-from paycore_adapters.demo_days import DemoBooksMissing, books_path
+from paycore_adapters.demo_days import DAY_MS, DemoBooksMissing, DemoShopMissing, books_path
+from paycore_adapters.memory import EPOCH_MS
+from paycore_adapters.stores import open_store
 
 N = len(invariants.INVARIANTS)
 
@@ -103,3 +111,75 @@ def test_a_shop_whose_provider_books_are_gone_is_refused(tmp_path: Path) -> None
     books_path(path).unlink()
     with pytest.raises(DemoBooksMissing):
         shop_day(io.StringIO(), f"sqlite:{path}")
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_demo_never_runs_in_the_store_paycore_store_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PAYCORE_STORE names the shop's real store: the demo keeps to its own file."""
+    monkeypatch.chdir(tmp_path)
+    real = tmp_path / "real.db"
+    monkeypatch.setenv("PAYCORE_STORE", f"sqlite:{real}")
+    code, out, _ = cli("demo")
+    assert code == 0, out
+    assert not real.exists() and (tmp_path / "paycore-demo.db").exists()
+
+
+def test_the_demo_refuses_a_postgresql_store() -> None:
+    """A database is never where a made-up shop goes, nor silently replaced by memory."""
+    code, out, err = cli("demo", "--store", "postgresql://app@127.0.0.1:1/shop")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: demo_store_refused: ") and "PostgreSQL" in err
+
+
+def test_the_demo_refuses_a_store_it_did_not_make(tmp_path: Path) -> None:
+    """A SQLite file holding another shop's data, with no books beside it: refused, and
+    neither the file nor its directory changed."""
+    path = tmp_path / "real.db"
+    opened = open_store(f"sqlite:{path}", create=True)
+    with opened.store.transaction() as tx:
+        tx.insert(s.SELLERS, Seller("s1", "Real Shop", "acct_real"))
+    opened.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = cli("demo", "--store", f"sqlite:{path}")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: demo_books_missing: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    again = open_store(f"sqlite:{path}")
+    assert [r.id for r in again.store.snapshot().tables[s.SELLERS.name].values()] == ["s1"]
+    again.close()
+
+
+def test_books_without_their_shop_are_refused_clearly(tmp_path: Path) -> None:
+    """Only the store file deleted: refused with what to do, not a crash on day 2."""
+    path = tmp_path / "shop.db"
+    day(path)
+    for leftover in tmp_path.glob("shop.db*"):
+        if leftover != books_path(path):
+            leftover.unlink()
+    code, out, err = cli("demo", "--store", f"sqlite:{path}")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: demo_shop_missing: ") and "delete the books" in err
+    with pytest.raises(DemoShopMissing):
+        shop_day(io.StringIO(), f"sqlite:{path}")
+
+
+def test_books_saved_after_the_next_day_s_catch_up_began_still_open_that_day(
+    tmp_path: Path,
+) -> None:
+    """A run killed while finishing the last one's flights saved a time later than an
+    hour before the day opens: the next run opens that day without going back in time."""
+    path = tmp_path / "shop.db"
+    day(path)
+    books = json.loads(books_path(path).read_text())
+    books["now"] = EPOCH_MS + DAY_MS - 30 * MINUTE  # day 2's catch-up, 30 minutes in
+    books_path(path).write_text(json.dumps(books))
+    text = day(path)
+    assert "== Before day 2 opens" in text and f"{N} of {N} invariants hold." in text

@@ -42,6 +42,7 @@ from paycore.schema import TABLES
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate, postgres_pipe
 from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote, ranked
+from .dsn import shown as dsn_shown
 from .kept import KeptRows
 from .postgres_tx import (
     CONFLICTS,
@@ -119,10 +120,8 @@ class PostgresStore:
             self._pool.close()
             raise
 
-    def __repr__(self) -> str:
-        info = psycopg.conninfo.conninfo_to_dict(self.dsn)
-        shown = {k: v for k, v in info.items() if k in ("host", "port", "dbname", "user")}
-        return f"PostgresStore({' '.join(f'{k}={v}' for k, v in shown.items())})"
+    def __repr__(self) -> str:  # never raises, never shows the password: dsn.shown
+        return f"PostgresStore({dsn_shown(self.dsn)})"
 
     def close(self) -> None:
         if self._pid == os.getpid():  # in a forked child, the sessions are the parent's

@@ -71,7 +71,7 @@ class SQLiteStore:
             raise ValueError("a SQLite store is a file: name its path")
         if synchronous.upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
-        self.path = Path(path)
+        self.path = Path(path).resolve()  # once: a later chdir must not move the store
         self.synchronous = synchronous.upper()
         self.busy_timeout_ms = busy_timeout_ms
         self.checkpoints = (
@@ -200,6 +200,8 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if self.schema_version() >= mig.version:  # another opener applied it first
+                    continue
                 raise OperationalError(f"migration {mig.version} failed: {exc}") from None
             done.append(mig.version)
         return done
