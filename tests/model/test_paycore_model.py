@@ -6,6 +6,7 @@ import io
 import json
 from contextlib import redirect_stdout
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from paycore_adapters.cli import main
@@ -72,3 +73,20 @@ def test_same_seed_same_run() -> None:
     """A run is reproducible: the same seed gives the same rules and faults."""
     a, b = (run_chaos(seed=5, examples=15, steps=25) for _ in range(2))
     assert (a.rules, a.faults, a.counts) == (b.rules, b.faults, b.counts)
+
+
+@pytest.mark.parametrize(("profile", "code"), [("quick", 0), ("default", 1)])
+def test_only_full_profiles_fail_on_coverage(
+    profile: str, code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick profile reports what it did not reach and passes; a full profile that
+    leaves fault kinds unfired fails (both shrunk to three examples here)."""
+    from paycore_adapters.harness import runner
+
+    monkeypatch.setitem(runner.PROFILES, profile, runner.Profile(examples=3, steps=5))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        got = main(["chaos", "--seed", "0", "--profile", profile])
+    assert got == code
+    if code == 1:
+        assert "fault kinds that never fired" in out.getvalue()
