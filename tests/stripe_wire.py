@@ -89,8 +89,10 @@ class Wire(stripe.HTTPClient):
         if isinstance(nxt, Exception):
             raise nxt
         status, body, rheaders = nxt
+        # Bytes go out as they are (a body cut short, or not UTF-8); anything else as JSON.
+        text = body if isinstance(body, bytes) else json.dumps(body)
         # Headers as the SDK's own client gives them: looked up case-insensitively.
-        return json.dumps(body), status, CaseInsensitiveDict(rheaders)
+        return text, status, CaseInsensitiveDict(rheaders)  # type: ignore[return-value]
 
     def close(self) -> None:
         pass

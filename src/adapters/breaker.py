@@ -10,7 +10,9 @@ goes through: recovery, the reconciler and the sync jobs keep asking about the p
 already made, and the first answer any of them gets (a view or a definite refusal: the
 provider is there) closes the breaker. Once ``reset_ms`` passed since it opened, one new
 checkout is let through as a trial; its answer closes the breaker, its failure opens it
-again.
+again. A trial belongs to its half-open period: :meth:`Breaker.admit` hands it a ticket,
+and once the breaker moved on (another call's answer closed it), the trial's late
+failure counts as any call's, and its end frees no later period's trial.
 
 Why not a library (``docs/design-notes.md``): pybreaker holds its lock for the whole
 guarded call, so it would let one provider request run at a time in the process; both
@@ -62,21 +64,25 @@ class Breaker:
         self.state = CLOSED
         self.failures = 0
         self.opened_at = 0
-        self._trial = False
+        #: The ticket of the half-open period's outstanding trial, if any.
+        self._trial: int | None = None
+        self._tickets = 0
         self._lock = threading.Lock()
 
-    def admit(self) -> bool:
-        """Let a new checkout's request through, or refuse it; True for the trial request
-        of a half-open breaker (its answer decides)."""
+    def admit(self) -> int | None:
+        """Let a new checkout's request through, or refuse it. Returns None, or the ticket
+        of a half-open breaker's trial request (its answer decides): pass it to
+        :meth:`answered`, :meth:`failed` or :meth:`abandoned`."""
         with self._lock:
             if self.state == CLOSED:
-                return False
+                return None
             now = self.clock.now()
             if self.state == OPEN and now - self.opened_at >= self.reset_ms:
                 self._move(HALF_OPEN, "a new checkout is let through as a trial")
-            if self.state == HALF_OPEN and not self._trial:
-                self._trial = True
-                return True
+            if self.state == HALF_OPEN and self._trial is None:
+                self._tickets += 1
+                self._trial = self._tickets
+                return self._trial
             wait_ms = max(0, self.opened_at + self.reset_ms - now)
         raise ProviderCircuitOpen(
             f"the payment provider did not answer {self.fail_max} times in a row: new "
@@ -84,36 +90,37 @@ class Breaker:
             retry_after_ms=wait_ms,
         )
 
-    def answered(self, trial: bool = False) -> None:
+    def answered(self, trial: int | None = None) -> None:
         """The provider answered (a view or a definite refusal): it is there."""
         with self._lock:
             self.failures = 0
-            if trial:
-                self._trial = False
             if self.state != CLOSED:
                 self._move(CLOSED, "the provider answered")
 
-    def failed(self, trial: bool = False) -> None:
-        """The provider did not answer (a timeout, a dropped connection, a 5xx)."""
+    def failed(self, trial: int | None = None) -> None:
+        """The provider did not answer (a timeout, a dropped connection, a 5xx). Only the
+        current half-open period's trial reopens the breaker; a trial whose period ended
+        (the breaker closed meanwhile) counts as any call."""
         with self._lock:
             self.failures += 1
-            if trial:
-                self._trial = False
+            if trial is not None and trial == self._trial:
                 self._open("the trial request failed too")
             elif self.state == CLOSED and self.failures >= self.fail_max:
                 self._open(f"{self.failures} requests in a row got no answer")
 
-    def abandoned(self, trial: bool) -> None:
-        """A call ended without the provider's answer: a trial may be let through again."""
-        if trial:
-            with self._lock:
-                self._trial = False
+    def abandoned(self, trial: int | None) -> None:
+        """A call ended without the provider's answer: if it was the current trial, another
+        may be let through."""
+        with self._lock:
+            if trial is not None and trial == self._trial:
+                self._trial = None
 
     def _open(self, why: str) -> None:
         self.opened_at = self.clock.now()
         self._move(OPEN, why)
 
     def _move(self, state: str, why: str) -> None:
+        self._trial = None  # a trial belongs to one half-open period
         level = logging.WARNING if state == OPEN else logging.INFO
         log.log(
             level,
@@ -134,7 +141,7 @@ class BreakerProvider:
         self.inner = provider
         self.breaker = breaker
 
-    def _run(self, run: Callable[[], R], trial: bool = False) -> R:
+    def _run(self, run: Callable[[], R], trial: int | None = None) -> R:
         try:
             result = run()
         except ProviderUnavailable:

@@ -18,11 +18,42 @@ from paycore.ports import ProviderEvent
 TOLERANCE_S = 300
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _HEX = re.compile(r"[0-9a-f]{64}")
+#: One ``key=value`` item of the header: printable ASCII, no spaces.
+_ITEM = re.compile(r"([a-z][a-z0-9]*)=([\x21-\x7e]*)")
 
 
 def sign(payload: bytes, secret: str, timestamp_s: int) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp_s}.".encode() + payload, hashlib.sha256)
     return f"t={timestamp_s},v1={mac.hexdigest()}"
+
+
+def parse_header(header: object) -> tuple[int, tuple[str, ...]]:
+    """The timestamp and the ``v1`` signatures of a well-formed ``Stripe-Signature`` header.
+
+    Well-formed is what Stripe sends (docs.stripe.com/webhooks#verify-manually): ASCII
+    ``key=value`` items joined by commas, exactly one ``t`` of decimal digits and at least
+    one ``v1`` of 64 lowercase hex digits (other schemes, such as ``v0``, may stand beside
+    them). Anything else is refused here, before any comparison: ``hmac.compare_digest``
+    raises TypeError on non-ASCII text, and the SDK's ``secure_compare``
+    (stripe-python ``stripe/_util.py``) passes header text straight to it.
+
+    Raises:
+        WebhookSignatureInvalid: the header is not text or not well-formed.
+    """
+    if not isinstance(header, str):
+        raise WebhookSignatureInvalid("webhook signature header must be text; refuse the event")
+    malformed = WebhookSignatureInvalid("webhook signature header is malformed; refuse the event")
+    if not header.isascii():
+        raise malformed
+    items = [_ITEM.fullmatch(p) for p in header.split(",")]
+    pairs = [(m[1], m[2]) for m in items if m is not None]
+    stamps = [v for k, v in pairs if k == "t"]
+    sigs = tuple(v for k, v in pairs if k == "v1")
+    if len(pairs) != len(items) or len(stamps) != 1 or not _DIGITS.fullmatch(stamps[0]):
+        raise malformed
+    if not sigs or not all(_HEX.fullmatch(v) for v in sigs):
+        raise malformed
+    return int(stamps[0]), sigs
 
 
 def verify(
@@ -34,18 +65,11 @@ def verify(
     text at all), the only error is WebhookSignatureInvalid. The message never contains
     the secret or the expected signature.
     """
-    if not isinstance(header, str) or not isinstance(payload, bytes):
+    if not isinstance(payload, bytes):
         raise WebhookSignatureInvalid(
-            "webhook signature header must be text and the payload the raw body bytes; "
-            "refuse the event"
+            "webhook payload must be the raw body bytes; refuse the event"
         )
-    parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
-    stamps = [v for k, v in parts if k == "t"]
-    # Only ASCII hex is a signature: compare_digest refuses non-ASCII text with a TypeError.
-    sigs = [v for k, v in parts if k == "v1" and _HEX.fullmatch(v)]
-    if len(stamps) != 1 or not _DIGITS.fullmatch(stamps[0]) or not sigs:
-        raise WebhookSignatureInvalid("webhook signature header is malformed; refuse the event")
-    t = int(stamps[0])
+    t, sigs = parse_header(header)
     expected = sign(payload, secret, t).split("v1=", 1)[1]
     if not any(hmac.compare_digest(expected, s) for s in sigs):
         raise WebhookSignatureInvalid(

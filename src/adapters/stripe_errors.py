@@ -24,6 +24,11 @@ error-handling, docs.stripe.com/api/idempotent_requests):
   else, and take a new key only after the landing window.
 - 401 and 403: the key is wrong, revoked or lacks a permission
   (:class:`ProviderConfigurationError`): no retry helps.
+- 400 with Stripe's error body (``InvalidRequestError``): refused as it stood, nothing
+  done (:class:`ProviderInvalidRequest`). Any other answer the lines above do not name,
+  a 2xx whose body the SDK could not read (an ``APIError`` with ``http_status`` 200)
+  above all, is ambiguous (:class:`ProviderUnavailable`): only a refusal Stripe spelled
+  out is definite.
 
 No message leaves here with a secret in it: Stripe's 401 message quotes part of the
 key (``Invalid API Key provided: sk_test_****1234``), and an intent's client secret may
@@ -121,6 +126,22 @@ def to_provider_error(err: stripe.StripeError) -> ProviderError:
     return provider_port.to_port(_classify(err, status, code, body, message, fields))
 
 
+def unreadable_answer() -> ProviderError:
+    """The port's error for an answer whose body is not UTF-8. The SDK logs each body
+    before it reads it and decodes it on the way (stripe-python 16.1.0, ``stripe/_util.py``
+    ``logfmt``, from ``_api_requestor.request_raw``), so such a body raises
+    UnicodeDecodeError, not a ``StripeError``; its status is lost. Ambiguous: nothing says
+    Stripe refused."""
+    return provider_port.to_port(
+        ProviderUnavailable(
+            "the provider's answer was not UTF-8 text, so it could not be read; the request "
+            "may have taken effect: look before acting again",
+            error_code=None,
+            http_status=None,
+        )
+    )
+
+
 def _classify(
     err: stripe.StripeError,
     status: int | None,
@@ -147,6 +168,11 @@ def _classify(
     if status >= 500:
         saved = fields.get("should_retry") is False
         return (ProviderSavedFailure if saved else ProviderUnavailable)(message, **fields)
+    if status != 400 or not isinstance(err, stripe.InvalidRequestError):
+        # Nothing says Stripe refused it: a 2xx whose body the SDK could not read ("Invalid
+        # response body from API", stripe/_api_requestor.py _interpret_response), a 400
+        # without Stripe's error body, a status not classified above. It may have landed.
+        return ProviderUnavailable(message, **fields)
     intent = body.get("payment_intent")
     if isinstance(intent, Mapping) and intent.get("id"):
         # "The PaymentIntent object for errors returned on a request involving a

@@ -56,7 +56,7 @@ from .stripe_convert import (
     refund_view,
     search_query,
 )
-from .stripe_errors import install_log_redaction, to_provider_error
+from .stripe_errors import install_log_redaction, to_provider_error, unreadable_answer
 
 T = TypeVar("T")
 
@@ -115,6 +115,8 @@ class StripeProvider:
             return run()
         except stripe.StripeError as err:
             raise to_provider_error(err) from None
+        except UnicodeDecodeError:
+            raise unreadable_answer() from None
 
     @staticmethod
     def _keyed(key: str) -> Any:

@@ -118,6 +118,13 @@ class StripeWebhookIntake:
             text = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
             return _refused("malformed")
+        try:
+            # Only a well-formed header reaches the SDK: it compares the header's text with
+            # hmac.compare_digest (stripe/_util.py secure_compare), which raises TypeError
+            # on non-ASCII text, and the app reads header bytes 0x80-0xff as latin-1.
+            signing.parse_header(signature)
+        except WebhookSignatureInvalid:
+            return _refused("signature")
         stale = False
         for secret in self._secrets:
             try:

@@ -26,7 +26,7 @@ class CountingBreaker(Breaker):
         super().__init__(world.w.clock, fail_max=3)
         self.world = world
 
-    def admit(self) -> bool:
+    def admit(self) -> int | None:
         try:
             return super().admit()
         except ProviderCircuitOpen:

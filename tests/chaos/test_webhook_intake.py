@@ -171,6 +171,22 @@ class TestSignatureHeader:
         with pytest.raises(WebhookSignatureInvalid):
             signing.receive(payload, header, SECRET, 1_767_225_600)
 
+    @pytest.mark.parametrize("byte", range(0x80, 0x100))
+    def test_a_non_ascii_byte_anywhere_is_a_typed_refusal(self, byte: int) -> None:
+        """Each byte 0x80-0xff (a header read as latin-1), in the timestamp, in a v1 beside a
+        genuine one, or alone: the header is malformed, never TypeError or accepted."""
+        char = bytes([byte]).decode("latin-1")
+        payload = b"{}"
+        genuine = signing.sign(payload, SECRET, 1_767_225_600)
+        for header in (
+            f"{genuine},v1={char * 64}",
+            genuine.replace("t=1767225600", f"t=1767225600{char}"),
+            genuine + char,
+            char * 8,
+        ):
+            with pytest.raises(WebhookSignatureInvalid, match="malformed"):
+                signing.verify(payload, header, SECRET, 1_767_225_600)
+
     def test_good_signature_still_verifies(self) -> None:
         event = ProviderEvent("evt_1", "refund.updated", 5, "refund", "re_1", "succeeded")
         payload = signing.to_payload(event)

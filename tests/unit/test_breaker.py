@@ -121,12 +121,13 @@ def test_only_one_trial_at_a_time() -> None:
     w, breaker = shop()
     fail_until_open(w, breaker)
     w.clock.advance(RESET_MS)
-    assert breaker.admit() is True
+    trial = breaker.admit()
+    assert trial is not None
     assert breaker.state == HALF_OPEN
     with pytest.raises(ProviderCircuitOpen):
         breaker.admit()
-    breaker.abandoned(True)  # the trial ended without an answer: another may go
-    assert breaker.admit() is True
+    breaker.abandoned(trial)  # the trial ended without an answer: another may go
+    assert breaker.admit() not in (None, trial)
 
 
 def test_a_definite_refusal_of_the_trial_closes_it() -> None:
@@ -164,3 +165,68 @@ def test_bad_settings_are_refused(bad: dict[str, Any]) -> None:
     w = make_shop()
     with pytest.raises(InvalidInput):
         Breaker(w.clock, **bad)
+
+
+def test_a_late_failure_of_a_trial_does_not_reopen_a_closed_breaker() -> None:
+    """The trial hangs; meanwhile another call is answered (closed); then the trial times
+    out: the provider is answering, so the breaker stays closed."""
+    w, breaker = shop()
+    provider = w.service.engine.provider
+    fail_until_open(w, breaker)
+    w.clock.advance(RESET_MS)
+
+    def trial_hangs_then_times_out(call: str, phase: str, key: str | None) -> None:
+        if call == "retrieve_account" and phase == "before":
+            w.provider.fault = None
+            with pytest.raises(ProviderError):  # recovery asks meanwhile and is answered
+                provider.retrieve_intent("pi_unknown")
+            assert (breaker.state, breaker.failures) == (CLOSED, 0)
+            raise ProviderUnavailable("retrieve_account: read timed out")
+
+    w.provider.fault = trial_hangs_then_times_out
+    with pytest.raises(ProviderUnavailable):
+        provider.retrieve_account("acct_1")
+    assert (breaker.state, breaker.failures) == (CLOSED, 1)
+    assert provider.retrieve_account("acct_1").charges_enabled is True
+
+
+def test_a_trial_of_an_earlier_half_open_period_does_not_block_the_next() -> None:
+    """The trial hangs; the breaker closes, opens again and reset_ms passes: the new
+    half-open period lets its own trial through, and the old trial's end decides nothing."""
+    w, breaker = shop()
+    fail_until_open(w, breaker)
+    w.clock.advance(RESET_MS)
+    first = breaker.admit()
+    assert first and breaker.state == HALF_OPEN
+    breaker.answered()  # another call is answered: closed
+    for _ in range(breaker.fail_max):
+        breaker.failed()
+    assert breaker.state == OPEN
+    w.clock.advance(RESET_MS)
+    second = breaker.admit()  # refused with retry_after_ms=0 while the first was out
+    assert second and second != first and breaker.state == HALF_OPEN
+    with pytest.raises(ProviderCircuitOpen):  # still one trial at a time
+        breaker.admit()
+    breaker.failed(first)  # the first trial times out at last: not this period's trial
+    assert breaker.state == HALF_OPEN
+    breaker.abandoned(first)  # nor does its end free this period's trial slot
+    with pytest.raises(ProviderCircuitOpen):
+        breaker.admit()
+    breaker.failed(second)  # this period's trial decides
+    assert breaker.state == OPEN and breaker.opened_at == w.clock.now()
+
+
+def test_closing_ends_the_trial() -> None:
+    """A trial outstanding when another answer closes the breaker is no longer a trial:
+    its success or failure counts as any call's."""
+    w, breaker = shop(fail_max=3)
+    fail_until_open(w, breaker)
+    w.clock.advance(RESET_MS)
+    trial = breaker.admit()
+    breaker.answered()
+    assert breaker.state == CLOSED
+    breaker.failed(trial)
+    breaker.failed()
+    assert (breaker.state, breaker.failures) == (CLOSED, 2)
+    breaker.failed()
+    assert breaker.state == OPEN

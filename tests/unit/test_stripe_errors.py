@@ -93,6 +93,33 @@ ROWS = [
         {"http_status": 500, "should_retry": False},
     ),
     Row(
+        "200 with a body cut short (the SDK: 'Invalid response body from API')",
+        (200, b'{"id": "pi_3Abc", "object": "payment_in', {}),
+        stripe.APIError,
+        E.ProviderUnavailable,  # Stripe answered 2xx: the request may well have landed
+        "ambiguous",
+        True,  # the same key replays the saved 2xx, readable this time
+        {"http_status": 200},
+    ),
+    Row(
+        "400 whose body is not Stripe's (a proxy's page): nothing says Stripe refused",
+        (400, b"<html><body>Bad Request</body></html>", {}),
+        stripe.APIError,
+        E.ProviderUnavailable,
+        "ambiguous",
+        True,
+        {"http_status": 400},
+    ),
+    Row(
+        "424, a status the classifier does not know",
+        error(424, type="api_error", message="not done"),
+        stripe.APIError,
+        E.ProviderUnavailable,
+        "ambiguous",
+        True,
+        {"http_status": 424},
+    ),
+    Row(
         "429 rate limit",
         _invalid(429, "rate_limit"),
         stripe.RateLimitError,
@@ -317,3 +344,32 @@ def test_a_failed_challenge_reads_back_as_the_intents_last_error_code() -> None:
         "requires_payment_method",
         "payment_intent_authentication_failure",
     )
+
+
+def test_a_refund_answered_2xx_with_an_unreadable_body_is_not_a_refusal() -> None:
+    """Stripe may have made the refund: the error is ambiguous, so the refund's amount is
+    not freed until the flows have looked (a definite refusal would free it)."""
+    wire = Wire()
+    wire.answer(200, b'{"id": "re_3Abc", "object": "refund", "amount": 5')
+    provider = StripeProvider.from_settings(KEY, max_network_retries=0, http_client=wire)
+    with pytest.raises(E.ProviderError) as caught:
+        provider.create_refund("pi_3Abc", amount=500, reason=None, metadata={}, idempotency_key="k")
+    assert type(caught.value) is E.ProviderUnavailable
+    assert (caught.value.outcome, caught.value.fields["http_status"]) == ("ambiguous", 200)
+
+
+def test_a_2xx_body_that_is_not_utf8_is_ambiguous_though_the_sdk_raises_no_stripe_error() -> None:
+    """The SDK logs each answer's body before reading it and decodes it as UTF-8 on the way
+    (stripe/_util.py ``logfmt``, from ``_api_requestor.request_raw``): a body that is not
+    UTF-8 raises UnicodeDecodeError, not an APIError. The adapter makes it ambiguous too."""
+    wire = Wire()
+    wire.answer(200, b"\xff\xfe\x00")
+    client = stripe.StripeClient(KEY, http_client=wire, max_network_retries=0)
+    with pytest.raises(UnicodeDecodeError):
+        client.v1.refunds.create({"payment_intent": "pi_3Abc"}, {"idempotency_key": "k"})
+    wire.answer(200, b"\xff\xfe\x00")
+    provider = StripeProvider.from_settings(KEY, max_network_retries=0, http_client=wire)
+    with pytest.raises(E.ProviderError) as caught:
+        provider.create_refund("pi_3Abc", amount=500, reason=None, metadata={}, idempotency_key="k")
+    assert type(caught.value) is E.ProviderUnavailable
+    assert caught.value.outcome == "ambiguous" and caught.value.retryable

@@ -164,3 +164,59 @@ def test_bad_configuration_is_refused(secrets: list[str], tolerance: Any) -> Non
     w, _ = paid()
     with pytest.raises(InvalidInput):
         StripeWebhookIntake(w.service, secrets, tolerance_s=tolerance)
+
+
+def high_bytes() -> list[str]:
+    """Every byte 0x80-0xff, as the app reads a header (latin-1): one text per byte."""
+    return [bytes([b]).decode("latin-1") for b in range(0x80, 0x100)]
+
+
+@pytest.mark.parametrize("char", high_bytes())
+def test_a_non_ascii_byte_in_the_signature_is_a_bad_signature(
+    char: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK compares with hmac.compare_digest, which raises TypeError on non-ASCII text
+    (stripe/_util.py secure_compare): the intake refuses such a header before the SDK."""
+    w, events = paid()
+    _, body = event_body(w, events)
+    now = int(time.time())
+    genuine = signed(body, NEW, at=now)
+    with caplog.at_level(logging.DEBUG):
+        refused_without_change(w, body, f"t={now},v1={'0' * 63}{char}", "refused:signature")
+        refused_without_change(w, body, f"{genuine},v1={char * 64}", "refused:signature")
+        refused_without_change(w, body, f"t={now}{char},v1={'0' * 64}", "refused:signature")
+    assert {r.levelname for r in caplog.records} == {"WARNING"}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "".join(high_bytes()),  # nothing but garbage
+        "\x80\xff,\xfe=\xfd",
+        "t=\u00b2,v1=" + "0" * 64,  # a digit int() does not take
+        "t=\u0661\u0662,v1=" + "0" * 64,  # digits int() takes but Stripe never sends
+        "t=1,v1=" + "0" * 63 + "\u00e9",
+        "t=1,v1=\ud800",  # a lone surrogate
+        "t=1, v1=" + "0" * 64,
+        "t=1,t=2,v1=" + "0" * 64,
+        "t=1,v1=" + "0" * 63,  # one hex digit short
+        "t=1,v1=" + "0" * 63 + "G",
+        "t=1,v0=" + "0" * 64,  # no v1 at all
+        "=,=,=",
+        ",,,",
+    ],
+)
+def test_a_header_that_is_not_a_signature_header_is_a_bad_signature(header: str) -> None:
+    """Whatever the header holds, the answer is 400 refused:signature and nothing changes."""
+    w, events = paid()
+    _, body = event_body(w, events)
+    refused_without_change(w, body, header, "refused:signature")
+
+
+def test_a_well_formed_header_with_other_schemes_is_still_verified() -> None:
+    """Stripe may add a v0 (test mode) signature beside v1: the v1 signature decides."""
+    w, events = paid()
+    _, body = event_body(w, events)
+    header = signed(body, NEW) + ",v0=" + "0" * 64
+    answer = StripeWebhookIntake(w.service, [NEW]).receive(body, header)
+    assert (answer.status, answer.outcome) == (200, "processed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -50,11 +51,11 @@ def served() -> Iterator[tuple[Wiring, int]]:
 
 
 def post(
-    port: int, body: bytes, header: str | None, path: str = PATH
+    port: int, body: bytes, header: str | bytes | None, path: str = PATH
 ) -> tuple[int, dict[str, object]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        headers = {"Content-Type": "application/json"}
+        headers: dict[str, str | bytes] = {"Content-Type": "application/json"}
         if header is not None:
             headers["Stripe-Signature"] = header
         conn.request("POST", path, body=body, headers=headers)
@@ -102,3 +103,22 @@ def test_wrong_path_method_and_size_are_refused(served: tuple[Wiring, int]) -> N
     conn.close()
     status, doc = post(port, b"x" * 5000, "t=1,v1=00")
     assert (status, doc["outcome"]) == (413, "refused:too_large")
+
+
+def test_a_non_ascii_signature_over_http_is_a_400_logged_as_a_warning(
+    served: tuple[Wiring, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each byte 0x80-0xff in the header's v1 (no secret needed to send one) is answered
+    400 refused:signature and logged at WARNING, never 500 with a traceback."""
+    w, port = served
+    _, body = succeeded_body(w)
+    before = w.store.snapshot()
+    now = str(int(time.time())).encode()
+    headers = [b"t=%s,v1=%s%c" % (now, b"0" * 63, b) for b in range(0x80, 0x100)]
+    headers.append(bytes(range(0x80, 0x100)))  # nothing but garbage
+    with caplog.at_level(logging.DEBUG):
+        answers = [post(port, body, header) for header in headers]
+    assert {(status, doc["outcome"]) for status, doc in answers} == {(400, "refused:signature")}
+    assert w.store.snapshot() == before
+    levels = {r.levelname for r in caplog.records if r.name.startswith("paycore")}
+    assert levels == {"WARNING"}, caplog.text
