@@ -37,6 +37,7 @@ from paycore.results import CheckoutResult, JobReport, PaymentResult, RefundResu
 from paycore.service_admin import AdminMethods
 from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
+from paycore.workers import instance_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,14 +80,13 @@ class PaymentService(AdminMethods):
         alerts: Alerts,
         notifier: Notifier,
         config: Config | None = None,
-        worker_id: str = "worker-1",
+        worker_id: str | None = None,
         tokens: Tokens | None = None,
     ) -> None:
         self.config = config or Config()
         self.notifier = notifier
-        self.engine = Engine(
-            store, provider, clock, alerts, self.config, FLOW_DEFS, worker_id, tokens
-        )
+        worker = worker_id or instance_id()  # unshared: another's leases are not its own
+        self.engine = Engine(store, provider, clock, alerts, self.config, FLOW_DEFS, worker, tokens)
         self.operator = operations.Operator(self.engine)
 
     # --- operations -------------------------------------------------------------------
