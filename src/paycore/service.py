@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar, overload
 
 from paycore import catalog, jobs, operations
@@ -223,10 +224,8 @@ class PaymentService(AdminMethods):
         restock: bool,
     ) -> Refund:
         key = refunds.check_refund_args(amount, reason, idempotency_key)
-        back = refunds.check_restock(restock)
-        return self._tx(
-            lambda u: refunds.begin_refund(u, payment_id, amount, reason, key, restock=back)
-        )
+        begin = partial(refunds.begin_refund, restock=refunds.check_restock(restock))
+        return self._tx(lambda u: begin(u, payment_id, amount, reason, key, lease=self._lease(u)))
 
     def create_refund(
         self,
