@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+import attrs
+
 from paycore import schema as s
 from paycore.connect import charge_blocker
 from paycore.errors import (
@@ -49,7 +51,6 @@ from paycore.flows.cart import (
     normalize_cart,
 )
 from paycore.flows.checkout_begin import begin, flow_id_for
-from paycore.flows.defs import Refused
 from paycore.flows.engine import Advance, FlowDef, Remote, key, step
 from paycore.flows.identity import identity, intent_is_payments
 from paycore.flows.params import CheckoutParams, params_of
@@ -206,7 +207,6 @@ def _is_mine(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> bool:
 
 
 Found = list[IntentView]
-Then = Callable[[Unit, Flow, Found], Advance]
 
 #: How far the window of the lookups reaches past both ends: the provider stamps
 #: ``created`` with its own clock, which may be behind this one or ahead of it.
@@ -228,7 +228,7 @@ def _sent_by(flow: Flow) -> int:
     return int(flow.data.get("step_at", flow.created_at))
 
 
-def _lookup(flow: Flow, then: Then, refused: Refused | None = None) -> Remote[Found]:
+def _lookup(flow: Flow, then: Callable[[Unit, Flow, Found], Advance]) -> Remote[Found]:
     """The intents the creates can have made, from the list by ``created`` window, which
     does not lag (docs.stripe.com/search, "Data freshness"): from the checkout's start to
     ``landing_ms`` after its last create request, ``LOOKBACK_S`` wider at both ends. A
@@ -236,7 +236,7 @@ def _lookup(flow: Flow, then: Then, refused: Refused | None = None) -> Remote[Fo
     since = seconds_from(flow.created_at) - LOOKBACK_S
     until = seconds_until(_sent_by(flow) + _prm(flow).landing_ms) + LOOKBACK_S
     call = partial(intents_between, created_gte_s=since, created_lt_s=until)
-    return Remote("list_intents", call, then, refused=refused, best_effort=refused is not None)
+    return Remote("list_intents", call, then)
 
 
 def _mine(u: Unit, flow: Flow, views: Found) -> Found:
@@ -248,7 +248,7 @@ def _mine(u: Unit, flow: Flow, views: Found) -> Found:
 
 
 def _find(flow: Flow) -> Remote[Found]:
-    return _lookup(flow, _after_find, _find_unanswered)
+    return attrs.evolve(_lookup(flow, _after_find), refused=_find_unanswered, best_effort=True)
 
 
 def _find_unanswered(u: Unit, flow: Flow, err: ProviderError) -> Advance:
