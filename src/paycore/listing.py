@@ -27,6 +27,13 @@ def seconds_from(ms: int) -> int:
     return ms // 1000
 
 
+def seconds_until(ms: int) -> int:
+    """The provider's ``created`` bound (seconds, exclusive) for a window ending at ``ms``:
+    the second after the one ``ms`` is in, so an object made in that second, stamped with
+    its whole second, is still inside."""
+    return ms // 1000 + 1
+
+
 def walk(read: Callable[[str | None], ListPage[V]], *, key: Callable[[V], str]) -> list[V]:
     """Every object of a list, newest first, each id once: ``read(cursor)`` gives the page
     after ``cursor`` (``None``: the first page). A page shorter than asked for does not end

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar, overload
 
 from paycore import catalog, jobs, operations
@@ -37,6 +38,7 @@ from paycore.results import CheckoutResult, JobReport, PaymentResult, RefundResu
 from paycore.service_admin import AdminMethods
 from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
+from paycore.workers import instance_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,14 +81,13 @@ class PaymentService(AdminMethods):
         alerts: Alerts,
         notifier: Notifier,
         config: Config | None = None,
-        worker_id: str = "worker-1",
+        worker_id: str | None = None,
         tokens: Tokens | None = None,
     ) -> None:
         self.config = config or Config()
         self.notifier = notifier
-        self.engine = Engine(
-            store, provider, clock, alerts, self.config, FLOW_DEFS, worker_id, tokens
-        )
+        worker = worker_id or instance_id()  # unshared: another's leases are not its own
+        self.engine = Engine(store, provider, clock, alerts, self.config, FLOW_DEFS, worker, tokens)
         self.operator = operations.Operator(self.engine)
 
     # --- operations -------------------------------------------------------------------
@@ -223,10 +224,8 @@ class PaymentService(AdminMethods):
         restock: bool,
     ) -> Refund:
         key = refunds.check_refund_args(amount, reason, idempotency_key)
-        back = refunds.check_restock(restock)
-        return self._tx(
-            lambda u: refunds.begin_refund(u, payment_id, amount, reason, key, restock=back)
-        )
+        begin = partial(refunds.begin_refund, restock=refunds.check_restock(restock))
+        return self._tx(lambda u: begin(u, payment_id, amount, reason, key, lease=self._lease(u)))
 
     def create_refund(
         self,

@@ -3,35 +3,35 @@
 Steps: ``begin`` (one transaction: order + lines + reservations + payment +
 flow, S2/S4) -> ``check_seller`` (provider: the seller's account, right before the
 charge, read by :func:`paycore.connect.charge_blocker`, S11) -> ``create`` (provider:
-create the intent with a key derived from the flow) -> recorded. The seller check's
-yes needs no record before the charge: the engine makes the create call at once
-(``Remote.then``), and the transaction that records the intent checks the seller's
-local switch too (a seller switched off meanwhile: the intent is canceled before anyone
-gets its secret).
+create the intent with a key derived from the flow) -> recorded. The check's yes needs
+no record: the engine makes the create call at once (``Remote.then``), and the
+transaction that records the intent checks the seller's local switch too (switched off
+meanwhile: the intent is canceled before anyone gets its secret).
 
 An ambiguous answer (timeout, lost answer, 5xx) goes to ``replay``: the same request
 under the same key. The provider answers it with the first request's result, or, if
 the first never arrived, makes the intent now; either way one intent at most. Only when
 the replay is ambiguous too (the key replays a saved 500, the provider is still away)
-does ``find`` decide, from the provider's list of intents by ``created`` window, which
-does not lag (:func:`paycore.listing.intents_between`). Search lags a minute and more
-(docs.stripe.com/search, "Data freshness"), so it is never asked: an empty search right
-after a timeout is no proof that nothing was made. ``find`` concludes "nothing was made"
-(a new key generation) only once ``Config.create_landing_ms`` passed since the key's
-last request and the list still shows no intent of this payment; until then it waits.
-A request that lands even later leaves an intent no payment records, which the
-reconciler cancels.
+does ``find`` decide, from the provider's list by ``created`` window (from the checkout's
+start to the landing bound after its last create request), which does not lag; search
+lags a minute and more (docs.stripe.com/search, "Data freshness"), so an empty search
+proves nothing and is never asked. ``find`` concludes "nothing was made" (a new key
+generation) only once ``Config.create_landing_ms`` passed since the last request and the
+list still shows no intent of this payment; a request landing even later leaves an
+intent no payment records, which the reconciler cancels.
 
 Giving up goes to ``abort``, which lists the same window and cancels any intent it finds
-before releasing stock and closing the order, so no chargeable intent outlives a failed
-write (S1, S3). Both adopt or cancel only an intent that is this payment's in full
-(:func:`paycore.flows.identity.intent_is_payments`): ids repeat across stores and
-restores, so metadata naming the payment proves nothing by itself.
+before releasing stock and closing the order (S1, S3). Both adopt or cancel only an
+intent that is this payment's in full (:func:`paycore.flows.identity.intent_is_payments`):
+ids repeat across stores and restores, so metadata naming the payment proves nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+
+import attrs
 
 from paycore import schema as s
 from paycore.connect import charge_blocker
@@ -56,7 +56,7 @@ from paycore.flows.identity import identity, intent_is_payments
 from paycore.flows.params import CheckoutParams, params_of
 from paycore.flows.steps import CheckoutStep as Step
 from paycore.flows.sync import CANCELABLE, apply_intent, order_of, release_held
-from paycore.listing import intents_between, seconds_from
+from paycore.listing import intents_between, seconds_from, seconds_until
 from paycore.machines import ORDER, PAYMENT
 from paycore.money import Money
 from paycore.ports import AccountView, CreateIntent, IntentView
@@ -208,17 +208,35 @@ def _is_mine(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> bool:
 
 Found = list[IntentView]
 
-#: How far before the checkout began its lookups list: the provider stamps ``created``
-#: with its own clock, which may be behind this one.
+#: How far the window of the lookups reaches past both ends: the provider stamps
+#: ``created`` with its own clock, which may be behind this one or ahead of it.
 LOOKBACK_S = 300
+
+#: ``Flow.data``: by when every create request had gone out (ms), kept by ``find`` and
+#: ``abort`` for the abort that follows them; None once ``find`` goes back to ``create``.
+SENT_BY = "creates_sent_by"
+
+
+def _sent_by(flow: Flow) -> int:
+    """By when the last create request went out, at a lookup step: creates leave only from
+    ``check_seller``, ``create`` and ``replay``, and the move on from them (applying the
+    last answer, or the engine's ask-first) comes after: ``step_at`` at ``find``, or at an
+    ``abort`` entered from them."""
+    recorded = flow.data.get(SENT_BY)
+    if recorded is not None and flow.step != Step.FIND:
+        return int(recorded)
+    return int(flow.data.get("step_at", flow.created_at))
 
 
 def _lookup(flow: Flow, then: Callable[[Unit, Flow, Found], Advance]) -> Remote[Found]:
-    """Every intent the provider made since the checkout began, from its list by
-    ``created`` window, which does not lag (docs.stripe.com/search, "Data freshness"):
-    what was made is there, whatever the search shows yet."""
+    """The intents the creates can have made, from the list by ``created`` window, which
+    does not lag (docs.stripe.com/search, "Data freshness"): from the checkout's start to
+    ``landing_ms`` after its last create request, ``LOOKBACK_S`` wider at both ends. A
+    lookup made long after reads no intent the account made since."""
     since = seconds_from(flow.created_at) - LOOKBACK_S
-    return Remote("list_intents", lambda p: intents_between(p, since), then)
+    until = seconds_until(_sent_by(flow) + _prm(flow).landing_ms) + LOOKBACK_S
+    call = partial(intents_between, created_gte_s=since, created_lt_s=until)
+    return Remote("list_intents", call, then)
 
 
 def _mine(u: Unit, flow: Flow, views: Found) -> Found:
@@ -230,25 +248,32 @@ def _mine(u: Unit, flow: Flow, views: Found) -> Found:
 
 
 def _find(flow: Flow) -> Remote[Found]:
-    return _lookup(flow, _after_find)
+    return attrs.evolve(_lookup(flow, _after_find), refused=_find_unanswered, best_effort=True)
+
+
+def _find_unanswered(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    """Any list error is retried, as the engine's policy would; the window is recorded
+    for an abort that a give-up starts."""
+    return Advance(retry=err.code, data={SENT_BY: _sent_by(flow)})
 
 
 def _after_find(u: Unit, flow: Flow, views: Found) -> Advance:
     found = _mine(u, flow, views)
     if found:
         return _adopt(u, flow, found[0], _payment(u, flow))
-    since = int(flow.data.get("step_at", flow.created_at))
+    since = _sent_by(flow)
     if u.answered_at() - since < _prm(flow).landing_ms:  # when the list was read
         # The replay's request, or the first, may still be on its way: wait (no strike:
         # the provider is away, nothing is wrong with the request).
-        return Advance(retry="no intent listed yet; a request may still land", transient=True)
+        why = "no intent listed yet; a request may still land"
+        return Advance(retry=why, transient=True, data={SENT_BY: since})
     # None landed by now: the earlier attempts had no effect, so a new key generation is
     # safe (the old key may replay a saved 5xx forever). It counts as a retry, so a
     # provider that keeps failing ends in compensation.
     return Advance(
         to=Step.CREATE,
         retry="no intent found after an unanswered create",
-        data={"keygen": flow.data.get("keygen", 0) + 1},
+        data={"keygen": flow.data.get("keygen", 0) + 1, SENT_BY: None},
     )
 
 
@@ -259,18 +284,16 @@ def _abort(flow: Flow) -> Remote[Found]:
 def _after_abort_lookup(u: Unit, flow: Flow, views: Found) -> Advance:
     found = _mine(u, flow, views)
     live = [v for v in found if v.status in CANCELABLE]
+    window = {SENT_BY: _sent_by(flow)}  # abort comes back after these: same window
     if live:
-        return Advance(to=Step.CANCEL_FOUND, data={"cancel_id": live[0].id})
+        return Advance(to=Step.CANCEL_FOUND, data={"cancel_id": live[0].id, **window})
     payment = _payment(u, flow)
     recorded = payment.provider_intent_id
-    if (
-        recorded is not None
-        and recorded not in {v.id for v in found}
-        and payment.status not in PAYMENT.terminal
-    ):
+    unlisted = recorded is not None and recorded not in {v.id for v in found}
+    if unlisted and payment.status not in PAYMENT.terminal:
         # An intent the payment records (its secret may be out) must be ended even when
         # the list did not return it (made outside the window: the provider's clock).
-        return Advance(to=Step.SYNC_RECORDED, data={"recorded": recorded})
+        return Advance(to=Step.SYNC_RECORDED, data={"recorded": recorded, **window})
     for view in found:
         if payment.provider_intent_id in (None, view.id):
             payment = apply_intent(u, payment, view)

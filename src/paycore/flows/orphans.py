@@ -152,13 +152,16 @@ def _state_of(p: PaymentProvider, item: Mapping[str, Any]) -> IntentState:
 
 def _reopen(u: Unit, flow: Flow, item: Mapping[str, Any], state: IntentState) -> list[str]:
     """Once the bank decided (however long after, past the reconcile window too), a new
-    orphan flow handles the case."""
+    orphan flow handles the case, leased as this job (``reconcile`` runs it next)."""
     case = u.get(s.ORPHANS, item["key"])
     if not state.settled or case is None or case.action != "waiting":
         return []  # still undecided, or another run reopened it
     case = u.save(s.ORPHANS, case, action="pending")
     fid = f"orphan:{case.provider_intent_id}:{case.version}"
-    create_flow(u, fid, "orphan", Step.LOOK, OrphanParams(case.provider_intent_id))
+    params = OrphanParams(case.provider_intent_id)
+    create_flow(
+        u, fid, "orphan", Step.LOOK, params, owner=flow.lease_owner, lease_until=flow.lease_until
+    )
     return [fid]
 
 

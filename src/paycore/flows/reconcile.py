@@ -33,8 +33,12 @@ from paycore.unit import Unit
 FOREIGN = "foreign"
 
 
-def reconcile_one(u: Unit, *, view: IntentView) -> str | None:
-    """An orphan flow id, a payment id to re-sync, or None."""
+def reconcile_one(
+    u: Unit, *, view: IntentView, lease: tuple[str | None, int] = (None, 0)
+) -> str | None:
+    """An orphan flow id, a payment id to re-sync, or None. ``lease``: the orphan flow's,
+    (worker id, until when), for the worker that runs it next (the run's: ``reconcile``
+    runs the flows it started at once)."""
     installation = installation_id(u)
     owned = u.find(s.PAYMENTS, "provider_intent_id", view.id)
     if owned:
@@ -58,7 +62,10 @@ def reconcile_one(u: Unit, *, view: IntentView) -> str | None:
         return None
     _open_case(u, view, "pending", view.metadata.get("checkout_session_id"))
     fid = f"orphan:{view.id}"
-    create_flow(u, fid, "orphan", OrphanStep.LOOK, OrphanParams(view.id))
+    owner, until = lease
+    create_flow(
+        u, fid, "orphan", OrphanStep.LOOK, OrphanParams(view.id), owner=owner, lease_until=until
+    )
     u.alert(
         "orphan_intent",
         view.id,
@@ -159,7 +166,7 @@ def _page(u: Unit, flow: Flow, page: ListPage[IntentView]) -> Advance:
     for view in page.data:
         data["taken"] += 1
         data["last"] = view.id
-        found = reconcile_one(u, view=view)
+        found = reconcile_one(u, view=view, lease=(flow.lease_owner, flow.lease_until))
         if found is not None:
             key = "started" if found.startswith("orphan:") else "stale"
             data[key] = [*data.get(key, []), found]
@@ -191,6 +198,8 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     revive orphan flows the provider's absence killed."""
     save_cursor(u, CURSOR, end)
     limit = _prm(flow).limit
+    # The jobs that follow run next, on this run's worker: they hold its lease.
+    lease: dict[str, Any] = {"owner": flow.lease_owner, "lease_until": flow.lease_until}
     revived = _revive_orphans(u, limit=limit)
     follow: list[str] = []
     sync = active_job(u, job_sync.PAYMENT_SYNC.kind)
@@ -198,13 +207,13 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
         follow.append(sync.id)
     else:
         keys = [*data.get("stale", []), *job_sync.processing_batch(u, limit)]
-        fid = job_sync.PAYMENT_SYNC.start(u, list(dict.fromkeys(keys)))
+        fid = job_sync.PAYMENT_SYNC.start(u, list(dict.fromkeys(keys)), **lease)
         follow += [fid] if fid is not None else []
     reopen = active_job(u, orphans.REOPEN.kind)
     if reopen is not None:
         follow.append(reopen.id)
     else:
-        fid = orphans.REOPEN.start(u, orphans.waiting_batch(u, limit))
+        fid = orphans.REOPEN.start(u, orphans.waiting_batch(u, limit), **lease)
         follow += [fid] if fid is not None else []
     result = {"found": data.get("started", []), "revived": revived, "follow": follow}
     return Advance(done=result, data=data)

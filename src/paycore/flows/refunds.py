@@ -116,8 +116,10 @@ def begin_refund(
     idem_key: str,
     *,
     restock: bool = False,
+    lease: tuple[str | None, int] = (None, 0),
 ) -> Refund:
-    """Record the refund (or find the one this key already made). Raises on bad requests."""
+    """Record the refund (or find the one this key made); ``lease``: the new flow's, (worker
+    id, until when), for the worker that runs it next. Raises on bad requests."""
     payment = load_payment(u, payment_id)
     for existing in u.find(s.REFUNDS, "payment_id", payment_id):
         if existing.idempotency_key == idem_key:
@@ -164,6 +166,7 @@ def begin_refund(
         idempotency_key=idem_key,
         requested_amount=amount,
         restock=restock,
+        lease=lease,
     )
 
 
@@ -299,10 +302,11 @@ def open_refund(
     automatic: bool = False,
     requested_amount: int | None = None,
     restock: bool = False,
+    lease: tuple[str | None, int] = (None, 0),
 ) -> Refund:
     """Record a pending refund and start its flow, in the caller's transaction.
-
-    ``requested_amount`` is what the caller asked for (None: everything left)."""
+    ``requested_amount``: what the caller asked for (None: everything left). ``lease``:
+    the flow's, for a worker that runs it at once (no owner: any worker may)."""
     refund_id = f"rf_{u.tx.next_seq('refund'):06d}"
     reference = new_reference(u, "rref")
     refund = Refund(
@@ -333,6 +337,8 @@ def open_refund(
             order_id=payment.order_id,
             reference=reference,
         ),
+        owner=lease[0],
+        lease_until=lease[1],
     )
     return refund
 

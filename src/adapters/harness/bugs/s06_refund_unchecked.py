@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from paycore.flows import payments, refunds
 from paycore.records import Flow, Refund
@@ -21,7 +22,7 @@ from .support import patched
 
 
 def _begin_refund(
-    u: Unit, payment_id: str, amount: int | None, reason: str | None, key: str, **opts: bool
+    u: Unit, payment_id: str, amount: int | None, reason: str | None, key: str, **opts: Any
 ) -> Refund:
     """No check of the payment's status or of what is still refundable, and the
     caller's key deduplicates nothing."""

@@ -1,0 +1,22 @@
+"""Worker ids: the name under which a service instance leases the flows it runs.
+
+Two instances that share a worker id take each other's leases for their own, so the
+recovery of one steps a flow the other is running (duplicate provider calls). A service
+built without a worker id gets one no other instance has.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+
+#: Numbers the worker ids this process gives out.
+_TAKEN = itertools.count(1)
+
+
+def instance_id() -> str:
+    """A worker id no other service instance shares: the host's name and the process id
+    (another process, another host), and the number of this instance in its process
+    (several services built in one process)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{next(_TAKEN)}"
