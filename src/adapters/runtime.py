@@ -12,8 +12,6 @@ only the service knows how it mails its customers and sellers.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from typing import Any
 
@@ -57,12 +55,6 @@ class LoggingNotifier:
         )
 
 
-def instance_id() -> str:
-    """A worker id that differs between the instances of one service: the host's name
-    and the process id."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
 def build_service(
     store: Store,
     provider: PaymentProvider,
@@ -86,6 +78,6 @@ def build_service(
         alerts or LoggingAlerts(),
         notifier,
         config,
-        worker_id or instance_id(),
+        worker_id,  # None: one no other instance shares (paycore.workers.instance_id)
         RandomTokens(),
     )

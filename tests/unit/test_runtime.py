@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 
 import pytest
@@ -24,7 +25,6 @@ from paycore_adapters.runtime import (
     LoggingNotifier,
     SystemClock,
     build_service,
-    instance_id,
 )
 
 
@@ -73,8 +73,11 @@ def test_a_healthy_provider_pays_through_the_wiring() -> None:
 def test_each_instance_has_a_worker_id_of_its_own() -> None:
     clock = ManualClock()
     svc, _ = shop(clock, Breaker(clock))
-    assert svc.engine.worker_id == instance_id()
-    assert instance_id().endswith(f"-{os.getpid()}")
+    twin, _ = shop(clock, Breaker(clock))  # a second instance in the same process
+    host_and_process = f"{socket.gethostname()}-{os.getpid()}-"
+    assert svc.engine.worker_id.startswith(host_and_process)
+    assert twin.engine.worker_id.startswith(host_and_process)
+    assert svc.engine.worker_id != twin.engine.worker_id
     other = build_service(MemoryStore(), FakeProvider(clock), RecordingNotifier(), worker_id="w2")
     assert other.engine.worker_id == "w2"
 
