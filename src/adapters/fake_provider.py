@@ -35,7 +35,7 @@ from .fake_ledger import (
     sorted_metadata,
     whole_seconds,
 )
-from .fake_limits import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, check_amount, check_metadata
+from .fake_limits import IDEMPOTENCY_KEPT_MS, check_amount, check_metadata
 from .fake_methods import AUTHENTICATION_FAILED, TEST_METHODS, check_return_url
 from .fake_paging import DEFAULT_LIMIT, in_window, page
 
@@ -43,7 +43,6 @@ __all__ = [
     "CANCELABLE",
     "CONFIRMABLE",
     "IDEMPOTENCY_KEPT_MS",
-    "IDEMPOTENCY_TTL_MS",
     "TEST_METHODS",
     "FakeProvider",
 ]
