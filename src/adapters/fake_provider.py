@@ -190,7 +190,17 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
         reason: str | None,
         metadata: Mapping[str, str],
         idempotency_key: str,
+        reverse_transfer: bool = True,
     ) -> RefundView:
+        """Stripe's ``POST /v1/refunds``. ``reverse_transfer``: the refund of a destination
+        charge takes the seller's transfer back by its amount only when asked; Stripe's
+        default is not to ("Boolean indicating whether the transfer should be reversed",
+        stripe-python 16.1.0 ``stripe/params/_refund_create_params.py``; without it the
+        connected account keeps the funds: docs.stripe.com/connect/destination-charges,
+        "Issue refunds"). The port's refund asks for it (``PaymentProvider.create_refund``:
+        an adapter over Stripe sends ``reverse_transfer=true``), hence the default here;
+        the emulator passes what the request said, false when it said nothing."""
+
         def validate() -> None:
             self._intent(intent_id)
             if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
@@ -229,7 +239,7 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
                 pending_reason=pending_reason,
             )
             self._refunds[view.id] = view
-            if it.account:  # a destination charge: its transfer comes back
+            if it.account and reverse_transfer:  # a destination charge's transfer, if asked
                 self._reverse_transfer(view.id, amount)
             self._emit("refund.created", "refund", view.id, status)
             # Stripe: charge.refunded "occurs whenever a charge is refunded, including
@@ -238,7 +248,7 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
             self._emit("charge.refunded", "charge", charge, "succeeded")
             return view
 
-        params = (intent_id, amount, reason, sorted_metadata(metadata))
+        params = (intent_id, amount, reason, sorted_metadata(metadata), reverse_transfer)
         return self._mutate("create_refund", idempotency_key, params, validate, execute)
 
     def retrieve_refund(self, refund_id: str) -> RefundView:
