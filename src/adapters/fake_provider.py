@@ -51,7 +51,16 @@ __all__ = [
 class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
     """A deterministic, thread-safe, in-memory Stripe. Requests may be held in flight or
     end in a saved 500 (:mod:`paycore_adapters.fake_inflight`); it may ignore idempotency
-    keys as some emulators do (:mod:`paycore_adapters.fake_keyless`)."""
+    keys as some emulators do (:mod:`paycore_adapters.fake_keyless`).
+
+    ``create_refund(..., reverse_transfer=...)``: a refund of a destination charge takes
+    the seller's transfer back by its amount only when asked; Stripe's default is not to
+    ("Boolean indicating whether the transfer should be reversed", stripe-python 16.1.0
+    ``stripe/params/_refund_create_params.py``; the connected account keeps the funds
+    then: docs.stripe.com/connect/destination-charges, "Issue refunds"). The port's
+    refund asks for it (``PaymentProvider.create_refund``: an adapter over Stripe sends
+    ``reverse_transfer=true``), hence the default True; the emulator passes what the
+    request said, false when it said nothing."""
 
     # --- port: intents ------------------------------------------------------------
 
@@ -192,15 +201,6 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
         idempotency_key: str,
         reverse_transfer: bool = True,
     ) -> RefundView:
-        """Stripe's ``POST /v1/refunds``. ``reverse_transfer``: the refund of a destination
-        charge takes the seller's transfer back by its amount only when asked; Stripe's
-        default is not to ("Boolean indicating whether the transfer should be reversed",
-        stripe-python 16.1.0 ``stripe/params/_refund_create_params.py``; without it the
-        connected account keeps the funds: docs.stripe.com/connect/destination-charges,
-        "Issue refunds"). The port's refund asks for it (``PaymentProvider.create_refund``:
-        an adapter over Stripe sends ``reverse_transfer=true``), hence the default here;
-        the emulator passes what the request said, false when it said nothing."""
-
         def validate() -> None:
             self._intent(intent_id)
             if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
