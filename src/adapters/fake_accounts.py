@@ -215,9 +215,9 @@ class FakeAccounts(FakeLedger):
             )
 
     def _reverse_transfer(self, refund_id: str, amount: int) -> None:
-        """A refund paycore makes of a destination charge takes the transfer back with it
-        (``reverse_transfer=true``: docs.stripe.com/connect/destination-charges, "Issue
-        refunds"), by the refund's amount."""
+        """A refund of a destination charge made with ``reverse_transfer=true`` takes the
+        transfer back with it by the refund's amount (docs.stripe.com/connect/
+        destination-charges, "Issue refunds"); without it the seller keeps the funds."""
         self._reversals[refund_id] = amount
 
     # --- state (the explorer's and the saved file's) -----------------------------------

@@ -58,7 +58,7 @@ from paycore.errors import (
 from paycore.ports import Clock, IntentView, RefundView
 
 from .fake_ledger import FakeLedger, SavedOutcome
-from .fake_limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_TTL_MS
+from .fake_limits import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_KEY_MAX
 
 V = TypeVar("V", IntentView, RefundView)
 R = TypeVar("R")
@@ -178,7 +178,7 @@ class InFlightLedger(FakeLedger):
             if held and any(h.key == key for h in held):
                 self._refuse(endpoint, "idempotency_key_in_use", key)
             saved = self._saved.get(key)
-            if saved is not None and self._clock.now() - saved.at <= IDEMPOTENCY_TTL_MS:
+            if saved is not None and self._clock.now() - saved.at <= IDEMPOTENCY_KEPT_MS:
                 return super()._mutate(endpoint, key, params, validate, execute)  # a replay
             intent_id = intent_of(endpoint, params)
             if held and intent_id and any(h.intent_id == intent_id for h in held):

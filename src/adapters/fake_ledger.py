@@ -27,7 +27,7 @@ from paycore.ports import AccountView, Clock, IntentView, ProviderEvent, RefundV
 from paycore.unit import evolve
 
 from . import provider_port
-from .fake_limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_TTL_MS, SEARCH_LAG_MS
+from .fake_limits import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_KEY_MAX, SEARCH_LAG_MS
 from .fake_methods import CANCELED_BY_STRIPE, TEST_METHODS, check_method
 
 R = TypeVar("R")
@@ -232,7 +232,7 @@ class FakeLedger:
                 )
             now = self._clock.now()
             saved = self._saved.get(key)
-            if saved is not None and now - saved.at > IDEMPOTENCY_TTL_MS:
+            if saved is not None and now - saved.at > IDEMPOTENCY_KEPT_MS:
                 del self._saved[key]
                 saved = None
             if saved is None:

@@ -11,14 +11,15 @@ from collections.abc import Mapping
 
 from paycore.errors import ProviderInvalidRequest
 
-#: Stripe keeps an idempotency key at least 24 hours and may prune it any time after
-#: ("keys are eligible to be removed ... after they're at least 24 hours old",
-#: docs.stripe.com/api/idempotent_requests). The fake keeps every key for this
-#: guaranteed day and forgets it only once it is older than :data:`IDEMPOTENCY_TTL_MS`.
+#: Stripe keeps an idempotency key at least 24 hours and may prune it any time after:
+#: "Keys are eligible to be removed from the system automatically after they're at least
+#: 24 hours old, and a new request is generated if a key is reused after the original has
+#: been pruned" (docs.stripe.com/api/idempotent_requests, docs.stripe.com/idempotency).
+#: The fake is as harsh as Stripe may be: it replays a key for this guaranteed day and
+#: forgets it as soon as it is older, so a reuse then runs as a new request. A caller that
+#: resends an old key instead of first asking what its request made is caught at once;
+#: nothing may count on a key being forgotten either, and paycore does not.
 IDEMPOTENCY_KEPT_MS = 86_400_000
-#: The fake forgets a key once it is more than this old (two days): a caller may count
-#: on a key only within the guaranteed day, and must not count on it being forgotten.
-IDEMPOTENCY_TTL_MS = 2 * IDEMPOTENCY_KEPT_MS
 #: How long after a write the fake's search shows it. Stripe's search is eventually
 #: consistent: "Under normal operating conditions, data is searchable in under 1 minute.
 #: Propagation of new or updated data could be delayed during an outage" (up to an hour,

@@ -35,7 +35,7 @@ from .fake_ledger import (
     sorted_metadata,
     whole_seconds,
 )
-from .fake_limits import IDEMPOTENCY_KEPT_MS, IDEMPOTENCY_TTL_MS, check_amount, check_metadata
+from .fake_limits import IDEMPOTENCY_KEPT_MS, check_amount, check_metadata
 from .fake_methods import AUTHENTICATION_FAILED, TEST_METHODS, check_return_url
 from .fake_paging import DEFAULT_LIMIT, in_window, page
 
@@ -43,7 +43,6 @@ __all__ = [
     "CANCELABLE",
     "CONFIRMABLE",
     "IDEMPOTENCY_KEPT_MS",
-    "IDEMPOTENCY_TTL_MS",
     "TEST_METHODS",
     "FakeProvider",
 ]
@@ -52,7 +51,16 @@ __all__ = [
 class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
     """A deterministic, thread-safe, in-memory Stripe. Requests may be held in flight or
     end in a saved 500 (:mod:`paycore_adapters.fake_inflight`); it may ignore idempotency
-    keys as some emulators do (:mod:`paycore_adapters.fake_keyless`)."""
+    keys as some emulators do (:mod:`paycore_adapters.fake_keyless`).
+
+    ``create_refund(..., reverse_transfer=...)``: a refund of a destination charge takes
+    the seller's transfer back by its amount only when asked; Stripe's default is not to
+    ("Boolean indicating whether the transfer should be reversed", stripe-python 16.1.0
+    ``stripe/params/_refund_create_params.py``; the connected account keeps the funds
+    then: docs.stripe.com/connect/destination-charges, "Issue refunds"). The port's
+    refund asks for it (``PaymentProvider.create_refund``: an adapter over Stripe sends
+    ``reverse_transfer=true``), hence the default True; the emulator passes what the
+    request said, false when it said nothing."""
 
     # --- port: intents ------------------------------------------------------------
 
@@ -191,6 +199,7 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
         reason: str | None,
         metadata: Mapping[str, str],
         idempotency_key: str,
+        reverse_transfer: bool = True,
     ) -> RefundView:
         def validate() -> None:
             self._intent(intent_id)
@@ -230,7 +239,7 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
                 pending_reason=pending_reason,
             )
             self._refunds[view.id] = view
-            if it.account:  # a destination charge: its transfer comes back
+            if it.account and reverse_transfer:  # a destination charge's transfer, if asked
                 self._reverse_transfer(view.id, amount)
             self._emit("refund.created", "refund", view.id, status)
             # Stripe: charge.refunded "occurs whenever a charge is refunded, including
@@ -239,7 +248,7 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
             self._emit("charge.refunded", "charge", charge, "succeeded")
             return view
 
-        params = (intent_id, amount, reason, sorted_metadata(metadata))
+        params = (intent_id, amount, reason, sorted_metadata(metadata), reverse_transfer)
         return self._mutate("create_refund", idempotency_key, params, validate, execute)
 
     def retrieve_refund(self, refund_id: str) -> RefundView:

@@ -20,7 +20,7 @@ ISSUE_ITEMS = ["I1", "I11", "I2", "I3", "I4"]
 #: Flaws of listing found by reviewing the fake provider against Stripe.
 LISTING_FLAWS = ["L1", "L2"]
 #: Flaws that only a faithful provider model reveals (its review against Stripe).
-FIDELITY_FLAWS = ["F1", "F2", "F3"]
+FIDELITY_FLAWS = ["F1", "F2", "F3", "F4"]
 
 
 def test_catalog_has_one_switch_per_finding() -> None:

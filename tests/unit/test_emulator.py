@@ -304,7 +304,8 @@ def test_an_intent_without_transfer_data_is_the_accounts_own_and_reverses_nothin
 ) -> None:
     """A create without ``transfer_data`` is a charge on the platform's own account: not
     refused for want of a destination, paid, and its refund reverses no transfer (a
-    destination charge's refund reverses its amount)."""
+    destination charge's refund sent with ``reverse_transfer``, as the adapter with
+    Connect sends it, reverses its amount)."""
     client = sdk(emu)
     pis = client.v1.payment_intents
     own = pis.create(
@@ -321,7 +322,8 @@ def test_an_intent_without_transfer_data_is_the_accounts_own_and_reverses_nothin
         emu.model.confirm_intent(
             pi.id, payment_method="pm_card_visa", return_url=None, idempotency_key=f"c-{pi.id}"
         )
-        refunds.append(client.v1.refunds.create({"payment_intent": pi.id, "amount": 500}))
+        asked = {"reverse_transfer": True} if pi is dest else {}
+        refunds.append(client.v1.refunds.create({"payment_intent": pi.id, "amount": 500, **asked}))
     assert [emu.model.transfer_reversed(r.id) for r in refunds] == [0, 500]
 
 

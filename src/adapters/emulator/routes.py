@@ -70,6 +70,18 @@ def _int(form: Mapping[str, Any], name: str, default: int | None = None) -> int:
         raise ProviderInvalidRequest(f"Invalid integer: {raw!r}", param=name) from None
 
 
+def _bool(form: Mapping[str, Any], name: str) -> bool:
+    """A boolean parameter as the SDK encodes it (``true``/``false``, stripe-python 16.1.0
+    ``stripe/_encode.py``); false when not sent, as Stripe's optional booleans default
+    (``reverse_transfer``: ``stripe/params/_refund_create_params.py``)."""
+    raw = form.get(name)
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise ProviderInvalidRequest(f"Invalid boolean: {raw!r}", param=name)
+
+
 def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
@@ -172,6 +184,7 @@ def create_refund(m: FakeProvider, form: Form, key: str, _: str) -> Json:
         reason=form.get("reason"),
         metadata=_metadata(form),
         idempotency_key=key,
+        reverse_transfer=_bool(form, "reverse_transfer"),
     )
     return refund_json(view)
 

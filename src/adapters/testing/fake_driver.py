@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paycore.ports import ProviderEvent
+from paycore.ports import ProviderEvent, RefundView
 
 from ..fake_methods import DECLINE_LIMIT
 from ..fake_provider import FakeProvider
@@ -103,6 +103,20 @@ class FakeDriver:
         if advance is None:
             raise TypeError("the fake's clock cannot be moved on: give it a ManualClock")
         advance(ms)
+
+    def refund_as_sent(
+        self, intent_id: str, amount: int, key: str, *, reverse_transfer: bool | None
+    ) -> RefundView:
+        """Stripe's refund request as a caller other than the port may make it, sending
+        ``reverse_transfer`` only when it is not None (Stripe's default: false)."""
+        return self.fake.create_refund(
+            intent_id,
+            amount=amount,
+            reason=None,
+            metadata={},
+            idempotency_key=key,
+            reverse_transfer=bool(reverse_transfer),
+        )
 
     def take_events(self) -> list[ProviderEvent]:
         """The events the fake sent since the last call."""
