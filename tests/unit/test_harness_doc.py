@@ -32,6 +32,17 @@ def test_every_seeded_bug_family_is_named() -> None:
         assert re.search(rf"`{family}\d", DOC), f"no {family} switch is named in the doc"
 
 
+def test_the_last_switch_of_each_family_is_named() -> None:
+    """The prose names each family's switch modules up to its last one."""
+    from paycore_adapters.harness.bugs import SWITCH_MODULES
+
+    last: dict[str, str] = {}
+    for name in SWITCH_MODULES:  # sorted by family, then number
+        last[name[0]] = name
+    for name in last.values():
+        assert f"`{name}.py`" in DOC, f"docs/harness.md does not name {name}.py"
+
+
 def test_the_quoted_draw_ranges_are_the_models() -> None:
     assert f"dimension from 0 to {3 * model.SHOPS}" in DOC
     assert f"action codes (0 to {model.CODES - 1}" in DOC
