@@ -10,6 +10,7 @@ import attrs
 
 from paycore.config import Config
 from paycore.errors import EmptyCart, InvalidCheckoutSession, InvalidInput, InvalidQuantity
+from paycore.unit import storable
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
@@ -41,6 +42,12 @@ def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
             raise InvalidInput(f"cart item {item!r} is not a CartItem or a mapping")
         if not isinstance(pid, str) or not pid:
             raise InvalidInput(f"product_id must be a non-empty string, got {pid!r}")
+        if not storable(pid):
+            raise InvalidInput(
+                f"product_id {pid!r} holds a NUL character or a lone surrogate, which no "
+                "product id can: use the id of an existing product",
+                field="product_id",
+            )
         if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
             raise InvalidQuantity(
                 f"quantity of {pid} must be a whole number of at least 1, got {qty!r}",
