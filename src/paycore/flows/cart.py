@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -75,5 +76,17 @@ def check_session_id(session_id: object) -> str:
 
 
 def fingerprint(cart: Sequence[CartItem]) -> str:
-    text = ";".join(f"{i.product_id}x{i.quantity}" for i in cart)
+    """What tells a checkout session's cart from another: a SHA-256 of the normalized
+    cart, equal for two carts only when they are the same.
+
+    ``pid x qty`` lines joined by ``;`` read one way only while no product id holds a
+    ``;`` (a quantity is digits, so the last ``x`` of a line ends its id): that encoding
+    is kept for such carts, so the fingerprint an order stored before this rule still
+    matches its cart. A cart with a ``;`` in an id is hashed as JSON after a NUL, which
+    the other encoding never holds (no product id has one), so neither collides:
+    ``[a x1, b x2]`` and ``["ax1;b" x2]`` both read ``ax1;bx2`` joined."""
+    if any(";" in i.product_id for i in cart):
+        text = "\x00" + json.dumps([[i.product_id, i.quantity] for i in cart])
+    else:
+        text = ";".join(f"{i.product_id}x{i.quantity}" for i in cart)
     return hashlib.sha256(text.encode()).hexdigest()
