@@ -70,8 +70,8 @@ def screen(event: object) -> WebhookOutcome | None:
 
     Raises:
         InvalidInput: not a :class:`ProviderEvent`; an id or a type that is not a
-            non-empty string every store can hold (no NUL, no lone surrogate, the id at
-            most ``MAX_ID_BYTES`` bytes); an object id that is given but not such text.
+            non-empty string every store can hold (no NUL, no lone surrogate, at most
+            ``MAX_ID_BYTES`` bytes); an object id that is given but not such text.
 
     Returns the ignored outcome of an event paycore cannot use, else None. An event
     whose object id is missing (None or empty) is one: the adapter gives an object
@@ -99,8 +99,9 @@ def _event_text(field: str, value: object) -> None:
         ident(f"event {field}", value)
     except InvalidInput as exc:
         raise InvalidInput(
-            f"handle_webhook takes a verified ProviderEvent: {exc.message}; verify the "
-            "signature and convert the event first",
+            f"handle_webhook takes a verified ProviderEvent with an id, a type and an object "
+            f"id every store can hold: {exc.message}; verify the signature and convert the "
+            "event first",
             field=field,
         ) from None
 
