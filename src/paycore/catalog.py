@@ -16,22 +16,53 @@ from paycore.errors import (
 )
 from paycore.money import Money, check_minor_units
 from paycore.records import Product, Seller
-from paycore.unit import Unit
+from paycore.unit import Unit, storable
 
 MAX_STOCK = 1_000_000_000
+#: The most bytes (UTF-8) of an id or a SKU.
+MAX_ID_BYTES = 255
 
 
 def text(field: str, value: object) -> str:
-    """A non-empty string argument without NUL characters (a database's text cannot hold
-    one: PostgreSQL refuses it, C strings end at it), or InvalidInput naming the field."""
+    """A non-empty string argument that every store can hold, or InvalidInput naming the
+    field: no NUL character (PostgreSQL's text cannot hold one, C strings end at it) and
+    no lone surrogate (not UTF-8, so no SQL store's driver can send it)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field} must be a non-empty string, got {value!r}", field=field)
     if "\x00" in value:
         raise InvalidInput(
-            f"{field} must not contain a NUL character (\\x00), got {value!r}: remove it",
+            f"{field} must not contain a NUL character (\\x00), got {_shown(value)}: remove it",
+            field=field,
+        )
+    if not storable(value):
+        raise InvalidInput(
+            f"{field} must be valid Unicode text, got {_shown(value)} with a lone surrogate "
+            "(half of a UTF-16 pair): decode the text properly",
             field=field,
         )
     return value
+
+
+def ident(field: str, value: object) -> str:
+    """An id or a SKU: :func:`text` of at most ``MAX_ID_BYTES`` bytes in UTF-8, or
+    InvalidInput naming the field. The cap keeps every key built from ids within what a
+    store can index: the stock key, a seller id and a SKU each percent-encoded (three
+    bytes per byte at most), is at most 1,531 bytes, where PostgreSQL's B-tree refuses
+    an entry over 2,704."""
+    checked = text(field, value)
+    size = len(checked.encode())
+    if size > MAX_ID_BYTES:
+        raise InvalidInput(
+            f"{field} must be at most {MAX_ID_BYTES} bytes in UTF-8 ({MAX_ID_BYTES} ASCII "
+            f"characters, fewer beyond ASCII), got {size} bytes: use a shorter {field}",
+            field=field,
+        )
+    return checked
+
+
+def _shown(value: str) -> str:
+    """``value`` as a message shows it: its repr, cut short past 60 characters."""
+    return repr(value) if len(value) <= 60 else f"{value[:60]!r}... ({len(value)} characters)"
 
 
 def whole(field: str, value: object, *, allow_negative: bool = False) -> int:
@@ -61,8 +92,15 @@ def add_seller(
     if not isinstance(enabled, bool):
         raise InvalidInput(f"charges_enabled must be True or False, got {enabled!r}")
     seller = Seller(
-        text("seller_id", seller_id), text("name", name), text("provider_account", account), enabled
+        ident("seller_id", seller_id),
+        text("name", name),
+        text("provider_account", account),
+        enabled,
     )
+    if u.get(s.SELLERS, seller.id) is not None:
+        raise InvalidInput(
+            f"seller {seller.id} already exists; use another id", seller_id=seller.id
+        )
     u.create(s.SELLERS, seller)
     return seller
 
@@ -89,9 +127,9 @@ def add_product(
 ) -> Product:
     price = _price(price)
     product = Product(
-        text("product_id", product_id),
-        text("seller_id", seller_id),
-        text("sku", sku),
+        ident("product_id", product_id),
+        ident("seller_id", seller_id),
+        ident("sku", sku),
         text("name", name),
         price,
     )
@@ -105,7 +143,7 @@ def add_product(
 
 
 def _product(u: Unit, product_id: object) -> Product:
-    pid = text("product_id", product_id)
+    pid = ident("product_id", product_id)
     return u.require(
         s.PRODUCTS,
         pid,
@@ -137,8 +175,8 @@ def set_price(u: Unit, product_id: object, price: object) -> None:
 def _stock_item(u: Unit, seller_id: object, sku: object) -> tuple[str, str]:
     """(seller, SKU) of stock a product of that seller carries (deleted or not), else a
     typed error: stock is never created for an item the catalog does not know."""
-    seller = seller_of(u, text("seller_id", seller_id))
-    code = text("sku", sku)
+    seller = seller_of(u, ident("seller_id", seller_id))
+    code = ident("sku", sku)
     if not any(p.sku == code for p in u.find(s.PRODUCTS, "seller_id", seller.id)):
         raise StockItemNotFound(
             f"seller {seller.id} has no product with SKU {code}: add the product first",

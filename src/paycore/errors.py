@@ -224,6 +224,11 @@ class IntegrityError(StoreError, code="store_integrity_error"):
         return IntegrityError(f"transaction rolled back: {self.message}", **self.fields)
 
 
+class DataError(StoreError, code="store_data_error"):
+    """The store cannot hold a value it was given (text with a NUL, a key past its
+    index's limit); the transaction rolled back, and the same value fails again."""
+
+
 class OperationalError(StoreError, code="store_unavailable"):
     """The store failed (disk, connection, lock timeout); the transaction rolled back."""
 
@@ -370,7 +375,7 @@ class AdapterErrors(NamedTuple):
 
 #: What a store, a payment provider and a webhook verifier must raise; see docs/errors.md.
 ADAPTER_ERRORS = AdapterErrors(
-    store=(IntegrityError, OperationalError, StoreConflict, CommitUnknown),
+    store=(IntegrityError, DataError, OperationalError, StoreConflict, CommitUnknown),
     provider=(
         ProviderUnavailable,
         ProviderSavedFailure,

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from paycore import schema as s
+from paycore.catalog import text
 from paycore.errors import (
     AlertNotFound,
     FlowNotAbandonable,
@@ -38,7 +39,7 @@ from paycore.flows.engine import Engine, FlowDef
 from paycore.machines import FLOW
 from paycore.records import Alert, Flow
 from paycore.status import FlowStatus
-from paycore.unit import Unit
+from paycore.unit import Unit, storable
 
 
 @attrs.frozen
@@ -195,7 +196,9 @@ def resolve_alert(u: Unit, alert_id: object, resolution: object) -> Alert:
     """Close an open alert (``<kind>:<subject>``), saying what was done about it."""
     if not isinstance(resolution, str) or not resolution.strip():
         raise InvalidInput("say what was done about the alert: resolution must be text")
-    row = u.get(s.ALERTS, alert_id) if isinstance(alert_id, str) else None
+    text("resolution", resolution)  # text every store can hold
+    # An id no store can hold names no alert, on any store.
+    row = u.get(s.ALERTS, alert_id) if isinstance(alert_id, str) and storable(alert_id) else None
     if row is None or not row.open:
         raise AlertNotFound(
             f"no open alert {alert_id!r}: list them with `paycore attention`",

@@ -142,6 +142,21 @@ def evolve(record: T, changes: dict[str, Any]) -> T:
     return new
 
 
+def storable(text: str) -> bool:
+    """Can every store hold and look up ``text``: no NUL (PostgreSQL's text cannot hold
+    one, and its driver refuses it) and no lone surrogate (not UTF-8: the SQL stores'
+    drivers cannot encode it)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Unit:
     """Domain operations over one store transaction."""
 
@@ -180,13 +195,18 @@ class Unit:
 
     def require(self, table: Table[T], key: str, missing: Callable[[], PaycoreError]) -> T:
         """The row under ``key``, or ``missing()`` raised; a key that is not a string
-        (a list or dict from a careless caller) names no row either."""
-        row = self.tx.get(table, key) if isinstance(key, str) else None
+        (a list or dict from a careless caller), or one no store can hold (see
+        :func:`storable`), names no row either: it never reaches the store."""
+        row = self.tx.get(table, key) if isinstance(key, str) and storable(key) else None
         if row is None:
             raise missing()
         return row
 
     def find(self, table: Table[T], field: str, value: object) -> list[T]:
+        """Rows whose indexed ``field`` equals ``value``; a str no store can hold (see
+        :func:`storable`) matches none, on every store, without asking it."""
+        if type(value) is str and not storable(value):
+            return []
         return self.tx.find(table, field, value)
 
     def find_since(

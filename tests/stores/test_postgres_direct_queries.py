@@ -11,7 +11,7 @@ import attrs
 import psycopg
 import pytest
 
-from paycore.errors import OperationalError, StoreConflict
+from paycore.errors import DataError, OperationalError, StoreConflict
 from paycore.schema import ORDERS, PAYMENTS
 from paycore_adapters.sql import postgres_pipe, postgres_tx
 from paycore_adapters.sql.postgres_pipe import numbered, text_value, text_values
@@ -127,10 +127,10 @@ def test_rows_read_directly_equal_the_cursors(stores: Callable[..., PostgresStor
 
 
 def test_an_error_of_a_direct_query_is_the_ports(stores: Callable[..., PostgresStore]) -> None:
-    """A statement the server refuses is OperationalError, and the transaction rolls
-    back; the store goes on."""
+    """A statement the server refuses is the port's error (a value it cannot read, SQLSTATE
+    class 22: DataError, not retryable), and the transaction rolls back; the store goes on."""
     store = stores(max_size=2)
-    with pytest.raises(OperationalError) as err, store.transaction() as tx:
+    with pytest.raises(DataError) as err, store.transaction() as tx:
         assert isinstance(tx, PostgresTransaction)
         tx.get(ORDERS, "o1")
         tx._run('SELECT 1 FROM "orders" WHERE "version" = %s::bigint', ("not a number",))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tests.stores.conftest import OpenStore
 
-from paycore.errors import InvalidInput, OperationalError
+from paycore.errors import DataError, InvalidInput
 from paycore.money import Money
 from paycore.schema import ORDERS, PRODUCTS
 from paycore_adapters.memory import in_memory
@@ -51,10 +51,10 @@ def test_the_catalog_refuses_nul_and_changes_nothing(stores: OpenStore, call: An
 
 class TestTheStore:
     def test_a_write_with_nul_is_refused_whole(self, stores: OpenStore) -> None:
-        """An order whose text holds NUL is refused (OperationalError naming NUL), not
-        stored cut short, and nothing of its transaction is kept."""
+        """An order whose text holds NUL is refused (DataError naming NUL, not retryable),
+        not stored cut short, and nothing of its transaction is kept."""
         store = stores()
-        with pytest.raises(OperationalError, match="NUL"), store.transaction() as tx:
+        with pytest.raises(DataError, match="NUL"), store.transaction() as tx:
             tx.insert(ORDERS, order("o1"))
             tx.insert(ORDERS, order("o2", NUL))
         assert store.snapshot().tables[ORDERS.name] == {}
@@ -64,5 +64,5 @@ class TestTheStore:
         store = stores()
         with store.transaction() as tx:
             tx.insert(ORDERS, order("o1", "mug"))
-        with pytest.raises(OperationalError, match="NUL"), store.transaction() as tx:
+        with pytest.raises(DataError, match="NUL"), store.transaction() as tx:
             tx.find(ORDERS, "checkout_session_id", NUL)

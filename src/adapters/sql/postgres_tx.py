@@ -33,21 +33,25 @@ from psycopg import pq
 from psycopg.adapt import Transformer
 from psycopg.rows import TupleRow
 
-from paycore.errors import CommitUnknown, OperationalError, StoreConflict
+from paycore.errors import CommitUnknown
 from paycore.schema import TABLES
 
 from . import postgres_pipe
 from .ddl import NATIVE_SEQUENCES, POSTGRESQL, SEQUENCE_BLOCK, native_sequence
 from .kept import KeptRows
-from .postgres_pipe import PipelineFailed, numbered, text_values
+
+# Kept importable from here (the store's and the snapshot's modules import them so).
+from .postgres_errors import CONFLICTS as CONFLICTS
+from .postgres_errors import encoded
+from .postgres_errors import lost as lost
+from .postgres_errors import translate as translate
+from .postgres_errors import unexpected_error as unexpected_error
+from .postgres_pipe import PipelineFailed, numbered
 from .statements import TableSql
 from .transaction import Refused, SqlTransaction, Write, log_run
 
 Conn = psycopg.Connection[TupleRow]
 
-#: SQLSTATEs of a transaction refused because another one conflicted with it: it rolled
-#: back whole and may run again (serialization_failure, deadlock_detected).
-CONFLICTS = frozenset({"40001", "40P01"})
 #: The most log rows one INSERT carries (a row of the widest table has a few dozen values).
 ROWS_PER_INSERT = 500
 
@@ -71,27 +75,6 @@ class Rows(list[tuple[Any, ...]]):
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self[0] if self else None
-
-
-def translate(exc: psycopg.Error, doing: str) -> OperationalError:
-    """The port's error for a driver error raised while ``doing`` (not for a refused
-    constraint, which the transaction names)."""
-    if exc.sqlstate in CONFLICTS:
-        return StoreConflict(f"{doing}: {exc.sqlstate} {exc}".strip(), sqlstate=exc.sqlstate)
-    return OperationalError(f"{doing}: the PostgreSQL store failed: {exc}".strip())
-
-
-def lost(conn: Conn, exc: psycopg.Error) -> bool:
-    """Did ``exc`` cut the connection (so a commit sent may have happened)?"""
-    return conn.broken or exc.sqlstate is None or exc.sqlstate[:2] in ("08", "57")
-
-
-def unexpected_error(exc: BaseException, committing: bool) -> OperationalError:
-    """The port's error for ``exc``, an error of no driver's while talking to the server:
-    once ``COMMIT`` was sent (``committing``) the commit may have happened."""
-    if committing:
-        return CommitUnknown(f"the commit may have happened; waiting for it failed: {exc!r}")
-    return OperationalError(f"the PostgreSQL store failed: {exc!r}")
 
 
 def postgres_sql(table: Any) -> TableSql:
@@ -167,7 +150,7 @@ class PostgresTransaction(SqlTransaction):
         the next statement."""
         status = self.conn.pgconn.transaction_status
         if status in (_INTRANS, _IDLE):
-            values = text_values(args)
+            values = encoded(args)
             if values is not None:
                 return self._query(sql, values, status == _IDLE)
         try:
@@ -269,7 +252,7 @@ class PostgresTransaction(SqlTransaction):
         if status in (_INTRANS, _IDLE):
             batch: list[postgres_pipe.Statement] = []
             for _, _, sql, args in statements:
-                values = text_values(args)
+                values = encoded(args)
                 if values is None:
                     break  # a value psycopg adapts
                 batch.append((sql, values))

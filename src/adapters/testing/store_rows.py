@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from paycore import records as r
-from paycore.errors import IntegrityError
+from paycore.errors import DataError, IntegrityError
 from paycore.money import Money
 from paycore.ports import Store
 from paycore.schema import AUDIT, FLOWS, ORDERS, PAYMENTS, STOCK, STOCK_MOVEMENTS
@@ -104,3 +104,28 @@ class StoreRowCases:
             tx.insert(ORDERS, order("o9"))
             tx.insert(AUDIT, entries[0])
         assert self.state(store) == before
+
+    def test_text_with_nul_is_kept_whole_or_refused_as_data(self, store: Store) -> None:
+        """Text holding a NUL character is stored and found whole, or refused with
+        DataError (never retryable: the same value fails again) keeping nothing of the
+        transaction; never cut short at the NUL, never an error that says to retry."""
+        cut = "cs_o1"
+        held = f"{cut}\x00tail"
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o1", cut))
+        before = self.state(store)
+        try:
+            with store.transaction() as tx:
+                tx.insert(ORDERS, order("o2"))
+                tx.insert(ORDERS, order("o3", held))
+        except DataError as exc:
+            assert not exc.retryable
+            assert self.state(store) == before
+        else:
+            assert store.snapshot().get(ORDERS, "o3") == order("o3", held)
+        try:
+            with store.transaction() as tx:
+                found = [o.id for o in tx.find(ORDERS, "checkout_session_id", held)]
+        except DataError:
+            return
+        assert found in ([], ["o3"])

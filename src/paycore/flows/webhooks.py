@@ -14,6 +14,7 @@ would change the payment, so there is nothing to ask.
 from __future__ import annotations
 
 from paycore import schema as s
+from paycore.catalog import ident
 from paycore.errors import InvalidInput, ProviderError, ProviderNotFound
 from paycore.flows.engine import (
     Advance,
@@ -68,20 +69,41 @@ def screen(event: object) -> WebhookOutcome | None:
     """Refuse what is not a verified event; say why a verified event is of no use.
 
     Raises:
-        InvalidInput: not a :class:`ProviderEvent`, or no event id to deduplicate by.
+        InvalidInput: not a :class:`ProviderEvent`; an id or a type that is not a
+            non-empty string every store can hold (no NUL, no lone surrogate, at most
+            ``MAX_ID_BYTES`` bytes); an object id that is given but not such text.
 
-    Returns the ignored outcome of an event paycore cannot use, else None.
+    Returns the ignored outcome of an event paycore cannot use, else None. An event
+    whose object id is missing (None or empty) is one: the adapter gives an object
+    without an id that way, and an answer other than 2xx would only have it redelivered.
     """
-    if not isinstance(event, ProviderEvent) or not isinstance(event.id, str) or not event.id:
+    if not isinstance(event, ProviderEvent):
         raise InvalidInput(
             f"handle_webhook takes a verified ProviderEvent with an id, got "
             f"{type(event).__name__}: verify the signature and convert the event first"
         )
+    _event_text("id", event.id)
+    _event_text("type", event.type)
+    if event.object_id is not None and event.object_id != "":
+        _event_text("object_id", event.object_id)
     if not isinstance(event.object_kind, str) or event.object_kind not in KINDS:
         return WebhookOutcome.UNSUPPORTED_OBJECT_KIND
-    if not isinstance(event.object_id, str) or not event.object_id:
+    if not event.object_id:
         return WebhookOutcome.MISSING_OBJECT_ID
     return None
+
+
+def _event_text(field: str, value: object) -> None:
+    """An event's id, type or object id must be an id every store can hold."""
+    try:
+        ident(f"event {field}", value)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"handle_webhook takes a verified ProviderEvent with an id, a type and an object "
+            f"id every store can hold: {exc.message}; verify the signature and convert the "
+            "event first",
+            field=field,
+        ) from None
 
 
 def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -> str | None:
