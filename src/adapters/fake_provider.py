@@ -83,6 +83,9 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
                 created=whole_seconds(now),
                 metadata=MappingProxyType(dict(req.metadata)),
                 client_secret=f"pi_{n:06d}_secret_{n}",
+                # As the request named it ("" for no transfer: the emulator's create
+                # without transfer_data); Stripe shows it as ``transfer_data.destination``.
+                account=req.account,
             )
             self._intents[view.id] = StoredIntent(
                 view,

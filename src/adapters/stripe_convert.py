@@ -58,7 +58,20 @@ def intent_view(obj: Mapping[str, Any]) -> IntentView:
         # action is a redirect (docs.stripe.com/api/payment_intents/object, next_action).
         next_action_url=_get(obj, "next_action", "redirect_to_url", "url"),
         cancellation_reason=obj.get("cancellation_reason"),
+        account=_destination(obj),
     )
+
+
+def _destination(obj: Mapping[str, Any]) -> str | None:
+    """``transfer_data.destination``: "The account (if any) that the payment is attributed
+    to for tax reporting, and where funds from the payment are transferred to after
+    payment success" (stripe-python 16.1.0, ``stripe/_payment_intent.py``,
+    ``TransferData.destination``), an id or, expanded, the account object. None for a
+    charge with no transfer (``transfer_data`` null): Stripe's object names no account."""
+    found = _get(obj, "transfer_data", "destination")
+    if isinstance(found, Mapping):
+        found = found.get("id")
+    return None if found is None else str(found)
 
 
 def refund_view(obj: Mapping[str, Any]) -> RefundView:

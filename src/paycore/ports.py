@@ -142,6 +142,12 @@ class IntentView:
     #: Why it was canceled, when Stripe says: ``automatic`` when Stripe itself canceled it
     #: (stripe-python 16.1.0, ``stripe/_payment_intent.py``, ``cancellation_reason``).
     cancellation_reason: str | None = None
+    #: The account the charge pays: a destination charge's connected account (Stripe's
+    #: ``transfer_data.destination``, docs.stripe.com/connect/destination-charges), or
+    #: ``""`` when the request named none. None when the view does not say: Stripe's
+    #: object of a charge with no transfer (a shop without Connect, its own account's)
+    #: names no account, and other builders may leave it out.
+    account: str | None = None
 
 
 #: A provider refund's statuses (Stripe: docs.stripe.com/api/refunds/object); the ones that

@@ -15,7 +15,7 @@ from paycore.invariants.registry import Breach, Ledger, Violation, invariant
 from paycore.ports import Snapshot
 
 PACKAGE = Path(invariants.__file__).parent
-SUBJECTS = ("stock", "orders_payments", "refunds", "audit", "convergence")
+SUBJECTS = ("stock", "orders_payments", "money_destination", "refunds", "audit", "convergence")
 
 
 class TestInvariantDecorator:

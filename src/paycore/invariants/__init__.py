@@ -15,6 +15,7 @@ them all, in the order of the modules below:
 
 - :mod:`~paycore.invariants.stock`: stock conserved, never oversold, held for live payments;
 - :mod:`~paycore.invariants.orders_payments`: orders, sessions, payments and their intents;
+- :mod:`~paycore.invariants.money_destination`: the account each charge pays;
 - :mod:`~paycore.invariants.refunds`: refunds within captures, recorded, covering decisions;
 - :mod:`~paycore.invariants.audit`: legal transitions, a replayable log, effects once;
 - :mod:`~paycore.invariants.convergence`: what holds once the system is quiet.
@@ -41,7 +42,14 @@ from paycore.invariants.registry import (
 # Importing a subject module registers its checks; this order is the catalog's, and so
 # the order of check()'s violations and of docs/invariants.md.
 # isort: off
-from paycore.invariants import stock, orders_payments, refunds, audit, convergence
+from paycore.invariants import (
+    stock,
+    orders_payments,
+    money_destination,
+    refunds,
+    audit,
+    convergence,
+)
 
 # isort: on
 from paycore.invariants.audit import (
@@ -56,6 +64,7 @@ from paycore.invariants.convergence import (
     notifications_delivered,
     statuses_agree,
 )
+from paycore.invariants.money_destination import charge_pays_the_seller
 from paycore.invariants.orders_payments import (
     amount_matches_order,
     closed_order_not_chargeable,
@@ -96,6 +105,7 @@ __all__ = [
     "amount_matches_order",
     "audit",
     "audit_replays",
+    "charge_pays_the_seller",
     "check",
     "closed_order_not_chargeable",
     "convergence",
@@ -107,6 +117,7 @@ __all__ = [
     "intent_is_the_payments",
     "invariant",
     "legal_transitions",
+    "money_destination",
     "no_double_charge",
     "no_orphaned_charge",
     "no_orphaned_intent",

@@ -1,0 +1,40 @@
+"""Invariants on where the money goes: the account each of this installation's charges pays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from paycore import schema as s
+from paycore.invariants.common import REFERENCE_KEY, ours
+from paycore.invariants.registry import Breach, Ledger, invariant
+from paycore.ports import SnapshotView
+from paycore.records import Payment
+
+
+def seller_account(snap: SnapshotView, p: Payment) -> str:
+    """The provider account of the seller of the payment's order (a cart holds one
+    seller's lines); the account the payment recorded when its order or seller is gone."""
+    order = snap.get(s.ORDERS, p.order_id)
+    seller = None if order is None else snap.get(s.SELLERS, order.seller_id)
+    return p.seller_account if seller is None else seller.provider_account
+
+
+@invariant(
+    "charge-pays-the-seller",
+    "Every provider intent this installation made for a payment pays the provider account "
+    "of that payment's seller, and the payment records that account.",
+    "safety",
+)
+def charge_pays_the_seller(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+    for p in snap.rows(s.PAYMENTS):
+        want = seller_account(snap, p)
+        if p.seller_account != want:
+            yield p.id, f"payment records account {p.seller_account!r}, its seller's is {want!r}"
+    for v in ours(snap, ledger):
+        made_for = snap.get(s.PAYMENTS, v.metadata.get("payment_id", ""))
+        if made_for is None or v.metadata.get(REFERENCE_KEY) != made_for.reference:
+            continue  # not made for a payment of this store: the orphan checks' concern
+        want = seller_account(snap, made_for)
+        # None: the view does not say (Stripe's object of a charge with no transfer).
+        if v.account is not None and v.account != want:
+            yield v.id, f"pays account {v.account!r}, not the seller's {want!r}"
