@@ -73,6 +73,7 @@ from paycore.invariants.orders_payments import (
 from paycore.invariants.refunds import (
     decided_refunds_covered,
     one_provider_refund_per_refund,
+    refund_books_kept,
     refunds_recorded,
     refunds_within_captured,
 )
@@ -119,6 +120,7 @@ __all__ = [
     "one_provider_refund_per_refund",
     "order_matches_payment",
     "orders_payments",
+    "refund_books_kept",
     "refunds",
     "refunds_recorded",
     "refunds_within_captured",
