@@ -21,24 +21,33 @@ ISSUE_ITEMS = ["I1", "I11", "I2", "I3", "I4"]
 LISTING_FLAWS = ["L1", "L2"]
 #: Flaws that only a faithful provider model reveals (its review against Stripe).
 FIDELITY_FLAWS = ["F1", "F2", "F3", "F4"]
+#: Flaws no check saw, found by reviewing the harness's blind spots.
+BLIND_SPOTS = ["H1", "H2", "H3"]
 
 
 def test_catalog_has_one_switch_per_finding() -> None:
-    """S1-S18, the issue items, the listing flaws and the fidelity flaws each have a
-    switch that names invariants that exist."""
+    """S1-S18, the issue items, the listing flaws, the fidelity flaws and the blind spots
+    each have a switch that names invariants (or harness checks) that exist."""
     assert sorted(b for b in BUGS if b.startswith("S")) == sorted(FINDINGS)
     assert sorted(b for b in BUGS if b.startswith("I")) == ISSUE_ITEMS
     assert sorted(b for b in BUGS if b.startswith("L")) == LISTING_FLAWS
     assert sorted(b for b in BUGS if b.startswith("F")) == FIDELITY_FLAWS
+    assert sorted(b for b in BUGS if b.startswith("H")) == BLIND_SPOTS
     assert len(BUGS) == (
-        len(FINDINGS) + len(ISSUE_ITEMS) + len(LISTING_FLAWS) + len(FIDELITY_FLAWS)
+        len(FINDINGS)
+        + len(ISSUE_ITEMS)
+        + len(LISTING_FLAWS)
+        + len(FIDELITY_FLAWS)
+        + len(BLIND_SPOTS)
     )
     ids = {i.id for i in INVARIANTS} | HARNESS_CHECKS
     for bug in BUGS.values():
         assert bug.expected and set(bug.expected) <= ids, bug.id
 
 
-@pytest.mark.parametrize("bug_id", FINDINGS + ISSUE_ITEMS + LISTING_FLAWS + FIDELITY_FLAWS)
+@pytest.mark.parametrize(
+    "bug_id", FINDINGS + ISSUE_ITEMS + LISTING_FLAWS + FIDELITY_FLAWS + BLIND_SPOTS
+)
 def test_harness_catches_seeded_bug(bug_id: str) -> None:
     """With the flaw switched on, a default run (of the first seeds, until one finds it)
     finds a violation of an expected invariant."""

@@ -15,7 +15,9 @@ describes it, and what Hypothesis shrinks towards):
   ``ConnectionResetError`` instead of paycore's provider errors) when a fault fires;
 - ``multi_line``: one checkout buys two products (two lines, two reservations);
 - ``marketplace``: a second seller, with its own provider account, sells in JPY;
-- ``mixed_carts``: carts mixing sellers and currencies, which must be refused.
+- ``mixed_carts``: carts mixing sellers and currencies, which must be refused;
+- ``hold_until_settled``: the library's default ``processing_hold_ms=None``: the stock of
+  a payment the provider is processing stays held until it settles, however long.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ DIMENSIONS = (
     "marketplace",
     "mixed_carts",
     "few_attempts",
+    "hold_until_settled",
 )
 #: Dimensions the model does not draw yet, with the reason (``apply`` still takes them).
 #: (``few_attempts`` was held back until outages stopped dead-lettering flows for good:
@@ -67,6 +70,8 @@ def apply(world: World, name: str) -> str:
                 processing_hold_ms=300_000,
             )
         )
+    elif name == "hold_until_settled":
+        world.reconfigure(attrs.evolve(world.config, processing_hold_ms=None))
     elif name == "pending_refunds":
         world.w.provider.refunds_settle_immediately = False
     elif name == "flaky_notifier":

@@ -232,6 +232,10 @@ class FaultPlan:
             return
         self.provider_armed.pop(0)
         self.provider_targets.pop(0)
+        if kind is FaultKind.REQUEST_HELD and self.hold is None:
+            # a provider that cannot hold a request fails the call before it: counted so,
+            # never as a held request that did not happen
+            kind = FaultKind.PROVIDER_DOWN
         self.note(kind, f"{call} ({phase})")
         if kind is FaultKind.RATE_LIMITED:
             raise ProviderRateLimited(f"{call}: injected 429")

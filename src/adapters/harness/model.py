@@ -27,7 +27,7 @@ from .coverage import Coverage
 from .failures import InvariantViolated as InvariantViolated  # importable from here too
 from .faults import PROVIDER_FAULTS, STORE_FAULTS, FaultKind
 from .stores import MEMORY, WiringFactory
-from .world import BANK_OPS, NO_LEAK, QUIET_ROUNDS, World
+from .world import BANK_OPS, NO_LEAK, QUIET_ROUNDS, WORLD_CHECKS, World
 
 
 class RunStats:
@@ -197,8 +197,8 @@ DRAWN_ACTIONS = tuple(Action.decode(code) for code in range(CODES))
 
 
 #: Checks of the harness itself, reported like invariants: a service answer contradicting the
-#: store, units lost by a race, a quiet phase that never settles, a secret in a port error.
-HARNESS_CHECKS = frozenset({"service-answers", "no-lost-update", "quiet-within-bound", NO_LEAK})
+#: store, units lost by a race, an unsettled quiet phase, a secret in a port error; world_checks'.
+HARNESS_CHECKS = WORLD_CHECKS | {"service-answers", "no-lost-update", "quiet-within-bound", NO_LEAK}
 
 
 def unsettled(world: World) -> Violation:

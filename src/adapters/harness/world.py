@@ -21,10 +21,11 @@ from paycore.config import Config
 from paycore.flows.jobflow import is_job
 from paycore.invariants import Kind, Ledger, Violation
 from paycore.ports import Snapshot
-from paycore.status import ReservationStatus
+from paycore.status import PaymentStatus, ReservationStatus
 
 from . import outages
 from .faults import FaultKind
+from .world_checks import WORLD_CHECKS, foreign_kept
 from .world_core import (
     BANK_OPS,
     JOBS,
@@ -50,6 +51,7 @@ __all__ = [
     "QUIET_JOBS",
     "QUIET_ROUNDS",
     "SECRET",
+    "WORLD_CHECKS",
     "Delivery",
     "World",
     "WorldCore",
@@ -161,7 +163,8 @@ class World(WorldOutside):
         return Ledger(self.w.provider.intents(), self.w.provider.refunds(), self.w.clock.now())
 
     def violations(self, kinds: Iterable[Kind] = ("safety",)) -> list[Violation]:
-        """The harness's own findings, then every violated invariant of ``kinds``
+        """The harness's own findings and checks (:mod:`.world_checks`: foreign intents
+        as planted, the processing hold kept), then every violated invariant of ``kinds``
         (re-running only the invariants whose inputs changed since the last check)."""
         ledger = self.ledger()
         # The ledger's views are immutable records: an equal list is the same ledger (and
@@ -172,8 +175,10 @@ class World(WorldOutside):
             "refunded": ledger.refunds,
             "now": ledger.now,
         }
-        found = self.checker.check(self.w.store, self.view(), ledger, keys, kinds)
-        return [*self.findings, *found]
+        snap = self.view()
+        found = self.checker.check(self.w.store, snap, ledger, keys, kinds)
+        held = self.hold_check(self.w.store, snap, self.config.processing_hold_ms)
+        return [*self.findings, *foreign_kept(self.foreign, ledger), *held, *found]
 
     def quiesce(self, rounds: int = QUIET_ROUNDS) -> bool:
         """Faults off; run every flow and deliver every webhook, then move the clock past
@@ -208,6 +213,8 @@ class World(WorldOutside):
             + cfg.lease_ms
             + 1
         )
+        self.drain()
+        self.into_the_hold()
         for _ in range(rounds):
             self.drain()
             if self.runnable() or self.pending or self.operator_revives():
@@ -219,6 +226,29 @@ class World(WorldOutside):
             if not self.runnable() and not self.pending and self.settled() == before:
                 return True
         return False
+
+    def into_the_hold(self) -> None:
+        """Before the quiet rounds jump past every timer: when a payment the provider is
+        processing still holds stock, stop the clock just past its order's expiry (the
+        latest such) and run one round of jobs, so the janitor meets the payment inside
+        the shop's processing hold (``processing-hold-kept``). Not counted as a round."""
+        snap = self.view()
+        expiries = []
+        for r in snap.rows(s.RESERVATIONS):
+            order = snap.get(s.ORDERS, r.order_id) if r.status is ReservationStatus.HELD else None
+            payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
+            if order and payment and payment.status is PaymentStatus.PROCESSING:
+                expiries.append(order.expires_at)
+        if not expiries:
+            return
+        past = max(expiries) + 1 - self.w.clock.now()
+        if past > 0:
+            self.w.clock.advance(past)
+        self.say(
+            f"clock +{max(past, 0) // 1000} s, past the expiry of a processing payment (quiet)"
+        )
+        self.count("quiet stops inside a processing hold")
+        self.quiet_round()
 
     def operator_revives(self) -> bool:
         """Revive every dead flow through the service, as an operator would (list, fix

@@ -30,6 +30,7 @@ from .checking import Checker
 from .coverage import Coverage
 from .faults import FaultPlan
 from .faulty import FaultyProvider, FaultyStore
+from .world_checks import HoldCheck
 
 SECRET = "whsec_harness_only"
 #: Job rounds (each past every timer) within which a quiet system must settle.
@@ -158,8 +159,7 @@ class WorldCore:
         #: the event types the webhook endpoint subscribes to; None: every type sent
         self.subscribed: frozenset[str] | None = None
         self.sessions: list[str] = []
-        self.restarts = 0
-        self.steps = 0
+        self.restarts = self.steps = 0
         self.counts: dict[str, int] = {}
         self._view: tuple[int, Snapshot] | None = None  # see view()
         self._flows: tuple[int, Mapping[str, Flow], list[Flow]] | None = None  # see _active()
@@ -167,6 +167,7 @@ class WorldCore:
         self.coverage = Coverage()
         #: the invariants' last verdicts, re-run only when what they read changed
         self.checker = Checker(self.counts)
+        self.hold_check = HoldCheck()  # the world's own check of the processing hold
         self.coverage.watch(self.w.service.engine)
         self._open_shop(scarce_stock)
         # The account is shared: another store's intents (whose ids collide with the

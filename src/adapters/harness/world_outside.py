@@ -9,11 +9,13 @@ provider's webhooks are delivered (reordered, duplicated, forged or stale).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from paycore import schema as s
 from paycore.errors import OperationalError, PaycoreError, WebhookSignatureInvalid
 from paycore.money import Money
+from paycore.ports import IntentView
 
 from .. import signing
 from . import foreign
@@ -85,9 +87,11 @@ class WorldOutside(WorldCore):
 
     def customer(self, payment_no: int, action: int) -> None:
         """The customer acts in the browser: finishes 3-D Secure, or a payment settles;
-        or (action 4) the bank fails the payment's latest refund."""
+        or (action 4) the bank fails the payment's latest refund. Before the shop has a
+        payment, someone else's customer acts instead (:meth:`others_customer`)."""
         pid = self.payment_id(payment_no)
-        if pid is None:
+        if pid is None:  # no payment of the shop yet: someone else's customer acts
+            self.others_customer(payment_no, action)
             return
         payment = self.view().get(s.PAYMENTS, pid)
         if payment is None or payment.provider_intent_id is None:
@@ -103,6 +107,39 @@ class WorldOutside(WorldCore):
         self._try(
             f"customer: {name} {iid} ({'ok' if ok else 'fail'})", lambda: fn(iid, success=ok).status
         )
+
+    def others_customer(self, which: int, action: int) -> None:
+        """Someone acts on an intent planted for others (:attr:`foreign`): a customer pays
+        an unpaid one (a card that works, is declined or asks for 3-D Secure), finishes or
+        fails 3-D Secure, or its owner cancels it. Its webhooks reach paycore like any
+        other event on the account (another store's metadata names the shop's first
+        payments), and the world expects the intent to stay as this action left it
+        (``world_checks.foreign_kept``)."""
+        if not self.foreign:
+            return
+        n = which % len(self.foreign)
+        iid, p = self.foreign[n].id, self.w.provider
+        status = next((v.status for v in p.intents() if v.id == iid), None)
+        fn: Callable[[], IntentView]
+        if status == "requires_action":
+            name, fn = (
+                "finishes 3-D Secure",
+                partial(p.complete_action, iid, success=action % 2 == 0),
+            )
+        elif status != "requires_payment_method":
+            return  # paid or canceled: nothing the customer can do
+        elif action % 4 == 3:
+            name, fn = (
+                "its owner cancels",
+                partial(p.cancel_intent, iid, idempotency_key=f"others-{iid}"),
+            )
+        else:
+            method = METHODS[action % 4]
+            name, fn = f"pays with {method}", partial(p.customer_confirm, iid, method)
+        self.count("others' customers")
+        self._try(f"someone else's customer: {name} {iid}", lambda: fn().status)
+        # a decline raises, and may still change the intent (the provider's decline limit)
+        self.foreign[n] = next(v for v in p.intents() if v.id == iid)
 
     def _bank_or_retry(self, pid: str, iid: str, action: int) -> None:
         """The customer pays again in the browser (a 3-D Secure card this time), or the

@@ -82,6 +82,7 @@ from paycore.invariants.orders_payments import (
 from paycore.invariants.refunds import (
     decided_refunds_covered,
     one_provider_refund_per_refund,
+    refund_books_kept,
     refunds_recorded,
     refunds_within_captured,
 )
@@ -130,6 +131,7 @@ __all__ = [
     "one_provider_refund_per_refund",
     "order_matches_payment",
     "orders_payments",
+    "refund_books_kept",
     "refunds",
     "refunds_recorded",
     "refunds_within_captured",

@@ -10,9 +10,10 @@ from paycore import schema as s
 from paycore.invariants.common import INSTALLATION_KEY, installation, payments_by_intent
 from paycore.invariants.registry import Breach, Ledger, invariant
 from paycore.ports import REFUND_LIVE, RefundView, SnapshotView
-from paycore.status import OrderStatus, RefundStatus
+from paycore.status import OrderStatus, RefundStatus, ReservationStatus
 
 _LIVE_LOCALLY = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+_STILL_PAID = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 
 
 @invariant(
@@ -137,3 +138,44 @@ def one_provider_refund_per_refund(snap: SnapshotView, ledger: Ledger) -> Iterat
     for local, ids in sorted(per.items()):
         if len(ids) > 1:
             yield local, f"provider refunds {', '.join(sorted(ids))}"
+
+
+@invariant(
+    "refund-books-kept",
+    "A payment's amount_refunded is the sum of its succeeded local refunds; once its "
+    "succeeded refunds cover the amount received, its order is no longer paid or "
+    "partially refunded; and a refunded order one of whose succeeded refunds was made "
+    "with restock=True (the goods came back) holds no committed stock.",
+    "safety",
+)
+def refund_books_kept(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
+    """The order's status and the stock follow the refunds that succeeded
+    (``flows.refunds.apply_refund``): a refund that settled but left the order paid, or
+    took the goods back without putting them on sale, keeps every other check quiet."""
+    succeeded: Counter[str] = Counter()
+    restocked: set[str] = set()
+    for r in snap.rows(s.REFUNDS):
+        if r.status is RefundStatus.SUCCEEDED:
+            succeeded[r.payment_id] += r.amount.amount
+            if r.restock:
+                restocked.add(r.payment_id)
+    for p in snap.rows(s.PAYMENTS):
+        if p.amount_refunded != succeeded[p.id]:
+            yield p.id, f"amount_refunded {p.amount_refunded}, succeeded refunds {succeeded[p.id]}"
+        if not p.amount_received or succeeded[p.id] < p.amount_received:
+            continue
+        order = snap.get(s.ORDERS, p.order_id)
+        if order is not None and order.status in _STILL_PAID:
+            yield (
+                order.id,
+                f"{order.status.value} though refunds of {succeeded[p.id]} of the "
+                f"{p.amount_received} received succeeded",
+            )
+    committed = {
+        r.order_id for r in snap.rows(s.RESERVATIONS) if r.status is ReservationStatus.COMMITTED
+    }
+    for pid in sorted(restocked):
+        paid = snap.get(s.PAYMENTS, pid)
+        order = snap.get(s.ORDERS, paid.order_id) if paid else None
+        if order is not None and order.status is OrderStatus.REFUNDED and order.id in committed:
+            yield order.id, "refunded with restock, yet its stock is still committed"
