@@ -29,10 +29,10 @@ _RECONCILE_ONE = reconcile.reconcile_one
 _CANCELABLE = [False]
 
 
-def _reconcile_one(u: Unit, *, view: IntentView) -> Any:
+def _reconcile_one(u: Unit, *, view: IntentView, **rest: Any) -> Any:
     _CANCELABLE[0] = view.status in CANCELABLE
     try:
-        return _RECONCILE_ONE(u, view=view)
+        return _RECONCILE_ONE(u, view=view, **rest)
     finally:
         _CANCELABLE[0] = False
 
