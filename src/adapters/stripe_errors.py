@@ -22,13 +22,24 @@ error-handling, docs.stripe.com/api/idempotent_requests):
   us not to retry (eg; if doing so would be a no-op)"): :class:`ProviderSavedFailure`,
   still ambiguous but not retryable. Being ambiguous, the flows look before anything
   else, and take a new key only after the landing window.
-- 401 and 403: the key is wrong, revoked or lacks a permission
-  (:class:`ProviderConfigurationError`): no retry helps.
-- 400 with Stripe's error body (``InvalidRequestError``): refused as it stood, nothing
-  done (:class:`ProviderInvalidRequest`). Any other answer the lines above do not name,
-  a 2xx whose body the SDK could not read (an ``APIError`` with ``http_status`` 200)
-  above all, is ambiguous (:class:`ProviderUnavailable`): only a refusal Stripe spelled
-  out is definite.
+- Stripe's refusals carry its error object, ``{"error": {"type": ..., "code": ...}}``
+  (docs.stripe.com/api/errors: ``type`` is one of ``api_error``, ``card_error``,
+  ``idempotency_error``, ``invalid_request_error``). A 400, 401, 403 or 404 is read for
+  its meaning only with ``type`` ``invalid_request_error`` (a 402 with ``card_error``):
+  400 is refused as it stood, nothing done (:class:`ProviderInvalidRequest`); 404 (or
+  code ``resource_missing``, "The ID provided is not valid", docs.stripe.com/error-codes)
+  is :class:`ProviderNotFound`; 401 and 403, the key wrong, revoked or lacking a
+  permission, are :class:`ProviderConfigurationError`: Stripe refused the request before
+  doing anything, and no retry helps.
+- The same statuses without Stripe's error object come from something else on the way (a
+  proxy's or load balancer's HTML page, an empty body): they say nothing about whether
+  the request reached Stripe, so a 404 must not read as "no such intent" (a checkout
+  closed, its stock freed, while the intent lives) nor a 403 on a refund as "refused"
+  (its amount freed while the money goes back). Those, and any other answer the lines
+  above do not name (a 2xx whose body the SDK could not read, an ``APIError`` with
+  ``http_status`` 200, above all; or the SDK failing on an answer with an exception of
+  its own, :func:`sdk_failure`), are ambiguous (:class:`ProviderUnavailable`): only a
+  refusal Stripe spelled out is definite.
 
 No message leaves here with a secret in it: Stripe's 401 message quotes part of the
 key (``Invalid API Key provided: sk_test_****1234``), and an intent's client secret may
@@ -39,6 +50,7 @@ port without its secret (:func:`paycore_adapters.provider_port.to_port`).
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -142,6 +154,35 @@ def unreadable_answer() -> ProviderError:
     )
 
 
+def _where(exc: BaseException) -> str:
+    """Where ``exc`` was raised: the innermost frame's file, line and function; never its
+    message, which may quote the request (its headers hold the API key)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return "at an unknown place"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"at {os.path.basename(code.co_filename)}:{tb.tb_lineno} in {code.co_name}"
+
+
+def sdk_failure(exc: Exception) -> ProviderError:
+    """The port's error for an exception the SDK raised that is not a ``StripeError`` (the
+    SDK itself failing on an answer it could not read, such as a JSON ``error`` that is
+    not an object, ``stripe/_api_requestor.py`` ``specific_v1_api_error``; or the HTTP
+    client failing in a way the SDK does not wrap). Nothing says Stripe refused: ambiguous.
+    Its type and place are kept, its message is not."""
+    return provider_port.to_port(
+        ProviderUnavailable(
+            f"the Stripe SDK failed with {type(exc).__name__} {_where(exc)} before an answer "
+            "was read; the request may have taken effect: look before acting again",
+            error_code=None,
+            http_status=None,
+            error_type=type(exc).__name__,
+        )
+    )
+
+
 def _classify(
     err: stripe.StripeError,
     status: int | None,
@@ -152,7 +193,7 @@ def _classify(
 ) -> ProviderError:
     if isinstance(err, stripe.APIConnectionError) or status is None:
         return ProviderUnavailable(message, **fields)
-    if isinstance(err, stripe.CardError):
+    if isinstance(err, stripe.CardError) and body.get("type") == "card_error":
         return _declined(body, code, message, fields)
     if status == 409:  # idempotency_key_in_use, or another conflict of concurrent requests
         return ProviderIdempotencyInUse(message, **fields)
@@ -161,17 +202,20 @@ def _classify(
         return cls(message, **fields)
     if isinstance(err, stripe.IdempotencyError) or body.get("type") == "idempotency_error":
         return ProviderIdempotencyMismatch(message, **fields)
+    if status >= 500:
+        saved = fields.get("should_retry") is False
+        return (ProviderSavedFailure if saved else ProviderUnavailable)(message, **fields)
+    if body.get("type") != "invalid_request_error":
+        # Nothing says Stripe refused it: a 2xx whose body the SDK could not read ("Invalid
+        # response body from API", stripe/_api_requestor.py _interpret_response), a 400,
+        # 401, 403 or 404 without Stripe's error object (a proxy's or load balancer's page,
+        # an empty body), a status not classified above. It may have landed.
+        return ProviderUnavailable(message, **fields)
     if status in (401, 403):
         return ProviderConfigurationError(message, **fields)
     if status == 404 or code == "resource_missing":
         return ProviderNotFound(message, **fields)
-    if status >= 500:
-        saved = fields.get("should_retry") is False
-        return (ProviderSavedFailure if saved else ProviderUnavailable)(message, **fields)
-    if status != 400 or not isinstance(err, stripe.InvalidRequestError):
-        # Nothing says Stripe refused it: a 2xx whose body the SDK could not read ("Invalid
-        # response body from API", stripe/_api_requestor.py _interpret_response), a 400
-        # without Stripe's error body, a status not classified above. It may have landed.
+    if status != 400:
         return ProviderUnavailable(message, **fields)
     intent = body.get("payment_intent")
     if isinstance(intent, Mapping) and intent.get("id"):

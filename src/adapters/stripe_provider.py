@@ -56,7 +56,12 @@ from .stripe_convert import (
     refund_view,
     search_query,
 )
-from .stripe_errors import install_log_redaction, to_provider_error, unreadable_answer
+from .stripe_errors import (
+    install_log_redaction,
+    sdk_failure,
+    to_provider_error,
+    unreadable_answer,
+)
 
 T = TypeVar("T")
 
@@ -111,12 +116,19 @@ class StripeProvider:
     # --- the calls ----------------------------------------------------------------
 
     def _call(self, run: Callable[[], T]) -> T:
+        """One request through the SDK: its answer, or the port's error. The error is raised
+        after the ``except`` that met the SDK's, so that it has no context: the SDK's
+        frames hold the API key (its request headers), and an error tracker that records
+        each frame's locals would record it (docs/stripe.md, "Secrets")."""
         try:
             return run()
         except stripe.StripeError as err:
-            raise to_provider_error(err) from None
+            failure = to_provider_error(err)
         except UnicodeDecodeError:
-            raise unreadable_answer() from None
+            failure = unreadable_answer()
+        except Exception as exc:  # the SDK failed on its own: the port takes no vendor error
+            failure = sdk_failure(exc)
+        raise failure
 
     @staticmethod
     def _keyed(key: str) -> Any:
