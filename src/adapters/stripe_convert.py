@@ -16,40 +16,94 @@ so the same code converts what the SDK returns and the intent inside a decline e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from paycore.ports import AccountView, CreateIntent, IntentView, RefundView
+from paycore.ports import AccountView, CreateIntent, IntentView, ListPage, RefundView
 
 MS_PER_S = 1000
 
+T = TypeVar("T")
 
-def _get(obj: Mapping[str, Any] | None, *path: str) -> Any:
-    """``obj[path[0]][path[1]]...``, or None where a level is missing or null."""
-    for name in path:
-        if obj is None:
-            return None
-        obj = obj.get(name)
+
+class NotUnderstood(ValueError):
+    """An answer that is not the object its call returns: a field missing, or of another
+    type than Stripe's object has (the message names the field, never its value)."""
+
+
+def _object(obj: object, kind: str) -> Mapping[str, Any]:
+    """``obj`` as a JSON object of Stripe's type ``kind`` (its ``object`` field, when the
+    answer has one: every object Stripe returns does)."""
+    if not isinstance(obj, Mapping):
+        raise NotUnderstood(f"a {kind} must be a JSON object")
+    if obj.get("object", kind) != kind:
+        raise NotUnderstood(f"the answer is not a {kind} object")
     return obj
 
 
+def _text(obj: Mapping[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value:
+        raise NotUnderstood(f"'{name}' must be a non-empty string")
+    return value
+
+
+def _whole(obj: Mapping[str, Any], name: str, *, null_is_zero: bool = False) -> int:
+    """A whole number, never negative (amounts in minor units, seconds since the epoch);
+    a JSON ``true`` is not one, nor is ``1250.0`` or ``"1250"``."""
+    value = obj.get(name)
+    if value is None and null_is_zero:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NotUnderstood(f"'{name}' must be a whole number, not negative")
+    return value
+
+
+def _get(obj: Mapping[str, Any] | None, *path: str) -> str | None:
+    """The string at ``obj[path[0]][path[1]]...``, or None where a level is missing or null;
+    a level that is not an object, or an end that is not a string, is not understood."""
+    value: Any = obj
+    for name in path:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise NotUnderstood(f"'{name}' must sit in a JSON object")
+        value = value.get(name)
+    if value is not None and not isinstance(value, str):
+        raise NotUnderstood(f"'{'.'.join(path)}' must be a string or null")
+    return value
+
+
 def _metadata(obj: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}
+    """Stripe's metadata: string keys and string values (docs.stripe.com/metadata)."""
+    found = obj.get("metadata")
+    if found is None:
+        return {}
+    if not isinstance(found, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in found.items()
+    ):
+        raise NotUnderstood("'metadata' must map strings to strings")
+    return dict(found)
 
 
-def intent_view(obj: Mapping[str, Any]) -> IntentView:
+def intent_view(answer: object) -> IntentView:
     """A PaymentIntent (docs.stripe.com/api/payment_intents/object) as the port's view.
     The client secret is kept: paycore hands it to the customer's browser after a
-    checkout; an error that carries an intent loses it (:mod:`paycore_adapters.provider_port`)."""
+    checkout; an error that carries an intent loses it (:mod:`paycore_adapters.provider_port`).
+
+    Raises:
+        NotUnderstood: ``answer`` is not a PaymentIntent of Stripe's shape.
+    """
+    obj = _object(answer, "payment_intent")
     return IntentView(
-        id=str(obj["id"]),
-        status=str(obj["status"]),
-        amount=int(obj["amount"]),
-        currency=str(obj["currency"]).upper(),
-        amount_received=int(obj.get("amount_received") or 0),
-        created=int(obj["created"]) * MS_PER_S,
+        id=_text(obj, "id"),
+        status=_text(obj, "status"),
+        amount=_whole(obj, "amount"),
+        currency=_text(obj, "currency").upper(),
+        amount_received=_whole(obj, "amount_received", null_is_zero=True),
+        created=_whole(obj, "created") * MS_PER_S,
         metadata=_metadata(obj),
-        client_secret=obj.get("client_secret"),
+        client_secret=_get(obj, "client_secret"),
         # last_payment_error: "The payment error encountered in the previous PaymentIntent
         # confirmation. It will be cleared if the PaymentIntent is later updated for any
         # reason." (docs.stripe.com/api/payment_intents/object)
@@ -57,7 +111,7 @@ def intent_view(obj: Mapping[str, Any]) -> IntentView:
         # next_action.redirect_to_url.url: where the customer authenticates, when the
         # action is a redirect (docs.stripe.com/api/payment_intents/object, next_action).
         next_action_url=_get(obj, "next_action", "redirect_to_url", "url"),
-        cancellation_reason=obj.get("cancellation_reason"),
+        cancellation_reason=_get(obj, "cancellation_reason"),
         account=_destination(obj),
     )
 
@@ -68,37 +122,94 @@ def _destination(obj: Mapping[str, Any]) -> str | None:
     payment success" (stripe-python 16.1.0, ``stripe/_payment_intent.py``,
     ``TransferData.destination``), an id or, expanded, the account object. None for a
     charge with no transfer (``transfer_data`` null): Stripe's object names no account."""
-    found = _get(obj, "transfer_data", "destination")
-    if isinstance(found, Mapping):
-        found = found.get("id")
-    return None if found is None else str(found)
+    transfer = obj.get("transfer_data")
+    if isinstance(transfer, Mapping) and isinstance(transfer.get("destination"), Mapping):
+        return _get(transfer, "destination", "id")
+    return _get(obj, "transfer_data", "destination")
 
 
-def refund_view(obj: Mapping[str, Any]) -> RefundView:
-    """A Refund (docs.stripe.com/api/refunds/object) as the port's view."""
+def refund_view(answer: object) -> RefundView:
+    """A Refund (docs.stripe.com/api/refunds/object) as the port's view.
+
+    Raises:
+        NotUnderstood: ``answer`` is not a Refund of Stripe's shape.
+    """
+    obj = _object(answer, "refund")
     return RefundView(
-        id=str(obj["id"]),
-        intent_id=str(obj.get("payment_intent") or ""),
-        amount=int(obj["amount"]),
-        status=str(obj["status"]),
+        id=_text(obj, "id"),
+        intent_id=_get(obj, "payment_intent") or "",
+        amount=_whole(obj, "amount"),
+        status=_text(obj, "status"),
         metadata=_metadata(obj),
-        failure_reason=obj.get("failure_reason"),
-        pending_reason=obj.get("pending_reason"),
+        failure_reason=_get(obj, "failure_reason"),
+        pending_reason=_get(obj, "pending_reason"),
     )
 
 
-def account_view(obj: Mapping[str, Any]) -> AccountView:
+def account_view(answer: object) -> AccountView:
     """An Account (docs.stripe.com/api/accounts/object): ``charges_enabled``, the status of
     its ``card_payments`` and ``transfers`` capabilities (a capability the account was
     never given is absent from ``capabilities``: it cannot be used, so ``inactive``), and
-    ``requirements.disabled_reason``."""
+    ``requirements.disabled_reason``.
+
+    Raises:
+        NotUnderstood: ``answer`` is not an Account of Stripe's shape.
+    """
+    obj = _object(answer, "account")
+    enabled = obj.get("charges_enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise NotUnderstood("'charges_enabled' must be a boolean")
     return AccountView(
-        id=str(obj["id"]),
-        charges_enabled=bool(obj.get("charges_enabled")),
-        card_payments=str(_get(obj, "capabilities", "card_payments") or "inactive"),
-        transfers=str(_get(obj, "capabilities", "transfers") or "inactive"),
+        id=_text(obj, "id"),
+        charges_enabled=bool(enabled),
+        card_payments=_get(obj, "capabilities", "card_payments") or "inactive",
+        transfers=_get(obj, "capabilities", "transfers") or "inactive",
         disabled_reason=_get(obj, "requirements", "disabled_reason"),
     )
+
+
+def list_page(answer: object, view: Callable[[object], T]) -> ListPage[T]:
+    """A page of a list (docs.stripe.com/api/pagination: ``data``, ``has_more``), each of
+    its objects through ``view``.
+
+    Raises:
+        NotUnderstood: ``answer`` is not a list object, or one of its objects not ``view``'s.
+    """
+    obj = _object(answer, "list")
+    return ListPage(tuple(view(item) for item in _data(obj)), _has_more(obj))
+
+
+def search_page(answer: object) -> tuple[list[IntentView], str | None]:
+    """A page of a search of intents (docs.stripe.com/api/pagination/search: ``data``,
+    ``has_more``, ``next_page``): its intents, and the next page's cursor while
+    ``has_more``, else None.
+
+    Raises:
+        NotUnderstood: ``answer`` is not a search result of intents, or says there is more
+            without a cursor.
+    """
+    obj = _object(answer, "search_result")
+    found = [intent_view(item) for item in _data(obj)]
+    if not _has_more(obj):
+        return found, None
+    following = _get(obj, "next_page")
+    if not following:
+        raise NotUnderstood("a search page with 'has_more' must have a 'next_page'")
+    return found, following
+
+
+def _data(obj: Mapping[str, Any]) -> list[Any]:
+    data = obj.get("data")
+    if not isinstance(data, list):
+        raise NotUnderstood("'data' must be a JSON array")
+    return data
+
+
+def _has_more(obj: Mapping[str, Any]) -> bool:
+    more = obj.get("has_more")
+    if not isinstance(more, bool):
+        raise NotUnderstood("'has_more' must be a boolean")
+    return more
 
 
 def create_params(req: CreateIntent, *, connect: bool = True) -> dict[str, Any]:

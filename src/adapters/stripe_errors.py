@@ -72,7 +72,7 @@ from paycore.errors import (
 )
 
 from . import provider_port
-from .stripe_convert import intent_view
+from .stripe_convert import NotUnderstood, intent_view
 
 #: API keys (secret, restricted, publishable; test or live), masked or not, and
 #: PaymentIntent client secrets (``pi_..._secret_...``).
@@ -183,6 +183,22 @@ def sdk_failure(exc: Exception) -> ProviderError:
     )
 
 
+def not_understood(exc: Exception, http_status: int | None) -> ProviderError:
+    """The port's error for an answer the adapter could not read as the object its call
+    returns (:class:`~paycore_adapters.stripe_convert.NotUnderstood` names the field; any
+    other exception, a bug of the conversion, is named by its type and place). Stripe
+    answered 2xx, so the request may have landed: ambiguous, like a lost answer."""
+    why = str(exc) if isinstance(exc, NotUnderstood) else f"{type(exc).__name__} {_where(exc)}"
+    return provider_port.to_port(
+        ProviderUnavailable(
+            f"Stripe's answer was not understood ({why}); the request may have taken "
+            "effect: look before acting again",
+            error_code=None,
+            http_status=http_status,
+        )
+    )
+
+
 def _classify(
     err: stripe.StripeError,
     status: int | None,
@@ -229,10 +245,13 @@ def _declined(
     body: Mapping[str, Any], code: str | None, message: str, fields: dict[str, Any]
 ) -> ProviderError:
     """A 402: the card (or debit) was declined. The intent as the decline left it rides
-    in the error (``error.payment_intent``), with its id; the decline code says why."""
-    intent = body.get("payment_intent")
-    if isinstance(intent, Mapping) and intent.get("id"):
-        fields["intent"] = intent_view(intent)
-        fields["intent_id"] = str(intent["id"])
+    in the error (``error.payment_intent``), with its id, when it is one the adapter can
+    read; the decline code says why."""
+    try:
+        intent = intent_view(body["payment_intent"]) if body.get("payment_intent") else None
+    except NotUnderstood:
+        intent = None  # the adapter reads the intent itself (StripeProvider.confirm_intent)
+    if intent is not None:
+        fields.update(intent=intent, intent_id=intent.id)
     fields["decline_code"] = body.get("decline_code") or code
     return ProviderCardDeclined(message, **fields)

@@ -19,6 +19,11 @@ SDK, and why:
   (:mod:`paycore_adapters.stripe_errors`), with no secret in it.
 - **Units.** Seconds, lower-case currencies and Stripe's object shapes are converted at
   this edge (:mod:`paycore_adapters.stripe_convert`).
+- **Answers.** Each answer is read strictly as the object its call returns: a 2xx of
+  another shape (``{}`` for an intent, an ``amount`` that is a string, a list without
+  ``data``, a refund where an intent was asked for) is :class:`ProviderUnavailable`,
+  "not understood", since the request may have landed; no other exception leaves a call.
+  A search whose pages do not end (a cursor that comes back) is stopped the same way.
 - **Charges.** ``connect=True`` (the default): destination charges for a marketplace's
   sellers on Connect (``transfer_data[destination]``, ``on_behalf_of``, refunds with
   ``reverse_transfer``). ``connect=False``: a shop without Connect, charging its own
@@ -50,14 +55,18 @@ from paycore.ports import AccountView, CreateIntent, IntentView, ListPage, Refun
 
 from .provider_port import without_secret
 from .stripe_convert import (
+    NotUnderstood,
     account_view,
     create_params,
     intent_view,
+    list_page,
     refund_view,
+    search_page,
     search_query,
 )
 from .stripe_errors import (
     install_log_redaction,
+    not_understood,
     sdk_failure,
     to_provider_error,
     unreadable_answer,
@@ -115,19 +124,28 @@ class StripeProvider:
 
     # --- the calls ----------------------------------------------------------------
 
-    def _call(self, run: Callable[[], T]) -> T:
-        """One request through the SDK: its answer, or the port's error. The error is raised
-        after the ``except`` that met the SDK's, so that it has no context: the SDK's
-        frames hold the API key (its request headers), and an error tracker that records
-        each frame's locals would record it (docs/stripe.md, "Secrets")."""
+    def _call(self, run: Callable[[], object], view: Callable[[object], T]) -> T:
+        """One request through the SDK, and its answer as the port's view: the view, or the
+        port's error. An answer ``view`` does not understand is ambiguous: Stripe answered
+        2xx, so the request may have landed.
+
+        The error is raised after the ``except`` that met the failure, so that it has no
+        context: the SDK's frames hold the API key (its request headers), and an error
+        tracker that records each frame's locals would record it (docs/stripe.md,
+        "Secrets")."""
         try:
-            return run()
+            answer = run()
         except stripe.StripeError as err:
             failure = to_provider_error(err)
         except UnicodeDecodeError:
             failure = unreadable_answer()
         except Exception as exc:  # the SDK failed on its own: the port takes no vendor error
             failure = sdk_failure(exc)
+        else:
+            try:
+                return view(answer.to_dict() if isinstance(answer, stripe.StripeObject) else answer)
+            except Exception as exc:  # NotUnderstood, or any other: never a vendor's error
+                failure = not_understood(exc, _status(answer))
         raise failure
 
     @staticmethod
@@ -137,8 +155,10 @@ class StripeProvider:
     def create_intent(self, req: CreateIntent, *, idempotency_key: str) -> IntentView:
         pis = self._client.v1.payment_intents
         params = create_params(req, connect=self._connect)
-        obj = self._call(lambda: pis.create(params, self._keyed(idempotency_key)))  # type: ignore[arg-type]
-        return intent_view(obj.to_dict())
+        return self._call(
+            lambda: pis.create(params, self._keyed(idempotency_key)),  # type: ignore[arg-type]
+            intent_view,
+        )
 
     def confirm_intent(
         self,
@@ -155,8 +175,9 @@ class StripeProvider:
             params["return_url"] = return_url
         pis = self._client.v1.payment_intents
         try:
-            obj = self._call(
-                lambda: pis.confirm(intent_id, params, self._keyed(idempotency_key))  # type: ignore[arg-type]
+            return self._call(
+                lambda: pis.confirm(intent_id, params, self._keyed(idempotency_key)),  # type: ignore[arg-type]
+                intent_view,
             )
         except ProviderCardDeclined as declined:
             if "intent" not in declined.fields:
@@ -165,21 +186,22 @@ class StripeProvider:
                 intent = without_secret(self.retrieve_intent(intent_id))
                 declined.fields.update(intent=intent, intent_id=intent.id)
             raise
-        return intent_view(obj.to_dict())
 
     def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> IntentView:
         pis = self._client.v1.payment_intents
-        obj = self._call(lambda: pis.cancel(intent_id, None, self._keyed(idempotency_key)))
-        return intent_view(obj.to_dict())
+        return self._call(
+            lambda: pis.cancel(intent_id, None, self._keyed(idempotency_key)), intent_view
+        )
 
     def capture_intent(self, intent_id: str, *, idempotency_key: str) -> IntentView:
         pis = self._client.v1.payment_intents
-        obj = self._call(lambda: pis.capture(intent_id, None, self._keyed(idempotency_key)))
-        return intent_view(obj.to_dict())
+        return self._call(
+            lambda: pis.capture(intent_id, None, self._keyed(idempotency_key)), intent_view
+        )
 
     def retrieve_intent(self, intent_id: str) -> IntentView:
         pis = self._client.v1.payment_intents
-        return intent_view(self._call(lambda: pis.retrieve(intent_id)).to_dict())
+        return self._call(lambda: pis.retrieve(intent_id), intent_view)
 
     def search_intents(self, *, metadata_key: str, value: str) -> list[IntentView]:
         """Every page of Stripe's search (``next_page`` until ``has_more`` is false).
@@ -188,12 +210,25 @@ class StripeProvider:
         pis = self._client.v1.payment_intents
         params: dict[str, Any] = {"query": search_query(metadata_key, value), "limit": SEARCH_PAGE}
         found: list[IntentView] = []
-        while True:
-            page = self._call(lambda: pis.search(dict(params)))  # type: ignore[arg-type]
-            found.extend(intent_view(obj.to_dict()) for obj in page.data)
-            if not page.has_more or not page.next_page:
+        cursors: set[str] = set()
+        for _ in range(SEARCH_PAGE):  # bounded: a checkout's search finds one or two intents
+            intents, following = self._call(
+                lambda: pis.search(dict(params)),  # type: ignore[arg-type]
+                search_page,
+            )
+            found.extend(intents)
+            if following is None:
                 return found
-            params["page"] = page.next_page
+            if following in cursors:
+                break
+            cursors.add(following)
+            params["page"] = following
+        raise not_understood(
+            NotUnderstood(
+                f"the search's pages did not end (a cursor came back, or over {SEARCH_PAGE} pages)"
+            ),
+            None,
+        )
 
     def list_intents(
         self,
@@ -210,8 +245,10 @@ class StripeProvider:
         if starting_after is not None:
             params["starting_after"] = starting_after
         pis = self._client.v1.payment_intents
-        page = self._call(lambda: pis.list(params))  # type: ignore[arg-type]
-        return ListPage(tuple(intent_view(obj.to_dict()) for obj in page.data), bool(page.has_more))
+        return self._call(
+            lambda: pis.list(params),  # type: ignore[arg-type]
+            lambda answer: list_page(answer, intent_view),
+        )
 
     def create_refund(
         self,
@@ -237,12 +274,14 @@ class StripeProvider:
         if reason is not None:
             params["reason"] = reason
         refunds = self._client.v1.refunds
-        obj = self._call(lambda: refunds.create(params, self._keyed(idempotency_key)))  # type: ignore[arg-type]
-        return refund_view(obj.to_dict())
+        return self._call(
+            lambda: refunds.create(params, self._keyed(idempotency_key)),  # type: ignore[arg-type]
+            refund_view,
+        )
 
     def retrieve_refund(self, refund_id: str) -> RefundView:
         refunds = self._client.v1.refunds
-        return refund_view(self._call(lambda: refunds.retrieve(refund_id)).to_dict())
+        return self._call(lambda: refunds.retrieve(refund_id), refund_view)
 
     def list_refunds(
         self, intent_id: str, *, limit: int = 10, starting_after: str | None = None
@@ -251,8 +290,10 @@ class StripeProvider:
         if starting_after is not None:
             params["starting_after"] = starting_after
         refunds = self._client.v1.refunds
-        page = self._call(lambda: refunds.list(params))  # type: ignore[arg-type]
-        return ListPage(tuple(refund_view(obj.to_dict()) for obj in page.data), bool(page.has_more))
+        return self._call(
+            lambda: refunds.list(params),  # type: ignore[arg-type]
+            lambda answer: list_page(answer, refund_view),
+        )
 
     def retrieve_account(self, account: str) -> AccountView:
         """With Connect, the seller's connected account (``GET /v1/accounts/:id``,
@@ -264,8 +305,8 @@ class StripeProvider:
         cannot be charged in this mode, and no retry changes that."""
         accounts = self._client.v1.accounts
         if self._connect:
-            return account_view(self._call(lambda: accounts.retrieve(account)).to_dict())
-        own = account_view(self._call(accounts.retrieve_current).to_dict())
+            return self._call(lambda: accounts.retrieve(account), account_view)
+        own = self._call(accounts.retrieve_current, account_view)
         if own.id != account:
             raise ProviderConfigurationError(
                 f"account {account} is not this API key's own Stripe account ({own.id}): "
@@ -276,3 +317,9 @@ class StripeProvider:
                 setting="connect",
             )
         return attrs.evolve(own, own=True)  # charged directly: no transfer follows
+
+
+def _status(answer: object) -> int | None:
+    """The HTTP status of the answer the SDK made ``answer`` of (its ``last_response``)."""
+    code = getattr(getattr(answer, "last_response", None), "code", None)
+    return code if isinstance(code, int) else None
