@@ -11,8 +11,9 @@ import hashlib
 import hmac
 import json
 import re
+from typing import Any
 
-from paycore.errors import WebhookSignatureInvalid
+from paycore.errors import InvalidInput, WebhookSignatureInvalid
 from paycore.ports import ProviderEvent
 
 TOLERANCE_S = 300
@@ -22,9 +23,73 @@ _HEX = re.compile(r"[0-9a-f]{64}")
 _ITEM = re.compile(r"([a-z][a-z0-9]*)=([\x21-\x7e]*)")
 
 
-def sign(payload: bytes, secret: str, timestamp_s: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp_s}.".encode() + payload, hashlib.sha256)
-    return f"t={timestamp_s},v1={mac.hexdigest()}"
+class Secret:
+    """A secret (a webhook signing secret, an API key) that no repr, str, log line or
+    traceback's recorded locals shows.
+
+    An error tracker that records each frame's locals records a plain ``str`` secret
+    wherever it sits on the failing request's stack; this wrapper shows as
+    ``Secret('[redacted]')``. :meth:`reveal` is the one way to the value: call it only at
+    the point of use (the HMAC, the SDK client's construction), inside that call's
+    arguments, never into a variable of its own. It refuses to be pickled, which would
+    write the value out in the clear.
+
+    Args:
+        value: the secret, a non-empty string.
+
+    Raises:
+        InvalidInput: ``value`` is not a non-empty string.
+
+    Example::
+
+        key = Secret(os.environ["STRIPE_SECRET_KEY"])
+        client = stripe.StripeClient(key.reveal())
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput("a secret must be a non-empty string")
+        self._value = value
+
+    @classmethod
+    def of(cls, value: str | Secret) -> Secret:
+        """``value`` wrapped, or as it is when it is a Secret already."""
+        return value if isinstance(value, Secret) else cls(value)
+
+    def reveal(self) -> str:
+        """The value: for the point of use only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('[redacted]')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError("a Secret is not pickled: that would write its value out")
+
+
+def sign(payload: bytes, secret: str | Secret, timestamp_s: int) -> str:
+    """The ``Stripe-Signature`` header of ``payload`` at ``timestamp_s``: HMAC-SHA256 of
+    ``"<t>.<payload>"`` under the secret (docs.stripe.com/webhooks#verify-manually)."""
+    return f"t={timestamp_s},v1={_mac(payload, Secret.of(secret), timestamp_s)}"
+
+
+def _mac(payload: bytes, secret: Secret, timestamp_s: int) -> str:
+    """The hex HMAC-SHA256 of ``"<t>.<payload>"``: the one place a signing secret is revealed."""
+    signed = f"{timestamp_s}.".encode() + payload
+    return hmac.new(secret.reveal().encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signed_by(
+    payload: bytes, timestamp_s: int, signatures: tuple[str, ...], secret: Secret
+) -> bool:
+    """Whether one of ``signatures`` (a header's ``v1`` ones) signs ``payload`` at
+    ``timestamp_s`` under ``secret``, compared in constant time."""
+    expected = _mac(payload, secret, timestamp_s)
+    return any(hmac.compare_digest(expected, s) for s in signatures)
 
 
 def parse_header(header: object) -> tuple[int, tuple[str, ...]]:
@@ -57,7 +122,7 @@ def parse_header(header: object) -> tuple[int, tuple[str, ...]]:
 
 
 def verify(
-    payload: bytes, header: str, secret: str, now_s: int, tolerance_s: int = TOLERANCE_S
+    payload: bytes, header: str, secret: str | Secret, now_s: int, tolerance_s: int = TOLERANCE_S
 ) -> None:
     """Raise WebhookSignatureInvalid unless ``header`` signs ``payload`` recently enough.
 
@@ -70,8 +135,7 @@ def verify(
             "webhook payload must be the raw body bytes; refuse the event"
         )
     t, sigs = parse_header(header)
-    expected = sign(payload, secret, t).split("v1=", 1)[1]
-    if not any(hmac.compare_digest(expected, s) for s in sigs):
+    if not signed_by(payload, t, sigs, Secret.of(secret)):
         raise WebhookSignatureInvalid(
             "webhook signature does not match; check the endpoint's signing secret"
         )
@@ -135,7 +199,7 @@ def from_payload(payload: bytes) -> ProviderEvent:
     )
 
 
-def receive(payload: bytes, header: str, secret: str, now_s: int) -> ProviderEvent:
+def receive(payload: bytes, header: str, secret: str | Secret, now_s: int) -> ProviderEvent:
     """Verify, then parse: what a webhook endpoint does before ``handle_webhook``."""
     verify(payload, header, secret, now_s)
     return from_payload(payload)

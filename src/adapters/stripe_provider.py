@@ -54,6 +54,7 @@ from paycore.errors import ProviderCardDeclined, ProviderConfigurationError
 from paycore.ports import AccountView, CreateIntent, IntentView, ListPage, RefundView
 
 from .provider_port import without_secret
+from .signing import Secret
 from .stripe_convert import (
     NotUnderstood,
     account_view,
@@ -94,7 +95,7 @@ class StripeProvider:
     @classmethod
     def from_settings(
         cls,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         *,
         api_base: str | None = None,
         max_network_retries: int = DEFAULT_RETRIES,
@@ -105,14 +106,12 @@ class StripeProvider:
         """An adapter with its own client: the key given, else ``$STRIPE_SECRET_KEY``;
         ``api_base`` points it elsewhere than Stripe (an emulator on 127.0.0.1);
         ``connect=False`` charges the key's own account instead of sellers' connected
-        accounts (see the module's docstring)."""
-        key = api_key if api_key is not None else os.environ.get(KEY_ENV)
-        if not key:
-            raise ProviderConfigurationError(
-                f"no Stripe API key: pass api_key or set {KEY_ENV}", setting=KEY_ENV
-            )
+        accounts (see the module's docstring). The key is wrapped at once
+        (:class:`~paycore_adapters.signing.Secret`) and handed out only to the SDK client."""
+        key = _key(api_key if api_key is not None else os.environ.get(KEY_ENV))
+        del api_key  # from here on the key is a Secret in every frame of this call
         client = stripe.StripeClient(
-            key,
+            key.reveal(),
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=max_network_retries,
             http_client=http_client or stripe.RequestsClient(timeout=timeout_s),
@@ -323,3 +322,13 @@ def _status(answer: object) -> int | None:
     """The HTTP status of the answer the SDK made ``answer`` of (its ``last_response``)."""
     code = getattr(getattr(answer, "last_response", None), "code", None)
     return code if isinstance(code, int) else None
+
+
+def _key(value: str | Secret | None) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not value:
+        raise ProviderConfigurationError(
+            f"no Stripe API key: pass api_key or set {KEY_ENV}", setting=KEY_ENV
+        )
+    return Secret(value)
