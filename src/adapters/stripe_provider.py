@@ -327,7 +327,7 @@ def _status(answer: object) -> int | None:
 def _key(value: str | Secret | None) -> Secret:
     if isinstance(value, Secret):
         return value
-    if not value:
+    if not isinstance(value, str) or not value.strip():
         raise ProviderConfigurationError(
             f"no Stripe API key: pass api_key or set {KEY_ENV}", setting=KEY_ENV
         )

@@ -24,6 +24,7 @@ import pytest
 from tests.stripe_wire import KEY, Wire, intent
 from tests.support import make_shop
 
+from paycore import errors as E
 from paycore.flows.checkout import CartItem
 from paycore_adapters import signing
 from paycore_adapters.memory import Wiring
@@ -197,3 +198,10 @@ def test_the_constructors_still_take_plain_strings(paid: tuple[Wiring, bytes]) -
             "pi_3Abc"
         )
         assert wire.sent[0][2]["Authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_key_is_a_settings_error_that_names_the_variable(blank: str) -> None:
+    """As no key at all: the operator must set one."""
+    with pytest.raises(E.ProviderConfigurationError, match="STRIPE_SECRET_KEY"):
+        StripeProvider.from_settings(blank)
