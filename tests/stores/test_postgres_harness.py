@@ -8,6 +8,7 @@ so a seeded run still counts what it counts in memory."""
 from __future__ import annotations
 
 import pytest
+from tests.shared_runs import SharedRuns
 from tests.support import run_shape as shape
 
 from paycore_adapters.harness.bugs import BUGS
@@ -46,11 +47,11 @@ def test_locking_and_constraint_bugs_are_caught_on_postgresql(
 
 
 def test_the_two_flow_scenario_with_any_one_fault_explored_on_postgresql(
-    postgres_server: str,
+    postgres_server: str, shared_runs: SharedRuns
 ) -> None:
     """Every schedule of two checkouts of one session with any one fault, each state
     rebuilt on a database of its own by replaying its path: clean, and state for state
-    the memory search."""
+    the memory search (the run's one, ``shared_runs``, that test_explore.py checks too)."""
     on_pg = explore(
         flows=2,
         faults=1,
@@ -59,7 +60,7 @@ def test_the_two_flow_scenario_with_any_one_fault_explored_on_postgresql(
         server=postgres_server,
         method="replay",
     )
-    in_memory = explore(flows=2, faults=1, only=["one-session"])
+    in_memory = shared_runs.explore(flows=2, faults=1, only=["one-session"])
     assert on_pg.complete and on_pg.violations == []
     assert on_pg.faults_injected == in_memory.faults_injected
     assert all(on_pg.faults_injected.values())
