@@ -22,12 +22,12 @@ EXAMPLES = 60
 
 
 def test_a_chaos_run_on_postgresql_is_clean_and_the_same_run_as_in_memory(
-    postgres_server: str,
+    postgres_server: str, shared_runs: SharedRuns
 ) -> None:
     on_pg = run_chaos(seed=3, examples=EXAMPLES, store="postgresql", server=postgres_server)
     assert on_pg.ok, on_pg.violations or on_pg.error
     assert all(on_pg.faults[k.value] for k in STORE_FAULTS), on_pg.faults
-    assert shape(on_pg) == shape(run_chaos(seed=3, examples=EXAMPLES))
+    assert shape(on_pg) == shape(shared_runs.chaos(seed=3, examples=EXAMPLES))
     assert "postgresql" in on_pg.replay and "password" not in on_pg.replay
 
 
