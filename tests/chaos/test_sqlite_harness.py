@@ -39,7 +39,9 @@ def test_a_chaos_run_on_sqlite_is_clean_and_the_same_run_as_in_memory(
 @pytest.mark.parametrize("bug_id", ["S8", "S9", "S13"])
 def test_locking_and_constraint_bugs_are_caught_on_sqlite(bug_id: str) -> None:
     for seed in range(4):
-        report = run_chaos(seed=seed, bug=bug_id, shrink=False, store="sqlite")
+        report = run_chaos(
+            seed=seed, bug=bug_id, shrink=False, store="sqlite", stop_at=BUGS[bug_id].expected
+        )
         if report.violations or report.error:
             break
     assert report.error is None, report.error

@@ -37,7 +37,12 @@ def test_locking_and_constraint_bugs_are_caught_on_postgresql(
 ) -> None:
     for seed in range(4):
         report = run_chaos(
-            seed=seed, bug=bug_id, shrink=False, store="postgresql", server=postgres_server
+            seed=seed,
+            bug=bug_id,
+            shrink=False,
+            store="postgresql",
+            server=postgres_server,
+            stop_at=BUGS[bug_id].expected,
         )
         if report.violations or report.error:
             break
