@@ -7,7 +7,8 @@ two scenarios explored together are read by that test and by the fork-against-re
 test. The ``shared_runs`` fixture makes such a search once per run: the first test that
 asks makes it, the others, on any xdist worker, read its result. The explorer is
 deterministic (``test_runs_are_deterministic`` makes its own runs and compares them), so
-a test reads exactly what it would have computed; each gets a copy of its own.
+a test reads exactly what it would have computed; each gets a copy of its own. The
+SQLite and PostgreSQL chaos runs compare with one in-memory chaos run, shared the same way.
 
 Across xdist workers the result goes through the run's temporary directory, under a lock:
 a worker that asks while another is making the search waits for it instead of making it
@@ -27,6 +28,7 @@ from typing import TypeVar
 import pytest
 
 from paycore_adapters.harness.explore import ExploreReport, explore
+from paycore_adapters.harness.runner import ChaosReport, run_chaos
 
 T = TypeVar("T")
 
@@ -47,6 +49,14 @@ class SharedRuns:
         key = f"explore flows={flows} faults={faults} only={scenarios}"
         report = self._get(key, lambda: explore(flows=flows, faults=faults, only=scenarios))
         assert isinstance(report, ExploreReport)
+        return report
+
+    def chaos(self, *, seed: int, examples: int) -> ChaosReport:
+        """``run_chaos(seed=..., examples=...)`` in memory, made once per run: the run the
+        SQLite and PostgreSQL harness tests compare theirs with."""
+        key = f"chaos seed={seed} examples={examples}"
+        report = self._get(key, lambda: run_chaos(seed=seed, examples=examples))
+        assert isinstance(report, ChaosReport)
         return report
 
     def _get(self, key: str, make: Callable[[], T]) -> T:

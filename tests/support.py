@@ -21,6 +21,7 @@ from paycore.money import Money
 from paycore.ports import RefundView
 from paycore.records import Flow
 from paycore.status import FlowStatus
+from paycore_adapters.harness.bugs import BUGS
 from paycore_adapters.harness.faulty import FaultyProvider, FaultyStore
 from paycore_adapters.harness.runner import ChaosReport, run_chaos
 from paycore_adapters.harness.stories import lag_search
@@ -200,9 +201,10 @@ def made_here(w: Wiring, **metadata: str) -> dict[str, str]:
 
 def hunt(bug_id: str, seeds: int = 4) -> ChaosReport:
     """Default chaos runs with the seeded bug switched on, on the first ``seeds`` seeds
-    until one finds something: the report of that run (or of the last one)."""
+    until one finds something: the report of that run (or of the last one). A run ends
+    once it found what the bug breaks (``stop_at``): whether it finds it is the question."""
     for seed in range(seeds):
-        report = run_chaos(seed=seed, bug=bug_id, shrink=False)
+        report = run_chaos(seed=seed, bug=bug_id, shrink=False, stop_at=BUGS[bug_id].expected)
         if report.violations or report.error:
             break
     return report

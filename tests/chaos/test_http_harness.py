@@ -59,7 +59,9 @@ def test_a_seed_gives_one_run_over_http() -> None:
 @pytest.mark.parametrize("bug_id", ["F1", "F2", "F3", "L1"])
 def test_provider_handling_bugs_are_caught_over_http(bug_id: str) -> None:
     for seed in range(3):
-        report = run_chaos(seed=seed, bug=bug_id, shrink=False, provider="emulator")
+        report = run_chaos(
+            seed=seed, bug=bug_id, shrink=False, provider="emulator", stop_at=BUGS[bug_id].expected
+        )
         if report.violations or report.error:
             break
     assert report.error is None, report.error

@@ -25,19 +25,23 @@ pytestmark = pytest.mark.slow
 EXAMPLES = 60
 
 
-def test_a_chaos_run_on_sqlite_is_clean_and_the_same_run_as_in_memory() -> None:
+def test_a_chaos_run_on_sqlite_is_clean_and_the_same_run_as_in_memory(
+    shared_runs: SharedRuns,
+) -> None:
     on_sqlite = run_chaos(seed=3, examples=EXAMPLES, store="sqlite")
     assert on_sqlite.ok, on_sqlite.violations or on_sqlite.error
     store_faults = [k.value for k in STORE_FAULTS]
     assert all(on_sqlite.faults[k] for k in store_faults), on_sqlite.faults
-    in_memory = run_chaos(seed=3, examples=EXAMPLES)
+    in_memory = shared_runs.chaos(seed=3, examples=EXAMPLES)
     assert shape(on_sqlite) == shape(in_memory)
 
 
 @pytest.mark.parametrize("bug_id", ["S8", "S9", "S13"])
 def test_locking_and_constraint_bugs_are_caught_on_sqlite(bug_id: str) -> None:
     for seed in range(4):
-        report = run_chaos(seed=seed, bug=bug_id, shrink=False, store="sqlite")
+        report = run_chaos(
+            seed=seed, bug=bug_id, shrink=False, store="sqlite", stop_at=BUGS[bug_id].expected
+        )
         if report.violations or report.error:
             break
     assert report.error is None, report.error

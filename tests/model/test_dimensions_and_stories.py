@@ -26,6 +26,7 @@ REACHES: dict[str, str | tuple[str, ...]] = {
         "checkout.find",
         "payment: creating -creation_failed-> failed",
     ),
+    "create_answer_lost_for_a_day": ("checkout.replay", "checkout.find"),
     "debit_fails_then_three_d_secure": "payment: processing -require_action-> requires_action",
     "give_up_confirm_and_cancel": "cancel.give_up",
     "multi_line_order": "order: partially_refunded -refund_rest-> refunded",

@@ -4,7 +4,7 @@ Each example's store is a database copied from a template migrated once per run
 (``CREATE DATABASE ... TEMPLATE``, a file copy on the server); a seeded bug that does
 without a unique constraint (``SeededBug.drops``) gets a template without it. Once the
 wiring of a world is dropped, its store, connections and database are kept for the
-next world, emptied first (its tables truncated and its sequences restarted: what the
+next world, emptied first (its tables' rows deleted and its sequences restarted: what the
 template holds, the migrations' record aside), instead of dropping the database and
 copying the template again: copying, connecting and dropping cost more than the
 example's own transactions (an explored state is one example). Everything the run made
@@ -84,7 +84,7 @@ class PostgresWorlds:
     @staticmethod
     def _emptying(dsn: str) -> sql.Composed:
         """The statement that brings a database made from the template back to it: every
-        table but the migrations' truncated, every sequence restarted."""
+        table but the migrations' emptied, every sequence restarted."""
         with psycopg.connect(dsn, autocommit=True) as conn:
             tables = [
                 row[0]
@@ -101,13 +101,14 @@ class PostgresWorlds:
                     " ORDER BY sequencename"
                 )
             ]
-        truncate = sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
-            sql.SQL(", ").join(map(sql.Identifier, tables))
-        )
+        # DELETE, not TRUNCATE: an example leaves a few dozen rows, and TRUNCATE gives
+        # each table new files and catalog rows (about 70 ms for the 18 tables against
+        # 12 ms for the DELETEs, measured in one run); autovacuum takes the dead rows.
+        deletes = [sql.SQL("DELETE FROM {}").format(sql.Identifier(t)) for t in tables]
         restarts = [
             sql.SQL("ALTER SEQUENCE {} RESTART").format(sql.Identifier(n)) for n in sequences
         ]
-        return sql.SQL("; ").join([truncate, *restarts])
+        return sql.SQL("; ").join([*deletes, *restarts])
 
     def __call__(self, config: Config) -> Wiring:
         made = self._reused()

@@ -15,7 +15,7 @@ import os
 import pkgutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -164,10 +164,15 @@ def run_chaos(
     store: str = "memory",
     server: str | None = None,
     provider: str = "fake",
+    stop_at: Collection[str] = (),
 ) -> ChaosReport:
     """Run the model; return what it found, never raising for a violation. ``shrink=False``
     reports the first counterexample as found; ``store``: ``memory``, ``sqlite`` or
-    ``postgresql`` (on ``server``); ``provider``: ``fake`` or ``emulator`` (:mod:`.faces`)."""
+    ``postgresql`` (on ``server``); ``provider``: ``fake`` or ``emulator`` (:mod:`.faces`).
+    ``stop_at``: invariant ids; a story that finds one of them violated ends the run, the
+    stories after it and the random examples not run (a hunt for a seeded bug asks only
+    whether a run finds what the bug breaks; the random examples stop at their first
+    failing one anyway)."""
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
@@ -183,9 +188,9 @@ def run_chaos(
         faced(provider, on_store, seed, stats.counts) as (wiring, wire_faults_on),
     ):
         run.wiring = wiring
-        found = _prologue(run)
+        found = _prologue(run, stop_at)
         wire_faults_on()
-        error = _examples(run, found, n_examples, n_steps, shrink)
+        error = None if _hit(found, stop_at) else _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
     detected = (
         stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
@@ -293,11 +298,14 @@ def _examples(
     return None
 
 
-def _prologue(machine: type[PaycoreMachine]) -> list[InvariantViolated]:
+def _prologue(machine: type[PaycoreMachine], stop_at: Collection[str]) -> list[InvariantViolated]:
     """Every story once, before the random examples: a run must reach their paths
-    however Hypothesis happens to draw (coverage), and check them like any example."""
-    found = []
+    however Hypothesis happens to draw (coverage), and check them like any example
+    (the stories after one that found a violation of ``stop_at`` are not told)."""
+    found: list[InvariantViolated] = []
     for n in range(len(stories.STORIES)):
+        if _hit(found, stop_at):
+            break
         example = machine()
         try:
             stories.tell(example.world, n)
@@ -306,6 +314,11 @@ def _prologue(machine: type[PaycoreMachine]) -> list[InvariantViolated]:
         except InvariantViolated as exc:
             found.append(exc)
     return found
+
+
+def _hit(found: list[InvariantViolated], stop_at: Collection[str]) -> bool:
+    """Whether ``found`` has a violation of one of the invariants ``stop_at`` names."""
+    return any(v.invariant in stop_at for exc in found for v in exc.violations)
 
 
 def _flatten(group: BaseExceptionGroup[InvariantViolated] | None) -> Iterator[InvariantViolated]:

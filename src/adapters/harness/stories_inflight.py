@@ -21,8 +21,9 @@ from .faults import HELD_MS, FaultKind
 from .story_steps import drain, jobs
 from .world import World
 
-#: ``World.advance``'s jump past the reservation time-to-live (a fault kind of its own).
-PAST_RESERVATION_TTL = 2
+#: ``World.advance``'s jumps past the reservation time-to-live and past the provider's
+#: idempotency-key retention (fault kinds of their own).
+PAST_RESERVATION_TTL, PAST_KEY_RETENTION = 2, 3
 
 
 def refund_answer_lost_behind_newer_refunds(world: World) -> None:
@@ -102,9 +103,30 @@ def create_still_running_when_the_seller_stops(world: World) -> None:
     drain(world)
 
 
+def create_answer_lost_for_a_day(world: World) -> None:
+    """A checkout's create lands but its answer is lost; its flow, due to replay the
+    request under the same key, runs again only after a day. Stripe keeps a key at least
+    24 hours and may forget it after (docs.stripe.com/api/idempotent_requests; the fake
+    forgets it then), so the replay must ask the provider first and find the intent, not
+    send the create again (seeded bug F4 does: a second intent for one checkout)."""
+    from paycore.flows.checkout import flow_id_for
+
+    from .stories import PLENTY, until_step  # stories lists this one
+
+    world.begin_checkout(0, PLENTY, 1)
+    fid = flow_id_for(world.session(0))
+    world.arm(FaultKind.RESPONSE_LOST, "create_intent")
+    until_step(world, fid, "replay")
+    world.advance(PAST_KEY_RETENTION)
+    # The checkout alone, and the story ends: safety is checked before the janitor and
+    # the reconciler clean up what a second create left (two live intents, one session).
+    until_step(world, fid, "-")
+
+
 #: The stories of this module, as :data:`paycore_adapters.harness.stories.STORIES` lists them.
 STORIES: dict[str, Callable[[World], None]] = {
     "refund_answer_lost_behind_newer_refunds": refund_answer_lost_behind_newer_refunds,
     "refund_still_running_when_retried": refund_still_running_when_retried,
     "create_still_running_when_the_seller_stops": create_still_running_when_the_seller_stops,
+    "create_answer_lost_for_a_day": create_answer_lost_for_a_day,
 }
