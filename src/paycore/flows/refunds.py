@@ -4,13 +4,12 @@ What is still refundable, how a refund is recorded (a caller's, an automatic one
 with its flow) and how the provider's answer about it moves payment, order and
 stock (:func:`apply_refund`) live here, beside the flow that makes a refund.
 
-The first transaction checks the amount against what is still refundable
-(captured minus pending and succeeded refunds) and records the refund as
-pending in the same transaction, so two concurrent refunds can never both
-pass the check (S6, S13). The provider call carries a key derived from the
-refund's id; the provider's answer is recorded through
-:func:`apply_refund` (order status; stock back on sale only when
-the caller said the goods came back, ``restock=True``, and the order is refunded in full).
+The first transaction checks the amount against what is still refundable (captured
+minus pending and succeeded refunds) and records the refund as pending in the same
+transaction, so two concurrent refunds can never both pass the check (S6, S13). The
+provider call carries a key derived from the refund's id; the provider's answer is
+recorded through :func:`apply_refund` (order status; stock back on sale only when the
+caller said the goods came back, ``restock=True``, and the order is refunded in full).
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from paycore.errors import (
     InvalidRefundReason,
     PaymentNotFound,
     PaymentNotRefundable,
+    ProviderConfigurationError,
     ProviderError,
     ProviderIdempotencyMismatch,
     RefundExceedsRefundable,
@@ -260,9 +260,9 @@ def _replay(flow: Flow) -> Remote[RefundView]:
 
 
 def _replay_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    if isinstance(err, ProviderIdempotencyMismatch):
-        # The key answers for another request (refund ids repeat after a restore): this
-        # refund's request never ran under it. The list says what exists.
+    # Not the first request's result: the key answers for another request (refund ids
+    # repeat after a restore), or the API key, checked first, is refused. Ask the list.
+    if isinstance(err, ProviderIdempotencyMismatch | ProviderConfigurationError):
         return Advance(to=RefundStep.RESOLVE, data={"last_error": err.code})
     return _refused(u, flow, err)
 

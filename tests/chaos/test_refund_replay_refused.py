@@ -1,0 +1,51 @@
+"""A refund's replay refused for the API key, not for the request.
+
+The replay sends the first call again under the same key: Stripe answers with the first
+request's result when it ran, and runs it now when it never arrived
+(docs.stripe.com/api/idempotent_requests), so a refusal of the replay is the request's
+own. Not so for a refusal of the key itself: Stripe checks the API key before it looks
+at the idempotency key (a 401 for a revoked key, a 403 for a restricted key without
+the permission: docs.stripe.com/error-codes, docs.stripe.com/keys), so such a refusal
+says nothing about whether the first request made the refund. The flow asks the list;
+it never fails a refund, telling the shop to refund again, while the money went back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import SESSION, make_shop, run, step
+
+from paycore import errors as err
+from paycore.flows.checkout import CartItem
+from paycore.ports import RefundView
+from paycore.status import FlowStatus, RefundStatus
+
+
+def test_a_replay_refused_for_the_api_key_asks_the_list() -> None:
+    w = make_shop()
+    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    assert w.service.confirm_payment(res.payment_id, "pm_card_visa").status == "succeeded"
+    inner = w.provider.create_refund
+    calls: list[str] = []
+
+    def create_refund(intent_id: str, **kw: Any) -> RefundView:
+        calls.append(kw["idempotency_key"])
+        if len(calls) == 1:  # the refund is made; its answer is lost on the way back
+            inner(intent_id, **kw)
+            raise err.ProviderUnavailable("create_refund: timed out")
+        # the shop swapped in a restricted key without write access to refunds
+        raise err.ProviderConfigurationError(
+            "The provided key does not have the required permissions", http_status=403
+        )
+
+    w.provider.create_refund = create_refund  # type: ignore[method-assign,assignment]
+    fid = w.service.start_refund(res.payment_id, None, None, "rma-key")
+    step(w, fid, 2)  # the call, unanswered -> replay
+    flow = run(w, fid)  # the replay is refused for the key: the list finds the refund
+    assert calls[0] == calls[1]  # the replay, same key
+    assert flow.status is FlowStatus.SUCCEEDED, flow.result
+    (refund,) = w.service.refunds_of(res.payment_id)
+    assert refund.status is RefundStatus.SUCCEEDED
+    assert refund.provider_refund_id == w.provider.refunds()[0].id
+    assert not [a for a in w.service.attention() if a.kind == "refund_failed"]
