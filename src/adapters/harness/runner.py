@@ -164,16 +164,17 @@ def run_chaos(
     store: str = "memory",
     server: str | None = None,
     provider: str = "fake",
+    with_stories: bool = True,
 ) -> ChaosReport:
     """Run the model; return what it found, never raising for a violation. ``shrink=False``
-    reports the first counterexample as found; ``store``: ``memory``, ``sqlite`` or
-    ``postgresql`` (on ``server``); ``provider``: ``fake`` or ``emulator`` (:mod:`.faces`)."""
+    reports the first counterexample as found; ``store``: memory, sqlite or postgresql (on
+    ``server``); ``provider``: fake or emulator (:mod:`.faces`); ``with_stories``: tell any."""
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
     replay = _replay_command(seed, n_examples, n_steps, bug, store, provider)
     stats = RunStats()
-    run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
+    run = _seeded_machine(machine, seed, stats, replay, progress, n_examples, with_stories)
     _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
     with (
@@ -187,9 +188,8 @@ def run_chaos(
         wire_faults_on()
         error = _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
-    detected = (
-        stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
-    )
+    first = stats.first_violation_at
+    detected = first - stats.started if first is not None else None
     return ChaosReport(
         seed=seed,
         examples=n_examples,
@@ -239,9 +239,10 @@ def _seeded_machine(
     replay: str,
     progress: bool,
     n_examples: int,
+    with_stories: bool = True,
 ) -> type[PaycoreMachine]:
     """A subclass of ``machine`` for one run: its stats, its replay command, its seed,
-    and a progress bar that moves with each example."""
+    whether it tells stories, and a progress bar that moves with each example."""
     show = _progress(n_examples) if progress else (lambda n: None)
 
     class Run(machine):  # type: ignore[valid-type, misc]
@@ -249,6 +250,7 @@ def _seeded_machine(
 
     Run.stats = stats
     Run.replay = replay
+    Run.with_stories = with_stories
     original_init = Run.__init__
 
     def counting_init(self: PaycoreMachine) -> None:
@@ -297,7 +299,7 @@ def _prologue(machine: type[PaycoreMachine]) -> list[InvariantViolated]:
     """Every story once, before the random examples: a run must reach their paths
     however Hypothesis happens to draw (coverage), and check them like any example."""
     found = []
-    for n in range(len(stories.STORIES)):
+    for n in range(len(stories.STORIES) if machine.with_stories else 0):
         example = machine()
         try:
             stories.tell(example.world, n)
