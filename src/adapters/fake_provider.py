@@ -83,9 +83,12 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
                 created=whole_seconds(now),
                 metadata=MappingProxyType(dict(req.metadata)),
                 client_secret=f"pi_{n:06d}_secret_{n}",
-                # As the request named it ("" for no transfer: the emulator's create
-                # without transfer_data); Stripe shows it as ``transfer_data.destination``.
-                account=req.account,
+                # Stripe shows a destination as ``transfer_data.destination`` and an
+                # intent made without one with ``transfer_data`` null (stripe-python
+                # 16.1.0 ``stripe/_payment_intent.py``, ``transfer_data:
+                # Optional[TransferData]``; docs.stripe.com/api/payment_intents/object):
+                # the port's view names no account then (None), as the Stripe adapter's.
+                account=req.account or None,
             )
             self._intents[view.id] = StoredIntent(
                 view,

@@ -1,9 +1,12 @@
-"""The quiet phase asks the provider for whole pages; the rules still walk small ones.
+"""The quiet phase asks the provider for whole pages of intents; the rules still walk
+small ones, and refunds come one a page everywhere.
 
-The harness caps a provider page at ``LIST_PAGE`` objects so that the flows' walks over
-several pages happen in every run. The quiet phase lifts the cap (faults are off there):
-its job rounds walk the whole account in one page or two. The rules' own job actions
-keep the small pages, so paging stays exercised.
+The harness caps a provider page of intents at ``LIST_PAGE`` objects so that the flows'
+walks over several pages happen in every run. The quiet phase lifts that cap (faults are
+off there): its job rounds walk the whole account in one page or two. The rules' own job
+actions keep the small pages, so paging stays exercised. Refunds are listed
+``REFUND_PAGE`` (one) a page in the quiet phase too: an intent's older refunds are on
+later pages, where a read of the first page alone (seeded bug L2) misses them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from paycore.status import FlowStatus
 from paycore_adapters.harness.model import PaycoreMachine
 from paycore_adapters.harness.runner import run_chaos
 from paycore_adapters.harness.world import QUIET_ROUNDS, World
-from paycore_adapters.harness.world_core import LIST_PAGE
+from paycore_adapters.harness.world_core import LIST_PAGE, REFUND_PAGE
 
 #: (in the quiet phase?, the call, the page size asked, starting after, has more)
 Call = tuple[bool, str, int, str | None, bool]
@@ -81,7 +84,9 @@ def paged_calls() -> list[Call]:
 def test_the_rules_walk_small_pages_and_the_quiet_phase_whole_ones() -> None:
     """In the rules, list calls ask for at most ``LIST_PAGE`` objects and walks go on
     past a page that has more (a call starting after an object); in the quiet phase
-    every call asks for more than that, and its cap is back afterwards."""
+    every list of intents asks for more than that, and its cap is back afterwards;
+    lists of refunds ask for ``REFUND_PAGE`` everywhere, and walk past their first page
+    in the quiet phase too."""
     calls = paged_calls()
     rules = [c for c in calls if not c[0]]
     quiet = [c for c in calls if c[0]]
@@ -91,7 +96,10 @@ def test_the_rules_walk_small_pages_and_the_quiet_phase_whole_ones() -> None:
         walked = [c for c in rules if c[1] == call and c[3] is not None]
         assert walked, f"no {call} walk in the rules went past its first page"
     assert any(more for _, _, _, _, more in rules)
-    assert all(limit > LIST_PAGE for _, _, limit, _, _ in quiet)
+    assert all(limit > LIST_PAGE for _, call, limit, _, _ in quiet if call == "list_intents")
+    refunds = [c for c in calls if c[1] == "list_refunds"]
+    assert all(limit == REFUND_PAGE for _, _, limit, _, _ in refunds)
+    assert any(c[0] and c[3] is not None for c in refunds), "no quiet walk past a page"
     assert all(w.faulty_provider.page_cap == LIST_PAGE for w in PagedWorld.made)
 
 

@@ -74,8 +74,8 @@ def test_the_fake_keeps_the_account_the_request_named_through_the_intents_life()
     )
     bare = p.create_intent(CreateIntent(Money(100, "EUR"), "", {}), idempotency_key="k3")
     assert (made.account, paid.status, paid.account) == ("acct_1", "succeeded", "acct_1")
-    assert [v.account for v in p.intents()] == ["acct_1", ""]
-    assert bare.account == ""
+    assert [v.account for v in p.intents()] == ["acct_1", None]
+    assert bare.account is None  # no destination: Stripe's ``transfer_data`` is null
 
 
 # --- the invariant -----------------------------------------------------------------

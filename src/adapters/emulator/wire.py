@@ -33,7 +33,12 @@ Json = dict[str, Any]
 
 def intent_json(view: IntentView) -> Json:
     """A PaymentIntent. ``client_secret`` is sent as Stripe sends it to the holder of the
-    secret key; a decline error's intent has none (the model drops it at its port)."""
+    secret key; a decline error's intent has none (the model drops it at its port).
+    ``transfer_data`` is a destination charge's ``{"amount": null, "destination": ...}``
+    (no amount asked: the whole payment is transferred) and null for an intent made
+    without one (docs.stripe.com/api/payment_intents/object, ``transfer_data``; stripe-python
+    16.1.0 ``stripe/_payment_intent.py``, ``transfer_data: Optional[TransferData]``)."""
+    transfer = None if view.account is None else {"amount": None, "destination": view.account}
     next_action = None
     if view.next_action_url is not None:
         next_action = {"type": "redirect_to_url", "redirect_to_url": {"url": view.next_action_url}}
@@ -51,6 +56,7 @@ def intent_json(view: IntentView) -> Json:
         "last_payment_error": last_error,
         "next_action": next_action,
         "cancellation_reason": view.cancellation_reason,
+        "transfer_data": transfer,
         "livemode": False,
     }
 

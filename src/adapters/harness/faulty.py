@@ -192,7 +192,9 @@ class FaultyProvider(_Transparent):
     A read's answer is lost only when it is a value.
     """
 
-    _OWN = frozenset({"inner", "fault", "refused", "calls", "_lock", "page_cap", "on_secret"})
+    _OWN = frozenset(
+        {"inner", "fault", "refused", "calls", "_lock", "page_cap", "refund_page_cap", "on_secret"}
+    )
     inner: PaymentProvider
 
     def __init__(
@@ -201,6 +203,7 @@ class FaultyProvider(_Transparent):
         plan: ProviderFaults | None = None,
         *,
         page_cap: int | None = None,
+        refund_page_cap: int | None = None,
         on_secret: Callable[[str, str], None] | None = None,
     ) -> None:
         self.inner = provider
@@ -208,17 +211,19 @@ class FaultyProvider(_Transparent):
         self.on_secret = on_secret
         #: the largest page a list call asks for, whatever its caller asked (None: as asked)
         self.page_cap = page_cap
+        #: the same for lists of refunds (None: ``page_cap``)
+        self.refund_page_cap = refund_page_cap
         self.fault: ProviderHook | None = plan.provider_hook if plan is not None else None
         #: told of every error the wrapped provider itself gave (call, its code), if set
         self.refused: Callable[[str, str], None] | None = getattr(plan, "provider_refused", None)
         self.calls: Counter[str] = Counter()
         self._lock = threading.RLock()
 
-    def _page(self, limit: int) -> int:
-        """The page size asked of the wrapped provider: at most ``page_cap``, so that
-        walks over several pages happen with few objects (a page shorter than asked
-        for is allowed: only ``has_more`` ends a walk)."""
-        cap = self.page_cap
+    def _page(self, limit: int, cap: int | None = None) -> int:
+        """The page size asked of the wrapped provider: at most ``cap`` (``page_cap`` if
+        None), so that walks over several pages happen with few objects (a page shorter
+        than asked for is allowed: only ``has_more`` ends a walk)."""
+        cap = self.page_cap if cap is None else cap
         return limit if cap is None or limit < 1 else min(limit, cap)
 
     def _hook(self, call: str, phase: str, key: str | None) -> None:
@@ -347,7 +352,9 @@ class FaultyProvider(_Transparent):
         return self._read(
             "list_refunds",
             lambda: self.inner.list_refunds(
-                intent_id, limit=self._page(limit), starting_after=starting_after
+                intent_id,
+                limit=self._page(limit, self.refund_page_cap),
+                starting_after=starting_after,
             ),
         )
 

@@ -221,6 +221,7 @@ class PaycoreMachine(RuleBasedStateMachine):
     #: The command that replays this run, noted on a violation (``run_chaos`` sets it).
     replay: ClassVar[str | None] = None
     wiring: ClassVar[WiringFactory] = MEMORY  # what builds each example's system
+    with_stories: ClassVar[bool] = True  # False: a story's shop is the default shop
 
     def __init__(self) -> None:
         super().__init__()
@@ -260,7 +261,7 @@ class PaycoreMachine(RuleBasedStateMachine):
             return
         if dimension < len(dimensions.DRAWN):
             dimensions.apply(self.world, dimensions.DRAWN[dimension])
-        else:
+        elif self.with_stories:
             stories.tell(self.world, dimension - len(dimensions.DRAWN))
 
     @rule(code=st.integers(0, CODES - 1))
@@ -324,8 +325,7 @@ class PaycoreMachine(RuleBasedStateMachine):
     # --- the customer, the provider's webhooks, the shop, time ------------------------
 
     def customer(self, code: int) -> None:
-        """The customer at the provider (3-D Secure, a payment settling, paying again), or
-        the bank settling, failing or reversing a refund."""
+        """The customer (3-D Secure, settling, paying again), or the bank on a refund."""
         payment, action = digits(code, PAYMENTS, CUSTOMER_ACTIONS)
         self.world.customer(payment, action)
 

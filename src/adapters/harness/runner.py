@@ -164,11 +164,12 @@ def run_chaos(
     store: str = "memory",
     server: str | None = None,
     provider: str = "fake",
+    with_stories: bool = True,
     stop_at: Collection[str] = (),
 ) -> ChaosReport:
     """Run the model; return what it found, never raising for a violation. ``shrink=False``
-    reports the first counterexample as found; ``store``: ``memory``, ``sqlite`` or
-    ``postgresql`` (on ``server``); ``provider``: ``fake`` or ``emulator`` (:mod:`.faces`).
+    reports the first counterexample as found; ``store``: memory, sqlite or postgresql (on
+    ``server``); ``provider``: fake or emulator (:mod:`.faces`); ``with_stories``: tell any.
     ``stop_at``: invariant ids; a story that finds one of them violated ends the run, the
     stories after it and the random examples not run (a hunt for a seeded bug asks only
     whether a run finds what the bug breaks; the random examples stop at their first
@@ -178,7 +179,7 @@ def run_chaos(
     n_steps = steps or prof.steps
     replay = _replay_command(seed, n_examples, n_steps, bug, store, provider)
     stats = RunStats()
-    run = _seeded_machine(machine, seed, stats, replay, progress, n_examples)
+    run = _seeded_machine(machine, seed, stats, replay, progress, n_examples, with_stories)
     _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
     with (
@@ -192,9 +193,8 @@ def run_chaos(
         wire_faults_on()
         error = None if _hit(found, stop_at) else _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
-    detected = (
-        stats.first_violation_at - stats.started if stats.first_violation_at is not None else None
-    )
+    first = stats.first_violation_at
+    detected = first - stats.started if first is not None else None
     return ChaosReport(
         seed=seed,
         examples=n_examples,
@@ -244,9 +244,10 @@ def _seeded_machine(
     replay: str,
     progress: bool,
     n_examples: int,
+    with_stories: bool = True,
 ) -> type[PaycoreMachine]:
     """A subclass of ``machine`` for one run: its stats, its replay command, its seed,
-    and a progress bar that moves with each example."""
+    whether it tells stories, and a progress bar that moves with each example."""
     show = _progress(n_examples) if progress else (lambda n: None)
 
     class Run(machine):  # type: ignore[valid-type, misc]
@@ -254,6 +255,7 @@ def _seeded_machine(
 
     Run.stats = stats
     Run.replay = replay
+    Run.with_stories = with_stories
     original_init = Run.__init__
 
     def counting_init(self: PaycoreMachine) -> None:
@@ -303,7 +305,7 @@ def _prologue(machine: type[PaycoreMachine], stop_at: Collection[str]) -> list[I
     however Hypothesis happens to draw (coverage), and check them like any example
     (the stories after one that found a violation of ``stop_at`` are not told)."""
     found: list[InvariantViolated] = []
-    for n in range(len(stories.STORIES)):
+    for n in range(len(stories.STORIES) if machine.with_stories else 0):
         if _hit(found, stop_at):
             break
         example = machine()

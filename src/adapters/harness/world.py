@@ -188,8 +188,8 @@ class World(WorldOutside):
 
         Returns whether that happened within ``rounds`` rounds: settling "eventually" is
         not enough, a quiet system must settle within a bounded number of job rounds.
-        Provider pages are not capped meanwhile (:data:`LIST_PAGE`): faults are off, and
-        the rules' own job actions walk small pages."""
+        Pages of intents are not capped meanwhile (:data:`LIST_PAGE`): faults are off, and
+        the rules' own job actions walk small pages; refunds still come one a page."""
         self.plan.disarm_all()
         if self.plan.outage_on(self.w.clock.now()):
             self.say("-- quiet: riding out the provider outage --")

@@ -53,20 +53,17 @@ BANK_OPS = (
 JOBS = ("janitor", "reconciler", "outbox", "refund sync", "external refunds")
 #: The jobs of a quiet phase's round, in the order it runs them: the outbox last.
 QUIET_JOBS = ("janitor", "reconciler", "refund sync", "external refunds", "outbox")
-#: The largest page the harness's provider lists (Stripe's is 100): small, so that the
-#: flows' walks over several pages of intents and refunds happen in every run (in the
-#: rules' actions: the quiet phase lists whole pages).
+#: The largest page of intents the harness's provider lists (Stripe's is 100): small, so
+#: that the flows' walks over several pages happen in every run (in the rules' actions:
+#: the quiet phase lists whole pages of intents).
 LIST_PAGE = 2
+#: Refunds come one a page, in the quiet phase too: a refund older than an intent's newest
+#: is on a later page, which a read of the first page alone misses (seeded bug L2).
+REFUND_PAGE = 1
 # provider calls that change nothing there
 PROVIDER_READS = frozenset(
-    {
-        "retrieve_intent",
-        "search_intents",
-        "list_intents",
-        "retrieve_account",
-        "retrieve_refund",
-        "list_refunds",
-    }
+    {"retrieve_intent", "search_intents", "list_intents", "retrieve_account"}
+    | {"retrieve_refund", "list_refunds"}
 )
 #: The harness's own check that no error crossing the port holds a client secret.
 NO_LEAK = "no-secret-across-port"
@@ -123,12 +120,11 @@ class WorldCore:
     ) -> None:
         """``wiring`` builds the system under test from a config. Its store must offer
         ``snapshot()``/``fingerprint()`` and count the commits that wrote in
-        ``stats["writes"]`` (snapshots are reused until it moves); its provider must offer
-        the fake's customer-side methods. The service reaches both through fault
-        wrappers (:mod:`paycore_adapters.harness.faulty`) driven by :attr:`plan`.
-        ``crowded`` puts intents paycore did not make on the account first
-        (:data:`paycore_adapters.harness.foreign.CROWD`). ``search_lag_ms``: how long the
-        provider's search lags behind writes (Stripe's: about a minute; 0 for none)."""
+        ``stats["writes"]`` (snapshots are reused until it moves); its provider, the fake's
+        customer-side methods. The service reaches both through fault wrappers
+        (:mod:`.faulty`) driven by :attr:`plan`. ``crowded`` puts intents paycore did not
+        make on the account first (:data:`.foreign.CROWD`). ``search_lag_ms``: how long
+        the provider's search lags behind writes (Stripe's: about a minute; 0 for none)."""
         # Stock held for a payment stuck in processing is given back after an hour here,
         # so that late successes (taken again, or refunded as out of stock) are explored.
         self.config = config or Config(processing_hold_ms=3_600_000)
@@ -152,6 +148,7 @@ class WorldCore:
         self.faulty_provider = FaultyProvider(
             port, self.plan, page_cap=LIST_PAGE, on_secret=self._secret_crossed
         )
+        self.faulty_provider.refund_page_cap = REFUND_PAGE
         self.engine.store, self.engine.provider = self.faulty_store, self.faulty_provider
         #: what happened, as (clock in ms, line): formatted only when read (``timeline``)
         self.said: list[tuple[int, str]] = []

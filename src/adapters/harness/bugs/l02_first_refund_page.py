@@ -7,9 +7,11 @@ whose answer was lost does not find its refund once newer refunds pushed it off 
 first page and refunds again. When what is left covers it, the money goes back twice;
 when not, the provider refuses and paycore records as failed a refund the provider
 made. The scan for refunds made outside paycore never sees the older ones either. The
-harness lists two objects a page (:data:`paycore_adapters.harness.world_core.LIST_PAGE`)
-and its story ``refund_answer_lost_behind_newer_refunds`` pushes a lost refund off the
-first page, so it is caught.
+harness lists refunds one a page, in its quiet phase too
+(:data:`paycore_adapters.harness.world_core.REFUND_PAGE`), so the random actions catch it
+without a story: a refund made in the dashboard with its webhook lost, then any newer
+refund of the payment, and the scan misses it for good. Its story
+``refund_answer_lost_behind_newer_refunds`` pushes a lost refund off the first page.
 """
 
 from __future__ import annotations
