@@ -30,6 +30,7 @@ REACHES: dict[str, str | tuple[str, ...]] = {
     "debit_fails_then_three_d_secure": "payment: processing -require_action-> requires_action",
     "give_up_confirm_and_cancel": "cancel.give_up",
     "multi_line_order": "order: partially_refunded -refund_rest-> refunded",
+    "second_seller_paid": "payment: open -succeed-> succeeded",
     "three_d_secure_fails_then_debit": "payment: requires_action -start_processing-> processing",
     "bank_fails_a_pending_refund": (
         "refund: pending -fail-> failed",

@@ -23,6 +23,7 @@ from paycore.ports import CreateIntent, IntentView
 
 from ..fake_limits import SEARCH_LAG_MS
 from ..memory import Wiring
+from .dimensions import second_seller
 from .faults import FaultKind
 from .stories_declines import declined_to_the_limit
 from .stories_inflight import STORIES as IN_FLIGHT
@@ -334,6 +335,16 @@ def multi_line_order(world: World) -> None:
     drain(world)
 
 
+def second_seller_paid(world: World) -> None:
+    """The marketplace's second seller, on a provider account of its own, sells in yen;
+    its customer pays. The charge must name that seller's account as the money's
+    destination, not the shop's (seeded bug H4 sends it to the first seller's)."""
+    second_seller(world)
+    world.carts = [("p_yen",), ("p_scarce",)]
+    world.shop(0, 0, 1, VISA)
+    drain(world)
+
+
 def seller_blocked_at_checkout(world: World) -> None:
     """The seller's account stops taking charges: the check refuses, the payment being
     created fails, the stock comes back; charges resume and the next checkout is paid."""
@@ -351,6 +362,7 @@ STORIES: dict[str, Callable[[World], None]] = {
     "debit_fails_then_three_d_secure": debit_fails_then_three_d_secure,
     "give_up_confirm_and_cancel": give_up_confirm_and_cancel,
     "multi_line_order": multi_line_order,
+    "second_seller_paid": second_seller_paid,
     "operator_revives_a_dead_refund": operator_revives_a_dead_refund,
     "three_d_secure_fails_then_debit": three_d_secure_fails_then_debit,
     "bank_fails_a_pending_refund": bank_fails_a_pending_refund,
