@@ -275,6 +275,7 @@ class PaymentService(AdminMethods):
         """Take one verified event into the inbox and return its flow id; None for a
         duplicate, an event paycore cannot use, or one about a payment that is already
         final (nothing to ask the provider). Raises as :meth:`handle_webhook` does."""
+        webhooks.screen(event)  # before its id is looked up: the same refusal on every store
         flow = self._start_webhook(event)[0]
         return None if flow is None else flow.id
 
