@@ -321,7 +321,9 @@ class PaymentService(AdminMethods):
         Raises:
             PaycoreError: the business error the operation ended with.
             FlowPending: it must wait for a retry (recovery finishes it) or an operator.
+            FlowNotFound: no flow has this id (a malformed one included), as :meth:`flow`.
         """
+        self.operator.flow(flow_id)  # no flow, no run: nothing locked, struck or stepped
         return self._finish(flow_id)
 
     # --- internals --------------------------------------------------------------------

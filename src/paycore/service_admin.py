@@ -110,7 +110,12 @@ class AdminMethods(CatalogMethods, abc.ABC):
         return self._tx(lambda u: u.get(s.ORDERS, oid))
 
     def refunds_of(self, payment_id: str) -> list[Refund]:
-        """The payment's refunds. Raises PaymentNotFound for a malformed id."""
+        """The payment's refunds; none for a well-formed id that names no payment.
+
+        Raises:
+            PaymentNotFound: a malformed id (not a string, blank, or with a NUL or a lone
+                surrogate), as :meth:`payment` and :meth:`create_refund` say.
+        """
         pid = refunds.check_payment_id(payment_id)
         return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", pid))
 
