@@ -9,7 +9,7 @@ from paycore import catalog, job_health, jobs, operations, outbox
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import PaycoreError
-from paycore.flows import payments, refunds
+from paycore.flows import payments
 from paycore.flows.engine import unexpected
 from paycore.ports import Notifier
 from paycore.records import Alert, Flow, Order, Payment, Refund
@@ -116,7 +116,7 @@ class AdminMethods(CatalogMethods, abc.ABC):
             PaymentNotFound: a malformed id (not a string, blank, or with a NUL or a lone
                 surrogate), as :meth:`payment` and :meth:`create_refund` say.
         """
-        pid = refunds.check_payment_id(payment_id)
+        pid = payments.check_payment_id(payment_id)
         return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", pid))
 
     # --- operators --------------------------------------------------------------------

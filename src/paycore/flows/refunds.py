@@ -25,7 +25,6 @@ from paycore.errors import (
     InvalidIdempotencyKey,
     InvalidInput,
     InvalidRefundReason,
-    PaymentNotFound,
     PaymentNotRefundable,
     ProviderError,
     ProviderIdempotencyMismatch,
@@ -45,7 +44,7 @@ from paycore.money import check_minor_units
 from paycore.ports import RefundView
 from paycore.records import Flow, Payment, Refund
 from paycore.status import OrderStatus, PaymentStatus, RefundStatus, ReservationStatus
-from paycore.unit import Unit, storable
+from paycore.unit import Unit
 
 REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 #: Matched against the whole key (``re.fullmatch``): ``$`` alone would let "rma-1\n" through
@@ -89,23 +88,6 @@ def check_refund_args(amount: object, reason: object, idempotency_key: object) -
             "itself; use another key"
         )
     return idempotency_key
-
-
-def check_payment_id(payment_id: object) -> str:
-    """A payment id that could name a payment: a non-blank string every store can hold
-    (no NUL, no lone surrogate). Anything else names no payment: PaymentNotFound, as
-    :func:`paycore.flows.payments.load_payment` says, on every store."""
-    if not isinstance(payment_id, str) or not payment_id.strip():
-        raise PaymentNotFound(
-            f"payment id must be a non-empty string, got {payment_id!r}; use the payment_id "
-            "that create_payment_intent returned"
-        )
-    if not storable(payment_id):
-        raise PaymentNotFound(
-            f"no payment {payment_id!r}: an id with a NUL or a lone surrogate names none; "
-            "use the payment_id that create_payment_intent returned"
-        )
-    return payment_id
 
 
 def check_restock(restock: object) -> bool:
