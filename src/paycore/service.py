@@ -130,7 +130,7 @@ class PaymentService(AdminMethods):
                 compensates the recorded checkout.
         """
         flow, replayed = self._start_checkout(checkout_session_id, items)
-        done, reply = self._finish_replying(flow.id, flow)
+        done, reply = self._finish_replying(flow.id, checkout.run_again(flow) if replayed else flow)
         payment = reply if isinstance(reply, Payment) else self.payment(done.params["payment_id"])
         return CheckoutResult(
             payment.order_id, payment.id, payment.status._value_, payment.client_secret, replayed
