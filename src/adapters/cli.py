@@ -167,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where the made-up shop lives: sqlite:PATH (each run its next day), memory "
         f"or json:PATH (default: {DEFAULT_STORE}; never ${STORE_ENV}, never PostgreSQL)",
     )
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="save the shop over a json:PATH file the demo did not write (a report, say)",
+    )
     inv = sub.add_parser("invariants", help="list the invariant catalog")
     inv.add_argument("--json", action="store_true")
     bugs = sub.add_parser("bugs", help="list the seeded-bug catalog")
@@ -231,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        return 1 if shop_day(sys.stdout, args.store) else 0
+        return 1 if shop_day(sys.stdout, args.store, force=args.force) else 0
     if args.command in ("flows", "attention"):
         return cli_ops.run(args, sys.stdout)
     if args.command == "migrate":

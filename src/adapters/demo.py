@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
 
 from paycore import schema as s
 from paycore.config import MINUTE
-from paycore.errors import PaycoreError
+from paycore.errors import PaycoreError, StoreError
 from paycore.flows.checkout import CartItem
 from paycore.invariants import INVARIANTS, Ledger
 from paycore.listing import intents_between, seconds_from
@@ -35,6 +36,13 @@ from .stores import OpenStore, open_store, parse_url
 
 #: The file the command runs the day on when given no store.
 DEFAULT_STORE = "sqlite:paycore-demo.db"
+#: The demo's seller: a JSON store holding it is a shop the demo saved.
+SELLER = "ceramics"
+
+
+class DemoFileRefused(StoreError, code="demo_file_refused"):
+    """The demo was asked to save its made-up shop over a file it did not write (one that
+    is not a store holding the demo's shop: a report, a database): nothing is written."""
 
 
 class Timeline:
@@ -101,7 +109,7 @@ def _deliver(tl: Timeline, w: Wiring, *, hold_back: str = "") -> list[Any]:
     return delayed + delivered
 
 
-def shop_day(out: TextIO, store_url: str = "memory") -> int:
+def shop_day(out: TextIO, store_url: str = "memory", *, force: bool = False) -> int:
     """Run a day on the store ``store_url`` names; return how many invariants it violated.
 
     ``sqlite:PATH``: the shop's next day in that file, after finishing what the last
@@ -113,7 +121,9 @@ def shop_day(out: TextIO, store_url: str = "memory") -> int:
         DemoStoreRefused: a PostgreSQL URL (the demo never writes into a database).
         DemoBooksMissing: the SQLite file holds data its books beside it do not account
             for (a store the demo did not make, or books deleted).
-        DemoShopMissing: the books are there, the shop's file is new or empty."""
+        DemoShopMissing: the books are there, the shop's file is new or empty.
+        DemoFileRefused: a JSON path naming a file that is not a shop the demo saved
+            (``force`` overwrites it)."""
     parsed = parse_url(store_url)
     if parsed.kind == "postgresql":
         raise DemoStoreRefused(
@@ -129,12 +139,32 @@ def shop_day(out: TextIO, store_url: str = "memory") -> int:
             return _day(w, Timeline(w, out, day), out)
         finally:
             opened.close()
+    if parsed.path is not None and not force:
+        _refuse_foreign_file(store_url, parsed.path)
     w = in_memory()
     failed = _day(w, Timeline(w, out), out)
     if parsed.path is not None:
         OpenStore(w.store, parsed.path).save()
         out.write(f"store saved to {parsed.path}\n")
     return failed
+
+
+def _refuse_foreign_file(store_url: str, path: Path) -> None:
+    """Before the day runs: a file at ``path`` must be a store holding the demo's shop
+    (one it saved), or nothing may be written over it."""
+    if not path.exists():
+        return
+    try:
+        opened = open_store(store_url)
+        ours = opened.store.snapshot().get(s.SELLERS, SELLER) is not None
+    except PaycoreError:  # not a store file at all (a report, a database, a folder)
+        ours = False
+    if not ours:
+        raise DemoFileRefused(
+            f"{path} exists and is not a shop the demo saved: the demo does not write "
+            "over it; give a new path, or add --force to overwrite it",
+            path=str(path),
+        )
 
 
 def _day(w: Wiring, tl: Timeline, out: TextIO) -> int:
@@ -150,7 +180,7 @@ def _day(w: Wiring, tl: Timeline, out: TextIO) -> int:
 
 def _opening(w: Wiring, tl: Timeline) -> None:
     svc = w.service
-    if w.store.snapshot().get(s.SELLERS, "ceramics") is None:  # the shop's first day
+    if w.store.snapshot().get(s.SELLERS, SELLER) is None:  # the shop's first day
         w.provider.set_account("acct_ceramics")
         svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
         svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))

@@ -130,7 +130,7 @@ class PaymentService(AdminMethods):
                 compensates the recorded checkout.
         """
         flow, replayed = self._start_checkout(checkout_session_id, items)
-        done, reply = self._finish_replying(flow.id, flow)
+        done, reply = self._finish_replying(flow.id, checkout.run_again(flow) if replayed else flow)
         payment = reply if isinstance(reply, Payment) else self.payment(done.params["payment_id"])
         return CheckoutResult(
             payment.order_id, payment.id, payment.status._value_, payment.client_secret, replayed
@@ -275,6 +275,7 @@ class PaymentService(AdminMethods):
         """Take one verified event into the inbox and return its flow id; None for a
         duplicate, an event paycore cannot use, or one about a payment that is already
         final (nothing to ask the provider). Raises as :meth:`handle_webhook` does."""
+        webhooks.screen(event)  # before its id is looked up: the same refusal on every store
         flow = self._start_webhook(event)[0]
         return None if flow is None else flow.id
 
@@ -320,7 +321,9 @@ class PaymentService(AdminMethods):
         Raises:
             PaycoreError: the business error the operation ended with.
             FlowPending: it must wait for a retry (recovery finishes it) or an operator.
+            FlowNotFound: no flow has this id (a malformed one included), as :meth:`flow`.
         """
+        self.operator.flow(flow_id)  # no flow, no run: nothing locked, struck or stepped
         return self._finish(flow_id)
 
     # --- internals --------------------------------------------------------------------

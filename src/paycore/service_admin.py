@@ -9,7 +9,7 @@ from paycore import catalog, job_health, jobs, operations, outbox
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import PaycoreError
-from paycore.flows import payments, refunds
+from paycore.flows import payments
 from paycore.flows.engine import unexpected
 from paycore.ports import Notifier
 from paycore.records import Alert, Flow, Order, Payment, Refund
@@ -110,8 +110,13 @@ class AdminMethods(CatalogMethods, abc.ABC):
         return self._tx(lambda u: u.get(s.ORDERS, oid))
 
     def refunds_of(self, payment_id: str) -> list[Refund]:
-        """The payment's refunds. Raises PaymentNotFound for a malformed id."""
-        pid = refunds.check_payment_id(payment_id)
+        """The payment's refunds; none for a well-formed id that names no payment.
+
+        Raises:
+            PaymentNotFound: a malformed id (not a string, blank, or with a NUL or a lone
+                surrogate), as :meth:`payment` and :meth:`create_refund` say.
+        """
+        pid = payments.check_payment_id(payment_id)
         return self._tx(lambda u: u.find(s.REFUNDS, "payment_id", pid))
 
     # --- operators --------------------------------------------------------------------

@@ -107,12 +107,6 @@ class TestTextNoStoreCanHold:
         and such text as an argument is InvalidInput: never the store's error."""
         refused(shop, cls, lambda: call(shop.service, bad))
 
-    @pytest.mark.parametrize("bad", UNNAMEABLE)
-    def test_refunds_of_an_unnameable_payment_are_none(self, shop: Wiring, bad: str) -> None:
-        """As for any payment id that names no payment: an empty list, on every store."""
-        assert shop.service.refunds_of(bad) == []
-        assert len(shop.service.refunds_of(PAY)) == 0
-
 
 class TestAddSeller:
     def test_a_seller_id_taken_is_invalid_input(self, shop: Wiring) -> None:

@@ -235,6 +235,32 @@ SERVICE_CALLS: dict[str, Callable[[st.DataObject], Callable[[Wiring], Any]]] = {
 }
 
 
+#: The operations started to run elsewhere, and run_flow: the same calls as above, so a
+#: few examples each (the full draws above already cover the arguments they share).
+STARTED_CALLS: dict[str, Callable[[st.DataObject], Callable[[Wiring], Any]]] = {
+    "start_checkout": lambda d: call(
+        "start_checkout",
+        d.draw(mixed("cs_test_fuzz000002", "cs_test_fuzz000001")),
+        d.draw(st.one_of(st.just([CartItem("p_mug", 1)]), junk)),
+    ),
+    "start_confirm": lambda d: call(
+        "start_confirm", d.draw(mixed(PAY)), d.draw(mixed(None, "pm_card_visa"))
+    ),
+    "start_cancel": lambda d: call("start_cancel", d.draw(mixed(PAY))),
+    "start_refund": lambda d: call(
+        "start_refund",
+        d.draw(mixed(PAY, "pay_nope")),
+        d.draw(mixed(None, 500, -5)),
+        d.draw(mixed(None, "duplicate")),
+        d.draw(mixed("rk-1", "external:re_1")),
+    ),
+    "start_webhook": lambda d: call("start_webhook", d.draw(st.one_of(events, junk))),
+    "run_flow": lambda d: call("run_flow", d.draw(mixed("checkout:cs_test_fuzz000001"))),
+}
+FUZZ_STARTED = settings(FUZZ, max_examples=20)
+FUZZ_STARTED_STORES = settings(FUZZ, max_examples=2)
+
+
 class TestServiceMethods:
     @pytest.mark.parametrize("method", sorted(SERVICE_CALLS))
     @FUZZ
@@ -254,6 +280,27 @@ class TestServiceMethods:
     ) -> None:
         """Any arguments, on SQLite and PostgreSQL: what the in-memory store answers."""
         same_on_memory(sql_worlds, SERVICE_CALLS[method](data))
+
+
+class TestStartedOperations:
+    @pytest.mark.parametrize("method", sorted(STARTED_CALLS))
+    @FUZZ_STARTED
+    @given(data=st.data())
+    def test_typed_error_or_success(self, method: str, data: st.DataObject) -> None:
+        """Any arguments: a PaycoreError with the store unchanged, or success."""
+        w, _ = shop()
+        typed_or_success(w, lambda: STARTED_CALLS[method](data)(w))
+        bad = w.violations("safety")
+        assert not bad, "\n".join(map(str, bad))
+
+    @pytest.mark.parametrize("method", sorted(STARTED_CALLS))
+    @FUZZ_STARTED_STORES
+    @given(data=st.data())
+    def test_every_store_answers_as_memory_does(
+        self, sql_worlds: WiringFactory, method: str, data: st.DataObject
+    ) -> None:
+        """Any arguments, on SQLite and PostgreSQL: what the in-memory store answers."""
+        same_on_memory(sql_worlds, STARTED_CALLS[method](data))
 
 
 # A list or dict where an id or a reason belongs: each once for certain, beside the fuzzing.

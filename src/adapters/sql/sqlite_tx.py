@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from paycore.errors import OperationalError
+from paycore.errors import DataError, OperationalError
 from paycore.schema import TABLES
 
 from .ddl import SQLITE
@@ -29,6 +29,13 @@ def sqlite_sql(table: Any) -> TableSql:
 SQLITE_TABLES: dict[str, TableSql] = {t.name: sqlite_sql(t) for t in TABLES}
 
 
+def _unencodable(exc: UnicodeEncodeError) -> DataError:
+    """A str that is not UTF-8 (a lone surrogate), which ``sqlite3`` cannot bind: a value
+    the store cannot hold, as PostgreSQL's translation says (``postgres_errors.encoded``);
+    the store rolls the transaction back and the same value fails again."""
+    return DataError(f"SQLite cannot hold a value: {exc}")
+
+
 class SQLiteTransaction(SqlTransaction):
     """A :class:`paycore.ports.Transaction` on a connection inside ``BEGIN IMMEDIATE``."""
 
@@ -40,6 +47,8 @@ class SQLiteTransaction(SqlTransaction):
             return self.conn.execute(sql, args)  # type: ignore[no-any-return]
         except sqlite3.IntegrityError:
             raise
+        except UnicodeEncodeError as exc:
+            raise _unencodable(exc) from None
         except sqlite3.Error as exc:
             raise OperationalError(f"the SQLite store failed: {exc}") from None
 
@@ -61,6 +70,8 @@ class SQLiteTransaction(SqlTransaction):
                     counts += [1] * (end - at)
             except sqlite3.IntegrityError as exc:
                 raise Refused(at, exc) from None
+            except UnicodeEncodeError as exc:
+                raise _unencodable(exc) from None
             except sqlite3.Error as exc:
                 raise OperationalError(f"the SQLite store failed: {exc}") from None
             at = end

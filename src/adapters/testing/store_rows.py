@@ -129,3 +129,32 @@ class StoreRowCases:
         except DataError:
             return
         assert found in ([], ["o3"])
+
+    def test_text_with_a_lone_surrogate_is_kept_whole_or_refused_as_data(
+        self, store: Store
+    ) -> None:
+        """Text holding a lone surrogate (half of a UTF-16 pair: not UTF-8, so no SQL
+        driver can send it), as a value or as a key looked up: kept and found whole, or
+        refused with DataError keeping nothing of the transaction; never a raw
+        ``UnicodeEncodeError``."""
+        odd = "cs_o1\ud800"
+        before = self.state(store)
+        try:
+            with store.transaction() as tx:
+                tx.insert(ORDERS, order("o2"))
+                tx.insert(ORDERS, order("o3", odd))
+        except DataError as exc:
+            assert not exc.retryable
+            assert self.state(store) == before
+        else:
+            assert store.snapshot().get(ORDERS, "o3") == order("o3", odd)
+        for look in (
+            lambda tx: [o.id for o in tx.find(ORDERS, "checkout_session_id", odd)],
+            lambda tx: tx.get(ORDERS, odd),
+        ):
+            try:
+                with store.transaction() as tx:
+                    found = look(tx)
+            except DataError:
+                continue
+            assert found in ([], ["o3"], None)

@@ -6,7 +6,10 @@ charge, read by :func:`paycore.connect.charge_blocker`, S11) -> ``create`` (prov
 create the intent with a key derived from the flow) -> recorded. The check's yes needs
 no record: the engine makes the create call at once (``Remote.then``), and the
 transaction that records the intent checks the seller's local switch too (switched off
-meanwhile: the intent is canceled before anyone gets its secret).
+meanwhile: the intent is canceled before anyone gets its secret). A check run again after
+a create whose answer was lost (a crash, a store failure) may end the checkout with an
+intent out there: it looks first (``abort``); only a flow as its checkout began it
+(never stepped, claimed or replayed since) knows that nothing was sent, and closes at once.
 
 An ambiguous answer (timeout, lost answer, 5xx) goes to ``replay``: the same request
 under the same key. The provider answers it with the first request's result, or, if
@@ -28,9 +31,6 @@ ids repeat across stores and restores, so metadata naming the payment proves not
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
 import attrs
 
 from paycore import schema as s
@@ -50,13 +50,15 @@ from paycore.flows.cart import (
     fingerprint,
     normalize_cart,
 )
-from paycore.flows.checkout_begin import begin, flow_id_for
+from paycore.flows.checkout_begin import RUN_AGAIN, begin, flow_id_for, run_again
+from paycore.flows.checkout_window import LOOKBACK_S, SENT_BY, Found
+from paycore.flows.checkout_window import lookup as _lookup
+from paycore.flows.checkout_window import sent_by as _sent_by
 from paycore.flows.engine import Advance, FlowDef, Remote, key, step
 from paycore.flows.identity import identity, intent_is_payments
 from paycore.flows.params import CheckoutParams, params_of
 from paycore.flows.steps import CheckoutStep as Step
 from paycore.flows.sync import CANCELABLE, apply_intent, order_of, release_held
-from paycore.listing import intents_between, seconds_from, seconds_until
 from paycore.machines import ORDER, PAYMENT
 from paycore.money import Money
 from paycore.ports import AccountView, CreateIntent, IntentView
@@ -66,6 +68,7 @@ from paycore.unit import Unit
 
 __all__ = [
     "DEF",
+    "LOOKBACK_S",
     "SESSION_RE",
     "CartItem",
     "Step",
@@ -74,6 +77,7 @@ __all__ = [
     "fingerprint",
     "flow_id_for",
     "normalize_cart",
+    "run_again",
 ]
 
 
@@ -92,25 +96,28 @@ def _payment(u: Unit, flow: Flow) -> Payment:
 
 def _check_seller(flow: Flow) -> Remote[AccountView]:
     account = _prm(flow).account
+    again = flow.data.get(RUN_AGAIN) is True  # the apply reads the flow as stored
+
+    def run(f: Flow) -> Flow:
+        return run_again(f) if again else f
+
     return Remote(
         "retrieve_account",
         lambda p: p.retrieve_account(account),
-        _after_check,
-        refused=_check_refused,
+        lambda u, f, view: _after_check(u, run(f), view),
+        refused=lambda u, f, err: _check_refused(u, run(f), err),
         then=_go_on,
     )
 
 
 def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    """An open circuit (the provider is away) ends a new checkout at once: nothing was
-    sent for it. An account the provider does not know can take no charge: the checkout
-    ends as the seller's. Settings the provider refuses (the key, or an account the key
-    may not charge) no retry mends: the checkout ends and an operator is alerted. Either
-    way no create was sent (the check comes first and is never returned to), so there is
-    nothing to look for: the checkout closes without asking the provider, which may well
-    be down. Any other refusal of the check is retried as a strike."""
+    """An open circuit (the provider is away) ends the checkout. An account the provider
+    does not know can take no charge: the checkout ends as the seller's. Settings the
+    provider refuses (the key, or an account the key may not charge) no retry mends: the
+    checkout ends and an operator is alerted. Each ends as :func:`_end_check` says. Any
+    other refusal of the check is retried as a strike."""
     if isinstance(err, ProviderCircuitOpen):
-        return _close(u, flow, _payment(u, flow), err.code)
+        return _end_check(u, flow, err.code)
     if isinstance(err, ProviderConfigurationError):
         account = _prm(flow).account
         u.alert(
@@ -118,11 +125,22 @@ def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
             account,
             f"the provider refused paycore's settings for account {account}: {err.message}",
         )
-        return _close(u, flow, _payment(u, flow), err.code, err.message)
+        return _end_check(u, flow, err.code, err.message)
     if isinstance(err, ProviderNotFound):
         why = f"the provider refused to show account {_prm(flow).account} ({err.code})"
-        return _close(u, flow, _payment(u, flow), SellerCannotCharge.code, why)
+        return _end_check(u, flow, SellerCannotCharge.code, why)
     return Advance(retry=err.code)
+
+
+def _end_check(u: Unit, flow: Flow, code: str, blocker: str | None = None) -> Advance:
+    """The seller check ends the checkout. A flow as its checkout began it (never stepped,
+    claimed or replayed since) sent nothing: close at once, without asking the provider
+    (which may well be down). Run again, the check may follow one that went on at once
+    to a create whose answer was lost (a crash, a store failure): look for that intent
+    first (``abort``), never leave it to the reconciler as an orphan."""
+    if flow.version == 0 and flow.data.get(RUN_AGAIN) is not True:
+        return _close(u, flow, _payment(u, flow), code, blocker)
+    return Advance(to=Step.ABORT, data={"error": code, **({"blocker": blocker} if blocker else {})})
 
 
 def _go_on(view: AccountView) -> Step | None:
@@ -136,7 +154,7 @@ def _after_check(u: Unit, flow: Flow, view: AccountView) -> Advance:
     if blocker is None and _seller_enabled(u, flow):
         return Advance(to=Step.CREATE)
     why = blocker or "the seller is switched off in the shop"
-    return _close(u, flow, _payment(u, flow), SellerCannotCharge.code, why)
+    return _end_check(u, flow, SellerCannotCharge.code, why)
 
 
 def _seller_enabled(u: Unit, flow: Flow) -> bool:
@@ -204,39 +222,6 @@ def _adopt(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> Advance:
 def _is_mine(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> bool:
     """Is ``view`` this checkout's intent? ``payment``: the flow's payment, read once."""
     return intent_is_payments(view, payment, order_of(u, payment), _prm(flow).installation)
-
-
-Found = list[IntentView]
-
-#: How far the window of the lookups reaches past both ends: the provider stamps
-#: ``created`` with its own clock, which may be behind this one or ahead of it.
-LOOKBACK_S = 300
-
-#: ``Flow.data``: by when every create request had gone out (ms), kept by ``find`` and
-#: ``abort`` for the abort that follows them; None once ``find`` goes back to ``create``.
-SENT_BY = "creates_sent_by"
-
-
-def _sent_by(flow: Flow) -> int:
-    """By when the last create request went out, at a lookup step: creates leave only from
-    ``check_seller``, ``create`` and ``replay``, and the move on from them (applying the
-    last answer, or the engine's ask-first) comes after: ``step_at`` at ``find``, or at an
-    ``abort`` entered from them."""
-    recorded = flow.data.get(SENT_BY)
-    if recorded is not None and flow.step != Step.FIND:
-        return int(recorded)
-    return int(flow.data.get("step_at", flow.created_at))
-
-
-def _lookup(flow: Flow, then: Callable[[Unit, Flow, Found], Advance]) -> Remote[Found]:
-    """The intents the creates can have made, from the list by ``created`` window, which
-    does not lag (docs.stripe.com/search, "Data freshness"): from the checkout's start to
-    ``landing_ms`` after its last create request, ``LOOKBACK_S`` wider at both ends. A
-    lookup made long after reads no intent the account made since."""
-    since = seconds_from(flow.created_at) - LOOKBACK_S
-    until = seconds_until(_sent_by(flow) + _prm(flow).landing_ms) + LOOKBACK_S
-    call = partial(intents_between, created_gte_s=since, created_lt_s=until)
-    return Remote("list_intents", call, then)
 
 
 def _mine(u: Unit, flow: Flow, views: Found) -> Found:

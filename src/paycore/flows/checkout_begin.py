@@ -30,12 +30,22 @@ from paycore.flows.params import CheckoutParams
 from paycore.flows.steps import CheckoutStep
 from paycore.machines import ORDER, PAYMENT, RESERVATION
 from paycore.money import Money, check_charge
-from paycore.records import Order, OrderLine, Payment, Reservation, Seller
-from paycore.unit import Unit
+from paycore.records import Flow, Order, OrderLine, Payment, Reservation, Seller
+from paycore.unit import Unit, evolve
+
+#: ``Flow.data``, in memory only (never stored): the flow is run again by a call that
+#: replays its checkout session, so its seller check may have run before, and gone on at
+#: once to a create whose answer was lost (``Remote.then``).
+RUN_AGAIN = "run_again"
 
 
 def flow_id_for(session_id: str) -> str:
     return f"checkout:{session_id}"
+
+
+def run_again(flow: Flow) -> Flow:
+    """``flow``, as a replay of its session runs it (see :data:`RUN_AGAIN`)."""
+    return evolve(flow, {"data": {**flow.data, RUN_AGAIN: True}})
 
 
 def begin(

@@ -30,23 +30,36 @@ from paycore.flows.sync import CANCELABLE, apply_intent, claimed, save_changed
 from paycore.ports import IntentView
 from paycore.records import Flow, Payment
 from paycore.status import PaymentStatus
-from paycore.unit import Unit
+from paycore.unit import Unit, storable
 
 P = PaymentStatus
 
 
-def load_payment(u: Unit, payment_id: object) -> Payment:
-    if not isinstance(payment_id, str) or not payment_id:
+def check_payment_id(payment_id: object) -> str:
+    """A payment id that could name a payment: a non-blank string every store can hold
+    (no NUL, no lone surrogate). Anything else names no payment: PaymentNotFound, as
+    :func:`load_payment` says, on every store, without asking one."""
+    if not isinstance(payment_id, str) or not payment_id.strip():
         raise PaymentNotFound(
             f"payment id must be a non-empty string, got {payment_id!r}; use the payment_id "
             "that create_payment_intent returned"
         )
+    if not storable(payment_id):
+        raise PaymentNotFound(
+            f"no payment {payment_id!r}: an id with a NUL or a lone surrogate names none; "
+            "use the payment_id that create_payment_intent returned"
+        )
+    return payment_id
+
+
+def load_payment(u: Unit, payment_id: object) -> Payment:
+    pid = check_payment_id(payment_id)
     return u.require(
         s.PAYMENTS,
-        payment_id,
+        pid,
         lambda: PaymentNotFound(
-            f"no payment {payment_id}: use the payment_id that create_payment_intent returned",
-            payment_id=payment_id,
+            f"no payment {pid}: use the payment_id that create_payment_intent returned",
+            payment_id=pid,
         ),
     )
 

@@ -200,7 +200,7 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     limit = _prm(flow).limit
     # The jobs that follow run next, on this run's worker: they hold its lease.
     lease: dict[str, Any] = {"owner": flow.lease_owner, "lease_until": flow.lease_until}
-    revived = _revive_orphans(u, limit=limit)
+    revived = _revive_orphans(u, limit=limit, lease=lease)
     follow: list[str] = []
     sync = active_job(u, job_sync.PAYMENT_SYNC.kind)
     if sync is not None:
@@ -219,14 +219,18 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     return Advance(done=result, data=data)
 
 
-def _revive_orphans(u: Unit, *, limit: int) -> list[str]:
-    """Orphan flows the provider's absence killed: the money is still to be returned."""
+def _revive_orphans(u: Unit, *, limit: int, lease: dict[str, Any]) -> list[str]:
+    """Orphan flows the provider's absence killed: the money is still to be returned.
+    Each is leased as this run, whose worker runs it next (``reconcile`` returns it), so
+    another instance's recovery does not step it at the same moment."""
     revived: list[str] = []
     for flow in u.find(s.FLOWS, "status", FlowStatus.DEAD):
         if len(revived) >= limit:
             break
         if flow.kind == "orphan" and operations.died_of_outage(flow):
-            revived.append(operations.revive(u, flow.id, "the reconciler").id)
+            again = operations.revive(u, flow.id, "the reconciler")
+            u.save(s.FLOWS, again, lease_owner=lease["owner"], lease_until=lease["lease_until"])
+            revived.append(again.id)
     return revived
 
 

@@ -24,7 +24,6 @@ from paycore.errors import (
     InvalidIdempotencyKey,
     InvalidInput,
     InvalidRefundReason,
-    PaymentNotFound,
     PaymentNotRefundable,
     ProviderConfigurationError,
     ProviderError,
@@ -89,16 +88,6 @@ def check_refund_args(amount: object, reason: object, idempotency_key: object) -
             "itself; use another key"
         )
     return idempotency_key
-
-
-def check_payment_id(payment_id: object) -> str:
-    """A payment id must be a non-empty string (a list or dict is not an id)."""
-    if not isinstance(payment_id, str) or not payment_id:
-        raise PaymentNotFound(
-            f"payment id must be a non-empty string, got {payment_id!r}; use the payment_id "
-            "that create_payment_intent returned"
-        )
-    return payment_id
 
 
 def check_restock(restock: object) -> bool:

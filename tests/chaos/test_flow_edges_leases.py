@@ -1,0 +1,35 @@
+"""Orphan flows the reconciler revives start leased to its worker, as the flows it starts
+do (tests/chaos/test_instance_leases.py): another instance's recovery does not step a
+revived flow while the reviver runs it next."""
+
+from __future__ import annotations
+
+from tests.chaos.test_instance_leases import beside
+from tests.chaos.test_orphans_and_webhooks import orphan_intent, start_orphan_flows
+from tests.chaos.test_outages import HOUR, MINUTE, make_shop_with, outage, ride_out
+from tests.support import flow_of
+
+from paycore import jobs
+from paycore.config import Config
+from paycore.status import FlowStatus
+
+
+class TestRevivedOrphansLeased:
+    def test_a_revived_orphan_flow_is_not_recovered_by_another_instance(self) -> None:
+        """Dead of an outage, revived by one instance's reconciler: leased to it, so the
+        other's recovery passes the flow over until the lease lapses."""
+        w = make_shop_with(Config(retry_horizon_ms=HOUR))
+        other = beside(w)
+        orphan_intent(w, "pm_card_visa")
+        (fid,) = start_orphan_flows(w)
+        ride_out(w, outage(w, 3 * HOUR), tick_ms=MINUTE)
+        assert flow_of(w, fid).status is FlowStatus.DEAD
+        w.provider.fault = None
+        assert jobs.reconcile(w.service.engine) == [fid]
+        revived = flow_of(w, fid)
+        assert revived.status is FlowStatus.ACTIVE
+        assert revived.lease_owner == w.service.engine.worker_id
+        assert revived.lease_until == w.clock.now() + w.service.config.lease_ms
+        assert fid not in jobs.due_flows(other.engine)
+        w.clock.advance(w.service.config.lease_ms)
+        assert fid in jobs.due_flows(other.engine)
