@@ -193,14 +193,33 @@ def run_chaos(
         wire_faults_on()
         error = None if _hit(found, stop_at) else _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
+    head = ChaosHead(seed, n_examples, n_steps, bug, elapsed, replay)
+    return _report(head, stats, found, error)
+
+
+@attrs.frozen
+class ChaosHead:
+    """What a run was asked and how long it took: the report's first fields."""
+
+    seed: int
+    examples: int
+    steps: int
+    bug: str | None
+    elapsed_s: float
+    replay: str
+
+
+def _report(
+    head: ChaosHead, stats: RunStats, found: list[InvariantViolated], error: str | None
+) -> ChaosReport:
     first = stats.first_violation_at
     detected = first - stats.started if first is not None else None
     return ChaosReport(
-        seed=seed,
-        examples=n_examples,
-        steps=n_steps,
-        bug=bug,
-        elapsed_s=elapsed,
+        seed=head.seed,
+        examples=head.examples,
+        steps=head.steps,
+        bug=head.bug,
+        elapsed_s=head.elapsed_s,
         rules=stats.rules,
         checks=stats.checks,
         examples_run=stats.examples,
@@ -214,7 +233,7 @@ def run_chaos(
         violations=_violation_reports(found),
         error=error,
         time_to_detection_s=detected,
-        replay=replay,
+        replay=head.replay,
         failure=found[0] if found else None,
     )
 
