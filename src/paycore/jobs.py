@@ -226,7 +226,8 @@ def finish_job(engine: Engine, flow_id: str) -> Flow:
 
     A run that must wait for a retry (an answer could not be applied: a store
     conflict, a bug) is returned still active: the recovery worker finishes it, and
-    the job's next start finds it.
+    the job's next start finds it. So is a run another instance holds the lease of,
+    untouched: that instance runs it (its result is none of this one's).
 
     Raises:
         PaycoreError: the error the run ended with (the reconciler's listing failed).
@@ -238,6 +239,8 @@ def finish_job(engine: Engine, flow_id: str) -> Flow:
             current = engine.load(flow_id)
             if current is None or current.status is not FlowStatus.ACTIVE:
                 raise
+            if engine.leased_elsewhere(current, engine.clock.now()):
+                return current
             if current.next_run_at > engine.clock.now():
                 return current  # waits for its retry: recovery goes on with it
             continue  # only the run's step bound was reached: go on
