@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from paycore.config import Config
+from paycore.errors import InvalidInput
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, Store
 from paycore.records import OutboxMessage
 from paycore.service import PaymentService
@@ -24,6 +25,38 @@ from paycore.tokens import RandomTokens
 from .breaker import Breaker, BreakerProvider
 
 log = logging.getLogger(__name__)
+
+#: The Stripe adapter's defaults (``paycore_adapters.stripe_provider.DEFAULT_TIMEOUT_S``
+#: and ``DEFAULT_RETRIES``), repeated so that this module needs no Stripe SDK.
+STRIPE_TIMEOUT_S = 30.0
+STRIPE_RETRIES = 2
+#: The longest sleep of stripe-python 16.x between two tries of one request
+#: (``HTTPClient.MAX_DELAY``, ``stripe/_http_client.py``, ``_sleep_time_seconds``).
+SDK_MAX_RETRY_SLEEP_S = 5.0
+
+
+def longest_call_ms(timeout_s: float, retries: int) -> int:
+    """The longest one provider call can last: every try times out, with the SDK's
+    longest sleep between two tries."""
+    return int(((1 + retries) * timeout_s + retries * SDK_MAX_RETRY_SLEEP_S) * 1000)
+
+
+def check_lease(config: Config, timeout_s: float, retries: int) -> None:
+    """Refuse a ``lease_ms`` shorter than two of the longest provider calls: a step may
+    make two calls in a row, and a lease that lapses during a call lets another instance
+    make the same call (``docs/operations.md``, "Leases").
+
+    Raises:
+        InvalidInput: the lease is too short for the provider's timeout and retries.
+    """
+    needed = 2 * longest_call_ms(timeout_s, retries)
+    if config.lease_ms < needed:
+        raise InvalidInput(
+            f"lease_ms={config.lease_ms} is shorter than two provider calls of "
+            f"{retries + 1} tries of {timeout_s} s each ({needed} ms): raise lease_ms "
+            "or lower the provider's timeout or retries",
+            field="lease_ms",
+        )
 
 
 class SystemClock:
@@ -65,10 +98,21 @@ def build_service(
     alerts: Alerts | None = None,
     breaker: Breaker | None = None,
     worker_id: str | None = None,
+    provider_timeout_s: float = STRIPE_TIMEOUT_S,
+    provider_retries: int = STRIPE_RETRIES,
 ) -> PaymentService:
     """A :class:`PaymentService` for production: the wall clock, alerts to the log, random
     tokens, this instance's worker id, and ``provider`` behind a circuit breaker
-    (:mod:`paycore_adapters.breaker`; give ``breaker`` to tune it or to share one)."""
+    (:mod:`paycore_adapters.breaker`; give ``breaker`` to tune it or to share one).
+
+    ``provider_timeout_s`` and ``provider_retries``: what the provider's adapter was
+    built with (the Stripe adapter's defaults unless given); ``config.lease_ms`` must
+    cover two such calls.
+
+    Raises:
+        InvalidInput: ``config.lease_ms`` is too short (:func:`check_lease`).
+    """
+    check_lease(config or Config(), provider_timeout_s, provider_retries)
     clock = clock or SystemClock()
     guarded = BreakerProvider(provider, breaker or Breaker(clock))
     return PaymentService(

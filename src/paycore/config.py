@@ -41,8 +41,14 @@ class Config:
     #: 100 ms), so that the transactions that collided do not collide again at once.
     store_conflict_retries: int = 10
     store_conflict_pause_ms: int = 1
-    #: A worker's claim on a flow; after it lapses another worker may take over.
-    lease_ms: int = 30_000
+    #: A worker's claim on a flow; after it lapses another worker may take over. A run
+    #: takes it as it starts and each step's commit renews it, so it must outlast the
+    #: longest provider call twice over (a step may make two calls in a row): with
+    #: Stripe's adapter defaults one call is at most 3 tries of 30 s plus the SDK's
+    #: sleeps, 100 s (``paycore_adapters.runtime.longest_call_ms``, which
+    #: ``build_service`` checks). A longer lease only delays taking over the flows of an
+    #: instance that died.
+    lease_ms: int = 5 * MINUTE
     #: Safety bound on steps taken by one synchronous call.
     max_steps_per_run: int = 64
     max_lines: int = 100

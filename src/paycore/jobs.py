@@ -21,7 +21,7 @@ from paycore.flows import external, orphans
 from paycore.flows import reconcile as reconcile_flow
 from paycore.flows.engine import Engine, FlowDef
 from paycore.flows.job_sync import PAYMENT_SYNC, REFUND_SYNC, refund_batch
-from paycore.flows.jobflow import active_job, found
+from paycore.flows.jobflow import active_job, found, reported, run_failed
 from paycore.flows.payments import begin_cancel
 from paycore.flows.sync import (
     claimed,
@@ -169,10 +169,14 @@ def reconcile(engine: Engine) -> list[str]:
     flow = finish_job(engine, start_reconcile(engine))
     result = flow.result or {}
     started = found(flow)
+    failed: Flow | None = None  # a follower whose reads failed: raised once all ran
     for fid in result.get("follow", []):
         follower = finish_job(engine, fid)
         if follower.kind == orphans.REOPEN.kind:
             started += found(follower)
+        failed = follower if run_failed(follower) else failed
+    if failed is not None:
+        reported(failed)
     return started + list(result.get("revived", []))
 
 
@@ -193,7 +197,7 @@ def sync_pending_refunds(engine: Engine) -> int:
     too): a run of the ``refund_sync`` job flow (:data:`paycore.flows.job_sync.REFUND_SYNC`).
     Returns how many refunds changed."""
     fid = start_refund_sync(engine)
-    return 0 if fid is None else len(found(finish_job(engine, fid)))
+    return 0 if fid is None else len(reported(finish_job(engine, fid)))
 
 
 def start_refund_sync(engine: Engine) -> str | None:
@@ -224,12 +228,14 @@ def _start(
 def finish_job(engine: Engine, flow_id: str) -> Flow:
     """Run a job flow to its end (however many steps its batch takes) and return it.
 
-    A run that must wait for a retry (an answer could not be applied: a store
-    conflict, a bug) is returned still active: the recovery worker finishes it, and
-    the job's next start finds it.
+    A run another instance holds the lease of is returned still active, untouched: that
+    instance runs it (its result is none of this one's).
 
     Raises:
         PaycoreError: the error the run ended with (the reconciler's listing failed).
+        FlowPending: the run must wait for a retry (an answer could not be applied: a
+            store conflict, a bug). Recovery goes on with it and the job's next start
+            finds it, but this run of the job failed (``job_health`` counts it).
     """
     for _ in range(_MAX_RUNS):
         try:
@@ -238,8 +244,10 @@ def finish_job(engine: Engine, flow_id: str) -> Flow:
             current = engine.load(flow_id)
             if current is None or current.status is not FlowStatus.ACTIVE:
                 raise
+            if engine.leased_elsewhere(current, engine.clock.now()):
+                return current
             if current.next_run_at > engine.clock.now():
-                return current  # waits for its retry: recovery goes on with it
+                raise  # waits for its retry: a failed run of the job
             continue  # only the run's step bound was reached: go on
         if flow.status is FlowStatus.FAILED:
             result = dict(flow.result or {})
@@ -268,7 +276,7 @@ def find_external_refunds(engine: Engine) -> int:
     of recent succeeded payments, from a durable cursor (:data:`paycore.flows.external.SCAN`).
     Returns how many refunds were recorded."""
     fid = start_external_refunds(engine)
-    return 0 if fid is None else len(found(finish_job(engine, fid)))
+    return 0 if fid is None else len(reported(finish_job(engine, fid)))
 
 
 def start_external_refunds(engine: Engine) -> str | None:

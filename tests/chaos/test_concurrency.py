@@ -85,12 +85,16 @@ class TestRaces:
         assert world.violations(("safety",)) == []
 
     def test_a_double_submitted_checkout_makes_one_order(self) -> None:
-        """The same checkout sent to every worker at once: one order, every answer ok."""
+        """The same checkout sent to every worker at once: one order; each answer is ok,
+        or, from a worker that met the flow while another one held its lease (and so sent
+        nothing), flow_pending (poll or retry); at least one is ok."""
         world = World()
         concurrency.run_race(world, RACES.index("double_submit"), 2)
         orders = [o for o in world.view().rows(s.ORDERS)]
         assert [o.checkout_session_id for o in orders] == [world.session(2)]
-        assert world.timeline[-1].endswith("double_submit -> ok, ok, ok")
+        answers = world.timeline[-1].split("double_submit -> ")[1].split(", ")
+        assert len(answers) == 3 and set(answers) <= {"ok", "flow_pending"}
+        assert "ok" in answers
         assert world.violations(("safety",)) == []
 
     def test_workers_running_jobs_at_once_converge(self) -> None:

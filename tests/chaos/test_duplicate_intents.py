@@ -293,6 +293,7 @@ def test_a_worker_whose_flow_moved_on_records_no_send_and_sends_nothing() -> Non
     other = PaymentService(
         w.store, w.provider, w.clock, w.alerts, w.notifier, w.service.config, "worker-2"
     )
+    w.clock.advance(w.service.config.lease_ms + 1)  # worker-1 stalled: its lease lapsed
     other.engine.step(fid)  # worker-2 records its send and creates the intent
     moved = flow_of(w, fid)
     assert moved.version != stale.version

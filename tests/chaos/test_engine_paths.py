@@ -135,7 +135,10 @@ class TestBackoff:
                 "provider_rate_limited",
             )
             assert flow.next_run_at == now + eng.backoff(fid, attempt)
-            assert (flow.lease_owner, flow.lease_until) == ("worker-1", now + 30_000)
+            assert (flow.lease_owner, flow.lease_until) == (
+                "worker-1",
+                now + w.service.config.lease_ms,
+            )
             calls = w.provider.calls["confirm_intent"]
             w.clock.advance(flow.next_run_at - now - 1)
             assert w.service.run_recovery() == (0, 0)  # not due yet: nothing is tried
@@ -577,7 +580,7 @@ class TestStepping:
         before = flow_of(w, fid)
         report = w.service.engine.step(fid)  # worker-1: confirmed, answer held; it stalls
         assert report == StepReport(fid, "confirm", "call", "call:confirm_intent", "ok", before)
-        w.clock.advance(30_001)  # its lease lapses
+        w.clock.advance(w.service.config.lease_ms + 1)  # its lease lapses
         other = PaymentService(
             w.store, w.provider, w.clock, w.alerts, w.notifier, worker_id="worker-2"
         )
@@ -601,7 +604,10 @@ class TestStepping:
         w.clock.advance(20_000)
         step(w, fid, 2)
         flow = flow_of(w, fid)
-        assert (flow.lease_owner, flow.lease_until) == ("worker-1", w.clock.now() + 30_000)
+        assert (flow.lease_owner, flow.lease_until) == (
+            "worker-1",
+            w.clock.now() + w.service.config.lease_ms,
+        )
         assert flow.next_run_at == w.clock.now() and flow.data["step_at"] == w.clock.now()
 
 

@@ -235,7 +235,8 @@ class TestInvariants:
 
     def test_scan_racing_the_webhook_records_once_and_does_not_raise(self) -> None:
         """The webhook recorded the refund between the scan's check and its insert: the
-        store's unique constraint refuses the second row and the scan goes on."""
+        store's unique constraint refuses the second row; the run waits for its retry (a
+        failed run of the job, counted by job_health), and nothing is recorded twice."""
         from unittest import mock
 
         from paycore.flows import external
@@ -243,6 +244,6 @@ class TestInvariants:
         w, pid = paid_shop()
         dashboard_refund(w, pid, 300)
         deliver_webhooks(w)
-        with mock.patch.object(external, "known", lambda *_: None):
-            assert jobs.find_external_refunds(w.service.engine) == 0
+        with mock.patch.object(external, "known", lambda *_: None), pytest.raises(FlowPending):
+            jobs.find_external_refunds(w.service.engine)
         assert [r.amount.amount for r in w.service.refunds_of(pid)] == [300]

@@ -6,6 +6,7 @@ found and when."""
 
 from __future__ import annotations
 
+import pytest
 from tests.support import deliver_webhooks, made_here, make_shop
 
 from paycore import jobs
@@ -67,8 +68,10 @@ class TestExternalRefundScan:
         assert (status, sorted(found)) == (FlowStatus.SUCCEEDED, recorded)
 
     def test_a_run_stopped_by_an_outage_keeps_the_cursor_of_the_last_run(self) -> None:
-        """The first run goes through both payments (cursor on the second); the next one
-        stops at its first payment: the cursor stays where it was, not cleared."""
+        """The first run goes through both payments (cursor on the second); in the next
+        one every list fails: it passes its first payment over (a run never stops on its
+        first call) and stops at the second, so the cursor moves one payment on, and the
+        run, which found nothing, fails."""
         w = make_shop()
         pids = sorted([paid(w, 1), paid(w, 2)])
         assert jobs.find_external_refunds(w.service.engine) == 0
@@ -80,9 +83,10 @@ class TestExternalRefundScan:
                 raise ProviderUnavailable("provider down")
 
         w.provider.fault = down
-        assert jobs.find_external_refunds(w.service.engine) == 0
+        with pytest.raises(ProviderUnavailable):
+            jobs.find_external_refunds(w.service.engine)
         cursor = w.store.snapshot().get(s.CURSORS, "external_refunds")
-        assert cursor is not None and cursor.value == pids[-1]
+        assert cursor is not None and cursor.value == pids[0]
 
     def test_a_refund_paycore_sent_but_has_not_recorded_yet_is_not_taken_for_external(
         self,

@@ -129,15 +129,16 @@ class TestExternalRefundScan:
         assert cursor(w, "external_refunds") == second
 
     def test_an_outage_ends_the_run_and_the_next_run_asks_from_there(self) -> None:
-        """Any other error ends the run at that payment: nothing after it is asked about,
-        the cursor stays where the run began, and the next run records both refunds."""
+        """An error on a run's first payment passes that payment over (a payment that always
+        fails must not stop the scan for the ones after it): the second is asked about and
+        its refund recorded, and the next run, going around, records the first's."""
         w = make_shop()
         first, second = two_refunded_payments(w)
         fail_first(w, "list_refunds", lambda: ProviderUnavailable("provider down"))
-        assert jobs.find_external_refunds(w.service.engine) == 0
-        assert w.provider.calls["list_refunds"] == 1
-        assert cursor(w, "external_refunds") is None
-        assert jobs.find_external_refunds(w.service.engine) == 2
+        assert jobs.find_external_refunds(w.service.engine) == 1
+        assert w.provider.calls["list_refunds"] == 2
+        assert cursor(w, "external_refunds") == second
+        assert jobs.find_external_refunds(w.service.engine) == 1
         assert [r.amount.amount for r in w.service.refunds_of(first)] == [100]
         assert [r.amount.amount for r in w.service.refunds_of(second)] == [101]
 

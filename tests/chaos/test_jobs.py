@@ -365,8 +365,9 @@ class TestJobsAsFlows:
         return view.id
 
     def test_two_instances_reconciling_at_once_start_one_orphan_flow(self) -> None:
-        """Instance 1 lists and holds the answer; instance 2 runs the same job flow to its
-        end; instance 1's late apply is dropped: one case, one orphan flow, one alert."""
+        """Instance 1 lists and holds the answer; instance 2 leaves the job flow alone while
+        1's lease is live, then, once it lapsed, runs it to its end; instance 1's late
+        apply is dropped: one case, one orphan flow, one alert."""
         w = make_shop()
         intent = self.orphan(w)
         one = w.service.engine
@@ -377,6 +378,10 @@ class TestJobsAsFlows:
         assert fid == "job:reconcile:1"
         assert one.step(fid).effect == "call:list_intents"  # the answer is held in memory
         assert jobs.start_reconcile(other.engine) == fid  # the active run, not a new one
+        listed = w.provider.calls["list_intents"]
+        assert jobs.reconcile(other.engine) == []  # instance 1 holds its lease
+        assert w.provider.calls["list_intents"] == listed
+        w.clock.advance(w.service.config.lease_ms + 1)  # instance 1 stalled
         assert jobs.reconcile(other.engine) == [f"orphan:{intent}"]
         assert one.step(fid).result == "lease_lost"
         snap = w.store.snapshot()

@@ -557,7 +557,7 @@ class TestClaimsAndLeases:
         fid = (begin_confirm if kind == "confirm" else begin_cancel)(w, pid)
         assert fid is not None
         flow = flow_of(w, fid)
-        lease_until = w.clock.now() + 30_000  # what conftest's drivers ask for
+        lease_until = w.clock.now() + w.service.config.lease_ms
         assert (flow.lease_owner, flow.lease_until) == ("worker-1", lease_until)
         assert (flow.step, flow.next_run_at) == ("call", w.clock.now())
         other = PaymentService(
@@ -566,7 +566,7 @@ class TestClaimsAndLeases:
         calls = sum(w.provider.calls.values())
         assert other.run_recovery() == (0, 0)
         assert sum(w.provider.calls.values()) == calls
-        w.clock.advance(30_000)
+        w.clock.advance(w.service.config.lease_ms)
         assert other.run_recovery() == (1, 0)
         want = (OS.PAID, (5, 0, 1)) if kind == "confirm" else (OS.CANCELED, (5, 0, 0))
         assert (order_status(w, oid), mug(w)) == want

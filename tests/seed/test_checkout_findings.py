@@ -241,7 +241,9 @@ class TestS01IncompleteRollback:
     def test_intent_with_lost_response_is_canceled_when_checkout_gives_up(self, shop):
         """Response lost, its replay unanswered and the list down until give-up: the call
         raises, recovery cancels it."""
-        with_config(shop, retry_horizon_ms=30 * 60_000)
+        # The rounds of ``recover`` as they were timed before the lease grew to minutes
+        # (each round waits a lease): the list is still down when the checkout gives up.
+        with_config(shop, retry_horizon_ms=30 * 60_000, lease_ms=30_000)
         faults = lost_then_unanswered(ProviderFaults())
         shop.provider.fault = faults.on("list_intents", "before", times=6)
         with pytest.raises(FlowPending):

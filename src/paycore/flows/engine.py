@@ -139,6 +139,9 @@ class Engine(Transactions, Runner, Retrying, Asking):
         if flow is None or flow.status is not FlowStatus.ACTIVE:
             kind = "?" if flow is None else flow.kind
             return StepReport(flow_id, kind, "-", "none", "inactive", flow)
+        if known is None and self.leased_elsewhere(flow, self.clock.now()):
+            # Another worker holds it live (took this one's lapsed lease): no call from here.
+            return StepReport(flow_id, flow.kind, flow.step, "none", "leased", flow)
         try:
             fdef = self.defs[flow.kind]
             if self._asks_first(fdef, flow, flow.step):
@@ -163,8 +166,9 @@ class Engine(Transactions, Runner, Retrying, Asking):
             if recorded is None:
                 return StepReport(flow_id, flow.kind, flow.step, "tx", "lease_lost")
             flow = recorded
+        started = self.clock.now()
         outcome, summary = self._call(flow, effect)
-        ahead = self._then(flow, fdef, effect, outcome)
+        ahead = self._then(flow, fdef, effect, outcome, started)
         if ahead is None:
             self._inflight[flow_id] = (flow.version, effect, outcome, flow.step)
             return StepReport(
@@ -198,15 +202,21 @@ class Engine(Transactions, Runner, Retrying, Asking):
             return Outcome(error=unknown, asked_at=at), "provider_unavailable"
 
     def _then(
-        self, flow: Flow, fdef: FlowDef, remote: Remote[Any], outcome: Outcome[Any]
+        self, flow: Flow, fdef: FlowDef, remote: Remote[Any], outcome: Outcome[Any], started: int
     ) -> Flow | None:
         """The flow as it would stand at the step ``remote.then`` goes on to at once,
         unrecorded; None when the answer is to be applied as usual.
+
+        Also None when the call, made at ``started``, took more than half the lease: a
+        second call could outlast what is left of it, so the answer is applied first
+        (its commit renews the lease).
 
         That step's key may have been used already, by a call made at once like this one
         whose answer was lost: so when the provider may have forgotten it (the flow's
         recorded step is old), the flow goes on to the step that asks first instead."""
         if remote.then is None or outcome.error is not None:
+            return None
+        if 2 * (self.clock.now() - started) > self.config.lease_ms:
             return None
         nxt = remote.then(outcome.value)
         if nxt is None or self._records_sends(fdef, nxt):

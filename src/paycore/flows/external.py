@@ -150,7 +150,8 @@ def _record_seen(
 
 def _on_error(err: ProviderError) -> bool:
     """An intent the provider does not know has no refunds; any other error ends the
-    run there (the next run asks again from that payment)."""
+    run there (the next run asks again from that payment, and passes it over if it fails
+    again: :class:`~paycore.flows.jobflow.BatchJob` never stops on a run's first call)."""
     return isinstance(err, ProviderNotFound)
 
 

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from paycore import schema as s
-from paycore.errors import ProviderError
+from paycore.errors import ProviderError, error_class
 from paycore.flows.defs import Advance, FlowDef, Remote, create_flow, step
 from paycore.flows.params import BatchParams, params_of
 from paycore.ports import PaymentProvider
@@ -93,6 +93,32 @@ def found(flow: Flow) -> list[str]:
     return list((flow.result or {}).get("found", []))
 
 
+def run_failed(flow: Flow) -> bool:
+    """Did the job's run fail: some of its provider reads failed and it found nothing?"""
+    result = flow.result or {}
+    return bool(result.get("errors")) and not result.get("found")
+
+
+def reported(flow: Flow) -> list[str]:
+    """:func:`found`, for a job whose run is over; a run whose provider reads failed and
+    that found nothing failed (``job_health`` counts it, and alerts after a few).
+
+    Raises:
+        ProviderError: the last failed read's error, by its code (what it did find stays
+            committed; the next run asks again).
+    """
+    if run_failed(flow):
+        result = flow.result or {}
+        code = str(result.get("error"))
+        raise error_class(code)(
+            f"job {flow.id}: {result.get('errors')} of its {result.get('asked')} provider "
+            "reads failed "
+            f"(last: {code}) and it found nothing; the next run asks again",
+            flow_id=flow.id,
+        )
+    return found(flow)
+
+
 #: What a provider error does to a batch job's key: go on with the next key (True) or
 #: end the run there (False). The error alone decides.
 OnError = Callable[[ProviderError], bool]
@@ -111,7 +137,8 @@ class BatchJob(Generic[T]):
     applied the previous answer, or the one that started the run); None skips the key.
     ``apply`` records an answer and returns what it found (reported in the flow's
     result under ``found``). A provider error goes to ``on_error`` (by default the key
-    is left for a later run). ``finish`` runs in the transaction that ends the run.
+    is left for a later run), and is counted in the result (``errors``, ``error``:
+    see :func:`reported`). ``finish`` runs in the transaction that ends the run.
     """
 
     kind: str
@@ -161,18 +188,36 @@ class BatchJob(Generic[T]):
         return self._next(u, flow, self.apply(u, flow, item, answer), stop=False)
 
     def _refused(self, u: Unit, flow: Flow, err: ProviderError) -> Advance:
-        return self._next(u, flow, [], stop=not self.on_error(err))
+        # An error on the run's first call passes its key over even where ``on_error``
+        # ends the run: a key that always fails must not hold the job's cursor for ever
+        # (asked again on the next pass).
+        first = not flow.data.get("asked")
+        return self._next(u, flow, [], stop=not first and not self.on_error(err), error=err)
 
-    def _next(self, u: Unit, flow: Flow, found: list[str], *, stop: bool) -> Advance:
+    def _next(
+        self,
+        u: Unit,
+        flow: Flow,
+        found: list[str],
+        *,
+        stop: bool,
+        error: ProviderError | None = None,
+    ) -> Advance:
         keys = params_of(BatchParams, flow).keys
         item = flow.data["item"]
         data = {
             "found": [*flow.data.get("found", []), *found],
             "last": flow.data.get("last") if stop else item["key"],
+            # The run's count of calls and of failed ones, and the last failure's code:
+            # a run whose calls failed and that found nothing failed (:func:`reported`).
+            "asked": int(flow.data.get("asked", 0)) + 1,
+            "errors": int(flow.data.get("errors", 0)) + (error is not None),
+            "error": flow.data.get("error") if error is None else error.code,
         }
         following = None if stop else self.seek(u, keys, int(flow.data["at"]) + 1)
         if following is not None:
             return Advance(to=self.ask, data={**data, **following})
         if self.finish is not None:
             self.finish(u, flow, data)
-        return Advance(done={"found": data["found"]}, data=data)
+        counts = {k: data[k] for k in ("asked", "errors", "error")}
+        return Advance(done={"found": data["found"], **counts}, data=data)

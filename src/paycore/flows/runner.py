@@ -9,8 +9,10 @@ from __future__ import annotations
 import abc
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import FlowPending, LeaseLost, PaycoreError
 from paycore.flows import logs
@@ -18,8 +20,10 @@ from paycore.flows.defs import Outcome, Remote, StepReport, unexpected
 from paycore.ports import Clock
 from paycore.records import Flow
 from paycore.status import FlowStatus
+from paycore.unit import Unit
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Runner(abc.ABC):
@@ -28,6 +32,7 @@ class Runner(abc.ABC):
 
     clock: Clock
     config: Config
+    worker_id: str
     _inflight: dict[str, tuple[int, Remote[Any], Outcome[Any], str]]
     _flow_locks: dict[str, threading.Lock]
     _locks_guard: threading.Lock
@@ -40,6 +45,13 @@ class Runner(abc.ABC):
 
     @abc.abstractmethod
     def strike(self, flow: Flow, why: str) -> StepReport: ...
+
+    @abc.abstractmethod
+    def transact(self, fn: Callable[[Unit], T], flow_id: str | None = None) -> T: ...
+
+    def leased_elsewhere(self, flow: Flow, now: int) -> bool:
+        """Does another worker hold ``flow``'s lease, live at ``now``?"""
+        return flow.lease_owner not in (None, self.worker_id) and flow.lease_until > now
 
     def has_inflight(self, flow_id: str) -> bool:
         return flow_id in self._inflight
@@ -113,12 +125,44 @@ class Runner(abc.ABC):
         except Exception as exc:  # nothing more to do here; recovery meets the flow again
             logs.failure(log, f"flow {flow_id}: strike not recorded", exc, flow_id=flow_id)
 
+    def _take(self, flow_id: str) -> Flow | None:
+        """Lease the flow to this worker as its run starts, in one transaction: the flow
+        as taken (or as it ended), None if it is gone.
+
+        The lease is counted from here, not from when a job selected the flow: each step
+        of the run then commits a new one, so every provider call goes out under a lease
+        with at least half of ``lease_ms`` left (see :meth:`Engine._step`).
+
+        Raises:
+            FlowPending: another worker holds the flow's lease, live; nothing changed.
+        """
+
+        def body(u: Unit) -> Flow | None:
+            flow = u.get(s.FLOWS, flow_id)
+            if flow is None or flow.status is not FlowStatus.ACTIVE:
+                return flow
+            if self.leased_elsewhere(flow, u.now):
+                raise _held_elsewhere(flow_id)
+            return u.save(
+                s.FLOWS, flow, lease_owner=self.worker_id, lease_until=u.now + self.config.lease_ms
+            )
+
+        taken: Flow | None = self.transact(body, flow_id)
+        return taken
+
     def _run(self, flow_id: str, known: Flow | None) -> tuple[Flow, object]:
         last_error: str | None = None
+        if (known is None or known.lease_owner != self.worker_id) and not self.has_inflight(
+            flow_id
+        ):
+            # An answer held in memory is applied first: its commit renews the lease.
+            known = self._take(flow_id)
         for _ in range(self.config.max_steps_per_run):
             report = self.step(flow_id, known)
             flow = report.flow
             # What this worker's own commit left is what a read would find next.
+            if report.result == "leased":
+                raise _held_elsewhere(flow_id)
             committed = report.effect == "tx" or report.effect.startswith("apply:")
             known = flow if committed else None
             if flow is None:
@@ -135,3 +179,11 @@ class Runner(abc.ABC):
             "the recovery worker will finish it: poll its status or retry the call",
             flow_id=flow_id,
         )
+
+
+def _held_elsewhere(flow_id: str) -> FlowPending:
+    return FlowPending(
+        f"operation {flow_id} is being run by another instance, which holds its lease: "
+        "poll its status, or retry the call later",
+        flow_id=flow_id,
+    )
