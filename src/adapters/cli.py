@@ -62,6 +62,7 @@ def _chaos(args: argparse.Namespace) -> int:
         store=args.store,
         server=args.server,
         provider=args.provider,
+        with_stories=not args.no_stories,
     )
     # A short run (the quick profile, a bug, a budget of one's own) reports coverage
     # without failing on it: it cannot be expected to reach everything.
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--examples", type=int, default=None)
     chaos.add_argument("--steps", type=int, default=None)
     chaos.add_argument("--bug", default=None, help="switch on one seeded bug (S1..S18)")
+    chaos.add_argument("--no-stories", action="store_true", help="random actions only")
     chaos.add_argument(
         "--profile", default=None, help="default, nightly or quick (or set PAYCORE_PROFILE)"
     )

@@ -139,7 +139,9 @@ def refund_view(answer: object) -> RefundView:
         id=_text(obj, "id"),
         intent_id=_get(obj, "payment_intent") or "",
         amount=_whole(obj, "amount"),
-        status=_text(obj, "status"),
+        # Nullable (stripe-python 16.1.0 ``stripe/_refund.py``: ``status: Optional[str]``):
+        # "" is a status paycore does not know, so the refund's local status stands.
+        status=_get(obj, "status") or "",
         metadata=_metadata(obj),
         failure_reason=_get(obj, "failure_reason"),
         pending_reason=_get(obj, "pending_reason"),

@@ -49,3 +49,32 @@ def test_a_replay_refused_for_the_api_key_asks_the_list() -> None:
     assert refund.status is RefundStatus.SUCCEEDED
     assert refund.provider_refund_id == w.provider.refunds()[0].id
     assert not [a for a in w.service.attention() if a.kind == "refund_failed"]
+
+
+def test_a_call_run_again_after_a_crash_and_refused_for_the_api_key_asks_the_list() -> None:
+    """With Stripe no send is recorded before the call: a crash after the refund was made
+    leaves the flow at its call, and recovery sends it again under the first key. A
+    refused API key then says nothing of the first request either."""
+    w = make_shop()
+    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    assert w.service.confirm_payment(res.payment_id, "pm_card_visa").status == "succeeded"
+    inner = w.provider.create_refund
+    calls: list[str] = []
+
+    def create_refund(intent_id: str, **kw: Any) -> RefundView:
+        calls.append(kw["idempotency_key"])
+        if len(calls) == 1:
+            return inner(intent_id, **kw)  # made and answered; the worker then crashes
+        raise err.ProviderConfigurationError("Invalid API Key provided", http_status=401)
+
+    w.provider.create_refund = create_refund  # type: ignore[method-assign,assignment]
+    fid = w.service.start_refund(res.payment_id, None, None, "rma-crash")
+    step(w, fid, 1)  # the call: its answer is held in memory, not yet applied
+    w.service.engine.forget_inflight()  # the crash
+    w.clock.advance(w.service.config.lease_ms + 1)
+    w.service.run_recovery()
+    assert len(calls) == 2 and calls[0] == calls[1]  # sent again, same key
+    (refund,) = w.service.refunds_of(res.payment_id)
+    assert refund.status is RefundStatus.SUCCEEDED
+    assert refund.provider_refund_id == w.provider.refunds()[0].id
+    assert not [a for a in w.service.attention() if a.kind == "refund_failed"]

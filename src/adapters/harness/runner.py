@@ -177,7 +177,7 @@ def run_chaos(
     prof = profile_named(profile)
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
-    replay = _replay_command(seed, n_examples, n_steps, bug, store, provider)
+    replay = _replay_command(seed, n_examples, n_steps, bug, store, provider, with_stories)
     stats = RunStats()
     run = _seeded_machine(machine, seed, stats, replay, progress, n_examples, with_stories)
     _load_project_modules()  # before the clock starts: imports are not the run's time
@@ -193,33 +193,19 @@ def run_chaos(
         wire_faults_on()
         error = None if _hit(found, stop_at) else _examples(run, found, n_examples, n_steps, shrink)
     elapsed = time.perf_counter() - started
-    head = ChaosHead(seed, n_examples, n_steps, bug, elapsed, replay)
-    return _report(head, stats, found, error)
-
-
-@attrs.frozen
-class ChaosHead:
-    """What a run was asked and how long it took: the report's first fields."""
-
-    seed: int
-    examples: int
-    steps: int
-    bug: str | None
-    elapsed_s: float
-    replay: str
+    asked = {"seed": seed, "examples": n_examples, "steps": n_steps, "bug": bug}
+    return _report({**asked, "elapsed_s": elapsed, "replay": replay}, stats, found, error)
 
 
 def _report(
-    head: ChaosHead, stats: RunStats, found: list[InvariantViolated], error: str | None
+    head: dict[str, Any], stats: RunStats, found: list[InvariantViolated], error: str | None
 ) -> ChaosReport:
+    """The report: ``head`` (what the run was asked, its time and replay command), then
+    what it did and found."""
     first = stats.first_violation_at
     detected = first - stats.started if first is not None else None
     return ChaosReport(
-        seed=head.seed,
-        examples=head.examples,
-        steps=head.steps,
-        bug=head.bug,
-        elapsed_s=head.elapsed_s,
+        **head,
         rules=stats.rules,
         checks=stats.checks,
         examples_run=stats.examples,
@@ -233,7 +219,6 @@ def _report(
         violations=_violation_reports(found),
         error=error,
         time_to_detection_s=detected,
-        replay=head.replay,
         failure=found[0] if found else None,
     )
 
@@ -247,11 +232,18 @@ def _violation_reports(found: list[InvariantViolated]) -> list[ViolationReport]:
 
 
 def _replay_command(
-    seed: int, examples: int, steps: int, bug: str | None, store: str, provider: str
+    seed: int,
+    examples: int,
+    steps: int,
+    bug: str | None,
+    store: str,
+    provider: str,
+    with_stories: bool,
 ) -> str:
     """The command line that runs this run again."""
     replay = f"paycore chaos --seed {seed} --examples {examples} --steps {steps}"
     replay += f" --bug {bug}" if bug else ""
+    replay += "" if with_stories else " --no-stories"
     replay += f" --store {store}" if store != "memory" else ""
     return replay + (f" --provider {provider}" if provider != "fake" else "")
 

@@ -233,11 +233,12 @@ def _after_call(u: Unit, flow: Flow, view: RefundView) -> Advance:
 
 
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    if flow.data.get("keygen"):  # absent under the first key
-        # A call under a new key is refused, and a request of an earlier key may have
-        # landed after the flow stopped waiting for it, taking what this call asks for
-        # ("already refunded"): the list says whether the money went back
-        # (refund_recovery.after_resolve), before the refund is called failed.
+    # A refusal that may not be the only request's answer: under a new key (``keygen``;
+    # absent under the first), a request of an earlier key may have landed late and
+    # taken what this call asks for ("already refunded"); a refused API key is checked
+    # before the idempotency key, so it says nothing of this key's request sent before
+    # a crash. The list says whether the money went back (after_resolve) first.
+    if flow.data.get("keygen") or isinstance(err, ProviderConfigurationError):
         return Advance(to=RefundStep.RESOLVE, data={"refused": err.code, "why": str(err)})
     return recovery.refused(u, flow, err)
 
@@ -249,9 +250,9 @@ def _replay(flow: Flow) -> Remote[RefundView]:
 
 
 def _replay_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    # Not the first request's result: the key answers for another request (refund ids
-    # repeat after a restore), or the API key, checked first, is refused. Ask the list.
-    if isinstance(err, ProviderIdempotencyMismatch | ProviderConfigurationError):
+    if isinstance(err, ProviderIdempotencyMismatch):
+        # The key answers for another request (refund ids repeat after a restore): this
+        # refund's request never ran under it. The list says what exists.
         return Advance(to=RefundStep.RESOLVE, data={"last_error": err.code})
     return _refused(u, flow, err)
 
