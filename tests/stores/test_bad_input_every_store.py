@@ -31,7 +31,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     elif request.param == "sqlite":
         yield SQLiteStore(tmp_path / "bad-input.db", migrate=True)
     else:
-        pg = PostgresStore(request.getfixturevalue("postgres_dsn"), migrate=True, max_size=2)
+        pg = PostgresStore(
+            request.getfixturevalue("migrated_postgres_dsn"), migrate=True, max_size=2
+        )
         yield pg
         pg.close()
 

@@ -31,8 +31,8 @@ BATCH = 3
 
 
 @pytest.fixture
-def pg_store(postgres_dsn: str) -> Iterator[PostgresStore]:
-    store = PostgresStore(postgres_dsn, migrate=True, max_size=8)
+def pg_store(migrated_postgres_dsn: str) -> Iterator[PostgresStore]:
+    store = PostgresStore(migrated_postgres_dsn, migrate=True, max_size=8)
     yield store
     store.close()
 

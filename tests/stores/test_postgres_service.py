@@ -23,8 +23,8 @@ RACERS = 5
 
 
 @pytest.fixture
-def shop(postgres_dsn: str) -> Iterator[Wiring]:
-    store = PostgresStore(postgres_dsn, migrate=True, max_size=8)
+def shop(migrated_postgres_dsn: str) -> Iterator[Wiring]:
+    store = PostgresStore(migrated_postgres_dsn, migrate=True, max_size=8)
     w = in_memory(store=store)
     w.provider.set_account("acct_1")
     w.service.add_seller("s1", "Mug Shop", "acct_1")

@@ -31,8 +31,8 @@ WAIT_S = 30.0  # how long a helper thread may take at most before the test gives
 
 class TestPostgresStore(StoreContract):
     @pytest.fixture(autouse=True)
-    def _database(self, postgres_dsn: str) -> Iterator[None]:
-        self.dsn = postgres_dsn
+    def _database(self, migrated_postgres_dsn: str) -> Iterator[None]:
+        self.dsn = migrated_postgres_dsn
         self.opened: list[PostgresStore] = []
         yield
         for store in self.opened:

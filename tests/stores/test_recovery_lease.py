@@ -44,7 +44,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     elif request.param == "sqlite":
         yield SQLiteStore(tmp_path / "lease.db", migrate=True)
     else:
-        pg = PostgresStore(request.getfixturevalue("postgres_dsn"), migrate=True, max_size=4)
+        pg = PostgresStore(
+            request.getfixturevalue("migrated_postgres_dsn"), migrate=True, max_size=4
+        )
         yield pg
         pg.close()
 

@@ -42,7 +42,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any
         store: Any = SQLiteStore(path, synchronous="NORMAL", migrate=True)
         url = f"sqlite:{path}"
     else:
-        dsn = request.getfixturevalue("postgres_dsn")
+        dsn = request.getfixturevalue("migrated_postgres_dsn")
         store = PostgresStore(dsn, migrate=True)
         url = as_url(dsn)
     try:
