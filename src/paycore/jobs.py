@@ -103,8 +103,12 @@ def _compensate_checkout(engine: Engine, u: Unit, flow_id: str | None) -> str | 
     if flow is None or flow.kind != "checkout" or not operations.died_of_outage(flow):
         return None
     if flow.data.get("compensating"):
-        return operations.revive(u, flow.id, "the janitor").id
-    return operations.abandon(u, engine.defs, flow.id, "the janitor").id
+        again = operations.revive(u, flow.id, "the janitor")
+    else:
+        again = operations.abandon(u, engine.defs, flow.id, "the janitor")
+    # Leased to this worker, which runs it next (``run_janitor``), as a cancel it starts.
+    lease_until = u.now + engine.config.lease_ms
+    return u.save(s.FLOWS, again, lease_owner=engine.worker_id, lease_until=lease_until).id
 
 
 def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) -> None:

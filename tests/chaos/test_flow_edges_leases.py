@@ -1,16 +1,19 @@
-"""Orphan flows the reconciler revives start leased to its worker, as the flows it starts
-do (tests/chaos/test_instance_leases.py): another instance's recovery does not step a
-revived flow while the reviver runs it next."""
+"""Orphan flows the reconciler revives, and dead checkouts the janitor ends, start leased
+to the reviving worker, as the flows it starts do (tests/chaos/test_instance_leases.py):
+another instance's recovery does not step such a flow while the reviver runs it next."""
 
 from __future__ import annotations
 
+import pytest
 from tests.chaos.test_instance_leases import beside
 from tests.chaos.test_orphans_and_webhooks import orphan_intent, start_orphan_flows
-from tests.chaos.test_outages import HOUR, MINUTE, make_shop_with, outage, ride_out
-from tests.support import flow_of
+from tests.chaos.test_outages import DAY, HOUR, MINUTE, make_shop_with, outage, ride_out
+from tests.support import SESSION, flow_of
 
 from paycore import jobs
 from paycore.config import Config
+from paycore.errors import FlowPending, ProviderError
+from paycore.flows.checkout import CartItem
 from paycore.status import FlowStatus
 
 
@@ -30,6 +33,32 @@ class TestRevivedOrphansLeased:
         assert revived.status is FlowStatus.ACTIVE
         assert revived.lease_owner == w.service.engine.worker_id
         assert revived.lease_until == w.clock.now() + w.service.config.lease_ms
+        assert fid not in jobs.due_flows(other.engine)
+        w.clock.advance(w.service.config.lease_ms)
+        assert fid in jobs.due_flows(other.engine)
+
+
+class TestCompensatedCheckoutsLeased:
+    def test_a_dead_checkout_the_janitor_ends_is_not_recovered_by_another_instance(
+        self,
+    ) -> None:
+        """A checkout dead of an outage, its order expired: the janitor of one instance
+        restarts its compensation, leased to that instance (which runs it next), so the
+        other's recovery passes it over until the lease lapses."""
+        w = make_shop_with(Config(retry_horizon_ms=HOUR))
+        other = beside(w)
+        until = outage(w, 2 * DAY)
+        with pytest.raises((FlowPending, ProviderError)):
+            w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+        ride_out(w, until, tick_ms=10 * MINUTE)
+        fid = f"checkout:{SESSION}"
+        assert flow_of(w, fid).status is FlowStatus.DEAD
+        w.provider.fault = None
+        assert jobs.janitor(w.service.engine) == [fid]
+        ended = flow_of(w, fid)
+        assert ended.status is FlowStatus.ACTIVE
+        assert ended.lease_owner == w.service.engine.worker_id
+        assert ended.lease_until == w.clock.now() + w.service.config.lease_ms
         assert fid not in jobs.due_flows(other.engine)
         w.clock.advance(w.service.config.lease_ms)
         assert fid in jobs.due_flows(other.engine)
