@@ -20,9 +20,13 @@ from paycore import errors as err
 from paycore.flows.checkout import CartItem
 from paycore.ports import RefundView
 from paycore.status import FlowStatus, RefundStatus
+from paycore_adapters.memory import Wiring
 
 
-def test_a_replay_refused_for_the_api_key_asks_the_list() -> None:
+def paid_shop(answer_first: bool, refused: err.ProviderError) -> tuple[Wiring, str, list[str]]:
+    """A shop with one payment made; its provider makes the first refund asked for
+    (answering it, or losing the answer on the way back) and refuses every later call
+    with ``refused``. The payment's id, and the keys the refund calls were sent under."""
     w = make_shop()
     res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
     assert w.service.confirm_payment(res.payment_id, "pm_card_visa").status == "succeeded"
@@ -31,21 +35,32 @@ def test_a_replay_refused_for_the_api_key_asks_the_list() -> None:
 
     def create_refund(intent_id: str, **kw: Any) -> RefundView:
         calls.append(kw["idempotency_key"])
-        if len(calls) == 1:  # the refund is made; its answer is lost on the way back
-            inner(intent_id, **kw)
-            raise err.ProviderUnavailable("create_refund: timed out")
-        # the shop swapped in a restricted key without write access to refunds
-        raise err.ProviderConfigurationError(
-            "The provided key does not have the required permissions", http_status=403
-        )
+        if len(calls) > 1:
+            raise refused
+        made = inner(intent_id, **kw)
+        if answer_first:
+            return made
+        raise err.ProviderUnavailable("create_refund: timed out")
 
     w.provider.create_refund = create_refund  # type: ignore[method-assign,assignment]
-    fid = w.service.start_refund(res.payment_id, None, None, "rma-key")
+    return w, res.payment_id, calls
+
+
+def test_a_replay_refused_for_the_api_key_asks_the_list() -> None:
+    # the shop swapped in a restricted key without write access to refunds
+    key = err.ProviderConfigurationError("The key lacks the permissions", http_status=403)
+    w, payment_id, calls = paid_shop(False, key)
+    fid = w.service.start_refund(payment_id, None, None, "rma-key")
     step(w, fid, 2)  # the call, unanswered -> replay
     flow = run(w, fid)  # the replay is refused for the key: the list finds the refund
     assert calls[0] == calls[1]  # the replay, same key
     assert flow.status is FlowStatus.SUCCEEDED, flow.result
-    (refund,) = w.service.refunds_of(res.payment_id)
+    refund_recorded(w, payment_id)
+
+
+def refund_recorded(w: Wiring, payment_id: str) -> None:
+    """The provider's one refund is recorded as made, and the shop is not asked to refund."""
+    (refund,) = w.service.refunds_of(payment_id)
     assert refund.status is RefundStatus.SUCCEEDED
     assert refund.provider_refund_id == w.provider.refunds()[0].id
     assert not [a for a in w.service.attention() if a.kind == "refund_failed"]
@@ -55,26 +70,12 @@ def test_a_call_run_again_after_a_crash_and_refused_for_the_api_key_asks_the_lis
     """With Stripe no send is recorded before the call: a crash after the refund was made
     leaves the flow at its call, and recovery sends it again under the first key. A
     refused API key then says nothing of the first request either."""
-    w = make_shop()
-    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
-    assert w.service.confirm_payment(res.payment_id, "pm_card_visa").status == "succeeded"
-    inner = w.provider.create_refund
-    calls: list[str] = []
-
-    def create_refund(intent_id: str, **kw: Any) -> RefundView:
-        calls.append(kw["idempotency_key"])
-        if len(calls) == 1:
-            return inner(intent_id, **kw)  # made and answered; the worker then crashes
-        raise err.ProviderConfigurationError("Invalid API Key provided", http_status=401)
-
-    w.provider.create_refund = create_refund  # type: ignore[method-assign,assignment]
-    fid = w.service.start_refund(res.payment_id, None, None, "rma-crash")
+    key = err.ProviderConfigurationError("Invalid API Key provided", http_status=401)
+    w, payment_id, calls = paid_shop(True, key)
+    fid = w.service.start_refund(payment_id, None, None, "rma-crash")
     step(w, fid, 1)  # the call: its answer is held in memory, not yet applied
     w.service.engine.forget_inflight()  # the crash
     w.clock.advance(w.service.config.lease_ms + 1)
     w.service.run_recovery()
     assert len(calls) == 2 and calls[0] == calls[1]  # sent again, same key
-    (refund,) = w.service.refunds_of(res.payment_id)
-    assert refund.status is RefundStatus.SUCCEEDED
-    assert refund.provider_refund_id == w.provider.refunds()[0].id
-    assert not [a for a in w.service.attention() if a.kind == "refund_failed"]
+    refund_recorded(w, payment_id)
