@@ -14,7 +14,8 @@ error-handling, docs.stripe.com/api/idempotent_requests):
 - 409 ``idempotency_key_in_use``: another request with this key is still running; the
   first may land, so the same key is retried (:class:`ProviderIdempotencyInUse`).
 - 429 ``lock_timeout``: another request was changing the same object; nothing was done
-  (:class:`ProviderLockTimeout`); any other 429 is a rate limit.
+  (:class:`ProviderLockTimeout`); any other 429 is a rate limit, as is the legacy 400
+  coded ``rate_limit`` (the SDK raises ``RateLimitError`` for both).
 - 5xx and no answer: the request may or may not have taken effect
   (:class:`ProviderUnavailable`, ambiguous, retryable). ``Stripe-Should-Retry: false``
   on a 5xx means the key has saved that 500 and a retry under it only replays it
@@ -213,7 +214,7 @@ def _classify(
         return _declined(body, code, message, fields)
     if status == 409:  # idempotency_key_in_use, or another conflict of concurrent requests
         return ProviderIdempotencyInUse(message, **fields)
-    if status == 429:
+    if status == 429 or isinstance(err, stripe.RateLimitError):  # also a legacy 400 rate_limit
         cls = ProviderLockTimeout if code == "lock_timeout" else ProviderRateLimited
         return cls(message, **fields)
     if isinstance(err, stripe.IdempotencyError) or body.get("type") == "idempotency_error":

@@ -119,3 +119,12 @@ class TestA401Or403:
         err = _refund(status, body)
         assert type(err) is E.ProviderUnavailable and err.outcome == "ambiguous"
         assert err.fields["http_status"] == status
+
+
+def test_a_400_coded_rate_limit_is_a_rate_limit() -> None:
+    """Stripe once sent rate limits as 400 with code ``rate_limit``; the SDK still raises
+    RateLimitError for them (stripe-python 16.1.0, ``stripe/_api_requestor.py``,
+    ``specific_v1_api_error``): retried after a pause, not a refusal of the request."""
+    body = error(400, type="invalid_request_error", code="rate_limit", message="Too many")[1]
+    err = _refund(400, body)
+    assert type(err) is E.ProviderRateLimited and err.retryable
