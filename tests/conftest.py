@@ -26,3 +26,19 @@ def shop() -> Iterator[Wiring]:
     # Every test ends with the safety invariants holding.
     bad = w.violations("safety")
     assert not bad, "\n".join(map(str, bad))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failure's report as text the test workers can send: a lone surrogate in it (the
+    bad-input tests feed them to every entry point) fails UTF-8 encoding and crashed the
+    worker (an INTERNALERROR instead of the failure); it is written escaped instead."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.longrepr is None:
+        return
+    text = str(report.longrepr)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        report.longrepr = text.encode("utf-8", "backslashreplace").decode("utf-8")
