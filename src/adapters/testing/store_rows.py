@@ -105,6 +105,20 @@ class StoreRowCases:
             tx.insert(AUDIT, entries[0])
         assert self.state(store) == before
 
+    def _kept_whole_or_refused(self, store: Store, session_id: str) -> None:
+        """Order o3 with ``session_id``, inserted after o2 in one transaction: stored
+        whole, or refused with DataError (not retryable) keeping nothing of it."""
+        before = self.state(store)
+        try:
+            with store.transaction() as tx:
+                tx.insert(ORDERS, order("o2"))
+                tx.insert(ORDERS, order("o3", session_id))
+        except DataError as exc:
+            assert not exc.retryable
+            assert self.state(store) == before
+        else:
+            assert store.snapshot().get(ORDERS, "o3") == order("o3", session_id)
+
     def test_text_with_nul_is_kept_whole_or_refused_as_data(self, store: Store) -> None:
         """Text holding a NUL character is stored and found whole, or refused with
         DataError (never retryable: the same value fails again) keeping nothing of the
@@ -113,16 +127,7 @@ class StoreRowCases:
         held = f"{cut}\x00tail"
         with store.transaction() as tx:
             tx.insert(ORDERS, order("o1", cut))
-        before = self.state(store)
-        try:
-            with store.transaction() as tx:
-                tx.insert(ORDERS, order("o2"))
-                tx.insert(ORDERS, order("o3", held))
-        except DataError as exc:
-            assert not exc.retryable
-            assert self.state(store) == before
-        else:
-            assert store.snapshot().get(ORDERS, "o3") == order("o3", held)
+        self._kept_whole_or_refused(store, held)
         try:
             with store.transaction() as tx:
                 found = [o.id for o in tx.find(ORDERS, "checkout_session_id", held)]
@@ -138,16 +143,7 @@ class StoreRowCases:
         refused with DataError keeping nothing of the transaction; never a raw
         ``UnicodeEncodeError``."""
         odd = "cs_o1\ud800"
-        before = self.state(store)
-        try:
-            with store.transaction() as tx:
-                tx.insert(ORDERS, order("o2"))
-                tx.insert(ORDERS, order("o3", odd))
-        except DataError as exc:
-            assert not exc.retryable
-            assert self.state(store) == before
-        else:
-            assert store.snapshot().get(ORDERS, "o3") == order("o3", odd)
+        self._kept_whole_or_refused(store, odd)
         for look in (
             lambda tx: [o.id for o in tx.find(ORDERS, "checkout_session_id", odd)],
             lambda tx: tx.get(ORDERS, odd),
