@@ -133,14 +133,13 @@ def due_flows(engine: Engine) -> list[str]:
         due: list[str] = []
         batch = engine.config.job_batch
         when = ("next_run_at", u.now)
-        me = engine.worker_id
         lease_until = u.now + engine.config.lease_ms
         for flow in claims.each(u, s.FLOWS, "status", FlowStatus.ACTIVE, batch, due=when):
             if engine.has_inflight(flow.id) or engine.running(flow.id):
                 continue  # this worker holds it: a new version would refuse its step
-            if flow.lease_owner not in (None, me) and flow.lease_until > u.now:
+            if engine.leased_elsewhere(flow, u.now):
                 continue
-            u.save(s.FLOWS, flow, lease_owner=me, lease_until=lease_until)
+            u.save(s.FLOWS, flow, lease_owner=engine.worker_id, lease_until=lease_until)
             due.append(flow.id)
             if len(due) >= batch:
                 break
