@@ -13,7 +13,9 @@ from tests.support import SESSION, make_shop
 
 from paycore import errors as E
 from paycore import jobs
+from paycore import schema as s
 from paycore.flows.checkout import CartItem
+from paycore.service import PaymentService
 from paycore.status import FlowStatus
 from paycore_adapters.memory import Wiring
 
@@ -89,3 +91,62 @@ class TestSellerCheckAfterALostCreate:
             w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
         assert w.provider.calls["list_intents"] == 0
         assert w.provider.intents() == []
+
+
+class FailSecondCommit:
+    """The store fails the commit of the second writing transaction from now on only:
+    the checkout's begin commits, the apply of its check and create does not."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+
+    def before_commit(self) -> None:
+        self.commits += 1
+        if self.commits == 2:
+            raise E.OperationalError("database unreachable")
+
+    def after_commit(self) -> None:
+        pass
+
+
+def lost_in_the_call(w: Wiring) -> str:
+    """``create_payment_intent`` on a live worker: the store fails as the answers of
+    the seller check and the create are applied, so the intent is live at the provider
+    and the flow still at its first step (version 0, leased to this worker)."""
+    w.store.faults = FailSecondCommit()  # type: ignore[attr-defined]
+    with pytest.raises(E.OperationalError):
+        w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
+    w.store.faults = None  # type: ignore[attr-defined]
+    (intent,) = w.provider.intents()
+    assert intent.status == "requires_payment_method"
+    (fid,) = [f.id for f in w.store.snapshot().rows(s.FLOWS)]
+    assert w.service.flow(fid).version == 0
+    return fid
+
+
+class TestTheSameWorkerRunsItAgain:
+    """Not a replay and not recovery: the worker that lost the answer runs the flow
+    again itself (its own lease, still live), or a process restarted under the same
+    explicit worker id does. Neither knows what the lost run sent: both look."""
+
+    def test_run_flow_after_the_store_failed_cancels_the_intent(self) -> None:
+        w = make_shop()
+        fid = lost_in_the_call(w)
+        w.provider.set_account("acct_1", charges_enabled=False)
+        with pytest.raises(E.SellerCannotCharge):
+            w.service.run_flow(fid)
+        assert [i.status for i in w.provider.intents()] == ["canceled"]
+        assert jobs.reconcile(w.service.engine) == []
+        assert not [a for a in w.alerts.raised if a.kind.startswith("orphan")]
+
+    def test_a_restart_under_the_same_worker_id_cancels_the_intent(self) -> None:
+        w = make_shop()
+        fid = lost_in_the_call(w)
+        w.provider.fault = refuse_settings
+        worker = w.service.engine.worker_id
+        restarted = PaymentService(
+            w.store, w.provider, w.clock, w.alerts, w.notifier, worker_id=worker
+        )
+        with pytest.raises(E.ProviderConfigurationError):
+            restarted.run_flow(fid)
+        assert [i.status for i in w.provider.intents()] == ["canceled"]
