@@ -15,6 +15,7 @@ from paycore.schema import Table
 
 from .claims import ClaimByFind
 from .memory_tables import Fields, TableState
+from .sql.statements import check_limit
 
 if TYPE_CHECKING:
     from .memory_store import MemoryStore
@@ -211,11 +212,24 @@ class MemoryTransaction(ClaimByFind):
         return [rows[only]]
 
     def find_since(
-        self, table: Table[T], field: str, value: object, time_field: str, since: int
+        self,
+        table: Table[T],
+        field: str,
+        value: object,
+        time_field: str,
+        since: int,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[T]:
         if (field, time_field) not in table.ranges:
             raise ValueError(f"{table.name}: no range ({field}, {time_field}) in paycore.schema")
-        return [r for r in self.find(table, field, value) if getattr(r, time_field) >= since]
+        check_limit(table, limit)
+        rows = [r for r in self.find(table, field, value) if getattr(r, time_field) >= since]
+        if after is not None:
+            key = table.key_of
+            rows = sorted((r for r in rows if key(r) > after), key=key)
+        return rows if limit is None else rows[:limit]
 
     def scan(self, table: Table[T]) -> Iterator[T]:
         if not self.live:

@@ -14,7 +14,7 @@ flow leases with version checks, unique flow ids, idempotency keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from paycore import schema as s
@@ -56,32 +56,51 @@ def take(u: Unit, job: str, table: Table[T], field: str, value: object, limit: i
     """Up to ``limit`` claimed rows whose ``field`` is ``value``, in key order, going on
     after the job's cursor (the key of the last row its last run took) and wrapping
     around to the first: what :func:`paycore.batches.take` does with rows found, here
-    with rows claimed.
+    with rows claimed (:func:`take_read`)."""
+    return take_read(
+        u, job, lambda after, n: u.claim(table, field, value, n, after=after), table.key_of, limit
+    )
 
-    The cursor row is claimed too: the run that holds it moves it (in this
-    transaction); a run of another instance at the same time finds it held, takes the
-    rows after it that the first did not take, and leaves it where it is, so neither
-    waits for the other.
+
+def take_read(
+    u: Unit, job: str, read: Callable[[str, int], list[T]], key: Callable[[T], str], limit: int
+) -> list[T]:
+    """Up to ``limit`` rows of ``read``, going on after the job's cursor and wrapping
+    around (:func:`following`); the cursor moves to the last row taken.
+
+    The cursor row is claimed: the run that holds it moves it (in this transaction); a
+    run of another instance at the same time finds it held, takes the rows after it
+    that the first did not take, and leaves it where it is, so neither waits for the
+    other.
     """
     if limit <= 0:
         return []
     name = f"batch:{job}"
     held = u.claim(s.CURSORS, "name", name, 1)
     cursor = held[0] if held else u.get(s.CURSORS, name)
-    after = (cursor.value or "") if cursor is not None else ""
-    taken = u.claim(table, field, value, limit, after=after)
-    if len(taken) < limit and after:
-        # Wrap around: the rows up to the cursor (they come first in key order).
-        have = {table.key_of(row) for row in taken}
-        more = u.claim(table, field, value, limit, after="")
-        taken += [r for r in more if table.key_of(r) <= after and table.key_of(r) not in have][
-            : limit - len(taken)
-        ]
+    taken = following(read, key, (cursor.value or "") if cursor is not None else "", limit)
     if not taken:
         return []
-    last = table.key_of(taken[-1])
+    last = key(taken[-1])
     if cursor is None:
         u.create(s.CURSORS, Cursor(name, last))
     elif held and cursor.value != last:
         u.save(s.CURSORS, cursor, value=last)
+    return taken
+
+
+def following(
+    read: Callable[[str, int], list[T]], key: Callable[[T], str], after: str, limit: int
+) -> list[T]:
+    """Up to ``limit`` rows in key order from the first key past ``after``, wrapping
+    around to the first: ``read(after, n)`` gives at most ``n`` rows in key order past a
+    key (``""``: from the first), so a run reads at most twice its batch, never the
+    whole table. With no more rows than ``limit`` it is all of them, the last being the
+    one at ``after`` (or before where it was)."""
+    taken = read(after, limit)
+    if len(taken) < limit and after:
+        # Wrap around: the rows up to the cursor (they come first in key order).
+        have = {key(row) for row in taken}
+        more = read("", limit - len(taken))
+        taken += [r for r in more if key(r) <= after and key(r) not in have]
     return taken

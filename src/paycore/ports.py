@@ -41,10 +41,21 @@ class Transaction(Protocol):
         """Rows whose indexed ``field`` equals ``value``, in insertion order."""
 
     def find_since(
-        self, table: Table[T], field: str, value: object, time_field: str, since: int
+        self,
+        table: Table[T],
+        field: str,
+        value: object,
+        time_field: str,
+        since: int,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[T]:
         """Rows whose ``field`` equals ``value`` and whose ``time_field`` is at least
-        ``since``, in insertion order; the pair must be one of ``table.ranges``."""
+        ``since``, in insertion order; the pair must be one of ``table.ranges``. With
+        ``after``, in key order from the first key greater than ``after`` (a job's
+        cursor; ``""`` for the first); with ``limit``, at most that many (a positive
+        count, else ValueError): a job reads its batch, not the whole window."""
 
     def claim(
         self,

@@ -210,9 +210,10 @@ class Unit:
         return self.tx.find(table, field, value)
 
     def find_since(
-        self, table: Table[T], field: str, value: object, time_field: str, since: int
-    ) -> list[T]:
-        return self.tx.find_since(table, field, value, time_field, since)
+        self, table: Table[T], field: str, value: object, time_field: str, since: int,
+        *, after: str | None = None, limit: int | None = None,
+    ) -> list[T]:  # fmt: skip
+        return self.tx.find_since(table, field, value, time_field, since, after=after, limit=limit)
 
     def claim(
         self,

@@ -41,12 +41,6 @@ class TableSql:
             f: f"SELECT {cols} FROM {name} WHERE {quote(m.column_of(f))} = {p} ORDER BY {order}"
             for f in dict.fromkeys((*table.indexes, *singles))
         }
-        #: The (field, time field) pairs ``find_since`` may use, and each one's statement.
-        self.ranges = {
-            (f, tf): f"SELECT {cols} FROM {name} WHERE {quote(m.column_of(f))} = {p} "
-            f"AND {quote(m.column_of(tf))} >= {p} ORDER BY {order}"
-            for f, tf in table.ranges
-        }
         #: Column names back to the field a constraint is declared on (SQLite names the
         #: columns of the constraint it refused).
         self.fields_of = {m.column_of(f): f for u in table.unique for f in u}
@@ -60,6 +54,8 @@ class TableSql:
         self._dialect, self._placeholder, self._cols, self._order = dialect, p, cols, order
         #: ``claim``'s statements, written on first use: by (field, due field, keyed).
         self._claims: dict[tuple[str, str | None, bool], str] = {}
+        #: ``find_since``'s, by (field, time field, keyed, limited).
+        self._ranges: dict[tuple[str, str, bool, bool], str] = {}
 
     def insert_rows(self, n: int) -> str:
         """One INSERT of ``n`` rows (their values one after another)."""
@@ -109,6 +105,31 @@ class TableSql:
         self._claims[(field, due, keyed)] = sql
         return sql
 
+    def since(self, field: str, time_field: str, keyed: bool, limited: bool) -> str:
+        """The statement of ``find_since``: rows whose ``field`` is a value and whose
+        ``time_field`` is at least a moment, in insertion order or, ``keyed``, in key
+        order past a key (Python's order: ``COLLATE "C"`` on PostgreSQL), and when
+        ``limited`` at most a number of them (the last value).
+
+        Raises:
+            ValueError: (``field``, ``time_field``) is not one of the table's ranges.
+        """
+        shape = (field, time_field, keyed, limited)
+        sql = self._ranges.get(shape)
+        if sql is not None:
+            return sql
+        m, p = self.map, self._placeholder
+        if (field, time_field) not in self.table.ranges:
+            raise ValueError(
+                f"{m.name}: no range ({field}, {time_field}); declare it in paycore.schema"
+            )
+        key = quote(m.key_column) + (' COLLATE "C"' if self._dialect.name == "postgresql" else "")
+        where = f"{quote(m.column_of(field))} = {p} AND {quote(m.column_of(time_field))} >= {p}"
+        sql = f"SELECT {self._cols} FROM {quote(m.name)} WHERE {where}"
+        sql += f" AND {key} > {p} ORDER BY {key}" if keyed else f" ORDER BY {self._order}"
+        sql = self._ranges[shape] = sql + (f" LIMIT {p}" if limited else "")
+        return sql
+
     def all_rows(self, conn: Any) -> dict[str, Any]:
         """Every row of the table on ``conn``, as records by key, in insertion order."""
         record, key = self.map.record, self.table.key_of
@@ -117,3 +138,9 @@ class TableSql:
             rec = record(row)
             out[key(rec)] = rec
         return out
+
+
+def check_limit(table: Any, limit: int | None) -> None:
+    """Raise ValueError for a ``find_since`` limit that is not a positive count."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"{table.name}: a limit is a count of rows, at least one, not {limit!r}")

@@ -32,7 +32,7 @@ from paycore.schema import Table
 
 from ..claims import check_claim
 from .kept import KeptRows
-from .statements import TableSql
+from .statements import TableSql, check_limit
 
 T = TypeVar("T")
 
@@ -259,15 +259,14 @@ class SqlTransaction(abc.ABC):
         return rows
 
     def find_since(
-        self, table: Table[T], field: str, value: object, time_field: str, since: int
-    ) -> list[T]:
+        self, table: Table[T], field: str, value: object, time_field: str, since: int,
+        *, after: str | None = None, limit: int | None = None,
+    ) -> list[T]:  # fmt: skip
         t = self._table(table)
-        sql = t.ranges.get((field, time_field))
-        if sql is None:
-            raise ValueError(
-                f"{table.name}: no range ({field}, {time_field}); declare it in paycore.schema"
-            )
-        return self._records(t, sql, (t.map.value(value), since))
+        sql = t.since(field, time_field, after is not None, limit is not None)
+        check_limit(table, limit)
+        args = (t.map.value(value), since, *(() if after is None else (after,)))
+        return self._records(t, sql, (*args, *(() if limit is None else (limit,))))
 
     def claim(
         self,

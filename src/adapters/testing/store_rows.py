@@ -1,6 +1,7 @@
 """The store contract's cases of rows of every kind: each column type round-trips, a
-value is found from a moment on (``find_since``), and log rows (``Table.append_only``)
-are read back and kept. Mixed into :class:`paycore_adapters.testing.StoreContract`."""
+value is found from a moment on (``find_since``; past a key, up to a limit), and log rows
+(``Table.append_only``) are read back and kept. Mixed into
+:class:`paycore_adapters.testing.StoreContract`."""
 
 from __future__ import annotations
 
@@ -82,6 +83,46 @@ class StoreRowCases:
             )
             with pytest.raises(ValueError):
                 tx.find_since(PAYMENTS, "order_id", "o1", "created_at", 0)
+
+    def test_find_since_goes_on_after_a_key_at_most_a_limit(self, store: Store) -> None:
+        """``find_since`` with ``after``: the rows past that key in key order (Python's
+        string order, whatever the database's collation), own writes included; with
+        ``limit``, at most that many. A limit that is not a positive count is refused
+        with ValueError."""
+        at = {"old": 5, "pb": 20}
+        rows = [
+            attrs.evolve(
+                payment(k, f"pi_{k}"),
+                created_at=at.get(k, 30),
+                status=PaymentStatus.FAILED if k == "pb" else PaymentStatus.SUCCEEDED,
+            )
+            for k in ("p9", "p10", "p_1", "old", "pb", "pZ", "pa")
+        ]
+        with store.transaction() as tx:
+            for row in rows[:4]:
+                tx.insert(PAYMENTS, row)
+        with store.transaction() as tx:
+            for row in rows[4:]:
+                tx.insert(PAYMENTS, row)
+
+            def ids(after: str | None, limit: int | None = None) -> list[str]:
+                found = tx.find_since(
+                    PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", 10,
+                    after=after, limit=limit,
+                )  # fmt: skip
+                return [p.id for p in found]
+
+            assert ids("") == ["p10", "p9", "pZ", "p_1", "pa"]
+            assert ids("p9", 2) == ["pZ", "p_1"]
+            assert ids("p_1", 5) == ["pa"]
+            assert ids("pa") == []
+            assert ids(None, 2) == ["p9", "p10"]  # no key: insertion order, as ever
+        for bad in (0, -1, True, "2"):
+            with store.transaction() as tx, pytest.raises(ValueError):
+                tx.find_since(
+                    PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", 0,
+                    limit=bad,  # type: ignore[arg-type]
+                )  # fmt: skip
 
     def test_log_rows_are_read_back_and_a_duplicate_fails_the_transaction(
         self, store: Store

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paycore import batches, listing
+from paycore import claims, listing
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import ProviderError, ProviderNotFound
@@ -107,18 +107,24 @@ def start_scan(u: Unit, config: Config, **lease: Any) -> str | None:
 
 
 def _next_batch(config: Config, u: Unit) -> tuple[list[Payment], str | None]:
+    """At most ``job_batch`` payments of the window in key order after the cursor,
+    wrapping around (:func:`paycore.claims.following`): read a batch at a time, never
+    the whole window. The cursor moves when the run ends (``_save``), to the last
+    payment it asked about."""
     since = u.now - config.external_refund_window_ms
-    rows = [
-        p
-        for p in u.find_since(s.PAYMENTS, "status", PaymentStatus.SUCCEEDED, "created_at", since)
-        if p.provider_intent_id is not None
-    ]
     cursor = u.get(s.CURSORS, CURSOR)
     after = cursor.value if cursor is not None else None
-    # Wrapping around (batches.following): with no more payments than a batch, every
-    # run asks about all of them and the cursor stays put.
-    batch = batches.following(rows, key=lambda p: p.id, after=after, limit=config.job_batch)
-    return batch, after
+
+    def read(past: str, n: int) -> list[Payment]:
+        succeeded = PaymentStatus.SUCCEEDED
+        return u.find_since(
+            s.PAYMENTS, "status", succeeded, "created_at", since, after=past, limit=n
+        )
+
+    rows = claims.following(read, key=lambda p: p.id, after=after or "", limit=config.job_batch)
+    # With no more payments than a batch, every run asks about all of them and the
+    # cursor stays put.
+    return [p for p in rows if p.provider_intent_id is not None], after
 
 
 def _intent_of(u: Unit, payment_id: str) -> Mapping[str, Any] | None:

@@ -5,7 +5,7 @@ lost: the reconciler asks about each processing payment (and each one it found o
 of step), and the refund sync about each pending refund and each refund that
 succeeded within the reconcile window (a bank may still fail it). Each is a
 :class:`~paycore.flows.jobflow.BatchJob`: a batch chosen when the run starts (going
-on after the last run's, :func:`paycore.batches.take`), one provider read per row,
+on after the last run's, :func:`paycore.claims.take`), one provider read per row,
 each answer applied in its own transaction. A provider error leaves the row for the
 next run.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paycore import batches, claims
+from paycore import claims
 from paycore import schema as s
 from paycore.config import Config
 from paycore.flows.jobflow import BatchJob
@@ -23,7 +23,7 @@ from paycore.flows.refunds import apply_refund
 from paycore.flows.steps import PaymentSyncStep, RefundSyncStep
 from paycore.flows.sync import apply_intent, claimed
 from paycore.ports import IntentView, PaymentProvider, RefundView
-from paycore.records import Flow
+from paycore.records import Flow, Refund
 from paycore.status import PaymentStatus, RefundStatus
 from paycore.unit import Unit
 
@@ -73,12 +73,28 @@ PAYMENT_SYNC: BatchJob[IntentView] = BatchJob(
 def refund_batch(u: Unit, config: Config) -> list[str]:
     """Refunds still pending, and those that succeeded within the reconcile window, at
     most ``job_batch`` going on after the last run's, so refunds the bank keeps pending
-    never hide the ones behind them."""
-    since = u.now - config.reconcile_window_ms
-    recent = u.find_since(s.REFUNDS, "status", RefundStatus.SUCCEEDED, "created_at", since)
-    rows = [*u.find(s.REFUNDS, "status", RefundStatus.PENDING), *recent]
-    taken = batches.take(u, "refund_sync", rows, key=lambda r: r.id, limit=config.job_batch)
-    return [r.id for r in taken]
+    never hide the ones behind them. One cursor over both, each read a batch at a time
+    past it (:func:`paycore.claims.take_read`), never the whole window."""
+    windows = (
+        (RefundStatus.PENDING, 0),
+        (RefundStatus.SUCCEEDED, u.now - config.reconcile_window_ms),
+    )
+
+    def read(after: str, n: int) -> list[Refund]:
+        rows = [
+            row
+            for status, since in windows
+            for row in u.find_since(
+                s.REFUNDS, "status", status, "created_at", since, after=after, limit=n
+            )
+        ]
+        return sorted(rows, key=_key)[:n]
+
+    return [r.id for r in claims.take_read(u, "refund_sync", read, _key, config.job_batch)]
+
+
+def _key(refund: Refund) -> str:
+    return refund.id
 
 
 def _refund_seen(u: Unit, refund_id: str) -> Mapping[str, Any] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paycore import operations
+from paycore import claims, operations
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import ProviderError, ProviderNotFound
@@ -222,11 +222,20 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
 def _revive_orphans(u: Unit, *, limit: int, lease: dict[str, Any]) -> list[str]:
     """Orphan flows the provider's absence killed: the money is still to be returned.
     Each is leased as this run, whose worker runs it next (``reconcile`` returns it), so
-    another instance's recovery does not step it at the same moment."""
+    another instance's recovery does not step it at the same moment.
+
+    Only dead flows whose id is an orphan flow's (``orphan:<intent>...``) are read, at
+    most ``limit`` a run going on after the last run's and wrapping around
+    (:func:`paycore.claims.take_read`): dead flows are never pruned, and a run reads its
+    batch, not all of them; orphans dead for good never hide one to revive."""
+    prefix = "orphan:"
+
+    def read(after: str, n: int) -> list[Flow]:
+        rows = u.claim(s.FLOWS, "status", FlowStatus.DEAD, n, after=max(after, prefix))
+        return [f for f in rows if f.id.startswith(prefix)]
+
     revived: list[str] = []
-    for flow in u.find(s.FLOWS, "status", FlowStatus.DEAD):
-        if len(revived) >= limit:
-            break
+    for flow in claims.take_read(u, "revive_orphans", read, lambda f: f.id, limit):
         if flow.kind == "orphan" and operations.died_of_outage(flow):
             again = operations.revive(u, flow.id, "the reconciler")
             u.save(s.FLOWS, again, lease_owner=lease["owner"], lease_until=lease["lease_until"])
