@@ -1,0 +1,70 @@
+"""A service on the PostgreSQL store measures its clock against the server's
+(``clock_timestamp()``) as it starts: an hour off is refused before anything is written,
+an instance in step starts. The test server runs on this host, so the host's clock is
+the server's: a clock offset from it by a set amount is that far from the server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from paycore.config import MINUTE, Config
+from paycore.errors import PaycoreError
+from paycore_adapters.fake_provider import FakeProvider
+from paycore_adapters.memory import RecordingNotifier
+from paycore_adapters.runtime import build_service
+from paycore_adapters.sql.postgres_store import PostgresStore
+
+from .conftest import OpenStore
+
+HOUR = 60 * MINUTE
+
+
+class OffsetClock:
+    """This host's clock moved ``offset_ms``: an instance whose clock is that far off."""
+
+    def __init__(self, offset_ms: int) -> None:
+        self.offset_ms = offset_ms
+
+    def now(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+
+def build(store: PostgresStore, clock: OffsetClock) -> object:
+    return build_service(store, FakeProvider(clock), RecordingNotifier(), clock=clock)
+
+
+@pytest.mark.parametrize("offset_ms", [HOUR, -HOUR])
+def test_an_instance_an_hour_off_is_refused_and_writes_nothing(
+    stores: OpenStore, offset_ms: int
+) -> None:
+    """An hour ahead or behind: clock_skewed, with the offset measured, and no write."""
+    store = stores()
+    before = store.fingerprint()
+    with pytest.raises(PaycoreError) as caught:
+        build(store, OffsetClock(offset_ms))
+    err = caught.value
+    assert err.code == "clock_skewed"
+    measured = err.fields["offset_ms"]
+    assert abs(measured - offset_ms) <= err.fields["uncertainty_ms"] + 1
+    assert store.fingerprint() == before and sum(store.writes.values()) == 0
+
+
+def test_an_instance_in_step_with_the_server_starts(stores: OpenStore) -> None:
+    """The host's own clock starts; its reading is within the tolerance."""
+    store = stores()
+    svc = build(store, OffsetClock(0))
+    reading = svc.clock_watch.last  # type: ignore[attr-defined]
+    tolerance = Config().lease_ms // 20
+    assert abs(reading.offset_ms) + reading.uncertainty_ms <= tolerance
+
+
+def test_the_server_clock_is_read_outside_any_transaction(stores: OpenStore) -> None:
+    """A reading gives the server's time (this host's) and counts no commit or rollback."""
+    store = stores()
+    before = dict(store.stats)
+    now = OffsetClock(0).now()
+    read = store.server_time_ms()
+    assert abs(read - now) < HOUR
+    assert store.stats == before
