@@ -12,7 +12,8 @@ every instance can reach, so each instance measures itself against it
   (``Config.max_clock_skew_ms``, a twentieth of ``lease_ms`` unless set) it refuses to
   start, with :class:`paycore.errors.ClockSkewed`, before it writes anything;
 * again when its jobs run, at most once per ``lease_ms`` (:class:`WatchedService`):
-  beyond the tolerance, a ``clock_skewed`` alert. The jobs still run: the leases are
+  beyond the tolerance, a ``clock_skewed`` alert for the host, closed by the first later
+  reading within it. The jobs still run: the leases are
   fenced (a flow's version), so what skew costs is duplicate provider calls, not effects.
 
 A reading brackets one read of the server's clock with two of this instance's: the
@@ -25,13 +26,15 @@ lifecycle: the requests' transactions send no statement more.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 from paycore.config import Config
 from paycore.errors import ClockSkewed, PaycoreError
-from paycore.ports import Alerts, Clock
+from paycore.flows.engine import Engine
+from paycore.ports import Clock
 from paycore.results import JobReport
 from paycore.service import PaymentService
 
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 SAMPLES = 3
 #: The tolerance when ``Config.max_clock_skew_ms`` is None: ``lease_ms`` over this.
 LEASE_FRACTION = 20
+#: How a ``clock_skewed`` alert is closed when a later reading finds the clock in step.
+IN_STEP = "a later reading found the clock within the tolerance"
 
 
 @runtime_checkable
@@ -114,12 +119,14 @@ def refuse_skew(reading: SkewReading, tolerance: int) -> None:
 
 class ClockWatch:
     """Measures an instance's clock against its store's server: at start (refusing a
-    skew beyond the tolerance) and when :meth:`due`, at most once per ``lease_ms``."""
+    skew beyond the tolerance) and when :meth:`due`, at most once per ``lease_ms``. Its
+    alert's subject is the host (the clock is the host's, whichever process reads it)."""
 
-    def __init__(self, server: ServerTimed, clock: Clock, config: Config, alerts: Alerts) -> None:
-        self.server, self.clock, self.alerts = server, clock, alerts
+    def __init__(self, server: ServerTimed, clock: Clock, config: Config) -> None:
+        self.server, self.clock = server, clock
         self.tolerance_ms = tolerance_ms(config)
         self.every_ms = config.lease_ms
+        self.host = socket.gethostname()
         #: The last reading taken (None before the first).
         self.last: SkewReading | None = None
 
@@ -137,16 +144,23 @@ class ClockWatch:
     def due(self) -> bool:
         return self.last is None or self.clock.now() - self.last.at_ms >= self.every_ms
 
-    def recheck(self) -> None:
-        """Measure again; beyond the tolerance, a ``clock_skewed`` alert. Never raises: a
-        server that cannot be read is logged, and the caller goes on."""
+    def recheck(self, engine: Engine) -> None:
+        """Measure again: beyond the tolerance, raise the host's ``clock_skewed`` alert
+        (a row of the store, as every alert is); within it, close that alert if it is open.
+        Never raises: a server or store that fails is logged, and the caller goes on."""
         try:
             self.last = reading = measure(self.server, self.clock)
-            refuse_skew(reading, self.tolerance_ms)
-        except ClockSkewed as exc:
-            self.alerts.alert("clock_skewed", exc.message, **exc.fields)
+            try:
+                refuse_skew(reading, self.tolerance_ms)
+            except ClockSkewed as exc:
+                skewed = exc
+                engine.transact(
+                    lambda u: u.alert("clock_skewed", self.host, skewed.message, **skewed.fields)
+                )
+            else:
+                engine.transact(lambda u: u.resolve_alert("clock_skewed", self.host, IN_STEP))
         except PaycoreError as exc:
-            log.warning("the database server's clock was not read: %s", exc.code)
+            log.warning("the clock was not measured against the server's: %s", exc.code)
 
 
 class WatchedService(PaymentService):
@@ -160,5 +174,5 @@ class WatchedService(PaymentService):
     def run_jobs(self) -> JobReport:
         watch = self.clock_watch
         if watch is not None and watch.due():
-            watch.recheck()
+            watch.recheck(self.engine)
         return super().run_jobs()

@@ -19,7 +19,6 @@ from paycore.config import Config
 from paycore.errors import InvalidInput
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, Store
 from paycore.records import OutboxMessage
-from paycore.service import PaymentService
 from paycore.tokens import RandomTokens
 
 from .breaker import Breaker, BreakerProvider
@@ -111,7 +110,7 @@ def build_service(
     worker_id: str | None = None,
     provider_timeout_s: float = STRIPE_TIMEOUT_S,
     provider_retries: int = STRIPE_RETRIES,
-) -> PaymentService:
+) -> WatchedService:
     """A :class:`PaymentService` for production: the wall clock, alerts to the log, random
     tokens, this instance's worker id, and ``provider`` behind a circuit breaker
     (:mod:`paycore_adapters.breaker`; give ``breaker`` to tune it or to share one).
@@ -135,7 +134,7 @@ def build_service(
     alerts = alerts or LoggingAlerts()
     watch = None
     if isinstance(store, ServerTimed):
-        watch = ClockWatch(store, clock, config, alerts)
+        watch = ClockWatch(store, clock, config)
         watch.start()
     guarded = BreakerProvider(provider, breaker or Breaker(clock))
     service = WatchedService(

@@ -11,6 +11,7 @@ import pytest
 
 from paycore.config import MINUTE, Config
 from paycore.errors import PaycoreError
+from paycore_adapters.clock_skew import WatchedService
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import RecordingNotifier
 from paycore_adapters.runtime import build_service
@@ -31,7 +32,7 @@ class OffsetClock:
         return time.time_ns() // 1_000_000 + self.offset_ms
 
 
-def build(store: PostgresStore, clock: OffsetClock) -> object:
+def build(store: PostgresStore, clock: OffsetClock) -> WatchedService:
     return build_service(store, FakeProvider(clock), RecordingNotifier(), clock=clock)
 
 
@@ -55,7 +56,7 @@ def test_an_instance_in_step_with_the_server_starts(stores: OpenStore) -> None:
     """The host's own clock starts; its reading is within the tolerance."""
     store = stores()
     svc = build(store, OffsetClock(0))
-    reading = svc.clock_watch.last  # type: ignore[attr-defined]
+    reading = svc.clock_watch.last
     tolerance = Config().lease_ms // 20
     assert abs(reading.offset_ms) + reading.uncertainty_ms <= tolerance
 
@@ -68,3 +69,17 @@ def test_the_server_clock_is_read_outside_any_transaction(stores: OpenStore) -> 
     read = store.server_time_ms()
     assert abs(read - now) < HOUR
     assert store.stats == before
+
+
+def test_a_clock_that_drifts_after_the_start_raises_the_alert(stores: OpenStore) -> None:
+    """Started in step, then an hour ahead: the next round of jobs (the hour is past a
+    lease) measures again and records the host's clock_skewed alert; the jobs ran."""
+    store = stores()
+    clock = OffsetClock(0)
+    svc = build(store, clock)
+    clock.offset_ms = HOUR
+    report = svc.run_jobs()
+    assert report.failed == ()
+    kinds = [item.kind for item in svc.attention()]
+    assert kinds == ["clock_skewed"]
+    assert abs(svc.clock_watch.last.offset_ms - HOUR) < MINUTE

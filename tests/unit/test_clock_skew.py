@@ -5,6 +5,8 @@ every time is the test's: no wall clock."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from paycore.config import MINUTE, Config
@@ -12,6 +14,7 @@ from paycore.errors import InvalidInput, OperationalError, PaycoreError
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.service import PaymentService
+from paycore_adapters.clock_skew import WatchedService
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import EPOCH_MS, ManualClock, RecordingAlerts, RecordingNotifier
 from paycore_adapters.memory_store import MemoryStore
@@ -53,7 +56,7 @@ def wiring(skew_ms: int) -> tuple[ServerStore, ManualClock, ManualClock]:
     return ServerStore(server, instance), server, instance
 
 
-def build(store: ServerStore, clock: ManualClock, **kw: object) -> PaymentService:
+def build(store: ServerStore, clock: ManualClock, **kw: object) -> WatchedService:
     provider = FakeProvider(clock)
     provider.set_account("acct_1")
     return build_service(store, provider, RecordingNotifier(), clock=clock, **kw)  # type: ignore[arg-type]
@@ -91,7 +94,7 @@ class TestStart:
         store, _, clock = wiring(SECOND)
         store.trips = [10]
         svc = build(store, clock)
-        reading = svc.clock_watch.last  # type: ignore[attr-defined]
+        reading = svc.clock_watch.last
         assert (reading.offset_ms, reading.uncertainty_ms) == (SECOND, 5)
 
     def test_the_round_trip_counts_against_the_tolerance(self) -> None:
@@ -107,7 +110,7 @@ class TestStart:
         store, _, clock = wiring(14 * SECOND)
         store.trips = [4 * SECOND, 6, 4 * SECOND]
         svc = build(store, clock)
-        assert svc.clock_watch.last.uncertainty_ms == 3  # type: ignore[attr-defined]
+        assert svc.clock_watch.last.uncertainty_ms == 3
 
     def test_the_tolerance_is_configured(self) -> None:
         """max_clock_skew_ms=500 refuses a clock one second ahead."""
@@ -120,10 +123,10 @@ class TestStart:
         """A memory store (one host, one clock) starts with nothing measured."""
         clock = ManualClock()
         svc = build_service(MemoryStore(), FakeProvider(clock), RecordingNotifier(), clock=clock)
-        assert svc.clock_watch is None  # type: ignore[attr-defined]
+        assert svc.clock_watch is None
 
 
-def shop(skew_ms: int = 0) -> tuple[PaymentService, ServerStore, ManualClock, ManualClock]:
+def shop(skew_ms: int = 0) -> tuple[WatchedService, ServerStore, ManualClock, ManualClock]:
     store, server, clock = wiring(skew_ms)
     alerts = RecordingAlerts()
     svc = build(store, clock, alerts=alerts)
@@ -137,6 +140,10 @@ def skew_alerts(svc: PaymentService) -> list[dict[str, object]]:
     alerts = svc.engine.alerts
     assert isinstance(alerts, RecordingAlerts)
     return [a.fields for a in alerts.raised if a.kind == "clock_skewed"]
+
+
+def open_skew_alerts(svc: PaymentService) -> list[str]:
+    return [str(a.alert_id) for a in svc.attention() if a.kind == "clock_skewed"]
 
 
 class TestWhileRunning:
@@ -166,7 +173,21 @@ class TestWhileRunning:
             {"offset_ms": MINUTE, "uncertainty_ms": 0, "tolerance_ms": TOLERANCE}
         ]
         assert report.failed == ()
-        assert svc.clock_watch.last.offset_ms == MINUTE  # type: ignore[attr-defined]
+        assert svc.clock_watch.last.offset_ms == MINUTE
+        assert open_skew_alerts(svc) == [f"clock_skewed:{socket.gethostname()}"]
+
+    def test_a_later_reading_in_step_closes_the_alert(self) -> None:
+        """Once the clock is set right, the next due reading closes the host's alert."""
+        svc, _, server, clock = shop()
+        clock.advance(svc.config.lease_ms + MINUTE)
+        server.advance(svc.config.lease_ms)
+        svc.run_jobs()
+        assert len(open_skew_alerts(svc)) == 1
+        clock.advance(svc.config.lease_ms)  # the server catches up: the host was set right
+        server.advance(svc.config.lease_ms + MINUTE)
+        svc.run_jobs()
+        assert open_skew_alerts(svc) == []
+        assert len(skew_alerts(svc)) == 1
 
     def test_a_clock_in_tolerance_at_the_next_reading_raises_nothing(self) -> None:
         """A due reading that finds the clocks agreeing alerts nothing."""
