@@ -5,12 +5,17 @@ the server's: a clock offset from it by a set amount is that far from the server
 
 from __future__ import annotations
 
+import io
+import json
 import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import pytest
 
 from paycore.config import MINUTE, Config
 from paycore.errors import PaycoreError
+from paycore_adapters.cli import main
 from paycore_adapters.clock_skew import WatchedService
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import RecordingNotifier
@@ -18,6 +23,7 @@ from paycore_adapters.runtime import build_service
 from paycore_adapters.sql.postgres_store import PostgresStore
 
 from .conftest import OpenStore
+from .test_postgres_urls import as_url
 
 HOUR = 60 * MINUTE
 
@@ -83,3 +89,35 @@ def test_a_clock_that_drifts_after_the_start_raises_the_alert(stores: OpenStore)
     kinds = [item.kind for item in svc.attention()]
     assert kinds == ["clock_skewed"]
     assert abs(svc.clock_watch.last.offset_ms - HOUR) < MINUTE
+
+
+def test_paycore_check_shows_this_hosts_clock_against_the_server(
+    migrated_postgres_dsn: str,
+) -> None:
+    """The check's report says how far this host's clock is from the server's (here, the
+    same clock), in its JSON and in its last line."""
+    url = as_url(migrated_postgres_dsn)
+    code, out, err = cli("check", "--store", url, "--json")
+    assert code == 0, err
+    clock = json.loads(out)["clock"]
+    assert abs(clock["offset_ms"]) <= clock["uncertainty_ms"] + 1
+    assert clock["default_tolerance_ms"] == Config().lease_ms // 20
+    code, out, _ = cli("check", "--store", url)
+    assert code == 0
+    assert out.splitlines()[-1].startswith("clock: this host's clock is ")
+
+
+def test_paycore_check_on_sqlite_has_no_server_clock(tmp_path: Path) -> None:
+    """A SQLite file has no server: the report's clock is null, no clock line."""
+    path = f"sqlite:{tmp_path / 'shop.db'}"
+    assert cli("migrate", "--store", path)[0] == 0
+    code, out, _ = cli("check", "--store", path, "--json")
+    assert code == 0 and json.loads(out)["clock"] is None
+    assert "clock:" not in cli("check", "--store", path)[1]
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
