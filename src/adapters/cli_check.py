@@ -21,14 +21,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from paycore.config import Config
 from paycore.errors import PaycoreError
 from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation
 from paycore.ports import IntentView, RefundView, SnapshotView, Store
 
 from . import fake_state
 from .cli_ops import store_url
+from .clock_skew import ServerTimed, SkewReading, measure, tolerance_ms
 from .fake_provider import FakeProvider
 from .memory import ManualClock
+from .runtime import SystemClock
 from .stores import STORE_ENV, open_store
 
 
@@ -105,6 +108,20 @@ def _fake_ledger(path: str) -> Ledger:
     return Ledger(fake.intents(), fake.refunds(), clock.now())
 
 
+def _clock(store: object) -> SkewReading | None:
+    """This host's clock against the store's server (PostgreSQL); None without a server."""
+    return measure(store, SystemClock()) if isinstance(store, ServerTimed) else None
+
+
+def _clock_line(reading: SkewReading) -> str:
+    tolerance = tolerance_ms(Config())
+    within = "within" if reading.bound_ms <= tolerance else "BEYOND"
+    return (
+        f"clock: this host's clock is {reading.describe()}, {within} the default "
+        f"tolerance of {tolerance} ms (Config.max_clock_skew_ms)"
+    )
+
+
 def check(args: argparse.Namespace, out: TextIO) -> int:
     url = store_url(args)
     if url is None:
@@ -123,6 +140,7 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
     try:
         opened = open_store(url)
         try:
+            reading = _clock(opened.store)
             with snapshot_of(opened.store) as snapshot:
                 found, unchecked = run_checks(snapshot, ledger, chosen)
         finally:
@@ -140,6 +158,13 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
                 {"invariant": v.invariant, "subject": v.subject, "detail": v.detail} for v in found
             ],
             "elapsed_s": round(elapsed, 3),
+            "clock": None
+            if reading is None
+            else {
+                "offset_ms": reading.offset_ms,
+                "uncertainty_ms": reading.uncertainty_ms,
+                "default_tolerance_ms": tolerance_ms(Config()),
+            },
         }
         print(json.dumps(doc, indent=2), file=out)
     else:
@@ -150,4 +175,6 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
             f"the provider's books: {', '.join(unchecked) or 'none'} ({elapsed:.2f} s)",
             file=out,
         )
+        if reading is not None:
+            print(_clock_line(reading), file=out)
     return 1 if found else 0

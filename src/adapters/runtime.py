@@ -19,10 +19,10 @@ from paycore.config import Config
 from paycore.errors import InvalidInput
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, Store
 from paycore.records import OutboxMessage
-from paycore.service import PaymentService
 from paycore.tokens import RandomTokens
 
 from .breaker import Breaker, BreakerProvider
+from .clock_skew import ClockWatch, ServerTimed, WatchedService, tolerance_ms
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +42,29 @@ def longest_call_ms(timeout_s: float, retries: int) -> int:
 
 
 def check_lease(config: Config, timeout_s: float, retries: int) -> None:
-    """Refuse a ``lease_ms`` shorter than two of the longest provider calls: a step may
-    make two calls in a row, and a lease that lapses during a call lets another instance
-    make the same call (``docs/operations.md``, "Leases").
+    """Refuse a ``lease_ms`` shorter than two of the longest provider calls and twice the
+    clock tolerance: a step may make two calls in a row, a lease that lapses during a
+    call lets another instance make the same call (``docs/operations.md``, "Leases"), and
+    two instances each within the tolerance of the database server's clock may disagree
+    by twice it, by which a lease ends early as the other sees it ("Clocks").
 
     Raises:
-        InvalidInput: the lease is too short for the provider's timeout and retries.
+        InvalidInput: the lease is too short for the provider's timeout and retries and
+            the clock tolerance, or ``max_clock_skew_ms`` is negative.
     """
-    needed = 2 * longest_call_ms(timeout_s, retries)
-    if config.lease_ms < needed:
+    skew = tolerance_ms(config)
+    if skew < 0:
+        raise InvalidInput(
+            f"max_clock_skew_ms={skew} is negative: give the clock tolerance in ms, or None",
+            field="max_clock_skew_ms",
+        )
+    calls = 2 * longest_call_ms(timeout_s, retries)
+    if config.lease_ms < calls + 2 * skew:
         raise InvalidInput(
             f"lease_ms={config.lease_ms} is shorter than two provider calls of "
-            f"{retries + 1} tries of {timeout_s} s each ({needed} ms): raise lease_ms "
-            "or lower the provider's timeout or retries",
+            f"{retries + 1} tries of {timeout_s} s each ({calls} ms) and twice the clock "
+            f"tolerance of {skew} ms (max_clock_skew_ms): raise lease_ms, or lower the "
+            "provider's timeout or retries or the clock tolerance",
             field="lease_ms",
         )
 
@@ -100,28 +110,42 @@ def build_service(
     worker_id: str | None = None,
     provider_timeout_s: float = STRIPE_TIMEOUT_S,
     provider_retries: int = STRIPE_RETRIES,
-) -> PaymentService:
+) -> WatchedService:
     """A :class:`PaymentService` for production: the wall clock, alerts to the log, random
     tokens, this instance's worker id, and ``provider`` behind a circuit breaker
     (:mod:`paycore_adapters.breaker`; give ``breaker`` to tune it or to share one).
 
     ``provider_timeout_s`` and ``provider_retries``: what the provider's adapter was
     built with (the Stripe adapter's defaults unless given); ``config.lease_ms`` must
-    cover two such calls.
+    cover two such calls and twice the clock tolerance.
+
+    On a store that can tell its server's time (PostgreSQL), the clock is measured
+    against the server's first, and again when the jobs run
+    (:mod:`paycore_adapters.clock_skew`); nothing is written before.
 
     Raises:
         InvalidInput: ``config.lease_ms`` is too short (:func:`check_lease`).
+        ClockSkewed: the clock is further from the server's than the tolerance.
+        OperationalError: the server's clock could not be read.
     """
-    check_lease(config or Config(), provider_timeout_s, provider_retries)
+    config = config or Config()
+    check_lease(config, provider_timeout_s, provider_retries)
     clock = clock or SystemClock()
+    alerts = alerts or LoggingAlerts()
+    watch = None
+    if isinstance(store, ServerTimed):
+        watch = ClockWatch(store, clock, config)
+        watch.start()
     guarded = BreakerProvider(provider, breaker or Breaker(clock))
-    return PaymentService(
+    service = WatchedService(
         store,
         guarded,
         clock,
-        alerts or LoggingAlerts(),
+        alerts,
         notifier,
         config,
         worker_id,  # None: one no other instance shares (paycore.workers.instance_id)
         RandomTokens(),
     )
+    service.clock_watch = watch
+    return service

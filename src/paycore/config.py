@@ -75,3 +75,11 @@ class Config:
     #: How far back the reconciler looks for refunds made outside paycore (the
     #: provider's dashboard) whose webhook was lost: succeeded payments created within it.
     external_refund_window_ms: int = 90 * 24 * HOUR
+    #: How far this instance's clock may be from the database server's (either way)
+    #: before ``paycore_adapters.runtime.build_service`` refuses to start on a store that
+    #: can tell its server's time (PostgreSQL); later readings beyond it raise a
+    #: ``clock_skewed`` alert. None is a twentieth of ``lease_ms`` (15 s of the default 5
+    #: minutes). Two instances may then disagree by twice this, which shortens a lease as
+    #: another instance sees it: ``build_service`` wants ``lease_ms`` to cover two
+    #: provider calls and twice the tolerance (docs/operations.md, "Clocks").
+    max_clock_skew_ms: int | None = None

@@ -244,6 +244,11 @@ class StoreConflict(OperationalError, code="store_conflict"):
     deadlock); it rolled back whole and may run again from its start."""
 
 
+class ClockSkewed(PaycoreError, code="clock_skewed"):
+    """This instance's clock is further from the database server's than
+    ``Config.max_clock_skew_ms``: its leases would lapse early; set the host's time (NTP)."""
+
+
 class ProviderError(PaycoreError, code="provider_error"):
     """The payment provider answered with an error, or did not answer.
 

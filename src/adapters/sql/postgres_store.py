@@ -59,6 +59,7 @@ from .streamed import BATCH, CACHE, StreamedSnapshot, postgres_view
 SNAPSHOT_ATTEMPTS = 5
 #: Key of the advisory lock that lets one process at a time migrate a database.
 MIGRATION_LOCK = 0x70617963  # "payc"
+SERVER_TIME_MS = "SELECT round(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 
 class PostgresStore:
@@ -212,13 +213,10 @@ class PostgresStore:
         refuses it (40001) rather than show a state no serial order explains, and it is
         read again, a few times at most."""
         deferrable = not getattr(self._local, "open", False)
-        for attempt in range(SNAPSHOT_ATTEMPTS):
-            try:
+        for _ in range(SNAPSHOT_ATTEMPTS - 1):
+            with contextlib.suppress(StoreConflict):
                 return Snapshot(self._read_all(deferrable))
-            except StoreConflict:
-                if attempt == SNAPSHOT_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return Snapshot(self._read_all(deferrable))  # the last attempt's refusal is raised
 
     def _read_all(self, deferrable: bool) -> dict[str, dict[str, object]]:
         with self._read_only(deferrable) as conn:
@@ -251,6 +249,11 @@ class PostgresStore:
         with self._read_only(not getattr(self._local, "open", False)) as conn:
             conn.execute("SELECT 1 FROM paycore_sequences LIMIT 1")  # the instant
             yield postgres_view(conn, self._sql, batch=batch, cache=cache)
+
+    def server_time_ms(self) -> int:
+        """The server's clock in ms since the epoch, read only (``clock_skew``)."""
+        with self._read_only(False) as conn:
+            return int((conn.execute(SERVER_TIME_MS).fetchone() or (0,))[0])
 
     def sequences(self) -> dict[str, int]:
         """Each sequence drawn from, with a number no number it gave exceeds and the next
@@ -304,10 +307,8 @@ def _configure(conn: Conn) -> None:
 
 
 def _version(conn: Conn) -> int:
-    (found,) = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (migrate.TABLE,)).fetchone() or (
-        False,
-    )
-    if not found:
+    table = conn.execute("SELECT to_regclass(%s)", (migrate.TABLE,)).fetchone()
+    if table is None or table[0] is None:
         return 0
     row = conn.execute(f"SELECT max(version) FROM {migrate.TABLE}").fetchone()
     return int(row[0] or 0) if row is not None else 0

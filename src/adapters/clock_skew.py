@@ -1,0 +1,178 @@
+"""How far this instance's clock is from its database server's, and what is done about it.
+
+A lease is a time: an instance writes ``lease_until`` from its own clock, and another one
+takes the flow over once its own clock passes it. An instance whose clock runs ahead
+takes live flows early (the provider is then called twice under the same keys: no effect
+twice, but two answers for one flow), and one whose clock runs behind has its own flows
+taken early. On one database several instances share, the server's clock is the one
+every instance can reach, so each instance measures itself against it
+(docs/operations.md, "Clocks"):
+
+* as it starts (:func:`paycore_adapters.runtime.build_service`): beyond the tolerance
+  (``Config.max_clock_skew_ms``, a twentieth of ``lease_ms`` unless set) it refuses to
+  start, with :class:`paycore.errors.ClockSkewed`, before it writes anything;
+* again when its jobs run, at most once per ``lease_ms`` (:class:`WatchedService`):
+  beyond the tolerance, a ``clock_skewed`` alert for the host, closed by the first later
+  reading within it. The jobs still run: the leases are
+  fenced (a flow's version), so what skew costs is duplicate provider calls, not effects.
+
+A reading brackets one read of the server's clock with two of this instance's: the
+server read its clock somewhere in between, so the offset is known to within half the
+round trip, which counts against the tolerance. The quickest of :data:`SAMPLES`
+readings is kept (as NTP keeps its quickest exchanges). Nothing is read during a
+lifecycle: the requests' transactions send no statement more.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from paycore.config import Config
+from paycore.errors import ClockSkewed, PaycoreError
+from paycore.flows.engine import Engine
+from paycore.ports import Clock
+from paycore.results import JobReport
+from paycore.service import PaymentService
+
+log = logging.getLogger(__name__)
+
+#: Readings per measure; the quickest is kept.
+SAMPLES = 3
+#: The tolerance when ``Config.max_clock_skew_ms`` is None: ``lease_ms`` over this.
+LEASE_FRACTION = 20
+#: How a ``clock_skewed`` alert is closed when a later reading finds the clock in step.
+IN_STEP = "a later reading found the clock within the tolerance"
+
+
+@runtime_checkable
+class ServerTimed(Protocol):
+    """A store that can tell its server's clock (the PostgreSQL store does)."""
+
+    def server_time_ms(self) -> int:
+        """The server's clock, in milliseconds since the Unix epoch."""
+
+
+@attrs.frozen
+class SkewReading:
+    """One measure of this instance's clock against the server's."""
+
+    #: This clock minus the server's: positive, this instance is ahead.
+    offset_ms: int
+    #: How wrong ``offset_ms`` may be: half the round trip of the reading.
+    uncertainty_ms: int
+    #: This instance's clock when it was taken.
+    at_ms: int
+
+    @property
+    def bound_ms(self) -> int:
+        """How far apart the two clocks may be, at most."""
+        return abs(self.offset_ms) + self.uncertainty_ms
+
+    def describe(self) -> str:
+        way = "ahead of" if self.offset_ms >= 0 else "behind"
+        return f"{abs(self.offset_ms)} ms {way} the database server's (± {self.uncertainty_ms} ms)"
+
+
+def tolerance_ms(config: Config) -> int:
+    """``config.max_clock_skew_ms``, or a twentieth of ``lease_ms`` when it is None."""
+    if config.max_clock_skew_ms is None:
+        return config.lease_ms // LEASE_FRACTION
+    return config.max_clock_skew_ms
+
+
+def measure(server: ServerTimed, clock: Clock, samples: int = SAMPLES) -> SkewReading:
+    """The quickest of ``samples`` readings of ``server``'s clock against ``clock``.
+
+    Raises:
+        OperationalError: the server could not be read (the store's error).
+    """
+    best: SkewReading | None = None
+    for _ in range(max(1, samples)):
+        before = clock.now()
+        server_ms = server.server_time_ms()
+        after = clock.now()
+        trip = max(0, after - before)
+        reading = SkewReading(before + trip // 2 - server_ms, (trip + 1) // 2, after)
+        if best is None or reading.uncertainty_ms < best.uncertainty_ms:
+            best = reading
+    assert best is not None
+    return best
+
+
+def refuse_skew(reading: SkewReading, tolerance: int) -> None:
+    """Raise :class:`ClockSkewed` when ``reading`` may be beyond ``tolerance`` ms."""
+    if reading.bound_ms > tolerance:
+        raise ClockSkewed(
+            f"this instance's clock is {reading.describe()}, beyond the tolerance of "
+            f"{tolerance} ms (Config.max_clock_skew_ms): leases would lapse early between "
+            "instances. Set the host's time from NTP (chrony, systemd-timesyncd) and start "
+            "again",
+            offset_ms=reading.offset_ms,
+            uncertainty_ms=reading.uncertainty_ms,
+            tolerance_ms=tolerance,
+        )
+
+
+class ClockWatch:
+    """Measures an instance's clock against its store's server: at start (refusing a
+    skew beyond the tolerance) and when :meth:`due`, at most once per ``lease_ms``. Its
+    alert's subject is the host (the clock is the host's, whichever process reads it)."""
+
+    def __init__(self, server: ServerTimed, clock: Clock, config: Config) -> None:
+        self.server, self.clock = server, clock
+        self.tolerance_ms = tolerance_ms(config)
+        self.every_ms = config.lease_ms
+        self.host = socket.gethostname()
+        #: The last reading taken (None before the first).
+        self.last: SkewReading | None = None
+
+    def start(self) -> SkewReading:
+        """Measure, and refuse a skew beyond the tolerance.
+
+        Raises:
+            ClockSkewed: beyond the tolerance.
+            OperationalError: the server could not be read.
+        """
+        self.last = measure(self.server, self.clock)
+        refuse_skew(self.last, self.tolerance_ms)
+        return self.last
+
+    def due(self) -> bool:
+        return self.last is None or self.clock.now() - self.last.at_ms >= self.every_ms
+
+    def recheck(self, engine: Engine) -> None:
+        """Measure again: beyond the tolerance, raise the host's ``clock_skewed`` alert
+        (a row of the store, as every alert is); within it, close that alert if it is open.
+        Never raises: a server or store that fails is logged, and the caller goes on."""
+        try:
+            self.last = reading = measure(self.server, self.clock)
+            try:
+                refuse_skew(reading, self.tolerance_ms)
+            except ClockSkewed as exc:
+                skewed = exc
+                engine.transact(
+                    lambda u: u.alert("clock_skewed", self.host, skewed.message, **skewed.fields)
+                )
+            else:
+                engine.transact(lambda u: u.resolve_alert("clock_skewed", self.host, IN_STEP))
+        except PaycoreError as exc:
+            log.warning("the clock was not measured against the server's: %s", exc.code)
+
+
+class WatchedService(PaymentService):
+    """A :class:`PaymentService` whose round of jobs first measures the clock again when
+    a lease passed since the last reading (:class:`ClockWatch`). What
+    :func:`paycore_adapters.runtime.build_service` returns; ``clock_watch`` is None on a
+    store with no server clock (memory, SQLite: one host, one clock)."""
+
+    clock_watch: ClockWatch | None = None
+
+    def run_jobs(self) -> JobReport:
+        watch = self.clock_watch
+        if watch is not None and watch.due():
+            watch.recheck(self.engine)
+        return super().run_jobs()
