@@ -55,8 +55,7 @@ def each(
 def take(u: Unit, job: str, table: Table[T], field: str, value: object, limit: int) -> list[T]:
     """Up to ``limit`` claimed rows whose ``field`` is ``value``, in key order, going on
     after the job's cursor (the key of the last row its last run took) and wrapping
-    around to the first: what :func:`paycore.batches.take` does with rows found, here
-    with rows claimed (:func:`take_read`)."""
+    around to the first: :func:`take_read` over rows claimed."""
     return take_read(
         u, job, lambda after, n: u.claim(table, field, value, n, after=after), table.key_of, limit
     )

@@ -4,10 +4,12 @@ that runs one writer at a time (the single-instance behaviour stays as it was)."
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import attrs
 
-from paycore import batches, claims
+from paycore import claims
 from paycore import schema as s
 from paycore.records import Cursor, Flow
 from paycore.status import FlowStatus
@@ -18,6 +20,34 @@ from paycore_adapters.memory_store import MemoryStore
 
 def _flow(key: str, status: FlowStatus, at: int) -> Flow:
     return Flow(key, "job", "run", created_at=0, status=status, next_run_at=at)
+
+
+T = TypeVar("T")
+
+
+def oracle_take(
+    u: Unit, job: str, rows: Sequence[T], key: Callable[[T], str], limit: int
+) -> list[T]:
+    """The rule in its plainest form, over every row found: up to ``limit`` rows in key
+    order, starting after the job's cursor and wrapping around to the first; the cursor
+    moves to the last row taken (made by the first run that takes a row)."""
+    if limit <= 0 or not rows:
+        return []
+    cursor = u.get(s.CURSORS, f"batch:{job}")
+    ordered = sorted(rows, key=key)
+    after = cursor.value if cursor is not None else None
+    start = (
+        0
+        if after is None
+        else next((i for i, row in enumerate(ordered) if key(row) > after), len(ordered))
+    )
+    taken = (ordered[start:] + ordered[:start])[:limit]
+    last = key(taken[-1])
+    if cursor is None:
+        u.create(s.CURSORS, Cursor(f"batch:{job}", last))
+    elif cursor.value != last:
+        u.save(s.CURSORS, cursor, value=last)
+    return taken
 
 
 def _store(rng: random.Random) -> MemoryStore:
@@ -33,9 +63,9 @@ def _store(rng: random.Random) -> MemoryStore:
 
 
 class TestTake:
-    def test_it_takes_and_moves_the_cursor_as_batches_take_does(self) -> None:
+    def test_it_takes_and_moves_the_cursor_as_the_plain_rule_does(self) -> None:
         """Over random tables and cursors, three runs in a row give what
-        ``batches.take`` over every row found gives, and leave the same cursor."""
+        :func:`oracle_take` over every row found gives, and leave the same cursor."""
         for seed in range(200):
             rng = random.Random(seed)
             store = _store(rng)
@@ -48,7 +78,7 @@ class TestTake:
                 with twin.transaction() as tx:
                     u = Unit(tx, 0)
                     rows = u.find(s.FLOWS, "status", FlowStatus.ACTIVE)
-                    want = batches.take(u, "j", rows, key=lambda f: f.id, limit=limit)
+                    want = oracle_take(u, "j", rows, key=lambda f: f.id, limit=limit)
                 assert got == want, seed
                 assert store.snapshot().rows(s.CURSORS) == twin.snapshot().rows(s.CURSORS)
 
@@ -59,6 +89,29 @@ class TestTake:
             tx.insert(s.FLOWS, _flow("f1", FlowStatus.ACTIVE, 0))
             assert claims.take(Unit(tx, 0), "j", s.FLOWS, "status", FlowStatus.ACTIVE, 0) == []
         assert store.snapshot().rows(s.CURSORS) == []
+
+    def test_nothing_to_take_leaves_the_cursor_alone(self) -> None:
+        """A run over no row neither fails nor writes a cursor."""
+        store = MemoryStore()
+        with store.transaction() as tx:
+            assert claims.take(Unit(tx, 0), "j", s.FLOWS, "status", FlowStatus.ACTIVE, 3) == []
+        assert store.snapshot().rows(s.CURSORS) == []
+
+    def test_each_job_has_its_own_cursor(self) -> None:
+        """Two jobs over the same rows do not move each other's place."""
+        store = MemoryStore()
+        with store.transaction() as tx:
+            for key in ("a", "b", "c"):
+                tx.insert(s.FLOWS, _flow(key, FlowStatus.ACTIVE, 0))
+
+        def take(job: str) -> list[str]:
+            with store.transaction() as tx:
+                got = claims.take(Unit(tx, 0), job, s.FLOWS, "status", FlowStatus.ACTIVE, 2)
+            return [f.id for f in got]
+
+        assert take("one") == ["a", "b"]
+        assert take("two") == ["a", "b"]
+        assert take("one") == ["c", "a"]
 
 
 class TestEach:

@@ -159,7 +159,7 @@ def _list(flow: Flow) -> Remote[ListPage[IntentView]]:
 
 def _page(u: Unit, flow: Flow, page: ListPage[IntentView]) -> Advance:
     """Match a page of intents; go on after it (older ones), wrapping around to the
-    newest intent once at the window's start (as ``batches.take`` does): with no more
+    newest intent once at the window's start (as ``claims.take_read`` does): with no more
     intents than a batch, a run takes them all and ends where it began. Intents made
     since the run began are at the head of the list, reached after the wrap."""
     prm, data = _prm(flow), dict(flow.data)
