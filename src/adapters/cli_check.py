@@ -102,10 +102,12 @@ def run_checks(
 
 
 def _fake_ledger(path: str) -> Ledger:
+    """The demo's fake provider's books. The demo's shop charges through Connect (the
+    fake makes each request's account the charge's destination): ``connect=True``."""
     clock = ManualClock()
     fake = FakeProvider(clock)
     fake_state.loads(Path(path).read_text(encoding="utf-8"), fake, clock)
-    return Ledger(fake.intents(), fake.refunds(), clock.now())
+    return Ledger(fake.intents(), fake.refunds(), clock.now(), connect=True)
 
 
 def _clock(store: object) -> SkewReading | None:

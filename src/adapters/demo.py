@@ -23,7 +23,7 @@ from paycore import schema as s
 from paycore.config import MINUTE
 from paycore.errors import PaycoreError, StoreError
 from paycore.flows.checkout import CartItem
-from paycore.invariants import INVARIANTS, Ledger
+from paycore.invariants import INVARIANTS
 from paycore.listing import intents_between, seconds_from
 from paycore.money import Money
 from paycore.ports import ProviderEvent
@@ -356,7 +356,7 @@ def _closing(w: Wiring, tl: Timeline, out: TextIO) -> int:
         )
     delivered = w.notifier.delivered
     tl.say("notify", f"{len(delivered)} notifications sent", ", ".join(sorted(delivered)))
-    ledger = Ledger(w.provider.intents(), w.provider.refunds(), w.clock.now())
+    ledger = w.ledger()
     failed = 0
     for inv in INVARIANTS:
         bad = inv.check(snap, ledger)

@@ -94,10 +94,16 @@ class Wiring:
     #: What paycore's service talks to when not the fake itself: the fake behind another
     #: face (the Stripe adapter over the emulator's HTTP); the fake stays the far side.
     port: PaymentProvider | None = None
+    #: Whether the service charges through Connect (``Ledger.connect``): the fake makes
+    #: each request's account the charge's destination, as the Stripe adapter does with
+    #: ``connect=True``, the one a wiring puts in front of it (``port``).
+    connect: bool = True
 
     def ledger(self) -> Ledger:
-        """The provider's books and the time, for invariant checks."""
-        return Ledger(self.provider.intents(), self.provider.refunds(), self.clock.now())
+        """The provider's books, the time and how the shop charges, for invariant checks."""
+        return Ledger(
+            self.provider.intents(), self.provider.refunds(), self.clock.now(), self.connect
+        )
 
     def violations(self, *kinds: Kind) -> list[Violation]:
         """Every violated invariant of the given kinds (default: all)."""

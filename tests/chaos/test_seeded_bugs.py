@@ -22,7 +22,7 @@ LISTING_FLAWS = ["L1", "L2"]
 #: Flaws that only a faithful provider model reveals (its review against Stripe).
 FIDELITY_FLAWS = ["F1", "F2", "F3", "F4"]
 #: Flaws no check saw, found by reviewing the harness's blind spots.
-BLIND_SPOTS = ["H1", "H2", "H3", "H4"]
+BLIND_SPOTS = ["H1", "H2", "H3", "H4", "H5"]
 
 
 def test_catalog_has_one_switch_per_finding() -> None:

@@ -160,7 +160,7 @@ class World(WorldOutside):
     # --- checks -----------------------------------------------------------------------
 
     def ledger(self) -> Ledger:
-        return Ledger(self.w.provider.intents(), self.w.provider.refunds(), self.w.clock.now())
+        return self.w.ledger()
 
     def violations(self, kinds: Iterable[Kind] = ("safety",)) -> list[Violation]:
         """The harness's own findings and checks (:mod:`.world_checks`: foreign intents
@@ -174,6 +174,7 @@ class World(WorldOutside):
             "refunds": ledger.refunds,
             "refunded": ledger.refunds,
             "now": ledger.now,
+            "connect": ledger.connect,
         }
         snap = self.view()
         found = self.checker.check(self.w.store, snap, ledger, keys, kinds)

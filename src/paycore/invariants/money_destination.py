@@ -22,7 +22,8 @@ def seller_account(snap: SnapshotView, p: Payment) -> str:
 @invariant(
     "charge-pays-the-seller",
     "Every provider intent this installation made for a payment pays the provider account "
-    "of that payment's seller, and the payment records that account.",
+    "of that payment's seller (through Connect, named as its destination; without Connect, "
+    "the shop's own, naming none), and the payment records that account.",
     "safety",
 )
 def charge_pays_the_seller(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
@@ -34,7 +35,25 @@ def charge_pays_the_seller(snap: SnapshotView, ledger: Ledger) -> Iterator[Breac
         made_for = snap.get(s.PAYMENTS, v.metadata.get("payment_id", ""))
         if made_for is None or v.metadata.get(REFERENCE_KEY) != made_for.reference:
             continue  # not made for a payment of this store: the orphan checks' concern
-        want = seller_account(snap, made_for)
-        # None: the view does not say (Stripe's object of a charge with no transfer).
-        if v.account is not None and v.account != want:
-            yield v.id, f"pays account {v.account!r}, not the seller's {want!r}"
+        wrong = _wrong_account(v.account, seller_account(snap, made_for), ledger.connect)
+        if wrong is not None:
+            yield v.id, wrong
+
+
+def _wrong_account(account: str | None, want: str, connect: bool | None) -> str | None:
+    """What is wrong with an intent paying ``account`` (None: its view names no account,
+    as Stripe shows a charge with no transfer) for a seller on ``want``, or None.
+
+    Through Connect every charge is a destination charge to the seller's account, so one
+    naming none leaves the money on the platform. Without Connect the shop charges its own
+    account and names no destination; a seller check before each create ties the
+    seller's account to it. Not said (``connect`` None): naming none is not judged."""
+    if account is None:
+        if connect:
+            return f"pays no account (no destination), not the seller's {want!r}"
+        return None
+    if connect is False:
+        return f"pays account {account!r}, though a shop without Connect names no destination"
+    if account != want:
+        return f"pays account {account!r}, not the seller's {want!r}"
+    return None

@@ -33,6 +33,12 @@ class Ledger:
     refunds: Sequence[RefundView] = ()
     #: When the snapshot was taken (ms); time-bound invariants need it.
     now: int | None = None
+    #: Whether this installation charges through Connect, as the provider it talks to is
+    #: set up (the Stripe adapter's ``connect`` switch; the fake takes each request's
+    #: account as the destination): True, destination charges to sellers' connected
+    #: accounts, so an intent naming no account pays no seller; False, a shop without
+    #: Connect charging its own account, so its intents name none; None, not said.
+    connect: bool | None = None
 
     def refunded(self, intent_id: str, statuses: Iterable[str] = REFUND_LIVE) -> int:
         """The amount of the intent's refunds in one of ``statuses`` (default: live ones)."""
