@@ -16,23 +16,30 @@ every instance can reach, so each instance measures itself against it
   reading within it. The jobs still run: the leases are
   fenced (a flow's version), so what skew costs is duplicate provider calls, not effects.
 
-A reading brackets one read of the server's clock with two of this instance's: the
+A reading brackets one read of the server's clock with two of this instance's, on a
+connection the store took before the first (waiting for one is not the round trip): the
 server read its clock somewhere in between, so the offset is known to within half the
 round trip, which counts against the tolerance. The quickest of :data:`SAMPLES`
-readings is kept (as NTP keeps its quickest exchanges). Nothing is read during a
-lifecycle: the requests' transactions send no statement more.
+readings is kept (as NTP keeps its quickest exchanges); one during which this clock went
+back is no reading. Nothing is read during a lifecycle: the requests' transactions send
+no statement more.
+
+The tolerance is checked against the server because it is the one clock every instance
+reaches; a refusal of every instance at once is the server's clock that is off, and the
+message says so.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 from paycore.config import Config
-from paycore.errors import ClockSkewed, PaycoreError
+from paycore.errors import ClockSkewed, OperationalError, PaycoreError
 from paycore.flows.engine import Engine
 from paycore.ports import Clock
 from paycore.results import JobReport
@@ -52,8 +59,14 @@ IN_STEP = "a later reading found the clock within the tolerance"
 class ServerTimed(Protocol):
     """A store that can tell its server's clock (the PostgreSQL store does)."""
 
-    def server_time_ms(self) -> int:
-        """The server's clock, in milliseconds since the Unix epoch."""
+    def server_readings(self, local: Callable[[], int], samples: int) -> list[tuple[int, int, int]]:
+        """``samples`` readings of the server's clock, on one connection taken before the
+        first: for each, (``local()`` just before the statement, the server's clock in ms
+        since the Unix epoch, ``local()`` just after it).
+
+        Raises:
+            OperationalError: the server could not be read.
+        """
 
 
 @attrs.frozen
@@ -91,26 +104,34 @@ def measure(server: ServerTimed, clock: Clock, samples: int = SAMPLES) -> SkewRe
         OperationalError: the server could not be read (the store's error).
     """
     best: SkewReading | None = None
-    for _ in range(max(1, samples)):
-        before = clock.now()
-        server_ms = server.server_time_ms()
-        after = clock.now()
-        trip = max(0, after - before)
+    for before, server_ms, after in server.server_readings(clock.now, max(1, samples)):
+        trip = after - before
+        if trip < 0:
+            continue  # this clock went back meanwhile (a step): the reading says nothing
         reading = SkewReading(before + trip // 2 - server_ms, (trip + 1) // 2, after)
         if best is None or reading.uncertainty_ms < best.uncertainty_ms:
             best = reading
-    assert best is not None
+    if best is None:
+        raise OperationalError("the clock went back during every reading of the server's")
     return best
+
+
+def skew_message(reading: SkewReading, tolerance: int) -> str:
+    """What a reading beyond the tolerance means, and where to look."""
+    return (
+        f"this instance's clock is {reading.describe()}, beyond the tolerance of "
+        f"{tolerance} ms (Config.max_clock_skew_ms): leases would lapse early between "
+        "instances. Check this host's NTP daemon (chrony, systemd-timesyncd); if every "
+        "instance finds itself off by about as much, the database server's clock is the "
+        "one that is off"
+    )
 
 
 def refuse_skew(reading: SkewReading, tolerance: int) -> None:
     """Raise :class:`ClockSkewed` when ``reading`` may be beyond ``tolerance`` ms."""
     if reading.bound_ms > tolerance:
         raise ClockSkewed(
-            f"this instance's clock is {reading.describe()}, beyond the tolerance of "
-            f"{tolerance} ms (Config.max_clock_skew_ms): leases would lapse early between "
-            "instances. Set the host's time from NTP (chrony, systemd-timesyncd) and start "
-            "again",
+            skew_message(reading, tolerance),
             offset_ms=reading.offset_ms,
             uncertainty_ms=reading.uncertainty_ms,
             tolerance_ms=tolerance,
@@ -129,6 +150,8 @@ class ClockWatch:
         self.host = socket.gethostname()
         #: The last reading taken (None before the first).
         self.last: SkewReading | None = None
+        #: This clock when a reading was last tried, taken or not (None before the first).
+        self.tried_ms: int | None = None
 
     def start(self) -> SkewReading:
         """Measure, and refuse a skew beyond the tolerance.
@@ -137,19 +160,35 @@ class ClockWatch:
             ClockSkewed: beyond the tolerance.
             OperationalError: the server could not be read.
         """
+        self.tried_ms = self.clock.now()
         self.last = measure(self.server, self.clock)
         refuse_skew(self.last, self.tolerance_ms)
         return self.last
 
     def due(self) -> bool:
-        return self.last is None or self.clock.now() - self.last.at_ms >= self.every_ms
+        """A lease passed since the last try, or this clock went back since: a step back
+        is what the readings watch for, so it never puts the next one off."""
+        if self.tried_ms is None:
+            return True
+        elapsed = self.clock.now() - self.tried_ms
+        return not 0 <= elapsed < self.every_ms
 
     def recheck(self, engine: Engine) -> None:
         """Measure again: beyond the tolerance, raise the host's ``clock_skewed`` alert
         (a row of the store, as every alert is); within it, close that alert if it is open.
-        Never raises: a server or store that fails is logged, and the caller goes on."""
+        A reading too slow to tell (its uncertainty alone beyond the tolerance: a loaded
+        server or network) decides nothing either way. Never raises: a server or store
+        that fails is logged, and the caller goes on; either waits for the next lease."""
+        self.tried_ms = self.clock.now()
         try:
             self.last = reading = measure(self.server, self.clock)
+            if reading.uncertainty_ms > self.tolerance_ms:
+                log.warning(
+                    "the clock's reading was too slow to tell (± %d ms, tolerance %d ms)",
+                    reading.uncertainty_ms,
+                    self.tolerance_ms,
+                )
+                return
             try:
                 refuse_skew(reading, self.tolerance_ms)
             except ClockSkewed as exc:

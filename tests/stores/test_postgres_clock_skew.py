@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -71,10 +72,35 @@ def test_the_server_clock_is_read_outside_any_transaction(stores: OpenStore) -> 
     """A reading gives the server's time (this host's) and counts no commit or rollback."""
     store = stores()
     before = dict(store.stats)
-    now = OffsetClock(0).now()
-    read = store.server_time_ms()
-    assert abs(read - now) < HOUR
+    (before_ms, read, after_ms), *_ = store.server_readings(OffsetClock(0).now, 3)
+    assert before_ms <= after_ms and abs(read - before_ms) < HOUR
     assert store.stats == before
+
+
+def test_a_busy_pool_is_not_counted_as_skew(stores: OpenStore) -> None:
+    """The pool's one connection held by another thread: this host's clock is read only
+    once the connection is this reading's, so the wait for it is in no round trip."""
+    store = stores(max_size=1)
+    held, ending = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction():
+            held.set()
+            time.sleep(0.2)  # the reading below waits for the pool meanwhile
+            ending.set()  # before the connection goes back: a reading after it sees this
+
+    other = threading.Thread(target=hold)
+    other.start()
+    assert held.wait(10)
+    seen: list[bool] = []
+
+    def local() -> int:
+        seen.append(ending.is_set())
+        return OffsetClock(0).now()
+
+    store.server_readings(local, 3)
+    other.join()
+    assert seen == [True] * 6
 
 
 def test_a_clock_that_drifts_after_the_start_raises_the_alert(stores: OpenStore) -> None:

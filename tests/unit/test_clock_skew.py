@@ -6,6 +6,7 @@ every time is the test's: no wall clock."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import pytest
 
@@ -25,34 +26,52 @@ SECOND = 1_000
 TOLERANCE = 15 * SECOND
 
 
+class SteppingClock(ManualClock):
+    """A host clock a time daemon may step back (ManualClock only goes forward)."""
+
+    def step_back(self, ms: int) -> None:
+        self._now -= ms
+
+
 class ServerStore(MemoryStore):
     """A memory store whose "server" has a clock of its own; each reading of it takes
-    ``trip_ms`` of the instance's clock (the round trip), and can be made to fail."""
+    ``trip_ms`` of the instance's clock (the round trip), and can be made to fail.
+    ``wait_ms``: how long the connection took to get, before the readings."""
 
-    def __init__(self, server: ManualClock, instance: ManualClock) -> None:
+    def __init__(self, server: ManualClock, instance: SteppingClock) -> None:
         super().__init__()
         self.server, self.instance = server, instance
         self.trips: list[int] = []  # the round trip of each reading, the last one repeated
         self.asked = 0
         self.down = False
+        self.wait_ms = 0
+        self.step_back_ms = 0  # the host's clock is stepped back during the next reading
 
-    def server_time_ms(self) -> int:
-        self.asked += 1
+    def server_readings(self, local: Callable[[], int], samples: int) -> list[tuple[int, int, int]]:
         if self.down:
             raise OperationalError("cannot reach the server")
+        self._pass(self.wait_ms)
+        return [self._reading(local) for _ in range(samples)]
+
+    def _reading(self, local: Callable[[], int]) -> tuple[int, int, int]:
+        self.asked += 1
         trip = self.trips.pop(0) if len(self.trips) > 1 else (self.trips or [0])[0]
-        half = trip // 2  # the server reads its clock halfway through the trip
-        self.instance.advance(half)
-        self.server.advance(half)
+        before = local()
+        self._pass(trip // 2)  # the server reads its clock halfway through the trip
         now = self.server.now()
-        self.instance.advance(trip - half)
-        self.server.advance(trip - half)
-        return now
+        self._pass(trip - trip // 2)
+        self.instance.step_back(self.step_back_ms)
+        self.step_back_ms = 0
+        return before, now, local()
+
+    def _pass(self, ms: int) -> None:
+        self.instance.advance(ms)
+        self.server.advance(ms)
 
 
-def wiring(skew_ms: int) -> tuple[ServerStore, ManualClock, ManualClock]:
+def wiring(skew_ms: int) -> tuple[ServerStore, ManualClock, SteppingClock]:
     server = ManualClock()
-    instance = ManualClock(EPOCH_MS + skew_ms)
+    instance = SteppingClock(EPOCH_MS + skew_ms)
     return ServerStore(server, instance), server, instance
 
 
@@ -126,7 +145,7 @@ class TestStart:
         assert svc.clock_watch is None
 
 
-def shop(skew_ms: int = 0) -> tuple[WatchedService, ServerStore, ManualClock, ManualClock]:
+def shop(skew_ms: int = 0) -> tuple[WatchedService, ServerStore, ManualClock, SteppingClock]:
     store, server, clock = wiring(skew_ms)
     alerts = RecordingAlerts()
     svc = build(store, clock, alerts=alerts)
@@ -210,6 +229,66 @@ class TestWhileRunning:
         report = svc.run_jobs()
         assert report.failed == () and report.janitor_started == 1
         assert svc.order(checkout.order_id).status == "canceled"  # type: ignore[union-attr]
+
+
+class TestStepsAndWaits:
+    """Clocks stepped back, slow readings and a server whose clock is the one off."""
+
+    def test_a_clock_stepped_back_is_measured_at_the_next_round(self) -> None:
+        """An hour back, just after a reading: the next round of jobs measures (a step
+        back never puts the reading off by its size) and alerts the hour."""
+        svc, _, _, clock = shop()
+        clock.step_back(60 * MINUTE)
+        svc.run_jobs()
+        assert [a["offset_ms"] for a in skew_alerts(svc)] == [-60 * MINUTE]
+
+    def test_an_alert_closes_within_a_lease_of_the_clock_set_right(self) -> None:
+        """The host ran an hour ahead and was alerted; its daemon steps it back: the
+        next round closes the alert (not an hour and a lease later)."""
+        svc, _, _, clock = shop()
+        clock.advance(60 * MINUTE)
+        svc.run_jobs()
+        assert len(open_skew_alerts(svc)) == 1
+        clock.step_back(60 * MINUTE)
+        svc.run_jobs()
+        assert open_skew_alerts(svc) == []
+
+    def test_a_reading_during_which_the_clock_went_back_is_not_kept(self) -> None:
+        """Stepped back an hour in the middle of the start's first reading: that
+        reading (a negative round trip) says nothing; the others find the hour and the
+        start is refused."""
+        store, _, clock = wiring(0)
+        store.step_back_ms = 60 * MINUTE
+        err = refusal(store, clock)
+        assert err.code == "clock_skewed"
+        assert err.fields["offset_ms"] == -60 * MINUTE
+
+    def test_waiting_for_the_connection_is_not_counted(self) -> None:
+        """Ten seconds to get a connection, each reading 2 ms: the offset and its
+        uncertainty are the readings' alone."""
+        store, _, clock = wiring(0)
+        store.wait_ms, store.trips = 10 * SECOND, [2]
+        reading = build(store, clock).clock_watch.last  # type: ignore[union-attr]
+        assert (reading.offset_ms, reading.uncertainty_ms) == (0, 1)
+
+    def test_a_reading_too_slow_to_tell_decides_nothing(self) -> None:
+        """Readings slower than twice the tolerance (a loaded server): no alert opened
+        and none closed; the jobs run."""
+        svc, store, _, clock = shop()
+        clock.advance(60 * MINUTE)
+        svc.run_jobs()
+        assert len(open_skew_alerts(svc)) == 1
+        clock.step_back(60 * MINUTE)
+        store.trips = [2 * TOLERANCE + 2 * SECOND]
+        report = svc.run_jobs()
+        assert report.failed == ()
+        assert len(open_skew_alerts(svc)) == 1 and len(skew_alerts(svc)) == 1
+
+    def test_the_refusal_names_the_database_servers_clock_too(self) -> None:
+        """Every instance off by the same amount is the server's clock: the message
+        says where to look besides this host."""
+        store, _, clock = wiring(MINUTE)
+        assert "database server's clock" in refusal(store, clock).message
 
 
 class TestLeaseCheck:

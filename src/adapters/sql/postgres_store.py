@@ -40,7 +40,7 @@ from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
-from . import migrate, postgres_pipe
+from . import migrate, postgres_pipe, server_clock
 from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote, ranked
 from .dsn import shown as dsn_shown
 from .kept import KeptRows
@@ -59,7 +59,6 @@ from .streamed import BATCH, CACHE, StreamedSnapshot, postgres_view
 SNAPSHOT_ATTEMPTS = 5
 #: Key of the advisory lock that lets one process at a time migrate a database.
 MIGRATION_LOCK = 0x70617963  # "payc"
-SERVER_TIME_MS = "SELECT round(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 
 class PostgresStore:
@@ -250,10 +249,10 @@ class PostgresStore:
             conn.execute("SELECT 1 FROM paycore_sequences LIMIT 1")  # the instant
             yield postgres_view(conn, self._sql, batch=batch, cache=cache)
 
-    def server_time_ms(self) -> int:
-        """The server's clock in ms since the epoch, read only (``clock_skew``)."""
+    def server_readings(self, local: Callable[[], int], n: int) -> list[tuple[int, int, int]]:
+        """``clock_skew.ServerTimed``, on one pooled connection (``server_clock``)."""
         with self._read_only(False) as conn:
-            return int((conn.execute(SERVER_TIME_MS).fetchone() or (0,))[0])
+            return server_clock.readings(conn, local, n)
 
     def sequences(self) -> dict[str, int]:
         """Each sequence drawn from, with a number no number it gave exceeds and the next
