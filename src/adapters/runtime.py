@@ -50,14 +50,9 @@ def check_lease(config: Config, timeout_s: float, retries: int) -> None:
 
     Raises:
         InvalidInput: the lease is too short for the provider's timeout and retries and
-            the clock tolerance, or ``max_clock_skew_ms`` is negative.
+            the clock tolerance.
     """
-    skew = tolerance_ms(config)
-    if skew < 0:
-        raise InvalidInput(
-            f"max_clock_skew_ms={skew} is negative: give the clock tolerance in ms, or None",
-            field="max_clock_skew_ms",
-        )
+    skew = tolerance_ms(config)  # never negative: Config refuses that
     calls = 2 * longest_call_ms(timeout_s, retries)
     if config.lease_ms < calls + 2 * skew:
         raise InvalidInput(

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import attrs
 
+from paycore.errors import InvalidInput
+
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 
 
 @attrs.frozen
 class Config:
+    """paycore's limits and durations; every one a whole number (bad ones refused as
+    :class:`~paycore.errors.InvalidInput` when the config is made, see :data:`MAY_BE_ZERO`
+    and :data:`MAY_BE_NONE`)."""
+
     #: How long a checkout's stock stays held before the janitor may end its payment.
     reservation_ttl_ms: int = 15 * MINUTE
     #: How long stock stays held for a payment the provider is still processing
@@ -83,3 +89,39 @@ class Config:
     #: another instance sees it: ``build_service`` wants ``lease_ms`` to cover two
     #: provider calls and twice the tolerance (docs/operations.md, "Clocks").
     max_clock_skew_ms: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for field in attrs.fields(Config):
+            check_setting(field.name, getattr(self, field.name))
+
+
+#: Settings that may be 0: no pause, no retry, no hold, no tolerance.
+MAY_BE_ZERO = frozenset(
+    {
+        "processing_hold_ms",
+        "backoff_base_ms",
+        "store_conflict_retries",
+        "store_conflict_pause_ms",
+        "create_landing_ms",
+        "stall_alert_after_ms",
+        "max_clock_skew_ms",
+    }
+)
+#: Settings whose None means something (see each one's comment).
+MAY_BE_NONE = frozenset({"processing_hold_ms", "max_clock_skew_ms"})
+
+
+def check_setting(name: str, value: object) -> None:
+    """Raise InvalidInput for a setting that is not a whole number in its range."""
+    if name == "provider_honours_keys":
+        if not isinstance(value, bool):
+            raise InvalidInput(f"Config.{name} must be True or False", field=name)
+        return
+    if value is None and name in MAY_BE_NONE:
+        return
+    least = 0 if name in MAY_BE_ZERO else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidInput(
+            f"Config.{name} must be a whole number of at least {least}, not {value!r}",
+            field=name,
+        )
