@@ -58,6 +58,18 @@ class WebhookAnswer:
         return 200 <= self.status < 300
 
 
+def _secret_list(secrets: object) -> tuple[object, ...]:
+    """The endpoint's secrets as given: a list or tuple of them. One string (or one
+    Secret) is refused: read as a sequence, each of its characters would be a secret."""
+    if not isinstance(secrets, list | tuple):
+        raise InvalidInput(
+            "secrets must be a list of the endpoint's signing secrets (whsec_...), "
+            f"not a {type(secrets).__name__}",
+            field="secrets",
+        )
+    return tuple(secrets)
+
+
 def _refused(reason: str, event_id: str | None = None) -> WebhookAnswer:
     return WebhookAnswer(400, f"refused:{reason}", event_id)
 
@@ -75,7 +87,7 @@ class StripeWebhookIntake:
     """
 
     service: PaymentService
-    _secrets: tuple[signing.Secret, ...] = attrs.field(converter=tuple, alias="secrets")
+    _secrets: tuple[signing.Secret, ...] = attrs.field(converter=_secret_list, alias="secrets")
     tolerance_s: int = TOLERANCE_S
 
     def __attrs_post_init__(self) -> None:

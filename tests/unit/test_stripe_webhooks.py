@@ -166,6 +166,19 @@ def test_bad_configuration_is_refused(secrets: list[str], tolerance: Any) -> Non
         StripeWebhookIntake(w.service, secrets, tolerance_s=tolerance)
 
 
+@pytest.mark.parametrize("given", [NEW, None, signing.Secret(NEW), NEW.encode(), {NEW}])
+def test_secrets_are_a_list_never_one_string(given: Any) -> None:
+    """One secret given bare is refused: read as a sequence, its characters would each
+    be a secret, so that Stripe's deliveries were refused and one signed under "w" (a
+    character of every secret) accepted."""
+    w, events = paid()
+    with pytest.raises(InvalidInput) as caught:
+        StripeWebhookIntake(w.service, given)
+    assert caught.value.fields["field"] == "secrets"
+    _, body = event_body(w, events)
+    assert StripeWebhookIntake(w.service, [NEW]).receive(body, signed(body, NEW)).acknowledged
+
+
 def high_bytes() -> list[str]:
     """Every byte 0x80-0xff, as the app reads a header (latin-1): one text per byte."""
     return [bytes([b]).decode("latin-1") for b in range(0x80, 0x100)]

@@ -90,8 +90,7 @@ class StripeEndpoint:
         if self._intake is not None:
             self._intake.service = service
             return
-        # (mypy's attrs plugin cannot type the secrets' ``converter=tuple``)
-        self._intake = _Intake(service, (SECRET,), tolerance_s=TOLERANCE_S)  # type: ignore[arg-type]
+        self._intake = _Intake(service, (SECRET,), tolerance_s=TOLERANCE_S)
         app = webhook_app(self._intake, path=PATH)
         # log_config=None: uvicorn leaves the process's logging as it found it.
         config = uvicorn.Config(
