@@ -5,7 +5,9 @@ and the ``Stripe-Signature`` header to a :class:`~paycore_adapters.stripe_webhoo
 StripeWebhookIntake` in a worker thread (the service is synchronous and may wait on its
 store), and answers the intake's status with a small JSON body. Any ASGI server runs it
 (``uvicorn``, the ``asgi`` extra, is the one the tests use); a framework mounts it as a
-sub-application.
+sub-application: ``path`` is then the path under the mount point (the request's path
+less the ASGI ``root_path``, which uvicorn's ``--root-path`` and a framework's mount
+set), so the same ``path`` answers whether the app is served alone or mounted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from paycore.errors import InvalidInput
 
 from .stripe_webhooks import StripeWebhookIntake, WebhookAnswer
 
@@ -33,7 +37,18 @@ MAX_BODY = 1 << 20
 def webhook_app(
     intake: StripeWebhookIntake, *, path: str = "/webhooks/stripe", max_body: int = MAX_BODY
 ) -> ASGIApp:
-    """The ASGI app: ``POST path`` takes a delivery; anything else is 404 or 405."""
+    """The ASGI app: ``POST path`` takes a delivery; anything else is 404 or 405.
+
+    Raises:
+        InvalidInput: ``path`` does not start with ``/``, or ``max_body`` is not a
+            positive whole number of bytes.
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidInput(f"path must start with '/', not {path!r}", field="path")
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+        raise InvalidInput(
+            f"max_body must be a positive number of bytes, not {max_body!r}", field="max_body"
+        )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -41,7 +56,7 @@ def webhook_app(
             return
         if scope["type"] != "http":
             return
-        if scope.get("path") != path:
+        if _route_path(scope) != path:
             await _answer(send, 404, {"outcome": "refused:path"})
             return
         if scope.get("method") != "POST":
@@ -60,6 +75,15 @@ def webhook_app(
         await _answer(send, answer.status, {"outcome": answer.outcome, "event": answer.event_id})
 
     return app
+
+
+def _route_path(scope: Scope) -> str:
+    """The request's path under the app's mount point: less ``root_path`` when the
+    server or framework put it in front (ASGI: ``path`` holds it, uvicorn 0.26 on)."""
+    full, root = str(scope.get("path", "")), str(scope.get("root_path", "") or "")
+    if root and full.startswith(root) and full[len(root) : len(root) + 1] == "/":
+        return full[len(root) :]
+    return full
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -342,7 +342,13 @@ class Alerts(Protocol):
 
 class Notifier(Protocol):
     def send(self, message: OutboxMessage) -> None:
-        """Deliver one notification; ``message.id`` is its deduplication key."""
+        """Deliver one notification; ``message.id`` is its deduplication key (a message
+        may be sent more than once: a retry, two instances' outbox rounds at once).
+
+        Called in the thread of the request or job that queued it, after its commit:
+        keep it bounded (a timeout of a few seconds, or hand the message to a queue and
+        return). Raise only for what a retry can mend; a message refused for good is
+        logged and dropped here, or the outbox retries it every round."""
 
 
 class Tokens(Protocol):

@@ -10,12 +10,14 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
 from tests.support import make_shop
 
 from paycore import schema as s
+from paycore.errors import InvalidInput
 from paycore.flows.checkout import CartItem
 from paycore_adapters import signing
 from paycore_adapters.memory import Wiring
@@ -26,14 +28,14 @@ SECRET = "whsec_http_0123456789"
 PATH = "/webhooks/stripe"
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[Wiring, int]]:
-    """A shop with a paid checkout, its app served on a loopback port of its own."""
-    w = make_shop()
-    r = w.service.create_payment_intent("cs_test_http0001", [CartItem("p_mug", 1)])
-    w.service.confirm_payment(r.payment_id, "pm_card_visa")
+@contextmanager
+def serving(w: Wiring, root_path: str = "") -> Iterator[int]:
+    """``w``'s webhook app served on a loopback port of its own (``root_path``: the
+    mount point a proxy strips, as ``uvicorn --root-path`` gives it)."""
     app = webhook_app(StripeWebhookIntake(w.service, [SECRET]), path=PATH, max_body=4096)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", root_path=root_path
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -42,12 +44,26 @@ def served() -> Iterator[tuple[Wiring, int]]:
             break
         time.sleep(0.02)
     assert server.started, "the webhook app's server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield w, port
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def paid_shop() -> Wiring:
+    w = make_shop()
+    r = w.service.create_payment_intent("cs_test_http0001", [CartItem("p_mug", 1)])
+    w.service.confirm_payment(r.payment_id, "pm_card_visa")
+    return w
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Wiring, int]]:
+    """A shop with a paid checkout, its app served on a loopback port of its own."""
+    w = paid_shop()
+    with serving(w) as port:
+        yield w, port
 
 
 def post(
@@ -122,3 +138,32 @@ def test_a_non_ascii_signature_over_http_is_a_400_logged_as_a_warning(
     assert w.store.snapshot() == before
     levels = {r.levelname for r in caplog.records if r.name.startswith("paycore")}
     assert levels == {"WARNING"}, caplog.text
+
+
+def test_behind_a_proxy_the_path_is_the_one_under_the_mount_point() -> None:
+    """Served with ``--root-path /api`` (the proxy strips ``/api``; uvicorn puts it back
+    in front of the path): a delivery to the documented path is taken, not a 404."""
+    w = paid_shop()
+    event_id, body = succeeded_body(w)
+    with serving(w, root_path="/api") as port:
+        status, doc = post(port, body, sign_for_test(body, SECRET, int(time.time())))
+    assert (status, doc["outcome"]) == (200, "processed")
+    assert event_id in {e.event_id for e in w.store.snapshot().rows(s.INBOX)}
+
+
+@pytest.mark.parametrize(
+    ("field", "kw"),
+    [
+        ("path", {"path": "webhooks/stripe"}),
+        ("path", {"path": ""}),
+        ("max_body", {"max_body": 0}),
+        ("max_body", {"max_body": True}),
+    ],
+)
+def test_a_path_or_size_that_would_refuse_every_delivery_is_refused(
+    field: str, kw: dict[str, object]
+) -> None:
+    intake = StripeWebhookIntake(make_shop().service, [SECRET])
+    with pytest.raises(InvalidInput) as caught:
+        webhook_app(intake, **kw)  # type: ignore[arg-type]
+    assert caught.value.fields["field"] == field
