@@ -12,6 +12,7 @@ only the service knows how it mails its customers and sellers.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -119,10 +120,12 @@ def build_service(
     (:mod:`paycore_adapters.clock_skew`); nothing is written before.
 
     Raises:
-        InvalidInput: ``config.lease_ms`` is too short (:func:`check_lease`).
+        InvalidInput: an argument of the wrong kind (named in ``field``), or
+            ``config.lease_ms`` too short (:func:`check_lease`).
         ClockSkewed: the clock is further from the server's than the tolerance.
         OperationalError: the server's clock could not be read.
     """
+    check_arguments(config, notifier, provider_timeout_s, provider_retries)
     config = config or Config()
     check_lease(config, provider_timeout_s, provider_retries)
     clock = clock or SystemClock()
@@ -144,3 +147,28 @@ def build_service(
     )
     service.clock_watch = watch
     return service
+
+
+def check_arguments(config: object, notifier: object, timeout_s: object, retries: object) -> None:
+    """Refuse, by name, what :func:`build_service` cannot use: a wrong type would fail
+    later and untyped (a notifier without ``send`` only as ``notification_failing``
+    rounds later), and a timeout that is not a positive number would pass the lease
+    check whatever the lease."""
+    if config is not None and not isinstance(config, Config):
+        raise InvalidInput("config must be a paycore.config.Config", field="config")
+    if not callable(getattr(notifier, "send", None)):
+        raise InvalidInput("notifier must have a send(message) method", field="notifier")
+    if (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, int | float)
+        or not (math.isfinite(timeout_s) and timeout_s > 0)
+    ):
+        raise InvalidInput(
+            f"provider_timeout_s must be a positive number of seconds, not {timeout_s!r}",
+            field="provider_timeout_s",
+        )
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidInput(
+            f"provider_retries must be a whole number of at least 0, not {retries!r}",
+            field="provider_retries",
+        )

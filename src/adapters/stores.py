@@ -138,6 +138,13 @@ def parse_url(url: object) -> StoreUrl:
         return StoreUrl(scheme, Path(rest), options)
     if sep and len(scheme) > 1 and rest.startswith("//"):
         raise StoreUrlInvalid(f"no store for {scheme}:// URLs here: {_USAGE}")
+    if sep and "@" in rest:
+        # user:password@host/db, a database address without its scheme: not repeated,
+        # it holds a password. A file so named is opened as json:PATH.
+        raise StoreUrlInvalid(
+            "this looks like a database address without its scheme (user:password@host): "
+            f"write postgresql://user:password@host/db (a file so named: json:PATH); {_USAGE}"
+        )
     return StoreUrl("json", Path(url))
 
 

@@ -10,7 +10,13 @@ import time
 
 import pytest
 
-from paycore.errors import FlowPending, ProviderCircuitOpen, ProviderError, ProviderUnavailable
+from paycore.errors import (
+    FlowPending,
+    InvalidInput,
+    ProviderCircuitOpen,
+    ProviderError,
+    ProviderUnavailable,
+)
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.records import OutboxMessage
@@ -105,3 +111,28 @@ def test_alerts_and_notifications_reach_the_log_with_their_fields(
         logging.INFO,
         "notification order_paid for order o1",
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "kw"),
+    [
+        ("config", {"config": "x"}),
+        ("notifier", {"notifier": None}),
+        ("provider_timeout_s", {"provider_timeout_s": float("nan")}),
+        ("provider_timeout_s", {"provider_timeout_s": -1}),
+        ("provider_timeout_s", {"provider_timeout_s": True}),
+        ("provider_retries", {"provider_retries": "2"}),
+        ("provider_retries", {"provider_retries": -1}),
+    ],
+)
+def test_build_service_refuses_arguments_it_cannot_use_by_name(
+    field: str, kw: dict[str, object]
+) -> None:
+    """Each was an AttributeError, TypeError or ValueError later, or (a None notifier,
+    a negative timeout) no error at all: every send failing, the lease check off."""
+    clock = ManualClock()
+    args: dict[str, object] = {"notifier": RecordingNotifier(), "clock": clock, **kw}
+    notifier = args.pop("notifier")
+    with pytest.raises(InvalidInput) as caught:
+        build_service(MemoryStore(), FakeProvider(clock), notifier, **args)  # type: ignore[arg-type]
+    assert caught.value.fields["field"] == field

@@ -46,6 +46,17 @@ def test_bad_urls_are_refused_clearly(url: object) -> None:
         parse_url(url)
 
 
+@pytest.mark.parametrize("url", ["user:s3cretpw@db.example/shop", "app:s3cretpw@10.0.0.5:5432/x"])
+def test_a_database_address_without_its_scheme_is_refused_without_its_password(
+    url: str,
+) -> None:
+    """It was read as a file path and repeated whole in StoreFileMissing's message."""
+    with pytest.raises(StoreUrlInvalid) as caught:
+        open_store(url)
+    assert "s3cretpw" not in str(caught.value) and "postgresql://" in str(caught.value)
+    assert parse_url("json:odd:name@x.json").path == Path("odd:name@x.json")
+
+
 def test_a_new_sqlite_file_is_created_with_its_schema_only_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "shop.db"
     with pytest.raises(StoreFileMissing):
