@@ -95,10 +95,12 @@ class Config:
             check_setting(field.name, getattr(self, field.name))
 
 
-#: Settings that may be 0: no pause, no retry, no hold, no tolerance.
+#: Settings that may be 0: no pause, no retry, no hold, no tolerance, no waiting out
+#: an outage (``retry_horizon_ms``: a transient failure gives up at once).
 MAY_BE_ZERO = frozenset(
     {
         "processing_hold_ms",
+        "retry_horizon_ms",
         "backoff_base_ms",
         "store_conflict_retries",
         "store_conflict_pause_ms",
