@@ -89,6 +89,11 @@ class Config:
     #: another instance sees it: ``build_service`` wants ``lease_ms`` to cover two
     #: provider calls and twice the tolerance (docs/operations.md, "Clocks").
     max_clock_skew_ms: int | None = None
+    #: Whether a call sends the notifications it queued itself, after its commit (the
+    #: outbox's first try, in the caller's thread: a webhook delivery's too). False
+    #: leaves every send to the outbox job (``run_jobs``): no request then waits on the
+    #: notifier, and a message goes out a round of jobs later.
+    notify_in_requests: bool = True
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(Config):
@@ -109,13 +114,15 @@ MAY_BE_ZERO = frozenset(
         "max_clock_skew_ms",
     }
 )
+#: Settings that are True or False.
+SWITCHES = frozenset({"provider_honours_keys", "notify_in_requests"})
 #: Settings whose None means something (see each one's comment).
 MAY_BE_NONE = frozenset({"processing_hold_ms", "max_clock_skew_ms"})
 
 
 def check_setting(name: str, value: object) -> None:
     """Raise InvalidInput for a setting that is not a whole number in its range."""
-    if name == "provider_honours_keys":
+    if name in SWITCHES:
         if not isinstance(value, bool):
             raise InvalidInput(f"Config.{name} must be True or False", field=name)
         return

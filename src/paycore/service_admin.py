@@ -163,9 +163,10 @@ class AdminMethods(CatalogMethods, abc.ABC):
         return self.operator.resolve_alert(alert_id, resolution)
 
     def _send_queued(self) -> None:
-        """Send what this call queued, and nothing else; never fail because of it."""
+        """Send what this call queued, and nothing else; never fail because of it. With
+        ``Config.notify_in_requests`` off, nothing: the outbox job sends it."""
         queued = self.engine.take_queued()
-        if queued:
+        if queued and self.config.notify_in_requests:
             outbox.send_own(self.engine, self.notifier, queued)
 
     def _finish_quietly(self, flow_id: str) -> bool:

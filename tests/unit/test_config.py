@@ -7,10 +7,10 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from paycore.config import MAY_BE_NONE, MAY_BE_ZERO, Config
+from paycore.config import MAY_BE_NONE, MAY_BE_ZERO, SWITCHES, Config
 from paycore.errors import InvalidInput
 
-SETTINGS = [f.name for f in attrs.fields(Config) if f.name != "provider_honours_keys"]
+SETTINGS = [f.name for f in attrs.fields(Config) if f.name not in SWITCHES]
 
 
 @pytest.mark.parametrize("name", SETTINGS)
@@ -40,9 +40,14 @@ def test_none_only_where_it_is_documented(name: str) -> None:
             Config(**{name: None})
 
 
-def test_the_keys_switch_is_a_bool_and_an_evolved_copy_is_checked() -> None:
+@pytest.mark.parametrize("name", sorted(SWITCHES))
+def test_a_switch_is_true_or_false(name: str) -> None:
     with pytest.raises(InvalidInput):
-        Config(provider_honours_keys=1)  # type: ignore[arg-type]
+        Config(**{name: 1})
+    assert getattr(Config(**{name: False}), name) is False
+
+
+def test_an_evolved_copy_is_checked() -> None:
     with pytest.raises(InvalidInput):
         attrs.evolve(Config(), job_batch=0)
     assert Config(job_batch=1).job_batch == 1
