@@ -203,15 +203,35 @@ class ClockWatch:
 
 
 class WatchedService(PaymentService):
-    """A :class:`PaymentService` whose round of jobs first measures the clock again when
-    a lease passed since the last reading (:class:`ClockWatch`). What
-    :func:`paycore_adapters.runtime.build_service` returns; ``clock_watch`` is None on a
-    store with no server clock (memory, SQLite: one host, one clock)."""
+    """A :class:`PaymentService` whose background jobs first measure the clock again
+    when a lease passed since the last reading (:class:`ClockWatch`): ``run_jobs`` and
+    each job run on its own alike, so a shop that schedules them one by one is watched
+    too. What :func:`paycore_adapters.runtime.build_service` returns; ``clock_watch`` is
+    None on a store with no server clock (memory, SQLite: one host, one clock)."""
 
     clock_watch: ClockWatch | None = None
 
-    def run_jobs(self) -> JobReport:
+    def _watch(self) -> None:
         watch = self.clock_watch
         if watch is not None and watch.due():
             watch.recheck(self.engine)
+
+    def run_jobs(self) -> JobReport:
+        self._watch()
         return super().run_jobs()
+
+    def run_janitor(self) -> int:
+        self._watch()
+        return super().run_janitor()
+
+    def run_recovery(self) -> tuple[int, int]:
+        self._watch()
+        return super().run_recovery()
+
+    def run_reconciler(self) -> tuple[int, int]:
+        self._watch()
+        return super().run_reconciler()
+
+    def dispatch_notifications(self) -> int:
+        self._watch()
+        return super().dispatch_notifications()

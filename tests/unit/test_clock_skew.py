@@ -291,6 +291,20 @@ class TestStepsAndWaits:
         assert "database server's clock" in refusal(store, clock).message
 
 
+@pytest.mark.parametrize(
+    "job", ["run_janitor", "run_recovery", "run_reconciler", "dispatch_notifications"]
+)
+def test_each_job_run_on_its_own_measures_too(job: str) -> None:
+    """A shop that schedules the jobs one by one, never run_jobs, is watched as well."""
+    svc, store, server, clock = shop()
+    asked = store.asked
+    clock.advance(svc.config.lease_ms + MINUTE)
+    server.advance(svc.config.lease_ms)
+    getattr(svc, job)()
+    assert store.asked > asked
+    assert [a["offset_ms"] for a in skew_alerts(svc)] == [MINUTE]
+
+
 class TestLeaseCheck:
     def test_the_lease_must_cover_the_tolerance_twice_besides_two_calls(self) -> None:
         """210 s covers two 100 s calls but not the tolerance (10.5 s each way)."""
