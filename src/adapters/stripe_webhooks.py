@@ -58,16 +58,23 @@ class WebhookAnswer:
         return 200 <= self.status < 300
 
 
-def _secret_list(secrets: object) -> tuple[object, ...]:
-    """The endpoint's secrets as given: a list or tuple of them. One string (or one
-    Secret) is refused: read as a sequence, each of its characters would be a secret."""
+def _secret_list(secrets: object) -> tuple[signing.Secret, ...]:
+    """The endpoint's secrets, each wrapped at the edge: from here to the HMAC none is a
+    plain ``str``. A list or tuple of them; one string (or one Secret) is refused: read
+    as a sequence, each of its characters would be a secret."""
     if not isinstance(secrets, list | tuple):
         raise InvalidInput(
             "secrets must be a list of the endpoint's signing secrets (whsec_...), "
             f"not a {type(secrets).__name__}",
             field="secrets",
         )
-    return tuple(secrets)
+    try:
+        wrapped = tuple(signing.Secret.of(s) for s in secrets)
+    except InvalidInput:
+        wrapped = ()
+    if not wrapped:
+        raise InvalidInput("a webhook intake needs at least one non-blank signing secret")
+    return wrapped
 
 
 def _refused(reason: str, event_id: str | None = None) -> WebhookAnswer:
@@ -91,13 +98,6 @@ class StripeWebhookIntake:
     tolerance_s: int = TOLERANCE_S
 
     def __attrs_post_init__(self) -> None:
-        # Each secret wrapped at the edge: from here to the HMAC none is a plain ``str``.
-        try:
-            self._secrets = tuple(signing.Secret.of(s) for s in self._secrets)
-        except InvalidInput:
-            self._secrets = ()
-        if not self._secrets:
-            raise InvalidInput("a webhook intake needs at least one non-blank signing secret")
         if isinstance(self.tolerance_s, bool) or not isinstance(self.tolerance_s, int):
             raise InvalidInput("tolerance_s must be a whole number of seconds")
         if self.tolerance_s < 1:
