@@ -14,7 +14,21 @@ from paycore import jobs
 from paycore.config import Config
 from paycore.errors import FlowPending, ProviderError
 from paycore.flows.checkout import CartItem
+from paycore.service import PaymentService
 from paycore.status import FlowStatus
+from paycore_adapters.memory import Wiring
+
+
+def leased_here_until_it_lapses(w: Wiring, other: PaymentService, fid: str) -> None:
+    """The flow runs again, leased to ``w``'s worker for a lease from now: ``other``'s
+    recovery passes it over until the lease lapses, then may take it."""
+    flow = flow_of(w, fid)
+    assert flow.status is FlowStatus.ACTIVE
+    assert flow.lease_owner == w.service.engine.worker_id
+    assert flow.lease_until == w.clock.now() + w.service.config.lease_ms
+    assert fid not in jobs.due_flows(other.engine)
+    w.clock.advance(w.service.config.lease_ms)
+    assert fid in jobs.due_flows(other.engine)
 
 
 class TestRevivedOrphansLeased:
@@ -29,13 +43,7 @@ class TestRevivedOrphansLeased:
         assert flow_of(w, fid).status is FlowStatus.DEAD
         w.provider.fault = None
         assert jobs.reconcile(w.service.engine) == [fid]
-        revived = flow_of(w, fid)
-        assert revived.status is FlowStatus.ACTIVE
-        assert revived.lease_owner == w.service.engine.worker_id
-        assert revived.lease_until == w.clock.now() + w.service.config.lease_ms
-        assert fid not in jobs.due_flows(other.engine)
-        w.clock.advance(w.service.config.lease_ms)
-        assert fid in jobs.due_flows(other.engine)
+        leased_here_until_it_lapses(w, other, fid)
 
 
 class TestCompensatedCheckoutsLeased:
@@ -55,10 +63,4 @@ class TestCompensatedCheckoutsLeased:
         assert flow_of(w, fid).status is FlowStatus.DEAD
         w.provider.fault = None
         assert jobs.janitor(w.service.engine) == [fid]
-        ended = flow_of(w, fid)
-        assert ended.status is FlowStatus.ACTIVE
-        assert ended.lease_owner == w.service.engine.worker_id
-        assert ended.lease_until == w.clock.now() + w.service.config.lease_ms
-        assert fid not in jobs.due_flows(other.engine)
-        w.clock.advance(w.service.config.lease_ms)
-        assert fid in jobs.due_flows(other.engine)
+        leased_here_until_it_lapses(w, other, fid)
