@@ -52,12 +52,26 @@ def each(
         limit *= 2
 
 
-def take(u: Unit, job: str, table: Table[T], field: str, value: object, limit: int) -> list[T]:
-    """Up to ``limit`` claimed rows whose ``field`` is ``value``, in key order, going on
-    after the job's cursor (the key of the last row its last run took) and wrapping
-    around to the first: :func:`take_read` over rows claimed."""
+def take(
+    u: Unit,
+    job: str,
+    table: Table[T],
+    field: str,
+    value: object,
+    limit: int,
+    *,
+    due: tuple[str, int] | None = None,
+) -> list[T]:
+    """Up to ``limit`` claimed rows whose ``field`` is ``value`` (and, with ``due``, whose
+    time field is at most the moment), in key order, going on after the job's cursor
+    (the key of the last row its last run took) and wrapping around to the first:
+    :func:`take_read` over rows claimed."""
     return take_read(
-        u, job, lambda after, n: u.claim(table, field, value, n, after=after), table.key_of, limit
+        u,
+        job,
+        lambda after, n: u.claim(table, field, value, n, due=due, after=after),
+        table.key_of,
+        limit,
     )
 
 

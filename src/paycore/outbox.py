@@ -5,11 +5,18 @@ once they committed, and never fails because the notifier does: a message it
 could not send stays in the outbox. Everything else, what failed before and what
 nobody took, belongs to the outbox job (:func:`dispatch_backlog`), which walks the
 backlog a batch per run and goes on where the last run stopped.
+
+A message is taken only once it is due (``OutboxMessage.due_at``): the run that takes
+it moves that on by ``Config.lease_ms`` in the transaction that claims it, so a run of
+another instance meanwhile passes it over instead of sending it too; a failed send puts
+it off by the retry's backoff (``backoff_base_ms`` doubled per attempt, at most
+``backoff_cap_ms``), so a notifier that is down is not called for every message on
+every run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 from paycore import claims
@@ -42,16 +49,23 @@ def send_own(engine: Engine, notifier: Notifier, messages: Iterable[OutboxMessag
 
 
 def dispatch_backlog(engine: Engine, notifier: Notifier) -> int:
-    """Send up to ``job_batch`` unsent messages, going on after the last run's batch.
+    """Send up to ``job_batch`` due unsent messages, going on after the last run's batch.
 
-    Messages the notifier keeps refusing are retried on every pass without
+    Messages the notifier keeps refusing are retried after their backoff, without
     blocking the ones behind them. Returns how many were sent.
     """
     batch = engine.transact(
-        lambda u: claims.take(u, "outbox", s.OUTBOX, "sent", False, engine.config.job_batch)
+        partial(_take, limit=engine.config.job_batch, lease_ms=engine.config.lease_ms)
     )
     engine.take_queued()  # what this thread queued is the backlog's now
     return sum(_send(engine, notifier, msg) for msg in batch)
+
+
+def _take(u: Unit, *, limit: int, lease_ms: int) -> list[OutboxMessage]:
+    """The due unsent messages of this run, each put off by ``lease_ms`` while it sends
+    them: another instance's run passes them over until then."""
+    taken = claims.take(u, "outbox", s.OUTBOX, "sent", False, limit, due=("due_at", u.now))
+    return [u.save(s.OUTBOX, msg, due_at=u.now + lease_ms) for msg in taken]
 
 
 def _send(engine: Engine, notifier: Notifier, msg: OutboxMessage) -> bool:
@@ -64,6 +78,7 @@ def _send(engine: Engine, notifier: Notifier, msg: OutboxMessage) -> bool:
                 msg_id=msg.id,
                 error=type(exc).__name__,
                 max_attempts=engine.config.max_attempts,
+                backoff=engine.backoff,
             )
         )
         return False
@@ -77,11 +92,14 @@ def _mark_sent(u: Unit, *, msg_id: str) -> None:
         u.save(s.OUTBOX, msg, sent=True, attempts=msg.attempts + 1)
 
 
-def _bump(u: Unit, *, msg_id: str, error: str, max_attempts: int) -> None:
+def _bump(
+    u: Unit, *, msg_id: str, error: str, max_attempts: int, backoff: Callable[[str, int], int]
+) -> None:
     msg = u.get(s.OUTBOX, msg_id)
-    if msg is None:
+    if msg is None or msg.sent:
         return
-    msg = u.save(s.OUTBOX, msg, attempts=msg.attempts + 1)
+    attempts = msg.attempts + 1
+    msg = u.save(s.OUTBOX, msg, attempts=attempts, due_at=u.now + backoff(msg.id, attempts))
     if msg.attempts >= max_attempts:
         u.alert(
             "notification_failing",

@@ -233,6 +233,10 @@ class OutboxMessage:
     sent: bool = False
     attempts: int = 0
     version: int = 0
+    #: The outbox job takes the message only from this moment on: at once when queued;
+    #: while a job run is sending it (a lease, so two instances do not send it at
+    #: once); after a failed send, the retry's backoff.
+    due_at: int = 0
 
 
 @attrs.frozen(weakref_slot=False)

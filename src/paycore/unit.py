@@ -289,7 +289,12 @@ class Unit:
         key = f"{order_id}:{kind}"
         if self.tx.get(s.OUTBOX, key) is None:
             message = OutboxMessage(
-                id=key, order_id=order_id, kind=kind, created_at=self.now, payload=payload
+                id=key,
+                order_id=order_id,
+                kind=kind,
+                created_at=self.now,
+                payload=payload,
+                due_at=self.now,
             )
             self.tx.insert(s.OUTBOX, message)
             self.queued.append(message)

@@ -83,6 +83,7 @@ class TestRequestSendsOwnMessages:
         notifier.down = False
         paid_order(w, 1)
         assert [m.order_id for m in notifier.delivered.values()] == ["ord_000002"]
+        w.clock.advance(w.service.config.backoff_cap_ms)  # past the failed send's backoff
         assert w.service.run_jobs().notifications_sent == 1
         assert sorted(m.order_id for m in notifier.delivered.values()) == [
             "ord_000001",
@@ -267,6 +268,7 @@ class TestJobsGetPastTheFirstBatch:
 
         notifier.send = send  # type: ignore[method-assign]
         notifier.down = False
+        w.clock.advance(w.service.config.backoff_cap_ms)  # past the failed sends' backoff
         for _ in range(ITEMS // BATCH + 1):
             w.service.dispatch_notifications()
         assert len(notifier.delivered) == ITEMS - len(poisoned)

@@ -21,7 +21,11 @@ Shape = dict[str, object]
 def shape(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> Shape:
     """Every table's columns (name, type, nullable, identity) and every index's
     definition, by table, the migrator's bookkeeping table left out; and the sequence
-    objects the store draws from (the identity columns' own are named by their table)."""
+    objects the store draws from (the identity columns' own are named by their table).
+
+    Columns are compared by name, not position: PostgreSQL adds a column after the
+    table's last (its ``pos`` identity), where the records' declaration puts ``pos``
+    last, and every statement of the store names the columns it reads and writes."""
     out: Shape = {}
     tables = conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
@@ -32,7 +36,7 @@ def shape(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> Shape:
         columns = conn.execute(
             "SELECT column_name, data_type, is_nullable, is_identity, identity_generation"
             " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
-            " ORDER BY ordinal_position",
+            " ORDER BY column_name",
             (schema, table),
         ).fetchall()
         indexes = conn.execute(
