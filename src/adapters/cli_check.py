@@ -3,11 +3,16 @@
 One consistent snapshot of the store (a read transaction; on SQLite and PostgreSQL
 read in batches through cursors rather than loaded whole), every safety invariant
 over it (``--all``: the convergence ones too, meaningful once the system is quiet),
-the violations printed, exit status 1 if there are any. No provider is configured
-here (the demo's fake provider's books may be given with ``--fake-books``), so the
-invariants that compare the store with the provider's books are reported as not
-checked, by name, rather than run against an empty ledger (which would report every
-payment as missing at the provider).
+the violations printed, exit status 1 if there are any.
+
+The provider's side of the books comes from Stripe with ``--provider stripe`` (the key
+from ``$STRIPE_SECRET_KEY``, never from the command line): the intents created within
+``--window-hours`` and their refunds (:mod:`paycore_adapters.provider_books`), read
+before the store's snapshot, so that every intent read was made before it. Over such a
+window only the safety invariants use the books. The demo's fake provider's books may
+be given whole with ``--fake-books``. Without either, the invariants that compare the
+store with the provider's books are reported as not checked, by name, rather than run
+against an empty ledger (which would report every payment as missing at the provider).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from paycore.config import Config
-from paycore.errors import PaycoreError
+from paycore.errors import InvalidInput, PaycoreError
 from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation
 from paycore.ports import IntentView, RefundView, SnapshotView, Store
 
@@ -31,12 +36,22 @@ from .cli_ops import store_url
 from .clock_skew import ServerTimed, SkewReading, measure, tolerance_ms
 from .fake_provider import FakeProvider
 from .memory import ManualClock
+from .provider_books import WINDOWED, window_ledger
 from .runtime import SystemClock
 from .stores import STORE_ENV, open_store
+from .stripe_provider import KEY_ENV, StripeProvider
+
+#: How far back ``--provider`` reads the provider's intents by default: the reconciler's
+#: window (``Config.reconcile_window_ms``).
+DEFAULT_WINDOW_HOURS = Config().reconcile_window_ms // 3_600_000
 
 
 class LedgerUnavailable(Exception):
     """An invariant asked for the provider's books, and no provider is configured."""
+
+
+class _BooksUnreadable(Exception):
+    """The fake provider's books named by ``--fake-books`` could not be read."""
 
 
 class _NoLedger:
@@ -62,13 +77,35 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--store",
         default=None,
-        help=f"sqlite:PATH, memory, json:PATH or a file path (default: ${STORE_ENV})",
+        help=(
+            f"sqlite:PATH, postgresql://..., memory, json:PATH or a file path "
+            f"(default: ${STORE_ENV})"
+        ),
     )
     p.add_argument("--all", action="store_true", help="the convergence invariants too")
-    p.add_argument(
+    books = p.add_mutually_exclusive_group()
+    books.add_argument(
         "--fake-books",
         default=None,
         help="the demo's fake provider's books (PATH.provider.json) as the provider's side",
+    )
+    books.add_argument(
+        "--provider",
+        choices=("stripe",),
+        default=None,
+        help=f"read the provider's side from Stripe (the key from ${KEY_ENV})",
+    )
+    p.add_argument(
+        "--window-hours",
+        type=int,
+        default=DEFAULT_WINDOW_HOURS,
+        help="with --provider: the intents created this many hours back (default: %(default)s)",
+    )
+    p.add_argument("--stripe-api-base", default=None, help=argparse.SUPPRESS)  # an emulator
+    p.add_argument(
+        "--no-connect",
+        action="store_true",
+        help="with --provider: the shop charges its own account, not sellers' (no Connect)",
     )
     p.add_argument("--json", action="store_true")
 
@@ -87,15 +124,21 @@ def snapshot_of(store: object) -> Iterator[SnapshotView]:
 
 
 def run_checks(
-    snapshot: SnapshotView, ledger: Ledger | None, invariants: Sequence[Invariant]
+    snapshot: SnapshotView,
+    ledger: Ledger | None,
+    invariants: Sequence[Invariant],
+    ledger_kinds: frozenset[str] | None = None,
 ) -> tuple[list[Violation], list[str]]:
-    """(every violation, the ids of the invariants that needed a ledger not given)."""
-    book = ledger if ledger is not None else cast(Ledger, _NoLedger(int(time.time() * 1000)))
+    """(every violation, the ids of the invariants that needed a ledger not given).
+    ``ledger_kinds``: the invariant kinds the ledger is given to (None: every kind); the
+    others run without it, as when none is given."""
+    none = cast(Ledger, _NoLedger(int(time.time() * 1000)))
     found: list[Violation] = []
     unchecked: list[str] = []
     for inv in invariants:
+        given = ledger if ledger_kinds is None or inv.kind in ledger_kinds else None
         try:
-            found.extend(inv.check(snapshot, book))
+            found.extend(inv.check(snapshot, given if given is not None else none))
         except LedgerUnavailable:
             unchecked.append(inv.id)
     return found, unchecked
@@ -124,6 +167,24 @@ def _clock_line(reading: SkewReading) -> str:
     )
 
 
+def _ledger(args: argparse.Namespace) -> tuple[Ledger | None, frozenset[str] | None]:
+    """The provider's books the arguments name, and the invariant kinds they serve (None:
+    all). Raises PaycoreError (the provider could not be read) or _BooksUnreadable."""
+    if args.fake_books is not None:
+        try:
+            return _fake_ledger(args.fake_books), None
+        except (OSError, UnicodeDecodeError, fake_state.FakeStateUnreadable) as exc:
+            raise _BooksUnreadable(str(exc)) from exc
+    if args.provider is None:
+        return None, None
+    if args.window_hours < 1:
+        raise InvalidInput("--window-hours must be at least 1", field="window_hours")
+    connect = not args.no_connect
+    provider = StripeProvider.from_settings(api_base=args.stripe_api_base, connect=connect)
+    now = int(time.time() * 1000)
+    return window_ledger(provider, now, args.window_hours * 3_600_000, connect=connect), WINDOWED
+
+
 def check(args: argparse.Namespace, out: TextIO) -> int:
     url = store_url(args)
     if url is None:
@@ -131,31 +192,41 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
         return 2
     kinds = ("safety", "convergence") if args.all else ("safety",)
     chosen = [inv for inv in INVARIANTS if inv.kind in kinds]
-    ledger = None
-    if args.fake_books is not None:
-        try:
-            ledger = _fake_ledger(args.fake_books)
-        except (OSError, fake_state.FakeStateUnreadable) as exc:
-            print(f"error: cannot read the fake provider's books: {exc}", file=sys.stderr)
-            return 2
     started = time.perf_counter()
     try:
+        ledger, ledger_kinds = _ledger(args)  # before the snapshot: see the module's doc
         opened = open_store(url)
         try:
             reading = _clock(opened.store)
             with snapshot_of(opened.store) as snapshot:
-                found, unchecked = run_checks(snapshot, ledger, chosen)
+                found, unchecked = run_checks(snapshot, ledger, chosen, ledger_kinds)
         finally:
             opened.close()
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    except _BooksUnreadable as exc:
+        print(f"error: cannot read the fake provider's books: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
+    _report(args, out, chosen, found, unchecked, elapsed, reading)
+    return 1 if found else 0
+
+
+def _report(
+    args: argparse.Namespace,
+    out: TextIO,
+    chosen: Sequence[Invariant],
+    found: Sequence[Violation],
+    unchecked: Sequence[str],
+    elapsed: float,
+    reading: SkewReading | None,
+) -> None:
     checked = len(chosen) - len(unchecked)
     if args.json:
         doc = {
             "checked": [i.id for i in chosen if i.id not in unchecked],
-            "not_checked_without_provider": unchecked,
+            "not_checked_without_provider": list(unchecked),
             "violations": [
                 {"invariant": v.invariant, "subject": v.subject, "detail": v.detail} for v in found
             ],
@@ -169,14 +240,14 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
             },
         }
         print(json.dumps(doc, indent=2), file=out)
-    else:
-        for v in found:
-            print(f"VIOLATED {v}", file=out)
-        print(
-            f"{checked} invariants checked, {len(found)} violations; not checked without "
-            f"the provider's books: {', '.join(unchecked) or 'none'} ({elapsed:.2f} s)",
-            file=out,
-        )
-        if reading is not None:
-            print(_clock_line(reading), file=out)
-    return 1 if found else 0
+        return
+    for v in found:
+        print(f"VIOLATED {v}", file=out)
+    books = "a window of " if args.provider is not None else ""
+    print(
+        f"{checked} invariants checked, {len(found)} violations; not checked without "
+        f"{books}the provider's books: {', '.join(unchecked) or 'none'} ({elapsed:.2f} s)",
+        file=out,
+    )
+    if reading is not None:
+        print(_clock_line(reading), file=out)
