@@ -8,8 +8,11 @@ the violations printed, exit status 1 if there are any.
 The provider's side of the books comes from Stripe with ``--provider stripe`` (the key
 from ``$STRIPE_SECRET_KEY``, never from the command line): the intents created within
 ``--window-hours`` and their refunds (:mod:`paycore_adapters.provider_books`), read
-before the store's snapshot, so that every intent read was made before it. Over such a
-window only the safety invariants use the books. The demo's fake provider's books may
+before the store's snapshot, so that every intent read was made before it; a violation
+found is confirmed against the books read again after the snapshot
+(:func:`run_confirmed`), since an object read before it may have moved on since (an
+intent canceled, then its order). Over such a window only the safety invariants use the
+books. The demo's fake provider's books may
 be given whole with ``--fake-books``. Without either, the invariants that compare the
 store with the provider's books are reported as not checked, by name, rather than run
 against an empty ledger (which would report every payment as missing at the provider).
@@ -22,9 +25,11 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
+
+import attrs
 
 from paycore.config import Config
 from paycore.errors import InvalidInput, PaycoreError
@@ -144,6 +149,30 @@ def run_checks(
     return found, unchecked
 
 
+def run_confirmed(
+    snapshot: SnapshotView,
+    ledger: Ledger | None,
+    invariants: Sequence[Invariant],
+    ledger_kinds: frozenset[str] | None,
+    reread: Callable[[], Ledger] | None,
+) -> tuple[list[Violation], list[str]]:
+    """:func:`run_checks`, with each violation found confirmed against the provider's
+    books read again after the snapshot (``reread``; None: the books cannot change
+    meanwhile). Books read before the snapshot may show an object as it was before the
+    store moved on (an intent still live whose order the snapshot shows canceled, the
+    intent having been canceled first): a violation is reported only if it holds
+    against the books on both sides of the snapshot, by invariant and subject."""
+    found, unchecked = run_checks(snapshot, ledger, invariants, ledger_kinds)
+    if not found or reread is None:
+        return found, unchecked
+    flagged = {v.invariant for v in found}
+    again, _ = run_checks(
+        snapshot, reread(), [i for i in invariants if i.id in flagged], ledger_kinds
+    )
+    holds = {(v.invariant, v.subject) for v in again}
+    return [v for v in found if (v.invariant, v.subject) in holds], unchecked
+
+
 def _fake_ledger(path: str) -> Ledger:
     """The demo's fake provider's books. The demo's shop charges through Connect (the
     fake makes each request's account the charge's destination): ``connect=True``."""
@@ -167,22 +196,35 @@ def _clock_line(reading: SkewReading) -> str:
     )
 
 
-def _ledger(args: argparse.Namespace) -> tuple[Ledger | None, frozenset[str] | None]:
-    """The provider's books the arguments name, and the invariant kinds they serve (None:
-    all). Raises PaycoreError (the provider could not be read) or _BooksUnreadable."""
+@attrs.frozen
+class _Books:
+    """The provider's books the arguments name: the ledger, the invariant kinds it serves
+    (None: all), and how to read it again (None: a file, which does not change)."""
+
+    ledger: Ledger | None = None
+    kinds: frozenset[str] | None = None
+    reread: Callable[[], Ledger] | None = None
+
+
+def _books(args: argparse.Namespace) -> _Books:
+    """Raises PaycoreError (the provider could not be read) or _BooksUnreadable."""
     if args.fake_books is not None:
         try:
-            return _fake_ledger(args.fake_books), None
+            return _Books(_fake_ledger(args.fake_books))
         except (OSError, UnicodeDecodeError, fake_state.FakeStateUnreadable) as exc:
             raise _BooksUnreadable(str(exc)) from exc
     if args.provider is None:
-        return None, None
+        return _Books()
     if args.window_hours < 1:
         raise InvalidInput("--window-hours must be at least 1", field="window_hours")
     connect = not args.no_connect
     provider = StripeProvider.from_settings(api_base=args.stripe_api_base, connect=connect)
-    now = int(time.time() * 1000)
-    return window_ledger(provider, now, args.window_hours * 3_600_000, connect=connect), WINDOWED
+    window_ms = args.window_hours * 3_600_000
+
+    def read() -> Ledger:
+        return window_ledger(provider, int(time.time() * 1000), window_ms, connect=connect)
+
+    return _Books(read(), WINDOWED, read)
 
 
 def check(args: argparse.Namespace, out: TextIO) -> int:
@@ -194,12 +236,14 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
     chosen = [inv for inv in INVARIANTS if inv.kind in kinds]
     started = time.perf_counter()
     try:
-        ledger, ledger_kinds = _ledger(args)  # before the snapshot: see the module's doc
+        books = _books(args)  # before the snapshot: see the module's doc
         opened = open_store(url)
         try:
             reading = _clock(opened.store)
             with snapshot_of(opened.store) as snapshot:
-                found, unchecked = run_checks(snapshot, ledger, chosen, ledger_kinds)
+                found, unchecked = run_confirmed(
+                    snapshot, books.ledger, chosen, books.kinds, books.reread
+                )
         finally:
             opened.close()
     except PaycoreError as exc:

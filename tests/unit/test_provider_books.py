@@ -8,10 +8,15 @@ from typing import Any
 
 from tests.support import make_shop
 
+from paycore import invariants
 from paycore.flows.checkout import CartItem
-from paycore.ports import PaymentProvider
+from paycore.invariants import Ledger
+from paycore.invariants.common import INSTALLATION_KEY, installation
+from paycore.money import Money
+from paycore.ports import CreateIntent, PaymentProvider
+from paycore_adapters.cli_check import run_checks, run_confirmed
 from paycore_adapters.memory import Wiring
-from paycore_adapters.provider_books import window_ledger
+from paycore_adapters.provider_books import WINDOWED, window_ledger
 
 HOUR = 3_600_000
 
@@ -88,3 +93,65 @@ def test_a_bank_debit_still_processing_is_asked_for_its_refunds() -> None:
     (debit,) = ledger.intents
     assert (debit.status, debit.amount_received) == ("processing", 0)
     assert [r.id for r in ledger.refunds] == [made.id]
+
+
+def safety() -> list[invariants.Invariant]:
+    return [i for i in invariants.INVARIANTS if i.kind in WINDOWED]
+
+
+def test_books_read_before_the_store_moved_on_are_not_a_violation() -> None:
+    """The books are read while a checkout's intent is live; then the customer cancels
+    (the intent first, then the order), then the snapshot is taken. Against the books
+    of before, the canceled order has a live intent; against the books read again, it
+    has not: nothing is reported."""
+    w = make_shop()
+    res = w.service.create_payment_intent("cs_books_cancel_01", [CartItem("p_mug", 1)])
+
+    def read() -> Ledger:
+        return window_ledger(w.provider, w.clock.now(), HOUR, connect=True)
+
+    before = read()
+    w.service.cancel_payment(res.payment_id)
+    snap = w.store.snapshot()
+    stale, _ = run_checks(snap, before, safety(), WINDOWED)
+    assert [v.invariant for v in stale] == ["closed-order-not-chargeable"]  # the race
+    found, unchecked = run_confirmed(snap, before, safety(), WINDOWED, read)
+    assert (found, unchecked) == ([], [])
+
+
+def test_a_violation_that_holds_on_both_sides_of_the_snapshot_is_reported() -> None:
+    """A charge of this installation that no payment records, at the provider before
+    and after the snapshot: reported once."""
+    w = make_shop()
+    paid(w, 0)
+    snap = w.store.snapshot()
+    mine = installation(snap)
+    assert mine is not None
+    stray = w.provider.create_intent(
+        CreateIntent(Money(900, "EUR"), "acct_1", {INSTALLATION_KEY: mine}),
+        idempotency_key="stray-1",
+    )
+    w.provider.confirm_intent(
+        stray.id, payment_method="pm_card_visa", return_url=None, idempotency_key="s-1"
+    )
+    reads: list[int] = []
+
+    def read() -> Ledger:
+        reads.append(1)
+        return window_ledger(w.provider, w.clock.now(), HOUR, connect=True)
+
+    found, _ = run_confirmed(snap, read(), safety(), WINDOWED, read)
+    assert [(v.invariant, v.subject) for v in found] == [("no-orphaned-charge", stray.id)]
+    assert len(reads) == 2  # read again once, for the confirmation
+
+
+def test_with_nothing_found_the_books_are_not_read_again() -> None:
+    w = make_shop()
+    paid(w, 0)
+
+    def never() -> Ledger:
+        raise AssertionError("read again with nothing to confirm")
+
+    ledger = window_ledger(w.provider, w.clock.now(), HOUR, connect=True)
+    found, _ = run_confirmed(w.store.snapshot(), ledger, safety(), WINDOWED, never)
+    assert found == []
