@@ -343,7 +343,7 @@ class _Scope:
             _rollback(conn)
             store.count("rollbacks")
             if exc_type is None and tx.failed is not None:
-                raise tx.failed.rolled_back()
+                raise tx.rolled_back()
             return
         try:
             tx.finish()

@@ -29,10 +29,11 @@ def sqlite_sql(table: Any) -> TableSql:
 SQLITE_TABLES: dict[str, TableSql] = {t.name: sqlite_sql(t) for t in TABLES}
 
 
-def _unencodable(exc: UnicodeEncodeError) -> DataError:
-    """A str that is not UTF-8 (a lone surrogate), which ``sqlite3`` cannot bind: a value
-    the store cannot hold, as PostgreSQL's translation says (``postgres_errors.encoded``);
-    the store rolls the transaction back and the same value fails again."""
+def _unencodable(exc: UnicodeEncodeError | OverflowError) -> DataError:
+    """A str that is not UTF-8 (a lone surrogate) or an int past 64 bits, which
+    ``sqlite3`` cannot bind: a value the store cannot hold, as PostgreSQL's translation
+    says (``postgres_errors.encoded``, SQLSTATE class 22); the store rolls the
+    transaction back and the same value fails again."""
     return DataError(f"SQLite cannot hold a value: {exc}")
 
 
@@ -47,7 +48,7 @@ class SQLiteTransaction(SqlTransaction):
             return self.conn.execute(sql, args)  # type: ignore[no-any-return]
         except sqlite3.IntegrityError:
             raise
-        except UnicodeEncodeError as exc:
+        except (UnicodeEncodeError, OverflowError) as exc:
             raise _unencodable(exc) from None
         except sqlite3.Error as exc:
             raise OperationalError(f"the SQLite store failed: {exc}") from None
@@ -70,7 +71,7 @@ class SQLiteTransaction(SqlTransaction):
                     counts += [1] * (end - at)
             except sqlite3.IntegrityError as exc:
                 raise Refused(at, exc) from None
-            except UnicodeEncodeError as exc:
+            except (UnicodeEncodeError, OverflowError) as exc:
                 raise _unencodable(exc) from None
             except sqlite3.Error as exc:
                 raise OperationalError(f"the SQLite store failed: {exc}") from None
