@@ -1,7 +1,8 @@
 """A SQL transaction that met a store error stays failed, and never commits: on SQLite
 the writes sent before the error were kept, on PostgreSQL none was while the commit
 counted as a success (the server answers ``COMMIT`` on an aborted transaction with the
-command tag ``ROLLBACK``)."""
+command tag ``ROLLBACK``). And SQLite tells a commit that failed for sure (a full disk,
+a lock, a read-only file) from one whose fate is unknown (an I/O error)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import attrs
 import pytest
 
-from paycore.errors import DataError, OperationalError
+from paycore.errors import CommitUnknown, DataError, OperationalError, StoreError
 from paycore.schema import ORDERS, PAYMENTS
 from paycore_adapters.sql import postgres_pipe
 from paycore_adapters.sql.postgres_store import PostgresStore
@@ -111,6 +112,39 @@ def test_an_operational_error_caught_in_the_block_keeps_nothing(tmp_path: Path) 
     store._local.conn = real
     assert not real.in_transaction
     assert stored(store, "o1") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("SQLITE_FULL", OperationalError),
+        ("SQLITE_BUSY", OperationalError),
+        ("SQLITE_READONLY", OperationalError),
+        ("SQLITE_READONLY_DBMOVED", OperationalError),
+        ("SQLITE_IOERR", CommitUnknown),
+        ("SQLITE_IOERR_FSYNC", CommitUnknown),
+    ],
+)
+def test_sqlite_tells_a_commit_that_failed_from_one_that_may_have_happened(
+    tmp_path: Path, name: str, error: type[StoreError]
+) -> None:
+    """A WAL commit that fails with SQLITE_FULL, SQLITE_BUSY or SQLITE_READONLY did not
+    commit: OperationalError (the engine notifies, runs no on-commit callback). An I/O
+    error may have left a commit the log replays: CommitUnknown. Either way the
+    transaction is rolled back and the store works on."""
+    store = SQLiteStore(tmp_path / "commit.db", migrate=True)
+    real = store.connection()
+    fails = sqlite_error(name.lower(), name)
+    store._local.conn = _Faulty(real, lambda sql: fails if sql == "COMMIT" else None)
+    with pytest.raises(OperationalError) as err, store.transaction() as tx:
+        tx.insert(ORDERS, order("o1"))
+    assert type(err.value) is error
+    store._local.conn = real
+    assert not real.in_transaction
+    assert stored(store, "o1") == []
+    with store.transaction() as tx:
+        tx.insert(ORDERS, order("o2"))
+    assert stored(store, "o1", "o2") == ["o2"]
 
 
 def test_postgres_never_counts_a_commit_the_server_rolled_back(

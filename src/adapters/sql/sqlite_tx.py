@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from paycore.errors import DataError, OperationalError
+from paycore.errors import CommitUnknown, DataError, OperationalError
 from paycore.schema import TABLES
 
 from .ddl import SQLITE
@@ -35,6 +35,21 @@ def _unencodable(exc: UnicodeEncodeError | OverflowError) -> DataError:
     says (``postgres_errors.encoded``, SQLSTATE class 22); the store rolls the
     transaction back and the same value fails again."""
     return DataError(f"SQLite cannot hold a value: {exc}")
+
+
+#: SQLite's primary result codes of a ``COMMIT`` that did not happen: it wrote no commit
+#: record to the log (the disk full, the database locked or made read-only).
+NOT_COMMITTED = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_READONLY})
+
+
+def commit_failed(exc: sqlite3.Error) -> OperationalError:
+    """The port's error for ``exc``, raised by ``COMMIT``: OperationalError when nothing
+    was committed (:data:`NOT_COMMITTED`, any extended code of theirs), else
+    CommitUnknown (an I/O error may have left a commit record the log replays)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in NOT_COMMITTED:
+        return OperationalError(f"the commit failed; nothing was committed: {exc}")
+    return CommitUnknown(f"the commit failed; it may have happened: {exc}")
 
 
 class SQLiteTransaction(SqlTransaction):
