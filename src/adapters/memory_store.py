@@ -12,7 +12,9 @@ are injected from outside, by ``paycore_adapters.harness.faulty.FaultyStore``):
   :meth:`MemoryStore.fingerprint`). Sequence values are therefore never reused by
   *committed* data, but a value handed out by a rolled-back transaction may be again.
 * An ``IntegrityError`` rolls the transaction back (as in PostgreSQL): later calls on it
-  raise again, and leaving the block normally raises instead of committing.
+  raise again, and leaving the block normally raises instead of committing. So does a
+  ``DataError`` for a moment no SQL store holds (``find_since`` past 64 bits), as the
+  SQL stores fail a transaction on any store error, even one the caller caught.
 """
 
 from __future__ import annotations

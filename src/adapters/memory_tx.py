@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from paycore.errors import IntegrityError
+from paycore.errors import DataError, IntegrityError, StoreError
 from paycore.schema import Table
 
 from .claims import ClaimByFind
 from .memory_tables import Fields, TableState
 from .sql.statements import check_limit
+from .sql.tx_failure import rolled_back
 
 if TYPE_CHECKING:
     from .memory_store import MemoryStore
@@ -25,6 +26,9 @@ T = TypeVar("T")
 
 #: One write of a transaction, as it is undone: (table, key, the row before or None).
 _Undo = tuple[TableState, str, Any]
+
+#: The integers every store holds (SQLite's INTEGER, PostgreSQL's bigint: 64 bits).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class MemoryTransaction(ClaimByFind):
@@ -43,7 +47,7 @@ class MemoryTransaction(ClaimByFind):
         self._seqs = store._seqs
         self.undo: list[_Undo] = []
         self.seqs: dict[str, int] = {}
-        self.failed: IntegrityError | None = None
+        self.failed: StoreError | None = None
         self.closed = False
         self.live = True  # neither closed nor failed: the hot paths test one flag
 
@@ -51,7 +55,7 @@ class MemoryTransaction(ClaimByFind):
         if self.closed:
             raise RuntimeError("this transaction is over; open a new one")
         if self.failed is not None:
-            raise self.failed.rolled_back()
+            raise rolled_back(self.failed)
 
     def _fail(self, message: str, table: Table[Any], constraint: Fields, **fields: Any) -> NoReturn:
         self.failed = IntegrityError(message, table=table.name, constraint=constraint, **fields)
@@ -225,6 +229,11 @@ class MemoryTransaction(ClaimByFind):
         if (field, time_field) not in table.ranges:
             raise ValueError(f"{table.name}: no range ({field}, {time_field}) in paycore.schema")
         check_limit(table, limit)
+        if not INT64_MIN <= since <= INT64_MAX:  # as a SQL store refuses it, failing it
+            if not self.live:
+                self._check()
+            self.failed, self.live = DataError(f"no store holds the moment {since}"), False
+            raise self.failed
         rows = [r for r in self.find(table, field, value) if getattr(r, time_field) >= since]
         if after is not None:
             key = table.key_of

@@ -1,7 +1,8 @@
 """Bad input gets the same typed error on every store (memory, SQLite, PostgreSQL), and
 changes nothing: text that a store cannot hold or look up (a NUL character, a lone
 surrogate, an id or SKU past its cap) is refused or names no row before a store sees it,
-where PostgreSQL's driver refused it with an error that said "retry"."""
+where PostgreSQL's driver refused it with an error that said "retry"; an integer past 64
+bits that reaches a store is its DataError."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from paycore.catalog import MAX_ID_BYTES
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import ProviderEvent, Store
+from paycore.schema import ORDERS, PAYMENTS
 from paycore_adapters.memory import MemoryStore, Wiring, in_memory
 from paycore_adapters.sql.postgres_store import PostgresStore
 from paycore_adapters.sql.sqlite_store import SQLiteStore
+from paycore_adapters.testing.store_contract import order
 
 PAY = "pay_000001"
 
@@ -199,3 +202,19 @@ class TestWebhookScreen:
         event_id, type_, object_id = fields
         event = ProviderEvent(event_id, type_, 0, kind, object_id)
         refused(shop, E.InvalidInput, lambda: shop.service.handle_webhook(event))
+
+
+class TestIntegersPast64Bits:
+    def test_a_moment_past_64_bits_is_data_error_on_every_store(self, store: Store) -> None:
+        """Every store's integers are 64 bits (SQLite's INTEGER, PostgreSQL's bigint, and
+        the memory store holds to them): a moment past that is DataError (not
+        retryable), never SQLite's raw OverflowError, and its transaction keeps nothing,
+        the writes sent before it included."""
+        before = store.fingerprint()  # type: ignore[attr-defined]
+        with pytest.raises(E.PaycoreError) as caught, store.transaction() as tx:
+            tx.insert(ORDERS, order("o1"))
+            assert tx.find(ORDERS, "checkout_session_id", "x") == []  # sends the insert
+            tx.find_since(PAYMENTS, "status", "succeeded", "created_at", 10**30)
+        assert type(caught.value) is E.DataError, repr(caught.value)
+        assert not caught.value.retryable
+        assert store.fingerprint() == before  # type: ignore[attr-defined]

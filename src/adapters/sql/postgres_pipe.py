@@ -8,7 +8,8 @@ Each statement is prepared on the connection at its first use (in the same pipel
 under a name of :mod:`paycore_adapters.sql.postgres_tx`'s; values go in text format.
 The server runs the statements in order and skips every one after the first that fails
 (``PIPELINE_ABORTED``) up to the sync, the commit included; the caller gets each
-statement's result, in order, and the first error.
+statement's result, in order, and the first error. A ``COMMIT`` the server answers
+``ROLLBACK`` (the transaction had failed before it) committed nothing: an error too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ BEGIN = b"BEGIN ISOLATION LEVEL SERIALIZABLE"
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 #: The index :class:`PipelineFailed` gives a ``BEGIN`` that failed.
 AT_BEGIN = -1
+_INERROR = pq.TransactionStatus.INERROR
+
+
+def rolled_back() -> psycopg.Error:
+    """What a ``COMMIT`` of a transaction the server had aborted raises: the server ends
+    such a transaction with ``ROLLBACK`` (its answer, not an error); nothing committed."""
+    return pgerrors.InFailedSqlTransaction(
+        "COMMIT was answered ROLLBACK: the transaction had failed, nothing was committed"
+    )
 
 
 class Unexpected(Exception):
@@ -113,6 +123,8 @@ def run(
             # a prepare that failed stands for the statement it was made for, the next
             at = kinds[j + 1] if kind == -1 else AT_BEGIN if kind == -2 else kind
             failed = PipelineFailed(at, exc)
+        elif kind == len(batch) and res.command_status == b"ROLLBACK" and failed is None:
+            failed = PipelineFailed(kind, rolled_back())
         if kind == -1:
             sql, name = next(prepared)
             if res.status == pq.ExecStatus.COMMAND_OK:
@@ -165,21 +177,29 @@ def command(conn: psycopg.Connection[tuple[object, ...]], sql: bytes) -> None:
     for as a pipeline's results are (:func:`_result`).
 
     Raises:
-        psycopg.Error: the server refused it, or the connection failed.
+        psycopg.Error: the server refused it, or the connection failed; a ``COMMIT`` of
+            a transaction the server had aborted (not sent) or answered ``ROLLBACK``.
     """
     pg = conn.pgconn
+    commit = sql == COMMIT.encode()
+    if commit and pg.transaction_status == _INERROR:
+        raise rolled_back()
     pg.send_query(sql)
     while pg.flush():
         wait(pg, writing=True)
     failed: pq.abc.PGresult | None = None
+    answer = None
     for _ in range(3):  # a command's result, then the end marker
         res = _result(pg)
         if res is None:
             if failed is not None:
                 raise pgerrors.error_from_result(failed, encoding=conn.info.encoding)
+            if commit and answer == b"ROLLBACK":
+                raise rolled_back()
             return
         if res.status == pq.ExecStatus.FATAL_ERROR:
             failed = res
+        answer = res.command_status
     raise psycopg.OperationalError(
         f"{sql.decode()} had no end: "
         f"{pg.error_message.decode(errors='replace').strip() or 'the connection was lost'}"

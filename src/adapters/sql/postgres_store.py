@@ -344,7 +344,7 @@ class _Scope:
                 if isinstance(exc, StoreConflict):
                     store.stats["conflicts"] += 1
                 if exc_type is None and tx.failed is not None:
-                    raise tx.failed.rolled_back()
+                    raise tx.rolled_back()
                 return
             _finish(store, tx, conn)
             if not tx.committed:  # else it went with the last writes

@@ -17,8 +17,8 @@
   own (:meth:`SQLiteStore.streamed`).
 * Errors at the edge: a unique or key violation is the port's ``IntegrityError``
   (the transaction is then rolled back, as on the other stores); a lock not granted
-  within the timeout, a full disk or an I/O error is ``OperationalError``; an error
-  while committing is ``CommitUnknown``.
+  within the timeout, a full disk or an I/O error is ``OperationalError``; at ``COMMIT``
+  too a full disk, a lock or a read-only file (nothing committed), else ``CommitUnknown``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from paycore.errors import CommitUnknown, OperationalError
+from paycore.errors import OperationalError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
@@ -42,7 +42,7 @@ from ..memory_tables import content_key, fingerprint_of
 from . import migrate
 from .checkpointer import BOUND, Checkpointer
 from .kept import KeptRows
-from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction
+from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction, commit_failed
 from .streamed import BATCH, CACHE, StreamedSnapshot, sqlite_view
 
 T = TypeVar("T")
@@ -343,7 +343,7 @@ class _Scope:
             _rollback(conn)
             store.count("rollbacks")
             if exc_type is None and tx.failed is not None:
-                raise tx.failed.rolled_back()
+                raise tx.rolled_back()
             return
         try:
             tx.finish()
@@ -355,7 +355,7 @@ class _Scope:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(conn)
-            raise CommitUnknown(f"the commit failed: {exc}") from None
+            raise commit_failed(exc) from None
         store.count("commits", "writes" if tx.wrote else None)
         tx.kept_after_commit()
         if tx.wrote and store.checkpoints is not None:

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from paycore.errors import DataError, OperationalError
+from paycore.errors import CommitUnknown, DataError, OperationalError
 from paycore.schema import TABLES
 
 from .ddl import SQLITE
@@ -29,11 +29,27 @@ def sqlite_sql(table: Any) -> TableSql:
 SQLITE_TABLES: dict[str, TableSql] = {t.name: sqlite_sql(t) for t in TABLES}
 
 
-def _unencodable(exc: UnicodeEncodeError) -> DataError:
-    """A str that is not UTF-8 (a lone surrogate), which ``sqlite3`` cannot bind: a value
-    the store cannot hold, as PostgreSQL's translation says (``postgres_errors.encoded``);
-    the store rolls the transaction back and the same value fails again."""
+def _unencodable(exc: UnicodeEncodeError | OverflowError) -> DataError:
+    """A str that is not UTF-8 (a lone surrogate) or an int past 64 bits, which
+    ``sqlite3`` cannot bind: a value the store cannot hold, as PostgreSQL's translation
+    says (``postgres_errors.encoded``, SQLSTATE class 22); the store rolls the
+    transaction back and the same value fails again."""
     return DataError(f"SQLite cannot hold a value: {exc}")
+
+
+#: SQLite's primary result codes of a ``COMMIT`` that did not happen: it wrote no commit
+#: record to the log (the disk full, the database locked or made read-only).
+NOT_COMMITTED = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_READONLY})
+
+
+def commit_failed(exc: sqlite3.Error) -> OperationalError:
+    """The port's error for ``exc``, raised by ``COMMIT``: OperationalError when nothing
+    was committed (:data:`NOT_COMMITTED`, any extended code of theirs), else
+    CommitUnknown (an I/O error may have left a commit record the log replays)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in NOT_COMMITTED:
+        return OperationalError(f"the commit failed; nothing was committed: {exc}")
+    return CommitUnknown(f"the commit failed; it may have happened: {exc}")
 
 
 class SQLiteTransaction(SqlTransaction):
@@ -47,7 +63,7 @@ class SQLiteTransaction(SqlTransaction):
             return self.conn.execute(sql, args)  # type: ignore[no-any-return]
         except sqlite3.IntegrityError:
             raise
-        except UnicodeEncodeError as exc:
+        except (UnicodeEncodeError, OverflowError) as exc:
             raise _unencodable(exc) from None
         except sqlite3.Error as exc:
             raise OperationalError(f"the SQLite store failed: {exc}") from None
@@ -70,7 +86,7 @@ class SQLiteTransaction(SqlTransaction):
                     counts += [1] * (end - at)
             except sqlite3.IntegrityError as exc:
                 raise Refused(at, exc) from None
-            except UnicodeEncodeError as exc:
+            except (UnicodeEncodeError, OverflowError) as exc:
                 raise _unencodable(exc) from None
             except sqlite3.Error as exc:
                 raise OperationalError(f"the SQLite store failed: {exc}") from None

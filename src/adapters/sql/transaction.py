@@ -17,7 +17,9 @@ driver's integrity error names; everything else is here:
 * an integrity error fails the transaction: it is raised by the write itself when the
   rows this transaction knows show it (a key it read or wrote, a stale version), else
   when the writes are sent (by the next query of that table at the latest, or at the
-  end); later calls raise, and leaving the block rolls it back, as on every store.
+  end); later calls raise, and leaving the block rolls it back, as on every store;
+* so does any other error of a driver call (:mod:`.tx_failure`), even one the caller
+  caught: a store's ``_run``, ``_send`` and ``next_seq`` are wrapped as it defines them.
 """
 
 from __future__ import annotations
@@ -27,50 +29,25 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from paycore.errors import IntegrityError, StoreConflict
+from paycore.errors import IntegrityError, StoreConflict, StoreError
 from paycore.schema import Table
 
 from ..claims import check_claim
 from .kept import KeptRows
 from .statements import TableSql, check_limit
+from .tx_failure import fails_it, rolled_back
+from .writes import LOG_ROW, table_name
+
+# The stores' transactions import these from here.
+from .writes import Refused as Refused
+from .writes import Write as Write
+from .writes import log_run as log_run
 
 T = TypeVar("T")
 
 
 #: ``update``: the row was never read in this transaction.
 _UNREAD = object()
-
-#: The key a log row's write carries (log rows are never looked up by it).
-LOG_ROW = "?"
-
-
-#: A statement waiting to be sent: (table, key, sql, args, check). ``table`` is None for a
-#: sequence's write-back; ``check``: its row count must be 1 (an update of a row this
-#: transaction never read). Plain tuples: a lifecycle makes a few dozen.
-Write = tuple["TableSql | None", str, str, tuple[Any, ...], bool]
-
-
-def log_run(writes: Sequence[Write], at: int) -> int:
-    """How many writes from ``at`` on are log rows of one table, sent as one (1 for any
-    other write)."""
-    _, key, sql, _, _ = writes[at]
-    end = at + 1
-    if key == LOG_ROW:
-        while end < len(writes) and writes[end][2] is sql:
-            end += 1
-    return end - at
-
-
-def _table_name(w: Write) -> str:
-    return w[0].map.name if w[0] is not None else ""
-
-
-class Refused(Exception):
-    """A store's ``_send``: the write at ``at`` was refused by a constraint (``exc``)."""
-
-    def __init__(self, at: int, exc: Exception) -> None:
-        super().__init__(at, exc)
-        self.at, self.exc = at, exc
 
 
 class SqlTransaction(abc.ABC):
@@ -86,6 +63,14 @@ class SqlTransaction(abc.ABC):
     integrity: ClassVar[type[Exception]] = Exception
     placeholder: ClassVar[str] = "?"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Whatever escapes a store's driver calls fails the transaction (but a write
+        :class:`Refused`, which :meth:`_flush` names)."""
+        super().__init_subclass__(**kwargs)
+        for name, passes in (("_run", ()), ("_send", (Refused,)), ("next_seq", ())):
+            if name in cls.__dict__:
+                setattr(cls, name, fails_it(cls.__dict__[name], passes))
+
     def __init__(
         self,
         conn: Any,
@@ -99,7 +84,8 @@ class SqlTransaction(abc.ABC):
         self.generation = -1 if kept is None else kept.generation
         self._sql = sql
         self._writes = writes
-        self.failed: IntegrityError | None = None
+        #: What failed the transaction (its later calls and its end raise it again).
+        self.failed: StoreError | None = None
         self.closed = False
         self.wrote = False
         #: Rows this transaction read or wrote, by table and key (None: known absent).
@@ -145,7 +131,12 @@ class SqlTransaction(abc.ABC):
         if self.closed:
             raise RuntimeError("this transaction is over; open a new one")
         if self.failed is not None:
-            raise self.failed.rolled_back()
+            raise self.rolled_back()
+
+    def rolled_back(self) -> StoreError:
+        """What a failed transaction's later calls, and its end, raise."""
+        assert self.failed is not None
+        return rolled_back(self.failed)
 
     def _table(self, table: Table[Any]) -> TableSql:
         if self.closed or self.failed is not None:
@@ -301,6 +292,7 @@ class SqlTransaction(abc.ABC):
         record = t.map.record
         return [record(r) for r in self._run(sql, args)]
 
+    @fails_it
     def next_seq(self, name: str) -> int:
         """The first draw of a sequence in a transaction bumps its stored value; the
         others count on in memory, written back once at the end (:meth:`finish`)."""
@@ -326,17 +318,18 @@ class SqlTransaction(abc.ABC):
                 self._pending.append((None, name, sql, (last, name), False))
         self._flush(final=True)
 
+    @fails_it
     def _flush(self, final: bool = False) -> None:
-        """Send the waiting writes; check the row counts of updates of rows never read
-        (a stale version or a missing row fails the transaction, as it would have)."""
-        pending, self._pending = self._pending, []
-        self._dirty.clear()
+        """Send the waiting writes (kept waiting until they were); check the row counts
+        of updates of rows never read (a stale version or a missing row fails the
+        transaction, as it would have)."""
+        pending = self._pending
         if not pending:
             return
         # Log rows after the others, a table's together (they touch nothing else).
         writes = [w for w in pending if w[1] != LOG_ROW]
         if len(writes) < len(pending):
-            writes += sorted((w for w in pending if w[1] == LOG_ROW), key=_table_name)
+            writes += sorted((w for w in pending if w[1] == LOG_ROW), key=table_name)
         checks = any(w[4] for w in writes)
         try:
             counts = self._send(writes, commit=final and not checks)
@@ -344,6 +337,8 @@ class SqlTransaction(abc.ABC):
             t, key = writes[refused.at][:2]
             assert t is not None  # a sequence's write-back refuses nothing
             self._refused(t, key, refused.exc)
+        self._pending = []
+        self._dirty.clear()
         if checks:
             for (t, key, _, args, check), count in zip(writes, counts, strict=True):
                 if check and count != 1 and t is not None:

@@ -6,7 +6,8 @@ then runs every case against it (``docs/adapters.md`` has a worked example).
 The commit-failure cases check that the harness's fault wrapper
 (``paycore_adapters.harness.faulty.FaultyStore``) works over the store; the cases of
 rows of every kind are in :mod:`.store_rows`, those of several threads at once in
-:mod:`.store_concurrency`.
+:mod:`.store_concurrency`, those of a store error caught inside the block in
+:mod:`.store_contract_errors`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from paycore.status import OrderStatus
 from ..harness.faulty import FaultyStore
 from .rows import order, payment, refund
 from .store_concurrency import StoreConcurrencyCases
+from .store_contract_errors import StoreErrorCases
 from .store_rows import StoreRowCases
 
 
@@ -47,7 +49,7 @@ class _Faults:
             raise self.after
 
 
-class StoreContract(StoreRowCases, StoreConcurrencyCases, abc.ABC):
+class StoreContract(StoreRowCases, StoreConcurrencyCases, StoreErrorCases, abc.ABC):
     """The store contract's cases. Abstract: pytest does not collect it (no ``Test``
     prefix); an adapter's test module subclasses it once per store."""
 
