@@ -103,7 +103,7 @@ class StoreUrl:
     kind: str
     path: Path | None = None
     options: dict[str, str] = attrs.field(factory=dict)
-    dsn: str | None = None
+    dsn: str | None = attrs.field(default=None, repr=False)  # it may hold a password
 
 
 #: A libpq key=value connection string begins with a keyword and ``=``.
@@ -149,18 +149,17 @@ def parse_url(url: object) -> StoreUrl:
 
 
 def _checked_dsn(url: str) -> str:
-    """``url`` once libpq can parse it (without the ``postgresql`` extra, as it is: the
-    opener then says the extra is missing). libpq's own message quotes the part it could
-    not read, the password perhaps, so it is not passed on."""
+    """``url`` once libpq can parse it as written (without the ``postgresql`` extra, as it
+    is: the opener then says the extra is missing). libpq's own message quotes the part
+    it could not read, the password perhaps, so it is not passed on; nor is a URL libpq
+    would read a piece of the password of as a host, a port or a database
+    (``dsn.garbled``): those are shown."""
     try:
-        from .sql.dsn import parseable
+        from .sql.dsn import PERCENT_ENCODE, garbled, parseable
     except ImportError:
         return url
-    if not parseable(url):
-        raise StoreUrlInvalid(
-            "the PostgreSQL URL cannot be parsed: percent-encode the special characters "
-            "of its user name and password ('%' as %25, '@' as %40, ':' as %3A, '/' as %2F)"
-        )
+    if not parseable(url) or garbled(url):
+        raise StoreUrlInvalid(PERCENT_ENCODE)
     return url
 
 

@@ -13,8 +13,9 @@ from paycore.errors import CommitUnknown, DataError, OperationalError, StoreConf
 from .postgres_pipe import text_values
 
 #: SQLSTATEs of a transaction refused because another one conflicted with it: it rolled
-#: back whole and may run again (serialization_failure, deadlock_detected).
-CONFLICTS = frozenset({"40001", "40P01"})
+#: back whole and may run again (serialization_failure, deadlock_detected, and
+#: lock_not_available: a row lock waited on past the session's ``lock_timeout``).
+CONFLICTS = frozenset({"40001", "40P01", "55P03"})
 
 
 def translate(exc: psycopg.Error, doing: str) -> StoreError:

@@ -28,7 +28,7 @@ Statement = tuple[str, list[bytes | None]]
 
 COMMIT = "COMMIT"
 #: What opens every transaction of the store (the isolation psycopg's ``BEGIN`` names
-#: for the store's connections, ``postgres_store._configure``).
+#: for the store's connections, ``postgres_connect.configure``).
 BEGIN = b"BEGIN ISOLATION LEVEL SERIALIZABLE"
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 #: The index :class:`PipelineFailed` gives a ``BEGIN`` that failed.

@@ -3,7 +3,8 @@ psycopg_pool, the ``postgresql`` extra).
 
 * Every transaction is ``SERIALIZABLE``: PostgreSQL refuses the one of two concurrent
   transactions whose effects no serial order explains (SQLSTATE 40001), and breaks a
-  deadlock by refusing one (40P01). Both become :class:`paycore.errors.StoreConflict`;
+  deadlock by refusing one (40P01); a row lock waited on past the session's
+  ``lock_timeout`` is refused too (55P03). Each becomes :class:`paycore.errors.StoreConflict`;
   the transaction rolled back whole and the engine runs it again from its start
   (``config.store_conflict_retries`` times at most).
 * A unique or key violation (23505) is the port's ``IntegrityError`` with the fields the
@@ -19,7 +20,8 @@ psycopg_pool, the ``postgresql`` extra).
   kind of transaction streamed instead (:meth:`PostgresStore.streamed`): server-side
   cursors in batches, lookups by key, never the whole database in memory.
 * Connections come from a pool (``min_size``..``max_size``); one transaction holds
-  one connection from its first statement to its commit.
+  one connection from its first statement to its commit. How they are set up (session
+  timeouts, TCP keepalives) and replaced once dead: :mod:`.postgres_connect`.
 """
 
 from __future__ import annotations
@@ -33,17 +35,19 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from paycore.errors import CommitUnknown, OperationalError, StoreConflict
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
-from . import migrate, postgres_pipe, server_clock
+from . import migrate, postgres_pipe, postgres_schema, server_clock
 from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote, ranked
+from .dsn import PERCENT_ENCODE, garbled, parseable
 from .dsn import shown as dsn_shown
 from .kept import KeptRows
+from .postgres_connect import Pool, PooledTransaction, configure, keepalive_options, settings
 from .postgres_tx import (
     CONFLICTS,
     POSTGRES_TABLES,
@@ -57,8 +61,6 @@ from .streamed import BATCH, CACHE, StreamedSnapshot, postgres_view
 
 #: How many times a snapshot taken inside a transaction is read again when refused.
 SNAPSHOT_ATTEMPTS = 5
-#: Key of the advisory lock that lets one process at a time migrate a database.
-MIGRATION_LOCK = 0x70617963  # "payc"
 
 
 class PostgresStore:
@@ -70,9 +72,12 @@ class PostgresStore:
         timeout: seconds to wait for a free connection before ``OperationalError``.
         migrate: apply pending migrations first (else a database that needs them is
             refused with the command to run).
+        lock_timeout, idle_in_transaction_timeout: the sessions' timeouts in seconds
+            (0: none); None: the URL's (``options=-c lock_timeout=2s``), else
+            :mod:`.postgres_connect`'s defaults (5 s, 30 s).
 
     Raises:
-        OperationalError: the database cannot be reached.
+        OperationalError: the database cannot be reached, or the URL is garbled.
         SchemaNotMigrated, SchemaTooNew: the database's schema is not this paycore's.
     """
 
@@ -86,14 +91,21 @@ class PostgresStore:
         max_size: int = 10,
         timeout: float = 30.0,
         migrate: bool = False,
+        lock_timeout: float | None = None,
+        idle_in_transaction_timeout: float | None = None,
     ) -> None:
+        if garbled(dsn) or not parseable(dsn):  # libpq's words, or its host, may quote it
+            raise OperationalError(f"cannot connect to the PostgreSQL store: {PERCENT_ENCODE}")
         self.dsn = dsn
-        self._pool = ConnectionPool(
-            dsn,
+        #: What the connections are opened with: ``dsn`` and libpq's TCP keepalives.
+        self._conninfo = psycopg.conninfo.make_conninfo(dsn, **keepalive_options(dsn))
+        session = settings(dsn, lock_timeout, idle_in_transaction_timeout)
+        self._pool = Pool(
+            self._conninfo,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            configure=_configure,
+            configure=configure(session),
             open=False,
         )
         self._local = threading.local()
@@ -108,7 +120,7 @@ class PostgresStore:
         try:
             # One connection first, so a wrong address, database or password is told at
             # once, in the server's words, instead of after the pool's timeout.
-            psycopg.connect(dsn, connect_timeout=max(1, int(timeout))).close()
+            psycopg.connect(self._conninfo, connect_timeout=max(1, int(timeout))).close()
             self._pool.open(wait=True, timeout=timeout)
         except (psycopg.Error, PoolTimeout) as exc:
             self._pool.close()
@@ -144,51 +156,29 @@ class PostgresStore:
                 "process of a pre-forking server, not before: no --preload)"
             )
 
+    def _renew(self, dead: Conn) -> Conn:
+        """A fresh connection for a transaction whose connection died (given back, and
+        every connection as old replaced: ``Pool.renew``)."""
+        self._pool.renew(dead)
+        return self._getconn()
+
     def _getconn(self) -> Conn:
         self._here()
         try:
-            return self._pool.getconn()
+            return self._pool.checkout()  # one not already dead (postgres_connect.alive)
         except PoolTimeout as exc:
             raise OperationalError(f"no connection to the PostgreSQL store: {exc}") from None
 
     # --- schema ------------------------------------------------------------------------
 
     def schema_version(self) -> int:
-        self._here()
-        with self._pool.connection() as conn:
-            return _version(conn)
+        with self._read_only(False, "reading the schema version failed") as conn:
+            return postgres_schema.version(conn)
 
     def migrate(self) -> list[int]:
-        """Apply every pending migration, each in its own transaction with its row in
-        ``paycore_migrations``, under an advisory lock (two instances starting at once
-        migrate once); the versions applied."""
-        done: list[int] = []
-        version = 0
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            # The bookkeeping table under the lock too: two CREATE TABLE IF NOT EXISTS at
-            # once can both try to create it.
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {migrate.TABLE} "
-                    "(version bigint PRIMARY KEY, name text NOT NULL)"
-                )
-            while True:
-                try:
-                    with conn.transaction():
-                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                        todo = migrate.pending(self.dialect, _version(conn))
-                        if not todo:
-                            return done
-                        mig = todo[0]
-                        version = mig.version
-                        conn.execute(mig.sql.encode())  # a script: no parameters
-                        conn.execute(
-                            f"INSERT INTO {migrate.TABLE} VALUES (%s, %s)", (mig.version, mig.name)
-                        )
-                except psycopg.Error as exc:
-                    raise OperationalError(f"migration {version} failed: {exc}") from None
-                done.append(mig.version)
+        """Apply every pending migration (:func:`.postgres_schema.migrate`); the versions
+        applied."""
+        return postgres_schema.migrate(self._conninfo, f"the PostgreSQL store {self}")
 
     def _open_schema(self, apply: bool) -> None:
         if apply:
@@ -222,7 +212,7 @@ class PostgresStore:
             return {name: sql.all_rows(conn) for name, sql in self._sql.items()}
 
     @contextlib.contextmanager
-    def _read_only(self, deferrable: bool) -> Iterator[Conn]:
+    def _read_only(self, deferrable: bool, doing: str = "snapshot failed") -> Iterator[Conn]:
         """A pooled connection in a ``READ ONLY`` transaction (``DEFERRABLE`` if asked),
         rolled back and given back at the end; a driver error is the port's."""
         conn = self._getconn()
@@ -230,7 +220,7 @@ class PostgresStore:
             conn.read_only, conn.deferrable = True, deferrable
             yield conn
         except psycopg.Error as exc:
-            raise translate(exc, "snapshot failed") from None
+            raise translate(exc, doing) from None
         finally:
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
@@ -290,45 +280,27 @@ class PostgresStore:
         return {t.name: self.writes[t.name] for t in TABLES}
 
 
-def _configure(conn: Conn) -> None:
-    """A new pooled connection: ``SERIALIZABLE``, and no sequential scan where an index
-    serves (``enable_seqscan = off``). A sequential scan locks the whole table for a
-    serializable transaction, so that any concurrent write to it is a conflict; the
-    planner picks one for a small table (the ten rows of a shop's stock) however few
-    rows the query reads. The session keeps the setting; every query of the store has
-    an index. psycopg prepares nothing on it: the store prepares its queries itself
-    (:meth:`PostgresTransaction._query`), and psycopg would deallocate them at a
-    rollback."""
-    conn.prepare_threshold = None
-    conn.execute("SET enable_seqscan = off")
-    conn.commit()
-    conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
-
-
-def _version(conn: Conn) -> int:
-    table = conn.execute("SELECT to_regclass(%s)", (migrate.TABLE,)).fetchone()
-    if table is None or table[0] is None:
-        return 0
-    row = conn.execute(f"SELECT max(version) FROM {migrate.TABLE}").fetchone()
-    return int(row[0] or 0) if row is not None else 0
-
-
 class _Scope:
     """The ``with`` block of one transaction: a pooled connection from start to end."""
 
-    __slots__ = ("conn", "store", "tx")
+    __slots__ = ("store", "tx")
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
+
+    @property
+    def conn(self) -> Conn:
+        """The transaction's (another if its first went dead: ``PooledTransaction``)."""
+        return self.tx.conn  # type: ignore[no-any-return]
 
     def __enter__(self) -> PostgresTransaction:
         store = self.store
         if getattr(store._local, "open", False):
             raise RuntimeError("a transaction is already open in this thread; nesting is a bug")
-        self.conn = store._getconn()
+        conn = store._getconn()
         store._local.open = True
-        self.tx = PostgresTransaction(
-            self.conn, store._sql, store.writes, store._kept, store._draws
+        self.tx = PooledTransaction(
+            conn, store._renew, store._sql, store.writes, store._kept, store._draws
         )
         return self.tx
 

@@ -174,22 +174,22 @@ class SQLiteStore:
 
     def schema_version(self) -> int:
         conn = self.connection()
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (migrate.TABLE,)
-        ).fetchone()
-        if found is None:
-            return 0
-        row = conn.execute(f"SELECT max(version) FROM {migrate.TABLE}").fetchone()
-        return int(row[0] or 0)
+        try:
+            exists = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+            found = conn.execute(exists, (migrate.TABLE,)).fetchone()
+            row = found and conn.execute(f"SELECT max(version) FROM {migrate.TABLE}").fetchone()
+        except sqlite3.Error as exc:  # a damaged file: the opener's store_file_unreadable
+            raise OperationalError(f"reading the schema version failed: {exc}") from None
+        return int(row[0] or 0) if row else 0
 
     def migrate(self) -> list[int]:
         """Apply every pending migration, each in its own transaction; the versions applied."""
-        conn = self.connection()
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {migrate.TABLE} "
-            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
-        )
-        done: list[int] = []
+        conn, done = self.connection(), list[int]()
+        table = f"{migrate.TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+        try:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table}")
+        except sqlite3.Error as exc:  # a damaged file
+            raise OperationalError(f"migrating failed: {exc}") from None
         for mig in migrate.pending(self.dialect, self.schema_version()):
             script = (
                 f"BEGIN IMMEDIATE;\n{mig.sql}\n"
@@ -198,8 +198,7 @@ class SQLiteStore:
             try:
                 conn.executescript(script)
             except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 if self.schema_version() >= mig.version:  # another opener applied it first
                     continue
                 raise OperationalError(f"migration {mig.version} failed: {exc}") from None

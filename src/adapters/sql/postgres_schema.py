@@ -1,0 +1,69 @@
+"""The PostgreSQL store's schema: its version, and its migrations applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from paycore.errors import OperationalError
+
+from . import migrate as migrations
+from .postgres_errors import translate
+
+#: Key of the advisory lock that lets one process at a time migrate a database.
+MIGRATION_LOCK = 0x70617963  # "payc"
+
+Conn = psycopg.Connection[Any]
+
+
+def version(conn: Conn) -> int:
+    """The database's schema version (0: none yet)."""
+    table = conn.execute("SELECT to_regclass(%s)", (migrations.TABLE,)).fetchone()
+    if table is None or table[0] is None:
+        return 0
+    row = conn.execute(f"SELECT max(version) FROM {migrations.TABLE}").fetchone()
+    return int(row[0] or 0) if row is not None else 0
+
+
+def migrate(conninfo: str, store: str) -> list[int]:
+    """Apply every pending migration, each in its own transaction with its row in
+    ``paycore_migrations``, under an advisory lock (two instances starting at once
+    migrate once), on a connection of its own; the versions applied. Every driver
+    error is the port's (a lost connection, a role that may not ``CREATE``): ``store``
+    names the store in its message."""
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            # The bookkeeping table under the lock too: two CREATE TABLE IF NOT EXISTS
+            # at once can both try to create it.
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {migrations.TABLE} "
+                    "(version bigint PRIMARY KEY, name text NOT NULL)"
+                )
+            return _apply(conn)
+    except psycopg.Error as exc:
+        raise translate(exc, f"migrating {store} failed") from None
+
+
+def _apply(conn: Conn) -> list[int]:
+    """The pending migrations applied one by one on ``conn`` (:func:`migrate`)."""
+    done: list[int] = []
+    at = 0
+    while True:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                todo = migrations.pending("postgresql", version(conn))
+                if not todo:
+                    return done
+                mig = todo[0]
+                at = mig.version
+                conn.execute(mig.sql.encode())  # a script: no parameters
+                conn.execute(
+                    f"INSERT INTO {migrations.TABLE} VALUES (%s, %s)", (mig.version, mig.name)
+                )
+        except psycopg.Error as exc:
+            raise OperationalError(f"migration {at} failed: {exc}") from None
+        done.append(mig.version)
