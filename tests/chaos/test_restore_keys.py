@@ -143,6 +143,7 @@ def test_a_checkout_whose_key_answers_for_another_request_creates_its_intent() -
 def test_two_flows_with_one_id_have_keys_of_their_own() -> None:
     """Each flow's keys carry a random part recorded with the flow."""
     w = make_shop()
+    w.service.installation_id()  # in the backup: the restored store keeps this identity
     backup = backup_of(w)
     svc = restored(w, backup)
     fids = [s.start_checkout(SESSION, [CartItem("p_mug", 1)]) for s in (w.service, svc)]
