@@ -61,10 +61,24 @@ CANCELED_BY_STRIPE = "automatic"
 DECLINE_LIMIT = 3
 
 
+#: The code of a parameter naming an object that does not exist: "The ID provided is not
+#: valid. Either the resource does not exist, or an ID for a different resource has been
+#: provided" (docs.stripe.com/error-codes#resource-missing). Stripe answers it with HTTP
+#: 400 and the parameter (github.com/marcinusx/flutter_stripe_demo issue 4: a 400
+#: ``resource_missing``, ``param`` ``line_items[0][price]``, "No such price"), as for a
+#: confirm's unknown ``payment_method`` ("No such PaymentMethod"); a 404 is for the object
+#: a request acts on (:mod:`paycore_adapters.stripe_errors`).
+RESOURCE_MISSING = "resource_missing"
+
+
 def check_method(method: str | None) -> None:
     """An unknown payment method is refused before anything happens."""
     if method is not None and method not in TEST_METHODS:
-        raise ProviderInvalidRequest(f"No such PaymentMethod: '{method}'", param="payment_method")
+        raise ProviderInvalidRequest(
+            f"No such PaymentMethod: '{method}'",
+            error_code=RESOURCE_MISSING,
+            param="payment_method",
+        )
 
 
 def check_return_url(intent_id: str, allow_redirects: bool, return_url: str | None) -> None:

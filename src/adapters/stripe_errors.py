@@ -32,6 +32,18 @@ error-handling, docs.stripe.com/api/idempotent_requests):
   is :class:`ProviderNotFound`; 401 and 403, the key wrong, revoked or lacking a
   permission, are :class:`ProviderConfigurationError`: Stripe refused the request before
   doing anything, and no retry helps.
+- ``resource_missing`` names two things. The object the request acts on (the path's:
+  ``GET /v1/payment_intents/pi_x``) is missing: 404, :class:`ProviderNotFound`. An object
+  a parameter names is missing (a confirm's ``payment_method``, "No such PaymentMethod"):
+  Stripe answers 400 with that ``param`` (a 400 ``resource_missing`` with ``param``
+  ``line_items[0][price]``, "No such price", github.com/marcinusx/flutter_stripe_demo
+  issue 4), the request as sent was wrong, and it is :class:`ProviderInvalidRequest`
+  keeping its ``error_code`` and ``param`` (a confirm then fails with it, never ends as
+  if nothing were asked). The one exception is a list's cursor (``starting_after``,
+  ``ending_before``: Stripe answers an unknown one with ``param`` ``starting_after``,
+  github.com/stripe/stripe-node issue 258): the port says an unknown cursor is
+  :class:`ProviderNotFound` (``PaymentProvider.list_intents``), what the reconciler
+  starts its walk over on.
 - The same statuses without Stripe's error object come from something else on the way (a
   proxy's or load balancer's HTML page, an empty body): they say nothing about whether
   the request reached Stripe, so a 404 must not read as "no such intent" (a checkout
@@ -230,7 +242,7 @@ def _classify(
         return ProviderUnavailable(message, **fields)
     if status in (401, 403):
         return ProviderConfigurationError(message, **fields)
-    if status == 404 or code == "resource_missing":
+    if status == 404 or (code == "resource_missing" and _names_no_parameter(fields)):
         return ProviderNotFound(message, **fields)
     if status != 400:
         return ProviderUnavailable(message, **fields)
@@ -240,6 +252,17 @@ def _classify(
         # PaymentIntent" (docs.stripe.com/api/errors, payment_intent)
         fields.update(intent_id=str(intent["id"]), status=intent.get("status"))
     return ProviderInvalidRequest(message, **fields)
+
+
+#: Parameters of a list request that name the place to start from, not an object to use.
+_CURSORS = frozenset({"starting_after", "ending_before"})
+
+
+def _names_no_parameter(fields: Mapping[str, Any]) -> bool:
+    """Is a ``resource_missing`` about the request's own object (or a list's cursor),
+    not an object one of its parameters names? (See the module's text.)"""
+    param = fields.get("param")
+    return not param or param in _CURSORS
 
 
 def _declined(

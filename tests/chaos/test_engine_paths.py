@@ -707,7 +707,8 @@ class TestThreads:
         assert entered.wait(10)
         threads[1].start()
         threads[1].join(0.2)  # give the second thread time to reach the flow
-        first = f"{w.service.installation_id()}:{fid}:confirm:0"
+        salt = flow_of(w, fid).data["key_salt"]  # the flow's own random part
+        first = f"{w.service.installation_id()}:{fid}:{salt}:confirm:0"
         assert keys == [first]  # it waits; it does not call the provider
         release.set()
         for t in threads:

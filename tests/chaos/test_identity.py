@@ -188,7 +188,8 @@ class TestRefundResolution:
         with backup_restored(w):
             w.service.create_refund(res.payment_id, 100, idempotency_key="rma-1")
         w.provider.take_events()
-        w.provider.fault = Faults("create_refund", "before", ProviderUnavailable)
+        # the call and its replay get no answer: the new refund waits on the list
+        w.provider.fault = Faults("create_refund", "before", ProviderUnavailable, times=2)
         run_out(w, lambda: w.service.create_refund(res.payment_id, 500, idempotency_key="rma-2"))
         w.provider.fault = None
         for _ in range(3):
@@ -311,7 +312,8 @@ class TestRefundWebhookAdoption:
         with backup_restored(w):
             w.service.create_refund(res.payment_id, 100, idempotency_key="rma-1")
         (old,) = [e for e in w.provider.take_events() if e.object_kind == "refund"]
-        w.provider.fault = Faults("create_refund", "before", ProviderUnavailable)
+        # the call and its replay get no answer: the new refund waits on the list
+        w.provider.fault = Faults("create_refund", "before", ProviderUnavailable, times=2)
         run_out(w, lambda: w.service.create_refund(res.payment_id, 500, idempotency_key="rma-2"))
         w.provider.fault = None
         (refund,) = w.service.refunds_of(res.payment_id)

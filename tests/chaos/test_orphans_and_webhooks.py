@@ -94,13 +94,14 @@ class TestOrphanThatTookMoney:
         assert [(r.intent_id, r.amount, r.status) for r in w.provider.refunds()] == [
             (pi.id, 1250, "succeeded")
         ]
+        salt = flow_of(w, f"orphan:{pi.id}").data["key_salt"]  # the flow's own random part
         assert calls == [
             {
                 "intent_id": pi.id,
                 "amount": 1250,
                 "reason": "duplicate",
                 "metadata": made_here(w, orphan=pi.id),
-                "idempotency_key": f"{installation_of(w)}:orphan:{pi.id}:refund-1250-0:0",
+                "idempotency_key": f"{installation_of(w)}:orphan:{pi.id}:{salt}:refund-1250-0:0",
             }
         ]
         case = case_of(w, pi.id)

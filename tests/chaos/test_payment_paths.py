@@ -392,8 +392,8 @@ class TestCancelOutcomes:
             assert mug(w) == (5, 1, 0)
             w.clock.advance(w.service.engine.backoff(fid, generation))
         assert run(w, fid).status is FS.SUCCEEDED
-        inst = w.service.installation_id()
-        assert keys == [f"{inst}:{fid}:cancel:{n}" for n in range(3)]
+        inst, salt = w.service.installation_id(), flow_of(w, fid).data["key_salt"]
+        assert keys == [f"{inst}:{fid}:{salt}:cancel:{n}" for n in range(3)]
         payment = w.service.payment(pid)
         assert (payment.status, payment.lock_owner) == (PS.CANCELED, None)
         assert order_status(w, oid) is OS.CANCELED and mug(w) == (5, 0, 0)

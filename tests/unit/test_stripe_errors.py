@@ -221,6 +221,37 @@ ROWS = [
         {"error_code": "resource_missing", "http_status": 404},
     ),
     Row(
+        # the object a parameter names is missing, not the request's own: the request
+        # was wrong (github.com/marcinusx/flutter_stripe_demo issue 4 has this shape)
+        "400 resource_missing naming a parameter (a confirm's unknown payment method)",
+        _invalid(400, "resource_missing", param="payment_method"),
+        stripe.InvalidRequestError,
+        E.ProviderInvalidRequest,
+        "definite",
+        False,
+        {"error_code": "resource_missing", "param": "payment_method", "http_status": 400},
+    ),
+    Row(
+        "400 resource_missing without a parameter",
+        _invalid(400, "resource_missing"),
+        stripe.InvalidRequestError,
+        E.ProviderNotFound,
+        "definite",
+        False,
+        {"error_code": "resource_missing", "http_status": 400},
+    ),
+    Row(
+        # the port's contract: an unknown cursor is not found (PaymentProvider.list_intents;
+        # Stripe names it as the parameter, github.com/stripe/stripe-node issue 258)
+        "400 resource_missing naming a list's cursor",
+        _invalid(400, "resource_missing", param="starting_after"),
+        stripe.InvalidRequestError,
+        E.ProviderNotFound,
+        "definite",
+        False,
+        {"error_code": "resource_missing", "param": "starting_after", "http_status": 400},
+    ),
+    Row(
         "401 bad key",
         error(401, type="invalid_request_error", message=f"Invalid API Key provided: {KEY}"),
         stripe.AuthenticationError,

@@ -119,6 +119,7 @@ GAPS: Mapping[str, str] = {
         "automatic_payment_methods')",
         "it takes no return_url (400)",
     ),
+    "test_confirm_with_an_unknown_payment_method_is_refused_naming_it": _why(CONFIRM),
     "test_confirm_without_return_url_is_taken_when_redirects_are_never": _why(CONFIRM),
     "test_a_sepa_debit_processes_then_succeeds": _why(CONFIRM, CARDS, PROCESSING),
     "test_a_failed_sepa_debit_asks_for_a_new_payment_method": _why(CONFIRM, CARDS, PROCESSING),

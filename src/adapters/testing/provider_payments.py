@@ -141,6 +141,24 @@ class PaymentCases:
         )
         assert ok.status == "succeeded"
 
+    def test_confirm_with_an_unknown_payment_method_is_refused_naming_it(
+        self, c: ContractCase
+    ) -> None:
+        """A confirm naming a payment method that does not exist is refused as it was
+        sent, nothing changed: the intent exists, the method it names does not, so it is
+        an invalid request (400 ``resource_missing`` with ``param`` ``payment_method``,
+        "No such PaymentMethod"; docs.stripe.com/error-codes#resource-missing), never
+        "not found", which would say the intent is gone."""
+        pi = c.create(order="unknown-pm")
+        with pytest.raises(ProviderInvalidRequest) as caught:
+            c.confirm(pi.id, "pm_no_such_method", "unknown-pm")
+        fields = caught.value.fields
+        assert (fields.get("error_code"), fields.get("param")) == (
+            "resource_missing",
+            "payment_method",
+        )
+        assert c.provider.retrieve_intent(pi.id).status == "requires_payment_method"
+
     def test_confirm_without_return_url_is_taken_when_redirects_are_never(
         self, c: ContractCase
     ) -> None:

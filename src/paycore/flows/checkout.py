@@ -40,6 +40,7 @@ from paycore.errors import (
     ProviderCircuitOpen,
     ProviderConfigurationError,
     ProviderError,
+    ProviderIdempotencyMismatch,
     ProviderNotFound,
     SellerCannotCharge,
 )
@@ -207,6 +208,10 @@ def _after_create(u: Unit, flow: Flow, view: IntentView) -> Advance:
 
 
 def _create_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    if isinstance(err, ProviderIdempotencyMismatch):
+        # The key answers for another request: this create never ran under it. The list
+        # says what exists; a new key generation follows once nothing can still land.
+        return Advance(to=Step.FIND, data={"last_error": err.code})
     return Advance(to=Step.ABORT, data={"error": err.code})
 
 

@@ -234,15 +234,26 @@ class StepReport:
     reply: object = None
 
 
+#: ``Flow.data`` key: the random part of the flow's idempotency keys, drawn when the
+#: flow is recorded (:func:`create_flow`) and never changed.
+KEY_SALT = "key_salt"
+
+
 def key(flow: Flow, step: str) -> str:
-    """The idempotency key of a provider call: installation, flow, step and key generation.
+    """The idempotency key of a provider call: installation, flow, the flow's own random
+    part, step and key generation.
 
     The generation changes only after the provider confirmed that the
     previous attempt had no effect (Stripe replays even saved 5xx answers).
     Flow ids repeat across stores on one provider account (``confirm:pay_000001:1``),
-    so the key starts with the installation id the flow was created under.
+    so the key starts with the installation id the flow was created under; they repeat
+    within one store too once it is restored from a backup (the installation row comes
+    back with it), so each flow also draws a random part of its own when it is
+    recorded (:data:`KEY_SALT`). A flow recorded before it had one keeps its keys.
     """
-    base = f"{flow.id}:{step}:{flow.data.get('keygen', 0)}"
+    salt = flow.data.get(KEY_SALT)
+    flow_part = f"{flow.id}:{salt}" if salt else flow.id
+    base = f"{flow_part}:{step}:{flow.data.get('keygen', 0)}"
     installation = flow.params.get("installation")
     return f"{installation}:{base}" if installation else base
 
@@ -256,13 +267,16 @@ def create_flow(
     *,
     owner: str | None = None,
     lease_until: int = 0,
+    keyed: bool = True,
 ) -> Flow:
     """Record a new flow in the caller's transaction.
 
     ``params`` is the kind's params record (:mod:`paycore.flows.params`), stored as a
     plain dict. A flow created with no owner (for example an automatic refund started
     by another flow) is free for any worker to run at once. Its params record the
-    installation it runs for (its provider keys start with it).
+    installation it runs for (its provider keys start with it); its data, the random
+    part of its keys (:data:`KEY_SALT`), unless ``keyed`` is False (a flow that sends
+    no request under an idempotency key draws none).
     """
     plain = {} if params is None else to_plain(params)
     if not plain.get("installation"):
@@ -274,6 +288,7 @@ def create_flow(
         step=str(step),  # stored as the plain string (the enum is code, not data)
         created_at=u.now,
         params=plain,
+        data={KEY_SALT: u.tokens.token()} if keyed else {},
         next_run_at=u.now,
         lease_owner=owner,
         lease_until=lease_until,

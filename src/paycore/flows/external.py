@@ -20,7 +20,7 @@ from typing import Any
 from paycore import claims, listing
 from paycore import schema as s
 from paycore.config import Config
-from paycore.errors import ProviderError, ProviderNotFound
+from paycore.errors import ProviderError, ProviderInvalidRequest, ProviderNotFound
 from paycore.flows.identity import installation_id, refund_is_refunds
 from paycore.flows.jobflow import BatchJob, save_cursor
 from paycore.flows.refunds import apply_refund
@@ -158,7 +158,16 @@ def _on_error(err: ProviderError) -> bool:
     """An intent the provider does not know has no refunds; any other error ends the
     run there (the next run asks again from that payment, and passes it over if it fails
     again: :class:`~paycore.flows.jobflow.BatchJob` never stops on a run's first call)."""
-    return isinstance(err, ProviderNotFound)
+    if isinstance(err, ProviderNotFound):
+        return True
+    # Stripe names the unknown intent of a list's filter as a parameter (400
+    # ``resource_missing``, ``param`` ``payment_intent``): no refunds either.
+    fields = err.fields
+    return (
+        isinstance(err, ProviderInvalidRequest)
+        and fields.get("error_code") == "resource_missing"
+        and fields.get("param") == "payment_intent"
+    )
 
 
 def _save(u: Unit, flow: Flow, data: Mapping[str, Any]) -> None:

@@ -82,7 +82,9 @@ def begin_job(
     n = int(counter.value or 0) + 1 if counter is not None else 1
     save_cursor(u, name, str(n))
     fid = f"{name}:{n}"
-    flow = create_flow(u, fid, kind, first, params, owner=owner, lease_until=lease_until)
+    flow = create_flow(
+        u, fid, kind, first, params, owner=owner, lease_until=lease_until, keyed=False
+    )
     if data:
         u.save(s.FLOWS, flow, data=dict(data))
     return fid

@@ -17,6 +17,7 @@ import attrs
 
 from paycore import claims, listing
 from paycore import schema as s
+from paycore.errors import ProviderIdempotencyMismatch
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
 from paycore.flows.identity import identity
 from paycore.flows.jobflow import BatchJob
@@ -119,6 +120,12 @@ def _refund(flow: Flow) -> Remote[RefundView]:
 
 def _look_again(u: Unit, flow: Flow, answer: object) -> Advance:
     # Done, refused (the intent moved on) or unanswered: look again before acting again.
+    if isinstance(answer, ProviderIdempotencyMismatch):
+        # The key answers for another request: this one never ran under it, and would
+        # meet it again. The next key generation, as a retry (one that persists ends in
+        # the flow's give-up); the provider caps refunds at what was received.
+        gen = flow.data.get("keygen", 0) + 1
+        return Advance(to=Step.LOOK, retry=answer.code, data={"keygen": gen})
     return Advance(to=Step.LOOK)
 
 

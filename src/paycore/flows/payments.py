@@ -20,6 +20,7 @@ from paycore.errors import (
     PaymentNotFound,
     ProviderCardDeclined,
     ProviderError,
+    ProviderIdempotencyMismatch,
     ProviderInvalidRequest,
 )
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
@@ -188,13 +189,36 @@ def _confirm_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
         # The request itself was wrong (an unknown payment method): nothing happened.
         _settle(u, flow, None)
         return Advance(failed=err)
+    data: dict[str, Any] = {"last_error": err.code}
+    if isinstance(err, ProviderIdempotencyMismatch):
+        # The key answers for another request (a key of a flow recorded before a restore
+        # from backup, say): this confirm never ran under it. Its sync sends it again
+        # under a new key if the intent is still waiting for it.
+        data[_MISMATCHED] = flow.data.get("keygen", 0)
     # Refused because the intent moved on (a webhook, a cancel): ask what it is now.
-    return Advance(to=ConfirmStep.SYNC, data={"last_error": err.code})
+    return Advance(to=ConfirmStep.SYNC, data=data)
+
+
+#: ``Flow.data`` key: the key generation whose confirm met a key of another request.
+_MISMATCHED = "mismatched_keygen"
+#: Intent statuses in which a confirm that never ran is still to be sent.
+_CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
 
 
 def _sync(flow: Flow) -> Remote[IntentView]:
     intent_id = params_of(ConfirmParams, flow).intent_id
-    return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_confirm)
+    return Remote("retrieve_intent", lambda p: p.retrieve_intent(intent_id), _after_sync)
+
+
+def _after_sync(u: Unit, flow: Flow, view: IntentView) -> Advance:
+    gen = flow.data.get("keygen", 0)
+    if flow.data.get(_MISMATCHED) == gen and view.status in _CONFIRMABLE:
+        # Unchanged since a confirm that never ran: send it again under a new key, at
+        # once the first time (the caller waits for it); later ones as retries, so one
+        # that keeps meeting such keys ends in the flow's give-up.
+        why = "the confirm's key answered for another request"
+        return Advance(to=ConfirmStep.CALL, retry=why if gen else None, data={"keygen": gen + 1})
+    return _after_confirm(u, flow, view)
 
 
 def _unlock_and_fail(flow: Flow) -> Remote[IntentView]:
@@ -228,7 +252,7 @@ CONFIRM = FlowDef(
     "confirm",
     {
         ConfirmStep.CALL: step(_confirm_call, ConfirmStep.SYNC),
-        ConfirmStep.SYNC: step(_sync),
+        ConfirmStep.SYNC: step(_sync, ConfirmStep.CALL),
         ConfirmStep.GIVE_UP: step(_unlock_and_fail),
     },
     give_up=ConfirmStep.GIVE_UP,

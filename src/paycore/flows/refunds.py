@@ -233,6 +233,11 @@ def _after_call(u: Unit, flow: Flow, view: RefundView) -> Advance:
 
 
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
+    if isinstance(err, ProviderIdempotencyMismatch):
+        # The key answers for another request (a key of a flow recorded before a
+        # restore from backup, say): this refund's request never ran under it, at the
+        # call or at its replay. The list says what exists; a new key follows.
+        return Advance(to=RefundStep.RESOLVE, data={"last_error": err.code})
     # A refusal that may not be the only request's answer: under a new key (``keygen``;
     # absent under the first), a request of an earlier key may have landed late and
     # taken what this call asks for ("already refunded"); a refused API key is checked
@@ -246,15 +251,7 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 def _replay(flow: Flow) -> Remote[RefundView]:
     """The call again, same request and key: Stripe replays the first's result, or makes
     the refund if the first never arrived (:mod:`paycore.flows.refund_recovery`)."""
-    return attrs.evolve(_call(flow), ask=RefundStep.RESOLVE, refused=_replay_refused)
-
-
-def _replay_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    if isinstance(err, ProviderIdempotencyMismatch):
-        # The key answers for another request (refund ids repeat after a restore): this
-        # refund's request never ran under it. The list says what exists.
-        return Advance(to=RefundStep.RESOLVE, data={"last_error": err.code})
-    return _refused(u, flow, err)
+    return attrs.evolve(_call(flow), ask=RefundStep.RESOLVE)
 
 
 DEF = FlowDef(

@@ -142,6 +142,7 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
         ),
         owner=owner,
         lease_until=lease_until,
+        keyed=False,  # it only reads
     )
     return flow_id
 
