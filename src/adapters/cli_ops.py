@@ -15,13 +15,17 @@ from typing import Any, TextIO, cast
 from paycore.config import Config
 from paycore.errors import PaycoreError
 from paycore.flows.engine import Engine
-from paycore.operations import AttentionItem, Operator
+from paycore.flows.jobflow import is_job
+from paycore.operations import AttentionItem, FlowPage, Operator
 from paycore.ports import PaymentProvider
 from paycore.records import Alert, Flow
 from paycore.service import FLOW_DEFS
 
 from .runtime import SystemClock
 from .stores import STORE_ENV, OpenStore, encode, open_store, parse_url
+
+#: ``flows list`` shows this many of the newest flows unless --limit says otherwise.
+DEFAULT_LIMIT = 100
 
 
 class _StderrAlerts:
@@ -43,6 +47,12 @@ def add_parsers(sub: Any) -> None:
     fsub = flows.add_subparsers(dest="flows_command", required=True)
     ls = fsub.add_parser("list", help="list flows (all, or one state)")
     ls.add_argument("--state", default=None, help="active, succeeded, failed or dead")
+    ls.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"show the N newest flows (default {DEFAULT_LIMIT})",
+    )
     for name, what in (
         ("show", "show one flow"),
         ("revive", "resume a dead flow at its recovery point"),
@@ -67,6 +77,11 @@ def add_parsers(sub: Any) -> None:
     _store_option(res, argparse.SUPPRESS)
     res.add_argument("--note", default=None, help="what was done (the alert's resolution)")
     res.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    res.add_argument(
+        "--force",
+        action="store_true",
+        help="close a refund_failed alert whose money went back outside paycore",
+    )
 
 
 def _store_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -143,30 +158,36 @@ def _run(opened: OpenStore, args: argparse.Namespace, out: TextIO) -> int:
         )
         op = Operator(engine, "the command line")
         if args.command == "attention" and args.attention_command == "resolve":
-            alert = op.resolve_alert(f"{args.kind}:{args.subject}", _note(args.note))
+            alert = op.resolve_alert(f"{args.kind}:{args.subject}", _note(args.note), args.force)
             opened.save()
             return _resolved(alert, getattr(args, "json", False), out)
         if args.command == "attention":
             return _attention(op.attention(), args.json, out)
         cmd = args.flows_command
         if cmd == "list":
-            return _flows(op.flows(args.state), args.json, out)
+            return _flows(op.latest(args.state, args.limit), args.json, out)
         if cmd == "show":
-            return _show(op.flow(args.flow_id), out)
+            return _show(op.flow(args.flow_id), args.json, out)
         flow = op.revive(args.flow_id) if cmd == "revive" else op.abandon(args.flow_id)
         opened.save()
-        verb = "revived" if cmd == "revive" else "abandoned (compensating)"
-        if args.json:
-            print(json.dumps(_flow_doc(flow), indent=2), file=out)
-        else:
-            print(
-                f"flow {flow.id} {verb} at step {flow.step}; the recovery worker runs it",
-                file=out,
-            )
-        return 0
+        return _changed(flow, cmd, args.json, out)
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+
+
+def _changed(flow: Flow, cmd: str, as_json: bool, out: TextIO) -> int:
+    if as_json:
+        print(json.dumps(_flow_doc(flow), indent=2), file=out)
+        return 0
+    verb = "revived" if cmd == "revive" else "abandoned (compensating)"
+    print(f"flow {flow.id} {verb} at step {flow.step}; the recovery worker runs it", file=out)
+    if is_job(flow.id):
+        print(
+            "a background job's run: it repeats only reads, beside the job's current run",
+            file=out,
+        )
+    return 0
 
 
 def _note(note: str | None) -> str:
@@ -205,19 +226,31 @@ def _flow_doc(flow: Flow) -> dict[str, Any]:
     }
 
 
-def _flows(rows: list[Flow], as_json: bool, out: TextIO) -> int:
+def _flows(page: FlowPage, as_json: bool, out: TextIO) -> int:
+    """The page's flows, newest first; a JSON list of documents with --json (which says
+    nothing of the flows left out: compare its length with --limit)."""
     if as_json:
-        print(json.dumps([_flow_doc(f) for f in rows], indent=2), file=out)
+        print(json.dumps([_flow_doc(f) for f in page.flows], indent=2), file=out)
         return 0
-    for f in rows:
+    for f in page.flows:
         why = f"  {f.last_error}" if f.last_error else ""
         print(f"{f.id:<44} {f.kind:<9} {f.status.value:<10} {f.step:<14}{why}", file=out)
-    print(f"{len(rows)} flows", file=out)
+    if page.more:
+        print(
+            f"{len(page.flows)} of {page.total} flows, the newest; see more with --limit, "
+            "or narrow with --state",
+            file=out,
+        )
+    else:
+        print(f"{page.total} flows", file=out)
     return 0
 
 
-def _show(flow: Flow, out: TextIO) -> int:
+def _show(flow: Flow, as_json: bool, out: TextIO) -> int:
     doc = _flow_doc(flow)
+    if as_json:
+        print(json.dumps(doc, indent=2), file=out)
+        return 0
     for key, value in doc.items():
         print(f"{key:<12} {value}", file=out)
     return 0

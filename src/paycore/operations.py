@@ -9,26 +9,29 @@ then:
   idempotency keys are the flow's own, and a step whose key the provider may have
   forgotten asks the provider first, so a revival never repeats an effect;
 - **abandon** it: it runs its give-up compensation (a checkout cancels any intent
-  it finds before releasing stock; a confirm or cancel frees the payment for the
-  webhooks and the reconciler). A flow with no compensation (a refund, an orphan
-  case) cannot be abandoned: dropping it would leave money in the wrong place, so
-  it is revived once the cause is fixed.
+  it finds before releasing stock, waiting first for a create that may still land; a
+  confirm or cancel frees the payment for the webhooks and the reconciler). A dead
+  flow, or an active one that is retrying (it failed at least once, and nobody runs it
+  now: :func:`abandon`), can be abandoned. A flow with no compensation (a refund, an
+  orphan case) cannot be: dropping it would leave money in the wrong place, so it is
+  revived once the cause is fixed; nor can a job's run (it only reads).
 
-The attention list is every open alert, plus any dead flow or waiting orphan case
-that has none (an operator closing an alert never hides unfinished work).
+The attention list and closing alerts live in :mod:`paycore.attention`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import heapq
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
 from paycore import schema as s
-from paycore.catalog import text
+from paycore.attention import AttentionItem as AttentionItem
+from paycore.attention import attention, resolve_alert
 from paycore.errors import (
-    AlertNotFound,
     FlowNotAbandonable,
     FlowNotFound,
     FlowNotRevivable,
@@ -36,29 +39,11 @@ from paycore.errors import (
 )
 from paycore.flows import retry
 from paycore.flows.engine import Engine, FlowDef
+from paycore.flows.jobflow import is_job
 from paycore.machines import FLOW
 from paycore.records import Alert, Flow
 from paycore.status import FlowStatus
-from paycore.unit import Unit, storable
-
-
-@attrs.frozen
-class AttentionItem:
-    """One thing a human should look at.
-
-    ``kind`` is the alert's kind (``flow_dead_lettered``, ``refund_failed``, ...), or
-    ``flow_dead`` for a dead flow with no open alert; ``subject`` is what it is about
-    (a flow id, an intent id, a refund id); ``alert_id`` is set when it is an alert,
-    to resolve it with.
-    """
-
-    kind: str
-    subject: str
-    message: str
-    since: int
-    count: int = 1
-    alert_id: str | None = None
-    fields: Mapping[str, Any] = attrs.field(factory=dict)
+from paycore.unit import Unit
 
 
 def _flow(u: Unit, flow_id: object) -> Flow:
@@ -92,8 +77,48 @@ def list_flows(u: Unit, state: object = None) -> list[Flow]:
     return sorted(rows, key=lambda f: (f.created_at, f.id))
 
 
+@attrs.frozen
+class FlowPage:
+    """The newest flows of a listing, newest first, and how many the listing has."""
+
+    flows: list[Flow]
+    total: int
+
+    @property
+    def more(self) -> bool:
+        """Are there flows the page leaves out (older ones)?"""
+        return self.total > len(self.flows)
+
+
+def latest_flows(u: Unit, state: object, limit: object) -> FlowPage:
+    """The ``limit`` newest flows in ``state`` (None for all), newest first.
+
+    The store port has no newest-first read with a limit, so every flow of the state is
+    read (the memory and SQL stores return them as one list); only ``limit`` of them are
+    kept and sorted."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InvalidInput(f"limit must be a positive whole number, got {limit!r}")
+    wanted = _state(state)
+    rows = u.tx.scan(s.FLOWS) if wanted is None else iter(u.find(s.FLOWS, "status", wanted))
+    total = 0
+    newest: list[tuple[int, str, int, Flow]] = []  # a heap of the newest ``limit``
+    for n, flow in enumerate(rows):
+        total += 1
+        item = (flow.created_at, flow.id, n, flow)
+        if len(newest) < limit:
+            heapq.heappush(newest, item)
+        elif item[:2] > newest[0][:2]:
+            heapq.heapreplace(newest, item)
+    return FlowPage([i[3] for i in sorted(newest, reverse=True)], total)
+
+
 def revive(u: Unit, flow_id: object, by: str) -> Flow:
-    """Put a dead flow back to work at its recovery point, with a fresh retry budget."""
+    """Put a dead flow back to work at its recovery point, with a fresh retry budget.
+
+    A background job's dead run (``job:...``) may be revived: it is the only way to
+    finish it. It repeats only reads, and may run beside the job's current run; where
+    it ends, it moves the job's cursor to where it had got, so the next runs read some
+    keys again (harmless: every job's apply is a sync that tolerates a repeat)."""
     flow = _flow(u, flow_id)
     if flow.status is not FlowStatus.DEAD:
         raise FlowNotRevivable(
@@ -104,15 +129,69 @@ def revive(u: Unit, flow_id: object, by: str) -> Flow:
     return _restart(u, flow, flow.step, retry.fresh(dict(flow.data)), f"revived by {by}")
 
 
-def abandon(u: Unit, defs: Mapping[str, FlowDef], flow_id: object, by: str) -> Flow:
-    """Stop a dead or retrying flow's forward progress and run its compensation."""
+def abandon(
+    u: Unit,
+    defs: Mapping[str, FlowDef],
+    flow_id: object,
+    by: str,
+    worker: str | None = None,
+    running: Callable[[str], bool] | None = None,
+) -> Flow:
+    """Stop a dead or retrying flow's forward progress and run its compensation.
+
+    A flow can be abandoned when it is dead, or when it is *retrying*: active, and it has
+    failed at least once since it started or was last restarted (``attempts > 0``), and
+    nobody runs it now. Another instance runs it while it holds the flow's lease live
+    (``worker``: the id of the instance abandoning; None does not look at leases), and
+    this instance while ``running(flow_id)`` says so. A flow that never failed is left to
+    its worker, or to recovery if that worker died.
+
+    Raises:
+        FlowNotAbandonable: it ended, is a job's run, is of a kind this paycore does not
+            know, has no compensation, is already compensating, is being run, or has
+            not failed.
+    """
     flow = _flow(u, flow_id)
-    fdef = defs[flow.kind]
     if flow.status not in (FlowStatus.DEAD, FlowStatus.ACTIVE):
         raise FlowNotAbandonable(
             f"flow {flow.id} has already ended ({flow.status.value})",
             flow_id=flow.id,
             status=flow.status.value,
+        )
+    fdef = _abandonable_kind(defs, flow)
+    compensating = bool(flow.data.get("compensating"))
+    if flow.status is FlowStatus.ACTIVE:
+        if compensating:
+            raise FlowNotAbandonable(
+                f"flow {flow.id} is already running its compensation", flow_id=flow.id
+            )
+        _check_idle(u, flow, worker, running)
+    data = retry.fresh(dict(flow.data))
+    step = flow.step if compensating else str(fdef.give_up)
+    if not compensating:
+        data.update(compensating=True, step_at=u.now)
+        # A checkout that reached its abort through a refusal keeps the refusal's code.
+        data.setdefault("error", "abandoned")
+    return _restart(u, flow, step, data, f"abandoned by {by}")
+
+
+def _abandonable_kind(defs: Mapping[str, FlowDef], flow: Flow) -> FlowDef:
+    """The flow's definition, if abandoning a flow of its kind means anything."""
+    if is_job(flow.id):
+        raise FlowNotAbandonable(
+            f"flow {flow.id} is a background job's run: it has no compensation and needs "
+            "none (it only reads, and the job's next run covers its work); revive it once "
+            "the cause is fixed",
+            flow_id=flow.id,
+        )
+    fdef = defs.get(flow.kind)
+    if fdef is None:
+        raise FlowNotAbandonable(
+            f"flow {flow.id} is of kind {flow.kind!r}, and there is no flow kind "
+            f"{flow.kind} in this paycore (a newer version's, or a renamed one): "
+            "abandon it with the version that started it",
+            flow_id=flow.id,
+            flow_kind=flow.kind,
         )
     if fdef.give_up is None:
         raise FlowNotAbandonable(
@@ -120,16 +199,34 @@ def abandon(u: Unit, defs: Mapping[str, FlowDef], flow_id: object, by: str) -> F
             "wrong place; fix the cause and revive it instead",
             flow_id=flow.id,
         )
-    compensating = bool(flow.data.get("compensating"))
-    if compensating and flow.status is FlowStatus.ACTIVE:
+    return fdef
+
+
+def _check_idle(
+    u: Unit, flow: Flow, worker: str | None, running: Callable[[str], bool] | None
+) -> None:
+    """Refuse an active flow somebody runs now, or one that never failed."""
+    if worker is not None and flow.lease_owner not in (None, worker) and flow.lease_until > u.now:
+        until = datetime.fromtimestamp(flow.lease_until / 1000, UTC).isoformat(timespec="seconds")
         raise FlowNotAbandonable(
-            f"flow {flow.id} is already running its compensation", flow_id=flow.id
+            f"flow {flow.id} is being run by {flow.lease_owner}, which holds its lease until "
+            f"{until} ({flow.lease_until}); retry after that",
+            flow_id=flow.id,
+            lease_owner=flow.lease_owner,
+            lease_until=flow.lease_until,
         )
-    data = retry.fresh(dict(flow.data))
-    step = flow.step if compensating else str(fdef.give_up)
-    if not compensating:
-        data.update(compensating=True, error="abandoned", step_at=u.now)
-    return _restart(u, flow, step, data, f"abandoned by {by}")
+    if running is not None and running(flow.id):
+        raise FlowNotAbandonable(
+            f"flow {flow.id} is being run by this instance now; retry once its step ended",
+            flow_id=flow.id,
+        )
+    if flow.attempts == 0:
+        raise FlowNotAbandonable(
+            f"flow {flow.id} has not failed: it is running, and its worker (or recovery, if "
+            "that worker died) finishes it; only a dead flow, or an active one retrying after "
+            "a failure, can be abandoned",
+            flow_id=flow.id,
+        )
 
 
 def _restart(u: Unit, flow: Flow, step: str, data: dict[str, Any], why: str) -> Flow:
@@ -156,60 +253,6 @@ def died_of_outage(flow: Flow) -> bool:
     return flow.status is FlowStatus.DEAD and flow.data.get(retry.DEAD_OF) == "outage"
 
 
-def attention(u: Unit) -> list[AttentionItem]:
-    """Every open alert; every dead flow and every orphan case waiting for the bank
-    that has no open alert of its own; oldest first."""
-    alerts: list[Alert] = u.find(s.ALERTS, "open", True)
-    items = [
-        AttentionItem(a.kind, a.subject, a.message, a.raised_at, a.count, a.id, a.fields)
-        for a in alerts
-    ]
-    flagged = {a.subject for a in alerts if a.kind == "flow_dead_lettered"}
-    for flow in u.find(s.FLOWS, "status", FlowStatus.DEAD):
-        if flow.id not in flagged:
-            items.append(
-                AttentionItem(
-                    "flow_dead",
-                    flow.id,
-                    f"flow {flow.id} ({flow.kind}) is dead at step {flow.step}: {flow.last_error}",
-                    flow.created_at,
-                    fields={"flow_id": flow.id, "flow_kind": flow.kind},
-                )
-            )
-    reported = {a.subject for a in alerts if a.kind == "orphan_intent"}
-    for case in u.find(s.ORPHANS, "action", "waiting"):
-        if case.provider_intent_id not in reported:
-            items.append(
-                AttentionItem(
-                    "orphan_waiting",
-                    case.provider_intent_id,
-                    f"provider intent {case.provider_intent_id} ({case.provider_status}) has "
-                    "no local payment; it is handled once the bank has settled it",
-                    case.found_at,
-                    fields={"intent_id": case.provider_intent_id},
-                )
-            )
-    return sorted(items, key=lambda i: (i.since, i.kind, i.subject))
-
-
-def resolve_alert(u: Unit, alert_id: object, resolution: object) -> Alert:
-    """Close an open alert (``<kind>:<subject>``), saying what was done about it."""
-    if not isinstance(resolution, str) or not resolution.strip():
-        raise InvalidInput("say what was done about the alert: resolution must be text")
-    text("resolution", resolution)  # text every store can hold
-    # An id no store can hold names no alert, on any store.
-    row = u.get(s.ALERTS, alert_id) if isinstance(alert_id, str) and storable(alert_id) else None
-    if row is None or not row.open:
-        raise AlertNotFound(
-            f"no open alert {alert_id!r}: list them with `paycore attention`",
-            alert_id=alert_id if isinstance(alert_id, str) else None,
-        )
-    u.resolve_alert(row.kind, row.subject, resolution)
-    resolved = u.get(s.ALERTS, row.id)
-    assert resolved is not None
-    return resolved
-
-
 class Operator:
     """The operator's actions over one engine, each in one transaction.
 
@@ -229,6 +272,10 @@ class Operator:
         """Raises: InvalidInput for an unknown state."""
         return self.engine.transact(lambda u: list_flows(u, state))
 
+    def latest(self, state: object = None, limit: object = 100) -> FlowPage:
+        """The ``limit`` newest flows in ``state``. Raises: InvalidInput."""
+        return self.engine.transact(lambda u: latest_flows(u, state, limit))
+
     def flow(self, flow_id: object) -> Flow:
         """Raises: FlowNotFound."""
         return self.engine.transact(lambda u: _flow(u, flow_id))
@@ -239,11 +286,16 @@ class Operator:
 
     def abandon(self, flow_id: object) -> Flow:
         """Raises: FlowNotFound, FlowNotAbandonable (nothing changed)."""
-        return self.engine.transact(lambda u: abandon(u, self.engine.defs, flow_id, self.who))
+        eng = self.engine
+
+        def busy(fid: str) -> bool:
+            return eng.running(fid) or eng.has_inflight(fid)
+
+        return eng.transact(lambda u: abandon(u, eng.defs, flow_id, self.who, eng.worker_id, busy))
 
     def attention(self) -> list[AttentionItem]:
         return self.engine.transact(attention)
 
-    def resolve_alert(self, alert_id: object, resolution: object) -> Alert:
+    def resolve_alert(self, alert_id: object, resolution: object, force: bool = False) -> Alert:
         """Raises: AlertNotFound, InvalidInput (nothing changed)."""
-        return self.engine.transact(lambda u: resolve_alert(u, alert_id, resolution))
+        return self.engine.transact(lambda u: resolve_alert(u, alert_id, resolution, force))

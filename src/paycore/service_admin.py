@@ -145,7 +145,9 @@ class AdminMethods(CatalogMethods, abc.ABC):
 
     def abandon_flow(self, flow_id: str) -> Flow:
         """Give up a dead or retrying flow: run its compensation (a checkout cancels any
-        intent it made, then releases its stock).
+        intent it made, then releases its stock). Retrying: active, failed at least once,
+        and run by nobody now (no other instance holds its lease live, no thread of this
+        one runs it).
 
         Raises:
             FlowNotFound, FlowNotAbandonable: nothing changed.
@@ -158,9 +160,15 @@ class AdminMethods(CatalogMethods, abc.ABC):
         """What needs a human: every open alert, and every dead flow."""
         return self.operator.attention()
 
-    def resolve_alert(self, alert_id: str, resolution: str) -> Alert:
-        """Close an open alert, saying what was done. Raises: AlertNotFound, InvalidInput."""
-        return self.operator.resolve_alert(alert_id, resolution)
+    def resolve_alert(self, alert_id: str, resolution: str, force: bool = False) -> Alert:
+        """Close an open alert, saying what was done. A ``refund_failed`` alert whose money
+        is not back is closed only with ``force`` (the money went back outside paycore:
+        :func:`paycore.attention.resolve_alert`).
+
+        Raises:
+            AlertNotFound, InvalidInput: nothing changed.
+        """
+        return self.operator.resolve_alert(alert_id, resolution, force)
 
     def _send_queued(self) -> None:
         """Send what this call queued, and nothing else; never fail because of it. With

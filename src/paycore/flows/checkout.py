@@ -24,9 +24,14 @@ list still shows no intent of this payment; a request landing even later leaves 
 intent no payment records, which the reconciler cancels.
 
 Giving up goes to ``abort``, which lists the same window and cancels any intent it finds
-before releasing stock and closing the order (S1, S3). Both adopt or cancel only an
-intent that is this payment's in full (:func:`paycore.flows.identity.intent_is_payments`):
-ids repeat across stores and restores, so metadata naming the payment proves nothing.
+before releasing stock and closing the order (S1, S3). When it finds none and a create may
+still be on its way (a give-up or an operator's abandon while a create went unanswered), it
+waits as ``find`` does, until ``landing_ms`` passed since the last create went out; only an
+abort that follows the create's refusal closes on an empty list at once.
+
+Both adopt or cancel only an intent that is this payment's in full
+(:func:`paycore.flows.identity.intent_is_payments`): ids repeat across stores and
+restores, so metadata naming the payment proves nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +41,6 @@ import attrs
 from paycore import schema as s
 from paycore.connect import charge_blocker
 from paycore.errors import (
-    PaycoreError,
     ProviderCircuitOpen,
     ProviderConfigurationError,
     ProviderError,
@@ -52,6 +56,7 @@ from paycore.flows.cart import (
     normalize_cart,
 )
 from paycore.flows.checkout_begin import RUN_AGAIN, begin, flow_id_for, run_again
+from paycore.flows.checkout_close import close
 from paycore.flows.checkout_window import LOOKBACK_S, SENT_BY, Found
 from paycore.flows.checkout_window import lookup as _lookup
 from paycore.flows.checkout_window import sent_by as _sent_by
@@ -59,8 +64,8 @@ from paycore.flows.engine import Advance, FlowDef, Remote, key, step
 from paycore.flows.identity import identity, intent_is_payments
 from paycore.flows.params import CheckoutParams, params_of
 from paycore.flows.steps import CheckoutStep as Step
-from paycore.flows.sync import CANCELABLE, apply_intent, order_of, release_held
-from paycore.machines import ORDER, PAYMENT
+from paycore.flows.sync import CANCELABLE, apply_intent, order_of
+from paycore.machines import PAYMENT
 from paycore.money import Money
 from paycore.ports import AccountView, CreateIntent, IntentView
 from paycore.records import Flow, Payment
@@ -82,7 +87,17 @@ __all__ = [
 ]
 
 
+#: ``Flow.data``: the abort came from an answered create (refused): none can land later.
+ANSWERED = "creates_answered"
+#: ``Flow.data``: a create may have gone out whose answer was lost (a seller check run
+#: again ends the checkout); an ambiguous answer records ``last_error`` (the engine's
+#: policy), and ``find`` records :data:`SENT_BY`.
+UNANSWERED = "create_unanswered"
+
+
 # --- steps ----------------------------------------------------------------------
+
+_close = close  # the checkout's end (paycore.flows.checkout_close)
 
 
 def _prm(flow: Flow) -> CheckoutParams:
@@ -141,7 +156,8 @@ def _end_check(u: Unit, flow: Flow, code: str, blocker: str | None = None) -> Ad
     first (``abort``), never leave it to the reconciler as an orphan."""
     if flow.version == 0 and flow.data.get(RUN_AGAIN) is not True:
         return _close(u, flow, _payment(u, flow), code, blocker)
-    return Advance(to=Step.ABORT, data={"error": code, **({"blocker": blocker} if blocker else {})})
+    why = {"error": code, **({"blocker": blocker} if blocker else {})}
+    return Advance(to=Step.ABORT, data={**why, UNANSWERED: True})
 
 
 def _go_on(view: AccountView) -> Step | None:
@@ -212,7 +228,9 @@ def _create_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
         # The key answers for another request: this create never ran under it. The list
         # says what exists; a new key generation follows once nothing can still land.
         return Advance(to=Step.FIND, data={"last_error": err.code})
-    return Advance(to=Step.ABORT, data={"error": err.code})
+    # A refusal is the create's answer: nothing it sent can land later (the abort waits
+    # for no request).
+    return Advance(to=Step.ABORT, data={"error": err.code, ANSWERED: True})
 
 
 def _adopt(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> Advance:
@@ -279,6 +297,12 @@ def _after_abort_lookup(u: Unit, flow: Flow, views: Found) -> Advance:
         return Advance(to=Step.CANCEL_FOUND, data={"cancel_id": live[0].id, **window})
     payment = _payment(u, flow)
     recorded = payment.provider_intent_id
+    if not found and recorded is None and _may_still_land(u, flow):
+        # As ``find`` waits: a create sent and never answered may land yet; releasing
+        # the stock now would leave its intent to the reconciler (no strike: nothing is
+        # wrong with the request).
+        why = "no intent listed yet; a create may still land"
+        return Advance(retry=why, transient=True, data=window)
     unlisted = recorded is not None and recorded not in {v.id for v in found}
     if unlisted and payment.status not in PAYMENT.terminal:
         # An intent the payment records (its secret may be out) must be ended even when
@@ -292,40 +316,17 @@ def _after_abort_lookup(u: Unit, flow: Flow, views: Found) -> Advance:
     return _close(u, flow, u.save(s.PAYMENTS, payment, lock_owner=None))
 
 
-def _close(
-    u: Unit, flow: Flow, payment: Payment, code: str | None = None, blocker: str | None = None
-) -> Advance:
-    """Nothing chargeable is left: release the stock and close the order (or keep the
-    sale when the customer paid before the cancel landed). ``code`` and ``blocker`` say
-    why (by default what the flow recorded when it went to abort)."""
-    if payment.status is PaymentStatus.SUCCEEDED:
-        return Advance(done={"order_id": payment.order_id, "payment_id": payment.id})
-    order = order_of(u, payment)
-    release_held(u, order.id)
-    if payment.status is PaymentStatus.CREATING:
-        payment = u.move(s.PAYMENTS, payment, PAYMENT, "creation_failed")
-    if ORDER.allows(order.status, "cancel"):
-        u.move(s.ORDERS, order, ORDER, "cancel")
-    code = code or flow.data.get("error", "provider_unavailable")
-    # A caller tells a seller who cannot charge and an open circuit (try again soon)
-    # from the provider's other refusals.
-    typed: dict[str, type[PaycoreError]] = {
-        SellerCannotCharge.code: SellerCannotCharge,
-        ProviderCircuitOpen.code: ProviderCircuitOpen,
-        ProviderConfigurationError.code: ProviderConfigurationError,
-    }
-    err_type = typed.get(code, ProviderError)
-    blocker = blocker or flow.data.get("blocker")
-    why = f"{code}: {blocker}" if blocker else code
-    extra = {"blocker": blocker} if blocker else {}
-    return Advance(
-        failed=err_type(
-            f"checkout {_prm(flow).session_id} could not create a payment ({why}); "
-            "its stock was released: start a new checkout",
-            reason=code,
-            **extra,
-        )
-    )
+def _may_still_land(u: Unit, flow: Flow) -> bool:
+    """May a create request of this checkout still land (the list read at
+    ``u.answered_at()``)? When one went unanswered (an ambiguous answer, a ``find``, a
+    lost answer before a seller check ended the checkout), until ``landing_ms`` passed
+    since the last went out; never after the create's refusal (its answer)."""
+    data = flow.data
+    if data.get(ANSWERED) is True:
+        return False
+    if "last_error" not in data and SENT_BY not in data and data.get(UNANSWERED) is not True:
+        return False
+    return u.answered_at() - _sent_by(flow) < _prm(flow).landing_ms
 
 
 def _cancel_found(flow: Flow) -> Remote[IntentView]:
