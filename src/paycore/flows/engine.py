@@ -327,7 +327,10 @@ class Engine(Transactions, Runner, Retrying, Asking):
             return f"failed:{err.code}"
         step = str(adv.to) if adv.to is not None else flow.step
         if step != flow.step:
-            data["step_at"] = u.now  # when the step's idempotency key was first used
+            if step not in self.defs[flow.kind].resends:
+                # When the step's idempotency key was first used; a step that resends the
+                # request of the step before it, under its key, keeps that step's time.
+                data["step_at"] = u.now
             data.pop(SENT, None)
         if adv.retry is not None:
             return self._retry(u, flow, adv.retry, bool(adv.transient), step, data, lease)
