@@ -112,10 +112,14 @@ def _compensate_checkout(engine: Engine, u: Unit, flow_id: str | None) -> str | 
 
 
 def _maybe_unhold(u: Unit, hold_ms: int | None, expired_at: int, order_id: str) -> None:
-    """Put a processing payment's stock back on sale once the shop's patience ran out."""
+    """Put a processing payment's stock back on sale once the shop's patience ran out.
+
+    Its own trigger, ``expire_processing``, records on the reservation why it expired:
+    ``stock-kept-for-live-payment`` reads that, not the payment's history, whose audit
+    numbers are not ordered against the reservation's on every store."""
     if hold_ms is None or u.now < expired_at + hold_ms:
         return
-    release_held(u, order_id, "expire")
+    release_held(u, order_id, "expire_processing")
 
 
 def due_flows(engine: Engine) -> list[str]:

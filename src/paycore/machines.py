@@ -124,6 +124,10 @@ RESERVATION = StateMachine(
         ("commit", [R.HELD], R.COMMITTED),
         ("release", [R.HELD], R.RELEASED),
         ("expire", [R.HELD], R.EXPIRED),
+        # The shop's processing hold ran out (``jobs._maybe_unhold``) while the provider
+        # was still processing the payment: the one expiry a payment that can still
+        # succeed may see, said on the reservation itself (``stock-kept-for-live-payment``).
+        ("expire_processing", [R.HELD], R.EXPIRED),
         ("give_back", [R.COMMITTED], R.RETURNED),
     ],
 )

@@ -147,7 +147,12 @@ class UntoldKeylessShop(KeylessShop):
 #: for the session until the reconciler cancels it (seed 0 reaches it since the world's
 #: customer acts on others' intents, which moved its draws).
 REFUND_REPLAY_GAP = frozenset(
-    {"one-provider-refund-per-refund", "refunds-within-captured", "one-live-intent-per-session"}
+    {
+        "one-provider-refund-per-refund",
+        "provider-refunds-within-captured",
+        "local-refunds-within-captured",
+        "one-live-intent-per-session",
+    }
 )
 
 

@@ -231,7 +231,7 @@ class TestInvariants:
             idempotency_key="ghost",
         )
         bad = w.violations("safety")
-        assert [v.invariant for v in bad] == ["refunds-within-captured"]
+        assert [v.invariant for v in bad] == ["provider-refunds-within-captured"]
 
     def test_scan_racing_the_webhook_records_once_and_does_not_raise(self) -> None:
         """The webhook recorded the refund between the scan's check and its insert: the

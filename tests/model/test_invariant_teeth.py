@@ -729,15 +729,15 @@ def test_amount_matches_order_fires_on_payment_amount_differing_from_total() -> 
 
 
 @pytest.mark.parametrize(("amount", "currency"), [(MUG + 1, "EUR"), (MUG, "USD")])
-def test_amount_matches_order_fires_on_intent_asking_another_amount(
+def test_intent_amount_matches_payment_fires_on_intent_asking_another_amount(
     amount: int, currency: str
 ) -> None:
     """The provider intent must ask the payment's amount in the payment's currency."""
     snap, ledger = clean(open_shop())
     ledger = with_intents(ledger, intent(ledger, PI, amount=amount, currency=currency))
-    assert fired("amount-matches-order", snap, ledger) == [
+    assert fired("intent-amount-matches-payment", snap, ledger) == [
         Violation(
-            "amount-matches-order",
+            "intent-amount-matches-payment",
             PAY,
             f"intent {PI} asks {amount} {currency}, payment is 12.50 EUR",
         )
@@ -752,6 +752,7 @@ def test_amount_matches_order_skips_missing_orders_and_unrecorded_intents() -> N
     assert stored(snap, s.PAYMENTS, PAY).provider_intent_id is None
     bad = patched(snap, drop=[(s.ORDERS, ORD)])
     assert fired("amount-matches-order", bad, ledger) == []
+    assert fired("intent-amount-matches-payment", snap, ledger) == []
     assert fid == CHECKOUT_FLOW
 
 
@@ -825,7 +826,7 @@ def extra_refund(snap: Snapshot, amount: int, status: RefundStatus) -> Refund:
         (5, RefundStatus.CANCELED, None),
     ],
 )
-def test_refunds_within_captured_fires_one_cent_over_captured_locally(
+def test_local_refunds_within_captured_fires_one_cent_over_captured_locally(
     amount: int, status: RefundStatus, total: int | None
 ) -> None:
     """Pending and succeeded refunds may reach the captured amount exactly, never one cent
@@ -834,25 +835,27 @@ def test_refunds_within_captured_fires_one_cent_over_captured_locally(
     w.service.create_refund(PAY, idempotency_key="rk-4")
     snap, ledger = clean(w)
     bad = patched(snap, extra_refund(snap, amount, status))
-    want = Violation("refunds-within-captured", PAY, f"local refunds {total} > captured {MUG}")
-    assert fired("refunds-within-captured", bad, ledger) == ([] if total is None else [want])
+    want = Violation(
+        "local-refunds-within-captured", PAY, f"local refunds {total} > captured {MUG}"
+    )
+    assert fired("local-refunds-within-captured", bad, ledger) == ([] if total is None else [want])
 
 
-def test_refunds_within_captured_counts_a_missing_payment_as_nothing_captured() -> None:
+def test_local_refunds_within_captured_counts_a_missing_payment_as_nothing_captured() -> None:
     """Refunds of a payment that is gone exceed what it captured: zero."""
     w = paid_shop()
     w.service.create_refund(PAY, 300, idempotency_key="rk-5")
     snap, _ = clean(w)
     bad = patched(snap, drop=[(s.PAYMENTS, PAY)])
-    assert fired("refunds-within-captured", bad, Ledger()) == [
-        Violation("refunds-within-captured", PAY, "local refunds 300 > captured 0")
+    assert fired("local-refunds-within-captured", bad, Ledger()) == [
+        Violation("local-refunds-within-captured", PAY, "local refunds 300 > captured 0")
     ]
 
 
 @pytest.mark.parametrize(
     ("status", "over"), [("pending", True), ("succeeded", True), ("failed", False)]
 )
-def test_refunds_within_captured_fires_on_provider_refunds_not_recorded(
+def test_provider_refunds_within_captured_fires_on_provider_refunds_not_recorded(
     status: str, over: bool
 ) -> None:
     """The provider may never refund more than paycore recorded (S13: no unrecorded refund)."""
@@ -861,26 +864,28 @@ def test_refunds_within_captured_fires_on_provider_refunds_not_recorded(
     snap, ledger = clean(w)
     ledger = with_refunds(ledger, RefundView("re_x", PI, 1, status, {"refund_id": "rf_x"}))
     want = Violation(
-        "refunds-within-captured", PI, "provider refunds 301 > the 300 recorded locally"
+        "provider-refunds-within-captured", PI, "provider refunds 301 > the 300 recorded locally"
     )
-    assert fired("refunds-within-captured", snap, ledger) == ([want] if over else [])
+    assert fired("provider-refunds-within-captured", snap, ledger) == ([want] if over else [])
 
 
-def test_refunds_within_captured_fires_on_a_provider_refund_of_a_payment_never_refunded() -> None:
+def test_provider_refunds_within_captured_fires_on_a_refund_of_a_payment_never_refunded() -> None:
     """S13: a refund paycore made at the provider for a payment with no local refund at all."""
     snap, ledger = clean(paid_shop())
     ledger = with_refunds(ledger, RefundView("re_x", PI, 1, "succeeded", {"refund_id": "rf_x"}))
-    assert fired("refunds-within-captured", snap, ledger) == [
-        Violation("refunds-within-captured", PI, "provider refunds 1 > the 0 recorded locally")
+    assert fired("provider-refunds-within-captured", snap, ledger) == [
+        Violation(
+            "provider-refunds-within-captured", PI, "provider refunds 1 > the 0 recorded locally"
+        )
     ]
 
 
-def test_refunds_within_captured_leaves_an_unseen_external_refund_to_refunds_recorded() -> None:
+def test_provider_refunds_within_captured_leaves_an_unseen_external_refund_alone() -> None:
     """A refund made outside paycore (no paycore metadata) and not seen yet is no safety
     violation; refunds-recorded requires it recorded once quiet."""
     snap, ledger = clean(paid_shop())
     ledger = with_refunds(ledger, RefundView("re_dash", PI, 1, "succeeded"))
-    assert fired("refunds-within-captured", snap, ledger) == []
+    assert fired("provider-refunds-within-captured", snap, ledger) == []
     assert fired("refunds-recorded", snap, ledger) == [
         Violation(
             "refunds-recorded",
@@ -890,7 +895,7 @@ def test_refunds_within_captured_leaves_an_unseen_external_refund_to_refunds_rec
     ]
 
 
-def test_refunds_within_captured_counts_recorded_external_refunds() -> None:
+def test_provider_refunds_within_captured_counts_recorded_external_refunds() -> None:
     """Once recorded, an external refund counts on the local side of the comparison."""
     w = paid_shop()
     snap, ledger = clean(w)
@@ -907,12 +912,12 @@ def test_refunds_within_captured_counts_recorded_external_refunds() -> None:
         external=True,
     )
     ledger = with_refunds(ledger, RefundView("re_dash", PI, 1, "succeeded"))
-    assert fired("refunds-within-captured", patched(snap, external), ledger) == []
+    assert fired("provider-refunds-within-captured", patched(snap, external), ledger) == []
     assert fired("refunds-recorded", patched(snap, external), ledger) == []
 
 
 @pytest.mark.parametrize(("refunded", "fires"), [(MUG, False), (MUG + 1, True)])
-def test_refunds_within_captured_fires_on_provider_refunding_past_capture(
+def test_provider_refunds_within_captured_fires_on_provider_refunding_past_capture(
     refunded: int, fires: bool
 ) -> None:
     """At the provider too, an intent's refunds may reach what it captured, never exceed it."""
@@ -921,12 +926,14 @@ def test_refunds_within_captured_fires_on_provider_refunding_past_capture(
         with_intents(ledger, extra_intent()), RefundView("re_x", "pi_extra", refunded, "succeeded")
     )
     want = Violation(
-        "refunds-within-captured", "pi_extra", f"provider refunds {refunded} > captured {MUG}"
+        "provider-refunds-within-captured",
+        "pi_extra",
+        f"provider refunds {refunded} > captured {MUG}",
     )
-    assert fired("refunds-within-captured", snap, ledger) == ([want] if fires else [])
+    assert fired("provider-refunds-within-captured", snap, ledger) == ([want] if fires else [])
 
 
-def test_refunds_within_captured_reports_payments_in_order() -> None:
+def test_local_refunds_within_captured_reports_payments_in_order() -> None:
     """Several payments over their capture are each reported, sorted by payment id."""
     w = paid_shop(SESSION, SESSION_2)
     snap, _ = clean(w)
@@ -935,9 +942,13 @@ def test_refunds_within_captured_reports_payments_in_order() -> None:
         Refund("rf_b", PAY2, ORD2, Money(MUG + 2, "EUR"), None, "k2", 0),
         Refund("rf_a", PAY, ORD, Money(MUG + 1, "EUR"), None, "k1", 0),
     )
-    assert fired("refunds-within-captured", bad, Ledger()) == [
-        Violation("refunds-within-captured", PAY, f"local refunds {MUG + 1} > captured {MUG}"),
-        Violation("refunds-within-captured", PAY2, f"local refunds {MUG + 2} > captured {MUG}"),
+    assert fired("local-refunds-within-captured", bad, Ledger()) == [
+        Violation(
+            "local-refunds-within-captured", PAY, f"local refunds {MUG + 1} > captured {MUG}"
+        ),
+        Violation(
+            "local-refunds-within-captured", PAY2, f"local refunds {MUG + 2} > captured {MUG}"
+        ),
     ]
 
 

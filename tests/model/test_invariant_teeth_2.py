@@ -129,14 +129,27 @@ class TestSessionsNeverShare:
 
 class TestOneCurrencyPerOrder:
     def test_every_part_in_another_currency_is_named(self) -> None:
-        """An order in EUR whose payment and intent are in USD names both."""
-        snap, ledger = clean(two_paid())
+        """An order in EUR whose payment and a refund are in USD names both; its intent in
+        USD is the provider-comparing half's (intent-currency-matches-order)."""
+        w = two_paid()
+        w.service.create_refund(PAY, 100, idempotency_key="rk-usd")
+        snap, ledger = clean(w)
         pi = intent_of(snap, PAY)
-        bad_snap = replaced(snap, (s.PAYMENTS, PAY, {"amount": Money(1250, "USD")}))
+        (refund,) = snap.rows(s.REFUNDS)
+        bad_snap = replaced(
+            snap,
+            (s.PAYMENTS, PAY, {"amount": Money(1250, "USD")}),
+            (s.REFUNDS, refund.id, {"amount": Money(100, "USD")}),
+        )
         intents = [attrs.evolve(v, currency="usd") if v.id == pi else v for v in ledger.intents]
         bad = attrs.evolve(ledger, intents=intents)
         assert fired("one-currency-per-order", bad_snap, bad) == [
-            Violation("one-currency-per-order", ORD, "order in EUR: payment USD, intent USD")
+            Violation(
+                "one-currency-per-order", ORD, f"order in EUR: payment USD, refund {refund.id} USD"
+            )
+        ]
+        assert fired("intent-currency-matches-order", bad_snap, bad) == [
+            Violation("intent-currency-matches-order", ORD, "order in EUR: intent USD")
         ]
 
 
@@ -166,9 +179,11 @@ class TestRefundsWithinCaptured:
         bad = attrs.evolve(
             ledger, refunds=[*ledger.refunds, RefundView("re_dash", pi, 100, "succeeded")]
         )
-        assert fired("refunds-within-captured", Snapshot(tables), bad) == [
+        assert fired("provider-refunds-within-captured", Snapshot(tables), bad) == [
             Violation(
-                "refunds-within-captured", pi, "provider refunds 100 > the 0 recorded locally"
+                "provider-refunds-within-captured",
+                pi,
+                "provider refunds 100 > the 0 recorded locally",
             )
         ]
 

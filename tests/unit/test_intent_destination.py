@@ -16,7 +16,13 @@ from tests.support import SESSION, make_shop
 
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
-from paycore.invariants import INVARIANTS, Ledger, Violation, charge_pays_the_seller
+from paycore.invariants import (
+    INVARIANTS,
+    Ledger,
+    Violation,
+    charge_pays_the_seller,
+    payment_records_seller_account,
+)
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView, Snapshot
 from paycore_adapters.fake_provider import FakeProvider
@@ -133,10 +139,17 @@ def test_intents_not_made_for_a_payment_of_this_store_are_not_judged() -> None:
     assert charge_pays_the_seller(w.store.snapshot(), Ledger([foreign, stray])) == []
 
 
-def test_a_payment_recording_another_account_than_its_sellers_breaks_it() -> None:
+def test_a_payment_recording_another_account_than_its_sellers_breaks_the_store_half() -> None:
+    """The account a payment records is the store-only half's, checked without the
+    provider's books (``payment-records-seller-account``)."""
     w, _ = paid_shop()
     (p,) = w.store.snapshot().rows(s.PAYMENTS)
     snap = with_rows(w, s.PAYMENTS.name, attrs.evolve(p, seller_account="acct_2"))
-    assert charge_pays_the_seller(snap, w.ledger()) == [
-        Violation(ID, p.id, "payment records account 'acct_2', its seller's is 'acct_1'")
+    assert payment_records_seller_account(snap, Ledger()) == [
+        Violation(
+            "payment-records-seller-account",
+            p.id,
+            "payment records account 'acct_2', its seller's is 'acct_1'",
+        )
     ]
+    assert charge_pays_the_seller(snap, w.ledger()) == []  # the intent pays acct_1

@@ -173,6 +173,7 @@ class World(WorldOutside):
             "intents": ledger.intents,
             "refunds": ledger.refunds,
             "refunded": ledger.refunds,
+            "refunds_of": ledger.refunds,
             "now": ledger.now,
             "connect": ledger.connect,
         }

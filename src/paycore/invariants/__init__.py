@@ -64,11 +64,16 @@ from paycore.invariants.convergence import (
     notifications_delivered,
     statuses_agree,
 )
-from paycore.invariants.money_destination import charge_pays_the_seller
+from paycore.invariants.money_destination import (
+    charge_pays_the_seller,
+    payment_records_seller_account,
+)
 from paycore.invariants.orders_payments import (
     amount_matches_order,
     closed_order_not_chargeable,
     foreign_left_alone,
+    intent_amount_matches_payment,
+    intent_currency_matches_order,
     intent_is_the_payments,
     no_double_charge,
     no_orphaned_charge,
@@ -81,10 +86,11 @@ from paycore.invariants.orders_payments import (
 )
 from paycore.invariants.refunds import (
     decided_refunds_covered,
+    local_refunds_within_captured,
     one_provider_refund_per_refund,
+    provider_refunds_within_captured,
     refund_books_kept,
     refunds_recorded,
-    refunds_within_captured,
 )
 from paycore.invariants.stock import (
     hold_tied_to_payment,
@@ -115,9 +121,12 @@ __all__ = [
     "flows_finished",
     "foreign_left_alone",
     "hold_tied_to_payment",
+    "intent_amount_matches_payment",
+    "intent_currency_matches_order",
     "intent_is_the_payments",
     "invariant",
     "legal_transitions",
+    "local_refunds_within_captured",
     "money_destination",
     "no_double_charge",
     "no_orphaned_charge",
@@ -131,10 +140,11 @@ __all__ = [
     "one_provider_refund_per_refund",
     "order_matches_payment",
     "orders_payments",
+    "payment_records_seller_account",
+    "provider_refunds_within_captured",
     "refund_books_kept",
     "refunds",
     "refunds_recorded",
-    "refunds_within_captured",
     "sessions_never_share",
     "statuses_agree",
     "stock",

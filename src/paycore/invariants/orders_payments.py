@@ -142,17 +142,27 @@ def order_matches_payment(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
 
 @invariant(
     "amount-matches-order",
-    "Every provider intent a payment records asks for exactly the payment's amount, which is "
-    "exactly its order's total.",
+    "Every payment asks for exactly its order's total.",
     "safety",
     "S12 S15",
 )
-def amount_matches_order(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
-    intents = {v.id: v for v in ledger.intents}
+def amount_matches_order(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     for p in snap.rows(s.PAYMENTS):
         order = snap.get(s.ORDERS, p.order_id)
         if order is not None and order.total != p.amount:
             yield p.id, f"payment {p.amount}, order {order.total}"
+
+
+@invariant(
+    "intent-amount-matches-payment",
+    "Every provider intent a payment records asks for exactly the payment's amount, in its "
+    "currency.",
+    "safety",
+    "S12 S15",
+)
+def intent_amount_matches_payment(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+    intents = {v.id: v for v in ledger.intents}
+    for p in snap.rows(s.PAYMENTS):
         v = intents.get(p.provider_intent_id or "")
         if v is not None and (v.amount, v.currency) != (p.amount.amount, p.amount.currency):
             yield p.id, f"intent {v.id} asks {v.amount} {v.currency}, payment is {p.amount}"
@@ -262,12 +272,10 @@ def sessions_never_share(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
 
 @invariant(
     "one-currency-per-order",
-    "An order's lines, its total, its payment, the provider intent the payment records and "
-    "its refunds are all in the order's currency.",
+    "An order's lines, its total, its payment and its refunds are all in the order's currency.",
     "safety",
 )
-def one_currency_per_order(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
-    intents = {v.id: v for v in ledger.intents}
+def one_currency_per_order(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     refunds: defaultdict[str, list[str]] = defaultdict(list)
     for r in snap.rows(s.REFUNDS):
         refunds[r.order_id].append(f"refund {r.id} {r.amount.currency}")
@@ -277,10 +285,21 @@ def one_currency_per_order(snap: SnapshotView, ledger: Ledger) -> Iterator[Breac
         p = snap.get(s.PAYMENTS, o.payment_id)
         if p is not None:
             seen.append(f"payment {p.amount.currency}")
-            v = intents.get(p.provider_intent_id or "")
-            if v is not None:
-                seen.append(f"intent {v.currency.upper()}")
         seen += refunds[o.id]
         wrong = [what for what in seen if not what.endswith(f" {cur}")]
         if wrong:
             yield o.id, f"order in {cur}: {', '.join(wrong)}"
+
+
+@invariant(
+    "intent-currency-matches-order",
+    "The provider intent an order's payment records is in the order's currency.",
+    "safety",
+)
+def intent_currency_matches_order(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+    intents = {v.id: v for v in ledger.intents}
+    for o in snap.rows(s.ORDERS):
+        p = snap.get(s.PAYMENTS, o.payment_id)
+        v = intents.get(p.provider_intent_id or "") if p is not None else None
+        if v is not None and v.currency.upper() != o.total.currency:
+            yield o.id, f"order in {o.total.currency}: intent {v.currency.upper()}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from paycore import schema as s
 from paycore.invariants.common import INSTALLATION_KEY, installation, payments_by_intent
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import REFUND_LIVE, RefundView, SnapshotView
+from paycore.ports import REFUND_LIVE, SnapshotView
 from paycore.status import OrderStatus, RefundStatus, ReservationStatus
 
 _LIVE_LOCALLY = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
@@ -17,15 +17,33 @@ _STILL_PAID = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 
 
 @invariant(
-    "refunds-within-captured",
+    "local-refunds-within-captured",
     "For every payment, the pending plus succeeded refunds paycore made never exceed the "
-    "amount captured, the provider never refunds more than it captured, and never more than "
-    "is recorded locally, counting refunds made outside paycore once they are recorded.",
+    "amount it captured.",
     "safety",
     "S6 S13",
 )
-def refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+def local_refunds_within_captured(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     own: Counter[str] = Counter()
+    for r in snap.rows(s.REFUNDS):
+        if r.status in _LIVE_LOCALLY and not r.external:
+            own[r.payment_id] += r.amount.amount
+    for pid, amount in sorted(own.items()):
+        p = snap.get(s.PAYMENTS, pid)
+        captured = p.amount_received if p else 0
+        if amount > captured:
+            yield pid, f"local refunds {amount} > captured {captured}"
+
+
+@invariant(
+    "provider-refunds-within-captured",
+    "At the provider, an intent's pending plus succeeded refunds never exceed what it "
+    "captured, nor, for an intent a payment records, the refunds recorded locally, "
+    "counting refunds made outside paycore once they are recorded.",
+    "safety",
+    "S6 S13",
+)
+def provider_refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     recorded: Counter[str] = Counter()
     recorded_ids: set[str] = set()
     for r in snap.rows(s.REFUNDS):
@@ -33,20 +51,9 @@ def refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iterator[Brea
             recorded_ids.add(r.provider_refund_id)
         if r.status in _LIVE_LOCALLY:
             recorded[r.payment_id] += r.amount.amount
-            if not r.external:
-                own[r.payment_id] += r.amount.amount
-    for pid, amount in sorted(own.items()):
-        p = snap.get(s.PAYMENTS, pid)
-        captured = p.amount_received if p else 0
-        if amount > captured:
-            yield pid, f"local refunds {amount} > captured {captured}"
     owned = payments_by_intent(snap)
-    live: dict[str, list[RefundView]] = {}  # each intent's live provider refunds, in one pass
-    for given in ledger.refunds:
-        if given.status in REFUND_LIVE:
-            live.setdefault(given.intent_id, []).append(given)
     for v in ledger.intents:
-        refunds = live.get(v.id, [])
+        refunds = [g for g in ledger.refunds_of(v.id) if g.status in REFUND_LIVE]
         amount = sum(given.amount for given in refunds)
         mine = owned.get(v.id)
         # A refund made outside paycore that paycore has not seen yet is not a refund paycore

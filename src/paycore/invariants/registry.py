@@ -39,13 +39,26 @@ class Ledger:
     #: accounts, so an intent naming no account pays no seller; False, a shop without
     #: Connect charging its own account, so its intents name none; None, not said.
     connect: bool | None = None
+    #: ``refunds`` by intent, in their order, built on the first look-up (the books are
+    #: frozen): the checks ask once per intent, and a walk each would cost intents x refunds.
+    _by_intent: dict[str, list[RefundView]] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
+
+    def refunds_of(self, intent_id: str) -> Sequence[RefundView]:
+        """The intent's refunds, whatever their status, in the books' order."""
+        if self._by_intent is None:
+            index: dict[str, list[RefundView]] = {}
+            for r in self.refunds:
+                index.setdefault(r.intent_id, []).append(r)
+            object.__setattr__(self, "_by_intent", index)  # a cache of frozen books
+            return index.get(intent_id, ())
+        return self._by_intent.get(intent_id, ())
 
     def refunded(self, intent_id: str, statuses: Iterable[str] = REFUND_LIVE) -> int:
         """The amount of the intent's refunds in one of ``statuses`` (default: live ones)."""
-        wanted = set(statuses)
-        return sum(
-            r.amount for r in self.refunds if r.intent_id == intent_id and r.status in wanted
-        )
+        wanted = statuses if isinstance(statuses, (set, frozenset)) else set(statuses)
+        return sum(r.amount for r in self.refunds_of(intent_id) if r.status in wanted)
 
 
 @attrs.frozen

@@ -3,15 +3,18 @@ long as its payment can succeed."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 
 from paycore import schema as s
 from paycore.invariants.common import CAN_SUCCEED, audit_in_seq_order
 from paycore.invariants.registry import Breach, Ledger, invariant
 from paycore.ports import SnapshotView
-from paycore.records import AuditEntry
 from paycore.status import PaymentStatus, ReservationStatus
+
+#: The reservation trigger of the shop's processing hold (``jobs._maybe_unhold``): the one
+#: expiry a payment that can still succeed may see (``machines.RESERVATION``).
+PROCESSING_HOLD_EXPIRY = "expire_processing"
 
 
 @invariant(
@@ -114,15 +117,18 @@ def hold_tied_to_payment(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
 @invariant(
     "stock-kept-for-live-payment",
     "While a payment can still succeed, its order's stock stays held. Only the shop's "
-    "processing hold may put it back on sale: the stock of a payment the provider was "
-    "processing at that moment expires (the payment may fail back to open later).",
+    "processing hold may put it back on sale, and its expiry says so on the reservation "
+    "(trigger expire_processing): the payment was processing then, and may fail back to "
+    "open later.",
     "safety",
     "S5 S14",
 )
 def stock_kept_for_live_payment(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
-    # (reservation, what is wrong, the payment whose history may excuse it): the history
-    # is read once, after the reservations, and only the entries of those aggregates kept
-    found: list[tuple[str, str, str | None]] = []
+    # (reservation, what is wrong, whether its own history may excuse it): the history is
+    # read once, after the reservations, and only the entries of those reservations kept.
+    # Only the reservation's own entries are read: audit numbers order one aggregate's
+    # history, not the commits of two (PostgreSQL draws them a block per transaction).
+    found: list[tuple[str, str, bool]] = []
     for r in snap.rows(s.RESERVATIONS):
         if r.status is ReservationStatus.HELD:
             continue
@@ -130,33 +136,20 @@ def stock_kept_for_live_payment(snap: SnapshotView, _: Ledger) -> Iterator[Breac
         payment = snap.get(s.PAYMENTS, order.payment_id) if order else None
         if payment is None or payment.status not in CAN_SUCCEED:
             continue  # hold-tied-to-payment reports a missing payment
-        excuse = payment.id if r.status is ReservationStatus.EXPIRED else None
-        found.append(
-            (r.id, f"{r.status.value} while payment {payment.id} is {payment.status.value}", excuse)
-        )
-    wanted = {a for rid, _, pid in found if pid is not None for a in (rid, pid)}
-    history = _histories(snap, wanted) if wanted else defaultdict(list)
-    for rid, detail, pid in found:
-        if pid is not None and _was_processing(history, rid, pid):
-            continue
-        yield rid, detail
+        detail = f"{r.status.value} while payment {payment.id} is {payment.status.value}"
+        found.append((r.id, detail, r.status is ReservationStatus.EXPIRED))
+    wanted = {rid for rid, _, may in found if may}
+    held_back = _expired_by_the_hold(snap, wanted) if wanted else set()
+    for rid, detail, _may in found:
+        if rid not in held_back:
+            yield rid, detail
 
 
-def _histories(snap: SnapshotView, wanted: set[str]) -> defaultdict[str, list[AuditEntry]]:
-    """The audit entries of the ``wanted`` aggregates, oldest first, by aggregate id."""
-    out: defaultdict[str, list[AuditEntry]] = defaultdict(list)
+def _expired_by_the_hold(snap: SnapshotView, wanted: set[str]) -> set[str]:
+    """The ``wanted`` reservations whose last expiry was the processing hold's."""
+    last: dict[str, str] = {}
     for a in audit_in_seq_order(snap):
-        if a.aggregate_id in wanted:
-            out[a.aggregate_id].append(a)
-    return out
-
-
-def _was_processing(
-    history: defaultdict[str, list[AuditEntry]], reservation: str, payment: str
-) -> bool:
-    """Whether the payment was processing when the reservation expired."""
-    expired = [a.seq for a in history[reservation] if a.to_status == "expired"]
-    if not expired:
-        return False
-    before = [a for a in history[payment] if a.seq < expired[-1]]
-    return bool(before) and before[-1].to_status == PaymentStatus.PROCESSING.value
+        expiry = a.to_status == ReservationStatus.EXPIRED.value
+        if expiry and a.aggregate == "reservation" and a.aggregate_id in wanted:
+            last[a.aggregate_id] = a.trigger
+    return {rid for rid, trigger in last.items() if trigger == PROCESSING_HOLD_EXPIRY}

@@ -60,7 +60,7 @@ def _after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
     "running) lists the refunds at once and takes an empty list as proof that nothing was "
     "made; the first request lands later and the refund is made twice at the provider",
     "one-provider-refund-per-refund",
-    "refunds-within-captured",
+    "provider-refunds-within-captured",
 )
 @contextmanager
 def _f3() -> Iterator[None]:

@@ -5,8 +5,9 @@ sale once the order's expiry plus ``Config.processing_hold_ms`` has passed (neve
 it is None). Here the janitor gives it back at the order's expiry, as if there were no
 hold: a bank debit still processing loses its goods an hour early, or, in a shop that
 holds them until the payment settles, at once. Re-created by calling the function with
-a hold of nothing. ``stock-kept-for-live-payment`` excuses any expiry made while the
-payment was processing; only the world knows the hold (``processing-hold-kept``).
+a hold of nothing. ``stock-kept-for-live-payment`` excuses any expiry the processing
+hold made (its trigger ``expire_processing``), whenever it came; only the world knows
+the hold (``processing-hold-kept``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def _matched_nothing(u: Unit, payment: Payment, view: RefundView) -> Refund | No
     "a refund made in the provider's dashboard matches no local refund and is dropped: "
     "the order stays paid and the returned money is in no book, webhook or scan",
     "refunds-recorded",
-    "refunds-within-captured",
+    "provider-refunds-within-captured",
 )
 @contextmanager
 def _i4() -> Iterator[None]:

@@ -35,7 +35,7 @@ def _first_page(p: PaymentProvider, intent_id: str) -> list[RefundView]:
     "not found once newer ones push it off that page and is made again (twice, or refused "
     "and recorded as failed though the provider made it), and older refunds made outside "
     "paycore are never recorded",
-    "refunds-within-captured",
+    "provider-refunds-within-captured",
     "statuses-agree",
     "refunds-recorded",
 )

@@ -39,7 +39,8 @@ def _begin_refund(
     "refunds are not validated or idempotent: any amount is accepted whatever the payment's "
     "status and earlier refunds, a repeated request (same idempotency key) refunds again, "
     "and a retried provider call uses a new key",
-    "refunds-within-captured",
+    "local-refunds-within-captured",
+    "provider-refunds-within-captured",
 )
 @contextmanager
 def _s6() -> Iterator[None]:

@@ -121,6 +121,7 @@ def _on_canceled(u: Unit, payment: Payment, release_as: str) -> None:
     "hold-tied-to-payment",
     "no-double-charge",
     "amount-matches-order",
+    "intent-amount-matches-payment",
 )
 @contextmanager
 def _s12() -> Iterator[None]:

@@ -72,6 +72,7 @@ def _begin(
     "and never expires",
     "no-double-charge",
     "amount-matches-order",
+    "intent-amount-matches-payment",
     "service-answers",
 )
 @contextmanager
