@@ -359,7 +359,10 @@ class FlowNotRevivable(FlowError, code="flow_not_revivable"):
 
 
 class FlowNotAbandonable(FlowError, code="flow_not_abandonable"):
-    """The flow has ended, or has no compensation to run, or is already running it."""
+    """The flow cannot be abandoned: it has ended, has no compensation to run or is
+    already running it, is a background job's run, is of a kind this paycore does not
+    know, or is still active and not stuck (another worker runs it under a live lease,
+    or it has not failed since it last started)."""
 
 
 class AlertNotFound(PaycoreError, LookupError, code="alert_not_found"):

@@ -99,6 +99,17 @@ class TestDecidedRefundsCovered:
         assert fired(patched(bad, alert_for(bad, pid, open=True))) == []
         assert len(fired(patched(bad, alert_for(bad, pid, open=False)))) == 1
 
+    def test_a_closed_alert_recording_a_settlement_outside_covers_it(self) -> None:
+        """Closed with ``force`` (``settled_outside``: the money went back another way),
+        the alert stays the record; the flag must be True, not merely present."""
+        w, _, pid = refunded()
+        bad = failed_silently(w.store.snapshot(), pid)
+        closed = alert_for(bad, pid, open=False)
+        settled = attrs.evolve(closed, fields={**closed.fields, "settled_outside": True})
+        assert fired(patched(bad, settled)) == []
+        unsettled = attrs.evolve(closed, fields={**closed.fields, "settled_outside": False})
+        assert len(fired(patched(bad, unsettled))) == 1
+
     def test_a_pending_refund_covers_it(self) -> None:
         """A refund still pending at the provider is money on its way back."""
         w, _, pid = refunded()

@@ -282,6 +282,8 @@ class TestRefundFailedAlert:
         closed = w.service.resolve_alert(alert_id, "paid back by bank transfer", force=True)
         assert not closed.open and closed.fields["settled_outside"] is True
         assert closed.resolution == "paid back by bank transfer"
+        # The recorded settlement is what decided-refunds-covered accepts from then on.
+        assert not w.violations("safety")
 
     def test_it_closes_freely_once_a_refund_covers_the_money(self) -> None:
         """Refunded again in full: the alert closes by itself (and could be closed)."""

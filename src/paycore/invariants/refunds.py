@@ -93,8 +93,9 @@ def refunds_recorded(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
 @invariant(
     "decided-refunds-covered",
     "Money paycore decided to return (an order refunded, or closed as out of stock) is "
-    "covered by pending or succeeded refunds, or else an open refund_failed alert names "
-    "one of its payment's refunds.",
+    "covered by pending or succeeded refunds, or else a refund_failed alert names one of "
+    "its payment's refunds and is open, or was closed by an operator recording that the "
+    "money went back outside paycore.",
     "safety",
     "S14",
 )
@@ -108,7 +109,7 @@ def decided_refunds_covered(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     alerted = {
         str(a.fields.get("payment_id"))
         for a in snap.rows(s.ALERTS)
-        if a.kind == "refund_failed" and a.open
+        if a.kind == "refund_failed" and (a.open or a.fields.get("settled_outside") is True)
     }
     for order in snap.rows(s.ORDERS):
         if order.status not in (OrderStatus.REFUNDED, OrderStatus.OUT_OF_STOCK):
