@@ -156,21 +156,25 @@ def run_confirmed(
     ledger_kinds: frozenset[str] | None,
     reread: Callable[[], Ledger] | None,
 ) -> tuple[list[Violation], list[str]]:
-    """:func:`run_checks`, with each violation found confirmed against the provider's
-    books read again after the snapshot (``reread``; None: the books cannot change
-    meanwhile). Books read before the snapshot may show an object as it was before the
-    store moved on (an intent still live whose order the snapshot shows canceled, the
-    intent having been canceled first): a violation is reported only if it holds
-    against the books on both sides of the snapshot, by invariant and subject."""
+    """:func:`run_checks`, with each violation of an invariant that reads the provider's
+    books confirmed against the books read again after the snapshot (``reread``; None:
+    the books cannot change meanwhile). Books read before the snapshot may show an object
+    as it was before the store moved on (an intent still live whose order the snapshot
+    shows canceled, the intent having been canceled first): such a violation is reported
+    only if it holds against the books on both sides of the snapshot, by invariant and
+    subject. A violation of an invariant that reads only the store stands as found, and
+    the books are read again only when there is something to confirm."""
     found, unchecked = run_checks(snapshot, ledger, invariants, ledger_kinds)
     if not found or reread is None:
         return found, unchecked
-    flagged = {v.invariant for v in found}
-    again, _ = run_checks(
-        snapshot, reread(), [i for i in invariants if i.id in flagged], ledger_kinds
-    )
+    flagged = [i for i in invariants if i.id in {v.invariant for v in found}]
+    _, reading = run_checks(snapshot, None, flagged)  # the flagged that read the books
+    if not reading:
+        return found, unchecked
+    again, _ = run_checks(snapshot, reread(), [i for i in flagged if i.id in reading], ledger_kinds)
     holds = {(v.invariant, v.subject) for v in again}
-    return [v for v in found if (v.invariant, v.subject) in holds], unchecked
+    kept = [v for v in found if v.invariant not in reading or (v.invariant, v.subject) in holds]
+    return kept, unchecked
 
 
 def _fake_ledger(path: str) -> Ledger:
@@ -219,10 +223,10 @@ def _books(args: argparse.Namespace) -> _Books:
         raise InvalidInput("--window-hours must be at least 1", field="window_hours")
     connect = not args.no_connect
     provider = StripeProvider.from_settings(api_base=args.stripe_api_base, connect=connect)
-    window_ms = args.window_hours * 3_600_000
+    since = int(time.time() * 1000) - args.window_hours * 3_600_000
 
-    def read() -> Ledger:
-        return window_ledger(provider, int(time.time() * 1000), window_ms, connect=connect)
+    def read() -> Ledger:  # from one start, however late it is read again
+        return window_ledger(provider, since, int(time.time() * 1000), connect=connect)
 
     return _Books(read(), WINDOWED, read)
 
@@ -287,10 +291,10 @@ def _report(
         return
     for v in found:
         print(f"VIOLATED {v}", file=out)
-    books = "a window of " if args.provider is not None else ""
+    why = "over a window of" if args.provider is not None else "without"
     print(
-        f"{checked} invariants checked, {len(found)} violations; not checked without "
-        f"{books}the provider's books: {', '.join(unchecked) or 'none'} ({elapsed:.2f} s)",
+        f"{checked} invariants checked, {len(found)} violations; not checked {why} "
+        f"the provider's books: {', '.join(unchecked) or 'none'} ({elapsed:.2f} s)",
         file=out,
     )
     if reading is not None:

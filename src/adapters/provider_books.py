@@ -32,17 +32,19 @@ def took_money(intent: IntentView) -> bool:
 
 
 def window_ledger(
-    provider: PaymentProvider, now_ms: int, window_ms: int, *, connect: bool | None
+    provider: PaymentProvider, since_ms: int, now_ms: int, *, connect: bool | None
 ) -> Ledger:
-    """Every intent created from ``now_ms - window_ms`` on, and every refund of those that
-    took money, read page by page (one list call per page of intents, one per page of
-    each charged intent's refunds). ``connect``: whether the shop charges through
-    Connect (the ledger's ``connect``).
+    """Every intent created from ``since_ms`` on, and every refund of those that took
+    money, read page by page (one list call per page of intents, one per page of each
+    charged intent's refunds), as of ``now_ms``. ``connect``: whether the shop charges
+    through Connect (the ledger's ``connect``). Books read twice to confirm what the
+    first read showed start at the same moment: a window that slid would leave out what
+    the first read held at its start.
 
     Raises:
         ProviderError: the provider could not be read (its subclasses say how).
     """
-    intents = listing.intents_between(provider, listing.seconds_from(now_ms - window_ms))
+    intents = listing.intents_between(provider, listing.seconds_from(since_ms))
     refunds: list[RefundView] = []
     for intent in intents:
         if took_money(intent):

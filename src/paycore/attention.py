@@ -88,8 +88,7 @@ def resolve_alert(u: Unit, alert_id: object, resolution: object, force: bool = F
     payment while that money is not covered by pending or succeeded refunds is refused:
     refund it again (``create_refund``), and the alert closes by itself. ``force`` says
     the money went back outside paycore: the alert closes with ``settled_outside`` in its
-    fields (``decided-refunds-covered`` then reports the order, as nothing in the store
-    covers it)."""
+    fields, which ``decided-refunds-covered`` accepts as the record of that settlement."""
     if not isinstance(resolution, str) or not resolution.strip():
         raise InvalidInput("say what was done about the alert: resolution must be text")
     text("resolution", resolution)  # text every store can hold

@@ -8,7 +8,9 @@ backlog a batch per run and goes on where the last run stopped.
 
 A message is taken only once it is due (``OutboxMessage.due_at``): the run that takes
 it moves that on by ``Config.lease_ms`` in the transaction that claims it, so a run of
-another instance meanwhile passes it over instead of sending it too; a failed send puts
+another instance meanwhile passes it over instead of sending it too (the run starts no
+send once half of that hold has passed: what it did not send by then is left to a later
+run); a failed send puts
 it off by the retry's backoff (``backoff_base_ms`` doubled per attempt, at most
 ``backoff_cap_ms``), so a notifier that is down is not called for every message on
 every run.
@@ -52,13 +54,20 @@ def dispatch_backlog(engine: Engine, notifier: Notifier) -> int:
     """Send up to ``job_batch`` due unsent messages, going on after the last run's batch.
 
     Messages the notifier keeps refusing are retried after their backoff, without
-    blocking the ones behind them. Returns how many were sent.
+    blocking the ones behind them. The batch is held for ``lease_ms`` from its take: no
+    send starts once half of that has passed (``Notifier.send`` is bounded, and the other
+    half is for the send under way), and the messages not sent by then are due again
+    when the hold lapses, for the next round of any instance. Returns how many were sent.
     """
-    batch = engine.transact(
-        partial(_take, limit=engine.config.job_batch, lease_ms=engine.config.lease_ms)
-    )
+    lease_ms = engine.config.lease_ms
+    batch = engine.transact(partial(_take, limit=engine.config.job_batch, lease_ms=lease_ms))
     engine.take_queued()  # what this thread queued is the backlog's now
-    return sum(_send(engine, notifier, msg) for msg in batch)
+    sent = 0
+    for msg in batch:
+        if engine.clock.now() >= msg.due_at - lease_ms // 2:
+            break  # the hold is half over: the rest wait for it to lapse
+        sent += _send(engine, notifier, msg)
+    return sent
 
 
 def _take(u: Unit, *, limit: int, lease_ms: int) -> list[OutboxMessage]:

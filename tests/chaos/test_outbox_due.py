@@ -140,3 +140,27 @@ def test_a_message_queued_before_due_times_existed_is_due_at_once() -> None:
         tx.update(s.OUTBOX, attrs.evolve(old, due_at=0, version=old.version + 1))
     notifier.before = lambda m: None
     assert w.service.dispatch_notifications() == 1
+
+
+def test_a_round_slower_than_its_hold_leaves_the_rest_to_a_later_round() -> None:
+    """Each send takes a minute: the round stops starting sends once half its hold
+    (``lease_ms``) has passed, and a second round after the hold lapsed sends the rest.
+    No message goes out twice; every one goes out."""
+    notifier = Notifier()
+    notifier.before = down
+    w = shop(notifier)
+    ids = [paid(w, i) for i in range(10)]  # each request's own send fails
+    w.clock.advance(w.service.config.backoff_cap_ms)
+    notifier.before = lambda message: w.clock.advance(60_000)
+    calls_before = len(notifier.calls)
+    first = w.service.dispatch_notifications()
+    assert 0 < first < 10
+    assert w.service.dispatch_notifications() == 0  # the rest are still held
+    total = first
+    for _ in range(10):  # one round per hold, each sends what half a hold allows
+        w.clock.advance(w.service.config.lease_ms)
+        total += w.service.dispatch_notifications()
+    assert total == 10
+    sends = notifier.calls[calls_before:]
+    assert sorted(sends) == sorted(ids)  # each once
+    assert all(message(w, i).sent for i in ids)

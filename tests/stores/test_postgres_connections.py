@@ -182,3 +182,17 @@ def test_a_role_that_may_not_create_gets_a_typed_error(postgres_dsn: str) -> Non
     finally:
         with psycopg.connect(postgres_dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_check_may_pause_inside_its_snapshot_past_the_idle_timeout(
+    migrated_postgres_dsn: str,
+) -> None:
+    """``paycore check`` reads the provider's books again while its snapshot is open;
+    the session's idle-in-transaction timeout must not end that read-only snapshot."""
+    store = PostgresStore(migrated_postgres_dsn, max_size=1, idle_in_transaction_timeout=0.2)
+    try:
+        with store.streamed() as view:
+            time.sleep(0.6)  # idle inside the snapshot, three times the timeout
+            assert list(view.rows(ORDERS)) == []
+    finally:
+        store.close()

@@ -190,3 +190,25 @@ def test_postgres_pipelined_commit_answered_rollback_is_refused(
     finally:
         store._pool.putconn(conn)
         store.close()
+
+
+def test_an_error_while_a_query_reads_its_rows_fails_the_transaction(tmp_path: Path) -> None:
+    """SQLite steps a query as its rows are read: an error part way through the rows (an
+    interrupt here; an I/O error or a damaged page in the field) is the port's error, and
+    the transaction keeps nothing, whatever the caller does with it."""
+    from paycore.status import OrderStatus
+
+    store = SQLiteStore(tmp_path / "rows.db", migrate=True)
+    with store.transaction() as tx:
+        for i in range(300):
+            tx.insert(ORDERS, order(f"o{i:04d}"))
+    with pytest.raises(StoreError), store.transaction() as tx:
+        tx.insert(ORDERS, order("before"))
+        tx.find(ORDERS, "checkout_session_id", "x")  # sends the insert
+        tx.conn.set_progress_handler(lambda: 1, 2000)  # type: ignore[attr-defined]
+        with pytest.raises(OperationalError):
+            tx.find(ORDERS, "status", OrderStatus.PENDING)
+        tx.conn.set_progress_handler(None, 0)  # type: ignore[attr-defined]
+        tx.insert(ORDERS, order("after"))
+    assert stored(store, "before", "after") == []
+    store.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from paycore import invariants
+from paycore_adapters import cli_check
 from paycore_adapters.cli import main
 from paycore_adapters.demo import shop_day
 from paycore_adapters.demo_days import books_path
@@ -176,3 +177,35 @@ def test_fake_books_that_cannot_be_read_are_an_error_not_a_pass(shop: Path, tmp_
         code, out, err = cli("check", "--store", f"sqlite:{shop}", "--fake-books", str(books))
         assert (code, out) == (2, "")
         assert err.startswith("error: cannot read the fake provider's books: ")
+
+
+class _Later:
+    """``time`` for the check, whose clock jumps three days after its first reading: the
+    books read again to confirm a violation are read that much later."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    def time(self) -> float:
+        self.readings += 1
+        return time.time() + (0 if self.readings == 1 else 72 * 3600)
+
+    def perf_counter(self) -> float:
+        return time.perf_counter()
+
+
+def test_the_books_read_again_start_where_the_first_read_started(
+    shop: Path, stripe_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first intent of the window lost its destination; the confirmation reads the
+    books three days later. A window that slid with the clock would no longer hold that
+    intent and drop the violation: the window starts where it started."""
+    books = books_path(shop)
+    doc = json.loads(books.read_text(encoding="utf-8"))
+    first = doc["intents"][0]
+    first["account"], first["view"]["$intent"]["account"] = "", None
+    books.write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.setattr(cli_check, "time", _Later())
+    code, out, _ = check_over_http(shop, books)
+    assert code == 1
+    assert out.startswith("VIOLATED [charge-pays-the-seller]")

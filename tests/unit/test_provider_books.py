@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import attrs
 from tests.support import make_shop
 
 from paycore import invariants
+from paycore import schema as s
 from paycore.flows.checkout import CartItem
 from paycore.invariants import Ledger
 from paycore.invariants.common import INSTALLATION_KEY, installation
@@ -55,7 +57,7 @@ def test_the_window_holds_its_intents_and_every_refund_of_those_that_took_money(
         w.service.create_refund(recent, 10, idempotency_key=f"r-{n}")
     unpaid = w.service.create_payment_intent("cs_books_open_0001", [CartItem("p_mug", 1)])
     provider = Counting(w.provider)
-    ledger = window_ledger(provider, w.clock.now(), 2 * HOUR, connect=True)  # type: ignore[arg-type]
+    ledger = window_ledger(provider, w.clock.now() - 2 * HOUR, w.clock.now(), connect=True)  # type: ignore[arg-type]
     assert {v.id for v in ledger.intents} == {
         intent_of(w, recent),
         intent_of(w, unpaid.payment_id),
@@ -73,7 +75,7 @@ def test_an_intent_that_took_no_money_is_not_asked_for_refunds() -> None:
     w = make_shop()
     w.service.create_payment_intent("cs_books_open_0001", [CartItem("p_mug", 1)])
     provider = Counting(w.provider)
-    ledger = window_ledger(provider, w.clock.now(), HOUR, connect=False)  # type: ignore[arg-type]
+    ledger = window_ledger(provider, w.clock.now() - HOUR, w.clock.now(), connect=False)  # type: ignore[arg-type]
     assert [v.status for v in ledger.intents] == ["requires_payment_method"]
     assert (ledger.refunds, provider.calls["list_refunds"]) == ([], 0)
     assert ledger.connect is False
@@ -89,7 +91,7 @@ def test_a_bank_debit_still_processing_is_asked_for_its_refunds() -> None:
     made = w.provider.create_refund(  # from the dashboard
         intent, amount=500, reason=None, metadata={}, idempotency_key="dashboard-1"
     )
-    ledger = window_ledger(w.provider, w.clock.now(), HOUR, connect=True)
+    ledger = window_ledger(w.provider, w.clock.now() - HOUR, w.clock.now(), connect=True)
     (debit,) = ledger.intents
     assert (debit.status, debit.amount_received) == ("processing", 0)
     assert [r.id for r in ledger.refunds] == [made.id]
@@ -108,7 +110,7 @@ def test_books_read_before_the_store_moved_on_are_not_a_violation() -> None:
     res = w.service.create_payment_intent("cs_books_cancel_01", [CartItem("p_mug", 1)])
 
     def read() -> Ledger:
-        return window_ledger(w.provider, w.clock.now(), HOUR, connect=True)
+        return window_ledger(w.provider, w.clock.now() - HOUR, w.clock.now(), connect=True)
 
     before = read()
     w.service.cancel_payment(res.payment_id)
@@ -138,7 +140,7 @@ def test_a_violation_that_holds_on_both_sides_of_the_snapshot_is_reported() -> N
 
     def read() -> Ledger:
         reads.append(1)
-        return window_ledger(w.provider, w.clock.now(), HOUR, connect=True)
+        return window_ledger(w.provider, w.clock.now() - HOUR, w.clock.now(), connect=True)
 
     found, _ = run_confirmed(snap, read(), safety(), WINDOWED, read)
     assert [(v.invariant, v.subject) for v in found] == [("no-orphaned-charge", stray.id)]
@@ -152,6 +154,25 @@ def test_with_nothing_found_the_books_are_not_read_again() -> None:
     def never() -> Ledger:
         raise AssertionError("read again with nothing to confirm")
 
-    ledger = window_ledger(w.provider, w.clock.now(), HOUR, connect=True)
+    ledger = window_ledger(w.provider, w.clock.now() - HOUR, w.clock.now(), connect=True)
     found, _ = run_confirmed(w.store.snapshot(), ledger, safety(), WINDOWED, never)
     assert found == []
+
+
+def test_a_violation_of_the_store_alone_stands_without_reading_the_books_again() -> None:
+    """An operator's bad hand edit commits more mugs than were ever on hand: a
+    store-only invariant names it, and the books are not read again for it."""
+    w = make_shop()
+    paid(w, 0)
+    with w.store.transaction() as tx:
+        mug = tx.get(s.STOCK, "s1/SKU-MUG")
+        assert mug is not None
+        bad = attrs.evolve(mug, committed=mug.on_hand + 5, version=mug.version + 1)
+        tx.update(s.STOCK, bad)
+
+    def never() -> Ledger:
+        raise AssertionError("the books read again for a violation of the store alone")
+
+    ledger = window_ledger(w.provider, w.clock.now() - HOUR, w.clock.now(), connect=True)
+    found, _ = run_confirmed(w.store.snapshot(), ledger, safety(), WINDOWED, never)
+    assert "no-oversell" in {v.invariant for v in found}

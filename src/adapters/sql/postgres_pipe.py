@@ -36,7 +36,7 @@ AT_BEGIN = -1
 _INERROR = pq.TransactionStatus.INERROR
 
 
-def rolled_back() -> psycopg.Error:
+def commit_rolled_back() -> psycopg.Error:
     """What a ``COMMIT`` of a transaction the server had aborted raises: the server ends
     such a transaction with ``ROLLBACK`` (its answer, not an error); nothing committed."""
     return pgerrors.InFailedSqlTransaction(
@@ -124,7 +124,7 @@ def run(
             at = kinds[j + 1] if kind == -1 else AT_BEGIN if kind == -2 else kind
             failed = PipelineFailed(at, exc)
         elif kind == len(batch) and res.command_status == b"ROLLBACK" and failed is None:
-            failed = PipelineFailed(kind, rolled_back())
+            failed = PipelineFailed(kind, commit_rolled_back())
         if kind == -1:
             sql, name = next(prepared)
             if res.status == pq.ExecStatus.COMMAND_OK:
@@ -183,7 +183,7 @@ def command(conn: psycopg.Connection[tuple[object, ...]], sql: bytes) -> None:
     pg = conn.pgconn
     commit = sql == COMMIT.encode()
     if commit and pg.transaction_status == _INERROR:
-        raise rolled_back()
+        raise commit_rolled_back()
     pg.send_query(sql)
     while pg.flush():
         wait(pg, writing=True)
@@ -195,7 +195,7 @@ def command(conn: psycopg.Connection[tuple[object, ...]], sql: bytes) -> None:
             if failed is not None:
                 raise pgerrors.error_from_result(failed, encoding=conn.info.encoding)
             if commit and answer == b"ROLLBACK":
-                raise rolled_back()
+                raise commit_rolled_back()
             return
         if res.status == pq.ExecStatus.FATAL_ERROR:
             failed = res

@@ -236,6 +236,9 @@ class PostgresStore:
         this thread's transactions it is not, and a refusal (40001) while reading is
         raised as ``StoreConflict`` (rows already given cannot be read again)."""
         with self._read_only(not getattr(self._local, "open", False)) as conn:
+            # A check may pause inside its snapshot (reading the provider's books again):
+            # no idle timeout for this read-only transaction, which holds no lock.
+            conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
             conn.execute("SELECT 1 FROM paycore_sequences LIMIT 1")  # the instant
             yield postgres_view(conn, self._sql, batch=batch, cache=cache)
 

@@ -52,15 +52,25 @@ def commit_failed(exc: sqlite3.Error) -> OperationalError:
     return CommitUnknown(f"the commit failed; it may have happened: {exc}")
 
 
+class _Fetched(list[Any]):
+    """A query's rows, read whole, answering ``fetchone`` as a cursor does."""
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+
 class SQLiteTransaction(SqlTransaction):
     """A :class:`paycore.ports.Transaction` on a connection inside ``BEGIN IMMEDIATE``."""
 
     integrity = sqlite3.IntegrityError
     placeholder = "?"
 
-    def _run(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+    def _run(self, sql: str, args: tuple[Any, ...]) -> _Fetched:
+        """The statement's rows, all read here: SQLite steps a query as its rows are
+        read, so an error while reading them (an I/O error, a damaged page past the first
+        row) is raised in this call, translated, and fails the transaction."""
         try:
-            return self.conn.execute(sql, args)  # type: ignore[no-any-return]
+            return _Fetched(self.conn.execute(sql, args).fetchall())
         except sqlite3.IntegrityError:
             raise
         except (UnicodeEncodeError, OverflowError) as exc:

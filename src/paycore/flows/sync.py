@@ -119,8 +119,9 @@ def reservations_of(u: Unit, order_id: str) -> list[Reservation]:
 
 
 def release_held(u: Unit, order_id: str, trigger: str = "release") -> None:
-    """Give an order's held stock back (``trigger`` "release" or "expire"): the one place
-    where a hold ends without a sale."""
+    """Give an order's held stock back (``trigger`` "release", "expire", or
+    "expire_processing" for the janitor's end of a processing hold): the one place where a
+    hold ends without a sale."""
     for r in reservations_of(u, order_id):
         if r.status is ReservationStatus.HELD:
             u.move(s.RESERVATIONS, r, RESERVATION, trigger)
