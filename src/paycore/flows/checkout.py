@@ -89,11 +89,12 @@ __all__ = [
 ]
 
 
-#: ``Flow.data``: the abort came from an answered create (refused): none can land later.
+#: ``Flow.data``: the abort came from an answered create (refused at ``create``, not its
+#: API key): none can land later.
 ANSWERED = "creates_answered"
-#: ``Flow.data``: a create may have gone out whose answer was lost (a seller check run
-#: again ends the checkout); an ambiguous answer records ``last_error`` (the engine's
-#: policy), and ``find`` records :data:`SENT_BY`.
+#: ``Flow.data``: the first check may have sent a create whose answer was lost (a check
+#: run again ends the checkout, or goes on to ``replay``); an ambiguous answer records
+#: ``last_error`` (the engine's policy), and ``find`` records :data:`SENT_BY`.
 UNANSWERED = "create_unanswered"
 #: ``Flow.data``: the first seller check's answer was recorded (a retry): it went on to no
 #: create, and later checks never go on at once, so none left ``check_seller``.
@@ -340,7 +341,7 @@ def _may_still_land(u: Unit, flow: Flow) -> bool:
     """May a create request of this checkout still land (the list read at
     ``u.answered_at()``)? When one went unanswered (an ambiguous answer, a ``find``, a
     lost answer before a seller check ended the checkout), until ``landing_ms`` passed
-    since the last went out; never after the create's refusal (its answer)."""
+    since the last went out; never after the create's refusal (:data:`ANSWERED`)."""
     data = flow.data
     if data.get(ANSWERED) is True:
         return False
