@@ -357,18 +357,19 @@ class TestCancelFound:
         converged(w)
 
     def test_definite_refusal_looks_again_and_finds_the_sale(self) -> None:
-        """The customer paid before the cancel landed: the refusal is final, not retried;
-        the next look-up finds the success and the checkout ends as a sale."""
+        """The customer paid before the cancel landed: the refusal is a strike (a refusal
+        that lasts must end dead, not loop); the next look-up finds the success and the
+        checkout ends as a sale."""
         w = make_shop(stock=1)
         abort_found_live_intent(w)
         before = flow_of(w, FID)
         w.provider.customer_confirm(PI_1, "pm_card_visa")
-        step(w, FID, 2)  # cancel_found: refused (succeeded) -> abort, no retry
+        step(w, FID, 2)  # cancel_found: refused (succeeded) -> abort, a strike
         after = flow_of(w, FID)
         assert (after.step, after.attempts, after.last_error) == (
             "abort",
-            before.attempts,
-            before.last_error,
+            before.attempts + 1,
+            "provider_invalid_request",
         )
         assert w.service.payment(PAY).status is PaymentStatus.CREATING
         flow = run(w, FID)

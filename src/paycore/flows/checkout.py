@@ -6,10 +6,11 @@ charge, read by :func:`paycore.connect.charge_blocker`, S11) -> ``create`` (prov
 create the intent with a key derived from the flow) -> recorded. The check's yes needs
 no record: the engine makes the create call at once (``Remote.then``), and the
 transaction that records the intent checks the seller's local switch too (switched off
-meanwhile: the intent is canceled before anyone gets its secret). A check run again after
-a create whose answer was lost (a crash, a store failure) may end the checkout with an
-intent out there: it looks first (``abort``); only a flow as its checkout began it
-(never stepped, claimed or replayed since) knows that nothing was sent, and closes at once.
+meanwhile: the intent is canceled before anyone gets its secret). Only the first check
+goes on at once; a check run again records its answer first. A check run again after a
+create whose answer was lost (a crash, a store failure) may end the checkout with an
+intent out there: it looks first (``abort``); the first check, and any after the first
+one's answer was recorded (a retry), know that nothing was sent, and close at once.
 
 An ambiguous answer (timeout, lost answer, 5xx) goes to ``replay``: the same request
 under the same key. The provider answers it with the first request's result, or, if
@@ -27,7 +28,8 @@ Giving up goes to ``abort``, which lists the same window and cancels any intent 
 before releasing stock and closing the order (S1, S3). When it finds none and a create may
 still be on its way (a give-up or an operator's abandon while a create went unanswered), it
 waits as ``find`` does, until ``landing_ms`` passed since the last create went out; only an
-abort that follows the create's refusal closes on an empty list at once.
+abort that follows a refusal of the first request under a create key (not of its API key)
+closes on an empty list at once. A cancel refused for good is a strike (it ends dead).
 
 Both adopt or cancel only an intent that is this payment's in full
 (:func:`paycore.flows.identity.intent_is_payments`): ids repeat across stores and
@@ -56,7 +58,7 @@ from paycore.flows.cart import (
     normalize_cart,
 )
 from paycore.flows.checkout_begin import RUN_AGAIN, begin, flow_id_for, run_again
-from paycore.flows.checkout_close import close
+from paycore.flows.checkout_close import cancel_found, close
 from paycore.flows.checkout_window import LOOKBACK_S, SENT_BY, Found
 from paycore.flows.checkout_window import lookup as _lookup
 from paycore.flows.checkout_window import sent_by as _sent_by
@@ -87,12 +89,16 @@ __all__ = [
 ]
 
 
-#: ``Flow.data``: the abort came from an answered create (refused): none can land later.
+#: ``Flow.data``: the abort came from an answered create (refused at ``create``, not its
+#: API key): none can land later.
 ANSWERED = "creates_answered"
-#: ``Flow.data``: a create may have gone out whose answer was lost (a seller check run
-#: again ends the checkout); an ambiguous answer records ``last_error`` (the engine's
-#: policy), and ``find`` records :data:`SENT_BY`.
+#: ``Flow.data``: the first check may have sent a create whose answer was lost (a check
+#: run again ends the checkout, or goes on to ``replay``); an ambiguous answer records
+#: ``last_error`` (the engine's policy), and ``find`` records :data:`SENT_BY`.
 UNANSWERED = "create_unanswered"
+#: ``Flow.data``: the first seller check's answer was recorded (a retry): it went on to no
+#: create, and later checks never go on at once, so none left ``check_seller``.
+CHECKED = "first_check_recorded"
 
 
 # --- steps ----------------------------------------------------------------------
@@ -111,6 +117,8 @@ def _payment(u: Unit, flow: Flow) -> Payment:
 
 
 def _check_seller(flow: Flow) -> Remote[AccountView]:
+    """Only the first check goes on at once to the create (``Remote.then``): see
+    :data:`CHECKED`. Every error comes to :func:`_check_refused` (``best_effort``)."""
     account = _prm(flow).account
     again = flow.data.get(RUN_AGAIN) is True  # the apply reads the flow as stored
 
@@ -122,8 +130,15 @@ def _check_seller(flow: Flow) -> Remote[AccountView]:
         lambda p: p.retrieve_account(account),
         lambda u, f, view: _after_check(u, run(f), view),
         refused=lambda u, f, err: _check_refused(u, run(f), err),
-        then=_go_on,
+        best_effort=True,
+        then=_go_on if _first(run(flow)) else None,
     )
+
+
+def _first(flow: Flow) -> bool:
+    """The flow as its checkout began it (never stepped, claimed or replayed since): a
+    run that does not go on from its own commit takes the flow, bumping its version."""
+    return flow.version == 0 and flow.data.get(RUN_AGAIN) is not True
 
 
 def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
@@ -131,7 +146,7 @@ def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     does not know can take no charge: the checkout ends as the seller's. Settings the
     provider refuses (the key, or an account the key may not charge) no retry mends: the
     checkout ends and an operator is alerted. Each ends as :func:`_end_check` says. Any
-    other refusal of the check is retried as a strike."""
+    other error is retried as the engine's policy would (the first check's: CHECKED)."""
     if isinstance(err, ProviderCircuitOpen):
         return _end_check(u, flow, err.code)
     if isinstance(err, ProviderConfigurationError):
@@ -145,16 +160,16 @@ def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     if isinstance(err, ProviderNotFound):
         why = f"the provider refused to show account {_prm(flow).account} ({err.code})"
         return _end_check(u, flow, SellerCannotCharge.code, why)
-    return Advance(retry=err.code)
+    return Advance(retry=err.code, data={CHECKED: True} if _first(flow) else {})
 
 
 def _end_check(u: Unit, flow: Flow, code: str, blocker: str | None = None) -> Advance:
-    """The seller check ends the checkout. A flow as its checkout began it (never stepped,
-    claimed or replayed since) sent nothing: close at once, without asking the provider
-    (which may well be down). Run again, the check may follow one that went on at once
-    to a create whose answer was lost (a crash, a store failure): look for that intent
-    first (``abort``), never leave it to the reconciler as an orphan."""
-    if flow.version == 0 and flow.data.get(RUN_AGAIN) is not True:
+    """The seller check ends the checkout. The first check sent nothing, nor did any
+    after it once its answer was recorded (:data:`CHECKED`): close at once, without
+    asking the provider (which may well be down). Otherwise the first check may have
+    gone on at once to a create whose answer was lost (a crash, a store failure): look
+    for that intent first (``abort``), never leave it to the reconciler as an orphan."""
+    if _first(flow) or flow.data.get(CHECKED) is True:
         return _close(u, flow, _payment(u, flow), code, blocker)
     why = {"error": code, **({"blocker": blocker} if blocker else {})}
     return Advance(to=Step.ABORT, data={**why, UNANSWERED: True})
@@ -169,7 +184,11 @@ def _go_on(view: AccountView) -> Step | None:
 def _after_check(u: Unit, flow: Flow, view: AccountView) -> Advance:
     blocker = charge_blocker(view)
     if blocker is None and _seller_enabled(u, flow):
-        return Advance(to=Step.CREATE)
+        if _first(flow) or flow.data.get(CHECKED) is True:
+            return Advance(to=Step.CREATE)
+        # The first check may have sent a create whose answer was lost: send it again as
+        # a replay (it keeps the key's clock, so a forgotten key asks first).
+        return Advance(to=Step.REPLAY, data={UNANSWERED: True})
     why = blocker or "the seller is switched off in the shop"
     return _end_check(u, flow, SellerCannotCharge.code, why)
 
@@ -228,9 +247,11 @@ def _create_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
         # The key answers for another request: this create never ran under it. The list
         # says what exists; a new key generation follows once nothing can still land.
         return Advance(to=Step.FIND, data={"last_error": err.code})
-    # A refusal is the create's answer: nothing it sent can land later (the abort waits
-    # for no request).
-    return Advance(to=Step.ABORT, data={"error": err.code, ANSWERED: True})
+    # A refusal at ``create`` is its answer: nothing sent can land later (the abort waits
+    # for none). Not a refused API key, checked before the idempotency key (it says
+    # nothing of a request sent before), nor at ``replay`` (it follows a lost answer).
+    sure = flow.step == Step.CREATE and not isinstance(err, ProviderConfigurationError)
+    return Advance(to=Step.ABORT, data={"error": err.code, **({ANSWERED: True} if sure else {})})
 
 
 def _adopt(u: Unit, flow: Flow, view: IntentView, payment: Payment) -> Advance:
@@ -320,43 +341,13 @@ def _may_still_land(u: Unit, flow: Flow) -> bool:
     """May a create request of this checkout still land (the list read at
     ``u.answered_at()``)? When one went unanswered (an ambiguous answer, a ``find``, a
     lost answer before a seller check ended the checkout), until ``landing_ms`` passed
-    since the last went out; never after the create's refusal (its answer)."""
+    since the last went out; never after the create's refusal (:data:`ANSWERED`)."""
     data = flow.data
     if data.get(ANSWERED) is True:
         return False
     if "last_error" not in data and SENT_BY not in data and data.get(UNANSWERED) is not True:
         return False
     return u.answered_at() - _sent_by(flow) < _prm(flow).landing_ms
-
-
-def _cancel_found(flow: Flow) -> Remote[IntentView]:
-    intent_id = flow.data["cancel_id"]
-    gen = int(flow.data.get("cancel_gen", 0))
-    k = key(flow, f"cancel:{intent_id}" + (f"#{gen}" if gen else ""))
-    return Remote(
-        "cancel_intent",
-        lambda p: p.cancel_intent(intent_id, idempotency_key=k),
-        _after_cancel_found,
-        refused=_cancel_unanswered,
-        best_effort=True,
-    )
-
-
-def _cancel_unanswered(u: Unit, flow: Flow, err: ProviderError) -> Advance:
-    if err.outcome == "ambiguous" or err.retryable:
-        # No answer, and a 500 saved under the key replays for a day: look again after a
-        # backoff, and cancel under a new key (a second cancel is refused, never doubled).
-        gen = int(flow.data.get("cancel_gen", 0)) + 1
-        return Advance(to=Step.ABORT, retry=err.code, data={"cancel_gen": gen})
-    # Refused: it is no longer cancelable (paid, or canceled meanwhile). Look again.
-    return Advance(to=Step.ABORT)
-
-
-def _after_cancel_found(u: Unit, flow: Flow, view: IntentView) -> Advance:
-    payment = _payment(u, flow)
-    if payment.provider_intent_id == view.id:
-        apply_intent(u, payment, view)
-    return Advance(to=Step.ABORT)
 
 
 def _sync_recorded(flow: Flow) -> Remote[IntentView]:
@@ -377,12 +368,12 @@ def _after_sync_recorded(u: Unit, flow: Flow, view: IntentView) -> Advance:
 DEF = FlowDef(
     kind="checkout",
     steps={
-        Step.CHECK_SELLER: step(_check_seller, Step.CREATE, Step.ABORT),
+        Step.CHECK_SELLER: step(_check_seller, Step.CREATE, Step.REPLAY, Step.ABORT),
         Step.CREATE: step(_create, Step.REPLAY, Step.ABORT),
         Step.REPLAY: step(_replay, Step.FIND, Step.ABORT),
         Step.FIND: step(_find, Step.CREATE, Step.ABORT),
         Step.ABORT: step(_abort, Step.CANCEL_FOUND, Step.SYNC_RECORDED),
-        Step.CANCEL_FOUND: step(_cancel_found, Step.ABORT),
+        Step.CANCEL_FOUND: step(cancel_found, Step.ABORT),
         Step.SYNC_RECORDED: step(_sync_recorded, Step.CANCEL_FOUND, Step.ABORT),
     },
     give_up=Step.ABORT,
