@@ -5,9 +5,10 @@ any other code; ``conftest.py`` keeps the fixtures."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +22,7 @@ from paycore.money import Money
 from paycore.ports import RefundView
 from paycore.records import Flow
 from paycore.status import FlowStatus
+from paycore_adapters.cli import main
 from paycore_adapters.harness.bugs import BUGS
 from paycore_adapters.harness.faulty import FaultyProvider, FaultyStore
 from paycore_adapters.harness.runner import ChaosReport, run_chaos
@@ -221,3 +223,11 @@ def run_shape(report: ChaosReport) -> tuple[object, ...]:
         report.steps_reached,
         report.transitions_reached,
     )
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    """Run the ``paycore`` command line in process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()

@@ -5,18 +5,16 @@ the server's: a clock offset from it by a set amount is that far from the server
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from tests.support import cli
 
 from paycore.config import MINUTE, Config
 from paycore.errors import PaycoreError
-from paycore_adapters.cli import main
 from paycore_adapters.clock_skew import WatchedService
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import RecordingNotifier
@@ -140,10 +138,3 @@ def test_paycore_check_on_sqlite_has_no_server_clock(tmp_path: Path) -> None:
     code, out, _ = cli("check", "--store", path, "--json")
     assert code == 0 and json.loads(out)["clock"] is None
     assert "clock:" not in cli("check", "--store", path)[1]
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()

@@ -3,15 +3,13 @@ PostgreSQL store."""
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
 from urllib.parse import quote
 
 import psycopg
+from tests.support import cli
 
 from paycore.records import Seller
 from paycore.schema import SELLERS
-from paycore_adapters.cli import main
 from paycore_adapters.sql import migrate
 from paycore_adapters.sql.postgres_store import PostgresStore
 from paycore_adapters.stores import open_store, parse_url
@@ -22,13 +20,6 @@ def as_url(dsn: str) -> str:
     p = psycopg.conninfo.conninfo_to_dict(dsn)
     auth = quote(str(p["user"]), safe="") + ":" + quote(str(p.get("password", "")), safe="")
     return f"postgresql://{auth}@{p['host']}:{p['port']}/{quote(str(p['dbname']), safe='')}"
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_a_postgresql_url_names_the_postgresql_store() -> None:

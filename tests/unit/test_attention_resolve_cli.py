@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from tests.support import make_shop
+from tests.support import cli, make_shop
 from tests.unit.test_operations import dead_refund
 
 from paycore import schema as s
-from paycore_adapters.cli import main
 from paycore_adapters.stores import OpenStore, open_store
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def saved_dead_refund(tmp_path: Path) -> tuple[Path, str]:

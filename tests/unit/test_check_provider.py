@@ -8,14 +8,13 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from tests.support import cli
 
 from paycore import invariants
 from paycore_adapters import cli_check
-from paycore_adapters.cli import main
 from paycore_adapters.demo import shop_day
 from paycore_adapters.demo_days import books_path
 from paycore_adapters.emulator import Emulator
@@ -28,13 +27,6 @@ from paycore_adapters.stripe_provider import KEY_ENV
 KEY = "sk_test_check_provider_0123456789"
 #: Back to before the demo's clock starts: the whole demo day is in the window.
 SINCE_EPOCH_HOURS = str((int(time.time() * 1000) - EPOCH_MS) // 3_600_000 + 48)
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

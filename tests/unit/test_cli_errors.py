@@ -4,22 +4,13 @@ and exit 2, never a traceback; an unexpected one is exit 2 with its traceback, n
 
 from __future__ import annotations
 
-import io
 import socket
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from tests.support import cli
 
 from paycore_adapters import cli_check
-from paycore_adapters.cli import main
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_an_unreadable_demo_store_is_one_line_and_exit_2(tmp_path: Path) -> None:

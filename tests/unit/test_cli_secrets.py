@@ -3,13 +3,11 @@ no store (a libpq key=value string, a URL libpq cannot parse) is refused as such
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from tests.support import cli
 
-from paycore_adapters.cli import main
 from paycore_adapters.sql.postgres_store import PostgresStore
 from paycore_adapters.stores import StoreFileMissing, StoreUrlInvalid, open_store, parse_url
 
@@ -28,13 +26,6 @@ COMMANDS = [
     ("attention", "resolve", "flow_dead", "refund:rf_1"),
     ("demo",),
 ]
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize("url", [UNREACHABLE, UNPARSEABLE, KEY_VALUE])

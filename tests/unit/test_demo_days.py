@@ -11,16 +11,15 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from tests.support import cli
 
 from paycore import invariants
 from paycore import schema as s
 from paycore.config import MINUTE
 from paycore.records import Seller
-from paycore_adapters.cli import main
 from paycore_adapters.demo import shop_day
 from paycore_adapters.demo_days import DAY_MS, DemoBooksMissing, DemoShopMissing, books_path
 from paycore_adapters.memory import EPOCH_MS
@@ -111,13 +110,6 @@ def test_a_shop_whose_provider_books_are_gone_is_refused(tmp_path: Path) -> None
     books_path(path).unlink()
     with pytest.raises(DemoBooksMissing):
         shop_day(io.StringIO(), f"sqlite:{path}")
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_the_demo_never_runs_in_the_store_paycore_store_names(

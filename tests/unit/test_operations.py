@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from tests.support import SESSION, flow_of, made_here, make_shop, with_config
+from tests.support import SESSION, cli, flow_of, made_here, make_shop, with_config
 
 from paycore import schema as s
 from paycore.errors import (
@@ -25,7 +23,6 @@ from paycore.flows.params import REFUND_LANDING_MS
 from paycore.money import Money
 from paycore.ports import CreateIntent
 from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationStatus
-from paycore_adapters.cli import main
 from paycore_adapters.memory import Wiring
 from paycore_adapters.stores import (
     OpenStore,
@@ -212,13 +209,6 @@ class TestAttention:
 
 
 # --- the store opener and the commands ------------------------------------------------
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 class TestStoreOpener:

@@ -6,14 +6,12 @@ refused checkout; a refund_failed alert closed while its money is not back; and 
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import attrs
 import pytest
-from tests.support import SESSION, deliver_webhooks, flow_of, make_shop, mug
+from tests.support import SESSION, cli, deliver_webhooks, flow_of, make_shop, mug
 
 from paycore import schema as s
 from paycore.errors import (
@@ -29,16 +27,8 @@ from paycore.flows.engine import Engine
 from paycore.operations import Operator
 from paycore.records import Flow
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus, RefundStatus
-from paycore_adapters.cli import main
 from paycore_adapters.memory import Wiring
 from paycore_adapters.stores import OpenStore, open_store
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def other_instance(w: Wiring, worker: str = "operator-cli") -> Operator:

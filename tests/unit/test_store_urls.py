@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from tests.support import cli
 
 from paycore import schema as s
 from paycore.records import Seller
-from paycore_adapters.cli import main
 from paycore_adapters.memory_store import MemoryStore
 from paycore_adapters.sql import migrate
 from paycore_adapters.sql.sqlite_store import SQLiteStore
@@ -21,13 +19,6 @@ from paycore_adapters.stores import (
     open_store,
     parse_url,
 )
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_urls_name_their_kind_file_and_options() -> None:
