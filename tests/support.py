@@ -66,8 +66,9 @@ def mug(w: Wiring) -> tuple[int, int, int]:
 
 
 def begin_checkout(w: Wiring, session: str = SESSION, qty: int = 1, product: str = "p_mug") -> str:
-    """Run only the first step of create_payment_intent; return the flow id."""
-    return w.service.start_checkout(session, [CartItem(product, qty)])
+    """Run only the first step of create_payment_intent; return the flow id (stepped as
+    the request steps it: ``chain``)."""
+    return w.service.start_checkout(session, [CartItem(product, qty)], chain=True)
 
 
 def begin_confirm(w: Wiring, payment_id: str, pm: str = "pm_card_visa") -> str | None:

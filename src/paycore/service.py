@@ -42,6 +42,8 @@ from paycore.workers import instance_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A cart line as callers give it: a ``CartItem``, or a mapping of its fields.
+CartLike = checkout.CartItem | Mapping[str, Any]
 
 
 def refund_flow_id(refund: Refund) -> str:
@@ -93,28 +95,27 @@ class PaymentService(AdminMethods):
     # --- operations -------------------------------------------------------------------
 
     def start_checkout(
-        self, checkout_session_id: str, items: Sequence[checkout.CartItem | Mapping[str, Any]]
+        self, checkout_session_id: str, items: Sequence[CartLike], *, chain: bool = False
     ) -> str:
-        """Record a checkout (order, reservations, payment) and return its flow id, without
-        running it: :meth:`run_flow` or the recovery worker does. Raises as
-        :meth:`create_payment_intent` does for a checkout it cannot record."""
-        return self._start_checkout(checkout_session_id, items)[0].id
+        """Record a checkout, unrun (:meth:`run_flow` or recovery runs it): its flow id.
+        Raises as :meth:`create_payment_intent`; ``chain``: see ``checkout.begin``."""
+        return self._start_checkout(checkout_session_id, items, chain)[0].id
 
     def _start_checkout(
-        self, checkout_session_id: str, items: Sequence[checkout.CartItem | Mapping[str, Any]]
+        self, checkout_session_id: str, items: Sequence[CartLike], chain: bool
     ) -> tuple[Flow, bool]:
         session = checkout.check_session_id(checkout_session_id)
         cart = checkout.normalize_cart(items, self.config)
         owner = self.engine.worker_id
 
         def body(u: Unit) -> tuple[Flow, bool]:
-            flow_id, replay = checkout.begin(u, self.config, session, cart, owner)
+            flow_id, replay = checkout.begin(u, self.config, session, cart, owner, chain=chain)
             return _flow(u, flow_id), replay
 
         return self._tx(body)
 
     def create_payment_intent(
-        self, checkout_session_id: str, items: Sequence[checkout.CartItem | Mapping[str, Any]]
+        self, checkout_session_id: str, items: Sequence[CartLike]
     ) -> CheckoutResult:
         """Create (or return, for the same cart) the order and payment of a checkout.
 
@@ -129,7 +130,7 @@ class PaymentService(AdminMethods):
             ProviderError, FlowPending: the provider failed; recovery finishes or
                 compensates the recorded checkout.
         """
-        flow, replayed = self._start_checkout(checkout_session_id, items)
+        flow, replayed = self._start_checkout(checkout_session_id, items, True)
         done, reply = self._finish_replying(flow.id, checkout.run_again(flow) if replayed else flow)
         payment = reply if isinstance(reply, Payment) else self.payment(done.params["payment_id"])
         return CheckoutResult(
@@ -332,13 +333,12 @@ class PaymentService(AdminMethods):
         return self.engine.worker_id, u.now + self.config.lease_ms
 
     def _finish(self, flow_id: str, known: Flow | None = None) -> Flow:
-        """Run a flow to its end; raise the business error it ended with, if any.
-        ``known``: the flow as the transaction that started it left it."""
+        """Run a flow to its end; raise the business error it ended with, if any."""
         return self._finish_replying(flow_id, known)[0]
 
     def _finish_replying(self, flow_id: str, known: Flow | None = None) -> tuple[Flow, object]:
-        """:meth:`_finish`, and what the step that ended the flow handed back (the
-        record an answer is made of, as that step's transaction left it)."""
+        """:meth:`_finish` (``known``: the flow as its starting transaction left it), and
+        what the step that ended it handed back (the record an answer is made of)."""
         try:
             # A finished flow is returned as it is, with nothing handed back.
             flow, reply = self.engine.run_replying(flow_id, known)

@@ -241,7 +241,7 @@ def test_a_retried_check_after_a_lost_create_still_looks() -> None:
     check run again fails once (503), then finds the seller unable: the lost create's
     intent is found and canceled before the checkout closes."""
     w = make_shop()
-    fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)])
+    fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)], chain=True)
     report = w.service.engine.step(fid)
     assert report.effect == "call:retrieve_account+create_intent"
     w.service.engine.forget_inflight()
@@ -260,3 +260,28 @@ def test_a_retried_check_after_a_lost_create_still_looks() -> None:
     assert [i.status for i in w.provider.intents()] == ["canceled"]
     assert mug(w) == (5, 0, 0)
     assert jobs.reconcile(w.service.engine) == []
+
+
+class TestACheckoutRunLater:
+    """``start_checkout`` then ``run_flow`` (or recovery): the run takes the flow first, so
+    its seller check never went on to a create: nothing to wait for or replay."""
+
+    def test_on_a_provider_that_ignores_keys_it_completes_in_one_run(self) -> None:
+        from paycore.config import Config
+
+        w = make_shop(config=Config(provider_honours_keys=False))
+        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)])
+        assert w.service.run_flow(fid).status is FlowStatus.SUCCEEDED
+        assert len(w.provider.intents()) == 1
+
+    def test_a_refused_create_fails_at_once_with_its_error(self) -> None:
+        w = make_shop()
+        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)])
+        refuse: dict[str, E.ProviderError | None] = {
+            "create_intent": E.ProviderInvalidRequest("amount: too small", param="amount")
+        }
+        w.provider.fault = counting({}, refuse)
+        with pytest.raises(E.ProviderError, match="provider_invalid_request"):
+            w.service.run_flow(fid)
+        assert flow_of(w, fid).status is FlowStatus.FAILED
+        assert mug(w) == (5, 0, 0)  # the stock is back at once

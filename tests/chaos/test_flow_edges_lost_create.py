@@ -24,7 +24,7 @@ def lost_create(w: Wiring) -> str:
     """A checkout recorded, its seller check and create made in one engine step, then
     the worker crashed before the create's answer was applied: one live intent at the
     provider that no payment records. Returns the flow id."""
-    fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)])
+    fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)], chain=True)
     report = w.service.engine.step(fid)
     assert report.effect == "call:retrieve_account+create_intent"
     w.service.engine.forget_inflight()

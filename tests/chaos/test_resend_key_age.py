@@ -41,7 +41,7 @@ def test_a_refund_replayed_a_day_after_its_call_went_out_asks_first() -> None:
 
 def test_a_create_replayed_a_day_after_it_went_out_asks_first() -> None:
     w = make_shop()
-    fid = w.service.start_checkout("cs_key_age_000002", [CartItem("p_mug", 1)])
+    fid = w.service.start_checkout("cs_key_age_000002", [CartItem("p_mug", 1)], chain=True)
     eng = w.service.engine
     w.provider.hold_next("create_intent")
     eng.step(fid)  # the seller check and the create; the create's answer never came

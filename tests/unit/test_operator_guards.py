@@ -65,7 +65,7 @@ class TestAbandonRefusesARunningFlow:
         the worker's answer is applied (it was lease_lost before)."""
         w = make_shop()
         eng = w.service.engine
-        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)])
+        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)], chain=True)
         eng.step(fid)  # check_seller + create_intent, the answer held in memory
         before = w.store.fingerprint()
         flow = flow_of(w, fid)
@@ -81,7 +81,7 @@ class TestAbandonRefusesARunningFlow:
         """The same instance holds an answer for it: refused as well."""
         w = make_shop()
         eng = w.service.engine
-        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)])
+        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)], chain=True)
         eng.step(fid)
         with pytest.raises(FlowNotAbandonable, match="being run by this instance"):
             w.service.abandon_flow(fid)
@@ -91,7 +91,7 @@ class TestAbandonRefusesARunningFlow:
         """Its lease lapsed (its worker died), but it never failed: recovery finishes it;
         only a dead flow or one that is retrying can be abandoned."""
         w = make_shop()
-        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)])
+        fid = w.service.start_checkout(SESSION, [CartItem("p_mug", 1)], chain=True)
         flow = flow_of(w, fid)
         w.clock.advance(w.service.config.lease_ms + 1)
         assert flow.attempts == 0

@@ -297,7 +297,8 @@ class WorldCore:
         self.count("operations")
         what = "+".join(item.product_id for item in cart)
         self._try(
-            f"checkout {session} {what} x{quantity}", lambda: svc.start_checkout(session, cart)
+            f"checkout {session} {what} x{quantity}",
+            lambda: svc.start_checkout(session, cart, chain=True),  # stepped as recorded
         )
 
     def begin_confirm(self, payment_no: int, method_no: int) -> None:

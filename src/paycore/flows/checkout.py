@@ -57,7 +57,7 @@ from paycore.flows.cart import (
     fingerprint,
     normalize_cart,
 )
-from paycore.flows.checkout_begin import RUN_AGAIN, begin, flow_id_for, run_again
+from paycore.flows.checkout_begin import CHECKED, RUN_AGAIN, begin, flow_id_for, run_again
 from paycore.flows.checkout_close import cancel_found, close
 from paycore.flows.checkout_window import LOOKBACK_S, SENT_BY, Found
 from paycore.flows.checkout_window import lookup as _lookup
@@ -96,9 +96,6 @@ ANSWERED = "creates_answered"
 #: run again ends the checkout, or goes on to ``replay``); an ambiguous answer records
 #: ``last_error`` (the engine's policy), and ``find`` records :data:`SENT_BY`.
 UNANSWERED = "create_unanswered"
-#: ``Flow.data``: the first seller check's answer was recorded (a retry): it went on to no
-#: create, and later checks never go on at once, so none left ``check_seller``.
-CHECKED = "first_check_recorded"
 
 
 # --- steps ----------------------------------------------------------------------
@@ -131,7 +128,7 @@ def _check_seller(flow: Flow) -> Remote[AccountView]:
         lambda u, f, view: _after_check(u, run(f), view),
         refused=lambda u, f, err: _check_refused(u, run(f), err),
         best_effort=True,
-        then=_go_on if _first(run(flow)) else None,
+        then=_go_on if _first(run(flow)) and flow.data.get(CHECKED) is not True else None,
     )
 
 

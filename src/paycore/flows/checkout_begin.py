@@ -37,6 +37,11 @@ from paycore.unit import Unit, evolve
 #: replays its checkout session, so its seller check may have run before, and gone on at
 #: once to a create whose answer was lost (``Remote.then``).
 RUN_AGAIN = "run_again"
+#: ``Flow.data``: no seller check of this flow went on at once to a create
+#: (``Remote.then``), so a check run again sent nothing before it: the flow was begun for
+#: a later run (``chain`` False: ``start_checkout`` then ``run_flow`` or recovery, whose
+#: runs take the flow first), or its first check's answer was recorded (a retry).
+CHECKED = "first_check_recorded"
 
 
 def flow_id_for(session_id: str) -> str:
@@ -49,21 +54,24 @@ def run_again(flow: Flow) -> Flow:
 
 
 def begin(
-    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+    u: Unit,
+    config: Config,
+    session_id: str,
+    cart: Sequence[CartItem],
+    owner: str,
+    *,
+    chain: bool = False,
 ) -> tuple[str, bool]:
-    """The first step: everything local, in one transaction (S2, S4).
-
-    Returns the checkout's flow id, and whether it is a replay: when the session
-    already has an order for this same cart, the flow is the existing one (S8)."""
+    """The first step, all local, in one transaction (S2, S4): the flow id, and whether
+    it is a replay (the session has an order for this cart: that flow, S8). ``chain``: the
+    caller steps the flow at once as recorded (else it is :data:`CHECKED`)."""
     fp = fingerprint(cart)
     existing = u.find(s.ORDERS, "checkout_session_id", session_id)
     if existing:
         _check_replay(u, config, existing[0], session_id, fp)
         return flow_id_for(session_id), True
     lines = _snapshot_lines(u, cart)
-    seller = _seller_of(u, lines[0].seller_id)
-    total = _total(lines)
-    seq = u.tx.next_seq("order")
+    seller, total, seq = _seller_of(u, lines[0].seller_id), _total(lines), u.tx.next_seq("order")
     order_id, payment_id = f"ord_{seq:06d}", f"pay_{seq:06d}"
     installation = installation_id(u)  # drawn first: a seeded run gets the same id every time
     reference = new_reference(u, "pref")
@@ -89,6 +97,7 @@ def begin(
         CheckoutStep.CHECK_SELLER,
         owner=owner,
         lease_until=u.now + config.lease_ms,
+        data=None if chain else {CHECKED: True},
         params=CheckoutParams(
             session_id=session_id,
             order_id=order_id,

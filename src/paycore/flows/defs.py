@@ -268,8 +268,9 @@ def create_flow(
     owner: str | None = None,
     lease_until: int = 0,
     keyed: bool = True,
+    data: Mapping[str, Any] | None = None,
 ) -> Flow:
-    """Record a new flow in the caller's transaction.
+    """Record a new flow in the caller's transaction (``data``: its first ``Flow.data``).
 
     ``params`` is the kind's params record (:mod:`paycore.flows.params`), stored as a
     plain dict. A flow created with no owner (for example an automatic refund started
@@ -288,7 +289,7 @@ def create_flow(
         step=str(step),  # stored as the plain string (the enum is code, not data)
         created_at=u.now,
         params=plain,
-        data={KEY_SALT: u.tokens.token()} if keyed else {},
+        data={**(data or {}), **({KEY_SALT: u.tokens.token()} if keyed else {})},
         next_run_at=u.now,
         lease_owner=owner,
         lease_until=lease_until,

@@ -30,13 +30,18 @@ _END_EXPIRED = jobs._end_expired
 
 
 def _begin(
-    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+    u: Unit,
+    config: Config,
+    session_id: str,
+    cart: Sequence[CartItem],
+    owner: str,
+    *,
+    chain: bool = False,
 ) -> tuple[str, bool]:
     """``createOrder`` commits the order, its lines and reservations; the payment record
     is not part of that transaction."""
-    return _BEGIN(
-        UnitView(u, skip=frozenset({s.PAYMENTS.name})).unit(), config, session_id, cart, owner
-    )
+    view = UnitView(u, skip=frozenset({s.PAYMENTS.name}))
+    return _BEGIN(view.unit(), config, session_id, cart, owner, chain=chain)
 
 
 def _payment(u: Unit, flow: Flow) -> Payment:

@@ -38,10 +38,16 @@ class _BlindCount(UnitView):
 
 
 def _begin(
-    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+    u: Unit,
+    config: Config,
+    session_id: str,
+    cart: Sequence[CartItem],
+    owner: str,
+    *,
+    chain: bool = False,
 ) -> tuple[str, bool]:
     view = _BlindCount(u, skip=frozenset({s.RESERVATIONS.name}), no_stock=True)
-    return _BEGIN(view.unit(), config, session_id, cart, owner)
+    return _BEGIN(view.unit(), config, session_id, cart, owner, chain=chain)
 
 
 def _create_flow(

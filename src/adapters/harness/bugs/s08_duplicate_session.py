@@ -53,7 +53,13 @@ def _s8() -> Iterator[None]:
         return current[-1] if current else _FLOW_ID_FOR(session_id)
 
     def begin(
-        u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+        u: Unit,
+        config: Config,
+        session_id: str,
+        cart: Sequence[CartItem],
+        owner: str,
+        *,
+        chain: bool = False,
     ) -> tuple[str, bool]:
         # Each request runs its own checkout flow for the session.
         n = len(u.find(s.ORDERS, "checkout_session_id", session_id))
@@ -61,7 +67,7 @@ def _s8() -> Iterator[None]:
         current.append(first if n == 0 else f"{first}:{n + 1}")
         view = UnitView(u, unseen=frozenset({(s.ORDERS.name, *_SESSION)}))
         try:
-            return _BEGIN(view.unit(), config, session_id, cart, owner)
+            return _BEGIN(view.unit(), config, session_id, cart, owner, chain=chain)
         finally:
             current.pop()
 

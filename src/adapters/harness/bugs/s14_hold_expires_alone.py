@@ -56,14 +56,20 @@ def _janitor(engine: Engine) -> list[str]:
 
 
 def _begin(
-    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+    u: Unit,
+    config: Config,
+    session_id: str,
+    cart: Sequence[CartItem],
+    owner: str,
+    *,
+    chain: bool = False,
 ) -> tuple[str, bool]:
     """A hold counts only until its TTL (``expirationMinutes``): stock still held for a
     payment that can succeed is sold again once the clock has passed."""
     stale = _expired_holds(u)
     for (_, seller, sku), n in stale.items():
         force_stock(u, seller, sku, held=-n)  # not counted while reserving ...
-    begun = _BEGIN(u, config, session_id, cart, owner)
+    begun = _BEGIN(u, config, session_id, cart, owner, chain=chain)
     for (_, seller, sku), n in stale.items():
         force_stock(u, seller, sku, held=n)  # ... but still held for its payment
     return begun

@@ -48,12 +48,18 @@ class _Renumbered(UnitView):
 
 
 def _begin(
-    u: Unit, config: Config, session_id: str, cart: Sequence[CartItem], owner: str
+    u: Unit,
+    config: Config,
+    session_id: str,
+    cart: Sequence[CartItem],
+    owner: str,
+    *,
+    chain: bool = False,
 ) -> tuple[str, bool]:
     """A known session is reused whatever cart comes with it and however old it is."""
     existing = u.find(s.ORDERS, "checkout_session_id", session_id)
     if not existing:
-        return _BEGIN(u, config, session_id, cart, owner)
+        return _BEGIN(u, config, session_id, cart, owner, chain=chain)
     order, fp = existing[0], checkout.fingerprint(cart)
     if order.cart_fingerprint != fp and order.status is OrderStatus.PENDING:
         lines = checkout_begin._snapshot_lines(u, cart)
