@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from tests.model.test_stock_kept_invariant import processing_past_its_hold
 from tests.support import SESSION, make_shop
 
 from paycore import invariants as inv
@@ -89,22 +90,16 @@ def test_the_janitors_processing_hold_records_its_own_trigger() -> None:
     """The real path: the janitor's processing hold expires the stock with
     ``expire_processing`` (a legal edge of the reservation machine, so legal-transitions
     and the audit's replay hold); a failed debit then reopens the payment, lawfully."""
-    w = make_shop()
-    w.service.config = attrs.evolve(w.service.config, processing_hold_ms=HOUR)
-    w.service.engine.config = w.service.config
-    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug", 1)])
-    w.service.confirm_payment(res.payment_id, payment_method="pm_successDelayed_de")
-    w.clock.advance(w.service.config.reservation_ttl_ms + HOUR)
-    w.service.run_janitor()
+    w, payment_id = processing_past_its_hold()
     snap = w.store.snapshot()
     (r,) = snap.rows(s.RESERVATIONS)
     assert r.status is ReservationStatus.EXPIRED
     triggers = [a.trigger for a in snap.rows(s.AUDIT) if a.aggregate_id == r.id]
     assert triggers == ["create", "expire_processing"]
     assert inv.check(snap, w.ledger(), ("safety", "convergence")) == []
-    w.provider.settle(w.service.payment(res.payment_id).provider_intent_id or "", success=False)
+    w.provider.settle(w.service.payment(payment_id).provider_intent_id or "", success=False)
     w.service.run_reconciler()
-    assert w.service.payment(res.payment_id).status is PaymentStatus.OPEN
+    assert w.service.payment(payment_id).status is PaymentStatus.OPEN
     assert inv.check(w.store.snapshot(), w.ledger()) == []
 
 
