@@ -26,7 +26,6 @@ from paycore.status import PaymentStatus, ReservationStatus
 from paycore_adapters.memory import Wiring
 
 ID = "stock-kept-for-live-payment"
-HOUR = 3_600_000
 
 
 def processing() -> tuple[Wiring, str, str]:
