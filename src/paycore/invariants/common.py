@@ -6,14 +6,14 @@ tables: a check that shared the implementation's mapping could not catch a mista
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from operator import attrgetter
 from typing import NamedTuple
 
 from paycore import schema as s
 from paycore.invariants.registry import Ledger
 from paycore.ports import IntentView, SnapshotView
-from paycore.records import AuditEntry
+from paycore.records import AuditEntry, Payment
 from paycore.status import PaymentStatus
 
 #: Provider statuses from which an intent can still be canceled.
@@ -63,6 +63,15 @@ def payments_by_intent(snap: SnapshotView) -> dict[str, PaymentIds]:
         for p in snap.rows(s.PAYMENTS)
         if p.provider_intent_id
     }
+
+
+def recorded_intents(snap: SnapshotView, ledger: Ledger) -> Iterator[tuple[Payment, IntentView]]:
+    """Each payment with the provider intent it records, where the ledger holds it."""
+    intents = {v.id: v for v in ledger.intents}
+    for p in snap.rows(s.PAYMENTS):
+        v = intents.get(p.provider_intent_id or "")
+        if v is not None:
+            yield p, v
 
 
 _SEQ = attrgetter("seq")

@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from paycore import schema as s
-from paycore.invariants.common import PROVIDER_TO_LOCAL, live, ours, payments_by_intent
+from paycore.invariants.common import (
+    PROVIDER_TO_LOCAL,
+    live,
+    ours,
+    payments_by_intent,
+    recorded_intents,
+)
 from paycore.invariants.registry import Breach, Ledger, invariant
 from paycore.ports import REFUND_UNSETTLED, SnapshotView
 from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationStatus
@@ -19,10 +25,8 @@ from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationS
     "S5 S17 T3",
 )
 def statuses_agree(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
-    intents = {v.id: v for v in ledger.intents}
-    for p in snap.rows(s.PAYMENTS):
-        v = intents.get(p.provider_intent_id or "")
-        if v is not None and PROVIDER_TO_LOCAL[v.status] is not p.status:
+    for p, v in recorded_intents(snap, ledger):
+        if PROVIDER_TO_LOCAL[v.status] is not p.status:
             yield p.id, f"local {p.status.value}, provider {v.status}"
     refunds = {r.id: r for r in ledger.refunds}
     for r in snap.rows(s.REFUNDS):

@@ -13,6 +13,7 @@ from paycore.invariants.common import (
     live,
     ours,
     payments_by_intent,
+    recorded_intents,
 )
 from paycore.invariants.registry import Breach, Ledger, invariant
 from paycore.ports import SnapshotView
@@ -161,10 +162,8 @@ def amount_matches_order(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     "S12 S15",
 )
 def intent_amount_matches_payment(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
-    intents = {v.id: v for v in ledger.intents}
-    for p in snap.rows(s.PAYMENTS):
-        v = intents.get(p.provider_intent_id or "")
-        if v is not None and (v.amount, v.currency) != (p.amount.amount, p.amount.currency):
+    for p, v in recorded_intents(snap, ledger):
+        if (v.amount, v.currency) != (p.amount.amount, p.amount.currency):
             yield p.id, f"intent {v.id} asks {v.amount} {v.currency}, payment is {p.amount}"
 
 
@@ -176,12 +175,10 @@ def intent_amount_matches_payment(snap: SnapshotView, ledger: Ledger) -> Iterato
     "T3",
 )
 def intent_is_the_payments(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
-    intents = {v.id: v for v in ledger.intents}
     mine = installation(snap)
-    for p in snap.rows(s.PAYMENTS):
-        v = intents.get(p.provider_intent_id or "")
+    for p, v in recorded_intents(snap, ledger):
         order = snap.get(s.ORDERS, p.order_id)
-        if v is None or order is None:
+        if order is None:
             continue
         meta = v.metadata
         expected = {
