@@ -102,6 +102,21 @@ def take_read(
     return taken
 
 
+def cursor_of(u: Unit, job: str) -> str:
+    """Where the job's cursor stands (``""``: at the start, or no run took anything yet)."""
+    cursor = u.get(s.CURSORS, f"batch:{job}")
+    return (cursor.value or "") if cursor is not None else ""
+
+
+def put_back(u: Unit, job: str, moved_to: str, back_to: str) -> None:
+    """Move the job's cursor back from ``moved_to`` (where this run's take left it) to
+    ``back_to``, so the next run starts with the rows this one took and did not do;
+    unless another run has moved it since (then that run's place stands)."""
+    cursor = u.get(s.CURSORS, f"batch:{job}")
+    if cursor is not None and cursor.value == moved_to and moved_to != back_to:
+        u.save(s.CURSORS, cursor, value=back_to)
+
+
 def following(
     read: Callable[[str, int], list[T]], key: Callable[[T], str], after: str, limit: int
 ) -> list[T]:

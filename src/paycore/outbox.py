@@ -9,11 +9,10 @@ backlog a batch per run and goes on where the last run stopped.
 A message is taken only once it is due (``OutboxMessage.due_at``): the run that takes
 it moves that on by ``Config.lease_ms`` in the transaction that claims it, so a run of
 another instance meanwhile passes it over instead of sending it too (the run starts no
-send once half of that hold has passed: what it did not send by then is left to a later
-run); a failed send puts
-it off by the retry's backoff (``backoff_base_ms`` doubled per attempt, at most
-``backoff_cap_ms``), so a notifier that is down is not called for every message on
-every run.
+send once half of that hold has passed, and hands what it did not start back to the
+next run, first in line); a failed send puts it off by the retry's backoff
+(``backoff_base_ms`` doubled per attempt, at most ``backoff_cap_ms``), so a notifier
+that is down is not called for every message on every run.
 """
 
 from __future__ import annotations
@@ -28,6 +27,9 @@ from paycore.flows.engine import Engine
 from paycore.ports import Notifier
 from paycore.records import OutboxMessage
 from paycore.unit import Unit
+
+#: The outbox job's name for its cursor (:mod:`paycore.claims`).
+_JOB = "outbox"
 
 
 def send_own(engine: Engine, notifier: Notifier, messages: Iterable[OutboxMessage]) -> int:
@@ -56,25 +58,40 @@ def dispatch_backlog(engine: Engine, notifier: Notifier) -> int:
     Messages the notifier keeps refusing are retried after their backoff, without
     blocking the ones behind them. The batch is held for ``lease_ms`` from its take: no
     send starts once half of that has passed (``Notifier.send`` is bounded, and the other
-    half is for the send under way), and the messages not sent by then are due again
-    when the hold lapses, for the next round of any instance. Returns how many were sent.
+    half is for the send under way); the messages not started are then handed back, due
+    at once and first in line for the next run of any instance. Returns how many were
+    sent.
     """
     lease_ms = engine.config.lease_ms
-    batch = engine.transact(partial(_take, limit=engine.config.job_batch, lease_ms=lease_ms))
+    start, batch = engine.transact(partial(_take, limit=engine.config.job_batch, lease_ms=lease_ms))
     engine.take_queued()  # what this thread queued is the backlog's now
     sent = 0
-    for msg in batch:
+    for i, msg in enumerate(batch):
         if engine.clock.now() >= msg.due_at - lease_ms // 2:
-            break  # the hold is half over: the rest wait for it to lapse
+            resume = batch[i - 1].id if i else start
+            engine.transact(partial(_hand_back, left=batch[i:], resume_after=resume))
+            break
         sent += _send(engine, notifier, msg)
     return sent
 
 
-def _take(u: Unit, *, limit: int, lease_ms: int) -> list[OutboxMessage]:
-    """The due unsent messages of this run, each put off by ``lease_ms`` while it sends
-    them: another instance's run passes them over until then."""
-    taken = claims.take(u, "outbox", s.OUTBOX, "sent", False, limit, due=("due_at", u.now))
-    return [u.save(s.OUTBOX, msg, due_at=u.now + lease_ms) for msg in taken]
+def _take(u: Unit, *, limit: int, lease_ms: int) -> tuple[str, list[OutboxMessage]]:
+    """Where the job's cursor stood, and the due unsent messages of this run, each put
+    off by ``lease_ms`` while it sends them: another instance's run passes them over
+    until then."""
+    start = claims.cursor_of(u, _JOB)
+    taken = claims.take(u, _JOB, s.OUTBOX, "sent", False, limit, due=("due_at", u.now))
+    return start, [u.save(s.OUTBOX, msg, due_at=u.now + lease_ms) for msg in taken]
+
+
+def _hand_back(u: Unit, *, left: list[OutboxMessage], resume_after: str) -> None:
+    """Release the hold on the messages a run took and did not start (those still as it
+    left them), and put the cursor back after the last one it did."""
+    for msg in left:
+        now = u.get(s.OUTBOX, msg.id)
+        if now is not None and not now.sent and now.due_at == msg.due_at:
+            u.save(s.OUTBOX, now, due_at=u.now)
+    claims.put_back(u, _JOB, moved_to=left[-1].id, back_to=resume_after)
 
 
 def _send(engine: Engine, notifier: Notifier, msg: OutboxMessage) -> bool:
