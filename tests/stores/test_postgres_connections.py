@@ -196,3 +196,24 @@ def test_a_check_may_pause_inside_its_snapshot_past_the_idle_timeout(
             assert list(view.rows(ORDERS)) == []
     finally:
         store.close()
+
+
+def test_a_transaction_ended_by_the_idle_timeout_commits_nothing_and_the_store_goes_on(
+    migrated_postgres_dsn: str,
+) -> None:
+    """A transaction left idle past ``idle_in_transaction_session_timeout`` is ended by
+    the server before its COMMIT arrives. libpq does not pass on the server's FATAL
+    25P03 here (the COMMIT meets a closed connection: "server closed the connection
+    unexpectedly"), so the client cannot tell this from a connection cut after the
+    commit: CommitUnknown, the safe answer. Nothing was committed, and the store goes on
+    on a fresh connection."""
+    store = PostgresStore(migrated_postgres_dsn, max_size=1, idle_in_transaction_timeout=0.2)
+    try:
+        with pytest.raises(CommitUnknown), store.transaction() as tx:
+            assert tx.get(ORDERS, "o1") is None  # the transaction is open on the server
+            tx.insert(ORDERS, order("o1"))  # queued; sent with the COMMIT
+            time.sleep(0.8)  # idle, four times the timeout: the server ends the session
+        with store.transaction() as tx:
+            assert tx.get(ORDERS, "o1") is None
+    finally:
+        store.close()
