@@ -16,6 +16,9 @@ error-handling, docs.stripe.com/api/idempotent_requests):
 - 429 ``lock_timeout``: another request was changing the same object; nothing was done
   (:class:`ProviderLockTimeout`); any other 429 is a rate limit, as is the legacy 400
   coded ``rate_limit`` (the SDK raises ``RateLimitError`` for both).
+- A request ``requests`` could not build (a header it will not send, a malformed URL:
+  ``APIConnectionError`` raised from it) was never sent: definite,
+  :class:`ProviderConfigurationError`, in the adapter's own words.
 - 5xx and no answer: the request may or may not have taken effect
   (:class:`ProviderUnavailable`, ambiguous, retryable). ``Stripe-Should-Retry: false``
   on a 5xx means the key has saved that 500 and a retry under it only replays it
@@ -55,8 +58,9 @@ error-handling, docs.stripe.com/api/idempotent_requests):
   refusal Stripe spelled out is definite.
 
 No message leaves here with a secret in it: Stripe's 401 message quotes part of the
-key (``Invalid API Key provided: sk_test_****1234``), and an intent's client secret may
-appear in a body. :func:`redact` removes both shapes; a decline's intent crosses the
+key (``Invalid API Key provided: sk_test_****1234``), ``requests`` quotes a whole
+``Authorization`` header, and an intent's client secret may appear in a body.
+:func:`redact` removes these shapes; a decline's intent crosses the
 port without its secret (:func:`paycore_adapters.provider_port.to_port`).
 """
 
@@ -68,6 +72,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import requests.exceptions
 import stripe
 
 from paycore.errors import (
@@ -90,10 +95,29 @@ from .stripe_convert import NotUnderstood, intent_view
 #: API keys (secret, restricted, publishable; test or live), masked or not, and
 #: PaymentIntent client secrets (``pi_..._secret_...``).
 _SECRETS = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]*|\bpi_\w+?_secret_\w+")
+#: An ``Authorization`` header's credentials, whatever the key looks like: quoted (as a
+#: repr quotes it, escapes included, up to the closing quote) or up to the next space.
+_QUOTED_BEARER = re.compile(r"""(?i)(['"])bearer\b(?:\\.|(?!\1).)*\1""", re.DOTALL)
+_BEARER = re.compile(r"(?i)\bbearer\s+(?!\[redacted\]['\"])\S+")
+
+#: What ``requests`` raises while it builds a request, before anything is sent: a header
+#: it will not send (the key with a newline or a space: ``InvalidHeader``, whose message
+#: quotes the whole header), a URL it cannot read or has no adapter for. The SDK wraps
+#: each as ``APIConnectionError`` raised ``from`` it (stripe-python 16.1.0,
+#: ``stripe/_http_client.py``, ``RequestsClient._handle_request_error``).
+_UNBUILT = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+)
 
 
 def redact(text: str) -> str:
-    """``text`` with every API key and client secret replaced by ``[redacted]``."""
+    """``text`` with every API key, client secret and ``Bearer`` credential replaced by
+    ``[redacted]``."""
+    text = _QUOTED_BEARER.sub(r"\1Bearer [redacted]\1", text)
+    text = _BEARER.sub("Bearer [redacted]", text)
     return _SECRETS.sub("[redacted]", text)
 
 
@@ -136,6 +160,8 @@ def to_provider_error(err: stripe.StripeError) -> ProviderError:
     refused in the intent's state, ``intent_id`` and ``status`` from the intent Stripe
     puts in the error). Stripe's request id is left out: a replayed error is the same
     error, under another request id."""
+    if isinstance(err, stripe.APIConnectionError) and isinstance(err.__cause__, _UNBUILT):
+        return provider_port.to_port(_unbuilt(err.__cause__))
     body = _body(err)
     code = body.get("code") or err.code
     status = err.http_status
@@ -149,6 +175,19 @@ def to_provider_error(err: stripe.StripeError) -> ProviderError:
     # Through the module, so that every adapter's errors take one conversion (the
     # harness's seeded bug F2 bends that one function for the fake and this adapter).
     return provider_port.to_port(_classify(err, status, code, body, message, fields))
+
+
+def _unbuilt(cause: BaseException) -> ProviderError:
+    """A request that could not be built was never sent: definite, and no retry builds it.
+    The words are this adapter's own; the SDK's quote the header, key and all."""
+    return ProviderConfigurationError(
+        f"the request to Stripe could not be built ({type(cause).__name__}), so nothing was "
+        "sent: the API key or the API base URL is malformed (a key with whitespace or a "
+        "control character, a URL without http(s)://); fix the setting",
+        error_code=None,
+        http_status=None,
+        error_type=type(cause).__name__,
+    )
 
 
 def unreadable_answer() -> ProviderError:

@@ -54,6 +54,7 @@ from paycore.errors import ProviderCardDeclined, ProviderConfigurationError
 from paycore.ports import AccountView, CreateIntent, IntentView, ListPage, RefundView
 
 from .provider_port import without_secret
+from .secret_text import unusable
 from .signing import Secret
 from .stripe_convert import (
     NotUnderstood,
@@ -325,10 +326,19 @@ def _status(answer: object) -> int | None:
 
 
 def _key(value: str | Secret | None) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if not isinstance(value, str) or not value.strip():
+    """The API key as a Secret: refused when blank, and when it holds whitespace, a control
+    character or anything else no Stripe key holds (:func:`secret_text.unusable`): sent as
+    it stands, ``requests`` refuses the header before anything goes out and the SDK's
+    message quotes it. The refusal names the setting, never the key."""
+    if isinstance(value, str) and value.strip():
+        value = Secret(value)
+    if not isinstance(value, Secret):
         raise ProviderConfigurationError(
             f"no Stripe API key: pass api_key or set {KEY_ENV}", setting=KEY_ENV
         )
-    return Secret(value)
+    why = unusable(value.reveal())
+    if why is not None:
+        raise ProviderConfigurationError(
+            f"the Stripe API key (api_key or {KEY_ENV}) {why}", setting=KEY_ENV
+        )
+    return value
