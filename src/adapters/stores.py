@@ -210,7 +210,15 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
         tables = {name: [decode(r) for r in rows] for name, rows in doc["tables"].items()}
         seqs = {str(k): int(v) for k, v in doc["seqs"].items()}
         store = MemoryStore.restore(tables, seqs)
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (
+        OSError,
+        UnicodeDecodeError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,  # json.loads of a deeply nested file
+    ) as exc:
         raise StoreFileUnreadable(
             f"cannot read the store file {path}: {type(exc).__name__}: {exc}", path=str(path)
         ) from None
