@@ -155,11 +155,12 @@ def _checked_dsn(url: str) -> str:
     would read a piece of the password of as a host, a port or a database
     (``dsn.garbled``): those are shown."""
     try:
-        from .sql.dsn import PERCENT_ENCODE, garbled, parseable
+        from .sql.dsn import refusal
     except ImportError:
         return url
-    if not parseable(url) or garbled(url):
-        raise StoreUrlInvalid(PERCENT_ENCODE)
+    why = refusal(url)  # PERCENT_ENCODE, or the unknown parameter's name (not its value)
+    if why is not None:
+        raise StoreUrlInvalid(why)
     return url
 
 

@@ -14,21 +14,25 @@ is dropped when it ends.
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
 import itertools
 import os
 import secrets
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from paycore.config import Config
+from paycore.errors import OperationalError
 
 from ..memory import Wiring, in_memory
-from ..sql import ddl, migrate
+from ..signing import Secret
+from ..sql import ddl, dsn, migrate
 from ..sql.columns import MAPS
 from ..sql.postgres_store import PostgresStore
 from .bugs.catalog import dropped_constraints
@@ -40,10 +44,19 @@ SPARE = 4
 
 
 class PostgresWorlds:
-    """Makes one wiring per example, each on a new database of the server at ``server``."""
+    """Makes one wiring per example, each on a new database of the server at ``server``.
+
+    ``server`` is screened as a store's URL is (:func:`.sql.dsn.refusal`: libpq's words
+    about a URL it cannot read quote it, password and all), and held as a Secret; a
+    failure to connect or to make a database is :class:`OperationalError` naming the
+    server without its password."""
 
     def __init__(self, server: str) -> None:
-        self.server = server
+        why = dsn.refusal(server)
+        if why is not None:
+            raise OperationalError(f"cannot use the harness's PostgreSQL server: {why}")
+        self._server = Secret(server)
+        del server  # from here on a Secret in every frame of this call
         self.prefix = f"paycore_harness_{os.getpid()}_{secrets.token_hex(3)}"
         self.template = f"{self.prefix}_template"
         self._numbers = itertools.count(1)
@@ -61,7 +74,7 @@ class PostgresWorlds:
         self._empty = self._emptying(self._dsn(self.template))
         drops = dropped_constraints()
         if drops:
-            with psycopg.connect(self._dsn(self.template), autocommit=True) as conn:
+            with self._connect(self._dsn(self.template)) as conn:
                 for table, fields in sorted(drops):
                     name = ddl.unique_name(MAPS[table], fields)
                     conn.execute(
@@ -70,22 +83,39 @@ class PostgresWorlds:
                         )
                     )
 
+    def __repr__(self) -> str:
+        return f"PostgresWorlds({dsn.shown(self._server.reveal())})"
+
     def _dsn(self, database: str) -> str:
-        return psycopg.conninfo.make_conninfo(self.server, dbname=database)
+        return psycopg.conninfo.make_conninfo(self._server.reveal(), dbname=database)
+
+    @contextlib.contextmanager
+    def _connect(self, conninfo: str | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """An autocommit connection to the server (to ``conninfo``'s database, else the
+        server's own); a psycopg error while it is open is :class:`OperationalError`
+        naming the server without its password, libpq's reason kept on one line."""
+        target = conninfo if conninfo is not None else self._server.reveal()
+        try:
+            with psycopg.connect(target, autocommit=True) as conn:
+                yield conn
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split())
+            raise OperationalError(
+                f"the harness's PostgreSQL server {dsn.shown(target)} failed: {reason}"
+            ) from None
 
     def _create(self, database: str, template: str) -> None:
-        with psycopg.connect(self.server, autocommit=True) as conn:
+        with self._connect() as conn:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                     sql.Identifier(database), sql.Identifier(template)
                 )
             )
 
-    @staticmethod
-    def _emptying(dsn: str) -> sql.Composed:
+    def _emptying(self, conninfo: str) -> sql.Composed:
         """The statement that brings a database made from the template back to it: every
         table but the migrations' emptied, every sequence restarted."""
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with self._connect(conninfo) as conn:
             tables = [
                 row[0]
                 for row in conn.execute(
@@ -128,7 +158,12 @@ class PostgresWorlds:
             database = f"{self.prefix}_{next(self._numbers)}"
             self._create(database, self.template)
         store = PostgresStore(self._dsn(database), max_size=POOL)
-        conn = psycopg.connect(self._dsn(database), autocommit=True)
+        try:
+            conn = psycopg.connect(self._dsn(database), autocommit=True)
+        except psycopg.Error as exc:
+            store.close()
+            reason = " ".join(str(exc).split())
+            raise OperationalError(f"the harness's PostgreSQL server failed: {reason}") from None
         # Bounded: a connection of the store still in a transaction fails the emptying
         # (the database is then left for close()) instead of waiting for it.
         conn.execute("SET lock_timeout = '5s'")
@@ -165,7 +200,7 @@ class PostgresWorlds:
             store.close()
             conn.close()
         self._made.clear()
-        with psycopg.connect(self.server, autocommit=True) as conn:
+        with self._connect() as conn:
             names = [
                 row[0]
                 for row in conn.execute(

@@ -36,6 +36,8 @@ from psycopg_pool import ConnectionPool
 
 from paycore.errors import CommitUnknown, OperationalError
 
+from ..signing import Secret
+from .dsn import refusal
 from .postgres_tx import Conn, PostgresTransaction
 from .transaction import Write
 
@@ -54,6 +56,8 @@ KEEPALIVES = {
     "tcp_user_timeout": "60000",
 }
 _IDLE = pq.TransactionStatus.IDLE
+#: Seconds the direct connection tried after the pool timed out (:func:`why_not`) may take.
+PROBE_S = 5
 
 
 def keepalive_options(dsn: str) -> dict[str, str]:
@@ -61,6 +65,16 @@ def keepalive_options(dsn: str) -> dict[str, str]:
     would override the DSN's own)."""
     given = psycopg.conninfo.conninfo_to_dict(dsn)
     return {k: v for k, v in KEEPALIVES.items() if k not in given}
+
+
+def opening(url: Secret) -> Secret:
+    """What a store's connections are opened with: ``url`` once screened
+    (:func:`.dsn.refusal`: libpq's words about a URL it cannot read quote it) and libpq's
+    TCP keepalives it does not set; a Secret, revealed only into a connection's call."""
+    why = refusal(url.reveal())
+    if why is not None:
+        raise OperationalError(f"cannot connect to the PostgreSQL store: {why}")
+    return Secret(psycopg.conninfo.make_conninfo(url.reveal(), **keepalive_options(url.reveal())))
 
 
 def settings(
@@ -220,3 +234,16 @@ class PooledTransaction(PostgresTransaction):
         # The failure the exchange recorded (:mod:`.tx_failure`) was the dead connection's:
         # the transaction starts again from its first exchange, failed by nothing yet.
         self.failed = None
+
+
+def why_not(conninfo: Secret) -> str:
+    """Why the pool gave no connection, as a direct connection tells it: libpq's reason
+    (a password refused after it changed, a database dropped, the server gone), which
+    the pool itself only logs as warnings; or, when one connects, that every pooled
+    connection was in use. libpq's messages about a connection it tried name the host,
+    port and user, never the password (the URL was screened before: :mod:`.dsn`)."""
+    try:
+        psycopg.connect(conninfo.reveal(), connect_timeout=PROBE_S).close()
+    except psycopg.Error as exc:
+        return "a direct connection fails too: " + " ".join(str(exc).split())
+    return "a direct connection succeeds: every pooled connection was in use (a larger max_size?)"

@@ -42,12 +42,19 @@ from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
+from ..signing import Secret
 from . import migrate, postgres_pipe, postgres_schema, server_clock
 from .ddl import NATIVE_SEQUENCES, SEQUENCE_BLOCK, native_sequence, quote, ranked
-from .dsn import PERCENT_ENCODE, garbled, parseable
 from .dsn import shown as dsn_shown
 from .kept import KeptRows
-from .postgres_connect import Pool, PooledTransaction, configure, keepalive_options, settings
+from .postgres_connect import (
+    Pool,
+    PooledTransaction,
+    configure,
+    opening,
+    settings,
+    why_not,
+)
 from .postgres_tx import (
     CONFLICTS,
     POSTGRES_TABLES,
@@ -85,7 +92,7 @@ class PostgresStore:
 
     def __init__(
         self,
-        dsn: str,
+        dsn: str | Secret,
         *,
         min_size: int = 1,
         max_size: int = 10,
@@ -94,14 +101,15 @@ class PostgresStore:
         lock_timeout: float | None = None,
         idle_in_transaction_timeout: float | None = None,
     ) -> None:
-        if garbled(dsn) or not parseable(dsn):  # libpq's words, or its host, may quote it
-            raise OperationalError(f"cannot connect to the PostgreSQL store: {PERCENT_ENCODE}")
-        self.dsn = dsn
-        #: What the connections are opened with: ``dsn`` and libpq's TCP keepalives.
-        self._conninfo = psycopg.conninfo.make_conninfo(dsn, **keepalive_options(dsn))
-        session = settings(dsn, lock_timeout, idle_in_transaction_timeout)
+        if isinstance(dsn, str) and not dsn.strip():
+            raise OperationalError("cannot connect to the PostgreSQL store: no URL given")
+        self.dsn = dsn  # held as a Secret (the property below)
+        del dsn  # from here on the URL is a Secret in every frame of this call
+        #: What the connections are opened with: the URL, screened, with TCP keepalives.
+        self._conninfo = opening(self._dsn)
+        session = settings(self._dsn.reveal(), lock_timeout, idle_in_transaction_timeout)
         self._pool = Pool(
-            self._conninfo,
+            self._conninfo.reveal(),
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -120,7 +128,7 @@ class PostgresStore:
         try:
             # One connection first, so a wrong address, database or password is told at
             # once, in the server's words, instead of after the pool's timeout.
-            psycopg.connect(self._conninfo, connect_timeout=max(1, int(timeout))).close()
+            psycopg.connect(self._conninfo.reveal(), connect_timeout=max(1, int(timeout))).close()
             self._pool.open(wait=True, timeout=timeout)
         except (psycopg.Error, PoolTimeout) as exc:
             self._pool.close()
@@ -132,8 +140,20 @@ class PostgresStore:
             self._pool.close()
             raise
 
+    @property
+    def dsn(self) -> str:
+        """The URL the store was opened with, password and all: for the point of use only
+        (a tool's own connection beside the store). The store holds it as a
+        :class:`~paycore_adapters.signing.Secret`, which no repr, ``vars()`` or error
+        tracker's recorded locals shows."""
+        return self._dsn.reveal()
+
+    @dsn.setter
+    def dsn(self, value: str | Secret) -> None:
+        self._dsn = Secret.of(value)
+
     def __repr__(self) -> str:  # never raises, never shows the password: dsn.shown
-        return f"PostgresStore({dsn_shown(self.dsn)})"
+        return f"PostgresStore({dsn_shown(self._dsn.reveal())})"
 
     def close(self) -> None:
         if self._pid == os.getpid():  # in a forked child, the sessions are the parent's
@@ -167,7 +187,8 @@ class PostgresStore:
         try:
             return self._pool.checkout()  # one not already dead (postgres_connect.alive)
         except PoolTimeout as exc:
-            raise OperationalError(f"no connection to the PostgreSQL store: {exc}") from None
+            why = why_not(self._conninfo)  # the pool only logs libpq's reason
+            raise OperationalError(f"no connection to the PostgreSQL store: {exc}; {why}") from None
 
     # --- schema ------------------------------------------------------------------------
 
@@ -178,7 +199,7 @@ class PostgresStore:
     def migrate(self) -> list[int]:
         """Apply every pending migration (:func:`.postgres_schema.migrate`); the versions
         applied."""
-        return postgres_schema.migrate(self._conninfo, f"the PostgreSQL store {self}")
+        return postgres_schema.migrate(self._conninfo.reveal(), f"the PostgreSQL store {self}")
 
     def _open_schema(self, apply: bool) -> None:
         if apply:
