@@ -28,7 +28,7 @@ def text(field: str, value: object) -> str:
     field: no NUL character (PostgreSQL's text cannot hold one, C strings end at it) and
     no lone surrogate (not UTF-8, so no SQL store's driver can send it)."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field} must be a non-empty string, got {value!r}", field=field)
+        raise InvalidInput(f"{field} must be a non-empty string, got {_shown(value)}", field=field)
     if "\x00" in value:
         raise InvalidInput(
             f"{field} must not contain a NUL character (\\x00), got {_shown(value)}: remove it",
@@ -60,9 +60,31 @@ def ident(field: str, value: object) -> str:
     return checked
 
 
-def _shown(value: str) -> str:
+def _shown(value: object) -> str:
     """``value`` as a message shows it: its repr, cut short past 60 characters."""
-    return repr(value) if len(value) <= 60 else f"{value[:60]!r}... ({len(value)} characters)"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else f"{value[:60]!r}... ({len(value)} characters)"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else f"{shown[:60]}... ({len(shown)} characters)"
+
+
+def shown_id(value: object) -> str:
+    """An id from the caller as an error message shows it: a printable one of 1 to 60
+    characters, with no space at either end, as it is; any other (empty, a control
+    character or ANSI escape, a lone surrogate, 100,000 characters, not a string) as its
+    repr, cut short, so a message is short, valid UTF-8 and prints nothing raw."""
+    if isinstance(value, str):
+        plain = 0 < len(value) <= 60 and value.isprintable() and value.strip() == value
+        return value if plain else _shown(value)
+    return _shown(value)
+
+
+def flag(field: str, value: object) -> bool:
+    """A decision argument that must be a real bool, or InvalidInput naming the field: a
+    truthy string or list (``"false"``, ``"no"``, ``[0]``) or 1 is not a decision."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{field} must be True or False, got {_shown(value)}", field=field)
+    return value
 
 
 def whole(field: str, value: object, *, allow_negative: bool = False) -> int:
@@ -81,7 +103,7 @@ def seller_of(u: Unit, seller_id: str) -> Seller:
         s.SELLERS,
         seller_id,
         lambda: SellerNotFound(
-            f"no seller {seller_id}: add it with add_seller first", seller_id=seller_id
+            f"no seller {shown_id(seller_id)}: add it with add_seller first", seller_id=seller_id
         ),
     )
 
@@ -89,25 +111,22 @@ def seller_of(u: Unit, seller_id: str) -> Seller:
 def add_seller(
     u: Unit, seller_id: object, name: object, account: object, enabled: object
 ) -> Seller:
-    if not isinstance(enabled, bool):
-        raise InvalidInput(f"charges_enabled must be True or False, got {enabled!r}")
     seller = Seller(
         ident("seller_id", seller_id),
         text("name", name),
         text("provider_account", account),
-        enabled,
+        flag("charges_enabled", enabled),
     )
     if u.get(s.SELLERS, seller.id) is not None:
         raise InvalidInput(
-            f"seller {seller.id} already exists; use another id", seller_id=seller.id
+            f"seller {shown_id(seller.id)} already exists; use another id", seller_id=seller.id
         )
     u.create(s.SELLERS, seller)
     return seller
 
 
 def set_charges_enabled(u: Unit, seller_id: str, enabled: object) -> None:
-    if not isinstance(enabled, bool):
-        raise InvalidInput(f"charges_enabled must be True or False, got {enabled!r}")
+    flag("charges_enabled", enabled)
     seller = seller_of(u, seller_id)
     if seller.charges_enabled is not enabled:
         u.save(s.SELLERS, seller, charges_enabled=enabled)
@@ -136,7 +155,7 @@ def add_product(
     seller_of(u, product.seller_id)
     if u.get(s.PRODUCTS, product.id) is not None:
         raise InvalidInput(
-            f"product {product.id} already exists; use another id", product_id=product.id
+            f"product {shown_id(product.id)} already exists; use another id", product_id=product.id
         )
     u.create(s.PRODUCTS, product)
     return product
@@ -148,7 +167,7 @@ def _product(u: Unit, product_id: object) -> Product:
         s.PRODUCTS,
         pid,
         lambda: ProductNotFound(
-            f"no product {pid}: use the id of an existing product", product_id=pid
+            f"no product {shown_id(pid)}: use the id of an existing product", product_id=pid
         ),
     )
 
@@ -179,7 +198,8 @@ def _stock_item(u: Unit, seller_id: object, sku: object) -> tuple[str, str]:
     code = ident("sku", sku)
     if not any(p.sku == code for p in u.find(s.PRODUCTS, "seller_id", seller.id)):
         raise StockItemNotFound(
-            f"seller {seller.id} has no product with SKU {code}: add the product first",
+            f"seller {shown_id(seller.id)} has no product with SKU {shown_id(code)}: add the "
+            "product first",
             seller_id=seller.id,
             sku=code,
         )

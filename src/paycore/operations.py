@@ -31,6 +31,7 @@ import attrs
 from paycore import schema as s
 from paycore.attention import AttentionItem as AttentionItem
 from paycore.attention import attention, resolve_alert
+from paycore.catalog import shown_id
 from paycore.errors import (
     FlowNotAbandonable,
     FlowNotFound,
@@ -48,12 +49,12 @@ from paycore.unit import Unit
 
 def _flow(u: Unit, flow_id: object) -> Flow:
     if not isinstance(flow_id, str) or not flow_id:
-        raise FlowNotFound(f"flow id must be a non-empty string, got {flow_id!r}")
+        raise FlowNotFound(f"flow id must be a non-empty string, got {shown_id(flow_id)}")
     return u.require(
         s.FLOWS,
         flow_id,
         lambda: FlowNotFound(
-            f"no flow {flow_id}: list them with `paycore flows list`", flow_id=flow_id
+            f"no flow {shown_id(flow_id)}: list them with `paycore flows list`", flow_id=flow_id
         ),
     )
 

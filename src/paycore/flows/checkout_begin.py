@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from paycore import schema as s
+from paycore.catalog import shown_id
 from paycore.config import Config
 from paycore.errors import (
     CheckoutSessionExpired,
@@ -202,12 +203,12 @@ def _snapshot_lines(u: Unit, cart: Sequence[CartItem]) -> list[OrderLine]:
         product = u.get(s.PRODUCTS, item.product_id)
         if product is None:
             raise ProductNotFound(
-                f"product {item.product_id} does not exist; remove it from the cart",
+                f"product {shown_id(item.product_id)} does not exist; remove it from the cart",
                 product_id=item.product_id,
             )
         if product.deleted:
             raise ProductUnavailable(
-                f"product {item.product_id} is no longer sold; remove it from the cart",
+                f"product {shown_id(item.product_id)} is no longer sold; remove it from the cart",
                 product_id=item.product_id,
             )
         lines.append(

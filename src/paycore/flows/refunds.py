@@ -22,7 +22,6 @@ from paycore import schema as s
 from paycore.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
-    InvalidInput,
     InvalidRefundReason,
     PaymentNotRefundable,
     ProviderConfigurationError,
@@ -88,13 +87,6 @@ def check_refund_args(amount: object, reason: object, idempotency_key: object) -
             "itself; use another key"
         )
     return idempotency_key
-
-
-def check_restock(restock: object) -> bool:
-    """``restock`` must be a real bool: a truthy string or list is not a decision."""
-    if not isinstance(restock, bool):
-        raise InvalidInput(f"restock must be True or False, got {restock!r}", field="restock")
-    return restock
 
 
 def begin_refund(
