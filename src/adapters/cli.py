@@ -9,9 +9,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from paycore.catalog import shown_id
 from paycore.errors import InvalidInput, PaycoreError
 from paycore.invariants import INVARIANTS
+from paycore.shown import shown_id
 
 from . import cli_check, cli_emulator, cli_ops
 from .cli_args import whole

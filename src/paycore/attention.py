@@ -14,9 +14,10 @@ from typing import Any
 import attrs
 
 from paycore import schema as s
-from paycore.catalog import flag, shown_id, text
+from paycore.catalog import flag, text
 from paycore.errors import AlertNotFound, InvalidInput
 from paycore.records import Alert
+from paycore.shown import shown_id
 from paycore.status import FlowStatus, OrderStatus, RefundStatus
 from paycore.unit import Unit, storable
 

@@ -16,6 +16,7 @@ from paycore.errors import (
 )
 from paycore.money import Money, check_minor_units
 from paycore.records import Product, Seller
+from paycore.shown import shown, shown_id
 from paycore.unit import Unit, storable
 
 MAX_STOCK = 1_000_000_000
@@ -28,15 +29,15 @@ def text(field: str, value: object) -> str:
     field: no NUL character (PostgreSQL's text cannot hold one, C strings end at it) and
     no lone surrogate (not UTF-8, so no SQL store's driver can send it)."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field} must be a non-empty string, got {_shown(value)}", field=field)
+        raise InvalidInput(f"{field} must be a non-empty string, got {shown(value)}", field=field)
     if "\x00" in value:
         raise InvalidInput(
-            f"{field} must not contain a NUL character (\\x00), got {_shown(value)}: remove it",
+            f"{field} must not contain a NUL character (\\x00), got {shown(value)}: remove it",
             field=field,
         )
     if not storable(value):
         raise InvalidInput(
-            f"{field} must be valid Unicode text, got {_shown(value)} with a lone surrogate "
+            f"{field} must be valid Unicode text, got {shown(value)} with a lone surrogate "
             "(half of a UTF-16 pair): decode the text properly",
             field=field,
         )
@@ -60,30 +61,11 @@ def ident(field: str, value: object) -> str:
     return checked
 
 
-def _shown(value: object) -> str:
-    """``value`` as a message shows it: its repr, cut short past 60 characters."""
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 60 else f"{value[:60]!r}... ({len(value)} characters)"
-    shown = repr(value)
-    return shown if len(shown) <= 60 else f"{shown[:60]}... ({len(shown)} characters)"
-
-
-def shown_id(value: object) -> str:
-    """An id from the caller as an error message shows it: a printable one of 1 to 60
-    characters, with no space at either end, as it is; any other (empty, a control
-    character or ANSI escape, a lone surrogate, 100,000 characters, not a string) as its
-    repr, cut short, so a message is short, valid UTF-8 and prints nothing raw."""
-    if isinstance(value, str):
-        plain = 0 < len(value) <= 60 and value.isprintable() and value.strip() == value
-        return value if plain else _shown(value)
-    return _shown(value)
-
-
 def flag(field: str, value: object) -> bool:
     """A decision argument that must be a real bool, or InvalidInput naming the field: a
     truthy string or list (``"false"``, ``"no"``, ``[0]``) or 1 is not a decision."""
     if not isinstance(value, bool):
-        raise InvalidInput(f"{field} must be True or False, got {_shown(value)}", field=field)
+        raise InvalidInput(f"{field} must be True or False, got {shown(value)}", field=field)
     return value
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from paycore.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
+from paycore.shown import shown
 
 #: Currencies paycore accepts, with their number of minor-unit digits.
 CURRENCIES: dict[str, int] = {
@@ -69,9 +70,9 @@ MIN_CHARGE: dict[str, int] = {
 def check_currency(code: object) -> str:
     if not isinstance(code, str) or code.upper() != code or code not in CURRENCIES:
         raise UnknownCurrency(
-            f"unknown currency {code!r}: use an upper-case ISO 4217 code, one of "
+            f"unknown currency {shown(code)}: use an upper-case ISO 4217 code, one of "
             f"{', '.join(sorted(CURRENCIES))}",
-            currency=repr(code),
+            currency=shown(code),
         )
     return code
 

@@ -31,7 +31,6 @@ import attrs
 from paycore import schema as s
 from paycore.attention import AttentionItem as AttentionItem
 from paycore.attention import attention, resolve_alert
-from paycore.catalog import shown_id
 from paycore.errors import (
     FlowNotAbandonable,
     FlowNotFound,
@@ -43,6 +42,7 @@ from paycore.flows.engine import Engine, FlowDef
 from paycore.flows.jobflow import is_job
 from paycore.machines import FLOW
 from paycore.records import Alert, Flow
+from paycore.shown import shown, shown_id
 from paycore.status import FlowStatus
 from paycore.unit import Unit
 
@@ -68,7 +68,9 @@ def _state(state: object) -> FlowStatus | None:
         return FlowStatus(state)
     except ValueError:
         names = ", ".join(f.value for f in FlowStatus)
-        raise InvalidInput(f"flow state must be one of {names} or None, got {state!r}") from None
+        raise InvalidInput(
+            f"flow state must be one of {names} or None, got {shown(state)}"
+        ) from None
 
 
 def list_flows(u: Unit, state: object = None) -> list[Flow]:

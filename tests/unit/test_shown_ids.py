@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from tests.support import SESSION, cli, make_shop
 
-from paycore.catalog import shown_id
 from paycore.errors import PaycoreError
 from paycore.flows.checkout import CartItem
+from paycore.money import Money
+from paycore.shown import shown_id
 from paycore_adapters.memory import Wiring
 
 LONG = "x" * 100_000
@@ -69,3 +70,23 @@ def test_the_command_line_prints_no_escape(tmp_path: Path) -> None:
     code, out, err = cli("flows", "abandon", ANSI, "--store", url)
     assert code == 2 and "\x1b" not in err + out
     assert "'\\x1b[31mRED\\x1b[0m'" in err
+
+
+VALUES: dict[str, Callable[[Wiring, str], object]] = {
+    "flow state": lambda w, v: w.service.flows(v),
+    "refund reason": lambda w, v: w.service.create_refund("pay_000001", None, v, "k-1"),  # type: ignore[arg-type]
+    "currency": lambda w, v: w.service.set_price("p_mug", Money(100, v)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUES))
+@pytest.mark.parametrize("bad", [LONG, SURROGATE, ANSI], ids=["long", "surrogate", "ansi"])
+def test_a_bad_value_is_shown_cut_short_too(name: str, bad: str) -> None:
+    """Values the caller gave that name nothing valid (a state, a reason, a currency)
+    are shown as their repr, cut short the same way."""
+    with pytest.raises(PaycoreError) as caught:
+        VALUES[name](make_shop(), bad)
+    message = caught.value.message
+    assert len(message) < 400, (name, len(message))
+    message.encode("utf-8")
+    assert "\x1b" not in message

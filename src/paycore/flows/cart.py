@@ -9,9 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from paycore.catalog import shown_id
 from paycore.config import Config
 from paycore.errors import EmptyCart, InvalidCheckoutSession, InvalidInput, InvalidQuantity
+from paycore.shown import shown_id
 from paycore.unit import storable
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from paycore import schema as s
-from paycore.catalog import shown_id
 from paycore.config import Config
 from paycore.errors import (
     CheckoutSessionExpired,
@@ -32,6 +31,7 @@ from paycore.flows.steps import CheckoutStep
 from paycore.machines import ORDER, PAYMENT, RESERVATION
 from paycore.money import Money, check_charge
 from paycore.records import Flow, Order, OrderLine, Payment, Reservation, Seller
+from paycore.shown import shown_id
 from paycore.unit import Unit, evolve
 
 #: ``Flow.data``, in memory only (never stored): the flow is run again by a call that

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from paycore import schema as s
-from paycore.catalog import shown_id
 from paycore.errors import (
     PaymentBusy,
     PaymentNotCancelable,
@@ -31,6 +30,7 @@ from paycore.flows.steps import CancelStep, ConfirmStep
 from paycore.flows.sync import CANCELABLE, apply_intent, claimed, save_changed
 from paycore.ports import IntentView
 from paycore.records import Flow, Payment
+from paycore.shown import shown_id
 from paycore.status import PaymentStatus
 from paycore.unit import Unit, storable
 

@@ -42,6 +42,7 @@ from paycore.machines import ORDER, REFUND, RESERVATION
 from paycore.money import check_minor_units
 from paycore.ports import RefundView
 from paycore.records import Flow, Payment, Refund
+from paycore.shown import shown
 from paycore.status import OrderStatus, PaymentStatus, RefundStatus, ReservationStatus
 from paycore.unit import Unit
 
@@ -69,7 +70,8 @@ def check_refund_args(amount: object, reason: object, idempotency_key: object) -
         check_minor_units(amount)
     if reason is not None and (not isinstance(reason, str) or reason not in REASONS):
         raise InvalidRefundReason(
-            f"refund reason must be one of {', '.join(sorted(REASONS))} or None, got {reason!r}"
+            f"refund reason must be one of {', '.join(sorted(REASONS))} or None, "
+            f"got {shown(reason)}"
         )
     if idempotency_key is None:
         raise InvalidIdempotencyKey(
