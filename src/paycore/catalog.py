@@ -74,7 +74,7 @@ def whole(field: str, value: object, *, allow_negative: bool = False) -> int:
     if not ok or value == 0 or (not allow_negative and value < 0) or abs(value) > MAX_STOCK:  # type: ignore[operator, arg-type]
         sign = "a non-zero" if allow_negative else "a positive"
         raise InvalidQuantity(
-            f"{field} must be {sign} whole number of units up to {MAX_STOCK}, got {value!r}",
+            f"{field} must be {sign} whole number of units up to {MAX_STOCK}, got {shown(value)}",
             field=field,
         )
     return value  # type: ignore[return-value]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from paycore.errors import InvalidInput
+from paycore.shown import shown
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -153,6 +154,7 @@ def check_setting(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= top:
         what = "ten years" if top == MAX_MS else "the most it may be"
         raise InvalidInput(
-            f"Config.{name} must be a whole number from {least} to {top:,} ({what}), not {value!r}",
+            f"Config.{name} must be a whole number from {least} to {top:,} ({what}), "
+            f"not {shown(value)}",
             field=name,
         )

@@ -82,17 +82,18 @@ def check_minor_units(amount: object, *, allow_zero: bool = False) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount(
             f"amount must be an integer number of minor units (cents), got "
-            f"{type(amount).__name__} {amount!r}",
-            amount=repr(amount),
+            f"{type(amount).__name__} {shown(amount)}",
+            amount=shown(amount),
         )
     low = 0 if allow_zero else 1
     if amount < low:
         raise InvalidAmount(
-            f"amount must be at least {low} minor units, got {amount}", amount=amount
+            f"amount must be at least {low} minor units, got {shown(amount)}", amount=amount
         )
     if amount > MAX_AMOUNT:
         raise InvalidAmount(
-            f"amount {amount} exceeds the maximum of {MAX_AMOUNT} minor units", amount=amount
+            f"amount {shown(amount)} exceeds the maximum of {MAX_AMOUNT} minor units",
+            amount=amount,
         )
     return amount
 

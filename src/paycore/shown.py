@@ -9,9 +9,12 @@ CUT = 60
 
 
 def shown(value: object) -> str:
-    """``value`` as a message shows it: its repr, cut short past 60 characters."""
+    """``value`` as a message shows it: its repr, cut short past 60 characters (a huge
+    whole number by its size: Python refuses the repr of one past 4,300 digits)."""
     if isinstance(value, str):
         return repr(value) if len(value) <= CUT else f"{value[:CUT]!r}... ({len(value)} characters)"
+    if isinstance(value, int) and value.bit_length() > 200:  # no repr past 4,300 digits
+        return f"a whole number of {value.bit_length()} bits"
     text = repr(value)
     return text if len(text) <= CUT else f"{text[:CUT]}... ({len(text)} characters)"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from tests.support import SESSION, cli, make_shop
 
+from paycore.config import Config
 from paycore.errors import PaycoreError
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
@@ -90,3 +91,24 @@ def test_a_bad_value_is_shown_cut_short_too(name: str, bad: str) -> None:
     assert len(message) < 400, (name, len(message))
     message.encode("utf-8")
     assert "\x1b" not in message
+
+
+HUGE = 10**5000  # Python refuses the repr of a whole number past 4,300 digits
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda w: w.service.create_refund("pay_000001", HUGE, None, "k-1"),
+        lambda w: Money(-HUGE, "EUR"),
+        lambda w: w.service.restock("s1", "SKU-MUG", HUGE),
+        lambda w: w.service.create_payment_intent(SESSION, [CartItem("p_mug", -HUGE)]),
+        lambda w: Config(lease_ms=HUGE),
+    ],
+    ids=["refund amount", "money", "restock", "cart quantity", "config"],
+)
+def test_a_huge_whole_number_is_a_typed_error_not_a_valueerror(
+    call: Callable[[Wiring], object],
+) -> None:
+    with pytest.raises(PaycoreError, match="a whole number of 16610 bits"):
+        call(make_shop())

@@ -11,7 +11,7 @@ import attrs
 
 from paycore.config import Config
 from paycore.errors import EmptyCart, InvalidCheckoutSession, InvalidInput, InvalidQuantity
-from paycore.shown import shown_id
+from paycore.shown import shown, shown_id
 from paycore.unit import storable
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
@@ -52,7 +52,8 @@ def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
             )
         if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
             raise InvalidQuantity(
-                f"quantity of {shown_id(pid)} must be a whole number of at least 1, got {qty!r}",
+                f"quantity of {shown_id(pid)} must be a whole number of at least 1, "
+                f"got {shown(qty)}",
                 product_id=pid,
             )
         merged[pid] = merged.get(pid, 0) + qty
