@@ -9,10 +9,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from paycore.errors import PaycoreError
+from paycore.errors import InvalidInput, PaycoreError
 from paycore.invariants import INVARIANTS
+from paycore.shown import shown_id
 
 from . import cli_check, cli_emulator, cli_ops
+from .cli_args import whole
 from .demo import DEFAULT_STORE, shop_day
 from .stores import STORE_ENV
 
@@ -52,6 +54,11 @@ def _chaos(args: argparse.Namespace) -> int:
         print(f"paycore chaos needs the harness extra: pip install 'paycore[harness]' ({exc})")
         return 2
 
+    _known_bug(args.bug)
+    try:
+        profile = profile_named(args.profile)  # --profile, or $PAYCORE_PROFILE
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="profile") from None
     report = run_chaos(
         seed=args.seed,
         examples=args.examples,
@@ -66,7 +73,7 @@ def _chaos(args: argparse.Namespace) -> int:
     )
     # A short run (the quick profile, a bug, a budget of one's own) reports coverage
     # without failing on it: it cannot be expected to reach everything.
-    short = args.examples is not None or profile_named(args.profile) == PROFILES["quick"]
+    short = args.examples is not None or profile == PROFILES["quick"]
     full_run = args.bug is None and not short
     coverage_ok = not full_run or not (report.missing_faults or report.coverage_gaps)
     if args.json:
@@ -132,9 +139,21 @@ def _print_chaos(report: object) -> None:
         print("\nno invariant violated")
 
 
+def _known_bug(bug: str | None) -> None:
+    """Refuse an unknown ``--bug`` before anything runs: one line, exit 2."""
+    from .harness.bugs import BUGS
+
+    if bug is not None and bug not in BUGS:
+        raise InvalidInput(
+            f"no seeded bug {shown_id(bug)}: use one of {', '.join(BUGS)} (`paycore bugs`)",
+            field="bug",
+        )
+
+
 def _explore(args: argparse.Namespace) -> int:
     from .harness.explore import explore
 
+    _known_bug(args.bug)
     report = explore(flows=args.flows, faults=args.faults, bug=args.bug)
     doc = report.as_json()
     if args.json:
@@ -179,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     bugs.add_argument("--json", action="store_true")
     chaos = sub.add_parser("chaos", help="run the model-based chaos harness")
     chaos.add_argument("--seed", type=int, default=0)
-    chaos.add_argument("--examples", type=int, default=None)
-    chaos.add_argument("--steps", type=int, default=None)
+    chaos.add_argument("--examples", type=whole(1), default=None)
+    chaos.add_argument("--steps", type=whole(1), default=None)
     chaos.add_argument("--bug", default=None, help="switch on one seeded bug (S1..S18)")
     chaos.add_argument("--no-stories", action="store_true", help="random actions only")
     chaos.add_argument(
@@ -208,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chaos.add_argument("--json", action="store_true")
     exp = sub.add_parser("explore", help="explore every interleaving of a small scenario")
-    exp.add_argument("--flows", type=int, default=2)
-    exp.add_argument("--faults", type=int, default=1)
+    exp.add_argument("--flows", type=whole(1), default=2)
+    exp.add_argument("--faults", type=whole(0), default=1)
     exp.add_argument("--bug", default=None)
     exp.add_argument("--json", action="store_true")
     cli_ops.add_parsers(sub)

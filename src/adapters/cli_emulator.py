@@ -14,6 +14,7 @@ import argparse
 import threading
 from typing import Any, TextIO
 
+from .cli_args import port
 from .emulator import Emulator
 from .fake_provider import FakeProvider
 from .runtime import SystemClock
@@ -23,7 +24,7 @@ DELIVERY_EVERY_S = 1.0
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("emulator", help="serve paycore's Stripe emulator on 127.0.0.1")
-    p.add_argument("--port", type=int, default=12111, help="port on 127.0.0.1 (0: any free)")
+    p.add_argument("--port", type=port, default=12111, help="port on 127.0.0.1 (0: any free)")
     p.add_argument(
         "--account",
         action="append",

@@ -130,7 +130,8 @@ def loads(text: str, provider: FakeProvider, clock: ManualClock) -> None:
             "reversals": {str(k): int(v) for k, v in doc["reversals"].items()},
         }
         now = int(doc["now"])
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
+        # RecursionError: JSON nested too deep for the decoder (it is no ValueError).
         raise FakeStateUnreadable(f"cannot read the fake provider's state: {exc}") from None
     provider.load_books(books)
     clock.advance(now - clock.now())

@@ -179,7 +179,8 @@ def from_payload(payload: bytes) -> ProviderEvent:
         event_id, type_, created = doc["id"], doc["type"], doc["created"]
         kind, object_id = obj["object"], obj.get("id") or ""
         status = obj.get("status")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
+        # RecursionError: JSON nested too deep for the decoder (it is no ValueError).
         raise WebhookSignatureInvalid(
             "webhook body is not a provider event (JSON with id, type, created and "
             "data.object); refuse it"

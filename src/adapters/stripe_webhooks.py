@@ -115,7 +115,7 @@ class StripeWebhookIntake:
             return refusal
         try:
             doc = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
             return _refused("malformed")
         if not isinstance(doc, dict):
             return _refused("malformed")

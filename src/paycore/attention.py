@@ -14,9 +14,10 @@ from typing import Any
 import attrs
 
 from paycore import schema as s
-from paycore.catalog import text
+from paycore.catalog import flag, text
 from paycore.errors import AlertNotFound, InvalidInput
 from paycore.records import Alert
+from paycore.shown import shown_id
 from paycore.status import FlowStatus, OrderStatus, RefundStatus
 from paycore.unit import Unit, storable
 
@@ -89,6 +90,7 @@ def resolve_alert(u: Unit, alert_id: object, resolution: object, force: bool = F
     refund it again (``create_refund``), and the alert closes by itself. ``force`` says
     the money went back outside paycore: the alert closes with ``settled_outside`` in its
     fields, which ``decided-refunds-covered`` accepts as the record of that settlement."""
+    force = flag("force", force)  # the money went back outside paycore: a decision
     if not isinstance(resolution, str) or not resolution.strip():
         raise InvalidInput("say what was done about the alert: resolution must be text")
     text("resolution", resolution)  # text every store can hold
@@ -96,7 +98,7 @@ def resolve_alert(u: Unit, alert_id: object, resolution: object, force: bool = F
     row = u.get(s.ALERTS, alert_id) if isinstance(alert_id, str) and storable(alert_id) else None
     if row is None or not row.open:
         raise AlertNotFound(
-            f"no open alert {alert_id!r}: list them with `paycore attention`",
+            f"no open alert {shown_id(alert_id)}: list them with `paycore attention`",
             alert_id=alert_id if isinstance(alert_id, str) else None,
         )
     if row.kind == "refund_failed":

@@ -16,6 +16,7 @@ from paycore.errors import (
 )
 from paycore.money import Money, check_minor_units
 from paycore.records import Product, Seller
+from paycore.shown import shown, shown_id
 from paycore.unit import Unit, storable
 
 MAX_STOCK = 1_000_000_000
@@ -28,15 +29,15 @@ def text(field: str, value: object) -> str:
     field: no NUL character (PostgreSQL's text cannot hold one, C strings end at it) and
     no lone surrogate (not UTF-8, so no SQL store's driver can send it)."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field} must be a non-empty string, got {value!r}", field=field)
+        raise InvalidInput(f"{field} must be a non-empty string, got {shown(value)}", field=field)
     if "\x00" in value:
         raise InvalidInput(
-            f"{field} must not contain a NUL character (\\x00), got {_shown(value)}: remove it",
+            f"{field} must not contain a NUL character (\\x00), got {shown(value)}: remove it",
             field=field,
         )
     if not storable(value):
         raise InvalidInput(
-            f"{field} must be valid Unicode text, got {_shown(value)} with a lone surrogate "
+            f"{field} must be valid Unicode text, got {shown(value)} with a lone surrogate "
             "(half of a UTF-16 pair): decode the text properly",
             field=field,
         )
@@ -60,9 +61,12 @@ def ident(field: str, value: object) -> str:
     return checked
 
 
-def _shown(value: str) -> str:
-    """``value`` as a message shows it: its repr, cut short past 60 characters."""
-    return repr(value) if len(value) <= 60 else f"{value[:60]!r}... ({len(value)} characters)"
+def flag(field: str, value: object) -> bool:
+    """A decision argument that must be a real bool, or InvalidInput naming the field: a
+    truthy string or list (``"false"``, ``"no"``, ``[0]``) or 1 is not a decision."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{field} must be True or False, got {shown(value)}", field=field)
+    return value
 
 
 def whole(field: str, value: object, *, allow_negative: bool = False) -> int:
@@ -70,7 +74,7 @@ def whole(field: str, value: object, *, allow_negative: bool = False) -> int:
     if not ok or value == 0 or (not allow_negative and value < 0) or abs(value) > MAX_STOCK:  # type: ignore[operator, arg-type]
         sign = "a non-zero" if allow_negative else "a positive"
         raise InvalidQuantity(
-            f"{field} must be {sign} whole number of units up to {MAX_STOCK}, got {value!r}",
+            f"{field} must be {sign} whole number of units up to {MAX_STOCK}, got {shown(value)}",
             field=field,
         )
     return value  # type: ignore[return-value]
@@ -81,7 +85,7 @@ def seller_of(u: Unit, seller_id: str) -> Seller:
         s.SELLERS,
         seller_id,
         lambda: SellerNotFound(
-            f"no seller {seller_id}: add it with add_seller first", seller_id=seller_id
+            f"no seller {shown_id(seller_id)}: add it with add_seller first", seller_id=seller_id
         ),
     )
 
@@ -89,25 +93,22 @@ def seller_of(u: Unit, seller_id: str) -> Seller:
 def add_seller(
     u: Unit, seller_id: object, name: object, account: object, enabled: object
 ) -> Seller:
-    if not isinstance(enabled, bool):
-        raise InvalidInput(f"charges_enabled must be True or False, got {enabled!r}")
     seller = Seller(
         ident("seller_id", seller_id),
         text("name", name),
         text("provider_account", account),
-        enabled,
+        flag("charges_enabled", enabled),
     )
     if u.get(s.SELLERS, seller.id) is not None:
         raise InvalidInput(
-            f"seller {seller.id} already exists; use another id", seller_id=seller.id
+            f"seller {shown_id(seller.id)} already exists; use another id", seller_id=seller.id
         )
     u.create(s.SELLERS, seller)
     return seller
 
 
 def set_charges_enabled(u: Unit, seller_id: str, enabled: object) -> None:
-    if not isinstance(enabled, bool):
-        raise InvalidInput(f"charges_enabled must be True or False, got {enabled!r}")
+    flag("charges_enabled", enabled)
     seller = seller_of(u, seller_id)
     if seller.charges_enabled is not enabled:
         u.save(s.SELLERS, seller, charges_enabled=enabled)
@@ -136,7 +137,7 @@ def add_product(
     seller_of(u, product.seller_id)
     if u.get(s.PRODUCTS, product.id) is not None:
         raise InvalidInput(
-            f"product {product.id} already exists; use another id", product_id=product.id
+            f"product {shown_id(product.id)} already exists; use another id", product_id=product.id
         )
     u.create(s.PRODUCTS, product)
     return product
@@ -148,7 +149,7 @@ def _product(u: Unit, product_id: object) -> Product:
         s.PRODUCTS,
         pid,
         lambda: ProductNotFound(
-            f"no product {pid}: use the id of an existing product", product_id=pid
+            f"no product {shown_id(pid)}: use the id of an existing product", product_id=pid
         ),
     )
 
@@ -179,7 +180,8 @@ def _stock_item(u: Unit, seller_id: object, sku: object) -> tuple[str, str]:
     code = ident("sku", sku)
     if not any(p.sku == code for p in u.find(s.PRODUCTS, "seller_id", seller.id)):
         raise StockItemNotFound(
-            f"seller {seller.id} has no product with SKU {code}: add the product first",
+            f"seller {shown_id(seller.id)} has no product with SKU {shown_id(code)}: add the "
+            "product first",
             seller_id=seller.id,
             sku=code,
         )

@@ -5,16 +5,22 @@ from __future__ import annotations
 import attrs
 
 from paycore.errors import InvalidInput
+from paycore.shown import shown
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
+#: The longest any duration setting (``*_ms``) may be: ten years, 315,360,000,000 ms.
+#: ``now + setting``, and ``backoff_base_ms`` doubled ten times, then stay far within a
+#: signed 64-bit integer (what the SQL stores hold) for any realistic ``now``.
+MAX_MS = 10 * 365 * 24 * HOUR
 
 
 @attrs.frozen
 class Config:
     """paycore's limits and durations; every one a whole number (bad ones refused as
     :class:`~paycore.errors.InvalidInput` when the config is made, see :data:`MAY_BE_ZERO`
-    and :data:`MAY_BE_NONE`)."""
+    and :data:`MAY_BE_NONE`), at most :data:`MAX_MS` (ten years) for a duration and at
+    most its :data:`MOST` for a count."""
 
     #: How long a checkout's stock stays held before the janitor may end its payment.
     reservation_ttl_ms: int = 15 * MINUTE
@@ -114,10 +120,26 @@ MAY_BE_ZERO = frozenset(
         "max_clock_skew_ms",
     }
 )
+#: The most each count may be: far above any real use, and far within what every store
+#: holds. ``max_quantity``: as ``catalog.MAX_STOCK``, no more of a product can be in stock.
+MOST = {
+    "max_attempts": 1_000,
+    "store_conflict_retries": 1_000,
+    "max_steps_per_run": 100_000,
+    "max_lines": 10_000,
+    "max_quantity": 1_000_000_000,
+    "job_batch": 100_000,
+    "job_failures_before_alert": 1_000,
+}
 #: Settings that are True or False.
 SWITCHES = frozenset({"provider_honours_keys", "notify_in_requests"})
 #: Settings whose None means something (see each one's comment).
 MAY_BE_NONE = frozenset({"processing_hold_ms", "max_clock_skew_ms"})
+
+
+def most(name: str) -> int:
+    """The largest value the setting ``name`` (not a switch) may have."""
+    return MAX_MS if name.endswith("_ms") else MOST[name]
 
 
 def check_setting(name: str, value: object) -> None:
@@ -128,9 +150,11 @@ def check_setting(name: str, value: object) -> None:
         return
     if value is None and name in MAY_BE_NONE:
         return
-    least = 0 if name in MAY_BE_ZERO else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+    least, top = (0 if name in MAY_BE_ZERO else 1), most(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= top:
+        what = "ten years" if top == MAX_MS else "the most it may be"
         raise InvalidInput(
-            f"Config.{name} must be a whole number of at least {least}, not {value!r}",
+            f"Config.{name} must be a whole number from {least} to {top:,} ({what}), "
+            f"not {shown(value)}",
             field=name,
         )

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from paycore.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
+from paycore.shown import shown
 
 #: Currencies paycore accepts, with their number of minor-unit digits.
 CURRENCIES: dict[str, int] = {
@@ -69,9 +70,9 @@ MIN_CHARGE: dict[str, int] = {
 def check_currency(code: object) -> str:
     if not isinstance(code, str) or code.upper() != code or code not in CURRENCIES:
         raise UnknownCurrency(
-            f"unknown currency {code!r}: use an upper-case ISO 4217 code, one of "
+            f"unknown currency {shown(code)}: use an upper-case ISO 4217 code, one of "
             f"{', '.join(sorted(CURRENCIES))}",
-            currency=repr(code),
+            currency=shown(code),
         )
     return code
 
@@ -81,17 +82,18 @@ def check_minor_units(amount: object, *, allow_zero: bool = False) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount(
             f"amount must be an integer number of minor units (cents), got "
-            f"{type(amount).__name__} {amount!r}",
-            amount=repr(amount),
+            f"{type(amount).__name__} {shown(amount)}",
+            amount=shown(amount),
         )
     low = 0 if allow_zero else 1
     if amount < low:
         raise InvalidAmount(
-            f"amount must be at least {low} minor units, got {amount}", amount=amount
+            f"amount must be at least {low} minor units, got {shown(amount)}", amount=amount
         )
     if amount > MAX_AMOUNT:
         raise InvalidAmount(
-            f"amount {amount} exceeds the maximum of {MAX_AMOUNT} minor units", amount=amount
+            f"amount {shown(amount)} exceeds the maximum of {MAX_AMOUNT} minor units",
+            amount=amount,
         )
     return amount
 

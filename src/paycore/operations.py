@@ -42,18 +42,19 @@ from paycore.flows.engine import Engine, FlowDef
 from paycore.flows.jobflow import is_job
 from paycore.machines import FLOW
 from paycore.records import Alert, Flow
+from paycore.shown import shown, shown_id
 from paycore.status import FlowStatus
 from paycore.unit import Unit
 
 
 def _flow(u: Unit, flow_id: object) -> Flow:
     if not isinstance(flow_id, str) or not flow_id:
-        raise FlowNotFound(f"flow id must be a non-empty string, got {flow_id!r}")
+        raise FlowNotFound(f"flow id must be a non-empty string, got {shown_id(flow_id)}")
     return u.require(
         s.FLOWS,
         flow_id,
         lambda: FlowNotFound(
-            f"no flow {flow_id}: list them with `paycore flows list`", flow_id=flow_id
+            f"no flow {shown_id(flow_id)}: list them with `paycore flows list`", flow_id=flow_id
         ),
     )
 
@@ -67,7 +68,9 @@ def _state(state: object) -> FlowStatus | None:
         return FlowStatus(state)
     except ValueError:
         names = ", ".join(f.value for f in FlowStatus)
-        raise InvalidInput(f"flow state must be one of {names} or None, got {state!r}") from None
+        raise InvalidInput(
+            f"flow state must be one of {names} or None, got {shown(state)}"
+        ) from None
 
 
 def list_flows(u: Unit, state: object = None) -> list[Flow]:

@@ -99,7 +99,7 @@ class PaymentService(AdminMethods):
     ) -> str:
         """Record a checkout, unrun (:meth:`run_flow` or recovery runs it): its flow id.
         Raises as :meth:`create_payment_intent`; ``chain``: see ``checkout.begin``."""
-        return self._start_checkout(checkout_session_id, items, chain)[0].id
+        return self._start_checkout(checkout_session_id, items, catalog.flag("chain", chain))[0].id
 
     def _start_checkout(
         self, checkout_session_id: str, items: Sequence[CartLike], chain: bool
@@ -225,7 +225,7 @@ class PaymentService(AdminMethods):
         restock: bool,
     ) -> Refund:
         key = refunds.check_refund_args(amount, reason, idempotency_key)
-        begin = partial(refunds.begin_refund, restock=refunds.check_restock(restock))
+        begin = partial(refunds.begin_refund, restock=catalog.flag("restock", restock))
         return self._tx(lambda u: begin(u, payment_id, amount, reason, key, lease=self._lease(u)))
 
     def create_refund(

@@ -17,7 +17,7 @@ from tests.support import begin_cancel, begin_confirm, flow_of, make_shop, run, 
 
 from paycore import errors as err
 from paycore import schema as s
-from paycore.config import Config
+from paycore.config import MAX_MS, Config
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import (
     Advance,
@@ -91,7 +91,7 @@ class TestBackoff:
     @pytest.mark.parametrize("base_ms", [1, 1_000])
     def test_delay_doubles_per_attempt_with_jitter_below_a_quarter(self, base_ms: int) -> None:
         """Each retry waits twice as long (doubling stops after 10), plus at most a quarter."""
-        eng = in_memory(Config(backoff_base_ms=base_ms, backoff_cap_ms=10**12)).service.engine
+        eng = in_memory(Config(backoff_base_ms=base_ms, backoff_cap_ms=MAX_MS)).service.engine
         for attempts in range(1, 14):
             base = base_ms * 2 ** min(attempts - 1, 10)
             for n in range(12):

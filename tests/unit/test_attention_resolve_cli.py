@@ -70,7 +70,7 @@ class TestAttentionResolve:
             "attention", "resolve", "flow_dead_lettered", "nope", "--store", str(path)
         )
         assert (code, out) == (2, "")
-        assert err.startswith("error: alert_not_found: no open alert 'flow_dead_lettered:nope'")
+        assert err.startswith("error: alert_not_found: no open alert flow_dead_lettered:nope:")
         assert path.read_bytes() == before
         # resolving twice: the second time there is no open alert any more
         assert cli("attention", "resolve", "flow_dead_lettered", fid, "--store", str(path))[0] == 0

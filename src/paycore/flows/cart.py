@@ -11,6 +11,7 @@ import attrs
 
 from paycore.config import Config
 from paycore.errors import EmptyCart, InvalidCheckoutSession, InvalidInput, InvalidQuantity
+from paycore.shown import shown, shown_id
 from paycore.unit import storable
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
@@ -40,24 +41,26 @@ def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
         elif isinstance(item, Mapping):
             pid, qty = item.get("product_id"), item.get("quantity")
         else:
-            raise InvalidInput(f"cart item {item!r} is not a CartItem or a mapping")
+            raise InvalidInput(f"cart item {shown_id(item)} is not a CartItem or a mapping")
         if not isinstance(pid, str) or not pid:
-            raise InvalidInput(f"product_id must be a non-empty string, got {pid!r}")
+            raise InvalidInput(f"product_id must be a non-empty string, got {shown_id(pid)}")
         if not storable(pid):
             raise InvalidInput(
-                f"product_id {pid!r} holds a NUL character or a lone surrogate, which no "
+                f"product_id {shown_id(pid)} holds a NUL character or a lone surrogate, which no "
                 "product id can: use the id of an existing product",
                 field="product_id",
             )
         if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
             raise InvalidQuantity(
-                f"quantity of {pid} must be a whole number of at least 1, got {qty!r}",
+                f"quantity of {shown_id(pid)} must be a whole number of at least 1, "
+                f"got {shown(qty)}",
                 product_id=pid,
             )
         merged[pid] = merged.get(pid, 0) + qty
         if merged[pid] > config.max_quantity:
             raise InvalidQuantity(
-                f"quantity of {pid} exceeds the limit of {config.max_quantity}", product_id=pid
+                f"quantity of {shown_id(pid)} exceeds the limit of {config.max_quantity}",
+                product_id=pid,
             )
     if not merged:
         raise EmptyCart("the cart is empty: add at least one item before paying")

@@ -31,6 +31,7 @@ from paycore.flows.steps import CheckoutStep
 from paycore.machines import ORDER, PAYMENT, RESERVATION
 from paycore.money import Money, check_charge
 from paycore.records import Flow, Order, OrderLine, Payment, Reservation, Seller
+from paycore.shown import shown_id
 from paycore.unit import Unit, evolve
 
 #: ``Flow.data``, in memory only (never stored): the flow is run again by a call that
@@ -202,12 +203,12 @@ def _snapshot_lines(u: Unit, cart: Sequence[CartItem]) -> list[OrderLine]:
         product = u.get(s.PRODUCTS, item.product_id)
         if product is None:
             raise ProductNotFound(
-                f"product {item.product_id} does not exist; remove it from the cart",
+                f"product {shown_id(item.product_id)} does not exist; remove it from the cart",
                 product_id=item.product_id,
             )
         if product.deleted:
             raise ProductUnavailable(
-                f"product {item.product_id} is no longer sold; remove it from the cart",
+                f"product {shown_id(item.product_id)} is no longer sold; remove it from the cart",
                 product_id=item.product_id,
             )
         lines.append(

@@ -30,6 +30,7 @@ from paycore.flows.steps import CancelStep, ConfirmStep
 from paycore.flows.sync import CANCELABLE, apply_intent, claimed, save_changed
 from paycore.ports import IntentView
 from paycore.records import Flow, Payment
+from paycore.shown import shown_id
 from paycore.status import PaymentStatus
 from paycore.unit import Unit, storable
 
@@ -42,12 +43,12 @@ def check_payment_id(payment_id: object) -> str:
     :func:`load_payment` says, on every store, without asking one."""
     if not isinstance(payment_id, str) or not payment_id.strip():
         raise PaymentNotFound(
-            f"payment id must be a non-empty string, got {payment_id!r}; use the payment_id "
-            "that create_payment_intent returned"
+            f"payment id must be a non-empty string, got {shown_id(payment_id)}; use the "
+            "payment_id that create_payment_intent returned"
         )
     if not storable(payment_id):
         raise PaymentNotFound(
-            f"no payment {payment_id!r}: an id with a NUL or a lone surrogate names none; "
+            f"no payment {shown_id(payment_id)}: an id with a NUL or a lone surrogate names none; "
             "use the payment_id that create_payment_intent returned"
         )
     return payment_id
@@ -59,7 +60,7 @@ def load_payment(u: Unit, payment_id: object) -> Payment:
         s.PAYMENTS,
         pid,
         lambda: PaymentNotFound(
-            f"no payment {pid}: use the payment_id that create_payment_intent returned",
+            f"no payment {shown_id(pid)}: use the payment_id that create_payment_intent returned",
             payment_id=pid,
         ),
     )

@@ -22,7 +22,6 @@ from paycore import schema as s
 from paycore.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
-    InvalidInput,
     InvalidRefundReason,
     PaymentNotRefundable,
     ProviderConfigurationError,
@@ -43,6 +42,7 @@ from paycore.machines import ORDER, REFUND, RESERVATION
 from paycore.money import check_minor_units
 from paycore.ports import RefundView
 from paycore.records import Flow, Payment, Refund
+from paycore.shown import shown
 from paycore.status import OrderStatus, PaymentStatus, RefundStatus, ReservationStatus
 from paycore.unit import Unit
 
@@ -70,7 +70,8 @@ def check_refund_args(amount: object, reason: object, idempotency_key: object) -
         check_minor_units(amount)
     if reason is not None and (not isinstance(reason, str) or reason not in REASONS):
         raise InvalidRefundReason(
-            f"refund reason must be one of {', '.join(sorted(REASONS))} or None, got {reason!r}"
+            f"refund reason must be one of {', '.join(sorted(REASONS))} or None, "
+            f"got {shown(reason)}"
         )
     if idempotency_key is None:
         raise InvalidIdempotencyKey(
@@ -88,13 +89,6 @@ def check_refund_args(amount: object, reason: object, idempotency_key: object) -
             "itself; use another key"
         )
     return idempotency_key
-
-
-def check_restock(restock: object) -> bool:
-    """``restock`` must be a real bool: a truthy string or list is not a decision."""
-    if not isinstance(restock, bool):
-        raise InvalidInput(f"restock must be True or False, got {restock!r}", field="restock")
-    return restock
 
 
 def begin_refund(
