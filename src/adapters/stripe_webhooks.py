@@ -35,7 +35,7 @@ from paycore.flows.webhooks import ACTED_ON
 from paycore.ports import ProviderEvent
 from paycore.service import PaymentService
 
-from . import signing
+from . import secret_text, signing
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ def _secret_list(secrets: object) -> tuple[signing.Secret, ...]:
         wrapped = ()
     if not wrapped:
         raise InvalidInput("a webhook intake needs at least one non-blank signing secret")
+    for n, secret in enumerate(wrapped):
+        why = secret_text.unusable(secret.reveal())
+        if why is not None:
+            raise InvalidInput(f"signing secret {n + 1} of {len(wrapped)} {why}", field="secrets")
     return wrapped
 
 

@@ -324,9 +324,9 @@ class ProviderNotFound(ProviderError, LookupError, code="provider_not_found"):
 
 
 class ProviderConfigurationError(ProviderError, code="provider_configuration"):
-    """The provider refused paycore's credentials or permissions (HTTP 401 or 403: a
-    wrong, revoked or restricted API key, or an account the key may not act on).
-    Nothing happened, and retrying will not help: an operator must fix the settings."""
+    """The provider refused paycore's credentials (HTTP 401/403: a wrong, revoked or
+    restricted key, an account it may not act on) or no request could be built from the
+    settings (a malformed key or API base). Nothing happened; an operator must fix them."""
 
 
 class FlowError(PaycoreError, code="flow_error"):
