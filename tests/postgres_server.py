@@ -231,3 +231,13 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def url_of(dsn: str) -> str:
+    """The store URL (``postgresql://...``) of a key=value connection string."""
+    import psycopg
+
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    auth = f"{info.get('user', '')}:{info.get('password', '')}@"
+    where = f"{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{info['dbname']}"
+    return f"postgresql://{auth}{where}"

@@ -17,10 +17,11 @@ from paycore.errors import PaycoreError
 from paycore.flows.engine import Engine
 from paycore.flows.jobflow import is_job
 from paycore.operations import AttentionItem, FlowPage, Operator
-from paycore.ports import PaymentProvider
+from paycore.ports import Clock, PaymentProvider
 from paycore.records import Alert, Flow
 from paycore.service import FLOW_DEFS
 
+from .clock_skew import ServerTimed, measure, refuse_skew, tolerance_ms
 from .runtime import SystemClock
 from .stores import STORE_ENV, OpenStore, encode, open_store, parse_url
 
@@ -145,8 +146,26 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         opened.close()  # a SQL store's connections
 
 
+def _writes(args: argparse.Namespace) -> bool:
+    """Does the command change the store (revive, abandon, resolve)?"""
+    if args.command == "attention":
+        return bool(args.attention_command == "resolve")
+    return bool(args.flows_command in ("revive", "abandon"))
+
+
+def checked_clock(store: object, clock: Clock, config: Config) -> None:
+    """Refuse to act on a store with a server (PostgreSQL) from a host whose clock is off
+    from the server's by more than the instances may be (``ClockSkewed``), as an instance
+    refuses to start: abandoning judges the flow's lease by this clock, and what it
+    records is dated by it. A store without a server is used from its own host."""
+    if isinstance(store, ServerTimed):
+        refuse_skew(measure(store, clock), tolerance_ms(config))
+
+
 def _run(opened: OpenStore, args: argparse.Namespace, out: TextIO) -> int:
     try:
+        if _writes(args):
+            checked_clock(opened.store, SystemClock(), Config())
         engine = Engine(
             opened.store,
             cast(PaymentProvider, _NoProvider()),

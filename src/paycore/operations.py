@@ -69,7 +69,7 @@ def _state(state: object) -> FlowStatus | None:
     except ValueError:
         names = ", ".join(f.value for f in FlowStatus)
         raise InvalidInput(
-            f"flow state must be one of {names} or None, got {shown(state)}"
+            f"flow state must be one of {names} (or none given: every state), got {shown(state)}"
         ) from None
 
 
@@ -237,7 +237,7 @@ def _restart(u: Unit, flow: Flow, step: str, data: dict[str, Any], why: str) -> 
         "step": step,
         "data": data,
         "attempts": 0,
-        "next_run_at": u.now,
+        "next_run_at": 0,  # due now by any instance's clock, not once it reaches ours
         "lease_owner": None,
         "lease_until": 0,
         "last_error": f"{why} (was: {flow.last_error})",

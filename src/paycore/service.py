@@ -127,8 +127,8 @@ class PaymentService(AdminMethods):
             InvalidInput: malformed session id, empty cart, bad quantity (nothing changed).
             CheckoutError: unknown or deleted product, seller cannot charge, out of
                 stock, session reused for another cart or expired (nothing changed).
-            ProviderError, FlowPending: the provider failed; recovery finishes or
-                compensates the recorded checkout.
+            ProviderError, FlowPending: the provider failed, or another request runs this
+                session's checkout now; recovery finishes or compensates it.
         """
         flow, replayed = self._start_checkout(checkout_session_id, items, True)
         done, reply = self._finish_replying(flow.id, checkout.run_again(flow) if replayed else flow)

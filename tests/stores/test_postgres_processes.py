@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stdout
 
-import psycopg
 import pytest
+from tests.postgres_server import url_of
 
 from paycore.invariants import Ledger, check
 from paycore.service import PaymentService
@@ -21,13 +21,6 @@ from paycore_adapters.memory import RecordingAlerts, RecordingNotifier
 from paycore_adapters.sql.postgres_store import PostgresStore
 
 pytestmark = pytest.mark.slow
-
-
-def url_of(dsn: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    auth = f"{info.get('user', '')}:{info.get('password', '')}@"
-    where = f"{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{info['dbname']}"
-    return f"postgresql://{auth}{where}"
 
 
 def test_eight_processes_one_killed_keep_every_invariant(postgres_dsn: str) -> None:

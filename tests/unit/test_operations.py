@@ -19,11 +19,14 @@ from paycore.errors import (
     ProviderUnavailable,
 )
 from paycore.flows.checkout import CartItem
+from paycore.flows.engine import Engine
 from paycore.flows.params import REFUND_LANDING_MS
 from paycore.money import Money
+from paycore.operations import Operator
 from paycore.ports import CreateIntent
+from paycore.service import FLOW_DEFS
 from paycore.status import FlowStatus, PaymentStatus, RefundStatus, ReservationStatus
-from paycore_adapters.memory import Wiring
+from paycore_adapters.memory import ManualClock, RecordingAlerts, Wiring
 from paycore_adapters.stores import (
     OpenStore,
     StoreFileMissing,
@@ -116,6 +119,29 @@ class TestRevive:
         assert w.service.attention() == []
         alert = w.store.snapshot().get(s.ALERTS, f"flow_dead_lettered:{fid}")
         assert alert is not None and alert.resolution == "revived by operator"
+
+    def test_a_flow_revived_from_a_host_whose_clock_is_ahead_is_due_at_once(self) -> None:
+        """The operator's host may read a later time than the instances (the command line
+        runs on the wall clock): the flow it revives is due for the instances' next
+        recovery round all the same, not once their clock reaches the operator's."""
+        w = make_shop()
+        fid = dead_refund(w)
+        w.provider.fault = None
+        w.clock.advance(REFUND_LANDING_MS)
+        ahead = Engine(
+            w.store,
+            w.provider,
+            ManualClock(w.clock.now() + 3 * 3_600_000),  # three hours ahead
+            RecordingAlerts(),
+            w.service.config,
+            FLOW_DEFS,
+            "operator-host",
+        )
+        Operator(ahead, "the command line").revive(fid)
+        for _ in range(3):  # the instances' rounds, a minute apart
+            w.clock.advance(60_000)
+            w.service.run_recovery()
+        assert flow_of(w, fid).status is FlowStatus.SUCCEEDED
 
     def test_only_a_dead_flow_can_be_revived(self) -> None:
         """Reviving a finished flow is refused and changes nothing."""
