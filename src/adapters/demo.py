@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
-
-import attrs
 
 from paycore import schema as s
 from paycore.config import MINUTE
@@ -27,11 +26,12 @@ from paycore.invariants import INVARIANTS
 from paycore.listing import intents_between, seconds_from
 from paycore.money import Money
 from paycore.ports import ProviderEvent
-from paycore.service import CheckoutResult, JobReport, PaymentResult, RefundResult
+from paycore.service import CheckoutResult, RefundResult
 
 from . import demo_days
-from .demo_days import DAY_MS, DemoStoreRefused
-from .memory import EPOCH_MS, Wiring, in_memory
+from .demo_days import DemoStoreRefused
+from .demo_timeline import Timeline, short
+from .memory import Wiring, in_memory
 from .stores import OpenStore, open_store, parse_url
 
 #: The file the command runs the day on when given no store.
@@ -43,53 +43,6 @@ SELLER = "ceramics"
 class DemoFileRefused(StoreError, code="demo_file_refused"):
     """The demo was asked to save its made-up shop over a file it did not write (one that
     is not a store holding the demo's shop: a report, a database): nothing is written."""
-
-
-class Timeline:
-    def __init__(self, w: Wiring, out: TextIO, day: int = 1) -> None:
-        self.w = w
-        self.out = out
-        self.day = day
-
-    def session(self, name: str) -> str:
-        """``name``'s checkout session on this day (day 1: ``cs_ana_00000000001``)."""
-        return f"cs_{name}_" + str(self.day).zfill(14 - len(name))
-
-    def say(self, who: str, what: str, result: object = "") -> None:
-        t = (self.w.clock.now() - EPOCH_MS - (self.day - 1) * DAY_MS) // 1000
-        stamp = f"{9 + t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
-        arrow = f"  -> {result}" if result != "" else ""
-        self.out.write(f"{stamp}  {who:<10} {what}{arrow}\n")
-
-    def section(self, title: str) -> None:
-        self.out.write(f"\n== {title}\n")
-
-    def attempt(self, who: str, what: str, fn: Callable[[], Any]) -> Any:
-        try:
-            result = fn()
-        except PaycoreError as exc:
-            self.say(who, what, f"{type(exc).__name__} [{exc.code}]: {exc.message}")
-            return None
-        self.say(who, what, _short(result))
-        return result
-
-
-def _short(result: object) -> str:
-    if isinstance(result, CheckoutResult):
-        again = ", replayed" if result.replayed else ""
-        return f"order {result.order_id}, payment {result.payment_id} ({result.status}{again})"
-    if isinstance(result, PaymentResult):
-        extra = f", declined: {result.declined}" if result.declined else ""
-        extra += f", next action {result.next_action_url}" if result.next_action_url else ""
-        return f"payment {result.payment_id} {result.status}{extra}"
-    if isinstance(result, RefundResult):
-        return f"refund {result.refund_id} of {result.amount} {result.status}"
-    if isinstance(result, JobReport):
-        fields = attrs.asdict(result)
-        failed = ", ".join(fields.pop("failed"))
-        done = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items())
-        return done + (f"; failed: {failed}" if failed else "")
-    return str(result)
 
 
 def _order_status(w: Wiring, order_id: str) -> str:
@@ -105,7 +58,7 @@ def _deliver(tl: Timeline, w: Wiring, *, hold_back: str = "") -> list[Any]:
             delayed.append(ev)
             continue
         delivered.append(ev)
-        tl.say("stripe", f"webhook {ev.type} ({ev.id})", w.service.handle_webhook(ev))
+        tl.attempt("stripe", f"webhook {ev.type} ({ev.id})", partial(w.service.handle_webhook, ev))
     return delayed + delivered
 
 
@@ -123,30 +76,38 @@ def shop_day(out: TextIO, store_url: str = "memory", *, force: bool = False) -> 
             for (a store the demo did not make, or books deleted).
         DemoShopMissing: the books are there, the shop's file is new or empty.
         DemoFileRefused: a JSON path naming a file that is not a shop the demo saved
-            (``force`` overwrites it)."""
+            (``force`` overwrites it).
+        DemoBusy: another demo run is running on the same file (nothing is read or
+            written)."""
     parsed = parse_url(store_url)
     if parsed.kind == "postgresql":
         raise DemoStoreRefused(
             "the demo writes a made-up shop: it runs on a SQLite file of its own "
             f"({DEFAULT_STORE}), memory or a JSON file, never on a PostgreSQL database"
         )
-    if parsed.kind == "sqlite":
-        opened = open_store(store_url, create=True)
-        try:
-            w = in_memory(store=opened.store)
-            assert opened.path is not None
-            day = demo_days.resume(w, opened.path, out)
-            return _day(w, Timeline(w, out, day), out)
-        finally:
-            opened.close()
-    if parsed.path is not None and not force:
-        _refuse_foreign_file(store_url, parsed.path)
-    w = in_memory()
-    failed = _day(w, Timeline(w, out), out)
-    if parsed.path is not None:
+    if parsed.path is None:  # memory: a shop of this process's own
+        w = in_memory()
+        return _day(w, Timeline(w, out), out)
+    with demo_days.alone(parsed.path):  # before the store or its books are read
+        if parsed.kind == "sqlite":
+            return _next_day(out, store_url, parsed.path)
+        if not force:
+            _refuse_foreign_file(store_url, parsed.path)
+        w = in_memory()
+        failed = _day(w, Timeline(w, out), out)
         OpenStore(w.store, parsed.path).save()
         out.write(f"store saved to {parsed.path}\n")
-    return failed
+        return failed
+
+
+def _next_day(out: TextIO, store_url: str, path: Path) -> int:
+    opened = open_store(store_url, create=True)
+    try:
+        w = in_memory(store=opened.store)
+        day = demo_days.resume(w, path, out)
+        return _day(w, Timeline(w, out, day), out)
+    finally:
+        opened.close()
 
 
 def _refuse_foreign_file(store_url: str, path: Path) -> None:
@@ -185,46 +146,71 @@ def _opening(w: Wiring, tl: Timeline) -> None:
         svc.add_seller("ceramics", "Ceramics Co", "acct_ceramics")
         svc.add_product("mug", "ceramics", "MUG-BLUE", "Blue mug", Money(1800, "EUR"))
         svc.add_product("vase", "ceramics", "VASE-TALL", "Tall vase", Money(6400, "EUR"))
-    svc.restock("ceramics", "MUG-BLUE", 6)
-    svc.restock("ceramics", "VASE-TALL", 2)
+    for sku, quantity in (("MUG-BLUE", 6), ("VASE-TALL", 2)):
+        restock = partial(svc.restock, "ceramics", sku, quantity)
+        tl.attempt("shop", f"restock {quantity} {sku}", restock, quiet=True)
     tl.section("Opening: 6 blue mugs at 18.00 EUR, 2 tall vases at 64.00 EUR")
 
 
-def _ana_double_clicks(w: Wiring, tl: Timeline) -> tuple[CheckoutResult, ProviderEvent]:
+def _ana_double_clicks(
+    w: Wiring, tl: Timeline
+) -> tuple[CheckoutResult | None, ProviderEvent | None]:
     """Two concurrent requests of one session; returns Ana's checkout and the webhook
-    held back until the afternoon."""
+    held back until the afternoon (None for either that is not there)."""
     svc = w.service
     tl.section("Ana double-clicks 'Pay': two concurrent requests, one checkout session")
-    results: list[CheckoutResult | None] = [None, None]
-    barrier = threading.Barrier(2)
-
-    def click(i: int) -> None:
-        barrier.wait()
-        results[i] = svc.create_payment_intent(tl.session("ana"), [CartItem("mug", 2)])
-
-    threads = [threading.Thread(target=click, args=(i,)) for i in range(2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    for i, r in enumerate(results):
-        tl.say("ana", f"request {i + 1}: create_payment_intent(2 mugs)", _short(r))
-    ana = results[0]
-    assert ana is not None
     session = tl.session("ana")
+    results = _double_click(lambda: svc.create_payment_intent(session, [CartItem("mug", 2)]))
+    for i, r in enumerate(results):
+        tl.say("ana", f"request {i + 1}: create_payment_intent(2 mugs)", short(r))
+    ana = next((r for r in results if isinstance(r, CheckoutResult)), None)
+    if ana is None:
+        return None, None
     # The list, not the search: Stripe's search lags behind writes (docs.stripe.com/search).
-    listed = intents_between(w.provider, seconds_from(w.clock.now()) - 60)
-    found = [v for v in listed if v.metadata.get("checkout_session_id") == session]
-    tl.say("paycore", "intents at the provider for Ana's session", len(found))
+    tl.attempt(
+        "paycore",
+        "intents at the provider for Ana's session",
+        lambda: sum(
+            v.metadata.get("checkout_session_id") == session
+            for v in intents_between(w.provider, seconds_from(w.clock.now()) - 60)
+        ),
+    )
     tl.attempt(
         "ana", "confirm with a card", lambda: svc.confirm_payment(ana.payment_id, "pm_card_visa")
     )
     seen = _deliver(tl, w, hold_back="payment_intent.created")
     succeeded = [e for e in seen if e.type == "payment_intent.succeeded"]
     if succeeded:
-        again = svc.handle_webhook(succeeded[0])
-        tl.say("stripe", f"webhook {succeeded[0].type} delivered again", again)
-    return ana, seen[0]
+        again = partial(svc.handle_webhook, succeeded[0])
+        tl.attempt("stripe", f"webhook {succeeded[0].type} delivered again", again)
+    return ana, next((e for e in seen if e.type == "payment_intent.created"), None)
+
+
+def _double_click(request: Callable[[], CheckoutResult]) -> list[CheckoutResult | PaycoreError]:
+    """``request`` made twice at once, from two threads; each one's result or paycore
+    error, in the threads' order (any other error is raised here)."""
+    results: list[object] = [None, None]
+    barrier = threading.Barrier(2)
+
+    def click(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = request()
+        except Exception as exc:  # handed to the caller's thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=click, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    done: list[CheckoutResult | PaycoreError] = []
+    for r in results:
+        if isinstance(r, CheckoutResult | PaycoreError):
+            done.append(r)
+        elif isinstance(r, Exception):  # a bug: as if the request were made here
+            raise r
+    return done
 
 
 def _ben_three_d_secure(w: Wiring, tl: Timeline) -> None:
@@ -235,6 +221,8 @@ def _ben_three_d_secure(w: Wiring, tl: Timeline) -> None:
         "create_payment_intent(1 vase)",
         lambda: svc.create_payment_intent(tl.session("ben"), [CartItem("vase", 1)]),
     )
+    if ben is None:
+        return
     tl.attempt(
         "ben",
         "confirm with a 3-D Secure card",
@@ -245,12 +233,19 @@ def _ben_three_d_secure(w: Wiring, tl: Timeline) -> None:
         ),
     )
     w.clock.advance(40_000)
-    intent = svc.payment(ben.payment_id).provider_intent_id
-    assert intent is not None
-    w.provider.complete_action(intent)
-    tl.say("ben", "authenticates with his bank")
+    tl.attempt("ben", "authenticates with his bank", lambda: _authenticate(w, ben.payment_id))
     _deliver(tl, w)
-    tl.say("paycore", "Ben's order", _order_status(w, ben.order_id))
+    tl.attempt("paycore", "Ben's order", lambda: _order_status(w, ben.order_id))
+
+
+def _authenticate(w: Wiring, payment_id: str) -> str:
+    """The buyer passes 3-D Secure at the bank: the provider completes the intent's action;
+    what went otherwise ("" if nothing)."""
+    intent = w.service.payment(payment_id).provider_intent_id
+    if intent is None:
+        return "no intent at the provider to authenticate"
+    w.provider.complete_action(intent)
+    return ""
 
 
 def _cleo_declined_then_retries(w: Wiring, tl: Timeline) -> None:
@@ -261,6 +256,8 @@ def _cleo_declined_then_retries(w: Wiring, tl: Timeline) -> None:
         "create_payment_intent(1 mug)",
         lambda: svc.create_payment_intent(tl.session("cleo"), [CartItem("mug", 1)]),
     )
+    if cleo is None:
+        return
     tl.attempt(
         "cleo",
         "confirm with a card that is declined",
@@ -282,6 +279,8 @@ def _dan_cancels(w: Wiring, tl: Timeline) -> None:
         "create_payment_intent(1 vase)",
         lambda: svc.create_payment_intent(tl.session("dan"), [CartItem("vase", 1)]),
     )
+    if dan is None:
+        return
     tl.attempt("dan", "cancel_payment", lambda: svc.cancel_payment(dan.payment_id))
     tl.attempt(
         "dan",
@@ -292,8 +291,10 @@ def _dan_cancels(w: Wiring, tl: Timeline) -> None:
 
 
 def _ana_returns_her_mugs(
-    w: Wiring, tl: Timeline, ana: CheckoutResult, late: ProviderEvent
+    w: Wiring, tl: Timeline, ana: CheckoutResult | None, late: ProviderEvent | None
 ) -> None:
+    if ana is None:  # no payment of hers to refund
+        return
     svc = w.service
     pid = ana.payment_id
     tl.section("Ana returns one mug, then the other")
@@ -314,14 +315,17 @@ def _ana_returns_her_mugs(
     ]
     for what, request in requests:
         tl.attempt("support", what, request)
-    tl.say("paycore", "Ana's order", _order_status(w, ana.order_id))
+    tl.attempt("paycore", "Ana's order", lambda: _order_status(w, ana.order_id))
     _deliver(tl, w)
-    tl.say(
-        "stripe",
-        f"late webhook {late.type} ({late.id}) for Ana, delayed since morning",
-        svc.handle_webhook(late),
+    if late is not None:
+        tl.attempt(
+            "stripe",
+            f"late webhook {late.type} ({late.id}) for Ana, delayed since morning",
+            partial(svc.handle_webhook, late),
+        )
+    tl.attempt(
+        "paycore", "Ana's payment after the late webhook", lambda: svc.payment(pid).status.value
     )
-    tl.say("paycore", "Ana's payment after the late webhook", svc.payment(pid).status.value)
 
 
 def _eve_abandons(w: Wiring, tl: Timeline) -> None:
@@ -335,11 +339,14 @@ def _eve_abandons(w: Wiring, tl: Timeline) -> None:
     w.clock.advance(20 * MINUTE)
     tl.say("clock", "20 minutes later (reservations last 15)")
     tl.attempt("janitor", "run_janitor", svc.run_janitor)
-    tl.say(
-        "paycore",
-        "Eve's payment / order",
-        f"{svc.payment(eve.payment_id).status.value} / {_order_status(w, eve.order_id)}",
-    )
+    if eve is not None:
+        tl.attempt(
+            "paycore",
+            "Eve's payment / order",
+            lambda: (
+                f"{svc.payment(eve.payment_id).status.value} / {_order_status(w, eve.order_id)}"
+            ),
+        )
     _deliver(tl, w)
     tl.attempt("jobs", "reconciler, recovery, outbox", svc.run_jobs)
 

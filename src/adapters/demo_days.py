@@ -1,9 +1,13 @@
 """The demo's days on one SQLite file: the fake provider's books kept beside the store,
-and what a run left in flight finished before the next day opens."""
+what a run left in flight finished before the next day opens, and one run at a time on
+a file (:func:`alone`)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
 
@@ -15,6 +19,7 @@ from . import fake_state
 from .fake_provider import FakeProvider
 from .memory import EPOCH_MS, Wiring
 from .sql import migrate
+from .stores import StoreFileUnreadable
 
 DAY_MS = 24 * 60 * MINUTE
 
@@ -33,8 +38,69 @@ class DemoStoreRefused(StoreError, code="demo_store_refused"):
     """The demo was given a store it never writes its made-up shop into (PostgreSQL)."""
 
 
+class DemoBusy(StoreError, code="demo_busy"):
+    """Another `paycore demo` is running on this store file: a second run at the same
+    time would keep books of its own over the same shop, so it is refused before it reads
+    or writes anything. Wait for the other run to end (a killed run holds nothing)."""
+
+
 def books_path(store_path: Path) -> Path:
     return store_path.with_name(store_path.name + ".provider.json")
+
+
+def lock_path(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + ".demo-lock")
+
+
+@contextlib.contextmanager
+def alone(store_path: Path) -> Iterator[None]:
+    """Run the block as the only demo run on ``store_path``, or raise :class:`DemoBusy`
+    at once. The lock is the process's (``flock`` on ``PATH.demo-lock``): the system
+    drops it when the process ends, killed or not. The lock file is removed on the way
+    out, while still locked; a run that opened it just before finds it gone and opens
+    the new one, so two runs never hold two files each believing it is alone."""
+    path = lock_path(store_path)
+    fd = _lock(store_path, path)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _lock(store_path: Path, path: Path) -> int:
+    """The locked descriptor of the lock file at ``path`` (the file there now)."""
+    while True:  # again only if a run ended between our open and our lock
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreFileUnreadable(
+                f"cannot make the demo's lock file {path} ({exc.strerror}): the store's "
+                "folder must exist and be writable"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with contextlib.suppress(FileNotFoundError):
+                if _same_file(os.stat(path), os.fstat(fd)):
+                    return fd
+        except BlockingIOError:
+            os.close(fd)
+            raise DemoBusy(
+                f"another `paycore demo` is running on {store_path}: wait for it to end, "
+                "or give another file",
+                path=str(store_path),
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise StoreFileUnreadable(
+                f"cannot lock the demo's lock file {path} ({exc.strerror})"
+            ) from None
+        os.close(fd)
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def resume(w: Wiring, store_path: Path, out: TextIO) -> int:
