@@ -8,13 +8,23 @@ store), and answers the intake's status with a small JSON body. Any ASGI server 
 sub-application: ``path`` is then the path under the mount point (the request's path
 less the ASGI ``root_path``, which uvicorn's ``--root-path`` and a framework's mount
 set), so the same ``path`` answers whether the app is served alone or mounted.
+
+The body must arrive within ``body_timeout_s`` of the request's start (408 otherwise,
+and nothing reaches the intake): a client that sends its headers and then trickles or
+stalls would hold its connection for as long as it liked, since the ASGI servers this
+runs on put no deadline on reading a body. A client that disconnects before its body is
+whole is no delivery either: the partial body is dropped, never verified. Deadlines for
+the headers and a cap on connections belong to the server or a proxy in front of it
+(docs/stripe.md, "The webhook endpoint").
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -32,22 +42,54 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Stripe's events are a few kilobytes; a megabyte is far above any of them.
 MAX_BODY = 1 << 20
+#: Seconds a delivery's body may take to arrive. Stripe's events are a few kilobytes, sent
+#: as soon as the connection is open, so a sound delivery takes milliseconds; Stripe
+#: itself waits only a short time for the whole answer ("Timed out" in its delivery log,
+#: support.stripe.com/questions/webhooks-how-to-investigate-and-fix-timed-out, where it
+#: asks for a prompt 2xx and gives no figure), and a delivery whose body took longer than
+#: this would have been counted failed and sent again anyway.
+BODY_TIMEOUT_S = 10.0
+
+
+class Unread(enum.Enum):
+    """Why no whole body was read."""
+
+    TOO_LARGE = "too_large"
+    DISCONNECTED = "disconnected"
+    TIMED_OUT = "body_timeout"
 
 
 def webhook_app(
-    intake: StripeWebhookIntake, *, path: str = "/webhooks/stripe", max_body: int = MAX_BODY
+    intake: StripeWebhookIntake,
+    *,
+    path: str = "/webhooks/stripe",
+    max_body: int = MAX_BODY,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> ASGIApp:
     """The ASGI app: ``POST path`` takes a delivery; anything else is 404 or 405.
 
+    ``body_timeout_s``: how long the whole body may take to arrive; past it the answer is
+    408 and nothing reaches the intake.
+
     Raises:
-        InvalidInput: ``path`` does not start with ``/``, or ``max_body`` is not a
-            positive whole number of bytes.
+        InvalidInput: ``path`` does not start with ``/``, ``max_body`` is not a positive
+            whole number of bytes, or ``body_timeout_s`` not a positive finite number.
     """
     if not isinstance(path, str) or not path.startswith("/"):
         raise InvalidInput(f"path must start with '/', not {path!r}", field="path")
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise InvalidInput(
             f"max_body must be a positive number of bytes, not {max_body!r}", field="max_body"
+        )
+    if (
+        isinstance(body_timeout_s, bool)
+        or not isinstance(body_timeout_s, int | float)
+        or not math.isfinite(body_timeout_s)
+        or body_timeout_s <= 0
+    ):
+        raise InvalidInput(
+            f"body_timeout_s must be a positive number of seconds, not {body_timeout_s!r}",
+            field="body_timeout_s",
         )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,9 +104,9 @@ def webhook_app(
         if scope.get("method") != "POST":
             await _answer(send, 405, {"outcome": "refused:method"}, allow=b"POST")
             return
-        body = await _body(receive, max_body)
-        if body is None:
-            await _answer(send, 413, {"outcome": "refused:too_large"})
+        body = await _read(receive, max_body, body_timeout_s)
+        if isinstance(body, Unread):
+            await _unread(send, body, max_body, body_timeout_s)
             return
         signature = _header(scope, b"stripe-signature")
         try:
@@ -96,18 +138,45 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-async def _body(receive: Receive, max_body: int) -> bytes | None:
-    """The whole body, or None past ``max_body`` bytes (the rest is not read)."""
+async def _read(receive: Receive, max_body: int, timeout_s: float) -> bytes | Unread:
+    """The whole body, or why there is none: past ``max_body`` bytes (the rest is not
+    read), the client gone before the last byte, or not all there within ``timeout_s``."""
+    try:
+        return await asyncio.wait_for(_body(receive, max_body), timeout_s)
+    except TimeoutError:
+        return Unread.TIMED_OUT
+
+
+async def _unread(send: Send, why: Unread, max_body: int, timeout_s: float) -> None:
+    """Answer (or not) a request whose body was not read whole; no delivery is counted.
+    The reason is in the message itself: a plain formatter shows it."""
+    if why is Unread.DISCONNECTED:
+        # Nobody is left to answer. Not a refusal: the body was never verified (a partial
+        # body would only fail its signature and look like a wrong secret).
+        log.info("webhook delivery abandoned: the client disconnected before its body was read")
+        return
+    if why is Unread.TIMED_OUT:
+        log.warning(
+            "webhook refused: refused:body_timeout (the body did not arrive within %s s)",
+            timeout_s,
+        )
+        await _answer(send, 408, {"outcome": "refused:body_timeout"})
+        return
+    log.warning("webhook refused: refused:too_large (a body over %d bytes)", max_body)
+    await _answer(send, 413, {"outcome": "refused:too_large"})
+
+
+async def _body(receive: Receive, max_body: int) -> bytes | Unread:
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(chunks)
+            return Unread.DISCONNECTED
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_body:
-            return None
+            return Unread.TOO_LARGE
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
