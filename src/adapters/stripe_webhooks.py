@@ -17,6 +17,17 @@ docs.stripe.com/webhooks#retries), and a 400 for a delivery that is not a verifi
 event (no or a bad signature, a stale timestamp, a body that is not an event). A 500
 says the store failed: Stripe delivers again and the inbox takes the event once.
 
+A verified event paycore can never use is acknowledged, so that Stripe stops retrying
+it, and logged at ERROR with its id and type: one whose ids no store can hold
+(``ignored:unstorable``), a thin event (``ignored:thin_event``: paycore reads snapshot
+events, docs.stripe.com/event-destinations#thin-events; the endpoint must be created with
+snapshot payloads). An event of a type paycore acts on that it cannot read (no
+``created``, no ``data.object``) is refused, also at ERROR: a fix deployed within
+Stripe's three days of retries takes it. An event whose ``livemode`` is not the
+intake's (when given) is acknowledged as ``ignored:livemode`` with a WARNING and never
+processed: a test endpoint's secret among a live endpoint's, or the other way round.
+Every refusal and ERROR line names its outcome in the message itself.
+
 Nothing is recorded before the signature holds, and no answer, log line or repr carries
 a secret, the header or the body.
 """
@@ -30,7 +41,15 @@ import time
 import attrs
 import stripe
 
-from paycore.errors import FlowPending, InvalidInput, StoreError, WebhookSignatureInvalid
+from paycore.catalog import ident
+from paycore.errors import (
+    CommitUnknown,
+    FlowNotFound,
+    FlowPending,
+    InvalidInput,
+    StoreError,
+    WebhookSignatureInvalid,
+)
 from paycore.flows.webhooks import ACTED_ON
 from paycore.ports import ProviderEvent
 from paycore.service import PaymentService
@@ -85,6 +104,34 @@ def _refused(reason: str, event_id: str | None = None) -> WebhookAnswer:
     return WebhookAnswer(400, f"refused:{reason}", event_id)
 
 
+def _livemode(value: object) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInput(f"livemode must be True, False or None, not {value!r}", field="livemode")
+    return value
+
+
+def _shown(value: object) -> str:
+    """An id or a type for a log line: its repr, cut short (an id no store can hold may
+    be any length)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _storable(*values: object) -> bool:
+    try:
+        for value in values:
+            ident("event id", value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _thin(doc: dict[str, object], type_: str) -> bool:
+    """A thin event: ``v1.``-prefixed type, or a ``related_object`` and no ``data``
+    (docs.stripe.com/event-destinations#thin-events)."""
+    return type_.startswith(("v1.", "v2.")) or ("related_object" in doc and "data" not in doc)
+
+
 @attrs.define(repr=False)
 class StripeWebhookIntake:
     """Verify and take Stripe's deliveries into a :class:`PaymentService`.
@@ -100,6 +147,11 @@ class StripeWebhookIntake:
     service: PaymentService
     _secrets: tuple[signing.Secret, ...] = attrs.field(converter=_secret_list, alias="secrets")
     tolerance_s: int = TOLERANCE_S
+    #: The mode of the endpoint's account (True: live, False: test). When given, an event
+    #: whose ``livemode`` differs is acknowledged as ``ignored:livemode`` and never
+    #: processed; None takes either. A secret key's prefix tells it (``sk_live_``,
+    #: ``rk_live_``: live; ``sk_test_``, ``rk_test_``: test).
+    livemode: bool | None = attrs.field(default=None, converter=_livemode)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.tolerance_s, bool) or not isinstance(self.tolerance_s, int):
@@ -109,31 +161,58 @@ class StripeWebhookIntake:
 
     def __repr__(self) -> str:
         hidden = f"<{len(self._secrets)} hidden>"
-        return f"StripeWebhookIntake(secrets={hidden}, tolerance_s={self.tolerance_s})"
+        return (
+            f"StripeWebhookIntake(secrets={hidden}, tolerance_s={self.tolerance_s}, "
+            f"livemode={self.livemode})"
+        )
 
     def receive(self, body: bytes, signature: str | None) -> WebhookAnswer:
         """Answer one delivery: verify it, then hand a verified event to the service."""
         refusal = self._verify(body, signature)
         if refusal is not None:
-            log.warning("webhook refused", extra={"outcome": refusal.outcome})
+            extra = {"outcome": refusal.outcome}
+            log.warning("webhook refused: %s", refusal.outcome, extra=extra)
             return refusal
         try:
             doc = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
-            return _refused("malformed")
-        if not isinstance(doc, dict):
-            return _refused("malformed")
-        event_id, type_ = doc.get("id"), doc.get("type")
-        if not (isinstance(event_id, str) and event_id and isinstance(type_, str)):
-            return _refused("malformed")
+            doc = None
+        event_id = doc.get("id") if isinstance(doc, dict) else None
+        type_ = doc.get("type") if isinstance(doc, dict) else None
+        if not (isinstance(doc, dict) and isinstance(event_id, str) and event_id):
+            return _error(_refused("malformed"), None, None, "signed, yet not an event")
+        if not isinstance(type_, str):
+            return _error(_refused("malformed", event_id), event_id, type_, "no type")
+        if not _storable(event_id, type_):
+            why = "an id or type no store can hold; Stripe would retry it for nothing"
+            return _error(WebhookAnswer(200, "ignored:unstorable"), event_id, type_, why)
+        if _thin(doc, type_):
+            why = "a thin event: paycore reads snapshot events; give the endpoint snapshot payloads"
+            return _error(WebhookAnswer(200, "ignored:thin_event", event_id), event_id, type_, why)
+        if self.livemode is not None and doc.get("livemode") is not self.livemode:
+            return self._other_mode(event_id, type_, doc.get("livemode"))
         if type_ not in ACTED_ON:
             # Signed by Stripe, of a type paycore does not use: acknowledged, not kept.
+            log.debug("webhook ignored: ignored:unused_type (event %s)", _shown(event_id))
             return WebhookAnswer(200, "ignored:unused_type", event_id)
         try:
             event = signing.from_payload(body)
         except WebhookSignatureInvalid:
-            return _refused("malformed", event_id)
+            why = "not the shape paycore reads (no created or data.object); Stripe retries it"
+            return _error(_refused("malformed", event_id), event_id, type_, why)
         return self._take(event)
+
+    def _other_mode(self, event_id: str, type_: str, got: object) -> WebhookAnswer:
+        log.warning(
+            "webhook ignored: ignored:livemode (event %s, type %s, livemode %r where this "
+            "intake takes livemode %r: a test endpoint's secret among a live endpoint's, or "
+            "the other way round)",
+            _shown(event_id),
+            _shown(type_),
+            got,
+            self.livemode,
+        )
+        return WebhookAnswer(200, "ignored:livemode", event_id)
 
     def _verify(self, body: bytes, signature: str | None) -> WebhookAnswer | None:
         if not isinstance(body, bytes | bytearray):
@@ -163,13 +242,51 @@ class StripeWebhookIntake:
         try:
             outcome = self.service.handle_webhook(event)
         except FlowPending:
+            log.info("webhook pending: event %s is recorded; recovery finishes it", event.id)
             return WebhookAnswer(200, "pending", event.id)
         except InvalidInput:
-            return _refused("malformed", event.id)
-        except StoreError:
-            log.exception("webhook not recorded: the store failed", extra={"event": event.id})
+            # An object id no store can hold (the event's own id and type were checked).
+            why = "an object id no store can hold; Stripe would retry it for nothing"
+            return _error(WebhookAnswer(200, "ignored:unstorable"), event.id, event.type, why)
+        except StoreError as exc:
+            log.exception(self._store_failure(event, exc), extra={"event": event.id})
             return WebhookAnswer(500, "failed:store", event.id)
+        log.debug("webhook %s: event %s (%s)", outcome, event.id, event.type)
         return WebhookAnswer(200, str(outcome), event.id)
+
+    def _store_failure(self, event: ProviderEvent, exc: StoreError) -> str:
+        """What is true after a store failure: was the event recorded? Its webhook flow
+        (``webhook:<event id>``, :func:`paycore.flows.webhooks.begin_webhook`) is written
+        in the transaction that records it, so one read tells."""
+        head = f"webhook failed:store (event {event.id}, {event.type}): "
+        try:
+            self.service.flow(f"webhook:{event.id}")
+        except FlowNotFound:
+            if not isinstance(exc, CommitUnknown):
+                return head + "not recorded, the store failed first; Stripe delivers it again"
+        except Exception:  # the store cannot be read either: say so, never a 500 of its own
+            pass
+        else:
+            return (
+                head + "recorded, but its flow stopped on a store failure; the recovery "
+                "worker finishes it and a redelivery is answered duplicate"
+            )
+        return (
+            head + "whether it was recorded is unknown (the store failed); a redelivery is "
+            "answered duplicate if it was, and taken if not"
+        )
+
+
+def _error(answer: WebhookAnswer, event_id: object, type_: object, why: str) -> WebhookAnswer:
+    """A verified delivery paycore cannot use: signed by Stripe, so a paycore or endpoint
+    configuration problem, never noise. ERROR, with the event's id and type (cut short),
+    never its body."""
+    shown = _shown(event_id)
+    extra = {"outcome": answer.outcome, "event": shown}
+    log.error(
+        "webhook %s: event %s, type %s: %s", answer.outcome, shown, _shown(type_), why, extra=extra
+    )
+    return answer
 
 
 def sign_for_test(body: bytes, secret: str, timestamp_s: int) -> str:
