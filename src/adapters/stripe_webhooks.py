@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 import attrs
 import stripe
@@ -50,7 +51,8 @@ from paycore.errors import (
     StoreError,
     WebhookSignatureInvalid,
 )
-from paycore.flows.webhooks import ACTED_ON
+from paycore.flows.identity import INSTALLATION_KEY
+from paycore.flows.webhooks import ACTED_ON, foreign_intent, known_installation
 from paycore.ports import ProviderEvent
 from paycore.service import PaymentService
 
@@ -152,6 +154,8 @@ class StripeWebhookIntake:
     #: processed; None takes either. A secret key's prefix tells it (``sk_live_``,
     #: ``rk_live_``: live; ``sk_test_``, ``rk_test_``: test).
     livemode: bool | None = attrs.field(default=None, converter=_livemode)
+    #: This store's installation id once read (it never changes for a store's life).
+    _installation: str | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.tolerance_s, bool) or not isinstance(self.tolerance_s, int):
@@ -200,7 +204,31 @@ class StripeWebhookIntake:
         except WebhookSignatureInvalid:
             why = "not the shape paycore reads (no created or data.object); Stripe retries it"
             return _error(_refused("malformed", event_id), event_id, type_, why)
+        if self._foreign(event, doc):
+            log.debug("webhook ignored: ignored:not_ours (event %s, another's intent)", event.id)
+            return WebhookAnswer(200, "ignored:not_ours", event.id)
         return self._take(event)
+
+    def _foreign(self, event: ProviderEvent, doc: dict[str, Any]) -> bool:
+        """An event about another integration's intent, by its signed snapshot's metadata
+        (:func:`paycore.flows.webhooks.foreign_intent`): one read, no provider call, no
+        row. Only a ``payment_intent`` whose snapshot has its ``metadata`` (Stripe's always
+        has; a refund is never screened: one made on the dashboard for a payment of ours
+        carries no paycore metadata). If the store cannot be read, the event goes on and
+        the service answers as it can."""
+        meta = doc["data"]["object"].get("metadata")
+        if event.object_kind != "payment_intent" or not isinstance(meta, dict):
+            return False
+        if self._installation is not None and meta.get(INSTALLATION_KEY) == self._installation:
+            return False  # this installation's: no read needed
+        try:
+            foreign, mine = self.service.engine.transact(
+                lambda u: (foreign_intent(u, event.object_id, meta), known_installation(u))
+            )
+        except StoreError:
+            return False
+        self._installation = mine
+        return foreign
 
     def _other_mode(self, event_id: str, type_: str, got: object) -> WebhookAnswer:
         log.warning(

@@ -13,9 +13,12 @@ would change the payment, so there is nothing to ask.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from paycore import schema as s
 from paycore.catalog import ident
 from paycore.errors import InvalidInput, ProviderError, ProviderNotFound
+from paycore.flows import identity
 from paycore.flows.engine import (
     Advance,
     Effect,
@@ -26,7 +29,7 @@ from paycore.flows.engine import (
     step,
 )
 from paycore.flows.external import known, payment_of, record_external_refund
-from paycore.flows.identity import intent_is_payments
+from paycore.flows.identity import intent_is_payments, is_ours
 from paycore.flows.params import WebhookParams, params_of
 from paycore.flows.refunds import apply_refund
 from paycore.flows.steps import WebhookStep
@@ -104,6 +107,30 @@ def _event_text(field: str, value: object) -> None:
             "event first",
             field=field,
         ) from None
+
+
+def foreign_intent(u: Unit, intent_id: str, snapshot_metadata: Mapping[str, object]) -> bool:
+    """Is this intent another integration's, going by its event's signed snapshot? Then
+    its event is acknowledged with no flow, no provider read and no inbox row.
+
+    True only when no payment holds the intent and the snapshot's metadata does not carry
+    this installation's id (:func:`paycore.flows.identity.is_ours`): paycore writes that id
+    into every intent it creates, in the create itself, so every snapshot of one of its
+    intents carries it. An intent a payment already holds is followed whatever its
+    snapshot says (its metadata may have been edited, or made before the id existed).
+    Only reads: an installation that has made nothing yet has no id, and nothing is ours.
+    """
+    if not intent_id or u.find(s.PAYMENTS, "provider_intent_id", intent_id):
+        return False
+    meta = {k: v for k, v in snapshot_metadata.items() if isinstance(v, str)}
+    return not is_ours(meta, known_installation(u))
+
+
+def known_installation(u: Unit) -> str | None:
+    """This store's installation id, or None before anything made one (only reads:
+    :func:`paycore.flows.identity.installation_id` creates it)."""
+    row = u.get(s.INSTALLATION, identity._ROW)
+    return row.id if row is not None else None
 
 
 def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -> str | None:
