@@ -51,8 +51,8 @@ from paycore.errors import (
     StoreError,
     WebhookSignatureInvalid,
 )
-from paycore.flows.identity import INSTALLATION_KEY
-from paycore.flows.webhooks import ACTED_ON, foreign_intent, known_installation
+from paycore.flows.identity import INSTALLATION_KEY, known_installation
+from paycore.flows.webhooks import ACTED_ON, foreign_intent
 from paycore.ports import ProviderEvent
 from paycore.service import PaymentService
 

@@ -39,6 +39,13 @@ def installation_id(u: Unit) -> str:
     return row.id
 
 
+def known_installation(u: Unit) -> str | None:
+    """This store's installation id, or None before anything made one (only reads:
+    :func:`installation_id` creates it)."""
+    row = u.get(s.INSTALLATION, _ROW)
+    return row.id if row is not None else None
+
+
 def new_reference(u: Unit, prefix: str) -> str:
     """A reference for a new payment (``prefix`` "pref") or refund ("rref")."""
     return f"{prefix}_{u.tokens.token()}"

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from paycore import schema as s
 from paycore.catalog import ident
 from paycore.errors import InvalidInput, ProviderError, ProviderNotFound
-from paycore.flows import identity
 from paycore.flows.engine import (
     Advance,
     Effect,
@@ -29,7 +28,7 @@ from paycore.flows.engine import (
     step,
 )
 from paycore.flows.external import known, payment_of, record_external_refund
-from paycore.flows.identity import intent_is_payments, is_ours
+from paycore.flows.identity import intent_is_payments, is_ours, known_installation
 from paycore.flows.params import WebhookParams, params_of
 from paycore.flows.refunds import apply_refund
 from paycore.flows.steps import WebhookStep
@@ -124,13 +123,6 @@ def foreign_intent(u: Unit, intent_id: str, snapshot_metadata: Mapping[str, obje
         return False
     meta = {k: v for k, v in snapshot_metadata.items() if isinstance(v, str)}
     return not is_ours(meta, known_installation(u))
-
-
-def known_installation(u: Unit) -> str | None:
-    """This store's installation id, or None before anything made one (only reads:
-    :func:`paycore.flows.identity.installation_id` creates it)."""
-    row = u.get(s.INSTALLATION, identity._ROW)
-    return row.id if row is not None else None
 
 
 def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -> str | None:
