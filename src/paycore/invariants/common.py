@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from paycore import schema as s
 from paycore.invariants.registry import Ledger
-from paycore.ports import IntentView, SnapshotView
+from paycore.ports import IntentView, RefundView, SnapshotView
 from paycore.records import AuditEntry, Payment
 from paycore.status import PaymentStatus
 
@@ -46,6 +46,20 @@ PROVIDER_TO_LOCAL = {
 #: The metadata keys marking a provider object as made by a paycore installation.
 INSTALLATION_KEY = "paycore_installation"
 REFERENCE_KEY = "paycore_reference"
+
+
+def refund_made_for(view: RefundView) -> str | None:
+    """The local refund a provider refund was made for; None for a refund paycore did not
+    make (no paycore metadata).
+
+    Its reference (random per refund) where it carries one: local refund ids repeat after
+    a restore from backup and across stores sharing an account. Only provider refunds made
+    by builds before refunds carried a reference (2026-12-03) fall back to the id."""
+    reference = view.metadata.get(REFERENCE_KEY)
+    if reference:
+        return f"reference {reference}"
+    local = view.metadata.get("refund_id")
+    return f"refund {local}" if local else None
 
 
 class PaymentIds(NamedTuple):

@@ -7,9 +7,15 @@ from collections import Counter
 from collections.abc import Iterator
 
 from paycore import schema as s
-from paycore.invariants.common import INSTALLATION_KEY, installation, payments_by_intent
+from paycore.invariants.common import (
+    INSTALLATION_KEY,
+    REFERENCE_KEY,
+    installation,
+    payments_by_intent,
+    refund_made_for,
+)
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import REFUND_LIVE, SnapshotView
+from paycore.ports import REFUND_LIVE, RefundView, SnapshotView
 from paycore.status import OrderStatus, RefundStatus, ReservationStatus
 
 _LIVE_LOCALLY = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
@@ -46,9 +52,11 @@ def local_refunds_within_captured(snap: SnapshotView, _: Ledger) -> Iterator[Bre
 def provider_refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
     recorded: Counter[str] = Counter()
     recorded_ids: set[str] = set()
+    references: dict[str, str | None] = {}
     for r in snap.rows(s.REFUNDS):
         if r.provider_refund_id is not None:
             recorded_ids.add(r.provider_refund_id)
+        references[r.id] = r.reference
         if r.status in _LIVE_LOCALLY:
             recorded[r.payment_id] += r.amount.amount
     owned = payments_by_intent(snap)
@@ -58,7 +66,7 @@ def provider_refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iter
         mine = owned.get(v.id)
         # A refund made outside paycore that paycore has not seen yet is not a refund paycore
         # made behind its own books: refunds-recorded asks that it is recorded once quiet.
-        seen = sum(g.amount for g in refunds if g.id in recorded_ids or "refund_id" in g.metadata)
+        seen = sum(g.amount for g in refunds if g.id in recorded_ids or _made_here(g, references))
         if mine is not None and seen > recorded.get(mine.id, 0):
             yield v.id, f"provider refunds {seen} > the {recorded.get(mine.id, 0)} recorded locally"
         # A refund of a bank debit still processing waits on its charge (``pending_reason``
@@ -67,6 +75,20 @@ def provider_refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iter
         captured = v.amount if v.status == "processing" else v.amount_received
         if amount > captured:
             yield v.id, f"provider refunds {amount} > captured {captured}"
+
+
+def _made_here(view: RefundView, references: dict[str, str | None]) -> bool:
+    """Did paycore make ``view`` for a refund of this store's history? It names a local
+    refund id; not when that id is held here by a refund with another reference: local ids
+    repeat after a restore from backup, and a refund made for the lost ``rf_000007`` is
+    money returned that this store no longer knew of, found as an external refund (a new
+    ``rf_000007`` holds the id now). A provider refund without a reference (made before
+    refunds carried one), or naming an id this store never held, counts as made here."""
+    local = view.metadata.get("refund_id")
+    if local is None:
+        return False
+    reference = view.metadata.get(REFERENCE_KEY)
+    return reference is None or local not in references or references[local] == reference
 
 
 @invariant(
@@ -128,24 +150,28 @@ def decided_refunds_covered(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
 
 @invariant(
     "one-provider-refund-per-refund",
-    "At the provider, a refund this installation made (its local refund id in the "
-    "provider refund's metadata) is at most one pending or succeeded provider refund: a "
-    "second one is money returned twice, even when it is recorded as an external refund.",
+    "At the provider, a refund this installation made (named by the random reference in "
+    "the provider refund's metadata, or by its local refund id where it carries no "
+    "reference) is at most one pending or succeeded provider refund: a second one is "
+    "money returned twice, even when it is recorded as an external refund.",
     "safety",
     "S6",
 )
 def one_provider_refund_per_refund(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+    """Local refund ids repeat after a restore from backup (the lost ``rf_000006`` and the
+    new one are two refunds), so the reference, random per refund, names one refund."""
     mine = installation(snap)
     if mine is None:
         return
-    per: dict[str, list[str]] = {}
+    per: dict[str, list[RefundView]] = {}
     for r in ledger.refunds:
-        local = r.metadata.get("refund_id")
-        if local and r.metadata.get(INSTALLATION_KEY) == mine and r.status in REFUND_LIVE:
-            per.setdefault(local, []).append(r.id)
-    for local, ids in sorted(per.items()):
-        if len(ids) > 1:
-            yield local, f"provider refunds {', '.join(sorted(ids))}"
+        made_for = refund_made_for(r)
+        if made_for and r.metadata.get(INSTALLATION_KEY) == mine and r.status in REFUND_LIVE:
+            per.setdefault(made_for, []).append(r)
+    for made_for, views in sorted(per.items()):
+        if len(views) > 1:
+            local = views[0].metadata.get("refund_id", made_for)
+            yield local, f"provider refunds {', '.join(sorted(v.id for v in views))}"
 
 
 @invariant(
