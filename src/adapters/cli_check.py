@@ -3,7 +3,9 @@
 One consistent snapshot of the store (a read transaction; on SQLite and PostgreSQL
 read in batches through cursors rather than loaded whole), every safety invariant
 over it (``--all``: the convergence ones too, meaningful once the system is quiet),
-the violations printed, exit status 1 if there are any.
+the violations printed, exit status 1 if there are any. A SQLite file is first read
+whole by ``PRAGMA quick_check`` (:mod:`paycore_adapters.sqlite_damage`): a damaged file
+is reported as such, exit status 3, and no invariant is run over it.
 
 The provider's side of the books comes from Stripe with ``--provider stripe`` (the key
 from ``$STRIPE_SECRET_KEY``, never from the command line): the intents created within
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,12 +46,18 @@ from .fake_provider import FakeProvider
 from .memory import ManualClock
 from .provider_books import WINDOWED, window_ledger
 from .runtime import SystemClock
-from .stores import STORE_ENV, open_store
+from .sqlite_damage import damage
+from .stores import STORE_ENV, open_store, parse_url
 from .stripe_provider import KEY_ENV, StripeProvider
 
 #: How far back ``--provider`` reads the provider's intents by default: the reconciler's
 #: window (``Config.reconcile_window_ms``).
 DEFAULT_WINDOW_HOURS = Config().reconcile_window_ms // 3_600_000
+
+
+#: The exit status of a check that found the store's file damaged (0: no violation;
+#: 1: violations; 2: the check could not run).
+DAMAGED = 3
 
 
 class LedgerUnavailable(Exception):
@@ -240,6 +249,10 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
     chosen = [inv for inv in INVARIANTS if inv.kind in kinds]
     started = time.perf_counter()
     try:
+        damaged = _damaged_file(url)
+        if damaged is not None:
+            _report_damage(args, out, *damaged)
+            return DAMAGED
         books = _books(args)  # before the snapshot: see the module's doc
         opened = open_store(url)
         try:
@@ -259,6 +272,36 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
     elapsed = time.perf_counter() - started
     _report(args, out, chosen, found, unchecked, elapsed, reading)
     return 1 if found else 0
+
+
+def _damaged_file(url: str) -> tuple[Path, list[str]] | None:
+    """(the file, what ``PRAGMA quick_check`` found) for a SQLite store whose file is
+    damaged; None for a sound file, a missing one (opening it says so) or another store.
+    Raises PaycoreError for a URL that names nothing, as opening the store would."""
+    parsed = parse_url(url)
+    if parsed.kind != "sqlite" or parsed.path is None or not parsed.path.is_file():
+        return None
+    try:
+        found = damage(parsed.path)
+    except sqlite3.Error:
+        return None  # not damage (a lock, an I/O error): opening the store reports it
+    return None if found is None else (parsed.path.resolve(), found)
+
+
+def _report_damage(args: argparse.Namespace, out: TextIO, path: Path, found: list[str]) -> None:
+    advice = (
+        "the file is damaged: stop every instance and restore it from a backup "
+        '(docs/operations.md, "Backing up and restoring a SQLite store"); '
+        "no invariant was checked"
+    )
+    if args.json:
+        doc = {"store_damaged": {"path": str(path), "quick_check": found, "advice": advice}}
+        print(json.dumps({**doc, "checked": [], "violations": []}, indent=2), file=out)
+        return
+    print(f"DAMAGED store_file_damaged: {path}: PRAGMA quick_check found:", file=out)
+    for line in found:
+        print(f"  {line}", file=out)
+    print(advice, file=out)
 
 
 def _report(

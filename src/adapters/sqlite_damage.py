@@ -1,0 +1,46 @@
+"""Is a SQLite store's file damaged? ``PRAGMA quick_check``, read-only, before a check.
+
+A damaged file is not something the store notices by itself: the jobs and the checkouts
+read only the pages they need, and a page they never read can be malformed for as long
+as nobody reads it (a backup copied over a file whose old ``-wal`` was left beside it is
+the common way to get one: docs/operations.md, "Backing up and restoring a SQLite
+store"). ``paycore check`` asks SQLite to read every page first.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+#: SQLite's primary result codes for a file that is not a sound database
+#: (sqlite.org/rescode.html): SQLITE_CORRUPT and SQLITE_NOTADB.
+_DAMAGED_CODES = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
+#: How many of quick_check's lines a report repeats.
+SHOWN = 5
+
+
+def damage(path: Path, busy_timeout_ms: int = 10_000) -> list[str] | None:
+    """What ``PRAGMA quick_check`` finds wrong with the SQLite file at ``path`` (at most
+    :data:`SHOWN` lines), or None when it finds it sound.
+
+    The file is opened read-only (``mode=ro``): the check writes nothing, and a
+    read-only connection never checkpoints a ``-wal`` into the file when it closes. An
+    error that does not say the file is damaged (a lock held past ``busy_timeout_ms``, a
+    missing file, an I/O error) is raised as the ``sqlite3.Error`` it is."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        name = _DAMAGED_CODES.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+        if name is None:
+            raise
+        return [f"{exc} ({name})"]
+    lines = [str(row[0]) for row in rows]
+    if lines == ["ok"]:
+        return None
+    more = len(lines) - SHOWN
+    return lines[:SHOWN] + ([f"... and {more} more"] if more > 0 else [])
