@@ -96,7 +96,17 @@ def test_a_restored_store_breaks_no_safety_invariant(restored: Wiring) -> None:
 
 
 def test_a_restored_store_converges(restored: Wiring) -> None:
-    converged(restored)
+    """The jobs find what the store lost: the lost payments' intents as orphans (those
+    still holding money refunded), the lost refund of a kept payment as external."""
+    w = restored
+    lost = {v.id for v in w.provider.intents()} - {
+        p.provider_intent_id for p in w.store.snapshot().rows(s.PAYMENTS)
+    }
+    converged(w)
+    kinds = {(a.kind, a.fields.get("intent_id")) for a in w.alerts.raised}
+    assert {("orphan_intent", i) for i in lost} <= kinds
+    (external,) = [a for a in w.alerts.raised if a.kind == "external_refund"]
+    assert (external.fields["payment_id"], external.fields["amount"]) == ("pay_000004", 500)
 
 
 def test_two_provider_refunds_of_one_local_refund_are_still_reported(
