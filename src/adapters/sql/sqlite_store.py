@@ -40,7 +40,7 @@ from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
-from .checkpointer import BOUND, Checkpointer
+from .checkpointer import BOUND, LOG_LIMIT, Checkpointer
 from .kept import KeptRows
 from .sqlite_errors import failed
 from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction, commit_failed, rollback
@@ -118,6 +118,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             if self.checkpoints is not None:  # the thread checkpoints; this is the bound
                 conn.execute(f"PRAGMA wal_autocheckpoint={BOUND}")
+                conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT}")
         except sqlite3.Error as exc:
             raise failed(exc, f"cannot open the SQLite store at {self.path}") from None
         owner = threading.current_thread() if owned else None
