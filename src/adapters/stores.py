@@ -1,7 +1,9 @@
 """Open a store by URL, for the command line and for services that want a file.
 
 - ``sqlite:PATH``: the SQLite store in the file PATH (``sqlite:PATH?synchronous=NORMAL``
-  to trade the last commits before a power cut for speed; the default is ``FULL``);
+  to trade the last commits before a power cut for speed; the default is ``FULL``). As
+  ``?`` starts the options, a ``?`` in the file's name is written ``%3F`` (and ``%``
+  before ``3F`` or ``25``, ``%25``); a leading ``~`` is the home directory;
 - ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (or ``postgres://``, or any libpq
   URL): the PostgreSQL store on that database (the ``postgresql`` extra);
 - ``memory``: a fresh, empty in-memory store (lost when the process ends);
@@ -134,8 +136,11 @@ def parse_url(url: object) -> StoreUrl:
         options = dict(part.partition("=")[::2] for part in query.split("&") if part)
         unknown = sorted(set(options) - ({"synchronous"} if scheme == "sqlite" else set()))
         if unknown:
-            raise StoreUrlInvalid(f"unknown option(s) {unknown} in the store URL {url!r}")
-        return StoreUrl(scheme, Path(rest), options)
+            raise StoreUrlInvalid(
+                f"unknown option(s) {unknown} in the store URL {url!r} ('?' starts the "
+                "options: write a '?' in the file's name as %3F)"
+            )
+        return StoreUrl(scheme, _file(rest), options)
     if sep and len(scheme) > 1 and rest.startswith("//"):
         raise StoreUrlInvalid(f"no store for {scheme}:// URLs here: {_USAGE}")
     if sep and "@" in rest:
@@ -145,7 +150,27 @@ def parse_url(url: object) -> StoreUrl:
             "this looks like a database address without its scheme (user:password@host): "
             f"write postgresql://user:password@host/db (a file so named: json:PATH); {_USAGE}"
         )
-    return StoreUrl("json", Path(url))
+    return StoreUrl("json", _file(url, escaped=False))
+
+
+#: What a ``sqlite:``/``json:`` URL's path may escape: ``%3F`` (``?``, which would start
+#: the options) and ``%25`` (``%``, to write ``%3F`` literally); any other ``%`` is as written.
+_ESCAPED = re.compile(r"%(3[Ff]|25)")
+
+
+def _file(text: str, *, escaped: bool = True) -> Path:
+    """The file ``text`` names: unescaped (:data:`_ESCAPED`), a leading ``~`` or
+    ``~user`` read as that home directory, as a shell would (a service's environment
+    or a quoted ``--store`` gets no shell's help)."""
+    if escaped:
+        text = _ESCAPED.sub(lambda m: "%" if m.group(1) == "25" else "?", text)
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # no such user, or no home directory to be found
+        raise StoreUrlInvalid(
+            f"cannot find the home directory {text.split('/', 1)[0]!r} of the store file "
+            f"{text!r}: name the file by its full path"
+        ) from None
 
 
 def _checked_dsn(url: str) -> str:

@@ -13,6 +13,20 @@ Checkpoint": an application may turn the automatic checkpoints off, or make them
   runs ``PRAGMA wal_checkpoint(PASSIVE)``: it copies what it can without waiting for,
   or blocking, any reader or writer (https://www.sqlite.org/c3ref/wal_checkpoint_v2.html);
   the sqlite3 driver lets other threads run while SQLite works, so commits go on;
+* the log starts again from its beginning only when a writer begins while every frame
+  of it has been copied back and no reader uses it (https://www.sqlite.org/wal.html,
+  "Avoiding Excessively Large WAL Files"). A passive checkpoint beside a busy writer
+  ends with the frames committed while it ran still to copy (its ``log`` count is the
+  log as it began), so the thread runs another (``ROUNDS`` at most) until one finds no
+  new frame; each has fewer to copy. When no reader held frames back (``checkpointed``
+  equals ``log``), one ``RESTART`` checkpoint then takes the writers' lock for the few
+  frames left, waiting ``RESTART_WAIT`` at most for it and for readers: the next writer
+  starts the log again. A writer may wait that long for it, once every ``every``
+  commits, instead of copying the whole log inside a commit at ``BOUND``;
+* ``PRAGMA journal_size_limit`` (``LOG_LIMIT``) on the store's connections truncates
+  the ``-wal`` file back to that size when the log starts again
+  (https://www.sqlite.org/pragma.html#pragma_journal_size_limit): without it the file
+  keeps the largest size it ever reached (a long reader pinning the log);
 * the store's own connections keep an automatic checkpoint, at ``BOUND`` pages: if
   this thread falls behind (or is gone, in a forked child), the log still cannot
   grow without end;
@@ -22,14 +36,25 @@ Checkpoint": an application may turn the automatic checkpoints off, or make them
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 #: The store connections' own automatic checkpoint, in pages: the bound the log may
 #: reach if the thread falls behind (SQLite's default is 1,000).
 BOUND = 10_000
+#: What the ``-wal`` file is truncated to when the log starts again, in bytes: about
+#: twice the log of ``every=100`` commits, so the file is not cut and grown back every time.
+LOG_LIMIT = 8 * 1024 * 1024
+#: Passive checkpoints one wake-up runs at most, to catch up with the writers.
+ROUNDS = 4
+#: How long, in seconds, the ``RESTART`` checkpoint waits for the writers' lock, then
+#: (holding it) for readers on older snapshots.
+RESTART_WAIT = 0.02
 
 
 class Checkpointer:
@@ -46,10 +71,15 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._pid = 0
-        #: Checkpoints run, and those SQLite refused (a busy or broken database: the
-        #: store connections' own bound then applies).
+        #: Checkpoints run, and those SQLite refused (a full disk, a broken file: the
+        #: store connections' own bound then applies); the current streak of refused
+        #: ones (0: the last went through) and SQLite's error for its first.
         self.runs = 0
         self.failures = 0
+        self.failing = 0
+        self.last_error = ""
+        #: The last checkpoint's frames in the log and frames copied back (-1: not WAL).
+        self.last = (0, 0)
 
     def committed(self) -> None:
         """A commit went through the store: wake the thread every ``every`` of them."""
@@ -72,9 +102,10 @@ class Checkpointer:
 
     def _loop(self, wake: threading.Event) -> None:
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._timeout)
-        except sqlite3.Error:
-            self.failures += 1  # the next wake-up tries again, on a new thread
+            wait = min(self._timeout, RESTART_WAIT)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=wait)
+        except sqlite3.Error as exc:
+            self._failed(exc)  # the next wake-up tries again, on a new thread
             return
         try:
             while wake.wait() and self._wake is wake:
@@ -84,13 +115,50 @@ class Checkpointer:
             conn.close()
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:
-        """One passive checkpoint on ``conn``."""
+        """Passive checkpoints on ``conn`` until one finds no frame committed since the
+        last, or another checkpoint runs (busy), or ``ROUNDS`` of them ran; then, if no
+        reader held frames back, one ``RESTART`` checkpoint for the frames left, which
+        waits ``RESTART_WAIT`` at most (``conn``'s busy timeout). :attr:`last` keeps the
+        last ``(log, checkpointed)`` frame counts; a refused one is :meth:`_failed`."""
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error:
-            self.failures += 1
+            before = -1
+            for _ in range(ROUNDS):
+                busy, frames, done = self._round(conn, "PASSIVE")
+                # ``frames``: the log as this round began: the last round's, so no commit
+                # came in between and the round copied all a reader let it.
+                if busy or frames == before:
+                    break
+                before = frames
+            if not busy and done == frames:  # no reader holds frames back: only writers
+                self._round(conn, "RESTART")
+        except sqlite3.Error as exc:
+            self._failed(exc)
         else:
             self.runs += 1
+            if self.failing:
+                log.info(
+                    "checkpoints of the SQLite log %s-wal go through again after %d failed",
+                    self.path, self.failing,
+                )  # fmt: skip
+                self.failing = 0
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        """Count a refused checkpoint; log the first of a streak (not every attempt)."""
+        self.failures += 1
+        self.failing += 1
+        if self.failing == 1:
+            self.last_error = f"{exc} ({getattr(exc, 'sqlite_errorname', type(exc).__name__)})"
+            log.warning(
+                "checkpoint of the SQLite log %s-wal failed: %s; the log grows until one "
+                "goes through (at most %d pages, then inside a commit); retried every "
+                "%d commits, logged again once they work",
+                self.path, self.last_error, BOUND, self.every,
+            )  # fmt: skip
+
+    def _round(self, conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
+        busy, frames, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()[0]
+        self.last = (frames, done)
+        return int(busy), int(frames), int(done)
 
     def close(self) -> None:
         """Stop the thread, after the checkpoint it may be running (the next commit

@@ -17,8 +17,9 @@
   own (:meth:`SQLiteStore.streamed`).
 * Errors at the edge: a unique or key violation is the port's ``IntegrityError``
   (the transaction is then rolled back, as on the other stores); a lock not granted
-  within the timeout, a full disk or an I/O error is ``OperationalError``; at ``COMMIT``
-  too a full disk, a lock or a read-only file (nothing committed), else ``CommitUnknown``.
+  within the timeout, a full disk or an I/O error is ``OperationalError``, a damaged
+  file ``StoreDamaged``, not retryable (:mod:`.sqlite_errors`); at ``COMMIT`` a full
+  disk, a lock or a read-only file (nothing committed), else ``CommitUnknown``.
 """
 
 from __future__ import annotations
@@ -34,15 +35,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from paycore.errors import OperationalError
 from paycore.ports import Snapshot
 from paycore.schema import TABLES
 
 from ..memory_tables import content_key, fingerprint_of
 from . import migrate
-from .checkpointer import BOUND, Checkpointer
+from .checkpointer import BOUND, LOG_LIMIT, Checkpointer
 from .kept import KeptRows
-from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction, commit_failed
+from .sqlite_errors import failed
+from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction, commit_failed, rollback
 from .streamed import BATCH, CACHE, StreamedSnapshot, sqlite_view
 
 T = TypeVar("T")
@@ -117,8 +118,9 @@ class SQLiteStore:
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             if self.checkpoints is not None:  # the thread checkpoints; this is the bound
                 conn.execute(f"PRAGMA wal_autocheckpoint={BOUND}")
+                conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT}")
         except sqlite3.Error as exc:
-            raise OperationalError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+            raise failed(exc, f"cannot open the SQLite store at {self.path}") from None
         owner = threading.current_thread() if owned else None
         ended: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
         with self._guard:
@@ -179,7 +181,7 @@ class SQLiteStore:
             found = conn.execute(exists, (migrate.TABLE,)).fetchone()
             row = found and conn.execute(f"SELECT max(version) FROM {migrate.TABLE}").fetchone()
         except sqlite3.Error as exc:  # a damaged file: the opener's store_file_unreadable
-            raise OperationalError(f"reading the schema version failed: {exc}") from None
+            raise failed(exc, "reading the schema version failed") from None
         return int(row[0] or 0) if row else 0
 
     def migrate(self) -> list[int]:
@@ -189,7 +191,7 @@ class SQLiteStore:
         try:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table}")
         except sqlite3.Error as exc:  # a damaged file
-            raise OperationalError(f"migrating failed: {exc}") from None
+            raise failed(exc, "migrating failed") from None
         for mig in migrate.pending(self.dialect, self.schema_version()):
             script = (
                 f"BEGIN IMMEDIATE;\n{mig.sql}\n"
@@ -198,10 +200,10 @@ class SQLiteStore:
             try:
                 conn.executescript(script)
             except sqlite3.Error as exc:
-                _rollback(conn)
+                rollback(conn)
                 if self.schema_version() >= mig.version:  # another opener applied it first
                     continue
-                raise OperationalError(f"migration {mig.version} failed: {exc}") from None
+                raise failed(exc, f"migration {mig.version} failed") from None
             done.append(mig.version)
         return done
 
@@ -228,7 +230,7 @@ class SQLiteStore:
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise OperationalError(f"snapshot failed: {exc}") from None
+            raise failed(exc, "snapshot failed") from None
         return Snapshot(tables)
 
     @contextlib.contextmanager
@@ -244,7 +246,7 @@ class SQLiteStore:
             conn.execute("SELECT count(*) FROM paycore_sequences").fetchone()  # the instant
             yield sqlite_view(conn, self._sql, batch=batch, cache=cache)
         except sqlite3.Error as exc:
-            raise OperationalError(f"snapshot failed: {exc}") from None
+            raise failed(exc, "snapshot failed") from None
         finally:
             with self._guard:
                 self._connections[:] = [(t, c) for t, c in self._connections if c is not conn]
@@ -255,7 +257,7 @@ class SQLiteStore:
             rows = self._reader().execute("SELECT name, value FROM paycore_sequences")
             return dict(rows.fetchall())
         except sqlite3.Error as exc:
-            raise OperationalError(f"reading the sequences failed: {exc}") from None
+            raise failed(exc, "reading the sequences failed") from None
 
     def fingerprint(self) -> str:
         """SHA-256 of all committed content, in the memory store's canonical form."""
@@ -329,7 +331,7 @@ class _Scope:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise OperationalError(f"could not begin a transaction: {exc}") from None
+            raise failed(exc, "could not begin a transaction") from None
         local.open = True
         self.tx = SQLiteTransaction(conn, store._sql, store.writes, store._kept)
         return self.tx
@@ -339,7 +341,7 @@ class _Scope:
         tx.closed = True
         store._local.open = False
         if exc_type is not None or tx.failed is not None:
-            _rollback(conn)
+            rollback(conn)
             store.count("rollbacks")
             if exc_type is None and tx.failed is not None:
                 raise tx.rolled_back()
@@ -347,13 +349,13 @@ class _Scope:
         try:
             tx.finish()
         except BaseException:
-            _rollback(conn)
+            rollback(conn)
             store.count("rollbacks")
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            _rollback(conn)
+            rollback(conn)
             raise commit_failed(exc) from None
         store.count("commits", "writes" if tx.wrote else None)
         tx.kept_after_commit()
@@ -388,12 +390,6 @@ def _dispose(
         conn.close()
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):  # a broken (or closed) one committed nothing
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
 
 
 __all__ = ["SQLiteStore", "SQLiteTransaction"]

@@ -4,6 +4,7 @@ driver, and SQLite's way of naming the constraint it refused."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from paycore.errors import CommitUnknown, DataError, OperationalError
 from paycore.schema import TABLES
 
 from .ddl import SQLITE
+from .sqlite_errors import failed
 from .statements import TableSql
 from .transaction import Refused, SqlTransaction, Write, log_run
 
@@ -52,6 +54,13 @@ def commit_failed(exc: sqlite3.Error) -> OperationalError:
     return CommitUnknown(f"the commit failed; it may have happened: {exc}")
 
 
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll ``conn``'s transaction back, if one is open."""
+    with contextlib.suppress(sqlite3.Error):  # a broken (or closed) one committed nothing
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
 class _Fetched(list[Any]):
     """A query's rows, read whole, answering ``fetchone`` as a cursor does."""
 
@@ -76,7 +85,7 @@ class SQLiteTransaction(SqlTransaction):
         except (UnicodeEncodeError, OverflowError) as exc:
             raise _unencodable(exc) from None
         except sqlite3.Error as exc:
-            raise OperationalError(f"the SQLite store failed: {exc}") from None
+            raise failed(exc, "the SQLite store failed") from None
 
     def _send(self, writes: Sequence[Write], commit: bool) -> list[int]:
         """One statement after another (in-process: nothing to save by sending them
@@ -99,7 +108,7 @@ class SQLiteTransaction(SqlTransaction):
             except (UnicodeEncodeError, OverflowError) as exc:
                 raise _unencodable(exc) from None
             except sqlite3.Error as exc:
-                raise OperationalError(f"the SQLite store failed: {exc}") from None
+                raise failed(exc, "the SQLite store failed") from None
             at = end
         return counts
 

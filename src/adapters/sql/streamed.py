@@ -165,7 +165,7 @@ def sqlite_view(conn: Any, tables: Mapping[str, TableSql], **options: int) -> St
     driver steps a statement only as its rows are fetched, so ``fetchmany`` is the batch."""
     import sqlite3
 
-    from paycore.errors import OperationalError
+    from .sqlite_errors import failed
 
     def batches(sql: str, args: tuple[Any, ...], n: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         try:
@@ -176,13 +176,13 @@ def sqlite_view(conn: Any, tables: Mapping[str, TableSql], **options: int) -> St
             finally:
                 cur.close()
         except sqlite3.Error as exc:
-            raise OperationalError(f"reading the snapshot failed: {exc}") from None
+            raise failed(exc, "reading the snapshot failed") from None
 
     def fetch(sql: str, args: tuple[Any, ...]) -> Sequence[tuple[Any, ...]]:
         try:
             return conn.execute(sql, args).fetchall()  # type: ignore[no-any-return]
         except sqlite3.Error as exc:
-            raise OperationalError(f"reading the snapshot failed: {exc}") from None
+            raise failed(exc, "reading the snapshot failed") from None
 
     return StreamedSnapshot(
         tables, batches, fetch, order_column=SQLITE.order_column, placeholder="?", **options
