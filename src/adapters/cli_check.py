@@ -298,7 +298,7 @@ def _report_damage(args: argparse.Namespace, out: TextIO, path: Path, found: lis
         doc = {"store_damaged": {"path": str(path), "quick_check": found, "advice": advice}}
         print(json.dumps({**doc, "checked": [], "violations": []}, indent=2), file=out)
         return
-    print(f"DAMAGED store_file_damaged: {path}: PRAGMA quick_check found:", file=out)
+    print(f"DAMAGED store_damaged: {path}: PRAGMA quick_check found:", file=out)
     for line in found:
         print(f"  {line}", file=out)
     print(advice, file=out)

@@ -64,7 +64,7 @@ def test_bytes_overwritten_in_a_page_are_reported_as_damage(tmp_path: Path) -> N
             f.write(b"\xff" * 16)
     rc, out, _ = cli("check", "--store", f"sqlite:{damaged}")
     assert rc == 3
-    assert out.startswith(f"DAMAGED store_file_damaged: {damaged}: PRAGMA quick_check found:")
+    assert out.startswith(f"DAMAGED store_damaged: {damaged}: PRAGMA quick_check found:")
     assert "restore it from a backup" in out and "no invariant was checked" in out
     rc, out, _ = cli("check", "--json", "--store", f"sqlite:{damaged}")
     doc = json.loads(out)

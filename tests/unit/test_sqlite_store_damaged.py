@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from paycore.errors import OperationalError
-from paycore.schema import ORDERS
+from paycore.schema import FLOWS, ORDERS
 from paycore_adapters.cli import main
 from paycore_adapters.sql.sqlite_errors import StoreDamaged
 from paycore_adapters.sql.sqlite_store import SQLiteStore
@@ -55,10 +55,15 @@ def test_a_damaged_table_is_store_damaged_not_retryable(damaged: Path) -> None:
     store.close()
 
 
-def test_paycore_check_says_damaged_in_one_line(damaged: Path) -> None:
+def test_paycore_flows_says_damaged_in_one_line(tmp_path: Path) -> None:
+    """A command that opens the store and then meets the damage prints one line (`paycore
+    check` reads the whole file first: ``tests/unit/test_check_damaged_file.py``)."""
+    path = tmp_path / "shop.db"
+    SQLiteStore(path, migrate=True).close()
+    _damage(path, FLOWS.name)
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(["check", "--store", f"sqlite:{damaged}"])
+        code = main(["flows", "list", "--store", f"sqlite:{path}"])
     lines = err.getvalue().splitlines()
     assert code == 2, err.getvalue()
     assert len(lines) == 1 and lines[0].startswith("error: store_damaged: "), lines
