@@ -12,9 +12,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-#: SQLite's primary result codes for a file that is not a sound database
-#: (sqlite.org/rescode.html): SQLITE_CORRUPT and SQLITE_NOTADB.
-_DAMAGED_CODES = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
+from .sql.sqlite_errors import damaged
+
 #: How many of quick_check's lines a report repeats.
 SHOWN = 5
 
@@ -35,10 +34,9 @@ def damage(path: Path, busy_timeout_ms: int = 10_000) -> list[str] | None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        name = _DAMAGED_CODES.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
-        if name is None:
+        if not damaged(exc):
             raise
-        return [f"{exc} ({name})"]
+        return [f"{exc} ({getattr(exc, 'sqlite_errorname', 'SQLITE_CORRUPT')})"]
     lines = [str(row[0]) for row in rows]
     if lines == ["ok"]:
         return None

@@ -37,6 +37,7 @@ from paycore.errors import OperationalError, StoreError
 from .memory import LocalStore
 from .memory_store import MemoryStore
 from .sql import values
+from .sql.sqlite_errors import StoreDamaged
 from .sql.sqlite_store import SQLiteStore
 
 FORMAT = "paycore-store/2"
@@ -267,6 +268,8 @@ def _sqlite(path: Path, options: dict[str, str], migrate: bool) -> SQLiteStore:
         return SQLiteStore(path, synchronous=options.get("synchronous", "FULL"), migrate=migrate)
     except ValueError as exc:
         raise StoreUrlInvalid(str(exc)) from None
+    except StoreDamaged:
+        raise  # its own code and words: restore from a backup
     except OperationalError as exc:
         raise StoreFileUnreadable(
             f"cannot open the SQLite store {path}: {exc.message}", path=str(path)

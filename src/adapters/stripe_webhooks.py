@@ -55,6 +55,7 @@ from paycore.flows.identity import INSTALLATION_KEY, known_installation
 from paycore.flows.webhooks import ACTED_ON, foreign_intent
 from paycore.ports import ProviderEvent
 from paycore.service import PaymentService
+from paycore.shown import shown
 
 from . import secret_text, signing
 
@@ -110,13 +111,6 @@ def _livemode(value: object) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise InvalidInput(f"livemode must be True, False or None, not {value!r}", field="livemode")
     return value
-
-
-def _shown(value: object) -> str:
-    """An id or a type for a log line: its repr, cut short (an id no store can hold may
-    be any length)."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _storable(*values: object) -> bool:
@@ -197,7 +191,7 @@ class StripeWebhookIntake:
             return self._other_mode(event_id, type_, doc.get("livemode"))
         if type_ not in ACTED_ON:
             # Signed by Stripe, of a type paycore does not use: acknowledged, not kept.
-            log.debug("webhook ignored: ignored:unused_type (event %s)", _shown(event_id))
+            log.debug("webhook ignored: ignored:unused_type (event %s)", shown(event_id))
             return WebhookAnswer(200, "ignored:unused_type", event_id)
         try:
             event = signing.from_payload(body)
@@ -235,8 +229,8 @@ class StripeWebhookIntake:
             "webhook ignored: ignored:livemode (event %s, type %s, livemode %r where this "
             "intake takes livemode %r: a test endpoint's secret among a live endpoint's, or "
             "the other way round)",
-            _shown(event_id),
-            _shown(type_),
+            shown(event_id),
+            shown(type_),
             got,
             self.livemode,
         )
@@ -309,10 +303,10 @@ def _error(answer: WebhookAnswer, event_id: object, type_: object, why: str) -> 
     """A verified delivery paycore cannot use: signed by Stripe, so a paycore or endpoint
     configuration problem, never noise. ERROR, with the event's id and type (cut short),
     never its body."""
-    shown = _shown(event_id)
-    extra = {"outcome": answer.outcome, "event": shown}
+    cut = shown(event_id)
+    extra = {"outcome": answer.outcome, "event": cut}
     log.error(
-        "webhook %s: event %s, type %s: %s", answer.outcome, shown, _shown(type_), why, extra=extra
+        "webhook %s: event %s, type %s: %s", answer.outcome, cut, shown(type_), why, extra=extra
     )
     return answer
 

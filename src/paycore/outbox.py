@@ -17,6 +17,7 @@ that is down is not called for every message on every run.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -69,7 +70,9 @@ def dispatch_backlog(engine: Engine, notifier: Notifier) -> int:
     for i, msg in enumerate(batch):
         if engine.clock.now() >= msg.due_at - lease_ms // 2:
             resume = batch[i - 1].id if i else start
-            engine.transact(partial(_hand_back, left=batch[i:], resume_after=resume))
+            # If the store fails it, the rest wait for their hold to lapse, as before.
+            with contextlib.suppress(PaycoreError):
+                engine.transact(partial(_hand_back, left=batch[i:], resume_after=resume))
             break
         sent += _send(engine, notifier, msg)
     return sent

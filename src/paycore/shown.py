@@ -15,7 +15,10 @@ def shown(value: object) -> str:
         return repr(value) if len(value) <= CUT else f"{value[:CUT]!r}... ({len(value)} characters)"
     if isinstance(value, int) and value.bit_length() > 200:  # no repr past 4,300 digits
         return f"a whole number of {value.bit_length()} bits"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a huge whole number inside a list or a mapping, a failing __repr__
+        return f"a {type(value).__name__} that cannot be shown"
     return text if len(text) <= CUT else f"{text[:CUT]}... ({len(text)} characters)"
 
 

@@ -13,8 +13,10 @@ from tests.support import make_shop
 
 from paycore import schema as s
 from paycore.config import Config
+from paycore.errors import OperationalError
 from paycore.flows.checkout import CartItem
 from paycore.records import OutboxMessage
+from paycore_adapters.harness.faulty import FaultyStore
 from paycore_adapters.memory import Wiring
 
 
@@ -186,3 +188,50 @@ def test_what_a_round_left_unsent_goes_first_in_the_next_round() -> None:
     while any(not message(w, i).sent for i in ids):
         assert w.service.dispatch_notifications() > 0
     assert notifier.calls[calls_before:] == ids  # each once, in the order queued
+
+
+class _FailACommit:
+    """Store faults: the ``armed``-th writing commit from now fails, the rest go through."""
+
+    def __init__(self) -> None:
+        self.armed = 0
+
+    def before_commit(self) -> None:
+        if self.armed:
+            self.armed -= 1
+            if not self.armed:
+                raise OperationalError("the store is unreachable")
+
+    def after_commit(self) -> None:
+        pass
+
+
+def test_a_hand_back_the_store_refuses_leaves_the_rest_held_and_the_count_kept() -> None:
+    """The hand-back is a courtesy: if its transaction fails, the round still reports
+    what it sent, and what it did not start goes when its hold lapses, as before."""
+    notifier = Notifier()
+    notifier.before = down
+    lease_ms = 10 * 60_000
+    w = shop(notifier, job_batch=4, lease_ms=lease_ms)
+    ids = [paid(w, i) for i in range(6)]
+    w.clock.advance(w.service.config.backoff_cap_ms)
+    faults = _FailACommit()
+    assert isinstance(w.store, FaultyStore)
+    w.store.faults = faults
+    sent_marks: list[str] = []
+
+    def slow(message: OutboxMessage) -> None:
+        sent_marks.append(message.id)
+        w.clock.advance(4 * 60_000)
+        if len(sent_marks) == 2:
+            faults.armed = 2  # this send's mark commits; the hand-back's commit fails
+
+    notifier.before = slow
+    assert w.service.dispatch_notifications() == 2  # the count survives the failure
+    held = [i for i in ids[:4] if not message(w, i).sent]
+    assert held and all(message(w, i).due_at > w.clock.now() for i in held)
+    w.store.faults = None
+    notifier.before = lambda message: None
+    w.clock.advance(lease_ms)
+    while any(not message(w, i).sent for i in ids):
+        assert w.service.dispatch_notifications() > 0

@@ -70,12 +70,17 @@ def test_a_store_that_cannot_connect_holds_its_url_as_a_secret() -> None:
     assert PASSWORD not in str(refused.value)
     frames = list(traceback.walk_tb(refused.value.__traceback__))[1:]  # past this test's
     assert frames
+    pools = []
     for frame, _ in frames:
         shown = {k: repr(v) for k, v in frame.f_locals.items()}
         assert not [k for k, v in shown.items() if PASSWORD in v], frame.f_code.co_name
         store = frame.f_locals.get("self")
         if isinstance(store, PostgresStore):
             assert PASSWORD not in repr(vars(store))
+            pools.append(vars(store)["_pool"])
+    assert pools  # the store made its pool before it tried to connect
+    for pool in pools:  # the pool library keeps what it is given: a callable, not the URL
+        assert PASSWORD not in repr(vars(pool))
 
 
 def test_the_dsn_property_gives_the_url_at_the_point_of_use() -> None:

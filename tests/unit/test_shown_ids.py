@@ -112,3 +112,18 @@ def test_a_huge_whole_number_is_a_typed_error_not_a_valueerror(
 ) -> None:
     with pytest.raises(PaycoreError, match="a whole number of 16610 bits"):
         call(make_shop())
+
+
+@pytest.mark.parametrize(
+    "cart",
+    [[(HUGE,)], {"product_id": "p_mug", "quantity": [HUGE]}, [CartItem("p_mug", [HUGE])]],  # type: ignore[list-item]
+    ids=["tuple holding one", "mapping holding a list of one", "quantity a list of one"],
+)
+def test_a_huge_whole_number_inside_a_value_is_a_typed_error(cart: object) -> None:
+    """repr() of a list or a mapping that holds a past-4,300-digit number raises too: the
+    message shows the value by its type, and the error is the typed one."""
+    w = make_shop()
+    before = w.store.fingerprint()
+    with pytest.raises(PaycoreError):
+        w.service.create_payment_intent(SESSION, cart)  # type: ignore[arg-type]
+    assert w.store.fingerprint() == before

@@ -39,7 +39,7 @@ def test_a_damaged_store_file_is_one_typed_line(tmp_path: Path, command: list[st
         code = main([*command, "--store", f"sqlite:{path}"])
     lines = err.getvalue().splitlines()
     assert code == 2, err.getvalue()
-    assert len(lines) == 1 and lines[0].startswith("error: store_file_unreadable: "), lines
+    assert len(lines) == 1 and lines[0].startswith("error: store_damaged: "), lines
     assert "malformed" in lines[0]
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import select
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,6 +59,8 @@ KEEPALIVES = {
 _IDLE = pq.TransactionStatus.IDLE
 #: Seconds the direct connection tried after the pool timed out (:func:`why_not`) may take.
 PROBE_S = 5
+#: How long one probe's verdict answers for the pool (:func:`why_not`), in seconds.
+PROBE_EVERY_S = 30.0
 
 
 def keepalive_options(dsn: str) -> dict[str, str]:
@@ -133,6 +136,11 @@ class Pool(ConnectionPool[Conn]):
         self._born: weakref.WeakKeyDictionary[Conn, int] = weakref.WeakKeyDictionary()
         self._generation = 0
         self._guard = threading.Lock()
+        #: Connections given out and not yet back (discarded ones count as back).
+        self.lent = 0
+        #: The last probe of :func:`why_not`: when, and what it found.
+        self.probe_lock = threading.Lock()
+        self.probed: tuple[float, str] = (0.0, "")
         super().__init__(*args, configure=born, **kwargs)
 
     def discard(self, conn: Conn) -> None:
@@ -141,8 +149,16 @@ class Pool(ConnectionPool[Conn]):
         self.putconn(conn)
         self._gone.add(conn)
 
+    def getconn(self, timeout: float | None = None) -> Conn:
+        conn = super().getconn(timeout)
+        with self._guard:
+            self.lent += 1
+        return conn
+
     def putconn(self, conn: Conn) -> None:
         if conn not in self._gone:
+            with self._guard:
+                self.lent -= 1
             super().putconn(conn)
 
     def renew(self, dead: Conn) -> None:
@@ -236,14 +252,26 @@ class PooledTransaction(PostgresTransaction):
         self.failed = None
 
 
-def why_not(conninfo: Secret) -> str:
-    """Why the pool gave no connection, as a direct connection tells it: libpq's reason
-    (a password refused after it changed, a database dropped, the server gone), which
-    the pool itself only logs as warnings; or, when one connects, that every pooled
-    connection was in use. libpq's messages about a connection it tried name the host,
+def why_not(pool: Pool, conninfo: Secret) -> str:
+    """Why the pool gave no connection. With every connection of the pool lent, the
+    usual cause: all were busy (no probe: a probe per waiting request would add a server
+    connection each, near the server's limit, and seconds to each failure). With fewer
+    lent, a direct connection tells why no new one opened: libpq's reason (a password
+    refused after it changed, a database dropped, the server gone), which the pool itself
+    only logs as warnings; at most one probe every ``PROBE_EVERY_S`` per pool, the
+    verdict shared meanwhile. libpq's messages about a connection it tried name the host,
     port and user, never the password (the URL was screened before: :mod:`.dsn`)."""
-    try:
-        psycopg.connect(conninfo.reveal(), connect_timeout=PROBE_S).close()
-    except psycopg.Error as exc:
-        return "a direct connection fails too: " + " ".join(str(exc).split())
-    return "a direct connection succeeds: every pooled connection was in use (a larger max_size?)"
+    if pool.lent >= pool.max_size:
+        return "every pooled connection was in use (a larger max_size?)"
+    with pool.probe_lock:
+        at, verdict = pool.probed
+        if verdict and time.monotonic() - at < PROBE_EVERY_S:
+            return verdict
+        try:
+            psycopg.connect(conninfo.reveal(), connect_timeout=PROBE_S).close()
+        except psycopg.Error as exc:
+            verdict = "a direct connection fails too: " + " ".join(str(exc).split())
+        else:
+            verdict = "a direct connection succeeds: the pool's own connections failed to open"
+        pool.probed = (time.monotonic(), verdict)
+        return verdict

@@ -109,7 +109,7 @@ class PostgresStore:
         self._conninfo = opening(self._dsn)
         session = settings(self._dsn.reveal(), lock_timeout, idle_in_transaction_timeout)
         self._pool = Pool(
-            self._conninfo.reveal(),
+            self._conninfo.reveal,  # called at each connect: the pool keeps no plain copy
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -187,7 +187,7 @@ class PostgresStore:
         try:
             return self._pool.checkout()  # one not already dead (postgres_connect.alive)
         except PoolTimeout as exc:
-            why = why_not(self._conninfo)  # the pool only logs libpq's reason
+            why = why_not(self._pool, self._conninfo)  # the pool only logs libpq's reason
             raise OperationalError(f"no connection to the PostgreSQL store: {exc}; {why}") from None
 
     # --- schema ------------------------------------------------------------------------
