@@ -268,8 +268,14 @@ def _sqlite(path: Path, options: dict[str, str], migrate: bool) -> SQLiteStore:
         return SQLiteStore(path, synchronous=options.get("synchronous", "FULL"), migrate=migrate)
     except ValueError as exc:
         raise StoreUrlInvalid(str(exc)) from None
-    except StoreDamaged:
-        raise  # its own code and words: restore from a backup
+    except StoreDamaged as exc:
+        if exc.fields.get("sqlite_error") != "SQLITE_NOTADB":
+            raise  # its own code and words: restore from a backup
+        raise StoreFileUnreadable(  # not a database at all: the wrong file, most likely
+            f"cannot open the SQLite store {path}: the file is not a SQLite database: give "
+            "the path of a paycore store (or, if it was one, restore it from a backup)",
+            path=str(path),
+        ) from None
     except OperationalError as exc:
         raise StoreFileUnreadable(
             f"cannot open the SQLite store {path}: {exc.message}", path=str(path)

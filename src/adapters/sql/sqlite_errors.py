@@ -42,5 +42,6 @@ def failed(exc: sqlite3.Error, what: str) -> OperationalError:
     """The port's error for ``exc``, raised while doing ``what``: :class:`StoreDamaged`
     for a damaged file, else ``OperationalError``."""
     if damaged(exc):
-        return StoreDamaged(f"{what}: {exc}: {_RESTORE}")
+        name = getattr(exc, "sqlite_errorname", "SQLITE_CORRUPT")
+        return StoreDamaged(f"{what}: {exc}: {_RESTORE}", sqlite_error=name)
     return OperationalError(f"{what}: {exc}")
