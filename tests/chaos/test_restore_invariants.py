@@ -123,3 +123,23 @@ def test_two_provider_refunds_of_one_local_refund_are_still_reported(
     assert again.metadata[REFERENCE_KEY] == made.metadata[REFERENCE_KEY]
     bad = {v.invariant for v in w.violations("safety")}
     assert "one-provider-refund-per-refund" in bad
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_lost_paid_intent_is_an_orphan_not_a_double_charge(kind: str, tmp_path: Path) -> None:
+    """A payment made after the backup, paid and lost by the restore, shares its order id
+    with the first order made after it. Its intent is an orphaned charge (the reconciler
+    refunds it), not a second charge of the new order: the order's own payment carries
+    another reference."""
+    w = shop(kind, tmp_path)
+    lifecycle(w, 0)
+    backup = copy.deepcopy(w.store)
+    lost = lifecycle(w, 1)  # paid, never refunded: the restore loses it
+    restore(w, backup)
+    again = lifecycle(w, 2)
+    assert again == lost  # the id is drawn again
+    bad = {(v.invariant, v.subject) for v in w.violations("safety")}
+    (lost_intent,) = {v.id for v in w.provider.intents()} - {
+        p.provider_intent_id for p in w.store.snapshot().rows(s.PAYMENTS)
+    }
+    assert bad == {("no-orphaned-charge", lost_intent)}
