@@ -232,3 +232,30 @@ def cli(*argv: str) -> tuple[int, str, str]:
     with redirect_stdout(out), redirect_stderr(err):
         code = main(list(argv))
     return code, out.getvalue(), err.getvalue()
+
+
+@contextmanager
+def serve_app(app: Any, root_path: str = "") -> Iterator[int]:
+    """``app`` (ASGI) served by uvicorn on a loopback port of its own, in a thread; its
+    port. ``root_path``: the mount point a proxy strips, as ``uvicorn --root-path`` gives."""
+    import threading
+    import time
+
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", root_path=root_path
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(500):  # bounded: at most 10 s for the server to bind
+        if server.started:
+            break
+        time.sleep(0.02)
+    assert server.started, "the app's server did not start"
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

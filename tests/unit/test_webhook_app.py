@@ -6,15 +6,13 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
-import uvicorn
-from tests.support import make_shop
+from tests.support import make_shop, serve_app
 
 from paycore import schema as s
 from paycore.errors import InvalidInput
@@ -28,27 +26,11 @@ SECRET = "whsec_http_0123456789"
 PATH = "/webhooks/stripe"
 
 
-@contextmanager
-def serving(w: Wiring, root_path: str = "") -> Iterator[int]:
+def serving(w: Wiring, root_path: str = "") -> AbstractContextManager[int]:
     """``w``'s webhook app served on a loopback port of its own (``root_path``: the
     mount point a proxy strips, as ``uvicorn --root-path`` gives it)."""
     app = webhook_app(StripeWebhookIntake(w.service, [SECRET]), path=PATH, max_body=4096)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", root_path=root_path
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):  # bounded: at most 10 s for the server to bind
-        if server.started:
-            break
-        time.sleep(0.02)
-    assert server.started, "the webhook app's server did not start"
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return serve_app(app, root_path)
 
 
 def paid_shop() -> Wiring:

@@ -9,14 +9,10 @@ import asyncio
 import json
 import logging
 import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import uvicorn
+from tests.support import serve_app
 
 from paycore.errors import InvalidInput
 from paycore_adapters.stripe_webhooks import StripeWebhookIntake, WebhookAnswer
@@ -137,27 +133,9 @@ def test_the_default_deadline_is_a_few_seconds() -> None:
     assert 1 <= BODY_TIMEOUT_S <= 20
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[int]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):  # bounded: at most 10 s for the server to bind
-        if server.started:
-            break
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def test_over_http_a_client_that_stops_sending_gets_408() -> None:
     spy = Spy()
-    with serving(webhook_app(spy, path=PATH, body_timeout_s=0.3)) as port:
+    with serve_app(webhook_app(spy, path=PATH, body_timeout_s=0.3)) as port:
         sk = socket.create_connection(("127.0.0.1", port), timeout=10)
         try:
             head = f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n"
