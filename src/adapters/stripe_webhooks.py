@@ -281,21 +281,21 @@ class StripeWebhookIntake:
         (``webhook:<event id>``, :func:`paycore.flows.webhooks.begin_webhook`) is written
         in the transaction that records it, so one read tells."""
         head = f"webhook failed:store (event {event.id}, {event.type}): "
+        unknown = head + (
+            "whether it was recorded is unknown (the store failed); a redelivery is "
+            "answered duplicate if it was, and taken if not"
+        )
         try:
             self.service.flow(f"webhook:{event.id}")
         except FlowNotFound:
-            if not isinstance(exc, CommitUnknown):
-                return head + "not recorded, the store failed first; Stripe delivers it again"
-        except Exception:  # the store cannot be read either: say so, never a 500 of its own
-            pass
-        else:
-            return (
-                head + "recorded, but its flow stopped on a store failure; the recovery "
-                "worker finishes it and a redelivery is answered duplicate"
-            )
+            if isinstance(exc, CommitUnknown):
+                return unknown
+            return head + "not recorded, the store failed first; Stripe delivers it again"
+        except StoreError:  # the store cannot be read either: the caller logs this answer
+            return unknown
         return (
-            head + "whether it was recorded is unknown (the store failed); a redelivery is "
-            "answered duplicate if it was, and taken if not"
+            head + "recorded, but its flow stopped on a store failure; the recovery "
+            "worker finishes it and a redelivery is answered duplicate"
         )
 
 
