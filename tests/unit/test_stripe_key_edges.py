@@ -77,8 +77,17 @@ def _logged(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("key", BAD_KEYS)
-@pytest.mark.parametrize("given", ["str", "Secret", "env"])
+#: Each bad key as a string, as a Secret and through the environment (which cannot hold
+#: a NUL: that one is given the first two ways only).
+GIVEN = [
+    (key, given)
+    for given in ("str", "Secret", "env")
+    for key in BAD_KEYS
+    if not (given == "env" and "\x00" in key)
+]
+
+
+@pytest.mark.parametrize(("key", "given"), GIVEN)
 def test_a_key_with_whitespace_or_a_control_character_is_refused_before_any_request(
     key: str,
     given: str,
@@ -89,8 +98,6 @@ def test_a_key_with_whitespace_or_a_control_character_is_refused_before_any_requ
     wire.answer(200, intent())
     arg: str | Secret | None = {"str": key, "Secret": Secret(key), "env": None}[given]
     if given == "env":
-        if "\x00" in key:
-            pytest.skip("no environment variable holds a NUL")
         monkeypatch.setenv("STRIPE_SECRET_KEY", key)
     with pytest.raises(E.ProviderConfigurationError) as refused:
         StripeProvider.from_settings(arg, max_network_retries=2, http_client=wire)
