@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from tests.postgres_databases import MigratedDatabases
 
 DSN_ENV = "PAYCORE_TEST_POSTGRES_DSN"
 RUN_ENV = "PAYCORE_TEST_POSTGRES_RUN"
@@ -93,12 +94,24 @@ def _migrated_template(postgres_server: str) -> Iterator[str]:
         yield _dbname(dsn)
 
 
+@pytest.fixture(scope="session")
+def _migrated_databases(
+    postgres_server: str, _migrated_template: str
+) -> Iterator[MigratedDatabases]:
+    """This test process's copies of the migrated template, lent one test at a time."""
+    databases = MigratedDatabases(postgres_server, _migrated_template)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def migrated_postgres_dsn(postgres_server: str, _migrated_template: str) -> Iterator[str]:
-    """A DSN for a new database of this test's own, migrated to the latest schema (a copy
-    of a database migrated once: migrating costs several times what copying does; the
-    migrations themselves are tested from an empty database, ``postgres_dsn``)."""
-    yield from _database(postgres_server, _migrated_template)
+def migrated_postgres_dsn(_migrated_databases: MigratedDatabases) -> Iterator[str]:
+    """A DSN for a database of this test's own, migrated to the latest schema and empty:
+    a copy of a database migrated once (migrating costs several times what copying does;
+    the migrations themselves are tested from an empty database, ``postgres_dsn``), lent
+    to one test at a time and emptied between tests (``tests.postgres_databases``)."""
+    with _migrated_databases.lent() as dsn:
+        yield dsn
 
 
 def _dbname(dsn: str) -> str:

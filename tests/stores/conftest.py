@@ -8,18 +8,18 @@ import pytest
 
 from paycore_adapters.sql.postgres_store import PostgresStore
 
-#: Opens a store on the test's database: the first one migrates it.
+#: Opens a store on the test's database (migrated).
 OpenStore = Callable[..., PostgresStore]
 
 
 @pytest.fixture
-def stores(postgres_dsn: str) -> Iterator[OpenStore]:
-    """Opens stores on this test's database (the first migrates it, ``max_size`` is the
+def stores(migrated_postgres_dsn: str) -> Iterator[OpenStore]:
+    """Opens stores on this test's database, migrated and empty (``max_size`` is the
     pool's, 4 unless given); closes them after."""
     opened: list[PostgresStore] = []
 
     def open_store(max_size: int = 4) -> PostgresStore:
-        opened.append(PostgresStore(postgres_dsn, migrate=not opened, max_size=max_size))
+        opened.append(PostgresStore(migrated_postgres_dsn, max_size=max_size))
         return opened[-1]
 
     yield open_store

@@ -54,7 +54,8 @@ def test_the_claim_case_fails_without_skip_locked(
         return original(self, field, due, keyed).replace(dropped, "")
 
     monkeypatch.setattr(TableSql, "claim", weakened)
-    monkeypatch.setattr("paycore_adapters.testing.store_concurrency.CLAIM_S", 3.0)
+    # A claim that waits for the held rows is still waiting after a second.
+    monkeypatch.setattr("paycore_adapters.testing.store_concurrency.CLAIM_S", 1.0)
     with pytest.raises(AssertionError, match=complaint):
         StoreConcurrencyCases().test_concurrent_claims_take_disjoint_rows_without_waiting(pg_store)
 

@@ -48,7 +48,7 @@ class TestFork:
 
 def test_the_refusal_does_not_hide_a_store_opened_in_the_child(stores: OpenStore) -> None:
     """A store opened in the child itself works there."""
-    stores()  # migrates the test's database
+    stores()  # the parent opens its store first
 
     def child() -> dict[str, object]:
         fresh = stores()
@@ -62,4 +62,4 @@ def test_the_refusal_does_not_hide_a_store_opened_in_the_child(stores: OpenStore
         assert tx.get(ORDERS, "o_child") == order("o_child")
 
 
-pytestmark = pytest.mark.usefixtures("postgres_dsn")
+pytestmark = pytest.mark.usefixtures("migrated_postgres_dsn")

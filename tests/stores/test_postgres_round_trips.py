@@ -118,14 +118,14 @@ class TestTheInstallationRow:
         assert len(statements) == 2
 
     def test_a_reset_of_the_content_forgets_it(
-        self, stores: Callable[..., PostgresStore], postgres_dsn: str
+        self, stores: Callable[..., PostgresStore], migrated_postgres_dsn: str
     ) -> None:
         """Emptied behind the store's back, the database has no installation row; once
         the store is told (as the harness tells it) it reads it so too."""
         store = stores(max_size=1)
         with store.transaction() as tx:
             tx.insert(INSTALLATION, ROW)
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        with psycopg.connect(migrated_postgres_dsn, autocommit=True) as conn:
             conn.execute("TRUNCATE installation")
         assert installation(store) == ROW  # kept: the store was not told
         store.emptied()

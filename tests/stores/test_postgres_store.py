@@ -249,24 +249,25 @@ def test_a_connection_lost_at_commit_is_commit_unknown(
     assert [o.id for o in store.snapshot().rows(ORDERS)] == ["o2"]
 
 
-def test_an_unmigrated_database_is_refused_with_the_command_to_run(
-    stores: Callable[[], PostgresStore], postgres_dsn: str
-) -> None:
+def test_an_unmigrated_database_is_refused_with_the_command_to_run(postgres_dsn: str) -> None:
     with pytest.raises(migrate.SchemaNotMigrated, match="paycore migrate"):
         PostgresStore(postgres_dsn)
-    store = stores()  # migrates
-    assert store.schema_version() == migrate.latest("postgresql")
-    assert store.migrate() == []
+    store = PostgresStore(postgres_dsn, migrate=True)
+    try:
+        assert store.schema_version() == migrate.latest("postgresql")
+        assert store.migrate() == []
+    finally:
+        store.close()
 
 
 def test_a_database_from_a_newer_paycore_is_refused(
-    stores: Callable[[], PostgresStore], postgres_dsn: str
+    stores: Callable[[], PostgresStore], migrated_postgres_dsn: str
 ) -> None:
     stores()
-    with psycopg.connect(postgres_dsn) as conn:
+    with psycopg.connect(migrated_postgres_dsn) as conn:
         conn.execute(f"INSERT INTO {migrate.TABLE} VALUES (99, 'from_the_future')")
     with pytest.raises(migrate.SchemaTooNew):
-        PostgresStore(postgres_dsn)
+        PostgresStore(migrated_postgres_dsn)
 
 
 def test_a_database_that_is_not_there_is_an_operational_error(postgres_dsn: str) -> None:

@@ -71,7 +71,8 @@ class PostgresWorlds:
         self._create(self.template, "template0")
         store = PostgresStore(self._dsn(self.template), migrate=True, max_size=1)
         store.close()
-        self._empty = self._emptying(self._dsn(self.template))
+        with self._connect(self._dsn(self.template)) as conn:
+            self._empty = emptying(conn)
         drops = dropped_constraints()
         if drops:
             with self._connect(self._dsn(self.template)) as conn:
@@ -111,34 +112,6 @@ class PostgresWorlds:
                     sql.Identifier(database), sql.Identifier(template)
                 )
             )
-
-    def _emptying(self, conninfo: str) -> sql.Composed:
-        """The statement that brings a database made from the template back to it: every
-        table but the migrations' emptied, every sequence restarted."""
-        with self._connect(conninfo) as conn:
-            tables = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                    " AND tablename <> %s ORDER BY tablename",
-                    (migrate.TABLE,),
-                )
-            ]
-            sequences = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
-                    " ORDER BY sequencename"
-                )
-            ]
-        # DELETE, not TRUNCATE: an example leaves a few dozen rows, and TRUNCATE gives
-        # each table new files and catalog rows (about 70 ms for the 18 tables against
-        # 12 ms for the DELETEs, measured in one run); autovacuum takes the dead rows.
-        deletes = [sql.SQL("DELETE FROM {}").format(sql.Identifier(t)) for t in tables]
-        restarts = [
-            sql.SQL("ALTER SEQUENCE {} RESTART").format(sql.Identifier(n)) for n in sequences
-        ]
-        return sql.SQL("; ").join([*deletes, *restarts])
 
     def __call__(self, config: Config) -> Wiring:
         made = self._reused()
@@ -212,3 +185,31 @@ class PostgresWorlds:
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
+
+
+def emptying(conn: psycopg.Connection[Any]) -> sql.Composed:
+    """The statement that brings a database made from the template ``conn`` is connected
+    to (or from a copy of it) back to it: every table but the migrations' emptied, every
+    sequence restarted. The migrations put no row in any other table, so an emptied copy
+    holds what a new copy would."""
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> %s ORDER BY tablename",
+            (migrate.TABLE,),
+        )
+    ]
+    sequences = [
+        row[0]
+        for row in conn.execute(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+            " ORDER BY sequencename"
+        )
+    ]
+    # DELETE, not TRUNCATE: an example leaves a few dozen rows, and TRUNCATE gives
+    # each table new files and catalog rows (about 70 ms for the 18 tables against
+    # 12 ms for the DELETEs, measured in one run); autovacuum takes the dead rows.
+    deletes = [sql.SQL("DELETE FROM {}").format(sql.Identifier(t)) for t in tables]
+    restarts = [sql.SQL("ALTER SEQUENCE {} RESTART").format(sql.Identifier(n)) for n in sequences]
+    return sql.SQL("; ").join([*deletes, *restarts])
