@@ -17,6 +17,7 @@ The alerts of a payment are resolved once its money is fully returned.
 from __future__ import annotations
 
 from paycore import schema as s
+from paycore.flows import refund_landing as landing
 from paycore.records import Payment, Refund
 from paycore.status import OrderStatus, RefundStatus
 from paycore.unit import Unit
@@ -59,6 +60,7 @@ def refund_failed(u: Unit, refund: Refund) -> Refund | None:
                 idempotency_key=auto_key(attempts + 1),
                 automatic=True,
                 requested_amount=again,
+                landing_ms=landing.of_refund(u, refund, payment),
             )
     u.alert(
         "refund_failed",

@@ -23,13 +23,14 @@ from paycore.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     InvalidRefundReason,
-    PaymentNotRefundable,
     ProviderConfigurationError,
     ProviderError,
     ProviderIdempotencyMismatch,
     RefundExceedsRefundable,
     RestockNotPossible,
 )
+from paycore.flows import refund_checks as checks
+from paycore.flows import refund_landing as landing
 from paycore.flows import refund_recovery as recovery
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
 from paycore.flows.identity import identity, new_reference
@@ -43,7 +44,7 @@ from paycore.money import check_minor_units
 from paycore.ports import RefundView
 from paycore.records import Flow, Payment, Refund
 from paycore.shown import shown
-from paycore.status import OrderStatus, PaymentStatus, RefundStatus, ReservationStatus
+from paycore.status import OrderStatus, RefundStatus, ReservationStatus
 from paycore.unit import Unit
 
 REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -100,9 +101,11 @@ def begin_refund(
     *,
     restock: bool = False,
     lease: tuple[str | None, int] = (None, 0),
+    landing_ms: int | None = None,
 ) -> Refund:
     """Record the refund (or find the one this key made); ``lease``: the new flow's, (worker
-    id, until when), for the worker that runs it next. Raises on bad requests."""
+    id, until when), for the worker that runs it next; ``landing_ms``: the config's
+    ``create_landing_ms`` (see :func:`open_refund`). Raises on bad requests."""
     payment = load_payment(u, payment_id)
     for existing in u.find(s.REFUNDS, "payment_id", payment_id):
         if existing.idempotency_key == idem_key:
@@ -114,15 +117,9 @@ def begin_refund(
                     refund_id=existing.id,
                 )
             return existing
-    if payment.status is not PaymentStatus.SUCCEEDED:
-        raise PaymentNotRefundable(
-            f"payment {payment_id} is {payment.status.value}; only a succeeded payment can "
-            "be refunded (cancel it instead)",
-            payment_id=payment_id,
-            status=payment.status.value,
-        )
+    checks.payment_refundable(payment)
     if restock:
-        _check_order_holds_sold_stock(u, payment_id, payment.order_id)
+        checks.order_holds_sold_stock(u, payment_id, payment.order_id)
     left = refundable(u, payment)
     want = left if amount is None else amount
     if want < 1 or want > left:
@@ -150,6 +147,7 @@ def begin_refund(
         requested_amount=amount,
         restock=restock,
         lease=lease,
+        landing_ms=landing_ms,
     )
 
 
@@ -176,21 +174,6 @@ def _same_request(existing: Refund, amount: int | None, reason: str | None) -> N
         "use a new key for a new refund",
         refund_id=existing.id,
     )
-
-
-def _check_order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> None:
-    """Goods go back on sale with the refund that ends the order (all or nothing: a
-    partial refund cannot say which units came back), and only for an order that sold
-    them (an out-of-stock order took no stock to give back)."""
-    order = u.get(s.ORDERS, order_id)
-    assert order is not None  # made with its payment, never deleted
-    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
-        raise RestockNotPossible(
-            f"order {order_id} is {order.status.value}: it holds no sold stock to put back; refund "
-            "without restock",
-            payment_id=payment_id,
-            order_id=order_id,
-        )
 
 
 def _refund(u: Unit, flow: Flow) -> Refund:
@@ -284,10 +267,14 @@ def open_refund(
     requested_amount: int | None = None,
     restock: bool = False,
     lease: tuple[str | None, int] = (None, 0),
+    landing_ms: int | None = None,
 ) -> Refund:
     """Record a pending refund and start its flow, in the caller's transaction.
     ``requested_amount``: what the caller asked for (None: everything left). ``lease``:
-    the flow's, for a worker that runs it at once (no owner: any worker may)."""
+    the flow's, for a worker that runs it at once (no owner: any worker may).
+    ``landing_ms``: how long an unanswered call may still land, ``Config.create_landing_ms``;
+    None (a refund a flow opens): the window the payment's checkout recorded from the
+    config (:mod:`paycore.flows.refund_landing`)."""
     refund_id = f"rf_{u.tx.next_seq('refund'):06d}"
     reference = new_reference(u, "rref")
     refund = Refund(
@@ -306,7 +293,7 @@ def open_refund(
     u.create(s.REFUNDS, refund, REFUND)
     create_flow(
         u,
-        f"refund:{refund_id}",
+        landing.flow_id(refund_id),
         "refund",
         RefundStep.CALL,
         RefundParams(
@@ -317,6 +304,7 @@ def open_refund(
             reason=reason,
             order_id=payment.order_id,
             reference=reference,
+            landing_ms=landing.for_payment(u, payment) if landing_ms is None else landing_ms,
         ),
         owner=lease[0],
         lease_until=lease[1],

@@ -1,0 +1,45 @@
+"""What a refund request is checked against before anything is recorded: the payment's
+status, and for a restock, whether the order still holds sold stock to put back."""
+
+from __future__ import annotations
+
+from paycore import schema as s
+from paycore.errors import PaymentNotRefundable, RestockNotPossible
+from paycore.records import Payment
+from paycore.status import OrderStatus, PaymentStatus
+from paycore.unit import Unit
+
+
+def payment_refundable(payment: Payment) -> None:
+    """Only a succeeded payment can be refunded.
+
+    Raises:
+        PaymentNotRefundable: nothing changed.
+    """
+    if payment.status is PaymentStatus.SUCCEEDED:
+        return
+    raise PaymentNotRefundable(
+        f"payment {payment.id} is {payment.status.value}; only a succeeded payment can "
+        "be refunded (cancel it instead)",
+        payment_id=payment.id,
+        status=payment.status.value,
+    )
+
+
+def order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> None:
+    """Goods go back on sale with the refund that ends the order (all or nothing: a
+    partial refund cannot say which units came back), and only for an order that sold
+    them (an out-of-stock order took no stock to give back).
+
+    Raises:
+        RestockNotPossible: nothing changed.
+    """
+    order = u.get(s.ORDERS, order_id)
+    assert order is not None  # made with its payment, never deleted
+    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+        raise RestockNotPossible(
+            f"order {order_id} is {order.status.value}: it holds no sold stock to put back; refund "
+            "without restock",
+            payment_id=payment_id,
+            order_id=order_id,
+        )
