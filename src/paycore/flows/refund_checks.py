@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from paycore import schema as s
 from paycore.errors import PaymentNotRefundable, RestockNotPossible
+from paycore.flows.sync import reservations_of
 from paycore.records import Payment
-from paycore.status import OrderStatus, PaymentStatus
+from paycore.status import PaymentStatus, ReservationStatus
 from paycore.unit import Unit
 
 
@@ -28,18 +29,23 @@ def payment_refundable(payment: Payment) -> None:
 
 def order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> None:
     """Goods go back on sale with the refund that ends the order (all or nothing: a
-    partial refund cannot say which units came back), and only for an order that sold
-    them (an out-of-stock order took no stock to give back).
+    partial refund cannot say which units came back), and only while the order holds
+    them sold: its reservations are still committed. Decided by the reservations, not
+    the order's status: an order refunded in full whose refund the bank then sent back
+    stays ``refunded`` with its units committed, and a refund of it with restock puts
+    them back; an out-of-stock order took no stock, and a restock refund gave its units
+    back already (even if the bank later sent that refund back).
 
     Raises:
         RestockNotPossible: nothing changed.
     """
+    if any(r.status is ReservationStatus.COMMITTED for r in reservations_of(u, order_id)):
+        return
     order = u.get(s.ORDERS, order_id)
     assert order is not None  # made with its payment, never deleted
-    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
-        raise RestockNotPossible(
-            f"order {order_id} is {order.status.value}: it holds no sold stock to put back; refund "
-            "without restock",
-            payment_id=payment_id,
-            order_id=order_id,
-        )
+    raise RestockNotPossible(
+        f"order {order_id} is {order.status.value}: it holds no sold stock to put back; refund "
+        "without restock",
+        payment_id=payment_id,
+        order_id=order_id,
+    )

@@ -332,7 +332,9 @@ def apply_refund(u: Unit, refund: Refund, view: RefundView) -> Refund:
         return refund
     if was_succeeded:
         # The bank sent the money back to the shop: the customer was not refunded after
-        # all. The order keeps its status (the stock may be sold again).
+        # all. The order keeps its status (the stock may be sold again, and the open
+        # refund_failed alert is the record that money is owed); a refund made again
+        # restocks by the order's committed units (``refund_checks``).
         u.save(s.PAYMENTS, payment, amount_refunded=payment.amount_refunded - refund.amount.amount)
     # Failed or canceled, before or after it succeeded: the shop is told, and alerted.
     refund_failed(u, refund)
@@ -340,6 +342,7 @@ def apply_refund(u: Unit, refund: Refund, view: RefundView) -> Refund:
 
 
 _REFUND_VALUES = frozenset(s.value for s in RefundStatus)
+_SOLD = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
 _REFUND_TRIGGER = {
     RefundStatus.SUCCEEDED: "settle",
     RefundStatus.FAILED: "fail",
@@ -350,14 +353,22 @@ _REFUND_TRIGGER = {
 
 def _on_refunded(u: Unit, payment: Payment, refund: Refund) -> None:
     order = order_of(u, payment)
-    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+    if order.status not in _SOLD:
         return  # out-of-stock orders keep their status; the refund record tells the rest
+    # Refunded already: a refund of it was sent back by the bank and this one refunds
+    # again. The order keeps its status; the shop hears of each refund.
+    again = order.status is OrderStatus.REFUNDED
+    amount = refund.amount.amount
     if payment.amount_refunded < payment.amount_received:
-        u.move(s.ORDERS, order, ORDER, "refund_part")
-        u.notify(order.id, f"refund_{refund.id}", amount=refund.amount.amount)
+        if not again:
+            u.move(s.ORDERS, order, ORDER, "refund_part")
+        u.notify(order.id, f"refund_{refund.id}", amount=amount)
         return
-    u.move(s.ORDERS, order, ORDER, "refund_rest")
-    u.notify(order.id, "order_refunded", amount=payment.amount_refunded)
+    if again:  # order_refunded went out once already (one message per order and kind)
+        u.notify(order.id, f"refund_{refund.id}", amount=amount, refunded_in_full=True)
+    else:
+        u.move(s.ORDERS, order, ORDER, "refund_rest")
+        u.notify(order.id, "order_refunded", amount=payment.amount_refunded)
     # The goods stay sold unless a refund of this order was made with restock=True (the
     # caller said they came back). Refunds may settle in any order: look at all of them.
     settled = u.find(s.REFUNDS, "payment_id", payment.id)
