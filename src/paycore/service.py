@@ -256,6 +256,8 @@ class PaymentService(AdminMethods):
             PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable,
             RestockNotPossible: nothing changed.
             IdempotencyKeyReused: the key was used for another amount, reason or restock.
+            ProviderError, FlowPending: the provider refused the refund (recorded as
+                failed, with a refund_failed alert) or did not answer (recovery goes on).
 
         Example::
 

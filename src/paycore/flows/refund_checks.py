@@ -17,14 +17,28 @@ def payment_refundable(payment: Payment) -> None:
     Raises:
         PaymentNotRefundable: nothing changed.
     """
-    if payment.status is PaymentStatus.SUCCEEDED:
+    status = payment.status
+    if status is PaymentStatus.SUCCEEDED:
         return
     raise PaymentNotRefundable(
-        f"payment {payment.id} is {payment.status.value}; only a succeeded payment can "
-        "be refunded (cancel it instead)",
+        f"payment {payment.id} is {status.value}{_WHY.get(status, _CANCEL_INSTEAD)}",
         payment_id=payment.id,
-        status=payment.status.value,
+        status=status.value,
     )
+
+
+#: What to do instead, by the status a payment that cannot be refunded is in.
+_CANCEL_INSTEAD = "; only a succeeded payment can be refunded (cancel it instead)"
+_NO_MONEY = ": it took no money, so there is nothing to refund"
+_WHY = {
+    PaymentStatus.CANCELED: _NO_MONEY,
+    PaymentStatus.FAILED: _NO_MONEY,
+    # cancel_payment refuses it too (PaymentNotCancelable): it must settle first.
+    PaymentStatus.PROCESSING: (
+        ": the bank has not settled it yet, and it can be neither refunded nor canceled "
+        "until it does; refund it once it succeeded"
+    ),
+}
 
 
 def order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> None:

@@ -220,8 +220,12 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     # taken what this call asks for ("already refunded"); a refused API key is checked
     # before the idempotency key, so it says nothing of this key's request sent before
     # a crash. The list says whether the money went back (after_resolve) first.
-    if flow.data.get("keygen") or isinstance(err, ProviderConfigurationError):
-        return Advance(to=RefundStep.RESOLVE, data={"refused": err.code, "why": str(err)})
+    # Refused for what is left (a refund made in the dashboard whose webhook is not in):
+    # the list says which, and they are recorded before the refund fails.
+    short = recovery.short_of(err)
+    if flow.data.get("keygen") or isinstance(err, ProviderConfigurationError) or short:
+        why = {"refused": err.code, "why": str(err), **({"short": True} if short else {})}
+        return Advance(to=RefundStep.RESOLVE, data=why)
     return recovery.refused(u, flow, err)
 
 
