@@ -23,6 +23,7 @@ from paycore.errors import (
 )
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
 from paycore.flows.engine import Engine, FlowDef
+from paycore.flows.refund_landing import refund_flow_id
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import (
     Alerts,
@@ -44,11 +45,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: A cart line as callers give it: a ``CartItem``, or a mapping of its fields.
 CartLike = checkout.CartItem | Mapping[str, Any]
-
-
-def refund_flow_id(refund: Refund) -> str:
-    """The flow that makes ``refund`` at the provider."""
-    return f"refund:{refund.id}"
 
 
 FLOW_DEFS: dict[str, FlowDef] = {
@@ -225,7 +221,8 @@ class PaymentService(AdminMethods):
         restock: bool,
     ) -> Refund:
         key = refunds.check_refund_args(amount, reason, idempotency_key)
-        begin = partial(refunds.begin_refund, restock=catalog.flag("restock", restock))
+        flag, landing = catalog.flag("restock", restock), self.config.create_landing_ms
+        begin = partial(refunds.begin_refund, restock=flag, landing_ms=landing)
         return self._tx(lambda u: begin(u, payment_id, amount, reason, key, lease=self._lease(u)))
 
     def create_refund(
@@ -259,6 +256,8 @@ class PaymentService(AdminMethods):
             PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable,
             RestockNotPossible: nothing changed.
             IdempotencyKeyReused: the key was used for another amount, reason or restock.
+            ProviderError, FlowPending: the provider refused the refund (recorded as
+                failed, with a refund_failed alert) or did not answer (recovery goes on).
 
         Example::
 

@@ -8,6 +8,13 @@ are those of any refund (through :func:`paycore.flows.refunds.apply_refund`),
 and an ``external_refund`` alert so that someone checks the order (it must not
 ship) and the goods. No refund flow is started: the provider already did it.
 
+One such refund is paycore's own after all: a second provider refund of one of its
+refunds (the refund's request went unanswered, was sent again under a new key once the
+landing window passed, and the first landed later still). It carries that refund's
+identity in full while the refund holds another provider id (:func:`made_twice`). It is
+recorded the same way (the money went back), under a ``refund_made_twice`` alert
+that names both provider refunds.
+
 Two paths find them: the refund's webhook, and the ``external_refunds`` job flow
 (:data:`SCAN`, run with the reconciler) for refunds whose webhook was lost.
 """
@@ -50,15 +57,31 @@ def known(u: Unit, payment: Payment, view: RefundView) -> Refund | None:
     found = u.find(s.REFUNDS, "provider_refund_id", view.id)
     if found:
         return found[0]
+    named = _named(u, payment, view)
+    return named if named is not None and named.provider_refund_id is None else None
+
+
+def _named(u: Unit, payment: Payment, view: RefundView) -> Refund | None:
+    """The local refund of ``payment`` that ``view`` carries the full identity of (this
+    installation, its reference and id, its amount), whatever provider id it holds."""
     named = u.get(s.REFUNDS, str(view.metadata.get("refund_id", "")))
     if (
         named is not None
-        and named.provider_refund_id is None
         and named.payment_id == payment.id
         and refund_is_refunds(view, named, payment, installation_id(u))
     ):
         return named
     return None
+
+
+def made_twice(u: Unit, payment: Payment, view: RefundView) -> Refund | None:
+    """The refund of paycore's that ``view`` is a second provider refund of: ``view``
+    carries its full identity, and it already holds another provider id (a request that
+    went unanswered landed after the refund was sent again under a new key)."""
+    named = _named(u, payment, view)
+    if named is None or named.provider_refund_id in (None, view.id):
+        return None
+    return named
 
 
 def record_external_refund(u: Unit, payment: Payment, view: RefundView) -> Refund | None:
@@ -80,6 +103,10 @@ def record_external_refund(u: Unit, payment: Payment, view: RefundView) -> Refun
         external=True,
     )
     u.create(s.REFUNDS, refund, REFUND)
+    twin = made_twice(u, payment, view)
+    if twin is not None:
+        _alert_made_twice(u, payment, view, twin, refund)
+        return apply_refund(u, refund, view)
     u.alert(
         "external_refund",
         view.id,
@@ -93,6 +120,32 @@ def record_external_refund(u: Unit, payment: Payment, view: RefundView) -> Refun
         amount=view.amount,
     )
     return apply_refund(u, refund, view)
+
+
+def _alert_made_twice(
+    u: Unit, payment: Payment, view: RefundView, twin: Refund, recorded: Refund
+) -> None:
+    """paycore's own refund ``twin`` was made a second time, as ``view``: the money went
+    back twice. Recorded (as ``recorded``) like a refund made outside paycore, so that the
+    books add up; the alert says what happened."""
+    u.alert(
+        "refund_made_twice",
+        view.id,
+        f"refund {twin.id} of {twin.amount.amount} {twin.amount.currency} on payment "
+        f"{payment.id} (order {payment.order_id}) was made twice at the provider: as "
+        f"{twin.provider_refund_id} and as {view.id}, a request of it that went unanswered "
+        f"and landed after it was sent again; the customer got {view.amount} more back "
+        f"than asked. {view.id} is recorded as {recorded.id}. Settle the difference with "
+        "the customer; if the provider lands requests this late, raise "
+        "Config.create_landing_ms",
+        refund_id=twin.id,
+        provider_refund_id=view.id,
+        also_made_as=twin.provider_refund_id,
+        recorded_as=recorded.id,
+        payment_id=payment.id,
+        order_id=payment.order_id,
+        amount=view.amount,
+    )
 
 
 # --- the reconciler's scan --------------------------------------------------------

@@ -57,8 +57,9 @@ class CancelParams:
     installation: str = ""
 
 
-#: ``Config.create_landing_ms``'s default, a refund flow's landing window
-#: (``RefundParams.landing_ms``).
+#: ``Config.create_landing_ms``'s default: the landing window of a refund flow recorded
+#: before refunds recorded the config's (``RefundParams.landing_ms``), and of one opened
+#: for a payment whose checkout recorded none (:mod:`paycore.flows.refund_landing`).
 REFUND_LANDING_MS = 300_000
 
 
@@ -72,9 +73,9 @@ class RefundParams:
     reference: str | None = None
     #: the installation the flow runs for (set when it is recorded)
     installation: str = ""
-    #: how long after an unanswered call's last request an empty list of refunds proves
-    #: that no refund was made (``Config.create_landing_ms``'s default: a refund is
-    #: recorded without the config at hand)
+    #: ``Config.create_landing_ms`` when the refund was opened: how long after an
+    #: unanswered call's last request an empty list of refunds proves that no refund was
+    #: made (:mod:`paycore.flows.refund_landing` says where it comes from)
     landing_ms: int = REFUND_LANDING_MS
 
 

@@ -16,7 +16,11 @@ The alerts of a payment are resolved once its money is fully returned.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from paycore import schema as s
+from paycore.flows import refund_landing as landing
+from paycore.ports import RefundView
 from paycore.records import Payment, Refund
 from paycore.status import OrderStatus, RefundStatus
 from paycore.unit import Unit
@@ -31,11 +35,15 @@ def auto_key(attempt: int) -> str:
     return AUTO_KEY if attempt == 1 else f"{AUTO_KEY}#{attempt}"
 
 
-def refund_failed(u: Unit, refund: Refund) -> Refund | None:
+def refund_failed(
+    u: Unit, refund: Refund, *, outside: Sequence[RefundView] | None = None
+) -> Refund | None:
     """Tell the shop and raise an alert for a refund that failed; retry an automatic one.
 
     Called in the transaction that moved ``refund`` to failed or canceled. Returns the
-    retry it started, if any.
+    retry it started, if any. ``outside``: the provider refused the refund for what is
+    left of the payment, and these refunds made outside paycore took it (recorded now):
+    the alert names them, and does not say to refund again.
     """
     # Imported here: refunds records refunds and calls this module when one fails.
     from paycore.flows.refunds import open_refund, refundable
@@ -59,11 +67,12 @@ def refund_failed(u: Unit, refund: Refund) -> Refund | None:
                 idempotency_key=auto_key(attempts + 1),
                 automatic=True,
                 requested_amount=again,
+                landing_ms=landing.of_refund(u, refund, payment),
             )
     u.alert(
         "refund_failed",
         refund.id,
-        _message(refund, retry, attempts),
+        _message(refund, retry, attempts, outside),
         order_id=refund.order_id,
         payment_id=refund.payment_id,
         refund_id=refund.id,
@@ -73,7 +82,9 @@ def refund_failed(u: Unit, refund: Refund) -> Refund | None:
     return retry
 
 
-def _message(refund: Refund, retry: Refund | None, attempts: int) -> str:
+def _message(
+    refund: Refund, retry: Refund | None, attempts: int, outside: Sequence[RefundView] | None
+) -> str:
     what = (
         f"{'automatic ' if refund.automatic else ''}refund {refund.id} of "
         f"{refund.amount.amount} {refund.amount.currency} for order {refund.order_id} "
@@ -84,6 +95,8 @@ def _message(refund: Refund, retry: Refund | None, attempts: int) -> str:
             f"{what}; retrying as {retry.id} (attempt {attempts + 1} of "
             f"{AUTO_REFUND_ATTEMPTS}); the alert closes once the money is returned"
         )
+    if outside is not None:
+        return f"{what}: {_short(outside)}"
     if refund.automatic:
         return (
             f"{what} after {attempts} attempts; the customer's money needs a human: "
@@ -92,6 +105,21 @@ def _message(refund: Refund, retry: Refund | None, attempts: int) -> str:
     return (
         f"{what}; the customer has not got this money back: check with the customer and "
         "refund again with create_refund and a new key"
+    )
+
+
+def _short(outside: Sequence[RefundView]) -> str:
+    """Why a refund refused for what is left failed, and what not to do about it."""
+    said = "the provider refused it because less was left to refund than it asked"
+    if not outside:
+        return (
+            f"{said} (a refund made outside paycore that the provider does not list yet?); "
+            "check the payment's refunds at the provider before refunding anything more"
+        )
+    made = ", ".join(f"{v.id}: {v.amount} {v.status}" for v in outside)
+    return (
+        f"{said}: refunds made outside paycore took it ({made}), recorded now; check what "
+        "the customer got back before refunding anything more"
     )
 
 

@@ -17,21 +17,26 @@ one of two ways. If it took what the new key asks for, the provider refuses the 
 only if the list shows none. If it lands after the refund failed (the new key refused
 for another reason), the failed refund keeps its status, and ``statuses-agree`` reports
 it, with the provider's books, in ``paycore check``: the one case a human settles.
+
+A refusal for what is left of the payment (:func:`short_of`: less than asked, or
+nothing) goes to the list too, under any key: when no refund of this one's is listed,
+the payment's refunds made outside paycore (a dashboard refund whose webhook is not in)
+are recorded (:func:`record_outside`) before the refund fails, and its alert names them.
 """
 
 from __future__ import annotations
 
 from paycore import listing
 from paycore import schema as s
-from paycore.errors import PaycoreError, error_class
+from paycore.errors import PaycoreError, ProviderInvalidRequest, error_class
 from paycore.flows.engine import Advance, Remote
 from paycore.flows.identity import refund_is_refunds
 from paycore.flows.params import RefundParams, params_of
-from paycore.flows.refund_failures import refund_failed
+from paycore.flows.refund_failures import money_returned, refund_failed
 from paycore.flows.steps import RefundStep
 from paycore.machines import REFUND
 from paycore.ports import RefundView
-from paycore.records import Flow
+from paycore.records import Flow, Payment
 from paycore.status import RefundStatus
 from paycore.unit import Unit
 
@@ -62,7 +67,10 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
     code = flow.data.get("refused")
     if code is not None:
         # A new key's call was refused, and no refund of this one's exists: it stands.
-        return refused(u, flow, error_class(code)(str(flow.data.get("why", ""))))
+        err = error_class(code)(str(flow.data.get("why", "")))
+        if flow.data.get("short"):
+            return refused(u, flow, err, outside=record_outside(u, payment, views))
+        return refused(u, flow, err)
     since = int(flow.data.get("step_at", flow.created_at))
     if u.answered_at() - since < prm.landing_ms:
         # A request of this key may still be running (or on its way) as the list was
@@ -79,10 +87,43 @@ def done(refund_id: str, status: RefundStatus) -> Advance:
     return Advance(done={"refund_id": refund_id, "status": status.value})
 
 
-def refused(u: Unit, flow: Flow, err: PaycoreError) -> Advance:
+def refused(
+    u: Unit, flow: Flow, err: PaycoreError, *, outside: list[RefundView] | None = None
+) -> Advance:
     """A definite refusal: the money was not returned; free the amount again, and make
-    sure someone hears of it (the caller of an automatic refund is no one)."""
+    sure someone hears of it (the caller of an automatic refund is no one). ``outside``:
+    the refusal was for what is left (:func:`short_of`), and these refunds made outside
+    paycore, recorded now, took it (the alert names them and does not ask for the
+    refund to be made again)."""
     refund = u.get(s.REFUNDS, params_of(RefundParams, flow).refund_id)
     assert refund is not None
-    refund_failed(u, u.move(s.REFUNDS, refund, REFUND, "fail"))
+    refund_failed(u, u.move(s.REFUNDS, refund, REFUND, "fail"), outside=outside)
+    if outside is not None:
+        payment = u.get(s.PAYMENTS, refund.payment_id)
+        assert payment is not None
+        money_returned(u, payment)  # the refunds made outside paycore may return it all
     return Advance(failed=err)
+
+
+def short_of(err: PaycoreError) -> bool:
+    """Did the provider refuse a refund for what is left of the payment (less than asked,
+    or nothing: Stripe's ``charge_already_refunded``, or ``param`` ``amount``)?"""
+    fields = err.fields
+    return isinstance(err, ProviderInvalidRequest) and (
+        fields.get("error_code") == "charge_already_refunded" or fields.get("param") == "amount"
+    )
+
+
+def record_outside(u: Unit, payment: Payment, views: list[RefundView]) -> list[RefundView]:
+    """Record the refunds of ``payment`` in ``views`` that paycore does not know (made in
+    the dashboard, their webhook not in yet), as the reconciler's scan does; those
+    recorded, with money held or returned."""
+    from paycore.flows.external import known, record_external_refund  # imports refunds
+
+    recorded: list[RefundView] = []
+    for view in views:
+        current = u.get(s.PAYMENTS, payment.id)
+        assert current is not None
+        if known(u, current, view) is None and record_external_refund(u, current, view):
+            recorded.append(view)
+    return recorded

@@ -23,13 +23,14 @@ from paycore.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     InvalidRefundReason,
-    PaymentNotRefundable,
     ProviderConfigurationError,
     ProviderError,
     ProviderIdempotencyMismatch,
     RefundExceedsRefundable,
     RestockNotPossible,
 )
+from paycore.flows import refund_checks as checks
+from paycore.flows import refund_landing as landing
 from paycore.flows import refund_recovery as recovery
 from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, step
 from paycore.flows.identity import identity, new_reference
@@ -43,7 +44,7 @@ from paycore.money import check_minor_units
 from paycore.ports import RefundView
 from paycore.records import Flow, Payment, Refund
 from paycore.shown import shown
-from paycore.status import OrderStatus, PaymentStatus, RefundStatus, ReservationStatus
+from paycore.status import OrderStatus, RefundStatus, ReservationStatus
 from paycore.unit import Unit
 
 REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -100,9 +101,11 @@ def begin_refund(
     *,
     restock: bool = False,
     lease: tuple[str | None, int] = (None, 0),
+    landing_ms: int | None = None,
 ) -> Refund:
     """Record the refund (or find the one this key made); ``lease``: the new flow's, (worker
-    id, until when), for the worker that runs it next. Raises on bad requests."""
+    id, until when), for the worker that runs it next; ``landing_ms``: the config's
+    ``create_landing_ms`` (see :func:`open_refund`). Raises on bad requests."""
     payment = load_payment(u, payment_id)
     for existing in u.find(s.REFUNDS, "payment_id", payment_id):
         if existing.idempotency_key == idem_key:
@@ -114,15 +117,9 @@ def begin_refund(
                     refund_id=existing.id,
                 )
             return existing
-    if payment.status is not PaymentStatus.SUCCEEDED:
-        raise PaymentNotRefundable(
-            f"payment {payment_id} is {payment.status.value}; only a succeeded payment can "
-            "be refunded (cancel it instead)",
-            payment_id=payment_id,
-            status=payment.status.value,
-        )
+    checks.payment_refundable(payment)
     if restock:
-        _check_order_holds_sold_stock(u, payment_id, payment.order_id)
+        checks.order_holds_sold_stock(u, payment_id, payment.order_id)
     left = refundable(u, payment)
     want = left if amount is None else amount
     if want < 1 or want > left:
@@ -150,6 +147,7 @@ def begin_refund(
         requested_amount=amount,
         restock=restock,
         lease=lease,
+        landing_ms=landing_ms,
     )
 
 
@@ -176,21 +174,6 @@ def _same_request(existing: Refund, amount: int | None, reason: str | None) -> N
         "use a new key for a new refund",
         refund_id=existing.id,
     )
-
-
-def _check_order_holds_sold_stock(u: Unit, payment_id: str, order_id: str) -> None:
-    """Goods go back on sale with the refund that ends the order (all or nothing: a
-    partial refund cannot say which units came back), and only for an order that sold
-    them (an out-of-stock order took no stock to give back)."""
-    order = u.get(s.ORDERS, order_id)
-    assert order is not None  # made with its payment, never deleted
-    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
-        raise RestockNotPossible(
-            f"order {order_id} is {order.status.value}: it holds no sold stock to put back; refund "
-            "without restock",
-            payment_id=payment_id,
-            order_id=order_id,
-        )
 
 
 def _refund(u: Unit, flow: Flow) -> Refund:
@@ -237,8 +220,12 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     # taken what this call asks for ("already refunded"); a refused API key is checked
     # before the idempotency key, so it says nothing of this key's request sent before
     # a crash. The list says whether the money went back (after_resolve) first.
-    if flow.data.get("keygen") or isinstance(err, ProviderConfigurationError):
-        return Advance(to=RefundStep.RESOLVE, data={"refused": err.code, "why": str(err)})
+    # Refused for what is left (a refund made in the dashboard whose webhook is not in):
+    # the list says which, and they are recorded before the refund fails.
+    short = recovery.short_of(err)
+    if flow.data.get("keygen") or isinstance(err, ProviderConfigurationError) or short:
+        why = {"refused": err.code, "why": str(err), **({"short": True} if short else {})}
+        return Advance(to=RefundStep.RESOLVE, data=why)
     return recovery.refused(u, flow, err)
 
 
@@ -284,10 +271,14 @@ def open_refund(
     requested_amount: int | None = None,
     restock: bool = False,
     lease: tuple[str | None, int] = (None, 0),
+    landing_ms: int | None = None,
 ) -> Refund:
     """Record a pending refund and start its flow, in the caller's transaction.
     ``requested_amount``: what the caller asked for (None: everything left). ``lease``:
-    the flow's, for a worker that runs it at once (no owner: any worker may)."""
+    the flow's, for a worker that runs it at once (no owner: any worker may).
+    ``landing_ms``: how long an unanswered call may still land, ``Config.create_landing_ms``;
+    None (a refund a flow opens): the window the payment's checkout recorded from the
+    config (:mod:`paycore.flows.refund_landing`)."""
     refund_id = f"rf_{u.tx.next_seq('refund'):06d}"
     reference = new_reference(u, "rref")
     refund = Refund(
@@ -306,7 +297,7 @@ def open_refund(
     u.create(s.REFUNDS, refund, REFUND)
     create_flow(
         u,
-        f"refund:{refund_id}",
+        landing.flow_id(refund_id),
         "refund",
         RefundStep.CALL,
         RefundParams(
@@ -317,6 +308,7 @@ def open_refund(
             reason=reason,
             order_id=payment.order_id,
             reference=reference,
+            landing_ms=landing.for_payment(u, payment) if landing_ms is None else landing_ms,
         ),
         owner=lease[0],
         lease_until=lease[1],
@@ -344,7 +336,9 @@ def apply_refund(u: Unit, refund: Refund, view: RefundView) -> Refund:
         return refund
     if was_succeeded:
         # The bank sent the money back to the shop: the customer was not refunded after
-        # all. The order keeps its status (the stock may be sold again).
+        # all. The order keeps its status (the stock may be sold again, and the open
+        # refund_failed alert is the record that money is owed); a refund made again
+        # restocks by the order's committed units (``refund_checks``).
         u.save(s.PAYMENTS, payment, amount_refunded=payment.amount_refunded - refund.amount.amount)
     # Failed or canceled, before or after it succeeded: the shop is told, and alerted.
     refund_failed(u, refund)
@@ -352,6 +346,7 @@ def apply_refund(u: Unit, refund: Refund, view: RefundView) -> Refund:
 
 
 _REFUND_VALUES = frozenset(s.value for s in RefundStatus)
+_SOLD = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
 _REFUND_TRIGGER = {
     RefundStatus.SUCCEEDED: "settle",
     RefundStatus.FAILED: "fail",
@@ -362,14 +357,22 @@ _REFUND_TRIGGER = {
 
 def _on_refunded(u: Unit, payment: Payment, refund: Refund) -> None:
     order = order_of(u, payment)
-    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+    if order.status not in _SOLD:
         return  # out-of-stock orders keep their status; the refund record tells the rest
+    # Refunded already: a refund of it was sent back by the bank and this one refunds
+    # again. The order keeps its status; the shop hears of each refund.
+    again = order.status is OrderStatus.REFUNDED
+    amount = refund.amount.amount
     if payment.amount_refunded < payment.amount_received:
-        u.move(s.ORDERS, order, ORDER, "refund_part")
-        u.notify(order.id, f"refund_{refund.id}", amount=refund.amount.amount)
+        if not again:
+            u.move(s.ORDERS, order, ORDER, "refund_part")
+        u.notify(order.id, f"refund_{refund.id}", amount=amount)
         return
-    u.move(s.ORDERS, order, ORDER, "refund_rest")
-    u.notify(order.id, "order_refunded", amount=payment.amount_refunded)
+    if again:  # order_refunded went out once already (one message per order and kind)
+        u.notify(order.id, f"refund_{refund.id}", amount=amount, refunded_in_full=True)
+    else:
+        u.move(s.ORDERS, order, ORDER, "refund_rest")
+        u.notify(order.id, "order_refunded", amount=payment.amount_refunded)
     # The goods stay sold unless a refund of this order was made with restock=True (the
     # caller said they came back). Refunds may settle in any order: look at all of them.
     settled = u.find(s.REFUNDS, "payment_id", payment.id)
