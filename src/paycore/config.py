@@ -87,6 +87,12 @@ class Config:
     #: How far back the reconciler looks for refunds made outside paycore (the
     #: provider's dashboard) whose webhook was lost: succeeded payments created within it.
     external_refund_window_ms: int = 90 * 24 * HOUR
+    #: How long after a refund was made the refund sync still asks the provider about it
+    #: once it succeeded, for a bank's late reversal whose webhook was lost: every run
+    #: within ``reconcile_window_ms``, then once at 1 day, 7 days and this age (ages
+    #: beyond it dropped). Stripe reports such a reversal as the refund's status going
+    #: from ``succeeded`` to ``failed`` (docs/operations.md, "Refund sync").
+    refund_follow_up_ms: int = 30 * 24 * HOUR
     #: How far this instance's clock may be from the database server's (either way)
     #: before ``paycore_adapters.runtime.build_service`` refuses to start on a store that
     #: can tell its server's time (PostgreSQL); later readings beyond it raise a

@@ -20,7 +20,7 @@ from paycore.errors import FlowPending, error_class
 from paycore.flows import external, orphans
 from paycore.flows import reconcile as reconcile_flow
 from paycore.flows.engine import Engine, FlowDef
-from paycore.flows.job_sync import PAYMENT_SYNC, REFUND_SYNC, refund_batch
+from paycore.flows.job_sync import PAYMENT_SYNC, REFUND_SYNC, refund_batch, refund_sync_data
 from paycore.flows.jobflow import active_job, found, reported, run_failed
 from paycore.flows.payments import begin_cancel
 from paycore.flows.sync import (
@@ -199,9 +199,10 @@ def start_reconcile(engine: Engine) -> str:
 
 
 def sync_pending_refunds(engine: Engine) -> int:
-    """Ask the provider about refunds still pending, and about refunds that succeeded
-    within the reconcile window (a bank may still fail them, and that webhook can be lost
-    too): a run of the ``refund_sync`` job flow (:data:`paycore.flows.job_sync.REFUND_SYNC`).
+    """Ask the provider about refunds still pending, about refunds that succeeded within
+    the reconcile window, and about succeeded refunds due for a follow-up at their set
+    ages (a bank may still fail them, and that webhook can be lost too): a run of the
+    ``refund_sync`` job flow (:data:`paycore.flows.job_sync.REFUND_SYNC`).
     Returns how many refunds changed."""
     fid = start_refund_sync(engine)
     return 0 if fid is None else len(reported(finish_job(engine, fid)))
@@ -212,7 +213,9 @@ def start_refund_sync(engine: Engine) -> str | None:
     return _start(
         engine,
         REFUND_SYNC.kind,
-        lambda u, lease: REFUND_SYNC.start(u, refund_batch(u, engine.config), **lease),
+        lambda u, lease: REFUND_SYNC.start(
+            u, refund_batch(u, engine.config), refund_sync_data(engine.config), **lease
+        ),
     )
 
 

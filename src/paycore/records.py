@@ -187,6 +187,11 @@ class Refund:
     restock: bool = False
     #: A random token sent with the provider refund, as for payments.
     reference: str | None = None
+    #: When the refund sync next asks the provider about this refund once it succeeded
+    #: (a bank may reverse it days later, and that webhook can be lost): 0, at its next
+    #: run; then at its next follow-up age
+    #: (:func:`paycore.flows.job_sync.next_follow_up`), never after the last.
+    follow_up_at: int = 0
 
 
 @attrs.frozen(weakref_slot=False)

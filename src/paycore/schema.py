@@ -71,7 +71,7 @@ REFUNDS = Table(
     "id",
     unique=(("payment_id", "idempotency_key"), ("provider_refund_id",)),
     indexes=("payment_id", "status"),
-    ranges=(("status", "created_at"),),
+    ranges=(("status", "created_at"), ("status", "follow_up_at")),
 )
 FLOWS = Table("flows", r.Flow, "id", indexes=("status",))
 AUDIT = Table("audit", r.AuditEntry, "seq", indexes=("aggregate_id",), append_only=True)

@@ -2,8 +2,9 @@
 
 Bank debits can take days, longer than webhooks are retried, and a webhook can be
 lost: the reconciler asks about each processing payment (and each one it found out
-of step), and the refund sync about each pending refund and each refund that
-succeeded within the reconcile window (a bank may still fail it). Each is a
+of step), and the refund sync about each pending refund, each refund that succeeded
+within the reconcile window, and each succeeded refund at its follow-up ages (a bank
+may still fail it days later; :func:`follow_up_ages`). Each is a
 :class:`~paycore.flows.jobflow.BatchJob`: a batch chosen when the run starts (going
 on after the last run's, :func:`paycore.claims.take`), one provider read per row,
 each answer applied in its own transaction. A provider error leaves the row for the
@@ -70,27 +71,65 @@ PAYMENT_SYNC: BatchJob[IntentView] = BatchJob(
 # --- refunds -------------------------------------------------------------------------
 
 
+#: A ``follow_up_at`` no moment reaches: the refund is followed no more.
+NEVER = 2**63 - 1
+DAY = 24 * 3_600_000
+#: The ages (after the refund was made) at which a succeeded refund is asked about again,
+#: before ``Config.refund_follow_up_ms``, which is the last. A card refund can turn from
+#: ``succeeded`` to ``failed`` after the fact: Stripe's refund object documents the
+#: ``failed`` status, a ``failure_reason`` (``lost_or_stolen_card``,
+#: ``expired_or_canceled_card``, ``unknown``) and a ``failure_balance_transaction`` that
+#: returns the money to the balance (docs.stripe.com/api/refunds/object), reported by a
+#: ``charge.refund.updated`` event whose previous status is ``succeeded``. How late is not
+#: documented there: these ages are our bound, not Stripe's (docs/operations.md).
+FOLLOW_UP_AGES = (DAY, 7 * DAY)
+
+
+def follow_up_ages(config: Config) -> tuple[int, ...]:
+    """The ages at which a succeeded refund is asked about again: 1 and 7 days, those
+    below ``refund_follow_up_ms``, then ``refund_follow_up_ms`` itself."""
+    last = config.refund_follow_up_ms
+    return (*(age for age in FOLLOW_UP_AGES if age < last), last)
+
+
+def next_follow_up(created_at: int, now: int, ages: tuple[int, ...] | list[int]) -> int:
+    """When a refund made at ``created_at`` and asked about at ``now`` is next due: its
+    first follow-up age still ahead, or :data:`NEVER` after the last."""
+    return next((created_at + age for age in ages if created_at + age > now), NEVER)
+
+
 def refund_batch(u: Unit, config: Config) -> list[str]:
-    """Refunds still pending, and those that succeeded within the reconcile window, at
-    most ``job_batch`` going on after the last run's, so refunds the bank keeps pending
-    never hide the ones behind them. One cursor over both, each read a batch at a time
-    past it (:func:`paycore.claims.take_read`), never the whole window."""
-    windows = (
-        (RefundStatus.PENDING, 0),
-        (RefundStatus.SUCCEEDED, u.now - config.reconcile_window_ms),
-    )
+    """Refunds still pending, those that succeeded within the reconcile window, and the
+    succeeded ones due for a follow-up (``Refund.follow_up_at``, through its index: the
+    due ones only, never every refund of the last weeks); at most ``job_batch`` going on
+    after the last run's, so refunds the bank keeps pending never hide the ones behind
+    them. One cursor over all, each read a batch at a time past it
+    (:func:`paycore.claims.take_read`), never the whole window."""
+    since = u.now - config.reconcile_window_ms
+    pending, succeeded = RefundStatus.PENDING, RefundStatus.SUCCEEDED
 
     def read(after: str, n: int) -> list[Refund]:
-        rows = [
-            row
-            for status, since in windows
-            for row in u.find_since(
-                s.REFUNDS, "status", status, "created_at", since, after=after, limit=n
+        rows = {
+            row.id: row
+            for row in (
+                *u.find_since(s.REFUNDS, "status", pending, "created_at", 0, after=after, limit=n),
+                *u.find_since(
+                    s.REFUNDS, "status", succeeded, "created_at", since, after=after, limit=n
+                ),
+                *u.claim(
+                    s.REFUNDS, "status", succeeded, n, due=("follow_up_at", u.now), after=after
+                ),
             )
-        ]
-        return sorted(rows, key=_key)[:n]
+        }
+        return sorted(rows.values(), key=_key)[:n]
 
     return [r.id for r in claims.take_read(u, "refund_sync", read, _key, config.job_batch)]
+
+
+def refund_sync_data(config: Config) -> dict[str, Any]:
+    """What a refund sync run keeps in its flow's data: the follow-up ages it schedules
+    the refunds it asked about by (the config of the instance that started it)."""
+    return {"follow_ups": list(follow_up_ages(config))}
 
 
 def _key(refund: Refund) -> str:
@@ -112,7 +151,16 @@ def _apply_refund(u: Unit, flow: Flow, item: Mapping[str, Any], view: RefundView
     current = u.get(s.REFUNDS, item["key"])
     if current is None:
         return []
-    return [current.id] if apply_refund(u, current, view) is not current else []
+    changed = apply_refund(u, current, view) is not current
+    now = u.get(s.REFUNDS, current.id)
+    if now is not None and now.status is RefundStatus.SUCCEEDED:
+        # Still succeeded: due again at its next follow-up age (a run started before
+        # the ages were kept in its data uses the defaults).
+        ages = flow.data.get("follow_ups") or follow_up_ages(Config())
+        due = next_follow_up(now.created_at, u.now, ages)
+        if due != now.follow_up_at:
+            u.save(s.REFUNDS, now, follow_up_at=due)
+    return [current.id] if changed else []
 
 
 REFUND_SYNC: BatchJob[RefundView] = BatchJob(

@@ -1,0 +1,12 @@
+-- paycore schema, version 6: the refund sync asks about a succeeded refund again at set
+-- ages after it was made (a bank may reverse it days later, and its webhook can be lost),
+-- each time it is due: the refunds of one status due by a moment are found through the
+-- (status, follow_up_at) index, not by reading every refund of a long window. Refunds
+-- recorded before this version are due at once (each is asked about once more); the
+-- store always writes the column, so the default that fills the existing rows is
+-- dropped again.
+
+ALTER TABLE "refunds" ADD COLUMN "follow_up_at" bigint NOT NULL DEFAULT 0;
+ALTER TABLE "refunds" ALTER COLUMN "follow_up_at" DROP DEFAULT;
+
+CREATE INDEX "refunds_status_follow_up_at_idx" ON "refunds" ("status", "follow_up_at");

@@ -1,0 +1,9 @@
+-- paycore schema, version 4: the refund sync asks about a succeeded refund again at set
+-- ages after it was made (a bank may reverse it days later, and its webhook can be lost),
+-- each time it is due: the refunds of one status due by a moment are found through the
+-- (status, follow_up_at) index, not by reading every refund of a long window. Refunds
+-- recorded before this version are due at once (each is asked about once more).
+
+ALTER TABLE "refunds" ADD COLUMN "follow_up_at" INTEGER NOT NULL DEFAULT 0;
+
+CREATE INDEX "refunds_status_follow_up_at_idx" ON "refunds" ("status", "follow_up_at");
