@@ -72,7 +72,10 @@ class Config:
     #: request whose answer never came may still land (stripe-python 16.x's
     #: ``RequestsClient`` gives up after 80 s, ``stripe/_http_client.py``; the server may
     #: go on): one that lands later still is an intent no payment records, which the
-    #: reconciler cancels.
+    #: reconciler cancels. A refund whose answer was lost waits as long before it is
+    #: sent again (recorded in the refund's flow when it opens: an automatic refund
+    #: takes its checkout's window); one that lands later is reported as
+    #: ``refund_made_twice``.
     create_landing_ms: int = 5 * MINUTE
     #: Jobs handle at most this many items per run, so one run stays bounded.
     job_batch: int = 500
