@@ -130,9 +130,9 @@ class SellerNotFound(CheckoutError, LookupError, code="seller_not_found"):
 
 
 class SellerCannotCharge(CheckoutError, code="seller_cannot_charge"):
-    """The seller's account cannot take charges now; nothing was charged. A checkout
-    session is one attempt: the same session id replays this answer, so try again later
-    under a new checkout session id."""
+    """The seller's account cannot take charges now; nothing was charged. Refused by the
+    provider's check, the session was recorded and replays this: use a new session id.
+    Refused up front (paycore's own flag), nothing was kept: the id may be tried again."""
 
 
 class OutOfStock(CheckoutError, code="out_of_stock"):

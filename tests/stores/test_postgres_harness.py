@@ -29,6 +29,7 @@ def test_a_chaos_run_on_postgresql_is_clean_and_the_same_run_as_in_memory(
     assert all(on_pg.faults[k.value] for k in STORE_FAULTS), on_pg.faults
     assert shape(on_pg) == shape(shared_runs.chaos(seed=3, examples=EXAMPLES))
     assert "postgresql" in on_pg.replay and "password" not in on_pg.replay
+    assert on_pg.replay.endswith(' --store postgresql --server "$PAYCORE_HARNESS_POSTGRES"')
 
 
 @pytest.mark.parametrize("bug_id", ["S8", "S9", "S13"])

@@ -119,8 +119,13 @@ class PostgresWorlds:
             # Worlds hold reference cycles: a dropped one waits for the collector. Collect
             # before adding a database, so that a run keeps about as many databases (and
             # their connections) as it has worlds alive, not as many as it dropped lately.
-            gc.collect()
+            # The young generations first: in the two-flow search that alone gives a world
+            # back about half the time, at a fraction of a full collection's cost.
+            gc.collect(1)
             made = self._reused()
+            if made is None:
+                gc.collect()
+                made = self._reused()
         made = made or self._new()
         wiring = in_memory(config, store=made[0])
         weakref.finalize(wiring, self._release, made)

@@ -245,6 +245,8 @@ def _replay_command(
     replay += f" --bug {bug}" if bug else ""
     replay += "" if with_stories else " --no-stories"
     replay += f" --store {store}" if store != "memory" else ""
+    # The server's address may hold a password: the line names where to give it.
+    replay += ' --server "$PAYCORE_HARNESS_POSTGRES"' if store == "postgresql" else ""
     return replay + (f" --provider {provider}" if provider != "fake" else "")
 
 
