@@ -33,6 +33,7 @@ def test_a_canceled_payment_is_not_told_to_cancel() -> None:
         w.service.create_refund(pid, None, None, "rma-1")
     assert caught.value.message == (
         f"payment {pid} is canceled: it took no money, so there is nothing to refund"
+        " (only a succeeded payment can be)"
     )
     assert caught.value.fields == {"payment_id": pid, "status": "canceled"}
 

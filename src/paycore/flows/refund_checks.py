@@ -29,7 +29,7 @@ def payment_refundable(payment: Payment) -> None:
 
 #: What to do instead, by the status a payment that cannot be refunded is in.
 _CANCEL_INSTEAD = "; only a succeeded payment can be refunded (cancel it instead)"
-_NO_MONEY = ": it took no money, so there is nothing to refund"
+_NO_MONEY = ": it took no money, so there is nothing to refund (only a succeeded payment can be)"
 _WHY = {
     PaymentStatus.CANCELED: _NO_MONEY,
     PaymentStatus.FAILED: _NO_MONEY,
