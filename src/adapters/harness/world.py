@@ -148,6 +148,7 @@ class World(WorldOutside):
     def crash(self) -> None:
         """The worker dies: held answers are lost; a new worker starts."""
         self.plan.note(FaultKind.CRASH, self.engine.worker_id)
+        self.untaken.update(fid for fid, version, *_ in self.engine.held_answers() if not version)
         self.engine.forget_inflight()
         self.restarts += 1
         self.engine.worker_id = f"worker-{self.restarts + 1}"

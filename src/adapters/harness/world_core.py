@@ -157,6 +157,7 @@ class WorldCore:
         self.subscribed: frozenset[str] | None = None
         self.sessions: list[str] = []
         self.restarts = self.steps = 0
+        self.untaken: set[str] = set()  # to take before their next step: see _advance
         self.counts: dict[str, int] = {}
         self._view: tuple[int, Snapshot] | None = None  # see view()
         self._flows: tuple[int, Mapping[str, Flow], list[Flow]] | None = None  # see _active()
@@ -269,10 +270,7 @@ class WorldCore:
         if last is not None and last[0] == writes:
             return last[2]
         table_rows = getattr(store, "table_rows", None)
-        if table_rows is not None:
-            flows = table_rows(s.FLOWS.name)
-        else:
-            flows = self.view().tables.get(s.FLOWS.name, {})
+        flows = table_rows(s.FLOWS.name) if table_rows else self.view().tables.get(s.FLOWS.name, {})
         if last is not None and last[1] is flows:
             active = last[2]  # the same table (a store shares a copy until written)
         else:
@@ -387,11 +385,16 @@ class WorldCore:
         return True
 
     def _advance(self, fid: str) -> None:
-        """One step of ``fid``, which is runnable."""
+        """One step of ``fid``, which is runnable; taken first, as a worker's run takes a
+        flow it does not go on with from its own commit (``Runner.take``), when it never
+        committed a step and its last step failed or a crash lost its answer."""
         self.steps += 1
         try:
-            report = self.engine.step(fid)
+            known = self.engine.take(fid) if fid in self.untaken else None
+            self.untaken.discard(fid)
+            report = self.engine.step(fid, known)
         except PaycoreError as exc:  # an injected store fault: the step's work was undone
+            self.untaken.update(f.id for f in self._active() if f.id == fid and f.version == 0)
             self.say(f"step {fid} -> store error {exc.code}")
             return
         self.say(f"step {fid} {report.step} {report.effect} -> {report.result}")

@@ -125,9 +125,10 @@ class Runner(abc.ABC):
         except Exception as exc:  # nothing more to do here; recovery meets the flow again
             logs.failure(log, f"flow {flow_id}: strike not recorded", exc, flow_id=flow_id)
 
-    def _take(self, flow_id: str) -> Flow | None:
+    def take(self, flow_id: str) -> Flow | None:
         """Lease the flow to this worker as its run starts, in one transaction: the flow
-        as taken (or as it ended), None if it is gone.
+        as taken (or as it ended), None if it is gone. A run that does not go on from
+        its own commit takes the flow first (the checkout's seller check relies on it).
 
         The lease is counted from here, not from when a job selected the flow: each step
         of the run then commits a new one, so every provider call goes out under a lease
@@ -156,7 +157,7 @@ class Runner(abc.ABC):
             flow_id
         ):
             # An answer held in memory is applied first: its commit renews the lease.
-            known = self._take(flow_id)
+            known = self.take(flow_id)
         for _ in range(self.config.max_steps_per_run):
             report = self.step(flow_id, known)
             flow = report.flow

@@ -78,10 +78,11 @@ def fingerprint(node: Node, ops: Sequence[Op], cache: RowCache | None = None) ->
     The store's rows (in insertion order: ``find`` returns them in that order) and
     sequences, and the provider's whole state (intents, refunds, saved idempotency
     answers, undelivered events, id counters), each as the adapter states it
-    (:class:`StoreState`, :class:`ProviderState`); the clock; the worker's id and
-    the answers it holds in memory; armed faults and keys whose saved answer is a
-    500; queued webhooks; and what the explorer has still to do (operations not
-    begun, as a multiset, and the fault budget). Logs and counters are left out.
+    (:class:`StoreState`, :class:`ProviderState`); the clock; the worker's id, the
+    answers it holds in memory and the flows it must take before stepping them; armed
+    faults and keys whose saved answer is a 500; queued webhooks; and what the explorer
+    has still to do (operations not begun, as a multiset, and the fault budget). Logs
+    and counters are left out.
 
     ``cache`` keeps each stored record's digest, and each of the provider's immutable
     values' (views, refunds, saved answers, events: frozen records, which its
@@ -104,6 +105,7 @@ def fingerprint(node: Node, ops: Sequence[Op], cache: RowCache | None = None) ->
         eng.worker_id,
         eng.outbox_pending,
         inflight,
+        sorted(w.untaken),
         w.plan.state_key(),
         [(_row_digest(d.event, rows), d.payload, d.header) for d in w.pending],
         list(w.sessions),
