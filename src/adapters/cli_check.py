@@ -14,8 +14,9 @@ before the store's snapshot, so that every intent read was made before it; a vio
 found is confirmed against the books read again after the snapshot
 (:func:`run_confirmed`), since an object read before it may have moved on since (an
 intent canceled, then its order). Over such a window only the safety invariants use the
-books. The demo's fake provider's books may
-be given whole with ``--fake-books``. Without either, the invariants that compare the
+books, which say where they begin (``Ledger.since``): ``recorded-intent-exists`` looks
+only for the intents of payments made well inside it. The demo's fake provider's books
+may be given whole with ``--fake-books``. Without either, the invariants that compare the
 store with the provider's books are reported as not checked, by name, rather than run
 against an empty ledger (which would report every payment as missing at the provider).
 """
@@ -36,7 +37,7 @@ import attrs
 
 from paycore.config import Config
 from paycore.errors import InvalidInput, PaycoreError
-from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation
+from paycore.invariants import INVARIANTS, BooksUnavailable, Invariant, Ledger, Violation
 from paycore.ports import IntentView, RefundView, SnapshotView, Store
 
 from . import fake_state
@@ -60,7 +61,7 @@ DEFAULT_WINDOW_HOURS = Config().reconcile_window_ms // 3_600_000
 DAMAGED = 3
 
 
-class LedgerUnavailable(Exception):
+class LedgerUnavailable(BooksUnavailable):
     """An invariant asked for the provider's books, and no provider is configured."""
 
 
@@ -235,7 +236,8 @@ def _books(args: argparse.Namespace) -> _Books:
     since = int(time.time() * 1000) - args.window_hours * 3_600_000
 
     def read() -> Ledger:  # from one start, however late it is read again
-        return window_ledger(provider, since, int(time.time() * 1000), connect=connect)
+        books = window_ledger(provider, since, int(time.time() * 1000), connect=connect)
+        return attrs.evolve(books, since=since)  # a window: older intents are not in it
 
     return _Books(read(), WINDOWED, read)
 
