@@ -19,6 +19,9 @@ only for the intents of payments made well inside it. The demo's fake provider's
 may be given whole with ``--fake-books``. Without either, the invariants that compare the
 store with the provider's books are reported as not checked, by name, rather than run
 against an empty ledger (which would report every payment as missing at the provider).
+
+``memory`` is refused (exit 2): it would be a new, empty store of this command's own,
+whose check always passed (:func:`paycore_adapters.stores.refuse_unshared`).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from .memory import ManualClock
 from .provider_books import WINDOWED, window_ledger
 from .runtime import SystemClock
 from .sqlite_damage import damage
-from .stores import STORE_ENV, open_store, parse_url
+from .stores import STORE_ENV, open_store, parse_url, refuse_unshared
 from .stripe_provider import KEY_ENV, StripeProvider
 
 #: How far back ``--provider`` reads the provider's intents by default: the reconciler's
@@ -92,10 +95,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--store",
         default=None,
-        help=(
-            f"sqlite:PATH, postgresql://..., memory, json:PATH or a file path "
-            f"(default: ${STORE_ENV})"
-        ),
+        help=f"sqlite:PATH, postgresql://..., json:PATH or a file path (default: ${STORE_ENV})",
     )
     p.add_argument("--all", action="store_true", help="the convergence invariants too")
     books = p.add_mutually_exclusive_group()
@@ -251,6 +251,7 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
     chosen = [inv for inv in INVARIANTS if inv.kind in kinds]
     started = time.perf_counter()
     try:
+        refuse_unshared(url, "check")
         damaged = _damaged_file(url)
         if damaged is not None:
             _report_damage(args, out, *damaged)
