@@ -42,7 +42,6 @@ def one_order_per_session(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     "Every payment belongs to an order that names it as its payment: checkout writes the "
     "two in one transaction, and neither is ever deleted.",
     "safety",
-    "S2",
 )
 def payment_has_its_order(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
     """A payment with no order takes money nothing was sold for, and every check that
