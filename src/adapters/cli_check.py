@@ -14,10 +14,14 @@ before the store's snapshot, so that every intent read was made before it; a vio
 found is confirmed against the books read again after the snapshot
 (:func:`run_confirmed`), since an object read before it may have moved on since (an
 intent canceled, then its order). Over such a window only the safety invariants use the
-books. The demo's fake provider's books may
-be given whole with ``--fake-books``. Without either, the invariants that compare the
+books, which say where they begin (``Ledger.since``): ``recorded-intent-exists`` looks
+only for the intents of payments made well inside it. The demo's fake provider's books
+may be given whole with ``--fake-books``. Without either, the invariants that compare the
 store with the provider's books are reported as not checked, by name, rather than run
 against an empty ledger (which would report every payment as missing at the provider).
+
+``memory`` is refused (exit 2): it would be a new, empty store of this command's own,
+whose check always passed (:func:`paycore_adapters.stores.refuse_unshared`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import attrs
 
 from paycore.config import Config
 from paycore.errors import InvalidInput, PaycoreError
-from paycore.invariants import INVARIANTS, Invariant, Ledger, Violation
+from paycore.invariants import INVARIANTS, BooksUnavailable, Invariant, Ledger, Violation
 from paycore.ports import IntentView, RefundView, SnapshotView, Store
 
 from . import fake_state
@@ -47,7 +51,7 @@ from .memory import ManualClock
 from .provider_books import WINDOWED, window_ledger
 from .runtime import SystemClock
 from .sqlite_damage import damage
-from .stores import STORE_ENV, open_store, parse_url
+from .stores import STORE_ENV, open_store, parse_url, refuse_unshared
 from .stripe_provider import KEY_ENV, StripeProvider
 
 #: How far back ``--provider`` reads the provider's intents by default: the reconciler's
@@ -60,7 +64,7 @@ DEFAULT_WINDOW_HOURS = Config().reconcile_window_ms // 3_600_000
 DAMAGED = 3
 
 
-class LedgerUnavailable(Exception):
+class LedgerUnavailable(BooksUnavailable):
     """An invariant asked for the provider's books, and no provider is configured."""
 
 
@@ -91,10 +95,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--store",
         default=None,
-        help=(
-            f"sqlite:PATH, postgresql://..., memory, json:PATH or a file path "
-            f"(default: ${STORE_ENV})"
-        ),
+        help=f"sqlite:PATH, postgresql://..., json:PATH or a file path (default: ${STORE_ENV})",
     )
     p.add_argument("--all", action="store_true", help="the convergence invariants too")
     books = p.add_mutually_exclusive_group()
@@ -235,7 +236,8 @@ def _books(args: argparse.Namespace) -> _Books:
     since = int(time.time() * 1000) - args.window_hours * 3_600_000
 
     def read() -> Ledger:  # from one start, however late it is read again
-        return window_ledger(provider, since, int(time.time() * 1000), connect=connect)
+        books = window_ledger(provider, since, int(time.time() * 1000), connect=connect)
+        return attrs.evolve(books, since=since)  # a window: older intents are not in it
 
     return _Books(read(), WINDOWED, read)
 
@@ -249,6 +251,7 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
     chosen = [inv for inv in INVARIANTS if inv.kind in kinds]
     started = time.perf_counter()
     try:
+        refuse_unshared(url, "check")
         damaged = _damaged_file(url)
         if damaged is not None:
             _report_damage(args, out, *damaged)

@@ -23,7 +23,7 @@ from paycore.service import FLOW_DEFS
 
 from .clock_skew import ServerTimed, measure, refuse_skew, tolerance_ms
 from .runtime import SystemClock
-from .stores import STORE_ENV, OpenStore, encode, open_store, parse_url
+from .stores import STORE_ENV, OpenStore, encode, open_store, parse_url, refuse_unshared
 
 #: ``flows list`` shows this many of the newest flows unless --limit says otherwise.
 DEFAULT_LIMIT = 100
@@ -89,10 +89,7 @@ def _store_option(parser: argparse.ArgumentParser, default: str | None = None) -
     parser.add_argument(
         "--store",
         default=default,
-        help=(
-            "sqlite:PATH, postgresql://..., memory, json:PATH or a file path "
-            f"(default: ${STORE_ENV})"
-        ),
+        help=f"sqlite:PATH, postgresql://..., json:PATH or a file path (default: ${STORE_ENV})",
     )
 
 
@@ -136,6 +133,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
         return 2
     try:
+        refuse_unshared(url, args.command)
         opened = open_store(url)
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)

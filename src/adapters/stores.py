@@ -6,7 +6,9 @@
   before ``3F`` or ``25``, ``%25``); a leading ``~`` is the home directory;
 - ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (or ``postgres://``, or any libpq
   URL): the PostgreSQL store on that database (the ``postgresql`` extra);
-- ``memory``: a fresh, empty in-memory store (lost when the process ends);
+- ``memory``: a fresh, empty in-memory store (lost when the process ends): no other
+  process can reach it, so the commands that read the services' store refuse it
+  (:func:`refuse_unshared`);
 - ``json:PATH`` or a plain ``PATH``: an in-memory store loaded from a JSON file and
   written back (atomically: a temporary file, then a rename) by :meth:`OpenStore.save`:
   a snapshot format for tests and small tools, not a database.
@@ -59,6 +61,12 @@ class StoreFileUnreadable(StoreError, code="store_file_unreadable"):
     """The store file exists but cannot be read as a paycore store."""
 
 
+class StoreNotShared(StoreError, code="store_not_shared"):
+    """A command that reads the store the services keep (``check``, ``flows``,
+    ``attention``) was given ``memory``: a new, empty store of that command alone, in
+    which it could only ever find nothing."""
+
+
 #: What a store file holds a stored value as (plain JSON where plain; tagged records,
 #: enums and tuples): the SQL stores' JSON columns' form, :mod:`.sql.values`.
 encode, decode = values.encode, values.decode
@@ -107,6 +115,22 @@ class StoreUrl:
     path: Path | None = None
     options: dict[str, str] = attrs.field(factory=dict)
     dsn: str | None = attrs.field(default=None, repr=False)  # it may hold a password
+
+
+def refuse_unshared(url: object, command: str) -> None:
+    """Refuse ``memory`` for ``command``, a command that reads or changes the store the
+    services keep: no other process can reach a memory store, so ``command`` would see
+    a fresh, empty one (a check of it always passed). Other URLs are left to the opener.
+
+    Raises:
+        StoreNotShared: ``url`` is ``memory``.
+    """
+    if url == "memory":
+        raise StoreNotShared(
+            f"a memory store is a new, empty store of this command alone: `paycore "
+            f"{command}` would read nothing any service wrote; name the service's store "
+            "(sqlite:PATH, postgresql://... or json:PATH)"
+        )
 
 
 #: A libpq key=value connection string begins with a keyword and ``=``.

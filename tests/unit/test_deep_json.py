@@ -37,9 +37,12 @@ def test_deep_fake_books_are_unreadable() -> None:
 def test_check_with_deep_fake_books_is_one_line_and_exit_2(tmp_path: Path) -> None:
     books = tmp_path / "deep.json"
     books.write_text(DEEP)
-    code, out, err = cli("check", "--store", "memory", "--fake-books", str(books))
+    store = f"sqlite:{tmp_path / 'shop.db'}"  # a real store: `memory` is refused first
+    assert cli("migrate", "--store", store)[0] == 0
+    code, out, err = cli("check", "--store", store, "--fake-books", str(books))
     assert (code, out) == (2, "")
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: cannot read the fake provider's books")
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 @pytest.mark.parametrize("body", [DEEP.encode(), event(DEEP), event("[" * 5000 + "]" * 5000)])

@@ -60,10 +60,14 @@ def apply_intent(
     """Move ``payment`` to what the provider says, with every effect, at most once.
 
     ``changes`` (such as releasing the caller's lock) are written in the same update.
+    A view that received more than its amount or the payment's is not applied
+    (:func:`received_too_much`): only ``changes`` are written.
     """
     target = LOCAL_STATUS[view.status]
     if payment.status in PAYMENT.terminal:
         # Terminal is final; a stale or replayed view changes nothing.
+        return save_changed(u, payment, changes)
+    if received_too_much(u, payment, view):
         return save_changed(u, payment, changes)
     details = {
         "provider_status": view.status,
@@ -95,6 +99,29 @@ def apply_intent(
     elif target is P.CANCELED:
         _on_canceled(u, payment, release_as)
     return payment
+
+
+def received_too_much(u: Unit, payment: Payment, view: IntentView) -> bool:
+    """Does ``view`` say its intent received more than it asks, or than ``payment``
+    asks? Every refund is measured against the amount received, so such a view
+    (Stripe's overcapture, a faulty provider) is not taken: it is reported as an
+    intent that is not the payment's is (``intent_mismatch``, once while open), and a
+    human decides."""
+    bound = min(view.amount, payment.amount.amount)
+    if view.amount_received <= bound:
+        return False
+    current = u.get(s.ALERTS, f"intent_mismatch:{view.id}")
+    if current is None or not current.open:
+        u.alert(
+            "intent_mismatch",
+            view.id,
+            f"provider intent {view.id} of payment {payment.id} received "
+            f"{view.amount_received} of an amount of {view.amount} (the payment asks "
+            f"{payment.amount.amount}); it was not applied: check the payment and the intent",
+            intent_id=view.id,
+            payment_id=payment.id,
+        )
+    return True
 
 
 def claimed(u: Unit, payment: Payment) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from paycore.invariants.registry import (
     INVARIANTS,
+    BooksUnavailable,
     Breach,
     Check,
     Finds,
@@ -69,7 +70,9 @@ from paycore.invariants.money_destination import (
     payment_records_seller_account,
 )
 from paycore.invariants.orders_payments import (
+    WINDOW_MARGIN_MS,
     amount_matches_order,
+    amount_received_within_amount,
     closed_order_not_chargeable,
     foreign_left_alone,
     intent_amount_matches_payment,
@@ -81,6 +84,8 @@ from paycore.invariants.orders_payments import (
     one_live_intent,
     one_order_per_session,
     order_matches_payment,
+    payment_has_its_order,
+    recorded_intent_exists,
     sessions_never_share,
     success_is_durable,
 )
@@ -102,6 +107,8 @@ from paycore.invariants.stock import (
 
 __all__ = [
     "INVARIANTS",
+    "WINDOW_MARGIN_MS",
+    "BooksUnavailable",
     "Breach",
     "Check",
     "Finds",
@@ -110,6 +117,7 @@ __all__ = [
     "Ledger",
     "Violation",
     "amount_matches_order",
+    "amount_received_within_amount",
     "audit",
     "audit_replays",
     "charge_pays_the_seller",
@@ -140,8 +148,10 @@ __all__ = [
     "one_provider_refund_per_refund",
     "order_matches_payment",
     "orders_payments",
+    "payment_has_its_order",
     "payment_records_seller_account",
     "provider_refunds_within_captured",
+    "recorded_intent_exists",
     "refund_books_kept",
     "refunds",
     "refunds_recorded",

@@ -38,6 +38,23 @@ def one_order_per_session(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
 
 
 @invariant(
+    "payment-has-its-order",
+    "Every payment belongs to an order that names it as its payment: checkout writes the "
+    "two in one transaction, and neither is ever deleted.",
+    "safety",
+)
+def payment_has_its_order(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
+    """A payment with no order takes money nothing was sold for, and every check that
+    reads a payment through its order passes it by."""
+    for p in snap.rows(s.PAYMENTS):
+        order = snap.get(s.ORDERS, p.order_id)
+        if order is None:
+            yield p.id, f"its order {p.order_id} does not exist"
+        elif order.payment_id != p.id:
+            yield p.id, f"its order {order.id} names payment {order.payment_id}, not this one"
+
+
+@invariant(
     "one-live-intent-per-session",
     "At the provider, a checkout session has at most one intent made by this installation that "
     "can take or keeps money.",
@@ -162,6 +179,18 @@ def amount_matches_order(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
 
 
 @invariant(
+    "amount-received-within-amount",
+    "No payment records more received than it asks (amount_received <= amount): every "
+    "refund is bounded by what was received.",
+    "safety",
+)
+def amount_received_within_amount(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
+    for p in snap.rows(s.PAYMENTS):
+        if p.amount_received > p.amount.amount:
+            yield p.id, f"received {p.amount_received} of an amount of {p.amount.amount}"
+
+
+@invariant(
     "intent-amount-matches-payment",
     "Every provider intent a payment records asks for exactly the payment's amount, in its "
     "currency.",
@@ -172,6 +201,35 @@ def intent_amount_matches_payment(snap: SnapshotView, ledger: Ledger) -> Iterato
     for p, v in recorded_intents(snap, ledger):
         if (v.amount, v.currency) != (p.amount.amount, p.amount.currency):
             yield p.id, f"intent {v.id} asks {v.amount} {v.currency}, payment is {p.amount}"
+
+
+#: Over a window of the provider's books (``Ledger.since``), a payment is looked for only
+#: when it was made this long after the window began: its intent was created after it, by
+#: the provider's clock, which this host's (or the host that wrote it) may be behind.
+WINDOW_MARGIN_MS = 3_600_000
+
+
+@invariant(
+    "recorded-intent-exists",
+    "Every provider intent a payment records is in the provider's books (over a window of "
+    "them, for a payment made an hour or more after it began).",
+    "safety",
+)
+def recorded_intent_exists(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+    """A payment takes its intent's id from the provider's answer, so the intent exists:
+    one the provider does not know is a record written by hand, a store of another
+    account, or a forged charge, and every check comparing the two passes it by."""
+    known = {v.id for v in ledger.intents}
+    for p in snap.rows(s.PAYMENTS):
+        if p.provider_intent_id is None or p.provider_intent_id in known:
+            continue
+        since = ledger.since  # read only here: the harness's books are whole
+        if since is None or p.created_at >= since + WINDOW_MARGIN_MS:
+            yield (
+                p.id,
+                f"records provider intent {p.provider_intent_id}, which the provider's "
+                "books do not hold",
+            )
 
 
 @invariant(

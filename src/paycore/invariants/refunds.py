@@ -4,7 +4,7 @@ paycore decided to return."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from paycore import schema as s
 from paycore.invariants.common import (
@@ -14,8 +14,9 @@ from paycore.invariants.common import (
     payments_by_intent,
     refund_made_for,
 )
-from paycore.invariants.registry import Breach, Ledger, invariant
+from paycore.invariants.registry import BooksUnavailable, Breach, Ledger, invariant
 from paycore.ports import REFUND_LIVE, RefundView, SnapshotView
+from paycore.records import Refund
 from paycore.status import OrderStatus, RefundStatus, ReservationStatus
 
 _LIVE_LOCALLY = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
@@ -25,20 +26,67 @@ _STILL_PAID = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 @invariant(
     "local-refunds-within-captured",
     "For every payment, the pending plus succeeded refunds paycore made never exceed the "
-    "amount it captured.",
+    "amount it captured, nor do the refunds the provider took, paycore's succeeded ones "
+    "and the pending or succeeded ones made outside paycore, save one the provider's books "
+    "show failed or canceled since (paycore has yet to hear of it).",
     "safety",
     "S6 S13",
 )
-def local_refunds_within_captured(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
+def local_refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+    """paycore's own pending refund is left out of the second sum: one not answered yet
+    beside a dashboard refund of everything may be refused by the provider, and is no
+    second return of the money. Refunds made outside paycore are not left out of it:
+    the provider took them. Sums per payment are kept, not refunds: the refunds of a
+    payment over its capture are read again, only then."""
     own: Counter[str] = Counter()
+    taken: Counter[str] = Counter()
     for r in snap.rows(s.REFUNDS):
         if r.status in _LIVE_LOCALLY and not r.external:
             own[r.payment_id] += r.amount.amount
-    for pid, amount in sorted(own.items()):
+        if _taken(r):
+            taken[r.payment_id] += r.amount.amount
+    found: list[Breach] = []
+    over: dict[str, int] = {}  # payment -> captured, for those the second sum exceeds
+    for pid in sorted(own.keys() | taken.keys()):
         p = snap.get(s.PAYMENTS, pid)
         captured = p.amount_received if p else 0
-        if amount > captured:
-            yield pid, f"local refunds {amount} > captured {captured}"
+        if own[pid] > captured:
+            found.append((pid, f"local refunds {own[pid]} > captured {captured}"))
+        elif taken[pid] > captured:
+            over[pid] = captured
+    if over:
+        reversed_since = _ended_at_provider(snap, ledger, over.keys())
+        for pid, captured in over.items():
+            amount = taken[pid] - reversed_since[pid]
+            if amount > captured:
+                taken_by = "refunds the provider took, paycore's and external,"
+                found.append((pid, f"{taken_by} {amount} > captured {captured}"))
+    yield from sorted(found)
+
+
+def _taken(r: Refund) -> bool:
+    """Did the provider take ``r``: paycore's refund once succeeded, one made outside
+    paycore while pending or succeeded (it exists only at the provider's word)?"""
+    return r.status is RefundStatus.SUCCEEDED or (r.external and r.status in _LIVE_LOCALLY)
+
+
+def _ended_at_provider(
+    snap: SnapshotView, ledger: Ledger, payments: Collection[str]
+) -> Counter[str]:
+    """Per payment of ``payments``, the amount of its taken refunds (:func:`_taken`) that
+    the provider's books show failed or canceled since (a refund the bank reversed after
+    it succeeded, which paycore has yet to hear of); nothing without the books (a check of
+    the store alone)."""
+    out: Counter[str] = Counter()
+    try:
+        ended = {v.id for v in ledger.refunds if v.status in ("failed", "canceled")}
+    except BooksUnavailable:
+        return out
+    if ended:
+        for r in snap.rows(s.REFUNDS):
+            if r.payment_id in payments and _taken(r) and r.provider_refund_id in ended:
+                out[r.payment_id] += r.amount.amount
+    return out
 
 
 @invariant(

@@ -39,6 +39,10 @@ class Ledger:
     #: accounts, so an intent naming no account pays no seller; False, a shop without
     #: Connect charging its own account, so its intents name none; None, not said.
     connect: bool | None = None
+    #: Where the books begin (ms): they hold the intents created from then on, and those
+    #: intents' refunds (``paycore check --provider``'s window); None, every intent ever
+    #: made (the fake provider's whole books, as the harness and ``--fake-books`` give).
+    since: int | None = None
     #: ``refunds`` by intent, in their order, built on the first look-up (the books are
     #: frozen): the checks ask once per intent, and a walk each would cost intents x refunds.
     _by_intent: dict[str, list[RefundView]] | None = attrs.field(
@@ -59,6 +63,12 @@ class Ledger:
         """The amount of the intent's refunds in one of ``statuses`` (default: live ones)."""
         wanted = statuses if isinstance(statuses, (set, frozenset)) else set(statuses)
         return sum(r.amount for r in self.refunds_of(intent_id) if r.status in wanted)
+
+
+class BooksUnavailable(LookupError):
+    """Raised by a ledger that holds none of the provider's books (a check of the store
+    alone) when a check reads them. A check that can judge without the books catches it;
+    any other is reported as not checked."""
 
 
 @attrs.frozen
