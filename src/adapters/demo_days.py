@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
@@ -19,6 +20,7 @@ from . import fake_state
 from .fake_provider import FakeProvider
 from .memory import EPOCH_MS, Wiring
 from .sql import migrate
+from .sql.sqlite_errors import failed
 from .stores import StoreFileUnreadable
 
 DAY_MS = 24 * 60 * MINUTE
@@ -138,13 +140,21 @@ def resume(w: Wiring, store_path: Path, out: TextIO) -> int:
 
 
 def _holds_rows(store: object) -> bool:
-    """Whether any table of the SQLite store has a row (one row read a table at most)."""
+    """Whether any table of the SQLite store has a row (one row read a table at most).
+
+    Raises:
+        StoreDamaged: the file is damaged (read outside the store's own translation)."""
     conn = getattr(store, "connection")()  # noqa: B009 - the SQLite store's
-    names = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    ).fetchall()
-    tables = [n for (n,) in names if n != migrate.TABLE]
-    return any(conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{n}")').fetchone()[0] for n in tables)
+    try:
+        names = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        tables = [n for (n,) in names if n != migrate.TABLE]
+        return any(
+            conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{n}")').fetchone()[0] for n in tables
+        )
+    except sqlite3.Error as exc:
+        raise failed(exc, "reading the demo's store failed") from None
 
 
 def _finish_in_flight(w: Wiring, day: int, out: TextIO) -> None:
