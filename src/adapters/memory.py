@@ -13,7 +13,7 @@ import attrs
 
 from paycore.config import Config
 from paycore.invariants import Kind, Ledger, Violation, check
-from paycore.ports import PaymentProvider, Store
+from paycore.ports import PaymentProvider, Store, Tokens
 from paycore.records import OutboxMessage
 from paycore.service import PaymentService
 from paycore.tokens import SeededTokens
@@ -115,16 +115,18 @@ def in_memory(
     worker_id: str = "worker-1",
     seed: int = 0,
     store: LocalStore | None = None,
+    tokens: Tokens | None = None,
 ) -> Wiring:
     """Build a PaymentService on in-memory adapters (on ``store``, when given).
 
-    Its random tokens (installation id, provider references) come from ``seed``, so a
-    run replays exactly; give two wirings meant as two stores different seeds."""
+    Its random tokens (installation id, provider references) come from ``tokens``, or
+    else from ``seed``, so a run replays exactly; give two wirings meant as two stores
+    different seeds."""
     clock = ManualClock()
     store = store if store is not None else MemoryStore()
     provider = FakeProvider(clock)
     alerts = RecordingAlerts()
     notifier = RecordingNotifier()
-    tokens = SeededTokens(seed)
+    tokens = tokens if tokens is not None else SeededTokens(seed)
     service = PaymentService(store, provider, clock, alerts, notifier, config, worker_id, tokens)
     return Wiring(service, store, provider, clock, alerts, notifier)
