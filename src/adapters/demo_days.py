@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
 
+from paycore import schema as s
 from paycore.config import MINUTE
 from paycore.errors import PaycoreError, StoreError
+from paycore.ports import Store, Tokens
 from paycore.status import FlowStatus
+from paycore.tokens import SeededTokens
 
 from . import fake_state
 from .fake_provider import FakeProvider
 from .memory import EPOCH_MS, Wiring
 from .sql import migrate
+from .sql.sqlite_errors import failed
 from .stores import StoreFileUnreadable
 
 DAY_MS = 24 * 60 * MINUTE
@@ -103,23 +109,54 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def resume(w: Wiring, store_path: Path, out: TextIO) -> int:
-    """Put the fake provider's books back (saved after its every call from now on), finish
-    what the last run left in flight, and move the clock to the next day's opening;
-    return that day's number (1 on a new file)."""
+def check_files(store: Store, store_path: Path) -> None:
+    """Before the day is wired: the store and the books beside it must be one shop's, both
+    there (a later day) or neither (the first).
+
+    Raises:
+        DemoBooksMissing: the store holds data, its books are missing.
+        DemoShopMissing: the books are there, the store is new or empty.
+        StoreDamaged: the store's file is damaged."""
     path = books_path(store_path)
     fresh = not path.exists()
-    if fresh and _holds_rows(w.store):
+    if fresh and _holds_rows(store):
         raise DemoBooksMissing(
             f"{store_path} holds data, but the demo's provider's books ({path}) are "
             "missing: a store the demo did not make, or books deleted; the demo runs only "
             "on a file of its own: give a new file"
         )
-    if not fresh and not _holds_rows(w.store):
+    if not fresh and not _holds_rows(store):
         raise DemoShopMissing(
             f"the demo's provider's books ({path}) are there but the shop's store "
             f"{store_path} is new or empty: delete the books too to start a new shop"
         )
+
+
+def tokens(store: Store) -> Tokens:
+    """The run's random tokens (installation id, payment and refund references).
+
+    A new shop draws ``SeededTokens(0)``, so day 1 replays exactly. A later run draws a
+    sequence seeded from what the store holds when it starts: its installation and how
+    many payments and refunds it has. Every kept reference comes with a new payment or
+    refund, so a run (a killed one too) that kept any leaves the next run another seed,
+    and no reference is drawn twice; the same file replays the same run."""
+    with store.transaction() as tx:
+        installation = tx.get(s.INSTALLATION, "this")
+        if installation is None:
+            return SeededTokens(0)
+        payments = sum(1 for _ in tx.scan(s.PAYMENTS))
+        refunds = sum(1 for _ in tx.scan(s.REFUNDS))
+    held = f"{installation.id} {payments} {refunds}".encode()
+    return SeededTokens(int.from_bytes(hashlib.sha256(held).digest()[:8], "big"))
+
+
+def resume(w: Wiring, store_path: Path, out: TextIO) -> int:
+    """Put the fake provider's books back (saved after its every call from now on), finish
+    what the last run left in flight, and move the clock to the next day's opening;
+    return that day's number (1 on a new file). The files were checked
+    (:func:`check_files`)."""
+    path = books_path(store_path)
+    fresh = not path.exists()
     if not fresh:
         fake_state.loads(path.read_text(encoding="utf-8"), w.provider, w.clock)
     saving = fake_state.SavedAfterEveryCall(w.provider, w.clock, path)
@@ -138,13 +175,21 @@ def resume(w: Wiring, store_path: Path, out: TextIO) -> int:
 
 
 def _holds_rows(store: object) -> bool:
-    """Whether any table of the SQLite store has a row (one row read a table at most)."""
+    """Whether any table of the SQLite store has a row (one row read a table at most).
+
+    Raises:
+        StoreDamaged: the file is damaged (read outside the store's own translation)."""
     conn = getattr(store, "connection")()  # noqa: B009 - the SQLite store's
-    names = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    ).fetchall()
-    tables = [n for (n,) in names if n != migrate.TABLE]
-    return any(conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{n}")').fetchone()[0] for n in tables)
+    try:
+        names = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        tables = [n for (n,) in names if n != migrate.TABLE]
+        return any(
+            conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{n}")').fetchone()[0] for n in tables
+        )
+    except sqlite3.Error as exc:
+        raise failed(exc, "reading the demo's store failed") from None
 
 
 def _finish_in_flight(w: Wiring, day: int, out: TextIO) -> None:

@@ -11,9 +11,11 @@ from typing import Any, Protocol
 
 import attrs
 
+from paycore import schema as s
 from paycore.config import Config
+from paycore.errors import PaycoreError
 from paycore.invariants import Kind, Ledger, Violation, check
-from paycore.ports import PaymentProvider, Store
+from paycore.ports import PaymentProvider, Store, Tokens
 from paycore.records import OutboxMessage
 from paycore.service import PaymentService
 from paycore.tokens import SeededTokens
@@ -54,6 +56,14 @@ class ManualClock:
             raise ValueError("time does not go backwards")
         with self._lock:
             self._now += ms
+
+
+class SeededTokensReused(PaycoreError, code="seeded_tokens_reused"):
+    """A seeded wiring was asked for on a store that already holds an installation: the
+    seed's sequence made that installation, so it would draw that run's payment and refund
+    references again, and two objects of two runs would share the identity meant to be
+    unique across stores and time. Give ``tokens``: ``RandomTokens()``, or a sequence
+    this store has not drawn from."""
 
 
 @attrs.frozen
@@ -115,16 +125,35 @@ def in_memory(
     worker_id: str = "worker-1",
     seed: int = 0,
     store: LocalStore | None = None,
+    tokens: Tokens | None = None,
 ) -> Wiring:
     """Build a PaymentService on in-memory adapters (on ``store``, when given).
 
-    Its random tokens (installation id, provider references) come from ``seed``, so a
-    run replays exactly; give two wirings meant as two stores different seeds."""
+    Its random tokens (installation id, provider references) come from ``tokens``, or
+    else from ``seed``, so a run replays exactly; give two wirings meant as two stores
+    different seeds. A seeded sequence is for a store that holds no installation yet:
+    on one that does (an earlier run's), give ``tokens``.
+
+    Raises:
+        SeededTokensReused: ``store`` holds an installation and no ``tokens`` were given."""
+    if tokens is None:
+        if store is not None and _installed(store):
+            raise SeededTokensReused(
+                "this store already holds an installation: a seeded sequence would draw "
+                "an earlier run's references again; give tokens (RandomTokens(), or a "
+                "sequence this store has not drawn from)"
+            )
+        tokens = SeededTokens(seed)
     clock = ManualClock()
     store = store if store is not None else MemoryStore()
     provider = FakeProvider(clock)
     alerts = RecordingAlerts()
     notifier = RecordingNotifier()
-    tokens = SeededTokens(seed)
     service = PaymentService(store, provider, clock, alerts, notifier, config, worker_id, tokens)
     return Wiring(service, store, provider, clock, alerts, notifier)
+
+
+def _installed(store: Store) -> bool:
+    """Whether ``store`` holds an installation (one row read)."""
+    with store.transaction() as tx:
+        return tx.get(s.INSTALLATION, "this") is not None

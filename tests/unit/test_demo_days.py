@@ -175,3 +175,45 @@ def test_books_saved_after_the_next_day_s_catch_up_began_still_open_that_day(
     books_path(path).write_text(json.dumps(books))
     text = day(path)
     assert "== Before day 2 opens" in text and f"{N} of {N} invariants hold." in text
+
+
+def references(path: Path) -> tuple[list[str], list[str]]:
+    """Every payment's and every refund's reference in the file."""
+    conn = sqlite3.connect(path)
+    try:
+        pays = [r for (r,) in conn.execute("SELECT reference FROM payments")]
+        refunds = [r for (r,) in conn.execute("SELECT reference FROM refunds")]
+        return pays, refunds
+    finally:
+        conn.close()
+
+
+def test_every_day_after_the_second_still_holds_every_invariant(tmp_path: Path) -> None:
+    """Each day draws references of its own: day 3 once drew day 2's again, and two
+    refunds of different days read as one refund made twice."""
+    path = tmp_path / "shop.db"
+    for n in (1, 2, 3):
+        text = day(path)  # asserts no invariant is violated
+        assert f"{N} of {N} invariants hold." in text, n
+    pays, refunds = references(path)
+    assert len(set(pays)) == len(pays) and len(set(refunds)) == len(refunds)
+
+
+def test_days_after_a_killed_day_draw_references_of_their_own(tmp_path: Path) -> None:
+    """Day 1, day 2 killed as Ana's payment is confirmed, then two more days: each ends
+    with every invariant, and no reference is drawn twice."""
+    path = tmp_path / "shop.db"
+    day(path)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert "== Before day 3 opens: " in day(path)
+    assert "== Before day 4 opens: " in day(path)
+    pays, refunds = references(path)
+    assert len(set(pays)) == len(pays) and len(set(refunds)) == len(refunds)
