@@ -243,9 +243,10 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
                 status=status,
                 metadata=MappingProxyType(dict(metadata)),
                 pending_reason=pending_reason,
+                transfer_reversed=reverse_transfer if it.account else None,  # no transfer: None
             )
             self._refunds[view.id] = view
-            if it.account and reverse_transfer:  # a destination charge's transfer, if asked
+            if view.transfer_reversed:
                 self._reverse_transfer(view.id, amount)
             self._emit("refund.created", "refund", view.id, status)
             # Stripe: charge.refunded "occurs whenever a charge is refunded, including

@@ -128,8 +128,11 @@ def _destination(obj: Mapping[str, Any]) -> str | None:
     return _get(obj, "transfer_data", "destination")
 
 
-def refund_view(answer: object) -> RefundView:
-    """A Refund (docs.stripe.com/api/refunds/object) as the port's view.
+def refund_view(answer: object, *, connect: bool = True) -> RefundView:
+    """A Refund (docs.stripe.com/api/refunds/object) as the port's view. ``connect``: the
+    shop charges by destination charges (the adapter's ``connect``), so a refund's null
+    ``transfer_reversal`` means the seller kept the amount; without Connect there is no
+    transfer to reverse, and ``transfer_reversed`` is None.
 
     Raises:
         NotUnderstood: ``answer`` is not a Refund of Stripe's shape.
@@ -145,7 +148,25 @@ def refund_view(answer: object) -> RefundView:
         metadata=_metadata(obj),
         failure_reason=_get(obj, "failure_reason"),
         pending_reason=_get(obj, "pending_reason"),
+        transfer_reversed=_transfer_reversed(obj) if connect else None,
     )
+
+
+def _transfer_reversed(obj: Mapping[str, Any]) -> bool | None:
+    """``transfer_reversal``: "the transfer reversal object if the accompanying transfer
+    reverses. This is only applicable if the charge was created using the destination
+    parameter" (stripe-python 16.1.0 ``stripe/_refund.py``, ``Refund.transfer_reversal``,
+    ``Optional[ExpandableField["TransferReversal"]]``): an id (``trr_``,
+    docs.stripe.com/api/transfer_reversals/object) or, expanded, the object; null when
+    no transfer was reversed. An object without the field says nothing: None."""
+    if "transfer_reversal" not in obj:
+        return None
+    reversal = obj["transfer_reversal"]
+    if isinstance(reversal, Mapping):
+        reversal = _text(reversal, "id")
+    if reversal is not None and not isinstance(reversal, str):
+        raise NotUnderstood("'transfer_reversal' must be an id, an object or null")
+    return reversal is not None
 
 
 def account_view(answer: object) -> AccountView:

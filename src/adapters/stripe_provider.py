@@ -124,6 +124,11 @@ class StripeProvider:
 
     # --- the calls ----------------------------------------------------------------
 
+    def _refund_view(self, answer: object) -> RefundView:
+        """A refund as the port's view; its transfer reversal read only with Connect
+        (without, there is no transfer: ``RefundView.transfer_reversed`` None)."""
+        return refund_view(answer, connect=self._connect)
+
     def _call(self, run: Callable[[], object], view: Callable[[object], T]) -> T:
         """One request through the SDK, and its answer as the port's view: the view, or the
         port's error. An answer ``view`` does not understand is ambiguous: Stripe answered
@@ -276,12 +281,12 @@ class StripeProvider:
         refunds = self._client.v1.refunds
         return self._call(
             lambda: refunds.create(params, self._keyed(idempotency_key)),  # type: ignore[arg-type]
-            refund_view,
+            self._refund_view,
         )
 
     def retrieve_refund(self, refund_id: str) -> RefundView:
         refunds = self._client.v1.refunds
-        return self._call(lambda: refunds.retrieve(refund_id), refund_view)
+        return self._call(lambda: refunds.retrieve(refund_id), self._refund_view)
 
     def list_refunds(
         self, intent_id: str, *, limit: int = 10, starting_after: str | None = None
@@ -292,7 +297,7 @@ class StripeProvider:
         refunds = self._client.v1.refunds
         return self._call(
             lambda: refunds.list(params),  # type: ignore[arg-type]
-            lambda answer: list_page(answer, refund_view),
+            lambda answer: list_page(answer, self._refund_view),
         )
 
     def retrieve_account(self, account: str) -> AccountView:

@@ -180,6 +180,17 @@ class RefundView:
     #: not settled (a bank debit still processing), ``processing``, ``insufficient_funds``
     #: (docs.stripe.com/api/refunds/object, ``pending_reason``).
     pending_reason: str | None = None
+    #: Whether the refund took its charge's transfer back from the seller's account:
+    #: Stripe's ``transfer_reversal``, "the transfer reversal object if the accompanying
+    #: transfer reverses. This is only applicable if the charge was created using the
+    #: destination parameter" (stripe-python 16.1.0 ``stripe/_refund.py``;
+    #: docs.stripe.com/api/refunds/object), an id or null. True: reversed. False: a
+    #: destination charge's refund that reversed nothing (sent without
+    #: ``reverse_transfer=true``, Stripe's default for a dashboard's refund): the
+    #: platform's balance paid the customer and the seller kept the amount. None: not
+    #: known (an adapter that does not read it), or no transfer to reverse (a shop
+    #: without Connect charges its own account).
+    transfer_reversed: bool | None = None
 
 
 @attrs.frozen

@@ -62,6 +62,10 @@ def intent_json(view: IntentView) -> Json:
 
 
 def refund_json(view: RefundView) -> Json:
+    # The transfer reversal's id, or null: none made, or no transfer to reverse
+    # (docs.stripe.com/api/refunds/object; ids ``trr_``, docs.stripe.com/api/
+    # transfer_reversals/object). One reversal a refund, so its id follows the refund's.
+    reversal = f"trr_{view.id.removeprefix('re_')}" if view.transfer_reversed else None
     return {
         "id": view.id,
         "object": "refund",
@@ -71,6 +75,7 @@ def refund_json(view: RefundView) -> Json:
         "metadata": dict(view.metadata),
         "failure_reason": view.failure_reason,
         "pending_reason": view.pending_reason,
+        "transfer_reversal": reversal,
     }
 
 

@@ -184,3 +184,33 @@ class ConnectCases:
         reversed_ = [c.driver.transfer_reversed(r.id) for r in (unsent, refused, asked)]
         assert reversed_ == [0, 0, 400]
         assert [r.amount for r in (unsent, refused, asked)] == [300, 200, 400]
+
+    def test_a_refund_shows_that_it_reversed_the_transfer(self, c: ContractCase) -> None:
+        """The port's refund of a destination charge shows its transfer reversal, when made,
+        retrieved and listed: Stripe's refund ``transfer_reversal`` "refers to the
+        transfer reversal object if the accompanying transfer reverses. This is only
+        applicable if the charge was created using the destination parameter"
+        (stripe-python 16.1.0 ``stripe/_refund.py``; docs.stripe.com/api/refunds/object),
+        read as ``RefundView.transfer_reversed``."""
+        pi = c.paid(1000)
+        made = c.refund(pi.id, 400, "r1")
+        listed = c.provider.list_refunds(pi.id).data
+        seen = [made, c.provider.retrieve_refund(made.id), *listed]
+        assert [(r.id, r.transfer_reversed) for r in seen] == [(made.id, True)] * 3
+
+    def test_a_refund_shows_that_it_left_the_seller_the_money(self, c: ContractCase) -> None:
+        """A refund of a destination charge sent without ``reverse_transfer=true`` (a
+        dashboard's, a script's) shows no reversal: ``transfer_reversal`` null, read as
+        ``transfer_reversed`` False, the seller kept the amount
+        (docs.stripe.com/connect/destination-charges, "Issue refunds"). Needs the
+        driver's ``refund_as_sent``: an expected failure without it."""
+        refund = getattr(c.driver, "refund_as_sent", None)
+        if refund is None:
+            pytest.xfail("the driver cannot send a refund of its own (refund_as_sent)")
+        pi = c.paid(1000)
+        unsent = refund(pi.id, 300, c.key("unsent"), reverse_transfer=None)
+        refused = refund(pi.id, 200, c.key("false"), reverse_transfer=False)
+        asked = refund(pi.id, 400, c.key("true"), reverse_transfer=True)
+        made = [r.transfer_reversed for r in (unsent, refused, asked)]
+        read = [c.provider.retrieve_refund(r.id).transfer_reversed for r in (unsent, refused)]
+        assert (made, read) == ([False, False, True], [False, False])

@@ -6,7 +6,9 @@ disputes it: a :class:`~paycore.records.Refund` with ``external=True``, keyed
 ``external:<provider refund id>``, whose effects on the payment and the order
 are those of any refund (through :func:`paycore.flows.refunds.apply_refund`),
 and an ``external_refund`` alert so that someone checks the order (it must not
-ship) and the goods. No refund flow is started: the provider already did it.
+ship) and the goods. No refund flow is started: the provider already did it. A refund
+of a destination charge that took no transfer back (``RefundView.transfer_reversed``
+False: the seller kept the amount) raises ``seller_kept_refund`` as well.
 
 One such refund is paycore's own after all: a second provider refund of one of its
 refunds (the refund's request went unanswered, was sent again under a new key once the
@@ -103,6 +105,8 @@ def record_external_refund(u: Unit, payment: Payment, view: RefundView) -> Refun
         external=True,
     )
     u.create(s.REFUNDS, refund, REFUND)
+    if view.transfer_reversed is False:
+        _alert_seller_kept(u, payment, view, refund)
     twin = made_twice(u, payment, view)
     if twin is not None:
         _alert_made_twice(u, payment, view, twin, refund)
@@ -120,6 +124,33 @@ def record_external_refund(u: Unit, payment: Payment, view: RefundView) -> Refun
         amount=view.amount,
     )
     return apply_refund(u, refund, view)
+
+
+def _alert_seller_kept(u: Unit, payment: Payment, view: RefundView, recorded: Refund) -> None:
+    """The refund ``view`` of a destination charge took no transfer back
+    (``RefundView.transfer_reversed`` False: sent without ``reverse_transfer=true``,
+    Stripe's default outside paycore, docs.stripe.com/connect/destination-charges, "Issue
+    refunds"): the platform's balance paid the customer and the seller kept the amount.
+    paycore's own refunds always reverse it; this one needs a person."""
+    amount, currency = view.amount, payment.amount.currency
+    u.alert(
+        "seller_kept_refund",
+        view.id,
+        f"refund {view.id} of {amount} {currency} on payment {payment.id} (order "
+        f"{payment.order_id}) was made outside paycore without reversing the seller's "
+        f"transfer: seller account {payment.seller_account} kept {amount} {currency} and "
+        "the platform's balance paid the customer. Reverse the transfer by that amount "
+        "(the payment's transfer in the provider's dashboard, or POST "
+        "/v1/transfers/<transfer>/reversals) or recover it from the seller, then resolve "
+        "this alert",
+        refund_id=recorded.id,
+        provider_refund_id=view.id,
+        payment_id=payment.id,
+        order_id=payment.order_id,
+        seller_account=payment.seller_account,
+        amount=amount,
+        currency=currency,
+    )
 
 
 def _alert_made_twice(
