@@ -18,8 +18,9 @@ import attrs
 from paycore import schema as s
 from paycore.config import Config
 from paycore.flows.checkout import CartItem
+from paycore.invariants import Violation, check
 from paycore.money import Money
-from paycore.ports import RefundView
+from paycore.ports import RefundView, Snapshot
 from paycore.records import Flow
 from paycore.status import FlowStatus
 from paycore_adapters.cli import main
@@ -259,3 +260,16 @@ def serve_app(app: Any, root_path: str = "") -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def bulk_copy_violations(snap: Snapshot, w: Wiring) -> list[Violation]:
+    """The safety and convergence violations of a store holding bulk copies of one
+    lifecycle (the janitor benchmark's). The copies' intents are the store's alone: the
+    provider's books hold the template's. So ``recorded-intent-exists`` must name exactly
+    the payments whose intent the books do not hold; the other violations are returned."""
+    bad = check(snap, w.ledger(), ("safety", "convergence"))
+    known = {v.id for v in w.provider.intents()}
+    copies = {p.id for p in snap.rows(s.PAYMENTS) if p.provider_intent_id not in known}
+    assert copies, "the store holds no copy"
+    assert {v.subject for v in bad if v.invariant == "recorded-intent-exists"} == copies
+    return [v for v in bad if v.invariant != "recorded-intent-exists"]

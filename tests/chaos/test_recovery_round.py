@@ -136,7 +136,7 @@ class TestRecoveryRoundGoesOn:
             return real_load(flow_id)
 
         engine.load = load  # type: ignore[method-assign]
-        engine._take = load  # type: ignore[method-assign]  # the run's first read
+        engine.take = load  # type: ignore[method-assign]  # the run's first read
         assert w.service.run_recovery() == (1, 1)
         assert flow_of(w, f"checkout:{SECOND}").status is FlowStatus.SUCCEEDED
         assert flow_of(w, first).status is FlowStatus.ACTIVE
@@ -186,7 +186,7 @@ class TestRawErrorReachesTheCallerTyped:
             return real_load(flow_id)
 
         engine.load = load_once  # type: ignore[method-assign]
-        engine._take = load_once  # type: ignore[method-assign]  # the run's first read
+        engine.take = load_once  # type: ignore[method-assign]  # the run's first read
         with pytest.raises(err.FlowPending):
             w.service.run_flow(fid)
         flow = flow_of(w, fid)
@@ -216,7 +216,7 @@ class TestRawErrorReachesTheCallerTyped:
             raise RuntimeError(f"driver: {SECRET}")
 
         engine.load = load  # type: ignore[method-assign]
-        engine._take = load  # type: ignore[method-assign]  # the run's first read
+        engine.take = load  # type: ignore[method-assign]  # the run's first read
         with pytest.raises(err.FlowPending):
             w.service.run_flow(fid)
         assert flow_of(w, fid) == before

@@ -32,7 +32,7 @@ def test_the_marks_are_strict_with_the_reason_and_leave_the_base_unmarked() -> N
 def test_the_connect_cases_are_not_applicable_without_connect() -> None:
     """The adapter runs there without Connect: each connected-account case is a strict
     expected failure "no Connect in this mode", and none is in the localstripe table."""
-    assert len(CONNECT_CASES) == 8 and not set(CONNECT_CASES) & set(GAPS)
+    assert len(CONNECT_CASES) == 10 and not set(CONNECT_CASES) & set(GAPS)
     for name in CONNECT_CASES:
         (mark,) = _xfails(getattr(test_contract.TestLocalstripeContract, name))
         assert mark.kwargs == {"strict": True, "reason": NO_CONNECT}

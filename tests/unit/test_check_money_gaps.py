@@ -112,7 +112,7 @@ def test_a_refund_made_outside_paycore_past_the_capture_is_reported(shop: Path) 
         shop,
         "ext_overrefund",
         "insert into refunds values ('rf_000009', 'pay_000001', 'ord_000001', 2000, 'EUR', "
-        f"null, 'external:re_000009', {NOW}, 0, 'succeeded', 're_000009', null, 1, 1, 0, null)",
+        f"null, 'external:re_000009', {NOW}, 0, 'succeeded', 're_000009', null, 1, 1, 0, null, 0)",
         audit("refund", "rf_000009", None, "pending", "create"),
         audit("refund", "rf_000009", "pending", "succeeded", "settle"),
         audit("order", "ord_000001", "partially_refunded", "refunded", "refund_rest"),

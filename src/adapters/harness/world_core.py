@@ -125,8 +125,7 @@ class WorldCore:
         (:mod:`.faulty`) driven by :attr:`plan`. ``crowded`` puts intents paycore did not
         make on the account first (:data:`.foreign.CROWD`). ``search_lag_ms``: how long
         the provider's search lags behind writes (Stripe's: about a minute; 0 for none)."""
-        # Stock held for a payment stuck in processing is given back after an hour here,
-        # so that late successes (taken again, or refunded as out of stock) are explored.
+        # A processing payment's stock goes back after an hour, so late successes are explored.
         self.config = config or Config(processing_hold_ms=3_600_000)
         self.wiring, self.scarce_stock = wiring, scarce_stock
         #: what a checkout's product choice buys: the products of each cart's lines
