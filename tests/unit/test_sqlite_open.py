@@ -21,10 +21,14 @@ def test_two_stores_migrating_one_new_file_at_once_both_open(
     path = tmp_path / "shop.db"
     read = SQLiteStore.schema_version
     both_read = threading.Barrier(2)
+    waited: set[int] = set()
 
     def version(store: SQLiteStore) -> int:
         found = read(store)
-        if found == 0:
+        # Each thread's first read waits for the other's: a later read (a migration
+        # that reads again before the other committed) must not wait alone.
+        if found == 0 and threading.get_ident() not in waited:
+            waited.add(threading.get_ident())
             both_read.wait(timeout=60)  # a bound only: both threads always get here
         return found
 
