@@ -1,0 +1,154 @@
+"""Disputes (chargebacks): ``charge.dispute.*`` events about a payment paycore made raise
+a ``payment_disputed`` alert naming the order, in the transaction that records the
+event; the dispute's close updates it (won: resolved; lost: it stays open saying the
+money is gone). A dispute of a charge paycore does not know, and a dispute object it
+cannot read, are acknowledged as ignored. Driven by the fake's far side
+(``FakeProvider.open_dispute`` / ``close_dispute``) and through the Stripe intake."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.support import make_shop
+
+from paycore import schema as s
+from paycore.flows.checkout import CartItem
+from paycore.outcomes import WebhookOutcome
+from paycore.ports import ProviderEvent
+from paycore_adapters import signing
+from paycore_adapters.memory import Wiring
+from paycore_adapters.stripe_webhooks import StripeWebhookIntake, sign_for_test
+
+SECRET = "whsec_disputes_0123456789"
+
+
+def paid() -> tuple[Wiring, str, str, str]:
+    """A shop with one paid order: the wiring, the payment, its order and its intent."""
+    w = make_shop()
+    r = w.service.create_payment_intent("cs_test_dispute01", [CartItem("p_mug", 1)])
+    w.service.confirm_payment(r.payment_id, "pm_card_visa")
+    w.provider.take_events()
+    payment = w.service.payment(r.payment_id)
+    return w, payment.id, payment.order_id, str(payment.provider_intent_id)
+
+
+def deliver(w: Wiring) -> list[str]:
+    return [str(w.service.handle_webhook(ev)) for ev in w.provider.take_events()]
+
+
+def alert(w: Wiring, payment_id: str) -> object:
+    return w.store.snapshot().get(s.ALERTS, f"payment_disputed:{payment_id}")
+
+
+def test_a_dispute_raises_an_alert_naming_the_order() -> None:
+    w, pid, oid, pi = paid()
+    du = w.provider.open_dispute(pi, reason="fraudulent", due_by_s=1_900_000_000)
+    assert deliver(w) == ["processed", "processed"]  # created, funds_withdrawn
+    row = alert(w, pid)
+    assert row is not None and row.open  # type: ignore[attr-defined]
+    msg = row.message  # type: ignore[attr-defined]
+    assert oid in msg and pid in msg and du in msg and "fraudulent" in msg
+    assert "do not ship" in msg and "2030-03-17" in msg
+    assert row.fields["dispute_id"] == du  # type: ignore[attr-defined]
+    kinds = [a.kind for a in w.service.attention()]
+    assert "payment_disputed" in kinds
+    assert deliver(w) == []  # one event, one alert
+    w.service.handle_webhook(w.provider.all_events[-1])  # a redelivery: a duplicate
+    assert alert(w, pid).count == 1  # type: ignore[attr-defined]
+
+
+def test_a_won_dispute_resolves_its_alert() -> None:
+    w, pid, _, pi = paid()
+    du = w.provider.open_dispute(pi)
+    deliver(w)
+    w.provider.close_dispute(du, won=True)
+    assert set(deliver(w)) == {"processed"}
+    row = alert(w, pid)
+    assert not row.open and "won" in row.resolution  # type: ignore[attr-defined]
+
+
+def test_a_lost_dispute_stays_open_saying_the_money_is_gone() -> None:
+    w, pid, _, pi = paid()
+    du = w.provider.open_dispute(pi)
+    deliver(w)
+    w.provider.close_dispute(du, won=False)
+    deliver(w)
+    row = alert(w, pid)
+    assert row.open and "lost" in row.message and "gone" in row.message  # type: ignore[attr-defined]
+
+
+def test_a_late_created_event_does_not_reopen_a_decided_dispute() -> None:
+    w, pid, _, pi = paid()
+    du = w.provider.open_dispute(pi)
+    w.provider.close_dispute(du, won=True)
+    events = w.provider.take_events()
+    for ev in reversed(events):  # the close first, then the creation
+        w.service.handle_webhook(ev)
+    row = alert(w, pid)
+    assert not row.open and "won" in row.resolution  # type: ignore[attr-defined]
+
+
+def test_a_dispute_of_another_charge_is_not_ours() -> None:
+    w, pid, _, _ = paid()
+    snap = {
+        "payment_intent": "pi_someone_else",
+        "amount": 500,
+        "currency": "usd",
+        "reason": "general",
+        "status": "needs_response",
+    }
+    ev = ProviderEvent(
+        "evt_other", "charge.dispute.created", 1, "dispute", "du_x", "needs_response", snap
+    )
+    assert w.service.handle_webhook(ev) is WebhookOutcome.NOT_OURS
+    assert alert(w, pid) is None
+
+
+def test_an_unreadable_dispute_is_acknowledged_as_ignored() -> None:
+    w, pid, _, pi = paid()
+    for n, snap in enumerate(
+        [
+            None,
+            {},
+            {
+                "payment_intent": pi,
+                "amount": "5",
+                "currency": "usd",
+                "reason": "x",
+                "status": "needs_response",
+            },
+            {
+                "payment_intent": pi,
+                "amount": 5,
+                "currency": "usd",
+                "reason": "x",
+                "status": "needs_response",
+                "evidence_details": {"due_by": True},
+            },
+        ]
+    ):
+        ev = ProviderEvent(
+            f"evt_bad{n}", "charge.dispute.created", 1, "dispute", "du_x", None, snap
+        )
+        assert w.service.handle_webhook(ev) is WebhookOutcome.UNUSABLE_DISPUTE
+    assert alert(w, pid) is None
+
+
+def _receive(w: Wiring, ev: ProviderEvent) -> tuple[int, str]:
+    body = signing.to_payload(ev)
+    answer = StripeWebhookIntake(w.service, [SECRET]).receive(
+        body, sign_for_test(body, SECRET, int(time.time()))
+    )
+    return answer.status, answer.outcome
+
+
+def test_the_stripe_intake_takes_dispute_events() -> None:
+    w, pid, oid, pi = paid()
+    w.provider.open_dispute(pi, reason="product_not_received")
+    ev = w.provider.take_events()[0]
+    body = json.loads(signing.to_payload(ev))
+    assert body["data"]["object"]["payment_intent"] == pi  # Stripe's shape
+    assert _receive(w, ev) == (200, "processed")
+    assert alert(w, pid).open  # type: ignore[attr-defined]
+    assert oid in alert(w, pid).message  # type: ignore[attr-defined]
