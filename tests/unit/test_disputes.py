@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
+import pytest
+from tests.chaos.test_refund_failures import out_of_stock_order
 from tests.support import make_shop
 
 from paycore import schema as s
+from paycore.errors import ProviderInvalidRequest
 from paycore.flows.checkout import CartItem
+from paycore.flows.refund_failures import AUTO_REFUND_ATTEMPTS
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import ProviderEvent
+from paycore.records import Alert
+from paycore.status import RefundStatus
 from paycore_adapters import signing
 from paycore_adapters.memory import Wiring
 from paycore_adapters.stripe_webhooks import StripeWebhookIntake, sign_for_test
@@ -152,3 +159,44 @@ def test_the_stripe_intake_takes_dispute_events() -> None:
     assert _receive(w, ev) == (200, "processed")
     assert alert(w, pid).open  # type: ignore[attr-defined]
     assert oid in alert(w, pid).message  # type: ignore[attr-defined]
+
+
+# --- a refund of a charged-back payment (charge_disputed) -------------------------------
+
+
+def refund_alerts(w: Wiring) -> list[Alert]:
+    return [a for a in w.store.snapshot().rows(s.ALERTS) if a.kind == "refund_failed"]
+
+
+def test_a_refund_refused_as_disputed_says_so_and_not_refund_again() -> None:
+    w, pid, _, pi = paid()
+    w.provider.open_dispute(pi)
+    deliver(w)
+    with pytest.raises(ProviderInvalidRequest) as info:
+        w.service.create_refund(pid, idempotency_key="k1")
+    assert info.value.fields.get("error_code") == "charge_disputed"
+    (row,) = refund_alerts(w)
+    assert "charge is disputed" in row.message and "dispute decides" in row.message
+    assert "the customer has not got this money back" not in row.message
+    assert row.fields["disputed"] is True
+
+
+def test_an_automatic_refund_refused_as_disputed_is_not_retried() -> None:
+    w = make_shop(stock=1)
+    real = w.provider.settle
+
+    def settle_then_dispute(intent_id: str, **kw: Any) -> Any:
+        view = real(intent_id, **kw)
+        w.provider.open_dispute(intent_id)  # the customer's bank disputes it at once
+        return view
+
+    w.provider.settle = settle_then_dispute
+    _, pid = out_of_stock_order(w)
+    for _ in range(AUTO_REFUND_ATTEMPTS + 2):
+        w.service.run_recovery()
+    rows = w.service.refunds_of(pid)
+    assert len(rows) == 1 and rows[0].status is RefundStatus.FAILED
+    (row,) = refund_alerts(w)
+    assert row.open and "charge is disputed" in row.message and "retrying" not in row.message
+    assert "after 1 attempts" not in row.message
+    assert f"payment_disputed:{pid}" in {a.id for a in w.store.snapshot().rows(s.ALERTS)}
