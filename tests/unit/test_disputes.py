@@ -23,8 +23,9 @@ from paycore.outcomes import WebhookOutcome
 from paycore.ports import ProviderEvent
 from paycore.records import Alert
 from paycore.status import RefundStatus
-from paycore_adapters import signing
-from paycore_adapters.memory import Wiring
+from paycore_adapters import fake_state, signing
+from paycore_adapters.fake_provider import FakeProvider
+from paycore_adapters.memory import ManualClock, Wiring
 from paycore_adapters.stripe_webhooks import StripeWebhookIntake, sign_for_test
 
 SECRET = "whsec_disputes_0123456789"
@@ -200,3 +201,22 @@ def test_an_automatic_refund_refused_as_disputed_is_not_retried() -> None:
     assert row.open and "charge is disputed" in row.message and "retrying" not in row.message
     assert "after 1 attempts" not in row.message
     assert f"payment_disputed:{pid}" in {a.id for a in w.store.snapshot().rows(s.ALERTS)}
+
+
+def test_the_fakes_saved_file_and_clones_keep_a_dispute() -> None:
+    w, _, _, pi = paid()
+    du = w.provider.open_dispute(pi)
+    fake = w.provider.inner
+    text = fake_state.dumps(fake, w.clock)
+    twin, twin_clock = FakeProvider(ManualClock()), ManualClock()
+    fake_state.loads(text, twin, twin_clock)
+    assert fake_state.dumps(twin, twin_clock) == text
+    assert twin.take_events() == w.provider.take_events()
+    for other in (twin, fake.clone(ManualClock())):
+        with pytest.raises(ProviderInvalidRequest):
+            other.create_refund(pi, amount=1, reason=None, metadata={}, idempotency_key="k")
+    twin.close_dispute(du, won=True)
+    assert [e.type for e in twin.take_events()] == [
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
+    ]
