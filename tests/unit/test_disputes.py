@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from tests.chaos.test_refund_failures import out_of_stock_order
-from tests.support import make_shop
+from tests.chaos.test_refund_late_landing import HeldRequests, to_second_key
+from tests.support import make_shop, run
 
 from paycore import schema as s
 from paycore.errors import ProviderInvalidRequest
@@ -22,7 +23,7 @@ from paycore.flows.refund_failures import AUTO_REFUND_ATTEMPTS
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import ProviderEvent
 from paycore.records import Alert
-from paycore.status import RefundStatus
+from paycore.status import FlowStatus, RefundStatus
 from paycore_adapters import fake_state, signing
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import ManualClock, Wiring
@@ -220,3 +221,22 @@ def test_the_fakes_saved_file_and_clones_keep_a_dispute() -> None:
         "charge.dispute.closed",
         "charge.dispute.funds_reinstated",
     ]
+
+
+def test_a_new_keys_call_refused_as_disputed_keeps_the_reason() -> None:
+    """The refusal of a new key's call goes through the list first (it may not be the only
+    request's answer); the provider's code goes along, and the alert still says disputed."""
+    w = make_shop()
+    res = w.service.create_payment_intent("cs_test_dispute02", [CartItem("p_mug", 1)])
+    w.service.confirm_payment(res.payment_id, "pm_card_visa")
+    HeldRequests(w)
+    fid = w.service.start_refund(res.payment_id, None, None, "rma-disputed")
+    to_second_key(w, fid)
+    intent = str(w.service.payment(res.payment_id).provider_intent_id)
+    w.provider.open_dispute(intent)
+    w.clock.advance(w.service.config.backoff_cap_ms)
+    flow = run(w, fid)
+    assert flow.status is FlowStatus.FAILED and "keygen" in flow.data
+    assert flow.data["error_code"] == "charge_disputed"
+    (row,) = refund_alerts(w)
+    assert "charge is disputed" in row.message and row.fields["disputed"] is True
