@@ -25,6 +25,7 @@ from paycore.ports import ProviderEvent
 from paycore.records import Alert
 from paycore.status import FlowStatus, RefundStatus
 from paycore_adapters import fake_state, signing
+from paycore_adapters.emulator.webhooks import event_body
 from paycore_adapters.fake_provider import FakeProvider
 from paycore_adapters.memory import ManualClock, Wiring
 from paycore_adapters.stripe_webhooks import StripeWebhookIntake, sign_for_test
@@ -240,3 +241,22 @@ def test_a_new_keys_call_refused_as_disputed_keeps_the_reason() -> None:
     assert flow.data["error_code"] == "charge_disputed"
     (row,) = refund_alerts(w)
     assert "charge is disputed" in row.message and row.fields["disputed"] is True
+
+
+def test_the_emulator_sends_a_dispute_as_stripe_does() -> None:
+    w, pid, _, pi = paid()
+    w.provider.open_dispute(pi, due_by_s=1_900_000_000)
+    ev = w.provider.take_events()[0]
+    body = json.loads(event_body(ev, None))
+    obj = body["data"]["object"]
+    assert (obj["object"], obj["payment_intent"], obj["status"]) == (
+        "dispute",
+        pi,
+        "needs_response",
+    )
+    assert obj["evidence_details"] == {"due_by": 1_900_000_000}
+    answer = StripeWebhookIntake(w.service, [SECRET]).receive(
+        event_body(ev, None), sign_for_test(event_body(ev, None), SECRET, int(time.time()))
+    )
+    assert (answer.status, answer.outcome) == (200, "processed")
+    assert alert(w, pid).open  # type: ignore[attr-defined]
