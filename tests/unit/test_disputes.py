@@ -117,29 +117,33 @@ def test_a_dispute_of_another_charge_is_not_ours() -> None:
 
 def test_an_unreadable_dispute_is_acknowledged_as_ignored() -> None:
     w, pid, _, pi = paid()
-    for n, snap in enumerate(
-        [
-            None,
-            {},
-            {
-                "payment_intent": pi,
-                "amount": "5",
-                "currency": "usd",
-                "reason": "x",
-                "status": "needs_response",
-            },
-            {
-                "payment_intent": pi,
-                "amount": 5,
-                "currency": "usd",
-                "reason": "x",
-                "status": "needs_response",
-                "evidence_details": {"due_by": True},
-            },
-        ]
-    ):
+    good = {
+        "payment_intent": pi,
+        "amount": 5,
+        "currency": "usd",
+        "reason": "x",
+        "status": "needs_response",
+    }
+    bad: list[object] = [
+        None,
+        {},
+        {**good, "amount": "5"},
+        {**good, "amount": 2**64},
+        {**good, "reason": "a\x00b"},
+        {**good, "payment_intent": {"id": pi}},
+        {**good, "evidence_details": {"due_by": True}},
+        {**good, "evidence_details": {"due_by": 10**20}},  # no date can show it
+        {**good, "evidence_details": {"due_by": -1}},
+    ]
+    for n, snap in enumerate(bad):
         ev = ProviderEvent(
-            f"evt_bad{n}", "charge.dispute.created", 1, "dispute", "du_x", None, snap
+            f"evt_bad{n}",
+            "charge.dispute.created",
+            1,
+            "dispute",
+            "du_x",
+            None,
+            snap,  # type: ignore[arg-type]
         )
         assert w.service.handle_webhook(ev) is WebhookOutcome.UNUSABLE_DISPUTE
     assert alert(w, pid) is None
@@ -260,3 +264,15 @@ def test_the_emulator_sends_a_dispute_as_stripe_does() -> None:
     )
     assert (answer.status, answer.outcome) == (200, "processed")
     assert alert(w, pid).open  # type: ignore[attr-defined]
+
+
+def test_an_inquiry_is_alerted_as_one_and_its_charge_can_still_be_refunded() -> None:
+    w, pid, _, pi = paid()
+    du = w.provider.open_dispute(pi, inquiry=True)
+    assert deliver(w) == ["processed"]  # no funds_withdrawn for an inquiry
+    assert "an inquiry" in alert(w, pid).message  # type: ignore[attr-defined]
+    w.provider.close_dispute(du, won=True)
+    deliver(w)
+    row = alert(w, pid)
+    assert not row.open and "warning_closed" in row.resolution  # type: ignore[attr-defined]
+    assert w.service.create_refund(pid, 100, idempotency_key="k-inq").status == "succeeded"

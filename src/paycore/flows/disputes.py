@@ -39,6 +39,7 @@ import attrs
 from paycore import schema as s
 from paycore.catalog import ident
 from paycore.errors import InvalidInput
+from paycore.money import MAX_AMOUNT
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import ProviderEvent
 from paycore.records import Payment
@@ -50,6 +51,8 @@ KIND = "payment_disputed"
 KEPT = frozenset({"won", "warning_closed"})
 #: Statuses after which the dispute does not change again.
 CLOSED = KEPT | {"lost", "prevented"}
+#: The latest due date read (the last second of year 9999: what a date can show).
+LAST_DUE_S = 253_402_300_799
 EVENT_TYPES = frozenset(
     {
         "charge.dispute.created",
@@ -83,11 +86,13 @@ def read(event: ProviderEvent) -> Dispute | None:
     texts = [snap.get(k) for k in ("currency", "reason", "status")]
     details = snap.get("evidence_details")
     due = details.get("due_by") if isinstance(details, Mapping) else None
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
         return None
     if not all(isinstance(t, str) and t for t in texts):
         return None
-    if due is not None and (isinstance(due, bool) or not isinstance(due, int)):
+    if due is not None and (
+        isinstance(due, bool) or not isinstance(due, int) or not 0 <= due <= LAST_DUE_S
+    ):
         return None
     try:
         if intent is not None:
@@ -178,8 +183,12 @@ def _message(payment: Payment, d: Dispute) -> str:
     if d.due_by is not None:
         when = datetime.fromtimestamp(d.due_by, UTC).strftime("%Y-%m-%d %H:%M UTC")
         due = f" before {when}"
+    taken = (
+        "an inquiry: the bank may take the money back"
+        if d.status.startswith("warning_")
+        else "the provider has taken the money back until the bank decides"
+    )
     return (
-        f"{what}: the provider has taken the money back until the bank decides; do not "
-        f"ship the order, and respond with evidence in the provider's dashboard{due}; "
-        "do not refund it (the dispute decides the money)"
+        f"{what}: {taken}; do not ship the order, and respond with evidence in the "
+        f"provider's dashboard{due}; do not refund it (the dispute decides the money)"
     )
