@@ -64,6 +64,8 @@ class StoredIntent:
     allow_redirects: bool = False
     #: declined confirmations so far (``FakeLedger.decline_limit``)
     declines: int = 0
+    #: The dispute of its charge, as Stripe's object (:mod:`paycore_adapters.fake_disputes`)
+    dispute: dict[str, Any] | None = None
 
     def copy(self) -> StoredIntent:
         """A copy for a cloned fake: its fields are immutable values, so a shallow copy

@@ -23,6 +23,7 @@ from paycore.ports import (
 
 from .fake_accounts import FakeAccounts
 from .fake_debits import FakeDebits
+from .fake_disputes import FakeDisputes
 from .fake_inflight import InFlightLedger
 from .fake_keyless import KeylessLedger
 from .fake_ledger import (
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 
-class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
+class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits, FakeDisputes):
     """A deterministic, thread-safe, in-memory Stripe. Requests may be held in flight or
     end in a saved 500 (:mod:`paycore_adapters.fake_inflight`); it may ignore idempotency
     keys as some emulators do (:mod:`paycore_adapters.fake_keyless`).
@@ -225,6 +226,7 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
                     f"This PaymentIntent ({intent_id}) does not have a successful charge to refund."
                 )
                 raise invalid_request(msg, intent_id=intent_id, status=intent.status)
+            self._refuse_charged_back(it)  # charge_disputed (fake_disputes)
             remaining = self._refund_left(it)
             if remaining == 0:
                 # docs.stripe.com/error-codes#charge-already-refunded
@@ -251,8 +253,7 @@ class FakeProvider(KeylessLedger, FakeAccounts, InFlightLedger, FakeDebits):
             self._emit("refund.created", "refund", view.id, status)
             # Stripe: charge.refunded "occurs whenever a charge is refunded, including
             # partial refunds" (docs.stripe.com/api/events/types).
-            charge = charge_id(self._intent(intent_id))
-            self._emit("charge.refunded", "charge", charge, "succeeded")
+            self._emit("charge.refunded", "charge", charge_id(it), "succeeded")
             return view
 
         params = (intent_id, amount, reason, sorted_metadata(metadata), reverse_transfer)

@@ -155,6 +155,7 @@ def to_payload(event: ProviderEvent) -> bytes:
             "created": event.created,
             "data": {
                 "object": {
+                    **(event.snapshot or {}),
                     "object": event.object_kind,
                     "id": event.object_id,
                     "status": event.status,
@@ -197,6 +198,8 @@ def from_payload(payload: bytes) -> ProviderEvent:
         object_kind=kind,
         object_id=object_id,
         status=status if isinstance(status, str) else None,
+        # A dispute is read from its event (paycore.flows.disputes): its object goes along.
+        snapshot=obj if kind == "dispute" and isinstance(obj, dict) else None,
     )
 
 

@@ -25,6 +25,9 @@ class WebhookOutcome(enum.StrEnum):
     NOT_FOUND = "ignored:not_found"
     #: The object exists but belongs to no payment or refund of this store.
     NOT_OURS = "ignored:not_ours"
+    #: A dispute event whose object paycore cannot read (no payment intent, amount,
+    #: currency, reason or status of the expected type).
+    UNUSABLE_DISPUTE = "ignored:unusable_dispute"
 
     @property
     def ignored(self) -> bool:

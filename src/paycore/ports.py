@@ -254,9 +254,12 @@ class ProviderEvent:
     id: str
     type: str
     created: int
-    object_kind: str  # "payment_intent" or "refund"
+    object_kind: str  # "payment_intent", "refund" or "dispute"
     object_id: str
     status: str | None = None
+    #: The event's object as sent, for a ``dispute`` only (paycore reads a dispute from
+    #: its event: :mod:`paycore.flows.disputes`); None for any other kind.
+    snapshot: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
 
 
 class PaymentProvider(Protocol):

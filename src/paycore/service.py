@@ -311,8 +311,8 @@ class PaymentService(AdminMethods):
         flow, seen = self._start_webhook(event)
         if seen:
             return WebhookOutcome.DUPLICATE
-        if flow is None:  # of no use, or about a payment that is already final
-            return ignored or WebhookOutcome.PROCESSED
+        if flow is None:  # of no use, about a payment already final, or a dispute
+            return ignored or webhooks.flowless_outcome(event, self._tx)
         return webhooks.outcome_of(self._finish(flow.id, flow))
 
     def run_flow(self, flow_id: str) -> Flow:

@@ -116,8 +116,10 @@ def search_json(
 
 def event_json(event: ProviderEvent, obj: Json | None) -> Json:
     """An event; ``data.object`` is the object as it is when the event is sent (Stripe's
-    is the object as of the event: the model keeps no history of its objects)."""
-    body = obj or {"object": event.object_kind, "id": event.object_id, "status": event.status}
+    is the object as of the event: the model keeps no history of its objects). A dispute's
+    is the one the event carries (``ProviderEvent.snapshot``, :mod:`..fake_disputes`)."""
+    plain = {"object": event.object_kind, "id": event.object_id, "status": event.status}
+    body = obj or {**(event.snapshot or {}), **plain}
     return {
         "id": event.id,
         "object": "event",

@@ -9,7 +9,9 @@ succeeded), in the transaction that records it:
 - the automatic refund of an out-of-stock order, which nobody asked for and so
   nobody would retry, is started again under a new key (``out-of-stock#<n>``),
   up to :data:`AUTO_REFUND_ATTEMPTS` refunds in all; after the last one its alert
-  stays open: the customer's money needs a human.
+  stays open: the customer's money needs a human. A refund refused because the charge
+  was charged back (``charge_disputed``) is never retried: the dispute decides the
+  money, and its alert says so.
 
 The alerts of a payment are resolved once its money is fully returned.
 """
@@ -36,14 +38,20 @@ def auto_key(attempt: int) -> str:
 
 
 def refund_failed(
-    u: Unit, refund: Refund, *, outside: Sequence[RefundView] | None = None
+    u: Unit,
+    refund: Refund,
+    *,
+    outside: Sequence[RefundView] | None = None,
+    disputed: bool = False,
 ) -> Refund | None:
     """Tell the shop and raise an alert for a refund that failed; retry an automatic one.
 
     Called in the transaction that moved ``refund`` to failed or canceled. Returns the
     retry it started, if any. ``outside``: the provider refused the refund for what is
     left of the payment, and these refunds made outside paycore took it (recorded now):
-    the alert names them, and does not say to refund again.
+    the alert names them, and does not say to refund again. ``disputed``: the provider
+    refused it because the charge was charged back: no retry, and the alert says the
+    dispute decides the money.
     """
     # Imported here: refunds records refunds and calls this module when one fails.
     from paycore.flows.refunds import open_refund, refundable
@@ -56,7 +64,7 @@ def refund_failed(
     attempts = sum(1 for r in u.find(s.REFUNDS, "payment_id", payment.id) if r.automatic)
     order = u.get(s.ORDERS, refund.order_id)
     out_of_stock = order is not None and order.status is OrderStatus.OUT_OF_STOCK
-    if refund.automatic and out_of_stock and attempts < AUTO_REFUND_ATTEMPTS:
+    if refund.automatic and out_of_stock and attempts < AUTO_REFUND_ATTEMPTS and not disputed:
         again = min(amount, refundable(u, payment))
         if again > 0:
             retry = open_refund(
@@ -72,24 +80,38 @@ def refund_failed(
     u.alert(
         "refund_failed",
         refund.id,
-        _message(refund, retry, attempts, outside),
+        _DISPUTED.format(_what(refund)) if disputed else _message(refund, retry, attempts, outside),
         order_id=refund.order_id,
         payment_id=refund.payment_id,
         refund_id=refund.id,
         amount=amount,
         automatic=refund.automatic,
+        **({"disputed": True} if disputed else {}),
     )
     return retry
+
+
+_DISPUTED = (
+    "{}: the provider refused it because the charge is disputed (charge_disputed): the "
+    "dispute decides the money, do not refund it while the dispute is open; answer the "
+    "dispute in the provider's dashboard (the payment_disputed alert). Once it is decided: "
+    "lost, the bank gave the customer the money, close this alert with --force; won, the "
+    "shop kept it: refund with create_refund and a new key if it is still owed"
+)
+
+
+def _what(refund: Refund) -> str:
+    return (
+        f"{'automatic ' if refund.automatic else ''}refund {refund.id} of "
+        f"{refund.amount.amount} {refund.amount.currency} for order {refund.order_id} "
+        f"(payment {refund.payment_id}) {refund.status.value}"
+    )
 
 
 def _message(
     refund: Refund, retry: Refund | None, attempts: int, outside: Sequence[RefundView] | None
 ) -> str:
-    what = (
-        f"{'automatic ' if refund.automatic else ''}refund {refund.id} of "
-        f"{refund.amount.amount} {refund.amount.currency} for order {refund.order_id} "
-        f"(payment {refund.payment_id}) {refund.status.value}"
-    )
+    what = _what(refund)
     if retry is not None:
         return (
             f"{what}; retrying as {retry.id} (attempt {attempts + 1} of "

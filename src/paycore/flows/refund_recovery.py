@@ -67,7 +67,10 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
     code = flow.data.get("refused")
     if code is not None:
         # A new key's call was refused, and no refund of this one's exists: it stands.
-        err = error_class(code)(str(flow.data.get("why", "")))
+        said = flow.data.get("error_code")
+        err = error_class(code)(
+            str(flow.data.get("why", "")), **({"error_code": said} if said else {})
+        )
         if flow.data.get("short"):
             return refused(u, flow, err, outside=record_outside(u, payment, views))
         return refused(u, flow, err)
@@ -97,12 +100,20 @@ def refused(
     refund to be made again)."""
     refund = u.get(s.REFUNDS, params_of(RefundParams, flow).refund_id)
     assert refund is not None
-    refund_failed(u, u.move(s.REFUNDS, refund, REFUND, "fail"), outside=outside)
+    disputed = err.fields.get("error_code") == DISPUTED
+    failed = u.move(s.REFUNDS, refund, REFUND, "fail")
+    refund_failed(u, failed, outside=outside, disputed=disputed)
     if outside is not None:
         payment = u.get(s.PAYMENTS, refund.payment_id)
         assert payment is not None
         money_returned(u, payment)  # the refunds made outside paycore may return it all
     return Advance(failed=err)
+
+
+#: Stripe's refusal of a refund of a charge that was charged back: "The charge you're
+#: attempting to refund has been charged back" (docs.stripe.com/error-codes#charge-disputed).
+#: The dispute decides the money (:mod:`paycore.flows.disputes`): no refund again.
+DISPUTED = "charge_disputed"
 
 
 def short_of(err: PaycoreError) -> bool:

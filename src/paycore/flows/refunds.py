@@ -225,6 +225,7 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     short = recovery.short_of(err)
     if flow.data.get("keygen") or isinstance(err, ProviderConfigurationError) or short:
         why = {"refused": err.code, "why": str(err), **({"short": True} if short else {})}
+        why["error_code"] = err.fields.get("error_code")  # charge_disputed, say
         return Advance(to=RefundStep.RESOLVE, data=why)
     return recovery.refused(u, flow, err)
 

@@ -13,11 +13,12 @@ would change the payment, so there is nothing to ask.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from paycore import schema as s
 from paycore.catalog import ident
 from paycore.errors import InvalidInput, ProviderError, ProviderNotFound
+from paycore.flows import disputes
 from paycore.flows.engine import (
     Advance,
     Effect,
@@ -40,12 +41,13 @@ from paycore.records import Flow, InboxEntry, Payment
 from paycore.status import PaymentStatus
 from paycore.unit import Unit
 
-KINDS = frozenset({"payment_intent", "refund"})
+KINDS = frozenset({"payment_intent", "refund", "dispute"})
 
 #: The event types paycore acts on, for an endpoint's subscription
 #: (docs.stripe.com/api/events/types). Each names an intent or a refund, and the flow asks
 #: the provider for that object's current state. ``charge.refund.updated`` is about a
-#: refund too. Stripe also sends ``charge.succeeded``, ``charge.failed``,
+#: refund too. The ``charge.dispute.*`` ones name a dispute, read from the event itself
+#: (:mod:`paycore.flows.disputes`). Stripe also sends ``charge.succeeded``, ``charge.failed``,
 #: ``charge.refunded`` and other ``charge.*`` events about a payment's charge, to every
 #: endpoint subscribed to them: paycore acknowledges those as ignored
 #: (``ignored:unsupported_object_kind``) and changes nothing but its inbox, since an
@@ -63,6 +65,7 @@ ACTED_ON = frozenset(
         "refund.updated",
         "refund.failed",
         "charge.refund.updated",
+        *disputes.EVENT_TYPES,
     }
 )
 
@@ -92,6 +95,8 @@ def screen(event: object) -> WebhookOutcome | None:
         return WebhookOutcome.UNSUPPORTED_OBJECT_KIND
     if not event.object_id:
         return WebhookOutcome.MISSING_OBJECT_ID
+    if event.object_kind == "dispute":
+        return disputes.screen(event)
     return None
 
 
@@ -139,6 +144,10 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
             InboxEntry(event.id, str(event.type), str(event.object_id or ""), u.now, ""),
         )
         return None
+    if event.object_kind == "dispute":  # read from the event: no flow, no provider read
+        u.tx.insert(s.INBOX, InboxEntry(event.id, event.type, event.object_id, u.now, ""))
+        disputes.take(u, event)
+        return None
     owner_rows = u.find(s.PAYMENTS, "provider_intent_id", event.object_id)
     if event.object_kind == "payment_intent" and _final(owner_rows):
         u.tx.insert(s.INBOX, InboxEntry(event.id, event.type, event.object_id, u.now, ""))
@@ -164,6 +173,16 @@ def begin_webhook(u: Unit, event: ProviderEvent, owner: str, lease_until: int) -
         keyed=False,  # it only reads
     )
     return flow_id
+
+
+def flowless_outcome(
+    event: ProviderEvent, transact: Callable[[Callable[[Unit], WebhookOutcome]], WebhookOutcome]
+) -> WebhookOutcome:
+    """What an event taken with no flow tells the endpoint: processed; for a dispute of
+    no payment of this store, not ours (one read, for disputes only)."""
+    if event.object_kind == "dispute":
+        return transact(lambda u: disputes.outcome(u, event))
+    return WebhookOutcome.PROCESSED
 
 
 def _final(payments: list[Payment]) -> bool:

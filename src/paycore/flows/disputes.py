@@ -1,0 +1,194 @@
+"""Disputes (chargebacks): an alert that names the order, raised as the event comes in.
+
+A customer's bank can take a card payment back (a dispute, or chargeback): the provider
+withdraws the money and the shop may answer with evidence until a due date; the bank
+then decides (docs.stripe.com/disputes). Stripe tells of it with ``charge.dispute.*``
+events whose object is the dispute (docs.stripe.com/api/events/types): ``created``,
+``updated``, ``funds_withdrawn``, ``funds_reinstated`` and ``closed`` (its status then
+``won`` or ``lost``). The dispute names the disputed ``payment_intent`` (may be null for a
+charge made without one), its ``amount`` and lowercase ``currency``, a ``reason``, a
+``status`` (``warning_needs_response``, ``warning_under_review``, ``warning_closed``,
+``needs_response``, ``under_review``, ``won``, ``lost``, ``prevented``, and the
+``appeal_*`` ones) and ``evidence_details.due_by`` (seconds, or null)
+(docs.stripe.com/api/disputes/object; stripe-python 16.1.0 ``stripe/_dispute.py``).
+
+paycore does not decide anything about a dispute: it makes sure someone hears of it
+before the order ships. An event about a dispute of a payment paycore made (found by its
+intent) raises or updates the ``payment_disputed`` alert of that payment, in the
+transaction that records the event, from the event's own object (no provider read: the
+status only moves forward, and a decided dispute is never reopened by a late event):
+
+- open (any status but the closed ones): the alert is open, naming the order, the
+  amount, the reason and the due date: do not ship, answer in the provider's dashboard;
+- ``won`` or ``warning_closed`` (an inquiry that closed): the alert is resolved, saying so;
+- ``lost`` (or ``prevented``, or any other closed status): it stays open, saying the
+  money is gone.
+
+A dispute of an intent no payment holds is not ours; a dispute object paycore cannot
+read is acknowledged as ``ignored:unusable_dispute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from paycore import schema as s
+from paycore.catalog import ident
+from paycore.errors import InvalidInput
+from paycore.money import MAX_AMOUNT
+from paycore.outcomes import WebhookOutcome
+from paycore.ports import ProviderEvent
+from paycore.records import Payment
+from paycore.unit import Unit
+
+KIND = "payment_disputed"
+#: Closed statuses that leave the shop its money (the bank decided for it, or an inquiry
+#: closed without becoming a chargeback).
+KEPT = frozenset({"won", "warning_closed"})
+#: Statuses after which the dispute does not change again.
+CLOSED = KEPT | {"lost", "prevented"}
+#: The latest due date read (the last second of year 9999: what a date can show).
+LAST_DUE_S = 253_402_300_799
+EVENT_TYPES = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.closed",
+    }
+)
+
+
+@attrs.frozen
+class Dispute:
+    """What paycore reads of a dispute object."""
+
+    id: str
+    intent_id: str | None
+    amount: int
+    currency: str
+    reason: str
+    status: str
+    due_by: int | None
+
+
+def read(event: ProviderEvent) -> Dispute | None:
+    """The event's dispute; None when its object cannot be read as one."""
+    snap = event.snapshot
+    if not isinstance(snap, Mapping):
+        return None
+    intent, amount = snap.get("payment_intent"), snap.get("amount")
+    texts = [snap.get(k) for k in ("currency", "reason", "status")]
+    details = snap.get("evidence_details")
+    due = details.get("due_by") if isinstance(details, Mapping) else None
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
+        return None
+    if not all(isinstance(t, str) and t for t in texts):
+        return None
+    if due is not None and (
+        isinstance(due, bool) or not isinstance(due, int) or not 0 <= due <= LAST_DUE_S
+    ):
+        return None
+    try:
+        if intent is not None:
+            ident("dispute payment_intent", intent)
+        for value in texts:
+            ident("dispute field", value)
+    except InvalidInput:
+        return None
+    currency, reason, status = (str(t) for t in texts)
+    return Dispute(event.object_id, intent, amount, currency.upper(), reason, status, due)
+
+
+def screen(event: ProviderEvent) -> WebhookOutcome | None:
+    """The ignored outcome of a dispute event paycore cannot use, before any read."""
+    dispute = read(event)
+    if dispute is None:
+        return WebhookOutcome.UNUSABLE_DISPUTE
+    if dispute.intent_id is None:
+        return WebhookOutcome.NOT_OURS  # no intent: not a charge paycore made
+    return None
+
+
+def outcome(u: Unit, event: ProviderEvent) -> WebhookOutcome:
+    """What a dispute event taken with no flow tells the endpoint: not ours when no
+    payment holds its intent."""
+    dispute = read(event)
+    if dispute is None or _payment(u, dispute) is None:
+        return WebhookOutcome.NOT_OURS
+    return WebhookOutcome.PROCESSED
+
+
+def _payment(u: Unit, dispute: Dispute) -> Payment | None:
+    rows: list[Payment] = u.find(s.PAYMENTS, "provider_intent_id", dispute.intent_id)
+    return rows[0] if len(rows) == 1 else None
+
+
+def take(u: Unit, event: ProviderEvent) -> None:
+    """Raise, update or resolve the ``payment_disputed`` alert of the dispute's payment
+    (nothing for a dispute of a payment paycore did not make)."""
+    dispute = read(event)
+    payment = _payment(u, dispute) if dispute is not None else None
+    if dispute is None or payment is None:
+        return
+    current = u.tx.get(s.ALERTS, f"{KIND}:{payment.id}")
+    if (
+        current is not None
+        and current.fields.get("dispute_id") == dispute.id
+        and (
+            current.fields.get("status") in CLOSED or current.fields.get("status") == dispute.status
+        )
+    ):
+        return  # decided, or no news: a late or repeated event changes nothing
+    fields: dict[str, Any] = {
+        "order_id": payment.order_id,
+        "payment_id": payment.id,
+        "dispute_id": dispute.id,
+        "amount": dispute.amount,
+        "currency": dispute.currency,
+        "reason": dispute.reason,
+        "status": dispute.status,
+        "due_by": dispute.due_by,
+    }
+    row = u.alert("payment_disputed", payment.id, _message(payment, dispute), **fields)
+    if dict(row.fields) != fields:  # an open alert keeps its fields: this status is news
+        u.save(s.ALERTS, row, fields=fields)
+    if dispute.status in KEPT:
+        u.resolve_alert(
+            KIND,
+            payment.id,
+            f"dispute {dispute.id} closed as {dispute.status}: the shop keeps the money "
+            f"of order {payment.order_id}, which may ship",
+        )
+
+
+def _message(payment: Payment, d: Dispute) -> str:
+    what = (
+        f"payment {payment.id} of order {payment.order_id} is disputed (dispute {d.id}, "
+        f"{d.amount} {d.currency}, reason {d.reason}, status {d.status})"
+    )
+    if d.status in KEPT:
+        return f"{what}: closed in the shop's favour, the money stays"
+    if d.status in CLOSED:
+        return (
+            f"{what}: the dispute is {d.status}, the money is gone for good; do not ship "
+            "the order (or get it back), and close this alert once that is settled"
+        )
+    due = ""
+    if d.due_by is not None:
+        when = datetime.fromtimestamp(d.due_by, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        due = f" before {when}"
+    taken = (
+        "an inquiry: the bank may take the money back"
+        if d.status.startswith("warning_")
+        else "the provider has taken the money back until the bank decides"
+    )
+    return (
+        f"{what}: {taken}; do not ship the order, and respond with evidence in the "
+        f"provider's dashboard{due}; do not refund it (the dispute decides the money)"
+    )
