@@ -99,3 +99,40 @@ def test_a_migration_that_fails_leaves_the_database_at_its_version(tmp_path: Pat
         migrate.TABLE,
     ]
     assert conn.execute(f"SELECT count(*) FROM {migrate.TABLE}").fetchone() == (0,)
+
+
+def test_refunds_past_every_follow_up_age_are_not_made_due_by_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """The version that adds refunds' follow-up times makes the succeeded refunds it
+    finds due at once, but for those made over 30 days before the newest refund: past
+    every age, they would cost a provider read each in the first runs."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"CREATE TABLE {migrate.TABLE} (version INTEGER PRIMARY KEY, name TEXT)")
+    before = next(m.version for m in migrate.migrations("sqlite") if "follow_up" in m.name) - 1
+    for mig in migrate.migrations("sqlite")[:before]:
+        conn.executescript(mig.sql)
+        conn.execute(f"INSERT INTO {migrate.TABLE} VALUES (?, ?)", (mig.version, mig.name))
+    columns = [(name, kind) for _, name, kind, *_ in conn.execute('PRAGMA table_info("refunds")')]
+    day = 86_400_000
+    newest = 1_700_000_000_000
+    rows = {  # id: (status, made this long before the newest)
+        "rf_old": ("succeeded", 31 * day),
+        "rf_recent": ("succeeded", 29 * day),
+        "rf_new": ("succeeded", 0),
+        "rf_old_failed": ("failed", 90 * day),
+    }
+    for rid, (status, age) in rows.items():
+        values = {
+            name: (f"{name}_{rid}" if kind.upper() == "TEXT" else 0) for name, kind in columns
+        }
+        values.update(id=rid, status=status, created_at=newest - age)
+        marks = ", ".join("?" for _ in values)
+        names = ", ".join(f'"{n}"' for n in values)
+        conn.execute(f'INSERT INTO "refunds" ({names}) VALUES ({marks})', list(values.values()))
+    conn.close()
+    store = SQLiteStore(path, migrate=True)
+    due = dict(store.connection().execute('SELECT id, follow_up_at FROM "refunds"').fetchall())
+    store.close()
+    assert due == {"rf_old": 2**63 - 1, "rf_recent": 0, "rf_new": 0, "rf_old_failed": 0}

@@ -167,3 +167,48 @@ def test_stores_migrating_at_once_apply_each_migration_once(postgres_dsn: str) -
     with psycopg.connect(postgres_dsn) as conn:
         rows = conn.execute(f"SELECT version FROM {migrate.TABLE} ORDER BY version").fetchall()
     assert rows == [(v,) for v in range(1, migrate.latest("postgresql") + 1)]
+
+
+def test_refunds_past_every_follow_up_age_are_not_made_due_by_the_upgrade(
+    postgres_dsn: str,
+) -> None:
+    """As on SQLite (tests/contract/test_sql_migrations.py): the succeeded refunds made
+    over 30 days before the newest are past every follow-up age, not due at once."""
+    follow_ups = next(m for m in migrate.migrations("postgresql") if "follow_up" in m.name)
+    day, newest = 86_400_000, 1_700_000_000_000
+    rows = {
+        "rf_old": ("succeeded", 31 * day),
+        "rf_recent": ("succeeded", 29 * day),
+        "rf_new": ("succeeded", 0),
+        "rf_old_failed": ("failed", 90 * day),
+    }
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {migrate.TABLE} (version bigint PRIMARY KEY, name text)")
+        for mig in migrate.migrations("postgresql")[: follow_ups.version - 1]:
+            conn.execute(mig.sql.encode())
+            conn.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(sql.Identifier(migrate.TABLE)),
+                (mig.version, mig.name),
+            )
+        columns = conn.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+            " WHERE table_name = 'refunds' AND is_identity = 'NO' ORDER BY ordinal_position"
+        ).fetchall()
+        for rid, (status, age) in rows.items():
+            plain = {"text": f"_{rid}", "boolean": False, "jsonb": "{}"}
+            values: dict[str, object] = {
+                str(name): None if nullable == "YES" else plain.get(str(kind), 0)
+                for name, kind, nullable in columns
+            }
+            values.update(id=rid, status=status, created_at=newest - age)
+            conn.execute(
+                sql.SQL("INSERT INTO refunds ({}) VALUES ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, values)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(values)),
+                ),
+                list(values.values()),
+            )
+    PostgresStore(postgres_dsn, migrate=True).close()
+    with psycopg.connect(postgres_dsn) as conn:
+        due = dict(conn.execute("SELECT id, follow_up_at FROM refunds").fetchall())
+    assert due == {"rf_old": 2**63 - 1, "rf_recent": 0, "rf_new": 0, "rf_old_failed": 0}
