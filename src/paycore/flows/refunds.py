@@ -205,7 +205,21 @@ def _call(flow: Flow) -> Remote[RefundView]:
 
 
 def _after_call(u: Unit, flow: Flow, view: RefundView) -> Advance:
-    refund = apply_refund(u, _refund(u, flow), view)
+    refund = _refund(u, flow)
+    if refund.provider_refund_id not in (None, view.id):
+        # An earlier request of this refund landed late and was recorded first: this
+        # answer is the refund made a second time (``refund_made_twice``), never the
+        # status of the one the refund holds.
+        from paycore.flows import external  # it applies refunds: imported when needed
+
+        payment = load_payment(u, refund.payment_id)
+        seen = external.known(u, payment, view)
+        if seen is not None:
+            apply_refund(u, seen, view)
+        else:
+            external.record_external_refund(u, payment, view)
+        return recovery.done(refund.id, refund.status)
+    refund = apply_refund(u, refund, view)
     return recovery.done(refund.id, refund.status)
 
 
