@@ -136,18 +136,20 @@ def tokens(store: Store) -> Tokens:
     """The run's random tokens (installation id, payment and refund references).
 
     A new shop draws ``SeededTokens(0)``, so day 1 replays exactly. A later run draws a
-    sequence seeded from what the store holds when it starts: its installation and how
-    many payments and refunds it has. Every kept reference comes with a new payment or
-    refund, so a run (a killed one too) that kept any leaves the next run another seed,
-    and no reference is drawn twice; the same file replays the same run."""
+    sequence seeded from what the store holds when it starts: its installation and every
+    payment's and refund's reference. Every reference a run keeps is among them (a new
+    payment's or refund's, or one a checkout drew again for its payment), so a run (a
+    killed one too) that kept any leaves the next run another seed, and no reference is
+    drawn twice; the same file replays the same run."""
     with store.transaction() as tx:
         installation = tx.get(s.INSTALLATION, "this")
         if installation is None:
             return SeededTokens(0)
-        payments = sum(1 for _ in tx.scan(s.PAYMENTS))
-        refunds = sum(1 for _ in tx.scan(s.REFUNDS))
-    held = f"{installation.id} {payments} {refunds}".encode()
-    return SeededTokens(int.from_bytes(hashlib.sha256(held).digest()[:8], "big"))
+        held = [installation.id]
+        held += sorted(str(p.reference) for p in tx.scan(s.PAYMENTS))
+        held += sorted(str(r.reference) for r in tx.scan(s.REFUNDS))
+    digest = hashlib.sha256(" ".join(held).encode()).digest()
+    return SeededTokens(int.from_bytes(digest[:8], "big"))
 
 
 def resume(w: Wiring, store_path: Path, out: TextIO) -> int:

@@ -19,10 +19,20 @@ from tests.support import cli
 from paycore import invariants
 from paycore import schema as s
 from paycore.config import MINUTE
+from paycore.flows.checkout import CartItem
+from paycore.money import Money
 from paycore.records import Seller
+from paycore.unit import evolve
 from paycore_adapters.demo import shop_day
-from paycore_adapters.demo_days import DAY_MS, DemoBooksMissing, DemoShopMissing, books_path
-from paycore_adapters.memory import EPOCH_MS
+from paycore_adapters.demo_days import (
+    DAY_MS,
+    DemoBooksMissing,
+    DemoShopMissing,
+    books_path,
+    tokens,
+)
+from paycore_adapters.memory import EPOCH_MS, in_memory
+from paycore_adapters.memory_store import MemoryStore
 from paycore_adapters.stores import open_store
 
 N = len(invariants.INVARIANTS)
@@ -217,3 +227,22 @@ def test_days_after_a_killed_day_draw_references_of_their_own(tmp_path: Path) ->
     assert "== Before day 4 opens: " in day(path)
     pays, refunds = references(path)
     assert len(set(pays)) == len(pays) and len(set(refunds)) == len(refunds)
+
+
+def test_a_reference_drawn_again_on_a_kept_payment_gives_the_next_day_another_seed() -> None:
+    """A checkout that draws its payment's reference again keeps no new row: the next
+    day's tokens must still differ, or that day could draw the same reference again."""
+    store = MemoryStore()
+    w = in_memory(store=store)
+    w.provider.set_account("acct_1")
+    w.service.add_seller("s1", "Shop", "acct_1")
+    w.service.add_product("p1", "s1", "SKU-1", "Mug", Money(1250, "EUR"))
+    w.service.restock("s1", "SKU-1", 5)
+    w.service.create_payment_intent("cs_test_seed000001", [CartItem("p1", 1)])
+    before = tokens(store).token()
+    assert tokens(store).token() == before  # the same file replays the same run
+    with store.transaction() as tx:
+        (payment,) = list(tx.scan(s.PAYMENTS))
+        again = {"reference": "pref_drawn_again", "version": payment.version + 1}
+        tx.update(s.PAYMENTS, evolve(payment, again))
+    assert tokens(store).token() != before
