@@ -46,13 +46,19 @@ def faultable(w: Wiring) -> Wiring:
 
 def make_shop(stock: int = 5, config: Config | None = None) -> Wiring:
     """One seller (acct_1) with a mug (p_mug, SKU-MUG, 12.50 EUR) and a tee (p_tee)."""
-    w = faultable(in_memory(config))
+    w = mug_shop(faultable(in_memory(config)), stock)
+    w.service.add_product("p_tee", "s1", "SKU-TEE", "Tee", Money(2000, "EUR"))
+    w.service.restock("s1", "SKU-TEE", stock)
+    return w
+
+
+def mug_shop(w: Wiring, stock: int = 10) -> Wiring:
+    """``w`` with one seller (s1, account acct_1) and ``stock`` mugs (p_mug, SKU-MUG,
+    12.50 EUR): the shop of the tests that build their wiring on a store of their own."""
     w.provider.set_account("acct_1")
     w.service.add_seller("s1", "Mug Shop", "acct_1")
     w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
-    w.service.add_product("p_tee", "s1", "SKU-TEE", "Tee", Money(2000, "EUR"))
     w.service.restock("s1", "SKU-MUG", stock)
-    w.service.restock("s1", "SKU-TEE", stock)
     return w
 
 

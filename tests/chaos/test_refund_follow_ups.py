@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.support import deliver_webhooks
+from tests.support import deliver_webhooks, mug_shop
 from tests.unit.test_job_scan_bounds import BATCH, WAITING, _shop
 
 from paycore import jobs
@@ -18,7 +18,6 @@ from paycore.config import Config
 from paycore.errors import InvalidInput
 from paycore.flows.checkout import CartItem
 from paycore.flows.job_sync import follow_up_ages, next_follow_up
-from paycore.money import Money
 from paycore.records import Refund
 from paycore.status import RefundStatus
 from paycore_adapters.memory import Wiring, in_memory
@@ -30,10 +29,7 @@ DAY = 24 * 3_600_000
 def shop(kind: str, tmp_path: Path, config: Config | None = None) -> Wiring:
     store = SQLiteStore(tmp_path / "shop.db", migrate=True) if kind == "sqlite" else None
     w = in_memory(config, store=store)
-    w.provider.set_account("acct_1")
-    w.service.add_seller("s1", "Mug Shop", "acct_1")
-    w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
-    w.service.restock("s1", "SKU-MUG", 100)
+    mug_shop(w, 100)
     return w
 
 

@@ -15,7 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.support import SESSION, SESSION_2, converged, deliver_webhooks, flow_of
+from tests.support import (
+    SESSION,
+    SESSION_2,
+    converged,
+    deliver_webhooks,
+    flow_of,
+    mug_shop,
+)
 
 from paycore import errors as err
 from paycore import schema as s
@@ -23,7 +30,6 @@ from paycore.config import Config
 from paycore.flows.checkout import CartItem
 from paycore.flows.params import REFUND_LANDING_MS
 from paycore.flows.refund_landing import refund_flow_id
-from paycore.money import Money
 from paycore.status import RefundStatus
 from paycore_adapters.memory import Wiring, in_memory
 from paycore_adapters.sql.sqlite_store import SQLiteStore
@@ -34,10 +40,7 @@ MINUTE = 60_000
 def shop(kind: str, tmp_path: Path, config: Config, stock: int = 5) -> Wiring:
     store = SQLiteStore(tmp_path / "shop.db", migrate=True) if kind == "sqlite" else None
     w = in_memory(config, store=store)
-    w.provider.set_account("acct_1")
-    w.service.add_seller("s1", "Mug Shop", "acct_1")
-    w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
-    w.service.restock("s1", "SKU-MUG", stock)
+    mug_shop(w, stock)
     return w
 
 

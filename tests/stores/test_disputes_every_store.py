@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support import mug_shop
 
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
-from paycore.money import Money
 from paycore.ports import Store
 from paycore_adapters.memory import MemoryStore, in_memory
 from paycore_adapters.sql.postgres_store import PostgresStore
@@ -33,10 +33,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 def test_a_lost_dispute_is_kept_on_every_store(store: Store) -> None:
     w = in_memory(store=store)  # type: ignore[arg-type]
-    w.provider.set_account("acct_1")
-    w.service.add_seller("s1", "Mug Shop", "acct_1")
-    w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
-    w.service.restock("s1", "SKU-MUG", 5)
+    mug_shop(w, 5)
     r = w.service.create_payment_intent("cs_test_dispute_any", [CartItem("p_mug", 1)])
     w.service.confirm_payment(r.payment_id, "pm_card_visa")
     w.provider.take_events()

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 from tests.chaos.test_refund_follow_ups import DAY, refund_failed_alerts, refunded
+from tests.support import mug_shop
 
 from paycore import schema as s
-from paycore.money import Money
 from paycore.status import RefundStatus
 from paycore_adapters.memory import Wiring, in_memory
 from paycore_adapters.sql.postgres_store import PostgresStore
@@ -20,10 +20,7 @@ from paycore_adapters.sql.postgres_store import PostgresStore
 def shop(migrated_postgres_dsn: str) -> Iterator[Wiring]:
     store = PostgresStore(migrated_postgres_dsn, migrate=True, max_size=2)
     w = in_memory(store=store)
-    w.provider.set_account("acct_1")
-    w.service.add_seller("s1", "Mug Shop", "acct_1")
-    w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
-    w.service.restock("s1", "SKU-MUG", 10)
+    mug_shop(w, 10)
     yield w
     store.close()
 

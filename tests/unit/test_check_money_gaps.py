@@ -13,10 +13,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.support import cli, deliver_webhooks
+from tests.support import cli, deliver_webhooks, mug_shop
 
 from paycore.flows.checkout import CartItem
-from paycore.money import Money
 from paycore_adapters import fake_state
 from paycore_adapters.memory import in_memory
 from paycore_adapters.sql.sqlite_store import SQLiteStore
@@ -40,10 +39,7 @@ def shop(tmp_path: Path) -> Path:
     path = tmp_path / "shop.db"
     store = SQLiteStore(path, migrate=True, checkpoint_every=None)
     w = in_memory(store=store)
-    w.provider.set_account("acct_1")
-    w.service.add_seller("s1", "Mug Shop", "acct_1")
-    w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
-    w.service.restock("s1", "SKU-MUG", 10)
+    mug_shop(w, 10)
     res = w.service.create_payment_intent("cs_test_0000000001", [CartItem("p_mug", 2)])
     w.service.confirm_payment(res.payment_id, "pm_card_visa")
     w.service.create_refund(res.payment_id, 1000, idempotency_key="k1")

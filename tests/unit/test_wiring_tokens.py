@@ -7,22 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.support import mug_shop
 
 from paycore import schema as s
 from paycore.flows.checkout import CartItem
-from paycore.money import Money
 from paycore.tokens import RandomTokens, SeededTokens
 from paycore_adapters.memory import SeededTokensReused, Wiring, in_memory
 from paycore_adapters.memory_store import MemoryStore
 from paycore_adapters.sql.sqlite_store import SQLiteStore
-
-
-def shop(w: Wiring) -> Wiring:
-    w.provider.set_account("acct_1")
-    w.service.add_seller("s1", "Mug Shop", "acct_1")
-    w.service.add_product("p_mug", "s1", "SKU-MUG", "Mug", Money(1250, "EUR"))
-    w.service.restock("s1", "SKU-MUG", 10)
-    return w
 
 
 def reference(w: Wiring, session: str) -> str | None:
@@ -38,7 +30,7 @@ def later(w: Wiring, first: Wiring) -> Wiring:
 
 
 def test_a_seeded_wiring_replays_from_an_empty_store() -> None:
-    one, two = shop(in_memory()), shop(in_memory(store=MemoryStore()))
+    one, two = mug_shop(in_memory()), mug_shop(in_memory(store=MemoryStore()))
     assert reference(one, "cs_one_0000000001") == reference(two, "cs_one_0000000001")
     assert one.service.installation_id() == two.service.installation_id()
 
@@ -48,7 +40,7 @@ def test_a_seeded_wiring_on_a_store_an_earlier_run_left_is_refused(
     kind: str, tmp_path: Path
 ) -> None:
     store = SQLiteStore(tmp_path / "shop.db", migrate=True) if kind == "sqlite" else MemoryStore()
-    first = shop(in_memory(store=store))
+    first = mug_shop(in_memory(store=store))
     drawn = reference(first, "cs_one_0000000001")
     with pytest.raises(SeededTokensReused) as raised:
         in_memory(store=store)
