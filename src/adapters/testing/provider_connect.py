@@ -167,13 +167,10 @@ class ConnectCases:
             600,
         )
 
-    def test_a_refund_reverses_the_transfer_only_when_asked(self, c: ContractCase) -> None:
-        """Stripe reverses a destination charge's transfer only for a refund sent with
-        ``reverse_transfer=true``; unsent it is false and the seller keeps the funds
-        (stripe-python 16.1.0 ``stripe/params/_refund_create_params.py``;
-        docs.stripe.com/connect/destination-charges, "Issue refunds"). Needs the driver's
-        ``refund_as_sent`` (a request the port does not make): an expected failure
-        without it."""
+    def _refunds_as_sent(self, c: ContractCase) -> tuple[Any, Any, Any]:
+        """Three refunds of one paid destination charge, sent by the driver as a request
+        the port does not make: without ``reverse_transfer`` (300), with it false (200)
+        and true (400). An expected failure for a driver without ``refund_as_sent``."""
         refund = getattr(c.driver, "refund_as_sent", None)
         if refund is None:
             pytest.xfail("the driver cannot send a refund of its own (refund_as_sent)")
@@ -181,6 +178,16 @@ class ConnectCases:
         unsent = refund(pi.id, 300, c.key("unsent"), reverse_transfer=None)
         refused = refund(pi.id, 200, c.key("false"), reverse_transfer=False)
         asked = refund(pi.id, 400, c.key("true"), reverse_transfer=True)
+        return unsent, refused, asked
+
+    def test_a_refund_reverses_the_transfer_only_when_asked(self, c: ContractCase) -> None:
+        """Stripe reverses a destination charge's transfer only for a refund sent with
+        ``reverse_transfer=true``; unsent it is false and the seller keeps the funds
+        (stripe-python 16.1.0 ``stripe/params/_refund_create_params.py``;
+        docs.stripe.com/connect/destination-charges, "Issue refunds"). Needs the driver's
+        ``refund_as_sent`` (a request the port does not make): an expected failure
+        without it."""
+        unsent, refused, asked = self._refunds_as_sent(c)
         reversed_ = [c.driver.transfer_reversed(r.id) for r in (unsent, refused, asked)]
         assert reversed_ == [0, 0, 400]
         assert [r.amount for r in (unsent, refused, asked)] == [300, 200, 400]
@@ -204,13 +211,7 @@ class ConnectCases:
         ``transfer_reversed`` False, the seller kept the amount
         (docs.stripe.com/connect/destination-charges, "Issue refunds"). Needs the
         driver's ``refund_as_sent``: an expected failure without it."""
-        refund = getattr(c.driver, "refund_as_sent", None)
-        if refund is None:
-            pytest.xfail("the driver cannot send a refund of its own (refund_as_sent)")
-        pi = c.paid(1000)
-        unsent = refund(pi.id, 300, c.key("unsent"), reverse_transfer=None)
-        refused = refund(pi.id, 200, c.key("false"), reverse_transfer=False)
-        asked = refund(pi.id, 400, c.key("true"), reverse_transfer=True)
+        unsent, refused, asked = self._refunds_as_sent(c)
         made = [r.transfer_reversed for r in (unsent, refused, asked)]
         read = [c.provider.retrieve_refund(r.id).transfer_reversed for r in (unsent, refused)]
         assert (made, read) == ([False, False, True], [False, False])
