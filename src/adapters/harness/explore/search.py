@@ -101,12 +101,14 @@ class _Search:
 
     def child(self, node: Node, action: Action, reuse: bool) -> Node | None:
         """The state ``action`` leads to; None if the action's fault could not fire in it."""
-        if self.method == "replay":
+        if reuse:  # the parent's last successor: its world is needed no more
+            world = node.world
+        elif self.method == "replay":
             world = self.fresh()
             for a in node.path:
                 apply_action(world, self.sc.ops, a)
         else:
-            world = node.world if reuse else fork(node.world)
+            world = fork(node.world)
         if not apply_action(world, self.sc.ops, action):
             return None
         left, budget = node.left, node.budget
