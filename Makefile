@@ -6,6 +6,10 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Python's default: compiled modules are cached in __pycache__ (git ignores them). A
+# machine that turns this off makes every test worker, and every paycore process a test
+# starts, compile src/ and rewrite the tests' asserts again on every run.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test quick lint typecheck unit timings docs bench clean
 
