@@ -34,7 +34,8 @@ The world holds locks and cannot be deep-copied as is: :func:`fork` copies it
 sharing what is immutable, locks made fresh, the adapters through their own
 ``clone`` (``method="fork"``); ``method="replay"`` rebuilds every state from a
 fresh world by replaying its path instead, slower, and the reference the fork is
-checked against.
+checked against. Either way a state's last successor takes its parent's world itself:
+nothing explores from the parent after it.
 
 The modules: :mod:`.scenarios` (what races, and the actions), :mod:`.state` (a
 state, its fingerprint, copying a world), :mod:`.search` (the depth-first search

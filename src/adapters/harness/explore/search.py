@@ -301,7 +301,8 @@ def explore(
         max_states: stop at this many distinct states (then ``complete=False``).
         only: explore only the scenarios with these names.
         method: ``"fork"`` copies a parent's world per successor; ``"replay"``
-            rebuilds it from scratch (slower; the reference).
+            rebuilds it from scratch (slower; the reference). Either way the last
+            successor takes the parent's world.
         stop_at_first: stop at the first violation (the report is then incomplete).
         store: ``memory``, ``sqlite`` (a file per state) or ``postgresql`` (a database
             per world on ``server``; with ``method="replay"``: no database is copied).
