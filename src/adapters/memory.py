@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import attrs
 
 from paycore import schema as s
+from paycore import wiring
 from paycore.config import Config
 from paycore.errors import PaycoreError
 from paycore.invariants import Kind, Ledger, Violation, check
@@ -135,7 +136,13 @@ def in_memory(
     on one that does (an earlier run's), give ``tokens``.
 
     Raises:
+        InvalidInput: ``config`` is not a ``Config``, or ``store`` or ``tokens`` lacks
+            its port's methods (named in ``field``).
         SeededTokensReused: ``store`` holds an installation and no ``tokens`` were given."""
+    wiring.check_config(config)
+    for field, part in (("store", store), ("tokens", tokens)):
+        if part is not None:
+            wiring.check_part(field, part)
     if tokens is None:
         if store is not None and _installed(store):
             raise SeededTokensReused(

@@ -12,10 +12,10 @@ only the service knows how it mails its customers and sellers.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
+from paycore import wiring
 from paycore.config import Config
 from paycore.errors import InvalidInput
 from paycore.ports import Alerts, Clock, Notifier, PaymentProvider, Store
@@ -125,7 +125,9 @@ def build_service(
         ClockSkewed: the clock is further from the server's than the tolerance.
         OperationalError: the server's clock could not be read.
     """
-    check_arguments(config, notifier, provider_timeout_s, provider_retries)
+    parts = {"store": store, "provider": provider, "notifier": notifier}
+    parts |= {"clock": clock, "alerts": alerts}  # None: the defaults
+    check_arguments(config, parts, provider_timeout_s, provider_retries, worker_id)
     config = config or Config()
     check_lease(config, provider_timeout_s, provider_retries)
     clock = clock or SystemClock()
@@ -149,26 +151,27 @@ def build_service(
     return service
 
 
-def check_arguments(config: object, notifier: object, timeout_s: object, retries: object) -> None:
+def check_arguments(
+    config: object,
+    parts: dict[str, object],
+    timeout_s: object,
+    retries: object,
+    worker_id: object = None,
+) -> None:
     """Refuse, by name, what :func:`build_service` cannot use: a wrong type would fail
     later and untyped (a notifier without ``send`` only as ``notification_failing``
-    rounds later), and a timeout that is not a positive number would pass the lease
-    check whatever the lease."""
-    if config is not None and not isinstance(config, Config):
-        raise InvalidInput("config must be a paycore.config.Config", field="config")
-    if not callable(getattr(notifier, "send", None)):
-        raise InvalidInput("notifier must have a send(message) method", field="notifier")
-    if (
-        isinstance(timeout_s, bool)
-        or not isinstance(timeout_s, int | float)
-        or not (math.isfinite(timeout_s) and timeout_s > 0)
-    ):
+    rounds later; a provider without the port's calls as a provider outage, every
+    checkout pending with its stock held), and a timeout that is not a positive number
+    would pass the lease check whatever the lease. ``parts``: each part by its name in
+    :data:`paycore.wiring.PORTS` (``clock`` and ``alerts`` None: the defaults)."""
+    wiring.check_config(config)
+    for field, value in parts.items():
+        if value is not None or field not in ("clock", "alerts"):
+            wiring.check_part(field, value)
+    wiring.positive_seconds("provider_timeout_s", timeout_s)
+    wiring.whole_number("provider_retries", retries)
+    if worker_id is not None and not isinstance(worker_id, str):
         raise InvalidInput(
-            f"provider_timeout_s must be a positive number of seconds, not {timeout_s!r}",
-            field="provider_timeout_s",
-        )
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise InvalidInput(
-            f"provider_retries must be a whole number of at least 0, not {retries!r}",
-            field="provider_retries",
+            f"worker_id must be text (or None), not a {type(worker_id).__name__}",
+            field="worker_id",
         )

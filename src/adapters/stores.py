@@ -39,6 +39,7 @@ from paycore.errors import OperationalError, StoreError
 from .memory import LocalStore
 from .memory_store import MemoryStore
 from .sql import values
+from .sql.sqlite_args import StoreFileMissing
 from .sql.sqlite_errors import StoreDamaged
 from .sql.sqlite_store import SQLiteStore
 
@@ -51,10 +52,6 @@ STORE_ENV = "PAYCORE_STORE"
 
 class StoreUrlInvalid(StoreError, ValueError, code="store_url_invalid"):
     """A store URL names no store kind paycore knows, or is malformed."""
-
-
-class StoreFileMissing(StoreError, FileNotFoundError, code="store_file_missing"):
-    """The store file the URL names does not exist."""
 
 
 class StoreFileUnreadable(StoreError, code="store_file_unreadable"):
@@ -175,7 +172,35 @@ def parse_url(url: object) -> StoreUrl:
             "this looks like a database address without its scheme (user:password@host): "
             f"write postgresql://user:password@host/db (a file so named: json:PATH); {_USAGE}"
         )
-    return StoreUrl("json", _file(url, escaped=False))
+    path = _file(url, escaped=False)
+    _refuse_sqlite(path)
+    return StoreUrl("json", path)
+
+
+#: The first bytes of every SQLite database file (https://www.sqlite.org/fileformat.html).
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: Names a bare path may not have, as a new JSON store: a SQLite file's.
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
+
+
+def _refuse_sqlite(path: Path) -> None:
+    """Refuse a bare path (read as a JSON store) that is a SQLite file, or, when there is
+    no file yet, is named as one (``shop.db``): the caller meant ``sqlite:PATH``, and the
+    JSON reader would say only that it cannot decode the file, or ``migrate`` that a JSON
+    store has no schema."""
+    try:
+        with path.open("rb") as f:
+            what = "is a SQLite file" if f.read(16) == SQLITE_HEADER else None
+    except FileNotFoundError:
+        named = path.suffix.lower() in SQLITE_SUFFIXES
+        what = "does not exist and is named as a SQLite file" if named else None
+    except OSError:  # a folder, or unreadable: the opener says so
+        return
+    if what is not None:
+        raise StoreUrlInvalid(
+            f"{path} {what}: name the SQLite store sqlite:{path} (a bare path is read as "
+            f"a JSON store file; for one so named, write json:{path})"
+        )
 
 
 #: What a ``sqlite:``/``json:`` URL's path may escape: ``%3F`` (``?``, which would start

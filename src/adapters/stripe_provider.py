@@ -46,12 +46,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import stripe
 
+from paycore import wiring
 from paycore.errors import ProviderCardDeclined, ProviderConfigurationError
 from paycore.ports import AccountView, CreateIntent, IntentView, ListPage, RefundView
+from paycore.shown import shown
 
 from .provider_port import without_secret
 from .secret_text import unusable
@@ -79,6 +82,13 @@ T = TypeVar("T")
 KEY_ENV = "STRIPE_SECRET_KEY"
 DEFAULT_RETRIES = 2
 DEFAULT_TIMEOUT_S = 30.0
+#: The most ``max_network_retries`` may be: each retry sleeps up to 5 s (the SDK's
+#: ``MAX_DELAY``) and runs a whole timeout; the flows retry on their own schedule.
+MAX_RETRIES = 10
+#: The prefixes of the keys that can make server calls: secret and restricted keys
+#: (docs.stripe.com/keys: ``sk_test_``/``sk_live_``, ``rk_test_``/``rk_live_``; a
+#: publishable key, ``pk_``, is for the browser and cannot).
+KEY_KINDS = ("sk_", "rk_")
 SEARCH_PAGE = 100  # the most a search page holds (docs.stripe.com/api/pagination/search)
 
 
@@ -108,14 +118,25 @@ class StripeProvider:
         ``api_base`` points it elsewhere than Stripe (an emulator on 127.0.0.1);
         ``connect=False`` charges the key's own account instead of sellers' connected
         accounts (see the module's docstring). The key is wrapped at once
-        (:class:`~paycore_adapters.signing.Secret`) and handed out only to the SDK client."""
+        (:class:`~paycore_adapters.signing.Secret`) and handed out only to the SDK client.
+
+        Raises:
+            ProviderConfigurationError: no key, a key that is not a secret (``sk_``) or
+                restricted (``rk_``) key, or an ``api_base`` that is not an http(s) URL
+                with a host (``field`` names the setting; the key is never shown).
+            InvalidInput: ``timeout_s`` not a finite positive number, or
+                ``max_network_retries`` not a whole number from 0 to 10."""
         key = _key(api_key if api_key is not None else os.environ.get(KEY_ENV))
         del api_key  # from here on the key is a Secret in every frame of this call
+        retries = wiring.whole_number("max_network_retries", max_network_retries, high=MAX_RETRIES)
+        timeout = wiring.positive_seconds("timeout_s", timeout_s)
+        if api_base is not None:
+            _check_base(api_base)
         client = stripe.StripeClient(
             key.reveal(),
             base_addresses={"api": api_base} if api_base else None,
-            max_network_retries=max_network_retries,
-            http_client=http_client or stripe.RequestsClient(timeout=timeout_s),
+            max_network_retries=retries,
+            http_client=http_client or stripe.RequestsClient(timeout=timeout),
         )
         return cls(client, api_base=api_base, connect=connect)
 
@@ -339,11 +360,37 @@ def _key(value: str | Secret | None) -> Secret:
         value = Secret(value)
     if not isinstance(value, Secret):
         raise ProviderConfigurationError(
-            f"no Stripe API key: pass api_key or set {KEY_ENV}", setting=KEY_ENV
+            f"no Stripe API key: pass api_key or set {KEY_ENV}", setting=KEY_ENV, field="api_key"
         )
     why = unusable(value.reveal())
     if why is not None:
         raise ProviderConfigurationError(
-            f"the Stripe API key (api_key or {KEY_ENV}) {why}", setting=KEY_ENV
+            f"the Stripe API key (api_key or {KEY_ENV}) {why}", setting=KEY_ENV, field="api_key"
+        )
+    if not value.reveal().startswith(KEY_KINDS) or len(value.reveal()) <= 3:
+        raise ProviderConfigurationError(
+            f"the Stripe API key (api_key or {KEY_ENV}) is not a secret key (sk_...) or a "
+            "restricted key (rk_...): a publishable key (pk_...) or a webhook signing "
+            "secret (whsec_...) cannot make server calls",
+            setting=KEY_ENV,
+            field="api_key",
         )
     return value
+
+
+def _check_base(api_base: object) -> None:
+    """Refuse an ``api_base`` that is not an http(s) URL with a host: ``requests`` would
+    refuse every request built on it, and the refusal would come only with the first
+    call."""
+    try:
+        parts = urlsplit(api_base) if isinstance(api_base, str) else None
+        host = parts.hostname if parts is not None else None
+    except ValueError:  # an unclosed [ of an IPv6 address, a port out of range
+        parts = host = None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ProviderConfigurationError(
+            f"api_base must be an http:// or https:// URL with a host, as "
+            f"https://api.stripe.com, not {shown(api_base)}",
+            setting="api_base",
+            field="api_base",
+        )

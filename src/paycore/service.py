@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar, overload
 
-from paycore import catalog, jobs, operations
+from paycore import catalog, jobs, operations, wiring
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import (
@@ -82,6 +82,7 @@ class PaymentService(AdminMethods):
         worker_id: str | None = None,
         tokens: Tokens | None = None,
     ) -> None:
+        wiring.check_service(store, provider, clock, alerts, notifier, config, worker_id, tokens)
         self.config = config or Config()
         self.notifier = notifier
         worker = worker_id or instance_id()  # unshared: another's leases are not its own

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from paycore.errors import InvalidInput
 from paycore.schema import ORDERS
 from paycore_adapters.sql.checkpointer import BOUND, Checkpointer
 from paycore_adapters.sql.sqlite_store import SQLiteStore
@@ -105,5 +106,8 @@ def test_a_checkpoint_refused_is_counted_not_raised(tmp_path: Path) -> None:
 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="checkpoint every"):
+    """Typed and by name, before the file is made (tests/unit/test_sqlite_store_arguments.py)."""
+    with pytest.raises(InvalidInput, match="checkpoint_every") as refused:
         SQLiteStore(tmp_path / "p.db", migrate=True, checkpoint_every=0)
+    assert refused.value.fields["field"] == "checkpoint_every"
+    assert not (tmp_path / "p.db").exists()

@@ -58,6 +58,7 @@ def test_data_survives_closing_and_reopening_the_file(db: Path) -> None:
 
 
 def test_an_unmigrated_file_is_refused_with_the_command_to_run(db: Path) -> None:
+    sqlite3.connect(db).close()  # an empty SQLite file (a missing one: StoreFileMissing)
     with pytest.raises(migrate.SchemaNotMigrated, match="paycore migrate"):
         SQLiteStore(db)
     store = SQLiteStore(db, migrate=True)

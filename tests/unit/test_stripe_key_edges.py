@@ -165,17 +165,20 @@ def test_a_request_that_cannot_be_built_is_a_configuration_error_not_an_outage(
     _assert_hidden(_logged(debug_log), key)
 
 
-def test_the_screened_constructor_refuses_a_bad_api_base_the_same_way() -> None:
+def test_the_screened_constructor_refuses_a_bad_api_base_at_once() -> None:
+    """Refused when the adapter is built, not only at its first call
+    (test_wiring_refusals.py has the other shapes)."""
     transport = _Recording()
     session = requests.Session()
     session.mount("http://", transport)
-    provider = StripeProvider.from_settings(
-        "sk_test_ZQ7KXok",
-        api_base="not-a-url",
-        http_client=stripe.RequestsClient(session=session, timeout=3),
-    )
-    with pytest.raises(E.ProviderConfigurationError, match="MissingSchema"):
-        provider.retrieve_intent("pi_3Abc")
+    with pytest.raises(E.ProviderConfigurationError, match="api_base") as refused:
+        StripeProvider.from_settings(
+            "sk_test_ZQ7KXok",
+            api_base="not-a-url",
+            http_client=stripe.RequestsClient(session=session, timeout=3),
+        )
+    assert refused.value.outcome == "definite" and not refused.value.retryable
+    _assert_hidden(_everything(refused.value), "sk_test_ZQ7KXok")
     assert transport.sent == []
 
 

@@ -35,7 +35,8 @@ import psycopg
 from psycopg import pq
 from psycopg_pool import ConnectionPool
 
-from paycore.errors import CommitUnknown, OperationalError
+from paycore import catalog, wiring
+from paycore.errors import CommitUnknown, InvalidInput, OperationalError
 
 from ..signing import Secret
 from .dsn import refusal
@@ -61,6 +62,39 @@ _IDLE = pq.TransactionStatus.IDLE
 PROBE_S = 5
 #: How long one probe's verdict answers for the pool (:func:`why_not`), in seconds.
 PROBE_EVERY_S = 30.0
+
+
+#: The most connections one store's pool may hold.
+MAX_POOL = 1_000
+
+
+def check_arguments(
+    dsn: object, pool: tuple[object, ...], migrate: object, sessions: tuple[object, ...]
+) -> None:
+    """Refuse, typed and by name, what :class:`PostgresStore` cannot be opened with, before
+    it connects: a setting error is the caller's to fix, not the store being down.
+    ``pool``: ``min_size``, ``max_size``, ``timeout``; ``sessions``: ``lock_timeout`` and
+    ``idle_in_transaction_timeout`` (None: the URL's or the default; else 0, no limit,
+    or more seconds).
+
+    Raises:
+        InvalidInput: ``field`` names the argument (never the URL's text).
+        OperationalError: a blank URL (as ever: no store to reach).
+    """
+    if not isinstance(dsn, str | Secret):
+        raise InvalidInput(
+            f"dsn must be a postgresql:// URL (text), not a {type(dsn).__name__}", field="dsn"
+        )
+    if isinstance(dsn, str) and not dsn.strip():
+        raise OperationalError("cannot connect to the PostgreSQL store: no URL given")
+    min_size, max_size, timeout = pool
+    low = wiring.whole_number("min_size", min_size, high=MAX_POOL)
+    wiring.whole_number("max_size", max_size, low=max(1, low), high=MAX_POOL)
+    wiring.positive_seconds("timeout", timeout)
+    catalog.flag("migrate", migrate)
+    for name, value in zip(("lock_timeout", "idle_in_transaction_timeout"), sessions, strict=True):
+        if value is not None:
+            wiring.positive_seconds(name, value, zero=True)
 
 
 def keepalive_options(dsn: str) -> dict[str, str]:
@@ -91,8 +125,8 @@ def settings(
         ("lock_timeout", lock_timeout, LOCK_TIMEOUT_S),
         ("idle_in_transaction_session_timeout", idle_in_transaction, IDLE_IN_TRANSACTION_S),
     ):
-        if value is not None and value < 0:
-            raise ValueError(f"{name} must be 0 (no limit) or more seconds, not {value}")
+        if value is not None:
+            wiring.positive_seconds(name, value, zero=True)
         if value is None and re.search(rf"(-c\s*|--){name}\s*=", options):
             continue  # the URL's, sent at connection start
         out[name] = round(1000 * (default if value is None else value))

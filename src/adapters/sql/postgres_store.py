@@ -50,6 +50,7 @@ from .kept import KeptRows
 from .postgres_connect import (
     Pool,
     PooledTransaction,
+    check_arguments,
     configure,
     opening,
     settings,
@@ -84,6 +85,7 @@ class PostgresStore:
             :mod:`.postgres_connect`'s defaults (5 s, 30 s).
 
     Raises:
+        InvalidInput: an argument of the wrong kind or out of range (``field``).
         OperationalError: the database cannot be reached, or the URL is garbled.
         SchemaNotMigrated, SchemaTooNew: the database's schema is not this paycore's.
     """
@@ -101,8 +103,8 @@ class PostgresStore:
         lock_timeout: float | None = None,
         idle_in_transaction_timeout: float | None = None,
     ) -> None:
-        if isinstance(dsn, str) and not dsn.strip():
-            raise OperationalError("cannot connect to the PostgreSQL store: no URL given")
+        pool, sessions = (min_size, max_size, timeout), (lock_timeout, idle_in_transaction_timeout)
+        check_arguments(dsn, pool, migrate, sessions)  # InvalidInput before connecting
         self.dsn = dsn  # held as a Secret (the property below)
         del dsn  # from here on the URL is a Secret in every frame of this call
         #: What the connections are opened with: the URL, screened, with TCP keepalives.

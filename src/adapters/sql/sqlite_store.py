@@ -42,13 +42,13 @@ from ..memory_tables import content_key, fingerprint_of
 from . import migrate
 from .checkpointer import BOUND, LOG_LIMIT, Checkpointer
 from .kept import KeptRows
+from .sqlite_args import cannot_open, checked, uri
 from .sqlite_errors import failed
 from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction, commit_failed, rollback
 from .streamed import BATCH, CACHE, StreamedSnapshot, sqlite_view
 
 T = TypeVar("T")
 
-SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: Commits between two checkpoints of the log (:mod:`.checkpointer`): a lifecycle's
 #: seven commits change about 70 pages, so about 1,000 pages a checkpoint.
 CHECKPOINT_EVERY = 100
@@ -68,12 +68,11 @@ class SQLiteStore:
         migrate: bool = False,
         checkpoint_every: int | None = CHECKPOINT_EVERY,
     ) -> None:
-        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
-            raise ValueError("a SQLite store is a file: name its path")
-        if synchronous.upper() not in SYNCHRONOUS:
-            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
-        self.path = Path(path).resolve()  # once: a later chdir must not move the store
-        self.synchronous = synchronous.upper()
+        # Every argument checked and the file found (unless made) before anything opens.
+        self.path, self.synchronous = checked(
+            path, synchronous, busy_timeout_ms, migrate, checkpoint_every
+        )
+        self._uri = uri(self.path, create=migrate)
         self.busy_timeout_ms = busy_timeout_ms
         self.checkpoints = (
             None
@@ -108,7 +107,8 @@ class SQLiteStore:
             # Each connection is used by the thread that opened it; only close() may come
             # from another, so the driver's same-thread check is off.
             conn = sqlite3.connect(
-                self.path,
+                self._uri,
+                uri=True,
                 isolation_level=None,
                 timeout=self.busy_timeout_ms / 1000,
                 check_same_thread=False,
@@ -120,7 +120,7 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA wal_autocheckpoint={BOUND}")
                 conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT}")
         except sqlite3.Error as exc:
-            raise failed(exc, f"cannot open the SQLite store at {self.path}") from None
+            raise cannot_open(exc, self.path) from None
         owner = threading.current_thread() if owned else None
         ended: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
         with self._guard:

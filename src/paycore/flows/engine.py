@@ -64,6 +64,8 @@ from paycore.unit import Unit, evolve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: Flows an engine remembers having logged a raw provider error of at ERROR.
+RAW_LOGGED_MAX = 10_000
 
 
 class Engine(Transactions, Runner, Retrying, Asking):
@@ -97,6 +99,8 @@ class Engine(Transactions, Runner, Retrying, Asking):
         #: a ``threading.local``, so that an engine can be copied.
         self._queued: dict[int, list[OutboxMessage]] = {}
         self._locks_guard = threading.Lock()
+        #: Flows whose raw provider error was logged at ERROR (:meth:`_raw_error`).
+        self._raw_logged: set[str] = set()
 
     def load(self, flow_id: str) -> Flow | None:
         """The flow as committed; a read refused for a conflict runs again (``transact``)."""
@@ -196,10 +200,29 @@ class Engine(Transactions, Runner, Retrying, Asking):
             # through the provider's locals, until the garbage collector looked.
             return Outcome(error=exc.with_traceback(None), asked_at=at), exc.code
         except Exception as exc:  # an adapter let a vendor error through: treat as unknown
-            what = f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error"
-            logs.failure(log, what, exc, **logs.flow_fields(flow))
+            self._raw_error(flow, exc)
             unknown = ProviderUnavailable(f"unexpected {type(exc).__name__} from the provider")
             return Outcome(error=unknown, asked_at=at), "provider_unavailable"
+
+    def _raw_error(self, flow: Flow, exc: Exception) -> None:
+        """Log an error the provider's adapter let through: not the port's, so a bug or a
+        wrong setting of the adapter more likely than an outage. Its outcome is unknown
+        all the same (the call may have landed): the flow retries and asks as for
+        ``ProviderUnavailable``. Logged at ERROR with its stack (never its message) the
+        first time this engine meets it for a flow, then at WARNING without the stack."""
+        what = f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error"
+        fields = {**logs.flow_fields(flow), "error_type": type(exc).__name__}
+        if flow.id in self._raw_logged:
+            log.warning("%s again (%s)", what, type(exc).__name__, extra=fields)
+            return
+        if len(self._raw_logged) >= RAW_LOGGED_MAX:
+            self._raw_logged.clear()  # bounded: a flow met again after is logged again
+        self._raw_logged.add(flow.id)
+        log.error(
+            "%s: a bug or a wrong setting of the adapter, more likely than an outage; taken "
+            "as the provider unavailable (the call may have landed), the flow retries\n%s",
+            what, logs.stack(exc), extra=fields,
+        )  # fmt: skip
 
     def _then(
         self, flow: Flow, fdef: FlowDef, remote: Remote[Any], outcome: Outcome[Any], started: int

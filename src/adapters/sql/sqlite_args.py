@@ -1,0 +1,94 @@
+"""What the SQLite store is opened with, checked before anything is opened, and the words
+for a file it cannot open.
+
+Every argument of :class:`~paycore_adapters.sql.sqlite_store.SQLiteStore` is refused up
+front, typed and by name (``InvalidInput``, ``field``): a truthy string is no decision to
+migrate, a negative busy timeout is no timeout. A file that does not exist is refused
+unless the store is to create it (``migrate=True``), and the store's connections open the
+file as it is (a ``mode=rw`` URI), so a refused or later open never leaves an empty file
+behind in place of the one meant (https://www.sqlite.org/uri.html, ``mode``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from paycore import catalog, wiring
+from paycore.errors import InvalidInput, OperationalError, StoreError
+
+from .sqlite_errors import failed
+
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: The longest busy timeout taken, in milliseconds (a day): longer is a mistake.
+MAX_BUSY_TIMEOUT_MS = 86_400_000
+#: The most commits between two checkpoints taken.
+MAX_CHECKPOINT_EVERY = 1_000_000
+
+
+class StoreFileMissing(StoreError, FileNotFoundError, code="store_file_missing"):
+    """The store file named does not exist (and nothing was asked to create it)."""
+
+
+def checked(
+    path: object,
+    synchronous: object,
+    busy_timeout_ms: object,
+    migrate: object,
+    checkpoint_every: object,
+) -> tuple[Path, str]:
+    """The store's file, resolved, and its ``synchronous`` setting in capitals, once every
+    argument is one the store takes.
+
+    Raises:
+        InvalidInput: an argument of the wrong kind or out of range (``field``).
+        StoreFileMissing: no file at ``path`` and ``migrate`` is false.
+    """
+    text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+    if not isinstance(text, str) or not text.strip() or text == ":memory:":
+        raise InvalidInput("a SQLite store is a file: name its path", field="path")
+    if text.startswith("file:"):
+        raise InvalidInput("a SQLite store is a file: name its path, not a URI", field="path")
+    if not isinstance(synchronous, str) or synchronous.upper() not in SYNCHRONOUS:
+        raise InvalidInput(
+            f"synchronous must be one of {', '.join(SYNCHRONOUS)}", field="synchronous"
+        )
+    wiring.whole_number("busy_timeout_ms", busy_timeout_ms, high=MAX_BUSY_TIMEOUT_MS)
+    if checkpoint_every is not None:
+        wiring.whole_number("checkpoint_every", checkpoint_every, low=1, high=MAX_CHECKPOINT_EVERY)
+    create = catalog.flag("migrate", migrate)
+    resolved = Path(text).resolve()  # once: a later chdir must not move the store
+    if resolved.is_dir():
+        raise InvalidInput(f"{resolved} is a folder: name the store's file", field="path")
+    if not create and not resolved.exists():
+        raise StoreFileMissing(
+            f"no SQLite store file at {resolved}: name an existing store, or create one "
+            f"(`paycore migrate --store sqlite:{resolved}` makes a new one)",
+            path=str(resolved),
+        )
+    return resolved, synchronous.upper()
+
+
+def uri(path: Path, create: bool) -> str:
+    """The URI a connection opens ``path`` by: ``mode=rw`` (never made anew), or ``rwc``
+    for a store asked to create its file."""
+    return f"{path.as_uri()}?mode={'rwc' if create else 'rw'}"
+
+
+def cannot_open(exc: sqlite3.Error, path: Path) -> OperationalError:
+    """The store's error for a connection to ``path`` that could not be opened: SQLite's
+    words, and when the folder cannot be written, why that matters. In WAL mode SQLite
+    creates ``-wal`` and ``-shm`` files beside the store even to read it, so a store in a
+    read-only folder cannot be opened at all, by ``paycore check`` either, and SQLite
+    says only "unable to open database file"."""
+    err = failed(exc, f"cannot open the SQLite store at {path}")
+    if type(err) is OperationalError and not os.access(path.parent, os.W_OK):
+        err = OperationalError(
+            f"{err.message}: the folder {path.parent} cannot be written, and SQLite needs "
+            f"to create {path.name}-wal and {path.name}-shm beside the store even to read "
+            "it: let paycore's user write to the folder (or copy the store to one it can "
+            "write to)",
+            path=str(path),
+        )
+    return err
