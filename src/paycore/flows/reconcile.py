@@ -4,7 +4,9 @@ An intent this installation made that no payment owns is an orphan: a case is op
 an orphan flow started (:mod:`paycore.flows.orphans`) and an alert raised. An intent
 without this installation's identity is reported once and never changed; a recorded
 intent that is not its payment's is reported and not synchronized; a payment whose
-status differs from its intent's is handed to the payment sync.
+status differs from its intent's is handed to the payment sync. At the end of a run
+(the provider answered its listing) the orphan and refund flows an outage killed are
+revived.
 """
 
 from __future__ import annotations
@@ -195,12 +197,12 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     """Save the cursor and start what follows from the run: the payment sync (the stale
     payments found and a batch of processing ones) and the reopening of waiting orphans;
-    revive orphan flows the provider's absence killed."""
+    revive orphan and refund flows the provider's absence killed (:func:`_revive_dead`)."""
     save_cursor(u, CURSOR, end)
     limit = _prm(flow).limit
     # The jobs that follow run next, on this run's worker: they hold its lease.
     lease: dict[str, Any] = {"owner": flow.lease_owner, "lease_until": flow.lease_until}
-    revived = _revive_orphans(u, limit=limit, lease=lease)
+    revived = _revive_dead(u, limit=limit, lease=lease)
     follow: list[str] = []
     sync = active_job(u, job_sync.PAYMENT_SYNC.kind)
     if sync is not None:
@@ -219,27 +221,36 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     return Advance(done=result, data=data)
 
 
-def _revive_orphans(u: Unit, *, limit: int, lease: dict[str, Any]) -> list[str]:
-    """Orphan flows the provider's absence killed: the money is still to be returned.
-    Each is leased as this run, whose worker runs it next (``reconcile`` returns it), so
-    another instance's recovery does not step it at the same moment.
+#: The flows the provider's absence may kill that the reconciler revives: (the job's
+#: cursor name, the flows' id prefix, their kind). Both are safe to restart unattended:
+#: an orphan flow looks at its intent before it acts, and a refund flow's ``resolve``
+#: step lists the payment's refunds before it sends anything, under keys of its own.
+REVIVED = (("revive_orphans", "orphan:", "orphan"), ("revive_refunds", "refund:", "refund"))
 
-    Only dead flows whose id is an orphan flow's (``orphan:<intent>...``) are read, at
-    most ``limit`` a run going on after the last run's and wrapping around
-    (:func:`paycore.claims.take_read`): dead flows are never pruned, and a run reads its
-    batch, not all of them; orphans dead for good never hide one to revive."""
-    prefix = "orphan:"
 
-    def read(after: str, n: int) -> list[Flow]:
-        rows = u.claim(s.FLOWS, "status", FlowStatus.DEAD, n, after=max(after, prefix))
-        return [f for f in rows if f.id.startswith(prefix)]
+def _revive_dead(u: Unit, *, limit: int, lease: dict[str, Any]) -> list[str]:
+    """Orphan and refund flows the provider's absence killed: the money is still to be
+    returned (or recorded as returned). Each is leased as this run, whose worker runs it
+    next (``reconcile`` returns it), so another instance's recovery does not step it at
+    the same moment; each revival is audited and closes the flow's dead-letter alert.
 
+    Only dead flows whose id has the kind's prefix (``orphan:<intent>``,
+    ``refund:<refund id>``) are read, at most ``limit`` of each kind a run, going on
+    after the last run's and wrapping around (:func:`paycore.claims.take_read`): dead
+    flows are never pruned, and a run reads its batch, not all of them; flows dead for
+    good (of failures) never hide one to revive."""
     revived: list[str] = []
-    for flow in claims.take_read(u, "revive_orphans", read, lambda f: f.id, limit):
-        if flow.kind == "orphan" and operations.died_of_outage(flow):
-            again = operations.revive(u, flow.id, "the reconciler")
-            u.save(s.FLOWS, again, lease_owner=lease["owner"], lease_until=lease["lease_until"])
-            revived.append(again.id)
+    for job, prefix, kind in REVIVED:
+
+        def read(after: str, n: int, prefix: str = prefix) -> list[Flow]:
+            rows = u.claim(s.FLOWS, "status", FlowStatus.DEAD, n, after=max(after, prefix))
+            return [f for f in rows if f.id.startswith(prefix)]
+
+        for flow in claims.take_read(u, job, read, lambda f: f.id, limit):
+            if flow.kind == kind and operations.died_of_outage(flow):
+                again = operations.revive(u, flow.id, "the reconciler")
+                u.save(s.FLOWS, again, lease_owner=lease["owner"], lease_until=lease["lease_until"])
+                revived.append(again.id)
     return revived
 
 
