@@ -2,7 +2,8 @@
 
 An intent this installation made that no payment owns is an orphan: a case is opened,
 an orphan flow started (:mod:`paycore.flows.orphans`) and an alert raised. An intent
-without this installation's identity is reported once and never changed; a recorded
+without this installation's identity is never changed: it is recorded once and counted
+in one ``foreign_intent`` alert (:func:`_report_foreign`); a recorded
 intent that is not its payment's is reported and not synchronized; a payment whose
 status differs from its intent's is handed to the payment sync. At the end of a run
 (the provider answered its listing) the orphan and refund flows an outage killed are
@@ -93,18 +94,50 @@ def _open_case(u: Unit, view: IntentView, action: str, session: str | None = Non
     )
 
 
+#: The subject of the one ``foreign_intent`` alert: every intent on the account that this
+#: installation did not make is counted in it (``foreign_intent:other_integrations``).
+FOREIGN_SUBJECT = "other_integrations"
+#: How many of the last foreign intents found the alert names.
+NEWEST_NAMED = 5
+
+
 def _report_foreign(u: Unit, view: IntentView) -> None:
-    """Record, once, that an intent on the account is not this installation's."""
+    """Record, once, that an intent on the account is not this installation's: a case
+    (action ``foreign``: what it is looked up by, and what keeps it from being counted
+    again) and a count in the one ``foreign_intent`` alert. The alerts port is told when
+    that alert opens (or opens again after an operator resolved it), not per intent: an
+    account shared with another integration would bury every other alert."""
     if view.status == "canceled" or u.get(s.ORPHANS, view.id) is not None:
         return
     _open_case(u, view, FOREIGN)  # its metadata is someone else's: no session recorded
-    u.alert(
-        "foreign_intent",
-        view.id,
-        f"provider intent {view.id} ({view.status}, {view.amount} {view.currency}) was not "
-        "made by this paycore installation; it is left as it is: check who made it",
-        intent_id=view.id,
+    current = u.get(s.ALERTS, f"foreign_intent:{FOREIGN_SUBJECT}")
+    if current is None or not current.open:
+        message, fields = _foreign_counted(view, 1, [])
+        row = u.alert("foreign_intent", FOREIGN_SUBJECT, message, **fields)
+        if row.count != 1:  # opened again: it counts the intents found since
+            u.save(s.ALERTS, row, count=1)
+        return
+    n = int(current.fields.get("intents", current.count)) + 1
+    message, fields = _foreign_counted(view, n, str(current.fields.get("newest", "")).split(","))
+    u.save(s.ALERTS, current, message=message, fields=fields, count=n)
+
+
+def _foreign_counted(view: IntentView, n: int, before: list[str]) -> tuple[str, dict[str, Any]]:
+    """The foreign-intent alert's text and fields once ``view`` is its ``n``-th intent
+    (``before``: the ones it named)."""
+    newest = [view.id, *(i for i in before if i and i != view.id)][:NEWEST_NAMED]
+    named = ", ".join([f"{view.id} ({view.status}, {view.amount} {view.currency})", *newest[1:]])
+    if n == 1:
+        some, they = "1 provider intent on the account was", "it is left as it is"
+    else:
+        some, they = f"{n} provider intents on the account were", "they are left as they are"
+    who = "who made it" if n == 1 else "who made them"
+    message = (
+        f"{some} not made by this paycore installation (the last found: {named}); {they}: "
+        f"check {who} (another integration on the account, a payment link, an invoice); "
+        "each is recorded as an orphan case with action foreign"
     )
+    return message, {"intents": n, "intent_id": view.id, "newest": ",".join(newest)}
 
 
 def _report_mismatch(u: Unit, view: IntentView, payment_id: str, why: str) -> None:
