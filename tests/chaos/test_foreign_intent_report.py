@@ -42,13 +42,14 @@ def test_a_foreign_intent_is_reported_once_by_id_and_a_canceled_one_not_at_all()
     )
     assert snap.get(s.ORPHANS, canceled_id) is None
     alerts = [a for a in snap.rows(s.ALERTS) if a.kind == "foreign_intent"]
-    fields = {"intents": 1, "intent_id": open_id, "newest": open_id}
+    created = str(w.provider.retrieve_intent(open_id).created)
+    fields = {"intents": 1, "intent_id": open_id, "newest": open_id, "newest_created": created}
     assert [(a.id, a.subject, a.count, dict(a.fields)) for a in alerts] == [
         (f"foreign_intent:{FOREIGN_SUBJECT}", FOREIGN_SUBJECT, 1, fields)
     ]
     assert alerts[0].message == (
-        f"1 provider intent on the account was not made by this paycore installation (the "
-        f"last found: {open_id} (requires_payment_method, 4200 EUR)); it is left as it is: "
-        "check who made it (another integration on the account, a payment link, an "
-        "invoice); each is recorded as an orphan case with action foreign"
+        f"1 provider intent on the account was not made by this paycore installation "
+        f"({open_id}: requires_payment_method, 4200 EUR); it is left as it is: check who "
+        "made it (another integration on the account, a payment link, an invoice); each "
+        "is recorded as an orphan case with action foreign"
     )

@@ -12,6 +12,7 @@ revived.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from paycore import claims, operations
@@ -112,32 +113,48 @@ def _report_foreign(u: Unit, view: IntentView) -> None:
     _open_case(u, view, FOREIGN)  # its metadata is someone else's: no session recorded
     current = u.get(s.ALERTS, f"foreign_intent:{FOREIGN_SUBJECT}")
     if current is None or not current.open:
-        message, fields = _foreign_counted(view, 1, [])
+        message, fields = _foreign_counted(view, 1, {})
         row = u.alert("foreign_intent", FOREIGN_SUBJECT, message, **fields)
         if row.count != 1:  # opened again: it counts the intents found since
             u.save(s.ALERTS, row, count=1)
         return
     n = int(current.fields.get("intents", current.count)) + 1
-    message, fields = _foreign_counted(view, n, str(current.fields.get("newest", "")).split(","))
+    message, fields = _foreign_counted(view, n, _named(current.fields))
     u.save(s.ALERTS, current, message=message, fields=fields, count=n)
 
 
-def _foreign_counted(view: IntentView, n: int, before: list[str]) -> tuple[str, dict[str, Any]]:
+def _named(fields: Mapping[str, Any]) -> dict[str, int]:
+    """The intents the alert names, with when each was created (provider seconds)."""
+    ids = str(fields.get("newest", "")).split(",")
+    created = str(fields.get("newest_created", "")).split(",")
+    return {i: int(c) for i, c in zip(ids, created, strict=False) if i and c.isdigit()}
+
+
+def _foreign_counted(view: IntentView, n: int, named: dict[str, int]) -> tuple[str, dict[str, Any]]:
     """The foreign-intent alert's text and fields once ``view`` is its ``n``-th intent
-    (``before``: the ones it named)."""
-    newest = [view.id, *(i for i in before if i and i != view.id)][:NEWEST_NAMED]
-    named = ", ".join([f"{view.id} ({view.status}, {view.amount} {view.currency})", *newest[1:]])
+    (``named``: the intents it named, by id, with when each was created): the newest few
+    by creation, whatever order the reconciler's walk met them in."""
+    pairs = sorted({**named, view.id: view.created}.items(), key=lambda p: (p[1], p[0]))
+    newest = pairs[::-1][:NEWEST_NAMED]
+    found = f"{view.id}: {view.status}, {view.amount} {view.currency}"
     if n == 1:
-        some, they = "1 provider intent on the account was", "it is left as it is"
+        some, what, they = "1 provider intent on the account was", found, "it is left as it is"
     else:
         some, they = f"{n} provider intents on the account were", "they are left as they are"
+        what = f"the newest: {', '.join(i for i, _ in newest)}; the last found: {found}"
     who = "who made it" if n == 1 else "who made them"
     message = (
-        f"{some} not made by this paycore installation (the last found: {named}); {they}: "
-        f"check {who} (another integration on the account, a payment link, an invoice); "
-        "each is recorded as an orphan case with action foreign"
+        f"{some} not made by this paycore installation ({what}); {they}: check {who} "
+        "(another integration on the account, a payment link, an invoice); each is "
+        "recorded as an orphan case with action foreign"
     )
-    return message, {"intents": n, "intent_id": view.id, "newest": ",".join(newest)}
+    fields = {
+        "intents": n,
+        "intent_id": newest[0][0],
+        "newest": ",".join(i for i, _ in newest),
+        "newest_created": ",".join(str(c) for _, c in newest),
+    }
+    return message, fields
 
 
 def _report_mismatch(u: Unit, view: IntentView, payment_id: str, why: str) -> None:
