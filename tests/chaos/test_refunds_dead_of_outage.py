@@ -7,10 +7,12 @@ and its keys are its own: a revived refund is made once, or found made and recor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 from tests.chaos.test_outages import DAY, HOUR, MINUTE, make_shop_with, paid_order
-from tests.support import converged, deliver_webhooks, flow_of
+from tests.support import converged, deliver_webhooks, faultable, flow_of, mug_shop
 
 from paycore import jobs
 from paycore import schema as s
@@ -19,10 +21,19 @@ from paycore.errors import FlowPending, ProviderError, ProviderUnavailable
 from paycore.flows import retry
 from paycore.flows.checkout import CartItem
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus, RefundStatus
-from paycore_adapters.memory import Wiring
+from paycore_adapters.memory import Wiring, in_memory
+from paycore_adapters.sql.sqlite_store import SQLiteStore
 
 #: A short horizon: the flows die of the outage within the test's first hours.
 CONFIG = Config(retry_horizon_ms=HOUR)
+
+
+def shop(kind: str, tmp_path: Path) -> Wiring:
+    """The mug shop with :data:`CONFIG`, on the memory store or on a SQLite file."""
+    if kind == "memory":
+        return make_shop_with(CONFIG)
+    store = SQLiteStore(tmp_path / "shop.db", migrate=True)
+    return mug_shop(faultable(in_memory(CONFIG, store=store)), 5)
 
 
 def answers_lost_until(w: Wiring, until: int) -> None:
@@ -74,11 +85,14 @@ def refund_flow(w: Wiring, payment_id: str) -> str:
     return f"refund:{refund.id}"
 
 
-def test_a_full_refund_whose_answers_were_lost_past_the_horizon_ends_refunded() -> None:
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_full_refund_whose_answers_were_lost_past_the_horizon_ends_refunded(
+    kind: str, tmp_path: Path
+) -> None:
     """The refund reached the provider (the customer has the money) but every answer and
     webhook was lost until its flow died at ``resolve``. Once the provider answers again,
     the jobs alone record it: the order reads ``refunded`` and every invariant holds."""
-    w = make_shop_with(CONFIG)
+    w = shop(kind, tmp_path)
     pid = paid_order(w)
     until = w.clock.now() + 5 * HOUR
     answers_lost_until(w, until)
