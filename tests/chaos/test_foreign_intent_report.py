@@ -1,6 +1,7 @@
 """What the reconciler records about an intent on the account that paycore did not make:
-one case and one alert that say which intent it is and that nothing was done to it; a
-canceled one, which can take no money, is not reported at all."""
+one case, and a count in the one ``foreign_intent`` alert, that say which intent it is and
+that nothing was done to it; a canceled one, which can take no money, is not reported at
+all."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from tests.support import make_shop
 
 from paycore import jobs
 from paycore import schema as s
+from paycore.flows.reconcile import FOREIGN_SUBJECT
 from paycore.money import Money
 from paycore.ports import CreateIntent
 from paycore_adapters.memory import Wiring
@@ -40,10 +42,14 @@ def test_a_foreign_intent_is_reported_once_by_id_and_a_canceled_one_not_at_all()
     )
     assert snap.get(s.ORPHANS, canceled_id) is None
     alerts = [a for a in snap.rows(s.ALERTS) if a.kind == "foreign_intent"]
+    created = str(w.provider.retrieve_intent(open_id).created)
+    fields = {"intents": 1, "intent_id": open_id, "newest": open_id, "newest_created": created}
     assert [(a.id, a.subject, a.count, dict(a.fields)) for a in alerts] == [
-        (f"foreign_intent:{open_id}", open_id, 1, {"intent_id": open_id})
+        (f"foreign_intent:{FOREIGN_SUBJECT}", FOREIGN_SUBJECT, 1, fields)
     ]
     assert alerts[0].message == (
-        f"provider intent {open_id} (requires_payment_method, 4200 EUR) was not made by this "
-        "paycore installation; it is left as it is: check who made it"
+        f"1 provider intent on the account was not made by this paycore installation "
+        f"({open_id}: requires_payment_method, 4200 EUR); it is left as it is: check who "
+        "made it (another integration on the account, a payment link, an invoice); each "
+        "is recorded as an orphan case with action foreign"
     )

@@ -24,6 +24,7 @@ import pytest
 import stripe
 from tests.support import SESSION, make_shop
 
+from paycore.errors import ProviderError
 from paycore.flows import checkout
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
@@ -96,13 +97,23 @@ def test_a_charge_to_the_wrong_account_is_caught(
     name: str, mutate: Callable[[Callable[[str], str]], None]
 ) -> None:
     """s2's mug paid through an intent that pays s1 (or nobody): on this Connect shop the
-    invariant names it."""
+    invariant names it. An intent whose view names another seller's account is not the
+    payment's (``identity.intent_mismatch``): the checkout refuses it (never handing it
+    out) and the reconciler cancels it as an orphan, so nobody pays it; the invariant
+    still names the create that went wrong."""
     w = two_sellers()
     mutate(MUTATIONS[name])
-    res = w.service.create_payment_intent(SESSION, [CartItem("p_mug_b", 1)])
-    assert w.service.confirm_payment(res.payment_id, "pm_card_visa").status == "succeeded"
+    refused = name == "another seller's"
+    if refused:
+        with pytest.raises(ProviderError, match="intent_mismatch"):
+            w.service.create_payment_intent(SESSION, [CartItem("p_mug_b", 1)])
+        w.service.run_reconciler()
+    else:
+        res = w.service.create_payment_intent(SESSION, [CartItem("p_mug_b", 1)])
+        assert w.service.confirm_payment(res.payment_id, "pm_card_visa").status == "succeeded"
     (intent,) = w.provider.intents()
     assert intent.account == (MUTATIONS[name]("acct_2") or None)
+    assert intent.status == ("canceled" if refused else "succeeded")
     assert charge_violations(w) == [f"[{INVARIANT}] {intent.id}: {SAID[name]}"]
 
 

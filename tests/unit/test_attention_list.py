@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.support import deliver_webhooks, made_here, make_shop, with_config
-from tests.unit.test_operations import dead_refund
+from tests.support import SESSION, deliver_webhooks, made_here, make_shop
 
 from paycore import errors as err
 from paycore import job_health
 from paycore import schema as s
-from paycore.config import Config
 from paycore.flows.checkout import CartItem
+from paycore.flows.reconcile import FOREIGN_SUBJECT
+from paycore.flows.retry import DEAD_OF
 from paycore.money import Money
 from paycore.ports import CreateIntent
-from paycore.status import RefundStatus
+from paycore.status import FlowStatus, RefundStatus
 from paycore_adapters.memory import Wiring
 
 MINUTE = 60_000
@@ -35,9 +35,27 @@ def intent_of(w: Wiring, payment_id: str) -> str:
 
 
 def a_dead_flow(w: Wiring) -> str:
-    fid = dead_refund(w)  # pays SESSION, then the refund dies with the provider down
+    """A refund dead of failures: its list is refused every time (a refund dead of an
+    outage is revived by the reconciler's next run, which the other items run)."""
+    pid = paid(w, SESSION)
+
+    def fault(name: str, phase: str, key: str | None) -> None:
+        if name == "create_refund" and phase == "before":
+            raise err.ProviderUnavailable("injected: create_refund 503")
+        if name == "list_refunds" and phase == "before":
+            raise err.ProviderInvalidRequest("injected: the list is refused")
+
+    w.provider.fault = fault
+    with pytest.raises(err.FlowPending):
+        w.service.create_refund(pid, idempotency_key="rma-1")
+    (refund,) = w.service.refunds_of(pid)
+    fid = f"refund:{refund.id}"
+    for _ in range(w.service.config.max_attempts):
+        w.clock.advance(w.service.config.backoff_cap_ms + w.service.config.lease_ms)
+        w.service.run_recovery()
     w.provider.fault = None
-    with_config(w, retry_horizon_ms=Config().retry_horizon_ms)
+    dead = w.service.flow(fid)
+    assert dead.status is FlowStatus.DEAD and dead.data.get(DEAD_OF) == "failures"
     return fid
 
 
@@ -151,7 +169,7 @@ class TestAttentionList:
                 ("flow_dead_lettered", dead),
                 ("refund_failed", failed),
                 ("external_refund", external),
-                ("foreign_intent", foreign),
+                ("foreign_intent", FOREIGN_SUBJECT),  # one alert counts every such intent
                 ("intent_mismatch", mismatched),
                 ("orphan_intent", orphan),  # waiting: the bank is still processing it
                 ("orphan_intent", unowned),  # canceled; a human checks and resolves
@@ -171,7 +189,11 @@ class TestAttentionList:
         foreign, _, _ = a_foreign_and_a_mismatched_intent(w)
         for _ in range(2):
             w.service.run_reconciler()
-        listed = [i for i in w.service.attention() if i.subject == foreign]
-        assert [(i.kind, i.count) for i in listed] == [("foreign_intent", 1)]
-        w.service.resolve_alert(f"foreign_intent:{foreign}", "a test intent of the other shop")
-        assert foreign not in [i.subject for i in w.service.attention()]
+        listed = [i for i in w.service.attention() if i.kind == "foreign_intent"]
+        assert [(i.subject, i.count, i.fields["intent_id"]) for i in listed] == [
+            (FOREIGN_SUBJECT, 1, foreign)
+        ]
+        w.service.resolve_alert(
+            f"foreign_intent:{FOREIGN_SUBJECT}", "a test intent of the other shop"
+        )
+        assert "foreign_intent" not in [i.kind for i in w.service.attention()]

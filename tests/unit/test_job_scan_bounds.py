@@ -171,7 +171,7 @@ class TestReviveOrphans:
 
     def _revive(self, w: Wiring) -> list[str]:
         return w.service.engine.transact(
-            lambda u: reconcile._revive_orphans(u, limit=BATCH, lease=self.LEASE)
+            lambda u: reconcile._revive_dead(u, limit=BATCH, lease=self.LEASE)
         )
 
     def test_a_pass_reads_dead_orphan_flows_only(self) -> None:

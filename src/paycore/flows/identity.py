@@ -87,6 +87,10 @@ def intent_mismatch(
         return f"amount {intent.amount} is not the order's {order.total.amount}"
     if intent.currency.upper() != order.total.currency.upper():
         return f"currency {intent.currency} is not the order's {order.total.currency}"
+    if intent.account and intent.account != payment.seller_account:
+        # A copy of the intent (its metadata is on the dashboard) paying someone else.
+        # A view that names no account (no Connect, or not said) is not judged here.
+        return f"pays account {intent.account!r}, not the seller's {payment.seller_account!r}"
     return None
 
 
@@ -95,8 +99,9 @@ def intent_is_payments(
 ) -> bool:
     """Is ``intent`` the one this installation made for ``payment`` of ``order``?
 
-    It must carry this installation's id and the payment's reference, and match the
-    order's amount, currency, id and checkout session.
+    It must carry this installation's id and the payment's reference, match the
+    order's amount, currency, id and checkout session, and, when its view names the
+    account it pays, pay the payment's seller's.
     """
     return intent_mismatch(intent, payment, order, installation) is None
 

@@ -2,13 +2,17 @@
 
 An intent this installation made that no payment owns is an orphan: a case is opened,
 an orphan flow started (:mod:`paycore.flows.orphans`) and an alert raised. An intent
-without this installation's identity is reported once and never changed; a recorded
+without this installation's identity is never changed: it is recorded once and counted
+in one ``foreign_intent`` alert (:func:`_report_foreign`); a recorded
 intent that is not its payment's is reported and not synchronized; a payment whose
-status differs from its intent's is handed to the payment sync.
+status differs from its intent's is handed to the payment sync. At the end of a run
+(the provider answered its listing) the orphan and refund flows an outage killed are
+revived.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from paycore import claims, operations
@@ -91,18 +95,66 @@ def _open_case(u: Unit, view: IntentView, action: str, session: str | None = Non
     )
 
 
+#: The subject of the one ``foreign_intent`` alert: every intent on the account that this
+#: installation did not make is counted in it (``foreign_intent:other_integrations``).
+FOREIGN_SUBJECT = "other_integrations"
+#: How many of the last foreign intents found the alert names.
+NEWEST_NAMED = 5
+
+
 def _report_foreign(u: Unit, view: IntentView) -> None:
-    """Record, once, that an intent on the account is not this installation's."""
+    """Record, once, that an intent on the account is not this installation's: a case
+    (action ``foreign``: what it is looked up by, and what keeps it from being counted
+    again) and a count in the one ``foreign_intent`` alert. The alerts port is told when
+    that alert opens (or opens again after an operator resolved it), not per intent: an
+    account shared with another integration would bury every other alert."""
     if view.status == "canceled" or u.get(s.ORPHANS, view.id) is not None:
         return
     _open_case(u, view, FOREIGN)  # its metadata is someone else's: no session recorded
-    u.alert(
-        "foreign_intent",
-        view.id,
-        f"provider intent {view.id} ({view.status}, {view.amount} {view.currency}) was not "
-        "made by this paycore installation; it is left as it is: check who made it",
-        intent_id=view.id,
+    current = u.get(s.ALERTS, f"foreign_intent:{FOREIGN_SUBJECT}")
+    if current is None or not current.open:
+        message, fields = _foreign_counted(view, 1, {})
+        row = u.alert("foreign_intent", FOREIGN_SUBJECT, message, **fields)
+        if row.count != 1:  # opened again: it counts the intents found since
+            u.save(s.ALERTS, row, count=1)
+        return
+    n = int(current.fields.get("intents", current.count)) + 1
+    message, fields = _foreign_counted(view, n, _named(current.fields))
+    u.save(s.ALERTS, current, message=message, fields=fields, count=n)
+
+
+def _named(fields: Mapping[str, Any]) -> dict[str, int]:
+    """The intents the alert names, with when each was created (provider seconds)."""
+    ids = str(fields.get("newest", "")).split(",")
+    created = str(fields.get("newest_created", "")).split(",")
+    return {i: int(c) for i, c in zip(ids, created, strict=False) if i and c.isdigit()}
+
+
+def _foreign_counted(view: IntentView, n: int, named: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    """The foreign-intent alert's text and fields once ``view`` is its ``n``-th intent
+    (``named``: the intents it named, by id, with when each was created): the newest few
+    by creation, whatever order the reconciler's walk met them in."""
+    pairs = sorted({**named, view.id: view.created}.items(), key=lambda p: (p[1], p[0]))
+    newest = pairs[::-1][:NEWEST_NAMED]
+    found = f"{view.id}: {view.status}, {view.amount} {view.currency}"
+    if n == 1:
+        some, what, they = "1 provider intent on the account was", found, "it is left as it is"
+    else:
+        some, they = f"{n} provider intents on the account were", "they are left as they are"
+        what = f"the newest: {', '.join(i for i, _ in newest)}; the last found: {found}"
+    who = "who made it" if n == 1 else "who made them"
+    message = (
+        f"{some} not made by this paycore installation ({what}); {they}: check {who} "
+        "(another integration on the account, a payment link, an invoice); each is "
+        "recorded as an orphan case with action foreign"
     )
+    fields = {
+        "intents": n,
+        "intent_id": newest[0][0],
+        "newest": ",".join(i for i, _ in newest),
+        "newest_created": ",".join(str(c) for _, c in newest),
+    }
+    return message, fields
 
 
 def _report_mismatch(u: Unit, view: IntentView, payment_id: str, why: str) -> None:
@@ -195,12 +247,12 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     """Save the cursor and start what follows from the run: the payment sync (the stale
     payments found and a batch of processing ones) and the reopening of waiting orphans;
-    revive orphan flows the provider's absence killed."""
+    revive orphan and refund flows the provider's absence killed (:func:`_revive_dead`)."""
     save_cursor(u, CURSOR, end)
     limit = _prm(flow).limit
     # The jobs that follow run next, on this run's worker: they hold its lease.
     lease: dict[str, Any] = {"owner": flow.lease_owner, "lease_until": flow.lease_until}
-    revived = _revive_orphans(u, limit=limit, lease=lease)
+    revived = _revive_dead(u, limit=limit, lease=lease)
     follow: list[str] = []
     sync = active_job(u, job_sync.PAYMENT_SYNC.kind)
     if sync is not None:
@@ -219,27 +271,36 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     return Advance(done=result, data=data)
 
 
-def _revive_orphans(u: Unit, *, limit: int, lease: dict[str, Any]) -> list[str]:
-    """Orphan flows the provider's absence killed: the money is still to be returned.
-    Each is leased as this run, whose worker runs it next (``reconcile`` returns it), so
-    another instance's recovery does not step it at the same moment.
+#: The flows the provider's absence may kill that the reconciler revives: (the job's
+#: cursor name, the flows' id prefix, their kind). Both are safe to restart unattended:
+#: an orphan flow looks at its intent before it acts, and a refund flow's ``resolve``
+#: step lists the payment's refunds before it sends anything, under keys of its own.
+REVIVED = (("revive_orphans", "orphan:", "orphan"), ("revive_refunds", "refund:", "refund"))
 
-    Only dead flows whose id is an orphan flow's (``orphan:<intent>...``) are read, at
-    most ``limit`` a run going on after the last run's and wrapping around
-    (:func:`paycore.claims.take_read`): dead flows are never pruned, and a run reads its
-    batch, not all of them; orphans dead for good never hide one to revive."""
-    prefix = "orphan:"
 
-    def read(after: str, n: int) -> list[Flow]:
-        rows = u.claim(s.FLOWS, "status", FlowStatus.DEAD, n, after=max(after, prefix))
-        return [f for f in rows if f.id.startswith(prefix)]
+def _revive_dead(u: Unit, *, limit: int, lease: dict[str, Any]) -> list[str]:
+    """Orphan and refund flows the provider's absence killed: the money is still to be
+    returned (or recorded as returned). Each is leased as this run, whose worker runs it
+    next (``reconcile`` returns it), so another instance's recovery does not step it at
+    the same moment; each revival is audited and closes the flow's dead-letter alert.
 
+    Only dead flows whose id has the kind's prefix (``orphan:<intent>``,
+    ``refund:<refund id>``) are read, at most ``limit`` of each kind a run, going on
+    after the last run's and wrapping around (:func:`paycore.claims.take_read`): dead
+    flows are never pruned, and a run reads its batch, not all of them; flows dead for
+    good (of failures) never hide one to revive."""
     revived: list[str] = []
-    for flow in claims.take_read(u, "revive_orphans", read, lambda f: f.id, limit):
-        if flow.kind == "orphan" and operations.died_of_outage(flow):
-            again = operations.revive(u, flow.id, "the reconciler")
-            u.save(s.FLOWS, again, lease_owner=lease["owner"], lease_until=lease["lease_until"])
-            revived.append(again.id)
+    for job, prefix, kind in REVIVED:
+
+        def read(after: str, n: int, prefix: str = prefix) -> list[Flow]:
+            rows = u.claim(s.FLOWS, "status", FlowStatus.DEAD, n, after=max(after, prefix))
+            return [f for f in rows if f.id.startswith(prefix)]
+
+        for flow in claims.take_read(u, job, read, lambda f: f.id, limit):
+            if flow.kind == kind and operations.died_of_outage(flow):
+                again = operations.revive(u, flow.id, "the reconciler")
+                u.save(s.FLOWS, again, lease_owner=lease["owner"], lease_until=lease["lease_until"])
+                revived.append(again.id)
     return revived
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from paycore import schema as s
-from paycore.invariants.common import REFERENCE_KEY, ours
+from paycore.invariants.common import REFERENCE_KEY, ours, payments_by_intent
 from paycore.invariants.registry import Breach, Ledger, invariant
-from paycore.ports import SnapshotView
+from paycore.ports import IntentView, SnapshotView
 from paycore.records import Payment
 
 
@@ -35,17 +35,33 @@ def payment_records_seller_account(snap: SnapshotView, _: Ledger) -> Iterator[Br
     "charge-pays-the-seller",
     "Every provider intent this installation made for a payment pays the provider account "
     "of that payment's seller (through Connect, named as its destination; without Connect, "
-    "the shop's own, naming none).",
+    "the shop's own, naming none); except a charge no payment records that was refunded in "
+    "full, each refund taking its transfer back: it moved no money.",
     "safety",
 )
 def charge_pays_the_seller(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
+    recorded = payments_by_intent(snap)
     for v in ours(snap, ledger):
         made_for = snap.get(s.PAYMENTS, v.metadata.get("payment_id", ""))
         if made_for is None or v.metadata.get(REFERENCE_KEY) != made_for.reference:
             continue  # not made for a payment of this store: the orphan checks' concern
+        if v.id not in recorded and _returned_in_full(ledger, v):
+            continue  # an orphan (or a copy of our intent) whose money all went back
         wrong = _wrong_account(v.account, seller_account(snap, made_for), ledger.connect)
         if wrong is not None:
             yield v.id, wrong
+
+
+def _returned_in_full(ledger: Ledger, v: IntentView) -> bool:
+    """Did the charge move no money: it succeeded, its succeeded refunds cover all it
+    received, and none of its refunds left the transfer with the account it paid (a
+    dashboard's refund without ``reverse_transfer``: the platform paid the customer and
+    that account kept the money)? A canceled intent is still judged: a create naming the
+    wrong account is wrong whether or not a customer paid it."""
+    refunds = ledger.refunds_of(v.id)
+    if v.status != "succeeded" or any(r.transfer_reversed is False for r in refunds):
+        return False
+    return ledger.refunded(v.id, ("succeeded",)) >= v.amount_received
 
 
 def _wrong_account(account: str | None, want: str, connect: bool | None) -> str | None:
