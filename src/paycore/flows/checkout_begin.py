@@ -206,7 +206,7 @@ def _snapshot_lines(u: Unit, cart: Sequence[CartItem]) -> list[OrderLine]:
         if product is None:
             raise ProductNotFound(
                 f"product {shown_id(item.product_id)} does not exist; remove it from the cart",
-                product_id=item.product_id,
+                product_id=shown_id(item.product_id),
             )
         if product.deleted:
             raise ProductUnavailable(
