@@ -22,7 +22,7 @@ class StoreHasNoSchema(InvalidInput, code="store_has_no_schema"):
 
 
 class FileUnreadable(PaycoreError, code="file_unreadable"):
-    """A file the command was named (``--fake-books``) cannot be read as one: missing,
+    """A file the command was given (``--fake-books``) cannot be read as one: missing,
     not readable, or not what it should hold."""
 
 
