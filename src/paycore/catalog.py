@@ -125,7 +125,8 @@ def seller_of(u: Unit, seller_id: str) -> Seller:
         s.SELLERS,
         seller_id,
         lambda: SellerNotFound(
-            f"no seller {shown_id(seller_id)}: add it with add_seller first", seller_id=seller_id
+            f"no seller {shown_id(seller_id)}: add it with add_seller first",
+            seller_id=shown_id(seller_id),
         ),
     )
 

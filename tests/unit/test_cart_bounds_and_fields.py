@@ -56,6 +56,14 @@ def test_product_not_found_shows_the_id_in_its_fields() -> None:
     assert caught.value.fields == {"product_id": "p_nope"}  # an ordinary id as it is
 
 
+def test_an_unknown_seller_is_shown_in_the_fields() -> None:
+    w = make_shop()
+    with pytest.raises(PaycoreError) as caught:
+        w.service.set_charges_enabled(BAD_ID, False)
+    _fields_are_short(caught.value)
+    assert caught.value.fields["seller_id"].startswith("'\\x1b[2J")
+
+
 @pytest.mark.parametrize("amount", [-5, 0, 10**400, -(10**400), 100_000_000, 1.5, "12"])
 def test_every_refused_amount_is_shown_the_same_way(amount: object) -> None:
     with pytest.raises(InvalidAmount) as caught:
