@@ -15,6 +15,7 @@ from paycore.shown import shown_id
 
 from . import cli_check, cli_emulator, cli_ops
 from .cli_args import whole
+from .cli_errors import SystemRefused
 from .demo import DEFAULT_STORE, shop_day
 from .stores import STORE_ENV
 
@@ -248,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
     except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        refused = SystemRefused.of(exc)
+        print(f"error: {refused.code}: {refused.message}", file=sys.stderr)
     except Exception:  # a bug: never exit 1, which says invariants were violated
         print("error: paycore failed unexpectedly:", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)

@@ -44,7 +44,8 @@ from paycore.invariants import INVARIANTS, BooksUnavailable, Invariant, Ledger, 
 from paycore.ports import IntentView, RefundView, SnapshotView, Store
 
 from . import fake_state
-from .cli_ops import store_url
+from .cli_errors import FileUnreadable
+from .cli_ops import store_url, usage
 from .clock_skew import ServerTimed, SkewReading, measure, tolerance_ms
 from .fake_provider import FakeProvider
 from .memory import ManualClock
@@ -66,10 +67,6 @@ DAMAGED = 3
 
 class LedgerUnavailable(BooksUnavailable):
     """An invariant asked for the provider's books, and no provider is configured."""
-
-
-class _BooksUnreadable(Exception):
-    """The fake provider's books named by ``--fake-books`` could not be read."""
 
 
 class _NoLedger:
@@ -221,12 +218,12 @@ class _Books:
 
 
 def _books(args: argparse.Namespace) -> _Books:
-    """Raises PaycoreError (the provider could not be read) or _BooksUnreadable."""
+    """Raises PaycoreError: the provider or the books file could not be read."""
     if args.fake_books is not None:
         try:
             return _Books(_fake_ledger(args.fake_books))
         except (OSError, UnicodeDecodeError, fake_state.FakeStateUnreadable) as exc:
-            raise _BooksUnreadable(str(exc)) from exc
+            raise FileUnreadable(f"cannot read the fake provider's books: {exc}") from None
     if args.provider is None:
         return _Books()
     if args.window_hours < 1:
@@ -245,8 +242,7 @@ def _books(args: argparse.Namespace) -> _Books:
 def check(args: argparse.Namespace, out: TextIO) -> int:
     url = store_url(args)
     if url is None:
-        print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
-        return 2
+        return usage()
     kinds = ("safety", "convergence") if args.all else ("safety",)
     chosen = [inv for inv in INVARIANTS if inv.kind in kinds]
     started = time.perf_counter()
@@ -268,9 +264,6 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
             opened.close()
     except PaycoreError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 2
-    except _BooksUnreadable as exc:
-        print(f"error: cannot read the fake provider's books: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
     _report(args, out, chosen, found, unchecked, elapsed, reading)

@@ -15,6 +15,7 @@ import threading
 from typing import Any, TextIO
 
 from .cli_args import port
+from .cli_errors import PortUnavailable
 from .emulator import Emulator
 from .fake_provider import FakeProvider
 from .runtime import SystemClock
@@ -45,14 +46,21 @@ def run(args: argparse.Namespace, out: TextIO, stop: threading.Event | None = No
     accounts = args.account or ["acct_local"]
     for account in accounts:
         model.set_account(account)
-    emulator = Emulator(
-        model,
-        port=args.port,
-        api_key=args.api_key,
-        webhook_url=args.webhook_url,
-        webhook_secret=args.webhook_secret,
-        own_account=accounts[0],
-    )
+    try:
+        emulator = Emulator(
+            model,
+            port=args.port,
+            api_key=args.api_key,
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret,
+            own_account=accounts[0],
+        )
+    except OSError as exc:
+        raise PortUnavailable(
+            f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}; free the port or "
+            "pick another with --port (0: any free port)",
+            port=args.port,
+        ) from None
     with emulator:
         print(f"paycore emulator on {emulator.url} (Ctrl-C stops it)", file=out, flush=True)
         try:

@@ -21,6 +21,7 @@ from paycore.ports import Clock, PaymentProvider
 from paycore.records import Alert, Flow
 from paycore.service import FLOW_DEFS
 
+from .cli_errors import StoreHasNoSchema, UsageError
 from .clock_skew import ServerTimed, measure, refuse_skew, tolerance_ms
 from .runtime import SystemClock
 from .stores import STORE_ENV, OpenStore, encode, open_store, parse_url, refuse_unshared
@@ -99,23 +100,27 @@ def store_url(args: argparse.Namespace) -> str | None:
     return getattr(args, "store", None) or os.environ.get(STORE_ENV) or None
 
 
+def usage() -> int:
+    """No store named: the usage error's line on stderr; exit 2."""
+    err = UsageError(f"give the store with --store URL or {STORE_ENV}")
+    print(f"error: {err.code}: {err.message}", file=sys.stderr)
+    return 2
+
+
 def migrate(args: argparse.Namespace, out: TextIO) -> int:
     """`paycore migrate --store URL`: bring the store's schema up to date (a new SQLite
     file is created with the whole schema; a PostgreSQL database must exist). The store
     is named by its repr, which never shows a password."""
     url = store_url(args)
     if url is None:
-        print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
-        return 2
+        return usage()
     try:
         parsed = parse_url(url)
         if parsed.kind not in ("sqlite", "postgresql"):
-            print(
-                f"error: a {parsed.kind} store has no schema to migrate: migrate names a "
-                "SQLite file (sqlite:PATH) or a PostgreSQL database (postgresql://...)",
-                file=sys.stderr,
+            raise StoreHasNoSchema(
+                f"a {parsed.kind} store has no schema to migrate: migrate names a "
+                "SQLite file (sqlite:PATH) or a PostgreSQL database (postgresql://...)"
             )
-            return 2
         opened = open_store(url, create=True)
         version: int = getattr(opened.store, "schema_version")()  # noqa: B009 - an SQL store's
         opened.close()
@@ -130,8 +135,7 @@ def migrate(args: argparse.Namespace, out: TextIO) -> int:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     url = store_url(args)
     if url is None:
-        print(f"error: usage: give the store with --store URL or {STORE_ENV}", file=sys.stderr)
-        return 2
+        return usage()
     try:
         refuse_unshared(url, args.command)
         opened = open_store(url)

@@ -11,6 +11,8 @@ shipped core: it is a tool for this repository's docs.
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -92,7 +94,30 @@ def render_errors() -> str:
     for cls in errors.ERRORS_BY_CODE.values():
         if cls.__module__ == errors.__name__:
             out.append(_error_row(cls, "yes" if cls.retryable else "no"))
+    out.append(
+        "\n## Raised by the adapters and the command line\n\n"
+        "Errors the adapters define beside the core's: a store's (opening a file or a "
+        "URL, its schema), the demo's, the in-memory wiring's and the command line's own. "
+        "The command line prints each as one line, `error: CODE: message`, and exits 2 "
+        "([operations.md](operations.md)). By module, then code.\n\n"
+    )
+    out.append(
+        "| Code | Class | Bases | Module | Retryable | Meaning |\n|---|---|---|---|---|---|\n"
+    )
+    for cls in adapter_errors():
+        out.append(_error_row(cls, f"`{cls.__module__}`", "yes" if cls.retryable else "no"))
     return "".join(out)
+
+
+def adapter_errors() -> list[type[errors.PaycoreError]]:
+    """Every error class defined outside ``paycore.errors`` (in the adapters), by module
+    then code. Every module of ``paycore_adapters`` is imported first: a class is known
+    (:data:`paycore.errors.ERRORS_BY_CODE`) once its module is, and the list must not
+    depend on what happened to be imported."""
+    for mod in pkgutil.walk_packages([str(Path(__file__).parent)], f"{__package__}."):
+        importlib.import_module(mod.name)
+    found = [c for c in errors.ERRORS_BY_CODE.values() if c.__module__ != errors.__name__]
+    return sorted(found, key=lambda c: (c.__module__, c.code))
 
 
 _STYLES = dict(GraphMachine.style_attributes)

@@ -11,10 +11,12 @@ import hashlib
 import hmac
 import json
 import re
+from math import isfinite
 from typing import Any
 
 from paycore.errors import InvalidInput, WebhookSignatureInvalid
 from paycore.ports import ProviderEvent
+from paycore.shown import shown
 
 TOLERANCE_S = 300
 _DIGITS = re.compile(r"[0-9]{1,12}")
@@ -73,7 +75,15 @@ class Secret:
 
 def sign(payload: bytes, secret: str | Secret, timestamp_s: int) -> str:
     """The ``Stripe-Signature`` header of ``payload`` at ``timestamp_s``: HMAC-SHA256 of
-    ``"<t>.<payload>"`` under the secret (docs.stripe.com/webhooks#verify-manually)."""
+    ``"<t>.<payload>"`` under the secret (docs.stripe.com/webhooks#verify-manually).
+    ``timestamp_s`` is whole seconds of at most 12 digits, as :func:`parse_header` reads
+    ``t=`` back; anything else is InvalidInput (``1.5`` would sign ``t=1.5``)."""
+    ok = isinstance(timestamp_s, int) and not isinstance(timestamp_s, bool)
+    if not ok or not 0 <= timestamp_s < 10**12:
+        raise InvalidInput(
+            f"timestamp_s must be whole seconds since the epoch, got {shown(timestamp_s)}",
+            field="timestamp_s",
+        )
     return f"t={timestamp_s},v1={_mac(payload, Secret.of(secret), timestamp_s)}"
 
 
@@ -122,14 +132,25 @@ def parse_header(header: object) -> tuple[int, tuple[str, ...]]:
 
 
 def verify(
-    payload: bytes, header: str, secret: str | Secret, now_s: int, tolerance_s: int = TOLERANCE_S
+    payload: bytes,
+    header: str,
+    secret: str | Secret,
+    now_s: float,
+    tolerance_s: int = TOLERANCE_S,
 ) -> None:
-    """Raise WebhookSignatureInvalid unless ``header`` signs ``payload`` recently enough.
+    """Raise WebhookSignatureInvalid unless ``header`` signs ``payload`` recently enough;
+    InvalidInput when ``now_s`` is not a finite number of seconds (int or float).
 
     Whatever the header holds (non-ASCII digits, a non-ASCII or non-hex signature, no
     text at all), the only error is WebhookSignatureInvalid. The message never contains
     the secret or the expected signature.
     """
+    if isinstance(now_s, bool) or not isinstance(now_s, int | float) or not isfinite(now_s):
+        raise InvalidInput(
+            f"now_s must be the current time as a finite number of seconds, got {shown(now_s)}"
+            ": pass the clock's reading (a NaN would turn the replay window off)",
+            field="now_s",
+        )
     if not isinstance(payload, bytes):
         raise WebhookSignatureInvalid(
             "webhook payload must be the raw body bytes; refuse the event"
@@ -203,7 +224,7 @@ def from_payload(payload: bytes) -> ProviderEvent:
     )
 
 
-def receive(payload: bytes, header: str, secret: str | Secret, now_s: int) -> ProviderEvent:
+def receive(payload: bytes, header: str, secret: str | Secret, now_s: float) -> ProviderEvent:
     """Verify, then parse: what a webhook endpoint does before ``handle_webhook``."""
     verify(payload, header, secret, now_s)
     return from_payload(payload)

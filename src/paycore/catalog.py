@@ -6,6 +6,8 @@ input raises a typed error and changes nothing.
 
 from __future__ import annotations
 
+import re
+
 from paycore import schema as s
 from paycore.errors import (
     InvalidInput,
@@ -22,14 +24,27 @@ from paycore.unit import Unit, storable
 MAX_STOCK = 1_000_000_000
 #: The most bytes (UTF-8) of an id or a SKU.
 MAX_ID_BYTES = 255
+#: The most characters of a free text: a name, a reason, a resolution (the most
+#: Stripe's API takes in most of its string parameters).
+MAX_TEXT_CHARS = 5_000
+#: A Stripe connected account id (docs.stripe.com/api/connected-accounts: "acct_...").
+ACCOUNT_RE = re.compile(r"acct_[A-Za-z0-9_]+")
 
 
 def text(field: str, value: object) -> str:
     """A non-empty string argument that every store can hold, or InvalidInput naming the
-    field: no NUL character (PostgreSQL's text cannot hold one, C strings end at it) and
-    no lone surrogate (not UTF-8, so no SQL store's driver can send it)."""
+    field: no NUL character (PostgreSQL's text cannot hold one, C strings end at it), no
+    lone surrogate (not UTF-8, so no SQL store's driver can send it) and at most
+    :data:`MAX_TEXT_CHARS` characters (a name, a reason, a resolution is stored whole
+    and shown to operators)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field} must be a non-empty string, got {shown(value)}", field=field)
+    if len(value) > MAX_TEXT_CHARS:
+        raise InvalidInput(
+            f"{field} must be at most {MAX_TEXT_CHARS} characters, got {len(value)}: "
+            f"shorten the {field}",
+            field=field,
+        )
     if "\x00" in value:
         raise InvalidInput(
             f"{field} must not contain a NUL character (\\x00), got {shown(value)}: remove it",
@@ -45,11 +60,14 @@ def text(field: str, value: object) -> str:
 
 
 def ident(field: str, value: object) -> str:
-    """An id or a SKU: :func:`text` of at most ``MAX_ID_BYTES`` bytes in UTF-8, or
-    InvalidInput naming the field. The cap keeps every key built from ids within what a
-    store can index: the stock key, a seller id and a SKU each percent-encoded (three
-    bytes per byte at most), is at most 1,531 bytes, where PostgreSQL's B-tree refuses
-    an entry over 2,704."""
+    """An id or a SKU: :func:`text` of printable characters only (no newline, tab, ANSI
+    or OSC escape, no other control or format character: ``str.isprintable()``), with
+    no space at either end and at most ``MAX_ID_BYTES`` bytes in UTF-8, or InvalidInput
+    naming the field. An id is named in messages, log lines and terminals: a control
+    character there would forge a line or drive the terminal. The byte cap keeps every
+    key built from ids within what a store can index: the stock key, a seller id and a
+    SKU each percent-encoded (three bytes per byte at most), is at most 1,531 bytes,
+    where PostgreSQL's B-tree refuses an entry over 2,704."""
     checked = text(field, value)
     size = len(checked.encode())
     if size > MAX_ID_BYTES:
@@ -57,6 +75,28 @@ def ident(field: str, value: object) -> str:
             f"{field} must be at most {MAX_ID_BYTES} bytes in UTF-8 ({MAX_ID_BYTES} ASCII "
             f"characters, fewer beyond ASCII), got {size} bytes: use a shorter {field}",
             field=field,
+        )
+    if not checked.isprintable() or checked.strip() != checked:
+        raise InvalidInput(
+            f"{field} must be printable characters with no space at either end (no "
+            f"newline, tab or escape), got {shown(checked)}: use a plain {field}",
+            field=field,
+        )
+    return checked
+
+
+def account_id(value: object) -> str:
+    """A seller's provider account: a Stripe connected account id, ``acct_`` then ASCII
+    letters, digits or ``_`` (:data:`ACCOUNT_RE`), at most ``MAX_ID_BYTES`` long, or
+    InvalidInput naming ``provider_account``. Checked when the seller is added, so a
+    mistyped account fails there, not at the seller's first checkout; the provider
+    still decides at the checkout whether the account can take charges."""
+    checked = ident("provider_account", value)
+    if not ACCOUNT_RE.fullmatch(checked):
+        raise InvalidInput(
+            f"provider_account must be a connected account id, 'acct_' then letters, digits "
+            f"or '_' (as acct_1032D82eZvKYlo2C), got {shown(checked)}: copy the account's id",
+            field="provider_account",
         )
     return checked
 
@@ -85,7 +125,8 @@ def seller_of(u: Unit, seller_id: str) -> Seller:
         s.SELLERS,
         seller_id,
         lambda: SellerNotFound(
-            f"no seller {shown_id(seller_id)}: add it with add_seller first", seller_id=seller_id
+            f"no seller {shown_id(seller_id)}: add it with add_seller first",
+            seller_id=shown_id(seller_id),
         ),
     )
 
@@ -96,7 +137,7 @@ def add_seller(
     seller = Seller(
         ident("seller_id", seller_id),
         text("name", name),
-        text("provider_account", account),
+        account_id(account),
         flag("charges_enabled", enabled),
     )
     if u.get(s.SELLERS, seller.id) is not None:

@@ -78,7 +78,9 @@ def check_currency(code: object) -> str:
 
 
 def check_minor_units(amount: object, *, allow_zero: bool = False) -> int:
-    """Return ``amount`` if it is a valid integer number of minor units."""
+    """Return ``amount`` if it is a valid integer number of minor units; else
+    InvalidAmount, whose ``fields["amount"]`` is the refused value as the message shows
+    it (:func:`shown`: a string, short whatever the value)."""
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount(
             f"amount must be an integer number of minor units (cents), got "
@@ -88,12 +90,13 @@ def check_minor_units(amount: object, *, allow_zero: bool = False) -> int:
     low = 0 if allow_zero else 1
     if amount < low:
         raise InvalidAmount(
-            f"amount must be at least {low} minor units, got {shown(amount)}", amount=amount
+            f"amount must be at least {low} minor units, got {shown(amount)}",
+            amount=shown(amount),
         )
     if amount > MAX_AMOUNT:
         raise InvalidAmount(
             f"amount {shown(amount)} exceeds the maximum of {MAX_AMOUNT} minor units",
-            amount=amount,
+            amount=shown(amount),
         )
     return amount
 

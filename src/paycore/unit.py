@@ -18,6 +18,7 @@ from paycore.machines import StateMachine
 from paycore.ports import Tokens, Transaction
 from paycore.records import Alert, AuditEntry, OutboxMessage, Stock, StockMovement, stock_key
 from paycore.schema import Table
+from paycore.shown import shown_id
 from paycore.tokens import RandomTokens
 
 T = TypeVar("T")
@@ -372,7 +373,7 @@ class Unit:
         )
         if new.held < 0 or new.committed < 0 or new.available < 0:
             raise StockBelowReserved(
-                f"stock of {sku} at seller {seller_id} cannot go below what is held and "
+                f"stock of {shown_id(sku)} at seller {shown_id(seller_id)} cannot go below held + "
                 f"committed (on hand {new.on_hand}, held {new.held}, committed {new.committed})",
                 seller_id=seller_id,
                 sku=sku,

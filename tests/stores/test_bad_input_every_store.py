@@ -116,7 +116,9 @@ class TestTextNoStoreCanHold:
 class TestAddSeller:
     def test_a_seller_id_taken_is_invalid_input(self, shop: Wiring) -> None:
         """As for add_product: the caller's mistake, named, never the store's IntegrityError."""
-        err = refused(shop, E.InvalidInput, lambda: shop.service.add_seller("s1", "Other", "a"))
+        err = refused(
+            shop, E.InvalidInput, lambda: shop.service.add_seller("s1", "Other", "acct_2")
+        )
         assert err.fields == {"seller_id": "s1"}
         assert "already exists" in str(err)
 
@@ -124,9 +126,14 @@ class TestAddSeller:
 def random_text(n_bytes: int, seed: int) -> str:
     """Random characters of four UTF-8 bytes each (past the BMP: the worst case for the
     stock key, which percent-encodes each byte), then ASCII up to ``n_bytes``: text that
-    does not compress, so PostgreSQL's index has to hold every byte."""
+    does not compress, so PostgreSQL's index has to hold every byte. Printable ones only:
+    an id holds no control, format or unassigned character (``str.isprintable()``)."""
     rng = random.Random(seed)
-    wide = "".join(chr(rng.randrange(0x10000, 0x10FFFF)) for _ in range(n_bytes // 4))
+    chars: list[str] = []
+    while len(chars) < n_bytes // 4:
+        if (c := chr(rng.randrange(0x10000, 0x10FFFF))).isprintable():
+            chars.append(c)
+    wide = "".join(chars)
     return wide + "z" * (n_bytes - 4 * len(wide))
 
 

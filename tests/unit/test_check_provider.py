@@ -168,7 +168,7 @@ def test_fake_books_that_cannot_be_read_are_an_error_not_a_pass(shop: Path, tmp_
     for books in (tmp_path / "missing.json", shop):  # no file; a file that is not books
         code, out, err = cli("check", "--store", f"sqlite:{shop}", "--fake-books", str(books))
         assert (code, out) == (2, "")
-        assert err.startswith("error: cannot read the fake provider's books: ")
+        assert err.startswith("error: file_unreadable: cannot read the fake provider's books: ")
 
 
 class _Later:

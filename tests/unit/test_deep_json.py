@@ -41,7 +41,7 @@ def test_check_with_deep_fake_books_is_one_line_and_exit_2(tmp_path: Path) -> No
     assert cli("migrate", "--store", store)[0] == 0
     code, out, err = cli("check", "--store", store, "--fake-books", str(books))
     assert (code, out) == (2, "")
-    assert err.startswith("error: cannot read the fake provider's books")
+    assert err.startswith("error: file_unreadable: cannot read the fake provider's books")
     assert err.count("\n") == 1 and "Traceback" not in err
 
 

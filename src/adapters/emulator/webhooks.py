@@ -19,8 +19,9 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-from paycore.errors import ProviderNotFound
+from paycore.errors import InvalidInput, ProviderNotFound
 from paycore.ports import IntentView, ProviderEvent, RefundView
+from paycore.shown import shown
 
 from ..fake_provider import FakeProvider
 from ..stripe_webhooks import sign_for_test
@@ -50,7 +51,10 @@ class WebhookSender:
     def __init__(self, model: FakeProvider, url: str, secret: str) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or parts.hostname != "127.0.0.1":
-            raise ValueError(f"the emulator delivers to http://127.0.0.1 only, not {url!r}")
+            raise InvalidInput(
+                f"the emulator delivers webhooks to http://127.0.0.1 only, not {shown(url)}",
+                field="webhook_url",
+            )
         self.model, self.url, self._secret = model, url, secret
         self._host, self._port, self._path = parts.hostname, parts.port or 80, parts.path or "/"
         #: (event id, status answered) of every attempt; 0 when no answer came

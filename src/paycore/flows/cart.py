@@ -24,7 +24,13 @@ class CartItem:
 
 
 def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
-    """Validate a cart and merge repeated products. Raises InvalidInput subclasses."""
+    """Validate a cart and merge repeated products. Raises InvalidInput subclasses.
+
+    Each cap refuses the cart at the line that passes it, not after the whole of what
+    the caller gave: the line that makes ``max_lines + 1`` different products, or a
+    product's ``max_quantity + 1``-th unit. As every line adds at least one unit, at
+    most ``max_lines * max_quantity + 1`` lines are read, however long the iterable.
+    A refused product id is in ``fields`` as the message shows it (:func:`shown_id`)."""
     given: Iterable[object]
     if isinstance(items, list | tuple):  # first: the ABC checks cost a Python call each
         given = items
@@ -49,23 +55,24 @@ def normalize_cart(items: object, config: Config) -> tuple[CartItem, ...]:
                 f"product_id {shown_id(pid)} holds a NUL character or a lone surrogate, which no "
                 "product id can: use the id of an existing product",
                 field="product_id",
+                product_id=shown_id(pid),
             )
         if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
             raise InvalidQuantity(
                 f"quantity of {shown_id(pid)} must be a whole number of at least 1, "
                 f"got {shown(qty)}",
-                product_id=pid,
+                product_id=shown_id(pid),
             )
         merged[pid] = merged.get(pid, 0) + qty
         if merged[pid] > config.max_quantity:
             raise InvalidQuantity(
                 f"quantity of {shown_id(pid)} exceeds the limit of {config.max_quantity}",
-                product_id=pid,
+                product_id=shown_id(pid),
             )
+        if len(merged) > config.max_lines:
+            raise InvalidInput(f"a cart holds at most {config.max_lines} different products")
     if not merged:
         raise EmptyCart("the cart is empty: add at least one item before paying")
-    if len(merged) > config.max_lines:
-        raise InvalidInput(f"a cart holds at most {config.max_lines} different products")
     return tuple(CartItem(pid, qty) for pid, qty in sorted(merged.items()))
 
 

@@ -71,6 +71,7 @@ from paycore.machines import PAYMENT
 from paycore.money import Money
 from paycore.ports import AccountView, CreateIntent, IntentView
 from paycore.records import Flow, Payment
+from paycore.shown import shown_id
 from paycore.status import PaymentStatus
 from paycore.unit import Unit
 
@@ -151,11 +152,13 @@ def _check_refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
         u.alert(
             "provider_configuration",
             account,
-            f"the provider refused paycore's settings for account {account}: {err.message}",
+            f"the provider refused paycore's settings for account {shown_id(account)}: "
+            f"{err.message}",
         )
         return _end_check(u, flow, err.code, err.message)
     if isinstance(err, ProviderNotFound):
-        why = f"the provider refused to show account {_prm(flow).account} ({err.code})"
+        account = shown_id(_prm(flow).account)
+        why = f"the provider refused to show account {account} ({err.code})"
         return _end_check(u, flow, SellerCannotCharge.code, why)
     return Advance(retry=err.code, data={CHECKED: True} if _first(flow) else {})
 

@@ -148,10 +148,11 @@ def _check_replay(u: Unit, config: Config, order: Order, session_id: str, fp: st
 def _seller_of(u: Unit, seller_id: str) -> Seller:
     seller = u.get(s.SELLERS, seller_id)
     if seller is None:
-        raise SellerNotFound(f"seller {seller_id} does not exist", seller_id=seller_id)
+        raise SellerNotFound(f"seller {shown_id(seller_id)} does not exist", seller_id=seller_id)
     if not seller.charges_enabled:
         raise SellerCannotCharge(
-            f"seller {seller_id} cannot take payments yet; try again later", seller_id=seller_id
+            f"seller {shown_id(seller_id)} cannot take payments yet; try again later",
+            seller_id=seller_id,
         )
     return seller
 
@@ -162,7 +163,7 @@ def _total(lines: Sequence[OrderLine]) -> Money:
         if line.unit_price.currency != currency:
             raise CurrencyMismatch(
                 f"every product in one checkout must be priced in one currency: "
-                f"{line.product_id} is in {line.unit_price.currency}, not {currency}; "
+                f"{shown_id(line.product_id)} is in {line.unit_price.currency}, not {currency}; "
                 "split the cart by currency",
                 product_id=line.product_id,
             )
@@ -177,7 +178,8 @@ def _hold(u: Unit, order_id: str, lines: Sequence[OrderLine], expires: int) -> N
         stock = u.stock(line.seller_id, line.sku)
         if stock.available < line.quantity:
             raise OutOfStock(
-                f"only {stock.available} of {line.sku} left at seller {line.seller_id}, "
+                f"only {stock.available} of {shown_id(line.sku)} left at seller "
+                f"{shown_id(line.seller_id)}, "
                 f"{line.quantity} asked",
                 seller_id=line.seller_id,
                 sku=line.sku,
@@ -204,7 +206,7 @@ def _snapshot_lines(u: Unit, cart: Sequence[CartItem]) -> list[OrderLine]:
         if product is None:
             raise ProductNotFound(
                 f"product {shown_id(item.product_id)} does not exist; remove it from the cart",
-                product_id=item.product_id,
+                product_id=shown_id(item.product_id),
             )
         if product.deleted:
             raise ProductUnavailable(
@@ -224,7 +226,7 @@ def _snapshot_lines(u: Unit, cart: Sequence[CartItem]) -> list[OrderLine]:
     sellers = sorted({line.seller_id for line in lines})
     if len(sellers) > 1:
         raise MixedSellerCart(
-            f"a checkout pays one seller; this cart mixes {', '.join(sellers)}: "
+            f"a checkout pays one seller; this cart mixes {', '.join(map(shown_id, sellers))}: "
             "split it into one checkout per seller",
             sellers=",".join(sellers),
         )

@@ -10,6 +10,7 @@ from paycore import schema as s
 from paycore.invariants.common import CAN_SUCCEED, audit_in_seq_order
 from paycore.invariants.registry import Breach, Ledger, invariant
 from paycore.ports import SnapshotView
+from paycore.shown import shown_id
 from paycore.status import PaymentStatus, ReservationStatus
 
 #: The reservation trigger of the shop's processing hold (``jobs._maybe_unhold``): the one
@@ -81,14 +82,19 @@ def stock_belongs_to_seller(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
             yield (
                 r.id,
                 (
-                    f"holds {r.quantity} of {r.sku} at seller {r.seller_id} for line {r.line}, "
-                    f"which is {line.quantity} of {line.sku} at seller {line.seller_id}"
+                    f"holds {r.quantity} of {shown_id(r.sku)} at seller "
+                    f"{shown_id(r.seller_id)} for line {r.line}, which is {line.quantity} of "
+                    f"{shown_id(line.sku)} at seller {shown_id(line.seller_id)}"
                 ),
             )
     carried = {(p.seller_id, p.sku) for p in snap.rows(s.PRODUCTS)}
     for st in snap.rows(s.STOCK):
         if (st.seller_id, st.sku) not in carried:
-            yield st.key, f"stock of {st.sku} at seller {st.seller_id}, who has no product with it"
+            yield (
+                st.key,
+                f"stock of {shown_id(st.sku)} at seller {shown_id(st.seller_id)}, who has no "
+                "product with it",
+            )
 
 
 @invariant(
