@@ -300,9 +300,8 @@ def explore(
         bug: a seeded bug (``bugs.BUGS``) switched on for the run.
         max_states: stop at this many distinct states (then ``complete=False``).
         only: explore only the scenarios with these names.
-        method: ``"fork"`` copies a parent's world per successor; ``"replay"``
-            rebuilds it from scratch (slower; the reference). Either way the last
-            successor takes the parent's world.
+        method: ``"fork"`` copies a parent's world per successor, ``"replay"``
+            rebuilds it (slower; the reference); the last takes the parent's world.
         stop_at_first: stop at the first violation (the report is then incomplete).
         store: ``memory``, ``sqlite`` (a file per state) or ``postgresql`` (a database
             per world on ``server``; with ``method="replay"``: no database is copied).
