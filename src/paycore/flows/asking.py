@@ -21,9 +21,10 @@ from typing import Any
 
 from paycore import schema as s
 from paycore.config import Config
-from paycore.flows.defs import FlowDef
+from paycore.flows.defs import Advance, FlowDef, StepReport
 from paycore.ports import Clock
 from paycore.records import Flow
+from paycore.status import FlowStatus
 from paycore.unit import Unit
 
 #: ``Flow.data`` key: the step that sent a request under its key on a provider that
@@ -36,7 +37,10 @@ class Asking:
 
     config: Config
     clock: Clock
+    defs: dict[str, FlowDef]
     transact: Callable[..., Any]
+    _advance: Callable[[Unit, Flow, Advance], str]
+    leased_elsewhere: Callable[[Flow, int], bool]
 
     def _asks_first(self, fdef: FlowDef, flow: Flow, step: str) -> bool:
         """Must ``step`` ask the provider before it sends (see the module's text)?"""
@@ -53,6 +57,33 @@ class Asking:
         since = int(flow.data.get("step_at", flow.created_at))
         margin = self.config.lease_ms
         return self.clock.now() - since >= self.config.provider_key_retention_ms - margin
+
+    def _settle(self, u: Unit, flow: Flow) -> str | None:
+        """End (or move) ``flow`` in ``u`` when its send step's result is recorded already
+        (``FlowDef.settled``): the step's result, or None when the step may send."""
+        check = self.defs[flow.kind].settled.get(flow.step)
+        adv = None if check is None else check(u, flow)
+        return None if adv is None else self._advance(u, flow, adv)
+
+    def _load_settling(self, flow_id: str) -> tuple[Flow | None, StepReport | None]:
+        """The flow as committed (as ``load`` reads it), in a transaction that also ends
+        it when its send step's result is recorded already: then the report of that
+        step too. A flow another worker holds live is only read."""
+
+        def body(u: Unit) -> tuple[Flow | None, StepReport | None]:
+            flow = u.get(s.FLOWS, flow_id)
+            if flow is None or flow.status is not FlowStatus.ACTIVE:
+                return flow, None
+            if self.leased_elsewhere(flow, u.now):
+                return flow, None
+            result = self._settle(u, flow)
+            if result is None:
+                return flow, None
+            after = u.get(s.FLOWS, flow_id)
+            return after, StepReport(flow_id, flow.kind, flow.step, "tx", result, after)
+
+        loaded: tuple[Flow | None, StepReport | None] = self.transact(body, flow_id)
+        return loaded
 
     def _records_sends(self, fdef: FlowDef, step: str) -> bool:
         """Is a send from ``step`` recorded before it goes out?"""

@@ -86,6 +86,20 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
     )
 
 
+def settled(u: Unit, flow: Flow) -> Advance | None:
+    """At ``call`` and ``replay``, before anything is sent (``FlowDef.settled``): a refund
+    that holds its provider refund (its webhook, the refund sync or a list recorded it)
+    or has ended is never sent again; its flow ends with the refund's status. Sent, it
+    would at best replay the refund under its key, and past the key's retention, or by
+    a clock that misjudges the key's age, make it a second time."""
+    refund = u.get(s.REFUNDS, params_of(RefundParams, flow).refund_id)
+    if refund is None or (
+        refund.provider_refund_id is None and refund.status is RefundStatus.PENDING
+    ):
+        return None
+    return done(refund.id, refund.status)
+
+
 def done(refund_id: str, status: RefundStatus) -> Advance:
     return Advance(done={"refund_id": refund_id, "status": status.value})
 

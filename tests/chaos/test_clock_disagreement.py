@@ -1,0 +1,218 @@
+"""Two instances whose clocks disagree never make a refund twice.
+
+A flow's times (``step_at``, ``lease_until``, ``next_run_at``) are written by the clock
+of the instance that ran its step, and read by the clock of whichever instance resumes
+it. A crash mid-call on an instance whose clock was wrong, then a restart on a host with
+the right time, used to send the refund again under a key the provider had forgotten
+(a second refund):
+
+- a send step of a refund that already holds its provider refund (recorded by its
+  webhook meanwhile) sends nothing: the flow ends from the refund's status;
+- a step resumed from half of the key's retention on asks first, so a clock error far
+  beyond the checked tolerance still lists before it resends; a ``step_at`` ahead of
+  the resuming clock beyond the tolerance says the age cannot be known: ask first.
+
+Each scenario runs on the memory store and on SQLite (which measures no clock at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from tests.support import faultable, mug_shop
+
+from paycore import schema as s
+from paycore.flows.checkout import CartItem
+from paycore.ports import Clock
+from paycore.records import Flow
+from paycore.service import PaymentService
+from paycore.status import FlowStatus, RefundStatus
+from paycore.tokens import RandomTokens
+from paycore_adapters.memory import RecordingAlerts, RecordingNotifier, Wiring, in_memory
+from paycore_adapters.sql.sqlite_store import SQLiteStore
+
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
+
+class Skewed:
+    """A clock ``off`` ms from ``real`` (positive: ahead)."""
+
+    def __init__(self, real: Clock, off: int) -> None:
+        self.real, self.off = real, off
+
+    def now(self) -> int:
+        return self.real.now() + self.off
+
+
+class Crash(BaseException):
+    """The process dies (not an error paycore could catch)."""
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def shop(kind: str, tmp_path: Path) -> Wiring:
+    store = SQLiteStore(tmp_path / "shop.db", migrate=True) if kind == "sqlite" else None
+    return mug_shop(faultable(in_memory(store=store)), 10)
+
+
+def instance(w: Wiring, clock: Clock, worker: str, tmp_path: Path) -> PaymentService:
+    """Another process on the same store (a new connection to the SQLite file)."""
+    store: Any = w.store
+    if isinstance(getattr(store, "inner", None), SQLiteStore):
+        store = SQLiteStore(tmp_path / "shop.db")
+    return PaymentService(
+        store,
+        w.provider,
+        clock,
+        RecordingAlerts(),
+        RecordingNotifier(),
+        None,
+        worker,
+        RandomTokens(),
+    )
+
+
+def paid(w: Wiring) -> str:
+    res = w.service.create_payment_intent("cs_test_C000000001", [CartItem("p_mug", 2)])
+    w.service.confirm_payment(res.payment_id, payment_method="pm_card_visa")
+    for ev in w.provider.take_events():
+        w.service.handle_webhook(ev)
+    return res.payment_id
+
+
+def refund_killed_mid_call(w: Wiring, svc: PaymentService, payment_id: str) -> None:
+    """``svc`` asks for a refund of 500; the create reaches the provider and the process
+    dies before it hears the answer."""
+
+    def die_after(name: str, phase: str, key: str | None) -> None:
+        if name == "create_refund" and phase == "after":
+            raise Crash()
+
+    w.provider.fault = die_after
+    with pytest.raises(Crash):
+        svc.create_refund(payment_id, 500, idempotency_key="rma-1")
+    w.provider.fault = None
+    assert [r.amount for r in w.provider.inner.refunds()] == [500]
+
+
+def calls_from_now(w: Wiring) -> list[str]:
+    made: list[str] = []
+
+    def note(name: str, phase: str, key: str | None) -> None:
+        if phase == "before":
+            made.append(name)
+
+    w.provider.fault = note
+    return made
+
+
+def refund_flow(w: Wiring) -> Flow:
+    flow = w.store.snapshot().get(s.FLOWS, "refund:rf_000001")
+    assert flow is not None
+    return flow
+
+
+def rounds(w: Wiring, svc: PaymentService, hours: float, webhooks: bool) -> Iterator[int]:
+    """Job rounds every 10 minutes for ``hours`` (webhooks delivered, or lost)."""
+    for i in range(int(hours * 6)):
+        svc.run_jobs()
+        events = w.provider.take_events()
+        for ev in events if webhooks else []:
+            svc.handle_webhook(ev)
+        w.clock.advance(10 * MINUTE)
+        yield i
+
+
+def one_refund(w: Wiring, payment_id: str) -> None:
+    made = w.provider.inner.refunds()
+    assert [r.amount for r in made] == [500], made
+    (rf,) = w.service.refunds_of(payment_id)
+    assert rf.status is RefundStatus.SUCCEEDED and rf.provider_refund_id == made[0].id
+    assert not w.violations("safety")
+
+
+# --- 1. a send step never sends for a refund that holds its provider refund ------------
+
+
+def test_a_resumed_call_of_a_refund_its_webhook_recorded_sends_nothing(
+    kind: str, tmp_path: Path
+) -> None:
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    refund_killed_mid_call(w, w.service, pid)
+    svc = instance(w, w.clock, "inst-2", tmp_path)
+    for ev in w.provider.take_events():  # the webhook records the refund as succeeded
+        svc.handle_webhook(ev)
+    assert refund_flow(w).step == "call"
+    made = calls_from_now(w)
+    w.clock.advance(w.service.config.lease_ms + 1)  # the dead instance's lease lapsed
+    svc.run_jobs()
+    assert "create_refund" not in made  # nothing sent again: the refund holds re_...
+    assert refund_flow(w).status is FlowStatus.SUCCEEDED
+    one_refund(w, pid)
+
+
+def test_a_refund_that_ended_is_not_sent_from_its_replay_step(kind: str, tmp_path: Path) -> None:
+    """The same at ``replay`` (stepped as the harness does, without a take)."""
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    fid = w.service.start_refund(pid, 500, idempotency_key="rma-1")
+    eng = w.service.engine
+    w.provider.hold_next("create_refund")
+    assert eng.step(fid).result == "provider_unavailable"  # no answer ...
+    w.provider.release_requests()  # ... but the refund was made
+    eng.step(fid)  # applied: the flow goes to replay
+    assert refund_flow(w).step == "replay"
+    for ev in w.provider.take_events():
+        w.service.handle_webhook(ev)
+    made = calls_from_now(w)
+    for _ in range(5):
+        eng.step(fid)
+    assert "create_refund" not in made
+    assert refund_flow(w).status is FlowStatus.SUCCEEDED
+    one_refund(w, pid)
+
+
+def test_a_checkout_whose_payment_holds_its_intent_sends_no_create(
+    kind: str, tmp_path: Path
+) -> None:
+    w = shop(kind, tmp_path)
+    fid = w.service.start_checkout("cs_test_C000000002", [CartItem("p_mug", 1)], chain=True)
+    eng = w.service.engine
+    w.provider.hold_next("create_intent")
+    eng.step(fid)  # the seller check and the create; its answer never came
+    w.provider.release_requests()  # ... but the intent was made
+    eng.step(fid)  # applied: the flow goes to replay
+    assert w.store.snapshot().get(s.FLOWS, fid).step == "replay"  # type: ignore[union-attr]
+    (intent,) = w.provider.inner.intents()
+    flow = w.store.snapshot().get(s.FLOWS, fid)
+    assert flow is not None
+    pay_id = flow.params["payment_id"]
+    with w.store.transaction() as tx:  # recorded meanwhile by another path
+        payment = tx.get(s.PAYMENTS, pay_id)
+        assert payment is not None
+        tx.update(
+            s.PAYMENTS,
+            attrs.evolve(
+                payment,
+                provider_intent_id=intent.id,
+                client_secret=intent.client_secret,
+                version=payment.version + 1,
+            ),
+        )
+    made = calls_from_now(w)
+    for _ in range(5):
+        eng.step(fid)
+    assert "create_intent" not in made
+    done = w.store.snapshot().get(s.FLOWS, fid)
+    assert done is not None and done.status is FlowStatus.SUCCEEDED
+    assert len(w.provider.inner.intents()) == 1
