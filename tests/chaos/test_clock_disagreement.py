@@ -216,3 +216,57 @@ def test_a_checkout_whose_payment_holds_its_intent_sends_no_create(
     done = w.store.snapshot().get(s.FLOWS, fid)
     assert done is not None and done.status is FlowStatus.SUCCEEDED
     assert len(w.provider.inner.intents()) == 1
+
+
+# --- 2. the key's age, judged across clocks -------------------------------------------
+
+
+def test_a_restart_with_a_clock_ten_minutes_earlier_lists_before_it_resends(
+    kind: str, tmp_path: Path
+) -> None:
+    """Finding: instance 1 runs 10 minutes fast and dies mid-call; its webhook is lost.
+    A day and 2 minutes later (real time) the restarted instance, with the right clock,
+    resumes the call: by its clock only 23 h 52 min passed."""
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    fast = instance(w, Skewed(w.clock, 10 * MINUTE), "inst-1", tmp_path)
+    refund_killed_mid_call(w, fast, pid)
+    w.provider.take_events()  # lost
+    w.clock.advance(DAY + 2 * MINUTE)
+    svc = instance(w, w.clock, "inst-2", tmp_path)
+    for _ in rounds(w, svc, 2, webhooks=False):
+        pass
+    one_refund(w, pid)
+
+
+def test_a_call_resumed_half_a_retention_after_its_step_lists_first(
+    kind: str, tmp_path: Path
+) -> None:
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    refund_killed_mid_call(w, w.service, pid)
+    w.provider.take_events()  # lost
+    w.clock.advance(w.service.config.provider_key_retention_ms // 2 + MINUTE)
+    made = calls_from_now(w)
+    svc = instance(w, w.clock, "inst-2", tmp_path)
+    svc.run_jobs()
+    assert "list_refunds" in made and "create_refund" not in made
+    one_refund(w, pid)
+
+
+def test_a_step_time_ahead_of_the_clock_asks_first(kind: str, tmp_path: Path) -> None:
+    """Instance 1's clock is two days ahead; it dies mid-call, the webhook is lost. The
+    same worker restarts with the right clock 25 h later: the step's time is 23 h in
+    its future, an age no one can know, and the provider forgot the key."""
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    ahead = instance(w, Skewed(w.clock, 2 * DAY), "inst-1", tmp_path)
+    refund_killed_mid_call(w, ahead, pid)
+    w.provider.take_events()  # lost
+    w.clock.advance(25 * HOUR)
+    svc = instance(w, w.clock, "inst-1", tmp_path)
+    made = calls_from_now(w)
+    for _ in range(6):
+        svc.engine.step("refund:rf_000001")
+    assert "create_refund" not in made
+    one_refund(w, pid)

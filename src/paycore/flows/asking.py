@@ -3,8 +3,16 @@
 A step in a flow's ``ask_first`` sends a request under an idempotency key. It asks
 first (goes to its ask step, which reads what exists) instead of sending when:
 
-- its key may be forgotten: Stripe keeps keys for 24 hours
-  (docs.stripe.com/api/idempotent_requests), so a step resumed near that age asks;
+- its key may be forgotten: Stripe keeps keys for at least 24 hours and may prune them
+  after that (docs.stripe.com/api/idempotent_requests). The key's age is a time one
+  instance's clock wrote (``step_at``) read against another's now, so it is only as
+  good as the two clocks: a step resumed from half the retention on
+  (:func:`asks_first_from_ms`, 12 hours of Stripe's 24) asks, which covers a clock
+  error of hours, far beyond the tolerance PostgreSQL checks (``Config.max_clock_skew_ms``;
+  SQLite checks none); and a ``step_at`` further ahead of now than that tolerance was
+  written by a clock that ran ahead, so its age cannot be known: the step asks too.
+  Asking is always safe (the ask step lists what exists, and lists do not lag) and
+  costs one list call, paid only by the steps resumed that late;
 - the provider ignores keys (``Config.provider_honours_keys`` False) and the step would
   send again a request whose answer was lost: a step in ``FlowDef.resends``, or a step
   whose last request was sent and never answered here (a worker crash, a store failure
@@ -20,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from paycore import schema as s
-from paycore.config import Config
+from paycore.config import Config, clock_tolerance_ms
 from paycore.flows.defs import Advance, FlowDef, StepReport
 from paycore.ports import Clock
 from paycore.records import Flow
@@ -30,6 +38,14 @@ from paycore.unit import Unit
 #: ``Flow.data`` key: the step that sent a request under its key on a provider that
 #: ignores keys; dropped when the flow moves to another step.
 SENT = "sent"
+
+
+def asks_first_from_ms(config: Config) -> int:
+    """The age of a step's key from which a resumed step asks first: half the provider's
+    retention (at most the retention less ``lease_ms``, as it was before clocks were
+    allowed for)."""
+    retention = config.provider_key_retention_ms
+    return min(retention // 2, retention - config.lease_ms)
 
 
 class Asking:
@@ -53,10 +69,13 @@ class Asking:
         return self._key_may_be_forgotten(flow)
 
     def _key_may_be_forgotten(self, flow: Flow) -> bool:
-        """Stripe keeps keys for 24 h: a step resumed near that age must ask first."""
+        """May the provider have forgotten the step's key (see the module's text)? Its
+        age is this clock's now less a time another instance's clock may have written."""
         since = int(flow.data.get("step_at", flow.created_at))
-        margin = self.config.lease_ms
-        return self.clock.now() - since >= self.config.provider_key_retention_ms - margin
+        now = self.clock.now()
+        if since - now > clock_tolerance_ms(self.config):
+            return True  # written by a clock that ran ahead: the key's age is unknown
+        return now - since >= asks_first_from_ms(self.config)
 
     def _settle(self, u: Unit, flow: Flow) -> str | None:
         """End (or move) ``flow`` in ``u`` when its send step's result is recorded already
