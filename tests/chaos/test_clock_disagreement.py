@@ -270,3 +270,87 @@ def test_a_step_time_ahead_of_the_clock_asks_first(kind: str, tmp_path: Path) ->
         svc.engine.step("refund:rf_000001")
     assert "create_refund" not in made
     one_refund(w, pid)
+
+
+# --- 3. times written by a clock that ran ahead ---------------------------------------
+
+
+def skewed_alerts(w: Wiring) -> list[str]:
+    return [a.subject for a in w.store.snapshot().rows(s.ALERTS) if a.kind == "clock_skewed"]
+
+
+def test_a_lease_written_ten_days_ahead_is_taken_as_lapsed(kind: str, tmp_path: Path) -> None:
+    """Finding: the host's clock is 10 days ahead for a moment; a refund's create reaches
+    the provider and the process dies mid-call. The service restarts at once with the
+    right clock and the webhook records the refund. Its flow, leased and due "in 10
+    days", used to stay active (and unflagged) until then."""
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    ahead = instance(w, Skewed(w.clock, 10 * DAY), "inst-1", tmp_path)
+    refund_killed_mid_call(w, ahead, pid)
+    svc = instance(w, w.clock, "inst-2", tmp_path)
+    for _ in rounds(w, svc, 1, webhooks=True):
+        pass
+    assert refund_flow(w).status is FlowStatus.SUCCEEDED
+    one_refund(w, pid)
+    assert skewed_alerts(w)  # the operator hears of it
+
+
+def test_a_lease_written_ahead_with_its_webhook_lost_lists_and_finishes(
+    kind: str, tmp_path: Path
+) -> None:
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    ahead = instance(w, Skewed(w.clock, 10 * DAY), "inst-1", tmp_path)
+    refund_killed_mid_call(w, ahead, pid)
+    w.provider.take_events()  # lost
+    svc = instance(w, w.clock, "inst-2", tmp_path)
+    made = calls_from_now(w)
+    for _ in rounds(w, svc, 1, webhooks=False):
+        pass
+    assert "create_refund" not in made
+    assert refund_flow(w).status is FlowStatus.SUCCEEDED
+    one_refund(w, pid)
+
+
+def test_an_expiry_written_ten_days_ahead_does_not_hold_the_stock(
+    kind: str, tmp_path: Path
+) -> None:
+    """Finding: during the jump a customer starts a checkout and leaves. Its reservation
+    expired "in 10 days" and held the stock that long, with no alert."""
+    w = shop(kind, tmp_path)
+    ahead = instance(w, Skewed(w.clock, 10 * DAY), "inst-1", tmp_path)
+    ahead.create_payment_intent("cs_test_C000000003", [CartItem("p_mug", 1)])
+    on_hand, held, _ = mug_of(w)
+    assert (on_hand, held) == (10, 1)
+    w.clock.advance(2 * MINUTE)  # the clock is put right
+    svc = instance(w, w.clock, "inst-2", tmp_path)
+    ttl = w.service.config.reservation_ttl_ms
+    for _ in rounds(w, svc, (ttl + 10 * MINUTE) / HOUR, webhooks=True):
+        pass
+    assert mug_of(w)[1] == 0
+    assert skewed_alerts(w)
+
+
+def mug_of(w: Wiring) -> tuple[int, int, int]:
+    row = w.store.snapshot().get(s.STOCK, "s1/SKU-MUG")
+    assert row is not None
+    return row.on_hand, row.held, row.committed
+
+
+@pytest.mark.parametrize(("writer_ms", "taken"), [(15_000, False), (16_000, True)])
+def test_a_live_lease_seen_by_a_clock_behind_is_left_alone(
+    kind: str, tmp_path: Path, writer_ms: int, taken: bool
+) -> None:
+    """Two instances each within the tolerance (15 s of the default lease) disagree by up
+    to 30 s: a lease the one ahead wrote, read by the one behind, is live and stays its
+    holder's; only one further ahead than that was written by a clock beyond it."""
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    holder = instance(w, Skewed(w.clock, writer_ms), "inst-1", tmp_path)
+    fid = holder.start_refund(pid, 500, idempotency_key="rma-1")
+    reader = instance(w, Skewed(w.clock, -15_000), "inst-2", tmp_path)
+    from paycore import jobs
+
+    assert (fid in jobs.due_flows(reader.engine)) is taken
+    assert bool(skewed_alerts(w)) is taken
