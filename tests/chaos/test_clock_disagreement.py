@@ -26,6 +26,7 @@ import pytest
 from tests.support import faultable, mug_shop
 
 from paycore import schema as s
+from paycore.errors import FlowPending, ProviderUnavailable
 from paycore.flows.checkout import CartItem
 from paycore.ports import Clock
 from paycore.records import Flow
@@ -354,3 +355,31 @@ def test_a_live_lease_seen_by_a_clock_behind_is_left_alone(
 
     assert (fid in jobs.due_flows(reader.engine)) is taken
     assert bool(skewed_alerts(w)) is taken
+
+
+def test_a_refund_waiting_for_its_landing_window_from_a_time_written_ahead_goes_on(
+    kind: str, tmp_path: Path
+) -> None:
+    """During the jump the refund's create and its replay meet a 503 that sent nothing;
+    its list shows no refund, so it waits for a request that might still land, counted
+    from when the list step began: a time the jump wrote, 10 days ahead. The request went
+    out before now whatever that time says: the wait counts from now."""
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    ahead = instance(w, Skewed(w.clock, 10 * DAY), "inst-1", tmp_path)
+
+    def down(name: str, phase: str, key: str | None) -> None:
+        if name == "create_refund" and phase == "before":
+            raise ProviderUnavailable("503")
+
+    w.provider.fault = down
+    with pytest.raises(FlowPending):
+        ahead.create_refund(pid, 500, idempotency_key="rma-1")
+    w.provider.fault = None
+    assert refund_flow(w).step == "resolve" and not w.provider.inner.refunds()
+    w.clock.advance(2 * MINUTE)  # the clock is put right
+    svc = instance(w, w.clock, "inst-2", tmp_path)
+    for _ in rounds(w, svc, 1, webhooks=True):
+        pass
+    assert refund_flow(w).status is FlowStatus.SUCCEEDED
+    one_refund(w, pid)
