@@ -146,6 +146,22 @@ SWITCHES = frozenset({"provider_honours_keys", "notify_in_requests"})
 MAY_BE_NONE = frozenset({"processing_hold_ms", "max_clock_skew_ms"})
 
 
+#: The clock tolerance when ``Config.max_clock_skew_ms`` is None: ``lease_ms`` over this
+#: (``paycore_adapters.clock_skew`` checks instances against it).
+LEASE_FRACTION = 20
+
+
+def clock_tolerance_ms(config: Config) -> int:
+    """How far an instance's clock may be from the database server's:
+    ``config.max_clock_skew_ms``, or a twentieth of ``lease_ms`` when it is None. Two
+    instances within it may disagree by twice it; only PostgreSQL checks it (the memory
+    and SQLite stores measure no clock), so a time another clock wrote further ahead
+    than that was written by a clock that ran ahead (docs/operations.md, "Clocks")."""
+    if config.max_clock_skew_ms is None:
+        return config.lease_ms // LEASE_FRACTION
+    return config.max_clock_skew_ms
+
+
 def most(name: str) -> int:
     """The largest value the setting ``name`` (not a switch) may have."""
     return MAX_MS if name.endswith("_ms") else MOST[name]

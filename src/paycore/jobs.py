@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from paycore import claims, operations, outbox
+from paycore import claims, operations, outbox, written_ahead
 from paycore import schema as s
 from paycore.errors import FlowPending, error_class
 from paycore.flows import external, orphans
@@ -70,7 +70,11 @@ def janitor(engine: Engine) -> list[str]:
             if fid is not None:
                 started.append(fid)
                 if len(started) >= batch:
-                    break  # before claiming more
+                    return started  # before claiming more
+        # Expiries a clock that ran ahead wrote: expired now (:mod:`paycore.written_ahead`).
+        ahead = written_ahead.orders(u, engine.config, batch - len(started))  # room > 0
+        written_ahead.report(u, engine.config, "pending orders' expiries", [o.id for o in ahead])
+        started += [fid for o in ahead if (fid := _end_expired(engine, u, o)) is not None]
         return started
 
     started: list[str] = engine.transact(body)
@@ -137,20 +141,47 @@ def due_flows(engine: Engine) -> list[str]:
         due: list[str] = []
         batch = engine.config.job_batch
         when = ("next_run_at", u.now)
-        lease_until = u.now + engine.config.lease_ms
+        skewed: list[str] = []  # taken with a lease or retry time written ahead
         for flow in claims.each(u, s.FLOWS, "status", FlowStatus.ACTIVE, batch, due=when):
-            if engine.has_inflight(flow.id) or engine.running(flow.id):
-                continue  # this worker holds it: a new version would refuse its step
-            if engine.leased_elsewhere(flow, u.now):
-                continue
-            u.save(s.FLOWS, flow, lease_owner=engine.worker_id, lease_until=lease_until)
-            due.append(flow.id)
-            if len(due) >= batch:
-                break
+            if _take_due(engine, u, flow):
+                due.append(flow.id)
+                if written_ahead.lease_ahead(engine.config, flow, u.now):
+                    skewed.append(flow.id)
+                if len(due) >= batch:
+                    break
+        # Leases and retry times a clock that ran ahead wrote (:mod:`paycore.written_ahead`).
+        room = batch - len(due)
+        for flow in written_ahead.flows(u, engine.config, room) if room > 0 else []:
+            if flow.id not in due and _take_due(engine, u, flow):
+                due.append(flow.id)
+                skewed.append(flow.id)
+        written_ahead.report(u, engine.config, "flows' leases or retry times", skewed)
         return due
 
     due: list[str] = engine.transact(body)
     return due
+
+
+def _take_due(engine: Engine, u: Unit, flow: Flow) -> bool:
+    """Lease a due flow to this worker (due now: a retry time written ahead is brought
+    back); False, leaving it, when this worker runs it or another holds it live. A lease
+    written by a clock that ran ahead is not live (:func:`paycore.written_ahead.lease_ahead`)."""
+    if engine.has_inflight(flow.id) or engine.running(flow.id):
+        return False  # this worker holds it: a new version would refuse its step
+    if engine.leased_elsewhere(flow, u.now) and not written_ahead.lease_ahead(
+        engine.config, flow, u.now
+    ):
+        return False
+    lease_until = u.now + engine.config.lease_ms
+    next_run_at = min(flow.next_run_at, u.now)
+    u.save(
+        s.FLOWS,
+        flow,
+        lease_owner=engine.worker_id,
+        lease_until=lease_until,
+        next_run_at=next_run_at,
+    )
+    return True
 
 
 def reconcile(engine: Engine) -> list[str]:

@@ -18,6 +18,7 @@ from tests.support import begin_cancel, begin_confirm, flow_of, make_shop, run, 
 from paycore import errors as err
 from paycore import schema as s
 from paycore.config import MAX_MS, Config
+from paycore.flows.asking import asks_first_from_ms
 from paycore.flows.checkout import CartItem
 from paycore.flows.engine import (
     Advance,
@@ -632,9 +633,10 @@ def _note_and_finish(u: Unit, flow: Flow) -> Advance:
 
 class TestAskFirstAfterKeyRetention:
     def test_provider_step_resumed_at_key_retention_asks_before_calling(self, w: Wiring) -> None:
-        """Stripe forgets keys after 24 h: a confirm resumed that late (less the lease
-        margin) asks the provider first, since a repeated call could act twice."""
-        late = w.service.config.provider_key_retention_ms - w.service.config.lease_ms
+        """Stripe forgets keys after 24 h: a confirm resumed from half that age on (the
+        key's age is judged by two clocks) asks the provider first, since a repeated call
+        could act twice."""
+        late = asks_first_from_ms(w.service.config)
         early_pid, due_pid = checkout(w), checkout(w, "cs_test_engine_00002")
         early, due = begin_confirm(w, early_pid), begin_confirm(w, due_pid)
         assert early is not None and due is not None
@@ -656,11 +658,11 @@ class TestAskFirstAfterKeyRetention:
         assert fid is not None
         w.provider.fault = down({"cancel_intent"}, times=1)
         step(w, fid, 2)  # the cancel fails -> sync
-        w.clock.advance(20 * 3_600_000)  # the sync runs 20 hours later
+        w.clock.advance(11 * 3_600_000)  # the sync runs 11 hours later
         step(w, fid, 2)  # still cancelable -> back to call, new key generation
         flow = flow_of(w, fid)
         assert (flow.step, flow.data["step_at"]) == ("call", w.clock.now())
-        late = w.service.config.provider_key_retention_ms - w.service.config.lease_ms
+        late = asks_first_from_ms(w.service.config)
         w.clock.advance(late - 1)  # old since creation, young since the step began
         assert w.service.engine.step(fid).effect == "call:cancel_intent"
         assert run(w, fid).status is FS.SUCCEEDED

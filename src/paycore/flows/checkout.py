@@ -234,6 +234,20 @@ def _create_call(flow: Flow, ask: Step) -> Remote[IntentView]:
     )
 
 
+def _settled(u: Unit, flow: Flow) -> Advance | None:
+    """At ``create`` and ``replay``, before anything is sent (``FlowDef.settled``): a
+    payment that holds its intent already is never sent a create again; the checkout
+    ends as its adoption would (the seller switched off: ``abort`` cancels the intent)."""
+    payment = _payment(u, flow)
+    if payment.provider_intent_id is None:
+        return None
+    if not _seller_enabled(u, flow):
+        return Advance(to=Step.ABORT, data={"error": SellerCannotCharge.code})
+    if payment.lock_owner == flow.id:
+        payment = u.save(s.PAYMENTS, payment, lock_owner=None)
+    return Advance(done={"order_id": payment.order_id, "payment_id": payment.id}, reply=payment)
+
+
 def _after_create(u: Unit, flow: Flow, view: IntentView) -> Advance:
     payment = _payment(u, flow)
     if not _is_mine(u, flow, view, payment):
@@ -379,4 +393,5 @@ DEF = FlowDef(
     give_up=Step.ABORT,
     ask_first={Step.CREATE: Step.FIND, Step.REPLAY: Step.FIND},
     resends=frozenset({Step.REPLAY}),
+    settled={Step.CREATE: _settled, Step.REPLAY: _settled},
 )

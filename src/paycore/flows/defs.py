@@ -120,6 +120,10 @@ class Remote(Generic[T]):
 
 Effect = Local | Remote[Any]
 StepFn = Callable[[Flow], Effect]
+#: A send step's look at the records its request would change, in the transaction that
+#: takes or reads the flow before the request: an Advance ends (or moves) the flow from
+#: what is recorded, with no request; None lets the step send.
+Settled = Callable[[Unit, Flow], Advance | None]
 
 
 @attrs.frozen
@@ -159,12 +163,15 @@ class FlowDef:
     ``resends`` names those of them that send again, under its key, a request whose
     answer was lost: only a provider that honours idempotency keys turns that into the
     first request's answer, so on one that ignores them (``Config.provider_honours_keys``
-    False) they always ask first.
+    False) they always ask first. ``settled`` names send steps whose request is
+    needless once something else recorded its result (a refund's webhook recorded the
+    provider refund): a resumed step looks first (:data:`Settled`), and never sends for
+    a result already recorded, whatever the clocks say of its key's age.
 
     Raises:
-        FlowDefinitionError: a step, a next step, ``give_up``, ``ask_first`` or
-            ``resends`` names a step the flow does not have (the message lists the valid
-            ones), or a step in ``resends`` has no ``ask_first`` step.
+        FlowDefinitionError: a step, a next step, ``give_up``, ``ask_first``,
+            ``resends`` or ``settled`` names a step the flow does not have (the message
+            lists the valid ones), or a step in ``resends`` has no ``ask_first`` step.
     """
 
     kind: str
@@ -172,6 +179,7 @@ class FlowDef:
     give_up: enum.StrEnum | None = None
     ask_first: Mapping[str, enum.StrEnum] = attrs.field(factory=dict)
     resends: frozenset[enum.StrEnum] = frozenset()
+    settled: Mapping[str, Settled] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         names, valid = _names(self.steps)
@@ -181,6 +189,7 @@ class FlowDef:
         uses.append(("give_up", [] if self.give_up is None else [self.give_up]))
         uses.append(("ask_first", [*self.ask_first.keys(), *self.ask_first.values()]))
         uses.append(("resends", self.resends))
+        uses.append(("settled", self.settled.keys()))
         for where, targets in uses:
             for target in targets:
                 if not isinstance(target, names):

@@ -139,10 +139,10 @@ class Engine(Transactions, Runner, Retrying, Asking):
                 expect_version=version,
                 at=at,
             )
-        flow = known if known is not None else self.load(flow_id)
-        if flow is None or flow.status is not FlowStatus.ACTIVE:
+        flow, settled = (known, None) if known is not None else self._load_settling(flow_id)
+        if settled is not None or flow is None or flow.status is not FlowStatus.ACTIVE:
             kind = "?" if flow is None else flow.kind
-            return StepReport(flow_id, kind, "-", "none", "inactive", flow)
+            return settled or StepReport(flow_id, kind, "-", "none", "inactive", flow)
         if known is None and self.leased_elsewhere(flow, self.clock.now()):
             # Another worker holds it live (took this one's lapsed lease): no call from here.
             return StepReport(flow_id, flow.kind, flow.step, "none", "leased", flow)

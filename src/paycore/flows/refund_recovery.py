@@ -10,13 +10,15 @@ request's result, or makes the refund if the first never arrived. When the repla
 answer either, ``resolve`` lists the intent's refunds (lists do not lag) and keeps this
 refund's own. An empty list proves nothing while a request may still land: the flow waits
 (a transient retry) until ``RefundParams.landing_ms`` passed since its last request, and
-only then moves to a new key generation. A request that lands later still is met in
-one of two ways. If it took what the new key asks for, the provider refuses the new call
-("already refunded"): that refusal sends the flow to the list once more
-(``refunds._refused``), which finds the late refund and records it, and the refund fails
-only if the list shows none. If it lands after the refund failed (the new key refused
-for another reason), the failed refund keeps its status, and ``statuses-agree`` reports
-it, with the provider's books, in ``paycore check``: the one case a human settles.
+only then moves to a new key generation (a time of that request ahead of the clock that
+reads the list was written by a clock that ran ahead: the wait counts from the read).
+A request that lands later still is met in one of two ways. If it took what the new key
+asks for, the provider refuses the new call ("already refunded"): that refusal sends the
+flow to the list once more (``refunds._refused``), which finds the late refund and
+records it, and the refund fails only if the list shows none. If it lands after the
+refund failed (the new key refused for another reason), the failed refund keeps its
+status, and ``statuses-agree`` reports it, with the provider's books, in ``paycore
+check``: the one case a human settles.
 
 A refusal for what is left of the payment (:func:`short_of`: less than asked, or
 nothing) goes to the list too, under any key: when no refund of this one's is listed,
@@ -74,8 +76,13 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
         if flow.data.get("short"):
             return refused(u, flow, err, outside=record_outside(u, payment, views))
         return refused(u, flow, err)
-    since = int(flow.data.get("step_at", flow.created_at))
-    if u.answered_at() - since < prm.landing_ms:
+    since, read_at = int(flow.data.get("step_at", flow.created_at)), u.answered_at()
+    if since > read_at:
+        # Written by a clock ahead of this one (a jump of the host's time): the request
+        # went out before the list was read whatever it says, so the wait counts from then.
+        why = "no refund listed yet; a request may still land (its time was ahead)"
+        return Advance(retry=why, transient=True, data={"step_at": read_at})
+    if read_at - since < prm.landing_ms:
         # A request of this key may still be running (or on its way) as the list was
         # read: wait, no strike. Its read time counts, not when its answer is applied.
         return Advance(retry="no refund listed yet; a request may still land", transient=True)
@@ -84,6 +91,20 @@ def after_resolve(u: Unit, flow: Flow, views: list[RefundView]) -> Advance:
         retry="no refund found after an unanswered call",
         data={"keygen": flow.data.get("keygen", 0) + 1},
     )
+
+
+def settled(u: Unit, flow: Flow) -> Advance | None:
+    """At ``call`` and ``replay``, before anything is sent (``FlowDef.settled``): a refund
+    that holds its provider refund (its webhook, the refund sync or a list recorded it)
+    or has ended is never sent again; its flow ends with the refund's status. Sent, it
+    would at best replay the refund under its key, and past the key's retention, or by
+    a clock that misjudges the key's age, make it a second time."""
+    refund = u.get(s.REFUNDS, params_of(RefundParams, flow).refund_id)
+    if refund is None or (
+        refund.provider_refund_id is None and refund.status is RefundStatus.PENDING
+    ):
+        return None
+    return done(refund.id, refund.status)
 
 
 def done(refund_id: str, status: RefundStatus) -> Advance:

@@ -259,6 +259,7 @@ DEF = FlowDef(
     },
     ask_first={RefundStep.CALL: RefundStep.RESOLVE, RefundStep.REPLAY: RefundStep.RESOLVE},
     resends=frozenset({RefundStep.REPLAY}),
+    settled=dict.fromkeys((RefundStep.CALL, RefundStep.REPLAY), recovery.settled),
 )
 
 

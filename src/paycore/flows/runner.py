@@ -36,6 +36,8 @@ class Runner(abc.ABC):
     _inflight: dict[str, tuple[int, Remote[Any], Outcome[Any], str]]
     _flow_locks: dict[str, threading.Lock]
     _locks_guard: threading.Lock
+    #: Ends a flow whose send step's result is recorded already (:mod:`.asking`).
+    _settle: Callable[[Unit, Flow], str | None]
 
     @abc.abstractmethod
     def step(self, flow_id: str, known: Flow | None = None) -> StepReport: ...
@@ -144,9 +146,11 @@ class Runner(abc.ABC):
                 return flow
             if self.leased_elsewhere(flow, u.now):
                 raise _held_elsewhere(flow_id)
-            return u.save(
+            taken = u.save(
                 s.FLOWS, flow, lease_owner=self.worker_id, lease_until=u.now + self.config.lease_ms
             )
+            # A send step whose result was recorded meanwhile ends here, sending nothing.
+            return taken if self._settle(u, taken) is None else u.get(s.FLOWS, flow_id)
 
         taken: Flow | None = self.transact(body, flow_id)
         return taken
