@@ -131,8 +131,11 @@ def _destination(obj: Mapping[str, Any]) -> str | None:
 def refund_view(answer: object, *, connect: bool = True) -> RefundView:
     """A Refund (docs.stripe.com/api/refunds/object) as the port's view. ``connect``: the
     shop charges by destination charges (the adapter's ``connect``), so a refund's null
-    ``transfer_reversal`` means the seller kept the amount; without Connect there is no
-    transfer to reverse, and ``transfer_reversed`` is None.
+    ``transfer_reversal`` means the seller kept the amount. Without Connect a null is
+    "no transfer" or "not reversed" (the account may make destination charges for
+    another integration, or for a copy of one of our intents), which the refund alone
+    does not tell: None, not known. A reversal's id is read whatever ``connect`` is: the
+    refund took a transfer back.
 
     Raises:
         NotUnderstood: ``answer`` is not a Refund of Stripe's shape.
@@ -148,8 +151,14 @@ def refund_view(answer: object, *, connect: bool = True) -> RefundView:
         metadata=_metadata(obj),
         failure_reason=_get(obj, "failure_reason"),
         pending_reason=_get(obj, "pending_reason"),
-        transfer_reversed=_transfer_reversed(obj) if connect else None,
+        transfer_reversed=_reversal_seen(obj, connect=connect),
     )
+
+
+def _reversal_seen(obj: Mapping[str, Any], *, connect: bool) -> bool | None:
+    """:func:`_transfer_reversed`, with a null read as "not known" without Connect."""
+    reversed_ = _transfer_reversed(obj)
+    return reversed_ if connect or reversed_ else None
 
 
 def _transfer_reversed(obj: Mapping[str, Any]) -> bool | None:

@@ -32,8 +32,11 @@ BASE: dict[str, Any] = {
         ({"transfer_reversal": {"id": "trr_1", "object": "transfer_reversal"}}, True, True),
         ({"transfer_reversal": None}, True, False),
         ({}, True, None),  # an object without the field: the adapter does not know
-        ({"transfer_reversal": None}, False, None),  # no Connect: no transfer to reverse
-        ({"transfer_reversal": "trr_1"}, False, None),
+        # Without Connect, null is "no transfer" or "not reversed": the adapter cannot tell
+        # which without the charge, so None; a reversal's id says it reversed, whatever
+        # the adapter's setting (an account may have Connect for another integration).
+        ({"transfer_reversal": None}, False, None),
+        ({"transfer_reversal": "trr_1"}, False, True),
     ],
 )
 def test_the_stripe_adapter_reads_the_transfer_reversal(

@@ -36,7 +36,7 @@ def payment_records_seller_account(snap: SnapshotView, _: Ledger) -> Iterator[Br
     "Every provider intent this installation made for a payment pays the provider account "
     "of that payment's seller (through Connect, named as its destination; without Connect, "
     "the shop's own, naming none); except a charge no payment records that was refunded in "
-    "full, each refund taking its transfer back: it moved no money.",
+    "full, each refund known to have taken its transfer back: it moved no money.",
     "safety",
 )
 def charge_pays_the_seller(snap: SnapshotView, ledger: Ledger) -> Iterator[Breach]:
@@ -56,10 +56,17 @@ def _returned_in_full(ledger: Ledger, v: IntentView) -> bool:
     """Did the charge move no money: it succeeded, its succeeded refunds cover all it
     received, and none of its refunds left the transfer with the account it paid (a
     dashboard's refund without ``reverse_transfer``: the platform paid the customer and
-    that account kept the money)? A canceled intent is still judged: a create naming the
-    wrong account is wrong whether or not a customer paid it."""
+    that account kept the money)? A charge that names an account had a transfer: each of
+    its succeeded refunds must be known to have taken it back (``transfer_reversed``
+    True); one not known (None: an adapter that does not read it, or Stripe's under
+    ``connect=False``) may have left it, so the charge is still judged. A canceled intent
+    is still judged: a create naming the wrong account is wrong whether or not a customer
+    paid it."""
     refunds = ledger.refunds_of(v.id)
     if v.status != "succeeded" or any(r.transfer_reversed is False for r in refunds):
+        return False
+    done = [r for r in refunds if r.status == "succeeded"]
+    if v.account is not None and any(r.transfer_reversed is not True for r in done):
         return False
     return ledger.refunded(v.id, ("succeeded",)) >= v.amount_received
 
