@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from paycore import claims, operations, outbox, written_ahead
 from paycore import schema as s
 from paycore.errors import FlowPending, error_class
@@ -185,6 +187,26 @@ def _take_due(engine: Engine, u: Unit, flow: Flow) -> bool:
 
 
 def reconcile(engine: Engine) -> list[str]:
+    """A reconciler run (:func:`reconcile_counted`): the flows it started, then the
+    flows it revived, as one list.
+
+    Raises:
+        PaycoreError: listing the provider's intents failed (the next run asks again).
+    """
+    run = reconcile_counted(engine)
+    return [*run.started, *run.revived]
+
+
+@attrs.frozen
+class Reconciled:
+    """What a reconciler run started: orphan flows (new or reopened), and orphan and
+    refund flows it revived."""
+
+    started: tuple[str, ...] = ()
+    revived: tuple[str, ...] = ()
+
+
+def reconcile_counted(engine: Engine) -> Reconciled:
     """Match every recent provider intent to a local payment (T3): a run of the
     ``reconcile`` job flow (:mod:`paycore.flows.reconcile`), then of the jobs it starts.
 
@@ -198,8 +220,10 @@ def reconcile(engine: Engine) -> list[str]:
     system's) is reported once (``foreign_intent``, an orphan case with action
     ``foreign``) and never changed; a recorded intent that is not its payment's is
     reported (``intent_mismatch``) and not synchronized. Orphan cases waiting for the
-    bank are asked about again and reopened once settled. Returns the orphan flows
-    started (new, reopened, revived).
+    bank are asked about again and reopened once settled; orphan and refund flows dead
+    of an outage are revived (:func:`paycore.flows.reconcile._revive_dead`). Returns
+    the flows to run next: the orphan flows started (new, reopened), then the flows
+    revived, each counted apart.
 
     Raises:
         PaycoreError: listing the provider's intents failed (the next run asks again).
@@ -215,7 +239,7 @@ def reconcile(engine: Engine) -> list[str]:
         failed = follower if run_failed(follower) else failed
     if failed is not None:
         reported(failed)
-    return started + list(result.get("revived", []))
+    return Reconciled(tuple(started), tuple(result.get("revived", [])))
 
 
 def start_reconcile(engine: Engine) -> str:

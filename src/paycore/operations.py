@@ -115,8 +115,10 @@ def latest_flows(u: Unit, state: object, limit: object) -> FlowPage:
     return FlowPage([i[3] for i in sorted(newest, reverse=True)], total)
 
 
-def revive(u: Unit, flow_id: object, by: str) -> Flow:
+def revive(u: Unit, flow_id: object, by: str, *, automatic: bool = False) -> Flow:
     """Put a dead flow back to work at its recovery point, with a fresh retry budget.
+    ``automatic``: a job revives it, which counts (``retry.REVIVED``); a person's
+    revival clears that count, so the job may revive it again.
 
     A background job's dead run (``job:...``) may be revived: it is the only way to
     finish it. It repeats only reads, and may run beside the job's current run; where
@@ -129,7 +131,13 @@ def revive(u: Unit, flow_id: object, by: str) -> Flow:
             flow_id=flow.id,
             status=flow.status.value,
         )
-    return _restart(u, flow, flow.step, retry.fresh(dict(flow.data)), f"revived by {by}")
+    data = retry.fresh(dict(flow.data))
+    data.pop(retry.LEFT, None)
+    if automatic:
+        data[retry.REVIVED] = auto_revivals(flow) + 1
+    else:
+        data.pop(retry.REVIVED, None)
+    return _restart(u, flow, flow.step, data, f"revived by {by}")
 
 
 def abandon(
@@ -249,6 +257,11 @@ def _restart(u: Unit, flow: Flow, step: str, data: dict[str, Any], why: str) -> 
     u.resolve_alert("flow_dead_lettered", flow.id, why)
     u.resolve_alert("flow_stalled", flow.id, why)
     return flow
+
+
+def auto_revivals(flow: Flow) -> int:
+    """How many times a job revived ``flow`` since a person last did."""
+    return int(flow.data.get(retry.REVIVED, 0))
 
 
 def died_of_outage(flow: Flow) -> bool:

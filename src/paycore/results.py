@@ -36,6 +36,7 @@ class JobReport:
     janitor_started: int = 0
     recovered: int = 0
     still_pending: int = 0
+    #: Orphan flows the reconciler started (new, or reopened once the bank settled).
     orphans_started: int = 0
     refunds_synced: int = 0
     notifications_sent: int = 0
@@ -43,6 +44,8 @@ class JobReport:
     failed: tuple[str, ...] = ()
     #: Refunds made outside paycore that the scan found and recorded this round.
     external_refunds_recorded: int = 0
+    #: Orphan and refund flows dead of an outage that the reconciler revived this round.
+    revived: int = 0
 
     @property
     def ok(self) -> bool:

@@ -50,19 +50,21 @@ class AdminMethods(CatalogMethods, abc.ABC):
         return done, pending
 
     def run_reconciler(self) -> tuple[int, int]:
-        """Returns (orphan flows started, pending refunds synced)."""
+        """Returns (orphan flows started, pending refunds synced); the flows it revived
+        run too, and are counted by :meth:`run_jobs` (``JobReport.revived``)."""
         try:
-            started, synced = self._reconcile(), jobs.sync_pending_refunds(self.engine)
+            started, synced = self._reconcile()[0], jobs.sync_pending_refunds(self.engine)
             jobs.find_external_refunds(self.engine)
             return started, synced
         finally:
             self._send_queued()  # what the syncs queued, so no later request sends it
 
-    def _reconcile(self) -> int:
-        started = jobs.reconcile(self.engine)
-        for fid in started:
+    def _reconcile(self) -> tuple[int, int]:
+        """Run the reconciler and the flows it started or revived: (started, revived)."""
+        run = jobs.reconcile_counted(self.engine)
+        for fid in (*run.started, *run.revived):
             self._finish_quietly(fid)
-        return len(started)
+        return len(run.started), len(run.revived)
 
     def dispatch_notifications(self) -> int:
         return jobs.dispatch_outbox(self.engine, self.notifier)
@@ -84,11 +86,12 @@ class AdminMethods(CatalogMethods, abc.ABC):
         recovery = job_health.run_job(eng, "recovery", self.run_recovery)
         outbox_ = job_health.run_job(eng, "outbox", self.dispatch_notifications)
         recovered, pending = recovery.value or (0, 0)
+        started, revived = reconciler.value or (0, 0)
         return JobReport(
             janitor.value or 0,
             recovered,
             pending,
-            reconciler.value or 0,
+            started,
             synced.value or 0,
             outbox_.value or 0,
             failed=tuple(
@@ -97,6 +100,7 @@ class AdminMethods(CatalogMethods, abc.ABC):
                 if not o.ok
             ),
             external_refunds_recorded=external.value or 0,
+            revived=revived,
         )
 
     # --- reads ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from paycore import claims, operations
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import ProviderError, ProviderNotFound
-from paycore.flows import job_sync, orphans
+from paycore.flows import job_sync, orphans, retry
 from paycore.flows.defs import Advance, FlowDef, Remote, create_flow, step
 from paycore.flows.identity import installation_id, intent_mismatch, is_ours
 from paycore.flows.jobflow import active_job, begin_job, save_cursor
@@ -297,11 +297,41 @@ def _revive_dead(u: Unit, *, limit: int, lease: dict[str, Any]) -> list[str]:
             return [f for f in rows if f.id.startswith(prefix)]
 
         for flow in claims.take_read(u, job, read, lambda f: f.id, limit):
-            if flow.kind == kind and operations.died_of_outage(flow):
-                again = operations.revive(u, flow.id, "the reconciler")
-                u.save(s.FLOWS, again, lease_owner=lease["owner"], lease_until=lease["lease_until"])
-                revived.append(again.id)
+            if flow.kind != kind or not operations.died_of_outage(flow):
+                continue
+            if operations.auto_revivals(flow) >= REVIVE_MAX:
+                _leave_for_person(u, flow)
+                continue
+            again = operations.revive(u, flow.id, "the reconciler", automatic=True)
+            u.save(s.FLOWS, again, lease_owner=lease["owner"], lease_until=lease["lease_until"])
+            revived.append(again.id)
     return revived
+
+
+#: How many times the reconciler revives one flow (a person's revival starts the count
+#: again). A flow that dies "of an outage" this many times while the reconciler's own
+#: calls get answers is more likely stuck on something else, such as an adapter's bug
+#: raising a raw error, which the engine can only take as the provider unavailable
+#: (the call may have landed): it stays dead, for a person.
+REVIVE_MAX = 3
+
+
+def _leave_for_person(u: Unit, flow: Flow) -> None:
+    """Say once, on the flow's open ``flow_dead_lettered`` alert, that the reconciler
+    will not revive it again; the flow stays dead (``retry.LEFT`` marks it said)."""
+    if flow.data.get(retry.LEFT):
+        return
+    u.alert(
+        "flow_dead_lettered",
+        flow.id,
+        f"flow {flow.id} ({flow.kind}) is dead at step {flow.step} ({flow.last_error}); "
+        f"revived automatically {operations.auto_revivals(flow)} times, it died again "
+        "each time, so it is left for a person: look at the provider adapter's errors "
+        f"in the log, then `paycore flows revive {flow.id}` or abandon it",
+        flow_id=flow.id,
+        flow_kind=flow.kind,
+    )
+    u.save(s.FLOWS, flow, data={**flow.data, retry.LEFT: True})
 
 
 KIND = "reconcile"

@@ -15,8 +15,12 @@ Two kinds of retry, told apart by what caused them:
 Past the horizon or out of strikes a flow runs its give-up compensation if it has
 one (with a fresh horizon and fresh strikes), else it is dead-lettered with an
 alert. A flow dead-lettered by the horizon records ``dead_of = "outage"``: nothing
-was wrong but the provider's absence, so the jobs that own such flows revive them
-(the janitor for a checkout, the reconciler for an orphan).
+was wrong but the provider's absence, as far as the engine can tell, so the jobs that
+own such flows revive them (the janitor for a checkout, the reconciler for an orphan
+or a refund). The reconciler counts its revivals of a flow (:data:`REVIVED`, kept
+across a fresh start) and stops at ``paycore.flows.reconcile.REVIVE_MAX``: a streak
+"transient" for a whole horizon may be an adapter's bug the engine could only take
+as the provider unavailable.
 
 The bookkeeping lives in the flow's ``data`` under the keys of :data:`STREAK`.
 """
@@ -36,6 +40,11 @@ STALLED = "stall_alerted"
 STRIKES = "strikes"
 DEAD_OF = "dead_of"
 STREAK = (SINCE, STALLED, STRIKES, DEAD_OF)
+#: ``data`` keys outside the streak: how many times the reconciler revived the flow, and
+#: that it then left the flow for a person (its dead-letter alert says so). A person's
+#: revival clears both.
+REVIVED = "auto_revived"
+LEFT = "left_for_person"
 
 
 def is_transient(cause: PaycoreError | None) -> bool:
