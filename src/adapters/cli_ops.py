@@ -1,4 +1,5 @@
-"""`paycore flows ...` and `paycore attention [resolve]`: the operator's commands over a store.
+"""`paycore flows ...` and `paycore attention [resolve|foreign]`: the operator's commands over a
+store.
 
 They change durable state only: a revived or abandoned flow is run by the service's
 recovery worker (``run_jobs``), which has the provider; these commands never call it.
@@ -16,7 +17,7 @@ from paycore.config import Config
 from paycore.errors import PaycoreError
 from paycore.flows.engine import Engine
 from paycore.flows.jobflow import is_job
-from paycore.operations import AttentionItem, FlowPage, Operator
+from paycore.operations import AttentionItem, CasePage, FlowPage, Operator
 from paycore.ports import Clock, PaymentProvider
 from paycore.records import Alert, Flow
 from paycore.service import FLOW_DEFS
@@ -84,6 +85,14 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="close a refund_failed alert whose money went back outside paycore",
     )
+    fo = asub.add_parser(
+        "foreign", help="list the intents the foreign_intent alert counts, found last first"
+    )
+    _store_option(fo, argparse.SUPPRESS)
+    fo.add_argument(
+        "--limit", type=int, default=DEFAULT_LIMIT, help=f"show N (default {DEFAULT_LIMIT})"
+    )
+    fo.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
 def _store_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -182,6 +191,8 @@ def _run(opened: OpenStore, args: argparse.Namespace, out: TextIO) -> int:
             alert = op.resolve_alert(f"{args.kind}:{args.subject}", _note(args.note), args.force)
             opened.save()
             return _resolved(alert, getattr(args, "json", False), out)
+        if args.command == "attention" and args.attention_command == "foreign":
+            return _foreign(op.foreign_intents(args.limit), getattr(args, "json", False), out)
         if args.command == "attention":
             return _attention(op.attention(), args.json, out)
         cmd = args.flows_command
@@ -303,4 +314,32 @@ def _attention(items: list[AttentionItem], as_json: bool, out: TextIO) -> int:
         "close one, once handled: paycore attention resolve KIND SUBJECT --store URL --note TEXT",
         file=out,
     )
+    return 0
+
+
+def _foreign(page: CasePage, as_json: bool, out: TextIO) -> int:
+    """The foreign intents, found last first: id, status and amount when found, and when
+    (milliseconds); a JSON list with --json."""
+    if as_json:
+        doc = [
+            {
+                "intent_id": c.provider_intent_id,
+                "status": c.provider_status,
+                "amount": c.amount,
+                "found_at": c.found_at,
+            }
+            for c in page.cases
+        ]
+        print(json.dumps(doc, indent=2), file=out)
+        return 0
+    for c in page.cases:
+        print(
+            f"{c.provider_intent_id:<36} {c.provider_status:<24} {c.amount:>10}  "
+            f"found {c.found_at}",
+            file=out,
+        )
+    shown = (
+        f"{len(page.cases)} of {page.total}" if page.total > len(page.cases) else str(page.total)
+    )
+    print(f"{shown} foreign intents (orphan cases with action foreign), found last first", file=out)
     return 0

@@ -41,7 +41,7 @@ from paycore.flows import retry
 from paycore.flows.engine import Engine, FlowDef
 from paycore.flows.jobflow import is_job
 from paycore.machines import FLOW
-from paycore.records import Alert, Flow
+from paycore.records import Alert, Flow, OrphanCase
 from paycore.shown import shown, shown_id
 from paycore.status import FlowStatus
 from paycore.unit import Unit
@@ -113,6 +113,29 @@ def latest_flows(u: Unit, state: object, limit: object) -> FlowPage:
         elif item[:2] > newest[0][:2]:
             heapq.heapreplace(newest, item)
     return FlowPage([i[3] for i in sorted(newest, reverse=True)], total)
+
+
+#: The action of an orphan case the reconciler recorded for an intent this installation
+#: did not make (``paycore.flows.reconcile.FOREIGN``, which imports this module).
+FOREIGN = "foreign"
+
+
+@attrs.frozen
+class CasePage:
+    """The newest orphan cases of a listing, newest found first, and how many it has."""
+
+    cases: list[OrphanCase]
+    total: int
+
+
+def foreign_cases(u: Unit, limit: object) -> CasePage:
+    """The ``limit`` intents found last of those the ``foreign_intent`` alert counts
+    (orphan cases with action ``foreign``). Raises: InvalidInput for a bad limit."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InvalidInput(f"limit must be a positive whole number, got {limit!r}")
+    rows: list[OrphanCase] = list(u.find(s.ORPHANS, "action", FOREIGN))
+    rows.sort(key=lambda c: (c.found_at, c.provider_intent_id), reverse=True)
+    return CasePage(rows[:limit], len(rows))
 
 
 def revive(u: Unit, flow_id: object, by: str, *, automatic: bool = False) -> Flow:
@@ -311,6 +334,11 @@ class Operator:
 
     def attention(self) -> list[AttentionItem]:
         return self.engine.transact(attention)
+
+    def foreign_intents(self, limit: object = 100) -> CasePage:
+        """The intents not made by this installation, found last first. Raises:
+        InvalidInput."""
+        return self.engine.transact(lambda u: foreign_cases(u, limit))
 
     def resolve_alert(self, alert_id: object, resolution: object, force: bool = False) -> Alert:
         """Raises: AlertNotFound, InvalidInput (nothing changed)."""

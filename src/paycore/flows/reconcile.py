@@ -34,7 +34,7 @@ from paycore.status import FlowStatus, PaymentStatus
 from paycore.unit import Unit
 
 #: The action of an orphan case for an intent that is not paycore's: reported only.
-FOREIGN = "foreign"
+FOREIGN = operations.FOREIGN
 
 
 def reconcile_one(
@@ -124,7 +124,8 @@ def _report_foreign(u: Unit, view: IntentView) -> None:
 
 
 def _named(fields: Mapping[str, Any]) -> dict[str, int]:
-    """The intents the alert names, with when each was created (provider seconds)."""
+    """The intents the alert names, with when each was created (milliseconds, as
+    ``IntentView.created``)."""
     ids = str(fields.get("newest", "")).split(",")
     created = str(fields.get("newest_created", "")).split(",")
     return {i: int(c) for i, c in zip(ids, created, strict=False) if i and c.isdigit()}
