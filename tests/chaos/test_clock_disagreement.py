@@ -383,3 +383,34 @@ def test_a_refund_waiting_for_its_landing_window_from_a_time_written_ahead_goes_
         pass
     assert refund_flow(w).status is FlowStatus.SUCCEEDED
     one_refund(w, pid)
+
+
+def test_a_checkout_waiting_at_find_from_a_time_written_ahead_goes_on(
+    kind: str, tmp_path: Path
+) -> None:
+    """During the jump the checkout's create and its replay meet a 503 that sent nothing;
+    its list shows no intent, so ``find`` waits for a create that might still land,
+    counted from a time the jump wrote, 10 days ahead, while the order holds its stock.
+    The request went out before the list was read whatever that time says: the wait
+    counts from the read, and the checkout makes its intent once the clock is right."""
+    w = shop(kind, tmp_path)
+    ahead = instance(w, Skewed(w.clock, 10 * DAY), "inst-1", tmp_path)
+
+    def down(name: str, phase: str, key: str | None) -> None:
+        if name == "create_intent" and phase == "before":
+            raise ProviderUnavailable("503")
+
+    w.provider.fault = down
+    with pytest.raises((FlowPending, ProviderUnavailable)):
+        ahead.create_payment_intent("cs_test_C000000001", [CartItem("p_mug", 2)])
+    w.provider.fault = None
+    (flow,) = [f for f in w.store.snapshot().rows(s.FLOWS) if f.kind == "checkout"]
+    assert flow.status is FlowStatus.ACTIVE and not w.provider.inner.intents()
+    w.clock.advance(2 * MINUTE)  # the clock is put right
+    svc = instance(w, w.clock, "inst-2", tmp_path)
+    for _ in rounds(w, svc, 1, webhooks=True):
+        pass
+    (flow,) = [f for f in w.store.snapshot().rows(s.FLOWS) if f.kind == "checkout"]
+    assert flow.status is FlowStatus.SUCCEEDED, (flow.step, flow.last_error)
+    assert len(w.provider.inner.intents()) == 1
+    assert not w.violations("safety")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+import attrs
+
 from paycore.flows.engine import Advance, Remote
 from paycore.flows.params import CheckoutParams, params_of
 from paycore.flows.steps import CheckoutStep as Step
@@ -44,4 +46,28 @@ def lookup(flow: Flow, then: Callable[[Unit, Flow, Found], Advance]) -> Remote[F
     since = seconds_from(flow.created_at) - LOOKBACK_S
     until = seconds_until(sent_by(flow) + params_of(CheckoutParams, flow).landing_ms) + LOOKBACK_S
     call = partial(intents_between, created_gte_s=since, created_lt_s=until)
-    return Remote("list_intents", call, then)
+    return Remote("list_intents", call, partial(_from_the_read, then))
+
+
+#: The times a lookup's wait counts from (:func:`sent_by`).
+_SENT_TIMES = ("step_at", SENT_BY)
+
+
+def _from_the_read(
+    then: Callable[[Unit, Flow, Found], Advance], u: Unit, flow: Flow, views: Found
+) -> Advance:
+    """Apply a lookup's answer with the times its wait counts from no later than when the
+    list was read (``u.answered_at()``). A time ahead of the read was written by a clock
+    that ran ahead (a jump of the host's time): every create request went out before the
+    list was read whatever it says, so the wait for one that may still land counts from
+    the read, not for as long as the jump (as a refund's ``resolve``,
+    :func:`paycore.flows.refund_recovery.after_resolve`). A lookup that stays at its step
+    keeps the times as read, so the next one counts from the same moment."""
+    read_at = u.answered_at()
+    ahead = {k: read_at for k in _SENT_TIMES if int(flow.data.get(k) or 0) > read_at}
+    if not ahead:
+        return then(u, flow, views)
+    adv = then(u, attrs.evolve(flow, data={**flow.data, **ahead}), views)
+    if adv.to is None or str(adv.to) == flow.step:
+        return attrs.evolve(adv, data={**ahead, **adv.data})
+    return adv
