@@ -4,9 +4,15 @@ for a file it cannot open.
 Every argument of :class:`~paycore_adapters.sql.sqlite_store.SQLiteStore` is refused up
 front, typed and by name (``InvalidInput``, ``field``): a truthy string is no decision to
 migrate, a negative busy timeout is no timeout. A file that does not exist is refused
-unless the store is to create it (``migrate=True``), and the store's connections open the
-file as it is (a ``mode=rw`` URI), so a refused or later open never leaves an empty file
-behind in place of the one meant (https://www.sqlite.org/uri.html, ``mode``).
+unless the store is to create it (``migrate=True``). Only one connection may create the
+file: the first of a store asked to migrate, the one that migrates it as it opens
+(``mode=rwc``). Every other connection opens the file as it is (``mode=rw``,
+https://www.sqlite.org/uri.html): a thread's, a snapshot's reader, ``paycore check``'s
+streamed read and the checkpoint thread's, also on a store that was asked to migrate. So
+a refused open leaves no empty file behind in place of the one meant, and a file removed
+under a running store is an error on every connection opened after, never a new empty
+store. (A connection opened before the removal keeps the removed file open, as any
+open file: SQLite cannot tell.)
 """
 
 from __future__ import annotations
@@ -71,8 +77,8 @@ def checked(
 
 
 def uri(path: Path, create: bool) -> str:
-    """The URI a connection opens ``path`` by: ``mode=rw`` (never made anew), or ``rwc``
-    for a store asked to create its file."""
+    """The URI a connection opens ``path`` by: ``mode=rw`` (never made anew), or, with
+    ``create``, ``rwc``: only for the first connection of a store asked to migrate."""
     return f"{path.as_uri()}?mode={'rwc' if create else 'rw'}"
 
 
