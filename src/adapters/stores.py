@@ -270,13 +270,14 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
     path = parsed.path
     if path is None:
         return OpenStore(MemoryStore())
+    if parsed.kind == "sqlite":  # a missing file or folder: SQLiteStore's own words
+        return OpenStore(_sqlite(path, parsed.options, migrate or create), path)
     if not path.exists() and not create:
         raise StoreFileMissing(
             f"no store file at {path}: name an existing store, or create one "
-            "(`paycore migrate --store sqlite:PATH` makes a new SQLite file)"
+            "(`paycore migrate --store sqlite:PATH` makes a new SQLite file)",
+            path=str(path),
         )
-    if parsed.kind == "sqlite":
-        return OpenStore(_sqlite(path, parsed.options, migrate or create), path)
     if not path.exists():
         return OpenStore(MemoryStore(), path)
     try:
@@ -326,6 +327,8 @@ def _sqlite(path: Path, options: dict[str, str], migrate: bool) -> SQLiteStore:
             path=str(path),
         ) from None
     except OperationalError as exc:
-        raise StoreFileUnreadable(
-            f"cannot open the SQLite store {path}: {exc.message}", path=str(path)
-        ) from None
+        # The store's own words when they name its file (sqlite_args.cannot_open); else
+        # what failed (a migration, say) with the file it failed on.
+        named = "path" in exc.fields
+        message = exc.message if named else f"cannot open the SQLite store {path}: {exc.message}"
+        raise StoreFileUnreadable(message, path=exc.fields.get("path", str(path))) from None
