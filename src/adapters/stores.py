@@ -243,8 +243,7 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
     """Open the store ``url`` names.
 
     Args:
-        url: ``sqlite:PATH``, ``postgresql://...``, ``memory``, ``json:PATH`` or a file
-            path.
+        url: ``sqlite:PATH``, ``postgresql://...``, ``memory``, ``json:PATH`` or a path.
         create: start an empty store when the file does not exist yet (a new SQLite
             file gets the whole schema).
         migrate: bring an existing SQLite file's or PostgreSQL database's schema up to
@@ -252,10 +251,10 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
 
     Raises:
         StoreUrlInvalid: not a URL this opener knows.
-        StoreFileMissing: the file does not exist (and ``create`` is false).
+        StoreFileMissing: the file does not exist (and ``create`` is false), or for
+            SQLite its folder (:mod:`.sql.sqlite_args`).
         StoreFileUnreadable: the file cannot be read, or is not a paycore store.
-        SchemaNotMigrated: the SQLite file's or database's schema is older than this
-            paycore's.
+        SchemaNotMigrated: the SQLite file's or database's schema is older than ours.
         OperationalError: the PostgreSQL server or database cannot be reached.
 
     Example::
