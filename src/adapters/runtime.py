@@ -125,19 +125,11 @@ def build_service(
         ClockSkewed: the clock is further from the server's than the tolerance.
         OperationalError: the server's clock could not be read.
     """
-    parts = {"store": store, "provider": provider, "notifier": notifier}
-    parts |= {"clock": clock, "alerts": alerts}  # None: the defaults
-    check_arguments(config, parts, provider_timeout_s, provider_retries, worker_id)
-    config = config or Config()
-    check_lease(config, provider_timeout_s, provider_retries)
-    clock = clock or SystemClock()
-    alerts = alerts or LoggingAlerts()
-    watch = None
-    if isinstance(store, ServerTimed):
-        watch = ClockWatch(store, clock, config)
-        watch.start()
+    check_arguments(provider, provider_timeout_s, provider_retries)
+    clock = SystemClock() if clock is None else clock  # not `or`: a wrong falsy one is refused
+    alerts = LoggingAlerts() if alerts is None else alerts
     guarded = BreakerProvider(provider, breaker or Breaker(clock))
-    service = WatchedService(
+    service = WatchedService(  # checks every other part, the config and the worker id
         store,
         guarded,
         clock,
@@ -147,31 +139,21 @@ def build_service(
         worker_id,  # None: one no other instance shares (paycore.workers.instance_id)
         RandomTokens(),
     )
-    service.clock_watch = watch
+    check_lease(service.config, provider_timeout_s, provider_retries)
+    if isinstance(store, ServerTimed):  # nothing was written before: building writes nothing
+        service.clock_watch = ClockWatch(store, clock, service.config)
+        service.clock_watch.start()
     return service
 
 
-def check_arguments(
-    config: object,
-    parts: dict[str, object],
-    timeout_s: object,
-    retries: object,
-    worker_id: object = None,
-) -> None:
-    """Refuse, by name, what :func:`build_service` cannot use: a wrong type would fail
-    later and untyped (a notifier without ``send`` only as ``notification_failing``
-    rounds later; a provider without the port's calls as a provider outage, every
-    checkout pending with its stock held), and a timeout that is not a positive number
-    would pass the lease check whatever the lease. ``parts``: each part by its name in
-    :data:`paycore.wiring.PORTS` (``clock`` and ``alerts`` None: the defaults)."""
-    wiring.check_config(config)
-    for field, value in parts.items():
-        if value is not None or field not in ("clock", "alerts"):
-            wiring.check_part(field, value)
+def check_arguments(provider: object, timeout_s: object, retries: object) -> None:
+    """Refuse, by name, what :func:`build_service` takes that the service it builds
+    cannot check itself (``PaymentService`` checks the other parts, the config and the
+    worker id, once, :func:`paycore.wiring.check_service`): the provider, which the
+    service sees only behind the breaker, and the provider's timeout and retries. A
+    provider without the port's calls would fail as a provider outage, every checkout
+    pending with its stock held; a timeout that is not a positive number would pass the
+    lease check whatever the lease."""
+    wiring.check_part("provider", provider)
     wiring.positive_seconds("provider_timeout_s", timeout_s)
     wiring.whole_number("provider_retries", retries)
-    if worker_id is not None and not isinstance(worker_id, str):
-        raise InvalidInput(
-            f"worker_id must be text (or None), not a {type(worker_id).__name__}",
-            field="worker_id",
-        )

@@ -243,8 +243,7 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
     """Open the store ``url`` names.
 
     Args:
-        url: ``sqlite:PATH``, ``postgresql://...``, ``memory``, ``json:PATH`` or a file
-            path.
+        url: ``sqlite:PATH``, ``postgresql://...``, ``memory``, ``json:PATH`` or a path.
         create: start an empty store when the file does not exist yet (a new SQLite
             file gets the whole schema).
         migrate: bring an existing SQLite file's or PostgreSQL database's schema up to
@@ -252,10 +251,10 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
 
     Raises:
         StoreUrlInvalid: not a URL this opener knows.
-        StoreFileMissing: the file does not exist (and ``create`` is false).
+        StoreFileMissing: the file does not exist (and ``create`` is false), or for
+            SQLite its folder (:mod:`.sql.sqlite_args`).
         StoreFileUnreadable: the file cannot be read, or is not a paycore store.
-        SchemaNotMigrated: the SQLite file's or database's schema is older than this
-            paycore's.
+        SchemaNotMigrated: the SQLite file's or database's schema is older than ours.
         OperationalError: the PostgreSQL server or database cannot be reached.
 
     Example::
@@ -270,13 +269,14 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
     path = parsed.path
     if path is None:
         return OpenStore(MemoryStore())
+    if parsed.kind == "sqlite":  # a missing file or folder: SQLiteStore's own words
+        return OpenStore(_sqlite(path, parsed.options, migrate or create), path)
     if not path.exists() and not create:
         raise StoreFileMissing(
             f"no store file at {path}: name an existing store, or create one "
-            "(`paycore migrate --store sqlite:PATH` makes a new SQLite file)"
+            "(`paycore migrate --store sqlite:PATH` makes a new SQLite file)",
+            path=str(path),
         )
-    if parsed.kind == "sqlite":
-        return OpenStore(_sqlite(path, parsed.options, migrate or create), path)
     if not path.exists():
         return OpenStore(MemoryStore(), path)
     try:
@@ -326,6 +326,8 @@ def _sqlite(path: Path, options: dict[str, str], migrate: bool) -> SQLiteStore:
             path=str(path),
         ) from None
     except OperationalError as exc:
-        raise StoreFileUnreadable(
-            f"cannot open the SQLite store {path}: {exc.message}", path=str(path)
-        ) from None
+        # The store's own words when they name its file (sqlite_args.cannot_open); else
+        # what failed (a migration, say) with the file it failed on.
+        named = "path" in exc.fields
+        message = exc.message if named else f"cannot open the SQLite store {path}: {exc.message}"
+        raise StoreFileUnreadable(message, path=exc.fields.get("path", str(path))) from None

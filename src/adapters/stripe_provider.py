@@ -115,21 +115,24 @@ class StripeProvider:
         connect: bool = True,
     ) -> StripeProvider:
         """An adapter with its own client: the key given, else ``$STRIPE_SECRET_KEY``;
-        ``api_base`` points it elsewhere than Stripe (an emulator on 127.0.0.1);
-        ``connect=False`` charges the key's own account instead of sellers' connected
-        accounts (see the module's docstring). The key is wrapped at once
-        (:class:`~paycore_adapters.signing.Secret`) and handed out only to the SDK client.
+        ``api_base`` points it elsewhere than Stripe (an emulator on 127.0.0.1), left out
+        for Stripe's own; ``connect=False`` charges the key's own account instead of
+        sellers' connected accounts (see the module's docstring). The key is wrapped at
+        once (:class:`~paycore_adapters.signing.Secret`), handed only to the SDK client.
 
         Raises:
             ProviderConfigurationError: no key, a key that is not a secret (``sk_``) or
-                restricted (``rk_``) key, or an ``api_base`` that is not an http(s) URL
-                with a host (``field`` names the setting; the key is never shown).
+                restricted (``rk_``) key, or an ``api_base`` that is empty or not an
+                http(s) URL with a host (``field`` names it; the key is never shown).
             InvalidInput: ``timeout_s`` not a finite positive number, or
                 ``max_network_retries`` not a whole number from 0 to 10."""
         key = _key(api_key if api_key is not None else os.environ.get(KEY_ENV))
         del api_key  # from here on the key is a Secret in every frame of this call
         retries = wiring.whole_number("max_network_retries", max_network_retries, high=MAX_RETRIES)
         timeout = wiring.positive_seconds("timeout_s", timeout_s)
+        if isinstance(api_base, str) and not api_base.strip():  # no address, not Stripe's
+            why = "api_base is empty: leave it out (None) for Stripe's own https://api.stripe.com"
+            raise ProviderConfigurationError(why, setting="api_base", field="api_base")
         if api_base is not None:
             _check_base(api_base)
         client = stripe.StripeClient(

@@ -99,7 +99,7 @@ def resolve_alert(u: Unit, alert_id: object, resolution: object, force: bool = F
     if row is None or not row.open:
         raise AlertNotFound(
             f"no open alert {shown_id(alert_id)}: list them with `paycore attention`",
-            alert_id=alert_id if isinstance(alert_id, str) else None,
+            alert_id=shown_id(alert_id) if isinstance(alert_id, str) else None,
         )
     if row.kind == "refund_failed":
         missing = _uncovered(u, row)

@@ -54,7 +54,8 @@ def _flow(u: Unit, flow_id: object) -> Flow:
         s.FLOWS,
         flow_id,
         lambda: FlowNotFound(
-            f"no flow {shown_id(flow_id)}: list them with `paycore flows list`", flow_id=flow_id
+            f"no flow {shown_id(flow_id)}: list them with `paycore flows list`",
+            flow_id=shown_id(flow_id),
         ),
     )
 

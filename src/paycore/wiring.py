@@ -9,6 +9,7 @@ adapter's contract, tested there.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 from typing import Any
@@ -104,9 +105,12 @@ def positive_seconds(field: str, value: object, *, zero: bool = False) -> float:
     Raises:
         InvalidInput: ``field`` names the argument.
     """
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and math.isfinite(value) and (value > 0 or (zero and value == 0)):  # type: ignore[arg-type, operator]
-        return float(value)  # type: ignore[arg-type]
+    seconds = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # a whole number past the float range
+            seconds = float(value)
+    if math.isfinite(seconds) and (seconds > 0 or (zero and seconds == 0)):
+        return seconds
     least = "0 or more" if zero else "a positive number of"
     raise InvalidInput(f"{field} must be {least} seconds, not {shown(value)}", field=field)
 

@@ -42,6 +42,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from .sqlite_args import uri
+
 log = logging.getLogger(__name__)
 
 #: The store connections' own automatic checkpoint, in pages: the bound the log may
@@ -103,7 +105,10 @@ class Checkpointer:
     def _loop(self, wake: threading.Event) -> None:
         try:
             wait = min(self._timeout, RESTART_WAIT)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=wait)
+            # As the store's own later connections: the file as it is, never made anew.
+            conn = sqlite3.connect(
+                uri(self.path, create=False), uri=True, isolation_level=None, timeout=wait
+            )
         except sqlite3.Error as exc:
             self._failed(exc)  # the next wake-up tries again, on a new thread
             return

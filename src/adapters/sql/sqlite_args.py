@@ -4,9 +4,15 @@ for a file it cannot open.
 Every argument of :class:`~paycore_adapters.sql.sqlite_store.SQLiteStore` is refused up
 front, typed and by name (``InvalidInput``, ``field``): a truthy string is no decision to
 migrate, a negative busy timeout is no timeout. A file that does not exist is refused
-unless the store is to create it (``migrate=True``), and the store's connections open the
-file as it is (a ``mode=rw`` URI), so a refused or later open never leaves an empty file
-behind in place of the one meant (https://www.sqlite.org/uri.html, ``mode``).
+unless the store is to create it (``migrate=True``). Only one connection may create the
+file: the first of a store asked to migrate, the one that migrates it as it opens
+(``mode=rwc``). Every other connection opens the file as it is (``mode=rw``,
+https://www.sqlite.org/uri.html): a thread's, a snapshot's reader, ``paycore check``'s
+streamed read and the checkpoint thread's, also on a store that was asked to migrate. So
+a refused open leaves no empty file behind in place of the one meant, and a file removed
+under a running store is an error on every connection opened after, never a new empty
+store. (A connection opened before the removal keeps the removed file open, as any
+open file: SQLite cannot tell.)
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ MAX_CHECKPOINT_EVERY = 1_000_000
 
 
 class StoreFileMissing(StoreError, FileNotFoundError, code="store_file_missing"):
-    """The store file named does not exist (and nothing was asked to create it)."""
+    """The store file named does not exist and nothing was asked to create it, or its
+    folder does not exist (SQLite creates a store's file, never its folder)."""
 
 
 def checked(
@@ -43,7 +50,8 @@ def checked(
 
     Raises:
         InvalidInput: an argument of the wrong kind or out of range (``field``).
-        StoreFileMissing: no file at ``path`` and ``migrate`` is false.
+        StoreFileMissing: no file at ``path`` and ``migrate`` is false, or no folder
+            for it (``path`` in ``fields``: the file, resolved).
     """
     text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
     if not isinstance(text, str) or not text.strip() or text == ":memory:":
@@ -61,6 +69,13 @@ def checked(
     resolved = Path(text).resolve()  # once: a later chdir must not move the store
     if resolved.is_dir():
         raise InvalidInput(f"{resolved} is a folder: name the store's file", field="path")
+    folder = resolved.parent
+    if not folder.is_dir():  # SQLite creates a store's file, never its folder
+        raise StoreFileMissing(
+            f"no SQLite store file at {resolved}: {_no_folder(folder)}: name the file of an "
+            f"existing store, or make the folder first to create one there",
+            path=str(resolved),
+        )
     if not create and not resolved.exists():
         raise StoreFileMissing(
             f"no SQLite store file at {resolved}: name an existing store, or create one "
@@ -70,25 +85,45 @@ def checked(
     return resolved, synchronous.upper()
 
 
+def _no_folder(folder: Path) -> str:
+    return f"the folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}"
+
+
 def uri(path: Path, create: bool) -> str:
-    """The URI a connection opens ``path`` by: ``mode=rw`` (never made anew), or ``rwc``
-    for a store asked to create its file."""
+    """The URI a connection opens ``path`` by: ``mode=rw`` (never made anew), or, with
+    ``create``, ``rwc``: only for the first connection of a store asked to migrate."""
     return f"{path.as_uri()}?mode={'rwc' if create else 'rw'}"
 
 
-def cannot_open(exc: sqlite3.Error, path: Path) -> OperationalError:
-    """The store's error for a connection to ``path`` that could not be opened: SQLite's
-    words, and when the folder cannot be written, why that matters. In WAL mode SQLite
-    creates ``-wal`` and ``-shm`` files beside the store even to read it, so a store in a
-    read-only folder cannot be opened at all, by ``paycore check`` either, and SQLite
-    says only "unable to open database file"."""
+def cannot_open(exc: sqlite3.Error, path: Path, create: bool = False) -> OperationalError:
+    """The store's error for a connection to ``path`` that could not be opened (``create``:
+    the one connection that may create the file): SQLite's words, which say only "unable
+    to open database file", and what they mean here, with ``path`` in ``fields``:
+
+    * the folder does not exist (removed under a running store, or never made);
+    * the file does not exist (removed or moved under a running store): it is never made
+      anew, see the module's docstring;
+    * the folder cannot be written: in WAL mode SQLite creates ``-wal`` and ``-shm`` files
+      beside the store even to read it, so a store in a read-only folder cannot be opened
+      at all, by ``paycore check`` either.
+    """
     err = failed(exc, f"cannot open the SQLite store at {path}")
-    if type(err) is OperationalError and not os.access(path.parent, os.W_OK):
-        err = OperationalError(
-            f"{err.message}: the folder {path.parent} cannot be written, and SQLite needs "
-            f"to create {path.name}-wal and {path.name}-shm beside the store even to read "
-            "it: let paycore's user write to the folder (or copy the store to one it can "
-            "write to)",
-            path=str(path),
+    if type(err) is not OperationalError:  # a damaged file: its own words
+        return err
+    if not path.parent.is_dir():
+        why = f": {_no_folder(path.parent)}"
+    elif not create and not path.exists():
+        why = (
+            ": the file is not there any more (removed or moved while the store was open), "
+            "and paycore never makes it anew: stop every instance using it and put the "
+            "store back, or restore it from a backup (docs/operations.md)"
         )
-    return err
+    elif not os.access(path.parent, os.W_OK):
+        why = (
+            f": the folder {path.parent} cannot be written, and SQLite needs to create "
+            f"{path.name}-wal and {path.name}-shm beside the store even to read it: let "
+            "paycore's user write to the folder (or copy the store to one it can write to)"
+        )
+    else:
+        why = ""
+    return OperationalError(f"{err.message}{why}", path=str(path))

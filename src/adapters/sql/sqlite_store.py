@@ -72,7 +72,7 @@ class SQLiteStore:
         self.path, self.synchronous = checked(
             path, synchronous, busy_timeout_ms, migrate, checkpoint_every
         )
-        self._uri = uri(self.path, create=migrate)
+        self._uri = uri(self.path, create=False)  # only _open_schema's may create the file
         self.busy_timeout_ms = busy_timeout_ms
         self.checkpoints = (
             None
@@ -101,13 +101,14 @@ class SQLiteStore:
 
     # --- connections -------------------------------------------------------------------
 
-    def _connect(self, owned: bool = True) -> sqlite3.Connection:
-        """A new connection; ``owned``: the calling thread's, closed once it has ended."""
+    def _connect(self, owned: bool = True, create: bool = False) -> sqlite3.Connection:
+        """A new connection; ``owned``: the calling thread's, closed once it has ended;
+        ``create``: the one that may create the file (:mod:`.sqlite_args`)."""
         try:
             # Each connection is used by the thread that opened it; only close() may come
             # from another, so the driver's same-thread check is off.
             conn = sqlite3.connect(
-                self._uri,
+                uri(self.path, create=True) if create else self._uri,
                 uri=True,
                 isolation_level=None,
                 timeout=self.busy_timeout_ms / 1000,
@@ -120,7 +121,7 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA wal_autocheckpoint={BOUND}")
                 conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT}")
         except sqlite3.Error as exc:
-            raise cannot_open(exc, self.path) from None
+            raise cannot_open(exc, self.path, create) from None
         owner = threading.current_thread() if owned else None
         ended: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
         with self._guard:
@@ -208,7 +209,8 @@ class SQLiteStore:
         return done
 
     def _open_schema(self, apply: bool) -> None:
-        if apply:
+        if apply:  # this thread's first connection, the one that may create the file
+            self._local.conn = self._connect(create=True)
             self.migrate()
         migrate.require_latest(
             self.dialect, self.schema_version(), f"the SQLite store at {self.path}",

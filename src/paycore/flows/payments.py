@@ -61,7 +61,7 @@ def load_payment(u: Unit, payment_id: object) -> Payment:
         pid,
         lambda: PaymentNotFound(
             f"no payment {shown_id(pid)}: use the payment_id that create_payment_intent returned",
-            payment_id=pid,
+            payment_id=shown_id(pid),
         ),
     )
 
