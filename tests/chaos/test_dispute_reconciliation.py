@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support import mug_shop, with_config
+from tests.support import faultable, made_here, mug_shop, with_config
 
 from paycore import jobs
 from paycore import schema as s
+from paycore.errors import ProviderConfigurationError
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import CreateIntent, Store
@@ -150,3 +151,29 @@ def test_a_dispute_older_than_the_window_is_not_listed(w: Wiring) -> None:
     w.provider.take_events()
     assert reconcile(w)["disputed"] == [recent]
     assert alert(w, payment_id) is None
+
+
+def test_a_refused_dispute_listing_fails_the_run_not_what_it_started(w: Wiring) -> None:
+    """A key without the disputes' read permission: the run fails at its ``disputes``
+    step (the job reports it); the orphan flow its intents' walk started stays to run,
+    and the run after the key is fixed finds the dispute."""
+    faultable(w)
+    payment_id, intent = paid(w)
+    w.provider.open_dispute(intent)
+    w.provider.take_events()
+    lost = w.provider.create_intent(
+        CreateIntent(Money(500, "EUR"), "acct_1", made_here(w, order_id="ord_lost")),
+        idempotency_key="lost-create",
+    )
+
+    def refuse(call: str, phase: str, key: str | None) -> None:
+        if call == "list_disputes" and phase == "before":
+            raise ProviderConfigurationError("The provided key does not have the permission")
+
+    w.provider.fault = refuse  # type: ignore[attr-defined]
+    with pytest.raises(ProviderConfigurationError):
+        jobs.reconcile_counted(w.service.engine)
+    assert w.store.snapshot().get(s.FLOWS, f"orphan:{lost.id}") is not None
+    assert alert(w, payment_id) is None
+    w.provider.fault = None  # type: ignore[attr-defined]
+    assert reconcile(w)["disputed"] == [payment_id]
