@@ -38,6 +38,7 @@ from paycore.ports import (
     AccountView,
     Clock,
     CreateIntent,
+    DisputeView,
     IntentView,
     ListPage,
     PaymentProvider,
@@ -239,6 +240,15 @@ class BreakerProvider:
     ) -> ListPage[RefundView]:
         return self._run(
             lambda: self.inner.list_refunds(intent_id, limit=limit, starting_after=starting_after)
+        )
+
+    def list_disputes(
+        self, *, created_gte_s: int, limit: int = 10, starting_after: str | None = None
+    ) -> ListPage[DisputeView]:
+        return self._run(
+            lambda: self.inner.list_disputes(
+                created_gte_s=created_gte_s, limit=limit, starting_after=starting_after
+            )
         )
 
     def retrieve_account(self, account: str) -> AccountView:

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from paycore.ports import ProviderEvent
+from paycore.ports import DisputeView, ListPage, ProviderEvent
 
 from .fake_ledger import FakeLedger, StoredIntent, charge_id, invalid_request
+from .fake_paging import DEFAULT_LIMIT, in_window, page
 
 DUE_S = 7 * 24 * 3600
 REASON = "fraudulent"
@@ -64,6 +65,7 @@ class FakeDisputes(FakeLedger):
                 "reason": reason,
                 "status": "warning_needs_response" if inquiry else "needs_response",
                 "evidence_details": {"due_by": now + DUE_S if due_by_s is None else due_by_s},
+                "created": now,
             }
             self._send_dispute("charge.dispute.created", it.dispute)
             if not inquiry:
@@ -84,6 +86,32 @@ class FakeDisputes(FakeLedger):
             self._send_dispute("charge.dispute.closed", it.dispute)
             if won and not warning:
                 self._send_dispute("charge.dispute.funds_reinstated", it.dispute)
+
+    def list_disputes(
+        self,
+        *,
+        created_gte_s: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+        starting_after: str | None = None,
+    ) -> ListPage[DisputeView]:
+        """Stripe's ``GET /v1/disputes`` (docs.stripe.com/api/disputes/list): newest first,
+        ``created[gte]`` in seconds, paged as :func:`fake_paging.page`; each dispute as it
+        is now (its object, as its last event sent it)."""
+
+        def run() -> ListPage[DisputeView]:
+            found = [it.dispute for it in self._intents.values() if it.dispute is not None]
+            found.sort(key=lambda d: str(d["id"]), reverse=True)  # ids count up: newest first
+            views = [DisputeView(str(d["id"]), int(d["created"]) * 1000, dict(d)) for d in found]
+            return page(
+                views,
+                lambda v: in_window(v.created // 1000, gte=created_gte_s),
+                kind="dispute",
+                limit=limit,
+                starting_after=starting_after,
+                ending_before=None,
+            )
+
+        return self._read("list_disputes", run)
 
     def _refuse_charged_back(self, it: StoredIntent) -> None:
         """A refund of a charge that was charged back is refused (charge_disputed)."""

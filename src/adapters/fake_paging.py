@@ -16,9 +16,9 @@ from itertools import islice
 from typing import TypeVar
 
 from paycore.errors import ProviderInvalidRequest, ProviderNotFound
-from paycore.ports import IntentView, ListPage, RefundView
+from paycore.ports import DisputeView, IntentView, ListPage, RefundView
 
-V = TypeVar("V", IntentView, RefundView)
+V = TypeVar("V", IntentView, RefundView, DisputeView)
 
 #: Stripe's page size when ``limit`` is not given, and the largest it gives.
 DEFAULT_LIMIT = 10

@@ -46,23 +46,30 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import attrs
 import stripe
 
 from paycore import wiring
 from paycore.errors import ProviderCardDeclined, ProviderConfigurationError
-from paycore.ports import AccountView, CreateIntent, IntentView, ListPage, RefundView
-from paycore.shown import shown
+from paycore.ports import (
+    AccountView,
+    CreateIntent,
+    DisputeView,
+    IntentView,
+    ListPage,
+    RefundView,
+)
 
 from .provider_port import without_secret
 from .secret_text import unusable
 from .signing import Secret
+from .stripe_base import check_base
 from .stripe_convert import (
     NotUnderstood,
     account_view,
     create_params,
+    dispute_view,
     intent_view,
     list_page,
     refund_view,
@@ -134,7 +141,7 @@ class StripeProvider:
             why = "api_base is empty: leave it out (None) for Stripe's own https://api.stripe.com"
             raise ProviderConfigurationError(why, setting="api_base", field="api_base")
         if api_base is not None:
-            _check_base(api_base)
+            check_base(api_base)
         client = stripe.StripeClient(
             key.reveal(),
             base_addresses={"api": api_base} if api_base else None,
@@ -324,6 +331,20 @@ class StripeProvider:
             lambda answer: list_page(answer, self._refund_view),
         )
 
+    def list_disputes(
+        self, *, created_gte_s: int, limit: int = 10, starting_after: str | None = None
+    ) -> ListPage[DisputeView]:
+        """``GET /v1/disputes`` (docs.stripe.com/api/disputes/list; the SDK's
+        ``disputes.list``, stripe-python 16.1.0 ``stripe/_dispute_service.py``)."""
+        params: dict[str, Any] = {"created": {"gte": created_gte_s}, "limit": limit}
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        found = self._client.v1.disputes
+        return self._call(
+            lambda: found.list(params),  # type: ignore[arg-type]
+            lambda answer: list_page(answer, dispute_view),
+        )
+
     def retrieve_account(self, account: str) -> AccountView:
         """With Connect, the seller's connected account (``GET /v1/accounts/:id``,
         docs.stripe.com/api/accounts/retrieve). Without, the one account the shop charges
@@ -379,21 +400,3 @@ def _key(value: str | Secret | None) -> Secret:
             field="api_key",
         )
     return value
-
-
-def _check_base(api_base: object) -> None:
-    """Refuse an ``api_base`` that is not an http(s) URL with a host: ``requests`` would
-    refuse every request built on it, and the refusal would come only with the first
-    call."""
-    try:
-        parts = urlsplit(api_base) if isinstance(api_base, str) else None
-        host = parts.hostname if parts is not None else None
-    except ValueError:  # an unclosed [ of an IPv6 address, a port out of range
-        parts = host = None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ProviderConfigurationError(
-            f"api_base must be an http:// or https:// URL with a host, as "
-            f"https://api.stripe.com, not {shown(api_base)}",
-            setting="api_base",
-            field="api_base",
-        )

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from paycore.ports import IntentView, ListPage, PaymentProvider, RefundView
+from paycore.ports import DisputeView, IntentView, ListPage, PaymentProvider, RefundView
 
-V = TypeVar("V", IntentView, RefundView)
+V = TypeVar("V", IntentView, RefundView, DisputeView)
 
 #: The largest page the provider gives (Stripe: ``limit`` from 1 to 100).
 MAX_PAGE = 100

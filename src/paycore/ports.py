@@ -203,6 +203,17 @@ class ListPage(Generic[T]):
 
 
 @attrs.frozen
+class DisputeView:
+    """A provider dispute as listed (Stripe: docs.stripe.com/api/disputes/object): its id,
+    when it was made (milliseconds, as ``IntentView.created``) and the object as sent,
+    which paycore reads as it reads a dispute event's (:mod:`paycore.flows.disputes`)."""
+
+    id: str
+    created: int
+    snapshot: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen
 class CreateIntent:
     """A payment intent to make: a destination charge to the seller's account ``account``
     (Stripe's ``transfer_data[destination]``), settled as that account's when
@@ -334,6 +345,13 @@ class PaymentProvider(Protocol):
         """One page of the intent's refunds, newest first, paged as :meth:`list_intents`
         (Stripe: docs.stripe.com/api/refunds/list, 10 a page unless asked): read every
         page (:func:`paycore.listing.all_refunds`), or a refund is missed."""
+
+    def list_disputes(
+        self, *, created_gte_s: int, limit: int = 10, starting_after: str | None = None
+    ) -> ListPage[DisputeView]:
+        """One page of the disputes created since ``created_gte_s`` (seconds), newest first,
+        paged as :meth:`list_intents` (Stripe: ``GET /v1/disputes``,
+        docs.stripe.com/api/disputes/list, ``created[gte]``, 10 a page unless asked)."""
 
     def retrieve_account(self, account: str) -> AccountView:
         """The seller's connected account as it is now (Stripe's ``GET /v1/accounts/:id``,

@@ -202,6 +202,18 @@ def list_refunds(m: FakeProvider, form: Form, key: str, _: str) -> Json:
     return list_json("/v1/refunds", map(refund_json, page.data), page.has_more)
 
 
+def list_disputes(m: FakeProvider, form: Form, key: str, _: str) -> Json:
+    """``GET /v1/disputes`` (docs.stripe.com/api/disputes/list), paged as the others;
+    each dispute's object as the model keeps it (the one its events carry)."""
+    created = form.get("created") or {}
+    page = m.list_disputes(
+        created_gte_s=_int(created, "gte", 0),
+        limit=_int(form, "limit", 10),
+        starting_after=form.get("starting_after"),
+    )
+    return list_json("/v1/disputes", (dict(d.snapshot) for d in page.data), page.has_more)
+
+
 def retrieve_refund(m: FakeProvider, form: Form, key: str, refund_id: str) -> Json:
     return refund_json(m.retrieve_refund(refund_id))
 
@@ -222,6 +234,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, str]] = [
     ("POST", re.compile(r"^/v1/refunds$"), create_refund, "create_refund"),
     ("GET", re.compile(r"^/v1/refunds$"), list_refunds, "list_refunds"),
     ("GET", re.compile(rf"^/v1/refunds/{_ID}$"), retrieve_refund, "retrieve_refund"),
+    ("GET", re.compile(r"^/v1/disputes$"), list_disputes, "list_disputes"),
     ("GET", re.compile(rf"^/v1/accounts/{_ID}$"), retrieve_account, "retrieve_account"),
     # The API key's own account (docs.stripe.com/api/accounts/retrieve; the SDK's
     # ``accounts.retrieve_current``): the server fills in which account that is.
@@ -258,6 +271,7 @@ PARAMS: dict[str, Mapping[str, frozenset[str] | None]] = {
         "reverse_transfer": None,
     },
     "list_refunds": {"payment_intent": None, "limit": None, "starting_after": None},
+    "list_disputes": {"created": frozenset({"gte"}), "limit": None, "starting_after": None},
 }
 
 

@@ -27,6 +27,7 @@ from paycore.errors import IntegrityError, ProviderError
 from paycore.ports import (
     AccountView,
     CreateIntent,
+    DisputeView,
     IntentView,
     ListPage,
     PaymentProvider,
@@ -355,6 +356,16 @@ class FaultyProvider(_Transparent):
                 intent_id,
                 limit=self._page(limit, self.refund_page_cap),
                 starting_after=starting_after,
+            ),
+        )
+
+    def list_disputes(
+        self, *, created_gte_s: int, limit: int = 10, starting_after: str | None = None
+    ) -> ListPage[DisputeView]:
+        return self._read(
+            "list_disputes",
+            lambda: self.inner.list_disputes(
+                created_gte_s=created_gte_s, limit=self._page(limit), starting_after=starting_after
             ),
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paycore.ports import ProviderEvent, RefundView
+from paycore.ports import PaymentProvider, ProviderEvent, RefundView
 
 from ..fake_methods import DECLINE_LIMIT
 from ..fake_provider import FakeProvider
@@ -117,6 +117,14 @@ class FakeDriver:
             idempotency_key=key,
             reverse_transfer=bool(reverse_transfer),
         )
+
+    def disputed_payment(self, provider: PaymentProvider, intent_id: str, key: str) -> str:
+        """Pay ``intent_id`` through ``provider`` (the port under test) and have its
+        charge disputed on the model (:mod:`..fake_disputes`); the dispute's id."""
+        provider.confirm_intent(
+            intent_id, payment_method="pm_card_visa", return_url=None, idempotency_key=key
+        )
+        return self.fake.open_dispute(intent_id)
 
     def take_events(self) -> list[ProviderEvent]:
         """The events the fake sent since the last call."""

@@ -44,6 +44,7 @@ from .provider_case import (
 )
 from .provider_concurrency import ConcurrencyCases
 from .provider_connect import ConnectCases
+from .provider_disputes import DisputeCases
 from .provider_flows import FlowCases
 from .provider_listing import ProviderListing
 from .provider_payments import PaymentCases
@@ -56,6 +57,7 @@ class ProviderContract(
     AmountCases,
     ConcurrencyCases,
     ConnectCases,
+    DisputeCases,
     FlowCases,
     PaymentCases,
     ProviderListing,

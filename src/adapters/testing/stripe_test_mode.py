@@ -22,9 +22,14 @@ from typing import NoReturn
 
 import pytest
 
+from paycore.listing import walk
+from paycore.ports import PaymentProvider
+
 KEY_ENV = "STRIPE_TEST_SECRET_KEY"
 ACCOUNT_ENV = "STRIPE_TEST_ACCOUNT"
 SEARCH_WAIT_S = 90.0
+DISPUTE_CARD = "pm_card_createDispute"
+DISPUTE_WAIT_S = 60.0
 
 
 def _not_here(what: str) -> NoReturn:
@@ -65,6 +70,27 @@ class StripeTestModeDriver:
 
     def settle_refund(self, refund_id: str, *, success: bool) -> None:
         _not_here("a pending refund's outcome")
+
+    def disputed_payment(self, provider: PaymentProvider, intent_id: str, key: str) -> str:
+        """Pay with Stripe's dispute test card, whose charge succeeds and is then disputed
+        as fraudulent (``pm_card_createDispute``, docs.stripe.com/testing#disputes); wait
+        (bounded) until the dispute is listed, and return its id."""
+        provider.confirm_intent(
+            intent_id, payment_method=DISPUTE_CARD, return_url=None, idempotency_key=key
+        )
+        since = provider.retrieve_intent(intent_id).created // 1000
+        deadline = time.monotonic() + DISPUTE_WAIT_S
+        while time.monotonic() < deadline:
+            for d in walk(
+                lambda after: provider.list_disputes(
+                    created_gte_s=since, limit=100, starting_after=after
+                ),
+                key=lambda d: d.id,
+            ):
+                if d.snapshot.get("payment_intent") == intent_id:
+                    return d.id
+            time.sleep(2.0)
+        pytest.fail(f"Stripe test mode: no dispute of {intent_id} listed after {DISPUTE_WAIT_S}s")
 
     def searchable(self) -> None:
         """Stripe's search catches up by itself: wait for it, bounded."""

@@ -41,7 +41,7 @@ from paycore.catalog import ident
 from paycore.errors import InvalidInput
 from paycore.money import MAX_AMOUNT
 from paycore.outcomes import WebhookOutcome
-from paycore.ports import ProviderEvent
+from paycore.ports import DisputeView, ProviderEvent
 from paycore.records import Payment
 from paycore.unit import Unit
 
@@ -79,7 +79,12 @@ class Dispute:
 
 def read(event: ProviderEvent) -> Dispute | None:
     """The event's dispute; None when its object cannot be read as one."""
-    snap = event.snapshot
+    return read_object(event.object_id, event.snapshot)
+
+
+def read_object(dispute_id: str, snap: object) -> Dispute | None:
+    """The dispute object ``snap`` (an event's, or a listed one's); None when it cannot be
+    read as one."""
     if not isinstance(snap, Mapping):
         return None
     intent, amount = snap.get("payment_intent"), snap.get("amount")
@@ -102,7 +107,7 @@ def read(event: ProviderEvent) -> Dispute | None:
     except InvalidInput:
         return None
     currency, reason, status = (str(t) for t in texts)
-    return Dispute(event.object_id, intent, amount, currency.upper(), reason, status, due)
+    return Dispute(dispute_id, intent, amount, currency.upper(), reason, status, due)
 
 
 def screen(event: ProviderEvent) -> WebhookOutcome | None:
@@ -130,12 +135,28 @@ def _payment(u: Unit, dispute: Dispute) -> Payment | None:
 
 
 def take(u: Unit, event: ProviderEvent) -> None:
-    """Raise, update or resolve the ``payment_disputed`` alert of the dispute's payment
-    (nothing for a dispute of a payment paycore did not make)."""
+    """What a dispute event does: :func:`apply` its dispute."""
     dispute = read(event)
-    payment = _payment(u, dispute) if dispute is not None else None
-    if dispute is None or payment is None:
-        return
+    if dispute is not None:
+        apply(u, dispute)
+
+
+def take_listed(u: Unit, view: DisputeView) -> str | None:
+    """What a dispute the reconciler listed does (its events may all have been lost):
+    exactly what its event would, through :func:`apply`. The id of the payment whose alert
+    changed, or None (not readable, not ours, or no news)."""
+    dispute = read_object(view.id, view.snapshot)
+    return apply(u, dispute) if dispute is not None else None
+
+
+def apply(u: Unit, dispute: Dispute) -> str | None:
+    """Raise, update or resolve the ``payment_disputed`` alert of the dispute's payment
+    (nothing for a dispute of a payment paycore did not make): the one place that decides
+    what a dispute does, whether its event or the reconciler's listing told of it. The
+    payment's id when its alert changed, else None."""
+    payment = _payment(u, dispute) if dispute.intent_id is not None else None
+    if payment is None:
+        return None
     current = u.tx.get(s.ALERTS, f"{KIND}:{payment.id}")
     if (
         current is not None
@@ -144,7 +165,7 @@ def take(u: Unit, event: ProviderEvent) -> None:
             current.fields.get("status") in CLOSED or current.fields.get("status") == dispute.status
         )
     ):
-        return  # decided, or no news: a late or repeated event changes nothing
+        return None  # decided, or no news: a late or repeated event changes nothing
     fields: dict[str, Any] = {
         "order_id": payment.order_id,
         "payment_id": payment.id,
@@ -165,6 +186,7 @@ def take(u: Unit, event: ProviderEvent) -> None:
             f"dispute {dispute.id} closed as {dispute.status}: the shop keeps the money "
             f"of order {payment.order_id}, which may ship",
         )
+    return payment.id
 
 
 def _message(payment: Payment, d: Dispute) -> str:

@@ -7,7 +7,8 @@ in one ``foreign_intent`` alert (:func:`_report_foreign`); a recorded
 intent that is not its payment's is reported and not synchronized; a payment whose
 status differs from its intent's is handed to the payment sync. At the end of a run
 (the provider answered its listing) the orphan and refund flows an outage killed are
-revived.
+revived, and the disputes of the window are applied as their events would be
+(:mod:`paycore.flows.reconcile_disputes`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from paycore import claims, operations
 from paycore import schema as s
 from paycore.config import Config
 from paycore.errors import ProviderError, ProviderNotFound
-from paycore.flows import job_sync, orphans, retry
+from paycore.flows import job_sync, orphans, reconcile_disputes, retry
 from paycore.flows.defs import Advance, FlowDef, Remote, create_flow, step
 from paycore.flows.identity import installation_id, intent_mismatch, is_ours
 from paycore.flows.jobflow import active_job, begin_job, save_cursor
@@ -248,7 +249,8 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     """Save the cursor and start what follows from the run: the payment sync (the stale
     payments found and a batch of processing ones) and the reopening of waiting orphans;
-    revive orphan and refund flows the provider's absence killed (:func:`_revive_dead`)."""
+    revive orphan and refund flows the provider's absence killed (:func:`_revive_dead`);
+    then walk the window's disputes (:mod:`paycore.flows.reconcile_disputes`)."""
     save_cursor(u, CURSOR, end)
     limit = _prm(flow).limit
     # The jobs that follow run next, on this run's worker: they hold its lease.
@@ -269,7 +271,7 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
         fid = orphans.REOPEN.start(u, orphans.waiting_batch(u, limit), **lease)
         follow += [fid] if fid is not None else []
     result = {"found": data.get("started", []), "revived": revived, "follow": follow}
-    return Advance(done=result, data=data)
+    return reconcile_disputes.begin(u, flow, data, result)  # then the window's disputes
 
 
 #: The flows the provider's absence may kill that the reconciler revives: (the job's
@@ -336,4 +338,10 @@ def _leave_for_person(u: Unit, flow: Flow) -> None:
 
 
 KIND = "reconcile"
-DEF = FlowDef(KIND, {Step.LIST: step(_list, Step.LIST)})
+DEF = FlowDef(
+    KIND,
+    {
+        Step.LIST: step(_list, Step.LIST, Step.DISPUTES),
+        Step.DISPUTES: step(reconcile_disputes.list_step, Step.DISPUTES),
+    },
+)

@@ -73,9 +73,11 @@ class RefundSyncStep(enum.StrEnum):
 
 
 class ReconcileStep(enum.StrEnum):
-    """A job: walk the provider's recent intents a page at a time (the reconciler, T3)."""
+    """A job: walk the provider's recent intents a page at a time (the reconciler, T3),
+    then its recent disputes."""
 
     LIST = "list"
+    DISPUTES = "disputes"
 
 
 class ReopenStep(enum.StrEnum):
