@@ -11,7 +11,10 @@ from paycore.shown import shown
 def check_base(api_base: object) -> None:
     """Refuse an ``api_base`` that is not an http(s) URL with a host: ``requests`` would
     refuse every request built on it, and the refusal would come only with the first
-    call."""
+    call. An empty one is no address: left out (None) is Stripe's own."""
+    if isinstance(api_base, str) and not api_base.strip():
+        why = "api_base is empty: leave it out (None) for Stripe's own https://api.stripe.com"
+        raise ProviderConfigurationError(why, setting="api_base", field="api_base")
     try:
         parts = urlsplit(api_base) if isinstance(api_base, str) else None
         host = parts.hostname if parts is not None else None

@@ -137,9 +137,6 @@ class StripeProvider:
         del api_key  # from here on the key is a Secret in every frame of this call
         retries = wiring.whole_number("max_network_retries", max_network_retries, high=MAX_RETRIES)
         timeout = wiring.positive_seconds("timeout_s", timeout_s)
-        if isinstance(api_base, str) and not api_base.strip():  # no address, not Stripe's
-            why = "api_base is empty: leave it out (None) for Stripe's own https://api.stripe.com"
-            raise ProviderConfigurationError(why, setting="api_base", field="api_base")
         if api_base is not None:
             check_base(api_base)
         client = stripe.StripeClient(
