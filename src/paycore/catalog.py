@@ -1,6 +1,6 @@
 """Catalog data the flows need: sellers, products (soft-deleted), stock per seller and SKU.
 
-Every function validates its arguments before it touches the store, so bad
+Every function validates its arguments before it changes the store, so bad
 input raises a typed error and changes nothing.
 """
 
