@@ -176,6 +176,21 @@ def _explore(args: argparse.Namespace) -> int:
     return 1 if doc["violations"] or not doc.get("complete", False) else 0
 
 
+def _bug_help() -> str:
+    """``--bug``'s help: the catalog's names, runs of one letter shortened (S1-S18, I11)."""
+    from .harness.bugs import BUGS
+
+    runs: list[list[tuple[str, int]]] = []
+    for name in BUGS:
+        letter, number = name[0], int(name[1:])
+        if runs and runs[-1][-1] == (letter, number - 1):
+            runs[-1].append((letter, number))
+        else:
+            runs.append([(letter, number)])
+    shown = [f"{r[0][0]}{r[0][1]}" + (f"-{r[-1][0]}{r[-1][1]}" if len(r) > 1 else "") for r in runs]
+    return f"switch on one seeded bug: {', '.join(shown)} (`paycore bugs` says what each is)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `paycore` command (the docs' examples are checked
     against it)."""
@@ -201,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--seed", type=int, default=0)
     chaos.add_argument("--examples", type=whole(1), default=None)
     chaos.add_argument("--steps", type=whole(1), default=None)
-    chaos.add_argument("--bug", default=None, help="switch on one seeded bug (S1..S18)")
+    chaos.add_argument("--bug", default=None, help=_bug_help())
     chaos.add_argument("--no-stories", action="store_true", help="random actions only")
     chaos.add_argument(
         "--profile", default=None, help="default, nightly or quick (or set PAYCORE_PROFILE)"
@@ -230,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("explore", help="explore every interleaving of a small scenario")
     exp.add_argument("--flows", type=whole(1), default=2)
     exp.add_argument("--faults", type=whole(0), default=1)
-    exp.add_argument("--bug", default=None)
+    exp.add_argument("--bug", default=None, help=_bug_help())
     exp.add_argument("--json", action="store_true")
     cli_ops.add_parsers(sub)
     cli_check.add_parser(sub)

@@ -1,12 +1,13 @@
 """Catalog data the flows need: sellers, products (soft-deleted), stock per seller and SKU.
 
-Every function validates its arguments before it touches the store, so bad
+Every function validates its arguments before it changes the store, so bad
 input raises a typed error and changes nothing.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from paycore import schema as s
 from paycore.errors import (
@@ -59,15 +60,35 @@ def text(field: str, value: object) -> str:
     return value
 
 
+#: Unicode categories no id may hold: control characters (newline, tab, ESC: they forge
+#: a line or drive a terminal), format characters (bidi overrides and isolates, which
+#: show text in another order than it is stored; zero-width characters) and the line
+#: and paragraph separators.
+REFUSED_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "a format character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+}
+
+
+def _named(char: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``; a control character has no name: ``U+001B``."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} {name}".rstrip()
+
+
 def ident(field: str, value: object) -> str:
-    """An id or a SKU: :func:`text` of printable characters only (no newline, tab, ANSI
-    or OSC escape, no other control or format character: ``str.isprintable()``), with
-    no space at either end and at most ``MAX_ID_BYTES`` bytes in UTF-8, or InvalidInput
-    naming the field. An id is named in messages, log lines and terminals: a control
-    character there would forge a line or drive the terminal. The byte cap keeps every
-    key built from ids within what a store can index: the stock key, a seller id and a
-    SKU each percent-encoded (three bytes per byte at most), is at most 1,531 bytes,
-    where PostgreSQL's B-tree refuses an entry over 2,704."""
+    """A new id or SKU (checked where its row is made, never where one is looked up):
+    :func:`text` of at most ``MAX_ID_BYTES`` bytes in UTF-8, with no character of
+    :data:`REFUSED_CATEGORIES` and no whitespace at either end, or InvalidInput naming
+    the field and the character. An id is named in messages, log lines and terminals:
+    a control or format character there would forge a line, drive the terminal or show
+    the id in another order; spaces inside (a no-break or an ideographic space) are
+    ordinary text. The byte cap keeps every key built from ids within what a store can
+    index: the stock key, a seller id and a SKU each percent-encoded (three bytes per
+    byte at most), is at most 1,531 bytes, where PostgreSQL's B-tree refuses an entry
+    over 2,704."""
     checked = text(field, value)
     size = len(checked.encode())
     if size > MAX_ID_BYTES:
@@ -76,13 +97,30 @@ def ident(field: str, value: object) -> str:
             f"characters, fewer beyond ASCII), got {size} bytes: use a shorter {field}",
             field=field,
         )
-    if not checked.isprintable() or checked.strip() != checked:
-        raise InvalidInput(
-            f"{field} must be printable characters with no space at either end (no "
-            f"newline, tab or escape), got {shown(checked)}: use a plain {field}",
-            field=field,
-        )
+    for at, char in enumerate(checked):
+        kind = REFUSED_CATEGORIES.get(unicodedata.category(char))
+        if kind is not None:
+            raise InvalidInput(
+                f"{field} must not contain {_named(char)} ({kind}) at position {at}, got "
+                f"{shown(checked)}: remove it",
+                field=field,
+            )
+    for end, char in (("the start", checked[0]), ("the end", checked[-1])):
+        if char.isspace():
+            raise InvalidInput(
+                f"{field} must not have whitespace at either end, got {_named(char)} at "
+                f"{end} of {shown(checked)}: remove it",
+                field=field,
+            )
     return checked
+
+
+def held_id(field: str, value: object) -> str:
+    """The id of a row looked up (a product to reprice, a SKU to restock): only what
+    :func:`text` asks (no NUL, no lone surrogate), never :func:`ident`'s shape, so a row
+    stored before that rule, or by another writer, can still be found and changed. An id
+    no row has is the lookup's not-found error."""
+    return text(field, value)
 
 
 def account_id(value: object) -> str:
@@ -167,15 +205,20 @@ def _price(price: object) -> Money:
 def add_product(
     u: Unit, product_id: object, seller_id: object, sku: object, name: object, price: object
 ) -> Product:
+    """A new product (its id follows :func:`ident`) of an existing seller (looked up as
+    it is stored); its SKU follows :func:`ident` unless a product of that seller already
+    carries it, as a product stored before the rule may."""
     price = _price(price)
     product = Product(
         ident("product_id", product_id),
-        ident("seller_id", seller_id),
-        ident("sku", sku),
+        held_id("seller_id", seller_id),
+        held_id("sku", sku),
         text("name", name),
         price,
     )
     seller_of(u, product.seller_id)
+    if not any(p.sku == product.sku for p in u.find(s.PRODUCTS, "seller_id", product.seller_id)):
+        ident("sku", product.sku)
     if u.get(s.PRODUCTS, product.id) is not None:
         raise InvalidInput(
             f"product {shown_id(product.id)} already exists; use another id", product_id=product.id
@@ -185,7 +228,7 @@ def add_product(
 
 
 def _product(u: Unit, product_id: object) -> Product:
-    pid = ident("product_id", product_id)
+    pid = held_id("product_id", product_id)
     return u.require(
         s.PRODUCTS,
         pid,
@@ -217,8 +260,8 @@ def set_price(u: Unit, product_id: object, price: object) -> None:
 def _stock_item(u: Unit, seller_id: object, sku: object) -> tuple[str, str]:
     """(seller, SKU) of stock a product of that seller carries (deleted or not), else a
     typed error: stock is never created for an item the catalog does not know."""
-    seller = seller_of(u, ident("seller_id", seller_id))
-    code = ident("sku", sku)
+    seller = seller_of(u, held_id("seller_id", seller_id))
+    code = held_id("sku", sku)
     if not any(p.sku == code for p in u.find(s.PRODUCTS, "seller_id", seller.id)):
         raise StockItemNotFound(
             f"seller {shown_id(seller.id)} has no product with SKU {shown_id(code)}: add the "
