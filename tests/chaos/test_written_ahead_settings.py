@@ -58,9 +58,9 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def shop(kind: str, tmp_path: Path, config: Config | None = None) -> Wiring:
+def shop(kind: str, tmp_path: Path, config: Config | None = None, stock: int = 10) -> Wiring:
     store = SQLiteStore(tmp_path / "shop.db", migrate=True) if kind == "sqlite" else None
-    return mug_shop(faultable(in_memory(config, store=store)), 10)
+    return mug_shop(faultable(in_memory(config, store=store)), stock)
 
 
 def instance(
@@ -266,7 +266,7 @@ class CountingTx:
 
 def busy_shop(kind: str, tmp_path: Path, n: int) -> Wiring:
     """``n`` active flows in backoff (none due) and ``n`` pending orders (none expired)."""
-    w = shop(kind, tmp_path)
+    w = shop(kind, tmp_path, stock=n)
     now = w.clock.now()
     with w.store.transaction() as tx:
         for i in range(n):
@@ -308,4 +308,5 @@ def test_an_idle_round_reads_no_flow_and_no_order_until_the_sweep_is_due(
     jobs.janitor(svc.engine)
     assert ("find", "flows", 20) in counting.reads and ("find", "orders", 20) in counting.reads
     assert skewed_alerts(w) == []
-    assert all(f.status is FlowStatus.ACTIVE for f in w.store.snapshot().rows(s.FLOWS))
+    refunds = [f for f in w.store.snapshot().rows(s.FLOWS) if f.kind == "refund"]
+    assert len(refunds) == 20 and all(f.status is FlowStatus.ACTIVE for f in refunds)
