@@ -330,8 +330,16 @@ def _gone(flow_id: str) -> Flow:
 def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
     """The outbox job: send the backlog of queued notifications, a batch per run.
 
-    Returns how many were sent. See :func:`paycore.outbox.dispatch_backlog`.
+    Returns how many were sent. See :func:`paycore.outbox.dispatch_backlog`. Messages a
+    clock that ran ahead queued or put off are brought back first, at most once per
+    ``lease_ms`` (:func:`paycore.written_ahead.outbox`).
     """
+
+    def ahead(u: Unit) -> None:
+        found = written_ahead.outbox(u, engine.config)
+        written_ahead.report(u, engine.config, "outbox messages' due times", found)
+
+    engine.transact(ahead)
     return outbox.dispatch_backlog(engine, notifier)
 
 

@@ -1,4 +1,5 @@
-"""Times written by a clock that ran ahead: flow leases and retry times, order expiries.
+"""Times written by a clock that ran ahead: flow leases and retry times, order expiries,
+outbox messages' due times.
 
 A lease, a retry time or an expiry is written by the clock of the instance that wrote
 it, and read by another's. Two instances each within the clock tolerance
@@ -23,13 +24,15 @@ instance may run with others: a config change, a rolling deploy):
   within the floor plus the setting.
 
 Recovery (:func:`paycore.jobs.due_flows`) takes such a flow as lapsed and due; the
-janitor brings such an order's times back; each raises one ``clock_skewed`` alert
-(:data:`SUBJECT`) naming them. A due flow's lease is judged as the due claim reads it
-(no read more). Flows not due and pending orders are looked for by a sweep that reads
-every active flow (or pending order) with a plain ``find`` (no row lock: on PostgreSQL
-a claim would lock live rows their steps then wait for), at most once per ``lease_ms``
-for the whole installation: when each sweep last ran is a cursor row of the store
-(:func:`sweep_due`), so an idle round reads one row more than its due claim.
+janitor brings such an order's times back; the outbox job an unsent message's (by its
+``created_at``, or its ``due_at`` past the floor, :func:`outbox`); each raises one
+``clock_skewed`` alert (:data:`SUBJECT`) naming them. A due flow's lease is judged as
+the due claim reads it (no read more). Flows not due, pending orders and unsent
+messages are looked for by a sweep that reads every active one with a plain ``find``
+(no row lock: on PostgreSQL a claim would lock live rows their steps then wait for),
+at most once per ``lease_ms`` for the whole installation: when each sweep last ran is
+a cursor row of the store (:func:`sweep_due`), so an idle round reads one row more
+than its due claim.
 """
 
 from __future__ import annotations
@@ -116,6 +119,26 @@ def orders(u: Unit, config: Config) -> list[Order]:
                     u.save(s.RESERVATIONS, r, expires_at=r.expires_at - offset)
             back = {"created_at": u.now, "expires_at": order.expires_at - offset}
             found.append(u.save(s.ORDERS, order, **back))
+    return found
+
+
+def outbox(u: Unit, config: Config) -> list[str]:
+    """Unsent messages written ahead: one queued ahead (its ``created_at``, the same
+    clock's as its ``due_at``) has both brought back by that offset; one retried or
+    taken ahead (``due_at`` further ahead than a retry time may be) is due now."""
+    if not sweep_due(u, config, "outbox_written_ahead"):
+        return []
+    found: list[str] = []
+    longest = max(config.backoff_cap_ms, config.lease_ms, FLOOR_MS) + _slack(config)
+    for msg in u.find(s.OUTBOX, "sent", False):
+        if msg.created_at > u.now + _slack(config):
+            offset = msg.created_at - u.now
+            u.save(s.OUTBOX, msg, created_at=u.now, due_at=msg.due_at - offset)
+        elif msg.due_at > u.now + longest:
+            u.save(s.OUTBOX, msg, due_at=u.now)
+        else:
+            continue
+        found.append(msg.id)
     return found
 
 

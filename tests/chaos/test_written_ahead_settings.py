@@ -310,3 +310,37 @@ def test_an_idle_round_reads_no_flow_and_no_order_until_the_sweep_is_due(
     assert skewed_alerts(w) == []
     refunds = [f for f in w.store.snapshot().rows(s.FLOWS) if f.kind == "refund"]
     assert len(refunds) == 20 and all(f.status is FlowStatus.ACTIVE for f in refunds)
+
+
+# --- an outbox message queued during a jump ---------------------------------------------
+
+
+def test_an_outbox_message_queued_ahead_is_sent_once_the_clock_is_right(
+    kind: str, tmp_path: Path
+) -> None:
+    """The host's clock is 10 days ahead while a customer pays (every send left to the
+    outbox job); the clock is put right: the ``order_paid`` message is sent at the next
+    round, not in 10 days, and the operator hears of it."""
+    cfg = Config(notify_in_requests=False)
+    w = shop(kind, tmp_path, cfg)
+    ahead = PaymentService(
+        w.store,
+        w.provider,
+        Skewed(w.clock, 10 * DAY),
+        RecordingAlerts(),
+        RecordingNotifier(),
+        cfg,
+        "inst-1",
+        RandomTokens(),
+    )
+    res = ahead.create_payment_intent("cs_test_C000000001", [CartItem("p_mug", 1)])
+    ahead.confirm_payment(res.payment_id, payment_method="pm_card_visa")
+    for ev in w.provider.take_events():
+        ahead.handle_webhook(ev)
+    w.clock.advance(2 * MINUTE)
+    svc = instance(w, tmp_path, "inst-2", cfg)
+    svc.run_jobs()
+    delivered = svc.notifier.delivered  # type: ignore[attr-defined]
+    assert [m.kind for m in delivered.values()] == ["order_paid"]
+    assert all(m.sent for m in w.store.snapshot().rows(s.OUTBOX))
+    assert skewed_alerts(w) == ["times-written-ahead"]
