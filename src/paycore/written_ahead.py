@@ -150,10 +150,10 @@ def report(u: Unit, config: Config, what: str, ids: Sequence[str]) -> None:
     u.alert(
         "clock_skewed",
         SUBJECT,
-        f"{what} {named}: written by a clock that ran ahead of this one (an order created "
-        f"later than now, a lease or retry time further ahead than its setting or an hour "
-        f"plus twice the clock tolerance, {_slack(config)} ms); brought back to this clock "
-        "(a flow due now, an order with its time to live from now). Check the hosts' time "
-        'sync (docs/operations.md, "Clocks")',
+        f"{what} {named}: written by a clock that ran ahead of this one (created after "
+        f"its now, or further ahead than their setting or an hour, plus twice the clock "
+        f"tolerance, {_slack(config)} ms; a config change between instances never does "
+        "this); brought back to this clock (a flow or message due now, an order with its "
+        'time to live from now). Check the hosts\' time sync (docs/operations.md, "Clocks")',
         records=len(ids),
     )

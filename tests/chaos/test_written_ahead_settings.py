@@ -307,6 +307,9 @@ def test_an_idle_round_reads_no_flow_and_no_order_until_the_sweep_is_due(
     jobs.due_flows(svc.engine)
     jobs.janitor(svc.engine)
     assert ("find", "flows", 20) in counting.reads and ("find", "orders", 20) in counting.reads
+    # The sweep locks nothing: a plain find, never a claim (FOR UPDATE on PostgreSQL).
+    claims = [r for r in counting.reads if r[0] == "claim" and r[1] in ("flows", "orders")]
+    assert claims == []
     assert skewed_alerts(w) == []
     refunds = [f for f in w.store.snapshot().rows(s.FLOWS) if f.kind == "refund"]
     assert len(refunds) == 20 and all(f.status is FlowStatus.ACTIVE for f in refunds)
