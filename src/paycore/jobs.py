@@ -73,10 +73,10 @@ def janitor(engine: Engine) -> list[str]:
                 started.append(fid)
                 if len(started) >= batch:
                     return started  # before claiming more
-        # Expiries a clock that ran ahead wrote: expired now (:mod:`paycore.written_ahead`).
-        ahead = written_ahead.orders(u, engine.config, batch - len(started))  # room > 0
+        # Orders a clock that ran ahead wrote: their times brought back by its offset, at
+        # most once per lease_ms (:mod:`paycore.written_ahead`); they expire as others do.
+        ahead = written_ahead.orders(u, engine.config)
         written_ahead.report(u, engine.config, "pending orders' expiries", [o.id for o in ahead])
-        started += [fid for o in ahead if (fid := _end_expired(engine, u, o)) is not None]
         return started
 
     started: list[str] = engine.transact(body)
@@ -330,8 +330,16 @@ def _gone(flow_id: str) -> Flow:
 def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
     """The outbox job: send the backlog of queued notifications, a batch per run.
 
-    Returns how many were sent. See :func:`paycore.outbox.dispatch_backlog`.
+    Returns how many were sent. See :func:`paycore.outbox.dispatch_backlog`. Messages a
+    clock that ran ahead queued or put off are brought back first, at most once per
+    ``lease_ms`` (:func:`paycore.written_ahead.outbox`).
     """
+
+    def ahead(u: Unit) -> None:
+        found = written_ahead.outbox(u, engine.config)
+        written_ahead.report(u, engine.config, "outbox messages' due times", found)
+
+    engine.transact(ahead)
     return outbox.dispatch_backlog(engine, notifier)
 
 

@@ -305,27 +305,19 @@ class Unit:
     def alert(self, kind: str, subject: str, message: str, **fields: Any) -> Alert:
         """Record that ``subject`` needs a human, in this transaction; the alerts port is
         told after the commit (never for a rolled-back change). One open alert per
-        (kind, subject): raising it again counts it."""
+        (kind, subject): raising it again counts it, with this raise's message and fields."""
         plain = {k: v for k, v in fields.items() if v is None or isinstance(v, str | int | bool)}
         alert_id = f"{kind}:{subject}"
         current = self.tx.get(s.ALERTS, alert_id)
         if current is None:
             row = Alert(alert_id, kind, subject, message, self.now, plain)
             self.tx.insert(s.ALERTS, row)
-        elif current.open:
-            row = self.save(s.ALERTS, current, message=message, count=current.count + 1)
         else:
-            row = self.save(
-                s.ALERTS,
-                current,
-                message=message,
-                fields=plain,
-                raised_at=self.now,
-                open=True,
-                count=current.count + 1,
-                resolved_at=None,
-                resolution=None,
-            )
+            reopen: dict[str, Any] = {}
+            if not current.open:  # resolved: raised anew
+                reopen = {"raised_at": self.now, "open": True, "resolved_at": None}
+            again = {"message": message, "fields": plain, "count": current.count + 1}
+            row = self.save(s.ALERTS, current, **again, **reopen, resolution=None)
         self.alerts.append((kind, message, plain))
         return row
 

@@ -1,41 +1,47 @@
-"""Times written by a clock that ran ahead: flow leases and retry times, reservation expiries.
+"""Times written by a clock that ran ahead: flow leases and retry times, order expiries,
+outbox messages' due times.
 
 A lease, a retry time or an expiry is written by the clock of the instance that wrote
 it, and read by another's. Two instances each within the clock tolerance
-(:func:`paycore.config.clock_tolerance_ms`) disagree by at most twice it, so no live
-instance writes:
+(:func:`paycore.config.clock_tolerance_ms`) disagree by at most twice it (the slack).
+One written further ahead than that was written by a clock that ran ahead (a host whose
+time jumped, a restart on a host whose clock differs: SQLite checks no clock at all).
+Left as it is it holds a flow, or the stock of an abandoned checkout, for as long as
+the jump, unflagged. What tells such a time is never a setting of the reader (another
+instance may run with others: a config change, a rolling deploy):
 
-- a flow's ``lease_until`` further ahead of another's now than ``lease_ms`` plus twice
-  the tolerance (a lease is its writer's now plus ``lease_ms``);
-- a flow's ``next_run_at`` further ahead than the longest wait (``backoff_cap_ms``, or a
-  lease) plus twice the tolerance;
-- an order's ``expires_at`` further ahead than ``reservation_ttl_ms`` plus twice it.
+- **Orders**: an order's ``created_at`` and ``expires_at`` were written by the same
+  clock in the same row. An order created further ahead of the reader's now than the
+  slack was written ahead: its times (and its held reservations' expiries) are brought
+  back by that offset, so a live checkout keeps its own time to live.
+- **Flows**: a flow holds no time its lease's writer read (a field written at every take
+  would cost every store and the harness's state). So a lease or a retry time is judged
+  against a fixed floor no sane setting reaches: further ahead than
+  ``max(setting, FLOOR_MS)`` plus the slack (the setting: ``lease_ms`` for a lease, the
+  longer of ``backoff_cap_ms`` and ``lease_ms`` for a retry time). Settings within the
+  floor may differ between instances freely; above it they must be the same on every
+  instance. A jump shorter than the floor is not flagged: what it wrote lapses by itself
+  within the floor plus the setting.
 
-One that is was written by a clock that ran ahead (a host whose time jumped, a restart
-on a host whose clock differs: SQLite checks no clock at all). Left as it is it holds a
-flow, or the stock of an abandoned checkout, for as long as the jump, unflagged: so
-recovery (:func:`paycore.jobs.due_flows`) takes such a flow as lapsed and due, the
-janitor ends such an order as expired now (its expiry, and its held reservations',
-brought back to now), and each raises one ``clock_skewed`` alert (:data:`SUBJECT`)
-naming them. The twice-the-tolerance slack is what keeps a live lease safe from a
-reader whose clock is behind; beyond it, the flow's version fences a holder that is
-still alive (what two instances cost is duplicate provider calls, never effects).
-
-They are found through the status index, a batch per run going on from a cursor
-(:func:`paycore.claims.take_read`): active flows and pending orders only (work in
-flight, never the finished history), at most ``Config.job_batch`` rows a run, so a run
-never reads every row. No index on the times themselves: a flow's ``next_run_at``
-changes at every step, and an index on it would cost every step's write.
+Recovery (:func:`paycore.jobs.due_flows`) takes such a flow as lapsed and due; the
+janitor brings such an order's times back; the outbox job an unsent message's (by its
+``created_at``, or its ``due_at`` past the floor, :func:`outbox`); each raises one
+``clock_skewed`` alert (:data:`SUBJECT`) naming them. A due flow's lease is judged as
+the due claim reads it (no read more). Flows not due, pending orders and unsent
+messages are looked for by a sweep that reads every active one with a plain ``find``
+(no row lock: on PostgreSQL a claim would lock live rows their steps then wait for),
+at most once per ``lease_ms`` for the whole installation: when each sweep last ran is
+a cursor row of the store (:func:`sweep_due`), so an idle round reads one row more
+than its due claim.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from paycore import claims
 from paycore import schema as s
-from paycore.config import Config, clock_tolerance_ms
-from paycore.records import Flow, Order
+from paycore.config import HOUR, Config, clock_tolerance_ms
+from paycore.records import Cursor, Flow, Order
 from paycore.status import FlowStatus, OrderStatus
 from paycore.unit import Unit
 
@@ -44,6 +50,9 @@ from paycore.unit import Unit
 SUBJECT = "times-written-ahead"
 #: How many ids the alert's message names.
 NAMED = 5
+#: The least a lease or retry time must be ahead of the reader's now (plus the slack) to
+#: be taken as written ahead, whatever the settings: one hour.
+FLOOR_MS = HOUR
 
 
 def _slack(config: Config) -> int:
@@ -52,45 +61,84 @@ def _slack(config: Config) -> int:
 
 def lease_ahead(config: Config, flow: Flow, now: int) -> bool:
     """Was ``flow``'s lease written by a clock further ahead of ``now`` than any live one?"""
-    return flow.lease_until > now + config.lease_ms + _slack(config)
+    return flow.lease_until > now + max(config.lease_ms, FLOOR_MS) + _slack(config)
 
 
 def run_ahead(config: Config, flow: Flow, now: int) -> bool:
     """Was ``flow``'s retry time written by a clock further ahead than any live one?"""
-    longest = max(config.backoff_cap_ms, config.lease_ms)
+    longest = max(config.backoff_cap_ms, config.lease_ms, FLOOR_MS)
     return flow.next_run_at > now + longest + _slack(config)
 
 
-def expiry_ahead(config: Config, order: Order, now: int) -> bool:
-    """Was ``order``'s expiry written by a clock further ahead than any live one?"""
-    return order.expires_at > now + config.reservation_ttl_ms + _slack(config)
+def order_ahead(config: Config, order: Order, now: int) -> bool:
+    """Was ``order`` written by a clock further ahead of ``now`` than any live one?"""
+    return order.created_at > now + _slack(config)
+
+
+def sweep_due(u: Unit, config: Config, what: str) -> bool:
+    """Is the sweep ``what`` due (none in the last ``lease_ms``, by any instance)? If so
+    it is noted as run now, in this transaction. A time noted further ahead than the
+    slack (written ahead too) does not put the sweep off. The row is claimed: an
+    instance that finds it held leaves the sweep to the holder."""
+    name = f"swept:{what}"
+    row = u.get(s.CURSORS, name)
+    if row is None:
+        u.create(s.CURSORS, Cursor(name, str(u.now)))
+        return True
+    value = row.value or ""
+    last = int(value) if value.lstrip("-").isdigit() else None
+    if last is not None and u.now - config.lease_ms < last <= u.now + _slack(config):
+        return False
+    held = u.claim(s.CURSORS, "name", name, 1)
+    if not held:
+        return False
+    u.save(s.CURSORS, held[0], value=str(u.now))
+    return True
 
 
 def flows(u: Unit, config: Config, limit: int) -> list[Flow]:
-    """Active flows of this run's batch whose lease or retry time was written ahead."""
+    """Up to ``limit`` active flows whose lease or retry time was written ahead."""
+    if limit <= 0 or not sweep_due(u, config, "flows_written_ahead"):
+        return []
+    now = u.now
+    rows = u.find(s.FLOWS, "status", FlowStatus.ACTIVE)
+    return [f for f in rows if run_ahead(config, f, now) or lease_ahead(config, f, now)][:limit]
 
-    def read(after: str, n: int) -> list[Flow]:
-        return u.claim(s.FLOWS, "status", FlowStatus.ACTIVE, n, after=after)
 
-    batch = claims.take_read(u, "flows_written_ahead", read, lambda f: f.id, limit)
-    return [f for f in batch if run_ahead(config, f, u.now) or lease_ahead(config, f, u.now)]
-
-
-def orders(u: Unit, config: Config, limit: int) -> list[Order]:
-    """Pending orders of this run's batch whose expiry was written ahead, each with its
-    expiry and its held reservations' brought back to now (as the order is read)."""
-
-    def read(after: str, n: int) -> list[Order]:
-        return u.claim(s.ORDERS, "status", OrderStatus.PENDING, n, after=after)
-
-    batch = claims.take_read(u, "orders_written_ahead", read, lambda o: o.id, limit)
+def orders(u: Unit, config: Config) -> list[Order]:
+    """Pending orders written ahead, each with its times and its held reservations'
+    expiries brought back by how far its creation was ahead (as the order is read)."""
+    if not sweep_due(u, config, "orders_written_ahead"):
+        return []
     found: list[Order] = []
-    for order in batch:
-        if expiry_ahead(config, order, u.now):
+    for order in u.find(s.ORDERS, "status", OrderStatus.PENDING):
+        if order_ahead(config, order, u.now):
+            offset = order.created_at - u.now
             for r in u.find(s.RESERVATIONS, "order_id", order.id):
                 if r.expires_at > u.now:
-                    u.save(s.RESERVATIONS, r, expires_at=u.now)
-            found.append(u.save(s.ORDERS, order, expires_at=u.now))
+                    u.save(s.RESERVATIONS, r, expires_at=r.expires_at - offset)
+            back = {"created_at": u.now, "expires_at": order.expires_at - offset}
+            found.append(u.save(s.ORDERS, order, **back))
+    return found
+
+
+def outbox(u: Unit, config: Config) -> list[str]:
+    """Unsent messages written ahead: one queued ahead (its ``created_at``, the same
+    clock's as its ``due_at``) has both brought back by that offset; one retried or
+    taken ahead (``due_at`` further ahead than a retry time may be) is due now."""
+    if not sweep_due(u, config, "outbox_written_ahead"):
+        return []
+    found: list[str] = []
+    longest = max(config.backoff_cap_ms, config.lease_ms, FLOOR_MS) + _slack(config)
+    for msg in u.find(s.OUTBOX, "sent", False):
+        if msg.created_at > u.now + _slack(config):
+            offset = msg.created_at - u.now
+            u.save(s.OUTBOX, msg, created_at=u.now, due_at=msg.due_at - offset)
+        elif msg.due_at > u.now + longest:
+            u.save(s.OUTBOX, msg, due_at=u.now)
+        else:
+            continue
+        found.append(msg.id)
     return found
 
 
@@ -102,8 +150,10 @@ def report(u: Unit, config: Config, what: str, ids: Sequence[str]) -> None:
     u.alert(
         "clock_skewed",
         SUBJECT,
-        f"{what} {named}: written by a clock that ran ahead of this one (further ahead than "
-        f"their setting plus twice the clock tolerance, {_slack(config)} ms); taken as due "
-        'now. Check the hosts\' time sync (docs/operations.md, "Clocks")',
+        f"{what} {named}: written by a clock that ran ahead of this one (created after "
+        f"its now, or further ahead than their setting or an hour, plus twice the clock "
+        f"tolerance, {_slack(config)} ms; a config change between instances never does "
+        "this); brought back to this clock (a flow or message due now, an order with its "
+        'time to live from now). Check the hosts\' time sync (docs/operations.md, "Clocks")',
         records=len(ids),
     )

@@ -33,6 +33,7 @@ from paycore.records import Flow
 from paycore.service import PaymentService
 from paycore.status import FlowStatus, RefundStatus
 from paycore.tokens import RandomTokens
+from paycore.written_ahead import FLOOR_MS
 from paycore_adapters.memory import RecordingAlerts, RecordingNotifier, Wiring, in_memory
 from paycore_adapters.sql.sqlite_store import SQLiteStore
 
@@ -327,7 +328,9 @@ def test_an_expiry_written_ten_days_ahead_does_not_hold_the_stock(
     w.clock.advance(2 * MINUTE)  # the clock is put right
     svc = instance(w, w.clock, "inst-2", tmp_path)
     ttl = w.service.config.reservation_ttl_ms
-    for _ in rounds(w, svc, (ttl + 10 * MINUTE) / HOUR, webhooks=True):
+    # Found at the first round, its expiry brought back by how far its creation was
+    # ahead: it keeps its time to live from then, and expires as any order does.
+    for _ in rounds(w, svc, (ttl + 20 * MINUTE) / HOUR, webhooks=True):
         pass
     assert mug_of(w)[1] == 0
     assert skewed_alerts(w)
@@ -339,13 +342,23 @@ def mug_of(w: Wiring) -> tuple[int, int, int]:
     return row.on_hand, row.held, row.committed
 
 
-@pytest.mark.parametrize(("writer_ms", "taken"), [(15_000, False), (16_000, True)])
+#: How far ahead of the real time a writer's clock must be for its lease (5 minutes) to
+#: be taken by a reader 15 s behind: past the floor (an hour) plus twice the tolerance.
+BEYOND = FLOOR_MS - 5 * MINUTE
+
+
+@pytest.mark.parametrize(
+    ("writer_ms", "taken"),
+    [(15_000, False), (16_000, False), (BEYOND + 15_000, False), (BEYOND + 16_000, True)],
+)
 def test_a_live_lease_seen_by_a_clock_behind_is_left_alone(
     kind: str, tmp_path: Path, writer_ms: int, taken: bool
 ) -> None:
     """Two instances each within the tolerance (15 s of the default lease) disagree by up
     to 30 s: a lease the one ahead wrote, read by the one behind, is live and stays its
-    holder's; only one further ahead than that was written by a clock beyond it."""
+    holder's; so is one a clock further ahead wrote, up to the floor that no lease
+    setting reaches (:data:`paycore.written_ahead.FLOOR_MS`): only one further ahead
+    than the floor plus the slack was written by a clock that ran ahead."""
     w = shop(kind, tmp_path)
     pid = paid(w)
     holder = instance(w, Skewed(w.clock, writer_ms), "inst-1", tmp_path)
