@@ -76,7 +76,7 @@ def janitor(engine: Engine) -> list[str]:
         # Orders a clock that ran ahead wrote: their times brought back by its offset, at
         # most once per lease_ms (:mod:`paycore.written_ahead`); they expire as others do.
         ahead = written_ahead.orders(u, engine.config)
-        written_ahead.report(u, engine.config, "pending orders' expiries", [o.id for o in ahead])
+        written_ahead.report(u, engine.config, "orders", [o.id for o in ahead])
         return started
 
     started: list[str] = engine.transact(body)
@@ -157,7 +157,7 @@ def due_flows(engine: Engine) -> list[str]:
             if flow.id not in due and _take_due(engine, u, flow):
                 due.append(flow.id)
                 skewed.append(flow.id)
-        written_ahead.report(u, engine.config, "flows' leases or retry times", skewed)
+        written_ahead.report(u, engine.config, "flows", skewed)
         return due
 
     due: list[str] = engine.transact(body)
@@ -337,7 +337,7 @@ def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
 
     def ahead(u: Unit) -> None:
         found = written_ahead.outbox(u, engine.config)
-        written_ahead.report(u, engine.config, "outbox messages' due times", found)
+        written_ahead.report(u, engine.config, "outbox", found)
 
     engine.transact(ahead)
     return outbox.dispatch_backlog(engine, notifier)

@@ -45,9 +45,16 @@ from paycore.records import Cursor, Flow, Order
 from paycore.status import FlowStatus, OrderStatus
 from paycore.unit import Unit
 
-#: The subject of the ``clock_skewed`` alert raised for times written ahead (the one
-#: raised for a host whose clock is off, on PostgreSQL, names the host).
+#: The subject's prefix of the ``clock_skewed`` alerts raised for times written ahead, one
+#: per kind (``times-written-ahead:orders``, ``:flows``, ``:outbox``); the one raised for a
+#: host whose clock is off, on PostgreSQL, names the host.
 SUBJECT = "times-written-ahead"
+#: The kinds of records swept, each with its own alert, and what its message calls them.
+KINDS = {
+    "orders": "pending orders' expiries",
+    "flows": "flows' leases or retry times",
+    "outbox": "outbox messages' due times",
+}
 #: How many ids the alert's message names.
 NAMED = 5
 #: The least a lease or retry time must be ahead of the reader's now (plus the slack) to
@@ -142,18 +149,27 @@ def outbox(u: Unit, config: Config) -> list[str]:
     return found
 
 
-def report(u: Unit, config: Config, what: str, ids: Sequence[str]) -> None:
-    """Raise (or count again) the ``clock_skewed`` alert for times written ahead."""
+def report(u: Unit, config: Config, kind: str, ids: Sequence[str]) -> None:
+    """Raise (or count again) the ``clock_skewed`` alert of ``kind`` (a key of
+    :data:`KINDS`): subject ``times-written-ahead:<kind>``, so one kind's raise never
+    replaces what another's named. Its ``records`` add up while it is open (``latest``:
+    this raise's); its message names this raise's ids."""
     if not ids:
         return
+    subject = f"{SUBJECT}:{kind}"
+    current = u.get(s.ALERTS, f"clock_skewed:{subject}")
+    before = current.fields.get("records") if current is not None and current.open else 0
+    total = len(ids) + (before if isinstance(before, int) else 0)
     named = ", ".join(ids[:NAMED]) + (f" and {len(ids) - NAMED} more" if len(ids) > NAMED else "")
     u.alert(
         "clock_skewed",
-        SUBJECT,
-        f"{what} {named}: written by a clock that ran ahead of this one (created after "
-        f"its now, or further ahead than their setting or an hour, plus twice the clock "
-        f"tolerance, {_slack(config)} ms; a config change between instances never does "
-        "this); brought back to this clock (a flow or message due now, an order with its "
-        'time to live from now). Check the hosts\' time sync (docs/operations.md, "Clocks")',
-        records=len(ids),
+        subject,
+        f"{KINDS[kind]} {named}: written by a clock that ran ahead of this one (created "
+        f"after its now, or further ahead than their setting or an hour, plus twice this "
+        f"instance's clock tolerance, {_slack(config)} ms); brought back to this clock (a "
+        "flow or message due now, an order with its time to live from now). Check the "
+        "hosts' time sync, and that every instance has the same lease_ms and "
+        'max_clock_skew_ms (docs/operations.md, "Clocks")',
+        records=total,
+        latest=len(ids),
     )

@@ -201,7 +201,7 @@ def test_an_order_written_ahead_keeps_its_time_to_live(kind: str, tmp_path: Path
     assert order is not None and order.status is OrderStatus.PENDING
     assert order.expires_at == w.clock.now() + ttl
     assert [r.expires_at for r in snap.rows(s.RESERVATIONS)] == [order.expires_at]
-    assert skewed_alerts(w) == ["times-written-ahead"]
+    assert skewed_alerts(w) == ["times-written-ahead:orders"]
     svc.run_jobs()  # found once: its times are no longer ahead
     again = w.store.snapshot().get(s.ORDERS, order.id)
     assert again is not None and again.expires_at == order.expires_at
@@ -346,4 +346,4 @@ def test_an_outbox_message_queued_ahead_is_sent_once_the_clock_is_right(
     delivered = svc.notifier.delivered  # type: ignore[attr-defined]
     assert [m.kind for m in delivered.values()] == ["order_paid"]
     assert all(m.sent for m in w.store.snapshot().rows(s.OUTBOX))
-    assert skewed_alerts(w) == ["times-written-ahead"]
+    assert skewed_alerts(w) == ["times-written-ahead:outbox"]
