@@ -11,6 +11,7 @@ completion, and the harness steps them one at a time instead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ from paycore.status import (
     PaymentStatus,
 )
 from paycore.unit import Unit
+
+log = logging.getLogger(__name__)
 
 #: The flow kinds of the jobs that ask the provider (:mod:`paycore.flows.jobflow`).
 JOB_DEFS: tuple[FlowDef, ...] = (
@@ -332,14 +335,23 @@ def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
 
     Returns how many were sent. See :func:`paycore.outbox.dispatch_backlog`. Messages a
     clock that ran ahead queued or put off are brought back first, at most once per
-    ``lease_ms`` (:func:`paycore.written_ahead.outbox`).
+    ``lease_ms`` (:func:`paycore.written_ahead.outbox`), in a transaction of their own.
+
+    Raises:
+        PaycoreError: that sweep failed (or whatever else it raised): nothing of it was
+            kept, the next run tries again. The backlog was sent all the same, first.
     """
 
     def ahead(u: Unit) -> None:
         found = written_ahead.outbox(u, engine.config)
         written_ahead.report(u, engine.config, "outbox", found)
 
-    engine.transact(ahead)
+    try:
+        engine.transact(ahead)
+    except Exception:  # whatever stopped the sweep, the backlog is sent: then raised
+        sent = outbox.dispatch_backlog(engine, notifier)
+        log.warning("outbox sweep for times written ahead failed; %d messages sent", sent)
+        raise
     return outbox.dispatch_backlog(engine, notifier)
 
 
