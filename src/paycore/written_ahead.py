@@ -7,8 +7,19 @@ it, and read by another's. Two instances each within the clock tolerance
 One written further ahead than that was written by a clock that ran ahead (a host whose
 time jumped, a restart on a host whose clock differs: SQLite checks no clock at all).
 Left as it is it holds a flow, or the stock of an abandoned checkout, for as long as
-the jump, unflagged. What tells such a time is never a setting of the reader (another
-instance may run with others: a config change, a rolling deploy):
+the jump, unflagged. What the reader's settings decide:
+
+- the slack, twice the reader's own tolerance (its ``max_clock_skew_ms``, or a
+  twentieth of its ``lease_ms`` when that is None), for every kind below. So the
+  tolerance must be the same on every instance: one with a smaller tolerance than
+  another's takes a clock within that other's tolerance for one that ran ahead (a false
+  alert, a checkout's time to live shortened by the difference), and with
+  ``max_clock_skew_ms=0`` any time a millisecond ahead.
+- for flows only, a ``lease_ms`` or ``backoff_cap_ms`` longer than :data:`FLOOR_MS`.
+
+Nothing else: not the reader's ``reservation_ttl_ms``, nor its ``lease_ms`` or
+``backoff_cap_ms`` within the floor (another instance may run with others: a config
+change, a rolling deploy), as long as the tolerance is the same. Each kind is judged so:
 
 - **Orders**: an order's ``created_at`` and ``expires_at`` were written by the same
   clock in the same row. An order created further ahead of the reader's now than the
@@ -25,12 +36,12 @@ instance may run with others: a config change, a rolling deploy):
 
 Recovery (:func:`paycore.jobs.due_flows`) takes such a flow as lapsed and due; the
 janitor brings such an order's times back; the outbox job an unsent message's (by its
-``created_at``, or its ``due_at`` past the floor, :func:`outbox`); each raises one
-``clock_skewed`` alert (:data:`SUBJECT`) naming them. A due flow's lease is judged as
-the due claim reads it (no read more). Flows not due, pending orders and unsent
-messages are looked for by a sweep that reads every active one with a plain ``find``
-(no row lock: on PostgreSQL a claim would lock live rows their steps then wait for),
-at most once per ``lease_ms`` for the whole installation: when each sweep last ran is
+``created_at``, or its ``due_at`` past the floor, :func:`outbox`); each raises the
+``clock_skewed`` alert of its kind (:data:`SUBJECT`, :data:`KINDS`) naming them. A due
+flow's lease is judged as the due claim reads it (no read more). Flows not due, pending
+orders and unsent messages are looked for by a sweep that reads every active one with a
+plain ``find`` (no row lock: on PostgreSQL a claim would lock live rows their steps then
+wait for), at most once per ``lease_ms`` for the whole installation: when each sweep last ran is
 a cursor row of the store (:func:`sweep_due`), so an idle round reads one row more
 than its due claim.
 """

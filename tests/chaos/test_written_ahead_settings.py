@@ -1,4 +1,5 @@
-"""Times written ahead are judged without the reader's settings, and looked for rarely.
+"""Times written ahead are judged without the reader's TTL and (within an hour) lease
+settings, and looked for rarely (the slack is the reader's tolerance: the same everywhere).
 
 A lease, a retry time or an order's expiry used to be taken as "written by a clock that
 ran ahead" when it was further ahead than the *reader's* ``lease_ms``,
