@@ -8,6 +8,8 @@ from tests.support import make_shop
 
 from paycore import schema as s
 from paycore import written_ahead
+from paycore.config import Config
+from paycore.flows.checkout import CartItem
 from paycore.records import Alert
 from paycore_adapters.memory import Wiring
 
@@ -45,3 +47,21 @@ def test_records_add_up_while_the_alert_is_open_and_start_again_once_resolved() 
     eng.transact(lambda u: written_ahead.report(u, cfg, "flows", ["flow_4"]))
     (again,) = skewed(w)
     assert again.fields["records"] == 1
+
+
+def test_the_slack_is_twice_the_readers_own_tolerance() -> None:
+    """What docs/operations.md ("Clocks") says the reader's settings decide: an order
+    created 35 s ahead is within the slack of a reader whose tolerance is 30 s (60 s),
+    not of one with the default 15 s (30 s); ``max_clock_skew_ms=0`` leaves none."""
+    w = make_shop()
+    res = w.service.create_payment_intent("cs_test_C000000001", [CartItem("p_mug", 1)])
+    snap = w.store.snapshot()
+    payment = snap.get(s.PAYMENTS, res.payment_id)
+    assert payment is not None
+    order = snap.get(s.ORDERS, payment.order_id)
+    assert order is not None
+    now = order.created_at - 35_000
+    assert not written_ahead.order_ahead(Config(lease_ms=600_000), order, now)
+    assert written_ahead.order_ahead(Config(), order, now)
+    assert written_ahead.order_ahead(Config(max_clock_skew_ms=0), order, order.created_at - 1)
+    assert not written_ahead.order_ahead(Config(max_clock_skew_ms=0), order, order.created_at)
