@@ -16,6 +16,7 @@ from paycore import jobs
 from paycore import schema as s
 from paycore.errors import ProviderConfigurationError
 from paycore.flows.checkout import CartItem
+from paycore.flows.reconcile_disputes import DISPUTE_LIFE_MS
 from paycore.money import Money
 from paycore.ports import CreateIntent, Store
 from paycore.records import Alert
@@ -142,10 +143,11 @@ def test_the_dispute_listing_is_bounded_per_run(w: Wiring) -> None:
 
 
 def test_a_dispute_older_than_the_window_is_not_listed(w: Wiring) -> None:
+    """The window is a dispute's whole life (``DISPUTE_LIFE_MS``), not the intents'."""
     payment_id, intent = paid(w)
     w.provider.open_dispute(intent)
     w.provider.take_events()
-    w.clock.advance(w.service.config.reconcile_window_ms + 2_000)
+    w.clock.advance(DISPUTE_LIFE_MS + 2_000)
     recent, recent_intent = paid(w, 2)
     w.provider.open_dispute(recent_intent)
     w.provider.take_events()

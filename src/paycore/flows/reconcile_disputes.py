@@ -4,8 +4,11 @@ paycore hears of a dispute (a chargeback) from its ``charge.dispute.*`` events
 (:mod:`paycore.flows.disputes`). When they are all lost (an endpoint down past the
 provider's retries, a subscription without those types), a disputed order would ship with
 its money gone. After it walked the intents, a reconciler run lists the disputes created
-within ``Config.reconcile_window_ms`` (``PaymentProvider.list_disputes``, Stripe's
-``GET /v1/disputes`` with ``created[gte]``, docs.stripe.com/api/disputes/list) and applies
+within :data:`DISPUTE_LIFE_MS` (``PaymentProvider.list_disputes``, Stripe's
+``GET /v1/disputes`` with ``created[gte]``, docs.stripe.com/api/disputes/list): a
+dispute's whole life, so that a decision the bank makes weeks after the dispute opened
+is seen although its events were lost (the intents' ``Config.reconcile_window_ms`` is
+far shorter) and applies
 each exactly as its event would (:func:`paycore.flows.disputes.take_listed`, the same
 code): a dispute of a payment paycore made raises, updates or resolves its
 ``payment_disputed`` alert; a decided dispute is never reopened; a dispute of another
@@ -32,10 +35,16 @@ from paycore.ports import DisputeView, ListPage
 from paycore.records import Flow
 from paycore.unit import Unit
 
+#: How long back the walk lists disputes (by their ``created``): a dispute's whole life.
+#: The shop has 7-21 days to respond (by card network), and the bank decides 60-75 days
+#: after the evidence is due (support.stripe.com/questions/dispute-process-overview, and
+#: .../why-does-this-dispute-not-have-a-resolution-yet): 120 days covers both.
+DISPUTE_LIFE_MS = 120 * 24 * 3600 * 1000
 #: The durable cursor of the disputes' walk: the last dispute a run looked at.
 CURSOR = "reconcile_disputes"
 #: The flow data's key of the walk: ``start`` (the cursor when it began), ``after`` (the
-#: page's cursor), ``wrapped``, ``taken``, ``last``; and of the payments whose alert changed.
+#: page's cursor), ``wrapped``, ``taken``, ``last``,
+#: ``since`` (the window's start, ms); and of the payments whose alert changed.
 WALK, DISPUTED = "disputes", "disputed"
 
 
@@ -46,18 +55,20 @@ def begin(u: Unit, flow: Flow, data: dict[str, Any], result: dict[str, Any]) -> 
         return Advance(done=result, data=data)
     cursor = u.get(s.CURSORS, CURSOR)
     start = cursor.value if cursor is not None else None
-    walk = {"start": start, "after": start, "wrapped": start is None, "taken": 0}
+    since = max(0, u.now - DISPUTE_LIFE_MS)
+    walk = {"start": start, "after": start, "wrapped": start is None, "taken": 0, "since": since}
     return Advance(to=Step.DISPUTES, data={**data, "result": result, WALK: walk})
 
 
 def list_step(flow: Flow) -> Remote[ListPage[DisputeView]]:
     """The next page of the window's disputes, older than the walk's cursor."""
     prm, walk = params_of(ReconcileParams, flow), flow.data[WALK]
+    since = int(walk.get("since", prm.since))  # a run begun before the walk kept it
     limit = min(MAX_PAGE, prm.limit - int(walk["taken"]))
     return Remote(
         "list_disputes",
         lambda p: p.list_disputes(
-            created_gte_s=seconds_from(prm.since), limit=limit, starting_after=walk["after"]
+            created_gte_s=seconds_from(since), limit=limit, starting_after=walk["after"]
         ),
         _page,
         refused=_refused,
