@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from paycore import schema as s
-from paycore.errors import ProviderError, ProviderNotFound
+from paycore.errors import ProviderConfigurationError, ProviderError, ProviderNotFound
 from paycore.flows import disputes
 from paycore.flows.defs import Advance, Remote
 from paycore.flows.jobflow import save_cursor
@@ -82,6 +82,7 @@ def _page(u: Unit, flow: Flow, page: ListPage[DisputeView]) -> Advance:
     limit = params_of(ReconcileParams, flow).limit
     walk = dict(flow.data[WALK])
     disputed = list(flow.data.get(DISPUTED, []))
+    u.resolve_alert("provider_permission", "disputes", "the provider lists disputes again")
     for view in page.data:
         walk["taken"] += 1
         walk["last"] = view.id
@@ -109,8 +110,30 @@ def _around(u: Unit, flow: Flow, walk: dict[str, Any], disputed: list[str]) -> A
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     if isinstance(err, ProviderNotFound):  # the cursor's dispute left the window
         return _around(u, flow, dict(flow.data[WALK]), list(flow.data.get(DISPUTED, [])))
+    if isinstance(err, ProviderConfigurationError):
+        return _not_permitted(u, flow, err)
     # The run fails (the job reports it); the flows it started and revived go on.
     return Advance(failed=err)
+
+
+def _not_permitted(u: Unit, flow: Flow, err: ProviderConfigurationError) -> Advance:
+    """The key may not list disputes (the intents' listing, with the same key, was
+    answered): raise ``provider_permission`` (subject ``disputes``) naming the step and
+    the permission, and end the run with what it did (``disputes_error`` in its result)
+    instead of failing it, whose ``job_failed`` alert would name neither."""
+    u.alert(
+        "provider_permission",
+        "disputes",
+        "the reconciler's disputes step: the provider refused to list disputes "
+        f"(GET /v1/disputes: {err.message}); a restricted key needs the Disputes: Read "
+        "permission: fix the key's permissions in the provider's dashboard. Until then "
+        "disputes whose events are lost are not found (the rest of the run goes on)",
+        step="disputes",
+        permission="Disputes: Read",
+        error=err.code,
+    )
+    result = {**flow.data["result"], "disputes_error": err.code}
+    return Advance(done=result, data=flow.data)
 
 
 def _end(
