@@ -22,6 +22,10 @@ Stripe's behaviour, with its sources:
   refunded (``is_charge_refundable``, docs.stripe.com/api/disputes/object). Unsourced:
   whether a refund is taken once a chargeback is closed; the fake keeps refusing it.
 - Unsourced: the due date when none is given; the fake uses 7 days after it opened.
+- Unsourced for Stripe: whether a chargeback after a closed inquiry updates that
+  dispute or comes as a new one (Square's Disputes API says either may happen). The
+  fake lets a closed inquiry's intent be disputed again, as a new dispute; both are
+  listed.
 """
 
 from __future__ import annotations
@@ -53,8 +57,11 @@ class FakeDisputes(FakeLedger):
         returns the dispute's id. ``inquiry``: a warning, no money taken yet."""
         with self._lock:
             it = self._intent(intent_id)
-            if it.view.status != "succeeded" or it.dispute is not None:
+            closed_inquiry = it.dispute is not None and it.dispute["status"] == "warning_closed"
+            if it.view.status != "succeeded" or (it.dispute is not None and not closed_inquiry):
                 raise invalid_request(f"PaymentIntent {intent_id} cannot be disputed now.")
+            if it.dispute is not None:  # a new dispute after a closed inquiry: both listed
+                self._earlier().append(it.dispute)
             now = self._clock.now() // 1000
             it.dispute = {
                 "id": f"du_{self._next('du'):06d}",
@@ -100,6 +107,7 @@ class FakeDisputes(FakeLedger):
 
         def run() -> ListPage[DisputeView]:
             found = [it.dispute for it in self._intents.values() if it.dispute is not None]
+            found += self._earlier()
             found.sort(key=lambda d: str(d["id"]), reverse=True)  # ids count up: newest first
             views = [DisputeView(str(d["id"]), int(d["created"]) * 1000, dict(d)) for d in found]
             return page(
@@ -112,6 +120,11 @@ class FakeDisputes(FakeLedger):
             )
 
         return self._read("list_disputes", run)
+
+    def _earlier(self) -> list[dict[str, Any]]:
+        """The disputes an intent had before its current one (closed inquiries)."""
+        earlier: list[dict[str, Any]] = self.__dict__.setdefault("_earlier_disputes", [])
+        return earlier
 
     def _refuse_charged_back(self, it: StoredIntent) -> None:
         """A refund of a charge that was charged back is refused (charge_disputed)."""

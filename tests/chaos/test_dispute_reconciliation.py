@@ -14,8 +14,9 @@ from tests.support import faultable, made_here, mug_shop, with_config
 
 from paycore import jobs
 from paycore import schema as s
-from paycore.errors import ProviderConfigurationError
+from paycore.errors import ProviderRateLimited
 from paycore.flows.checkout import CartItem
+from paycore.flows.reconcile_disputes import DISPUTE_LIFE_MS
 from paycore.money import Money
 from paycore.ports import CreateIntent, Store
 from paycore.records import Alert
@@ -142,10 +143,11 @@ def test_the_dispute_listing_is_bounded_per_run(w: Wiring) -> None:
 
 
 def test_a_dispute_older_than_the_window_is_not_listed(w: Wiring) -> None:
+    """The window is a dispute's whole life (``DISPUTE_LIFE_MS``), not the intents'."""
     payment_id, intent = paid(w)
     w.provider.open_dispute(intent)
     w.provider.take_events()
-    w.clock.advance(w.service.config.reconcile_window_ms + 2_000)
+    w.clock.advance(DISPUTE_LIFE_MS + 2_000)
     recent, recent_intent = paid(w, 2)
     w.provider.open_dispute(recent_intent)
     w.provider.take_events()
@@ -154,9 +156,9 @@ def test_a_dispute_older_than_the_window_is_not_listed(w: Wiring) -> None:
 
 
 def test_a_refused_dispute_listing_fails_the_run_not_what_it_started(w: Wiring) -> None:
-    """A key without the disputes' read permission: the run fails at its ``disputes``
-    step (the job reports it); the orphan flow its intents' walk started stays to run,
-    and the run after the key is fixed finds the dispute."""
+    """The provider rate-limits the listing: the run fails at its ``disputes`` step (the
+    job reports it); the orphan flow its intents' walk started stays to run, and the run
+    after finds the dispute. (A key without the permission: test_dispute_permission.)"""
     faultable(w)
     payment_id, intent = paid(w)
     w.provider.open_dispute(intent)
@@ -168,10 +170,10 @@ def test_a_refused_dispute_listing_fails_the_run_not_what_it_started(w: Wiring) 
 
     def refuse(call: str, phase: str, key: str | None) -> None:
         if call == "list_disputes" and phase == "before":
-            raise ProviderConfigurationError("The provided key does not have the permission")
+            raise ProviderRateLimited("Too many requests")
 
     w.provider.fault = refuse  # type: ignore[attr-defined]
-    with pytest.raises(ProviderConfigurationError):
+    with pytest.raises(ProviderRateLimited):
         jobs.reconcile_counted(w.service.engine)
     assert w.store.snapshot().get(s.FLOWS, f"orphan:{lost.id}") is not None
     assert alert(w, payment_id) is None

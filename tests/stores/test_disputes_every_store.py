@@ -56,4 +56,5 @@ def test_a_lost_dispute_is_kept_on_every_store(store: Store) -> None:
         "reason": "fraudulent",
         "status": "lost",
         "due_by": 1_900_000_000,
+        f"dispute:{du}": "lost",  # each dispute's status of the payment
     }

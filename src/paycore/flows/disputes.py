@@ -15,14 +15,27 @@ charge made without one), its ``amount`` and lowercase ``currency``, a ``reason`
 paycore does not decide anything about a dispute: it makes sure someone hears of it
 before the order ships. An event about a dispute of a payment paycore made (found by its
 intent) raises or updates the ``payment_disputed`` alert of that payment, in the
-transaction that records the event, from the event's own object (no provider read: the
-status only moves forward, and a decided dispute is never reopened by a late event):
+transaction that records the event, from the event's own object (no provider read).
 
-- open (any status but the closed ones): the alert is open, naming the order, the
-  amount, the reason and the due date: do not ship, answer in the provider's dashboard;
-- ``won`` or ``warning_closed`` (an inquiry that closed): the alert is resolved, saying so;
-- ``lost`` (or ``prevented``, or any other closed status): it stays open, saying the
-  money is gone.
+A status only moves forward: statuses are ranked (:data:`RANK`: ``warning_needs_response``
+< ``warning_under_review`` < ``warning_closed`` < ``needs_response`` < ``under_review`` <
+the closed ``won``, ``lost``, ``prevented``; an unknown one just below the closed), and an
+event or listing that would move a dispute back (a late or redelivered older event) or
+reopen a decided one changes nothing. An inquiry that closed may still become a
+chargeback under the same dispute id, which moves it forward.
+
+One payment may have several disputes: the dispute is per charge, an intent may have
+several charges, and an inquiry that closed may be followed by a chargeback that comes as
+a new dispute object (Square's Disputes API says a later chargeback after a closed inquiry
+"may update the existing dispute, or it may arrive as a new dispute", and tells
+integrations to handle both; Stripe documents neither way). So the alert keeps each known
+dispute's status in its fields (``dispute:<id>``), and its state follows all of them:
+
+- while any known dispute of the payment is open or lost, the alert is open, naming the
+  order, the amount, the reason and the due date: do not ship, answer in the provider's
+  dashboard (``lost``, ``prevented`` or another closed status: the money is gone);
+- once every known dispute is ``won`` or ``warning_closed`` (an inquiry that closed), the
+  alert is resolved, saying so.
 
 A dispute of an intent no payment holds is not ours; a dispute object paycore cannot
 read is acknowledged as ``ignored:unusable_dispute``.
@@ -49,8 +62,22 @@ KIND = "payment_disputed"
 #: Closed statuses that leave the shop its money (the bank decided for it, or an inquiry
 #: closed without becoming a chargeback).
 KEPT = frozenset({"won", "warning_closed"})
-#: Statuses after which the dispute does not change again.
-CLOSED = KEPT | {"lost", "prevented"}
+#: Statuses after which the dispute does not change again (an inquiry that closed may
+#: still become a chargeback: it is kept, not closed).
+CLOSED = frozenset({"won", "lost", "prevented"})
+#: How far along a status is: a dispute never moves to a lower rank (an unknown status
+#: ranks just below the closed ones).
+RANK = {
+    "warning_needs_response": 1,
+    "warning_under_review": 2,
+    "warning_closed": 3,
+    "needs_response": 4,
+    "under_review": 5,
+    **{closed: 7 for closed in CLOSED},
+}
+_UNKNOWN_RANK = 6
+#: The prefix of the alert's fields that keep each dispute's status.
+EACH = "dispute:"
 #: The latest due date read (the last second of year 9999: what a date can show).
 LAST_DUE_S = 253_402_300_799
 EVENT_TYPES = frozenset(
@@ -158,14 +185,16 @@ def apply(u: Unit, dispute: Dispute) -> str | None:
     if payment is None:
         return None
     current = u.tx.get(s.ALERTS, f"{KIND}:{payment.id}")
-    if (
-        current is not None
-        and current.fields.get("dispute_id") == dispute.id
-        and (
-            current.fields.get("status") in CLOSED or current.fields.get("status") == dispute.status
-        )
-    ):
-        return None  # decided, or no news: a late or repeated event changes nothing
+    known = _known(current.fields) if current is not None else {}
+    if not _forward(known.get(dispute.id), dispute.status):
+        return None  # decided, no news, or a late older event: changes nothing
+    known[dispute.id] = dispute.status
+    each = {f"{EACH}{d}": st for d, st in known.items()}
+    if current is not None and dispute.status in KEPT and not _all_kept(known):
+        # Another dispute of the payment is still open or lost: the alert goes on
+        # describing it; only this dispute's status is recorded.
+        u.save(s.ALERTS, current, fields={**current.fields, **each})
+        return payment.id
     fields: dict[str, Any] = {
         "order_id": payment.order_id,
         "payment_id": payment.id,
@@ -175,11 +204,12 @@ def apply(u: Unit, dispute: Dispute) -> str | None:
         "reason": dispute.reason,
         "status": dispute.status,
         "due_by": dispute.due_by,
+        **each,
     }
     row = u.alert("payment_disputed", payment.id, _message(payment, dispute), **fields)
     if dict(row.fields) != fields:  # an open alert keeps its fields: this status is news
         u.save(s.ALERTS, row, fields=fields)
-    if dispute.status in KEPT:
+    if _all_kept(known):
         u.resolve_alert(
             KIND,
             payment.id,
@@ -187,6 +217,31 @@ def apply(u: Unit, dispute: Dispute) -> str | None:
             f"of order {payment.order_id}, which may ship",
         )
     return payment.id
+
+
+def _known(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Each dispute's status the alert's fields keep (an alert raised before they were
+    kept names its one dispute in ``dispute_id`` and ``status``)."""
+    known = {k[len(EACH) :]: str(v) for k, v in fields.items() if k.startswith(EACH)}
+    if not known and isinstance(fields.get("dispute_id"), str):
+        known[fields["dispute_id"]] = str(fields.get("status"))
+    return known
+
+
+def _rank(status: str) -> int:
+    return RANK.get(status, _UNKNOWN_RANK)
+
+
+def _forward(was: str | None, status: str) -> bool:
+    """Is ``status`` news after ``was``: a first status, or a move forward from an open
+    one (a status of the same rank but another name, an unknown one, counts)."""
+    if was is None:
+        return True
+    return was not in CLOSED and status != was and _rank(status) >= _rank(was)
+
+
+def _all_kept(known: Mapping[str, str]) -> bool:
+    return bool(known) and all(st in KEPT for st in known.values())
 
 
 def _message(payment: Payment, d: Dispute) -> str:

@@ -4,8 +4,11 @@ paycore hears of a dispute (a chargeback) from its ``charge.dispute.*`` events
 (:mod:`paycore.flows.disputes`). When they are all lost (an endpoint down past the
 provider's retries, a subscription without those types), a disputed order would ship with
 its money gone. After it walked the intents, a reconciler run lists the disputes created
-within ``Config.reconcile_window_ms`` (``PaymentProvider.list_disputes``, Stripe's
-``GET /v1/disputes`` with ``created[gte]``, docs.stripe.com/api/disputes/list) and applies
+within :data:`DISPUTE_LIFE_MS` (``PaymentProvider.list_disputes``, Stripe's
+``GET /v1/disputes`` with ``created[gte]``, docs.stripe.com/api/disputes/list): a
+dispute's whole life, so that a decision the bank makes weeks after the dispute opened
+is seen although its events were lost (the intents' ``Config.reconcile_window_ms`` is
+far shorter) and applies
 each exactly as its event would (:func:`paycore.flows.disputes.take_listed`, the same
 code): a dispute of a payment paycore made raises, updates or resolves its
 ``payment_disputed`` alert; a decided dispute is never reopened; a dispute of another
@@ -21,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from paycore import schema as s
-from paycore.errors import ProviderError, ProviderNotFound
+from paycore.errors import ProviderConfigurationError, ProviderError, ProviderNotFound
 from paycore.flows import disputes
 from paycore.flows.defs import Advance, Remote
 from paycore.flows.jobflow import save_cursor
@@ -32,10 +35,16 @@ from paycore.ports import DisputeView, ListPage
 from paycore.records import Flow
 from paycore.unit import Unit
 
+#: How long back the walk lists disputes (by their ``created``): a dispute's whole life.
+#: The shop has 7-21 days to respond (by card network), and the bank decides 60-75 days
+#: after the evidence is due (support.stripe.com/questions/dispute-process-overview, and
+#: .../why-does-this-dispute-not-have-a-resolution-yet): 120 days covers both.
+DISPUTE_LIFE_MS = 120 * 24 * 3600 * 1000
 #: The durable cursor of the disputes' walk: the last dispute a run looked at.
 CURSOR = "reconcile_disputes"
 #: The flow data's key of the walk: ``start`` (the cursor when it began), ``after`` (the
-#: page's cursor), ``wrapped``, ``taken``, ``last``; and of the payments whose alert changed.
+#: page's cursor), ``wrapped``, ``taken``, ``last``,
+#: ``since`` (the window's start, ms); and of the payments whose alert changed.
 WALK, DISPUTED = "disputes", "disputed"
 
 
@@ -46,18 +55,20 @@ def begin(u: Unit, flow: Flow, data: dict[str, Any], result: dict[str, Any]) -> 
         return Advance(done=result, data=data)
     cursor = u.get(s.CURSORS, CURSOR)
     start = cursor.value if cursor is not None else None
-    walk = {"start": start, "after": start, "wrapped": start is None, "taken": 0}
+    since = max(0, u.now - DISPUTE_LIFE_MS)
+    walk = {"start": start, "after": start, "wrapped": start is None, "taken": 0, "since": since}
     return Advance(to=Step.DISPUTES, data={**data, "result": result, WALK: walk})
 
 
 def list_step(flow: Flow) -> Remote[ListPage[DisputeView]]:
     """The next page of the window's disputes, older than the walk's cursor."""
     prm, walk = params_of(ReconcileParams, flow), flow.data[WALK]
+    since = int(walk.get("since", prm.since))  # a run begun before the walk kept it
     limit = min(MAX_PAGE, prm.limit - int(walk["taken"]))
     return Remote(
         "list_disputes",
         lambda p: p.list_disputes(
-            created_gte_s=seconds_from(prm.since), limit=limit, starting_after=walk["after"]
+            created_gte_s=seconds_from(since), limit=limit, starting_after=walk["after"]
         ),
         _page,
         refused=_refused,
@@ -71,6 +82,7 @@ def _page(u: Unit, flow: Flow, page: ListPage[DisputeView]) -> Advance:
     limit = params_of(ReconcileParams, flow).limit
     walk = dict(flow.data[WALK])
     disputed = list(flow.data.get(DISPUTED, []))
+    u.resolve_alert("provider_permission", "disputes", "the provider lists disputes again")
     for view in page.data:
         walk["taken"] += 1
         walk["last"] = view.id
@@ -98,8 +110,30 @@ def _around(u: Unit, flow: Flow, walk: dict[str, Any], disputed: list[str]) -> A
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     if isinstance(err, ProviderNotFound):  # the cursor's dispute left the window
         return _around(u, flow, dict(flow.data[WALK]), list(flow.data.get(DISPUTED, [])))
+    if isinstance(err, ProviderConfigurationError):
+        return _not_permitted(u, flow, err)
     # The run fails (the job reports it); the flows it started and revived go on.
     return Advance(failed=err)
+
+
+def _not_permitted(u: Unit, flow: Flow, err: ProviderConfigurationError) -> Advance:
+    """The key may not list disputes (the intents' listing, with the same key, was
+    answered): raise ``provider_permission`` (subject ``disputes``) naming the step and
+    the permission, and end the run with what it did (``disputes_error`` in its result)
+    instead of failing it, whose ``job_failed`` alert would name neither."""
+    u.alert(
+        "provider_permission",
+        "disputes",
+        "the reconciler's disputes step: the provider refused to list disputes "
+        f"(GET /v1/disputes: {err.message}); a restricted key needs the Disputes: Read "
+        "permission: fix the key's permissions in the provider's dashboard. Until then "
+        "disputes whose events are lost are not found (the rest of the run goes on)",
+        step="disputes",
+        permission="Disputes: Read",
+        error=err.code,
+    )
+    result = {**flow.data["result"], "disputes_error": err.code}
+    return Advance(done=result, data=flow.data)
 
 
 def _end(
