@@ -58,12 +58,19 @@ def run_job(engine: Engine, name: str, fn: Callable[[], T]) -> JobOutcome[T]:
     try:
         value = fn()
     except Exception as exc:  # one job's failure, whatever it is, is that job's alone
-        error = _describe(exc)
-        log.warning("job %s failed: %s", name, error)
-        _record(engine, partial(_failed, name=name, error=error, engine=engine))
-        return JobOutcome(name, None, error)
-    _record(engine, partial(_succeeded, name=name))
+        return JobOutcome(name, None, failed(engine, name, exc))
+    _record(engine, partial(succeeded, name=name))
     return JobOutcome(name, value, None)
+
+
+def failed(engine: Engine, name: str, exc: Exception) -> str:
+    """Record one failed run of ``name`` in a transaction of its own (``job_failed`` after
+    repeated failures) and return the error as recorded. For a part of a job that fails
+    on its own while the job goes on (the outbox job's sweep, ``outbox_sweep``)."""
+    error = _describe(exc)
+    log.warning("job %s failed: %s", name, error)
+    _record(engine, partial(_failed, name=name, error=error, engine=engine))
+    return error
 
 
 def _describe(exc: Exception) -> str:
@@ -103,7 +110,9 @@ def _failed(u: Unit, *, name: str, error: str, engine: Engine) -> None:
         )
 
 
-def _succeeded(u: Unit, *, name: str) -> None:
+def succeeded(u: Unit, *, name: str) -> None:
+    """Record a good run of ``name`` in ``u``: its failures count from nothing again and its
+    ``job_failed`` alert is resolved."""
     current = u.get(s.JOB_HEALTH, name)
     if current is None or current.failures == 0:
         return

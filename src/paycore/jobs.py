@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from paycore import claims, operations, outbox, written_ahead
+from paycore import claims, job_health, operations, outbox, written_ahead
 from paycore import schema as s
 from paycore.errors import FlowPending, error_class
 from paycore.flows import external, orphans
@@ -330,28 +330,31 @@ def _gone(flow_id: str) -> Flow:
     raise FlowPending(f"job {flow_id} vanished", flow_id=flow_id)
 
 
+#: The job-health name of the outbox job's sweep for times written ahead.
+OUTBOX_SWEEP = "outbox_sweep"
+
+
 def dispatch_outbox(engine: Engine, notifier: Notifier) -> int:
     """The outbox job: send the backlog of queued notifications, a batch per run.
 
     Returns how many were sent. See :func:`paycore.outbox.dispatch_backlog`. Messages a
     clock that ran ahead queued or put off are brought back first, at most once per
     ``lease_ms`` (:func:`paycore.written_ahead.outbox`), in a transaction of their own.
-
-    Raises:
-        PaycoreError: that sweep failed (or whatever else it raised): nothing of it was
-            kept, the next run tries again. The backlog was sent all the same, first.
+    That sweep's failure is its own (:data:`OUTBOX_SWEEP` in ``job_health``, then
+    ``job_failed``): nothing of it was kept, the next run tries again, and the backlog is
+    sent and counted all the same. It is never the sending's failure: an alert saying the
+    outbox job failed while messages went out would invite sending them again by hand.
     """
 
     def ahead(u: Unit) -> None:
         found = written_ahead.outbox(u, engine.config)
         written_ahead.report(u, engine.config, "outbox", found)
+        job_health.succeeded(u, name=OUTBOX_SWEEP)
 
     try:
         engine.transact(ahead)
-    except Exception:  # whatever stopped the sweep, the backlog is sent: then raised
-        sent = outbox.dispatch_backlog(engine, notifier)
-        log.warning("outbox sweep for times written ahead failed; %d messages sent", sent)
-        raise
+    except Exception as exc:  # whatever stopped the sweep, it is recorded; the backlog is sent
+        job_health.failed(engine, OUTBOX_SWEEP, exc)
     return outbox.dispatch_backlog(engine, notifier)
 
 
