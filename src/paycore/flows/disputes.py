@@ -19,10 +19,11 @@ transaction that records the event, from the event's own object (no provider rea
 
 A status only moves forward: statuses are ranked (:data:`RANK`: ``warning_needs_response``
 < ``warning_under_review`` < ``warning_closed`` < ``needs_response`` < ``under_review`` <
-the closed ``won``, ``lost``, ``prevented``; an unknown one just below the closed), and an
-event or listing that would move a dispute back (a late or redelivered older event) or
-reopen a decided one changes nothing. An inquiry that closed may still become a
-chargeback under the same dispute id, which moves it forward.
+the closed ``won``, ``lost``, ``prevented``; an unknown one just below the closed, and
+any known status replaces an unknown one), and an event or listing that would move a
+dispute back (a late or redelivered older event) or reopen a decided one changes nothing.
+An inquiry that closed may still become a chargeback under the same dispute id, which
+moves it forward.
 
 One payment may have several disputes: the dispute is per charge, an intent may have
 several charges, and an inquiry that closed may be followed by a chargeback that comes as
@@ -234,8 +235,12 @@ def _rank(status: str) -> int:
 
 def _forward(was: str | None, status: str) -> bool:
     """Is ``status`` news after ``was``: a first status, or a move forward from an open
-    one (a status of the same rank but another name, an unknown one, counts)."""
+    one (a status of the same rank but another name, an unknown one, counts). A known
+    status always replaces an unknown one: an unknown status must not hide a later
+    chargeback's due date."""
     if was is None:
+        return True
+    if was not in RANK and status in RANK:
         return True
     return was not in CLOSED and status != was and _rank(status) >= _rank(was)
 
