@@ -38,6 +38,11 @@ dispute's status in its fields (``dispute:<id>``), and its state follows all of 
 - once every known dispute is ``won`` or ``warning_closed`` (an inquiry that closed), the
   alert is resolved, saying so.
 
+Its message and main fields describe the most urgent dispute not kept (lost first, then
+the earliest due date awaiting evidence, then any other open one), whichever changed
+last, and name the others briefly; each other dispute's facts are kept in ``about:<id>``
+so that it can lead once the first is settled.
+
 A dispute of an intent no payment holds is not ours; a dispute object paycore cannot
 read is acknowledged as ``ignored:unusable_dispute``.
 """
