@@ -19,10 +19,11 @@ transaction that records the event, from the event's own object (no provider rea
 
 A status only moves forward: statuses are ranked (:data:`RANK`: ``warning_needs_response``
 < ``warning_under_review`` < ``warning_closed`` < ``needs_response`` < ``under_review`` <
-the closed ``won``, ``lost``, ``prevented``; an unknown one just below the closed), and an
-event or listing that would move a dispute back (a late or redelivered older event) or
-reopen a decided one changes nothing. An inquiry that closed may still become a
-chargeback under the same dispute id, which moves it forward.
+the closed ``won``, ``lost``, ``prevented``; an unknown one just below the closed, and
+any known status replaces an unknown one), and an event or listing that would move a
+dispute back (a late or redelivered older event) or reopen a decided one changes nothing.
+An inquiry that closed may still become a chargeback under the same dispute id, which
+moves it forward.
 
 One payment may have several disputes: the dispute is per charge, an intent may have
 several charges, and an inquiry that closed may be followed by a chargeback that comes as
@@ -36,6 +37,11 @@ dispute's status in its fields (``dispute:<id>``), and its state follows all of 
   dashboard (``lost``, ``prevented`` or another closed status: the money is gone);
 - once every known dispute is ``won`` or ``warning_closed`` (an inquiry that closed), the
   alert is resolved, saying so.
+
+Its message and main fields describe the most urgent dispute not kept (lost first, then
+the earliest due date awaiting evidence, then any other open one), whichever changed
+last, and name the others briefly; each other dispute's facts are kept in ``about:<id>``
+so that it can lead once the first is settled.
 
 A dispute of an intent no payment holds is not ours; a dispute object paycore cannot
 read is acknowledged as ``ignored:unusable_dispute``.
@@ -78,6 +84,9 @@ RANK = {
 _UNKNOWN_RANK = 6
 #: The prefix of the alert's fields that keep each dispute's status.
 EACH = "dispute:"
+#: The prefix of the alert's fields that keep the facts of each dispute other than the
+#: one it leads with (:func:`_about`).
+ABOUT = "about:"
 #: The latest due date read (the last second of year 9999: what a date can show).
 LAST_DUE_S = 253_402_300_799
 EVENT_TYPES = frozenset(
@@ -185,31 +194,38 @@ def apply(u: Unit, dispute: Dispute) -> str | None:
     if payment is None:
         return None
     current = u.tx.get(s.ALERTS, f"{KIND}:{payment.id}")
-    known = _known(current.fields) if current is not None else {}
+    was: Mapping[str, Any] = current.fields if current is not None else {}
+    known = _known(was)
     if not _forward(known.get(dispute.id), dispute.status):
         return None  # decided, no news, or a late older event: changes nothing
     known[dispute.id] = dispute.status
-    each = {f"{EACH}{d}": st for d, st in known.items()}
-    if current is not None and dispute.status in KEPT and not _all_kept(known):
-        # Another dispute of the payment is still open or lost: the alert goes on
-        # describing it; only this dispute's status is recorded.
-        u.save(s.ALERTS, current, fields={**current.fields, **each})
-        return payment.id
+    every = {**_facts(was, known), dispute.id: dispute}
+    kept = _all_kept(known)
+    # The alert leads with the most urgent dispute (the one just closed when every one
+    # is kept), whichever changed last; the others are named after it.
+    lead = dispute if kept else min(every.values(), key=_urgency)
+    others = [every[d] for d in sorted(every) if d != lead.id]
     fields: dict[str, Any] = {
         "order_id": payment.order_id,
         "payment_id": payment.id,
-        "dispute_id": dispute.id,
-        "amount": dispute.amount,
-        "currency": dispute.currency,
-        "reason": dispute.reason,
-        "status": dispute.status,
-        "due_by": dispute.due_by,
-        **each,
+        "dispute_id": lead.id,
+        "amount": lead.amount,
+        "currency": lead.currency,
+        "reason": lead.reason,
+        "status": lead.status,
+        "due_by": lead.due_by,
+        **{f"{EACH}{d}": st for d, st in known.items()},
+        **{f"{ABOUT}{d.id}": _about(d) for d in others},
     }
-    row = u.alert("payment_disputed", payment.id, _message(payment, dispute), **fields)
+    message = _message(payment, lead) + _also(others)
+    if current is not None and dispute.status in KEPT and not kept:
+        # Another dispute is still open or lost: the alert is updated, not raised again.
+        u.save(s.ALERTS, current, message=message, fields=fields)
+        return payment.id
+    row = u.alert("payment_disputed", payment.id, message, **fields)
     if dict(row.fields) != fields:  # an open alert keeps its fields: this status is news
         u.save(s.ALERTS, row, fields=fields)
-    if _all_kept(known):
+    if kept:
         u.resolve_alert(
             KIND,
             payment.id,
@@ -217,6 +233,71 @@ def apply(u: Unit, dispute: Dispute) -> str | None:
             f"of order {payment.order_id}, which may ship",
         )
     return payment.id
+
+
+def _facts(fields: Mapping[str, Any], known: Mapping[str, str]) -> dict[str, Dispute]:
+    """What the alert's fields keep of each known dispute, with its status: the one it
+    leads with in its main fields, each other in ``about:<id>`` (a dispute whose facts
+    an older alert did not keep has its status only: amount -1)."""
+    out: dict[str, Dispute] = {}
+    for d, status in known.items():
+        text = fields.get(f"{ABOUT}{d}")
+        if d == fields.get("dispute_id"):
+            amount, due = fields.get("amount"), fields.get("due_by")
+            out[d] = Dispute(
+                d,
+                None,
+                amount if isinstance(amount, int) else -1,
+                str(fields.get("currency") or ""),
+                str(fields.get("reason") or ""),
+                status,
+                due if isinstance(due, int) else None,
+            )
+        elif isinstance(text, str) and len(parts := text.split(" ")) == 4:
+            amount_s, currency, reason, due_s = parts
+            due_by = int(due_s) if due_s.isdigit() else None
+            amount_i = int(amount_s) if amount_s.isdigit() else -1
+            out[d] = Dispute(d, None, amount_i, currency, reason, status, due_by)
+        else:
+            out[d] = Dispute(d, None, -1, "", "", status, None)
+    return out
+
+
+def _about(d: Dispute) -> str:
+    """A dispute's facts in one field: ``<amount> <currency> <reason> <due_by or ->``."""
+    due = "-" if d.due_by is None else str(d.due_by)
+    return f"{d.amount if d.amount >= 0 else '-'} {d.currency or '-'} {d.reason or '-'} {due}"
+
+
+def _urgency(d: Dispute) -> tuple[int, int, str]:
+    """Lost (or another closed status that is not kept) first, then the earliest due
+    date of a dispute awaiting a response, then any other open one; kept ones last."""
+    if d.status in KEPT:
+        return (3, 0, d.id)
+    if d.status in CLOSED:
+        return (0, 0, d.id)
+    if d.due_by is not None and d.status.endswith("needs_response"):
+        return (1, d.due_by, d.id)
+    return (2, 0, d.id)
+
+
+def _also(others: list[Dispute]) -> str:
+    """The other disputes of the payment, briefly."""
+    if not others:
+        return ""
+    told = []
+    for d in others:
+        what = f"{d.id} {d.status}"
+        if d.amount >= 0:
+            what += f" {d.amount} {d.currency}"
+        if d.due_by is not None and d.status not in CLOSED | KEPT:
+            what += f" due {_when(d.due_by)}"
+        told.append(what)
+    return "; also on this payment: " + ", ".join(told)
+
+
+def _when(due_by: int) -> str:
+    return datetime.fromtimestamp(due_by, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _known(fields: Mapping[str, Any]) -> dict[str, str]:
@@ -234,8 +315,12 @@ def _rank(status: str) -> int:
 
 def _forward(was: str | None, status: str) -> bool:
     """Is ``status`` news after ``was``: a first status, or a move forward from an open
-    one (a status of the same rank but another name, an unknown one, counts)."""
+    one (a status of the same rank but another name, an unknown one, counts). A known
+    status always replaces an unknown one: an unknown status must not hide a later
+    chargeback's due date."""
     if was is None:
+        return True
+    if was not in RANK and status in RANK:
         return True
     return was not in CLOSED and status != was and _rank(status) >= _rank(was)
 
@@ -247,7 +332,8 @@ def _all_kept(known: Mapping[str, str]) -> bool:
 def _message(payment: Payment, d: Dispute) -> str:
     what = (
         f"payment {payment.id} of order {payment.order_id} is disputed (dispute {d.id}, "
-        f"{d.amount} {d.currency}, reason {d.reason}, status {d.status})"
+        f"{d.amount if d.amount >= 0 else 'amount unknown'} {d.currency}, reason "
+        f"{d.reason or 'unknown'}, status {d.status})"
     )
     if d.status in KEPT:
         return f"{what}: closed in the shop's favour, the money stays"
@@ -256,10 +342,7 @@ def _message(payment: Payment, d: Dispute) -> str:
             f"{what}: the dispute is {d.status}, the money is gone for good; do not ship "
             "the order (or get it back), and close this alert once that is settled"
         )
-    due = ""
-    if d.due_by is not None:
-        when = datetime.fromtimestamp(d.due_by, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        due = f" before {when}"
+    due = f" before {_when(d.due_by)}" if d.due_by is not None else ""
     taken = (
         "an inquiry: the bank may take the money back"
         if d.status.startswith("warning_")

@@ -110,14 +110,24 @@ def _around(u: Unit, flow: Flow, walk: dict[str, Any], disputed: list[str]) -> A
 def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
     if isinstance(err, ProviderNotFound):  # the cursor's dispute left the window
         return _around(u, flow, dict(flow.data[WALK]), list(flow.data.get(DISPUTED, [])))
-    if isinstance(err, ProviderConfigurationError):
+    if isinstance(err, ProviderConfigurationError) and not _key_refused(err):
         return _not_permitted(u, flow, err)
     # The run fails (the job reports it); the flows it started and revived go on.
     return Advance(failed=err)
 
 
+def _key_refused(err: ProviderConfigurationError) -> bool:
+    """Is it the key itself that was refused, not a permission it lacks: a 401 (an invalid
+    or revoked key: every step fails with it, the run fails as the intents' step does), or
+    a request that could not be built (a malformed key or API base, no status). A 403 (a
+    restricted key without the permission), or a refusal whose adapter tells no status, is
+    a missing permission."""
+    status = err.fields.get("http_status")
+    return status == 401 or (status is None and "error_type" in err.fields)
+
+
 def _not_permitted(u: Unit, flow: Flow, err: ProviderConfigurationError) -> Advance:
-    """The key may not list disputes (the intents' listing, with the same key, was
+    """The key may not list disputes (a 403; the intents' listing, with the same key, was
     answered): raise ``provider_permission`` (subject ``disputes``) naming the step and
     the permission, and end the run with what it did (``disputes_error`` in its result)
     instead of failing it, whose ``job_failed`` alert would name neither."""
