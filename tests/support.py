@@ -20,7 +20,7 @@ from paycore.config import Config
 from paycore.flows.checkout import CartItem
 from paycore.invariants import Violation, check
 from paycore.money import Money
-from paycore.ports import RefundView, Snapshot
+from paycore.ports import Clock, RefundView, Snapshot
 from paycore.records import Flow
 from paycore.status import FlowStatus
 from paycore_adapters.cli import main
@@ -32,6 +32,16 @@ from paycore_adapters.memory import Wiring, in_memory
 
 SESSION = "cs_test_0000000001"
 SESSION_2 = "cs_test_0000000002"
+
+
+class Skewed:
+    """A clock ``off`` ms from ``real`` (positive: ahead)."""
+
+    def __init__(self, real: Clock, off: int) -> None:
+        self.real, self.off = real, off
+
+    def now(self) -> int:
+        return self.real.now() + self.off
 
 
 def faultable(w: Wiring) -> Wiring:

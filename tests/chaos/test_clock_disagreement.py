@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 import pytest
-from tests.support import faultable, mug_shop
+from tests.support import Skewed, faultable, mug_shop
 
 from paycore import schema as s
 from paycore.errors import FlowPending, ProviderUnavailable
@@ -40,16 +40,6 @@ from paycore_adapters.sql.sqlite_store import SQLiteStore
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-
-
-class Skewed:
-    """A clock ``off`` ms from ``real`` (positive: ahead)."""
-
-    def __init__(self, real: Clock, off: int) -> None:
-        self.real, self.off = real, off
-
-    def now(self) -> int:
-        return self.real.now() + self.off
 
 
 class Crash(BaseException):

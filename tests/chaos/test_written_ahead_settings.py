@@ -25,13 +25,12 @@ from typing import Any
 
 import attrs
 import pytest
-from tests.support import faultable, mug_shop
+from tests.support import Skewed, faultable, mug_shop
 
 from paycore import jobs
 from paycore import schema as s
 from paycore.config import Config
 from paycore.flows.checkout import CartItem
-from paycore.ports import Clock
 from paycore.records import Flow
 from paycore.service import PaymentService
 from paycore.status import FlowStatus, OrderStatus, PaymentStatus
@@ -42,16 +41,6 @@ from paycore_adapters.sql.sqlite_store import SQLiteStore
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-
-
-class Skewed:
-    """A clock ``off`` ms from ``real`` (positive: ahead)."""
-
-    def __init__(self, real: Clock, off: int) -> None:
-        self.real, self.off = real, off
-
-    def now(self) -> int:
-        return self.real.now() + self.off
 
 
 @pytest.fixture(params=["memory", "sqlite"])
