@@ -97,7 +97,9 @@ def ident(field: str, value: object) -> str:
             f"characters, fewer beyond ASCII), got {size} bytes: use a shorter {field}",
             field=field,
         )
-    for at, char in enumerate(checked):
+    # str.isprintable() is False for every character of REFUSED_CATEGORIES (and for a
+    # few more): an id that passes it needs no walk, character by character.
+    for at, char in enumerate("" if checked.isprintable() else checked):
         kind = REFUSED_CATEGORIES.get(unicodedata.category(char))
         if kind is not None:
             raise InvalidInput(

@@ -118,3 +118,24 @@ def test_whitespace_at_either_end_is_refused_saying_so(bad: str) -> None:
         w.service.add_product("p_x", "s1", bad, "X", Money(100, "EUR"))
     assert "whitespace at " in caught.value.message, caught.value.message
     assert "U+" in caught.value.message
+
+
+def test_every_refused_character_fails_isprintable_so_the_fast_path_misses_none() -> None:
+    """``ident`` walks an id character by character only when ``str.isprintable()`` is
+    False. That skip is safe only if no character of the refused categories is
+    printable: checked here over every code point of this Python's Unicode tables."""
+    import sys
+    import unicodedata
+
+    from paycore.catalog import REFUSED_CATEGORIES, ident
+
+    printable_refused = [
+        f"U+{cp:04X}"
+        for cp in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(cp)) in REFUSED_CATEGORIES and chr(cp).isprintable()
+    ]
+    assert printable_refused == []
+    for bad in ("a\u202eb", "a\x1bb", "a\u2028b", "a\u2029b", "a\u200db"):
+        with pytest.raises(InvalidInput, match="must not contain U\\+"):
+            ident("sku", bad)
+    assert ident("sku", "SKU\u00a0MUG \u3000 5") == "SKU\u00a0MUG \u3000 5"
