@@ -9,14 +9,13 @@ replays it. ``docs/harness.md`` ("Replaying") says what a seed guarantees.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 import pkgutil
 import sys
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import attrs
@@ -25,6 +24,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
 from . import stories
+from .collector import collection_for_a_run
 from .coverage import gaps
 from .faces import faced
 from .failures import InvariantViolated
@@ -183,7 +183,7 @@ def run_chaos(
     _load_project_modules()  # before the clock starts: imports are not the run's time
     started = time.perf_counter()
     with (
-        _old_objects_kept_out_of_collections(),
+        collection_for_a_run(),
         _bug(bug),
         worlds_on(store, server) as on_store,
         faced(provider, on_store, seed, stats.counts) as (wiring, wire_faults_on),
@@ -344,24 +344,6 @@ def _flatten(group: BaseExceptionGroup[InvariantViolated] | None) -> Iterator[In
             yield from _flatten(exc)
         else:
             yield exc
-
-
-@contextmanager
-def _old_objects_kept_out_of_collections() -> Iterator[None]:
-    """The objects that exist when a run starts (modules, their constants, Hypothesis's
-    caches) are left out of the garbage collector's passes until it ends
-    (:func:`gc.freeze`): a run makes and drops many objects, and each full pass went
-    through all of those again (full passes took about 4 % of a run's time, now under 2).
-    They are given back to the collector after the run, as they were. A process that
-    froze objects of its own is left as it is."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _bug(bug_id: str | None) -> AbstractContextManager[None]:
