@@ -250,6 +250,11 @@ class FaultPlan:
 
     # --- store (the StoreFaults protocol) ----------------------------------------------
 
+    def quiet_commits(self) -> bool:
+        """Whether no commit can fail now: no store fault armed while faults are on, and
+        no lost commit answer pending (``FaultyStore`` then skips its bookkeeping)."""
+        return not (self.enabled and self.store_armed) and not self._commit_unknown_pending
+
     def before_commit(self) -> None:
         if not self.enabled or not self.store_armed:
             return
