@@ -123,12 +123,17 @@ def provider_refunds_within_captured(snap: SnapshotView, ledger: Ledger) -> Iter
             recorded[r.payment_id] += r.amount.amount
     owned = payments_by_intent(snap)
     for v in ledger.intents:
-        refunds = [g for g in ledger.refunds_of(v.id) if g.status in REFUND_LIVE]
-        amount = sum(given.amount for given in refunds)
+        amount = seen = 0  # most intents have no refund: no list, no sums
+        if given := ledger.refunds_of(v.id):
+            refunds = [g for g in given if g.status in REFUND_LIVE]
+            amount = sum(g.amount for g in refunds)
+            # A refund made outside paycore that paycore has not seen yet is not a refund
+            # paycore made behind its own books: refunds-recorded asks that it is recorded
+            # once quiet.
+            seen = sum(
+                g.amount for g in refunds if g.id in recorded_ids or _made_here(g, references)
+            )
         mine = owned.get(v.id)
-        # A refund made outside paycore that paycore has not seen yet is not a refund paycore
-        # made behind its own books: refunds-recorded asks that it is recorded once quiet.
-        seen = sum(g.amount for g in refunds if g.id in recorded_ids or _made_here(g, references))
         if mine is not None and seen > recorded.get(mine.id, 0):
             yield v.id, f"provider refunds {seen} > the {recorded.get(mine.id, 0)} recorded locally"
         # A refund of a bank debit still processing waits on its charge (``pending_reason``

@@ -3,7 +3,6 @@ long as its payment can succeed."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 
 from paycore import schema as s
@@ -27,21 +26,22 @@ PROCESSING_HOLD_EXPIRY = "expire_processing"
     "S4 S5 S7 S10",
 )
 def stock_conserved(snap: SnapshotView, _: Ledger) -> Iterator[Breach]:
-    held: Counter[str] = Counter()
-    committed: Counter[str] = Counter()
-    moved: Counter[str] = Counter()
+    # Plain dicts, not Counters: the harness runs this after most steps, on a few rows.
+    held: dict[str, int] = {}
+    committed: dict[str, int] = {}
+    moved: dict[str, int] = {}
     for r in snap.rows(s.RESERVATIONS):
         if r.status is ReservationStatus.HELD:
-            held[r.stock_key] += r.quantity
+            held[r.stock_key] = held.get(r.stock_key, 0) + r.quantity
         elif r.status is ReservationStatus.COMMITTED:
-            committed[r.stock_key] += r.quantity
+            committed[r.stock_key] = committed.get(r.stock_key, 0) + r.quantity
     for m in snap.rows(s.STOCK_MOVEMENTS):
-        moved[m.stock_key] += m.delta
-    keys = {st.key for st in snap.rows(s.STOCK)} | set(held) | set(committed) | set(moved)
+        moved[m.stock_key] = moved.get(m.stock_key, 0) + m.delta
+    keys = {st.key for st in snap.rows(s.STOCK)} | held.keys() | committed.keys() | moved.keys()
     for k in sorted(keys):
         st = snap.get(s.STOCK, k)
         got = (st.on_hand, st.held, st.committed) if st else (0, 0, 0)
-        want = (moved[k], held[k], committed[k])
+        want = (moved.get(k, 0), held.get(k, 0), committed.get(k, 0))
         if got != want:
             yield (
                 k,
