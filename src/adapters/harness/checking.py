@@ -53,7 +53,10 @@ class _Reads:
 
 
 class _LedgerReads:
-    """A ledger that notes which of its attributes were read."""
+    """A ledger that notes which of its attributes were read. The first read of one
+    keeps it on this object: the checks ask for ``refunded`` or ``refunds_of`` once per
+    intent, and only the first of those asks needs noting (and the slow path of a
+    missing attribute)."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
@@ -61,7 +64,9 @@ class _LedgerReads:
 
     def __getattr__(self, name: str) -> Any:
         self.used.add(name)
-        return getattr(self._ledger, name)
+        value = getattr(self._ledger, name)
+        self.__dict__[name] = value  # a ledger is frozen: its attributes never change
+        return value
 
 
 def _versions_of(
@@ -94,7 +99,10 @@ class _Verdict:
         getters: dict[tuple[str, ...], Any],
     ) -> None:
         #: the tables the check read, and a function of the write counters giving theirs
-        self.names, self.versions = names, _versions_of(names, current, getters)
+        versions = getters.get(names)
+        if versions is None:
+            versions = _versions_of(names, current, getters)
+        self.names, self.versions = names, versions
         #: their write counters then
         self.seen = self.versions(current)
         #: (ledger attribute, its key) for each attribute of the ledger the check read
@@ -203,6 +211,7 @@ def _run(
 ) -> _Verdict:
     """Run ``inv``, noting what it read."""
     reads, ledger_reads = _Reads(snap), _LedgerReads(ledger)
-    found = inv.check(cast(Snapshot, reads), cast(Ledger, ledger_reads))
-    used = tuple((a, ledger_keys.get(a)) for a in ledger_reads.used)
-    return _Verdict(tuple(reads.tables), current, used, found, getters)
+    found = inv.check(reads, cast(Ledger, ledger_reads))
+    used = ledger_reads.used  # most checks read no books
+    seen = tuple([(a, ledger_keys.get(a)) for a in used]) if used else ()
+    return _Verdict(tuple(reads.tables), current, seen, found, getters)
