@@ -316,6 +316,17 @@ def create_flow(
     return created
 
 
+def current_flow(u: Unit, flow_id: str) -> Flow | None:
+    """The flow as ``u``'s transaction left it: the record the unit's last create, save or
+    move wrote when that is this flow (every write of a flow goes through them), else
+    read. A step's transaction or an operation's first one ends by writing its flow, so
+    the run that goes on from it needs no read."""
+    last = u.last
+    if type(last) is Flow and last.id == flow_id:
+        return last
+    return u.get(s.FLOWS, flow_id)
+
+
 def unexpected(exc: BaseException) -> str:
     """How an exception that is not paycore's is recorded: by its type only, because
     its message may quote data (a key, a card's details, a connection string)."""
