@@ -22,7 +22,7 @@ from paycore.errors import (
     error_class,
 )
 from paycore.flows import checkout, orphans, payments, refunds, webhooks
-from paycore.flows.engine import Engine, FlowDef
+from paycore.flows.engine import Engine, FlowDef, current_flow
 from paycore.flows.refund_landing import refund_flow_id
 from paycore.outcomes import WebhookOutcome
 from paycore.ports import (
@@ -375,11 +375,11 @@ def _flow(u: Unit, flow_id: None) -> None: ...
 @overload
 def _flow(u: Unit, flow_id: str | None) -> Flow | None: ...
 def _flow(u: Unit, flow_id: str | None) -> Flow | None:
-    """The flow an operation's first transaction started, read in that transaction: its
+    """The flow an operation's first transaction started, as that transaction left it: its
     run starts from it without a read of its own."""
     if flow_id is None:
         return None
-    flow = u.get(s.FLOWS, flow_id)
+    flow = current_flow(u, flow_id)
     assert flow is not None, "an operation's first transaction records its flow"
     return flow
 

@@ -180,6 +180,8 @@ class Unit:
         #: Alerts this transaction raised: (kind, message, fields), told to the
         #: alerts port once it committed.
         self.alerts: list[tuple[str, str, dict[str, Any]]] = []
+        #: The record the last create, save or move wrote (``flows.defs.current_flow``).
+        self.last: Any = None
         # The hottest call goes straight to the transaction (one frame fewer per read).
         self.get = tx.get  # type: ignore[method-assign]
 
@@ -234,6 +236,7 @@ class Unit:
         changes["version"] = record.version + 1  # type: ignore[attr-defined]
         new: T = _EVOLVERS[type(record)](record, changes)  # evolve(), one frame fewer
         self.tx.update(table, new)
+        self.last = new
         return new
 
     # --- aggregates -------------------------------------------------------------
@@ -254,6 +257,7 @@ class Unit:
                 self.flow_id,
             )
             tx.insert(s.AUDIT, entry)
+        self.last = record
         return record
 
     def move(
@@ -281,6 +285,7 @@ class Unit:
             self.flow_id,
         )
         tx.insert(s.AUDIT, entry)
+        self.last = new
         return new
 
     # --- outbox -----------------------------------------------------------------

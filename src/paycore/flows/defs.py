@@ -31,7 +31,7 @@ from paycore.flows.identity import installation_id
 from paycore.flows.params import remember_params, to_plain
 from paycore.machines import FLOW
 from paycore.ports import PaymentProvider
-from paycore.records import Flow
+from paycore.records import Flow, quick_init
 from paycore.unit import Unit
 
 T = TypeVar("T")
@@ -45,6 +45,7 @@ class UndeclaredStep(RuntimeError):
     """A step moved its flow along an edge the flow kind does not declare (a bug)."""
 
 
+@quick_init
 @attrs.frozen
 class Outcome(Generic[T]):
     """What a provider call returned, or the provider error it raised, and when it was
@@ -59,6 +60,7 @@ class Outcome(Generic[T]):
         return self.error is None
 
 
+@quick_init
 @attrs.frozen
 class Advance:
     """What a step decided. Exactly one of ``to``, ``done``, ``failed``, ``retry`` is usual."""
@@ -81,6 +83,7 @@ def retry_on(err: ProviderError) -> Advance:
     return Advance(retry=err.code)
 
 
+@quick_init
 @attrs.frozen
 class Local:
     """A store-only step: ``fn`` runs in one transaction with the flow's move."""
@@ -92,6 +95,7 @@ class Local:
 Refused = Callable[[Unit, Flow, ProviderError], Advance]
 
 
+@quick_init
 @attrs.frozen
 class Remote(Generic[T]):
     """One provider call and what applies its answer.
@@ -126,6 +130,7 @@ StepFn = Callable[[Flow], Effect]
 Settled = Callable[[Unit, Flow], Advance | None]
 
 
+@quick_init
 @attrs.frozen
 class StepSpec:
     """One step of a flow kind: what runs there and the steps it may go to next."""
@@ -153,6 +158,7 @@ def _names(steps: Mapping[Any, StepSpec]) -> tuple[type[enum.StrEnum], list[str]
     return names, [m.value for m in names]
 
 
+@quick_init
 @attrs.frozen
 class FlowDef:
     """A kind of flow: its steps, and the step that compensates when forward gives up.
@@ -226,6 +232,7 @@ class FlowDef:
         return sorted(set(out))
 
 
+@quick_init
 @attrs.frozen
 class StepReport:
     """One executed step, for timelines."""
@@ -307,6 +314,17 @@ def create_flow(
     if params is not None:  # what the flow's steps will ask for: they need not build it
         remember_params(created, params)
     return created
+
+
+def current_flow(u: Unit, flow_id: str) -> Flow | None:
+    """The flow as ``u``'s transaction left it: the record the unit's last create, save or
+    move wrote when that is this flow (every write of a flow goes through them), else
+    read. A step's transaction or an operation's first one ends by writing its flow, so
+    the run that goes on from it needs no read."""
+    last = u.last
+    if type(last) is Flow and last.id == flow_id:
+        return last
+    return u.get(s.FLOWS, flow_id)
 
 
 def unexpected(exc: BaseException) -> str:

@@ -47,6 +47,7 @@ from paycore.flows.defs import (
     StepSpec,
     UndeclaredStep,
     create_flow,
+    current_flow,
     key,
     retry_on,
     step,
@@ -286,7 +287,7 @@ class Engine(Transactions, Runner, Retrying, Asking):
             adv = fn(u, flow)
             reply = adv.reply
             result = self._advance(u, flow, adv)
-            after = u.get(s.FLOWS, flow_id)
+            after = current_flow(u, flow_id)
             return result
 
         try:
@@ -385,6 +386,7 @@ __all__ = [
     "StepSpec",
     "UndeclaredStep",
     "create_flow",
+    "current_flow",
     "key",
     "retry_on",
     "step",

@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 
 import attrs
 
-from paycore.records import Flow
+from paycore.records import Flow, quick_init
 
 P = TypeVar("P")
 
 
+@quick_init
 @attrs.frozen
 class CheckoutParams:
     session_id: str
@@ -37,6 +38,7 @@ class CheckoutParams:
     landing_ms: int = 300_000
 
 
+@quick_init
 @attrs.frozen
 class ConfirmParams:
     payment_id: str
@@ -47,6 +49,7 @@ class ConfirmParams:
     installation: str = ""
 
 
+@quick_init
 @attrs.frozen
 class CancelParams:
     payment_id: str
@@ -63,6 +66,7 @@ class CancelParams:
 REFUND_LANDING_MS = 300_000
 
 
+@quick_init
 @attrs.frozen
 class RefundParams:
     refund_id: str
@@ -79,6 +83,7 @@ class RefundParams:
     landing_ms: int = REFUND_LANDING_MS
 
 
+@quick_init
 @attrs.frozen
 class WebhookParams:
     event_id: str
@@ -90,6 +95,7 @@ class WebhookParams:
     installation: str = ""
 
 
+@quick_init
 @attrs.frozen
 class OrphanParams:
     intent_id: str
@@ -97,6 +103,7 @@ class OrphanParams:
     installation: str = ""
 
 
+@quick_init
 @attrs.frozen
 class BatchParams:
     """A job flow's params: the keys of the rows it goes through, chosen when it starts."""
@@ -106,6 +113,7 @@ class BatchParams:
     installation: str = ""
 
 
+@quick_init
 @attrs.frozen
 class ReconcileParams:
     """The reconciler's walk: the window's start and where the last run stopped."""
