@@ -148,8 +148,8 @@ class InFlightLedger(FakeLedger):
         return outcome
 
     def _land_due(self) -> None:
-        """Land the held requests that are due (callers test ``_held`` first: the usual
-        case, nothing in flight, costs no call)."""
+        if not self._held:  # the usual case: nothing in flight
+            return
         now = self._clock.now()
         due = [h for h in self._held if h.lands_at is not None and h.lands_at <= now]
         if due:
@@ -159,8 +159,7 @@ class InFlightLedger(FakeLedger):
 
     def _read(self, name: str, run: Callable[[], R]) -> R:
         with self._lock:
-            if self._held:
-                self._land_due()
+            self._land_due()
             return super()._read(name, run)
 
     def _mutate(
@@ -172,8 +171,7 @@ class InFlightLedger(FakeLedger):
         execute: Callable[[], V],
     ) -> V:
         with self._lock:
-            if self._held:
-                self._land_due()
+            self._land_due()
             if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
                 return super()._mutate(endpoint, key, params, validate, execute)  # refused
             held = self._held

@@ -6,9 +6,8 @@ Times are integers: milliseconds since the Unix epoch, from the injected clock.
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import attrs
@@ -25,56 +24,6 @@ from paycore.status import (
 
 def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value or {})
-
-
-C = TypeVar("C", bound=type)
-
-
-def quick_init(cls: C) -> C:
-    """Give a frozen, slotted attrs class an ``__init__`` that sets each field through
-    its slot's own setter, generated as attrs generates its own: the same parameters,
-    defaults, factories and converters, but no ``object.__setattr__`` by name per field
-    (what a frozen class's attrs ``__init__`` calls: more than twice the cost). Records
-    are made on every write; a class with validators, a post-init hook, a field renamed
-    for ``__init__`` or a factory that takes ``self`` keeps its attrs ``__init__``."""
-    fields = attrs.fields(cls)
-    setters: list[Any] = [cls.__dict__.get(f.name) for f in fields]
-    if hasattr(cls, "__attrs_post_init__") or any(
-        f.validator is not None
-        or not f.init
-        or f.alias != f.name
-        or (f.converter is not None and not inspect.isfunction(f.converter))
-        or (isinstance(f.default, attrs.Factory) and f.default.takes_self)  # type: ignore[arg-type]
-        or type(setter).__name__ != "member_descriptor"
-        for f, setter in zip(fields, setters, strict=True)
-    ):
-        return cls
-    scope: dict[str, Any] = {"NOTHING": attrs.NOTHING}
-    params: list[str] = []
-    kw_only: list[str] = []
-    body: list[str] = []
-    for i, f in enumerate(fields):
-        scope[f"SET_{i}"], value = setters[i].__set__, f.name
-        param = f.name
-        if isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
-            scope[f"MAKE_{i}"] = f.default.factory
-            param += "=NOTHING"
-            value = f"MAKE_{i}() if {f.name} is NOTHING else {f.name}"
-        elif f.default is not attrs.NOTHING:
-            scope[f"DEFAULT_{i}"] = f.default
-            param += f"=DEFAULT_{i}"
-        if f.converter is not None:
-            scope[f"CONVERT_{i}"] = f.converter
-            value = f"CONVERT_{i}({value})"
-        (kw_only if f.kw_only else params).append(param)
-        body.append(f"    SET_{i}(self, {value})")
-    signature = ", ".join(["self", *params, *(["*", *kw_only] if kw_only else [])])
-    exec("\n".join([f"def __init__({signature}):", *body]), scope)  # from field names only
-    init = scope["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__annotations__ = dict(cls.__dict__["__init__"].__annotations__)
-    cls.__init__ = init  # type: ignore[misc]
-    return cls
 
 
 @attrs.frozen(weakref_slot=False)
@@ -373,7 +322,3 @@ class Installation:
     id: str
     created_at: int
     version: int = 0
-
-
-for _record in [v for v in list(globals().values()) if isinstance(v, type) and attrs.has(v)]:
-    quick_init(_record)

@@ -31,7 +31,7 @@ from paycore.flows.identity import installation_id
 from paycore.flows.params import remember_params, to_plain
 from paycore.machines import FLOW
 from paycore.ports import PaymentProvider
-from paycore.records import Flow, quick_init
+from paycore.records import Flow
 from paycore.unit import Unit
 
 T = TypeVar("T")
@@ -45,7 +45,6 @@ class UndeclaredStep(RuntimeError):
     """A step moved its flow along an edge the flow kind does not declare (a bug)."""
 
 
-@quick_init
 @attrs.frozen
 class Outcome(Generic[T]):
     """What a provider call returned, or the provider error it raised, and when it was
@@ -60,7 +59,6 @@ class Outcome(Generic[T]):
         return self.error is None
 
 
-@quick_init
 @attrs.frozen
 class Advance:
     """What a step decided. Exactly one of ``to``, ``done``, ``failed``, ``retry`` is usual."""
@@ -83,7 +81,6 @@ def retry_on(err: ProviderError) -> Advance:
     return Advance(retry=err.code)
 
 
-@quick_init
 @attrs.frozen
 class Local:
     """A store-only step: ``fn`` runs in one transaction with the flow's move."""
@@ -95,7 +92,6 @@ class Local:
 Refused = Callable[[Unit, Flow, ProviderError], Advance]
 
 
-@quick_init
 @attrs.frozen
 class Remote(Generic[T]):
     """One provider call and what applies its answer.
@@ -130,7 +126,6 @@ StepFn = Callable[[Flow], Effect]
 Settled = Callable[[Unit, Flow], Advance | None]
 
 
-@quick_init
 @attrs.frozen
 class StepSpec:
     """One step of a flow kind: what runs there and the steps it may go to next."""
@@ -158,7 +153,6 @@ def _names(steps: Mapping[Any, StepSpec]) -> tuple[type[enum.StrEnum], list[str]
     return names, [m.value for m in names]
 
 
-@quick_init
 @attrs.frozen
 class FlowDef:
     """A kind of flow: its steps, and the step that compensates when forward gives up.
@@ -232,7 +226,6 @@ class FlowDef:
         return sorted(set(out))
 
 
-@quick_init
 @attrs.frozen
 class StepReport:
     """One executed step, for timelines."""

@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 
 import attrs
 
-from paycore.records import Flow, quick_init
+from paycore.records import Flow
 
 P = TypeVar("P")
 
 
-@quick_init
 @attrs.frozen
 class CheckoutParams:
     session_id: str
@@ -38,7 +37,6 @@ class CheckoutParams:
     landing_ms: int = 300_000
 
 
-@quick_init
 @attrs.frozen
 class ConfirmParams:
     payment_id: str
@@ -49,7 +47,6 @@ class ConfirmParams:
     installation: str = ""
 
 
-@quick_init
 @attrs.frozen
 class CancelParams:
     payment_id: str
@@ -66,7 +63,6 @@ class CancelParams:
 REFUND_LANDING_MS = 300_000
 
 
-@quick_init
 @attrs.frozen
 class RefundParams:
     refund_id: str
@@ -83,7 +79,6 @@ class RefundParams:
     landing_ms: int = REFUND_LANDING_MS
 
 
-@quick_init
 @attrs.frozen
 class WebhookParams:
     event_id: str
@@ -95,7 +90,6 @@ class WebhookParams:
     installation: str = ""
 
 
-@quick_init
 @attrs.frozen
 class OrphanParams:
     intent_id: str
@@ -103,7 +97,6 @@ class OrphanParams:
     installation: str = ""
 
 
-@quick_init
 @attrs.frozen
 class BatchParams:
     """A job flow's params: the keys of the rows it goes through, chosen when it starts."""
@@ -113,7 +106,6 @@ class BatchParams:
     installation: str = ""
 
 
-@quick_init
 @attrs.frozen
 class ReconcileParams:
     """The reconciler's walk: the window's start and where the last run stopped."""

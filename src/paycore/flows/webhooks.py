@@ -14,7 +14,6 @@ would change the payment, so there is nothing to ask.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import cast
 
 from paycore import schema as s
 from paycore.catalog import ident
@@ -71,13 +70,6 @@ ACTED_ON = frozenset(
 )
 
 
-#: The last event :func:`screen` passed, and its answer. ``handle_webhook`` screens an
-#: event, then ``begin_webhook`` screens the same one again in its transaction: an event
-#: is a frozen record of strings, so the second answer is the first. A dispute's answer
-#: reads its snapshot, a mapping, so a dispute is screened every time.
-_passed: tuple[object, WebhookOutcome | None] = (object(), None)  # no event yet
-
-
 def screen(event: object) -> WebhookOutcome | None:
     """Refuse what is not a verified event; say why a verified event is of no use.
 
@@ -90,18 +82,6 @@ def screen(event: object) -> WebhookOutcome | None:
     whose object id is missing (None or empty) is one: the adapter gives an object
     without an id that way, and an answer other than 2xx would only have it redelivered.
     """
-    global _passed
-    last = _passed  # one read: another thread may set it meanwhile
-    if last[0] is event:
-        return last[1]
-    outcome = _screened(event)
-    if cast(ProviderEvent, event).object_kind != "dispute":
-        _passed = (event, outcome)
-    return outcome
-
-
-def _screened(event: object) -> WebhookOutcome | None:
-    """:func:`screen`, each time."""
     if not isinstance(event, ProviderEvent):
         raise InvalidInput(
             f"handle_webhook takes a verified ProviderEvent with an id, got "
