@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -85,35 +85,57 @@ def decode(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     if len(data) in (1, 2) and any(k.startswith("$") for k in data):
-        return _tagged(data)
+        return _tagged(data, decode)
     return {k: decode(v) for k, v in data.items()}
 
 
-def _tagged(data: dict[str, Any]) -> Any:
+def _tagged(data: dict[str, Any], inner: Callable[[Any], Any]) -> Any:
+    """The value of a tagged object whose nested values ``inner`` makes values of."""
     if "$tuple" in data:
-        return tuple(decode(v) for v in data["$tuple"])
+        return tuple(inner(v) for v in data["$tuple"])
     if "$map" in data:
-        return {_hashable(decode(k)): decode(v) for k, v in data["$map"]}
+        return {_hashable(inner(k)): inner(v) for k, v in data["$map"]}
     name = data.get("$record", data.get("$enum"))
     cls = _CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise StoredValueInvalid(f"stored JSON names no class paycore builds: {data!r:.80}")
     if "$enum" in data:
         return cls(data["value"])
-    return cls(**{k: decode(v) for k, v in data["fields"].items()})
+    return cls(**{k: inner(v) for k, v in data["fields"].items()})
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _parsed(data: dict[str, Any]) -> Any:
+    """:func:`decode` of one JSON object as the parser reads it, its nested objects
+    already made values (the parser's ``object_hook``, called innermost first: no second
+    walk over the parsed data)."""
+    if len(data) in (1, 2) and any(k[:1] == "$" for k in data):
+        return _tagged(data, _same)
+    return data
 
 
 def _hashable(key: Any) -> Any:
     return tuple(key) if isinstance(key, list) else key
 
 
+#: One encoder and one decoder for every value (``json.dumps`` and ``json.loads`` make
+#: a new one on every call that passes options).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_DECODER = json.JSONDecoder(object_hook=_parsed)
+
+
 def dumps(value: Any) -> str:
     """``value`` as compact JSON text."""
-    return json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(encode(value))
 
 
 def loads(text: str | bytes | Any) -> Any:
     """The value :func:`dumps` wrote (a driver may hand JSON back already parsed)."""
-    if isinstance(text, str | bytes):
-        return decode(json.loads(text))
+    if isinstance(text, str):
+        return _DECODER.decode(text)
+    if isinstance(text, bytes):
+        return json.loads(text, object_hook=_parsed)
     return decode(text)
