@@ -33,6 +33,10 @@ _CLASSES: dict[str, type[Any]] = {
     and obj.__module__ == module.__name__
     and (attrs.has(obj) or issubclass(obj, enum.Enum))
 }
+#: The records among them, with their fields' names (stored by exact class only).
+_RECORDS: dict[type[Any], tuple[str, ...]] = {
+    cls: tuple(a.name for a in attrs.fields(cls)) for cls in _CLASSES.values() if attrs.has(cls)
+}
 
 
 class StoredValueInvalid(ValueError):
@@ -52,6 +56,10 @@ def encode(value: Any) -> Any:
         return {k: encode(v) for k, v in value.items()}
     if kind is tuple:
         return {"$tuple": [encode(v) for v in value]}
+    names = _RECORDS.get(kind)
+    if names is not None:
+        fields = {name: encode(getattr(value, name)) for name in names}
+        return {"$record": kind.__name__, "fields": fields}
     return _encode(value)
 
 
@@ -69,9 +77,6 @@ def _encode(value: Any) -> Any:
         if all(isinstance(k, str) and not k.startswith("$") for k in value):
             return {k: encode(v) for k, v in value.items()}
         return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
-    if attrs.has(type(value)) and _CLASSES.get(type(value).__name__) is type(value):
-        fields = {a.name: encode(getattr(value, a.name)) for a in attrs.fields(type(value))}
-        return {"$record": type(value).__name__, "fields": fields}
     raise TypeError(f"cannot store a {type(value).__name__} in a JSON column")
 
 
@@ -89,31 +94,35 @@ def decode(data: Any) -> Any:
     return {k: decode(v) for k, v in data.items()}
 
 
-def _tagged(data: dict[str, Any], inner: Callable[[Any], Any]) -> Any:
-    """The value of a tagged object whose nested values ``inner`` makes values of."""
+def _tagged(data: dict[str, Any], inner: Callable[[Any], Any] | None = None) -> Any:
+    """The value of a tagged object, its nested data made values by ``inner`` (None:
+    they are values already)."""
     if "$tuple" in data:
-        return tuple(inner(v) for v in data["$tuple"])
+        items = data["$tuple"]
+        return tuple(items if inner is None else map(inner, items))
     if "$map" in data:
-        return {_hashable(inner(k)): inner(v) for k, v in data["$map"]}
+        pairs = data["$map"]
+        if inner is not None:
+            pairs = [(inner(k), inner(v)) for k, v in pairs]
+        return {_hashable(k): v for k, v in pairs}
     name = data.get("$record", data.get("$enum"))
     cls = _CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise StoredValueInvalid(f"stored JSON names no class paycore builds: {data!r:.80}")
     if "$enum" in data:
         return cls(data["value"])
-    return cls(**{k: inner(v) for k, v in data["fields"].items()})
-
-
-def _same(value: Any) -> Any:
-    return value
+    fields = data["fields"]
+    return cls(**(fields if inner is None else {k: inner(v) for k, v in fields.items()}))
 
 
 def _parsed(data: dict[str, Any]) -> Any:
     """:func:`decode` of one JSON object as the parser reads it, its nested objects
     already made values (the parser's ``object_hook``, called innermost first: no second
     walk over the parsed data)."""
-    if len(data) in (1, 2) and any(k[:1] == "$" for k in data):
-        return _tagged(data, _same)
+    if len(data) < 3:
+        for k in data:
+            if k[:1] == "$":
+                return _tagged(data)
     return data
 
 
