@@ -131,8 +131,9 @@ def _hashable(key: Any) -> Any:
 
 
 #: One encoder and one decoder for every value (``json.dumps`` and ``json.loads`` make
-#: a new one on every call that passes options).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+#: a new one on every call that passes options). The encoder checks for no cycle: it is
+#: given what :func:`encode` built, every container new (a cycle never ends its walk).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 _DECODER = json.JSONDecoder(object_hook=_parsed)
 
 
