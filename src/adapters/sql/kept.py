@@ -53,6 +53,8 @@ class KeptRows:
     def keep(self, generation: int, known: dict[str, dict[str, Any]]) -> None:
         """After a commit: keep the rows of the kept tables the transaction knew (read or
         inserted; None: found absent), unless every row was forgotten since it began."""
+        if not any(known.get(name) for name in self.rows):
+            return  # it knew none (most transactions): no lock to take
         with self._lock:
             if generation != self.generation:
                 return

@@ -265,12 +265,12 @@ class SQLiteStore:
         """SHA-256 of all committed content, in the memory store's canonical form."""
         return fingerprint_of(self.snapshot().tables, self.sequences())
 
-    def count(self, *names: str | None) -> None:
-        """Count ended transactions in :attr:`stats` (threads end them at once)."""
+    def count(self, name: str, wrote: bool = False) -> None:
+        """Count an ended transaction in :attr:`stats` (threads end them at once)."""
         with self._guard:
-            for name in names:
-                if name is not None:
-                    self.stats[name] += 1
+            self.stats[name] += 1
+            if wrote:
+                self.stats["writes"] += 1
 
     def table_versions(self) -> dict[str, int]:
         return {t.name: self.writes[t.name] for t in TABLES}
@@ -359,7 +359,7 @@ class _Scope:
         except sqlite3.Error as exc:
             rollback(conn)
             raise commit_failed(exc) from None
-        store.count("commits", "writes" if tx.wrote else None)
+        store.count("commits", tx.wrote)
         tx.kept_after_commit()
         if tx.wrote and store.checkpoints is not None:
             store.checkpoints.committed()

@@ -90,9 +90,12 @@ class SqlTransaction(abc.ABC):
         self.wrote = False
         #: Rows this transaction read or wrote, by table and key (None: known absent).
         self._rows: dict[str, dict[str, Any]] = {}
-        #: Writes not sent yet, in order, and the tables they touch.
+        #: Writes not sent yet, in order (log rows apart), and the tables they touch;
+        #: whether an update among them must count its row (of a row never read).
         self._pending: list[Write] = []
+        self._logs: list[Write] = []
         self._dirty: set[str] = set()
+        self._checks = False
         #: The store's commit went with the last writes (:meth:`_send`).
         self.committed = False
         #: Sequences this transaction drew from: [the last value it gave, the stored one].
@@ -172,7 +175,7 @@ class SqlTransaction(abc.ABC):
             raise TypeError(f"{table.name} holds {table.type.__name__}, not {type(record)}")
         self._wrote(table)
         if table.append_only:
-            self._pending.append((t, LOG_ROW, t.insert, t.map.row(record), False))
+            self._logs.append((t, LOG_ROW, t.insert, t.map.row(record), False))
             self._dirty.add(table.name)
             return
         key = table.key_of(record)
@@ -199,6 +202,7 @@ class SqlTransaction(abc.ABC):
         old = known.get(key, _UNREAD)
         if old is _UNREAD:
             sql, values = t.update, t.map.row(record)
+            self._checks = True
         else:
             self._check_version(t, key, version, old)
             changed, changes = t.map.diff(old, record)  # only what changed is written
@@ -323,21 +327,18 @@ class SqlTransaction(abc.ABC):
         """Send the waiting writes (kept waiting until they were); check the row counts
         of updates of rows never read (a stale version or a missing row fails the
         transaction, as it would have)."""
-        pending = self._pending
-        if not pending:
+        writes, checks = self._pending, self._checks
+        if self._logs:  # after the others, a table's together (they touch nothing else)
+            writes = writes + sorted(self._logs, key=table_name)
+        if not writes:
             return
-        # Log rows after the others, a table's together (they touch nothing else).
-        writes = [w for w in pending if w[1] != LOG_ROW]
-        if len(writes) < len(pending):
-            writes += sorted((w for w in pending if w[1] == LOG_ROW), key=table_name)
-        checks = any(w[4] for w in writes)
         try:
             counts = self._send(writes, commit=final and not checks)
         except Refused as refused:
             t, key = writes[refused.at][:2]
             assert t is not None  # a sequence's write-back refuses nothing
             self._refused(t, key, refused.exc)
-        self._pending = []
+        self._pending, self._logs, self._checks = [], [], False
         self._dirty.clear()
         if checks:
             for (t, key, _, args, check), count in zip(writes, counts, strict=True):

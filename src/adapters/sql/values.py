@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -32,6 +32,10 @@ _CLASSES: dict[str, type[Any]] = {
     if isinstance(obj, type)
     and obj.__module__ == module.__name__
     and (attrs.has(obj) or issubclass(obj, enum.Enum))
+}
+#: The records among them, with their fields' names (stored by exact class only).
+_RECORDS: dict[type[Any], tuple[str, ...]] = {
+    cls: tuple(a.name for a in attrs.fields(cls)) for cls in _CLASSES.values() if attrs.has(cls)
 }
 
 
@@ -52,6 +56,10 @@ def encode(value: Any) -> Any:
         return {k: encode(v) for k, v in value.items()}
     if kind is tuple:
         return {"$tuple": [encode(v) for v in value]}
+    names = _RECORDS.get(kind)
+    if names is not None:
+        fields = {name: encode(getattr(value, name)) for name in names}
+        return {"$record": kind.__name__, "fields": fields}
     return _encode(value)
 
 
@@ -69,9 +77,6 @@ def _encode(value: Any) -> Any:
         if all(isinstance(k, str) and not k.startswith("$") for k in value):
             return {k: encode(v) for k, v in value.items()}
         return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
-    if attrs.has(type(value)) and _CLASSES.get(type(value).__name__) is type(value):
-        fields = {a.name: encode(getattr(value, a.name)) for a in attrs.fields(type(value))}
-        return {"$record": type(value).__name__, "fields": fields}
     raise TypeError(f"cannot store a {type(value).__name__} in a JSON column")
 
 
@@ -85,35 +90,62 @@ def decode(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     if len(data) in (1, 2) and any(k.startswith("$") for k in data):
-        return _tagged(data)
+        return _tagged(data, decode)
     return {k: decode(v) for k, v in data.items()}
 
 
-def _tagged(data: dict[str, Any]) -> Any:
+def _tagged(data: dict[str, Any], inner: Callable[[Any], Any] | None = None) -> Any:
+    """The value of a tagged object, its nested data made values by ``inner`` (None:
+    they are values already)."""
     if "$tuple" in data:
-        return tuple(decode(v) for v in data["$tuple"])
+        items = data["$tuple"]
+        return tuple(items if inner is None else map(inner, items))
     if "$map" in data:
-        return {_hashable(decode(k)): decode(v) for k, v in data["$map"]}
+        pairs = data["$map"]
+        if inner is not None:
+            pairs = [(inner(k), inner(v)) for k, v in pairs]
+        return {_hashable(k): v for k, v in pairs}
     name = data.get("$record", data.get("$enum"))
     cls = _CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise StoredValueInvalid(f"stored JSON names no class paycore builds: {data!r:.80}")
     if "$enum" in data:
         return cls(data["value"])
-    return cls(**{k: decode(v) for k, v in data["fields"].items()})
+    fields = data["fields"]
+    return cls(**(fields if inner is None else {k: inner(v) for k, v in fields.items()}))
+
+
+def _parsed(data: dict[str, Any]) -> Any:
+    """:func:`decode` of one JSON object as the parser reads it, its nested objects
+    already made values (the parser's ``object_hook``, called innermost first: no second
+    walk over the parsed data)."""
+    if len(data) < 3:
+        for k in data:
+            if k[:1] == "$":
+                return _tagged(data)
+    return data
 
 
 def _hashable(key: Any) -> Any:
     return tuple(key) if isinstance(key, list) else key
 
 
+#: One encoder and one decoder for every value (``json.dumps`` and ``json.loads`` make
+#: a new one on every call that passes options). The encoder checks for no cycle: it is
+#: given what :func:`encode` built, every container new (a cycle never ends its walk).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+_DECODER = json.JSONDecoder(object_hook=_parsed)
+
+
 def dumps(value: Any) -> str:
     """``value`` as compact JSON text."""
-    return json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(encode(value))
 
 
 def loads(text: str | bytes | Any) -> Any:
     """The value :func:`dumps` wrote (a driver may hand JSON back already parsed)."""
-    if isinstance(text, str | bytes):
-        return decode(json.loads(text))
+    if isinstance(text, str):
+        return _DECODER.decode(text)
+    if isinstance(text, bytes):
+        return json.loads(text, object_hook=_parsed)
     return decode(text)
