@@ -45,3 +45,20 @@ def test_a_plan_with_faults_off_is_quiet_and_armed_faults_wait() -> None:
     plan.enabled = True
     with pytest.raises(OperationalError), store.transaction() as tx:
         tx.insert(ORDERS, order("o2"))
+
+
+def test_a_fault_armed_inside_a_quiet_transaction_waits_for_the_next_one() -> None:
+    """The plan is read when a transaction opens: a commit fault armed while a quiet
+    transaction is open does not fail that commit (it is the store's own) and fires, once,
+    on the next transaction."""
+    plan = FaultPlan()
+    inner = MemoryStore()
+    store = FaultyStore(inner, plan)
+    with store.transaction() as tx:
+        plan.arm(FaultKind.COMMIT_FAILS)
+        tx.insert(ORDERS, order("o1"))
+    assert inner.snapshot().get(ORDERS, "o1") == order("o1")
+    assert not plan.quiet_commits()
+    with pytest.raises(OperationalError), store.transaction() as tx:
+        tx.insert(ORDERS, order("o2"))
+    assert plan.quiet_commits() and inner.snapshot().get(ORDERS, "o2") is None

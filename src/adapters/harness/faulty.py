@@ -160,7 +160,10 @@ class _Scope:
 class FaultyStore(_Transparent):
     """A :class:`paycore.ports.Store` that fails commits of ``store`` as ``faults`` says.
 
-    ``faults`` may be changed or set to None (no faults) at any time.
+    ``faults`` may be changed or set to None (no faults) at any time; each transaction
+    reads it once, when it opens. A commit fault armed (or faults switched back on) while
+    a transaction is open waits for the next transaction that opens: when this one
+    opened quiet, it is the wrapped store's own and nothing can fail its commit.
 
     Example:
         >>> from paycore_adapters.memory_store import MemoryStore
