@@ -18,7 +18,7 @@ from typing import Any
 
 from paycore import claims, operations
 from paycore import schema as s
-from paycore.config import Config
+from paycore.config import Config, clock_tolerance_ms
 from paycore.errors import ProviderError, ProviderNotFound
 from paycore.flows import job_sync, orphans, reconcile_disputes, retry
 from paycore.flows.defs import Advance, FlowDef, Remote, create_flow, step
@@ -178,14 +178,30 @@ def _report_mismatch(u: Unit, view: IntentView, payment_id: str, why: str) -> No
 
 #: The durable cursor of the reconciler's walk: the last intent a run looked at.
 CURSOR = "reconcile"
+#: When the walk's current pass began: a pass lists from the newest intent down to the
+#: window's start, over as many runs as it takes (milliseconds, as text).
+PASS_BEGAN = "reconcile_pass_began"
+#: When the last whole pass began: every intent made before then was walked (back to
+#: that pass's window start), so the next window starts no later than this.
+WALKED_BEFORE = "reconcile_walked_before"
 
 
 def begin(u: Unit, config: Config, **lease: Any) -> str:
-    """Start a run: the intents of the last ``reconcile_window_ms``, from the one after
-    (older than) where the last run stopped, at most ``job_batch`` of them."""
+    """Start a run: from the intent after (older than) where the last run stopped, at
+    most ``job_batch`` of them, back to the window's start. The window is the last
+    ``reconcile_window_ms``, reaching further back when the last whole pass began
+    earlier (:data:`WALKED_BEFORE`, less the clock tolerance): after an outage or a
+    stopped job worker longer than the window, the intents made before it are still
+    walked (an orphaned charge is found only by this walk)."""
     cursor = u.get(s.CURSORS, CURSOR)
     start = cursor.value if cursor is not None else None
-    params = ReconcileParams(u.now - config.reconcile_window_ms, start, config.job_batch)
+    since = u.now - config.reconcile_window_ms
+    walked = u.get(s.CURSORS, WALKED_BEFORE)
+    if walked is not None and walked.value is not None:
+        since = min(since, int(walked.value) - clock_tolerance_ms(config))
+    if start is None:  # the pass begins at the newest intent, now
+        save_cursor(u, PASS_BEGAN, str(u.now))
+    params = ReconcileParams(since, start, config.job_batch)
     data = {"after": start, "wrapped": start is None, "taken": 0}
     return begin_job(u, KIND, Step.LIST, params, data, **lease)
 
@@ -234,9 +250,15 @@ def _page(u: Unit, flow: Flow, page: ListPage[IntentView]) -> Advance:
 
 
 def _around(u: Unit, flow: Flow, data: dict[str, Any]) -> Advance:
-    """The end of the window: start over from its start, or end a run that already did."""
+    """The end of the window: the pass that began at :data:`PASS_BEGAN` is whole (its
+    start becomes :data:`WALKED_BEFORE`); start a new pass from the newest intent, or end
+    a run that already did."""
+    began = u.get(s.CURSORS, PASS_BEGAN)
+    if began is not None:
+        save_cursor(u, WALKED_BEFORE, began.value)
     if data["wrapped"]:
         return _end(u, flow, data, data.get("last"))
+    save_cursor(u, PASS_BEGAN, str(u.now))
     return Advance(to=Step.LIST, data={**data, "after": None, "wrapped": True})
 
 
