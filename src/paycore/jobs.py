@@ -213,9 +213,10 @@ def reconcile_counted(engine: Engine) -> Reconciled:
     """Match every recent provider intent to a local payment (T3): a run of the
     ``reconcile`` job flow (:mod:`paycore.flows.reconcile`), then of the jobs it starts.
 
-    Walks the provider's intents of the last ``reconcile_window_ms`` a batch per
-    run, going on from where the last run stopped (a durable cursor), so every
-    intent is reached however many there are. Starts an orphan flow for an
+    Walks the provider's intents of the last ``reconcile_window_ms`` (further back
+    after a gap: to where its last whole pass began) a batch per run, going on from
+    where the last run stopped (a durable cursor), so every intent is reached however
+    many there are. Starts an orphan flow for an
     intent this installation made that no payment owns (cancel it, or refund what
     it took) with an alert, and re-synchronizes payments whose status differs from
     the provider's (with a batch of processing ones). An intent without this
