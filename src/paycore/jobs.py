@@ -224,8 +224,9 @@ def reconcile_counted(engine: Engine) -> Reconciled:
     system's) is reported once (``foreign_intent``, an orphan case with action
     ``foreign``) and never changed; a recorded intent that is not its payment's is
     reported (``intent_mismatch``) and not synchronized. Orphan cases waiting for the
-    bank are asked about again and reopened once settled; orphan and refund flows dead
-    of an outage are revived (:func:`paycore.flows.reconcile._revive_dead`). Returns
+    bank are asked about again and reopened once settled; orphan, refund and webhook
+    flows dead of an outage are revived (:func:`paycore.flows.reconcile._revive_dead`).
+    Returns
     the flows to run next: the orphan flows started (new, reopened), then the flows
     revived, each counted apart.
 

@@ -44,7 +44,7 @@ class JobReport:
     failed: tuple[str, ...] = ()
     #: Refunds made outside paycore that the scan found and recorded this round.
     external_refunds_recorded: int = 0
-    #: Orphan and refund flows dead of an outage that the reconciler revived this round.
+    #: Orphan, refund and webhook flows dead of an outage that the reconciler revived this round.
     revived: int = 0
 
     @property

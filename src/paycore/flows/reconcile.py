@@ -6,7 +6,7 @@ without this installation's identity is never changed: it is recorded once and c
 in one ``foreign_intent`` alert (:func:`_report_foreign`); a recorded
 intent that is not its payment's is reported and not synchronized; a payment whose
 status differs from its intent's is handed to the payment sync. At the end of a run
-(the provider answered its listing) the orphan and refund flows an outage killed are
+(the provider answered its listing) the orphan, refund and webhook flows an outage killed are
 revived, and the disputes of the window are applied as their events would be
 (:mod:`paycore.flows.reconcile_disputes`).
 """
@@ -271,7 +271,7 @@ def _refused(u: Unit, flow: Flow, err: ProviderError) -> Advance:
 def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
     """Save the cursor and start what follows from the run: the payment sync (the stale
     payments found and a batch of processing ones) and the reopening of waiting orphans;
-    revive orphan and refund flows the provider's absence killed (:func:`_revive_dead`);
+    revive orphan, refund and webhook flows the provider's absence killed (:func:`_revive_dead`);
     then walk the window's disputes (:mod:`paycore.flows.reconcile_disputes`)."""
     save_cursor(u, CURSOR, end)
     limit = _prm(flow).limit
@@ -297,17 +297,23 @@ def _end(u: Unit, flow: Flow, data: dict[str, Any], end: str | None) -> Advance:
 
 
 #: The flows the provider's absence may kill that the reconciler revives: (the job's
-#: cursor name, the flows' id prefix, their kind). Both are safe to restart unattended:
-#: an orphan flow looks at its intent before it acts, and a refund flow's ``resolve``
-#: step lists the payment's refunds before it sends anything, under keys of its own.
-REVIVED = (("revive_orphans", "orphan:", "orphan"), ("revive_refunds", "refund:", "refund"))
+#: cursor name, the flows' id prefix, their kind). Each is safe to restart unattended:
+#: an orphan flow looks at its intent before it acts, a refund flow's ``resolve`` step
+#: lists the payment's refunds before it sends anything, under keys of its own, and a
+#: webhook flow's one step fetches its object and applies what the provider says now.
+REVIVED = (
+    ("revive_orphans", "orphan:", "orphan"),
+    ("revive_refunds", "refund:", "refund"),
+    ("revive_webhooks", "webhook:", "webhook"),
+)
 
 
 def _revive_dead(u: Unit, *, limit: int, lease: dict[str, Any]) -> list[str]:
-    """Orphan and refund flows the provider's absence killed: the money is still to be
-    returned (or recorded as returned). Each is leased as this run, whose worker runs it
-    next (``reconcile`` returns it), so another instance's recovery does not step it at
-    the same moment; each revival is audited and closes the flow's dead-letter alert.
+    """Orphan, refund and webhook flows the provider's absence killed: the money is still
+    to be returned (or recorded as returned), the event still to be applied. Each is
+    leased as this run, whose worker runs it next (``reconcile`` returns it), so another
+    instance's recovery does not step it at the same moment; each revival is audited and
+    closes the flow's dead-letter alert.
 
     Only dead flows whose id has the kind's prefix (``orphan:<intent>``,
     ``refund:<refund id>``) are read, at most ``limit`` of each kind a run, going on
