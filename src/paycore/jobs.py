@@ -226,9 +226,8 @@ def reconcile_counted(engine: Engine) -> Reconciled:
     reported (``intent_mismatch``) and not synchronized. Orphan cases waiting for the
     bank are asked about again and reopened once settled; orphan, refund and webhook
     flows dead of an outage are revived (:func:`paycore.flows.reconcile._revive_dead`).
-    Returns
-    the flows to run next: the orphan flows started (new, reopened), then the flows
-    revived, each counted apart.
+    Returns the flows to run next: the orphan flows started (new, reopened), then the
+    flows revived, each counted apart.
 
     Raises:
         PaycoreError: listing the provider's intents failed (the next run asks again).
