@@ -75,7 +75,7 @@ def test_an_orphan_made_before_an_outage_longer_than_the_window_is_refunded(
             raise ProviderUnavailable(f"{name}: 503 from the provider (outage)")
 
     w.provider.fault = outage
-    jobs_for(w, hours * HOUR, tick_ms=10 * MINUTE)
+    jobs_for(w, hours * HOUR)
     w.provider.fault = None
     jobs_for(w, 3 * DAY)
     quiesce(w)
