@@ -4,14 +4,25 @@ unnoticed."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+import pytest
 from tests.chaos.test_job_errors import fail_first
+from tests.chaos.test_refund_landing_config import MINUTE, refund_landing_late, shop
+from tests.chaos.test_refund_landing_config import paid as paid_landing
 from tests.chaos.test_seller_kept_refund import KEPT, dashboard_refund, paid_shop
 from tests.support import deliver_webhooks
 from tests.unit.test_dispute_status_order import D, alert, apply, paid
+from tests.unit.test_flow_defs import Other, Two, _stay
 
 from paycore import jobs
+from paycore import schema as s
+from paycore.config import Config
 from paycore.errors import ProviderNotFound
 from paycore.flows.checkout import CartItem
+from paycore.flows.defs import FlowDef, FlowDefinitionError, step
+from paycore.flows.params import REFUND_LANDING_MS
 
 
 def test_a_won_dispute_beside_a_lost_one_updates_the_alert_without_raising_it_again() -> None:
@@ -68,3 +79,79 @@ def test_the_seller_kept_alert_names_the_reversal_request() -> None:
     deliver_webhooks(w)
     (kept,) = [a for a in w.alerts.raised if a.kind == KEPT]
     assert "or POST /v1/transfers/<transfer>/reversals)" in kept.message
+
+
+def test_the_seller_kept_alert_says_who_paid_and_what_to_reverse() -> None:
+    w, pid = paid_shop()
+    dashboard_refund(w, pid, 2500, reverse=False)
+    deliver_webhooks(w)
+    (kept,) = [a for a in w.alerts.raised if a.kind == KEPT]
+    said = "the platform's balance paid the customer. Reverse the transfer by that amount ("
+    assert said in kept.message
+
+
+def test_a_refund_made_twice_names_its_payment() -> None:
+    w = shop("memory", Path(), Config(create_landing_ms=REFUND_LANDING_MS))
+    pid = paid_landing(w)
+    refund_landing_late(w, pid, 20 * MINUTE)
+    (twice,) = [a for a in w.alerts.raised if a.kind == "refund_made_twice"]
+    assert twice.fields["payment_id"] == pid
+    assert twice.fields["order_id"] == w.service.payment(pid).order_id
+
+
+def test_an_open_dispute_without_a_due_date_names_none() -> None:
+    w, pid, pi = paid()
+    apply(w, D("du_A", pi, 1250, "EUR", "fraudulent", "needs_response", None))
+    message = alert(w, pid).message
+    assert message.endswith(
+        "respond with evidence in the provider's dashboard; do not refund it (the dispute "
+        "decides the money)"
+    )
+    assert " before " not in message
+
+
+def test_an_unknown_status_after_a_known_open_one_is_news() -> None:
+    """A status paycore does not know (a new one of the provider's) ranks between the
+    open ones and the closed ones: after an open one it is news; after it, another
+    unknown one is too."""
+    w, pid, pi = paid()
+    apply(w, D("du_A", pi, 1250, "EUR", "fraudulent", "needs_response", None))
+    assert apply(w, D("du_A", pi, 1250, "EUR", "fraudulent", "some_new_status", None)) == pid
+    assert alert(w, pid).fields["status"] == "some_new_status"
+    assert apply(w, D("du_A", pi, 1250, "EUR", "fraudulent", "another_new_one", None)) == pid
+    assert alert(w, pid).fields["status"] == "another_new_one"
+
+
+@pytest.mark.parametrize("last", ["du_A", "du_B"])
+def test_when_every_dispute_is_kept_the_alert_leads_with_the_one_closed_last(
+    last: str,
+) -> None:
+    w, pid, pi = paid()
+    apply(w, D("du_A", pi, 1250, "EUR", "fraudulent", "warning_needs_response", None))
+    apply(w, D("du_B", pi, 700, "EUR", "general", "needs_response", 1_900_000_000))
+    first = "du_B" if last == "du_A" else "du_A"
+    closed = {"du_A": "warning_closed", "du_B": "won"}
+    amount = {"du_A": 1250, "du_B": 700}
+    for d in (first, last):
+        apply(w, D(d, pi, amount[d], "EUR", "general", closed[d], None))
+    row = alert(w, pid)
+    assert not row.open and row.fields["dispute_id"] == last
+    assert row.fields["status"] == closed[last]
+
+
+def test_a_settled_entry_that_is_not_a_step_is_named_as_settled() -> None:
+    steps = {Two.FIRST: step(_stay), Two.SECOND: step(_stay)}
+    with pytest.raises(FlowDefinitionError, match=r"^flow 'two': settled names <Other.ELSEWHERE"):
+        FlowDef("two", steps, settled={Other.ELSEWHERE: lambda *a: None})  # type: ignore[dict-item]
+
+
+def test_a_raw_error_met_again_names_its_type(caplog: pytest.LogCaptureFixture) -> None:
+    w, _, _ = paid()
+    flow = next(iter(w.store.snapshot().rows(s.FLOWS)))
+    with caplog.at_level(logging.WARNING):
+        w.service.engine._raw_error(flow, TypeError("adapter bug"))
+        w.service.engine._raw_error(flow, TypeError("adapter bug"))
+    again = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert again == [
+        f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error again (TypeError)"
+    ]
