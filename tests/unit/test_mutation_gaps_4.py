@@ -19,7 +19,7 @@ from tests.unit.test_flow_defs import Other, Two, _stay
 from paycore import jobs
 from paycore import schema as s
 from paycore.config import Config
-from paycore.errors import ProviderNotFound
+from paycore.errors import ProviderConfigurationError, ProviderNotFound
 from paycore.flows.checkout import CartItem
 from paycore.flows.defs import FlowDef, FlowDefinitionError, step
 from paycore.flows.params import REFUND_LANDING_MS
@@ -155,3 +155,16 @@ def test_a_raw_error_met_again_names_its_type(caplog: pytest.LogCaptureFixture) 
     assert again == [
         f"flow {flow.id} ({flow.kind}): the provider adapter raised a raw error again (TypeError)"
     ]
+
+
+def test_a_refund_refused_for_a_missing_permission_is_not_taken_for_one_short() -> None:
+    """The provider refuses the refund itself (a key without the permission): the alert
+    asks for the refund again, and names no refund made outside paycore."""
+    w, pid = paid_shop()
+    refusal = ProviderConfigurationError("This API key lacks the permission", http_status=403)
+    fail_first(w, "create_refund", lambda: refusal)
+    with pytest.raises(ProviderConfigurationError):
+        w.service.create_refund(pid, idempotency_key="rma-1")
+    (failed,) = [a for a in w.alerts.raised if a.kind == "refund_failed"]
+    assert "outside paycore" not in failed.message
+    assert failed.message.endswith("refund again with create_refund and a new key")
