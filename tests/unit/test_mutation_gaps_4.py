@@ -168,3 +168,17 @@ def test_a_refund_refused_for_a_missing_permission_is_not_taken_for_one_short() 
     (failed,) = [a for a in w.alerts.raised if a.kind == "refund_failed"]
     assert "outside paycore" not in failed.message
     assert failed.message.endswith("refund again with create_refund and a new key")
+
+
+def test_the_missing_disputes_permission_alert_names_its_step_in_its_fields() -> None:
+    w, _, _ = paid()
+
+    def refuse() -> ProviderConfigurationError:
+        return ProviderConfigurationError("The provided key does not have the permission")
+
+    fail_first(w, "list_disputes", refuse)
+    eng = w.service.engine
+    jobs.finish_job(eng, jobs.start_reconcile(eng))
+    row = w.store.snapshot().get(s.ALERTS, "provider_permission:disputes")
+    assert row is not None and row.open
+    assert row.fields["step"] == "disputes" and row.fields["permission"] == "Disputes: Read"
