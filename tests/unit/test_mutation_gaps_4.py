@@ -97,6 +97,9 @@ def test_a_refund_made_twice_names_its_payment() -> None:
     (twice,) = [a for a in w.alerts.raised if a.kind == "refund_made_twice"]
     assert twice.fields["payment_id"] == pid
     assert twice.fields["order_id"] == w.service.payment(pid).order_id
+    assert twice.message.endswith(
+        "if the provider lands requests this late, raise Config.create_landing_ms"
+    )
 
 
 def test_an_open_dispute_without_a_due_date_names_none() -> None:
