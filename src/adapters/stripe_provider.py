@@ -274,9 +274,7 @@ class StripeProvider:
         created: dict[str, int] = {"gte": created_gte_s}
         if created_lt_s is not None:
             created["lt"] = created_lt_s
-        params: dict[str, Any] = {"created": created, "limit": limit}
-        if starting_after is not None:
-            params["starting_after"] = starting_after
+        params = _page_params({"created": created, "limit": limit}, starting_after)
         pis = self._client.v1.payment_intents
         return self._call(
             lambda: pis.list(params),  # type: ignore[arg-type]
@@ -319,9 +317,7 @@ class StripeProvider:
     def list_refunds(
         self, intent_id: str, *, limit: int = 10, starting_after: str | None = None
     ) -> ListPage[RefundView]:
-        params: dict[str, Any] = {"payment_intent": intent_id, "limit": limit}
-        if starting_after is not None:
-            params["starting_after"] = starting_after
+        params = _page_params({"payment_intent": intent_id, "limit": limit}, starting_after)
         refunds = self._client.v1.refunds
         return self._call(
             lambda: refunds.list(params),  # type: ignore[arg-type]
@@ -333,9 +329,7 @@ class StripeProvider:
     ) -> ListPage[DisputeView]:
         """``GET /v1/disputes`` (docs.stripe.com/api/disputes/list; the SDK's
         ``disputes.list``, stripe-python 16.1.0 ``stripe/_dispute_service.py``)."""
-        params: dict[str, Any] = {"created": {"gte": created_gte_s}, "limit": limit}
-        if starting_after is not None:
-            params["starting_after"] = starting_after
+        params = _page_params({"created": {"gte": created_gte_s}, "limit": limit}, starting_after)
         found = self._client.v1.disputes
         return self._call(
             lambda: found.list(params),  # type: ignore[arg-type]
@@ -364,6 +358,12 @@ class StripeProvider:
                 setting="connect",
             )
         return attrs.evolve(own, own=True)  # charged directly: no transfer follows
+
+
+def _page_params(params: dict[str, Any], starting_after: str | None) -> dict[str, Any]:
+    """A list call's parameters, with the page cursor when there is one
+    (docs.stripe.com/api/pagination: ``starting_after`` gives the objects after it)."""
+    return params if starting_after is None else {**params, "starting_after": starting_after}
 
 
 def _status(answer: object) -> int | None:
