@@ -13,19 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.chaos.test_outages import DAY, HOUR, MINUTE, outage
 from tests.support import SESSION, faultable, made_here, mug_shop, quiesce
 
 from paycore import schema as s
-from paycore.errors import ProviderUnavailable
 from paycore.flows.checkout import CartItem
 from paycore.money import Money
 from paycore.ports import CreateIntent, IntentView
 from paycore_adapters.memory import Wiring, in_memory
 from paycore_adapters.sql.sqlite_store import SQLiteStore
-
-MINUTE = 60_000
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -61,6 +57,14 @@ def refunded(w: Wiring, view: IntentView) -> list[tuple[int, str]]:
     return [(r.amount, r.status) for r in w.provider.refunds() if r.intent_id == view.id]
 
 
+def assert_refunded_after_three_days(w: Wiring, orphan: IntentView) -> None:
+    """Every job hourly for three days, then quiet: the orphan's money went back."""
+    jobs_for(w, 3 * DAY)
+    quiesce(w)
+    assert refunded(w, orphan) == [(1250, "succeeded")]
+    assert w.violations() == []
+
+
 @pytest.mark.parametrize("hours", [47, 60, 100])
 def test_an_orphan_made_before_an_outage_longer_than_the_window_is_refunded(
     shop: Wiring, hours: int
@@ -68,19 +72,10 @@ def test_an_orphan_made_before_an_outage_longer_than_the_window_is_refunded(
     w = shop
     w.clock.advance(MINUTE)
     orphan = paid_orphan(w)
-    until = w.clock.now() + hours * HOUR
-
-    def outage(name: str, phase: str, key: str | None) -> None:
-        if w.clock.now() < until:
-            raise ProviderUnavailable(f"{name}: 503 from the provider (outage)")
-
-    w.provider.fault = outage
+    outage(w, hours * HOUR)
     jobs_for(w, hours * HOUR)
     w.provider.fault = None
-    jobs_for(w, 3 * DAY)
-    quiesce(w)
-    assert refunded(w, orphan) == [(1250, "succeeded")]
-    assert w.violations() == []
+    assert_refunded_after_three_days(w, orphan)
 
 
 @pytest.mark.parametrize("hours", [49, 120])
@@ -91,10 +86,7 @@ def test_an_orphan_made_while_the_job_worker_was_down_longer_than_the_window_is_
     w.clock.advance(MINUTE)
     orphan = paid_orphan(w)
     w.clock.advance(hours * HOUR)  # no job ran
-    jobs_for(w, 3 * DAY)
-    quiesce(w)
-    assert refunded(w, orphan) == [(1250, "succeeded")]
-    assert w.violations() == []
+    assert_refunded_after_three_days(w, orphan)
 
 
 def test_a_walk_that_keeps_finishing_keeps_the_window_as_configured(shop: Wiring) -> None:

@@ -9,16 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.chaos.test_outages import DAY, HOUR, outage
 from tests.support import SESSION, faultable, mug_shop, quiesce
 
-from paycore.errors import FlowPending, ProviderUnavailable
+from paycore.errors import FlowPending
 from paycore.flows.checkout import CartItem
 from paycore.status import FlowStatus
 from paycore_adapters.memory import Wiring, in_memory
 from paycore_adapters.sql.sqlite_store import SQLiteStore
-
-HOUR = 3_600_000
-DAY = 24 * HOUR
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -35,13 +33,7 @@ def test_a_webhook_flow_dead_of_a_four_day_outage_is_revived_and_finishes(shop: 
     intent = w.service.payment(res.payment_id).provider_intent_id
     assert intent is not None
     w.provider.customer_confirm(intent, "pm_card_visa")  # paid on the provider's page
-    until = w.clock.now() + 4 * DAY
-
-    def outage(name: str, phase: str, key: str | None) -> None:
-        if w.clock.now() < until:
-            raise ProviderUnavailable(f"{name}: 503 from the provider (outage)")
-
-    w.provider.fault = outage
+    until = outage(w, 4 * DAY)
     pending = 0
     for event in w.provider.take_events():
         try:
