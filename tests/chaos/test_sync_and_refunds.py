@@ -273,14 +273,17 @@ class TestRefundRecords:
         converged(w)
 
     def test_nothing_left_to_refund_is_refused_with_the_numbers(self) -> None:
-        """'Refund the rest' of a fully refunded payment: refused, saying 0 of 0."""
+        """'Refund the rest' of a fully refunded payment: refused, saying nothing is left
+        and what was captured and refunded (not "cannot refund 0")."""
         w = make_shop()
         _, pid = paid(w, [CartItem("p_mug", 1)])
         w.service.create_refund(pid, idempotency_key="all")
         with pytest.raises(err.RefundExceedsRefundable) as info:
             w.service.create_refund(pid, idempotency_key="again")
         assert info.value.fields == {"payment_id": pid, "requested": 0, "refundable": 0}
-        assert f"cannot refund 0 of payment {pid}: 0 is still refundable" in info.value.message
+        assert info.value.message == (
+            f"payment {pid} has nothing left to refund: 1250 EUR captured, 1250 EUR refunded"
+        )
         assert len(w.service.refunds_of(pid)) == 1
         converged(w)
 

@@ -23,7 +23,9 @@ check``: the one case a human settles.
 A refusal for what is left of the payment (:func:`short_of`: less than asked, or
 nothing) goes to the list too, under any key: when no refund of this one's is listed,
 the payment's refunds made outside paycore (a dashboard refund whose webhook is not in)
-are recorded (:func:`record_outside`) before the refund fails, and its alert names them.
+are recorded (:func:`record_outside`) before the refund fails. When they took what it asked
+for, it ends as refunded elsewhere (:mod:`paycore.flows.refund_elsewhere`), not as a
+failure; otherwise its alert names them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from paycore.errors import PaycoreError, ProviderInvalidRequest, error_class
 from paycore.flows.engine import Advance, Remote
 from paycore.flows.identity import refund_is_refunds
 from paycore.flows.params import RefundParams, params_of
+from paycore.flows.refund_elsewhere import refunded_elsewhere
 from paycore.flows.refund_failures import money_returned, refund_failed
 from paycore.flows.steps import RefundStep
 from paycore.machines import REFUND
@@ -117,18 +120,23 @@ def refused(
     """A definite refusal: the money was not returned; free the amount again, and make
     sure someone hears of it (the caller of an automatic refund is no one). ``outside``:
     the refusal was for what is left (:func:`short_of`), and these refunds made outside
-    paycore, recorded now, took it (the alert names them and does not ask for the
-    refund to be made again)."""
+    paycore, recorded now, took it: when the books show that nothing or less than asked
+    is left, it ends as refunded elsewhere (:func:`refunded_elsewhere`: the shop is told
+    ``refund_refused_<id>``, the caller gets RefundExceedsRefundable, no alert); else the
+    alert names them and does not ask for the refund to be made again."""
     refund = u.get(s.REFUNDS, params_of(RefundParams, flow).refund_id)
     assert refund is not None
     disputed = err.fields.get("error_code") == DISPUTED
     failed = u.move(s.REFUNDS, refund, REFUND, "fail")
-    refund_failed(u, failed, outside=outside, disputed=disputed)
+    # Refused because refunds made elsewhere took the money: the shop hears that, not a failure.
+    elsewhere = refunded_elsewhere(u, failed, outside) if outside is not None else None
+    if elsewhere is None:
+        refund_failed(u, failed, outside=outside, disputed=disputed)
     if outside is not None:
         payment = u.get(s.PAYMENTS, refund.payment_id)
         assert payment is not None
         money_returned(u, payment)  # the refunds made outside paycore may return it all
-    return Advance(failed=err)
+    return Advance(failed=elsewhere or err)
 
 
 #: Stripe's refusal of a refund of a charge that was charged back: "The charge you're

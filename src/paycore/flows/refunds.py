@@ -36,6 +36,7 @@ from paycore.flows.engine import Advance, FlowDef, Remote, create_flow, key, ste
 from paycore.flows.identity import identity, new_reference
 from paycore.flows.params import RefundParams, params_of
 from paycore.flows.payments import load_payment
+from paycore.flows.refund_elsewhere import too_much
 from paycore.flows.refund_failures import money_returned, refund_failed
 from paycore.flows.steps import RefundStep
 from paycore.flows.sync import order_of, reservations_of
@@ -48,8 +49,7 @@ from paycore.status import OrderStatus, RefundStatus, ReservationStatus
 from paycore.unit import Unit
 
 REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
-#: Matched against the whole key (``re.fullmatch``): ``$`` alone would let "rma-1\n" through
-#: as a second key for "rma-1".
+#: Matched whole (``re.fullmatch``): ``$`` alone would let "rma-1\n" be a second "rma-1".
 KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 #: Prefixes of the keys paycore gives refunds it records itself: refunds made outside
 #: paycore (``external:<provider refund id>``) and automatic refunds (``out-of-stock``,
@@ -124,7 +124,7 @@ def begin_refund(
     want = left if amount is None else amount
     if want < 1 or want > left:
         raise RefundExceedsRefundable(
-            f"cannot refund {want} of payment {payment_id}: {left} is still refundable",
+            too_much(payment, amount, left),
             payment_id=payment_id,
             requested=want,
             refundable=left,
