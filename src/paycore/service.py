@@ -254,8 +254,8 @@ class PaymentService(AdminMethods):
         Raises:
             InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey, InvalidInput:
                 nothing changed.
-            PaymentNotFound, PaymentNotRefundable, RefundExceedsRefundable,
-            RestockNotPossible: nothing changed.
+            PaymentNotFound, PaymentNotRefundable, RestockNotPossible: nothing changed.
+            RefundExceedsRefundable: too much, or the provider refused it as refunded elsewhere.
             IdempotencyKeyReused: the key was used for another amount, reason or restock.
             ProviderError, FlowPending: the provider refused the refund (recorded as
                 failed, with a refund_failed alert) or did not answer (recovery goes on).
