@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import socket
 
 #: Numbers the worker ids this process gives out.
 _TAKEN = itertools.count(1)
 
+#: Drawn once per process start: containers of one image may share the host name and
+#: each run paycore as PID 1, so name and process id alone can repeat across instances.
+_START = secrets.token_hex(4)
+
 
 def instance_id() -> str:
     """A worker id no other service instance shares: the host's name and the process id
-    (another process, another host), and the number of this instance in its process
-    (several services built in one process)."""
-    return f"{socket.gethostname()}-{os.getpid()}-{next(_TAKEN)}"
+    (read for readers of the leases; a fork has its own), a random part drawn when the
+    process started (two containers of one name, each with paycore as PID 1), and the
+    number of this instance in its process (several services built in one process)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{_START}-{next(_TAKEN)}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -136,3 +138,20 @@ def test_build_service_refuses_arguments_it_cannot_use_by_name(
     with pytest.raises(InvalidInput) as caught:
         build_service(MemoryStore(), FakeProvider(clock), notifier, **args)  # type: ignore[arg-type]
     assert caught.value.fields["field"] == field
+
+
+def test_two_processes_of_one_name_and_pid_get_different_worker_ids() -> None:
+    """Two containers of one image with the same host name, each running paycore as
+    PID 1, must not share a worker id (they would take each other's leases)."""
+    code = (
+        "import os, socket; socket.gethostname = lambda: 'shop'; os.getpid = lambda: 1\n"
+        "from paycore.workers import instance_id; print(instance_id())"
+    )
+    ids = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert all(i.startswith("shop-1-") for i in ids), ids
+    assert ids[0] != ids[1]
