@@ -137,6 +137,7 @@ def test_a_run_killed_during_a_provider_call_is_finished_by_the_next(
     text = next_run_finishes(path)
     head = text.split("\n== Opening")[0]
     assert "finished; 0 flows still active" in head, head
+    assert "(was at " in head, head  # the catch-up names what it finished
 
 
 def test_a_first_run_killed_after_it_first_saved_the_books_is_started_again(
