@@ -103,10 +103,10 @@ def shop_day(out: TextIO, store_url: str = "memory", *, force: bool = False) -> 
 def _next_day(out: TextIO, store_url: str, path: Path) -> int:
     opened = open_store(store_url, create=True)
     try:
-        demo_days.check_files(opened.store, path)
+        fresh = demo_days.check_files(opened.store, path)
         # Tokens of this run's own: a seeded sequence would draw the last run's references.
         w = in_memory(store=opened.store, tokens=demo_days.tokens(opened.store))
-        day = demo_days.resume(w, path, out)
+        day = demo_days.resume(w, path, out, fresh=fresh)
         return _day(w, Timeline(w, out, day), out)
     finally:
         opened.close()

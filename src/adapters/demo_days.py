@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import TextIO, cast
 
 from paycore import schema as s
-from paycore.config import MINUTE
+from paycore.config import MINUTE, Config
 from paycore.errors import PaycoreError, StoreError
 from paycore.ports import Store, Tokens
+from paycore.records import Flow
 from paycore.status import FlowStatus
 from paycore.tokens import SeededTokens
 
@@ -109,13 +111,17 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def check_files(store: Store, store_path: Path) -> None:
+def check_files(store: Store, store_path: Path) -> bool:
     """Before the day is wired: the store and the books beside it must be one shop's, both
-    there (a later day) or neither (the first).
+    there (a later day) or neither (the first). Returns whether the shop is new: no books,
+    or books holding nothing but the account's set-up beside an empty store (a first run
+    killed after its first save of the books and before the shop's first row: no call
+    for the shop was made yet, so nothing in the store can be missing from the books,
+    and the books are written afresh).
 
     Raises:
         DemoBooksMissing: the store holds data, its books are missing.
-        DemoShopMissing: the books are there, the store is new or empty.
+        DemoShopMissing: the books hold a shop's calls, the store is new or empty.
         StoreDamaged: the store's file is damaged."""
     path = books_path(store_path)
     fresh = not path.exists()
@@ -126,10 +132,30 @@ def check_files(store: Store, store_path: Path) -> None:
             "on a file of its own: give a new file"
         )
     if not fresh and not _holds_rows(store):
+        if _only_set_up(path):
+            return True
         raise DemoShopMissing(
             f"the demo's provider's books ({path}) are there but the shop's store "
             f"{store_path} is new or empty: delete the books too to start a new shop"
         )
+    return fresh
+
+
+#: The books' lists and maps that any call for a shop leaves something in (the set-up
+#: of the shop's account leaves only ``accounts``, ``seq`` and the clock).
+_CALLS_KEPT = ("intents", "refunds", "saved", "events", "undelivered", "reversals")
+
+
+def _only_set_up(path: Path) -> bool:
+    """Whether the books at ``path`` hold nothing but accounts set up (no intent, refund,
+    kept answer or event); False for books that cannot be read as such."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(doc, dict) or doc.get("format") != fake_state.FORMAT:
+        return False
+    return all(isinstance(doc.get(k), list | dict) and not doc[k] for k in _CALLS_KEPT)
 
 
 def tokens(store: Store) -> Tokens:
@@ -152,13 +178,12 @@ def tokens(store: Store) -> Tokens:
     return SeededTokens(int.from_bytes(digest[:8], "big"))
 
 
-def resume(w: Wiring, store_path: Path, out: TextIO) -> int:
+def resume(w: Wiring, store_path: Path, out: TextIO, *, fresh: bool) -> int:
     """Put the fake provider's books back (saved after its every call from now on), finish
     what the last run left in flight, and move the clock to the next day's opening;
-    return that day's number (1 on a new file). The files were checked
-    (:func:`check_files`)."""
+    return that day's number (1 for a new shop, ``fresh``: its books are written anew).
+    The files were checked (:func:`check_files` says whether the shop is new)."""
     path = books_path(store_path)
-    fresh = not path.exists()
     if not fresh:
         fake_state.loads(path.read_text(encoding="utf-8"), w.provider, w.clock)
     saving = fake_state.SavedAfterEveryCall(w.provider, w.clock, path)
@@ -168,11 +193,13 @@ def resume(w: Wiring, store_path: Path, out: TextIO) -> int:
     if fresh:
         return 1
     day = (w.clock.now() - EPOCH_MS) // DAY_MS + 2
+    opening = EPOCH_MS + (day - 1) * DAY_MS
     # An hour before the day opens, or later: a run killed while finishing the last
     # one's flights saved a later time, and the clock never goes back.
-    w.clock.advance(max(0, EPOCH_MS + (day - 1) * DAY_MS - 60 * MINUTE - w.clock.now()))
+    w.clock.advance(max(0, opening - 60 * MINUTE - w.clock.now()))
     _finish_in_flight(w, day, out)
-    w.clock.advance(60 * MINUTE)
+    # The day opens at its hour, or at once after a catch-up that took longer.
+    w.clock.advance(max(0, opening - w.clock.now()))
     return day
 
 
@@ -194,20 +221,56 @@ def _holds_rows(store: object) -> bool:
         raise failed(exc, "reading the demo's store failed") from None
 
 
+#: At most this many catch-up rounds before a day opens (each one delivers the webhooks
+#: the provider holds, runs the janitor and the jobs, then moves the clock on).
+CATCH_UP_ROUNDS = 36
+
+
+def catch_up_step_ms(config: Config) -> int:
+    """The most one catch-up round moves the clock: a flow that asked first waits out
+    ``create_landing_ms`` before it sends again, its retry comes within
+    ``backoff_cap_ms``, and a lease the killed run held lapses within ``lease_ms``. With
+    :data:`CATCH_UP_ROUNDS` this bounds the whole catch-up (12 hours by default)."""
+    return config.create_landing_ms + config.backoff_cap_ms + config.lease_ms
+
+
 def _finish_in_flight(w: Wiring, day: int, out: TextIO) -> None:
-    """An hour before the day opens (every lease of the last run has lapsed): webhooks
-    the provider still holds, the janitor and the jobs, until no flow is left active."""
+    """Before the day opens (every lease of the last run has lapsed): webhooks the
+    provider still holds, the janitor and the jobs, round after round until no flow is
+    left active. Each round moves the clock to the earliest time an active flow is due
+    (its retry, its lease's end), at least a minute and at most
+    :func:`catch_up_step_ms`; at most :data:`CATCH_UP_ROUNDS` rounds. A flow left in
+    flight by a run killed during a provider call asks the provider first (its key is a
+    day old), waits for a lost request to land, then sends again: minutes of the
+    clock, which a fixed few rounds of a minute did not cover."""
     svc = w.service
-    active = len(svc.flows(FlowStatus.ACTIVE))
-    out.write(f"\n== Before day {day} opens: {active} flows left in flight by the last run\n")
-    for _ in range(5):
+    before = svc.flows(FlowStatus.ACTIVE)
+    out.write(f"\n== Before day {day} opens: {len(before)} flows left in flight by the last run\n")
+    longest = catch_up_step_ms(svc.config)
+    left = before
+    for _ in range(CATCH_UP_ROUNDS if before else 0):
         for event in w.provider.take_events():
             with contextlib.suppress(PaycoreError):  # recorded; the jobs finish it
                 svc.handle_webhook(event)
         svc.run_janitor()
         svc.run_jobs()
-        if not svc.flows(FlowStatus.ACTIVE):
+        left = svc.flows(FlowStatus.ACTIVE)
+        if not left:
             break
-        w.clock.advance(MINUTE)
-    left = len(svc.flows(FlowStatus.ACTIVE))
-    out.write(f"   finished; {left} flows still active\n")
+        w.clock.advance(_until_due(left, w.clock.now(), longest))
+    active = {f.id for f in left}
+    for flow in before:
+        if flow.id not in active:
+            out.write(f"   {flow.id}: {svc.flow(flow.id).status.value} (was at {flow.step})\n")
+    for flow in left:
+        out.write(f"   {flow.id} still active at {flow.step}: {flow.last_error or ''}\n")
+    out.write(f"   finished; {len(left)} flows still active\n")
+
+
+def _until_due(flows: list[Flow], now: int, longest: int) -> int:
+    """How far to move the clock for the next round: to the earliest time one of
+    ``flows`` can run again (its ``next_run_at``, or its lease's end if later), at
+    least a minute (a flow due now that did not run waits on something else) and at
+    most ``longest``."""
+    due = min(max(f.next_run_at, f.lease_until) for f in flows)
+    return min(max(due - now, MINUTE), longest)
