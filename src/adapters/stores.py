@@ -3,7 +3,9 @@
 - ``sqlite:PATH``: the SQLite store in the file PATH (``sqlite:PATH?synchronous=NORMAL``
   to trade the last commits before a power cut for speed; the default is ``FULL``). As
   ``?`` starts the options, a ``?`` in the file's name is written ``%3F`` (and ``%``
-  before ``3F`` or ``25``, ``%25``); a leading ``~`` is the home directory;
+  before ``3F`` or ``25``, ``%25``); a leading ``~`` is the home directory; no ``//``
+  after ``sqlite:`` (``sqlite:/abs.db``, ``sqlite:rel.db``), never ``synchronous=OFF``,
+  and each option once;
 - ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (or ``postgres://``, or any libpq
   URL): the PostgreSQL store on that database (the ``postgresql`` extra);
 - ``memory``: a fresh, empty in-memory store (lost when the process ends): no other

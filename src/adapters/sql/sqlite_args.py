@@ -7,12 +7,15 @@ migrate, a negative busy timeout is no timeout. A file that does not exist is re
 unless the store is to create it (``migrate=True``). Only one connection may create the
 file: the first of a store asked to migrate, the one that migrates it as it opens
 (``mode=rwc``). Every other connection opens the file as it is (``mode=rw``,
-https://www.sqlite.org/uri.html): a thread's, a snapshot's reader, ``paycore check``'s
-streamed read and the checkpoint thread's, also on a store that was asked to migrate. So
+https://www.sqlite.org/uri.html): a thread's, a snapshot's reader and the checkpoint
+thread's, also on a store that was asked to migrate; a store opened ``read_only``
+(``paycore check``'s) opens every connection ``mode=ro``, which never writes the file. So
 a refused open leaves no empty file behind in place of the one meant, and a file removed
 under a running store is an error on every connection opened after, never a new empty
 store. (A connection opened before the removal keeps the removed file open, as any
-open file: SQLite cannot tell.)
+open file: SQLite cannot tell.) Before any connection opens, a path that is not a regular
+file is refused, and so is a file that is another program's database
+(:mod:`.foreign`).
 """
 
 from __future__ import annotations

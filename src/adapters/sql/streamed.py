@@ -19,7 +19,9 @@ own; PostgreSQL: ``SERIALIZABLE READ ONLY DEFERRABLE`` on a pooled connection), 
   most half the cache).
 
 So what the view holds at once is bounded by the cache and one batch per open cursor,
-whatever the database's size; :attr:`StreamedSnapshot.peak_held` counts it.
+whatever the database's size; :attr:`StreamedSnapshot.peak_held` counts it. A row that
+cannot be read as its record (a hand edit) is skipped and kept in
+:attr:`StreamedSnapshot.unreadable` (:mod:`.unreadable`), so the check goes on.
 """
 
 from __future__ import annotations
