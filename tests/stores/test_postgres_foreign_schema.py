@@ -1,10 +1,12 @@
 """PostgreSQL at the edges of opening and checking: a schema holding another program's
 tables is refused by ``migrate`` before anything is written into it (tables in other
 schemas of the database are fine), and ``paycore check`` says on stderr that it is waiting
-for a safe snapshot when another session's serializable writer keeps it waiting."""
+for a safe snapshot when another session's serializable writer keeps it waiting; a row
+that cannot be read as its record is a finding there too."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -71,3 +73,22 @@ def test_check_says_it_waits_behind_a_serializable_writer(
     code, _, err = done[0]
     assert code == 0
     assert "waiting for a safe snapshot" in err
+
+
+def test_an_unreadable_row_on_postgresql_is_a_finding(migrated_postgres_dsn: str) -> None:
+    from tests.stores.test_streamed_check import a_day
+
+    store = PostgresStore(migrated_postgres_dsn, migrate=True)
+    try:
+        a_day(store)
+    finally:
+        store.close()
+    with psycopg.connect(migrated_postgres_dsn, autocommit=True) as conn:
+        key = conn.execute("SELECT id FROM orders ORDER BY id LIMIT 1").fetchone()
+        assert key is not None
+        conn.execute("UPDATE orders SET status = 'shipped' WHERE id = %s", (key[0],))
+    code, out, err = cli("check", "--store", as_url(migrated_postgres_dsn), "--json")
+    assert code == 1, err
+    found = [v for v in json.loads(out)["violations"] if v["invariant"] == "record-readable"]
+    assert [v["subject"] for v in found] == [f"orders/{key[0]}"]
+    assert "status" in found[0]["detail"] and "shipped" in found[0]["detail"]
