@@ -152,7 +152,7 @@ def snapshot_of(store: object) -> Iterator[SnapshotView]:
 def _wait_note() -> threading.Timer:
     def say() -> None:
         print(
-            f"paycore check: waiting for a safe snapshot (for {WAIT_NOTE_S:g} s so far): "
+            f"waiting for a safe snapshot (for {WAIT_NOTE_S:g} s so far): "
             "another session holds a SERIALIZABLE transaction that writes; the check "
             "starts when it ends (pg_stat_activity shows it)",
             file=sys.stderr,
