@@ -31,6 +31,7 @@ import contextlib
 import json
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -51,6 +52,7 @@ from .fake_provider import FakeProvider
 from .memory import ManualClock
 from .provider_books import WINDOWED, window_ledger
 from .runtime import SystemClock
+from .sql.unreadable import FINDING, Unreadable
 from .sqlite_damage import damage
 from .stores import STORE_ENV, open_store, parse_url, refuse_unshared
 from .stripe_provider import KEY_ENV, StripeProvider
@@ -59,6 +61,9 @@ from .stripe_provider import KEY_ENV, StripeProvider
 #: window (``Config.reconcile_window_ms``).
 DEFAULT_WINDOW_HOURS = Config().reconcile_window_ms // 3_600_000
 
+
+#: Seconds a PostgreSQL check waits for its snapshot before saying so on stderr.
+WAIT_NOTE_S = 3.0
 
 #: The exit status of a check that found the store's file damaged (0: no violation;
 #: 1: violations; 2: the check could not run).
@@ -126,13 +131,46 @@ def add_parser(sub: Any) -> None:
 def snapshot_of(store: object) -> Iterator[SnapshotView]:
     """The store as the checks read it: a SQL store's streamed snapshot (one read
     transaction, read in batches: :mod:`paycore_adapters.sql.streamed`), so a big
-    database is never held whole; any other store's :class:`~paycore.ports.Snapshot`."""
+    database is never held whole; any other store's :class:`~paycore.ports.Snapshot`.
+    On PostgreSQL a line on stderr says so when the snapshot is not there after
+    :data:`WAIT_NOTE_S` (``DEFERRABLE``: it waits for other sessions' serializable
+    writers to end)."""
     streamed = getattr(store, "streamed", None)
-    if callable(streamed):
-        with streamed() as view:
-            yield view
-    else:
+    if not callable(streamed):
         yield cast(Store, store).snapshot()
+        return
+    with contextlib.ExitStack() as stack:
+        note = _wait_note() if getattr(store, "dialect", None) == "postgresql" else None
+        try:
+            view = stack.enter_context(streamed())
+        finally:
+            if note is not None:
+                note.cancel()
+        yield view
+
+
+def _wait_note() -> threading.Timer:
+    def say() -> None:
+        print(
+            f"waiting for a safe snapshot (for {WAIT_NOTE_S:g} s so far): "
+            "another session holds a SERIALIZABLE transaction that writes; the check "
+            "starts when it ends (pg_stat_activity shows it)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    timer = threading.Timer(WAIT_NOTE_S, say)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def unreadable_rows(snapshot: SnapshotView) -> list[Violation]:
+    """The rows the snapshot could not read as their records, as ``record-readable``
+    findings (:mod:`paycore_adapters.sql.unreadable`): a streamed SQL snapshot skips them
+    and the invariants go on without them; other snapshots hold records only."""
+    kept: dict[Any, Unreadable] = getattr(snapshot, "unreadable", {})
+    return [u.violation() for u in kept.values()]
 
 
 def run_checks(
@@ -253,13 +291,14 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
             _report_damage(args, out, *damaged)
             return DAMAGED
         books = _books(args)  # before the snapshot: see the module's doc
-        opened = open_store(url)
+        opened = open_store(url, read_only=True)  # SQLite: mode=ro, the file never written
         try:
             reading = _clock(opened.store)
             with snapshot_of(opened.store) as snapshot:
                 found, unchecked = run_confirmed(
                     snapshot, books.ledger, chosen, books.kinds, books.reread
                 )
+                found = unreadable_rows(snapshot) + found
         finally:
             opened.close()
     except PaycoreError as exc:
@@ -330,6 +369,13 @@ def _report(
         return
     for v in found:
         print(f"VIOLATED {v}", file=out)
+    unreadable = sum(v.invariant == FINDING for v in found)
+    if unreadable:
+        print(
+            f"{unreadable} rows could not be read as their records: the invariants ran "
+            "without them, so rows that refer to them may be reported above as missing",
+            file=out,
+        )
     why = "over a window of" if args.provider is not None else "without"
     print(
         f"{checked} invariants checked, {len(found)} violations; not checked {why} "

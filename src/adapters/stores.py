@@ -3,7 +3,9 @@
 - ``sqlite:PATH``: the SQLite store in the file PATH (``sqlite:PATH?synchronous=NORMAL``
   to trade the last commits before a power cut for speed; the default is ``FULL``). As
   ``?`` starts the options, a ``?`` in the file's name is written ``%3F`` (and ``%``
-  before ``3F`` or ``25``, ``%25``); a leading ``~`` is the home directory;
+  before ``3F`` or ``25``, ``%25``); a leading ``~`` is the home directory; no ``//``
+  after ``sqlite:`` (``sqlite:/abs.db``, ``sqlite:rel.db``), never ``synchronous=OFF``,
+  and each option once;
 - ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (or ``postgres://``, or any libpq
   URL): the PostgreSQL store on that database (the ``postgresql`` extra);
 - ``memory``: a fresh, empty in-memory store (lost when the process ends): no other
@@ -155,14 +157,14 @@ def parse_url(url: object) -> StoreUrl:
         rest, _, query = rest.partition("?")
         if not rest:
             raise StoreUrlInvalid(f"{scheme}: needs a file path, as in {scheme}:shop.db")
-        options = dict(part.partition("=")[::2] for part in query.split("&") if part)
-        unknown = sorted(set(options) - ({"synchronous"} if scheme == "sqlite" else set()))
-        if unknown:
+        if rest.startswith("//"):  # sqlite:///x.db would be /x.db, at the root
+            bare = rest.lstrip("/")
             raise StoreUrlInvalid(
-                f"unknown option(s) {unknown} in the store URL {url!r} ('?' starts the "
-                "options: write a '?' in the file's name as %3F)"
+                f"{scheme}: is followed by the file's path, with no '//': write "
+                f"{scheme}:/{bare} for the file /{bare}, or {scheme}:{bare} for {bare} in "
+                "the current folder"
             )
-        return StoreUrl(scheme, _file(rest), options)
+        return StoreUrl(scheme, _file(rest), _options(scheme, query, url))
     if sep and len(scheme) > 1 and rest.startswith("//"):
         raise StoreUrlInvalid(f"no store for {scheme}:// URLs here: {_USAGE}")
     if sep and "@" in rest:
@@ -177,6 +179,30 @@ def parse_url(url: object) -> StoreUrl:
     return StoreUrl("json", path)
 
 
+def _options(scheme: str, query: str, url: str) -> dict[str, str]:
+    """The options of a ``sqlite:``/``json:`` URL, each known and given once, and never
+    ``synchronous=OFF``: SQLite's own documentation says a power cut or an operating
+    system crash may then corrupt the file, and the file holds money."""
+    pairs = [part.partition("=")[::2] for part in query.split("&") if part]
+    options = dict(pairs)
+    unknown = sorted(set(options) - ({"synchronous"} if scheme == "sqlite" else set()))
+    if unknown:
+        raise StoreUrlInvalid(
+            f"unknown option(s) {unknown} in the store URL {url!r} ('?' starts the "
+            "options: write a '?' in the file's name as %3F)"
+        )
+    if len(pairs) != len(options):
+        twice = sorted({k for k, _ in pairs if [p for p, _ in pairs].count(k) > 1})
+        raise StoreUrlInvalid(f"option(s) {twice} given more than once in the store URL")
+    if options.get("synchronous", "").upper() == "OFF":
+        raise StoreUrlInvalid(
+            "synchronous=OFF is refused: a power cut or an operating system crash may then "
+            "corrupt the store's file (SQLite's own warning); NORMAL may lose the last "
+            "commits to a power cut but never corrupts, FULL (the default) loses nothing"
+        )
+    return options
+
+
 #: The first bytes of every SQLite database file (https://www.sqlite.org/fileformat.html).
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: Names a bare path may not have, as a new JSON store: a SQLite file's.
@@ -188,6 +214,8 @@ def _refuse_sqlite(path: Path) -> None:
     no file yet, is named as one (``shop.db``): the caller meant ``sqlite:PATH``, and the
     JSON reader would say only that it cannot decode the file, or ``migrate`` that a JSON
     store has no schema."""
+    if path.exists() and not path.is_file():  # a folder, a FIFO (opening one waits for a
+        return  # writer), a device: never opened here; the opener says what it is
     try:
         with path.open("rb") as f:
             what = "is a SQLite file" if f.read(16) == SQLITE_HEADER else None
@@ -239,7 +267,9 @@ def _checked_dsn(url: str) -> str:
     return url
 
 
-def open_store(url: object, *, create: bool = False, migrate: bool = False) -> OpenStore:
+def open_store(
+    url: object, *, create: bool = False, migrate: bool = False, read_only: bool = False
+) -> OpenStore:
     """Open the store ``url`` names.
 
     Args:
@@ -248,6 +278,9 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
             file gets the whole schema).
         migrate: bring an existing SQLite file's or PostgreSQL database's schema up to
             date first (``create`` does too for PostgreSQL, whose database must exist).
+        read_only: open a SQLite file so that no connection can write it (``mode=ro``:
+            ``paycore check``'s; not even the checkpoint of a ``-wal`` left beside it as
+            the last connection closes); with neither ``create`` nor ``migrate``.
 
     Raises:
         StoreUrlInvalid: not a URL this opener knows.
@@ -270,7 +303,7 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
     if path is None:
         return OpenStore(MemoryStore())
     if parsed.kind == "sqlite":  # a missing file or folder: SQLiteStore's own words
-        return OpenStore(_sqlite(path, parsed.options, migrate or create), path)
+        return OpenStore(_sqlite(path, parsed.options, migrate or create, read_only), path)
     if not path.exists() and not create:
         raise StoreFileMissing(
             f"no store file at {path}: name an existing store, or create one "
@@ -279,6 +312,21 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
         )
     if not path.exists():
         return OpenStore(MemoryStore(), path)
+    return OpenStore(_json_store(path), path)
+
+
+def _json_store(path: Path) -> MemoryStore:
+    """The memory store the JSON store file at ``path`` holds.
+
+    Raises:
+        StoreFileUnreadable: not a regular file, or not a store file this paycore reads.
+    """
+    if not path.is_file():  # a FIFO would be waited on, a device read forever
+        raise StoreFileUnreadable(
+            f"cannot read the store file {path}: it is not a regular file (a folder, a "
+            "device, a FIFO or a socket): name the store's file",
+            path=str(path),
+        )
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or doc.get("format") not in READABLE:
@@ -298,7 +346,7 @@ def open_store(url: object, *, create: bool = False, migrate: bool = False) -> O
         raise StoreFileUnreadable(
             f"cannot read the store file {path}: {type(exc).__name__}: {exc}", path=str(path)
         ) from None
-    return OpenStore(store, path)
+    return store
 
 
 def _postgres(dsn: str, migrate: bool) -> LocalStore:
@@ -312,9 +360,10 @@ def _postgres(dsn: str, migrate: bool) -> LocalStore:
     return PostgresStore(dsn, migrate=migrate)
 
 
-def _sqlite(path: Path, options: dict[str, str], migrate: bool) -> SQLiteStore:
+def _sqlite(path: Path, options: dict[str, str], migrate: bool, read_only: bool) -> SQLiteStore:
+    synchronous = options.get("synchronous", "FULL")
     try:
-        return SQLiteStore(path, synchronous=options.get("synchronous", "FULL"), migrate=migrate)
+        return SQLiteStore(path, synchronous=synchronous, migrate=migrate, read_only=read_only)
     except ValueError as exc:
         raise StoreUrlInvalid(str(exc)) from None
     except StoreDamaged as exc:

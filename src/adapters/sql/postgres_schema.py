@@ -9,6 +9,7 @@ import psycopg
 from paycore.errors import OperationalError
 
 from . import migrate as migrations
+from .foreign import foreign_tables, refusal
 from .postgres_errors import translate
 
 #: Key of the advisory lock that lets one process at a time migrate a database.
@@ -38,6 +39,7 @@ def migrate(conninfo: str, store: str) -> list[int]:
             # at once can both try to create it.
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                _refuse_foreign(conn, store)  # before paycore's first table is made
                 conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {migrations.TABLE} "
                     "(version bigint PRIMARY KEY, name text NOT NULL)"
@@ -67,3 +69,16 @@ def _apply(conn: Conn) -> list[int]:
         except psycopg.Error as exc:
             raise OperationalError(f"migration {at} failed: {exc}") from None
         done.append(mig.version)
+
+
+def _refuse_foreign(conn: Conn, store: str) -> None:
+    """Raise ``StoreNotPaycore`` (:mod:`.foreign`) when the schema the migrations would
+    create their tables in (``current_schema()``) holds another program's tables and no
+    ``paycore_migrations``. Tables in the database's other schemas are not looked at."""
+    rows = conn.execute(
+        "SELECT c.relname, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+    ).fetchall()
+    foreign = foreign_tables(str(name) for name, _ in rows)
+    if foreign:
+        raise refusal(f"the schema {rows[0][1]} of {store}", foreign)

@@ -7,12 +7,15 @@ migrate, a negative busy timeout is no timeout. A file that does not exist is re
 unless the store is to create it (``migrate=True``). Only one connection may create the
 file: the first of a store asked to migrate, the one that migrates it as it opens
 (``mode=rwc``). Every other connection opens the file as it is (``mode=rw``,
-https://www.sqlite.org/uri.html): a thread's, a snapshot's reader, ``paycore check``'s
-streamed read and the checkpoint thread's, also on a store that was asked to migrate. So
+https://www.sqlite.org/uri.html): a thread's, a snapshot's reader and the checkpoint
+thread's, also on a store that was asked to migrate; a store opened ``read_only``
+(``paycore check``'s) opens every connection ``mode=ro``, which never writes the file. So
 a refused open leaves no empty file behind in place of the one meant, and a file removed
 under a running store is an error on every connection opened after, never a new empty
 store. (A connection opened before the removal keeps the removed file open, as any
-open file: SQLite cannot tell.)
+open file: SQLite cannot tell.) Before any connection opens, a path that is not a regular
+file is refused, and so is a file that is another program's database
+(:mod:`.foreign`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from paycore import catalog, wiring
 from paycore.errors import InvalidInput, OperationalError, StoreError
 
+from .foreign import refuse_foreign_sqlite
 from .sqlite_errors import failed
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -62,13 +66,19 @@ def checked(
         raise InvalidInput(
             f"synchronous must be one of {', '.join(SYNCHRONOUS)}", field="synchronous"
         )
-    wiring.whole_number("busy_timeout_ms", busy_timeout_ms, high=MAX_BUSY_TIMEOUT_MS)
+    timeout_ms = wiring.whole_number("busy_timeout_ms", busy_timeout_ms, high=MAX_BUSY_TIMEOUT_MS)
     if checkpoint_every is not None:
         wiring.whole_number("checkpoint_every", checkpoint_every, low=1, high=MAX_CHECKPOINT_EVERY)
     create = catalog.flag("migrate", migrate)
     resolved = Path(text).resolve()  # once: a later chdir must not move the store
     if resolved.is_dir():
         raise InvalidInput(f"{resolved} is a folder: name the store's file", field="path")
+    if resolved.exists() and not resolved.is_file():  # never opened: it could block, or
+        raise InvalidInput(  # SQLite would make FILE-journal beside a device
+            f"{resolved} is not a regular file (a device, a FIFO or a socket): name the "
+            "store's file",
+            field="path",
+        )
     folder = resolved.parent
     if not folder.is_dir():  # SQLite creates a store's file, never its folder
         raise StoreFileMissing(
@@ -82,6 +92,8 @@ def checked(
             f"(`paycore migrate --store sqlite:{resolved}` makes a new one)",
             path=str(resolved),
         )
+    if resolved.exists() and resolved.stat().st_size > 0:  # before anything may write
+        refuse_foreign_sqlite(resolved, timeout_ms)
     return resolved, synchronous.upper()
 
 
@@ -89,10 +101,12 @@ def _no_folder(folder: Path) -> str:
     return f"the folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}"
 
 
-def uri(path: Path, create: bool) -> str:
+def uri(path: Path, create: bool, read_only: bool = False) -> str:
     """The URI a connection opens ``path`` by: ``mode=rw`` (never made anew), or, with
-    ``create``, ``rwc``: only for the first connection of a store asked to migrate."""
-    return f"{path.as_uri()}?mode={'rwc' if create else 'rw'}"
+    ``create``, ``rwc``: only for the first connection of a store asked to migrate; with
+    ``read_only``, ``ro``: a connection that cannot write the file, so it never
+    checkpoints a ``-wal`` into it as it closes (``paycore check``'s)."""
+    return f"{path.as_uri()}?mode={'ro' if read_only else 'rwc' if create else 'rw'}"
 
 
 def cannot_open(exc: sqlite3.Error, path: Path, create: bool = False) -> OperationalError:

@@ -67,17 +67,19 @@ class SQLiteStore:
         busy_timeout_ms: int = 10_000,
         migrate: bool = False,
         checkpoint_every: int | None = CHECKPOINT_EVERY,
+        read_only: bool = False,
     ) -> None:
-        # Every argument checked and the file found (unless made) before anything opens.
+        # Every argument checked and the file found (unless made) before anything opens;
+        # ``read_only``: every connection ``mode=ro`` (``paycore check``'s), no checkpoints.
         self.path, self.synchronous = checked(
             path, synchronous, busy_timeout_ms, migrate, checkpoint_every
         )
-        self._uri = uri(self.path, create=False)  # only _open_schema's may create the file
+        self.read_only = read_only is True  # only _open_schema's connection may create it
+        self._uri = uri(self.path, create=False, read_only=self.read_only)
         self.busy_timeout_ms = busy_timeout_ms
+        every = None if self.read_only else checkpoint_every
         self.checkpoints = (
-            None
-            if checkpoint_every is None
-            else Checkpointer(self.path, checkpoint_every, busy_timeout_ms)
+            None if every is None else Checkpointer(self.path, every, busy_timeout_ms)
         )
         self._local = threading.local()
         #: Every connection open, with the thread it serves (None: closed by its user).
@@ -114,7 +116,8 @@ class SQLiteStore:
                 timeout=self.busy_timeout_ms / 1000,
                 check_same_thread=False,
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            if not self.read_only:  # a paycore store's file is in WAL mode already
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             if self.checkpoints is not None:  # the thread checkpoints; this is the bound
@@ -209,7 +212,7 @@ class SQLiteStore:
         return done
 
     def _open_schema(self, apply: bool) -> None:
-        if apply:  # this thread's first connection, the one that may create the file
+        if apply and not self.read_only:  # this thread's first one, which may create the file
             self._local.conn = self._connect(create=True)
             self.migrate()
         migrate.require_latest(

@@ -19,7 +19,9 @@ own; PostgreSQL: ``SERIALIZABLE READ ONLY DEFERRABLE`` on a pooled connection), 
   most half the cache).
 
 So what the view holds at once is bounded by the cache and one batch per open cursor,
-whatever the database's size; :attr:`StreamedSnapshot.peak_held` counts it.
+whatever the database's size; :attr:`StreamedSnapshot.peak_held` counts it. A row that
+cannot be read as its record (a hand edit) is skipped and kept in
+:attr:`StreamedSnapshot.unreadable` (:mod:`.unreadable`), so the check goes on.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from paycore.schema import Table
 
 from .ddl import POSTGRESQL, SQLITE, quote
 from .statements import TableSql
+from .unreadable import Unreadable, diagnose
 
 T = TypeVar("T")
 
@@ -104,21 +107,36 @@ class StreamedSnapshot:
         #: Batches fetched by ``rows`` and statements run by ``get``.
         self.fetches = 0
         self.lookups = 0
+        #: The rows that could not be read as their records, by (table, key): skipped by
+        #: ``rows``, None from ``get`` (:mod:`.unreadable`).
+        self.unreadable: dict[tuple[str, str], Unreadable] = {}
 
     def rows(self, table: Table[T]) -> Iterator[T]:
         return self._stream(table.name)
 
     def _stream(self, name: str) -> Iterator[Any]:
-        record = self._tables[name].map.record
         for rows in self._batches(self._sql[name].scan, (), self.batch):
             self.fetches += 1
             self._in_batches += len(rows)
             self._note()
             try:
                 for row in rows:
-                    yield record(row)
+                    rec = self._read(name, row)
+                    if rec is not None:
+                        yield rec
             finally:
                 self._in_batches -= len(rows)
+
+    def _read(self, name: str, row: Sequence[Any]) -> Any:
+        """The record ``row`` of ``name`` holds; None, the row kept in :attr:`unreadable`,
+        when it holds none (a hand edit: the check reports it and goes on)."""
+        m = self._tables[name].map
+        try:
+            return m.record(row)
+        except Exception as exc:
+            found = diagnose(m, row, exc)
+            self.unreadable.setdefault((found.table, found.key), found)
+            return None
 
     def get(self, table: Table[T], key: str) -> T | None:
         cache, name = self._cache, table.name
@@ -128,13 +146,14 @@ class StreamedSnapshot:
             found: T | None = cache[slot]
             return found
         self.lookups += 1
-        t = self._tables[name]
-        record, key_of = t.map.record, t.table.key_of
+        key_of = self._tables[name].table.key_of
         found = None
         # the rows after it, farthest first: the nearest, wanted soonest, are the most
         # recently kept, so the last to be dropped
         for row in reversed(self._fetch(self._sql[name].ahead, (key,))):
-            rec = record(row)
+            rec = self._read(name, row)
+            if rec is None:  # unreadable: the lookup finds nothing
+                continue
             k = key_of(rec)
             if k == key:
                 found = rec

@@ -1,0 +1,76 @@
+"""A database that is another program's: refused before paycore writes anything into it.
+
+Opening a store with ``migrate`` (``paycore migrate``, ``paycore demo``, a service that
+migrates as it starts) used to take any database without paycore's bookkeeping table
+(``paycore_migrations``) for a new one at version 0 and write paycore's tables into it;
+on SQLite every opener also switched the file to WAL first. A database, or a
+PostgreSQL schema, that holds tables of its own and no ``paycore_migrations`` is
+somebody else's: the wrong file or database was named. It is refused, by every opener,
+before the first write (SQLite: read through a ``mode=ro`` connection before any
+connection that may write is opened; PostgreSQL: read under the migration lock before
+the bookkeeping table is created). An empty database (or a new or empty SQLite file)
+is still a new store, and a paycore store an operator added a table of their own to is
+still paycore's (it has ``paycore_migrations``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from paycore.errors import StoreError
+from paycore.schema import TABLES
+
+from .migrate import TABLE
+
+#: The tables a paycore database holds: the records', the sequences', the migrator's.
+PAYCORE_TABLES = frozenset({t.name for t in TABLES} | {"paycore_sequences", TABLE})
+#: How many of the foreign tables a message names.
+SHOWN = 5
+
+
+class StoreNotPaycore(StoreError, code="store_not_paycore"):
+    """The database named holds another program's tables and no paycore schema
+    (``paycore_migrations``): paycore refused it before writing anything into it."""
+
+
+def foreign_tables(names: Iterable[str]) -> list[str]:
+    """The tables of ``names`` (a database's) that make it another program's: all that
+    are not paycore's, unless ``paycore_migrations`` is among them (a paycore store)."""
+    found = set(names)
+    if TABLE in found:
+        return []
+    return sorted(n for n in found - PAYCORE_TABLES if not n.startswith("sqlite_"))
+
+
+def refusal(where: str, foreign: list[str]) -> StoreNotPaycore:
+    more = len(foreign) - SHOWN
+    listed = ", ".join(foreign[:SHOWN]) + (f" and {more} more" if more > 0 else "")
+    return StoreNotPaycore(
+        f"{where} is not a paycore store: it holds tables of another program ({listed}) "
+        "and no paycore_migrations; nothing was written to it. Name the paycore store, "
+        "or a new file or an empty database to make one",
+        tables=foreign[:SHOWN],
+    )
+
+
+def refuse_foreign_sqlite(path: Path, busy_timeout_ms: int) -> None:
+    """Raise :class:`StoreNotPaycore` when the SQLite file at ``path`` is another
+    program's database. Read through a ``mode=ro`` connection, which writes nothing and
+    never checkpoints a ``-wal`` into the file as it closes. A file SQLite cannot read
+    (not a database, damaged, locked past the timeout) is left to the store's opener,
+    which says what it is."""
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
+        try:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return
+    foreign = foreign_tables(str(r[0]) for r in rows)
+    if foreign:
+        raise refusal(f"the SQLite file {path}", foreign)

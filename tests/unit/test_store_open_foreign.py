@@ -1,0 +1,125 @@
+"""Opening a SQLite store on a file that is not paycore's: another program's database is
+refused before anything is written into it (not even its journal mode), and the paths
+and options that would open something other than the file meant are refused up front."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from tests.support import cli
+
+from paycore_adapters.sql.foreign import StoreNotPaycore
+from paycore_adapters.sql.sqlite_store import SQLiteStore
+from paycore_adapters.stores import StoreUrlInvalid, open_store, parse_url
+
+
+def other_program(path: Path) -> str:
+    """Another program's SQLite file (rollback journal, a table of its own); its hash."""
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER)")
+        conn.execute("INSERT INTO invoices VALUES (1, 100)")
+    conn.close()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def journal_mode(path: Path) -> str:
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("migrate", [True, False])
+def test_another_programs_file_is_refused_before_anything_is_written(
+    tmp_path: Path, migrate: bool
+) -> None:
+    path = tmp_path / "invoices.db"
+    before = other_program(path)
+    with pytest.raises(StoreNotPaycore) as raised:
+        SQLiteStore(path, migrate=migrate)
+    assert raised.value.code == "store_not_paycore"
+    assert "invoices" in raised.value.message and str(path) in raised.value.message
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert journal_mode(path) == "delete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["invoices.db"]
+
+
+def test_migrate_on_another_programs_file_exits_2_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "invoices.db"
+    before = other_program(path)
+    code, _, err = cli("migrate", "--store", f"sqlite:{path}")
+    assert code == 2
+    assert "store_not_paycore" in err and "invoices" in err
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_an_empty_file_and_a_new_path_still_become_stores(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for path in (empty, tmp_path / "new.db"):
+        opened = open_store(f"sqlite:{path}", create=True)
+        opened.close()
+        assert journal_mode(path) == "wal"
+
+
+def test_a_paycore_store_holding_an_extra_table_is_still_opened(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    SQLiteStore(path, migrate=True).close()
+    conn = sqlite3.connect(path)
+    with conn:  # an operator's own notes table beside paycore's
+        conn.execute("CREATE TABLE ops_notes (note TEXT)")
+    conn.close()
+    SQLiteStore(path, migrate=True).close()
+    SQLiteStore(path).close()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///shop.db", "sqlite://tmp/shop.db", "json:///shop.json"])
+def test_slashes_after_the_scheme_are_refused_with_a_hint(url: str) -> None:
+    with pytest.raises(StoreUrlInvalid) as raised:
+        parse_url(url)
+    assert "sqlite:" in raised.value.message or "json:" in raised.value.message
+    assert "/shop" in raised.value.message
+
+
+def test_synchronous_off_and_repeated_options_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    for url in (f"sqlite:{path}?synchronous=OFF", f"sqlite:{path}?synchronous=off"):
+        with pytest.raises(StoreUrlInvalid, match="OFF"):
+            parse_url(url)
+    with pytest.raises(StoreUrlInvalid, match="more than once"):
+        parse_url(f"sqlite:{path}?synchronous=NORMAL&synchronous=FULL")
+    assert parse_url(f"sqlite:{path}?synchronous=NORMAL").options == {"synchronous": "NORMAL"}
+    assert not path.exists()
+
+
+def test_a_device_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    left = set(os.listdir("/dev"))
+    code, _, err = cli("migrate", "--store", "sqlite:/dev/null")
+    assert code == 2 and "not a regular file" in err
+    assert set(os.listdir("/dev")) == left  # no /dev/null-journal
+
+
+@pytest.mark.parametrize("scheme", ["", "json:", "sqlite:"])
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path, scheme: str) -> None:
+    fifo = tmp_path / "pipe.db" if scheme == "sqlite:" else tmp_path / "pipe"
+    os.mkfifo(fifo)
+    done: list[tuple[int, str, str]] = []
+    t = threading.Thread(
+        target=lambda: done.append(cli("check", "--store", f"{scheme}{fifo}")), daemon=True
+    )
+    t.start()
+    t.join(timeout=20)
+    if not done:  # unblock the reader so the thread ends
+        with open(fifo, "wb"):
+            pass
+        t.join(timeout=5)
+        pytest.fail("the check waited on the FIFO")
+    code, _, err = done[0]
+    assert code == 2 and "not a regular file" in err
