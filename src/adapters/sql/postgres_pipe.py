@@ -40,7 +40,7 @@ def commit_rolled_back() -> psycopg.Error:
     """What a ``COMMIT`` of a transaction the server had aborted raises: the server ends
     such a transaction with ``ROLLBACK`` (its answer, not an error); nothing committed."""
     return pgerrors.InFailedSqlTransaction(
-        "COMMIT was answered ROLLBACK: the transaction had failed, nothing was committed"
+        "COMMIT was answered ROLLBACK: the transaction had failed, nothing of it was committed"
     )
 
 

@@ -50,7 +50,10 @@ def commit_failed(exc: sqlite3.Error) -> OperationalError:
     CommitUnknown (an I/O error may have left a commit record the log replays)."""
     code = getattr(exc, "sqlite_errorcode", None)
     if isinstance(code, int) and code & 0xFF in NOT_COMMITTED:
-        return OperationalError(f"the commit failed; nothing was committed: {exc}")
+        return OperationalError(
+            "the commit failed; nothing of this transaction was committed (what earlier "
+            f"transactions committed stays): {exc}"
+        )
     return CommitUnknown(f"the commit failed; it may have happened: {exc}")
 
 
