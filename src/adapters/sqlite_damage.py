@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from .sql.sqlite_errors import damaged
+from .sql.sqlite_read import open_to_read
 
 #: How many of quick_check's lines a report repeats.
 SHOWN = 5
@@ -22,13 +23,13 @@ def damage(path: Path, busy_timeout_ms: int = 10_000) -> list[str] | None:
     """What ``PRAGMA quick_check`` finds wrong with the SQLite file at ``path`` (at most
     :data:`SHOWN` lines), or None when it finds it sound.
 
-    The file is opened read-only (``mode=ro``): the check writes nothing, and a
-    read-only connection never checkpoints a ``-wal`` into the file when it closes. An
-    error that does not say the file is damaged (a lock held past ``busy_timeout_ms``, a
-    missing file, an I/O error) is raised as the ``sqlite3.Error`` it is."""
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+    The file is opened by a connection that only reads (:mod:`.sql.sqlite_read`): the
+    check writes nothing, a crashed writer's ``-wal`` is never checkpointed into the file,
+    and no ``-wal``/``-shm`` is left behind that was not there. An error that does not
+    say the file is damaged (a lock held past ``busy_timeout_ms``, a missing file, an I/O
+    error) is raised as the ``sqlite3.Error`` it is."""
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+        conn = open_to_read(path.resolve(), busy_timeout_ms)
         try:
             rows = conn.execute("PRAGMA quick_check").fetchall()
         finally:

@@ -107,3 +107,15 @@ def test_the_check_leaves_a_crashed_writers_wal_and_the_file_as_they_are(
     assert code == 0, err
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (path, wal)} == files
     assert os.path.exists(wal)
+
+
+def test_the_check_leaves_no_wal_or_shm_behind_when_there_was_none(
+    day: Path, tmp_path: Path
+) -> None:
+    """Left behind, a ``-wal``/``-shm`` made by an account other than the service's can
+    keep the service from writing its store; the check's last connection removes them."""
+    path = tmp_path / "shop.db"
+    path.write_bytes(day.read_bytes())
+    code, _, err = cli("check", "--store", f"sqlite:{path}")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shop.db"]

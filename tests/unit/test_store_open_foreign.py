@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 from tests.support import cli
 
+from paycore_adapters.sql import sqlite_args
 from paycore_adapters.sql.foreign import StoreNotPaycore
 from paycore_adapters.sql.sqlite_store import SQLiteStore
 from paycore_adapters.stores import StoreUrlInvalid, open_store, parse_url
@@ -123,3 +126,70 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path: Path, scheme: str) -> None:
         pytest.fail("the check waited on the FIFO")
     code, _, err = done[0]
     assert code == 2 and "not a regular file" in err
+
+
+HOT = """
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+conn.execute("PRAGMA cache_size=1")  # the change spills into the file before COMMIT
+conn.execute("BEGIN")
+conn.execute("UPDATE invoices SET total = total + 1")
+os._exit(9)  # killed mid-write: a hot journal is left beside the file
+"""
+
+
+def crashed_mid_write(path: Path) -> int:
+    """Another program's rollback-journal file whose writer was killed mid-transaction
+    (``PATH-journal`` is hot); the total its committed rows hold."""
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER)")
+        conn.executemany("INSERT INTO invoices VALUES (?, ?)", [(i, i) for i in range(2000)])
+    conn.close()
+    done = subprocess.run([sys.executable, "-c", HOT, str(path)], check=False)
+    assert done.returncode == 9
+    assert path.with_name(path.name + "-journal").stat().st_size > 0
+    return sum(range(2000))
+
+
+def tables_and_total(path: Path) -> tuple[list[str], int]:
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        names = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master")]
+        return names, int(conn.execute("SELECT sum(total) FROM invoices").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["store", "cli"])
+def test_another_programs_file_with_a_hot_journal_is_refused_not_switched_to_wal(
+    tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "invoices.db"
+    total = crashed_mid_write(path)
+    if how == "store":
+        with pytest.raises(StoreNotPaycore):
+            SQLiteStore(path, migrate=True)
+    else:
+        code, _, err = cli("migrate", "--store", f"sqlite:{path}")
+        assert code == 2 and "store_not_paycore" in err, err
+    # the journal was rolled back (any opener's recovery), and nothing of paycore's written
+    assert tables_and_total(path) == (["invoices"], total)
+    assert journal_mode(path) == "delete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["invoices.db"]
+
+
+def test_the_connection_that_writes_refuses_a_file_the_probe_could_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe before any connection opens leaves a file it cannot read to the opener
+    (a lock held past the timeout, say); the first connection that may write reads the
+    tables again before it switches the file to WAL or migrates."""
+    monkeypatch.setattr(sqlite_args, "refuse_foreign_sqlite", lambda path, timeout_ms: None)
+    path = tmp_path / "invoices.db"
+    before = other_program(path)
+    for migrate in (True, False):
+        with pytest.raises(StoreNotPaycore):
+            SQLiteStore(path, migrate=migrate)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+        assert journal_mode(path) == "delete"

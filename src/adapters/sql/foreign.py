@@ -6,9 +6,11 @@ migrates as it starts) used to take any database without paycore's bookkeeping t
 on SQLite every opener also switched the file to WAL first. A database, or a
 PostgreSQL schema, that holds tables of its own and no ``paycore_migrations`` is
 somebody else's: the wrong file or database was named. It is refused, by every opener,
-before the first write (SQLite: read through a ``mode=ro`` connection before any
-connection that may write is opened; PostgreSQL: read under the migration lock before
-the bookkeeping table is created). An empty database (or a new or empty SQLite file)
+before the first write (SQLite: read through a connection that only reads
+(:mod:`.sqlite_read`) before any connection that may write is opened, and again on each
+connection that may write before its first write; PostgreSQL: read under the migration
+lock before the bookkeeping table is created; objects an extension owns are not the
+schema's own). An empty database (or a new or empty SQLite file)
 is still a new store, and a paycore store an operator added a table of their own to is
 still paycore's (it has ``paycore_migrations``).
 """
@@ -23,6 +25,7 @@ from paycore.errors import StoreError
 from paycore.schema import TABLES
 
 from .migrate import TABLE
+from .sqlite_read import open_to_read
 
 #: The tables a paycore database holds: the records', the sequences', the migrator's.
 PAYCORE_TABLES = frozenset({t.name for t in TABLES} | {"paycore_sequences", TABLE})
@@ -57,20 +60,39 @@ def refusal(where: str, foreign: list[str]) -> StoreNotPaycore:
 
 def refuse_foreign_sqlite(path: Path, busy_timeout_ms: int) -> None:
     """Raise :class:`StoreNotPaycore` when the SQLite file at ``path`` is another
-    program's database. Read through a ``mode=ro`` connection, which writes nothing and
-    never checkpoints a ``-wal`` into the file as it closes. A file SQLite cannot read
-    (not a database, damaged, locked past the timeout) is left to the store's opener,
-    which says what it is."""
+    program's database. Read through a connection that only reads (:mod:`.sqlite_read`):
+    it writes nothing of paycore's, and recovers a hot journal another program's crash
+    left, as any opener would. A file SQLite cannot read (not a database, damaged,
+    locked past the timeout) is left to the store's opener, whose first connection
+    that may write looks again (:func:`refuse_foreign_on`) and otherwise says what it is."""
     try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
+        conn = open_to_read(path, busy_timeout_ms)
         try:
-            rows = conn.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
-            ).fetchall()
+            names = table_names(conn)
         finally:
             conn.close()
     except sqlite3.Error:
         return
-    foreign = foreign_tables(str(r[0]) for r in rows)
+    foreign = foreign_tables(names)
     if foreign:
         raise refusal(f"the SQLite file {path}", foreign)
+
+
+def refuse_foreign_on(conn: sqlite3.Connection, path: Path) -> None:
+    """On a store's new connection that may write, before it switches the file to WAL or
+    migrates: close ``conn`` and raise :class:`StoreNotPaycore` when the file at ``path``
+    is another program's database (one the probe could not read when it looked).
+
+    Raises:
+        sqlite3.Error: the file could not be read.
+    """
+    foreign = foreign_tables(table_names(conn))
+    if foreign:
+        conn.close()
+        raise refusal(f"the SQLite file {path}", foreign)
+
+
+def table_names(conn: sqlite3.Connection) -> list[str]:
+    """The tables and views of the SQLite database ``conn`` reads."""
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    return [str(r[0]) for r in rows.fetchall()]

@@ -9,13 +9,14 @@ file: the first of a store asked to migrate, the one that migrates it as it open
 (``mode=rwc``). Every other connection opens the file as it is (``mode=rw``,
 https://www.sqlite.org/uri.html): a thread's, a snapshot's reader and the checkpoint
 thread's, also on a store that was asked to migrate; a store opened ``read_only``
-(``paycore check``'s) opens every connection ``mode=ro``, which never writes the file. So
+(``paycore check``'s) opens every connection so that it only reads (:mod:`.sqlite_read`:
+``mode=ro`` when a ``-wal`` is there, else ``mode=rw`` with ``query_only``). So
 a refused open leaves no empty file behind in place of the one meant, and a file removed
 under a running store is an error on every connection opened after, never a new empty
 store. (A connection opened before the removal keeps the removed file open, as any
 open file: SQLite cannot tell.) Before any connection opens, a path that is not a regular
 file is refused, and so is a file that is another program's database
-(:mod:`.foreign`).
+(:mod:`.foreign`); each connection that may write looks again before its first write.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from pathlib import Path
 from paycore import catalog, wiring
 from paycore.errors import InvalidInput, OperationalError, StoreError
 
-from .foreign import refuse_foreign_sqlite
+from .foreign import refuse_foreign_on, refuse_foreign_sqlite
 from .sqlite_errors import failed
+from .sqlite_read import QUERY_ONLY, read_uri
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: The longest busy timeout taken, in milliseconds (a day): longer is a mistake.
@@ -104,9 +106,27 @@ def _no_folder(folder: Path) -> str:
 def uri(path: Path, create: bool, read_only: bool = False) -> str:
     """The URI a connection opens ``path`` by: ``mode=rw`` (never made anew), or, with
     ``create``, ``rwc``: only for the first connection of a store asked to migrate; with
-    ``read_only``, ``ro``: a connection that cannot write the file, so it never
-    checkpoints a ``-wal`` into it as it closes (``paycore check``'s)."""
-    return f"{path.as_uri()}?mode={'ro' if read_only else 'rwc' if create else 'rw'}"
+    ``read_only`` (``paycore check``'s), :func:`.sqlite_read.read_uri`'s: ``mode=ro``
+    when a ``-wal`` is there, else ``mode=rw`` with ``query_only`` (:func:`prepare`)."""
+    if read_only:
+        return read_uri(path)
+    return f"{path.as_uri()}?mode={'rwc' if create else 'rw'}"
+
+
+def prepare(conn: sqlite3.Connection, path: Path, read_only: bool) -> None:
+    """A store's new connection to ``path``, before anything else runs on it: one that
+    only reads gets ``query_only``; one that may write refuses another program's database
+    (:func:`.foreign.refuse_foreign_on`, closing ``conn``), then puts the file in WAL.
+
+    Raises:
+        StoreNotPaycore: the file is another program's database.
+        sqlite3.Error: the file could not be read.
+    """
+    if read_only:
+        conn.execute(QUERY_ONLY)
+        return
+    refuse_foreign_on(conn, path)
+    conn.execute("PRAGMA journal_mode=WAL")
 
 
 def cannot_open(exc: sqlite3.Error, path: Path, create: bool = False) -> OperationalError:

@@ -42,7 +42,7 @@ from ..memory_tables import content_key, fingerprint_of
 from . import migrate
 from .checkpointer import BOUND, LOG_LIMIT, Checkpointer
 from .kept import KeptRows
-from .sqlite_args import cannot_open, checked, uri
+from .sqlite_args import cannot_open, checked, prepare, uri
 from .sqlite_errors import failed
 from .sqlite_tx import SQLITE_TABLES, SQLiteTransaction, commit_failed, rollback
 from .streamed import BATCH, CACHE, StreamedSnapshot, sqlite_view
@@ -70,7 +70,7 @@ class SQLiteStore:
         read_only: bool = False,
     ) -> None:
         # Every argument checked and the file found (unless made) before anything opens;
-        # ``read_only``: every connection ``mode=ro`` (``paycore check``'s), no checkpoints.
+        # ``read_only`` (``paycore check``'s): connections that only read, no checkpoints.
         self.path, self.synchronous = checked(
             path, synchronous, busy_timeout_ms, migrate, checkpoint_every
         )
@@ -116,8 +116,7 @@ class SQLiteStore:
                 timeout=self.busy_timeout_ms / 1000,
                 check_same_thread=False,
             )
-            if not self.read_only:  # a paycore store's file is in WAL mode already
-                conn.execute("PRAGMA journal_mode=WAL")
+            prepare(conn, self.path, self.read_only)  # query_only, or refuse foreign + WAL
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             if self.checkpoints is not None:  # the thread checkpoints; this is the bound
