@@ -52,6 +52,27 @@ def test_tables_in_another_schema_do_not_stop_a_new_store(postgres_dsn: str) -> 
     PostgresStore(postgres_dsn, migrate=True).close()  # a paycore store: migrated again
 
 
+def test_an_extensions_objects_in_the_schema_do_not_stop_a_new_store(postgres_dsn: str) -> None:
+    """``pg_stat_statements`` puts two views in ``public``: they are the extension's
+    (``pg_depend.deptype = 'e'``), not another program's tables."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_stat_statements")
+        owned = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public'"
+        ).fetchone()
+        assert owned is not None and owned[0] > 0
+    PostgresStore(postgres_dsn, migrate=True).close()
+    assert ("public", "paycore_migrations") in tables(postgres_dsn)
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE paycore_migrations CASCADE")
+        conn.execute("CREATE TABLE invoices (id int PRIMARY KEY)")
+    with pytest.raises(StoreNotPaycore) as raised:  # the extension's views are not named
+        PostgresStore(postgres_dsn, migrate=True).close()
+    assert "invoices" in raised.value.message
+    assert "pg_stat_statements" not in raised.value.message
+
+
 def test_check_says_it_waits_behind_a_serializable_writer(
     migrated_postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,7 +51,7 @@ def refusal(where: str, foreign: list[str]) -> StoreNotPaycore:
     more = len(foreign) - SHOWN
     listed = ", ".join(foreign[:SHOWN]) + (f" and {more} more" if more > 0 else "")
     return StoreNotPaycore(
-        f"{where} is not a paycore store: it holds tables of another program ({listed}) "
+        f"{where} is not a paycore store: it holds tables or views of another program ({listed}) "
         "and no paycore_migrations; nothing was written to it. Name the paycore store, "
         "or a new file or an empty database to make one",
         tables=foreign[:SHOWN],

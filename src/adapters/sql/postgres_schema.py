@@ -74,10 +74,14 @@ def _apply(conn: Conn) -> list[int]:
 def _refuse_foreign(conn: Conn, store: str) -> None:
     """Raise ``StoreNotPaycore`` (:mod:`.foreign`) when the schema the migrations would
     create their tables in (``current_schema()``) holds another program's tables and no
-    ``paycore_migrations``. Tables in the database's other schemas are not looked at."""
+    ``paycore_migrations``. Tables in the database's other schemas are not looked at, nor
+    are the objects an extension created there (``pg_stat_statements``'s views, PostGIS's
+    ``spatial_ref_sys``): they belong to the extension, which any database may have."""
     rows = conn.execute(
         "SELECT c.relname, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+        " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+        " AND d.objid = c.oid AND d.deptype = 'e')"
     ).fetchall()
     foreign = foreign_tables(str(name) for name, _ in rows)
     if foreign:
