@@ -4,8 +4,8 @@
   to trade the last commits before a power cut for speed; the default is ``FULL``). As
   ``?`` starts the options, a ``?`` in the file's name is written ``%3F`` (and ``%``
   before ``3F`` or ``25``, ``%25``); a leading ``~`` is the home directory; no ``//``
-  after ``sqlite:`` (``sqlite:/abs.db``, ``sqlite:rel.db``), never ``synchronous=OFF``,
-  and each option once;
+  after ``sqlite:`` (``sqlite:/abs.db``, ``sqlite:rel.db``) except SQLAlchemy's absolute
+  ``sqlite:////abs.db`` (``/abs.db``), never ``synchronous=OFF``, and each option once;
 - ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (or ``postgres://``, or any libpq
   URL): the PostgreSQL store on that database (the ``postgresql`` extra);
 - ``memory``: a fresh, empty in-memory store (lost when the process ends): no other
@@ -157,12 +157,14 @@ def parse_url(url: object) -> StoreUrl:
         rest, _, query = rest.partition("?")
         if not rest:
             raise StoreUrlInvalid(f"{scheme}: needs a file path, as in {scheme}:shop.db")
-        if rest.startswith("//"):  # sqlite:///x.db would be /x.db, at the root
+        if rest.startswith("////") and rest[4:5] != "/":  # /x.db in every convention
+            rest = rest[3:]
+        elif rest.startswith("//"):  # sqlite:///x.db: /x.db here once, x.db to SQLAlchemy
             bare = rest.lstrip("/")
             raise StoreUrlInvalid(
                 f"{scheme}: is followed by the file's path, with no '//': write "
-                f"{scheme}:/{bare} for the file /{bare}, or {scheme}:{bare} for {bare} in "
-                "the current folder"
+                f"{scheme}:/{bare} (or {scheme}:////{bare}) for the file /{bare}, or "
+                f"{scheme}:{bare} for {bare} in the current folder"
             )
         return StoreUrl(scheme, _file(rest), _options(scheme, query, url))
     if sep and len(scheme) > 1 and rest.startswith("//"):

@@ -83,12 +83,27 @@ def test_a_paycore_store_holding_an_extra_table_is_still_opened(tmp_path: Path) 
     SQLiteStore(path).close()
 
 
-@pytest.mark.parametrize("url", ["sqlite:///shop.db", "sqlite://tmp/shop.db", "json:///shop.json"])
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///shop.db", "sqlite://tmp/shop.db", "json:///shop.json", "sqlite://///shop.db"],
+)
 def test_slashes_after_the_scheme_are_refused_with_a_hint(url: str) -> None:
     with pytest.raises(StoreUrlInvalid) as raised:
         parse_url(url)
     assert "sqlite:" in raised.value.message or "json:" in raised.value.message
     assert "/shop" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:////var/lib/paycore/shop.db?synchronous=FULL", "json:////var/lib/paycore/shop.db"],
+)
+def test_four_slashes_name_a_file_from_the_root(url: str) -> None:
+    """``sqlite:////var/lib/shop.db`` is ``/var/lib/shop.db`` for SQLAlchemy and for a
+    ``file:`` URI alike: taken, as before."""
+    parsed = parse_url(url)
+    assert parsed.kind == url.partition(":")[0]
+    assert parsed.path == Path("/var/lib/paycore/shop.db")
 
 
 def test_synchronous_off_and_repeated_options_are_refused(tmp_path: Path) -> None:
