@@ -4,12 +4,13 @@ stopping at it.
 The SQL stores write every row from a record, so every row reads back as one; a row an
 operator edited by hand (``status = 'shipped'``, a ``lines`` column that is no longer
 JSON, a text where an amount belongs) or a schema that drifted does not. The streamed
-snapshot (:mod:`.streamed`) reads each row through :func:`read`: a row that fails is kept
-as an :class:`Unreadable` (its table, its key, and the column and value that failed when
-one field can be named) and skipped, and the check goes on; ``paycore check`` reports
-each as a ``record-readable`` finding (exit status 1). It is not an invariant of the
-catalog: the catalog's invariants are properties of records, checked on every store
-(the memory store included, which holds records, never rows); this one is the reader's.
+snapshot (:mod:`.streamed`) reads each row through its ``StreamedSnapshot._read``: a
+row that fails is kept as an :class:`Unreadable` (its table, its key, and the column and
+value that failed when one field can be named, found by :func:`diagnose`) and skipped,
+and the check goes on; ``paycore check`` reports each as a ``record-readable`` finding
+(exit status 1). It is not an invariant of the catalog: the catalog's invariants are
+properties of records, checked on every store (the memory store included, which holds
+records, never rows); this one is the reader's.
 """
 
 from __future__ import annotations
