@@ -291,7 +291,7 @@ def check(args: argparse.Namespace, out: TextIO) -> int:
             _report_damage(args, out, *damaged)
             return DAMAGED
         books = _books(args)  # before the snapshot: see the module's doc
-        opened = open_store(url, read_only=True)  # SQLite: mode=ro, the file never written
+        opened = open_store(url, read_only=True)  # SQLite: connections that only read
         try:
             reading = _clock(opened.store)
             with snapshot_of(opened.store) as snapshot:

@@ -280,9 +280,11 @@ def open_store(
             file gets the whole schema).
         migrate: bring an existing SQLite file's or PostgreSQL database's schema up to
             date first (``create`` does too for PostgreSQL, whose database must exist).
-        read_only: open a SQLite file so that no connection can write it (``mode=ro``:
-            ``paycore check``'s; not even the checkpoint of a ``-wal`` left beside it as
-            the last connection closes); with neither ``create`` nor ``migrate``.
+        read_only: open a SQLite file with connections that only read
+            (``paycore check``'s, :mod:`.sql.sqlite_read`: ``mode=ro`` when a ``-wal`` is
+            beside it, never checkpointed into the file; else ``query_only``, the last
+            close removing the ``-wal``/``-shm`` reading made); with neither ``create``
+            nor ``migrate``.
 
     Raises:
         StoreUrlInvalid: not a URL this opener knows.
