@@ -279,3 +279,58 @@ def test_nothing_left_to_refund_says_what_was_captured_and_refunded(
     )
     assert caught.value.code == "refund_exceeds_refundable"
     assert len(w.service.refunds_of(pid)) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_refusal_as_refunded_elsewhere_spends_the_key(kind: str, tmp_path: Path) -> None:
+    """The provider refused the refund (it reached the provider): the failed refund holds
+    its key, as Stripe keeps a key's result once the request began to run
+    (docs.stripe.com/idempotency). The same request under it returns that failed refund;
+    the same key for what is left is another request: ``IdempotencyKeyReused``. What is
+    left goes back under a new key."""
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    outside = dashboard_refund(w, pid, 2000)
+    with pytest.raises(err.RefundExceedsRefundable) as caught:
+        w.service.create_refund(pid, 1000, None, "rma-1")
+    refused = caught.value.fields
+    assert (refused["refund_id"], refused["refundable"]) == ("rf_000001", 500)
+    again = w.service.create_refund(pid, 1000, None, "rma-1")
+    assert (again.refund_id, again.amount, again.status) == ("rf_000001", 1000, "failed")
+    with pytest.raises(err.IdempotencyKeyReused) as reused:
+        w.service.create_refund(pid, 500, None, "rma-1")
+    assert reused.value.message == (
+        "idempotency key rma-1 was used for a refund of 1000, not 500; "
+        "use a new key for a new refund"
+    )
+    assert reused.value.fields["refund_id"] == "rf_000001"
+    assert len(w.provider.refunds()) == 1  # nothing sent for either
+    rest = w.service.create_refund(pid, 500, None, "rma-2")
+    assert (rest.amount, rest.status) == (500, "succeeded")
+    assert w.service.payment(pid).amount_refunded == 2500
+    assert sorted(r.amount for r in w.provider.refunds()) == [500, 2000]
+    assert w.provider.refunds()[0].id == outside
+    quiesce(w)
+    bad = w.violations()
+    assert not bad, "\n".join(map(str, bad))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_paycores_own_refusal_leaves_the_key_free(kind: str, tmp_path: Path) -> None:
+    """The dashboard refund's webhook is in: paycore refuses the refund itself, before
+    anything is recorded or sent (as Stripe saves nothing for a request that fails
+    validation), so the error names no refund and the same key may ask for what is left."""
+    w = shop(kind, tmp_path)
+    pid = paid(w)
+    intent = w.service.payment(pid).provider_intent_id
+    assert intent is not None
+    w.provider.create_refund(intent, amount=2000, reason=None, metadata={}, idempotency_key="d")
+    deliver_webhooks(w)
+    with pytest.raises(err.RefundExceedsRefundable) as caught:
+        w.service.create_refund(pid, 1000, None, "rma-1")
+    assert "refund_id" not in caught.value.fields
+    assert caught.value.fields["refundable"] == 500
+    assert not any(r.idempotency_key == "rma-1" for r in w.service.refunds_of(pid))
+    rest = w.service.create_refund(pid, 500, None, "rma-1")
+    assert (rest.amount, rest.status) == (500, "succeeded")
+    assert w.service.payment(pid).amount_refunded == 2500
