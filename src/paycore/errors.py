@@ -190,7 +190,9 @@ class PaymentNotRefundable(PaymentError, code="payment_not_refundable"):
 
 
 class RefundExceedsRefundable(PaymentError, code="refund_exceeds_refundable"):
-    """The refund asked for is more than the payment's captured amount minus its live refunds."""
+    """The refund asked for is more than the payment's captured amount minus its live refunds.
+    Without ``refund_id``, paycore refused it before recording anything: the key is free;
+    with it, the provider refused it (refunded elsewhere) and the key is spent: use a new one."""
 
 
 class IdempotencyKeyReused(PaymentError, code="idempotency_key_reused"):
@@ -252,9 +254,8 @@ class ClockSkewed(PaycoreError, code="clock_skewed"):
 class ProviderError(PaycoreError, code="provider_error"):
     """The payment provider answered with an error, or did not answer.
 
-    ``outcome`` classifies it: ``definite`` (nothing happened), ``ambiguous``
-    (it may have happened: ask the provider before doing anything else) or
-    ``needs_action`` (the customer must act).
+    ``outcome`` classifies it: ``definite`` (nothing happened), ``ambiguous`` (it may have happened:
+    ask the provider before doing anything else) or ``needs_action`` (the customer must act).
     """
 
     outcome: ClassVar[str] = "definite"
@@ -298,11 +299,10 @@ class ProviderLockTimeout(ProviderError, code="provider_lock_timeout"):
 
 
 class ProviderCircuitOpen(ProviderError, code="provider_circuit_open"):
-    """The provider failed to answer too often of late: a new checkout is refused at
-    once, before any request is sent, so nothing was made. Recovery keeps talking to the
-    provider; the first answer it gets lets new checkouts through again. A checkout
-    session is one attempt: the same session id replays this answer, so try again under
-    a new checkout session id."""
+    """The provider failed to answer too often of late: a new checkout is refused at once, before
+    any request is sent, so nothing was made. Recovery keeps talking to the provider; the first
+    answer it gets lets new checkouts through again. A checkout session is one attempt: the same
+    session id replays this answer, so try again under a new checkout session id."""
 
 
 class ProviderIdempotencyMismatch(ProviderError, code="provider_idempotency_mismatch"):

@@ -245,17 +245,17 @@ class PaymentService(AdminMethods):
         Args:
             amount: minor units; None refunds everything still refundable.
             reason: "duplicate", "fraudulent", "requested_by_customer" or None.
-            idempotency_key: required, one per refund meant; the same request with the
-                same key returns the first refund (retry with it after FlowPending or
-                CommitUnknown). Keys starting with "external:" or "out-of-stock" are reserved.
-            restock: the goods came back; only on a refund of all that is still
-                refundable of a paid order.
+            idempotency_key: required, one per refund meant; the same request under it returns
+                the first refund, even failed (retry after FlowPending or CommitUnknown). A key
+                the provider refused a refund under is spent: a new amount needs a new key.
+                Keys starting with "external:" or "out-of-stock" are reserved.
+            restock: the goods came back; only with a refund of all that is left of a paid order.
 
         Raises:
-            InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey, InvalidInput:
-                nothing changed.
-            PaymentNotFound, PaymentNotRefundable, RestockNotPossible: nothing changed.
-            RefundExceedsRefundable: too much, or the provider refused it as refunded elsewhere.
+            InvalidAmount, InvalidRefundReason, InvalidIdempotencyKey, InvalidInput,
+                PaymentNotFound, PaymentNotRefundable, RestockNotPossible: nothing changed.
+            RefundExceedsRefundable: too much, nothing recorded (the key is free); or, with
+                ``refund_id``, the provider refused it as refunded elsewhere (the key is spent).
             IdempotencyKeyReused: the key was used for another amount, reason or restock.
             ProviderError, FlowPending: the provider refused the refund (recorded as
                 failed, with a refund_failed alert) or did not answer (recovery goes on).

@@ -68,14 +68,6 @@ class Asking:
             return True
         return self._key_may_be_forgotten(flow)
 
-    @staticmethod
-    def _ask_first(fdef: FlowDef, step: str) -> Advance:
-        """The move from send step ``step`` to the step that asks first. It is no
-        progress (nothing was learnt, nothing sent): a stall streak goes on through it
-        (``transient``: ``retrying_since`` is kept), so a flow going round send, ask,
-        nothing, send again is alerted ``flow_stalled`` like one retrying in place."""
-        return Advance(to=fdef.ask_first[step], transient=True)
-
     def _key_may_be_forgotten(self, flow: Flow) -> bool:
         """May the provider have forgotten the step's key (see the module's text)? Its
         age is this clock's now less a time another instance's clock may have written."""

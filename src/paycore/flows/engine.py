@@ -150,9 +150,9 @@ class Engine(Transactions, Runner, Retrying, Asking):
         try:
             fdef = self.defs[flow.kind]
             if self._asks_first(fdef, flow, flow.step):
-                ask = self._ask_first(fdef, flow.step)
+                ask = fdef.ask_first[flow.step]
                 return self._commit_step(
-                    flow_id, "tx", lambda u, f: ask, expect_version=flow.version
+                    flow_id, "tx", lambda u, f: Advance(to=ask), expect_version=flow.version
                 )
             effect = fdef.run_of(flow.step)(flow)
         except PaycoreError:

@@ -8,9 +8,6 @@ Two kinds of retry, told apart by what caused them:
   provider itself keeps retrying webhooks (``Config.retry_horizon_ms``, 3 days), and
   cost no strike. After ``Config.stall_alert_after_ms`` of uninterrupted transient
   failures the flow raises one ``flow_stalled`` alert, closed again once it moves on.
-  Going to the step that asks the provider first (after a call with no answer, or a
-  key that may be forgotten) is not moving on: the streak goes on through that move,
-  so a flow going round send, ask, nothing there, send again is alerted too.
 - **strikes**: anything else (the provider answered, but not what the step needs;
   an unexpected error in a step). Each costs a strike; ``Config.max_attempts``
   strikes end forward progress.
