@@ -60,7 +60,8 @@ error-handling, docs.stripe.com/api/idempotent_requests):
 No message leaves here with a secret in it: Stripe's 401 message quotes part of the
 key (``Invalid API Key provided: sk_test_****1234``), ``requests`` quotes a whole
 ``Authorization`` header, and an intent's client secret may appear in a body.
-:func:`redact` removes these shapes; a decline's intent crosses the
+:func:`redact` (paycore's one list of shapes, :mod:`paycore.redaction`, which also
+knows webhook signing secrets) removes these; a decline's intent crosses the
 port without its secret (:func:`paycore_adapters.provider_port.to_port`).
 """
 
@@ -68,7 +69,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,17 +88,10 @@ from paycore.errors import (
     ProviderSavedFailure,
     ProviderUnavailable,
 )
+from paycore.redaction import redact as redact  # the adapter's name for it, kept
 
 from . import provider_port
 from .stripe_convert import NotUnderstood, intent_view
-
-#: API keys (secret, restricted, publishable; test or live), masked or not, and
-#: PaymentIntent client secrets (``pi_..._secret_...``).
-_SECRETS = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]*|\bpi_\w+?_secret_\w+")
-#: An ``Authorization`` header's credentials, whatever the key looks like: quoted (as a
-#: repr quotes it, escapes included, up to the closing quote) or up to the next space.
-_QUOTED_BEARER = re.compile(r"""(?i)(['"])bearer\b(?:\\.|(?!\1).)*\1""", re.DOTALL)
-_BEARER = re.compile(r"(?i)\bbearer\s+(?!\[redacted\]['\"])\S+")
 
 #: What ``requests`` raises while it builds a request, before anything is sent: a header
 #: it will not send (the key with a newline or a space: ``InvalidHeader``, whose message
@@ -113,16 +106,9 @@ _UNBUILT = (
 )
 
 
-def redact(text: str) -> str:
-    """``text`` with every API key, client secret and ``Bearer`` credential replaced by
-    ``[redacted]``."""
-    text = _QUOTED_BEARER.sub(r"\1Bearer [redacted]\1", text)
-    text = _BEARER.sub("Bearer [redacted]", text)
-    return _SECRETS.sub("[redacted]", text)
-
-
 class _Redacting(logging.Filter):
-    """Rewrites each record of the ``stripe`` logger without keys or client secrets."""
+    """Rewrites each record of the ``stripe`` logger without keys or client secrets
+    (:func:`redact`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact(record.getMessage()), None

@@ -59,6 +59,7 @@ from paycore.flows.transactions import Transactions
 from paycore.machines import FLOW
 from paycore.ports import Alerts, Clock, PaymentProvider, Store, Tokens
 from paycore.records import Flow, OutboxMessage
+from paycore.redaction import redact_error
 from paycore.status import FlowStatus
 from paycore.tokens import RandomTokens
 from paycore.unit import Unit, evolve
@@ -198,8 +199,11 @@ class Engine(Transactions, Runner, Retrying, Asking):
         except ProviderError as exc:
             # Held without its stack: nothing reads it (the policy reads the error's
             # class and code), and its frames would stay alive, in a reference cycle
-            # through the provider's locals, until the garbage collector looked.
-            return Outcome(error=exc.with_traceback(None), asked_at=at), exc.code
+            # through the provider's locals, until the garbage collector looked. Its
+            # message is the adapter's: redacted here, before a flow stores it, a caller
+            # gets it or a log line quotes it (paycore.redaction).
+            error = redact_error(exc.with_traceback(None))
+            return Outcome(error=error, asked_at=at), exc.code
         except Exception as exc:  # an adapter let a vendor error through: treat as unknown
             self._raw_error(flow, exc)
             unknown = ProviderUnavailable(f"unexpected {type(exc).__name__} from the provider")

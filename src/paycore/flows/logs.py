@@ -8,7 +8,9 @@ a dead letter at ERROR.
 An exception that is not paycore's may quote data in its message (a key, a card's
 details, a connection string), so it is logged by its type and its stack only: the
 frames say where it happened, which is what an engineer needs, and never what it
-said. paycore's own errors quote no secret, so their message is logged too.
+said. paycore's own errors quote no secret, so their message is logged too; a provider
+error's message is the adapter's, and the engine redacts the well-known secret shapes
+from it where it takes the error in (:mod:`paycore.redaction`).
 """
 
 from __future__ import annotations
