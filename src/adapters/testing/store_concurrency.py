@@ -133,7 +133,9 @@ class StoreConcurrencyCases:
 
         assert _run(*(insert(i) for i in range(4))) == []
         rows = store.snapshot().rows(ORDERS)
-        assert [o.checkout_session_id for o in rows] == ["cs_race"]
+        assert [o.checkout_session_id for o in rows] == ["cs_race"], (
+            f"orders for cs_race: {[o.id for o in rows]}"
+        )
         assert len(refused) == 3
 
     def test_an_update_and_an_insert_racing_for_one_unique_value_keep_one(
