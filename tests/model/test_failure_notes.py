@@ -46,7 +46,7 @@ def _notes(exc: BaseException) -> list[str]:
 class TestChaosRunFailure:
     def test_the_report_raises_the_violation_with_timeline_and_replay_notes(self) -> None:
         """report.check() raises the first violation; its notes give the timeline and the
-        exact command that replays the run."""
+        exact code that replays the run on its machine."""
         report = run_chaos(seed=3, examples=5, steps=5, machine=FailsOnceItActed, shrink=False)
         assert not report.ok and report.failure is not None
         with pytest.raises(InvariantViolated) as caught:
@@ -55,7 +55,10 @@ class TestChaosRunFailure:
         (timeline,) = [n for n in notes if n.startswith("timeline of the example")]
         assert all(f"  {line}" in timeline for line in caught.value.timeline)
         assert caught.value.timeline, "the example's actions are in the timeline"
-        assert "replay: paycore chaos --seed 3 --examples 5 --steps 5" in notes
+        (replay,) = [n for n in notes if n.startswith("replay: ")]
+        # its own machine: the replay runs it (the command line would run the default)
+        assert replay.startswith(f"replay: python -c 'import os; from {__name__} import")
+        assert "run_chaos(machine=FailsOnceItActed, seed=3, examples=5, steps=5" in replay
 
     def test_a_clean_report_checks_quietly(self) -> None:
         """check() returns for a run that found nothing."""

@@ -178,6 +178,7 @@ def run_chaos(
     n_examples = examples or prof.examples
     n_steps = steps or prof.steps
     replay = _replay_command(seed, n_examples, n_steps, bug, store, provider, with_stories)
+    replay = replay if machine is PaycoreMachine else _python_replay(replay, machine)
     stats = RunStats()
     run = _seeded_machine(machine, seed, stats, replay, progress, n_examples, with_stories)
     _load_project_modules()  # before the clock starts: imports are not the run's time
@@ -248,6 +249,31 @@ def _replay_command(
     # The server's address may hold a password: the line names where to give it.
     replay += ' --server "$PAYCORE_HARNESS_POSTGRES"' if store == "postgresql" else ""
     return replay + (f" --provider {provider}" if provider != "fake" else "")
+
+
+def _python_replay(command: str, machine: type[PaycoreMachine]) -> str:
+    """A run on a machine of its own replays in Python (the command runs the default's)."""
+    opts = command.split()[2:]  # after "paycore chaos": pairs of --name value, and flags
+    args = [f"machine={machine.__name__}"]
+    while opts:
+        name = opts.pop(0).removeprefix("--").replace("-", "_")
+        if name == "no_stories":
+            args.append("with_stories=False")
+        elif name == "server":
+            args.append('server=os.environ["PAYCORE_HARNESS_POSTGRES"]')
+            opts.pop(0)
+        else:
+            value = opts.pop(0)
+            args.append(f"{name}={value if value.isdigit() else repr(value)}")
+    where, importable = machine.__module__, "<locals>" not in machine.__qualname__
+    code = (
+        f"import os; from {where} import {machine.__name__}; "
+        "from paycore_adapters.harness.runner import run_chaos; "
+        f"run_chaos({', '.join(args)}).check()"
+    )
+    if importable and where != "__main__":
+        return f"python -c '{code}'"
+    return f"{code}  ({machine.__qualname__} must be importable from its module to replay)"
 
 
 def _seeded_machine(

@@ -48,6 +48,7 @@ from .provider_disputes import DisputeCases
 from .provider_flows import FlowCases
 from .provider_listing import ProviderListing
 from .provider_payments import PaymentCases
+from .provider_replays import ReplayCases
 from .provider_search import SearchCases
 
 __all__ = ["ContractCase", "ProviderContract", "ProviderDriver"]
@@ -61,6 +62,7 @@ class ProviderContract(
     FlowCases,
     PaymentCases,
     ProviderListing,
+    ReplayCases,
     SearchCases,
     abc.ABC,
 ):

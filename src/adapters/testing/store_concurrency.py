@@ -113,16 +113,19 @@ class StoreConcurrencyCases:
 
     def test_a_unique_race_keeps_exactly_one_row(self, store: Store) -> None:
         """Four threads insert an order for one checkout session at once: one row stays,
-        every other thread is refused by the constraint."""
+        every other thread is refused by the constraint. They meet inside their
+        transactions, each after its insert and before its commit, so where the store
+        runs transactions at once they overlap for real (a constraint checked only
+        against the transaction's own view lets all four commit)."""
         barrier = threading.Barrier(4)
         refused: list[BaseException] = []
 
         def insert(i: int) -> Callable[[], None]:
             def run() -> None:
-                _meet(barrier)
                 try:
                     with store.transaction() as tx:
                         tx.insert(ORDERS, order(f"o{i}", "cs_race"))
+                        _meet(barrier)
                 except (IntegrityError, StoreConflict) as exc:
                     refused.append(exc)
 
@@ -130,21 +133,66 @@ class StoreConcurrencyCases:
 
         assert _run(*(insert(i) for i in range(4))) == []
         rows = store.snapshot().rows(ORDERS)
-        assert [o.checkout_session_id for o in rows] == ["cs_race"]
+        assert [o.checkout_session_id for o in rows] == ["cs_race"], (
+            f"orders for cs_race: {[o.id for o in rows]}"
+        )
         assert len(refused) == 3
+
+    def test_an_update_and_an_insert_racing_for_one_unique_value_keep_one(
+        self, store: Store
+    ) -> None:
+        """One transaction moves an order to a checkout session while another inserts an
+        order for that session; they meet inside, after the write, before the commit.
+        At most one order holds the session in the end, and one of them was refused."""
+        with store.transaction() as tx:
+            tx.insert(ORDERS, order("o_old", "cs_before"))
+        barrier = threading.Barrier(2)
+        refused: list[BaseException] = []
+
+        def move() -> None:
+            try:
+                with store.transaction() as tx:
+                    row = tx.get(ORDERS, "o_old")
+                    assert row is not None
+                    tx.update(
+                        ORDERS,
+                        attrs.evolve(row, checkout_session_id="cs_race", version=row.version + 1),
+                    )
+                    _meet(barrier)
+            except (IntegrityError, StoreConflict) as exc:
+                refused.append(exc)
+
+        def insert() -> None:
+            try:
+                with store.transaction() as tx:
+                    tx.insert(ORDERS, order("o_new", "cs_race"))
+                    _meet(barrier)
+            except (IntegrityError, StoreConflict) as exc:
+                refused.append(exc)
+
+        assert _run(move, insert) == []
+        holders = [
+            o.id for o in store.snapshot().rows(ORDERS) if o.checkout_session_id == "cs_race"
+        ]
+        assert len(holders) == 1, f"orders for cs_race: {holders}"
+        assert len(refused) == 1, refused
 
     def test_job_claims_under_concurrency_take_each_flow_once(self, store: Store) -> None:
         """Four workers claim active flows (read, then write with the version it read),
-        as the recovery worker does: every flow is claimed by exactly one worker."""
+        as the recovery worker does: every flow is claimed by exactly one worker. They
+        meet inside their transactions between the read and the write."""
         with store.transaction() as tx:
             for i in range(12):
                 tx.insert(FLOWS, _flow(i))
         claims: dict[str, list[str]] = {}
         lock = threading.Lock()
+        barrier = threading.Barrier(4)
 
         def worker(name: str) -> Callable[[], None]:
             def claim(tx: Transaction) -> str | None:
-                for flow in tx.find(FLOWS, "status", FlowStatus.ACTIVE):
+                found = tx.find(FLOWS, "status", FlowStatus.ACTIVE)
+                _meet(barrier)  # every worker has read before any writes, where it can
+                for flow in found:
                     if flow.lease_owner is None:
                         tx.update(
                             FLOWS, attrs.evolve(flow, lease_owner=name, version=flow.version + 1)
