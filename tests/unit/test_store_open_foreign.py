@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from tests.support import cli
 
-from paycore_adapters.sql import sqlite_args
 from paycore_adapters.sql.foreign import StoreNotPaycore
 from paycore_adapters.sql.sqlite_store import SQLiteStore
 from paycore_adapters.stores import StoreUrlInvalid, open_store, parse_url
@@ -194,13 +193,11 @@ def test_another_programs_file_with_a_hot_journal_is_refused_not_switched_to_wal
     assert sorted(p.name for p in tmp_path.iterdir()) == ["invoices.db"]
 
 
-def test_the_connection_that_writes_refuses_a_file_the_probe_could_not_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_connection_that_writes_refuses_a_foreign_file_before_wal_or_migrating(
+    tmp_path: Path,
 ) -> None:
-    """The probe before any connection opens leaves a file it cannot read to the opener
-    (a lock held past the timeout, say); the first connection that may write reads the
-    tables again before it switches the file to WAL or migrates."""
-    monkeypatch.setattr(sqlite_args, "refuse_foreign_sqlite", lambda path, timeout_ms: None)
+    """The first connection that may write reads the tables before it switches the file
+    to WAL or migrates."""
     path = tmp_path / "invoices.db"
     before = other_program(path)
     for migrate in (True, False):

@@ -6,11 +6,11 @@ migrates as it starts) used to take any database without paycore's bookkeeping t
 on SQLite every opener also switched the file to WAL first. A database, or a
 PostgreSQL schema, that holds tables of its own and no ``paycore_migrations`` is
 somebody else's: the wrong file or database was named. It is refused, by every opener,
-before the first write (SQLite: read through a connection that only reads
-(:mod:`.sqlite_read`) before any connection that may write is opened, and again on each
-connection that may write before its first write; PostgreSQL: read under the migration
-lock before the bookkeeping table is created; objects an extension owns are not the
-schema's own). An empty database (or a new or empty SQLite file)
+before the first write (SQLite: read by each of a store's connections before anything
+else runs on it, the journal mode included; reading recovers a hot journal another
+program's crash left, as any opener does, and writes nothing of paycore's; PostgreSQL:
+read under the migration lock before the bookkeeping table is created; objects an
+extension owns are not the schema's own). An empty database (or a new or empty SQLite file)
 is still a new store, and a paycore store an operator added a table of their own to is
 still paycore's (it has ``paycore_migrations``).
 """
@@ -25,7 +25,6 @@ from paycore.errors import StoreError
 from paycore.schema import TABLES
 
 from .migrate import TABLE
-from .sqlite_read import open_to_read
 
 #: The tables a paycore database holds: the records', the sequences', the migrator's.
 PAYCORE_TABLES = frozenset({t.name for t in TABLES} | {"paycore_sequences", TABLE})
@@ -58,30 +57,10 @@ def refusal(where: str, foreign: list[str]) -> StoreNotPaycore:
     )
 
 
-def refuse_foreign_sqlite(path: Path, busy_timeout_ms: int) -> None:
-    """Raise :class:`StoreNotPaycore` when the SQLite file at ``path`` is another
-    program's database. Read through a connection that only reads (:mod:`.sqlite_read`):
-    it writes nothing of paycore's, and recovers a hot journal another program's crash
-    left, as any opener would. A file SQLite cannot read (not a database, damaged,
-    locked past the timeout) is left to the store's opener, whose first connection
-    that may write looks again (:func:`refuse_foreign_on`) and otherwise says what it is."""
-    try:
-        conn = open_to_read(path, busy_timeout_ms)
-        try:
-            names = table_names(conn)
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return
-    foreign = foreign_tables(names)
-    if foreign:
-        raise refusal(f"the SQLite file {path}", foreign)
-
-
 def refuse_foreign_on(conn: sqlite3.Connection, path: Path) -> None:
-    """On a store's new connection that may write, before it switches the file to WAL or
-    migrates: close ``conn`` and raise :class:`StoreNotPaycore` when the file at ``path``
-    is another program's database (one the probe could not read when it looked).
+    """On a store's new connection, before anything else runs on it (the journal mode, a
+    migration): close ``conn`` and raise :class:`StoreNotPaycore` when the file at
+    ``path`` is another program's database.
 
     Raises:
         sqlite3.Error: the file could not be read.

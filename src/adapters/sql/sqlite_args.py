@@ -15,8 +15,8 @@ a refused open leaves no empty file behind in place of the one meant, and a file
 under a running store is an error on every connection opened after, never a new empty
 store. (A connection opened before the removal keeps the removed file open, as any
 open file: SQLite cannot tell.) Before any connection opens, a path that is not a regular
-file is refused, and so is a file that is another program's database
-(:mod:`.foreign`); each connection that may write looks again before its first write.
+file is refused; each connection refuses a file that is another program's database
+(:mod:`.foreign`) before anything else runs on it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from paycore import catalog, wiring
 from paycore.errors import InvalidInput, OperationalError, StoreError
 
-from .foreign import refuse_foreign_on, refuse_foreign_sqlite
+from .foreign import refuse_foreign_on
 from .sqlite_errors import failed
 from .sqlite_read import QUERY_ONLY, read_uri
 
@@ -68,7 +68,7 @@ def checked(
         raise InvalidInput(
             f"synchronous must be one of {', '.join(SYNCHRONOUS)}", field="synchronous"
         )
-    timeout_ms = wiring.whole_number("busy_timeout_ms", busy_timeout_ms, high=MAX_BUSY_TIMEOUT_MS)
+    wiring.whole_number("busy_timeout_ms", busy_timeout_ms, high=MAX_BUSY_TIMEOUT_MS)
     if checkpoint_every is not None:
         wiring.whole_number("checkpoint_every", checkpoint_every, low=1, high=MAX_CHECKPOINT_EVERY)
     create = catalog.flag("migrate", migrate)
@@ -94,8 +94,6 @@ def checked(
             f"(`paycore migrate --store sqlite:{resolved}` makes a new one)",
             path=str(resolved),
         )
-    if resolved.exists() and resolved.stat().st_size > 0:  # before anything may write
-        refuse_foreign_sqlite(resolved, timeout_ms)
     return resolved, synchronous.upper()
 
 
@@ -115,8 +113,9 @@ def uri(path: Path, create: bool, read_only: bool = False) -> str:
 
 def prepare(conn: sqlite3.Connection, path: Path, read_only: bool) -> None:
     """A store's new connection to ``path``, before anything else runs on it: one that
-    only reads gets ``query_only``; one that may write refuses another program's database
-    (:func:`.foreign.refuse_foreign_on`, closing ``conn``), then puts the file in WAL.
+    only reads gets ``query_only``; then any refuses another program's database
+    (:func:`.foreign.refuse_foreign_on`, closing ``conn``: reading the table list writes
+    nothing of paycore's), and one that may write puts the file in WAL.
 
     Raises:
         StoreNotPaycore: the file is another program's database.
@@ -124,9 +123,9 @@ def prepare(conn: sqlite3.Connection, path: Path, read_only: bool) -> None:
     """
     if read_only:
         conn.execute(QUERY_ONLY)
-        return
     refuse_foreign_on(conn, path)
-    conn.execute("PRAGMA journal_mode=WAL")
+    if not read_only:
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 def cannot_open(exc: sqlite3.Error, path: Path, create: bool = False) -> OperationalError:

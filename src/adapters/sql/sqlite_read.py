@@ -1,6 +1,5 @@
-"""How paycore opens a SQLite file it only reads: the foreign-database probe before a
-store opens (:mod:`.foreign`), ``paycore check``'s ``PRAGMA quick_check`` and its
-read-only store (``read_only``).
+"""How paycore opens a SQLite file it only reads: ``paycore check``'s ``PRAGMA
+quick_check`` and its read-only store (``read_only``).
 
 One rule for all of them (:func:`read_uri`):
 
